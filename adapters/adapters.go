@@ -1,0 +1,216 @@
+// Package adapters defines how scrmgw talks to messaging platforms: the
+// Channel interface every channel package implements, the inbound and
+// outbound message shapes, the sentinel errors vendor error codes map onto,
+// and the Registry the wiring in cmd/ fills explicitly.
+//
+// A channel package (adapters/wecom, adapters/dingtalk, ...) imports this
+// package and nothing else of the project; what it needs from outside (a
+// token cache, a place to record a verified inbound message) it declares as
+// a small interface of its own that the wiring satisfies.
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Channel delivers to and receives from one messaging platform.
+type Channel interface {
+	// Name is the channel's registry name, e.g. "wecom".
+	Name() string
+	// Send delivers one outbound message. It returns a Receipt on success
+	// and an error wrapping one of the sentinel errors on failure, so the
+	// outbound queue can tell a retry from a permanent failure.
+	Send(ctx context.Context, m *Outbound) (*Receipt, error)
+}
+
+// HTTPReceiver is implemented by channels that receive platform callbacks
+// over HTTP. The wiring mounts Handler under Path on the gateway's server.
+type HTTPReceiver interface {
+	// Routes lists the callback routes the channel serves.
+	Routes() []Route
+}
+
+// Route is one HTTP callback endpoint of a channel.
+type Route struct {
+	Method  string
+	Path    string
+	Handler http.Handler
+}
+
+// Streamer is implemented by channels that hold a long-lived connection to
+// the platform (DingTalk stream mode). Run blocks until ctx is done.
+type Streamer interface {
+	Run(ctx context.Context) error
+}
+
+// Party says who is on one side of a message.
+type Party string
+
+// Parties of a message.
+const (
+	PartyMember Party = "member"
+	PartyGuide  Party = "guide"
+)
+
+// Inbound is a verified message or event received from a platform, in the
+// channel-neutral shape the router hands to bots and workflows.
+type Inbound struct {
+	// Channel is the registry name of the channel it arrived on.
+	Channel string
+	// DedupKey identifies the platform delivery: a repeat delivery carries
+	// the same key (WeCom MsgId, DingTalk msgId, ...).
+	DedupKey string
+	// From says whether the sender is a member or a guide.
+	From Party
+	// SenderID is the sender's id on the channel (external_userid,
+	// staffId, ...).
+	SenderID string
+	// ConversationID identifies the conversation a reply goes to, when the
+	// platform has one.
+	ConversationID string
+	// Kind is the message kind: text, location, image, event.
+	Kind string
+	Text string
+	// Location is set for location messages.
+	Location *Location
+	// ReplyTo holds channel-specific data needed to reply in the same
+	// conversation (a DingTalk sessionWebhook and its expiry, a WeCom kf
+	// open_kfid), opaque to everything but the channel.
+	ReplyTo map[string]string
+	// At is when the platform says the message was sent.
+	At time.Time
+}
+
+// Location is a point a member or guide shared, in WGS-84 degrees.
+type Location struct {
+	Lat   float64
+	Lng   float64
+	Label string
+}
+
+// Outbound is one message to deliver on a channel.
+type Outbound struct {
+	// IdempotencyKey is stable across retries of the same message; channels
+	// that support it pass it to the platform.
+	IdempotencyKey string
+	// To is the recipient's id on the channel.
+	To string
+	// ToParty says whether the recipient is a member or a guide.
+	ToParty Party
+	// Via is the guide's channel id when a member is reached through their
+	// guide (a WeCom external-contact message task).
+	Via string
+	// Kind is the message kind the template rendered: text, markdown,
+	// news, action_card, miniprogram.
+	Kind string
+	Text string
+	// Fields holds kind-specific parts (title, url, picture, ...).
+	Fields map[string]string
+	// ReplyTo is the Inbound.ReplyTo of the message being answered, if any.
+	ReplyTo map[string]string
+}
+
+// Receipt is what a platform returned for a delivered message.
+type Receipt struct {
+	// ExternalID is the platform's id of the message (msgid, processQueryKey).
+	ExternalID string
+	// Pending is true when delivery still needs a human step, e.g. a guide
+	// confirming a WeCom message task.
+	Pending bool
+}
+
+// Sentinel errors that vendor error codes map onto. Callers use errors.Is.
+var (
+	// ErrRateLimited means the platform throttled us; retry with backoff.
+	ErrRateLimited = errors.New("rate limited")
+	// ErrUnauthorized means the credentials or access token were refused.
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrInvalidRecipient means the recipient does not exist or cannot be
+	// reached; retrying will not help.
+	ErrInvalidRecipient = errors.New("invalid recipient")
+	// ErrTemporary means a transient platform or network failure; retry.
+	ErrTemporary = errors.New("temporary failure")
+)
+
+// APIError is a vendor error response, mapped onto a sentinel error.
+type APIError struct {
+	Channel string
+	Code    int
+	Message string
+	// Kind is the sentinel the code maps onto, or nil when unknown.
+	Kind error
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%s api error %d: %s", e.Channel, e.Code, e.Message)
+}
+
+// Unwrap returns the sentinel the vendor code maps onto.
+func (e *APIError) Unwrap() error { return e.Kind }
+
+// Retryable reports whether an error from Send is worth retrying.
+func Retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrInvalidRecipient) {
+		return false
+	}
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.Kind == nil {
+		return false
+	}
+	return true
+}
+
+// Registry holds the channels the gateway was wired with.
+type Registry struct {
+	mu       sync.RWMutex
+	channels map[string]Channel
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{channels: make(map[string]Channel)}
+}
+
+// Register adds a channel. It panics when a channel of the same name is
+// already registered: that is a wiring mistake.
+func (r *Registry) Register(c Channel) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	name := c.Name()
+	if name == "" {
+		panic("adapters: channel with empty name")
+	}
+	if _, ok := r.channels[name]; ok {
+		panic(fmt.Sprintf("adapters: channel %q registered twice", name))
+	}
+	r.channels[name] = c
+}
+
+// Channel returns the channel registered under name.
+func (r *Registry) Channel(name string) (Channel, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	c, ok := r.channels[name]
+	return c, ok
+}
+
+// Names lists the registered channel names in order.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	names := make([]string, 0, len(r.channels))
+	for n := range r.channels {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,245 @@
+// Package configs holds scrmgw's one Config struct, its documented
+// defaults, and Load, which reads a YAML file and applies SCRMGW_*
+// environment overrides. Unknown keys and invalid values are errors that
+// name the key (and, for files, the line and column).
+//
+// The directory also holds the example configuration (scrmgw.yaml) and,
+// in later subdirectories, example workflows, bot settings and sample data;
+// tests load every example so they never rot.
+package configs
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of a scrmgw process. Every field's
+// comment states its default; the YAML key is the field's yaml tag, and the
+// environment form is SCRMGW_ followed by the upper-cased key path joined
+// with underscores (http.addr ↔ SCRMGW_HTTP_ADDR). Secrets can also be read
+// from a file named by the variable with _FILE appended
+// (SCRMGW_ADMIN_TOKEN_FILE).
+type Config struct {
+	// DataDir holds the zero-setup SQLite database and generated secrets.
+	// Default "./data".
+	DataDir string `yaml:"data_dir"`
+	// AdminToken is the bearer token with full access to the admin API.
+	// Default: none. Required with PostgreSQL; in the zero-setup mode a
+	// random token is generated into DataDir/admin-token.
+	AdminToken string `yaml:"admin_token" secret:"true"`
+
+	HTTP     HTTPConfig     `yaml:"http"`
+	Database DatabaseConfig `yaml:"database"`
+	Redis    RedisConfig    `yaml:"redis"`
+	Queue    QueueConfig    `yaml:"queue"`
+	Security SecurityConfig `yaml:"security"`
+	Log      LogConfig      `yaml:"log"`
+}
+
+// HTTPConfig configures the gateway's HTTP server.
+type HTTPConfig struct {
+	// Addr is the listen address. Default ":8080".
+	Addr string `yaml:"addr"`
+	// MaxBodyBytes limits request bodies of single-object API calls and
+	// callbacks. Default 1048576 (1 MiB).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxBulkBodyBytes limits bodies of bulk API calls. Default 33554432
+	// (32 MiB).
+	MaxBulkBodyBytes int64 `yaml:"max_bulk_body_bytes"`
+	// ReadTimeout bounds reading a whole request. Default 30s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// ShutdownTimeout bounds the graceful shutdown of in-flight requests
+	// and queue tasks. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// DatabaseConfig selects the database.
+type DatabaseConfig struct {
+	// URL is a PostgreSQL URL (postgres://user:pass@host:5432/db?sslmode=disable)
+	// or sqlite:PATH. Default: sqlite at DataDir/scrmgw.db (zero-setup mode).
+	URL string `yaml:"url" secret:"true"`
+	// MaxOpenConns caps open connections (PostgreSQL). Default 20.
+	MaxOpenConns int `yaml:"max_open_conns"`
+}
+
+// RedisConfig selects the Redis server the queues live on.
+type RedisConfig struct {
+	// URL is redis://[:password@]host:port[/db], rediss://... for TLS, or
+	// redis-sentinel://[:password@]host1:port,host2:port/db?master=NAME for
+	// Sentinel failover. Default: an in-process Redis-compatible server
+	// (zero-setup mode, not durable).
+	URL string `yaml:"url" secret:"true"`
+	// ClusterAddrs lists Redis Cluster nodes (host:port); when set, URL is
+	// ignored. asynq has known problems on Redis Cluster: prefer Sentinel.
+	// Default: none.
+	ClusterAddrs []string `yaml:"cluster_addrs"`
+	// ClusterPassword is the Redis Cluster password. Default: none.
+	ClusterPassword string `yaml:"cluster_password" secret:"true"`
+}
+
+// QueueConfig configures the asynq workers.
+type QueueConfig struct {
+	// Concurrency is the number of tasks a process works on at once.
+	// Default 20.
+	Concurrency int `yaml:"concurrency"`
+}
+
+// SecurityConfig holds keys for data at rest.
+type SecurityConfig struct {
+	// PhoneKey encrypts phone numbers at rest (AES-256-GCM) and keys their
+	// lookup hash: 32 bytes as 64 hex characters or base64. Default: none;
+	// required with PostgreSQL; in the zero-setup mode a random key is
+	// generated into DataDir/phone.key. Changing it makes stored phone
+	// numbers unreadable.
+	PhoneKey string `yaml:"phone_key" secret:"true"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	// Level is debug, info, warn or error. Default "info".
+	Level string `yaml:"level"`
+	// Format is text or json. Default "text".
+	Format string `yaml:"format"`
+}
+
+// Default returns the configuration with every default applied.
+func Default() Config {
+	return Config{
+		DataDir: "./data",
+		HTTP: HTTPConfig{
+			Addr:             ":8080",
+			MaxBodyBytes:     1 << 20,
+			MaxBulkBodyBytes: 32 << 20,
+			ReadTimeout:      30 * time.Second,
+			ShutdownTimeout:  30 * time.Second,
+		},
+		Database: DatabaseConfig{MaxOpenConns: 20},
+		Queue:    QueueConfig{Concurrency: 20},
+		Log:      LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// ZeroSetup reports whether the configuration runs without external
+// services (SQLite and in-process Redis): for trying things out only.
+func (c *Config) ZeroSetup() bool {
+	return c.Database.URL == "" || c.RedisInProcess()
+}
+
+// RedisInProcess reports whether no Redis server is configured.
+func (c *Config) RedisInProcess() bool {
+	return c.Redis.URL == "" && len(c.Redis.ClusterAddrs) == 0
+}
+
+// IsPostgres reports whether the database is PostgreSQL.
+func (c *Config) IsPostgres() bool {
+	return strings.HasPrefix(c.Database.URL, "postgres://") || strings.HasPrefix(c.Database.URL, "postgresql://")
+}
+
+// Validate checks every value and returns all problems, each naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if _, port, err := net.SplitHostPort(c.HTTP.Addr); err != nil || port == "" {
+		bad("http.addr", "want host:port or :port, got %q", c.HTTP.Addr)
+	}
+	if c.HTTP.MaxBodyBytes < 1024 {
+		bad("http.max_body_bytes", "must be at least 1024, got %d", c.HTTP.MaxBodyBytes)
+	}
+	if c.HTTP.MaxBulkBodyBytes < c.HTTP.MaxBodyBytes {
+		bad("http.max_bulk_body_bytes", "must be at least http.max_body_bytes (%d), got %d", c.HTTP.MaxBodyBytes, c.HTTP.MaxBulkBodyBytes)
+	}
+	if c.HTTP.ReadTimeout <= 0 {
+		bad("http.read_timeout", "must be positive, got %s", c.HTTP.ReadTimeout)
+	}
+	if c.HTTP.ShutdownTimeout <= 0 {
+		bad("http.shutdown_timeout", "must be positive, got %s", c.HTTP.ShutdownTimeout)
+	}
+	if u := c.Database.URL; u != "" && !c.IsPostgres() && !strings.HasPrefix(u, "sqlite:") {
+		bad("database.url", "want postgres://... or sqlite:PATH, got scheme of %q", redactURL(u))
+	}
+	if c.Database.MaxOpenConns < 1 {
+		bad("database.max_open_conns", "must be at least 1, got %d", c.Database.MaxOpenConns)
+	}
+	if u := c.Redis.URL; u != "" {
+		pu, err := url.Parse(u)
+		if err != nil {
+			bad("redis.url", "not a URL")
+		} else {
+			switch pu.Scheme {
+			case "redis", "rediss", "redis-socket", "redis-sentinel":
+			default:
+				bad("redis.url", "want redis://, rediss://, redis-socket:// or redis-sentinel://, got %q", pu.Scheme+"://")
+			}
+		}
+	}
+	for i, a := range c.Redis.ClusterAddrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			bad(fmt.Sprintf("redis.cluster_addrs[%d]", i), "want host:port, got %q", a)
+		}
+	}
+	if c.Queue.Concurrency < 1 {
+		bad("queue.concurrency", "must be at least 1, got %d", c.Queue.Concurrency)
+	}
+	if c.Security.PhoneKey != "" {
+		if _, err := DecodeKey(c.Security.PhoneKey); err != nil {
+			bad("security.phone_key", "%v", err)
+		}
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		bad("admin_token", "must be at least 16 characters")
+	}
+	if c.IsPostgres() {
+		if c.AdminToken == "" {
+			bad("admin_token", "required with PostgreSQL (set SCRMGW_ADMIN_TOKEN)")
+		}
+		if c.Security.PhoneKey == "" {
+			bad("security.phone_key", "required with PostgreSQL (set SCRMGW_SECURITY_PHONE_KEY to 32 random bytes in hex)")
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "want text or json, got %q", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// DecodeKey decodes a 32-byte key given as 64 hex characters or base64.
+func DecodeKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if b, err := hex.DecodeString(s); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) == 32 {
+			return b, nil
+		}
+	}
+	return nil, errors.New("want 32 bytes as 64 hex characters or base64")
+}
+
+// redactURL drops the user info of a URL for error messages.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable)"
+	}
+	u.User = nil
+	return u.String()
+}

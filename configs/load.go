@@ -1,0 +1,313 @@
+package configs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// EnvPrefix starts every environment variable scrmgw reads.
+const EnvPrefix = "SCRMGW_"
+
+// Load returns the defaults, overlaid with the YAML file at path (when path
+// is not empty) and then with SCRMGW_* variables from environ (os.Environ()
+// form), and validates the result.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("reading config: %w", err)
+		}
+		if err := decodeYAML(filepath.Base(path), data, &cfg); err != nil {
+			return cfg, err
+		}
+	}
+	if err := applyEnv(environ, &cfg); err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+// decodeYAML decodes data onto cfg, reporting unknown keys and bad values
+// with file:line:column and the key's path.
+func decodeYAML(file string, data []byte, cfg *Config) error {
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // an empty file keeps the defaults
+		}
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	var errs []error
+	decodeNode(file, "", doc.Content[0], reflect.ValueOf(cfg).Elem(), &errs)
+	return errors.Join(errs...)
+}
+
+func decodeNode(file, key string, n *yaml.Node, v reflect.Value, errs *[]error) {
+	fail := func(format string, args ...any) {
+		name := key
+		if name == "" {
+			name = "(top level)"
+		}
+		*errs = append(*errs, fmt.Errorf("%s:%d:%d: %s: %s", file, n.Line, n.Column, name, fmt.Sprintf(format, args...)))
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // "key:" with nothing after it keeps the default
+	}
+	if v.Type() == reflect.TypeOf(time.Duration(0)) {
+		d, err := time.ParseDuration(n.Value)
+		if n.Kind != yaml.ScalarNode || err != nil {
+			fail("want a duration such as 30s or 5m, got %q", n.Value)
+			return
+		}
+		v.SetInt(int64(d))
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			fail("want a mapping of keys")
+			return
+		}
+		fields := structFields(v.Type())
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			idx, ok := fields[k.Value]
+			sub := joinKey(key, k.Value)
+			if !ok {
+				msg := fmt.Sprintf("%s:%d:%d: %s: unknown key", file, k.Line, k.Column, sub)
+				if s := suggest(k.Value, fields); s != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", s)
+				}
+				*errs = append(*errs, errors.New(msg))
+				continue
+			}
+			decodeNode(file, sub, val, v.Field(idx), errs)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			fail("want a list")
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			decodeNode(file, fmt.Sprintf("%s[%d]", key, i), item, s.Index(i), errs)
+		}
+		v.Set(s)
+	default:
+		if n.Kind != yaml.ScalarNode {
+			fail("want a single value")
+			return
+		}
+		if err := setScalar(v, n.Value); err != nil {
+			fail("%v", err)
+		}
+	}
+}
+
+func setScalar(v reflect.Value, s string) error {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Int, reflect.Int64:
+		if v.Type() == reflect.TypeOf(time.Duration(0)) {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return fmt.Errorf("want a duration such as 30s or 5m, got %q", s)
+			}
+			v.SetInt(int64(d))
+			return nil
+		}
+		i, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("want an integer, got %q", s)
+		}
+		v.SetInt(i)
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("want a number, got %q", s)
+		}
+		v.SetFloat(f)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", s)
+		}
+		v.SetBool(b)
+	case reflect.Slice:
+		var parts []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		v.Set(reflect.ValueOf(parts))
+	default:
+		return fmt.Errorf("unsupported type %s", v.Type())
+	}
+	return nil
+}
+
+// structFields maps yaml keys to field indexes.
+func structFields(t reflect.Type) map[string]int {
+	m := make(map[string]int, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if tag != "" && tag != "-" {
+			m[tag] = i
+		}
+	}
+	return m
+}
+
+func joinKey(prefix, k string) string {
+	if prefix == "" {
+		return k
+	}
+	return prefix + "." + k
+}
+
+// envVar is one configurable leaf: its key path and where it lives.
+type envVar struct {
+	key    string
+	name   string
+	secret bool
+	index  []int
+}
+
+// EnvVars lists every key with its environment variable name, in order.
+func EnvVars() []string {
+	var out []string
+	for _, e := range envVars(reflect.TypeOf(Config{}), "", nil) {
+		out = append(out, e.key+" ↔ "+e.name)
+	}
+	return out
+}
+
+func envVars(t reflect.Type, prefix string, index []int) []envVar {
+	var out []envVar
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		key := joinKey(prefix, tag)
+		idx := append(append([]int(nil), index...), i)
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
+			out = append(out, envVars(f.Type, key, idx)...)
+			continue
+		}
+		name := EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		out = append(out, envVar{key: key, name: name, secret: f.Tag.Get("secret") == "true", index: idx})
+	}
+	return out
+}
+
+// applyEnv overlays SCRMGW_* variables. A variable that names no key is an
+// error (a typo would otherwise be silently ignored); SCRMGW_TEST_* is left
+// to the test suites.
+func applyEnv(environ []string, cfg *Config) error {
+	vars := envVars(reflect.TypeOf(*cfg), "", nil)
+	byName := make(map[string]envVar, len(vars)*2)
+	for _, e := range vars {
+		byName[e.name] = e
+		if e.secret {
+			byName[e.name+"_FILE"] = e
+		}
+	}
+	root := reflect.ValueOf(cfg).Elem()
+	var errs []error
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix) || strings.HasPrefix(name, EnvPrefix+"TEST_") {
+			continue
+		}
+		e, known := byName[name]
+		if !known {
+			msg := fmt.Sprintf("%s: unknown environment variable", name)
+			if s := suggest(name, namesOf(byName)); s != "" {
+				msg += fmt.Sprintf(" (did you mean %s?)", s)
+			}
+			errs = append(errs, errors.New(msg))
+			continue
+		}
+		if strings.HasSuffix(name, "_FILE") && name != e.name {
+			data, err := os.ReadFile(value)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s (%s): reading secret file: %w", name, e.key, err))
+				continue
+			}
+			value = strings.TrimSpace(string(data))
+		}
+		if err := setScalar(root.FieldByIndex(e.index), value); err != nil {
+			errs = append(errs, fmt.Errorf("%s (%s): %w", name, e.key, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func namesOf(m map[string]envVar) map[string]int {
+	out := make(map[string]int, len(m))
+	for k := range m {
+		out[k] = 0
+	}
+	return out
+}
+
+// suggest returns the candidate closest to s by edit distance, if close.
+func suggest(s string, candidates map[string]int) string {
+	names := make([]string, 0, len(candidates))
+	for c := range candidates {
+		names = append(names, c)
+	}
+	sort.Strings(names)
+	best, bestD := "", 3
+	for _, c := range names {
+		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

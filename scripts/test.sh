@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Runs every test against real PostgreSQL and Redis.
+#
+# Installs postgresql and redis-server with apt-get when they are missing,
+# starts both on loopback on free ports in a temporary directory, runs
+# `go test -race ./...` with their URLs in SCRMGW_TEST_DATABASE_URL and
+# SCRMGW_TEST_REDIS_URL, and stops them. Extra arguments go to `go test`
+# (e.g. scripts/test.sh -run TestAPI ./cmd/...).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '== %s\n' "$*" >&2; }
+
+find_pg_bin() {
+	local d
+	for d in /usr/lib/postgresql/*/bin; do
+		[[ -x "$d/initdb" ]] && { echo "$d"; return 0; }
+	done
+	return 1
+}
+
+install_missing() {
+	local pkgs=()
+	find_pg_bin >/dev/null || pkgs+=(postgresql)
+	command -v redis-server >/dev/null || pkgs+=(redis-server)
+	if ((${#pkgs[@]})); then
+		log "installing ${pkgs[*]}"
+		local sudo=""
+		[[ $(id -u) -ne 0 ]] && sudo="sudo"
+		export DEBIAN_FRONTEND=noninteractive
+		$sudo apt-get update -qq
+		$sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+	fi
+}
+
+free_port() {
+	local p
+	for _ in $(seq 50); do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	echo "no free port found" >&2
+	return 1
+}
+
+install_missing
+PG_BIN=$(find_pg_bin)
+TMP=$(mktemp -d /tmp/scrmgw-test.XXXXXX)
+chmod 755 "$TMP"
+
+# PostgreSQL refuses to run as root: run it as the postgres user then.
+as_pg() { "$@"; }
+if [[ $(id -u) -eq 0 ]]; then
+	id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+	as_pg() { runuser -u postgres -- "$@"; }
+fi
+
+cleanup() {
+	set +e
+	[[ -f "$TMP/pg/postmaster.pid" ]] && as_pg "$PG_BIN/pg_ctl" -D "$TMP/pg" -m immediate stop >/dev/null 2>&1
+	[[ -f "$TMP/redis.pid" ]] && kill "$(cat "$TMP/redis.pid")" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+PG_PORT=$(free_port)
+mkdir -p "$TMP/pg" && [[ $(id -u) -eq 0 ]] && chown postgres "$TMP/pg"
+as_pg "$PG_BIN/initdb" -D "$TMP/pg" -U postgres --auth=trust --no-sync -E UTF8 >"$TMP/initdb.log" 2>&1 ||
+	{ cat "$TMP/initdb.log"; exit 1; }
+as_pg "$PG_BIN/pg_ctl" -D "$TMP/pg" -l "$TMP/pg/server.log" -w -t 60 start \
+	-o "-p $PG_PORT -k $TMP/pg -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" >/dev/null
+log "postgresql $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT"
+
+REDIS_PORT=$(free_port)
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --databases 64 \
+	--daemonize yes --pidfile "$TMP/redis.pid" --logfile "$TMP/redis.log" --dir "$TMP"
+for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+log "redis $(redis-server --version | awk '{print $3}' | sed 's/^v=//') on 127.0.0.1:$REDIS_PORT"
+
+export SCRMGW_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
+export SCRMGW_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+export CI=${CI:-true} # nothing that needs a server may skip here
+
+args=("$@")
+((${#args[@]})) || args=(./...)
+log "go test -race -count=1 ${args[*]}"
+status=0
+go test -race -count=1 -timeout 20m -v "${args[@]}" >"$TMP/test.log" 2>&1 || status=$?
+# Show what failed in full, and a summary of what ran.
+grep -E '^(ok|FAIL|---|panic:|\s+--- FAIL)|DATA RACE|\.go:[0-9]+:' "$TMP/test.log" | grep -vE '^\s*--- (PASS|SKIP)' || true
+pg=$(grep -cE -- '--- PASS: .*/postgres' "$TMP/test.log" || true)
+sq=$(grep -cE -- '--- PASS: .*/sqlite' "$TMP/test.log" || true)
+rd=$(grep -cE -- '--- PASS: .*Redis' "$TMP/test.log" || true)
+all=$(grep -cE -- '--- PASS' "$TMP/test.log" || true)
+skips=$(grep -E -- '--- SKIP' "$TMP/test.log" || true)
+log "passed: $all tests and subtests; on postgres: $pg, on sqlite: $sq, redis-backed: $rd"
+if [[ -n "$skips" ]]; then
+	log "skipped tests (not allowed):"
+	echo "$skips"
+	status=1
+fi
+if ((status != 0)); then
+	log "FAILED (full log: rerun with the same arguments)"
+	tail -n 200 "$TMP/test.log" | grep -vE -- '--- PASS|^=== ' | tail -n 80
+fi
+exit "$status"

@@ -1,0 +1,248 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// NewMember is what a member is created or found from.
+type NewMember struct {
+	// Phone is any form NormalizePhone accepts; empty when unknown.
+	Phone string
+	Name  string
+	// BrandID, when set, gives the member a membership of that brand.
+	BrandID    string
+	Identities []Identity
+}
+
+// Identity is a member's id on a channel or system (wecom, dingtalk,
+// wecom_unionid, shop, crm, ...).
+type Identity struct {
+	Channel    string `json:"channel"`
+	ExternalID string `json:"external_id"`
+}
+
+// MemberView is a member with everything the API shows about them.
+type MemberView struct {
+	Member
+	// Phone is the E.164 number, decrypted; callers mask it unless allowed.
+	Phone       string
+	Identities  []MemberIdentity
+	Memberships []Membership
+	Bindings    []Binding
+}
+
+// maxMergeHops bounds following MergedInto links.
+const maxMergeHops = 8
+
+// EnsureMember returns the member with the given phone number or channel
+// identity, creating them when there is none, and attaches the brand
+// membership and identities. Concurrent calls for the same phone yield one
+// member: the unique phone hash decides, and the loser re-reads. created
+// reports whether a new member was inserted.
+func (s *Store) EnsureMember(ctx context.Context, nm NewMember) (m *Member, created bool, err error) {
+	var e164, hash string
+	var errs []error
+	if nm.Phone != "" {
+		if e164, err = NormalizePhone(nm.Phone); err != nil {
+			errs = append(errs, invalid("phone", "%v", err))
+		} else {
+			hash = s.phones.Hash(e164)
+		}
+	}
+	if nm.Phone == "" && len(nm.Identities) == 0 {
+		errs = append(errs, invalid("phone", "a phone number or an identity is required"))
+	}
+	errs = append(errs, limitText("name", nm.Name, 200))
+	if nm.BrandID != "" {
+		errs = append(errs, ValidateID("brand", nm.BrandID))
+	}
+	for i, id := range nm.Identities {
+		if id.Channel == "" || len(id.Channel) > 32 {
+			errs = append(errs, invalid(fmt.Sprintf("identities[%d].channel", i), "must be 1-32 characters"))
+		}
+		if id.ExternalID == "" || len(id.ExternalID) > 128 {
+			errs = append(errs, invalid(fmt.Sprintf("identities[%d].external_id", i), "must be 1-128 characters"))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, false, err
+	}
+	for attempt := 0; attempt < 3; attempt++ {
+		m, created, err = s.ensureMemberOnce(ctx, nm, e164, hash)
+		if !isConflict(err) {
+			return m, created, err
+		}
+		// Lost a race on the phone hash or an identity: the other
+		// writer's member exists now, so the next attempt finds it.
+	}
+	return m, created, err
+}
+
+func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash string) (*Member, bool, error) {
+	var m Member
+	created := false
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if nm.BrandID != "" {
+			if err := tx.Where("id = ?", nm.BrandID).Take(&Brand{}).Error; err != nil {
+				if errors.Is(err, gorm.ErrRecordNotFound) {
+					return invalid("brand", "unknown brand %q", nm.BrandID)
+				}
+				return translate(err)
+			}
+		}
+		found := false
+		if hash != "" {
+			err := tx.Where("phone_hash = ?", hash).Take(&m).Error
+			switch {
+			case err == nil:
+				found = true
+			case !errors.Is(err, gorm.ErrRecordNotFound):
+				return translate(err)
+			}
+		}
+		for _, id := range nm.Identities {
+			var mi MemberIdentity
+			err := tx.Where("channel = ? AND external_id = ?", id.Channel, id.ExternalID).Take(&mi).Error
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				continue
+			}
+			if err != nil {
+				return translate(err)
+			}
+			if found && mi.MemberID != m.ID {
+				return fmt.Errorf("%w: identity %s:%s belongs to member %d, phone to member %d", ErrConflict,
+					id.Channel, id.ExternalID, mi.MemberID, m.ID)
+			}
+			if !found {
+				if err := tx.Where("id = ?", mi.MemberID).Take(&m).Error; err != nil {
+					return translate(err)
+				}
+				found = true
+			}
+		}
+		if !found {
+			m = Member{Name: nm.Name}
+			if hash != "" {
+				enc, err := s.phones.Encrypt(e164)
+				if err != nil {
+					return err
+				}
+				m.PhoneHash, m.PhoneEnc, m.PhoneTail = &hash, enc, e164[len(e164)-4:]
+			}
+			if err := tx.Create(&m).Error; err != nil {
+				return translate(err)
+			}
+			created = true
+		} else if m.PhoneHash == nil && hash != "" {
+			enc, err := s.phones.Encrypt(e164)
+			if err != nil {
+				return err
+			}
+			if err := tx.Model(&m).Updates(map[string]any{"phone_hash": hash, "phone_enc": enc, "phone_tail": e164[len(e164)-4:]}).Error; err != nil {
+				return translate(err)
+			}
+		}
+		for _, id := range nm.Identities {
+			err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&MemberIdentity{
+				MemberID: m.ID, Channel: id.Channel, ExternalID: id.ExternalID}).Error
+			if err != nil {
+				return translate(err)
+			}
+		}
+		if nm.BrandID != "" {
+			err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&Membership{MemberID: m.ID, BrandID: nm.BrandID}).Error
+			if err != nil {
+				return translate(err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return &m, created, nil
+}
+
+// Member returns a member by id, following merges to the surviving member.
+// With a non-empty brand, a member without a membership of it is
+// ErrNotFound.
+func (s *Store) Member(ctx context.Context, id int64, brand string) (*MemberView, error) {
+	var m Member
+	for hop := 0; ; hop++ {
+		if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
+			return nil, translate(err)
+		}
+		if m.MergedInto == nil {
+			break
+		}
+		if hop == maxMergeHops {
+			return nil, fmt.Errorf("member %d: merge chain longer than %d", id, maxMergeHops)
+		}
+		id = *m.MergedInto
+	}
+	return s.memberView(ctx, &m, brand)
+}
+
+// MemberByPhone returns the member with that phone number (any form
+// NormalizePhone accepts).
+func (s *Store) MemberByPhone(ctx context.Context, phone, brand string) (*MemberView, error) {
+	e164, err := NormalizePhone(phone)
+	if err != nil {
+		return nil, invalid("phone", "%v", err)
+	}
+	var m Member
+	if err := s.db.WithContext(ctx).Where("phone_hash = ?", s.phones.Hash(e164)).Take(&m).Error; err != nil {
+		return nil, translate(err)
+	}
+	if m.MergedInto != nil {
+		return s.Member(ctx, *m.MergedInto, brand)
+	}
+	return s.memberView(ctx, &m, brand)
+}
+
+func (s *Store) memberView(ctx context.Context, m *Member, brand string) (*MemberView, error) {
+	v := &MemberView{Member: *m}
+	db := s.db.WithContext(ctx)
+	if err := db.Where("member_id = ?", m.ID).Order("brand_id").Find(&v.Memberships).Error; err != nil {
+		return nil, translate(err)
+	}
+	if brand != "" {
+		in := false
+		for _, ms := range v.Memberships {
+			in = in || ms.BrandID == brand
+		}
+		if !in {
+			return nil, ErrNotFound
+		}
+		filtered := v.Memberships[:0]
+		for _, ms := range v.Memberships {
+			if ms.BrandID == brand {
+				filtered = append(filtered, ms)
+			}
+		}
+		v.Memberships = filtered
+	}
+	if err := db.Where("member_id = ?", m.ID).Order("channel, external_id").Find(&v.Identities).Error; err != nil {
+		return nil, translate(err)
+	}
+	bq := db.Where("member_id = ? AND ended_at IS NULL", m.ID).Order("brand_id")
+	if brand != "" {
+		bq = bq.Where("brand_id = ?", brand)
+	}
+	if err := bq.Find(&v.Bindings).Error; err != nil {
+		return nil, translate(err)
+	}
+	if len(m.PhoneEnc) > 0 {
+		p, err := s.phones.Decrypt(m.PhoneEnc)
+		if err != nil {
+			return nil, err
+		}
+		v.Phone = p
+	}
+	return v, nil
+}

@@ -1,0 +1,76 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// schemaMigration records an applied migration.
+type schemaMigration struct {
+	ID        string `gorm:"primaryKey;size:100"`
+	AppliedAt time.Time
+}
+
+func (schemaMigration) TableName() string { return "schema_migrations" }
+
+// migration is one ordered schema change. Applied migrations are never
+// edited: a later change is a new entry.
+type migration struct {
+	id string
+	up func(tx *gorm.DB) error
+}
+
+var migrations = []migration{
+	{id: "0001_initial", up: func(tx *gorm.DB) error { return tx.AutoMigrate(allModels...) }},
+}
+
+// migrateLockKey is the PostgreSQL advisory lock that serialises replicas
+// migrating at the same time.
+const migrateLockKey = 0x5c7a_0001
+
+// Migrate applies every migration not yet applied, in order. It is safe to
+// run from several replicas at once and returns the ids it applied.
+func (s *Store) Migrate(ctx context.Context) ([]string, error) {
+	var applied []string
+	err := s.db.WithContext(ctx).Connection(func(pinned *gorm.DB) error {
+		// Each statement gets a fresh session on the pinned connection.
+		conn := pinned.Session(&gorm.Session{NewDB: true})
+		if s.dialect == "postgres" {
+			if err := conn.Exec("SELECT pg_advisory_lock(?)", migrateLockKey).Error; err != nil {
+				return fmt.Errorf("taking migration lock: %w", err)
+			}
+			defer conn.Exec("SELECT pg_advisory_unlock(?)", migrateLockKey)
+		}
+		if err := conn.AutoMigrate(&schemaMigration{}); err != nil {
+			return fmt.Errorf("creating schema_migrations: %w", err)
+		}
+		var done []schemaMigration
+		if err := conn.Find(&done).Error; err != nil {
+			return fmt.Errorf("reading schema_migrations: %w", err)
+		}
+		have := make(map[string]bool, len(done))
+		for _, m := range done {
+			have[m.ID] = true
+		}
+		for _, m := range migrations {
+			if have[m.id] {
+				continue
+			}
+			err := conn.Transaction(func(tx *gorm.DB) error {
+				if err := m.up(tx.Session(&gorm.Session{NewDB: true})); err != nil {
+					return err
+				}
+				return tx.Create(&schemaMigration{ID: m.id, AppliedAt: time.Now().UTC()}).Error
+			})
+			if err != nil {
+				return fmt.Errorf("applying migration %s: %w", m.id, err)
+			}
+			applied = append(applied, m.id)
+		}
+		return nil
+	})
+	return applied, err
+}

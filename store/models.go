@@ -1,0 +1,196 @@
+package store
+
+import "time"
+
+// Brand is a tenant: a brand whose members and stores scrmgw serves.
+type Brand struct {
+	ID        string    `gorm:"primaryKey;size:64" json:"id"`
+	Name      string    `gorm:"size:200;not null" json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// RetailStore is a physical store. It carries one or more brands (BrandIDs,
+// kept in the store_brands table).
+type RetailStore struct {
+	ID   string `gorm:"primaryKey;size:64" json:"id"`
+	Name string `gorm:"size:200;not null" json:"name"`
+	// Lat and Lng are WGS-84 degrees.
+	Lat          float64   `gorm:"not null" json:"lat"`
+	Lng          float64   `gorm:"not null" json:"lng"`
+	Address      string    `gorm:"size:500" json:"address"`
+	TimeZone     string    `gorm:"size:64;not null" json:"time_zone"`
+	OpeningHours string    `gorm:"size:200" json:"opening_hours"`
+	Active       bool      `gorm:"not null" json:"active"`
+	BrandIDs     []string  `gorm:"-" json:"brands"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// TableName keeps the table named for the domain word.
+func (RetailStore) TableName() string { return "stores" }
+
+// StoreBrand says a store carries a brand.
+type StoreBrand struct {
+	StoreID string       `gorm:"primaryKey;size:64"`
+	BrandID string       `gorm:"primaryKey;size:64;index"`
+	Store   *RetailStore `gorm:"foreignKey:StoreID;constraint:OnDelete:CASCADE"`
+	Brand   *Brand       `gorm:"foreignKey:BrandID;constraint:OnDelete:RESTRICT"`
+}
+
+// Guide is a shopping guide of a store.
+type Guide struct {
+	ID      string       `gorm:"primaryKey;size:64" json:"id"`
+	StoreID string       `gorm:"size:64;not null;index" json:"store_id"`
+	Store   *RetailStore `gorm:"foreignKey:StoreID;constraint:OnDelete:RESTRICT" json:"-"`
+	Name    string       `gorm:"size:200;not null" json:"name"`
+	// WeComUserID and DingTalkUserID are the guide's ids on each channel.
+	WeComUserID    *string `gorm:"column:wecom_userid;size:128;uniqueIndex" json:"wecom_userid,omitempty"`
+	DingTalkUserID *string `gorm:"column:dingtalk_userid;size:128;uniqueIndex" json:"dingtalk_userid,omitempty"`
+	// Capacity is the most members the guide is bound to; 0 means no limit.
+	Capacity  int        `gorm:"not null" json:"capacity"`
+	Active    bool       `gorm:"not null" json:"active"`
+	LeftAt    *time.Time `json:"left_at,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+}
+
+// Member is one person across channels, unified by phone number.
+type Member struct {
+	ID int64 `gorm:"primaryKey;autoIncrement" json:"id"`
+	// PhoneHash is a keyed hash of the E.164 phone number, for lookup.
+	PhoneHash *string `gorm:"size:64;uniqueIndex" json:"-"`
+	// PhoneEnc is the phone number encrypted with AES-GCM.
+	PhoneEnc []byte `json:"-"`
+	// PhoneTail is the last four digits, for guides looking a member up.
+	PhoneTail string `gorm:"size:4;index" json:"-"`
+	Name      string `gorm:"size:200" json:"name"`
+	// MergedInto is set when this member was merged into another.
+	MergedInto *int64    `gorm:"index" json:"merged_into,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// MemberIdentity is a member's id on one channel or system.
+type MemberIdentity struct {
+	ID         int64     `gorm:"primaryKey;autoIncrement" json:"-"`
+	MemberID   int64     `gorm:"not null;index" json:"-"`
+	Member     *Member   `gorm:"foreignKey:MemberID;constraint:OnDelete:CASCADE" json:"-"`
+	Channel    string    `gorm:"size:32;not null;uniqueIndex:idx_identity_channel_external" json:"channel"`
+	ExternalID string    `gorm:"size:128;not null;uniqueIndex:idx_identity_channel_external" json:"external_id"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// Membership is a member's standing with one brand.
+type Membership struct {
+	MemberID  int64     `gorm:"primaryKey" json:"-"`
+	Member    *Member   `gorm:"foreignKey:MemberID;constraint:OnDelete:CASCADE" json:"-"`
+	BrandID   string    `gorm:"primaryKey;size:64;index" json:"brand"`
+	Brand     *Brand    `gorm:"foreignKey:BrandID;constraint:OnDelete:RESTRICT" json:"-"`
+	Level     string    `gorm:"size:32" json:"level,omitempty"`
+	Points    int64     `gorm:"not null" json:"points"`
+	CreatedAt time.Time `json:"joined_at"`
+}
+
+// Binding ties a member to a guide for a brand. At most one binding per
+// member and brand is current (EndedAt nil); ended ones are history.
+type Binding struct {
+	ID       int64  `gorm:"primaryKey;autoIncrement" json:"id"`
+	MemberID int64  `gorm:"not null;index:idx_binding_current,unique,where:ended_at IS NULL" json:"member_id"`
+	BrandID  string `gorm:"size:64;not null;index:idx_binding_current,unique,where:ended_at IS NULL" json:"brand"`
+	GuideID  string `gorm:"size:64;not null;index" json:"guide_id"`
+	StoreID  string `gorm:"size:64;not null;index" json:"store_id"`
+	// Reason is nearest, state, manual or inherited.
+	Reason string `gorm:"size:32;not null" json:"reason"`
+	// DistanceM is the member's distance to the store when bound by
+	// location, in metres.
+	DistanceM float64    `json:"distance_m"`
+	CreatedAt time.Time  `json:"created_at"`
+	EndedAt   *time.Time `json:"ended_at,omitempty"`
+}
+
+// Event is one entry of the append-only event log.
+type Event struct {
+	ID      int64  `gorm:"primaryKey;autoIncrement" json:"id"`
+	Type    string `gorm:"size:64;not null;index" json:"type"`
+	BrandID string `gorm:"size:64;index" json:"brand,omitempty"`
+	// MemberID is the member the event is about, if any.
+	MemberID *int64 `gorm:"index" json:"member_id,omitempty"`
+	// Source and SourceID identify the event at its origin; together they
+	// are unique, so a redelivered event is recorded once.
+	Source     string    `gorm:"size:64;not null;uniqueIndex:idx_event_source" json:"source"`
+	SourceID   string    `gorm:"size:200;not null;uniqueIndex:idx_event_source" json:"source_id"`
+	Payload    string    `gorm:"type:text" json:"payload"`
+	OccurredAt time.Time `gorm:"not null" json:"occurred_at"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// Inbox states.
+const (
+	InboxPending = "pending"
+	InboxDone    = "done"
+	InboxFailed  = "failed"
+)
+
+// InboxMessage is a platform delivery recorded before it is acknowledged.
+// The unique (channel, dedup_key) makes a redelivery a no-op.
+type InboxMessage struct {
+	ID          int64      `gorm:"primaryKey;autoIncrement"`
+	Channel     string     `gorm:"size:32;not null;uniqueIndex:idx_inbox_dedup"`
+	DedupKey    string     `gorm:"size:200;not null;uniqueIndex:idx_inbox_dedup"`
+	Payload     []byte     `gorm:"not null"`
+	State       string     `gorm:"size:16;not null;index"`
+	Attempts    int        `gorm:"not null"`
+	LastError   string     `gorm:"size:1000"`
+	CreatedAt   time.Time  `gorm:"index"`
+	ProcessedAt *time.Time
+}
+
+// Outbox states: pending → sending → sent, or failed.
+const (
+	OutboxPending = "pending"
+	OutboxSending = "sending"
+	OutboxSent    = "sent"
+	OutboxFailed  = "failed"
+)
+
+// OutboxMessage is a message to send, claimed by exactly one handler.
+type OutboxMessage struct {
+	ID             int64  `gorm:"primaryKey;autoIncrement"`
+	IdempotencyKey string `gorm:"size:200;not null;uniqueIndex"`
+	Channel        string `gorm:"size:32;not null"`
+	Recipient      string `gorm:"size:128;not null"`
+	MemberID       *int64 `gorm:"index"`
+	GuideID        string `gorm:"size:64;index"`
+	BrandID        string `gorm:"size:64;index"`
+	Kind           string `gorm:"size:32;not null"`
+	Payload        []byte `gorm:"not null"`
+	State          string `gorm:"size:16;not null;index"`
+	Attempts       int    `gorm:"not null"`
+	LastError      string `gorm:"size:1000"`
+	ExternalID     string `gorm:"size:200"`
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	SentAt         *time.Time
+}
+
+// APIToken is a bearer token for the admin API, stored as a hash. A token
+// with no BrandID sees every brand.
+type APIToken struct {
+	ID      int64   `gorm:"primaryKey;autoIncrement" json:"id"`
+	Name    string  `gorm:"size:200;not null" json:"name"`
+	BrandID *string `gorm:"size:64;index" json:"brand,omitempty"`
+	Brand   *Brand  `gorm:"foreignKey:BrandID;constraint:OnDelete:CASCADE" json:"-"`
+	// CanViewPhone lets the token read full phone numbers.
+	CanViewPhone bool       `gorm:"not null" json:"can_view_phone"`
+	Hash         string     `gorm:"size:64;not null;uniqueIndex" json:"-"`
+	CreatedAt    time.Time  `json:"created_at"`
+	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+}
+
+// allModels lists every table, in dependency order, for migrations.
+var allModels = []any{
+	&Brand{}, &RetailStore{}, &StoreBrand{}, &Guide{},
+	&Member{}, &MemberIdentity{}, &Membership{}, &Binding{},
+	&Event{}, &InboxMessage{}, &OutboxMessage{}, &APIToken{},
+}
