@@ -54,7 +54,25 @@ func (s *Store) CreateBrand(ctx context.Context, b *Brand) error {
 	if err := b.Validate(); err != nil {
 		return err
 	}
-	return translate(s.db.WithContext(ctx).Create(b).Error)
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := mustNotExist(tx, &Brand{}, "id", b.ID, "brand"); err != nil {
+			return err
+		}
+		return translate(tx.Create(b).Error)
+	})
+}
+
+// mustNotExist returns a conflict naming what exists when a row of model
+// has column = value. The unique index still guards against races.
+func mustNotExist(tx *gorm.DB, model any, column, value, what string) error {
+	var n int64
+	if err := tx.Model(model).Where(column+" = ?", value).Count(&n).Error; err != nil {
+		return translate(err)
+	}
+	if n > 0 {
+		return fmt.Errorf("%w: %s %q already exists", ErrConflict, what, value)
+	}
+	return nil
 }
 
 // UpsertBrands creates or updates brands in one transaction.
@@ -155,6 +173,9 @@ func (s *Store) CreateRetailStore(ctx context.Context, rs *RetailStore) error {
 	}
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := checkBrandsExist(tx, [][]string{rs.BrandIDs}); err != nil {
+			return err
+		}
+		if err := mustNotExist(tx, &RetailStore{}, "id", rs.ID, "store"); err != nil {
 			return err
 		}
 		if err := tx.Omit("BrandIDs").Create(rs).Error; err != nil {
@@ -321,6 +342,19 @@ func (s *Store) CreateGuide(ctx context.Context, g *Guide) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := checkStoresExist(tx, []Guide{*g}); err != nil {
 			return err
+		}
+		if err := mustNotExist(tx, &Guide{}, "id", g.ID, "guide"); err != nil {
+			return err
+		}
+		if g.WeComUserID != nil {
+			if err := mustNotExist(tx, &Guide{}, "wecom_userid", *g.WeComUserID, "guide with wecom_userid"); err != nil {
+				return err
+			}
+		}
+		if g.DingTalkUserID != nil {
+			if err := mustNotExist(tx, &Guide{}, "dingtalk_userid", *g.DingTalkUserID, "guide with dingtalk_userid"); err != nil {
+				return err
+			}
 		}
 		return translate(tx.Omit("Store").Create(g).Error)
 	})

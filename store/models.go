@@ -135,14 +135,14 @@ const (
 // InboxMessage is a platform delivery recorded before it is acknowledged.
 // The unique (channel, dedup_key) makes a redelivery a no-op.
 type InboxMessage struct {
-	ID          int64      `gorm:"primaryKey;autoIncrement"`
-	Channel     string     `gorm:"size:32;not null;uniqueIndex:idx_inbox_dedup"`
-	DedupKey    string     `gorm:"size:200;not null;uniqueIndex:idx_inbox_dedup"`
-	Payload     []byte     `gorm:"not null"`
-	State       string     `gorm:"size:16;not null;index"`
-	Attempts    int        `gorm:"not null"`
-	LastError   string     `gorm:"size:1000"`
-	CreatedAt   time.Time  `gorm:"index"`
+	ID          int64     `gorm:"primaryKey;autoIncrement"`
+	Channel     string    `gorm:"size:32;not null;uniqueIndex:idx_inbox_dedup"`
+	DedupKey    string    `gorm:"size:200;not null;uniqueIndex:idx_inbox_dedup"`
+	Payload     []byte    `gorm:"not null"`
+	State       string    `gorm:"size:16;not null;index"`
+	Attempts    int       `gorm:"not null"`
+	LastError   string    `gorm:"size:1000"`
+	CreatedAt   time.Time `gorm:"index"`
 	ProcessedAt *time.Time
 }
 

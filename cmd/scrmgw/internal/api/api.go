@@ -1,0 +1,188 @@
+// Package api is scrmgw's admin REST API under /api/v1: brands, stores,
+// guides, members and API tokens, guarded by bearer tokens. The admin token
+// sees everything; a brand-scoped token sees only its brand's data (other
+// brands' records answer 404) and may write only what belongs to its brand
+// alone. Errors have one stable shape:
+//
+//	{"error": {"code": "invalid_argument", "message": "...", "details": [{"row": 3, "field": "lat", "message": "..."}]}}
+package api
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/scrmgw/scrmgw/store"
+)
+
+// Options configure the API.
+type Options struct {
+	Store *store.Store
+	// AdminToken is the configured admin bearer token.
+	AdminToken string
+	// MaxBodyBytes and MaxBulkBodyBytes limit request bodies.
+	MaxBodyBytes     int64
+	MaxBulkBodyBytes int64
+	Logger           *slog.Logger
+}
+
+// Server serves the admin API.
+type Server struct {
+	store      *store.Store
+	adminToken string
+	maxBody    int64
+	maxBulk    int64
+	log        *slog.Logger
+}
+
+// New returns the API server.
+func New(o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{store: o.Store, adminToken: o.AdminToken, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger}
+}
+
+// maxBulkItems bounds the rows of one bulk request.
+const maxBulkItems = 10000
+
+// Mount registers the routes under /api/v1 on r.
+func (s *Server) Mount(r *gin.Engine) {
+	v1 := r.Group("/api/v1", s.Authenticate())
+
+	v1.GET("/brands", s.listBrands)
+	v1.POST("/brands", s.createBrand)
+	v1.POST("/brands/bulk", s.bulkBrands)
+	v1.GET("/brands/:id", s.getBrand)
+	v1.PUT("/brands/:id", s.putBrand)
+	v1.DELETE("/brands/:id", s.deleteBrand)
+
+	v1.GET("/stores", s.listStores)
+	v1.POST("/stores", s.createStore)
+	v1.POST("/stores/bulk", s.bulkStores)
+	v1.GET("/stores/:id", s.getStore)
+	v1.PUT("/stores/:id", s.putStore)
+	v1.DELETE("/stores/:id", s.deleteStore)
+
+	v1.GET("/guides", s.listGuides)
+	v1.POST("/guides", s.createGuide)
+	v1.POST("/guides/bulk", s.bulkGuides)
+	v1.GET("/guides/:id", s.getGuide)
+	v1.PUT("/guides/:id", s.putGuide)
+	v1.DELETE("/guides/:id", s.deleteGuide)
+
+	v1.GET("/members", s.findMember)
+	v1.POST("/members", s.createMember)
+	v1.GET("/members/:id", s.getMember)
+
+	v1.GET("/tokens", s.listTokens)
+	v1.POST("/tokens", s.createToken)
+	v1.DELETE("/tokens/:id", s.revokeToken)
+
+	r.HandleMethodNotAllowed = true
+	r.NoRoute(func(c *gin.Context) {
+		abort(c, newError(http.StatusNotFound, CodeNotFound, "no such endpoint: %s %s", c.Request.Method, c.Request.URL.Path))
+	})
+	r.NoMethod(func(c *gin.Context) {
+		abort(c, newError(http.StatusMethodNotAllowed, "method_not_allowed", "method %s not allowed here", c.Request.Method))
+	})
+}
+
+// page reads ?limit= and ?after=.
+func page(c *gin.Context) (store.Page, *apiError) {
+	p := store.Page{After: c.Query("after")}
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			return p, newError(http.StatusBadRequest, CodeInvalidArgument, "limit: want an integer from 1 to 1000, got %q", l)
+		}
+		p.Limit = n
+	}
+	return p, nil
+}
+
+// list answers {"items": [...], "next_after": "..."}; next_after is set
+// when the page is full, so a client pages until it is absent.
+func list[T any](c *gin.Context, p store.Page, items []T, id func(T) string) {
+	if items == nil {
+		items = []T{}
+	}
+	body := gin.H{"items": items}
+	limit := p.Limit
+	if limit == 0 {
+		limit = 100
+	}
+	if len(items) == limit {
+		body["next_after"] = id(items[len(items)-1])
+	}
+	c.JSON(http.StatusOK, body)
+}
+
+// bulkBody is the body of a bulk upsert.
+type bulkBody[T any] struct {
+	Items []T `json:"items"`
+}
+
+// checkBulk validates a bulk request's size and ids before anything is
+// written: every bad row is reported at once.
+func checkBulk[T any](items []T, id func(T) string, validate func(int, T) error) *apiError {
+	if len(items) == 0 {
+		return newError(http.StatusBadRequest, CodeInvalidArgument, "items: want at least one item")
+	}
+	if len(items) > maxBulkItems {
+		return newError(http.StatusBadRequest, CodeInvalidArgument, "items: at most %d per request, got %d", maxBulkItems, len(items))
+	}
+	var details []Detail
+	seen := make(map[string]int, len(items))
+	for i, it := range items {
+		row := i
+		if err := validate(i, it); err != nil {
+			ds := fieldDetails(err, i)
+			if len(ds) == 0 {
+				ds = []Detail{{Row: &row, Message: err.Error()}}
+			}
+			details = append(details, ds...)
+		}
+		if k := id(it); k != "" {
+			if first, dup := seen[k]; dup {
+				details = append(details, Detail{Row: &row, Field: "id", Message: fmt.Sprintf("duplicate id %q (also in row %d)", k, first)})
+			} else {
+				seen[k] = i
+			}
+		}
+		if len(details) >= 100 {
+			break
+		}
+	}
+	if len(details) == 0 {
+		return nil
+	}
+	e := newError(http.StatusBadRequest, CodeInvalidArgument, "%d problem(s) in the items; nothing was written", len(details))
+	e.Details = details
+	return e
+}
+
+// idParam checks that a body's id, when given, matches the path's.
+func idParam(c *gin.Context, bodyID *string) *apiError {
+	id := c.Param("id")
+	if *bodyID == "" {
+		*bodyID = id
+	} else if *bodyID != id {
+		return newError(http.StatusBadRequest, CodeInvalidArgument, "id: body says %q, path says %q", *bodyID, id)
+	}
+	return nil
+}
+
+func rowError(row int, status int, code, format string, args ...any) *apiError {
+	e := newError(status, code, format, args...)
+	r := row
+	e.Details = []Detail{{Row: &r, Message: e.Message}}
+	return e
+}
+
+// isNotFound is errors.Is(err, store.ErrNotFound).
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

@@ -1,0 +1,545 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/scrmgw/scrmgw/store"
+)
+
+// brandInput is the JSON a brand is written from.
+type brandInput struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+func (in brandInput) brand() store.Brand { return store.Brand{ID: in.ID, Name: in.Name} }
+
+func brandID(b store.Brand) string        { return b.ID }
+func brandInID(b brandInput) string       { return b.ID }
+func storeID(rs store.RetailStore) string { return rs.ID }
+func storeInID(in storeInput) string      { return in.ID }
+func guideID(g store.Guide) string        { return g.ID }
+func guideInID(in guideInput) string      { return in.ID }
+
+func (s *Server) listBrands(c *gin.Context) {
+	p, e := page(c)
+	if e != nil {
+		abort(c, e)
+		return
+	}
+	items, err := s.store.Brands(c.Request.Context(), principal(c).Brand, p)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	list(c, p, items, brandID)
+}
+
+func (s *Server) getBrand(c *gin.Context) {
+	if b := principal(c).Brand; b != "" && b != c.Param("id") {
+		s.fail(c, store.ErrNotFound)
+		return
+	}
+	b, err := s.store.Brand(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, b)
+}
+
+func (s *Server) createBrand(c *gin.Context) {
+	if !adminOnly(c) {
+		return
+	}
+	var in brandInput
+	if e := decodeJSON(c, s.maxBody, &in); e != nil {
+		abort(c, e)
+		return
+	}
+	b := in.brand()
+	if err := s.store.CreateBrand(c.Request.Context(), &b); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, b)
+}
+
+func (s *Server) putBrand(c *gin.Context) {
+	p := principal(c)
+	if !p.Admin() && p.Brand != c.Param("id") {
+		s.fail(c, store.ErrNotFound)
+		return
+	}
+	var in brandInput
+	if e := decodeJSON(c, s.maxBody, &in); e != nil {
+		abort(c, e)
+		return
+	}
+	if e := idParam(c, &in.ID); e != nil {
+		abort(c, e)
+		return
+	}
+	b := in.brand()
+	if err := b.Validate(); err != nil {
+		s.fail(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	if err := s.store.UpsertBrands(ctx, []store.Brand{b}); err != nil {
+		s.fail(c, err)
+		return
+	}
+	got, err := s.store.Brand(ctx, b.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, got)
+}
+
+func (s *Server) bulkBrands(c *gin.Context) {
+	if !adminOnly(c) {
+		return
+	}
+	var in bulkBody[brandInput]
+	if e := decodeJSON(c, s.maxBulk, &in); e != nil {
+		abort(c, e)
+		return
+	}
+	if e := checkBulk(in.Items, brandInID, func(_ int, b brandInput) error { bb := b.brand(); return bb.Validate() }); e != nil {
+		abort(c, e)
+		return
+	}
+	brands := make([]store.Brand, len(in.Items))
+	for i, b := range in.Items {
+		brands[i] = b.brand()
+	}
+	if err := s.store.UpsertBrands(c.Request.Context(), brands); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"upserted": len(brands)})
+}
+
+func (s *Server) deleteBrand(c *gin.Context) {
+	if !adminOnly(c) {
+		return
+	}
+	if err := s.store.DeleteBrand(c.Request.Context(), c.Param("id")); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// storeInput is the JSON a store is written from. Lat and Lng are
+// required; Active defaults to true.
+type storeInput struct {
+	ID           string   `json:"id"`
+	Name         string   `json:"name"`
+	Brands       []string `json:"brands"`
+	Lat          *float64 `json:"lat"`
+	Lng          *float64 `json:"lng"`
+	Address      string   `json:"address"`
+	TimeZone     string   `json:"time_zone"`
+	OpeningHours string   `json:"opening_hours"`
+	Active       *bool    `json:"active"`
+}
+
+// retailStore converts and validates.
+func (in storeInput) retailStore() (store.RetailStore, error) {
+	rs := store.RetailStore{ID: in.ID, Name: in.Name, BrandIDs: in.Brands, Address: in.Address,
+		TimeZone: in.TimeZone, OpeningHours: in.OpeningHours, Active: in.Active == nil || *in.Active}
+	var missing []error
+	if in.Lat == nil {
+		missing = append(missing, &store.FieldError{Field: "lat", Message: "is required"})
+	} else {
+		rs.Lat = *in.Lat
+	}
+	if in.Lng == nil {
+		missing = append(missing, &store.FieldError{Field: "lng", Message: "is required"})
+	} else {
+		rs.Lng = *in.Lng
+	}
+	if len(missing) > 0 {
+		// Fill the coordinates with a valid point so the remaining checks
+		// report only real problems.
+		if in.Lat == nil {
+			rs.Lat = 1
+		}
+		if in.Lng == nil {
+			rs.Lng = 1
+		}
+	}
+	err := rs.Validate()
+	if len(missing) > 0 {
+		return rs, joinErrs(append(missing, err)...)
+	}
+	return rs, err
+}
+
+// checkStoreWrite enforces what a brand token may write: stores of its own
+// brand alone. existing is the store as stored, or nil when it is new.
+func checkStoreWrite(p *Principal, rs *store.RetailStore, existing *store.RetailStore) *apiError {
+	if p.Admin() {
+		return nil
+	}
+	if len(rs.BrandIDs) != 1 || rs.BrandIDs[0] != p.Brand {
+		return newError(http.StatusForbidden, CodeForbidden, "a brand token may only write stores that carry exactly its own brand %q", p.Brand)
+	}
+	if existing != nil && (len(existing.BrandIDs) != 1 || existing.BrandIDs[0] != p.Brand) {
+		return newError(http.StatusForbidden, CodeForbidden, "store %q is shared with other brands; ask an administrator to change it", rs.ID)
+	}
+	return nil
+}
+
+func (s *Server) listStores(c *gin.Context) {
+	p, e := page(c)
+	if e != nil {
+		abort(c, e)
+		return
+	}
+	brand := principal(c).Brand
+	if q := c.Query("brand"); q != "" {
+		if brand != "" && q != brand {
+			list(c, p, []store.RetailStore{}, storeID)
+			return
+		}
+		brand = q
+	}
+	items, err := s.store.RetailStores(c.Request.Context(), brand, p)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	list(c, p, items, storeID)
+}
+
+func (s *Server) getStore(c *gin.Context) {
+	rs, err := s.store.RetailStore(c.Request.Context(), c.Param("id"), principal(c).Brand)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, rs)
+}
+
+func (s *Server) createStore(c *gin.Context) {
+	var in storeInput
+	if e := decodeJSON(c, s.maxBody, &in); e != nil {
+		abort(c, e)
+		return
+	}
+	rs, err := in.retailStore()
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if e := checkStoreWrite(principal(c), &rs, nil); e != nil {
+		abort(c, e)
+		return
+	}
+	if err := s.store.CreateRetailStore(c.Request.Context(), &rs); err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.respondStore(c, http.StatusCreated, rs.ID)
+}
+
+func (s *Server) respondStore(c *gin.Context, status int, id string) {
+	got, err := s.store.RetailStore(c.Request.Context(), id, "")
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(status, got)
+}
+
+// existingStore returns the stored store, nil when it does not exist, and
+// ErrNotFound when it exists but the principal may not see it.
+func (s *Server) existingStore(c *gin.Context, id string) (*store.RetailStore, error) {
+	rs, err := s.store.RetailStore(c.Request.Context(), id, "")
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if b := principal(c).Brand; b != "" {
+		for _, x := range rs.BrandIDs {
+			if x == b {
+				return rs, nil
+			}
+		}
+		return nil, store.ErrNotFound
+	}
+	return rs, nil
+}
+
+func (s *Server) putStore(c *gin.Context) {
+	var in storeInput
+	if e := decodeJSON(c, s.maxBody, &in); e != nil {
+		abort(c, e)
+		return
+	}
+	if e := idParam(c, &in.ID); e != nil {
+		abort(c, e)
+		return
+	}
+	rs, err := in.retailStore()
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	existing, err := s.existingStore(c, rs.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if e := checkStoreWrite(principal(c), &rs, existing); e != nil {
+		abort(c, e)
+		return
+	}
+	if err := s.store.UpsertRetailStores(c.Request.Context(), []store.RetailStore{rs}); err != nil {
+		s.fail(c, err)
+		return
+	}
+	status := http.StatusOK
+	if existing == nil {
+		status = http.StatusCreated
+	}
+	s.respondStore(c, status, rs.ID)
+}
+
+func (s *Server) bulkStores(c *gin.Context) {
+	var in bulkBody[storeInput]
+	if e := decodeJSON(c, s.maxBulk, &in); e != nil {
+		abort(c, e)
+		return
+	}
+	stores := make([]store.RetailStore, len(in.Items))
+	e := checkBulk(in.Items, storeInID, func(i int, it storeInput) error {
+		var err error
+		stores[i], err = it.retailStore()
+		return err
+	})
+	if e != nil {
+		abort(c, e)
+		return
+	}
+	p := principal(c)
+	if !p.Admin() {
+		for i := range stores {
+			existing, err := s.existingStore(c, stores[i].ID)
+			if isNotFound(err) {
+				abort(c, rowError(i, http.StatusForbidden, CodeForbidden, "row %d: store id %q is taken by another brand's store", i, stores[i].ID))
+				return
+			}
+			if err != nil {
+				s.fail(c, err)
+				return
+			}
+			if e := checkStoreWrite(p, &stores[i], existing); e != nil {
+				abort(c, rowError(i, e.Status, e.Code, "row %d: %s", i, e.Message))
+				return
+			}
+		}
+	}
+	if err := s.store.UpsertRetailStores(c.Request.Context(), stores); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"upserted": len(stores)})
+}
+
+func (s *Server) deleteStore(c *gin.Context) {
+	existing, err := s.existingStore(c, c.Param("id"))
+	if err == nil && existing == nil {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if e := checkStoreWrite(principal(c), existing, existing); e != nil {
+		abort(c, e)
+		return
+	}
+	if err := s.store.DeleteRetailStore(c.Request.Context(), existing.ID); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// guideInput is the JSON a guide is written from. Active defaults to
+// true.
+type guideInput struct {
+	ID             string  `json:"id"`
+	StoreID        string  `json:"store_id"`
+	Name           string  `json:"name"`
+	WeComUserID    *string `json:"wecom_userid"`
+	DingTalkUserID *string `json:"dingtalk_userid"`
+	Capacity       int     `json:"capacity"`
+	Active         *bool   `json:"active"`
+}
+
+func (in guideInput) guide() (store.Guide, error) {
+	g := store.Guide{ID: in.ID, StoreID: in.StoreID, Name: in.Name, WeComUserID: in.WeComUserID,
+		DingTalkUserID: in.DingTalkUserID, Capacity: in.Capacity, Active: in.Active == nil || *in.Active}
+	return g, g.Validate()
+}
+
+// checkGuideWrite enforces that a brand token writes guides of its brand's
+// stores only, and never takes over another brand's guide id.
+func (s *Server) checkGuideWrite(c *gin.Context, g *store.Guide) *apiError {
+	p := principal(c)
+	if p.Admin() {
+		return nil
+	}
+	ctx := c.Request.Context()
+	if _, err := s.store.RetailStore(ctx, g.StoreID, p.Brand); isNotFound(err) {
+		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidArgument,
+			Message: "store_id: unknown store " + g.StoreID, Details: []Detail{{Field: "store_id", Message: "unknown store " + g.StoreID}}}
+	} else if err != nil {
+		return newError(http.StatusInternalServerError, CodeInternal, "internal error")
+	}
+	if _, err := s.store.Guide(ctx, g.ID, ""); err == nil {
+		if _, err := s.store.Guide(ctx, g.ID, p.Brand); isNotFound(err) {
+			return newError(http.StatusConflict, CodeConflict, "guide id %q is taken", g.ID)
+		}
+	}
+	return nil
+}
+
+func (s *Server) listGuides(c *gin.Context) {
+	p, e := page(c)
+	if e != nil {
+		abort(c, e)
+		return
+	}
+	items, err := s.store.Guides(c.Request.Context(), principal(c).Brand, c.Query("store_id"), p)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	list(c, p, items, guideID)
+}
+
+func (s *Server) getGuide(c *gin.Context) {
+	g, err := s.store.Guide(c.Request.Context(), c.Param("id"), principal(c).Brand)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, g)
+}
+
+func (s *Server) createGuide(c *gin.Context) {
+	var in guideInput
+	if e := decodeJSON(c, s.maxBody, &in); e != nil {
+		abort(c, e)
+		return
+	}
+	g, err := in.guide()
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if e := s.checkGuideWrite(c, &g); e != nil {
+		abort(c, e)
+		return
+	}
+	if err := s.store.CreateGuide(c.Request.Context(), &g); err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.respondGuide(c, http.StatusCreated, g.ID)
+}
+
+func (s *Server) respondGuide(c *gin.Context, status int, id string) {
+	got, err := s.store.Guide(c.Request.Context(), id, "")
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(status, got)
+}
+
+func (s *Server) putGuide(c *gin.Context) {
+	var in guideInput
+	if e := decodeJSON(c, s.maxBody, &in); e != nil {
+		abort(c, e)
+		return
+	}
+	if e := idParam(c, &in.ID); e != nil {
+		abort(c, e)
+		return
+	}
+	g, err := in.guide()
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if e := s.checkGuideWrite(c, &g); e != nil {
+		abort(c, e)
+		return
+	}
+	ctx := c.Request.Context()
+	_, err = s.store.Guide(ctx, g.ID, "")
+	created := isNotFound(err)
+	if err := s.store.UpsertGuides(ctx, []store.Guide{g}); err != nil {
+		s.fail(c, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	s.respondGuide(c, status, g.ID)
+}
+
+func (s *Server) bulkGuides(c *gin.Context) {
+	var in bulkBody[guideInput]
+	if e := decodeJSON(c, s.maxBulk, &in); e != nil {
+		abort(c, e)
+		return
+	}
+	guides := make([]store.Guide, len(in.Items))
+	e := checkBulk(in.Items, guideInID, func(i int, it guideInput) error {
+		var err error
+		guides[i], err = it.guide()
+		return err
+	})
+	if e != nil {
+		abort(c, e)
+		return
+	}
+	for i := range guides {
+		if e := s.checkGuideWrite(c, &guides[i]); e != nil {
+			abort(c, rowError(i, e.Status, e.Code, "row %d: %s", i, e.Message))
+			return
+		}
+	}
+	if err := s.store.UpsertGuides(c.Request.Context(), guides); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"upserted": len(guides)})
+}
+
+func (s *Server) deleteGuide(c *gin.Context) {
+	ctx := c.Request.Context()
+	if _, err := s.store.Guide(ctx, c.Param("id"), principal(c).Brand); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.store.DeleteGuide(ctx, c.Param("id")); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

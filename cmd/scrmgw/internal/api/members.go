@@ -1,0 +1,178 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/scrmgw/scrmgw/store"
+)
+
+func joinErrs(errs ...error) error { return errors.Join(errs...) }
+
+// memberJSON is a member as the API shows it. Phone is masked unless the
+// token may view phone numbers.
+type memberJSON struct {
+	ID          int64              `json:"id"`
+	Name        string             `json:"name"`
+	Phone       string             `json:"phone,omitempty"`
+	PhoneMasked bool               `json:"phone_masked,omitempty"`
+	Identities  []store.Identity   `json:"identities"`
+	Memberships []store.Membership `json:"memberships"`
+	Bindings    []store.Binding    `json:"bindings"`
+	CreatedAt   time.Time          `json:"created_at"`
+}
+
+func memberOut(v *store.MemberView, p *Principal) memberJSON {
+	out := memberJSON{ID: v.ID, Name: v.Name, Identities: []store.Identity{}, Memberships: v.Memberships,
+		Bindings: v.Bindings, CreatedAt: v.CreatedAt}
+	if v.Phone != "" {
+		if p.CanViewPhone {
+			out.Phone = v.Phone
+		} else {
+			out.Phone, out.PhoneMasked = store.MaskPhone(v.Phone), true
+		}
+	}
+	for _, id := range v.Identities {
+		out.Identities = append(out.Identities, store.Identity{Channel: id.Channel, ExternalID: id.ExternalID})
+	}
+	if out.Memberships == nil {
+		out.Memberships = []store.Membership{}
+	}
+	if out.Bindings == nil {
+		out.Bindings = []store.Binding{}
+	}
+	return out
+}
+
+func (s *Server) getMember(c *gin.Context) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "id: want a positive integer, got %q", c.Param("id")))
+		return
+	}
+	p := principal(c)
+	v, err := s.store.Member(c.Request.Context(), id, p.Brand)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, memberOut(v, p))
+}
+
+// findMember answers GET /members?phone=...: the member with that phone.
+func (s *Server) findMember(c *gin.Context) {
+	phone := c.Query("phone")
+	if phone == "" {
+		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "phone: the query parameter is required (GET /api/v1/members?phone=+8613800138000)"))
+		return
+	}
+	p := principal(c)
+	v, err := s.store.MemberByPhone(c.Request.Context(), phone, p.Brand)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, memberOut(v, p))
+}
+
+type memberInput struct {
+	Phone      string           `json:"phone"`
+	Name       string           `json:"name"`
+	Brand      string           `json:"brand"`
+	Identities []store.Identity `json:"identities"`
+}
+
+// createMember finds or creates the member with the given phone or
+// identities: 201 when created, 200 when an existing member was found (the
+// brand membership and identities are attached to them).
+func (s *Server) createMember(c *gin.Context) {
+	var in memberInput
+	if e := decodeJSON(c, s.maxBody, &in); e != nil {
+		abort(c, e)
+		return
+	}
+	p := principal(c)
+	if !p.Admin() {
+		if in.Brand != "" && in.Brand != p.Brand {
+			abort(c, newError(http.StatusForbidden, CodeForbidden, "brand: a brand token can only add members to %q", p.Brand))
+			return
+		}
+		in.Brand = p.Brand
+	}
+	ctx := c.Request.Context()
+	m, created, err := s.store.EnsureMember(ctx, store.NewMember{Phone: in.Phone, Name: in.Name, BrandID: in.Brand, Identities: in.Identities})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	v, err := s.store.Member(ctx, m.ID, p.Brand)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	c.JSON(status, memberOut(v, p))
+}
+
+type tokenInput struct {
+	Name         string  `json:"name"`
+	Brand        *string `json:"brand"`
+	CanViewPhone bool    `json:"can_view_phone"`
+}
+
+func (s *Server) listTokens(c *gin.Context) {
+	if !adminOnly(c) {
+		return
+	}
+	items, err := s.store.APITokens(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if items == nil {
+		items = []store.APIToken{}
+	}
+	c.JSON(http.StatusOK, gin.H{"items": items})
+}
+
+// createToken issues a token; its plaintext is in this response only.
+func (s *Server) createToken(c *gin.Context) {
+	if !adminOnly(c) {
+		return
+	}
+	var in tokenInput
+	if e := decodeJSON(c, s.maxBody, &in); e != nil {
+		abort(c, e)
+		return
+	}
+	plain, tok, err := s.store.CreateAPIToken(c.Request.Context(), in.Name, in.Brand, in.CanViewPhone)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"token": plain, "id": tok.ID, "name": tok.Name, "brand": tok.BrandID,
+		"can_view_phone": tok.CanViewPhone, "created_at": tok.CreatedAt})
+}
+
+func (s *Server) revokeToken(c *gin.Context) {
+	if !adminOnly(c) {
+		return
+	}
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "id: want an integer, got %q", c.Param("id")))
+		return
+	}
+	if err := s.store.RevokeAPIToken(c.Request.Context(), id); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

@@ -1,0 +1,243 @@
+// Package app wires a scrmgw process from its configuration: the database,
+// Redis (real, or in-process for the zero-setup mode), the asynq client,
+// workers and scheduler, the channels, and the HTTP server, and runs them
+// until the context ends, then shuts down gracefully.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/store"
+)
+
+// App is one wired scrmgw process.
+type App struct {
+	Config   configs.Config
+	Log      *slog.Logger
+	Store    *store.Store
+	Redis    asynq.RedisConnOpt
+	RDB      redis.UniversalClient
+	Queue    *asynq.Client
+	Channels *adapters.Registry
+
+	mini *miniredis.Miniredis
+	stop context.CancelFunc
+}
+
+// New prepares secrets for the zero-setup mode, opens and migrates the
+// database and connects to Redis (starting an in-process one when none is
+// configured).
+func New(ctx context.Context, cfg configs.Config, log *slog.Logger) (*App, error) {
+	a := &App{Config: cfg, Log: log, Channels: adapters.NewRegistry()}
+	if err := a.prepareSecrets(); err != nil {
+		return nil, err
+	}
+	if err := a.openStore(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.connectRedis(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Queue = asynq.NewClientFromRedisClient(a.RDB)
+	return a, nil
+}
+
+// prepareSecrets generates the admin token and phone key into DataDir when
+// they are not configured, which Validate allows only without PostgreSQL.
+func (a *App) prepareSecrets() error {
+	cfg := &a.Config
+	if cfg.AdminToken == "" {
+		tok, created, err := secretFile(filepath.Join(cfg.DataDir, "admin-token"), func() string {
+			return store.TokenPrefix + "admin_" + randomB64(24)
+		})
+		if err != nil {
+			return fmt.Errorf("preparing admin token: %w", err)
+		}
+		cfg.AdminToken = tok
+		msg := "admin token read from file; use it as the bearer token"
+		if created {
+			msg = "admin token generated into file; use it as the bearer token"
+		}
+		a.Log.Info(msg, slog.String("file", filepath.Join(cfg.DataDir, "admin-token")))
+	}
+	if cfg.Security.PhoneKey == "" {
+		key, _, err := secretFile(filepath.Join(cfg.DataDir, "phone.key"), func() string { return hex.EncodeToString(randomBytes(32)) })
+		if err != nil {
+			return fmt.Errorf("preparing phone key: %w", err)
+		}
+		cfg.Security.PhoneKey = key
+	}
+	return nil
+}
+
+// secretFile reads a secret from path, creating it (mode 0600) with gen()
+// when it does not exist.
+func secretFile(path string, gen func() string) (string, bool, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		s := strings.TrimSpace(string(data))
+		if s == "" {
+			return "", false, fmt.Errorf("%s is empty", path)
+		}
+		return s, false, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return "", false, err
+	}
+	s := gen()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return secretFile(path, gen) // another process won the race
+	}
+	if err != nil {
+		return "", false, err
+	}
+	if _, err := f.WriteString(s + "\n"); err != nil {
+		f.Close()
+		return "", false, err
+	}
+	return s, true, f.Close()
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return b
+}
+
+func randomB64(n int) string { return base64.RawURLEncoding.EncodeToString(randomBytes(n)) }
+
+func (a *App) openStore(ctx context.Context) error {
+	cfg := a.Config
+	key, err := configs.DecodeKey(cfg.Security.PhoneKey)
+	if err != nil {
+		return fmt.Errorf("security.phone_key: %w", err)
+	}
+	url := cfg.Database.URL
+	if url == "" {
+		url = "sqlite:" + filepath.Join(cfg.DataDir, "scrmgw.db")
+	}
+	s, err := store.Open(ctx, store.Options{URL: url, MaxOpenConns: cfg.Database.MaxOpenConns, PhoneKey: key, Logger: a.Log})
+	if err != nil {
+		return err
+	}
+	a.Store = s
+	return nil
+}
+
+// Migrate applies pending migrations and logs what it did.
+func (a *App) Migrate(ctx context.Context) error {
+	applied, err := a.Store.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		a.Log.Info("database migrated", slog.String("dialect", a.Store.Dialect()), slog.Any("applied", applied))
+	}
+	return nil
+}
+
+func (a *App) connectRedis(ctx context.Context) error {
+	cfg := a.Config
+	switch {
+	case len(cfg.Redis.ClusterAddrs) > 0:
+		a.Log.Warn("using Redis Cluster: asynq has known problems on Redis Cluster; prefer Sentinel failover")
+		a.Redis = asynq.RedisClusterClientOpt{Addrs: cfg.Redis.ClusterAddrs, Password: cfg.Redis.ClusterPassword}
+	case cfg.Redis.URL != "":
+		opt, err := asynq.ParseRedisURI(cfg.Redis.URL)
+		if err != nil {
+			return fmt.Errorf("redis.url: %w", err)
+		}
+		a.Redis = opt
+	default:
+		m := miniredis.NewMiniRedis()
+		if err := m.StartAddr("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("starting in-process redis: %w", err)
+		}
+		a.mini = m
+		a.Redis = asynq.RedisClientOpt{Addr: m.Addr()}
+		tickCtx, cancel := context.WithCancel(context.Background())
+		a.stop = cancel
+		go advanceClock(tickCtx, m)
+	}
+	rdb, ok := a.Redis.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return errors.New("connecting to redis: unexpected client type")
+	}
+	a.RDB = rdb
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		return fmt.Errorf("connecting to redis: %w", err)
+	}
+	return nil
+}
+
+// advanceClock moves the in-process Redis clock with the wall clock:
+// miniredis expires keys only when its clock is advanced.
+func advanceClock(ctx context.Context, m *miniredis.Miniredis) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			m.SetTime(now)
+			m.FastForward(now.Sub(last))
+			last = now
+		}
+	}
+}
+
+// Ready checks the database and Redis answer.
+func (a *App) Ready(ctx context.Context) map[string]error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return map[string]error{
+		"database": a.Store.Ping(ctx),
+		"redis":    a.RDB.Ping(ctx).Err(),
+	}
+}
+
+// Close releases everything New opened.
+func (a *App) Close() {
+	if a.Queue != nil {
+		a.Queue.Close()
+	}
+	if a.RDB != nil {
+		a.RDB.Close()
+	}
+	if a.stop != nil {
+		a.stop()
+	}
+	if a.mini != nil {
+		a.mini.Close()
+	}
+	if a.Store != nil {
+		a.Store.Close()
+	}
+}

@@ -1,0 +1,132 @@
+package app
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/api"
+)
+
+// QueueUIPath is where the asynqmon UI is mounted, behind the admin token.
+const QueueUIPath = "/admin/queues"
+
+var ginModeOnce sync.Once
+
+// Handler builds the gateway's HTTP handler: health and readiness,
+// Prometheus metrics, channel callbacks, the admin API and the queue UI.
+func (a *App) Handler() http.Handler {
+	ginModeOnce.Do(func() { gin.SetMode(gin.ReleaseMode) })
+	r := gin.New()
+	r.ContextWithFallback = true
+	r.Use(gin.CustomRecovery(func(c *gin.Context, err any) {
+		a.Log.Error("panic in http handler", slog.String("route", c.FullPath()), slog.Any("error", err))
+		c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"error": gin.H{"code": api.CodeInternal, "message": "internal error"}})
+	}))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newQueueCollector(asynq.NewInspectorFromRedisClient(a.RDB)))
+	r.Use(httpMetrics(reg))
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", func(c *gin.Context) {
+		checks := gin.H{}
+		ok := true
+		for name, err := range a.Ready(c.Request.Context()) {
+			if err != nil {
+				ok = false
+				a.Log.Warn("readiness check failed", slog.String("check", name), slog.Any("error", err))
+				checks[name] = "unavailable"
+			} else {
+				checks[name] = "ok"
+			}
+		}
+		status := http.StatusOK
+		if !ok {
+			status = http.StatusServiceUnavailable
+		}
+		c.JSON(status, gin.H{"ready": ok, "checks": checks})
+	})
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+
+	for _, name := range a.Channels.Names() {
+		ch, _ := a.Channels.Channel(name)
+		if rcv, ok := ch.(adapters.HTTPReceiver); ok {
+			for _, rt := range rcv.Routes() {
+				r.Handle(rt.Method, rt.Path, gin.WrapH(rt.Handler))
+			}
+		}
+	}
+
+	apiSrv := api.New(api.Options{Store: a.Store, AdminToken: a.Config.AdminToken,
+		MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, MaxBulkBodyBytes: a.Config.HTTP.MaxBulkBodyBytes, Logger: a.Log})
+	ui := asynqmon.New(asynqmon.Options{RootPath: QueueUIPath, RedisConnOpt: a.Redis})
+	queues := r.Group(QueueUIPath, apiSrv.RequireAdmin())
+	queues.Any("", gin.WrapH(ui))
+	queues.Any("/*path", gin.WrapH(ui))
+	apiSrv.Mount(r)
+	return r
+}
+
+// httpMetrics counts requests and their latency by route and status.
+func httpMetrics(reg prometheus.Registerer) gin.HandlerFunc {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "scrmgw_http_requests_total", Help: "HTTP requests by route, method and status code.",
+	}, []string{"route", "method", "code"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "scrmgw_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"route", "method"})
+	reg.MustRegister(requests, latency)
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).Inc()
+		latency.WithLabelValues(route, c.Request.Method).Observe(time.Since(start).Seconds())
+	}
+}
+
+// queueCollector reports asynq queue sizes at scrape time.
+type queueCollector struct {
+	insp  *asynq.Inspector
+	tasks *prometheus.Desc
+}
+
+func newQueueCollector(insp *asynq.Inspector) *queueCollector {
+	return &queueCollector{insp: insp, tasks: prometheus.NewDesc("scrmgw_queue_tasks",
+		"Tasks in each asynq queue by state.", []string{"queue", "state"}, nil)}
+}
+
+func (q *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- q.tasks }
+
+func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	names, err := q.insp.Queues()
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		info, err := q.insp.GetQueueInfo(n)
+		if err != nil {
+			continue
+		}
+		for state, v := range map[string]int{"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,
+			"retry": info.Retry, "archived": info.Archived, "completed": info.Completed} {
+			ch <- prometheus.MustNewConstMetric(q.tasks, prometheus.GaugeValue, float64(v), n, state)
+		}
+	}
+}

@@ -1,0 +1,144 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// Queue names and their priorities: critical (welcome messages, whose
+// WeCom welcome_code is valid 20 s) before default before low.
+const (
+	QueueCritical = "critical"
+	QueueDefault  = "default"
+	QueueLow      = "low"
+)
+
+var queuePriorities = map[string]int{QueueCritical: 6, QueueDefault: 3, QueueLow: 1}
+
+// Serve runs the whole gateway in one process: HTTP server, queue workers
+// and the periodic scheduler, until ctx ends; then it stops accepting,
+// finishes in-flight requests and tasks, and returns.
+func (a *App) Serve(ctx context.Context) error {
+	return a.run(ctx, true)
+}
+
+// Worker runs queue workers and the scheduler only, so workers scale
+// independently of HTTP replicas.
+func (a *App) Worker(ctx context.Context) error {
+	return a.run(ctx, false)
+}
+
+func (a *App) run(ctx context.Context, withHTTP bool) error {
+	if a.mini != nil {
+		a.Log.Warn("ZERO-SETUP MODE: using an in-process Redis (and SQLite unless database.url is set); " +
+			"this is for trying scrmgw out and is NOT durable: queued work is lost on exit. " +
+			"Set redis.url (SCRMGW_REDIS_URL) and database.url (SCRMGW_DATABASE_URL) for production.")
+	}
+	if err := a.Migrate(ctx); err != nil {
+		return err
+	}
+
+	srv := asynq.NewServer(a.Redis, asynq.Config{
+		Concurrency:              a.Config.Queue.Concurrency,
+		Queues:                   queuePriorities,
+		ShutdownTimeout:          a.Config.HTTP.ShutdownTimeout,
+		DelayedTaskCheckInterval: time.Second,
+		TaskCheckInterval:        100 * time.Millisecond,
+		Logger:                   asynqLogger{a.Log},
+		LogLevel:                 asynq.WarnLevel,
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			a.Log.WarnContext(ctx, "task failed", slog.String("task", t.Type()), slog.Any("error", err))
+		}),
+	})
+	mux := asynq.NewServeMux()
+	a.registerTasks(mux)
+	if err := srv.Start(mux); err != nil {
+		return fmt.Errorf("starting queue workers: %w", err)
+	}
+	sched := asynq.NewScheduler(a.Redis, &asynq.SchedulerOpts{Logger: asynqLogger{a.Log}, LogLevel: asynq.WarnLevel})
+	if err := a.registerPeriodic(sched); err != nil {
+		srv.Shutdown()
+		return err
+	}
+	if err := sched.Start(); err != nil {
+		srv.Shutdown()
+		return fmt.Errorf("starting scheduler: %w", err)
+	}
+	a.Log.Info("queue workers started", slog.Int("concurrency", a.Config.Queue.Concurrency))
+
+	var (
+		httpSrv *http.Server
+		httpErr = make(chan error, 1)
+	)
+	if withHTTP {
+		ln, err := net.Listen("tcp", a.Config.HTTP.Addr)
+		if err != nil {
+			sched.Shutdown()
+			srv.Shutdown()
+			return fmt.Errorf("listening on %s: %w", a.Config.HTTP.Addr, err)
+		}
+		httpSrv = &http.Server{
+			Handler:           a.Handler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       a.Config.HTTP.ReadTimeout,
+			IdleTimeout:       2 * time.Minute,
+		}
+		a.Log.Info("http server listening", slog.String("addr", ln.Addr().String()))
+		go func() { httpErr <- httpSrv.Serve(ln) }()
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.Log.Info("shutting down")
+	case err := <-httpErr:
+		runErr = fmt.Errorf("http server: %w", err)
+	}
+
+	// Stop accepting first, finish in-flight requests, then stop handing
+	// out tasks and wait for running ones.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.Config.HTTP.ShutdownTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	if httpSrv != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.Log.Warn("http shutdown incomplete", slog.Any("error", err))
+			}
+		}()
+	}
+	wg.Wait()
+	sched.Shutdown()
+	srv.Shutdown()
+	a.Log.Info("stopped")
+	return runErr
+}
+
+// asynqLogger adapts slog to asynq's logger.
+type asynqLogger struct{ log *slog.Logger }
+
+func (l asynqLogger) Debug(args ...any) {
+	l.log.Debug(fmt.Sprint(args...), slog.String("component", "asynq"))
+}
+func (l asynqLogger) Info(args ...any) {
+	l.log.Info(fmt.Sprint(args...), slog.String("component", "asynq"))
+}
+func (l asynqLogger) Warn(args ...any) {
+	l.log.Warn(fmt.Sprint(args...), slog.String("component", "asynq"))
+}
+func (l asynqLogger) Error(args ...any) {
+	l.log.Error(fmt.Sprint(args...), slog.String("component", "asynq"))
+}
+func (l asynqLogger) Fatal(args ...any) {
+	l.log.Error(fmt.Sprint(args...), slog.String("component", "asynq"))
+}

@@ -1,0 +1,145 @@
+// Command scrmgw is the SCRM gateway: one binary whose subcommands run the
+// whole gateway (serve), queue workers only (worker), database migrations
+// (migrate), a configuration check (config) and print the version.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	_ "time/tzdata" // store time zones must resolve on machines without tzdata
+
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/app"
+	"github.com/scrmgw/scrmgw/configs"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+const usage = `scrmgw: SCRM gateway for brands that sell through physical stores.
+
+Usage:
+  scrmgw serve   [--config FILE]   run the gateway: HTTP API, callbacks, queue workers, scheduler
+  scrmgw worker  [--config FILE]   run queue workers and the scheduler only
+  scrmgw migrate [--config FILE]   apply database migrations and exit
+  scrmgw config  [--config FILE]   check the configuration; list environment variables with --env
+  scrmgw version                   print the version
+
+With no configuration at all, serve starts in the zero-setup mode: SQLite
+under ./data and an in-process Redis. Every setting can come from
+SCRMGW_* environment variables; see configs/scrmgw.yaml.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "scrmgw", versionString())
+		return 0
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "serve", "worker", "migrate", "config":
+	default:
+		fmt.Fprintf(stderr, "scrmgw: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "YAML configuration file (default: none; defaults and SCRMGW_* variables)")
+	listEnv := false
+	if cmd == "config" {
+		fs.BoolVar(&listEnv, "env", false, "list every key with its environment variable")
+	}
+	if err := fs.Parse(rest); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "scrmgw %s: unexpected argument %q\n", cmd, fs.Arg(0))
+		return 2
+	}
+	if listEnv {
+		fmt.Fprintln(stdout, strings.Join(configs.EnvVars(), "\n"))
+		return 0
+	}
+	cfg, err := configs.Load(*cfgPath, os.Environ())
+	if err != nil {
+		fmt.Fprintf(stderr, "scrmgw: %v\n", err)
+		return 1
+	}
+	if cmd == "config" {
+		fmt.Fprintln(stdout, "configuration is valid")
+		return 0
+	}
+	log := newLogger(cfg.Log, stderr)
+	slog.SetDefault(log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		log.Error("starting scrmgw", slog.Any("error", err))
+		return 1
+	}
+	defer a.Close()
+	switch cmd {
+	case "migrate":
+		err = a.Migrate(ctx)
+		if err == nil {
+			log.Info("database is up to date", slog.String("dialect", a.Store.Dialect()))
+		}
+	case "serve":
+		log.Info("scrmgw starting", slog.String("version", versionString()))
+		err = a.Serve(ctx)
+	case "worker":
+		log.Info("scrmgw worker starting", slog.String("version", versionString()))
+		err = a.Worker(ctx)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("scrmgw "+cmd, slog.Any("error", err))
+		return 1
+	}
+	return 0
+}
+
+func newLogger(c configs.LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func versionString() string {
+	v := version
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+	}
+	return v
+}
