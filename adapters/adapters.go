@@ -49,6 +49,25 @@ type Streamer interface {
 	Run(ctx context.Context) error
 }
 
+// Recorder durably records verified inbound deliveries. Record returns
+// only once the delivery is durable (and its processing queued); a channel
+// acknowledges the platform only after that. A redelivery (same Channel
+// and DedupKey) returns nil without recording or processing it twice.
+type Recorder interface {
+	Record(ctx context.Context, in *Inbound) error
+}
+
+// TokenCache shares access tokens between replicas, so they all use one
+// token and refresh it once.
+type TokenCache interface {
+	// Get returns the cached token, or "" when there is none.
+	Get(ctx context.Context, key string) (string, error)
+	// Set caches a token for ttl.
+	Set(ctx context.Context, key, token string, ttl time.Duration) error
+	// Delete drops a token the platform refused.
+	Delete(ctx context.Context, key string) error
+}
+
 // Party says who is on one side of a message.
 type Party string
 
@@ -74,9 +93,16 @@ type Inbound struct {
 	// ConversationID identifies the conversation a reply goes to, when the
 	// platform has one.
 	ConversationID string
-	// Kind is the message kind: text, location, image, event.
+	// Kind is the message kind: text, location, image, or event for
+	// platform events (a contact added, an employee leaving).
 	Kind string
 	Text string
+	// Event names a platform event in channel-neutral words when Kind is
+	// event: contact.added, contact.removed, guide.joined, guide.left, ...
+	Event string
+	// Attrs holds the event's or message's extra fields (state,
+	// welcome_code, user_id, media_id, ...).
+	Attrs map[string]string
 	// Location is set for location messages.
 	Location *Location
 	// ReplyTo holds channel-specific data needed to reply in the same
@@ -106,6 +132,9 @@ type Outbound struct {
 	// Via is the guide's channel id when a member is reached through their
 	// guide (a WeCom external-contact message task).
 	Via string
+	// Conversation is a group conversation to post in instead of a
+	// one-to-one message (a DingTalk openConversationId).
+	Conversation string
 	// Kind is the message kind the template rendered: text, markdown,
 	// news, action_card, miniprogram.
 	Kind string
