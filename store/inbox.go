@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"time"
 
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
@@ -61,4 +64,130 @@ func (s *Store) InboxByKey(ctx context.Context, channel, dedupKey string) (*Inbo
 		return nil, translate(err)
 	}
 	return &m, nil
+}
+
+// RecordInboundBatch writes many deliveries in one statement and reports,
+// per message, whether it was new; m.ID is set for every message (new or
+// already recorded). Duplicates inside the batch count once.
+func (s *Store) RecordInboundBatch(ctx context.Context, msgs []*InboxMessage) ([]bool, error) {
+	fresh := make([]bool, len(msgs))
+	if len(msgs) == 0 {
+		return fresh, nil
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	type key struct{ ch, k string }
+	first := make(map[key]int, len(msgs))
+	var sb strings.Builder
+	args := make([]any, 0, len(msgs)*6)
+	sb.WriteString("INSERT INTO inbox_messages (channel, dedup_key, payload, state, attempts, last_error, created_at) VALUES ")
+	n := 0
+	for i, m := range msgs {
+		if m.Channel == "" || m.DedupKey == "" {
+			return nil, invalid("dedup_key", "channel and dedup key are required")
+		}
+		k := key{m.Channel, m.DedupKey}
+		if _, dup := first[k]; dup {
+			continue
+		}
+		first[k] = i
+		if m.State == "" {
+			m.State = InboxPending
+		}
+		if m.CreatedAt.IsZero() {
+			m.CreatedAt = now
+		}
+		if n > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("(?, ?, ?, ?, 0, '', ?)")
+		args = append(args, m.Channel, m.DedupKey, m.Payload, m.State, m.CreatedAt)
+		n++
+	}
+	sb.WriteString(" ON CONFLICT (channel, dedup_key) DO NOTHING RETURNING id, channel, dedup_key")
+	rows, err := s.db.WithContext(ctx).Raw(sb.String(), args...).Rows()
+	if err != nil {
+		return nil, translate(err)
+	}
+	inserted := make(map[key]int64, n)
+	for rows.Next() {
+		var (
+			id     int64
+			ch, dk string
+		)
+		if err := rows.Scan(&id, &ch, &dk); err != nil {
+			rows.Close()
+			return nil, translate(err)
+		}
+		inserted[key{ch, dk}] = id
+	}
+	if err := rows.Close(); err != nil {
+		return nil, translate(err)
+	}
+	for i, m := range msgs {
+		k := key{m.Channel, m.DedupKey}
+		if id, ok := inserted[k]; ok {
+			m.ID = id
+			fresh[i] = first[k] == i
+			continue
+		}
+		existing, err := s.InboxByKey(ctx, m.Channel, m.DedupKey)
+		if err != nil {
+			return nil, err
+		}
+		*m = *existing
+	}
+	return fresh, nil
+}
+
+// Inbox returns one inbox row.
+func (s *Store) Inbox(ctx context.Context, id int64) (*InboxMessage, error) {
+	var m InboxMessage
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &m, nil
+}
+
+// FinishInbox marks a delivery processed.
+func (s *Store) FinishInbox(ctx context.Context, id int64) error {
+	now := time.Now().UTC()
+	return translate(s.db.WithContext(ctx).Model(&InboxMessage{}).Where("id = ?", id).
+		Updates(map[string]any{"state": InboxDone, "processed_at": now, "last_error": ""}).Error)
+}
+
+// FailInbox records a processing failure; final marks the delivery failed
+// for good, otherwise it stays pending for the next attempt.
+func (s *Store) FailInbox(ctx context.Context, id int64, reason string, final bool) error {
+	set := map[string]any{"attempts": clause.Expr{SQL: "attempts + 1"}, "last_error": truncate(reason, 1000)}
+	if final {
+		set["state"] = InboxFailed
+	}
+	return translate(s.db.WithContext(ctx).Model(&InboxMessage{}).Where("id = ? AND state = ?", id, InboxPending).Updates(set).Error)
+}
+
+// PendingInbox lists ids of deliveries recorded before cutoff and not yet
+// processed, oldest first, for the sweep that re-enqueues them.
+func (s *Store) PendingInbox(ctx context.Context, cutoff time.Time, limit int) ([]int64, error) {
+	var ids []int64
+	err := s.db.WithContext(ctx).Model(&InboxMessage{}).Where("state = ? AND created_at < ?", InboxPending, cutoff.UTC()).
+		Order("id").Limit(Page{Limit: limit}.limit()).Pluck("id", &ids).Error
+	return ids, translate(err)
+}
+
+// Cursor returns a stored cursor ("" when none), e.g. a WeCom kf sync
+// position.
+func (s *Store) Cursor(ctx context.Context, key string) (string, error) {
+	var c Cursor
+	err := s.db.WithContext(ctx).Where("key = ?", key).Take(&c).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return "", nil
+	}
+	return c.Value, translate(err)
+}
+
+// SetCursor stores a cursor.
+func (s *Store) SetCursor(ctx context.Context, key, value string) error {
+	return translate(s.db.WithContext(ctx).Clauses(clause.OnConflict{
+		Columns: []clause.Column{{Name: "key"}}, DoUpdates: clause.AssignmentColumns([]string{"value", "updated_at"}),
+	}).Create(&Cursor{Key: key, Value: value}).Error)
 }

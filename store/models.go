@@ -188,6 +188,14 @@ type APIToken struct {
 	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
 }
 
+// Cursor is a named position in an external stream (a WeCom kf sync
+// cursor), saved after what it covers is recorded.
+type Cursor struct {
+	Key       string `gorm:"primaryKey;size:200"`
+	Value     string `gorm:"size:2000;not null"`
+	UpdatedAt time.Time
+}
+
 // allModels lists every table, in dependency order, for migrations.
 var allModels = []any{
 	&Brand{}, &RetailStore{}, &StoreBrand{}, &Guide{},

@@ -1,0 +1,137 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// AppendEvent adds an event to the log. An event whose (source, source_id)
+// is already logged is not added again: fresh is false and e is filled from
+// the logged row.
+func (s *Store) AppendEvent(ctx context.Context, e *Event) (fresh bool, err error) {
+	var errs []error
+	if e.Type == "" || len(e.Type) > 64 {
+		errs = append(errs, invalid("type", "must be 1-64 characters"))
+	}
+	if e.Source == "" || e.SourceID == "" {
+		errs = append(errs, invalid("source", "source and source_id are required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return false, err
+	}
+	if e.OccurredAt.IsZero() {
+		e.OccurredAt = time.Now().UTC()
+	}
+	res := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(e)
+	if res.Error != nil {
+		return false, translate(res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return true, nil
+	}
+	err = s.db.WithContext(ctx).Where("source = ? AND source_id = ?", e.Source, e.SourceID).Take(e).Error
+	return false, translate(err)
+}
+
+// EventFilter selects events.
+type EventFilter struct {
+	MemberID int64
+	Type     string
+	// AfterID pages by id.
+	AfterID int64
+	Limit   int
+}
+
+// Events lists events in id order.
+func (s *Store) Events(ctx context.Context, f EventFilter) ([]Event, error) {
+	q := s.db.WithContext(ctx).Order("id").Limit(Page{Limit: f.Limit}.limit())
+	if f.MemberID != 0 {
+		q = q.Where("member_id = ?", f.MemberID)
+	}
+	if f.Type != "" {
+		q = q.Where("type = ?", f.Type)
+	}
+	if f.AfterID != 0 {
+		q = q.Where("id > ?", f.AfterID)
+	}
+	var out []Event
+	return out, translate(q.Find(&out).Error)
+}
+
+// GuideByChannelID returns the guide with that id on a channel ("wecom" or
+// "dingtalk").
+func (s *Store) GuideByChannelID(ctx context.Context, channel, id string) (*Guide, error) {
+	var col string
+	switch channel {
+	case "wecom":
+		col = "wecom_userid"
+	case "dingtalk":
+		col = "dingtalk_userid"
+	default:
+		return nil, fmt.Errorf("guide by channel id: unknown channel %q", channel)
+	}
+	var g Guide
+	if err := s.db.WithContext(ctx).Where(col+" = ?", id).Take(&g).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &g, nil
+}
+
+// MemberByIdentity returns the member (after merges) with an identity.
+func (s *Store) MemberByIdentity(ctx context.Context, channel, externalID string) (*MemberView, error) {
+	var mi MemberIdentity
+	err := s.db.WithContext(ctx).Where("channel = ? AND external_id = ?", channel, externalID).Take(&mi).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	return s.Member(ctx, mi.MemberID, "")
+}
+
+// Bind makes b the member's current binding for its brand unless one
+// exists; it returns the current binding either way, and whether b was
+// created. The database allows one current binding per member and brand,
+// so concurrent binds agree.
+func (s *Store) Bind(ctx context.Context, b *Binding) (*Binding, bool, error) {
+	var errs []error
+	if b.MemberID == 0 {
+		errs = append(errs, invalid("member_id", "is required"))
+	}
+	errs = append(errs, ValidateID("brand", b.BrandID), ValidateID("guide_id", b.GuideID), ValidateID("store_id", b.StoreID))
+	if b.Reason == "" {
+		errs = append(errs, invalid("reason", "is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, false, err
+	}
+	var current Binding
+	created := false
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		err := tx.Where("member_id = ? AND brand_id = ? AND ended_at IS NULL", b.MemberID, b.BrandID).Take(&current).Error
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, gorm.ErrRecordNotFound) {
+			return translate(err)
+		}
+		b.ID, b.EndedAt = 0, nil
+		if err := tx.Create(b).Error; err != nil {
+			return translate(err)
+		}
+		current, created = *b, true
+		return nil
+	})
+	if isConflict(err) {
+		// A concurrent bind won; its binding is the current one.
+		err = s.db.WithContext(ctx).Where("member_id = ? AND brand_id = ? AND ended_at IS NULL", b.MemberID, b.BrandID).Take(&current).Error
+		return &current, false, translate(err)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return &current, created, nil
+}

@@ -1,0 +1,93 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm/clause"
+)
+
+// AddOutbox saves a message to send. A message with the same idempotency
+// key is saved once: fresh is false and m is filled from the saved row.
+func (s *Store) AddOutbox(ctx context.Context, m *OutboxMessage) (fresh bool, err error) {
+	if m.IdempotencyKey == "" || m.Channel == "" || m.Recipient == "" {
+		return false, invalid("idempotency_key", "idempotency key, channel and recipient are required")
+	}
+	if m.State == "" {
+		m.State = OutboxPending
+	}
+	res := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(m)
+	if res.Error != nil {
+		return false, translate(res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return true, nil
+	}
+	return false, translate(s.db.WithContext(ctx).Where("idempotency_key = ?", m.IdempotencyKey).Take(m).Error)
+}
+
+// Outbox returns one outbox row.
+func (s *Store) Outbox(ctx context.Context, id int64) (*OutboxMessage, error) {
+	var m OutboxMessage
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &m, nil
+}
+
+// ClaimOutbox moves a pending message to sending in one guarded update and
+// returns it; claimed is false when another handler has it or it is done,
+// so a duplicate or retried task sends nothing twice.
+func (s *Store) ClaimOutbox(ctx context.Context, id int64) (m *OutboxMessage, claimed bool, err error) {
+	res := s.db.WithContext(ctx).Model(&OutboxMessage{}).
+		Where("id = ? AND state = ?", id, OutboxPending).
+		Updates(map[string]any{"state": OutboxSending, "attempts": clause.Expr{SQL: "attempts + 1"}, "updated_at": time.Now().UTC()})
+	if res.Error != nil {
+		return nil, false, translate(res.Error)
+	}
+	m, err = s.Outbox(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	return m, res.RowsAffected == 1, nil
+}
+
+// FinishOutbox records a delivered message.
+func (s *Store) FinishOutbox(ctx context.Context, id int64, externalID string) error {
+	now := time.Now().UTC()
+	return s.moveOutbox(ctx, id, OutboxSending, map[string]any{"state": OutboxSent, "external_id": externalID,
+		"sent_at": now, "last_error": "", "updated_at": now})
+}
+
+// ReleaseOutbox returns a message whose send failed transiently to pending,
+// for the next attempt.
+func (s *Store) ReleaseOutbox(ctx context.Context, id int64, reason string) error {
+	return s.moveOutbox(ctx, id, OutboxSending, map[string]any{"state": OutboxPending, "last_error": truncate(reason, 1000),
+		"updated_at": time.Now().UTC()})
+}
+
+// FailOutbox records a message that will not be sent.
+func (s *Store) FailOutbox(ctx context.Context, id int64, reason string) error {
+	return s.db.WithContext(ctx).Model(&OutboxMessage{}).Where("id = ? AND state IN ?", id, []string{OutboxPending, OutboxSending}).
+		Updates(map[string]any{"state": OutboxFailed, "last_error": truncate(reason, 1000), "updated_at": time.Now().UTC()}).Error
+}
+
+func (s *Store) moveOutbox(ctx context.Context, id int64, from string, set map[string]any) error {
+	return translate(s.db.WithContext(ctx).Model(&OutboxMessage{}).Where("id = ? AND state = ?", id, from).Updates(set).Error)
+}
+
+// PendingOutbox lists messages pending since before cutoff: saved but
+// never handed to a worker, or released for a retry that was lost.
+func (s *Store) PendingOutbox(ctx context.Context, cutoff time.Time, limit int) ([]OutboxMessage, error) {
+	var out []OutboxMessage
+	err := s.db.WithContext(ctx).Where("state = ? AND updated_at < ?", OutboxPending, cutoff.UTC()).
+		Order("id").Limit(Page{Limit: limit}.limit()).Find(&out).Error
+	return out, translate(err)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

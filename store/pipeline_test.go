@@ -1,0 +1,184 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/store/storetest"
+)
+
+func TestRecordInboundBatch(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		seen := store.InboxMessage{Channel: "wecom", DedupKey: "k0", Payload: []byte("old")}
+		if _, err := s.RecordInbound(ctx, &seen); err != nil {
+			t.Fatal(err)
+		}
+		batch := []*store.InboxMessage{
+			{Channel: "wecom", DedupKey: "k1", Payload: []byte("1")},
+			{Channel: "wecom", DedupKey: "k0", Payload: []byte("again")},
+			{Channel: "wecom", DedupKey: "k2", Payload: []byte("2")},
+			{Channel: "wecom", DedupKey: "k1", Payload: []byte("1 twice in the batch")},
+		}
+		fresh, err := s.RecordInboundBatch(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(fresh) != "[true false true false]" {
+			t.Errorf("fresh = %v, want [true false true false]", fresh)
+		}
+		if batch[1].ID != seen.ID || string(batch[1].Payload) != "old" {
+			t.Errorf("redelivered row = %+v, want the recorded one (id %d)", batch[1], seen.ID)
+		}
+		if batch[0].ID == 0 || batch[3].ID != batch[0].ID || batch[2].ID == batch[0].ID {
+			t.Errorf("ids = %d %d %d", batch[0].ID, batch[2].ID, batch[3].ID)
+		}
+		ids, err := s.PendingInbox(ctx, batch[0].CreatedAt.Add(time.Millisecond), 10)
+		if err != nil || len(ids) != 3 {
+			t.Errorf("pending = %v, %v; want 3 rows", ids, err)
+		}
+		if err := s.FinishInbox(ctx, batch[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.FailInbox(ctx, batch[2].ID, "boom", true); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s.Inbox(ctx, batch[2].ID)
+		if got.State != store.InboxFailed || got.LastError != "boom" || got.Attempts != 1 {
+			t.Errorf("failed row = %+v", got)
+		}
+	})
+}
+
+func TestOutboxClaimsOnce(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		m := store.OutboxMessage{IdempotencyKey: "welcome:1", Channel: "wecom", Recipient: "wm1", Kind: "text", Payload: []byte("{}")}
+		if fresh, err := s.AddOutbox(ctx, &m); err != nil || !fresh {
+			t.Fatalf("AddOutbox: fresh=%v err=%v", fresh, err)
+		}
+		dup := store.OutboxMessage{IdempotencyKey: "welcome:1", Channel: "wecom", Recipient: "wm1", Kind: "text", Payload: []byte("{}")}
+		if fresh, err := s.AddOutbox(ctx, &dup); err != nil || fresh || dup.ID != m.ID {
+			t.Fatalf("duplicate AddOutbox: fresh=%v id=%d err=%v", fresh, dup.ID, err)
+		}
+		const n = 8
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		claims := 0
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, ok, err := s.ClaimOutbox(ctx, m.ID)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					claims++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if claims != 1 {
+			t.Fatalf("%d handlers claimed the message, want 1", claims)
+		}
+		if err := s.ReleaseOutbox(ctx, m.ID, "throttled"); err != nil {
+			t.Fatal(err)
+		}
+		got, ok, err := s.ClaimOutbox(ctx, m.ID)
+		if err != nil || !ok || got.Attempts != 2 {
+			t.Fatalf("claim after release: ok=%v attempts=%d err=%v", ok, got.Attempts, err)
+		}
+		if err := s.FinishOutbox(ctx, m.ID, "msg-1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, _ := s.ClaimOutbox(ctx, m.ID); ok {
+			t.Error("a sent message was claimed again")
+		}
+		got, _ = s.Outbox(ctx, m.ID)
+		if got.State != store.OutboxSent || got.ExternalID != "msg-1" || got.SentAt == nil {
+			t.Errorf("sent row = %+v", got)
+		}
+	})
+}
+
+func TestEventsAndBindings(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		seedBrands(t, s, "acme")
+		if err := s.CreateRetailStore(ctx, &store.RetailStore{ID: "sh", Name: "SH", Lat: 31, Lng: 121, BrandIDs: []string{"acme"}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range []string{"g1", "g2"} {
+			if err := s.CreateGuide(ctx, &store.Guide{ID: g, StoreID: "sh", Name: g, WeComUserID: ptr("wx-" + g)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m, _, err := s.EnsureMember(ctx, store.NewMember{Identities: []store.Identity{{Channel: "wecom", ExternalID: "wm1"}}, BrandID: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := store.Event{Type: "member.joined", BrandID: "acme", MemberID: &m.ID, Source: "wecom", SourceID: "evt:1"}
+		if fresh, err := s.AppendEvent(ctx, &e); err != nil || !fresh {
+			t.Fatalf("AppendEvent: %v %v", fresh, err)
+		}
+		again := store.Event{Type: "member.joined", Source: "wecom", SourceID: "evt:1"}
+		if fresh, err := s.AppendEvent(ctx, &again); err != nil || fresh || again.ID != e.ID {
+			t.Fatalf("duplicate event: fresh=%v id=%d err=%v", fresh, again.ID, err)
+		}
+		evs, _ := s.Events(ctx, store.EventFilter{MemberID: m.ID})
+		if len(evs) != 1 {
+			t.Errorf("member has %d events, want 1", len(evs))
+		}
+		g, err := s.GuideByChannelID(ctx, "wecom", "wx-g2")
+		if err != nil || g.ID != "g2" {
+			t.Fatalf("GuideByChannelID = %v, %v", g, err)
+		}
+		var wg sync.WaitGroup
+		results := make([]string, 6)
+		for i := range results {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				b, _, err := s.Bind(ctx, &store.Binding{MemberID: m.ID, BrandID: "acme", GuideID: fmt.Sprintf("g%d", i%2+1), StoreID: "sh", Reason: "state"})
+				if err != nil {
+					results[i] = "error: " + err.Error()
+					return
+				}
+				results[i] = b.GuideID
+			}(i)
+		}
+		wg.Wait()
+		for _, r := range results {
+			if r != results[0] || r == "" {
+				t.Fatalf("concurrent binds disagree: %v", results)
+			}
+		}
+		v, _ := s.MemberByIdentity(ctx, "wecom", "wm1")
+		if len(v.Bindings) != 1 {
+			t.Errorf("member has %d current bindings, want 1", len(v.Bindings))
+		}
+		if _, err := s.MemberByIdentity(ctx, "wecom", "nobody"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("unknown identity: %v", err)
+		}
+		if err := s.SetCursor(ctx, "kf:w1", "c1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetCursor(ctx, "kf:w1", "c2"); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := s.Cursor(ctx, "kf:w1"); err != nil || c != "c2" {
+			t.Errorf("cursor = %q, %v", c, err)
+		}
+		if c, err := s.Cursor(ctx, "kf:none"); err != nil || c != "" {
+			t.Errorf("missing cursor = %q, %v", c, err)
+		}
+	})
+}
