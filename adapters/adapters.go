@@ -57,6 +57,32 @@ type Recorder interface {
 	Record(ctx context.Context, in *Inbound) error
 }
 
+// Expander is implemented by channels whose callbacks only announce that
+// something is waiting (a WeCom kf_msg_or_event): Expand fetches what was
+// announced and records each fetched delivery through the channel's
+// Recorder, saving its position only after they are recorded. It reports
+// handled false for deliveries it does not expand. Expanding the same
+// announcement twice records nothing twice.
+type Expander interface {
+	Expand(ctx context.Context, in *Inbound) (handled bool, err error)
+}
+
+// Contact is what a channel knows of one of its contacts.
+type Contact struct {
+	ExternalID string
+	Name       string
+	// UnionID identifies a WeChat user across a developer's apps.
+	UnionID string
+	// Phones are phone numbers the guide recorded for the contact.
+	Phones []string
+}
+
+// ContactLookup is implemented by channels that can describe a contact
+// (WeCom externalcontact/get).
+type ContactLookup interface {
+	LookupContact(ctx context.Context, externalID string) (*Contact, error)
+}
+
 // TokenCache shares access tokens between replicas, so they all use one
 // token and refresh it once.
 type TokenCache interface {
@@ -85,6 +111,8 @@ type Inbound struct {
 	// DedupKey identifies the platform delivery: a repeat delivery carries
 	// the same key (WeCom MsgId, DingTalk msgId, ...).
 	DedupKey string
+	// Brand is the brand the channel account serves, when it serves one.
+	Brand string
 	// From says whether the sender is a member or a guide.
 	From Party
 	// SenderID is the sender's id on the channel (external_userid,

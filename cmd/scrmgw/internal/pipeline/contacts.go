@@ -1,0 +1,212 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/store"
+)
+
+// Event types written to the event log for the workflow engine.
+const (
+	TypeMemberJoined = "member.joined"
+	TypeMemberLeft   = "member.left"
+)
+
+// Contact-way states name a store or a guide: "s:<store id>" for a store's
+// QR code, "g:<guide id>" for a guide's.
+const (
+	StatePrefixStore = "s:"
+	StatePrefixGuide = "g:"
+)
+
+// WelcomeData is what a welcome message is rendered from.
+type WelcomeData struct {
+	Brand       string
+	MemberName  string
+	GuideName   string
+	StoreName   string
+	StoreAddr   string
+	OpeningHour string
+}
+
+// Welcomer renders the welcome message for a channel.
+type Welcomer interface {
+	Welcome(ctx context.Context, channel string, d WelcomeData) (*adapters.Outbound, error)
+}
+
+// Contacts turns contact events into members, bindings, events and
+// welcome messages. Every write is keyed by the delivery, so handling a
+// delivery twice changes nothing the second time.
+type Contacts struct {
+	store    *store.Store
+	channels *adapters.Registry
+	sender   *Sender
+	welcomer Welcomer
+	log      *slog.Logger
+}
+
+// NewContacts returns the contact-event handler.
+func NewContacts(s *store.Store, channels *adapters.Registry, sender *Sender, w Welcomer, log *slog.Logger) *Contacts {
+	return &Contacts{store: s, channels: channels, sender: sender, welcomer: w, log: log}
+}
+
+// Register routes contact events to c.
+func (c *Contacts) Register(p *Processor) {
+	p.On(OnEvent(EventContactAdded), HandlerFunc(c.added))
+	p.On(OnEvent(EventContactRemoved), HandlerFunc(c.removed))
+}
+
+// added: a member added a guide on a channel.
+func (c *Contacts) added(ctx context.Context, in *adapters.Inbound) error {
+	if in.Brand == "" {
+		return fmt.Errorf("contact added on %s without a brand: %w", in.Channel, store.ErrInvalid)
+	}
+	nm := store.NewMember{BrandID: in.Brand, Identities: []store.Identity{{Channel: in.Channel, ExternalID: in.SenderID}}}
+	if ch, ok := c.channels.Channel(in.Channel); ok {
+		if lk, ok := ch.(adapters.ContactLookup); ok {
+			info, err := lk.LookupContact(ctx, in.SenderID)
+			if err != nil && !errors.Is(err, adapters.ErrInvalidRecipient) {
+				return fmt.Errorf("looking up contact: %w", err)
+			}
+			if info != nil {
+				nm.Name = info.Name
+				if info.UnionID != "" {
+					nm.Identities = append(nm.Identities, store.Identity{Channel: in.Channel + "_unionid", ExternalID: info.UnionID})
+				}
+				for _, p := range info.Phones {
+					if _, err := store.NormalizePhone(p); err == nil {
+						nm.Phone = p
+						break
+					}
+				}
+			}
+		}
+	}
+	m, created, err := c.store.EnsureMember(ctx, nm)
+	if errors.Is(err, store.ErrConflict) && nm.Phone != "" {
+		// The phone belongs to another member than the channel ids:
+		// keep the channel identity, leave the merge to an operator.
+		c.log.Warn("contact's phone belongs to another member; not attached", slog.String("channel", in.Channel))
+		nm.Phone = ""
+		m, created, err = c.store.EnsureMember(ctx, nm)
+	}
+	if err != nil {
+		return fmt.Errorf("ensuring member: %w", err)
+	}
+	guide, reason := c.guideFor(ctx, in)
+	var binding *store.Binding
+	if guide != nil {
+		binding, _, err = c.store.Bind(ctx, &store.Binding{MemberID: m.ID, BrandID: in.Brand, GuideID: guide.ID, StoreID: guide.StoreID, Reason: reason})
+		if err != nil {
+			return fmt.Errorf("binding member: %w", err)
+		}
+	}
+	if _, err := c.store.AppendEvent(ctx, &store.Event{Type: TypeMemberJoined, BrandID: in.Brand, MemberID: &m.ID,
+		Source: in.Channel, SourceID: in.DedupKey, OccurredAt: in.At,
+		Payload: eventPayload(map[string]string{"state": in.Attrs["state"], "guide_id": guideID(binding), "new_member": fmt.Sprint(created)})}); err != nil {
+		return fmt.Errorf("logging member.joined: %w", err)
+	}
+	if code := in.Attrs["welcome_code"]; code != "" && c.welcomer != nil {
+		return c.welcome(ctx, in, m, binding, code)
+	}
+	return nil
+}
+
+func guideID(b *store.Binding) string {
+	if b == nil {
+		return ""
+	}
+	return b.GuideID
+}
+
+// guideFor picks the guide a new contact is bound to: the guide or store a
+// contact-way state names (when the employee added belongs to it), else
+// the employee the member added, if they are a guide.
+func (c *Contacts) guideFor(ctx context.Context, in *adapters.Inbound) (*store.Guide, string) {
+	state := in.Attrs["state"]
+	added, err := c.store.GuideByChannelID(ctx, in.Channel, in.Attrs["user_id"])
+	if err != nil {
+		added = nil
+	}
+	switch {
+	case strings.HasPrefix(state, StatePrefixGuide):
+		if g, err := c.store.Guide(ctx, strings.TrimPrefix(state, StatePrefixGuide), in.Brand); err == nil && g.Active {
+			return g, "state"
+		}
+	case strings.HasPrefix(state, StatePrefixStore):
+		storeID := strings.TrimPrefix(state, StatePrefixStore)
+		if added != nil && added.StoreID == storeID {
+			return added, "state"
+		}
+	}
+	if added != nil {
+		return added, "contact"
+	}
+	return nil, ""
+}
+
+func (c *Contacts) welcome(ctx context.Context, in *adapters.Inbound, m *store.Member, b *store.Binding, code string) error {
+	d := WelcomeData{Brand: in.Brand, MemberName: m.Name}
+	if b != nil {
+		if g, err := c.store.Guide(ctx, b.GuideID, ""); err == nil {
+			d.GuideName = g.Name
+		}
+		if s, err := c.store.RetailStore(ctx, b.StoreID, ""); err == nil {
+			d.StoreName, d.StoreAddr, d.OpeningHour = s.Name, s.Address, s.OpeningHours
+		}
+	}
+	if br, err := c.store.Brand(ctx, in.Brand); err == nil {
+		d.Brand = br.Name
+	}
+	out, err := c.welcomer.Welcome(ctx, in.Channel, d)
+	if err != nil {
+		return fmt.Errorf("rendering welcome: %w", err)
+	}
+	out.IdempotencyKey = "welcome:" + in.DedupKey
+	out.To, out.ToParty = in.SenderID, adapters.PartyMember
+	if out.Fields == nil {
+		out.Fields = map[string]string{}
+	}
+	out.Fields["welcome_code"] = code
+	meta := OutboxMeta{MemberID: &m.ID, BrandID: in.Brand, Queue: QueueCritical}
+	if b != nil {
+		meta.GuideID = b.GuideID
+	}
+	if _, err := c.sender.Send(ctx, in.Channel, out, meta); err != nil {
+		return fmt.Errorf("queueing welcome: %w", err)
+	}
+	return nil
+}
+
+// removed: a member deleted the guide, or the guide deleted the member.
+func (c *Contacts) removed(ctx context.Context, in *adapters.Inbound) error {
+	v, err := c.store.MemberByIdentity(ctx, in.Channel, in.SenderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // never knew them
+	}
+	if err != nil {
+		return err
+	}
+	_, err = c.store.AppendEvent(ctx, &store.Event{Type: TypeMemberLeft, BrandID: in.Brand, MemberID: &v.ID,
+		Source: in.Channel, SourceID: in.DedupKey, OccurredAt: in.At,
+		Payload: eventPayload(map[string]string{"by": in.Attrs["by"], "user_id": in.Attrs["user_id"]})})
+	return err
+}
+
+// eventPayload encodes an event's attributes as JSON, leaving out empty
+// ones.
+func eventPayload(m map[string]string) string {
+	for k, v := range m {
+		if v == "" {
+			delete(m, k)
+		}
+	}
+	b, _ := json.Marshal(m) // map keys are sorted; strings always encode
+	return string(b)
+}

@@ -1,0 +1,258 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/store/storetest"
+)
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// fakeQueue records enqueued tasks and, like asynq, refuses a TaskID that
+// is already queued.
+type fakeQueue struct {
+	mu    sync.Mutex
+	ids   map[string]bool
+	tasks []*asynq.Task
+	queue map[string]string
+	fail  error
+}
+
+func newFakeQueue() *fakeQueue { return &fakeQueue{ids: map[string]bool{}, queue: map[string]string{}} }
+
+func (q *fakeQueue) EnqueueContext(_ context.Context, t *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.fail != nil {
+		return nil, q.fail
+	}
+	var id, queue string
+	for _, o := range opts {
+		switch o.Type() {
+		case asynq.TaskIDOpt:
+			id = o.Value().(string)
+		case asynq.QueueOpt:
+			queue = o.Value().(string)
+		}
+	}
+	if q.ids[id] {
+		return nil, asynq.ErrTaskIDConflict
+	}
+	q.ids[id] = true
+	q.queue[id] = queue
+	q.tasks = append(q.tasks, t)
+	return &asynq.TaskInfo{ID: id}, nil
+}
+
+func (q *fakeQueue) drain() []*asynq.Task {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.tasks
+	q.tasks = nil
+	q.ids = map[string]bool{}
+	return out
+}
+
+func startRecorder(t *testing.T, s *store.Store, q Enqueuer) *Recorder {
+	r := NewRecorder(s, q, discard, RecorderOptions{MaxBatch: 32, Linger: time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	go r.Run(ctx)
+	t.Cleanup(func() { cancel(); r.Wait() })
+	return r
+}
+
+func TestRecorderCommitsBeforeReturningAndQueuesOnce(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		q := newFakeQueue()
+		r := startRecorder(t, s, q)
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		errs := make(chan error, 200)
+		for i := 0; i < 200; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				key := fmt.Sprintf("msg:%d", i%100) // every delivery twice
+				in := &adapters.Inbound{Channel: "wecom", DedupKey: key, Kind: "text", Text: "hi"}
+				if err := r.Record(ctx, in); err != nil {
+					errs <- err
+					return
+				}
+				// Acknowledged means durable.
+				if _, err := s.InboxByKey(ctx, "wecom", key); err != nil {
+					errs <- fmt.Errorf("%s acknowledged but not in the inbox: %v", key, err)
+				}
+			}(i)
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		if n := len(q.drain()); n != 100 {
+			t.Errorf("%d tasks queued, want 100 (one per delivery)", n)
+		}
+	})
+}
+
+func TestRecorderAcknowledgesWhenQueueIsDown(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		q := newFakeQueue()
+		q.fail = errors.New("redis down")
+		r := startRecorder(t, s, q)
+		ctx := context.Background()
+		contact := &adapters.Inbound{Channel: "wecom", DedupKey: "evt:1", Kind: "event", Event: EventContactAdded}
+		if err := r.Record(ctx, contact); err != nil {
+			t.Fatalf("Record with the queue down: %v (the row is durable; it must be acknowledged)", err)
+		}
+		q.fail = nil
+		if err := Sweep(ctx, s, q, 0, discard); err != nil {
+			t.Fatal(err)
+		}
+		if tasks := q.drain(); len(tasks) != 1 || tasks[0].Type() != TypeProcessInbox {
+			t.Fatalf("sweep queued %v, want one inbox task", tasks)
+		}
+	})
+}
+
+func TestRecorderStops(t *testing.T) {
+	s := storetest.Open(t, "sqlite")
+	r := NewRecorder(s, newFakeQueue(), discard, RecorderOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	go r.Run(ctx)
+	cancel()
+	r.Wait()
+	if err := r.Record(context.Background(), &adapters.Inbound{Channel: "wecom", DedupKey: "x"}); !errors.Is(err, ErrStopped) {
+		t.Errorf("Record after stop = %v, want ErrStopped", err)
+	}
+}
+
+func TestProcessorHandlesOnce(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		q := newFakeQueue()
+		r := startRecorder(t, s, q)
+		p := NewProcessor(s, adapters.NewRegistry(), discard)
+		calls := 0
+		failNext := true
+		p.On(OnMessage, HandlerFunc(func(ctx context.Context, in *adapters.Inbound) error {
+			calls++
+			if failNext {
+				failNext = false
+				return errors.New("transient")
+			}
+			if in.Text != "hello" {
+				t.Errorf("handler got %+v", in)
+			}
+			return nil
+		}))
+		if err := r.Record(ctx, &adapters.Inbound{Channel: "wecom", DedupKey: "msg:1", Kind: "text", Text: "hello"}); err != nil {
+			t.Fatal(err)
+		}
+		tasks := q.drain()
+		if len(tasks) != 1 {
+			t.Fatalf("queued %d tasks", len(tasks))
+		}
+		if err := p.ProcessTask(ctx, tasks[0]); err == nil || errors.Is(err, asynq.SkipRetry) {
+			t.Fatalf("failing handler: err = %v, want a retryable error", err)
+		}
+		for i := 0; i < 3; i++ { // the retry, then duplicate deliveries
+			if err := p.ProcessTask(ctx, tasks[0]); err != nil {
+				t.Fatalf("attempt %d: %v", i, err)
+			}
+		}
+		if calls != 2 {
+			t.Errorf("handler ran %d times, want 2 (one failure, one success)", calls)
+		}
+		row, _ := s.InboxByKey(ctx, "wecom", "msg:1")
+		if row.State != store.InboxDone || row.Attempts != 1 {
+			t.Errorf("inbox row = %s after %d failed attempts", row.State, row.Attempts)
+		}
+		if err := p.ProcessTask(ctx, asynq.NewTask(TypeProcessInbox, []byte("nonsense"))); !errors.Is(err, asynq.SkipRetry) {
+			t.Errorf("bad payload: %v, want SkipRetry", err)
+		}
+	})
+}
+
+// fakeChannel is a Channel whose Send fails as told.
+type fakeChannel struct {
+	mu    sync.Mutex
+	sent  []*adapters.Outbound
+	fails []error
+}
+
+func (c *fakeChannel) Name() string { return "fake" }
+
+func (c *fakeChannel) Send(_ context.Context, m *adapters.Outbound) (*adapters.Receipt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.fails) > 0 {
+		err := c.fails[0]
+		c.fails = c.fails[1:]
+		return nil, err
+	}
+	c.sent = append(c.sent, m)
+	return &adapters.Receipt{ExternalID: fmt.Sprintf("ext-%d", len(c.sent))}, nil
+}
+
+func TestSenderSendsOnce(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		ch := &fakeChannel{fails: []error{&adapters.APIError{Channel: "fake", Code: 45009, Kind: adapters.ErrRateLimited}}}
+		reg := adapters.NewRegistry()
+		reg.Register(ch)
+		q := newFakeQueue()
+		snd := NewSender(s, reg, q, discard)
+		m := &adapters.Outbound{IdempotencyKey: "welcome:evt:1", To: "wm1", Kind: "text", Text: "欢迎"}
+		row, err := snd.Send(ctx, "fake", m, OutboxMeta{Queue: QueueCritical})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := snd.Send(ctx, "fake", m, OutboxMeta{}); err != nil { // the same message again
+			t.Fatal(err)
+		}
+		tasks := q.drain()
+		if len(tasks) != 1 {
+			t.Fatalf("queued %d send tasks, want 1", len(tasks))
+		}
+		if err := snd.SendTask(ctx, tasks[0]); !errors.Is(err, adapters.ErrRateLimited) {
+			t.Fatalf("rate-limited send: %v, want a retryable ErrRateLimited", err)
+		}
+		var wg sync.WaitGroup
+		for i := 0; i < 4; i++ { // the retry and duplicates, at once
+			wg.Add(1)
+			go func() { defer wg.Done(); snd.SendTask(ctx, tasks[0]) }()
+		}
+		wg.Wait()
+		if len(ch.sent) != 1 || ch.sent[0].Text != "欢迎" {
+			t.Fatalf("channel got %d messages, want exactly 1", len(ch.sent))
+		}
+		got, _ := s.Outbox(ctx, row.ID)
+		if got.State != store.OutboxSent || got.ExternalID != "ext-1" || got.Attempts != 2 {
+			t.Errorf("outbox row = %s ext %q after %d attempts", got.State, got.ExternalID, got.Attempts)
+		}
+
+		ch.fails = []error{&adapters.APIError{Channel: "fake", Code: 84061, Kind: adapters.ErrInvalidRecipient}}
+		bad, _ := snd.Send(ctx, "fake", &adapters.Outbound{IdempotencyKey: "k2", To: "gone", Text: "x"}, OutboxMeta{})
+		err = snd.SendTask(ctx, q.drain()[0])
+		if !errors.Is(err, asynq.SkipRetry) {
+			t.Errorf("invalid recipient: %v, want SkipRetry", err)
+		}
+		got, _ = s.Outbox(ctx, bad.ID)
+		if got.State != store.OutboxFailed || !strings.Contains(got.LastError, "84061") {
+			t.Errorf("failed row = %s %q", got.State, got.LastError)
+		}
+	})
+}

@@ -1,0 +1,279 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/store"
+)
+
+// Channel-neutral event names carried in adapters.Inbound.Event.
+const (
+	EventContactAdded   = "contact.added"
+	EventContactRemoved = "contact.removed"
+	EventContactUpdated = "contact.updated"
+	EventGuideJoined    = "guide.joined"
+	EventGuideLeft      = "guide.left"
+)
+
+// Handler acts on one recorded delivery. Handlers must be idempotent
+// (their writes keyed by the delivery's DedupKey): a delivery is handled
+// again when a previous attempt failed part-way.
+type Handler interface {
+	Handle(ctx context.Context, in *adapters.Inbound) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, in *adapters.Inbound) error
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, in *adapters.Inbound) error { return f(ctx, in) }
+
+// Processor handles queued inbox rows.
+type Processor struct {
+	store    *store.Store
+	channels *adapters.Registry
+	log      *slog.Logger
+	handlers []route
+}
+
+type route struct {
+	match func(*adapters.Inbound) bool
+	h     Handler
+}
+
+// NewProcessor returns a Processor.
+func NewProcessor(s *store.Store, channels *adapters.Registry, log *slog.Logger) *Processor {
+	return &Processor{store: s, channels: channels, log: log}
+}
+
+// On routes deliveries matching match to h; every matching handler runs,
+// in registration order.
+func (p *Processor) On(match func(*adapters.Inbound) bool, h Handler) {
+	p.handlers = append(p.handlers, route{match: match, h: h})
+}
+
+// OnEvent routes events of a name.
+func OnEvent(name string) func(*adapters.Inbound) bool {
+	return func(in *adapters.Inbound) bool { return in.Kind == "event" && in.Event == name }
+}
+
+// OnMessage routes messages (everything but events).
+func OnMessage(in *adapters.Inbound) bool { return in.Kind != "event" }
+
+// ProcessTask is the asynq handler of TypeProcessInbox.
+func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	var pl idPayload
+	if err := json.Unmarshal(t.Payload(), &pl); err != nil || pl.ID == 0 {
+		return fmt.Errorf("bad %s payload %q: %w", TypeProcessInbox, t.Payload(), asynq.SkipRetry)
+	}
+	row, err := p.store.Inbox(ctx, pl.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // pruned: it was processed long ago
+	}
+	if err != nil {
+		return err
+	}
+	if row.State != store.InboxPending {
+		return nil
+	}
+	var in adapters.Inbound
+	if err := json.Unmarshal(row.Payload, &in); err != nil {
+		p.store.FailInbox(ctx, row.ID, "undecodable payload: "+err.Error(), true)
+		return fmt.Errorf("inbox %d: %v: %w", row.ID, err, asynq.SkipRetry)
+	}
+	if err := p.handle(ctx, &in); err != nil {
+		final := lastAttempt(ctx) || errors.Is(err, store.ErrInvalid) || errors.Is(err, asynq.SkipRetry)
+		if ferr := p.store.FailInbox(ctx, row.ID, err.Error(), final); ferr != nil {
+			p.log.Warn("recording inbox failure", slog.Int64("inbox_id", row.ID), slog.Any("error", ferr))
+		}
+		p.log.Warn("handling inbound failed", slog.Int64("inbox_id", row.ID), slog.String("channel", in.Channel),
+			slog.String("kind", in.Kind), slog.String("event", in.Event), slog.Bool("final", final), slog.Any("error", err))
+		if final {
+			return fmt.Errorf("inbox %d: %w: %w", row.ID, err, asynq.SkipRetry)
+		}
+		return fmt.Errorf("inbox %d: %w", row.ID, err)
+	}
+	return p.store.FinishInbox(ctx, row.ID)
+}
+
+func (p *Processor) handle(ctx context.Context, in *adapters.Inbound) error {
+	if ch, ok := p.channels.Channel(in.Channel); ok {
+		if ex, ok := ch.(adapters.Expander); ok {
+			handled, err := ex.Expand(ctx, in)
+			if err != nil {
+				return fmt.Errorf("expanding %s delivery: %w", in.Channel, err)
+			}
+			if handled {
+				return nil
+			}
+		}
+	}
+	matched := false
+	for _, r := range p.handlers {
+		if r.match(in) {
+			matched = true
+			if err := r.h.Handle(ctx, in); err != nil {
+				return err
+			}
+		}
+	}
+	if !matched {
+		p.log.Debug("no handler for inbound", slog.String("channel", in.Channel), slog.String("kind", in.Kind), slog.String("event", in.Event))
+	}
+	return nil
+}
+
+// Sender delivers outbox messages.
+type Sender struct {
+	store    *store.Store
+	channels *adapters.Registry
+	queue    Enqueuer
+	log      *slog.Logger
+}
+
+// NewSender returns a Sender.
+func NewSender(s *store.Store, channels *adapters.Registry, q Enqueuer, log *slog.Logger) *Sender {
+	return &Sender{store: s, channels: channels, queue: q, log: log}
+}
+
+// Send saves an outbound message in the outbox (once per idempotency key)
+// and queues its delivery. It returns the outbox row.
+func (s *Sender) Send(ctx context.Context, channel string, m *adapters.Outbound, meta OutboxMeta) (*store.OutboxMessage, error) {
+	if m.IdempotencyKey == "" {
+		return nil, errors.New("sending: an idempotency key is required")
+	}
+	payload, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("sending: %w", err)
+	}
+	row := &store.OutboxMessage{IdempotencyKey: m.IdempotencyKey, Channel: channel, Recipient: m.To, MemberID: meta.MemberID,
+		GuideID: meta.GuideID, BrandID: meta.BrandID, Kind: m.Kind, Payload: payload}
+	if _, err := s.store.AddOutbox(ctx, row); err != nil {
+		return nil, fmt.Errorf("saving outbox message: %w", err)
+	}
+	if row.State == store.OutboxPending {
+		queue := meta.Queue
+		if queue == "" {
+			queue = QueueDefault
+		}
+		if err := enqueueID(ctx, s.queue, TypeSendOutbox, row.ID, queue); err != nil {
+			s.log.Warn("queueing outbox message failed; the sweep will retry", slog.Int64("outbox_id", row.ID), slog.Any("error", err))
+		}
+	}
+	return row, nil
+}
+
+// OutboxMeta describes an outbox message for reporting and routing.
+type OutboxMeta struct {
+	MemberID *int64
+	GuideID  string
+	BrandID  string
+	// Queue is the asynq queue of the delivery; default "default".
+	Queue string
+}
+
+// SendTask is the asynq handler of TypeSendOutbox: it claims the row, so a
+// duplicate or retried task never sends twice, and delivers it.
+func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
+	var pl idPayload
+	if err := json.Unmarshal(t.Payload(), &pl); err != nil || pl.ID == 0 {
+		return fmt.Errorf("bad %s payload %q: %w", TypeSendOutbox, t.Payload(), asynq.SkipRetry)
+	}
+	row, claimed, err := s.store.ClaimOutbox(ctx, pl.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("outbox %d: %w", pl.ID, asynq.SkipRetry)
+	}
+	if err != nil {
+		return err
+	}
+	if !claimed {
+		return nil
+	}
+	var m adapters.Outbound
+	if err := json.Unmarshal(row.Payload, &m); err != nil {
+		s.store.FailOutbox(ctx, row.ID, "undecodable payload: "+err.Error())
+		return fmt.Errorf("outbox %d: %v: %w", row.ID, err, asynq.SkipRetry)
+	}
+	ch, ok := s.channels.Channel(row.Channel)
+	if !ok {
+		s.store.FailOutbox(ctx, row.ID, "channel not configured: "+row.Channel)
+		return fmt.Errorf("outbox %d: channel %q not configured: %w", row.ID, row.Channel, asynq.SkipRetry)
+	}
+	// A claimed send finishes even if shutdown starts meanwhile.
+	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	receipt, err := ch.Send(sendCtx, &m)
+	if err != nil {
+		if adapters.Retryable(err) && !lastAttempt(ctx) {
+			if rerr := s.store.ReleaseOutbox(sendCtx, row.ID, err.Error()); rerr != nil {
+				s.log.Warn("releasing outbox message", slog.Int64("outbox_id", row.ID), slog.Any("error", rerr))
+			}
+			return fmt.Errorf("outbox %d: %w", row.ID, err)
+		}
+		if ferr := s.store.FailOutbox(sendCtx, row.ID, err.Error()); ferr != nil {
+			s.log.Warn("failing outbox message", slog.Int64("outbox_id", row.ID), slog.Any("error", ferr))
+		}
+		s.log.Warn("message not delivered", slog.Int64("outbox_id", row.ID), slog.String("channel", row.Channel), slog.Any("error", err))
+		return fmt.Errorf("outbox %d: %w: %w", row.ID, err, asynq.SkipRetry)
+	}
+	ext := ""
+	if receipt != nil {
+		ext = receipt.ExternalID
+	}
+	return s.store.FinishOutbox(sendCtx, row.ID, ext)
+}
+
+// lastAttempt reports whether the running task will not be retried.
+func lastAttempt(ctx context.Context) bool {
+	retry, ok1 := asynq.GetRetryCount(ctx)
+	maxRetry, ok2 := asynq.GetMaxRetry(ctx)
+	return ok1 && ok2 && retry >= maxRetry
+}
+
+// RetryDelay backs off failed pipeline tasks: longer for rate limits.
+func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
+	base := time.Second
+	if errors.Is(err, adapters.ErrRateLimited) {
+		base = 10 * time.Second
+	}
+	d := base << min(n, 10)
+	return min(d, 30*time.Minute)
+}
+
+// Sweep queues inbox and outbox rows that were saved but whose task was
+// lost (Redis unavailable at the time, or a crash between commit and
+// enqueue). Queueing is keyed by row id, so a row already queued is not
+// queued twice, and handlers skip rows already done.
+func Sweep(ctx context.Context, s *store.Store, q Enqueuer, olderThan time.Duration, log *slog.Logger) error {
+	cutoff := time.Now().Add(-olderThan)
+	ids, err := s.PendingInbox(ctx, cutoff, 1000)
+	if err != nil {
+		return fmt.Errorf("sweeping inbox: %w", err)
+	}
+	for _, id := range ids {
+		if err := enqueueID(ctx, q, TypeProcessInbox, id, QueueDefault); err != nil {
+			return fmt.Errorf("sweeping inbox: %w", err)
+		}
+	}
+	msgs, err := s.PendingOutbox(ctx, cutoff, 1000)
+	if err != nil {
+		return fmt.Errorf("sweeping outbox: %w", err)
+	}
+	for _, m := range msgs {
+		if err := enqueueID(ctx, q, TypeSendOutbox, m.ID, QueueDefault); err != nil {
+			return fmt.Errorf("sweeping outbox: %w", err)
+		}
+	}
+	if len(ids)+len(msgs) > 0 {
+		log.Info("swept pending work", slog.Int("inbox", len(ids)), slog.Int("outbox", len(msgs)))
+	}
+	return nil
+}
