@@ -26,6 +26,7 @@ type migration struct {
 var migrations = []migration{
 	{id: "0001_initial", up: func(tx *gorm.DB) error { return tx.AutoMigrate(allModels...) }},
 	{id: "0002_cursors", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&Cursor{}) }},
+	{id: "0003_contact_ways", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&ContactWay{}) }},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -196,6 +196,24 @@ type Cursor struct {
 	UpdatedAt time.Time
 }
 
+// ContactWay is a channel QR code (a WeCom 渠道活码) for a store or a
+// guide. Its State comes back on every contact added through it, naming
+// the store or guide the new member is bound to.
+type ContactWay struct {
+	ID      int64  `gorm:"primaryKey;autoIncrement" json:"id"`
+	Channel string `gorm:"size:32;not null" json:"channel"`
+	// StoreID is set for a store's code, GuideID for a guide's.
+	StoreID string `gorm:"size:64;index" json:"store_id,omitempty"`
+	GuideID string `gorm:"size:64;index" json:"guide_id,omitempty"`
+	// State is what the platform echoes back: "s:<store>" or "g:<guide>".
+	State string `gorm:"size:30;not null;uniqueIndex" json:"state"`
+	// ConfigID is the platform's id of the code.
+	ConfigID  string    `gorm:"size:128" json:"config_id"`
+	QRCode    string    `gorm:"size:1000" json:"qr_code"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
 // allModels lists every table, in dependency order, for migrations.
 var allModels = []any{
 	&Brand{}, &RetailStore{}, &StoreBrand{}, &Guide{},

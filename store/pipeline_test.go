@@ -182,3 +182,24 @@ func TestEventsAndBindings(t *testing.T) {
 		}
 	})
 }
+
+func TestContactWays(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		cw := store.ContactWay{Channel: "wecom", StoreID: "sh-1", State: "s:sh-1", ConfigID: "c1", QRCode: "https://qr/1"}
+		if err := s.SaveContactWay(ctx, &cw); err != nil {
+			t.Fatal(err)
+		}
+		again := store.ContactWay{Channel: "wecom", StoreID: "sh-1", State: "s:sh-1", ConfigID: "c2", QRCode: "https://qr/2"}
+		if err := s.SaveContactWay(ctx, &again); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ContactWays(ctx, "sh-1", "")
+		if err != nil || len(got) != 1 || got[0].QRCode != "https://qr/2" {
+			t.Fatalf("contact ways = %+v, %v; want one, updated", got, err)
+		}
+		if err := s.SaveContactWay(ctx, &store.ContactWay{Channel: "wecom", State: "x"}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("contact way for nothing: %v", err)
+		}
+	})
+}

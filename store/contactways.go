@@ -1,0 +1,31 @@
+package store
+
+import (
+	"context"
+
+	"gorm.io/gorm/clause"
+)
+
+// SaveContactWay creates or updates the contact way with cw.State.
+func (s *Store) SaveContactWay(ctx context.Context, cw *ContactWay) error {
+	if cw.State == "" || cw.Channel == "" || (cw.StoreID == "") == (cw.GuideID == "") {
+		return invalid("state", "a contact way needs a channel, a state and exactly one of store_id or guide_id")
+	}
+	return translate(s.db.WithContext(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "state"}},
+		DoUpdates: clause.AssignmentColumns([]string{"config_id", "qr_code", "updated_at"}),
+	}).Create(cw).Error)
+}
+
+// ContactWays lists contact ways, of a store or a guide when given.
+func (s *Store) ContactWays(ctx context.Context, storeID, guideID string) ([]ContactWay, error) {
+	q := s.db.WithContext(ctx).Order("id")
+	if storeID != "" {
+		q = q.Where("store_id = ?", storeID)
+	}
+	if guideID != "" {
+		q = q.Where("guide_id = ?", guideID)
+	}
+	var out []ContactWay
+	return out, translate(q.Find(&out).Error)
+}
