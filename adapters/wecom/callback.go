@@ -1,0 +1,162 @@
+package wecom
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/scrmgw/scrmgw/adapters"
+)
+
+// CallbackPath is the URL to register as the app's "receive messages" URL
+// (https://<your host>/callbacks/wecom).
+const CallbackPath = "/callbacks/wecom"
+
+// Routes mounts the callback URL: GET for WeCom's URL verification, POST
+// for messages and events.
+func (c *Client) Routes() []adapters.Route {
+	return []adapters.Route{
+		{Method: http.MethodGet, Path: CallbackPath, Handler: http.HandlerFunc(c.verifyURL)},
+		{Method: http.MethodPost, Path: CallbackPath, Handler: http.HandlerFunc(c.receive)},
+	}
+}
+
+// verifyURL answers WeCom's URL verification with the decrypted echostr.
+func (c *Client) verifyURL(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if !c.fresh(w, q.Get("timestamp")) {
+		return
+	}
+	plain, err := c.crypto.VerifyURL(q.Get("msg_signature"), q.Get("timestamp"), q.Get("nonce"), q.Get("echostr"))
+	if err != nil {
+		c.reject(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(plain)
+}
+
+// receive verifies, decrypts and parses a callback, records it durably,
+// and only then answers "success"; everything slow happens from the queue.
+// Anything that is not a valid callback for our corp is refused with a 4xx
+// and recorded nowhere.
+func (c *Client) receive(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if !c.fresh(w, q.Get("timestamp")) {
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "reading body", http.StatusBadRequest)
+		return
+	}
+	plain, err := c.crypto.Decrypt(q.Get("msg_signature"), q.Get("timestamp"), q.Get("nonce"), body)
+	if err != nil {
+		c.reject(w, r, err)
+		return
+	}
+	msg, err := ParseMessage(plain)
+	if err != nil {
+		c.reject(w, r, err)
+		return
+	}
+	in := c.inbound(msg)
+	if in == nil {
+		c.log.Debug("callback ignored", slog.String("msg_type", msg.MsgType), slog.String("event", msg.Event), slog.String("change_type", msg.ChangeType))
+		io.WriteString(w, "success")
+		return
+	}
+	if err := c.rec.Record(r.Context(), in); err != nil {
+		// Not recorded: let WeCom retry.
+		c.log.Error("recording callback", slog.String("kind", in.Kind), slog.String("event", in.Event), slog.Any("error", err))
+		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	io.WriteString(w, "success")
+}
+
+// fresh refuses callbacks whose timestamp is outside the replay window.
+func (c *Client) fresh(w http.ResponseWriter, ts string) bool {
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		http.Error(w, "bad timestamp", http.StatusBadRequest)
+		return false
+	}
+	if c.cfg.MaxClockSkew > 0 {
+		skew := c.now().Sub(time.Unix(sec, 0))
+		if skew > c.cfg.MaxClockSkew || skew < -c.cfg.MaxClockSkew {
+			http.Error(w, "timestamp outside the allowed window", http.StatusForbidden)
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Client) reject(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusBadRequest
+	if errors.Is(err, ErrBadSignature) || errors.Is(err, ErrBadReceiveID) {
+		status = http.StatusForbidden
+	}
+	c.log.Warn("callback refused", slog.Int("status", status), slog.String("remote", r.RemoteAddr), slog.Any("error", err))
+	http.Error(w, http.StatusText(status), status)
+}
+
+// inbound maps a callback onto the channel-neutral shape, or nil for
+// callbacks scrmgw has nothing to do with.
+func (c *Client) inbound(m *Message) *adapters.Inbound {
+	in := &adapters.Inbound{Channel: ChannelName, DedupKey: m.DedupKey(), Brand: c.cfg.Brand, At: time.Unix(m.CreateTime, 0).UTC()}
+	switch {
+	case m.MsgType == MsgTypeEvent && m.Event == EventChangeExternalContact:
+		in.Kind, in.From, in.SenderID = "event", adapters.PartyMember, m.ExternalUserID
+		in.Attrs = map[string]string{"user_id": m.UserID}
+		switch m.ChangeType {
+		case ChangeTypeAddExternalContact, ChangeTypeAddHalfExternalContact:
+			in.Event = "contact.added"
+			in.Attrs["state"], in.Attrs["welcome_code"] = m.State, m.WelcomeCode
+		case ChangeTypeEditExternalContact:
+			in.Event = "contact.updated"
+		case ChangeTypeDelExternalContact:
+			in.Event, in.Attrs["by"] = "contact.removed", "guide"
+		case ChangeTypeDelFollowUser:
+			in.Event, in.Attrs["by"] = "contact.removed", "member"
+		case ChangeTypeTransferFail:
+			in.Event, in.Attrs["fail_reason"] = "contact.transfer_failed", m.FailReason
+		default:
+			return nil
+		}
+		return in
+	case m.MsgType == MsgTypeEvent && m.Event == EventKfMsgOrEvent:
+		in.Kind, in.Event = "event", "kf.notify"
+		in.Attrs = map[string]string{"token": m.Token, "open_kfid": m.OpenKfID}
+		return in
+	case m.MsgType == MsgTypeText, m.MsgType == MsgTypeImage, m.MsgType == MsgTypeLocation:
+		// Employees (guides) writing to the app.
+		in.Kind, in.From, in.SenderID, in.ConversationID = m.MsgType, adapters.PartyGuide, m.FromUserName, m.FromUserName
+		switch m.MsgType {
+		case MsgTypeText:
+			in.Text = m.Content
+		case MsgTypeImage:
+			in.Attrs = map[string]string{"media_id": m.MediaID, "pic_url": m.PicURL}
+		case MsgTypeLocation:
+			in.Location = &adapters.Location{Lat: m.Latitude, Lng: m.Longitude, Label: m.Label}
+		}
+		return in
+	}
+	return nil
+}
+
+// shortHash is 32 hex characters identifying s.
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:16])
+}

@@ -1,0 +1,167 @@
+package wecom
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/scrmgw/scrmgw/adapters"
+)
+
+// ChannelName is the registry name of the WeCom channel.
+const ChannelName = "wecom"
+
+// CursorStore keeps the kf sync_msg position between syncs.
+type CursorStore interface {
+	Cursor(ctx context.Context, key string) (string, error)
+	SetCursor(ctx context.Context, key, value string) error
+}
+
+// Deps are what the channel needs from the rest of the gateway.
+type Deps struct {
+	// Recorder durably records verified callbacks (and synced kf
+	// messages) before WeCom is answered.
+	Recorder adapters.Recorder
+	// Tokens shares access tokens between replicas.
+	Tokens adapters.TokenCache
+	// Cursors keeps kf sync positions.
+	Cursors CursorStore
+	Logger  *slog.Logger
+	// MaxBodyBytes limits callback bodies. Default 1 MiB.
+	MaxBodyBytes int64
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Client is the WeCom channel: it receives callbacks over HTTP, reaches
+// members through their guide or a customer-service session, and guides
+// through app messages.
+type Client struct {
+	cfg     Config
+	crypto  *Crypto
+	api     *API
+	rec     adapters.Recorder
+	cursors CursorStore
+	log     *slog.Logger
+	maxBody int64
+	now     func() time.Time
+}
+
+var (
+	_ adapters.Channel       = (*Client)(nil)
+	_ adapters.HTTPReceiver  = (*Client)(nil)
+	_ adapters.ContactLookup = (*Client)(nil)
+	_ adapters.Expander      = (*Client)(nil)
+)
+
+// New returns the WeCom channel for an enabled, valid configuration.
+func New(cfg Config, d Deps) (*Client, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Recorder == nil || d.Tokens == nil || d.Cursors == nil {
+		return nil, errors.New("wecom: Recorder, Tokens and Cursors are required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.MaxBodyBytes <= 0 {
+		d.MaxBodyBytes = 1 << 20
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	crypto, err := NewCrypto(cfg.Token, cfg.EncodingAESKey, cfg.CorpID)
+	if err != nil {
+		return nil, fmt.Errorf("wecom: %w", err)
+	}
+	api, err := NewAPI(cfg, d.Tokens, d.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("wecom: %w", err)
+	}
+	return &Client{cfg: cfg, crypto: crypto, api: api, rec: d.Recorder, cursors: d.Cursors,
+		log: d.Logger.With(slog.String("channel", ChannelName)), maxBody: d.MaxBodyBytes, now: d.Now}, nil
+}
+
+// Name is "wecom".
+func (c *Client) Name() string { return ChannelName }
+
+// API returns the WeCom API client (contact ways, transfers).
+func (c *Client) API() *API { return c.api }
+
+// Send delivers one message:
+//   - with a welcome_code field: the new contact's welcome (send_welcome_msg);
+//   - to a guide: an app message (message/send);
+//   - to a member in a customer-service session (ReplyTo open_kfid):
+//     kf/send_msg;
+//   - to a member through their guide (Via): an external-contact message
+//     task (add_msg_template) that the guide confirms in WeCom; the receipt
+//     is Pending.
+func (c *Client) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Receipt, error) {
+	if code := m.Fields["welcome_code"]; code != "" {
+		if err := c.api.SendWelcome(ctx, code, m.Text); err != nil {
+			if WelcomeAlreadySent(err) {
+				// A retried welcome whose first attempt got through.
+				return &adapters.Receipt{}, nil
+			}
+			return nil, fmt.Errorf("sending welcome: %w", err)
+		}
+		return &adapters.Receipt{}, nil
+	}
+	switch {
+	case m.ToParty == adapters.PartyGuide:
+		msgID, invalid, err := c.api.AppMessage(ctx, []string{m.To}, m.Text)
+		if err != nil {
+			return nil, fmt.Errorf("sending app message: %w", err)
+		}
+		if slices.ContainsFunc(invalid, func(u string) bool { return strings.EqualFold(u, m.To) }) {
+			return nil, &adapters.APIError{Channel: ChannelName, Code: 81013, Message: "guide not reachable by the app", Kind: adapters.ErrInvalidRecipient}
+		}
+		return &adapters.Receipt{ExternalID: msgID}, nil
+	case m.ReplyTo["open_kfid"] != "":
+		msgID, err := c.api.KFSendMsg(ctx, m.To, m.ReplyTo["open_kfid"], kfMsgID(m.IdempotencyKey), m.Text)
+		if err != nil {
+			return nil, fmt.Errorf("sending kf message: %w", err)
+		}
+		return &adapters.Receipt{ExternalID: msgID}, nil
+	case m.Via != "":
+		msgID, failed, err := c.api.AddMsgTemplate(ctx, m.Via, []string{m.To}, m.Text)
+		if err != nil {
+			return nil, fmt.Errorf("creating message task: %w", err)
+		}
+		if slices.Contains(failed, m.To) {
+			return nil, &adapters.APIError{Channel: ChannelName, Code: 0, Message: "member is not a contact of the guide", Kind: adapters.ErrInvalidRecipient}
+		}
+		return &adapters.Receipt{ExternalID: msgID, Pending: true}, nil
+	}
+	return nil, &adapters.APIError{Channel: ChannelName, Message: "no route to the member: send through their guide (via) or in a customer-service session",
+		Kind: adapters.ErrInvalidRecipient}
+}
+
+// kfMsgID makes kf/send_msg's msgid from the idempotency key: WeCom
+// refuses a repeated msgid, which makes a retried send harmless. It allows
+// at most 32 characters of [0-9a-zA-Z_-].
+func kfMsgID(key string) string {
+	if key == "" {
+		return ""
+	}
+	return shortHash(key)
+}
+
+// LookupContact fetches a contact's details (externalcontact/get).
+func (c *Client) LookupContact(ctx context.Context, externalID string) (*adapters.Contact, error) {
+	ct, err := c.api.ExternalContact(ctx, externalID)
+	if err != nil {
+		return nil, fmt.Errorf("looking up contact: %w", err)
+	}
+	out := &adapters.Contact{ExternalID: ct.ExternalUserID, Name: ct.Name, UnionID: ct.UnionID}
+	for _, f := range ct.FollowUsers {
+		out.Phones = append(out.Phones, f.RemarkMobiles...)
+	}
+	return out, nil
+}
