@@ -17,6 +17,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/scrmgw/scrmgw/adapters/dingtalk"
+	"github.com/scrmgw/scrmgw/adapters/wecom"
 )
 
 // Config is the whole configuration of a scrmgw process. Every field's
@@ -40,6 +43,12 @@ type Config struct {
 	Queue    QueueConfig    `yaml:"queue"`
 	Security SecurityConfig `yaml:"security"`
 	Log      LogConfig      `yaml:"log"`
+	// WeCom configures the WeCom channel; it is off while wecom.corp_id is
+	// empty.
+	WeCom wecom.Config `yaml:"wecom"`
+	// DingTalk configures the DingTalk channel (stream mode); it is off
+	// while dingtalk.client_id is empty.
+	DingTalk dingtalk.Config `yaml:"dingtalk"`
 }
 
 // HTTPConfig configures the gateway's HTTP server.
@@ -122,6 +131,8 @@ func Default() Config {
 		Database: DatabaseConfig{MaxOpenConns: 20},
 		Queue:    QueueConfig{Concurrency: 20},
 		Log:      LogConfig{Level: "info", Format: "text"},
+		WeCom:    wecom.Config{MaxClockSkew: 10 * time.Minute, APIBase: wecom.DefaultAPIBase},
+		DingTalk: dingtalk.Config{StreamHost: dingtalk.DefaultHost, APIBase: dingtalk.DefaultHost},
 	}
 }
 
@@ -206,6 +217,12 @@ func (c *Config) Validate() error {
 		if c.Security.PhoneKey == "" {
 			bad("security.phone_key", "required with PostgreSQL (set SCRMGW_SECURITY_PHONE_KEY to 32 random bytes in hex)")
 		}
+	}
+	if err := c.WeCom.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.DingTalk.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/store"
 )
@@ -38,6 +39,10 @@ type App struct {
 
 	mini *miniredis.Miniredis
 	stop context.CancelFunc
+
+	recorder  *pipeline.Recorder
+	sender    *pipeline.Sender
+	processor *pipeline.Processor
 }
 
 // New prepares secrets for the zero-setup mode, opens and migrates the
@@ -56,6 +61,10 @@ func New(ctx context.Context, cfg configs.Config, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	a.Queue = asynq.NewClientFromRedisClient(a.RDB)
+	if err := a.wireChannels(); err != nil {
+		a.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -217,10 +226,19 @@ func advanceClock(ctx context.Context, m *miniredis.Miniredis) {
 func (a *App) Ready(ctx context.Context) map[string]error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	return map[string]error{
+	checks := map[string]error{
 		"database": a.Store.Ping(ctx),
 		"redis":    a.RDB.Ping(ctx).Err(),
 	}
+	for _, name := range a.Channels.Names() {
+		ch, _ := a.Channels.Channel(name)
+		if c, ok := ch.(connector); ok && !c.Connected() {
+			checks[name] = errors.New("stream not connected")
+		} else if ok {
+			checks[name] = nil
+		}
+	}
+	return checks
 }
 
 // Close releases everything New opened.

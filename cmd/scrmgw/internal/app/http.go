@@ -36,7 +36,7 @@ func (a *App) Handler() http.Handler {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newQueueCollector(asynq.NewInspectorFromRedisClient(a.RDB)))
+		newQueueCollector(asynq.NewInspectorFromRedisClient(a.RDB)), channelConnected)
 	r.Use(httpMetrics(reg))
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })

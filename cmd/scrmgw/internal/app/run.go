@@ -11,17 +11,15 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 )
 
-// Queue names and their priorities: critical (welcome messages, whose
-// WeCom welcome_code is valid 20 s) before default before low.
-const (
-	QueueCritical = "critical"
-	QueueDefault  = "default"
-	QueueLow      = "low"
-)
-
-var queuePriorities = map[string]int{QueueCritical: 6, QueueDefault: 3, QueueLow: 1}
+// queuePriorities weighs the queues: critical (new contacts and welcome
+// messages, whose WeCom welcome_code is valid 20 s) before default before
+// low (maintenance).
+var queuePriorities = map[string]int{pipeline.QueueCritical: 6, pipeline.QueueDefault: 3, pipeline.QueueLow: 1}
 
 // Serve runs the whole gateway in one process: HTTP server, queue workers
 // and the periodic scheduler, until ctx ends; then it stops accepting,
@@ -45,12 +43,39 @@ func (a *App) run(ctx context.Context, withHTTP bool) error {
 	if err := a.Migrate(ctx); err != nil {
 		return err
 	}
+	// The recorder outlives everything that records: streams, HTTP
+	// callbacks and tasks are stopped first (deferred calls run last in,
+	// first out).
+	recCtx, stopRecorder := context.WithCancel(context.Background())
+	defer func() {
+		stopRecorder()
+		a.recorder.Wait()
+	}()
+	go a.recorder.Run(recCtx)
+	var streams sync.WaitGroup
+	defer streams.Wait()
+	streamCtx, stopStreams := context.WithCancel(ctx)
+	defer stopStreams()
+	for _, name := range a.Channels.Names() {
+		ch, _ := a.Channels.Channel(name)
+		a.Log.Info("channel enabled", slog.String("channel", name))
+		if st, ok := ch.(adapters.Streamer); ok {
+			streams.Add(1)
+			go func() {
+				defer streams.Done()
+				if err := st.Run(streamCtx); err != nil && !errors.Is(err, context.Canceled) {
+					a.Log.Error("channel stream stopped", slog.String("channel", name), slog.Any("error", err))
+				}
+			}()
+		}
+	}
 
 	srv := asynq.NewServer(a.Redis, asynq.Config{
 		Concurrency:              a.Config.Queue.Concurrency,
 		Queues:                   queuePriorities,
 		ShutdownTimeout:          a.Config.HTTP.ShutdownTimeout,
 		DelayedTaskCheckInterval: time.Second,
+		RetryDelayFunc:           pipeline.RetryDelay,
 		TaskCheckInterval:        100 * time.Millisecond,
 		Logger:                   asynqLogger{a.Log},
 		LogLevel:                 asynq.WarnLevel,
@@ -73,6 +98,10 @@ func (a *App) run(ctx context.Context, withHTTP bool) error {
 		return fmt.Errorf("starting scheduler: %w", err)
 	}
 	a.Log.Info("queue workers started", slog.Int("concurrency", a.Config.Queue.Concurrency))
+	// Work saved before a crash or while Redis was away is queued again.
+	if err := pipeline.Sweep(ctx, a.Store, a.Queue, 0, a.Log); err != nil {
+		a.Log.Warn("start-up sweep", slog.Any("error", err))
+	}
 
 	var (
 		httpSrv *http.Server

@@ -7,13 +7,21 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 )
 
 // Task types handled by every worker.
 const (
 	// TypePruneInbox deletes processed inbox rows past retention.
 	TypePruneInbox = "maintenance:prune_inbox"
+	// TypeSweep queues inbox and outbox rows whose task was lost.
+	TypeSweep = "maintenance:sweep"
 )
+
+// sweepAge is how old pending work must be before the periodic sweep
+// queues it again.
+const sweepAge = time.Minute
 
 // inboxRetention is how long processed inbox rows guard against
 // redeliveries; platforms retry within minutes.
@@ -21,6 +29,11 @@ const inboxRetention = 7 * 24 * time.Hour
 
 func (a *App) registerTasks(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypePruneInbox, a.pruneInbox)
+	mux.HandleFunc(TypeSweep, func(ctx context.Context, _ *asynq.Task) error {
+		return pipeline.Sweep(ctx, a.Store, a.Queue, sweepAge, a.Log)
+	})
+	mux.HandleFunc(pipeline.TypeProcessInbox, a.processor.ProcessTask)
+	mux.HandleFunc(pipeline.TypeSendOutbox, a.sender.SendTask)
 }
 
 // registerPeriodic registers periodic tasks. The scheduler runs on every
@@ -29,8 +42,12 @@ func (a *App) registerTasks(mux *asynq.ServeMux) {
 // handlers are idempotent in any case.
 func (a *App) registerPeriodic(s *asynq.Scheduler) error {
 	if _, err := s.Register("@hourly", asynq.NewTask(TypePruneInbox, nil),
-		asynq.Queue(QueueLow), asynq.Unique(55*time.Minute), asynq.MaxRetry(3)); err != nil {
+		asynq.Queue(pipeline.QueueLow), asynq.Unique(55*time.Minute), asynq.MaxRetry(3)); err != nil {
 		return fmt.Errorf("registering %s: %w", TypePruneInbox, err)
+	}
+	if _, err := s.Register("@every 1m", asynq.NewTask(TypeSweep, nil),
+		asynq.Queue(pipeline.QueueLow), asynq.Unique(50*time.Second), asynq.MaxRetry(0)); err != nil {
+		return fmt.Errorf("registering %s: %w", TypeSweep, err)
 	}
 	return nil
 }

@@ -1,0 +1,103 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/adapters/dingtalk"
+	"github.com/scrmgw/scrmgw/adapters/wecom"
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
+	"github.com/scrmgw/scrmgw/store"
+)
+
+// channelConnected reports long-lived channel connections (DingTalk
+// stream) for /metrics.
+var channelConnected = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "scrmgw_channel_connected", Help: "1 while a channel's stream connection is up.",
+}, []string{"channel"})
+
+// connector is a channel that reports whether its stream is up.
+type connector interface{ Connected() bool }
+
+// redisTokens is the adapters.TokenCache every channel shares, in Redis so
+// all replicas use one access token.
+type redisTokens struct{ rdb redis.UniversalClient }
+
+const tokenKeyPrefix = "scrmgw:token:"
+
+func (t redisTokens) Get(ctx context.Context, key string) (string, error) {
+	v, err := t.rdb.Get(ctx, tokenKeyPrefix+key).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading token cache: %w", err)
+	}
+	return v, nil
+}
+
+func (t redisTokens) Set(ctx context.Context, key, token string, ttl time.Duration) error {
+	if ttl <= 0 {
+		return nil
+	}
+	if err := t.rdb.Set(ctx, tokenKeyPrefix+key, token, ttl).Err(); err != nil {
+		return fmt.Errorf("writing token cache: %w", err)
+	}
+	return nil
+}
+
+func (t redisTokens) Delete(ctx context.Context, key string) error {
+	if err := t.rdb.Del(ctx, tokenKeyPrefix+key).Err(); err != nil {
+		return fmt.Errorf("dropping cached token: %w", err)
+	}
+	return nil
+}
+
+var _ adapters.TokenCache = redisTokens{}
+
+// wireChannels builds the configured channels and the pipeline around
+// them.
+func (a *App) wireChannels() error {
+	a.recorder = pipeline.NewRecorder(a.Store, a.Queue, a.Log, pipeline.RecorderOptions{})
+	tokens := redisTokens{rdb: a.RDB}
+	if a.Config.WeCom.Enabled() {
+		wc, err := wecom.New(a.Config.WeCom, wecom.Deps{Recorder: a.recorder, Tokens: tokens, Cursors: a.Store,
+			Logger: a.Log, MaxBodyBytes: a.Config.HTTP.MaxBodyBytes})
+		if err != nil {
+			return err
+		}
+		a.Channels.Register(wc)
+	}
+	if a.Config.DingTalk.Enabled() {
+		dt, err := dingtalk.New(a.Config.DingTalk, dingtalk.Deps{Recorder: a.recorder, Tokens: tokens, Logger: a.Log,
+			Guides: dingtalk.GuideFunc(func(ctx context.Context, staffID string) (bool, error) {
+				_, err := a.Store.GuideByChannelID(ctx, dingtalk.ChannelName, staffID)
+				if errors.Is(err, store.ErrNotFound) {
+					return false, nil
+				}
+				return err == nil, err
+			}),
+			OnStateChange: func(up bool) {
+				v := 0.0
+				if up {
+					v = 1
+				}
+				channelConnected.WithLabelValues(dingtalk.ChannelName).Set(v)
+			},
+		})
+		if err != nil {
+			return err
+		}
+		a.Channels.Register(dt)
+	}
+	a.sender = pipeline.NewSender(a.Store, a.Channels, a.Queue, a.Log)
+	a.processor = pipeline.NewProcessor(a.Store, a.Channels, a.Log)
+	pipeline.NewContacts(a.Store, a.Channels, a.sender, a.welcomer(), a.Log).Register(a.processor)
+	return nil
+}
