@@ -191,3 +191,21 @@ func (s *Store) SetCursor(ctx context.Context, key, value string) error {
 		Columns: []clause.Column{{Name: "key"}}, DoUpdates: clause.AssignmentColumns([]string{"value", "updated_at"}),
 	}).Create(&Cursor{Key: key, Value: value}).Error)
 }
+
+// InboxRows lists a channel's inbox rows whose dedup key starts with
+// prefix, oldest first.
+func (s *Store) InboxRows(ctx context.Context, channel, prefix string, limit int) ([]InboxMessage, error) {
+	// LIKE wildcards in the prefix become single-character matches; the
+	// exact prefix is checked below.
+	pattern := strings.NewReplacer("%", "_").Replace(prefix) + "%"
+	var rows []InboxMessage
+	err := s.db.WithContext(ctx).Where("channel = ? AND dedup_key LIKE ?", channel, pattern).
+		Order("id").Limit(Page{Limit: limit}.limit()).Find(&rows).Error
+	out := rows[:0]
+	for _, r := range rows {
+		if strings.HasPrefix(r.DedupKey, prefix) {
+			out = append(out, r)
+		}
+	}
+	return out, translate(err)
+}
