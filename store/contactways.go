@@ -29,3 +29,12 @@ func (s *Store) ContactWays(ctx context.Context, storeID, guideID string) ([]Con
 	var out []ContactWay
 	return out, translate(q.Find(&out).Error)
 }
+
+// ContactWayByState returns the contact way a state belongs to.
+func (s *Store) ContactWayByState(ctx context.Context, state string) (*ContactWay, error) {
+	var cw ContactWay
+	if err := s.db.WithContext(ctx).Where("state = ?", state).Take(&cw).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &cw, nil
+}

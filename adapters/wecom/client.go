@@ -165,3 +165,13 @@ func (c *Client) LookupContact(ctx context.Context, externalID string) (*adapter
 	}
 	return out, nil
 }
+
+// CreateContactWay creates a QR code (渠道活码) that adds one of users,
+// and whose state comes back on every contact added through it.
+func (c *Client) CreateContactWay(ctx context.Context, users []string, state, remark string) (configID, qrCode string, err error) {
+	typ := ContactWayMulti
+	if len(users) == 1 {
+		typ = ContactWaySingle
+	}
+	return c.api.AddContactWay(ctx, ContactWay{Type: typ, Scene: SceneQRCode, Users: users, State: state, Remark: remark})
+}

@@ -28,6 +28,8 @@ type Options struct {
 	MaxBodyBytes     int64
 	MaxBulkBodyBytes int64
 	Logger           *slog.Logger
+	// ContactWays creates channel QR codes; nil when WeCom is off.
+	ContactWays ContactWayMaker
 }
 
 // Server serves the admin API.
@@ -37,6 +39,8 @@ type Server struct {
 	maxBody    int64
 	maxBulk    int64
 	log        *slog.Logger
+
+	contactWays ContactWayMaker
 }
 
 // New returns the API server.
@@ -44,7 +48,8 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{store: o.Store, adminToken: o.AdminToken, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger}
+	return &Server{store: o.Store, adminToken: o.AdminToken, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger,
+		contactWays: o.ContactWays}
 }
 
 // maxBulkItems bounds the rows of one bulk request.
@@ -74,6 +79,10 @@ func (s *Server) Mount(r *gin.Engine) {
 	v1.GET("/guides/:id", s.getGuide)
 	v1.PUT("/guides/:id", s.putGuide)
 	v1.DELETE("/guides/:id", s.deleteGuide)
+
+	v1.POST("/stores/:id/contact-way", s.storeContactWay)
+	v1.POST("/guides/:id/contact-way", s.guideContactWay)
+	v1.GET("/contact-ways", s.listContactWays)
 
 	v1.GET("/members", s.findMember)
 	v1.POST("/members", s.createMember)

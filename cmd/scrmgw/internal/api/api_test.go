@@ -322,3 +322,20 @@ func TestNotFoundAndMethodShapes(t *testing.T) {
 		}
 	})
 }
+
+func TestContactWaysNeedWeCom(t *testing.T) {
+	s := storetest.Open(t, "sqlite")
+	c := newServer(t, s)
+	seed(c)
+	got, out := c.do("POST", "/api/v1/stores/sh-1/contact-way", adminToken, "")
+	if got != 501 || !strings.Contains(errMessage(out), "wecom") {
+		t.Errorf("without WeCom: %d %v, want 501 naming wecom", got, out)
+	}
+	if got := api.ContactWayState("s", "sh-1"); got != "s:sh-1" {
+		t.Errorf("short state = %q", got)
+	}
+	long := api.ContactWayState("g", strings.Repeat("x", 64))
+	if len(long) != 30 || !strings.HasPrefix(long, "g#") || long != api.ContactWayState("g", strings.Repeat("x", 64)) {
+		t.Errorf("long state = %q, want a stable 30-character hash state", long)
+	}
+}

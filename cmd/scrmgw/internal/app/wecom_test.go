@@ -181,3 +181,55 @@ func TestWeComKFMessagesWithRedis(t *testing.T) {
 		t.Errorf("kf inbox rows = %v", texts)
 	}
 }
+
+// TestWeComContactWaysWithRedis: a store's QR code is created on WeCom
+// with a state naming the store, kept in the admin API, and a member added
+// through it is bound to that store, even when the store id is too long
+// for WeCom's 30-character state.
+func TestWeComContactWaysWithRedis(t *testing.T) {
+	s, fake, tok := startWithWeCom(t)
+	ctx := context.Background()
+	long := "store-with-a-rather-long-identifier-001"
+	for _, req := range []struct{ path, body string }{
+		{"/api/v1/stores", `{"id":"` + long + `","name":"徐汇店","brands":["acme"],"lat":31.19,"lng":121.43}`},
+		{"/api/v1/guides", `{"id":"g-wang","store_id":"` + long + `","name":"王芳","wecom_userid":"wang"}`},
+	} {
+		if code, body := request(t, "POST", s.base+req.path, tok, req.body); code != 201 {
+			t.Fatalf("seeding %s: %d %s", req.path, code, body)
+		}
+	}
+	fake.AddEmployees("wang")
+	code, body := request(t, "POST", s.base+"/api/v1/stores/sh-1/contact-way", tok, "")
+	if code != 201 || !strings.Contains(body, `"state":"s:sh-1"`) || !strings.Contains(body, `"qr_code":"http`) {
+		t.Fatalf("store contact way: %d %s", code, body)
+	}
+	code, body = request(t, "POST", s.base+"/api/v1/stores/"+long+"/contact-way", tok, "")
+	if code != 201 {
+		t.Fatalf("long store contact way: %d %s", code, body)
+	}
+	ways := fake.ContactWays()
+	if len(ways) != 2 || ways[0].State != "s:sh-1" || len(ways[0].Users) != 1 || ways[0].Users[0] != "li" {
+		t.Fatalf("WeCom got contact ways %+v", ways)
+	}
+	hashed := ways[1].State
+	if len(hashed) > 30 || strings.Contains(hashed, long) {
+		t.Fatalf("state %q does not fit WeCom's 30 characters", hashed)
+	}
+	if code, body := request(t, "GET", s.base+"/api/v1/contact-ways?store_id=sh-1", tok, ""); code != 200 || !strings.Contains(body, ways[0].QRCode) {
+		t.Errorf("listing contact ways: %d %s", code, body)
+	}
+	if code, _ := request(t, "POST", s.base+"/api/v1/stores/nowhere/contact-way", tok, ""); code != 404 {
+		t.Errorf("contact way of an unknown store: %d, want 404", code)
+	}
+
+	fake.AddContact(wecomfake.Contact{ExternalUserID: "wmXu", Name: "徐先生", FollowUsers: []wecom.FollowUser{{UserID: "wang", State: hashed}}})
+	ev := wecomfake.AddExternalContact("wang", "wmXu", hashed, fake.IssueWelcomeCode("wmXu"))
+	if status, _ := deliver(t, s.base+wecom.CallbackPath, ev.XML(), wecomfake.Callback{}); status != 200 {
+		t.Fatalf("callback: %d", status)
+	}
+	waitFor(t, "the welcome", func() bool { return len(fake.Welcomes()) > 0 })
+	v, err := s.app.Store.MemberByIdentity(ctx, "wecom", "wmXu")
+	if err != nil || len(v.Bindings) != 1 || v.Bindings[0].StoreID != long || v.Bindings[0].Reason != "state" {
+		t.Fatalf("member bindings = %+v, %v; want the long store by state", v, err)
+	}
+}

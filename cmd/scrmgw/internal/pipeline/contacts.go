@@ -126,29 +126,45 @@ func guideID(b *store.Binding) string {
 }
 
 // guideFor picks the guide a new contact is bound to: the guide or store a
-// contact-way state names (when the employee added belongs to it), else
-// the employee the member added, if they are a guide.
+// contact-way state names (the store's guide the member added, when they
+// belong to it), else the employee the member added, if they are a guide.
 func (c *Contacts) guideFor(ctx context.Context, in *adapters.Inbound) (*store.Guide, string) {
-	state := in.Attrs["state"]
 	added, err := c.store.GuideByChannelID(ctx, in.Channel, in.Attrs["user_id"])
 	if err != nil {
 		added = nil
 	}
-	switch {
-	case strings.HasPrefix(state, StatePrefixGuide):
-		if g, err := c.store.Guide(ctx, strings.TrimPrefix(state, StatePrefixGuide), in.Brand); err == nil && g.Active {
+	storeID, guideID := c.stateTarget(ctx, in.Attrs["state"])
+	if guideID != "" {
+		if g, err := c.store.Guide(ctx, guideID, in.Brand); err == nil && g.Active {
 			return g, "state"
 		}
-	case strings.HasPrefix(state, StatePrefixStore):
-		storeID := strings.TrimPrefix(state, StatePrefixStore)
-		if added != nil && added.StoreID == storeID {
-			return added, "state"
-		}
+	}
+	if storeID != "" && added != nil && added.StoreID == storeID {
+		return added, "state"
 	}
 	if added != nil {
 		return added, "contact"
 	}
 	return nil, ""
+}
+
+// stateTarget resolves a contact-way state to the store or guide it names:
+// through the contact_ways table (which also knows hashed states), else by
+// its "s:" or "g:" prefix.
+func (c *Contacts) stateTarget(ctx context.Context, state string) (storeID, guideID string) {
+	if state == "" {
+		return "", ""
+	}
+	if cw, err := c.store.ContactWayByState(ctx, state); err == nil {
+		return cw.StoreID, cw.GuideID
+	}
+	switch {
+	case strings.HasPrefix(state, StatePrefixGuide):
+		return "", strings.TrimPrefix(state, StatePrefixGuide)
+	case strings.HasPrefix(state, StatePrefixStore):
+		return strings.TrimPrefix(state, StatePrefixStore), ""
+	}
+	return "", ""
 }
 
 func (c *Contacts) welcome(ctx context.Context, in *adapters.Inbound, m *store.Member, b *store.Binding, code string) error {

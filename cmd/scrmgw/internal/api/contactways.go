@@ -1,0 +1,131 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/scrmgw/scrmgw/store"
+)
+
+// ContactWayMaker creates channel QR codes (WeCom add_contact_way).
+type ContactWayMaker interface {
+	CreateContactWay(ctx context.Context, users []string, state, remark string) (configID, qrCode string, err error)
+}
+
+// maxStateLen is WeCom's limit on a contact way's state.
+const maxStateLen = 30
+
+// ContactWayState is the state of a store's ("s") or guide's ("g") QR
+// code: "s:<id>" when that fits WeCom's 30 characters, else "s#" and a
+// hash of the id (resolved through the contact_ways table).
+func ContactWayState(kind, id string) string {
+	if st := kind + ":" + id; len(st) <= maxStateLen {
+		return st
+	}
+	sum := sha256.Sum256([]byte(id))
+	return kind + "#" + hex.EncodeToString(sum[:])[:maxStateLen-2]
+}
+
+func (s *Server) contactWaysReady(c *gin.Context) bool {
+	if s.contactWays == nil {
+		abort(c, newError(http.StatusNotImplemented, "not_configured", "contact ways need the WeCom channel (wecom.corp_id)"))
+		return false
+	}
+	return true
+}
+
+// storeContactWay creates (or re-creates) a store's QR code, adding any of
+// its active guides with a WeCom account.
+func (s *Server) storeContactWay(c *gin.Context) {
+	if !s.contactWaysReady(c) {
+		return
+	}
+	ctx := c.Request.Context()
+	rs, err := s.store.RetailStore(ctx, c.Param("id"), principal(c).Brand)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	guides, err := s.store.Guides(ctx, "", rs.ID, store.Page{Limit: 1000})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var users []string
+	for _, g := range guides {
+		if g.Active && g.WeComUserID != nil && len(users) < 100 {
+			users = append(users, *g.WeComUserID)
+		}
+	}
+	if len(users) == 0 {
+		abort(c, newError(http.StatusConflict, CodeConflict, "store %q has no active guide with a wecom_userid", rs.ID))
+		return
+	}
+	s.makeContactWay(c, &store.ContactWay{Channel: "wecom", StoreID: rs.ID, State: ContactWayState("s", rs.ID)}, users, rs.Name)
+}
+
+// guideContactWay creates (or re-creates) a guide's own QR code.
+func (s *Server) guideContactWay(c *gin.Context) {
+	if !s.contactWaysReady(c) {
+		return
+	}
+	g, err := s.store.Guide(c.Request.Context(), c.Param("id"), principal(c).Brand)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if g.WeComUserID == nil || !g.Active {
+		abort(c, newError(http.StatusConflict, CodeConflict, "guide %q is inactive or has no wecom_userid", g.ID))
+		return
+	}
+	s.makeContactWay(c, &store.ContactWay{Channel: "wecom", GuideID: g.ID, State: ContactWayState("g", g.ID)}, []string{*g.WeComUserID}, g.Name)
+}
+
+func (s *Server) makeContactWay(c *gin.Context, cw *store.ContactWay, users []string, remark string) {
+	ctx := c.Request.Context()
+	configID, qr, err := s.contactWays.CreateContactWay(ctx, users, cw.State, remark)
+	if err != nil {
+		s.log.WarnContext(ctx, "creating contact way", "state", cw.State, "error", err)
+		abort(c, newError(http.StatusBadGateway, "upstream_error", "WeCom refused the contact way: %v", err))
+		return
+	}
+	cw.ConfigID, cw.QRCode = configID, qr
+	if err := s.store.SaveContactWay(ctx, cw); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, cw)
+}
+
+// listContactWays lists the QR codes of a store or a guide.
+func (s *Server) listContactWays(c *gin.Context) {
+	ctx := c.Request.Context()
+	storeID, guideID := c.Query("store_id"), c.Query("guide_id")
+	if (storeID == "") == (guideID == "") {
+		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "give exactly one of store_id or guide_id"))
+		return
+	}
+	var err error
+	if storeID != "" {
+		_, err = s.store.RetailStore(ctx, storeID, principal(c).Brand)
+	} else {
+		_, err = s.store.Guide(ctx, guideID, principal(c).Brand)
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	items, err := s.store.ContactWays(ctx, storeID, guideID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if items == nil {
+		items = []store.ContactWay{}
+	}
+	c.JSON(http.StatusOK, gin.H{"items": items})
+}
