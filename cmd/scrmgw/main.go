@@ -27,7 +27,8 @@ var version = "dev"
 const usage = `scrmgw: SCRM gateway for brands that sell through physical stores.
 
 Usage:
-  scrmgw serve   [--config FILE]   run the gateway: HTTP API, callbacks, queue workers, scheduler
+  scrmgw serve   [--config FILE] [--workers=false]
+                                   run the gateway: HTTP API, callbacks, queue workers, scheduler
   scrmgw worker  [--config FILE]   run queue workers and the scheduler only
   scrmgw migrate [--config FILE]   apply database migrations and exit
   scrmgw config  [--config FILE]   check the configuration; list environment variables with --env
@@ -64,9 +65,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "YAML configuration file (default: none; defaults and SCRMGW_* variables)")
-	listEnv := false
+	listEnv, workers := false, true
 	if cmd == "config" {
 		fs.BoolVar(&listEnv, "env", false, "list every key with its environment variable")
+	}
+	if cmd == "serve" {
+		fs.BoolVar(&workers, "workers", true, "run queue workers and the scheduler in this process too")
 	}
 	if err := fs.Parse(rest); err != nil {
 		return 2
@@ -108,7 +112,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	case "serve":
 		log.Info("scrmgw starting", slog.String("version", versionString()))
-		err = a.Serve(ctx)
+		if workers {
+			err = a.Serve(ctx)
+		} else {
+			err = a.ServeHTTPOnly(ctx)
+		}
 	case "worker":
 		log.Info("scrmgw worker starting", slog.String("version", versionString()))
 		err = a.Worker(ctx)

@@ -25,16 +25,25 @@ var queuePriorities = map[string]int{pipeline.QueueCritical: 6, pipeline.QueueDe
 // and the periodic scheduler, until ctx ends; then it stops accepting,
 // finishes in-flight requests and tasks, and returns.
 func (a *App) Serve(ctx context.Context) error {
-	return a.run(ctx, true)
+	return a.run(ctx, true, true)
+}
+
+// ServeHTTPOnly runs the HTTP server (API and callbacks) without queue
+// workers, for deployments whose workers run as `scrmgw worker`.
+func (a *App) ServeHTTPOnly(ctx context.Context) error {
+	return a.run(ctx, true, false)
 }
 
 // Worker runs queue workers and the scheduler only, so workers scale
 // independently of HTTP replicas.
 func (a *App) Worker(ctx context.Context) error {
-	return a.run(ctx, false)
+	return a.run(ctx, false, true)
 }
 
-func (a *App) run(ctx context.Context, withHTTP bool) error {
+// stopper is what run stops on its way out.
+type stopper interface{ Shutdown() }
+
+func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 	if a.mini != nil {
 		a.Log.Warn("ZERO-SETUP MODE: using an in-process Redis (and SQLite unless database.url is set); " +
 			"this is for trying scrmgw out and is NOT durable: queued work is lost on exit. " +
@@ -70,37 +79,47 @@ func (a *App) run(ctx context.Context, withHTTP bool) error {
 		}
 	}
 
-	srv := asynq.NewServer(a.Redis, asynq.Config{
-		Concurrency:              a.Config.Queue.Concurrency,
-		Queues:                   queuePriorities,
-		ShutdownTimeout:          a.Config.HTTP.ShutdownTimeout,
-		DelayedTaskCheckInterval: time.Second,
-		RetryDelayFunc:           pipeline.RetryDelay,
-		TaskCheckInterval:        100 * time.Millisecond,
-		Logger:                   asynqLogger{a.Log},
-		LogLevel:                 asynq.WarnLevel,
-		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
-			a.Log.WarnContext(ctx, "task failed", slog.String("task", t.Type()), slog.Any("error", err))
-		}),
-	})
-	mux := asynq.NewServeMux()
-	a.registerTasks(mux)
-	if err := srv.Start(mux); err != nil {
-		return fmt.Errorf("starting queue workers: %w", err)
+	var workers []stopper // stopped in reverse order
+	stopWorkers := func() {
+		for i := len(workers) - 1; i >= 0; i-- {
+			workers[i].Shutdown()
+		}
 	}
-	sched := asynq.NewScheduler(a.Redis, &asynq.SchedulerOpts{Logger: asynqLogger{a.Log}, LogLevel: asynq.WarnLevel})
-	if err := a.registerPeriodic(sched); err != nil {
-		srv.Shutdown()
-		return err
-	}
-	if err := sched.Start(); err != nil {
-		srv.Shutdown()
-		return fmt.Errorf("starting scheduler: %w", err)
-	}
-	a.Log.Info("queue workers started", slog.Int("concurrency", a.Config.Queue.Concurrency))
-	// Work saved before a crash or while Redis was away is queued again.
-	if err := pipeline.Sweep(ctx, a.Store, a.Queue, 0, a.Log); err != nil {
-		a.Log.Warn("start-up sweep", slog.Any("error", err))
+	if withWorkers {
+		srv := asynq.NewServer(a.Redis, asynq.Config{
+			Concurrency:              a.Config.Queue.Concurrency,
+			Queues:                   queuePriorities,
+			ShutdownTimeout:          a.Config.HTTP.ShutdownTimeout,
+			DelayedTaskCheckInterval: time.Second,
+			RetryDelayFunc:           pipeline.RetryDelay,
+			TaskCheckInterval:        100 * time.Millisecond,
+			Logger:                   asynqLogger{a.Log},
+			LogLevel:                 asynq.WarnLevel,
+			ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+				a.Log.WarnContext(ctx, "task failed", slog.String("task", t.Type()), slog.Any("error", err))
+			}),
+		})
+		mux := asynq.NewServeMux()
+		a.registerTasks(mux)
+		if err := srv.Start(mux); err != nil {
+			return fmt.Errorf("starting queue workers: %w", err)
+		}
+		workers = append(workers, srv)
+		sched := asynq.NewScheduler(a.Redis, &asynq.SchedulerOpts{Logger: asynqLogger{a.Log}, LogLevel: asynq.WarnLevel})
+		if err := a.registerPeriodic(sched); err != nil {
+			stopWorkers()
+			return err
+		}
+		if err := sched.Start(); err != nil {
+			stopWorkers()
+			return fmt.Errorf("starting scheduler: %w", err)
+		}
+		workers = append(workers, sched)
+		a.Log.Info("queue workers started", slog.Int("concurrency", a.Config.Queue.Concurrency))
+		// Work saved before a crash or while Redis was away is queued again.
+		if err := pipeline.Sweep(ctx, a.Store, a.Queue, 0, a.Log); err != nil {
+			a.Log.Warn("start-up sweep", slog.Any("error", err))
+		}
 	}
 
 	var (
@@ -110,8 +129,7 @@ func (a *App) run(ctx context.Context, withHTTP bool) error {
 	if withHTTP {
 		ln, err := net.Listen("tcp", a.Config.HTTP.Addr)
 		if err != nil {
-			sched.Shutdown()
-			srv.Shutdown()
+			stopWorkers()
 			return fmt.Errorf("listening on %s: %w", a.Config.HTTP.Addr, err)
 		}
 		httpSrv = &http.Server{
@@ -147,8 +165,7 @@ func (a *App) run(ctx context.Context, withHTTP bool) error {
 		}()
 	}
 	wg.Wait()
-	sched.Shutdown()
-	srv.Shutdown()
+	stopWorkers()
 	a.Log.Info("stopped")
 	return runErr
 }
