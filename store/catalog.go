@@ -440,3 +440,34 @@ func contains(list []string, v string) bool {
 
 // isConflict reports whether err is a unique or reference violation.
 func isConflict(err error) bool { return errors.Is(err, ErrConflict) }
+
+// MissingIDs returns which of ids have no row in table "brands" or
+// "stores", for checking a whole import's references before writing.
+func (s *Store) MissingIDs(ctx context.Context, table string, ids []string) ([]string, error) {
+	var model any
+	switch table {
+	case "brands":
+		model = &Brand{}
+	case "stores":
+		model = &RetailStore{}
+	default:
+		return nil, fmt.Errorf("missing ids: unknown table %q", table)
+	}
+	have := map[string]bool{}
+	for start := 0; start < len(ids); start += 500 {
+		var part []string
+		if err := s.db.WithContext(ctx).Model(model).Where("id IN ?", ids[start:min(start+500, len(ids))]).Pluck("id", &part).Error; err != nil {
+			return nil, translate(err)
+		}
+		for _, id := range part {
+			have[id] = true
+		}
+	}
+	var missing []string
+	for _, id := range ids {
+		if !have[id] {
+			missing = append(missing, id)
+		}
+	}
+	return missing, nil
+}

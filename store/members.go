@@ -246,3 +246,21 @@ func (s *Store) memberView(ctx context.Context, m *Member, brand string) (*Membe
 	}
 	return v, nil
 }
+
+// SetMembership sets a member's level and, when points is not nil, points
+// with a brand (creating the membership), as a CRM import carries them.
+func (s *Store) SetMembership(ctx context.Context, memberID int64, brand, level string, points *int64) error {
+	if err := errors.Join(ValidateID("brand", brand), limitText("level", level, 32)); err != nil {
+		return err
+	}
+	ms := Membership{MemberID: memberID, BrandID: brand, Level: level}
+	cols := []string{"level"}
+	if points != nil {
+		ms.Points = *points
+		cols = append(cols, "points")
+	}
+	return translate(s.db.WithContext(ctx).Omit("Member", "Brand").Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "member_id"}, {Name: "brand_id"}},
+		DoUpdates: clause.AssignmentColumns(cols),
+	}).Create(&ms).Error)
+}

@@ -18,6 +18,7 @@ import (
 	_ "time/tzdata" // store time zones must resolve on machines without tzdata
 
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/app"
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/importer"
 	"github.com/scrmgw/scrmgw/configs"
 )
 
@@ -31,6 +32,8 @@ Usage:
                                    run the gateway: HTTP API, callbacks, queue workers, scheduler
   scrmgw worker  [--config FILE]   run queue workers and the scheduler only
   scrmgw migrate [--config FILE]   apply database migrations and exit
+  scrmgw import  stores|guides|members FILE.csv [--skip-invalid] [--brand B] [--config FILE]
+                                   upsert rows from a CSV file; every bad row is reported with its line
   scrmgw config  [--config FILE]   check the configuration; list environment variables with --env
   scrmgw version                   print the version
 
@@ -56,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
 		return 0
-	case "serve", "worker", "migrate", "config":
+	case "serve", "worker", "migrate", "config", "import":
 	default:
 		fmt.Fprintf(stderr, "scrmgw: unknown command %q\n\n%s", cmd, usage)
 		return 2
@@ -65,18 +68,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "YAML configuration file (default: none; defaults and SCRMGW_* variables)")
-	listEnv, workers := false, true
+	listEnv, workers, skipInvalid, brand := false, true, false, ""
+	if cmd == "import" {
+		fs.BoolVar(&skipInvalid, "skip-invalid", false, "write the valid rows even when some rows are bad")
+		fs.StringVar(&brand, "brand", "", "brand of member rows that have no brand column")
+	}
 	if cmd == "config" {
 		fs.BoolVar(&listEnv, "env", false, "list every key with its environment variable")
 	}
 	if cmd == "serve" {
 		fs.BoolVar(&workers, "workers", true, "run queue workers and the scheduler in this process too")
 	}
-	if err := fs.Parse(rest); err != nil {
-		return 2
+	var positional []string
+	for {
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "scrmgw %s: unexpected argument %q\n", cmd, fs.Arg(0))
+	if cmd == "import" {
+		if len(positional) != 2 {
+			fmt.Fprintln(stderr, "usage: scrmgw import stores|guides|members FILE.csv [--skip-invalid] [--brand B]")
+			return 2
+		}
+	} else if len(positional) > 0 {
+		fmt.Fprintf(stderr, "scrmgw %s: unexpected argument %q\n", cmd, positional[0])
 		return 2
 	}
 	if listEnv {
@@ -97,6 +117,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cmd == "import" {
+		return runImport(ctx, cfg, log, positional[0], positional[1], importer.Options{SkipInvalid: skipInvalid, Brand: brand}, stdout, stderr)
+	}
 
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 )
@@ -54,5 +55,25 @@ func TestMigrateCommand(t *testing.T) {
 	errb.Reset()
 	if code := run([]string{"migrate"}, &out, &errb); code != 0 || strings.Contains(errb.String(), "applied=") {
 		t.Errorf("second migrate: exit %d, log %s; want nothing applied", code, errb.String())
+	}
+}
+
+func TestImportCommand(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("SCRMGW_DATA_DIR", dir)
+	brands := dir + "/x.csv"
+	if err := os.WriteFile(brands, []byte("id,name,brands,lat,lng\nsh-1,Shanghai,acme,31,121\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	// The brand does not exist yet: the row is refused with its line.
+	if code := run([]string{"import", "stores", brands}, &out, &errb); code != 1 || !strings.Contains(errb.String(), `x.csv:2: unknown brand "acme"`) {
+		t.Fatalf("import with an unknown brand: exit %d\nstdout %s\nstderr %s", code, out.String(), errb.String())
+	}
+	if code := run([]string{"import", "stores"}, &out, &errb); code != 2 {
+		t.Errorf("import without a file: exit %d, want 2", code)
+	}
+	if code := run([]string{"import", "orders", brands}, &out, &errb); code != 2 {
+		t.Errorf("import of an unknown kind: exit %d, want 2", code)
 	}
 }

@@ -68,6 +68,23 @@ func New(ctx context.Context, cfg configs.Config, log *slog.Logger) (*App, error
 	return a, nil
 }
 
+// OpenStore opens and migrates the database alone, for commands that need
+// nothing else (import).
+func OpenStore(ctx context.Context, cfg configs.Config, log *slog.Logger) (*store.Store, error) {
+	a := &App{Config: cfg, Log: log}
+	if err := a.prepareSecrets(); err != nil {
+		return nil, err
+	}
+	if err := a.openStore(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.Migrate(ctx); err != nil {
+		a.Store.Close()
+		return nil, err
+	}
+	return a.Store, nil
+}
+
 // prepareSecrets generates the admin token and phone key into DataDir when
 // they are not configured, which Validate allows only without PostgreSQL.
 func (a *App) prepareSecrets() error {

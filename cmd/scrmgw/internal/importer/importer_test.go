@@ -1,0 +1,156 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/store/storetest"
+)
+
+func seedBrands(t *testing.T, s *store.Store) {
+	t.Helper()
+	for _, b := range []string{"acme", "zeta"} {
+		if err := s.CreateBrand(context.Background(), &store.Brand{ID: b, Name: b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+const storesCSV = `id,name,brands,lat,lng,address,time_zone,active
+sh-1,Shanghai,acme;zeta,31.23,121.47,Nanjing Rd,Asia/Shanghai,true
+bj-1,Beijing,acme,39.9,116.4,,,yes
+`
+
+func TestImportStoresAndGuides(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		seedBrands(t, s)
+		var progress []string
+		res, err := Import(ctx, s, KindStores, strings.NewReader(storesCSV), Options{Progress: func(d, n int) { progress = append(progress, fmt.Sprint(d, "/", n)) }})
+		if err != nil || res.Written != 2 || len(res.Invalid) != 0 {
+			t.Fatalf("import = %+v, %v", res, err)
+		}
+		if fmt.Sprint(progress) != "[2/2]" {
+			t.Errorf("progress = %v", progress)
+		}
+		sh, err := s.RetailStore(ctx, "sh-1", "zeta")
+		if err != nil || sh.Address != "Nanjing Rd" || !sh.Active {
+			t.Errorf("sh-1 = %+v, %v", sh, err)
+		}
+		// Running it again with a change updates in place.
+		again := strings.Replace(storesCSV, "Beijing", "Beijing Sanlitun", 1)
+		if res, err := Import(ctx, s, KindStores, strings.NewReader(again), Options{}); err != nil || res.Written != 2 {
+			t.Fatalf("re-import = %+v, %v", res, err)
+		}
+		if bj, _ := s.RetailStore(ctx, "bj-1", ""); bj.Name != "Beijing Sanlitun" {
+			t.Errorf("bj-1 not updated: %q", bj.Name)
+		}
+		guides := "id,store_id,name,wecom_userid,capacity\ng1,sh-1,Li,li,300\ng2,bj-1,Wu,,\n"
+		if res, err := Import(ctx, s, KindGuides, strings.NewReader(guides), Options{}); err != nil || res.Written != 2 {
+			t.Fatalf("guides = %+v, %v", res, err)
+		}
+		if g, _ := s.GuideByChannelID(ctx, "wecom", "li"); g == nil || g.Capacity != 300 {
+			t.Errorf("g1 = %+v", g)
+		}
+	})
+}
+
+func TestImportReportsEveryBadRowAndWritesNothing(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		seedBrands(t, s)
+		csv := `id,name,brands,lat,lng
+ok-1,Good,acme,31,121
+bad-1,Bad lat,acme,north,121
+bad-2,Out of range,acme,95,121
+,No id,acme,31,121
+ok-1,Duplicate,acme,31,121
+bad-3,Short row,acme
+ghost-1,Unknown brand,ghost,31,121
+ok-2,Good too,zeta,30,120
+`
+		res, err := Import(ctx, s, KindStores, strings.NewReader(csv), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range res.Invalid {
+			got = append(got, e.Error())
+		}
+		want := []string{
+			`line 3: lat: want a number, got "north"`,
+			"line 4: lat: 95 is out of range [-90, 90]",
+			"line 5: id: is required",
+			"line 6: duplicate of line 2",
+			"line 7: has 3 fields, the header has 5",
+			`line 8: unknown brand "ghost"`,
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("invalid rows (-want +got):\n%s", diff)
+		}
+		if res.Written != 0 {
+			t.Errorf("wrote %d rows despite bad ones", res.Written)
+		}
+		if _, err := s.RetailStore(ctx, "ok-1", ""); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("ok-1 written without --skip-invalid: %v", err)
+		}
+
+		res, err = Import(ctx, s, KindStores, strings.NewReader(csv), Options{SkipInvalid: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Written != 2 || len(res.Invalid) != 6 || res.Invalid[5].Line != 8 || !strings.Contains(res.Invalid[5].Reason, `unknown brand "ghost"`) {
+			t.Errorf("skip-invalid = written %d, invalid %v", res.Written, res.Invalid)
+		}
+		if _, err := s.RetailStore(ctx, "ok-2", ""); err != nil {
+			t.Errorf("ok-2 not written: %v", err)
+		}
+	})
+}
+
+func TestImportMembers(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		seedBrands(t, s)
+		csv := "phone,name,crm_id,level,points\n13800138000,Chen,C001,gold,1200\n+86 139 0013 9000,Wang,C002,,\n,Zhao,C003,silver,10\n138-0013-8000,Chen again,C004,,\n12345,Bad,C005,,\n"
+		res, err := Import(ctx, s, KindMembers, strings.NewReader(csv), Options{Brand: "acme", SkipInvalid: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Written != 3 || len(res.Invalid) != 2 || res.Invalid[0].Line != 5 || res.Invalid[1].Line != 6 {
+			t.Fatalf("members = written %d, invalid %v", res.Written, res.Invalid)
+		}
+		v, err := s.MemberByPhone(ctx, "13800138000", "acme")
+		if err != nil || len(v.Memberships) != 1 || v.Memberships[0].Level != "gold" || v.Memberships[0].Points != 1200 {
+			t.Fatalf("Chen = %+v, %v", v, err)
+		}
+		z, err := s.MemberByIdentity(ctx, "crm:acme", "C003")
+		if err != nil || z.Name != "Zhao" {
+			t.Errorf("member by CRM id = %+v, %v", z, err)
+		}
+	})
+}
+
+func TestImportHeaderErrors(t *testing.T) {
+	s := storetest.Open(t, "sqlite")
+	for _, tc := range []struct{ kind, csv, want string }{
+		{KindStores, "", "the file is empty"},
+		{KindStores, "id,name,brands,lat,lng,colour\n", `unknown column "colour"`},
+		{KindStores, "id,name,lat,lng\n", `required column "brands" is missing`},
+		{KindGuides, "id,id,store_id,name\n", `column "id" appears twice`},
+		{KindMembers, "name\n", "needs a phone or a crm_id column"},
+		{KindMembers, "phone\n", "give the brand with --brand"},
+		{"orders", "id\n", `unknown import kind "orders"`},
+	} {
+		_, err := Import(context.Background(), s, tc.kind, strings.NewReader(tc.csv), Options{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %q: err = %v, want %q", tc.kind, tc.csv, err, tc.want)
+		}
+	}
+}
