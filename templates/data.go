@@ -1,0 +1,135 @@
+package templates
+
+import (
+	"strconv"
+	"time"
+)
+
+// Data is everything a template can use: {{.Member.Name}},
+// {{.Order.Total}}, {{range .Order.Items}}{{.Name}}{{end}}. A part that does
+// not apply to a message (no order for a welcome) is its zero value, never
+// missing, so a template never fails at send time on absent data; use
+// default, if or with to word around empty values.
+type Data struct {
+	Member   Member
+	Guide    Guide
+	Store    Store
+	Order    Order
+	Workflow Workflow
+	Brand    Brand
+	Coupon   Coupon
+	// TimeZone is the IANA name of the zone times are shown in (the
+	// member's, or their store's): Render converts every time in Data to
+	// it before rendering. Empty leaves times in their own location.
+	TimeZone string
+}
+
+// Member is the person the message is for.
+type Member struct {
+	Name  string
+	Level string
+	// Points is the member's points balance with the brand.
+	Points int64
+	// PhoneTail is the last four digits of the phone number.
+	PhoneTail string
+}
+
+// Guide is the member's shopping guide.
+type Guide struct {
+	Name string
+	// Store is the name of the guide's store.
+	Store string
+}
+
+// Store is the member's store (their guide's, or the nearest).
+type Store struct {
+	Name         string
+	Address      string
+	OpeningHours string
+	// DistanceKm is the member's distance to the store, when known.
+	DistanceKm float64
+}
+
+// Order is the order the message is about: the one that triggered the
+// workflow, or the member's last.
+type Order struct {
+	ID          string
+	Total       Money
+	Items       []Item
+	PurchasedAt time.Time
+}
+
+// ItemNames lists the names of the order's items, for
+// {{join "、" .Order.ItemNames}}.
+func (o Order) ItemNames() []string {
+	names := make([]string, len(o.Items))
+	for i, it := range o.Items {
+		names[i] = it.Name
+	}
+	return names
+}
+
+// Item is one line of an order.
+type Item struct {
+	SKU  string
+	Name string
+	Qty  int
+}
+
+// Workflow says which workflow and step sent the message.
+type Workflow struct {
+	Name string
+	Step string
+}
+
+// Brand is the brand the message is sent for.
+type Brand struct {
+	Name string
+}
+
+// Coupon is a coupon issued to the member for this message.
+type Coupon struct {
+	Code      string
+	Value     Money
+	ExpiresAt time.Time
+}
+
+// Money is an amount in fen (分, 1/100 yuan). It prints as yuan with two
+// decimals, or none when they are zero: 128, 128.50.
+type Money int64
+
+// String formats m in yuan: "128", "128.50", "-3.20".
+func (m Money) String() string {
+	sign := ""
+	v := int64(m)
+	if v < 0 {
+		sign, v = "-", -v
+	}
+	s := sign + strconv.FormatInt(v/100, 10)
+	if c := v % 100; c != 0 {
+		s += "." + strconv.FormatInt(c/10, 10) + strconv.FormatInt(c%10, 10)
+	}
+	return s
+}
+
+// localize returns a copy of d with every time moved to d.TimeZone.
+func (d *Data) localize() (*Data, error) {
+	c := *d
+	if d.TimeZone == "" {
+		return &c, nil
+	}
+	loc, err := loadZone(d.TimeZone)
+	if err != nil {
+		return nil, err
+	}
+	c.Order.PurchasedAt = inZone(c.Order.PurchasedAt, loc)
+	c.Coupon.ExpiresAt = inZone(c.Coupon.ExpiresAt, loc)
+	return &c, nil
+}
+
+func inZone(t time.Time, loc *time.Location) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.In(loc)
+}

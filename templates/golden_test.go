@@ -1,0 +1,100 @@
+package templates
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+// sampleData is a member of a Shanghai store with a recent order and a
+// coupon, the data the golden files are rendered with.
+func sampleData() *Data {
+	shanghai := time.FixedZone("CST", 8*3600)
+	return &Data{
+		Member: Member{Name: "王小美", Level: "gold", Points: 1280, PhoneTail: "5678"},
+		Guide:  Guide{Name: "李娜", Store: "静安嘉里中心店"},
+		Store:  Store{Name: "静安嘉里中心店", Address: "上海市静安区南京西路1515号B1-12", OpeningHours: "10:00-22:00", DistanceKm: 1.26},
+		Order: Order{
+			ID:    "SO20240502001",
+			Total: 45800,
+			Items: []Item{
+				{SKU: "SK-001", Name: "氨基酸洁面乳", Qty: 1},
+				{SKU: "SK-014", Name: "保湿精华水", Qty: 2},
+			},
+			// 23:30 UTC is already the next day in Shanghai: the golden
+			// files show the date in the member's zone.
+			PurchasedAt: time.Date(2024, 5, 1, 23, 30, 0, 0, time.UTC),
+		},
+		Workflow: Workflow{Name: "new-member-welcome", Step: "welcome"},
+		Brand:    Brand{Name: "山茶花"},
+		Coupon:   Coupon{Code: "NEW50-8Q2X", Value: 5000, ExpiresAt: time.Date(2024, 6, 30, 23, 59, 59, 0, shanghai)},
+		TimeZone: "Asia/Shanghai",
+	}
+}
+
+// TestGolden renders every shipped template (configs/templates) in every
+// locale on WeCom, DingTalk and a channel without variants of its own, and
+// compares with testdata/golden. Run with -update to rewrite the files.
+func TestGolden(t *testing.T) {
+	r, err := LoadDir("../configs/templates")
+	if err != nil {
+		t.Fatalf("loading the shipped templates:\n%v", err)
+	}
+	if len(r.IDs()) == 0 {
+		t.Fatal("no templates in configs/templates")
+	}
+	seen := map[string]bool{}
+	for _, id := range r.IDs() {
+		tmpl, _ := r.Lookup(id)
+		for _, locale := range tmpl.Locales() {
+			for _, channel := range []string{ChannelWeCom, ChannelDingTalk, "webhook"} {
+				name := id + "." + locale + "." + channel + ".json"
+				seen[name] = true
+				t.Run(name, func(t *testing.T) {
+					m, err := r.Render(id, locale, channel, sampleData())
+					if err != nil {
+						t.Fatal(err)
+					}
+					var got bytes.Buffer
+					enc := json.NewEncoder(&got)
+					enc.SetEscapeHTML(false)
+					enc.SetIndent("", "  ")
+					if err := enc.Encode(m); err != nil {
+						t.Fatal(err)
+					}
+					file := filepath.Join("testdata", "golden", name)
+					if *update {
+						if err := os.WriteFile(file, got.Bytes(), 0o644); err != nil {
+							t.Fatal(err)
+						}
+						return
+					}
+					want, err := os.ReadFile(file)
+					if err != nil {
+						t.Fatalf("%v (run go test ./templates -update to create it)", err)
+					}
+					if !bytes.Equal(got.Bytes(), want) {
+						t.Errorf("%s differs (go test ./templates -update rewrites it)\ngot:\n%s\nwant:\n%s", file, got.Bytes(), want)
+					}
+				})
+			}
+		}
+	}
+	// A golden file no template renders any more is stale.
+	files, _ := filepath.Glob(filepath.Join("testdata", "golden", "*.json"))
+	for _, f := range files {
+		if !seen[filepath.Base(f)] {
+			if *update {
+				os.Remove(f)
+				continue
+			}
+			t.Errorf("stale golden file %s (go test ./templates -update removes it)", f)
+		}
+	}
+}
