@@ -37,6 +37,13 @@ type Config struct {
 	// random token is generated into DataDir/admin-token.
 	AdminToken string `yaml:"admin_token" secret:"true"`
 
+	// TemplatesDir holds the message templates (one YAML file each).
+	// Default: the built-in templates of configs/templates.
+	TemplatesDir string `yaml:"templates_dir"`
+	// Locale is the language messages are rendered in when a member's is
+	// unknown: zh or en. Default "zh".
+	Locale string `yaml:"locale"`
+
 	HTTP     HTTPConfig     `yaml:"http"`
 	Database DatabaseConfig `yaml:"database"`
 	Redis    RedisConfig    `yaml:"redis"`
@@ -121,6 +128,7 @@ type LogConfig struct {
 func Default() Config {
 	return Config{
 		DataDir: "./data",
+		Locale:  "zh",
 		HTTP: HTTPConfig{
 			Addr:             ":8080",
 			MaxBodyBytes:     1 << 20,
@@ -160,6 +168,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		bad("data_dir", "must not be empty")
+	}
+	if c.Locale != "zh" && c.Locale != "en" {
+		bad("locale", "want zh or en, got %q", c.Locale)
 	}
 	if _, port, err := net.SplitHostPort(c.HTTP.Addr); err != nil || port == "" {
 		bad("http.addr", "want host:port or :port, got %q", c.HTTP.Addr)

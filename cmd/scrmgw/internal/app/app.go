@@ -25,6 +25,7 @@ import (
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/templates"
 )
 
 // App is one wired scrmgw process.
@@ -36,6 +37,8 @@ type App struct {
 	RDB      redis.UniversalClient
 	Queue    *asynq.Client
 	Channels *adapters.Registry
+	// Templates are the message templates, checked at start.
+	Templates *templates.Registry
 
 	mini *miniredis.Miniredis
 	stop context.CancelFunc
@@ -61,6 +64,10 @@ func New(ctx context.Context, cfg configs.Config, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	a.Queue = asynq.NewClientFromRedisClient(a.RDB)
+	if err := a.loadTemplates(); err != nil {
+		a.Close()
+		return nil, err
+	}
 	if err := a.wireChannels(); err != nil {
 		a.Close()
 		return nil, err

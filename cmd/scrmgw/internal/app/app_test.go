@@ -255,3 +255,24 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 		t.Errorf("in-flight write lost: %v", err)
 	}
 }
+
+// TestBadTemplateStopsTheStart: a template naming an unknown variable is
+// refused when the gateway starts, not when a message is sent.
+func TestBadTemplateStopsTheStart(t *testing.T) {
+	dir := t.TempDir()
+	bad := "id: welcome\nlocales:\n  zh:\n    default: \"你好 {{.Member.Nmae}}\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "welcome.yaml"), []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := configs.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.TemplatesDir = dir
+	a, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil {
+		a.Close()
+		t.Fatal("started with a template naming an unknown field")
+	}
+	if !strings.Contains(err.Error(), "welcome.yaml:4") || !strings.Contains(err.Error(), "Nmae") {
+		t.Errorf("error %q does not point at welcome.yaml:4 and the field", err)
+	}
+}

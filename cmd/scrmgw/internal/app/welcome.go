@@ -2,26 +2,60 @@ package app
 
 import (
 	"context"
-	"strings"
-	"text/template"
+	"fmt"
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
+	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/templates"
 )
 
-// builtinWelcome is the welcome used until brand templates are loaded.
-var builtinWelcome = template.Must(template.New("welcome").Option("missingkey=error").Parse(
-	`{{if .MemberName}}{{.MemberName}}，{{end}}您好！欢迎关注{{.Brand}}。` +
-		`{{if .GuideName}}我是{{if .StoreName}}{{.StoreName}}的{{end}}导购{{.GuideName}}，{{end}}有任何需要随时找我。`))
+// WelcomeTemplate is the template id of the new-member welcome.
+const WelcomeTemplate = "welcome"
 
-type textWelcomer struct{ tmpl *template.Template }
-
-func (w textWelcomer) Welcome(_ context.Context, _ string, d pipeline.WelcomeData) (*adapters.Outbound, error) {
-	var b strings.Builder
-	if err := w.tmpl.Execute(&b, d); err != nil {
-		return nil, err
+// loadTemplates loads the message templates: templates_dir, or the
+// built-in ones. Every template is type-checked here, so a template that
+// names an unknown variable stops the start, not a send.
+func (a *App) loadTemplates() error {
+	var (
+		reg *templates.Registry
+		err error
+	)
+	if dir := a.Config.TemplatesDir; dir != "" {
+		reg, err = templates.LoadDir(dir)
+	} else {
+		reg, err = templates.LoadFS(configs.BuiltinTemplates())
 	}
-	return &adapters.Outbound{Kind: "text", Text: b.String()}, nil
+	if err != nil {
+		return fmt.Errorf("loading templates: %w", err)
+	}
+	if _, ok := reg.Lookup(WelcomeTemplate); !ok {
+		return fmt.Errorf("loading templates: no %q template (the new-member welcome)", WelcomeTemplate)
+	}
+	a.Templates = reg
+	return nil
 }
 
-func (a *App) welcomer() pipeline.Welcomer { return textWelcomer{tmpl: builtinWelcome} }
+// templateWelcomer renders the welcome template for the channel.
+type templateWelcomer struct {
+	reg    *templates.Registry
+	locale string
+}
+
+func (w templateWelcomer) Welcome(_ context.Context, channel string, d pipeline.WelcomeData) (*adapters.Outbound, error) {
+	data := &templates.Data{
+		Member: templates.Member{Name: d.MemberName},
+		Guide:  templates.Guide{Name: d.GuideName, Store: d.StoreName},
+		Store:  templates.Store{Name: d.StoreName, Address: d.StoreAddr, OpeningHours: d.OpeningHour},
+		Brand:  templates.Brand{Name: d.Brand},
+	}
+	m, err := w.reg.Render(WelcomeTemplate, w.locale, channel, data)
+	if err != nil {
+		return nil, err
+	}
+	return &adapters.Outbound{Kind: m.Kind, Text: m.Text, Fields: m.Fields}, nil
+}
+
+func (a *App) welcomer() pipeline.Welcomer {
+	return templateWelcomer{reg: a.Templates, locale: a.Config.Locale}
+}

@@ -1,0 +1,28 @@
+package configs
+
+import (
+	"embed"
+	"io/fs"
+)
+
+//go:embed templates/*.yaml workflows/*.yaml
+var examples embed.FS
+
+// BuiltinTemplates returns the message templates shipped in
+// configs/templates, used unless templates_dir names others.
+func BuiltinTemplates() fs.FS {
+	sub, err := fs.Sub(examples, "templates")
+	if err != nil {
+		panic(err) // the embed pattern guarantees the directory
+	}
+	return sub
+}
+
+// ExampleWorkflows returns the workflows shipped in configs/workflows.
+func ExampleWorkflows() fs.FS {
+	sub, err := fs.Sub(examples, "workflows")
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
