@@ -34,6 +34,7 @@ Usage:
   scrmgw migrate [--config FILE]   apply database migrations and exit
   scrmgw import  stores|guides|members FILE.csv [--skip-invalid] [--brand B] [--config FILE]
                                    upsert rows from a CSV file; every bad row is reported with its line
+  scrmgw workflow validate FILE...  check workflow files; every error with file:line:column
   scrmgw config  [--config FILE]   check the configuration; list environment variables with --env
   scrmgw version                   print the version
 
@@ -59,7 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
 		return 0
-	case "serve", "worker", "migrate", "config", "import":
+	case "serve", "worker", "migrate", "config", "import", "workflow":
 	default:
 		fmt.Fprintf(stderr, "scrmgw: unknown command %q\n\n%s", cmd, usage)
 		return 2
@@ -90,7 +91,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		positional = append(positional, fs.Arg(0))
 		rest = fs.Args()[1:]
 	}
-	if cmd == "import" {
+	if cmd == "workflow" {
+		if len(positional) == 0 || positional[0] != "validate" {
+			fmt.Fprintln(stderr, "usage: scrmgw workflow validate FILE...")
+			return 2
+		}
+	} else if cmd == "import" {
 		if len(positional) != 2 {
 			fmt.Fprintln(stderr, "usage: scrmgw import stores|guides|members FILE.csv [--skip-invalid] [--brand B]")
 			return 2
@@ -111,6 +117,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cmd == "config" {
 		fmt.Fprintln(stdout, "configuration is valid")
 		return 0
+	}
+	if cmd == "workflow" {
+		return runWorkflowValidate(cfg, positional[1:], stdout, stderr)
 	}
 	log := newLogger(cfg.Log, stderr)
 	slog.SetDefault(log)

@@ -26,6 +26,9 @@ func TestCommands(t *testing.T) {
 		{"env listing", []string{"config", "--env"}, nil, 0, "database.url ↔ SCRMGW_DATABASE_URL", ""},
 		{"stray argument", []string{"serve", "extra"}, nil, 2, "", `unexpected argument "extra"`},
 		{"unknown flag", []string{"migrate", "--konfig", "x"}, nil, 2, "", "flag provided but not defined"},
+		{"example workflows validate", []string{"workflow", "validate", "../../configs/workflows/new-member-welcome.yaml", "../../configs/workflows/dormant-win-back.yaml"}, nil, 0, `ok (workflow "new-member-welcome"`, ""},
+		{"bad workflow", []string{"workflow", "validate", "testdata/bad-workflow.yaml"}, nil, 1, "", `testdata/bad-workflow.yaml:6:14: steps[0].channel: unknown channel "wecomm" (did you mean "wecom"?)`},
+		{"workflow without subcommand", []string{"workflow"}, nil, 2, "", "usage: scrmgw workflow validate"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
