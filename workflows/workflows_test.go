@@ -59,8 +59,7 @@ func graphOf(w *Workflow) []string {
 func TestWelcomeExample(t *testing.T) {
 	w := loadExample(t, "new-member-welcome")
 	want := []string{
-		"assign assign_guide: next→welcome",
-		"welcome send: next→say_hello",
+		"assign assign_guide: next→say_hello",
 		"say_hello guide_task: next→wait_3d",
 		"wait_3d wait: next→not_bought_yet",
 		"not_bought_yet if: then→coupon, else→end",
@@ -76,9 +75,9 @@ func TestWelcomeExample(t *testing.T) {
 	if s.Wait.For != 3*Day {
 		t.Errorf("wait_3d waits %v", s.Wait.For)
 	}
-	s, _ = w.Step("welcome")
-	if s.Send.Via != ViaGuide || s.Send.Priority != PriorityHigh || s.Send.Channel != ChannelMember {
-		t.Errorf("welcome send: %+v", s.Send)
+	s, _ = w.Step("recall")
+	if s.Send.Via != ViaGuide || s.Send.Channel != ChannelMember {
+		t.Errorf("recall send: %+v", s.Send)
 	}
 	s, _ = w.Step("coupon")
 	if s.Send.Coupon != "NEW-MEMBER-50" {
