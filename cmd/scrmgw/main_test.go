@@ -80,3 +80,24 @@ func TestImportCommand(t *testing.T) {
 		t.Errorf("import of an unknown kind: exit %d, want 2", code)
 	}
 }
+
+// TestReadmeWorkflowValidates keeps the README's workflow example valid.
+func TestReadmeWorkflowValidates(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "```yaml\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README has no yaml block")
+	}
+	path := t.TempDir() + "/readme.yaml"
+	if err := os.WriteFile(path, []byte(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"workflow", "validate", path}, &out, &errb); code != 0 {
+		t.Errorf("README workflow does not validate:\n%s", errb.String())
+	}
+}
