@@ -14,28 +14,48 @@ import (
 
 // model is the reference the index is checked against: a plain map of
 // sites, searched by brute force.
-type model map[string]Site
+type model map[string]modelSite
 
-func (m model) put(s Site) { m[s.ID] = normalize(s) }
+type modelSite struct {
+	Site
+	p vec
+}
+
+func (m model) put(s Site) { m[s.ID] = modelSite{normalize(s), toVec(s.Lat, s.Lng)} }
 
 // nearest is the brute-force answer: every eligible site, sorted by the
-// same key the index orders by (squared chord, then id), cut at maxKm and n.
+// same key the index orders by (squared chord, then id), cut at maxKm and n
+// (n < 0: no cut).
 func (m model) nearest(lat, lng float64, brand string, maxKm float64, n int) []Hit {
 	q := toVec(lat, lng)
 	type keyed struct {
 		key float64
 		id  string
 	}
+	less := func(a, b keyed) int {
+		return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.id, b.id))
+	}
 	var all []keyed
 	for _, s := range m {
-		if s.Active && slices.Contains(s.Brands, brand) {
-			p := toVec(s.Lat, s.Lng)
-			all = append(all, keyed{chord2(&q, &p), s.ID})
+		if !s.Active || !slices.Contains(s.Brands, brand) {
+			continue
+		}
+		k := keyed{chord2(&q, &s.p), s.ID}
+		if n < 0 || n > 64 {
+			all = append(all, k)
+			continue
+		}
+		// Keep only the n smallest, sorted (insertion).
+		if len(all) == n && less(k, all[n-1]) >= 0 {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(all, k, less)
+		all = slices.Insert(all, i, k)
+		if len(all) > n {
+			all = all[:n]
 		}
 	}
-	slices.SortFunc(all, func(a, b keyed) int {
-		return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.id, b.id))
-	})
+	slices.SortFunc(all, less)
 	var hits []Hit
 	for _, k := range all {
 		if len(hits) == n {
@@ -48,6 +68,17 @@ func (m model) nearest(lat, lng float64, brand string, maxKm float64, n int) []H
 		hits = append(hits, Hit{k.id, d})
 	}
 	return hits
+}
+
+// count is the number of active sites carrying brand.
+func (m model) count(brand string) int {
+	n := 0
+	for _, s := range m {
+		if s.Active && slices.Contains(s.Brands, brand) {
+			n++
+		}
+	}
+	return n
 }
 
 // scenario makes random sites and queries of one kind.
@@ -208,7 +239,7 @@ func TestUpdatesMatchBruteForce(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			for i := range 1500 {
+			for i := range 1000 {
 				id := fmt.Sprintf("s%04d", r.IntN(1000))
 				switch op := r.IntN(10); {
 				case op < 6:
@@ -222,7 +253,7 @@ func TestUpdatesMatchBruteForce(t *testing.T) {
 					m.put(s)
 				case op < 7:
 					if old, ok := m[id]; ok { // no-op upsert
-						if err := ix.Upsert(old); err != nil {
+						if err := ix.Upsert(old.Site); err != nil {
 							t.Fatal(err)
 						}
 					}
@@ -239,7 +270,7 @@ func TestUpdatesMatchBruteForce(t *testing.T) {
 				lat, lng := sc.point(r)
 				brand := testBrands[r.IntN(len(testBrands))]
 				check(t, ix, m, lat, lng, brand, 0, 1+r.IntN(5))
-				if want := len(m.nearest(0, 0, brand, 0, -1)); ix.BrandLen(brand) != want {
+				if want := m.count(brand); ix.BrandLen(brand) != want {
 					t.Fatalf("BrandLen(%s) = %d, want %d", brand, ix.BrandLen(brand), want)
 				}
 			}
@@ -258,8 +289,55 @@ func TestSyntheticMatchesBruteForce(t *testing.T) {
 	if err := ix.Build(sites); err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range SyntheticQueries(300, 1) {
+	for _, q := range SyntheticQueries(150, 1) {
 		check(t, ix, m, q.Lat, q.Lng, q.Brand, 0, 5)
+	}
+}
+
+// TestLinearScan checks the benchmark baseline against the index.
+func TestLinearScan(t *testing.T) {
+	sites := Synthetic(5000, 3)
+	ix := New()
+	if err := ix.Build(sites); err != nil {
+		t.Fatal(err)
+	}
+	l := NewLinearScan(sites)
+	for _, q := range SyntheticQueries(300, 3) {
+		id, d, ok := l.Nearest(q.Lat, q.Lng, q.Brand)
+		var want []Hit
+		if ok {
+			want = []Hit{{id, d}}
+		}
+		if diff := gocmp.Diff(want, ix.NearestN(q.Lat, q.Lng, q.Brand, 0, 1)); diff != "" {
+			t.Fatalf("query %+v (-linear +index):\n%s", q, diff)
+		}
+	}
+	if _, _, ok := l.Nearest(30, 120, "no-such-brand"); ok {
+		t.Fatal("unknown brand found")
+	}
+}
+
+// TestVisitMayWrite: visit runs with no lock held, so it may update the
+// index; the walk goes on over the snapshot it started with.
+func TestVisitMayWrite(t *testing.T) {
+	ix := New()
+	if err := ix.Build([]Site{
+		{ID: "a", Lat: 30, Lng: 120, Brands: []string{"x"}, Active: true},
+		{ID: "b", Lat: 31, Lng: 121, Brands: []string{"x"}, Active: true},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	ix.Nearest(30, 120, "x", 0, func(id string, _ float64) bool {
+		got = append(got, id)
+		ix.Remove("b")
+		return true
+	})
+	if diff := gocmp.Diff([]string{"a", "b"}, got); diff != "" {
+		t.Errorf("walk (-want +got):\n%s", diff)
+	}
+	if ix.Len() != 1 {
+		t.Errorf("Len() = %d after Remove", ix.Len())
 	}
 }
 
@@ -282,7 +360,9 @@ func TestBoxBound(t *testing.T) {
 		if i%2 == 0 {
 			q = toVec(sc.point(r))
 		}
-		lb := boxDist2(&q, &b.lo, &b.hi)
+		var nd node
+		nd.setBox(b)
+		lb := nd.dist2(&q)
 		for j := range pts {
 			if c := chord2(&q, &pts[j]); lb > c {
 				t.Fatalf("bound %v > chord %v", lb, c)
@@ -309,12 +389,14 @@ func TestTreeInvariants(t *testing.T) {
 		var walk func(i int32, parent *node, depth int) int
 		walk = func(i int32, parent *node, depth int) int {
 			nd := &tr.nodes[i]
-			if parent != nil && (boxDist2(&nd.lo, &parent.lo, &parent.hi) > 0 || boxDist2(&nd.hi, &parent.lo, &parent.hi) > 0) {
-				t.Fatalf("n=%d: node %d outside its parent", n, i)
+			for a := range 3 {
+				if parent != nil && (nd.lo[a] < parent.lo[a] || nd.hi[a] > parent.hi[a]) {
+					t.Fatalf("n=%d: node %d outside its parent", n, i)
+				}
 			}
 			if nd.leaf {
-				for j := nd.first; j < nd.first+nd.count; j++ {
-					if boxDist2(&tr.pts[j], &nd.lo, &nd.hi) > 0 {
+				for j := nd.first; j < nd.first+int32(nd.count); j++ {
+					if nd.dist2(&tr.pts[j]) > 0 {
 						t.Fatalf("n=%d: point %d outside its leaf", n, j)
 					}
 					if seen[tr.ids[j]] {
@@ -325,7 +407,7 @@ func TestTreeInvariants(t *testing.T) {
 				return depth
 			}
 			d := 0
-			for c := nd.first; c < nd.first+nd.count; c++ {
+			for c := nd.first; c < nd.first+int32(nd.count); c++ {
 				d = max(d, walk(c, nd, depth+1))
 			}
 			return d
@@ -526,9 +608,6 @@ func TestConcurrent(t *testing.T) {
 }
 
 func TestNearestDoesNotAllocate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocation counts are checked in the full run")
-	}
 	ix := New()
 	if err := ix.Build(Synthetic(20000, 2)); err != nil {
 		t.Fatal(err)
