@@ -50,6 +50,7 @@ type Config struct {
 	Queue    QueueConfig    `yaml:"queue"`
 	Security SecurityConfig `yaml:"security"`
 	Log      LogConfig      `yaml:"log"`
+	Assign   AssignConfig   `yaml:"assign"`
 	// WeCom configures the WeCom channel; it is off while wecom.corp_id is
 	// empty.
 	WeCom wecom.Config `yaml:"wecom"`
@@ -116,6 +117,26 @@ type SecurityConfig struct {
 	PhoneKey string `yaml:"phone_key" secret:"true"`
 }
 
+// AssignConfig configures how members are bound to guides.
+type AssignConfig struct {
+	// MaxDistanceKm is how far the nearest-store walk looks. Default 50.
+	MaxDistanceKm float64 `yaml:"max_distance_km"`
+	// OnlinePools lists "brand:store_id" pairs: the store whose guides
+	// serve a brand's members no nearby store can take. Default: none
+	// (such members stay unassigned).
+	OnlinePools []string `yaml:"online_pools"`
+}
+
+// Pools returns OnlinePools as a brand → store map.
+func (a AssignConfig) Pools() map[string]string {
+	m := make(map[string]string, len(a.OnlinePools))
+	for _, p := range a.OnlinePools {
+		brand, storeID, _ := strings.Cut(p, ":")
+		m[brand] = storeID
+	}
+	return m
+}
+
 // LogConfig configures logging.
 type LogConfig struct {
 	// Level is debug, info, warn or error. Default "info".
@@ -139,6 +160,7 @@ func Default() Config {
 		Database: DatabaseConfig{MaxOpenConns: 20},
 		Queue:    QueueConfig{Concurrency: 20},
 		Log:      LogConfig{Level: "info", Format: "text"},
+		Assign:   AssignConfig{MaxDistanceKm: 50},
 		WeCom:    wecom.Config{MaxClockSkew: 10 * time.Minute, APIBase: wecom.DefaultAPIBase},
 		DingTalk: dingtalk.Config{StreamHost: dingtalk.DefaultHost, APIBase: dingtalk.DefaultHost},
 	}
@@ -208,6 +230,14 @@ func (c *Config) Validate() error {
 	for i, a := range c.Redis.ClusterAddrs {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			bad(fmt.Sprintf("redis.cluster_addrs[%d]", i), "want host:port, got %q", a)
+		}
+	}
+	if c.Assign.MaxDistanceKm <= 0 || c.Assign.MaxDistanceKm > 20000 {
+		bad("assign.max_distance_km", "want more than 0 and at most 20000, got %v", c.Assign.MaxDistanceKm)
+	}
+	for i, p := range c.Assign.OnlinePools {
+		if b, st, ok := strings.Cut(p, ":"); !ok || b == "" || st == "" {
+			bad(fmt.Sprintf("assign.online_pools[%d]", i), "want brand:store_id, got %q", p)
 		}
 	}
 	if c.Queue.Concurrency < 1 {

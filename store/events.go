@@ -95,8 +95,23 @@ func (s *Store) MemberByIdentity(ctx context.Context, channel, externalID string
 // Bind makes b the member's current binding for its brand unless one
 // exists; it returns the current binding either way, and whether b was
 // created. The database allows one current binding per member and brand,
-// so concurrent binds agree.
+// so concurrent binds agree. The guide's capacity is not checked: Bind
+// records a relationship that exists on the channel (the member added the
+// guide); BindWithin assigns within capacity.
 func (s *Store) Bind(ctx context.Context, b *Binding) (*Binding, bool, error) {
+	return s.bind(ctx, b, false)
+}
+
+// ErrGuideFull means the guide is at capacity.
+var ErrGuideFull = fmt.Errorf("%w: guide is at capacity", ErrConflict)
+
+// BindWithin is Bind for an assignment: it fails with ErrGuideFull when
+// the guide is at capacity, checked and counted in the same transaction.
+func (s *Store) BindWithin(ctx context.Context, b *Binding) (*Binding, bool, error) {
+	return s.bind(ctx, b, true)
+}
+
+func (s *Store) bind(ctx context.Context, b *Binding, withinCapacity bool) (*Binding, bool, error) {
 	var errs []error
 	if b.MemberID == 0 {
 		errs = append(errs, invalid("member_id", "is required"))
@@ -118,6 +133,20 @@ func (s *Store) Bind(ctx context.Context, b *Binding) (*Binding, bool, error) {
 		if !errors.Is(err, gorm.ErrRecordNotFound) {
 			return translate(err)
 		}
+		q := tx.Model(&Guide{}).Where("id = ?", b.GuideID)
+		if withinCapacity {
+			q = q.Where("capacity = 0 OR bound_count < capacity")
+		}
+		res := q.Update("bound_count", gorm.Expr("bound_count + 1"))
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			if withinCapacity {
+				return ErrGuideFull
+			}
+			return invalid("guide_id", "unknown guide %q", b.GuideID)
+		}
 		b.ID, b.EndedAt = 0, nil
 		if err := tx.Create(b).Error; err != nil {
 			return translate(err)
@@ -125,6 +154,9 @@ func (s *Store) Bind(ctx context.Context, b *Binding) (*Binding, bool, error) {
 		current, created = *b, true
 		return nil
 	})
+	if errors.Is(err, ErrGuideFull) || errors.Is(err, ErrInvalid) {
+		return nil, false, err
+	}
 	if isConflict(err) {
 		// A concurrent bind won; its binding is the current one.
 		err = s.db.WithContext(ctx).Where("member_id = ? AND brand_id = ? AND ended_at IS NULL", b.MemberID, b.BrandID).Take(&current).Error
@@ -134,4 +166,21 @@ func (s *Store) Bind(ctx context.Context, b *Binding) (*Binding, bool, error) {
 		return nil, false, err
 	}
 	return &current, created, nil
+}
+
+// EndBinding ends a current binding (a reassignment or a member leaving)
+// and releases the guide's capacity. Ending an ended binding does nothing.
+func (s *Store) EndBinding(ctx context.Context, id int64) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var b Binding
+		if err := tx.Where("id = ?", id).Take(&b).Error; err != nil {
+			return translate(err)
+		}
+		res := tx.Model(&Binding{}).Where("id = ? AND ended_at IS NULL", id).Update("ended_at", time.Now().UTC())
+		if res.Error != nil || res.RowsAffected == 0 {
+			return translate(res.Error)
+		}
+		return translate(tx.Model(&Guide{}).Where("id = ? AND bound_count > 0", b.GuideID).
+			Update("bound_count", gorm.Expr("bound_count - 1")).Error)
+	})
 }

@@ -48,7 +48,10 @@ type Guide struct {
 	WeComUserID    *string `gorm:"column:wecom_userid;size:128;uniqueIndex" json:"wecom_userid,omitempty"`
 	DingTalkUserID *string `gorm:"column:dingtalk_userid;size:128;uniqueIndex" json:"dingtalk_userid,omitempty"`
 	// Capacity is the most members the guide is bound to; 0 means no limit.
-	Capacity  int        `gorm:"not null" json:"capacity"`
+	Capacity int `gorm:"not null" json:"capacity"`
+	// BoundCount is how many members are currently bound to the guide,
+	// kept with the bindings in one transaction.
+	BoundCount int        `gorm:"not null;default:0" json:"bound_count"`
 	Active    bool       `gorm:"not null" json:"active"`
 	LeftAt    *time.Time `json:"left_at,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`

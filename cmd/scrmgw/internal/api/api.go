@@ -16,6 +16,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/assign"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -30,6 +31,9 @@ type Options struct {
 	Logger           *slog.Logger
 	// ContactWays creates channel QR codes; nil when WeCom is off.
 	ContactWays ContactWayMaker
+	// Assigner finds nearest stores and binds members to guides; store
+	// writes refresh its index.
+	Assigner *assign.Assigner
 }
 
 // Server serves the admin API.
@@ -41,6 +45,7 @@ type Server struct {
 	log        *slog.Logger
 
 	contactWays ContactWayMaker
+	assigner    *assign.Assigner
 }
 
 // New returns the API server.
@@ -49,7 +54,7 @@ func New(o Options) *Server {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Server{store: o.Store, adminToken: o.AdminToken, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger,
-		contactWays: o.ContactWays}
+		contactWays: o.ContactWays, assigner: o.Assigner}
 }
 
 // maxBulkItems bounds the rows of one bulk request.
@@ -67,6 +72,7 @@ func (s *Server) Mount(r *gin.Engine) {
 	v1.DELETE("/brands/:id", s.deleteBrand)
 
 	v1.GET("/stores", s.listStores)
+	v1.GET("/stores/nearest", s.nearestStores)
 	v1.POST("/stores", s.createStore)
 	v1.POST("/stores/bulk", s.bulkStores)
 	v1.GET("/stores/:id", s.getStore)
@@ -87,6 +93,7 @@ func (s *Server) Mount(r *gin.Engine) {
 	v1.GET("/members", s.findMember)
 	v1.POST("/members", s.createMember)
 	v1.GET("/members/:id", s.getMember)
+	v1.POST("/members/:id/assign", s.assignMember)
 
 	v1.GET("/tokens", s.listTokens)
 	v1.POST("/tokens", s.createToken)
@@ -191,6 +198,13 @@ func rowError(row int, status int, code, format string, args ...any) *apiError {
 	r := row
 	e.Details = []Detail{{Row: &r, Message: e.Message}}
 	return e
+}
+
+// refreshIndex re-reads written stores into the nearest-store index.
+func (s *Server) refreshIndex(c *gin.Context, ids ...string) {
+	if s.assigner != nil {
+		s.assigner.Refresh(c.Request.Context(), ids...)
+	}
 }
 
 // isNotFound is errors.Is(err, store.ErrNotFound).

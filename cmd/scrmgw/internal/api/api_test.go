@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/api"
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/assign"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -338,4 +340,69 @@ func TestContactWaysNeedWeCom(t *testing.T) {
 	if len(long) != 30 || !strings.HasPrefix(long, "g#") || long != api.ContactWayState("g", strings.Repeat("x", 64)) {
 		t.Errorf("long state = %q, want a stable 30-character hash state", long)
 	}
+}
+
+func newServerWithAssigner(t *testing.T, s *store.Store) client {
+	gin.SetMode(gin.TestMode)
+	a, err := assign.New(context.Background(), s, assign.Options{MaxDistanceKm: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := gin.New()
+	api.New(api.Options{Store: s, AdminToken: adminToken, MaxBodyBytes: 64 << 10, MaxBulkBodyBytes: 1 << 20, Assigner: a}).Mount(r)
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return client{t: t, url: srv.URL}
+}
+
+func TestNearestAndAssign(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		c := newServerWithAssigner(t, s)
+		seed(c) // written through the API: the index follows
+		c.must(201, "POST", "/api/v1/stores", adminToken, `{"id":"sh-2","name":"Pudong","brands":["acme"],"lat":31.22,"lng":121.54,"opening_hours":"10:00-22:00"}`)
+		c.must(201, "POST", "/api/v1/guides", adminToken, `{"id":"g1","store_id":"sh-2","name":"Li"}`)
+		out := c.must(200, "GET", "/api/v1/stores/nearest?lat=31.21&lng=121.55&brand=acme&limit=3", adminToken, "")
+		items := out["items"].([]any)
+		if len(items) != 2 {
+			t.Fatalf("nearest = %v", items)
+		}
+		first := items[0].(map[string]any)
+		if first["id"] != "sh-2" || first["opening_hours"] != "10:00-22:00" || first["distance_m"].(float64) < 1000 || first["distance_m"].(float64) > 2000 {
+			t.Errorf("nearest store = %v", first)
+		}
+		for _, tc := range []struct{ q, want string }{
+			{"lat=31.2&brand=acme", "lng: is required"},
+			{"lat=north&lng=121&brand=acme", `lat: want a number, got "north"`},
+			{"lat=0&lng=0&brand=acme", "(0, 0)"},
+			{"lat=95&lng=121&brand=acme", "lat: 95 is out of range"},
+			{"lat=31&lng=121&brand=ghost", `unknown brand "ghost"`},
+			{"lat=31&lng=121", "brand: is required"},
+			{"lat=31&lng=121&brand=acme&limit=0", "limit"},
+		} {
+			got, out := c.do("GET", "/api/v1/stores/nearest?"+tc.q, adminToken, "")
+			if got != 400 || !strings.Contains(fmt.Sprint(out), tc.want) {
+				t.Errorf("%s: %d %v, want 400 with %q", tc.q, got, out, tc.want)
+			}
+		}
+
+		m := c.must(201, "POST", "/api/v1/members", adminToken, `{"phone":"13800138000","brand":"acme"}`)
+		id := fmt.Sprintf("%.0f", m["id"].(float64))
+		b := c.must(200, "POST", "/api/v1/members/"+id+"/assign", adminToken, `{"brand":"acme","lat":31.21,"lng":121.55}`)
+		if b["guide_id"] != "g1" || b["reason"] != "nearest" || b["distance_m"].(float64) <= 0 {
+			t.Errorf("binding = %v", b)
+		}
+		detail := c.must(200, "GET", "/api/v1/members/"+id, adminToken, "")
+		bs := detail["bindings"].([]any)
+		if len(bs) != 1 || bs[0].(map[string]any)["reason"] != "nearest" {
+			t.Errorf("member detail bindings = %v", bs)
+		}
+		c.must(400, "POST", "/api/v1/members/"+id+"/assign", adminToken, `{"brand":"acme","lat":0,"lng":0}`)
+		c.must(400, "POST", "/api/v1/members/"+id+"/assign", adminToken, `{"brand":"acme","guide_id":"nobody","rebind":true}`)
+		got, out := c.do("POST", "/api/v1/members/"+id+"/assign", adminToken, `{"brand":"zeta","lat":31.21,"lng":121.55}`)
+		if got != 409 || errCode(out) != "unassigned" {
+			// gz-1 carries zeta but has no guides: the member stays unassigned.
+			t.Errorf("no guide for zeta: %d %v, want 409 unassigned", got, out)
+		}
+		c.must(404, "POST", "/api/v1/members/99999/assign", adminToken, `{"brand":"acme"}`)
+	})
 }

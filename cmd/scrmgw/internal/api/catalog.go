@@ -246,6 +246,7 @@ func (s *Server) createStore(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	s.refreshIndex(c, rs.ID)
 	s.respondStore(c, http.StatusCreated, rs.ID)
 }
 
@@ -307,6 +308,7 @@ func (s *Server) putStore(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	s.refreshIndex(c, rs.ID)
 	status := http.StatusOK
 	if existing == nil {
 		status = http.StatusCreated
@@ -352,6 +354,11 @@ func (s *Server) bulkStores(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	ids := make([]string, len(stores))
+	for i := range stores {
+		ids[i] = stores[i].ID
+	}
+	s.refreshIndex(c, ids...)
 	c.JSON(http.StatusOK, gin.H{"upserted": len(stores)})
 }
 
@@ -372,6 +379,7 @@ func (s *Server) deleteStore(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	s.refreshIndex(c, existing.ID)
 	c.Status(http.StatusNoContent)
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/assign"
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/store"
@@ -43,6 +44,7 @@ type App struct {
 	mini *miniredis.Miniredis
 	stop context.CancelFunc
 
+	assigner  *assign.Assigner
 	recorder  *pipeline.Recorder
 	sender    *pipeline.Sender
 	processor *pipeline.Processor

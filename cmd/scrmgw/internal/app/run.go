@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/assign"
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 )
 
@@ -52,6 +53,15 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 	if err := a.Migrate(ctx); err != nil {
 		return err
 	}
+	assigner, err := assign.New(ctx, a.Store, assign.Options{MaxDistanceKm: a.Config.Assign.MaxDistanceKm,
+		OnlinePools: a.Config.Assign.Pools(), Logger: a.Log})
+	if err != nil {
+		return err
+	}
+	a.assigner = assigner
+	syncCtx, stopSync := context.WithCancel(ctx)
+	defer stopSync()
+	go a.syncIndex(syncCtx)
 	// The recorder outlives everything that records: streams, HTTP
 	// callbacks and tasks are stopped first (deferred calls run last in,
 	// first out).
@@ -168,6 +178,22 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 	stopWorkers()
 	a.Log.Info("stopped")
 	return runErr
+}
+
+// syncIndex applies other replicas' store changes to the index.
+func (a *App) syncIndex(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.assigner.Sync(ctx); err != nil && ctx.Err() == nil {
+				a.Log.Warn("syncing store index", slog.Any("error", err))
+			}
+		}
+	}
 }
 
 // asynqLogger adapts slog to asynq's logger.

@@ -1,0 +1,224 @@
+package assign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/store/storetest"
+)
+
+func f(v float64) *float64 { return &v }
+
+// world: store a (Jing'an, acme) with guides a1 (capacity 1) and a2
+// (capacity 2); store b 3 km away (acme) with b1; store z nearer (zeta
+// only); store x nearest of all but inactive; an online pool store.
+func world(t *testing.T, s *store.Store) *Assigner {
+	t.Helper()
+	ctx := context.Background()
+	for _, b := range []string{"acme", "zeta"} {
+		if err := s.CreateBrand(ctx, &store.Brand{ID: b, Name: b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stores := []store.RetailStore{
+		{ID: "a", Name: "A", Lat: 31.2300, Lng: 121.4700, BrandIDs: []string{"acme"}, Active: true},
+		{ID: "b", Name: "B", Lat: 31.2500, Lng: 121.4900, BrandIDs: []string{"acme"}, Active: true},
+		{ID: "z", Name: "Z", Lat: 31.2301, Lng: 121.4701, BrandIDs: []string{"zeta"}, Active: true},
+		{ID: "x", Name: "X", Lat: 31.2300, Lng: 121.4702, BrandIDs: []string{"acme"}, Active: false},
+		{ID: "online", Name: "Online", Lat: 30.0, Lng: 120.0, BrandIDs: []string{"acme"}, Active: true},
+	}
+	for i := range stores {
+		if err := s.CreateRetailStore(ctx, &stores[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, g := range []store.Guide{
+		{ID: "a1", StoreID: "a", Name: "A1", Capacity: 1, Active: true},
+		{ID: "a2", StoreID: "a", Name: "A2", Capacity: 2, Active: true},
+		{ID: "b1", StoreID: "b", Name: "B1", Active: true},
+		{ID: "x1", StoreID: "x", Name: "X1", Active: true},
+		{ID: "z1", StoreID: "z", Name: "Z1", Active: true},
+		{ID: "p1", StoreID: "online", Name: "P1", Active: true},
+	} {
+		if err := s.CreateGuide(ctx, &g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := New(ctx, s, Options{MaxDistanceKm: 10, OnlinePools: map[string]string{"acme": "online"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func member(t *testing.T, s *store.Store, i int) int64 {
+	t.Helper()
+	m, _, err := s.EnsureMember(context.Background(), store.NewMember{Identities: []store.Identity{{Channel: "test", ExternalID: fmt.Sprint(i)}}, BrandID: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.ID
+}
+
+func TestNearestWithCapacityAndFallbacks(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a := world(t, s)
+		near := Request{Brand: "acme", Lat: f(31.2305), Lng: f(121.4705)}
+		var got []string
+		for i := 1; i <= 5; i++ {
+			req := near
+			req.MemberID = member(t, s, i)
+			b, err := a.Assign(ctx, req)
+			if err != nil {
+				t.Fatalf("member %d: %v", i, err)
+			}
+			got = append(got, b.GuideID+"@"+b.StoreID+"/"+b.Reason)
+			if b.Reason == ReasonNearest && b.DistanceM <= 0 {
+				t.Errorf("member %d: nearest binding without a distance", i)
+			}
+		}
+		// a1 (tie with a2, lower id), a2, a2 (a1 full), b1 (a full); the
+		// inactive x and zeta's z are never used.
+		want := "[a1@a/nearest a2@a/nearest a2@a/nearest b1@b/nearest b1@b/nearest]"
+		if fmt.Sprint(got) != want {
+			t.Errorf("assignments = %v, want %s", got, want)
+		}
+		far := Request{MemberID: member(t, s, 6), Brand: "acme", Lat: f(45.75), Lng: f(126.65)} // Harbin
+		b, err := a.Assign(ctx, far)
+		if err != nil || b.GuideID != "p1" || b.Reason != ReasonPool {
+			t.Errorf("far member = %+v, %v; want the online pool", b, err)
+		}
+		a.opts.OnlinePools = nil
+		if _, err := a.Assign(ctx, Request{MemberID: member(t, s, 7), Brand: "acme", Lat: f(45.75), Lng: f(126.65)}); !errors.Is(err, ErrUnassigned) {
+			t.Errorf("no pool: err = %v, want ErrUnassigned", err)
+		}
+		if hits := a.Nearest(31.2305, 121.4705, "acme", 0, 3); len(hits) != 2 || hits[0].ID != "a" || hits[1].ID != "b" {
+			t.Errorf("nearest acme stores = %+v", hits)
+		}
+	})
+}
+
+func TestQRCodeStateAndRebind(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a := world(t, s)
+		m := member(t, s, 1)
+		b, err := a.Assign(ctx, Request{MemberID: m, Brand: "acme", StoreID: "b", Lat: f(31.2305), Lng: f(121.4705)})
+		if err != nil || b.GuideID != "b1" || b.Reason != ReasonState {
+			t.Fatalf("QR store wins over location: %+v, %v", b, err)
+		}
+		again, err := a.Assign(ctx, Request{MemberID: m, Brand: "acme", GuideID: "a1"})
+		if err != nil || again.ID != b.ID {
+			t.Fatalf("a bound member kept their guide? %+v, %v", again, err)
+		}
+		moved, err := a.Assign(ctx, Request{MemberID: m, Brand: "acme", GuideID: "a1", Rebind: true, Reason: ReasonManual})
+		if err != nil || moved.GuideID != "a1" || moved.Reason != ReasonManual {
+			t.Fatalf("rebind = %+v, %v", moved, err)
+		}
+		g, _ := s.Guide(ctx, "b1", "")
+		if g.BoundCount != 0 {
+			t.Errorf("b1 still counts %d members after the rebind", g.BoundCount)
+		}
+	})
+}
+
+func TestAssignBadInput(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a := world(t, s)
+		m := member(t, s, 1)
+		for _, tc := range []struct {
+			name string
+			req  Request
+		}{
+			{"null island", Request{MemberID: m, Brand: "acme", Lat: f(0), Lng: f(0)}},
+			{"out of range", Request{MemberID: m, Brand: "acme", Lat: f(91), Lng: f(0)}},
+			{"lat only", Request{MemberID: m, Brand: "acme", Lat: f(31)}},
+			{"unknown brand", Request{MemberID: m, Brand: "ghost", Lat: f(31), Lng: f(121)}},
+			{"other brand's store", Request{MemberID: m, Brand: "acme", StoreID: "z"}},
+			{"other brand's guide", Request{MemberID: m, Brand: "acme", GuideID: "z1"}},
+		} {
+			if _, err := a.Assign(ctx, tc.req); !errors.Is(err, store.ErrInvalid) {
+				t.Errorf("%s: err = %v, want ErrInvalid", tc.name, err)
+			}
+		}
+		if v, _ := s.Member(ctx, m, ""); len(v.Bindings) != 0 {
+			t.Errorf("refused requests bound the member: %+v", v.Bindings)
+		}
+		if _, err := a.Assign(ctx, Request{MemberID: 999999, Brand: "acme"}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("unknown member: %v", err)
+		}
+	})
+}
+
+func TestConcurrentAssignmentsRespectCapacity(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a := world(t, s)
+		const n = 10
+		members := make([]int64, n)
+		for i := range members {
+			members[i] = member(t, s, i)
+		}
+		var wg sync.WaitGroup
+		results := make([]string, n)
+		for i := range members {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				b, err := a.Assign(ctx, Request{MemberID: members[i], Brand: "acme", StoreID: "a"})
+				if err != nil {
+					results[i] = err.Error()
+					return
+				}
+				results[i] = b.StoreID
+			}(i)
+		}
+		wg.Wait()
+		inA := 0
+		for _, r := range results {
+			if r == "a" {
+				inA++
+			}
+		}
+		if inA != 3 {
+			t.Errorf("%d members bound in store a (capacity 1+2), want 3: %v", inA, results)
+		}
+		for _, id := range []string{"a1", "a2"} {
+			g, _ := s.Guide(ctx, id, "")
+			if g.BoundCount > g.Capacity {
+				t.Errorf("%s holds %d members, capacity %d", id, g.BoundCount, g.Capacity)
+			}
+		}
+	})
+}
+
+func TestIndexFollowsChanges(t *testing.T) {
+	s := storetest.Open(t, "sqlite")
+	ctx := context.Background()
+	a := world(t, s)
+	if err := s.UpsertRetailStores(ctx, []store.RetailStore{{ID: "c", Name: "C", Lat: 31.2304, Lng: 121.4704, BrandIDs: []string{"acme"}, Active: true, TimeZone: "Asia/Shanghai"}}); err != nil {
+		t.Fatal(err)
+	}
+	if hits := a.Nearest(31.2304, 121.4704, "acme", 0, 1); len(hits) == 1 && hits[0].ID == "c" {
+		t.Fatal("index saw a store before any refresh: the test proves nothing")
+	}
+	if err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if hits := a.Nearest(31.2304, 121.4704, "acme", 0, 1); len(hits) != 1 || hits[0].ID != "c" {
+		t.Errorf("after sync nearest = %+v, want c", hits)
+	}
+	if err := s.DeleteRetailStore(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	a.Refresh(ctx, "c")
+	if hits := a.Nearest(31.2304, 121.4704, "acme", 0, 1); len(hits) != 1 || hits[0].ID != "a" {
+		t.Errorf("after delete nearest = %+v, want a", hits)
+	}
+}
