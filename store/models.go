@@ -52,10 +52,10 @@ type Guide struct {
 	// BoundCount is how many members are currently bound to the guide,
 	// kept with the bindings in one transaction.
 	BoundCount int        `gorm:"not null;default:0" json:"bound_count"`
-	Active    bool       `gorm:"not null" json:"active"`
-	LeftAt    *time.Time `json:"left_at,omitempty"`
-	CreatedAt time.Time  `json:"created_at"`
-	UpdatedAt time.Time  `json:"updated_at"`
+	Active     bool       `gorm:"not null" json:"active"`
+	LeftAt     *time.Time `json:"left_at,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
 }
 
 // Member is one person across channels, unified by phone number.
