@@ -43,3 +43,31 @@ func (s *Store) CurrentBindings(ctx context.Context, guideID string) ([]Binding,
 	var out []Binding
 	return out, translate(s.db.WithContext(ctx).Where("guide_id = ? AND ended_at IS NULL", guideID).Order("id").Find(&out).Error)
 }
+
+// MarkGuideLeft deactivates a guide who left: no new members are bound to
+// them. It reports whether the guide was active.
+func (s *Store) MarkGuideLeft(ctx context.Context, guideID string) (bool, error) {
+	now := time.Now().UTC()
+	res := s.db.WithContext(ctx).Model(&Guide{}).Where("id = ? AND left_at IS NULL", guideID).
+		Updates(map[string]any{"active": false, "left_at": now, "updated_at": now})
+	if res.Error != nil {
+		return false, translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		if _, err := s.Guide(ctx, guideID, ""); err != nil {
+			return false, err
+		}
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// MemberChannelID returns a member's id on a channel ("" when none).
+func (s *Store) MemberChannelID(ctx context.Context, memberID int64, channel string) (string, error) {
+	var ids []string
+	err := s.db.WithContext(ctx).Model(&MemberIdentity{}).Where("member_id = ? AND channel = ?", memberID, channel).
+		Order("id").Limit(1).Pluck("external_id", &ids).Error
+	if err != nil || len(ids) == 0 {
+		return "", translate(err)
+	}
+	return ids[0], nil
+}

@@ -175,3 +175,19 @@ func (c *Client) CreateContactWay(ctx context.Context, users []string, state, re
 	}
 	return c.api.AddContactWay(ctx, ContactWay{Type: typ, Scene: SceneQRCode, Users: users, State: state, Remark: remark})
 }
+
+// TransferContacts hands customers from one employee to another
+// (transfer_customer: the customers are notified and move after 24 hours
+// unless they refuse, which arrives as a transfer_fail callback).
+func (c *Client) TransferContacts(ctx context.Context, fromUserID, toUserID string, externalIDs []string) error {
+	results, err := c.api.TransferCustomer(ctx, fromUserID, toUserID, externalIDs, "")
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			c.log.Warn("contact not transferred", slog.String("external_userid", r.ExternalUserID), slog.Any("error", r.Err))
+		}
+	}
+	return nil
+}

@@ -85,6 +85,7 @@ func (s *Server) Mount(r *gin.Engine) {
 	v1.GET("/guides/:id", s.getGuide)
 	v1.PUT("/guides/:id", s.putGuide)
 	v1.DELETE("/guides/:id", s.deleteGuide)
+	v1.POST("/guides/:id/leave", s.guideLeave)
 
 	v1.POST("/stores/:id/contact-way", s.storeContactWay)
 	v1.POST("/guides/:id/contact-way", s.guideContactWay)

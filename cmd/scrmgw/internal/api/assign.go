@@ -159,3 +159,26 @@ func (s *Server) assignMember(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, b)
 }
+
+// guideLeave answers POST /guides/{id}/leave: the guide stops taking
+// members and each of theirs is handed to a colleague.
+func (s *Server) guideLeave(c *gin.Context) {
+	if s.assigner == nil {
+		abort(c, newError(http.StatusServiceUnavailable, "not_ready", "the store index is not loaded"))
+		return
+	}
+	ctx := c.Request.Context()
+	if _, err := s.store.Guide(ctx, c.Param("id"), principal(c).Brand); err != nil {
+		s.fail(c, err)
+		return
+	}
+	moves, err := s.assigner.GuideLeft(ctx, c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if moves == nil {
+		moves = []assign.Move{}
+	}
+	c.JSON(http.StatusOK, gin.H{"reassigned": len(moves), "moves": moves})
+}

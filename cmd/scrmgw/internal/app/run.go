@@ -15,6 +15,7 @@ import (
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/assign"
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
+	"github.com/scrmgw/scrmgw/store"
 )
 
 // queuePriorities weighs the queues: critical (new contacts and welcome
@@ -53,12 +54,17 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 	if err := a.Migrate(ctx); err != nil {
 		return err
 	}
+	var transferer assign.Transferer
+	if ch, ok := a.Channels.Channel("wecom"); ok {
+		transferer, _ = ch.(assign.Transferer)
+	}
 	assigner, err := assign.New(ctx, a.Store, assign.Options{MaxDistanceKm: a.Config.Assign.MaxDistanceKm,
-		OnlinePools: a.Config.Assign.Pools(), Logger: a.Log})
+		OnlinePools: a.Config.Assign.Pools(), Transferer: transferer, Logger: a.Log})
 	if err != nil {
 		return err
 	}
 	a.assigner = assigner
+	a.processor.On(pipeline.OnEvent(pipeline.EventGuideLeft), pipeline.HandlerFunc(a.guideLeft))
 	syncCtx, stopSync := context.WithCancel(ctx)
 	defer stopSync()
 	go a.syncIndex(syncCtx)
@@ -178,6 +184,24 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 	stopWorkers()
 	a.Log.Info("stopped")
 	return runErr
+}
+
+// guideLeft hands the members of a guide who left the organisation (a
+// DingTalk user_leave_org) to colleagues.
+func (a *App) guideLeft(ctx context.Context, in *adapters.Inbound) error {
+	g, err := a.Store.GuideByChannelID(ctx, in.Channel, in.Attrs["user_id"])
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // not one of our guides
+	}
+	if err != nil {
+		return err
+	}
+	moves, err := a.assigner.GuideLeft(ctx, g.ID)
+	if err != nil {
+		return fmt.Errorf("reassigning members of guide %s: %w", g.ID, err)
+	}
+	a.Log.Info("guide left; members reassigned", slog.String("guide_id", g.ID), slog.Int("members", len(moves)))
+	return nil
 }
 
 // syncIndex applies other replicas' store changes to the index.

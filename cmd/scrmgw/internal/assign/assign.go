@@ -58,7 +58,9 @@ type Options struct {
 	// OnlinePools names, per brand, the store whose guides serve members
 	// no nearby store can take (the brand's online guide pool).
 	OnlinePools map[string]string
-	Logger      *slog.Logger
+	// Transferer moves WeCom contacts when a guide leaves; nil skips it.
+	Transferer Transferer
+	Logger     *slog.Logger
 }
 
 // Assigner binds members to guides.

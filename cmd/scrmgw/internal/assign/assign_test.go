@@ -222,3 +222,72 @@ func TestIndexFollowsChanges(t *testing.T) {
 		t.Errorf("after delete nearest = %+v, want a", hits)
 	}
 }
+
+type fakeTransferer struct {
+	calls []string
+}
+
+func (f *fakeTransferer) TransferContacts(_ context.Context, from, to string, ids []string) error {
+	f.calls = append(f.calls, fmt.Sprintf("%s→%s %v", from, to, ids))
+	return nil
+}
+
+func TestGuideLeftHandsMembersToColleagues(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a := world(t, s)
+		tr := &fakeTransferer{}
+		a.opts.Transferer = tr
+		// b1 has a WeCom account and three members, two with WeCom ids.
+		if err := s.UpsertGuides(ctx, []store.Guide{{ID: "b1", StoreID: "b", Name: "B1", Active: true, WeComUserID: ptr("wx-b1")},
+			{ID: "a2", StoreID: "a", Name: "A2", Capacity: 2, Active: true, WeComUserID: ptr("wx-a2")}}); err != nil {
+			t.Fatal(err)
+		}
+		var members []int64
+		for i := 0; i < 3; i++ {
+			m := member(t, s, i)
+			members = append(members, m)
+			if i < 2 {
+				if _, _, err := s.EnsureMember(ctx, store.NewMember{Identities: []store.Identity{{Channel: "test", ExternalID: fmt.Sprint(i)}, {Channel: "wecom", ExternalID: fmt.Sprintf("wm%d", i)}}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := a.Assign(ctx, Request{MemberID: m, Brand: "acme", GuideID: "b1"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		moves, err := a.GuideLeft(ctx, "b1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// b has no other guide: the nearest store a takes them, a1 (1) and
+		// a2 (2) by load; all three fit.
+		var to []string
+		for _, m := range moves {
+			to = append(to, m.To)
+		}
+		if fmt.Sprint(to) != "[a1 a2 a2]" {
+			t.Errorf("members went to %v, want [a1 a2 a2]", to)
+		}
+		if fmt.Sprint(tr.calls) != "[wx-b1→wx-a2 [wm1]]" {
+			// a1 has no WeCom account; wm0 went to a1 and is not transferred.
+			t.Errorf("transfers = %v", tr.calls)
+		}
+		g, _ := s.Guide(ctx, "b1", "")
+		if g.Active || g.LeftAt == nil || g.BoundCount != 0 {
+			t.Errorf("b1 after leaving = active %v left %v bound %d", g.Active, g.LeftAt, g.BoundCount)
+		}
+		for _, m := range members {
+			v, _ := s.Member(ctx, m, "")
+			if len(v.Bindings) != 1 || v.Bindings[0].Reason != ReasonInherit {
+				t.Errorf("member %d bindings = %+v", m, v.Bindings)
+			}
+		}
+		again, err := a.GuideLeft(ctx, "b1")
+		if err != nil || len(again) != 0 {
+			t.Errorf("second GuideLeft moved %v (err %v), want nothing", again, err)
+		}
+	})
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -72,10 +72,17 @@ func inboxQueue(in *adapters.Inbound) string {
 type RecorderOptions struct {
 	// MaxBatch caps deliveries per database statement. Default 256.
 	MaxBatch int
-	// Linger is how long a batch waits for company once the first
-	// delivery is in. Default 2ms.
+	// Linger is how long a new batch waits for company before it is
+	// handed to a free committer. Default 0: no wait. Batches still grow
+	// under load, because deliveries that arrive while every committer
+	// is busy join the next batch; lingering only adds latency then.
 	Linger time.Duration
-	// Enqueuers is how many goroutines queue recorded deliveries. Default 16.
+	// Committers is how many batches may be committing (and queueing)
+	// at once. Default 4: one batch waits for its WAL flush or its
+	// enqueues while the next is inserted, and the next is filling.
+	Committers int
+	// Enqueuers is how many goroutines queue recorded deliveries, for
+	// all batches together. Default 16.
 	Enqueuers int
 }
 
@@ -83,6 +90,10 @@ type RecorderOptions struct {
 // is committed to the inbox. Concurrent Records are committed together in
 // one statement, which is what lets the gateway acknowledge thousands of
 // callbacks a second with every one durable.
+//
+// A delivery is answered once its batch is committed and its task queued
+// (or queueing failed: the committed row is what counts, it stays pending
+// and the sweep queues it).
 type Recorder struct {
 	store *store.Store
 	queue Enqueuer
@@ -90,6 +101,7 @@ type Recorder struct {
 	opts  RecorderOptions
 
 	in      chan *pending
+	jobs    chan *pending
 	stopped chan struct{}
 	mu      sync.RWMutex
 	closed  bool
@@ -100,6 +112,8 @@ type pending struct {
 	in    *adapters.Inbound
 	fresh bool
 	done  chan error
+	// queued is the batch's count of deliveries being queued.
+	queued *sync.WaitGroup
 }
 
 // NewRecorder returns a Recorder; call Run to start committing.
@@ -107,14 +121,18 @@ func NewRecorder(s *store.Store, q Enqueuer, log *slog.Logger, opts RecorderOpti
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
 	}
-	if opts.Linger <= 0 {
-		opts.Linger = 2 * time.Millisecond
+	if opts.Linger < 0 {
+		opts.Linger = 0
+	}
+	if opts.Committers <= 0 {
+		opts.Committers = 4
 	}
 	if opts.Enqueuers <= 0 {
 		opts.Enqueuers = 16
 	}
 	return &Recorder{store: s, queue: q, log: log, opts: opts,
-		in: make(chan *pending, opts.MaxBatch*4), stopped: make(chan struct{})}
+		in:   make(chan *pending, opts.MaxBatch*opts.Committers),
+		jobs: make(chan *pending, opts.Enqueuers), stopped: make(chan struct{})}
 }
 
 var _ adapters.Recorder = (*Recorder)(nil)
@@ -155,7 +173,13 @@ func (r *Recorder) Record(ctx context.Context, in *adapters.Inbound) error {
 }
 
 // Run commits batches until ctx ends, then refuses new deliveries, commits
-// what was already handed in, and returns.
+// what was already handed in, waits for the commits in flight, and
+// returns.
+//
+// Batching is adaptive: a batch goes to a committer as soon as one is
+// free, and grows while all of them are busy (up to MaxBatch), so a quiet
+// gateway commits each delivery at once and a busy one commits hundreds
+// per statement.
 func (r *Recorder) Run(ctx context.Context) {
 	defer close(r.stopped)
 	go func() {
@@ -165,35 +189,107 @@ func (r *Recorder) Run(ctx context.Context) {
 		close(r.in)
 		r.mu.Unlock()
 	}()
-	batch := make([]*pending, 0, r.opts.MaxBatch)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	// Long-lived enqueuers shared by every batch: no goroutine (and
+	// no stack growth) per delivery, and never more Redis commands in
+	// flight than there are of them.
+	var enqueuers sync.WaitGroup
+	for range r.opts.Enqueuers {
+		enqueuers.Add(1)
+		go func() {
+			defer enqueuers.Done()
+			r.enqueue()
+		}()
+	}
+	defer func() {
+		close(r.jobs)
+		enqueuers.Wait()
+	}()
+	// Long-lived committers; a send on batches succeeds when one of
+	// them is free.
+	batches := make(chan []*pending)
+	var committers sync.WaitGroup
+	for range r.opts.Committers {
+		committers.Add(1)
+		go func() {
+			defer committers.Done()
+			for b := range batches {
+				r.commit(b)
+			}
+		}()
+	}
+	defer func() {
+		close(batches)
+		committers.Wait()
+	}()
+	in := r.in
+	var (
+		batch []*pending
+		timer *time.Timer
+	)
 	for {
-		p, ok := <-r.in
-		if !ok {
-			return
+		if len(batch) == 0 {
+			if in == nil {
+				return
+			}
+			p, ok := <-in
+			if !ok {
+				return
+			}
+			batch = make([]*pending, 1, r.opts.MaxBatch)
+			batch[0] = p
+			if r.opts.Linger > 0 {
+				if timer == nil {
+					timer = time.NewTimer(r.opts.Linger)
+				} else {
+					timer.Reset(r.opts.Linger)
+				}
+			linger:
+				for len(batch) < r.opts.MaxBatch {
+					select {
+					case p, ok := <-in:
+						if !ok {
+							in = nil
+							break linger
+						}
+						batch = append(batch, p)
+					case <-timer.C:
+						break linger
+					}
+				}
+				timer.Stop()
+			}
 		}
-		batch = append(batch[:0], p)
-		timer.Reset(r.opts.Linger)
-	fill:
-		for len(batch) < r.opts.MaxBatch {
+		// Take whatever is already waiting.
+	drain:
+		for in != nil && len(batch) < r.opts.MaxBatch {
 			select {
-			case p, ok := <-r.in:
+			case p, ok := <-in:
 				if !ok {
-					break fill
+					in = nil
+					break drain
 				}
 				batch = append(batch, p)
-			case <-timer.C:
-				break fill
-			}
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
 			default:
+				break drain
 			}
 		}
-		r.commit(batch)
+		if in == nil || len(batch) >= r.opts.MaxBatch {
+			batches <- batch
+			batch = nil
+			continue
+		}
+		// Hand the batch to the first free committer, taking in
+		// deliveries until one is.
+		select {
+		case batches <- batch:
+			batch = nil
+		case p, ok := <-in:
+			if !ok {
+				in = nil
+				continue
+			}
+			batch = append(batch, p)
+		}
 	}
 }
 
@@ -220,30 +316,33 @@ func (r *Recorder) commit(batch []*pending) {
 	for i, p := range batch {
 		p.fresh = fresh[i]
 	}
-	// Queue the new deliveries, in parallel; a failure here loses
-	// nothing (the row is pending and the sweep queues it), so the
-	// callers are answered either way.
-	work := make(chan *pending)
-	var wg sync.WaitGroup
-	for w := 0; w < min(r.opts.Enqueuers, len(batch)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for p := range work {
-				if err := enqueueID(ctx, r.queue, TypeProcessInbox, p.msg.ID, inboxQueue(p.in)); err != nil {
-					r.log.Warn("queueing inbound failed; the sweep will retry", slog.Int64("inbox_id", p.msg.ID), slog.Any("error", err))
-				}
-				p.done <- nil
-			}
-		}()
-	}
+	// Queue the new deliveries, in parallel, then answer the callers.
+	// A failure here loses nothing (the row is pending and the sweep
+	// queues it), so the callers are answered either way. The batch
+	// keeps its committer until it is queued: the next batch grows
+	// meanwhile.
+	var queued sync.WaitGroup
 	for _, p := range batch {
 		if p.fresh {
-			work <- p
+			queued.Add(1)
+			p.queued = &queued
+			r.jobs <- p
 		} else {
 			p.done <- nil
 		}
 	}
-	close(work)
-	wg.Wait()
+	queued.Wait()
+}
+
+// enqueue queues recorded deliveries until the Recorder stops.
+func (r *Recorder) enqueue() {
+	for p := range r.jobs {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := enqueueID(ctx, r.queue, TypeProcessInbox, p.msg.ID, inboxQueue(p.in)); err != nil {
+			r.log.Warn("queueing inbound failed; the sweep will retry", slog.Int64("inbox_id", p.msg.ID), slog.Any("error", err))
+		}
+		cancel()
+		p.done <- nil
+		p.queued.Done()
+	}
 }

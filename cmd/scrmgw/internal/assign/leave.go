@@ -1,0 +1,123 @@
+package assign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/scrmgw/scrmgw/store"
+)
+
+// Transferer moves a guide's contacts to another guide on a channel (WeCom
+// transfer_customer), so members keep talking to a person.
+type Transferer interface {
+	TransferContacts(ctx context.Context, fromUserID, toUserID string, externalIDs []string) error
+}
+
+// Move is one member handed from a guide who left to a colleague.
+type Move struct {
+	MemberID int64  `json:"member_id"`
+	Brand    string `json:"brand"`
+	From     string `json:"from_guide_id"`
+	To       string `json:"to_guide_id"`
+	StoreID  string `json:"store_id"`
+}
+
+// GuideLeft deactivates a guide and hands each of their members to a
+// colleague in the same store (least loaded with room), else a guide of
+// the nearest store carrying the brand, else the online pool; members no
+// one can take stay unassigned. On WeCom the contacts are transferred to
+// the new guide. It returns the moves made; calling it again moves
+// nothing twice.
+func (a *Assigner) GuideLeft(ctx context.Context, guideID string) ([]Move, error) {
+	g, err := a.store.Guide(ctx, guideID, "")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := a.store.MarkGuideLeft(ctx, guideID); err != nil {
+		return nil, fmt.Errorf("marking guide left: %w", err)
+	}
+	home, err := a.store.RetailStore(ctx, g.StoreID, "")
+	if err != nil {
+		return nil, fmt.Errorf("loading the guide's store: %w", err)
+	}
+	bindings, err := a.store.CurrentBindings(ctx, guideID)
+	if err != nil {
+		return nil, err
+	}
+	var moves []Move
+	for _, b := range bindings {
+		if err := a.store.EndBinding(ctx, b.ID); err != nil {
+			return moves, fmt.Errorf("ending binding: %w", err)
+		}
+		nb, err := a.inherit(ctx, b, home)
+		if errors.Is(err, ErrUnassigned) {
+			a.log.Warn("member left unassigned after their guide left", slog.Int64("member_id", b.MemberID), slog.String("brand", b.BrandID))
+			continue
+		}
+		if err != nil {
+			return moves, err
+		}
+		moves = append(moves, Move{MemberID: b.MemberID, Brand: b.BrandID, From: guideID, To: nb.GuideID, StoreID: nb.StoreID})
+	}
+	if a.opts.Transferer != nil && g.WeComUserID != nil {
+		if err := a.transfer(ctx, *g.WeComUserID, moves); err != nil {
+			return moves, err
+		}
+	}
+	return moves, nil
+}
+
+func (a *Assigner) inherit(ctx context.Context, b store.Binding, home *store.RetailStore) (*store.Binding, error) {
+	nb, err := a.bindInStore(ctx, b.MemberID, b.BrandID, home.ID, ReasonInherit, 0)
+	if !errors.Is(err, ErrUnassigned) {
+		return nb, err
+	}
+	for _, h := range a.index.NearestN(home.Lat, home.Lng, b.BrandID, a.opts.MaxDistanceKm, a.opts.MaxStores) {
+		if h.ID == home.ID {
+			continue
+		}
+		nb, err := a.bindInStore(ctx, b.MemberID, b.BrandID, h.ID, ReasonInherit, 0)
+		if !errors.Is(err, ErrUnassigned) {
+			return nb, err
+		}
+	}
+	if pool := a.opts.OnlinePools[b.BrandID]; pool != "" {
+		return a.bindInStore(ctx, b.MemberID, b.BrandID, pool, ReasonInherit, 0)
+	}
+	return nil, ErrUnassigned
+}
+
+// transfer hands the WeCom contacts over, grouped by the new guide (WeCom
+// takes up to 100 per call).
+func (a *Assigner) transfer(ctx context.Context, from string, moves []Move) error {
+	byGuide := map[string][]string{}
+	var order []string
+	for _, m := range moves {
+		ext, err := a.store.MemberChannelID(ctx, m.MemberID, "wecom")
+		if err != nil {
+			return err
+		}
+		if ext == "" {
+			continue
+		}
+		to, err := a.store.Guide(ctx, m.To, "")
+		if err != nil || to.WeComUserID == nil {
+			continue
+		}
+		if _, seen := byGuide[*to.WeComUserID]; !seen {
+			order = append(order, *to.WeComUserID)
+		}
+		byGuide[*to.WeComUserID] = append(byGuide[*to.WeComUserID], ext)
+	}
+	for _, to := range order {
+		ids := byGuide[to]
+		for start := 0; start < len(ids); start += 100 {
+			if err := a.opts.Transferer.TransferContacts(ctx, from, to, ids[start:min(start+100, len(ids))]); err != nil {
+				return fmt.Errorf("transferring contacts to %s: %w", to, err)
+			}
+		}
+	}
+	return nil
+}
