@@ -5,7 +5,7 @@ import (
 	"io/fs"
 )
 
-//go:embed templates/*.yaml workflows/*.yaml
+//go:embed templates/*.yaml workflows/*.yaml bots/*.yaml
 var examples embed.FS
 
 // BuiltinTemplates returns the message templates shipped in
@@ -21,6 +21,15 @@ func BuiltinTemplates() fs.FS {
 // ExampleWorkflows returns the workflows shipped in configs/workflows.
 func ExampleWorkflows() fs.FS {
 	sub, err := fs.Sub(examples, "workflows")
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+// BotIntents returns the bot intent files shipped in configs/bots.
+func BotIntents() fs.FS {
+	sub, err := fs.Sub(examples, "bots")
 	if err != nil {
 		panic(err)
 	}

@@ -18,6 +18,10 @@ type Data struct {
 	Workflow Workflow
 	Brand    Brand
 	Coupon   Coupon
+	// Stores are the stores a bot lists, nearest first.
+	Stores []Store
+	// Members are the members a guide's bot lists.
+	Members []Member
 	// TimeZone is the IANA name of the zone times are shown in (the
 	// member's, or their store's): Render converts every time in Data to
 	// it before rendering. Empty leaves times in their own location.

@@ -34,6 +34,11 @@ func sampleData() *Data {
 		Workflow: Workflow{Name: "new-member-welcome", Step: "welcome"},
 		Brand:    Brand{Name: "山茶花"},
 		Coupon:   Coupon{Code: "NEW50-8Q2X", Value: 5000, ExpiresAt: time.Date(2024, 6, 30, 23, 59, 59, 0, shanghai)},
+		Stores: []Store{
+			{Name: "静安嘉里中心店", Address: "上海市静安区南京西路1515号B1-12", OpeningHours: "10:00-22:00", DistanceKm: 1.26},
+			{Name: "新天地店", Address: "上海市黄浦区马当路245号", DistanceKm: 3.4},
+		},
+		Members:  []Member{{Name: "王小美", Level: "gold", PhoneTail: "5678"}, {PhoneTail: "0012"}},
 		TimeZone: "Asia/Shanghai",
 	}
 }

@@ -65,6 +65,11 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 	}
 	a.assigner = assigner
 	a.processor.On(pipeline.OnEvent(pipeline.EventGuideLeft), pipeline.HandlerFunc(a.guideLeft))
+	bot, err := a.bots()
+	if err != nil {
+		return err
+	}
+	pipeline.NewMessages(a.Store, bot, a.sender, a.Log).Register(a.processor)
 	syncCtx, stopSync := context.WithCancel(ctx)
 	defer stopSync()
 	go a.syncIndex(syncCtx)

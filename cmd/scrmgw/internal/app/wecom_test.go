@@ -180,6 +180,17 @@ func TestWeComKFMessagesWithRedis(t *testing.T) {
 	if !strings.Contains(strings.Join(texts, "\n"), "附近的门店") {
 		t.Errorf("kf inbox rows = %v", texts)
 	}
+	// The member bot answers each in the customer-service session.
+	waitFor(t, "two kf replies", func() bool { return len(fake.KFSent()) >= 2 })
+	time.Sleep(300 * time.Millisecond)
+	sent := fake.KFSent()
+	if len(sent) != 2 || sent[0].ToUser != "wmKF" || sent[0].OpenKfID != "wkKF1" {
+		t.Fatalf("kf replies = %+v", sent)
+	}
+	all := sent[0].Text + sent[1].Text
+	if !strings.Contains(all, "请发送您的位置") || !strings.Contains(all, "小助手") {
+		t.Errorf("kf replies = %q", all)
+	}
 }
 
 // TestWeComContactWaysWithRedis: a store's QR code is created on WeCom

@@ -1,0 +1,139 @@
+// Package bots answers members and guides who write to the brand on any
+// channel. A Bot takes one inbound Message and returns the Replies to send
+// back; middleware wraps bots (logging, recovering, limiting input); the
+// Router picks the member bot or the guide bot by who wrote. Intents are
+// recognised by keywords and patterns in zh and en, configurable per brand
+// (configs/bots/), and replies are rendered from message templates.
+//
+// bots uses channels only through adapters.Outbound values handed back to
+// the caller; it never imports a channel package.
+package bots
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/scrmgw/scrmgw/adapters"
+)
+
+// Message is one inbound message a bot answers.
+type Message struct {
+	Channel  string
+	From     adapters.Party
+	SenderID string
+	Brand    string
+	Text     string
+	Location *adapters.Location
+	// ReplyTo is the channel's data for answering in the conversation.
+	ReplyTo        map[string]string
+	ConversationID string
+	// DedupKey identifies the delivery; replies are keyed by it, so a
+	// message handled twice is answered once.
+	DedupKey string
+	// Locale is zh or en: the member's language as the bot guessed it.
+	Locale string
+}
+
+// Reply is one message back to the sender.
+type Reply struct {
+	Kind   string
+	Text   string
+	Fields map[string]string
+}
+
+// Bot answers a message.
+type Bot interface {
+	Handle(ctx context.Context, m *Message) ([]Reply, error)
+}
+
+// BotFunc adapts a function to Bot.
+type BotFunc func(ctx context.Context, m *Message) ([]Reply, error)
+
+// Handle calls f.
+func (f BotFunc) Handle(ctx context.Context, m *Message) ([]Reply, error) { return f(ctx, m) }
+
+// Middleware wraps a Bot.
+type Middleware func(Bot) Bot
+
+// Chain wraps b in middleware, the first outermost.
+func Chain(b Bot, mw ...Middleware) Bot {
+	for i := len(mw) - 1; i >= 0; i-- {
+		b = mw[i](b)
+	}
+	return b
+}
+
+// MaxTextRunes is how much of a message bots read; longer messages are
+// cut (WeCom allows 2048 bytes, DingTalk about 5000 characters).
+const MaxTextRunes = 2000
+
+// Normalize trims the text, cuts it to MaxTextRunes, replaces invalid
+// UTF-8 and guesses the locale from the script.
+func Normalize() Middleware {
+	return func(next Bot) Bot {
+		return BotFunc(func(ctx context.Context, m *Message) ([]Reply, error) {
+			t := strings.ToValidUTF8(strings.TrimSpace(m.Text), "\uFFFD")
+			if utf8.RuneCountInString(t) > MaxTextRunes {
+				t = string([]rune(t)[:MaxTextRunes])
+			}
+			m.Text = t
+			if m.Locale == "" {
+				m.Locale = guessLocale(t)
+			}
+			return next.Handle(ctx, m)
+		})
+	}
+}
+
+// guessLocale says zh when the text has any Han character, en when it has
+// Latin letters and no Han, and zh otherwise (the default market).
+func guessLocale(t string) string {
+	latin := false
+	for _, r := range t {
+		switch {
+		case r >= 0x4E00 && r <= 0x9FFF, r >= 0x3400 && r <= 0x4DBF:
+			return "zh"
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+			latin = true
+		}
+	}
+	if latin {
+		return "en"
+	}
+	return "zh"
+}
+
+// Recover turns a panic in a bot into an error, so one bad message never
+// takes the worker down.
+func Recover(log *slog.Logger) Middleware {
+	return func(next Bot) Bot {
+		return BotFunc(func(ctx context.Context, m *Message) (replies []Reply, err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					log.Error("bot panicked", slog.String("channel", m.Channel), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
+					err = fmt.Errorf("bot panicked: %v", r)
+				}
+			}()
+			return next.Handle(ctx, m)
+		})
+	}
+}
+
+// Router sends members' messages to the member bot and guides' to the
+// guide bot.
+type Router struct {
+	Member Bot
+	Guide  Bot
+}
+
+// Handle routes m.
+func (r *Router) Handle(ctx context.Context, m *Message) ([]Reply, error) {
+	if m.From == adapters.PartyGuide {
+		return r.Guide.Handle(ctx, m)
+	}
+	return r.Member.Handle(ctx, m)
+}
