@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/scrmgw/scrmgw/adapters/dingtalk"
+	"github.com/scrmgw/scrmgw/adapters/webhook"
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 )
 
@@ -57,6 +58,9 @@ type Config struct {
 	// DingTalk configures the DingTalk channel (stream mode); it is off
 	// while dingtalk.client_id is empty.
 	DingTalk dingtalk.Config `yaml:"dingtalk"`
+	// Webhook receives the brand's signed CloudEvents at /events and
+	// posts signed webhooks back; it is off while webhook.secret is empty.
+	Webhook webhook.Config `yaml:"webhook"`
 }
 
 // HTTPConfig configures the gateway's HTTP server.
@@ -163,6 +167,7 @@ func Default() Config {
 		Assign:   AssignConfig{MaxDistanceKm: 50},
 		WeCom:    wecom.Config{MaxClockSkew: 10 * time.Minute, APIBase: wecom.DefaultAPIBase},
 		DingTalk: dingtalk.Config{StreamHost: dingtalk.DefaultHost, APIBase: dingtalk.DefaultHost},
+		Webhook:  webhook.Config{Tolerance: 5 * time.Minute, MaxBatch: 1000},
 	}
 }
 
@@ -263,6 +268,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.DingTalk.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Webhook.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	switch c.Log.Level {

@@ -48,6 +48,7 @@ type App struct {
 	recorder  *pipeline.Recorder
 	sender    *pipeline.Sender
 	processor *pipeline.Processor
+	commerce  *pipeline.Commerce
 }
 
 // New prepares secrets for the zero-setup mode, opens and migrates the

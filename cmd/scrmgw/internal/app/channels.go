@@ -11,6 +11,7 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/adapters/dingtalk"
+	"github.com/scrmgw/scrmgw/adapters/webhook"
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/store"
@@ -96,8 +97,17 @@ func (a *App) wireChannels() error {
 		}
 		a.Channels.Register(dt)
 	}
+	if a.Config.Webhook.Enabled() {
+		wh, err := webhook.New(a.Config.Webhook, a.recorder, a.Log)
+		if err != nil {
+			return err
+		}
+		a.Channels.Register(wh)
+	}
 	a.sender = pipeline.NewSender(a.Store, a.Channels, a.Queue, a.Log)
 	a.processor = pipeline.NewProcessor(a.Store, a.Channels, a.Log)
 	pipeline.NewContacts(a.Store, a.Channels, a.sender, a.welcomer(), a.Log).Register(a.processor)
+	a.commerce = pipeline.NewCommerce(a.Store)
+	a.commerce.Register(a.processor)
 	return nil
 }
