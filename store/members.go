@@ -174,6 +174,7 @@ func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash s
 func (s *Store) Member(ctx context.Context, id int64, brand string) (*MemberView, error) {
 	var m Member
 	for hop := 0; ; hop++ {
+		m = Member{} // gorm adds a set primary key to the query
 		if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
 			return nil, translate(err)
 		}

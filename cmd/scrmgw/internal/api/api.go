@@ -95,6 +95,7 @@ func (s *Server) Mount(r *gin.Engine) {
 	v1.POST("/members", s.createMember)
 	v1.GET("/members/:id", s.getMember)
 	v1.POST("/members/:id/assign", s.assignMember)
+	v1.POST("/members/:id/merge", s.mergeMember)
 
 	v1.GET("/tokens", s.listTokens)
 	v1.POST("/tokens", s.createToken)

@@ -406,3 +406,23 @@ func TestNearestAndAssign(t *testing.T) {
 		c.must(404, "POST", "/api/v1/members/99999/assign", adminToken, `{"brand":"acme"}`)
 	})
 }
+
+func TestMergeThroughAPI(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		c := newServer(t, s)
+		seed(c)
+		a := c.must(201, "POST", "/api/v1/members", adminToken, `{"name":"Chen","brand":"acme","identities":[{"channel":"wecom","external_id":"wmChen"}]}`)
+		b := c.must(201, "POST", "/api/v1/members", adminToken, `{"phone":"13800138000","brand":"acme"}`)
+		aid, bid := fmt.Sprintf("%.0f", a["id"].(float64)), fmt.Sprintf("%.0f", b["id"].(float64))
+		out := c.must(200, "POST", "/api/v1/members/"+aid+"/merge", adminToken, `{"into":`+bid+`}`)
+		if m := out["member"].(map[string]any); m["name"] != "Chen" || len(m["identities"].([]any)) != 1 {
+			t.Errorf("merged member = %v", m)
+		}
+		if got := c.must(200, "GET", "/api/v1/members/"+aid, adminToken, ""); got["id"] != b["id"] {
+			t.Errorf("old id resolves to %v, want %v", got["id"], b["id"])
+		}
+		c.must(409, "POST", "/api/v1/members/"+aid+"/merge", adminToken, `{"into":`+bid+`}`)
+		c.must(400, "POST", "/api/v1/members/"+bid+"/merge", adminToken, `{}`)
+		c.must(404, "POST", "/api/v1/members/"+bid+"/merge", adminToken, `{"into":999999}`)
+	})
+}

@@ -176,3 +176,45 @@ func (s *Server) revokeToken(c *gin.Context) {
 	}
 	c.Status(http.StatusNoContent)
 }
+
+type mergeInput struct {
+	Into int64 `json:"into"`
+}
+
+// mergeMember answers POST /members/{id}/merge {"into": N}: member id is
+// the same person as N and is merged into them (see store.MergeMembers).
+func (s *Server) mergeMember(c *gin.Context) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "id: want a positive integer, got %q", c.Param("id")))
+		return
+	}
+	var in mergeInput
+	if e := decodeJSON(c, s.maxBody, &in); e != nil {
+		abort(c, e)
+		return
+	}
+	if in.Into < 1 {
+		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "into: want the id of the member to keep"))
+		return
+	}
+	p := principal(c)
+	ctx := c.Request.Context()
+	for _, m := range []int64{id, in.Into} {
+		if _, err := s.store.Member(ctx, m, p.Brand); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	rec, err := s.store.MergeMembers(ctx, id, in.Into, p.Name)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	v, err := s.store.Member(ctx, in.Into, p.Brand)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"merge": rec, "member": memberOut(v, p)})
+}

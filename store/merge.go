@@ -1,0 +1,159 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// MemberMerge records that one member was found to be another: every
+// identity, membership, binding and event of From moved to Into, and From
+// now resolves to Into.
+type MemberMerge struct {
+	ID     int64  `gorm:"primaryKey;autoIncrement" json:"id"`
+	FromID int64  `gorm:"not null;uniqueIndex" json:"from_member_id"`
+	IntoID int64  `gorm:"not null;index" json:"into_member_id"`
+	By     string `gorm:"size:200" json:"by"`
+	// Moved says what moved, for the audit trail.
+	Moved     string    `gorm:"size:1000" json:"moved"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// MergeHook moves rows of tables outside this file (tags, points ledger
+// lines, workflow runs) from one member to another inside the merge's
+// transaction. Packages that add member-owned tables register one.
+type MergeHook func(tx *gorm.DB, from, into int64) error
+
+var mergeHooks []MergeHook
+
+// RegisterMergeHook adds a hook run by every merge; call it at init.
+func RegisterMergeHook(h MergeHook) { mergeHooks = append(mergeHooks, h) }
+
+// MergeMembers merges member from into member into, in one transaction:
+// identities, brand memberships (points added, the higher level kept),
+// bindings (into keeps its own guide for a brand both have; from's other
+// bindings move), events and the phone number (when into has none) move;
+// from is marked merged, so its id resolves to into. by names who merged,
+// for the record.
+func (s *Store) MergeMembers(ctx context.Context, from, into int64, by string) (*MemberMerge, error) {
+	if from == into {
+		return nil, invalid("into", "a member cannot be merged into itself")
+	}
+	rec := &MemberMerge{FromID: from, IntoID: into, By: by}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var a, b Member
+		if err := tx.Where("id = ?", from).Take(&a).Error; err != nil {
+			return translate(err)
+		}
+		if err := tx.Where("id = ?", into).Take(&b).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return invalid("into", "member %d does not exist", into)
+			}
+			return translate(err)
+		}
+		if a.MergedInto != nil {
+			return fmt.Errorf("%w: member %d was already merged into %d", ErrConflict, from, *a.MergedInto)
+		}
+		if b.MergedInto != nil {
+			return invalid("into", "member %d was itself merged into %d; merge into that one", into, *b.MergedInto)
+		}
+		moved := map[string]int64{}
+		res := tx.Model(&MemberIdentity{}).Where("member_id = ?", from).Update("member_id", into)
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		moved["identities"] = res.RowsAffected
+
+		var ms []Membership
+		if err := tx.Where("member_id = ?", from).Find(&ms).Error; err != nil {
+			return translate(err)
+		}
+		for _, m := range ms {
+			var have Membership
+			err := tx.Where("member_id = ? AND brand_id = ?", into, m.BrandID).Take(&have).Error
+			switch {
+			case errors.Is(err, gorm.ErrRecordNotFound):
+				if err := tx.Omit("Member", "Brand").Create(&Membership{MemberID: into, BrandID: m.BrandID, Level: m.Level, Points: m.Points, CreatedAt: m.CreatedAt}).Error; err != nil {
+					return translate(err)
+				}
+			case err != nil:
+				return translate(err)
+			default:
+				level := have.Level
+				if level == "" {
+					level = m.Level
+				}
+				if err := tx.Model(&Membership{}).Where("member_id = ? AND brand_id = ?", into, m.BrandID).
+					Updates(map[string]any{"points": gorm.Expr("points + ?", m.Points), "level": level}).Error; err != nil {
+					return translate(err)
+				}
+			}
+		}
+		if err := tx.Where("member_id = ?", from).Delete(&Membership{}).Error; err != nil {
+			return translate(err)
+		}
+		moved["memberships"] = int64(len(ms))
+
+		var bs []Binding
+		if err := tx.Where("member_id = ? AND ended_at IS NULL", from).Find(&bs).Error; err != nil {
+			return translate(err)
+		}
+		now := time.Now().UTC()
+		for _, bd := range bs {
+			var n int64
+			if err := tx.Model(&Binding{}).Where("member_id = ? AND brand_id = ? AND ended_at IS NULL", into, bd.BrandID).Count(&n).Error; err != nil {
+				return translate(err)
+			}
+			if n > 0 {
+				// into keeps its guide; from's binding ends.
+				if err := tx.Model(&Binding{}).Where("id = ?", bd.ID).Update("ended_at", now).Error; err != nil {
+					return translate(err)
+				}
+				if err := tx.Model(&Guide{}).Where("id = ? AND bound_count > 0", bd.GuideID).Update("bound_count", gorm.Expr("bound_count - 1")).Error; err != nil {
+					return translate(err)
+				}
+			}
+		}
+		res = tx.Model(&Binding{}).Where("member_id = ?", from).Update("member_id", into)
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		moved["bindings"] = res.RowsAffected
+		res = tx.Model(&Event{}).Where("member_id = ?", from).Update("member_id", into)
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		moved["events"] = res.RowsAffected
+
+		fromUpdate := map[string]any{"merged_into": into, "phone_hash": nil, "phone_enc": nil, "phone_tail": ""}
+		if err := tx.Model(&Member{}).Where("id = ?", from).Updates(fromUpdate).Error; err != nil {
+			return translate(err)
+		}
+		if b.PhoneHash == nil && a.PhoneHash != nil {
+			if err := tx.Model(&Member{}).Where("id = ?", into).Updates(map[string]any{"phone_hash": *a.PhoneHash,
+				"phone_enc": a.PhoneEnc, "phone_tail": a.PhoneTail}).Error; err != nil {
+				return translate(err)
+			}
+		}
+		if b.Name == "" && a.Name != "" {
+			if err := tx.Model(&Member{}).Where("id = ?", into).Update("name", a.Name).Error; err != nil {
+				return translate(err)
+			}
+		}
+		for _, h := range mergeHooks {
+			if err := h(tx, from, into); err != nil {
+				return err
+			}
+		}
+		rec.Moved = fmt.Sprintf("identities=%d memberships=%d bindings=%d events=%d",
+			moved["identities"], moved["memberships"], moved["bindings"], moved["events"])
+		return translate(tx.Create(rec).Error)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
