@@ -67,6 +67,22 @@ type Expander interface {
 	Expand(ctx context.Context, in *Inbound) (handled bool, err error)
 }
 
+// Delivery is what became of a send whose receipt was Pending.
+type Delivery string
+
+// Deliveries.
+const (
+	DeliveryPending   Delivery = "pending"
+	DeliveryDelivered Delivery = "delivered"
+	DeliveryFailed    Delivery = "failed"
+)
+
+// DeliveryChecker is implemented by channels whose sends complete later
+// (a WeCom message task goes out when the guide confirms it).
+type DeliveryChecker interface {
+	CheckDelivery(ctx context.Context, m *Outbound, externalID string) (Delivery, string, error)
+}
+
 // Contact is what a channel knows of one of its contacts.
 type Contact struct {
 	ExternalID string

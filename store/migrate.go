@@ -29,6 +29,7 @@ var migrations = []migration{
 	{id: "0003_contact_ways", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&ContactWay{}) }},
 	{id: "0005_guide_load", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&Guide{}) }},
 	{id: "0006_member_merges", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&MemberMerge{}) }},
+	{id: "0007_outbox_delivery", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&OutboxMessage{}) }},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

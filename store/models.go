@@ -172,6 +172,11 @@ type OutboxMessage struct {
 	Attempts       int    `gorm:"not null"`
 	LastError      string `gorm:"size:1000"`
 	ExternalID     string `gorm:"size:200"`
+	// Delivery is what became of a send that completes later (a message
+	// task a guide confirms): pending, delivered or failed; empty for
+	// sends complete when accepted.
+	Delivery       string `gorm:"size:16;index"`
+	DeliveryDetail string `gorm:"size:500"`
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	SentAt         *time.Time

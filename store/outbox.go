@@ -52,11 +52,18 @@ func (s *Store) ClaimOutbox(ctx context.Context, id int64) (m *OutboxMessage, cl
 	return m, res.RowsAffected == 1, nil
 }
 
-// FinishOutbox records a delivered message.
-func (s *Store) FinishOutbox(ctx context.Context, id int64, externalID string) error {
+// FinishOutbox records a message the channel accepted; delivery is
+// "pending" for one that completes later (see SetDelivery), else "".
+func (s *Store) FinishOutbox(ctx context.Context, id int64, externalID, delivery string) error {
 	now := time.Now().UTC()
 	return s.moveOutbox(ctx, id, OutboxSending, map[string]any{"state": OutboxSent, "external_id": externalID,
-		"sent_at": now, "last_error": "", "updated_at": now})
+		"sent_at": now, "last_error": "", "updated_at": now, "delivery": delivery})
+}
+
+// SetDelivery records what became of a sent message that was pending.
+func (s *Store) SetDelivery(ctx context.Context, id int64, delivery, detail string) error {
+	return translate(s.db.WithContext(ctx).Model(&OutboxMessage{}).Where("id = ? AND state = ?", id, OutboxSent).
+		Updates(map[string]any{"delivery": delivery, "delivery_detail": truncate(detail, 500), "updated_at": time.Now().UTC()}).Error)
 }
 
 // ReleaseOutbox returns a message whose send failed transiently to pending,

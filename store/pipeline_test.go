@@ -96,7 +96,7 @@ func TestOutboxClaimsOnce(t *testing.T) {
 		if err != nil || !ok || got.Attempts != 2 {
 			t.Fatalf("claim after release: ok=%v attempts=%d err=%v", ok, got.Attempts, err)
 		}
-		if err := s.FinishOutbox(ctx, m.ID, "msg-1"); err != nil {
+		if err := s.FinishOutbox(ctx, m.ID, "msg-1", ""); err != nil {
 			t.Fatal(err)
 		}
 		if _, ok, _ := s.ClaimOutbox(ctx, m.ID); ok {

@@ -191,3 +191,33 @@ func (c *Client) TransferContacts(ctx context.Context, fromUserID, toUserID stri
 	}
 	return nil
 }
+
+var _ adapters.DeliveryChecker = (*Client)(nil)
+
+// CheckDelivery reports whether a message task reached the member
+// (get_groupmsg_send_result): delivered once the guide confirmed it,
+// failed when the member is no longer the guide's contact or got their
+// month's quota of group messages, pending until then.
+func (c *Client) CheckDelivery(ctx context.Context, m *adapters.Outbound, externalID string) (adapters.Delivery, string, error) {
+	if m.Via == "" || externalID == "" {
+		return adapters.DeliveryDelivered, "", nil
+	}
+	results, err := c.api.GroupMsgSendResult(ctx, externalID, m.Via)
+	if err != nil {
+		return adapters.DeliveryPending, "", fmt.Errorf("checking message task %s: %w", externalID, err)
+	}
+	for _, r := range results {
+		if r.ExternalUserID != m.To {
+			continue
+		}
+		switch r.Status {
+		case SendSent:
+			return adapters.DeliveryDelivered, "", nil
+		case SendNotFriend:
+			return adapters.DeliveryFailed, "the member is no longer the guide's contact", nil
+		case SendQuotaSpent:
+			return adapters.DeliveryFailed, "the member got this month's quota of group messages", nil
+		}
+	}
+	return adapters.DeliveryPending, "", nil
+}

@@ -34,6 +34,7 @@ func (a *App) registerTasks(mux *asynq.ServeMux) {
 	})
 	mux.HandleFunc(pipeline.TypeProcessInbox, a.processor.ProcessTask)
 	mux.HandleFunc(pipeline.TypeSendOutbox, a.sender.SendTask)
+	mux.HandleFunc(pipeline.TypeCheckDelivery, a.sender.CheckTask)
 }
 
 // registerPeriodic registers periodic tasks. The scheduler runs on every

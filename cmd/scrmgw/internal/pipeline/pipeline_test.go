@@ -256,3 +256,66 @@ func TestSenderSendsOnce(t *testing.T) {
 		}
 	})
 }
+
+// taskChannel is a channel whose sends complete later, like a WeCom
+// message task.
+type taskChannel struct {
+	fakeChannel
+	delivery adapters.Delivery
+}
+
+func (c *taskChannel) Name() string { return "tasks" }
+
+func (c *taskChannel) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Receipt, error) {
+	r, err := c.fakeChannel.Send(ctx, m)
+	if r != nil {
+		r.Pending = true
+	}
+	return r, err
+}
+
+func (c *taskChannel) CheckDelivery(_ context.Context, _ *adapters.Outbound, _ string) (adapters.Delivery, string, error) {
+	return c.delivery, "", nil
+}
+
+func TestDeliveryChecks(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		ch := &taskChannel{delivery: adapters.DeliveryPending}
+		reg := adapters.NewRegistry()
+		reg.Register(ch)
+		q := newFakeQueue()
+		snd := NewSender(s, reg, q, discard)
+		row, err := snd.Send(ctx, "tasks", &adapters.Outbound{IdempotencyKey: "k", To: "wm1", Via: "li", Text: "回来看看"}, OutboxMeta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := snd.SendTask(ctx, q.drain()[0]); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s.Outbox(ctx, row.ID)
+		if got.State != store.OutboxSent || got.Delivery != "pending" {
+			t.Fatalf("after send: %s / %q", got.State, got.Delivery)
+		}
+		checks := q.drain()
+		if len(checks) != 1 || checks[0].Type() != TypeCheckDelivery {
+			t.Fatalf("queued %v, want one delivery check", checks)
+		}
+		// Still pending: checked again later.
+		if err := snd.CheckTask(ctx, checks[0]); err != nil {
+			t.Fatal(err)
+		}
+		next := q.drain()
+		if len(next) != 1 {
+			t.Fatalf("pending check queued %d follow-ups, want 1", len(next))
+		}
+		ch.delivery = adapters.DeliveryDelivered
+		if err := snd.CheckTask(ctx, next[0]); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = s.Outbox(ctx, row.ID)
+		if got.Delivery != "delivered" || len(q.drain()) != 0 {
+			t.Errorf("after the guide confirmed: delivery %q", got.Delivery)
+		}
+	})
+}

@@ -224,11 +224,82 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 		s.log.Warn("message not delivered", slog.Int64("outbox_id", row.ID), slog.String("channel", row.Channel), slog.Any("error", err))
 		return fmt.Errorf("outbox %d: %w: %w", row.ID, err, asynq.SkipRetry)
 	}
-	ext := ""
+	ext, delivery := "", ""
 	if receipt != nil {
 		ext = receipt.ExternalID
+		if receipt.Pending {
+			delivery = string(adapters.DeliveryPending)
+		}
 	}
-	return s.store.FinishOutbox(sendCtx, row.ID, ext)
+	if err := s.store.FinishOutbox(sendCtx, row.ID, ext, delivery); err != nil {
+		return err
+	}
+	if _, ok := ch.(adapters.DeliveryChecker); ok && delivery != "" {
+		s.scheduleCheck(sendCtx, row.ID, 0)
+	}
+	return nil
+}
+
+// Delivery checks of sends that complete later: the first after
+// checkEvery, then every checkEvery, for at most maxChecks.
+const (
+	TypeCheckDelivery = "outbox:check_delivery"
+	checkEvery        = 30 * time.Minute
+	maxChecks         = 96 // two days
+)
+
+type checkPayload struct {
+	ID int64 `json:"id"`
+	N  int   `json:"n"`
+}
+
+func (s *Sender) scheduleCheck(ctx context.Context, id int64, n int) {
+	b, _ := json.Marshal(checkPayload{ID: id, N: n})
+	_, err := s.queue.EnqueueContext(ctx, asynq.NewTask(TypeCheckDelivery, b), asynq.ProcessIn(checkEvery),
+		asynq.TaskID(fmt.Sprintf("%s:%d:%d", TypeCheckDelivery, id, n)), asynq.Queue(QueueLow), asynq.MaxRetry(3))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		s.log.Warn("scheduling delivery check", slog.Int64("outbox_id", id), slog.Any("error", err))
+	}
+}
+
+// CheckTask is the asynq handler of TypeCheckDelivery: it asks the
+// channel what became of a pending send and records it.
+func (s *Sender) CheckTask(ctx context.Context, t *asynq.Task) error {
+	var pl checkPayload
+	if err := json.Unmarshal(t.Payload(), &pl); err != nil || pl.ID == 0 {
+		return fmt.Errorf("bad %s payload: %w", TypeCheckDelivery, asynq.SkipRetry)
+	}
+	row, err := s.store.Outbox(ctx, pl.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if row.Delivery != string(adapters.DeliveryPending) {
+		return nil
+	}
+	ch, ok := s.channels.Channel(row.Channel)
+	checker, ok2 := ch.(adapters.DeliveryChecker)
+	if !ok || !ok2 {
+		return nil
+	}
+	var m adapters.Outbound
+	if err := json.Unmarshal(row.Payload, &m); err != nil {
+		return fmt.Errorf("outbox %d: %v: %w", row.ID, err, asynq.SkipRetry)
+	}
+	d, detail, err := checker.CheckDelivery(ctx, &m, row.ExternalID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case d != adapters.DeliveryPending:
+		return s.store.SetDelivery(ctx, row.ID, string(d), detail)
+	case pl.N+1 >= maxChecks:
+		return s.store.SetDelivery(ctx, row.ID, string(adapters.DeliveryFailed), "the guide did not confirm the message task within two days")
+	}
+	s.scheduleCheck(ctx, row.ID, pl.N+1)
+	return nil
 }
 
 // lastAttempt reports whether the running task will not be retried.
