@@ -2,7 +2,7 @@ package wecom_test
 
 import (
 	"context"
-		"testing"
+	"testing"
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/adapters/wecom"
@@ -15,7 +15,7 @@ func (nopRecorder) Record(context.Context, *adapters.Inbound) error { return nil
 
 type nopCursors struct{}
 
-func (nopCursors) Cursor(context.Context, string) (string, error) { return "", nil }
+func (nopCursors) Cursor(context.Context, string) (string, error)  { return "", nil }
 func (nopCursors) SetCursor(context.Context, string, string) error { return nil }
 
 // TestMessageTaskDelivery: a member reached through their guide gets a
