@@ -291,3 +291,40 @@ func TestGuideLeftHandsMembersToColleagues(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestAssignBulkMatchesOneByOne(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a := world(t, s)
+		var ms []Located
+		for i := 1; i <= 6; i++ {
+			ms = append(ms, Located{MemberID: member(t, s, i), Lat: 31.2305, Lng: 121.4705})
+		}
+		far := member(t, s, 99)
+		ms = append(ms, Located{MemberID: far, Lat: 45.75, Lng: 126.65})
+		// Member 6 is already bound: they keep their guide.
+		if _, _, err := s.Bind(ctx, &store.Binding{MemberID: ms[5].MemberID, BrandID: "acme", GuideID: "p1", StoreID: "online", Reason: "manual"}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := a.AssignBulk(ctx, "acme", ms, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Assigned != 5 || res.AlreadyBound != 1 || len(res.Unassigned) != 1 || res.Unassigned[0] != far {
+			t.Fatalf("result = %+v", res)
+		}
+		var got []string
+		for _, m := range ms[:5] {
+			v, _ := s.Member(ctx, m.MemberID, "")
+			got = append(got, v.Bindings[0].GuideID)
+		}
+		if fmt.Sprint(got) != "[a1 a2 a2 b1 b1]" {
+			t.Errorf("bulk assignments = %v, want the same as one by one", got)
+		}
+		for id, want := range map[string]int{"a1": 1, "a2": 2, "b1": 2, "p1": 1} {
+			if g, _ := s.Guide(ctx, id, ""); g.BoundCount != want {
+				t.Errorf("%s counts %d members, want %d", id, g.BoundCount, want)
+			}
+		}
+	})
+}
