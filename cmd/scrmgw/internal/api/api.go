@@ -93,6 +93,7 @@ func (s *Server) Mount(r *gin.Engine) {
 
 	v1.GET("/members", s.findMember)
 	v1.POST("/members", s.createMember)
+	v1.POST("/members/bulk", s.bulkMembers)
 	v1.GET("/members/:id", s.getMember)
 	v1.POST("/members/:id/assign", s.assignMember)
 	v1.POST("/members/:id/merge", s.mergeMember)

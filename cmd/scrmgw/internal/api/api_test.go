@@ -426,3 +426,33 @@ func TestMergeThroughAPI(t *testing.T) {
 		c.must(404, "POST", "/api/v1/members/"+bid+"/merge", adminToken, `{"into":999999}`)
 	})
 }
+
+func TestBulkMembers(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		c := newServer(t, s)
+		seed(c)
+		bad := `{"items":[{"phone":"13800138000","brand":"acme"},{"phone":"123","brand":"acme"},{"brand":"acme"},{"phone":"+86 138 0013 8000","brand":"acme"}]}`
+		out := c.must(400, "POST", "/api/v1/members/bulk", adminToken, bad)
+		if d := out["error"].(map[string]any)["details"].([]any); len(d) != 3 {
+			t.Errorf("details = %v, want rows 1, 2 and 3 (a duplicate phone)", d)
+		}
+		c.must(404, "GET", "/api/v1/members?phone=13800138000", adminToken, "")
+		c.must(400, "POST", "/api/v1/members/bulk", adminToken, `{"items":[{"phone":"13800138000","brand":"ghost"}]}`)
+		good := `{"items":[{"phone":"13800138000","name":"Chen","brand":"acme","level":"gold","points":120},{"crm_id":"C9","name":"Wu","brand":"zeta"}]}`
+		out = c.must(200, "POST", "/api/v1/members/bulk", adminToken, good)
+		if out["created"] != 2.0 {
+			t.Errorf("created = %v", out["created"])
+		}
+		if out = c.must(200, "POST", "/api/v1/members/bulk", adminToken, good); out["created"] != 0.0 {
+			t.Errorf("re-run created %v, want 0 (upsert)", out["created"])
+		}
+		m := c.must(200, "GET", "/api/v1/members?phone=13800138000", adminToken, "")
+		if ms := m["memberships"].([]any); len(ms) != 1 || ms[0].(map[string]any)["points"] != 120.0 {
+			t.Errorf("memberships = %v", ms)
+		}
+		acme := c.must(201, "POST", "/api/v1/tokens", adminToken, `{"name":"acme","brand":"acme"}`)["token"].(string)
+		c.must(400, "POST", "/api/v1/members/bulk", acme, `{"items":[{"phone":"13900139000","brand":"zeta"}]}`)
+		c.must(200, "POST", "/api/v1/members/bulk", acme, `{"items":[{"phone":"13900139000"}]}`)
+		c.must(200, "GET", "/api/v1/members?phone=13900139000", acme, "")
+	})
+}

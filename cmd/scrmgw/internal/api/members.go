@@ -218,3 +218,97 @@ func (s *Server) mergeMember(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, gin.H{"merge": rec, "member": memberOut(v, p)})
 }
+
+// memberBulkInput is one row of POST /members/bulk.
+type memberBulkInput struct {
+	Phone  string `json:"phone"`
+	Name   string `json:"name"`
+	Brand  string `json:"brand"`
+	CRMID  string `json:"crm_id"`
+	Level  string `json:"level"`
+	Points *int64 `json:"points"`
+}
+
+// bulkMembers answers POST /members/bulk {"items": [...]}: the bulk form
+// of scrmgw import members. Every row is checked first; any bad row
+// refuses the request and writes nothing.
+func (s *Server) bulkMembers(c *gin.Context) {
+	var in bulkBody[memberBulkInput]
+	if e := decodeJSON(c, s.maxBulk, &in); e != nil {
+		abort(c, e)
+		return
+	}
+	p := principal(c)
+	ctx := c.Request.Context()
+	key := func(m memberBulkInput) string {
+		if e164, err := store.NormalizePhone(m.Phone); err == nil {
+			return "phone:" + e164
+		}
+		if m.CRMID != "" {
+			return "crm:" + m.Brand + ":" + m.CRMID
+		}
+		return ""
+	}
+	brands := map[string]bool{}
+	e := checkBulk(in.Items, key, func(i int, m memberBulkInput) error {
+		if !p.Admin() {
+			if m.Brand != "" && m.Brand != p.Brand {
+				return &store.FieldError{Field: "brand", Message: "a brand token can only add members to " + p.Brand}
+			}
+			in.Items[i].Brand, m.Brand = p.Brand, p.Brand
+		}
+		var errs []error
+		if err := store.ValidateID("brand", m.Brand); err != nil {
+			errs = append(errs, err)
+		}
+		brands[m.Brand] = true
+		if m.Phone == "" && m.CRMID == "" {
+			errs = append(errs, &store.FieldError{Field: "phone", Message: "phone or crm_id is required"})
+		}
+		if m.Phone != "" {
+			if _, err := store.NormalizePhone(m.Phone); err != nil {
+				errs = append(errs, &store.FieldError{Field: "phone", Message: err.Error()})
+			}
+		}
+		if m.Points != nil && *m.Points < 0 {
+			errs = append(errs, &store.FieldError{Field: "points", Message: "must not be negative"})
+		}
+		return joinErrs(errs...)
+	})
+	if e != nil {
+		abort(c, e)
+		return
+	}
+	ids := make([]string, 0, len(brands))
+	for b := range brands {
+		ids = append(ids, b)
+	}
+	missing, err := s.store.MissingIDs(ctx, "brands", ids)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if len(missing) > 0 {
+		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "unknown brand %q; nothing was written", missing[0]))
+		return
+	}
+	created := 0
+	for i, m := range in.Items {
+		nm := store.NewMember{Phone: m.Phone, Name: m.Name, BrandID: m.Brand}
+		if m.CRMID != "" {
+			nm.Identities = []store.Identity{{Channel: "crm:" + m.Brand, ExternalID: m.CRMID}}
+		}
+		mem, isNew, err := s.store.EnsureMember(ctx, nm)
+		if err == nil && (m.Level != "" || m.Points != nil) {
+			err = s.store.SetMembership(ctx, mem.ID, m.Brand, m.Level, m.Points)
+		}
+		if err != nil {
+			s.fail(c, &store.RowError{Row: i, Err: err})
+			return
+		}
+		if isNew {
+			created++
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"upserted": len(in.Items), "created": created})
+}

@@ -148,6 +148,19 @@ func TestWeComRefusesBadCallbacksWithRedis(t *testing.T) {
 	if resp.StatusCode < 400 || resp.StatusCode >= 500 {
 		t.Errorf("garbage body: status %d, want 4xx", resp.StatusCode)
 	}
+	// A body over the limit is refused before it is read to the end.
+	huge, err := wecomfake.Callback{}.Request(url, append(ev.XML(), []byte(strings.Repeat(" ", 2<<20))...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.DefaultClient.Do(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized body: status %d, want 413", resp.StatusCode)
+	}
 	if _, err := s.app.Store.MemberByIdentity(ctx, "wecom", "wmEve"); err == nil {
 		t.Error("a refused callback created a member")
 	}
