@@ -2,11 +2,13 @@ package bots
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/configs"
@@ -23,6 +25,14 @@ func (f indexFinder) Nearest(lat, lng float64, brand string, maxKm float64, n in
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// storeTasks completes tasks in the store, as the engine does without the
+// events.
+type storeTasks struct{ s *store.Store }
+
+func (t storeTasks) CompleteGuideTask(ctx context.Context, id int64) (*store.GuideTask, bool, error) {
+	return t.s.CompleteGuideTask(ctx, id, time.Now())
+}
 
 // setup: brand 山茶花 (camellia) with two Shanghai stores, guide Li bound
 // to member wmChen; guide Wu (DingTalk) in the other store.
@@ -67,7 +77,7 @@ func setup(t *testing.T, s *store.Store) Bot {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Deps{Directory: s, Stores: indexFinder{ix}, Templates: reg, Intents: intents}
+	d := Deps{Directory: s, Stores: indexFinder{ix}, Templates: reg, Intents: intents, Tasks: storeTasks{s}}
 	return Chain(&Router{Member: MemberBot(d), Guide: GuideBot(d)}, Recover(slog.New(slog.NewTextHandler(io.Discard, nil))), Normalize())
 }
 
@@ -96,7 +106,8 @@ func TestConversations(t *testing.T) {
 			{"latin keyword is a whole word", member("this is nice"), []string{"I'm the 山茶花 assistant"}},
 			{"guide: my members", &Message{Channel: "wecom", From: adapters.PartyGuide, SenderID: "li", Brand: "camellia", Text: "我的会员"}, []string{"您最近绑定的会员", "陈女士（尾号8000）"}},
 			{"guide with no members", &Message{Channel: "dingtalk", From: adapters.PartyGuide, SenderID: "staff-wu", Brand: "camellia", Text: "my members"}, []string{"You have no members yet"}},
-			{"guide: unknown command", &Message{Channel: "dingtalk", From: adapters.PartyGuide, SenderID: "staff-wu", Brand: "camellia", Text: "done 99"}, []string{"Guide assistant commands"}},
+			{"guide: unknown command", &Message{Channel: "dingtalk", From: adapters.PartyGuide, SenderID: "staff-wu", Brand: "camellia", Text: "order pizza"}, []string{"Guide assistant commands"}},
+			{"guide: bad task number", &Message{Channel: "dingtalk", From: adapters.PartyGuide, SenderID: "staff-wu", Brand: "camellia", Text: "done 99"}, []string{"No open task has that number"}},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -153,4 +164,62 @@ func TestIntentFiles(t *testing.T) {
 			t.Errorf("%s: loaded", name)
 		}
 	}
+}
+
+func TestTasksPointsAndConsent(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		bot := setup(t, s)
+		v, _ := s.MemberByIdentity(ctx, "wecom", "wmChen")
+		s.SetMembership(ctx, v.ID, "camellia", "gold", ptr(int64(1280)))
+		task := &store.GuideTask{MemberID: v.ID, GuideID: "li", BrandID: "camellia", Title: "新会员 陈女士：打个招呼", DueAt: time.Now().Add(24 * time.Hour)}
+		if _, err := s.CreateGuideTask(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+		wuTask := &store.GuideTask{MemberID: v.ID, GuideID: "wu", BrandID: "camellia", Title: "别人的任务", DueAt: time.Now()}
+		s.CreateGuideTask(ctx, wuTask)
+		id := fmt.Sprint(task.ID)
+		say := func(from adapters.Party, sender, text string) string {
+			t.Helper()
+			channel := "wecom"
+			if sender == "staff-wu" {
+				channel = "dingtalk"
+			}
+			r, err := bot.Handle(ctx, &Message{Channel: channel, From: from, SenderID: sender, Brand: "camellia", Text: text})
+			if err != nil || len(r) != 1 {
+				t.Fatalf("%q: %v, %d replies", text, err, len(r))
+			}
+			return r[0].Text
+		}
+		for _, tc := range []struct {
+			from               adapters.Party
+			sender, text, want string
+		}{
+			{adapters.PartyGuide, "li", "我的任务", "#" + id + " 新会员 陈女士：打个招呼"},
+			{adapters.PartyGuide, "li", "完成 9999", "没有找到这个编号"},
+			{adapters.PartyGuide, "li", "完成 abc", "没有找到这个编号"},
+			{adapters.PartyGuide, "li", "完成 " + fmt.Sprint(wuTask.ID), "没有找到这个编号"}, // not li's task
+			{adapters.PartyGuide, "li", "完成 " + id, "已完成 #" + id},
+			{adapters.PartyGuide, "li", "我的任务", "您没有待办任务"},
+			{adapters.PartyMember, "wmChen", "我的积分", "积分：1280，会员等级：gold"},
+			{adapters.PartyMember, "wmChen", "退订", "已为您退订"},
+		} {
+			if got := say(tc.from, tc.sender, tc.text); !strings.Contains(got, tc.want) {
+				t.Errorf("%q → %q, want %q", tc.text, got, tc.want)
+			}
+		}
+		if got, _ := s.GuideTask(ctx, wuTask.ID); got.State != store.GuideTaskOpen {
+			t.Errorf("another guide's task was completed")
+		}
+		p, err := s.MemberProfile(ctx, "camellia", v.ID)
+		if err != nil || !p.IsUnsubscribed("wecom") {
+			t.Fatalf("unsubscribe not recorded: %+v, %v", p, err)
+		}
+		if got := say(adapters.PartyMember, "wmChen", "重新订阅"); !strings.Contains(got, "已为您恢复订阅") {
+			t.Errorf("resubscribe → %q", got)
+		}
+		if p, _ := s.MemberProfile(ctx, "camellia", v.ID); p.IsUnsubscribed("wecom") {
+			t.Error("resubscribe not recorded")
+		}
+	})
 }

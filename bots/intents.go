@@ -18,17 +18,23 @@ import (
 const (
 	IntentNearestStore = "nearest_store"
 	IntentMyGuide      = "my_guide"
+	IntentMyPoints     = "my_points"
+	IntentUnsubscribe  = "unsubscribe"
+	IntentResubscribe  = "resubscribe"
 	IntentHelp         = "help"
 )
 
 // Intents a guide can have.
 const (
 	IntentMyMembers = "my_members"
+	IntentMyTasks   = "my_tasks"
+	// IntentDone completes a task; its pattern captures the task number.
+	IntentDone = "done"
 )
 
 var knownIntents = map[string][]string{
-	"member": {IntentNearestStore, IntentMyGuide, IntentHelp},
-	"guide":  {IntentMyMembers, IntentHelp},
+	"member": {IntentNearestStore, IntentMyGuide, IntentMyPoints, IntentUnsubscribe, IntentResubscribe, IntentHelp},
+	"guide":  {IntentMyMembers, IntentMyTasks, IntentDone, IntentHelp},
 }
 
 // IntentRule recognises one intent.

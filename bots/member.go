@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/geo"
@@ -18,6 +21,11 @@ const (
 	TemplateMyGuide       = "bot_my_guide"
 	TemplateGuideHelp     = "bot_guide_help"
 	TemplateMyMembers     = "bot_my_members"
+	TemplateMyPoints      = "bot_my_points"
+	TemplateUnsubscribed  = "bot_unsubscribed"
+	TemplateResubscribed  = "bot_resubscribed"
+	TemplateMyTasks       = "bot_my_tasks"
+	TemplateTaskDone      = "bot_task_done"
 )
 
 // Directory is what bots read about members, guides and stores;
@@ -30,6 +38,15 @@ type Directory interface {
 	RetailStore(ctx context.Context, id, brand string) (*store.RetailStore, error)
 	Brand(ctx context.Context, id string) (*store.Brand, error)
 	CurrentBindings(ctx context.Context, guideID string) ([]store.Binding, error)
+	SetConsent(ctx context.Context, memberID int64, brand, channel string, unsubscribed bool, at time.Time) error
+	GuideTasks(ctx context.Context, f store.GuideTaskFilter) ([]store.GuideTask, error)
+	GuideTask(ctx context.Context, id int64) (*store.GuideTask, error)
+}
+
+// TaskCompleter completes guide tasks, so what waits for them (a workflow
+// run) moves on; the workflow engine is one.
+type TaskCompleter interface {
+	CompleteGuideTask(ctx context.Context, id int64) (*store.GuideTask, bool, error)
 }
 
 // StoreFinder finds the stores nearest a point.
@@ -43,6 +60,7 @@ type Deps struct {
 	Stores    StoreFinder
 	Templates *templates.Registry
 	Intents   *Intents
+	Tasks     TaskCompleter
 }
 
 // nearestCount is how many stores "nearest store" lists.
@@ -75,9 +93,56 @@ func MemberBot(d Deps) Bot {
 			return d.render(TemplateNearestStores, m, data, nil)
 		case IntentMyGuide:
 			return d.render(TemplateMyGuide, m, data, func() error { return d.guideData(ctx, m, data) })
+		case IntentMyPoints:
+			return d.render(TemplateMyPoints, m, data, func() error { return d.pointsData(ctx, m, data) })
+		case IntentUnsubscribe, IntentResubscribe:
+			return d.consent(ctx, m, data, intent == IntentUnsubscribe)
 		}
 		return d.render(TemplateMemberHelp, m, data, nil)
 	})
+}
+
+// consent records an unsubscribe (from every channel of the brand) or a
+// resubscribe; the workflow engine checks consent when a message is due,
+// so it takes effect at once.
+func (d Deps) consent(ctx context.Context, m *Message, data *templates.Data, unsubscribe bool) ([]Reply, error) {
+	v, err := d.Directory.MemberByIdentity(ctx, m.Channel, m.SenderID)
+	if errors.Is(err, store.ErrNotFound) {
+		// Nothing is ever sent to someone we do not know; confirm anyway.
+		return d.render(replyFor(unsubscribe), m, data, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Directory.SetConsent(ctx, v.ID, m.Brand, store.ConsentAll, unsubscribe, time.Now()); err != nil {
+		return nil, fmt.Errorf("recording consent: %w", err)
+	}
+	return d.render(replyFor(unsubscribe), m, data, nil)
+}
+
+func replyFor(unsubscribe bool) string {
+	if unsubscribe {
+		return TemplateUnsubscribed
+	}
+	return TemplateResubscribed
+}
+
+// pointsData fills the member's points and level with the brand.
+func (d Deps) pointsData(ctx context.Context, m *Message, data *templates.Data) error {
+	v, err := d.Directory.MemberByIdentity(ctx, m.Channel, m.SenderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	data.Member = templates.Member{Name: v.Name, PhoneTail: v.PhoneTail}
+	for _, ms := range v.Memberships {
+		if ms.BrandID == m.Brand {
+			data.Member.Points, data.Member.Level = ms.Points, ms.Level
+		}
+	}
+	return nil
 }
 
 // guideData fills the member's bound guide and store for the brand.
@@ -132,16 +197,60 @@ func (d Deps) render(id string, m *Message, data *templates.Data, fill func() er
 	return []Reply{{Kind: msg.Kind, Text: msg.Text, Fields: msg.Fields}}, nil
 }
 
+// maxListedTasks is how many tasks "my tasks" lists.
+const maxListedTasks = 20
+
+// completeTask completes the guide's own open task numbered arg; any
+// other number gets a reply saying so.
+func (d Deps) completeTask(ctx context.Context, m *Message, g *store.Guide, arg string, data *templates.Data) ([]Reply, error) {
+	id, err := strconv.ParseInt(strings.TrimPrefix(arg, "#"), 10, 64)
+	if err == nil && id > 0 {
+		t, err := d.Directory.GuideTask(ctx, id)
+		if err == nil && t.GuideID == g.ID {
+			done, completed, err := d.Tasks.CompleteGuideTask(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if completed || done.State == store.GuideTaskDone {
+				data.Tasks = []templates.Task{{ID: done.ID, Title: done.Title, Due: done.DueAt}}
+			}
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	return d.render(TemplateTaskDone, m, data, nil)
+}
+
 // maxListedMembers is how many members "my members" lists.
 const maxListedMembers = 10
 
 // GuideBot answers guides: my members, help.
 func GuideBot(d Deps) Bot {
 	return BotFunc(func(ctx context.Context, m *Message) ([]Reply, error) {
-		intent, _ := d.Intents.Guide(m.Brand).Match(m.Text)
+		intent, arg := d.Intents.Guide(m.Brand).Match(m.Text)
 		data := &templates.Data{}
 		brandData(ctx, d, m.Brand, data)
 		switch intent {
+		case IntentMyTasks, IntentDone:
+			g, err := d.Directory.GuideByChannelID(ctx, m.Channel, m.SenderID)
+			if errors.Is(err, store.ErrNotFound) {
+				return d.render(TemplateGuideHelp, m, data, nil)
+			}
+			if err != nil {
+				return nil, err
+			}
+			if intent == IntentDone {
+				return d.completeTask(ctx, m, g, arg, data)
+			}
+			tasks, err := d.Directory.GuideTasks(ctx, store.GuideTaskFilter{GuideID: g.ID, State: store.GuideTaskOpen, Limit: maxListedTasks})
+			if err != nil {
+				return nil, err
+			}
+			data.Tasks = []templates.Task{}
+			for _, t := range tasks {
+				data.Tasks = append(data.Tasks, templates.Task{ID: t.ID, Title: t.Title, Due: t.DueAt})
+			}
+			return d.render(TemplateMyTasks, m, data, nil)
 		case IntentMyMembers:
 			g, err := d.Directory.GuideByChannelID(ctx, m.Channel, m.SenderID)
 			if errors.Is(err, store.ErrNotFound) {

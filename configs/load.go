@@ -226,8 +226,9 @@ func envVars(t reflect.Type, prefix string, index []int) []envVar {
 }
 
 // applyEnv overlays SCRMGW_* variables. A variable that names no key is an
-// error (a typo would otherwise be silently ignored); SCRMGW_TEST_* is left
-// to the test suites.
+// error (a typo would otherwise be silently ignored); SCRMGW_TEST_* and
+// SCRMGW_BENCH_* are left to the test suites, SCRMGW_WEBHOOK_SECRET_<NAME>
+// to workflow webhook steps.
 func applyEnv(environ []string, cfg *Config) error {
 	vars := envVars(reflect.TypeOf(*cfg), "", nil)
 	byName := make(map[string]envVar, len(vars)*2)
@@ -241,7 +242,8 @@ func applyEnv(environ []string, cfg *Config) error {
 	var errs []error
 	for _, kv := range environ {
 		name, value, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, EnvPrefix) || strings.HasPrefix(name, EnvPrefix+"TEST_") {
+		if !ok || !strings.HasPrefix(name, EnvPrefix) || strings.HasPrefix(name, EnvPrefix+"TEST_") ||
+			strings.HasPrefix(name, EnvPrefix+"WEBHOOK_SECRET_") || strings.HasPrefix(name, EnvPrefix+"BENCH_") {
 			continue
 		}
 		e, known := byName[name]

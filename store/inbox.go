@@ -1,8 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,23 +73,23 @@ func (s *Store) InboxByKey(ctx context.Context, channel, dedupKey string) (*Inbo
 // RecordInboundBatch writes many deliveries in one statement and reports,
 // per message, whether it was new; m.ID is set for every message (new or
 // already recorded). Duplicates inside the batch count once.
+//
+// Rows are inserted in key order, so that concurrent batches sharing keys
+// take the unique index's locks in the same order and cannot deadlock.
+// Deliveries already recorded are read back with one query per channel.
 func (s *Store) RecordInboundBatch(ctx context.Context, msgs []*InboxMessage) ([]bool, error) {
 	fresh := make([]bool, len(msgs))
 	if len(msgs) == 0 {
 		return fresh, nil
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	type key struct{ ch, k string }
-	first := make(map[key]int, len(msgs))
-	var sb strings.Builder
-	args := make([]any, 0, len(msgs)*6)
-	sb.WriteString("INSERT INTO inbox_messages (channel, dedup_key, payload, state, attempts, last_error, created_at) VALUES ")
-	n := 0
+	first := make(map[inboxKey]int, len(msgs))
+	uniq := make([]*InboxMessage, 0, len(msgs))
 	for i, m := range msgs {
 		if m.Channel == "" || m.DedupKey == "" {
 			return nil, invalid("dedup_key", "channel and dedup key are required")
 		}
-		k := key{m.Channel, m.DedupKey}
+		k := inboxKey{m.Channel, m.DedupKey}
 		if _, dup := first[k]; dup {
 			continue
 		}
@@ -96,19 +100,115 @@ func (s *Store) RecordInboundBatch(ctx context.Context, msgs []*InboxMessage) ([
 		if m.CreatedAt.IsZero() {
 			m.CreatedAt = now
 		}
-		if n > 0 {
+		uniq = append(uniq, m)
+	}
+	slices.SortFunc(uniq, func(a, b *InboxMessage) int {
+		return cmp.Or(cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.DedupKey, b.DedupKey))
+	})
+	var (
+		inserted map[inboxKey]int64
+		err      error
+	)
+	if s.dialect == "postgres" {
+		inserted, err = s.insertInboxArrays(ctx, uniq)
+	} else {
+		inserted, err = s.insertInboxValues(ctx, uniq)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Deliveries recorded before: read them back, one query per channel.
+	var missing map[string][]string
+	for _, m := range uniq {
+		if _, ok := inserted[inboxKey{m.Channel, m.DedupKey}]; !ok {
+			if missing == nil {
+				missing = map[string][]string{}
+			}
+			missing[m.Channel] = append(missing[m.Channel], m.DedupKey)
+		}
+	}
+	existing := make(map[inboxKey]*InboxMessage)
+	for ch, keys := range missing {
+		var rows []*InboxMessage
+		if err := s.db.WithContext(ctx).Where("channel = ? AND dedup_key IN ?", ch, keys).Find(&rows).Error; err != nil {
+			return nil, translate(err)
+		}
+		for _, r := range rows {
+			existing[inboxKey{r.Channel, r.DedupKey}] = r
+		}
+	}
+	for i, m := range msgs {
+		k := inboxKey{m.Channel, m.DedupKey}
+		if id, ok := inserted[k]; ok {
+			m.ID = id
+			fresh[i] = first[k] == i
+			continue
+		}
+		e, ok := existing[k]
+		if !ok {
+			// Neither inserted nor there: a row deleted in between
+			// (pruned); the caller retries the delivery.
+			return nil, fmt.Errorf("recording inbound %s/%s: %w", m.Channel, m.DedupKey, ErrNotFound)
+		}
+		*m = *e
+	}
+	return fresh, nil
+}
+
+type inboxKey struct{ ch, k string }
+
+// insertInboxArrays inserts rows on PostgreSQL with one statement whose
+// text does not depend on the batch size: five array parameters, unnested
+// in order. It stays prepared on every connection and binds five values
+// instead of five per row.
+func (s *Store) insertInboxArrays(ctx context.Context, rows []*InboxMessage) (map[inboxKey]int64, error) {
+	chans := make([]string, len(rows))
+	keys := make([]string, len(rows))
+	payloads := make([][]byte, len(rows))
+	states := make([]string, len(rows))
+	created := make([]time.Time, len(rows))
+	for i, m := range rows {
+		chans[i], keys[i], payloads[i], states[i], created[i] = m.Channel, m.DedupKey, m.Payload, m.State, m.CreatedAt
+	}
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return nil, err
+	}
+	res, err := sqlDB.QueryContext(ctx, `INSERT INTO inbox_messages (channel, dedup_key, payload, state, attempts, last_error, created_at)
+SELECT u.channel, u.dedup_key, u.payload, u.state, 0, '', u.created_at
+FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::timestamptz[]) WITH ORDINALITY
+	AS u(channel, dedup_key, payload, state, created_at, n)
+ORDER BY u.n
+ON CONFLICT (channel, dedup_key) DO NOTHING
+RETURNING id, channel, dedup_key`, chans, keys, payloads, states, created)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return scanInserted(res, len(rows))
+}
+
+// insertInboxValues inserts rows with a multi-row VALUES list (SQLite).
+func (s *Store) insertInboxValues(ctx context.Context, rows []*InboxMessage) (map[inboxKey]int64, error) {
+	var sb strings.Builder
+	args := make([]any, 0, len(rows)*5)
+	sb.WriteString("INSERT INTO inbox_messages (channel, dedup_key, payload, state, attempts, last_error, created_at) VALUES ")
+	for i, m := range rows {
+		if i > 0 {
 			sb.WriteString(", ")
 		}
 		sb.WriteString("(?, ?, ?, ?, 0, '', ?)")
 		args = append(args, m.Channel, m.DedupKey, m.Payload, m.State, m.CreatedAt)
-		n++
 	}
 	sb.WriteString(" ON CONFLICT (channel, dedup_key) DO NOTHING RETURNING id, channel, dedup_key")
-	rows, err := s.db.WithContext(ctx).Raw(sb.String(), args...).Rows()
+	res, err := s.db.WithContext(ctx).Raw(sb.String(), args...).Rows()
 	if err != nil {
 		return nil, translate(err)
 	}
-	inserted := make(map[key]int64, n)
+	return scanInserted(res, len(rows))
+}
+
+func scanInserted(rows *sql.Rows, n int) (map[inboxKey]int64, error) {
+	inserted := make(map[inboxKey]int64, n)
 	for rows.Next() {
 		var (
 			id     int64
@@ -118,25 +218,15 @@ func (s *Store) RecordInboundBatch(ctx context.Context, msgs []*InboxMessage) ([
 			rows.Close()
 			return nil, translate(err)
 		}
-		inserted[key{ch, dk}] = id
+		inserted[inboxKey{ch, dk}] = id
 	}
 	if err := rows.Close(); err != nil {
 		return nil, translate(err)
 	}
-	for i, m := range msgs {
-		k := key{m.Channel, m.DedupKey}
-		if id, ok := inserted[k]; ok {
-			m.ID = id
-			fresh[i] = first[k] == i
-			continue
-		}
-		existing, err := s.InboxByKey(ctx, m.Channel, m.DedupKey)
-		if err != nil {
-			return nil, err
-		}
-		*m = *existing
+	if err := rows.Err(); err != nil {
+		return nil, translate(err)
 	}
-	return fresh, nil
+	return inserted, nil
 }
 
 // Inbox returns one inbox row.

@@ -27,6 +27,7 @@ var migrations = []migration{
 	{id: "0001_initial", up: func(tx *gorm.DB) error { return tx.AutoMigrate(allModels...) }},
 	{id: "0002_cursors", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&Cursor{}) }},
 	{id: "0003_contact_ways", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&ContactWay{}) }},
+	{id: "0004_workflows", up: migrateWorkflows},
 	{id: "0005_guide_load", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&Guide{}) }},
 	{id: "0006_member_merges", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&MemberMerge{}) }},
 	{id: "0007_outbox_delivery", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&OutboxMessage{}) }},

@@ -22,6 +22,8 @@ type Data struct {
 	Stores []Store
 	// Members are the members a guide's bot lists.
 	Members []Member
+	// Tasks are the guide tasks a guide's bot lists.
+	Tasks []Task
 	// TimeZone is the IANA name of the zone times are shown in (the
 	// member's, or their store's): Render converts every time in Data to
 	// it before rendering. Empty leaves times in their own location.
@@ -80,6 +82,16 @@ type Item struct {
 	Qty  int
 }
 
+// Task is a guide's task: follow up a member.
+type Task struct {
+	// ID is the number a guide completes it by ("done 12").
+	ID    int64
+	Title string
+	// Member is the member's name.
+	Member string
+	Due    time.Time
+}
+
 // Workflow says which workflow and step sent the message.
 type Workflow struct {
 	Name string
@@ -128,6 +140,13 @@ func (d *Data) localize() (*Data, error) {
 	}
 	c.Order.PurchasedAt = inZone(c.Order.PurchasedAt, loc)
 	c.Coupon.ExpiresAt = inZone(c.Coupon.ExpiresAt, loc)
+	if len(d.Tasks) > 0 {
+		c.Tasks = make([]Task, len(d.Tasks))
+		for i, t := range d.Tasks {
+			t.Due = inZone(t.Due, loc)
+			c.Tasks[i] = t
+		}
+	}
 	return &c, nil
 }
 

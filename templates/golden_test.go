@@ -38,7 +38,9 @@ func sampleData() *Data {
 			{Name: "静安嘉里中心店", Address: "上海市静安区南京西路1515号B1-12", OpeningHours: "10:00-22:00", DistanceKm: 1.26},
 			{Name: "新天地店", Address: "上海市黄浦区马当路245号", DistanceKm: 3.4},
 		},
-		Members:  []Member{{Name: "王小美", Level: "gold", PhoneTail: "5678"}, {PhoneTail: "0012"}},
+		Members: []Member{{Name: "王小美", Level: "gold", PhoneTail: "5678"}, {PhoneTail: "0012"}},
+		Tasks: []Task{{ID: 12, Title: "新会员 王小美：打个招呼", Member: "王小美", Due: time.Date(2024, 5, 2, 2, 0, 0, 0, time.UTC)},
+			{ID: 15, Title: "回访老客", Due: time.Date(2024, 5, 3, 6, 30, 0, 0, time.UTC)}},
 		TimeZone: "Asia/Shanghai",
 	}
 }

@@ -34,6 +34,8 @@ type Options struct {
 	// Assigner finds nearest stores and binds members to guides; store
 	// writes refresh its index.
 	Assigner *assign.Assigner
+	// Workflows is the workflow engine; nil in processes without one.
+	Workflows Workflows
 }
 
 // Server serves the admin API.
@@ -46,6 +48,7 @@ type Server struct {
 
 	contactWays ContactWayMaker
 	assigner    *assign.Assigner
+	workflows   Workflows
 }
 
 // New returns the API server.
@@ -54,7 +57,7 @@ func New(o Options) *Server {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Server{store: o.Store, adminToken: o.AdminToken, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger,
-		contactWays: o.ContactWays, assigner: o.Assigner}
+		contactWays: o.ContactWays, assigner: o.Assigner, workflows: o.Workflows}
 }
 
 // maxBulkItems bounds the rows of one bulk request.
@@ -97,6 +100,14 @@ func (s *Server) Mount(r *gin.Engine) {
 	v1.GET("/members/:id", s.getMember)
 	v1.POST("/members/:id/assign", s.assignMember)
 	v1.POST("/members/:id/merge", s.mergeMember)
+
+	v1.GET("/workflows", s.listWorkflows)
+	v1.PUT("/workflows/:name", s.putWorkflow)
+	v1.POST("/workflows/:name/enable", s.setWorkflowEnabled(true))
+	v1.POST("/workflows/:name/disable", s.setWorkflowEnabled(false))
+	v1.GET("/workflows/:name/stats", s.workflowStats)
+	v1.POST("/workflows/:name/versions/:version/retire", s.retireVersion)
+	v1.POST("/guide-tasks/:id/complete", s.completeGuideTask)
 
 	v1.GET("/tokens", s.listTokens)
 	v1.POST("/tokens", s.createToken)

@@ -27,6 +27,7 @@ import (
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/templates"
+	"github.com/scrmgw/scrmgw/workflows/engine"
 )
 
 // App is one wired scrmgw process.
@@ -49,6 +50,9 @@ type App struct {
 	sender    *pipeline.Sender
 	processor *pipeline.Processor
 	commerce  *pipeline.Commerce
+	contacts  *pipeline.Contacts
+	messages  *pipeline.Messages
+	engine    *engine.Engine
 }
 
 // New prepares secrets for the zero-setup mode, opens and migrates the

@@ -106,7 +106,8 @@ func (a *App) wireChannels() error {
 	}
 	a.sender = pipeline.NewSender(a.Store, a.Channels, a.Queue, a.Log)
 	a.processor = pipeline.NewProcessor(a.Store, a.Channels, a.Log)
-	pipeline.NewContacts(a.Store, a.Channels, a.sender, a.welcomer(), a.Log).Register(a.processor)
+	a.contacts = pipeline.NewContacts(a.Store, a.Channels, a.sender, a.welcomer(), a.Log)
+	a.contacts.Register(a.processor)
 	a.commerce = pipeline.NewCommerce(a.Store)
 	a.commerce.Register(a.processor)
 	return nil

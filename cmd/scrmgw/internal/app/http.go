@@ -73,7 +73,7 @@ func (a *App) Handler() http.Handler {
 	if ch, ok := a.Channels.Channel("wecom"); ok {
 		contactWays, _ = ch.(api.ContactWayMaker)
 	}
-	apiSrv := api.New(api.Options{Store: a.Store, AdminToken: a.Config.AdminToken, ContactWays: contactWays, Assigner: a.assigner,
+	apiSrv := api.New(api.Options{Store: a.Store, AdminToken: a.Config.AdminToken, ContactWays: contactWays, Assigner: a.assigner, Workflows: a.engine,
 		MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, MaxBulkBodyBytes: a.Config.HTTP.MaxBulkBodyBytes, Logger: a.Log})
 	ui := asynqmon.New(asynqmon.Options{RootPath: QueueUIPath, RedisConnOpt: a.Redis})
 	queues := r.Group(QueueUIPath, apiSrv.RequireAdmin())

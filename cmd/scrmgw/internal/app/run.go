@@ -19,9 +19,10 @@ import (
 )
 
 // queuePriorities weighs the queues: critical (new contacts and welcome
-// messages, whose WeCom welcome_code is valid 20 s) before default before
-// low (maintenance).
-var queuePriorities = map[string]int{pipeline.QueueCritical: 6, pipeline.QueueDefault: 3, pipeline.QueueLow: 1}
+// messages, whose WeCom welcome_code is valid 20 s) before workflows (the
+// timed steps, which must fire on time) before default (deliveries,
+// replies) before low (maintenance).
+var queuePriorities = map[string]int{pipeline.QueueCritical: 6, pipeline.QueueWorkflows: 4, pipeline.QueueDefault: 3, pipeline.QueueLow: 1}
 
 // Serve runs the whole gateway in one process: HTTP server, queue workers
 // and the periodic scheduler, until ctx ends; then it stops accepting,
@@ -69,7 +70,11 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 	if err != nil {
 		return err
 	}
-	pipeline.NewMessages(a.Store, bot, a.sender, a.Log).Register(a.processor)
+	a.messages = pipeline.NewMessages(a.Store, bot, a.sender, a.Log)
+	a.messages.Register(a.processor)
+	if err := a.wireEngine(); err != nil {
+		return err
+	}
 	syncCtx, stopSync := context.WithCancel(ctx)
 	defer stopSync()
 	go a.syncIndex(syncCtx)

@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
+	"github.com/scrmgw/scrmgw/workflows/engine"
 )
 
 // Task types handled by every worker.
@@ -35,6 +36,7 @@ func (a *App) registerTasks(mux *asynq.ServeMux) {
 	mux.HandleFunc(pipeline.TypeProcessInbox, a.processor.ProcessTask)
 	mux.HandleFunc(pipeline.TypeSendOutbox, a.sender.SendTask)
 	mux.HandleFunc(pipeline.TypeCheckDelivery, a.sender.CheckTask)
+	a.engine.Register(mux)
 }
 
 // registerPeriodic registers periodic tasks. The scheduler runs on every
@@ -45,6 +47,13 @@ func (a *App) registerPeriodic(s *asynq.Scheduler) error {
 	if _, err := s.Register("@hourly", asynq.NewTask(TypePruneInbox, nil),
 		asynq.Queue(pipeline.QueueLow), asynq.Unique(55*time.Minute), asynq.MaxRetry(3)); err != nil {
 		return fmt.Errorf("registering %s: %w", TypePruneInbox, err)
+	}
+	// The workflow sweep hands the next horizon's wakes to asynq, re-hands
+	// lost ones and fires schedule triggers; it takes a lease, so one
+	// replica does the work.
+	if _, err := s.Register("@every 30s", asynq.NewTask(engine.TypeSweep, nil),
+		asynq.Queue(pipeline.QueueWorkflows), asynq.Unique(25*time.Second), asynq.MaxRetry(0)); err != nil {
+		return fmt.Errorf("registering %s: %w", engine.TypeSweep, err)
 	}
 	if _, err := s.Register("@every 1m", asynq.NewTask(TypeSweep, nil),
 		asynq.Queue(pipeline.QueueLow), asynq.Unique(50*time.Second), asynq.MaxRetry(0)); err != nil {

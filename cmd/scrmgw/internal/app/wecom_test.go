@@ -201,7 +201,7 @@ func TestWeComKFMessagesWithRedis(t *testing.T) {
 		t.Fatalf("kf replies = %+v", sent)
 	}
 	all := sent[0].Text + sent[1].Text
-	if !strings.Contains(all, "请发送您的位置") || !strings.Contains(all, "小助手") {
+	if !strings.Contains(all, "请发送您的位置") || !strings.Contains(all, "积分：0") {
 		t.Errorf("kf replies = %q", all)
 	}
 }

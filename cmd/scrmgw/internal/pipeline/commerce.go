@@ -20,8 +20,8 @@ import (
 // event is logged once.
 type Commerce struct {
 	store *store.Store
-	// OnLogged, when set, is told of each newly logged event (the
-	// workflow engine).
+	// OnLogged, when set, is handed each logged event (the workflow
+	// engine); it must be idempotent.
 	OnLogged func(ctx context.Context, e *store.Event) error
 }
 
@@ -48,11 +48,13 @@ func (c *Commerce) handle(ctx context.Context, in *adapters.Inbound) error {
 	}
 	e := &store.Event{Type: in.Event, BrandID: in.Brand, MemberID: &memberID, Source: in.Attrs["source"], SourceID: in.Attrs["id"],
 		Payload: in.Attrs["data"], OccurredAt: in.At}
-	fresh, err := c.store.AppendEvent(ctx, e)
-	if err != nil {
+	if _, err := c.store.AppendEvent(ctx, e); err != nil {
 		return fmt.Errorf("logging %s: %w", in.Event, err)
 	}
-	if c.OnLogged != nil && (fresh || e.ID != 0) {
+	if c.OnLogged != nil {
+		// Also for an event logged before: a retry after a crash
+		// between the two must still reach the engine (it is
+		// idempotent).
 		return c.OnLogged(ctx, e)
 	}
 	return nil

@@ -44,6 +44,11 @@ type Welcomer interface {
 // welcome messages. Every write is keyed by the delivery, so handling a
 // delivery twice changes nothing the second time.
 type Contacts struct {
+	// OnLogged, when set, is handed every event logged (the workflow
+	// engine); it must be idempotent, as a retried delivery hands it the
+	// same event again.
+	OnLogged func(ctx context.Context, e *store.Event) error
+
 	store    *store.Store
 	channels *adapters.Registry
 	sender   *Sender
@@ -107,15 +112,19 @@ func (c *Contacts) added(ctx context.Context, in *adapters.Inbound) error {
 			return fmt.Errorf("binding member: %w", err)
 		}
 	}
-	if _, err := c.store.AppendEvent(ctx, &store.Event{Type: TypeMemberJoined, BrandID: in.Brand, MemberID: &m.ID,
+	joined := &store.Event{Type: TypeMemberJoined, BrandID: in.Brand, MemberID: &m.ID,
 		Source: in.Channel, SourceID: in.DedupKey, OccurredAt: in.At,
-		Payload: eventPayload(map[string]string{"state": in.Attrs["state"], "guide_id": guideID(binding), "new_member": fmt.Sprint(created)})}); err != nil {
+		Payload: eventPayload(map[string]string{"state": in.Attrs["state"], "guide_id": guideID(binding), "new_member": fmt.Sprint(created)})}
+	if _, err := c.store.AppendEvent(ctx, joined); err != nil {
 		return fmt.Errorf("logging member.joined: %w", err)
 	}
+	// The welcome first: its code expires in 20 seconds.
 	if code := in.Attrs["welcome_code"]; code != "" && c.welcomer != nil {
-		return c.welcome(ctx, in, m, binding, code)
+		if err := c.welcome(ctx, in, m, binding, code); err != nil {
+			return err
+		}
 	}
-	return nil
+	return c.logged(ctx, joined)
 }
 
 func guideID(b *store.Binding) string {
@@ -209,10 +218,20 @@ func (c *Contacts) removed(ctx context.Context, in *adapters.Inbound) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.store.AppendEvent(ctx, &store.Event{Type: TypeMemberLeft, BrandID: in.Brand, MemberID: &v.ID,
+	left := &store.Event{Type: TypeMemberLeft, BrandID: in.Brand, MemberID: &v.ID,
 		Source: in.Channel, SourceID: in.DedupKey, OccurredAt: in.At,
-		Payload: eventPayload(map[string]string{"by": in.Attrs["by"], "user_id": in.Attrs["user_id"]})})
-	return err
+		Payload: eventPayload(map[string]string{"by": in.Attrs["by"], "user_id": in.Attrs["user_id"]})}
+	if _, err := c.store.AppendEvent(ctx, left); err != nil {
+		return err
+	}
+	return c.logged(ctx, left)
+}
+
+func (c *Contacts) logged(ctx context.Context, e *store.Event) error {
+	if c.OnLogged == nil {
+		return nil
+	}
+	return c.OnLogged(ctx, e)
 }
 
 // eventPayload encodes an event's attributes as JSON, leaving out empty

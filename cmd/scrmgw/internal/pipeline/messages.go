@@ -18,6 +18,10 @@ const TypeMessageReceived = "message.received"
 // replies back on the channel the message came from, in the same
 // conversation.
 type Messages struct {
+	// OnLogged, when set, is handed each message.received logged (the
+	// workflow engine); it must be idempotent.
+	OnLogged func(ctx context.Context, e *store.Event) error
+
 	store  *store.Store
 	bot    bots.Bot
 	sender *Sender
@@ -65,8 +69,14 @@ func (m *Messages) logEvent(ctx context.Context, in *adapters.Inbound) error {
 	if err != nil {
 		return err
 	}
-	_, err = m.store.AppendEvent(ctx, &store.Event{Type: TypeMessageReceived, BrandID: in.Brand, MemberID: &v.ID,
+	e := &store.Event{Type: TypeMessageReceived, BrandID: in.Brand, MemberID: &v.ID,
 		Source: in.Channel, SourceID: in.DedupKey, OccurredAt: in.At,
-		Payload: eventPayload(map[string]string{"kind": in.Kind, "text": in.Text})})
-	return err
+		Payload: eventPayload(map[string]string{"kind": in.Kind, "text": in.Text})}
+	if _, err := m.store.AppendEvent(ctx, e); err != nil {
+		return err
+	}
+	if m.OnLogged != nil {
+		return m.OnLogged(ctx, e)
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -77,23 +78,25 @@ type RecorderOptions struct {
 	// under load, because deliveries that arrive while every committer
 	// is busy join the next batch; lingering only adds latency then.
 	Linger time.Duration
-	// Committers is how many batches may be committing (and queueing)
-	// at once. Default 4: one batch waits for its WAL flush or its
-	// enqueues while the next is inserted, and the next is filling.
+	// Committers is how many batches may be committing at once.
+	// Default 1: one statement in flight, the next batch filling
+	// meanwhile, which keeps batches large (PostgreSQL's cost is mostly
+	// per statement and commit) and gives every committed row the order
+	// of its batch.
 	Committers int
-	// Enqueuers is how many goroutines queue recorded deliveries, for
-	// all batches together. Default 16.
-	Enqueuers int
 }
 
 // Recorder implements adapters.Recorder: Record returns once the delivery
-// is committed to the inbox. Concurrent Records are committed together in
-// one statement, which is what lets the gateway acknowledge thousands of
-// callbacks a second with every one durable.
+// is committed to the inbox and queued. Concurrent Records are committed
+// together in one statement, which is what lets the gateway acknowledge
+// thousands of callbacks a second with every one durable.
 //
-// A delivery is answered once its batch is committed and its task queued
-// (or queueing failed: the committed row is what counts, it stays pending
-// and the sweep queues it).
+// Each caller queues its own delivery once the batch is committed, so
+// queueing (one Redis round trip per delivery) runs with the concurrency
+// of the requests and never holds up the next commit. A delivery whose
+// caller gave up before its batch committed is queued by the committer.
+// Queueing may fail: the committed row is what counts, it stays pending
+// and the sweep queues it.
 type Recorder struct {
 	store *store.Store
 	queue Enqueuer
@@ -101,19 +104,26 @@ type Recorder struct {
 	opts  RecorderOptions
 
 	in      chan *pending
-	jobs    chan *pending
 	stopped chan struct{}
 	mu      sync.RWMutex
 	closed  bool
+	// orphans are enqueues of deliveries whose callers gave up.
+	orphans sync.WaitGroup
 }
+
+// States of a pending delivery, between its caller and its committer.
+const (
+	waiting   int32 = iota // caller waiting for the commit
+	handed                 // committed and handed to the caller to queue
+	abandoned              // caller gone; the committer queues it
+)
 
 type pending struct {
 	msg   store.InboxMessage
 	in    *adapters.Inbound
 	fresh bool
+	state atomic.Int32
 	done  chan error
-	// queued is the batch's count of deliveries being queued.
-	queued *sync.WaitGroup
 }
 
 // NewRecorder returns a Recorder; call Run to start committing.
@@ -125,14 +135,10 @@ func NewRecorder(s *store.Store, q Enqueuer, log *slog.Logger, opts RecorderOpti
 		opts.Linger = 0
 	}
 	if opts.Committers <= 0 {
-		opts.Committers = 4
-	}
-	if opts.Enqueuers <= 0 {
-		opts.Enqueuers = 16
+		opts.Committers = 1
 	}
 	return &Recorder{store: s, queue: q, log: log, opts: opts,
-		in:   make(chan *pending, opts.MaxBatch*opts.Committers),
-		jobs: make(chan *pending, opts.Enqueuers), stopped: make(chan struct{})}
+		in: make(chan *pending, opts.MaxBatch*(opts.Committers+1)), stopped: make(chan struct{})}
 }
 
 var _ adapters.Recorder = (*Recorder)(nil)
@@ -164,11 +170,34 @@ func (r *Recorder) Record(ctx context.Context, in *adapters.Inbound) error {
 	}
 	select {
 	case err := <-p.done:
-		return err
+		if err != nil {
+			return err
+		}
 	case <-ctx.Done():
-		// The batch may still commit; the platform's redelivery will
-		// then find it recorded.
-		return ctx.Err()
+		if p.state.CompareAndSwap(waiting, abandoned) {
+			// The batch may still commit: the committer then queues
+			// it, and the platform's redelivery finds it recorded.
+			return ctx.Err()
+		}
+		// Committed just now, and ours to queue.
+		if err := <-p.done; err != nil {
+			return err
+		}
+	}
+	if p.fresh {
+		// Queue it even if our caller has gone: it is committed.
+		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		r.enqueue(qctx, p)
+	}
+	return nil
+}
+
+// enqueue queues a committed delivery; a failure is logged and left to
+// the sweep.
+func (r *Recorder) enqueue(ctx context.Context, p *pending) {
+	if err := enqueueID(ctx, r.queue, TypeProcessInbox, p.msg.ID, inboxQueue(p.in)); err != nil {
+		r.log.Warn("queueing inbound failed; the sweep will retry", slog.Int64("inbox_id", p.msg.ID), slog.Any("error", err))
 	}
 }
 
@@ -189,21 +218,7 @@ func (r *Recorder) Run(ctx context.Context) {
 		close(r.in)
 		r.mu.Unlock()
 	}()
-	// Long-lived enqueuers shared by every batch: no goroutine (and
-	// no stack growth) per delivery, and never more Redis commands in
-	// flight than there are of them.
-	var enqueuers sync.WaitGroup
-	for range r.opts.Enqueuers {
-		enqueuers.Add(1)
-		go func() {
-			defer enqueuers.Done()
-			r.enqueue()
-		}()
-	}
-	defer func() {
-		close(r.jobs)
-		enqueuers.Wait()
-	}()
+	defer r.orphans.Wait()
 	// Long-lived committers; a send on batches succeeds when one of
 	// them is free.
 	batches := make(chan []*pending)
@@ -313,36 +328,20 @@ func (r *Recorder) commit(batch []*pending) {
 		}
 		return
 	}
+	// Every delivery of the batch is durable. The callers queue the new
+	// ones; those whose callers left are queued here.
 	for i, p := range batch {
 		p.fresh = fresh[i]
-	}
-	// Queue the new deliveries, in parallel, then answer the callers.
-	// A failure here loses nothing (the row is pending and the sweep
-	// queues it), so the callers are answered either way. The batch
-	// keeps its committer until it is queued: the next batch grows
-	// meanwhile.
-	var queued sync.WaitGroup
-	for _, p := range batch {
-		if p.fresh {
-			queued.Add(1)
-			p.queued = &queued
-			r.jobs <- p
-		} else {
-			p.done <- nil
+		if p.fresh && !p.state.CompareAndSwap(waiting, handed) {
+			r.orphans.Add(1)
+			go func() {
+				defer r.orphans.Done()
+				qctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				r.enqueue(qctx, p)
+			}()
+			continue
 		}
-	}
-	queued.Wait()
-}
-
-// enqueue queues recorded deliveries until the Recorder stops.
-func (r *Recorder) enqueue() {
-	for p := range r.jobs {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := enqueueID(ctx, r.queue, TypeProcessInbox, p.msg.ID, inboxQueue(p.in)); err != nil {
-			r.log.Warn("queueing inbound failed; the sweep will retry", slog.Int64("inbox_id", p.msg.ID), slog.Any("error", err))
-		}
-		cancel()
 		p.done <- nil
-		p.queued.Done()
 	}
 }

@@ -1,0 +1,271 @@
+package engine
+
+import (
+	"fmt"
+	"io/fs"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/workflows"
+)
+
+// TestExamplesPut stores every shipped example, so they never rot for the
+// engine either.
+func TestExamplesPut(t *testing.T) {
+	forEach(t, at(3, 10, 0), func(t *testing.T, h *harness) {
+		names, err := fs.Glob(configs.ExampleWorkflows(), "*.yaml")
+		if err != nil || len(names) < 3 {
+			t.Fatalf("examples: %v, %v", names, err)
+		}
+		for _, n := range names {
+			v := h.putExample(strings.TrimSuffix(n, ".yaml"))
+			if !v.Created || len(v.Version) != 16 {
+				t.Errorf("%s: %+v", n, v)
+			}
+		}
+		ws, err := h.s.Workflows(h.ctx, store.WorkflowFilter{Brand: "camellia", EnabledOnly: true})
+		if err != nil || len(ws) != len(names) {
+			t.Errorf("enabled workflows: %v, %v", ws, err)
+		}
+	})
+}
+
+// TestNewMemberWelcome runs the shipped welcome journey for a member who
+// joins late in the evening and never buys (the welcome message itself is
+// the channel's; the workflow starts after it).
+func TestNewMemberWelcome(t *testing.T) {
+	forEach(t, at(3, 22, 30), func(t *testing.T, h *harness) {
+		h.putExample("new-member-welcome")
+		lily := h.member("Lily", "wecom", "g1")
+		h.event(workflows.EventMemberJoined, lily, `{"state":"s:sh1"}`)
+		h.fire()
+
+		run := h.only(lily)
+		tasks, _ := h.s.GuideTasks(h.ctx, store.GuideTaskFilter{RunID: run.ID})
+		if len(tasks) != 1 || !strings.Contains(tasks[0].Title, "新会员 Lily") || !tasks[0].DueAt.Equal(at(4, 22, 30)) ||
+			!strings.Contains(tasks[0].Note, "静安店") {
+			t.Errorf("guide tasks: %+v", tasks)
+		}
+		if g := h.sender.toGuides(); len(g) != 1 || g[0].out.To != "wang" || g[0].channel != "wecom" || !strings.Contains(g[0].out.Text, "新会员 Lily") {
+			t.Errorf("guide notices: %+v", g)
+		}
+		if run.Step != "wait_3d" || !run.WakeAt.Equal(at(6, 22, 30)) || run.QueuedAt != nil {
+			t.Errorf("after the first steps: %+v", run)
+		}
+		if len(h.q.pending()) != 0 {
+			t.Errorf("a wake 3 days away is in the queue: %+v", h.q.pending())
+		}
+
+		// Three days later, in quiet hours: the coupon waits for 09:00
+		// (plus the run's spread), never before.
+		h.runUntil(at(7, 12, 0))
+		msgs := h.sender.toMembers()
+		if len(msgs) != 1 {
+			t.Fatalf("after 3 days: %d messages, want the coupon", len(msgs))
+		}
+		c := msgs[0]
+		release := at(7, 9, 0)
+		if c.at.Before(release) || !c.at.Before(release.Add(5*time.Minute)) || c.out.Kind != "news" || c.channel != "wecom" ||
+			c.out.To != "wecom-Lily" || c.out.Via != "wang" || c.out.ToParty != adapters.PartyMember ||
+			!strings.Contains(c.out.Fields["url"], "NEW-MEMBER-50-") || c.meta.Queue != "default" {
+			t.Errorf("coupon at %v: %+v", c.at.In(shanghai), c)
+		}
+		if want := release.Add(spread(run.ID, 5*time.Minute)); !c.at.Equal(want) {
+			t.Errorf("coupon at %v, want the run's spread %v", c.at.In(shanghai), want.In(shanghai))
+		}
+		if c.out.IdempotencyKey != fmt.Sprintf("wf:%d:coupon:1", run.ID) {
+			t.Errorf("coupon key %q", c.out.IdempotencyKey)
+		}
+
+		// A month after joining: the recall through the guide, then the end.
+		h.runUntil(at(31, 23, 0).AddDate(0, 0, 7))
+		msgs = h.sender.toMembers()
+		if len(msgs) != 2 || !strings.Contains(msgs[1].out.Text, "新款") {
+			t.Fatalf("after a month: %+v", msgs)
+		}
+		run = h.only(lily)
+		if run.State != store.RunDone || run.EndReason != "no purchase in the first month" || run.Sent != 2 {
+			t.Errorf("run: %+v", run)
+		}
+		tasks, _ = h.s.GuideTasks(h.ctx, store.GuideTaskFilter{RunID: run.ID})
+		if len(tasks) != 2 || !strings.Contains(tasks[1].Title, "确认发送「recall」给 Lily") {
+			t.Errorf("the recall through the guide made no confirmation task: %+v", tasks)
+		}
+		want := []string{"assign:done", "say_hello:done", "wait_3d:done", "not_bought_yet:done",
+			"coupon:done", "wait_27d:done", "recall:done", "done:done"}
+		if diff := cmp.Diff(want, h.trail(run.ID)); diff != "" {
+			t.Errorf("trail (-want +got):\n%s", diff)
+		}
+		h.noErrors()
+
+		st, err := h.e.Stats(h.ctx, "camellia", "new-member-welcome")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Entered != 1 || st.Done != 1 || st.Sent != 2 || st.Steps[0].ID != "assign" || st.Steps[6].Reached != 1 || st.Errors != 0 {
+			t.Errorf("stats: %+v", st)
+		}
+	})
+}
+
+// TestGoalEndsWaitingRun: a purchase while the run waits ends it as
+// converted; its queued wake does nothing.
+func TestGoalEndsWaitingRun(t *testing.T) {
+	forEach(t, at(3, 15, 0), func(t *testing.T, h *harness) {
+		h.putExample("new-member-welcome")
+		ann := h.member("Ann", "wecom", "g1")
+		h.event(workflows.EventMemberJoined, ann, `{}`)
+		h.fire()
+		run := h.only(ann)
+		// 2h50m before the wake: the sweeper hands it to the queue.
+		h.runUntil(at(6, 14, 30))
+		if p := h.q.pending(); len(p) != 1 || !p[0].at.Equal(at(6, 15, 0)) {
+			t.Fatalf("queued wakes: %+v", p)
+		}
+		h.event(workflows.EventPurchaseCompleted, ann, `{"order":{"id":"o1","total":299}}`)
+		run = h.only(ann)
+		if run.State != store.RunConverted || run.WakeAt != nil || run.EndReason != "goal: purchase.completed" {
+			t.Fatalf("after the purchase: %+v", run)
+		}
+		before := len(h.sender.toMembers())
+		h.runUntil(at(20, 12, 0))
+		if got := len(h.sender.toMembers()); got != before {
+			t.Errorf("a converted run sent %d more messages", got-before)
+		}
+		if trail := h.trail(run.ID); trail[len(trail)-1] != "wait_3d:cancelled" {
+			t.Errorf("trail %v", trail)
+		}
+		st, _ := h.e.Stats(h.ctx, "camellia", "new-member-welcome")
+		if st.Converted != 1 || st.Active != 0 {
+			t.Errorf("stats: %+v", st)
+		}
+		h.noErrors()
+	})
+}
+
+// TestRepurchase: a purchase of a 30-day product starts a reminder three
+// days before it runs out, inside the send window; a reply gives the guide
+// a task; the next purchase converts the run and starts the next one.
+func TestRepurchase(t *testing.T) {
+	forEach(t, at(3, 12, 0), func(t *testing.T, h *harness) {
+		h.putExample("repurchase-replenishment")
+		bo := h.member("Bo", "wecom", "g1")
+		order := `{"order":{"id":"o-1","total":199,"items":[{"sku":"c1","name":"洁面乳","qty":1,"price":199,"cycle_days":30},{"sku":"bag","name":"袋","qty":1,"price":0}]}}`
+		h.event(workflows.EventPurchaseCompleted, bo, order)
+		run := h.only(bo)
+		if run.Step != "wait_refill" {
+			t.Fatalf("run: %+v", run)
+		}
+		h.runUntil(at(3, 13, 0))
+		run = h.only(bo)
+		if !run.WakeAt.Equal(at(30, 12, 0)) {
+			t.Fatalf("waits until %v, want 27 days after the purchase", run.WakeAt.In(shanghai))
+		}
+		h.runUntil(at(30, 12, 30))
+		msgs := h.sender.toMembers()
+		if len(msgs) != 1 || !strings.Contains(msgs[0].out.Text+msgs[0].out.Fields["title"]+msgs[0].out.Fields["description"], "洁面乳") {
+			t.Fatalf("reminder: %+v", msgs)
+		}
+		h.clock.Set(at(31, 9, 0))
+		h.event(workflows.EventMessageReceived, bo, `{"text":"好的，帮我留一支","channel":"wecom"}`)
+		h.fire()
+		run = h.only(bo)
+		if run.State != store.RunActive || run.Step != "follow_up" {
+			// follow_up is the last step: the run is done after it.
+			if run.State != store.RunDone {
+				t.Fatalf("after the reply: %+v", run)
+			}
+		}
+		tasks, _ := h.s.GuideTasks(h.ctx, store.GuideTaskFilter{RunID: run.ID})
+		if len(tasks) != 1 || !strings.Contains(tasks[0].Title, "o-1") || !tasks[0].DueAt.Equal(at(31, 13, 0)) {
+			t.Errorf("follow-up task: %+v", tasks)
+		}
+		// The next purchase starts the next reminder.
+		h.clock.Set(at(31, 15, 0))
+		h.event(workflows.EventPurchaseCompleted, bo, strings.Replace(order, "o-1", "o-2", 1))
+		runs := h.runs(bo)
+		if len(runs) != 2 || runs[1].State != store.RunActive || runs[1].Version != run.Version {
+			t.Errorf("runs after the second purchase: %+v", runs)
+		}
+		// While it waits, another purchase converts it and starts a new one.
+		h.clock.Set(at(31, 16, 0))
+		h.event(workflows.EventPurchaseCompleted, bo, strings.Replace(order, "o-1", "o-3", 1))
+		runs = h.runs(bo)
+		if len(runs) != 3 || runs[1].State != store.RunConverted || runs[2].State != store.RunActive {
+			t.Errorf("runs after the third purchase: %+v", runs)
+		}
+		h.noErrors()
+	})
+}
+
+// TestDormantWinBack runs the schedule-triggered example: two replicas
+// run the schedule at once and the members enter once.
+func TestDormantWinBack(t *testing.T) {
+	forEach(t, at(3, 9, 0), func(t *testing.T, h *harness) {
+		h.putExample("dormant-win-back")
+		mei := h.member("Mei", "wecom", "g1")
+		gold := h.member("Gold", "wecom", "g1")
+		if err := h.s.SetMembership(h.ctx, gold, "camellia", "gold", nil); err != nil {
+			t.Fatal(err)
+		}
+		fresh := h.member("Fresh", "wecom", "g1")
+		never := h.member("Never", "wecom", "g1")
+		optOut := h.member("OptOut", "wecom", "g1")
+		h.s.AddMemberTags(h.ctx, optOut, "camellia", []string{"no_marketing"}, h.clock.Now())
+		for m, ago := range map[int64]int{mei: 100, gold: 95, fresh: 10, optOut: 100} {
+			h.clock.Set(at(3, 9, 0).AddDate(0, 0, -ago))
+			h.event(workflows.EventPurchaseCompleted, m, `{"order":{"id":"x","total":88}}`)
+		}
+		_ = never
+		h.clock.Set(at(3, 10, 0).Add(20 * time.Second))
+		other, err := New(h.e.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan int)
+		for _, e := range []*Engine{h.e, other} {
+			go func() {
+				n, err := e.RunSchedules(h.ctx, h.clock.Now())
+				if err != nil {
+					t.Error(err)
+				}
+				done <- n
+			}()
+		}
+		if n := <-done + <-done; n != 2 {
+			t.Fatalf("the schedule started %d runs, want 2 (Mei and Gold)", n)
+		}
+		h.runUntil(at(3, 10, 5))
+		msgs := h.sender.toMembers()
+		if len(msgs) != 2 || !strings.Contains(msgs[0].out.Fields["url"], "WIN-BACK-30-") {
+			t.Fatalf("win-back messages: %+v", msgs)
+		}
+		// Mei replies; Gold does not and is called after 7 days.
+		h.clock.Set(at(4, 11, 0))
+		h.event(workflows.EventMessageReceived, mei, `{"text":"有新品吗"}`)
+		h.fire()
+		h.runUntil(at(11, 12, 0))
+		for _, m := range []int64{mei, gold} {
+			run := h.only(m)
+			tasks, _ := h.s.GuideTasks(h.ctx, store.GuideTaskFilter{RunID: run.ID})
+			if run.State != store.RunDone || len(tasks) != 2 || !strings.Contains(tasks[1].Title, "回访沉睡会员") {
+				t.Errorf("member %d: run %+v, tasks %+v", m, run, tasks)
+			}
+		}
+		if trail := h.trail(h.only(gold).ID); !strings.Contains(strings.Join(trail, " "), "by_level:done call:done") {
+			t.Errorf("gold trail %v", trail)
+		}
+		// The next day the firing repeats, but re-entry waits 180 days.
+		h.runUntil(at(12, 10, 30))
+		if len(h.runs(mei)) != 1 {
+			t.Error("Mei entered again within 180 days")
+		}
+		h.noErrors()
+	})
+}

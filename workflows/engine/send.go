@@ -1,0 +1,208 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/templates"
+	"github.com/scrmgw/scrmgw/workflows"
+)
+
+// confirmTaskDue is how long a guide has to confirm a message sent
+// through them before the task is overdue.
+const confirmTaskDue = 24 * time.Hour
+
+// send executes a send step: consent, channel, send rules and caps are
+// checked now, when the message is due; a message held by the rules or a
+// cap stays on the step with a wake for when it may go.
+func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key string, now time.Time) (outcome, error) {
+	s := step.Send
+	run := rc.run
+	p, err := rc.member(ctx)
+	if err != nil {
+		return outcome{}, err
+	}
+	channel, to := recipient(p, s.Channel)
+	if to == "" {
+		return skipped(step.Next, "member cannot be reached on "+orWord(channel, "any channel")+": nothing sent"), nil
+	}
+	if p.IsUnsubscribed(channel) {
+		return skipped(step.Next, "member unsubscribed from "+channel+": nothing sent"), nil
+	}
+	rules := &rc.wf.SendRules
+	loc := rules.Location("", storeZone(p))
+	if s.Priority != workflows.PriorityHigh {
+		if at, held := holdUntil(rules, now, loc, spread(run.ID, e.opts.SpreadWindow)); held {
+			return outcome{stepState: store.StepPending, wakeAt: at,
+				decision: "held by the send rules until " + at.In(loc).Format("2006-01-02 15:04:05 MST")}, nil
+		}
+	}
+	via := ""
+	switch {
+	case channel == templates.ChannelWeCom:
+		// WeCom reaches an external contact through an employee: a
+		// message task their guide confirms.
+		if p.Guide == nil || p.Guide.WeComUserID == nil {
+			return skipped(step.Next, "member has no guide on WeCom to send through: nothing sent"), nil
+		}
+		via = *p.Guide.WeComUserID
+	case s.Via == workflows.ViaGuide:
+		if p.Guide == nil {
+			return skipped(step.Next, "member has no guide to send through: nothing sent"), nil
+		}
+		if p.Guide.DingTalkUserID != nil && channel == templates.ChannelDingTalk {
+			via = *p.Guide.DingTalkUserID
+		}
+	}
+
+	caps := rules.Caps
+	day := midnight(now, loc)
+	week := day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7))
+	reserved, err := e.store.ReserveSend(ctx, store.SendReservation{Key: key, MemberID: run.MemberID, BrandID: run.BrandID,
+		RunID: run.ID, Channel: channel, At: now, DayStart: day, PerDay: caps.PerDay, WeekStart: week, PerWeek: caps.PerWeek})
+	if err != nil {
+		return outcome{}, fmt.Errorf("checking frequency caps: %w", err)
+	}
+	if !reserved {
+		if caps.WhenCapped == workflows.CapSkip {
+			return skipped(step.Next, capWords(caps)+" reached: skipped"), nil
+		}
+		at := ceilSecond(day.AddDate(0, 0, 1).Add(spread(run.ID, e.opts.SpreadWindow)))
+		return outcome{stepState: store.StepPending, wakeAt: at,
+			decision: capWords(caps) + " reached: delayed to " + at.In(loc).Format("2006-01-02 15:04:05 MST")}, nil
+	}
+
+	data, err := rc.templateData(ctx, step.ID, loc.String())
+	if err != nil {
+		return outcome{}, err
+	}
+	if s.Coupon != "" {
+		c, err := e.opts.Coupons.Issue(ctx, CouponRequest{Batch: s.Coupon, MemberID: run.MemberID, Brand: run.BrandID, Key: key, At: now})
+		if err != nil {
+			return outcome{}, fmt.Errorf("issuing coupon from %s: %w", s.Coupon, err)
+		}
+		data.Coupon = c
+	}
+	msg, err := e.opts.Templates.Render(s.Template, e.opts.Locale, channel, data)
+	if err != nil {
+		if rerr := e.store.ReleaseSend(ctx, key); rerr != nil {
+			e.log.WarnContext(ctx, "releasing send reservation", "run_id", run.ID, "error", rerr)
+		}
+		return outcome{}, fmt.Errorf("rendering %s: %v: %w", s.Template, err, errPermanent)
+	}
+	out := &adapters.Outbound{IdempotencyKey: key, To: to, ToParty: adapters.PartyMember, Via: via,
+		Kind: msg.Kind, Text: msg.Text, Fields: msg.Fields}
+	meta := SendMeta{MemberID: run.MemberID, Brand: run.BrandID, Queue: e.opts.SendQueue, RunID: run.ID, Workflow: run.Workflow, Step: step.ID}
+	if p.Guide != nil {
+		meta.GuideID = p.Guide.ID
+	}
+	if s.Priority == workflows.PriorityHigh {
+		meta.Queue = e.opts.CriticalQueue
+	}
+	if err := e.opts.Sender.Send(ctx, channel, out, meta); err != nil {
+		return outcome{}, fmt.Errorf("sending %s on %s: %w", s.Template, channel, err)
+	}
+	decision := fmt.Sprintf("sent %s on %s (%s)", s.Template, channel, msg.Kind)
+	if s.Via == workflows.ViaGuide && p.Guide != nil {
+		// The guide confirms the message in WeCom: a task reminds them.
+		title := fmt.Sprintf("确认发送「%s」给 %s", s.Template, orWord(p.Member.Name, "会员"+p.Member.PhoneTail))
+		confirm := key + ":confirm"
+		task := &store.GuideTask{Key: &confirm, RunID: &run.ID, MemberID: run.MemberID, GuideID: p.Guide.ID, BrandID: run.BrandID,
+			Title: title, Note: truncateText(msg.Text+" "+msg.Fields["title"], 2000), DueAt: now.Add(confirmTaskDue), CreatedAt: now}
+		if _, err := e.store.CreateGuideTask(ctx, task); err != nil {
+			return outcome{}, fmt.Errorf("creating the guide's confirmation task: %w", err)
+		}
+		decision += fmt.Sprintf("; task %d for guide %s", task.ID, p.Guide.ID)
+	}
+	out2 := done(step.Next, decision)
+	out2.sent = 1
+	return out2, nil
+}
+
+// recipient is the channel a send goes out on and the member's id there:
+// the member's own channel (WeCom, else DingTalk) or the one the step
+// names.
+func recipient(p *store.MemberProfile, want string) (channel, to string) {
+	if want == "" || want == workflows.ChannelMember {
+		want = memberChannel(p)
+		if want == "" {
+			return "", ""
+		}
+	}
+	return want, p.Identity(want)
+}
+
+// holdUntil says when a message due at now may go out under the send
+// rules, read in loc: held is false when it may go now. A held message
+// goes at the first allowed time plus its spread, unless the spread
+// would leave the allowed time.
+func holdUntil(rules *workflows.SendRules, now time.Time, loc *time.Location, spread time.Duration) (at time.Time, held bool) {
+	if rules.Allowed(now, loc) {
+		return time.Time{}, false
+	}
+	release := rules.SendTime(now, loc)
+	if release.IsZero() {
+		return ceilSecond(now.Add(time.Hour)), true // Load rejects rules that never allow a send
+	}
+	at = release.Add(spread)
+	if !rules.Allowed(at, loc) {
+		at = release
+	}
+	return ceilSecond(at), true
+}
+
+// midnight is the start of t's day in loc.
+func midnight(t time.Time, loc *time.Location) time.Time {
+	y, m, d := t.In(loc).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, loc)
+}
+
+func capWords(c workflows.Caps) string {
+	var parts []string
+	if c.PerDay > 0 {
+		parts = append(parts, strconv.Itoa(c.PerDay)+" a day")
+	}
+	if c.PerWeek > 0 {
+		parts = append(parts, strconv.Itoa(c.PerWeek)+" a week")
+	}
+	return "frequency cap (" + strings.Join(parts, ", ") + ")"
+}
+
+func orWord(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return s
+}
+
+// notifyGuide sends a guide their new task, on WeCom (an app message)
+// or DingTalk, whichever they are on.
+func (e *Engine) notifyGuide(ctx context.Context, rc *runCtx, p *store.MemberProfile, task *store.GuideTask, loc *time.Location) error {
+	g := p.Guide
+	channel, to := "", ""
+	switch {
+	case g.WeComUserID != nil:
+		channel, to = templates.ChannelWeCom, *g.WeComUserID
+	case g.DingTalkUserID != nil:
+		channel, to = templates.ChannelDingTalk, *g.DingTalkUserID
+	default:
+		return nil // the guide sees it in the guide bot's task list
+	}
+	text := "【任务】" + task.Title
+	if task.Note != "" {
+		text += "\n" + task.Note
+	}
+	text += "\n截止：" + task.DueAt.In(loc).Format("01-02 15:04")
+	out := &adapters.Outbound{IdempotencyKey: *task.Key + ":notify", To: to, ToParty: adapters.PartyGuide, Kind: "text", Text: text}
+	meta := SendMeta{MemberID: rc.run.MemberID, GuideID: g.ID, Brand: rc.run.BrandID, Queue: e.opts.SendQueue,
+		RunID: rc.run.ID, Workflow: rc.run.Workflow, Step: rc.run.Step}
+	if err := e.opts.Sender.Send(ctx, channel, out, meta); err != nil {
+		return fmt.Errorf("notifying guide %s: %w", g.ID, err)
+	}
+	return nil
+}
