@@ -143,17 +143,93 @@ func (s *Store) MergeMembers(ctx context.Context, from, into int64, by string) (
 				return translate(err)
 			}
 		}
+		if err := mergeEngineRows(tx, from, into, now, moved); err != nil {
+			return err
+		}
 		for _, h := range mergeHooks {
 			if err := h(tx, from, into); err != nil {
 				return err
 			}
 		}
-		rec.Moved = fmt.Sprintf("identities=%d memberships=%d bindings=%d events=%d",
-			moved["identities"], moved["memberships"], moved["bindings"], moved["events"])
+		rec.Moved = fmt.Sprintf("identities=%d memberships=%d bindings=%d events=%d tags=%d points_lines=%d runs=%d guide_tasks=%d",
+			moved["identities"], moved["memberships"], moved["bindings"], moved["events"], moved["tags"], moved["points_lines"],
+			moved["runs"], moved["guide_tasks"])
 		return translate(tx.Create(rec).Error)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return rec, nil
+}
+
+// mergeEngineRows moves what the workflow engine keeps per member: the
+// points ledger (already counted in the memberships), tags and consent
+// (the survivor's win where both have one), sends (for frequency caps),
+// guide tasks, and workflow runs; a run of a workflow the survivor also
+// runs ends as "merged", since a member has one active run per workflow.
+func mergeEngineRows(tx *gorm.DB, from, into int64, now time.Time, moved map[string]int64) error {
+	res := tx.Model(&PointsLine{}).Where("member_id = ?", from).Update("member_id", into)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	moved["points_lines"] = res.RowsAffected
+	for _, tbl := range []struct {
+		model any
+		table string
+		keys  string
+	}{{&MemberTag{}, "member_tags", "brand_id, tag"}, {&MemberConsent{}, "member_consent", "brand_id, channel"}} {
+		q := fmt.Sprintf(`DELETE FROM %s WHERE member_id = ? AND (%s) IN (SELECT %s FROM %s WHERE member_id = ?)`,
+			tbl.table, tbl.keys, tbl.keys, tbl.table)
+		if err := tx.Exec(q, from, into).Error; err != nil {
+			return translate(err)
+		}
+		res := tx.Model(tbl.model).Where("member_id = ?", from).Update("member_id", into)
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if tbl.table == "member_tags" {
+			moved["tags"] = res.RowsAffected
+		}
+	}
+	if err := tx.Model(&MemberSend{}).Where("member_id = ?", from).Update("member_id", into).Error; err != nil {
+		return translate(err)
+	}
+	res = tx.Model(&GuideTask{}).Where("member_id = ?", from).Update("member_id", into)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	moved["guide_tasks"] = res.RowsAffected
+	var runs []WorkflowRun
+	if err := tx.Where("member_id = ?", from).Find(&runs).Error; err != nil {
+		return translate(err)
+	}
+	for _, r := range runs {
+		if r.State == RunActive {
+			var n int64
+			if err := tx.Model(&WorkflowRun{}).Where("member_id = ? AND brand_id = ? AND workflow = ? AND state = ?",
+				into, r.BrandID, r.Workflow, RunActive).Count(&n).Error; err != nil {
+				return translate(err)
+			}
+			if n > 0 {
+				if err := tx.Model(&WorkflowRun{}).Where("id = ?", r.ID).
+					Updates(map[string]any{"state": RunExited, "end_reason": "merged into member " + fmt.Sprint(into), "ended_at": now}).Error; err != nil {
+					return translate(err)
+				}
+			}
+		}
+		// A run with the same trigger as one of the survivor's stays
+		// with the merged member (its history is kept either way).
+		var dup int64
+		if err := tx.Model(&WorkflowRun{}).Where("member_id = ? AND brand_id = ? AND workflow = ? AND trigger_key = ?",
+			into, r.BrandID, r.Workflow, r.TriggerKey).Count(&dup).Error; err != nil {
+			return translate(err)
+		}
+		if dup == 0 {
+			if err := tx.Model(&WorkflowRun{}).Where("id = ?", r.ID).Update("member_id", into).Error; err != nil {
+				return translate(err)
+			}
+			moved["runs"]++
+		}
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"time"
 	"testing"
 
 	"github.com/scrmgw/scrmgw/store"
@@ -33,12 +34,16 @@ func TestMergeMembers(t *testing.T) {
 		s.Bind(ctx, &store.Binding{MemberID: crm.ID, BrandID: "acme", GuideID: "g2", StoreID: "sh", Reason: "nearest"})
 		s.Bind(ctx, &store.Binding{MemberID: wx.ID, BrandID: "zeta", GuideID: "g1", StoreID: "sh", Reason: "contact"})
 		s.AppendEvent(ctx, &store.Event{Type: "member.joined", MemberID: &wx.ID, Source: "wecom", SourceID: "e1"})
+		s.AddMemberTags(ctx, wx.ID, "acme", []string{"vip", "new"}, time.Now())
+		s.AddMemberTags(ctx, crm.ID, "acme", []string{"vip"}, time.Now())
+		s.SetConsent(ctx, wx.ID, "acme", store.ConsentAll, true, time.Now())
+		s.CreateGuideTask(ctx, &store.GuideTask{MemberID: wx.ID, GuideID: "g1", BrandID: "acme", Title: "call", DueAt: time.Now()})
 
 		rec, err := s.MergeMembers(ctx, wx.ID, crm.ID, "admin")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rec.Moved != "identities=1 memberships=2 bindings=2 events=1" {
+		if rec.Moved != "identities=1 memberships=2 bindings=2 events=1 tags=1 points_lines=0 runs=0 guide_tasks=1" {
 			t.Errorf("recorded move = %q", rec.Moved)
 		}
 		v, err := s.Member(ctx, wx.ID, "") // the old id resolves to the survivor
@@ -65,6 +70,12 @@ func TestMergeMembers(t *testing.T) {
 		g1, _ := s.Guide(ctx, "g1", "")
 		if g1.BoundCount != 1 {
 			t.Errorf("g1 counts %d members, want 1 (the acme binding ended)", g1.BoundCount)
+		}
+		if tags, _ := s.MemberTags(ctx, crm.ID, "acme"); len(tags) != 2 {
+			t.Errorf("survivor's tags = %v, want new and vip", tags)
+		}
+		if p, _ := s.MemberProfile(ctx, "acme", crm.ID); p == nil || !p.IsUnsubscribed("wecom") {
+			t.Error("the merged member's unsubscribe was lost")
 		}
 		evs, _ := s.Events(ctx, store.EventFilter{MemberID: crm.ID})
 		if len(evs) != 1 {
