@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
