@@ -35,6 +35,8 @@ Usage:
   scrmgw import  stores|guides|members FILE.csv [--skip-invalid] [--brand B] [--config FILE]
                                    upsert rows from a CSV file; every bad row is reported with its line
   scrmgw workflow validate FILE...  check workflow files; every error with file:line:column
+  scrmgw workflow dry-run FILE --member M.json [--events E.json] [--start TIME]
+                                   simulate one member through a workflow; nothing is sent
   scrmgw config  [--config FILE]   check the configuration; list environment variables with --env
   scrmgw version                   print the version
 
@@ -70,6 +72,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "YAML configuration file (default: none; defaults and SCRMGW_* variables)")
 	listEnv, workers, skipInvalid, brand := false, true, false, ""
+	var memberFile, eventsFile, startAt string
+	if cmd == "workflow" {
+		fs.StringVar(&memberFile, "member", "", "dry-run: the member, as JSON")
+		fs.StringVar(&eventsFile, "events", "", "dry-run: events that happen to the member, as a JSON list")
+		fs.StringVar(&startAt, "start", "", "dry-run: when the simulation starts (RFC 3339); default now")
+	}
 	if cmd == "import" {
 		fs.BoolVar(&skipInvalid, "skip-invalid", false, "write the valid rows even when some rows are bad")
 		fs.StringVar(&brand, "brand", "", "brand of member rows that have no brand column")
@@ -92,8 +100,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		rest = fs.Args()[1:]
 	}
 	if cmd == "workflow" {
-		if len(positional) == 0 || positional[0] != "validate" {
-			fmt.Fprintln(stderr, "usage: scrmgw workflow validate FILE...")
+		if len(positional) == 0 || (positional[0] != "validate" && positional[0] != "dry-run") {
+			fmt.Fprintln(stderr, "usage: scrmgw workflow validate FILE... | scrmgw workflow dry-run FILE --member M.json")
 			return 2
 		}
 	} else if cmd == "import" {
@@ -119,6 +127,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if cmd == "workflow" {
+		if positional[0] == "dry-run" {
+			return runWorkflowDryRun(cfg, positional[1:], memberFile, eventsFile, startAt, stdout, stderr)
+		}
 		return runWorkflowValidate(cfg, positional[1:], stdout, stderr)
 	}
 	log := newLogger(cfg.Log, stderr)

@@ -29,6 +29,10 @@ func TestCommands(t *testing.T) {
 		{"example workflows validate", []string{"workflow", "validate", "../../configs/workflows/new-member-welcome.yaml", "../../configs/workflows/dormant-win-back.yaml"}, nil, 0, `ok (workflow "new-member-welcome"`, ""},
 		{"bad workflow", []string{"workflow", "validate", "testdata/bad-workflow.yaml"}, nil, 1, "", `testdata/bad-workflow.yaml:6:14: steps[0].channel: unknown channel "wecomm" (did you mean "wecom"?)`},
 		{"workflow without subcommand", []string{"workflow"}, nil, 2, "", "usage: scrmgw workflow validate"},
+		{"dry run", []string{"workflow", "dry-run", "../../configs/workflows/new-member-welcome.yaml", "--member", "../../configs/samples/member.json",
+			"--events", "../../configs/samples/events.json", "--start", "2026-11-25T20:00:00+08:00"}, nil, 0, "2026-12-25 20:30:00 CST  recall (send)", ""},
+		{"dry run without member", []string{"workflow", "dry-run", "../../configs/workflows/new-member-welcome.yaml"}, nil, 2, "", "usage: scrmgw workflow dry-run"},
+		{"dry run with a bad member file", []string{"workflow", "dry-run", "../../configs/workflows/new-member-welcome.yaml", "--member", "../../configs/samples/events.json"}, nil, 1, "", "--member"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"time"
 
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/templates"
 	"github.com/scrmgw/scrmgw/workflows"
+	"github.com/scrmgw/scrmgw/workflows/engine"
 )
 
 // runWorkflowValidate checks workflow files against the configured
@@ -17,15 +22,7 @@ func runWorkflowValidate(cfg configs.Config, files []string, stdout, stderr io.W
 		fmt.Fprintln(stderr, "usage: scrmgw workflow validate FILE.yaml...")
 		return 2
 	}
-	var (
-		reg *templates.Registry
-		err error
-	)
-	if cfg.TemplatesDir != "" {
-		reg, err = templates.LoadDir(cfg.TemplatesDir)
-	} else {
-		reg, err = templates.LoadFS(configs.BuiltinTemplates())
-	}
+	reg, err := loadTemplates(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "loading templates: %v\n", err)
 		return 1
@@ -45,4 +42,72 @@ func runWorkflowValidate(cfg configs.Config, files []string, stdout, stderr io.W
 		return 1
 	}
 	return 0
+}
+
+// runWorkflowDryRun simulates one member through a workflow with a
+// virtual clock and prints the timeline; nothing is stored or sent.
+func runWorkflowDryRun(cfg configs.Config, args []string, memberFile, eventsFile, start string, stdout, stderr io.Writer) int {
+	if len(args) != 1 || memberFile == "" {
+		fmt.Fprintln(stderr, "usage: scrmgw workflow dry-run FILE.yaml --member MEMBER.json [--events EVENTS.json] [--start 2026-11-25T10:00:00+08:00]")
+		return 2
+	}
+	reg, err := loadTemplates(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "loading templates: %v\n", err)
+		return 1
+	}
+	wf, err := workflows.LoadFile(args[0], workflows.Options{Templates: reg})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	var member engine.MemberFixture
+	if err := readJSON(memberFile, &member); err != nil {
+		fmt.Fprintf(stderr, "--member: %v\n", err)
+		return 1
+	}
+	var events []engine.EventFixture
+	if eventsFile != "" {
+		if err := readJSON(eventsFile, &events); err != nil {
+			fmt.Fprintf(stderr, "--events: %v\n", err)
+			return 1
+		}
+	}
+	at := time.Now()
+	if start != "" {
+		if at, err = time.Parse(time.RFC3339, start); err != nil {
+			fmt.Fprintf(stderr, "--start: want RFC 3339 (2026-11-25T10:00:00+08:00), got %q\n", start)
+			return 2
+		}
+	}
+	timeline, err := engine.DryRun(engine.DryRunOptions{Templates: reg, Locale: cfg.Locale}, wf, member, events, at)
+	if err != nil {
+		fmt.Fprintf(stderr, "dry run: %v\n", err)
+		return 1
+	}
+	if err := engine.WriteTimeline(stdout, timeline); err != nil {
+		return 1
+	}
+	return 0
+}
+
+func loadTemplates(cfg configs.Config) (*templates.Registry, error) {
+	if cfg.TemplatesDir != "" {
+		return templates.LoadDir(cfg.TemplatesDir)
+	}
+	return templates.LoadFS(configs.BuiltinTemplates())
+}
+
+// readJSON decodes a JSON file strictly.
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
