@@ -109,6 +109,9 @@ type QueueConfig struct {
 	// Concurrency is the number of tasks a process works on at once.
 	// Default 20.
 	Concurrency int `yaml:"concurrency"`
+	// WorkflowConcurrency is how many workflow wakes a process handles at
+	// once (they wait, briefly, for their exact time). Default 500.
+	WorkflowConcurrency int `yaml:"workflow_concurrency"`
 }
 
 // SecurityConfig holds keys for data at rest.
@@ -162,7 +165,7 @@ func Default() Config {
 			ShutdownTimeout:  30 * time.Second,
 		},
 		Database: DatabaseConfig{MaxOpenConns: 20},
-		Queue:    QueueConfig{Concurrency: 20},
+		Queue:    QueueConfig{Concurrency: 20, WorkflowConcurrency: 500},
 		Log:      LogConfig{Level: "info", Format: "text"},
 		Assign:   AssignConfig{MaxDistanceKm: 50},
 		WeCom:    wecom.Config{MaxClockSkew: 10 * time.Minute, APIBase: wecom.DefaultAPIBase},
@@ -247,6 +250,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Queue.Concurrency < 1 {
 		bad("queue.concurrency", "must be at least 1, got %d", c.Queue.Concurrency)
+	}
+	if c.Queue.WorkflowConcurrency < 1 {
+		bad("queue.workflow_concurrency", "must be at least 1, got %d", c.Queue.WorkflowConcurrency)
 	}
 	if c.Security.PhoneKey != "" {
 		if _, err := DecodeKey(c.Security.PhoneKey); err != nil {

@@ -19,10 +19,10 @@ import (
 )
 
 // queuePriorities weighs the queues: critical (new contacts and welcome
-// messages, whose WeCom welcome_code is valid 20 s) before workflows (the
-// timed steps, which must fire on time) before default (deliveries,
-// replies) before low (maintenance).
-var queuePriorities = map[string]int{pipeline.QueueCritical: 6, pipeline.QueueWorkflows: 4, pipeline.QueueDefault: 3, pipeline.QueueLow: 1}
+// messages, whose WeCom welcome_code is valid 20 s) before default
+// (deliveries, replies) before low (maintenance). The workflows queue has
+// a server of its own.
+var queuePriorities = map[string]int{pipeline.QueueCritical: 6, pipeline.QueueDefault: 3, pipeline.QueueLow: 1}
 
 // Serve runs the whole gateway in one process: HTTP server, queue workers
 // and the periodic scheduler, until ctx ends; then it stops accepting,
@@ -131,6 +131,26 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 			return fmt.Errorf("starting queue workers: %w", err)
 		}
 		workers = append(workers, srv)
+		// Workflow wakes get a server of their own: a wake reaches its
+		// handler a moment before it is due and waits for the exact
+		// time, so many are in flight at once and must not take the
+		// slots of deliveries.
+		wfSrv := asynq.NewServer(a.Redis, asynq.Config{
+			Concurrency:              a.Config.Queue.WorkflowConcurrency,
+			Queues:                   map[string]int{pipeline.QueueWorkflows: 1},
+			ShutdownTimeout:          a.Config.HTTP.ShutdownTimeout,
+			DelayedTaskCheckInterval: time.Second,
+			TaskCheckInterval:        100 * time.Millisecond,
+			Logger:                   asynqLogger{a.Log},
+			LogLevel:                 asynq.WarnLevel,
+		})
+		wfMux := asynq.NewServeMux()
+		a.engine.Register(wfMux)
+		if err := wfSrv.Start(wfMux); err != nil {
+			stopWorkers()
+			return fmt.Errorf("starting workflow workers: %w", err)
+		}
+		workers = append(workers, wfSrv)
 		sched := asynq.NewScheduler(a.Redis, &asynq.SchedulerOpts{Logger: asynqLogger{a.Log}, LogLevel: asynq.WarnLevel})
 		if err := a.registerPeriodic(sched); err != nil {
 			stopWorkers()
@@ -145,6 +165,9 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 		// Work saved before a crash or while Redis was away is queued again.
 		if err := pipeline.Sweep(ctx, a.Store, a.Queue, 0, a.Log); err != nil {
 			a.Log.Warn("start-up sweep", slog.Any("error", err))
+		}
+		if err := a.engine.Sweep(ctx); err != nil {
+			a.Log.Warn("start-up workflow sweep", slog.Any("error", err))
 		}
 	}
 

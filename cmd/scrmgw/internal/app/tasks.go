@@ -36,7 +36,6 @@ func (a *App) registerTasks(mux *asynq.ServeMux) {
 	mux.HandleFunc(pipeline.TypeProcessInbox, a.processor.ProcessTask)
 	mux.HandleFunc(pipeline.TypeSendOutbox, a.sender.SendTask)
 	mux.HandleFunc(pipeline.TypeCheckDelivery, a.sender.CheckTask)
-	a.engine.Register(mux)
 }
 
 // registerPeriodic registers periodic tasks. The scheduler runs on every

@@ -2,7 +2,11 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"os"
+	"strings"
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/assign"
@@ -39,7 +43,7 @@ func (e engineAssigner) Assign(ctx context.Context, memberID int64, brand string
 func (a *App) wireEngine() error {
 	eng, err := engine.New(engine.Options{Store: a.Store, Queue: a.Queue, Templates: a.Templates,
 		Sender: engineSender{a.sender}, Assigner: engineAssigner{a.assigner}, Locale: a.Config.Locale,
-		Logger: a.Log, WakeQueue: pipeline.QueueWorkflows})
+		Logger: a.Log, WakeQueue: pipeline.QueueWorkflows, WebhookSecret: a.webhookSecret})
 	if err != nil {
 		return err
 	}
@@ -48,4 +52,24 @@ func (a *App) wireEngine() error {
 	a.commerce.OnLogged = eng.HandleEvent
 	a.messages.OnLogged = eng.HandleEvent
 	return nil
+}
+
+// webhookSecret is the signing secret a workflow's webhook step names:
+// "default" is webhook.secret; others come from SCRMGW_WEBHOOK_SECRET_<NAME>.
+func (a *App) webhookSecret(name string) ([]byte, error) {
+	v := ""
+	if name == "default" {
+		v = a.Config.Webhook.Secret
+	}
+	if v == "" {
+		v = os.Getenv("SCRMGW_WEBHOOK_SECRET_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
+	}
+	if v == "" {
+		return nil, fmt.Errorf("webhook secret %q is not configured (webhook.secret for \"default\", else SCRMGW_WEBHOOK_SECRET_%s)",
+			name, strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
+	}
+	if b64, ok := strings.CutPrefix(v, "whsec_"); ok {
+		return base64.StdEncoding.DecodeString(b64)
+	}
+	return []byte(v), nil
 }
