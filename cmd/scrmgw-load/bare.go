@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
 )
@@ -24,6 +26,7 @@ func bareMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	key := fs.String("encoding-aes-key", wecomfake.DefaultEncodingAESKey, "callback EncodingAESKey")
 	corp := fs.String("corp-id", wecomfake.DefaultCorpID, "corp id the callbacks are sealed for")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof of this process on this address (default: off)")
+	redisURL := fs.String("redis", "", "also queue one asynq task per callback in this Redis (queue "+bareQueue+"), as the gateway does (default: off)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -31,7 +34,19 @@ func bareMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stderr, "scrmgw-load bare: unexpected argument %q\n", fs.Arg(0))
 		return errUsage
 	}
-	h, err := bareHandler(*token, *key, *corp)
+	var q *asynq.Client
+	if *redisURL != "" {
+		opt, err := asynq.ParseRedisURI(*redisURL)
+		if err != nil {
+			return fmt.Errorf("--redis: %w", err)
+		}
+		q = asynq.NewClient(opt)
+		defer q.Close()
+		if err := q.Ping(); err != nil {
+			return fmt.Errorf("--redis: %w", err)
+		}
+	}
+	h, err := bareHandler(*token, *key, *corp, q)
 	if err != nil {
 		return err
 	}
@@ -57,12 +72,18 @@ func bareMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
+// bareQueue is the asynq queue of the bare server's tasks, apart from the
+// gateway's.
+const bareQueue = "loadbare"
+
 // bareHandler is the ceiling the gateway is compared with: what every
 // callback costs before it is recorded. It does what the gateway's
 // handler does up to Record (timestamp parse, body read with a limit,
 // signature check, AES decrypt, envelope and message parse, dedup key)
-// and answers "success" without recording anything.
-func bareHandler(token, key, corp string) (http.Handler, error) {
+// and answers "success" without recording anything. With q it also
+// queues one asynq task per callback, with a TaskID, as the gateway's
+// recorder does (PERF.md's second reference row).
+func bareHandler(token, key, corp string, queue *asynq.Client) (http.Handler, error) {
 	cr, err := wecom.NewCrypto(token, key, corp)
 	if err != nil {
 		return nil, err
@@ -89,6 +110,15 @@ func bareHandler(token, key, corp string) (http.Handler, error) {
 		if err != nil || msg.DedupKey() == "" {
 			http.Error(w, "malformed", http.StatusBadRequest)
 			return
+		}
+		if queue != nil {
+			key := msg.DedupKey()
+			_, err := queue.EnqueueContext(r.Context(), asynq.NewTask("load:bare", []byte(`{"key":"`+key+`"}`)),
+				asynq.TaskID("load:bare:"+key), asynq.Queue(bareQueue), asynq.MaxRetry(12))
+			if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+				http.Error(w, "queueing", http.StatusServiceUnavailable)
+				return
+			}
 		}
 		io.WriteString(w, "success")
 	})

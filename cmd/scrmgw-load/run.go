@@ -83,7 +83,8 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&c.Redis, "redis", "", "Redis URL for the gateway, a dedicated instance (default: start redis-server with AOF everysec)")
 	fs.StringVar(&c.Scrmgw, "scrmgw", "", "scrmgw binary (default: go build ./cmd/scrmgw into the work directory)")
 	fs.Var(&env, "gateway-env", "extra KEY=VALUE for the gateway's environment (repeatable)")
-	fs.StringVar(&targets, "targets", "bare,gateway", "what to measure: bare, gateway or both")
+	fs.StringVar(&targets, "targets", "bare,bare-enqueue,gateway", "what to measure, in order at each connection count: bare (verify+decrypt+parse),\n"+
+		"bare-enqueue (bare + one asynq Enqueue per callback, PERF.md's second reference row) and gateway")
 	fs.DurationVar(&c.Settle, "settle", time.Second, "pause after each run before counting inbox rows")
 	fs.BoolVar(&c.Reset, "reset", true, "empty the inbox (and the self-started Redis) between connection counts, so every level records first deliveries")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the work directory, database and servers' data afterwards")
@@ -113,7 +114,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	for _, t := range strings.Split(targets, ",") {
 		switch t = strings.TrimSpace(t); t {
-		case "bare", "gateway":
+		case "bare", "bare-enqueue", "gateway":
 			c.Targets = append(c.Targets, t)
 		default:
 			return fmt.Errorf("--targets: unknown target %q", t)
@@ -133,22 +134,22 @@ type harness struct {
 	stdout, stderr io.Writer
 	cleanups       []func()
 
-	meta    *genMeta
-	keys    []string
-	script  string
-	pg      *pgServer
-	adminPG string
-	dbName  string
-	dbURL   string
-	redisP  *proc
-	redis   string
-	gateway *proc
-	gwURL   string
-	bare    *proc
-	bareURL string
-	pprofB  string
-	cpu     cpuSampler
-	round   int
+	meta     *genMeta
+	keys     []string
+	script   string
+	pg       *pgServer
+	adminPG  string
+	dbName   string
+	dbURL    string
+	redisP   *proc
+	redis    string
+	gateway  *proc
+	gwURL    string
+	bareURL  string
+	bareQURL string
+	pprofB   string
+	cpu      cpuSampler
+	round    int
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -193,16 +194,23 @@ func (h *harness) run(ctx context.Context) error {
 	if err := h.loadRequests(ctx); err != nil {
 		return err
 	}
-	if h.has("gateway") {
+	if h.has("gateway") || h.has("bare-enqueue") {
 		if err := h.startBackends(ctx); err != nil {
 			return err
 		}
+	}
+	if h.has("gateway") {
 		if err := h.startGateway(ctx); err != nil {
 			return err
 		}
 	}
 	if h.has("bare") {
-		if err := h.startBare(ctx); err != nil {
+		if err := h.startBare(ctx, false); err != nil {
+			return err
+		}
+	}
+	if h.has("bare-enqueue") {
+		if err := h.startBare(ctx, true); err != nil {
 			return err
 		}
 	}
@@ -216,7 +224,7 @@ func (h *harness) run(ctx context.Context) error {
 	for round := 1; round <= c.Rounds; round++ {
 		h.round = round
 		for li, conns := range c.Conns {
-			if (round > 1 || li > 0) && c.Reset && h.has("gateway") {
+			if (round > 1 || li > 0) && c.Reset && (h.has("gateway") || h.has("bare-enqueue")) {
 				if err := h.reset(ctx); err != nil {
 					return err
 				}
@@ -224,10 +232,7 @@ func (h *harness) run(ctx context.Context) error {
 			}
 			var level []*wrkResult
 			for _, target := range c.Targets {
-				url := h.bareURL
-				if target == "gateway" {
-					url = h.gwURL
-				}
+				url := map[string]string{"bare": h.bareURL, "bare-enqueue": h.bareQURL, "gateway": h.gwURL}[target]
 				if c.Warmup > 0 {
 					h.logf("%s: warm-up %s at %d connections", target, c.Warmup, conns)
 					r, err := h.wrk(ctx, target, url, conns, c.Warmup, offsets[target], false)
@@ -461,7 +466,7 @@ func gatewayEnv(env []string) []string {
 	return out
 }
 
-func (h *harness) startBare(ctx context.Context) error {
+func (h *harness) startBare(ctx context.Context, enqueue bool) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -470,9 +475,14 @@ func (h *harness) startBare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	name := "bare"
 	args := []string{"bare", "--addr", "127.0.0.1:" + strconv.Itoa(port),
 		"--token", h.meta.Token, "--encoding-aes-key", h.meta.EncodingAESKey, "--corp-id", h.meta.CorpID}
-	if h.cfg.BarePprof {
+	if enqueue {
+		name = "bare-enqueue"
+		args = append(args, "--redis", h.redis)
+	}
+	if h.cfg.BarePprof && !enqueue {
 		pp, err := freePort()
 		if err != nil {
 			return err
@@ -480,18 +490,21 @@ func (h *harness) startBare(ctx context.Context) error {
 		h.pprofB = "http://127.0.0.1:" + strconv.Itoa(pp)
 		args = append(args, "--pprof", "127.0.0.1:"+strconv.Itoa(pp))
 	}
-	p, err := startProc("bare", filepath.Join(h.cfg.WorkDir, "bare.log"), os.Environ(), self, args...)
+	p, err := startProc(name, filepath.Join(h.cfg.WorkDir, name+".log"), os.Environ(), self, args...)
 	if err != nil {
 		return err
 	}
-	h.bare = p
 	h.defer_(func() { p.stop(10 * time.Second) })
-	h.bareURL = "http://127.0.0.1:" + strconv.Itoa(port)
-	if err := waitHTTP(ctx, h.bareURL+"/healthz", p, 30*time.Second); err != nil {
+	url := "http://127.0.0.1:" + strconv.Itoa(port)
+	if err := waitHTTP(ctx, url+"/healthz", p, 30*time.Second); err != nil {
 		return err
 	}
-	h.cpu.bare = p.pid()
-	h.logf("bare server on %s", h.bareURL)
+	if enqueue {
+		h.bareQURL, h.cpu.bareQ = url, p.pid()
+	} else {
+		h.bareURL, h.cpu.bare = url, p.pid()
+	}
+	h.logf("%s server on %s", name, url)
 	return nil
 }
 
@@ -571,6 +584,9 @@ type backendStats struct{ commits, redisCmds int64 }
 
 func (h *harness) backendStats(ctx context.Context) backendStats {
 	var st backendStats
+	if h.dbURL == "" {
+		return st
+	}
 	if conn, err := pgx.Connect(ctx, h.dbURL); err == nil {
 		conn.QueryRow(ctx, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").Scan(&st.commits)
 		conn.Close(ctx)
@@ -788,7 +804,7 @@ func (h *harness) reset(ctx context.Context) error {
 			return err
 		}
 		defer rdb.Close()
-		for _, q := range []string{"default", "critical"} {
+		for _, q := range []string{"default", "critical", bareQueue} {
 			// Task hashes and the pending lists of the inbox queues.
 			var cursor uint64
 			for {
@@ -833,7 +849,7 @@ func (h *harness) report(results []*wrkResult, checks []*durabilityCheck) {
 		}
 	}
 	w := tabwriter.NewWriter(h.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "round\tconns\ttarget\treq/s\tp50\tp90\tp99\tp99.9\tmax\terrors\tnon-2xx\tgateway/bare\tcores: server\tpg\tredis\twrk\tother\tmachine\t")
+	fmt.Fprintln(w, "round\tconns\ttarget\treq/s\tp50\tp90\tp99\tp99.9\tmax\terrors\tnon-2xx\tof bare\tcores: server\tpg\tredis\twrk\tother\tmachine\t")
 	type sk struct {
 		conns  int
 		target string
@@ -841,16 +857,16 @@ func (h *harness) report(results []*wrkResult, checks []*durabilityCheck) {
 	var (
 		order  []sk
 		groups = map[sk][]*wrkResult{}
-		ratios = map[int][]float64{}
+		ratios = map[sk][]float64{}
 	)
 	for _, r := range results {
 		if r.Warmup {
 			continue
 		}
 		ratio := ""
-		if b := bare[lk{r.Round, r.Conns}]; r.Target == "gateway" && b > 0 {
+		if b := bare[lk{r.Round, r.Conns}]; r.Target != "bare" && b > 0 {
 			ratio = fmt.Sprintf("%.0f%%", 100*r.RPS/b)
-			ratios[r.Conns] = append(ratios[r.Conns], r.RPS/b)
+			ratios[sk{r.Conns, r.Target}] = append(ratios[sk{r.Conns, r.Target}], r.RPS/b)
 		}
 		if r.Disturbed {
 			ratio += " (disturbed)"
@@ -868,7 +884,7 @@ func (h *harness) report(results []*wrkResult, checks []*durabilityCheck) {
 	if h.cfg.Rounds > 1 {
 		fmt.Fprintf(h.stdout, "\nMedian of %d rounds (req/s range in brackets; the ratio is the median of the per-round ratios):\n", h.cfg.Rounds)
 		w = tabwriter.NewWriter(h.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(w, "conns\ttarget\treq/s\trange\tp50\tp99\terrors\tgateway/bare\t")
+		fmt.Fprintln(w, "conns\ttarget\treq/s\trange\tp50\tp99\terrors\tof bare\t")
 		for _, k := range order {
 			g := groups[k]
 			rps := make([]float64, len(g))
@@ -880,8 +896,8 @@ func (h *harness) report(results []*wrkResult, checks []*durabilityCheck) {
 				errs += r.Errors()
 			}
 			ratio := ""
-			if k.target == "gateway" && len(ratios[k.conns]) > 0 {
-				ratio = fmt.Sprintf("%.0f%%", 100*median(ratios[k.conns]))
+			if len(ratios[k]) > 0 {
+				ratio = fmt.Sprintf("%.0f%%", 100*median(ratios[k]))
 			}
 			fmt.Fprintf(w, "%d\t%s\t%.0f\t[%.0f..%.0f]\t%s\t%s\t%d\t%s\t\n", k.conns, k.target, median(rps),
 				slices.Min(rps), slices.Max(rps), fmtDur(time.Duration(median(p50))), fmtDur(time.Duration(median(p99))), errs, ratio)

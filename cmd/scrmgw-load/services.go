@@ -373,7 +373,7 @@ func childPIDs(pid int) []int {
 
 // cpuSampler sums CPU seconds per component.
 type cpuSampler struct {
-	gateway, bare, redis, postmaster int
+	gateway, bare, bareQ, redis, postmaster int
 }
 
 type cpuSample map[string]float64
@@ -385,6 +385,9 @@ func (c cpuSampler) sample() cpuSample {
 	}
 	if c.bare > 0 {
 		s["bare"] = procCPU(c.bare)
+	}
+	if c.bareQ > 0 {
+		s["bare-enqueue"] = procCPU(c.bareQ)
 	}
 	if c.redis > 0 {
 		s["redis"] = procCPU(c.redis)
