@@ -57,6 +57,13 @@ type Recorder interface {
 	Record(ctx context.Context, in *Inbound) error
 }
 
+// BatchRecorder is a Recorder that also records many deliveries in one
+// commit and reports which of them were new (false: recorded before).
+type BatchRecorder interface {
+	Recorder
+	RecordBatch(ctx context.Context, ins []*Inbound) (fresh []bool, err error)
+}
+
 // Expander is implemented by channels whose callbacks only announce that
 // something is waiting (a WeCom kf_msg_or_event): Expand fetches what was
 // announced and records each fetched delivery through the channel's

@@ -58,9 +58,22 @@ type Config struct {
 	// DingTalk configures the DingTalk channel (stream mode); it is off
 	// while dingtalk.client_id is empty.
 	DingTalk dingtalk.Config `yaml:"dingtalk"`
-	// Webhook receives the brand's signed CloudEvents at /events and
-	// posts signed webhooks back; it is off while webhook.secret is empty.
+	// Webhook receives the brand's signed CloudEvents at
+	// /callbacks/events (from sources managed through the API, and the
+	// "default" source webhook.secret defines) and posts signed webhooks
+	// back to webhook.url.
 	Webhook webhook.Config `yaml:"webhook"`
+	Ledger  LedgerConfig   `yaml:"ledger"`
+}
+
+// LedgerConfig configures commissions and their settlement.
+type LedgerConfig struct {
+	// TimeZone is the zone whose days settlements cover (IANA name).
+	// Default "Asia/Shanghai".
+	TimeZone string `yaml:"time_zone"`
+	// Rules is a YAML file of commission rules. Default: the built-in
+	// configs/ledger/commission.yaml.
+	Rules string `yaml:"rules"`
 }
 
 // HTTPConfig configures the gateway's HTTP server.
@@ -171,6 +184,7 @@ func Default() Config {
 		WeCom:    wecom.Config{MaxClockSkew: 10 * time.Minute, APIBase: wecom.DefaultAPIBase},
 		DingTalk: dingtalk.Config{StreamHost: dingtalk.DefaultHost, APIBase: dingtalk.DefaultHost},
 		Webhook:  webhook.Config{Tolerance: 5 * time.Minute, MaxBatch: 1000},
+		Ledger:   LedgerConfig{TimeZone: "Asia/Shanghai"},
 	}
 }
 
@@ -275,6 +289,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.DingTalk.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if _, err := time.LoadLocation(c.Ledger.TimeZone); err != nil || c.Ledger.TimeZone == "" {
+		bad("ledger.time_zone", "unknown time zone %q (want an IANA name such as Asia/Shanghai)", c.Ledger.TimeZone)
 	}
 	if err := c.Webhook.Validate(); err != nil {
 		errs = append(errs, err)

@@ -5,7 +5,7 @@ import (
 	"io/fs"
 )
 
-//go:embed templates/*.yaml workflows/*.yaml bots/*.yaml
+//go:embed templates/*.yaml workflows/*.yaml bots/*.yaml ledger/*.yaml
 var examples embed.FS
 
 // BuiltinTemplates returns the message templates shipped in
@@ -35,3 +35,7 @@ func BotIntents() fs.FS {
 	}
 	return sub
 }
+
+// CommissionRules returns the built-in commission rules file
+// (configs/ledger/commission.yaml), used unless ledger.rules names another.
+func CommissionRules() (fs.FS, string) { return examples, "ledger/commission.yaml" }

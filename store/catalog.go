@@ -203,7 +203,7 @@ func (s *Store) UpsertRetailStores(ctx context.Context, stores []RetailStore) er
 		err := tx.Omit("BrandIDs").Clauses(clause.OnConflict{
 			Columns: []clause.Column{{Name: "id"}},
 			DoUpdates: clause.AssignmentColumns([]string{"name", "lat", "lng", "address", "time_zone",
-				"opening_hours", "active", "updated_at"}),
+				"opening_hours", "active", "distributor", "updated_at"}),
 		}).CreateInBatches(stores, 500).Error
 		if err != nil {
 			return translate(err)

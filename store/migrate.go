@@ -31,6 +31,10 @@ var migrations = []migration{
 	{id: "0005_guide_load", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&Guide{}) }},
 	{id: "0006_member_merges", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&MemberMerge{}) }},
 	{id: "0007_outbox_delivery", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&OutboxMessage{}) }},
+	{id: "0008_commerce", up: func(tx *gorm.DB) error {
+		return tx.AutoMigrate(&RetailStore{}, &EventSource{}, &Product{}, &Order{}, &OrderItem{}, &Refund{}, &MemberStats{},
+			&CommissionLine{}, &Settlement{})
+	}},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

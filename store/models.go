@@ -16,15 +16,18 @@ type RetailStore struct {
 	ID   string `gorm:"primaryKey;size:64" json:"id"`
 	Name string `gorm:"size:200;not null" json:"name"`
 	// Lat and Lng are WGS-84 degrees.
-	Lat          float64   `gorm:"not null" json:"lat"`
-	Lng          float64   `gorm:"not null" json:"lng"`
-	Address      string    `gorm:"size:500" json:"address"`
-	TimeZone     string    `gorm:"size:64;not null" json:"time_zone"`
-	OpeningHours string    `gorm:"size:200" json:"opening_hours"`
-	Active       bool      `gorm:"not null" json:"active"`
-	BrandIDs     []string  `gorm:"-" json:"brands"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	Lat          float64 `gorm:"not null" json:"lat"`
+	Lng          float64 `gorm:"not null" json:"lng"`
+	Address      string  `gorm:"size:500" json:"address"`
+	TimeZone     string  `gorm:"size:64;not null" json:"time_zone"`
+	OpeningHours string  `gorm:"size:200" json:"opening_hours"`
+	Active       bool    `gorm:"not null" json:"active"`
+	// Distributor is the dealer or franchisee the store belongs to, who
+	// earns a share of its commission; empty for the brand's own stores.
+	Distributor string    `gorm:"size:64;not null;default:''" json:"distributor,omitempty"`
+	BrandIDs    []string  `gorm:"-" json:"brands"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // TableName keeps the table named for the domain word.

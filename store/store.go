@@ -50,6 +50,7 @@ type Store struct {
 	db      *gorm.DB
 	dialect string
 	phones  *PhoneCipher
+	secrets *secretBox
 }
 
 // Open connects to the database. It does not migrate: call Migrate.
@@ -103,12 +104,23 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		sqlDB.SetMaxIdleConns(n)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
-	s := &Store{db: db, dialect: dialect, phones: phones}
+	secrets, err := newSecretBox(opts.PhoneKey)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, dialect: dialect, phones: phones, secrets: secrets}
 	if err := s.Ping(ctx); err != nil {
 		sqlDB.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// with returns a copy of s working in tx.
+func (s *Store) with(tx *gorm.DB) *Store {
+	c := *s
+	c.db = tx
+	return &c
 }
 
 // Dialect is "postgres" or "sqlite".

@@ -84,6 +84,9 @@ const DefaultTimeZone = "Asia/Shanghai"
 func (s *RetailStore) Validate() error {
 	errs := []error{ValidateID("id", s.ID), requireText("name", s.Name, 200), ValidateCoordinates(s.Lat, s.Lng),
 		limitText("address", s.Address, 500), limitText("opening_hours", s.OpeningHours, 200)}
+	if s.Distributor != "" {
+		errs = append(errs, ValidateID("distributor", s.Distributor))
+	}
 	if s.TimeZone == "" {
 		s.TimeZone = DefaultTimeZone
 	}

@@ -1,6 +1,9 @@
 package webhook
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,18 +11,12 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/scrmgw/scrmgw/adapters"
 )
-
-// EventTypes are the CloudEvents types accepted from the brand's systems.
-var EventTypes = []string{
-	"purchase.completed", "purchase.refunded", "member.signed_up", "member.tagged", "member.untagged", "store.visited",
-}
 
 // maxEventsBody bounds a request body (a batch of MaxBatch events).
 const maxEventsBody = 16 << 20
@@ -36,6 +33,7 @@ type cloudEvent struct {
 	DataContentType string          `json:"datacontenttype,omitempty"`
 	Data            json.RawMessage `json:"data,omitempty"`
 	// Brand is scrmgw's extension attribute: the brand the event is for.
+	// A source that belongs to a brand may leave it out.
 	Brand string `json:"brand"`
 }
 
@@ -46,94 +44,159 @@ type MemberRef struct {
 	MemberID int64  `json:"member_id,omitempty"`
 }
 
-// problem is one refused event of a request.
-type problem struct {
-	Index   int    `json:"index"`
+// Fault is one problem of a refused request, at a JSON path of the body
+// ("events[3].data.items[0].qty" in a batch, "data.items[0].qty" for one
+// event).
+type Fault struct {
+	Path    string `json:"field"`
 	Message string `json:"message"`
 }
 
-func (c *Channel) Routes() []adapters.Route {
-	return []adapters.Route{{Method: http.MethodPost, Path: EventsPath, Handler: http.HandlerFunc(c.receive)}}
+// Result is the answer to an accepted request.
+type Result struct {
+	// Accepted counts the events recorded now; Duplicates those recorded
+	// before (same brand, source and id), which changed nothing.
+	Accepted   int `json:"accepted"`
+	Duplicates int `json:"duplicates"`
 }
 
-// receive accepts one event (application/cloudevents+json or
-// application/json) or a batch (application/cloudevents-batch+json). The
-// body is verified first; then every event is checked, and a request with
-// any bad event records nothing. Accepted events are durably recorded
-// before the 202; a redelivered event (same source and id) is recorded
-// once.
-func (c *Channel) receive(w http.ResponseWriter, r *http.Request) {
+// Ingester checks CloudEvents requests and records their events. It serves
+// both the signed /callbacks/events and the token-authenticated
+// /api/v1/events.
+type Ingester struct {
+	rec      adapters.Recorder
+	maxBatch int
+	// KnownBrand, when set, refuses events for brands it does not know.
+	KnownBrand func(ctx context.Context, id string) (bool, error)
+	log        *slog.Logger
+	now        func() time.Time
+}
+
+// NewIngester returns an ingester recording through rec; maxBatch caps
+// the events of a batch (0: 1000).
+func NewIngester(rec adapters.Recorder, maxBatch int, log *slog.Logger) *Ingester {
+	if maxBatch <= 0 {
+		maxBatch = 1000
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Ingester{rec: rec, maxBatch: maxBatch, log: log, now: time.Now}
+}
+
+// ReadBody reads a request body within the size limit, answering 413 or
+// 400 itself when it cannot; ok is false then.
+func ReadBody(w http.ResponseWriter, r *http.Request) (body []byte, ok bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEventsBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes", maxEventsBody), nil)
-			return
+			WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes", maxEventsBody), nil)
+			return nil, false
 		}
-		writeError(w, http.StatusBadRequest, "reading body", nil)
-		return
+		WriteError(w, http.StatusBadRequest, "reading body", nil)
+		return nil, false
 	}
-	if err := c.verify(r.Header, body); err != nil {
-		c.log.Warn("event request refused", slog.String("remote", r.RemoteAddr), slog.Any("error", err))
-		writeError(w, http.StatusUnauthorized, err.Error(), nil)
-		return
-	}
+	return body, true
+}
+
+// Serve checks a request's events and records them. brand, when set,
+// pins every event to that brand (a source's or a token's brand); else
+// each event names its brand. Any bad event refuses the whole request
+// (400, every fault with its path) and records nothing. Accepted events
+// are durably recorded before the 200.
+func (g *Ingester) Serve(w http.ResponseWriter, r *http.Request, body []byte, brand string) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	var events []cloudEvent
+	var (
+		events []cloudEvent
+		prefix func(i int) string
+	)
 	switch mt {
 	case "application/cloudevents-batch+json":
 		if err := json.Unmarshal(body, &events); err != nil {
-			writeError(w, http.StatusBadRequest, "batch: want a JSON array of CloudEvents: "+err.Error(), nil)
+			WriteError(w, http.StatusBadRequest, "batch: want a JSON array of CloudEvents: "+jsonMessage(err), nil)
 			return
 		}
-		if len(events) == 0 || len(events) > c.cfg.MaxBatch {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("batch: want 1 to %d events, got %d", c.cfg.MaxBatch, len(events)), nil)
+		if len(events) == 0 || len(events) > g.maxBatch {
+			WriteError(w, http.StatusBadRequest, fmt.Sprintf("batch: want 1 to %d events, got %d", g.maxBatch, len(events)), nil)
 			return
 		}
+		prefix = func(i int) string { return fmt.Sprintf("events[%d].", i) }
 	case "application/cloudevents+json", "application/json":
 		var ev cloudEvent
 		if err := json.Unmarshal(body, &ev); err != nil {
-			writeError(w, http.StatusBadRequest, "want a CloudEvent JSON object: "+err.Error(), nil)
+			WriteError(w, http.StatusBadRequest, "want a CloudEvent JSON object: "+jsonMessage(err), nil)
 			return
 		}
 		events = []cloudEvent{ev}
+		prefix = func(int) string { return "" }
 	default:
-		writeError(w, http.StatusUnsupportedMediaType, "content type must be application/cloudevents+json or application/cloudevents-batch+json", nil)
+		WriteError(w, http.StatusUnsupportedMediaType, "content type must be application/cloudevents+json or application/cloudevents-batch+json", nil)
 		return
 	}
 	inbounds := make([]*adapters.Inbound, len(events))
-	var problems []problem
+	var faults []Fault
 	seen := map[string]int{}
+	brands := map[string]bool{}
 	for i := range events {
-		in, err := c.inbound(&events[i])
-		if err != nil {
-			problems = append(problems, problem{Index: i, Message: err.Error()})
+		in, fs := g.inbound(&events[i], brand, prefix(i))
+		if len(fs) > 0 {
+			faults = append(faults, fs...)
 			continue
 		}
 		if first, dup := seen[in.DedupKey]; dup {
-			problems = append(problems, problem{Index: i, Message: fmt.Sprintf("same source and id as event %d", first)})
+			faults = append(faults, Fault{Path: prefix(i) + "id", Message: fmt.Sprintf("same source and id as events[%d]", first)})
 			continue
 		}
 		seen[in.DedupKey] = i
 		inbounds[i] = in
+		if !brands[in.Brand] && g.KnownBrand != nil && brand == "" {
+			ok, err := g.KnownBrand(r.Context(), in.Brand)
+			if err != nil {
+				g.log.Error("checking brands", slog.Any("error", err))
+				WriteError(w, http.StatusServiceUnavailable, "temporarily unavailable; retry", nil)
+				return
+			}
+			if !ok {
+				faults = append(faults, Fault{Path: prefix(i) + "brand", Message: fmt.Sprintf("unknown brand %q", in.Brand)})
+				continue
+			}
+		}
+		brands[in.Brand] = true
 	}
-	if len(problems) > 0 {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("%d bad event(s); nothing was recorded", len(problems)), problems)
+	if len(faults) > 0 {
+		WriteError(w, http.StatusBadRequest, fmt.Sprintf("%d fault(s); nothing was recorded", len(faults)), faults)
 		return
 	}
-	if err := c.recordAll(r, inbounds); err != nil {
-		c.log.Error("recording events", slog.Int("events", len(inbounds)), slog.Any("error", err))
-		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable; retry", nil)
+	res, err := g.record(r.Context(), inbounds)
+	if err != nil {
+		g.log.Error("recording events", slog.Int("events", len(inbounds)), slog.Any("error", err))
+		WriteError(w, http.StatusServiceUnavailable, "temporarily unavailable; retry", nil)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusAccepted)
-	json.NewEncoder(w).Encode(map[string]int{"accepted": len(inbounds)})
+	w.WriteHeader(http.StatusOK)
+	json.NewEncoder(w).Encode(res)
 }
 
-// recordAll records events concurrently, so the recorder commits them in
-// few statements.
-func (c *Channel) recordAll(r *http.Request, ins []*adapters.Inbound) error {
+// record records events in one batch when the recorder can, else
+// concurrently one by one (the recorder then groups the commits).
+func (g *Ingester) record(ctx context.Context, ins []*adapters.Inbound) (Result, error) {
+	if br, ok := g.rec.(adapters.BatchRecorder); ok {
+		fresh, err := br.RecordBatch(ctx, ins)
+		if err != nil {
+			return Result{}, err
+		}
+		var res Result
+		for _, f := range fresh {
+			if f {
+				res.Accepted++
+			} else {
+				res.Duplicates++
+			}
+		}
+		return res, nil
+	}
 	const workers = 64
 	var (
 		wg   sync.WaitGroup
@@ -146,7 +209,7 @@ func (c *Channel) recordAll(r *http.Request, ins []*adapters.Inbound) error {
 		go func() {
 			defer wg.Done()
 			for in := range next {
-				if err := c.rec.Record(r.Context(), in); err != nil {
+				if err := g.rec.Record(ctx, in); err != nil {
 					mu.Lock()
 					errs = append(errs, err)
 					mu.Unlock()
@@ -159,59 +222,107 @@ func (c *Channel) recordAll(r *http.Request, ins []*adapters.Inbound) error {
 	}
 	close(next)
 	wg.Wait()
-	return errors.Join(errs...)
+	return Result{Accepted: len(ins)}, errors.Join(errs...)
 }
 
 // inbound checks one event and maps it onto a delivery.
-func (c *Channel) inbound(ev *cloudEvent) (*adapters.Inbound, error) {
-	var errs []string
+func (g *Ingester) inbound(ev *cloudEvent, brand, prefix string) (*adapters.Inbound, []Fault) {
+	var faults []Fault
+	fault := func(path, format string, args ...any) {
+		faults = append(faults, Fault{Path: prefix + path, Message: fmt.Sprintf(format, args...)})
+	}
 	if ev.SpecVersion != "1.0" {
-		errs = append(errs, fmt.Sprintf("specversion: want \"1.0\", got %q", ev.SpecVersion))
+		fault("specversion", "want \"1.0\", got %q", ev.SpecVersion)
 	}
 	if ev.ID == "" || len(ev.ID) > 100 {
-		errs = append(errs, "id: want 1-100 characters")
+		fault("id", "want 1-100 characters")
 	}
-	if ev.Source == "" || len(ev.Source) > 90 {
-		errs = append(errs, "source: want 1-90 characters")
+	if ev.Source == "" || len(ev.Source) > 200 {
+		fault("source", "want 1-200 characters")
 	}
-	if !slices.Contains(EventTypes, ev.Type) {
-		errs = append(errs, fmt.Sprintf("type: %q is not one of %s", ev.Type, strings.Join(EventTypes, ", ")))
+	if !KnownType(ev.Type) {
+		fault("type", "%q is not one of %s, or a custom type x.<name>", ev.Type, strings.Join(EventTypes, ", "))
 	}
-	if ev.Brand == "" {
-		errs = append(errs, "brand: the brand extension attribute is required")
+	switch {
+	case brand != "" && ev.Brand != "" && ev.Brand != brand:
+		fault("brand", "this source or token belongs to brand %q", brand)
+	case brand == "" && ev.Brand == "":
+		fault("brand", "the brand extension attribute is required")
+	case brand == "":
+		brand = ev.Brand
 	}
-	at := c.now().UTC()
+	at := g.now().UTC()
 	if ev.Time != "" {
 		t, err := time.Parse(time.RFC3339, ev.Time)
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("time: want RFC 3339, got %q", ev.Time))
+			fault("time", "want RFC 3339, got %q", ev.Time)
 		}
 		at = t.UTC()
 	}
 	if ct := ev.DataContentType; ct != "" && ct != "application/json" {
-		errs = append(errs, "datacontenttype: only application/json data is accepted")
+		fault("datacontenttype", "only application/json data is accepted")
 	}
-	var data struct {
-		Member *MemberRef `json:"member"`
+	if KnownType(ev.Type) {
+		for _, f := range checkData(ev.Type, ev.Data, "data") {
+			path, msg, _ := strings.Cut(f, ": ")
+			fault(path, "%s", msg)
+		}
 	}
-	if len(ev.Data) == 0 || json.Unmarshal(ev.Data, &data) != nil {
-		errs = append(errs, "data: want a JSON object")
-	} else if data.Member == nil || (data.Member.Phone == "" && data.Member.CRMID == "" && data.Member.MemberID == 0) {
-		errs = append(errs, "data.member: want phone, crm_id or member_id")
+	if len(faults) > 0 {
+		return nil, faults
 	}
-	if len(errs) > 0 {
-		return nil, errors.New(strings.Join(errs, "; "))
-	}
-	return &adapters.Inbound{Channel: ChannelName, DedupKey: ev.Source + " " + ev.ID, Brand: ev.Brand, Kind: "event",
+	return &adapters.Inbound{Channel: ChannelName, DedupKey: DedupKey(brand, ev.Source, ev.ID), Brand: brand, Kind: "event",
 		Event: ev.Type, At: at, Attrs: map[string]string{"source": ev.Source, "id": ev.ID, "subject": ev.Subject, "data": string(ev.Data)}}, nil
 }
 
-func writeError(w http.ResponseWriter, status int, msg string, problems []problem) {
+// DedupKey is an event's key in the inbox and the event log: its brand,
+// source and id (hashed when they would not fit in 200 bytes).
+func DedupKey(brand, source, id string) string {
+	k := brand + " " + source + " " + id
+	if len(k) <= 200 {
+		return k
+	}
+	sum := sha256.Sum256([]byte(source + "\x00" + id))
+	return brand + " sha256:" + hex.EncodeToString(sum[:])
+}
+
+// jsonMessage is a JSON error without Go type names.
+func jsonMessage(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, err)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field != "" {
+			return fmt.Sprintf("%s: wrong type (%s)", te.Field, te.Value)
+		}
+		return fmt.Sprintf("wrong type (%s)", te.Value)
+	}
+	return err.Error()
+}
+
+// errorCodes are the API's error codes by status.
+var errorCodes = map[int]string{
+	http.StatusBadRequest:            "invalid_argument",
+	http.StatusUnauthorized:          "unauthorized",
+	http.StatusRequestEntityTooLarge: "payload_too_large",
+	http.StatusUnsupportedMediaType:  "unsupported_media_type",
+	http.StatusServiceUnavailable:    "unavailable",
+}
+
+// WriteError writes the API's error shape:
+// {"error": {"code", "message", "details": [{"field", "message"}]}}.
+func WriteError(w http.ResponseWriter, status int, msg string, faults []Fault) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	body := map[string]any{"code": http.StatusText(status), "message": msg}
-	if problems != nil {
-		body["details"] = problems
+	code := errorCodes[status]
+	if code == "" {
+		code = "internal"
+	}
+	body := map[string]any{"code": code, "message": msg}
+	if faults != nil {
+		body["details"] = faults
 	}
 	json.NewEncoder(w).Encode(map[string]any{"error": body})
 }

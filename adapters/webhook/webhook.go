@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/scrmgw/scrmgw/adapters"
@@ -29,14 +30,21 @@ import (
 const ChannelName = "webhook"
 
 // EventsPath is where signed CloudEvents are posted.
-const EventsPath = "/events"
+const EventsPath = "/callbacks/events"
+
+// DefaultSourceID names the source webhook.secret defines.
+const DefaultSourceID = "default"
 
 // Config configures the channel; keys are webhook.<yaml tag>.
 type Config struct {
-	// Secret signs both directions: "whsec_" followed by base64 of 24 to
-	// 64 random bytes, as Standard Webhooks libraries generate. Setting it
-	// turns the channel on.
+	// Secret defines the "default" event source and signs outbound
+	// webhooks: "whsec_" followed by base64 of 24 to 64 random bytes, as
+	// Standard Webhooks libraries generate. Further sources, each with
+	// its own secret and brand, are managed through the API.
 	Secret string `yaml:"secret" secret:"true"`
+	// Brand is the default source's brand; when empty, its events must
+	// name their brand (the CloudEvents extension attribute "brand").
+	Brand string `yaml:"brand"`
 	// Tolerance is how far a webhook-timestamp may be from now. Default 5m.
 	Tolerance time.Duration `yaml:"tolerance"`
 	// MaxBatch caps the events of one batch request. Default 1000.
@@ -45,17 +53,13 @@ type Config struct {
 	URL string `yaml:"url"`
 }
 
-// Enabled reports whether the channel is configured.
-func (c *Config) Enabled() bool { return c.Secret != "" }
-
-// Validate checks an enabled configuration.
+// Validate checks the configuration.
 func (c *Config) Validate() error {
-	if !c.Enabled() {
-		return nil
-	}
 	var errs []error
-	if _, err := decodeSecret(c.Secret); err != nil {
-		errs = append(errs, fmt.Errorf("webhook.secret: %w", err))
+	if c.Secret != "" {
+		if _, err := DecodeSecret(c.Secret); err != nil {
+			errs = append(errs, fmt.Errorf("webhook.secret: %w", err))
+		}
 	}
 	if c.Tolerance < 0 {
 		errs = append(errs, errors.New("webhook.tolerance: must not be negative"))
@@ -69,7 +73,15 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func decodeSecret(s string) ([]byte, error) {
+// NewSecret returns a fresh secret in the whsec_ form (32 random bytes).
+func NewSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+}
+
+// DecodeSecret returns the key of a whsec_ secret.
+func DecodeSecret(s string) ([]byte, error) {
 	raw, ok := strings.CutPrefix(s, "whsec_")
 	if !ok {
 		return nil, errors.New(`want "whsec_" followed by base64`)
@@ -81,14 +93,34 @@ func decodeSecret(s string) ([]byte, error) {
 	return key, nil
 }
 
+// Source is a sender of signed events: its id, its brand, and its valid
+// keys (two during a secret rotation).
+type Source struct {
+	ID    string
+	Brand string
+	Keys  [][]byte
+}
+
+// Sources lists the active event sources.
+type Sources func(ctx context.Context) ([]Source, error)
+
+// sourcesTTL is how long the channel reuses the list of sources; a source
+// made on another replica works there within this time.
+const sourcesTTL = 5 * time.Second
+
 // Channel receives signed CloudEvents and sends signed webhooks.
 type Channel struct {
-	cfg  Config
-	key  []byte
-	rec  adapters.Recorder
-	http *http.Client
-	log  *slog.Logger
-	now  func() time.Time
+	cfg     Config
+	key     []byte
+	ingest  *Ingester
+	sources Sources
+	http    *http.Client
+	log     *slog.Logger
+	now     func() time.Time
+
+	mu       sync.Mutex
+	cached   []Source
+	cachedAt time.Time
 }
 
 var (
@@ -96,25 +128,83 @@ var (
 	_ adapters.HTTPReceiver = (*Channel)(nil)
 )
 
-// New returns the channel for an enabled configuration.
-func New(cfg Config, rec adapters.Recorder, log *slog.Logger) (*Channel, error) {
+// New returns the channel. Events are verified against webhook.secret
+// (the "default" source) and the sources lists (nil: none).
+func New(cfg Config, ingest *Ingester, sources Sources, log *slog.Logger) (*Channel, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	key, err := decodeSecret(cfg.Secret)
-	if err != nil {
-		return nil, fmt.Errorf("webhook.secret: %w", err)
+	var key []byte
+	if cfg.Secret != "" {
+		key, _ = DecodeSecret(cfg.Secret)
 	}
 	if cfg.Tolerance == 0 {
 		cfg.Tolerance = 5 * time.Minute
 	}
-	if cfg.MaxBatch == 0 {
-		cfg.MaxBatch = 1000
-	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Channel{cfg: cfg, key: key, rec: rec, http: &http.Client{Timeout: 10 * time.Second}, log: log, now: time.Now}, nil
+	if sources == nil {
+		sources = func(context.Context) ([]Source, error) { return nil, nil }
+	}
+	return &Channel{cfg: cfg, key: key, ingest: ingest, sources: sources, http: &http.Client{Timeout: 10 * time.Second},
+		log: log, now: time.Now}, nil
+}
+
+// Routes serves POST /callbacks/events.
+func (c *Channel) Routes() []adapters.Route {
+	return []adapters.Route{{Method: http.MethodPost, Path: EventsPath, Handler: http.HandlerFunc(c.receive)}}
+}
+
+// receive verifies a signed request and ingests its events for the
+// brand of the source whose secret signed it. ?source=ID limits the
+// check to that source.
+func (c *Channel) receive(w http.ResponseWriter, r *http.Request) {
+	body, ok := ReadBody(w, r)
+	if !ok {
+		return
+	}
+	src, err := c.verify(r.Context(), r.Header, body, r.URL.Query().Get("source"))
+	if err != nil {
+		if errors.Is(err, errSources) {
+			c.log.Error("listing event sources", slog.Any("error", err))
+			WriteError(w, http.StatusServiceUnavailable, "temporarily unavailable; retry", nil)
+			return
+		}
+		c.log.Warn("event request refused", slog.String("remote", r.RemoteAddr), slog.Any("error", err))
+		WriteError(w, http.StatusUnauthorized, err.Error(), nil)
+		return
+	}
+	c.ingest.Serve(w, r, body, src.Brand)
+}
+
+// InvalidateSources makes the next request list the sources afresh.
+func (c *Channel) InvalidateSources() {
+	c.mu.Lock()
+	c.cached, c.cachedAt = nil, time.Time{}
+	c.mu.Unlock()
+}
+
+var errSources = errors.New("listing event sources")
+
+// allSources is the default source and the listed ones, cached briefly.
+func (c *Channel) allSources(ctx context.Context) ([]Source, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cached != nil && c.now().Sub(c.cachedAt) < sourcesTTL {
+		return c.cached, nil
+	}
+	listed, err := c.sources(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errSources, err)
+	}
+	all := make([]Source, 0, len(listed)+1)
+	if c.key != nil {
+		all = append(all, Source{ID: DefaultSourceID, Brand: c.cfg.Brand, Keys: [][]byte{c.key}})
+	}
+	all = append(all, listed...)
+	c.cached, c.cachedAt = all, c.now()
+	return all, nil
 }
 
 // Name is "webhook".
@@ -123,10 +213,14 @@ func (c *Channel) Name() string { return ChannelName }
 // Sign returns the webhook-signature value for a message: "v1," and the
 // base64 HMAC-SHA256 of "id.timestamp.body".
 func Sign(key []byte, id string, ts int64, body []byte) string {
+	return "v1," + base64.StdEncoding.EncodeToString(mac(key, id, ts, body))
+}
+
+func mac(key []byte, id string, ts int64, body []byte) []byte {
 	m := hmac.New(sha256.New, key)
 	fmt.Fprintf(m, "%s.%d.", id, ts)
 	m.Write(body)
-	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+	return m.Sum(nil)
 }
 
 // Verify errors.
@@ -134,35 +228,64 @@ var (
 	ErrMissingHeaders = errors.New("missing webhook-id, webhook-timestamp or webhook-signature")
 	ErrStale          = errors.New("webhook-timestamp outside the allowed window")
 	ErrSignature      = errors.New("no matching signature")
+	ErrUnknownSource  = errors.New("unknown or inactive event source")
 )
 
-// verify checks the Standard Webhooks headers of a request body.
-func (c *Channel) verify(h http.Header, body []byte) error {
+// verify checks the Standard Webhooks headers of a request body against
+// the sources' keys (only the named one's when only is set) and returns
+// the source that signed it. Several space-separated signatures are
+// accepted, so a sender can sign with an old and a new secret during a
+// rotation.
+func (c *Channel) verify(ctx context.Context, h http.Header, body []byte, only string) (*Source, error) {
 	id, ts, sigs := h.Get("webhook-id"), h.Get("webhook-timestamp"), h.Get("webhook-signature")
 	if id == "" || ts == "" || sigs == "" {
-		return ErrMissingHeaders
+		return nil, ErrMissingHeaders
 	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return ErrStale
+		return nil, ErrStale
 	}
 	if d := c.now().Sub(time.Unix(sec, 0)); d > c.cfg.Tolerance || d < -c.cfg.Tolerance {
-		return ErrStale
+		return nil, ErrStale
 	}
-	want := Sign(c.key, id, sec, body)
+	srcs, err := c.allSources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var given [][]byte
 	for _, s := range strings.Fields(sigs) {
-		if hmac.Equal([]byte(s), []byte(want)) {
-			return nil
+		if v, ok := strings.CutPrefix(s, "v1,"); ok {
+			if b, err := base64.StdEncoding.DecodeString(v); err == nil {
+				given = append(given, b)
+			}
 		}
 	}
-	return ErrSignature
+	tried := false
+	for i := range srcs {
+		if only != "" && srcs[i].ID != only {
+			continue
+		}
+		for _, key := range srcs[i].Keys {
+			tried = true
+			want := mac(key, id, sec, body)
+			for _, g := range given {
+				if hmac.Equal(g, want) {
+					return &srcs[i], nil
+				}
+			}
+		}
+	}
+	if !tried {
+		return nil, ErrUnknownSource
+	}
+	return nil, ErrSignature
 }
 
 // Send posts a message to the brand's URL as a signed JSON webhook; the
 // webhook-id is the idempotency key, so the receiver can drop repeats.
 func (c *Channel) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Receipt, error) {
-	if c.cfg.URL == "" {
-		return nil, &adapters.APIError{Channel: ChannelName, Message: "webhook.url is not set", Kind: adapters.ErrInvalidRecipient}
+	if c.cfg.URL == "" || c.key == nil {
+		return nil, &adapters.APIError{Channel: ChannelName, Message: "webhook.url and webhook.secret must be set to send", Kind: adapters.ErrInvalidRecipient}
 	}
 	body, err := json.Marshal(map[string]any{"to": m.To, "to_party": m.ToParty, "kind": m.Kind, "text": m.Text, "fields": m.Fields})
 	if err != nil {

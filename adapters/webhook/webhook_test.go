@@ -2,6 +2,9 @@ package webhook
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,7 +30,7 @@ const (
 )
 
 func TestSignMatchesTheSpecVector(t *testing.T) {
-	key, err := decodeSecret(specSecret)
+	key, err := DecodeSecret(specSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,43 +46,91 @@ type memRecorder struct {
 }
 
 func (r *memRecorder) Record(_ context.Context, in *adapters.Inbound) error {
+	_, err := r.RecordBatch(context.Background(), []*adapters.Inbound{in})
+	return err
+}
+
+func (r *memRecorder) RecordBatch(_ context.Context, ins []*adapters.Inbound) ([]bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fail != nil {
-		return r.fail
+		return nil, r.fail
 	}
 	if r.seen == nil {
 		r.seen = map[string]*adapters.Inbound{}
 	}
-	if _, ok := r.seen[in.DedupKey]; !ok {
-		r.seen[in.DedupKey] = in
+	fresh := make([]bool, len(ins))
+	for i, in := range ins {
+		if _, ok := r.seen[in.DedupKey]; !ok {
+			r.seen[in.DedupKey] = in
+			fresh[i] = true
+		}
 	}
-	return nil
+	return fresh, nil
 }
 
-func newChannel(t *testing.T, rec adapters.Recorder) (*Channel, *httptest.Server) {
+// testSign signs per the Standard Webhooks specification without the
+// package's own Sign: the secret's base64 after "whsec_" is the key, and
+// the signature is HMAC-SHA256 over "id.timestamp.body".
+func testSign(t *testing.T, secret, id string, ts int64, body string) string {
 	t.Helper()
-	ch, err := New(Config{Secret: specSecret}, rec, nil)
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch.now = func() time.Time { return time.Unix(specTS, 0) }
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(id + "." + strconv.FormatInt(ts, 10) + "." + body))
+	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+const (
+	acmeSecret = "whsec_YWNtZS1zZWNyZXQta2V5LW9mLTMyLWJ5dGVzISE="
+	zetaSecret = "whsec_emV0YS1zZWNyZXQta2V5LW9mLTMyLWJ5dGVzISE="
+)
+
+// sourceList is what the channel lists as the API-made sources.
+type sourceList struct {
+	mu   sync.Mutex
+	srcs []Source
+}
+
+func (l *sourceList) list(context.Context) ([]Source, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Source(nil), l.srcs...), nil
+}
+
+func newChannel(t *testing.T, rec adapters.Recorder) (*Channel, *httptest.Server, *sourceList) {
+	t.Helper()
+	srcs := &sourceList{srcs: []Source{
+		{ID: "pos-acme", Brand: "acme", Keys: [][]byte{must(DecodeSecret(acmeSecret))}},
+		{ID: "crm-zeta", Brand: "zeta", Keys: [][]byte{must(DecodeSecret(zetaSecret))}},
+	}}
+	ing := NewIngester(rec, 1000, nil)
+	ing.now = func() time.Time { return time.Unix(specTS, 0) }
+	ch, err := New(Config{Secret: specSecret}, ing, srcs.list, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch.now = ing.now
 	mux := http.NewServeMux()
 	for _, r := range ch.Routes() {
 		mux.Handle(r.Method+" "+r.Path, r.Handler)
 	}
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return ch, srv
+	return ch, srv, srcs
 }
 
-func post(t *testing.T, ch *Channel, url, contentType, body string, mutate func(http.Header)) (int, string) {
+// post sends body signed with secret (a bogus extra signature first, as a
+// sender rotating secrets sends two).
+func post(t *testing.T, url, secret, contentType, body string, mutate func(http.Header)) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", url+EventsPath, strings.NewReader(body))
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("webhook-id", "msg_1")
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(specTS, 10))
-	req.Header.Set("webhook-signature", "v1,bogus "+Sign(ch.key, "msg_1", specTS, []byte(body)))
+	req.Header.Set("webhook-signature", "v1,Ym9ndXM= "+testSign(t, secret, "msg_1", specTS, body))
 	if mutate != nil {
 		mutate(req.Header)
 	}
@@ -92,41 +143,115 @@ func post(t *testing.T, ch *Channel, url, contentType, body string, mutate func(
 	return resp.StatusCode, string(b)
 }
 
-func event(id, typ string) string {
-	return fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/pos/sh-1","type":%q,"brand":"acme","time":"2026-11-25T10:00:00+08:00",
-		"datacontenttype":"application/json","data":{"member":{"phone":"13800138000"},"order_id":"SO-1","total":45800}}`, id, typ)
+func purchase(id string) string {
+	return fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/pos/sh-1","type":"purchase.completed","time":"2026-11-25T10:00:00+08:00",
+		"datacontenttype":"application/json","data":{"member":{"phone":"13800138000"},"order_id":"SO-1","store":"sh-1",
+		"items":[{"sku":"CL-100","qty":2,"price":"129.00"},{"sku":"TN-200","qty":1,"price":99.5}]}}`, id)
+}
+
+func visit(id string) string {
+	return fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/pos/sh-1","type":"store.visited","data":{"member":{"crm_id":"C1"},"store":"sh-1"}}`, id)
 }
 
 func TestReceiveEvents(t *testing.T) {
 	rec := &memRecorder{}
-	ch, srv := newChannel(t, rec)
-	if code, body := post(t, ch, srv.URL, "application/cloudevents+json", event("e1", "purchase.completed"), nil); code != 202 {
+	_, srv, _ := newChannel(t, rec)
+	if code, body := post(t, srv.URL, acmeSecret, "application/cloudevents+json", purchase("e1"), nil); code != 200 || body != `{"accepted":1,"duplicates":0}`+"\n" {
 		t.Fatalf("single event: %d %s", code, body)
 	}
-	batch := "[" + event("e2", "purchase.completed") + "," + event("e3", "store.visited") + "," + event("e2", "purchase.completed") + "]"
-	if code, body := post(t, ch, srv.URL, "application/cloudevents-batch+json", batch, nil); code != 400 || !strings.Contains(body, "same source and id as event 0") {
+	batch := "[" + purchase("e2") + "," + visit("e3") + "," + purchase("e2") + "]"
+	if code, body := post(t, srv.URL, acmeSecret, "application/cloudevents-batch+json", batch, nil); code != 400 || !strings.Contains(body, "same source and id as events[0]") {
 		t.Fatalf("batch repeating an id in itself: %d %s", code, body)
 	}
-	batch = "[" + event("e2", "purchase.completed") + "," + event("e3", "store.visited") + "]"
-	if code, body := post(t, ch, srv.URL, "application/cloudevents-batch+json", batch, nil); code != 202 || !strings.Contains(body, `"accepted":2`) {
-		t.Fatalf("batch: %d %s", code, body)
+	batch = "[" + purchase("e1") + "," + purchase("e2") + "," + visit("e3") + "]"
+	if code, body := post(t, srv.URL, acmeSecret, "application/cloudevents-batch+json", batch, nil); code != 200 || !strings.Contains(body, `{"accepted":2,"duplicates":1}`) {
+		t.Fatalf("batch with one event seen before: %d %s", code, body)
 	}
-	post(t, ch, srv.URL, "application/cloudevents+json", event("e1", "purchase.completed"), nil) // a redelivery
 	if len(rec.seen) != 3 {
 		t.Fatalf("recorded %d events, want 3", len(rec.seen))
 	}
-	in := rec.seen["/pos/sh-1 e1"]
-	var data map[string]any
-	json.Unmarshal([]byte(in.Attrs["data"]), &data)
-	if in.Event != "purchase.completed" || in.Brand != "acme" || !in.At.Equal(time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC)) || data["order_id"] != "SO-1" {
-		t.Errorf("recorded %+v", in)
+	in := rec.seen["acme /pos/sh-1 e1"]
+	if in == nil {
+		t.Fatalf("no event under key %q: %v", "acme /pos/sh-1 e1", rec.seen)
+	}
+	var data PurchaseData
+	if err := json.Unmarshal([]byte(in.Attrs["data"]), &data); err != nil {
+		t.Fatal(err)
+	}
+	if in.Event != "purchase.completed" || in.Brand != "acme" || !in.At.Equal(time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC)) ||
+		data.OrderID != "SO-1" || data.Items[0].Price != 12900 || data.Items[1].Price != 9950 {
+		t.Errorf("recorded %+v with data %+v", in, data)
+	}
+	// The same event id from another brand's source is another event.
+	if code, body := post(t, srv.URL, zetaSecret, "application/cloudevents+json", purchase("e1"), nil); code != 200 || !strings.Contains(body, `"accepted":1`) {
+		t.Fatalf("zeta's e1: %d %s", code, body)
+	}
+	if rec.seen["zeta /pos/sh-1 e1"] == nil {
+		t.Errorf("zeta's event not recorded under its brand: %v", rec.seen)
+	}
+}
+
+func TestSourcesPinBrandsAndRotate(t *testing.T) {
+	rec := &memRecorder{}
+	ch, srv, srcs := newChannel(t, rec)
+	// acme's source cannot post for zeta.
+	ev := strings.Replace(purchase("b1"), `"specversion"`, `"brand":"zeta","specversion"`, 1)
+	if code, body := post(t, srv.URL, acmeSecret, "application/cloudevents+json", ev, nil); code != 400 || !strings.Contains(body, `belongs to brand \"acme\"`) {
+		t.Errorf("acme source posting for zeta: %d %s", code, body)
+	}
+	// The default source (webhook.secret without webhook.brand) needs the
+	// brand attribute.
+	if code, body := post(t, srv.URL, specSecret, "application/cloudevents+json", purchase("d1"), nil); code != 400 || !strings.Contains(body, `"field":"brand"`) {
+		t.Errorf("default source without brand: %d %s", code, body)
+	}
+	if code, body := post(t, srv.URL, specSecret, "application/cloudevents+json", ev, nil); code != 200 {
+		t.Errorf("default source naming its brand: %d %s", code, body)
+	}
+	// ?source= limits the check to one source.
+	req := func(source, secret string) int {
+		r, _ := http.NewRequest("POST", srv.URL+EventsPath+"?source="+source, strings.NewReader(purchase("q1")))
+		r.Header.Set("Content-Type", "application/cloudevents+json")
+		r.Header.Set("webhook-id", "m")
+		r.Header.Set("webhook-timestamp", strconv.FormatInt(specTS, 10))
+		r.Header.Set("webhook-signature", testSign(t, secret, "m", specTS, purchase("q1")))
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := req("crm-zeta", acmeSecret); code != 401 {
+		t.Errorf("acme's signature checked as crm-zeta: %d, want 401", code)
+	}
+	if code := req("nope", acmeSecret); code != 401 {
+		t.Errorf("unknown source: %d, want 401", code)
+	}
+	// Rotation: the new key and the old one both work while listed.
+	newSecret := "whsec_bmV3LWFjbWUtc2VjcmV0LWtleS1vZi0zMi1ieXRlcw=="
+	srcs.mu.Lock()
+	srcs.srcs[0].Keys = [][]byte{must(DecodeSecret(newSecret)), must(DecodeSecret(acmeSecret))}
+	srcs.mu.Unlock()
+	ch.InvalidateSources()
+	for _, sec := range []string{newSecret, acmeSecret} {
+		if code, body := post(t, srv.URL, sec, "application/cloudevents+json", purchase("r-"+sec[6:10]), nil); code != 200 {
+			t.Errorf("during rotation, %s...: %d %s", sec[:10], code, body)
+		}
+	}
+	srcs.mu.Lock()
+	srcs.srcs[0].Keys = [][]byte{must(DecodeSecret(newSecret))}
+	srcs.mu.Unlock()
+	ch.InvalidateSources()
+	if code, _ := post(t, srv.URL, acmeSecret, "application/cloudevents+json", purchase("r-old"), nil); code != 401 {
+		t.Errorf("retired secret: %d, want 401", code)
 	}
 }
 
 func TestRefusedEventsRecordNothing(t *testing.T) {
 	rec := &memRecorder{}
-	ch, srv := newChannel(t, rec)
-	good := event("g1", "purchase.completed")
+	_, srv, _ := newChannel(t, rec)
+	good := purchase("g1")
+	bad := func(old, new string) string { return strings.Replace(good, old, new, 1) }
 	tests := []struct {
 		name, ct, body string
 		mutate         func(http.Header)
@@ -135,19 +260,26 @@ func TestRefusedEventsRecordNothing(t *testing.T) {
 	}{
 		{"no signature", "application/cloudevents+json", good, func(h http.Header) { h.Del("webhook-signature") }, 401, "missing"},
 		{"wrong signature", "application/cloudevents+json", good, func(h http.Header) { h.Set("webhook-signature", "v1,AAAA") }, 401, "no matching signature"},
-		{"replayed", "application/cloudevents+json", good, func(h http.Header) { h.Set("webhook-timestamp", strconv.Itoa(specTS-3600)) }, 401, "outside"},
+		{"stale", "application/cloudevents+json", good, func(h http.Header) { h.Set("webhook-timestamp", strconv.Itoa(specTS-301)) }, 401, "outside"},
+		{"future", "application/cloudevents+json", good, func(h http.Header) { h.Set("webhook-timestamp", strconv.Itoa(specTS+301)) }, 401, "outside"},
 		{"signed other id", "application/cloudevents+json", good, func(h http.Header) { h.Set("webhook-id", "msg_2") }, 401, "no matching signature"},
 		{"content type", "text/plain", good, nil, 415, "content type"},
 		{"not json", "application/cloudevents+json", "{", nil, 400, "want a CloudEvent"},
-		{"unknown type", "application/cloudevents+json", event("x", "purchase.exploded"), nil, 400, `purchase.exploded\" is not one of`},
-		{"no member", "application/cloudevents+json", strings.Replace(good, `"member":{"phone":"13800138000"},`, "", 1), nil, 400, "data.member"},
-		{"bad time", "application/cloudevents+json", strings.Replace(good, "2026-11-25T10:00:00+08:00", "yesterday", 1), nil, 400, "time: want RFC 3339"},
-		{"one bad in a batch", "application/cloudevents-batch+json", "[" + good + "," + strings.Replace(good, `"1.0"`, `"0.3"`, 1) + "]", nil, 400, `"index":1`},
+		{"unknown type", "application/cloudevents+json", bad("purchase.completed", "purchase.exploded"), nil, 400, `purchase.exploded\" is not one of`},
+		{"bad custom type", "application/cloudevents+json", bad("purchase.completed", "x.Bad Type"), nil, 400, `"field":"type"`},
+		{"no member", "application/cloudevents+json", bad(`"member":{"phone":"13800138000"},`, ""), nil, 400, `"field":"data.member","message":"is required"`},
+		{"zero qty", "application/cloudevents+json", bad(`"qty":2`, `"qty":0`), nil, 400, `"field":"data.items[0].qty","message":"must be \u003e 0"`},
+		{"price with 3 decimals", "application/cloudevents+json", bad(`"129.00"`, `"129.001"`), nil, 400, `"field":"data.items[0].price"`},
+		{"no items", "application/cloudevents+json", bad(`"items":[`, `"itemz":[`), nil, 400, `"field":"data.items","message":"is required"`},
+		{"no order id", "application/cloudevents+json", bad(`"order_id":"SO-1",`, ""), nil, 400, `"field":"data.order_id"`},
+		{"bad time", "application/cloudevents+json", bad("2026-11-25T10:00:00+08:00", "yesterday"), nil, 400, "time"},
+		{"one bad in a batch", "application/cloudevents-batch+json", "[" + good + "," + visit("v1") + "," +
+			strings.Replace(purchase("g2"), `"qty":2`, `"qty":-1`, 1) + "]", nil, 400, `"field":"events[2].data.items[0].qty"`},
 		{"empty batch", "application/cloudevents-batch+json", "[]", nil, 400, "want 1 to 1000 events"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			code, body := post(t, ch, srv.URL, tc.ct, tc.body, tc.mutate)
+			code, body := post(t, srv.URL, acmeSecret, tc.ct, tc.body, tc.mutate)
 			if code != tc.status || !strings.Contains(body, tc.want) {
 				t.Errorf("%d %s; want %d containing %q", code, body, tc.status, tc.want)
 			}
@@ -157,8 +289,24 @@ func TestRefusedEventsRecordNothing(t *testing.T) {
 		t.Errorf("refused requests recorded %d events", len(rec.seen))
 	}
 	rec.fail = errors.New("database down")
-	if code, _ := post(t, ch, srv.URL, "application/cloudevents+json", good, nil); code != 503 {
+	if code, _ := post(t, srv.URL, acmeSecret, "application/cloudevents+json", good, nil); code != 503 {
 		t.Errorf("recorder down: %d, want 503 so the sender retries", code)
+	}
+}
+
+func TestMoney(t *testing.T) {
+	for in, want := range map[string]Money{"0": 0, "1": 100, "199.5": 19950, "199.05": 19905, "0.01": 1, "-3.2": -320} {
+		if got, err := ParseMoney(in); err != nil || got != want {
+			t.Errorf("ParseMoney(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "1.234", "abc", "1e3", ".5", "1.2.3", "+1"} {
+		if _, err := ParseMoney(in); err == nil {
+			t.Errorf("ParseMoney(%q) accepted", in)
+		}
+	}
+	if s := Money(19905).String(); s != "199.05" {
+		t.Errorf("String = %s", s)
 	}
 }
 
@@ -171,7 +319,7 @@ func TestSendSignsWebhooks(t *testing.T) {
 		w.WriteHeader(status)
 	}))
 	defer srv.Close()
-	ch, err := New(Config{Secret: specSecret, URL: srv.URL}, &memRecorder{}, nil)
+	ch, err := New(Config{Secret: specSecret, URL: srv.URL}, NewIngester(&memRecorder{}, 0, nil), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

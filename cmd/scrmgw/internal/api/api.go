@@ -36,6 +36,12 @@ type Options struct {
 	Assigner *assign.Assigner
 	// Workflows is the workflow engine; nil in processes without one.
 	Workflows Workflows
+	// Events ingests POST /events; OnSourcesChanged is told when event
+	// sources are written, so signature checks see them at once.
+	Events           Events
+	OnSourcesChanged func()
+	// Settler settles commissions (POST /settlements).
+	Settler Settler
 }
 
 // Server serves the admin API.
@@ -49,6 +55,10 @@ type Server struct {
 	contactWays ContactWayMaker
 	assigner    *assign.Assigner
 	workflows   Workflows
+
+	events           Events
+	onSourcesChanged func()
+	settler          Settler
 }
 
 // New returns the API server.
@@ -57,7 +67,8 @@ func New(o Options) *Server {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Server{store: o.Store, adminToken: o.AdminToken, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger,
-		contactWays: o.ContactWays, assigner: o.Assigner, workflows: o.Workflows}
+		contactWays: o.ContactWays, assigner: o.Assigner, workflows: o.Workflows,
+		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler}
 }
 
 // maxBulkItems bounds the rows of one bulk request.
@@ -108,6 +119,21 @@ func (s *Server) Mount(r *gin.Engine) {
 	v1.GET("/workflows/:name/stats", s.workflowStats)
 	v1.POST("/workflows/:name/versions/:version/retire", s.retireVersion)
 	v1.POST("/guide-tasks/:id/complete", s.completeGuideTask)
+
+	v1.POST("/events", s.postEvents)
+	v1.GET("/event-sources", s.listEventSources)
+	v1.POST("/event-sources", s.createEventSource)
+	v1.GET("/event-sources/:id", s.getEventSource)
+	v1.POST("/event-sources/:id/rotate", s.rotateEventSource)
+	v1.POST("/event-sources/:id/enable", s.setEventSourceActive(true))
+	v1.POST("/event-sources/:id/disable", s.setEventSourceActive(false))
+	v1.DELETE("/event-sources/:id", s.deleteEventSource)
+
+	v1.GET("/products", s.listProducts)
+	v1.POST("/products/bulk", s.bulkProducts)
+	v1.GET("/members/:id/orders", s.memberOrders)
+	v1.GET("/settlements", s.listSettlements)
+	v1.POST("/settlements", s.settle)
 
 	v1.GET("/tokens", s.listTokens)
 	v1.POST("/tokens", s.createToken)

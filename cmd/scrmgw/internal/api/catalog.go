@@ -147,12 +147,13 @@ type storeInput struct {
 	TimeZone     string   `json:"time_zone"`
 	OpeningHours string   `json:"opening_hours"`
 	Active       *bool    `json:"active"`
+	Distributor  string   `json:"distributor"`
 }
 
 // retailStore converts and validates.
 func (in storeInput) retailStore() (store.RetailStore, error) {
 	rs := store.RetailStore{ID: in.ID, Name: in.Name, BrandIDs: in.Brands, Address: in.Address,
-		TimeZone: in.TimeZone, OpeningHours: in.OpeningHours, Active: in.Active == nil || *in.Active}
+		TimeZone: in.TimeZone, OpeningHours: in.OpeningHours, Active: in.Active == nil || *in.Active, Distributor: in.Distributor}
 	var missing []error
 	if in.Lat == nil {
 		missing = append(missing, &store.FieldError{Field: "lat", Message: "is required"})

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/adapters/webhook"
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/assign"
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/configs"
@@ -50,6 +51,8 @@ type App struct {
 	sender    *pipeline.Sender
 	processor *pipeline.Processor
 	commerce  *pipeline.Commerce
+	ingester  *webhook.Ingester
+	webhook   *webhook.Channel
 	contacts  *pipeline.Contacts
 	messages  *pipeline.Messages
 	engine    *engine.Engine

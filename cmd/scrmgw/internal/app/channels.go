@@ -13,7 +13,9 @@ import (
 	"github.com/scrmgw/scrmgw/adapters/dingtalk"
 	"github.com/scrmgw/scrmgw/adapters/webhook"
 	"github.com/scrmgw/scrmgw/adapters/wecom"
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/ledger"
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
+	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -97,18 +99,72 @@ func (a *App) wireChannels() error {
 		}
 		a.Channels.Register(dt)
 	}
-	if a.Config.Webhook.Enabled() {
-		wh, err := webhook.New(a.Config.Webhook, a.recorder, a.Log)
-		if err != nil {
-			return err
-		}
-		a.Channels.Register(wh)
+	a.ingester = webhook.NewIngester(a.recorder, a.Config.Webhook.MaxBatch, a.Log)
+	a.ingester.KnownBrand = a.knownBrand
+	wh, err := webhook.New(a.Config.Webhook, a.ingester, a.eventSources, a.Log)
+	if err != nil {
+		return err
 	}
+	a.webhook = wh
+	a.Channels.Register(wh)
 	a.sender = pipeline.NewSender(a.Store, a.Channels, a.Queue, a.Log)
 	a.processor = pipeline.NewProcessor(a.Store, a.Channels, a.Log)
 	a.contacts = pipeline.NewContacts(a.Store, a.Channels, a.sender, a.welcomer(), a.Log)
 	a.contacts.Register(a.processor)
-	a.commerce = pipeline.NewCommerce(a.Store)
+	a.commerce = pipeline.NewCommerce(a.Store, a.Log)
+	if a.commerce.Rules, a.commerce.Location, err = a.ledgerRules(); err != nil {
+		return err
+	}
 	a.commerce.Register(a.processor)
 	return nil
+}
+
+// knownBrand reports whether a brand exists, for refusing events of
+// unknown brands at the door.
+func (a *App) knownBrand(ctx context.Context, id string) (bool, error) {
+	_, err := a.Store.Brand(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// eventSources lists the active event sources with their keys.
+func (a *App) eventSources(ctx context.Context) ([]webhook.Source, error) {
+	srcs, err := a.Store.ActiveSourceSecrets(ctx, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]webhook.Source, 0, len(srcs))
+	for _, s := range srcs {
+		src := webhook.Source{ID: s.ID, Brand: s.BrandID}
+		for _, sec := range s.Secrets {
+			key, err := webhook.DecodeSecret(sec)
+			if err != nil {
+				return nil, fmt.Errorf("event source %q: %w", s.ID, err)
+			}
+			src.Keys = append(src.Keys, key)
+		}
+		out = append(out, src)
+	}
+	return out, nil
+}
+
+// ledgerRules loads the commission rules and the ledger's time zone.
+func (a *App) ledgerRules() (*ledger.Rules, *time.Location, error) {
+	loc, err := time.LoadLocation(a.Config.Ledger.TimeZone)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ledger.time_zone: %w", err)
+	}
+	var rules *ledger.Rules
+	if a.Config.Ledger.Rules != "" {
+		rules, err = ledger.LoadRules(nil, a.Config.Ledger.Rules)
+	} else {
+		fsys, name := configs.CommissionRules()
+		rules, err = ledger.LoadRules(fsys, name)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("ledger.rules: %w", err)
+	}
+	return rules, loc, nil
 }

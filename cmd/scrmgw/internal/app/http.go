@@ -74,7 +74,8 @@ func (a *App) Handler() http.Handler {
 		contactWays, _ = ch.(api.ContactWayMaker)
 	}
 	apiSrv := api.New(api.Options{Store: a.Store, AdminToken: a.Config.AdminToken, ContactWays: contactWays, Assigner: a.assigner, Workflows: a.engine,
-		MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, MaxBulkBodyBytes: a.Config.HTTP.MaxBulkBodyBytes, Logger: a.Log})
+		MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, MaxBulkBodyBytes: a.Config.HTTP.MaxBulkBodyBytes, Logger: a.Log,
+		Events: a.ingester, OnSourcesChanged: a.webhook.InvalidateSources, Settler: a.settler()})
 	ui := asynqmon.New(asynqmon.Options{RootPath: QueueUIPath, RedisConnOpt: a.Redis})
 	queues := r.Group(QueueUIPath, apiSrv.RequireAdmin())
 	queues.Any("", gin.WrapH(ui))

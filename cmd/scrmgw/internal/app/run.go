@@ -65,6 +65,7 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 		return err
 	}
 	a.assigner = assigner
+	a.commerce.Assigner = assigner
 	a.processor.On(pipeline.OnEvent(pipeline.EventGuideLeft), pipeline.HandlerFunc(a.guideLeft))
 	bot, err := a.bots()
 	if err != nil {

@@ -28,7 +28,7 @@ const (
 // Columns lists each kind's columns; the header row names them, in any
 // order. Required columns are marked in the README.
 var Columns = map[string][]string{
-	KindStores:  {"id", "name", "brands", "lat", "lng", "address", "time_zone", "opening_hours", "active"},
+	KindStores:  {"id", "name", "brands", "lat", "lng", "address", "time_zone", "opening_hours", "active", "distributor"},
 	KindGuides:  {"id", "store_id", "name", "wecom_userid", "dingtalk_userid", "capacity", "active"},
 	KindMembers: {"phone", "name", "brand", "crm_id", "level", "points"},
 }
@@ -259,7 +259,7 @@ func parse(kind string, get func(string) string, opts Options) (record, string, 
 			}
 		}
 		r.store = store.RetailStore{ID: get("id"), Name: get("name"), BrandIDs: brands, Lat: lat, Lng: lng, Address: get("address"),
-			TimeZone: get("time_zone"), OpeningHours: get("opening_hours"), Active: active}
+			TimeZone: get("time_zone"), OpeningHours: get("opening_hours"), Active: active, Distributor: get("distributor")}
 		return r, r.store.ID, r.store.Validate()
 	case KindGuides:
 		capacity := 0

@@ -5,49 +5,105 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
+	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/adapters/webhook"
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/assign"
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/ledger"
 	"github.com/scrmgw/scrmgw/store"
 )
 
-// Commerce turns the brand's signed CloudEvents (purchases, sign-ups,
-// visits) into the event log, resolving each event's member by phone, CRM
-// id or member id; a member first seen in a sign-up or purchase is
-// created. Events are keyed by their source and id, so a redelivered
-// event is logged once.
+// Commerce turns the brand's CloudEvents (sign-ups, purchases, refunds,
+// visits) into members, orders, refunds, commission lines and the event
+// log. Every effect is keyed (the member by phone or id, the order by its
+// number, the refund by its id, the event by brand, source and id), so a
+// redelivered event, or the same order sent again as a new event, changes
+// nothing twice.
 type Commerce struct {
 	store *store.Store
+	log   *slog.Logger
+	// Rules are the commission rules; nil: no commission lines.
+	Rules *ledger.Rules
+	// Location is the ledger's time zone (settlement days).
+	Location *time.Location
+	// Assigner binds members signed up with a home store or a location;
+	// nil: they stay unassigned.
+	Assigner *assign.Assigner
 	// OnLogged, when set, is handed each logged event (the workflow
 	// engine); it must be idempotent.
 	OnLogged func(ctx context.Context, e *store.Event) error
+	now      func() time.Time
 }
 
 // NewCommerce returns the commerce-event handler.
-func NewCommerce(s *store.Store) *Commerce { return &Commerce{store: s} }
+func NewCommerce(s *store.Store, log *slog.Logger) *Commerce {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Commerce{store: s, log: log, Location: time.UTC, now: time.Now}
+}
 
 // Register routes the webhook channel's events to c.
 func (c *Commerce) Register(p *Processor) {
 	p.On(func(in *adapters.Inbound) bool {
-		return in.Channel == webhook.ChannelName && in.Kind == "event" && slices.Contains(webhook.EventTypes, in.Event)
+		return in.Channel == webhook.ChannelName && in.Kind == "event" && webhook.KnownType(in.Event)
 	}, HandlerFunc(c.handle))
 }
 
+// permanent marks bad data: retrying cannot help.
+func permanent(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), store.ErrInvalid)
+}
+
 func (c *Commerce) handle(ctx context.Context, in *adapters.Inbound) error {
-	var data struct {
+	raw := []byte(in.Attrs["data"])
+	var ref struct {
 		Member webhook.MemberRef `json:"member"`
 	}
-	if err := json.Unmarshal([]byte(in.Attrs["data"]), &data); err != nil {
-		return fmt.Errorf("event data: %v: %w", err, store.ErrInvalid)
+	if err := json.Unmarshal(raw, &ref); err != nil {
+		return permanent("event data: %v", err)
 	}
-	memberID, err := c.member(ctx, in.Brand, data.Member)
+	e := &store.Event{Type: in.Event, BrandID: in.Brand, Source: in.Channel, SourceID: in.DedupKey, Payload: in.Attrs["data"], OccurredAt: in.At}
+	var (
+		memberID int64
+		err      error
+	)
+	switch in.Event {
+	case webhook.TypeMemberSignedUp, webhook.TypeMemberUpdated:
+		memberID, err = c.memberEvent(ctx, in, raw)
+	default:
+		memberID, err = c.member(ctx, in.Brand, ref.Member)
+	}
 	if err != nil {
 		return err
 	}
-	e := &store.Event{Type: in.Event, BrandID: in.Brand, MemberID: &memberID, Source: in.Attrs["source"], SourceID: in.Attrs["id"],
-		Payload: in.Attrs["data"], OccurredAt: in.At}
+	e.MemberID = &memberID
+	switch in.Event {
+	case webhook.TypePurchaseCompleted:
+		payload, skip, err := c.purchase(ctx, in, raw, memberID)
+		if err != nil || skip {
+			return err
+		}
+		e.Payload = payload
+	case webhook.TypePurchaseRefunded:
+		payload, err := c.refund(ctx, in, raw)
+		if err != nil {
+			return err
+		}
+		e.Payload = payload
+	case webhook.TypeStoreVisited:
+		var d webhook.VisitData
+		if err := json.Unmarshal(raw, &d); err != nil {
+			return permanent("event data: %v", err)
+		}
+		if err := c.store.RecordVisit(ctx, memberID, in.Brand, in.At); err != nil {
+			return err
+		}
+		e.Payload = mustJSON(map[string]any{"store_id": d.Store, "source": in.Attrs["source"]})
+	}
 	if _, err := c.store.AppendEvent(ctx, e); err != nil {
 		return fmt.Errorf("logging %s: %w", in.Event, err)
 	}
@@ -60,12 +116,14 @@ func (c *Commerce) handle(ctx context.Context, in *adapters.Inbound) error {
 	return nil
 }
 
+// member resolves an event's member, making one unknown by phone or CRM
+// id (a purchase by someone never seen before).
 func (c *Commerce) member(ctx context.Context, brand string, ref webhook.MemberRef) (int64, error) {
 	if ref.MemberID != 0 {
 		v, err := c.store.Member(ctx, ref.MemberID, "")
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return 0, fmt.Errorf("member %s: %w", strconv.FormatInt(ref.MemberID, 10), store.ErrInvalid)
+				return 0, permanent("member %s", strconv.FormatInt(ref.MemberID, 10))
 			}
 			return 0, err
 		}
@@ -80,4 +138,327 @@ func (c *Commerce) member(ctx context.Context, brand string, ref webhook.MemberR
 		return 0, fmt.Errorf("resolving member: %w", err)
 	}
 	return m.ID, nil
+}
+
+// memberEvent applies member.signed_up / member.updated: the member by
+// phone or ids (one person), their name, level and identities, and a
+// guide of their home store or of the nearest store.
+func (c *Commerce) memberEvent(ctx context.Context, in *adapters.Inbound, raw []byte) (int64, error) {
+	var d webhook.MemberData
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return 0, permanent("event data: %v", err)
+	}
+	var id int64
+	if d.Member.MemberID != 0 {
+		v, err := c.member(ctx, in.Brand, d.Member)
+		if err != nil {
+			return 0, err
+		}
+		id = v
+	}
+	nm := store.NewMember{Phone: d.Member.Phone, Name: d.Name, BrandID: in.Brand}
+	if d.Member.CRMID != "" {
+		nm.Identities = append(nm.Identities, store.Identity{Channel: "crm:" + in.Brand, ExternalID: d.Member.CRMID})
+	}
+	for _, idt := range d.Identities {
+		nm.Identities = append(nm.Identities, store.Identity{Channel: idt.Channel, ExternalID: idt.ExternalID})
+	}
+	if id == 0 || len(nm.Identities) > 0 || nm.Phone != "" {
+		m, _, err := c.store.EnsureMember(ctx, nm)
+		if err != nil {
+			if errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrConflict) {
+				return 0, permanent("member: %v", err)
+			}
+			return 0, fmt.Errorf("resolving member: %w", err)
+		}
+		if id != 0 && m.ID != id {
+			return 0, permanent("member: member_id %d and the phone or ids (member %d) name different members; merge them first", id, m.ID)
+		}
+		id = m.ID
+	}
+	if d.Level != "" {
+		if err := c.store.SetMembership(ctx, id, in.Brand, d.Level, nil); err != nil {
+			return 0, err
+		}
+	}
+	if c.Assigner != nil && (d.HomeStore != "" || d.Location != nil) {
+		req := assign.Request{MemberID: id, Brand: in.Brand, StoreID: d.HomeStore}
+		if d.HomeStore != "" {
+			req.Reason = "home_store"
+		}
+		if d.Location != nil {
+			req.Lat, req.Lng = &d.Location.Lat, &d.Location.Lng
+		}
+		if _, err := c.Assigner.Assign(ctx, req); err != nil && !errors.Is(err, assign.ErrUnassigned) {
+			if errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrNotFound) {
+				c.log.Warn("member event: not assigned", slog.Int64("member_id", id), slog.Any("error", err))
+			} else {
+				return 0, fmt.Errorf("assigning member: %w", err)
+			}
+		}
+	}
+	return id, nil
+}
+
+// orderPayload is a purchase as the event log keeps it for workflows
+// (workflows/engine reads this shape).
+type orderPayload struct {
+	ID          string        `json:"id"`
+	Total       float64       `json:"total"`
+	Items       []itemPayload `json:"items"`
+	PurchasedAt time.Time     `json:"purchased_at"`
+	StoreID     string        `json:"store_id,omitempty"`
+	Channel     string        `json:"channel,omitempty"`
+	GuideID     string        `json:"guide_id,omitempty"`
+	Source      string        `json:"source,omitempty"`
+}
+
+type itemPayload struct {
+	SKU       string  `json:"sku"`
+	Name      string  `json:"name"`
+	Category  string  `json:"category,omitempty"`
+	Qty       int     `json:"qty"`
+	Price     float64 `json:"price"`
+	CycleDays int     `json:"cycle_days,omitempty"`
+}
+
+func yuan(cents int64) float64 { return float64(cents) / 100 }
+
+// purchase records an order with its commission lines and returns the
+// event payload. skip is true when the order number was recorded by
+// another event: the same sale sent twice counts once.
+func (c *Commerce) purchase(ctx context.Context, in *adapters.Inbound, raw []byte, memberID int64) (payload string, skip bool, err error) {
+	var d webhook.PurchaseData
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return "", false, permanent("event data: %v", err)
+	}
+	skus := make([]string, len(d.Items))
+	for i, it := range d.Items {
+		skus[i] = it.SKU
+	}
+	products, err := c.store.Products(ctx, in.Brand, skus)
+	if err != nil {
+		return "", false, err
+	}
+	placed := in.At
+	if d.PlacedAt != nil {
+		placed = d.PlacedAt.UTC()
+	}
+	o := &store.Order{BrandID: in.Brand, OrderNo: d.OrderID, MemberID: memberID, Channel: d.Channel, Currency: "CNY",
+		PlacedAt: placed, EventKey: in.DedupKey, SettleDate: ledger.SettleDate(c.now(), c.Location), Attribution: "none"}
+	if o.Channel == "" {
+		o.Channel = "pos"
+	}
+	for _, it := range d.Items {
+		p := products[it.SKU]
+		item := store.OrderItem{SKU: it.SKU, Name: it.Name, Category: it.Category, Qty: it.Qty, PriceCents: int64(it.Price),
+			ReplenishDays: p.ReplenishDays}
+		if item.Name == "" {
+			item.Name = p.Name
+		}
+		if item.Category == "" {
+			item.Category = p.Category
+		}
+		if it.ReplenishDays != nil {
+			item.ReplenishDays = *it.ReplenishDays
+		}
+		o.Items = append(o.Items, item)
+	}
+	parties, err := c.attribute(ctx, o, d)
+	if err != nil {
+		return "", false, err
+	}
+	var lines []store.CommissionLine
+	if c.Rules != nil {
+		lines = c.Rules.Lines(o, parties, o.SettleDate)
+	}
+	fresh, err := c.store.RecordOrder(ctx, o, lines)
+	if err != nil {
+		if errors.Is(err, store.ErrInvalid) {
+			return "", false, permanent("order %s: %v", d.OrderID, err)
+		}
+		return "", false, fmt.Errorf("recording order %s: %w", d.OrderID, err)
+	}
+	if !fresh && o.EventKey != in.DedupKey {
+		c.log.Info("order already recorded from another event; ignored", slog.String("brand", in.Brand), slog.String("order_id", d.OrderID))
+		return "", true, nil
+	}
+	op := orderPayload{ID: o.OrderNo, Total: yuan(o.TotalCents), PurchasedAt: o.PlacedAt, Channel: o.Channel, Source: in.Attrs["source"]}
+	if o.StoreID != nil {
+		op.StoreID = *o.StoreID
+	}
+	if o.GuideID != nil {
+		op.GuideID = *o.GuideID
+	}
+	for _, it := range o.Items {
+		op.Items = append(op.Items, itemPayload{SKU: it.SKU, Name: it.Name, Category: it.Category, Qty: it.Qty, Price: yuan(it.PriceCents),
+			CycleDays: it.ReplenishDays})
+	}
+	return mustJSON(op), false, nil
+}
+
+// attribute sets the order's store and guide and returns who earns on it:
+// the guide the POS names (attribution "event"), else the member's bound
+// guide when the rules say so ("binding"); the store of purchase, else
+// (online) the credited guide's store; and that store's distributor.
+func (c *Commerce) attribute(ctx context.Context, o *store.Order, d webhook.PurchaseData) (ledger.Parties, error) {
+	var p ledger.Parties
+	if d.Guide != "" {
+		g, err := c.store.Guide(ctx, d.Guide, "")
+		switch {
+		case err == nil:
+			p.Guide, o.Attribution = g.ID, "event"
+			if d.Store == "" {
+				p.Store = g.StoreID
+			}
+		case errors.Is(err, store.ErrNotFound):
+			c.log.Warn("purchase names an unknown guide; not credited", slog.String("brand", o.BrandID), slog.String("order_id", o.OrderNo),
+				slog.String("guide", d.Guide))
+		default:
+			return p, err
+		}
+	}
+	if p.Guide == "" && (c.Rules == nil || c.Rules.BoundGuide) {
+		v, err := c.store.Member(ctx, o.MemberID, "")
+		if err != nil {
+			return p, err
+		}
+		for _, b := range v.Bindings {
+			if b.BrandID == o.BrandID && b.EndedAt == nil {
+				p.Guide, o.Attribution = b.GuideID, "binding"
+				if d.Store == "" {
+					p.Store = b.StoreID
+				}
+			}
+		}
+	}
+	if d.Store != "" {
+		rs, err := c.store.RetailStore(ctx, d.Store, "")
+		switch {
+		case err == nil:
+			p.Store = rs.ID
+		case errors.Is(err, store.ErrNotFound):
+			c.log.Warn("purchase names an unknown store; not credited", slog.String("brand", o.BrandID), slog.String("order_id", o.OrderNo),
+				slog.String("store", d.Store))
+		default:
+			return p, err
+		}
+	}
+	if p.Store != "" {
+		rs, err := c.store.RetailStore(ctx, p.Store, "")
+		if err != nil {
+			return p, err
+		}
+		p.Distributor = rs.Distributor
+		o.StoreID = &p.Store
+	}
+	if p.Guide != "" {
+		o.GuideID = &p.Guide
+	}
+	return p, nil
+}
+
+// ErrOrderUnknown delays a refund whose order has not arrived yet; the
+// queue retries it with backoff.
+var ErrOrderUnknown = errors.New("refund before its order: will retry")
+
+// refund records a refund, its clawback lines and returns the event
+// payload (the refunded amount as the order, for workflows).
+func (c *Commerce) refund(ctx context.Context, in *adapters.Inbound, raw []byte) (string, error) {
+	var d webhook.RefundData
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return "", permanent("event data: %v", err)
+	}
+	o, err := c.store.OrderByNo(ctx, in.Brand, d.OrderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", fmt.Errorf("order %s: %w", d.OrderID, ErrOrderUnknown)
+	}
+	if err != nil {
+		return "", err
+	}
+	items, err := refundItems(o, d.Items)
+	if err != nil {
+		return "", permanent("refund %s: %v", d.RefundID, err)
+	}
+	r := &store.Refund{BrandID: in.Brand, RefundNo: d.RefundID, OrderID: o.ID, RefundedAt: in.At, Items: items,
+		SettleDate: ledger.SettleDate(c.now(), c.Location)}
+	if d.RefundedAt != nil {
+		r.RefundedAt = d.RefundedAt.UTC()
+	}
+	for _, it := range items {
+		r.AmountCents += int64(it.Qty) * o.Items[it.Line-1].PriceCents
+	}
+	lines, err := c.store.CommissionLines(ctx, o.ID)
+	if err != nil {
+		return "", err
+	}
+	claw := ledger.Clawback(o, items, lines, r.SettleDate)
+	if _, err := c.store.RecordRefund(ctx, r, o.MemberID, claw); err != nil {
+		if errors.Is(err, store.ErrInvalid) {
+			return "", permanent("refund %s: %v", d.RefundID, err)
+		}
+		return "", fmt.Errorf("recording refund %s: %w", d.RefundID, err)
+	}
+	op := orderPayload{ID: o.OrderNo, Total: yuan(r.AmountCents), PurchasedAt: o.PlacedAt, Channel: o.Channel, Source: in.Attrs["source"]}
+	if o.StoreID != nil {
+		op.StoreID = *o.StoreID
+	}
+	for _, it := range items {
+		oi := o.Items[it.Line-1]
+		op.Items = append(op.Items, itemPayload{SKU: oi.SKU, Name: oi.Name, Category: oi.Category, Qty: it.Qty, Price: yuan(oi.PriceCents)})
+	}
+	return mustJSON(map[string]any{"order": op, "refund_id": d.RefundID, "order_id": o.OrderNo}), nil
+}
+
+// refundItems maps a refund's lines onto the order's (by line number or
+// SKU); none means everything not refunded yet.
+func refundItems(o *store.Order, lines []webhook.RefundLine) ([]store.RefundItem, error) {
+	var out []store.RefundItem
+	if len(lines) == 0 {
+		for _, it := range o.Items {
+			if left := it.Qty - it.RefundedQty; left > 0 {
+				out = append(out, store.RefundItem{Line: it.Line, Qty: left})
+			}
+		}
+		if len(out) == 0 {
+			return nil, errors.New("the order is already fully refunded")
+		}
+		return out, nil
+	}
+	taken := map[int]int{}
+	for i, l := range lines {
+		line := l.Line
+		if line == 0 {
+			for _, it := range o.Items {
+				if it.SKU == l.SKU && it.Qty-it.RefundedQty-taken[it.Line] > 0 {
+					line = it.Line
+					break
+				}
+			}
+			if line == 0 {
+				return nil, fmt.Errorf("items[%d]: no line of order %s with sku %q left to refund", i, o.OrderNo, l.SKU)
+			}
+		}
+		if line > len(o.Items) {
+			return nil, fmt.Errorf("items[%d].line: order %s has %d lines", i, o.OrderNo, len(o.Items))
+		}
+		it := o.Items[line-1]
+		if l.SKU != "" && it.SKU != l.SKU {
+			return nil, fmt.Errorf("items[%d]: line %d is sku %q, not %q", i, line, it.SKU, l.SKU)
+		}
+		if left := it.Qty - it.RefundedQty - taken[line]; l.Qty > left {
+			return nil, fmt.Errorf("items[%d].qty: %d, but only %d of line %d are left to refund", i, l.Qty, left, line)
+		}
+		taken[line] += l.Qty
+		out = append(out, store.RefundItem{Line: line, Qty: l.Qty})
+	}
+	return out, nil
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }

@@ -194,6 +194,55 @@ func (r *Recorder) Record(ctx context.Context, in *adapters.Inbound) error {
 	return nil
 }
 
+var _ adapters.BatchRecorder = (*Recorder)(nil)
+
+// RecordBatch commits deliveries that arrive together (an event batch) in
+// one statement per MaxBatch, bypassing the group commit, and queues the
+// new ones. fresh[i] is false for a delivery recorded before.
+func (r *Recorder) RecordBatch(ctx context.Context, ins []*adapters.Inbound) ([]bool, error) {
+	msgs := make([]*store.InboxMessage, len(ins))
+	for i, in := range ins {
+		if in.Channel == "" || in.DedupKey == "" {
+			return nil, errors.New("recording inbound: channel and dedup key are required")
+		}
+		payload, err := json.Marshal(in)
+		if err != nil {
+			return nil, fmt.Errorf("recording inbound: %w", err)
+		}
+		msgs[i] = &store.InboxMessage{Channel: in.Channel, DedupKey: in.DedupKey, Payload: payload}
+	}
+	fresh := make([]bool, 0, len(ins))
+	for start := 0; start < len(msgs); start += r.opts.MaxBatch {
+		part, err := r.store.RecordInboundBatch(ctx, msgs[start:min(start+r.opts.MaxBatch, len(msgs))])
+		if err != nil {
+			return nil, fmt.Errorf("recording inbound: %w", err)
+		}
+		fresh = append(fresh, part...)
+	}
+	// Queue the new ones even if our caller has gone: they are committed.
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(16, len(ins)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				r.enqueue(qctx, &pending{msg: *msgs[i], in: ins[i]})
+			}
+		}()
+	}
+	for i, f := range fresh {
+		if f {
+			next <- i
+		}
+	}
+	close(next)
+	wg.Wait()
+	return fresh, nil
+}
+
 // enqueue queues a committed delivery; a failure is logged and left to
 // the sweep.
 func (r *Recorder) enqueue(ctx context.Context, p *pending) {

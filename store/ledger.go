@@ -1,0 +1,198 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// Settlement is the T+1 commission settlement of one store and brand for
+// one day: the day's sales and refunds recorded in the store and what each
+// party earned on them. A day is settled once; settling it again returns
+// the same figures.
+type Settlement struct {
+	Date    string `gorm:"primaryKey;size:10" json:"date"`
+	StoreID string `gorm:"primaryKey;size:64" json:"store_id"`
+	BrandID string `gorm:"primaryKey;size:64" json:"brand"`
+	Orders  int    `gorm:"not null" json:"orders"`
+	Refunds int    `gorm:"not null" json:"refunds"`
+	// SalesCents and RefundsCents are the day's order totals and refunds
+	// (of the store's orders) recorded that day; NetCents their difference.
+	SalesCents   int64 `gorm:"not null" json:"sales_cents"`
+	RefundsCents int64 `gorm:"not null" json:"refunds_cents"`
+	NetCents     int64 `gorm:"not null" json:"net_cents"`
+	// GuideCents, StoreCents and DistributorCents are the sums of the
+	// day's commission lines per party (clawbacks included).
+	GuideCents       int64 `gorm:"not null" json:"guide_cents"`
+	StoreCents       int64 `gorm:"not null" json:"store_cents"`
+	DistributorCents int64 `gorm:"not null" json:"distributor_cents"`
+	Lines            int   `gorm:"not null" json:"lines"`
+	// Reconciled says the store lines' bases add up to NetCents: every
+	// order and refund of the day is in the ledger.
+	Reconciled bool      `gorm:"not null" json:"reconciled"`
+	CreatedAt  time.Time `json:"created_at"`
+	// Parties are the per-party totals (guides, the store, the
+	// distributor), for the CSV.
+	Parties []PartyTotal `gorm:"-" json:"parties,omitempty"`
+}
+
+// PartyTotal is what one party earned in a settlement.
+type PartyTotal struct {
+	Party       string `json:"party"`
+	PartyID     string `json:"party_id"`
+	Lines       int    `json:"lines"`
+	AmountCents int64  `json:"amount_cents"`
+}
+
+// ErrDayNotOver refuses to settle a day that has not ended.
+var ErrDayNotOver = invalid("date", "the day is not over yet in the ledger time zone; settle it from the next day (T+1)")
+
+// SettleDay settles every store and brand with ledger lines, orders or
+// refunds recorded on date (YYYY-MM-DD in loc), which must be over at now;
+// pairs settled before keep their figures. It returns the day's
+// settlements in store and brand order.
+func (s *Store) SettleDay(ctx context.Context, date string, loc *time.Location, now time.Time) ([]Settlement, error) {
+	day, err := time.ParseInLocation(time.DateOnly, date, loc)
+	if err != nil {
+		return nil, invalid("date", "want YYYY-MM-DD, got %q", date)
+	}
+	if now.Before(day.AddDate(0, 0, 1)) {
+		return nil, ErrDayNotOver
+	}
+	db := s.db.WithContext(ctx)
+	type key struct{ store, brand string }
+	sums := map[key]*Settlement{}
+	get := func(st, br string) *Settlement {
+		k := key{st, br}
+		if sums[k] == nil {
+			sums[k] = &Settlement{Date: date, StoreID: st, BrandID: br}
+		}
+		return sums[k]
+	}
+	var orders []struct {
+		StoreID string
+		BrandID string
+		N       int
+		Cents   int64
+	}
+	if err := db.Model(&Order{}).Select("store_id, brand_id, COUNT(*) AS n, COALESCE(SUM(total_cents), 0) AS cents").
+		Where("settle_date = ? AND store_id IS NOT NULL", date).Group("store_id, brand_id").Scan(&orders).Error; err != nil {
+		return nil, translate(err)
+	}
+	for _, o := range orders {
+		st := get(o.StoreID, o.BrandID)
+		st.Orders, st.SalesCents = o.N, o.Cents
+	}
+	var refunds []struct {
+		StoreID string
+		BrandID string
+		N       int
+		Cents   int64
+	}
+	if err := db.Table("refunds").Select("orders.store_id AS store_id, refunds.brand_id AS brand_id, COUNT(*) AS n, COALESCE(SUM(refunds.amount_cents), 0) AS cents").
+		Joins("JOIN orders ON orders.id = refunds.order_id").
+		Where("refunds.settle_date = ? AND orders.store_id IS NOT NULL", date).Group("orders.store_id, refunds.brand_id").Scan(&refunds).Error; err != nil {
+		return nil, translate(err)
+	}
+	for _, r := range refunds {
+		st := get(r.StoreID, r.BrandID)
+		st.Refunds, st.RefundsCents = r.N, r.Cents
+	}
+	var parties []struct {
+		StoreID string
+		BrandID string
+		Party   string
+		PartyID string
+		N       int
+		Cents   int64
+		Base    int64
+	}
+	if err := db.Model(&CommissionLine{}).Select("store_id, brand_id, party, party_id, COUNT(*) AS n, SUM(amount_cents) AS cents, SUM(base_cents) AS base").
+		Where("settle_date = ?", date).Group("store_id, brand_id, party, party_id").Order("store_id, brand_id, party, party_id").
+		Scan(&parties).Error; err != nil {
+		return nil, translate(err)
+	}
+	storeBase := map[key]int64{}
+	for _, p := range parties {
+		st := get(p.StoreID, p.BrandID)
+		st.Lines += p.N
+		switch p.Party {
+		case PartyGuide:
+			st.GuideCents += p.Cents
+		case PartyStore:
+			st.StoreCents += p.Cents
+			storeBase[key{p.StoreID, p.BrandID}] += p.Base
+		case PartyDistributor:
+			st.DistributorCents += p.Cents
+		}
+		st.Parties = append(st.Parties, PartyTotal{Party: p.Party, PartyID: p.PartyID, Lines: p.N, AmountCents: p.Cents})
+	}
+	var out []Settlement
+	err = db.Transaction(func(tx *gorm.DB) error {
+		for k, st := range sums {
+			st.NetCents = st.SalesCents - st.RefundsCents
+			st.Reconciled = storeBase[k] == st.NetCents
+			if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Omit("Parties").Create(st).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, translate(err)
+	}
+	// What is stored wins: a pair settled before keeps its figures.
+	if err := db.Where("date = ?", date).Order("store_id, brand_id").Find(&out).Error; err != nil {
+		return nil, translate(err)
+	}
+	for i := range out {
+		if st := sums[key{out[i].StoreID, out[i].BrandID}]; st != nil {
+			out[i].Parties = st.Parties
+		}
+	}
+	return out, nil
+}
+
+// Settlements returns a day's stored settlements, of one brand when brand
+// is set.
+func (s *Store) Settlements(ctx context.Context, date, brand string) ([]Settlement, error) {
+	if _, err := time.Parse(time.DateOnly, date); err != nil {
+		return nil, invalid("date", "want YYYY-MM-DD, got %q", date)
+	}
+	var out []Settlement
+	q := s.db.WithContext(ctx).Where("date = ?", date)
+	if brand != "" {
+		q = q.Where("brand_id = ?", brand)
+	}
+	err := q.Order("store_id, brand_id").Find(&out).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	type row struct {
+		StoreID string
+		BrandID string
+		PartyTotal
+	}
+	var rows []row
+	q = s.db.WithContext(ctx).Model(&CommissionLine{}).Select("store_id, brand_id, party, party_id, COUNT(*) AS lines, SUM(amount_cents) AS amount_cents").
+		Where("settle_date = ?", date)
+	if brand != "" {
+		q = q.Where("brand_id = ?", brand)
+	}
+	if err := q.Group("store_id, brand_id, party, party_id").Order("store_id, brand_id, party, party_id").Scan(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	for i := range out {
+		for _, r := range rows {
+			if r.StoreID == out[i].StoreID && r.BrandID == out[i].BrandID {
+				out[i].Parties = append(out[i].Parties, r.PartyTotal)
+			}
+		}
+	}
+	return out, nil
+}
