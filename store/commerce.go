@@ -388,7 +388,7 @@ func (s *Store) RecordRefund(ctx context.Context, r *Refund, memberID int64, lin
 			return ErrOverRefund
 		}
 		for i := range lines {
-			lines[i].RefundID = r.ID
+			lines[i].OrderID, lines[i].RefundID = r.OrderID, r.ID
 		}
 		if len(lines) > 0 {
 			if err := tx.CreateInBatches(lines, 500).Error; err != nil {

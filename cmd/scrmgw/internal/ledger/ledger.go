@@ -245,7 +245,7 @@ func Clawback(o *store.Order, refund []store.RefundItem, lines []store.Commissio
 			// The last units: reverse exactly what is left.
 			amount, base = left[k], leftBase[k]
 		}
-		out = append(out, store.CommissionLine{BrandID: l.BrandID, ItemLine: k.line, Party: l.Party, PartyID: l.PartyID,
+		out = append(out, store.CommissionLine{BrandID: l.BrandID, OrderID: l.OrderID, ItemLine: k.line, Party: l.Party, PartyID: l.PartyID,
 			StoreID: l.StoreID, BaseCents: -base, AmountCents: -amount, Rule: "clawback " + l.Rule, SettleDate: date})
 	}
 	return out
