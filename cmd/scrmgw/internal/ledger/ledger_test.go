@@ -87,11 +87,11 @@ func TestNoStoreNoLines(t *testing.T) {
 
 func TestParseRulesErrors(t *testing.T) {
 	for src, want := range map[string]string{
-		`brands: {"*": [{category: "*", guide: 120%}]}`:  "0% to 100%",
-		`brands: {"*": [{category: "*", guide: abc}]}`:   "yuan per unit",
-		`brands: {"*": [{guide: 3%}]}`:                   "category: required",
-		`brands: {"*": [{category: "*", gide: 3%}]}`:     "gide",
-		`brandz: {}`:                                     "brandz",
+		`brands: {"*": [{category: "*", guide: 120%}]}`: "0% to 100%",
+		`brands: {"*": [{category: "*", guide: abc}]}`:  "yuan per unit",
+		`brands: {"*": [{guide: 3%}]}`:                  "category: required",
+		`brands: {"*": [{category: "*", gide: 3%}]}`:    "gide",
+		`brandz: {}`: "brandz",
 		`brands: {"*": [{category: "*", store: 1.234}]}`: "yuan per unit",
 	} {
 		if _, err := ParseRules("r.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), want) {
