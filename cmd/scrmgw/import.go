@@ -20,7 +20,7 @@ const maxReported = 200
 
 func runImport(ctx context.Context, cfg configs.Config, log *slog.Logger, kind, path string, opts importer.Options, stdout, stderr io.Writer) int {
 	if _, ok := importer.Columns[kind]; !ok {
-		fmt.Fprintf(stderr, "scrmgw import: unknown kind %q (want stores, guides or members)\n", kind)
+		fmt.Fprintf(stderr, "scrmgw import: unknown kind %q (want stores, guides, members or products)\n", kind)
 		return 2
 	}
 	f, err := os.Open(path)

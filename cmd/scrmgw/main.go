@@ -32,8 +32,10 @@ Usage:
                                    run the gateway: HTTP API, callbacks, queue workers, scheduler
   scrmgw worker  [--config FILE]   run queue workers and the scheduler only
   scrmgw migrate [--config FILE]   apply database migrations and exit
-  scrmgw import  stores|guides|members FILE.csv [--skip-invalid] [--brand B] [--config FILE]
+  scrmgw import  stores|guides|members|products FILE.csv [--skip-invalid] [--brand B] [--config FILE]
                                    upsert rows from a CSV file; every bad row is reported with its line
+  scrmgw ledger settle --date YYYY-MM-DD [--format csv|json] [--config FILE]
+                                   settle a finished day's commissions per store (T+1); idempotent
   scrmgw workflow validate FILE...  check workflow files; every error with file:line:column
   scrmgw workflow dry-run FILE --member M.json [--events E.json] [--start TIME]
                                    simulate one member through a workflow; nothing is sent
@@ -62,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
 		return 0
-	case "serve", "worker", "migrate", "config", "import", "workflow":
+	case "serve", "worker", "migrate", "config", "import", "workflow", "ledger":
 	default:
 		fmt.Fprintf(stderr, "scrmgw: unknown command %q\n\n%s", cmd, usage)
 		return 2
@@ -85,6 +87,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cmd == "config" {
 		fs.BoolVar(&listEnv, "env", false, "list every key with its environment variable")
 	}
+	var settleDate, settleFormat string
+	if cmd == "ledger" {
+		fs.StringVar(&settleDate, "date", "", "the day to settle, YYYY-MM-DD in ledger.time_zone")
+		fs.StringVar(&settleFormat, "format", "csv", "output: csv or json")
+	}
 	if cmd == "serve" {
 		fs.BoolVar(&workers, "workers", true, "run queue workers and the scheduler in this process too")
 	}
@@ -106,7 +113,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	} else if cmd == "import" {
 		if len(positional) != 2 {
-			fmt.Fprintln(stderr, "usage: scrmgw import stores|guides|members FILE.csv [--skip-invalid] [--brand B]")
+			fmt.Fprintln(stderr, "usage: scrmgw import stores|guides|members|products FILE.csv [--skip-invalid] [--brand B]")
+			return 2
+		}
+	} else if cmd == "ledger" {
+		if len(positional) != 1 || positional[0] != "settle" || settleDate == "" || (settleFormat != "csv" && settleFormat != "json") {
+			fmt.Fprintln(stderr, "usage: scrmgw ledger settle --date YYYY-MM-DD [--format csv|json]")
 			return 2
 		}
 	} else if len(positional) > 0 {
@@ -137,6 +149,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cmd == "ledger" {
+		return runSettle(ctx, cfg, log, settleDate, settleFormat, stdout, stderr)
+	}
 	if cmd == "import" {
 		return runImport(ctx, cfg, log, positional[0], positional[1], importer.Options{SkipInvalid: skipInvalid, Brand: brand}, stdout, stderr)
 	}

@@ -15,28 +15,32 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/scrmgw/scrmgw/adapters/webhook"
 	"github.com/scrmgw/scrmgw/store"
 )
 
 // Kinds of import.
 const (
-	KindStores  = "stores"
-	KindGuides  = "guides"
-	KindMembers = "members"
+	KindStores   = "stores"
+	KindGuides   = "guides"
+	KindMembers  = "members"
+	KindProducts = "products"
 )
 
 // Columns lists each kind's columns; the header row names them, in any
 // order. Required columns are marked in the README.
 var Columns = map[string][]string{
-	KindStores:  {"id", "name", "brands", "lat", "lng", "address", "time_zone", "opening_hours", "active", "distributor"},
-	KindGuides:  {"id", "store_id", "name", "wecom_userid", "dingtalk_userid", "capacity", "active"},
-	KindMembers: {"phone", "name", "brand", "crm_id", "level", "points"},
+	KindStores:   {"id", "name", "brands", "lat", "lng", "address", "time_zone", "opening_hours", "active", "distributor"},
+	KindGuides:   {"id", "store_id", "name", "wecom_userid", "dingtalk_userid", "capacity", "active"},
+	KindMembers:  {"phone", "name", "brand", "crm_id", "level", "points"},
+	KindProducts: {"brand", "sku", "name", "category", "price", "replenish_days"},
 }
 
 var required = map[string][]string{
-	KindStores:  {"id", "name", "brands", "lat", "lng"},
-	KindGuides:  {"id", "store_id", "name"},
-	KindMembers: {},
+	KindStores:   {"id", "name", "brands", "lat", "lng"},
+	KindGuides:   {"id", "store_id", "name"},
+	KindMembers:  {},
+	KindProducts: {"sku", "name", "price"},
 }
 
 // RowError is one refused row.
@@ -72,7 +76,7 @@ const batchSize = 500
 func Import(ctx context.Context, s *store.Store, kind string, r io.Reader, opts Options) (*Result, error) {
 	cols, ok := Columns[kind]
 	if !ok {
-		return nil, fmt.Errorf("unknown import kind %q (want stores, guides or members)", kind)
+		return nil, fmt.Errorf("unknown import kind %q (want stores, guides, members or products)", kind)
 	}
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
@@ -106,6 +110,8 @@ func Import(ctx context.Context, s *store.Store, kind string, r io.Reader, opts 
 				return nil, errors.New("line 1: a members file needs a phone or a crm_id column")
 			}
 		}
+	}
+	if kind == KindMembers || kind == KindProducts {
 		if _, ok := index["brand"]; !ok && opts.Brand == "" {
 			return nil, errors.New("line 1: no brand column: give the brand with --brand")
 		}
@@ -187,6 +193,8 @@ func checkReferences(ctx context.Context, s *store.Store, kind string, records [
 			return r.store.BrandIDs
 		case KindGuides:
 			return []string{r.guide.StoreID}
+		case KindProducts:
+			return []string{r.product.BrandID}
 		}
 		return []string{r.member.BrandID}
 	}
@@ -234,12 +242,13 @@ func checkReferences(ctx context.Context, s *store.Store, kind string, records [
 
 // record is one parsed row.
 type record struct {
-	line   int
-	store  store.RetailStore
-	guide  store.Guide
-	member store.NewMember
-	level  string
-	points *int64
+	line    int
+	store   store.RetailStore
+	guide   store.Guide
+	member  store.NewMember
+	product store.Product
+	level   string
+	points  *int64
 }
 
 func parse(kind string, get func(string) string, opts Options) (record, string, error) {
@@ -261,6 +270,24 @@ func parse(kind string, get func(string) string, opts Options) (record, string, 
 		r.store = store.RetailStore{ID: get("id"), Name: get("name"), BrandIDs: brands, Lat: lat, Lng: lng, Address: get("address"),
 			TimeZone: get("time_zone"), OpeningHours: get("opening_hours"), Active: active, Distributor: get("distributor")}
 		return r, r.store.ID, r.store.Validate()
+	case KindProducts:
+		brand := get("brand")
+		if brand == "" {
+			brand = opts.Brand
+		}
+		price, err := webhook.ParseMoney(get("price"))
+		if err != nil {
+			return r, "", fmt.Errorf("price: %v", err)
+		}
+		days := 0
+		if v := get("replenish_days"); v != "" {
+			if days, err = strconv.Atoi(v); err != nil {
+				return r, "", fmt.Errorf("replenish_days: want a whole number of days, got %q", v)
+			}
+		}
+		r.product = store.Product{BrandID: brand, SKU: get("sku"), Name: get("name"), Category: get("category"), PriceCents: int64(price),
+			ReplenishDays: days}
+		return r, brand + "/" + r.product.SKU, store.ValidateProduct(&r.product)
 	case KindGuides:
 		capacity := 0
 		if v := get("capacity"); v != "" {
@@ -332,6 +359,12 @@ func write(ctx context.Context, s *store.Store, kind string, batch []record) (in
 			rows[i] = r.guide
 		}
 		return retryRows(batch, s.UpsertGuides, ctx, rows)
+	case KindProducts:
+		rows := make([]store.Product, len(batch))
+		for i, r := range batch {
+			rows[i] = r.product
+		}
+		return retryRows(batch, s.UpsertProducts, ctx, rows)
 	case KindMembers:
 		var bad []RowError
 		written := 0

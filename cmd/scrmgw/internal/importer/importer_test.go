@@ -154,3 +154,34 @@ func TestImportHeaderErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestImportProducts(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		seedBrands(t, s)
+		csv := "sku,name,category,price,replenish_days\nCL-100,洁面乳,skincare,129.00,30\nTN-200,爽肤水,toner,99.5,\nBAD,Bad price,x,12.345,1\nCL-100,dup,x,1,1\nNEG,Negative,x,1,-3\n"
+		res, err := Import(ctx, s, KindProducts, strings.NewReader(csv), Options{Brand: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Written != 0 || len(res.Invalid) != 3 || res.Invalid[0].Line != 4 || res.Invalid[1].Line != 5 || res.Invalid[2].Line != 6 ||
+			!strings.Contains(res.Invalid[0].Reason, "price") || !strings.Contains(res.Invalid[1].Reason, "duplicate of line 2") {
+			t.Fatalf("bad rows = written %d, invalid %+v", res.Written, res.Invalid)
+		}
+		if ps, _ := s.Products(ctx, "acme", nil); len(ps) != 0 {
+			t.Fatalf("a refused import wrote %d products", len(ps))
+		}
+		res, err = Import(ctx, s, KindProducts, strings.NewReader(csv), Options{Brand: "acme", SkipInvalid: true})
+		if err != nil || res.Written != 2 {
+			t.Fatalf("skip-invalid = %+v, %v", res, err)
+		}
+		ps, _ := s.Products(ctx, "acme", nil)
+		if p := ps["CL-100"]; p.PriceCents != 12900 || p.ReplenishDays != 30 || p.Category != "skincare" || ps["TN-200"].PriceCents != 9950 {
+			t.Errorf("products = %+v", ps)
+		}
+		res, err = Import(ctx, s, KindProducts, strings.NewReader("brand,sku,name,price\nnope,X,x,1\n"), Options{})
+		if err != nil || len(res.Invalid) != 1 || !strings.Contains(res.Invalid[0].Reason, `unknown brand "nope"`) {
+			t.Errorf("unknown brand = %+v, %v", res, err)
+		}
+	})
+}
