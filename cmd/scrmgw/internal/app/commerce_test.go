@@ -211,6 +211,27 @@ bound_guide: true
 		t.Errorf("over-refund changed the order: %+v", o)
 	}
 
+	// A refund that arrives before its order waits for it (retried alone,
+	// out of its batch) and then applies.
+	early := `[{"specversion":"1.0","id":"r-early","source":"/shop","type":"purchase.refunded",
+	  "data":{"member":{"crm_id":"C-9"},"order_id":"SO-LATE","refund_id":"RF-LATE"}}]`
+	if code, body := postSigned(t, s.base, src.Secret, "m-early", "application/cloudevents-batch+json", early); code != 200 {
+		t.Fatalf("early refund: %d %s", code, body)
+	}
+	time.Sleep(200 * time.Millisecond)
+	late := `{"specversion":"1.0","id":"p-late","source":"/shop","type":"purchase.completed",
+	  "data":{"member":{"crm_id":"C-9"},"order_id":"SO-LATE","channel":"online","items":[{"sku":"TN-200","qty":1,"price":"99.50"}]}}`
+	if code, body := postSigned(t, s.base, src.Secret, "m-late", "application/cloudevents+json", late); code != 200 {
+		t.Fatalf("late order: %d %s", code, body)
+	}
+	waitFor(t, "the early refund applied", func() bool {
+		o, _ := s.app.Store.OrderByNo(ctx, "acme", "SO-LATE")
+		return o != nil && o.RefundedCents == 9950
+	})
+	if o, _ := s.app.Store.OrderByNo(ctx, "acme", "SO-LATE"); o.StoreID == nil || *o.StoreID != "sh-1" || o.Attribution != "binding" {
+		t.Errorf("online order credited to %v by %q, want the bound guide's store sh-1 by binding", o.StoreID, o.Attribution)
+	}
+
 	// Settlement: today is not over, so the API refuses; tomorrow it gives
 	// the hand-computed figures, and again the same.
 	loc, _ := time.LoadLocation(cfg.Ledger.TimeZone)
@@ -228,13 +249,15 @@ bound_guide: true
 			t.Fatalf("settlements = %+v", sts)
 		}
 		st := sts[0]
-		if st.StoreID != "sh-1" || st.BrandID != "acme" || st.Orders != 1 || st.SalesCents != 35750 || st.Refunds != 1 || st.RefundsCents != 12900 ||
+		// SO-1 (357.50, refund 129.00) and SO-LATE (99.50, refunded whole,
+		// its commission clawed back to zero).
+		if st.StoreID != "sh-1" || st.BrandID != "acme" || st.Orders != 2 || st.SalesCents != 45700 || st.Refunds != 2 || st.RefundsCents != 22850 ||
 			st.NetCents != 22850 || st.GuideCents != 845 || st.StoreCents != 1430 || st.DistributorCents != 258 || !st.Reconciled {
 			t.Errorf("settlement %d = %+v", i, st)
 		}
 	}
 	code, body = request(t, "GET", s.base+"/api/v1/settlements?date="+today+"&format=csv", tok, "")
-	if code != 200 || !strings.Contains(body, today+",sh-1,acme,guide,g-li,3,8.45,1,357.50,129.00,228.50,true") {
+	if code != 200 || !strings.Contains(body, today+",sh-1,acme,guide,g-li,5,8.45,2,457.00,228.50,228.50,true") {
 		t.Errorf("settlement CSV: %d\n%s", code, body)
 	}
 

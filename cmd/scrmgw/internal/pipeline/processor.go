@@ -42,6 +42,9 @@ type Processor struct {
 	channels *adapters.Registry
 	log      *slog.Logger
 	handlers []route
+	// Queue, when set, takes the failed deliveries of batch tasks as
+	// tasks of their own; else the sweep re-queues them.
+	Queue Enqueuer
 }
 
 type route struct {
@@ -74,7 +77,36 @@ func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err := json.Unmarshal(t.Payload(), &pl); err != nil || pl.ID == 0 {
 		return fmt.Errorf("bad %s payload %q: %w", TypeProcessInbox, t.Payload(), asynq.SkipRetry)
 	}
-	row, err := p.store.Inbox(ctx, pl.ID)
+	return p.process(ctx, pl.ID, lastAttempt(ctx))
+}
+
+// ProcessBatchTask is the asynq handler of TypeProcessInboxBatch: the
+// deliveries of one recorded batch, in order. A delivery that fails is
+// handed to a task of its own (TypeProcessInbox), which retries it with
+// backoff, and the batch goes on; deliveries already handled are skipped,
+// so a batch task run twice does nothing twice.
+func (p *Processor) ProcessBatchTask(ctx context.Context, t *asynq.Task) error {
+	var pl idsPayload
+	if err := json.Unmarshal(t.Payload(), &pl); err != nil || len(pl.IDs) == 0 {
+		return fmt.Errorf("bad %s payload %q: %w", TypeProcessInboxBatch, t.Payload(), asynq.SkipRetry)
+	}
+	for _, id := range pl.IDs {
+		if err := ctx.Err(); err != nil {
+			return err // the rest stay pending; the task is retried
+		}
+		if err := p.process(ctx, id, false); err != nil && !errors.Is(err, asynq.SkipRetry) && p.Queue != nil {
+			if qerr := enqueueID(ctx, p.Queue, TypeProcessInbox, id, QueueDefault); qerr != nil {
+				p.log.Warn("queueing a failed delivery alone failed; the sweep will retry", slog.Int64("inbox_id", id), slog.Any("error", qerr))
+			}
+		}
+	}
+	return nil
+}
+
+// process handles one inbox row unless it was handled already; final
+// makes a failure final.
+func (p *Processor) process(ctx context.Context, id int64, last bool) error {
+	row, err := p.store.Inbox(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // pruned: it was processed long ago
 	}
@@ -90,7 +122,7 @@ func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("inbox %d: %v: %w", row.ID, err, asynq.SkipRetry)
 	}
 	if err := p.handle(ctx, &in); err != nil {
-		final := lastAttempt(ctx) || errors.Is(err, store.ErrInvalid) || errors.Is(err, asynq.SkipRetry)
+		final := last || errors.Is(err, store.ErrInvalid) || errors.Is(err, asynq.SkipRetry)
 		if ferr := p.store.FailInbox(ctx, row.ID, err.Error(), final); ferr != nil {
 			p.log.Warn("recording inbox failure", slog.Int64("inbox_id", row.ID), slog.Any("error", ferr))
 		}

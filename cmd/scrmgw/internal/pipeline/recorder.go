@@ -25,7 +25,8 @@ import (
 
 // Task types and queues of the pipeline.
 const (
-	TypeProcessInbox = "inbox:process"
+	TypeProcessInbox      = "inbox:process"
+	TypeProcessInboxBatch = "inbox:process-batch"
 	TypeSendOutbox   = "outbox:send"
 
 	QueueCritical = "critical"
@@ -41,6 +42,11 @@ type Enqueuer interface {
 // idPayload is the payload of pipeline tasks: the row to work on.
 type idPayload struct {
 	ID int64 `json:"id"`
+}
+
+// idsPayload is the payload of a batch task: rows to work on, in order.
+type idsPayload struct {
+	IDs []int64 `json:"ids"`
 }
 
 func idTask(typ string, id int64) *asynq.Task {
@@ -219,29 +225,40 @@ func (r *Recorder) RecordBatch(ctx context.Context, ins []*adapters.Inbound) ([]
 		}
 		fresh = append(fresh, part...)
 	}
-	// Queue the new ones even if our caller has gone: they are committed.
+	// Queue the new ones, in order, a few tasks of up to batchTaskSize
+	// each, even if our caller has gone: they are committed. What fails
+	// to queue is left to the sweep.
 	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	var ids []int64
+	for i, f := range fresh {
+		if f {
+			ids = append(ids, msgs[i].ID)
+		}
+	}
 	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(16, len(ins)) {
+	for start := 0; start < len(ids); start += batchTaskSize {
+		part := ids[start:min(start+batchTaskSize, len(ids))]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range next {
-				r.enqueue(qctx, &pending{msg: *msgs[i], in: ins[i]})
+			b, _ := json.Marshal(idsPayload{IDs: part})
+			_, err := r.queue.EnqueueContext(qctx, asynq.NewTask(TypeProcessInboxBatch, b),
+				asynq.TaskID(fmt.Sprintf("%s:%d-%d", TypeProcessInboxBatch, part[0], part[len(part)-1])),
+				asynq.Queue(QueueDefault), asynq.MaxRetry(12))
+			if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+				r.log.Warn("queueing a recorded batch failed; the sweep will retry", slog.Int64("first_inbox_id", part[0]),
+					slog.Int("deliveries", len(part)), slog.Any("error", err))
 			}
 		}()
 	}
-	for i, f := range fresh {
-		if f {
-			next <- i
-		}
-	}
-	close(next)
 	wg.Wait()
 	return fresh, nil
 }
+
+// batchTaskSize is how many deliveries of a recorded batch one task
+// handles.
+const batchTaskSize = 50
 
 // enqueue queues a committed delivery; a failure is logged and left to
 // the sweep.
