@@ -27,7 +27,7 @@ import (
 const (
 	TypeProcessInbox      = "inbox:process"
 	TypeProcessInboxBatch = "inbox:process-batch"
-	TypeSendOutbox   = "outbox:send"
+	TypeSendOutbox        = "outbox:send"
 
 	QueueCritical = "critical"
 	QueueDefault  = "default"
