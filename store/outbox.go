@@ -98,3 +98,29 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// SendAttempt is one try at delivering an outbox message, kept for
+// operators: when, how long it took, and what the channel answered.
+type SendAttempt struct {
+	ID         int64     `gorm:"primaryKey;autoIncrement" json:"id"`
+	OutboxID   int64     `gorm:"not null;index" json:"outbox_id"`
+	Attempt    int       `gorm:"not null" json:"attempt"`
+	At         time.Time `gorm:"not null" json:"at"`
+	DurationMS int64     `gorm:"not null" json:"duration_ms"`
+	// Outcome is sent, retry (a temporary failure) or failed.
+	Outcome string `gorm:"size:16;not null" json:"outcome"`
+	Error   string `gorm:"size:500;not null;default:''" json:"error,omitempty"`
+}
+
+// RecordSendAttempt appends an attempt to the log.
+func (s *Store) RecordSendAttempt(ctx context.Context, a *SendAttempt) error {
+	a.Error = truncate(a.Error, 500)
+	return translate(s.db.WithContext(ctx).Create(a).Error)
+}
+
+// SendAttempts lists a message's attempts in order.
+func (s *Store) SendAttempts(ctx context.Context, outboxID int64) ([]SendAttempt, error) {
+	var out []SendAttempt
+	err := s.db.WithContext(ctx).Where("outbox_id = ?", outboxID).Order("id").Find(&out).Error
+	return out, translate(err)
+}

@@ -281,15 +281,17 @@ func (c *Channel) verify(ctx context.Context, h http.Header, body []byte, only s
 	return nil, ErrSignature
 }
 
-// Send posts a message to the brand's URL as a signed JSON webhook; the
-// webhook-id is the idempotency key, so the receiver can drop repeats.
+// MessageType is the CloudEvents type of the messages Send posts.
+const MessageType = "scrmgw.message"
+
+// Send posts a message to webhook.url as a CloudEvent (structured mode,
+// type scrmgw.message) signed per Standard Webhooks. The webhook-id and
+// the event id are the message's idempotency key, the same on every
+// retry, so the receiver can drop repeats. 5xx, 408, 429 and network
+// errors are temporary (retried with backoff); other 4xx are final.
 func (c *Channel) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Receipt, error) {
 	if c.cfg.URL == "" || c.key == nil {
 		return nil, &adapters.APIError{Channel: ChannelName, Message: "webhook.url and webhook.secret must be set to send", Kind: adapters.ErrInvalidRecipient}
-	}
-	body, err := json.Marshal(map[string]any{"to": m.To, "to_party": m.ToParty, "kind": m.Kind, "text": m.Text, "fields": m.Fields})
-	if err != nil {
-		return nil, err
 	}
 	id := m.IdempotencyKey
 	if id == "" {
@@ -297,12 +299,19 @@ func (c *Channel) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Rec
 		rand.Read(b)
 		id = "msg_" + base64.RawURLEncoding.EncodeToString(b)
 	}
-	ts := c.now().Unix()
+	now := c.now()
+	body, err := json.Marshal(map[string]any{"specversion": "1.0", "id": id, "source": "scrmgw", "type": MessageType,
+		"subject": m.To, "time": now.UTC().Format(time.RFC3339), "datacontenttype": "application/json",
+		"data": map[string]any{"to": m.To, "to_party": m.ToParty, "kind": m.Kind, "text": m.Text, "fields": m.Fields}})
+	if err != nil {
+		return nil, err
+	}
+	ts := now.Unix()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", "application/cloudevents+json")
 	req.Header.Set("webhook-id", id)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
 	req.Header.Set("webhook-signature", Sign(c.key, id, ts, body))
@@ -315,7 +324,7 @@ func (c *Channel) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Rec
 	switch {
 	case resp.StatusCode/100 == 2:
 		return &adapters.Receipt{ExternalID: id}, nil
-	case resp.StatusCode == http.StatusTooManyRequests:
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout:
 		return nil, &adapters.APIError{Channel: ChannelName, Code: resp.StatusCode, Message: resp.Status, Kind: adapters.ErrRateLimited}
 	case resp.StatusCode >= 500:
 		return nil, &adapters.APIError{Channel: ChannelName, Code: resp.StatusCode, Message: resp.Status, Kind: adapters.ErrTemporary}

@@ -256,11 +256,17 @@ func (e *Engine) awardPoints(ctx context.Context, rc *runCtx, step *workflows.St
 	return done(step.Next, fmt.Sprintf("awarded %d points", a.Points)), nil
 }
 
-// webhookBody is what a webhook step posts.
+// webhookBody is what a webhook step posts: a CloudEvent 1.0 in
+// structured mode, whose id is the webhook-id.
 type webhookBody struct {
-	Type      string      `json:"type"`
-	Timestamp time.Time   `json:"timestamp"`
-	Data      webhookData `json:"data"`
+	SpecVersion     string      `json:"specversion"`
+	ID              string      `json:"id"`
+	Source          string      `json:"source"`
+	Type            string      `json:"type"`
+	Subject         string      `json:"subject"`
+	Time            time.Time   `json:"time"`
+	DataContentType string      `json:"datacontenttype"`
+	Data            webhookData `json:"data"`
 }
 
 type webhookData struct {
@@ -284,14 +290,16 @@ func (e *Engine) webhook(ctx context.Context, rc *runCtx, step *workflows.Step, 
 	w := step.Webhook
 	secret, err := e.opts.WebhookSecret(w.Secret)
 	if err != nil {
-		return outcome{}, fmt.Errorf("webhook secret %q: %w", w.Secret, err)
+		// A secret that is not configured will not appear by retrying.
+		return outcome{}, fmt.Errorf("webhook secret %q: %v: %w", w.Secret, err, errPermanent)
 	}
 	p, err := rc.member(ctx)
 	if err != nil {
 		return outcome{}, err
 	}
 	m := memberModel(p)
-	body, err := json.Marshal(webhookBody{Type: w.Event, Timestamp: now, Data: webhookData{
+	body, err := json.Marshal(webhookBody{SpecVersion: "1.0", ID: key, Source: "scrmgw/workflows/" + rc.wf.Name, Type: w.Event,
+		Subject: "member/" + strconv.FormatInt(rc.run.MemberID, 10), Time: now.UTC(), DataContentType: "application/json", Data: webhookData{
 		Workflow: rc.wf.Name, Version: rc.wf.Version, Step: step.ID, RunID: rc.run.ID, MemberID: rc.run.MemberID,
 		Brand: rc.run.BrandID, Level: m.Level, Points: m.Points, Tags: m.Tags, GuideID: m.GuideID, StoreID: m.StoreID}})
 	if err != nil {
@@ -308,7 +316,7 @@ func (e *Engine) webhook(ctx context.Context, rc *runCtx, step *workflows.Step, 
 		return outcome{}, fmt.Errorf("building webhook request: %v: %w", err, errPermanent)
 	}
 	ts := strconv.FormatInt(now.Unix(), 10)
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", "application/cloudevents+json")
 	req.Header.Set("User-Agent", "scrmgw-workflows")
 	req.Header.Set("webhook-id", key)
 	req.Header.Set("webhook-timestamp", ts)

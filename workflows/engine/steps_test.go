@@ -38,7 +38,7 @@ func newHookServer(t *testing.T, secret string) *hookServer {
 		body, _ := io.ReadAll(r.Body)
 		hs.mu.Lock()
 		want := SignWebhook(hs.secret, r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), body)
-		if r.Header.Get("webhook-signature") != want || r.Header.Get("Content-Type") != "application/json" {
+		if r.Header.Get("webhook-signature") != want || r.Header.Get("Content-Type") != "application/cloudevents+json" {
 			hs.bad++
 		}
 		hs.got = append(hs.got, r.Header.Clone())
@@ -196,7 +196,8 @@ func TestEveryStepKind(t *testing.T) {
 		json.Unmarshal(hook.bodies[calls], &body)
 		id := hook.got[calls].Get("webhook-id")
 		hook.mu.Unlock()
-		if body.Type != "member.visited" || !strings.HasPrefix(id, "wf:") || !strings.HasSuffix(id, ":hook:1") || body.Data.Workflow != "all-kinds" {
+		if body.Type != "member.visited" || !strings.HasPrefix(id, "wf:") || !strings.HasSuffix(id, ":hook:1") || body.Data.Workflow != "all-kinds" ||
+			body.SpecVersion != "1.0" || body.ID != id || body.Source != "scrmgw/workflows/all-kinds" {
 			t.Errorf("webhook %s: %+v", id, body)
 		}
 

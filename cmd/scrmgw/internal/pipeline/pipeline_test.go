@@ -2,10 +2,13 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/adapters/webhook"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -316,6 +320,66 @@ func TestDeliveryChecks(t *testing.T) {
 		got, _ = s.Outbox(ctx, row.ID)
 		if got.Delivery != "delivered" || len(q.drain()) != 0 {
 			t.Errorf("after the guide confirmed: delivery %q", got.Delivery)
+		}
+	})
+}
+
+// TestWebhookEndpointGetsOneDelivery: a brand endpoint answering 500 and
+// then 200 gets the message twice with the same webhook-id (so it keeps
+// one), a 400 is not retried, and every attempt is on record.
+func TestWebhookEndpointGetsOneDelivery(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		var mu sync.Mutex
+		statuses := []int{500, 200, 400}
+		var ids []string
+		var bodies []map[string]any
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			var body map[string]any
+			json.NewDecoder(r.Body).Decode(&body)
+			ids, bodies = append(ids, r.Header.Get("webhook-id")), append(bodies, body)
+			w.WriteHeader(statuses[0])
+			statuses = statuses[1:]
+		}))
+		defer srv.Close()
+		ch, err := webhook.New(webhook.Config{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", URL: srv.URL}, webhook.NewIngester(nil, 0, nil), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg := adapters.NewRegistry()
+		reg.Register(ch)
+		q := newFakeQueue()
+		snd := NewSender(s, reg, q, discard)
+		row, err := snd.Send(ctx, webhook.ChannelName, &adapters.Outbound{IdempotencyKey: "wf:7:nudge:1", To: "m-7", Kind: "text", Text: "hi"}, OutboxMeta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		task := q.drain()[0]
+		if err := snd.SendTask(ctx, task); !errors.Is(err, adapters.ErrTemporary) {
+			t.Fatalf("500: %v, want a temporary error", err)
+		}
+		if err := snd.SendTask(ctx, task); err != nil {
+			t.Fatalf("retry: %v", err)
+		}
+		snd.SendTask(ctx, task) // a duplicate task sends nothing
+		mu.Lock()
+		if len(ids) != 2 || ids[0] != "wf:7:nudge:1" || ids[1] != ids[0] || bodies[1]["id"] != ids[0] || bodies[1]["specversion"] != "1.0" ||
+			bodies[1]["type"] != webhook.MessageType {
+			t.Errorf("endpoint got ids %v, bodies %v", ids, bodies)
+		}
+		mu.Unlock()
+		attempts, _ := s.SendAttempts(ctx, row.ID)
+		if len(attempts) != 2 || attempts[0].Outcome != "retry" || !strings.Contains(attempts[0].Error, "500") || attempts[1].Outcome != "sent" {
+			t.Errorf("attempts = %+v", attempts)
+		}
+		bad, _ := snd.Send(ctx, webhook.ChannelName, &adapters.Outbound{IdempotencyKey: "k-400", To: "m-8", Text: "x"}, OutboxMeta{})
+		if err := snd.SendTask(ctx, q.drain()[0]); !errors.Is(err, asynq.SkipRetry) {
+			t.Errorf("400: %v, want no retry", err)
+		}
+		if attempts, _ := s.SendAttempts(ctx, bad.ID); len(attempts) != 1 || attempts[0].Outcome != "failed" {
+			t.Errorf("400 attempts = %+v", attempts)
 		}
 	})
 }

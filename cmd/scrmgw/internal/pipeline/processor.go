@@ -242,7 +242,19 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 	// A claimed send finishes even if shutdown starts meanwhile.
 	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	started := time.Now()
 	receipt, err := ch.Send(sendCtx, &m)
+	attempt := &store.SendAttempt{OutboxID: row.ID, Attempt: row.Attempts, At: started.UTC(), DurationMS: time.Since(started).Milliseconds(), Outcome: "sent"}
+	switch {
+	case err == nil:
+	case adapters.Retryable(err) && !lastAttempt(ctx):
+		attempt.Outcome, attempt.Error = "retry", err.Error()
+	default:
+		attempt.Outcome, attempt.Error = "failed", err.Error()
+	}
+	if aerr := s.store.RecordSendAttempt(sendCtx, attempt); aerr != nil {
+		s.log.Warn("recording a send attempt", slog.Int64("outbox_id", row.ID), slog.Any("error", aerr))
+	}
 	if err != nil {
 		if adapters.Retryable(err) && !lastAttempt(ctx) {
 			if rerr := s.store.ReleaseOutbox(sendCtx, row.ID, err.Error()); rerr != nil {
