@@ -300,8 +300,8 @@ func (e *Engine) webhook(ctx context.Context, rc *runCtx, step *workflows.Step, 
 	m := memberModel(p)
 	body, err := json.Marshal(webhookBody{SpecVersion: "1.0", ID: key, Source: "scrmgw/workflows/" + rc.wf.Name, Type: w.Event,
 		Subject: "member/" + strconv.FormatInt(rc.run.MemberID, 10), Time: now.UTC(), DataContentType: "application/json", Data: webhookData{
-		Workflow: rc.wf.Name, Version: rc.wf.Version, Step: step.ID, RunID: rc.run.ID, MemberID: rc.run.MemberID,
-		Brand: rc.run.BrandID, Level: m.Level, Points: m.Points, Tags: m.Tags, GuideID: m.GuideID, StoreID: m.StoreID}})
+			Workflow: rc.wf.Name, Version: rc.wf.Version, Step: step.ID, RunID: rc.run.ID, MemberID: rc.run.MemberID,
+			Brand: rc.run.BrandID, Level: m.Level, Points: m.Points, Tags: m.Tags, GuideID: m.GuideID, StoreID: m.StoreID}})
 	if err != nil {
 		return outcome{}, fmt.Errorf("encoding webhook: %v: %w", err, errPermanent)
 	}
