@@ -371,13 +371,13 @@ func (d *decoder) event(n *yaml.Node, path string, events []string) (string, boo
 	if !ok {
 		return "", false
 	}
-	if !slices.Contains(events, s) {
+	if !slices.Contains(events, s) && !isCustomEvent(s) {
 		if slices.Contains(allEvents, s) {
 			d.errorf(n, path, "%s cannot start a run; triggers use %s", s, list(events, "or"))
 		} else if sug := didYouMean(s, events); sug != "" {
 			d.errorf(n, path, "unknown event %q%s", s, sug)
 		} else {
-			d.errorf(n, path, "unknown event %q; events are %s", s, list(events, "and"))
+			d.errorf(n, path, "unknown event %q; events are %s, or x.<name> for a brand's own", s, list(events, "and"))
 		}
 		return "", false
 	}

@@ -22,13 +22,22 @@ const (
 	EventMessageReceived    = "message.received"
 	EventStoreVisited       = "store.visited"
 	EventGuideTaskCompleted = "guide_task.completed"
+	EventMemberSignedUp     = "member.signed_up"
+	EventMemberUpdated      = "member.updated"
+	EventMemberUntagged     = "member.untagged"
 )
 
 // triggerEvents can start a run; guide_task.completed belongs to a run
 // and can only be awaited or be a goal.
 var triggerEvents = []string{
 	EventMemberJoined, EventMemberLeft, EventMemberTagged, EventPurchaseCompleted,
-	EventPurchaseRefunded, EventMessageReceived, EventStoreVisited,
+	EventPurchaseRefunded, EventMessageReceived, EventStoreVisited, EventMemberSignedUp, EventMemberUpdated, EventMemberUntagged,
+}
+
+// isCustomEvent reports a brand's own event type: "x." and a name.
+func isCustomEvent(s string) bool {
+	name, ok := strings.CutPrefix(s, "x.")
+	return ok && name != "" && len(s) <= 64 && !strings.ContainsAny(name, " \t")
 }
 
 var allEvents = append(slices.Clone(triggerEvents), EventGuideTaskCompleted)

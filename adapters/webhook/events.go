@@ -324,5 +324,7 @@ func WriteError(w http.ResponseWriter, status int, msg string, faults []Fault) {
 	if faults != nil {
 		body["details"] = faults
 	}
-	json.NewEncoder(w).Encode(map[string]any{"error": body})
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // "must be > 0", not "must be \u003e 0"
+	enc.Encode(map[string]any{"error": body})
 }
