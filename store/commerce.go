@@ -227,7 +227,7 @@ func (s *Store) RecordOrder(ctx context.Context, o *Order, lines []CommissionLin
 				return err
 			}
 		}
-		return addPurchase(tx, o.MemberID, o.BrandID, 1, o.TotalCents, o.PlacedAt)
+		return addPurchase(tx, o.MemberID, o.BrandID, 1, o.TotalCents, o.PlacedAt, true)
 	})
 	if err != nil {
 		return false, translate(err)
@@ -243,11 +243,12 @@ func (s *Store) RecordOrder(ctx context.Context, o *Order, lines []CommissionLin
 }
 
 // addPurchase adds an order (or, with orders 0 and a negative amount, a
-// refund) to the member's stats.
-func addPurchase(tx *gorm.DB, member int64, brand string, orders int, cents int64, at time.Time) error {
+// refund) to the member's stats; purchased moves the first and last
+// purchase times (taking the earliest and latest, so it is idempotent).
+func addPurchase(tx *gorm.DB, member int64, brand string, orders int, cents int64, at time.Time, purchased bool) error {
 	at = at.UTC()
 	row := MemberStats{MemberID: member, BrandID: brand, Orders: orders, SpentCents: cents}
-	if orders > 0 {
+	if purchased {
 		row.FirstPurchaseAt, row.LastPurchaseAt = &at, &at
 	}
 	res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&row)
@@ -258,7 +259,7 @@ func addPurchase(tx *gorm.DB, member int64, brand string, orders int, cents int6
 		"orders":      gorm.Expr("orders + ?", orders),
 		"spent_cents": gorm.Expr("spent_cents + ?", cents),
 	}
-	if orders > 0 {
+	if purchased {
 		upd["first_purchase_at"] = gorm.Expr("CASE WHEN first_purchase_at IS NULL OR first_purchase_at > ? THEN ? ELSE first_purchase_at END", at, at)
 		upd["last_purchase_at"] = gorm.Expr("CASE WHEN last_purchase_at IS NULL OR last_purchase_at < ? THEN ? ELSE last_purchase_at END", at, at)
 	}
@@ -395,7 +396,7 @@ func (s *Store) RecordRefund(ctx context.Context, r *Refund, memberID int64, lin
 				return err
 			}
 		}
-		return addPurchase(tx, memberID, r.BrandID, 0, -r.AmountCents, r.RefundedAt)
+		return addPurchase(tx, memberID, r.BrandID, 0, -r.AmountCents, r.RefundedAt, false)
 	})
 	if errors.Is(err, ErrInvalid) {
 		return false, err

@@ -27,11 +27,23 @@ func (s *Store) AppendEvent(ctx context.Context, e *Event) (fresh bool, err erro
 	if e.OccurredAt.IsZero() {
 		e.OccurredAt = time.Now().UTC()
 	}
-	res := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(e)
-	if res.Error != nil {
-		return false, translate(res.Error)
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(e)
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		fresh = true
+		if e.Type == eventPurchaseCompleted && e.MemberID != nil && e.BrandID != "" {
+			// Segments read the last purchase from member_stats; orders
+			// and spend are counted where orders are recorded.
+			return addPurchase(tx, *e.MemberID, e.BrandID, 0, 0, e.OccurredAt, true)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, translate(err)
 	}
-	if res.RowsAffected == 1 {
+	if fresh {
 		return true, nil
 	}
 	err = s.db.WithContext(ctx).Where("source = ? AND source_id = ?", e.Source, e.SourceID).Take(e).Error

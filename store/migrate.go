@@ -35,6 +35,12 @@ var migrations = []migration{
 		return tx.AutoMigrate(&RetailStore{}, &EventSource{}, &Product{}, &Order{}, &OrderItem{}, &Refund{}, &MemberStats{},
 			&CommissionLine{}, &Settlement{}, &SendAttempt{})
 	}},
+	{id: "0009_member_stats_backfill", up: func(tx *gorm.DB) error {
+		// Purchases logged before orders were kept: their times.
+		return tx.Exec(`INSERT INTO member_stats (member_id, brand_id, orders, spent_cents, first_purchase_at, last_purchase_at)
+			SELECT member_id, brand_id, COUNT(*), 0, MIN(occurred_at), MAX(occurred_at) FROM events
+			WHERE type = ? AND member_id IS NOT NULL AND brand_id <> '' GROUP BY member_id, brand_id`, eventPurchaseCompleted).Error
+	}},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -1545,9 +1545,11 @@ func (s *Store) SegmentMembers(ctx context.Context, q SegmentQuery) ([]int64, er
 		if q.LastPurchaseTo != nil {
 			to = utc(*q.LastPurchaseTo)
 		}
-		const purchase = "SELECT 1 FROM events e WHERE e.member_id = m.member_id AND e.brand_id = m.brand_id AND e.type = ?"
-		db = db.Where("EXISTS ("+purchase+" AND e.occurred_at >= ? AND e.occurred_at <= ?)", eventPurchaseCompleted, from, to).
-			Where("NOT EXISTS ("+purchase+" AND e.occurred_at > ?)", eventPurchaseCompleted, to)
+		// member_stats keeps each member's last purchase (indexed by
+		// brand and time), so this is a range scan, not a scan of the
+		// event log.
+		db = db.Where("EXISTS (SELECT 1 FROM member_stats ms WHERE ms.member_id = m.member_id AND ms.brand_id = m.brand_id "+
+			"AND ms.last_purchase_at >= ? AND ms.last_purchase_at <= ?)", from, to)
 	}
 	var ids []int64
 	return ids, translate(db.Scan(&ids).Error)
