@@ -330,7 +330,17 @@ func Sweep(ctx context.Context, s *store.Store, q Enqueuer, olderThan time.Durat
 		return fmt.Errorf("sweeping inbox: %w", err)
 	}
 	for _, id := range ids {
-		if err := enqueueID(ctx, q, TypeProcessInbox, id, QueueDefault); err != nil {
+		// On the queue the recorder used: asynq's TaskIDs are unique per
+		// queue only, and a second task of the row on another queue would
+		// have it handled twice at once.
+		queue := QueueDefault
+		if row, err := s.Inbox(ctx, id); err == nil {
+			var in adapters.Inbound
+			if json.Unmarshal(row.Payload, &in) == nil {
+				queue = inboxQueue(&in)
+			}
+		}
+		if err := enqueueID(ctx, q, TypeProcessInbox, id, queue); err != nil {
 			return fmt.Errorf("sweeping inbox: %w", err)
 		}
 	}
