@@ -322,6 +322,28 @@ func TestKill9UnderLoad(t *testing.T) {
 	// identity and one member.joined event.
 	if n := count(`SELECT count(*) FROM members`); n != contacts {
 		t.Errorf("members = %d, want %d", n, contacts)
+		rows, _ := conn.Query(ctx, `SELECT m.id, m.name, m.created_at FROM members m WHERE NOT EXISTS (SELECT 1 FROM member_identities i WHERE i.member_id = m.id)`)
+		for rows.Next() {
+			var (
+				id   int64
+				name string
+				at   time.Time
+			)
+			rows.Scan(&id, &name, &at)
+			t.Logf("member %d %q created %s has no identity", id, name, at.Format(time.RFC3339Nano))
+		}
+		rows.Close()
+		rows, _ = conn.Query(ctx, `SELECT id, dedup_key, attempts, last_error, created_at, processed_at FROM inbox_messages WHERE attempts > 0`)
+		for rows.Next() {
+			var (
+				id, attempts int64
+				key, last    string
+				at, done     time.Time
+			)
+			rows.Scan(&id, &key, &attempts, &last, &at, &done)
+			t.Logf("inbox %d %s: %d failed attempts (%s), recorded %s, done %s", id, key, attempts, last, at.Format(time.RFC3339Nano), done.Format(time.RFC3339Nano))
+		}
+		rows.Close()
 	}
 	if n := count(`SELECT count(*) FROM member_identities WHERE channel = 'wecom' AND external_id = ANY($1)`, externals); n != contacts {
 		t.Errorf("wecom identities of the contacts = %d, want %d", n, contacts)
