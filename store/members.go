@@ -148,10 +148,22 @@ func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash s
 			}
 		}
 		for _, id := range nm.Identities {
-			err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&MemberIdentity{
-				MemberID: m.ID, Channel: id.Channel, ExternalID: id.ExternalID}).Error
-			if err != nil {
-				return translate(err)
+			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&MemberIdentity{
+				MemberID: m.ID, Channel: id.Channel, ExternalID: id.ExternalID})
+			if res.Error != nil {
+				return translate(res.Error)
+			}
+			if res.RowsAffected == 0 {
+				// Taken since we looked, by a concurrent join: unless it
+				// is ours, roll back (no member without it is left) and
+				// let the retry find the other writer's member.
+				var mi MemberIdentity
+				if err := tx.Where("channel = ? AND external_id = ?", id.Channel, id.ExternalID).Take(&mi).Error; err != nil {
+					return translate(err)
+				}
+				if mi.MemberID != m.ID {
+					return fmt.Errorf("%w: identity %s:%s was taken by member %d meanwhile", ErrConflict, id.Channel, id.ExternalID, mi.MemberID)
+				}
 			}
 		}
 		if nm.BrandID != "" {

@@ -260,6 +260,49 @@ func TestConcurrentJoinsYieldOneMember(t *testing.T) {
 	})
 }
 
+// Concurrent joins by the same channel identity, without a phone (a WeCom
+// contact handled twice at once), also yield one member: every join
+// returns the member that holds the identity, not one of its own left
+// without it.
+func TestConcurrentIdentityJoinsYieldOneMember(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		seedBrands(t, s, "acme")
+		for round := range 5 {
+			const n = 8
+			ext := fmt.Sprintf("wmSame%d", round)
+			ids := make([]int64, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := 0; i < n; i++ {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					m, _, err := s.EnsureMember(ctx, store.NewMember{BrandID: "acme",
+						Identities: []store.Identity{{Channel: "wecom", ExternalID: ext}}})
+					if err == nil {
+						ids[i] = m.ID
+					}
+					errs[i] = err
+				}(i)
+			}
+			wg.Wait()
+			for i := range ids {
+				if errs[i] != nil {
+					t.Fatalf("join %d: %v", i, errs[i])
+				}
+				if ids[i] != ids[0] {
+					t.Fatalf("joins of %s returned members %v, want one", ext, ids)
+				}
+			}
+			v, err := s.MemberByIdentity(ctx, "wecom", ext)
+			if err != nil || v.ID != ids[0] {
+				t.Fatalf("member of %s = %+v, %v; joins returned %d", ext, v, err, ids[0])
+			}
+		}
+	})
+}
+
 func TestAPITokens(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()

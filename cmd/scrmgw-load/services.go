@@ -322,7 +322,20 @@ func startRedis(ctx context.Context, dir string) (*proc, string, error) {
 const clockTicks = 100
 
 // procCPU returns the user+system CPU seconds a process has used.
-func procCPU(pid int) float64 {
+func procCPU(pid int) float64 { return procStat(pid, false) }
+
+// treeCPU returns the CPU seconds of a process and its children: those it
+// has reaped (cutime, cstime) and those still running. Redis forks to
+// rewrite its AOF; PostgreSQL runs a process per connection.
+func treeCPU(pid int) float64 {
+	t := procStat(pid, true)
+	for _, c := range childPIDs(pid) {
+		t += procStat(c, true)
+	}
+	return t
+}
+
+func procStat(pid int, children bool) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
@@ -340,6 +353,12 @@ func procCPU(pid int) float64 {
 	}
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
+	if children && len(f) >= 15 {
+		cut, _ := strconv.ParseFloat(f[13], 64)
+		cst, _ := strconv.ParseFloat(f[14], 64)
+		ut += cut
+		st += cst
+	}
 	return (ut + st) / clockTicks
 }
 
@@ -390,14 +409,10 @@ func (c cpuSampler) sample() cpuSample {
 		s["bare-enqueue"] = procCPU(c.bareQ)
 	}
 	if c.redis > 0 {
-		s["redis"] = procCPU(c.redis)
+		s["redis"] = treeCPU(c.redis)
 	}
 	if c.postmaster > 0 {
-		pg := procCPU(c.postmaster)
-		for _, p := range childPIDs(c.postmaster) {
-			pg += procCPU(p)
-		}
-		s["postgres"] = pg
+		s["postgres"] = treeCPU(c.postmaster)
 	}
 	s["machine"] = machineBusy()
 	return s

@@ -109,7 +109,6 @@ func (a *App) wireChannels() error {
 	a.Channels.Register(wh)
 	a.sender = pipeline.NewSender(a.Store, a.Channels, a.Queue, a.Log)
 	a.processor = pipeline.NewProcessor(a.Store, a.Channels, a.Log)
-	a.processor.Queue = a.Queue
 	a.contacts = pipeline.NewContacts(a.Store, a.Channels, a.sender, a.welcomer(), a.Log)
 	a.contacts.Register(a.processor)
 	a.commerce = pipeline.NewCommerce(a.Store, a.Log)

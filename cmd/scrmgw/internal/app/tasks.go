@@ -34,7 +34,7 @@ func (a *App) registerTasks(mux *asynq.ServeMux) {
 		return pipeline.Sweep(ctx, a.Store, a.Queue, sweepAge, a.Log)
 	})
 	mux.HandleFunc(pipeline.TypeProcessInbox, a.processor.ProcessTask)
-	mux.HandleFunc(pipeline.TypeProcessInboxBatch, a.processor.ProcessBatchTask)
+	mux.HandleFunc(pipeline.TypeInboxBatch, a.recorder.BatchTask)
 	mux.HandleFunc(pipeline.TypeSendOutbox, a.sender.SendTask)
 	mux.HandleFunc(pipeline.TypeCheckDelivery, a.sender.CheckTask)
 }

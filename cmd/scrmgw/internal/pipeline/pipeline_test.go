@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/adapters"
@@ -105,10 +106,74 @@ func TestRecorderCommitsBeforeReturningAndQueuesOnce(t *testing.T) {
 		for err := range errs {
 			t.Error(err)
 		}
-		if n := len(q.drain()); n != 100 {
-			t.Errorf("%d tasks queued, want 100 (one per delivery)", n)
+		// Queued before Record returned: each delivery once, in batches.
+		queued := map[int64]int{}
+		tasks := q.drain()
+		for _, task := range tasks {
+			for _, id := range batchIDs(t, task) {
+				queued[id]++
+			}
+		}
+		if len(queued) != 100 {
+			t.Errorf("%d deliveries queued, want 100", len(queued))
+		}
+		for id, n := range queued {
+			if n != 1 {
+				t.Errorf("inbox %d queued %d times", id, n)
+			}
+		}
+		if len(tasks) >= 100 {
+			t.Errorf("%d tasks for 100 deliveries recorded concurrently: not batched", len(tasks))
 		}
 	})
+}
+
+// batchIDs returns the inbox rows of a TypeInboxBatch task.
+func batchIDs(t *testing.T, task *asynq.Task) []int64 {
+	t.Helper()
+	if task.Type() != TypeInboxBatch {
+		t.Fatalf("task %s, want %s", task.Type(), TypeInboxBatch)
+	}
+	var pl idsPayload
+	if err := json.Unmarshal(task.Payload(), &pl); err != nil {
+		t.Fatal(err)
+	}
+	return pl.IDs
+}
+
+// New contacts (whose welcome code expires in 20 s) are queued apart from
+// messages, on the critical queue, even when committed together.
+func TestRecorderQueuesContactsOnCritical(t *testing.T) {
+	s := storetest.Open(t, "sqlite")
+	q := newFakeQueue()
+	// A long linger so that both deliveries share one commit.
+	r := NewRecorder(s, q, discard, RecorderOptions{MaxBatch: 2, Linger: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	go r.Run(ctx)
+	t.Cleanup(func() { cancel(); r.Wait() })
+	var wg sync.WaitGroup
+	for _, in := range []*adapters.Inbound{
+		{Channel: "wecom", DedupKey: "evt:1", Kind: "event", Event: EventContactAdded},
+		{Channel: "wecom", DedupKey: "msg:1", Kind: "text", Text: "hi"},
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.Record(context.Background(), in); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	q.mu.Lock()
+	byQueue := map[string]int{}
+	for _, queue := range q.queue {
+		byQueue[queue]++
+	}
+	q.mu.Unlock()
+	if byQueue[QueueCritical] != 1 || byQueue[QueueDefault] != 1 || len(q.drain()) != 2 {
+		t.Errorf("tasks by queue = %v, want one critical and one default", byQueue)
+	}
 }
 
 func TestRecorderAcknowledgesWhenQueueIsDown(t *testing.T) {
@@ -127,6 +192,13 @@ func TestRecorderAcknowledgesWhenQueueIsDown(t *testing.T) {
 		}
 		if tasks := q.drain(); len(tasks) != 1 || tasks[0].Type() != TypeProcessInbox {
 			t.Fatalf("sweep queued %v, want one inbox task", tasks)
+		}
+		// On the queue the recorder uses for a new contact: a TaskID is
+		// unique per queue only.
+		for _, queue := range q.queue {
+			if queue != QueueCritical {
+				t.Errorf("sweep queued the new contact on %q, want %q", queue, QueueCritical)
+			}
 		}
 	})
 }
@@ -169,6 +241,13 @@ func TestProcessorHandlesOnce(t *testing.T) {
 		if len(tasks) != 1 {
 			t.Fatalf("queued %d tasks", len(tasks))
 		}
+		// The batch task becomes the row's own task.
+		if err := r.BatchTask(ctx, tasks[0]); err != nil {
+			t.Fatal(err)
+		}
+		if tasks = q.drain(); len(tasks) != 1 || tasks[0].Type() != TypeProcessInbox {
+			t.Fatalf("batch task queued %v, want one %s task", tasks, TypeProcessInbox)
+		}
 		if err := p.ProcessTask(ctx, tasks[0]); err == nil || errors.Is(err, asynq.SkipRetry) {
 			t.Fatalf("failing handler: err = %v, want a retryable error", err)
 		}
@@ -188,6 +267,43 @@ func TestProcessorHandlesOnce(t *testing.T) {
 			t.Errorf("bad payload: %v, want SkipRetry", err)
 		}
 	})
+}
+
+// A batch task queues each row's own task, with the TaskID the sweep
+// uses: a row the sweep queued meanwhile is not queued twice, so no row
+// is ever handled by two tasks at once.
+func TestBatchTaskQueuesEachRowOnce(t *testing.T) {
+	s := storetest.Open(t, "sqlite")
+	q := newFakeQueue()
+	r := NewRecorder(s, q, discard, RecorderOptions{})
+	ctx := context.Background()
+	b, _ := json.Marshal(idsPayload{IDs: []int64{11, 12, 13}})
+	batch := asynq.NewTask(TypeInboxBatch, b)
+	if err := enqueueID(ctx, q, TypeProcessInbox, 12, QueueDefault); err != nil { // the sweep got there first
+		t.Fatal(err)
+	}
+	if err := r.BatchTask(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, task := range q.drain() {
+		var pl idPayload
+		if task.Type() != TypeProcessInbox || json.Unmarshal(task.Payload(), &pl) != nil {
+			t.Fatalf("queued %s %s", task.Type(), task.Payload())
+		}
+		got = append(got, pl.ID)
+	}
+	if diff := cmp.Diff([]int64{12, 11, 13}, got); diff != "" {
+		t.Errorf("rows queued (-want +got):\n%s", diff)
+	}
+	q.fail = errors.New("redis down")
+	if err := r.BatchTask(ctx, batch); err == nil || errors.Is(err, asynq.SkipRetry) {
+		t.Errorf("batch with the queue down: %v, want a retryable error", err)
+	}
+	q.fail = nil
+	if err := r.BatchTask(ctx, asynq.NewTask(TypeInboxBatch, []byte(`{"ids":[]}`))); !errors.Is(err, asynq.SkipRetry) {
+		t.Errorf("empty batch: %v, want SkipRetry", err)
+	}
 }
 
 // fakeChannel is a Channel whose Send fails as told.

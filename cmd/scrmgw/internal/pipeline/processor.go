@@ -42,9 +42,6 @@ type Processor struct {
 	channels *adapters.Registry
 	log      *slog.Logger
 	handlers []route
-	// Queue, when set, takes the failed deliveries of batch tasks as
-	// tasks of their own; else the sweep re-queues them.
-	Queue Enqueuer
 }
 
 type route struct {
@@ -78,29 +75,6 @@ func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("bad %s payload %q: %w", TypeProcessInbox, t.Payload(), asynq.SkipRetry)
 	}
 	return p.process(ctx, pl.ID, lastAttempt(ctx))
-}
-
-// ProcessBatchTask is the asynq handler of TypeProcessInboxBatch: the
-// deliveries of one recorded batch, in order. A delivery that fails is
-// handed to a task of its own (TypeProcessInbox), which retries it with
-// backoff, and the batch goes on; deliveries already handled are skipped,
-// so a batch task run twice does nothing twice.
-func (p *Processor) ProcessBatchTask(ctx context.Context, t *asynq.Task) error {
-	var pl idsPayload
-	if err := json.Unmarshal(t.Payload(), &pl); err != nil || len(pl.IDs) == 0 {
-		return fmt.Errorf("bad %s payload %q: %w", TypeProcessInboxBatch, t.Payload(), asynq.SkipRetry)
-	}
-	for _, id := range pl.IDs {
-		if err := ctx.Err(); err != nil {
-			return err // the rest stay pending; the task is retried
-		}
-		if err := p.process(ctx, id, false); err != nil && !errors.Is(err, asynq.SkipRetry) && p.Queue != nil {
-			if qerr := enqueueID(ctx, p.Queue, TypeProcessInbox, id, QueueDefault); qerr != nil {
-				p.log.Warn("queueing a failed delivery alone failed; the sweep will retry", slog.Int64("inbox_id", id), slog.Any("error", qerr))
-			}
-		}
-	}
-	return nil
 }
 
 // process handles one inbox row unless it was handled already; final
@@ -374,7 +348,17 @@ func Sweep(ctx context.Context, s *store.Store, q Enqueuer, olderThan time.Durat
 		return fmt.Errorf("sweeping inbox: %w", err)
 	}
 	for _, id := range ids {
-		if err := enqueueID(ctx, q, TypeProcessInbox, id, QueueDefault); err != nil {
+		// On the queue the recorder used: asynq's TaskIDs are unique per
+		// queue only, and a second task of the row on another queue would
+		// have it handled twice at once.
+		queue := QueueDefault
+		if row, err := s.Inbox(ctx, id); err == nil {
+			var in adapters.Inbound
+			if json.Unmarshal(row.Payload, &in) == nil {
+				queue = inboxQueue(&in)
+			}
+		}
+		if err := enqueueID(ctx, q, TypeProcessInbox, id, queue); err != nil {
 			return fmt.Errorf("sweeping inbox: %w", err)
 		}
 	}

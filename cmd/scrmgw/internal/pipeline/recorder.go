@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -25,9 +24,9 @@ import (
 
 // Task types and queues of the pipeline.
 const (
-	TypeProcessInbox      = "inbox:process"
-	TypeProcessInboxBatch = "inbox:process-batch"
-	TypeSendOutbox        = "outbox:send"
+	TypeProcessInbox = "inbox:process"
+	TypeInboxBatch   = "inbox:batch"
+	TypeSendOutbox   = "outbox:send"
 
 	QueueCritical = "critical"
 	QueueDefault  = "default"
@@ -44,7 +43,8 @@ type idPayload struct {
 	ID int64 `json:"id"`
 }
 
-// idsPayload is the payload of a batch task: rows to work on, in order.
+// idsPayload is the payload of TypeInboxBatch: the rows one commit
+// recorded for one queue, in commit order.
 type idsPayload struct {
 	IDs []int64 `json:"ids"`
 }
@@ -98,12 +98,13 @@ type RecorderOptions struct {
 // together in one statement, which is what lets the gateway acknowledge
 // thousands of callbacks a second with every one durable.
 //
-// Each caller queues its own delivery once the batch is committed, so
-// queueing (one Redis round trip per delivery) runs with the concurrency
-// of the requests and never holds up the next commit. A delivery whose
-// caller gave up before its batch committed is queued by the committer.
-// Queueing may fail: the committed row is what counts, it stays pending
-// and the sweep queues it.
+// The committer queues the new deliveries of a batch as one TypeInboxBatch
+// task per queue (one Redis round trip per batch, not per delivery: per
+// delivery, queueing cost the gateway more CPU than the commit), then
+// releases the callers; a worker turns that task into the deliveries'
+// TypeProcessInbox tasks (BatchTask). A delivery whose caller gave up is
+// committed and queued all the same. Queueing may fail: the committed
+// rows are what counts, they stay pending and the sweep queues them.
 type Recorder struct {
 	store *store.Store
 	queue Enqueuer
@@ -114,23 +115,12 @@ type Recorder struct {
 	stopped chan struct{}
 	mu      sync.RWMutex
 	closed  bool
-	// orphans are enqueues of deliveries whose callers gave up.
-	orphans sync.WaitGroup
 }
 
-// States of a pending delivery, between its caller and its committer.
-const (
-	waiting   int32 = iota // caller waiting for the commit
-	handed                 // committed and handed to the caller to queue
-	abandoned              // caller gone; the committer queues it
-)
-
 type pending struct {
-	msg   store.InboxMessage
-	in    *adapters.Inbound
-	fresh bool
-	state atomic.Int32
-	done  chan error
+	msg  store.InboxMessage
+	in   *adapters.Inbound
+	done chan error // buffered: the committer never waits for the caller
 }
 
 // NewRecorder returns a Recorder; call Run to start committing.
@@ -177,34 +167,20 @@ func (r *Recorder) Record(ctx context.Context, in *adapters.Inbound) error {
 	}
 	select {
 	case err := <-p.done:
-		if err != nil {
-			return err
-		}
+		return err
 	case <-ctx.Done():
-		if p.state.CompareAndSwap(waiting, abandoned) {
-			// The batch may still commit: the committer then queues
-			// it, and the platform's redelivery finds it recorded.
-			return ctx.Err()
-		}
-		// Committed just now, and ours to queue.
-		if err := <-p.done; err != nil {
-			return err
-		}
+		// The batch may still commit and be queued; the platform's
+		// redelivery then finds it recorded.
+		return ctx.Err()
 	}
-	if p.fresh {
-		// Queue it even if our caller has gone: it is committed.
-		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		r.enqueue(qctx, p)
-	}
-	return nil
 }
 
 var _ adapters.BatchRecorder = (*Recorder)(nil)
 
 // RecordBatch commits deliveries that arrive together (an event batch) in
 // one statement per MaxBatch, bypassing the group commit, and queues the
-// new ones. fresh[i] is false for a delivery recorded before.
+// new ones as TypeInboxBatch tasks like the committer does. fresh[i] is
+// false for a delivery recorded before.
 func (r *Recorder) RecordBatch(ctx context.Context, ins []*adapters.Inbound) ([]bool, error) {
 	msgs := make([]*store.InboxMessage, len(ins))
 	for i, in := range ins {
@@ -225,47 +201,27 @@ func (r *Recorder) RecordBatch(ctx context.Context, ins []*adapters.Inbound) ([]
 		}
 		fresh = append(fresh, part...)
 	}
-	// Queue the new ones, in order, a few tasks of up to batchTaskSize
-	// each, even if our caller has gone: they are committed. What fails
-	// to queue is left to the sweep.
+	// Queue the new ones even if our caller has gone: they are committed.
+	// What fails to queue stays pending for the sweep.
 	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	var ids []int64
+	ids := map[string][]int64{}
 	for i, f := range fresh {
 		if f {
-			ids = append(ids, msgs[i].ID)
+			q := inboxQueue(ins[i])
+			ids[q] = append(ids[q], msgs[i].ID)
 		}
 	}
-	var wg sync.WaitGroup
-	for start := 0; start < len(ids); start += batchTaskSize {
-		part := ids[start:min(start+batchTaskSize, len(ids))]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			b, _ := json.Marshal(idsPayload{IDs: part})
-			_, err := r.queue.EnqueueContext(qctx, asynq.NewTask(TypeProcessInboxBatch, b),
-				asynq.TaskID(fmt.Sprintf("%s:%d-%d", TypeProcessInboxBatch, part[0], part[len(part)-1])),
-				asynq.Queue(QueueDefault), asynq.MaxRetry(12))
-			if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-				r.log.Warn("queueing a recorded batch failed; the sweep will retry", slog.Int64("first_inbox_id", part[0]),
+	for q, all := range ids {
+		for start := 0; start < len(all); start += r.opts.MaxBatch {
+			part := all[start:min(start+r.opts.MaxBatch, len(all))]
+			if err := enqueueBatch(qctx, r.queue, part, q); err != nil {
+				r.log.Warn("queueing inbound failed; the sweep will retry", slog.Int64("inbox_id", part[0]),
 					slog.Int("deliveries", len(part)), slog.Any("error", err))
 			}
-		}()
+		}
 	}
-	wg.Wait()
 	return fresh, nil
-}
-
-// batchTaskSize is how many deliveries of a recorded batch one task
-// handles.
-const batchTaskSize = 50
-
-// enqueue queues a committed delivery; a failure is logged and left to
-// the sweep.
-func (r *Recorder) enqueue(ctx context.Context, p *pending) {
-	if err := enqueueID(ctx, r.queue, TypeProcessInbox, p.msg.ID, inboxQueue(p.in)); err != nil {
-		r.log.Warn("queueing inbound failed; the sweep will retry", slog.Int64("inbox_id", p.msg.ID), slog.Any("error", err))
-	}
 }
 
 // Run commits batches until ctx ends, then refuses new deliveries, commits
@@ -285,7 +241,6 @@ func (r *Recorder) Run(ctx context.Context) {
 		close(r.in)
 		r.mu.Unlock()
 	}()
-	defer r.orphans.Wait()
 	// Long-lived committers; a send on batches succeeds when one of
 	// them is free.
 	batches := make(chan []*pending)
@@ -395,20 +350,60 @@ func (r *Recorder) commit(batch []*pending) {
 		}
 		return
 	}
-	// Every delivery of the batch is durable. The callers queue the new
-	// ones; those whose callers left are queued here.
+	// Every delivery of the batch is durable. Queue the new ones, one
+	// task per queue, then let the callers acknowledge.
+	var ids map[string][]int64
 	for i, p := range batch {
-		p.fresh = fresh[i]
-		if p.fresh && !p.state.CompareAndSwap(waiting, handed) {
-			r.orphans.Add(1)
-			go func() {
-				defer r.orphans.Done()
-				qctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				r.enqueue(qctx, p)
-			}()
-			continue
+		if fresh[i] {
+			if ids == nil {
+				ids = make(map[string][]int64, 2)
+			}
+			q := inboxQueue(p.in)
+			ids[q] = append(ids[q], p.msg.ID)
 		}
+	}
+	for q, batchIDs := range ids {
+		if err := enqueueBatch(ctx, r.queue, batchIDs, q); err != nil {
+			r.log.Warn("queueing inbound failed; the sweep will retry", slog.Int64("inbox_id", batchIDs[0]),
+				slog.Int("deliveries", len(batchIDs)), slog.Any("error", err))
+		}
+	}
+	for _, p := range batch {
 		p.done <- nil
 	}
+}
+
+// enqueueBatch queues committed inbox rows as one task, with a TaskID
+// derived from its first row (a row is in one batch only).
+func enqueueBatch(ctx context.Context, q Enqueuer, ids []int64, queue string) error {
+	b, _ := json.Marshal(idsPayload{IDs: ids})
+	_, err := q.EnqueueContext(ctx, asynq.NewTask(TypeInboxBatch, b),
+		asynq.TaskID(TypeInboxBatch+":"+strconv.FormatInt(ids[0], 10)), asynq.Queue(queue), asynq.MaxRetry(12))
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	return err
+}
+
+// BatchTask is the asynq handler of TypeInboxBatch: it queues each row's
+// TypeProcessInbox task on the batch's queue. Each row keeps a task of its
+// own, with the TaskID the sweep also uses, so a row never has two live
+// tasks (handlers would otherwise run twice at once) and is retried on
+// its own. Rows already queued are skipped; if queueing fails, the batch
+// is retried.
+func (r *Recorder) BatchTask(ctx context.Context, t *asynq.Task) error {
+	var pl idsPayload
+	if err := json.Unmarshal(t.Payload(), &pl); err != nil || len(pl.IDs) == 0 {
+		return fmt.Errorf("bad %s payload %q: %w", TypeInboxBatch, t.Payload(), asynq.SkipRetry)
+	}
+	queue, _ := asynq.GetQueueName(ctx)
+	if queue == "" {
+		queue = QueueDefault
+	}
+	for _, id := range pl.IDs {
+		if err := enqueueID(ctx, r.queue, TypeProcessInbox, id, queue); err != nil {
+			return fmt.Errorf("queueing inbox %d: %w", id, err)
+		}
+	}
+	return nil
 }
