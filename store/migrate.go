@@ -31,6 +31,7 @@ var migrations = []migration{
 	{id: "0005_guide_load", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&Guide{}) }},
 	{id: "0006_member_merges", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&MemberMerge{}) }},
 	{id: "0007_outbox_delivery", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&OutboxMessage{}) }},
+	{id: "0009_handoffs", up: migrateHandoffs},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas
