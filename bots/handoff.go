@@ -203,7 +203,7 @@ func (d Deps) unansweredBefore(ctx context.Context, m *Message, v *store.MemberV
 	}
 	// The previous message came before (or during) a handoff: it was
 	// answered, by the guide.
-	return last.EndedAt != nil && last.EndedAt.Before(prev.OccurredAt), nil
+	return last.EndedAt != nil && last.EndedAt.Before(prev.OccurredAt.Truncate(time.Microsecond)), nil
 }
 
 // addressRe is a guide's "#12 text": the handoff number and the text.
