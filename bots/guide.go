@@ -121,10 +121,13 @@ func (d Deps) SendDigests(ctx context.Context, at time.Duration, out Outbox) (in
 			}
 			for i := range guides {
 				g := &guides[i]
-				if err := d.digest(ctx, g, now, day, out); err != nil {
+				sent, err := d.digest(ctx, g, now, day, out)
+				if err != nil {
 					return n, fmt.Errorf("digest of guide %s: %w", g.ID, err)
 				}
-				n++
+				if sent {
+					n++
+				}
 			}
 			if len(guides) < 200 {
 				break
@@ -135,26 +138,28 @@ func (d Deps) SendDigests(ctx context.Context, at time.Duration, out Outbox) (in
 	return n, nil
 }
 
-func (d Deps) digest(ctx context.Context, g *store.Guide, now time.Time, day string, out Outbox) error {
-	channel, addr := guideAddress(g, "")
+func (d Deps) digest(ctx context.Context, g *store.Guide, now time.Time, day string, out Outbox) (bool, error) {
+	channel, addr := d.guideAddress(g, "")
 	if channel == "" {
-		return nil
+		// On no configured channel: nothing to send today.
+		_, err := d.Guides.MarkDigest(ctx, g.ID, day, d.now())
+		return false, err
 	}
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
 	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, now.Location())
 	st, err := d.Guides.GuideStatsSince(ctx, g.ID, today.AddDate(0, 0, -1), endOfDay(now))
 	if err != nil {
-		return err
+		return false, err
 	}
 	ms, err := d.Guides.GuideStatsSince(ctx, g.ID, month, endOfDay(now))
 	if err != nil {
-		return err
+		return false, err
 	}
 	data := &templates.Data{Guide: templates.Guide{Name: g.Name}, Stats: statsData(st, now), TimeZone: now.Location().String()}
 	data.Stats.NudgesConverted, data.Stats.TasksDone, data.Stats.Points = ms.RunsConverted, ms.TasksDone, ms.MemberPoints
 	tasks, err := d.Directory.GuideTasks(ctx, store.GuideTaskFilter{GuideID: g.ID, State: store.GuideTaskOpen, Limit: 200})
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, t := range tasks {
 		if t.DueAt.Before(endOfDay(now)) && len(data.Tasks) < maxDigestTasks {
@@ -163,14 +168,14 @@ func (d Deps) digest(ctx context.Context, g *store.Guide, now time.Time, day str
 	}
 	r, err := d.renderTo(TemplateGuideDigest, d.guideLocale(), &Recipient{Channel: channel, ID: addr, Party: adapters.PartyGuide, GuideID: g.ID}, data)
 	if err != nil {
-		return err
+		return false, err
 	}
 	r.Key = "digest:" + g.ID + ":" + day
 	if err := out.Queue(ctx, r); err != nil {
-		return err
+		return false, err
 	}
 	if _, err := d.Guides.MarkDigest(ctx, g.ID, day, d.now()); err != nil && !errors.Is(err, store.ErrConflict) {
-		return err
+		return false, err
 	}
-	return nil
+	return true, nil
 }

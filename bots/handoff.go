@@ -109,7 +109,7 @@ func (d Deps) startHandoff(ctx context.Context, m *Message, v *store.MemberView,
 	if err != nil {
 		return nil, err
 	}
-	channel, addr := guideAddress(g, m.Channel)
+	channel, addr := d.guideAddress(g, m.Channel)
 	if !g.Active || channel == "" {
 		return d.noGuide(ctx, m, v, reason, "guide not reachable")
 	}
@@ -454,14 +454,11 @@ func memberRecipient(h *store.Handoff) *Recipient {
 }
 
 // guideAddress is the channel a guide is reached on: the member's, when
-// the guide is on it, else the other one they are on.
-func guideAddress(g *store.Guide, memberChannel string) (channel, id string) {
+// the guide is on it, else WeCom, else DingTalk; only configured ones.
+func (d Deps) guideAddress(g *store.Guide, memberChannel string) (channel, id string) {
 	ids := map[string]*string{templates.ChannelWeCom: g.WeComUserID, templates.ChannelDingTalk: g.DingTalkUserID}
-	if p := ids[memberChannel]; p != nil && *p != "" {
-		return memberChannel, *p
-	}
-	for _, ch := range []string{templates.ChannelWeCom, templates.ChannelDingTalk} {
-		if p := ids[ch]; p != nil && *p != "" {
+	for _, ch := range []string{memberChannel, templates.ChannelWeCom, templates.ChannelDingTalk} {
+		if p := ids[ch]; p != nil && *p != "" && (len(d.Channels) == 0 || slices.Contains(d.Channels, ch)) {
 			return ch, *p
 		}
 	}

@@ -108,6 +108,9 @@ type Deps struct {
 	// HandoffIdle ends a handoff with no message either way for this
 	// long. Default 30 minutes.
 	HandoffIdle time.Duration
+	// Channels are the channels configured: a guide is reached on one of
+	// them only. Empty allows any.
+	Channels []string
 	// Locale is the language of messages to guides. Default "zh".
 	Locale string
 	// Now is the clock. Default time.Now.
