@@ -60,6 +60,16 @@ const handoffEventUnassigned = "handoff.unassigned"
 func (d Deps) memberInHandoff(ctx context.Context, m *Message, v *store.MemberView, intent string) ([]Reply, bool, error) {
 	h, err := d.Handoffs.OpenHandoffOf(ctx, v.ID, m.Brand)
 	if errors.Is(err, store.ErrNotFound) {
+		// A retry of the message that ended the member's last handoff
+		// tells both sides again (the same keys: once each).
+		last, err := d.Handoffs.LastHandoffOf(ctx, v.ID, m.Brand)
+		if err == nil && m.DedupKey != "" && last.State == store.HandoffEnded && last.EndKey == m.DedupKey {
+			rs, err := d.endNotices(ctx, last, last.EndReason != store.HandoffEndedUnsubscr)
+			return rs, false, err
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, false, err
+		}
 		return nil, false, nil
 	}
 	if err != nil {
@@ -67,6 +77,10 @@ func (d Deps) memberInHandoff(ctx context.Context, m *Message, v *store.MemberVi
 	}
 	now := d.now()
 	switch {
+	case h.OpenKey == deliveryKey(m):
+		// This message opened it (a retry): answer as the first time.
+		rs, err := d.startHandoff(ctx, m, v, h.Reason)
+		return rs, true, err
 	case now.Sub(h.LastActivityAt) > d.idle():
 		rs, err := d.endHandoff(ctx, h, store.HandoffEndedIdle, m.DedupKey, now, true)
 		return rs, false, err
@@ -220,6 +234,17 @@ func (d Deps) guideInHandoff(ctx context.Context, m *Message, g *store.Guide) ([
 	now := d.now()
 	intent, arg := d.Intents.Guide(m.Brand).MatchCommand(m.Text)
 	if intent == IntentHandoffEnd {
+		if m.DedupKey != "" {
+			h, err := d.Handoffs.HandoffEndedBy(ctx, g.ID, m.DedupKey)
+			switch {
+			case err == nil:
+				// This message ended it (a retry): the same notices again.
+				rs, err := d.endNotices(ctx, h, true)
+				return d.answerGuide(rs, h), true, err
+			case !errors.Is(err, store.ErrNotFound):
+				return nil, true, err
+			}
+		}
 		h, rs, err := d.pick(ctx, m, open, arg)
 		if h == nil || err != nil {
 			return rs, true, err
@@ -298,7 +323,7 @@ func (d Deps) unknownHandoff(m *Message, n int64, open []store.Handoff) ([]Reply
 func (d Deps) answerGuide(rs []Reply, h *store.Handoff) []Reply {
 	for i := range rs {
 		if rs[i].To != nil && rs[i].To.Party == adapters.PartyGuide && rs[i].To.GuideID == h.GuideID {
-			rs[i].To, rs[i].Key = nil, ""
+			rs[i].To = nil
 		}
 	}
 	return rs

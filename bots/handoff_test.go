@@ -71,8 +71,14 @@ func newHandoffRig(t *testing.T, s *store.Store) *handoffRig {
 
 func (r *handoffRig) say(channel string, from adapters.Party, sender, text string) []Reply {
 	r.t.Helper()
-	ctx := context.Background()
 	r.n++
+	return r.again(channel, from, sender, text)
+}
+
+// again handles the last message again, as a retried delivery.
+func (r *handoffRig) again(channel string, from adapters.Party, sender, text string) []Reply {
+	r.t.Helper()
+	ctx := context.Background()
 	key := fmt.Sprintf("msg-%d", r.n)
 	if from == adapters.PartyMember {
 		if v, err := r.s.MemberByIdentity(ctx, channel, sender); err == nil {
@@ -108,6 +114,37 @@ func texts(rs []Reply) string {
 	return b.String()
 }
 
+// outboxKeys are the keys the pipeline gives replies: their own, else
+// their place among the unkeyed ones; with the recipient and text.
+func outboxKeys(rs []Reply) map[string]string {
+	out := map[string]string{}
+	n := 0
+	for _, r := range rs {
+		k := r.Key
+		if k == "" {
+			k = fmt.Sprint(n)
+			n++
+		}
+		out[k] = texts([]Reply{r})
+	}
+	return out
+}
+
+// wantSameOnRetry checks a retried message yields the replies of its first
+// handling under the same keys, so the outbox sends each once.
+func wantSameOnRetry(t *testing.T, what string, first, retry []Reply) {
+	t.Helper()
+	a, b := outboxKeys(first), outboxKeys(retry)
+	for k, v := range b {
+		if a[k] != v {
+			t.Errorf("%s: retry reply %s = %q, first handling had %q", what, k, v, a[k])
+		}
+	}
+	if len(a) != len(b) {
+		t.Errorf("%s: %d replies on retry, %d first", what, len(b), len(a))
+	}
+}
+
 func wantReplies(t *testing.T, what string, rs []Reply, want ...string) {
 	t.Helper()
 	got := texts(rs)
@@ -133,6 +170,7 @@ func TestHandoffBothWays(t *testing.T) {
 
 		rs := r.say("wecom", adapters.PartyMember, "wmChen", "转人工")
 		wantReplies(t, "asking for a person", rs, "me: 已为您转接专属导购 李娜（静安店）", "wecom/li: 【转人工 #")
+		wantSameOnRetry(t, "asking for a person", rs, r.again("wecom", adapters.PartyMember, "wmChen", "转人工"))
 		req := rs[1].Text
 		for _, w := range []string{"陈女士", "尾号8000", "等级 gold", "静安店", "我的积分", "转人工"} {
 			if !strings.Contains(req, w) {
@@ -164,6 +202,7 @@ func TestHandoffBothWays(t *testing.T) {
 
 		rs = r.say("wecom", adapters.PartyGuide, "li", "结束")
 		wantReplies(t, "guide ends it", rs, "wecom/wmChen: 本次与导购 李娜 的对话已结束", "me: #"+id+" 与陈女士的对话已结束")
+		wantSameOnRetry(t, "guide ends it", rs, r.again("wecom", adapters.PartyGuide, "li", "结束"))
 		if rs[0].Key != "handoff:"+id+":ended:member" {
 			t.Errorf("member's notice key %q", rs[0].Key)
 		}
@@ -252,8 +291,10 @@ func TestHandoffEndsWhenIdle(t *testing.T) {
 		// Lazily: the next message ends an idle handoff the sweep missed.
 		r.say("wecom", adapters.PartyMember, "wmChen", "转人工")
 		r.clock.Add(31 * time.Minute)
-		wantReplies(t, "member writes after the idle time", r.say("wecom", adapters.PartyMember, "wmChen", "附近门店"),
+		rs := r.say("wecom", adapters.PartyMember, "wmChen", "附近门店")
+		wantReplies(t, "member writes after the idle time", rs,
 			"wecom/wmChen: 由于长时间没有新消息", "wecom/li: 长时间无新消息", "me: 请发送您的位置")
+		wantSameOnRetry(t, "member writes after the idle time", rs, r.again("wecom", adapters.PartyMember, "wmChen", "附近门店"))
 		r.say("wecom", adapters.PartyMember, "wmChen", "转人工")
 		r.clock.Add(31 * time.Minute)
 		wantReplies(t, "guide writes after the idle time", r.say("wecom", adapters.PartyGuide, "li", "还在吗"),

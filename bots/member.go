@@ -76,6 +76,7 @@ type HandoffStore interface {
 	GuideHandoffs(ctx context.Context, guideID string) ([]store.Handoff, error)
 	TouchHandoff(ctx context.Context, id int64, fromMember bool, replyTo *string, at time.Time) error
 	EndHandoff(ctx context.Context, id int64, reason, key string, at time.Time) (*store.Handoff, bool, error)
+	HandoffEndedBy(ctx context.Context, guideID, key string) (*store.Handoff, error)
 	MarkHandoffNotified(ctx context.Context, id int64, at time.Time) error
 	IdleHandoffs(ctx context.Context, before time.Time, limit int) ([]store.Handoff, error)
 	RecentMessages(ctx context.Context, memberID int64, n int) ([]store.Event, error)

@@ -202,6 +202,18 @@ func (s *Store) EndHandoff(ctx context.Context, id int64, reason, key string, at
 	return h, res.RowsAffected == 1 || h.EndKey == truncate(key, 200), nil
 }
 
+// HandoffEndedBy returns the guide's handoff that the delivery key
+// ended, or ErrNotFound.
+func (s *Store) HandoffEndedBy(ctx context.Context, guideID, key string) (*Handoff, error) {
+	var h Handoff
+	err := s.db.WithContext(ctx).Where("guide_id = ? AND state = ? AND end_key = ?", guideID, HandoffEnded, truncate(key, 200)).
+		Order("id DESC").Take(&h).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	return &h, nil
+}
+
 // MarkHandoffNotified records that both sides were told a handoff ended.
 func (s *Store) MarkHandoffNotified(ctx context.Context, id int64, at time.Time) error {
 	return translate(s.db.WithContext(ctx).Model(&Handoff{}).Where("id = ?", id).Update("notified_at", utc(at)).Error)

@@ -49,13 +49,17 @@ func (m *Messages) handle(ctx context.Context, in *adapters.Inbound) error {
 	if err != nil {
 		return fmt.Errorf("bot: %w", err)
 	}
-	for i, r := range replies {
-		key := fmt.Sprintf("reply:%s:%s:%d", in.Channel, in.DedupKey, i)
+	// Replies without a key of their own are keyed by the message and
+	// their place among those, so a retried message that now also ends a
+	// handoff (keyed notices) still answers once.
+	n := 0
+	for _, r := range replies {
 		if r.To == nil {
 			r.To = &bots.Recipient{Channel: in.Channel, ID: in.SenderID, Party: in.From, ReplyTo: in.ReplyTo, Brand: in.Brand}
 		}
 		if r.Key == "" {
-			r.Key = key
+			r.Key = fmt.Sprintf("reply:%s:%s:%d", in.Channel, in.DedupKey, n)
+			n++
 		}
 		if err := m.Queue(ctx, r); err != nil {
 			return err
