@@ -193,10 +193,19 @@ func TestWeComGuideDigestWithRedis(t *testing.T) {
 	}
 }
 
-// TestDingTalkHandoffWithRedis: a member in a DingTalk robot chat asks
-// for a person; the guide (DingTalk staff) gets it as a robot message; the
-// guide's reply goes to the member's session webhook; "end" ends it.
-func TestDingTalkHandoffWithRedis(t *testing.T) {
+// dingTalkRig runs the gateway with DingTalk on fakes, guide g-wu
+// (staff-wu) of store sh-1 and member 周先生 (an outside DingTalk user)
+// bound to her.
+type dingTalkRig struct {
+	s       *started
+	gw      *dingtalkfake.Gateway
+	openapi *dingtalkfake.OpenAPI
+}
+
+const dingTalkMember = "$:LWCP_v1:$zhou"
+
+func handoffDingTalk(t *testing.T, idle time.Duration) *dingTalkRig {
+	t.Helper()
 	openapi := dingtalkfake.NewOpenAPI(t)
 	gw := dingtalkfake.New(t, dingtalkfake.WithOpenAPI(openapi))
 	cfg := configs.Default()
@@ -207,6 +216,7 @@ func TestDingTalkHandoffWithRedis(t *testing.T) {
 	cfg.Security.PhoneKey = strings.Repeat("ef", 32)
 	cfg.DingTalk = dingtalk.Config{ClientID: gw.ClientID(), ClientSecret: gw.ClientSecret(), Brand: "acme",
 		StreamHost: gw.URL(), APIBase: openapi.URL()}
+	cfg.Bots.HandoffIdle = idle
 	s := startServe(t, cfg)
 	ctx := context.Background()
 	for _, req := range []struct{ path, body string }{
@@ -218,9 +228,8 @@ func TestDingTalkHandoffWithRedis(t *testing.T) {
 			t.Fatalf("seeding %s: %d %s", req.path, code, body)
 		}
 	}
-	const memberID = "$:LWCP_v1:$zhou"
 	m, _, err := s.app.Store.EnsureMember(ctx, store.NewMember{Phone: "13900139000", Name: "周先生", BrandID: "acme",
-		Identities: []store.Identity{{Channel: "dingtalk", ExternalID: memberID}}})
+		Identities: []store.Identity{{Channel: "dingtalk", ExternalID: dingTalkMember}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,37 +241,53 @@ func TestDingTalkHandoffWithRedis(t *testing.T) {
 	if err := gw.WaitConnected(waitCtx); err != nil {
 		t.Fatalf("stream never connected: %v", err)
 	}
-	member := func(text string) {
-		gw.PushBotMessage(dingtalkfake.BotMessage{ConversationID: "cid-zhou", SenderID: memberID, SenderNick: "周先生",
-			Text: &dingtalkfake.Text{Content: text}})
+	return &dingTalkRig{s: s, gw: gw, openapi: openapi}
+}
+
+func (r *dingTalkRig) member(text string) {
+	r.gw.PushBotMessage(dingtalkfake.BotMessage{ConversationID: "cid-zhou", SenderID: dingTalkMember, SenderNick: "周先生",
+		Text: &dingtalkfake.Text{Content: text}})
+}
+
+func (r *dingTalkRig) guide(text string) {
+	r.gw.PushBotMessage(dingtalkfake.BotMessage{ConversationID: "cid-wu", SenderStaffID: "staff-wu", SenderNick: "吴敏",
+		Text: &dingtalkfake.Text{Content: text}})
+}
+
+// reply waits for the n-th session webhook reply and checks where it went
+// and what it says.
+func (r *dingTalkRig) reply(t *testing.T, n int, conversation, want string) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("webhook reply %d (%q)", n, want), func() bool { return len(r.openapi.Replies()) >= n })
+	got := r.openapi.Replies()[n-1]
+	var body struct {
+		Text struct{ Content string } `json:"text"`
 	}
-	guide := func(text string) {
-		gw.PushBotMessage(dingtalkfake.BotMessage{ConversationID: "cid-wu", SenderStaffID: "staff-wu", SenderNick: "吴敏",
-			Text: &dingtalkfake.Text{Content: text}})
+	json.Unmarshal(got.Body, &body)
+	if got.ConversationID != conversation || !strings.Contains(body.Text.Content, want) {
+		t.Fatalf("webhook reply %d = %s %s, want %s %q", n, got.ConversationID, got.Body, conversation, want)
 	}
-	// reply waits for the n-th session webhook reply and checks where it
-	// went and what it says.
-	reply := func(n int, conversation, want string) {
-		t.Helper()
-		waitFor(t, fmt.Sprintf("webhook reply %d (%q)", n, want), func() bool { return len(openapi.Replies()) >= n })
-		r := openapi.Replies()[n-1]
-		var body struct {
-			Text struct{ Content string } `json:"text"`
-		}
-		json.Unmarshal(r.Body, &body)
-		if r.ConversationID != conversation || !strings.Contains(body.Text.Content, want) {
-			t.Fatalf("webhook reply %d = %s %s, want %s %q", n, r.ConversationID, r.Body, conversation, want)
-		}
+}
+
+// proactive waits for the n-th robot message sent to the guide.
+func (r *dingTalkRig) proactive(t *testing.T, n int, want string) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("robot message %d (%q)", n, want), func() bool { return len(r.openapi.Sent()) >= n })
+	m := r.openapi.Sent()[n-1]
+	if len(m.UserIDs) != 1 || m.UserIDs[0] != "staff-wu" || !strings.Contains(m.MsgParam, want) {
+		t.Fatalf("robot message %d = %+v, want to staff-wu %q", n, m, want)
 	}
-	// proactive waits for the n-th robot message sent to the guide.
-	proactive := func(n int, want string) {
-		t.Helper()
-		waitFor(t, fmt.Sprintf("robot message %d (%q)", n, want), func() bool { return len(openapi.Sent()) >= n })
-		m := openapi.Sent()[n-1]
-		if len(m.UserIDs) != 1 || m.UserIDs[0] != "staff-wu" || !strings.Contains(m.MsgParam, want) {
-			t.Fatalf("robot message %d = %+v, want to staff-wu %q", n, m, want)
-		}
-	}
+}
+
+// TestDingTalkHandoffWithRedis: a member in a DingTalk robot chat asks
+// for a person; the guide (DingTalk staff) gets it as a robot message; the
+// guide's reply goes to the member's session webhook; "end" ends it.
+func TestDingTalkHandoffWithRedis(t *testing.T) {
+	r := handoffDingTalk(t, 30*time.Minute)
+	openapi := r.openapi
+	member, guide := r.member, r.guide
+	reply := func(n int, conversation, want string) { t.Helper(); r.reply(t, n, conversation, want) }
+	proactive := func(n int, want string) { t.Helper(); r.proactive(t, n, want) }
 	member("talk to a person")
 	reply(1, "cid-zhou", "passed you to your personal shopper 吴敏")
 	proactive(1, "周先生")
@@ -288,5 +313,31 @@ func TestDingTalkHandoffWithRedis(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if n, p := len(openapi.Replies()), len(openapi.Sent()); n != 6 || p != 2 {
 		t.Errorf("%d webhook replies and %d robot messages, want 6 and 2", n, p)
+	}
+}
+
+// TestDingTalkHandoffIdleWithRedis: a handoff idle past bots.handoff_idle
+// ends when the member writes again: the member is told and answered by
+// the bot, the guide is told.
+func TestDingTalkHandoffIdleWithRedis(t *testing.T) {
+	r := handoffDingTalk(t, time.Second)
+	r.member("转人工")
+	r.reply(t, 1, "cid-zhou", "已为您转接专属导购 吴敏")
+	r.proactive(t, 1, "【转人工 #")
+	time.Sleep(1500 * time.Millisecond)
+	r.member("我的导购")
+	waitFor(t, "the end notice and the answer", func() bool { return len(r.openapi.Replies()) >= 3 })
+	r.proactive(t, 2, "长时间无新消息")
+	var all []string
+	for _, rep := range r.openapi.Replies()[1:3] {
+		all = append(all, string(rep.Body))
+	}
+	joined := strings.Join(all, "\n")
+	if !strings.Contains(joined, "由于长时间没有新消息") || !strings.Contains(joined, "您的专属导购是 吴敏") {
+		t.Errorf("member got %s", joined)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n, p := len(r.openapi.Replies()), len(r.openapi.Sent()); n != 3 || p != 2 {
+		t.Errorf("%d webhook replies and %d robot messages, want 3 and 2", n, p)
 	}
 }
