@@ -5,8 +5,16 @@
 // recognised by keywords and patterns in zh and en, configurable per brand
 // (configs/bots/), and replies are rendered from message templates.
 //
-// bots uses channels only through adapters.Outbound values handed back to
-// the caller; it never imports a channel package.
+// The member bot hands a conversation to the member's guide when asked
+// (or when it could not answer twice in a row); while the handoff is
+// open, messages pass between member and guide on their own channels
+// (handoff.go says how a guide addresses and ends them). The guide bot
+// also looks up the guide's own members, counts their stats, and
+// (SendDigests) pushes their daily digest.
+//
+// bots uses channels only through the Replies handed back to the caller
+// (a Reply may name another Recipient) and the Outbox it queues into; it
+// never imports a channel package.
 package bots
 
 import (
