@@ -463,7 +463,29 @@ func (d Deps) renderTo(id, locale string, to *Recipient, data *templates.Data) (
 	if err != nil {
 		return Reply{}, fmt.Errorf("rendering %s: %w", id, err)
 	}
-	return Reply{Kind: msg.Kind, Text: msg.Text, Fields: msg.Fields, To: to}, nil
+	text := msg.Text
+	if to.Channel == templates.ChannelWeCom {
+		text = fitBytes(text, wecomMaxTextBytes)
+	}
+	return Reply{Kind: msg.Kind, Text: text, Fields: msg.Fields, To: to}, nil
+}
+
+// wecomMaxTextBytes is the most a WeCom text message (app or customer
+// service) carries.
+const wecomMaxTextBytes = 2048
+
+// fitBytes cuts s to at most n bytes at a character boundary, marking the
+// cut with "…".
+func fitBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const mark = "…"
+	cut := n - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
 }
 
 func guideRecipient(h *store.Handoff) *Recipient {
