@@ -89,9 +89,14 @@ func (d Deps) memberInHandoff(ctx context.Context, m *Message, v *store.MemberVi
 		rs, err := d.endHandoff(ctx, h, store.HandoffEndedUnsubscr, m.DedupKey, now, false)
 		return rs, false, err
 	}
-	replyTo, _ := json.Marshal(m.ReplyTo)
-	rt := string(replyTo)
-	if err := d.Handoffs.TouchHandoff(ctx, h.ID, true, &rt, now); err != nil {
+	var rt *string
+	if m.Channel == h.MemberChannel && m.SenderID == h.MemberAddress && len(m.ReplyTo) > 0 {
+		// The latest conversation data (a fresh DingTalk session webhook).
+		b, _ := json.Marshal(m.ReplyTo)
+		s := string(b)
+		rt = &s
+	}
+	if err := d.Handoffs.TouchHandoff(ctx, h.ID, true, rt, now); err != nil {
 		return nil, false, fmt.Errorf("recording handoff message: %w", err)
 	}
 	data := &templates.Data{Member: templates.Member{Name: v.Name},
