@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -36,7 +37,9 @@ import (
 // one whose member wrote last); "#12 text" sends to handoff 12; "结束" or
 // "end" ends the most recent, "结束 12" or "#12 结束" a numbered one. A
 // guide command sent exactly (a pattern, or a whole message equal to a
-// keyword: "我的任务") still reaches the guide bot.
+// keyword: "我的任务") still reaches the guide bot; "完成" and "查" are
+// commands then only with a number ("完成 12", "查 8000"), so "已完成，
+// 给您寄出了" goes to the member.
 //
 // A handoff with no message either way for Deps.HandoffIdle ends: the
 // periodic sweep (EndIdleHandoffs) or, if it has not run yet, the next
@@ -238,6 +241,11 @@ func (d Deps) guideInHandoff(ctx context.Context, m *Message, g *store.Guide) ([
 	}
 	now := d.now()
 	intent, arg := d.Intents.Guide(m.Brand).MatchCommand(m.Text)
+	if len(open) > 0 && (intent == IntentDone || intent == IntentLookup) && !isDigits(strings.TrimPrefix(strings.TrimSpace(arg), "#")) {
+		// "已完成，谢谢" or "找到了" is for the member: in a handoff these
+		// commands take a number ("完成 12", "查 8000").
+		intent, arg = "", ""
+	}
 	if intent == IntentHandoffEnd {
 		if m.DedupKey != "" {
 			h, err := d.Handoffs.HandoffEndedBy(ctx, g.ID, m.DedupKey)

@@ -195,6 +195,9 @@ func TestHandoffBothWays(t *testing.T) {
 		}
 		wantReplies(t, "guide's chat that contains a keyword", r.say("wecom", adapters.PartyGuide, "li", "好的，任务我记下了"), "wecom/wmChen: 任务我记下了")
 		wantReplies(t, "guide command sent exactly", r.say("wecom", adapters.PartyGuide, "li", "我的任务"), "me: 您没有待办任务")
+		wantReplies(t, "done-like text", r.say("wecom", adapters.PartyGuide, "li", "已完成，给您寄出了"), "wecom/wmChen: 已完成，给您寄出了")
+		wantReplies(t, "lookup-like text", r.say("wecom", adapters.PartyGuide, "li", "找到了！"), "wecom/wmChen: 找到了！")
+		wantReplies(t, "lookup by tail in a handoff", r.say("wecom", adapters.PartyGuide, "li", "查 8000"), "me: 陈女士（尾号8000）")
 		wantReplies(t, "numbered", r.say("wecom", adapters.PartyGuide, "li", "#"+id+" 明天到店"), "wecom/wmChen: 李娜：明天到店")
 		wantReplies(t, "unknown number", r.say("wecom", adapters.PartyGuide, "li", "#99999 你好"), "me: 没有编号为 #99999 的进行中对话。进行中： #"+id+" 陈女士")
 		wantReplies(t, "number without text", r.say("wecom", adapters.PartyGuide, "li", "#"+id), "me: 请在编号后写上要发给会员的内容")
