@@ -244,11 +244,28 @@ func TestHandoffUnansweredTwiceAndNoGuide(t *testing.T) {
 		if len(evs) != 2 || evs[1].MemberID == nil || *evs[1].MemberID != m2.ID {
 			t.Errorf("unassigned events = %+v", evs)
 		}
+		// A guide on no configured channel, or who left, cannot take it.
+		onlyDingTalk := r.d
+		onlyDingTalk.Channels = []string{"dingtalk"}
+		rs, err := MemberBot(onlyDingTalk).Handle(ctx, &Message{Channel: "wecom", From: adapters.PartyMember, SenderID: "wmChen",
+			Brand: "camellia", Text: "转人工", Locale: "zh", DedupKey: "only-dingtalk"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantReplies(t, "guide on no configured channel", rs, "me: 您还没有可以为您服务的专属导购")
 		// A very long message is passed on cut, not dropped.
 		r.say("wecom", adapters.PartyMember, "wmChen", "转人工")
-		rs := r.say("wecom", adapters.PartyMember, "wmChen", strings.Repeat("长", 5000))
+		rs = r.say("wecom", adapters.PartyMember, "wmChen", strings.Repeat("长", 5000))
 		if len(rs) != 1 || rs[0].To == nil || len(rs[0].Text) > 2048 || !strings.HasSuffix(rs[0].Text, "长…") {
 			t.Errorf("long message: %d replies, %d runes", len(rs), len([]rune(texts(rs))))
+		}
+		r.say("wecom", adapters.PartyGuide, "li", "结束")
+		if _, err := s.MarkGuideLeft(ctx, "li"); err != nil {
+			t.Fatal(err)
+		}
+		wantReplies(t, "guide left", r.say("wecom", adapters.PartyMember, "wmChen", "转人工"), "me: 您还没有可以为您服务的专属导购")
+		if evs, _ := s.Events(ctx, store.EventFilter{Type: handoffEventUnassigned}); len(evs) != 4 {
+			t.Errorf("%d unassigned events, want 4", len(evs))
 		}
 	})
 }
