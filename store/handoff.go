@@ -33,6 +33,7 @@ const (
 	HandoffEndedByGuide  = "guide"
 	HandoffEndedIdle     = "idle"
 	HandoffEndedUnsubscr = "unsubscribed"
+	HandoffEndedMerged   = "merged"
 )
 
 // Handoff is a member's conversation handed to their guide: while it is
@@ -85,6 +86,22 @@ type GuideDigest struct {
 	GuideID string    `gorm:"primaryKey;size:64"`
 	Day     string    `gorm:"primaryKey;size:10"`
 	SentAt  time.Time `gorm:"not null"`
+}
+
+func init() { RegisterMergeHook(mergeHandoffs) }
+
+// mergeHandoffs moves a merged member's handoffs to the survivor; an open
+// one of a brand the survivor also has one open with ends ("merged").
+func mergeHandoffs(tx *gorm.DB, from, into int64) error {
+	now := utc(time.Now())
+	err := tx.Model(&Handoff{}).
+		Where("member_id = ? AND state = ? AND brand_id IN (SELECT brand_id FROM handoffs WHERE member_id = ? AND state = ?)",
+			from, HandoffOpen, into, HandoffOpen).
+		Updates(map[string]any{"state": HandoffEnded, "end_reason": HandoffEndedMerged, "end_key": "merge", "ended_at": now, "notified_at": now}).Error
+	if err != nil {
+		return translate(err)
+	}
+	return translate(tx.Model(&Handoff{}).Where("member_id = ?", from).Update("member_id", into).Error)
 }
 
 // handoffIndexes are what gorm's tags cannot say.

@@ -172,3 +172,27 @@ func TestGuideMemberLookupAndStats(t *testing.T) {
 		}
 	})
 }
+
+func TestMergeMovesHandoffs(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		chen, other := handoffSeed(t, s)
+		for i, m := range []int64{chen, other} {
+			h := &store.Handoff{BrandID: "b1", MemberID: m, GuideID: "g1", OpenKey: "k" + string(rune('0'+i)), OpenedAt: t0}
+			if _, err := s.OpenHandoff(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.MergeMembers(ctx, other, chen, "test"); err != nil {
+			t.Fatal(err)
+		}
+		h, err := s.OpenHandoffOf(ctx, chen, "b1")
+		if err != nil || h.OpenKey != "k0" {
+			t.Fatalf("survivor's open handoff = %+v, %v", h, err)
+		}
+		last, _ := s.LastHandoffOf(ctx, chen, "b1")
+		if last.OpenKey != "k1" || last.State != store.HandoffEnded || last.EndReason != store.HandoffEndedMerged {
+			t.Errorf("merged member's handoff = %+v", last)
+		}
+	})
+}
