@@ -147,6 +147,15 @@ func (d Deps) startHandoff(ctx context.Context, m *Message, v *store.MemberView,
 	if err != nil {
 		return nil, fmt.Errorf("opening handoff: %w", err)
 	}
+	if !fresh && h.OpenKey != deliveryKey(m) {
+		// Opened meanwhile by another message: pass this one on.
+		data := &templates.Data{Member: templates.Member{Name: v.Name}, Handoff: templates.Handoff{ID: h.ID, Text: messageText(m)}}
+		r, err := d.renderTo(TemplateHandoffForward, d.guideLocale(), guideRecipient(h), data)
+		if err != nil {
+			return nil, err
+		}
+		return []Reply{r}, nil
+	}
 	if fresh {
 		d.log().InfoContext(ctx, "conversation handed to guide", slog.Int64("handoff_id", h.ID), slog.Int64("member_id", v.ID),
 			slog.String("guide_id", g.ID), slog.String("reason", reason), slog.String("channel", m.Channel))

@@ -410,7 +410,7 @@ func TestDigestOncePerGuideAndDay(t *testing.T) {
 		}
 		d := out.byKey["digest:li:2026-11-25"]
 		if d.To == nil || d.To.Channel != "wecom" || d.To.ID != "li" || !strings.Contains(d.Text, "早上好，李娜") ||
-			!strings.Contains(d.Text, "今天到期 1 个") || !strings.Contains(d.Text, "今天回访陈女士") {
+			!strings.Contains(d.Text, "今天到期（含逾期） 1 个") || !strings.Contains(d.Text, "今天回访陈女士") {
 			t.Errorf("li's digest = %+v", d)
 		}
 		if w := out.byKey["digest:wu:2026-11-25"]; w.To == nil || w.To.Channel != "dingtalk" || w.To.ID != "staff-wu" {
