@@ -159,23 +159,29 @@ func (s *Store) Handoff(ctx context.Context, id int64) (*Handoff, error) {
 	return &h, nil
 }
 
-// OpenHandoffOf returns the member's open handoff with a brand, or
-// ErrNotFound.
+// OpenHandoffOf returns the member's open handoff with a brand (any
+// brand when brand is empty), or ErrNotFound.
 func (s *Store) OpenHandoffOf(ctx context.Context, memberID int64, brand string) (*Handoff, error) {
 	var h Handoff
-	err := s.db.WithContext(ctx).Where("member_id = ? AND brand_id = ? AND state = ?", memberID, brand, HandoffOpen).Take(&h).Error
-	if err != nil {
+	q := s.db.WithContext(ctx).Where("member_id = ? AND state = ?", memberID, HandoffOpen)
+	if brand != "" {
+		q = q.Where("brand_id = ?", brand)
+	}
+	if err := q.Order("id DESC").Take(&h).Error; err != nil {
 		return nil, translate(err)
 	}
 	return &h, nil
 }
 
-// LastHandoffOf returns the member's latest handoff with a brand, open or
-// ended, or ErrNotFound.
+// LastHandoffOf returns the member's latest handoff with a brand (any
+// brand when brand is empty), open or ended, or ErrNotFound.
 func (s *Store) LastHandoffOf(ctx context.Context, memberID int64, brand string) (*Handoff, error) {
 	var h Handoff
-	err := s.db.WithContext(ctx).Where("member_id = ? AND brand_id = ?", memberID, brand).Order("id DESC").Take(&h).Error
-	if err != nil {
+	q := s.db.WithContext(ctx).Where("member_id = ?", memberID)
+	if brand != "" {
+		q = q.Where("brand_id = ?", brand)
+	}
+	if err := q.Order("id DESC").Take(&h).Error; err != nil {
 		return nil, translate(err)
 	}
 	return &h, nil
