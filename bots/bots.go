@@ -5,8 +5,16 @@
 // recognised by keywords and patterns in zh and en, configurable per brand
 // (configs/bots/), and replies are rendered from message templates.
 //
-// bots uses channels only through adapters.Outbound values handed back to
-// the caller; it never imports a channel package.
+// The member bot hands a conversation to the member's guide when asked
+// (or when it could not answer twice in a row); while the handoff is
+// open, messages pass between member and guide on their own channels
+// (handoff.go says how a guide addresses and ends them). The guide bot
+// also looks up the guide's own members, counts their stats, and
+// (SendDigests) pushes their daily digest.
+//
+// bots uses channels only through the Replies handed back to the caller
+// (a Reply may name another Recipient) and the Outbox it queues into; it
+// never imports a channel package.
 package bots
 
 import (
@@ -38,11 +46,37 @@ type Message struct {
 	Locale string
 }
 
-// Reply is one message back to the sender.
+// Reply is one message back to the sender, or, with To set, to someone
+// else: the guide a member was handed to, or the member a guide answers.
 type Reply struct {
 	Kind   string
 	Text   string
 	Fields map[string]string
+	// To, when set, is the recipient instead of the sender.
+	To *Recipient
+	// Key, when set, is the reply's idempotency key; else it is keyed by
+	// the message answered and its place among the replies.
+	Key string
+}
+
+// Recipient is someone a reply goes to on a channel.
+type Recipient struct {
+	Channel string
+	// ID is the recipient's id on the channel.
+	ID    string
+	Party adapters.Party
+	// ReplyTo is the channel's data for answering in the recipient's
+	// conversation (a WeCom kf open_kfid, a DingTalk session webhook).
+	ReplyTo  map[string]string
+	MemberID int64
+	GuideID  string
+	Brand    string
+}
+
+// Outbox queues replies that answer no message (a handoff ended idle, a
+// digest) for delivery, once per Reply.Key.
+type Outbox interface {
+	Queue(ctx context.Context, r Reply) error
 }
 
 // Bot answers a message.

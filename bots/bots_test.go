@@ -35,8 +35,15 @@ func (t storeTasks) CompleteGuideTask(ctx context.Context, id int64) (*store.Gui
 }
 
 // setup: brand 山茶花 (camellia) with two Shanghai stores, guide Li bound
-// to member wmChen; guide Wu (DingTalk) in the other store.
+// to member wmChen; guide Wu (DingTalk) in the other store. Handing over
+// is off: the bots answer everything themselves.
 func setup(t *testing.T, s *store.Store) Bot {
+	t.Helper()
+	d := setupDeps(t, s)
+	return Chain(&Router{Member: MemberBot(d), Guide: GuideBot(d)}, Recover(slog.New(slog.NewTextHandler(io.Discard, nil))), Normalize())
+}
+
+func setupDeps(t *testing.T, s *store.Store) Deps {
 	t.Helper()
 	ctx := context.Background()
 	if err := s.CreateBrand(ctx, &store.Brand{ID: "camellia", Name: "山茶花"}); err != nil {
@@ -77,8 +84,7 @@ func setup(t *testing.T, s *store.Store) Bot {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Deps{Directory: s, Stores: indexFinder{ix}, Templates: reg, Intents: intents, Tasks: storeTasks{s}}
-	return Chain(&Router{Member: MemberBot(d), Guide: GuideBot(d)}, Recover(slog.New(slog.NewTextHandler(io.Discard, nil))), Normalize())
+	return Deps{Directory: s, Stores: indexFinder{ix}, Templates: reg, Intents: intents, Tasks: storeTasks{s}}
 }
 
 func TestConversations(t *testing.T) {

@@ -21,7 +21,9 @@ const (
 	IntentMyPoints     = "my_points"
 	IntentUnsubscribe  = "unsubscribe"
 	IntentResubscribe  = "resubscribe"
-	IntentHelp         = "help"
+	// IntentHandoff hands the conversation to the member's guide.
+	IntentHandoff = "handoff"
+	IntentHelp    = "help"
 )
 
 // Intents a guide can have.
@@ -30,11 +32,17 @@ const (
 	IntentMyTasks   = "my_tasks"
 	// IntentDone completes a task; its pattern captures the task number.
 	IntentDone = "done"
+	// IntentLookup finds one of the guide's members; its pattern captures
+	// the phone tail or name.
+	IntentLookup  = "lookup"
+	IntentMyStats = "my_stats"
+	// IntentHandoffEnd ends a handoff; its pattern may capture its number.
+	IntentHandoffEnd = "handoff_end"
 )
 
 var knownIntents = map[string][]string{
-	"member": {IntentNearestStore, IntentMyGuide, IntentMyPoints, IntentUnsubscribe, IntentResubscribe, IntentHelp},
-	"guide":  {IntentMyMembers, IntentMyTasks, IntentDone, IntentHelp},
+	"member": {IntentNearestStore, IntentMyGuide, IntentMyPoints, IntentUnsubscribe, IntentResubscribe, IntentHandoff, IntentHelp},
+	"guide":  {IntentMyMembers, IntentMyTasks, IntentDone, IntentLookup, IntentMyStats, IntentHandoffEnd, IntentHelp},
 }
 
 // IntentRule recognises one intent.
@@ -87,6 +95,27 @@ func (m *Matcher) Match(text string) (intent, arg string) {
 				return k.intent, ""
 			}
 		} else if strings.Contains(lower, k.text) {
+			return k.intent, ""
+		}
+	}
+	return "", ""
+}
+
+// MatchCommand is Match for a guide in a conversation with a member:
+// only a pattern, or a keyword that is the whole message (trailing
+// punctuation aside), is a command; anything else is text for the member.
+func (m *Matcher) MatchCommand(text string) (intent, arg string) {
+	for _, p := range m.patterns {
+		if sub := p.re.FindStringSubmatch(text); sub != nil {
+			if len(sub) > 1 {
+				arg = sub[1]
+			}
+			return p.intent, arg
+		}
+	}
+	whole := strings.Join(strings.Fields(strings.ToLower(strings.TrimRight(strings.TrimSpace(text), "。.!！?？~～ "))), " ")
+	for _, k := range m.keywords {
+		if k.text == whole {
 			return k.intent, ""
 		}
 	}

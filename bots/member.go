@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,18 @@ const (
 	TemplateResubscribed  = "bot_resubscribed"
 	TemplateMyTasks       = "bot_my_tasks"
 	TemplateTaskDone      = "bot_task_done"
+	TemplateMemberLookup  = "bot_member_lookup"
+	TemplateMyStats       = "bot_my_stats"
+	TemplateGuideDigest   = "bot_guide_digest"
+
+	TemplateHandoffStarted = "bot_handoff_started"
+	TemplateHandoffNoGuide = "bot_handoff_no_guide"
+	TemplateHandoffRequest = "bot_handoff_request"
+	TemplateHandoffForward = "bot_handoff_forward"
+	TemplateHandoffReply   = "bot_handoff_reply"
+	TemplateHandoffEnded   = "bot_handoff_ended"
+	TemplateHandoffClosed  = "bot_handoff_closed"
+	TemplateHandoffUnknown = "bot_handoff_unknown"
 )
 
 // Directory is what bots read about members, guides and stores;
@@ -54,6 +67,32 @@ type StoreFinder interface {
 	Nearest(lat, lng float64, brand string, maxKm float64, n int) []geo.Hit
 }
 
+// HandoffStore keeps the conversations handed to guides; *store.Store is
+// one.
+type HandoffStore interface {
+	OpenHandoff(ctx context.Context, h *store.Handoff) (bool, error)
+	OpenHandoffOf(ctx context.Context, memberID int64, brand string) (*store.Handoff, error)
+	LastHandoffOf(ctx context.Context, memberID int64, brand string) (*store.Handoff, error)
+	GuideHandoffs(ctx context.Context, guideID string) ([]store.Handoff, error)
+	TouchHandoff(ctx context.Context, id int64, fromMember bool, replyTo *string, at time.Time) error
+	EndHandoff(ctx context.Context, id int64, reason, key string, at time.Time) (*store.Handoff, bool, error)
+	HandoffEndedBy(ctx context.Context, guideID, key string) (*store.Handoff, error)
+	MarkHandoffNotified(ctx context.Context, id int64, at time.Time) error
+	IdleHandoffs(ctx context.Context, before time.Time, limit int) ([]store.Handoff, error)
+	RecentMessages(ctx context.Context, memberID int64, n int) ([]store.Event, error)
+	AppendEvent(ctx context.Context, e *store.Event) (bool, error)
+}
+
+// GuideStore answers the guide bot's lookups and figures; *store.Store
+// is one.
+type GuideStore interface {
+	FindGuideMembers(ctx context.Context, guideID, q string, limit int) ([]store.GuideMember, error)
+	GuideStatsSince(ctx context.Context, guideID string, since, dueBefore time.Time) (*store.GuideStats, error)
+	StoreTimeZones(ctx context.Context) ([]string, error)
+	GuidesWithoutDigest(ctx context.Context, zone, day, afterID string, limit int) ([]store.Guide, error)
+	MarkDigest(ctx context.Context, guideID, day string, at time.Time) (bool, error)
+}
+
 // Deps are what the bots use.
 type Deps struct {
 	Directory Directory
@@ -61,45 +100,134 @@ type Deps struct {
 	Templates *templates.Registry
 	Intents   *Intents
 	Tasks     TaskCompleter
+	// Handoffs keeps conversations handed to guides; nil turns handing
+	// over off (the bot answers everything itself).
+	Handoffs HandoffStore
+	// Guides answers lookups, stats and digests; nil answers them with
+	// the guide help.
+	Guides GuideStore
+	// HandoffIdle ends a handoff with no message either way for this
+	// long. Default 30 minutes.
+	HandoffIdle time.Duration
+	// Channels are the channels configured: a guide is reached on one of
+	// them only. Empty allows any.
+	Channels []string
+	// Locale is the language of messages to guides. Default "zh".
+	Locale string
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Log logs handoffs opening and ending. Default: discarded.
+	Log *slog.Logger
+}
+
+// DefaultHandoffIdle is how long a handoff may be silent before it ends.
+const DefaultHandoffIdle = 30 * time.Minute
+
+func (d Deps) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+func (d Deps) idle() time.Duration {
+	if d.HandoffIdle > 0 {
+		return d.HandoffIdle
+	}
+	return DefaultHandoffIdle
+}
+
+func (d Deps) guideLocale() string {
+	if d.Locale != "" {
+		return d.Locale
+	}
+	return "zh"
+}
+
+func (d Deps) log() *slog.Logger {
+	if d.Log != nil {
+		return d.Log
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 // nearestCount is how many stores "nearest store" lists.
 const nearestCount = 3
 
-// MemberBot answers members: nearest stores, my guide, help.
+// MemberBot answers members: nearest stores, my guide, my points,
+// unsubscribe, talk to a person, help. While the member's conversation is
+// handed to their guide, it passes their messages on and stays quiet.
 func MemberBot(d Deps) Bot {
 	return BotFunc(func(ctx context.Context, m *Message) ([]Reply, error) {
 		intent, _ := d.Intents.Member(m.Brand).Match(m.Text)
 		if m.Location != nil {
 			intent = IntentNearestStore
 		}
-		data := &templates.Data{}
-		brandData(ctx, d, m.Brand, data)
-		switch intent {
-		case IntentNearestStore:
-			if m.Location == nil {
-				return d.render(TemplateAskLocation, m, data, nil)
+		var before []Reply // a handoff's end, told before the answer
+		var member *store.MemberView
+		if d.Handoffs != nil {
+			v, err := d.Directory.MemberByIdentity(ctx, m.Channel, m.SenderID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
 			}
-			for _, h := range d.Stores.Nearest(m.Location.Lat, m.Location.Lng, m.Brand, 0, nearestCount) {
-				rs, err := d.Directory.RetailStore(ctx, h.ID, "")
-				if errors.Is(err, store.ErrNotFound) {
-					continue
+			member = v
+			if v != nil {
+				rs, handled, err := d.memberInHandoff(ctx, m, v, intent)
+				if err != nil || handled {
+					return rs, err
 				}
-				if err != nil {
-					return nil, err
-				}
-				data.Stores = append(data.Stores, templates.Store{Name: rs.Name, Address: rs.Address, OpeningHours: rs.OpeningHours, DistanceKm: h.DistM / 1000})
+				before = rs
 			}
-			return d.render(TemplateNearestStores, m, data, nil)
-		case IntentMyGuide:
-			return d.render(TemplateMyGuide, m, data, func() error { return d.guideData(ctx, m, data) })
-		case IntentMyPoints:
-			return d.render(TemplateMyPoints, m, data, func() error { return d.pointsData(ctx, m, data) })
-		case IntentUnsubscribe, IntentResubscribe:
-			return d.consent(ctx, m, data, intent == IntentUnsubscribe)
 		}
-		return d.render(TemplateMemberHelp, m, data, nil)
+		replies, err := d.memberAnswer(ctx, m, member, intent)
+		if err != nil {
+			return nil, err
+		}
+		return append(before, replies...), nil
 	})
+}
+
+func (d Deps) memberAnswer(ctx context.Context, m *Message, member *store.MemberView, intent string) ([]Reply, error) {
+	data := &templates.Data{}
+	brandData(ctx, d, m.Brand, data)
+	switch intent {
+	case IntentNearestStore:
+		if m.Location == nil {
+			return d.render(TemplateAskLocation, m, data, nil)
+		}
+		for _, h := range d.Stores.Nearest(m.Location.Lat, m.Location.Lng, m.Brand, 0, nearestCount) {
+			rs, err := d.Directory.RetailStore(ctx, h.ID, "")
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			data.Stores = append(data.Stores, templates.Store{Name: rs.Name, Address: rs.Address, OpeningHours: rs.OpeningHours, DistanceKm: h.DistM / 1000})
+		}
+		return d.render(TemplateNearestStores, m, data, nil)
+	case IntentMyGuide:
+		return d.render(TemplateMyGuide, m, data, func() error { return d.guideData(ctx, m, data) })
+	case IntentMyPoints:
+		return d.render(TemplateMyPoints, m, data, func() error { return d.pointsData(ctx, m, data) })
+	case IntentUnsubscribe, IntentResubscribe:
+		return d.consent(ctx, m, data, intent == IntentUnsubscribe)
+	case IntentHandoff:
+		if d.Handoffs != nil {
+			return d.startHandoff(ctx, m, member, store.HandoffAsked)
+		}
+	case "":
+		if d.Handoffs != nil && member != nil {
+			again, err := d.unansweredBefore(ctx, m, member)
+			if err != nil {
+				return nil, err
+			}
+			if again {
+				return d.startHandoff(ctx, m, member, store.HandoffUnanswered)
+			}
+		}
+	}
+	return d.render(TemplateMemberHelp, m, data, nil)
 }
 
 // consent records an unsubscribe (from every channel of the brand) or a
@@ -224,12 +352,33 @@ func (d Deps) completeTask(ctx context.Context, m *Message, g *store.Guide, arg 
 // maxListedMembers is how many members "my members" lists.
 const maxListedMembers = 10
 
-// GuideBot answers guides: my members, help.
+// GuideBot answers guides: my tasks, done N, my members, member lookup,
+// my stats, help; and passes their replies to members handed to them.
 func GuideBot(d Deps) Bot {
 	return BotFunc(func(ctx context.Context, m *Message) ([]Reply, error) {
 		intent, arg := d.Intents.Guide(m.Brand).Match(m.Text)
 		data := &templates.Data{}
 		brandData(ctx, d, m.Brand, data)
+		if d.Handoffs != nil || d.Guides != nil {
+			g, err := d.Directory.GuideByChannelID(ctx, m.Channel, m.SenderID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+			if g != nil && d.Handoffs != nil {
+				rs, handled, err := d.guideInHandoff(ctx, m, g)
+				if err != nil || handled {
+					return rs, err
+				}
+			}
+			if g != nil && d.Guides != nil {
+				switch intent {
+				case IntentLookup:
+					return d.lookup(ctx, m, g, arg, data)
+				case IntentMyStats:
+					return d.stats(ctx, m, g, data)
+				}
+			}
+		}
 		switch intent {
 		case IntentMyTasks, IntentDone:
 			g, err := d.Directory.GuideByChannelID(ctx, m.Channel, m.SenderID)

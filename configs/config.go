@@ -52,6 +52,7 @@ type Config struct {
 	Security SecurityConfig `yaml:"security"`
 	Log      LogConfig      `yaml:"log"`
 	Assign   AssignConfig   `yaml:"assign"`
+	Bots     BotsConfig     `yaml:"bots"`
 	// WeCom configures the WeCom channel; it is off while wecom.corp_id is
 	// empty.
 	WeCom wecom.Config `yaml:"wecom"`
@@ -157,6 +158,25 @@ func (a AssignConfig) Pools() map[string]string {
 	return m
 }
 
+// BotsConfig configures the member and guide bots.
+type BotsConfig struct {
+	// HandoffIdle ends a conversation handed to a guide after this long
+	// without a message either way; both sides are told. Default 30m.
+	HandoffIdle time.Duration `yaml:"handoff_idle"`
+	// DigestTime is when guides get their daily digest, HH:MM in their
+	// store's time zone. Default "09:00".
+	DigestTime string `yaml:"digest_time"`
+}
+
+// DigestAt returns DigestTime as a time of day.
+func (b BotsConfig) DigestAt() (time.Duration, error) {
+	t, err := time.Parse("15:04", b.DigestTime)
+	if err != nil {
+		return 0, fmt.Errorf("want HH:MM, got %q", b.DigestTime)
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
+}
+
 // LogConfig configures logging.
 type LogConfig struct {
 	// Level is debug, info, warn or error. Default "info".
@@ -181,6 +201,7 @@ func Default() Config {
 		Queue:    QueueConfig{Concurrency: 20, WorkflowConcurrency: 500},
 		Log:      LogConfig{Level: "info", Format: "text"},
 		Assign:   AssignConfig{MaxDistanceKm: 50},
+		Bots:     BotsConfig{HandoffIdle: 30 * time.Minute, DigestTime: "09:00"},
 		WeCom:    wecom.Config{MaxClockSkew: 10 * time.Minute, APIBase: wecom.DefaultAPIBase},
 		DingTalk: dingtalk.Config{StreamHost: dingtalk.DefaultHost, APIBase: dingtalk.DefaultHost},
 		Webhook:  webhook.Config{Tolerance: 5 * time.Minute, MaxBatch: 1000},
@@ -256,6 +277,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Assign.MaxDistanceKm <= 0 || c.Assign.MaxDistanceKm > 20000 {
 		bad("assign.max_distance_km", "want more than 0 and at most 20000, got %v", c.Assign.MaxDistanceKm)
+	}
+	if c.Bots.HandoffIdle <= 0 {
+		bad("bots.handoff_idle", "must be more than 0, got %v", c.Bots.HandoffIdle)
+	}
+	if _, err := c.Bots.DigestAt(); err != nil {
+		bad("bots.digest_time", "%v", err)
 	}
 	for i, p := range c.Assign.OnlinePools {
 		if b, st, ok := strings.Cut(p, ":"); !ok || b == "" || st == "" {

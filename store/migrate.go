@@ -41,6 +41,7 @@ var migrations = []migration{
 			SELECT member_id, brand_id, COUNT(*), 0, MIN(occurred_at), MAX(occurred_at) FROM events
 			WHERE type = ? AND member_id IS NOT NULL AND brand_id <> '' GROUP BY member_id, brand_id`, eventPurchaseCompleted).Error
 	}},
+	{id: "0010_handoffs", up: migrateHandoffs},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -24,6 +24,12 @@ type Data struct {
 	Members []Member
 	// Tasks are the guide tasks a guide's bot lists.
 	Tasks []Task
+	// Handoff is the conversation a member was handed to their guide in;
+	// Handoffs are a guide's open ones, when the bot lists them.
+	Handoff  Handoff
+	Handoffs []Handoff
+	// Stats are a guide's figures ("my stats", the daily digest).
+	Stats Stats
 	// TimeZone is the IANA name of the zone times are shown in (the
 	// member's, or their store's): Render converts every time in Data to
 	// it before rendering. Empty leaves times in their own location.
@@ -90,6 +96,50 @@ type Task struct {
 	// Member is the member's name.
 	Member string
 	Due    time.Time
+}
+
+// Handoff is a member's conversation handed to their guide.
+type Handoff struct {
+	// ID is the number a guide addresses it by ("#12 text").
+	ID int64
+	// Member is the member's name.
+	Member string
+	// Text is the message being passed on.
+	Text string
+	// Reason is why it opened (asked, unanswered) or ended (guide, idle,
+	// unsubscribed).
+	Reason string
+	// Recent are the member's latest messages before it, oldest first.
+	Recent []Line
+}
+
+// Line is one message of a conversation, with its time already written
+// in the reader's zone ("15:04").
+type Line struct {
+	At   string
+	Text string
+}
+
+// Stats are a guide's figures.
+type Stats struct {
+	// Date is the day they are for, written in the guide's zone.
+	Date string
+	// MembersBound are the guide's members; NewMembers those bound in
+	// the period.
+	MembersBound int64
+	NewMembers   int64
+	// OpenTasks and DueTasks (of them, due by the end of the day);
+	// TasksDone completed in the period.
+	OpenTasks int64
+	DueTasks  int64
+	TasksDone int64
+	// NudgesConverted counts the period's workflow runs converted with
+	// the guide (their task, or their member).
+	NudgesConverted int64
+	// Points are the points earned in the period.
+	Points int64
+	// OpenHandoffs are the conversations handed to the guide still open.
+	OpenHandoffs int64
 }
 
 // Workflow says which workflow and step sent the message.

@@ -41,6 +41,11 @@ func sampleData() *Data {
 		Members: []Member{{Name: "王小美", Level: "gold", PhoneTail: "5678"}, {PhoneTail: "0012"}},
 		Tasks: []Task{{ID: 12, Title: "新会员 王小美：打个招呼", Member: "王小美", Due: time.Date(2024, 5, 2, 2, 0, 0, 0, time.UTC)},
 			{ID: 15, Title: "回访老客", Due: time.Date(2024, 5, 3, 6, 30, 0, 0, time.UTC)}},
+		Handoff: Handoff{ID: 42, Member: "王小美", Text: "这款精华有小样吗？", Reason: "asked",
+			Recent: []Line{{At: "05-02 10:01", Text: "你好"}, {At: "05-02 10:02", Text: "有折扣吗"}}},
+		Handoffs: []Handoff{{ID: 42, Member: "王小美"}, {ID: 43, Member: "…0012"}},
+		Stats: Stats{Date: "2024-05-02", MembersBound: 128, NewMembers: 3, OpenTasks: 5, DueTasks: 2, TasksDone: 17,
+			NudgesConverted: 6, Points: 2400, OpenHandoffs: 1},
 		TimeZone: "Asia/Shanghai",
 	}
 }

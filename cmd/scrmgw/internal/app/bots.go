@@ -4,21 +4,79 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/bots"
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/store"
 )
 
-// bots builds the member and guide bots with the shipped intents.
-func (a *App) bots() (bots.Bot, error) {
+// Task types of the bots.
+const (
+	// TypeHandoffSweep ends conversations handed to guides that have been
+	// idle for bots.handoff_idle and tells both sides.
+	TypeHandoffSweep = "bots:handoff_sweep"
+	// TypeGuideDigest pushes the guides' daily digests that are due.
+	TypeGuideDigest = "bots:guide_digest"
+)
+
+// bots builds the member and guide bots with the shipped intents, and
+// returns their dependencies for the bots' periodic tasks.
+func (a *App) bots() (bots.Bot, bots.Deps, error) {
 	intents, err := bots.LoadIntents(configs.BotIntents())
 	if err != nil {
-		return nil, fmt.Errorf("loading bot intents: %w", err)
+		return nil, bots.Deps{}, fmt.Errorf("loading bot intents: %w", err)
 	}
-	d := bots.Deps{Directory: a.Store, Stores: a.assigner, Templates: a.Templates, Intents: intents, Tasks: engineTasks{a}}
+	log := a.Log.With(slog.String("component", "bots"))
+	d := bots.Deps{Directory: a.Store, Stores: a.assigner, Templates: a.Templates, Intents: intents, Tasks: engineTasks{a},
+		Handoffs: a.Store, Guides: a.Store, HandoffIdle: a.Config.Bots.HandoffIdle, Channels: a.Channels.Names(), Locale: a.Config.Locale, Log: log}
 	router := &bots.Router{Member: bots.MemberBot(d), Guide: bots.GuideBot(d)}
-	return bots.Chain(router, bots.Recover(a.Log.With(slog.String("component", "bots"))), bots.Normalize()), nil
+	return bots.Chain(router, bots.Recover(log), bots.Normalize()), d, nil
+}
+
+// registerBotTasks registers the handlers of the bots' periodic tasks;
+// replies go out through the outbox, keyed, so a task run twice (two
+// replicas' schedulers, a retry) sends nothing twice.
+func (a *App) registerBotTasks(mux *asynq.ServeMux, d bots.Deps) {
+	mux.HandleFunc(TypeHandoffSweep, func(ctx context.Context, _ *asynq.Task) error {
+		n, err := d.EndIdleHandoffs(ctx, a.messages)
+		if err != nil {
+			return fmt.Errorf("ending idle handoffs: %w", err)
+		}
+		if n > 0 {
+			a.Log.Debug("idle handoffs ended", slog.Int("handoffs", n))
+		}
+		return nil
+	})
+	mux.HandleFunc(TypeGuideDigest, func(ctx context.Context, _ *asynq.Task) error {
+		at, err := a.Config.Bots.DigestAt()
+		if err != nil {
+			return fmt.Errorf("bots.digest_time: %v: %w", err, asynq.SkipRetry)
+		}
+		n, err := d.SendDigests(ctx, at, a.messages)
+		if err != nil {
+			return fmt.Errorf("sending guide digests: %w", err)
+		}
+		if n > 0 {
+			a.Log.Info("guide digests queued", slog.Int("guides", n))
+		}
+		return nil
+	})
+}
+
+// registerBotPeriodic schedules the bots' tasks every minute, unique per
+// period across replicas (and idempotent in any case).
+func (a *App) registerBotPeriodic(s *asynq.Scheduler) error {
+	for _, typ := range []string{TypeHandoffSweep, TypeGuideDigest} {
+		if _, err := s.Register("@every 1m", asynq.NewTask(typ, nil),
+			asynq.Queue(pipeline.QueueLow), asynq.Unique(50*time.Second), asynq.MaxRetry(2)); err != nil {
+			return fmt.Errorf("registering %s: %w", typ, err)
+		}
+	}
+	return nil
 }
 
 // engineTasks completes guide tasks through the engine, which a bot is

@@ -67,7 +67,7 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 	a.assigner = assigner
 	a.commerce.Assigner = assigner
 	a.processor.On(pipeline.OnEvent(pipeline.EventGuideLeft), pipeline.HandlerFunc(a.guideLeft))
-	bot, err := a.bots()
+	bot, botDeps, err := a.bots()
 	if err != nil {
 		return err
 	}
@@ -128,6 +128,7 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 		})
 		mux := asynq.NewServeMux()
 		a.registerTasks(mux)
+		a.registerBotTasks(mux, botDeps)
 		if err := srv.Start(mux); err != nil {
 			return fmt.Errorf("starting queue workers: %w", err)
 		}
@@ -154,6 +155,10 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 		workers = append(workers, wfSrv)
 		sched := asynq.NewScheduler(a.Redis, &asynq.SchedulerOpts{Logger: asynqLogger{a.Log}, LogLevel: asynq.WarnLevel})
 		if err := a.registerPeriodic(sched); err != nil {
+			stopWorkers()
+			return err
+		}
+		if err := a.registerBotPeriodic(sched); err != nil {
 			stopWorkers()
 			return err
 		}

@@ -49,15 +49,45 @@ func (m *Messages) handle(ctx context.Context, in *adapters.Inbound) error {
 	if err != nil {
 		return fmt.Errorf("bot: %w", err)
 	}
-	for i, r := range replies {
-		out := &adapters.Outbound{IdempotencyKey: fmt.Sprintf("reply:%s:%s:%d", in.Channel, in.DedupKey, i), To: in.SenderID,
-			ToParty: in.From, Kind: r.Kind, Text: r.Text, Fields: r.Fields, ReplyTo: in.ReplyTo}
-		if _, err := m.sender.Send(ctx, in.Channel, out, OutboxMeta{BrandID: in.Brand}); err != nil {
-			return fmt.Errorf("queueing reply: %w", err)
+	// Replies without a key of their own are keyed by the message and
+	// their place among those, so a retried message that now also ends a
+	// handoff (keyed notices) still answers once.
+	n := 0
+	for _, r := range replies {
+		if r.To == nil {
+			r.To = &bots.Recipient{Channel: in.Channel, ID: in.SenderID, Party: in.From, ReplyTo: in.ReplyTo, Brand: in.Brand}
+		}
+		if r.Key == "" {
+			r.Key = fmt.Sprintf("reply:%s:%s:%d", in.Channel, in.DedupKey, n)
+			n++
+		}
+		if err := m.Queue(ctx, r); err != nil {
+			return err
 		}
 	}
 	return nil
 }
+
+// Queue saves a bot's reply in the outbox, keyed by r.Key, and queues its
+// delivery to r.To; the bots' sweeps and digests send through it.
+func (m *Messages) Queue(ctx context.Context, r bots.Reply) error {
+	if r.To == nil || r.Key == "" {
+		return errors.New("queueing reply: a recipient and a key are required")
+	}
+	out := &adapters.Outbound{IdempotencyKey: r.Key, To: r.To.ID, ToParty: r.To.Party, Kind: r.Kind, Text: r.Text,
+		Fields: r.Fields, ReplyTo: r.To.ReplyTo}
+	meta := OutboxMeta{BrandID: r.To.Brand, GuideID: r.To.GuideID}
+	if r.To.MemberID != 0 {
+		id := r.To.MemberID
+		meta.MemberID = &id
+	}
+	if _, err := m.sender.Send(ctx, r.To.Channel, out, meta); err != nil {
+		return fmt.Errorf("queueing reply: %w", err)
+	}
+	return nil
+}
+
+var _ bots.Outbox = (*Messages)(nil)
 
 // logEvent records message.received for a known member, for workflows
 // waiting on it.
