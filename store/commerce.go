@@ -48,7 +48,7 @@ type Order struct {
 	PlacedAt    time.Time `gorm:"not null;index" json:"placed_at"`
 	// SettleDate is the day (YYYY-MM-DD in ledger.time_zone) the order
 	// was recorded on, for the T+1 settlement.
-	SettleDate string `gorm:"size:10;not null;index" json:"settle_date"`
+	SettleDate string `gorm:"size:10;not null;index" json:"settle_date,omitempty"`
 	// EventKey is the event that reported the order (its inbox key).
 	EventKey  string      `gorm:"size:200;not null;default:''" json:"-"`
 	CreatedAt time.Time   `json:"created_at"`

@@ -12,6 +12,7 @@ import (
 
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/app"
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/importer"
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/configs"
 )
 
@@ -20,7 +21,7 @@ const maxReported = 200
 
 func runImport(ctx context.Context, cfg configs.Config, log *slog.Logger, kind, path string, opts importer.Options, stdout, stderr io.Writer) int {
 	if _, ok := importer.Columns[kind]; !ok {
-		fmt.Fprintf(stderr, "scrmgw import: unknown kind %q (want stores, guides, members or products)\n", kind)
+		fmt.Fprintf(stderr, "scrmgw import: unknown kind %q (want stores, guides, members, products or orders)\n", kind)
 		return 2
 	}
 	f, err := os.Open(path)
@@ -35,6 +36,9 @@ func runImport(ctx context.Context, cfg configs.Config, log *slog.Logger, kind, 
 		return 1
 	}
 	defer s.Close()
+	if kind == importer.KindOrders {
+		opts.Orders = pipeline.NewCommerce(s, log).ImportPurchase
+	}
 	if file, ok := stderr.(*os.File); ok && isatty.IsTerminal(file.Fd()) {
 		opts.Progress = func(done, total int) { fmt.Fprint(stderr, "\r"+progressBar(kind, done, total)) }
 	}

@@ -32,7 +32,7 @@ Usage:
                                    run the gateway: HTTP API, callbacks, queue workers, scheduler
   scrmgw worker  [--config FILE]   run queue workers and the scheduler only
   scrmgw migrate [--config FILE]   apply database migrations and exit
-  scrmgw import  stores|guides|members|products FILE.csv [--skip-invalid] [--brand B] [--config FILE]
+  scrmgw import  stores|guides|members|products|orders FILE.csv [--skip-invalid] [--brand B] [--config FILE]
                                    upsert rows from a CSV file; every bad row is reported with its line
   scrmgw ledger settle --date YYYY-MM-DD [--format csv|json] [--config FILE]
                                    settle a finished day's commissions per store (T+1); idempotent
@@ -113,7 +113,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	} else if cmd == "import" {
 		if len(positional) != 2 {
-			fmt.Fprintln(stderr, "usage: scrmgw import stores|guides|members|products FILE.csv [--skip-invalid] [--brand B]")
+			fmt.Fprintln(stderr, "usage: scrmgw import stores|guides|members|products|orders FILE.csv [--skip-invalid] [--brand B]")
 			return 2
 		}
 	} else if cmd == "ledger" {

@@ -25,6 +25,7 @@ const (
 	KindGuides   = "guides"
 	KindMembers  = "members"
 	KindProducts = "products"
+	KindOrders   = "orders"
 )
 
 // Columns lists each kind's columns; the header row names them, in any
@@ -34,6 +35,8 @@ var Columns = map[string][]string{
 	KindGuides:   {"id", "store_id", "name", "wecom_userid", "dingtalk_userid", "capacity", "active"},
 	KindMembers:  {"phone", "name", "brand", "crm_id", "level", "points"},
 	KindProducts: {"brand", "sku", "name", "category", "price", "replenish_days"},
+	KindOrders: {"order_id", "brand", "phone", "crm_id", "store", "guide", "channel", "placed_at", "sku", "name", "category", "qty", "price",
+		"replenish_days"},
 }
 
 var required = map[string][]string{
@@ -41,6 +44,7 @@ var required = map[string][]string{
 	KindGuides:   {"id", "store_id", "name"},
 	KindMembers:  {},
 	KindProducts: {"sku", "name", "price"},
+	KindOrders:   {"order_id", "sku", "qty", "price"},
 }
 
 // RowError is one refused row.
@@ -60,6 +64,9 @@ type Options struct {
 	Brand string
 	// Progress, when set, is told how many rows are done of how many.
 	Progress func(done, total int)
+	// Orders writes one imported order (orders imports only); fresh is
+	// false for an order recorded before.
+	Orders func(ctx context.Context, brand string, order webhook.PurchaseData) (fresh bool, err error)
 }
 
 // Result says what an import did.
@@ -76,7 +83,7 @@ const batchSize = 500
 func Import(ctx context.Context, s *store.Store, kind string, r io.Reader, opts Options) (*Result, error) {
 	cols, ok := Columns[kind]
 	if !ok {
-		return nil, fmt.Errorf("unknown import kind %q (want stores, guides, members or products)", kind)
+		return nil, fmt.Errorf("unknown import kind %q (want stores, guides, members, products or orders)", kind)
 	}
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
@@ -104,14 +111,17 @@ func Import(ctx context.Context, s *store.Store, kind string, r io.Reader, opts 
 			return nil, fmt.Errorf("line 1: required column %q is missing", c)
 		}
 	}
-	if kind == KindMembers {
+	if kind == KindMembers || kind == KindOrders {
 		if _, ok := index["phone"]; !ok {
 			if _, ok := index["crm_id"]; !ok {
-				return nil, errors.New("line 1: a members file needs a phone or a crm_id column")
+				return nil, fmt.Errorf("line 1: a %s file needs a phone or a crm_id column", kind)
 			}
 		}
 	}
-	if kind == KindMembers || kind == KindProducts {
+	if kind == KindOrders && opts.Orders == nil {
+		return nil, errors.New("importing orders needs Options.Orders")
+	}
+	if kind == KindMembers || kind == KindProducts || kind == KindOrders {
 		if _, ok := index["brand"]; !ok && opts.Brand == "" {
 			return nil, errors.New("line 1: no brand column: give the brand with --brand")
 		}
@@ -162,9 +172,19 @@ func Import(ctx context.Context, s *store.Store, kind string, r io.Reader, opts 
 		return nil, err
 	}
 	res.Invalid = append(res.Invalid, bad...)
+	var orders []order
+	if kind == KindOrders {
+		orders, bad = groupOrders(records)
+		res.Invalid = append(res.Invalid, bad...)
+	}
 	if len(res.Invalid) > 0 && !opts.SkipInvalid {
 		slices.SortFunc(res.Invalid, func(a, b RowError) int { return a.Line - b.Line })
 		return res, nil
+	}
+	if kind == KindOrders {
+		err := writeOrders(ctx, orders, opts, res)
+		slices.SortFunc(res.Invalid, func(a, b RowError) int { return a.Line - b.Line })
+		return res, err
 	}
 	total := len(records)
 	for start := 0; start < total; start += batchSize {
@@ -195,6 +215,8 @@ func checkReferences(ctx context.Context, s *store.Store, kind string, records [
 			return []string{r.guide.StoreID}
 		case KindProducts:
 			return []string{r.product.BrandID}
+		case KindOrders:
+			return []string{r.orderLine.brand}
 		}
 		return []string{r.member.BrandID}
 	}
@@ -242,13 +264,14 @@ func checkReferences(ctx context.Context, s *store.Store, kind string, records [
 
 // record is one parsed row.
 type record struct {
-	line    int
-	store   store.RetailStore
-	guide   store.Guide
-	member  store.NewMember
-	product store.Product
-	level   string
-	points  *int64
+	line      int
+	store     store.RetailStore
+	guide     store.Guide
+	member    store.NewMember
+	product   store.Product
+	orderLine orderLine
+	level     string
+	points    *int64
 }
 
 func parse(kind string, get func(string) string, opts Options) (record, string, error) {
@@ -288,6 +311,10 @@ func parse(kind string, get func(string) string, opts Options) (record, string, 
 		r.product = store.Product{BrandID: brand, SKU: get("sku"), Name: get("name"), Category: get("category"), PriceCents: int64(price),
 			ReplenishDays: days}
 		return r, brand + "/" + r.product.SKU, store.ValidateProduct(&r.product)
+	case KindOrders:
+		ol, err := parseOrderLine(get, opts)
+		r.orderLine = ol
+		return r, "", err
 	case KindGuides:
 		capacity := 0
 		if v := get("capacity"); v != "" {

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -146,7 +148,9 @@ func TestImportHeaderErrors(t *testing.T) {
 		{KindGuides, "id,id,store_id,name\n", `column "id" appears twice`},
 		{KindMembers, "name\n", "needs a phone or a crm_id column"},
 		{KindMembers, "phone\n", "give the brand with --brand"},
-		{"orders", "id\n", `unknown import kind "orders"`},
+		{"refunds", "id\n", `unknown import kind "refunds"`},
+		{KindOrders, "order_id,sku,qty,price\n", "needs a phone or a crm_id column"},
+		{KindProducts, "sku,name,price\n", "give the brand with --brand"},
 	} {
 		_, err := Import(context.Background(), s, tc.kind, strings.NewReader(tc.csv), Options{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -182,6 +186,53 @@ func TestImportProducts(t *testing.T) {
 		res, err = Import(ctx, s, KindProducts, strings.NewReader("brand,sku,name,price\nnope,X,x,1\n"), Options{})
 		if err != nil || len(res.Invalid) != 1 || !strings.Contains(res.Invalid[0].Reason, `unknown brand "nope"`) {
 			t.Errorf("unknown brand = %+v, %v", res, err)
+		}
+	})
+}
+
+func TestImportOrders(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		seedBrands(t, s)
+		commerce := pipeline.NewCommerce(s, nil)
+		opts := Options{Brand: "acme", Orders: commerce.ImportPurchase}
+		csv := "order_id,phone,placed_at,sku,qty,price\n" +
+			"SO-1,13800138000,2025-06-01T10:00:00+08:00,CL-100,2,129.00\n" +
+			"SO-1,13800138000,2025-06-01T10:00:00+08:00,TN-200,1,99.5\n" +
+			"SO-2,13900139000,2025-07-01T10:00:00+08:00,CL-100,0,129\n" +
+			"SO-3,13700137000,2025-08-01T10:00:00+08:00,CL-100,1,129\n" +
+			"SO-3,13600136000,2025-08-01T10:00:00+08:00,TN-200,1,99\n"
+		res, err := Import(ctx, s, KindOrders, strings.NewReader(csv), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Written != 0 || len(res.Invalid) != 2 || res.Invalid[0].Line != 4 || !strings.Contains(res.Invalid[0].Reason, "qty") ||
+			res.Invalid[1].Line != 6 || !strings.Contains(res.Invalid[1].Reason, "differ from line 5") {
+			t.Fatalf("bad rows = written %d, invalid %+v", res.Written, res.Invalid)
+		}
+		if _, err := s.OrderByNo(ctx, "acme", "SO-1"); err == nil {
+			t.Fatal("a refused import wrote an order")
+		}
+		opts.SkipInvalid = true
+		for i := 0; i < 2; i++ { // a second run writes nothing new
+			res, err = Import(ctx, s, KindOrders, strings.NewReader(csv), opts)
+			if err != nil || res.Written != 1-i {
+				t.Fatalf("run %d: %+v, %v", i, res, err)
+			}
+		}
+		o, err := s.OrderByNo(ctx, "acme", "SO-1")
+		if err != nil || o.TotalCents != 35750 || len(o.Items) != 2 || o.SettleDate != "" || !o.PlacedAt.Equal(time.Date(2025, 6, 1, 2, 0, 0, 0, time.UTC)) {
+			t.Fatalf("SO-1 = %+v, %v", o, err)
+		}
+		if ls, _ := s.CommissionLines(ctx, o.ID); len(ls) != 0 {
+			t.Errorf("imported history earned commission: %+v", ls)
+		}
+		m, _ := s.MemberByPhone(ctx, "13800138000", "acme")
+		if st, _ := s.Stats(ctx, m.ID, "acme"); st.Orders != 1 || st.SpentCents != 35750 {
+			t.Errorf("member stats = %+v", st)
+		}
+		if evs, _ := s.Events(ctx, store.EventFilter{MemberID: m.ID, Type: "purchase.completed"}); len(evs) != 1 {
+			t.Errorf("purchase events = %d, want 1", len(evs))
 		}
 	})
 }

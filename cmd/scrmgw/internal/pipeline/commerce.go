@@ -36,6 +36,9 @@ type Commerce struct {
 	// engine); it must be idempotent.
 	OnLogged func(ctx context.Context, e *store.Event) error
 	now      func() time.Time
+	// history marks imported orders: no commission lines, no settlement
+	// day.
+	history bool
 }
 
 // NewCommerce returns the commerce-event handler.
@@ -269,7 +272,9 @@ func (c *Commerce) purchase(ctx context.Context, in *adapters.Inbound, raw []byt
 		return "", false, err
 	}
 	var lines []store.CommissionLine
-	if c.Rules != nil {
+	if c.history {
+		o.SettleDate = ""
+	} else if c.Rules != nil {
 		lines = c.Rules.Lines(o, parties, o.SettleDate)
 	}
 	fresh, err := c.store.RecordOrder(ctx, o, lines)
@@ -461,4 +466,35 @@ func mustJSON(v any) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// ImportPurchase records an order from an import file (history): the
+// member (by phone or CRM id), the order, the member's purchase figures
+// and a purchase.completed entry in the event log, as a purchase event
+// would, but without commission lines (history is settled elsewhere) and
+// without reaching the workflow engine (old orders start no nudges). An
+// order already recorded is left alone: fresh is false.
+func (c *Commerce) ImportPurchase(ctx context.Context, brand string, d webhook.PurchaseData) (fresh bool, err error) {
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return false, err
+	}
+	at := time.Now().UTC()
+	if d.PlacedAt != nil {
+		at = d.PlacedAt.UTC()
+	}
+	in := &adapters.Inbound{Channel: "import", DedupKey: webhook.DedupKey(brand, "import", d.OrderID), Brand: brand, Kind: "event",
+		Event: webhook.TypePurchaseCompleted, At: at, Attrs: map[string]string{"source": "import", "id": d.OrderID}}
+	memberID, err := c.member(ctx, brand, d.Member)
+	if err != nil {
+		return false, err
+	}
+	c2 := *c
+	c2.history = true
+	payload, skip, err := c2.purchase(ctx, in, raw, memberID)
+	if err != nil || skip {
+		return false, err
+	}
+	e := &store.Event{Type: in.Event, BrandID: brand, MemberID: &memberID, Source: in.Channel, SourceID: in.DedupKey, Payload: payload, OccurredAt: at}
+	return c.store.AppendEvent(ctx, e)
 }
