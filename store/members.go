@@ -62,8 +62,8 @@ func (s *Store) EnsureMember(ctx context.Context, nm NewMember) (m *Member, crea
 		errs = append(errs, ValidateID("brand", nm.BrandID))
 	}
 	for i, id := range nm.Identities {
-		if id.Channel == "" || len(id.Channel) > 32 {
-			errs = append(errs, invalid(fmt.Sprintf("identities[%d].channel", i), "must be 1-32 characters"))
+		if id.Channel == "" || len(id.Channel) > 80 {
+			errs = append(errs, invalid(fmt.Sprintf("identities[%d].channel", i), "must be 1-80 characters"))
 		}
 		if id.ExternalID == "" || len(id.ExternalID) > 128 {
 			errs = append(errs, invalid(fmt.Sprintf("identities[%d].external_id", i), "must be 1-128 characters"))

@@ -32,7 +32,7 @@ var migrations = []migration{
 	{id: "0006_member_merges", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&MemberMerge{}) }},
 	{id: "0007_outbox_delivery", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&OutboxMessage{}) }},
 	{id: "0008_commerce", up: func(tx *gorm.DB) error {
-		return tx.AutoMigrate(&RetailStore{}, &EventSource{}, &Product{}, &Order{}, &OrderItem{}, &Refund{}, &MemberStats{},
+		return tx.AutoMigrate(&RetailStore{}, &MemberIdentity{}, &EventSource{}, &Product{}, &Order{}, &OrderItem{}, &Refund{}, &MemberStats{},
 			&CommissionLine{}, &Settlement{}, &SendAttempt{})
 	}},
 	{id: "0009_member_stats_backfill", up: func(tx *gorm.DB) error {

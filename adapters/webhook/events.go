@@ -137,7 +137,7 @@ func (g *Ingester) Serve(w http.ResponseWriter, r *http.Request, body []byte, br
 	inbounds := make([]*adapters.Inbound, len(events))
 	var faults []Fault
 	seen := map[string]int{}
-	brands := map[string]bool{}
+	known := map[string]bool{} // brand → exists, for the brands checked
 	for i := range events {
 		in, fs := g.inbound(&events[i], brand, prefix(i))
 		if len(fs) > 0 {
@@ -150,19 +150,22 @@ func (g *Ingester) Serve(w http.ResponseWriter, r *http.Request, body []byte, br
 		}
 		seen[in.DedupKey] = i
 		inbounds[i] = in
-		if !brands[in.Brand] && g.KnownBrand != nil && brand == "" {
-			ok, err := g.KnownBrand(r.Context(), in.Brand)
-			if err != nil {
+		if g.KnownBrand == nil {
+			continue
+		}
+		ok, checked := known[in.Brand]
+		if !checked {
+			var err error
+			if ok, err = g.KnownBrand(r.Context(), in.Brand); err != nil {
 				g.log.Error("checking brands", slog.Any("error", err))
 				WriteError(w, http.StatusServiceUnavailable, "temporarily unavailable; retry", nil)
 				return
 			}
-			if !ok {
-				faults = append(faults, Fault{Path: prefix(i) + "brand", Message: fmt.Sprintf("unknown brand %q", in.Brand)})
-				continue
-			}
+			known[in.Brand] = ok
 		}
-		brands[in.Brand] = true
+		if !ok {
+			faults = append(faults, Fault{Path: prefix(i) + "brand", Message: fmt.Sprintf("unknown brand %q", in.Brand)})
+		}
 	}
 	if len(faults) > 0 {
 		WriteError(w, http.StatusBadRequest, fmt.Sprintf("%d fault(s); nothing was recorded", len(faults)), faults)
