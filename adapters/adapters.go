@@ -194,6 +194,9 @@ type Outbound struct {
 	Fields map[string]string
 	// ReplyTo is the Inbound.ReplyTo of the message being answered, if any.
 	ReplyTo map[string]string
+	// Brand is the brand the message is sent for (channels that deliver
+	// per brand, such as a brand's webhook endpoint, route by it).
+	Brand string `json:",omitempty"`
 }
 
 // Receipt is what a platform returned for a delivered message.

@@ -33,7 +33,7 @@ var migrations = []migration{
 	{id: "0007_outbox_delivery", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&OutboxMessage{}) }},
 	{id: "0008_commerce", up: func(tx *gorm.DB) error {
 		return tx.AutoMigrate(&RetailStore{}, &MemberIdentity{}, &EventSource{}, &Product{}, &Order{}, &OrderItem{}, &Refund{}, &MemberStats{},
-			&CommissionLine{}, &Settlement{}, &SendAttempt{})
+			&CommissionLine{}, &Settlement{}, &SendAttempt{}, &WebhookEndpoint{})
 	}},
 	{id: "0009_member_stats_backfill", up: func(tx *gorm.DB) error {
 		// Purchases logged before orders were kept: their times.

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -197,4 +198,83 @@ func (s *Store) ActiveSourceSecrets(ctx context.Context, now time.Time) ([]Sourc
 		out = append(out, ss)
 	}
 	return out, nil
+}
+
+// WebhookEndpoint is where a brand takes scrmgw's messages on the webhook
+// channel (its app push service, SMS gateway or CRM): a URL and the
+// secret scrmgw signs with, sealed at rest.
+type WebhookEndpoint struct {
+	BrandID   string    `gorm:"primaryKey;size:64" json:"brand"`
+	Brand     *Brand    `gorm:"foreignKey:BrandID;constraint:OnDelete:CASCADE" json:"-"`
+	URL       string    `gorm:"size:500;not null" json:"url"`
+	Secret    []byte    `gorm:"not null" json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// PutWebhookEndpoint sets a brand's endpoint URL; secret, when not empty,
+// replaces the signing secret (required for a new endpoint).
+func (s *Store) PutWebhookEndpoint(ctx context.Context, brand, url, secret string) (*WebhookEndpoint, error) {
+	errs := []error{ValidateID("brand", brand), limitText("url", url, 500)}
+	if !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://") {
+		errs = append(errs, invalid("url", "want an http(s) URL"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var out WebhookEndpoint
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		err := tx.Where("brand_id = ?", brand).Take(&out).Error
+		switch {
+		case errors.Is(err, gorm.ErrRecordNotFound):
+			if secret == "" {
+				return invalid("secret", "a new endpoint needs a secret")
+			}
+			out = WebhookEndpoint{BrandID: brand, URL: url, Secret: s.secrets.seal(secret)}
+			return tx.Create(&out).Error
+		case err != nil:
+			return err
+		}
+		upd := map[string]any{"url": url, "updated_at": time.Now().UTC()}
+		if secret != "" {
+			upd["secret"] = s.secrets.seal(secret)
+		}
+		if err := tx.Model(&WebhookEndpoint{}).Where("brand_id = ?", brand).Updates(upd).Error; err != nil {
+			return err
+		}
+		return tx.Where("brand_id = ?", brand).Take(&out).Error
+	})
+	if err != nil {
+		if errors.Is(err, ErrInvalid) {
+			return nil, err
+		}
+		return nil, translate(err)
+	}
+	return &out, nil
+}
+
+// WebhookEndpointOf returns a brand's endpoint with its secret in the
+// clear; ErrNotFound when the brand has none.
+func (s *Store) WebhookEndpointOf(ctx context.Context, brand string) (*WebhookEndpoint, string, error) {
+	var ep WebhookEndpoint
+	if err := s.db.WithContext(ctx).Where("brand_id = ?", brand).Take(&ep).Error; err != nil {
+		return nil, "", translate(err)
+	}
+	secret, err := s.secrets.open(ep.Secret)
+	if err != nil {
+		return nil, "", fmt.Errorf("webhook endpoint of %q: %w", brand, err)
+	}
+	return &ep, secret, nil
+}
+
+// DeleteWebhookEndpoint removes a brand's endpoint.
+func (s *Store) DeleteWebhookEndpoint(ctx context.Context, brand string) error {
+	res := s.db.WithContext(ctx).Where("brand_id = ?", brand).Delete(&WebhookEndpoint{})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("webhook endpoint of %q: %w", brand, ErrNotFound)
+	}
+	return nil
 }

@@ -104,6 +104,16 @@ type Source struct {
 // Sources lists the active event sources.
 type Sources func(ctx context.Context) ([]Source, error)
 
+// Endpoint is where a brand takes messages: a URL and the signing key.
+type Endpoint struct {
+	URL string
+	Key []byte
+}
+
+// Endpoints finds a brand's endpoint; nil (and no error) when the brand
+// has none, so the configured webhook.url is used.
+type Endpoints func(ctx context.Context, brand string) (*Endpoint, error)
+
 // sourcesTTL is how long the channel reuses the list of sources; a source
 // made on another replica works there within this time.
 const sourcesTTL = 5 * time.Second
@@ -121,6 +131,10 @@ type Channel struct {
 	mu       sync.Mutex
 	cached   []Source
 	cachedAt time.Time
+
+	// Endpoints, when set, routes a message with a Brand to the brand's
+	// own endpoint.
+	Endpoints Endpoints
 }
 
 var (
@@ -290,8 +304,19 @@ const MessageType = "scrmgw.message"
 // retry, so the receiver can drop repeats. 5xx, 408, 429 and network
 // errors are temporary (retried with backoff); other 4xx are final.
 func (c *Channel) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Receipt, error) {
-	if c.cfg.URL == "" || c.key == nil {
-		return nil, &adapters.APIError{Channel: ChannelName, Message: "webhook.url and webhook.secret must be set to send", Kind: adapters.ErrInvalidRecipient}
+	url, key := c.cfg.URL, c.key
+	if m.Brand != "" && c.Endpoints != nil {
+		ep, err := c.Endpoints(ctx, m.Brand)
+		if err != nil {
+			return nil, &adapters.APIError{Channel: ChannelName, Message: "finding the brand's endpoint: " + err.Error(), Kind: adapters.ErrTemporary}
+		}
+		if ep != nil {
+			url, key = ep.URL, ep.Key
+		}
+	}
+	if url == "" || key == nil {
+		return nil, &adapters.APIError{Channel: ChannelName, Kind: adapters.ErrInvalidRecipient,
+			Message: "no endpoint: register one for the brand (PUT /api/v1/brands/{id}/webhook-endpoint) or set webhook.url and webhook.secret"}
 	}
 	id := m.IdempotencyKey
 	if id == "" {
@@ -307,14 +332,14 @@ func (c *Channel) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Rec
 		return nil, err
 	}
 	ts := now.Unix()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/cloudevents+json")
 	req.Header.Set("webhook-id", id)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
-	req.Header.Set("webhook-signature", Sign(c.key, id, ts, body))
+	req.Header.Set("webhook-signature", Sign(key, id, ts, body))
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, &adapters.APIError{Channel: ChannelName, Message: err.Error(), Kind: adapters.ErrTemporary}

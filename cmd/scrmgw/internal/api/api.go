@@ -84,6 +84,9 @@ func (s *Server) Mount(r *gin.Engine) {
 	v1.GET("/brands/:id", s.getBrand)
 	v1.PUT("/brands/:id", s.putBrand)
 	v1.DELETE("/brands/:id", s.deleteBrand)
+	v1.GET("/brands/:id/webhook-endpoint", s.getWebhookEndpoint)
+	v1.PUT("/brands/:id/webhook-endpoint", s.putWebhookEndpoint)
+	v1.DELETE("/brands/:id/webhook-endpoint", s.deleteWebhookEndpoint)
 
 	v1.GET("/stores", s.listStores)
 	v1.GET("/stores/nearest", s.nearestStores)

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -313,4 +314,74 @@ func WriteSettlementsCSV(w *csv.Writer, sts []store.Settlement) error {
 	}
 	w.Flush()
 	return w.Error()
+}
+
+// endpointInput is the JSON a brand's webhook endpoint is set from.
+type endpointInput struct {
+	URL string `json:"url"`
+}
+
+// putWebhookEndpoint is PUT /brands/{id}/webhook-endpoint: the brand's
+// own endpoint for messages on the webhook channel. A new endpoint, or
+// ?rotate=true, gets a fresh signing secret, answered this once.
+func (s *Server) putWebhookEndpoint(c *gin.Context) {
+	brand := c.Param("id")
+	if p := principal(c); !p.Admin() && p.Brand != brand {
+		abort(c, newError(http.StatusNotFound, CodeNotFound, "brand %q not found", brand))
+		return
+	}
+	var in endpointInput
+	if e := decodeJSON(c, s.maxBody, &in); e != nil {
+		abort(c, e)
+		return
+	}
+	if _, err := s.store.Brand(c.Request.Context(), brand); err != nil {
+		s.fail(c, err)
+		return
+	}
+	secret := ""
+	_, _, err := s.store.WebhookEndpointOf(c.Request.Context(), brand)
+	if errors.Is(err, store.ErrNotFound) || c.Query("rotate") == "true" {
+		secret = webhook.NewSecret()
+	} else if err != nil {
+		s.fail(c, err)
+		return
+	}
+	ep, err := s.store.PutWebhookEndpoint(c.Request.Context(), brand, in.URL, secret)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out := gin.H{"brand": ep.BrandID, "url": ep.URL, "updated_at": ep.UpdatedAt}
+	if secret != "" {
+		out["secret"] = secret
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) getWebhookEndpoint(c *gin.Context) {
+	brand := c.Param("id")
+	if p := principal(c); !p.Admin() && p.Brand != brand {
+		abort(c, newError(http.StatusNotFound, CodeNotFound, "brand %q not found", brand))
+		return
+	}
+	ep, _, err := s.store.WebhookEndpointOf(c.Request.Context(), brand)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"brand": ep.BrandID, "url": ep.URL, "updated_at": ep.UpdatedAt})
+}
+
+func (s *Server) deleteWebhookEndpoint(c *gin.Context) {
+	brand := c.Param("id")
+	if p := principal(c); !p.Admin() && p.Brand != brand {
+		abort(c, newError(http.StatusNotFound, CodeNotFound, "brand %q not found", brand))
+		return
+	}
+	if err := s.store.DeleteWebhookEndpoint(c.Request.Context(), brand); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
 }

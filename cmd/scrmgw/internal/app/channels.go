@@ -105,6 +105,7 @@ func (a *App) wireChannels() error {
 	if err != nil {
 		return err
 	}
+	wh.Endpoints = a.brandEndpoint
 	a.webhook = wh
 	a.Channels.Register(wh)
 	a.sender = pipeline.NewSender(a.Store, a.Channels, a.Queue, a.Log)
@@ -148,6 +149,22 @@ func (a *App) eventSources(ctx context.Context) ([]webhook.Source, error) {
 		out = append(out, src)
 	}
 	return out, nil
+}
+
+// brandEndpoint is a brand's webhook endpoint, if it registered one.
+func (a *App) brandEndpoint(ctx context.Context, brand string) (*webhook.Endpoint, error) {
+	ep, secret, err := a.Store.WebhookEndpointOf(ctx, brand)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	key, err := webhook.DecodeSecret(secret)
+	if err != nil {
+		return nil, fmt.Errorf("webhook endpoint of %q: %w", brand, err)
+	}
+	return &webhook.Endpoint{URL: ep.URL, Key: key}, nil
 }
 
 // ledgerRules loads the commission rules and the ledger's time zone.

@@ -216,6 +216,9 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 	// A claimed send finishes even if shutdown starts meanwhile.
 	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	if m.Brand == "" {
+		m.Brand = row.BrandID
+	}
 	started := time.Now()
 	receipt, err := ch.Send(sendCtx, &m)
 	attempt := &store.SendAttempt{OutboxID: row.ID, Attempt: row.Attempts, At: started.UTC(), DurationMS: time.Since(started).Milliseconds(), Outcome: "sent"}
