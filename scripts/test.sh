@@ -9,8 +9,10 @@
 #
 # A full run (no arguments) then runs every fuzz target of the module
 # (go test -list '^Fuzz') for SCRMGW_FUZZTIME each (default 7s; 0 skips
-# them; 10m or 1h for a long run). A failing input is saved under the
-# package's testdata/fuzz/<Target>/ and replayed by every later go test.
+# them; 10m or 1h for a long run). New inputs are minimized for 1s at
+# most, or a short run spends its time minimizing. A failing input is
+# saved under the package's testdata/fuzz/<Target>/ and replayed by every
+# later go test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -120,7 +122,7 @@ if ((${#@} == 0)) && [[ "$FUZZTIME" != 0 ]]; then
 	log "fuzzing ${#targets[@]} targets for $FUZZTIME each"
 	for t in "${targets[@]}"; do
 		read -r pkg name <<<"$t"
-		if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" >"$TMP/fuzz.log" 2>&1; then
+		if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 1s "$pkg" >"$TMP/fuzz.log" 2>&1; then
 			execs=$(grep -oE 'execs: [0-9]+' "$TMP/fuzz.log" | tail -n 1 | awk '{print $2}')
 			log "fuzz $name ($pkg): ok, ${execs:-0} inputs"
 		else

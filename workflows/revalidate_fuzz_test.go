@@ -17,13 +17,15 @@ import (
 // files:
 //
 //   - errors point inside the file: every line is at most the file's
-//     line count (+1 for an error at its end);
+//     line count, counting \r\n, \n and a lone \r as YAML does (+1 for
+//     an error at its end);
 //   - a workflow Load accepts re-validates: loaded again under another
 //     name it is accepted with the same version; loaded without the
 //     template registry (structure only) it is accepted too, as template
 //     checks only add errors; and re-emitted by a YAML encoder (what an
 //     editor or `yq` would write back) it is accepted again, with the same
-//     name, trigger, brand and steps (ids, kinds and transitions).
+//     name, trigger, brand and steps (ids, kinds and transitions), when
+//     the encoder kept the values (yaml.v3 does not always).
 //
 // Seeds: the shipped workflows and testdata/fuzz/FuzzLoadRevalidate.
 func FuzzLoadRevalidate(f *testing.F) {
@@ -44,7 +46,9 @@ func FuzzLoadRevalidate(f *testing.F) {
 			if !errors.As(err, &l) {
 				t.Fatalf("error %T is not an ErrorList: %v", err, err)
 			}
-			lines := strings.Count(string(data), "\n") + 1
+			// YAML breaks lines at \r\n, \n and a lone \r alike.
+			lines := strings.Count(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n") +
+				strings.Count(strings.ReplaceAll(string(data), "\r\n", ""), "\r") + 1
 			for _, e := range l {
 				if e.Line > lines+1 {
 					t.Fatalf("error at line %d of a %d-line file: %v", e.Line, lines, e)
@@ -68,6 +72,13 @@ func FuzzLoadRevalidate(f *testing.F) {
 		if err != nil {
 			return // not every node the parser accepts can be encoded
 		}
+		// The encoder has bugs of its own (a literal block starting with
+		// an empty line comes out unparsable): hold Load to the
+		// re-encoded file only when it says the same thing.
+		var doc2 yaml.Node
+		if err := unmarshal(out, &doc2); err != nil || !sameValues(&doc, &doc2) {
+			return
+		}
 		w2, err := Load("fuzz.yaml", out, opts)
 		if err != nil {
 			t.Fatalf("accepted, then refused once re-encoded:\n%s\n---\n%s\n---\n%v", data, out, err)
@@ -86,6 +97,20 @@ func marshal(n *yaml.Node) (out []byte, err error) {
 		}
 	}()
 	return yaml.Marshal(n)
+}
+
+// sameValues reports whether two YAML trees hold the same values, styles
+// and positions aside.
+func sameValues(a, b *yaml.Node) bool {
+	if a.Kind != b.Kind || a.ShortTag() != b.ShortTag() || a.Value != b.Value || len(a.Content) != len(b.Content) {
+		return false
+	}
+	for i := range a.Content {
+		if !sameValues(a.Content[i], b.Content[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // workflowShape is what must survive re-encoding.
