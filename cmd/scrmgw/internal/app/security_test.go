@@ -303,7 +303,10 @@ func TestSecurityBrandIsolation(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, out := request(t, "POST", s.base+"/api/v1/tokens", admin, `{"name":"acme ops","brand":"acme"}`)
-			var tok struct{ Token string }
+			var tok struct {
+				Token string
+				ID    int64
+			}
 			if err := json.Unmarshal([]byte(out), &tok); err != nil || tok.Token == "" {
 				t.Fatalf("brand token: %s", out)
 			}
@@ -434,6 +437,16 @@ func TestSecurityBrandIsolation(t *testing.T) {
 			}
 			if toks, _ := s.app.Store.APITokens(ctx); len(toks) != 1 {
 				t.Errorf("%d API tokens after the attempts, want 1", len(toks))
+			}
+			// A revoked token is refused at once.
+			if code, _ := request(t, "GET", s.base+"/api/v1/stores", acme, ""); code != 200 {
+				t.Fatalf("brand token before revoking: %d", code)
+			}
+			if code, body := request(t, "DELETE", s.base+"/api/v1/tokens/"+strconv.FormatInt(tok.ID, 10), admin, ""); code != 204 {
+				t.Fatalf("revoking: %d %s", code, body)
+			}
+			if code, _ := request(t, "GET", s.base+"/api/v1/stores", acme, ""); code != 401 {
+				t.Errorf("revoked brand token: %d, want 401", code)
 			}
 		})
 	}
