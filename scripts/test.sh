@@ -125,6 +125,11 @@ if ((${#@} == 0)) && [[ "$FUZZTIME" != 0 ]]; then
 		if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 1s "$pkg" >"$TMP/fuzz.log" 2>&1; then
 			execs=$(grep -oE 'execs: [0-9]+' "$TMP/fuzz.log" | tail -n 1 | awk '{print $2}')
 			log "fuzz $name ($pkg): ok, ${execs:-0} inputs"
+		elif ! grep -qE 'Failing input written|panic:|_test\.go:[0-9]+:' "$TMP/fuzz.log" &&
+			grep -q 'context deadline exceeded' "$TMP/fuzz.log"; then
+			# Go <1.27 can report the -fuzztime deadline itself as a failure
+			# on a busy machine (go.dev/issue/75804): no input, no bug.
+			log "fuzz $name ($pkg): ok (the toolchain reported its own deadline, go.dev/issue/75804)"
 		else
 			status=1
 			grep -vE '^fuzz: elapsed' "$TMP/fuzz.log" | tail -n 40
