@@ -13,8 +13,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net"
+	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,7 +95,26 @@ type HTTPConfig struct {
 	// ShutdownTimeout bounds the graceful shutdown of in-flight requests
 	// and queue tasks. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// RefusedRate is how many refused requests per second a client IP may
+	// make on the callbacks, /events and the admin API (401, and on
+	// callbacks also 400, 403, 413 and 415) before its requests are
+	// answered 429 with Retry-After. Accepted requests cost nothing, so
+	// a platform delivering valid callbacks is never throttled. 0 turns
+	// the limit off. Default 20.
+	RefusedRate float64 `yaml:"refused_rate"`
+	// RefusedBurst is how many refused requests a client IP may make at
+	// once before RefusedRate applies. Default 100.
+	RefusedBurst int `yaml:"refused_burst"`
+	// TrustedProxies are the addresses (IPs or CIDRs) of reverse proxies
+	// whose X-Forwarded-For names the client; a request from anywhere
+	// else is the client itself. Default: loopback and private networks
+	// (127.0.0.0/8, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, ::1/128,
+	// fc00::/7); empty trusts no proxy.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
+
+// DefaultTrustedProxies is the default of http.trusted_proxies.
+var DefaultTrustedProxies = []string{"127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7"}
 
 // DatabaseConfig selects the database.
 type DatabaseConfig struct {
@@ -196,6 +218,9 @@ func Default() Config {
 			MaxBulkBodyBytes: 32 << 20,
 			ReadTimeout:      30 * time.Second,
 			ShutdownTimeout:  30 * time.Second,
+			RefusedRate:      20,
+			RefusedBurst:     100,
+			TrustedProxies:   slices.Clone(DefaultTrustedProxies),
 		},
 		Database: DatabaseConfig{MaxOpenConns: 20},
 		Queue:    QueueConfig{Concurrency: 20, WorkflowConcurrency: 500},
@@ -251,6 +276,19 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.ShutdownTimeout <= 0 {
 		bad("http.shutdown_timeout", "must be positive, got %s", c.HTTP.ShutdownTimeout)
+	}
+	if c.HTTP.RefusedRate < 0 || math.IsNaN(c.HTTP.RefusedRate) || math.IsInf(c.HTTP.RefusedRate, 0) {
+		bad("http.refused_rate", "want 0 (off) or a positive number, got %v", c.HTTP.RefusedRate)
+	}
+	if c.HTTP.RefusedRate > 0 && c.HTTP.RefusedBurst < 1 {
+		bad("http.refused_burst", "must be at least 1, got %d", c.HTTP.RefusedBurst)
+	}
+	for i, p := range c.HTTP.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				bad(fmt.Sprintf("http.trusted_proxies[%d]", i), "want an IP or a CIDR such as 10.0.0.0/8, got %q", p)
+			}
+		}
 	}
 	if u := c.Database.URL; u != "" && !c.IsPostgres() && !strings.HasPrefix(u, "sqlite:") {
 		bad("database.url", "want postgres://... or sqlite:PATH, got scheme of %q", redactURL(u))

@@ -168,8 +168,13 @@ func (s *Server) guideLeave(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	if _, err := s.store.Guide(ctx, c.Param("id"), principal(c).Brand); err != nil {
+	g, err := s.store.Guide(ctx, c.Param("id"), principal(c).Brand)
+	if err != nil {
 		s.fail(c, err)
+		return
+	}
+	if e := s.checkGuideOwned(c, g); e != nil {
+		abort(c, e)
 		return
 	}
 	moves, err := s.assigner.GuideLeft(ctx, c.Param("id"))

@@ -402,24 +402,58 @@ func (in guideInput) guide() (store.Guide, error) {
 	return g, g.Validate()
 }
 
-// checkGuideWrite enforces that a brand token writes guides of its brand's
-// stores only, and never takes over another brand's guide id.
+// checkGuideWrite enforces that a brand token writes guides of stores that
+// carry its brand alone, and never takes over another brand's guide id. A
+// guide of a store shared with other brands serves their members too: it
+// is theirs as much as the brand's, so only an administrator changes it
+// (403, as for the shared store itself).
 func (s *Server) checkGuideWrite(c *gin.Context, g *store.Guide) *apiError {
 	p := principal(c)
 	if p.Admin() {
 		return nil
 	}
 	ctx := c.Request.Context()
-	if _, err := s.store.RetailStore(ctx, g.StoreID, p.Brand); isNotFound(err) {
+	rs, err := s.store.RetailStore(ctx, g.StoreID, p.Brand)
+	if isNotFound(err) {
 		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidArgument,
 			Message: "store_id: unknown store " + g.StoreID, Details: []Detail{{Field: "store_id", Message: "unknown store " + g.StoreID}}}
 	} else if err != nil {
 		return newError(http.StatusInternalServerError, CodeInternal, "internal error")
 	}
-	if _, err := s.store.Guide(ctx, g.ID, ""); err == nil {
+	if !ownStore(p, rs) {
+		return newError(http.StatusForbidden, CodeForbidden, "store %q is shared with other brands; ask an administrator to change its guides", rs.ID)
+	}
+	if old, err := s.store.Guide(ctx, g.ID, ""); err == nil {
 		if _, err := s.store.Guide(ctx, g.ID, p.Brand); isNotFound(err) {
 			return newError(http.StatusConflict, CodeConflict, "guide id %q is taken", g.ID)
 		}
+		if e := s.checkGuideOwned(c, old); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// ownStore reports whether the principal may write the store's staff: an
+// administrator, or a brand token whose brand the store carries alone.
+func ownStore(p *Principal, rs *store.RetailStore) bool {
+	return p.Admin() || len(rs.BrandIDs) == 1 && rs.BrandIDs[0] == p.Brand
+}
+
+// checkGuideOwned answers 403 when a brand token would change a guide of
+// a store shared with other brands (see checkGuideWrite). g is a guide
+// the principal can see.
+func (s *Server) checkGuideOwned(c *gin.Context, g *store.Guide) *apiError {
+	p := principal(c)
+	if p.Admin() {
+		return nil
+	}
+	rs, err := s.store.RetailStore(c.Request.Context(), g.StoreID, "")
+	if err != nil {
+		return newError(http.StatusInternalServerError, CodeInternal, "internal error")
+	}
+	if !ownStore(p, rs) {
+		return newError(http.StatusForbidden, CodeForbidden, "guide %q works in store %q, which is shared with other brands; ask an administrator", g.ID, rs.ID)
 	}
 	return nil
 }
@@ -542,8 +576,13 @@ func (s *Server) bulkGuides(c *gin.Context) {
 
 func (s *Server) deleteGuide(c *gin.Context) {
 	ctx := c.Request.Context()
-	if _, err := s.store.Guide(ctx, c.Param("id"), principal(c).Brand); err != nil {
+	g, err := s.store.Guide(ctx, c.Param("id"), principal(c).Brand)
+	if err != nil {
 		s.fail(c, err)
+		return
+	}
+	if e := s.checkGuideOwned(c, g); e != nil {
+		abort(c, e)
 		return
 	}
 	if err := s.store.DeleteGuide(ctx, c.Param("id")); err != nil {

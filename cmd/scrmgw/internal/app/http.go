@@ -39,6 +39,33 @@ func (a *App) Handler() http.Handler {
 		newQueueCollector(asynq.NewInspectorFromRedisClient(a.RDB)), channelConnected)
 	r.Use(httpMetrics(reg))
 
+	// The client IP is the connection's, or X-Forwarded-For's when the
+	// connection comes from a trusted proxy (never from anyone else: the
+	// header is the client's to forge).
+	if err := r.SetTrustedProxies(a.Config.HTTP.TrustedProxies); err != nil {
+		a.Log.Error("http.trusted_proxies: trusting no proxy", slog.Any("error", err))
+		_ = r.SetTrustedProxies(nil)
+	}
+	var routes []adapters.Route
+	callbacks := map[string]bool{}
+	for _, name := range a.Channels.Names() {
+		ch, _ := a.Channels.Channel(name)
+		if rcv, ok := ch.(adapters.HTTPReceiver); ok {
+			for _, rt := range rcv.Routes() {
+				routes = append(routes, rt)
+				callbacks[rt.Path] = true
+			}
+		}
+	}
+	if rate := a.Config.HTTP.RefusedRate; rate > 0 {
+		lim := newRefusalLimiter(rate, a.Config.HTTP.RefusedBurst, a.Log)
+		throttled := prometheus.NewCounter(prometheus.CounterOpts{Name: "scrmgw_http_throttled_total",
+			Help: "Requests answered 429 because their client made too many refused requests."})
+		reg.MustRegister(throttled)
+		lim.throttled = throttled.Inc
+		r.Use(lim.middleware(publicRoutes(callbacks)))
+	}
+
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", func(c *gin.Context) {
 		checks := gin.H{}
@@ -60,13 +87,8 @@ func (a *App) Handler() http.Handler {
 	})
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 
-	for _, name := range a.Channels.Names() {
-		ch, _ := a.Channels.Channel(name)
-		if rcv, ok := ch.(adapters.HTTPReceiver); ok {
-			for _, rt := range rcv.Routes() {
-				r.Handle(rt.Method, rt.Path, gin.WrapH(rt.Handler))
-			}
-		}
+	for _, rt := range routes {
+		r.Handle(rt.Method, rt.Path, gin.WrapH(rt.Handler))
 	}
 
 	var contactWays api.ContactWayMaker
