@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCommands(t *testing.T) {
@@ -80,7 +81,7 @@ func TestImportCommand(t *testing.T) {
 	if code := run([]string{"import", "stores"}, &out, &errb); code != 2 {
 		t.Errorf("import without a file: exit %d, want 2", code)
 	}
-	if code := run([]string{"import", "orders", brands}, &out, &errb); code != 2 {
+	if code := run([]string{"import", "refunds", brands}, &out, &errb); code != 2 {
 		t.Errorf("import of an unknown kind: exit %d, want 2", code)
 	}
 }
@@ -103,5 +104,27 @@ func TestReadmeWorkflowValidates(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := run([]string{"workflow", "validate", path}, &out, &errb); code != 0 {
 		t.Errorf("README workflow does not validate:\n%s", errb.String())
+	}
+}
+
+// TestLedgerSettleCommand: a day that is not over is refused (exit 2);
+// an empty finished day settles to a CSV header only, twice alike.
+func TestLedgerSettleCommand(t *testing.T) {
+	t.Setenv("SCRMGW_DATA_DIR", t.TempDir())
+	var out, errb bytes.Buffer
+	if code := run([]string{"ledger", "settle"}, &out, &errb); code != 2 {
+		t.Errorf("settle without a date: exit %d, want 2", code)
+	}
+	tomorrow := time.Now().Add(48 * time.Hour).Format(time.DateOnly)
+	if code := run([]string{"ledger", "settle", "--date", tomorrow}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "not over") {
+		t.Errorf("settling a future day: exit %d, stderr %s", code, errb.String())
+	}
+	for i := 0; i < 2; i++ {
+		out.Reset()
+		errb.Reset()
+		if code := run([]string{"ledger", "settle", "--date", "2026-01-05"}, &out, &errb); code != 0 ||
+			out.String() != "date,store_id,brand,party,party_id,lines,amount,store_orders,store_sales,store_refunds,store_net,reconciled\n" {
+			t.Errorf("settling an empty day (%d): exit %d\nstdout %s\nstderr %s", i, code, out.String(), errb.String())
+		}
 	}
 }
