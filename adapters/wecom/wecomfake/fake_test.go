@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +180,45 @@ func TestFailures(t *testing.T) {
 	calls := f.Calls()
 	if n := len(calls); n != 6 || calls[5].Errcode != -2 || calls[4].Errcode != 0 {
 		t.Errorf("calls = %+v", calls)
+	}
+}
+
+// FailRandomly fails about the given share of calls, in all four ways,
+// before they do anything.
+func TestFailRandomly(t *testing.T) {
+	f := wecomfake.New(t)
+	f.FailRandomly(0.2, 7)
+	kinds := map[string]int{}
+	const calls = 500
+	for range calls {
+		resp, err := http.Get(f.URL() + wecomfake.PathGetToken + "?corpid=" + f.CorpID() + "&corpsecret=" + f.Secret())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode != http.StatusOK:
+			kinds[http.StatusText(resp.StatusCode)]++
+		case strings.Contains(string(b), `"errcode":0`):
+			kinds["ok"]++
+		default:
+			var a answer
+			json.Unmarshal(b, &a)
+			kinds[strconv.Itoa(a.Errcode)]++
+		}
+	}
+	failed := calls - kinds["ok"]
+	if failed != f.RandomFailures() || failed < 60 || failed > 140 {
+		t.Errorf("%d of %d calls failed (fake counts %d), want about 20%%: %v", failed, calls, f.RandomFailures(), kinds)
+	}
+	for _, k := range []string{"45009", "-1", "Bad Gateway", "Gateway Timeout"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s among the failures: %v", k, kinds)
+		}
+	}
+	f.FailRandomly(0, 0)
+	if a := get(t, f.URL()+wecomfake.PathGetToken+"?corpid="+f.CorpID()+"&corpsecret="+f.Secret()); a.Errcode != 0 {
+		t.Errorf("after FailRandomly(0): %+v", a)
 	}
 }

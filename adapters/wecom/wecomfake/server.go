@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	mathrand "math/rand"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -174,6 +175,9 @@ type Server struct {
 	tokenRequests int
 	tokensIssued  int
 	failures      []*failure
+	failRate      float64
+	failRand      *mathrand.Rand
+	failCount     int
 	calls         []Call
 	employees     map[string]bool
 	contacts      map[string]*Contact
@@ -487,7 +491,38 @@ func (s *Server) FailHTTPNext(path string, n int, status int) {
 	s.failures = append(s.failures, &failure{path: path, n: n, status: status})
 }
 
+// FailRandomly makes a fraction of all calls (gettoken included) fail
+// before they do anything, as a flaky network and a busy platform do:
+// in turn a frequency limit (45009), system busy (-1), an HTTP 502 and an
+// HTTP 504 (a gateway timeout). seed makes the sequence repeatable; rate 0
+// stops it.
+func (s *Server) FailRandomly(rate float64, seed int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failRate, s.failRand = rate, mathrand.New(mathrand.NewSource(seed))
+}
+
+// RandomFailures counts the calls FailRandomly failed.
+func (s *Server) RandomFailures() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failCount
+}
+
 func (s *Server) takeFailure(path string) *failure {
+	if s.failRate > 0 && s.failRand.Float64() < s.failRate {
+		s.failCount++
+		switch s.failCount % 4 {
+		case 0:
+			return &failure{code: CodeFreqLimit, msg: "api freq out of limit"}
+		case 1:
+			return &failure{code: CodeSystemBusy, msg: "system busy"}
+		case 2:
+			return &failure{status: http.StatusBadGateway}
+		default:
+			return &failure{status: http.StatusGatewayTimeout}
+		}
+	}
 	for i, f := range s.failures {
 		if f.path != "" && f.path != path {
 			continue
