@@ -236,6 +236,9 @@ func (h *harness) run(ctx context.Context) error {
 			var level []*wrkResult
 			for _, target := range c.Targets {
 				url := map[string]string{"bare": h.bareURL, "bare-enqueue": h.bareQURL, "gateway": h.gwURL}[target]
+				// Wait for a quiet machine before the warm-up, so that the
+				// measured run follows it directly.
+				h.waitQuiet(ctx)
 				if c.Warmup > 0 {
 					h.logf("%s: warm-up %s at %d connections", target, c.Warmup, conns)
 					r, err := h.wrk(ctx, target, url, conns, c.Warmup, offsets[target], false)
@@ -248,7 +251,9 @@ func (h *harness) run(ctx context.Context) error {
 				}
 				var r *wrkResult
 				for attempt := 0; ; attempt++ {
-					h.waitQuiet(ctx)
+					if attempt > 0 {
+						h.waitQuiet(ctx)
+					}
 					h.logf("%s: %s at %d connections", target, c.Duration, conns)
 					var err error
 					r, err = h.wrk(ctx, target, url, conns, c.Duration, offsets[target], true)
