@@ -1036,7 +1036,7 @@ func fmtDur(d time.Duration) string {
 
 func fmtCores(m map[string]float64) string {
 	var parts []string
-	for _, k := range []string{"gateway", "bare", "postgres", "redis", "wrk", "other", "machine"} {
+	for _, k := range []string{"gateway", "bare", "bare-enqueue", "postgres", "redis", "wrk", "other", "machine"} {
 		if v, ok := m[k]; ok {
 			parts = append(parts, fmt.Sprintf("%s %.2f", k, v))
 		}
