@@ -233,7 +233,26 @@ func (h *harness) run(ctx context.Context) error {
 				}
 				offsets["gateway"] = 0
 			}
-			var level []*wrkResult
+			var (
+				level []*wrkResult
+				// gwRuns are the gateway runs since the inbox was last
+				// emptied: what the next durability check covers.
+				gwRuns []*wrkResult
+			)
+			checkLevel := func() error {
+				if !h.has("gateway") {
+					return nil
+				}
+				time.Sleep(c.Settle)
+				chk, err := h.verify(ctx, conns, gwRuns)
+				if err != nil {
+					return err
+				}
+				chk.Round = round
+				checks = append(checks, chk)
+				h.logf("durability c=%d: %s", conns, chk.Summary)
+				return nil
+			}
 			for _, target := range c.Targets {
 				url := map[string]string{"bare": h.bareURL, "bare-enqueue": h.bareQURL, "gateway": h.gwURL}[target]
 				// Wait for a quiet machine before the warm-up, so that the
@@ -248,6 +267,9 @@ func (h *harness) run(ctx context.Context) error {
 					r.Warmup, r.Round = true, round
 					offsets[target] += r.Sent
 					level = append(level, r)
+					if target == "gateway" {
+						gwRuns = append(gwRuns, r)
+					}
 				}
 				var r *wrkResult
 				for attempt := 0; ; attempt++ {
@@ -262,6 +284,12 @@ func (h *harness) run(ctx context.Context) error {
 					}
 					r.Round = round
 					offsets[target] += r.Sent
+					if target == "gateway" {
+						gwRuns = append(gwRuns, r)
+						// Redeliveries are cheaper than first deliveries:
+						// a run past the end of the cycle is flagged.
+						r.Wrapped = offsets[target] > int64(len(h.keys))
+					}
 					if target == "bare-enqueue" {
 						// Its tasks must not weigh on the gateway's Redis.
 						if err := h.clearQueues(ctx, bareQueue); err != nil {
@@ -277,6 +305,18 @@ func (h *harness) run(ctx context.Context) error {
 					r.Warmup = true // kept for the durability count, not reported
 					r.Discarded = true
 					level = append(level, r)
+					if target == "gateway" && c.Reset {
+						// Check what was sent so far, then start the
+						// cycle again on an empty inbox, so that the
+						// repeated run measures first deliveries too.
+						if err := checkLevel(); err != nil {
+							return err
+						}
+						if err := h.reset(ctx); err != nil {
+							return err
+						}
+						offsets[target], gwRuns = 0, nil
+					}
 				}
 				level = append(level, r)
 				h.logf("%s c=%d: %.0f req/s, p50 %s, p99 %s, non-2xx %d, socket errors %d, cores %s",
@@ -287,21 +327,8 @@ func (h *harness) run(ctx context.Context) error {
 				}
 			}
 			results = append(results, level...)
-			if h.has("gateway") {
-				var gw []*wrkResult
-				for _, r := range level {
-					if r.Target == "gateway" {
-						gw = append(gw, r)
-					}
-				}
-				time.Sleep(c.Settle)
-				chk, err := h.verify(ctx, conns, gw)
-				if err != nil {
-					return err
-				}
-				chk.Round = round
-				checks = append(checks, chk)
-				h.logf("durability c=%d: %s", conns, chk.Summary)
+			if err := checkLevel(); err != nil {
+				return err
 			}
 		}
 	}
@@ -899,6 +926,9 @@ func (h *harness) report(results []*wrkResult, checks []*durabilityCheck) {
 		if r.Disturbed {
 			ratio += " (disturbed)"
 		}
+		if r.Wrapped {
+			ratio += " (redeliveries)"
+		}
 		k := sk{r.Conns, r.Target}
 		if groups[k] == nil {
 			order = append(order, k)
@@ -986,6 +1016,9 @@ func (h *harness) reportTargets(results []*wrkResult, bare map[levelKey]float64)
 		}
 		if r.Disturbed {
 			verdict += " (run disturbed by other processes)"
+		}
+		if r.Wrapped {
+			verdict += " (the request cycle ran out: part of the run were redeliveries; use a larger --n)"
 		}
 		lines = append(lines, fmt.Sprintf("  round %d, c=%d: %s", r.Round, r.Conns, verdict))
 	}
