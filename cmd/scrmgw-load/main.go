@@ -14,6 +14,11 @@
 // (scrmgw serve --workers=false), drives both with wrk at each connection
 // count, checks in PostgreSQL that every acknowledged callback was recorded
 // exactly once, and prints the table.
+//
+// scripts/load.sh installs what run needs (wrk, postgresql, redis-server)
+// and runs it: the one command of docs/performance-callbacks.md. The
+// package's tests include TestKill9UnderLoad, the crash scenario of
+// docs/proof.md.
 package main
 
 import (

@@ -71,7 +71,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Requests, "requests", "", "directory written by gen (default: generate --n callbacks into the work directory)")
 	fs.IntVar(&c.N, "n", 400_000, "callbacks to generate when --requests is not given or empty")
-	fs.StringVar(&c.Kind, "kind", "text", "kind of generated callbacks: text, contact or mix")
+	fs.StringVar(&c.Kind, "kind", "mix", "kind of generated callbacks: text (guide messages), contact (add_external_contact) or mix (4 texts : 1 contact)")
 	fs.StringVar(&conns, "conns", "32,64,128", "wrk connection counts")
 	fs.DurationVar(&c.Warmup, "warmup", 5*time.Second, "wrk warm-up before each measured run (0: none)")
 	fs.DurationVar(&c.Duration, "duration", 15*time.Second, "measured wrk run")
@@ -95,7 +95,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		"pprof listener added through go build -overlay (the source tree is not touched; the product has no pprof endpoint)")
 	fs.Float64Var(&c.QuietBelow, "quiet", 0.15, "before each run, wait until the machine's CPU use (cores, everything not ours) stays below this for 2 s;\n"+
 		"a measured run during which other processes used more is repeated (0: off)")
-	fs.DurationVar(&c.QuietWait, "quiet-wait", 10*time.Minute, "give up waiting for a quiet machine after this long (the run goes ahead, flagged)")
+	fs.DurationVar(&c.QuietWait, "quiet-wait", 2*time.Minute, "give up waiting for a quiet machine after this long (the run goes ahead, flagged)")
 	fs.IntVar(&c.Rounds, "rounds", 1, "repeat the whole sweep this many times (the summary reports the median of each)")
 	fs.IntVar(&c.Retries, "retries", 2, "how many times a measured run disturbed by other processes is repeated")
 	if err := fs.Parse(args); err != nil {
@@ -150,6 +150,8 @@ type harness struct {
 	pprofB   string
 	cpu      cpuSampler
 	round    int
+
+	loadStart, loadEnd string // /proc/loadavg when measuring started and ended
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -214,7 +216,8 @@ func (h *harness) run(ctx context.Context) error {
 			return err
 		}
 	}
-	h.logf("machine: %d CPUs (%s); load generator and servers share them", runtime.NumCPU(), cpuModel())
+	h.loadStart = loadAvg()
+	h.logf("machine: %d CPUs (%s); load generator and servers share them; load average %s", runtime.NumCPU(), cpuModel(), h.loadStart)
 
 	var (
 		results []*wrkResult
@@ -230,9 +233,31 @@ func (h *harness) run(ctx context.Context) error {
 				}
 				offsets["gateway"] = 0
 			}
-			var level []*wrkResult
+			var (
+				level []*wrkResult
+				// gwRuns are the gateway runs since the inbox was last
+				// emptied: what the next durability check covers.
+				gwRuns []*wrkResult
+			)
+			checkLevel := func() error {
+				if !h.has("gateway") {
+					return nil
+				}
+				time.Sleep(c.Settle)
+				chk, err := h.verify(ctx, conns, gwRuns)
+				if err != nil {
+					return err
+				}
+				chk.Round = round
+				checks = append(checks, chk)
+				h.logf("durability c=%d: %s", conns, chk.Summary)
+				return nil
+			}
 			for _, target := range c.Targets {
 				url := map[string]string{"bare": h.bareURL, "bare-enqueue": h.bareQURL, "gateway": h.gwURL}[target]
+				// Wait for a quiet machine before the warm-up, so that the
+				// measured run follows it directly.
+				h.waitQuiet(ctx)
 				if c.Warmup > 0 {
 					h.logf("%s: warm-up %s at %d connections", target, c.Warmup, conns)
 					r, err := h.wrk(ctx, target, url, conns, c.Warmup, offsets[target], false)
@@ -242,10 +267,15 @@ func (h *harness) run(ctx context.Context) error {
 					r.Warmup, r.Round = true, round
 					offsets[target] += r.Sent
 					level = append(level, r)
+					if target == "gateway" {
+						gwRuns = append(gwRuns, r)
+					}
 				}
 				var r *wrkResult
 				for attempt := 0; ; attempt++ {
-					h.waitQuiet(ctx)
+					if attempt > 0 {
+						h.waitQuiet(ctx)
+					}
 					h.logf("%s: %s at %d connections", target, c.Duration, conns)
 					var err error
 					r, err = h.wrk(ctx, target, url, conns, c.Duration, offsets[target], true)
@@ -254,6 +284,12 @@ func (h *harness) run(ctx context.Context) error {
 					}
 					r.Round = round
 					offsets[target] += r.Sent
+					if target == "gateway" {
+						gwRuns = append(gwRuns, r)
+						// Redeliveries are cheaper than first deliveries:
+						// a run past the end of the cycle is flagged.
+						r.Wrapped = offsets[target] > int64(len(h.keys))
+					}
 					if target == "bare-enqueue" {
 						// Its tasks must not weigh on the gateway's Redis.
 						if err := h.clearQueues(ctx, bareQueue); err != nil {
@@ -269,6 +305,18 @@ func (h *harness) run(ctx context.Context) error {
 					r.Warmup = true // kept for the durability count, not reported
 					r.Discarded = true
 					level = append(level, r)
+					if target == "gateway" && c.Reset {
+						// Check what was sent so far, then start the
+						// cycle again on an empty inbox, so that the
+						// repeated run measures first deliveries too.
+						if err := checkLevel(); err != nil {
+							return err
+						}
+						if err := h.reset(ctx); err != nil {
+							return err
+						}
+						offsets[target], gwRuns = 0, nil
+					}
 				}
 				level = append(level, r)
 				h.logf("%s c=%d: %.0f req/s, p50 %s, p99 %s, non-2xx %d, socket errors %d, cores %s",
@@ -279,28 +327,17 @@ func (h *harness) run(ctx context.Context) error {
 				}
 			}
 			results = append(results, level...)
-			if h.has("gateway") {
-				var gw []*wrkResult
-				for _, r := range level {
-					if r.Target == "gateway" {
-						gw = append(gw, r)
-					}
-				}
-				time.Sleep(c.Settle)
-				chk, err := h.verify(ctx, conns, gw)
-				if err != nil {
-					return err
-				}
-				chk.Round = round
-				checks = append(checks, chk)
-				h.logf("durability c=%d: %s", conns, chk.Summary)
+			if err := checkLevel(); err != nil {
+				return err
 			}
 		}
 	}
+	h.loadEnd = loadAvg()
 	h.report(results, checks)
 	if c.Out != "" {
 		b, _ := json.MarshalIndent(map[string]any{"config": c, "meta": h.meta, "machine": map[string]any{
-			"cpus": runtime.NumCPU(), "model": cpuModel()}, "results": results, "durability": checks}, "", "  ")
+			"cpus": runtime.NumCPU(), "model": cpuModel(), "loadavg_start": h.loadStart, "loadavg_end": h.loadEnd},
+			"results": results, "durability": checks}, "", "  ")
 		if err := os.WriteFile(c.Out, append(b, '\n'), 0o644); err != nil {
 			return err
 		}
@@ -768,7 +805,7 @@ func (h *harness) verify(ctx context.Context, conns int, runs []*wrkResult) (*du
 		fmt.Fprintf(&b, "cycle wrapped: all %d callbacks sent, %d..%d distinct acknowledged, %d redeliveries; inbox rows %d, missing %d",
 			n, chk.AckedDistinctMin, chk.AckedDistinctMax, chk.Sent-n, chk.Rows, chk.Missing)
 	}
-	fmt.Fprintf(&b, ", rows not among the sent callbacks %d; tasks queued %d", chk.Foreign, chk.Queued)
+	fmt.Fprintf(&b, ", rows not among the sent callbacks %d; asynq tasks waiting (one per commit and queue) %d", chk.Foreign, chk.Queued)
 	if chk.OK {
 		b.WriteString(": OK")
 	} else {
@@ -853,18 +890,21 @@ func (h *harness) clearQueues(ctx context.Context, queues ...string) error {
 	return nil
 }
 
+// levelKey is one connection count of one round.
+type levelKey struct{ round, conns int }
+
 func (h *harness) report(results []*wrkResult, checks []*durabilityCheck) {
 	fmt.Fprintf(h.stdout, "\nWeCom callbacks, %d %s requests cycled, wrk -t%d, %s per run after %s warm-up; %d CPUs (%s)\n",
 		h.meta.N, h.meta.Kind, h.cfg.Threads, h.cfg.Duration, h.cfg.Warmup, runtime.NumCPU(), cpuModel())
-	type lk struct{ round, conns int }
-	bare := map[lk]float64{}
+	fmt.Fprintf(h.stdout, "load average (1, 5, 15 min) at the start: %s; at the end: %s\n", h.loadStart, h.loadEnd)
+	bare := map[levelKey]float64{}
 	for _, r := range results {
 		if !r.Warmup && r.Target == "bare" {
-			bare[lk{r.Round, r.Conns}] = r.RPS
+			bare[levelKey{r.Round, r.Conns}] = r.RPS
 		}
 	}
 	w := tabwriter.NewWriter(h.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "round\tconns\ttarget\treq/s\tp50\tp90\tp99\tp99.9\tmax\terrors\tnon-2xx\tof bare\tcores: server\tpg\tredis\twrk\tother\tmachine\t")
+	fmt.Fprintln(w, "round\tconns\ttarget\treq/s\tp50\tp90\tp99\tp99.9\tmax\terrors\tnon-2xx\tof bare\tcores: server\tpg\tredis\twrk\tother\tmachine\tCPU µs/cb\t")
 	type sk struct {
 		conns  int
 		target string
@@ -879,21 +919,30 @@ func (h *harness) report(results []*wrkResult, checks []*durabilityCheck) {
 			continue
 		}
 		ratio := ""
-		if b := bare[lk{r.Round, r.Conns}]; r.Target != "bare" && b > 0 {
+		if b := bare[levelKey{r.Round, r.Conns}]; r.Target != "bare" && b > 0 {
 			ratio = fmt.Sprintf("%.0f%%", 100*r.RPS/b)
 			ratios[sk{r.Conns, r.Target}] = append(ratios[sk{r.Conns, r.Target}], r.RPS/b)
 		}
 		if r.Disturbed {
 			ratio += " (disturbed)"
 		}
+		if r.Wrapped {
+			ratio += " (redeliveries)"
+		}
 		k := sk{r.Conns, r.Target}
 		if groups[k] == nil {
 			order = append(order, k)
 		}
 		groups[k] = append(groups[k], r)
-		fmt.Fprintf(w, "%d\t%d\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n",
+		// CPU per callback of the server and its PostgreSQL and Redis:
+		// what the machine's other users cannot inflate much.
+		perCB := 0.0
+		if r.RPS > 0 {
+			perCB = (r.Cores[r.Target] + r.Cores["postgres"] + r.Cores["redis"]) / r.RPS * 1e6
+		}
+		fmt.Fprintf(w, "%d\t%d\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f\t\n",
 			r.Round, r.Conns, r.Target, r.RPS, fmtDur(r.P50), fmtDur(r.P90), fmtDur(r.P99), fmtDur(r.P999), fmtDur(r.Max),
-			r.SocketErrs, r.Non2xx, ratio, r.Cores[r.Target], r.Cores["postgres"], r.Cores["redis"], r.Cores["wrk"], r.Cores["other"], r.Cores["machine"])
+			r.SocketErrs, r.Non2xx, ratio, r.Cores[r.Target], r.Cores["postgres"], r.Cores["redis"], r.Cores["wrk"], r.Cores["other"], r.Cores["machine"], perCB)
 	}
 	w.Flush()
 	if h.cfg.Rounds > 1 {
@@ -925,11 +974,70 @@ func (h *harness) report(results []*wrkResult, checks []*durabilityCheck) {
 			fmt.Fprintf(h.stdout, "  round %d, c=%d: %s\n", c.Round, c.Conns, c.Summary)
 		}
 	}
+	h.reportTargets(results, bare)
 	for _, r := range results {
-		if r.ProfilePath != "" {
+		if r.ProfilePath != "" && !r.Warmup {
 			fmt.Fprintf(h.stdout, "cpu profile %s c=%d (round %d): %s\n", r.Target, r.Conns, r.Round, r.ProfilePath)
 		}
 	}
+}
+
+// Targets of docs/performance-callbacks.md (PERF.md).
+const (
+	targetRPS      = 15000
+	targetP99      = 25 * time.Millisecond
+	targetOfBare   = 0.5
+	targetsComment = ">= 15,000 callbacks/s, p99 < 25 ms, no errors, >= 50% of bare"
+)
+
+// reportTargets says, for each measured gateway run, which targets it met.
+func (h *harness) reportTargets(results []*wrkResult, bare map[levelKey]float64) {
+	var lines []string
+	for _, r := range results {
+		if r.Warmup || r.Target != "gateway" {
+			continue
+		}
+		var miss []string
+		if r.RPS < targetRPS {
+			miss = append(miss, fmt.Sprintf("%.0f/s", r.RPS))
+		}
+		if r.P99 >= targetP99 {
+			miss = append(miss, "p99 "+fmtDur(r.P99))
+		}
+		if r.Errors() > 0 {
+			miss = append(miss, fmt.Sprintf("%d errors", r.Errors()))
+		}
+		if b := bare[levelKey{r.Round, r.Conns}]; b > 0 && r.RPS < targetOfBare*b {
+			miss = append(miss, fmt.Sprintf("%.0f%% of bare", 100*r.RPS/b))
+		}
+		verdict := "met"
+		if len(miss) > 0 {
+			verdict = "NOT met: " + strings.Join(miss, ", ")
+		}
+		if r.Disturbed {
+			verdict += " (run disturbed by other processes)"
+		}
+		if r.Wrapped {
+			verdict += " (the request cycle ran out: part of the run were redeliveries; use a larger --n)"
+		}
+		lines = append(lines, fmt.Sprintf("  round %d, c=%d: %s", r.Round, r.Conns, verdict))
+	}
+	if len(lines) > 0 {
+		fmt.Fprintf(h.stdout, "\nTargets (%s):\n%s\n", targetsComment, strings.Join(lines, "\n"))
+	}
+}
+
+// loadAvg returns the first three fields of /proc/loadavg.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func median(v []float64) float64 {
@@ -961,7 +1069,7 @@ func fmtDur(d time.Duration) string {
 
 func fmtCores(m map[string]float64) string {
 	var parts []string
-	for _, k := range []string{"gateway", "bare", "postgres", "redis", "wrk", "other", "machine"} {
+	for _, k := range []string{"gateway", "bare", "bare-enqueue", "postgres", "redis", "wrk", "other", "machine"} {
 		if v, ok := m[k]; ok {
 			parts = append(parts, fmt.Sprintf("%s %.2f", k, v))
 		}

@@ -20,6 +20,7 @@ type wrkResult struct {
 	Warmup      bool               `json:"warmup"`
 	Discarded   bool               `json:"discarded,omitempty"`
 	Disturbed   bool               `json:"disturbed,omitempty"`
+	Wrapped     bool               `json:"wrapped,omitempty"` // the cycle ran out: part of the run were redeliveries
 	Offset      int64              `json:"offset"`
 	Duration    time.Duration      `json:"duration"`
 	RPS         float64            `json:"rps"`
