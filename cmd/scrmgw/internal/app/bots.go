@@ -84,5 +84,5 @@ func (a *App) registerBotPeriodic(s *asynq.Scheduler) error {
 type engineTasks struct{ a *App }
 
 func (t engineTasks) CompleteGuideTask(ctx context.Context, id int64) (*store.GuideTask, bool, error) {
-	return t.a.engine.CompleteGuideTask(ctx, id)
+	return t.a.completeTask(ctx, id)
 }
