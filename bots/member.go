@@ -373,7 +373,7 @@ func GuideBot(d Deps) Bot {
 		intent, arg := d.Intents.Guide(m.Brand).Match(m.Text)
 		data := &templates.Data{}
 		brandData(ctx, d, m.Brand, data)
-		if d.Handoffs != nil || d.Guides != nil {
+		if d.Handoffs != nil || d.Guides != nil || d.Incentives != nil {
 			g, err := d.Directory.GuideByChannelID(ctx, m.Channel, m.SenderID)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return nil, err
@@ -384,16 +384,14 @@ func GuideBot(d Deps) Bot {
 					return rs, err
 				}
 			}
-			if g != nil && d.Guides != nil {
-				switch intent {
-				case IntentLookup:
+			if g != nil {
+				switch {
+				case intent == IntentLookup && d.Guides != nil:
 					return d.lookup(ctx, m, g, arg, data)
-				case IntentMyStats:
+				case intent == IntentMyStats && d.Guides != nil:
 					return d.stats(ctx, m, g, data)
-				case IntentLeaderboard:
-					if d.Incentives != nil {
-						return d.leaderboard(ctx, m, g, data)
-					}
+				case intent == IntentLeaderboard && d.Incentives != nil:
+					return d.leaderboard(ctx, m, g, data)
 				}
 			}
 		}

@@ -317,10 +317,15 @@ func (s *Store) SetCrossBrandOptIn(ctx context.Context, memberID int64, brands [
 		return nil
 	}
 	rows := make([]CrossBrandOptIn, 0, len(brands))
+	seen := map[string]bool{}
 	for _, b := range brands {
 		if err := ValidateID("brand", b); err != nil {
 			return err
 		}
+		if seen[b] {
+			continue
+		}
+		seen[b] = true
 		rows = append(rows, CrossBrandOptIn{MemberID: memberID, BrandID: b, OptedIn: optedIn, UpdatedAt: utc(at)})
 	}
 	return translate(s.db.WithContext(ctx).Clauses(clause.OnConflict{
