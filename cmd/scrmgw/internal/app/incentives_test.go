@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -178,5 +179,59 @@ func TestIncentivesWithRedis(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // let duplicates surface
 	if n, m := len(fake.KFSent()), len(fake.AppMessages()); n != 4 || m != 3 {
 		t.Errorf("%d kf and %d app messages, want 4 and 3", n, m)
+	}
+}
+
+// TestDingTalkIncentivesWithRedis: a DingTalk guide completes a task on
+// time through the robot chat (5 points, once however often she says it),
+// then sees her points and rank; a DingTalk member sees their orders as
+// markdown in the session.
+func TestDingTalkIncentivesWithRedis(t *testing.T) {
+	r := handoffDingTalk(t, 30*time.Minute)
+	ctx := context.Background()
+	st := r.s.app.Store
+	member, err := st.MemberByIdentity(ctx, "dingtalk", dingTalkMember)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := &store.GuideTask{MemberID: member.ID, GuideID: "g-wu", BrandID: "acme", Title: "回访周先生", DueAt: time.Now().Add(time.Hour)}
+	if _, err := st.CreateGuideTask(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	sh1 := "sh-1"
+	if _, err := st.RecordOrder(ctx, &store.Order{BrandID: "acme", OrderNo: "SO-9", MemberID: member.ID, StoreID: &sh1, Channel: "pos", Currency: "CNY",
+		Attribution: "none", PlacedAt: time.Now(), SettleDate: "2026-11-25", Items: []store.OrderItem{{SKU: "TN-200", Name: "爽肤水", Qty: 1, PriceCents: 9950}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	body := func(n int) string {
+		t.Helper()
+		waitFor(t, "webhook reply", func() bool { return len(r.openapi.Replies()) >= n })
+		return string(r.openapi.Replies()[n-1].Body)
+	}
+	done := "完成 " + strconv.FormatInt(task.ID, 10)
+	r.guide(done)
+	if b := body(1); !strings.Contains(b, "回访周先生") {
+		t.Errorf("done: %s", b)
+	}
+	r.guide(done)
+	body(2)
+	es, _ := st.GuidePoints(ctx, store.GuidePointsFilter{GuideID: "g-wu"})
+	if len(es) != 1 || es[0].Kind != store.GuidePointsTask || es[0].Points != 5 {
+		t.Fatalf("Wu's entries after completing the task twice: %+v", es)
+	}
+	r.guide("我的业绩")
+	if b := body(3); !strings.Contains(b, "本月获得导购积分 5") {
+		t.Errorf("my stats: %s", b)
+	}
+	r.guide("排行榜")
+	if b := body(4); !strings.Contains(b, `"msgtype":"markdown"`) || !strings.Contains(b, "**静安店**：第 1 名 / 1 人，5 分") || !strings.Contains(b, "**ACME**：第 1 名 / 1 人") {
+		t.Errorf("leaderboard: %s", b)
+	}
+	r.member("我的订单")
+	if b := body(5); !strings.Contains(b, "#### 最近的订单") || !strings.Contains(b, "静安店：爽肤水，合计 **¥99.50**") {
+		t.Errorf("my orders: %s", b)
+	}
+	if got := r.openapi.Replies()[4].ConversationID; got != "cid-zhou" {
+		t.Errorf("orders went to %s", got)
 	}
 }
