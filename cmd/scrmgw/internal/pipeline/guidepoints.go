@@ -33,7 +33,15 @@ type GuidePoints struct {
 	Rules *ledger.PointsRules
 	// Location is the ledger's time zone: the months of the leaderboards.
 	Location *time.Location
+	now      func() time.Time
 }
+
+// BindingFresh is how old a binding may be when an event about its
+// member is handled and still earn its guide the member_bound points:
+// members bound before guide points were turned on (or whose binding no
+// event reported in time) earn nothing, and old months' leaderboards do
+// not change.
+const BindingFresh = 7 * 24 * time.Hour
 
 // NewGuidePoints returns the guide points awarder.
 func NewGuidePoints(s *store.Store, rules *ledger.PointsRules, loc *time.Location, log *slog.Logger) *GuidePoints {
@@ -43,7 +51,7 @@ func NewGuidePoints(s *store.Store, rules *ledger.PointsRules, loc *time.Locatio
 	if loc == nil {
 		loc = time.UTC
 	}
-	return &GuidePoints{store: s, log: log, Rules: rules, Location: loc}
+	return &GuidePoints{store: s, log: log, Rules: rules, Location: loc, now: time.Now}
 }
 
 // Then returns an OnLogged hook that awards an event's points and then
@@ -63,8 +71,9 @@ func (g *GuidePoints) Then(next func(ctx context.Context, e *store.Event) error)
 // Month is the ledger month (YYYY-MM) of t.
 func (g *GuidePoints) Month(t time.Time) string { return t.In(g.Location).Format("2006-01") }
 
-// HandleEvent awards what a logged event earns: a member joining or
-// signing up bound to a guide, a purchase, a refund's clawback.
+// HandleEvent awards what a logged event earns: a member bound to a
+// guide (joined, signed up, or any member event within BindingFresh of
+// the binding), a purchase, a refund's clawback.
 func (g *GuidePoints) HandleEvent(ctx context.Context, e *store.Event) error {
 	if e.MemberID == nil || e.BrandID == "" {
 		return nil
@@ -74,8 +83,14 @@ func (g *GuidePoints) HandleEvent(ctx context.Context, e *store.Event) error {
 		return nil
 	}
 	switch e.Type {
-	case TypeMemberJoined, webhook.TypeMemberSignedUp, webhook.TypeMemberUpdated:
-		return g.bound(ctx, rule, *e.MemberID, e.BrandID)
+	case TypeMemberJoined, webhook.TypeMemberSignedUp, webhook.TypeMemberUpdated, webhook.TypeStoreVisited, webhook.TypePurchaseCompleted:
+		// A binding no event reported (made through the API or a
+		// workflow step) is credited at the member's next event.
+		if err := g.bound(ctx, rule, *e.MemberID, e.BrandID); err != nil {
+			return err
+		}
+	}
+	switch e.Type {
 	case webhook.TypePurchaseCompleted:
 		var p struct {
 			ID string `json:"id"`
@@ -145,13 +160,14 @@ func (g *GuidePoints) currentBinding(ctx context.Context, memberID int64, brand 
 
 // bound awards the member's guide for the binding, once per member,
 // brand and guide (a member unbound and bound again earns nothing more).
-// Members a guide inherits from a leaver earn nothing.
+// Members a guide inherits from a leaver earn nothing, nor bindings older
+// than BindingFresh.
 func (g *GuidePoints) bound(ctx context.Context, rule ledger.PointsRule, memberID int64, brand string) error {
 	if rule.MemberBound <= 0 {
 		return nil
 	}
 	b, err := g.currentBinding(ctx, memberID, brand)
-	if err != nil || b == nil || b.Reason == "inherited" {
+	if err != nil || b == nil || b.Reason == "inherited" || g.now().Sub(b.CreatedAt) > BindingFresh {
 		return err
 	}
 	key := "bound:" + brand + ":" + strconv.FormatInt(memberID, 10) + ":" + b.GuideID

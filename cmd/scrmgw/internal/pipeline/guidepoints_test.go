@@ -59,6 +59,14 @@ func TestGuidePointsLedger(t *testing.T) {
 		c := NewCommerce(s, nil)
 		c.OnLogged = gp.Then(nil)
 
+		// An event about the member 8 days after the binding: too late to
+		// earn (a binding made before points were turned on).
+		gp.now = func() time.Time { return time.Now().Add(BindingFresh + time.Hour) }
+		must(gp.HandleEvent(ctx, &store.Event{Type: webhook.TypeMemberUpdated, BrandID: "acme", MemberID: &m.ID}))
+		if es, _ := s.GuidePoints(ctx, store.GuidePointsFilter{}); len(es) != 0 {
+			t.Fatalf("an old binding earned: %+v", es)
+		}
+		gp.now = time.Now
 		// Members joined, each event delivered twice: Li earns 10 once; Wu
 		// nothing for a member inherited from a leaver.
 		for _, id := range []int64{m.ID, heir.ID, m.ID} {
