@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/scrmgw/scrmgw/store"
@@ -30,6 +31,9 @@ const (
 	TemplateLeaderboard   = "bot_leaderboard"
 	TemplateCrossBrandOn  = "bot_cross_brand_on"
 	TemplateCrossBrandOff = "bot_cross_brand_off"
+	// TemplateCrossBrandUnknown answers a brand named that the member's
+	// store does not carry, listing those it does.
+	TemplateCrossBrandUnknown = "bot_cross_brand_unknown"
 )
 
 // IncentiveStore answers orders, guide points and cross-brand opt-ins;
@@ -112,10 +116,11 @@ func (d Deps) myOrders(ctx context.Context, m *Message, data *templates.Data) ([
 }
 
 // crossBrand records the member accepting (on) or declining offers of
-// the other brands their guide's store carries. Accepting names the
-// brands it covers (those the store carries now: a brand added later is
-// asked for again); declining covers every brand accepted before.
-func (d Deps) crossBrand(ctx context.Context, m *Message, data *templates.Data, on bool) ([]Reply, error) {
+// the other brands their guide's store carries, or of the one brand
+// named (by name or id; arg). Accepting names the brands it covers (those
+// the store carries now: a brand added later is asked for again);
+// declining them all covers every brand accepted before.
+func (d Deps) crossBrand(ctx context.Context, m *Message, data *templates.Data, on bool, arg string) ([]Reply, error) {
 	tmpl := TemplateCrossBrandOff
 	if on {
 		tmpl = TemplateCrossBrandOn
@@ -131,14 +136,31 @@ func (d Deps) crossBrand(ctx context.Context, m *Message, data *templates.Data, 
 	if err != nil {
 		return nil, fmt.Errorf("listing cross-brand offers: %w", err)
 	}
+	named := !allBrands(arg)
+	if named {
+		var one []store.Brand
+		for _, b := range offers {
+			if strings.EqualFold(b.Name, strings.TrimSpace(arg)) || strings.EqualFold(b.ID, strings.TrimSpace(arg)) {
+				one = append(one, b)
+			}
+		}
+		if len(one) == 0 {
+			data.Handoff.Text = cut(strings.TrimSpace(arg), 50)
+			for _, b := range offers {
+				data.Brands = append(data.Brands, templates.Brand{Name: b.Name})
+			}
+			return d.render(TemplateCrossBrandUnknown, m, data, nil)
+		}
+		offers = one
+	}
 	ids := make([]string, 0, len(offers))
 	for _, b := range offers {
 		ids = append(ids, b.ID)
-		if on {
+		if on || named {
 			data.Brands = append(data.Brands, templates.Brand{Name: b.Name})
 		}
 	}
-	if !on {
+	if !on && !named {
 		before, err := d.Incentives.CrossBrandOptIns(ctx, v.ID)
 		if err != nil {
 			return nil, err
@@ -154,6 +176,19 @@ func (d Deps) crossBrand(ctx context.Context, m *Message, data *templates.Data, 
 		}
 	}
 	return d.render(tmpl, m, data, nil)
+}
+
+// allBrands says whether a cross-brand intent's argument means every
+// other brand ("其他", "其他品牌", "all", "other brands") or none was
+// given.
+func allBrands(arg string) bool {
+	a := strings.ToLower(strings.TrimSpace(arg))
+	a = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(a, "品牌"), "brands"), "brand")
+	switch strings.TrimSpace(a) {
+	case "", "其他", "其它", "别的", "所有", "全部", "other", "all", "all other", "any":
+		return true
+	}
+	return false
 }
 
 // leaderboard answers a guide's "leaderboard": their place this month

@@ -112,6 +112,30 @@ func TestIncentiveIntents(t *testing.T) {
 		if allowed() {
 			t.Error("cross-brand allowed after declining in English")
 		}
+		// One brand by name; a name the store does not carry lists those
+		// it does and records nothing.
+		wantIn("opt in to one brand", member("接收云朵优惠"), "推荐云朵的优惠")
+		if !allowed() {
+			t.Error("cross-brand not allowed after opting in to 云朵 by name")
+		}
+		wantIn("opt out of one brand", member("拒绝 云朵 的优惠"), "不会再通过导购收到云朵的优惠")
+		if allowed() {
+			t.Error("cross-brand allowed after declining 云朵 by name")
+		}
+		wantIn("unknown brand", member("接收耐克优惠"), "您的门店没有“耐克”这个品牌", "其他品牌：云朵")
+		wantIn("unknown brand, English", member("accept nike offers"), `Your store has no brand "nike"`, "offer: 云朵")
+		if allowed() {
+			t.Error("an unknown brand's opt-in allowed 云朵")
+		}
+		wantIn("all, by pattern", member("接收其他品牌的优惠"), "推荐云朵的优惠")
+		if !allowed() {
+			t.Error("cross-brand not allowed after 接收其他品牌的优惠")
+		}
+		// "不要再发优惠" is an unsubscribe, not a brand named "再发".
+		wantIn("unsubscribe wording", member("不要再发优惠了"), "已为您退订")
+		if allowed() {
+			t.Error("cross-brand allowed after unsubscribing from the brand")
+		}
 
 		// Leaderboard: Li second in her store and brand; Wu (other store)
 		// first in the brand, absent from Li's store board.

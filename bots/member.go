@@ -165,7 +165,7 @@ const nearestCount = 3
 // handed to their guide, it passes their messages on and stays quiet.
 func MemberBot(d Deps) Bot {
 	return BotFunc(func(ctx context.Context, m *Message) ([]Reply, error) {
-		intent, _ := d.Intents.Member(m.Brand).Match(m.Text)
+		intent, arg := d.Intents.Member(m.Brand).Match(m.Text)
 		if m.Location != nil {
 			intent = IntentNearestStore
 		}
@@ -185,7 +185,7 @@ func MemberBot(d Deps) Bot {
 				before = rs
 			}
 		}
-		replies, err := d.memberAnswer(ctx, m, member, intent)
+		replies, err := d.memberAnswer(ctx, m, member, intent, arg)
 		if err != nil {
 			return nil, err
 		}
@@ -193,7 +193,7 @@ func MemberBot(d Deps) Bot {
 	})
 }
 
-func (d Deps) memberAnswer(ctx context.Context, m *Message, member *store.MemberView, intent string) ([]Reply, error) {
+func (d Deps) memberAnswer(ctx context.Context, m *Message, member *store.MemberView, intent, arg string) ([]Reply, error) {
 	data := &templates.Data{}
 	brandData(ctx, d, m.Brand, data)
 	switch intent {
@@ -224,7 +224,7 @@ func (d Deps) memberAnswer(ctx context.Context, m *Message, member *store.Member
 		}
 	case IntentCrossBrandOn, IntentCrossBrandOff:
 		if d.Incentives != nil {
-			return d.crossBrand(ctx, m, data, intent == IntentCrossBrandOn)
+			return d.crossBrand(ctx, m, data, intent == IntentCrossBrandOn, arg)
 		}
 	case IntentHandoff:
 		if d.Handoffs != nil {
