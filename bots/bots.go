@@ -9,8 +9,11 @@
 // (or when it could not answer twice in a row); while the handoff is
 // open, messages pass between member and guide on their own channels
 // (handoff.go says how a guide addresses and ends them). The guide bot
-// also looks up the guide's own members, counts their stats, and
-// (SendDigests) pushes their daily digest.
+// also looks up the guide's own members, counts their stats and guide
+// points, ranks them on their store's and brand's leaderboards, and
+// (SendDigests) pushes their daily digest. Members can list their recent
+// orders and accept or decline the offers of the other brands their
+// store carries (incentives.go).
 //
 // bots uses channels only through the Replies handed back to the caller
 // (a Reply may name another Recipient) and the Outbox it queues into; it

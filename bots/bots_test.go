@@ -84,7 +84,7 @@ func setupDeps(t *testing.T, s *store.Store) Deps {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Deps{Directory: s, Stores: indexFinder{ix}, Templates: reg, Intents: intents, Tasks: storeTasks{s}}
+	return Deps{Directory: s, Stores: indexFinder{ix}, Templates: reg, Intents: intents, Tasks: storeTasks{s}, Incentives: s}
 }
 
 func TestConversations(t *testing.T) {

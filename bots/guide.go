@@ -57,18 +57,18 @@ func (d Deps) stats(ctx context.Context, m *Message, g *store.Guide, data *templ
 	}
 	data.Guide = templates.Guide{Name: g.Name}
 	data.Stats = statsData(st, now)
+	if data.Stats.Points, err = d.guidePoints(ctx, g, now); err != nil {
+		return nil, err
+	}
 	return d.render(TemplateMyStats, m, data, nil)
 }
 
-// statsData maps the store's figures onto the template's.
-//
-// TODO(lead): Points are the points the guide's members earned (the
-// member points ledger); when the guide commission/points ledger lands,
-// show the guide's own points here instead.
+// statsData maps the store's figures onto the template's; Points, the
+// guide's own points, come from the guide points ledger (guidePoints).
 func statsData(st *store.GuideStats, now time.Time) templates.Stats {
 	return templates.Stats{Date: now.Format("2006-01-02"), MembersBound: st.MembersBound, NewMembers: st.NewMembers,
 		OpenTasks: st.OpenTasks, DueTasks: st.DueBefore, TasksDone: st.TasksDone, NudgesConverted: st.RunsConverted,
-		Points: st.MemberPoints, OpenHandoffs: st.OpenHandoffs}
+		OpenHandoffs: st.OpenHandoffs}
 }
 
 func (d Deps) guideZone(ctx context.Context, g *store.Guide) *time.Location {
@@ -156,7 +156,10 @@ func (d Deps) digest(ctx context.Context, g *store.Guide, now time.Time, day str
 		return false, err
 	}
 	data := &templates.Data{Guide: templates.Guide{Name: g.Name}, Stats: statsData(st, now), TimeZone: now.Location().String()}
-	data.Stats.NudgesConverted, data.Stats.TasksDone, data.Stats.Points = ms.RunsConverted, ms.TasksDone, ms.MemberPoints
+	data.Stats.NudgesConverted, data.Stats.TasksDone = ms.RunsConverted, ms.TasksDone
+	if data.Stats.Points, err = d.guidePoints(ctx, g, now); err != nil {
+		return false, err
+	}
 	tasks, err := d.Directory.GuideTasks(ctx, store.GuideTaskFilter{GuideID: g.ID, State: store.GuideTaskOpen, Limit: 200})
 	if err != nil {
 		return false, err

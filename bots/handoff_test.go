@@ -344,6 +344,16 @@ func TestGuideLookupAndStats(t *testing.T) {
 		task := &store.GuideTask{MemberID: v.ID, GuideID: "li", BrandID: "camellia", Title: "回访", DueAt: time.Now()}
 		s.CreateGuideTask(ctx, task)
 		s.CompleteGuideTask(ctx, task.ID, time.Now())
+		// Li's own points this month (in the store's zone), and last
+		// month's, which do not count.
+		month := r.clock.Now().In(zoneOf("Asia/Shanghai"))
+		if _, err := s.AwardGuidePoints(ctx, []store.GuidePointsEntry{
+			{Key: "t1", Kind: store.GuidePointsTask, GuideID: "li", BrandID: "camellia", StoreID: "ja", Points: 5, Month: month.Format("2006-01"), EarnedAt: month},
+			{Key: "b1", Kind: store.GuidePointsBound, GuideID: "li", BrandID: "camellia", StoreID: "ja", Points: 30, Month: month.Format("2006-01"), EarnedAt: month},
+			{Key: "old", Kind: store.GuidePointsBound, GuideID: "li", BrandID: "camellia", StoreID: "ja", Points: 1000, Month: month.AddDate(0, -1, -month.Day()+1).Format("2006-01"), EarnedAt: month.AddDate(0, -1, 0)},
+		}); err != nil {
+			t.Fatal(err)
+		}
 
 		li := func(text string) string {
 			t.Helper()
@@ -364,7 +374,8 @@ func TestGuideLookupAndStats(t *testing.T) {
 			{"查 %", "没有找到“%”", "陈女士"},
 			{"我的业绩", "绑定会员 1 人", ""},
 			{"my stats", "tasks done: 1", ""},
-			{"我的业绩", "会员本月获得积分 200", ""},
+			{"我的业绩", "本月获得导购积分 35", "积分 200"},
+			{"my stats", "your points: 35", ""},
 			{"order pizza 🍕", "Guide assistant commands", ""},
 		} {
 			got := li(tc.text)

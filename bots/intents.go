@@ -41,8 +41,9 @@ const (
 )
 
 var knownIntents = map[string][]string{
-	"member": {IntentNearestStore, IntentMyGuide, IntentMyPoints, IntentUnsubscribe, IntentResubscribe, IntentHandoff, IntentHelp},
-	"guide":  {IntentMyMembers, IntentMyTasks, IntentDone, IntentLookup, IntentMyStats, IntentHandoffEnd, IntentHelp},
+	"member": {IntentNearestStore, IntentMyGuide, IntentMyPoints, IntentMyOrders, IntentUnsubscribe, IntentResubscribe,
+		IntentCrossBrandOn, IntentCrossBrandOff, IntentHandoff, IntentHelp},
+	"guide": {IntentMyMembers, IntentMyTasks, IntentDone, IntentLookup, IntentMyStats, IntentLeaderboard, IntentHandoffEnd, IntentHelp},
 }
 
 // IntentRule recognises one intent.

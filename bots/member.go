@@ -106,6 +106,12 @@ type Deps struct {
 	// Guides answers lookups, stats and digests; nil answers them with
 	// the guide help.
 	Guides GuideStore
+	// Incentives answers "my orders", the leaderboard, guide points and
+	// cross-brand opt-ins; nil answers those with the help.
+	Incentives IncentiveStore
+	// PointsZone is the zone of the guide points ledger's months
+	// (ledger.time_zone). Default: the guide's store's zone.
+	PointsZone *time.Location
 	// HandoffIdle ends a handoff with no message either way for this
 	// long. Default 30 minutes.
 	HandoffIdle time.Duration
@@ -154,12 +160,12 @@ func (d Deps) log() *slog.Logger {
 // nearestCount is how many stores "nearest store" lists.
 const nearestCount = 3
 
-// MemberBot answers members: nearest stores, my guide, my points,
-// unsubscribe, talk to a person, help. While the member's conversation is
+// MemberBot answers members: nearest stores, my guide, my points, my
+// orders, unsubscribe, other brands' offers, talk to a person, help. While the member's conversation is
 // handed to their guide, it passes their messages on and stays quiet.
 func MemberBot(d Deps) Bot {
 	return BotFunc(func(ctx context.Context, m *Message) ([]Reply, error) {
-		intent, _ := d.Intents.Member(m.Brand).Match(m.Text)
+		intent, arg := d.Intents.Member(m.Brand).Match(m.Text)
 		if m.Location != nil {
 			intent = IntentNearestStore
 		}
@@ -179,7 +185,7 @@ func MemberBot(d Deps) Bot {
 				before = rs
 			}
 		}
-		replies, err := d.memberAnswer(ctx, m, member, intent)
+		replies, err := d.memberAnswer(ctx, m, member, intent, arg)
 		if err != nil {
 			return nil, err
 		}
@@ -187,7 +193,7 @@ func MemberBot(d Deps) Bot {
 	})
 }
 
-func (d Deps) memberAnswer(ctx context.Context, m *Message, member *store.MemberView, intent string) ([]Reply, error) {
+func (d Deps) memberAnswer(ctx context.Context, m *Message, member *store.MemberView, intent, arg string) ([]Reply, error) {
 	data := &templates.Data{}
 	brandData(ctx, d, m.Brand, data)
 	switch intent {
@@ -212,6 +218,14 @@ func (d Deps) memberAnswer(ctx context.Context, m *Message, member *store.Member
 		return d.render(TemplateMyPoints, m, data, func() error { return d.pointsData(ctx, m, data) })
 	case IntentUnsubscribe, IntentResubscribe:
 		return d.consent(ctx, m, data, intent == IntentUnsubscribe)
+	case IntentMyOrders:
+		if d.Incentives != nil {
+			return d.myOrders(ctx, m, data)
+		}
+	case IntentCrossBrandOn, IntentCrossBrandOff:
+		if d.Incentives != nil {
+			return d.crossBrand(ctx, m, data, intent == IntentCrossBrandOn, arg)
+		}
 	case IntentHandoff:
 		if d.Handoffs != nil {
 			return d.startHandoff(ctx, m, member, store.HandoffAsked)
@@ -353,13 +367,13 @@ func (d Deps) completeTask(ctx context.Context, m *Message, g *store.Guide, arg 
 const maxListedMembers = 10
 
 // GuideBot answers guides: my tasks, done N, my members, member lookup,
-// my stats, help; and passes their replies to members handed to them.
+// my stats, leaderboard, help; and passes their replies to members handed to them.
 func GuideBot(d Deps) Bot {
 	return BotFunc(func(ctx context.Context, m *Message) ([]Reply, error) {
 		intent, arg := d.Intents.Guide(m.Brand).Match(m.Text)
 		data := &templates.Data{}
 		brandData(ctx, d, m.Brand, data)
-		if d.Handoffs != nil || d.Guides != nil {
+		if d.Handoffs != nil || d.Guides != nil || d.Incentives != nil {
 			g, err := d.Directory.GuideByChannelID(ctx, m.Channel, m.SenderID)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return nil, err
@@ -370,12 +384,14 @@ func GuideBot(d Deps) Bot {
 					return rs, err
 				}
 			}
-			if g != nil && d.Guides != nil {
-				switch intent {
-				case IntentLookup:
+			if g != nil {
+				switch {
+				case intent == IntentLookup && d.Guides != nil:
 					return d.lookup(ctx, m, g, arg, data)
-				case IntentMyStats:
+				case intent == IntentMyStats && d.Guides != nil:
 					return d.stats(ctx, m, g, data)
+				case intent == IntentLeaderboard && d.Incentives != nil:
+					return d.leaderboard(ctx, m, g, data)
 				}
 			}
 		}

@@ -78,6 +78,9 @@ type LedgerConfig struct {
 	// Rules is a YAML file of commission rules. Default: the built-in
 	// configs/ledger/commission.yaml.
 	Rules string `yaml:"rules"`
+	// GuidePoints is a YAML file of guide points rules. Default: the
+	// built-in configs/ledger/guide_points.yaml.
+	GuidePoints string `yaml:"guide_points"`
 }
 
 // HTTPConfig configures the gateway's HTTP server.

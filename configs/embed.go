@@ -39,3 +39,8 @@ func BotIntents() fs.FS {
 // CommissionRules returns the built-in commission rules file
 // (configs/ledger/commission.yaml), used unless ledger.rules names another.
 func CommissionRules() (fs.FS, string) { return examples, "ledger/commission.yaml" }
+
+// GuidePointsRules returns the built-in guide points rules file
+// (configs/ledger/guide_points.yaml), used unless ledger.guide_points
+// names another.
+func GuidePointsRules() (fs.FS, string) { return examples, "ledger/guide_points.yaml" }

@@ -30,6 +30,14 @@ type Data struct {
 	Handoffs []Handoff
 	// Stats are a guide's figures ("my stats", the daily digest).
 	Stats Stats
+	// Orders are the member's recent orders ("my orders"), newest first.
+	Orders []Order
+	// Ranks are a guide's places on leaderboards ("leaderboard"): their
+	// store's, then their brand's.
+	Ranks []Rank
+	// Brands are the brands a message lists (the other brands of a
+	// member's store, for cross-brand offers).
+	Brands []Brand
 	// TimeZone is the IANA name of the zone times are shown in (the
 	// member's, or their store's): Render converts every time in Data to
 	// it before rendering. Empty leaves times in their own location.
@@ -69,6 +77,11 @@ type Order struct {
 	Total       Money
 	Items       []Item
 	PurchasedAt time.Time
+	// Store is the name of the store of purchase (or credited), when
+	// there is one.
+	Store string
+	// Refunded is how much of the order was refunded.
+	Refunded Money
 }
 
 // ItemNames lists the names of the order's items, for
@@ -136,10 +149,31 @@ type Stats struct {
 	// NudgesConverted counts the period's workflow runs converted with
 	// the guide (their task, or their member).
 	NudgesConverted int64
-	// Points are the points earned in the period.
+	// Points are the guide's own points earned in the period (the
+	// guide points ledger).
 	Points int64
 	// OpenHandoffs are the conversations handed to the guide still open.
 	OpenHandoffs int64
+}
+
+// Rank is a guide's place on one leaderboard.
+type Rank struct {
+	// Board names the leaderboard: the store's or the brand's name.
+	Board string
+	// Place is the guide's rank (1 is first), 0 when they have no points
+	// on the board yet; Of counts the guides ranked.
+	Place  int
+	Of     int
+	Points int64
+	// Top are the board's first places.
+	Top []Placing
+}
+
+// Placing is one guide on a leaderboard.
+type Placing struct {
+	Place  int
+	Name   string
+	Points int64
 }
 
 // Workflow says which workflow and step sent the message.
@@ -190,6 +224,13 @@ func (d *Data) localize() (*Data, error) {
 	}
 	c.Order.PurchasedAt = inZone(c.Order.PurchasedAt, loc)
 	c.Coupon.ExpiresAt = inZone(c.Coupon.ExpiresAt, loc)
+	if len(d.Orders) > 0 {
+		c.Orders = make([]Order, len(d.Orders))
+		for i, o := range d.Orders {
+			o.PurchasedAt = inZone(o.PurchasedAt, loc)
+			c.Orders[i] = o
+		}
+	}
 	if len(d.Tasks) > 0 {
 		c.Tasks = make([]Task, len(d.Tasks))
 		for i, t := range d.Tasks {

@@ -46,6 +46,17 @@ func sampleData() *Data {
 		Handoffs: []Handoff{{ID: 42, Member: "王小美"}, {ID: 43, Member: "…0012"}},
 		Stats: Stats{Date: "2024-05-02", MembersBound: 128, NewMembers: 3, OpenTasks: 5, DueTasks: 2, TasksDone: 17,
 			NudgesConverted: 6, Points: 2400, OpenHandoffs: 1},
+		Orders: []Order{
+			{ID: "SO20240502001", Total: 45800, Refunded: 12900, Store: "静安嘉里中心店", PurchasedAt: time.Date(2024, 5, 1, 23, 30, 0, 0, time.UTC),
+				Items: []Item{{SKU: "SK-001", Name: "氨基酸洁面乳", Qty: 1}, {SKU: "SK-014", Name: "保湿精华水", Qty: 2}}},
+			{ID: "SO20240412007", Total: 12800, PurchasedAt: time.Date(2024, 4, 12, 6, 0, 0, 0, time.UTC),
+				Items: []Item{{SKU: "SK-020", Name: "防晒乳", Qty: 1}}},
+		},
+		Ranks: []Rank{
+			{Board: "静安嘉里中心店", Place: 2, Of: 5, Points: 340, Top: []Placing{{1, "王芳", 420}, {2, "李娜", 340}, {3, "赵敏", 120}}},
+			{Board: "山茶花", Place: 7, Of: 58, Points: 340, Top: []Placing{{1, "周婷", 980}, {2, "孙悦", 760}, {3, "王芳", 420}}},
+		},
+		Brands:   []Brand{{Name: "山茶花"}, {Name: "云朵"}},
 		TimeZone: "Asia/Shanghai",
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -42,6 +43,9 @@ type Options struct {
 	OnSourcesChanged func()
 	// Settler settles commissions (POST /settlements).
 	Settler Settler
+	// LedgerZone is the zone of the leaderboards' months
+	// (ledger.time_zone). Default UTC.
+	LedgerZone *time.Location
 }
 
 // Server serves the admin API.
@@ -59,6 +63,7 @@ type Server struct {
 	events           Events
 	onSourcesChanged func()
 	settler          Settler
+	ledgerZone       *time.Location
 }
 
 // New returns the API server.
@@ -68,7 +73,7 @@ func New(o Options) *Server {
 	}
 	return &Server{store: o.Store, adminToken: o.AdminToken, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger,
 		contactWays: o.ContactWays, assigner: o.Assigner, workflows: o.Workflows,
-		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler}
+		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler, ledgerZone: o.LedgerZone}
 }
 
 // maxBulkItems bounds the rows of one bulk request.
@@ -137,6 +142,7 @@ func (s *Server) Mount(r *gin.Engine) {
 	v1.GET("/members/:id/orders", s.memberOrders)
 	v1.GET("/settlements", s.listSettlements)
 	v1.POST("/settlements", s.settle)
+	v1.GET("/leaderboards", s.leaderboard)
 
 	v1.GET("/tokens", s.listTokens)
 	v1.POST("/tokens", s.createToken)

@@ -56,6 +56,8 @@ type App struct {
 	contacts  *pipeline.Contacts
 	messages  *pipeline.Messages
 	engine    *engine.Engine
+	// guidePoints awards guide points (incentives.go).
+	guidePoints *pipeline.GuidePoints
 }
 
 // New prepares secrets for the zero-setup mode, opens and migrates the

@@ -32,7 +32,7 @@ func (a *App) bots() (bots.Bot, bots.Deps, error) {
 	}
 	log := a.Log.With(slog.String("component", "bots"))
 	d := bots.Deps{Directory: a.Store, Stores: a.assigner, Templates: a.Templates, Intents: intents, Tasks: engineTasks{a},
-		Handoffs: a.Store, Guides: a.Store, HandoffIdle: a.Config.Bots.HandoffIdle, Channels: a.Channels.Names(), Locale: a.Config.Locale, Log: log}
+		Handoffs: a.Store, Guides: a.Store, Incentives: a.Store, PointsZone: a.ledgerZone(), HandoffIdle: a.Config.Bots.HandoffIdle, Channels: a.Channels.Names(), Locale: a.Config.Locale, Log: log}
 	router := &bots.Router{Member: bots.MemberBot(d), Guide: bots.GuideBot(d)}
 	return bots.Chain(router, bots.Recover(log), bots.Normalize()), d, nil
 }
@@ -84,5 +84,5 @@ func (a *App) registerBotPeriodic(s *asynq.Scheduler) error {
 type engineTasks struct{ a *App }
 
 func (t engineTasks) CompleteGuideTask(ctx context.Context, id int64) (*store.GuideTask, bool, error) {
-	return t.a.engine.CompleteGuideTask(ctx, id)
+	return t.a.completeTask(ctx, id)
 }

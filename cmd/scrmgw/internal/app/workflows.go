@@ -48,8 +48,11 @@ func (a *App) wireEngine() error {
 		return err
 	}
 	a.engine = eng
-	a.contacts.OnLogged = eng.HandleEvent
-	a.commerce.OnLogged = eng.HandleEvent
+	if err := a.wireGuidePoints(); err != nil {
+		return err
+	}
+	a.contacts.OnLogged = a.guidePoints.Then(eng.HandleEvent)
+	a.commerce.OnLogged = a.guidePoints.Then(eng.HandleEvent)
 	a.messages.OnLogged = eng.HandleEvent
 	return nil
 }
