@@ -330,7 +330,8 @@ func (s *Sender) awaitSlot(ctx context.Context, pl *sendPayload) (sendNow bool, 
 		if err != nil {
 			return false, err
 		}
-		slot = now.Add(wait)
+		// Counted from the reply, the slot errs late, never early.
+		slot = time.Now().Add(wait)
 	} else {
 		// Queued for its slot: it may arrive up to slotLead and a second
 		// (asynq's whole-second due times) early.
