@@ -256,3 +256,38 @@ func TestAssignGuideOptions(t *testing.T) {
 		h.noErrors()
 	}, func(o *Options) { o.Assigner = rec })
 }
+
+// TestDryRunWeComMassLimit: the dry run shows a second message of the
+// day held by WeCom's limit until the next day.
+func TestDryRunWeComMassLimit(t *testing.T) {
+	wf := loadWorkflow(t, `name: twice
+trigger:
+  event: store.visited
+entry:
+  brand: camellia
+goal: none
+send_rules:
+  quiet_hours: none
+steps:
+  - id: first
+    send: recall
+  - id: second
+    send: recall
+`)
+	opts := dryRunOptions(t)
+	opts.Quotas = map[string]Quota{"wecom": {Limit: 1}}
+	m := MemberFixture{ID: 7, Name: "Lily", Channel: "wecom", GuideID: "g1", GuideName: "小王", StoreTimeZone: "Asia/Shanghai"}
+	tl, err := DryRun(opts, wf, m, nil, at(3, 15, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := timelineText(t, tl)
+	for _, want := range []string{"wecom limit of 1/day to a member reached: delayed to 2025-03-04 00:0", "2025-03-04 00:0"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("timeline lacks %q:\n%s", want, text)
+		}
+	}
+	if n := strings.Count(text, "sends recall on wecom"); n != 2 {
+		t.Errorf("%d sends in the timeline, want 2 (the second the next day):\n%s", n, text)
+	}
+}
