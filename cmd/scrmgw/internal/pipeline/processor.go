@@ -353,12 +353,16 @@ func (s *Sender) awaitSlot(ctx context.Context, pl *sendPayload) (sendNow bool, 
 	return true, nil
 }
 
-// requeue queues the send again as a task due just before its slot.
+// requeue queues the send again as a task due just before its slot. The
+// task's id is new each time (the running task, whose id may be the one
+// of the last requeue, is still held): a duplicate requeue makes a second
+// task, which the claim keeps from sending twice.
 func (s *Sender) requeue(ctx context.Context, id int64, slot time.Time, queue string) error {
 	b, _ := json.Marshal(sendPayload{ID: id, Slot: slot.UnixMilli()})
 	_, err := s.queue.EnqueueContext(ctx, asynq.NewTask(TypeSendOutbox, b), asynq.ProcessAt(slot.Add(-slotLead)),
-		asynq.TaskID(fmt.Sprintf("%s:%d:%d", TypeSendOutbox, id, slot.UnixMilli())), asynq.Queue(queue), asynq.MaxRetry(12))
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		asynq.TaskID(fmt.Sprintf("%s:%d:%d:%d", TypeSendOutbox, id, slot.UnixMilli(), time.Now().UnixNano())),
+		asynq.Queue(queue), asynq.MaxRetry(12))
+	if err != nil {
 		return fmt.Errorf("outbox %d: queueing for its send slot: %w", id, err)
 	}
 	if err := s.store.DeferOutbox(ctx, id, slot); err != nil {

@@ -312,3 +312,49 @@ func TestSenderRateLimitRealAsynq(t *testing.T) {
 		t.Errorf("queue has %d archived and %d retry tasks, want none", info.Archived, info.Retry)
 	}
 }
+
+// TestSenderShutdownWhileWaiting: a send waiting in its worker for its
+// slot when shutdown starts goes back to the queue with its slot, neither
+// sent early nor failed.
+func TestSenderShutdownWhileWaiting(t *testing.T) {
+	s := storetest.Open(t, "sqlite")
+	ch := &slowChannel{sent: map[string][]time.Time{}}
+	reg := adapters.NewRegistry()
+	reg.Register(ch)
+	q := newFakeQueue()
+	snd := NewSender(s, reg, q, discard)
+	snd.Limit(NewLimiter(redisClient(t), LimiterOptions{Rates: map[string]Rate{"wecom": {1, time.Second}}, CriticalShare: -1}), 2*time.Second)
+	ctx := context.Background()
+	for _, k := range []string{"first", "second"} {
+		if _, err := snd.Send(ctx, "wecom", &adapters.Outbound{IdempotencyKey: k, To: "wm", Kind: "text", Text: "hi"}, OutboxMeta{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tasks := q.drain()
+	if err := snd.SendTask(ctx, tasks[0]); err != nil {
+		t.Fatal(err)
+	}
+	stopping, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if err := snd.SendTask(stopping, tasks[1]); err != nil {
+		t.Fatalf("shutdown while waiting: %v, want nil (not a failed attempt)", err)
+	}
+	if n := len(ch.times()); n != 1 {
+		t.Fatalf("%d sent, want only the first", n)
+	}
+	again := q.drain()
+	if len(again) != 1 {
+		t.Fatalf("%d tasks queued again, want 1", len(again))
+	}
+	var pl sendPayload
+	json.Unmarshal(again[0].Payload(), &pl)
+	if d := time.Until(time.UnixMilli(pl.Slot)); d < 500*time.Millisecond {
+		t.Fatalf("requeued with its slot %v from now, want the slot about 1s after the first send", d)
+	}
+	if err := snd.SendTask(ctx, again[0]); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(ch.times()); n != 2 {
+		t.Fatalf("%d sent after the requeued task ran, want 2", n)
+	}
+}
