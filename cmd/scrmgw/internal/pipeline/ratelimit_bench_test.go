@@ -2,11 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/store"
@@ -114,5 +117,63 @@ func benchSender(b *testing.B, rate int) {
 	}
 	if left > 0 {
 		b.Fatalf("%d messages not sent", left)
+	}
+}
+
+// BenchmarkSenderDeferredRealAsynq sends b.N messages through a real
+// asynq server (20 workers) with the channel limited to 100/s and no wait
+// in the worker (send.max_wait 1ms): almost every send goes back to the
+// queue for its slot, the path a backlog takes. sends/s and of_rate as
+// above; none may fail or go twice.
+func BenchmarkSenderDeferredRealAsynq(b *testing.B) {
+	const rate = 100
+	s := storetest.Open(b, "postgres")
+	ctx := context.Background()
+	redisOpt, err := asynq.ParseRedisURI(storetest.RedisURL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := asynq.NewClient(redisOpt)
+	defer client.Close()
+	ch := &countChannel{}
+	reg := adapters.NewRegistry()
+	reg.Register(ch)
+	snd := NewSender(s, reg, client, discard)
+	snd.Limit(NewLimiter(redisClient(b), LimiterOptions{Rates: map[string]Rate{"wecom": {rate, time.Second}}, CriticalShare: -1}), time.Millisecond)
+	var ids []int64
+	for i := range b.N {
+		m := &adapters.Outbound{IdempotencyKey: fmt.Sprintf("d%d", i), To: "wm", Kind: "text", Text: "hi"}
+		payload, _ := json.Marshal(m)
+		row := &store.OutboxMessage{IdempotencyKey: m.IdempotencyKey, Channel: "wecom", Recipient: "wm", Kind: "text", Payload: payload}
+		if _, err := s.AddOutbox(ctx, row); err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, row.ID)
+	}
+	srv := asynq.NewServer(redisOpt, asynq.Config{Concurrency: 20, Queues: map[string]int{QueueDefault: 1},
+		DelayedTaskCheckInterval: time.Second, TaskCheckInterval: 50 * time.Millisecond, LogLevel: asynq.FatalLevel})
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(TypeSendOutbox, snd.SendTask)
+	b.ResetTimer()
+	for _, id := range ids {
+		p, _ := json.Marshal(idPayload{ID: id})
+		if _, err := client.Enqueue(asynq.NewTask(TypeSendOutbox, p), asynq.MaxRetry(0), asynq.Queue(QueueDefault)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := srv.Start(mux); err != nil {
+		b.Fatal(err)
+	}
+	for ch.n.Load() < int64(b.N) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.StopTimer()
+	srv.Shutdown()
+	perSec := float64(b.N) / b.Elapsed().Seconds()
+	b.ReportMetric(perSec, "sends/s")
+	b.ReportMetric(perSec/rate, "of_rate")
+	time.Sleep(200 * time.Millisecond)
+	if got := ch.n.Load(); got != int64(b.N) {
+		b.Fatalf("%d sends, want %d", got, b.N)
 	}
 }
