@@ -52,6 +52,7 @@ type Config struct {
 	Database DatabaseConfig `yaml:"database"`
 	Redis    RedisConfig    `yaml:"redis"`
 	Queue    QueueConfig    `yaml:"queue"`
+	Send     SendConfig     `yaml:"send"`
 	Security SecurityConfig `yaml:"security"`
 	Log      LogConfig      `yaml:"log"`
 	Assign   AssignConfig   `yaml:"assign"`
@@ -153,6 +154,34 @@ type QueueConfig struct {
 	WorkflowConcurrency int `yaml:"workflow_concurrency"`
 }
 
+// SendConfig limits outbound sends.
+type SendConfig struct {
+	// Rate is each channel's send rate, shared by every replica (the
+	// schedule is kept in Redis).
+	Rate SendRates `yaml:"rate"`
+	// CriticalShare is the part of each channel's rate kept for the
+	// critical queue (welcomes), so they never wait behind a backlog.
+	// Default 0.2.
+	CriticalShare float64 `yaml:"critical_share"`
+	// MaxWait is how long a send over the rate waits in its worker for
+	// its slot; one due later goes back to the queue until then.
+	// Default 1s.
+	MaxWait time.Duration `yaml:"max_wait"`
+}
+
+// SendRates are send rates per channel: "50/s", "600/min", "150000/h" or
+// "off".
+type SendRates struct {
+	// WeCom: default 40/s (WeCom allows a corp 150,000 calls of an API an
+	// hour, 41.7/s, and 10,000 a minute).
+	WeCom string `yaml:"wecom"`
+	// DingTalk: default 20/s (an internal app may call an API 20 times a
+	// second).
+	DingTalk string `yaml:"dingtalk"`
+	// Webhook: default off.
+	Webhook string `yaml:"webhook"`
+}
+
 // SecurityConfig holds keys for data at rest.
 type SecurityConfig struct {
 	// PhoneKey encrypts phone numbers at rest (AES-256-GCM) and keys their
@@ -227,10 +256,11 @@ func Default() Config {
 		},
 		Database: DatabaseConfig{MaxOpenConns: 20},
 		Queue:    QueueConfig{Concurrency: 20, WorkflowConcurrency: 500},
+		Send:     SendConfig{Rate: SendRates{WeCom: "40/s", DingTalk: "20/s", Webhook: "off"}, CriticalShare: 0.2, MaxWait: time.Second},
 		Log:      LogConfig{Level: "info", Format: "text"},
 		Assign:   AssignConfig{MaxDistanceKm: 50},
 		Bots:     BotsConfig{HandoffIdle: 30 * time.Minute, DigestTime: "09:00"},
-		WeCom:    wecom.Config{MaxClockSkew: 10 * time.Minute, APIBase: wecom.DefaultAPIBase},
+		WeCom:    wecom.Config{MaxClockSkew: 10 * time.Minute, APIBase: wecom.DefaultAPIBase, MemberMassLimit: "1/day"},
 		DingTalk: dingtalk.Config{StreamHost: dingtalk.DefaultHost, APIBase: dingtalk.DefaultHost},
 		Webhook:  webhook.Config{Tolerance: 5 * time.Minute, MaxBatch: 1000},
 		Ledger:   LedgerConfig{TimeZone: "Asia/Shanghai"},

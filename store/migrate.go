@@ -42,6 +42,7 @@ var migrations = []migration{
 			WHERE type = ? AND member_id IS NOT NULL AND brand_id <> '' GROUP BY member_id, brand_id`, eventPurchaseCompleted).Error
 	}},
 	{id: "0010_handoffs", up: migrateHandoffs},
+	{id: "0011_send_rules", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&Member{}, &QuotaSend{}) }},
 	{id: "0012_guide_points", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&GuidePointsEntry{}, &CrossBrandOptIn{}) }},
 }
 

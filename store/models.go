@@ -71,6 +71,9 @@ type Member struct {
 	// PhoneTail is the last four digits, for guides looking a member up.
 	PhoneTail string `gorm:"size:4;index" json:"-"`
 	Name      string `gorm:"size:200" json:"name"`
+	// TimeZone is the member's own IANA time zone, when known; send rules
+	// with time_zone: member read it first.
+	TimeZone string `gorm:"size:64" json:"time_zone,omitempty"`
 	// MergedInto is set when this member was merged into another.
 	MergedInto *int64    `gorm:"index" json:"merged_into,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`

@@ -195,6 +195,39 @@ func TestLoadErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "assign_guide: store_id with nearest",
+			yaml: head + "  - assign_guide: nearest\n    store_id: S001\n",
+			want: []string{`recall.yaml:9:15: steps[0].store_id: store_id is for assign_guide: store, not nearest`},
+		},
+		{
+			name: "assign_guide: fallback that does not apply",
+			yaml: head + "  - assign_guide: pool\n    fallback: nearest\n",
+			want: []string{`recall.yaml:9:15: steps[0].fallback: fallback nearest does not apply to assign_guide: pool; use none`},
+		},
+		{
+			name: "assign_guide: unknown strategy and fallback",
+			yaml: head + "  - assign_guide: neareset\n    fallback: pol\n",
+			want: []string{
+				`recall.yaml:8:19: steps[0].assign_guide: unknown assignment "neareset" (did you mean "nearest"?)`,
+				`recall.yaml:9:15: steps[0].fallback: unknown fallback "pol" (did you mean "pool"?)`,
+			},
+		},
+		{
+			name: "assign_guide: max distance without nearest",
+			yaml: head + "  - assign_guide: store\n    store_id: S001\n    max_distance_km: 30\n",
+			want: []string{`recall.yaml:10:22: steps[0].max_distance_km: max_distance_km is for the nearest assignment (assign_guide: nearest, or fallback: nearest), not store`},
+		},
+		{
+			name: "assign_guide: bad store id",
+			yaml: head + "  - assign_guide: store\n    store_id: \"S 001\"\n",
+			want: []string{`recall.yaml:9:15: steps[0].store_id: bad store id "S 001": use letters, digits, _, - and .`},
+		},
+		{
+			name: "send: when_capped",
+			yaml: head + "  - send: welcome\n    when_capped: later\n",
+			want: []string{`recall.yaml:9:18: steps[0].when_capped: unknown cap action "later": use "delay" or "skip"`},
+		},
+		{
 			name: "zero and non-numeric caps",
 			yaml: strings.Replace(head, "steps:\n", "send_rules:\n  caps: {per_day: 0, per_week: two}\nsteps:\n", 1) + "  - send: welcome\n",
 			want: []string{

@@ -757,8 +757,8 @@ func (d *decoder) caps(n *yaml.Node, c *Caps) {
 
 // kindFields are the fields each step kind has besides id and its kind.
 var kindFields = map[Kind][]string{
-	KindAssignGuide: {"max_distance_km", "fallback", "keep_current", "next"},
-	KindSend:        {"channel", "via", "coupon", "priority", "next"},
+	KindAssignGuide: {"store_id", "max_distance_km", "fallback", "keep_current", "next"},
+	KindSend:        {"channel", "via", "coupon", "priority", "when_capped", "next"},
 	KindGuideTask:   {"note", "due_in", "next"},
 	KindWait:        {"next"},
 	KindWaitFor:     {"filter", "timeout", "on_event", "on_timeout"},
@@ -987,9 +987,28 @@ func (sf *stepFields) target(k string, to *string) bool {
 
 func (sf *stepFields) assignGuide(val *yaml.Node) *AssignGuide {
 	d := sf.d
-	a := &AssignGuide{Strategy: AssignNearest, Fallback: "none", KeepCurrent: true}
+	a := &AssignGuide{Strategy: AssignNearest, Fallback: AssignNone, KeepCurrent: true}
+	// online_pool is the former spelling of pool.
+	canon := func(s string) string {
+		if s == AssignOnlinePool {
+			return AssignPool
+		}
+		return s
+	}
 	if !isNull(val) {
-		a.Strategy, _ = d.oneOf(val, join(sf.path, "assign_guide"), "assignment", []string{AssignNearest, AssignOnlinePool})
+		s, _ := d.oneOf(val, join(sf.path, "assign_guide"), "assignment", []string{AssignNearest, AssignStore, AssignPool, AssignOnlinePool})
+		a.Strategy = canon(s)
+	}
+	if n, path, ok := sf.get("store_id"); ok {
+		if id, ok := d.str(n, path, "a store id"); ok {
+			if !storeIDRE.MatchString(id) {
+				d.errorf(n, path, "bad store id %q: use letters, digits, _, - and .", id)
+			}
+			a.StoreID = id
+		}
+		if a.Strategy != AssignStore {
+			d.errorf(n, path, "store_id is for assign_guide: store, not %s", a.Strategy)
+		}
 	}
 	if n, path, ok := sf.get("max_distance_km"); ok {
 		v, err := strconv.ParseFloat(n.Value, 64)
@@ -998,12 +1017,24 @@ func (sf *stepFields) assignGuide(val *yaml.Node) *AssignGuide {
 		} else {
 			a.MaxDistanceKm = v
 		}
-		if a.Strategy == AssignOnlinePool {
-			d.errorf(n, path, "max_distance_km is for the nearest assignment, not online_pool")
+		if a.Strategy != AssignNearest && !(a.Strategy == AssignStore && sf.has("fallback", AssignNearest)) {
+			d.errorf(n, path, "max_distance_km is for the nearest assignment (assign_guide: nearest, or fallback: nearest), not %s", a.Strategy)
 		}
 	}
 	if n, path, ok := sf.get("fallback"); ok {
-		a.Fallback, _ = d.oneOf(n, path, "fallback", []string{AssignOnlinePool, "none"})
+		options := map[string][]string{
+			AssignNearest: {AssignPool, AssignOnlinePool, AssignNone},
+			AssignStore:   {AssignNearest, AssignPool, AssignOnlinePool, AssignNone},
+			AssignPool:    {AssignNone},
+		}[a.Strategy]
+		all := []string{AssignNearest, AssignPool, AssignOnlinePool, AssignNone}
+		if s, ok := d.oneOf(n, path, "fallback", all); ok {
+			if slices.Contains(options, s) {
+				a.Fallback = canon(s)
+			} else {
+				d.errorf(n, path, "fallback %s does not apply to assign_guide: %s; use %s", s, a.Strategy, list(slices.DeleteFunc(slices.Clone(options), func(o string) bool { return o == AssignOnlinePool }), "or"))
+			}
+		}
 	}
 	if n, path, ok := sf.get("keep_current"); ok {
 		b, err := strconv.ParseBool(n.Value)
@@ -1013,6 +1044,14 @@ func (sf *stepFields) assignGuide(val *yaml.Node) *AssignGuide {
 		a.KeepCurrent = b
 	}
 	return a
+}
+
+var storeIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// has reports whether the step has field k with the scalar value v.
+func (sf *stepFields) has(k, v string) bool {
+	p, ok := sf.f[k]
+	return ok && p.val.Kind == yaml.ScalarNode && (p.val.Value == v)
 }
 
 var couponRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
@@ -1029,6 +1068,11 @@ func (sf *stepFields) send(val *yaml.Node) *Send {
 	}
 	if n, path, ok := sf.get("priority"); ok {
 		s.Priority, _ = d.oneOf(n, path, "priority", []string{PriorityNormal, PriorityHigh})
+	}
+	if n, path, ok := sf.get("when_capped"); ok {
+		if w, ok := d.oneOf(n, path, "cap action", []string{string(CapDelay), string(CapSkip)}); ok {
+			s.WhenCapped = CapAction(w)
+		}
 	}
 	if n, path, ok := sf.get("coupon"); ok {
 		if c, ok := d.str(n, path, "a coupon batch id"); ok {

@@ -416,19 +416,28 @@ const (
 	// carrying the brand with capacity; a QR code's state naming a store
 	// or guide wins over location.
 	AssignNearest = "nearest"
-	// AssignOnlinePool binds the member to a guide of the brand's online
-	// pool.
+	// AssignStore binds the member to a guide of one store: StoreID, else
+	// the store of the run's trigger event, else of the member's last
+	// order.
+	AssignStore = "store"
+	// AssignPool binds the member to a guide of the brand's online pool.
+	AssignPool = "pool"
+	// AssignOnlinePool is the former name of AssignPool, still read.
 	AssignOnlinePool = "online_pool"
+	// AssignNone is the Fallback that gives up.
+	AssignNone = "none"
 )
 
 // AssignGuide binds the member to a guide.
 type AssignGuide struct {
-	// Strategy is AssignNearest or AssignOnlinePool.
+	// Strategy is AssignNearest, AssignStore or AssignPool.
 	Strategy string
+	// StoreID is the store of AssignStore, or "" for the trigger event's.
+	StoreID string
 	// MaxDistanceKm limits AssignNearest; 0 uses the gateway's limit.
 	MaxDistanceKm float64
-	// Fallback is AssignOnlinePool or "none": what to do when no store
-	// qualifies.
+	// Fallback is what to do when the strategy finds no guide with room:
+	// AssignPool, AssignNearest (after AssignStore) or AssignNone.
 	Fallback string
 	// KeepCurrent keeps a member's current active guide (default true).
 	KeepCurrent bool
@@ -468,6 +477,10 @@ type Send struct {
 	// before rendering (.Coupon), or "".
 	Coupon   string
 	Priority string
+	// WhenCapped is what happens when the channel's own limit on messages
+	// to the member (WeCom's mass-message limit) is reached; "" follows
+	// the send rules' caps.when_capped.
+	WhenCapped CapAction
 }
 
 // GuideTask gives the member's guide a task.

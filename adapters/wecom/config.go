@@ -35,6 +35,11 @@ type Config struct {
 	// APIBase is where every API call goes. Default
 	// https://qyapi.weixin.qq.com; a proxy or a test server can stand in.
 	APIBase string `yaml:"api_base"`
+	// MemberMassLimit is how many group-send messages (企业群发, the
+	// message tasks of add_msg_template) one customer may receive from
+	// the corp: "N/day" or "N/month" in Beijing time, or "off". The
+	// workflow engine holds back sends over it. Default "1/day".
+	MemberMassLimit string `yaml:"member_mass_limit"`
 }
 
 // Enabled reports whether WeCom is configured at all.

@@ -80,7 +80,16 @@ func runWorkflowDryRun(cfg configs.Config, args []string, memberFile, eventsFile
 			return 2
 		}
 	}
-	timeline, err := engine.DryRun(engine.DryRunOptions{Templates: reg, Locale: cfg.Locale}, wf, member, events, at)
+	opts := engine.DryRunOptions{Templates: reg, Locale: cfg.Locale}
+	if v := cfg.WeCom.MemberMassLimit; v != "" {
+		q, err := engine.ParseQuota(v)
+		if err != nil {
+			fmt.Fprintf(stderr, "wecom.member_mass_limit: %v\n", err)
+			return 1
+		}
+		opts.Quotas = map[string]engine.Quota{"wecom": q}
+	}
+	timeline, err := engine.DryRun(opts, wf, member, events, at)
 	if err != nil {
 		fmt.Fprintf(stderr, "dry run: %v\n", err)
 		return 1

@@ -59,9 +59,13 @@
 // A send checks, when it is due: consent (member_consent), the channel (the
 // member's WeCom identity, reached through their guide's WeCom account,
 // else their DingTalk identity), quiet hours, send window and days in the
-// zone of the send rules (the member's zone is not stored yet, so their
-// store's, else workflows.DefaultTimeZone) and the frequency caps, counted
-// across every workflow in the member's send log. A send held by quiet
+// zone of the send rules (the member's own zone, else their store's, else
+// workflows.DefaultTimeZone, or as the rules' time_zone says), the
+// frequency caps, counted across every workflow in the member's send log,
+// and the channel's quota of messages to one member (Options.Quotas:
+// WeCom's limit on group-send messages to a customer), counted per member
+// in the database; a send over a cap or quota is delayed or skipped per
+// when_capped, with the reason recorded on the run's step. A send held by quiet
 // hours wakes at their end plus a spread within Options.SpreadWindow
 // derived from the run id, so a morning's releases go out over minutes,
 // never early. Webhook signing secrets are named in the YAML and read from

@@ -114,12 +114,16 @@ type DryRunOptions struct {
 	// Locale defaults to "zh", SpreadWindow to 5m.
 	Locale       string
 	SpreadWindow time.Duration
+	// Quotas are the channels' limits on messages to one member
+	// (Options.Quotas), counted over the run's own sends.
+	Quotas map[string]Quota
 }
 
 // DryRun simulates the member through a workflow with the engine's
 // templates, locale and spread: see the package function DryRun.
 func (e *Engine) DryRun(wf *workflows.Workflow, member MemberFixture, events []EventFixture, start time.Time) ([]TimelineEntry, error) {
-	return DryRun(DryRunOptions{Templates: e.opts.Templates, Locale: e.opts.Locale, SpreadWindow: e.opts.SpreadWindow}, wf, member, events, start)
+	return DryRun(DryRunOptions{Templates: e.opts.Templates, Locale: e.opts.Locale, SpreadWindow: e.opts.SpreadWindow,
+		Quotas: e.opts.Quotas}, wf, member, events, start)
 }
 
 // maxDryRunSteps bounds a dry run of a workflow that loops.
@@ -381,6 +385,26 @@ func (s *sim) send(step *workflows.Step) (string, bool) {
 			}
 			continue
 		}
+		if q := s.opts.Quotas[channel]; q.Limit > 0 {
+			start, next := q.period(s.now)
+			if s.sentSince(start) >= q.Limit {
+				words := fmt.Sprintf("%s limit of %s to a member reached", channel, q.String())
+				action := snd.WhenCapped
+				if action == "" {
+					action = rules.Caps.WhenCapped
+				}
+				if action == workflows.CapSkip {
+					s.record(step.ID, step.Kind, words+": skipped")
+					return step.Next, false
+				}
+				at := ceilSecond(next.Add(spread(s.m.ID, s.opts.SpreadWindow)))
+				s.record(step.ID, step.Kind, words+": delayed to "+at.In(s.loc).Format(time.DateTime))
+				if s.until(at, nil) != nil {
+					return "", true
+				}
+				continue
+			}
+		}
 		break
 	}
 	data := s.data(step.ID)
@@ -401,6 +425,17 @@ func (s *sim) send(step *workflows.Step) (string, bool) {
 	e := s.record(step.ID, step.Kind, decision)
 	e.Channel, e.Message = channel, msg
 	return step.Next, false
+}
+
+// sentSince counts the run's own sends since a time.
+func (s *sim) sentSince(t time.Time) int {
+	n := 0
+	for _, at := range s.sends {
+		if !at.Before(t) {
+			n++
+		}
+	}
+	return n
 }
 
 // capped reports whether the run's own sends reached a cap.

@@ -61,7 +61,26 @@ type SendMeta struct {
 type Assigner interface {
 	// Assign returns the guide (and their store) a member of a brand
 	// should be bound to, or ErrNoGuide.
-	Assign(ctx context.Context, memberID int64, brand string) (guideID, storeID string, err error)
+	Assign(ctx context.Context, req AssignRequest) (guideID, storeID string, err error)
+}
+
+// AssignRequest is what an assign_guide step asks of the Assigner.
+type AssignRequest struct {
+	MemberID int64
+	Brand    string
+	// Strategy is workflows.AssignNearest, AssignStore or AssignPool.
+	Strategy string
+	// StoreID is the store of AssignStore: the step's store_id, else the
+	// trigger event's store, else the store of the member's last order;
+	// "" when none is known.
+	StoreID string
+	// Lat and Lng locate the member when the trigger event carries a
+	// location (attrs lat and lng); nil otherwise.
+	Lat, Lng *float64
+	// MaxDistanceKm bounds the nearest-store walk; 0: the gateway's.
+	MaxDistanceKm float64
+	// Fallback is workflows.AssignPool, AssignNearest or AssignNone.
+	Fallback string
 }
 
 // ErrNoGuide is what an Assigner returns when no guide qualifies.
@@ -75,8 +94,8 @@ type KeepBinding struct {
 }
 
 // Assign returns the member's current guide.
-func (k KeepBinding) Assign(ctx context.Context, memberID int64, brand string) (string, string, error) {
-	p, err := k.Store.MemberProfile(ctx, brand, memberID)
+func (k KeepBinding) Assign(ctx context.Context, req AssignRequest) (string, string, error) {
+	p, err := k.Store.MemberProfile(ctx, req.Brand, req.MemberID)
 	if err != nil {
 		return "", "", fmt.Errorf("assigning guide: %w", err)
 	}
@@ -123,6 +142,11 @@ type Options struct {
 	// Coupons issues coupons; default codes derived from the batch with
 	// no value.
 	Coupons Coupons
+	// Quotas are the channels' own limits on how many messages one
+	// member may receive per period (WeCom: group-send messages to an
+	// external contact), by channel; default none. A send over a quota is
+	// delayed to the next period or skipped, per the step's when_capped.
+	Quotas map[string]Quota
 	// Webhooks is the client webhook steps call with; default one with
 	// a 30 s timeout (each step's own timeout applies too).
 	Webhooks *http.Client

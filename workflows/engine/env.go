@@ -121,6 +121,7 @@ func memberModel(p *store.MemberProfile) workflows.Member {
 	if b := p.Binding; b != nil {
 		m.GuideID, m.StoreID = b.GuideID, b.StoreID
 	}
+	m.TimeZone = p.Member.TimeZone
 	for i := range p.Purchases {
 		ev := &p.Purchases[i]
 		f := parseEvent(ev)

@@ -35,7 +35,7 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 		return skipped(step.Next, "member unsubscribed from "+channel+": nothing sent"), nil
 	}
 	rules := &rc.wf.SendRules
-	loc := rules.Location("", storeZone(p))
+	loc := rules.Location(p.Member.TimeZone, storeZone(p))
 	if s.Priority != workflows.PriorityHigh {
 		if at, held := holdUntil(rules, now, loc, spread(run.ID, e.opts.SpreadWindow)); held {
 			return outcome{stepState: store.StepPending, wakeAt: at,
@@ -77,6 +77,21 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 			decision: capWords(caps) + " reached: delayed to " + at.In(loc).Format("2006-01-02 15:04:05 MST")}, nil
 	}
 
+	if out, capped, err := e.reserveQuota(ctx, rc, step, channel, key, now, loc); err != nil || capped {
+		if rerr := e.store.ReleaseSend(ctx, key); rerr != nil {
+			e.log.WarnContext(ctx, "releasing send reservation", "run_id", run.ID, "error", rerr)
+		}
+		return out, err
+	}
+	release := func() {
+		if rerr := e.store.ReleaseSend(ctx, key); rerr != nil {
+			e.log.WarnContext(ctx, "releasing send reservation", "run_id", run.ID, "error", rerr)
+		}
+		if rerr := e.store.ReleaseQuota(ctx, key); rerr != nil {
+			e.log.WarnContext(ctx, "releasing quota reservation", "run_id", run.ID, "error", rerr)
+		}
+	}
+
 	data, err := rc.templateData(ctx, step.ID, loc.String())
 	if err != nil {
 		return outcome{}, err
@@ -90,9 +105,7 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 	}
 	msg, err := e.opts.Templates.Render(s.Template, e.opts.Locale, channel, data)
 	if err != nil {
-		if rerr := e.store.ReleaseSend(ctx, key); rerr != nil {
-			e.log.WarnContext(ctx, "releasing send reservation", "run_id", run.ID, "error", rerr)
-		}
+		release()
 		return outcome{}, fmt.Errorf("rendering %s: %v: %w", s.Template, err, errPermanent)
 	}
 	out := &adapters.Outbound{IdempotencyKey: key, To: to, ToParty: adapters.PartyMember, Via: via,

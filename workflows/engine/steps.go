@@ -154,9 +154,13 @@ func (e *Engine) assignGuide(ctx context.Context, rc *runCtx, step *workflows.St
 	if a.KeepCurrent && p.Binding != nil {
 		return done(step.Next, "keeps guide "+p.Binding.GuideID), nil
 	}
-	guideID, storeID, err := e.opts.Assigner.Assign(ctx, rc.run.MemberID, rc.run.BrandID)
+	req, err := rc.assignRequest(ctx, a)
+	if err != nil {
+		return outcome{}, err
+	}
+	guideID, storeID, err := e.opts.Assigner.Assign(ctx, req)
 	if errors.Is(err, ErrNoGuide) || (err == nil && guideID == "") {
-		return skipped(step.Next, "no guide available ("+a.Strategy+")"), nil
+		return skipped(step.Next, "no guide available ("+assignWords(req)+")"), nil
 	}
 	if err != nil {
 		return outcome{}, fmt.Errorf("assigning a guide: %w", err)
@@ -181,7 +185,7 @@ func (e *Engine) guideTask(ctx context.Context, rc *runCtx, step *workflows.Step
 	if p.Guide == nil {
 		return skipped(step.Next, "member has no guide: no task"), nil
 	}
-	loc := rc.wf.SendRules.Location("", storeZone(p))
+	loc := rc.wf.SendRules.Location(p.Member.TimeZone, storeZone(p))
 	data, err := rc.templateData(ctx, step.ID, loc.String())
 	if err != nil {
 		return outcome{}, err

@@ -59,7 +59,7 @@ func (hs *hookServer) calls() int {
 // fixedAssigner assigns every member to one guide.
 type fixedAssigner struct{ guide, store string }
 
-func (a fixedAssigner) Assign(context.Context, int64, string) (string, string, error) {
+func (a fixedAssigner) Assign(context.Context, AssignRequest) (string, string, error) {
 	return a.guide, a.store, nil
 }
 

@@ -117,6 +117,7 @@ func (s *Server) Mount(r *gin.Engine) {
 	v1.POST("/members", s.createMember)
 	v1.POST("/members/bulk", s.bulkMembers)
 	v1.GET("/members/:id", s.getMember)
+	v1.PATCH("/members/:id", s.updateMember)
 	v1.POST("/members/:id/assign", s.assignMember)
 	v1.POST("/members/:id/merge", s.mergeMember)
 

@@ -297,6 +297,22 @@ func TestMembers(t *testing.T) {
 		z := c.must(201, "POST", "/api/v1/members", adminToken, `{"phone":"13900139000","brand":"zeta"}`)
 		c.must(404, "GET", fmt.Sprintf("/api/v1/members/%.0f", z["id"].(float64)), acme, "")
 		c.must(403, "POST", "/api/v1/members", acme, `{"phone":"13700137000","brand":"zeta"}`)
+
+		// The member's own time zone: on create, and by PATCH.
+		tz := c.must(201, "POST", "/api/v1/members", adminToken, `{"phone":"13600136000","brand":"acme","time_zone":"Europe/Paris"}`)
+		if tz["time_zone"] != "Europe/Paris" {
+			t.Errorf("created with time zone %v", tz["time_zone"])
+		}
+		c.must(400, "POST", "/api/v1/members", adminToken, `{"phone":"13500135000","brand":"acme","time_zone":"Europe/Pariss"}`)
+		path := fmt.Sprintf("/api/v1/members/%.0f", tz["id"].(float64))
+		if got := c.must(200, "PATCH", path, acme, `{"time_zone":"America/New_York"}`); got["time_zone"] != "America/New_York" {
+			t.Errorf("after PATCH: time zone %v", got["time_zone"])
+		}
+		c.must(400, "PATCH", path, acme, `{"time_zone":"Mars/Olympus"}`)
+		c.must(404, "PATCH", fmt.Sprintf("/api/v1/members/%.0f", z["id"].(float64)), acme, `{"time_zone":"UTC"}`)
+		if got := c.must(200, "GET", path, acme, ""); got["time_zone"] != "America/New_York" {
+			t.Errorf("read back: time zone %v", got["time_zone"])
+		}
 	})
 }
 

@@ -23,12 +23,13 @@ type memberJSON struct {
 	Identities  []store.Identity   `json:"identities"`
 	Memberships []store.Membership `json:"memberships"`
 	Bindings    []store.Binding    `json:"bindings"`
+	TimeZone    string             `json:"time_zone,omitempty"`
 	CreatedAt   time.Time          `json:"created_at"`
 }
 
 func memberOut(v *store.MemberView, p *Principal) memberJSON {
 	out := memberJSON{ID: v.ID, Name: v.Name, Identities: []store.Identity{}, Memberships: v.Memberships,
-		Bindings: v.Bindings, CreatedAt: v.CreatedAt}
+		Bindings: v.Bindings, TimeZone: v.TimeZone, CreatedAt: v.CreatedAt}
 	if v.Phone != "" {
 		if p.CanViewPhone {
 			out.Phone = v.Phone
@@ -63,6 +64,45 @@ func (s *Server) getMember(c *gin.Context) {
 	c.JSON(http.StatusOK, memberOut(v, p))
 }
 
+// memberUpdate is the body of PATCH /members/{id}: the fields given are
+// changed.
+type memberUpdate struct {
+	// TimeZone is the member's IANA zone; "" clears it.
+	TimeZone *string `json:"time_zone"`
+}
+
+// updateMember answers PATCH /members/{id}.
+func (s *Server) updateMember(c *gin.Context) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "id: want a positive integer, got %q", c.Param("id")))
+		return
+	}
+	var in memberUpdate
+	if e := decodeJSON(c, s.maxBody, &in); e != nil {
+		abort(c, e)
+		return
+	}
+	p := principal(c)
+	ctx := c.Request.Context()
+	v, err := s.store.Member(ctx, id, p.Brand) // a brand token sees its members only
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if in.TimeZone != nil {
+		if err := s.store.SetMemberTimeZone(ctx, v.ID, *in.TimeZone); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	if v, err = s.store.Member(ctx, v.ID, p.Brand); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, memberOut(v, p))
+}
+
 // findMember answers GET /members?phone=...: the member with that phone.
 func (s *Server) findMember(c *gin.Context) {
 	phone := c.Query("phone")
@@ -84,6 +124,9 @@ type memberInput struct {
 	Name       string           `json:"name"`
 	Brand      string           `json:"brand"`
 	Identities []store.Identity `json:"identities"`
+	// TimeZone is the member's own IANA zone (send rules with
+	// time_zone: member read it); left out, it is not changed.
+	TimeZone string `json:"time_zone"`
 }
 
 // createMember finds or creates the member with the given phone or
@@ -104,10 +147,20 @@ func (s *Server) createMember(c *gin.Context) {
 		in.Brand = p.Brand
 	}
 	ctx := c.Request.Context()
+	if err := store.ValidateTimeZone("time_zone", in.TimeZone); err != nil {
+		s.fail(c, err)
+		return
+	}
 	m, created, err := s.store.EnsureMember(ctx, store.NewMember{Phone: in.Phone, Name: in.Name, BrandID: in.Brand, Identities: in.Identities})
 	if err != nil {
 		s.fail(c, err)
 		return
+	}
+	if in.TimeZone != "" {
+		if err := s.store.SetMemberTimeZone(ctx, m.ID, in.TimeZone); err != nil {
+			s.fail(c, err)
+			return
+		}
 	}
 	v, err := s.store.Member(ctx, m.ID, p.Brand)
 	if err != nil {

@@ -5,12 +5,15 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/assign"
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
+	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/workflows"
 	"github.com/scrmgw/scrmgw/workflows/engine"
 )
 
@@ -24,14 +27,47 @@ func (e engineSender) Send(ctx context.Context, channel string, m *adapters.Outb
 }
 
 // engineAssigner binds members for assign_guide steps: the member's
-// current guide, else per the assignment rules (a QR code's store, the
-// brand's online pool).
+// current guide, else per the step's strategy and fallback.
 type engineAssigner struct{ a *assign.Assigner }
 
-func (e engineAssigner) Assign(ctx context.Context, memberID int64, brand string) (string, string, error) {
-	b, err := e.a.Assign(ctx, assign.Request{MemberID: memberID, Brand: brand})
+// assignRequest turns a step's request into the assigner's:
+//   - nearest: the stores nearest the trigger event's location (none
+//     without one), then the online pool if the fallback is pool;
+//   - store: a guide of that store, then (fallback nearest) the stores
+//     nearest the location, or (fallback pool) the online pool;
+//   - pool: the brand's online pool only.
+func assignRequest(r engine.AssignRequest) assign.Request {
+	req := assign.Request{MemberID: r.MemberID, Brand: r.Brand, MaxDistanceKm: r.MaxDistanceKm,
+		NoPool: r.Fallback != workflows.AssignPool}
+	switch r.Strategy {
+	case workflows.AssignPool:
+		req.PoolOnly, req.NoPool = true, false
+	case workflows.AssignStore:
+		req.StoreID = r.StoreID
+		if r.Fallback == workflows.AssignNearest {
+			req.Lat, req.Lng = r.Lat, r.Lng
+		}
+		if req.StoreID == "" && req.Lat == nil && req.NoPool {
+			req.PoolOnly, req.NoPool = true, true // nothing to try
+		}
+	default:
+		req.Lat, req.Lng = r.Lat, r.Lng
+	}
+	return req
+}
+
+func (e engineAssigner) Assign(ctx context.Context, r engine.AssignRequest) (string, string, error) {
+	req := assignRequest(r)
+	if req.PoolOnly && req.NoPool {
+		return "", "", engine.ErrNoGuide
+	}
+	b, err := e.a.Assign(ctx, req)
 	if errors.Is(err, assign.ErrUnassigned) {
 		return "", "", engine.ErrNoGuide
+	}
+	var fe *store.FieldError
+	if errors.As(err, &fe) && (fe.Field == "store_id" || fe.Field == "guide_id") {
+		return "", "", engine.ErrNoGuide // a store that is gone or does not carry the brand
 	}
 	if err != nil {
 		return "", "", err
@@ -39,11 +75,17 @@ func (e engineAssigner) Assign(ctx context.Context, memberID int64, brand string
 	return b.GuideID, b.StoreID, nil
 }
 
-// wireEngine builds the workflow engine and hands it every logged event.
+// wireEngine builds the workflow engine and hands it every logged event,
+// and puts the send rules of the configuration in force: the channels'
+// send rates on the Sender, WeCom's mass-message limit on the engine.
 func (a *App) wireEngine() error {
+	quotas, err := a.sendRules()
+	if err != nil {
+		return err
+	}
 	eng, err := engine.New(engine.Options{Store: a.Store, Queue: a.Queue, Templates: a.Templates,
 		Sender: engineSender{a.sender}, Assigner: engineAssigner{a.assigner}, Locale: a.Config.Locale,
-		Logger: a.Log, WakeQueue: pipeline.QueueWorkflows, WebhookSecret: a.webhookSecret})
+		Logger: a.Log, WakeQueue: pipeline.QueueWorkflows, WebhookSecret: a.webhookSecret, Quotas: quotas})
 	if err != nil {
 		return err
 	}
@@ -75,4 +117,42 @@ func (a *App) webhookSecret(name string) ([]byte, error) {
 		return base64.StdEncoding.DecodeString(b64)
 	}
 	return []byte(v), nil
+}
+
+// sendRules reads send.* and wecom.member_mass_limit: it sets the
+// Sender's rate limits and returns the engine's quotas.
+func (a *App) sendRules() (map[string]engine.Quota, error) {
+	cfg := a.Config.Send
+	rates := map[string]pipeline.Rate{}
+	for _, r := range []struct{ channel, key, val string }{
+		{"wecom", "send.rate.wecom", cfg.Rate.WeCom},
+		{"dingtalk", "send.rate.dingtalk", cfg.Rate.DingTalk},
+		{"webhook", "send.rate.webhook", cfg.Rate.Webhook},
+	} {
+		if r.val == "" {
+			continue // the default
+		}
+		rate, err := pipeline.ParseRate(r.val)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.key, err)
+		}
+		rates[r.channel] = rate
+	}
+	if cfg.CriticalShare >= 1 {
+		return nil, fmt.Errorf("send.critical_share: %v is all of the rate; use a part such as 0.2, or a negative number for one lane", cfg.CriticalShare)
+	}
+	if a.RDB != nil {
+		lim := pipeline.NewLimiter(a.RDB, pipeline.LimiterOptions{Rates: rates, CriticalShare: cfg.CriticalShare})
+		a.sender.Limit(lim, cfg.MaxWait)
+		a.Log.Info("send rates", slog.String("rates", lim.Rates()))
+	}
+	quotas := map[string]engine.Quota{}
+	if v := a.Config.WeCom.MemberMassLimit; v != "" {
+		q, err := engine.ParseQuota(v)
+		if err != nil {
+			return nil, fmt.Errorf("wecom.member_mass_limit: %w", err)
+		}
+		quotas["wecom"] = q
+	}
+	return quotas, nil
 }

@@ -46,6 +46,11 @@ type Request struct {
 	// reassignment); without it a member already bound keeps their guide.
 	Rebind bool
 	Reason string
+	// PoolOnly binds to the brand's online pool only, skipping the QR
+	// code's store or guide and the location; NoPool never falls back
+	// to the pool.
+	PoolOnly bool
+	NoPool   bool
 }
 
 // Options configure the Assigner.
@@ -228,6 +233,9 @@ func (a *Assigner) Assign(ctx context.Context, req Request) (*store.Binding, err
 		}
 		return def
 	}
+	if req.PoolOnly {
+		req.GuideID, req.StoreID, req.Lat, req.Lng = "", "", nil, nil
+	}
 	if req.GuideID != "" {
 		g, err := a.store.Guide(ctx, req.GuideID, req.Brand)
 		if errors.Is(err, store.ErrNotFound) {
@@ -265,7 +273,7 @@ func (a *Assigner) Assign(ctx context.Context, req Request) (*store.Binding, err
 			}
 		}
 	}
-	if pool := a.opts.OnlinePools[req.Brand]; pool != "" {
+	if pool := a.opts.OnlinePools[req.Brand]; pool != "" && !req.NoPool {
 		if b, err := a.bindInStore(ctx, m.ID, req.Brand, pool, reason(ReasonPool), 0); !errors.Is(err, ErrUnassigned) {
 			return b, err
 		}

@@ -143,6 +143,39 @@ type Sender struct {
 	channels *adapters.Registry
 	queue    Enqueuer
 	log      *slog.Logger
+
+	limiter RateLimiter
+	maxWait time.Duration
+}
+
+// RateLimiter schedules sends within each channel's rate (*Limiter).
+type RateLimiter interface {
+	// Reserve takes the next send slot of a channel and returns how long
+	// from now it is.
+	Reserve(ctx context.Context, channel string, critical bool) (time.Duration, error)
+}
+
+// Rate limiting of deliveries: a send whose slot is at most maxWait away
+// waits for it in the handler; a later one is handed back to the queue as
+// a new task due slotLead before its slot, and waits the rest there. A
+// task that reaches its handler more than slotGrace after its slot (the
+// workers were busy) takes a new one, so sends that were held up do not
+// go out all at once.
+const (
+	DefaultMaxWait = time.Second
+	slotLead       = time.Second
+	slotGrace      = time.Second
+)
+
+// Limit makes the Sender keep each channel's send rate with l. A send over
+// the rate waits (up to maxWait, default DefaultMaxWait, in the handler)
+// or is queued again for its slot: it does not fail, does not count as a
+// retry, and is sent once.
+func (s *Sender) Limit(l RateLimiter, maxWait time.Duration) {
+	if maxWait <= 0 {
+		maxWait = DefaultMaxWait
+	}
+	s.limiter, s.maxWait = l, maxWait
 }
 
 // NewSender returns a Sender.
@@ -189,9 +222,14 @@ type OutboxMeta struct {
 // SendTask is the asynq handler of TypeSendOutbox: it claims the row, so a
 // duplicate or retried task never sends twice, and delivers it.
 func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
-	var pl idPayload
+	var pl sendPayload
 	if err := json.Unmarshal(t.Payload(), &pl); err != nil || pl.ID == 0 {
 		return fmt.Errorf("bad %s payload %q: %w", TypeSendOutbox, t.Payload(), asynq.SkipRetry)
+	}
+	if s.limiter != nil {
+		if now, err := s.awaitSlot(ctx, &pl); !now || err != nil {
+			return err
+		}
 	}
 	row, claimed, err := s.store.ClaimOutbox(ctx, pl.ID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -258,6 +296,84 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 	if _, ok := ch.(adapters.DeliveryChecker); ok && delivery != "" {
 		s.scheduleCheck(sendCtx, row.ID, 0)
 	}
+	return nil
+}
+
+// sendPayload is the payload of TypeSendOutbox tasks: the outbox row and,
+// for a send queued again by the rate limit, the slot it holds (Unix
+// milliseconds).
+type sendPayload struct {
+	ID   int64 `json:"id"`
+	Slot int64 `json:"slot,omitempty"`
+}
+
+// awaitSlot keeps the channel's rate: it returns true when the send may go
+// now (after waiting for its slot), false when the message is not pending
+// any more or was queued again for a later slot. Nothing in it counts as
+// an attempt of the send.
+func (s *Sender) awaitSlot(ctx context.Context, pl *sendPayload) (sendNow bool, err error) {
+	row, err := s.store.Outbox(ctx, pl.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, fmt.Errorf("outbox %d: %w", pl.ID, asynq.SkipRetry)
+	}
+	if err != nil {
+		return false, err
+	}
+	if row.State != store.OutboxPending {
+		return false, nil // sent, failed, or another worker has it
+	}
+	queue, ok := asynq.GetQueueName(ctx)
+	if !ok {
+		queue = QueueDefault
+	}
+	now := time.Now()
+	slot, maxWait := time.UnixMilli(pl.Slot), s.maxWait
+	if pl.Slot == 0 || now.Sub(slot) > slotGrace {
+		wait, err := s.limiter.Reserve(ctx, row.Channel, queue == QueueCritical)
+		if err != nil {
+			return false, err
+		}
+		// Counted from the reply, the slot errs late, never early.
+		slot = time.Now().Add(wait)
+	} else {
+		// Queued for its slot: it may arrive up to slotLead and a second
+		// (asynq's whole-second due times) early.
+		maxWait = max(maxWait, slotLead+2*time.Second)
+	}
+	wait := time.Until(slot)
+	if wait > maxWait {
+		return false, s.requeue(ctx, row.ID, slot, queue)
+	}
+	if wait > 0 {
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-ctx.Done(): // shutting down: keep the slot for a later task
+			return false, s.requeue(context.WithoutCancel(ctx), row.ID, slot, queue)
+		}
+	}
+	return true, nil
+}
+
+// requeue queues the send again as a task due just before its slot. The
+// task's id is new each time (the running task, whose id may be the one
+// of the last requeue, is still held): a duplicate requeue makes a second
+// task, which the claim keeps from sending twice.
+func (s *Sender) requeue(ctx context.Context, id int64, slot time.Time, queue string) error {
+	b, _ := json.Marshal(sendPayload{ID: id, Slot: slot.UnixMilli()})
+	_, err := s.queue.EnqueueContext(ctx, asynq.NewTask(TypeSendOutbox, b), asynq.ProcessAt(slot.Add(-slotLead)),
+		asynq.TaskID(fmt.Sprintf("%s:%d:%d:%d", TypeSendOutbox, id, slot.UnixMilli(), time.Now().UnixNano())),
+		asynq.Queue(queue), asynq.MaxRetry(12))
+	if err != nil {
+		return fmt.Errorf("outbox %d: queueing for its send slot: %w", id, err)
+	}
+	if err := s.store.DeferOutbox(ctx, id, slot); err != nil {
+		// Only the sweep may queue it once more meanwhile (its claim
+		// keeps it to one send).
+		s.log.Warn("deferring outbox message", slog.Int64("outbox_id", id), slog.Any("error", err))
+	}
+	s.log.Debug("send waits for its rate slot", slog.Int64("outbox_id", id), slog.Time("slot", slot))
 	return nil
 }
 

@@ -1,0 +1,75 @@
+package app
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/assign"
+	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/workflows/engine"
+)
+
+// TestAssignRequest: an assign_guide step's strategy and fallback become
+// what the assigner tries, and nothing else.
+func TestAssignRequest(t *testing.T) {
+	lat, lng := 31.2, 121.4
+	for _, tc := range []struct {
+		name string
+		in   engine.AssignRequest
+		want assign.Request
+	}{
+		{"nearest, no fallback", engine.AssignRequest{Strategy: "nearest", Lat: &lat, Lng: &lng, MaxDistanceKm: 30, Fallback: "none"},
+			assign.Request{Lat: &lat, Lng: &lng, MaxDistanceKm: 30, NoPool: true}},
+		{"nearest, then pool", engine.AssignRequest{Strategy: "nearest", Lat: &lat, Lng: &lng, Fallback: "pool"},
+			assign.Request{Lat: &lat, Lng: &lng}},
+		{"store only", engine.AssignRequest{Strategy: "store", StoreID: "sh1", Lat: &lat, Lng: &lng, Fallback: "none"},
+			assign.Request{StoreID: "sh1", NoPool: true}},
+		{"store, then nearest", engine.AssignRequest{Strategy: "store", StoreID: "sh1", Lat: &lat, Lng: &lng, MaxDistanceKm: 10, Fallback: "nearest"},
+			assign.Request{StoreID: "sh1", Lat: &lat, Lng: &lng, MaxDistanceKm: 10, NoPool: true}},
+		{"store, then pool", engine.AssignRequest{Strategy: "store", StoreID: "sh1", Fallback: "pool"},
+			assign.Request{StoreID: "sh1"}},
+		{"store unknown, nothing else", engine.AssignRequest{Strategy: "store", Fallback: "none"},
+			assign.Request{PoolOnly: true, NoPool: true}},
+		{"pool", engine.AssignRequest{Strategy: "pool", Lat: &lat, Lng: &lng, Fallback: "none"},
+			assign.Request{PoolOnly: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.in.MemberID, tc.in.Brand = 7, "acme"
+			tc.want.MemberID, tc.want.Brand = 7, "acme"
+			if diff := cmp.Diff(tc.want, assignRequest(tc.in)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestSendRulesConfig: bad rates and quotas stop the start with the key
+// at fault.
+func TestSendRulesConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(*configs.Config)
+		want string
+	}{
+		{"rate", func(c *configs.Config) { c.Send.Rate.WeCom = "50 per second" }, `send.rate.wecom: bad rate "50 per second"`},
+		{"quota", func(c *configs.Config) { c.WeCom.MemberMassLimit = "1/week" }, `wecom.member_mass_limit: bad quota "1/week": unknown period "week"; use day or month`},
+		{"share", func(c *configs.Config) { c.Send.CriticalShare = 1 }, `send.critical_share: 1 is all of the rate`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := configs.Default()
+			tc.set(&cfg)
+			a := &App{Config: cfg}
+			_, err := a.sendRules()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one with %q", err, tc.want)
+			}
+		})
+	}
+	cfg := configs.Default()
+	q, err := (&App{Config: cfg}).sendRules()
+	if err != nil || q["wecom"] != (engine.Quota{Limit: 1}) {
+		t.Fatalf("defaults: %v, %v; want wecom 1/day", q, err)
+	}
+}
