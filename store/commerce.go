@@ -74,15 +74,17 @@ func (it *OrderItem) Amount() int64 { return int64(it.Qty) * it.PriceCents }
 
 // Refund is money given back against an order, whole or per item.
 type Refund struct {
-	ID          int64        `gorm:"primaryKey;autoIncrement" json:"id"`
-	BrandID     string       `gorm:"size:64;not null;uniqueIndex:idx_refund_no" json:"brand"`
-	RefundNo    string       `gorm:"size:100;not null;uniqueIndex:idx_refund_no" json:"refund_id"`
-	OrderID     int64        `gorm:"not null;index" json:"order_id"`
-	AmountCents int64        `gorm:"not null" json:"amount_cents"`
-	RefundedAt  time.Time    `gorm:"not null" json:"refunded_at"`
-	SettleDate  string       `gorm:"size:10;not null;index" json:"settle_date"`
-	CreatedAt   time.Time    `json:"created_at"`
-	Items       []RefundItem `gorm:"-" json:"items"`
+	ID          int64     `gorm:"primaryKey;autoIncrement" json:"id"`
+	BrandID     string    `gorm:"size:64;not null;uniqueIndex:idx_refund_no" json:"brand"`
+	RefundNo    string    `gorm:"size:100;not null;uniqueIndex:idx_refund_no" json:"refund_id"`
+	OrderID     int64     `gorm:"not null;index" json:"order_id"`
+	AmountCents int64     `gorm:"not null" json:"amount_cents"`
+	RefundedAt  time.Time `gorm:"not null" json:"refunded_at"`
+	SettleDate  string    `gorm:"size:10;not null;index" json:"settle_date"`
+	// EventKey is the event that reported the refund.
+	EventKey  string       `gorm:"size:200;not null;default:''" json:"-"`
+	CreatedAt time.Time    `json:"created_at"`
+	Items     []RefundItem `gorm:"-" json:"items"`
 }
 
 // RefundItem is how many units of an order line a refund returns.
@@ -402,4 +404,13 @@ func (s *Store) RecordRefund(ctx context.Context, r *Refund, memberID int64, lin
 		return false, err
 	}
 	return fresh, translate(err)
+}
+
+// RefundByNo returns a recorded refund.
+func (s *Store) RefundByNo(ctx context.Context, brand, refundNo string) (*Refund, error) {
+	var r Refund
+	if err := s.db.WithContext(ctx).Where("brand_id = ? AND refund_no = ?", brand, refundNo).Take(&r).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &r, nil
 }

@@ -130,6 +130,9 @@ type MemberData struct {
 	Identities []IdentityRef `json:"identities,omitempty"`
 	Level      string        `json:"level,omitempty"`
 	Tags       []string      `json:"tags,omitempty"`
+	// TimeZone is the member's IANA zone (send rules with time_zone:
+	// member use it).
+	TimeZone string `json:"time_zone,omitempty"`
 }
 
 // PurchaseData is the data of purchase.completed.
@@ -360,6 +363,11 @@ func checkData(typ string, raw json.RawMessage, path string) []string {
 		c.str(data, path, "name", false, 200)
 		c.str(data, path, "home_store", false, 64)
 		c.str(data, path, "level", false, 32)
+		if tz := c.str(data, path, "time_zone", false, 64); tz != "" {
+			if _, err := time.LoadLocation(tz); err != nil || tz == "Local" {
+				c.fault(path+".time_zone", "unknown time zone %q (want an IANA name such as Asia/Shanghai)", tz)
+			}
+		}
 		if loc := c.object(path+".location", data["location"], false); loc != nil {
 			p := path + ".location"
 			lat, lok := loc["lat"].(json.Number)

@@ -107,7 +107,7 @@ bound_guide: true
 
 	// A sign-up with a location: one member by phone, bound nearest.
 	signup := `{"specversion":"1.0","id":"su-1","source":"/crm","type":"member.signed_up",
-	  "data":{"member":{"phone":"13900139000","crm_id":"C-9"},"name":"周女士","level":"gold","location":{"lat":31.23,"lng":121.47}}}`
+	  "data":{"member":{"phone":"13900139000","crm_id":"C-9"},"name":"周女士","level":"gold","time_zone":"Asia/Urumqi","location":{"lat":31.23,"lng":121.47}}}`
 	if code, body := postSigned(t, s.base, src.Secret, "m-su", "application/cloudevents+json", signup); code != 200 || body != `{"accepted":1,"duplicates":0}`+"\n" {
 		t.Fatalf("sign-up: %d %s", code, body)
 	}
@@ -121,7 +121,7 @@ bound_guide: true
 		member = v
 		return true
 	})
-	if b := member.Bindings[0]; b.GuideID != "g-li" || b.BrandID != "acme" || member.Name != "周女士" {
+	if b := member.Bindings[0]; b.GuideID != "g-li" || b.BrandID != "acme" || member.Name != "周女士" || member.TimeZone != "Asia/Urumqi" {
 		t.Errorf("member after sign-up: %+v, bindings %+v", member.Member, member.Bindings)
 	}
 
@@ -201,6 +201,19 @@ bound_guide: true
 		return o != nil && o.RefundedCents == 12900
 	})
 	checkLines("clawback", map[string]int64{"1 guide g-li": -645, "1 store sh-1": -1032, "1 distributor dist-east": -258}, true)
+	// The same refund sent again under a new event id changes nothing and
+	// is no fault.
+	again := strings.Replace(refund, `"id":"r-1"`, `"id":"r-1b"`, 1)
+	if code, body := postSigned(t, s.base, src.Secret, "m-r1b", "application/cloudevents+json", again); code != 200 || !strings.Contains(body, `"accepted":1`) {
+		t.Fatalf("refund again: %d %s", code, body)
+	}
+	waitFor(t, "the repeated refund handled", func() bool {
+		row, err := s.app.Store.InboxByKey(ctx, "webhook", "acme /pos/sh-1 r-1b")
+		return err == nil && row.State != store.InboxPending
+	})
+	if row, _ := s.app.Store.InboxByKey(ctx, "webhook", "acme /pos/sh-1 r-1b"); row.State != store.InboxDone {
+		t.Errorf("repeated refund: inbox %s (%s)", row.State, row.LastError)
+	}
 	// Refunding more than is left is refused for good, and changes nothing.
 	over := strings.NewReplacer(`"r-1"`, `"r-2"`, `"RF-1"`, `"RF-2"`, `"qty":1`, `"qty":5`).Replace(refund)
 	if code, body := postSigned(t, s.base, src.Secret, "m-r2", "application/cloudevents+json", over); code != 200 {

@@ -93,6 +93,9 @@ func (c *Commerce) handle(ctx context.Context, in *adapters.Inbound) error {
 		e.Payload = payload
 	case webhook.TypePurchaseRefunded:
 		payload, err := c.refund(ctx, in, raw)
+		if errors.Is(err, errRefundSeen) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -181,6 +184,14 @@ func (c *Commerce) memberEvent(ctx context.Context, in *adapters.Inbound, raw []
 	}
 	if d.Level != "" {
 		if err := c.store.SetMembership(ctx, id, in.Brand, d.Level, nil); err != nil {
+			return 0, err
+		}
+	}
+	if d.TimeZone != "" {
+		if err := c.store.SetMemberTimeZone(ctx, id, d.TimeZone); err != nil {
+			if errors.Is(err, store.ErrInvalid) {
+				return 0, permanent("member time_zone: %v", err)
+			}
 			return 0, err
 		}
 	}
@@ -363,6 +374,9 @@ func (c *Commerce) attribute(ctx context.Context, o *store.Order, d webhook.Purc
 	return p, nil
 }
 
+// errRefundSeen skips a refund recorded before from another event.
+var errRefundSeen = errors.New("refund already recorded")
+
 // ErrOrderUnknown delays a refund whose order has not arrived yet; the
 // queue retries it with backoff.
 var ErrOrderUnknown = errors.New("refund before its order: will retry")
@@ -373,6 +387,18 @@ func (c *Commerce) refund(ctx context.Context, in *adapters.Inbound, raw []byte)
 	var d webhook.RefundData
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return "", permanent("event data: %v", err)
+	}
+	known, err := c.store.RefundByNo(ctx, in.Brand, d.RefundID)
+	switch {
+	case err == nil && known.EventKey != in.DedupKey:
+		// The same refund sent again as another event: once is enough.
+		c.log.Info("refund already recorded from another event; ignored", slog.String("brand", in.Brand), slog.String("refund_id", d.RefundID))
+		return "", errRefundSeen
+	case err == nil:
+		// This event's refund, recorded before a crash: log it now.
+		return c.refundPayload(in, d, known)
+	case !errors.Is(err, store.ErrNotFound):
+		return "", err
 	}
 	o, err := c.store.OrderByNo(ctx, in.Brand, d.OrderID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -385,7 +411,7 @@ func (c *Commerce) refund(ctx context.Context, in *adapters.Inbound, raw []byte)
 	if err != nil {
 		return "", permanent("refund %s: %v", d.RefundID, err)
 	}
-	r := &store.Refund{BrandID: in.Brand, RefundNo: d.RefundID, OrderID: o.ID, RefundedAt: in.At, Items: items,
+	r := &store.Refund{BrandID: in.Brand, RefundNo: d.RefundID, OrderID: o.ID, RefundedAt: in.At, Items: items, EventKey: in.DedupKey,
 		SettleDate: ledger.SettleDate(c.now(), c.Location)}
 	if d.RefundedAt != nil {
 		r.RefundedAt = d.RefundedAt.UTC()
@@ -413,6 +439,13 @@ func (c *Commerce) refund(ctx context.Context, in *adapters.Inbound, raw []byte)
 		op.Items = append(op.Items, itemPayload{SKU: oi.SKU, Name: oi.Name, Category: oi.Category, Qty: it.Qty, Price: yuan(oi.PriceCents)})
 	}
 	return mustJSON(map[string]any{"order": op, "refund_id": d.RefundID, "order_id": o.OrderNo}), nil
+}
+
+// refundPayload is the event payload of a refund recorded before (its
+// lines are not kept in the event; the amount is).
+func (c *Commerce) refundPayload(in *adapters.Inbound, d webhook.RefundData, r *store.Refund) (string, error) {
+	return mustJSON(map[string]any{"order": orderPayload{ID: d.OrderID, Total: yuan(r.AmountCents), PurchasedAt: r.RefundedAt,
+		Source: in.Attrs["source"]}, "refund_id": d.RefundID, "order_id": d.OrderID}), nil
 }
 
 // refundItems maps a refund's lines onto the order's (by line number or
