@@ -177,7 +177,8 @@ func mergeEngineRows(tx *gorm.DB, from, into int64, now time.Time, moved map[str
 		model any
 		table string
 		keys  string
-	}{{&MemberTag{}, "member_tags", "brand_id, tag"}, {&MemberConsent{}, "member_consent", "brand_id, channel"}} {
+	}{{&MemberTag{}, "member_tags", "brand_id, tag"}, {&MemberConsent{}, "member_consent", "brand_id, channel"},
+		{&CrossBrandOptIn{}, "member_cross_brand", "brand_id"}} {
 		q := fmt.Sprintf(`DELETE FROM %s WHERE member_id = ? AND (%s) IN (SELECT %s FROM %s WHERE member_id = ?)`,
 			tbl.table, tbl.keys, tbl.keys, tbl.table)
 		if err := tx.Exec(q, from, into).Error; err != nil {
@@ -193,6 +194,16 @@ func mergeEngineRows(tx *gorm.DB, from, into int64, now time.Time, moved map[str
 	}
 	if err := tx.Model(&MemberSend{}).Where("member_id = ?", from).Update("member_id", into).Error; err != nil {
 		return translate(err)
+	}
+	// Orders, guide points and quota counts follow the member; purchase
+	// figures add up.
+	for _, m := range []any{&Order{}, &GuidePointsEntry{}, &QuotaSend{}} {
+		if err := tx.Model(m).Where("member_id = ?", from).Update("member_id", into).Error; err != nil {
+			return translate(err)
+		}
+	}
+	if err := mergeStats(tx, from, into); err != nil {
+		return err
 	}
 	res = tx.Model(&GuideTask{}).Where("member_id = ?", from).Update("member_id", into)
 	if res.Error != nil {
@@ -232,4 +243,53 @@ func mergeEngineRows(tx *gorm.DB, from, into int64, now time.Time, moved map[str
 		}
 	}
 	return nil
+}
+
+// mergeStats adds a merged member's purchase figures to the survivor's.
+func mergeStats(tx *gorm.DB, from, into int64) error {
+	var rows []MemberStats
+	if err := tx.Where("member_id = ?", from).Find(&rows).Error; err != nil {
+		return translate(err)
+	}
+	for _, r := range rows {
+		var have MemberStats
+		err := tx.Where("member_id = ? AND brand_id = ?", into, r.BrandID).Take(&have).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			if err := tx.Model(&MemberStats{}).Where("member_id = ? AND brand_id = ?", from, r.BrandID).Update("member_id", into).Error; err != nil {
+				return translate(err)
+			}
+			continue
+		}
+		if err != nil {
+			return translate(err)
+		}
+		have.Orders += r.Orders
+		have.SpentCents += r.SpentCents
+		have.FirstPurchaseAt = earliest(have.FirstPurchaseAt, r.FirstPurchaseAt)
+		have.LastPurchaseAt = latest(have.LastPurchaseAt, r.LastPurchaseAt)
+		have.LastVisitAt = latest(have.LastVisitAt, r.LastVisitAt)
+		if err := tx.Model(&MemberStats{}).Where("member_id = ? AND brand_id = ?", into, r.BrandID).Updates(map[string]any{
+			"orders": have.Orders, "spent_cents": have.SpentCents, "first_purchase_at": have.FirstPurchaseAt,
+			"last_purchase_at": have.LastPurchaseAt, "last_visit_at": have.LastVisitAt}).Error; err != nil {
+			return translate(err)
+		}
+		if err := tx.Where("member_id = ? AND brand_id = ?", from, r.BrandID).Delete(&MemberStats{}).Error; err != nil {
+			return translate(err)
+		}
+	}
+	return nil
+}
+
+func earliest(a, b *time.Time) *time.Time {
+	if a == nil || (b != nil && b.Before(*a)) {
+		return b
+	}
+	return a
+}
+
+func latest(a, b *time.Time) *time.Time {
+	if a == nil || (b != nil && b.After(*a)) {
+		return b
+	}
+	return a
 }

@@ -39,12 +39,32 @@ func TestMergeMembers(t *testing.T) {
 		s.SetConsent(ctx, wx.ID, "acme", store.ConsentAll, true, time.Now())
 		s.CreateGuideTask(ctx, &store.GuideTask{MemberID: wx.ID, GuideID: "g1", BrandID: "acme", Title: "call", DueAt: time.Now()})
 
+		day := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		for i, id := range []int64{wx.ID, crm.ID} {
+			o := &store.Order{BrandID: "acme", OrderNo: "SO-" + itoa(int64(i)), MemberID: id, Channel: "pos", Currency: "CNY", Attribution: "none",
+				PlacedAt: day.AddDate(0, i, 0), Items: []store.OrderItem{{SKU: "A", Qty: 1, PriceCents: 1000 * int64(i+1)}}}
+			if _, err := s.RecordOrder(ctx, o, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.SetCrossBrandOptIn(ctx, wx.ID, []string{"zeta"}, true, time.Now())
+
 		rec, err := s.MergeMembers(ctx, wx.ID, crm.ID, "admin")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if rec.Moved != "identities=1 memberships=2 bindings=2 events=1 tags=1 points_lines=0 runs=0 guide_tasks=1" {
 			t.Errorf("recorded move = %q", rec.Moved)
+		}
+		if st, _ := s.Stats(ctx, crm.ID, "acme"); st.Orders != 2 || st.SpentCents != 3000 || !st.FirstPurchaseAt.Equal(day) ||
+			!st.LastPurchaseAt.Equal(day.AddDate(0, 1, 0)) {
+			t.Errorf("merged purchase figures = %+v", st)
+		}
+		if os, _ := s.MemberOrders(ctx, crm.ID, "acme", 10); len(os) != 2 {
+			t.Errorf("survivor has %d orders, want 2", len(os))
+		}
+		if ins, _ := s.CrossBrandOptIns(ctx, crm.ID); len(ins) != 1 || ins[0] != "zeta" {
+			t.Errorf("survivor's cross-brand opt-ins = %v", ins)
 		}
 		v, err := s.Member(ctx, wx.ID, "") // the old id resolves to the survivor
 		if err != nil || v.ID != crm.ID {
