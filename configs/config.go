@@ -69,6 +69,14 @@ type Config struct {
 	// back to webhook.url.
 	Webhook webhook.Config `yaml:"webhook"`
 	Ledger  LedgerConfig   `yaml:"ledger"`
+	Coupons CouponsConfig  `yaml:"coupons"`
+}
+
+// CouponsConfig names the coupon batches workflows issue from.
+type CouponsConfig struct {
+	// File is a YAML file of coupon batches. Default: the built-in
+	// configs/coupons/coupons.yaml.
+	File string `yaml:"file"`
 }
 
 // LedgerConfig configures commissions and their settlement.

@@ -5,7 +5,7 @@ import (
 	"io/fs"
 )
 
-//go:embed templates/*.yaml workflows/*.yaml bots/*.yaml ledger/*.yaml
+//go:embed templates/*.yaml workflows/*.yaml bots/*.yaml ledger/*.yaml coupons/*.yaml
 var examples embed.FS
 
 // BuiltinTemplates returns the message templates shipped in
@@ -44,3 +44,7 @@ func CommissionRules() (fs.FS, string) { return examples, "ledger/commission.yam
 // (configs/ledger/guide_points.yaml), used unless ledger.guide_points
 // names another.
 func GuidePointsRules() (fs.FS, string) { return examples, "ledger/guide_points.yaml" }
+
+// CouponBatches returns the built-in coupon batches file
+// (configs/coupons/coupons.yaml), used unless coupons.file names another.
+func CouponBatches() (fs.FS, string) { return examples, "coupons/coupons.yaml" }

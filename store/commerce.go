@@ -414,3 +414,45 @@ func (s *Store) RefundByNo(ctx context.Context, brand, refundNo string) (*Refund
 	}
 	return &r, nil
 }
+
+// IssuedCoupon is a coupon a workflow gave a member, kept so the brand's
+// POS and shop can honour it. Key (the run's step visit) makes issuing
+// idempotent.
+type IssuedCoupon struct {
+	ID         int64     `gorm:"primaryKey;autoIncrement" json:"id"`
+	Key        string    `gorm:"column:issue_key;size:200;not null;uniqueIndex" json:"-"`
+	Code       string    `gorm:"size:100;not null;index" json:"code"`
+	Batch      string    `gorm:"size:64;not null" json:"batch"`
+	BrandID    string    `gorm:"size:64;not null" json:"brand"`
+	MemberID   int64     `gorm:"not null;index" json:"member_id"`
+	ValueCents int64     `gorm:"not null" json:"value_cents"`
+	ExpiresAt  time.Time `gorm:"not null" json:"expires_at"`
+	IssuedAt   time.Time `gorm:"not null" json:"issued_at"`
+}
+
+// IssueCoupon records a coupon; one already issued under the same key is
+// returned as it was.
+func (s *Store) IssueCoupon(ctx context.Context, c *IssuedCoupon) (*IssuedCoupon, error) {
+	if c.Key == "" || c.Code == "" {
+		return nil, invalid("coupon", "a key and a code are required")
+	}
+	if err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(c).Error; err != nil {
+		return nil, translate(err)
+	}
+	var got IssuedCoupon
+	if err := s.db.WithContext(ctx).Where("issue_key = ?", c.Key).Take(&got).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &got, nil
+}
+
+// MemberCoupons lists a member's coupons, newest first, of one brand when
+// brand is set.
+func (s *Store) MemberCoupons(ctx context.Context, member int64, brand string) ([]IssuedCoupon, error) {
+	var out []IssuedCoupon
+	q := s.db.WithContext(ctx).Where("member_id = ?", member)
+	if brand != "" {
+		q = q.Where("brand_id = ?", brand)
+	}
+	return out, translate(q.Order("id DESC").Limit(100).Find(&out).Error)
+}

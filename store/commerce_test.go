@@ -150,3 +150,28 @@ func TestEventSourceSecrets(t *testing.T) {
 		}
 	})
 }
+
+func TestIssueCouponOnce(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		at := time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC)
+		c := func(code string) *store.IssuedCoupon {
+			return &store.IssuedCoupon{Key: "wf:1:coupon:1", Code: code, Batch: "NEW-50", BrandID: "acme", MemberID: 7, ValueCents: 5000,
+				ExpiresAt: at.AddDate(0, 0, 30), IssuedAt: at}
+		}
+		first, err := s.IssueCoupon(ctx, c("NEW-50-AAAA"))
+		if err != nil || first.Code != "NEW-50-AAAA" {
+			t.Fatalf("issue = %+v, %v", first, err)
+		}
+		again, err := s.IssueCoupon(ctx, c("NEW-50-BBBB"))
+		if err != nil || again.Code != "NEW-50-AAAA" || again.ID != first.ID {
+			t.Errorf("issuing again under the same key = %+v, %v", again, err)
+		}
+		if cs, _ := s.MemberCoupons(ctx, 7, "acme"); len(cs) != 1 || cs[0].ValueCents != 5000 {
+			t.Errorf("member coupons = %+v", cs)
+		}
+		if _, err := s.IssueCoupon(ctx, &store.IssuedCoupon{Code: "X"}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("no key: %v", err)
+		}
+	})
+}

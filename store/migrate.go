@@ -44,6 +44,7 @@ var migrations = []migration{
 	{id: "0010_handoffs", up: migrateHandoffs},
 	{id: "0011_send_rules", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&Member{}, &QuotaSend{}) }},
 	{id: "0012_guide_points", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&GuidePointsEntry{}, &CrossBrandOptIn{}) }},
+	{id: "0013_coupons", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&IssuedCoupon{}) }},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/app"
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/templates"
 	"github.com/scrmgw/scrmgw/workflows"
@@ -81,6 +82,10 @@ func runWorkflowDryRun(cfg configs.Config, args []string, memberFile, eventsFile
 		}
 	}
 	opts := engine.DryRunOptions{Templates: reg, Locale: cfg.Locale}
+	if opts.Coupons, err = app.LoadCouponBatches(cfg); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
 	if v := cfg.WeCom.MemberMassLimit; v != "" {
 		q, err := engine.ParseQuota(v)
 		if err != nil {

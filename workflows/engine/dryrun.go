@@ -117,13 +117,16 @@ type DryRunOptions struct {
 	// Quotas are the channels' limits on messages to one member
 	// (Options.Quotas), counted over the run's own sends.
 	Quotas map[string]Quota
+	// Coupons are the configured coupon batches; nil issues value-less
+	// codes from any batch.
+	Coupons CouponBatches
 }
 
 // DryRun simulates the member through a workflow with the engine's
 // templates, locale and spread: see the package function DryRun.
 func (e *Engine) DryRun(wf *workflows.Workflow, member MemberFixture, events []EventFixture, start time.Time) ([]TimelineEntry, error) {
 	return DryRun(DryRunOptions{Templates: e.opts.Templates, Locale: e.opts.Locale, SpreadWindow: e.opts.SpreadWindow,
-		Quotas: e.opts.Quotas}, wf, member, events, start)
+		Quotas: e.opts.Quotas, Coupons: e.opts.CouponBatches}, wf, member, events, start)
 }
 
 // maxDryRunSteps bounds a dry run of a workflow that loops.
@@ -409,8 +412,16 @@ func (s *sim) send(step *workflows.Step) (string, bool) {
 	}
 	data := s.data(step.ID)
 	if snd.Coupon != "" {
-		data.Coupon, _ = batchCodes{}.Issue(context.Background(), CouponRequest{Batch: snd.Coupon, MemberID: s.m.ID,
-			Key: stepKey(s.m.ID, step.ID, s.visits[step.ID]), At: s.now})
+		req := CouponRequest{Batch: snd.Coupon, MemberID: s.m.ID, Key: stepKey(s.m.ID, step.ID, s.visits[step.ID]), At: s.now}
+		if s.opts.Coupons == nil {
+			data.Coupon, _ = batchCodes{}.Issue(context.Background(), req)
+		} else {
+			c, err := s.opts.Coupons.Coupon(req)
+			if err != nil {
+				return s.fail(step, err)
+			}
+			data.Coupon = c
+		}
 	}
 	locale := orWord(s.m.Locale, s.opts.Locale)
 	msg, err := s.opts.Templates.Render(snd.Template, locale, channel, data)

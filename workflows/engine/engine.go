@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -126,8 +125,7 @@ type CouponRequest struct {
 type batchCodes struct{}
 
 func (batchCodes) Issue(_ context.Context, req CouponRequest) (templates.Coupon, error) {
-	code := strings.ToUpper(strconv.FormatUint(hash64(req.Key)%(36*36*36*36*36*36), 36))
-	return templates.Coupon{Code: req.Batch + "-" + code, ExpiresAt: req.At.Add(30 * 24 * time.Hour)}, nil
+	return templates.Coupon{Code: couponCode(req), ExpiresAt: req.At.Add(30 * 24 * time.Hour)}, nil
 }
 
 // Options configure an Engine. Store, Queue, Templates and Sender are
@@ -142,6 +140,9 @@ type Options struct {
 	// Coupons issues coupons; default codes derived from the batch with
 	// no value.
 	Coupons Coupons
+	// CouponBatches are the configured batches, for dry runs (Coupons
+	// issues the real ones).
+	CouponBatches CouponBatches
 	// Quotas are the channels' own limits on how many messages one
 	// member may receive per period (WeCom: group-send messages to an
 	// external contact), by channel; default none. A send over a quota is

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -98,6 +99,10 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 	}
 	if s.Coupon != "" {
 		c, err := e.opts.Coupons.Issue(ctx, CouponRequest{Batch: s.Coupon, MemberID: run.MemberID, Brand: run.BrandID, Key: key, At: now})
+		if errors.Is(err, ErrUnknownCouponBatch) {
+			release()
+			return outcome{}, fmt.Errorf("issuing coupon: %v: %w", err, errPermanent)
+		}
 		if err != nil {
 			return outcome{}, fmt.Errorf("issuing coupon from %s: %w", s.Coupon, err)
 		}

@@ -141,6 +141,7 @@ func (s *Server) Mount(r *gin.Engine) {
 	v1.GET("/products", s.listProducts)
 	v1.POST("/products/bulk", s.bulkProducts)
 	v1.GET("/members/:id/orders", s.memberOrders)
+	v1.GET("/members/:id/coupons", s.memberCoupons)
 	v1.GET("/settlements", s.listSettlements)
 	v1.POST("/settlements", s.settle)
 	v1.GET("/leaderboards", s.leaderboard)

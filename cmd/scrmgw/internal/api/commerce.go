@@ -385,3 +385,23 @@ func (s *Server) deleteWebhookEndpoint(c *gin.Context) {
 	}
 	c.Status(http.StatusNoContent)
 }
+
+// memberCoupons lists the coupons workflows gave a member (newest first).
+func (s *Server) memberCoupons(c *gin.Context) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		abort(c, newError(http.StatusNotFound, CodeNotFound, "member %q not found", c.Param("id")))
+		return
+	}
+	brand := principal(c).Brand
+	if _, err := s.store.Member(c.Request.Context(), id, brand); err != nil {
+		s.fail(c, err)
+		return
+	}
+	cs, err := s.store.MemberCoupons(c.Request.Context(), id, brand)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"items": cs})
+}
