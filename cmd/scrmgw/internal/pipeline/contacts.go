@@ -40,6 +40,10 @@ type Welcomer interface {
 	Welcome(ctx context.Context, channel string, d WelcomeData) (*adapters.Outbound, error)
 }
 
+// WelcomeKeyPrefix starts the idempotency key of welcome messages, which
+// go on the critical queue (also when the sweep re-queues them).
+const WelcomeKeyPrefix = "welcome:"
+
 // Contacts turns contact events into members, bindings, events and
 // welcome messages. Every write is keyed by the delivery, so handling a
 // delivery twice changes nothing the second time.
@@ -193,7 +197,7 @@ func (c *Contacts) welcome(ctx context.Context, in *adapters.Inbound, m *store.M
 	if err != nil {
 		return fmt.Errorf("rendering welcome: %w", err)
 	}
-	out.IdempotencyKey = "welcome:" + in.DedupKey
+	out.IdempotencyKey = WelcomeKeyPrefix + in.DedupKey
 	out.To, out.ToParty = in.SenderID, adapters.PartyMember
 	if out.Fields == nil {
 		out.Fields = map[string]string{}

@@ -499,3 +499,28 @@ func TestWebhookEndpointGetsOneDelivery(t *testing.T) {
 		}
 	})
 }
+
+// The sweep re-queues a pending welcome on the critical queue, other
+// messages on default.
+func TestSweepKeepsWelcomesCritical(t *testing.T) {
+	s := storetest.Open(t, "sqlite")
+	ctx := context.Background()
+	for _, key := range []string{WelcomeKeyPrefix + "evt:1", "wf:1:nudge:1"} {
+		if _, err := s.AddOutbox(ctx, &store.OutboxMessage{IdempotencyKey: key, Channel: "wecom", Recipient: "wm1", Kind: "text", Payload: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := newFakeQueue()
+	if err := Sweep(ctx, s, q, -time.Minute, discard); err != nil {
+		t.Fatal(err)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	byQueue := map[string]int{}
+	for _, queue := range q.queue {
+		byQueue[queue]++
+	}
+	if byQueue[QueueCritical] != 1 || byQueue[QueueDefault] != 1 {
+		t.Errorf("swept to queues %v, want one critical (the welcome) and one default", byQueue)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -486,7 +487,12 @@ func Sweep(ctx context.Context, s *store.Store, q Enqueuer, olderThan time.Durat
 		return fmt.Errorf("sweeping outbox: %w", err)
 	}
 	for _, m := range msgs {
-		if err := enqueueID(ctx, q, TypeSendOutbox, m.ID, QueueDefault); err != nil {
+		// A welcome keeps its critical lane: its code expires in 20 s.
+		queue := QueueDefault
+		if strings.HasPrefix(m.IdempotencyKey, WelcomeKeyPrefix) {
+			queue = QueueCritical
+		}
+		if err := enqueueID(ctx, q, TypeSendOutbox, m.ID, queue); err != nil {
 			return fmt.Errorf("sweeping outbox: %w", err)
 		}
 	}
