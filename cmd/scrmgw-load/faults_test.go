@@ -24,6 +24,7 @@ import (
 // processed, and got exactly one reply (one outbox row, sent, and one
 // kf/send_msg accepted by WeCom), the right one for what was asked.
 func TestFaultsWeComErrors(t *testing.T) {
+	t.Parallel() // mostly waits for retry back-offs
 	dbURL := storetest.URL(t, "postgres")
 	redisURL := storetest.RedisURL(t)
 	bin := buildScrmgw(t)

@@ -215,3 +215,17 @@ func (d *dbCounter) logUnfinished(ctx context.Context) {
 		d.t.Logf("inbox %d %s: %s after %d attempts: %s", id, key, state, attempts, last)
 	}
 }
+
+// logLines returns the lines of the gateway's process logs that contain s.
+func (g *testGateway) logLines(s string) []string {
+	var out []string
+	for _, p := range g.procs {
+		b, _ := os.ReadFile(p.log.Name())
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, s) {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
