@@ -159,9 +159,11 @@ func TestFaultsWeComErrors(t *testing.T) {
 // (no close handshake, as a network failure does) several times while it
 // does, each time once a few more frames were acked on the new
 // connection. Frames not acked when their connection went away are
-// delivered again on the next one. In the end every frame is acked, each
+// delivered again on the next one. Meanwhile the fake OpenAPI fails one
+// call in five of the session webhooks the replies go to (QPS limit, 502,
+// 504, before doing anything). In the end every frame is acked, each
 // message is in the inbox exactly once and processed, and each got
-// exactly one reply at its session webhook.
+// exactly one reply at its session webhook (none went out proactively).
 func TestFaultsDingTalkStreamDrops(t *testing.T) {
 	dbURL := storetest.URL(t, "postgres")
 	redisURL := storetest.RedisURL(t)
@@ -189,6 +191,7 @@ func TestFaultsDingTalkStreamDrops(t *testing.T) {
 	}
 	db := newDBCounter(ctx, t, dbURL)
 
+	openapi.FailRandomly(0.2, time.Now().UnixNano())
 	start := time.Now()
 	runID := randomHex(3)
 	ids := make([]string, messages)    // frame messageIds
@@ -229,7 +232,7 @@ func TestFaultsDingTalkStreamDrops(t *testing.T) {
 	}
 	allAcked := time.Since(start)
 	db.waitProcessed(ctx, messages, 60*time.Second)
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(120 * time.Second)
 	for len(openapi.Replies()) < messages && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -264,13 +267,24 @@ func TestFaultsDingTalkStreamDrops(t *testing.T) {
 	if n := len(openapi.Replies()); n != messages {
 		t.Errorf("session webhook replies = %d, want %d", n, messages)
 	}
+	if n := db.count(ctx, `SELECT count(*) FROM outbox_messages WHERE state = 'sent'`); n != messages {
+		t.Errorf("replies sent according to the outbox = %d, want %d", n, messages)
+	}
+	if sent := openapi.Sent(); len(sent) != 0 {
+		t.Errorf("%d replies went out proactively instead of through the session webhook", len(sent))
+	}
+	webhookFailures := openapi.RandomFailures()
+	if webhookFailures == 0 {
+		t.Error("no session webhook call failed")
+	}
 	if errs := gw.ProtocolErrors(); len(errs) > 0 {
 		t.Errorf("protocol errors: %v", errs)
 	}
 	if n := gw.Accepted(); n < drops+1 {
 		t.Errorf("connections accepted = %d, want at least %d", n, drops+1)
 	}
-	t.Logf("%d messages, %d drops, %d connections, %d frames delivered more than once; all acked after %s, "+
-		"all recorded once, processed and answered once after %s",
-		messages, drops, gw.Accepted(), redelivered, allAcked.Round(100*time.Millisecond), took.Round(100*time.Millisecond))
+	t.Logf("%d messages, %d drops, %d connections, %d frames delivered more than once; all acked after %s; "+
+		"%d session webhook calls, %d failed by the fake; all recorded once, processed and answered once after %s",
+		messages, drops, gw.Accepted(), redelivered, allAcked.Round(100*time.Millisecond),
+		openapi.Calls(dingtalkfake.PathSessionWebhook), webhookFailures, took.Round(100*time.Millisecond))
 }
