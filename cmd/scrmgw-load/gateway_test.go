@@ -229,3 +229,22 @@ func (g *testGateway) logLines(s string) []string {
 	}
 	return out
 }
+
+func (d *dbCounter) logUnsent(ctx context.Context) {
+	rows, err := d.conn.Query(ctx, `SELECT id, state, attempts, last_error, updated_at,
+		(SELECT count(*) FROM send_attempts a WHERE a.outbox_id = o.id) FROM outbox_messages o WHERE state <> 'sent' LIMIT 5`)
+	if err != nil {
+		d.t.Logf("listing unsent: %v", err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id, attempts, tries int64
+			state, last         string
+			at                  time.Time
+		)
+		rows.Scan(&id, &state, &attempts, &last, &at, &tries)
+		d.t.Logf("outbox %d: %s, %d claims, %d send attempts logged, updated %s: %s", id, state, attempts, tries, at.Format(time.RFC3339Nano), last)
+	}
+}

@@ -275,6 +275,7 @@ func restartUnderLoad(t *testing.T, server string) {
 	}
 	if n := db.count(ctx, `SELECT count(*) FROM outbox_messages WHERE state <> 'sent'`); n != 0 {
 		t.Errorf("%d replies not sent", n)
+		db.logUnsent(ctx)
 	}
 	if n := len(fake.AppMessages()); n != texts {
 		t.Errorf("WeCom received %d app messages, want %d (one reply per guide message)", n, texts)
