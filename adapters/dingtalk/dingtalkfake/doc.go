@@ -57,7 +57,8 @@
 // sessionWebhook URLs that bot messages carry for replies. Errors have the
 // OpenAPI shape: an HTTP 4xx status and {"code", "requestid", "message"}.
 // [OpenAPI.FailNext] makes the next calls fail (for throttling and
-// authentication errors), [OpenAPI.MarkInvalidUsers] and
+// authentication errors), [OpenAPI.FailRandomly] a share of all calls
+// (QPS limit, 502, 504), [OpenAPI.MarkInvalidUsers] and
 // [OpenAPI.MarkFlowControlled] shape the per-user result lists of batchSend,
 // and everything sent is recorded for inspection.
 //

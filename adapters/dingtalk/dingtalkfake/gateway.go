@@ -195,7 +195,10 @@ func New(tb testing.TB, opts ...Option) *Gateway {
 	mux.HandleFunc(PathConnectionsOpen, g.serveOpen)
 	mux.HandleFunc(PathConnect, g.serveConnect)
 	mux.HandleFunc("/", g.serveOther)
-	g.srv = httptest.NewServer(mux)
+	// Assigned before it starts: handlers read g.srv.URL, and a client in
+	// another process gives the race detector no other ordering.
+	g.srv = httptest.NewUnstartedServer(mux)
+	g.srv.Start()
 	if tb != nil {
 		tb.Cleanup(g.Close)
 	}

@@ -3,6 +3,7 @@ package dingtalkfake
 import (
 	"encoding/json"
 	"fmt"
+	mathrand "math/rand"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -143,6 +144,9 @@ type OpenAPI struct {
 	replies        []WebhookReply
 	sessions       map[string]session
 	failures       []Failure
+	failRate       float64
+	failRand       *mathrand.Rand
+	failCount      int
 	invalidUsers   map[string]bool
 	flowControlled map[string]bool
 }
@@ -206,6 +210,27 @@ func (o *OpenAPI) FailNext(n int, f Failure) {
 	for range n {
 		o.failures = append(o.failures, f)
 	}
+}
+
+// FailRandomly makes a fraction of all calls (accessToken, the send
+// endpoints and session webhooks) fail before they do anything, as a
+// flaky network and a busy platform do: in turn the per-app QPS limit
+// (HTTP 403, CodeQPSLimitForAppkeyAndAPI), an HTTP 502 and an HTTP 504
+// with a non-JSON body (a proxy's answer; not verified for session
+// webhooks, whose real refusals are errcodes in a 200). seed makes the
+// sequence repeatable; rate 0 stops it. Failures queued with FailNext
+// come first.
+func (o *OpenAPI) FailRandomly(rate float64, seed int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.failRate, o.failRand = rate, mathrand.New(mathrand.NewSource(seed))
+}
+
+// RandomFailures counts the calls FailRandomly failed.
+func (o *OpenAPI) RandomFailures() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.failCount
 }
 
 // MarkInvalidUsers makes batchSend list these userids in
@@ -307,6 +332,20 @@ func (o *OpenAPI) begin(w http.ResponseWriter, r *http.Request, sendEndpoint boo
 			writeAPIError(w, f.Status, f.Code, f.Message)
 			return false
 		}
+	}
+	if o.failRate > 0 && o.failRand.Float64() < o.failRate {
+		o.failCount++
+		n := o.failCount
+		o.mu.Unlock()
+		switch n % 3 {
+		case 1:
+			writeAPIError(w, http.StatusForbidden, CodeQPSLimitForAppkeyAndAPI, "api qps limit for appkey and api")
+		case 2:
+			http.Error(w, http.StatusText(http.StatusBadGateway), http.StatusBadGateway)
+		default:
+			http.Error(w, http.StatusText(http.StatusGatewayTimeout), http.StatusGatewayTimeout)
+		}
+		return false
 	}
 	o.mu.Unlock()
 	if r.Method != http.MethodPost {

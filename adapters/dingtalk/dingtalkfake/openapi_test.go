@@ -39,7 +39,9 @@ func postJSON(t *testing.T, url, token string, body any) (int, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode >= 400 && resp.Header.Get("x-acs-request-id") == "" {
+	// A proxy's 502 and 504 (FailRandomly) are not the API's answers.
+	proxy := resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout
+	if resp.StatusCode >= 400 && !proxy && resp.Header.Get("x-acs-request-id") == "" {
 		t.Errorf("error response without x-acs-request-id header: %s", raw)
 	}
 	return resp.StatusCode, raw
@@ -332,5 +334,57 @@ func TestSessionWebhook(t *testing.T) {
 	}
 	if n := api.Calls(dingtalkfake.PathSessionWebhook); n != 4 {
 		t.Errorf("Calls() = %d, want 4", n)
+	}
+}
+
+// TestFailRandomly: a share of calls fails before doing anything, with
+// the QPS limit, 502 or 504 in turn, the same way for the same seed; the
+// failed calls record nothing, and rate 0 stops it.
+func TestFailRandomly(t *testing.T) {
+	run := func(seed int64) (outcomes []int, api *dingtalkfake.OpenAPI) {
+		api = dingtalkfake.NewOpenAPI(t)
+		hook, _ := api.NewSessionWebhook("cidMember01==", 0)
+		api.FailRandomly(0.5, seed)
+		text := map[string]any{"msgtype": "text", "text": map[string]string{"content": "hi"}}
+		for range 40 {
+			status, raw := postJSON(t, hook, "", text)
+			switch status {
+			case http.StatusOK:
+			case http.StatusForbidden:
+				checkAPIError(t, raw, dingtalkfake.CodeQPSLimitForAppkeyAndAPI)
+			case http.StatusBadGateway, http.StatusGatewayTimeout:
+			default:
+				t.Fatalf("status %d: %s", status, raw)
+			}
+			outcomes = append(outcomes, status)
+		}
+		return outcomes, api
+	}
+	outcomes, api := run(7)
+	failed := map[int]int{}
+	for _, s := range outcomes {
+		if s != http.StatusOK {
+			failed[s]++
+		}
+	}
+	n := failed[403] + failed[502] + failed[504]
+	if n == 0 || n == len(outcomes) || failed[403] == 0 || failed[502] == 0 || failed[504] == 0 {
+		t.Fatalf("outcomes %v: want some of each failure and some successes", outcomes)
+	}
+	if got := api.RandomFailures(); got != n {
+		t.Errorf("RandomFailures() = %d, want %d", got, n)
+	}
+	if got, want := len(api.Replies()), len(outcomes)-n; got != want {
+		t.Errorf("Replies() = %d, want %d (failed calls record nothing)", got, want)
+	}
+	if again, _ := run(7); !cmp.Equal(again, outcomes) {
+		t.Errorf("same seed, other outcomes:\n%v\n%v", again, outcomes)
+	}
+	api.FailRandomly(0, 0)
+	for range 10 {
+		token(t, api)
+	}
+	if got := api.RandomFailures(); got != n {
+		t.Errorf("failures after rate 0: %d, want %d", got, n)
 	}
 }

@@ -273,12 +273,12 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 	}
 	if err != nil {
 		if adapters.Retryable(err) && !lastAttempt(ctx) {
-			if rerr := s.store.ReleaseOutbox(sendCtx, row.ID, err.Error()); rerr != nil {
+			if rerr := s.settle(ctx, row.ID, func(ctx context.Context) error { return s.store.ReleaseOutbox(ctx, row.ID, err.Error()) }); rerr != nil {
 				s.log.Warn("releasing outbox message", slog.Int64("outbox_id", row.ID), slog.Any("error", rerr))
 			}
 			return fmt.Errorf("outbox %d: %w", row.ID, err)
 		}
-		if ferr := s.store.FailOutbox(sendCtx, row.ID, err.Error()); ferr != nil {
+		if ferr := s.settle(ctx, row.ID, func(ctx context.Context) error { return s.store.FailOutbox(ctx, row.ID, err.Error()) }); ferr != nil {
 			s.log.Warn("failing outbox message", slog.Int64("outbox_id", row.ID), slog.Any("error", ferr))
 		}
 		s.log.Warn("message not delivered", slog.Int64("outbox_id", row.ID), slog.String("channel", row.Channel), slog.Any("error", err))
@@ -291,7 +291,7 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 			delivery = string(adapters.DeliveryPending)
 		}
 	}
-	if err := s.store.FinishOutbox(sendCtx, row.ID, ext, delivery); err != nil {
+	if err := s.settle(ctx, row.ID, func(ctx context.Context) error { return s.store.FinishOutbox(ctx, row.ID, ext, delivery) }); err != nil {
 		return err
 	}
 	if _, ok := ch.(adapters.DeliveryChecker); ok && delivery != "" {
@@ -376,6 +376,41 @@ func (s *Sender) requeue(ctx context.Context, id int64, slot time.Time, queue st
 	}
 	s.log.Debug("send waits for its rate slot", slog.Int64("outbox_id", id), slog.Time("slot", slot))
 	return nil
+}
+
+// SettleTimeout is how long SendTask keeps trying to record the outcome
+// of a send (sent, released for a retry, failed) while the database is
+// away. Only the handler that claimed the row knows the outcome: if it
+// gave up, the row would stay "sending" for ever, and a send released for
+// a retry would never be retried.
+var SettleTimeout = 2 * time.Minute
+
+// settle runs a guarded outbox update until it succeeds, backing off, for
+// at most SettleTimeout, even if shutdown has begun. The updates are
+// guarded by the row's state, so running one again after a commit whose
+// answer was lost changes nothing.
+func (s *Sender) settle(ctx context.Context, id int64, update func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), SettleTimeout)
+	defer cancel()
+	wait := 50 * time.Millisecond
+	for tries := 1; ; tries++ {
+		err := update(ctx)
+		if err == nil {
+			if tries > 1 {
+				s.log.Info("outbox outcome recorded after the database came back", slog.Int64("outbox_id", id), slog.Int("tries", tries))
+			}
+			return nil
+		}
+		if tries == 1 {
+			s.log.Warn("recording an outbox outcome failed; retrying", slog.Int64("outbox_id", id), slog.Any("error", err))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("recording the outcome of outbox %d: %w", id, err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // Delivery checks of sends that complete later: the first after
