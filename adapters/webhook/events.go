@@ -68,6 +68,8 @@ type Ingester struct {
 	maxBatch int
 	// KnownBrand, when set, refuses events for brands it does not know.
 	KnownBrand func(ctx context.Context, id string) (bool, error)
+	// CheckPhone, when set, refuses member phone numbers it cannot read.
+	CheckPhone func(phone string) error
 	log        *slog.Logger
 	now        func() time.Time
 }
@@ -266,7 +268,7 @@ func (g *Ingester) inbound(ev *cloudEvent, brand, prefix string) (*adapters.Inbo
 		fault("datacontenttype", "only application/json data is accepted")
 	}
 	if KnownType(ev.Type) {
-		for _, f := range checkData(ev.Type, ev.Data, "data") {
+		for _, f := range checkData(ev.Type, ev.Data, "data", g.CheckPhone) {
 			path, msg, _ := strings.Cut(f, ": ")
 			fault(path, "%s", msg)
 		}

@@ -193,6 +193,8 @@ type TagData struct {
 // checker collects schema faults with their JSON paths.
 type checker struct {
 	faults []string
+	// phone, when set, checks data.member.phone.
+	phone func(string) error
 }
 
 func (c *checker) fault(path, format string, args ...any) {
@@ -327,6 +329,11 @@ func (c *checker) member(data map[string]any, path string) {
 	}
 	p := path + ".member"
 	phone := c.str(m, p, "phone", false, 32)
+	if phone != "" && c.phone != nil {
+		if err := c.phone(phone); err != nil {
+			c.fault(p+".phone", "%v", err)
+		}
+	}
 	crm := c.str(m, p, "crm_id", false, 128)
 	id, _ := c.integer(m, p, "member_id", false, 1, math.MaxInt64)
 	if phone == "" && crm == "" && id == 0 {
@@ -340,8 +347,8 @@ const maxItems = 500
 // checkData checks an event's data against its type's schema; path is
 // where the data sits in the request ("data" or "events[3].data"). It
 // returns every fault, each prefixed with its JSON path.
-func checkData(typ string, raw json.RawMessage, path string) []string {
-	c := &checker{}
+func checkData(typ string, raw json.RawMessage, path string, phone func(string) error) []string {
+	c := &checker{phone: phone}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any

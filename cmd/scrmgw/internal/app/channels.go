@@ -101,6 +101,7 @@ func (a *App) wireChannels() error {
 	}
 	a.ingester = webhook.NewIngester(a.recorder, a.Config.Webhook.MaxBatch, a.Log)
 	a.ingester.KnownBrand = a.knownBrand
+	a.ingester.CheckPhone = func(p string) error { _, err := store.NormalizePhone(p); return err }
 	wh, err := webhook.New(a.Config.Webhook, a.ingester, a.eventSources, a.Log)
 	if err != nil {
 		return err

@@ -305,6 +305,9 @@ bound_guide: true
 	if code, _ := post("", acmeEvent); code != 401 {
 		t.Errorf("no token: %d", code)
 	}
+	if code, body := post(tok, strings.Replace(acmeEvent, `"13900139000"`, `"12345"`, 1)); code != 400 || !strings.Contains(body, `"field":"data.member.phone"`) {
+		t.Errorf("unreadable phone: %d %s", code, body)
+	}
 	if code, body := post(tok, strings.Replace(acmeEvent, `"acme"`, `"nope"`, 1)); code != 400 || !strings.Contains(body, `unknown brand`) {
 		t.Errorf("admin token, unknown brand: %d %s", code, body)
 	}
