@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
@@ -39,17 +40,28 @@ func (s *Store) Outbox(ctx context.Context, id int64) (*OutboxMessage, error) {
 // returns it; claimed is false when another handler has it or it is done,
 // so a duplicate or retried task sends nothing twice.
 func (s *Store) ClaimOutbox(ctx context.Context, id int64) (m *OutboxMessage, claimed bool, err error) {
-	res := s.db.WithContext(ctx).Model(&OutboxMessage{}).
-		Where("id = ? AND state = ?", id, OutboxPending).
-		Updates(map[string]any{"state": OutboxSending, "attempts": clause.Expr{SQL: "attempts + 1"}, "updated_at": time.Now().UTC()})
-	if res.Error != nil {
-		return nil, false, translate(res.Error)
-	}
-	m, err = s.Outbox(ctx, id)
+	// The claim and the read-back commit together: if the read fails (the
+	// database went away between them), the claim is rolled back and a
+	// retry can claim the row, instead of it staying "sending" for ever.
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&OutboxMessage{}).
+			Where("id = ? AND state = ?", id, OutboxPending).
+			Updates(map[string]any{"state": OutboxSending, "attempts": clause.Expr{SQL: "attempts + 1"}, "updated_at": time.Now().UTC()})
+		if res.Error != nil {
+			return res.Error
+		}
+		claimed = res.RowsAffected == 1
+		var row OutboxMessage
+		if err := tx.Where("id = ?", id).Take(&row).Error; err != nil {
+			return err
+		}
+		m = &row
+		return nil
+	})
 	if err != nil {
-		return nil, false, err
+		return nil, false, translate(err)
 	}
-	return m, res.RowsAffected == 1, nil
+	return m, claimed, nil
 }
 
 // FinishOutbox records a message the channel accepted; delivery is
