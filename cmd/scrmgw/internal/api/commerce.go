@@ -225,14 +225,8 @@ func (s *Server) bulkProducts(c *gin.Context) {
 
 // memberOrders lists a member's recent orders (?limit=, default 20).
 func (s *Server) memberOrders(c *gin.Context) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil {
-		abort(c, newError(http.StatusNotFound, CodeNotFound, "member %q not found", c.Param("id")))
-		return
-	}
-	brand := principal(c).Brand
-	if _, err := s.store.Member(c.Request.Context(), id, brand); err != nil {
-		s.fail(c, err)
+	id, brand, ok := s.visibleMember(c)
+	if !ok {
 		return
 	}
 	p, e := page(c)
@@ -326,8 +320,7 @@ type endpointInput struct {
 // ?rotate=true, gets a fresh signing secret, answered this once.
 func (s *Server) putWebhookEndpoint(c *gin.Context) {
 	brand := c.Param("id")
-	if p := principal(c); !p.Admin() && p.Brand != brand {
-		abort(c, newError(http.StatusNotFound, CodeNotFound, "brand %q not found", brand))
+	if !ownBrand(c, brand) {
 		return
 	}
 	var in endpointInput
@@ -361,8 +354,7 @@ func (s *Server) putWebhookEndpoint(c *gin.Context) {
 
 func (s *Server) getWebhookEndpoint(c *gin.Context) {
 	brand := c.Param("id")
-	if p := principal(c); !p.Admin() && p.Brand != brand {
-		abort(c, newError(http.StatusNotFound, CodeNotFound, "brand %q not found", brand))
+	if !ownBrand(c, brand) {
 		return
 	}
 	ep, _, err := s.store.WebhookEndpointOf(c.Request.Context(), brand)
@@ -375,8 +367,7 @@ func (s *Server) getWebhookEndpoint(c *gin.Context) {
 
 func (s *Server) deleteWebhookEndpoint(c *gin.Context) {
 	brand := c.Param("id")
-	if p := principal(c); !p.Admin() && p.Brand != brand {
-		abort(c, newError(http.StatusNotFound, CodeNotFound, "brand %q not found", brand))
+	if !ownBrand(c, brand) {
 		return
 	}
 	if err := s.store.DeleteWebhookEndpoint(c.Request.Context(), brand); err != nil {
@@ -388,14 +379,8 @@ func (s *Server) deleteWebhookEndpoint(c *gin.Context) {
 
 // memberCoupons lists the coupons workflows gave a member (newest first).
 func (s *Server) memberCoupons(c *gin.Context) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil {
-		abort(c, newError(http.StatusNotFound, CodeNotFound, "member %q not found", c.Param("id")))
-		return
-	}
-	brand := principal(c).Brand
-	if _, err := s.store.Member(c.Request.Context(), id, brand); err != nil {
-		s.fail(c, err)
+	id, brand, ok := s.visibleMember(c)
+	if !ok {
 		return
 	}
 	cs, err := s.store.MemberCoupons(c.Request.Context(), id, brand)
@@ -404,4 +389,29 @@ func (s *Server) memberCoupons(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"items": cs})
+}
+
+// visibleMember reads the member id of the path and answers 404 unless
+// the member exists and the token's brand may see them.
+func (s *Server) visibleMember(c *gin.Context) (id int64, brand string, ok bool) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		abort(c, newError(http.StatusNotFound, CodeNotFound, "member %q not found", c.Param("id")))
+		return 0, "", false
+	}
+	brand = principal(c).Brand
+	if _, err := s.store.Member(c.Request.Context(), id, brand); err != nil {
+		s.fail(c, err)
+		return 0, "", false
+	}
+	return id, brand, true
+}
+
+// ownBrand answers 404 unless the token may act for brand.
+func ownBrand(c *gin.Context, brand string) bool {
+	if p := principal(c); !p.Admin() && p.Brand != brand {
+		abort(c, newError(http.StatusNotFound, CodeNotFound, "brand %q not found", brand))
+		return false
+	}
+	return true
 }

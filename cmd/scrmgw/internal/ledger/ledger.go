@@ -118,26 +118,37 @@ type Rules struct {
 
 // LoadRules reads rules from a YAML file; unknown keys are errors.
 func LoadRules(fsys fs.FS, name string) (*Rules, error) {
-	var b []byte
-	var err error
-	if fsys != nil {
-		b, err = fs.ReadFile(fsys, name)
-	} else {
-		b, err = os.ReadFile(name)
-	}
+	b, err := readRules(fsys, name)
 	if err != nil {
 		return nil, fmt.Errorf("commission rules: %w", err)
 	}
 	return ParseRules(name, b)
 }
 
+// readRules reads a rules file from fsys, or from disk when fsys is nil.
+func readRules(fsys fs.FS, name string) ([]byte, error) {
+	if fsys != nil {
+		return fs.ReadFile(fsys, name)
+	}
+	return os.ReadFile(name)
+}
+
+// decodeRules decodes YAML strictly: unknown keys are errors, reported
+// with the file's name.
+func decodeRules(name string, b []byte, v any) error {
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %v", name, err)
+	}
+	return nil
+}
+
 // ParseRules reads rules from YAML.
 func ParseRules(name string, b []byte) (*Rules, error) {
 	var r Rules
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("%s: %v", name, err)
+	if err := decodeRules(name, b, &r); err != nil {
+		return nil, err
 	}
 	for brand, rules := range r.Brands {
 		for i, rule := range rules {

@@ -3,7 +3,6 @@ package ledger
 import (
 	"fmt"
 	"io/fs"
-	"os"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -68,13 +67,7 @@ type PointsRules struct {
 // LoadPointsRules reads guide points rules from a YAML file (from fsys
 // when it is not nil); unknown keys are errors.
 func LoadPointsRules(fsys fs.FS, name string) (*PointsRules, error) {
-	var b []byte
-	var err error
-	if fsys != nil {
-		b, err = fs.ReadFile(fsys, name)
-	} else {
-		b, err = os.ReadFile(name)
-	}
+	b, err := readRules(fsys, name)
 	if err != nil {
 		return nil, fmt.Errorf("guide points rules: %w", err)
 	}
@@ -84,10 +77,8 @@ func LoadPointsRules(fsys fs.FS, name string) (*PointsRules, error) {
 // ParsePointsRules reads guide points rules from YAML and checks them.
 func ParsePointsRules(name string, b []byte) (*PointsRules, error) {
 	var r PointsRules
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("%s: %v", name, err)
+	if err := decodeRules(name, b, &r); err != nil {
+		return nil, err
 	}
 	for brand, rule := range r.Brands {
 		for field, v := range map[string]int64{"member_bound": rule.MemberBound, "task_on_time": rule.TaskOnTime, "nudge_purchase": rule.NudgePurchase} {
