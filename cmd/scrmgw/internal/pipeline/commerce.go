@@ -348,11 +348,12 @@ func (c *Commerce) attribute(ctx context.Context, o *store.Order, d webhook.Purc
 			}
 		}
 	}
+	var credited *store.RetailStore
 	if d.Store != "" {
 		rs, err := c.store.RetailStore(ctx, d.Store, "")
 		switch {
 		case err == nil:
-			p.Store = rs.ID
+			p.Store, credited = rs.ID, rs
 		case errors.Is(err, store.ErrNotFound):
 			c.log.Warn("purchase names an unknown store; not credited", slog.String("brand", o.BrandID), slog.String("order_id", o.OrderNo),
 				slog.String("store", d.Store))
@@ -361,11 +362,14 @@ func (c *Commerce) attribute(ctx context.Context, o *store.Order, d webhook.Purc
 		}
 	}
 	if p.Store != "" {
-		rs, err := c.store.RetailStore(ctx, p.Store, "")
-		if err != nil {
-			return p, err
+		if credited == nil { // the credited guide's store
+			rs, err := c.store.RetailStore(ctx, p.Store, "")
+			if err != nil {
+				return p, err
+			}
+			credited = rs
 		}
-		p.Distributor = rs.Distributor
+		p.Distributor = credited.Distributor
 		o.StoreID = &p.Store
 	}
 	if p.Guide != "" {
