@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -408,6 +409,45 @@ func (s *Store) CrossBrandAllowed(ctx context.Context, memberID int64, fromBrand
 		return false, CrossBrandUnsubscribed, nil
 	}
 	return true, "", nil
+}
+
+// CrossBrandEligible keeps the members toBrand may offer to through their
+// fromBrand guide, in the order given: the bulk form of CrossBrandAllowed
+// for entering a cross-brand workflow (every-channel unsubscribes only;
+// the send re-checks its channel). Members with a current guide of
+// toBrand are left out: their own guide reaches them.
+func (s *Store) CrossBrandEligible(ctx context.Context, ids []int64, fromBrand, toBrand string) ([]int64, error) {
+	if fromBrand == toBrand {
+		return nil, invalid("brand", "a cross-brand offer needs two different brands")
+	}
+	keep := make(map[int64]bool, len(ids))
+	for chunk := range slices.Chunk(ids, 1000) {
+		var got []int64
+		err := s.db.WithContext(ctx).Table("bindings AS b").Select("b.member_id").
+			Joins("JOIN guides g ON g.id = b.guide_id AND g.active = ?", true).
+			Joins("JOIN store_brands sb ON sb.store_id = g.store_id AND sb.brand_id = ?", toBrand).
+			Joins("JOIN member_cross_brand o ON o.member_id = b.member_id AND o.brand_id = ? AND o.opted_in = ?", toBrand, true).
+			Where("b.member_id IN ? AND b.brand_id = ? AND b.ended_at IS NULL", chunk, fromBrand).
+			Where(`NOT EXISTS (SELECT 1 FROM member_consent c WHERE c.member_id = b.member_id AND c.brand_id IN ?
+				AND c.channel = ? AND c.unsubscribed_at IS NOT NULL)`, []string{fromBrand, toBrand, ConsentAll}, ConsentAll).
+			Where(`NOT EXISTS (SELECT 1 FROM bindings own WHERE own.member_id = b.member_id AND own.brand_id = ?
+				AND own.ended_at IS NULL)`, toBrand).
+			Pluck("b.member_id", &got).Error
+		if err != nil {
+			return nil, translate(err)
+		}
+		for _, id := range got {
+			keep[id] = true
+		}
+	}
+	out := make([]int64, 0, len(keep))
+	for _, id := range ids {
+		if keep[id] {
+			out = append(out, id)
+			delete(keep, id)
+		}
+	}
+	return out, nil
 }
 
 // CrossBrandOffers returns the other brands the store of a member's guide

@@ -45,6 +45,13 @@ var migrations = []migration{
 	{id: "0011_send_rules", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&Member{}, &QuotaSend{}) }},
 	{id: "0012_guide_points", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&GuidePointsEntry{}, &CrossBrandOptIn{}) }},
 	{id: "0013_coupons", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&IssuedCoupon{}) }},
+	{id: "0014_cross_brand_runs", up: func(tx *gorm.DB) error {
+		// Earlier migrations create workflow_runs from today's model.
+		if tx.Migrator().HasColumn(&WorkflowRun{}, "ViaBrandID") {
+			return nil
+		}
+		return tx.Migrator().AddColumn(&WorkflowRun{}, "ViaBrandID")
+	}},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

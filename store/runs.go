@@ -94,6 +94,9 @@ type WorkflowRun struct {
 	BrandID  string `gorm:"size:64;not null" json:"brand"`
 	Workflow string `gorm:"size:100;not null" json:"workflow"`
 	Version  string `gorm:"size:32;not null" json:"version"`
+	// ViaBrandID is set on a run of a cross-brand offer: the brand whose
+	// guide the run sends through (workflows.Entry.CrossBrandFrom).
+	ViaBrandID string `gorm:"size:64;not null;default:''" json:"via_brand,omitempty"`
 	// TriggerKey names what started the run: "e<event id>" or
 	// "s<schedule fire time>"; "once" for a workflow a member may run
 	// once, so the unique index allows one run ever.
@@ -448,7 +451,7 @@ func endRunColumns(state, reason string, at time.Time) map[string]any {
 // started (the unique indexes decide, so concurrent starts agree). The
 // runs of one call must be for distinct members.
 func (s *Store) StartRuns(ctx context.Context, runs []*WorkflowRun) ([]*WorkflowRun, error) {
-	const batch = 1000 // 15 parameters a row: within SQLite's 32766
+	const batch = 1000 // 16 parameters a row: within SQLite's 32766
 	var started []*WorkflowRun
 	for len(runs) > 0 {
 		n := min(batch, len(runs))
@@ -468,9 +471,9 @@ func (s *Store) StartRuns(ctx context.Context, runs []*WorkflowRun) ([]*Workflow
 
 func startRuns(tx *gorm.DB, runs []*WorkflowRun) ([]*WorkflowRun, error) {
 	var sql strings.Builder
-	sql.WriteString(`INSERT INTO workflow_runs (member_id, brand_id, workflow, version, trigger_key, event_id, state, step, visit,
+	sql.WriteString(`INSERT INTO workflow_runs (member_id, brand_id, workflow, version, via_brand_id, trigger_key, event_id, state, step, visit,
 		wake_at, wake_seq, queued_at, wait_event, sent, started_at, end_reason) VALUES `)
-	args := make([]any, 0, len(runs)*15)
+	args := make([]any, 0, len(runs)*16)
 	byMember := make(map[int64]*WorkflowRun, len(runs))
 	for i, r := range runs {
 		if _, dup := byMember[r.MemberID]; dup {
@@ -480,9 +483,9 @@ func startRuns(tx *gorm.DB, runs []*WorkflowRun) ([]*WorkflowRun, error) {
 		if i > 0 {
 			sql.WriteString(",")
 		}
-		sql.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'')")
+		sql.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'')")
 		r.State, r.Visit, r.StartedAt, r.WakeAt, r.QueuedAt = RunActive, 1, utc(r.StartedAt), utcPtr(r.WakeAt), utcPtr(r.QueuedAt)
-		args = append(args, r.MemberID, r.BrandID, r.Workflow, r.Version, r.TriggerKey, r.EventID, r.State, r.Step, r.Visit,
+		args = append(args, r.MemberID, r.BrandID, r.Workflow, r.Version, r.ViaBrandID, r.TriggerKey, r.EventID, r.State, r.Step, r.Visit,
 			r.WakeAt, r.WakeSeq, r.QueuedAt, r.WaitEvent, r.Sent, r.StartedAt)
 	}
 	sql.WriteString(" ON CONFLICT DO NOTHING RETURNING id, member_id")

@@ -91,6 +91,16 @@ func TestLoadErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "cross-brand offer on an event, from its own brand and twice",
+			yaml: "name: a\ntrigger: {event: member.joined}\nentry:\n  brand: yun\n  cross_brand_from: [camellia, yun, camellia, Acme]\ngoal: none\nsteps:\n  - wait: 1d\n",
+			want: []string{
+				`recall.yaml:4:3: entry.cross_brand_from: a cross-brand offer goes to a segment of the other brands' members: it needs a schedule trigger, not an event`,
+				`recall.yaml:5:32: entry.cross_brand_from[1]: brand "yun" is the workflow's own brand: list the other brands whose guides may offer it`,
+				`recall.yaml:5:37: entry.cross_brand_from[2]: brand "camellia" is listed twice`,
+				`recall.yaml:5:47: entry.cross_brand_from[3]: bad brand id "Acme": use letters, digits, _ and - only`,
+			},
+		},
+		{
 			name: "unknown top-level field",
 			yaml: "name: recall\ntrigers:\n  event: member.joined\nentry:\n  brand: camellia\ngoal: none\nsteps:\n  - wait: 1d\n",
 			want: []string{

@@ -421,6 +421,9 @@ func (d *decoder) workflow(root *yaml.Node) *Workflow {
 	} else {
 		d.errorf(root, "", "missing entry: say at least which brand's members the workflow is for (entry: {brand: ...})")
 	}
+	if p, ok := f["entry"]; ok && len(w.Entry.CrossBrandFrom) > 0 && w.Trigger.Schedule == nil && w.Trigger.Event != "" {
+		d.errorf(p.val, "entry.cross_brand_from", "a cross-brand offer goes to a segment of the other brands' members: it needs a schedule trigger, not an event")
+	}
 	noGoal := false
 	if p, ok := f["goal"]; ok {
 		w.Goals, noGoal = d.goals(p.val)
@@ -540,9 +543,31 @@ func (d *decoder) between(n *yaml.Node, path string) *Between {
 var reEntryAfterRE = regexp.MustCompile(`^after\s+(.+)$`)
 
 func (d *decoder) entry(n *yaml.Node, e *Entry) {
-	f := d.fields(n, "entry", "a mapping with brand and re_entry", []string{"brand", "re_entry"})
+	f := d.fields(n, "entry", "a mapping with brand, re_entry and cross_brand_from", []string{"brand", "re_entry", "cross_brand_from"})
 	if f == nil {
 		return
+	}
+	if p, ok := f["cross_brand_from"]; ok {
+		e.CrossBrandFrom = d.names(p.val, "entry.cross_brand_from", "brand id", nameRE)
+		nodes := []*yaml.Node{p.val}
+		if p.val.Kind == yaml.SequenceNode {
+			nodes = p.val.Content
+		}
+		seen := map[string]bool{}
+		for i, n := range nodes {
+			path := "entry.cross_brand_from"
+			if p.val.Kind == yaml.SequenceNode {
+				path = fmt.Sprintf("%s[%d]", path, i)
+			}
+			switch b := n.Value; {
+			case n.Kind != yaml.ScalarNode:
+			case seen[b]:
+				d.errorf(n, path, "brand %q is listed twice", b)
+			case f["brand"].val != nil && f["brand"].val.Value == b:
+				d.errorf(n, path, "brand %q is the workflow's own brand: list the other brands whose guides may offer it", b)
+			}
+			seen[n.Value] = true
+		}
 	}
 	if p, ok := f["brand"]; ok {
 		if s, ok := d.str(p.val, "entry.brand", "a brand id"); ok {

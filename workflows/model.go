@@ -166,6 +166,13 @@ type Entry struct {
 	// Brand is the brand whose members the workflow is for.
 	Brand   string
 	ReEntry ReEntry
+	// CrossBrandFrom, when set, makes the workflow a cross-brand offer:
+	// its schedule's segment is read from the members of these brands,
+	// and a run starts only for a member bound to a guide of one of them
+	// in a store that carries Brand, who accepted Brand's offers and
+	// unsubscribed from neither brand. The run sends through that guide
+	// and re-checks all of it before every message.
+	CrossBrandFrom []string
 }
 
 // ReEntryPolicy says whether a member may run a workflow again.

@@ -37,11 +37,12 @@ func initial(wf *workflows.Workflow, now time.Time) (step string, wakeAt time.Ti
 	return s.ID, now, ""
 }
 
-// enter starts runs of wf for members, subject to the trigger's filter
-// (when the caller has not evaluated it: schedule triggers), one active run
-// per member and re-entry. triggerKey names what started them (one run
-// per member and trigger). It returns how many runs it started.
-func (e *Engine) enter(ctx context.Context, wf *workflows.Workflow, memberIDs []int64, triggerKey string, eventID *int64, now time.Time) (int, error) {
+// enter starts runs of wf for members, subject to one active run per
+// member and re-entry (the caller evaluated the trigger's filter).
+// triggerKey names what started them (one run per member and trigger);
+// via is the brand a cross-brand offer goes through, or "". It returns
+// how many runs it started.
+func (e *Engine) enter(ctx context.Context, wf *workflows.Workflow, memberIDs []int64, triggerKey string, eventID *int64, via string, now time.Time) (int, error) {
 	brand := wf.Entry.Brand
 	if wf.Entry.ReEntry.Policy == workflows.ReEntryNever {
 		// One run per member ever, whatever starts it: the database
@@ -65,7 +66,7 @@ func (e *Engine) enter(ctx context.Context, wf *workflows.Workflow, memberIDs []
 			continue
 		}
 		wa := wakeAt
-		runs = append(runs, &store.WorkflowRun{MemberID: id, BrandID: brand, Workflow: wf.Name, Version: wf.Version,
+		runs = append(runs, &store.WorkflowRun{MemberID: id, BrandID: brand, Workflow: wf.Name, Version: wf.Version, ViaBrandID: via,
 			TriggerKey: triggerKey, EventID: eventID, Step: step, WakeAt: &wa, QueuedAt: queuedAt, WaitEvent: waitEvent, StartedAt: now})
 	}
 	if len(runs) == 0 {
@@ -164,9 +165,33 @@ func lastFire(s *workflows.Schedule, now time.Time, catchUp time.Duration) time.
 	return last
 }
 
-// enterSegment enters the members of a schedule trigger's segment.
+// enterSegment enters the members of a schedule trigger's segment; for a
+// cross-brand offer, the eligible members of each brand it comes from,
+// in the order listed (a member bound in two of them is entered once,
+// through the first).
 func (e *Engine) enterSegment(ctx context.Context, wf *workflows.Workflow, fire, now time.Time) (int, error) {
-	q := store.SegmentQuery{Brand: wf.Entry.Brand, Limit: segmentPage}
+	if len(wf.Entry.CrossBrandFrom) == 0 {
+		return e.enterSegmentOf(ctx, wf, wf.Entry.Brand, fire, now)
+	}
+	total := 0
+	for _, from := range wf.Entry.CrossBrandFrom {
+		n, err := e.enterSegmentOf(ctx, wf, from, fire, now)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("members of %s: %w", from, err)
+		}
+	}
+	return total, nil
+}
+
+// enterSegmentOf enters the members of brand in the schedule trigger's
+// segment: wf's own brand, or one a cross-brand offer comes from.
+func (e *Engine) enterSegmentOf(ctx context.Context, wf *workflows.Workflow, brand string, fire, now time.Time) (int, error) {
+	q := store.SegmentQuery{Brand: brand, Limit: segmentPage}
+	via := ""
+	if brand != wf.Entry.Brand {
+		via = brand
+	}
 	if seg := wf.Trigger.Segment; seg != nil {
 		if b := seg.LastPurchase; b != nil {
 			from, to := fire.Add(-b.Max), fire.Add(-b.Min)
@@ -194,12 +219,15 @@ func (e *Engine) enterSegment(ctx context.Context, wf *workflows.Workflow, fire,
 			defer wg.Done()
 			for ids := range pages {
 				var err error
-				if wf.Trigger.Filter != nil {
-					ids, err = e.filterMembers(ctx, wf, ids, fire, now)
+				if via != "" {
+					ids, err = e.store.CrossBrandEligible(ctx, ids, via, wf.Entry.Brand)
+				}
+				if err == nil && wf.Trigger.Filter != nil {
+					ids, err = e.filterMembers(ctx, wf, brand, ids, fire, now)
 				}
 				n := 0
-				if err == nil {
-					n, err = e.enter(ctx, wf, ids, key, nil, now)
+				if err == nil && len(ids) > 0 {
+					n, err = e.enter(ctx, wf, ids, key, nil, via, now)
 				}
 				mu.Lock()
 				total += n
@@ -235,9 +263,9 @@ func (e *Engine) enterSegment(ctx context.Context, wf *workflows.Workflow, fire,
 }
 
 // filterMembers keeps the members for whom the schedule trigger's filter
-// holds.
-func (e *Engine) filterMembers(ctx context.Context, wf *workflows.Workflow, ids []int64, fire, now time.Time) ([]int64, error) {
-	profiles, err := e.store.MemberProfiles(ctx, wf.Entry.Brand, ids)
+// holds, reading the members as brand's (the brand the segment is of).
+func (e *Engine) filterMembers(ctx context.Context, wf *workflows.Workflow, brand string, ids []int64, fire, now time.Time) ([]int64, error) {
+	profiles, err := e.store.MemberProfiles(ctx, brand, ids)
 	if err != nil {
 		return nil, fmt.Errorf("loading members: %w", err)
 	}

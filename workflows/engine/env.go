@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -186,12 +187,26 @@ type runCtx struct {
 	loaded  bool
 }
 
-// member returns the run's member profile.
+// member returns the run's member profile. On a cross-brand offer's run
+// its guide, store and binding are those of the brand the run goes
+// through, and its unsubscribes those of both brands.
 func (rc *runCtx) member(ctx context.Context) (*store.MemberProfile, error) {
 	if rc.profile == nil {
 		p, err := rc.e.store.MemberProfile(ctx, rc.run.BrandID, rc.run.MemberID)
 		if err != nil {
 			return nil, err
+		}
+		if via := rc.run.ViaBrandID; via != "" {
+			v, err := rc.e.store.MemberProfile(ctx, via, rc.run.MemberID)
+			if err != nil {
+				return nil, err
+			}
+			p.Binding, p.Guide, p.Store = v.Binding, v.Guide, v.Store
+			for _, ch := range v.Unsubscribed {
+				if !slices.Contains(p.Unsubscribed, ch) {
+					p.Unsubscribed = append(p.Unsubscribed, ch)
+				}
+			}
 		}
 		rc.profile = p
 	}

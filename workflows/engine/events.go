@@ -131,7 +131,7 @@ func (e *Engine) HandleEvent(ctx context.Context, ev *store.Event) error {
 			eventID = &ev.ID
 			key = "e" + strconv.FormatInt(ev.ID, 10)
 		}
-		if _, err := e.enter(ctx, wf, []int64{memberID}, key, eventID, now); err != nil {
+		if _, err := e.enter(ctx, wf, []int64{memberID}, key, eventID, "", now); err != nil {
 			return fmt.Errorf("starting %s for member %d: %w", wf.Name, memberID, err)
 		}
 	}

@@ -35,6 +35,17 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 	if p.IsUnsubscribed(channel) {
 		return skipped(step.Next, "member unsubscribed from "+channel+": nothing sent"), nil
 	}
+	if via := run.ViaBrandID; via != "" {
+		// A cross-brand offer: the guide's store must still carry the
+		// brand, and the member still accept its offers.
+		ok, why, err := e.store.CrossBrandAllowed(ctx, run.MemberID, via, run.BrandID, channel)
+		if err != nil {
+			return outcome{}, fmt.Errorf("checking the cross-brand offer: %w", err)
+		}
+		if !ok {
+			return skipped(step.Next, "cross-brand offer through "+via+" not allowed ("+why+"): nothing sent"), nil
+		}
+	}
 	rules := &rc.wf.SendRules
 	loc := rules.Location(p.Member.TimeZone, storeZone(p))
 	if s.Priority != workflows.PriorityHigh {

@@ -51,6 +51,13 @@ func (e *Engine) Put(ctx context.Context, brand, name string, yaml []byte) (*Ver
 	if w.Entry.Brand != brand {
 		return nil, fmt.Errorf("%w: the workflow is for brand %q, not %q", ErrInvalid, w.Entry.Brand, brand)
 	}
+	for _, from := range w.Entry.CrossBrandFrom {
+		if _, err := e.store.Brand(ctx, from); errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("%w: entry.cross_brand_from: there is no brand %q", ErrInvalid, from)
+		} else if err != nil {
+			return nil, fmt.Errorf("checking brand %q: %w", from, err)
+		}
+	}
 	v := &store.WorkflowVersion{BrandID: brand, Name: name, Version: w.Version, Source: string(yaml), CreatedAt: e.now()}
 	head, created, err := e.store.PutWorkflowVersion(ctx, v, triggerOf(w))
 	if err != nil {
