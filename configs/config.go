@@ -135,6 +135,17 @@ type DatabaseConfig struct {
 	URL string `yaml:"url" secret:"true"`
 	// MaxOpenConns caps open connections (PostgreSQL). Default 20.
 	MaxOpenConns int `yaml:"max_open_conns"`
+	// InboxCommitters is how many batches of inbound callbacks may be
+	// committing at once (PostgreSQL; SQLite has one writer). Each holds
+	// a connection while it commits. More overlap the WAL flushes of a
+	// durable database, which is what a callback's latency waits on.
+	// Default 3, at most max_open_conns - 2.
+	InboxCommitters int `yaml:"inbox_committers"`
+	// InboxLinger is how long a new batch of inbound callbacks waits for
+	// company before it commits, when a committer is free (0s: not at
+	// all). Longer makes fewer, larger statements; every callback's
+	// answer waits for it. Default 1ms.
+	InboxLinger time.Duration `yaml:"inbox_linger"`
 }
 
 // RedisConfig selects the Redis server the queues live on.
@@ -262,7 +273,7 @@ func Default() Config {
 			RefusedBurst:     100,
 			TrustedProxies:   slices.Clone(DefaultTrustedProxies),
 		},
-		Database: DatabaseConfig{MaxOpenConns: 20},
+		Database: DatabaseConfig{MaxOpenConns: 20, InboxCommitters: 3, InboxLinger: time.Millisecond},
 		Queue:    QueueConfig{Concurrency: 20, WorkflowConcurrency: 500},
 		Send:     SendConfig{Rate: SendRates{WeCom: "40/s", DingTalk: "20/s", Webhook: "off"}, CriticalShare: 0.2, MaxWait: time.Second},
 		Log:      LogConfig{Level: "info", Format: "text"},
@@ -336,6 +347,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Database.MaxOpenConns < 1 {
 		bad("database.max_open_conns", "must be at least 1, got %d", c.Database.MaxOpenConns)
+	}
+	if n := c.Database.InboxCommitters; n < 1 || n > max(c.Database.MaxOpenConns-2, 1) {
+		bad("database.inbox_committers", "must be from 1 to max_open_conns - 2 (%d), got %d", max(c.Database.MaxOpenConns-2, 1), n)
+	}
+	if l := c.Database.InboxLinger; l < 0 || l > 100*time.Millisecond {
+		bad("database.inbox_linger", "must be from 0s to 100ms, got %v", l)
 	}
 	if u := c.Redis.URL; u != "" {
 		pu, err := url.Parse(u)

@@ -67,7 +67,12 @@ var _ adapters.TokenCache = redisTokens{}
 // wireChannels builds the configured channels and the pipeline around
 // them.
 func (a *App) wireChannels() error {
-	a.recorder = pipeline.NewRecorder(a.Store, a.Queue, a.Log, pipeline.RecorderOptions{})
+	linger := a.Config.Database.InboxLinger
+	if linger == 0 {
+		linger = -1 // none
+	}
+	a.recorder = pipeline.NewRecorder(a.Store, a.Queue, a.Log, pipeline.RecorderOptions{
+		Committers: a.Config.Database.InboxCommitters, Linger: linger})
 	tokens := redisTokens{rdb: a.RDB}
 	if a.Config.WeCom.Enabled() {
 		wc, err := wecom.New(a.Config.WeCom, wecom.Deps{Recorder: a.recorder, Tokens: tokens, Cursors: a.Store,

@@ -80,7 +80,7 @@ type RecorderOptions struct {
 	// MaxBatch caps deliveries per database statement. Default 256.
 	MaxBatch int
 	// Linger is how long a new batch waits for company before it is
-	// handed to a free committer. Default 1ms. Batches also grow while
+	// handed to a free committer. Default (0) 1ms; negative: none. Batches also grow while
 	// every committer is busy: deliveries arriving meanwhile join the
 	// next batch. Lingering trades a millisecond of latency for fewer,
 	// larger statements, which is what PostgreSQL's CPU cost depends on.
@@ -128,8 +128,11 @@ func NewRecorder(s *store.Store, q Enqueuer, log *slog.Logger, opts RecorderOpti
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
 	}
-	if opts.Linger <= 0 {
+	switch {
+	case opts.Linger == 0:
 		opts.Linger = time.Millisecond
+	case opts.Linger < 0:
+		opts.Linger = 0
 	}
 	if opts.Committers <= 0 {
 		opts.Committers = 3
