@@ -151,7 +151,7 @@ func (r *Recorder) Record(ctx context.Context, in *adapters.Inbound) error {
 	if in.Channel == "" || in.DedupKey == "" {
 		return errors.New("recording inbound: channel and dedup key are required")
 	}
-	payload, err := json.Marshal(in)
+	payload, err := in.AppendJSON(make([]byte, 0, 384+len(in.Text)))
 	if err != nil {
 		return fmt.Errorf("recording inbound: %w", err)
 	}
@@ -190,7 +190,7 @@ func (r *Recorder) RecordBatch(ctx context.Context, ins []*adapters.Inbound) ([]
 		if in.Channel == "" || in.DedupKey == "" {
 			return nil, errors.New("recording inbound: channel and dedup key are required")
 		}
-		payload, err := json.Marshal(in)
+		payload, err := in.AppendJSON(make([]byte, 0, 384+len(in.Text)))
 		if err != nil {
 			return nil, fmt.Errorf("recording inbound: %w", err)
 		}
