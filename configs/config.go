@@ -139,13 +139,24 @@ type DatabaseConfig struct {
 	// committing at once (PostgreSQL; SQLite has one writer). Each holds
 	// a connection while it commits. More overlap the WAL flushes of a
 	// durable database, which is what a callback's latency waits on.
-	// Default 3, at most max_open_conns - 2.
+	// Default (0): a third of max_open_conns, at most 6 (InboxCommitterCount).
 	InboxCommitters int `yaml:"inbox_committers"`
 	// InboxLinger is how long a new batch of inbound callbacks waits for
 	// company before it commits, when a committer is free (0s: not at
 	// all). Longer makes fewer, larger statements; every callback's
 	// answer waits for it. Default 1ms.
 	InboxLinger time.Duration `yaml:"inbox_linger"`
+}
+
+// InboxCommitterCount is database.inbox_committers, or its default: a
+// third of max_open_conns, from 1 to 6. Six overlap enough commits on a
+// durable PostgreSQL (docs/performance-callbacks.md: 16.7k callbacks/s at
+// 64 connections against 14.5k with three).
+func (d DatabaseConfig) InboxCommitterCount() int {
+	if d.InboxCommitters > 0 {
+		return d.InboxCommitters
+	}
+	return min(max(d.MaxOpenConns/3, 1), 6)
 }
 
 // RedisConfig selects the Redis server the queues live on.
@@ -273,7 +284,7 @@ func Default() Config {
 			RefusedBurst:     100,
 			TrustedProxies:   slices.Clone(DefaultTrustedProxies),
 		},
-		Database: DatabaseConfig{MaxOpenConns: 20, InboxCommitters: 3, InboxLinger: time.Millisecond},
+		Database: DatabaseConfig{MaxOpenConns: 20, InboxLinger: time.Millisecond},
 		Queue:    QueueConfig{Concurrency: 20, WorkflowConcurrency: 500},
 		Send:     SendConfig{Rate: SendRates{WeCom: "40/s", DingTalk: "20/s", Webhook: "off"}, CriticalShare: 0.2, MaxWait: time.Second},
 		Log:      LogConfig{Level: "info", Format: "text"},
@@ -348,8 +359,8 @@ func (c *Config) Validate() error {
 	if c.Database.MaxOpenConns < 1 {
 		bad("database.max_open_conns", "must be at least 1, got %d", c.Database.MaxOpenConns)
 	}
-	if n := c.Database.InboxCommitters; n < 1 || n > max(c.Database.MaxOpenConns-2, 1) {
-		bad("database.inbox_committers", "must be from 1 to max_open_conns - 2 (%d), got %d", max(c.Database.MaxOpenConns-2, 1), n)
+	if n := c.Database.InboxCommitters; n < 0 || n > max(c.Database.MaxOpenConns-2, 1) {
+		bad("database.inbox_committers", "must be from 1 to max_open_conns - 2 (%d), or 0 for the default, got %d", max(c.Database.MaxOpenConns-2, 1), n)
 	}
 	if l := c.Database.InboxLinger; l < 0 || l > 100*time.Millisecond {
 		bad("database.inbox_linger", "must be from 0s to 100ms, got %v", l)

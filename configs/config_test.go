@@ -72,6 +72,9 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"bad env value", "", []string{"SCRMGW_QUEUE_CONCURRENCY=many"}, []string{"SCRMGW_QUEUE_CONCURRENCY (queue.concurrency): want an integer"}},
 		{"several at once", "log:\n  level: loud\n  format: xml\n", nil, []string{"log.level", "log.format"}},
 		{"malformed yaml", "http: [\n", nil, []string{"scrmgw.yaml: yaml:"}},
+		{"too many inbox committers", "database:\n  max_open_conns: 5\n  inbox_committers: 4\n", nil,
+			[]string{"database.inbox_committers: must be from 1 to max_open_conns - 2 (3), or 0 for the default, got 4"}},
+		{"negative linger", "database:\n  inbox_linger: -1ms\n", nil, []string{"database.inbox_linger: must be from 0s to 100ms"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,5 +118,16 @@ func TestDecodeKey(t *testing.T) {
 	}
 	if _, err := DecodeKey("c2hvcnQ="); err == nil {
 		t.Fatal("short base64 key accepted")
+	}
+}
+
+func TestInboxCommitterCount(t *testing.T) {
+	for _, tc := range []struct{ conns, set, want int }{
+		{20, 0, 6}, {9, 0, 3}, {2, 0, 1}, {1, 0, 1}, {100, 0, 6}, {20, 2, 2}, {50, 12, 12},
+	} {
+		d := DatabaseConfig{MaxOpenConns: tc.conns, InboxCommitters: tc.set}
+		if got := d.InboxCommitterCount(); got != tc.want {
+			t.Errorf("max_open_conns %d, inbox_committers %d: %d committers, want %d", tc.conns, tc.set, got, tc.want)
+		}
 	}
 }

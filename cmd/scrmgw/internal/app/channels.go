@@ -72,7 +72,7 @@ func (a *App) wireChannels() error {
 		linger = -1 // none
 	}
 	a.recorder = pipeline.NewRecorder(a.Store, a.Queue, a.Log, pipeline.RecorderOptions{
-		Committers: a.Config.Database.InboxCommitters, Linger: linger})
+		Committers: a.Config.Database.InboxCommitterCount(), Linger: linger})
 	tokens := redisTokens{rdb: a.RDB}
 	if a.Config.WeCom.Enabled() {
 		wc, err := wecom.New(a.Config.WeCom, wecom.Deps{Recorder: a.recorder, Tokens: tokens, Cursors: a.Store,
