@@ -1,0 +1,139 @@
+package wecom_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/adapters/wecom"
+	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
+)
+
+// TestReconcileMessageTask: a send whose worker died is found among the
+// message tasks WeCom lists (get_groupmsg_list_v2, across pages) only
+// when a task of that text, guide and member was created around its
+// claim; other sends are reported unsent.
+func TestReconcileMessageTask(t *testing.T) {
+	fake := wecomfake.New(t)
+	fake.AddEmployees("li", "wang")
+	const n = 120 // more than one page of 100
+	for i := range n {
+		fake.AddContact(wecomfake.Contact{ExternalUserID: fmt.Sprintf("wm%03d", i), FollowUsers: []wecom.FollowUser{{UserID: "li"}}})
+	}
+	fake.AddContact(wecomfake.Contact{ExternalUserID: "wmWang", FollowUsers: []wecom.FollowUser{{UserID: "wang"}, {UserID: "li"}}})
+	cfg := fake.Config()
+	cfg.Brand = "acme"
+	c, err := wecom.New(cfg, wecom.Deps{Recorder: nopRecorder{}, Tokens: newMemTokens(), Cursors: nopCursors{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	nudge := func(to, via string) *adapters.Outbound {
+		return &adapters.Outbound{IdempotencyKey: "wf:" + to, To: to, ToParty: adapters.PartyMember, Via: via, Kind: "text", Text: "店里上新了"}
+	}
+	claimed := time.Now()
+	msgIDs := map[string]string{}
+	for i := range n {
+		m := nudge(fmt.Sprintf("wm%03d", i), "li")
+		r, err := c.Send(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgIDs[m.To] = r.ExternalID
+	}
+	// The same text to another member through another guide.
+	if _, err := c.Send(ctx, nudge("wmWang", "wang")); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name      string
+		m         *adapters.Outbound
+		claimedAt time.Time
+		sent      bool
+		msgID     string
+		lists     bool // whether WeCom is asked
+	}{
+		{"sent, on the second page", nudge("wm107", "li"), claimed, true, msgIDs["wm107"], true},
+		{"sent, on the first page", nudge("wm003", "li"), claimed, true, msgIDs["wm003"], true},
+		{"never sent", nudge("wmNobody", "li"), claimed, false, "", true},
+		{"sent through another guide only", nudge("wmWang", "li"), claimed, false, "", true},
+		{"other text", &adapters.Outbound{To: "wm005", ToParty: adapters.PartyMember, Via: "li", Kind: "text", Text: "另一条"}, claimed, false, "", true},
+		{"claimed two hours before", nudge("wm005", "li"), claimed.Add(-2 * time.Hour), false, "", true},
+		{"guide app message: WeCom deduplicates", &adapters.Outbound{To: "li", ToParty: adapters.PartyGuide, Text: "任务"}, claimed, false, "", false},
+		{"kf reply: msgid from the key", &adapters.Outbound{To: "wmKf", ToParty: adapters.PartyMember, ReplyTo: map[string]string{"open_kfid": "wk1"}, Text: "您好"}, claimed, false, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := fake.CallCount(wecomfake.PathGroupMsgListV2)
+			r, sent, err := c.Reconcile(ctx, tc.m, tc.claimedAt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sent != tc.sent {
+				t.Fatalf("sent = %v, want %v", sent, tc.sent)
+			}
+			if tc.sent && (r == nil || r.ExternalID != tc.msgID || !r.Pending) {
+				t.Errorf("receipt = %+v, want the task %s, pending the guide's confirmation", r, tc.msgID)
+			}
+			if asked := fake.CallCount(wecomfake.PathGroupMsgListV2) > before; asked != tc.lists {
+				t.Errorf("listed message tasks: %v, want %v", asked, tc.lists)
+			}
+		})
+	}
+
+	// A failing list is temporary, not "unknown": the sweep asks again.
+	fake.FailNext(wecomfake.PathGroupMsgListV2, 1, wecomfake.CodeFreqLimit, "")
+	if _, _, err := c.Reconcile(ctx, nudge("wm001", "li"), claimed); !errors.Is(err, adapters.ErrRateLimited) || errors.Is(err, adapters.ErrOutcomeUnknown) {
+		t.Errorf("list refused: err = %v, want a rate limit", err)
+	}
+	if _, err := c.API().GroupMsgList(ctx, claimed.Add(-32*24*time.Hour), claimed, wecom.CreatedByCorp); !errors.Is(err, wecom.ErrInvalidRequest) {
+		t.Errorf("a span over a month: err = %v, want ErrInvalidRequest", err)
+	}
+	tasks, err := c.API().GroupMsgList(ctx, claimed.Add(-time.Minute), time.Now().Add(time.Minute), wecom.CreatedByAnyone)
+	if err != nil || len(tasks) != n+1 {
+		t.Fatalf("listed %d tasks, %v; want %d", len(tasks), err, n+1)
+	}
+	if g := tasks[0]; g.MsgID != msgIDs["wm000"] || g.Text != "店里上新了" || g.CreateType != wecom.CreatedByCorp || g.Creator != "" ||
+		g.CreateTime.Before(claimed.Add(-time.Second)) {
+		t.Errorf("first task = %+v", g)
+	}
+	if tasks, err := c.API().GroupMsgList(ctx, claimed.Add(-time.Minute), time.Now().Add(time.Minute), wecom.CreatedByEmployee); err != nil || len(tasks) != 0 {
+		t.Errorf("tasks created by employees = %d, %v; want none", len(tasks), err)
+	}
+}
+
+// TestFakeRateLimit: over its limit the fake answers WeCom's 45009 and
+// does nothing, which the adapter maps onto ErrRateLimited.
+func TestFakeRateLimit(t *testing.T) {
+	fake := wecomfake.New(t)
+	fake.AddEmployees("li")
+	fake.AddContact(wecomfake.Contact{ExternalUserID: "wmChen", FollowUsers: []wecom.FollowUser{{UserID: "li"}}})
+	fake.LimitRate(wecomfake.PathAddMsgTemplate, 3, time.Minute)
+	cfg := fake.Config()
+	cfg.Brand = "acme"
+	c, err := wecom.New(cfg, wecom.Deps{Recorder: nopRecorder{}, Tokens: newMemTokens(), Cursors: nopCursors{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &adapters.Outbound{To: "wmChen", ToParty: adapters.PartyMember, Via: "li", Kind: "text", Text: "店里上新了"}
+	for i := range 3 {
+		if _, err := c.Send(context.Background(), m); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	_, err = c.Send(context.Background(), m)
+	var apiErr *adapters.APIError
+	if !errors.Is(err, adapters.ErrRateLimited) || !errors.As(err, &apiErr) || apiErr.Code != 45009 {
+		t.Fatalf("fourth send in the minute: %v, want 45009", err)
+	}
+	if n, tasks := fake.RateLimited(), len(fake.MsgTemplates()); n != 1 || tasks != 3 {
+		t.Errorf("refused %d, tasks created %d; want 1 and 3", n, tasks)
+	}
+	fake.LimitRate(wecomfake.PathAddMsgTemplate, 0, 0)
+	if _, err := c.Send(context.Background(), m); err != nil {
+		t.Errorf("after the limit was lifted: %v", err)
+	}
+}
