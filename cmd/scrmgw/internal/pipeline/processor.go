@@ -253,7 +253,7 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("outbox %d: channel %q not configured: %w", row.ID, row.Channel, asynq.SkipRetry)
 	}
 	// A claimed send finishes even if shutdown starts meanwhile.
-	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), SendTimeout)
 	defer cancel()
 	if m.Brand == "" {
 		m.Brand = row.BrandID
@@ -299,6 +299,11 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 	}
 	return nil
 }
+
+// SendTimeout bounds one send: a channel's Send gets this long to hand
+// the message over. A claim older than this plus a margin (the lease of
+// Recover) belongs to a handler that is gone.
+const SendTimeout = 30 * time.Second
 
 // sendPayload is the payload of TypeSendOutbox tasks: the outbox row and,
 // for a send queued again by the rate limit, the slot it holds (Unix
