@@ -107,7 +107,10 @@ type Reconciler interface {
 }
 
 // ErrOutcomeUnknown means a channel cannot tell whether a message went
-// out (see Reconciler).
+// out. From Reconcile: it cannot tell at all. From Send: the call failed
+// after the platform may have carried it out (a timeout, a lost answer);
+// a channel that is a Reconciler is asked about it once the send's lease
+// is over, instead of it being sent again at once.
 var ErrOutcomeUnknown = errors.New("outcome unknown")
 
 // Contact is what a channel knows of one of its contacts.

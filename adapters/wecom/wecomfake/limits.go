@@ -11,8 +11,10 @@ type delay struct{ before, after time.Duration }
 
 // Delay makes every call of path (a Path* constant) take longer: before
 // is spent before the call is looked at, after between carrying it out
-// and answering. A client killed during after has had its call done
-// without learning it, as when a process dies while WeCom answers.
+// and answering. A client that goes away during before has its call
+// dropped, as a request cut off on its way; one killed during after has
+// had its call done without learning it, as when a process dies while
+// WeCom answers.
 func (s *Server) Delay(path string, before, after time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

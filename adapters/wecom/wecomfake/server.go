@@ -409,15 +409,20 @@ func (s *Server) handle(mux *http.ServeMux, path, method string, need scope, h h
 		s.mu.Unlock()
 		if d.before > 0 {
 			time.Sleep(d.before)
+			if r.Context().Err() != nil {
+				// The client went away while the request was in transit:
+				// it never reached WeCom.
+				return
+			}
 		}
 		if d.after > 0 {
 			// The answer is written after the delay, the work is done
 			// before it: a client that gives up (or dies) meanwhile has
 			// had its request carried out without learning it.
-			buf := &delayedWriter{header: w.Header()}
+			buf, out := &delayedWriter{header: w.Header()}, w
 			defer func() {
 				time.Sleep(d.after)
-				buf.flush(w)
+				buf.flush(out)
 			}()
 			w = buf
 		}

@@ -32,6 +32,10 @@ const (
 	// RecoveredFailed: the channel cannot tell; the row is failed for an
 	// operator.
 	RecoveredFailed = "unknown"
+	// OutcomeInDoubt: the send failed after the channel may have taken
+	// it (Send wrapped adapters.ErrOutcomeUnknown); the row stays
+	// sending until Recover settles it.
+	OutcomeInDoubt = "in_doubt"
 )
 
 // Recovery counts what Recover did.
@@ -39,8 +43,9 @@ type Recovery struct {
 	Sent, Resent, Failed int
 }
 
-// Recover takes back sends whose handler died: rows claimed (sending)
-// longer than lease ago, which only the dead handler could have settled.
+// Recover takes back sends whose handler died, or whose outcome the
+// handler could not learn (OutcomeInDoubt): rows claimed (sending) longer
+// than lease ago.
 // It never guesses: it asks the channel (adapters.Reconciler) whether the
 // message went out, and
 //   - marks it sent when the channel has it (with the channel's id, and a
