@@ -80,7 +80,7 @@ type campaignConfig struct {
 	Bin         string
 	Dir         string
 	Timeout     time.Duration
-	Logf        func(format string, args ...any)
+	Logf        func(format string, args ...any) `json:"-"`
 }
 
 // campaignResult is what runCampaign measured and found.
