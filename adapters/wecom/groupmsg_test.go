@@ -137,3 +137,81 @@ func TestFakeRateLimit(t *testing.T) {
 		t.Errorf("after the limit was lifted: %v", err)
 	}
 }
+
+// TestMessageTaskInDoubt: a message task whose answer is lost (a
+// timeout, a 5xx after the request went out) may have been created, so
+// Send says so (adapters.ErrOutcomeUnknown) instead of inviting a retry,
+// and Reconcile finds the task when WeCom did create it. An errcode, a
+// failed gettoken or a refused connection are not in doubt.
+func TestMessageTaskInDoubt(t *testing.T) {
+	fake := wecomfake.New(t)
+	fake.AddEmployees("li")
+	fake.AddContact(wecomfake.Contact{ExternalUserID: "wmChen", FollowUsers: []wecom.FollowUser{{UserID: "li"}}})
+	cfg := fake.Config()
+	cfg.Brand = "acme"
+	newClient := func(cfg wecom.Config) *wecom.Client {
+		c, err := wecom.New(cfg, wecom.Deps{Recorder: nopRecorder{}, Tokens: newMemTokens(), Cursors: nopCursors{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	m := &adapters.Outbound{IdempotencyKey: "wf:1:nudge:1", To: "wmChen", ToParty: adapters.PartyMember, Via: "li", Kind: "text", Text: "店里上新了"}
+	for _, tc := range []struct {
+		name    string
+		fail    func()
+		inDoubt bool
+	}{
+		{"HTTP 502 from add_msg_template", func() { fake.FailHTTPNext(wecomfake.PathAddMsgTemplate, 1, 502) }, true},
+		{"errcode 45009", func() { fake.FailNext(wecomfake.PathAddMsgTemplate, 1, wecomfake.CodeFreqLimit, "") }, false},
+		{"errcode -1", func() { fake.FailNext(wecomfake.PathAddMsgTemplate, 1, wecomfake.CodeSystemBusy, "") }, false},
+		{"gettoken fails first", func() { fake.FailHTTPNext(wecomfake.PathGetToken, 1, 502) }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClient(cfg) // no cached token
+			tc.fail()
+			_, err := c.Send(context.Background(), m)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got := errors.Is(err, adapters.ErrOutcomeUnknown); got != tc.inDoubt || wecom.InDoubt(err) != tc.inDoubt {
+				t.Errorf("in doubt = %v (InDoubt %v), want %v: %v", got, wecom.InDoubt(err), tc.inDoubt, err)
+			}
+		})
+	}
+
+	t.Run("answer lost after the task was created", func(t *testing.T) {
+		c := newClient(cfg)
+		fake.Delay(wecomfake.PathAddMsgTemplate, 0, 2*time.Second)
+		defer fake.Delay(wecomfake.PathAddMsgTemplate, 0, 0)
+		before := len(fake.MsgTemplates())
+		claimed := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		_, err := c.Send(ctx, m)
+		if !errors.Is(err, adapters.ErrOutcomeUnknown) {
+			t.Fatalf("err = %v, want the outcome unknown", err)
+		}
+		tasks := fake.MsgTemplates()
+		if len(tasks) != before+1 {
+			t.Fatalf("WeCom has %d new tasks, want 1", len(tasks)-before)
+		}
+		r, sent, err := c.Reconcile(context.Background(), m, claimed)
+		if err != nil || !sent || r.ExternalID != tasks[len(tasks)-1].MsgID {
+			t.Errorf("Reconcile = %+v, %v, %v; want the task WeCom created", r, sent, err)
+		}
+	})
+
+	t.Run("connection refused", func(t *testing.T) {
+		gone := wecomfake.New(t)
+		refused := gone.Config()
+		refused.Brand = "acme"
+		c := newClient(refused)
+		gone.Close()
+		defer newClient(cfg) // point the process's WeCom client back at fake
+		_, err := c.Send(context.Background(), m)
+		if err == nil || errors.Is(err, adapters.ErrOutcomeUnknown) || wecom.InDoubt(err) {
+			t.Errorf("refused connection: %v, want an error not in doubt", err)
+		}
+	})
+}

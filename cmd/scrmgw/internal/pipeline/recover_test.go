@@ -168,3 +168,88 @@ func TestRecoverLostSends(t *testing.T) {
 		}
 	})
 }
+
+// doubtChannel fails its first send with an outcome it cannot know, after
+// "the platform" took the message.
+type doubtChannel struct {
+	reconChannel
+	doubted bool
+}
+
+func (c *doubtChannel) Name() string { return "doubt" }
+
+func (c *doubtChannel) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Receipt, error) {
+	c.mu.Lock()
+	first := !c.doubted
+	c.doubted = true
+	c.mu.Unlock()
+	if first {
+		c.mu.Lock()
+		c.have[m.To] = "msgTaken"
+		c.mu.Unlock()
+		return nil, fmt.Errorf("posting: timeout: %w: %w", adapters.ErrTemporary, adapters.ErrOutcomeUnknown)
+	}
+	return c.reconChannel.Send(ctx, m)
+}
+
+// TestSendInDoubt: a send whose answer was lost is neither retried nor
+// failed: the row stays claimed until its lease is over, and Recover then
+// finds it at the channel. A channel that cannot reconcile retries as
+// before.
+func TestSendInDoubt(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		ch := &doubtChannel{reconChannel: reconChannel{have: map[string]string{}}}
+		reg := adapters.NewRegistry()
+		reg.Register(ch)
+		q := newFakeQueue()
+		snd := NewSender(s, reg, q, discard)
+		row, err := snd.Send(ctx, "doubt", &adapters.Outbound{IdempotencyKey: "nudge:1", To: "wm1", Via: "li", Text: "回来看看"}, OutboxMeta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		task := q.drain()[0]
+		if err := snd.SendTask(ctx, task); err != nil {
+			t.Fatalf("SendTask in doubt = %v, want nil (no retry)", err)
+		}
+		got, _ := s.Outbox(ctx, row.ID)
+		if got.State != store.OutboxSending {
+			t.Fatalf("row in doubt is %s, want still sending", got.State)
+		}
+		if as, _ := s.SendAttempts(ctx, row.ID); len(as) != 1 || as[0].Outcome != OutcomeInDoubt {
+			t.Errorf("attempts = %+v, want one in_doubt", as)
+		}
+		// A redelivered task does nothing; the lease is not over.
+		if err := snd.SendTask(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+		if rec, _ := snd.recoverBefore(ctx, got.UpdatedAt); rec != (Recovery{}) {
+			t.Errorf("recovered %+v before the lease was over", rec)
+		}
+		rec, err := snd.recoverBefore(ctx, time.Now().Add(time.Second))
+		if err != nil || rec != (Recovery{Sent: 1}) {
+			t.Fatalf("recovery = %+v, %v; want it found at the channel", rec, err)
+		}
+		got, _ = s.Outbox(ctx, row.ID)
+		if got.State != store.OutboxSent || got.ExternalID != "msgTaken" {
+			t.Errorf("after recovery: %s %q", got.State, got.ExternalID)
+		}
+		if len(ch.sent) != 0 {
+			t.Errorf("sent again %d times", len(ch.sent))
+		}
+
+		// Without Reconcile the channel's error is an ordinary retry.
+		plain := &fakeChannel{fails: []error{fmt.Errorf("timeout: %w: %w", adapters.ErrTemporary, adapters.ErrOutcomeUnknown)}}
+		reg.Register(plain)
+		if checks := q.drain(); len(checks) != 1 || checks[0].Type() != TypeCheckDelivery {
+			t.Errorf("queued after recovery: %v, want one delivery check", checks)
+		}
+		row2, _ := snd.Send(ctx, "fake", &adapters.Outbound{IdempotencyKey: "nudge:2", To: "wm2", Text: "x"}, OutboxMeta{})
+		if err := snd.SendTask(ctx, q.drain()[0]); !errors.Is(err, adapters.ErrTemporary) {
+			t.Errorf("plain channel: %v, want a retry", err)
+		}
+		if got, _ := s.Outbox(ctx, row2.ID); got.State != store.OutboxPending {
+			t.Errorf("plain channel's row is %s, want pending for the retry", got.State)
+		}
+	})
+}
