@@ -49,6 +49,8 @@ type Client struct {
 	log     *slog.Logger
 	maxBody int64
 	now     func() time.Time
+	// tasks keeps the last list of message tasks Reconcile read.
+	tasks taskList
 }
 
 var (

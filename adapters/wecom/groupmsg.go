@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/silenceper/wechat/v2/util"
@@ -24,8 +25,8 @@ const (
 // accepts (one month).
 const maxGroupMsgListSpan = 31 * 24 * time.Hour
 
-// maxGroupMsgListPages bounds one GroupMsgList: 100 pages of 100.
-const maxGroupMsgListPages = 100
+// maxGroupMsgListPages bounds one GroupMsgList: 1,000 pages of 100.
+const maxGroupMsgListPages = 1000
 
 // GroupMsg is a message task (群发) as get_groupmsg_list_v2 lists it.
 type GroupMsg struct {
@@ -120,13 +121,48 @@ func (a *API) GroupMsgList(ctx context.Context, from, to time.Time, filterType i
 	return out, fmt.Errorf("%s: %w: more than %d pages", op, adapters.ErrTemporary, maxGroupMsgListPages)
 }
 
-// reconcileSlack and sendTimeout bound where Reconcile looks for a send: from a minute
-// before its claim (clocks differ) to a minute after the longest a send
-// may take.
+// Reconcile looks for a send's task among those WeCom created from
+// reconcileSlack before its claim to the gateway's send timeout and
+// reconcileSlack after it (WeCom's clock is not ours; its create_time is
+// in whole seconds). It lists a wider window (listMargin either side) and
+// keeps the list for listTTL: the sends a dead worker left were claimed
+// within moments of each other, so one list serves them all.
 const (
-	reconcileSlack = time.Minute
+	reconcileSlack = 10 * time.Second
 	sendTimeout    = 30 * time.Second
+	listMargin     = 30 * time.Second
+	listTTL        = 2 * time.Minute
 )
+
+// taskList is a list of message tasks kept for Reconcile.
+type taskList struct {
+	mu       sync.Mutex
+	from, to time.Time
+	at       time.Time
+	tasks    []GroupMsg
+}
+
+// tasksBetween returns the tasks created from from to to, from the kept
+// list when it covers the window and was taken after it ended.
+func (c *Client) tasksBetween(ctx context.Context, from, to time.Time) ([]GroupMsg, error) {
+	l := &c.tasks
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := c.now()
+	if !l.at.IsZero() && !from.Before(l.from) && !to.After(l.to) && !to.After(l.at) && now.Sub(l.at) < listTTL {
+		return l.tasks, nil
+	}
+	lf, lt := from.Add(-listMargin), to.Add(listMargin)
+	if lt.After(now) {
+		lt = now
+	}
+	tasks, err := c.api.GroupMsgList(ctx, lf, lt, CreatedByCorp)
+	if err != nil {
+		return nil, err
+	}
+	l.from, l.to, l.at, l.tasks = lf, lt, now, tasks
+	return tasks, nil
+}
 
 var _ adapters.Reconciler = (*Client)(nil)
 
@@ -134,8 +170,9 @@ var _ adapters.Reconciler = (*Client)(nil)
 //   - a message task to a member through their guide: it looks for the
 //     task among those the corp created around claimedAt
 //     (get_groupmsg_list_v2, the same text) and confirms it is for this
-//     member and guide (get_groupmsg_send_result). Found, it is sent,
-//     with the task's msgid; else it did not go out.
+//     member and guide (get_groupmsg_send_result, for each task of the
+//     same text: personal texts keep that to one call). Found, it is
+//     sent, with the task's msgid; else it did not go out.
 //   - a welcome, a customer-service reply or an app message to a guide:
 //     WeCom refuses a repeat (a used welcome code answers 41051, which
 //     Send takes for sent; kf/send_msg's msgid comes from the
@@ -153,7 +190,7 @@ func (c *Client) Reconcile(ctx context.Context, m *adapters.Outbound, claimedAt 
 	if !to.After(from) {
 		to = from.Add(time.Second)
 	}
-	tasks, err := c.api.GroupMsgList(ctx, from, to, CreatedByCorp)
+	tasks, err := c.tasksBetween(ctx, from, to)
 	if err != nil {
 		return nil, false, fmt.Errorf("reconciling message task: %w", err)
 	}

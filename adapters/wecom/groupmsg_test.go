@@ -84,6 +84,24 @@ func TestReconcileMessageTask(t *testing.T) {
 		})
 	}
 
+	// Sends a dead worker left were claimed moments apart: once their
+	// windows are over, one list (two pages here) serves them all.
+	later, err := wecom.New(cfg, wecom.Deps{Recorder: nopRecorder{}, Tokens: newMemTokens(), Cursors: nopCursors{},
+		Now: func() time.Time { return time.Now().Add(2 * time.Minute) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fake.CallCount(wecomfake.PathGroupMsgListV2)
+	for _, to := range []string{"wm003", "wm050", "wm107", "wmNobody"} {
+		r, sent, err := later.Reconcile(ctx, nudge(to, "li"), claimed)
+		if err != nil || sent != (to != "wmNobody") || sent && r.ExternalID != msgIDs[to] {
+			t.Errorf("%s: %+v %v %v", to, r, sent, err)
+		}
+	}
+	if n := fake.CallCount(wecomfake.PathGroupMsgListV2) - before; n != 2 {
+		t.Errorf("4 reconciliations listed %d pages, want 2 (one list of 121 tasks)", n)
+	}
+
 	// A failing list is temporary, not "unknown": the sweep asks again.
 	fake.FailNext(wecomfake.PathGroupMsgListV2, 1, wecomfake.CodeFreqLimit, "")
 	if _, _, err := c.Reconcile(ctx, nudge("wm001", "li"), claimed); !errors.Is(err, adapters.ErrRateLimited) || errors.Is(err, adapters.ErrOutcomeUnknown) {

@@ -242,7 +242,10 @@ func runCampaign(ctx context.Context, c campaignConfig) (*campaignResult, error)
 			if worker.exited() {
 				return nil, fmt.Errorf("the worker exited: %v (log %s)", worker.err, worker.log.Name())
 			}
-			if time.Now().After(deadline) || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if time.Now().After(deadline) {
 				res.problem("only %d of %d tasks before the kill after %s", len(fake.MsgTemplates()), target, c.Timeout)
 				return res, nil
 			}
@@ -289,7 +292,10 @@ func runCampaign(ctx context.Context, c campaignConfig) (*campaignResult, error)
 		if len(res.Problems) > 0 {
 			return res, nil
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if time.Now().After(deadline) {
 			res.problem("after %s: %d runs (%d not ended), %d outbox rows sent, %d pending or sending, %d tasks at WeCom",
 				c.Timeout, runs, active, sent, open, len(fake.MsgTemplates()))
 			break
