@@ -72,7 +72,14 @@ type campaignConfig struct {
 	// KillAt is the share of the members sent to when the worker is
 	// killed (0: no kill). Lease is the gateway's send.lease; the worker
 	// is started again that long after the kill.
-	KillAt      float64
+	KillAt float64
+	// KillAfterRuns holds the kill until every run has passed its send
+	// steps, so that it hits sends only (a step claimed by the killed
+	// worker is taken over by another only after the engine's 2-minute
+	// claim timeout).
+	KillAfterRuns bool
+	// Down is how long the worker stays dead; default Lease.
+	Down        time.Duration
 	Lease       time.Duration
 	Concurrency int
 	DBURL       string
@@ -238,7 +245,11 @@ func runCampaign(ctx context.Context, c campaignConfig) (*campaignResult, error)
 	progress := time.Now()
 	if c.KillAt > 0 {
 		target := int(c.KillAt * float64(c.Members))
-		for len(fake.MsgTemplates()) < target {
+		for i := 0; ; i++ {
+			if len(fake.MsgTemplates()) >= target && (!c.KillAfterRuns ||
+				i%10 == 0 && count(`SELECT count(*) FROM workflow_runs WHERE ended_at IS NULL`) == 0 && count(`SELECT count(*) FROM workflow_runs`) == c.Members) {
+				break
+			}
 			if worker.exited() {
 				return nil, fmt.Errorf("the worker exited: %v (log %s)", worker.err, worker.log.Name())
 			}
@@ -267,12 +278,16 @@ func runCampaign(ctx context.Context, c campaignConfig) (*campaignResult, error)
 		if first := firstTask(fake); !first.IsZero() {
 			res.SteadyPerSec = float64(res.KilledAfter) / killedAt.Sub(first).Seconds()
 		}
-		logf("worker killed -9 after %d of %d message tasks: %d outbox rows sending, %d runs not ended; restarting it in %s (send.lease)",
-			res.KilledAfter, c.Members, res.SendingAtKill, res.RunsActiveAtKill, c.Lease)
+		down := c.Down
+		if down == 0 {
+			down = c.Lease + time.Second
+		}
+		logf("worker killed -9 after %d of %d message tasks: %d outbox rows sending, %d runs not ended; restarting it in %s",
+			res.KilledAfter, c.Members, res.SendingAtKill, res.RunsActiveAtKill, down)
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(time.Until(killedAt.Add(c.Lease + time.Second))):
+		case <-time.After(time.Until(killedAt.Add(down))):
 		}
 		if _, err := startP("worker", "worker"); err != nil {
 			return nil, err

@@ -16,10 +16,15 @@ import (
 // 60/s against the fake WeCom API, which accepts 75 add_msg_template
 // calls a second (45009 beyond) and takes 200 ms over each: 100 ms before
 // creating the task (a request cut off then is dropped) and 100 ms after. When a third of the members were sent to,
-// the worker is killed with SIGKILL while sends are in flight, and
-// started again once its claims' lease (send.lease, 40 s) is over: its
-// start-up sweep asks WeCom (get_groupmsg_list_v2) about each send left
-// "sending", records the ones WeCom has and sends the others again.
+// and every run has passed its send steps, the worker is killed with
+// SIGKILL while sends are in flight (scrmgw-load campaign kills it
+// regardless of the runs; a step the killed worker had claimed is taken
+// over after the engine's 2-minute claim timeout, too long for this
+// test). It is started again 61 s later: its claims' lease (send.lease,
+// 40 s) is over, so its start-up sweep asks WeCom (get_groupmsg_list_v2)
+// about each send left "sending", records the ones WeCom has and sends
+// the others again; and asynq's recoverer, which re-hands a dead
+// worker's tasks once their 30 s lease is 30 s past, does so at once.
 //
 // Afterwards: every member got exactly one message task, through their
 // own guide, none more than the cap allows per day; the outbox holds one
@@ -35,7 +40,7 @@ func TestCampaignWorkerKilled(t *testing.T) {
 		Members: 2000, Guides: 8,
 		Rate: "60/s", CriticalShare: "-1",
 		FakeLimit: 75, FakeWindow: time.Second, FakeDelay: 200 * time.Millisecond,
-		KillAt: 1.0 / 3, Lease: 40 * time.Second, Concurrency: 64,
+		KillAt: 1.0 / 3, KillAfterRuns: true, Lease: 40 * time.Second, Down: 61 * time.Second, Concurrency: 64,
 		DBURL: dbURL, RedisURL: redisURL, Bin: bin, Dir: t.TempDir(), Timeout: 3 * time.Minute,
 		Logf: t.Logf,
 	})
