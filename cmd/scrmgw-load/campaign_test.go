@@ -31,6 +31,7 @@ import (
 // sent row per member with its task id; every second nudge was skipped by
 // the cap; and the kill caught sends in flight, which were recovered.
 func TestCampaignWorkerKilled(t *testing.T) {
+	t.Parallel() // mostly waits: the worker is down for a minute
 	dbURL := storetest.URL(t, "postgres")
 	redisURL := storetest.RedisURL(t)
 	bin := buildScrmgw(t)
