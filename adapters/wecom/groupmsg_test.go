@@ -220,6 +220,28 @@ func TestMessageTaskInDoubt(t *testing.T) {
 		}
 	})
 
+	t.Run("request cut off before WeCom took it", func(t *testing.T) {
+		c := newClient(cfg)
+		fake.Delay(wecomfake.PathAddMsgTemplate, time.Second, 0)
+		defer fake.Delay(wecomfake.PathAddMsgTemplate, 0, 0)
+		fake.AddContact(wecomfake.Contact{ExternalUserID: "wmLin", FollowUsers: []wecom.FollowUser{{UserID: "li"}}})
+		m := &adapters.Outbound{IdempotencyKey: "wf:2:nudge:1", To: "wmLin", ToParty: adapters.PartyMember, Via: "li", Kind: "text", Text: "店里上新了"}
+		before := len(fake.MsgTemplates())
+		claimed := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		if _, err := c.Send(ctx, m); !errors.Is(err, adapters.ErrOutcomeUnknown) {
+			t.Fatalf("err = %v, want the outcome unknown (the gateway cannot tell)", err)
+		}
+		time.Sleep(time.Second) // the fake's delay ends, and it drops the call
+		if n := len(fake.MsgTemplates()) - before; n != 0 {
+			t.Fatalf("WeCom created %d tasks for a request cut off on its way", n)
+		}
+		if _, sent, err := c.Reconcile(context.Background(), m, claimed); err != nil || sent {
+			t.Errorf("Reconcile = %v, %v; want not sent", sent, err)
+		}
+	})
+
 	t.Run("connection refused", func(t *testing.T) {
 		gone := wecomfake.New(t)
 		refused := gone.Config()

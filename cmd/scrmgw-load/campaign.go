@@ -323,14 +323,14 @@ func runCampaign(ctx context.Context, c campaignConfig) (*campaignResult, error)
 	}
 	time.Sleep(2 * time.Second) // let a late duplicate surface
 	res.Total = time.Since(campaignStart)
-	checkCampaign(ctx, res, fake, contacts, count)
+	checkCampaign(res, fake, contacts, count)
 	logf("checked in %s", time.Since(start).Round(time.Second))
 	return res, nil
 }
 
 // checkCampaign compares what WeCom received with the members and what
 // the gateway recorded, and measures the rates.
-func checkCampaign(ctx context.Context, res *campaignResult, fake *wecomfake.Server, contacts map[string]string, count func(string, ...any) int) {
+func checkCampaign(res *campaignResult, fake *wecomfake.Server, contacts map[string]string, count func(string, ...any) int) {
 	tasks := fake.MsgTemplates()
 	res.Tasks = len(tasks)
 	res.RateLimited = fake.RateLimited()
