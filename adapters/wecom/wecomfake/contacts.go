@@ -780,7 +780,10 @@ const maxGroupMsgSpan = 31 * 24 * time.Hour
 // 0) and, as WeCom documents for API-created tasks, carries no creator.
 // A creator filter keeps the tasks whose sender it names (not verified
 // against WeCom). create_time is a string of digits, as WeCom's
-// document shows it.
+// document shows it. A range over a month (the document's limit), an end
+// before the start, missing times or a bad filter_type answer 40058 (the
+// code is not verified: the document names none); limit is at most 100,
+// 50 by default and when over.
 func (s *Server) serveGroupMsgList(_ *http.Request, body []byte) (map[string]any, *apiError) {
 	var req struct {
 		ChatType   string `json:"chat_type"`
