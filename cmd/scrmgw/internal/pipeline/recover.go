@@ -56,8 +56,8 @@ type Recovery struct {
 //     tell (it does not implement Reconciler, or answers
 //     ErrOutcomeUnknown): sending it again might reach the member twice.
 //
-// A channel that cannot be asked now (an error) leaves the row for the
-// next sweep. Each change is guarded by the claim, so a handler that was
+// A channel that cannot be asked now (an error) leaves its rows for the
+// next sweep, and one recovery takes at most recoverBudget. Each change is guarded by the claim, so a handler that was
 // only slow, and settles the row itself, wins.
 func (s *Sender) Recover(ctx context.Context, lease time.Duration) (Recovery, error) {
 	if lease < MinLease {
@@ -65,6 +65,22 @@ func (s *Sender) Recover(ctx context.Context, lease time.Duration) (Recovery, er
 	}
 	return s.recoverBefore(ctx, time.Now().Add(-lease))
 }
+
+// recoverBudget bounds one recovery (it runs in the periodic sweep and
+// at a worker's start): what is left waits for the next sweep. A channel
+// that fails to answer is not asked about its other sends until then.
+const recoverBudget = 25 * time.Second
+
+// reconcileError is a channel's failure to answer Reconcile.
+type reconcileError struct {
+	id  int64
+	err error
+}
+
+func (e *reconcileError) Error() string {
+	return fmt.Sprintf("outbox %d: reconciling: %v", e.id, e.err)
+}
+func (e *reconcileError) Unwrap() error { return e.err }
 
 // recoverBefore recovers the sends claimed before cutoff.
 func (s *Sender) recoverBefore(ctx context.Context, cutoff time.Time) (Recovery, error) {
@@ -74,8 +90,20 @@ func (s *Sender) recoverBefore(ctx context.Context, cutoff time.Time) (Recovery,
 		return rec, fmt.Errorf("recovering lost sends: %w", err)
 	}
 	var errs []error
+	deadline := time.Now().Add(recoverBudget)
+	down := map[string]bool{} // channels that could not be asked this time
 	for i := range rows {
+		if time.Now().After(deadline) {
+			break
+		}
+		if down[rows[i].Channel] {
+			continue
+		}
 		outcome, err := s.recoverOne(ctx, &rows[i])
+		var re *reconcileError
+		if errors.As(err, &re) {
+			down[rows[i].Channel] = true
+		}
 		switch {
 		case err != nil:
 			errs = append(errs, err)
@@ -123,7 +151,7 @@ func (s *Sender) recoverOne(ctx context.Context, row *store.OutboxMessage) (stri
 	}
 	if err != nil {
 		log.Warn("asking the channel about a lost send; trying again at the next sweep", slog.Any("error", err))
-		return "", fmt.Errorf("outbox %d: reconciling: %w", row.ID, err)
+		return "", &reconcileError{id: row.ID, err: err}
 	}
 	attempt := &store.SendAttempt{OutboxID: row.ID, Attempt: row.Attempts, At: started.UTC(), DurationMS: time.Since(started).Milliseconds()}
 	if sent {

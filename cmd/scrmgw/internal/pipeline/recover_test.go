@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -71,7 +72,7 @@ func TestRecoverLostSends(t *testing.T) {
 			}
 			rows[to] = row
 		}
-		for _, to := range []string{"wmSent", "wmNotSent", "wmBusy", "wmUnknown"} {
+		for _, to := range []string{"wmSent", "wmNotSent", "wmUnknown", "wmBusy", "wmAfterBusy"} {
 			claim("recon", to)
 		}
 		claim("fake", "wmPlain")
@@ -100,8 +101,13 @@ func TestRecoverLostSends(t *testing.T) {
 		if got := state("wmSent"); got.State != store.OutboxSent || got.ExternalID != "msgSent" || got.Delivery != "pending" {
 			t.Errorf("found at the channel: %s %q %q", got.State, got.ExternalID, got.Delivery)
 		}
-		if got := state("wmBusy"); got.State != store.OutboxSending {
-			t.Errorf("channel not answering: %s, want still sending (the next sweep asks again)", got.State)
+		for _, to := range []string{"wmBusy", "wmAfterBusy"} { // not asked again once it failed
+			if got := state(to); got.State != store.OutboxSending {
+				t.Errorf("%s, channel not answering: %s, want still sending (the next sweep asks again)", to, got.State)
+			}
+		}
+		if slices.Contains(recon.asked, "wmAfterBusy") {
+			t.Error("the channel was asked again in the same sweep after it failed")
 		}
 		if got := state("wmYoung"); got.State != store.OutboxSending {
 			t.Errorf("young claim: %s, want left to its handler", got.State)
@@ -156,8 +162,8 @@ func TestRecoverLostSends(t *testing.T) {
 		// Once the channel answers, the next sweep settles the rest; a
 		// sweep after that has nothing to do.
 		recon.answers = nil
-		if rec, err := snd.recoverBefore(ctx, cutoff); err != nil || rec != (Recovery{Resent: 1}) {
-			t.Errorf("second sweep: %+v, %v; want wmBusy resent", rec, err)
+		if rec, err := snd.recoverBefore(ctx, cutoff); err != nil || rec != (Recovery{Resent: 2}) {
+			t.Errorf("second sweep: %+v, %v; want wmBusy and wmAfterBusy resent", rec, err)
 		}
 		if rec, err := snd.recoverBefore(ctx, cutoff); err != nil || rec != (Recovery{}) {
 			t.Errorf("third sweep: %+v, %v; want nothing", rec, err)
