@@ -111,6 +111,8 @@ type campaignResult struct {
 	// Recovered by the lease after the kill: found at WeCom, sent again,
 	// failed as unknown.
 	Reconciled, Resent, Unknown int
+	// InDoubt counts sends whose answer was lost (left for Recover).
+	InDoubt int
 	Total                       time.Duration
 	Problems                    []string
 }
@@ -399,6 +401,7 @@ func checkCampaign(res *campaignResult, fake *wecomfake.Server, contacts map[str
 	res.Reconciled = count(`SELECT count(*) FROM send_attempts WHERE outcome = 'reconciled'`)
 	res.Resent = count(`SELECT count(*) FROM send_attempts WHERE outcome = 'resend'`)
 	res.Unknown = count(`SELECT count(*) FROM send_attempts WHERE outcome = 'unknown'`)
+	res.InDoubt = count(`SELECT count(*) FROM send_attempts WHERE outcome = 'in_doubt'`)
 	if res.Unknown > 0 {
 		res.problem("%d sends failed as unknown: WeCom message tasks are always reconciled", res.Unknown)
 	}

@@ -104,7 +104,8 @@ func campaignMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "  refused with 45009      %d (fake limit %d per %s)\n", res.RateLimited, c.FakeLimit, c.FakeWindow)
 	if res.Killed {
 		fmt.Fprintf(stdout, "  worker kill -9          after %d tasks; %d sends in flight; down %s\n", res.KilledAfter, res.SendingAtKill, res.Down.Round(time.Second))
-		fmt.Fprintf(stdout, "  recovered               %d found at WeCom, %d sent again, %d unknown\n", res.Reconciled, res.Resent, res.Unknown)
+		fmt.Fprintf(stdout, "  recovered               %d found at WeCom, %d sent again, %d unknown (%d answers lost on the way, among them)\n",
+			res.Reconciled, res.Resent, res.Unknown, res.InDoubt)
 	}
 	if len(res.Problems) == 0 {
 		fmt.Fprintf(stdout, "  checks                  OK: every member got exactly 1 message task through their guide; none over the cap of 1 a day; "+

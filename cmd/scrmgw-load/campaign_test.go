@@ -59,7 +59,7 @@ func TestCampaignWorkerKilled(t *testing.T) {
 	}
 	t.Logf("%d members, %d message tasks in %s; %.1f sends/s before the kill, %.1f/s overall (worker down %s); "+
 		"at most %d in one second, %d refused by the fake's rate limit; killed after %d tasks with %d sends in flight, "+
-		"%d runs not ended; recovered: %d found at WeCom, %d sent again, %d unknown",
+		"%d runs not ended; recovered: %d found at WeCom, %d sent again, %d unknown (%d answers lost)",
 		res.Members, res.Tasks, res.Total.Round(time.Second), res.SteadyPerSec, res.SendsPerSec, res.Down.Round(time.Second),
-		res.MaxPerSecond, res.RateLimited, res.KilledAfter, res.SendingAtKill, res.RunsActiveAtKill, res.Reconciled, res.Resent, res.Unknown)
+		res.MaxPerSecond, res.RateLimited, res.KilledAfter, res.SendingAtKill, res.RunsActiveAtKill, res.Reconciled, res.Resent, res.Unknown, res.InDoubt)
 }
