@@ -112,9 +112,9 @@ type campaignResult struct {
 	// failed as unknown.
 	Reconciled, Resent, Unknown int
 	// InDoubt counts sends whose answer was lost (left for Recover).
-	InDoubt int
-	Total                       time.Duration
-	Problems                    []string
+	InDoubt  int
+	Total    time.Duration
+	Problems []string
 }
 
 func (r *campaignResult) problem(format string, args ...any) {
