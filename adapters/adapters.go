@@ -90,6 +90,29 @@ type DeliveryChecker interface {
 	CheckDelivery(ctx context.Context, m *Outbound, externalID string) (Delivery, string, error)
 }
 
+// Reconciler is implemented by channels that can tell whether a send
+// whose outcome was lost reached the platform: the worker that sent it
+// died between handing it over and recording the answer. The outbox
+// sweep asks it before sending such a message again, so that a crash
+// never delivers a message twice.
+type Reconciler interface {
+	// Reconcile looks for m among what the platform received from
+	// claimedAt on (the send started then and lasted at most the send
+	// timeout). sent true means it went out, with its receipt; sent
+	// false means sending m again cannot reach the recipient twice: it
+	// did not go out, or the platform refuses a repeat of it. An error
+	// wrapping ErrOutcomeUnknown means the channel cannot tell for this
+	// message; other errors are temporary.
+	Reconcile(ctx context.Context, m *Outbound, claimedAt time.Time) (r *Receipt, sent bool, err error)
+}
+
+// ErrOutcomeUnknown means a channel cannot tell whether a message went
+// out. From Reconcile: it cannot tell at all. From Send: the call failed
+// after the platform may have carried it out (a timeout, a lost answer);
+// a channel that is a Reconciler is asked about it once the send's lease
+// is over, instead of it being sent again at once.
+var ErrOutcomeUnknown = errors.New("outcome unknown")
+
 // Contact is what a channel knows of one of its contacts.
 type Contact struct {
 	ExternalID string

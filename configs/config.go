@@ -197,6 +197,14 @@ type SendConfig struct {
 	// its slot; one due later goes back to the queue until then.
 	// Default 1s.
 	MaxWait time.Duration `yaml:"max_wait"`
+	// Lease is how long a claimed send (outbox state sending) belongs to
+	// the worker that claimed it. A claim older than that belongs to a
+	// worker that died mid-send: the outbox sweep (every minute, and at
+	// a worker's start) asks the channel whether the message went out,
+	// and marks it sent, sends it again, or, when the channel cannot
+	// tell, fails it for an operator. At least 40s (a send may take
+	// 30s). Default 2m.
+	Lease time.Duration `yaml:"lease"`
 }
 
 // SendRates are send rates per channel: "50/s", "600/min", "150000/h" or
@@ -286,7 +294,7 @@ func Default() Config {
 		},
 		Database: DatabaseConfig{MaxOpenConns: 20, InboxLinger: time.Millisecond},
 		Queue:    QueueConfig{Concurrency: 20, WorkflowConcurrency: 500},
-		Send:     SendConfig{Rate: SendRates{WeCom: "40/s", DingTalk: "20/s", Webhook: "off"}, CriticalShare: 0.2, MaxWait: time.Second},
+		Send:     SendConfig{Rate: SendRates{WeCom: "40/s", DingTalk: "20/s", Webhook: "off"}, CriticalShare: 0.2, MaxWait: time.Second, Lease: 2 * time.Minute},
 		Log:      LogConfig{Level: "info", Format: "text"},
 		Assign:   AssignConfig{MaxDistanceKm: 50},
 		Bots:     BotsConfig{HandoffIdle: 30 * time.Minute, DigestTime: "09:00"},
@@ -355,6 +363,9 @@ func (c *Config) Validate() error {
 	}
 	if u := c.Database.URL; u != "" && !c.IsPostgres() && !strings.HasPrefix(u, "sqlite:") {
 		bad("database.url", "want postgres://... or sqlite:PATH, got scheme of %q", redactURL(u))
+	}
+	if c.Send.Lease < 40*time.Second {
+		bad("send.lease", "must be at least 40s (a send may take 30s, and a send still in flight must not be taken for a lost one), got %s", c.Send.Lease)
 	}
 	if c.Database.MaxOpenConns < 1 {
 		bad("database.max_open_conns", "must be at least 1, got %d", c.Database.MaxOpenConns)

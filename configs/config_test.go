@@ -70,6 +70,8 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"bad phone key", "security:\n  phone_key: short\n", nil, []string{"security.phone_key: want 32 bytes"}},
 		{"unknown env", "", []string{"SCRMGW_HTTP_ADR=:1"}, []string{"SCRMGW_HTTP_ADR: unknown environment variable (did you mean SCRMGW_HTTP_ADDR?)"}},
 		{"bad env value", "", []string{"SCRMGW_QUEUE_CONCURRENCY=many"}, []string{"SCRMGW_QUEUE_CONCURRENCY (queue.concurrency): want an integer"}},
+		{"send lease too short", "send:\n  lease: 30s\n", nil, []string{"send.lease: must be at least 40s (a send may take 30s"}},
+		{"send lease from env", "", []string{"SCRMGW_SEND_LEASE=10s"}, []string{"send.lease: must be at least 40s"}},
 		{"several at once", "log:\n  level: loud\n  format: xml\n", nil, []string{"log.level", "log.format"}},
 		{"malformed yaml", "http: [\n", nil, []string{"scrmgw.yaml: yaml:"}},
 		{"too many inbox committers", "database:\n  max_open_conns: 5\n  inbox_committers: 4\n", nil,

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/silenceper/wechat/v2/cache"
@@ -446,6 +447,11 @@ type transportError struct {
 	status  int
 	timeout bool
 	ctxErr  error
+	// refused: the connection was refused, so nothing was sent.
+	refused bool
+	// inDoubt: the call itself failed this way after its request may
+	// have reached WeCom (see InDoubt).
+	inDoubt bool
 }
 
 func (e *transportError) Error() string { return "wecom request failed: " + e.msg }
@@ -455,6 +461,16 @@ func (e *transportError) Unwrap() []error {
 		return []error{adapters.ErrTemporary, e.ctxErr}
 	}
 	return []error{adapters.ErrTemporary}
+}
+
+// InDoubt reports whether a failed call may have been carried out by
+// WeCom all the same: its request went out and no errcode came back (a
+// timeout, an HTTP 5xx, a dropped connection, an unreadable answer). An
+// errcode, a refused connection or a failure to get the access token
+// are not in doubt: WeCom did nothing.
+func InDoubt(err error) bool {
+	var te *transportError
+	return errors.As(err, &te) && te.inDoubt
 }
 
 // Timeout reports whether the request timed out.
@@ -502,6 +518,7 @@ func classify(err error) error {
 		e := &transportError{
 			msg:     redact(fmt.Sprintf("%s %q: %s", ue.Op, ue.URL, ue.Err)),
 			timeout: ue.Timeout(),
+			refused: errors.Is(ue.Err, syscall.ECONNREFUSED),
 		}
 		switch {
 		case errors.Is(ue.Err, context.Canceled):
@@ -546,6 +563,9 @@ func (a *API) do(ctx context.Context, src *tokenSource, op string, fn func(token
 			return nil
 		}
 		err = classify(err)
+		if te, ok := err.(*transportError); ok && !te.refused {
+			te.inDoubt = true
+		}
 		var apiErr *adapters.APIError
 		if errors.As(err, &apiErr) && tokenCodes[apiErr.Code] {
 			src.invalidate(ctx, token)

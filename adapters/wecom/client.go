@@ -49,6 +49,8 @@ type Client struct {
 	log     *slog.Logger
 	maxBody int64
 	now     func() time.Time
+	// tasks keeps the last list of message tasks Reconcile read.
+	tasks taskList
 }
 
 var (
@@ -101,7 +103,9 @@ func (c *Client) API() *API { return c.api }
 //     kf/send_msg;
 //   - to a member through their guide (Via): an external-contact message
 //     task (add_msg_template) that the guide confirms in WeCom; the receipt
-//     is Pending.
+//     is Pending. A failure after which WeCom may have created the task
+//     all the same (InDoubt) also wraps adapters.ErrOutcomeUnknown: the
+//     sender leaves it to Reconcile instead of sending it again.
 func (c *Client) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Receipt, error) {
 	if code := m.Fields["welcome_code"]; code != "" {
 		if err := c.api.SendWelcome(ctx, code, m.Text); err != nil {
@@ -131,6 +135,12 @@ func (c *Client) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Rece
 		return &adapters.Receipt{ExternalID: msgID}, nil
 	case m.Via != "":
 		msgID, failed, err := c.api.AddMsgTemplate(ctx, m.Via, []string{m.To}, m.Text)
+		if err != nil && InDoubt(err) {
+			// WeCom may have created the task: another one would reach
+			// the member twice. Reconcile tells, once the send's lease
+			// is over.
+			return nil, fmt.Errorf("creating message task: %w: %w", err, adapters.ErrOutcomeUnknown)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("creating message task: %w", err)
 		}

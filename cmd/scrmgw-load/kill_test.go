@@ -38,9 +38,8 @@ import (
 // the load; after the load it is restarted so that its start-up sweep
 // queues the deliveries the killed process committed but had not queued
 // yet (in production the workers' periodic sweep does the same within two
-// minutes). Killing a worker is not part of this small test: asynq hands
-// a killed worker's active tasks out again only once their lease has
-// expired (about a minute), which the workers' idempotent handlers cover.
+// minutes). Killing a worker mid-send is TestCampaignWorkerKilled's
+// scenario (campaign_test.go).
 func TestKill9UnderLoad(t *testing.T) {
 	dbURL := storetest.URL(t, "postgres") // fresh schema; fails in CI without PostgreSQL
 	redisURL := storetest.RedisURL(t)     // own database, flushed
@@ -395,12 +394,4 @@ func post(url, token, body string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -5,6 +5,7 @@
 //	scrmgw-load gen  --n 400000 --kind text|contact|mix --out DIR
 //	scrmgw-load bare --addr 127.0.0.1:9090
 //	scrmgw-load run  [--requests DIR] [--conns 32,64,128] ...
+//	scrmgw-load campaign [--members 100000] [--kill-at 0.5] ...
 //
 // gen pre-generates distinct, validly signed and encrypted callbacks with
 // wecomfake (exactly as WeCom builds them) into a file a wrk Lua script
@@ -13,7 +14,10 @@
 // (or uses) PostgreSQL, Redis, the bare server and the real gateway
 // (scrmgw serve --workers=false), drives both with wrk at each connection
 // count, checks in PostgreSQL that every acknowledged callback was recorded
-// exactly once, and prints the table.
+// exactly once, and prints the table. campaign runs the outbound campaign
+// of docs/proof.md: members nudged through their guides on the fake WeCom
+// API under its rate limit, the worker killed part way, every member
+// checked to have got exactly one message.
 //
 // scripts/load.sh installs what run needs (wrk, postgresql, redis-server)
 // and runs it: the one command of docs/performance-callbacks.md. The
@@ -30,12 +34,13 @@ import (
 	"syscall"
 )
 
-const usage = `scrmgw-load: load harness for scrmgw's WeCom callbacks.
+const usage = `scrmgw-load: load harness for scrmgw's WeCom callbacks and outbound campaigns.
 
 Usage:
   scrmgw-load gen  [flags]   pre-generate signed+encrypted callbacks and the wrk Lua script
   scrmgw-load bare [flags]   baseline server: verify + decrypt + parse, answer "success"
   scrmgw-load run  [flags]   drive the bare server and the gateway with wrk; verify the inbox
+  scrmgw-load campaign [flags]  outbound campaign through the fake WeCom API; worker killed; exactly once
 
 Run "scrmgw-load <command> -h" for its flags.
 `
@@ -62,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = bareMain(ctx, args[1:], stdout, stderr)
 	case "run":
 		err = runMain(ctx, args[1:], stdout, stderr)
+	case "campaign":
+		err = campaignMain(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "scrmgw-load: unknown command %q\n\n%s", args[0], usage)
 		return 2

@@ -12,6 +12,7 @@
 //	POST /cgi-bin/externalcontact/send_welcome_msg
 //	POST /cgi-bin/externalcontact/add_msg_template
 //	POST /cgi-bin/externalcontact/get_groupmsg_send_result
+//	POST /cgi-bin/externalcontact/get_groupmsg_list_v2
 //	POST /cgi-bin/externalcontact/add_contact_way
 //	POST /cgi-bin/externalcontact/transfer_customer
 //	POST /cgi-bin/externalcontact/resigned/transfer_customer
@@ -49,7 +50,11 @@
 // customer-service messages ([Server.QueueKFMessages], read back by
 // sync_msg in pages with next_cursor and has_more), and failures
 // ([Server.FailNext] for an errcode, [Server.FailHTTPNext] for an HTTP
-// status).
+// status, [Server.FailRandomly] for a share of all calls). An API can be
+// given a rate limit ([Server.LimitRate]: calls over it per window answer
+// 45009 and do nothing) and a latency ([Server.Delay]: a client gone
+// before the call is carried out has it dropped; one gone after it has
+// it done without learning it).
 //
 // Some behaviour is the fake's own choice where WeCom's documentation is
 // silent; each such place says "not verified" in its comment.

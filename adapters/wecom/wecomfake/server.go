@@ -41,6 +41,7 @@ const (
 	PathSendWelcomeMsg           = "/cgi-bin/externalcontact/send_welcome_msg"
 	PathAddMsgTemplate           = "/cgi-bin/externalcontact/add_msg_template"
 	PathGroupMsgSendResult       = "/cgi-bin/externalcontact/get_groupmsg_send_result"
+	PathGroupMsgListV2           = "/cgi-bin/externalcontact/get_groupmsg_list_v2"
 	PathAddContactWay            = "/cgi-bin/externalcontact/add_contact_way"
 	PathTransferCustomer         = "/cgi-bin/externalcontact/transfer_customer"
 	PathResignedTransferCustomer = "/cgi-bin/externalcontact/resigned/transfer_customer"
@@ -190,6 +191,9 @@ type Server struct {
 	appMessages   []AppMessageRequest
 	dupChecks     map[string]time.Time
 	kf            kfState
+	delays        map[string]delay
+	rates         map[string]*rateWindow
+	rateLimited   int
 }
 
 // New starts a Server. If tb is not nil, it is closed when the test ends
@@ -211,6 +215,8 @@ func New(tb testing.TB, opts ...Option) *Server {
 		welcomeCodes:  make(map[string]*welcomeCode),
 		templateSends: make(map[string][]*templateSend),
 		dupChecks:     make(map[string]time.Time),
+		delays:        make(map[string]delay),
+		rates:         make(map[string]*rateWindow),
 	}
 	s.kf.init()
 	for _, o := range opts {
@@ -229,6 +235,7 @@ func New(tb testing.TB, opts ...Option) *Server {
 	s.handle(mux, PathSendWelcomeMsg, http.MethodPost, scopeContact, s.serveSendWelcome)
 	s.handle(mux, PathAddMsgTemplate, http.MethodPost, scopeContact, s.serveAddMsgTemplate)
 	s.handle(mux, PathGroupMsgSendResult, http.MethodPost, scopeContact, s.serveGroupMsgSendResult)
+	s.handle(mux, PathGroupMsgListV2, http.MethodPost, scopeContact, s.serveGroupMsgList)
 	s.handle(mux, PathAddContactWay, http.MethodPost, scopeContact, s.serveAddContactWay)
 	s.handle(mux, PathTransferCustomer, http.MethodPost, scopeContact, s.serveTransfer(false))
 	s.handle(mux, PathResignedTransferCustomer, http.MethodPost, scopeContact, s.serveTransfer(true))
@@ -398,6 +405,28 @@ func (s *Server) handle(mux *http.ServeMux, path, method string, need scope, h h
 			}
 		}
 		s.mu.Lock()
+		d := s.delays[path]
+		s.mu.Unlock()
+		if d.before > 0 {
+			time.Sleep(d.before)
+			if r.Context().Err() != nil {
+				// The client went away while the request was in transit:
+				// it never reached WeCom.
+				return
+			}
+		}
+		if d.after > 0 {
+			// The answer is written after the delay, the work is done
+			// before it: a client that gives up (or dies) meanwhile has
+			// had its request carried out without learning it.
+			buf, out := &delayedWriter{header: w.Header()}, w
+			defer func() {
+				time.Sleep(d.after)
+				buf.flush(out)
+			}()
+			w = buf
+		}
+		s.mu.Lock()
 		defer s.mu.Unlock()
 		call := Call{Method: r.Method, Path: path, At: s.now()}
 		if f := s.takeFailure(path); f != nil {
@@ -408,6 +437,11 @@ func (s *Server) handle(mux *http.ServeMux, path, method string, need scope, h h
 				return
 			}
 			s.answerError(w, &call, &apiError{code: f.code, msg: f.msg})
+			return
+		}
+		if s.overRate(path) {
+			s.rateLimited++
+			s.answerError(w, &call, errorf(CodeFreqLimit, "api freq out of limit"))
 			return
 		}
 		if r.Method != method {

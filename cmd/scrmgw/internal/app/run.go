@@ -172,6 +172,11 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 		if err := pipeline.Sweep(ctx, a.Store, a.Queue, 0, a.Log); err != nil {
 			a.Log.Warn("start-up sweep", slog.Any("error", err))
 		}
+		// Sends claimed by a worker that died (this one, before a
+		// restart) are settled once their lease is over.
+		if _, err := a.sender.Recover(ctx, a.Config.Send.Lease); err != nil {
+			a.Log.Warn("start-up recovery of lost sends", slog.Any("error", err))
+		}
 		if err := a.engine.Sweep(ctx); err != nil {
 			a.Log.Warn("start-up workflow sweep", slog.Any("error", err))
 		}

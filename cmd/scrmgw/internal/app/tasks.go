@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -16,7 +17,8 @@ import (
 const (
 	// TypePruneInbox deletes processed inbox rows past retention.
 	TypePruneInbox = "maintenance:prune_inbox"
-	// TypeSweep queues inbox and outbox rows whose task was lost.
+	// TypeSweep queues inbox and outbox rows whose task was lost, and
+	// recovers sends whose worker died mid-send (Sender.Recover).
 	TypeSweep = "maintenance:sweep"
 )
 
@@ -31,7 +33,9 @@ const inboxRetention = 7 * 24 * time.Hour
 func (a *App) registerTasks(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypePruneInbox, a.pruneInbox)
 	mux.HandleFunc(TypeSweep, func(ctx context.Context, _ *asynq.Task) error {
-		return pipeline.Sweep(ctx, a.Store, a.Queue, sweepAge, a.Log)
+		err := pipeline.Sweep(ctx, a.Store, a.Queue, sweepAge, a.Log)
+		_, rerr := a.sender.Recover(ctx, a.Config.Send.Lease)
+		return errors.Join(err, rerr)
 	})
 	mux.HandleFunc(pipeline.TypeProcessInbox, a.processor.ProcessTask)
 	mux.HandleFunc(pipeline.TypeInboxBatch, a.recorder.BatchTask)

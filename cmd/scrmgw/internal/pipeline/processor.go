@@ -253,7 +253,7 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("outbox %d: channel %q not configured: %w", row.ID, row.Channel, asynq.SkipRetry)
 	}
 	// A claimed send finishes even if shutdown starts meanwhile.
-	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), SendTimeout)
 	defer cancel()
 	if m.Brand == "" {
 		m.Brand = row.BrandID
@@ -261,6 +261,18 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 	started := time.Now()
 	receipt, err := ch.Send(sendCtx, &m)
 	attempt := &store.SendAttempt{OutboxID: row.ID, Attempt: row.Attempts, At: started.UTC(), DurationMS: time.Since(started).Milliseconds(), Outcome: "sent"}
+	if _, canTell := ch.(adapters.Reconciler); canTell && errors.Is(err, adapters.ErrOutcomeUnknown) {
+		// The platform may have taken it: sending it again could deliver
+		// it twice. The row stays claimed; once its lease is over,
+		// Recover asks the channel and settles it.
+		attempt.Outcome, attempt.Error = OutcomeInDoubt, err.Error()
+		if aerr := s.store.RecordSendAttempt(sendCtx, attempt); aerr != nil {
+			s.log.Warn("recording a send attempt", slog.Int64("outbox_id", row.ID), slog.Any("error", aerr))
+		}
+		s.log.Warn("send in doubt: left for reconciliation after the lease", slog.Int64("outbox_id", row.ID),
+			slog.String("channel", row.Channel), slog.Any("error", err))
+		return nil
+	}
 	switch {
 	case err == nil:
 	case adapters.Retryable(err) && !lastAttempt(ctx):
@@ -299,6 +311,11 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 	}
 	return nil
 }
+
+// SendTimeout bounds one send: a channel's Send gets this long to hand
+// the message over. A claim older than this plus a margin (the lease of
+// Recover) belongs to a handler that is gone.
+const SendTimeout = 30 * time.Second
 
 // sendPayload is the payload of TypeSendOutbox tasks: the outbox row and,
 // for a send queued again by the rate limit, the slot it holds (Unix

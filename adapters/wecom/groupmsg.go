@@ -1,0 +1,210 @@
+package wecom
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/silenceper/wechat/v2/util"
+
+	"github.com/scrmgw/scrmgw/adapters"
+)
+
+// Who created a message task, for GroupMsgList's filter and GroupMsg.
+const (
+	CreatedByCorp     = 0 // 企业发表: add_msg_template, or the admin console
+	CreatedByEmployee = 1 // 个人发表: an employee in the WeCom client
+	CreatedByAnyone   = 2
+)
+
+// maxGroupMsgListSpan is the longest time range get_groupmsg_list_v2
+// accepts (one month).
+const maxGroupMsgListSpan = 31 * 24 * time.Hour
+
+// maxGroupMsgListPages bounds one GroupMsgList: 1,000 pages of 100.
+const maxGroupMsgListPages = 1000
+
+// GroupMsg is a message task (群发) as get_groupmsg_list_v2 lists it.
+type GroupMsg struct {
+	MsgID string
+	// Creator is the employee who created it; WeCom leaves it out for
+	// tasks created through the API.
+	Creator    string
+	CreateTime time.Time
+	CreateType int
+	Text       string
+}
+
+type groupMsgListRequest struct {
+	ChatType   string `json:"chat_type"`
+	StartTime  int64  `json:"start_time"`
+	EndTime    int64  `json:"end_time"`
+	Creator    string `json:"creator,omitempty"`
+	FilterType int    `json:"filter_type"`
+	Limit      int    `json:"limit"`
+	Cursor     string `json:"cursor,omitempty"`
+}
+
+type groupMsgListResponse struct {
+	util.CommonError
+	NextCursor   string `json:"next_cursor"`
+	GroupMsgList []struct {
+		MsgID      string   `json:"msgid"`
+		Creator    string   `json:"creator"`
+		CreateTime flexUnix `json:"create_time"`
+		CreateType int      `json:"create_type"`
+		Text       *struct {
+			Content string `json:"content"`
+		} `json:"text"`
+	} `json:"group_msg_list"`
+}
+
+// flexUnix reads a Unix time given as a number or as a string of digits:
+// WeCom's document shows create_time as a string ("create_time":"xxxx")
+// where its other endpoints use numbers.
+type flexUnix int64
+
+func (f *flexUnix) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if s == "" || s == "null" {
+		*f = 0
+		return nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("create_time %s is not a Unix time", b)
+	}
+	*f = flexUnix(n)
+	return nil
+}
+
+// GroupMsgList lists the one-to-one message tasks (chat_type single)
+// created between from and to, at most a month apart, of the creator
+// type filterType (CreatedByCorp, CreatedByEmployee, CreatedByAnyone),
+// all pages (externalcontact/get_groupmsg_list_v2).
+func (a *API) GroupMsgList(ctx context.Context, from, to time.Time, filterType int) ([]GroupMsg, error) {
+	const op = "listing message tasks"
+	switch {
+	case !to.After(from):
+		return nil, invalidRequest(op, "end %s is not after start %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
+	case to.Sub(from) > maxGroupMsgListSpan:
+		return nil, invalidRequest(op, "%s between start and end; WeCom lists at most a month at a time", to.Sub(from))
+	case filterType < CreatedByCorp || filterType > CreatedByAnyone:
+		return nil, invalidRequest(op, "filter type %d is not 0, 1 or 2", filterType)
+	}
+	req := groupMsgListRequest{ChatType: "single", StartTime: from.Unix(), EndTime: to.Unix(), FilterType: filterType, Limit: 100}
+	var out []GroupMsg
+	for range maxGroupMsgListPages {
+		var res groupMsgListResponse
+		if err := a.post(ctx, a.contTok, op, "externalcontact/get_groupmsg_list_v2", req, &res); err != nil {
+			return nil, err
+		}
+		for _, g := range res.GroupMsgList {
+			m := GroupMsg{MsgID: g.MsgID, Creator: g.Creator, CreateType: g.CreateType}
+			if g.CreateTime > 0 {
+				m.CreateTime = time.Unix(int64(g.CreateTime), 0)
+			}
+			if g.Text != nil {
+				m.Text = g.Text.Content
+			}
+			out = append(out, m)
+		}
+		if res.NextCursor == "" || res.NextCursor == req.Cursor {
+			return out, nil
+		}
+		req.Cursor = res.NextCursor
+	}
+	return out, fmt.Errorf("%s: %w: more than %d pages", op, adapters.ErrTemporary, maxGroupMsgListPages)
+}
+
+// Reconcile looks for a send's task among those WeCom created from
+// reconcileSlack before its claim to the gateway's send timeout and
+// reconcileSlack after it (WeCom's clock is not ours; its create_time is
+// in whole seconds). It lists a wider window (listMargin either side) and
+// keeps the list for listTTL: the sends a dead worker left were claimed
+// within moments of each other, so one list serves them all.
+const (
+	reconcileSlack = 10 * time.Second
+	sendTimeout    = 30 * time.Second
+	listMargin     = 30 * time.Second
+	listTTL        = 2 * time.Minute
+)
+
+// taskList is a list of message tasks kept for Reconcile.
+type taskList struct {
+	mu       sync.Mutex
+	from, to time.Time
+	at       time.Time
+	tasks    []GroupMsg
+}
+
+// tasksBetween returns the tasks created from from to to, from the kept
+// list when it covers the window and was taken after it ended.
+func (c *Client) tasksBetween(ctx context.Context, from, to time.Time) ([]GroupMsg, error) {
+	l := &c.tasks
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := c.now()
+	if !l.at.IsZero() && !from.Before(l.from) && !to.After(l.to) && !to.After(l.at) && now.Sub(l.at) < listTTL {
+		return l.tasks, nil
+	}
+	lf, lt := from.Add(-listMargin), to.Add(listMargin)
+	if lt.After(now) {
+		lt = now
+	}
+	tasks, err := c.api.GroupMsgList(ctx, lf, lt, CreatedByCorp)
+	if err != nil {
+		return nil, err
+	}
+	l.from, l.to, l.at, l.tasks = lf, lt, now, tasks
+	return tasks, nil
+}
+
+var _ adapters.Reconciler = (*Client)(nil)
+
+// Reconcile tells whether a send whose worker died went out:
+//   - a message task to a member through their guide: it looks for the
+//     task among those the corp created around claimedAt
+//     (get_groupmsg_list_v2, the same text) and confirms it is for this
+//     member and guide (get_groupmsg_send_result, for each task of the
+//     same text: personal texts keep that to one call). Found, it is
+//     sent, with the task's msgid; else it did not go out.
+//   - a welcome, a customer-service reply or an app message to a guide:
+//     WeCom refuses a repeat (a used welcome code answers 41051, which
+//     Send takes for sent; kf/send_msg's msgid comes from the
+//     idempotency key; message/send checks duplicates), so sending it
+//     again is safe and sent is false.
+func (c *Client) Reconcile(ctx context.Context, m *adapters.Outbound, claimedAt time.Time) (*adapters.Receipt, bool, error) {
+	if m.Fields["welcome_code"] != "" || m.ToParty == adapters.PartyGuide || m.ReplyTo["open_kfid"] != "" || m.Via == "" {
+		return nil, false, nil
+	}
+	from := claimedAt.Add(-reconcileSlack)
+	to := claimedAt.Add(sendTimeout + reconcileSlack)
+	if now := c.now(); to.After(now) {
+		to = now
+	}
+	if !to.After(from) {
+		to = from.Add(time.Second)
+	}
+	tasks, err := c.tasksBetween(ctx, from, to)
+	if err != nil {
+		return nil, false, fmt.Errorf("reconciling message task: %w", err)
+	}
+	for _, t := range tasks {
+		if t.Text != m.Text {
+			continue
+		}
+		results, err := c.api.GroupMsgSendResult(ctx, t.MsgID, m.Via)
+		if err != nil {
+			return nil, false, fmt.Errorf("reconciling message task: %w", err)
+		}
+		if slices.ContainsFunc(results, func(r SendResult) bool { return r.ExternalUserID == m.To }) {
+			return &adapters.Receipt{ExternalID: t.MsgID, Pending: true}, true, nil
+		}
+	}
+	return nil, false, nil
+}
