@@ -173,13 +173,20 @@ var _ adapters.Reconciler = (*Client)(nil)
 //     member and guide (get_groupmsg_send_result, for each task of the
 //     same text: personal texts keep that to one call). Found, it is
 //     sent, with the task's msgid; else it did not go out.
-//   - a welcome, a customer-service reply or an app message to a guide:
-//     WeCom refuses a repeat (a used welcome code answers 41051, which
-//     Send takes for sent; kf/send_msg's msgid comes from the
-//     idempotency key; message/send checks duplicates), so sending it
+//   - a welcome or a customer-service reply: WeCom refuses a repeat (a
+//     used welcome code answers 41051, which Send takes for sent;
+//     kf/send_msg's msgid comes from the idempotency key), so sending it
 //     again is safe and sent is false.
+//   - an app message to a guide: message/send can neither be asked nor
+//     deduplicate without dropping the bot's repeated answers (its
+//     duplicate check compares text only), so the outcome is unknown
+//     (adapters.ErrOutcomeUnknown) and the sender fails the row for an
+//     operator rather than notify the guide twice.
 func (c *Client) Reconcile(ctx context.Context, m *adapters.Outbound, claimedAt time.Time) (*adapters.Receipt, bool, error) {
-	if m.Fields["welcome_code"] != "" || m.ToParty == adapters.PartyGuide || m.ReplyTo["open_kfid"] != "" || m.Via == "" {
+	if m.Fields["welcome_code"] == "" && m.ToParty == adapters.PartyGuide {
+		return nil, false, fmt.Errorf("WeCom does not tell whether an app message went out: %w", adapters.ErrOutcomeUnknown)
+	}
+	if m.Fields["welcome_code"] != "" || m.ReplyTo["open_kfid"] != "" || m.Via == "" {
 		return nil, false, nil
 	}
 	from := claimedAt.Add(-reconcileSlack)

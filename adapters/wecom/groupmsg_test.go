@@ -49,6 +49,10 @@ func TestReconcileMessageTask(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	guide := &adapters.Outbound{To: "li", ToParty: adapters.PartyGuide, Text: "任务"}
+	if _, _, err := c.Reconcile(ctx, guide, claimed); !errors.Is(err, adapters.ErrOutcomeUnknown) {
+		t.Errorf("Reconcile of an app message to a guide: %v, want the outcome unknown (WeCom cannot be asked)", err)
+	}
 	for _, tc := range []struct {
 		name      string
 		m         *adapters.Outbound
@@ -63,7 +67,6 @@ func TestReconcileMessageTask(t *testing.T) {
 		{"sent through another guide only", nudge("wmWang", "li"), claimed, false, "", true},
 		{"other text", &adapters.Outbound{To: "wm005", ToParty: adapters.PartyMember, Via: "li", Kind: "text", Text: "另一条"}, claimed, false, "", true},
 		{"claimed two hours before", nudge("wm005", "li"), claimed.Add(-2 * time.Hour), false, "", true},
-		{"guide app message: WeCom deduplicates", &adapters.Outbound{To: "li", ToParty: adapters.PartyGuide, Text: "任务"}, claimed, false, "", false},
 		{"kf reply: msgid from the key", &adapters.Outbound{To: "wmKf", ToParty: adapters.PartyMember, ReplyTo: map[string]string{"open_kfid": "wk1"}, Text: "您好"}, claimed, false, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
