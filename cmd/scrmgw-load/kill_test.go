@@ -45,7 +45,7 @@ import (
 // the same within two minutes). Killing a worker mid-campaign is
 // TestCampaignWorkerKilled's scenario (campaign_test.go).
 func TestKill9UnderLoad(t *testing.T) {
-	t.Parallel() // mostly waits for the dead worker's leases
+	t.Parallel()                          // mostly waits for the dead worker's leases
 	dbURL := storetest.URL(t, "postgres") // fresh schema; fails in CI without PostgreSQL
 	redisURL := storetest.RedisURL(t)     // own database, flushed
 	bin := buildScrmgw(t)

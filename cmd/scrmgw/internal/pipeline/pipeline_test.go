@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -61,6 +62,12 @@ func (q *fakeQueue) EnqueueContext(_ context.Context, t *asynq.Task, opts ...asy
 	return &asynq.TaskInfo{ID: id}, nil
 }
 
+func (q *fakeQueue) setFail(err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.fail = err
+}
+
 func (q *fakeQueue) drain() []*asynq.Task {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -71,7 +78,11 @@ func (q *fakeQueue) drain() []*asynq.Task {
 }
 
 func startRecorder(t *testing.T, s *store.Store, q Enqueuer) *Recorder {
-	r := NewRecorder(s, q, discard, RecorderOptions{MaxBatch: 32, Linger: time.Millisecond})
+	return startRecorderWith(t, s, q, RecorderOptions{MaxBatch: 32, Linger: time.Millisecond})
+}
+
+func startRecorderWith(t *testing.T, s *store.Store, q Enqueuer, opts RecorderOptions) *Recorder {
+	r := NewRecorder(s, q, discard, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	go r.Run(ctx)
 	t.Cleanup(func() { cancel(); r.Wait() })
@@ -179,14 +190,16 @@ func TestRecorderQueuesContactsOnCritical(t *testing.T) {
 func TestRecorderAcknowledgesWhenQueueIsDown(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		q := newFakeQueue()
-		q.fail = errors.New("redis down")
-		r := startRecorder(t, s, q)
+		q.setFail(errors.New("redis down"))
+		// The recorder's own retry waits an hour here: the sweep is what
+		// this test is about.
+		r := startRecorderWith(t, s, q, RecorderOptions{MaxBatch: 32, Linger: time.Millisecond, RetryEvery: time.Hour})
 		ctx := context.Background()
 		contact := &adapters.Inbound{Channel: "wecom", DedupKey: "evt:1", Kind: "event", Event: EventContactAdded}
 		if err := r.Record(ctx, contact); err != nil {
 			t.Fatalf("Record with the queue down: %v (the row is durable; it must be acknowledged)", err)
 		}
-		q.fail = nil
+		q.setFail(nil)
 		if err := Sweep(ctx, s, q, 0, discard); err != nil {
 			t.Fatal(err)
 		}
@@ -199,6 +212,51 @@ func TestRecorderAcknowledgesWhenQueueIsDown(t *testing.T) {
 			if queue != QueueCritical {
 				t.Errorf("sweep queued the new contact on %q, want %q", queue, QueueCritical)
 			}
+		}
+	})
+}
+
+// TestRecorderRetriesWhenQueueReturns: batches committed while Redis was
+// away are queued by the recorder itself within a retry interval of its
+// return, oldest first, each once, without waiting for the sweep.
+func TestRecorderRetriesWhenQueueReturns(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		q := newFakeQueue()
+		q.setFail(errors.New("redis down"))
+		r := startRecorderWith(t, s, q, RecorderOptions{MaxBatch: 32, Linger: time.Millisecond, RetryEvery: 20 * time.Millisecond})
+		ctx := context.Background()
+		for i := range 5 {
+			msg := &adapters.Inbound{Channel: "wecom", DedupKey: fmt.Sprintf("msg:%d", i), Kind: "text", Text: "hi"}
+			if err := r.Record(ctx, msg); err != nil {
+				t.Fatalf("Record with the queue down: %v", err)
+			}
+		}
+		time.Sleep(100 * time.Millisecond) // retries fail meanwhile
+		if n := r.Held(); n != 5 {
+			t.Fatalf("held %d deliveries while the queue is down, want 5", n)
+		}
+		q.setFail(nil)
+		deadline := time.Now().Add(5 * time.Second)
+		for r.Held() > 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := r.Held(); n != 0 {
+			t.Fatalf("still held after the queue came back: %d", n)
+		}
+		tasks := q.drain()
+		var ids []int64
+		for _, task := range tasks {
+			if task.Type() != TypeInboxBatch {
+				t.Fatalf("queued %s, want %s", task.Type(), TypeInboxBatch)
+			}
+			var pl idsPayload
+			if err := json.Unmarshal(task.Payload(), &pl); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, pl.IDs...)
+		}
+		if len(ids) != 5 || !slices.IsSorted(ids) {
+			t.Fatalf("queued inbox ids %v, want the 5 deliveries once, oldest first", ids)
 		}
 	})
 }
