@@ -123,6 +123,11 @@ type HTTPConfig struct {
 	// (127.0.0.0/8, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, ::1/128,
 	// fc00::/7); empty trusts no proxy.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// MetricsToken, when set, is required on /metrics as
+	// "Authorization: Bearer <token>" (Prometheus: authorization.credentials).
+	// Default: none, /metrics answers anyone; keep it off public
+	// listeners then.
+	MetricsToken string `yaml:"metrics_token" secret:"true"`
 }
 
 // DefaultTrustedProxies is the default of http.trusted_proxies.

@@ -1,9 +1,11 @@
 package app
 
 import (
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -85,7 +87,12 @@ func (a *App) Handler() http.Handler {
 		}
 		c.JSON(status, gin.H{"ready": ok, "checks": checks})
 	})
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	metrics := gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if tok := a.Config.HTTP.MetricsToken; tok != "" {
+		r.GET("/metrics", requireBearer(tok), metrics)
+	} else {
+		r.GET("/metrics", metrics)
+	}
 
 	for _, rt := range routes {
 		r.Handle(rt.Method, rt.Path, gin.WrapH(rt.Handler))
@@ -125,6 +132,22 @@ func httpMetrics(reg prometheus.Registerer) gin.HandlerFunc {
 		}
 		requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).Inc()
 		latency.WithLabelValues(route, c.Request.Method).Observe(time.Since(start).Seconds())
+	}
+}
+
+// requireBearer answers 401 unless the request carries
+// "Authorization: Bearer <token>" (compared in constant time).
+func requireBearer(token string) gin.HandlerFunc {
+	want := []byte(token)
+	return func(c *gin.Context) {
+		got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) != 1 {
+			c.Header("WWW-Authenticate", `Bearer realm="scrmgw metrics"`)
+			c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": gin.H{"code": "unauthorized",
+				"message": "the metrics token is required (Authorization: Bearer <http.metrics_token>)"}})
+			return
+		}
+		c.Next()
 	}
 }
 

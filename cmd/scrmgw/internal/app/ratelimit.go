@@ -187,14 +187,14 @@ func (l *refusalLimiter) middleware(classify func(c *gin.Context) refusedStatus)
 }
 
 // publicRoutes classifies requests for the refusal limiter: the channel
-// callback routes (exact paths), the admin API and the queue UI.
+// callback routes (exact paths), the admin API, the queue UI and /metrics.
 func publicRoutes(callbacks map[string]bool) func(c *gin.Context) refusedStatus {
 	return func(c *gin.Context) refusedStatus {
 		if callbacks[c.FullPath()] {
 			return callbackRefused
 		}
 		p := c.Request.URL.Path
-		if strings.HasPrefix(p, "/api/") || p == QueueUIPath || strings.HasPrefix(p, QueueUIPath+"/") {
+		if strings.HasPrefix(p, "/api/") || p == QueueUIPath || strings.HasPrefix(p, QueueUIPath+"/") || p == "/metrics" {
 			return authRefused
 		}
 		return nil

@@ -258,6 +258,29 @@ type isoCase struct {
 	want                     []int
 }
 
+// TestSecurityMetricsToken: with http.metrics_token set, /metrics answers
+// 401 without it, with another token or the admin token, and 200 with it;
+// the refusals count for the refusal limit like the API's.
+func TestSecurityMetricsToken(t *testing.T) {
+	const token = "metrics-scrape-token-0123456789"
+	env := startSecure(t, "sqlite", func(c *configs.Config) {
+		c.HTTP.MetricsToken = token
+		c.HTTP.RefusedRate, c.HTTP.RefusedBurst = 1, 3
+	})
+	if code, body := request(t, "GET", env.base+"/metrics", token, ""); code != 200 || !strings.Contains(body, "scrmgw_http_requests_total") {
+		t.Errorf("/metrics with the metrics token: %d %.200s", code, body)
+	}
+	for name, tok := range map[string]string{"no token": "", "wrong token": token + "x", "admin token": env.cfg.AdminToken} {
+		if code, body := request(t, "GET", env.base+"/metrics", tok, ""); code != 401 || strings.Contains(body, "scrmgw_http_requests_total") {
+			t.Errorf("/metrics with %s: %d %.200s, want 401 and no metrics", name, code, body)
+		}
+	}
+	// Guessing the token is throttled: the fourth refusal in a burst of 3.
+	if code, _ := request(t, "GET", env.base+"/metrics", "guess", ""); code != 429 {
+		t.Errorf("a fourth wrong token at once: %d, want 429", code)
+	}
+}
+
 // TestSecurityBrandIsolation: a brand token cannot read or change another
 // brand's stores, guides, members, workflows, contact ways or guide
 // tasks: the other brand's records answer 404 (403 where the API admits
