@@ -285,7 +285,7 @@ func restartUnderLoad(t *testing.T, server string) {
 	}
 	unqueued := len(g.logLines("queueing inbound failed"))
 	t.Logf("%d callbacks (%d contacts, %d guide messages) at %d/s; %s down for %s with %d answered before it; "+
-		"%d answered while it was down (%d batches of them recorded but not queued), %d attempts refused, longest wait for a 200 %s; "+
+		"%d answered while it was down (queueing failures logged %d times: once per streak, the recorder retries), %d attempts refused, longest wait for a 200 %s; "+
 		"/readyz ready %s after it was back; all recorded once and processed %s after the last answer",
 		len(cbs), contacts, texts, rate, server, downFor.Round(100*time.Millisecond), before, duringDown.Load(), unqueued, refused.Load(),
 		time.Duration(slowest.Load()).Round(10*time.Millisecond), recovered.Round(100*time.Millisecond), took.Round(100*time.Millisecond))
