@@ -30,7 +30,7 @@ func TestInboundAppendJSON(t *testing.T) {
 			Text: "你好 <b>&\"quoted\"\\ \n\t\r\b\f\x01\x1f", At: time.Date(2026, 11, 26, 9, 30, 0, 123456789, shanghai)},
 		"event with attrs": {Channel: "wecom", DedupKey: "k", Kind: "event", Event: "contact.added",
 			Attrs: map[string]string{"state": "s1", "welcome_code": "w", "": "empty key", "z<": "&>"}, ReplyTo: map[string]string{}},
-		"location": {Kind: "location", Location: &Location{Lat: 31.2304, Lng: -121.4737, Label: "上海"}},
+		"location":             {Kind: "location", Location: &Location{Lat: 31.2304, Lng: -121.4737, Label: "上海"}},
 		"tiny and huge floats": {Location: &Location{Lat: 1e-7, Lng: 1e21}},
 		"negative exponents":   {Location: &Location{Lat: -1.5e-9, Lng: 0}},
 		"bad utf-8 and separators": {Text: "a\xffb\xe2\x80c\u2028d\u2029e😀",

@@ -18,6 +18,17 @@ type nopCursors struct{}
 func (nopCursors) Cursor(context.Context, string) (string, error)  { return "", nil }
 func (nopCursors) SetCursor(context.Context, string, string) error { return nil }
 
+// newSendClient is a client of cfg for sending: no inbox, tokens cached
+// in memory.
+func newSendClient(t *testing.T, cfg wecom.Config) *wecom.Client {
+	t.Helper()
+	c, err := wecom.New(cfg, wecom.Deps{Recorder: nopRecorder{}, Tokens: newMemTokens(), Cursors: nopCursors{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TestMessageTaskDelivery: a member reached through their guide gets a
 // message task that is pending until the guide confirms it in WeCom.
 func TestMessageTaskDelivery(t *testing.T) {
@@ -26,10 +37,7 @@ func TestMessageTaskDelivery(t *testing.T) {
 	fake.AddContact(wecomfake.Contact{ExternalUserID: "wmChen", FollowUsers: []wecom.FollowUser{{UserID: "li"}}})
 	cfg := fake.Config()
 	cfg.Brand = "acme"
-	c, err := wecom.New(cfg, wecom.Deps{Recorder: nopRecorder{}, Tokens: newMemTokens(), Cursors: nopCursors{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newSendClient(t, cfg)
 	ctx := context.Background()
 	m := &adapters.Outbound{IdempotencyKey: "wf:1:recall:1", To: "wmChen", ToParty: adapters.PartyMember, Via: "li", Kind: "text", Text: "店里上新了"}
 	r, err := c.Send(ctx, m)

@@ -26,10 +26,7 @@ func TestReconcileMessageTask(t *testing.T) {
 	fake.AddContact(wecomfake.Contact{ExternalUserID: "wmWang", FollowUsers: []wecom.FollowUser{{UserID: "wang"}, {UserID: "li"}}})
 	cfg := fake.Config()
 	cfg.Brand = "acme"
-	c, err := wecom.New(cfg, wecom.Deps{Recorder: nopRecorder{}, Tokens: newMemTokens(), Cursors: nopCursors{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newSendClient(t, cfg)
 	ctx := context.Background()
 	nudge := func(to, via string) *adapters.Outbound {
 		return &adapters.Outbound{IdempotencyKey: "wf:" + to, To: to, ToParty: adapters.PartyMember, Via: via, Kind: "text", Text: "店里上新了"}
@@ -135,17 +132,14 @@ func TestFakeRateLimit(t *testing.T) {
 	fake.LimitRate(wecomfake.PathAddMsgTemplate, 3, time.Minute)
 	cfg := fake.Config()
 	cfg.Brand = "acme"
-	c, err := wecom.New(cfg, wecom.Deps{Recorder: nopRecorder{}, Tokens: newMemTokens(), Cursors: nopCursors{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newSendClient(t, cfg)
 	m := &adapters.Outbound{To: "wmChen", ToParty: adapters.PartyMember, Via: "li", Kind: "text", Text: "店里上新了"}
 	for i := range 3 {
 		if _, err := c.Send(context.Background(), m); err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
 	}
-	_, err = c.Send(context.Background(), m)
+	_, err := c.Send(context.Background(), m)
 	var apiErr *adapters.APIError
 	if !errors.Is(err, adapters.ErrRateLimited) || !errors.As(err, &apiErr) || apiErr.Code != 45009 {
 		t.Fatalf("fourth send in the minute: %v, want 45009", err)
@@ -170,13 +164,6 @@ func TestMessageTaskInDoubt(t *testing.T) {
 	fake.AddContact(wecomfake.Contact{ExternalUserID: "wmChen", FollowUsers: []wecom.FollowUser{{UserID: "li"}}})
 	cfg := fake.Config()
 	cfg.Brand = "acme"
-	newClient := func(cfg wecom.Config) *wecom.Client {
-		c, err := wecom.New(cfg, wecom.Deps{Recorder: nopRecorder{}, Tokens: newMemTokens(), Cursors: nopCursors{}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
 	m := &adapters.Outbound{IdempotencyKey: "wf:1:nudge:1", To: "wmChen", ToParty: adapters.PartyMember, Via: "li", Kind: "text", Text: "店里上新了"}
 	for _, tc := range []struct {
 		name    string
@@ -189,7 +176,7 @@ func TestMessageTaskInDoubt(t *testing.T) {
 		{"gettoken fails first", func() { fake.FailHTTPNext(wecomfake.PathGetToken, 1, 502) }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newClient(cfg) // no cached token
+			c := newSendClient(t, cfg) // no cached token
 			tc.fail()
 			_, err := c.Send(context.Background(), m)
 			if err == nil {
@@ -202,7 +189,7 @@ func TestMessageTaskInDoubt(t *testing.T) {
 	}
 
 	t.Run("answer lost after the task was created", func(t *testing.T) {
-		c := newClient(cfg)
+		c := newSendClient(t, cfg)
 		fake.Delay(wecomfake.PathAddMsgTemplate, 0, 2*time.Second)
 		defer fake.Delay(wecomfake.PathAddMsgTemplate, 0, 0)
 		before := len(fake.MsgTemplates())
@@ -224,7 +211,7 @@ func TestMessageTaskInDoubt(t *testing.T) {
 	})
 
 	t.Run("request cut off before WeCom took it", func(t *testing.T) {
-		c := newClient(cfg)
+		c := newSendClient(t, cfg)
 		fake.Delay(wecomfake.PathAddMsgTemplate, time.Second, 0)
 		defer fake.Delay(wecomfake.PathAddMsgTemplate, 0, 0)
 		fake.AddContact(wecomfake.Contact{ExternalUserID: "wmLin", FollowUsers: []wecom.FollowUser{{UserID: "li"}}})
@@ -249,9 +236,9 @@ func TestMessageTaskInDoubt(t *testing.T) {
 		gone := wecomfake.New(t)
 		refused := gone.Config()
 		refused.Brand = "acme"
-		c := newClient(refused)
+		c := newSendClient(t, refused)
 		gone.Close()
-		defer newClient(cfg) // point the process's WeCom client back at fake
+		defer newSendClient(t, cfg) // point the process's WeCom client back at fake
 		_, err := c.Send(context.Background(), m)
 		if err == nil || errors.Is(err, adapters.ErrOutcomeUnknown) || wecom.InDoubt(err) {
 			t.Errorf("refused connection: %v, want an error not in doubt", err)
