@@ -13,24 +13,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '== %s\n' "$*" >&2; }
-
-pkgs=()
-command -v wrk >/dev/null || pkgs+=(wrk)
-command -v redis-server >/dev/null || pkgs+=(redis-server)
-compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || pkgs+=(postgresql)
-if ((${#pkgs[@]})); then
-	log "installing ${pkgs[*]}"
-	sudo=""
-	[[ $(id -u) -ne 0 ]] && sudo="sudo"
-	export DEBIAN_FRONTEND=noninteractive
-	$sudo apt-get update -qq
-	$sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
-fi
-# PostgreSQL refuses to run as root: the harness runs it as postgres then.
-if [[ $(id -u) -eq 0 ]] && ! id postgres >/dev/null 2>&1; then
-	useradd --system --no-create-home postgres
-fi
-
-log "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+. scripts/harness.sh
+harness_setup wrk
 exec go run ./cmd/scrmgw-load run "$@"

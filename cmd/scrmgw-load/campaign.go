@@ -148,18 +148,11 @@ func runCampaign(ctx context.Context, c campaignConfig) (*campaignResult, error)
 		"SCRMGW_ADMIN_TOKEN="+admin,
 		"SCRMGW_SECURITY_PHONE_KEY="+randomHex(32),
 		"SCRMGW_DATA_DIR="+filepath.Join(c.Dir, "data"),
-		"SCRMGW_WECOM_CORP_ID="+wecomfake.DefaultCorpID,
-		"SCRMGW_WECOM_AGENT_ID="+wecomfake.DefaultAgentID,
-		"SCRMGW_WECOM_SECRET="+fake.Secret(),
-		"SCRMGW_WECOM_CONTACT_SECRET="+fake.ContactSecret(),
-		"SCRMGW_WECOM_TOKEN="+wecomfake.DefaultToken,
-		"SCRMGW_WECOM_ENCODING_AES_KEY="+wecomfake.DefaultEncodingAESKey,
-		"SCRMGW_WECOM_API_BASE="+fake.URL(),
-		"SCRMGW_WECOM_BRAND=acme",
 		"SCRMGW_SEND_RATE_WECOM="+c.Rate,
 		"SCRMGW_SEND_LEASE="+c.Lease.String(),
 		"SCRMGW_QUEUE_CONCURRENCY="+strconv.Itoa(c.Concurrency),
 	)
+	env = append(env, wecomEnv(fake)...)
 	if c.CriticalShare != "" {
 		env = append(env, "SCRMGW_SEND_CRITICAL_SHARE="+c.CriticalShare)
 	}
@@ -508,4 +501,19 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// wecomEnv is the WeCom configuration of a gateway talking to fake.
+func wecomEnv(fake *wecomfake.Server) []string {
+	return []string{
+		"SCRMGW_WECOM_CORP_ID=" + wecomfake.DefaultCorpID,
+		"SCRMGW_WECOM_AGENT_ID=" + wecomfake.DefaultAgentID,
+		"SCRMGW_WECOM_SECRET=" + fake.Secret(),
+		"SCRMGW_WECOM_CONTACT_SECRET=" + fake.ContactSecret(),
+		"SCRMGW_WECOM_TOKEN=" + wecomfake.DefaultToken,
+		"SCRMGW_WECOM_ENCODING_AES_KEY=" + wecomfake.DefaultEncodingAESKey,
+		"SCRMGW_WECOM_API_BASE=" + fake.URL(),
+		"SCRMGW_WECOM_BRAND=acme",
+		"SCRMGW_WECOM_MAX_CLOCK_SKEW=10m",
+	}
 }

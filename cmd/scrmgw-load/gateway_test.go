@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
 )
 
 // testGateway runs the real scrmgw binary for a fault scenario: processes
@@ -63,21 +61,6 @@ func newTestGateway(t *testing.T, bin, dbURL, redisURL string, extra ...string) 
 		}
 	})
 	return g
-}
-
-// wecomEnv is the WeCom configuration of a gateway talking to fake.
-func wecomEnv(fake *wecomfake.Server) []string {
-	return []string{
-		"SCRMGW_WECOM_CORP_ID=" + wecomfake.DefaultCorpID,
-		"SCRMGW_WECOM_AGENT_ID=" + wecomfake.DefaultAgentID,
-		"SCRMGW_WECOM_SECRET=" + fake.Secret(),
-		"SCRMGW_WECOM_CONTACT_SECRET=" + fake.ContactSecret(),
-		"SCRMGW_WECOM_TOKEN=" + wecomfake.DefaultToken,
-		"SCRMGW_WECOM_ENCODING_AES_KEY=" + wecomfake.DefaultEncodingAESKey,
-		"SCRMGW_WECOM_API_BASE=" + fake.URL(),
-		"SCRMGW_WECOM_BRAND=acme",
-		"SCRMGW_WECOM_MAX_CLOCK_SKEW=10m",
-	}
 }
 
 // start starts a scrmgw subcommand and returns its process.

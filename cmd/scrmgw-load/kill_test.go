@@ -111,17 +111,9 @@ func TestKill9UnderLoad(t *testing.T) {
 		"SCRMGW_ADMIN_TOKEN="+admin,
 		"SCRMGW_SECURITY_PHONE_KEY="+randomHex(32),
 		"SCRMGW_DATA_DIR="+filepath.Join(dir, "data"),
-		"SCRMGW_WECOM_CORP_ID="+wecomfake.DefaultCorpID,
-		"SCRMGW_WECOM_AGENT_ID="+wecomfake.DefaultAgentID,
-		"SCRMGW_WECOM_SECRET="+fake.Secret(),
-		"SCRMGW_WECOM_CONTACT_SECRET="+fake.ContactSecret(),
-		"SCRMGW_WECOM_TOKEN="+wecomfake.DefaultToken,
-		"SCRMGW_WECOM_ENCODING_AES_KEY="+wecomfake.DefaultEncodingAESKey,
-		"SCRMGW_WECOM_API_BASE="+fake.URL(),
-		"SCRMGW_WECOM_BRAND=acme",
-		"SCRMGW_WECOM_MAX_CLOCK_SKEW=10m",
 		"SCRMGW_SEND_LEASE=40s",
 	)
+	env = append(env, wecomEnv(fake)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var procs []*proc
