@@ -11,6 +11,7 @@ package adapters
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -222,6 +223,67 @@ type Outbound struct {
 	Brand string `json:",omitempty"`
 }
 
+// Message kinds, as Outbound.Kind names them. The parts each kind uses:
+//
+//	text         Text
+//	markdown     Text; Fields title
+//	news         Fields title, description, url, picurl: a link card
+//	             (WeCom link attachment or app news, DingTalk sampleLink);
+//	             Text, when set, goes with it where the platform allows
+//	miniprogram  Fields title, appid, page, and pic_media_id or picurl
+//	action_card  Text; Fields title, single_title, single_url
+//	textcard     Text (the description); Fields title, url, btntxt
+//	image        Fields picurl (fetched and uploaded) or media_id
+//	file         Fields url (fetched and uploaded) and filename, or media_id
+const (
+	KindText        = "text"
+	KindMarkdown    = "markdown"
+	KindNews        = "news"
+	KindMiniProgram = "miniprogram"
+	KindActionCard  = "action_card"
+	KindTextCard    = "textcard"
+	KindImage       = "image"
+	KindFile        = "file"
+)
+
+// Spec says what a channel can send and how a message looks on its wire,
+// without credentials or a connection: template checks, workflow
+// validation and dry-runs use it. Each channel package exports its Spec;
+// the channel's Send builds its requests with the same code as Preview,
+// so a preview is what the platform would receive.
+type Spec struct {
+	// Name is the channel's registry name.
+	Name string
+	// MemberKinds and GuideKinds list the message kinds the channel can
+	// send to a member and to a guide. KindText is always among them.
+	MemberKinds, GuideKinds []string
+	// Preview returns the request the channel would make to send m. Media
+	// it would upload first appear by their source URL. Nil: no preview.
+	Preview func(m *Outbound) (*Request, error)
+}
+
+// Kinds returns the kinds the channel can send to party to.
+func (s Spec) Kinds(to Party) []string {
+	if to == PartyGuide {
+		return s.GuideKinds
+	}
+	return s.MemberKinds
+}
+
+// Request is a platform request as a channel would make it.
+type Request struct {
+	// API names the platform call (externalcontact/add_msg_template,
+	// robot/oToMessages/batchSend, ...).
+	API string `json:"api"`
+	// Body is the request body as sent.
+	Body json.RawMessage `json:"body"`
+}
+
+// Specified is implemented by channels that have a Spec.
+type Specified interface {
+	Spec() Spec
+}
+
 // Receipt is what a platform returned for a delivered message.
 type Receipt struct {
 	// ExternalID is the platform's id of the message (msgid, processQueryKey).
@@ -242,6 +304,10 @@ var (
 	ErrInvalidRecipient = errors.New("invalid recipient")
 	// ErrTemporary means a transient platform or network failure; retry.
 	ErrTemporary = errors.New("temporary failure")
+	// ErrInvalidMessage means the message cannot be sent as it is on the
+	// channel (a kind it does not carry, a missing field, a picture that
+	// cannot be fetched or is too large); retrying will not help.
+	ErrInvalidMessage = errors.New("invalid message")
 )
 
 // APIError is a vendor error response, mapped onto a sentinel error.
@@ -265,7 +331,7 @@ func Retryable(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, ErrInvalidRecipient) {
+	if errors.Is(err, ErrInvalidRecipient) || errors.Is(err, ErrInvalidMessage) {
 		return false
 	}
 	var apiErr *APIError
