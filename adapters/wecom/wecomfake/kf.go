@@ -272,15 +272,15 @@ var kfSendTypes = map[string]bool{
 
 func (s *Server) serveKFSend(_ *http.Request, body []byte) (map[string]any, *apiError) {
 	var req struct {
-		ToUser   string          `json:"touser"`
-		OpenKfID string          `json:"open_kfid"`
-		MsgID    string          `json:"msgid"`
-		MsgType  string          `json:"msgtype"`
-		Text     *textBody       `json:"text"`
-		Image    *kfMedia        `json:"image"`
-		Voice    *kfMedia        `json:"voice"`
-		Video    *kfMedia        `json:"video"`
-		File     *kfMedia        `json:"file"`
+		ToUser   string    `json:"touser"`
+		OpenKfID string    `json:"open_kfid"`
+		MsgID    string    `json:"msgid"`
+		MsgType  string    `json:"msgtype"`
+		Text     *textBody `json:"text"`
+		Image    *kfMedia  `json:"image"`
+		Voice    *kfMedia  `json:"voice"`
+		Video    *kfMedia  `json:"video"`
+		File     *kfMedia  `json:"file"`
 		Link     *struct {
 			Title        string `json:"title"`
 			Desc         string `json:"desc"`
