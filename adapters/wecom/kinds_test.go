@@ -370,6 +370,7 @@ func TestSendKindRefused(t *testing.T) {
 		{"news without anything", adapters.Outbound{To: "wmChen", Via: "li", Kind: "news"}, "needs title, url"},
 		{"kf news without picture", adapters.Outbound{To: "wmChen", Kind: "news", Fields: map[string]string{"title": "t", "url": "https://e.com"}, ReplyTo: map[string]string{"open_kfid": "wk"}}, "needs a picurl"},
 		{"miniprogram without cover", adapters.Outbound{To: "wmChen", Via: "li", Kind: "miniprogram", Fields: map[string]string{"title": "t", "appid": "wx", "page": "p"}}, "needs pic_media_id or picurl"},
+		{"picurl not a link", adapters.Outbound{To: "wmChen", Via: "li", Kind: "image", Fields: map[string]string{"picurl": "cover.png"}}, "not an http(s) link"},
 		{"image without picture", adapters.Outbound{To: "wmChen", Via: "li", Kind: "image"}, "needs media_id or picurl"},
 		{"empty text", adapters.Outbound{To: "wmChen", Via: "li", Kind: "text", Text: "  "}, "empty text"},
 		{"empty guide text", adapters.Outbound{To: "li", ToParty: adapters.PartyGuide, Text: ""}, "empty text"},
