@@ -76,8 +76,8 @@ var kindCases = []struct {
 	},
 	{
 		name: "news",
-		m: adapters.Outbound{Kind: "news", Text: "New arrivals",
-			Fields: map[string]string{"title": "Spring", "url": "https://example.com/s", "picture": "https://example.com/s.png"}},
+		m: adapters.Outbound{Kind: "news",
+			Fields: map[string]string{"title": "Spring", "description": "New arrivals", "url": "https://example.com/s", "picurl": "https://example.com/s.png"}},
 		wantWebhook: `{"msgtype":"link","link":{"title":"Spring","text":"New arrivals","messageUrl":"https://example.com/s","picUrl":"https://example.com/s.png"}}`,
 		wantKey:     "sampleLink",
 		wantParam:   `{"title":"Spring","text":"New arrivals","messageUrl":"https://example.com/s","picUrl":"https://example.com/s.png"}`,
@@ -307,8 +307,10 @@ func TestSendErrors(t *testing.T) {
 		{"server error", failNext(1, 500, "InternalError"), text, adapters.ErrTemporary, true, false},
 		{"unavailable", failNext(1, 503, "ServiceUnavailable"), text, adapters.ErrTemporary, true, false},
 		{"bad request", failNext(1, 400, dingtalkfake.CodeInvalidParameter), text, nil, false, false},
-		{"unsupported kind", nil, adapters.Outbound{To: "staff01", Kind: "miniprogram"}, nil, false, false},
-		{"no recipient", nil, adapters.Outbound{Kind: "text", Text: "hi"}, nil, false, false},
+		{"unsupported kind", nil, adapters.Outbound{To: "staff01", Kind: "miniprogram"}, adapters.ErrInvalidMessage, false, false},
+		{"empty text", nil, adapters.Outbound{To: "staff01", Kind: "text"}, adapters.ErrInvalidMessage, false, false},
+		{"news without url", nil, adapters.Outbound{To: "staff01", Kind: "news", Fields: map[string]string{"title": "t"}}, adapters.ErrInvalidMessage, false, false},
+		{"no recipient", nil, adapters.Outbound{Kind: "text", Text: "hi"}, adapters.ErrInvalidRecipient, false, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
