@@ -93,7 +93,7 @@ func New(cfg Config, d Deps) (*Client, error) {
 		return nil, fmt.Errorf("wecom: %w", err)
 	}
 	if d.MediaHTTP == nil {
-		d.MediaHTTP = &http.Client{Timeout: mediaFetchTimeout}
+		d.MediaHTTP = mediaClient(cfg.MediaFetchPrivate)
 	}
 	log := d.Logger.With(slog.String("channel", ChannelName))
 	return &Client{cfg: cfg, crypto: crypto, api: api, rec: d.Recorder, cursors: d.Cursors,

@@ -40,6 +40,11 @@ type Config struct {
 	// the corp: "N/day" or "N/month" in Beijing time, or "off". The
 	// workflow engine holds back sends over it. Default "1/day".
 	MemberMassLimit string `yaml:"member_mass_limit"`
+	// MediaFetchPrivate lets messages name pictures and files on
+	// loopback, private and link-local addresses, which the channel
+	// fetches to upload them to WeCom. Default false: a template's URL
+	// cannot make the gateway read from the network it runs in.
+	MediaFetchPrivate bool `yaml:"media_fetch_private"`
 }
 
 // Enabled reports whether WeCom is configured at all.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -126,6 +127,7 @@ func (e *kindsEnv) newClient(t *testing.T) *wecom.Client {
 	t.Helper()
 	cfg := e.fake.Config()
 	cfg.Brand = "acme"
+	cfg.MediaFetchPrivate = true // the media server is on loopback
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c, err := wecom.New(cfg, wecom.Deps{Recorder: nopRecorder{}, Tokens: e.tokens, Cursors: nopCursors{}, Logger: log})
 	if err != nil {
@@ -606,6 +608,47 @@ func TestReconcileCards(t *testing.T) {
 		r, sent, err := e.client.Reconcile(context.Background(), tc.m, claimed)
 		if err != nil || sent != (tc.want != "") || sent && r.ExternalID != tc.want {
 			t.Errorf("%s: Reconcile = %+v, %v, %v; want task %q", tc.name, r, sent, err, tc.want)
+		}
+	}
+}
+
+// TestSendMediaRefusesPrivateAddresses: by default a picture on the
+// gateway's own network (here loopback) is never fetched, and the send
+// fails for good, saying why; wecom.media_fetch_private allows it.
+func TestSendMediaRefusesPrivateAddresses(t *testing.T) {
+	e := newKindsEnv(t)
+	cfg := e.fake.Config()
+	cfg.Brand = "acme"
+	c, err := wecom.New(cfg, wecom.Deps{Recorder: nopRecorder{}, Tokens: newMemTokens(), Cursors: nopCursors{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &adapters.Outbound{To: "wmChen", Via: "li", Kind: "image", Fields: map[string]string{"picurl": e.media.url("/pic/inside.png")}}
+	_, err = c.Send(context.Background(), m)
+	if !errors.Is(err, adapters.ErrInvalidMessage) || adapters.Retryable(err) || !strings.Contains(err.Error(), "media_fetch_private") {
+		t.Fatalf("Send = %v, want a permanent refusal naming wecom.media_fetch_private", err)
+	}
+	if n := e.media.hitsOf("/pic/inside.png"); n != 0 {
+		t.Errorf("the private address was fetched %d times", n)
+	}
+	if n := len(e.fake.MsgTemplates()); n != 0 {
+		t.Errorf("WeCom got %d message tasks", n)
+	}
+	// Allowed: the same send goes through.
+	if _, err := e.client.Send(context.Background(), m); err != nil {
+		t.Fatalf("with media_fetch_private: %v", err)
+	}
+}
+
+func TestPublicAddr(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"8.8.8.8": true, "2001:4860:4860::8888": true, "203.0.113.9": true,
+		"127.0.0.1": false, "::1": false, "10.1.2.3": false, "172.16.0.1": false, "192.168.1.1": false,
+		"169.254.169.254": false, "fe80::1": false, "100.64.0.1": false, "0.0.0.0": false, "::": false,
+		"::ffff:127.0.0.1": false, "fd00::1": false, "224.0.0.1": false,
+	} {
+		if got := wecom.PublicAddr(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("PublicAddr(%s) = %v, want %v", addr, got, want)
 		}
 	}
 }

@@ -264,6 +264,9 @@ func (s *mediaStore) fetch(ctx context.Context, typ, src, filename string) ([]by
 		return nil, "", "", fmt.Errorf("fetching %s: %w: %v", src, adapters.ErrInvalidMessage, err)
 	}
 	resp, err := s.http.Do(req)
+	if errors.Is(err, errPrivateAddress) {
+		return nil, "", "", fmt.Errorf("fetching %s: %w: %v", src, adapters.ErrInvalidMessage, err)
+	}
 	if err != nil {
 		return nil, "", "", fmt.Errorf("fetching %s: %w: %v", src, adapters.ErrTemporary, err)
 	}

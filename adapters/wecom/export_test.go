@@ -1,0 +1,4 @@
+package wecom
+
+// PublicAddr is publicAddr, for tests.
+var PublicAddr = publicAddr
