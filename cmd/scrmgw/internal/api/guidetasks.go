@@ -53,11 +53,11 @@ func (s *Server) guideTaskCounts(c *gin.Context) {
 
 // guideTaskInput is the body of POST /guide-tasks.
 type guideTaskInput struct {
-	GuideID  string    `json:"guide_id"`
-	MemberID int64     `json:"member_id"`
-	Brand    string    `json:"brand"`
-	Title    string    `json:"title"`
-	Note     string    `json:"note"`
+	GuideID  string `json:"guide_id"`
+	MemberID int64  `json:"member_id"`
+	Brand    string `json:"brand"`
+	Title    string `json:"title"`
+	Note     string `json:"note"`
 	// DueAt is an RFC 3339 time.
 	DueAt string `json:"due_at"`
 	// Key makes the request idempotent: a task with the key is created
