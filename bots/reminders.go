@@ -41,10 +41,13 @@ const reminderBatch = 200
 // due: Before ahead of a task's due time and at it (AtDue), each pushed to
 // the next opening of the guide's store when it falls outside its opening
 // hours (in the store's time zone). A task already due gets its at-due
-// reminder only. Each reminder is queued once: keyed in the outbox by
-// task and kind, and marked on the task, so sweeps that overlap or run
-// again send nothing twice; a task done or cancelled gets none. It
-// returns how many reminders it queued.
+// reminder only; a guide who left or is on no configured channel gets
+// none (the reminder is settled unsent); a task done or cancelled gets
+// none. Each reminder is queued once: keyed in the outbox by task and
+// kind, and marked on the task, so sweeps that overlap or run again send
+// nothing twice. A task it cannot remind of is logged and left for the
+// next sweep while the others go on; the first such error is returned
+// with how many reminders it queued.
 func (d Deps) SendTaskReminders(ctx context.Context, r Reminders, out Outbox) (int, error) {
 	if d.Reminders == nil || r.Before <= 0 && !r.AtDue {
 		return 0, nil
@@ -53,22 +56,32 @@ func (d Deps) SendTaskReminders(ctx context.Context, r Reminders, out Outbox) (i
 	places := map[string]place{}
 	n := 0
 	var after int64
+	var first error
 	for {
 		tasks, err := d.Reminders.TasksToRemind(ctx, store.ReminderQuery{Now: now, Before: r.Before, AtDue: r.AtDue, AfterID: after, Limit: reminderBatch})
 		if err != nil {
-			return n, fmt.Errorf("listing tasks to remind: %w", err)
+			return n, errors.Join(fmt.Errorf("listing tasks to remind: %w", err), first)
 		}
 		for i := range tasks {
+			if err := ctx.Err(); err != nil {
+				return n, errors.Join(err, first)
+			}
 			sent, err := d.remind(ctx, &tasks[i], r, now, places, out)
 			if err != nil {
-				return n, fmt.Errorf("reminding of task %d: %w", tasks[i].ID, err)
+				// One task's trouble holds back no other's reminder;
+				// it is tried again on the next sweep.
+				d.log().WarnContext(ctx, "task reminder failed", slog.Int64("task_id", tasks[i].ID), slog.Any("error", err))
+				if first == nil {
+					first = fmt.Errorf("reminding of task %d: %w", tasks[i].ID, err)
+				}
+				continue
 			}
 			if sent {
 				n++
 			}
 		}
 		if len(tasks) < reminderBatch {
-			return n, nil
+			return n, first
 		}
 		after = tasks[len(tasks)-1].ID
 	}
@@ -116,11 +129,15 @@ func (d Deps) remind(ctx context.Context, t *store.GuideTask, r Reminders, now t
 		return false, nil
 	}
 	channel, addr := d.guideAddress(g, "")
-	if channel == "" {
-		return false, d.settle(ctx, t, kind, now) // no channel reaches the guide
+	if channel == "" || !g.Active {
+		return false, d.settle(ctx, t, kind, now) // no channel reaches the guide, or they left
 	}
 	// The guide may have completed it since it was listed.
-	if cur, err := d.Directory.GuideTask(ctx, t.ID); err != nil || cur.State != store.GuideTaskOpen {
+	cur, err := d.Directory.GuideTask(ctx, t.ID)
+	if errors.Is(err, store.ErrNotFound) || err == nil && cur.State != store.GuideTaskOpen {
+		return false, nil
+	}
+	if err != nil {
 		return false, err
 	}
 	data := &templates.Data{Guide: templates.Guide{Name: g.Name}, TimeZone: p.loc.String()}

@@ -120,6 +120,22 @@ func TestTaskRemindersOff(t *testing.T) {
 		if got.DueRemindedAt == nil {
 			t.Error("the task past due was not settled")
 		}
+		// A guide who left is not reminded (at noon, 静安店 is open).
+		sh, _ := time.LoadLocation("Asia/Shanghai")
+		r.clock.t = time.Date(2026, 11, 25, 12, 0, 0, 0, sh)
+		left := &store.GuideTask{MemberID: v.ID, GuideID: "li", BrandID: "camellia", Title: "回访", DueAt: r.clock.Now().Add(time.Hour)}
+		if _, err := s.CreateGuideTask(ctx, left); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.MarkGuideLeft(ctx, "li"); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := r.d.SendTaskReminders(ctx, Reminders{Before: 2 * time.Hour, AtDue: true}, out); n != 0 || err != nil || out.queued != 0 {
+			t.Errorf("a guide who left: %d, %v, %d queued", n, err, out.queued)
+		}
+		if got, _ := s.GuideTask(ctx, left.ID); got.BeforeRemindedAt == nil {
+			t.Error("the reminder of a guide who left was not settled")
+		}
 	})
 }
 
