@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -136,5 +137,35 @@ func TestWeComTaskRemindersWithRedis(t *testing.T) {
 	if code, body := request(t, "GET", s.base+"/api/v1/guide-tasks?store_id=sh-1&status=late", tok, ""); code != 400 ||
 		!strings.Contains(body, `status: want open, overdue or done, got \"late\"`) {
 		t.Errorf("bad status: %d %s", code, body)
+	}
+}
+
+// TestDingTalkTaskReminderWithRedis: a DingTalk guide's task due within
+// tasks.remind_before is reminded once, as a robot message to her staff
+// id, however often the sweep runs.
+func TestDingTalkTaskReminderWithRedis(t *testing.T) {
+	r := handoffDingTalk(t, 30*time.Minute)
+	member, err := r.s.app.Store.MemberByIdentity(context.Background(), "dingtalk", dingTalkMember)
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := time.Now().Add(time.Hour)
+	code, body := request(t, "POST", r.s.base+"/api/v1/guide-tasks", r.s.app.Config.AdminToken,
+		fmt.Sprintf(`{"guide_id":"g-wu","member_id":%d,"brand":"acme","title":"回访周先生","due_at":%q}`, member.ID, due.Format(time.RFC3339)))
+	var task struct{ ID int64 }
+	if err := json.Unmarshal([]byte(body), &task); code != 201 || err != nil {
+		t.Fatalf("giving the task: %d %s", code, body)
+	}
+	for range 3 {
+		if _, err := r.s.app.Queue.Enqueue(asynq.NewTask(TypeTaskReminders, nil), asynq.Queue(pipeline.QueueLow)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sh, _ := time.LoadLocation("Asia/Shanghai")
+	id := strconv.FormatInt(task.ID, 10)
+	r.proactive(t, 1, "任务提醒：#"+id+" 回访周先生（会员 周先生），将于 "+due.In(sh).Format("01-02 15:04")+" 到期。")
+	time.Sleep(1500 * time.Millisecond)
+	if n := len(r.openapi.Sent()); n != 1 {
+		t.Errorf("%d robot messages, want the one reminder", n)
 	}
 }
