@@ -52,7 +52,7 @@ func TestWeComTaskRemindersWithRedis(t *testing.T) {
 		}
 		return strconv.FormatInt(task.ID, 10)
 	}
-	due := time.Now().Add(6 * time.Second).Truncate(time.Second)
+	due := time.Now().Add(8 * time.Second).Truncate(time.Second)
 	later := give("g-li", "月底回访", time.Now().Add(24*time.Hour))
 	soon := give("g-li", "回访陈女士", due)
 	other := give("g-li", "电话确认到店", due)
