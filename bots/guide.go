@@ -160,13 +160,14 @@ func (d Deps) digest(ctx context.Context, g *store.Guide, now time.Time, day str
 	if data.Stats.Points, err = d.guidePoints(ctx, g, now); err != nil {
 		return false, err
 	}
-	tasks, err := d.Directory.GuideTasks(ctx, store.GuideTaskFilter{GuideID: g.ID, State: store.GuideTaskOpen, Limit: 200})
+	// Overdue tasks first (marked), then those due today.
+	tasks, err := d.Directory.GuideTasks(ctx, store.GuideTaskFilter{GuideID: g.ID, State: store.GuideTaskOpen, Limit: maxDigestTasks, ByDue: true})
 	if err != nil {
 		return false, err
 	}
 	for _, t := range tasks {
-		if t.DueAt.Before(endOfDay(now)) && len(data.Tasks) < maxDigestTasks {
-			data.Tasks = append(data.Tasks, templates.Task{ID: t.ID, Title: t.Title, Due: t.DueAt})
+		if t.DueAt.Before(endOfDay(now)) {
+			data.Tasks = append(data.Tasks, templates.Task{ID: t.ID, Title: t.Title, Due: t.DueAt, Overdue: t.DueAt.Before(now)})
 		}
 	}
 	r, err := d.renderTo(TemplateGuideDigest, d.guideLocale(), &Recipient{Channel: channel, ID: addr, Party: adapters.PartyGuide, GuideID: g.ID}, data)

@@ -109,6 +109,9 @@ type Deps struct {
 	// Incentives answers "my orders", the leaderboard, guide points and
 	// cross-brand opt-ins; nil answers those with the help.
 	Incentives IncentiveStore
+	// Reminders finds and settles guide task reminders
+	// (SendTaskReminders); nil sends none.
+	Reminders TaskReminderStore
 	// PointsZone is the zone of the guide points ledger's months
 	// (ledger.time_zone). Default: the guide's store's zone.
 	PointsZone *time.Location
@@ -407,13 +410,16 @@ func GuideBot(d Deps) Bot {
 			if intent == IntentDone {
 				return d.completeTask(ctx, m, g, arg, data)
 			}
-			tasks, err := d.Directory.GuideTasks(ctx, store.GuideTaskFilter{GuideID: g.ID, State: store.GuideTaskOpen, Limit: maxListedTasks})
+			// Overdue tasks first (marked), then the soonest due.
+			tasks, err := d.Directory.GuideTasks(ctx, store.GuideTaskFilter{GuideID: g.ID, State: store.GuideTaskOpen, Limit: maxListedTasks, ByDue: true})
 			if err != nil {
 				return nil, err
 			}
+			now := d.now()
+			data.TimeZone = d.guideZone(ctx, g).String()
 			data.Tasks = []templates.Task{}
 			for _, t := range tasks {
-				data.Tasks = append(data.Tasks, templates.Task{ID: t.ID, Title: t.Title, Due: t.DueAt})
+				data.Tasks = append(data.Tasks, templates.Task{ID: t.ID, Title: t.Title, Due: t.DueAt, Overdue: t.DueAt.Before(now)})
 			}
 			return d.render(TemplateMyTasks, m, data, nil)
 		case IntentMyMembers:

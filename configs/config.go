@@ -57,6 +57,7 @@ type Config struct {
 	Log      LogConfig      `yaml:"log"`
 	Assign   AssignConfig   `yaml:"assign"`
 	Bots     BotsConfig     `yaml:"bots"`
+	Tasks    TasksConfig    `yaml:"tasks"`
 	// WeCom configures the WeCom channel; it is off while wecom.corp_id is
 	// empty.
 	WeCom wecom.Config `yaml:"wecom"`
@@ -265,6 +266,21 @@ type BotsConfig struct {
 	DigestTime string `yaml:"digest_time"`
 }
 
+// TasksConfig configures the reminders guides get of their tasks. A
+// reminder that falls outside the opening hours of the guide's store (in
+// its time zone) goes out when the store opens next.
+type TasksConfig struct {
+	// RemindBefore reminds a guide of an open task this long before it
+	// is due; 0s sends no such reminder. Default 2h.
+	RemindBefore time.Duration `yaml:"remind_before"`
+	// RemindAtDue reminds a guide of an open task when it is due.
+	// Default true.
+	RemindAtDue bool `yaml:"remind_at_due"`
+	// RemindEvery is how often the reminder sweep runs (at least 1s).
+	// Default 1m.
+	RemindEvery time.Duration `yaml:"remind_every"`
+}
+
 // DigestAt returns DigestTime as a time of day.
 func (b BotsConfig) DigestAt() (time.Duration, error) {
 	t, err := time.Parse("15:04", b.DigestTime)
@@ -303,6 +319,7 @@ func Default() Config {
 		Log:      LogConfig{Level: "info", Format: "text"},
 		Assign:   AssignConfig{MaxDistanceKm: 50},
 		Bots:     BotsConfig{HandoffIdle: 30 * time.Minute, DigestTime: "09:00"},
+		Tasks:    TasksConfig{RemindBefore: 2 * time.Hour, RemindAtDue: true, RemindEvery: time.Minute},
 		WeCom:    wecom.Config{MaxClockSkew: 10 * time.Minute, APIBase: wecom.DefaultAPIBase, MemberMassLimit: "1/day"},
 		DingTalk: dingtalk.Config{StreamHost: dingtalk.DefaultHost, APIBase: dingtalk.DefaultHost},
 		Webhook:  webhook.Config{Tolerance: 5 * time.Minute, MaxBatch: 1000},
@@ -406,6 +423,12 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.Bots.DigestAt(); err != nil {
 		bad("bots.digest_time", "%v", err)
+	}
+	if c.Tasks.RemindBefore < 0 {
+		bad("tasks.remind_before", "must not be negative, got %v", c.Tasks.RemindBefore)
+	}
+	if c.Tasks.RemindEvery < time.Second {
+		bad("tasks.remind_every", "must be at least 1s, got %v", c.Tasks.RemindEvery)
 	}
 	for i, p := range c.Assign.OnlinePools {
 		if b, st, ok := strings.Cut(p, ":"); !ok || b == "" || st == "" {

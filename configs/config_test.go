@@ -34,6 +34,8 @@ func TestEnvOverrides(t *testing.T) {
 		"SCRMGW_ADMIN_TOKEN_FILE=" + secret,
 		"SCRMGW_HTTP_SHUTDOWN_TIMEOUT=5s",
 		"SCRMGW_REDIS_CLUSTER_ADDRS=a:1, b:2",
+		"SCRMGW_TASKS_REMIND_BEFORE=30m",
+		"SCRMGW_TASKS_REMIND_AT_DUE=false",
 		"SCRMGW_TEST_DATABASE_URL=ignored",
 		"PATH=/usr/bin",
 	}
@@ -48,6 +50,7 @@ func TestEnvOverrides(t *testing.T) {
 	want.Redis.ClusterAddrs = []string{"a:1", "b:2"}
 	want.AdminToken = "file-token-0123456789"
 	want.HTTP.ShutdownTimeout = 5 * time.Second
+	want.Tasks.RemindBefore, want.Tasks.RemindAtDue = 30*time.Minute, false
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
@@ -77,6 +80,8 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"too many inbox committers", "database:\n  max_open_conns: 5\n  inbox_committers: 4\n", nil,
 			[]string{"database.inbox_committers: must be from 1 to max_open_conns - 2 (3), or 0 for the default, got 4"}},
 		{"negative linger", "database:\n  inbox_linger: -1ms\n", nil, []string{"database.inbox_linger: must be from 0s to 100ms"}},
+		{"negative reminder lead", "tasks:\n  remind_before: -2h\n", nil, []string{"tasks.remind_before: must not be negative, got -2h0m0s"}},
+		{"reminder sweep too often", "", []string{"SCRMGW_TASKS_REMIND_EVERY=10ms"}, []string{"tasks.remind_every: must be at least 1s, got 10ms"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

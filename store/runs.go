@@ -162,6 +162,11 @@ type GuideTask struct {
 	State       string     `gorm:"size:16;not null;index:idx_guide_tasks_guide" json:"state"`
 	CreatedAt   time.Time  `json:"created_at"`
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
+	// BeforeRemindedAt and DueRemindedAt are when the task's reminders
+	// (before due, at due) were queued, or settled as not needed; nil
+	// until then (migration 0017_task_reminders).
+	BeforeRemindedAt *time.Time `json:"before_reminded_at,omitempty"`
+	DueRemindedAt    *time.Time `json:"due_reminded_at,omitempty"`
 }
 
 // MemberSend is one line of a member's send log: a message of a workflow
@@ -1065,11 +1070,20 @@ type GuideTaskFilter struct {
 	State    string
 	AfterID  int64
 	Limit    int
+	// ByDue lists the earliest due first (so overdue tasks lead), then
+	// by id; AfterID pages id order only.
+	ByDue bool
 }
 
-// GuideTasks lists guide tasks in id order (at most 1000).
+// GuideTasks lists guide tasks in id order, or by due time (ByDue); at
+// most 1000.
 func (s *Store) GuideTasks(ctx context.Context, f GuideTaskFilter) ([]GuideTask, error) {
-	q := s.db.WithContext(ctx).Order("id").Limit(Page{Limit: f.Limit}.limit())
+	q := s.db.WithContext(ctx).Limit(Page{Limit: f.Limit}.limit())
+	if f.ByDue {
+		q = q.Order("due_at").Order("id")
+	} else {
+		q = q.Order("id")
+	}
 	if f.GuideID != "" {
 		q = q.Where("guide_id = ?", f.GuideID)
 	}

@@ -109,6 +109,8 @@ type Task struct {
 	// Member is the member's name.
 	Member string
 	Due    time.Time
+	// Overdue says the task is past its due time and still open.
+	Overdue bool
 }
 
 // Handoff is a member's conversation handed to their guide.

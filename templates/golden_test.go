@@ -39,7 +39,7 @@ func sampleData() *Data {
 			{Name: "新天地店", Address: "上海市黄浦区马当路245号", DistanceKm: 3.4},
 		},
 		Members: []Member{{Name: "王小美", Level: "gold", PhoneTail: "5678"}, {PhoneTail: "0012"}},
-		Tasks: []Task{{ID: 12, Title: "新会员 王小美：打个招呼", Member: "王小美", Due: time.Date(2024, 5, 2, 2, 0, 0, 0, time.UTC)},
+		Tasks: []Task{{ID: 12, Title: "新会员 王小美：打个招呼", Member: "王小美", Due: time.Date(2024, 5, 2, 2, 0, 0, 0, time.UTC), Overdue: true},
 			{ID: 15, Title: "回访老客", Due: time.Date(2024, 5, 3, 6, 30, 0, 0, time.UTC)}},
 		Handoff: Handoff{ID: 42, Member: "王小美", Text: "这款精华有小样吗？", Reason: "asked",
 			Recent: []Line{{At: "05-02 10:01", Text: "你好"}, {At: "05-02 10:02", Text: "有折扣吗"}}},

@@ -127,6 +127,8 @@ func (s *Server) Mount(r *gin.Engine) {
 	v1.POST("/workflows/:name/disable", s.setWorkflowEnabled(false))
 	v1.GET("/workflows/:name/stats", s.workflowStats)
 	v1.POST("/workflows/:name/versions/:version/retire", s.retireVersion)
+	v1.GET("/guide-tasks", s.guideTaskCounts)
+	v1.POST("/guide-tasks", s.createGuideTask)
 	v1.POST("/guide-tasks/:id/complete", s.completeGuideTask)
 
 	v1.POST("/events", s.postEvents)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -21,7 +22,13 @@ const (
 	TypeHandoffSweep = "bots:handoff_sweep"
 	// TypeGuideDigest pushes the guides' daily digests that are due.
 	TypeGuideDigest = "bots:guide_digest"
+	// TypeTaskReminders queues the guide task reminders that are due.
+	TypeTaskReminders = "bots:task_reminders"
 )
+
+// reminderLease names the lease of the task reminder sweep: one replica
+// at a time runs it.
+const reminderLease = "bots:task_reminders"
 
 // bots builds the member and guide bots with the shipped intents, and
 // returns their dependencies for the bots' periodic tasks.
@@ -32,7 +39,7 @@ func (a *App) bots() (bots.Bot, bots.Deps, error) {
 	}
 	log := a.Log.With(slog.String("component", "bots"))
 	d := bots.Deps{Directory: a.Store, Stores: a.assigner, Templates: a.Templates, Intents: intents, Tasks: engineTasks{a},
-		Handoffs: a.Store, Guides: a.Store, Incentives: a.Store, PointsZone: a.ledgerZone(), HandoffIdle: a.Config.Bots.HandoffIdle, Channels: a.Channels.Names(), Locale: a.Config.Locale, Log: log}
+		Handoffs: a.Store, Guides: a.Store, Incentives: a.Store, Reminders: a.Store, PointsZone: a.ledgerZone(), HandoffIdle: a.Config.Bots.HandoffIdle, Channels: a.Channels.Names(), Locale: a.Config.Locale, Log: log}
 	router := &bots.Router{Member: bots.MemberBot(d), Guide: bots.GuideBot(d)}
 	return bots.Chain(router, bots.Recover(log), bots.Normalize()), d, nil
 }
@@ -65,16 +72,61 @@ func (a *App) registerBotTasks(mux *asynq.ServeMux, d bots.Deps) {
 		}
 		return nil
 	})
+	holder := instanceName()
+	mux.HandleFunc(TypeTaskReminders, func(ctx context.Context, _ *asynq.Task) error {
+		return a.sendTaskReminders(ctx, d, holder)
+	})
 }
 
-// registerBotPeriodic schedules the bots' tasks every minute, unique per
-// period across replicas (and idempotent in any case).
+// sendTaskReminders queues the task reminders that are due, under the
+// reminder lease: a replica that finds it held does nothing this time.
+// Reminders are keyed and marked in any case, so overlapping sweeps (a
+// lease that ran out) send nothing twice.
+func (a *App) sendTaskReminders(ctx context.Context, d bots.Deps, holder string) error {
+	ttl := max(2*a.Config.Tasks.RemindEvery, 2*time.Minute)
+	ok, err := a.Store.AcquireLease(ctx, reminderLease, holder, time.Now(), ttl)
+	if err != nil {
+		return fmt.Errorf("taking the task reminder lease: %w", err)
+	}
+	if !ok {
+		return nil
+	}
+	defer func() {
+		if err := a.Store.ReleaseLease(context.WithoutCancel(ctx), reminderLease, holder); err != nil {
+			a.Log.WarnContext(ctx, "releasing the task reminder lease", slog.Any("error", err))
+		}
+	}()
+	cfg := a.Config.Tasks
+	n, err := d.SendTaskReminders(ctx, bots.Reminders{Before: cfg.RemindBefore, AtDue: cfg.RemindAtDue}, a.messages)
+	if n > 0 {
+		a.Log.Info("task reminders queued", slog.Int("reminders", n))
+	}
+	if err != nil {
+		return fmt.Errorf("sending task reminders: %w", err)
+	}
+	return nil
+}
+
+// instanceName names this process in leases: host, pid and a random part.
+func instanceName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), randomB64(6))
+}
+
+// registerBotPeriodic schedules the bots' tasks every minute (the task
+// reminders every tasks.remind_every), unique per period across replicas
+// (and idempotent in any case).
 func (a *App) registerBotPeriodic(s *asynq.Scheduler) error {
 	for _, typ := range []string{TypeHandoffSweep, TypeGuideDigest} {
 		if _, err := s.Register("@every 1m", asynq.NewTask(typ, nil),
 			asynq.Queue(pipeline.QueueLow), asynq.Unique(50*time.Second), asynq.MaxRetry(2)); err != nil {
 			return fmt.Errorf("registering %s: %w", typ, err)
 		}
+	}
+	every := a.Config.Tasks.RemindEvery
+	if _, err := s.Register("@every "+every.String(), asynq.NewTask(TypeTaskReminders, nil),
+		asynq.Queue(pipeline.QueueLow), asynq.Unique(max(every*5/6, time.Second)), asynq.MaxRetry(0)); err != nil {
+		return fmt.Errorf("registering %s: %w", TypeTaskReminders, err)
 	}
 	return nil
 }

@@ -385,6 +385,11 @@ func TestSecurityBrandIsolation(t *testing.T) {
 				{"retire zeta version", "POST", "/api/v1/workflows/zeta-thanks/versions/x/retire?brand=zeta", "", notFound},
 				// Guide tasks.
 				{"complete zeta guide task", "POST", "/api/v1/guide-tasks/" + tid + "/complete", "", notFound},
+				{"count zeta store's tasks", "GET", "/api/v1/guide-tasks?store_id=bj-1", "", notFound},
+				{"count zeta's tasks", "GET", "/api/v1/guide-tasks?store_id=gz-1&brand=zeta", "", notFound},
+				{"give zeta's guide a task", "POST", "/api/v1/guide-tasks", `{"guide_id":"g-zhao","member_id":` + a + `,"title":"x","due_at":"2030-01-01T00:00:00Z"}`, notFound},
+				{"give a task of zeta", "POST", "/api/v1/guide-tasks", `{"guide_id":"g-mall","member_id":` + z + `,"brand":"zeta","title":"x","due_at":"2030-01-01T00:00:00Z"}`, forbidden},
+				{"give a task about zeta's member", "POST", "/api/v1/guide-tasks", `{"guide_id":"g-mall","member_id":` + z + `,"title":"x","due_at":"2030-01-01T00:00:00Z"}`, notFound},
 				// Brands and tokens.
 				{"read zeta brand", "GET", "/api/v1/brands/zeta", "", notFound},
 				{"rename zeta brand", "PUT", "/api/v1/brands/zeta", `{"name":"Mine"}`, []int{403, 404}},
