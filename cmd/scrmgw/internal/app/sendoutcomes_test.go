@@ -42,7 +42,8 @@ func TestSendOutcomesOnWeComWithRedis(t *testing.T) {
 	s, fake, tok := startWithWeCom(t)
 	ctx := context.Background()
 	s.app.sender.CheckEvery(200 * time.Millisecond) // 30 min in production
-	t.Cleanup(func() {                              // what the runs did, when something went wrong
+	// What the runs did, when something went wrong.
+	t.Cleanup(func() {
 		if !t.Failed() {
 			return
 		}
