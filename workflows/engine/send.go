@@ -145,8 +145,9 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 }
 
 // sendSettled goes on with a send step whose message is in the outbox:
-// sent (the channel accepted it) ends the step done, and a message sent
-// through a guide gets its confirmation task; failed for good fails the
+// sent (the channel accepted it) ends the step done, and a message the
+// guide still has to send (via: guide, delivery pending) gets the guide a
+// task to confirm it; failed for good fails the
 // step and the run with the outbox's reason; anything else (queued,
 // sending, waiting for its rate slot, retrying) keeps the step waiting,
 // looking again after a while that grows with the wait.
@@ -172,7 +173,8 @@ func (e *Engine) sendSettled(ctx context.Context, rc *runCtx, step *workflows.St
 		if row.Delivery == string(adapters.DeliveryPending) {
 			decision += "; not confirmed yet"
 		}
-		if s.Via == workflows.ViaGuide {
+		if s.Via == workflows.ViaGuide && row.Delivery == string(adapters.DeliveryPending) {
+			// The guide has to send it in WeCom: a task reminds them.
 			id, err := e.confirmTask(ctx, rc, step, row, now)
 			if err != nil {
 				return outcome{}, err
