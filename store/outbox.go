@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -87,8 +88,15 @@ func (s *Store) ReleaseOutbox(ctx context.Context, id int64, reason string) erro
 
 // FailOutbox records a message that will not be sent.
 func (s *Store) FailOutbox(ctx context.Context, id int64, reason string) error {
-	return s.db.WithContext(ctx).Model(&OutboxMessage{}).Where("id = ? AND state IN ?", id, []string{OutboxPending, OutboxSending}).
-		Updates(map[string]any{"state": OutboxFailed, "last_error": truncate(reason, 1000), "updated_at": time.Now().UTC()}).Error
+	return s.FailOutboxFor(ctx, id, "", reason)
+}
+
+// FailOutboxFor records a message that will not be sent, with its failure
+// in a word (see OutboxMessage.Failure) and the channel's reason.
+func (s *Store) FailOutboxFor(ctx context.Context, id int64, failure, reason string) error {
+	return translate(s.db.WithContext(ctx).Model(&OutboxMessage{}).Where("id = ? AND state IN ?", id, []string{OutboxPending, OutboxSending}).
+		Updates(map[string]any{"state": OutboxFailed, "failure": truncate(failure, 32), "last_error": truncate(reason, 1000),
+			"updated_at": time.Now().UTC()}).Error)
 }
 
 func (s *Store) moveOutbox(ctx context.Context, id int64, from string, set map[string]any) error {
@@ -104,9 +112,13 @@ func (s *Store) PendingOutbox(ctx context.Context, cutoff time.Time, limit int) 
 	return out, translate(err)
 }
 
+// truncate cuts s to at most n bytes, at a character boundary.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }
