@@ -24,81 +24,116 @@ var ErrNoGuide = errors.New("no guide can take the member")
 // store, the assigner and the workflow engine.
 type Enroller interface {
 	// EnsureMember returns the member with nm's identities, creating them
-	// when new, with a membership of nm's brand.
+	// when new, with a membership of nm's brand; nm.Joined is logged with
+	// a new membership, in the same transaction.
 	EnsureMember(ctx context.Context, nm store.NewMember) (m *store.Member, created bool, err error)
 	// AssignNearest binds the member to a guide of the nearest store
 	// carrying the brand that has room (falling back as assignment is
 	// configured), and returns the binding; a member already bound keeps
 	// their guide. ErrNoGuide when none can take them.
 	AssignNearest(ctx context.Context, memberID int64, brand string, lat, lng float64) (*store.Binding, error)
-	// Joined logs member.joined and hands it to the workflows; it is
-	// idempotent per (source, source id).
+	// JoinedEvent returns the event logged with source and sourceID, or
+	// store.ErrNotFound.
+	JoinedEvent(ctx context.Context, source, sourceID string) (*store.Event, error)
+	// Joined logs member.joined (idempotent per source and source id: an
+	// event already logged is read back into e) and hands it to the
+	// workflows, which must be idempotent too.
 	Joined(ctx context.Context, e *store.Event) error
 }
 
-// enrol keeps the promise of bot_my_guide ("share your location and we'll
-// match you with a guide of the nearest store"): a sender not yet known
-// becomes a member of the message's brand with their channel identity,
-// and a member without a guide for the brand is bound to one of the
-// nearest store that carries it. It fills data.Guide and data.Store with
-// the member's guide (new or kept), so the reply names them. Without an
-// Enroller, a brand or a location, it does nothing.
-func (d Deps) enrol(ctx context.Context, m *Message, member *store.MemberView, data *templates.Data) error {
-	if d.Enroll == nil || m.Brand == "" || m.Location == nil {
-		return nil
+// joinKey keys the member.joined of a sender joining a brand through the
+// bot: by their identity, so they join once however often they write.
+func joinKey(m *Message) string { return "bot-joined:" + m.Brand + ":" + m.SenderID }
+
+// join makes a sender of a message not yet known on the channel (or not
+// a member of the message's brand) a member of that brand with their
+// channel identity, logging member.joined in the same transaction, and
+// hands that event to the workflows. A retry of the message that made
+// them (the same DedupKey) hands the event again, so a worker that died
+// after the member and its event were stored still starts the
+// workflows; the hand-off is idempotent. It returns the member as it is
+// now (nil without an Enroller or a brand, when it does nothing).
+func (d Deps) join(ctx context.Context, m *Message, member *store.MemberView) (*store.MemberView, error) {
+	if d.Enroll == nil || m.Brand == "" {
+		return member, nil
 	}
 	if member == nil {
 		v, err := d.Directory.MemberByIdentity(ctx, m.Channel, m.SenderID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
+			return nil, err
 		}
 		member = v
 	}
-	var (
-		memberID int64
-		joined   bool // a new member, or new to the brand
-		created  bool // a new member
-		bound    *store.Binding
-	)
-	if member != nil {
-		memberID = member.ID
-		for i, b := range member.Bindings {
-			if b.BrandID == m.Brand {
-				bound = &member.Bindings[i]
-			}
+	if member != nil && hasMembership(member, m.Brand) {
+		e, err := d.Enroll.JoinedEvent(ctx, m.Channel, joinKey(m))
+		if errors.Is(err, store.ErrNotFound) {
+			return member, nil // joined otherwise (a contact, the API)
 		}
-	}
-	if member == nil || !hasMembership(member, m.Brand) {
-		// A new member, or a member of another brand, joins this one.
-		mm, fresh, err := d.Enroll.EnsureMember(ctx, store.NewMember{BrandID: m.Brand,
-			Identities: []store.Identity{{Channel: m.Channel, ExternalID: m.SenderID}}})
 		if err != nil {
-			return fmt.Errorf("making %s sender a member: %w", m.Channel, err)
+			return nil, fmt.Errorf("reading member.joined: %w", err)
 		}
-		memberID, joined, created = mm.ID, true, fresh
+		var attrs map[string]string
+		_ = json.Unmarshal([]byte(e.Payload), &attrs)
+		if m.DedupKey == "" || attrs["message_id"] != m.DedupKey {
+			return member, nil
+		}
+		// The message that made them, again: the worker may have died
+		// before the workflows had the event.
+		if err := d.Enroll.Joined(ctx, e); err != nil {
+			return nil, fmt.Errorf("logging member.joined: %w", err)
+		}
+		return member, nil
+	}
+	via := "bot_message"
+	if m.Location != nil {
+		via = "bot_location"
+	}
+	payload, _ := json.Marshal(map[string]string{"new_member": fmt.Sprint(member == nil), "via": via, "message_id": m.DedupKey})
+	e := &store.Event{Type: TypeMemberJoined, BrandID: m.Brand, Source: m.Channel, SourceID: joinKey(m), Payload: string(payload)}
+	mm, _, err := d.Enroll.EnsureMember(ctx, store.NewMember{BrandID: m.Brand,
+		Identities: []store.Identity{{Channel: m.Channel, ExternalID: m.SenderID}}, Joined: e})
+	if err != nil {
+		return nil, fmt.Errorf("making %s sender a member: %w", m.Channel, err)
+	}
+	e.MemberID = &mm.ID
+	// Reads the event back (a concurrent message may have logged it
+	// first) and hands it on.
+	if err := d.Enroll.Joined(ctx, e); err != nil {
+		return nil, fmt.Errorf("logging member.joined: %w", err)
+	}
+	d.log().Info("sender became a member", slog.String("channel", m.Channel), slog.Int64("member_id", mm.ID), slog.String("brand", m.Brand))
+	v, err := d.Directory.Member(ctx, mm.ID, "")
+	if err != nil {
+		return nil, fmt.Errorf("reading member %d: %w", mm.ID, err)
+	}
+	return v, nil
+}
+
+// enrol keeps the promise of bot_my_guide ("share your location and we'll
+// match you with a guide of the nearest store"): a member (join made the
+// sender one) without a guide for the brand is bound to one of the
+// nearest store that carries it. It fills data.Guide and data.Store with
+// the member's guide (new or kept), so the reply names them. Without an
+// Enroller, a brand, a location or a member, it does nothing.
+func (d Deps) enrol(ctx context.Context, m *Message, member *store.MemberView, data *templates.Data) error {
+	if d.Enroll == nil || m.Brand == "" || m.Location == nil || member == nil {
+		return nil
+	}
+	var bound *store.Binding
+	for i, b := range member.Bindings {
+		if b.BrandID == m.Brand {
+			bound = &member.Bindings[i]
+		}
 	}
 	if bound == nil {
-		b, err := d.Enroll.AssignNearest(ctx, memberID, m.Brand, m.Location.Lat, m.Location.Lng)
+		b, err := d.Enroll.AssignNearest(ctx, member.ID, m.Brand, m.Location.Lat, m.Location.Lng)
 		switch {
 		case errors.Is(err, ErrNoGuide):
-			d.log().Info("no guide for a member who shared a location", slog.Int64("member_id", memberID), slog.String("brand", m.Brand))
+			d.log().Info("no guide for a member who shared a location", slog.Int64("member_id", member.ID), slog.String("brand", m.Brand))
 		case err != nil:
-			return fmt.Errorf("binding member %d to a guide: %w", memberID, err)
+			return fmt.Errorf("binding member %d to a guide: %w", member.ID, err)
 		default:
 			bound = b
-		}
-	}
-	if joined {
-		attrs := map[string]string{"new_member": fmt.Sprint(created), "via": "bot_location"}
-		if bound != nil {
-			attrs["guide_id"] = bound.GuideID
-		}
-		payload, _ := json.Marshal(attrs)
-		// Keyed by the identity: a sender joins a brand through the bot once.
-		e := &store.Event{Type: TypeMemberJoined, BrandID: m.Brand, MemberID: &memberID, Source: m.Channel,
-			SourceID: "bot-joined:" + m.Brand + ":" + m.SenderID, Payload: string(payload)}
-		if err := d.Enroll.Joined(ctx, e); err != nil {
-			return fmt.Errorf("logging member.joined: %w", err)
 		}
 	}
 	if bound == nil {

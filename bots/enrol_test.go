@@ -39,6 +39,10 @@ func (e *storeEnroller) AssignNearest(ctx context.Context, memberID int64, brand
 	return nil, ErrNoGuide
 }
 
+func (e *storeEnroller) JoinedEvent(ctx context.Context, source, sourceID string) (*store.Event, error) {
+	return e.s.EventBySource(ctx, source, sourceID)
+}
+
 func (e *storeEnroller) Joined(ctx context.Context, ev *store.Event) error {
 	e.joined = append(e.joined, ev)
 	_, err := e.s.AppendEvent(ctx, ev)
@@ -75,17 +79,17 @@ func TestMemberBotEnrols(t *testing.T) {
 			wantGuide, wantJoin string // "" for none
 			want                string
 		}{
-			{"unknown sender", "wmNew", "camellia", nearXTD, "wu", `{"guide_id":"wu","new_member":"true","via":"bot_location"}`, "您的专属导购是 吴敏（新天地店）"},
+			{"unknown sender", "wmNew", "camellia", nearXTD, "wu", `{"message_id":"m-wmNew","new_member":"true","via":"bot_location"}`, "您的专属导购是 吴敏（新天地店）"},
 			{"known member without a guide", "wmKnown", "camellia", nearXTD, "wu", "", "您的专属导购是 吴敏（新天地店）"},
-			{"member of another brand", "wmOther", "camellia", nearXTD, "wu", `{"guide_id":"wu","new_member":"false","via":"bot_location"}`, "您的专属导购是 吴敏（新天地店）"},
+			{"member of another brand", "wmOther", "camellia", nearXTD, "wu", `{"message_id":"m-wmOther","new_member":"false","via":"bot_location"}`, "您的专属导购是 吴敏（新天地店）"},
 			{"bound member keeps their guide", "wmChen", "camellia", nearXTD, "li", "", "您的专属导购是 李娜（静安店）"},
-			{"no store near", "wmFar", "camellia", &adapters.Location{Lat: 39.9, Lng: 116.4}, "", `{"new_member":"true","via":"bot_location"}`, "您附近暂时没有我们的门店"},
+			{"no store near", "wmFar", "camellia", &adapters.Location{Lat: 39.9, Lng: 116.4}, "", `{"message_id":"m-wmFar","new_member":"true","via":"bot_location"}`, "您附近暂时没有我们的门店"},
 			{"no brand", "wmNoBrand", "", nearXTD, "", "", "门店"},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				enr.joined = nil
-				rs, err := bot.Handle(ctx, &Message{Channel: "wecom", From: adapters.PartyMember, SenderID: tc.sender, Brand: tc.brand, Location: tc.at})
+				rs, err := bot.Handle(ctx, &Message{Channel: "wecom", From: adapters.PartyMember, SenderID: tc.sender, Brand: tc.brand, Location: tc.at, DedupKey: "m-" + tc.sender})
 				if err != nil || len(rs) != 1 {
 					t.Fatalf("%v, %d replies", err, len(rs))
 				}
@@ -119,6 +123,64 @@ func TestMemberBotEnrols(t *testing.T) {
 					t.Errorf("joined %+v, want one with %s", enr.joined, tc.wantJoin)
 				}
 			})
+		}
+	})
+}
+
+// TestMemberBotJoinsOnAnyMessage: a text from a sender not yet known
+// makes them a member of the brand with their identity and no guide, and
+// logs member.joined once, keyed by the identity; the same message again
+// (a retry) hands the same event on again, a later message does not; a
+// member who joined otherwise (a contact) is not joined again.
+func TestMemberBotJoinsOnAnyMessage(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		d := setupDeps(t, s)
+		enr := &storeEnroller{s: s, ix: d.Stores.(indexFinder).ix}
+		d.Enroll = enr
+		bot := Chain(&Router{Member: MemberBot(d), Guide: GuideBot(d)}, Normalize())
+		say := func(sender, key, text string) {
+			t.Helper()
+			rs, err := bot.Handle(ctx, &Message{Channel: "wecom", From: adapters.PartyMember, SenderID: sender, Brand: "camellia", Text: text, DedupKey: key})
+			if err != nil || len(rs) != 1 {
+				t.Fatalf("%v, %d replies", err, len(rs))
+			}
+		}
+		say("wmHello", "msg-1", "你好")
+		v, err := s.MemberByIdentity(ctx, "wecom", "wmHello")
+		if err != nil {
+			t.Fatalf("no member for the sender: %v", err)
+		}
+		if !hasMembership(v, "camellia") || len(v.Bindings) != 0 {
+			t.Errorf("memberships %+v bindings %+v, want camellia and no guide", v.Memberships, v.Bindings)
+		}
+		if len(enr.joined) != 1 || enr.joined[0].Payload != `{"message_id":"msg-1","new_member":"true","via":"bot_message"}` ||
+			enr.joined[0].SourceID != "bot-joined:camellia:wmHello" || enr.joined[0].ID == 0 || *enr.joined[0].MemberID != v.ID {
+			t.Fatalf("joined %+v", enr.joined)
+		}
+		first := enr.joined[0].ID
+		say("wmHello", "msg-1", "你好") // the worker retries the message
+		if len(enr.joined) != 2 || enr.joined[1].ID != first {
+			t.Errorf("a retry handed %+v, want event %d again", enr.joined[1:], first)
+		}
+		say("wmHello", "msg-2", "在吗")
+		if len(enr.joined) != 2 {
+			t.Errorf("a later message handed %+v", enr.joined[2:])
+		}
+		evs, err := s.Events(ctx, store.EventFilter{MemberID: v.ID, Type: TypeMemberJoined})
+		if err != nil || len(evs) != 1 {
+			t.Errorf("member.joined logged %d times (%v), want once", len(evs), err)
+		}
+
+		// A contact added on the channel joined already: not again.
+		if _, _, err := s.EnsureMember(ctx, store.NewMember{BrandID: "camellia", Identities: []store.Identity{{Channel: "wecom", ExternalID: "wmContact"}},
+			Joined: &store.Event{Type: TypeMemberJoined, Source: "wecom", SourceID: "contact-msg-9"}}); err != nil {
+			t.Fatal(err)
+		}
+		enr.joined = nil
+		say("wmContact", "msg-3", "你好")
+		if len(enr.joined) != 0 {
+			t.Errorf("a member who joined as a contact joined again: %+v", enr.joined)
 		}
 	})
 }

@@ -100,9 +100,10 @@ type Deps struct {
 	Templates *templates.Registry
 	Intents   *Intents
 	Tasks     TaskCompleter
-	// Enroll makes a sender who shares their location a member and binds
-	// them to a guide of the nearest store carrying the brand; nil turns
-	// that off (the bot only lists the nearest stores).
+	// Enroll makes a sender not yet known a member of the message's
+	// brand (logging member.joined) and binds a member who shares their
+	// location to a guide of the nearest store carrying the brand; nil
+	// turns that off (the bot only lists the nearest stores).
 	Enroll Enroller
 	// Handoffs keeps conversations handed to guides; nil turns handing
 	// over off (the bot answers everything itself).
@@ -178,13 +179,17 @@ func MemberBot(d Deps) Bot {
 		}
 		var before []Reply // a handoff's end, told before the answer
 		var member *store.MemberView
-		if d.Handoffs != nil {
+		if d.Handoffs != nil || d.Enroll != nil {
 			v, err := d.Directory.MemberByIdentity(ctx, m.Channel, m.SenderID)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return nil, err
 			}
+			// Any message makes a sender not yet known a member.
+			if v, err = d.join(ctx, m, v); err != nil {
+				return nil, err
+			}
 			member = v
-			if v != nil {
+			if v != nil && d.Handoffs != nil {
 				rs, handled, err := d.memberInHandoff(ctx, m, v, intent)
 				if err != nil || handled {
 					return rs, err

@@ -50,6 +50,16 @@ func (s *Store) AppendEvent(ctx context.Context, e *Event) (fresh bool, err erro
 	return false, translate(err)
 }
 
+// EventBySource returns the event logged with source and sourceID, or
+// ErrNotFound.
+func (s *Store) EventBySource(ctx context.Context, source, sourceID string) (*Event, error) {
+	var e Event
+	if err := s.db.WithContext(ctx).Where("source = ? AND source_id = ?", source, sourceID).Take(&e).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &e, nil
+}
+
 // EventFilter selects events.
 type EventFilter struct {
 	MemberID int64

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -17,6 +18,12 @@ type NewMember struct {
 	// BrandID, when set, gives the member a membership of that brand.
 	BrandID    string
 	Identities []Identity
+	// Joined, when set with BrandID, is logged (with the member's id and
+	// the brand filled in) in the transaction that gives the member that
+	// membership: a crash cannot leave a new membership without its
+	// event. An event with the same source and source id already logged
+	// is kept.
+	Joined *Event
 }
 
 // Identity is a member's id on a channel or system (wecom, dingtalk,
@@ -167,9 +174,19 @@ func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash s
 			}
 		}
 		if nm.BrandID != "" {
-			err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&Membership{MemberID: m.ID, BrandID: nm.BrandID}).Error
-			if err != nil {
-				return translate(err)
+			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&Membership{MemberID: m.ID, BrandID: nm.BrandID})
+			if res.Error != nil {
+				return translate(res.Error)
+			}
+			if res.RowsAffected == 1 && nm.Joined != nil {
+				e, id := *nm.Joined, m.ID
+				e.MemberID, e.BrandID = &id, nm.BrandID
+				if e.OccurredAt.IsZero() {
+					e.OccurredAt = time.Now().UTC()
+				}
+				if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&e).Error; err != nil {
+					return translate(err)
+				}
 			}
 		}
 		return nil

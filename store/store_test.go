@@ -326,3 +326,40 @@ func TestAPITokens(t *testing.T) {
 		}
 	})
 }
+
+// TestEnsureMemberLogsJoinedWithTheMembership: NewMember.Joined is logged
+// with a new membership, in its transaction (with the member and brand
+// filled in), and not when the membership was there already; a second
+// brand's membership logs that brand's event.
+func TestEnsureMemberLogsJoinedWithTheMembership(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		seedBrands(t, s, "acme", "zeta")
+		joined := func(brand string) *store.Event {
+			return &store.Event{Type: "member.joined", Source: "wecom", SourceID: "bot-joined:" + brand + ":wmJ", Payload: `{"via":"bot_message"}`}
+		}
+		nm := store.NewMember{BrandID: "acme", Identities: []store.Identity{{Channel: "wecom", ExternalID: "wmJ"}}, Joined: joined("acme")}
+		m, created, err := s.EnsureMember(ctx, nm)
+		if err != nil || !created {
+			t.Fatalf("created=%v err=%v", created, err)
+		}
+		if _, _, err := s.EnsureMember(ctx, nm); err != nil { // known: nothing new
+			t.Fatal(err)
+		}
+		nm.BrandID, nm.Joined = "zeta", joined("zeta")
+		if _, _, err := s.EnsureMember(ctx, nm); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := s.Events(ctx, store.EventFilter{MemberID: m.ID, Type: "member.joined"})
+		if err != nil || len(evs) != 2 || evs[0].BrandID != "acme" || evs[0].SourceID != "bot-joined:acme:wmJ" ||
+			evs[1].BrandID != "zeta" || *evs[1].MemberID != m.ID || evs[0].OccurredAt.IsZero() {
+			t.Fatalf("events = %+v, %v; want acme's and zeta's joins", evs, err)
+		}
+		if e, err := s.EventBySource(ctx, "wecom", "bot-joined:acme:wmJ"); err != nil || e.ID != evs[0].ID {
+			t.Errorf("EventBySource = %+v, %v", e, err)
+		}
+		if _, err := s.EventBySource(ctx, "wecom", "nothing"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("EventBySource of nothing: %v, want ErrNotFound", err)
+		}
+	})
+}

@@ -26,7 +26,7 @@
 //
 // Kinds and their fields: text {text}; markdown {title, text}; news
 // {title, description, url, picurl}; miniprogram {title, appid, page,
-// pic_media_id}; action_card {title, text, single_title, single_url};
+// and exactly one of picurl or pic_media_id for the cover}; action_card {title, text, single_title, single_url};
 // textcard {title, text, url, btntxt}; image {picurl}; file {url,
 // filename}.
 //

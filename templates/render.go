@@ -2,6 +2,7 @@ package templates
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -74,6 +75,11 @@ func (t *Template) Render(locale, channel string, data *Data) (*Message, error) 
 				m.Fields = make(map[string]string)
 			}
 			m.Fields[f.spec.name] = s
+		}
+	}
+	for _, group := range kinds[v.kind].oneOf {
+		if !slices.ContainsFunc(group, func(f string) bool { return m.Fields[f] != "" }) {
+			return nil, fmt.Errorf("rendering %s (%s, %s): %s rendered empty", t.ID, l.name, channel, strings.Join(group, " or "))
 		}
 	}
 	return m, nil

@@ -43,6 +43,9 @@ const DefaultVariant = "default"
 // kindSpec says which fields a kind has.
 type kindSpec struct {
 	fields []fieldSpec
+	// oneOf lists groups of fields of which a message has exactly one
+	// (not required on their own).
+	oneOf [][]string
 }
 
 type fieldSpec struct {
@@ -60,8 +63,10 @@ var kinds = map[string]kindSpec{
 	}},
 	KindMiniProgram: {fields: []fieldSpec{
 		{name: "title", required: true}, {name: "appid", required: true},
-		{name: "page", required: true}, {name: "pic_media_id", required: true},
-	}},
+		{name: "page", required: true},
+		// The cover: a media id the channel knows, or a link it uploads.
+		{name: "pic_media_id"}, {name: "picurl", url: true},
+	}, oneOf: [][]string{{"pic_media_id", "picurl"}}},
 	KindMarkdown: {fields: []fieldSpec{{name: "title", required: true}, {name: "text", required: true}}},
 	KindActionCard: {fields: []fieldSpec{
 		{name: "title", required: true}, {name: "text", required: true},
@@ -580,6 +585,20 @@ func (d *fileDecoder) variant(p, channel string, n *yaml.Node) *variant {
 		if f.required && !slices.ContainsFunc(v.fields, func(tf textField) bool { return tf.spec.name == f.name }) &&
 			!slices.ContainsFunc(fields, func(kv [2]*yaml.Node) bool { return kv[0].Value == f.name }) {
 			d.errorf(n, p, "a %s message needs %s", v.kind, f.name)
+		}
+	}
+	for _, group := range spec.oneOf {
+		var given []*yaml.Node
+		for _, kv := range fields {
+			if slices.Contains(group, kv[0].Value) {
+				given = append(given, kv[0])
+			}
+		}
+		switch {
+		case len(given) == 0:
+			d.errorf(n, p, "a %s message needs one of %s", v.kind, strings.Join(group, ", "))
+		case len(given) > 1:
+			d.errorf(given[1], joinPath(p, given[1].Value), "a %s message takes one of %s, not both: %s is given too", v.kind, strings.Join(group, ", "), given[0].Value)
 		}
 	}
 	return v

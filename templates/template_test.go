@@ -128,6 +128,17 @@ func TestAddErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "miniprogram cover missing, or given twice",
+			file: "locales:\n  zh:\n    wecom:\n      kind: miniprogram\n      title: t\n      appid: wx1\n      page: p\n" +
+				"  en:\n    wecom:\n      kind: miniprogram\n      title: t\n      appid: wx1\n      page: p\n      pic_media_id: m\n      picurl: https://shop.example.com/c.png\n" +
+				"  ja:\n    wecom:\n      kind: miniprogram\n      title: t\n      appid: wx1\n      page: p\n      picurl: ftp://x\n",
+			want: []string{
+				`welcome.yaml:4:7: template welcome: zh.wecom: a miniprogram message needs one of pic_media_id, picurl`,
+				`welcome.yaml:15:7: template welcome: en.wecom.picurl: a miniprogram message takes one of pic_media_id, picurl, not both: pic_media_id is given too`,
+				`welcome.yaml:22:15: template welcome: ja.wecom.picurl: picurl must be an http:// or https:// link, got "ftp://x"`,
+			},
+		},
+		{
 			name: "default must be text",
 			file: "locales:\n  zh:\n    default:\n      kind: news\n      title: x\n",
 			want: []string{`welcome.yaml:4:13: template welcome: zh.default.kind: the default variant must be kind text: it is sent on channels that take nothing else`},
@@ -417,5 +428,25 @@ func TestChannelKinds(t *testing.T) {
 	want = "unknown.yaml:4:5: template unknown: zh.feishu: unknown field feishu; the fields are default, dingtalk, webhook, wecom"
 	if err := NewRegistry(WithChannels(testChannels)).Add("unknown.yaml", []byte(unknown)); err == nil || err.Error() != want {
 		t.Errorf("got:\n%v\nwant:\n%s", err, want)
+	}
+}
+
+// TestRenderMiniProgramCover: a miniprogram's cover is its picurl or its
+// pic_media_id, whichever the variant has; one that renders empty is an
+// error, not a message without a cover.
+func TestRenderMiniProgramCover(t *testing.T) {
+	r := NewRegistry(WithChannels(testChannels))
+	file := "id: reorder\nlocales:\n  zh:\n    wecom:\n      kind: miniprogram\n      title: 再来一单\n      appid: wx1\n      page: pages/reorder\n" +
+		"      picurl: \"{{if .Member.Name}}https://shop.example.com/c.png{{end}}\"\n"
+	if err := r.Add("reorder.yaml", []byte(file)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.Render("reorder", "zh", "wecom", &Data{Member: Member{Name: "周"}})
+	if err != nil || m.Fields["picurl"] != "https://shop.example.com/c.png" || m.Fields["pic_media_id"] != "" {
+		t.Fatalf("rendered %+v, %v", m, err)
+	}
+	_, err = r.Render("reorder", "zh", "wecom", &Data{})
+	if err == nil || !strings.Contains(err.Error(), "pic_media_id or picurl rendered empty") {
+		t.Errorf("an empty cover rendered: %v", err)
 	}
 }

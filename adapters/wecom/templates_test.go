@@ -2,6 +2,7 @@ package wecom_test
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +47,18 @@ func TestShippedTemplates(t *testing.T) {
 					// The template names a media id the operator uploaded.
 					e.fake.AddMedia("image", media)
 				}
+				shippedCover := msg.Fields["picurl"]
+				if msg.Kind == "miniprogram" && shippedCover != "" {
+					// The cover is a link the channel fetches and uploads:
+					// the test has no shop.example.com, so the link's host
+					// is swapped for a local media server serving a PNG at
+					// the same path (the rest of the message is as shipped).
+					u, err := url.Parse(shippedCover)
+					if err != nil || u.Scheme != "https" {
+						t.Fatalf("shipped cover %q is not an https link", shippedCover)
+					}
+					msg.Fields["picurl"] = e.media.url("/pic" + u.Path)
+				}
 				m := &adapters.Outbound{IdempotencyKey: "wf:1:" + id, To: "wmChen", ToParty: adapters.PartyMember, Via: "li",
 					Kind: msg.Kind, Text: msg.Text, Fields: msg.Fields}
 				if id == "welcome" {
@@ -73,7 +86,16 @@ func TestShippedTemplates(t *testing.T) {
 					}
 				case "miniprogram":
 					task := e.fake.MsgTemplates()[0]
-					want := wecomfake.AttachmentMini{Title: f["title"], PicMediaID: f["pic_media_id"], AppID: f["appid"], Page: f["page"]}
+					cover := f["pic_media_id"]
+					if shippedCover != "" {
+						// The picture was uploaded, and its media id sent.
+						ups := e.fake.Uploads()
+						if len(ups) != 1 || ups[0].Type != "image" || ups[0].ContentType != "image/png" || !strings.HasSuffix(ups[0].Filename, ".png") {
+							t.Fatalf("uploads = %+v; want the cover, one PNG image", ups)
+						}
+						cover = ups[0].MediaID
+					}
+					want := wecomfake.AttachmentMini{Title: f["title"], PicMediaID: cover, AppID: f["appid"], Page: f["page"]}
 					if len(task.Attachments) != 1 || task.Attachments[0].MsgType != "miniprogram" || *task.Attachments[0].MiniProgram != want {
 						t.Errorf("attachments %+v; want a miniprogram %+v", task.Attachments, want)
 					}

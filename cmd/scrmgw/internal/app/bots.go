@@ -134,8 +134,9 @@ func (a *App) registerBotPeriodic(s *asynq.Scheduler) error {
 	return nil
 }
 
-// botEnroller makes members of senders who share their location with the
-// member bot, and binds them with the assigner; member.joined goes where
+// botEnroller makes members of senders the member bot does not know yet,
+// and binds those who share their location with the assigner;
+// member.joined goes where
 // a contact's does (guide points, then the workflow engine), which is
 // wired after the bots are built.
 type botEnroller struct{ a *App }
@@ -150,6 +151,10 @@ func (e botEnroller) AssignNearest(ctx context.Context, memberID int64, brand st
 		return nil, bots.ErrNoGuide
 	}
 	return b, err
+}
+
+func (e botEnroller) JoinedEvent(ctx context.Context, source, sourceID string) (*store.Event, error) {
+	return e.a.Store.EventBySource(ctx, source, sourceID)
 }
 
 func (e botEnroller) Joined(ctx context.Context, ev *store.Event) error {

@@ -39,8 +39,10 @@ func (m *Messages) Register(p *Processor) {
 }
 
 func (m *Messages) handle(ctx context.Context, in *adapters.Inbound) error {
+	logged := false
 	if in.From == adapters.PartyMember {
-		if err := m.logEvent(ctx, in); err != nil {
+		var err error
+		if logged, err = m.logEvent(ctx, in); err != nil {
 			return err
 		}
 	}
@@ -48,6 +50,13 @@ func (m *Messages) handle(ctx context.Context, in *adapters.Inbound) error {
 		Text: in.Text, Location: in.Location, ReplyTo: in.ReplyTo, ConversationID: in.ConversationID, DedupKey: in.DedupKey})
 	if err != nil {
 		return fmt.Errorf("bot: %w", err)
+	}
+	if in.From == adapters.PartyMember && !logged {
+		// The member bot makes a sender not yet known a member: their
+		// first message is theirs too, logged after their member.joined.
+		if _, err := m.logEvent(ctx, in); err != nil {
+			return err
+		}
 	}
 	// Replies without a key of their own are keyed by the message and
 	// their place among those, so a retried message that now also ends a
@@ -90,23 +99,23 @@ func (m *Messages) Queue(ctx context.Context, r bots.Reply) error {
 var _ bots.Outbox = (*Messages)(nil)
 
 // logEvent records message.received for a known member, for workflows
-// waiting on it.
-func (m *Messages) logEvent(ctx context.Context, in *adapters.Inbound) error {
+// waiting on it; logged is false when the sender is not a member.
+func (m *Messages) logEvent(ctx context.Context, in *adapters.Inbound) (logged bool, err error) {
 	v, err := m.store.MemberByIdentity(ctx, in.Channel, in.SenderID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	e := &store.Event{Type: TypeMessageReceived, BrandID: in.Brand, MemberID: &v.ID,
 		Source: in.Channel, SourceID: in.DedupKey, OccurredAt: in.At,
 		Payload: eventPayload(map[string]string{"kind": in.Kind, "text": in.Text})}
 	if _, err := m.store.AppendEvent(ctx, e); err != nil {
-		return err
+		return false, err
 	}
 	if m.OnLogged != nil {
-		return m.OnLogged(ctx, e)
+		return true, m.OnLogged(ctx, e)
 	}
-	return nil
+	return true, nil
 }
