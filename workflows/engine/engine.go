@@ -167,6 +167,11 @@ type Options struct {
 	Locale string
 	// Channels are the channel names workflows may name (workflows.Options).
 	Channels []string
+	// MemberKinds are the message kinds each channel sends members
+	// (workflows.Options.MemberKinds): a workflow put whose send step's
+	// template renders a kind its channel cannot carry is refused. Stored
+	// versions are not checked again when they are loaded.
+	MemberKinds map[string][]string
 	// WakeQueue is the Asynq queue of wakes; default "workflows". Its
 	// handlers mostly wait (see Lead) or wait for the database: serve it
 	// with a Concurrency of at least the wakes due per second, or from a

@@ -41,7 +41,11 @@ func triggerOf(w *workflows.Workflow) string {
 // version they started on. The YAML's name and entry.brand must be name
 // and brand. A workflow put for the first time is disabled until Enable.
 func (e *Engine) Put(ctx context.Context, brand, name string, yaml []byte) (*Version, error) {
-	w, err := workflows.Load(name+".yaml", yaml, e.loadOptions())
+	opts := e.loadOptions()
+	// New versions only: a stored version that a channel's kinds would
+	// refuse today keeps running the runs pinned to it.
+	opts.MemberKinds = e.opts.MemberKinds
+	w, err := workflows.Load(name+".yaml", yaml, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}

@@ -1,0 +1,80 @@
+package app
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/scrmgw/scrmgw/configs"
+)
+
+// TestPutRefusesUnsendableTemplate: a workflow put through the API is
+// checked against what each channel carries, as `scrmgw workflow
+// validate` checks it: a send step whose template renders a WeCom
+// textcard (an app message WeCom sends guides, never members) is refused
+// with the file, line and column, and nothing is stored.
+func TestPutRefusesUnsendableTemplate(t *testing.T) {
+	cfg := configs.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.AdminToken = "put-kinds-admin-token-0001"
+	// The shipped templates and one more: a WeCom textcard.
+	cfg.TemplatesDir = t.TempDir()
+	for _, src := range append(mustGlob(t, "../../../../configs/templates/*.yaml"), "../../testdata/guide-card-templates/points_card.yaml") {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(cfg.TemplatesDir, filepath.Base(src)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := startServe(t, cfg)
+	tok := cfg.AdminToken
+	if code, body := request(t, "POST", s.base+"/api/v1/brands", tok, `{"id":"camellia","name":"Camellia"}`); code != 201 {
+		t.Fatalf("brand: %d %s", code, body)
+	}
+	wf, err := os.ReadFile("../../testdata/points-card.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("PUT", s.base+"/api/v1/workflows/points-expiry?brand=camellia", strings.NewReader(string(wf)))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(b), "points-expiry.yaml:") || !strings.Contains(string(b), "textcard") {
+		t.Fatalf("PUT: %d %s, want 400 naming the file position and the textcard", resp.StatusCode, b)
+	}
+	if code, body := request(t, "GET", s.base+"/api/v1/workflows?brand=camellia", tok, ""); code != 200 || strings.Contains(body, "points-expiry") {
+		t.Errorf("workflows after the refused PUT: %d %s, want none", code, body)
+	}
+	// The same workflow on DingTalk, which has no textcard variant and
+	// sends the default text, is taken.
+	dt := strings.Replace(string(wf), "  - send: points_card", "  - send: points_card\n    channel: dingtalk", 1)
+	req, _ = http.NewRequest("PUT", s.base+"/api/v1/workflows/points-expiry?brand=camellia", strings.NewReader(dt))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("PUT on dingtalk: %d %s, want 201", resp.StatusCode, b)
+	}
+}
+
+func mustGlob(t *testing.T, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(pattern)
+	if err != nil || len(m) == 0 {
+		t.Fatalf("glob %s: %v (%d files)", pattern, err, len(m))
+	}
+	return m
+}
