@@ -188,12 +188,17 @@ type Server struct {
 	welcomes      []WelcomeRequest
 	contactWays   []ContactWayRequest
 	transfers     []TransferRequest
-	appMessages   []AppMessageRequest
-	dupChecks     map[string]time.Time
-	kf            kfState
-	delays        map[string]delay
-	rates         map[string]*rateWindow
-	rateLimited   int
+	// transferStates is each customer's latest transfer (transfers.go).
+	transferStates map[string]*transferState
+	lastTakeover   map[string]time.Time
+	contactLimits  map[string]int
+	resignedUsers  map[string]bool
+	appMessages    []AppMessageRequest
+	dupChecks      map[string]time.Time
+	kf             kfState
+	delays         map[string]delay
+	rates          map[string]*rateWindow
+	rateLimited    int
 }
 
 // New starts a Server. If tb is not nil, it is closed when the test ends
@@ -217,6 +222,11 @@ func New(tb testing.TB, opts ...Option) *Server {
 		dupChecks:     make(map[string]time.Time),
 		delays:        make(map[string]delay),
 		rates:         make(map[string]*rateWindow),
+
+		transferStates: make(map[string]*transferState),
+		lastTakeover:   make(map[string]time.Time),
+		contactLimits:  make(map[string]int),
+		resignedUsers:  make(map[string]bool),
 	}
 	s.kf.init()
 	for _, o := range opts {
@@ -239,6 +249,7 @@ func New(tb testing.TB, opts ...Option) *Server {
 	s.handle(mux, PathAddContactWay, http.MethodPost, scopeContact, s.serveAddContactWay)
 	s.handle(mux, PathTransferCustomer, http.MethodPost, scopeContact, s.serveTransfer(false))
 	s.handle(mux, PathResignedTransferCustomer, http.MethodPost, scopeContact, s.serveTransfer(true))
+	s.handle(mux, PathResignedTransferResult, http.MethodPost, scopeContact, s.serveResignedTransferResult)
 	s.handle(mux, PathKFSyncMsg, http.MethodPost, scopeApp, s.serveKFSync)
 	s.handle(mux, PathKFSendMsg, http.MethodPost, scopeApp, s.serveKFSend)
 	s.handle(mux, PathMessageSend, http.MethodPost, scopeApp, s.serveMessageSend)
