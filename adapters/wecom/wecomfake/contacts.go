@@ -97,8 +97,13 @@ func (s *Server) serveExternalContactGet(r *http.Request, _ []byte) (map[string]
 		}
 		if len(f.TagIDs) > 0 {
 			tags := make([]map[string]any, 0, len(f.TagIDs))
-			for _, t := range f.TagIDs {
-				tags = append(tags, map[string]any{"group_name": "分组", "tag_name": t, "tag_id": t, "type": 1})
+			for i, t := range f.TagIDs {
+				// The tag's name is TagNames[i] when given, else its id.
+				name := t
+				if i < len(f.TagNames) && f.TagNames[i] != "" {
+					name = f.TagNames[i]
+				}
+				tags = append(tags, map[string]any{"group_name": "分组", "tag_name": name, "tag_id": t, "type": 1})
 			}
 			fu["tags"] = tags
 		}
