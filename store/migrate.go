@@ -52,6 +52,9 @@ var migrations = []migration{
 		}
 		return tx.Migrator().AddColumn(&WorkflowRun{}, "ViaBrandID")
 	}},
+	// Branch contact-lifecycle: handovers of a leaving guide's members,
+	// and the guide's remark on bindings.
+	{id: "0016_handovers", up: migrateHandovers},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas
