@@ -153,6 +153,8 @@ type failure struct {
 	msg     string
 	status  int
 	applied int
+	// after: the call is carried out, then answered with status.
+	after bool
 }
 
 // Server is a fake of WeCom's server API. It is safe for concurrent use.
@@ -440,7 +442,14 @@ func (s *Server) handle(mux *http.ServeMux, path, method string, need scope, h h
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		call := Call{Method: r.Method, Path: path, At: s.now()}
-		if f := s.takeFailure(path); f != nil {
+		f := s.takeFailure(path)
+		if f != nil && f.after {
+			// Carried out, but the answer is lost: an HTTP failure
+			// instead of the body.
+			w = &lostAnswer{ResponseWriter: w, status: f.status}
+			f = nil
+		}
+		if f != nil {
 			if f.status != 0 {
 				call.Errcode = -2
 				s.calls = append(s.calls, call)
@@ -534,6 +543,33 @@ func (s *Server) FailHTTPNext(path string, n int, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures = append(s.failures, &failure{path: path, n: n, status: status})
+}
+
+// FailHTTPAfterNext makes the next n calls of path ("" for any) do their
+// work and then answer the HTTP status (e.g. 502) instead of their body,
+// as when a proxy or the network loses WeCom's answer: the caller cannot
+// tell the call was carried out.
+func (s *Server) FailHTTPAfterNext(path string, n int, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = append(s.failures, &failure{path: path, n: n, status: status, after: true})
+}
+
+// lostAnswer replaces a handler's answer with an HTTP error.
+type lostAnswer struct {
+	http.ResponseWriter
+	status  int
+	written bool
+}
+
+func (l *lostAnswer) WriteHeader(int) {}
+
+func (l *lostAnswer) Write([]byte) (int, error) {
+	if !l.written {
+		l.written = true
+		http.Error(l.ResponseWriter, http.StatusText(l.status), l.status)
+	}
+	return 0, nil
 }
 
 // FailRandomly makes a fraction of all calls (gettoken included) fail

@@ -252,7 +252,13 @@ func (h *Handovers) enqueueRequest(ctx context.Context, guideID, key string) err
 	return h.enqueue(ctx, TypeHandoverRequest, guideID, TypeHandoverRequest+":"+guideID+":"+key)
 }
 
+// schedulePoll queues a check of a guide's requested handovers at the
+// start of the poll period after at, so that checks scheduled from
+// several places in one period are one task.
 func (h *Handovers) schedulePoll(ctx context.Context, guideID string, at time.Time) error {
+	if up := at.Truncate(h.opts.PollInterval); up.Before(at) {
+		at = up.Add(h.opts.PollInterval)
+	}
 	return h.enqueue(ctx, TypeHandoverPoll, guideID, TypeHandoverPoll+":"+guideID+":"+strconv.FormatInt(at.UnixMilli(), 10),
 		asynq.ProcessAt(at))
 }
@@ -463,10 +469,10 @@ func (h *Handovers) place(ctx context.Context, r *store.Handover, home *store.Re
 
 // request asks the channel to move rows (claimed, pending, all to the
 // takeover user to) and records each outcome. It returns how many are
-// requested now; an error means the channel could not be asked and the
-// rows not settled are released (or, when the outcome is unknown, left
-// claimed until their lease ends, so that the next claim asks the
-// channel's status first).
+// requested now; an error means the channel could not be asked (or its
+// answer was lost) and the rows not settled are released: their next
+// claim is a further attempt, which asks the channel's status before
+// asking the channel again.
 func (h *Handovers) request(ctx context.Context, to string, rows []*store.Handover) (int, error) {
 	from := rows[0].HandoverUserID
 	requested := 0
@@ -524,8 +530,9 @@ func (h *Handovers) requestBatch(ctx context.Context, from, to string, rows []*s
 	outs, err := h.xfer.TransferResigned(ctx, from, to, ids)
 	switch {
 	case errors.Is(err, adapters.ErrOutcomeUnknown):
-		// The channel may have it: leave the rows claimed; once the lease
-		// is over, the next claim asks the channel's status first.
+		// The channel may have acted: the next claim counts another
+		// attempt and so asks the channel's status before asking again.
+		h.release(ctx, derefs(rows), "outcome unknown, to be checked before asking again: "+err.Error())
 		return 0, fmt.Errorf("requesting the handover to %s (outcome unknown): %w", to, err)
 	case errors.Is(err, adapters.ErrInvalidRecipient):
 		// The channel does not take this guide: another one will do.
@@ -592,6 +599,9 @@ func (h *Handovers) markRequested(ctx context.Context, r *store.Handover) bool {
 // failures.
 func (h *Handovers) settle(ctx context.Context, r *store.Handover, state, reason string, code int) {
 	from := r.State
+	if state == store.HandoverTransferred && reason == "" && r.Reason != "" && r.Tried != "" {
+		reason = "taken over by " + r.ToGuideID + " after a refusal: " + r.Reason
+	}
 	ok, err := h.store.SettleHandover(ctx, r, from, state, reason, code)
 	if err != nil {
 		h.log.Warn("settling a handover", slog.Int64("handover_id", r.ID), slog.Any("error", err))
