@@ -295,7 +295,10 @@ func TestWeComHandoverRefusedWithRedis(t *testing.T) {
 	if status, _ := deliver(t, s.base+wecom.CallbackPath, ev.XML(), wecomfake.Callback{}); status != 200 {
 		t.Fatal(status)
 	}
-	waitFor(t, "wmB handed to wang", func() bool { to, st := fake.TransferStatus("wmB"); return to == "wang" && st == wecomfake.TransferStatusWaiting })
+	waitFor(t, "wmB handed to wang", func() bool {
+		to, st := fake.TransferStatus("wmB")
+		return to == "wang" && st == wecomfake.TransferStatusWaiting
+	})
 	if g := boundGuide(t, s, "wmB"); g != "g-wang" {
 		t.Errorf("wmB bound to %q, want g-wang after zhao was refused", g)
 	}
