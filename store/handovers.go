@@ -71,6 +71,27 @@ func (h *Handover) TriedGuides() []string {
 	return strings.Split(h.Tried, ",")
 }
 
+func init() { RegisterMergeHook(mergeHandovers) }
+
+// mergeHandovers moves a merged member's handovers to the survivor; one
+// the survivor has its own of (same guide and brand) ends, failed, saying
+// so.
+func mergeHandovers(tx *gorm.DB, from, into int64) error {
+	now := time.Now().UTC()
+	err := tx.Model(&Handover{}).
+		Where("member_id = ? AND state IN (?, ?) AND EXISTS (SELECT 1 FROM handovers o WHERE o.member_id = ? AND o.guide_id = handovers.guide_id AND o.brand_id = handovers.brand_id)",
+			from, HandoverPending, HandoverRequested, into).
+		Updates(map[string]any{"state": HandoverFailed, "reason": "the member was merged into another, whose handover continues",
+			"claimed_until": nil, "check_at": nil, "settled_at": now, "updated_at": now}).Error
+	if err != nil {
+		return translate(err)
+	}
+	return translate(tx.Model(&Handover{}).
+		Where("member_id = ? AND NOT EXISTS (SELECT 1 FROM handovers o WHERE o.member_id = ? AND o.guide_id = handovers.guide_id AND o.brand_id = handovers.brand_id)",
+			from, into).
+		Update("member_id", into).Error)
+}
+
 func migrateHandovers(tx *gorm.DB) error {
 	if err := tx.AutoMigrate(&Handover{}); err != nil {
 		return err

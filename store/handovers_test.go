@@ -2,9 +2,12 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
@@ -100,6 +103,39 @@ func TestHandoverClaims(t *testing.T) {
 		}
 		if left, _ := s.ClaimHandovers(ctx, "g1", 0, 10); len(left) != 0 {
 			t.Errorf("claimed settled rows: %+v", left)
+		}
+	})
+}
+
+// A merged member's handovers move to the survivor, unless the survivor
+// has their own (then the merged one's fails, saying why).
+func TestHandoverMerge(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		chen, other := handoffSeed(t, s)
+		rows := []store.Handover{
+			{GuideID: "g1", MemberID: chen, BrandID: "b1", StoreID: "st1", Channel: "wecom", HandoverUserID: "u1", ExternalUserID: "wmChen"},
+			{GuideID: "g1", MemberID: other, BrandID: "b1", StoreID: "st1", Channel: "wecom", HandoverUserID: "u1", ExternalUserID: "wmOther"},
+			{GuideID: "g2", MemberID: other, BrandID: "b1", StoreID: "st1", Channel: "wecom", HandoverUserID: "u2", ExternalUserID: "wmOther"},
+		}
+		if _, err := s.CreateHandovers(ctx, rows); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.MergeMembers(ctx, other, chen, "test"); err != nil {
+			t.Fatal(err)
+		}
+		hs, _ := s.Handovers(ctx, store.HandoverFilter{})
+		got := map[string]string{}
+		for _, h := range hs {
+			got[h.GuideID+":"+h.ExternalUserID] = fmt.Sprintf("%d %s", h.MemberID, h.State)
+		}
+		want := map[string]string{
+			"g1:wmChen":  fmt.Sprintf("%d pending", chen),
+			"g1:wmOther": fmt.Sprintf("%d failed", other),
+			"g2:wmOther": fmt.Sprintf("%d pending", chen),
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("handovers after the merge (-want +got):\n%s", diff)
 		}
 	})
 }

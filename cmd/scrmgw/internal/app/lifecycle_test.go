@@ -344,3 +344,31 @@ func TestWeComHandoverResumesWithRedis(t *testing.T) {
 		t.Errorf("%d resigned/transfer_customer calls after the takeover, want 3", n)
 	}
 }
+
+// TestWeComHandoverTakeoverFullWithRedis: WeCom refuses a new guide who
+// holds as many customers as allowed (40099): the member goes to the next
+// guide of the store, and the record keeps who was refused and why.
+func TestWeComHandoverTakeoverFullWithRedis(t *testing.T) {
+	s, fake, tok := startHandover(t)
+	fake.SetContactLimit("zhao", 0)
+	if status, _ := deliver(t, s.base+wecom.CallbackPath, fake.Resign("li").XML(), wecomfake.Callback{}); status != 200 {
+		t.Fatal(status)
+	}
+	waitFor(t, "three handovers requested", func() bool { return len(handovers(t, s, tok, "state=requested")) == 3 })
+	want := []wecomfake.TransferRequest{
+		{Resigned: true, HandoverUserID: "li", TakeoverUserID: "wang", ExternalUserIDs: []string{"wmA", "wmC"}, Results: map[string]int{"wmA": 0, "wmC": 0}},
+		{Resigned: true, HandoverUserID: "li", TakeoverUserID: "zhao", ExternalUserIDs: []string{"wmB"}, Results: map[string]int{"wmB": wecomfake.CodeContactLimit}},
+		{Resigned: true, HandoverUserID: "li", TakeoverUserID: "wang", ExternalUserIDs: []string{"wmB"}, Results: map[string]int{"wmB": 0}},
+	}
+	if diff := cmp.Diff(want, fake.Transfers()); diff != "" {
+		t.Errorf("transfers at WeCom (-want +got):\n%s", diff)
+	}
+	if g := boundGuide(t, s, "wmB"); g != "g-wang" {
+		t.Errorf("wmB bound to %q, want g-wang", g)
+	}
+	for _, h := range handovers(t, s, tok, "guide_id=g-li") {
+		if h.ExternalUserID == "wmB" && (h.Tried != "g-zhao" || h.ErrCode != wecomfake.CodeContactLimit || !strings.Contains(h.Reason, "as many customers")) {
+			t.Errorf("wmB's handover = %+v, want zhao tried and refused for the limit", h)
+		}
+	}
+}

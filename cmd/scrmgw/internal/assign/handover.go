@@ -252,10 +252,19 @@ func (h *Handovers) enqueueRequest(ctx context.Context, guideID, key string) err
 	return h.enqueue(ctx, TypeHandoverRequest, guideID, TypeHandoverRequest+":"+guideID+":"+key)
 }
 
+// pollEarly is how much earlier than due asynq may run a task (it keeps
+// due times in whole seconds).
+const pollEarly = time.Second
+
 // schedulePoll queues a check of a guide's requested handovers at the
 // start of the poll period after at, so that checks scheduled from
-// several places in one period are one task.
+// several places in one period are one task. A check is never scheduled
+// within pollEarly of now: the check running now (perhaps early) would
+// take its task id.
 func (h *Handovers) schedulePoll(ctx context.Context, guideID string, at time.Time) error {
+	if soonest := time.Now().Add(pollEarly + time.Millisecond); at.Before(soonest) {
+		at = soonest
+	}
 	if up := at.Truncate(h.opts.PollInterval); up.Before(at) {
 		at = up.Add(h.opts.PollInterval)
 	}
@@ -630,16 +639,25 @@ func (h *Handovers) retarget(ctx context.Context, r *store.Handover, reason stri
 // channel: taken over ones are settled, refused ones go to another guide,
 // waiting ones are checked again later.
 func (h *Handovers) Poll(ctx context.Context, guideID string) error {
-	rows, err := h.store.Handovers(ctx, store.HandoverFilter{GuideID: guideID, State: store.HandoverRequested, Limit: 100000})
-	if err != nil {
-		return err
+	var rows []store.Handover
+	for after := int64(0); ; {
+		page, err := h.store.Handovers(ctx, store.HandoverFilter{GuideID: guideID, State: store.HandoverRequested, AfterID: after, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		rows = append(rows, page...)
+		if len(page) < 1000 {
+			break
+		}
+		after = page[len(page)-1].ID
 	}
 	now := time.Now()
 	byTo := map[string][]*store.Handover{}
 	var next time.Time
 	for i := range rows {
 		r := &rows[i]
-		if r.CheckAt != nil && r.CheckAt.After(now) {
+		// Due: asynq may run this check up to pollEarly before its time.
+		if r.CheckAt != nil && r.CheckAt.After(now.Add(pollEarly)) {
 			if next.IsZero() || r.CheckAt.Before(next) {
 				next = *r.CheckAt
 			}

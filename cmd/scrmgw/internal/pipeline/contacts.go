@@ -296,11 +296,11 @@ func (c *Contacts) updated(ctx context.Context, in *adapters.Inbound) error {
 		if err != nil {
 			return err
 		}
-		if into != 0 && into != id {
+		switch {
+		case into != 0 && into != id:
 			changed["merged_into"] = fmt.Sprint(into)
 			id = into
-		}
-		if into != 0 {
+		case into != 0 && v.Phone == "":
 			changed["phone"] = "set"
 		}
 	}
