@@ -286,6 +286,18 @@ func (s *Store) RequestedHandover(ctx context.Context, channel, takeoverUserID, 
 	return &h, nil
 }
 
+// HandoverTo returns the requested or transferred handover of a member
+// (by their channel id) to a takeover user.
+func (s *Store) HandoverTo(ctx context.Context, channel, takeoverUserID, externalUserID string) (*Handover, error) {
+	var h Handover
+	err := s.db.WithContext(ctx).Where("channel = ? AND takeover_userid = ? AND external_userid = ? AND state IN (?, ?)",
+		channel, takeoverUserID, externalUserID, HandoverRequested, HandoverTransferred).Order("id DESC").Take(&h).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	return &h, nil
+}
+
 // CurrentBinding returns a member's current binding for a brand.
 func (s *Store) CurrentBinding(ctx context.Context, memberID int64, brand string) (*Binding, error) {
 	var b Binding

@@ -263,6 +263,25 @@ func TestWeComGuideLeftHandoverWithRedis(t *testing.T) {
 			t.Errorf("%s at WeCom: %s status %d, want taken over by %s", id, to, status, g)
 		}
 	}
+
+	// WeCom reports the takeover as the new guide adding the customer:
+	// not a join.
+	v, _ := s.app.Store.MemberByIdentity(ctx, "wecom", "wmA")
+	add := wecomfake.AddExternalContact("wang", "wmA", "", "")
+	add.CreateTime = time.Now().Add(time.Second).Truncate(time.Second)
+	if status, _ := deliver(t, s.base+wecom.CallbackPath, add.XML(), wecomfake.Callback{}); status != 200 {
+		t.Fatal(status)
+	}
+	waitFor(t, "the takeover callback handled", func() bool {
+		rows, _ := s.app.Store.PendingInbox(ctx, time.Now().Add(time.Hour), 10)
+		return len(rows) == 0
+	})
+	if evs, _ := s.app.Store.Events(ctx, store.EventFilter{MemberID: v.ID, Type: "member.joined"}); len(evs) != 1 {
+		t.Errorf("%d member.joined events of wmA after the takeover, want 1 (their first)", len(evs))
+	}
+	if g := boundGuide(t, s, "wmA"); g != "g-wang" {
+		t.Errorf("wmA bound to %q after the takeover callback, want g-wang", g)
+	}
 }
 
 // TestWeComHandoverRefusedWithRedis: one customer refuses their new guide

@@ -73,10 +73,18 @@ func (c *Contacts) Register(p *Processor) {
 	p.On(OnEvent(EventContactUpdated), HandlerFunc(c.updated))
 }
 
-// added: a member added a guide on a channel.
+// added: a member added a guide on a channel. The channel adding a
+// handed-over contact to the guide who took them over is not a join:
+// nothing is logged or sent.
 func (c *Contacts) added(ctx context.Context, in *adapters.Inbound) error {
 	if in.Brand == "" {
 		return fmt.Errorf("contact added on %s without a brand: %w", in.Channel, store.ErrInvalid)
+	}
+	if h, err := c.store.HandoverTo(ctx, in.Channel, in.Attrs["user_id"], in.SenderID); err == nil {
+		c.log.Debug("contact taken over in a handover", slog.Int64("member_id", h.MemberID), slog.String("guide_id", h.ToGuideID))
+		return nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
 	}
 	nm := store.NewMember{BrandID: in.Brand, Identities: []store.Identity{{Channel: in.Channel, ExternalID: in.SenderID}}}
 	if ch, ok := c.channels.Channel(in.Channel); ok {
