@@ -122,6 +122,19 @@ type Contact struct {
 	UnionID string
 	// Phones are phone numbers the guide recorded for the contact.
 	Phones []string
+	// Follows are what each guide who has the contact recorded about
+	// them, when the channel tells.
+	Follows []ContactFollow
+}
+
+// ContactFollow is what one guide recorded about a contact: a remark (the
+// name the guide gave them), phone numbers and tags.
+type ContactFollow struct {
+	// GuideID is the guide's id on the channel (a WeCom userid).
+	GuideID string
+	Remark  string
+	Phones  []string
+	Tags    []string
 }
 
 // ContactLookup is implemented by channels that can describe a contact

@@ -53,6 +53,9 @@ var migrations = []migration{
 		return tx.Migrator().AddColumn(&WorkflowRun{}, "ViaBrandID")
 	}},
 	{id: "0015_send_outcomes", up: migrateSendOutcomes},
+	// Handovers of a leaving guide's members, and the guide's remark on
+	// bindings.
+	{id: "0016_handovers", up: migrateHandovers},
 	{id: "0017_task_reminders", up: migrateTaskReminders},
 }
 

@@ -115,7 +115,10 @@ type Binding struct {
 	Reason string `gorm:"size:32;not null" json:"reason"`
 	// DistanceM is the member's distance to the store when bound by
 	// location, in metres.
-	DistanceM float64    `json:"distance_m"`
+	DistanceM float64 `json:"distance_m"`
+	// Remark is the name the guide gave the member on their channel
+	// (a WeCom remark), when known.
+	Remark    string     `gorm:"size:200;not null;default:''" json:"remark,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`
 	EndedAt   *time.Time `json:"ended_at,omitempty"`
 }

@@ -678,6 +678,9 @@ type FollowUser struct {
 	AddWay     int
 	OperUserID string
 	TagIDs     []string
+	// TagNames are the names of the corp's tags (type 1) the employee
+	// put on the customer.
+	TagNames []string
 }
 
 // FollowUser returns the employee userID's relationship, if they follow
@@ -744,6 +747,9 @@ func (a *API) ExternalContact(ctx context.Context, externalUserID string) (*Cont
 				// Employees' personal tags (type 2) have no id.
 				if t.TagID != "" {
 					fu.TagIDs = append(fu.TagIDs, t.TagID)
+					if t.TagName != "" {
+						fu.TagNames = append(fu.TagNames, t.TagName)
+					}
 				}
 			}
 			c.FollowUsers = append(c.FollowUsers, fu)

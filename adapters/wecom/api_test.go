@@ -171,7 +171,7 @@ func TestExternalContact(t *testing.T) {
 		UnionID:        "ozynqsulJFCZ2z1aYeS8h-nuasdAAA",
 		FollowUsers: []wecom.FollowUser{
 			{UserID: "guide01", Remark: "王小明", CreateTime: created, State: "store-0451",
-				RemarkMobiles: []string{"+8613800000001"}, AddWay: 1, OperUserID: "wmMember0001", TagIDs: []string{"etVIP"}},
+				RemarkMobiles: []string{"+8613800000001"}, AddWay: 1, OperUserID: "wmMember0001", TagIDs: []string{"etVIP"}, TagNames: []string{"VIP"}},
 			{UserID: "guide02", CreateTime: created.Add(time.Hour), AddWay: 3},
 		},
 	}
@@ -211,7 +211,7 @@ func TestExternalContactRecordedSample(t *testing.T) {
 		FollowUsers: []wecom.FollowUser{
 			{UserID: "rocky", Remark: "李部长", Description: "对接采购事务", CreateTime: time.Unix(1525779812, 0),
 				RemarkMobiles: []string{"13800000001", "13000000002"}, AddWay: 1, OperUserID: "rocky",
-				TagIDs: []string{"etAJ2GCAAAXtWyujaWJHDDGi0mACHAAA"}},
+				TagIDs: []string{"etAJ2GCAAAXtWyujaWJHDDGi0mACHAAA"}, TagNames: []string{"标签名称"}},
 			{UserID: "tommy", Remark: "李总", Description: "采购问题咨询", CreateTime: time.Unix(1525881637, 0),
 				State: "外联二维码1", AddWay: 3, OperUserID: "woAJ2GCAAAd1asdasdjO4wKmE8Aabj9AAA"},
 		},

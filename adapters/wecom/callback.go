@@ -127,6 +127,9 @@ func (c *Client) inbound(m *Message) *adapters.Inbound {
 			in.Event = "contact.updated"
 		case ChangeTypeDelExternalContact:
 			in.Event, in.Attrs["by"] = "contact.removed", "guide"
+			// DELETE_BY_TRANSFER: the relationship moved to another
+			// employee in a handover; the member did not leave.
+			in.Attrs["source"] = m.Source
 		case ChangeTypeDelFollowUser:
 			in.Event, in.Attrs["by"] = "contact.removed", "member"
 		case ChangeTypeTransferFail:
@@ -134,6 +137,12 @@ func (c *Client) inbound(m *Message) *adapters.Inbound {
 		default:
 			return nil
 		}
+		return in
+	case m.MsgType == MsgTypeEvent && m.Event == EventChangeContact && m.ChangeType == ChangeTypeDeleteUser:
+		// An employee left the corp: their customers are to be handed
+		// over (离职继承).
+		in.Kind, in.Event, in.From, in.SenderID = "event", "guide.left", adapters.PartyGuide, m.UserID
+		in.Attrs = map[string]string{"user_id": m.UserID}
 		return in
 	case m.MsgType == MsgTypeEvent && m.Event == EventKfMsgOrEvent:
 		in.Kind, in.Event = "event", "kf.notify"

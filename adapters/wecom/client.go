@@ -214,6 +214,8 @@ func (c *Client) LookupContact(ctx context.Context, externalID string) (*adapter
 	out := &adapters.Contact{ExternalID: ct.ExternalUserID, Name: ct.Name, UnionID: ct.UnionID}
 	for _, f := range ct.FollowUsers {
 		out.Phones = append(out.Phones, f.RemarkMobiles...)
+		out.Follows = append(out.Follows, adapters.ContactFollow{GuideID: f.UserID, Remark: f.Remark,
+			Phones: f.RemarkMobiles, Tags: f.TagNames})
 	}
 	return out, nil
 }

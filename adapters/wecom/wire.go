@@ -20,6 +20,10 @@ const (
 	// EventChangeExternalContact is a change to an employee's relationship
 	// with a customer (客户联系 变更回调); ChangeType says which.
 	EventChangeExternalContact = "change_external_contact"
+	// EventChangeContact is a change to the corp's address book (通讯录
+	// 变更回调); ChangeType says which (create_user, update_user,
+	// delete_user, ...).
+	EventChangeContact = "change_contact"
 	// EventKfMsgOrEvent says a WeCom customer-service (微信客服) account has
 	// new messages, to be fetched with sync_msg using Token.
 	EventKfMsgOrEvent = "kf_msg_or_event"
@@ -40,6 +44,10 @@ const (
 	// ChangeTypeTransferFail: handing a customer over to another employee
 	// failed; FailReason says why.
 	ChangeTypeTransferFail = "transfer_fail"
+
+	// ChangeTypeDeleteUser (of a change_contact event): an employee was
+	// removed from the corp (left); UserID says who.
+	ChangeTypeDeleteUser = "delete_user"
 )
 
 // Message is a decrypted WeCom callback: an event (MsgType "event") or a
@@ -60,10 +68,12 @@ type Message struct {
 	// AgentID is the receiving app's id, when WeCom sends it.
 	AgentID string
 
-	// ChangeType says what changed in a change_external_contact event.
+	// ChangeType says what changed in a change_external_contact or
+	// change_contact event.
 	ChangeType string
 	// UserID is the employee (guide) concerned by a contact event; for
-	// transfer_fail it is the employee taking over.
+	// transfer_fail it is the employee taking over; for a change_contact
+	// event it is the employee created, updated or deleted.
 	UserID string
 	// ExternalUserID is the customer concerned by a contact event.
 	ExternalUserID string
@@ -203,7 +213,8 @@ func (w *wireMessage) set(name, value []byte) {
 // wrap ErrMalformed. Unknown message and event kinds parse; only the fields
 // that identify or locate a message are checked: MsgType must be present,
 // CreateTime must be an integer when present, a location must be a valid
-// WGS-84 point and a change_external_contact event must carry ChangeType.
+// WGS-84 point and a change_external_contact or change_contact event must
+// carry ChangeType (and delete_user a UserID).
 func ParseMessage(plain []byte) (*Message, error) {
 	var w wireMessage
 	if err := w.decode(plain); err != nil {
@@ -240,8 +251,11 @@ func ParseMessage(plain []byte) (*Message, error) {
 		}
 		m.CreateTime = t
 	}
-	if m.MsgType == MsgTypeEvent && m.Event == EventChangeExternalContact && m.ChangeType == "" {
-		return nil, fmt.Errorf("parsing callback message: change_external_contact without ChangeType: %w", ErrMalformed)
+	if m.MsgType == MsgTypeEvent && (m.Event == EventChangeExternalContact || m.Event == EventChangeContact) && m.ChangeType == "" {
+		return nil, fmt.Errorf("parsing callback message: %s without ChangeType: %w", m.Event, ErrMalformed)
+	}
+	if m.MsgType == MsgTypeEvent && m.Event == EventChangeContact && m.ChangeType == ChangeTypeDeleteUser && m.UserID == "" {
+		return nil, fmt.Errorf("parsing callback message: delete_user without UserID: %w", ErrMalformed)
 	}
 	if m.MsgType == MsgTypeLocation {
 		if err := parseLocation(&w, m); err != nil {
@@ -288,6 +302,8 @@ func parseCoordinate(name, s string, limit float64) (float64, error) {
 //
 //   - change_external_contact events: "evt:" + corp, CreateTime, ChangeType,
 //     UserID and ExternalUserID, joined by ":" (WeCom ids never contain ":");
+//   - change_contact events: "user:" + corp, CreateTime, ChangeType and
+//     UserID, joined by ":";
 //   - kf_msg_or_event: "kf:" + Token;
 //   - app messages: "msg:" + MsgId;
 //   - anything else: "other:" + corp, AgentID, FromUserName, CreateTime,
@@ -297,6 +313,8 @@ func (m *Message) DedupKey() string {
 	switch {
 	case m.MsgType == MsgTypeEvent && m.Event == EventChangeExternalContact:
 		return "evt:" + m.ToUserName + ":" + ts + ":" + m.ChangeType + ":" + m.UserID + ":" + m.ExternalUserID
+	case m.MsgType == MsgTypeEvent && m.Event == EventChangeContact:
+		return "user:" + m.ToUserName + ":" + ts + ":" + m.ChangeType + ":" + m.UserID
 	case m.MsgType == MsgTypeEvent && m.Event == EventKfMsgOrEvent && m.Token != "":
 		return "kf:" + m.Token
 	case m.MsgID != "":

@@ -76,6 +76,16 @@ func TestParseMessage(t *testing.T) {
 			wantKey: "evt:" + corp + ":1403610518:transfer_fail:lisi:woAJ2GCAAAXtWyujaWJHDDGi0mACAAAA",
 		},
 		{
+			// ChangeType as plain text, as WeCom's address-book events
+			// send it.
+			file: "delete_user.xml",
+			want: &Message{
+				ToUserName: corp, FromUserName: "sys", CreateTime: 1403610520, MsgType: "event",
+				Event: EventChangeContact, ChangeType: ChangeTypeDeleteUser, UserID: "zhangsan",
+			},
+			wantKey: "user:" + corp + ":1403610520:delete_user:zhangsan",
+		},
+		{
 			file: "kf_msg_or_event.xml",
 			want: &Message{
 				ToUserName: corp, CreateTime: 1348831860, MsgType: "event", Event: EventKfMsgOrEvent,
@@ -232,6 +242,8 @@ func TestParseMessageRejects(t *testing.T) {
 		{name: "CreateTime negative", plain: "<xml><MsgType>text</MsgType><CreateTime>-1</CreateTime></xml>"},
 		{name: "CreateTime overflows", plain: "<xml><MsgType>text</MsgType><CreateTime>99999999999999999999</CreateTime></xml>"},
 		{name: "contact event without ChangeType", plain: "<xml><MsgType>event</MsgType><Event>change_external_contact</Event><UserID>u</UserID></xml>"},
+		{name: "address-book event without ChangeType", plain: "<xml><MsgType>event</MsgType><Event>change_contact</Event><UserID>u</UserID></xml>"},
+		{name: "delete_user without UserID", plain: "<xml><MsgType>event</MsgType><Event>change_contact</Event><ChangeType>delete_user</ChangeType></xml>"},
 		{name: "location without coordinates", plain: "<xml><MsgType>location</MsgType><Label>x</Label></xml>"},
 		{name: "location without longitude", plain: "<xml><MsgType>location</MsgType><Location_X>23.1</Location_X></xml>"},
 		{name: "latitude out of range", plain: "<xml><MsgType>location</MsgType><Location_X>90.5</Location_X><Location_Y>113</Location_Y></xml>"},
@@ -265,6 +277,12 @@ func TestDedupKey(t *testing.T) {
 			m: Message{ToUserName: corp, CreateTime: 5, MsgType: "event", Event: EventChangeExternalContact,
 				ChangeType: "add_external_contact", UserID: "u", ExternalUserID: "e", MsgID: "9"},
 			want: "evt:" + corp + ":5:add_external_contact:u:e",
+		},
+		{
+			name: "address-book event keys on the employee",
+			m: Message{ToUserName: corp, CreateTime: 5, MsgType: "event", Event: EventChangeContact,
+				ChangeType: ChangeTypeDeleteUser, UserID: "u"},
+			want: "user:" + corp + ":5:delete_user:u",
 		},
 		{
 			name: "kf event without Token",

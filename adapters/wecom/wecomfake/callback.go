@@ -265,6 +265,35 @@ func TransferFail(takeoverUserID, externalUserID, reason string) ContactChange {
 		FailReason: reason}
 }
 
+// UserChange is a change_contact event (通讯录 变更回调) about an
+// employee.
+type UserChange struct {
+	// CorpID is ToUserName; default DefaultCorpID.
+	CorpID string
+	// ChangeType is create_user, update_user or delete_user.
+	ChangeType string
+	UserID     string
+	// CreateTime defaults to now.
+	CreateTime time.Time
+}
+
+// XML returns the decrypted callback message. ChangeType is plain text,
+// as WeCom's address-book events carry it.
+func (e UserChange) XML() []byte {
+	corp := e.CorpID
+	if corp == "" {
+		corp = DefaultCorpID
+	}
+	return newDoc().text("ToUserName", corp).text("FromUserName", "sys").num("CreateTime", unix(e.CreateTime)).
+		text("MsgType", "event").text("Event", wecom.EventChangeContact).num("ChangeType", e.ChangeType).
+		text("UserID", e.UserID).bytes()
+}
+
+// DeleteUser is an employee removed from the corp (they left).
+func DeleteUser(userID string) UserChange {
+	return UserChange{ChangeType: wecom.ChangeTypeDeleteUser, UserID: userID}
+}
+
 // KfMsgOrEvent is the kf_msg_or_event callback: a customer-service account
 // has messages to read with sync_msg and Token.
 type KfMsgOrEvent struct {

@@ -71,6 +71,12 @@ func TestCallbackRequests(t *testing.T) {
 			return e.XML()
 		}(), wecom.Message{ToUserName: wecomfake.DefaultCorpID, FromUserName: "sys", CreateTime: at.Unix(), MsgType: "event",
 			Event: "change_external_contact", ChangeType: "edit_external_contact", UserID: "guide01", ExternalUserID: "wmMember0001"}},
+		{"delete_user", func() []byte {
+			e := wecomfake.DeleteUser("guide01")
+			e.CreateTime = at
+			return e.XML()
+		}(), wecom.Message{ToUserName: wecomfake.DefaultCorpID, FromUserName: "sys", CreateTime: at.Unix(), MsgType: "event",
+			Event: "change_contact", ChangeType: "delete_user", UserID: "guide01"}},
 		{"transfer_fail", func() []byte {
 			e := wecomfake.TransferFail("guide02", "wmMember0001", "customer_refused")
 			e.CreateTime = at

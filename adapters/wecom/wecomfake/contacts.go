@@ -97,8 +97,13 @@ func (s *Server) serveExternalContactGet(r *http.Request, _ []byte) (map[string]
 		}
 		if len(f.TagIDs) > 0 {
 			tags := make([]map[string]any, 0, len(f.TagIDs))
-			for _, t := range f.TagIDs {
-				tags = append(tags, map[string]any{"group_name": "分组", "tag_name": t, "tag_id": t, "type": 1})
+			for i, t := range f.TagIDs {
+				// The tag's name is TagNames[i] when given, else its id.
+				name := t
+				if i < len(f.TagNames) && f.TagNames[i] != "" {
+					name = f.TagNames[i]
+				}
+				tags = append(tags, map[string]any{"group_name": "分组", "tag_name": name, "tag_id": t, "type": 1})
 			}
 			fu["tags"] = tags
 		}
@@ -533,8 +538,10 @@ type TransferRequest struct {
 	Results map[string]int
 }
 
-// Transfers returns the transfers requested, in order. The fake does not
-// move the customers: WeCom does that 24 hours later unless they refuse.
+// Transfers returns the transfers requested, in order, with what the
+// server answered for each customer. An accepted customer (errcode 0)
+// waits for the takeover (transfer_result status 2) until
+// CompleteTransfers, RefuseTransfer or 24 hours on the server's clock.
 func (s *Server) Transfers() []TransferRequest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -576,14 +583,9 @@ func (s *Server) serveTransfer(resigned bool) handler {
 		}
 		customers := make([]map[string]any, 0, len(req.ExternalUserID))
 		for _, id := range req.ExternalUserID {
-			code := 0
-			switch {
-			case s.contacts[id] == nil:
-				code = CodeInvalidExternalUser
-			case req.HandoverUserID == req.TakeoverUserID:
-				code = 40130
-			case !s.follows(id, req.HandoverUserID):
-				code = CodeNotFollowUser
+			code := s.transferCode(resigned, req.HandoverUserID, req.TakeoverUserID, id)
+			if code == 0 {
+				s.startTransfer(resigned, req.HandoverUserID, req.TakeoverUserID, id)
 			}
 			t.Results[id] = code
 			customers = append(customers, map[string]any{"external_userid": id, "errcode": code})

@@ -16,6 +16,7 @@
 //	POST /cgi-bin/externalcontact/add_contact_way
 //	POST /cgi-bin/externalcontact/transfer_customer
 //	POST /cgi-bin/externalcontact/resigned/transfer_customer
+//	POST /cgi-bin/externalcontact/resigned/transfer_result
 //	POST /cgi-bin/kf/sync_msg
 //	POST /cgi-bin/kf/send_msg
 //	POST /cgi-bin/message/send

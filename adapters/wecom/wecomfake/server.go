@@ -153,6 +153,8 @@ type failure struct {
 	msg     string
 	status  int
 	applied int
+	// after: the call is carried out, then answered with status.
+	after bool
 }
 
 // Server is a fake of WeCom's server API. It is safe for concurrent use.
@@ -188,13 +190,18 @@ type Server struct {
 	welcomes      []WelcomeRequest
 	contactWays   []ContactWayRequest
 	transfers     []TransferRequest
-	appMessages   []AppMessageRequest
-	dupChecks     map[string]time.Time
-	kf            kfState
-	media         mediaState
-	delays        map[string]delay
-	rates         map[string]*rateWindow
-	rateLimited   int
+	// transferStates is each customer's latest transfer (transfers.go).
+	transferStates map[string]*transferState
+	lastTakeover   map[string]time.Time
+	contactLimits  map[string]int
+	resignedUsers  map[string]bool
+	appMessages    []AppMessageRequest
+	dupChecks      map[string]time.Time
+	kf             kfState
+	media          mediaState
+	delays         map[string]delay
+	rates          map[string]*rateWindow
+	rateLimited    int
 }
 
 // New starts a Server. If tb is not nil, it is closed when the test ends
@@ -218,6 +225,11 @@ func New(tb testing.TB, opts ...Option) *Server {
 		dupChecks:     make(map[string]time.Time),
 		delays:        make(map[string]delay),
 		rates:         make(map[string]*rateWindow),
+
+		transferStates: make(map[string]*transferState),
+		lastTakeover:   make(map[string]time.Time),
+		contactLimits:  make(map[string]int),
+		resignedUsers:  make(map[string]bool),
 	}
 	s.kf.init()
 	s.media.items = make(map[string]*mediaItem)
@@ -241,6 +253,7 @@ func New(tb testing.TB, opts ...Option) *Server {
 	s.handle(mux, PathAddContactWay, http.MethodPost, scopeContact, s.serveAddContactWay)
 	s.handle(mux, PathTransferCustomer, http.MethodPost, scopeContact, s.serveTransfer(false))
 	s.handle(mux, PathResignedTransferCustomer, http.MethodPost, scopeContact, s.serveTransfer(true))
+	s.handle(mux, PathResignedTransferResult, http.MethodPost, scopeContact, s.serveResignedTransferResult)
 	s.handle(mux, PathKFSyncMsg, http.MethodPost, scopeApp, s.serveKFSync)
 	s.handle(mux, PathKFSendMsg, http.MethodPost, scopeApp, s.serveKFSend)
 	s.handle(mux, PathMessageSend, http.MethodPost, scopeApp, s.serveMessageSend)
@@ -434,7 +447,14 @@ func (s *Server) handle(mux *http.ServeMux, path, method string, need scope, h h
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		call := Call{Method: r.Method, Path: path, At: s.now()}
-		if f := s.takeFailure(path); f != nil {
+		f := s.takeFailure(path)
+		if f != nil && f.after {
+			// Carried out, but the answer is lost: an HTTP failure
+			// instead of the body.
+			w = &lostAnswer{ResponseWriter: w, status: f.status}
+			f = nil
+		}
+		if f != nil {
 			if f.status != 0 {
 				call.Errcode = -2
 				s.calls = append(s.calls, call)
@@ -529,6 +549,33 @@ func (s *Server) FailHTTPNext(path string, n int, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures = append(s.failures, &failure{path: path, n: n, status: status})
+}
+
+// FailHTTPAfterNext makes the next n calls of path ("" for any) do their
+// work and then answer the HTTP status (e.g. 502) instead of their body,
+// as when a proxy or the network loses WeCom's answer: the caller cannot
+// tell the call was carried out.
+func (s *Server) FailHTTPAfterNext(path string, n int, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = append(s.failures, &failure{path: path, n: n, status: status, after: true})
+}
+
+// lostAnswer replaces a handler's answer with an HTTP error.
+type lostAnswer struct {
+	http.ResponseWriter
+	status  int
+	written bool
+}
+
+func (l *lostAnswer) WriteHeader(int) {}
+
+func (l *lostAnswer) Write([]byte) (int, error) {
+	if !l.written {
+		l.written = true
+		http.Error(l.ResponseWriter, http.StatusText(l.status), l.status)
+	}
+	return 0, nil
 }
 
 // FailRandomly makes a fraction of all calls (gettoken included) fail

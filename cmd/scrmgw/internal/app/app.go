@@ -56,6 +56,9 @@ type App struct {
 	contacts  *pipeline.Contacts
 	messages  *pipeline.Messages
 	engine    *engine.Engine
+	// handovers hands the WeCom customers of guides who left to
+	// colleagues (handovers.go); nil without WeCom.
+	handovers *assign.Handovers
 	// guidePoints awards guide points (incentives.go).
 	guidePoints *pipeline.GuidePoints
 }

@@ -109,6 +109,7 @@ func (a *App) Handler() http.Handler {
 	queues := r.Group(QueueUIPath, apiSrv.RequireAdmin())
 	queues.Any("", gin.WrapH(ui))
 	queues.Any("/*path", gin.WrapH(ui))
+	r.GET("/api/v1/handovers", apiSrv.RequireAdmin(), a.listHandovers)
 	apiSrv.Mount(r)
 	return r
 }

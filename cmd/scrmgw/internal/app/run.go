@@ -67,6 +67,7 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 	a.assigner = assigner
 	a.commerce.Assigner = assigner
 	a.processor.On(pipeline.OnEvent(pipeline.EventGuideLeft), pipeline.HandlerFunc(a.guideLeft))
+	a.wireHandovers()
 	bot, botDeps, err := a.bots()
 	if err != nil {
 		return err
@@ -175,6 +176,11 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 		if err := pipeline.Sweep(ctx, a.Store, a.Queue, 0, a.Log); err != nil {
 			a.Log.Warn("start-up sweep", slog.Any("error", err))
 		}
+		if a.handovers != nil {
+			if err := a.handovers.Sweep(ctx, 0); err != nil {
+				a.Log.Warn("start-up handover sweep", slog.Any("error", err))
+			}
+		}
 		// Sends claimed by a worker that died (this one, before a
 		// restart) are settled once their lease is over.
 		if _, err := a.sender.Recover(ctx, a.Config.Send.Lease); err != nil {
@@ -234,7 +240,9 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 }
 
 // guideLeft hands the members of a guide who left the organisation (a
-// DingTalk user_leave_org) to colleagues.
+// DingTalk user_leave_org, a WeCom delete_user) to colleagues. On WeCom
+// the customers go through durable handovers (WeCom's 离职继承: the
+// guide is gone, so the transfer for serving employees cannot be used).
 func (a *App) guideLeft(ctx context.Context, in *adapters.Inbound) error {
 	g, err := a.Store.GuideByChannelID(ctx, in.Channel, in.Attrs["user_id"])
 	if errors.Is(err, store.ErrNotFound) {
@@ -242,6 +250,12 @@ func (a *App) guideLeft(ctx context.Context, in *adapters.Inbound) error {
 	}
 	if err != nil {
 		return err
+	}
+	if in.Channel == "wecom" && a.handovers != nil {
+		if _, err := a.handovers.Start(ctx, g.ID, in.DedupKey); err != nil {
+			return fmt.Errorf("handing over the members of guide %s: %w", g.ID, err)
+		}
+		return nil
 	}
 	moves, err := a.assigner.GuideLeft(ctx, g.ID)
 	if err != nil {

@@ -35,12 +35,19 @@ func (a *App) registerTasks(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypeSweep, func(ctx context.Context, _ *asynq.Task) error {
 		err := pipeline.Sweep(ctx, a.Store, a.Queue, sweepAge, a.Log)
 		_, rerr := a.sender.Recover(ctx, a.Config.Send.Lease)
-		return errors.Join(err, rerr)
+		var herr error
+		if a.handovers != nil {
+			herr = a.handovers.Sweep(ctx, sweepAge)
+		}
+		return errors.Join(err, rerr, herr)
 	})
 	mux.HandleFunc(pipeline.TypeProcessInbox, a.processor.ProcessTask)
 	mux.HandleFunc(pipeline.TypeInboxBatch, a.recorder.BatchTask)
 	mux.HandleFunc(pipeline.TypeSendOutbox, a.sender.SendTask)
 	mux.HandleFunc(pipeline.TypeCheckDelivery, a.sender.CheckTask)
+	if a.handovers != nil {
+		a.handovers.Register(mux)
+	}
 }
 
 // registerPeriodic registers periodic tasks. The scheduler runs on every

@@ -70,21 +70,53 @@ func (a *Assigner) GuideLeft(ctx context.Context, guideID string) ([]Move, error
 }
 
 func (a *Assigner) inherit(ctx context.Context, b store.Binding, home *store.RetailStore) (*store.Binding, error) {
-	nb, err := a.bindInStore(ctx, b.MemberID, b.BrandID, home.ID, ReasonInherit, 0)
-	if !errors.Is(err, ErrUnassigned) {
-		return nb, err
-	}
-	for _, h := range a.index.NearestN(home.Lat, home.Lng, b.BrandID, a.opts.MaxDistanceKm, a.opts.MaxStores) {
-		if h.ID == home.ID {
-			continue
-		}
-		nb, err := a.bindInStore(ctx, b.MemberID, b.BrandID, h.ID, ReasonInherit, 0)
+	return a.inheritExcept(ctx, b.MemberID, b.BrandID, home, nil)
+}
+
+// inheritExcept binds a member whose guide left to a colleague, skipping
+// the guides in exclude: the least loaded guide with room of the home
+// store, else of the nearest store carrying the brand, else of the
+// brand's online pool. home may be nil (the store is gone): then only
+// the pool is tried.
+func (a *Assigner) inheritExcept(ctx context.Context, memberID int64, brand string, home *store.RetailStore, exclude map[string]bool) (*store.Binding, error) {
+	if home != nil {
+		nb, err := a.bindInStoreExcept(ctx, memberID, brand, home.ID, exclude)
 		if !errors.Is(err, ErrUnassigned) {
 			return nb, err
 		}
+		for _, h := range a.index.NearestN(home.Lat, home.Lng, brand, a.opts.MaxDistanceKm, a.opts.MaxStores) {
+			if h.ID == home.ID {
+				continue
+			}
+			nb, err := a.bindInStoreExcept(ctx, memberID, brand, h.ID, exclude)
+			if !errors.Is(err, ErrUnassigned) {
+				return nb, err
+			}
+		}
 	}
-	if pool := a.opts.OnlinePools[b.BrandID]; pool != "" {
-		return a.bindInStore(ctx, b.MemberID, b.BrandID, pool, ReasonInherit, 0)
+	if pool := a.opts.OnlinePools[brand]; pool != "" {
+		return a.bindInStoreExcept(ctx, memberID, brand, pool, exclude)
+	}
+	return nil, ErrUnassigned
+}
+
+// bindInStoreExcept is bindInStore for an inherited member, skipping the
+// guides in exclude.
+func (a *Assigner) bindInStoreExcept(ctx context.Context, memberID int64, brand, storeID string, exclude map[string]bool) (*store.Binding, error) {
+	guides, err := a.store.AssignableGuides(ctx, storeID)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range guides {
+		if exclude[g.ID] {
+			continue
+		}
+		b, _, err := a.store.BindWithin(ctx, &store.Binding{MemberID: memberID, BrandID: brand, GuideID: g.ID,
+			StoreID: storeID, Reason: ReasonInherit})
+		if errors.Is(err, store.ErrGuideFull) {
+			continue
+		}
+		return b, err
 	}
 	return nil, ErrUnassigned
 }

@@ -14,8 +14,9 @@ import (
 
 // Event types written to the event log for the workflow engine.
 const (
-	TypeMemberJoined = "member.joined"
-	TypeMemberLeft   = "member.left"
+	TypeMemberJoined  = "member.joined"
+	TypeMemberLeft    = "member.left"
+	TypeMemberUpdated = "member.updated"
 )
 
 // Contact-way states name a store or a guide: "s:<store id>" for a store's
@@ -69,12 +70,21 @@ func NewContacts(s *store.Store, channels *adapters.Registry, sender *Sender, w 
 func (c *Contacts) Register(p *Processor) {
 	p.On(OnEvent(EventContactAdded), HandlerFunc(c.added))
 	p.On(OnEvent(EventContactRemoved), HandlerFunc(c.removed))
+	p.On(OnEvent(EventContactUpdated), HandlerFunc(c.updated))
 }
 
-// added: a member added a guide on a channel.
+// added: a member added a guide on a channel. The channel adding a
+// handed-over contact to the guide who took them over is not a join:
+// nothing is logged or sent.
 func (c *Contacts) added(ctx context.Context, in *adapters.Inbound) error {
 	if in.Brand == "" {
 		return fmt.Errorf("contact added on %s without a brand: %w", in.Channel, store.ErrInvalid)
+	}
+	if h, err := c.store.HandoverTo(ctx, in.Channel, in.Attrs["user_id"], in.SenderID); err == nil {
+		c.log.Debug("contact taken over in a handover", slog.Int64("member_id", h.MemberID), slog.String("guide_id", h.ToGuideID))
+		return nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
 	}
 	nm := store.NewMember{BrandID: in.Brand, Identities: []store.Identity{{Channel: in.Channel, ExternalID: in.SenderID}}}
 	if ch, ok := c.channels.Channel(in.Channel); ok {
@@ -213,8 +223,15 @@ func (c *Contacts) welcome(ctx context.Context, in *adapters.Inbound, m *store.M
 	return nil
 }
 
-// removed: a member deleted the guide, or the guide deleted the member.
+// removed: a member deleted the guide (by=member), or the guide deleted
+// the member (by=guide). The binding to that guide ends and member.left
+// says who left whom; adding the guide again binds anew. A deletion that
+// is the channel moving the contact to another guide in a handover
+// (source DELETE_BY_TRANSFER) is not a departure.
 func (c *Contacts) removed(ctx context.Context, in *adapters.Inbound) error {
+	if in.Attrs["source"] == "DELETE_BY_TRANSFER" {
+		return nil
+	}
 	v, err := c.store.MemberByIdentity(ctx, in.Channel, in.SenderID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // never knew them
@@ -222,13 +239,166 @@ func (c *Contacts) removed(ctx context.Context, in *adapters.Inbound) error {
 	if err != nil {
 		return err
 	}
+	gid := ""
+	if g, err := c.store.GuideByChannelID(ctx, in.Channel, in.Attrs["user_id"]); err == nil {
+		gid = g.ID
+		for _, b := range v.Bindings {
+			if b.GuideID != g.ID || (in.Brand != "" && b.BrandID != in.Brand) {
+				continue
+			}
+			if err := c.store.EndBinding(ctx, b.ID); err != nil {
+				return fmt.Errorf("ending binding: %w", err)
+			}
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
 	left := &store.Event{Type: TypeMemberLeft, BrandID: in.Brand, MemberID: &v.ID,
 		Source: in.Channel, SourceID: in.DedupKey, OccurredAt: in.At,
-		Payload: eventPayload(map[string]string{"by": in.Attrs["by"], "user_id": in.Attrs["user_id"]})}
+		Payload: eventPayload(map[string]string{"by": in.Attrs["by"], "guide_id": gid, "user_id": in.Attrs["user_id"]})}
 	if _, err := c.store.AppendEvent(ctx, left); err != nil {
 		return err
 	}
 	return c.logged(ctx, left)
+}
+
+// updated: a guide edited a contact (remark, phone numbers, tags). The
+// member takes the contact's name, the binding the guide's remark, the
+// brand's tags the guide's tags; a phone number the guide recorded
+// unifies the member with the member who has it (merged into them), or
+// becomes the member's phone when no one has it.
+func (c *Contacts) updated(ctx context.Context, in *adapters.Inbound) error {
+	ch, ok := c.channels.Channel(in.Channel)
+	if !ok {
+		return nil
+	}
+	lk, ok := ch.(adapters.ContactLookup)
+	if !ok {
+		return nil
+	}
+	v, err := c.store.MemberByIdentity(ctx, in.Channel, in.SenderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // not a member: adding them is contact.added's work
+	}
+	if err != nil {
+		return err
+	}
+	info, err := lk.LookupContact(ctx, in.SenderID)
+	if errors.Is(err, adapters.ErrInvalidRecipient) {
+		return nil // no longer a contact
+	}
+	if err != nil {
+		return fmt.Errorf("looking up contact: %w", err)
+	}
+	var follow adapters.ContactFollow
+	for _, f := range info.Follows {
+		if f.GuideID == in.Attrs["user_id"] {
+			follow = f
+			break
+		}
+	}
+	changed := map[string]string{}
+	id := v.ID
+	if phone := firstPhone(follow.Phones); phone != "" {
+		into, err := c.unifyByPhone(ctx, v, phone)
+		if err != nil {
+			return err
+		}
+		switch {
+		case into != 0 && into != id:
+			changed["merged_into"] = fmt.Sprint(into)
+			id = into
+		case into != 0 && v.Phone == "":
+			changed["phone"] = "set"
+		}
+	}
+	if info.Name != "" && info.Name != v.Name && id == v.ID {
+		if err := c.store.SetMemberName(ctx, id, info.Name); err != nil {
+			return fmt.Errorf("renaming member: %w", err)
+		}
+		changed["name"] = "set"
+	}
+	if g, err := c.store.GuideByChannelID(ctx, in.Channel, in.Attrs["user_id"]); err == nil && in.Brand != "" {
+		if b, err := c.store.CurrentBinding(ctx, id, in.Brand); err == nil && b.GuideID == g.ID && b.Remark != follow.Remark {
+			if err := c.store.SetBindingRemark(ctx, b.ID, follow.Remark); err != nil {
+				return fmt.Errorf("setting remark: %w", err)
+			}
+			changed["remark"] = "set"
+		}
+	}
+	if in.Brand != "" && len(follow.Tags) > 0 {
+		var tags []string
+		for _, t := range follow.Tags {
+			if t = strings.TrimSpace(t); t != "" && len(t) <= 64 {
+				tags = append(tags, t)
+			}
+		}
+		added, err := c.store.AddMemberTags(ctx, id, in.Brand, tags, in.At)
+		if err != nil {
+			return fmt.Errorf("tagging member: %w", err)
+		}
+		if len(added) > 0 {
+			changed["tags_added"] = strings.Join(added, ",")
+		}
+	}
+	ev := &store.Event{Type: TypeMemberUpdated, BrandID: in.Brand, MemberID: &id,
+		Source: in.Channel, SourceID: in.DedupKey, OccurredAt: in.At, Payload: eventPayload(changed)}
+	if _, err := c.store.AppendEvent(ctx, ev); err != nil {
+		return err
+	}
+	return c.logged(ctx, ev)
+}
+
+// firstPhone is the first of phones that is a valid number.
+func firstPhone(phones []string) string {
+	for _, p := range phones {
+		if _, err := store.NormalizePhone(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// unifyByPhone makes phone the member v's: it merges v into the member who
+// has that phone, or gives it to v when no one has it. It returns the
+// member who has the phone now, or 0 when v already has another phone
+// (a guide's note is not enough to replace it; an operator merges).
+func (c *Contacts) unifyByPhone(ctx context.Context, v *store.MemberView, phone string) (int64, error) {
+	owner, err := c.store.MemberByPhone(ctx, phone, "")
+	switch {
+	case err == nil && owner.ID == v.ID:
+		return v.ID, nil
+	case err == nil && v.Phone == "":
+		if _, err := c.store.MergeMembers(ctx, v.ID, owner.ID, "contact.updated"); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return 0, nil // merged meanwhile
+			}
+			return 0, fmt.Errorf("merging member by phone: %w", err)
+		}
+		c.log.Info("member unified by the phone their guide recorded", slog.Int64("member_id", v.ID), slog.Int64("into", owner.ID))
+		return owner.ID, nil
+	case err == nil:
+		c.log.Warn("guide recorded a phone of another member for a member with a phone; not merged",
+			slog.Int64("member_id", v.ID), slog.Int64("other_member_id", owner.ID))
+		return 0, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return 0, err
+	case v.Phone != "":
+		c.log.Warn("guide recorded another phone for a member with a phone; kept the member's", slog.Int64("member_id", v.ID))
+		return 0, nil
+	}
+	var ids []store.Identity
+	for _, mi := range v.Identities {
+		ids = append(ids, store.Identity{Channel: mi.Channel, ExternalID: mi.ExternalID})
+	}
+	m, _, err := c.store.EnsureMember(ctx, store.NewMember{Phone: phone, Identities: ids})
+	if errors.Is(err, store.ErrConflict) {
+		return 0, nil // the phone was taken meanwhile: the retry merges
+	}
+	if err != nil {
+		return 0, fmt.Errorf("recording the member's phone: %w", err)
+	}
+	return m.ID, nil
 }
 
 func (c *Contacts) logged(ctx context.Context, e *store.Event) error {

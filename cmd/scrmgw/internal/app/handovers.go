@@ -1,0 +1,146 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/adapters/wecom"
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/assign"
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
+	"github.com/scrmgw/scrmgw/store"
+)
+
+// handoverPollInterval is how often requested WeCom handovers are
+// checked (WeCom moves a customer 24 hours after the request unless they
+// refuse). Tests shorten it.
+var handoverPollInterval = time.Hour
+
+// EventContactTransferFailed is WeCom's transfer_fail: a handed-over
+// customer refused their new guide, or the new guide has too many.
+const EventContactTransferFailed = "contact.transfer_failed"
+
+// wireHandovers sets up the durable handover of the customers of WeCom
+// employees who leave the corp (离职继承), when WeCom is enabled.
+func (a *App) wireHandovers() {
+	ch, ok := a.Channels.Channel(wecom.ChannelName)
+	if !ok {
+		return
+	}
+	c, ok := ch.(*wecom.Client)
+	if !ok {
+		return
+	}
+	a.handovers = assign.NewHandovers(a.assigner, wecomResigned{api: c.API()}, a.Queue, assign.HandoverOptions{
+		Channel: wecom.ChannelName, PollInterval: handoverPollInterval, Queue: pipeline.QueueDefault, Logger: a.Log})
+	a.processor.On(pipeline.OnEvent(EventContactTransferFailed), pipeline.HandlerFunc(func(ctx context.Context, in *adapters.Inbound) error {
+		if in.Channel != wecom.ChannelName {
+			return nil
+		}
+		return a.handovers.TransferFailed(ctx, in.Attrs["user_id"], in.SenderID, in.Attrs["fail_reason"])
+	}))
+}
+
+// wecomResigned is assign.ResignedTransferer over WeCom's
+// resigned/transfer_customer and resigned/transfer_result.
+type wecomResigned struct{ api *wecom.API }
+
+func (w wecomResigned) TransferResigned(ctx context.Context, from, to string, ids []string) ([]assign.TransferOutcome, error) {
+	res, err := w.api.TransferResignedCustomer(ctx, from, to, ids)
+	if err != nil {
+		if wecom.InDoubt(err) {
+			return nil, fmt.Errorf("%w: %w", err, adapters.ErrOutcomeUnknown)
+		}
+		return nil, err
+	}
+	out := make([]assign.TransferOutcome, 0, len(res))
+	for _, r := range res {
+		o := assign.TransferOutcome{ExternalID: r.ExternalUserID, Code: r.ErrCode}
+		switch r.ErrCode {
+		case 0, wecom.TransferInProgress, wecom.TransferAlreadyMoving:
+			o.Result = assign.TransferAccepted
+		case wecom.TransferTakeoverFull:
+			o.Result = assign.TransferTakeoverFull
+		case wecom.TransferTooSoon:
+			o.Result = assign.TransferTooSoon
+		case wecom.TransferNotFollower, 40096, 84061:
+			o.Result = assign.TransferNotContact
+		case wecom.TransferNotResigned:
+			o.Result = assign.TransferNotYet
+		default:
+			o.Result = assign.TransferRefused
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+func (w wecomResigned) ResignedTransferStatus(ctx context.Context, from, to string) (map[string]assign.TakeoverStatus, error) {
+	res, err := w.api.ResignedTransferResult(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]assign.TakeoverStatus, len(res))
+	for _, t := range res {
+		switch t.Status {
+		case wecom.TakeoverDone:
+			out[t.ExternalUserID] = assign.TakeoverDone
+		case wecom.TakeoverWaiting:
+			out[t.ExternalUserID] = assign.TakeoverWaiting
+		case wecom.TakeoverRefused:
+			out[t.ExternalUserID] = assign.TakeoverRefused
+		case wecom.TakeoverLimit:
+			out[t.ExternalUserID] = assign.TakeoverFull
+		}
+	}
+	return out, nil
+}
+
+// listHandovers is GET /api/v1/handovers (admin): the handovers of guides
+// who left, for an operator to see what could not be moved and why.
+// Query: state (pending, requested, transferred, failed), guide_id,
+// brand, after_id, limit.
+func (a *App) listHandovers(c *gin.Context) {
+	f := store.HandoverFilter{GuideID: c.Query("guide_id"), Brand: c.Query("brand"), State: c.Query("state")}
+	if f.State == "" {
+		f.State = c.Query("status")
+	}
+	switch f.State {
+	case "", store.HandoverPending, store.HandoverRequested, store.HandoverTransferred, store.HandoverFailed:
+	default:
+		c.JSON(http.StatusBadRequest, gin.H{"error": gin.H{"code": "invalid", "message": "state must be pending, requested, transferred or failed"}})
+		return
+	}
+	if s := c.Query("after_id"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			c.JSON(http.StatusBadRequest, gin.H{"error": gin.H{"code": "invalid", "message": "after_id must be an integer"}})
+			return
+		}
+		f.AfterID = n
+	}
+	if s := c.Query("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			c.JSON(http.StatusBadRequest, gin.H{"error": gin.H{"code": "invalid", "message": "limit must be an integer"}})
+			return
+		}
+		f.Limit = n
+	}
+	rows, err := a.Store.Handovers(c.Request.Context(), f)
+	if err != nil {
+		a.Log.Error("listing handovers", slog.Any("error", err))
+		c.JSON(http.StatusInternalServerError, gin.H{"error": gin.H{"code": "internal", "message": "internal error"}})
+		return
+	}
+	if rows == nil {
+		rows = []store.Handover{}
+	}
+	c.JSON(http.StatusOK, gin.H{"handovers": rows})
+}
