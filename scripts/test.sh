@@ -53,6 +53,11 @@ free_port() {
 	return 1
 }
 
+# Read here, and out of the tests' environment: the gateway refuses
+# SCRMGW_* variables it does not know.
+FUZZTIME=${SCRMGW_FUZZTIME:-7s}
+unset SCRMGW_FUZZTIME
+
 install_missing
 PG_BIN=$(find_pg_bin)
 TMP=$(mktemp -d /tmp/scrmgw-test.XXXXXX)
@@ -114,7 +119,6 @@ if ((status != 0)); then
 	tail -n 200 "$TMP/test.log" | grep -vE -- '--- PASS|^=== ' | tail -n 80
 fi
 
-FUZZTIME=${SCRMGW_FUZZTIME:-7s}
 if ((${#@} == 0)) && [[ "$FUZZTIME" != 0 ]]; then
 	# "pkg Target" for every fuzz target, so a new one runs without edits here.
 	mapfile -t targets < <(go test -list '^Fuzz' ./... 2>/dev/null |
