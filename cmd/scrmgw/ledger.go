@@ -10,9 +10,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/api"
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/app"
 	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/gateway/api"
 	"github.com/scrmgw/scrmgw/store"
 )
 

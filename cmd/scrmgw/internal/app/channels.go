@@ -13,9 +13,9 @@ import (
 	"github.com/scrmgw/scrmgw/adapters/dingtalk"
 	"github.com/scrmgw/scrmgw/adapters/webhook"
 	"github.com/scrmgw/scrmgw/adapters/wecom"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/ledger"
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/gateway/ledger"
 	"github.com/scrmgw/scrmgw/store"
 )
 

@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/scrmgw/scrmgw/adapters"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/api"
+	"github.com/scrmgw/scrmgw/gateway/api"
 )
 
 // QueueUIPath is where the asynqmon UI is mounted, behind the admin token.

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/api"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/ledger"
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/gateway/api"
+	"github.com/scrmgw/scrmgw/gateway/ledger"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/workflows/engine"
 )

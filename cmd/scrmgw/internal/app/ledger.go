@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/api"
+	"github.com/scrmgw/scrmgw/gateway/api"
 	"github.com/scrmgw/scrmgw/store"
 )
 

@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/scrmgw/scrmgw/adapters"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/assign"
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
+	"github.com/scrmgw/scrmgw/gateway/assign"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/workflows"
 	"github.com/scrmgw/scrmgw/workflows/engine"

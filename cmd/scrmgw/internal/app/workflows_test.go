@@ -6,8 +6,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/assign"
 	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/gateway/assign"
 	"github.com/scrmgw/scrmgw/workflows/engine"
 )
 

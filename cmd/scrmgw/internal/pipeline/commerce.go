@@ -11,8 +11,8 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/adapters/webhook"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/assign"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/ledger"
+	"github.com/scrmgw/scrmgw/gateway/assign"
+	"github.com/scrmgw/scrmgw/gateway/ledger"
 	"github.com/scrmgw/scrmgw/store"
 )
 

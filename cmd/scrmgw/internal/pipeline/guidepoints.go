@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/scrmgw/scrmgw/adapters/webhook"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/ledger"
+	"github.com/scrmgw/scrmgw/gateway/ledger"
 	"github.com/scrmgw/scrmgw/store"
 )
 

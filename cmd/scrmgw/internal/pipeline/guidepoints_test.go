@@ -11,7 +11,7 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/adapters/webhook"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/ledger"
+	"github.com/scrmgw/scrmgw/gateway/ledger"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )

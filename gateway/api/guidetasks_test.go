@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/api"
+	"github.com/scrmgw/scrmgw/gateway/api"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )

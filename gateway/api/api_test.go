@@ -13,8 +13,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/api"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/assign"
+	"github.com/scrmgw/scrmgw/gateway/api"
+	"github.com/scrmgw/scrmgw/gateway/assign"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
