@@ -11,9 +11,9 @@ import (
 	"github.com/mattn/go-isatty"
 
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/app"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/importer"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/gateway/commerce"
+	"github.com/scrmgw/scrmgw/gateway/importer"
 )
 
 // maxReported bounds the bad rows printed; the count says how many more.
@@ -37,7 +37,7 @@ func runImport(ctx context.Context, cfg configs.Config, log *slog.Logger, kind, 
 	}
 	defer s.Close()
 	if kind == importer.KindOrders {
-		opts.Orders = pipeline.NewCommerce(s, log).ImportPurchase
+		opts.Orders = commerce.New(s, log).ImportPurchase
 	}
 	if file, ok := stderr.(*os.File); ok && isatty.IsTerminal(file.Fd()) {
 		opts.Progress = func(done, total int) { fmt.Fprint(stderr, "\r"+progressBar(kind, done, total)) }

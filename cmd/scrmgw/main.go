@@ -18,8 +18,8 @@ import (
 	_ "time/tzdata" // store time zones must resolve on machines without tzdata
 
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/app"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/importer"
 	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/gateway/importer"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".

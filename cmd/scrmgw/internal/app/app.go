@@ -23,9 +23,12 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/adapters/webhook"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/gateway/assign"
+	"github.com/scrmgw/scrmgw/gateway/commerce"
+	"github.com/scrmgw/scrmgw/gateway/inbox"
+	"github.com/scrmgw/scrmgw/gateway/ledger"
+	"github.com/scrmgw/scrmgw/gateway/outbox"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/templates"
 	"github.com/scrmgw/scrmgw/workflows/engine"
@@ -47,20 +50,20 @@ type App struct {
 	stop context.CancelFunc
 
 	assigner  *assign.Assigner
-	recorder  *pipeline.Recorder
-	sender    *pipeline.Sender
-	processor *pipeline.Processor
-	commerce  *pipeline.Commerce
+	recorder  *inbox.Recorder
+	sender    *outbox.Sender
+	processor *inbox.Processor
+	commerce  *commerce.Ingester
 	ingester  *webhook.Ingester
 	webhook   *webhook.Channel
-	contacts  *pipeline.Contacts
-	messages  *pipeline.Messages
+	contacts  *inbox.Contacts
+	messages  *inbox.Messages
 	engine    *engine.Engine
 	// handovers hands the WeCom customers of guides who left to
 	// colleagues (handovers.go); nil without WeCom.
 	handovers *assign.Handovers
 	// guidePoints awards guide points (incentives.go).
-	guidePoints *pipeline.GuidePoints
+	guidePoints *ledger.GuidePoints
 }
 
 // New prepares secrets for the zero-setup mode, opens and migrates the

@@ -14,8 +14,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -199,7 +199,7 @@ func TestServeWithPostgresAndRedis(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.app.Queue.Enqueue(asynq.NewTask(TypePruneInbox, nil), asynq.Queue(pipeline.QueueLow)); err != nil {
+	if _, err := s.app.Queue.Enqueue(asynq.NewTask(TypePruneInbox, nil), asynq.Queue(queue.Low)); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(15 * time.Second)

@@ -11,9 +11,9 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/bots"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/gateway/assign"
+	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -122,13 +122,13 @@ func instanceName() string {
 func (a *App) registerBotPeriodic(s *asynq.Scheduler) error {
 	for _, typ := range []string{TypeHandoffSweep, TypeGuideDigest} {
 		if _, err := s.Register("@every 1m", asynq.NewTask(typ, nil),
-			asynq.Queue(pipeline.QueueLow), asynq.Unique(50*time.Second), asynq.MaxRetry(2)); err != nil {
+			asynq.Queue(queue.Low), asynq.Unique(50*time.Second), asynq.MaxRetry(2)); err != nil {
 			return fmt.Errorf("registering %s: %w", typ, err)
 		}
 	}
 	every := a.Config.Tasks.RemindEvery
 	if _, err := s.Register("@every "+every.String(), asynq.NewTask(TypeTaskReminders, nil),
-		asynq.Queue(pipeline.QueueLow), asynq.Unique(max(every*5/6, time.Second)), asynq.MaxRetry(0)); err != nil {
+		asynq.Queue(queue.Low), asynq.Unique(max(every*5/6, time.Second)), asynq.MaxRetry(0)); err != nil {
 		return fmt.Errorf("registering %s: %w", TypeTaskReminders, err)
 	}
 	return nil

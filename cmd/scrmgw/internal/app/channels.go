@@ -13,9 +13,11 @@ import (
 	"github.com/scrmgw/scrmgw/adapters/dingtalk"
 	"github.com/scrmgw/scrmgw/adapters/webhook"
 	"github.com/scrmgw/scrmgw/adapters/wecom"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/gateway/commerce"
+	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/ledger"
+	"github.com/scrmgw/scrmgw/gateway/outbox"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -71,7 +73,7 @@ func (a *App) wireChannels() error {
 	if linger == 0 {
 		linger = -1 // none
 	}
-	a.recorder = pipeline.NewRecorder(a.Store, a.Queue, a.Log, pipeline.RecorderOptions{
+	a.recorder = inbox.NewRecorder(a.Store, a.Queue, a.Log, inbox.RecorderOptions{
 		Committers: a.Config.Database.InboxCommitterCount(), Linger: linger})
 	tokens := redisTokens{rdb: a.RDB}
 	if a.Config.WeCom.Enabled() {
@@ -114,11 +116,11 @@ func (a *App) wireChannels() error {
 	wh.Endpoints = a.brandEndpoint
 	a.webhook = wh
 	a.Channels.Register(wh)
-	a.sender = pipeline.NewSender(a.Store, a.Channels, a.Queue, a.Log)
-	a.processor = pipeline.NewProcessor(a.Store, a.Channels, a.Log)
-	a.contacts = pipeline.NewContacts(a.Store, a.Channels, a.sender, a.welcomer(), a.Log)
+	a.sender = outbox.NewSender(a.Store, a.Channels, a.Queue, a.Log)
+	a.processor = inbox.NewProcessor(a.Store, a.Channels, a.Log)
+	a.contacts = inbox.NewContacts(a.Store, a.Channels, a.sender, a.welcomer(), a.Log)
 	a.contacts.Register(a.processor)
-	a.commerce = pipeline.NewCommerce(a.Store, a.Log)
+	a.commerce = commerce.New(a.Store, a.Log)
 	if a.commerce.Rules, a.commerce.Location, err = a.ledgerRules(); err != nil {
 		return err
 	}

@@ -13,8 +13,8 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/adapters/webhook"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/gateway/outbox"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
 
@@ -69,7 +69,7 @@ func TestBrandWebhookEndpointWithRedis(t *testing.T) {
 	}
 	ctx := context.Background()
 	if _, err := s.app.sender.Send(ctx, webhook.ChannelName, &adapters.Outbound{IdempotencyKey: "push:1", To: "app-user-7", Kind: "text", Text: "新品到店"},
-		pipeline.OutboxMeta{BrandID: "acme"}); err != nil {
+		outbox.Meta{BrandID: "acme"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the brand's endpoint called", func() bool {

@@ -14,8 +14,8 @@ import (
 	"github.com/scrmgw/scrmgw/adapters/dingtalk/dingtalkfake"
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -144,7 +144,7 @@ func TestWeComHandoffIdleWithRedis(t *testing.T) {
 	waitApp(t, fake, 1, "【转人工 #")
 	time.Sleep(1500 * time.Millisecond)
 	for range 2 { // two sweeps (two replicas' schedulers)
-		if _, err := s.app.Queue.Enqueue(asynq.NewTask(TypeHandoffSweep, nil), asynq.Queue(pipeline.QueueLow)); err != nil {
+		if _, err := s.app.Queue.Enqueue(asynq.NewTask(TypeHandoffSweep, nil), asynq.Queue(queue.Low)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -182,7 +182,7 @@ func TestWeComGuideDigestWithRedis(t *testing.T) {
 	}
 	fake.AddEmployees("li")
 	for range 3 {
-		if _, err := s.app.Queue.Enqueue(asynq.NewTask(TypeGuideDigest, nil), asynq.Queue(pipeline.QueueLow)); err != nil {
+		if _, err := s.app.Queue.Enqueue(asynq.NewTask(TypeGuideDigest, nil), asynq.Queue(queue.Low)); err != nil {
 			t.Fatal(err)
 		}
 	}

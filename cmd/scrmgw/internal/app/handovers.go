@@ -12,8 +12,9 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/adapters/wecom"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/gateway/assign"
+	"github.com/scrmgw/scrmgw/gateway/inbox"
+	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -38,8 +39,8 @@ func (a *App) wireHandovers() {
 		return
 	}
 	a.handovers = assign.NewHandovers(a.assigner, wecomResigned{api: c.API()}, a.Queue, assign.HandoverOptions{
-		Channel: wecom.ChannelName, PollInterval: handoverPollInterval, Queue: pipeline.QueueDefault, Logger: a.Log})
-	a.processor.On(pipeline.OnEvent(EventContactTransferFailed), pipeline.HandlerFunc(func(ctx context.Context, in *adapters.Inbound) error {
+		Channel: wecom.ChannelName, PollInterval: handoverPollInterval, Queue: queue.Default, Logger: a.Log})
+	a.processor.On(inbox.OnEvent(EventContactTransferFailed), inbox.HandlerFunc(func(ctx context.Context, in *adapters.Inbound) error {
 		if in.Channel != wecom.ChannelName {
 			return nil
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/gateway/api"
 	"github.com/scrmgw/scrmgw/gateway/ledger"
@@ -31,7 +30,7 @@ func (a *App) wireGuidePoints() error {
 	if err != nil {
 		return fmt.Errorf("ledger.guide_points: %w", err)
 	}
-	a.guidePoints = pipeline.NewGuidePoints(a.Store, rules, loc, a.Log)
+	a.guidePoints = ledger.NewGuidePoints(a.Store, rules, loc, a.Log)
 	return nil
 }
 

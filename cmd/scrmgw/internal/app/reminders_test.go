@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
 
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
+	"github.com/scrmgw/scrmgw/gateway/queue"
 )
 
 // TestWeComTaskRemindersWithRedis: tasks given through the API, due in a
@@ -61,7 +61,7 @@ func TestWeComTaskRemindersWithRedis(t *testing.T) {
 	sweep := func() {
 		t.Helper()
 		for range 2 {
-			if _, err := s.app.Queue.Enqueue(asynq.NewTask(TypeTaskReminders, nil), asynq.Queue(pipeline.QueueLow)); err != nil {
+			if _, err := s.app.Queue.Enqueue(asynq.NewTask(TypeTaskReminders, nil), asynq.Queue(queue.Low)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -157,7 +157,7 @@ func TestDingTalkTaskReminderWithRedis(t *testing.T) {
 		t.Fatalf("giving the task: %d %s", code, body)
 	}
 	for range 3 {
-		if _, err := r.s.app.Queue.Enqueue(asynq.NewTask(TypeTaskReminders, nil), asynq.Queue(pipeline.QueueLow)); err != nil {
+		if _, err := r.s.app.Queue.Enqueue(asynq.NewTask(TypeTaskReminders, nil), asynq.Queue(queue.Low)); err != nil {
 			t.Fatal(err)
 		}
 	}

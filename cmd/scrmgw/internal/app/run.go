@@ -13,8 +13,9 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/adapters"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/gateway/assign"
+	"github.com/scrmgw/scrmgw/gateway/inbox"
+	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -22,7 +23,7 @@ import (
 // messages, whose WeCom welcome_code is valid 20 s) before default
 // (deliveries, replies) before low (maintenance). The workflows queue has
 // a server of its own.
-var queuePriorities = map[string]int{pipeline.QueueCritical: 6, pipeline.QueueDefault: 3, pipeline.QueueLow: 1}
+var queuePriorities = map[string]int{queue.Critical: 6, queue.Default: 3, queue.Low: 1}
 
 // Serve runs the whole gateway in one process: HTTP server, queue workers
 // and the periodic scheduler, until ctx ends; then it stops accepting,
@@ -66,13 +67,13 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 	}
 	a.assigner = assigner
 	a.commerce.Assigner = assigner
-	a.processor.On(pipeline.OnEvent(pipeline.EventGuideLeft), pipeline.HandlerFunc(a.guideLeft))
+	a.processor.On(inbox.OnEvent(inbox.EventGuideLeft), inbox.HandlerFunc(a.guideLeft))
 	a.wireHandovers()
 	bot, botDeps, err := a.bots()
 	if err != nil {
 		return err
 	}
-	a.messages = pipeline.NewMessages(a.Store, bot, a.sender, a.Log)
+	a.messages = inbox.NewMessages(a.Store, bot, a.sender, a.Log)
 	a.messages.Register(a.processor)
 	if err := a.wireEngine(); err != nil {
 		return err
@@ -119,7 +120,7 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 			Queues:                   queuePriorities,
 			ShutdownTimeout:          a.Config.HTTP.ShutdownTimeout,
 			DelayedTaskCheckInterval: time.Second,
-			RetryDelayFunc:           pipeline.RetryDelay,
+			RetryDelayFunc:           queue.RetryDelay,
 			TaskCheckInterval:        100 * time.Millisecond,
 			Logger:                   asynqLogger{a.Log},
 			LogLevel:                 asynq.WarnLevel,
@@ -143,7 +144,7 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 		// slots of deliveries.
 		wfSrv := asynq.NewServer(a.Redis, asynq.Config{
 			Concurrency:              a.Config.Queue.WorkflowConcurrency,
-			Queues:                   map[string]int{pipeline.QueueWorkflows: 1},
+			Queues:                   map[string]int{queue.Workflows: 1},
 			ShutdownTimeout:          a.Config.HTTP.ShutdownTimeout,
 			DelayedTaskCheckInterval: time.Second,
 			TaskCheckInterval:        100 * time.Millisecond,
@@ -173,7 +174,7 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 		workers = append(workers, sched)
 		a.Log.Info("queue workers started", slog.Int("concurrency", a.Config.Queue.Concurrency))
 		// Work saved before a crash or while Redis was away is queued again.
-		if err := pipeline.Sweep(ctx, a.Store, a.Queue, 0, a.Log); err != nil {
+		if err := inbox.Sweep(ctx, a.Store, a.Queue, 0, a.Log); err != nil {
 			a.Log.Warn("start-up sweep", slog.Any("error", err))
 		}
 		if a.handovers != nil {

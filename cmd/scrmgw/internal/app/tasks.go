@@ -9,7 +9,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
+	"github.com/scrmgw/scrmgw/gateway/inbox"
+	"github.com/scrmgw/scrmgw/gateway/outbox"
+	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/workflows/engine"
 )
 
@@ -33,7 +35,7 @@ const inboxRetention = 7 * 24 * time.Hour
 func (a *App) registerTasks(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypePruneInbox, a.pruneInbox)
 	mux.HandleFunc(TypeSweep, func(ctx context.Context, _ *asynq.Task) error {
-		err := pipeline.Sweep(ctx, a.Store, a.Queue, sweepAge, a.Log)
+		err := inbox.Sweep(ctx, a.Store, a.Queue, sweepAge, a.Log)
 		_, rerr := a.sender.Recover(ctx, a.Config.Send.Lease)
 		var herr error
 		if a.handovers != nil {
@@ -41,10 +43,10 @@ func (a *App) registerTasks(mux *asynq.ServeMux) {
 		}
 		return errors.Join(err, rerr, herr)
 	})
-	mux.HandleFunc(pipeline.TypeProcessInbox, a.processor.ProcessTask)
-	mux.HandleFunc(pipeline.TypeInboxBatch, a.recorder.BatchTask)
-	mux.HandleFunc(pipeline.TypeSendOutbox, a.sender.SendTask)
-	mux.HandleFunc(pipeline.TypeCheckDelivery, a.sender.CheckTask)
+	mux.HandleFunc(inbox.TypeProcessInbox, a.processor.ProcessTask)
+	mux.HandleFunc(inbox.TypeInboxBatch, a.recorder.BatchTask)
+	mux.HandleFunc(outbox.TypeSendOutbox, a.sender.SendTask)
+	mux.HandleFunc(outbox.TypeCheckDelivery, a.sender.CheckTask)
 	if a.handovers != nil {
 		a.handovers.Register(mux)
 	}
@@ -56,18 +58,18 @@ func (a *App) registerTasks(mux *asynq.ServeMux) {
 // handlers are idempotent in any case.
 func (a *App) registerPeriodic(s *asynq.Scheduler) error {
 	if _, err := s.Register("@hourly", asynq.NewTask(TypePruneInbox, nil),
-		asynq.Queue(pipeline.QueueLow), asynq.Unique(55*time.Minute), asynq.MaxRetry(3)); err != nil {
+		asynq.Queue(queue.Low), asynq.Unique(55*time.Minute), asynq.MaxRetry(3)); err != nil {
 		return fmt.Errorf("registering %s: %w", TypePruneInbox, err)
 	}
 	// The workflow sweep hands the next horizon's wakes to asynq, re-hands
 	// lost ones and fires schedule triggers; it takes a lease, so one
 	// replica does the work.
 	if _, err := s.Register("@every 30s", asynq.NewTask(engine.TypeSweep, nil),
-		asynq.Queue(pipeline.QueueWorkflows), asynq.Unique(25*time.Second), asynq.MaxRetry(0)); err != nil {
+		asynq.Queue(queue.Workflows), asynq.Unique(25*time.Second), asynq.MaxRetry(0)); err != nil {
 		return fmt.Errorf("registering %s: %w", engine.TypeSweep, err)
 	}
 	if _, err := s.Register("@every 1m", asynq.NewTask(TypeSweep, nil),
-		asynq.Queue(pipeline.QueueLow), asynq.Unique(50*time.Second), asynq.MaxRetry(0)); err != nil {
+		asynq.Queue(queue.Low), asynq.Unique(50*time.Second), asynq.MaxRetry(0)); err != nil {
 		return fmt.Errorf("registering %s: %w", TypeSweep, err)
 	}
 	return nil

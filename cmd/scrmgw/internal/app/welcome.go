@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/scrmgw/scrmgw/adapters"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
+	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/templates"
 )
 
@@ -35,7 +35,7 @@ type templateWelcomer struct {
 	locale string
 }
 
-func (w templateWelcomer) Welcome(_ context.Context, channel string, d pipeline.WelcomeData) (*adapters.Outbound, error) {
+func (w templateWelcomer) Welcome(_ context.Context, channel string, d inbox.WelcomeData) (*adapters.Outbound, error) {
 	data := &templates.Data{
 		Member: templates.Member{Name: d.MemberName},
 		Guide:  templates.Guide{Name: d.GuideName, Store: d.StoreName},
@@ -49,6 +49,6 @@ func (w templateWelcomer) Welcome(_ context.Context, channel string, d pipeline.
 	return &adapters.Outbound{Kind: m.Kind, Text: m.Text, Fields: m.Fields}, nil
 }
 
-func (a *App) welcomer() pipeline.Welcomer {
+func (a *App) welcomer() inbox.Welcomer {
 	return templateWelcomer{reg: a.Templates, locale: a.Config.Locale}
 }

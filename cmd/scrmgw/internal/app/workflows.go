@@ -10,19 +10,20 @@ import (
 	"strings"
 
 	"github.com/scrmgw/scrmgw/adapters"
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/gateway/assign"
+	"github.com/scrmgw/scrmgw/gateway/outbox"
+	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/workflows"
 	"github.com/scrmgw/scrmgw/workflows/engine"
 )
 
 // engineSender puts the engine's messages in the outbox.
-type engineSender struct{ s *pipeline.Sender }
+type engineSender struct{ s *outbox.Sender }
 
 func (e engineSender) Send(ctx context.Context, channel string, m *adapters.Outbound, meta engine.SendMeta) error {
 	id := meta.MemberID
-	_, err := e.s.Send(ctx, channel, m, pipeline.OutboxMeta{MemberID: &id, GuideID: meta.GuideID, BrandID: meta.Brand, Queue: meta.Queue})
+	_, err := e.s.Send(ctx, channel, m, outbox.Meta{MemberID: &id, GuideID: meta.GuideID, BrandID: meta.Brand, Queue: meta.Queue})
 	return err
 }
 
@@ -90,7 +91,7 @@ func (a *App) wireEngine() error {
 	eng, err := engine.New(engine.Options{Store: a.Store, Queue: a.Queue, Templates: a.Templates,
 		Sender: engineSender{a.sender}, Assigner: engineAssigner{a.assigner}, Locale: a.Config.Locale,
 		MemberKinds: MemberKinds(ChannelSpecs(a.Config)),
-		Logger:      a.Log, WakeQueue: pipeline.QueueWorkflows, WebhookSecret: a.webhookSecret, Quotas: quotas,
+		Logger:      a.Log, WakeQueue: queue.Workflows, WebhookSecret: a.webhookSecret, Quotas: quotas,
 		Coupons: couponIssuer{batches: batches, store: a.Store}, CouponBatches: batches})
 	if err != nil {
 		return err
@@ -133,7 +134,7 @@ func (a *App) webhookSecret(name string) ([]byte, error) {
 // Sender's rate limits and returns the engine's quotas.
 func (a *App) sendRules() (map[string]engine.Quota, error) {
 	cfg := a.Config.Send
-	rates := map[string]pipeline.Rate{}
+	rates := map[string]outbox.Rate{}
 	for _, r := range []struct{ channel, key, val string }{
 		{"wecom", "send.rate.wecom", cfg.Rate.WeCom},
 		{"dingtalk", "send.rate.dingtalk", cfg.Rate.DingTalk},
@@ -142,7 +143,7 @@ func (a *App) sendRules() (map[string]engine.Quota, error) {
 		if r.val == "" {
 			continue // the default
 		}
-		rate, err := pipeline.ParseRate(r.val)
+		rate, err := outbox.ParseRate(r.val)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.key, err)
 		}
@@ -152,7 +153,7 @@ func (a *App) sendRules() (map[string]engine.Quota, error) {
 		return nil, fmt.Errorf("send.critical_share: %v is all of the rate; use a part such as 0.2, or a negative number for one lane", cfg.CriticalShare)
 	}
 	if a.RDB != nil {
-		lim := pipeline.NewLimiter(a.RDB, pipeline.LimiterOptions{Rates: rates, CriticalShare: cfg.CriticalShare})
+		lim := outbox.NewLimiter(a.RDB, outbox.LimiterOptions{Rates: rates, CriticalShare: cfg.CriticalShare})
 		a.sender.Limit(lim, cfg.MaxWait)
 		a.Log.Info("send rates", slog.String("rates", lim.Rates()))
 	}

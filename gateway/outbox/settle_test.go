@@ -1,4 +1,4 @@
-package pipeline
+package outbox
 
 import (
 	"context"
@@ -128,7 +128,7 @@ func TestSenderRecordsOutcomeAcrossDatabaseOutage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			waitDB(t, s)
 			ch.err = tc.sendErr
-			row, err := snd.Send(ctx, "fake", &adapters.Outbound{IdempotencyKey: "outage:" + tc.name, To: "wm1", Text: "hi"}, OutboxMeta{})
+			row, err := snd.Send(ctx, "fake", &adapters.Outbound{IdempotencyKey: "outage:" + tc.name, To: "wm1", Text: "hi"}, Meta{})
 			if err != nil {
 				t.Fatal(err)
 			}

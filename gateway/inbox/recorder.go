@@ -4,7 +4,7 @@
 // queued delivery once, through the handlers the wiring registered; the
 // Sender delivers outbox messages through their channel exactly once; the
 // sweep re-queues what was saved but never handed to a worker.
-package pipeline
+package inbox
 
 import (
 	"context"
@@ -19,29 +19,15 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
 )
 
-// Task types and queues of the pipeline.
+// Task types of the inbox.
 const (
 	TypeProcessInbox = "inbox:process"
 	TypeInboxBatch   = "inbox:batch"
-	TypeSendOutbox   = "outbox:send"
-
-	QueueCritical = "critical"
-	QueueDefault  = "default"
-	QueueLow      = "low"
 )
-
-// Enqueuer is the part of *asynq.Client the pipeline uses.
-type Enqueuer interface {
-	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
-}
-
-// idPayload is the payload of pipeline tasks: the row to work on.
-type idPayload struct {
-	ID int64 `json:"id"`
-}
 
 // idsPayload is the payload of TypeInboxBatch: the rows one commit
 // recorded for one queue, in commit order.
@@ -49,30 +35,13 @@ type idsPayload struct {
 	IDs []int64 `json:"ids"`
 }
 
-func idTask(typ string, id int64) *asynq.Task {
-	b, _ := json.Marshal(idPayload{ID: id})
-	return asynq.NewTask(typ, b)
-}
-
-// enqueueID queues a task for a row with a TaskID derived from it, so a
-// row is queued at most once at a time. An id already queued is not an
-// error.
-func enqueueID(ctx context.Context, q Enqueuer, typ string, id int64, queue string) error {
-	_, err := q.EnqueueContext(ctx, idTask(typ, id), asynq.TaskID(typ+":"+strconv.FormatInt(id, 10)),
-		asynq.Queue(queue), asynq.MaxRetry(12))
-	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		return nil
-	}
-	return err
-}
-
 // inboxQueue picks the queue for a delivery: new contacts first, because
 // their WeCom welcome code expires in 20 seconds.
 func inboxQueue(in *adapters.Inbound) string {
 	if in.Kind == "event" && in.Event == EventContactAdded {
-		return QueueCritical
+		return queue.Critical
 	}
-	return QueueDefault
+	return queue.Default
 }
 
 // RecorderOptions tune the group commit.
@@ -119,7 +88,7 @@ const maxHeld = 200_000
 // stays pending and the sweep queues it.
 type Recorder struct {
 	store *store.Store
-	queue Enqueuer
+	queue queue.Enqueuer
 	log   *slog.Logger
 	opts  RecorderOptions
 
@@ -148,7 +117,7 @@ type pending struct {
 }
 
 // NewRecorder returns a Recorder; call Run to start committing.
-func NewRecorder(s *store.Store, q Enqueuer, log *slog.Logger, opts RecorderOptions) *Recorder {
+func NewRecorder(s *store.Store, q queue.Enqueuer, log *slog.Logger, opts RecorderOptions) *Recorder {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
 	}
@@ -418,7 +387,7 @@ func (r *Recorder) commit(batch []*pending) {
 }
 
 // hold keeps a committed batch that could not be queued, for retryHeld.
-func (r *Recorder) hold(queue string, ids []int64, err error) {
+func (r *Recorder) hold(lane string, ids []int64, err error) {
 	r.heldMu.Lock()
 	defer r.heldMu.Unlock()
 	if r.heldIDs+len(ids) > maxHeld {
@@ -433,7 +402,7 @@ func (r *Recorder) hold(queue string, ids []int64, err error) {
 		r.log.Warn("queueing inbound failed; retrying every "+r.opts.RetryEvery.String()+" (the deliveries are committed)",
 			slog.Int64("inbox_id", ids[0]), slog.Int("deliveries", len(ids)), slog.Any("error", err))
 	}
-	r.held = append(r.held, heldBatch{queue: queue, ids: ids})
+	r.held = append(r.held, heldBatch{queue: lane, ids: ids})
 	r.heldIDs += len(ids)
 }
 
@@ -485,10 +454,10 @@ func (r *Recorder) Held() int {
 
 // enqueueBatch queues committed inbox rows as one task, with a TaskID
 // derived from its first row (a row is in one batch only).
-func enqueueBatch(ctx context.Context, q Enqueuer, ids []int64, queue string) error {
+func enqueueBatch(ctx context.Context, q queue.Enqueuer, ids []int64, lane string) error {
 	b, _ := json.Marshal(idsPayload{IDs: ids})
 	_, err := q.EnqueueContext(ctx, asynq.NewTask(TypeInboxBatch, b),
-		asynq.TaskID(TypeInboxBatch+":"+strconv.FormatInt(ids[0], 10)), asynq.Queue(queue), asynq.MaxRetry(12))
+		asynq.TaskID(TypeInboxBatch+":"+strconv.FormatInt(ids[0], 10)), asynq.Queue(lane), asynq.MaxRetry(12))
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		return nil
 	}
@@ -506,12 +475,12 @@ func (r *Recorder) BatchTask(ctx context.Context, t *asynq.Task) error {
 	if err := json.Unmarshal(t.Payload(), &pl); err != nil || len(pl.IDs) == 0 {
 		return fmt.Errorf("bad %s payload %q: %w", TypeInboxBatch, t.Payload(), asynq.SkipRetry)
 	}
-	queue, _ := asynq.GetQueueName(ctx)
-	if queue == "" {
-		queue = QueueDefault
+	lane, _ := asynq.GetQueueName(ctx)
+	if lane == "" {
+		lane = queue.Default
 	}
 	for _, id := range pl.IDs {
-		if err := enqueueID(ctx, r.queue, TypeProcessInbox, id, queue); err != nil {
+		if err := queue.EnqueueID(ctx, r.queue, TypeProcessInbox, id, lane); err != nil {
 			return fmt.Errorf("queueing inbox %d: %w", id, err)
 		}
 	}

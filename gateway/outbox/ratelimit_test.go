@@ -1,4 +1,4 @@
-package pipeline
+package outbox
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -166,7 +167,7 @@ func TestSenderDefersOverTheRate(t *testing.T) {
 		snd.Limit(NewLimiter(redisClient(t), LimiterOptions{Rates: map[string]Rate{"wecom": {4, time.Second}}, CriticalShare: -1}), 50*time.Millisecond)
 		var rows []*store.OutboxMessage
 		for i := range 3 {
-			row, err := snd.Send(ctx, "wecom", &adapters.Outbound{IdempotencyKey: fmt.Sprintf("k%d", i), To: "wm1", Kind: "text", Text: "hi"}, OutboxMeta{})
+			row, err := snd.Send(ctx, "wecom", &adapters.Outbound{IdempotencyKey: fmt.Sprintf("k%d", i), To: "wm1", Kind: "text", Text: "hi"}, Meta{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -261,7 +262,7 @@ func TestSenderRateLimitRealAsynq(t *testing.T) {
 	snd := NewSender(s, reg, client, discard)
 	const rate, n = 10, 25
 	snd.Limit(NewLimiter(redisClient(t), LimiterOptions{Rates: map[string]Rate{"wecom": {rate, time.Second}}, CriticalShare: -1}), 0)
-	srv := asynq.NewServer(redisOpt, asynq.Config{Concurrency: 20, Queues: map[string]int{QueueDefault: 1},
+	srv := asynq.NewServer(redisOpt, asynq.Config{Concurrency: 20, Queues: map[string]int{queue.Default: 1},
 		DelayedTaskCheckInterval: time.Second, TaskCheckInterval: 50 * time.Millisecond, LogLevel: asynq.FatalLevel})
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(TypeSendOutbox, snd.SendTask)
@@ -276,8 +277,8 @@ func TestSenderRateLimitRealAsynq(t *testing.T) {
 		if _, err := s.AddOutbox(ctx, row); err != nil {
 			t.Fatal(err)
 		}
-		b, _ := json.Marshal(idPayload{ID: row.ID})
-		if _, err := client.Enqueue(asynq.NewTask(TypeSendOutbox, b), asynq.MaxRetry(0), asynq.Queue(QueueDefault)); err != nil {
+		b, _ := json.Marshal(queue.IDPayload{ID: row.ID})
+		if _, err := client.Enqueue(asynq.NewTask(TypeSendOutbox, b), asynq.MaxRetry(0), asynq.Queue(queue.Default)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -288,7 +289,7 @@ func TestSenderRateLimitRealAsynq(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // a second send of anything would show now
 	times := ch.times()
 	if len(times) != n {
-		archived, _ := inspector.ListArchivedTasks(QueueDefault)
+		archived, _ := inspector.ListArchivedTasks(queue.Default)
 		t.Fatalf("%d of %d messages sent (%d archived tasks)", len(times), n, len(archived))
 	}
 	for k, ts := range ch.sent {
@@ -308,7 +309,7 @@ func TestSenderRateLimitRealAsynq(t *testing.T) {
 			t.Fatalf("%d sends within one second from send %d, want at most %d", j-i, i, rate+2)
 		}
 	}
-	if info, err := inspector.GetQueueInfo(QueueDefault); err == nil && (info.Archived > 0 || info.Retry > 0) {
+	if info, err := inspector.GetQueueInfo(queue.Default); err == nil && (info.Archived > 0 || info.Retry > 0) {
 		t.Errorf("queue has %d archived and %d retry tasks, want none", info.Archived, info.Retry)
 	}
 }
@@ -326,7 +327,7 @@ func TestSenderShutdownWhileWaiting(t *testing.T) {
 	snd.Limit(NewLimiter(redisClient(t), LimiterOptions{Rates: map[string]Rate{"wecom": {1, time.Second}}, CriticalShare: -1}), 2*time.Second)
 	ctx := context.Background()
 	for _, k := range []string{"first", "second"} {
-		if _, err := snd.Send(ctx, "wecom", &adapters.Outbound{IdempotencyKey: k, To: "wm", Kind: "text", Text: "hi"}, OutboxMeta{}); err != nil {
+		if _, err := snd.Send(ctx, "wecom", &adapters.Outbound{IdempotencyKey: k, To: "wm", Kind: "text", Text: "hi"}, Meta{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package pipeline
+package outbox
 
 import (
 	"context"
@@ -6,144 +6,29 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
 )
 
-// Channel-neutral event names carried in adapters.Inbound.Event.
-const (
-	EventContactAdded   = "contact.added"
-	EventContactRemoved = "contact.removed"
-	EventContactUpdated = "contact.updated"
-	EventGuideJoined    = "guide.joined"
-	EventGuideLeft      = "guide.left"
-)
+// TypeSendOutbox is the task that sends one outbox row.
+const TypeSendOutbox = "outbox:send"
 
-// Handler acts on one recorded delivery. Handlers must be idempotent
-// (their writes keyed by the delivery's DedupKey): a delivery is handled
-// again when a previous attempt failed part-way.
-type Handler interface {
-	Handle(ctx context.Context, in *adapters.Inbound) error
-}
-
-// HandlerFunc adapts a function to Handler.
-type HandlerFunc func(ctx context.Context, in *adapters.Inbound) error
-
-// Handle calls f.
-func (f HandlerFunc) Handle(ctx context.Context, in *adapters.Inbound) error { return f(ctx, in) }
-
-// Processor handles queued inbox rows.
-type Processor struct {
-	store    *store.Store
-	channels *adapters.Registry
-	log      *slog.Logger
-	handlers []route
-}
-
-type route struct {
-	match func(*adapters.Inbound) bool
-	h     Handler
-}
-
-// NewProcessor returns a Processor.
-func NewProcessor(s *store.Store, channels *adapters.Registry, log *slog.Logger) *Processor {
-	return &Processor{store: s, channels: channels, log: log}
-}
-
-// On routes deliveries matching match to h; every matching handler runs,
-// in registration order.
-func (p *Processor) On(match func(*adapters.Inbound) bool, h Handler) {
-	p.handlers = append(p.handlers, route{match: match, h: h})
-}
-
-// OnEvent routes events of a name.
-func OnEvent(name string) func(*adapters.Inbound) bool {
-	return func(in *adapters.Inbound) bool { return in.Kind == "event" && in.Event == name }
-}
-
-// OnMessage routes messages (everything but events).
-func OnMessage(in *adapters.Inbound) bool { return in.Kind != "event" }
-
-// ProcessTask is the asynq handler of TypeProcessInbox.
-func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
-	var pl idPayload
-	if err := json.Unmarshal(t.Payload(), &pl); err != nil || pl.ID == 0 {
-		return fmt.Errorf("bad %s payload %q: %w", TypeProcessInbox, t.Payload(), asynq.SkipRetry)
-	}
-	return p.process(ctx, pl.ID, lastAttempt(ctx))
-}
-
-// process handles one inbox row unless it was handled already; final
-// makes a failure final.
-func (p *Processor) process(ctx context.Context, id int64, last bool) error {
-	row, err := p.store.Inbox(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // pruned: it was processed long ago
-	}
-	if err != nil {
-		return err
-	}
-	if row.State != store.InboxPending {
-		return nil
-	}
-	var in adapters.Inbound
-	if err := json.Unmarshal(row.Payload, &in); err != nil {
-		p.store.FailInbox(ctx, row.ID, "undecodable payload: "+err.Error(), true)
-		return fmt.Errorf("inbox %d: %v: %w", row.ID, err, asynq.SkipRetry)
-	}
-	if err := p.handle(ctx, &in); err != nil {
-		final := last || errors.Is(err, store.ErrInvalid) || errors.Is(err, asynq.SkipRetry)
-		if ferr := p.store.FailInbox(ctx, row.ID, err.Error(), final); ferr != nil {
-			p.log.Warn("recording inbox failure", slog.Int64("inbox_id", row.ID), slog.Any("error", ferr))
-		}
-		p.log.Warn("handling inbound failed", slog.Int64("inbox_id", row.ID), slog.String("channel", in.Channel),
-			slog.String("kind", in.Kind), slog.String("event", in.Event), slog.Bool("final", final), slog.Any("error", err))
-		if final {
-			return fmt.Errorf("inbox %d: %w: %w", row.ID, err, asynq.SkipRetry)
-		}
-		return fmt.Errorf("inbox %d: %w", row.ID, err)
-	}
-	return p.store.FinishInbox(ctx, row.ID)
-}
-
-func (p *Processor) handle(ctx context.Context, in *adapters.Inbound) error {
-	if ch, ok := p.channels.Channel(in.Channel); ok {
-		if ex, ok := ch.(adapters.Expander); ok {
-			handled, err := ex.Expand(ctx, in)
-			if err != nil {
-				return fmt.Errorf("expanding %s delivery: %w", in.Channel, err)
-			}
-			if handled {
-				return nil
-			}
-		}
-	}
-	matched := false
-	for _, r := range p.handlers {
-		if r.match(in) {
-			matched = true
-			if err := r.h.Handle(ctx, in); err != nil {
-				return err
-			}
-		}
-	}
-	if !matched {
-		p.log.Debug("no handler for inbound", slog.String("channel", in.Channel), slog.String("kind", in.Kind), slog.String("event", in.Event))
-	}
-	return nil
-}
+// WelcomeKeyPrefix starts the idempotency key of welcome messages, which
+// go on the critical queue (also when the sweep or the recovery re-queues
+// them).
+const WelcomeKeyPrefix = "welcome:"
 
 // Sender delivers outbox messages.
 type Sender struct {
 	store    *store.Store
 	channels *adapters.Registry
-	queue    Enqueuer
+	queue    queue.Enqueuer
 	log      *slog.Logger
 
 	limiter RateLimiter
@@ -239,13 +124,13 @@ func (s *Sender) Limit(l RateLimiter, maxWait time.Duration) {
 }
 
 // NewSender returns a Sender.
-func NewSender(s *store.Store, channels *adapters.Registry, q Enqueuer, log *slog.Logger) *Sender {
+func NewSender(s *store.Store, channels *adapters.Registry, q queue.Enqueuer, log *slog.Logger) *Sender {
 	return &Sender{store: s, channels: channels, queue: q, log: log}
 }
 
 // Send saves an outbound message in the outbox (once per idempotency key)
 // and queues its delivery. It returns the outbox row.
-func (s *Sender) Send(ctx context.Context, channel string, m *adapters.Outbound, meta OutboxMeta) (*store.OutboxMessage, error) {
+func (s *Sender) Send(ctx context.Context, channel string, m *adapters.Outbound, meta Meta) (*store.OutboxMessage, error) {
 	if m.IdempotencyKey == "" {
 		return nil, errors.New("sending: an idempotency key is required")
 	}
@@ -259,19 +144,19 @@ func (s *Sender) Send(ctx context.Context, channel string, m *adapters.Outbound,
 		return nil, fmt.Errorf("saving outbox message: %w", err)
 	}
 	if row.State == store.OutboxPending {
-		queue := meta.Queue
-		if queue == "" {
-			queue = QueueDefault
+		lane := meta.Queue
+		if lane == "" {
+			lane = queue.Default
 		}
-		if err := enqueueID(ctx, s.queue, TypeSendOutbox, row.ID, queue); err != nil {
+		if err := queue.EnqueueID(ctx, s.queue, TypeSendOutbox, row.ID, lane); err != nil {
 			s.log.Warn("queueing outbox message failed; the sweep will retry", slog.Int64("outbox_id", row.ID), slog.Any("error", err))
 		}
 	}
 	return row, nil
 }
 
-// OutboxMeta describes an outbox message for reporting and routing.
-type OutboxMeta struct {
+// Meta describes an outbox message for reporting and routing.
+type Meta struct {
 	MemberID *int64
 	GuideID  string
 	BrandID  string
@@ -338,7 +223,7 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 	}
 	switch {
 	case err == nil:
-	case adapters.Retryable(err) && !lastAttempt(ctx):
+	case adapters.Retryable(err) && !queue.LastAttempt(ctx):
 		attempt.Outcome, attempt.Error = "retry", err.Error()
 	default:
 		attempt.Outcome, attempt.Error = "failed", err.Error()
@@ -347,7 +232,7 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 		s.log.Warn("recording a send attempt", slog.Int64("outbox_id", row.ID), slog.Any("error", aerr))
 	}
 	if err != nil {
-		if adapters.Retryable(err) && !lastAttempt(ctx) {
+		if adapters.Retryable(err) && !queue.LastAttempt(ctx) {
 			if rerr := s.settle(ctx, row.ID, func(ctx context.Context) error { return s.store.ReleaseOutbox(ctx, row.ID, err.Error()) }); rerr != nil {
 				s.log.Warn("releasing outbox message", slog.Int64("outbox_id", row.ID), slog.Any("error", rerr))
 			}
@@ -408,14 +293,14 @@ func (s *Sender) awaitSlot(ctx context.Context, pl *sendPayload) (sendNow bool, 
 	if row.State != store.OutboxPending {
 		return false, nil // sent, failed, or another worker has it
 	}
-	queue, ok := asynq.GetQueueName(ctx)
+	lane, ok := asynq.GetQueueName(ctx)
 	if !ok {
-		queue = QueueDefault
+		lane = queue.Default
 	}
 	now := time.Now()
 	slot, maxWait := time.UnixMilli(pl.Slot), s.maxWait
 	if pl.Slot == 0 || now.Sub(slot) > slotGrace {
-		wait, err := s.limiter.Reserve(ctx, row.Channel, queue == QueueCritical)
+		wait, err := s.limiter.Reserve(ctx, row.Channel, lane == queue.Critical)
 		if err != nil {
 			return false, err
 		}
@@ -428,7 +313,7 @@ func (s *Sender) awaitSlot(ctx context.Context, pl *sendPayload) (sendNow bool, 
 	}
 	wait := time.Until(slot)
 	if wait > maxWait {
-		return false, s.requeue(ctx, row.ID, slot, queue)
+		return false, s.requeue(ctx, row.ID, slot, lane)
 	}
 	if wait > 0 {
 		timer := time.NewTimer(wait)
@@ -436,7 +321,7 @@ func (s *Sender) awaitSlot(ctx context.Context, pl *sendPayload) (sendNow bool, 
 		select {
 		case <-timer.C:
 		case <-ctx.Done(): // shutting down: keep the slot for a later task
-			return false, s.requeue(context.WithoutCancel(ctx), row.ID, slot, queue)
+			return false, s.requeue(context.WithoutCancel(ctx), row.ID, slot, lane)
 		}
 	}
 	return true, nil
@@ -446,11 +331,11 @@ func (s *Sender) awaitSlot(ctx context.Context, pl *sendPayload) (sendNow bool, 
 // task's id is new each time (the running task, whose id may be the one
 // of the last requeue, is still held): a duplicate requeue makes a second
 // task, which the claim keeps from sending twice.
-func (s *Sender) requeue(ctx context.Context, id int64, slot time.Time, queue string) error {
+func (s *Sender) requeue(ctx context.Context, id int64, slot time.Time, lane string) error {
 	b, _ := json.Marshal(sendPayload{ID: id, Slot: slot.UnixMilli()})
 	_, err := s.queue.EnqueueContext(ctx, asynq.NewTask(TypeSendOutbox, b), asynq.ProcessAt(slot.Add(-slotLead)),
 		asynq.TaskID(fmt.Sprintf("%s:%d:%d:%d", TypeSendOutbox, id, slot.UnixMilli(), time.Now().UnixNano())),
-		asynq.Queue(queue), asynq.MaxRetry(12))
+		asynq.Queue(lane), asynq.MaxRetry(12))
 	if err != nil {
 		return fmt.Errorf("outbox %d: queueing for its send slot: %w", id, err)
 	}
@@ -515,7 +400,7 @@ type checkPayload struct {
 func (s *Sender) scheduleCheck(ctx context.Context, id int64, n int) {
 	b, _ := json.Marshal(checkPayload{ID: id, N: n})
 	_, err := s.queue.EnqueueContext(ctx, asynq.NewTask(TypeCheckDelivery, b), asynq.ProcessIn(s.checkInterval()),
-		asynq.TaskID(fmt.Sprintf("%s:%d:%d", TypeCheckDelivery, id, n)), asynq.Queue(QueueLow), asynq.MaxRetry(3))
+		asynq.TaskID(fmt.Sprintf("%s:%d:%d", TypeCheckDelivery, id, n)), asynq.Queue(queue.Low), asynq.MaxRetry(3))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		s.log.Warn("scheduling delivery check", slog.Int64("outbox_id", id), slog.Any("error", err))
 	}
@@ -579,68 +464,6 @@ func (s *Sender) delivered(ctx context.Context, row *store.OutboxMessage) error 
 	}
 	if err := s.outcomes.Delivered(ctx, row.IdempotencyKey); err != nil {
 		return fmt.Errorf("outbox %d: telling of its delivery: %w", row.ID, err)
-	}
-	return nil
-}
-
-// lastAttempt reports whether the running task will not be retried.
-func lastAttempt(ctx context.Context) bool {
-	retry, ok1 := asynq.GetRetryCount(ctx)
-	maxRetry, ok2 := asynq.GetMaxRetry(ctx)
-	return ok1 && ok2 && retry >= maxRetry
-}
-
-// RetryDelay backs off failed pipeline tasks: longer for rate limits.
-func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
-	base := time.Second
-	if errors.Is(err, adapters.ErrRateLimited) {
-		base = 10 * time.Second
-	}
-	d := base << min(n, 10)
-	return min(d, 30*time.Minute)
-}
-
-// Sweep queues inbox and outbox rows that were saved but whose task was
-// lost (Redis unavailable at the time, or a crash between commit and
-// enqueue). Queueing is keyed by row id, so a row already queued is not
-// queued twice, and handlers skip rows already done.
-func Sweep(ctx context.Context, s *store.Store, q Enqueuer, olderThan time.Duration, log *slog.Logger) error {
-	cutoff := time.Now().Add(-olderThan)
-	ids, err := s.PendingInbox(ctx, cutoff, 1000)
-	if err != nil {
-		return fmt.Errorf("sweeping inbox: %w", err)
-	}
-	for _, id := range ids {
-		// On the queue the recorder used: asynq's TaskIDs are unique per
-		// queue only, and a second task of the row on another queue would
-		// have it handled twice at once.
-		queue := QueueDefault
-		if row, err := s.Inbox(ctx, id); err == nil {
-			var in adapters.Inbound
-			if json.Unmarshal(row.Payload, &in) == nil {
-				queue = inboxQueue(&in)
-			}
-		}
-		if err := enqueueID(ctx, q, TypeProcessInbox, id, queue); err != nil {
-			return fmt.Errorf("sweeping inbox: %w", err)
-		}
-	}
-	msgs, err := s.PendingOutbox(ctx, cutoff, 1000)
-	if err != nil {
-		return fmt.Errorf("sweeping outbox: %w", err)
-	}
-	for _, m := range msgs {
-		// A welcome keeps its critical lane: its code expires in 20 s.
-		queue := QueueDefault
-		if strings.HasPrefix(m.IdempotencyKey, WelcomeKeyPrefix) {
-			queue = QueueCritical
-		}
-		if err := enqueueID(ctx, q, TypeSendOutbox, m.ID, queue); err != nil {
-			return fmt.Errorf("sweeping outbox: %w", err)
-		}
-	}
-	if len(ids)+len(msgs) > 0 {
-		log.Info("swept pending work", slog.Int("inbox", len(ids)), slog.Int("outbox", len(msgs)))
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package pipeline
+package inbox
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/bots"
+	"github.com/scrmgw/scrmgw/gateway/outbox"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -24,12 +25,12 @@ type Messages struct {
 
 	store  *store.Store
 	bot    bots.Bot
-	sender *Sender
+	sender *outbox.Sender
 	log    *slog.Logger
 }
 
 // NewMessages returns the message handler.
-func NewMessages(s *store.Store, bot bots.Bot, sender *Sender, log *slog.Logger) *Messages {
+func NewMessages(s *store.Store, bot bots.Bot, sender *outbox.Sender, log *slog.Logger) *Messages {
 	return &Messages{store: s, bot: bot, sender: sender, log: log}
 }
 
@@ -85,7 +86,7 @@ func (m *Messages) Queue(ctx context.Context, r bots.Reply) error {
 	}
 	out := &adapters.Outbound{IdempotencyKey: r.Key, To: r.To.ID, ToParty: r.To.Party, Kind: r.Kind, Text: r.Text,
 		Fields: r.Fields, ReplyTo: r.To.ReplyTo}
-	meta := OutboxMeta{BrandID: r.To.Brand, GuideID: r.To.GuideID}
+	meta := outbox.Meta{BrandID: r.To.Brand, GuideID: r.To.GuideID}
 	if r.To.MemberID != 0 {
 		id := r.To.MemberID
 		meta.MemberID = &id

@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
+	"github.com/scrmgw/scrmgw/gateway/commerce"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -194,7 +194,7 @@ func TestImportOrders(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		seedBrands(t, s)
-		commerce := pipeline.NewCommerce(s, nil)
+		commerce := commerce.New(s, nil)
 		opts := Options{Brand: "acme", Orders: commerce.ImportPurchase}
 		csv := "order_id,phone,placed_at,sku,qty,price\n" +
 			"SO-1,13800138000,2025-06-01T10:00:00+08:00,CL-100,2,129.00\n" +

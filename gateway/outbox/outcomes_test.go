@@ -1,4 +1,4 @@
-package pipeline
+package outbox
 
 import (
 	"context"
@@ -59,14 +59,14 @@ func TestSenderReportsOutcomes(t *testing.T) {
 		snd.Report(rec)
 		snd.CheckEvery(time.Second)
 
-		ok, _ := snd.Send(ctx, "tasks", &adapters.Outbound{IdempotencyKey: "wf:1:nudge:1", To: "wm1", Via: "li", Text: "回来看看"}, OutboxMeta{})
+		ok, _ := snd.Send(ctx, "tasks", &adapters.Outbound{IdempotencyKey: "wf:1:nudge:1", To: "wm1", Via: "li", Text: "回来看看"}, Meta{})
 		if err := snd.SendTask(ctx, q.drain()[0]); !errors.Is(err, adapters.ErrRateLimited) {
 			t.Fatalf("rate-limited: %v", err)
 		}
 		if len(rec.settled) != 0 {
 			t.Fatalf("a send released for a retry was told settled: %v", rec.settled)
 		}
-		bad, _ := snd.Send(ctx, "tasks", &adapters.Outbound{IdempotencyKey: "wf:2:nudge:1", To: "wm2", Via: "li", Text: "x"}, OutboxMeta{})
+		bad, _ := snd.Send(ctx, "tasks", &adapters.Outbound{IdempotencyKey: "wf:2:nudge:1", To: "wm2", Via: "li", Text: "x"}, Meta{})
 		for _, task := range q.drain() {
 			snd.SendTask(ctx, task)
 		}
@@ -102,7 +102,7 @@ func TestSenderReportsOutcomes(t *testing.T) {
 
 		// A send whose worker died, on a channel that cannot tell:
 		// failed for an operator, and told.
-		lost, _ := snd.Send(ctx, "tasks", &adapters.Outbound{IdempotencyKey: "wf:3:nudge:1", To: "wm3", Via: "li", Text: "x"}, OutboxMeta{})
+		lost, _ := snd.Send(ctx, "tasks", &adapters.Outbound{IdempotencyKey: "wf:3:nudge:1", To: "wm3", Via: "li", Text: "x"}, Meta{})
 		q.drain()
 		if _, claimed, err := s.ClaimOutbox(ctx, lost.ID); err != nil || !claimed {
 			t.Fatal(claimed, err)

@@ -1,4 +1,4 @@
-package pipeline
+package outbox
 
 import (
 	"context"
@@ -61,7 +61,7 @@ func TestRecoverLostSends(t *testing.T) {
 		rows := map[string]*store.OutboxMessage{}
 		claim := func(channel, to string) {
 			t.Helper()
-			row, err := snd.Send(ctx, channel, &adapters.Outbound{IdempotencyKey: "nudge:" + to, To: to, Via: "li", Text: "回来看看"}, OutboxMeta{})
+			row, err := snd.Send(ctx, channel, &adapters.Outbound{IdempotencyKey: "nudge:" + to, To: to, Via: "li", Text: "回来看看"}, Meta{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -210,7 +210,7 @@ func TestSendInDoubt(t *testing.T) {
 		reg.Register(ch)
 		q := newFakeQueue()
 		snd := NewSender(s, reg, q, discard)
-		row, err := snd.Send(ctx, "doubt", &adapters.Outbound{IdempotencyKey: "nudge:1", To: "wm1", Via: "li", Text: "回来看看"}, OutboxMeta{})
+		row, err := snd.Send(ctx, "doubt", &adapters.Outbound{IdempotencyKey: "nudge:1", To: "wm1", Via: "li", Text: "回来看看"}, Meta{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,7 +250,7 @@ func TestSendInDoubt(t *testing.T) {
 		if checks := q.drain(); len(checks) != 1 || checks[0].Type() != TypeCheckDelivery {
 			t.Errorf("queued after recovery: %v, want one delivery check", checks)
 		}
-		row2, _ := snd.Send(ctx, "fake", &adapters.Outbound{IdempotencyKey: "nudge:2", To: "wm2", Text: "x"}, OutboxMeta{})
+		row2, _ := snd.Send(ctx, "fake", &adapters.Outbound{IdempotencyKey: "nudge:2", To: "wm2", Text: "x"}, Meta{})
 		if err := snd.SendTask(ctx, q.drain()[0]); !errors.Is(err, adapters.ErrTemporary) {
 			t.Errorf("plain channel: %v, want a retry", err)
 		}

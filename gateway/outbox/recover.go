@@ -1,4 +1,4 @@
-package pipeline
+package outbox
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -182,11 +183,11 @@ func (s *Sender) recoverOne(ctx context.Context, row *store.OutboxMessage) (stri
 	}
 	attempt.Outcome, attempt.Error = RecoveredResend, reason
 	s.recordRecovery(ctx, attempt)
-	queue := QueueDefault
+	lane := queue.Default
 	if strings.HasPrefix(row.IdempotencyKey, WelcomeKeyPrefix) {
-		queue = QueueCritical
+		lane = queue.Critical
 	}
-	if err := enqueueID(ctx, s.queue, TypeSendOutbox, row.ID, queue); err != nil {
+	if err := queue.EnqueueID(ctx, s.queue, TypeSendOutbox, row.ID, lane); err != nil {
 		log.Warn("queueing a recovered send failed; the sweep will retry", slog.Any("error", err))
 	}
 	log.Info("lost send not at the channel; queued again")

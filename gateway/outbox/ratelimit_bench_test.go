@@ -1,4 +1,4 @@
-package pipeline
+package outbox
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -73,7 +74,7 @@ func benchSender(b *testing.B, rate int) {
 	snd.Limit(NewLimiter(redisClient(b), LimiterOptions{Rates: rates, CriticalShare: -1}), time.Hour)
 	ids := make([]int64, b.N)
 	for i := range b.N {
-		row, err := snd.Send(ctx, "wecom", &adapters.Outbound{IdempotencyKey: fmt.Sprintf("b%d", i), To: "wm", Kind: "text", Text: "hi"}, OutboxMeta{})
+		row, err := snd.Send(ctx, "wecom", &adapters.Outbound{IdempotencyKey: fmt.Sprintf("b%d", i), To: "wm", Kind: "text", Text: "hi"}, Meta{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -150,14 +151,14 @@ func BenchmarkSenderDeferredRealAsynq(b *testing.B) {
 		}
 		ids = append(ids, row.ID)
 	}
-	srv := asynq.NewServer(redisOpt, asynq.Config{Concurrency: 20, Queues: map[string]int{QueueDefault: 1},
+	srv := asynq.NewServer(redisOpt, asynq.Config{Concurrency: 20, Queues: map[string]int{queue.Default: 1},
 		DelayedTaskCheckInterval: time.Second, TaskCheckInterval: 50 * time.Millisecond, LogLevel: asynq.FatalLevel})
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(TypeSendOutbox, snd.SendTask)
 	b.ResetTimer()
 	for _, id := range ids {
-		p, _ := json.Marshal(idPayload{ID: id})
-		if _, err := client.Enqueue(asynq.NewTask(TypeSendOutbox, p), asynq.MaxRetry(0), asynq.Queue(QueueDefault)); err != nil {
+		p, _ := json.Marshal(queue.IDPayload{ID: id})
+		if _, err := client.Enqueue(asynq.NewTask(TypeSendOutbox, p), asynq.MaxRetry(0), asynq.Queue(queue.Default)); err != nil {
 			b.Fatal(err)
 		}
 	}

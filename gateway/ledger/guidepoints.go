@@ -1,4 +1,4 @@
-package pipeline
+package ledger
 
 import (
 	"context"
@@ -10,18 +10,19 @@ import (
 	"time"
 
 	"github.com/scrmgw/scrmgw/adapters/webhook"
-	"github.com/scrmgw/scrmgw/gateway/ledger"
+	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/store"
 )
 
-// GuidePoints awards guides their points (ledger.PointsRules) as events
+// GuidePoints awards guides their points (PointsRules) as events
 // are logged and tasks completed, into the append-only guide points
-// ledger. Every entry is keyed by what earned it:
 //
-//	bound:<brand>:<member>:<guide>   a member bound to the guide
-//	task:<task id>                   a task done before it was due
-//	order:<order id>:nudge|sales     a purchase
-//	refund:<refund id>:nudge|sales   a refund taking purchase points back
+//	 Every entry is keyed by what earned it:
+//
+//		bound:<brand>:<member>:<guide>   a member bound to the guide
+//		task:<task id>                   a task done before it was due
+//		order:<order id>:nudge|sales     a purchase
+//		refund:<refund id>:nudge|sales   a refund taking purchase points back
 //
 // so a redelivered event, a retried task or a second worker awards
 // nothing twice. Entries count in the month (in Location) of what earned
@@ -30,7 +31,7 @@ type GuidePoints struct {
 	store *store.Store
 	log   *slog.Logger
 	// Rules are the guide points rules; nil awards nothing.
-	Rules *ledger.PointsRules
+	Rules *PointsRules
 	// Location is the ledger's time zone: the months of the leaderboards.
 	Location *time.Location
 	now      func() time.Time
@@ -44,7 +45,7 @@ type GuidePoints struct {
 const BindingFresh = 7 * 24 * time.Hour
 
 // NewGuidePoints returns the guide points awarder.
-func NewGuidePoints(s *store.Store, rules *ledger.PointsRules, loc *time.Location, log *slog.Logger) *GuidePoints {
+func NewGuidePoints(s *store.Store, rules *PointsRules, loc *time.Location, log *slog.Logger) *GuidePoints {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -83,7 +84,7 @@ func (g *GuidePoints) HandleEvent(ctx context.Context, e *store.Event) error {
 		return nil
 	}
 	switch e.Type {
-	case TypeMemberJoined, webhook.TypeMemberSignedUp, webhook.TypeMemberUpdated, webhook.TypeStoreVisited, webhook.TypePurchaseCompleted:
+	case inbox.TypeMemberJoined, webhook.TypeMemberSignedUp, webhook.TypeMemberUpdated, webhook.TypeStoreVisited, webhook.TypePurchaseCompleted:
 		// A binding no event reported (made through the API or a
 		// workflow step) is credited at the member's next event.
 		if err := g.bound(ctx, rule, *e.MemberID, e.BrandID); err != nil {
@@ -162,7 +163,7 @@ func (g *GuidePoints) currentBinding(ctx context.Context, memberID int64, brand 
 // brand and guide (a member unbound and bound again earns nothing more).
 // Members a guide inherits from a leaver earn nothing, nor bindings older
 // than BindingFresh.
-func (g *GuidePoints) bound(ctx context.Context, rule ledger.PointsRule, memberID int64, brand string) error {
+func (g *GuidePoints) bound(ctx context.Context, rule PointsRule, memberID int64, brand string) error {
 	if rule.MemberBound <= 0 {
 		return nil
 	}
@@ -181,7 +182,7 @@ func (g *GuidePoints) bound(ctx context.Context, rule ledger.PointsRule, memberI
 // workflow message reached the member within the rule's days before the
 // purchase, through that guide or on their behalf, or the order is
 // attributed to them. Refunds recorded already are taken back at once.
-func (g *GuidePoints) purchase(ctx context.Context, rule ledger.PointsRule, brand, orderNo string) error {
+func (g *GuidePoints) purchase(ctx context.Context, rule PointsRule, brand, orderNo string) error {
 	o, err := g.store.OrderByNo(ctx, brand, orderNo)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -270,7 +271,7 @@ func (g *GuidePoints) clawbacks(ctx context.Context, o *store.Order) error {
 		cum += r.AmountCents
 		rid := strconv.FormatInt(r.ID, 10)
 		if sales != nil {
-			if c := ledger.SalesClawback(sales.Points, o.TotalCents, before, cum); c != 0 {
+			if c := SalesClawback(sales.Points, o.TotalCents, before, cum); c != 0 {
 				e := g.entry("refund:"+rid+":sales", store.GuidePointsClawback, sales.GuideID, sales.BrandID, sales.StoreID, -c, r.RefundedAt,
 					"clawback "+sales.Rule)
 				e.MemberID, e.OrderID, e.RefundID = sales.MemberID, o.ID, r.ID

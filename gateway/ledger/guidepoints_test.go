@@ -1,4 +1,4 @@
-package pipeline
+package ledger_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/adapters/webhook"
+	"github.com/scrmgw/scrmgw/gateway/commerce"
+	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/ledger"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
@@ -55,22 +57,22 @@ func TestGuidePointsLedger(t *testing.T) {
 		rules, err := ledger.ParsePointsRules("points.yaml", []byte(testPointsRules))
 		must(err)
 		sh, _ := time.LoadLocation("Asia/Shanghai")
-		gp := NewGuidePoints(s, rules, sh, nil)
-		c := NewCommerce(s, nil)
+		gp := ledger.NewGuidePoints(s, rules, sh, nil)
+		c := commerce.New(s, nil)
 		c.OnLogged = gp.Then(nil)
 
 		// An event about the member 8 days after the binding: too late to
 		// earn (a binding made before points were turned on).
-		gp.now = func() time.Time { return time.Now().Add(BindingFresh + time.Hour) }
+		gp.SetNow(func() time.Time { return time.Now().Add(ledger.BindingFresh + time.Hour) })
 		must(gp.HandleEvent(ctx, &store.Event{Type: webhook.TypeMemberUpdated, BrandID: "acme", MemberID: &m.ID}))
 		if es, _ := s.GuidePoints(ctx, store.GuidePointsFilter{}); len(es) != 0 {
 			t.Fatalf("an old binding earned: %+v", es)
 		}
-		gp.now = time.Now
+		gp.SetNow(time.Now)
 		// Members joined, each event delivered twice: Li earns 10 once; Wu
 		// nothing for a member inherited from a leaver.
 		for _, id := range []int64{m.ID, heir.ID, m.ID} {
-			must(gp.HandleEvent(ctx, &store.Event{Type: TypeMemberJoined, BrandID: "acme", MemberID: &id}))
+			must(gp.HandleEvent(ctx, &store.Event{Type: inbox.TypeMemberJoined, BrandID: "acme", MemberID: &id}))
 		}
 
 		// A workflow nudge to the member through Li, 3 days before the
@@ -90,7 +92,7 @@ func TestGuidePointsLedger(t *testing.T) {
 			t.Helper()
 			in := &adapters.Inbound{Channel: webhook.ChannelName, Kind: "event", Event: typ, Brand: "acme", DedupKey: key,
 				Attrs: map[string]string{"data": data}, At: placed}
-			must(c.handle(ctx, in))
+			must(c.Handle(ctx, in))
 		}
 		// SO-1: 2 × 129.00 + 99.50 = 357.50, credited to Li by the POS.
 		so1 := `{"member":{"phone":"13800138000"},"order_id":"SO-1","store":"sh-1","guide":"g-li","placed_at":"` + placed.Format(time.RFC3339) + `",
@@ -219,7 +221,7 @@ func (c storeCompleter) CompleteGuideTask(ctx context.Context, id int64) (*store
 
 // failingCompleter completes the task and then fails (the engine's event
 // after the task was marked done).
-type failingCompleter struct{ next TaskCompleter }
+type failingCompleter struct{ next ledger.TaskCompleter }
 
 func (c failingCompleter) CompleteGuideTask(ctx context.Context, id int64) (*store.GuideTask, bool, error) {
 	t, done, _ := c.next.CompleteGuideTask(ctx, id)

@@ -1,4 +1,4 @@
-package pipeline
+package inbox
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/bots"
+	"github.com/scrmgw/scrmgw/gateway/outbox"
+	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -27,7 +29,7 @@ func TestMessagesQueueRepliesOnce(t *testing.T) {
 			}, nil
 		})
 		q := newFakeQueue()
-		m := NewMessages(s, bot, NewSender(s, adapters.NewRegistry(), q, discard), discard)
+		m := NewMessages(s, bot, outbox.NewSender(s, adapters.NewRegistry(), q, discard), discard)
 		in := &adapters.Inbound{Channel: "wecom", DedupKey: "kfmsg:1", Brand: "acme", From: adapters.PartyMember, SenderID: "wmChen",
 			Kind: "text", Text: "转人工", ReplyTo: map[string]string{"open_kfid": "wkKF1"}}
 		for range 2 {
@@ -41,7 +43,7 @@ func TestMessagesQueueRepliesOnce(t *testing.T) {
 		}
 		var got []string
 		for _, task := range tasks {
-			var pl idPayload
+			var pl queue.IDPayload
 			json.Unmarshal(task.Payload(), &pl)
 			row, err := s.Outbox(ctx, pl.ID)
 			if err != nil {

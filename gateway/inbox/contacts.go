@@ -1,4 +1,4 @@
-package pipeline
+package inbox
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/gateway/outbox"
+	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -41,10 +43,6 @@ type Welcomer interface {
 	Welcome(ctx context.Context, channel string, d WelcomeData) (*adapters.Outbound, error)
 }
 
-// WelcomeKeyPrefix starts the idempotency key of welcome messages, which
-// go on the critical queue (also when the sweep re-queues them).
-const WelcomeKeyPrefix = "welcome:"
-
 // Contacts turns contact events into members, bindings, events and
 // welcome messages. Every write is keyed by the delivery, so handling a
 // delivery twice changes nothing the second time.
@@ -56,13 +54,13 @@ type Contacts struct {
 
 	store    *store.Store
 	channels *adapters.Registry
-	sender   *Sender
+	sender   *outbox.Sender
 	welcomer Welcomer
 	log      *slog.Logger
 }
 
 // NewContacts returns the contact-event handler.
-func NewContacts(s *store.Store, channels *adapters.Registry, sender *Sender, w Welcomer, log *slog.Logger) *Contacts {
+func NewContacts(s *store.Store, channels *adapters.Registry, sender *outbox.Sender, w Welcomer, log *slog.Logger) *Contacts {
 	return &Contacts{store: s, channels: channels, sender: sender, welcomer: w, log: log}
 }
 
@@ -207,13 +205,13 @@ func (c *Contacts) welcome(ctx context.Context, in *adapters.Inbound, m *store.M
 	if err != nil {
 		return fmt.Errorf("rendering welcome: %w", err)
 	}
-	out.IdempotencyKey = WelcomeKeyPrefix + in.DedupKey
+	out.IdempotencyKey = outbox.WelcomeKeyPrefix + in.DedupKey
 	out.To, out.ToParty = in.SenderID, adapters.PartyMember
 	if out.Fields == nil {
 		out.Fields = map[string]string{}
 	}
 	out.Fields["welcome_code"] = code
-	meta := OutboxMeta{MemberID: &m.ID, BrandID: in.Brand, Queue: QueueCritical}
+	meta := outbox.Meta{MemberID: &m.ID, BrandID: in.Brand, Queue: queue.Critical}
 	if b != nil {
 		meta.GuideID = b.GuideID
 	}

@@ -1,4 +1,4 @@
-package pipeline
+package commerce
 
 import (
 	"context"
@@ -12,17 +12,18 @@ import (
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/adapters/webhook"
 	"github.com/scrmgw/scrmgw/gateway/assign"
+	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/ledger"
 	"github.com/scrmgw/scrmgw/store"
 )
 
-// Commerce turns the brand's CloudEvents (sign-ups, purchases, refunds,
+// Ingester turns the brand's CloudEvents (sign-ups, purchases, refunds,
 // visits) into members, orders, refunds, commission lines and the event
 // log. Every effect is keyed (the member by phone or id, the order by its
 // number, the refund by its id, the event by brand, source and id), so a
 // redelivered event, or the same order sent again as a new event, changes
 // nothing twice.
-type Commerce struct {
+type Ingester struct {
 	store *store.Store
 	log   *slog.Logger
 	// Rules are the commission rules; nil: no commission lines.
@@ -41,19 +42,19 @@ type Commerce struct {
 	history bool
 }
 
-// NewCommerce returns the commerce-event handler.
-func NewCommerce(s *store.Store, log *slog.Logger) *Commerce {
+// New returns the commerce-event handler.
+func New(s *store.Store, log *slog.Logger) *Ingester {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Commerce{store: s, log: log, Location: time.UTC, now: time.Now}
+	return &Ingester{store: s, log: log, Location: time.UTC, now: time.Now}
 }
 
 // Register routes the webhook channel's events to c.
-func (c *Commerce) Register(p *Processor) {
+func (c *Ingester) Register(p *inbox.Processor) {
 	p.On(func(in *adapters.Inbound) bool {
 		return in.Channel == webhook.ChannelName && in.Kind == "event" && webhook.KnownType(in.Event)
-	}, HandlerFunc(c.handle))
+	}, c)
 }
 
 // permanent marks bad data: retrying cannot help.
@@ -61,7 +62,9 @@ func permanent(format string, args ...any) error {
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), store.ErrInvalid)
 }
 
-func (c *Commerce) handle(ctx context.Context, in *adapters.Inbound) error {
+// Handle applies one commerce event (it is the inbox.Handler Register
+// routes to).
+func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) error {
 	raw := []byte(in.Attrs["data"])
 	var ref struct {
 		Member webhook.MemberRef `json:"member"`
@@ -124,7 +127,7 @@ func (c *Commerce) handle(ctx context.Context, in *adapters.Inbound) error {
 
 // member resolves an event's member, making one unknown by phone or CRM
 // id (a purchase by someone never seen before).
-func (c *Commerce) member(ctx context.Context, brand string, ref webhook.MemberRef) (int64, error) {
+func (c *Ingester) member(ctx context.Context, brand string, ref webhook.MemberRef) (int64, error) {
 	if ref.MemberID != 0 {
 		v, err := c.store.Member(ctx, ref.MemberID, "")
 		if err != nil {
@@ -149,7 +152,7 @@ func (c *Commerce) member(ctx context.Context, brand string, ref webhook.MemberR
 // memberEvent applies member.signed_up / member.updated: the member by
 // phone or ids (one person), their name, level and identities, and a
 // guide of their home store or of the nearest store.
-func (c *Commerce) memberEvent(ctx context.Context, in *adapters.Inbound, raw []byte) (int64, error) {
+func (c *Ingester) memberEvent(ctx context.Context, in *adapters.Inbound, raw []byte) (int64, error) {
 	var d webhook.MemberData
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return 0, permanent("event data: %v", err)
@@ -241,7 +244,7 @@ func yuan(cents int64) float64 { return float64(cents) / 100 }
 // purchase records an order with its commission lines and returns the
 // event payload. skip is true when the order number was recorded by
 // another event: the same sale sent twice counts once.
-func (c *Commerce) purchase(ctx context.Context, in *adapters.Inbound, raw []byte, memberID int64) (payload string, skip bool, err error) {
+func (c *Ingester) purchase(ctx context.Context, in *adapters.Inbound, raw []byte, memberID int64) (payload string, skip bool, err error) {
 	var d webhook.PurchaseData
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return "", false, permanent("event data: %v", err)
@@ -317,7 +320,7 @@ func (c *Commerce) purchase(ctx context.Context, in *adapters.Inbound, raw []byt
 // the guide the POS names (attribution "event"), else the member's bound
 // guide when the rules say so ("binding"); the store of purchase, else
 // (online) the credited guide's store; and that store's distributor.
-func (c *Commerce) attribute(ctx context.Context, o *store.Order, d webhook.PurchaseData) (ledger.Parties, error) {
+func (c *Ingester) attribute(ctx context.Context, o *store.Order, d webhook.PurchaseData) (ledger.Parties, error) {
 	var p ledger.Parties
 	if d.Guide != "" {
 		g, err := c.store.Guide(ctx, d.Guide, "")
@@ -387,7 +390,7 @@ var ErrOrderUnknown = errors.New("refund before its order: will retry")
 
 // refund records a refund, its clawback lines and returns the event
 // payload (the refunded amount as the order, for workflows).
-func (c *Commerce) refund(ctx context.Context, in *adapters.Inbound, raw []byte) (string, error) {
+func (c *Ingester) refund(ctx context.Context, in *adapters.Inbound, raw []byte) (string, error) {
 	var d webhook.RefundData
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return "", permanent("event data: %v", err)
@@ -447,7 +450,7 @@ func (c *Commerce) refund(ctx context.Context, in *adapters.Inbound, raw []byte)
 
 // refundPayload is the event payload of a refund recorded before (its
 // lines are not kept in the event; the amount is).
-func (c *Commerce) refundPayload(in *adapters.Inbound, d webhook.RefundData, r *store.Refund) (string, error) {
+func (c *Ingester) refundPayload(in *adapters.Inbound, d webhook.RefundData, r *store.Refund) (string, error) {
 	return mustJSON(map[string]any{"order": orderPayload{ID: d.OrderID, Total: yuan(r.AmountCents), PurchasedAt: r.RefundedAt,
 		Source: in.Attrs["source"]}, "refund_id": d.RefundID, "order_id": d.OrderID}), nil
 }
@@ -511,7 +514,7 @@ func mustJSON(v any) string {
 // would, but without commission lines (history is settled elsewhere) and
 // without reaching the workflow engine (old orders start no nudges). An
 // order already recorded is left alone: fresh is false.
-func (c *Commerce) ImportPurchase(ctx context.Context, brand string, d webhook.PurchaseData) (fresh bool, err error) {
+func (c *Ingester) ImportPurchase(ctx context.Context, brand string, d webhook.PurchaseData) (fresh bool, err error) {
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return false, err

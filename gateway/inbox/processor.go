@@ -1,0 +1,138 @@
+package inbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/gateway/queue"
+	"github.com/scrmgw/scrmgw/store"
+)
+
+// Channel-neutral event names carried in adapters.Inbound.Event.
+const (
+	EventContactAdded   = "contact.added"
+	EventContactRemoved = "contact.removed"
+	EventContactUpdated = "contact.updated"
+	EventGuideJoined    = "guide.joined"
+	EventGuideLeft      = "guide.left"
+)
+
+// Handler acts on one recorded delivery. Handlers must be idempotent
+// (their writes keyed by the delivery's DedupKey): a delivery is handled
+// again when a previous attempt failed part-way.
+type Handler interface {
+	Handle(ctx context.Context, in *adapters.Inbound) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, in *adapters.Inbound) error
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, in *adapters.Inbound) error { return f(ctx, in) }
+
+// Processor handles queued inbox rows.
+type Processor struct {
+	store    *store.Store
+	channels *adapters.Registry
+	log      *slog.Logger
+	handlers []route
+}
+
+type route struct {
+	match func(*adapters.Inbound) bool
+	h     Handler
+}
+
+// NewProcessor returns a Processor.
+func NewProcessor(s *store.Store, channels *adapters.Registry, log *slog.Logger) *Processor {
+	return &Processor{store: s, channels: channels, log: log}
+}
+
+// On routes deliveries matching match to h; every matching handler runs,
+// in registration order.
+func (p *Processor) On(match func(*adapters.Inbound) bool, h Handler) {
+	p.handlers = append(p.handlers, route{match: match, h: h})
+}
+
+// OnEvent routes events of a name.
+func OnEvent(name string) func(*adapters.Inbound) bool {
+	return func(in *adapters.Inbound) bool { return in.Kind == "event" && in.Event == name }
+}
+
+// OnMessage routes messages (everything but events).
+func OnMessage(in *adapters.Inbound) bool { return in.Kind != "event" }
+
+// ProcessTask is the asynq handler of TypeProcessInbox.
+func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	var pl queue.IDPayload
+	if err := json.Unmarshal(t.Payload(), &pl); err != nil || pl.ID == 0 {
+		return fmt.Errorf("bad %s payload %q: %w", TypeProcessInbox, t.Payload(), asynq.SkipRetry)
+	}
+	return p.process(ctx, pl.ID, queue.LastAttempt(ctx))
+}
+
+// process handles one inbox row unless it was handled already; final
+// makes a failure final.
+func (p *Processor) process(ctx context.Context, id int64, last bool) error {
+	row, err := p.store.Inbox(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // pruned: it was processed long ago
+	}
+	if err != nil {
+		return err
+	}
+	if row.State != store.InboxPending {
+		return nil
+	}
+	var in adapters.Inbound
+	if err := json.Unmarshal(row.Payload, &in); err != nil {
+		p.store.FailInbox(ctx, row.ID, "undecodable payload: "+err.Error(), true)
+		return fmt.Errorf("inbox %d: %v: %w", row.ID, err, asynq.SkipRetry)
+	}
+	if err := p.handle(ctx, &in); err != nil {
+		final := last || errors.Is(err, store.ErrInvalid) || errors.Is(err, asynq.SkipRetry)
+		if ferr := p.store.FailInbox(ctx, row.ID, err.Error(), final); ferr != nil {
+			p.log.Warn("recording inbox failure", slog.Int64("inbox_id", row.ID), slog.Any("error", ferr))
+		}
+		p.log.Warn("handling inbound failed", slog.Int64("inbox_id", row.ID), slog.String("channel", in.Channel),
+			slog.String("kind", in.Kind), slog.String("event", in.Event), slog.Bool("final", final), slog.Any("error", err))
+		if final {
+			return fmt.Errorf("inbox %d: %w: %w", row.ID, err, asynq.SkipRetry)
+		}
+		return fmt.Errorf("inbox %d: %w", row.ID, err)
+	}
+	return p.store.FinishInbox(ctx, row.ID)
+}
+
+func (p *Processor) handle(ctx context.Context, in *adapters.Inbound) error {
+	if ch, ok := p.channels.Channel(in.Channel); ok {
+		if ex, ok := ch.(adapters.Expander); ok {
+			handled, err := ex.Expand(ctx, in)
+			if err != nil {
+				return fmt.Errorf("expanding %s delivery: %w", in.Channel, err)
+			}
+			if handled {
+				return nil
+			}
+		}
+	}
+	matched := false
+	for _, r := range p.handlers {
+		if r.match(in) {
+			matched = true
+			if err := r.h.Handle(ctx, in); err != nil {
+				return err
+			}
+		}
+	}
+	if !matched {
+		p.log.Debug("no handler for inbound", slog.String("channel", in.Channel), slog.String("kind", in.Kind), slog.String("event", in.Event))
+	}
+	return nil
+}
