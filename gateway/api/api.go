@@ -81,6 +81,8 @@ const maxBulkItems = 10000
 
 // Mount registers the routes under /api/v1 on r.
 func (s *Server) Mount(r *gin.Engine) {
+	// Admin only, outside the v1 group's authentication (as the queue UI).
+	r.GET("/api/v1/handovers", s.RequireAdmin(), s.listHandovers)
 	v1 := r.Group("/api/v1", s.Authenticate())
 
 	v1.GET("/brands", s.listBrands)

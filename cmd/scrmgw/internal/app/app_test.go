@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/gateway/httpserve"
 	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
@@ -135,10 +136,10 @@ func exerciseGateway(t *testing.T, s *started, token string) {
 	if code, body := request(t, "GET", s.base+"/metrics", "", ""); code != 200 || !strings.Contains(body, `scrmgw_http_requests_total{code="201",method="POST",route="/api/v1/stores"} 1`) {
 		t.Errorf("/metrics = %d, lacks the request counter:\n%.2000s", code, body)
 	}
-	if code, _ := request(t, "GET", s.base+QueueUIPath+"/", "", ""); code != 401 {
+	if code, _ := request(t, "GET", s.base+httpserve.QueueUIPath+"/", "", ""); code != 401 {
 		t.Errorf("queue UI without a token: %d, want 401", code)
 	}
-	req, _ := http.NewRequest("GET", s.base+QueueUIPath+"/api/queues", nil)
+	req, _ := http.NewRequest("GET", s.base+httpserve.QueueUIPath+"/api/queues", nil)
 	req.SetBasicAuth("admin", token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

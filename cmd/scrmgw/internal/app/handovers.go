@@ -3,19 +3,13 @@ package app
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net/http"
-	"strconv"
 	"time"
-
-	"github.com/gin-gonic/gin"
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/gateway/assign"
 	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/queue"
-	"github.com/scrmgw/scrmgw/store"
 )
 
 // handoverPollInterval is how often requested WeCom handovers are
@@ -101,47 +95,4 @@ func (w wecomResigned) ResignedTransferStatus(ctx context.Context, from, to stri
 		}
 	}
 	return out, nil
-}
-
-// listHandovers is GET /api/v1/handovers (admin): the handovers of guides
-// who left, for an operator to see what could not be moved and why.
-// Query: state (pending, requested, transferred, failed), guide_id,
-// brand, after_id, limit.
-func (a *App) listHandovers(c *gin.Context) {
-	f := store.HandoverFilter{GuideID: c.Query("guide_id"), Brand: c.Query("brand"), State: c.Query("state")}
-	if f.State == "" {
-		f.State = c.Query("status")
-	}
-	switch f.State {
-	case "", store.HandoverPending, store.HandoverRequested, store.HandoverTransferred, store.HandoverFailed:
-	default:
-		c.JSON(http.StatusBadRequest, gin.H{"error": gin.H{"code": "invalid", "message": "state must be pending, requested, transferred or failed"}})
-		return
-	}
-	if s := c.Query("after_id"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			c.JSON(http.StatusBadRequest, gin.H{"error": gin.H{"code": "invalid", "message": "after_id must be an integer"}})
-			return
-		}
-		f.AfterID = n
-	}
-	if s := c.Query("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			c.JSON(http.StatusBadRequest, gin.H{"error": gin.H{"code": "invalid", "message": "limit must be an integer"}})
-			return
-		}
-		f.Limit = n
-	}
-	rows, err := a.Store.Handovers(c.Request.Context(), f)
-	if err != nil {
-		a.Log.Error("listing handovers", slog.Any("error", err))
-		c.JSON(http.StatusInternalServerError, gin.H{"error": gin.H{"code": "internal", "message": "internal error"}})
-		return
-	}
-	if rows == nil {
-		rows = []store.Handover{}
-	}
-	c.JSON(http.StatusOK, gin.H{"handovers": rows})
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/scrmgw/scrmgw/gateway/assign"
 	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/queue"
-	"github.com/scrmgw/scrmgw/store"
 )
 
 // queuePriorities weighs the queues: critical (new contacts and welcome
@@ -67,8 +66,9 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 	}
 	a.assigner = assigner
 	a.commerce.Assigner = assigner
-	a.processor.On(inbox.OnEvent(inbox.EventGuideLeft), inbox.HandlerFunc(a.guideLeft))
 	a.wireHandovers()
+	departures := &assign.Departures{Store: a.Store, Assigner: assigner, Handovers: a.handovers, Log: a.Log}
+	a.processor.On(inbox.OnEvent(inbox.EventGuideLeft), inbox.HandlerFunc(departures.GuideLeft))
 	bot, botDeps, err := a.bots()
 	if err != nil {
 		return err
@@ -238,32 +238,6 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 	stopWorkers()
 	a.Log.Info("stopped")
 	return runErr
-}
-
-// guideLeft hands the members of a guide who left the organisation (a
-// DingTalk user_leave_org, a WeCom delete_user) to colleagues. On WeCom
-// the customers go through durable handovers (WeCom's 离职继承: the
-// guide is gone, so the transfer for serving employees cannot be used).
-func (a *App) guideLeft(ctx context.Context, in *adapters.Inbound) error {
-	g, err := a.Store.GuideByChannelID(ctx, in.Channel, in.Attrs["user_id"])
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // not one of our guides
-	}
-	if err != nil {
-		return err
-	}
-	if in.Channel == "wecom" && a.handovers != nil {
-		if _, err := a.handovers.Start(ctx, g.ID, in.DedupKey); err != nil {
-			return fmt.Errorf("handing over the members of guide %s: %w", g.ID, err)
-		}
-		return nil
-	}
-	moves, err := a.assigner.GuideLeft(ctx, g.ID)
-	if err != nil {
-		return fmt.Errorf("reassigning members of guide %s: %w", g.ID, err)
-	}
-	a.Log.Info("guide left; members reassigned", slog.String("guide_id", g.ID), slog.Int("members", len(moves)))
-	return nil
 }
 
 // syncIndex applies other replicas' store changes to the index.

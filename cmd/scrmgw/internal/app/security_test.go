@@ -24,6 +24,7 @@ import (
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
 	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/gateway/httpserve"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -166,7 +167,7 @@ func guardedRoutes(t *testing.T, a *App) []gin.RouteInfo {
 	}
 	var out []gin.RouteInfo
 	for _, r := range eng.Routes() {
-		if strings.HasPrefix(r.Path, "/api/") || strings.HasPrefix(r.Path, QueueUIPath) {
+		if strings.HasPrefix(r.Path, "/api/") || strings.HasPrefix(r.Path, httpserve.QueueUIPath) {
 			out = append(out, r)
 		}
 	}
@@ -397,7 +398,7 @@ func TestSecurityBrandIsolation(t *testing.T) {
 				{"list tokens", "GET", "/api/v1/tokens", "", forbidden},
 				{"mint an admin token", "POST", "/api/v1/tokens", `{"name":"escalate"}`, forbidden},
 				{"revoke a token", "DELETE", "/api/v1/tokens/1", "", forbidden},
-				{"queue UI", "GET", QueueUIPath + "/api/queues", "", []int{401}},
+				{"queue UI", "GET", httpserve.QueueUIPath + "/api/queues", "", []int{401}},
 			}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
@@ -636,7 +637,7 @@ func TestSecurityPublicBodyLimits(t *testing.T) {
 	eng := s.app.Handler().(*gin.Engine)
 	var posts []gin.RouteInfo
 	for _, r := range eng.Routes() {
-		if r.Method == "POST" && !strings.HasPrefix(r.Path, "/api/") && !strings.HasPrefix(r.Path, QueueUIPath) {
+		if r.Method == "POST" && !strings.HasPrefix(r.Path, "/api/") && !strings.HasPrefix(r.Path, httpserve.QueueUIPath) {
 			posts = append(posts, r)
 		}
 	}

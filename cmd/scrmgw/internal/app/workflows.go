@@ -11,6 +11,7 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/gateway/assign"
+	"github.com/scrmgw/scrmgw/gateway/commerce"
 	"github.com/scrmgw/scrmgw/gateway/outbox"
 	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
@@ -92,7 +93,7 @@ func (a *App) wireEngine() error {
 		Sender: engineSender{a.sender}, Assigner: engineAssigner{a.assigner}, Locale: a.Config.Locale,
 		MemberKinds: MemberKinds(ChannelSpecs(a.Config)),
 		Logger:      a.Log, WakeQueue: queue.Workflows, WebhookSecret: a.webhookSecret, Quotas: quotas,
-		Coupons: couponIssuer{batches: batches, store: a.Store}, CouponBatches: batches})
+		Coupons: commerce.CouponIssuer{Batches: batches, Store: a.Store}, CouponBatches: batches})
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package app
+package httpserve
 
 import (
 	"log/slog"
@@ -13,7 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// refusalLimiter throttles clients that keep making refused requests:
+// RefusalLimiter throttles clients that keep making refused requests:
 // forged or stale callbacks, bad signatures, wrong bearer tokens. Each
 // client IP (an IPv6 client by its /64) has a token bucket of burst
 // refusals refilled at rate per second; a refused request takes one, an
@@ -22,13 +22,13 @@ import (
 // so a flood of forgeries cannot keep the gateway decrypting, hashing and
 // querying tokens. A platform that delivers valid callbacks never
 // empties its bucket, however fast it sends.
-type refusalLimiter struct {
+type RefusalLimiter struct {
 	rate  float64 // refusals per second
 	burst float64
 	now   func() time.Time
 	log   *slog.Logger
-	// throttled counts the requests answered 429.
-	throttled func()
+	// Throttled counts the requests answered 429.
+	Throttled func()
 
 	mu      sync.Mutex
 	clients map[netip.Prefix]*refusals
@@ -48,8 +48,10 @@ const maxTrackedClients = 100_000
 // overflow is the bucket the clients beyond maxTrackedClients share.
 var overflow = netip.Prefix{}
 
-func newRefusalLimiter(rate float64, burst int, log *slog.Logger) *refusalLimiter {
-	return &refusalLimiter{rate: rate, burst: float64(burst), now: time.Now, log: log, throttled: func() {},
+// NewRefusalLimiter returns a limiter allowing burst refusals per client,
+// refilled at rate per second.
+func NewRefusalLimiter(rate float64, burst int, log *slog.Logger) *RefusalLimiter {
+	return &RefusalLimiter{rate: rate, burst: float64(burst), now: time.Now, log: log, Throttled: func() {},
 		clients: make(map[netip.Prefix]*refusals), max: maxTrackedClients}
 }
 
@@ -70,7 +72,7 @@ func clientKey(ip string) (netip.Prefix, bool) {
 }
 
 // refill brings b's tokens up to now.
-func (l *refusalLimiter) refill(b *refusals, now time.Time) {
+func (l *RefusalLimiter) refill(b *refusals, now time.Time) {
 	if el := now.Sub(b.last).Seconds(); el > 0 {
 		b.tokens = math.Min(l.burst, b.tokens+el*l.rate)
 	}
@@ -80,7 +82,7 @@ func (l *refusalLimiter) refill(b *refusals, now time.Time) {
 // wait reports how long key must wait before it may make a request: 0
 // when its bucket has room. first is true the first time a wait is
 // reported since the client last had room.
-func (l *refusalLimiter) wait(key netip.Prefix) (d time.Duration, first bool) {
+func (l *RefusalLimiter) wait(key netip.Prefix) (d time.Duration, first bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.clients[key]
@@ -103,7 +105,7 @@ func (l *refusalLimiter) wait(key netip.Prefix) (d time.Duration, first bool) {
 }
 
 // refused takes a token from key's bucket.
-func (l *refusalLimiter) refused(key netip.Prefix) {
+func (l *RefusalLimiter) refused(key netip.Prefix) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -127,7 +129,7 @@ func (l *refusalLimiter) refused(key netip.Prefix) {
 
 // sweep forgets the clients whose buckets are full again: they are as
 // good as new.
-func (l *refusalLimiter) sweep(now time.Time) {
+func (l *RefusalLimiter) sweep(now time.Time) {
 	for k, b := range l.clients {
 		l.refill(b, now)
 		if b.tokens >= l.burst {
@@ -136,8 +138,8 @@ func (l *refusalLimiter) sweep(now time.Time) {
 	}
 }
 
-// refusedStatus says which answers count as refusals on a route.
-type refusedStatus func(status int) bool
+// RefusedStatus says which answers count as refusals on a route.
+type RefusedStatus func(status int) bool
 
 // callbackRefused: a callback or event that failed verification or
 // could not be read.
@@ -154,9 +156,9 @@ func callbackRefused(status int) bool {
 // token refused an admin-only call (403) is not counted.
 func authRefused(status int) bool { return status == http.StatusUnauthorized }
 
-// middleware guards the routes classify assigns a refusedStatus; the
+// Middleware guards the routes classify assigns a RefusedStatus; the
 // others (health, metrics) pass untouched.
-func (l *refusalLimiter) middleware(classify func(c *gin.Context) refusedStatus) gin.HandlerFunc {
+func (l *RefusalLimiter) Middleware(classify func(c *gin.Context) RefusedStatus) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		counts := classify(c)
 		if counts == nil {
@@ -169,7 +171,7 @@ func (l *refusalLimiter) middleware(classify func(c *gin.Context) refusedStatus)
 			return
 		}
 		if d, first := l.wait(key); d > 0 {
-			l.throttled()
+			l.Throttled()
 			if first {
 				l.log.Warn("client throttled after too many refused requests",
 					slog.String("client", key.String()), slog.String("route", c.FullPath()))
@@ -186,10 +188,10 @@ func (l *refusalLimiter) middleware(classify func(c *gin.Context) refusedStatus)
 	}
 }
 
-// publicRoutes classifies requests for the refusal limiter: the channel
+// PublicRoutes classifies requests for the refusal limiter: the channel
 // callback routes (exact paths), the admin API, the queue UI and /metrics.
-func publicRoutes(callbacks map[string]bool) func(c *gin.Context) refusedStatus {
-	return func(c *gin.Context) refusedStatus {
+func PublicRoutes(callbacks map[string]bool) func(c *gin.Context) RefusedStatus {
+	return func(c *gin.Context) RefusedStatus {
 		if callbacks[c.FullPath()] {
 			return callbackRefused
 		}

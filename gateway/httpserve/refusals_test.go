@@ -1,4 +1,4 @@
-package app
+package httpserve
 
 import (
 	"io"
@@ -16,14 +16,14 @@ import (
 // limiterEngine serves the routes the limiter tells apart: a callback
 // (/callbacks/x), the API (/api/v1/x) and /healthz, each answering the
 // status named by ?status= (default 200).
-func limiterEngine(t *testing.T, l *refusalLimiter, trusted []string) *gin.Engine {
+func limiterEngine(t *testing.T, l *RefusalLimiter, trusted []string) *gin.Engine {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
 	r := gin.New()
 	if err := r.SetTrustedProxies(trusted); err != nil {
 		t.Fatal(err)
 	}
-	r.Use(l.middleware(publicRoutes(map[string]bool{"/callbacks/x": true})))
+	r.Use(l.Middleware(PublicRoutes(map[string]bool{"/callbacks/x": true})))
 	answer := func(c *gin.Context) {
 		st := http.StatusOK
 		if s := c.Query("status"); s != "" {
@@ -41,9 +41,9 @@ type fakeClock struct{ t time.Time }
 
 func (c *fakeClock) now() time.Time          { return c.t }
 func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
-func newTestLimiter(rate float64, burst int) (*refusalLimiter, *fakeClock) {
+func newTestLimiter(rate float64, burst int) (*RefusalLimiter, *fakeClock) {
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := newRefusalLimiter(rate, burst, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	l := NewRefusalLimiter(rate, burst, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	l.now = clk.now
 	return l, clk
 }

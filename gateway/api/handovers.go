@@ -1,0 +1,54 @@
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/scrmgw/scrmgw/store"
+)
+
+// listHandovers is GET /api/v1/handovers (admin): the handovers of guides
+// who left, for an operator to see what could not be moved and why.
+// Query: state (pending, requested, transferred, failed), guide_id,
+// brand, after_id, limit.
+func (s *Server) listHandovers(c *gin.Context) {
+	f := store.HandoverFilter{GuideID: c.Query("guide_id"), Brand: c.Query("brand"), State: c.Query("state")}
+	if f.State == "" {
+		f.State = c.Query("status")
+	}
+	switch f.State {
+	case "", store.HandoverPending, store.HandoverRequested, store.HandoverTransferred, store.HandoverFailed:
+	default:
+		c.JSON(http.StatusBadRequest, gin.H{"error": gin.H{"code": "invalid", "message": "state must be pending, requested, transferred or failed"}})
+		return
+	}
+	if v := c.Query("after_id"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			c.JSON(http.StatusBadRequest, gin.H{"error": gin.H{"code": "invalid", "message": "after_id must be an integer"}})
+			return
+		}
+		f.AfterID = n
+	}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			c.JSON(http.StatusBadRequest, gin.H{"error": gin.H{"code": "invalid", "message": "limit must be an integer"}})
+			return
+		}
+		f.Limit = n
+	}
+	rows, err := s.store.Handovers(c.Request.Context(), f)
+	if err != nil {
+		s.log.Error("listing handovers", slog.Any("error", err))
+		c.JSON(http.StatusInternalServerError, gin.H{"error": gin.H{"code": "internal", "message": "internal error"}})
+		return
+	}
+	if rows == nil {
+		rows = []store.Handover{}
+	}
+	c.JSON(http.StatusOK, gin.H{"handovers": rows})
+}
