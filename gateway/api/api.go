@@ -1,10 +1,3 @@
-// Package api is scrmgw's admin REST API under /api/v1: brands, stores,
-// guides, members and API tokens, guarded by bearer tokens. The admin token
-// sees everything; a brand-scoped token sees only its brand's data (other
-// brands' records answer 404) and may write only what belongs to its brand
-// alone. Errors have one stable shape:
-//
-//	{"error": {"code": "invalid_argument", "message": "...", "details": [{"row": 3, "field": "lat", "message": "..."}]}}
 package api
 
 import (

@@ -1,8 +1,3 @@
-// Package assign binds members to guides: to the guide or store a QR code
-// named, or to the least-loaded guide of the nearest active store that
-// carries the brand and has room, falling back per policy. Stores live in
-// an in-memory spatial index (store/geo) built from the database on start
-// and kept fresh on change and by a periodic sync, shared by all requests.
 package assign
 
 import (

@@ -1,9 +1,3 @@
-// Package pipeline carries every platform delivery from acknowledgement to
-// effect: the Recorder writes deliveries to the inbox (batching commits
-// across concurrent callbacks) and queues them; the Processor handles each
-// queued delivery once, through the handlers the wiring registered; the
-// Sender delivers outbox messages through their channel exactly once; the
-// sweep re-queues what was saved but never handed to a worker.
 package inbox
 
 import (

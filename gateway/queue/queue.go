@@ -1,7 +1,3 @@
-// Package queue names the gateway's asynq queues and queues a row's task
-// at most once at a time. It is the floor under gateway/inbox and
-// gateway/outbox, which both hand rows to workers through it; it imports
-// no other package of the project but adapters.
 package queue
 
 import (

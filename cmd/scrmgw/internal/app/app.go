@@ -2,6 +2,14 @@
 // Redis (real, or in-process for the zero-setup mode), the asynq client,
 // workers and scheduler, the channels, and the HTTP server, and runs them
 // until the context ends, then shuts down gracefully.
+//
+// It builds the product's packages (gateway/..., bots, workflows/engine,
+// the channels under adapters/) from the configuration and connects them:
+// what one needs of another, declared as a small interface, is satisfied
+// here by a few lines of glue (engineSender, engineAssigner, botEnroller,
+// wecomResigned, redisTokens, settler). Behaviour lives in those packages,
+// not here; only cmd/scrmgw imports app. See gateway's package doc for the
+// layout and who may import whom.
 package app
 
 import (

@@ -1,0 +1,13 @@
+// Package inbox carries every platform delivery from acknowledgement to
+// effect: the Recorder writes deliveries to the inbox table (batching
+// commits across concurrent callbacks) and queues them; the Processor
+// handles each queued delivery once, through the handlers the wiring
+// registered; Contacts turns contact events into members, bindings and
+// welcome messages (TemplateWelcomer renders them), Messages hands
+// messages to the bots and queues their replies; Sweep re-queues inbox
+// and outbox rows that were saved but never handed to a worker.
+//
+// Imported by commerce, ledger and the wiring. It imports outbox (replies
+// and welcomes are sent through it), queue, bots, templates, adapters and
+// store; never api, commerce or ledger.
+package inbox
