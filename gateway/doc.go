@@ -18,11 +18,10 @@
 //	1  cmd/scrmgw (flags, subcommands), cmd/scrmgw/internal/app (wiring, run loops)
 //	2  gateway/api, gateway/importer, gateway/httpserve
 //	3  gateway/commerce
-//	4  gateway/ledger
-//	5  gateway/inbox
-//	6  gateway/outbox, gateway/assign, bots, workflows/engine
-//	7  gateway/queue, workflows, adapters/wecom, adapters/dingtalk, adapters/webhook
-//	8  adapters, templates, store (store/geo)
+//	4  gateway/inbox
+//	5  gateway/outbox, gateway/ledger, gateway/assign, bots, workflows/engine
+//	6  gateway/queue, workflows, adapters/wecom, adapters/dingtalk, adapters/webhook
+//	7  adapters, templates, store (store/geo)
 //
 // Only the wiring imports configs and the channel packages: a gateway
 // package takes plain values, and what it needs of a channel it declares

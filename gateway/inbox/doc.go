@@ -7,7 +7,7 @@
 // messages to the bots and queues their replies; Sweep re-queues inbox
 // and outbox rows that were saved but never handed to a worker.
 //
-// Imported by commerce, ledger and the wiring. It imports outbox (replies
+// Imported by commerce and the wiring. It imports outbox (replies
 // and welcomes are sent through it), queue, bots, templates, adapters and
 // store; never api, commerce or ledger.
 package inbox

@@ -14,7 +14,7 @@
 // GuidePoints awards guides points for bindings, purchases and completed
 // tasks, and claws them back on refunds, from the brands' points rules.
 //
-// Imported by commerce and the wiring. It imports store, inbox (the
-// member.joined event name) and the commerce event schema
-// (adapters/webhook).
+// Imported by commerce and the wiring. It imports store, the commerce
+// event schema (adapters/webhook) and the workflow language's event names
+// (workflows); never inbox or commerce, which feed it.
 package ledger

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/scrmgw/scrmgw/adapters/webhook"
-	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/workflows"
 )
 
 // GuidePoints awards guides their points (PointsRules) as events
@@ -84,7 +84,7 @@ func (g *GuidePoints) HandleEvent(ctx context.Context, e *store.Event) error {
 		return nil
 	}
 	switch e.Type {
-	case inbox.TypeMemberJoined, webhook.TypeMemberSignedUp, webhook.TypeMemberUpdated, webhook.TypeStoreVisited, webhook.TypePurchaseCompleted:
+	case workflows.EventMemberJoined, webhook.TypeMemberSignedUp, webhook.TypeMemberUpdated, webhook.TypeStoreVisited, webhook.TypePurchaseCompleted:
 		// A binding no event reported (made through the API or a
 		// workflow step) is credited at the member's next event.
 		if err := g.bound(ctx, rule, *e.MemberID, e.BrandID); err != nil {
