@@ -68,11 +68,11 @@ func OnEvent(name string) func(*adapters.Inbound) bool {
 // OnMessage routes messages (everything but events).
 func OnMessage(in *adapters.Inbound) bool { return in.Kind != "event" }
 
-// ProcessTask is the asynq handler of TypeProcessInbox.
+// ProcessTask is the asynq handler of TypeProcess.
 func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var pl queue.IDPayload
 	if err := json.Unmarshal(t.Payload(), &pl); err != nil || pl.ID == 0 {
-		return fmt.Errorf("bad %s payload %q: %w", TypeProcessInbox, t.Payload(), asynq.SkipRetry)
+		return fmt.Errorf("bad %s payload %q: %w", TypeProcess, t.Payload(), asynq.SkipRetry)
 	}
 	return p.process(ctx, pl.ID, queue.LastAttempt(ctx))
 }

@@ -19,11 +19,11 @@ import (
 
 // Task types of the inbox.
 const (
-	TypeProcessInbox = "inbox:process"
-	TypeInboxBatch   = "inbox:batch"
+	TypeProcess = "inbox:process"
+	TypeBatch   = "inbox:batch"
 )
 
-// idsPayload is the payload of TypeInboxBatch: the rows one commit
+// idsPayload is the payload of TypeBatch: the rows one commit
 // recorded for one queue, in commit order.
 type idsPayload struct {
 	IDs []int64 `json:"ids"`
@@ -71,11 +71,11 @@ const maxHeld = 200_000
 // together in one statement, which is what lets the gateway acknowledge
 // thousands of callbacks a second with every one durable.
 //
-// The committer queues the new deliveries of a batch as one TypeInboxBatch
+// The committer queues the new deliveries of a batch as one TypeBatch
 // task per queue (one Redis round trip per batch, not per delivery: per
 // delivery, queueing cost the gateway more CPU than the commit), then
 // releases the callers; a worker turns that task into the deliveries'
-// TypeProcessInbox tasks (BatchTask). A delivery whose caller gave up is
+// TypeProcess tasks (BatchTask). A delivery whose caller gave up is
 // committed and queued all the same. Queueing may fail (Redis away): the
 // committed rows are what counts. The recorder holds such batches and
 // tries them again every RetryEvery; what a stopped process still held
@@ -172,7 +172,7 @@ var _ adapters.BatchRecorder = (*Recorder)(nil)
 
 // RecordBatch commits deliveries that arrive together (an event batch) in
 // one statement per MaxBatch, bypassing the group commit, and queues the
-// new ones as TypeInboxBatch tasks like the committer does. fresh[i] is
+// new ones as TypeBatch tasks like the committer does. fresh[i] is
 // false for a delivery recorded before.
 func (r *Recorder) RecordBatch(ctx context.Context, ins []*adapters.Inbound) ([]bool, error) {
 	msgs := make([]*store.InboxMessage, len(ins))
@@ -450,16 +450,16 @@ func (r *Recorder) Held() int {
 // derived from its first row (a row is in one batch only).
 func enqueueBatch(ctx context.Context, q queue.Enqueuer, ids []int64, lane string) error {
 	b, _ := json.Marshal(idsPayload{IDs: ids})
-	_, err := q.EnqueueContext(ctx, asynq.NewTask(TypeInboxBatch, b),
-		asynq.TaskID(TypeInboxBatch+":"+strconv.FormatInt(ids[0], 10)), asynq.Queue(lane), asynq.MaxRetry(12))
+	_, err := q.EnqueueContext(ctx, asynq.NewTask(TypeBatch, b),
+		asynq.TaskID(TypeBatch+":"+strconv.FormatInt(ids[0], 10)), asynq.Queue(lane), asynq.MaxRetry(12))
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		return nil
 	}
 	return err
 }
 
-// BatchTask is the asynq handler of TypeInboxBatch: it queues each row's
-// TypeProcessInbox task on the batch's queue. Each row keeps a task of its
+// BatchTask is the asynq handler of TypeBatch: it queues each row's
+// TypeProcess task on the batch's queue. Each row keeps a task of its
 // own, with the TaskID the sweep also uses, so a row never has two live
 // tasks (handlers would otherwise run twice at once) and is retried on
 // its own. Rows already queued are skipped; if queueing fails, the batch
@@ -467,14 +467,14 @@ func enqueueBatch(ctx context.Context, q queue.Enqueuer, ids []int64, lane strin
 func (r *Recorder) BatchTask(ctx context.Context, t *asynq.Task) error {
 	var pl idsPayload
 	if err := json.Unmarshal(t.Payload(), &pl); err != nil || len(pl.IDs) == 0 {
-		return fmt.Errorf("bad %s payload %q: %w", TypeInboxBatch, t.Payload(), asynq.SkipRetry)
+		return fmt.Errorf("bad %s payload %q: %w", TypeBatch, t.Payload(), asynq.SkipRetry)
 	}
 	lane, _ := asynq.GetQueueName(ctx)
 	if lane == "" {
 		lane = queue.Default
 	}
 	for _, id := range pl.IDs {
-		if err := queue.EnqueueID(ctx, r.queue, TypeProcessInbox, id, lane); err != nil {
+		if err := queue.EnqueueID(ctx, r.queue, TypeProcess, id, lane); err != nil {
 			return fmt.Errorf("queueing inbox %d: %w", id, err)
 		}
 	}

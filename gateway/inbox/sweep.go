@@ -35,7 +35,7 @@ func Sweep(ctx context.Context, s *store.Store, q queue.Enqueuer, olderThan time
 				lane = inboxQueue(&in)
 			}
 		}
-		if err := queue.EnqueueID(ctx, q, TypeProcessInbox, id, lane); err != nil {
+		if err := queue.EnqueueID(ctx, q, TypeProcess, id, lane); err != nil {
 			return fmt.Errorf("sweeping inbox: %w", err)
 		}
 	}
@@ -49,7 +49,7 @@ func Sweep(ctx context.Context, s *store.Store, q queue.Enqueuer, olderThan time
 		if strings.HasPrefix(m.IdempotencyKey, outbox.WelcomeKeyPrefix) {
 			lane = queue.Critical
 		}
-		if err := queue.EnqueueID(ctx, q, outbox.TypeSendOutbox, m.ID, lane); err != nil {
+		if err := queue.EnqueueID(ctx, q, outbox.TypeSend, m.ID, lane); err != nil {
 			return fmt.Errorf("sweeping outbox: %w", err)
 		}
 	}

@@ -75,7 +75,7 @@ func TestSenderReportsOutcomes(t *testing.T) {
 			t.Errorf("refused message: %+v", got)
 		}
 		// The retry of the first.
-		if err := snd.SendTask(ctx, asynq.NewTask(TypeSendOutbox, fmt.Appendf(nil, `{"id":%d}`, ok.ID))); err != nil {
+		if err := snd.SendTask(ctx, asynq.NewTask(TypeSend, fmt.Appendf(nil, `{"id":%d}`, ok.ID))); err != nil {
 			t.Fatal(err)
 		}
 		if diff := cmp.Diff([]string{"wf:2:nudge:1", "wf:1:nudge:1"}, rec.settled); diff != "" {

@@ -154,11 +154,11 @@ func BenchmarkSenderDeferredRealAsynq(b *testing.B) {
 	srv := asynq.NewServer(redisOpt, asynq.Config{Concurrency: 20, Queues: map[string]int{queue.Default: 1},
 		DelayedTaskCheckInterval: time.Second, TaskCheckInterval: 50 * time.Millisecond, LogLevel: asynq.FatalLevel})
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(TypeSendOutbox, snd.SendTask)
+	mux.HandleFunc(TypeSend, snd.SendTask)
 	b.ResetTimer()
 	for _, id := range ids {
 		p, _ := json.Marshal(queue.IDPayload{ID: id})
-		if _, err := client.Enqueue(asynq.NewTask(TypeSendOutbox, p), asynq.MaxRetry(0), asynq.Queue(queue.Default)); err != nil {
+		if _, err := client.Enqueue(asynq.NewTask(TypeSend, p), asynq.MaxRetry(0), asynq.Queue(queue.Default)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -265,7 +265,7 @@ func TestSenderRateLimitRealAsynq(t *testing.T) {
 	srv := asynq.NewServer(redisOpt, asynq.Config{Concurrency: 20, Queues: map[string]int{queue.Default: 1},
 		DelayedTaskCheckInterval: time.Second, TaskCheckInterval: 50 * time.Millisecond, LogLevel: asynq.FatalLevel})
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(TypeSendOutbox, snd.SendTask)
+	mux.HandleFunc(TypeSend, snd.SendTask)
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +278,7 @@ func TestSenderRateLimitRealAsynq(t *testing.T) {
 			t.Fatal(err)
 		}
 		b, _ := json.Marshal(queue.IDPayload{ID: row.ID})
-		if _, err := client.Enqueue(asynq.NewTask(TypeSendOutbox, b), asynq.MaxRetry(0), asynq.Queue(queue.Default)); err != nil {
+		if _, err := client.Enqueue(asynq.NewTask(TypeSend, b), asynq.MaxRetry(0), asynq.Queue(queue.Default)); err != nil {
 			t.Fatal(err)
 		}
 	}

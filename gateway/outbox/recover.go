@@ -187,7 +187,7 @@ func (s *Sender) recoverOne(ctx context.Context, row *store.OutboxMessage) (stri
 	if strings.HasPrefix(row.IdempotencyKey, WelcomeKeyPrefix) {
 		lane = queue.Critical
 	}
-	if err := queue.EnqueueID(ctx, s.queue, TypeSendOutbox, row.ID, lane); err != nil {
+	if err := queue.EnqueueID(ctx, s.queue, TypeSend, row.ID, lane); err != nil {
 		log.Warn("queueing a recovered send failed; the sweep will retry", slog.Any("error", err))
 	}
 	log.Info("lost send not at the channel; queued again")

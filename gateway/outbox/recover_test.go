@@ -125,7 +125,7 @@ func TestRecoverLostSends(t *testing.T) {
 		var sends, checks int
 		for _, task := range q.drain() {
 			switch task.Type() {
-			case TypeSendOutbox:
+			case TypeSend:
 				sends++
 				for range 2 { // and a duplicate delivery of the task
 					if err := snd.SendTask(ctx, task); err != nil {

@@ -16,8 +16,8 @@ import (
 	"github.com/scrmgw/scrmgw/store"
 )
 
-// TypeSendOutbox is the task that sends one outbox row.
-const TypeSendOutbox = "outbox:send"
+// TypeSend is the task that sends one outbox row.
+const TypeSend = "outbox:send"
 
 // WelcomeKeyPrefix starts the idempotency key of welcome messages, which
 // go on the critical queue (also when the sweep or the recovery re-queues
@@ -148,7 +148,7 @@ func (s *Sender) Send(ctx context.Context, channel string, m *adapters.Outbound,
 		if lane == "" {
 			lane = queue.Default
 		}
-		if err := queue.EnqueueID(ctx, s.queue, TypeSendOutbox, row.ID, lane); err != nil {
+		if err := queue.EnqueueID(ctx, s.queue, TypeSend, row.ID, lane); err != nil {
 			s.log.Warn("queueing outbox message failed; the sweep will retry", slog.Int64("outbox_id", row.ID), slog.Any("error", err))
 		}
 	}
@@ -164,12 +164,12 @@ type Meta struct {
 	Queue string
 }
 
-// SendTask is the asynq handler of TypeSendOutbox: it claims the row, so a
+// SendTask is the asynq handler of TypeSend: it claims the row, so a
 // duplicate or retried task never sends twice, and delivers it.
 func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 	var pl sendPayload
 	if err := json.Unmarshal(t.Payload(), &pl); err != nil || pl.ID == 0 {
-		return fmt.Errorf("bad %s payload %q: %w", TypeSendOutbox, t.Payload(), asynq.SkipRetry)
+		return fmt.Errorf("bad %s payload %q: %w", TypeSend, t.Payload(), asynq.SkipRetry)
 	}
 	if s.limiter != nil {
 		if now, err := s.awaitSlot(ctx, &pl); !now || err != nil {
@@ -270,7 +270,7 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 // Recover) belongs to a handler that is gone.
 const SendTimeout = 30 * time.Second
 
-// sendPayload is the payload of TypeSendOutbox tasks: the outbox row and,
+// sendPayload is the payload of TypeSend tasks: the outbox row and,
 // for a send queued again by the rate limit, the slot it holds (Unix
 // milliseconds).
 type sendPayload struct {
@@ -333,8 +333,8 @@ func (s *Sender) awaitSlot(ctx context.Context, pl *sendPayload) (sendNow bool, 
 // task, which the claim keeps from sending twice.
 func (s *Sender) requeue(ctx context.Context, id int64, slot time.Time, lane string) error {
 	b, _ := json.Marshal(sendPayload{ID: id, Slot: slot.UnixMilli()})
-	_, err := s.queue.EnqueueContext(ctx, asynq.NewTask(TypeSendOutbox, b), asynq.ProcessAt(slot.Add(-slotLead)),
-		asynq.TaskID(fmt.Sprintf("%s:%d:%d:%d", TypeSendOutbox, id, slot.UnixMilli(), time.Now().UnixNano())),
+	_, err := s.queue.EnqueueContext(ctx, asynq.NewTask(TypeSend, b), asynq.ProcessAt(slot.Add(-slotLead)),
+		asynq.TaskID(fmt.Sprintf("%s:%d:%d:%d", TypeSend, id, slot.UnixMilli(), time.Now().UnixNano())),
 		asynq.Queue(lane), asynq.MaxRetry(12))
 	if err != nil {
 		return fmt.Errorf("outbox %d: queueing for its send slot: %w", id, err)

@@ -43,9 +43,9 @@ func (a *App) registerTasks(mux *asynq.ServeMux) {
 		}
 		return errors.Join(err, rerr, herr)
 	})
-	mux.HandleFunc(inbox.TypeProcessInbox, a.processor.ProcessTask)
-	mux.HandleFunc(inbox.TypeInboxBatch, a.recorder.BatchTask)
-	mux.HandleFunc(outbox.TypeSendOutbox, a.sender.SendTask)
+	mux.HandleFunc(inbox.TypeProcess, a.processor.ProcessTask)
+	mux.HandleFunc(inbox.TypeBatch, a.recorder.BatchTask)
+	mux.HandleFunc(outbox.TypeSend, a.sender.SendTask)
 	mux.HandleFunc(outbox.TypeCheckDelivery, a.sender.CheckTask)
 	if a.handovers != nil {
 		a.handovers.Register(mux)

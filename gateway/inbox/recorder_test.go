@@ -16,7 +16,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/adapters"
-	"github.com/scrmgw/scrmgw/gateway/outbox"
 	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
@@ -137,11 +136,11 @@ func TestRecorderCommitsBeforeReturningAndQueuesOnce(t *testing.T) {
 	})
 }
 
-// batchIDs returns the inbox rows of a TypeInboxBatch task.
+// batchIDs returns the inbox rows of a TypeBatch task.
 func batchIDs(t *testing.T, task *asynq.Task) []int64 {
 	t.Helper()
-	if task.Type() != TypeInboxBatch {
-		t.Fatalf("task %s, want %s", task.Type(), TypeInboxBatch)
+	if task.Type() != TypeBatch {
+		t.Fatalf("task %s, want %s", task.Type(), TypeBatch)
 	}
 	var pl idsPayload
 	if err := json.Unmarshal(task.Payload(), &pl); err != nil {
@@ -201,7 +200,7 @@ func TestRecorderAcknowledgesWhenQueueIsDown(t *testing.T) {
 		if err := Sweep(ctx, s, q, 0, discard); err != nil {
 			t.Fatal(err)
 		}
-		if tasks := q.drain(); len(tasks) != 1 || tasks[0].Type() != TypeProcessInbox {
+		if tasks := q.drain(); len(tasks) != 1 || tasks[0].Type() != TypeProcess {
 			t.Fatalf("sweep queued %v, want one inbox task", tasks)
 		}
 		// On the queue the recorder uses for a new contact: a TaskID is
@@ -244,8 +243,8 @@ func TestRecorderRetriesWhenQueueReturns(t *testing.T) {
 		tasks := q.drain()
 		var ids []int64
 		for _, task := range tasks {
-			if task.Type() != TypeInboxBatch {
-				t.Fatalf("queued %s, want %s", task.Type(), TypeInboxBatch)
+			if task.Type() != TypeBatch {
+				t.Fatalf("queued %s, want %s", task.Type(), TypeBatch)
 			}
 			var pl idsPayload
 			if err := json.Unmarshal(task.Payload(), &pl); err != nil {
@@ -271,60 +270,6 @@ func TestRecorderStops(t *testing.T) {
 	}
 }
 
-func TestProcessorHandlesOnce(t *testing.T) {
-	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
-		ctx := context.Background()
-		q := newFakeQueue()
-		r := startRecorder(t, s, q)
-		p := NewProcessor(s, adapters.NewRegistry(), discard)
-		calls := 0
-		failNext := true
-		p.On(OnMessage, HandlerFunc(func(ctx context.Context, in *adapters.Inbound) error {
-			calls++
-			if failNext {
-				failNext = false
-				return errors.New("transient")
-			}
-			if in.Text != "hello" {
-				t.Errorf("handler got %+v", in)
-			}
-			return nil
-		}))
-		if err := r.Record(ctx, &adapters.Inbound{Channel: "wecom", DedupKey: "msg:1", Kind: "text", Text: "hello"}); err != nil {
-			t.Fatal(err)
-		}
-		tasks := q.drain()
-		if len(tasks) != 1 {
-			t.Fatalf("queued %d tasks", len(tasks))
-		}
-		// The batch task becomes the row's own task.
-		if err := r.BatchTask(ctx, tasks[0]); err != nil {
-			t.Fatal(err)
-		}
-		if tasks = q.drain(); len(tasks) != 1 || tasks[0].Type() != TypeProcessInbox {
-			t.Fatalf("batch task queued %v, want one %s task", tasks, TypeProcessInbox)
-		}
-		if err := p.ProcessTask(ctx, tasks[0]); err == nil || errors.Is(err, asynq.SkipRetry) {
-			t.Fatalf("failing handler: err = %v, want a retryable error", err)
-		}
-		for i := 0; i < 3; i++ { // the retry, then duplicate deliveries
-			if err := p.ProcessTask(ctx, tasks[0]); err != nil {
-				t.Fatalf("attempt %d: %v", i, err)
-			}
-		}
-		if calls != 2 {
-			t.Errorf("handler ran %d times, want 2 (one failure, one success)", calls)
-		}
-		row, _ := s.InboxByKey(ctx, "wecom", "msg:1")
-		if row.State != store.InboxDone || row.Attempts != 1 {
-			t.Errorf("inbox row = %s after %d failed attempts", row.State, row.Attempts)
-		}
-		if err := p.ProcessTask(ctx, asynq.NewTask(TypeProcessInbox, []byte("nonsense"))); !errors.Is(err, asynq.SkipRetry) {
-			t.Errorf("bad payload: %v, want SkipRetry", err)
-		}
-	})
-}
-
 // A batch task queues each row's own task, with the TaskID the sweep
 // uses: a row the sweep queued meanwhile is not queued twice, so no row
 // is ever handled by two tasks at once.
@@ -334,8 +279,8 @@ func TestBatchTaskQueuesEachRowOnce(t *testing.T) {
 	r := NewRecorder(s, q, discard, RecorderOptions{})
 	ctx := context.Background()
 	b, _ := json.Marshal(idsPayload{IDs: []int64{11, 12, 13}})
-	batch := asynq.NewTask(TypeInboxBatch, b)
-	if err := queue.EnqueueID(ctx, q, TypeProcessInbox, 12, queue.Default); err != nil { // the sweep got there first
+	batch := asynq.NewTask(TypeBatch, b)
+	if err := queue.EnqueueID(ctx, q, TypeProcess, 12, queue.Default); err != nil { // the sweep got there first
 		t.Fatal(err)
 	}
 	if err := r.BatchTask(ctx, batch); err != nil {
@@ -344,7 +289,7 @@ func TestBatchTaskQueuesEachRowOnce(t *testing.T) {
 	var got []int64
 	for _, task := range q.drain() {
 		var pl queue.IDPayload
-		if task.Type() != TypeProcessInbox || json.Unmarshal(task.Payload(), &pl) != nil {
+		if task.Type() != TypeProcess || json.Unmarshal(task.Payload(), &pl) != nil {
 			t.Fatalf("queued %s %s", task.Type(), task.Payload())
 		}
 		got = append(got, pl.ID)
@@ -357,32 +302,7 @@ func TestBatchTaskQueuesEachRowOnce(t *testing.T) {
 		t.Errorf("batch with the queue down: %v, want a retryable error", err)
 	}
 	q.fail = nil
-	if err := r.BatchTask(ctx, asynq.NewTask(TypeInboxBatch, []byte(`{"ids":[]}`))); !errors.Is(err, asynq.SkipRetry) {
+	if err := r.BatchTask(ctx, asynq.NewTask(TypeBatch, []byte(`{"ids":[]}`))); !errors.Is(err, asynq.SkipRetry) {
 		t.Errorf("empty batch: %v, want SkipRetry", err)
-	}
-}
-
-// The sweep re-queues a pending welcome on the critical queue, other
-// messages on default.
-func TestSweepKeepsWelcomesCritical(t *testing.T) {
-	s := storetest.Open(t, "sqlite")
-	ctx := context.Background()
-	for _, key := range []string{outbox.WelcomeKeyPrefix + "evt:1", "wf:1:nudge:1"} {
-		if _, err := s.AddOutbox(ctx, &store.OutboxMessage{IdempotencyKey: key, Channel: "wecom", Recipient: "wm1", Kind: "text", Payload: []byte(`{}`)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	q := newFakeQueue()
-	if err := Sweep(ctx, s, q, -time.Minute, discard); err != nil {
-		t.Fatal(err)
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	byQueue := map[string]int{}
-	for _, lane := range q.queue {
-		byQueue[lane]++
-	}
-	if byQueue[queue.Critical] != 1 || byQueue[queue.Default] != 1 {
-		t.Errorf("swept to queues %v, want one critical (the welcome) and one default", byQueue)
 	}
 }
