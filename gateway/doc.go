@@ -8,7 +8,7 @@
 //	gateway/ledger     commission lines and settlement; guide points
 //	gateway/inbox      durable inbox: recorder, processor, contact and message handlers, sweep
 //	gateway/outbox     durable outbox: sender, send rates, recovery, delivery checks
-//	gateway/queue      the asynq queues, queueing a row once, retry back-off
+//	gateway/queue      the asynq queues, queueing a row once, retry back-off (queuetest: a fake)
 //	gateway/assign     nearest-store assignment, bulk assignment, guides leaving, handovers
 //
 // Who may import whom: floors, top to bottom; a package imports only

@@ -10,6 +10,7 @@ import (
 	"github.com/scrmgw/scrmgw/bots"
 	"github.com/scrmgw/scrmgw/gateway/outbox"
 	"github.com/scrmgw/scrmgw/gateway/queue"
+	"github.com/scrmgw/scrmgw/gateway/queue/queuetest"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -28,7 +29,7 @@ func TestMessagesQueueRepliesOnce(t *testing.T) {
 				{Kind: "text", Text: "second"},
 			}, nil
 		})
-		q := newFakeQueue()
+		q := queuetest.New()
 		m := NewMessages(s, bot, outbox.NewSender(s, adapters.NewRegistry(), q, discard), discard)
 		in := &adapters.Inbound{Channel: "wecom", DedupKey: "kfmsg:1", Brand: "acme", From: adapters.PartyMember, SenderID: "wmChen",
 			Kind: "text", Text: "转人工", ReplyTo: map[string]string{"open_kfid": "wkKF1"}}
@@ -37,7 +38,7 @@ func TestMessagesQueueRepliesOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		tasks := q.drain()
+		tasks := q.Drain()
 		if len(tasks) != 3 {
 			t.Fatalf("queued %d sends, want 3", len(tasks))
 		}

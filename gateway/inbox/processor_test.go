@@ -8,6 +8,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/gateway/queue/queuetest"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -15,7 +16,7 @@ import (
 func TestProcessorHandlesOnce(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		q := newFakeQueue()
+		q := queuetest.New()
 		r := startRecorder(t, s, q)
 		p := NewProcessor(s, adapters.NewRegistry(), discard)
 		calls := 0
@@ -34,7 +35,7 @@ func TestProcessorHandlesOnce(t *testing.T) {
 		if err := r.Record(ctx, &adapters.Inbound{Channel: "wecom", DedupKey: "msg:1", Kind: "text", Text: "hello"}); err != nil {
 			t.Fatal(err)
 		}
-		tasks := q.drain()
+		tasks := q.Drain()
 		if len(tasks) != 1 {
 			t.Fatalf("queued %d tasks", len(tasks))
 		}
@@ -42,7 +43,7 @@ func TestProcessorHandlesOnce(t *testing.T) {
 		if err := r.BatchTask(ctx, tasks[0]); err != nil {
 			t.Fatal(err)
 		}
-		if tasks = q.drain(); len(tasks) != 1 || tasks[0].Type() != TypeProcess {
+		if tasks = q.Drain(); len(tasks) != 1 || tasks[0].Type() != TypeProcess {
 			t.Fatalf("batch task queued %v, want one %s task", tasks, TypeProcess)
 		}
 		if err := p.ProcessTask(ctx, tasks[0]); err == nil || errors.Is(err, asynq.SkipRetry) {

@@ -17,62 +17,12 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/gateway/queue"
+	"github.com/scrmgw/scrmgw/gateway/queue/queuetest"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// fakeQueue records enqueued tasks and, like asynq, refuses a TaskID that
-// is already queued.
-type fakeQueue struct {
-	mu    sync.Mutex
-	ids   map[string]bool
-	tasks []*asynq.Task
-	queue map[string]string
-	fail  error
-}
-
-func newFakeQueue() *fakeQueue { return &fakeQueue{ids: map[string]bool{}, queue: map[string]string{}} }
-
-func (q *fakeQueue) EnqueueContext(_ context.Context, t *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.fail != nil {
-		return nil, q.fail
-	}
-	var id, lane string
-	for _, o := range opts {
-		switch o.Type() {
-		case asynq.TaskIDOpt:
-			id = o.Value().(string)
-		case asynq.QueueOpt:
-			lane = o.Value().(string)
-		}
-	}
-	if q.ids[id] {
-		return nil, asynq.ErrTaskIDConflict
-	}
-	q.ids[id] = true
-	q.queue[id] = lane
-	q.tasks = append(q.tasks, t)
-	return &asynq.TaskInfo{ID: id}, nil
-}
-
-func (q *fakeQueue) setFail(err error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.fail = err
-}
-
-func (q *fakeQueue) drain() []*asynq.Task {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	out := q.tasks
-	q.tasks = nil
-	q.ids = map[string]bool{}
-	return out
-}
 
 func startRecorder(t *testing.T, s *store.Store, q queue.Enqueuer) *Recorder {
 	return startRecorderWith(t, s, q, RecorderOptions{MaxBatch: 32, Linger: time.Millisecond})
@@ -88,7 +38,7 @@ func startRecorderWith(t *testing.T, s *store.Store, q queue.Enqueuer, opts Reco
 
 func TestRecorderCommitsBeforeReturningAndQueuesOnce(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
-		q := newFakeQueue()
+		q := queuetest.New()
 		r := startRecorder(t, s, q)
 		ctx := context.Background()
 		var wg sync.WaitGroup
@@ -116,7 +66,7 @@ func TestRecorderCommitsBeforeReturningAndQueuesOnce(t *testing.T) {
 		}
 		// Queued before Record returned: each delivery once, in batches.
 		queued := map[int64]int{}
-		tasks := q.drain()
+		tasks := q.Drain()
 		for _, task := range tasks {
 			for _, id := range batchIDs(t, task) {
 				queued[id]++
@@ -153,7 +103,7 @@ func batchIDs(t *testing.T, task *asynq.Task) []int64 {
 // messages, on the critical queue, even when committed together.
 func TestRecorderQueuesContactsOnCritical(t *testing.T) {
 	s := storetest.Open(t, "sqlite")
-	q := newFakeQueue()
+	q := queuetest.New()
 	// A long linger so that both deliveries share one commit.
 	r := NewRecorder(s, q, discard, RecorderOptions{MaxBatch: 2, Linger: time.Minute})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -173,21 +123,16 @@ func TestRecorderQueuesContactsOnCritical(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	q.mu.Lock()
-	byQueue := map[string]int{}
-	for _, lane := range q.queue {
-		byQueue[lane]++
-	}
-	q.mu.Unlock()
-	if byQueue[queue.Critical] != 1 || byQueue[queue.Default] != 1 || len(q.drain()) != 2 {
+	byQueue := q.ByQueue()
+	if byQueue[queue.Critical] != 1 || byQueue[queue.Default] != 1 || len(q.Drain()) != 2 {
 		t.Errorf("tasks by queue = %v, want one critical and one default", byQueue)
 	}
 }
 
 func TestRecorderAcknowledgesWhenQueueIsDown(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
-		q := newFakeQueue()
-		q.setFail(errors.New("redis down"))
+		q := queuetest.New()
+		q.SetFail(errors.New("redis down"))
 		// The recorder's own retry waits an hour here: the sweep is what
 		// this test is about.
 		r := startRecorderWith(t, s, q, RecorderOptions{MaxBatch: 32, Linger: time.Millisecond, RetryEvery: time.Hour})
@@ -196,16 +141,16 @@ func TestRecorderAcknowledgesWhenQueueIsDown(t *testing.T) {
 		if err := r.Record(ctx, contact); err != nil {
 			t.Fatalf("Record with the queue down: %v (the row is durable; it must be acknowledged)", err)
 		}
-		q.setFail(nil)
+		q.SetFail(nil)
 		if err := Sweep(ctx, s, q, 0, discard); err != nil {
 			t.Fatal(err)
 		}
-		if tasks := q.drain(); len(tasks) != 1 || tasks[0].Type() != TypeProcess {
+		if tasks := q.Drain(); len(tasks) != 1 || tasks[0].Type() != TypeProcess {
 			t.Fatalf("sweep queued %v, want one inbox task", tasks)
 		}
 		// On the queue the recorder uses for a new contact: a TaskID is
 		// unique per queue only.
-		for _, lane := range q.queue {
+		for lane := range q.ByQueue() {
 			if lane != queue.Critical {
 				t.Errorf("sweep queued the new contact on %q, want %q", lane, queue.Critical)
 			}
@@ -218,8 +163,8 @@ func TestRecorderAcknowledgesWhenQueueIsDown(t *testing.T) {
 // return, oldest first, each once, without waiting for the sweep.
 func TestRecorderRetriesWhenQueueReturns(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
-		q := newFakeQueue()
-		q.setFail(errors.New("redis down"))
+		q := queuetest.New()
+		q.SetFail(errors.New("redis down"))
 		r := startRecorderWith(t, s, q, RecorderOptions{MaxBatch: 32, Linger: time.Millisecond, RetryEvery: 20 * time.Millisecond})
 		ctx := context.Background()
 		for i := range 5 {
@@ -232,7 +177,7 @@ func TestRecorderRetriesWhenQueueReturns(t *testing.T) {
 		if n := r.Held(); n != 5 {
 			t.Fatalf("held %d deliveries while the queue is down, want 5", n)
 		}
-		q.setFail(nil)
+		q.SetFail(nil)
 		deadline := time.Now().Add(5 * time.Second)
 		for r.Held() > 0 && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
@@ -240,7 +185,7 @@ func TestRecorderRetriesWhenQueueReturns(t *testing.T) {
 		if n := r.Held(); n != 0 {
 			t.Fatalf("still held after the queue came back: %d", n)
 		}
-		tasks := q.drain()
+		tasks := q.Drain()
 		var ids []int64
 		for _, task := range tasks {
 			if task.Type() != TypeBatch {
@@ -260,7 +205,7 @@ func TestRecorderRetriesWhenQueueReturns(t *testing.T) {
 
 func TestRecorderStops(t *testing.T) {
 	s := storetest.Open(t, "sqlite")
-	r := NewRecorder(s, newFakeQueue(), discard, RecorderOptions{})
+	r := NewRecorder(s, queuetest.New(), discard, RecorderOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
 	go r.Run(ctx)
 	cancel()
@@ -275,7 +220,7 @@ func TestRecorderStops(t *testing.T) {
 // is ever handled by two tasks at once.
 func TestBatchTaskQueuesEachRowOnce(t *testing.T) {
 	s := storetest.Open(t, "sqlite")
-	q := newFakeQueue()
+	q := queuetest.New()
 	r := NewRecorder(s, q, discard, RecorderOptions{})
 	ctx := context.Background()
 	b, _ := json.Marshal(idsPayload{IDs: []int64{11, 12, 13}})
@@ -287,7 +232,7 @@ func TestBatchTaskQueuesEachRowOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []int64
-	for _, task := range q.drain() {
+	for _, task := range q.Drain() {
 		var pl queue.IDPayload
 		if task.Type() != TypeProcess || json.Unmarshal(task.Payload(), &pl) != nil {
 			t.Fatalf("queued %s %s", task.Type(), task.Payload())
@@ -297,11 +242,11 @@ func TestBatchTaskQueuesEachRowOnce(t *testing.T) {
 	if diff := cmp.Diff([]int64{12, 11, 13}, got); diff != "" {
 		t.Errorf("rows queued (-want +got):\n%s", diff)
 	}
-	q.fail = errors.New("redis down")
+	q.SetFail(errors.New("redis down"))
 	if err := r.BatchTask(ctx, batch); err == nil || errors.Is(err, asynq.SkipRetry) {
 		t.Errorf("batch with the queue down: %v, want a retryable error", err)
 	}
-	q.fail = nil
+	q.SetFail(nil)
 	if err := r.BatchTask(ctx, asynq.NewTask(TypeBatch, []byte(`{"ids":[]}`))); !errors.Is(err, asynq.SkipRetry) {
 		t.Errorf("empty batch: %v, want SkipRetry", err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/scrmgw/scrmgw/gateway/outbox"
 	"github.com/scrmgw/scrmgw/gateway/queue"
+	"github.com/scrmgw/scrmgw/gateway/queue/queuetest"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -21,16 +22,11 @@ func TestSweepKeepsWelcomesCritical(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	q := newFakeQueue()
+	q := queuetest.New()
 	if err := Sweep(ctx, s, q, -time.Minute, discard); err != nil {
 		t.Fatal(err)
 	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	byQueue := map[string]int{}
-	for _, lane := range q.queue {
-		byQueue[lane]++
-	}
+	byQueue := q.ByQueue()
 	if byQueue[queue.Critical] != 1 || byQueue[queue.Default] != 1 {
 		t.Errorf("swept to queues %v, want one critical (the welcome) and one default", byQueue)
 	}

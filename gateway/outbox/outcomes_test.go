@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/gateway/queue/queuetest"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -53,21 +54,21 @@ func TestSenderReportsOutcomes(t *testing.T) {
 		}
 		reg := adapters.NewRegistry()
 		reg.Register(ch)
-		q := newFakeQueue()
+		q := queuetest.New()
 		snd := NewSender(s, reg, q, discard)
 		rec := &recOutcomes{}
 		snd.Report(rec)
 		snd.CheckEvery(time.Second)
 
 		ok, _ := snd.Send(ctx, "tasks", &adapters.Outbound{IdempotencyKey: "wf:1:nudge:1", To: "wm1", Via: "li", Text: "回来看看"}, Meta{})
-		if err := snd.SendTask(ctx, q.drain()[0]); !errors.Is(err, adapters.ErrRateLimited) {
+		if err := snd.SendTask(ctx, q.Drain()[0]); !errors.Is(err, adapters.ErrRateLimited) {
 			t.Fatalf("rate-limited: %v", err)
 		}
 		if len(rec.settled) != 0 {
 			t.Fatalf("a send released for a retry was told settled: %v", rec.settled)
 		}
 		bad, _ := snd.Send(ctx, "tasks", &adapters.Outbound{IdempotencyKey: "wf:2:nudge:1", To: "wm2", Via: "li", Text: "x"}, Meta{})
-		for _, task := range q.drain() {
+		for _, task := range q.Drain() {
 			snd.SendTask(ctx, task)
 		}
 		got, _ := s.Outbox(ctx, bad.ID)
@@ -84,7 +85,7 @@ func TestSenderReportsOutcomes(t *testing.T) {
 
 		// Delivered: told; when telling fails the check is retried and
 		// tells again.
-		checks := slices.DeleteFunc(q.drain(), func(t2 *asynq.Task) bool { return t2.Type() != TypeCheckDelivery })
+		checks := slices.DeleteFunc(q.Drain(), func(t2 *asynq.Task) bool { return t2.Type() != TypeCheckDelivery })
 		if len(checks) != 1 {
 			t.Fatalf("%d delivery checks queued, want 1", len(checks))
 		}
@@ -103,7 +104,7 @@ func TestSenderReportsOutcomes(t *testing.T) {
 		// A send whose worker died, on a channel that cannot tell:
 		// failed for an operator, and told.
 		lost, _ := snd.Send(ctx, "tasks", &adapters.Outbound{IdempotencyKey: "wf:3:nudge:1", To: "wm3", Via: "li", Text: "x"}, Meta{})
-		q.drain()
+		q.Drain()
 		if _, claimed, err := s.ClaimOutbox(ctx, lost.ID); err != nil || !claimed {
 			t.Fatal(claimed, err)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/gateway/queue"
+	"github.com/scrmgw/scrmgw/gateway/queue/queuetest"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -64,7 +65,7 @@ func benchSender(b *testing.B, rate int) {
 	ch := &countChannel{}
 	reg := adapters.NewRegistry()
 	reg.Register(ch)
-	q := newFakeQueue()
+	q := queuetest.New()
 	snd := NewSender(s, reg, q, discard)
 	rates := map[string]Rate{"wecom": Unlimited}
 	if rate > 0 {
@@ -80,7 +81,7 @@ func benchSender(b *testing.B, rate int) {
 		}
 		ids[i] = row.ID
 	}
-	tasks := q.drain()
+	tasks := q.Drain()
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/gateway/queue"
+	"github.com/scrmgw/scrmgw/gateway/queue/queuetest"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -161,7 +162,7 @@ func TestSenderDefersOverTheRate(t *testing.T) {
 		ch := &slowChannel{sent: map[string][]time.Time{}}
 		reg := adapters.NewRegistry()
 		reg.Register(ch)
-		q := newFakeQueue()
+		q := queuetest.New()
 		snd := NewSender(s, reg, q, discard)
 		// 4/s: a slot every 250 ms; wait in the handler at most 50 ms.
 		snd.Limit(NewLimiter(redisClient(t), LimiterOptions{Rates: map[string]Rate{"wecom": {4, time.Second}}, CriticalShare: -1}), 50*time.Millisecond)
@@ -173,7 +174,7 @@ func TestSenderDefersOverTheRate(t *testing.T) {
 			}
 			rows = append(rows, row)
 		}
-		for _, task := range q.drain() {
+		for _, task := range q.Drain() {
 			if err := snd.SendTask(ctx, task); err != nil {
 				t.Fatalf("a send over the rate must not fail (a failure is a retry): %v", err)
 			}
@@ -181,7 +182,7 @@ func TestSenderDefersOverTheRate(t *testing.T) {
 		if got := len(ch.times()); got != 1 {
 			t.Fatalf("%d messages sent at once, want 1 (the others wait for their slots)", got)
 		}
-		deferred := q.drain()
+		deferred := q.Drain()
 		if len(deferred) != 2 {
 			t.Fatalf("%d tasks queued again, want 2", len(deferred))
 		}
@@ -322,7 +323,7 @@ func TestSenderShutdownWhileWaiting(t *testing.T) {
 	ch := &slowChannel{sent: map[string][]time.Time{}}
 	reg := adapters.NewRegistry()
 	reg.Register(ch)
-	q := newFakeQueue()
+	q := queuetest.New()
 	snd := NewSender(s, reg, q, discard)
 	snd.Limit(NewLimiter(redisClient(t), LimiterOptions{Rates: map[string]Rate{"wecom": {1, time.Second}}, CriticalShare: -1}), 2*time.Second)
 	ctx := context.Background()
@@ -331,7 +332,7 @@ func TestSenderShutdownWhileWaiting(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tasks := q.drain()
+	tasks := q.Drain()
 	if err := snd.SendTask(ctx, tasks[0]); err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +344,7 @@ func TestSenderShutdownWhileWaiting(t *testing.T) {
 	if n := len(ch.times()); n != 1 {
 		t.Fatalf("%d sent, want only the first", n)
 	}
-	again := q.drain()
+	again := q.Drain()
 	if len(again) != 1 {
 		t.Fatalf("%d tasks queued again, want 1", len(again))
 	}

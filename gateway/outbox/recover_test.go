@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/gateway/queue/queuetest"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -56,7 +57,7 @@ func TestRecoverLostSends(t *testing.T) {
 		reg := adapters.NewRegistry()
 		reg.Register(recon)
 		reg.Register(plain)
-		q := newFakeQueue()
+		q := queuetest.New()
 		snd := NewSender(s, reg, q, discard)
 		rows := map[string]*store.OutboxMessage{}
 		claim := func(channel, to string) {
@@ -76,12 +77,12 @@ func TestRecoverLostSends(t *testing.T) {
 			claim("recon", to)
 		}
 		claim("fake", "wmPlain")
-		q.drain()
+		q.Drain()
 		time.Sleep(5 * time.Millisecond)
 		cutoff := time.Now()
 		time.Sleep(5 * time.Millisecond)
 		claim("recon", "wmYoung") // claimed after the cutoff: its handler's
-		q.drain()
+		q.Drain()
 
 		rec, err := snd.recoverBefore(ctx, cutoff)
 		if !errors.Is(err, adapters.ErrRateLimited) {
@@ -123,7 +124,7 @@ func TestRecoverLostSends(t *testing.T) {
 		// The one the channel does not have is queued and sent once; the
 		// found one gets a delivery check.
 		var sends, checks int
-		for _, task := range q.drain() {
+		for _, task := range q.Drain() {
 			switch task.Type() {
 			case TypeSend:
 				sends++
@@ -208,13 +209,13 @@ func TestSendInDoubt(t *testing.T) {
 		ch := &doubtChannel{reconChannel: reconChannel{have: map[string]string{}}}
 		reg := adapters.NewRegistry()
 		reg.Register(ch)
-		q := newFakeQueue()
+		q := queuetest.New()
 		snd := NewSender(s, reg, q, discard)
 		row, err := snd.Send(ctx, "doubt", &adapters.Outbound{IdempotencyKey: "nudge:1", To: "wm1", Via: "li", Text: "回来看看"}, Meta{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		task := q.drain()[0]
+		task := q.Drain()[0]
 		if err := snd.SendTask(ctx, task); err != nil {
 			t.Fatalf("SendTask in doubt = %v, want nil (no retry)", err)
 		}
@@ -247,11 +248,11 @@ func TestSendInDoubt(t *testing.T) {
 		// Without Reconcile the channel's error is an ordinary retry.
 		plain := &fakeChannel{fails: []error{fmt.Errorf("timeout: %w: %w", adapters.ErrTemporary, adapters.ErrOutcomeUnknown)}}
 		reg.Register(plain)
-		if checks := q.drain(); len(checks) != 1 || checks[0].Type() != TypeCheckDelivery {
+		if checks := q.Drain(); len(checks) != 1 || checks[0].Type() != TypeCheckDelivery {
 			t.Errorf("queued after recovery: %v, want one delivery check", checks)
 		}
 		row2, _ := snd.Send(ctx, "fake", &adapters.Outbound{IdempotencyKey: "nudge:2", To: "wm2", Text: "x"}, Meta{})
-		if err := snd.SendTask(ctx, q.drain()[0]); !errors.Is(err, adapters.ErrTemporary) {
+		if err := snd.SendTask(ctx, q.Drain()[0]); !errors.Is(err, adapters.ErrTemporary) {
 			t.Errorf("plain channel: %v, want a retry", err)
 		}
 		if got, _ := s.Outbox(ctx, row2.ID); got.State != store.OutboxPending {

@@ -18,62 +18,12 @@ import (
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/adapters/webhook"
 	"github.com/scrmgw/scrmgw/gateway/queue"
+	"github.com/scrmgw/scrmgw/gateway/queue/queuetest"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// fakeQueue records enqueued tasks and, like asynq, refuses a TaskID that
-// is already queued.
-type fakeQueue struct {
-	mu    sync.Mutex
-	ids   map[string]bool
-	tasks []*asynq.Task
-	queue map[string]string
-	fail  error
-}
-
-func newFakeQueue() *fakeQueue { return &fakeQueue{ids: map[string]bool{}, queue: map[string]string{}} }
-
-func (q *fakeQueue) EnqueueContext(_ context.Context, t *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.fail != nil {
-		return nil, q.fail
-	}
-	var id, lane string
-	for _, o := range opts {
-		switch o.Type() {
-		case asynq.TaskIDOpt:
-			id = o.Value().(string)
-		case asynq.QueueOpt:
-			lane = o.Value().(string)
-		}
-	}
-	if q.ids[id] {
-		return nil, asynq.ErrTaskIDConflict
-	}
-	q.ids[id] = true
-	q.queue[id] = lane
-	q.tasks = append(q.tasks, t)
-	return &asynq.TaskInfo{ID: id}, nil
-}
-
-func (q *fakeQueue) setFail(err error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.fail = err
-}
-
-func (q *fakeQueue) drain() []*asynq.Task {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	out := q.tasks
-	q.tasks = nil
-	q.ids = map[string]bool{}
-	return out
-}
 
 // fakeChannel is a Channel whose Send fails as told.
 type fakeChannel struct {
@@ -102,7 +52,7 @@ func TestSenderSendsOnce(t *testing.T) {
 		ch := &fakeChannel{fails: []error{&adapters.APIError{Channel: "fake", Code: 45009, Kind: adapters.ErrRateLimited}}}
 		reg := adapters.NewRegistry()
 		reg.Register(ch)
-		q := newFakeQueue()
+		q := queuetest.New()
 		snd := NewSender(s, reg, q, discard)
 		m := &adapters.Outbound{IdempotencyKey: "welcome:evt:1", To: "wm1", Kind: "text", Text: "欢迎"}
 		row, err := snd.Send(ctx, "fake", m, Meta{Queue: queue.Critical})
@@ -112,7 +62,7 @@ func TestSenderSendsOnce(t *testing.T) {
 		if _, err := snd.Send(ctx, "fake", m, Meta{}); err != nil { // the same message again
 			t.Fatal(err)
 		}
-		tasks := q.drain()
+		tasks := q.Drain()
 		if len(tasks) != 1 {
 			t.Fatalf("queued %d send tasks, want 1", len(tasks))
 		}
@@ -135,7 +85,7 @@ func TestSenderSendsOnce(t *testing.T) {
 
 		ch.fails = []error{&adapters.APIError{Channel: "fake", Code: 84061, Kind: adapters.ErrInvalidRecipient}}
 		bad, _ := snd.Send(ctx, "fake", &adapters.Outbound{IdempotencyKey: "k2", To: "gone", Text: "x"}, Meta{})
-		err = snd.SendTask(ctx, q.drain()[0])
+		err = snd.SendTask(ctx, q.Drain()[0])
 		if !errors.Is(err, asynq.SkipRetry) {
 			t.Errorf("invalid recipient: %v, want SkipRetry", err)
 		}
@@ -173,20 +123,20 @@ func TestDeliveryChecks(t *testing.T) {
 		ch := &taskChannel{delivery: adapters.DeliveryPending}
 		reg := adapters.NewRegistry()
 		reg.Register(ch)
-		q := newFakeQueue()
+		q := queuetest.New()
 		snd := NewSender(s, reg, q, discard)
 		row, err := snd.Send(ctx, "tasks", &adapters.Outbound{IdempotencyKey: "k", To: "wm1", Via: "li", Text: "回来看看"}, Meta{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := snd.SendTask(ctx, q.drain()[0]); err != nil {
+		if err := snd.SendTask(ctx, q.Drain()[0]); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := s.Outbox(ctx, row.ID)
 		if got.State != store.OutboxSent || got.Delivery != "pending" {
 			t.Fatalf("after send: %s / %q", got.State, got.Delivery)
 		}
-		checks := q.drain()
+		checks := q.Drain()
 		if len(checks) != 1 || checks[0].Type() != TypeCheckDelivery {
 			t.Fatalf("queued %v, want one delivery check", checks)
 		}
@@ -194,7 +144,7 @@ func TestDeliveryChecks(t *testing.T) {
 		if err := snd.CheckTask(ctx, checks[0]); err != nil {
 			t.Fatal(err)
 		}
-		next := q.drain()
+		next := q.Drain()
 		if len(next) != 1 {
 			t.Fatalf("pending check queued %d follow-ups, want 1", len(next))
 		}
@@ -203,7 +153,7 @@ func TestDeliveryChecks(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, _ = s.Outbox(ctx, row.ID)
-		if got.Delivery != "delivered" || len(q.drain()) != 0 {
+		if got.Delivery != "delivered" || len(q.Drain()) != 0 {
 			t.Errorf("after the guide confirmed: delivery %q", got.Delivery)
 		}
 	})
@@ -235,13 +185,13 @@ func TestWebhookEndpointGetsOneDelivery(t *testing.T) {
 		}
 		reg := adapters.NewRegistry()
 		reg.Register(ch)
-		q := newFakeQueue()
+		q := queuetest.New()
 		snd := NewSender(s, reg, q, discard)
 		row, err := snd.Send(ctx, webhook.ChannelName, &adapters.Outbound{IdempotencyKey: "wf:7:nudge:1", To: "m-7", Kind: "text", Text: "hi"}, Meta{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		task := q.drain()[0]
+		task := q.Drain()[0]
 		if err := snd.SendTask(ctx, task); !errors.Is(err, adapters.ErrTemporary) {
 			t.Fatalf("500: %v, want a temporary error", err)
 		}
@@ -260,7 +210,7 @@ func TestWebhookEndpointGetsOneDelivery(t *testing.T) {
 			t.Errorf("attempts = %+v", attempts)
 		}
 		bad, _ := snd.Send(ctx, webhook.ChannelName, &adapters.Outbound{IdempotencyKey: "k-400", To: "m-8", Text: "x"}, Meta{})
-		if err := snd.SendTask(ctx, q.drain()[0]); !errors.Is(err, asynq.SkipRetry) {
+		if err := snd.SendTask(ctx, q.Drain()[0]); !errors.Is(err, asynq.SkipRetry) {
 			t.Errorf("400: %v, want no retry", err)
 		}
 		if attempts, _ := s.SendAttempts(ctx, bad.ID); len(attempts) != 1 || attempts[0].Outcome != "failed" {

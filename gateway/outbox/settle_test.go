@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/gateway/queue/queuetest"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -114,7 +115,7 @@ func TestSenderRecordsOutcomeAcrossDatabaseOutage(t *testing.T) {
 	ch := &outageChannel{fakeChannel: fakeChannel{}, proxy: proxy}
 	reg := adapters.NewRegistry()
 	reg.Register(ch)
-	q := newFakeQueue()
+	q := queuetest.New()
 	snd := NewSender(s, reg, q, discard)
 
 	for _, tc := range []struct {
@@ -132,7 +133,7 @@ func TestSenderRecordsOutcomeAcrossDatabaseOutage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tasks := q.drain()
+			tasks := q.Drain()
 			if len(tasks) != 1 {
 				t.Fatalf("queued %d tasks, want 1", len(tasks))
 			}
