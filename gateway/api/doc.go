@@ -6,7 +6,9 @@
 //
 //	{"error": {"code": "invalid_argument", "message": "...", "details": [{"row": 3, "field": "lat", "message": "..."}]}}
 //
-// Imported only by the wiring (cmd/scrmgw). It imports assign, workflows
-// (through the Workflows interface the wiring satisfies with the engine),
-// store and the commerce event schema (adapters/webhook).
+// Imported only by the wiring (cmd/scrmgw). It imports assign, store,
+// the workflow language and the engine's types (workflows,
+// workflows/engine; the engine itself is reached through the Workflows
+// interface, which the wiring satisfies) and the commerce event schema
+// (adapters/webhook).
 package api
