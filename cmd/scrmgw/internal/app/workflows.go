@@ -90,7 +90,7 @@ func (a *App) wireEngine() error {
 	eng, err := engine.New(engine.Options{Store: a.Store, Queue: a.Queue, Templates: a.Templates,
 		Sender: engineSender{a.sender}, Assigner: engineAssigner{a.assigner}, Locale: a.Config.Locale,
 		Logger: a.Log, WakeQueue: pipeline.QueueWorkflows, WebhookSecret: a.webhookSecret, Quotas: quotas,
-		Coupons: couponIssuer{batches: batches, store: a.Store}, CouponBatches: batches})
+		Coupons: couponIssuer{batches: batches, store: a.Store}, CouponBatches: batches, Clock: a.clock})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,166 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/scrmgw/scrmgw/adapters/wecom"
+	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
+	"github.com/scrmgw/scrmgw/store"
+)
+
+// wecomJoin plays a member adding guide li through store sh-1's QR code:
+// the signed and encrypted add_external_contact callback, as WeCom sends
+// it. It returns the welcome code WeCom issued.
+func (j *journey) wecomJoin(externalID, name, phone string) string {
+	j.t.Helper()
+	j.wecom.AddContact(wecomfake.Contact{ExternalUserID: externalID, Name: name, UnionID: "union-" + externalID,
+		FollowUsers: []wecom.FollowUser{{UserID: "li", State: "s:sh-1", RemarkMobiles: []string{phone}}}})
+	code := j.wecom.IssueWelcomeCode(externalID)
+	ev := wecomfake.AddExternalContact("li", externalID, "s:sh-1", code)
+	ev.CreateTime = time.Now().Truncate(time.Second)
+	if status, body := deliver(j.t, j.s.base+wecom.CallbackPath, ev.XML(), wecomfake.Callback{}); status != 200 || body != "success" {
+		j.t.Fatalf("add_external_contact callback: %d %q", status, body)
+	}
+	return code
+}
+
+// waitCount waits (up to 20 s) for n of something and reports, without
+// stopping the journey, when they do not come.
+func waitCount(t *testing.T, what string, n int, count func() int) bool {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for count() < n {
+		if time.Now().After(deadline) {
+			t.Errorf("timed out waiting for %s: %d of %d", what, count(), n)
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
+// attachmentsJSON is a message task's attachments as WeCom received them.
+func attachmentsJSON(atts []wecomfake.Attachment) []byte {
+	if atts == nil {
+		atts = []wecomfake.Attachment{}
+	}
+	b, _ := json.Marshal(atts)
+	return b
+}
+
+// TestJourneyNewMemberWelcomeWeCom: a member adds guide 李娜 through the
+// store's QR code (add_external_contact) and is welcomed at once with the
+// welcome template (send_welcome_msg, text); new-member-welcome gives the
+// guide a task (an app message); three virtual days later the member,
+// who has not bought, gets the first_purchase_coupon through the guide
+// (add_msg_template with a link attachment); 27 days after that the
+// recall (add_msg_template, text); then the run ends. Every message once;
+// the stats agree with what WeCom got.
+func TestJourneyNewMemberWelcomeWeCom(t *testing.T) {
+	start := time.Date(2027, 1, 5, 11, 0, 0, 0, shanghai) // a Tuesday, outside quiet hours
+	j := startJourney(t, journeyChannels{wecom: true}, start)
+	fake := j.wecom
+	j.enableShipped("new-member-welcome")
+
+	code := j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
+	waitFor(t, "the welcome", func() bool { return len(fake.Welcomes()) > 0 })
+	w := fake.Welcomes()[0]
+	wantWelcome := "陈女士好！我是山茶花静安店的导购李娜，很高兴认识您。\n" +
+		"门店地址：上海市静安区南京西路1601号\n" +
+		"营业时间：10:00-22:00\n" +
+		"新品、尺码、售后，随时在这里找我。"
+	if w.WelcomeCode != code || w.ExternalUserID != "wmChen" || w.Text != wantWelcome || len(w.Attachments) != 0 {
+		t.Errorf("welcome = code %s to %s: %q with %s\nwant code %s to wmChen: %q", w.WelcomeCode, w.ExternalUserID, w.Text,
+			attachmentsJSON(w.Attachments), code, wantWelcome)
+	}
+	m := j.memberByPhone("13800138000")
+
+	// The run starts from member.joined: the guide's task goes out as a
+	// WeCom app message, and the run waits three days.
+	run := j.waitRun("new-member-welcome", m.ID, "wait_3d")
+	if want := start.Add(3 * 24 * time.Hour); run.WakeAt.Before(want) || run.WakeAt.After(want.Add(time.Minute)) {
+		t.Errorf("wait_3d wakes at %s, want %s", run.WakeAt.In(shanghai), want)
+	}
+	if waitCount(t, "the guide's task (app message)", 1, func() int { return len(fake.AppMessages()) }) {
+		a := fake.AppMessages()[0]
+		wantTask := "【任务】新会员 陈女士（尾号8000）：打个招呼，邀请到店体验\n" +
+			"会员等级 ，绑定门店 静安店\n" +
+			"截止：01-06 11:00"
+		if !slices.Equal(a.ToUser, []string{"li"}) || a.MsgType != "text" || a.Content != wantTask {
+			t.Errorf("guide task = %s to %v: %q\nwant text to [li]: %q", a.MsgType, a.ToUser, a.Content, wantTask)
+		}
+	}
+	if n := len(fake.MsgTemplates()); n != 0 {
+		t.Fatalf("%d message tasks before the three days are up", n)
+	}
+
+	// Three days on: the first-purchase coupon, through the guide.
+	j.advance(3*24*time.Hour, "the coupon step done", func() bool {
+		rs := j.runs("new-member-welcome", m.ID)
+		return len(rs) == 1 && (rs[0].Step == "wait_27d" || rs[0].State != store.RunActive)
+	})
+	c := j.coupon(m.ID, "NEW-MEMBER-50")
+	if waitCount(t, "the coupon message task", 1, func() int { return len(fake.MsgTemplates()) }) {
+		mt := fake.MsgTemplates()[0]
+		wantLink := fmt.Sprintf(`[{"msgtype":"link","link":{
+		  "title":"山茶花新人专享：¥50优惠券",
+		  "picurl":"https://shop.example.com/static/coupon-new-member.png",
+		  "desc":"李娜为您申请的新人券，%s前有效，门店和商城通用。",
+		  "url":"https://shop.example.com/coupons/%s"}}]`, cnDate(c.ExpiresAt), c.Code)
+		if mt.ChatType != "single" || mt.Sender != "li" || !slices.Equal(mt.ExternalUserIDs, []string{"wmChen"}) || mt.Text != "" {
+			t.Errorf("coupon task = %s from %q to %v with text %q, want single from li to [wmChen] without text",
+				mt.ChatType, mt.Sender, mt.ExternalUserIDs, mt.Text)
+		}
+		jsonEq(t, "coupon attachments", attachmentsJSON(mt.Attachments), wantLink)
+	}
+	if want := start.Add(33 * 24 * time.Hour); c.ExpiresAt.Before(want) || c.ExpiresAt.After(want.Add(time.Minute)) {
+		t.Errorf("coupon %s expires %s, want 30 days after it was issued (%s)", c.Code, c.ExpiresAt, want)
+	}
+
+	// 27 days more: the recall, through the guide, and the run ends.
+	j.waitRun("new-member-welcome", m.ID, "wait_27d")
+	j.advance(27*24*time.Hour, "the run done", func() bool {
+		rs := j.runs("new-member-welcome", m.ID)
+		return len(rs) == 1 && rs[0].State != store.RunActive
+	})
+	if rs := j.runs("new-member-welcome", m.ID); rs[0].State != store.RunDone || rs[0].EndReason != "no purchase in the first month" {
+		t.Errorf("run ended %s (%s), want done (no purchase in the first month)", rs[0].State, rs[0].EndReason)
+	}
+	wantRecall := "陈女士好，我是静安店的李娜。店里这周到了不少新款，想着您可能会喜欢，\n" +
+		"有空来静安店坐坐，我帮您挑几件试试？（营业时间 10:00-22:00）"
+	recall := func() []wecomfake.MsgTemplateRequest {
+		var out []wecomfake.MsgTemplateRequest
+		for _, mt := range fake.MsgTemplates() {
+			if mt.Text != "" {
+				out = append(out, mt)
+			}
+		}
+		return out
+	}
+	if waitCount(t, "the recall message task", 1, func() int { return len(recall()) }) {
+		mt := recall()[0]
+		if mt.Sender != "li" || !slices.Equal(mt.ExternalUserIDs, []string{"wmChen"}) || mt.Text != wantRecall || len(mt.Attachments) != 0 {
+			t.Errorf("recall task = from %q to %v: %q with %s\nwant from li to [wmChen]: %q", mt.Sender, mt.ExternalUserIDs, mt.Text,
+				attachmentsJSON(mt.Attachments), wantRecall)
+		}
+	}
+
+	// Exactly one of each, and the stats say what WeCom got.
+	j.settle()
+	if n, a, mt := len(fake.Welcomes()), len(fake.AppMessages()), len(fake.MsgTemplates()); n != 1 || a != 1 || mt != 2 {
+		t.Errorf("WeCom got %d welcomes, %d app messages, %d message tasks; want 1, 1, 2", n, a, mt)
+	}
+	st, body := j.stats("new-member-welcome")
+	if st.Entered != 1 || st.Done != 1 || st.Active != 0 || st.Failed != 0 || st.Sent != int64(len(fake.MsgTemplates())) {
+		t.Errorf("stats = %s\nwant entered 1, done 1, sent %d (the message tasks WeCom got)", body, len(fake.MsgTemplates()))
+	}
+	for _, id := range []string{"assign", "say_hello", "wait_3d", "not_bought_yet", "coupon", "wait_27d", "recall", "done"} {
+		if sc := step(t, st, id); sc.Reached != 1 || sc.Skipped != 0 || sc.Failed != 0 {
+			t.Errorf("step %s = %+v, want reached 1, none skipped or failed", id, sc)
+		}
+	}
+}
