@@ -264,14 +264,15 @@ func (j *journey) runs(workflow string, memberID int64) []store.WorkflowRun {
 	return rs
 }
 
-// run waits for the member's single run of workflow to reach step (and
-// wait there), and returns it.
+// waitRun waits for the member's single run of workflow to wait at step
+// (its wake in the future), and returns it.
 func (j *journey) waitRun(workflow string, memberID int64, step string) store.WorkflowRun {
 	j.t.Helper()
 	var last []store.WorkflowRun
 	j.sweepUntil(fmt.Sprintf("the %s run at step %s", workflow, step), func() bool {
 		last = j.runs(workflow, memberID)
-		return len(last) == 1 && last[0].Step == step && last[0].WakeAt != nil && last[0].State == store.RunActive
+		return len(last) == 1 && last[0].Step == step && last[0].WakeAt != nil && last[0].State == store.RunActive &&
+			last[0].WakeAt.After(j.clock.Now())
 	})
 	return last[0]
 }
