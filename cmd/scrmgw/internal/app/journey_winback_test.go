@@ -1,0 +1,151 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
+	"github.com/scrmgw/scrmgw/store"
+)
+
+// TestJourneyDormantWinBackWeCom: three WeCom members with purchases sent
+// as signed CloudEvents: 陈女士 last bought 100 days ago, 周女士 (gold)
+// 95 days ago, 王先生 30 days ago. At 10:00 (Shanghai) the daily schedule
+// fires: the two dormant members, and only they, get win_back through
+// their guide as a message task with a link attachment. Nobody answers
+// for seven days: 周女士, gold, goes on her guide's call list (an app
+// message), 陈女士 is tagged dormant. One message per member and step; the
+// stats agree.
+func TestJourneyDormantWinBackWeCom(t *testing.T) {
+	start := time.Date(2027, 1, 4, 9, 50, 0, 0, shanghai) // a Monday, ten minutes before the schedule
+	j := startJourney(t, journeyChannels{wecom: true}, start)
+	fake := j.wecom
+	ctx := context.Background()
+	j.enableShipped("dormant-win-back")
+	type member struct {
+		ext, name, phone string
+		bought           time.Duration // ago
+		level            string
+		id               int64
+	}
+	chen := &member{ext: "wmChen", name: "陈女士", phone: "13800138000", bought: 100 * 24 * time.Hour}
+	zhou := &member{ext: "wmZhou", name: "周女士", phone: "13800138001", bought: 95 * 24 * time.Hour, level: "gold"}
+	wang := &member{ext: "wmWang", name: "王先生", phone: "13800138002", bought: 30 * 24 * time.Hour}
+	all := []*member{chen, zhou, wang}
+	for i, m := range all {
+		j.wecomJoin(m.ext, m.name, m.phone)
+		waitFor(t, "the welcome of "+m.name, func() bool { return len(fake.Welcomes()) > i })
+		j.event("p-"+m.ext, purchase("p-"+m.ext, m.phone, "SO-"+m.ext, start.Add(-m.bought)))
+		if m.level != "" {
+			j.event("lv-"+m.ext, fmt.Sprintf(`{"specversion":"1.0","id":"lv-%s","source":"/crm","type":"member.updated","brand":"camellia",
+			  "data":{"member":{"phone":%q},"level":%q}}`, m.ext, m.phone, m.level))
+		}
+		waitFor(t, "the purchase of "+m.name, func() bool {
+			v, err := j.s.app.Store.MemberByPhone(ctx, m.phone, journeyBrand)
+			if err != nil {
+				return false
+			}
+			m.id = v.ID
+			p, err := j.s.app.Store.MemberProfile(ctx, journeyBrand, v.ID)
+			return err == nil && len(p.Purchases) == 1 && (m.level == "" || p.Membership != nil && p.Membership.Level == m.level)
+		})
+	}
+	j.settle()
+	for _, m := range all {
+		if rs := j.runs("dormant-win-back", m.id); len(rs) != 0 {
+			t.Fatalf("%s has runs before the schedule fired: %+v", m.name, rs)
+		}
+	}
+
+	// 10:00: the schedule fires.
+	j.advance(10*time.Minute+30*time.Second, "the dormant members' runs waiting for a reply", func() bool {
+		for _, m := range []*member{chen, zhou} {
+			rs := j.runs("dormant-win-back", m.id)
+			if len(rs) != 1 || rs[0].Step != "wait_reply" {
+				return false
+			}
+		}
+		return true
+	})
+	if waitCount(t, "two win-back message tasks", 2, func() int { return len(fake.MsgTemplates()) }) {
+		for _, m := range []*member{chen, zhou} {
+			i := slices.IndexFunc(fake.MsgTemplates(), func(mt wecomfake.MsgTemplateRequest) bool {
+				return slices.Equal(mt.ExternalUserIDs, []string{m.ext})
+			})
+			if i < 0 {
+				t.Errorf("no message task to %s: %+v", m.name, fake.MsgTemplates())
+				continue
+			}
+			mt := fake.MsgTemplates()[i]
+			c := j.coupon(m.id, "WIN-BACK-30")
+			p, err := j.s.app.Store.MemberProfile(ctx, journeyBrand, m.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mt.ChatType != "single" || mt.Sender != "li" || mt.Text != "" {
+				t.Errorf("win-back task to %s = %s from %q with text %q, want single from li without text", m.name, mt.ChatType, mt.Sender, mt.Text)
+			}
+			jsonEq(t, "win-back attachments to "+m.name, attachmentsJSON(mt.Attachments), fmt.Sprintf(`[{"msgtype":"link","link":{
+			  "title":"%s，山茶花想您了：¥30回归券",
+			  "picurl":"https://shop.example.com/static/coupon-win-back.png",
+			  "desc":"李娜给您留的回归券，%s前有效；您还有%d积分可用。",
+			  "url":"https://shop.example.com/coupons/%s"}}]`, m.name, cnDate(c.ExpiresAt), p.Membership.Points, c.Code))
+		}
+	}
+	if rs := j.runs("dormant-win-back", wang.id); len(rs) != 0 {
+		t.Errorf("王先生, who bought 30 days ago, entered win-back: %+v", rs)
+	}
+
+	// Seven days without a reply.
+	j.advance(7*24*time.Hour, "both runs done", func() bool {
+		for _, m := range []*member{chen, zhou} {
+			if rs := j.runs("dormant-win-back", m.id); len(rs) != 1 || rs[0].State == store.RunActive {
+				return false
+			}
+		}
+		return true
+	})
+	j.settle()
+	for _, m := range []*member{chen, zhou} {
+		if rs := j.runs("dormant-win-back", m.id); len(rs) != 1 || rs[0].State != store.RunDone {
+			t.Errorf("%s's runs = %+v, want one done", m.name, rs)
+		}
+	}
+	if p, err := j.s.app.Store.MemberProfile(ctx, journeyBrand, chen.id); err != nil || !slices.Contains(p.Tags, "dormant") {
+		t.Errorf("陈女士's tags = %v (%v), want dormant", p.Tags, err)
+	}
+	tasks, err := j.s.app.Store.GuideTasks(ctx, store.GuideTaskFilter{GuideID: "g-li"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var call *store.GuideTask
+	for i := range tasks {
+		if tasks[i].MemberID == zhou.id && tasks[i].RunID != nil && slices.Contains([]string{"回访沉睡会员 周女士（gold，0 积分）"}, tasks[i].Title) {
+			call = &tasks[i]
+		}
+	}
+	if call == nil {
+		t.Errorf("no call task for 周女士 among %+v", tasks)
+	} else if waitCount(t, "the call task (app message)", 1, func() int { return len(fake.AppMessages()) }) {
+		a := fake.AppMessages()[0]
+		want := "【任务】回访沉睡会员 周女士（gold，0 积分）\n截止：" + call.DueAt.In(shanghai).Format("01-02 15:04")
+		if !slices.Equal(a.ToUser, []string{"li"}) || a.MsgType != "text" || a.Content != want {
+			t.Errorf("call task = %s to %v: %q\nwant text to [li]: %q", a.MsgType, a.ToUser, a.Content, want)
+		}
+	}
+	if w, a, mt := len(fake.Welcomes()), len(fake.AppMessages()), len(fake.MsgTemplates()); w != 3 || a != 1 || mt != 2 {
+		t.Errorf("WeCom got %d welcomes, %d app messages, %d message tasks; want 3, 1, 2", w, a, mt)
+	}
+	st, body := j.stats("dormant-win-back")
+	if st.Entered != 2 || st.Done != 2 || st.Active != 0 || st.Failed != 0 || st.Sent != int64(len(fake.MsgTemplates())) {
+		t.Errorf("stats = %s\nwant entered 2, done 2, sent %d (the message tasks WeCom got)", body, len(fake.MsgTemplates()))
+	}
+	for id, reached := range map[string]int64{"keep_guide": 2, "win_back": 2, "wait_reply": 2, "by_level": 2, "call": 1, "tag_dormant": 1} {
+		if sc := step(t, st, id); sc.Reached != reached || sc.Skipped != 0 || sc.Failed != 0 {
+			t.Errorf("step %s = %+v, want reached %d, none skipped or failed", id, sc, reached)
+		}
+	}
+}
