@@ -164,3 +164,86 @@ func TestJourneyNewMemberWelcomeWeCom(t *testing.T) {
 		}
 	}
 }
+
+// TestJourneyNewMemberWelcomeDingTalk: a member of the brand's DingTalk
+// organisation signs up (the CRM's signed CloudEvent, home store sh-1):
+// they join the brand (member.joined, docs/workflows.md) and
+// new-member-welcome runs for them: the guide's task as a robot message,
+// three virtual days later first_purchase_coupon as a robot
+// sampleActionCard to the member's userId, 27 days after that the recall
+// as sampleMarkdown; then the run ends. One message per step; the stats
+// agree.
+func TestJourneyNewMemberWelcomeDingTalk(t *testing.T) {
+	start := time.Date(2027, 1, 5, 11, 0, 0, 0, shanghai)
+	j := startJourney(t, journeyChannels{dingtalk: true}, start)
+	j.enableShipped("new-member-welcome")
+	j.dingTalkSignUp()
+	var m *store.MemberView
+	waitFor(t, "the member signed up and bound", func() bool {
+		v, err := j.s.app.Store.MemberByPhone(t.Context(), "13900139000", journeyBrand)
+		m = v
+		return err == nil && len(v.Bindings) == 1
+	})
+	if m.Bindings[0].GuideID != "g-li" {
+		t.Fatalf("member bound to %+v, want g-li", m.Bindings)
+	}
+	var joined []store.Event
+	deadline := time.Now().Add(10 * time.Second)
+	for len(joined) == 0 && time.Now().Before(deadline) {
+		joined, _ = j.s.app.Store.Events(t.Context(), store.EventFilter{MemberID: m.ID, Type: "member.joined"})
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(joined) != 1 {
+		evs, _ := j.s.app.Store.Events(t.Context(), store.EventFilter{MemberID: m.ID})
+		var types []string
+		for _, e := range evs {
+			types = append(types, e.Type)
+		}
+		t.Fatalf("the DingTalk member's sign-up logged %d member.joined (events: %v), want 1: new-member-welcome cannot start", len(joined), types)
+	}
+	j.waitRun("new-member-welcome", m.ID, "wait_3d")
+	if waitCount(t, "the guide's task (robot message)", 1, func() int { return len(j.robotSent("staff-li")) }) {
+		j.checkRobot("guide task", j.robotSent("staff-li")[0], "staff-li", "sampleText", `{
+		  "content":"【任务】新会员 周先生（尾号9000）：打个招呼，邀请到店体验\n会员等级 ，绑定门店 静安店\n截止：01-06 11:00"}`)
+	}
+
+	j.advance(3*24*time.Hour, "the coupon step done", func() bool {
+		rs := j.runs("new-member-welcome", m.ID)
+		return len(rs) == 1 && (rs[0].Step == "wait_27d" || rs[0].State != store.RunActive)
+	})
+	c := j.coupon(m.ID, "NEW-MEMBER-50")
+	if waitCount(t, "the coupon robot message", 1, func() int { return len(j.robotSent("zhou-uid")) }) {
+		j.checkRobot("coupon", j.robotSent("zhou-uid")[0], "zhou-uid", "sampleActionCard", fmt.Sprintf(`{
+		  "title":"山茶花新人专享：¥50优惠券",
+		  "text":"### ¥50 新人专享券\n周先生好，李娜为您申请了一张新人券，%s前有效。\n券码：**%s**",
+		  "singleTitle":"立即使用",
+		  "singleURL":"https://shop.example.com/coupons/%s"}`, cnDate(c.ExpiresAt), c.Code, c.Code))
+	}
+
+	j.waitRun("new-member-welcome", m.ID, "wait_27d")
+	j.advance(27*24*time.Hour, "the run done", func() bool {
+		rs := j.runs("new-member-welcome", m.ID)
+		return len(rs) == 1 && rs[0].State != store.RunActive
+	})
+	if waitCount(t, "the recall robot message", 2, func() int { return len(j.robotSent("zhou-uid")) }) {
+		j.checkRobot("recall", j.robotSent("zhou-uid")[1], "zhou-uid", "sampleMarkdown", `{
+		  "title":"李娜：店里上新了",
+		  "text":"周先生好，我是静安店的 **李娜**。\n店里这周到了不少新款，有空来 **静安店** 坐坐，我帮您挑几件试试？\n> 地址：上海市静安区南京西路1601号　营业时间：10:00-22:00"}`)
+	}
+	j.settle()
+	if rs := j.runs("new-member-welcome", m.ID); rs[0].State != store.RunDone {
+		t.Errorf("run ended %s (%s), want done", rs[0].State, rs[0].EndReason)
+	}
+	if n, g, all := len(j.robotSent("zhou-uid")), len(j.robotSent("staff-li")), len(j.openapi.Sent()); n != 2 || g != 1 || all != 3 {
+		t.Errorf("robot sent %d to the member, %d to the guide, %d in all; want 2, 1, 3", n, g, all)
+	}
+	st, body := j.stats("new-member-welcome")
+	if st.Entered != 1 || st.Done != 1 || st.Active != 0 || st.Failed != 0 || st.Sent != int64(len(j.robotSent("zhou-uid"))) {
+		t.Errorf("stats = %s\nwant entered 1, done 1, sent %d (the robot messages the member got)", body, len(j.robotSent("zhou-uid")))
+	}
+	for _, id := range []string{"assign", "say_hello", "wait_3d", "not_bought_yet", "coupon", "wait_27d", "recall", "done"} {
+		if sc := step(t, st, id); sc.Reached != 1 || sc.Skipped != 0 || sc.Failed != 0 {
+			t.Errorf("step %s = %+v, want reached 1, none skipped or failed", id, sc)
+		}
+	}
+}
