@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrmgw/scrmgw/adapters/dingtalk/dingtalkfake"
 	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
 	"github.com/scrmgw/scrmgw/store"
 )
@@ -144,6 +145,89 @@ func TestJourneyDormantWinBackWeCom(t *testing.T) {
 		t.Errorf("stats = %s\nwant entered 2, done 2, sent %d (the message tasks WeCom got)", body, len(fake.MsgTemplates()))
 	}
 	for id, reached := range map[string]int64{"keep_guide": 2, "win_back": 2, "wait_reply": 2, "by_level": 2, "call": 1, "tag_dormant": 1} {
+		if sc := step(t, st, id); sc.Reached != reached || sc.Skipped != 0 || sc.Failed != 0 {
+			t.Errorf("step %s = %+v, want reached %d, none skipped or failed", id, sc, reached)
+		}
+	}
+}
+
+// TestJourneyDormantWinBackDingTalk: a member of the brand's DingTalk
+// organisation who last bought 100 days ago (a CRM sign-up, then the
+// purchase as a CloudEvent with its old time) gets win_back at 10:00 as a
+// robot sampleActionCard; they answer in the robot chat (a stream frame),
+// which puts them on their guide's call list (a robot message to the
+// guide) and ends the run.
+func TestJourneyDormantWinBackDingTalk(t *testing.T) {
+	start := time.Date(2027, 1, 4, 9, 50, 0, 0, shanghai) // a Monday
+	j := startJourney(t, journeyChannels{dingtalk: true}, start)
+	ctx := context.Background()
+	j.enableShipped("dormant-win-back")
+	j.dingTalkSignUp()
+	j.event("p-zhou", purchase("p-zhou", "13900139000", "SO-4001", start.Add(-100*24*time.Hour)))
+	var id int64
+	waitFor(t, "the member's old purchase", func() bool {
+		v, err := j.s.app.Store.MemberByPhone(ctx, "13900139000", journeyBrand)
+		if err != nil || len(v.Bindings) != 1 {
+			return false
+		}
+		id = v.ID
+		p, err := j.s.app.Store.MemberProfile(ctx, journeyBrand, v.ID)
+		return err == nil && len(p.Purchases) == 1
+	})
+
+	j.advance(10*time.Minute+30*time.Second, "the run waiting for a reply", func() bool {
+		rs := j.runs("dormant-win-back", id)
+		return len(rs) == 1 && rs[0].Step == "wait_reply"
+	})
+	c := j.coupon(id, "WIN-BACK-30")
+	p, err := j.s.app.Store.MemberProfile(ctx, journeyBrand, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waitCount(t, "the win-back robot message", 1, func() int { return len(j.robotSent("zhou-uid")) }) {
+		j.checkRobot("win-back", j.robotSent("zhou-uid")[0], "zhou-uid", "sampleActionCard", fmt.Sprintf(`{
+		  "title":"山茶花想您了",
+		  "text":"### 好久不见，周先生\n李娜给您留了一张 **¥30** 回归券，%s前有效。\n您还有 %d 积分，到静安店消费可以一起用。",
+		  "singleTitle":"领取回归券",
+		  "singleURL":"https://shop.example.com/coupons/%s"}`, cnDate(c.ExpiresAt), p.Membership.Points, c.Code))
+	}
+
+	// The member answers: the guide is to call them.
+	j.clock.Advance(2 * time.Hour)
+	j.gw.PushBotMessage(dingtalkfake.BotMessage{ConversationID: "cid-zhou", SenderStaffID: "zhou-uid", SenderID: "$:LWCP_v1:$zhou",
+		SenderNick: "周先生", Text: &dingtalkfake.Text{Content: "还有新品吗"}})
+	j.sweepUntil("the run done", func() bool {
+		rs := j.runs("dormant-win-back", id)
+		return len(rs) == 1 && rs[0].State != store.RunActive
+	})
+	tasks, err := j.s.app.Store.GuideTasks(ctx, store.GuideTaskFilter{GuideID: "g-li"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var call *store.GuideTask
+	for i := range tasks {
+		if tasks[i].MemberID == id && tasks[i].Title == fmt.Sprintf("回访沉睡会员 周先生（，%d 积分）", p.Membership.Points) {
+			call = &tasks[i]
+		}
+	}
+	if call == nil {
+		t.Errorf("no call task for 周先生 among %+v", tasks)
+	} else if waitCount(t, "the call task (robot message)", 1, func() int { return len(j.robotSent("staff-li")) }) {
+		j.checkRobot("call task", j.robotSent("staff-li")[0], "staff-li", "sampleText", fmt.Sprintf(`{
+		  "content":"【任务】回访沉睡会员 周先生（，%d 积分）\n截止：%s"}`, p.Membership.Points, call.DueAt.In(shanghai).Format("01-02 15:04")))
+	}
+	j.settle()
+	if rs := j.runs("dormant-win-back", id); rs[0].State != store.RunDone {
+		t.Errorf("run ended %s (%s), want done", rs[0].State, rs[0].EndReason)
+	}
+	if n, g, all := len(j.robotSent("zhou-uid")), len(j.robotSent("staff-li")), len(j.openapi.Sent()); n != 1 || g != 1 || all != 2 {
+		t.Errorf("robot sent %d to the member, %d to the guide, %d in all; want 1, 1, 2", n, g, all)
+	}
+	st, body := j.stats("dormant-win-back")
+	if st.Entered != 1 || st.Done != 1 || st.Active != 0 || st.Failed != 0 || st.Sent != int64(len(j.robotSent("zhou-uid"))) {
+		t.Errorf("stats = %s\nwant entered 1, done 1, sent %d (the robot messages the member got)", body, len(j.robotSent("zhou-uid")))
+	}
+	for id, reached := range map[string]int64{"keep_guide": 1, "win_back": 1, "wait_reply": 1, "by_level": 0, "call": 1, "tag_dormant": 0} {
 		if sc := step(t, st, id); sc.Reached != reached || sc.Skipped != 0 || sc.Failed != 0 {
 			t.Errorf("step %s = %+v, want reached %d, none skipped or failed", id, sc, reached)
 		}
