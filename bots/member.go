@@ -100,6 +100,10 @@ type Deps struct {
 	Templates *templates.Registry
 	Intents   *Intents
 	Tasks     TaskCompleter
+	// Enroll makes a sender who shares their location a member and binds
+	// them to a guide of the nearest store carrying the brand; nil turns
+	// that off (the bot only lists the nearest stores).
+	Enroll Enroller
 	// Handoffs keeps conversations handed to guides; nil turns handing
 	// over off (the bot answers everything itself).
 	Handoffs HandoffStore
@@ -211,7 +215,7 @@ func (d Deps) memberAnswer(ctx context.Context, m *Message, member *store.Member
 			}
 			data.Stores = append(data.Stores, templates.Store{Name: rs.Name, Address: rs.Address, OpeningHours: rs.OpeningHours, DistanceKm: h.DistM / 1000})
 		}
-		return d.render(TemplateNearestStores, m, data, nil)
+		return d.render(TemplateNearestStores, m, data, func() error { return d.enrol(ctx, m, member, data) })
 	case IntentMyGuide:
 		return d.render(TemplateMyGuide, m, data, func() error { return d.guideData(ctx, m, data) })
 	case IntentMyPoints:

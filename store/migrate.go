@@ -52,6 +52,7 @@ var migrations = []migration{
 		}
 		return tx.Migrator().AddColumn(&WorkflowRun{}, "ViaBrandID")
 	}},
+	{id: "0015_send_outcomes", up: migrateSendOutcomes},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -179,7 +179,10 @@ type OutboxMessage struct {
 	State          string `gorm:"size:16;not null;index"`
 	Attempts       int    `gorm:"not null"`
 	LastError      string `gorm:"size:1000"`
-	ExternalID     string `gorm:"size:200"`
+	// Failure says in a word why a failed message was not sent
+	// (invalid_message, invalid_recipient, unauthorized, refused, ...).
+	Failure    string `gorm:"size:32;not null;default:''"`
+	ExternalID string `gorm:"size:200"`
 	// Delivery is what became of a send that completes later (a message
 	// task a guide confirms): pending, delivered or failed; empty for
 	// sends complete when accepted.

@@ -87,8 +87,15 @@ func (s *Store) ReleaseOutbox(ctx context.Context, id int64, reason string) erro
 
 // FailOutbox records a message that will not be sent.
 func (s *Store) FailOutbox(ctx context.Context, id int64, reason string) error {
-	return s.db.WithContext(ctx).Model(&OutboxMessage{}).Where("id = ? AND state IN ?", id, []string{OutboxPending, OutboxSending}).
-		Updates(map[string]any{"state": OutboxFailed, "last_error": truncate(reason, 1000), "updated_at": time.Now().UTC()}).Error
+	return s.FailOutboxFor(ctx, id, "", reason)
+}
+
+// FailOutboxFor records a message that will not be sent, with its failure
+// in a word (see OutboxMessage.Failure) and the channel's reason.
+func (s *Store) FailOutboxFor(ctx context.Context, id int64, failure, reason string) error {
+	return translate(s.db.WithContext(ctx).Model(&OutboxMessage{}).Where("id = ? AND state IN ?", id, []string{OutboxPending, OutboxSending}).
+		Updates(map[string]any{"state": OutboxFailed, "failure": truncate(failure, 32), "last_error": truncate(reason, 1000),
+			"updated_at": time.Now().UTC()}).Error)
 }
 
 func (s *Store) moveOutbox(ctx context.Context, id int64, from string, set map[string]any) error {

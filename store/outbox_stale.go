@@ -46,8 +46,8 @@ func (s *Store) SettleStalePending(ctx context.Context, m *OutboxMessage, reason
 // SettleStaleFailed fails a stale claim whose outcome cannot be learned:
 // sending it again might deliver it twice, so an operator decides.
 func (s *Store) SettleStaleFailed(ctx context.Context, m *OutboxMessage, reason string) (settled bool, err error) {
-	return s.settleStale(ctx, m, map[string]any{"state": OutboxFailed, "last_error": truncate(reason, 1000),
-		"updated_at": time.Now().UTC()})
+	return s.settleStale(ctx, m, map[string]any{"state": OutboxFailed, "failure": FailureOutcomeUnknown,
+		"last_error": truncate(reason, 1000), "updated_at": time.Now().UTC()})
 }
 
 func (s *Store) settleStale(ctx context.Context, m *OutboxMessage, set map[string]any) (bool, error) {

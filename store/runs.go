@@ -31,11 +31,14 @@ const (
 
 // Run step states. A step is entered pending (a step that acts, or decides)
 // or waiting (wait, wait_for); a step that acts is claimed (running) by one
-// worker before it acts, and ends done, skipped, failed or cancelled.
+// worker before it acts, and ends done, skipped, failed or cancelled. A
+// send step whose message is in the outbox waits for the channel's answer
+// in state sending (its OutboxKey names the message).
 const (
 	StepPending   = "pending"
 	StepWaiting   = "waiting"
 	StepRunning   = "running"
+	StepSending   = "sending"
 	StepDone      = "done"
 	StepSkipped   = "skipped"
 	StepFailed    = "failed"
@@ -140,7 +143,14 @@ type RunStep struct {
 	Failures int    `gorm:"not null" json:"failures"`
 	// Attempts counts the claims of the step: its tries, including those
 	// held back by send rules.
-	Attempts   int        `gorm:"not null" json:"attempts"`
+	Attempts int `gorm:"not null" json:"attempts"`
+	// OutboxKey is the idempotency key of the message a send step put in
+	// the outbox; what became of it is the outbox row's state.
+	OutboxKey string `gorm:"size:200;not null;default:''" json:"outbox_key,omitempty"`
+	// Reason says in a word why the step was skipped or failed: cap,
+	// quota, consent, unreachable, no_guide, cross_brand; invalid_message,
+	// invalid_recipient, refused, ... for a send the channel refused.
+	Reason     string     `gorm:"size:32;not null;default:''" json:"reason,omitempty"`
 	StartedAt  time.Time  `gorm:"not null" json:"started_at"`
 	ClaimedAt  *time.Time `json:"claimed_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
@@ -415,7 +425,7 @@ func (s *Store) RetireWorkflowVersion(ctx context.Context, brand, name, version,
 		}
 		runs := tx.Model(&WorkflowRun{}).Select("id").
 			Where("brand_id = ? AND workflow = ? AND state = ? AND version = ?", brand, name, RunActive, version)
-		if err := tx.Model(&RunStep{}).Where("run_id IN (?) AND state IN ?", runs, []string{StepPending, StepWaiting, StepRunning}).
+		if err := tx.Model(&RunStep{}).Where("run_id IN (?) AND state IN ?", runs, openStepStates).
 			Updates(map[string]any{"state": StepCancelled, "finished_at": at}).Error; err != nil {
 			return translate(err)
 		}
@@ -546,12 +556,15 @@ func (s *Store) Run(ctx context.Context, id int64) (*WorkflowRun, error) {
 // one query: what a wake needs first.
 func (s *Store) RunWithStep(ctx context.Context, id int64) (*WorkflowRun, *RunStep, error) {
 	var row struct {
-		WorkflowRun  `gorm:"embedded"`
-		StepState    *string
-		StepFailures *int
-		StepAttempts *int
+		WorkflowRun   `gorm:"embedded"`
+		StepState     *string
+		StepFailures  *int
+		StepAttempts  *int
+		StepOutboxKey *string
+		StepClaimedAt *time.Time
 	}
-	err := s.db.WithContext(ctx).Raw(`SELECT r.*, s.state AS step_state, s.failures AS step_failures, s.attempts AS step_attempts
+	err := s.db.WithContext(ctx).Raw(`SELECT r.*, s.state AS step_state, s.failures AS step_failures, s.attempts AS step_attempts,
+		s.outbox_key AS step_outbox_key, s.claimed_at AS step_claimed_at
 		FROM workflow_runs r LEFT JOIN run_steps s ON s.run_id = r.id AND s.step_id = r.step AND s.visit = r.visit
 		WHERE r.id = ?`, id).Scan(&row).Error
 	if err != nil {
@@ -564,8 +577,12 @@ func (s *Store) RunWithStep(ctx context.Context, id int64) (*WorkflowRun, *RunSt
 	if row.StepState == nil {
 		return &run, nil, nil
 	}
-	return &run, &RunStep{RunID: run.ID, StepID: run.Step, Visit: run.Visit, State: *row.StepState,
-		Failures: *row.StepFailures, Attempts: *row.StepAttempts}, nil
+	rs := &RunStep{RunID: run.ID, StepID: run.Step, Visit: run.Visit, State: *row.StepState,
+		Failures: *row.StepFailures, Attempts: *row.StepAttempts, ClaimedAt: row.StepClaimedAt}
+	if row.StepOutboxKey != nil {
+		rs.OutboxKey = *row.StepOutboxKey
+	}
+	return &run, rs, nil
 }
 
 // RunFilter selects runs; empty fields select all.
@@ -680,6 +697,9 @@ type RunMove struct {
 	WaitEvent string
 	// Sent is added to the run's count of messages sent.
 	Sent int
+	// OutboxKey and Reason, when set, are recorded on the step.
+	OutboxKey string
+	Reason    string
 	// End, when set, ends the run in this state with EndReason.
 	End       string
 	EndReason string
@@ -722,6 +742,12 @@ func (s *Store) MoveRun(ctx context.Context, m RunMove) (moved bool, visit int, 
 		if m.Error != "" {
 			stepSet["error"], stepSet["failures"] = truncate(m.Error, 1000), gorm.Expr("failures + 1")
 		}
+		if m.OutboxKey != "" {
+			stepSet["outbox_key"] = m.OutboxKey
+		}
+		if m.Reason != "" {
+			stepSet["reason"] = truncate(m.Reason, 32)
+		}
 		if finalStep(m.StepState) {
 			stepSet["finished_at"] = at
 		}
@@ -746,9 +772,12 @@ func (s *Store) MoveRun(ctx context.Context, m RunMove) (moved bool, visit int, 
 
 var errNotMoved = errors.New("run not moved")
 
+// openStepStates are the states of a step visit that has not ended.
+var openStepStates = []string{StepPending, StepWaiting, StepRunning, StepSending}
+
 // finalStep reports whether a step state ends the step visit.
 func finalStep(state string) bool {
-	return state != StepPending && state != StepWaiting && state != StepRunning
+	return !slices.Contains(openStepStates, state)
 }
 
 // moveRunPostgres is MoveRun in one statement: the guarded update of the
@@ -783,6 +812,14 @@ func (s *Store) moveRunPostgres(ctx context.Context, m RunMove, at time.Time) (b
 		b.WriteString(", error = ?, failures = failures + 1")
 		args = append(args, truncate(m.Error, 1000))
 	}
+	if m.OutboxKey != "" {
+		b.WriteString(", outbox_key = ?")
+		args = append(args, m.OutboxKey)
+	}
+	if m.Reason != "" {
+		b.WriteString(", reason = ?")
+		args = append(args, truncate(m.Reason, 32))
+	}
 	if finalStep(m.StepState) {
 		b.WriteString(", finished_at = ?")
 		args = append(args, at)
@@ -794,8 +831,8 @@ func (s *Store) moveRunPostgres(ctx context.Context, m RunMove, at time.Time) (b
 		if state == "" {
 			state = StepPending
 		}
-		b.WriteString(`, i AS (INSERT INTO run_steps (run_id, step_id, visit, seq, state, outcome, error, failures, attempts, started_at)
-			SELECT CAST(? AS bigint), CAST(? AS text), r.visit, CAST(? AS bigint), CAST(? AS text), '', '', 0, 0, CAST(? AS timestamptz) FROM r)`)
+		b.WriteString(`, i AS (INSERT INTO run_steps (run_id, step_id, visit, seq, state, outcome, error, failures, attempts, outbox_key, reason, started_at)
+			SELECT CAST(? AS bigint), CAST(? AS text), r.visit, CAST(? AS bigint), CAST(? AS text), '', '', 0, 0, '', '', CAST(? AS timestamptz) FROM r)`)
 		args = append(args, m.RunID, m.Next, m.Seq+1, state, at)
 	}
 	b.WriteString(" SELECT visit FROM r")
@@ -827,7 +864,7 @@ func (s *Store) EndRun(ctx context.Context, id int64, state, reason string, at t
 		if ended = res.RowsAffected == 1; !ended {
 			return nil
 		}
-		return translate(tx.Model(&RunStep{}).Where("run_id = ? AND state IN ?", id, []string{StepPending, StepWaiting, StepRunning}).
+		return translate(tx.Model(&RunStep{}).Where("run_id = ? AND state IN ?", id, openStepStates).
 			Updates(map[string]any{"state": StepCancelled, "finished_at": at, "outcome": truncate(reason, 500)}).Error)
 	})
 	return ended, err
@@ -976,6 +1013,8 @@ type StepStats struct {
 	Waiting int64
 	// Pending counts visits due, held by send rules or being retried.
 	Pending int64
+	// Sending counts send visits whose message waits for the channel.
+	Sending int64
 	// Errors counts visits that failed at least once.
 	Errors   int64
 	Canceled int64
@@ -1005,6 +1044,7 @@ func (s *Store) RunStats(ctx context.Context, brand, workflow string) (*RunStats
 			SUM(CASE WHEN s.state = 'failed' THEN 1 ELSE 0 END) AS failed,
 			SUM(CASE WHEN s.state = 'waiting' THEN 1 ELSE 0 END) AS waiting,
 			SUM(CASE WHEN s.state IN ('pending', 'running') THEN 1 ELSE 0 END) AS pending,
+			SUM(CASE WHEN s.state = 'sending' THEN 1 ELSE 0 END) AS sending,
 			SUM(CASE WHEN s.state = 'cancelled' THEN 1 ELSE 0 END) AS canceled,
 			SUM(CASE WHEN s.failures > 0 THEN 1 ELSE 0 END) AS errors`).
 		Where("r.brand_id = ? AND r.workflow = ?", brand, workflow).Group("s.step_id").Order("s.step_id").Scan(&st.Steps).Error

@@ -11,12 +11,12 @@
 //	    default: |                  # a text, used on any channel without its own variant
 //	      {{.Member.Name}}您好，送您一张{{money .Coupon.Value}}优惠券。
 //	    wecom:
-//	      kind: news                # text, news or miniprogram on WeCom
+//	      kind: news                # a kind WeCom sends
 //	      title: "{{.Brand.Name}}送您{{money .Coupon.Value}}优惠券"
 //	      description: 有效期至{{date "1月2日" .Coupon.ExpiresAt}}
 //	      url: https://shop.example.com/coupons/{{.Coupon.Code}}
 //	    dingtalk:
-//	      kind: action_card         # text, markdown or action_card on DingTalk
+//	      kind: action_card         # a kind DingTalk sends
 //	      title: ...
 //	      text: ...
 //	      single_title: 立即使用
@@ -24,9 +24,17 @@
 //	  en:
 //	    default: Hi {{.Member.Name}}, here is a {{money .Coupon.Value}} coupon.
 //
-// Kinds and their fields: text {text}; news {title, description, url,
-// picurl}; miniprogram {title, appid, page, pic_media_id}; markdown
-// {title, text}; action_card {title, text, single_title, single_url}.
+// Kinds and their fields: text {text}; markdown {title, text}; news
+// {title, description, url, picurl}; miniprogram {title, appid, page,
+// pic_media_id}; action_card {title, text, single_title, single_url};
+// textcard {title, text, url, btntxt}; image {picurl}.
+//
+// Which kinds a channel sends is the channel's to say, not this
+// package's: the wiring passes them, from the channels' specs, with
+// WithChannels. Loading then refuses a variant key that is neither
+// default nor a channel's name, and a channel's variant of a kind the
+// channel cannot send, at the file, line and column of its kind. Without
+// channels, variants are checked against the language only.
 //
 // Every field is a template executed with Data: .Member, .Guide, .Store,
 // .Order, .Workflow, .Brand and .Coupon. Loading checks each one by

@@ -42,7 +42,7 @@ func FuzzRender(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, file []byte, locale, channel, name, tz string) {
-		r := NewRegistry()
+		r := NewRegistry(WithChannels(testChannels))
 		if err := r.Add("fuzz.yaml", file); err != nil {
 			var l ErrorList
 			if !errors.As(err, &l) || len(l) == 0 {
@@ -91,7 +91,7 @@ func FuzzRender(f *testing.F) {
 				t.Fatalf("the default variant rendered kind %s", m.Kind)
 			}
 		case channel:
-			if !slices.Contains(channelKinds[channel], m.Kind) {
+			if !slices.Contains(testChannels[channel], m.Kind) {
 				t.Fatalf("%s's variant rendered kind %s, which it cannot send", channel, m.Kind)
 			}
 		default:

@@ -16,8 +16,9 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Channels with variants of their own. A channel not listed here (a
-// generic webhook channel) gets a template's default variant.
+// Channels whose names the engine and the workflows still use. Which
+// kinds a channel sends is not this package's knowledge: the wiring gives
+// it from the channels' specs (WithChannels).
 const (
 	ChannelWeCom    = "wecom"
 	ChannelDingTalk = "dingtalk"
@@ -30,16 +31,17 @@ const (
 	KindMiniProgram = "miniprogram"
 	KindMarkdown    = "markdown"
 	KindActionCard  = "action_card"
+	KindTextCard    = "textcard"
+	KindImage       = "image"
 )
 
 // DefaultVariant is the variant key used on a channel that has no variant
 // of its own. It must be a text message, which every channel can send.
 const DefaultVariant = "default"
 
-// kindSpec says which channels send a kind and which fields it has.
+// kindSpec says which fields a kind has.
 type kindSpec struct {
-	channels []string
-	fields   []fieldSpec
+	fields []fieldSpec
 }
 
 type fieldSpec struct {
@@ -48,42 +50,51 @@ type fieldSpec struct {
 	url      bool
 }
 
+// kinds are the message kinds of the template language and their fields.
 var kinds = map[string]kindSpec{
-	KindText: {
-		channels: []string{ChannelWeCom, ChannelDingTalk},
-		fields:   []fieldSpec{{name: "text", required: true}},
-	},
-	KindNews: {
-		channels: []string{ChannelWeCom},
-		fields: []fieldSpec{
-			{name: "title", required: true}, {name: "description"},
-			{name: "url", required: true, url: true}, {name: "picurl", url: true},
-		},
-	},
-	KindMiniProgram: {
-		channels: []string{ChannelWeCom},
-		fields: []fieldSpec{
-			{name: "title", required: true}, {name: "appid", required: true},
-			{name: "page", required: true}, {name: "pic_media_id", required: true},
-		},
-	},
-	KindMarkdown: {
-		channels: []string{ChannelDingTalk},
-		fields:   []fieldSpec{{name: "title", required: true}, {name: "text", required: true}},
-	},
-	KindActionCard: {
-		channels: []string{ChannelDingTalk},
-		fields: []fieldSpec{
-			{name: "title", required: true}, {name: "text", required: true},
-			{name: "single_title", required: true}, {name: "single_url", required: true, url: true},
-		},
-	},
+	KindText: {fields: []fieldSpec{{name: "text", required: true}}},
+	KindNews: {fields: []fieldSpec{
+		{name: "title", required: true}, {name: "description"},
+		{name: "url", required: true, url: true}, {name: "picurl", url: true},
+	}},
+	KindMiniProgram: {fields: []fieldSpec{
+		{name: "title", required: true}, {name: "appid", required: true},
+		{name: "page", required: true}, {name: "pic_media_id", required: true},
+	}},
+	KindMarkdown: {fields: []fieldSpec{{name: "title", required: true}, {name: "text", required: true}}},
+	KindActionCard: {fields: []fieldSpec{
+		{name: "title", required: true}, {name: "text", required: true},
+		{name: "single_title", required: true}, {name: "single_url", required: true, url: true},
+	}},
+	KindTextCard: {fields: []fieldSpec{
+		{name: "title", required: true}, {name: "text", required: true},
+		{name: "url", required: true, url: true}, {name: "btntxt"},
+	}},
+	KindImage: {fields: []fieldSpec{{name: "picurl", required: true, url: true}}},
 }
 
-// channelKinds lists the kinds each channel with variants can send.
-var channelKinds = map[string][]string{
-	ChannelWeCom:    {KindText, KindNews, KindMiniProgram},
-	ChannelDingTalk: {KindText, KindMarkdown, KindActionCard},
+// kindNames lists the kinds of the language in a stable order.
+var kindNames = []string{KindText, KindMarkdown, KindNews, KindMiniProgram, KindActionCard, KindTextCard, KindImage}
+
+// Channels says which message kinds each channel sends (to anyone: a
+// member or a guide), by channel name: the wiring fills it from the
+// channels' specs (adapters.Spec MemberKinds and GuideKinds).
+type Channels map[string][]string
+
+// Option configures a Registry.
+type Option func(*Registry)
+
+// WithChannels makes loading check every variant against the channels:
+// a variant key must be default or a channel's name, and a channel's
+// variant must be of a kind the channel sends. Without it (or with an
+// empty Channels), a variant may name any channel and be of any kind of
+// the language: checks a caller that knows no channels cannot make.
+func WithChannels(c Channels) Option {
+	return func(r *Registry) {
+		if len(c) > 0 {
+			r.channels = c
+		}
+	}
 }
 
 // Template is one message template: per locale, a variant per channel and
@@ -135,6 +146,27 @@ func (t *Template) CanRender(channel string) bool {
 	return true
 }
 
+// Kinds lists the message kinds the template renders on channel, over
+// its locales (the channel's own variant, else the default one), in
+// order; nil when it cannot render there.
+func (t *Template) Kinds(channel string) []string {
+	var ks []string
+	for _, l := range t.locales {
+		v := l.variants[channel]
+		if v == nil {
+			v = l.variants[DefaultVariant]
+		}
+		if v == nil {
+			return nil
+		}
+		if !slices.Contains(ks, v.kind) {
+			ks = append(ks, v.kind)
+		}
+	}
+	slices.Sort(ks)
+	return ks
+}
+
 // Uses reports whether any variant reads the given field of Data, such
 // as "Coupon".
 func (t *Template) Uses(field string) bool {
@@ -154,22 +186,27 @@ func (t *Template) Uses(field string) bool {
 type Registry struct {
 	mu        sync.RWMutex
 	templates map[string]*Template
+	channels  Channels
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry {
-	return &Registry{templates: make(map[string]*Template)}
+func NewRegistry(opts ...Option) *Registry {
+	r := &Registry{templates: make(map[string]*Template)}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
 }
 
 // LoadDir loads every *.yaml and *.yml file of dir (not its
 // subdirectories) into a new registry. It reports the problems of all
 // files, as an ErrorList.
-func LoadDir(dir string) (*Registry, error) {
+func LoadDir(dir string, opts ...Option) (*Registry, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("loading templates: %w", err)
 	}
-	r := NewRegistry()
+	r := NewRegistry(opts...)
 	var errs ErrorList
 	for _, e := range entries {
 		if e.IsDir() || !isYAML(e.Name()) {
@@ -189,12 +226,12 @@ func LoadDir(dir string) (*Registry, error) {
 }
 
 // LoadFS is LoadDir for the root of a file system, such as an embed.FS.
-func LoadFS(fsys fs.FS) (*Registry, error) {
+func LoadFS(fsys fs.FS, opts ...Option) (*Registry, error) {
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		return nil, fmt.Errorf("loading templates: %w", err)
 	}
-	r := NewRegistry()
+	r := NewRegistry(opts...)
 	var errs ErrorList
 	for _, e := range entries {
 		if e.IsDir() || !isYAML(e.Name()) {
@@ -233,7 +270,7 @@ func appendErrors(errs ErrorList, err error) ErrorList {
 // (welcome.yaml → welcome). Every problem of the file is reported, as an
 // ErrorList of errors carrying the file, line and column.
 func (r *Registry) Add(filename string, data []byte) error {
-	d := &fileDecoder{file: filename, lines: strings.Split(string(data), "\n")}
+	d := &fileDecoder{file: filename, lines: strings.Split(string(data), "\n"), channels: r.channels}
 	t := d.decode(data)
 	if t != nil {
 		r.mu.Lock()
@@ -271,10 +308,11 @@ var (
 // fileDecoder decodes one template file strictly from its YAML nodes,
 // collecting every problem with its position.
 type fileDecoder struct {
-	file  string
-	lines []string
-	id    string
-	errs  ErrorList
+	file     string
+	lines    []string
+	id       string
+	errs     ErrorList
+	channels Channels
 }
 
 func (d *fileDecoder) errorf(n *yaml.Node, path, format string, args ...any) {
@@ -448,7 +486,10 @@ func joinPath(p, key string) string {
 
 func (d *fileDecoder) localeSet(name string, n *yaml.Node) *localeSet {
 	l := &localeSet{name: name, variants: make(map[string]*variant)}
-	keys := []string{DefaultVariant, ChannelWeCom, ChannelDingTalk}
+	var keys []string // nil: any channel
+	if d.channels != nil {
+		keys = append([]string{DefaultVariant}, sortedKeys(d.channels)...)
+	}
 	for _, kv := range d.mapping(n, name, keys) {
 		key, val := kv[0], kv[1]
 		if v := d.variant(joinPath(name, key.Value), key.Value, val); v != nil {
@@ -473,22 +514,13 @@ func (d *fileDecoder) variant(p, channel string, n *yaml.Node) *variant {
 		key := &yaml.Node{Kind: yaml.ScalarNode, Value: "text", Line: n.Line, Column: n.Column}
 		fields = [][2]*yaml.Node{{key, n}}
 	case yaml.MappingNode:
+		// Any field of the language passes here: one the kind lacks, or
+		// a kind the channel cannot send, is reported once, at the kind.
 		var allowed []string
-		for _, k := range channelKinds[channel] {
+		for _, k := range kindNames {
 			for _, f := range kinds[k].fields {
 				if !slices.Contains(allowed, f.name) {
 					allowed = append(allowed, f.name)
-				}
-			}
-		}
-		if channel == DefaultVariant {
-			// Any field name passes here: a default of another kind
-			// is reported once, at its kind.
-			for _, k := range kinds {
-				for _, f := range k.fields {
-					if !slices.Contains(allowed, f.name) {
-						allowed = append(allowed, f.name)
-					}
 				}
 			}
 		}
@@ -504,8 +536,8 @@ func (d *fileDecoder) variant(p, channel string, n *yaml.Node) *variant {
 					d.errorf(kv[1], joinPath(p, "kind"), "the default variant must be kind text: it is sent on channels that take nothing else")
 					return nil
 				}
-				if !slices.Contains(kinds[s].channels, channel) && channel != DefaultVariant {
-					d.errorf(kv[1], joinPath(p, "kind"), "%s cannot send %s messages; it sends %s", channel, s, strings.Join(channelKinds[channel], ", "))
+				if sends, known := d.channels[channel]; known && !slices.Contains(sends, s) {
+					d.errorf(kv[1], joinPath(p, "kind"), "%s cannot send %s messages; it sends %s", channel, s, strings.Join(d.kindsOf(channel), ", "))
 					return nil
 				}
 				continue
@@ -525,7 +557,7 @@ func (d *fileDecoder) variant(p, channel string, n *yaml.Node) *variant {
 		}
 		i := slices.IndexFunc(spec.fields, func(f fieldSpec) bool { return f.name == key.Value })
 		if i < 0 {
-			d.errorf(key, fp, "a %s message has no %s; %s", v.kind, key.Value, kindWithField(channel, key.Value))
+			d.errorf(key, fp, "a %s message has no %s; %s", v.kind, key.Value, d.kindWithField(channel, key.Value))
 			continue
 		}
 		s, ok := d.scalar(val, fp)
@@ -551,8 +583,24 @@ func (d *fileDecoder) variant(p, channel string, n *yaml.Node) *variant {
 	return v
 }
 
+// kindsOf lists the kinds of the language a variant for channel may
+// have: those the channel sends, when the channels are known, else all.
+func (d *fileDecoder) kindsOf(channel string) []string {
+	sends, known := d.channels[channel]
+	if !known {
+		return kindNames
+	}
+	var ks []string
+	for _, k := range kindNames {
+		if slices.Contains(sends, k) {
+			ks = append(ks, k)
+		}
+	}
+	return ks
+}
+
 func (d *fileDecoder) unknownKind(n *yaml.Node, p, channel, kind string) {
-	options := channelKinds[channel]
+	options := d.kindsOf(channel)
 	if channel == DefaultVariant {
 		options = []string{KindText}
 	}
@@ -560,12 +608,16 @@ func (d *fileDecoder) unknownKind(n *yaml.Node, p, channel, kind string) {
 		d.errorf(n, p, "unknown kind %s (did you mean %s?)", kind, s)
 		return
 	}
-	d.errorf(n, p, "unknown kind %s; %s sends %s", kind, channel, strings.Join(options, ", "))
+	if _, known := d.channels[channel]; known || channel == DefaultVariant {
+		d.errorf(n, p, "unknown kind %s; %s sends %s", kind, channel, strings.Join(options, ", "))
+		return
+	}
+	d.errorf(n, p, "unknown kind %s; the kinds are %s", kind, strings.Join(options, ", "))
 }
 
 // kindWithField words which kind of the channel has a field.
-func kindWithField(channel, field string) string {
-	for _, k := range channelKinds[channel] {
+func (d *fileDecoder) kindWithField(channel, field string) string {
+	for _, k := range d.kindsOf(channel) {
 		for _, f := range kinds[k].fields {
 			if f.name == field {
 				return fmt.Sprintf("set kind: %s to use it", k)

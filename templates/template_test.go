@@ -3,6 +3,7 @@ package templates
 import (
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -10,6 +11,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 )
+
+// testChannels are the channels templates are checked against in tests,
+// as the wiring gives them from the channels' specs.
+var testChannels = Channels{
+	ChannelWeCom:    {KindText, KindNews, KindMiniProgram},
+	ChannelDingTalk: {KindText, KindMarkdown, KindNews, KindActionCard, KindImage},
+	"webhook":       kindNames,
+}
 
 // TestAddErrors checks every kind of problem a template file can have,
 // with the exact message, line and column a marketer sees.
@@ -154,7 +163,7 @@ func TestAddErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := NewRegistry().Add("welcome.yaml", []byte(tc.file))
+			err := NewRegistry(WithChannels(testChannels)).Add("welcome.yaml", []byte(tc.file))
 			var got []string
 			var l ErrorList
 			if errors.As(err, &l) {
@@ -366,5 +375,47 @@ func TestFuncs(t *testing.T) {
 	}
 	if _, err := (&Data{TimeZone: "Mars/Base"}).localize(); err == nil || !strings.Contains(err.Error(), "Mars/Base") {
 		t.Errorf("unknown zone: got %v", err)
+	}
+}
+
+// TestChannelKinds: with the channels' kinds given, a variant whose kind
+// its channel cannot send is an error at its kind; DingTalk's news and
+// image variants and a webhook variant load; without channels, any
+// channel and kind of the language pass.
+func TestChannelKinds(t *testing.T) {
+	const file = "locales:\n  zh:\n    default: 你好\n    dingtalk:\n      kind: news\n      title: 新品\n      url: https://shop.example.com/n\n" +
+		"    webhook:\n      kind: image\n      picurl: https://shop.example.com/p.png\n"
+	r := NewRegistry(WithChannels(testChannels))
+	if err := r.Add("news.yaml", []byte(file)); err != nil {
+		t.Fatal(err)
+	}
+	tmpl, _ := r.Lookup("news")
+	for ch, want := range map[string][]string{"dingtalk": {"news"}, "webhook": {"image"}, "wecom": {"text"}} {
+		if got := tmpl.Kinds(ch); !slices.Equal(got, want) {
+			t.Errorf("Kinds(%s) = %v, want %v", ch, got, want)
+		}
+	}
+	m, err := r.Render("news", "zh", "dingtalk", sampleData())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(&Message{Kind: "news", Fields: map[string]string{"title": "新品", "url": "https://shop.example.com/n"}, Locale: "zh", Variant: "dingtalk"}, m); diff != "" {
+		t.Errorf("dingtalk news (-want +got):\n%s", diff)
+	}
+
+	bad := "locales:\n  zh:\n    dingtalk:\n      kind: miniprogram\n      title: t\n      appid: wx1\n      page: p\n      pic_media_id: m\n" +
+		"    wecom:\n      kind: image\n      picurl: https://shop.example.com/p.png\n"
+	want := "bad.yaml:4:13: template bad: zh.dingtalk.kind: dingtalk cannot send miniprogram messages; it sends text, markdown, news, action_card, image\n" +
+		"bad.yaml:10:13: template bad: zh.wecom.kind: wecom cannot send image messages; it sends text, news, miniprogram"
+	if err := NewRegistry(WithChannels(testChannels)).Add("bad.yaml", []byte(bad)); err == nil || err.Error() != want {
+		t.Errorf("got:\n%v\nwant:\n%s", err, want)
+	}
+	if err := NewRegistry().Add("bad.yaml", []byte(bad)); err != nil {
+		t.Errorf("without channels: %v", err)
+	}
+	unknown := "locales:\n  zh:\n    default: hi\n    feishu: hi\n"
+	want = "unknown.yaml:4:5: template unknown: zh.feishu: unknown field feishu; the fields are default, dingtalk, webhook, wecom"
+	if err := NewRegistry(WithChannels(testChannels)).Add("unknown.yaml", []byte(unknown)); err == nil || err.Error() != want {
+		t.Errorf("got:\n%v\nwant:\n%s", err, want)
 	}
 }

@@ -37,6 +37,12 @@ type Options struct {
 	// Channels are the channel names a send step may name besides
 	// "member". Default: wecom and dingtalk.
 	Channels []string
+	// MemberKinds are the message kinds each channel can send to a member
+	// (its adapters.Spec MemberKinds), by channel name. A send step's
+	// template must render, on each channel the step may use (its
+	// channel, or for "member" every one of Channels), a kind the channel
+	// sends; a channel without an entry is not checked.
+	MemberKinds map[string][]string
 }
 
 // LoadFile reads and loads a workflow file; errors name it as given.
@@ -1132,6 +1138,16 @@ func (sf *stepFields) send(val *yaml.Node) *Send {
 	for _, c := range targets {
 		if !t.CanRender(c) {
 			d.errorf(val, path, "template %q has neither a %s variant nor a default one, so it cannot be sent on %s", id, c, c)
+			continue
+		}
+		sends, ok := d.opts.MemberKinds[c]
+		if !ok {
+			continue
+		}
+		for _, k := range t.Kinds(c) {
+			if !slices.Contains(sends, k) {
+				d.errorf(val, path, "template %q renders a %s message on %s, which %s cannot send to a member; it sends %s", id, k, c, c, strings.Join(sends, ", "))
+			}
 		}
 	}
 	if t.Uses("Coupon") && s.Coupon == "" {

@@ -105,18 +105,31 @@
 // any errcode but 130101, too fast, or a 4xx status), sends proactively as
 // the robot: POST {APIBase}/v1.0/robot/groupMessages/send
 // for a group (Outbound.Conversation, an openConversationId), else
-// /v1.0/robot/oToMessages/batchSend to the one user Outbound.To. Kinds map
-// onto webhook msgtypes and robot message templates:
+// /v1.0/robot/oToMessages/batchSend to the one user Outbound.To. Kinds
+// ([Kinds], the same to members and guides) map onto webhook msgtypes and
+// robot message templates:
 //
 //	text         text         sampleText        {content}
 //	markdown     markdown     sampleMarkdown    {title, text}
+//	news         link         sampleLink        {title, text, messageUrl, picUrl}
 //	action_card  actionCard   sampleActionCard  {title, text, singleTitle, singleURL}
-//	news, link   link         sampleLink        {title, text, messageUrl, picUrl}
+//	image        -            sampleImageMsg    {photoURL}
 //
-// from Outbound.Text and the fields title (default: the text's first line),
-// single_title, single_url, url and picture. Other kinds fail without a
-// call. Receipt.ExternalID is batchSend's or groupMessages/send's
-// processQueryKey (empty for webhook replies, which return no id).
+// from Outbound.Text and the fields title (default: the text's first
+// line), description (a link's text; else Outbound.Text, else the
+// title), url, picurl (a link's picture, an image's photoURL, or
+// media_id), single_title and single_url. A session webhook cannot
+// carry an image: such a reply goes out proactively. Another kind, or a
+// field DingTalk requires left empty, fails without a call, with
+// adapters.ErrInvalidMessage. Receipt.ExternalID is batchSend's or
+// groupMessages/send's processQueryKey (empty for webhook replies, which
+// return no id).
+//
+// [Spec] (and [Client.Spec], with the configured robot) says so for
+// template checks, workflow validation and dry runs: its Preview is the
+// request Send makes, built by the same code: API "sessionWebhook" or the
+// OpenAPI path (robot/oToMessages/batchSend, robot/groupMessages/send),
+// and the body as sent.
 //
 // The OpenAPI access token comes from POST {APIBase}/v1.0/oauth2/accessToken
 // and is cached in Deps.Tokens under "dingtalk:token:"+ClientID for its
@@ -133,9 +146,10 @@
 // adapters.ErrInvalidRecipient for a recipient in invalidStaffIdList or
 // staffId.notExisted; adapters.ErrUnauthorized for InvalidAuthentication
 // after the retry, wrong app credentials and missing API permissions;
-// adapters.ErrTemporary for 5xx answers and network failures; and nil
-// (not retryable) for anything else, such as a malformed request or an
-// unsupported kind.
+// adapters.ErrTemporary for 5xx answers and network failures;
+// adapters.ErrInvalidMessage for a kind DingTalk cannot carry, a missing
+// field, and DingTalk's invalidParameter.msg* and miss.param.* codes; and
+// nil (not retryable) for anything else, such as a malformed request.
 //
 // DingTalk has no idempotency key for robot messages, so
 // Outbound.IdempotencyKey is not sent: a Send retried after a timeout may

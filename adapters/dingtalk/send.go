@@ -38,27 +38,29 @@ const (
 )
 
 // Send delivers m. A reply to a robot message (m.ReplyTo holds its
-// session webhook) goes through the session webhook while it is valid;
-// anything else, and a reply the webhook refuses, is sent proactively by
-// the robot: to the group m.Conversation (an openConversationId, which is
-// the ConversationID of a group's Inbound) when set, else one-to-one to
-// the user m.To. Kinds: text, markdown, action_card
-// (fields title, single_title, single_url) and news or link (fields
-// title, url, picture).
+// session webhook) goes through the session webhook while it is valid
+// and can carry the kind; anything else, and a reply the webhook
+// refuses, is sent proactively by the robot: to the group m.Conversation
+// (an openConversationId, which is the ConversationID of a group's
+// Inbound) when set, else one-to-one to the user m.To. The kinds are
+// Kinds; the requests are the ones Spec's Preview shows (see render for
+// how each kind maps onto DingTalk's message templates).
 //
 // DingTalk has no idempotency key, so m.IdempotencyKey is not passed on:
 // the outbox, which claims a message before sending it, keeps a retry from
 // sending twice. Errors wrap an *adapters.APIError whose Kind is
 // adapters.ErrRateLimited, ErrUnauthorized, ErrInvalidRecipient,
-// ErrTemporary, or nil for requests that cannot succeed as they are.
+// ErrInvalidMessage (a kind DingTalk cannot carry, a required field left
+// empty), ErrTemporary, or nil for requests that cannot succeed as they
+// are.
 func (c *Client) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Receipt, error) {
 	if m == nil {
 		return nil, permanent("sending: nil message")
 	}
-	if _, _, err := msgTemplate(m); err != nil {
-		return nil, permanent("sending: " + err.Error())
+	if _, err := render(m); err != nil {
+		return nil, fmt.Errorf("sending: %w", err)
 	}
-	if hook := m.ReplyTo[replySessionWebhook]; hook != "" {
+	if hook := m.ReplyTo[replySessionWebhook]; hook != "" && webhookCarries(m.Kind) {
 		if c.webhookUsable(m.ReplyTo) {
 			fallback, err := c.reply(ctx, hook, m)
 			if err != nil {
@@ -88,13 +90,9 @@ func (c *Client) webhookUsable(replyTo map[string]string) bool {
 // refused it (expired session and the like) and it should go out
 // proactively. The access token is not sent to webhooks.
 func (c *Client) reply(ctx context.Context, hook string, m *adapters.Outbound) (fallback bool, err error) {
-	body, err := webhookBody(m)
+	raw, err := webhookBody(m)
 	if err != nil {
-		return false, permanent(err.Error())
-	}
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return false, permanent(err.Error())
+		return false, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook, bytes.NewReader(raw))
 	if err != nil {
@@ -140,27 +138,13 @@ func (c *Client) reply(ctx context.Context, hook string, m *adapters.Outbound) (
 
 // sendProactive sends m as the robot through the OpenAPI.
 func (c *Client) sendProactive(ctx context.Context, m *adapters.Outbound) (*adapters.Receipt, error) {
-	key, param, err := msgTemplate(m)
+	path, body, key, err := proactiveRequest(c.cfg.RobotCode, m)
 	if err != nil {
-		return nil, permanent("sending: " + err.Error())
+		return nil, fmt.Errorf("sending: %w", err)
 	}
-	robot := c.cfg.RobotCode
-	if rc := m.ReplyTo[replyRobotCode]; rc != "" {
-		robot = rc // the robot the member talked to
-	}
-	var (
-		path, target string
-		body         any
-	)
-	switch {
-	case m.Conversation != "":
-		path, target = pathGroupSend, "group "+m.Conversation
-		body = groupSendRequest{RobotCode: robot, OpenConversationID: m.Conversation, MsgKey: key, MsgParam: param}
-	case m.To != "":
-		path, target = pathBatchSend, m.To
-		body = batchSendRequest{RobotCode: robot, UserIDs: []string{m.To}, MsgKey: key, MsgParam: param}
-	default:
-		return nil, permanent("sending: no recipient (To and Conversation are empty)")
+	target := m.To
+	if path == pathGroupSend {
+		target = "group " + m.Conversation
 	}
 	var res sendResponse
 	if err := c.callAPI(ctx, path, body, &res); err != nil {
@@ -272,6 +256,10 @@ func (f *failure) kind() error {
 		return adapters.ErrUnauthorized
 	case f.code == codeStaffNotExisted:
 		return adapters.ErrInvalidRecipient
+	case strings.HasPrefix(code, "invalidparameter.msg"), strings.HasPrefix(code, "miss.param."):
+		// invalidParameter.msgKey.invalid, msgParam.invalid, msgParam.tooLong,
+		// miss.param.markdownTotitle: the message, as it is, cannot go.
+		return adapters.ErrInvalidMessage
 	case f.status >= 500, f.status == http.StatusOK: // 200 with an undecodable body
 		return adapters.ErrTemporary
 	}

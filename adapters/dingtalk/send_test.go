@@ -76,12 +76,41 @@ var kindCases = []struct {
 	},
 	{
 		name: "news",
-		m: adapters.Outbound{Kind: "news", Text: "New arrivals",
-			Fields: map[string]string{"title": "Spring", "url": "https://example.com/s", "picture": "https://example.com/s.png"}},
+		m: adapters.Outbound{Kind: "news",
+			Fields: map[string]string{"title": "Spring", "description": "New arrivals", "url": "https://example.com/s", "picurl": "https://example.com/s.png"}},
 		wantWebhook: `{"msgtype":"link","link":{"title":"Spring","text":"New arrivals","messageUrl":"https://example.com/s","picUrl":"https://example.com/s.png"}}`,
 		wantKey:     "sampleLink",
 		wantParam:   `{"title":"Spring","text":"New arrivals","messageUrl":"https://example.com/s","picUrl":"https://example.com/s.png"}`,
 	},
+	{
+		name: "news without description or picture",
+		m: adapters.Outbound{Kind: "news", Text: "Spring arrivals are in store",
+			Fields: map[string]string{"title": "Spring", "url": "https://example.com/s"}},
+		wantWebhook: `{"msgtype":"link","link":{"title":"Spring","text":"Spring arrivals are in store","messageUrl":"https://example.com/s"}}`,
+		wantKey:     "sampleLink",
+		wantParam:   `{"title":"Spring","text":"Spring arrivals are in store","messageUrl":"https://example.com/s"}`,
+	},
+	{
+		// A session webhook cannot carry a picture: a reply goes out
+		// proactively.
+		name:      "image",
+		m:         adapters.Outbound{Kind: "image", Fields: map[string]string{"picurl": "https://example.com/s.png"}},
+		wantKey:   "sampleImageMsg",
+		wantParam: `{"photoURL":"https://example.com/s.png"}`,
+	},
+}
+
+// checkPreview checks that the channel's Spec previews m as the request
+// the fake received: api and body byte for byte.
+func checkPreview(t *testing.T, c *Client, m *adapters.Outbound, api string, body []byte) {
+	t.Helper()
+	req, err := c.Spec().Preview(m)
+	if err != nil {
+		t.Fatalf("Preview: %v", err)
+	}
+	if req.API != api || string(req.Body) != string(body) {
+		t.Errorf("Preview = %s %s\nsent      %s %s", req.API, req.Body, api, body)
+	}
 }
 
 func TestReplyThroughSessionWebhook(t *testing.T) {
@@ -98,8 +127,16 @@ func TestReplyThroughSessionWebhook(t *testing.T) {
 			if r == nil || r.Pending {
 				t.Errorf("receipt = %+v", r)
 			}
+			if tc.wantWebhook == "" {
+				sent := env.api.Sent()
+				if len(sent) != 1 || sent[0].MsgKey != tc.wantKey || sent[0].MsgParam != tc.wantParam || !cmp.Equal(sent[0].UserIDs, []string{"guide01"}) {
+					t.Errorf("proactive sends = %+v, want one %s %s to guide01", sent, tc.wantKey, tc.wantParam)
+				}
+				return
+			}
 			replies := env.api.Replies()
 			got := replies[len(replies)-1]
+			checkPreview(t, env.c, &m, APISessionWebhook, got.Body)
 			if got.ConversationID != "cid-"+tc.name {
 				t.Errorf("reply went to %q", got.ConversationID)
 			}
@@ -108,11 +145,8 @@ func TestReplyThroughSessionWebhook(t *testing.T) {
 			}
 		})
 	}
-	if n := len(env.api.Sent()); n != 0 {
-		t.Errorf("%d proactive sends, want none", n)
-	}
-	if n := env.api.TokenRequests(); n != 0 {
-		t.Errorf("%d token requests: replies need no token", n)
+	if n := len(env.api.Sent()); n != 1 {
+		t.Errorf("%d proactive sends, want the image's only", n)
 	}
 }
 
@@ -204,6 +238,8 @@ func TestProactiveSend(t *testing.T) {
 			if diff := cmp.Diff(decodeJSON(t, tc.wantParam), decodeJSON(t, got.MsgParam)); diff != "" {
 				t.Errorf("msgParam (-want +got):\n%s", diff)
 			}
+			body, _ := json.Marshal(batchSendRequest{RobotCode: got.RobotCode, UserIDs: got.UserIDs, MsgKey: got.MsgKey, MsgParam: got.MsgParam})
+			checkPreview(t, env.c, &m, "robot/oToMessages/batchSend", body)
 		})
 	}
 }
@@ -307,8 +343,10 @@ func TestSendErrors(t *testing.T) {
 		{"server error", failNext(1, 500, "InternalError"), text, adapters.ErrTemporary, true, false},
 		{"unavailable", failNext(1, 503, "ServiceUnavailable"), text, adapters.ErrTemporary, true, false},
 		{"bad request", failNext(1, 400, dingtalkfake.CodeInvalidParameter), text, nil, false, false},
-		{"unsupported kind", nil, adapters.Outbound{To: "staff01", Kind: "miniprogram"}, nil, false, false},
-		{"no recipient", nil, adapters.Outbound{Kind: "text", Text: "hi"}, nil, false, false},
+		{"unsupported kind", nil, adapters.Outbound{To: "staff01", Kind: "miniprogram"}, adapters.ErrInvalidMessage, false, false},
+		{"empty text", nil, adapters.Outbound{To: "staff01", Kind: "text"}, adapters.ErrInvalidMessage, false, false},
+		{"news without url", nil, adapters.Outbound{To: "staff01", Kind: "news", Fields: map[string]string{"title": "t"}}, adapters.ErrInvalidMessage, false, false},
+		{"no recipient", nil, adapters.Outbound{Kind: "text", Text: "hi"}, adapters.ErrInvalidRecipient, false, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

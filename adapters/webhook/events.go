@@ -107,14 +107,22 @@ func ReadBody(w http.ResponseWriter, r *http.Request) (body []byte, ok bool) {
 // each event names its brand. Any bad event refuses the whole request
 // (400, every fault with its path) and records nothing. Accepted events
 // are durably recorded before the 200.
+//
+// Every content mode of the CloudEvents HTTP binding is accepted: batched
+// (application/cloudevents-batch+json), structured
+// (application/cloudevents+json, or application/json without ce-*
+// headers) and binary (attributes in ce-* headers, the data as the body,
+// its Content-Type the datacontenttype). A binary request's faults name
+// its headers ("ce-id").
 func (g *Ingester) Serve(w http.ResponseWriter, r *http.Request, body []byte, brand string) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var (
 		events []cloudEvent
-		prefix func(i int) string
+		name   func(i int, attr string) string // an attribute's path in faults
+		binary bool
 	)
-	switch mt {
-	case "application/cloudevents-batch+json":
+	switch {
+	case mt == "application/cloudevents-batch+json":
 		if err := json.Unmarshal(body, &events); err != nil {
 			WriteError(w, http.StatusBadRequest, "batch: want a JSON array of CloudEvents: "+jsonMessage(err), nil)
 			return
@@ -123,17 +131,26 @@ func (g *Ingester) Serve(w http.ResponseWriter, r *http.Request, body []byte, br
 			WriteError(w, http.StatusBadRequest, fmt.Sprintf("batch: want 1 to %d events, got %d", g.maxBatch, len(events)), nil)
 			return
 		}
-		prefix = func(i int) string { return fmt.Sprintf("events[%d].", i) }
-	case "application/cloudevents+json", "application/json":
+		name = func(i int, attr string) string { return fmt.Sprintf("events[%d].%s", i, attr) }
+	case mt == "application/cloudevents+json", mt == "application/json" && !binaryMode(r.Header):
 		var ev cloudEvent
 		if err := json.Unmarshal(body, &ev); err != nil {
 			WriteError(w, http.StatusBadRequest, "want a CloudEvent JSON object: "+jsonMessage(err), nil)
 			return
 		}
 		events = []cloudEvent{ev}
-		prefix = func(int) string { return "" }
+		name = func(_ int, attr string) string { return attr }
+	case binaryMode(r.Header):
+		ev, faults := binaryEvent(r.Header, body)
+		if len(faults) > 0 {
+			writeFaults(w, faults, true)
+			return
+		}
+		events, binary = []cloudEvent{*ev}, true
+		name = func(_ int, attr string) string { return binaryName(attr) }
 	default:
-		WriteError(w, http.StatusUnsupportedMediaType, "content type must be application/cloudevents+json or application/cloudevents-batch+json", nil)
+		WriteError(w, http.StatusUnsupportedMediaType, "content type must be application/cloudevents+json or application/cloudevents-batch+json, "+
+			"or a binary-mode CloudEvent (ce-* headers, data as the body)", nil)
 		return
 	}
 	inbounds := make([]*adapters.Inbound, len(events))
@@ -141,13 +158,13 @@ func (g *Ingester) Serve(w http.ResponseWriter, r *http.Request, body []byte, br
 	seen := map[string]int{}
 	known := map[string]bool{} // brand → exists, for the brands checked
 	for i := range events {
-		in, fs := g.inbound(&events[i], brand, prefix(i))
+		in, fs := g.inbound(&events[i], brand, func(attr string) string { return name(i, attr) })
 		if len(fs) > 0 {
 			faults = append(faults, fs...)
 			continue
 		}
 		if first, dup := seen[in.DedupKey]; dup {
-			faults = append(faults, Fault{Path: prefix(i) + "id", Message: fmt.Sprintf("same source and id as events[%d]", first)})
+			faults = append(faults, Fault{Path: name(i, "id"), Message: fmt.Sprintf("same source and id as events[%d]", first)})
 			continue
 		}
 		seen[in.DedupKey] = i
@@ -166,11 +183,11 @@ func (g *Ingester) Serve(w http.ResponseWriter, r *http.Request, body []byte, br
 			known[in.Brand] = ok
 		}
 		if !ok {
-			faults = append(faults, Fault{Path: prefix(i) + "brand", Message: fmt.Sprintf("unknown brand %q", in.Brand)})
+			faults = append(faults, Fault{Path: name(i, "brand"), Message: fmt.Sprintf("unknown brand %q", in.Brand)})
 		}
 	}
 	if len(faults) > 0 {
-		WriteError(w, http.StatusBadRequest, fmt.Sprintf("%d fault(s); nothing was recorded", len(faults)), faults)
+		writeFaults(w, faults, binary)
 		return
 	}
 	res, err := g.record(r.Context(), inbounds)
@@ -230,11 +247,12 @@ func (g *Ingester) record(ctx context.Context, ins []*adapters.Inbound) (Result,
 	return Result{Accepted: len(ins)}, errors.Join(errs...)
 }
 
-// inbound checks one event and maps it onto a delivery.
-func (g *Ingester) inbound(ev *cloudEvent, brand, prefix string) (*adapters.Inbound, []Fault) {
+// inbound checks one event and maps it onto a delivery; name gives an
+// attribute's (or a data path's) name in faults.
+func (g *Ingester) inbound(ev *cloudEvent, brand string, name func(attr string) string) (*adapters.Inbound, []Fault) {
 	var faults []Fault
 	fault := func(path, format string, args ...any) {
-		faults = append(faults, Fault{Path: prefix + path, Message: fmt.Sprintf(format, args...)})
+		faults = append(faults, Fault{Path: name(path), Message: fmt.Sprintf(format, args...)})
 	}
 	if ev.SpecVersion != "1.0" {
 		fault("specversion", "want \"1.0\", got %q", ev.SpecVersion)
@@ -264,7 +282,7 @@ func (g *Ingester) inbound(ev *cloudEvent, brand, prefix string) (*adapters.Inbo
 		}
 		at = t.UTC()
 	}
-	if ct := ev.DataContentType; ct != "" && ct != "application/json" {
+	if ct, _, _ := mime.ParseMediaType(ev.DataContentType); ev.DataContentType != "" && ct != "application/json" {
 		fault("datacontenttype", "only application/json data is accepted")
 	}
 	if KnownType(ev.Type) {

@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -298,6 +299,55 @@ func (c *Channel) verify(ctx context.Context, h http.Header, body []byte, only s
 // MessageType is the CloudEvents type of the messages Send posts.
 const MessageType = "scrmgw.message"
 
+// Kinds are the message kinds the channel sends: every kind, as the
+// rendered message (kind, text and fields) in the event's data, for the
+// brand's system to show as it can.
+var Kinds = []string{adapters.KindText, adapters.KindMarkdown, adapters.KindNews, adapters.KindMiniProgram,
+	adapters.KindActionCard, adapters.KindTextCard, adapters.KindImage, adapters.KindFile}
+
+// APIMessage is the Request.API of a preview: the CloudEvent posted to
+// the brand's endpoint (webhook.url or the brand's own).
+const APIMessage = "POST " + MessageType
+
+// messageEvent is the body Send posts for m: a CloudEvent 1.0 in
+// structured mode with the message as its data.
+func messageEvent(m *adapters.Outbound, id string, at time.Time) ([]byte, error) {
+	return json.Marshal(map[string]any{"specversion": "1.0", "id": id, "source": "scrmgw", "type": MessageType,
+		"subject": m.To, "time": at.UTC().Format(time.RFC3339), "datacontenttype": "application/json",
+		"data": map[string]any{"to": m.To, "to_party": m.ToParty, "kind": m.Kind, "text": m.Text, "fields": m.Fields}})
+}
+
+// specAt returns the channel's Spec with now as the clock of previews.
+func specAt(now func() time.Time) adapters.Spec {
+	return adapters.Spec{
+		Name:        ChannelName,
+		MemberKinds: slices.Clone(Kinds),
+		GuideKinds:  slices.Clone(Kinds),
+		Preview: func(m *adapters.Outbound) (*adapters.Request, error) {
+			id := m.IdempotencyKey
+			if id == "" {
+				id = "msg_<random>"
+			}
+			b, err := messageEvent(m, id, now())
+			if err != nil {
+				return nil, err
+			}
+			return &adapters.Request{API: APIMessage, Body: b}, nil
+		},
+	}
+}
+
+// Spec is the channel's Spec. Its Preview is the CloudEvent Send posts,
+// without the webhook-id, webhook-timestamp and webhook-signature
+// headers; the event's id is the message's idempotency key (Send draws
+// a random one when there is none) and its time the time of the preview.
+var Spec = specAt(time.Now)
+
+// Spec returns the channel's Spec, previewing with the channel's clock.
+func (c *Channel) Spec() adapters.Spec { return specAt(c.now) }
+
+var _ adapters.Specified = (*Channel)(nil)
+
 // Send posts a message to webhook.url as a CloudEvent (structured mode,
 // type scrmgw.message) signed per Standard Webhooks. The webhook-id and
 // the event id are the message's idempotency key, the same on every
@@ -325,9 +375,7 @@ func (c *Channel) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Rec
 		id = "msg_" + base64.RawURLEncoding.EncodeToString(b)
 	}
 	now := c.now()
-	body, err := json.Marshal(map[string]any{"specversion": "1.0", "id": id, "source": "scrmgw", "type": MessageType,
-		"subject": m.To, "time": now.UTC().Format(time.RFC3339), "datacontenttype": "application/json",
-		"data": map[string]any{"to": m.To, "to_party": m.ToParty, "kind": m.Kind, "text": m.Text, "fields": m.Fields}})
+	body, err := messageEvent(m, id, now)
 	if err != nil {
 		return nil, err
 	}

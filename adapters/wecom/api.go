@@ -24,7 +24,6 @@ import (
 	"github.com/silenceper/wechat/v2/work"
 	workconfig "github.com/silenceper/wechat/v2/work/config"
 	"github.com/silenceper/wechat/v2/work/externalcontact"
-	"github.com/silenceper/wechat/v2/work/message"
 
 	"github.com/scrmgw/scrmgw/adapters"
 )
@@ -51,9 +50,13 @@ import (
 //     refresh and error mapping would be impossible; it also decodes
 //     locations as float32.
 //
-// The SDK is used as is for externalcontact/get, get_groupmsg_send_result,
-// resigned/transfer_customer and message/send (with our request struct:
-// the SDK sends agentid as a string where WeCom documents an integer).
+//   - message/send: the SDK sends agentid as a string where WeCom
+//     documents an integer, and escapes <, > and & in the body.
+//   - media/upload: the SDK's upload takes no context and reads a file
+//     from disk; ours posts the fetched bytes (see media.go).
+//
+// The SDK is used as is for externalcontact/get, get_groupmsg_send_result
+// and resigned/transfer_customer.
 
 // apiTimeout bounds every call to WeCom, including the SDK's own calls,
 // which take no context.
@@ -66,8 +69,9 @@ const qyapi = "https://" + officialHost + "/cgi-bin/"
 
 // ErrInvalidRequest means the API refused arguments before calling WeCom
 // (an empty text, too many recipients, a malformed msgid): retrying the
-// same request will not help.
-var ErrInvalidRequest = errors.New("invalid wecom request")
+// same request will not help. It wraps adapters.ErrInvalidMessage, so the
+// outbound queue does not retry it.
+var ErrInvalidRequest = fmt.Errorf("invalid wecom request: %w", adapters.ErrInvalidMessage)
 
 // apiTarget is where requests for qyapi.weixin.qq.com go; nil or the
 // official host means no rewriting. It is process-wide, like the SDK's
@@ -423,6 +427,14 @@ var codeKinds = map[int]error{
 	92000:  adapters.ErrInvalidRecipient, // 成员不在应用可见范围之内
 	95018:  adapters.ErrInvalidRecipient, // send msg session status invalid (kf: no open session, 48h / 5 messages)
 	610004: adapters.ErrInvalidRecipient, // userid不在客户联系配置的使用范围内
+
+	// The message cannot be sent as it is: retrying will not help.
+	40004: adapters.ErrInvalidMessage, // 不合法的媒体文件类型 (media/upload)
+	40005: adapters.ErrInvalidMessage, // 不合法的文件类型 (media/upload: not a JPG or PNG image)
+	40006: adapters.ErrInvalidMessage, // 不合法的文件大小 (media/upload)
+	40007: adapters.ErrInvalidMessage, // 不合法的媒体文件id (unknown, or expired after 3 days)
+	40009: adapters.ErrInvalidMessage, // 图片文件大小不合法 (media/upload: over 10 MB)
+	41005: adapters.ErrInvalidMessage, // 缺少多媒体文件数据 (media/upload)
 }
 
 // Kind returns the sentinel a WeCom errcode maps onto, or nil.
@@ -883,8 +895,17 @@ func (a *API) SendWelcome(ctx context.Context, welcomeCode, text string, attachm
 	if text != "" {
 		req.Text = &wireText{Content: text}
 	}
+	return a.postWelcome(ctx, &req)
+}
+
+// postWelcome sends a built send_welcome_msg request.
+func (a *API) postWelcome(ctx context.Context, req *welcomeRequest) error {
+	const op = "sending welcome message"
+	if req.WelcomeCode == "" {
+		return noRecipient(op, "welcome code")
+	}
 	var res commonResponse
-	return a.post(ctx, a.contTok, op, "externalcontact/send_welcome_msg", req, &res)
+	return a.post(ctx, a.contTok, op, apiSendWelcome, req, &res)
 }
 
 type msgTemplateRequest struct {
@@ -929,8 +950,20 @@ func (a *API) AddMsgTemplate(ctx context.Context, senderUserID string, externalU
 	if text != "" {
 		req.Text = &wireText{Content: text}
 	}
+	return a.postMsgTemplate(ctx, &req)
+}
+
+// postMsgTemplate sends a built add_msg_template request.
+func (a *API) postMsgTemplate(ctx context.Context, req *msgTemplateRequest) (msgID string, failList []string, err error) {
+	const op = "adding message task"
+	if req.Sender == "" {
+		return "", nil, noRecipient(op, "sender")
+	}
+	if err := checkIDs(op, "external user ids", req.ExternalUserID, maxMsgTemplateCustomers); err != nil {
+		return "", nil, err
+	}
 	var res msgTemplateResponse
-	if err := a.post(ctx, a.contTok, op, "externalcontact/add_msg_template", req, &res); err != nil {
+	if err := a.post(ctx, a.contTok, op, apiAddMsgTemplate, req, &res); err != nil {
 		return "", nil, err
 	}
 	return res.MsgID, res.FailList, nil
@@ -1405,6 +1438,8 @@ type kfSendRequest struct {
 	MsgID       string         `json:"msgid,omitempty"`
 	MsgType     string         `json:"msgtype"`
 	Text        *wireText      `json:"text,omitempty"`
+	Image       *wireMedia     `json:"image,omitempty"`
+	File        *wireMedia     `json:"file,omitempty"`
 	Link        *KFLink        `json:"link,omitempty"`
 	MiniProgram *KFMiniProgram `json:"miniprogram,omitempty"`
 }
@@ -1428,7 +1463,7 @@ func (a *API) kfSend(ctx context.Context, op string, req kfSendRequest) (string,
 		return "", invalidRequest(op, "msgid %q is not 1-32 characters of [0-9a-zA-Z_-] ", req.MsgID)
 	}
 	var res kfSendResponse
-	if err := a.post(ctx, a.appTok, op, "kf/send_msg", req, &res); err != nil {
+	if err := a.post(ctx, a.appTok, op, apiKFSend, req, &res); err != nil {
 		return "", err
 	}
 	return res.MsgID, nil
@@ -1501,6 +1536,18 @@ type appTextCard struct {
 	BtnTxt      string `json:"btntxt,omitempty"`
 }
 
+// appArticle is one article of an app news message.
+type appArticle struct {
+	Title       string `json:"title"`
+	Description string `json:"description,omitempty"`
+	URL         string `json:"url"`
+	PicURL      string `json:"picurl,omitempty"`
+}
+
+type appNews struct {
+	Articles []appArticle `json:"articles"`
+}
+
 type appMessageRequest struct {
 	ToUser                 string       `json:"touser"`
 	MsgType                string       `json:"msgtype"`
@@ -1508,8 +1555,16 @@ type appMessageRequest struct {
 	Text                   *wireText    `json:"text,omitempty"`
 	Markdown               *wireText    `json:"markdown,omitempty"`
 	TextCard               *appTextCard `json:"textcard,omitempty"`
+	News                   *appNews     `json:"news,omitempty"`
 	EnableDuplicateCheck   int          `json:"enable_duplicate_check,omitempty"`
 	DuplicateCheckInterval int          `json:"duplicate_check_interval,omitempty"`
+}
+
+type appMessageResponse struct {
+	util.CommonError
+	InvalidUser    string `json:"invaliduser"`
+	UnlicensedUser string `json:"unlicenseduser"`
+	MsgID          string `json:"msgid"`
 }
 
 // maxAppMessageUsers is WeCom's limit of touser.
@@ -1554,14 +1609,23 @@ func (a *API) SendAppMsg(ctx context.Context, toUserIDs []string, m AppMsg) (msg
 		req.EnableDuplicateCheck = 1
 		req.DuplicateCheckInterval = int(min(m.DuplicateCheck, 4*time.Hour) / time.Second)
 	}
-	msg := a.app.GetMessage()
-	var res *message.SendResponse
-	err = a.do(ctx, a.appTok, op, func(string) error {
-		var err error
-		res, err = msg.Send("message/send", req)
-		return err
-	})
-	if err != nil {
+	return a.postAppMessage(ctx, &req)
+}
+
+// postAppMessage sends a built message/send request. It goes through our
+// own JSON encoding (the SDK's Send escapes <, > and & as \u003c...), so
+// that the body is byte for byte what Preview shows.
+func (a *API) postAppMessage(ctx context.Context, req *appMessageRequest) (msgID string, invalidUsers []string, err error) {
+	const op = "sending app message"
+	if a.agentID == 0 {
+		return "", nil, invalidRequest(op, "no agent id configured")
+	}
+	if req.ToUser == "" {
+		return "", nil, noRecipient(op, "user ids")
+	}
+	req.AgentID = a.agentID
+	var res appMessageResponse
+	if err := a.post(ctx, a.appTok, op, apiMessageSend, req, &res); err != nil {
 		return "", nil, err
 	}
 	for _, list := range []string{res.InvalidUser, res.UnlicensedUser} {

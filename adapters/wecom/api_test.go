@@ -243,6 +243,8 @@ func TestExternalContactPagesFollowUsers(t *testing.T) {
 func TestSendWelcome(t *testing.T) {
 	e := newEnv(t)
 	code := e.fake.IssueWelcomeCode("wmMember0001")
+	e.fake.AddMedia("image", "MEDIA_ID")
+	e.fake.AddMedia("image", "PIC_MEDIA")
 	err := e.api.SendWelcome(ctx(t), code, "欢迎光临，我是您的专属导购",
 		wecom.Attachment{Kind: wecom.AttachImage, MediaID: "MEDIA_ID"},
 		wecom.Attachment{Kind: wecom.AttachLink, Title: "会员权益", URL: "https://example.com/vip", Desc: "新会员礼"},
@@ -261,7 +263,7 @@ func TestSendWelcome(t *testing.T) {
 			{MsgType: "miniprogram", MiniProgram: &wecomfake.AttachmentMini{Title: "商城", PicMediaID: "PIC_MEDIA", AppID: "wx8bd80126147dfAAA", Page: "/pages/index"}},
 		},
 	}}
-	if diff := cmp.Diff(want, e.fake.Welcomes(), cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".At" }, cmp.Ignore())); diff != "" {
+	if diff := cmp.Diff(want, e.fake.Welcomes(), cmp.FilterPath(func(p cmp.Path) bool { s := p.Last().String(); return s == ".At" || s == ".Body" }, cmp.Ignore())); diff != "" {
 		t.Errorf("welcomes (-want +got):\n%s", diff)
 	}
 
@@ -557,6 +559,7 @@ func TestKFSend(t *testing.T) {
 	if msgID != "s0123456789abcdef" {
 		t.Errorf("msgid = %q", msgID)
 	}
+	e.fake.AddMedia("image", "THUMB")
 	if _, err := e.api.KFSendLink(ctx(t), "wmMember0001", kfid, "", wecom.KFLink{Title: "门店", URL: "https://example.com/s", ThumbMediaID: "THUMB"}); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -35,6 +36,9 @@ type Deps struct {
 	MaxBodyBytes int64
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// MediaHTTP fetches the pictures and files messages name by URL, to
+	// upload them. Default: a client with a 20-second timeout.
+	MediaHTTP *http.Client
 }
 
 // Client is the WeCom channel: it receives callbacks over HTTP, reaches
@@ -51,6 +55,8 @@ type Client struct {
 	now     func() time.Time
 	// tasks keeps the last list of message tasks Reconcile read.
 	tasks taskList
+	// media uploads the pictures and files messages name by URL.
+	media *mediaStore
 }
 
 var (
@@ -86,8 +92,13 @@ func New(cfg Config, d Deps) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wecom: %w", err)
 	}
+	if d.MediaHTTP == nil {
+		d.MediaHTTP = &http.Client{Timeout: mediaFetchTimeout}
+	}
+	log := d.Logger.With(slog.String("channel", ChannelName))
 	return &Client{cfg: cfg, crypto: crypto, api: api, rec: d.Recorder, cursors: d.Cursors,
-		log: d.Logger.With(slog.String("channel", ChannelName)), maxBody: d.MaxBodyBytes, now: d.Now}, nil
+		log: log, maxBody: d.MaxBodyBytes, now: d.Now,
+		media: &mediaStore{api: api, cache: d.Tokens, http: d.MediaHTTP, corpID: cfg.CorpID, log: log}}, nil
 }
 
 // Name is "wecom".
@@ -96,7 +107,8 @@ func (c *Client) Name() string { return ChannelName }
 // API returns the WeCom API client (contact ways, transfers).
 func (c *Client) API() *API { return c.api }
 
-// Send delivers one message:
+// Send delivers one message, built as Spec's Preview shows it (see Spec
+// for the kinds each route carries):
 //   - with a welcome_code field: the new contact's welcome (send_welcome_msg);
 //   - to a guide: an app message (message/send);
 //   - to a member in a customer-service session (ReplyTo open_kfid):
@@ -106,9 +118,42 @@ func (c *Client) API() *API { return c.api }
 //     is Pending. A failure after which WeCom may have created the task
 //     all the same (InDoubt) also wraps adapters.ErrOutcomeUnknown: the
 //     sender leaves it to Reconcile instead of sending it again.
+//
+// Pictures and files named by URL are fetched and uploaded first (see
+// mediaStore). A kind the route cannot carry, a missing field or an
+// unusable picture is an error wrapping adapters.ErrInvalidMessage.
 func (c *Client) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Receipt, error) {
-	if code := m.Fields["welcome_code"]; code != "" {
-		if err := c.api.SendWelcome(ctx, code, m.Text); err != nil {
+	req, err := buildRequest(ctx, m, c.api.agentID, c.media.resolve)
+	if err != nil {
+		var apiErr *adapters.APIError
+		if errors.As(err, &apiErr) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("preparing %s %s: %w", ChannelName, m.Kind, err)
+	}
+	r, err := c.post(ctx, m, req)
+	if err != nil && len(req.Media) > 0 && mediaRefused(err) {
+		// A cached media id WeCom no longer knows: upload again next time.
+		c.media.forget(ctx, req.Media)
+		// Not wrapping err: its APIError would make it permanent.
+		return nil, fmt.Errorf("%s (an uploaded picture or file expired; it is uploaded again on retry): %w", err.Error(), adapters.ErrTemporary)
+	}
+	return r, err
+}
+
+// mediaRefused reports whether WeCom refused a media id (40007).
+func mediaRefused(err error) bool {
+	var e *adapters.APIError
+	return errors.As(err, &e) && e.Code == codeInvalidMediaID
+}
+
+// codeInvalidMediaID is WeCom's 不合法的media_id参数.
+const codeInvalidMediaID = 40007
+
+func (c *Client) post(ctx context.Context, m *adapters.Outbound, req *builtRequest) (*adapters.Receipt, error) {
+	switch body := req.Body.(type) {
+	case *welcomeRequest:
+		if err := c.api.postWelcome(ctx, body); err != nil {
 			if WelcomeAlreadySent(err) {
 				// A retried welcome whose first attempt got through.
 				return &adapters.Receipt{}, nil
@@ -116,10 +161,8 @@ func (c *Client) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Rece
 			return nil, fmt.Errorf("sending welcome: %w", err)
 		}
 		return &adapters.Receipt{}, nil
-	}
-	switch {
-	case m.ToParty == adapters.PartyGuide:
-		msgID, invalid, err := c.api.AppMessage(ctx, []string{m.To}, m.Text)
+	case *appMessageRequest:
+		msgID, invalid, err := c.api.postAppMessage(ctx, body)
 		if err != nil {
 			return nil, fmt.Errorf("sending app message: %w", err)
 		}
@@ -127,14 +170,14 @@ func (c *Client) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Rece
 			return nil, &adapters.APIError{Channel: ChannelName, Code: 81013, Message: "guide not reachable by the app", Kind: adapters.ErrInvalidRecipient}
 		}
 		return &adapters.Receipt{ExternalID: msgID}, nil
-	case m.ReplyTo["open_kfid"] != "":
-		msgID, err := c.api.KFSendMsg(ctx, m.To, m.ReplyTo["open_kfid"], kfMsgID(m.IdempotencyKey), m.Text)
+	case *kfSendRequest:
+		msgID, err := c.api.kfSend(ctx, "sending kf "+body.MsgType, *body)
 		if err != nil {
 			return nil, fmt.Errorf("sending kf message: %w", err)
 		}
 		return &adapters.Receipt{ExternalID: msgID}, nil
-	case m.Via != "":
-		msgID, failed, err := c.api.AddMsgTemplate(ctx, m.Via, []string{m.To}, m.Text)
+	case *msgTemplateRequest:
+		msgID, failed, err := c.api.postMsgTemplate(ctx, body)
 		if err != nil && InDoubt(err) {
 			// WeCom may have created the task: another one would reach
 			// the member twice. Reconcile tells, once the send's lease
@@ -149,8 +192,7 @@ func (c *Client) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Rece
 		}
 		return &adapters.Receipt{ExternalID: msgID, Pending: true}, nil
 	}
-	return nil, &adapters.APIError{Channel: ChannelName, Message: "no route to the member: send through their guide (via) or in a customer-service session",
-		Kind: adapters.ErrInvalidRecipient}
+	return nil, fmt.Errorf("sending %s: no poster for %T", req.API, req.Body)
 }
 
 // kfMsgID makes kf/send_msg's msgid from the idempotency key: WeCom

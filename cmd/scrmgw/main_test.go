@@ -32,6 +32,12 @@ func TestCommands(t *testing.T) {
 		{"workflow without subcommand", []string{"workflow"}, nil, 2, "", "usage: scrmgw workflow validate"},
 		{"dry run", []string{"workflow", "dry-run", "../../configs/workflows/new-member-welcome.yaml", "--member", "../../configs/samples/member.json",
 			"--events", "../../configs/samples/events.json", "--start", "2026-11-25T20:00:00+08:00"}, nil, 0, "2026-12-25 20:30:00 CST  recall (send)", ""},
+		{"template of a kind its channel cannot send", []string{"workflow", "validate", "../../configs/workflows/new-member-welcome.yaml"},
+			map[string]string{"SCRMGW_TEMPLATES_DIR": "testdata/unsendable-templates"}, 1, "",
+			"testdata/unsendable-templates/reorder.yaml:6:13: template reorder: zh.dingtalk.kind: dingtalk cannot send miniprogram messages; it sends text, markdown, news, action_card, image"},
+		{"dry run shows DingTalk's request", []string{"workflow", "dry-run", "../../configs/workflows/new-member-welcome.yaml", "--member", "testdata/member-dingtalk.json",
+			"--events", "../../configs/samples/events.json", "--start", "2026-11-25T20:00:00+08:00"}, nil, 0,
+			`    request robot/oToMessages/batchSend: {"robotCode":"","userIds":["manager4220"],"msgKey":"sampleActionCard","msgParam":"{\"singleTitle\":\"立即使用\",\"singleURL\":\"https://shop.example.com/coupons/NEW-MEMBER-50-1Y5J5I\",\"text\":\"### ¥50 新人专享券\\n王小美好，李娜为您申请了一张新人券，12月28日前有效。\\n券码：**NEW-MEMBER-50-1Y5J5I**\",\"title\":\"山茶花新人专享：¥50优惠券\"}"}` + "\n", ""},
 		{"dry run without member", []string{"workflow", "dry-run", "../../configs/workflows/new-member-welcome.yaml"}, nil, 2, "", "usage: scrmgw workflow dry-run"},
 		{"dry run with a bad member file", []string{"workflow", "dry-run", "../../configs/workflows/new-member-welcome.yaml", "--member", "../../configs/samples/events.json"}, nil, 1, "", "--member"},
 	}

@@ -30,7 +30,7 @@ func runWorkflowValidate(cfg configs.Config, files []string, stdout, stderr io.W
 	}
 	failed := 0
 	for _, f := range files {
-		wf, err := workflows.LoadFile(f, workflows.Options{Templates: reg})
+		wf, err := workflows.LoadFile(f, workflowOptions(cfg, reg))
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			failed++
@@ -46,7 +46,8 @@ func runWorkflowValidate(cfg configs.Config, files []string, stdout, stderr io.W
 }
 
 // runWorkflowDryRun simulates one member through a workflow with a
-// virtual clock and prints the timeline; nothing is stored or sent.
+// virtual clock and prints the timeline, with the exact request each send
+// would make on the member's channel; nothing is stored or sent.
 func runWorkflowDryRun(cfg configs.Config, args []string, memberFile, eventsFile, start string, stdout, stderr io.Writer) int {
 	if len(args) != 1 || memberFile == "" {
 		fmt.Fprintln(stderr, "usage: scrmgw workflow dry-run FILE.yaml --member MEMBER.json [--events EVENTS.json] [--start 2026-11-25T10:00:00+08:00]")
@@ -57,7 +58,7 @@ func runWorkflowDryRun(cfg configs.Config, args []string, memberFile, eventsFile
 		fmt.Fprintf(stderr, "loading templates: %v\n", err)
 		return 1
 	}
-	wf, err := workflows.LoadFile(args[0], workflows.Options{Templates: reg})
+	wf, err := workflows.LoadFile(args[0], workflowOptions(cfg, reg))
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -81,7 +82,7 @@ func runWorkflowDryRun(cfg configs.Config, args []string, memberFile, eventsFile
 			return 2
 		}
 	}
-	opts := engine.DryRunOptions{Templates: reg, Locale: cfg.Locale}
+	opts := engine.DryRunOptions{Templates: reg, Locale: cfg.Locale, Specs: app.ChannelSpecs(cfg)}
 	if opts.Coupons, err = app.LoadCouponBatches(cfg); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -105,11 +106,16 @@ func runWorkflowDryRun(cfg configs.Config, args []string, memberFile, eventsFile
 	return 0
 }
 
+// loadTemplates loads the configured templates, checked against the
+// kinds every built-in channel sends.
 func loadTemplates(cfg configs.Config) (*templates.Registry, error) {
-	if cfg.TemplatesDir != "" {
-		return templates.LoadDir(cfg.TemplatesDir)
-	}
-	return templates.LoadFS(configs.BuiltinTemplates())
+	return app.LoadTemplates(cfg)
+}
+
+// workflowOptions checks send steps against the enabled channels and the
+// kinds each sends to members.
+func workflowOptions(cfg configs.Config, reg *templates.Registry) workflows.Options {
+	return workflows.Options{Templates: reg, Channels: app.WorkflowChannels(cfg), MemberKinds: app.MemberKinds(app.ChannelSpecs(cfg))}
 }
 
 // readJSON decodes a JSON file strictly.

@@ -62,7 +62,8 @@ func testRealAsynq(t *testing.T, lead time.Duration) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sender := &fakeSender{now: time.Now, keys: map[string]bool{}}
+		sender := newFakeSender(s, time.Now)
+		sender.auto = true
 		var mu sync.Mutex
 		var lateness []time.Duration
 		e, err := New(Options{Store: s, Queue: client, Templates: reg, Sender: sender, Logger: testLogger(t),
@@ -75,7 +76,8 @@ func testRealAsynq(t *testing.T, lead time.Duration) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h := &harness{t: t, ctx: t.Context(), s: s, e: e}
+		sender.settled = e.SendSettled
+		h := &harness{t: t, ctx: t.Context(), s: s, e: e, sender: sender}
 		h.seed()
 		h.clock = &vclock{}
 		srv := asynq.NewServer(redisOpt, asynq.Config{

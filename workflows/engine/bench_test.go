@@ -119,11 +119,14 @@ func newBenchEnv(b *testing.B, onWake func(due, acted time.Time)) *benchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e, err := New(Options{Store: s, Queue: client, Templates: reg, Sender: &fakeSender{now: time.Now, keys: map[string]bool{}},
+	sender := newFakeSender(s, time.Now)
+	sender.auto = true
+	e, err := New(Options{Store: s, Queue: client, Templates: reg, Sender: sender,
 		OnWake: onWake, SweepBatch: 2000})
 	if err != nil {
 		b.Fatal(err)
 	}
+	sender.settled = e.SendSettled
 	if err := s.CreateBrand(ctx, &store.Brand{ID: "bench", Name: "Bench"}); err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/templates"
 	"github.com/scrmgw/scrmgw/workflows"
 )
@@ -23,7 +24,10 @@ type MemberFixture struct {
 	Points    int64    `json:"points"`
 	Tags      []string `json:"tags"`
 	// Channel is the member's channel: wecom (default) or dingtalk.
-	Channel        string    `json:"channel"`
+	Channel string `json:"channel"`
+	// ChannelID is the member's id on Channel (a WeCom external_userid,
+	// a DingTalk userid), shown in the requests; default member-<id>.
+	ChannelID      string    `json:"channel_id"`
 	JoinedAt       time.Time `json:"joined_at"`
 	LastPurchaseAt time.Time `json:"last_purchase_at"`
 	Orders         int       `json:"orders"`
@@ -65,6 +69,11 @@ type TimelineEntry struct {
 	Decision string             `json:"decision"`
 	Channel  string             `json:"channel,omitempty"`
 	Message  *templates.Message `json:"message,omitempty"`
+	// Request is the request the channel would make to send the message
+	// (its Spec's Preview): the exact body the platform gets, which is
+	// what the member sees. RequestError says why there is none.
+	Request      *adapters.Request `json:"request,omitempty"`
+	RequestError string            `json:"request_error,omitempty"`
 }
 
 // String formats the entry as the CLI prints it.
@@ -85,6 +94,12 @@ func (t TimelineEntry) String() string {
 				fmt.Fprintf(&b, "\n    | %s", line)
 			}
 		}
+	}
+	switch {
+	case t.Request != nil:
+		fmt.Fprintf(&b, "\n    request %s: %s", t.Request.API, t.Request.Body)
+	case t.RequestError != "":
+		fmt.Fprintf(&b, "\n    request: none, %s cannot send it: %s", t.Channel, t.RequestError)
 	}
 	return b.String()
 }
@@ -120,6 +135,9 @@ type DryRunOptions struct {
 	// Coupons are the configured coupon batches; nil issues value-less
 	// codes from any batch.
 	Coupons CouponBatches
+	// Specs are the channels' specs: each send shows the request its
+	// channel's Preview gives. A channel without one shows none.
+	Specs []adapters.Spec
 }
 
 // DryRun simulates the member through a workflow with the engine's
@@ -435,7 +453,32 @@ func (s *sim) send(step *workflows.Step) (string, bool) {
 	}
 	e := s.record(step.ID, step.Kind, decision)
 	e.Channel, e.Message = channel, msg
+	e.Request, e.RequestError = s.preview(step, snd, channel, msg)
 	return step.Next, false
+}
+
+// preview asks the channel's spec for the request that sends msg, as the
+// engine would hand it over (see Engine's send).
+func (s *sim) preview(step *workflows.Step, snd *workflows.Send, channel string, msg *templates.Message) (*adapters.Request, string) {
+	i := slices.IndexFunc(s.opts.Specs, func(sp adapters.Spec) bool { return sp.Name == channel })
+	if i < 0 || s.opts.Specs[i].Preview == nil {
+		return nil, ""
+	}
+	to := s.m.ChannelID
+	if to == "" {
+		to = fmt.Sprintf("member-%d", s.m.ID)
+	}
+	via := ""
+	if channel == templates.ChannelWeCom || snd.Via == workflows.ViaGuide {
+		via = s.m.GuideID
+	}
+	out := &adapters.Outbound{IdempotencyKey: stepKey(s.m.ID, step.ID, s.visits[step.ID]), To: to, ToParty: adapters.PartyMember,
+		Via: via, Kind: msg.Kind, Text: msg.Text, Fields: msg.Fields}
+	req, err := s.opts.Specs[i].Preview(out)
+	if err != nil {
+		return nil, err.Error()
+	}
+	return req, ""
 }
 
 // sentSince counts the run's own sends since a time.

@@ -187,6 +187,13 @@ type Options struct {
 	// up to about two seconds late; for a WakeQueue served with little
 	// Concurrency.
 	Lead time.Duration
+	// SendPoll is how soon a send step whose message is in the outbox
+	// looks at it itself, in case the news that it settled
+	// (SendSettled) was lost; default 1m. The wait doubles with the time
+	// the message has been waiting (a rate-limited campaign), up to
+	// SendPollMax, default 30m.
+	SendPoll    time.Duration
+	SendPollMax time.Duration
 	// MaxWakeRetry is the Asynq MaxRetry of wake tasks; default 10.
 	MaxWakeRetry int
 	// MaxStepAttempts is how often a step is tried before its run fails;
@@ -274,6 +281,9 @@ func New(opts Options) (*Engine, error) {
 	setDefault(&opts.SendQueue, "default")
 	setDefault(&opts.Lead, time.Second)
 	opts.Lead = max(opts.Lead, 0)
+	setDefault(&opts.SendPoll, time.Minute)
+	setDefault(&opts.SendPollMax, 30*time.Minute)
+	opts.SendPollMax = max(opts.SendPollMax, opts.SendPoll)
 	setDefault(&opts.MaxWakeRetry, 10)
 	setDefault(&opts.MaxStepAttempts, 8)
 	setDefault(&opts.SweepBatch, 1000)

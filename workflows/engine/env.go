@@ -181,6 +181,9 @@ type runCtx struct {
 	e   *Engine
 	run *store.WorkflowRun
 	wf  *workflows.Workflow
+	// cur is the visit of the step the run was woken on; nil once it
+	// moved to the next.
+	cur *store.RunStep
 
 	profile *store.MemberProfile
 	trigger *eventFields

@@ -155,18 +155,44 @@ type sent struct {
 	meta    SendMeta
 }
 
-// fakeSender records sends. Like the outbox it sends once per key, and it
-// counts every call.
+// fakeSender stands in for the outbound pipeline. Like it, it saves each
+// message once per key in the outbox (the real table) and reports later,
+// not in Send, what became of it: settle (or, with auto, a goroutine right
+// after Send) claims the messages, marks them sent (a message through a
+// guide on WeCom pending the guide's confirmation, as WeCom's are) or
+// failed as outcome says, and tells the engine (Engine.SendSettled), as
+// the pipeline's Sender does. It counts every call.
 type fakeSender struct {
+	store *store.Store
 	now   func() time.Time
-	mu    sync.Mutex
-	calls int
-	sent  []sent
-	keys  map[string]bool
-	fail  error
+	// settled is the engine's hook (Engine.SendSettled).
+	settled func(ctx context.Context, key string) error
+	// outcome decides what becomes of a message; default: sent.
+	outcome func(channel string, m *adapters.Outbound) sendResult
+	// auto settles each message in a goroutine as soon as it is saved.
+	auto bool
+
+	mu     sync.Mutex
+	calls  int
+	sent   []sent
+	keys   map[string]bool
+	queued []string
+	fail   error
 }
 
-func (f *fakeSender) Send(_ context.Context, channel string, m *adapters.Outbound, meta SendMeta) error {
+// sendResult is what becomes of a message in the fake pipeline.
+type sendResult struct {
+	// hold keeps it queued (waiting for a rate slot, retrying).
+	hold bool
+	// failure and reason fail it for good.
+	failure, reason string
+}
+
+func newFakeSender(s *store.Store, now func() time.Time) *fakeSender {
+	return &fakeSender{store: s, now: now, keys: map[string]bool{}}
+}
+
+func (f *fakeSender) Send(ctx context.Context, channel string, m *adapters.Outbound, meta SendMeta) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
@@ -176,9 +202,77 @@ func (f *fakeSender) Send(_ context.Context, channel string, m *adapters.Outboun
 	if f.keys[m.IdempotencyKey] {
 		return nil
 	}
+	payload, _ := json.Marshal(m)
+	member := meta.MemberID
+	row := &store.OutboxMessage{IdempotencyKey: m.IdempotencyKey, Channel: channel, Recipient: m.To, MemberID: &member,
+		GuideID: meta.GuideID, BrandID: meta.Brand, Kind: orWord(m.Kind, "text"), Payload: payload}
+	if _, err := f.store.AddOutbox(ctx, row); err != nil {
+		return err
+	}
 	f.keys[m.IdempotencyKey] = true
 	f.sent = append(f.sent, sent{at: f.now(), channel: channel, out: *m, meta: meta})
+	if f.auto {
+		go f.settleKey(context.WithoutCancel(ctx), m.IdempotencyKey)
+	} else {
+		f.queued = append(f.queued, m.IdempotencyKey)
+	}
 	return nil
+}
+
+// settle settles the queued messages and returns how many settled.
+func (f *fakeSender) settle(ctx context.Context) int {
+	f.mu.Lock()
+	keys := f.queued
+	f.queued = nil
+	f.mu.Unlock()
+	n := 0
+	for _, k := range keys {
+		if f.settleKey(ctx, k) {
+			n++
+		} else {
+			f.mu.Lock()
+			f.queued = append(f.queued, k)
+			f.mu.Unlock()
+		}
+	}
+	return n
+}
+
+// settleKey settles one message, unless outcome holds it.
+func (f *fakeSender) settleKey(ctx context.Context, key string) bool {
+	row, err := f.store.OutboxByKey(ctx, key)
+	if err != nil || row.State != store.OutboxPending {
+		return err == nil
+	}
+	var m adapters.Outbound
+	json.Unmarshal(row.Payload, &m)
+	res := sendResult{}
+	if f.outcome != nil {
+		res = f.outcome(row.Channel, &m)
+	}
+	if res.hold {
+		return false
+	}
+	if _, claimed, err := f.store.ClaimOutbox(ctx, row.ID); err != nil || !claimed {
+		return false
+	}
+	switch {
+	case res.failure != "":
+		err = f.store.FailOutboxFor(ctx, row.ID, res.failure, res.reason)
+	case m.Via != "" && row.Channel == templates.ChannelWeCom:
+		err = f.store.FinishOutbox(ctx, row.ID, "msg-"+key, string(adapters.DeliveryPending))
+	default:
+		err = f.store.FinishOutbox(ctx, row.ID, "msg-"+key, "")
+	}
+	if err != nil {
+		panic(fmt.Sprintf("settling %s: %v", key, err))
+	}
+	if f.settled != nil {
+		if err := f.settled(ctx, key); err != nil {
+			panic(fmt.Sprintf("telling the engine %s settled: %v", key, err))
+		}
+	}
+	return true
 }
 
 // toMembers returns the messages sent to members (not guides' task
@@ -238,7 +332,7 @@ func newHarness(t *testing.T, s *store.Store, start time.Time, opts ...option) *
 	}
 	h := &harness{t: t, ctx: context.Background(), s: s, clock: clock, reg: reg,
 		q:      &recQueue{client: client, insp: insp, clock: clock},
-		sender: &fakeSender{now: clock.Now, keys: map[string]bool{}}}
+		sender: newFakeSender(s, clock.Now)}
 	o := Options{Store: s, Queue: h.q, Templates: reg, Sender: h.sender, Clock: clock.Now, Logger: testLogger(t), Instance: "test"}
 	for _, f := range opts {
 		f(&o)
@@ -246,6 +340,7 @@ func newHarness(t *testing.T, s *store.Store, start time.Time, opts ...option) *
 	if h.e, err = New(o); err != nil {
 		t.Fatal(err)
 	}
+	h.sender.settled = h.e.SendSettled
 	h.seed()
 	return h
 }
@@ -362,17 +457,18 @@ func (h *harness) deliver(task queued) error {
 	return h.e.HandleWake(h.ctx, asynq.NewTask(TypeWake, task.payload))
 }
 
-// fire delivers every task due by the clock, and those they queue.
+// fire delivers every task due by the clock, and those they queue, and
+// settles the messages sent meanwhile.
 func (h *harness) fire() {
 	for range 1000 {
 		due := h.q.take(h.clock.Now())
-		if len(due) == 0 {
-			return
-		}
 		for _, task := range due {
 			if err := h.deliver(task); err != nil {
 				h.errs = append(h.errs, err)
 			}
+		}
+		if h.sender.settle(h.ctx) == 0 && len(due) == 0 {
+			return
 		}
 	}
 	h.t.Fatal("tasks keep coming")

@@ -107,7 +107,7 @@ func (e *Engine) reserveQuota(ctx context.Context, rc *runCtx, step *workflows.S
 		action = rc.wf.SendRules.Caps.WhenCapped
 	}
 	if action == workflows.CapSkip {
-		return skipped(step.Next, words+": skipped"), true, nil
+		return skipped(step.Next, reasonQuota, words+": skipped"), true, nil
 	}
 	sp := spread(run.ID, e.opts.SpreadWindow)
 	at := next.Add(sp)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -30,10 +31,10 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 	}
 	channel, to := recipient(p, s.Channel)
 	if to == "" {
-		return skipped(step.Next, "member cannot be reached on "+orWord(channel, "any channel")+": nothing sent"), nil
+		return skipped(step.Next, reasonUnreachable, "member cannot be reached on "+orWord(channel, "any channel")+": nothing sent"), nil
 	}
 	if p.IsUnsubscribed(channel) {
-		return skipped(step.Next, "member unsubscribed from "+channel+": nothing sent"), nil
+		return skipped(step.Next, reasonConsent, "member unsubscribed from "+channel+": nothing sent"), nil
 	}
 	if via := run.ViaBrandID; via != "" {
 		// A cross-brand offer: the guide's store must still carry the
@@ -43,7 +44,7 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 			return outcome{}, fmt.Errorf("checking the cross-brand offer: %w", err)
 		}
 		if !ok {
-			return skipped(step.Next, "cross-brand offer through "+via+" not allowed ("+why+"): nothing sent"), nil
+			return skipped(step.Next, reasonCrossBrand, "cross-brand offer through "+via+" not allowed ("+why+"): nothing sent"), nil
 		}
 	}
 	rules := &rc.wf.SendRules
@@ -60,12 +61,12 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 		// WeCom reaches an external contact through an employee: a
 		// message task their guide confirms.
 		if p.Guide == nil || p.Guide.WeComUserID == nil {
-			return skipped(step.Next, "member has no guide on WeCom to send through: nothing sent"), nil
+			return skipped(step.Next, reasonNoGuide, "member has no guide on WeCom to send through: nothing sent"), nil
 		}
 		via = *p.Guide.WeComUserID
 	case s.Via == workflows.ViaGuide:
 		if p.Guide == nil {
-			return skipped(step.Next, "member has no guide to send through: nothing sent"), nil
+			return skipped(step.Next, reasonNoGuide, "member has no guide to send through: nothing sent"), nil
 		}
 		if p.Guide.DingTalkUserID != nil && channel == templates.ChannelDingTalk {
 			via = *p.Guide.DingTalkUserID
@@ -82,7 +83,7 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 	}
 	if !reserved {
 		if caps.WhenCapped == workflows.CapSkip {
-			return skipped(step.Next, capWords(caps)+" reached: skipped"), nil
+			return skipped(step.Next, reasonCap, capWords(caps)+" reached: skipped"), nil
 		}
 		at := ceilSecond(day.AddDate(0, 0, 1).Add(spread(run.ID, e.opts.SpreadWindow)))
 		return outcome{stepState: store.StepPending, wakeAt: at,
@@ -136,22 +137,123 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 	if err := e.opts.Sender.Send(ctx, channel, out, meta); err != nil {
 		return outcome{}, fmt.Errorf("sending %s on %s: %w", s.Template, channel, err)
 	}
-	decision := fmt.Sprintf("sent %s on %s (%s)", s.Template, channel, msg.Kind)
-	if s.Via == workflows.ViaGuide && p.Guide != nil {
-		// The guide confirms the message in WeCom: a task reminds them.
-		title := fmt.Sprintf("确认发送「%s」给 %s", s.Template, orWord(p.Member.Name, "会员"+p.Member.PhoneTail))
-		confirm := key + ":confirm"
-		task := &store.GuideTask{Key: &confirm, RunID: &run.ID, MemberID: run.MemberID, GuideID: p.Guide.ID, BrandID: run.BrandID,
-			Title: title, Note: truncateText(msg.Text+" "+msg.Fields["title"], 2000), DueAt: now.Add(confirmTaskDue), CreatedAt: now}
-		if _, err := e.store.CreateGuideTask(ctx, task); err != nil {
-			return outcome{}, fmt.Errorf("creating the guide's confirmation task: %w", err)
-		}
-		decision += fmt.Sprintf("; task %d for guide %s", task.ID, p.Guide.ID)
-	}
-	out2 := done(step.Next, decision)
-	out2.sent = 1
-	return out2, nil
+	// The message is in the outbox: the step waits for the channel's
+	// answer (SendSettled), and looks at the outbox itself now and then
+	// in case that news was lost.
+	return outcome{stepState: store.StepSending, outboxKey: key, wakeAt: now.Add(e.opts.SendPoll),
+		decision: fmt.Sprintf("queued %s on %s (%s); waits for the channel", s.Template, channel, msg.Kind)}, nil
 }
+
+// sendSettled goes on with a send step whose message is in the outbox:
+// sent (the channel accepted it) ends the step done, and a message sent
+// through a guide gets its confirmation task; failed for good fails the
+// step and the run with the outbox's reason; anything else (queued,
+// sending, waiting for its rate slot, retrying) keeps the step waiting,
+// looking again after a while that grows with the wait.
+func (e *Engine) sendSettled(ctx context.Context, rc *runCtx, step *workflows.Step, cur *store.RunStep, now time.Time) (outcome, error) {
+	run := rc.run
+	key := stepKey(run.ID, step.ID, run.Visit)
+	if cur != nil && cur.OutboxKey != "" {
+		key = cur.OutboxKey
+	}
+	row, err := e.store.OutboxByKey(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		out := failed(step.ID, fmt.Errorf("the outbox has no message %s", key))
+		out.reason = reasonLost
+		return out, nil
+	}
+	if err != nil {
+		return outcome{}, fmt.Errorf("reading the outbox message of the send: %w", err)
+	}
+	s := step.Send
+	switch row.State {
+	case store.OutboxSent:
+		decision := fmt.Sprintf("sent %s on %s", s.Template, row.Channel)
+		if row.Delivery == string(adapters.DeliveryPending) {
+			decision += "; not confirmed yet"
+		}
+		if s.Via == workflows.ViaGuide {
+			id, err := e.confirmTask(ctx, rc, step, row, now)
+			if err != nil {
+				return outcome{}, err
+			}
+			if id != "" {
+				decision += "; " + id
+			}
+		}
+		out := done(step.Next, decision)
+		out.sent = 1
+		return out, nil
+	case store.OutboxFailed:
+		// Nothing reached the member: it counts against no cap or quota.
+		if rerr := e.store.ReleaseSend(ctx, key); rerr != nil {
+			e.log.WarnContext(ctx, "releasing send reservation", "run_id", run.ID, "error", rerr)
+		}
+		if rerr := e.store.ReleaseQuota(ctx, key); rerr != nil {
+			e.log.WarnContext(ctx, "releasing quota reservation", "run_id", run.ID, "error", rerr)
+		}
+		why := orWord(row.LastError, "the channel did not take it")
+		out := failed(step.ID, fmt.Errorf("%s on %s not sent: %s", s.Template, row.Channel, why))
+		out.reason = orWord(row.Failure, reasonError)
+		return out, nil
+	}
+	since := now
+	if cur != nil && cur.ClaimedAt != nil {
+		since = *cur.ClaimedAt
+	}
+	wait := min(max(now.Sub(since), e.opts.SendPoll), e.opts.SendPollMax)
+	return outcome{stepState: store.StepSending, outboxKey: key, wakeAt: now.Add(wait),
+		decision: fmt.Sprintf("queued %s on %s; waits for the channel (outbox %s)", s.Template, row.Channel, row.State)}, nil
+}
+
+// confirmTask gives the guide a message sent through them to confirm in
+// WeCom a task, and tells them about it; both once per send. It returns
+// words for the step's outcome, "" when there is no guide.
+func (e *Engine) confirmTask(ctx context.Context, rc *runCtx, step *workflows.Step, row *store.OutboxMessage, now time.Time) (string, error) {
+	p, err := rc.member(ctx)
+	if err != nil {
+		return "", err
+	}
+	if p.Guide == nil || (row.GuideID != "" && row.GuideID != p.Guide.ID) {
+		return "", nil // the guide it went through is not the member's any more
+	}
+	var m adapters.Outbound
+	if err := json.Unmarshal(row.Payload, &m); err != nil {
+		return "", fmt.Errorf("reading outbox message %d: %v: %w", row.ID, err, errPermanent)
+	}
+	run := rc.run
+	title := fmt.Sprintf("确认发送「%s」给 %s", step.Send.Template, orWord(p.Member.Name, "会员"+p.Member.PhoneTail))
+	confirm := row.IdempotencyKey + ":confirm"
+	note := strings.TrimSpace(m.Text + " " + m.Fields["title"])
+	task := &store.GuideTask{Key: &confirm, RunID: &run.ID, MemberID: run.MemberID, GuideID: p.Guide.ID, BrandID: run.BrandID,
+		Title: truncateText(title, 500), Note: truncateText(note, 2000), DueAt: now.Add(confirmTaskDue), CreatedAt: now}
+	if _, err := e.store.CreateGuideTask(ctx, task); err != nil {
+		return "", fmt.Errorf("creating the guide's confirmation task: %w", err)
+	}
+	if task.State == store.GuideTaskOpen {
+		loc := rc.wf.SendRules.Location(p.Member.TimeZone, storeZone(p))
+		if err := e.notifyGuide(ctx, rc, p, task, loc); err != nil {
+			return "", err
+		}
+	}
+	return fmt.Sprintf("task %d for guide %s", task.ID, p.Guide.ID), nil
+}
+
+// Reasons a step was skipped or failed, recorded on its visit and counted
+// in Stats.
+const (
+	reasonUnreachable = "unreachable"
+	reasonConsent     = "consent"
+	reasonCrossBrand  = "cross_brand"
+	reasonNoGuide     = "no_guide"
+	reasonCap         = "cap"
+	reasonQuota       = "quota"
+	// reasonError is a step's own failure (a template that does not
+	// render, a webhook answering 4xx, a channel's unnamed refusal).
+	reasonError = "error"
+	// reasonLost: the send's outbox message is gone.
+	reasonLost = "lost"
+)
 
 // recipient is the channel a send goes out on and the member's id there:
 // the member's own channel (WeCom, else DingTalk) or the one the step

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/workflows"
 )
@@ -25,12 +26,63 @@ type Stats struct {
 	Converted int64 `json:"converted"`
 	Exited    int64 `json:"exited"`
 	Failed    int64 `json:"failed"`
-	// Sent counts messages sent.
+	// Sent counts messages the channel accepted (Sends.Sent).
 	Sent int64 `json:"sent"`
+	// Sends counts what became of the send steps' messages, over all
+	// the workflow's send steps.
+	Sends SendCounts `json:"sends"`
 	// Errors counts step visits that failed at least once (retried or
 	// not).
 	Errors int64        `json:"errors"`
 	Steps  []StepCounts `json:"steps"`
+}
+
+// SendCounts counts what became of a send step's visits. A message is
+// queued until the channel answers; then sent (the channel accepted it:
+// WeCom created the guide's message task, DingTalk answered success) or
+// failed. Of the sent messages that complete later (a WeCom message task
+// the guide sends), Delivered counts those the member received,
+// NotConfirmed those the guide has not sent yet and Undelivered those
+// that never reached the member. Skipped visits sent nothing.
+type SendCounts struct {
+	Queued       int64 `json:"queued"`
+	Sent         int64 `json:"sent"`
+	Delivered    int64 `json:"delivered"`
+	NotConfirmed int64 `json:"not_confirmed"`
+	Undelivered  int64 `json:"undelivered"`
+	Failed       int64 `json:"failed"`
+	// FailedBy counts failures by reason: invalid_message,
+	// invalid_recipient, unauthorized, refused (the channel said no
+	// without a known cause), outcome_unknown (a send lost mid-way that
+	// the channel cannot tell about), not_configured, error (the step's
+	// own: a template that does not render), lost.
+	FailedBy map[string]int64 `json:"failed_by_reason"`
+	Skipped  int64            `json:"skipped"`
+	// SkippedBy counts skips by reason: cap, quota, consent,
+	// unreachable, no_guide, cross_brand.
+	SkippedBy map[string]int64 `json:"skipped_by_reason"`
+}
+
+func (c *SendCounts) add(o SendCounts) {
+	c.Queued += o.Queued
+	c.Sent += o.Sent
+	c.Delivered += o.Delivered
+	c.NotConfirmed += o.NotConfirmed
+	c.Undelivered += o.Undelivered
+	c.Failed += o.Failed
+	c.Skipped += o.Skipped
+	c.FailedBy = addCounts(c.FailedBy, o.FailedBy)
+	c.SkippedBy = addCounts(c.SkippedBy, o.SkippedBy)
+}
+
+func addCounts(to, from map[string]int64) map[string]int64 {
+	if to == nil {
+		to = map[string]int64{}
+	}
+	for k, n := range from {
+		to[k] += n
+	}
+	return to
 }
 
 // StepCounts is one step's part of the funnel: how many runs reached it
@@ -43,10 +95,17 @@ type StepCounts struct {
 	Skipped int64          `json:"skipped"`
 	Failed  int64          `json:"failed"`
 	// Waiting counts visits waiting now; Pending visits due or held by
-	// send rules.
+	// send rules; Sending send visits whose message waits for the
+	// channel.
 	Waiting int64 `json:"waiting"`
 	Pending int64 `json:"pending"`
+	Sending int64 `json:"sending"`
 	Errors  int64 `json:"errors"`
+	// SkippedBy and FailedBy count skipped and failed visits by reason.
+	SkippedBy map[string]int64 `json:"skipped_by_reason,omitempty"`
+	FailedBy  map[string]int64 `json:"failed_by_reason,omitempty"`
+	// Sends is what became of a send step's messages.
+	Sends *SendCounts `json:"sends,omitempty"`
 }
 
 // Stats returns a workflow's funnel. Steps are in the current version's
@@ -71,10 +130,26 @@ func (e *Engine) Stats(ctx context.Context, brand, name string) (*Stats, error) 
 		counts[s.Step] = s
 		st.Errors += s.Errors
 	}
+	rows, err := e.store.SendStats(ctx, brand, name)
+	if err != nil {
+		return nil, fmt.Errorf("stats of %s/%s: %w", brand, name, err)
+	}
+	bySteps := sendCounts(rows)
+	st.Sends = SendCounts{FailedBy: map[string]int64{}, SkippedBy: map[string]int64{}}
 	add := func(id string, kind workflows.Kind) {
 		c := counts[id]
-		st.Steps = append(st.Steps, StepCounts{ID: id, Kind: kind, Reached: c.Reached, Done: c.Done, Skipped: c.Skipped,
-			Failed: c.Failed, Waiting: c.Waiting, Pending: c.Pending, Errors: c.Errors})
+		sc := StepCounts{ID: id, Kind: kind, Reached: c.Reached, Done: c.Done, Skipped: c.Skipped,
+			Failed: c.Failed, Waiting: c.Waiting, Pending: c.Pending, Sending: c.Sending, Errors: c.Errors}
+		ss := bySteps[id]
+		if ss == nil {
+			ss = &stepSends{sends: SendCounts{FailedBy: map[string]int64{}, SkippedBy: map[string]int64{}}}
+		}
+		sc.SkippedBy, sc.FailedBy = ss.skippedBy, ss.failedBy
+		if kind == workflows.KindSend || (kind == "" && ss.outbox) {
+			sc.Sends = &ss.sends
+			st.Sends.add(ss.sends)
+		}
+		st.Steps = append(st.Steps, sc)
 		delete(counts, id)
 	}
 	if wf, err := e.workflow(ctx, brand, name, head.Version); err == nil {
@@ -90,5 +165,62 @@ func (e *Engine) Stats(ctx context.Context, brand, name string) (*Stats, error) 
 	for _, id := range rest {
 		add(id, "")
 	}
+	st.Sent = st.Sends.Sent
 	return st, nil
+}
+
+// stepSends is one step's part of store.SendStats.
+type stepSends struct {
+	sends SendCounts
+	// outbox: some visit put a message in the outbox.
+	outbox              bool
+	skippedBy, failedBy map[string]int64
+}
+
+// sendCounts sums the rows of store.SendStats per step: what became of
+// its messages, and its skipped and failed visits by reason.
+func sendCounts(rows []store.SendStat) map[string]*stepSends {
+	out := map[string]*stepSends{}
+	for _, r := range rows {
+		ss := out[r.Step]
+		if ss == nil {
+			ss = &stepSends{sends: SendCounts{FailedBy: map[string]int64{}, SkippedBy: map[string]int64{}}}
+			out[r.Step] = ss
+		}
+		why := orWord(r.Reason, reasonError)
+		switch r.State {
+		case store.StepSkipped:
+			ss.skippedBy = addCounts(ss.skippedBy, map[string]int64{why: r.N})
+		case store.StepFailed:
+			ss.failedBy = addCounts(ss.failedBy, map[string]int64{why: r.N})
+		}
+		sc := &ss.sends
+		ss.outbox = ss.outbox || r.OutboxState != ""
+		switch {
+		case r.OutboxState == store.OutboxPending || r.OutboxState == store.OutboxSending:
+			sc.Queued += r.N
+		case r.OutboxState == store.OutboxSent:
+			sc.Sent += r.N
+			switch adapters.Delivery(r.Delivery) {
+			case adapters.DeliveryDelivered:
+				sc.Delivered += r.N
+			case adapters.DeliveryPending:
+				sc.NotConfirmed += r.N
+			case adapters.DeliveryFailed:
+				sc.Undelivered += r.N
+			}
+		case r.OutboxState == store.OutboxFailed:
+			// The step failed with it, or ended otherwise (a goal)
+			// while the message was on its way.
+			sc.Failed += r.N
+			sc.FailedBy[orWord(r.Failure, why)] += r.N
+		case r.State == store.StepFailed:
+			sc.Failed += r.N
+			sc.FailedBy[why] += r.N
+		case r.State == store.StepSkipped:
+			sc.Skipped += r.N
+			sc.SkippedBy[why] += r.N
+		}
+	}
+	return out
 }

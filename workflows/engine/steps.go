@@ -52,6 +52,10 @@ func (e *Engine) exec(ctx context.Context, rc *runCtx, step *workflows.Step, sta
 			return outcome{stepState: store.StepDone, next: step.If.Then, decision: "then"}, nil
 		}
 		return outcome{stepState: store.StepDone, next: step.If.Else, decision: "else"}, nil
+	case workflows.KindSend:
+		if state == store.StepSending {
+			return e.sendSettled(ctx, rc, step, rc.cur, now)
+		}
 	case workflows.KindSwitch:
 		env, err := rc.env(ctx, now)
 		if err != nil {
@@ -141,8 +145,9 @@ func done(next, decision string) outcome {
 	return outcome{stepState: store.StepDone, next: next, decision: decision}
 }
 
-func skipped(next, decision string) outcome {
-	return outcome{stepState: store.StepSkipped, next: next, decision: decision}
+// skipped is the outcome of a step skipped for a reason (reason*).
+func skipped(next, reason, decision string) outcome {
+	return outcome{stepState: store.StepSkipped, next: next, decision: decision, reason: reason}
 }
 
 func (e *Engine) assignGuide(ctx context.Context, rc *runCtx, step *workflows.Step) (outcome, error) {
@@ -160,7 +165,7 @@ func (e *Engine) assignGuide(ctx context.Context, rc *runCtx, step *workflows.St
 	}
 	guideID, storeID, err := e.opts.Assigner.Assign(ctx, req)
 	if errors.Is(err, ErrNoGuide) || (err == nil && guideID == "") {
-		return skipped(step.Next, "no guide available ("+assignWords(req)+")"), nil
+		return skipped(step.Next, reasonNoGuide, "no guide available ("+assignWords(req)+")"), nil
 	}
 	if err != nil {
 		return outcome{}, fmt.Errorf("assigning a guide: %w", err)
@@ -183,7 +188,7 @@ func (e *Engine) guideTask(ctx context.Context, rc *runCtx, step *workflows.Step
 		return outcome{}, err
 	}
 	if p.Guide == nil {
-		return skipped(step.Next, "member has no guide: no task"), nil
+		return skipped(step.Next, reasonNoGuide, "member has no guide: no task"), nil
 	}
 	loc := rc.wf.SendRules.Location(p.Member.TimeZone, storeZone(p))
 	data, err := rc.templateData(ctx, step.ID, loc.String())

@@ -135,6 +135,10 @@ type outcome struct {
 	wakeAt    time.Time
 	waitEvent string
 	sent      int
+	// outboxKey names the message a send step put in the outbox; reason
+	// says in a word why a step was skipped or failed.
+	outboxKey string
+	reason    string
 	// end ends the run in this state (failed); next == End ends it done.
 	end       string
 	endReason string
@@ -153,7 +157,7 @@ func (e *Engine) advance(ctx context.Context, run *store.WorkflowRun, cur *store
 	if err != nil {
 		return err
 	}
-	rc := &runCtx{e: e, run: run, wf: wf}
+	rc := &runCtx{e: e, run: run, wf: wf, cur: cur}
 	state, failures := store.StepPending, 0
 	if cur != nil {
 		state, failures = cur.State, cur.Failures
@@ -193,10 +197,13 @@ func (e *Engine) advance(ctx context.Context, run *store.WorkflowRun, cur *store
 		if !moved {
 			return nil
 		}
+		if out.stepState == store.StepSending && run.State == store.RunActive {
+			e.settledMeanwhile(ctx, out.outboxKey)
+		}
 		if run.State != store.RunActive || out.next == "" {
 			return nil // ended, or waits
 		}
-		state, failures = store.StepPending, 0
+		state, failures, rc.cur = store.StepPending, 0, nil
 		now = e.now()
 	}
 	// A long line of steps: go on in a fresh wake.
@@ -219,7 +226,10 @@ func (e *Engine) commit(ctx context.Context, rc *runCtx, out outcome, now time.T
 	defer cancel()
 	run := rc.run
 	m := store.RunMove{RunID: run.ID, Seq: run.WakeSeq, Step: run.Step, Visit: run.Visit, StepState: out.stepState,
-		Outcome: out.decision, Error: out.errText, Sent: out.sent, At: now}
+		Outcome: out.decision, Error: out.errText, Sent: out.sent, OutboxKey: out.outboxKey, Reason: out.reason, At: now}
+	if out.stepState == store.StepFailed && m.Reason == "" {
+		m.Reason = reasonError
+	}
 	queue := false
 	switch {
 	case out.end != "":

@@ -56,6 +56,15 @@
 // (access token in the x-acs-dingtalk-access-token header), plus the
 // sessionWebhook URLs that bot messages carry for replies. Errors have the
 // OpenAPI shape: an HTTP 4xx status and {"code", "requestid", "message"}.
+// The send endpoints check msgKey and msgParam as DingTalk does: msgKey
+// one of its message templates (sampleText, sampleMarkdown, sampleLink,
+// sampleActionCard, sampleImageMsg, sampleFile, sampleAudio; else
+// invalidParameter.msgKey.invalid), msgParam a JSON object in a string
+// (else invalidParameter.msgParam.invalid) with the template's required
+// parameters set (else miss.param.<type>To<param>, as for a markdown
+// without title) and, stricter than DingTalk, no parameter the template
+// lacks. Session webhooks check {"msgtype", <msgtype>: {...}} alike
+// (text, markdown, link, actionCard), answering errcodes in a 200.
 // [OpenAPI.FailNext] makes the next calls fail (for throttling and
 // authentication errors), [OpenAPI.FailRandomly] a share of all calls
 // (QPS limit, 502, 504), [OpenAPI.MarkInvalidUsers] and

@@ -425,19 +425,18 @@ type sendRequest struct {
 // validate checks the fields both send endpoints share.
 func (o *OpenAPI) validate(w http.ResponseWriter, req *sendRequest) bool {
 	var problem string
-	var param map[string]any
 	switch {
 	case req.RobotCode == "":
 		problem = "robotCode is mandatory"
 	case req.RobotCode != o.robotCode:
 		problem = fmt.Sprintf("robotCode %q is not a robot of this app", req.RobotCode)
-	case req.MsgKey == "":
-		problem = "msgKey is mandatory"
-	case json.Unmarshal([]byte(req.MsgParam), &param) != nil:
-		problem = "msgParam must be a JSON object in a string"
 	}
 	if problem != "" {
 		writeAPIError(w, http.StatusBadRequest, CodeInvalidParameter, problem)
+		return false
+	}
+	if code, msg := checkMessage(req.MsgKey, req.MsgParam); code != "" {
+		writeAPIError(w, http.StatusBadRequest, code, msg)
 		return false
 	}
 	return true
@@ -526,8 +525,17 @@ func (o *OpenAPI) serveSessionWebhook(w http.ResponseWriter, r *http.Request) {
 	var head struct {
 		Msgtype string `json:"msgtype"`
 	}
-	if json.Unmarshal(body, &head) != nil || head.Msgtype == "" {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &head) != nil || head.Msgtype == "" || json.Unmarshal(body, &fields) != nil {
 		writeAPIError(w, http.StatusBadRequest, CodeInvalidParameter, "body must be a JSON object with msgtype")
+		return
+	}
+	type result struct {
+		Errcode int    `json:"errcode"`
+		Errmsg  string `json:"errmsg"`
+	}
+	if code, msg := checkWebhookMessage(head.Msgtype, fields); code != 0 {
+		writeJSON(w, http.StatusOK, result{code, msg})
 		return
 	}
 	o.mu.Lock()
@@ -541,10 +549,6 @@ func (o *OpenAPI) serveSessionWebhook(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	o.mu.Unlock()
-	type result struct {
-		Errcode int    `json:"errcode"`
-		Errmsg  string `json:"errmsg"`
-	}
 	if !ok {
 		writeJSON(w, http.StatusOK, result{WebhookErrcodeNoSession, webhookErrmsgNoSession})
 		return

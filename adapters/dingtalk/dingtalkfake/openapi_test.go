@@ -202,8 +202,20 @@ func TestSendErrors(t *testing.T) {
 		{"no token", "", ok(nil), 400, dingtalkfake.CodeInvalidAuthentication},
 		{"unknown token", "bogus", ok(nil), 400, dingtalkfake.CodeInvalidAuthentication},
 		{"wrong robot", tok, ok(func(b map[string]any) { b["robotCode"] = "other" }), 400, dingtalkfake.CodeInvalidParameter},
-		{"no msgKey", tok, ok(func(b map[string]any) { delete(b, "msgKey") }), 400, dingtalkfake.CodeInvalidParameter},
-		{"msgParam not JSON", tok, ok(func(b map[string]any) { b["msgParam"] = "hi" }), 400, dingtalkfake.CodeInvalidParameter},
+		{"no msgKey", tok, ok(func(b map[string]any) { delete(b, "msgKey") }), 400, dingtalkfake.CodeMsgKeyEmpty},
+		{"unknown msgKey", tok, ok(func(b map[string]any) { b["msgKey"] = "sampleNews" }), 400, dingtalkfake.CodeMsgKeyInvalid},
+		{"msgParam not JSON", tok, ok(func(b map[string]any) { b["msgParam"] = "hi" }), 400, dingtalkfake.CodeMsgParamInvalid},
+		{"msgParam an object, not a string", tok, ok(func(b map[string]any) { b["msgParam"] = map[string]string{"content": "hi"} }), 400, dingtalkfake.CodeInvalidParameter},
+		{"text without content", tok, ok(func(b map[string]any) { b["msgParam"] = `{"content":""}` }), 400, "miss.param.textTocontent"},
+		{"markdown without title", tok, ok(func(b map[string]any) { b["msgKey"], b["msgParam"] = "sampleMarkdown", `{"text":"## hi"}` }), 400, "miss.param.markdownTotitle"},
+		{"link without messageUrl", tok, ok(func(b map[string]any) {
+			b["msgKey"], b["msgParam"] = "sampleLink", `{"title":"t","text":"x","picUrl":"https://e.com/p.png"}`
+		}), 400, "miss.param.linkTomessageUrl"},
+		{"unknown parameter", tok, ok(func(b map[string]any) { b["msgParam"] = `{"content":"hi","picture":"x"}` }), 400, dingtalkfake.CodeMsgParamInvalid},
+		{"action card without button", tok, ok(func(b map[string]any) {
+			b["msgKey"], b["msgParam"] = "sampleActionCard", `{"title":"t","text":"x","singleTitle":"go"}`
+		}), 400, "miss.param.actionCardTosingleURL"},
+		{"image without photoURL", tok, ok(func(b map[string]any) { b["msgKey"], b["msgParam"] = "sampleImageMsg", `{}` }), 400, "miss.param.imageTophotoURL"},
 		{"no users", tok, ok(func(b map[string]any) { b["userIds"] = []string{} }), 400, dingtalkfake.CodeInvalidParameter},
 		{"21 users", tok, ok(func(b map[string]any) { b["userIds"] = manyUsers }), 400, dingtalkfake.CodeInvalidParameter},
 	}
@@ -305,6 +317,14 @@ func TestSessionWebhook(t *testing.T) {
 		{"expired", stale, text, 200, dingtalkfake.WebhookErrcodeNoSession},
 		{"unknown", api.URL() + dingtalkfake.PathSessionWebhook + "?session=nope", text, 200, dingtalkfake.WebhookErrcodeNoSession},
 		{"no msgtype", live, map[string]string{"text": "hi"}, 400, 0},
+		{"image cannot be carried", live, map[string]any{"msgtype": "image", "image": map[string]string{"photoURL": "https://e.com/p.png"}},
+			200, dingtalkfake.WebhookErrcodeBadMsgtype},
+		{"link without text", live, map[string]any{"msgtype": "link", "link": map[string]string{"title": "t", "messageUrl": "https://e.com"}},
+			200, dingtalkfake.WebhookErrcodeMissingParam},
+		{"markdown without title", live, map[string]any{"msgtype": "markdown", "markdown": map[string]string{"text": "## hi"}},
+			200, dingtalkfake.WebhookErrcodeMissingParam},
+		{"actionCard misspelt", live, map[string]any{"msgtype": "actionCard", "actionCard": map[string]string{
+			"title": "t", "text": "x", "singleTitle": "go", "singleUrl": "https://e.com"}}, 200, dingtalkfake.WebhookErrcodeMissingParam},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -332,8 +352,8 @@ func TestSessionWebhook(t *testing.T) {
 	if diff := cmp.Diff(want, api.Replies()); diff != "" {
 		t.Errorf("replies (-want +got):\n%s", diff)
 	}
-	if n := api.Calls(dingtalkfake.PathSessionWebhook); n != 4 {
-		t.Errorf("Calls() = %d, want 4", n)
+	if n := api.Calls(dingtalkfake.PathSessionWebhook); n != len(tests) {
+		t.Errorf("Calls() = %d, want %d", n, len(tests))
 	}
 }
 

@@ -184,40 +184,6 @@ type textBody struct {
 	Content string `json:"content"`
 }
 
-func checkAttachments(atts []Attachment) *apiError {
-	if len(atts) > 9 {
-		return errorf(CodeInvalidParameter, "attachments exceed limit 9")
-	}
-	for i, a := range atts {
-		ok := false
-		switch a.MsgType {
-		case "image":
-			ok = a.Image != nil && (a.Image.MediaID != "" || a.Image.PicURL != "")
-		case "link":
-			ok = a.Link != nil && a.Link.Title != "" && a.Link.URL != ""
-		case "miniprogram":
-			m := a.MiniProgram
-			ok = m != nil && m.Title != "" && m.PicMediaID != "" && m.AppID != "" && m.Page != ""
-		case "video":
-			ok = a.Video != nil && a.Video.MediaID != ""
-		case "file":
-			ok = a.File != nil && a.File.MediaID != ""
-		}
-		// Objects of another type than msgtype are not verified against
-		// WeCom; the fake refuses them to catch encoders that send them all.
-		n := 0
-		for _, p := range []bool{a.Image != nil, a.Link != nil, a.MiniProgram != nil, a.Video != nil, a.File != nil} {
-			if p {
-				n++
-			}
-		}
-		if !ok || n != 1 {
-			return errorf(CodeInvalidParameter, "invalid attachments[%d] of msgtype %q", i, a.MsgType)
-		}
-	}
-	return nil
-}
-
 // WelcomeRequest is an accepted send_welcome_msg.
 type WelcomeRequest struct {
 	WelcomeCode string
@@ -225,7 +191,9 @@ type WelcomeRequest struct {
 	ExternalUserID string
 	Text           string
 	Attachments    []Attachment
-	At             time.Time
+	// Body is the request as sent.
+	Body json.RawMessage
+	At   time.Time
 }
 
 // Welcomes returns the welcome messages sent, in order.
@@ -262,12 +230,13 @@ func (s *Server) serveSendWelcome(_ *http.Request, body []byte) (map[string]any,
 	if text == "" && len(req.Attachments) == 0 {
 		return nil, codeErr(CodeEmptyContent)
 	}
-	if e := checkAttachments(req.Attachments); e != nil {
+	if e := s.checkMessage(text, req.Attachments); e != nil {
 		return nil, e
 	}
 	wc.used = true
 	s.welcomes = append(s.welcomes, WelcomeRequest{
-		WelcomeCode: req.WelcomeCode, ExternalUserID: wc.externalUserID, Text: text, Attachments: req.Attachments, At: now,
+		WelcomeCode: req.WelcomeCode, ExternalUserID: wc.externalUserID, Text: text, Attachments: req.Attachments,
+		Body: json.RawMessage(slices.Clone(body)), At: now,
 	})
 	return s.recorded("send_welcome_msg"), nil
 }
@@ -286,7 +255,9 @@ type MsgTemplateRequest struct {
 	// FailList is what the server answered: the customers that are not
 	// the sender's.
 	FailList []string
-	At       time.Time
+	// Body is the request as sent.
+	Body json.RawMessage
+	At   time.Time
 }
 
 type templateSend struct {
@@ -363,7 +334,7 @@ func (s *Server) serveAddMsgTemplate(_ *http.Request, body []byte) (map[string]a
 	if text == "" && len(req.Attachments) == 0 {
 		return nil, codeErr(CodeEmptyContent)
 	}
-	if e := checkAttachments(req.Attachments); e != nil {
+	if e := s.checkMessage(text, req.Attachments); e != nil {
 		return nil, e
 	}
 	if len(req.ExternalUserID) == 0 {
@@ -376,7 +347,7 @@ func (s *Server) serveAddMsgTemplate(_ *http.Request, body []byte) (map[string]a
 	}
 	t := &MsgTemplateRequest{
 		ChatType: req.ChatType, Sender: req.Sender, ExternalUserIDs: req.ExternalUserID, AllowSelect: req.AllowSelect,
-		Text: text, Attachments: req.Attachments, FailList: []string{}, At: s.now(),
+		Text: text, Attachments: req.Attachments, FailList: []string{}, Body: json.RawMessage(slices.Clone(body)), At: s.now(),
 	}
 	var sends []*templateSend
 	for _, id := range req.ExternalUserID {
@@ -722,7 +693,14 @@ func (s *Server) serveMessageSend(_ *http.Request, body []byte) (map[string]any,
 			if c.Title == "" || c.URL == "" {
 				return nil, errorf(CodeInvalidParameter, "textcard needs title and url")
 			}
+			if e := checkTextCard(c.Title, c.Description, c.URL, c.BtnTxt); e != nil {
+				return nil, e
+			}
 			m.Content, m.Title, m.URL = c.Description, c.Title, c.URL
+		}
+	case "news":
+		if e := checkAppNews(body, &m); e != nil {
+			return nil, e
 		}
 	case "":
 		return nil, errorf(40008, "invalid message type")

@@ -19,6 +19,7 @@
 //	POST /cgi-bin/kf/sync_msg
 //	POST /cgi-bin/kf/send_msg
 //	POST /cgi-bin/message/send
+//	POST /cgi-bin/media/upload?access_token=&type=   (multipart, part "media")
 //
 // with access_token in the query string, and answers as WeCom does: HTTP 200
 // with {"errcode", "errmsg", ...}, errcode 0 on success. The success bodies
@@ -40,8 +41,18 @@
 // is 40058 "Warning: wrong json format.") and validated with the errcodes
 // of WeCom's documentation where it names one. Accepted requests are
 // recorded: [Server.Welcomes], [Server.MsgTemplates], [Server.KFSent],
-// [Server.AppMessages], [Server.ContactWays], [Server.Transfers], and every
-// call in [Server.Calls].
+// [Server.AppMessages] (each with the Body as sent), [Server.Uploads],
+// [Server.ContactWays], [Server.Transfers], and every call in
+// [Server.Calls].
+//
+// Messages are checked as WeCom documents them: attachment and kf types
+// with their required fields, field lengths (the fake refuses what WeCom
+// may cut), app news of 1 to 8 articles, and media ids: an image, file or
+// thumbnail media id must be one media/upload issued (or [Server.AddMedia]
+// registered) less than 3 days ago, of the right type, else 40007
+// ([Server.ExpireMedia] forgets them all). media/upload takes image (JPG
+// or PNG by content, 10 MB), voice (2 MB), video (10 MB) and file (20 MB)
+// of more than 5 bytes.
 //
 // State is configured from the test: customers ([Server.AddContact]),
 // employees ([Server.AddEmployees]; when none is added every userid is

@@ -257,6 +257,11 @@ func (s *Server) KFSent() []KFSendRequest {
 	return slices.Clone(s.kf.sent)
 }
 
+// kfMedia is the media object of an image, voice, video or file message.
+type kfMedia struct {
+	MediaID string `json:"media_id"`
+}
+
 var kfMsgIDRE = regexp.MustCompile(`^[0-9a-zA-Z_-]{1,32}$`)
 
 // kfSendTypes are the msgtypes kf/send_msg documents.
@@ -267,15 +272,15 @@ var kfSendTypes = map[string]bool{
 
 func (s *Server) serveKFSend(_ *http.Request, body []byte) (map[string]any, *apiError) {
 	var req struct {
-		ToUser   string          `json:"touser"`
-		OpenKfID string          `json:"open_kfid"`
-		MsgID    string          `json:"msgid"`
-		MsgType  string          `json:"msgtype"`
-		Text     *textBody       `json:"text"`
-		Image    json.RawMessage `json:"image"`
-		Voice    json.RawMessage `json:"voice"`
-		Video    json.RawMessage `json:"video"`
-		File     json.RawMessage `json:"file"`
+		ToUser   string    `json:"touser"`
+		OpenKfID string    `json:"open_kfid"`
+		MsgID    string    `json:"msgid"`
+		MsgType  string    `json:"msgtype"`
+		Text     *textBody `json:"text"`
+		Image    *kfMedia  `json:"image"`
+		Voice    *kfMedia  `json:"voice"`
+		Video    *kfMedia  `json:"video"`
+		File     *kfMedia  `json:"file"`
 		Link     *struct {
 			Title        string `json:"title"`
 			Desc         string `json:"desc"`
@@ -314,13 +319,42 @@ func (s *Server) serveKFSend(_ *http.Request, body []byte) (map[string]any, *api
 		}
 		m.Text = req.Text.Content
 	case "link":
-		if l := req.Link; l == nil || l.Title == "" || l.URL == "" || l.ThumbMediaID == "" {
+		l := req.Link
+		if l == nil || l.Title == "" || l.URL == "" || l.ThumbMediaID == "" {
 			return nil, errorf(CodeInvalidParameter, "link needs title, url and thumb_media_id")
 		}
+		if e := firstErr(tooLong("link", "title", l.Title, maxLinkTitle), tooLong("link", "desc", l.Desc, maxLinkDesc),
+			tooLong("link", "url", l.URL, maxURL), s.checkMedia("image", l.ThumbMediaID, "link.thumb_media_id")); e != nil {
+			return nil, e
+		}
 	case "miniprogram":
-		if p := req.MiniProgram; p == nil || p.AppID == "" || p.ThumbMediaID == "" || p.PagePath == "" {
+		p := req.MiniProgram
+		if p == nil || p.AppID == "" || p.ThumbMediaID == "" || p.PagePath == "" {
 			return nil, errorf(CodeInvalidParameter, "miniprogram needs appid, thumb_media_id and pagepath")
 		}
+		if e := firstErr(tooLong("miniprogram", "title", p.Title, maxMiniTitle), s.checkMedia("image", p.ThumbMediaID, "miniprogram.thumb_media_id")); e != nil {
+			return nil, e
+		}
+	case "image", "voice", "video", "file":
+		media := map[string]*kfMedia{"image": req.Image, "voice": req.Voice, "video": req.Video, "file": req.File}[req.MsgType]
+		if media == nil {
+			return nil, errorf(CodeInvalidParameter, "%s needs media_id", req.MsgType)
+		}
+		if e := s.checkMedia(req.MsgType, media.MediaID, req.MsgType); e != nil {
+			return nil, e
+		}
+	}
+	// Not verified against WeCom: an object of another type than msgtype
+	// is refused, to catch encoders that send them all.
+	n := 0
+	for _, p := range []bool{req.Text != nil, req.Image != nil, req.Voice != nil, req.Video != nil, req.File != nil, req.Link != nil,
+		req.MiniProgram != nil, len(req.MsgMenu) > 0, len(req.Location) > 0, len(req.CALink) > 0} {
+		if p {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, errorf(CodeInvalidParameter, "kf message of msgtype %q carries %d message objects", req.MsgType, n)
 	}
 	if m.MsgID != "" {
 		key := req.OpenKfID + "\x00" + m.MsgID

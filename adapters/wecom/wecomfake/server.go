@@ -191,6 +191,7 @@ type Server struct {
 	appMessages   []AppMessageRequest
 	dupChecks     map[string]time.Time
 	kf            kfState
+	media         mediaState
 	delays        map[string]delay
 	rates         map[string]*rateWindow
 	rateLimited   int
@@ -219,6 +220,7 @@ func New(tb testing.TB, opts ...Option) *Server {
 		rates:         make(map[string]*rateWindow),
 	}
 	s.kf.init()
+	s.media.items = make(map[string]*mediaItem)
 	for _, o := range opts {
 		o(s)
 	}
@@ -242,6 +244,9 @@ func New(tb testing.TB, opts ...Option) *Server {
 	s.handle(mux, PathKFSyncMsg, http.MethodPost, scopeApp, s.serveKFSync)
 	s.handle(mux, PathKFSendMsg, http.MethodPost, scopeApp, s.serveKFSend)
 	s.handle(mux, PathMessageSend, http.MethodPost, scopeApp, s.serveMessageSend)
+	// Media may be uploaded with any of the corp's tokens; a media id
+	// serves every app of the corp.
+	s.handle(mux, PathMediaUpload, http.MethodPost, scopeApp|scopeContact, s.serveMediaUpload)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such endpoint on the fake WeCom", http.StatusNotFound)
 	})
@@ -467,7 +472,8 @@ func (s *Server) handle(mux *http.ServeMux, path, method string, need scope, h h
 
 func readAll(r *http.Request) ([]byte, error) {
 	var buf bytes.Buffer
-	_, err := buf.ReadFrom(http.MaxBytesReader(nil, r.Body, 4<<20))
+	// Room for media/upload's largest file (20 MB) and its form.
+	_, err := buf.ReadFrom(http.MaxBytesReader(nil, r.Body, maxFileBytes+1<<20))
 	return buf.Bytes(), err
 }
 

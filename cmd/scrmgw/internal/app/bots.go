@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/bots"
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/assign"
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/store"
@@ -32,6 +34,7 @@ func (a *App) bots() (bots.Bot, bots.Deps, error) {
 	}
 	log := a.Log.With(slog.String("component", "bots"))
 	d := bots.Deps{Directory: a.Store, Stores: a.assigner, Templates: a.Templates, Intents: intents, Tasks: engineTasks{a},
+		Enroll:   botEnroller{a},
 		Handoffs: a.Store, Guides: a.Store, Incentives: a.Store, PointsZone: a.ledgerZone(), HandoffIdle: a.Config.Bots.HandoffIdle, Channels: a.Channels.Names(), Locale: a.Config.Locale, Log: log}
 	router := &bots.Router{Member: bots.MemberBot(d), Guide: bots.GuideBot(d)}
 	return bots.Chain(router, bots.Recover(log), bots.Normalize()), d, nil
@@ -75,6 +78,34 @@ func (a *App) registerBotPeriodic(s *asynq.Scheduler) error {
 			asynq.Queue(pipeline.QueueLow), asynq.Unique(50*time.Second), asynq.MaxRetry(2)); err != nil {
 			return fmt.Errorf("registering %s: %w", typ, err)
 		}
+	}
+	return nil
+}
+
+// botEnroller makes members of senders who share their location with the
+// member bot, and binds them with the assigner; member.joined goes where
+// a contact's does (guide points, then the workflow engine), which is
+// wired after the bots are built.
+type botEnroller struct{ a *App }
+
+func (e botEnroller) EnsureMember(ctx context.Context, nm store.NewMember) (*store.Member, bool, error) {
+	return e.a.Store.EnsureMember(ctx, nm)
+}
+
+func (e botEnroller) AssignNearest(ctx context.Context, memberID int64, brand string, lat, lng float64) (*store.Binding, error) {
+	b, err := e.a.assigner.Assign(ctx, assign.Request{MemberID: memberID, Brand: brand, Lat: &lat, Lng: &lng})
+	if errors.Is(err, assign.ErrUnassigned) {
+		return nil, bots.ErrNoGuide
+	}
+	return b, err
+}
+
+func (e botEnroller) Joined(ctx context.Context, ev *store.Event) error {
+	if _, err := e.a.Store.AppendEvent(ctx, ev); err != nil {
+		return err
+	}
+	if f := e.a.contacts.OnLogged; f != nil {
+		return f(ctx, ev)
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
-	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/templates"
 )
 
@@ -14,18 +13,12 @@ import (
 const WelcomeTemplate = "welcome"
 
 // loadTemplates loads the message templates: templates_dir, or the
-// built-in ones. Every template is type-checked here, so a template that
-// names an unknown variable stops the start, not a send.
+// built-in ones. Every template is type-checked here, and checked
+// against the kinds its channels send, so a template that names an
+// unknown variable or a kind its channel cannot carry stops the start,
+// not a send.
 func (a *App) loadTemplates() error {
-	var (
-		reg *templates.Registry
-		err error
-	)
-	if dir := a.Config.TemplatesDir; dir != "" {
-		reg, err = templates.LoadDir(dir)
-	} else {
-		reg, err = templates.LoadFS(configs.BuiltinTemplates())
-	}
+	reg, err := LoadTemplates(a.Config)
 	if err != nil {
 		return fmt.Errorf("loading templates: %w", err)
 	}

@@ -1,0 +1,88 @@
+package app
+
+import (
+	"slices"
+
+	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/adapters/dingtalk"
+	"github.com/scrmgw/scrmgw/adapters/webhook"
+	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/templates"
+)
+
+// wecomSpec stands in for WeCom's own Spec until it has one: the kinds
+// WeCom sends, without a preview.
+// TODO(lead): replace with wecom.Spec (branch wecom-kinds) in ChannelSpecs.
+var wecomSpec = adapters.Spec{Name: "wecom",
+	MemberKinds: []string{adapters.KindText, adapters.KindNews, adapters.KindMiniProgram},
+	GuideKinds:  []string{adapters.KindText, adapters.KindNews, adapters.KindMiniProgram}}
+
+// ChannelSpecs returns the specs of every built-in channel, enabled or
+// not, with what cfg puts into their requests (DingTalk's robotCode).
+// Templates are checked against all of them, workflows against the
+// enabled ones, and dry runs preview their requests with them.
+func ChannelSpecs(cfg configs.Config) []adapters.Spec {
+	robot := cfg.DingTalk.RobotCode
+	if robot == "" {
+		robot = cfg.DingTalk.ClientID
+	}
+	return []adapters.Spec{
+		wecomSpec,
+		dingtalk.SpecFor(robot),
+		webhook.Spec,
+	}
+}
+
+// TemplateChannels turns specs into what templates checks variants
+// against: every kind each channel sends, to members or guides.
+func TemplateChannels(specs []adapters.Spec) templates.Channels {
+	c := templates.Channels{}
+	for _, s := range specs {
+		ks := slices.Clone(s.MemberKinds)
+		for _, k := range s.GuideKinds {
+			if !slices.Contains(ks, k) {
+				ks = append(ks, k)
+			}
+		}
+		c[s.Name] = ks
+	}
+	return c
+}
+
+// MemberKinds maps each spec's channel onto the kinds it sends members,
+// for workflows.Options.
+func MemberKinds(specs []adapters.Spec) map[string][]string {
+	m := make(map[string][]string, len(specs))
+	for _, s := range specs {
+		m[s.Name] = slices.Clone(s.MemberKinds)
+	}
+	return m
+}
+
+// WorkflowChannels are the channels a workflow's send steps may use: the
+// enabled ones of WeCom and DingTalk, or both when neither is configured
+// (validating workflows without a channel configuration checks them
+// against every channel).
+func WorkflowChannels(cfg configs.Config) []string {
+	var chs []string
+	if cfg.WeCom.Enabled() {
+		chs = append(chs, templates.ChannelWeCom)
+	}
+	if cfg.DingTalk.Enabled() {
+		chs = append(chs, templates.ChannelDingTalk)
+	}
+	if len(chs) == 0 {
+		chs = []string{templates.ChannelWeCom, templates.ChannelDingTalk}
+	}
+	return chs
+}
+
+// LoadTemplates loads the message templates, templates_dir or the
+// built-in ones, checked against the channels' specs.
+func LoadTemplates(cfg configs.Config) (*templates.Registry, error) {
+	opt := templates.WithChannels(TemplateChannels(ChannelSpecs(cfg)))
+	if cfg.TemplatesDir != "" {
+		return templates.LoadDir(cfg.TemplatesDir, opt)
+	}
+	return templates.LoadFS(configs.BuiltinTemplates(), opt)
+}
