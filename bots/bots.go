@@ -5,6 +5,11 @@
 // recognised by keywords and patterns in zh and en, configurable per brand
 // (configs/bots/), and replies are rendered from message templates.
 //
+// A member who shares their location is told the nearest stores and, as
+// the bot promises, bound to a guide of the nearest one selling the brand
+// (a sender not yet known becomes a member first, and member.joined is
+// logged for the workflows): enrol.go.
+//
 // The member bot hands a conversation to the member's guide when asked
 // (or when it could not answer twice in a row); while the handoff is
 // open, messages pass between member and guide on their own channels

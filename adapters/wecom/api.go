@@ -822,6 +822,24 @@ type wireAttachment struct {
 	File        *wireMedia       `json:"file,omitempty"`
 }
 
+// attachment reads a wire attachment back.
+func (w wireAttachment) attachment() Attachment {
+	a := Attachment{Kind: w.MsgType}
+	switch {
+	case w.Image != nil:
+		a.MediaID, a.PicURL = w.Image.MediaID, w.Image.PicURL
+	case w.Link != nil:
+		a.Title, a.PicURL, a.Desc, a.URL = w.Link.Title, w.Link.PicURL, w.Link.Desc, w.Link.URL
+	case w.MiniProgram != nil:
+		a.Title, a.MediaID, a.AppID, a.Page = w.MiniProgram.Title, w.MiniProgram.PicMediaID, w.MiniProgram.AppID, w.MiniProgram.Page
+	case w.Video != nil:
+		a.MediaID = w.Video.MediaID
+	case w.File != nil:
+		a.MediaID = w.File.MediaID
+	}
+	return a
+}
+
 func wireAttachments(op string, atts []Attachment) ([]wireAttachment, error) {
 	if len(atts) > maxAttachments {
 		return nil, invalidRequest(op, "%d attachments, at most %d", len(atts), maxAttachments)

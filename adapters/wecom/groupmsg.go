@@ -37,6 +37,8 @@ type GroupMsg struct {
 	CreateTime time.Time
 	CreateType int
 	Text       string
+	// Attachments are the task's attachments.
+	Attachments []Attachment
 }
 
 type groupMsgListRequest struct {
@@ -60,6 +62,7 @@ type groupMsgListResponse struct {
 		Text       *struct {
 			Content string `json:"content"`
 		} `json:"text"`
+		Attachments []wireAttachment `json:"attachments"`
 	} `json:"group_msg_list"`
 }
 
@@ -110,6 +113,9 @@ func (a *API) GroupMsgList(ctx context.Context, from, to time.Time, filterType i
 			}
 			if g.Text != nil {
 				m.Text = g.Text.Content
+			}
+			for _, w := range g.Attachments {
+				m.Attachments = append(m.Attachments, w.attachment())
 			}
 			out = append(out, m)
 		}
@@ -169,9 +175,10 @@ var _ adapters.Reconciler = (*Client)(nil)
 // Reconcile tells whether a send whose worker died went out:
 //   - a message task to a member through their guide: it looks for the
 //     task among those the corp created around claimedAt
-//     (get_groupmsg_list_v2, the same text) and confirms it is for this
-//     member and guide (get_groupmsg_send_result, for each task of the
-//     same text: personal texts keep that to one call). Found, it is
+//     (get_groupmsg_list_v2, the same text and attachments, media ids
+//     aside) and confirms it is for this member and guide
+//     (get_groupmsg_send_result, for each task of the same content:
+//     personal texts and cards keep that to one call). Found, it is
 //     sent, with the task's msgid; else it did not go out.
 //   - a welcome or a customer-service reply: WeCom refuses a repeat (a
 //     used welcome code answers 41051, which Send takes for sent;
@@ -201,8 +208,13 @@ func (c *Client) Reconcile(ctx context.Context, m *adapters.Outbound, claimedAt 
 	if err != nil {
 		return nil, false, fmt.Errorf("reconciling message task: %w", err)
 	}
+	want, err := taskSignature(m)
+	if err != nil {
+		// It could not have been sent as it is.
+		return nil, false, nil
+	}
 	for _, t := range tasks {
-		if t.Text != m.Text {
+		if taskContent(t.Text, t.Attachments) != want {
 			continue
 		}
 		results, err := c.api.GroupMsgSendResult(ctx, t.MsgID, m.Via)
@@ -214,4 +226,41 @@ func (c *Client) Reconcile(ctx context.Context, m *adapters.Outbound, claimedAt 
 		}
 	}
 	return nil, false, nil
+}
+
+// taskContent is what tells message tasks apart in Reconcile: the text and
+// each attachment's type, titles and links. Media ids are left out: an
+// uploaded picture's id is not known before the upload.
+func taskContent(text string, atts []Attachment) string {
+	var b strings.Builder
+	b.WriteString(text)
+	for _, a := range atts {
+		pic := ""
+		if a.Kind == AttachLink {
+			pic = a.PicURL // a link's cover is a URL, not an upload
+		}
+		fmt.Fprintf(&b, "\x00%s\x01%s\x01%s\x01%s\x01%s\x01%s\x01%s", a.Kind, a.Title, a.URL, a.Desc, pic, a.AppID, a.Page)
+	}
+	return b.String()
+}
+
+// taskSignature is the taskContent of the task Send creates for m.
+func taskSignature(m *adapters.Outbound) (string, error) {
+	req, err := buildRequest(context.Background(), m, 0, previewMedia)
+	if err != nil {
+		return "", err
+	}
+	t, ok := req.Body.(*msgTemplateRequest)
+	if !ok {
+		return "", fmt.Errorf("not a message task: %s", req.API)
+	}
+	text := ""
+	if t.Text != nil {
+		text = t.Text.Content
+	}
+	atts := make([]Attachment, 0, len(t.Attachments))
+	for _, w := range t.Attachments {
+		atts = append(atts, w.attachment())
+	}
+	return taskContent(text, atts), nil
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/scrmgw/scrmgw/adapters"
@@ -369,6 +370,7 @@ func TestSendKindRefused(t *testing.T) {
 		{"news without anything", adapters.Outbound{To: "wmChen", Via: "li", Kind: "news"}, "needs title, url"},
 		{"kf news without picture", adapters.Outbound{To: "wmChen", Kind: "news", Fields: map[string]string{"title": "t", "url": "https://e.com"}, ReplyTo: map[string]string{"open_kfid": "wk"}}, "needs a picurl"},
 		{"miniprogram without cover", adapters.Outbound{To: "wmChen", Via: "li", Kind: "miniprogram", Fields: map[string]string{"title": "t", "appid": "wx", "page": "p"}}, "needs pic_media_id or picurl"},
+		{"picurl not a link", adapters.Outbound{To: "wmChen", Via: "li", Kind: "image", Fields: map[string]string{"picurl": "cover.png"}}, "not an http(s) link"},
 		{"image without picture", adapters.Outbound{To: "wmChen", Via: "li", Kind: "image"}, "needs media_id or picurl"},
 		{"empty text", adapters.Outbound{To: "wmChen", Via: "li", Kind: "text", Text: "  "}, "empty text"},
 		{"empty guide text", adapters.Outbound{To: "li", ToParty: adapters.PartyGuide, Text: ""}, "empty text"},
@@ -571,5 +573,39 @@ func TestSpec(t *testing.T) {
 	}
 	if _, err := s.Preview(&adapters.Outbound{To: "wmChen", Text: "hi"}); !errors.Is(err, adapters.ErrInvalidRecipient) {
 		t.Errorf("Preview without a route = %v, want ErrInvalidRecipient", err)
+	}
+}
+
+// TestReconcileCards: Reconcile tells message tasks of cards apart by
+// their attachments (they have no text), an uploaded cover's media id
+// aside.
+func TestReconcileCards(t *testing.T) {
+	e := newKindsEnv(t)
+	claimed := time.Now()
+	newsA := &adapters.Outbound{To: "wmChen", Via: "li", Kind: "news", Fields: map[string]string{"title": "新人券", "url": "https://e.com/a", "picurl": "https://e.com/a.png"}}
+	newsB := &adapters.Outbound{To: "wmChen", Via: "li", Kind: "news", Fields: map[string]string{"title": "回归券", "url": "https://e.com/b"}}
+	mini := &adapters.Outbound{To: "wmChen", Via: "li", Kind: "miniprogram", Fields: map[string]string{"title": "补货", "appid": "wx1", "page": "p/i",
+		"pic_media_id": e.media.url("/pic/c.png")}}
+	ra, err := e.client.Send(context.Background(), newsA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm, err := e.client.Send(context.Background(), mini)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		m    *adapters.Outbound
+		want string
+	}{
+		{"news sent", newsA, ra.ExternalID},
+		{"other news not sent", newsB, ""},
+		{"miniprogram sent", mini, rm.ExternalID},
+	} {
+		r, sent, err := e.client.Reconcile(context.Background(), tc.m, claimed)
+		if err != nil || sent != (tc.want != "") || sent && r.ExternalID != tc.want {
+			t.Errorf("%s: Reconcile = %+v, %v, %v; want task %q", tc.name, r, sent, err, tc.want)
+		}
 	}
 }

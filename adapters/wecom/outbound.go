@@ -141,11 +141,15 @@ func (b *builder) mediaOf(typ string, fields ...string) (string, error) {
 		if src == "" {
 			continue
 		}
-		if isURL(src) {
+		switch {
+		case isURL(src):
 			if err := checkURL(f, src); err != nil {
 				return "", err
 			}
 			b.media = append(b.media, mediaSource{typ: typ, src: src})
+		case f == "picurl" || f == "url":
+			// Only the media id fields may name a media id.
+			return "", checkURL(f, src)
 		}
 		return b.resolve(b.ctx, typ, src, b.field("filename"))
 	}

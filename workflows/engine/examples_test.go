@@ -1,9 +1,12 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -268,4 +271,120 @@ func TestDormantWinBack(t *testing.T) {
 		}
 		h.noErrors()
 	})
+}
+
+// TestStoreVisitRecall runs the shipped recall after a store visit (离店召回):
+// a member who buys within three days of a visit converts, with no task
+// and no nudge; one who does not is given a guide of the store they
+// visited, whose task and nudge (through the guide, on the member's own
+// channel) come three days after the visit.
+func TestStoreVisitRecall(t *testing.T) {
+	visited := &storeGuides{guides: map[string]string{"sh1": "g1"}}
+	forEach(t, at(3, 15, 0), func(t *testing.T, h *harness) {
+		h.putExample("store-visit-recall")
+		mia := h.member("Mia", "wecom", "g1")    // bound already; buys
+		nora := h.member("Nora", "wecom", "")    // no guide yet; does not buy
+		dan := h.member("Dan", "dingtalk", "g3") // a DingTalk member; does not buy
+		for _, m := range []int64{mia, nora, dan} {
+			h.event(workflows.EventStoreVisited, m, `{"store_id":"sh1"}`)
+		}
+		h.fire()
+		if run := h.only(nora); run.Step != "wait_3d" || !run.WakeAt.Equal(at(6, 15, 0)) {
+			t.Fatalf("after the visit: %+v", run)
+		}
+		if v, err := h.s.Member(h.ctx, nora, "camellia"); err != nil || len(v.Bindings) != 1 || v.Bindings[0].StoreID != "sh1" {
+			t.Fatalf("Nora was not given a guide of the store she visited: %+v, %v", v, err)
+		}
+
+		// Mia buys two days later: converted, nothing more for her.
+		h.runUntil(at(5, 11, 0))
+		h.event(workflows.EventPurchaseCompleted, mia, `{"order":{"id":"o-mia","total":399}}`)
+		run := h.only(mia)
+		if run.State != store.RunConverted || run.EndReason != "goal: purchase.completed" {
+			t.Fatalf("Mia after buying: %+v", run)
+		}
+
+		h.runUntil(at(7, 12, 0))
+		if tasks, _ := h.s.GuideTasks(h.ctx, store.GuideTaskFilter{RunID: run.ID}); len(tasks) != 0 {
+			t.Errorf("Mia's guide got tasks: %+v", tasks)
+		}
+		byMember := map[string]sent{}
+		for _, m := range h.sender.toMembers() {
+			byMember[m.out.To] = m
+		}
+		if _, ok := byMember["wecom-Mia"]; ok || len(byMember) != 2 {
+			t.Fatalf("nudges: %+v", h.sender.toMembers())
+		}
+
+		// Nora: her guide's task, and the nudge through her guide on WeCom.
+		run = h.only(nora)
+		if run.State != store.RunDone || run.EndReason != "visited, no purchase within 3 days" || run.Sent != 1 {
+			t.Errorf("Nora's run: %+v", run)
+		}
+		tasks, _ := h.s.GuideTasks(h.ctx, store.GuideTaskFilter{RunID: run.ID})
+		if len(tasks) != 2 || tasks[0].Title != "离店召回：Nora，3 天前到店未购买，问问有没有看中的款" || !tasks[0].DueAt.Equal(at(7, 15, 0)) ||
+			!strings.Contains(tasks[0].Note, "门店 静安店") || !strings.Contains(tasks[1].Title, "确认发送「store_visit_recall」给 Nora") {
+			t.Errorf("Nora's guide tasks: %+v", tasks)
+		}
+		n := byMember["wecom-Nora"]
+		if n.channel != "wecom" || n.out.Kind != "text" || n.out.ToParty != adapters.PartyMember || n.out.Via != "wang" ||
+			!strings.HasPrefix(n.out.Text, "Nora好，我是静安店的") || !strings.Contains(n.out.Text, "前几天您来店里看了看") ||
+			!n.at.Equal(at(6, 15, 0)) || n.out.IdempotencyKey != fmt.Sprintf("wf:%d:nudge:1", run.ID) {
+			t.Errorf("Nora's nudge at %v: %+v", n.at.In(shanghai), n)
+		}
+		want := []string{"guide:done", "wait_3d:done", "call:done", "nudge:done", "done:done"}
+		if diff := cmp.Diff(want, h.trail(run.ID)); diff != "" {
+			t.Errorf("Nora's trail (-want +got):\n%s", diff)
+		}
+
+		// Dan: the DingTalk variant, markdown, through his guide 小李.
+		d := byMember["dingtalk-Dan"]
+		if d.channel != "dingtalk" || d.out.Kind != "markdown" || d.out.To != "dingtalk-Dan" || d.out.Fields["title"] != "小李：上次到店的那几件" ||
+			!strings.Contains(d.out.Text, "我是静安店的 **小李**") || !strings.Contains(d.out.Text, "南京西路1号") {
+			t.Errorf("Dan's nudge: %+v", d)
+		}
+		h.noErrors()
+		if reqs := visited.asked(); len(reqs) != 1 || reqs[0].Strategy != workflows.AssignStore || reqs[0].StoreID != "sh1" ||
+			reqs[0].Fallback != workflows.AssignNearest || reqs[0].MaxDistanceKm != 10 {
+			t.Errorf("assignments asked: %+v", reqs)
+		}
+
+		st, err := h.e.Stats(h.ctx, "camellia", "store-visit-recall")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Entered != 3 || st.Converted != 1 || st.Done != 2 || st.Sent != 2 || st.Errors != 0 {
+			t.Errorf("stats: %+v", st)
+		}
+	}, func(o *Options) { visited.reset(); o.Assigner = visited })
+}
+
+// storeGuides assigns a member to a given guide of the store asked for,
+// and records what was asked.
+type storeGuides struct {
+	guides map[string]string // store → guide
+	mu     sync.Mutex
+	reqs   []AssignRequest
+}
+
+func (a *storeGuides) Assign(_ context.Context, r AssignRequest) (string, string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.reqs = append(a.reqs, r)
+	if g, ok := a.guides[r.StoreID]; ok {
+		return g, r.StoreID, nil
+	}
+	return "", "", ErrNoGuide
+}
+
+func (a *storeGuides) asked() []AssignRequest {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.reqs)
+}
+
+func (a *storeGuides) reset() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.reqs = nil
 }

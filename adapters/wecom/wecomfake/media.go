@@ -166,5 +166,7 @@ func (s *Server) serveMediaUpload(r *http.Request, body []byte) (map[string]any,
 	s.media.uploads = append(s.media.uploads, *up)
 	// WeCom answers errmsg "" here, where other APIs say "ok"; the fake's
 	// plumbing says "ok" everywhere (not significant to clients).
-	return map[string]any{"type": typ, "media_id": up.MediaID, "created_at": strconv.FormatInt(up.At.Unix(), 10)}, nil
+	out := s.recorded("media_upload")
+	out["type"], out["media_id"], out["created_at"] = typ, up.MediaID, strconv.FormatInt(up.At.Unix(), 10)
+	return out, nil
 }

@@ -95,6 +95,10 @@ func (a *App) wireEngine() error {
 		return err
 	}
 	a.engine = eng
+	// A send step waits for its message: the Sender tells the engine
+	// when it settles, and when a guide's message task reached the
+	// member.
+	a.sender.Report(eng)
 	if err := a.wireGuidePoints(); err != nil {
 		return err
 	}

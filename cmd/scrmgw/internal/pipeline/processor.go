@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -147,6 +148,64 @@ type Sender struct {
 
 	limiter RateLimiter
 	maxWait time.Duration
+
+	outcomes   Outcomes
+	checkEvery atomic.Int64 // nanoseconds; 0: DefaultCheckEvery
+}
+
+// Outcomes is told what became of outbox messages: the workflow engine,
+// whose send steps wait for their messages. Each call is idempotent, and
+// its error is logged only: the engine looks at the outbox itself too.
+type Outcomes interface {
+	// SendSettled: the message of key was sent (the channel accepted
+	// it) or failed for good.
+	SendSettled(ctx context.Context, key string) error
+	// Delivered: the message of key, sent pending, reached the member.
+	Delivered(ctx context.Context, key string) error
+}
+
+// Report makes the Sender tell o what becomes of its messages.
+func (s *Sender) Report(o Outcomes) { s.outcomes = o }
+
+// CheckEvery sets how often a send that completes later (a WeCom message
+// task the guide sends) is checked; default DefaultCheckEvery.
+func (s *Sender) CheckEvery(d time.Duration) { s.checkEvery.Store(int64(d)) }
+
+func (s *Sender) checkInterval() time.Duration {
+	if d := time.Duration(s.checkEvery.Load()); d > 0 {
+		return d
+	}
+	return DefaultCheckEvery
+}
+
+// settled tells Outcomes that a message settled.
+func (s *Sender) settled(ctx context.Context, row *store.OutboxMessage) {
+	if s.outcomes == nil {
+		return
+	}
+	if err := s.outcomes.SendSettled(context.WithoutCancel(ctx), row.IdempotencyKey); err != nil {
+		s.log.Warn("telling the engine a message settled; its step looks again later", slog.Int64("outbox_id", row.ID), slog.Any("error", err))
+	}
+}
+
+// failure says in a word why a send failed for good (store.OutboxMessage.Failure).
+func failure(err error) string {
+	var apiErr *adapters.APIError
+	switch {
+	case errors.Is(err, adapters.ErrInvalidMessage):
+		return "invalid_message"
+	case errors.Is(err, adapters.ErrInvalidRecipient):
+		return "invalid_recipient"
+	case errors.Is(err, adapters.ErrUnauthorized):
+		return "unauthorized"
+	case errors.Is(err, adapters.ErrRateLimited):
+		return "rate_limited"
+	case errors.Is(err, adapters.ErrTemporary):
+		return "gave_up" // retried until the last attempt
+	case errors.As(err, &apiErr):
+		return "refused"
+	}
+	return "error"
 }
 
 // RateLimiter schedules sends within each channel's rate (*Limiter).
@@ -244,12 +303,16 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 	}
 	var m adapters.Outbound
 	if err := json.Unmarshal(row.Payload, &m); err != nil {
-		s.store.FailOutbox(ctx, row.ID, "undecodable payload: "+err.Error())
+		if s.store.FailOutboxFor(ctx, row.ID, "invalid_message", "undecodable payload: "+err.Error()) == nil {
+			s.settled(ctx, row)
+		}
 		return fmt.Errorf("outbox %d: %v: %w", row.ID, err, asynq.SkipRetry)
 	}
 	ch, ok := s.channels.Channel(row.Channel)
 	if !ok {
-		s.store.FailOutbox(ctx, row.ID, "channel not configured: "+row.Channel)
+		if s.store.FailOutboxFor(ctx, row.ID, "not_configured", "channel not configured: "+row.Channel) == nil {
+			s.settled(ctx, row)
+		}
 		return fmt.Errorf("outbox %d: channel %q not configured: %w", row.ID, row.Channel, asynq.SkipRetry)
 	}
 	// A claimed send finishes even if shutdown starts meanwhile.
@@ -290,10 +353,14 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 			}
 			return fmt.Errorf("outbox %d: %w", row.ID, err)
 		}
-		if ferr := s.settle(ctx, row.ID, func(ctx context.Context) error { return s.store.FailOutbox(ctx, row.ID, err.Error()) }); ferr != nil {
+		why := failure(err)
+		if ferr := s.settle(ctx, row.ID, func(ctx context.Context) error { return s.store.FailOutboxFor(ctx, row.ID, why, err.Error()) }); ferr != nil {
 			s.log.Warn("failing outbox message", slog.Int64("outbox_id", row.ID), slog.Any("error", ferr))
+		} else {
+			s.settled(ctx, row)
 		}
-		s.log.Warn("message not delivered", slog.Int64("outbox_id", row.ID), slog.String("channel", row.Channel), slog.Any("error", err))
+		s.log.Warn("message not delivered", slog.Int64("outbox_id", row.ID), slog.String("channel", row.Channel),
+			slog.String("failure", why), slog.Any("error", err))
 		return fmt.Errorf("outbox %d: %w: %w", row.ID, err, asynq.SkipRetry)
 	}
 	ext, delivery := "", ""
@@ -309,6 +376,7 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 	if _, ok := ch.(adapters.DeliveryChecker); ok && delivery != "" {
 		s.scheduleCheck(sendCtx, row.ID, 0)
 	}
+	s.settled(sendCtx, row)
 	return nil
 }
 
@@ -431,11 +499,12 @@ func (s *Sender) settle(ctx context.Context, id int64, update func(context.Conte
 }
 
 // Delivery checks of sends that complete later: the first after
-// checkEvery, then every checkEvery, for at most maxChecks.
+// CheckEvery (DefaultCheckEvery), then every CheckEvery, for at most
+// maxChecks.
 const (
 	TypeCheckDelivery = "outbox:check_delivery"
-	checkEvery        = 30 * time.Minute
-	maxChecks         = 96 // two days
+	DefaultCheckEvery = 30 * time.Minute
+	maxChecks         = 96 // two days at the default
 )
 
 type checkPayload struct {
@@ -445,7 +514,7 @@ type checkPayload struct {
 
 func (s *Sender) scheduleCheck(ctx context.Context, id int64, n int) {
 	b, _ := json.Marshal(checkPayload{ID: id, N: n})
-	_, err := s.queue.EnqueueContext(ctx, asynq.NewTask(TypeCheckDelivery, b), asynq.ProcessIn(checkEvery),
+	_, err := s.queue.EnqueueContext(ctx, asynq.NewTask(TypeCheckDelivery, b), asynq.ProcessIn(s.checkInterval()),
 		asynq.TaskID(fmt.Sprintf("%s:%d:%d", TypeCheckDelivery, id, n)), asynq.Queue(QueueLow), asynq.MaxRetry(3))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		s.log.Warn("scheduling delivery check", slog.Int64("outbox_id", id), slog.Any("error", err))
@@ -466,6 +535,11 @@ func (s *Sender) CheckTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
+	if row.Delivery == string(adapters.DeliveryDelivered) {
+		// Checked before, and maybe the engine was not told (this is a
+		// retry): telling it again is harmless.
+		return s.delivered(ctx, row)
+	}
 	if row.Delivery != string(adapters.DeliveryPending) {
 		return nil
 	}
@@ -483,12 +557,29 @@ func (s *Sender) CheckTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	switch {
+	case d == adapters.DeliveryDelivered:
+		if err := s.store.SetDelivery(ctx, row.ID, string(d), detail); err != nil {
+			return err
+		}
+		return s.delivered(ctx, row)
 	case d != adapters.DeliveryPending:
 		return s.store.SetDelivery(ctx, row.ID, string(d), detail)
 	case pl.N+1 >= maxChecks:
 		return s.store.SetDelivery(ctx, row.ID, string(adapters.DeliveryFailed), "the guide did not confirm the message task within two days")
 	}
 	s.scheduleCheck(ctx, row.ID, pl.N+1)
+	return nil
+}
+
+// delivered tells Outcomes that a message reached its member; an error
+// has the check task retried.
+func (s *Sender) delivered(ctx context.Context, row *store.OutboxMessage) error {
+	if s.outcomes == nil {
+		return nil
+	}
+	if err := s.outcomes.Delivered(ctx, row.IdempotencyKey); err != nil {
+		return fmt.Errorf("outbox %d: telling of its delivery: %w", row.ID, err)
+	}
 	return nil
 }
 

@@ -171,6 +171,7 @@ func (s *Sender) recoverOne(ctx context.Context, row *store.OutboxMessage) (stri
 		if _, ok := ch.(adapters.DeliveryChecker); ok && delivery != "" {
 			s.scheduleCheck(ctx, row.ID, 0)
 		}
+		s.settled(ctx, row)
 		log.Info("lost send found at the channel; recorded as sent", slog.String("external_id", ext))
 		return RecoveredSent, nil
 	}
@@ -198,6 +199,7 @@ func (s *Sender) recoverFailed(ctx context.Context, row *store.OutboxMessage, re
 		return "", err
 	}
 	s.recordRecovery(ctx, &store.SendAttempt{OutboxID: row.ID, Attempt: row.Attempts, At: time.Now().UTC(), Outcome: RecoveredFailed, Error: reason})
+	s.settled(ctx, row)
 	s.log.Warn("lost send failed for an operator", slog.Int64("outbox_id", row.ID), slog.String("channel", row.Channel), slog.String("reason", reason))
 	return RecoveredFailed, nil
 }
