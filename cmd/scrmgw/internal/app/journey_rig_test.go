@@ -8,15 +8,19 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/scrmgw/scrmgw/adapters/dingtalk"
 	"github.com/scrmgw/scrmgw/adapters/dingtalk/dingtalkfake"
 	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
+	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/pipeline"
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
@@ -108,6 +112,10 @@ func startJourney(t *testing.T, ch journeyChannels, start time.Time) *journey {
 			StreamHost: j.gw.URL(), APIBase: j.openapi.URL()}
 	}
 	j.s = startServeClock(t, cfg, j.clock.Now)
+	// A WeCom message task is sent by the guide later: the gateway looks
+	// every CheckEvery whether it reached the member (30 minutes in
+	// production; the journeys confirm tasks at once).
+	j.s.app.sender.CheckEvery(300 * time.Millisecond)
 	guide := `{"id":"g-li","store_id":"sh-1","name":"李娜"`
 	if ch.wecom {
 		guide += `,"wecom_userid":"li"`
@@ -150,7 +158,11 @@ func startServeClock(t *testing.T, cfg configs.Config, clock func() time.Time) *
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var out io.Writer = io.Discard
+	if os.Getenv("JOURNEY_LOG") != "" {
+		out = os.Stderr
+	}
+	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := New(ctx, cfg, log)
 	if err != nil {
@@ -240,6 +252,7 @@ func (j *journey) sweepUntil(what string, cond func() bool) {
 			return
 		}
 		if time.Now().After(deadline) {
+			j.dump()
 			j.t.Fatalf("timed out (virtual time %s) waiting for %s", j.clock.Now().In(shanghai).Format(time.DateTime), what)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -353,4 +366,95 @@ func jsonEq(t *testing.T, what string, got []byte, want string) {
 	if string(gb) != string(wb) {
 		t.Errorf("%s =\n  %s\nwant\n  %s", what, gb, wb)
 	}
+}
+
+// dump logs the brand's runs and their steps, to tell where a journey
+// stopped.
+func (j *journey) dump() {
+	ctx := context.Background()
+	rs, err := j.s.app.Store.Runs(ctx, store.RunFilter{Brand: journeyBrand})
+	if err != nil {
+		j.t.Logf("runs: %v", err)
+		return
+	}
+	for _, r := range rs {
+		j.t.Logf("run %d %s member %d: %s at %s (wake %v, seq %d) %s", r.ID, r.Workflow, r.MemberID, r.State, r.Step, r.WakeAt, r.WakeSeq, r.EndReason)
+		steps, _ := j.s.app.Store.RunSteps(ctx, r.ID)
+		for _, st := range steps {
+			b, _ := json.Marshal(st)
+			j.t.Logf("  %s", b)
+		}
+	}
+	ins := asynq.NewInspector(j.s.app.Redis)
+	defer ins.Close()
+	for _, q := range []string{pipeline.QueueWorkflows, pipeline.QueueCritical, pipeline.QueueDefault} {
+		for what, list := range map[string]func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+			"scheduled": ins.ListScheduledTasks, "retry": ins.ListRetryTasks, "archived": ins.ListArchivedTasks, "pending": ins.ListPendingTasks} {
+			tasks, _ := list(q)
+			for _, ti := range tasks {
+				j.t.Logf("asynq %s %s: %s %s next %s err %q", q, what, ti.ID, ti.Payload, ti.NextProcessAt.Format(time.RFC3339), ti.LastErr)
+			}
+		}
+	}
+}
+
+// sends checks the stats' send counts, over the workflow and per send
+// step (in sent), against what the vendor fakes got.
+func checkSends(t *testing.T, st engine.Stats, body string, sent map[string]int64, delivered int64) {
+	t.Helper()
+	var total int64
+	for id, n := range sent {
+		total += n
+		sc := step(t, st, id)
+		if sc.Sends == nil || sc.Sends.Sent != n || sc.Sends.Failed != 0 || sc.Sends.Skipped != 0 || sc.Sends.Queued != 0 || sc.Done != n {
+			t.Errorf("step %s: %+v sends %+v, want %d sent (done), none queued, failed or skipped", id, sc, sc.Sends, n)
+		}
+	}
+	s := st.Sends
+	if st.Sent != total || s.Sent != total || s.Delivered != delivered || s.Failed != 0 || s.Skipped != 0 || s.Queued != 0 ||
+		s.NotConfirmed+s.Undelivered+s.Delivered > total {
+		t.Errorf("stats = %s\nwant %d sent (what the fakes got), %d delivered, none queued, failed or skipped", body, total, delivered)
+	}
+}
+
+// confirmAll plays the guide sending every message task in WeCom.
+func (j *journey) confirmAll() {
+	j.t.Helper()
+	for _, mt := range j.wecom.MsgTemplates() {
+		if !j.wecom.ConfirmMsgTemplate(mt.MsgID) {
+			j.t.Fatalf("no message task %s", mt.MsgID)
+		}
+	}
+}
+
+// guideTask returns the single task of the guide g-li titled title.
+func (j *journey) guideTask(title string) store.GuideTask {
+	j.t.Helper()
+	tasks, err := j.s.app.Store.GuideTasks(context.Background(), store.GuideTaskFilter{GuideID: "g-li"})
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	var out []store.GuideTask
+	for _, tk := range tasks {
+		if tk.Title == title {
+			out = append(out, tk)
+		}
+	}
+	if len(out) != 1 {
+		var titles []string
+		for _, tk := range tasks {
+			titles = append(titles, tk.Title)
+		}
+		j.t.Fatalf("%d tasks of g-li titled %q, want 1; the tasks: %q", len(out), title, titles)
+	}
+	return out[0]
+}
+
+// taskText is a guide task as the guide gets it in a message.
+func taskText(tk store.GuideTask) string {
+	s := "【任务】" + tk.Title
+	if tk.Note != "" {
+		s += "\n" + tk.Note
+	}
+	return s + "\n截止：" + tk.DueAt.In(shanghai).Format("01-02 15:04")
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
 	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/workflows/engine"
 )
 
 // wecomJoin plays a member adding guide li through store sh-1's QR code:
@@ -149,15 +150,40 @@ func TestJourneyNewMemberWelcomeWeCom(t *testing.T) {
 		}
 	}
 
+	// The recall went through the guide: they get a task to confirm it
+	// (an app message); the guide sends both message tasks in WeCom, and
+	// the gateway sees them delivered, which closes the task.
+	confirm := j.guideTask("确认发送「recall」给 陈女士")
+	if confirm.Note != wantRecall {
+		t.Errorf("confirmation task note = %q, want the recall", confirm.Note)
+	}
+	if waitCount(t, "the confirmation task (app message)", 2, func() int { return len(fake.AppMessages()) }) {
+		a := fake.AppMessages()[1]
+		if !slices.Equal(a.ToUser, []string{"li"}) || a.MsgType != "text" || a.Content != taskText(confirm) {
+			t.Errorf("confirmation task = %s to %v: %q\nwant text to [li]: %q", a.MsgType, a.ToUser, a.Content, taskText(confirm))
+		}
+	}
+	j.confirmAll()
+	var st engine.Stats
+	var body string
+	waitFor(t, "both message tasks delivered", func() bool {
+		st, body = j.stats("new-member-welcome")
+		return st.Sends.Delivered == 2
+	})
+	if tk := j.guideTask("确认发送「recall」给 陈女士"); tk.State != store.GuideTaskDone {
+		t.Errorf("confirmation task %s after the member got the recall, want done", tk.State)
+	}
+
 	// Exactly one of each, and the stats say what WeCom got.
 	j.settle()
-	if n, a, mt := len(fake.Welcomes()), len(fake.AppMessages()), len(fake.MsgTemplates()); n != 1 || a != 1 || mt != 2 {
-		t.Errorf("WeCom got %d welcomes, %d app messages, %d message tasks; want 1, 1, 2", n, a, mt)
+	if n, a, mt := len(fake.Welcomes()), len(fake.AppMessages()), len(fake.MsgTemplates()); n != 1 || a != 2 || mt != 2 {
+		t.Errorf("WeCom got %d welcomes, %d app messages, %d message tasks; want 1, 2, 2", n, a, mt)
 	}
-	st, body := j.stats("new-member-welcome")
-	if st.Entered != 1 || st.Done != 1 || st.Active != 0 || st.Failed != 0 || st.Sent != int64(len(fake.MsgTemplates())) {
-		t.Errorf("stats = %s\nwant entered 1, done 1, sent %d (the message tasks WeCom got)", body, len(fake.MsgTemplates()))
+	st, body = j.stats("new-member-welcome")
+	if st.Entered != 1 || st.Done != 1 || st.Active != 0 || st.Failed != 0 {
+		t.Errorf("stats = %s\nwant entered 1, done 1", body)
 	}
+	checkSends(t, st, body, map[string]int64{"coupon": 1, "recall": 1}, int64(len(fake.MsgTemplates())))
 	for _, id := range []string{"assign", "say_hello", "wait_3d", "not_bought_yet", "coupon", "wait_27d", "recall", "done"} {
 		if sc := step(t, st, id); sc.Reached != 1 || sc.Skipped != 0 || sc.Failed != 0 {
 			t.Errorf("step %s = %+v, want reached 1, none skipped or failed", id, sc)
@@ -234,13 +260,20 @@ func TestJourneyNewMemberWelcomeDingTalk(t *testing.T) {
 	if rs := j.runs("new-member-welcome", m.ID); rs[0].State != store.RunDone {
 		t.Errorf("run ended %s (%s), want done", rs[0].State, rs[0].EndReason)
 	}
+	// The robot sent the recall itself: the guide has nothing to
+	// confirm, and gets only the hello task.
 	if n, g, all := len(j.robotSent("zhou-uid")), len(j.robotSent("staff-li")), len(j.openapi.Sent()); n != 2 || g != 1 || all != 3 {
-		t.Errorf("robot sent %d to the member, %d to the guide, %d in all; want 2, 1, 3", n, g, all)
+		var guide []string
+		for _, m := range j.robotSent("staff-li") {
+			guide = append(guide, m.MsgParam)
+		}
+		t.Errorf("robot sent %d to the member, %d to the guide (%q), %d in all; want 2, 1, 3", n, g, guide, all)
 	}
 	st, body := j.stats("new-member-welcome")
-	if st.Entered != 1 || st.Done != 1 || st.Active != 0 || st.Failed != 0 || st.Sent != int64(len(j.robotSent("zhou-uid"))) {
-		t.Errorf("stats = %s\nwant entered 1, done 1, sent %d (the robot messages the member got)", body, len(j.robotSent("zhou-uid")))
+	if st.Entered != 1 || st.Done != 1 || st.Active != 0 || st.Failed != 0 {
+		t.Errorf("stats = %s\nwant entered 1, done 1", body)
 	}
+	checkSends(t, st, body, map[string]int64{"coupon": 1, "recall": 1}, 0)
 	for _, id := range []string{"assign", "say_hello", "wait_3d", "not_bought_yet", "coupon", "wait_27d", "recall", "done"} {
 		if sc := step(t, st, id); sc.Reached != 1 || sc.Skipped != 0 || sc.Failed != 0 {
 			t.Errorf("step %s = %+v, want reached 1, none skipped or failed", id, sc)

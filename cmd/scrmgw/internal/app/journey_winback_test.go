@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/scrmgw/scrmgw/adapters/dingtalk/dingtalkfake"
 	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
 	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/workflows/engine"
 )
 
 // TestJourneyDormantWinBackWeCom: three WeCom members with purchases sent
@@ -129,21 +131,48 @@ func TestJourneyDormantWinBackWeCom(t *testing.T) {
 		}
 	}
 	if call == nil {
-		t.Errorf("no call task for 周女士 among %+v", tasks)
-	} else if waitCount(t, "the call task (app message)", 1, func() int { return len(fake.AppMessages()) }) {
-		a := fake.AppMessages()[0]
-		want := "【任务】回访沉睡会员 周女士（gold，0 积分）\n截止：" + call.DueAt.In(shanghai).Format("01-02 15:04")
-		if !slices.Equal(a.ToUser, []string{"li"}) || a.MsgType != "text" || a.Content != want {
-			t.Errorf("call task = %s to %v: %q\nwant text to [li]: %q", a.MsgType, a.ToUser, a.Content, want)
+		t.Fatalf("no call task for 周女士 among %+v", tasks)
+	}
+	// The guide gets, as app messages, a task to confirm each win-back
+	// sent through them, and the call task.
+	want := []string{"【任务】回访沉睡会员 周女士（gold，0 积分）\n截止：" + call.DueAt.In(shanghai).Format("01-02 15:04")}
+	for _, m := range []*member{chen, zhou} {
+		tk := j.guideTask("确认发送「win_back」给 " + m.name)
+		if wantNote := m.name + "，山茶花想您了：¥30回归券"; tk.Note != wantNote {
+			t.Errorf("confirmation task of %s: note %q, want %q", m.name, tk.Note, wantNote)
+		}
+		want = append(want, taskText(tk))
+	}
+	if waitCount(t, "three tasks (app messages)", 3, func() int { return len(fake.AppMessages()) }) {
+		var got []string
+		for _, a := range fake.AppMessages() {
+			if !slices.Equal(a.ToUser, []string{"li"}) || a.MsgType != "text" {
+				t.Errorf("app message %s to %v, want text to [li]", a.MsgType, a.ToUser)
+			}
+			got = append(got, a.Content)
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("guide's app messages =\n  %q\nwant\n  %q", got, want)
 		}
 	}
-	if w, a, mt := len(fake.Welcomes()), len(fake.AppMessages()), len(fake.MsgTemplates()); w != 3 || a != 1 || mt != 2 {
-		t.Errorf("WeCom got %d welcomes, %d app messages, %d message tasks; want 3, 1, 2", w, a, mt)
+	j.confirmAll()
+	var st engine.Stats
+	var body string
+	waitFor(t, "both message tasks delivered", func() bool {
+		st, body = j.stats("dormant-win-back")
+		return st.Sends.Delivered == 2
+	})
+	j.settle()
+	if w, a, mt := len(fake.Welcomes()), len(fake.AppMessages()), len(fake.MsgTemplates()); w != 3 || a != 3 || mt != 2 {
+		t.Errorf("WeCom got %d welcomes, %d app messages, %d message tasks; want 3, 3, 2", w, a, mt)
 	}
-	st, body := j.stats("dormant-win-back")
-	if st.Entered != 2 || st.Done != 2 || st.Active != 0 || st.Failed != 0 || st.Sent != int64(len(fake.MsgTemplates())) {
-		t.Errorf("stats = %s\nwant entered 2, done 2, sent %d (the message tasks WeCom got)", body, len(fake.MsgTemplates()))
+	st, body = j.stats("dormant-win-back")
+	if st.Entered != 2 || st.Done != 2 || st.Active != 0 || st.Failed != 0 {
+		t.Errorf("stats = %s\nwant entered 2, done 2", body)
 	}
+	checkSends(t, st, body, map[string]int64{"win_back": int64(len(fake.MsgTemplates()))}, 2)
 	for id, reached := range map[string]int64{"keep_guide": 2, "win_back": 2, "wait_reply": 2, "by_level": 2, "call": 1, "tag_dormant": 1} {
 		if sc := step(t, st, id); sc.Reached != reached || sc.Skipped != 0 || sc.Failed != 0 {
 			t.Errorf("step %s = %+v, want reached %d, none skipped or failed", id, sc, reached)
@@ -163,15 +192,18 @@ func TestJourneyDormantWinBackDingTalk(t *testing.T) {
 	ctx := context.Background()
 	j.enableShipped("dormant-win-back")
 	j.dingTalkSignUp()
-	j.event("p-zhou", purchase("p-zhou", "13900139000", "SO-4001", start.Add(-100*24*time.Hour)))
 	var id int64
-	waitFor(t, "the member's old purchase", func() bool {
+	waitFor(t, "the member signed up and bound", func() bool {
 		v, err := j.s.app.Store.MemberByPhone(ctx, "13900139000", journeyBrand)
 		if err != nil || len(v.Bindings) != 1 {
 			return false
 		}
 		id = v.ID
-		p, err := j.s.app.Store.MemberProfile(ctx, journeyBrand, v.ID)
+		return true
+	})
+	j.event("p-zhou", purchase("p-zhou", "13900139000", "SO-4001", start.Add(-100*24*time.Hour)))
+	waitFor(t, "the member's old purchase", func() bool {
+		p, err := j.s.app.Store.MemberProfile(ctx, journeyBrand, id)
 		return err == nil && len(p.Purchases) == 1
 	})
 
@@ -213,20 +245,32 @@ func TestJourneyDormantWinBackDingTalk(t *testing.T) {
 	if call == nil {
 		t.Errorf("no call task for 周先生 among %+v", tasks)
 	} else if waitCount(t, "the call task (robot message)", 1, func() int { return len(j.robotSent("staff-li")) }) {
-		j.checkRobot("call task", j.robotSent("staff-li")[0], "staff-li", "sampleText", fmt.Sprintf(`{
+		sent := j.robotSent("staff-li")
+		i := slices.IndexFunc(sent, func(m dingtalkfake.SentMessage) bool { return strings.Contains(m.MsgParam, "回访沉睡会员") })
+		if i < 0 {
+			t.Fatalf("no call task among the guide's robot messages %+v", sent)
+		}
+		j.checkRobot("call task", sent[i], "staff-li", "sampleText", fmt.Sprintf(`{
 		  "content":"【任务】回访沉睡会员 周先生（，%d 积分）\n截止：%s"}`, p.Membership.Points, call.DueAt.In(shanghai).Format("01-02 15:04")))
 	}
 	j.settle()
 	if rs := j.runs("dormant-win-back", id); rs[0].State != store.RunDone {
 		t.Errorf("run ended %s (%s), want done", rs[0].State, rs[0].EndReason)
 	}
+	// The robot sent the win-back itself: the guide has nothing to
+	// confirm, and gets only the call task.
 	if n, g, all := len(j.robotSent("zhou-uid")), len(j.robotSent("staff-li")), len(j.openapi.Sent()); n != 1 || g != 1 || all != 2 {
-		t.Errorf("robot sent %d to the member, %d to the guide, %d in all; want 1, 1, 2", n, g, all)
+		var guide []string
+		for _, m := range j.robotSent("staff-li") {
+			guide = append(guide, m.MsgParam)
+		}
+		t.Errorf("robot sent %d to the member, %d to the guide (%q), %d in all; want 1, 1, 2", n, g, guide, all)
 	}
 	st, body := j.stats("dormant-win-back")
-	if st.Entered != 1 || st.Done != 1 || st.Active != 0 || st.Failed != 0 || st.Sent != int64(len(j.robotSent("zhou-uid"))) {
-		t.Errorf("stats = %s\nwant entered 1, done 1, sent %d (the robot messages the member got)", body, len(j.robotSent("zhou-uid")))
+	if st.Entered != 1 || st.Done != 1 || st.Active != 0 || st.Failed != 0 {
+		t.Errorf("stats = %s\nwant entered 1, done 1", body)
 	}
+	checkSends(t, st, body, map[string]int64{"win_back": int64(len(j.robotSent("zhou-uid")))}, 0)
 	for id, reached := range map[string]int64{"keep_guide": 1, "win_back": 1, "wait_reply": 1, "by_level": 0, "call": 1, "tag_dormant": 0} {
 		if sc := step(t, st, id); sc.Reached != reached || sc.Skipped != 0 || sc.Failed != 0 {
 			t.Errorf("step %s = %+v, want reached %d, none skipped or failed", id, sc, reached)
