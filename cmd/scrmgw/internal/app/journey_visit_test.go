@@ -1,11 +1,14 @@
 package app
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/scrmgw/scrmgw/adapters/dingtalk/dingtalkfake"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/workflows/engine"
 )
@@ -115,4 +118,59 @@ func TestJourneyStoreVisitRecallWeCom(t *testing.T) {
 			t.Errorf("step %s = %+v, want reached %d, none skipped or failed", id, sc, reached)
 		}
 	}
+}
+
+// TestJourneyStoreVisitRecallDingTalk: a member of the brand's DingTalk
+// organisation visits the store and does not buy: three days later the
+// guide gets the call task as a robot message and the member the
+// store_visit_recall as a robot sampleMarkdown; the robot sent it, so the
+// guide has nothing to confirm.
+func TestJourneyStoreVisitRecallDingTalk(t *testing.T) {
+	start := time.Date(2027, 1, 5, 11, 0, 0, 0, shanghai)
+	j := startJourney(t, journeyChannels{dingtalk: true}, start)
+	j.enableShipped("store-visit-recall")
+	j.dingTalkSignUp()
+	var m *store.MemberView
+	waitFor(t, "the member signed up and bound", func() bool {
+		v, err := j.s.app.Store.MemberByPhone(t.Context(), "13900139000", journeyBrand)
+		m = v
+		return err == nil && len(v.Bindings) == 1
+	})
+	j.event("v-zhou", visit("v-zhou", "13900139000", j.clock.Now()))
+	j.waitRun("store-visit-recall", m.ID, "wait_3d")
+	j.advance(3*24*time.Hour, "the run done", func() bool {
+		rs := j.runs("store-visit-recall", m.ID)
+		return len(rs) == 1 && rs[0].State != store.RunActive
+	})
+	if waitCount(t, "the recall robot message", 1, func() int { return len(j.robotSent("zhou-uid")) }) {
+		j.checkRobot("recall", j.robotSent("zhou-uid")[0], "zhou-uid", "sampleMarkdown", `{
+		  "title":"李娜：上次到店的那几件",
+		  "text":"周先生好，我是静安店的 **李娜**。\n前几天您来店里看了看，不知道有没有合心意的？需要的话我可以帮您 **留货**，或者把尺码、颜色拍给您看。\n> 静安店：上海市静安区南京西路1601号　营业时间：10:00-22:00"}`)
+	}
+	call := j.guideTask("离店召回：周先生（尾号9000），3 天前到店未购买，问问有没有看中的款")
+	if waitCount(t, "the call task (robot message)", 1, func() int { return len(j.robotSent("staff-li")) }) {
+		sent := j.robotSent("staff-li")
+		i := slices.IndexFunc(sent, func(m dingtalkfake.SentMessage) bool { return strings.Contains(m.MsgParam, "离店召回") })
+		if i < 0 {
+			t.Fatalf("no call task among the guide's robot messages %+v", sent)
+		}
+		b, _ := json.Marshal(map[string]string{"content": taskText(call)})
+		j.checkRobot("call task", sent[i], "staff-li", "sampleText", string(b))
+	}
+	j.settle()
+	if rs := j.runs("store-visit-recall", m.ID); rs[0].State != store.RunDone {
+		t.Errorf("run ended %s (%s), want done", rs[0].State, rs[0].EndReason)
+	}
+	if n, g, all := len(j.robotSent("zhou-uid")), len(j.robotSent("staff-li")), len(j.openapi.Sent()); n != 1 || g != 1 || all != 2 {
+		var guide []string
+		for _, m := range j.robotSent("staff-li") {
+			guide = append(guide, m.MsgParam)
+		}
+		t.Errorf("robot sent %d to the member, %d to the guide (%q), %d in all; want 1, 1, 2", n, g, guide, all)
+	}
+	st, body := j.stats("store-visit-recall")
+	if st.Entered != 1 || st.Done != 1 || st.Active != 0 || st.Failed != 0 {
+		t.Errorf("stats = %s\nwant entered 1, done 1", body)
+	}
+	checkSends(t, st, body, map[string]int64{"nudge": int64(len(j.robotSent("zhou-uid")))}, 0)
 }
