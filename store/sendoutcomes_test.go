@@ -2,8 +2,10 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -181,3 +183,23 @@ func moveRun(t *testing.T, s *store.Store, m store.RunMove) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// TestLongReasonsCutAtCharacters: a reason longer than its column is cut
+// at a character boundary (PostgreSQL refuses half a character).
+func TestLongReasonsCutAtCharacters(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		row := &store.OutboxMessage{IdempotencyKey: "k", Channel: "wecom", Recipient: "wm", Kind: "text", Payload: []byte(`{}`)}
+		if _, err := s.AddOutbox(ctx, row); err != nil {
+			t.Fatal(err)
+		}
+		reason := "x" + strings.Repeat("无可发送的客户", 100) // 1 + 2100 bytes
+		if err := s.FailOutboxFor(ctx, row.ID, "invalid_recipient", reason); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s.Outbox(ctx, row.ID)
+		if !utf8.ValidString(got.LastError) || len(got.LastError) != 1000 || !strings.HasPrefix(reason, got.LastError) {
+			t.Errorf("last error cut to %d bytes, valid %v", len(got.LastError), utf8.ValidString(got.LastError))
+		}
+	})
+}

@@ -27,7 +27,8 @@
 // Kinds and their fields: text {text}; markdown {title, text}; news
 // {title, description, url, picurl}; miniprogram {title, appid, page,
 // pic_media_id}; action_card {title, text, single_title, single_url};
-// textcard {title, text, url, btntxt}; image {picurl}.
+// textcard {title, text, url, btntxt}; image {picurl}; file {url,
+// filename}.
 //
 // Which kinds a channel sends is the channel's to say, not this
 // package's: the wiring passes them, from the channels' specs, with

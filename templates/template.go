@@ -33,6 +33,7 @@ const (
 	KindActionCard  = "action_card"
 	KindTextCard    = "textcard"
 	KindImage       = "image"
+	KindFile        = "file"
 )
 
 // DefaultVariant is the variant key used on a channel that has no variant
@@ -71,10 +72,11 @@ var kinds = map[string]kindSpec{
 		{name: "url", required: true, url: true}, {name: "btntxt"},
 	}},
 	KindImage: {fields: []fieldSpec{{name: "picurl", required: true, url: true}}},
+	KindFile:  {fields: []fieldSpec{{name: "url", required: true, url: true}, {name: "filename"}}},
 }
 
 // kindNames lists the kinds of the language in a stable order.
-var kindNames = []string{KindText, KindMarkdown, KindNews, KindMiniProgram, KindActionCard, KindTextCard, KindImage}
+var kindNames = []string{KindText, KindMarkdown, KindNews, KindMiniProgram, KindActionCard, KindTextCard, KindImage, KindFile}
 
 // Channels says which message kinds each channel sends (to anyone: a
 // member or a guide), by channel name: the wiring fills it from the

@@ -1,6 +1,7 @@
 package dingtalk
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -152,11 +153,23 @@ func fieldOf(kind, param string) string {
 
 // msgParam is the message's msgParam: its parameters as a JSON string.
 func (r *robotMessage) msgParam() (string, error) {
-	b, err := json.Marshal(r.param)
+	b, err := marshal(r.param)
 	if err != nil {
 		return "", err
 	}
 	return string(b), nil
+}
+
+// marshal encodes a request body as the channel sends it: JSON without
+// Go's escaping of <, > and & (markdown quotes and links read as written).
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 // webhookCarries reports whether a session webhook can carry a kind.
@@ -174,7 +187,7 @@ func webhookBody(m *adapters.Outbound) ([]byte, error) {
 	if t == "" {
 		return nil, invalid("a session webhook cannot carry %s messages", m.Kind)
 	}
-	return json.Marshal(map[string]any{"msgtype": t, t: r.param})
+	return marshal(map[string]any{"msgtype": t, t: r.param})
 }
 
 // proactiveRequest renders m as a robot send request: to the group
@@ -228,7 +241,7 @@ func SpecFor(robotCode string) adapters.Spec {
 			if err != nil {
 				return nil, err
 			}
-			b, err := json.Marshal(body)
+			b, err := marshal(body)
 			if err != nil {
 				return nil, err
 			}

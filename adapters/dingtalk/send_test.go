@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,10 +55,10 @@ var kindCases = []struct {
 	},
 	{
 		name:        "markdown",
-		m:           adapters.Outbound{Kind: "markdown", Text: "## Today\n- call Li Lei", Fields: map[string]string{"title": "Tasks"}},
-		wantWebhook: `{"msgtype":"markdown","markdown":{"title":"Tasks","text":"## Today\n- call Li Lei"}}`,
+		m:           adapters.Outbound{Kind: "markdown", Text: "## Today\n> call Li Lei & Han Mei", Fields: map[string]string{"title": "Tasks"}},
+		wantWebhook: `{"msgtype":"markdown","markdown":{"title":"Tasks","text":"## Today\n> call Li Lei & Han Mei"}}`,
 		wantKey:     "sampleMarkdown",
-		wantParam:   `{"title":"Tasks","text":"## Today\n- call Li Lei"}`,
+		wantParam:   `{"title":"Tasks","text":"## Today\n> call Li Lei & Han Mei"}`,
 	},
 	{
 		name:        "markdown titled by its first line",
@@ -238,7 +239,10 @@ func TestProactiveSend(t *testing.T) {
 			if diff := cmp.Diff(decodeJSON(t, tc.wantParam), decodeJSON(t, got.MsgParam)); diff != "" {
 				t.Errorf("msgParam (-want +got):\n%s", diff)
 			}
-			body, _ := json.Marshal(batchSendRequest{RobotCode: got.RobotCode, UserIDs: got.UserIDs, MsgKey: got.MsgKey, MsgParam: got.MsgParam})
+			if strings.Contains(got.MsgParam, `\u00`) {
+				t.Errorf("msgParam %s escapes <, > or &", got.MsgParam)
+			}
+			body, _ := marshal(batchSendRequest{RobotCode: got.RobotCode, UserIDs: got.UserIDs, MsgKey: got.MsgKey, MsgParam: got.MsgParam})
 			checkPreview(t, env.c, &m, "robot/oToMessages/batchSend", body)
 		})
 	}

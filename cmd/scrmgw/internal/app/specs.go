@@ -6,16 +6,10 @@ import (
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/adapters/dingtalk"
 	"github.com/scrmgw/scrmgw/adapters/webhook"
+	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/templates"
 )
-
-// wecomSpec stands in for WeCom's own Spec until it has one: the kinds
-// WeCom sends, without a preview.
-// TODO(lead): replace with wecom.Spec (branch wecom-kinds) in ChannelSpecs.
-var wecomSpec = adapters.Spec{Name: "wecom",
-	MemberKinds: []string{adapters.KindText, adapters.KindNews, adapters.KindMiniProgram},
-	GuideKinds:  []string{adapters.KindText, adapters.KindNews, adapters.KindMiniProgram}}
 
 // ChannelSpecs returns the specs of every built-in channel, enabled or
 // not, with what cfg puts into their requests (DingTalk's robotCode).
@@ -27,7 +21,7 @@ func ChannelSpecs(cfg configs.Config) []adapters.Spec {
 		robot = cfg.DingTalk.ClientID
 	}
 	return []adapters.Spec{
-		wecomSpec,
+		wecom.Spec(),
 		dingtalk.SpecFor(robot),
 		webhook.Spec,
 	}
