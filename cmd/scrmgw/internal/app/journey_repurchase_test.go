@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -195,5 +196,39 @@ func TestJourneyRepurchaseDingTalk(t *testing.T) {
 		if sc := step(t, st, id); sc.Reached != 1 || sc.Skipped != 0 || sc.Failed != 0 {
 			t.Errorf("step %s = %+v, want reached 1, none skipped or failed", id, sc)
 		}
+	}
+}
+
+// TestJourneyRepurchaseWeComCoverMissing: the same journey when nobody
+// uploaded the reminder's cover to WeCom: WeCom refuses the message task
+// (40007), nothing reaches the member, the step and the run fail with the
+// reason, and the stats say failed (invalid_message), not sent.
+func TestJourneyRepurchaseWeComCoverMissing(t *testing.T) {
+	start := time.Date(2027, 1, 5, 11, 0, 0, 0, shanghai)
+	j := startJourney(t, journeyChannels{wecom: true}, start)
+	fake := j.wecom
+	j.enableShipped("repurchase-replenishment")
+	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
+	waitFor(t, "the welcome", func() bool { return len(fake.Welcomes()) > 0 })
+	m := j.memberByPhone("13800138000")
+	j.event("p-2002", purchase("p-2002", "13800138000", "SO-2002", j.clock.Now().Truncate(time.Second)))
+	j.waitRun("repurchase-replenishment", m.ID, "wait_refill")
+	j.advance(27*24*time.Hour, "the run failed", func() bool {
+		rs := j.runs("repurchase-replenishment", m.ID)
+		return len(rs) == 1 && rs[0].State != store.RunActive
+	})
+	j.settle()
+	rs := j.runs("repurchase-replenishment", m.ID)
+	if rs[0].State != store.RunFailed || !strings.Contains(rs[0].EndReason, "40007") {
+		t.Errorf("run ended %s (%s), want failed with WeCom's 40007", rs[0].State, rs[0].EndReason)
+	}
+	if n := len(fake.MsgTemplates()); n != 0 {
+		t.Errorf("WeCom created %d message tasks, want none", n)
+	}
+	st, body := j.stats("repurchase-replenishment")
+	sc := step(t, st, "reminder")
+	if st.Failed != 1 || st.Sent != 0 || st.Sends.Sent != 0 || st.Sends.Failed != 1 || st.Sends.FailedBy["invalid_message"] != 1 ||
+		sc.Failed != 1 || sc.Done != 0 || sc.Sends == nil || sc.Sends.Failed != 1 {
+		t.Errorf("stats = %s\nwant the run and the reminder failed: 1 failed (invalid_message), 0 sent", body)
 	}
 }
