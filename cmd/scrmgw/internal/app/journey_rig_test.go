@@ -232,7 +232,12 @@ func (j *journey) event(id, body string) {
 
 // advance moves virtual time d ahead and sweeps, as the periodic sweep
 // task does, until cond holds: wakes due by then are handed to the queue
-// and act.
+// and act. The engine hands Asynq a wake due within its horizon (1h)
+// with a ProcessAt in virtual time, which Asynq reads as wall time: such
+// a wake is handed over again by the sweep only once it is SweepGrace
+// (2m) overdue. The journeys' waits (days, quiet hours) are longer than
+// the horizon and wait in the database, which the sweep hands over as
+// soon as they are due.
 func (j *journey) advance(d time.Duration, what string, cond func() bool) {
 	j.t.Helper()
 	j.clock.Advance(d)

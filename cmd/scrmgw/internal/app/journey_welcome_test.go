@@ -280,3 +280,87 @@ func TestJourneyNewMemberWelcomeDingTalk(t *testing.T) {
 		}
 	}
 }
+
+// TestJourneyNewMemberQuietHoursWeCom: a member who joins at 22:00 is
+// welcomed at once (the welcome is the channel's, not held), but their
+// coupon, due three days later at 22:00, inside the quiet hours
+// (21:00-09:00), waits for the morning: nothing at night, the message
+// task right after 09:00.
+func TestJourneyNewMemberQuietHoursWeCom(t *testing.T) {
+	start := time.Date(2027, 1, 5, 22, 0, 0, 0, shanghai)
+	j := startJourney(t, journeyChannels{wecom: true}, start)
+	fake := j.wecom
+	j.enableShipped("new-member-welcome")
+	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
+	waitFor(t, "the welcome", func() bool { return len(fake.Welcomes()) > 0 })
+	m := j.memberByPhone("13800138000")
+	j.waitRun("new-member-welcome", m.ID, "wait_3d")
+
+	j.advance(3*24*time.Hour, "the coupon held until the morning", func() bool {
+		rs := j.runs("new-member-welcome", m.ID)
+		return len(rs) == 1 && rs[0].Step == "coupon" && rs[0].WakeAt != nil && rs[0].WakeAt.After(j.clock.Now())
+	})
+	held := *j.runs("new-member-welcome", m.ID)[0].WakeAt
+	morning := time.Date(2027, 1, 9, 9, 0, 0, 0, shanghai)
+	if held.Before(morning) || held.After(morning.Add(5*time.Minute)) {
+		t.Errorf("the coupon is held until %s, want 09:00 to 09:05 (the spread) on Jan 9", held.In(shanghai))
+	}
+	j.settle()
+	if n := len(fake.MsgTemplates()); n != 0 {
+		t.Fatalf("%d message tasks during the quiet hours", n)
+	}
+	j.advance(held.Sub(j.clock.Now())+time.Second, "the coupon sent in the morning", func() bool {
+		rs := j.runs("new-member-welcome", m.ID)
+		return len(rs) == 1 && rs[0].Step == "wait_27d"
+	})
+	if waitCount(t, "the coupon message task", 1, func() int { return len(fake.MsgTemplates()) }) {
+		mt := fake.MsgTemplates()[0]
+		if mt.Sender != "li" || !slices.Equal(mt.ExternalUserIDs, []string{"wmChen"}) || len(mt.Attachments) != 1 || mt.Attachments[0].MsgType != "link" {
+			t.Errorf("coupon task = from %q to %v with %s, want a link from li to [wmChen]", mt.Sender, mt.ExternalUserIDs, attachmentsJSON(mt.Attachments))
+		}
+	}
+	steps, err := j.s.app.Store.RunSteps(t.Context(), j.runs("new-member-welcome", m.ID)[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range steps {
+		if s.StepID == "coupon" && (s.FinishedAt == nil || s.FinishedAt.Before(held)) {
+			t.Errorf("coupon step finished at %v, want after %s", s.FinishedAt, held.In(shanghai))
+		}
+	}
+	j.settle()
+	if n := len(fake.MsgTemplates()); n != 1 {
+		t.Errorf("%d message tasks, want 1", n)
+	}
+}
+
+// TestJourneyNewMemberConvertsWeCom: a member who buys the day after
+// joining (a signed CloudEvent) converts the run: no coupon, no recall.
+func TestJourneyNewMemberConvertsWeCom(t *testing.T) {
+	start := time.Date(2027, 1, 5, 11, 0, 0, 0, shanghai)
+	j := startJourney(t, journeyChannels{wecom: true}, start)
+	fake := j.wecom
+	j.enableShipped("new-member-welcome")
+	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
+	waitFor(t, "the welcome", func() bool { return len(fake.Welcomes()) > 0 })
+	m := j.memberByPhone("13800138000")
+	j.waitRun("new-member-welcome", m.ID, "wait_3d")
+	j.advance(24*time.Hour, "a day on", func() bool { return true })
+	j.event("p-6001", purchase("p-6001", "13800138000", "SO-6001", j.clock.Now()))
+	j.sweepUntil("the run converted", func() bool {
+		rs := j.runs("new-member-welcome", m.ID)
+		return len(rs) == 1 && rs[0].State == store.RunConverted
+	})
+	j.advance(30*24*time.Hour, "a month on", func() bool { return true })
+	j.settle()
+	if n, a := len(fake.MsgTemplates()), len(fake.AppMessages()); n != 0 || a != 1 {
+		t.Errorf("WeCom got %d message tasks and %d app messages, want none and the hello task", n, a)
+	}
+	st, body := j.stats("new-member-welcome")
+	if st.Entered != 1 || st.Converted != 1 || st.Active != 0 || st.Sent != 0 || st.Sends.Sent != 0 || st.Sends.Failed != 0 {
+		t.Errorf("stats = %s\nwant entered 1, converted 1, nothing sent", body)
+	}
+	if sc := step(t, st, "coupon"); sc.Reached != 0 {
+		t.Errorf("coupon step = %+v, want never reached", sc)
+	}
+}
