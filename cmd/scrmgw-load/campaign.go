@@ -73,10 +73,11 @@ type campaignConfig struct {
 	// killed (0: no kill). Lease is the gateway's send.lease; the worker
 	// is started again that long after the kill.
 	KillAt float64
-	// KillAfterRuns holds the kill until every run has passed its send
-	// steps, so that it hits sends only (a step claimed by the killed
-	// worker is taken over by another only after the engine's 2-minute
-	// claim timeout).
+	// KillAfterRuns holds the kill until every run has started and none
+	// has a step about to act (pending or claimed): each waits for its
+	// message to be sent, or has ended. So the kill hits sends only (a
+	// step claimed by the killed worker is taken over by another only
+	// after the engine's 2-minute claim timeout).
 	KillAfterRuns bool
 	// Down is how long the worker stays dead; default Lease.
 	Down        time.Duration
@@ -242,7 +243,8 @@ func runCampaign(ctx context.Context, c campaignConfig) (*campaignResult, error)
 		target := int(c.KillAt * float64(c.Members))
 		for i := 0; ; i++ {
 			if len(fake.MsgTemplates()) >= target && (!c.KillAfterRuns ||
-				i%10 == 0 && count(`SELECT count(*) FROM workflow_runs WHERE ended_at IS NULL`) == 0 && count(`SELECT count(*) FROM workflow_runs`) == c.Members) {
+				i%10 == 0 && count(`SELECT count(*) FROM workflow_runs`) == c.Members &&
+					count(`SELECT count(*) FROM run_steps WHERE state IN ('pending', 'running')`) == 0) {
 				break
 			}
 			if worker.exited() {

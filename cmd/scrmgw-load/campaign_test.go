@@ -16,7 +16,8 @@ import (
 // 60/s against the fake WeCom API, which accepts 75 add_msg_template
 // calls a second (45009 beyond) and takes 200 ms over each: 100 ms before
 // creating the task (a request cut off then is dropped) and 100 ms after. When a third of the members were sent to,
-// and every run has passed its send steps, the worker is killed with
+// and every run waits for its message (a send step is done only once
+// WeCom created its task), the worker is killed with
 // SIGKILL while sends are in flight (scrmgw-load campaign kills it
 // regardless of the runs; a step the killed worker had claimed is taken
 // over after the engine's 2-minute claim timeout, too long for this

@@ -72,6 +72,19 @@
 // the environment (SCRMGW_WEBHOOK_SECRET_<NAME>) unless
 // Options.WebhookSecret says otherwise.
 //
+// # Send outcomes
+//
+// A send step puts its message in the outbox (Sender) and waits in step
+// state sending until the outbox row settles: the outbound pipeline calls
+// SendSettled when the channel took the message (the step is done and
+// the run goes on) or refused it for good (the step fails with the
+// outbox's reason, and the run fails). The news wakes the run at once;
+// if it is lost (a worker stopped in between), the step looks at the
+// outbox itself after Options.SendPoll, less often the longer it waits.
+// Delivered closes the guide's task to confirm a message sent through
+// them once WeCom reports it reached the member. Stats reads what became
+// of each message from the outbox.
+//
 // DryRun runs a workflow for a fixture member with a virtual clock and
 // returns the timeline without touching the database or sending anything.
 package engine

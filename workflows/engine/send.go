@@ -144,12 +144,13 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 		decision: fmt.Sprintf("queued %s on %s (%s); waits for the channel", s.Template, channel, msg.Kind)}, nil
 }
 
-// sendSettled goes on with a send step whose message is in the outbox:
-// sent (the channel accepted it) ends the step done, and a message sent
-// through a guide gets its confirmation task; failed for good fails the
-// step and the run with the outbox's reason; anything else (queued,
-// sending, waiting for its rate slot, retrying) keeps the step waiting,
-// looking again after a while that grows with the wait.
+// sendSettled goes on with a send step whose message is in the outbox.
+// Sent (the channel accepted it) ends the step done, and a message the
+// guide still has to send (via: guide, delivery pending) gets the guide a
+// task to confirm it. Failed for good fails the step and the run with the
+// outbox's reason. Anything else (queued, sending, waiting for its rate
+// slot, retrying) keeps the step waiting, to look again after a while
+// that grows with the wait.
 func (e *Engine) sendSettled(ctx context.Context, rc *runCtx, step *workflows.Step, cur *store.RunStep, now time.Time) (outcome, error) {
 	run := rc.run
 	key := stepKey(run.ID, step.ID, run.Visit)
@@ -172,7 +173,8 @@ func (e *Engine) sendSettled(ctx context.Context, rc *runCtx, step *workflows.St
 		if row.Delivery == string(adapters.DeliveryPending) {
 			decision += "; not confirmed yet"
 		}
-		if s.Via == workflows.ViaGuide {
+		if s.Via == workflows.ViaGuide && row.Delivery == string(adapters.DeliveryPending) {
+			// The guide has to send it in WeCom: a task reminds them.
 			id, err := e.confirmTask(ctx, rc, step, row, now)
 			if err != nil {
 				return outcome{}, err
@@ -217,10 +219,9 @@ func (e *Engine) confirmTask(ctx context.Context, rc *runCtx, step *workflows.St
 	if p.Guide == nil || (row.GuideID != "" && row.GuideID != p.Guide.ID) {
 		return "", nil // the guide it went through is not the member's any more
 	}
+	// A sent message's payload was read by the pipeline that sent it.
 	var m adapters.Outbound
-	if err := json.Unmarshal(row.Payload, &m); err != nil {
-		return "", fmt.Errorf("reading outbox message %d: %v: %w", row.ID, err, errPermanent)
-	}
+	_ = json.Unmarshal(row.Payload, &m)
 	run := rc.run
 	title := fmt.Sprintf("确认发送「%s」给 %s", step.Send.Template, orWord(p.Member.Name, "会员"+p.Member.PhoneTail))
 	confirm := row.IdempotencyKey + ":confirm"

@@ -129,6 +129,9 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 		mux := asynq.NewServeMux()
 		a.registerTasks(mux)
 		a.registerBotTasks(mux, botDeps)
+		// The wakes of high-priority sends (a welcome) travel on the
+		// critical queue, which this server serves.
+		a.engine.Register(mux)
 		if err := srv.Start(mux); err != nil {
 			return fmt.Errorf("starting queue workers: %w", err)
 		}

@@ -27,6 +27,7 @@ steps:
   - id: nudge
     send: recall
     via: guide
+    priority: high         # its wakes go on the critical lane
   - id: mark
     tag: nudged
 `
