@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -176,9 +177,12 @@ func TestJourneyRepurchaseDingTalk(t *testing.T) {
 		return len(rs) == 1 && rs[0].State != store.RunActive
 	})
 	if waitCount(t, "the guide's follow-up task", 1, func() int { return len(j.robotSent("staff-li")) }) {
-		j.checkRobot("guide task", j.robotSent("staff-li")[0], "staff-li", "sampleText", fmt.Sprintf(`{
-		  "content":"【任务】周先生 回复了补货提醒：按订单 SO-3001 帮 TA 备货\n截止：%s"}`,
-			replied.Add(4*time.Hour).In(shanghai).Format("01-02 15:04")))
+		tk := j.guideTask("周先生 回复了补货提醒：按订单 SO-3001 帮 TA 备货")
+		if due := replied.Add(4 * time.Hour); tk.DueAt.Before(due) || tk.DueAt.After(due.Add(time.Minute)) {
+			t.Errorf("follow-up task due %s, want 4 hours after the answer (%s)", tk.DueAt.In(shanghai), due.In(shanghai))
+		}
+		b, _ := json.Marshal(map[string]string{"content": taskText(tk)})
+		j.checkRobot("guide task", j.robotSent("staff-li")[0], "staff-li", "sampleText", string(b))
 	}
 	j.settle()
 	if rs := j.runs("repurchase-replenishment", m.ID); rs[0].State != store.RunDone {

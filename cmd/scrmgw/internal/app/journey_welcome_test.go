@@ -88,9 +88,14 @@ func TestJourneyNewMemberWelcomeWeCom(t *testing.T) {
 	}
 	if waitCount(t, "the guide's task (app message)", 1, func() int { return len(fake.AppMessages()) }) {
 		a := fake.AppMessages()[0]
-		wantTask := "【任务】新会员 陈女士（尾号8000）：打个招呼，邀请到店体验\n" +
-			"会员等级 ，绑定门店 静安店\n" +
-			"截止：01-06 11:00"
+		hello := j.guideTask("新会员 陈女士（尾号8000）：打个招呼，邀请到店体验")
+		if hello.Note != "会员等级 ，绑定门店 静安店" {
+			t.Errorf("hello task note = %q", hello.Note)
+		}
+		if due := start.Add(24 * time.Hour); hello.DueAt.Before(due) || hello.DueAt.After(due.Add(time.Minute)) {
+			t.Errorf("hello task due %s, want a day after joining (%s)", hello.DueAt.In(shanghai), due)
+		}
+		wantTask := taskText(hello)
 		if !slices.Equal(a.ToUser, []string{"li"}) || a.MsgType != "text" || a.Content != wantTask {
 			t.Errorf("guide task = %s to %v: %q\nwant text to [li]: %q", a.MsgType, a.ToUser, a.Content, wantTask)
 		}
@@ -229,8 +234,12 @@ func TestJourneyNewMemberWelcomeDingTalk(t *testing.T) {
 	}
 	j.waitRun("new-member-welcome", m.ID, "wait_3d")
 	if waitCount(t, "the guide's task (robot message)", 1, func() int { return len(j.robotSent("staff-li")) }) {
-		j.checkRobot("guide task", j.robotSent("staff-li")[0], "staff-li", "sampleText", `{
-		  "content":"【任务】新会员 周先生（尾号9000）：打个招呼，邀请到店体验\n会员等级 ，绑定门店 静安店\n截止：01-06 11:00"}`)
+		hello := j.guideTask("新会员 周先生（尾号9000）：打个招呼，邀请到店体验")
+		if hello.Note != "会员等级 ，绑定门店 静安店" {
+			t.Errorf("hello task note = %q", hello.Note)
+		}
+		b, _ := json.Marshal(map[string]string{"content": taskText(hello)})
+		j.checkRobot("guide task", j.robotSent("staff-li")[0], "staff-li", "sampleText", string(b))
 	}
 
 	j.advance(3*24*time.Hour, "the coupon step done", func() bool {
