@@ -277,3 +277,49 @@ func TestJourneyDormantWinBackDingTalk(t *testing.T) {
 		}
 	}
 }
+
+// TestJourneyDormantWinBackSundayWeCom: the schedule fires on Sunday too,
+// but the workflow sends Monday to Saturday only: the win-back waits for
+// Monday 10:00 (the end of the quiet hours), and goes once.
+func TestJourneyDormantWinBackSundayWeCom(t *testing.T) {
+	start := time.Date(2027, 1, 3, 9, 50, 0, 0, shanghai) // a Sunday
+	j := startJourney(t, journeyChannels{wecom: true}, start)
+	fake := j.wecom
+	ctx := context.Background()
+	j.enableShipped("dormant-win-back")
+	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
+	waitFor(t, "the welcome", func() bool { return len(fake.Welcomes()) > 0 })
+	m := j.memberByPhone("13800138000")
+	j.event("p-chen", purchase("p-chen", "13800138000", "SO-7001", start.Add(-100*24*time.Hour)))
+	waitFor(t, "the old purchase", func() bool {
+		p, err := j.s.app.Store.MemberProfile(ctx, journeyBrand, m.ID)
+		return err == nil && len(p.Purchases) == 1
+	})
+	j.advance(10*time.Minute+30*time.Second, "the win-back held until Monday", func() bool {
+		rs := j.runs("dormant-win-back", m.ID)
+		return len(rs) == 1 && rs[0].Step == "win_back" && rs[0].WakeAt != nil && rs[0].WakeAt.After(j.clock.Now())
+	})
+	held := *j.runs("dormant-win-back", m.ID)[0].WakeAt
+	monday := time.Date(2027, 1, 4, 10, 0, 0, 0, shanghai)
+	if held.Before(monday) || held.After(monday.Add(5*time.Minute)) {
+		t.Errorf("the win-back is held until %s, want Monday 10:00 to 10:05", held.In(shanghai))
+	}
+	j.settle()
+	if n := len(fake.MsgTemplates()); n != 0 {
+		t.Fatalf("%d message tasks on Sunday", n)
+	}
+	j.advance(held.Sub(j.clock.Now())+time.Second, "the win-back sent on Monday", func() bool {
+		rs := j.runs("dormant-win-back", m.ID)
+		return len(rs) == 1 && rs[0].Step == "wait_reply"
+	})
+	if waitCount(t, "the win-back message task", 1, func() int { return len(fake.MsgTemplates()) }) {
+		mt := fake.MsgTemplates()[0]
+		if mt.Sender != "li" || !slices.Equal(mt.ExternalUserIDs, []string{"wmChen"}) || len(mt.Attachments) != 1 || mt.Attachments[0].MsgType != "link" {
+			t.Errorf("win-back task = from %q to %v with %s, want a link from li to [wmChen]", mt.Sender, mt.ExternalUserIDs, attachmentsJSON(mt.Attachments))
+		}
+	}
+	j.settle()
+	if n, rs := len(fake.MsgTemplates()), j.runs("dormant-win-back", m.ID); n != 1 || len(rs) != 1 {
+		t.Errorf("%d message tasks and %d runs after Monday's schedule, want 1 and 1", n, len(rs))
+	}
+}
