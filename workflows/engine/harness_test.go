@@ -169,8 +169,10 @@ type fakeSender struct {
 	settled func(ctx context.Context, key string) error
 	// outcome decides what becomes of a message; default: sent.
 	outcome func(channel string, m *adapters.Outbound) sendResult
-	// auto settles each message in a goroutine as soon as it is saved.
-	auto bool
+	// auto settles each message in a goroutine as soon as it is saved;
+	// instant settles it in Send, before the engine records that its
+	// step waits for it.
+	auto, instant bool
 
 	mu     sync.Mutex
 	calls  int
@@ -211,9 +213,12 @@ func (f *fakeSender) Send(ctx context.Context, channel string, m *adapters.Outbo
 	}
 	f.keys[m.IdempotencyKey] = true
 	f.sent = append(f.sent, sent{at: f.now(), channel: channel, out: *m, meta: meta})
-	if f.auto {
+	switch {
+	case f.instant:
+		f.settleKey(ctx, m.IdempotencyKey)
+	case f.auto:
 		go f.settleKey(context.WithoutCancel(ctx), m.IdempotencyKey)
-	} else {
+	default:
 		f.queued = append(f.queued, m.IdempotencyKey)
 	}
 	return nil

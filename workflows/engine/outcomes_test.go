@@ -229,3 +229,22 @@ func TestSendPollBacksOff(t *testing.T) {
 		h.noErrors()
 	})
 }
+
+// TestSendSettledBeforeTheStepWaits: the pipeline may send a message and
+// tell the engine before the step that queued it records that it waits
+// for it; the news is ignored then, and the step finds the message sent
+// as soon as it waits, without waiting for its next look.
+func TestSendSettledBeforeTheStepWaits(t *testing.T) {
+	forEach(t, at(3, 12, 0), func(t *testing.T, h *harness) {
+		h.put(truthful)
+		h.sender.instant = true
+		m := h.member("F", "wecom", "g1")
+		h.event(workflows.EventStoreVisited, m, `{}`)
+		h.fire() // at the same instant: no look at the outbox is due
+		run := h.only(m)
+		if got := h.trail(run.ID); run.State != store.RunDone || !cmp.Equal(got, []string{"nudge:done", "mark:done"}) {
+			t.Errorf("run %+v, steps %v", run, got)
+		}
+		h.noErrors()
+	})
+}
