@@ -236,3 +236,49 @@ func TestJourneyRepurchaseWeComCoverMissing(t *testing.T) {
 		t.Errorf("stats = %s\nwant the run and the reminder failed: 1 failed (invalid_message), 0 sent", body)
 	}
 }
+
+// TestJourneyRepurchaseAgainWeCom: a member who buys again before the
+// reminder converts the first run, and the new order starts the next one
+// (re_entry: always): one reminder, for the new order, 27 days after it.
+func TestJourneyRepurchaseAgainWeCom(t *testing.T) {
+	start := time.Date(2027, 1, 5, 11, 0, 0, 0, shanghai)
+	j := startJourney(t, journeyChannels{wecom: true}, start)
+	fake := j.wecom
+	fake.AddMedia("image", "MEDIA_ID_REORDER_COVER")
+	j.enableShipped("repurchase-replenishment")
+	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
+	waitFor(t, "the welcome", func() bool { return len(fake.Welcomes()) > 0 })
+	m := j.memberByPhone("13800138000")
+	j.event("p-8001", purchase("p-8001", "13800138000", "SO-8001", j.clock.Now().Truncate(time.Second)))
+	j.waitRun("repurchase-replenishment", m.ID, "wait_refill")
+
+	j.advance(20*24*time.Hour, "twenty days on", func() bool { return true })
+	again := j.clock.Now().Truncate(time.Second)
+	j.event("p-8002", purchase("p-8002", "13800138000", "SO-8002", again))
+	j.sweepUntil("the first run converted and the next waiting", func() bool {
+		rs := j.runs("repurchase-replenishment", m.ID)
+		return len(rs) == 2 && rs[0].State == store.RunConverted && rs[1].State == store.RunActive &&
+			rs[1].WakeAt != nil && rs[1].WakeAt.Equal(again.Add(27*24*time.Hour))
+	})
+	j.advance(7*24*time.Hour+time.Minute, "the first order's reminder day", func() bool { return true })
+	j.settle()
+	if n := len(fake.MsgTemplates()); n != 0 {
+		t.Fatalf("%d message tasks on the first order's reminder day, want none (that run converted)", n)
+	}
+	j.advance(20*24*time.Hour, "the second order's reminder", func() bool {
+		rs := j.runs("repurchase-replenishment", m.ID)
+		return len(rs) == 2 && rs[1].Step == "wait_reply"
+	})
+	if waitCount(t, "the reminder message task", 1, func() int { return len(fake.MsgTemplates()) }) {
+		jsonEq(t, "reminder attachments", attachmentsJSON(fake.MsgTemplates()[0].Attachments), `[{"msgtype":"miniprogram","miniprogram":{
+		  "title":"氨基酸洁面乳、帆布包该补货啦",
+		  "pic_media_id":"MEDIA_ID_REORDER_COVER",
+		  "appid":"wx0123456789abcdef",
+		  "page":"pages/reorder/index?order=SO-8002"}}]`)
+	}
+	j.settle()
+	st, body := j.stats("repurchase-replenishment")
+	if n := len(fake.MsgTemplates()); n != 1 || st.Entered != 2 || st.Converted != 1 || st.Active != 1 || st.Sent != 1 || st.Sends.Sent != 1 {
+		t.Errorf("%d message tasks; stats = %s\nwant 1; entered 2, converted 1, active 1, sent 1", n, body)
+	}
+}
