@@ -72,6 +72,9 @@ type App struct {
 	handovers *assign.Handovers
 	// guidePoints awards guide points (incentives.go).
 	guidePoints *ledger.GuidePoints
+	// clock is the workflow engine's time; nil: time.Now. Tests set it
+	// before Serve to move workflows through days of virtual time.
+	clock func() time.Time
 }
 
 // New prepares secrets for the zero-setup mode, opens and migrates the

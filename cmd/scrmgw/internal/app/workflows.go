@@ -93,7 +93,7 @@ func (a *App) wireEngine() error {
 		Sender: engineSender{a.sender}, Assigner: engineAssigner{a.assigner}, Locale: a.Config.Locale,
 		MemberKinds: MemberKinds(ChannelSpecs(a.Config)),
 		Logger:      a.Log, WakeQueue: queue.Workflows, WebhookSecret: a.webhookSecret, Quotas: quotas,
-		Coupons: commerce.CouponIssuer{Batches: batches, Store: a.Store}, CouponBatches: batches})
+		Coupons: commerce.CouponIssuer{Batches: batches, Store: a.Store}, CouponBatches: batches, Clock: a.clock})
 	if err != nil {
 		return err
 	}

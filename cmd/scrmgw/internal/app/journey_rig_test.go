@@ -1,0 +1,465 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/scrmgw/scrmgw/adapters/dingtalk"
+	"github.com/scrmgw/scrmgw/adapters/dingtalk/dingtalkfake"
+	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
+	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/gateway/queue"
+	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/store/storetest"
+	"github.com/scrmgw/scrmgw/workflows/engine"
+)
+
+// The journeys run the shipped workflows (configs/workflows, brand
+// camellia) and templates (configs/templates) from the wire to the vendor
+// fakes, on PostgreSQL and Redis, moving the workflow engine through days
+// of virtual time.
+
+const (
+	journeySecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	journeyBrand  = "camellia"
+)
+
+// shanghai is the zone of the journeys' store (and the workflows' default).
+var shanghai = func() *time.Location {
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		panic(err)
+	}
+	return loc
+}()
+
+// virtualClock is the engine's clock in a journey: the wall clock shifted
+// by an offset, so time passes as usual and Advance jumps ahead.
+type virtualClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// newVirtualClock returns a clock that reads start now.
+func newVirtualClock(start time.Time) *virtualClock {
+	return &virtualClock{offset: time.Until(start)}
+}
+
+func (c *virtualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Advance moves the clock d ahead.
+func (c *virtualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// journey is a gateway on PostgreSQL and Redis with its workflow engine on
+// a virtual clock, the brand camellia, store sh-1 (Asia/Shanghai) and its
+// guide 李娜 (g-li: WeCom userid li, DingTalk staff-li), and the channels
+// asked for on fakes.
+type journey struct {
+	t     *testing.T
+	s     *started
+	clock *virtualClock
+	tok   string
+
+	wecom   *wecomfake.Server     // nil without WeCom
+	gw      *dingtalkfake.Gateway // nil without DingTalk
+	openapi *dingtalkfake.OpenAPI // nil without DingTalk
+}
+
+type journeyChannels struct{ wecom, dingtalk bool }
+
+// startJourney starts the gateway with the engine's clock reading start.
+func startJourney(t *testing.T, ch journeyChannels, start time.Time) *journey {
+	t.Helper()
+	j := &journey{t: t, clock: newVirtualClock(start), tok: "journey-e2e-admin-token-0123"}
+	cfg := configs.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Database.URL = storetest.URL(t, "postgres")
+	cfg.Redis.URL = storetest.RedisURL(t)
+	cfg.AdminToken = j.tok
+	cfg.Security.PhoneKey = strings.Repeat("5e", 32)
+	cfg.Webhook.Secret = journeySecret
+	if ch.wecom {
+		j.wecom = wecomfake.New(t)
+		cfg.WeCom = j.wecom.Config()
+		cfg.WeCom.Brand = journeyBrand
+		cfg.WeCom.MaxClockSkew = 10 * time.Minute
+	}
+	if ch.dingtalk {
+		j.openapi = dingtalkfake.NewOpenAPI(t)
+		j.gw = dingtalkfake.New(t, dingtalkfake.WithOpenAPI(j.openapi))
+		cfg.DingTalk = dingtalk.Config{ClientID: j.gw.ClientID(), ClientSecret: j.gw.ClientSecret(), Brand: journeyBrand,
+			StreamHost: j.gw.URL(), APIBase: j.openapi.URL()}
+	}
+	j.s = startServeClock(t, cfg, j.clock.Now)
+	// A WeCom message task is sent by the guide later: the gateway looks
+	// every CheckEvery whether it reached the member (30 minutes in
+	// production; the journeys confirm tasks at once).
+	j.s.app.sender.CheckEvery(300 * time.Millisecond)
+	guide := `{"id":"g-li","store_id":"sh-1","name":"李娜"`
+	if ch.wecom {
+		guide += `,"wecom_userid":"li"`
+	}
+	if ch.dingtalk {
+		guide += `,"dingtalk_userid":"staff-li"`
+	}
+	guide += "}"
+	for _, req := range []struct{ path, body string }{
+		{"/api/v1/brands", `{"id":"camellia","name":"山茶花"}`},
+		{"/api/v1/stores", `{"id":"sh-1","name":"静安店","brands":["camellia"],"lat":31.23,"lng":121.47,
+		  "time_zone":"Asia/Shanghai","address":"上海市静安区南京西路1601号","opening_hours":"10:00-22:00"}`},
+		{"/api/v1/guides", guide},
+		{"/api/v1/products/bulk", `{"items":[{"brand":"camellia","sku":"CL-100","name":"氨基酸洁面乳","price":129,"replenish_days":30},
+		  {"brand":"camellia","sku":"TN-200","name":"保湿爽肤水","price":189,"replenish_days":60},
+		  {"brand":"camellia","sku":"BG-1","name":"帆布包","price":59}]}`},
+	} {
+		if code, body := request(t, "POST", j.s.base+req.path, j.tok, req.body); code/100 != 2 {
+			t.Fatalf("seeding %s: %d %s", req.path, code, body)
+		}
+	}
+	if ch.wecom {
+		j.wecom.AddEmployees("li")
+	}
+	if ch.dingtalk {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := j.gw.WaitConnected(ctx); err != nil {
+			t.Fatalf("DingTalk stream never connected: %v", err)
+		}
+	}
+	return j
+}
+
+// startServeClock is startServe with the workflow engine on clock.
+func startServeClock(t *testing.T, cfg configs.Config, clock func() time.Time) *started {
+	t.Helper()
+	cfg.HTTP.Addr = freeAddr(t)
+	cfg.HTTP.ShutdownTimeout = 10 * time.Second
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var out io.Writer = io.Discard
+	if os.Getenv("JOURNEY_LOG") != "" {
+		out = os.Stderr
+	}
+	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := New(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	a.clock = clock
+	s := &started{app: a, base: "http://" + cfg.HTTP.Addr, stop: cancel, done: make(chan error, 1)}
+	go func() { s.done <- a.Serve(ctx) }()
+	t.Cleanup(func() {
+		s.shutdown(t)
+		a.Close()
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(s.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s
+			}
+		}
+		select {
+		case err := <-s.done:
+			t.Fatalf("Serve exited early: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway did not answer /healthz: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// enableShipped puts the shipped workflow name (configs/workflows) through
+// the API as it is, and enables it.
+func (j *journey) enableShipped(name string) {
+	t := j.t
+	t.Helper()
+	raw, err := fs.ReadFile(configs.ExampleWorkflows(), name+".yaml")
+	if err != nil {
+		t.Fatalf("shipped workflow %s: %v", name, err)
+	}
+	req, _ := http.NewRequest("PUT", j.s.base+"/api/v1/workflows/"+name+"?brand="+journeyBrand, strings.NewReader(string(raw)))
+	req.Header.Set("Authorization", "Bearer "+j.tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("PUT %s: %d %s", name, resp.StatusCode, b)
+	}
+	if code, body := request(t, "POST", j.s.base+"/api/v1/workflows/"+name+"/enable?brand="+journeyBrand, j.tok, ""); code != 200 {
+		t.Fatalf("enable %s: %d %s", name, code, body)
+	}
+}
+
+// event posts one signed CloudEvent to /callbacks/events.
+func (j *journey) event(id, body string) {
+	j.t.Helper()
+	if code, resp := postSigned(j.t, j.s.base, journeySecret, "msg-"+id, "application/cloudevents+json", body); code != 200 {
+		j.t.Fatalf("event %s: %d %s", id, code, resp)
+	}
+}
+
+// advance moves virtual time d ahead and sweeps, as the periodic sweep
+// task does, until cond holds: wakes due by then are handed to the queue
+// and act. The engine hands Asynq a wake due within its horizon (1h)
+// with a ProcessAt in virtual time, which Asynq reads as wall time: such
+// a wake is handed over again by the sweep only once it is SweepGrace
+// (2m) overdue. The journeys' waits (days, quiet hours) are longer than
+// the horizon and wait in the database, which the sweep hands over as
+// soon as they are due.
+func (j *journey) advance(d time.Duration, what string, cond func() bool) {
+	j.t.Helper()
+	j.clock.Advance(d)
+	j.sweepUntil(what, cond)
+}
+
+// sweepUntil runs the engine's sweep until cond holds.
+func (j *journey) sweepUntil(what string, cond func() bool) {
+	j.t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := j.s.app.engine.Sweep(ctx); err != nil {
+			j.t.Logf("sweep: %v", err)
+		}
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			j.dump()
+			j.t.Fatalf("timed out (virtual time %s) waiting for %s", j.clock.Now().In(shanghai).Format(time.DateTime), what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// settle lets duplicate or late work surface before counting.
+func (j *journey) settle() {
+	ctx := context.Background()
+	for range 5 {
+		j.s.app.engine.Sweep(ctx)
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// runs returns the member's runs of a workflow.
+func (j *journey) runs(workflow string, memberID int64) []store.WorkflowRun {
+	rs, err := j.s.app.Store.Runs(context.Background(), store.RunFilter{Brand: journeyBrand, Workflow: workflow, MemberID: memberID})
+	if err != nil {
+		j.t.Fatalf("runs of %s: %v", workflow, err)
+	}
+	return rs
+}
+
+// waitRun waits for the member's single run of workflow to wait at step
+// (its wake in the future), and returns it.
+func (j *journey) waitRun(workflow string, memberID int64, step string) store.WorkflowRun {
+	j.t.Helper()
+	var last []store.WorkflowRun
+	j.sweepUntil(fmt.Sprintf("the %s run at step %s", workflow, step), func() bool {
+		last = j.runs(workflow, memberID)
+		return len(last) == 1 && last[0].Step == step && last[0].WakeAt != nil && last[0].State == store.RunActive &&
+			last[0].WakeAt.After(j.clock.Now())
+	})
+	return last[0]
+}
+
+// stats reads GET /api/v1/workflows/{name}/stats.
+func (j *journey) stats(name string) (engine.Stats, string) {
+	j.t.Helper()
+	code, body := request(j.t, "GET", j.s.base+"/api/v1/workflows/"+name+"/stats?brand="+journeyBrand, j.tok, "")
+	if code != 200 {
+		j.t.Fatalf("stats of %s: %d %s", name, code, body)
+	}
+	var st engine.Stats
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		j.t.Fatalf("stats of %s: %v in %s", name, err, body)
+	}
+	return st, body
+}
+
+// step returns a step's counts in st.
+func step(t *testing.T, st engine.Stats, id string) engine.StepCounts {
+	t.Helper()
+	for _, s := range st.Steps {
+		if s.ID == id {
+			return s
+		}
+	}
+	t.Fatalf("stats of %s have no step %s: %+v", st.Workflow, id, st.Steps)
+	return engine.StepCounts{}
+}
+
+// memberID returns the id of the member with phone.
+func (j *journey) memberByPhone(phone string) *store.MemberView {
+	j.t.Helper()
+	v, err := j.s.app.Store.MemberByPhone(context.Background(), phone, journeyBrand)
+	if err != nil {
+		j.t.Fatalf("member %s: %v", phone[len(phone)-4:], err)
+	}
+	return v
+}
+
+// coupon returns the member's single coupon of batch.
+func (j *journey) coupon(memberID int64, batch string) store.IssuedCoupon {
+	j.t.Helper()
+	cs, err := j.s.app.Store.MemberCoupons(context.Background(), memberID, journeyBrand)
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	var out []store.IssuedCoupon
+	for _, c := range cs {
+		if c.Batch == batch {
+			out = append(out, c)
+		}
+	}
+	if len(out) != 1 {
+		j.t.Fatalf("member %d has %d coupons of %s, want 1: %+v", memberID, len(out), batch, cs)
+	}
+	return out[0]
+}
+
+// cnDate is a date as the zh templates write it ("1月2日").
+func cnDate(t time.Time) string { return t.In(shanghai).Format("1月2日") }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// jsonEq compares two JSON documents by value.
+func jsonEq(t *testing.T, what string, got []byte, want string) {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Errorf("%s: %v in %s", what, err, got)
+		return
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatalf("%s: bad expectation: %v", what, err)
+	}
+	gb, _ := json.Marshal(g)
+	wb, _ := json.Marshal(w)
+	if string(gb) != string(wb) {
+		t.Errorf("%s =\n  %s\nwant\n  %s", what, gb, wb)
+	}
+}
+
+// dump logs the brand's runs and their steps, to tell where a journey
+// stopped.
+func (j *journey) dump() {
+	ctx := context.Background()
+	rs, err := j.s.app.Store.Runs(ctx, store.RunFilter{Brand: journeyBrand})
+	if err != nil {
+		j.t.Logf("runs: %v", err)
+		return
+	}
+	for _, r := range rs {
+		j.t.Logf("run %d %s member %d: %s at %s (wake %v, seq %d) %s", r.ID, r.Workflow, r.MemberID, r.State, r.Step, r.WakeAt, r.WakeSeq, r.EndReason)
+		steps, _ := j.s.app.Store.RunSteps(ctx, r.ID)
+		for _, st := range steps {
+			b, _ := json.Marshal(st)
+			j.t.Logf("  %s", b)
+		}
+	}
+	ins := asynq.NewInspector(j.s.app.Redis)
+	defer ins.Close()
+	for _, q := range []string{queue.Workflows, queue.Critical, queue.Default} {
+		for what, list := range map[string]func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+			"scheduled": ins.ListScheduledTasks, "retry": ins.ListRetryTasks, "archived": ins.ListArchivedTasks, "pending": ins.ListPendingTasks} {
+			tasks, _ := list(q)
+			for _, ti := range tasks {
+				j.t.Logf("asynq %s %s: %s %s next %s err %q", q, what, ti.ID, ti.Payload, ti.NextProcessAt.Format(time.RFC3339), ti.LastErr)
+			}
+		}
+	}
+}
+
+// sends checks the stats' send counts, over the workflow and per send
+// step (in sent), against what the vendor fakes got.
+func checkSends(t *testing.T, st engine.Stats, body string, sent map[string]int64, delivered int64) {
+	t.Helper()
+	var total int64
+	for id, n := range sent {
+		total += n
+		sc := step(t, st, id)
+		if sc.Sends == nil || sc.Sends.Sent != n || sc.Sends.Failed != 0 || sc.Sends.Skipped != 0 || sc.Sends.Queued != 0 || sc.Done != n {
+			t.Errorf("step %s: %+v sends %+v, want %d sent (done), none queued, failed or skipped", id, sc, sc.Sends, n)
+		}
+	}
+	s := st.Sends
+	if st.Sent != total || s.Sent != total || s.Delivered != delivered || s.Failed != 0 || s.Skipped != 0 || s.Queued != 0 ||
+		s.NotConfirmed+s.Undelivered+s.Delivered > total {
+		t.Errorf("stats = %s\nwant %d sent (what the fakes got), %d delivered, none queued, failed or skipped", body, total, delivered)
+	}
+}
+
+// confirmAll plays the guide sending every message task in WeCom.
+func (j *journey) confirmAll() {
+	j.t.Helper()
+	for _, mt := range j.wecom.MsgTemplates() {
+		if !j.wecom.ConfirmMsgTemplate(mt.MsgID) {
+			j.t.Fatalf("no message task %s", mt.MsgID)
+		}
+	}
+}
+
+// guideTask returns the single task of the guide g-li titled title.
+func (j *journey) guideTask(title string) store.GuideTask {
+	j.t.Helper()
+	tasks, err := j.s.app.Store.GuideTasks(context.Background(), store.GuideTaskFilter{GuideID: "g-li"})
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	var out []store.GuideTask
+	for _, tk := range tasks {
+		if tk.Title == title {
+			out = append(out, tk)
+		}
+	}
+	if len(out) != 1 {
+		var titles []string
+		for _, tk := range tasks {
+			titles = append(titles, tk.Title)
+		}
+		j.t.Fatalf("%d tasks of g-li titled %q, want 1; the tasks: %q", len(out), title, titles)
+	}
+	return out[0]
+}
+
+// taskText is a guide task as the guide gets it in a message.
+func taskText(tk store.GuideTask) string {
+	s := "【任务】" + tk.Title
+	if tk.Note != "" {
+		s += "\n" + tk.Note
+	}
+	return s + "\n截止：" + tk.DueAt.In(shanghai).Format("01-02 15:04")
+}
