@@ -15,6 +15,7 @@ import (
 	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/ledger"
 	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/workflows"
 )
 
 // Ingester turns the brand's CloudEvents (sign-ups, purchases, refunds,
@@ -116,13 +117,32 @@ func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) error {
 	if _, err := c.store.AppendEvent(ctx, e); err != nil {
 		return fmt.Errorf("logging %s: %w", in.Event, err)
 	}
-	if c.OnLogged != nil {
-		// Also for an event logged before: a retry after a crash
-		// between the two must still reach the engine (it is
-		// idempotent).
-		return c.OnLogged(ctx, e)
+	if c.OnLogged == nil {
+		return nil
 	}
-	return nil
+	if in.Event == webhook.TypeMemberSignedUp {
+		// The sign-up's member.joined, if it made the member one (also
+		// on a retry: the engine is idempotent), after the binding.
+		j, err := c.store.EventBySource(ctx, in.Channel, joinedEvent(in).SourceID)
+		switch {
+		case err == nil:
+			if err := c.OnLogged(ctx, j); err != nil {
+				return err
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("reading the sign-up's member.joined: %w", err)
+		}
+	}
+	// Also for an event logged before: a retry after a crash between the
+	// two must still reach the engine (it is idempotent).
+	return c.OnLogged(ctx, e)
+}
+
+// joinedEvent is the member.joined a sign-up logs when it gives the
+// person the brand's membership.
+func joinedEvent(in *adapters.Inbound) *store.Event {
+	return &store.Event{Type: workflows.EventMemberJoined, Source: in.Channel, SourceID: "joined:" + in.DedupKey,
+		OccurredAt: in.At, Payload: mustJSON(map[string]any{"via": "sign_up", "source": in.Attrs["source"]})}
 }
 
 // member resolves an event's member, making one unknown by phone or CRM
@@ -166,6 +186,11 @@ func (c *Ingester) memberEvent(ctx context.Context, in *adapters.Inbound, raw []
 		id = v
 	}
 	nm := store.NewMember{Phone: d.Member.Phone, Name: d.Name, BrandID: in.Brand}
+	if in.Event == webhook.TypeMemberSignedUp {
+		// A person who signs up joins the brand: member.joined is logged
+		// with the membership, in its transaction, when it is new.
+		nm.Joined = joinedEvent(in)
+	}
 	if d.Member.CRMID != "" {
 		nm.Identities = append(nm.Identities, store.Identity{Channel: "crm:" + in.Brand, ExternalID: d.Member.CRMID})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,7 +79,7 @@ func (a *App) wireChannels() error {
 	tokens := redisTokens{rdb: a.RDB}
 	if a.Config.WeCom.Enabled() {
 		wc, err := wecom.New(a.Config.WeCom, wecom.Deps{Recorder: a.recorder, Tokens: tokens, Cursors: a.Store,
-			Logger: a.Log, MaxBodyBytes: a.Config.HTTP.MaxBodyBytes})
+			Logger: a.Log, MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, MediaHTTP: mediaHTTPForTests})
 		if err != nil {
 			return err
 		}
@@ -193,3 +194,9 @@ func (a *App) ledgerRules() (*ledger.Rules, *time.Location, error) {
 	}
 	return rules, loc, nil
 }
+
+// mediaHTTPForTests, when set, fetches the pictures and files WeCom
+// messages name by URL: tests send the shipped templates' links to a
+// local server. Nil in production, where the channel uses its own client,
+// which refuses the gateway's own network (wecom.media_fetch_private).
+var mediaHTTPForTests *http.Client

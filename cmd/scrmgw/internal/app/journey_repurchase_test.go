@@ -33,9 +33,6 @@ func TestJourneyRepurchaseWeCom(t *testing.T) {
 	start := time.Date(2027, 1, 5, 11, 0, 0, 0, shanghai) // Tuesday; +27d is Monday 11:00, inside 10:00-20:00
 	j := startJourney(t, journeyChannels{wecom: true}, start)
 	fake := j.wecom
-	// The template names the cover by a media id the operator uploaded
-	// to WeCom (configs/templates/repurchase_reminder.yaml).
-	fake.AddMedia("image", "MEDIA_ID_REORDER_COVER")
 	j.enableShipped("repurchase-replenishment")
 	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
 	waitFor(t, "the welcome", func() bool { return len(fake.Welcomes()) > 0 })
@@ -63,9 +60,15 @@ func TestJourneyRepurchaseWeCom(t *testing.T) {
 			t.Errorf("reminder task = %s from %q to %v with text %q, want single from li to [wmChen] without text",
 				mt.ChatType, mt.Sender, mt.ExternalUserIDs, mt.Text)
 		}
+		// The template's cover (picurl) was fetched from the shop and
+		// uploaded to WeCom once; the task names the upload.
+		up := fake.Uploads()
+		if len(up) != 1 || up[0].Type != "image" || j.shop.fetches("shop.example.com/static/reorder-cover.png") != 1 {
+			t.Fatalf("uploads %+v, cover fetched %d times; want the cover fetched and uploaded once", up, j.shop.fetches("shop.example.com/static/reorder-cover.png"))
+		}
 		jsonEq(t, "reminder attachments", attachmentsJSON(mt.Attachments), `[{"msgtype":"miniprogram","miniprogram":{
 		  "title":"氨基酸洁面乳、帆布包该补货啦",
-		  "pic_media_id":"MEDIA_ID_REORDER_COVER",
+		  "pic_media_id":"`+up[0].MediaID+`",
 		  "appid":"wx0123456789abcdef",
 		  "page":"pages/reorder/index?order=SO-2001"}}]`)
 	}
@@ -203,14 +206,15 @@ func TestJourneyRepurchaseDingTalk(t *testing.T) {
 	}
 }
 
-// TestJourneyRepurchaseWeComCoverMissing: the same journey when nobody
-// uploaded the reminder's cover to WeCom: WeCom refuses the message task
-// (40007), nothing reaches the member, the step and the run fail with the
+// TestJourneyRepurchaseWeComCoverMissing: the same journey when the
+// reminder's cover is gone from the shop (404): the message cannot be
+// made, nothing reaches the member, the step and the run fail with the
 // reason, and the stats say failed (invalid_message), not sent.
 func TestJourneyRepurchaseWeComCoverMissing(t *testing.T) {
 	start := time.Date(2027, 1, 5, 11, 0, 0, 0, shanghai)
 	j := startJourney(t, journeyChannels{wecom: true}, start)
 	fake := j.wecom
+	j.shop.miss("/static/reorder-cover.png")
 	j.enableShipped("repurchase-replenishment")
 	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
 	waitFor(t, "the welcome", func() bool { return len(fake.Welcomes()) > 0 })
@@ -223,8 +227,11 @@ func TestJourneyRepurchaseWeComCoverMissing(t *testing.T) {
 	})
 	j.settle()
 	rs := j.runs("repurchase-replenishment", m.ID)
-	if rs[0].State != store.RunFailed || !strings.Contains(rs[0].EndReason, "40007") {
-		t.Errorf("run ended %s (%s), want failed with WeCom's 40007", rs[0].State, rs[0].EndReason)
+	if rs[0].State != store.RunFailed || !strings.Contains(rs[0].EndReason, "reorder-cover.png: HTTP 404") {
+		t.Errorf("run ended %s (%s), want failed saying the cover answered 404", rs[0].State, rs[0].EndReason)
+	}
+	if n := len(fake.Uploads()); n != 0 {
+		t.Errorf("%d uploads to WeCom, want none", n)
 	}
 	if n := len(fake.MsgTemplates()); n != 0 {
 		t.Errorf("WeCom created %d message tasks, want none", n)
@@ -244,7 +251,6 @@ func TestJourneyRepurchaseAgainWeCom(t *testing.T) {
 	start := time.Date(2027, 1, 5, 11, 0, 0, 0, shanghai)
 	j := startJourney(t, journeyChannels{wecom: true}, start)
 	fake := j.wecom
-	fake.AddMedia("image", "MEDIA_ID_REORDER_COVER")
 	j.enableShipped("repurchase-replenishment")
 	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
 	waitFor(t, "the welcome", func() bool { return len(fake.Welcomes()) > 0 })
@@ -270,9 +276,13 @@ func TestJourneyRepurchaseAgainWeCom(t *testing.T) {
 		return len(rs) == 2 && rs[1].Step == "wait_reply"
 	})
 	if waitCount(t, "the reminder message task", 1, func() int { return len(fake.MsgTemplates()) }) {
+		up := fake.Uploads()
+		if len(up) != 1 {
+			t.Fatalf("uploads %+v, want the cover once", up)
+		}
 		jsonEq(t, "reminder attachments", attachmentsJSON(fake.MsgTemplates()[0].Attachments), `[{"msgtype":"miniprogram","miniprogram":{
 		  "title":"氨基酸洁面乳、帆布包该补货啦",
-		  "pic_media_id":"MEDIA_ID_REORDER_COVER",
+		  "pic_media_id":"`+up[0].MediaID+`",
 		  "appid":"wx0123456789abcdef",
 		  "page":"pages/reorder/index?order=SO-8002"}}]`)
 	}

@@ -1,13 +1,18 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	imagepng "image/png"
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -82,11 +87,79 @@ type journey struct {
 	tok   string
 
 	wecom   *wecomfake.Server     // nil without WeCom
+	shop    *shopCDN              // the brand's pictures, wherever the templates link them
 	gw      *dingtalkfake.Gateway // nil without DingTalk
 	openapi *dingtalkfake.OpenAPI // nil without DingTalk
 }
 
 type journeyChannels struct{ wecom, dingtalk bool }
+
+// shopCDN serves the brand's pictures: a PNG at every path but those
+// marked missing (404). Every request for any host reaches it.
+type shopCDN struct {
+	srv     *httptest.Server
+	mu      sync.Mutex
+	hits    map[string]int
+	missing map[string]bool
+}
+
+func newShopCDN(t *testing.T) *shopCDN {
+	t.Helper()
+	var png bytes.Buffer
+	img := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	if err := imagepng.Encode(&png, img); err != nil {
+		t.Fatal(err)
+	}
+	c := &shopCDN{hits: map[string]int{}, missing: map[string]bool{}}
+	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.hits[r.Host+r.URL.Path]++
+		missing := c.missing[r.URL.Path]
+		c.mu.Unlock()
+		if missing {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write(png.Bytes())
+	}))
+	t.Cleanup(c.srv.Close)
+	return c
+}
+
+// client sends every request to the CDN, keeping the URL's host in Host.
+func (c *shopCDN) client() *http.Client {
+	target := c.srv.Listener.Addr().String()
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, target)
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: schemeDowngrade{base}}
+}
+
+// schemeDowngrade sends https requests as http (the CDN is plain HTTP).
+type schemeDowngrade struct{ rt http.RoundTripper }
+
+func (s schemeDowngrade) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.URL.Scheme = "http"
+	return s.rt.RoundTrip(r)
+}
+
+// miss makes path answer 404.
+func (c *shopCDN) miss(path string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.missing[path] = true
+}
+
+// fetches is how often host+path was asked for.
+func (c *shopCDN) fetches(hostPath string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hits[hostPath]
+}
 
 // startJourney starts the gateway with the engine's clock reading start.
 func startJourney(t *testing.T, ch journeyChannels, start time.Time) *journey {
@@ -111,7 +184,13 @@ func startJourney(t *testing.T, ch journeyChannels, start time.Time) *journey {
 		cfg.DingTalk = dingtalk.Config{ClientID: j.gw.ClientID(), ClientSecret: j.gw.ClientSecret(), Brand: journeyBrand,
 			StreamHost: j.gw.URL(), APIBase: j.openapi.URL()}
 	}
+	// The shipped templates link pictures on the brand's shop
+	// (https://shop.example.com/static/...); WeCom's channel fetches and
+	// uploads those it sends as media. They come from a local server.
+	j.shop = newShopCDN(t)
+	mediaHTTPForTests = j.shop.client()
 	j.s = startServeClock(t, cfg, j.clock.Now)
+	mediaHTTPForTests = nil
 	// A WeCom message task is sent by the guide later: the gateway looks
 	// every CheckEvery whether it reached the member (30 minutes in
 	// production; the journeys confirm tasks at once).
