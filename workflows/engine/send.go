@@ -146,8 +146,8 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 
 // sendSettled goes on with a send step whose message is in the outbox.
 // Sent (the channel accepted it) ends the step done, and a message the
-// guide still has to send (via: guide, delivery pending) gets the guide a
-// task to confirm it. Failed for good fails the step and the run with the
+// guide still has to send (delivery pending) gets the guide a task to
+// confirm it. Failed for good fails the step and the run with the
 // outbox's reason. Anything else (queued, sending, waiting for its rate
 // slot, retrying) keeps the step waiting, to look again after a while
 // that grows with the wait.
@@ -173,8 +173,10 @@ func (e *Engine) sendSettled(ctx context.Context, rc *runCtx, step *workflows.St
 		if row.Delivery == string(adapters.DeliveryPending) {
 			decision += "; not confirmed yet"
 		}
-		if s.Via == workflows.ViaGuide && row.Delivery == string(adapters.DeliveryPending) {
-			// The guide has to send it in WeCom: a task reminds them.
+		if row.Delivery == string(adapters.DeliveryPending) {
+			// The guide has to send it (a WeCom message task goes out
+			// only when they confirm it, whether or not the step said
+			// via: guide): a task reminds them.
 			id, err := e.confirmTask(ctx, rc, step, row, now)
 			if err != nil {
 				return outcome{}, err

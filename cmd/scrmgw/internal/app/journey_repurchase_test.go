@@ -83,8 +83,13 @@ func TestJourneyRepurchaseWeCom(t *testing.T) {
 	if rs := j.runs("repurchase-replenishment", m.ID); rs[0].State != store.RunDone {
 		t.Errorf("run ended %s (%s), want done", rs[0].State, rs[0].EndReason)
 	}
-	if w, a, mt := len(fake.Welcomes()), len(fake.AppMessages()), len(fake.MsgTemplates()); w != 1 || a != 0 || mt != 1 {
-		t.Errorf("WeCom got %d welcomes, %d app messages, %d message tasks; want 1, 0, 1", w, a, mt)
+	// The guide sends the reminder in WeCom: they got one task to
+	// confirm it (an app message).
+	confirm := j.guideTask("确认发送「repurchase_reminder」给 陈女士")
+	if w, a, mt := len(fake.Welcomes()), len(fake.AppMessages()), len(fake.MsgTemplates()); w != 1 || a != 1 || mt != 1 {
+		t.Errorf("WeCom got %d welcomes, %d app messages, %d message tasks; want 1, 1 (the confirmation), 1", w, a, mt)
+	} else if am := fake.AppMessages()[0]; !slices.Equal(am.ToUser, []string{"li"}) || am.Content != taskText(confirm) {
+		t.Errorf("confirmation = to %v: %q, want to [li]: %q", am.ToUser, am.Content, taskText(confirm))
 	}
 	j.confirmAll()
 	var st engine.Stats

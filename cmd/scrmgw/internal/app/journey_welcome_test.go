@@ -126,6 +126,19 @@ func TestJourneyNewMemberWelcomeWeCom(t *testing.T) {
 	if want := start.Add(33 * 24 * time.Hour); c.ExpiresAt.Before(want) || c.ExpiresAt.After(want.Add(time.Minute)) {
 		t.Errorf("coupon %s expires %s, want 30 days after it was issued (%s)", c.Code, c.ExpiresAt, want)
 	}
+	// On WeCom a member is reached through their guide even when the step
+	// does not say via: guide: the coupon goes out when the guide sends
+	// the message task, so they get a task to confirm it (an app message).
+	couponConfirm := j.guideTask("确认发送「first_purchase_coupon」给 陈女士")
+	if couponConfirm.Note != "山茶花新人专享：¥50优惠券" {
+		t.Errorf("coupon confirmation task note = %q, want the card's title", couponConfirm.Note)
+	}
+	if waitCount(t, "the coupon's confirmation task (app message)", 2, func() int { return len(fake.AppMessages()) }) {
+		a := fake.AppMessages()[1]
+		if !slices.Equal(a.ToUser, []string{"li"}) || a.MsgType != "text" || a.Content != taskText(couponConfirm) {
+			t.Errorf("coupon confirmation task = %s to %v: %q\nwant text to [li]: %q", a.MsgType, a.ToUser, a.Content, taskText(couponConfirm))
+		}
+	}
 
 	// 27 days more: the recall, through the guide, and the run ends.
 	j.waitRun("new-member-welcome", m.ID, "wait_27d")
@@ -162,8 +175,8 @@ func TestJourneyNewMemberWelcomeWeCom(t *testing.T) {
 	if confirm.Note != wantRecall {
 		t.Errorf("confirmation task note = %q, want the recall", confirm.Note)
 	}
-	if waitCount(t, "the confirmation task (app message)", 2, func() int { return len(fake.AppMessages()) }) {
-		a := fake.AppMessages()[1]
+	if waitCount(t, "the confirmation task (app message)", 3, func() int { return len(fake.AppMessages()) }) {
+		a := fake.AppMessages()[2]
 		if !slices.Equal(a.ToUser, []string{"li"}) || a.MsgType != "text" || a.Content != taskText(confirm) {
 			t.Errorf("confirmation task = %s to %v: %q\nwant text to [li]: %q", a.MsgType, a.ToUser, a.Content, taskText(confirm))
 		}
@@ -175,14 +188,16 @@ func TestJourneyNewMemberWelcomeWeCom(t *testing.T) {
 		st, body = j.stats("new-member-welcome")
 		return st.Sends.Delivered == 2
 	})
-	if tk := j.guideTask("确认发送「recall」给 陈女士"); tk.State != store.GuideTaskDone {
-		t.Errorf("confirmation task %s after the member got the recall, want done", tk.State)
+	for _, title := range []string{"确认发送「first_purchase_coupon」给 陈女士", "确认发送「recall」给 陈女士"} {
+		if tk := j.guideTask(title); tk.State != store.GuideTaskDone {
+			t.Errorf("task %q is %s after the member got the message, want done", title, tk.State)
+		}
 	}
 
 	// Exactly one of each, and the stats say what WeCom got.
 	j.settle()
-	if n, a, mt := len(fake.Welcomes()), len(fake.AppMessages()), len(fake.MsgTemplates()); n != 1 || a != 2 || mt != 2 {
-		t.Errorf("WeCom got %d welcomes, %d app messages, %d message tasks; want 1, 2, 2", n, a, mt)
+	if n, a, mt := len(fake.Welcomes()), len(fake.AppMessages()), len(fake.MsgTemplates()); n != 1 || a != 3 || mt != 2 {
+		t.Errorf("WeCom got %d welcomes, %d app messages, %d message tasks; want 1, 3 (hello, two confirmations), 2", n, a, mt)
 	}
 	st, body = j.stats("new-member-welcome")
 	if st.Entered != 1 || st.Done != 1 || st.Active != 0 || st.Failed != 0 {
