@@ -41,18 +41,25 @@ type started struct {
 
 func startServe(t *testing.T, cfg configs.Config) *started {
 	t.Helper()
+	return startServeWith(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+}
+
+// startServeWith runs the gateway with log, its workflow engine on clock
+// (nil: the wall clock), until the test ends, once it answers /healthz.
+func startServeWith(t *testing.T, cfg configs.Config, log *slog.Logger, clock func() time.Time) *started {
+	t.Helper()
 	cfg.HTTP.Addr = freeAddr(t)
 	cfg.HTTP.ShutdownTimeout = 10 * time.Second
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := New(ctx, cfg, log)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
+	a.clock = clock
 	s := &started{app: a, base: "http://" + cfg.HTTP.Addr, stop: cancel, done: make(chan error, 1)}
 	go func() { s.done <- a.Serve(ctx) }()
 	t.Cleanup(func() {

@@ -9,9 +9,7 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
-	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/store"
-	"github.com/scrmgw/scrmgw/store/storetest"
 )
 
 // TestWeComMemberBotBindsNearestGuideWithRedis: the member bot keeps its
@@ -24,14 +22,7 @@ import (
 // guide.
 func TestWeComMemberBotBindsNearestGuideWithRedis(t *testing.T) {
 	fake := wecomfake.New(t)
-	cfg := configs.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.Database.URL = storetest.URL(t, "postgres")
-	cfg.Redis.URL = storetest.RedisURL(t)
-	cfg.AdminToken = "enrol-e2e-admin-token-0001"
-	cfg.Security.PhoneKey = strings.Repeat("9a", 32)
-	cfg.WeCom = fake.Config()
-	cfg.WeCom.Brand = "acme"
+	cfg := weComConfig(t, fake, "enrol-e2e-admin-token-0001")
 	s := startServe(t, cfg)
 	for _, req := range []struct{ path, body string }{
 		{"/api/v1/brands", `{"id":"acme","name":"ACME"}`},

@@ -10,9 +10,7 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
-	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/store"
-	"github.com/scrmgw/scrmgw/store/storetest"
 )
 
 // TestWeComUnknownSenderJoinsWithRedis: a WeCom customer-service customer
@@ -23,14 +21,7 @@ import (
 // message is logged too, and the bot's help reaches the WeCom fake once.
 func TestWeComUnknownSenderJoinsWithRedis(t *testing.T) {
 	fake := wecomfake.New(t)
-	cfg := configs.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.Database.URL = storetest.URL(t, "postgres")
-	cfg.Redis.URL = storetest.RedisURL(t)
-	cfg.AdminToken = "join-e2e-admin-token-00001"
-	cfg.Security.PhoneKey = strings.Repeat("7c", 32)
-	cfg.WeCom = fake.Config()
-	cfg.WeCom.Brand = "acme"
+	cfg := weComConfig(t, fake, "join-e2e-admin-token-00001")
 	s := startServe(t, cfg)
 	tok := cfg.AdminToken
 	if code, body := request(t, "POST", s.base+"/api/v1/brands", tok, `{"id":"acme","name":"ACME"}`); code != 201 {

@@ -229,51 +229,15 @@ func startJourney(t *testing.T, ch journeyChannels, start time.Time) *journey {
 	return j
 }
 
-// startServeClock is startServe with the workflow engine on clock.
+// startServeClock is startServe with the workflow engine on clock (and
+// the gateway's debug log on stderr with JOURNEY_LOG set).
 func startServeClock(t *testing.T, cfg configs.Config, clock func() time.Time) *started {
 	t.Helper()
-	cfg.HTTP.Addr = freeAddr(t)
-	cfg.HTTP.ShutdownTimeout = 10 * time.Second
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
 	var out io.Writer = io.Discard
 	if os.Getenv("JOURNEY_LOG") != "" {
 		out = os.Stderr
 	}
-	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := New(ctx, cfg, log)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	a.clock = clock
-	s := &started{app: a, base: "http://" + cfg.HTTP.Addr, stop: cancel, done: make(chan error, 1)}
-	go func() { s.done <- a.Serve(ctx) }()
-	t.Cleanup(func() {
-		s.shutdown(t)
-		a.Close()
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(s.base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s
-			}
-		}
-		select {
-		case err := <-s.done:
-			t.Fatalf("Serve exited early: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway did not answer /healthz: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return startServeWith(t, cfg, slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})), clock)
 }
 
 // enableShipped puts the shipped workflow name (configs/workflows) through

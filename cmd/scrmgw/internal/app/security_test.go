@@ -103,37 +103,7 @@ func tail(s string, n int) string {
 // startServeLogged is startServe with the app logging to log.
 func startServeLogged(t *testing.T, cfg configs.Config, log *slog.Logger) *started {
 	t.Helper()
-	cfg.HTTP.Addr = freeAddr(t)
-	cfg.HTTP.ShutdownTimeout = 10 * time.Second
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := New(ctx, cfg, log)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	s := &started{app: a, base: "http://" + cfg.HTTP.Addr, stop: cancel, done: make(chan error, 1)}
-	go func() { s.done <- a.Serve(ctx) }()
-	t.Cleanup(func() {
-		s.shutdown(t)
-		a.Close()
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(s.base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway did not answer /healthz: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return startServeWith(t, cfg, log, nil)
 }
 
 // do sends a request with extra headers and returns the response with

@@ -22,14 +22,7 @@ import (
 func startWithWeCom(t *testing.T) (*started, *wecomfake.Server, string) {
 	t.Helper()
 	fake := wecomfake.New(t)
-	cfg := configs.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.Database.URL = storetest.URL(t, "postgres")
-	cfg.Redis.URL = storetest.RedisURL(t)
-	cfg.AdminToken = "wecom-e2e-admin-token-0123"
-	cfg.Security.PhoneKey = strings.Repeat("cd", 32)
-	cfg.WeCom = fake.Config()
-	cfg.WeCom.Brand = "acme"
+	cfg := weComConfig(t, fake, "wecom-e2e-admin-token-0123")
 	cfg.WeCom.MaxClockSkew = 10 * time.Minute
 	s := startServe(t, cfg)
 	tok := cfg.AdminToken
@@ -44,6 +37,21 @@ func startWithWeCom(t *testing.T) (*started, *wecomfake.Server, string) {
 	}
 	fake.AddEmployees("li")
 	return s, fake, tok
+}
+
+// weComConfig is a gateway on PostgreSQL and Redis with the WeCom
+// channel on fake, its contacts joining the brand acme.
+func weComConfig(t *testing.T, fake *wecomfake.Server, adminToken string) configs.Config {
+	t.Helper()
+	cfg := configs.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Database.URL = storetest.URL(t, "postgres")
+	cfg.Redis.URL = storetest.RedisURL(t)
+	cfg.AdminToken = adminToken
+	cfg.Security.PhoneKey = strings.Repeat("cd", 32)
+	cfg.WeCom = fake.Config()
+	cfg.WeCom.Brand = "acme"
+	return cfg
 }
 
 func deliver(t *testing.T, url string, xml []byte, cb wecomfake.Callback) (int, string) {
