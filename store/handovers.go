@@ -57,10 +57,14 @@ type Handover struct {
 	ClaimedUntil *time.Time `json:"-"`
 	// CheckAt is when a requested handover is next checked with the
 	// channel.
-	CheckAt   *time.Time `gorm:"index" json:"check_at,omitempty"`
-	CreatedAt time.Time  `json:"created_at"`
-	UpdatedAt time.Time  `json:"updated_at"`
-	SettledAt *time.Time `json:"settled_at,omitempty"`
+	CheckAt *time.Time `gorm:"index" json:"check_at,omitempty"`
+	// TakeoverAddKey is the delivery of the channel's "contact added"
+	// that the takeover caused (WeCom tells the new guide's side so): it
+	// is not a join. A later add of the same pair is one.
+	TakeoverAddKey string     `gorm:"size:255;not null;default:''" json:"-"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	SettledAt      *time.Time `json:"settled_at,omitempty"`
 }
 
 // TriedGuides returns the guides the channel refused.
@@ -286,16 +290,39 @@ func (s *Store) RequestedHandover(ctx context.Context, channel, takeoverUserID, 
 	return &h, nil
 }
 
-// HandoverTo returns the requested or transferred handover of a member
-// (by their channel id) to a takeover user.
-func (s *Store) HandoverTo(ctx context.Context, channel, takeoverUserID, externalUserID string) (*Handover, error) {
-	var h Handover
-	err := s.db.WithContext(ctx).Where("channel = ? AND takeover_userid = ? AND external_userid = ? AND state IN (?, ?)",
-		channel, takeoverUserID, externalUserID, HandoverRequested, HandoverTransferred).Order("id DESC").Take(&h).Error
-	if err != nil {
-		return nil, translate(err)
+// TakeoverAdd returns the handover (requested or transferred) of a member,
+// by their channel id, to a takeover user whose "contact added" the
+// delivery key is: the first such add after the handover is marked with
+// key, and a retry of that delivery finds it again. Any later add of the
+// pair (the member deleted the guide and added them again) is not the
+// takeover's: ErrNotFound.
+func (s *Store) TakeoverAdd(ctx context.Context, channel, takeoverUserID, externalUserID, key string) (*Handover, error) {
+	db := s.db.WithContext(ctx)
+	for range 3 {
+		var h Handover
+		err := db.Where("channel = ? AND takeover_userid = ? AND external_userid = ? AND state IN (?, ?)",
+			channel, takeoverUserID, externalUserID, HandoverRequested, HandoverTransferred).Order("id DESC").Take(&h).Error
+		if err != nil {
+			return nil, translate(err)
+		}
+		switch h.TakeoverAddKey {
+		case key:
+			return &h, nil
+		case "":
+		default:
+			return nil, ErrNotFound
+		}
+		res := db.Model(&Handover{}).Where("id = ? AND takeover_add_key = ''", h.ID).Update("takeover_add_key", key)
+		if res.Error != nil {
+			return nil, translate(res.Error)
+		}
+		if res.RowsAffected == 1 {
+			h.TakeoverAddKey = key
+			return &h, nil
+		}
+		// Another delivery marked it meanwhile: look again.
 	}
-	return &h, nil
+	return nil, ErrNotFound
 }
 
 // CurrentBinding returns a member's current binding for a brand.

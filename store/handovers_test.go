@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -81,6 +82,18 @@ func TestHandoverClaims(t *testing.T) {
 		got, err := s.RequestedHandover(ctx, "wecom", "u2", h.ExternalUserID)
 		if err != nil || got.ID != h.ID {
 			t.Fatalf("RequestedHandover = %+v, %v", got, err)
+		}
+		// The takeover's own "contact added" is the handover's, also when
+		// its delivery is handled again; a later add of the pair (the
+		// member deleted the guide and added them again) is a join.
+		for i, tc := range []struct {
+			key   string
+			found bool
+		}{{"evt:add-1", true}, {"evt:add-1", true}, {"evt:add-2", false}} {
+			ta, err := s.TakeoverAdd(ctx, "wecom", "u2", h.ExternalUserID, tc.key)
+			if tc.found && (err != nil || ta.ID != h.ID) || !tc.found && !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("TakeoverAdd #%d (%s) = %+v, %v; want found %v", i+1, tc.key, ta, err, tc.found)
+			}
 		}
 		// Refused: back to pending, the guide remembered.
 		if ok, err := s.RetargetHandover(ctx, got, store.HandoverRequested, "refused", 0); !ok || err != nil {

@@ -72,13 +72,13 @@ func (c *Contacts) Register(p *Processor) {
 }
 
 // added: a member added a guide on a channel. The channel adding a
-// handed-over contact to the guide who took them over is not a join:
-// nothing is logged or sent.
+// handed-over contact to the guide who took them over (once per
+// handover) is not a join: nothing is logged or sent.
 func (c *Contacts) added(ctx context.Context, in *adapters.Inbound) error {
 	if in.Brand == "" {
 		return fmt.Errorf("contact added on %s without a brand: %w", in.Channel, store.ErrInvalid)
 	}
-	if h, err := c.store.HandoverTo(ctx, in.Channel, in.Attrs["user_id"], in.SenderID); err == nil {
+	if h, err := c.store.TakeoverAdd(ctx, in.Channel, in.Attrs["user_id"], in.SenderID, in.DedupKey); err == nil {
 		c.log.Debug("contact taken over in a handover", slog.Int64("member_id", h.MemberID), slog.String("guide_id", h.ToGuideID))
 		return nil
 	} else if !errors.Is(err, store.ErrNotFound) {
