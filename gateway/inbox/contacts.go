@@ -366,6 +366,13 @@ func (c *Contacts) unifyByPhone(ctx context.Context, v *store.MemberView, phone 
 	switch {
 	case err == nil && owner.ID == v.ID:
 		return v.ID, nil
+	case err == nil && v.Phone == "" && sharesChannel(v, owner):
+		// The phone's owner is someone else on this channel already: a
+		// mistyped remark must not make two people one. An operator
+		// merges them if they are one.
+		c.log.Warn("guide recorded a phone whose member is another contact on the channel; not merged",
+			slog.Int64("member_id", v.ID), slog.Int64("other_member_id", owner.ID))
+		return 0, nil
 	case err == nil && v.Phone == "":
 		if _, err := c.store.MergeMembers(ctx, v.ID, owner.ID, "contact.updated"); err != nil {
 			if errors.Is(err, store.ErrConflict) {
@@ -391,12 +398,27 @@ func (c *Contacts) unifyByPhone(ctx context.Context, v *store.MemberView, phone 
 	}
 	m, _, err := c.store.EnsureMember(ctx, store.NewMember{Phone: phone, Identities: ids})
 	if errors.Is(err, store.ErrConflict) {
-		return 0, nil // the phone was taken meanwhile: the retry merges
+		// The phone was taken meanwhile: handled again, the delivery
+		// finds its owner and merges.
+		return 0, errors.New("recording the member's phone: another member took it meanwhile; retrying")
 	}
 	if err != nil {
 		return 0, fmt.Errorf("recording the member's phone: %w", err)
 	}
 	return m.ID, nil
+}
+
+// sharesChannel reports whether a and b both have an identity on one
+// channel (two contacts of WeCom, say): then they are two people.
+func sharesChannel(a, b *store.MemberView) bool {
+	for _, x := range a.Identities {
+		for _, y := range b.Identities {
+			if x.Channel == y.Channel && x.ExternalID != y.ExternalID {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (c *Contacts) logged(ctx context.Context, e *store.Event) error {

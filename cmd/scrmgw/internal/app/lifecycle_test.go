@@ -111,6 +111,24 @@ func TestWeComEditContactUnifiesByPhoneWithRedis(t *testing.T) {
 		!strings.Contains(evs[0].Payload, fmt.Sprintf(`"merged_into":"%d"`, crm.ID)) {
 		t.Errorf("member.updated events = %+v, want one saying merged_into %d", evs, crm.ID)
 	}
+
+	// Another WeCom customer whose remark the guide gave the same number
+	// (a slip of the finger) is someone else on WeCom: not merged.
+	other := addCustomers(t, s, fake, "li", "wmLiu")[0]
+	fake.AddContact(wecomfake.Contact{ExternalUserID: "wmLiu", Name: "刘女士", FollowUsers: []wecom.FollowUser{{UserID: "li",
+		RemarkMobiles: []string{"139 0013 9000"}}}})
+	edit = wecomfake.EditExternalContact("li", "wmLiu")
+	edit.CreateTime = time.Now().Truncate(time.Second)
+	if status, _ := deliver(t, s.base+wecom.CallbackPath, edit.XML(), wecomfake.Callback{}); status != 200 {
+		t.Fatalf("edit callback: %d", status)
+	}
+	waitFor(t, "the second edit handled", func() bool {
+		evs, _ := s.app.Store.Events(ctx, store.EventFilter{MemberID: other, Type: "member.updated"})
+		return len(evs) == 1
+	})
+	if liu, err := s.app.Store.MemberByIdentity(ctx, "wecom", "wmLiu"); err != nil || liu.ID != other || liu.Phone != "" {
+		t.Errorf("wmLiu = %+v, %v; want member %d still, without the other customer's phone", liu, err, other)
+	}
 }
 
 // TestWeComContactRemovedWithRedis: a customer deleting their guide
