@@ -139,8 +139,8 @@ func TestJourneyCrossBrandOfferWeCom(t *testing.T) {
 		}
 	}
 	tk := j.guideTask("确认发送「cross_brand_offer」给 陈女士")
-	if tk.MemberID != chen.id || tk.BrandID != "yun" {
-		t.Errorf("confirmation task for member %d of brand %q, want %d of yun", tk.MemberID, tk.BrandID, chen.id)
+	if tk.MemberID != chen.id || tk.BrandID != "yun" || tk.Note != wantText {
+		t.Errorf("confirmation task for member %d of brand %q, note %q; want %d of yun, the offer's text", tk.MemberID, tk.BrandID, tk.Note, chen.id)
 	}
 	if waitCount(t, "the confirmation task (app message)", 1, func() int { return len(fake.AppMessages()) }) {
 		a := fake.AppMessages()[0]
