@@ -51,6 +51,17 @@ func (s *Store) CompleteGuideTaskByKey(ctx context.Context, key string, at time.
 	return res.RowsAffected == 1, nil
 }
 
+// CancelGuideTaskByKey cancels the open guide task of key; cancelled is
+// false when there is none open (done, cancelled, or never made).
+func (s *Store) CancelGuideTaskByKey(ctx context.Context, key string) (cancelled bool, err error) {
+	res := s.db.WithContext(ctx).Model(&GuideTask{}).Where("task_key = ? AND state = ?", key, GuideTaskOpen).
+		Update("state", GuideTaskCancelled)
+	if res.Error != nil {
+		return false, translate(res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
 // SendStat counts the step visits of a workflow that ended alike: one
 // step, its state and reason, and the state of its outbox message (empty
 // for a visit that put none in the outbox).

@@ -20,10 +20,11 @@ import (
 
 // recOutcomes records what the Sender tells the engine.
 type recOutcomes struct {
-	mu        sync.Mutex
-	settled   []string
-	delivered []string
-	fail      error
+	mu          sync.Mutex
+	settled     []string
+	delivered   []string
+	undelivered []string
+	fail        error
 }
 
 func (r *recOutcomes) SendSettled(_ context.Context, key string) error {
@@ -37,6 +38,13 @@ func (r *recOutcomes) Delivered(_ context.Context, key string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.delivered = append(r.delivered, key)
+	return r.fail
+}
+
+func (r *recOutcomes) Undelivered(_ context.Context, key, why string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.undelivered = append(r.undelivered, key+": "+why)
 	return r.fail
 }
 
@@ -99,6 +107,28 @@ func TestSenderReportsOutcomes(t *testing.T) {
 		}
 		if diff := cmp.Diff([]string{"wf:1:nudge:1", "wf:1:nudge:1"}, rec.delivered); diff != "" {
 			t.Errorf("delivered (-want +got):\n%s", diff)
+		}
+
+		// Never delivered (the member left the guide): told, with why.
+		ch.delivery, ch.detail = adapters.DeliveryFailed, "not a contact any more"
+		gone, _ := snd.Send(ctx, "tasks", &adapters.Outbound{IdempotencyKey: "wf:4:nudge:1", To: "wm4", Via: "li", Text: "x"}, Meta{})
+		for _, task := range q.Drain() {
+			if err := snd.SendTask(ctx, task); err != nil {
+				t.Fatal(err)
+			}
+		}
+		checks = slices.DeleteFunc(q.Drain(), func(t2 *asynq.Task) bool { return t2.Type() != TypeCheckDelivery })
+		if len(checks) != 1 {
+			t.Fatalf("%d delivery checks queued, want 1", len(checks))
+		}
+		if err := snd.CheckTask(ctx, checks[0]); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.Outbox(ctx, gone.ID); got.Delivery != string(adapters.DeliveryFailed) {
+			t.Errorf("undelivered message: delivery %q", got.Delivery)
+		}
+		if diff := cmp.Diff([]string{"wf:4:nudge:1: not a contact any more"}, rec.undelivered); diff != "" {
+			t.Errorf("undelivered (-want +got):\n%s", diff)
 		}
 
 		// A send whose worker died, on a channel that cannot tell:

@@ -47,6 +47,10 @@ type Outcomes interface {
 	SendSettled(ctx context.Context, key string) error
 	// Delivered: the message of key, sent pending, reached the member.
 	Delivered(ctx context.Context, key string) error
+	// Undelivered: the message of key, sent pending, never will (the
+	// guide did not send it in time, the member is no longer their
+	// contact); why says which.
+	Undelivered(ctx context.Context, key, why string) error
 }
 
 // Report makes the Sender tell o what becomes of its messages.
@@ -448,11 +452,30 @@ func (s *Sender) CheckTask(ctx context.Context, t *asynq.Task) error {
 		}
 		return s.delivered(ctx, row)
 	case d != adapters.DeliveryPending:
-		return s.store.SetDelivery(ctx, row.ID, string(d), detail)
+		if err := s.store.SetDelivery(ctx, row.ID, string(d), detail); err != nil {
+			return err
+		}
+		return s.undelivered(ctx, row, detail)
 	case pl.N+1 >= maxChecks:
-		return s.store.SetDelivery(ctx, row.ID, string(adapters.DeliveryFailed), "the guide did not confirm the message task within two days")
+		why := "the guide did not confirm the message task within two days"
+		if err := s.store.SetDelivery(ctx, row.ID, string(adapters.DeliveryFailed), why); err != nil {
+			return err
+		}
+		return s.undelivered(ctx, row, why)
 	}
 	s.scheduleCheck(ctx, row.ID, pl.N+1)
+	return nil
+}
+
+// undelivered tells Outcomes that a message will not reach its member;
+// an error has the check task retried.
+func (s *Sender) undelivered(ctx context.Context, row *store.OutboxMessage, why string) error {
+	if s.outcomes == nil {
+		return nil
+	}
+	if err := s.outcomes.Undelivered(ctx, row.IdempotencyKey, why); err != nil {
+		return fmt.Errorf("outbox %d: telling it was not delivered: %w", row.ID, err)
+	}
 	return nil
 }
 

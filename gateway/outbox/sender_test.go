@@ -101,6 +101,7 @@ func TestSenderSendsOnce(t *testing.T) {
 type taskChannel struct {
 	fakeChannel
 	delivery adapters.Delivery
+	detail   string
 }
 
 func (c *taskChannel) Name() string { return "tasks" }
@@ -114,7 +115,7 @@ func (c *taskChannel) Send(ctx context.Context, m *adapters.Outbound) (*adapters
 }
 
 func (c *taskChannel) CheckDelivery(_ context.Context, _ *adapters.Outbound, _ string) (adapters.Delivery, string, error) {
-	return c.delivery, "", nil
+	return c.delivery, c.detail, nil
 }
 
 func TestDeliveryChecks(t *testing.T) {

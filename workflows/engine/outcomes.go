@@ -85,6 +85,24 @@ func (e *Engine) Delivered(ctx context.Context, key string) error {
 	return nil
 }
 
+// Undelivered is told that the message of key will not reach the member
+// (the guide did not send the WeCom message task in time, or the member
+// is no longer their contact): the guide's task to confirm it is
+// cancelled, not left overdue for ever. It is idempotent.
+func (e *Engine) Undelivered(ctx context.Context, key, why string) error {
+	if _, ok := runOfKey(key); !ok {
+		return nil
+	}
+	cancelled, err := e.store.CancelGuideTaskByKey(ctx, key+":confirm")
+	if err != nil {
+		return fmt.Errorf("cancelling the confirmation task of %s: %w", key, err)
+	}
+	if cancelled {
+		e.log.InfoContext(ctx, "message not delivered; its confirmation task is cancelled", "key", key, "reason", why)
+	}
+	return nil
+}
+
 // runOfKey returns the run of a step visit's key ("wf:<run>:<step>:<visit>").
 func runOfKey(key string) (int64, bool) {
 	rest, ok := strings.CutPrefix(key, "wf:")

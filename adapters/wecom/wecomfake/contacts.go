@@ -298,6 +298,22 @@ func (s *Server) ConfirmMsgTemplate(msgID string) bool {
 	return ok
 }
 
+// RefuseMsgTemplate plays WeCom failing the message task msgID for its
+// pending customers with status (2: the customer is no longer the
+// employee's contact; 3: the customer got their quota of group
+// messages). It reports whether the task exists.
+func (s *Server) RefuseMsgTemplate(msgID string, status int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sends, ok := s.templateSends[msgID]
+	for _, st := range sends {
+		if st.status == 0 {
+			st.status = status
+		}
+	}
+	return ok
+}
+
 // follows reports whether userID follows the customer.
 func (s *Server) follows(externalUserID, userID string) bool {
 	c := s.contacts[externalUserID]

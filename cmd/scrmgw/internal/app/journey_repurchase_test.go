@@ -297,3 +297,45 @@ func TestJourneyRepurchaseAgainWeCom(t *testing.T) {
 		t.Errorf("%d message tasks; stats = %s\nwant 1; entered 2, converted 1, active 1, sent 1", n, body)
 	}
 }
+
+// TestJourneyRepurchaseWeComNotDelivered: the reminder's message task is
+// created, but the member is no longer the guide's contact when the guide
+// sends it (WeCom reports status 2): the stats say sent but undelivered,
+// and the guide's task to confirm it is cancelled, not left overdue.
+func TestJourneyRepurchaseWeComNotDelivered(t *testing.T) {
+	start := time.Date(2027, 1, 5, 11, 0, 0, 0, shanghai)
+	j := startJourney(t, journeyChannels{wecom: true}, start)
+	fake := j.wecom
+	j.enableShipped("repurchase-replenishment")
+	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
+	waitFor(t, "the welcome", func() bool { return len(fake.Welcomes()) > 0 })
+	m := j.memberByPhone("13800138000")
+	j.event("p-3001", purchase("p-3001", "13800138000", "SO-3001", j.clock.Now().Truncate(time.Second)))
+	j.waitRun("repurchase-replenishment", m.ID, "wait_refill")
+	j.advance(27*24*time.Hour, "the reminder step done", func() bool {
+		rs := j.runs("repurchase-replenishment", m.ID)
+		return len(rs) == 1 && (rs[0].Step == "wait_reply" || rs[0].State != store.RunActive)
+	})
+	if !waitCount(t, "the reminder message task", 1, func() int { return len(fake.MsgTemplates()) }) {
+		return
+	}
+	confirm := j.guideTask("确认发送「repurchase_reminder」给 陈女士")
+	if confirm.State != store.GuideTaskOpen {
+		t.Fatalf("confirmation task %s before WeCom said anything, want open", confirm.State)
+	}
+	if !fake.RefuseMsgTemplate(fake.MsgTemplates()[0].MsgID, 2) {
+		t.Fatal("no message task to refuse")
+	}
+	var st engine.Stats
+	var body string
+	waitFor(t, "the reminder undelivered", func() bool {
+		st, body = j.stats("repurchase-replenishment")
+		return st.Sends.Undelivered == 1
+	})
+	if st.Sends.Sent != 1 || st.Sends.Delivered != 0 || st.Sends.Failed != 0 {
+		t.Errorf("stats = %s\nwant sent 1 (WeCom took it), delivered 0, undelivered 1", body)
+	}
+	waitFor(t, "the confirmation task cancelled", func() bool {
+		return j.guideTask("确认发送「repurchase_reminder」给 陈女士").State == store.GuideTaskCancelled
+	})
+}
