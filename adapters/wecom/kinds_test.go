@@ -652,3 +652,30 @@ func TestPublicAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestSendMediaKeepsSignedLinksOutOfLogs: a picture named by a signed link
+// (an object store's) is fetched with its query, but errors and logs show
+// the link without it.
+func TestSendMediaKeepsSignedLinksOutOfLogs(t *testing.T) {
+	e := newKindsEnv(t)
+	const secret = "Signature=c2VjcmV0LXNpZ25hdHVyZQ"
+	for _, path := range []string{"/pic/signed.png", "/missing-signed.png"} {
+		m := &adapters.Outbound{To: "wmChen", Via: "li", Kind: "image", Fields: map[string]string{"picurl": e.media.url(path) + "?" + secret}}
+		_, err := e.client.Send(context.Background(), m)
+		if path == "/pic/signed.png" && err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+		if path == "/missing-signed.png" && (err == nil || !strings.Contains(err.Error(), path+"?…")) {
+			t.Errorf("Send = %v, want an error naming %s without its query", err, path)
+		}
+		if err != nil && strings.Contains(err.Error(), secret) {
+			t.Errorf("error shows the link's signature: %v", err)
+		}
+	}
+	if e.media.hitsOf("/pic/signed.png") != 1 {
+		t.Errorf("the signed picture was fetched %d times, want 1", e.media.hitsOf("/pic/signed.png"))
+	}
+	if logs := e.logs.String(); strings.Contains(logs, secret) || !strings.Contains(logs, "/pic/signed.png?…") {
+		t.Errorf("logs show the signature, or not the upload:\n%s", logs)
+	}
+}

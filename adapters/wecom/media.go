@@ -222,7 +222,7 @@ func (s *mediaStore) resolve(ctx context.Context, typ, src, filename string) (st
 		if err := s.cache.Set(ctx, key, id, mediaCacheTTL); err != nil {
 			s.log.Warn("caching wecom media id", slog.Any("error", err))
 		}
-		s.log.Info("wecom media uploaded", slog.String("type", typ), slog.String("source", src), slog.Int("bytes", len(data)))
+		s.log.Info("wecom media uploaded", slog.String("type", typ), slog.String("source", shownURL(src)), slog.Int("bytes", len(data)))
 		return id, nil
 	})
 }
@@ -241,6 +241,7 @@ func (s *mediaStore) forget(ctx context.Context, srcs []mediaSource) {
 // WeCom is the message's fault; a transport failure or a busy WeCom is
 // worth a retry, and is no "outcome unknown": nothing was sent yet.
 func uploadError(src string, err error) error {
+	src = shownURL(src)
 	var apiErr *adapters.APIError
 	switch {
 	case errors.Is(err, adapters.ErrInvalidMessage):
@@ -261,35 +262,42 @@ func (s *mediaStore) fetch(ctx context.Context, typ, src, filename string) ([]by
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
 	if err != nil {
-		return nil, "", "", fmt.Errorf("fetching %s: %w: %v", src, adapters.ErrInvalidMessage, err)
+		return nil, "", "", fmt.Errorf("fetching %s: %w: %v", shownURL(src), adapters.ErrInvalidMessage, err)
 	}
 	resp, err := s.http.Do(req)
+	// Errors name the link without its query (a signed link's signature
+	// must not reach logs or the outbox), and not the client's copy of it.
+	shown := shownURL(src)
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
 	if errors.Is(err, errPrivateAddress) {
-		return nil, "", "", fmt.Errorf("fetching %s: %w: %v", src, adapters.ErrInvalidMessage, err)
+		return nil, "", "", fmt.Errorf("fetching %s: %w: %v", shown, adapters.ErrInvalidMessage, err)
 	}
 	if err != nil {
-		return nil, "", "", fmt.Errorf("fetching %s: %w: %v", src, adapters.ErrTemporary, err)
+		return nil, "", "", fmt.Errorf("fetching %s: %w: %v", shown, adapters.ErrTemporary, err)
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode >= 500, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests:
-		return nil, "", "", fmt.Errorf("fetching %s: HTTP %d: %w", src, resp.StatusCode, adapters.ErrTemporary)
+		return nil, "", "", fmt.Errorf("fetching %s: HTTP %d: %w", shown, resp.StatusCode, adapters.ErrTemporary)
 	case resp.StatusCode != http.StatusOK:
-		return nil, "", "", fmt.Errorf("fetching %s: HTTP %d: %w", src, resp.StatusCode, adapters.ErrInvalidMessage)
+		return nil, "", "", fmt.Errorf("fetching %s: HTTP %d: %w", shown, resp.StatusCode, adapters.ErrInvalidMessage)
 	}
 	limit := maxMediaBytes(typ)
 	if resp.ContentLength > limit {
-		return nil, "", "", fmt.Errorf("fetching %s: %d bytes, over WeCom's %d MB for an %s: %w", src, resp.ContentLength, limit>>20, typ, adapters.ErrInvalidMessage)
+		return nil, "", "", fmt.Errorf("fetching %s: %d bytes, over WeCom's %d MB for an %s: %w", shown, resp.ContentLength, limit>>20, typ, adapters.ErrInvalidMessage)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return nil, "", "", fmt.Errorf("fetching %s: %w: %v", src, adapters.ErrTemporary, err)
+		return nil, "", "", fmt.Errorf("fetching %s: %w: %v", shown, adapters.ErrTemporary, err)
 	}
 	switch {
 	case int64(len(data)) > limit:
-		return nil, "", "", fmt.Errorf("fetching %s: over WeCom's %d MB for an %s: %w", src, limit>>20, typ, adapters.ErrInvalidMessage)
+		return nil, "", "", fmt.Errorf("fetching %s: over WeCom's %d MB for an %s: %w", shown, limit>>20, typ, adapters.ErrInvalidMessage)
 	case len(data) < minMediaBytes:
-		return nil, "", "", fmt.Errorf("fetching %s: %d bytes, WeCom wants more than 5: %w", src, len(data), adapters.ErrInvalidMessage)
+		return nil, "", "", fmt.Errorf("fetching %s: %d bytes, WeCom wants more than 5: %w", shown, len(data), adapters.ErrInvalidMessage)
 	}
 	header := resp.Header.Get("Content-Type")
 	ctype, _, _ := mime.ParseMediaType(header)
@@ -305,7 +313,7 @@ func (s *mediaStore) fetch(ctx context.Context, typ, src, filename string) ([]by
 		declared := ctype == "" || ctype == sniffed || ctype == "image/jpg" && sniffed == "image/jpeg" ||
 			ctype == "application/octet-stream" || ctype == "binary/octet-stream"
 		if ext == "" || !declared {
-			return nil, "", "", fmt.Errorf("fetching %s: not a JPG or PNG picture (Content-Type %q, content %s): %w", src, header, sniffed, adapters.ErrInvalidMessage)
+			return nil, "", "", fmt.Errorf("fetching %s: not a JPG or PNG picture (Content-Type %q, content %s): %w", shown, header, sniffed, adapters.ErrInvalidMessage)
 		}
 		ctype = sniffed
 		if !strings.HasSuffix(strings.ToLower(filename), ext) && !(ext == ".jpg" && strings.HasSuffix(strings.ToLower(filename), ".jpeg")) {
@@ -319,4 +327,18 @@ func (s *mediaStore) fetch(ctx context.Context, typ, src, filename string) ([]by
 		filename = "file-" + strconv.Itoa(len(data))
 	}
 	return data, ctype, filename, nil
+}
+
+// shownURL is src as logs and errors show it: without its query and
+// fragment, which may carry a signature or a token.
+func shownURL(src string) string {
+	u, err := url.Parse(src)
+	if err != nil {
+		return "(an unreadable link)"
+	}
+	shown := u.Scheme + "://" + u.Host + u.EscapedPath()
+	if u.RawQuery != "" || u.Fragment != "" {
+		shown += "?…"
+	}
+	return shown
 }
