@@ -96,6 +96,11 @@ type HandoverOptions struct {
 	// channel (WeCom moves a contact 24 hours after the request unless
 	// they refuse). Default 1 hour.
 	PollInterval time.Duration
+	// GiveUp is how long after its handover began a member the channel
+	// still does not report taken over (nor refused) is settled as
+	// failed, for an operator. Default 7 days (WeCom moves a contact
+	// within a day of each request).
+	GiveUp time.Duration
 	// Lease is how long a claimed handover belongs to the worker that
 	// claimed it. Default 2 minutes.
 	Lease time.Duration
@@ -132,6 +137,9 @@ func NewHandovers(a *Assigner, xfer ResignedTransferer, q Enqueuer, opts Handove
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Hour
+	}
+	if opts.GiveUp <= 0 {
+		opts.GiveUp = 7 * 24 * time.Hour
 	}
 	if opts.Lease <= 0 {
 		opts.Lease = 2 * time.Minute
@@ -543,7 +551,7 @@ func (h *Handovers) requestBatch(ctx context.Context, from, to string, rows []*s
 		// attempt and so asks the channel's status before asking again.
 		h.release(ctx, derefs(rows), "outcome unknown, to be checked before asking again: "+err.Error())
 		return 0, fmt.Errorf("requesting the handover to %s (outcome unknown): %w", to, err)
-	case errors.Is(err, adapters.ErrInvalidRecipient):
+	case errors.Is(err, adapters.ErrInvalidRecipient) && takeoverRefused(apiCode(err)):
 		// The channel does not take this guide: another one will do.
 		for _, r := range rows {
 			h.retarget(ctx, r, fmt.Sprintf("%s refused %s as the new guide: %v", h.opts.Channel, r.ToGuideID, err), apiCode(err))
@@ -586,6 +594,19 @@ func (h *Handovers) requestBatch(ctx context.Context, from, to string, rows []*s
 		later = errors.Join(later, fmt.Errorf("no answer for a customer of the handover to %s", to))
 	}
 	return requested, later
+}
+
+// takeoverRefused reports whether a call-level refusal of a transfer
+// names the guide taking over (an unknown or deactivated user), so that
+// another guide will do. Other refusals (no permission for customer
+// contact, an app outside its visible range) would refuse every guide:
+// they are retried, for an operator to fix.
+func takeoverRefused(code int) bool {
+	switch code {
+	case 40003, 46004, 60111, 92000:
+		return true
+	}
+	return false
 }
 
 func apiCode(err error) int {
@@ -693,6 +714,14 @@ func (h *Handovers) Poll(ctx context.Context, guideID string) error {
 						slog.String("guide_id", r.GuideID), slog.String("to_guide_id", r.ToGuideID), slog.String("reason", why))
 				}
 			default:
+				if now.Sub(r.CreatedAt) > h.opts.GiveUp {
+					// Not listed, or in a state it never leaves: an
+					// operator looks (the member stays bound to the new
+					// guide here).
+					h.settle(ctx, r, store.HandoverFailed, fmt.Sprintf("%s did not report the takeover within %s of the handover",
+						h.opts.Channel, h.opts.GiveUp), 0)
+					continue
+				}
 				if _, err := h.store.DeferHandoverCheck(ctx, r, now.Add(h.opts.PollInterval)); err != nil {
 					errs = append(errs, err)
 				}

@@ -17,6 +17,11 @@ import (
 // refuse). Tests shorten it.
 var handoverPollInterval = time.Hour
 
+// handoverGiveUp is how long a handover WeCom never reports on waits
+// before it fails for an operator (assign.HandoverOptions.GiveUp); tests
+// shorten it.
+var handoverGiveUp = 7 * 24 * time.Hour
+
 // EventContactTransferFailed is WeCom's transfer_fail: a handed-over
 // customer refused their new guide, or the new guide has too many.
 const EventContactTransferFailed = "contact.transfer_failed"
@@ -33,7 +38,7 @@ func (a *App) wireHandovers() {
 		return
 	}
 	a.handovers = assign.NewHandovers(a.assigner, wecomResigned{api: c.API()}, a.Queue, assign.HandoverOptions{
-		Channel: wecom.ChannelName, PollInterval: handoverPollInterval, Queue: queue.Default, Logger: a.Log})
+		Channel: wecom.ChannelName, PollInterval: handoverPollInterval, GiveUp: handoverGiveUp, Queue: queue.Default, Logger: a.Log})
 	a.processor.On(inbox.OnEvent(EventContactTransferFailed), inbox.HandlerFunc(func(ctx context.Context, in *adapters.Inbound) error {
 		if in.Channel != wecom.ChannelName {
 			return nil

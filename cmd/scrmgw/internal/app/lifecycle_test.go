@@ -300,6 +300,53 @@ func TestWeComGuideLeftHandoverWithRedis(t *testing.T) {
 	if g := boundGuide(t, s, "wmA"); g != "g-wang" {
 		t.Errorf("wmA bound to %q after the takeover callback, want g-wang", g)
 	}
+
+	// Later the customer deletes wang and adds wang again: that add is a
+	// join (bound, member.joined), not the takeover's.
+	del := wecomfake.DelFollowUser("wang", "wmA")
+	del.CreateTime = time.Now().Add(2 * time.Second).Truncate(time.Second)
+	if status, _ := deliver(t, s.base+wecom.CallbackPath, del.XML(), wecomfake.Callback{}); status != 200 {
+		t.Fatal(status)
+	}
+	waitFor(t, "wmA unbound", func() bool { return boundGuide(t, s, "wmA") == "" })
+	again := wecomfake.AddExternalContact("wang", "wmA", "", "")
+	again.CreateTime = time.Now().Add(3 * time.Second).Truncate(time.Second)
+	if status, _ := deliver(t, s.base+wecom.CallbackPath, again.XML(), wecomfake.Callback{}); status != 200 {
+		t.Fatal(status)
+	}
+	waitFor(t, "wmA joined wang again", func() bool {
+		evs, _ := s.app.Store.Events(ctx, store.EventFilter{MemberID: v.ID, Type: "member.joined"})
+		return len(evs) == 2 && boundGuide(t, s, "wmA") == "g-wang"
+	})
+}
+
+// TestWeComHandoverGivesUpWithRedis: WeCom never reports the takeover of
+// a customer (the request stays waiting): after handover give-up time the
+// handover fails for an operator, saying why, instead of being checked
+// for ever; the member stays bound to their new guide.
+func TestWeComHandoverGivesUpWithRedis(t *testing.T) {
+	old := handoverGiveUp
+	handoverGiveUp = 3 * time.Second
+	t.Cleanup(func() { handoverGiveUp = old })
+	s, fake, tok := startHandover(t)
+	resign := fake.Resign("li")
+	if status, _ := deliver(t, s.base+wecom.CallbackPath, resign.XML(), wecomfake.Callback{}); status != 200 {
+		t.Fatalf("delete_user: %d", status)
+	}
+	waitFor(t, "three handovers requested", func() bool { return len(handovers(t, s, tok, "state=requested")) == 3 })
+	var failed []store.Handover
+	waitFor(t, "the handovers given up", func() bool {
+		failed = handovers(t, s, tok, "state=failed")
+		return len(failed) == 3
+	})
+	for _, h := range failed {
+		if !strings.Contains(h.Reason, "did not report the takeover within 3s") {
+			t.Errorf("handover of %s failed with %q", h.ExternalUserID, h.Reason)
+		}
+	}
+	if g := boundGuide(t, s, "wmB"); g != "g-zhao" {
+		t.Errorf("wmB bound to %q, want still g-zhao", g)
+	}
 }
 
 // TestWeComHandoverRefusedWithRedis: one customer refuses their new guide
