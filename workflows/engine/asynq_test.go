@@ -141,13 +141,14 @@ func testRealAsynq(t *testing.T, lead time.Duration) {
 		if time.Since(started) < 8*time.Second {
 			t.Errorf("runs finished in %v, before their waits", time.Since(started))
 		}
+		toMembers := sender.toMembers()
 		sender.mu.Lock()
 		defer sender.mu.Unlock()
-		if sender.calls != 6 || len(sender.sent) != 6 {
-			t.Errorf("%d send calls, %d messages; want 2 for each of 3 members", sender.calls, len(sender.sent))
+		if sender.memberCalls != 6 || len(toMembers) != 6 {
+			t.Errorf("%d send calls, %d messages to members; want 2 for each of 3 members", sender.memberCalls, len(toMembers))
 		}
 		first := map[string]time.Time{}
-		for _, m := range sender.sent {
+		for _, m := range toMembers {
 			switch m.meta.Step {
 			case "hello":
 				first[m.out.To] = m.at

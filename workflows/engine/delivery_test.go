@@ -166,8 +166,8 @@ func TestDuplicateWakes(t *testing.T) {
 		}
 		wg.Wait()
 		h.fire()
-		if h.sender.calls != 6 || len(h.sender.toMembers()) != 6 {
-			t.Errorf("%d send calls for 6 members, %d messages", h.sender.calls, len(h.sender.toMembers()))
+		if h.sender.memberCalls != 6 || len(h.sender.toMembers()) != 6 {
+			t.Errorf("%d send calls for 6 members, %d messages", h.sender.memberCalls, len(h.sender.toMembers()))
 		}
 		st, _ := h.e.Stats(h.ctx, "camellia", "send-now")
 		if st.Done != 6 || st.Sent != 6 {
@@ -281,12 +281,12 @@ func TestSweeperRecovers(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if len(h.sender.sent) != 4 {
-			t.Fatalf("%d sent, want 4 (the fifth is claimed by a dead worker)", len(h.sender.sent))
+		if n := len(h.sender.toMembers()); n != 4 {
+			t.Fatalf("%d sent, want 4 (the fifth is claimed by a dead worker)", n)
 		}
 		h.runUntil(at(3, 15, 10))
-		if len(h.sender.sent) != 5 {
-			t.Errorf("the dead worker's step was not taken over: %d sent", len(h.sender.sent))
+		if n := len(h.sender.toMembers()); n != 5 {
+			t.Errorf("the dead worker's step was not taken over: %d sent", n)
 		}
 		for _, m := range ms {
 			if r := h.only(m); r.State != store.RunDone {

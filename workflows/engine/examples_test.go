@@ -97,8 +97,11 @@ func TestNewMemberWelcome(t *testing.T) {
 			t.Errorf("run: %+v", run)
 		}
 		tasks, _ = h.s.GuideTasks(h.ctx, store.GuideTaskFilter{RunID: run.ID})
-		if len(tasks) != 2 || !strings.Contains(tasks[1].Title, "确认发送「recall」给 Lily") {
-			t.Errorf("the recall through the guide made no confirmation task: %+v", tasks)
+		// Both WeCom messages went out as message tasks the guide sends:
+		// each gave them a task to confirm it.
+		if len(tasks) != 3 || !strings.Contains(tasks[1].Title, "确认发送「first_purchase_coupon」给 Lily") ||
+			!strings.Contains(tasks[2].Title, "确认发送「recall」给 Lily") {
+			t.Errorf("the coupon and the recall through the guide made no confirmation tasks: %+v", tasks)
 		}
 		want := []string{"assign:done", "say_hello:done", "wait_3d:done", "not_bought_yet:done",
 			"coupon:done", "wait_27d:done", "recall:done", "done:done"}
@@ -186,8 +189,9 @@ func TestRepurchase(t *testing.T) {
 			}
 		}
 		tasks, _ := h.s.GuideTasks(h.ctx, store.GuideTaskFilter{RunID: run.ID})
-		if len(tasks) != 1 || !strings.Contains(tasks[0].Title, "o-1") || !tasks[0].DueAt.Equal(at(31, 13, 0)) {
-			t.Errorf("follow-up task: %+v", tasks)
+		if len(tasks) != 2 || !strings.Contains(tasks[0].Title, "确认发送「repurchase_reminder」") ||
+			!strings.Contains(tasks[1].Title, "o-1") || !tasks[1].DueAt.Equal(at(31, 13, 0)) {
+			t.Errorf("the reminder's confirmation and the follow-up task: %+v", tasks)
 		}
 		// The next purchase starts the next reminder.
 		h.clock.Set(at(31, 15, 0))

@@ -174,12 +174,15 @@ type fakeSender struct {
 	// step waits for it.
 	auto, instant bool
 
-	mu     sync.Mutex
-	calls  int
-	sent   []sent
-	keys   map[string]bool
-	queued []string
-	fail   error
+	mu    sync.Mutex
+	calls int
+	// memberCalls counts the calls to members (a WeCom message task
+	// also tells the guide of their confirmation task).
+	memberCalls int
+	sent        []sent
+	keys        map[string]bool
+	queued      []string
+	fail        error
 }
 
 // sendResult is what becomes of a message in the fake pipeline.
@@ -201,6 +204,9 @@ func (f *fakeSender) Send(ctx context.Context, channel string, m *adapters.Outbo
 		return f.fail
 	}
 	f.calls++
+	if m.ToParty == adapters.PartyMember {
+		f.memberCalls++
+	}
 	if f.keys[m.IdempotencyKey] {
 		return nil
 	}

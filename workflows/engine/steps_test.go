@@ -184,9 +184,21 @@ func TestEveryStepKind(t *testing.T) {
 		if l := byTo["dingtalk-Lu"]; l.channel != "dingtalk" || l.out.Kind != "markdown" || l.out.Via != "" || l.meta.GuideID != "g3" {
 			t.Errorf("hello to Lu: %+v", l)
 		}
-		notices := h.sender.toGuides()
+		var notices, confirms []sent
+		for _, n := range h.sender.toGuides() {
+			if strings.HasSuffix(n.out.IdempotencyKey, ":confirm:notify") {
+				confirms = append(confirms, n)
+			} else {
+				notices = append(notices, n)
+			}
+		}
 		if len(notices) != 2 || notices[0].channel == notices[1].channel {
 			t.Errorf("task notices (one on WeCom to wang, one on DingTalk to li): %+v", notices)
+		}
+		// Kai's hello is a WeCom message task wang sends: wang is told to
+		// confirm it; Lu's went out on DingTalk, with nothing to confirm.
+		if len(confirms) != 1 || confirms[0].channel != "wecom" || confirms[0].out.To != "wang" {
+			t.Errorf("confirmation notices (one on WeCom to wang): %+v", confirms)
 		}
 		if hook.calls()-calls != 2 || hook.bad != 0 {
 			t.Fatalf("webhook calls %d, bad signatures %d", hook.calls()-calls, hook.bad)
@@ -226,7 +238,8 @@ func TestEveryStepKind(t *testing.T) {
 			t.Errorf("Lu's tags %v after untag", tags)
 		}
 		tasks, _ := h.s.GuideTasks(h.ctx, store.GuideTaskFilter{RunID: runK.ID})
-		if len(tasks) != 2 || tasks[1].Title != "金卡会员 Kai 回复了" || !tasks[0].DueAt.Equal(at(3, 14, 0)) {
+		if len(tasks) != 3 || !strings.HasPrefix(tasks[0].Title, "确认发送「welcome」") || tasks[2].Title != "金卡会员 Kai 回复了" ||
+			!tasks[1].DueAt.Equal(at(3, 14, 0)) {
 			t.Errorf("Kai's tasks: %+v", tasks)
 		}
 		st, _ := h.e.Stats(h.ctx, "camellia", "all-kinds")
