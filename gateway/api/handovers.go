@@ -1,7 +1,6 @@
 package api
 
 import (
-	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -22,13 +21,13 @@ func (s *Server) listHandovers(c *gin.Context) {
 	switch f.State {
 	case "", store.HandoverPending, store.HandoverRequested, store.HandoverTransferred, store.HandoverFailed:
 	default:
-		c.JSON(http.StatusBadRequest, gin.H{"error": gin.H{"code": "invalid", "message": "state must be pending, requested, transferred or failed"}})
+		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "state must be pending, requested, transferred or failed"))
 		return
 	}
 	if v := c.Query("after_id"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			c.JSON(http.StatusBadRequest, gin.H{"error": gin.H{"code": "invalid", "message": "after_id must be an integer"}})
+			abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "after_id must be an integer"))
 			return
 		}
 		f.AfterID = n
@@ -36,15 +35,14 @@ func (s *Server) listHandovers(c *gin.Context) {
 	if v := c.Query("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			c.JSON(http.StatusBadRequest, gin.H{"error": gin.H{"code": "invalid", "message": "limit must be an integer"}})
+			abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "limit must be an integer"))
 			return
 		}
 		f.Limit = n
 	}
 	rows, err := s.store.Handovers(c.Request.Context(), f)
 	if err != nil {
-		s.log.Error("listing handovers", slog.Any("error", err))
-		c.JSON(http.StatusInternalServerError, gin.H{"error": gin.H{"code": "internal", "message": "internal error"}})
+		s.fail(c, err)
 		return
 	}
 	if rows == nil {

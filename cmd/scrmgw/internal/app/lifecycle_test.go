@@ -347,6 +347,11 @@ func TestWeComHandoverGivesUpWithRedis(t *testing.T) {
 	if g := boundGuide(t, s, "wmB"); g != "g-zhao" {
 		t.Errorf("wmB bound to %q, want still g-zhao", g)
 	}
+	// A bad filter is the API's usual 400.
+	if code, body := request(t, "GET", s.base+"/api/v1/handovers?state=lost", tok, ""); code != 400 ||
+		!strings.Contains(body, `"code":"invalid_argument"`) || !strings.Contains(body, "state must be") {
+		t.Errorf("GET /api/v1/handovers?state=lost: %d %s, want 400 invalid_argument", code, body)
+	}
 }
 
 // TestWeComHandoverRefusedWithRedis: one customer refuses their new guide
