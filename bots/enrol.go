@@ -139,17 +139,7 @@ func (d Deps) enrol(ctx context.Context, m *Message, member *store.MemberView, d
 	if bound == nil {
 		return nil
 	}
-	g, err := d.Directory.Guide(ctx, bound.GuideID, "")
-	if err != nil {
-		return err
-	}
-	rs, err := d.Directory.RetailStore(ctx, bound.StoreID, "")
-	if err != nil {
-		return err
-	}
-	data.Guide = templates.Guide{Name: g.Name, Store: rs.Name}
-	data.Store = templates.Store{Name: rs.Name, Address: rs.Address, OpeningHours: rs.OpeningHours}
-	return nil
+	return d.boundData(ctx, bound, data)
 }
 
 func hasMembership(v *store.MemberView, brand string) bool {

@@ -313,18 +313,23 @@ func (d Deps) guideData(ctx context.Context, m *Message, data *templates.Data) e
 		if b.BrandID != m.Brand && m.Brand != "" {
 			continue
 		}
-		g, err := d.Directory.Guide(ctx, b.GuideID, "")
-		if err != nil {
-			return err
-		}
-		rs, err := d.Directory.RetailStore(ctx, b.StoreID, "")
-		if err != nil {
-			return err
-		}
-		data.Guide = templates.Guide{Name: g.Name, Store: rs.Name}
-		data.Store = templates.Store{Name: rs.Name, Address: rs.Address, OpeningHours: rs.OpeningHours}
-		return nil
+		return d.boundData(ctx, &b, data)
 	}
+	return nil
+}
+
+// boundData fills the guide and store of a binding into data.
+func (d Deps) boundData(ctx context.Context, b *store.Binding, data *templates.Data) error {
+	g, err := d.Directory.Guide(ctx, b.GuideID, "")
+	if err != nil {
+		return err
+	}
+	rs, err := d.Directory.RetailStore(ctx, b.StoreID, "")
+	if err != nil {
+		return err
+	}
+	data.Guide = templates.Guide{Name: g.Name, Store: rs.Name}
+	data.Store = templates.Store{Name: rs.Name, Address: rs.Address, OpeningHours: rs.OpeningHours}
 	return nil
 }
 
