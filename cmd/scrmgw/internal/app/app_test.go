@@ -102,6 +102,21 @@ func (s *started) shutdown(t *testing.T) {
 	}
 }
 
+// putWorkflow puts a brand's workflow (YAML) through the API.
+func putWorkflow(t *testing.T, s *started, token, brand, name, yaml string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("PUT", s.base+"/api/v1/workflows/"+name+"?brand="+brand, strings.NewReader(yaml))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/yaml")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 func request(t *testing.T, method, url, token, body string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))

@@ -2,8 +2,6 @@ package app
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -34,16 +32,8 @@ steps:
   - id: nudge
     send: recall
 `
-	req, _ := http.NewRequest("PUT", s.base+"/api/v1/workflows/nudge-later?brand=acme", strings.NewReader(wf))
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("PUT workflow: %d %s", resp.StatusCode, b)
+	if code, body := putWorkflow(t, s, tok, "acme", "nudge-later", wf); code != 201 {
+		t.Fatalf("PUT workflow: %d %s", code, body)
 	}
 	if code, body := request(t, "POST", s.base+"/api/v1/workflows/nudge-later/enable?brand=acme", tok, ""); code != 200 {
 		t.Fatalf("enable: %d %s", code, body)

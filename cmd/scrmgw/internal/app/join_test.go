@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -28,16 +27,8 @@ func TestWeComUnknownSenderJoinsWithRedis(t *testing.T) {
 		t.Fatalf("seeding the brand: %d %s", code, body)
 	}
 	wf := "name: hello-new\ntrigger:\n  event: member.joined\nentry:\n  brand: acme\n  re_entry: never\nsend_rules:\n  quiet_hours: none\nsteps:\n  - tag: new-on-kf\n"
-	req, _ := http.NewRequest("PUT", s.base+"/api/v1/workflows/hello-new?brand=acme", strings.NewReader(wf))
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Content-Type", "application/yaml")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode/100 != 2 {
-		t.Fatalf("PUT workflow: %d", res.StatusCode)
+	if code, body := putWorkflow(t, s, tok, "acme", "hello-new", wf); code/100 != 2 {
+		t.Fatalf("PUT workflow: %d %s", code, body)
 	}
 	if code, body := request(t, "POST", s.base+"/api/v1/workflows/hello-new/enable?brand=acme", tok, ""); code != 200 {
 		t.Fatalf("enable: %d %s", code, body)
@@ -57,6 +48,7 @@ func TestWeComUnknownSenderJoinsWithRedis(t *testing.T) {
 	}
 	waitFor(t, "the bot's reply", func() bool { return len(fake.KFSent()) >= 1 })
 	var v *store.MemberView
+	var err error
 	waitFor(t, "the member's workflow run", func() bool {
 		v, err = s.app.Store.MemberByIdentity(ctx, "wecom", "wmHello")
 		if err != nil {

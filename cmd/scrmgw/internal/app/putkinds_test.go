@@ -1,8 +1,6 @@
 package app
 
 import (
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,16 +38,9 @@ func TestPutRefusesUnsendableTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest("PUT", s.base+"/api/v1/workflows/points-expiry?brand=camellia", strings.NewReader(string(wf)))
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 400 || !strings.Contains(string(b), "points-expiry.yaml:") || !strings.Contains(string(b), "textcard") {
-		t.Fatalf("PUT: %d %s, want 400 naming the file position and the textcard", resp.StatusCode, b)
+	if code, body := putWorkflow(t, s, tok, "camellia", "points-expiry", string(wf)); code != 400 ||
+		!strings.Contains(body, "points-expiry.yaml:") || !strings.Contains(body, "textcard") {
+		t.Fatalf("PUT: %d %s, want 400 naming the file position and the textcard", code, body)
 	}
 	if code, body := request(t, "GET", s.base+"/api/v1/workflows?brand=camellia", tok, ""); code != 200 || strings.Contains(body, "points-expiry") {
 		t.Errorf("workflows after the refused PUT: %d %s, want none", code, body)
@@ -57,16 +48,8 @@ func TestPutRefusesUnsendableTemplate(t *testing.T) {
 	// The same workflow on DingTalk, which has no textcard variant and
 	// sends the default text, is taken.
 	dt := strings.Replace(string(wf), "  - send: points_card", "  - send: points_card\n    channel: dingtalk", 1)
-	req, _ = http.NewRequest("PUT", s.base+"/api/v1/workflows/points-expiry?brand=camellia", strings.NewReader(dt))
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("PUT on dingtalk: %d %s, want 201", resp.StatusCode, b)
+	if code, body := putWorkflow(t, s, tok, "camellia", "points-expiry", dt); code != 201 {
+		t.Fatalf("PUT on dingtalk: %d %s, want 201", code, body)
 	}
 }
 

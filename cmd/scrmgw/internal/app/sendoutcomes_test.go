@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -55,16 +53,8 @@ func TestSendOutcomesOnWeComWithRedis(t *testing.T) {
 		}
 		t.Logf("wecom calls: %v", fake.Calls())
 	})
-	req, _ := http.NewRequest("PUT", s.base+"/api/v1/workflows/nudge-now?brand=acme", strings.NewReader(nudgeNow))
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("PUT workflow: %d %s", resp.StatusCode, b)
+	if code, body := putWorkflow(t, s, tok, "acme", "nudge-now", nudgeNow); code != 201 {
+		t.Fatalf("PUT workflow: %d %s", code, body)
 	}
 	if code, body := request(t, "POST", s.base+"/api/v1/workflows/nudge-now/enable?brand=acme", tok, ""); code != 200 {
 		t.Fatalf("enable: %d %s", code, body)
