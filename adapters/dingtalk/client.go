@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,7 +30,11 @@ var (
 )
 
 // Config is the DingTalk app the channel connects as. The YAML keys are
-// dingtalk.<yaml tag>, each with its SCRMGW_DINGTALK_* environment form.
+// dingtalk.<yaml tag>, each with its SCRMGW_DINGTALK_* environment form;
+// they configure the instance named "default" (channel key "dingtalk").
+// Further apps are dingtalk.instances.<name>, each a Config of its own
+// (channel key "dingtalk:<name>"), with the environment form
+// SCRMGW_DINGTALK_INSTANCES_<NAME>_<KEY>.
 type Config struct {
 	// ClientID is the app's AppKey (stream mode's clientId). Required when
 	// DingTalk is enabled.
@@ -49,31 +54,110 @@ type Config struct {
 	// APIBase is the OpenAPI base URL used for access tokens and robot
 	// messages. Default https://api.dingtalk.com.
 	APIBase string `yaml:"api_base"`
+	// SendRate is the instance's send rate ("20/s", "off"). Default:
+	// send.rate.dingtalk for the default instance, the channel's own rate
+	// (Spec().Rate) for the others.
+	SendRate string `yaml:"send_rate"`
+	// Instances are further DingTalk apps, by instance name: lower-case
+	// letters, digits, '-' and '_'. Only the top-level dingtalk section
+	// has them.
+	Instances map[string]Config `yaml:"instances"`
 }
 
-// Enabled reports whether DingTalk is configured at all: any of
+// Enabled reports whether this instance is configured: any of
 // client_id, client_secret or robot_code is set.
 func (c Config) Enabled() bool {
 	return c.ClientID != "" || c.ClientSecret != "" || c.RobotCode != ""
 }
 
-// Validate reports every problem of an enabled configuration, naming the
-// keys. A configuration that is not enabled is valid.
-func (c Config) Validate() error {
-	if !c.Enabled() {
-		return nil
+// AnyEnabled reports whether any instance is configured.
+func (c Config) AnyEnabled() bool { return len(c.All()) > 0 }
+
+// Named is one configured instance of the DingTalk channel.
+type Named struct {
+	// Name is the instance's name (adapters.DefaultInstance for the
+	// top-level dingtalk section).
+	Name   string
+	Config Config
+}
+
+// Key is the instance's channel key ("dingtalk", "dingtalk:cn").
+func (n Named) Key() string { return adapters.InstanceKey(ChannelName, n.Name) }
+
+// All lists the configured instances: the default first (when enabled),
+// then the named ones by name.
+func (c Config) All() []Named {
+	var out []Named
+	if c.Enabled() {
+		d := c
+		d.Instances = nil
+		out = append(out, Named{Name: adapters.DefaultInstance, Config: d})
 	}
+	for _, n := range sortedKeys(c.Instances) {
+		out = append(out, Named{Name: n, Config: c.Instances[n]})
+	}
+	return out
+}
+
+func sortedKeys(m map[string]Config) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Validate reports every problem of the default instance (when enabled)
+// and of every named one, naming the keys (dingtalk.instances.cn.client_id).
+// No two instances may be the same app (client_id).
+func (c Config) Validate() error {
+	var errs []error
+	seen := map[string]string{}
+	if c.Enabled() {
+		errs = append(errs, c.validate("dingtalk.", "DingTalk is enabled"))
+		seen[c.ClientID] = "dingtalk"
+	}
+	for _, name := range sortedKeys(c.Instances) {
+		prefix := "dingtalk.instances." + name + "."
+		if err := adapters.ValidInstanceName(name); err != nil {
+			errs = append(errs, fmt.Errorf("dingtalk.instances.%s: %w", name, err))
+			continue
+		}
+		if name == adapters.DefaultInstance {
+			errs = append(errs, fmt.Errorf("dingtalk.instances.%s: the default instance is the dingtalk section itself", name))
+			continue
+		}
+		ic := c.Instances[name]
+		if len(ic.Instances) > 0 {
+			errs = append(errs, fmt.Errorf("%sinstances: only the top-level dingtalk section has instances", prefix))
+		}
+		if strings.TrimSpace(ic.ClientID) == "" {
+			errs = append(errs, fmt.Errorf("%sclient_id: required", prefix))
+			continue
+		}
+		errs = append(errs, ic.validate(prefix, "it is an instance"))
+		if other, ok := seen[ic.ClientID]; ok {
+			errs = append(errs, fmt.Errorf("%sclient_id: app %s is also %s", prefix, ic.ClientID, other))
+		}
+		seen[ic.ClientID] = "dingtalk.instances." + name
+	}
+	return errors.Join(errs...)
+}
+
+// validate checks one instance's keys, each named prefix+key.
+func (c Config) validate(prefix, when string) error {
 	var errs []error
 	if strings.TrimSpace(c.ClientID) == "" {
-		errs = append(errs, errors.New("dingtalk.client_id: required when DingTalk is enabled"))
+		errs = append(errs, fmt.Errorf("%sclient_id: required when %s", prefix, when))
 	}
 	if c.ClientSecret == "" {
-		errs = append(errs, errors.New("dingtalk.client_secret: required when DingTalk is enabled"))
+		errs = append(errs, fmt.Errorf("%sclient_secret: required when %s", prefix, when))
 	}
 	if c.RobotCode != "" && strings.TrimSpace(c.RobotCode) != c.RobotCode {
-		errs = append(errs, errors.New("dingtalk.robot_code: must not have leading or trailing spaces"))
+		errs = append(errs, fmt.Errorf("%srobot_code: must not have leading or trailing spaces", prefix))
 	}
-	for _, u := range []struct{ key, val string }{{"dingtalk.stream_host", c.StreamHost}, {"dingtalk.api_base", c.APIBase}} {
+	for _, u := range []struct{ key, val string }{{prefix + "stream_host", c.StreamHost}, {prefix + "api_base", c.APIBase}} {
 		if u.val == "" {
 			continue
 		}
@@ -154,6 +238,11 @@ func (f GuideFunc) IsGuide(ctx context.Context, staffID string) (bool, error) { 
 
 // Deps is what the channel needs from the rest of the gateway.
 type Deps struct {
+	// Instance names the app among the gateway's DingTalk instances; ""
+	// or adapters.DefaultInstance is the default, whose channel key is
+	// "dingtalk". Another name gives the key "dingtalk:<name>", the
+	// Channel of every Inbound the instance records.
+	Instance string
 	// Recorder durably records inbound messages and events; a frame is
 	// acknowledged to DingTalk only after Record returned nil. Required.
 	Recorder adapters.Recorder
@@ -183,7 +272,9 @@ type Deps struct {
 // through session webhooks and the OpenAPI (Send). It is safe for
 // concurrent use; Run may be running once at a time.
 type Client struct {
-	cfg      Config
+	cfg Config
+	// key is the instance's channel key.
+	key      string
 	recorder adapters.Recorder
 	tokens   adapters.TokenCache
 	guides   GuideResolver
@@ -219,7 +310,15 @@ func New(cfg Config, deps Deps) (*Client, error) {
 	if !cfg.Enabled() {
 		return nil, errors.New("dingtalk: not configured (dingtalk.client_id and dingtalk.client_secret are empty)")
 	}
-	if err := cfg.Validate(); err != nil {
+	cfg.Instances = nil
+	prefix := "dingtalk."
+	if deps.Instance != "" && deps.Instance != adapters.DefaultInstance {
+		if err := adapters.ValidInstanceName(deps.Instance); err != nil {
+			return nil, fmt.Errorf("dingtalk: %w", err)
+		}
+		prefix = "dingtalk.instances." + deps.Instance + "."
+	}
+	if err := cfg.validate(prefix, "DingTalk is enabled"); err != nil {
 		return nil, err
 	}
 	var missing []string
@@ -237,6 +336,7 @@ func New(cfg Config, deps Deps) (*Client, error) {
 	}
 	c := &Client{
 		cfg:           cfg.withDefaults(),
+		key:           adapters.InstanceKey(ChannelName, deps.Instance),
 		recorder:      deps.Recorder,
 		tokens:        deps.Tokens,
 		guides:        deps.Guides,
@@ -260,7 +360,7 @@ func New(cfg Config, deps Deps) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.Default()
 	}
-	c.log = c.log.With(slog.String("channel", ChannelName))
+	c.log = c.log.With(slog.String("channel", c.key))
 	if c.http == nil {
 		c.http = &http.Client{Timeout: 15 * time.Second}
 	}
@@ -271,8 +371,9 @@ func New(cfg Config, deps Deps) (*Client, error) {
 	return c, nil
 }
 
-// Name returns "dingtalk".
-func (c *Client) Name() string { return ChannelName }
+// Name returns the instance's channel key: "dingtalk" for the default
+// instance, "dingtalk:<name>" for the others.
+func (c *Client) Name() string { return c.key }
 
 // Status is the state of the stream connection.
 type Status int

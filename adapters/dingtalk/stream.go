@@ -451,7 +451,7 @@ func (c *Client) handleBot(ctx context.Context, df *payload.DataFrame) *payload.
 		log.Error("dingtalk: dropping undecodable robot message", slog.Any("error", err))
 		return ackFor(df, payload.DataFrameResponseStatusCodeKOK, "dropped: malformed", "")
 	}
-	in.Brand = c.cfg.Brand
+	in.Channel, in.Brand = c.key, c.cfg.Brand
 	log = log.With(slog.String("msg_id", in.DedupKey))
 	err = c.withRetries(ctx, log, func(ctx context.Context) error {
 		in.From = adapters.PartyMember
@@ -488,7 +488,7 @@ func (c *Client) handleEvent(ctx context.Context, df *payload.DataFrame) *payloa
 		return eventAck(df, true, "dropped: malformed")
 	}
 	for _, in := range ins {
-		in.Brand = c.cfg.Brand
+		in.Channel, in.Brand = c.key, c.cfg.Brand
 	}
 	err = c.withRetries(ctx, log, func(ctx context.Context) error {
 		for _, in := range ins {

@@ -8,22 +8,31 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/scrmgw/scrmgw/adapters"
 )
 
-// CallbackPath is the URL to register as the app's "receive messages" URL
-// (https://<your host>/callbacks/wecom).
+// CallbackPath is the URL to register as the default instance's "receive
+// messages" URL (https://<your host>/callbacks/wecom); instance acme's is
+// /callbacks/wecom/acme (CallbackPathOf).
 const CallbackPath = "/callbacks/wecom"
 
-// Routes mounts the callback URL: GET for WeCom's URL verification, POST
-// for messages and events.
+// Routes mounts the instance's callback URL: GET for WeCom's URL
+// verification, POST for messages and events. The default instance also
+// answers at CallbackPath/default.
 func (c *Client) Routes() []adapters.Route {
-	return []adapters.Route{
-		{Method: http.MethodGet, Path: CallbackPath, Handler: http.HandlerFunc(c.verifyURL)},
-		{Method: http.MethodPost, Path: CallbackPath, Handler: http.HandlerFunc(c.receive)},
+	paths := []string{CallbackPathOf(c.instance)}
+	if c.instance == adapters.DefaultInstance {
+		paths = append(paths, CallbackPath+"/"+adapters.DefaultInstance)
 	}
+	var rs []adapters.Route
+	for _, p := range paths {
+		rs = append(rs, adapters.Route{Method: http.MethodGet, Path: p, Handler: http.HandlerFunc(c.verifyURL)},
+			adapters.Route{Method: http.MethodPost, Path: p, Handler: http.HandlerFunc(c.receive)})
+	}
+	return rs
 }
 
 // verifyURL answers WeCom's URL verification with the decrypted echostr.
@@ -114,11 +123,16 @@ func (c *Client) reject(w http.ResponseWriter, r *http.Request, err error) {
 // inbound maps a callback onto the channel-neutral shape, or nil for
 // callbacks scrmgw has nothing to do with.
 func (c *Client) inbound(m *Message) *adapters.Inbound {
-	in := &adapters.Inbound{Channel: ChannelName, DedupKey: m.DedupKey(), Brand: c.cfg.Brand, At: time.Unix(m.CreateTime, 0).UTC()}
+	in := &adapters.Inbound{Channel: c.key, DedupKey: m.DedupKey(), Brand: c.brand, At: time.Unix(m.CreateTime, 0).UTC()}
 	switch {
 	case m.MsgType == MsgTypeEvent && m.Event == EventChangeExternalContact:
 		in.Kind, in.From, in.SenderID = "event", adapters.PartyMember, m.ExternalUserID
 		in.Attrs = map[string]string{"user_id": m.UserID}
+		if len(c.brands) > 1 {
+			// The contact joins the brand of the guide or store they
+			// added, among these; Brand when none tells.
+			in.Attrs[AttrBrands] = strings.Join(c.brands, ",")
+		}
 		switch m.ChangeType {
 		case ChangeTypeAddExternalContact, ChangeTypeAddHalfExternalContact:
 			in.Event = "contact.added"
@@ -163,6 +177,11 @@ func (c *Client) inbound(m *Message) *adapters.Inbound {
 	}
 	return nil
 }
+
+// AttrBrands is the Inbound attribute listing, comma-separated, the
+// brands of an instance that serves several (Config.Brands), on contact
+// events: the contact joins the one of the guide or store they added.
+const AttrBrands = "brands"
 
 // shortHash is 32 hex characters identifying s.
 func shortHash(s string) string {

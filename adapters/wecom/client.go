@@ -24,6 +24,11 @@ type CursorStore interface {
 
 // Deps are what the channel needs from the rest of the gateway.
 type Deps struct {
+	// Instance names the corp (or app) among the gateway's WeCom
+	// instances; "" or adapters.DefaultInstance is the default, whose
+	// channel key is "wecom" and callback path CallbackPath. Another
+	// name gives the key "wecom:<name>" and the path CallbackPath/<name>.
+	Instance string
 	// Recorder durably records verified callbacks (and synced kf
 	// messages) before WeCom is answered.
 	Recorder adapters.Recorder
@@ -45,7 +50,13 @@ type Deps struct {
 // members through their guide or a customer-service session, and guides
 // through app messages.
 type Client struct {
-	cfg     Config
+	cfg Config
+	// instance is the instance's name, key its channel key.
+	instance, key string
+	// brand is the brand contacts join by default; brands all the
+	// instance serves.
+	brand   string
+	brands  []string
 	crypto  *Crypto
 	api     *API
 	rec     adapters.Recorder
@@ -69,7 +80,17 @@ var (
 // New returns the WeCom channel for an enabled, valid configuration.
 func New(cfg Config, d Deps) (*Client, error) {
 	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
+	cfg.Instances = nil
+	instance := d.Instance
+	if instance == "" {
+		instance = adapters.DefaultInstance
+	}
+	if instance != adapters.DefaultInstance {
+		if err := adapters.ValidInstanceName(instance); err != nil {
+			return nil, fmt.Errorf("wecom: %w", err)
+		}
+	}
+	if err := cfg.validate(instancePrefix(instance), "wecom.corp_id is set"); err != nil {
 		return nil, err
 	}
 	if d.Recorder == nil || d.Tokens == nil || d.Cursors == nil {
@@ -95,14 +116,33 @@ func New(cfg Config, d Deps) (*Client, error) {
 	if d.MediaHTTP == nil {
 		d.MediaHTTP = mediaClient(cfg.MediaFetchPrivate)
 	}
-	log := d.Logger.With(slog.String("channel", ChannelName))
-	return &Client{cfg: cfg, crypto: crypto, api: api, rec: d.Recorder, cursors: d.Cursors,
+	key := adapters.InstanceKey(ChannelName, instance)
+	log := d.Logger.With(slog.String("channel", key))
+	brands := cfg.AllBrands()
+	return &Client{cfg: cfg, instance: instance, key: key, brand: brands[0], brands: brands,
+		crypto: crypto, api: api, rec: d.Recorder, cursors: d.Cursors,
 		log: log, maxBody: d.MaxBodyBytes, now: d.Now,
 		media: &mediaStore{api: api, cache: d.Tokens, http: d.MediaHTTP, corpID: cfg.CorpID, log: log}}, nil
 }
 
-// Name is "wecom".
-func (c *Client) Name() string { return ChannelName }
+// instancePrefix is how the keys of an instance's configuration are
+// named in errors: "wecom." or "wecom.instances.<name>.".
+func instancePrefix(instance string) string {
+	if instance == adapters.DefaultInstance {
+		return "wecom."
+	}
+	return "wecom.instances." + instance + "."
+}
+
+// Name is the instance's channel key: "wecom" for the default instance,
+// "wecom:<name>" for the others.
+func (c *Client) Name() string { return c.key }
+
+// Instance is the instance's name.
+func (c *Client) Instance() string { return c.instance }
+
+// Brands are the brands the instance serves, the default one first.
+func (c *Client) Brands() []string { return slices.Clone(c.brands) }
 
 // API returns the WeCom API client (contact ways, transfers).
 func (c *Client) API() *API { return c.api }
@@ -129,7 +169,7 @@ func (c *Client) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Rece
 		if errors.As(err, &apiErr) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("preparing %s %s: %w", ChannelName, m.Kind, err)
+		return nil, fmt.Errorf("preparing %s %s: %w", c.key, m.Kind, err)
 	}
 	r, err := c.post(ctx, m, req)
 	if err != nil && len(req.Media) > 0 && mediaRefused(err) {

@@ -4,14 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
+	"sort"
 	"time"
+
+	"github.com/scrmgw/scrmgw/adapters"
 )
 
 // DefaultAPIBase is WeCom's API host.
 const DefaultAPIBase = "https://qyapi.weixin.qq.com"
 
 // Config is a WeCom self-built app's settings. The YAML keys are
-// wecom.<yaml tag>, each with its SCRMGW_WECOM_* environment form.
+// wecom.<yaml tag>, each with its SCRMGW_WECOM_* environment form; they
+// configure the instance named "default" (channel key "wecom"). Further
+// corps (or apps) are wecom.instances.<name>, each a Config of its own
+// (channel key "wecom:<name>", callback path /callbacks/wecom/<name>),
+// with the environment form SCRMGW_WECOM_INSTANCES_<NAME>_<KEY>.
 type Config struct {
 	// CorpID is the enterprise id (企业ID); callbacks must be sealed for it.
 	CorpID string `yaml:"corp_id"`
@@ -29,6 +37,11 @@ type Config struct {
 	EncodingAESKey string `yaml:"encoding_aes_key" secret:"true"`
 	// Brand is the brand whose members this corp's contacts become.
 	Brand string `yaml:"brand"`
+	// Brands are further brands the corp serves (a group's brands sharing
+	// one corp): a contact joins the brand of the guide or store they
+	// added (a contact way's state, else the employee), else Brand (or
+	// the first of Brands). Brand or Brands is required.
+	Brands []string `yaml:"brands"`
 	// MaxClockSkew is the replay window for callback timestamps; 0 turns
 	// the check off. Default 10m.
 	MaxClockSkew time.Duration `yaml:"max_clock_skew"`
@@ -45,10 +58,77 @@ type Config struct {
 	// fetches to upload them to WeCom. Default false: a template's URL
 	// cannot make the gateway read from the network it runs in.
 	MediaFetchPrivate bool `yaml:"media_fetch_private"`
+	// SendRate is the instance's send rate ("40/s", "600/min", "off").
+	// Default: send.rate.wecom for the default instance, the channel's
+	// own rate (Spec().Rate) for the others.
+	SendRate string `yaml:"send_rate"`
+	// Instances are further WeCom corps (or apps of one corp), by
+	// instance name: lower-case letters, digits, '-' and '_'. Only the
+	// top-level wecom section has them.
+	Instances map[string]Config `yaml:"instances"`
 }
 
-// Enabled reports whether WeCom is configured at all.
+// Enabled reports whether this instance is configured: its corp_id is
+// set.
 func (c *Config) Enabled() bool { return c.CorpID != "" }
+
+// AnyEnabled reports whether any instance is configured.
+func (c *Config) AnyEnabled() bool { return len(c.All()) > 0 }
+
+// Named is one configured instance of the WeCom channel.
+type Named struct {
+	// Name is the instance's name (adapters.DefaultInstance for the
+	// top-level wecom section).
+	Name   string
+	Config Config
+}
+
+// Key is the instance's channel key ("wecom", "wecom:acme").
+func (n Named) Key() string { return adapters.InstanceKey(ChannelName, n.Name) }
+
+// All lists the configured instances: the default first (when its
+// corp_id is set), then the named ones by name.
+func (c *Config) All() []Named {
+	var out []Named
+	if c.Enabled() {
+		d := *c
+		d.Instances = nil
+		out = append(out, Named{Name: adapters.DefaultInstance, Config: d})
+	}
+	for _, n := range sortedKeys(c.Instances) {
+		out = append(out, Named{Name: n, Config: c.Instances[n]})
+	}
+	return out
+}
+
+func sortedKeys(m map[string]Config) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// AllBrands are Brand and Brands, without repeats, Brand first.
+func (c *Config) AllBrands() []string {
+	var out []string
+	for _, b := range append([]string{c.Brand}, c.Brands...) {
+		if b != "" && !slices.Contains(out, b) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// CallbackPathOf is the callback path of an instance: CallbackPath for
+// the default, CallbackPath/<name> for the others.
+func CallbackPathOf(instance string) string {
+	if instance == "" || instance == adapters.DefaultInstance {
+		return CallbackPath
+	}
+	return CallbackPath + "/" + instance
+}
 
 // WithDefaults fills the defaults of unset fields.
 func (c Config) WithDefaults() Config {
@@ -61,32 +141,73 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate checks an enabled configuration; errors name the keys.
+// Validate checks the default instance (when its corp_id is set) and
+// every named one; errors name the keys (wecom.instances.acme.corp_id).
+// No two instances may share a corp_id and agent_id: each would take the
+// other's callbacks and tokens.
 func (c *Config) Validate() error {
-	if !c.Enabled() {
-		return nil
+	var errs []error
+	if c.Enabled() {
+		errs = append(errs, c.validate("wecom.", "wecom.corp_id is set"))
 	}
+	seen := map[string]string{}
+	if c.Enabled() {
+		seen[c.CorpID+"/"+c.AgentID] = "wecom"
+	}
+	for _, name := range sortedKeys(c.Instances) {
+		prefix := "wecom.instances." + name + "."
+		if err := adapters.ValidInstanceName(name); err != nil {
+			errs = append(errs, fmt.Errorf("wecom.instances.%s: %w", name, err))
+			continue
+		}
+		if name == adapters.DefaultInstance {
+			errs = append(errs, fmt.Errorf("wecom.instances.%s: the default instance is the wecom section itself", name))
+			continue
+		}
+		ic := c.Instances[name]
+		if len(ic.Instances) > 0 {
+			errs = append(errs, fmt.Errorf("%sinstances: only the top-level wecom section has instances", prefix))
+		}
+		if ic.CorpID == "" {
+			errs = append(errs, fmt.Errorf("%scorp_id: required", prefix))
+			continue
+		}
+		errs = append(errs, ic.validate(prefix, "it is an instance"))
+		id := ic.CorpID + "/" + ic.AgentID
+		if other, ok := seen[id]; ok {
+			errs = append(errs, fmt.Errorf("%scorp_id: corp %s agent %s is also %s", prefix, ic.CorpID, ic.AgentID, other))
+		}
+		seen[id] = "wecom.instances." + name
+	}
+	return errors.Join(errs...)
+}
+
+// validate checks one instance's keys, each named prefix+key; when says
+// why required keys are.
+func (c *Config) validate(prefix, when string) error {
 	var errs []error
 	req := func(key, v string) {
 		if v == "" {
-			errs = append(errs, fmt.Errorf("wecom.%s: required when wecom.corp_id is set", key))
+			errs = append(errs, fmt.Errorf("%s%s: required when %s", prefix, key, when))
 		}
 	}
 	req("agent_id", c.AgentID)
 	req("secret", c.Secret)
 	req("token", c.Token)
 	req("encoding_aes_key", c.EncodingAESKey)
-	req("brand", c.Brand)
+	if len(c.AllBrands()) == 0 {
+		errs = append(errs, fmt.Errorf("%sbrand: required (or %sbrands) when %s", prefix, prefix, when))
+	}
 	if c.EncodingAESKey != "" && len(c.EncodingAESKey) != encodingAESKeyLen {
-		errs = append(errs, fmt.Errorf("wecom.encoding_aes_key: want %d characters, got %d", encodingAESKeyLen, len(c.EncodingAESKey)))
+		errs = append(errs, fmt.Errorf("%sencoding_aes_key: want %d characters, got %d", prefix, encodingAESKeyLen, len(c.EncodingAESKey)))
 	}
 	if c.MaxClockSkew < 0 {
-		errs = append(errs, fmt.Errorf("wecom.max_clock_skew: must not be negative"))
+		errs = append(errs, fmt.Errorf("%smax_clock_skew: must not be negative", prefix))
 	}
 	if c.APIBase != "" {
 		u, err := url.Parse(c.APIBase)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("wecom.api_base: want an http(s) URL, got %q", c.APIBase))
+			errs = append(errs, fmt.Errorf("%sapi_base: want an http(s) URL, got %q", prefix, c.APIBase))
 		}
 	}
 	return errors.Join(errs...)

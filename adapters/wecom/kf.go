@@ -23,7 +23,7 @@ const kfPageSize = 1000
 // page is recorded, so a crash re-reads at most one page, which the inbox
 // then ignores.
 func (c *Client) Expand(ctx context.Context, in *adapters.Inbound) (bool, error) {
-	if in.Channel != ChannelName || in.Event != "kf.notify" {
+	if in.Channel != c.key || in.Event != "kf.notify" {
 		return false, nil
 	}
 	openKfID := in.Attrs["open_kfid"]
@@ -66,7 +66,7 @@ func (c *Client) kfInbound(m *KFMessage) *adapters.Inbound {
 	if m.Origin != kfOriginCustomer || m.MsgID == "" {
 		return nil
 	}
-	in := &adapters.Inbound{Channel: ChannelName, DedupKey: "kfmsg:" + m.MsgID, Brand: c.cfg.Brand, From: adapters.PartyMember,
+	in := &adapters.Inbound{Channel: c.key, DedupKey: "kfmsg:" + m.MsgID, Brand: c.brand, From: adapters.PartyMember,
 		SenderID: m.ExternalUserID, ConversationID: m.OpenKfID, Kind: m.MsgType, At: time.Unix(m.SendTime, 0).UTC(),
 		ReplyTo: map[string]string{"open_kfid": m.OpenKfID}}
 	switch m.MsgType {
