@@ -104,6 +104,27 @@ func decodeNode(file, key string, n *yaml.Node, v reflect.Value, errs *[]error) 
 			}
 			decodeNode(file, sub, val, v.Field(idx), errs)
 		}
+	case reflect.Map:
+		// A map of instances (wecom.instances.acme): each entry starts
+		// from the defaults of its section.
+		if n.Kind != yaml.MappingNode || v.Type().Key().Kind() != reflect.String {
+			fail("want a mapping of names")
+			return
+		}
+		if v.IsNil() {
+			v.Set(reflect.MakeMap(v.Type()))
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			entry := reflect.New(v.Type().Elem()).Elem()
+			if old := v.MapIndex(reflect.ValueOf(k.Value)); old.IsValid() {
+				entry.Set(old)
+			} else {
+				entry.Set(entryDefaults(v.Type().Elem()))
+			}
+			decodeNode(file, joinKey(key, k.Value), val, entry, errs)
+			v.SetMapIndex(reflect.ValueOf(k.Value), entry)
+		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			fail("want a list")
@@ -189,23 +210,114 @@ func joinKey(prefix, k string) string {
 }
 
 // envVar is one configurable leaf: its key path and where it lives.
+// A map of instances (wecom.instances) is one envVar with entry set: the
+// leaves of each entry, named key.<name>.<leaf> ↔ name_<NAME>_<LEAF>.
 type envVar struct {
 	key    string
 	name   string
 	secret bool
 	index  []int
+	entry  []envVar
 }
 
 // EnvVars lists every key with its environment variable name, in order.
 func EnvVars() []string {
 	var out []string
 	for _, e := range envVars(reflect.TypeOf(Config{}), "", nil) {
+		if e.entry != nil {
+			for _, l := range e.entry {
+				out = append(out, e.key+".<name>."+l.key+" ↔ "+e.name+"_<NAME>_"+strings.TrimPrefix(l.name, EnvPrefix))
+			}
+			continue
+		}
 		out = append(out, e.key+" ↔ "+e.name)
 	}
 	return out
 }
 
+// entryDefaults is where a new entry of a map of instances starts: the
+// defaults of the section (max_clock_skew, api_base, ...).
+func entryDefaults(t reflect.Type) reflect.Value {
+	d := reflect.ValueOf(Default())
+	for i := 0; i < d.NumField(); i++ {
+		if f := d.Field(i); f.Type() == t {
+			return f
+		}
+	}
+	return reflect.Zero(t)
+}
+
+// instanceEnv sets the leaf of a map entry an environment variable names
+// (SCRMGW_WECOM_INSTANCES_ACME_SECRET): the instance is what precedes the
+// longest leaf name the variable ends with, matched to an instance the
+// file defines (acme-cn is ACME_CN), else taken lower-cased. It reports
+// false when the variable names no such leaf.
+func instanceEnv(root reflect.Value, m envVar, name, value string) (bool, error) {
+	rest, ok := strings.CutPrefix(name, m.name+"_")
+	if !ok {
+		return false, nil
+	}
+	var leaf *envVar
+	var inst string
+	fromFile := false
+	for i := range m.entry {
+		l := &m.entry[i]
+		if l.entry != nil {
+			continue
+		}
+		plain := strings.TrimPrefix(l.name, EnvPrefix)
+		for _, suffix := range []string{plain, plain + "_FILE"} {
+			file := suffix != plain
+			if file && !l.secret {
+				continue
+			}
+			before, ok := strings.CutSuffix(rest, "_"+suffix)
+			if !ok || before == "" || (leaf != nil && len(before) >= len(inst)) {
+				continue
+			}
+			leaf, inst, fromFile = l, before, file
+		}
+	}
+	if leaf == nil {
+		return false, nil
+	}
+	if fromFile {
+		data, err := os.ReadFile(value)
+		if err != nil {
+			return true, fmt.Errorf("%s: reading secret file: %w", name, err)
+		}
+		value = strings.TrimSpace(string(data))
+	}
+	mv := root.FieldByIndex(m.index)
+	if mv.IsNil() {
+		mv.Set(reflect.MakeMap(mv.Type()))
+	}
+	instName := strings.ToLower(inst)
+	for _, k := range mv.MapKeys() {
+		if strings.ToUpper(strings.ReplaceAll(k.String(), "-", "_")) == inst {
+			instName = k.String()
+		}
+	}
+	entry := reflect.New(mv.Type().Elem()).Elem()
+	if old := mv.MapIndex(reflect.ValueOf(instName)); old.IsValid() {
+		entry.Set(old)
+	} else {
+		entry.Set(entryDefaults(mv.Type().Elem()))
+	}
+	if err := setScalar(entry.FieldByIndex(leaf.index), value); err != nil {
+		return true, fmt.Errorf("%s (%s.%s.%s): %w", name, m.key, instName, leaf.key, err)
+	}
+	mv.SetMapIndex(reflect.ValueOf(instName), entry)
+	return true, nil
+}
+
 func envVars(t reflect.Type, prefix string, index []int) []envVar {
+	return envVarsOf(t, prefix, index, false)
+}
+
+// envVarsOf lists the leaves of t; inEntry: t is an entry of a map of
+// instances, whose own instances have no variables (they are refused).
+func envVarsOf(t reflect.Type, prefix string, index []int, inEntry bool) []envVar {
 	var out []envVar
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -216,7 +328,15 @@ func envVars(t reflect.Type, prefix string, index []int) []envVar {
 		key := joinKey(prefix, tag)
 		idx := append(append([]int(nil), index...), i)
 		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
-			out = append(out, envVars(f.Type, key, idx)...)
+			out = append(out, envVarsOf(f.Type, key, idx, inEntry)...)
+			continue
+		}
+		if f.Type.Kind() == reflect.Map && f.Type.Elem().Kind() == reflect.Struct {
+			if inEntry {
+				continue // an instance's own instances: refused, no variable
+			}
+			name := EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+			out = append(out, envVar{key: key, name: name, index: idx, entry: envVarsOf(f.Type.Elem(), "", nil, true)})
 			continue
 		}
 		name := EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
@@ -232,7 +352,12 @@ func envVars(t reflect.Type, prefix string, index []int) []envVar {
 func applyEnv(environ []string, cfg *Config) error {
 	vars := envVars(reflect.TypeOf(*cfg), "", nil)
 	byName := make(map[string]envVar, len(vars)*2)
+	var maps []envVar
 	for _, e := range vars {
+		if e.entry != nil {
+			maps = append(maps, e)
+			continue
+		}
 		byName[e.name] = e
 		if e.secret {
 			byName[e.name+"_FILE"] = e
@@ -248,6 +373,19 @@ func applyEnv(environ []string, cfg *Config) error {
 		}
 		e, known := byName[name]
 		if !known {
+			set := false
+			for _, m := range maps {
+				ok, err := instanceEnv(root, m, name, value)
+				if err != nil {
+					errs = append(errs, err)
+				}
+				if set = ok; ok {
+					break
+				}
+			}
+			if set {
+				continue
+			}
 			msg := fmt.Sprintf("%s: unknown environment variable", name)
 			if s := suggest(name, namesOf(byName)); s != "" {
 				msg += fmt.Sprintf(" (did you mean %s?)", s)

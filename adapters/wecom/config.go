@@ -111,7 +111,7 @@ func sortedKeys(m map[string]Config) []string {
 }
 
 // AllBrands are Brand and Brands, without repeats, Brand first.
-func (c *Config) AllBrands() []string {
+func (c Config) AllBrands() []string {
 	var out []string
 	for _, b := range append([]string{c.Brand}, c.Brands...) {
 		if b != "" && !slices.Contains(out, b) {
