@@ -76,3 +76,21 @@ func (r Rate) String() string {
 	}
 	return fmt.Sprintf("%d/%s", r.N, r.Per)
 }
+
+// AttrBrands is the Inbound attribute an instance that serves several
+// brands (a WeCom corp shared by a group's brands) sets on contact
+// events: the brands, comma-separated, Inbound.Brand (its default) first.
+// The contact joins the one of the guide or store they added.
+const AttrBrands = "brands"
+
+// Brands returns the brands an inbound delivery may belong to: those of
+// AttrBrands, else Brand alone (none when it is empty).
+func (in *Inbound) Brands() []string {
+	if v := in.Attrs[AttrBrands]; v != "" {
+		return strings.Split(v, ",")
+	}
+	if in.Brand == "" {
+		return nil
+	}
+	return []string{in.Brand}
+}

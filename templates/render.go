@@ -40,8 +40,15 @@ func (r *Registry) Render(id, locale, channel string, data *Data) (*Message, err
 // variant. Times in data are shown in data.TimeZone. Every field is
 // trimmed of surrounding blank space; a required field that renders empty
 // and a link that is not http(s) are errors.
+//
+// channel is a channel kind (wecom) or the key of one of its instances
+// (wecom:acme, see adapters.InstanceKey): every instance of a kind uses
+// the kind's variant.
 func (t *Template) Render(locale, channel string, data *Data) (*Message, error) {
 	l := t.locale(locale)
+	if kind, _, ok := strings.Cut(channel, ":"); ok {
+		channel = kind
+	}
 	key := channel
 	v := l.variants[channel]
 	if v == nil {

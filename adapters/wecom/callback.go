@@ -131,7 +131,7 @@ func (c *Client) inbound(m *Message) *adapters.Inbound {
 		if len(c.brands) > 1 {
 			// The contact joins the brand of the guide or store they
 			// added, among these; Brand when none tells.
-			in.Attrs[AttrBrands] = strings.Join(c.brands, ",")
+			in.Attrs[adapters.AttrBrands] = strings.Join(c.brands, ",")
 		}
 		switch m.ChangeType {
 		case ChangeTypeAddExternalContact, ChangeTypeAddHalfExternalContact:
@@ -177,11 +177,6 @@ func (c *Client) inbound(m *Message) *adapters.Inbound {
 	}
 	return nil
 }
-
-// AttrBrands is the Inbound attribute listing, comma-separated, the
-// brands of an instance that serves several (Config.Brands), on contact
-// events: the contact joins the one of the guide or store they added.
-const AttrBrands = "brands"
 
 // shortHash is 32 hex characters identifying s.
 func shortHash(s string) string {

@@ -87,13 +87,9 @@ func runWorkflowDryRun(cfg configs.Config, args []string, memberFile, eventsFile
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	if v := cfg.WeCom.MemberMassLimit; v != "" {
-		q, err := engine.ParseQuota(v)
-		if err != nil {
-			fmt.Fprintf(stderr, "wecom.member_mass_limit: %v\n", err)
-			return 1
-		}
-		opts.Quotas = map[string]engine.Quota{"wecom": q}
+	if opts.Quotas, err = app.Quotas(cfg); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
 	}
 	timeline, err := engine.DryRun(opts, wf, member, events, at)
 	if err != nil {

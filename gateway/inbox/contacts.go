@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/scrmgw/scrmgw/adapters"
@@ -84,6 +85,10 @@ func (c *Contacts) added(ctx context.Context, in *adapters.Inbound) error {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	guide, reason, brand := c.guideFor(ctx, in)
+	// An instance serving several brands: the contact joins the guide's
+	// (or store's).
+	in = withBrand(in, brand)
 	nm := store.NewMember{BrandID: in.Brand, Identities: []store.Identity{{Channel: in.Channel, ExternalID: in.SenderID}}}
 	if ch, ok := c.channels.Channel(in.Channel); ok {
 		if lk, ok := ch.(adapters.ContactLookup); ok {
@@ -116,7 +121,6 @@ func (c *Contacts) added(ctx context.Context, in *adapters.Inbound) error {
 	if err != nil {
 		return fmt.Errorf("ensuring member: %w", err)
 	}
-	guide, reason := c.guideFor(ctx, in)
 	var binding *store.Binding
 	if guide != nil {
 		binding, _, err = c.store.Bind(ctx, &store.Binding{MemberID: m.ID, BrandID: in.Brand, GuideID: guide.ID, StoreID: guide.StoreID, Reason: reason})
@@ -149,24 +153,75 @@ func guideID(b *store.Binding) string {
 // guideFor picks the guide a new contact is bound to: the guide or store a
 // contact-way state names (the store's guide the member added, when they
 // belong to it), else the employee the member added, if they are a guide.
-func (c *Contacts) guideFor(ctx context.Context, in *adapters.Inbound) (*store.Guide, string) {
+// It also picks the brand the contact joins: in.Brand, or, when the
+// channel instance serves several brands (adapters.AttrBrands), the first
+// of them the guide's store carries.
+func (c *Contacts) guideFor(ctx context.Context, in *adapters.Inbound) (*store.Guide, string, string) {
+	brands := in.Brands()
 	added, err := c.store.GuideByChannelID(ctx, in.Channel, in.Attrs["user_id"])
 	if err != nil {
 		added = nil
 	}
 	storeID, guideID := c.stateTarget(ctx, in.Attrs["state"])
 	if guideID != "" {
-		if g, err := c.store.Guide(ctx, guideID, in.Brand); err == nil && g.Active {
-			return g, "state"
+		for _, b := range brands {
+			if g, err := c.store.Guide(ctx, guideID, b); err == nil && g.Active {
+				return g, "state", b
+			}
 		}
 	}
 	if storeID != "" && added != nil && added.StoreID == storeID {
-		return added, "state"
+		return added, "state", c.storeBrand(ctx, in, added.StoreID)
 	}
 	if added != nil {
-		return added, "contact"
+		return added, "contact", c.storeBrand(ctx, in, added.StoreID)
 	}
-	return nil, ""
+	return nil, "", in.Brand
+}
+
+// storeBrand is the first of the delivery's brands the store carries, or
+// in.Brand.
+func (c *Contacts) storeBrand(ctx context.Context, in *adapters.Inbound, storeID string) string {
+	brands := in.Brands()
+	if len(brands) < 2 {
+		return in.Brand
+	}
+	for _, b := range brands {
+		if _, err := c.store.RetailStore(ctx, storeID, b); err == nil {
+			return b
+		}
+	}
+	return in.Brand
+}
+
+// bindingBrand is, for a delivery of an instance serving several brands,
+// the brand of the member's binding to the guide the delivery names (a
+// contact removed or edited), else in.Brand.
+func (c *Contacts) bindingBrand(ctx context.Context, in *adapters.Inbound, v *store.MemberView) string {
+	brands := in.Brands()
+	if len(brands) < 2 {
+		return in.Brand
+	}
+	g, err := c.store.GuideByChannelID(ctx, in.Channel, in.Attrs["user_id"])
+	if err != nil {
+		return in.Brand
+	}
+	for _, b := range v.Bindings {
+		if b.GuideID == g.ID && slices.Contains(brands, b.BrandID) {
+			return b.BrandID
+		}
+	}
+	return in.Brand
+}
+
+// withBrand is in with Brand set to brand.
+func withBrand(in *adapters.Inbound, brand string) *adapters.Inbound {
+	if brand == in.Brand {
+		return in
+	}
+	cp := *in
+	cp.Brand = brand
+	return &cp
 }
 
 // stateTarget resolves a contact-way state to the store or guide it names:
@@ -237,6 +292,7 @@ func (c *Contacts) removed(ctx context.Context, in *adapters.Inbound) error {
 	if err != nil {
 		return err
 	}
+	in = withBrand(in, c.bindingBrand(ctx, in, v))
 	gid := ""
 	if g, err := c.store.GuideByChannelID(ctx, in.Channel, in.Attrs["user_id"]); err == nil {
 		gid = g.ID
@@ -281,6 +337,7 @@ func (c *Contacts) updated(ctx context.Context, in *adapters.Inbound) error {
 	if err != nil {
 		return err
 	}
+	in = withBrand(in, c.bindingBrand(ctx, in, v))
 	info, err := lk.LookupContact(ctx, in.SenderID)
 	if errors.Is(err, adapters.ErrInvalidRecipient) {
 		return nil // no longer a contact

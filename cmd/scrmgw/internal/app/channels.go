@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,6 +69,134 @@ func (t redisTokens) Delete(ctx context.Context, key string) error {
 
 var _ adapters.TokenCache = redisTokens{}
 
+// channelKind is one kind of channel the gateway can run any number of
+// instances of (WeCom corps, DingTalk apps): a further kind is one entry
+// of channelKinds.
+type channelKind struct {
+	kind string
+	// instances lists the kind's configured instances, the default first.
+	instances func(cfg configs.Config) []channelInstance
+}
+
+// channelInstance is one configured instance of a channel kind.
+type channelInstance struct {
+	kind, name, key string
+	// rate is the instance's send rate as configured, rateKey the key
+	// that set it; "" is the channel's own rate.
+	rate, rateKey string
+	// quota is the instance's limit on messages to one member
+	// (engine.ParseQuota), quotaKey the key that set it; "" is none.
+	quota, quotaKey string
+	// build makes the channel; nil for a default instance that is not
+	// configured, listed only for its send rate and quota keys (which
+	// are checked and apply as soon as it is).
+	build func(a *App, tokens adapters.TokenCache) (adapters.Channel, error)
+}
+
+// channelKinds are the kinds of channel the wiring builds instances of.
+var channelKinds = []channelKind{
+	{kind: wecom.ChannelName, instances: wecomInstances},
+	{kind: dingtalk.ChannelName, instances: dingTalkInstances},
+}
+
+// channelInstances lists every configured instance: the default instance
+// of each kind first, then the others by key. It is the order the
+// registry keeps, the order of preference when a member has several.
+// withOff adds the default instances that are not configured (build nil).
+func channelInstances(cfg configs.Config, withOff bool) []channelInstance {
+	var defaults, named []channelInstance
+	for _, k := range channelKinds {
+		for _, in := range k.instances(cfg) {
+			if in.build == nil && !withOff {
+				continue
+			}
+			if in.name == adapters.DefaultInstance {
+				defaults = append(defaults, in)
+			} else {
+				named = append(named, in)
+			}
+		}
+	}
+	slices.SortFunc(named, func(a, b channelInstance) int { return strings.Compare(a.key, b.key) })
+	return append(defaults, named...)
+}
+
+// instanceKey names key of an instance's section in errors: wecom.secret,
+// wecom.instances.acme.secret.
+func instanceKey(kind, name, key string) string {
+	if name == adapters.DefaultInstance {
+		return kind + "." + key
+	}
+	return kind + ".instances." + name + "." + key
+}
+
+func wecomInstances(cfg configs.Config) []channelInstance {
+	var out []channelInstance
+	all := cfg.WeCom.All()
+	if !cfg.WeCom.Enabled() {
+		all = append([]wecom.Named{{Name: adapters.DefaultInstance, Config: cfg.WeCom}}, all...)
+	}
+	for _, n := range all {
+		in := channelInstance{kind: wecom.ChannelName, name: n.Name, key: n.Key(),
+			rate: n.Config.SendRate, rateKey: instanceKey(wecom.ChannelName, n.Name, "send_rate"),
+			quota: n.Config.MemberMassLimit, quotaKey: instanceKey(wecom.ChannelName, n.Name, "member_mass_limit")}
+		if in.rate == "" && n.Name == adapters.DefaultInstance {
+			in.rate, in.rateKey = cfg.Send.Rate.WeCom, "send.rate.wecom"
+		}
+		c := n.Config
+		if !c.Enabled() {
+			out = append(out, in)
+			continue
+		}
+		in.build = func(a *App, tokens adapters.TokenCache) (adapters.Channel, error) {
+			return wecom.New(c, wecom.Deps{Instance: n.Name, Recorder: a.recorder, Tokens: tokens, Cursors: a.Store,
+				Logger: a.Log, MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, MediaHTTP: mediaHTTPForTests})
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
+func dingTalkInstances(cfg configs.Config) []channelInstance {
+	var out []channelInstance
+	all := cfg.DingTalk.All()
+	if !cfg.DingTalk.Enabled() {
+		all = append([]dingtalk.Named{{Name: adapters.DefaultInstance, Config: cfg.DingTalk}}, all...)
+	}
+	for _, n := range all {
+		in := channelInstance{kind: dingtalk.ChannelName, name: n.Name, key: n.Key(),
+			rate: n.Config.SendRate, rateKey: instanceKey(dingtalk.ChannelName, n.Name, "send_rate")}
+		if in.rate == "" && n.Name == adapters.DefaultInstance {
+			in.rate, in.rateKey = cfg.Send.Rate.DingTalk, "send.rate.dingtalk"
+		}
+		c, key := n.Config, n.Key()
+		if !c.Enabled() {
+			out = append(out, in)
+			continue
+		}
+		in.build = func(a *App, tokens adapters.TokenCache) (adapters.Channel, error) {
+			return dingtalk.New(c, dingtalk.Deps{Instance: n.Name, Recorder: a.recorder, Tokens: tokens, Logger: a.Log,
+				Guides: dingtalk.GuideFunc(func(ctx context.Context, staffID string) (bool, error) {
+					_, err := a.Store.GuideByChannelID(ctx, key, staffID)
+					if errors.Is(err, store.ErrNotFound) {
+						return false, nil
+					}
+					return err == nil, err
+				}),
+				OnStateChange: func(up bool) {
+					v := 0.0
+					if up {
+						v = 1
+					}
+					channelConnected.WithLabelValues(key).Set(v)
+				},
+			})
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
 // wireChannels builds the configured channels and the pipeline around
 // them.
 func (a *App) wireChannels() error {
@@ -77,35 +207,12 @@ func (a *App) wireChannels() error {
 	a.recorder = inbox.NewRecorder(a.Store, a.Queue, a.Log, inbox.RecorderOptions{
 		Committers: a.Config.Database.InboxCommitterCount(), Linger: linger})
 	tokens := redisTokens{rdb: a.RDB}
-	if a.Config.WeCom.Enabled() {
-		wc, err := wecom.New(a.Config.WeCom, wecom.Deps{Recorder: a.recorder, Tokens: tokens, Cursors: a.Store,
-			Logger: a.Log, MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, MediaHTTP: mediaHTTPForTests})
+	for _, in := range channelInstances(a.Config, false) {
+		ch, err := in.build(a, tokens)
 		if err != nil {
 			return err
 		}
-		a.Channels.Register(wc)
-	}
-	if a.Config.DingTalk.Enabled() {
-		dt, err := dingtalk.New(a.Config.DingTalk, dingtalk.Deps{Recorder: a.recorder, Tokens: tokens, Logger: a.Log,
-			Guides: dingtalk.GuideFunc(func(ctx context.Context, staffID string) (bool, error) {
-				_, err := a.Store.GuideByChannelID(ctx, dingtalk.ChannelName, staffID)
-				if errors.Is(err, store.ErrNotFound) {
-					return false, nil
-				}
-				return err == nil, err
-			}),
-			OnStateChange: func(up bool) {
-				v := 0.0
-				if up {
-					v = 1
-				}
-				channelConnected.WithLabelValues(dingtalk.ChannelName).Set(v)
-			},
-		})
-		if err != nil {
-			return err
-		}
-		a.Channels.Register(dt)
+		a.Channels.Register(ch)
 	}
 	a.ingester = webhook.NewIngester(a.recorder, a.Config.Webhook.MaxBatch, a.Log)
 	a.ingester.KnownBrand = a.knownBrand

@@ -27,24 +27,35 @@ var handoverGiveUp = 7 * 24 * time.Hour
 const EventContactTransferFailed = "contact.transfer_failed"
 
 // wireHandovers sets up the durable handover of the customers of WeCom
-// employees who leave the corp (离职继承), when WeCom is enabled.
+// employees who leave the corp (离职继承), when WeCom is enabled: on the
+// primary WeCom instance (the default, else the first by name). The
+// guides of other instances who leave have their members reassigned in
+// scrmgw (assign.Departures), without a WeCom handover.
 func (a *App) wireHandovers() {
-	ch, ok := a.Channels.Channel(wecom.ChannelName)
-	if !ok {
-		return
-	}
-	c, ok := ch.(*wecom.Client)
-	if !ok {
+	c := a.primaryWeCom()
+	if c == nil {
 		return
 	}
 	a.handovers = assign.NewHandovers(a.assigner, wecomResigned{api: c.API()}, a.Queue, assign.HandoverOptions{
-		Channel: wecom.ChannelName, PollInterval: handoverPollInterval, GiveUp: handoverGiveUp, Queue: queue.Default, Logger: a.Log})
+		Channel: c.Name(), PollInterval: handoverPollInterval, GiveUp: handoverGiveUp, Queue: queue.Default, Logger: a.Log})
 	a.processor.On(inbox.OnEvent(EventContactTransferFailed), inbox.HandlerFunc(func(ctx context.Context, in *adapters.Inbound) error {
-		if in.Channel != wecom.ChannelName {
+		if in.Channel != c.Name() {
 			return nil
 		}
 		return a.handovers.TransferFailed(ctx, in.Attrs["user_id"], in.SenderID, in.Attrs["fail_reason"])
 	}))
+}
+
+// primaryWeCom is the first WeCom instance registered (the default
+// instance when configured), or nil without WeCom.
+func (a *App) primaryWeCom() *wecom.Client {
+	for _, name := range a.Channels.Names() {
+		ch, _ := a.Channels.Channel(name)
+		if c, ok := ch.(*wecom.Client); ok {
+			return c
+		}
+	}
+	return nil
 }
 
 // wecomResigned is assign.ResignedTransferer over WeCom's

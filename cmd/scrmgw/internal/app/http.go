@@ -93,8 +93,8 @@ func (a *App) Handler() http.Handler {
 	}
 
 	var contactWays api.ContactWayMaker
-	if ch, ok := a.Channels.Channel("wecom"); ok {
-		contactWays, _ = ch.(api.ContactWayMaker)
+	if wc := a.primaryWeCom(); wc != nil {
+		contactWays = wc
 	}
 	apiSrv := api.New(api.Options{Store: a.Store, AdminToken: a.Config.AdminToken, ContactWays: contactWays, Assigner: a.assigner, Workflows: a.apiWorkflows(),
 		MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, MaxBulkBodyBytes: a.Config.HTTP.MaxBulkBodyBytes, Logger: a.Log,

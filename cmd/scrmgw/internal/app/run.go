@@ -56,8 +56,8 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 		return err
 	}
 	var transferer assign.Transferer
-	if ch, ok := a.Channels.Channel("wecom"); ok {
-		transferer, _ = ch.(assign.Transferer)
+	if wc := a.primaryWeCom(); wc != nil {
+		transferer = wc
 	}
 	assigner, err := assign.New(ctx, a.Store, assign.Options{MaxDistanceKm: a.Config.Assign.MaxDistanceKm,
 		OnlinePools: a.Config.Assign.Pools(), Transferer: transferer, Logger: a.Log})

@@ -54,15 +54,17 @@ func MemberKinds(specs []adapters.Spec) map[string][]string {
 }
 
 // WorkflowChannels are the channels a workflow's send steps may use: the
-// enabled ones of WeCom and DingTalk, or both when neither is configured
+// kinds among WeCom and DingTalk with an instance configured (a workflow
+// names the kind; the member's identity picks the instance), or both when
+// neither is configured
 // (validating workflows without a channel configuration checks them
 // against every channel).
 func WorkflowChannels(cfg configs.Config) []string {
 	var chs []string
-	if cfg.WeCom.Enabled() {
+	if cfg.WeCom.AnyEnabled() {
 		chs = append(chs, templates.ChannelWeCom)
 	}
-	if cfg.DingTalk.Enabled() {
+	if cfg.DingTalk.AnyEnabled() {
 		chs = append(chs, templates.ChannelDingTalk)
 	}
 	if len(chs) == 0 {

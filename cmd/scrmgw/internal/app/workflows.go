@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/adapters/webhook"
+	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/gateway/assign"
 	"github.com/scrmgw/scrmgw/gateway/commerce"
 	"github.com/scrmgw/scrmgw/gateway/outbox"
@@ -131,24 +133,14 @@ func (a *App) webhookSecret(name string) ([]byte, error) {
 	return []byte(v), nil
 }
 
-// sendRules reads send.* and wecom.member_mass_limit: it sets the
-// Sender's rate limits and returns the engine's quotas.
+// sendRules reads send.*, each channel instance's send_rate and
+// wecom's member_mass_limit: it sets the Sender's rate limits (one per
+// instance key) and returns the engine's quotas (one per instance key).
 func (a *App) sendRules() (map[string]engine.Quota, error) {
 	cfg := a.Config.Send
-	rates := map[string]outbox.Rate{}
-	for _, r := range []struct{ channel, key, val string }{
-		{"wecom", "send.rate.wecom", cfg.Rate.WeCom},
-		{"dingtalk", "send.rate.dingtalk", cfg.Rate.DingTalk},
-		{"webhook", "send.rate.webhook", cfg.Rate.Webhook},
-	} {
-		if r.val == "" {
-			continue // the default
-		}
-		rate, err := outbox.ParseRate(r.val)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", r.key, err)
-		}
-		rates[r.channel] = rate
+	rates, err := SendRates(a.Config)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.CriticalShare >= 1 {
 		return nil, fmt.Errorf("send.critical_share: %v is all of the rate; use a part such as 0.2, or a negative number for one lane", cfg.CriticalShare)
@@ -158,13 +150,58 @@ func (a *App) sendRules() (map[string]engine.Quota, error) {
 		a.sender.Limit(lim, cfg.MaxWait)
 		a.Log.Info("send rates", slog.String("rates", lim.Rates()))
 	}
-	quotas := map[string]engine.Quota{}
-	if v := a.Config.WeCom.MemberMassLimit; v != "" {
-		q, err := engine.ParseQuota(v)
-		if err != nil {
-			return nil, fmt.Errorf("wecom.member_mass_limit: %w", err)
+	return Quotas(a.Config)
+}
+
+// SendRates are the send rates of the configured channel instances, by
+// instance key: as configured (send.rate.<kind> for a default instance,
+// <kind>.instances.<name>.send_rate for the others), else the channel's
+// own (its Spec's Rate, else outbox.DefaultRates of its kind).
+func SendRates(c configs.Config) (map[string]outbox.Rate, error) {
+	rates := map[string]outbox.Rate{}
+	specs := map[string]adapters.Spec{}
+	for _, s := range ChannelSpecs(c) {
+		specs[s.Name] = s
+	}
+	for _, in := range channelInstances(c, true) {
+		if in.rate == "" {
+			if r := specs[in.kind].Rate; !r.IsZero() {
+				rates[in.key] = outbox.Rate{N: r.N, Per: r.Per}
+			} else if r, ok := outbox.DefaultRates[in.kind]; ok {
+				rates[in.key] = r
+			}
+			continue
 		}
-		quotas["wecom"] = q
+		rate, err := outbox.ParseRate(in.rate)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", in.rateKey, err)
+		}
+		rates[in.key] = rate
+	}
+	if v := c.Send.Rate.Webhook; v != "" {
+		rate, err := outbox.ParseRate(v)
+		if err != nil {
+			return nil, fmt.Errorf("send.rate.webhook: %w", err)
+		}
+		rates[webhook.ChannelName] = rate
+	}
+	return rates, nil
+}
+
+// Quotas are the configured channel instances' limits on messages to one
+// member (wecom.member_mass_limit, wecom.instances.<name>.member_mass_limit),
+// by instance key.
+func Quotas(c configs.Config) (map[string]engine.Quota, error) {
+	quotas := map[string]engine.Quota{}
+	for _, in := range channelInstances(c, true) {
+		if in.quota == "" {
+			continue
+		}
+		q, err := engine.ParseQuota(in.quota)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", in.quotaKey, err)
+		}
+		quotas[in.key] = q
 	}
 	return quotas, nil
 }
