@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/templates"
 	"github.com/scrmgw/scrmgw/workflows"
@@ -92,8 +93,10 @@ func parseEvent(ev *store.Event) eventFields {
 			}
 		}
 	}
-	if f.event.Channel == "" && (ev.Source == "wecom" || ev.Source == "dingtalk") {
-		f.event.Channel = ev.Source
+	// Workflows name channel kinds: an event of instance wecom:acme came
+	// on wecom.
+	if kind, _ := adapters.KindOf(ev.Source); f.event.Channel == "" && (kind == "wecom" || kind == "dingtalk") {
+		f.event.Channel = kind
 	}
 	if f.order != nil {
 		if f.order.PurchasedAt.IsZero() {
@@ -161,8 +164,10 @@ func lastOrder(p *store.MemberProfile) workflows.Order {
 // DingTalk.
 func memberChannel(p *store.MemberProfile) string {
 	for _, ch := range []string{templates.ChannelWeCom, templates.ChannelDingTalk} {
-		if p.Identity(ch) != "" {
-			return ch
+		for _, id := range p.Identities {
+			if kind, _ := adapters.KindOf(id.Channel); kind == ch {
+				return ch
+			}
 		}
 	}
 	return ""

@@ -56,8 +56,9 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 		}
 	}
 	via := ""
+	kind, _ := adapters.KindOf(channel)
 	switch {
-	case channel == templates.ChannelWeCom:
+	case kind == templates.ChannelWeCom:
 		// WeCom reaches an external contact through an employee: a
 		// message task their guide confirms.
 		if p.Guide == nil || p.Guide.WeComUserID == nil {
@@ -68,7 +69,7 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 		if p.Guide == nil {
 			return skipped(step.Next, reasonNoGuide, "member has no guide to send through: nothing sent"), nil
 		}
-		if p.Guide.DingTalkUserID != nil && channel == templates.ChannelDingTalk {
+		if p.Guide.DingTalkUserID != nil && kind == templates.ChannelDingTalk {
 			via = *p.Guide.DingTalkUserID
 		}
 	}
@@ -258,9 +259,10 @@ const (
 	reasonLost = "lost"
 )
 
-// recipient is the channel a send goes out on and the member's id there:
-// the member's own channel (WeCom, else DingTalk) or the one the step
-// names.
+// recipient is the channel instance a send goes out on and the member's
+// id there: the member's own channel (WeCom, else DingTalk) or the kind
+// the step names, on the instance of the member's identity of that kind
+// (an external_userid belongs to one corp).
 func recipient(p *store.MemberProfile, want string) (channel, to string) {
 	if want == "" || want == workflows.ChannelMember {
 		want = memberChannel(p)
@@ -268,7 +270,12 @@ func recipient(p *store.MemberProfile, want string) (channel, to string) {
 			return "", ""
 		}
 	}
-	return want, p.Identity(want)
+	for _, id := range p.Identities {
+		if kind, _ := adapters.KindOf(id.Channel); kind == want && id.ExternalID != "" {
+			return id.Channel, id.ExternalID
+		}
+	}
+	return want, ""
 }
 
 // holdUntil says when a message due at now may go out under the send
