@@ -185,3 +185,17 @@ func TestEnvVarsListsInstanceKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestInstancesShareTheAPIBase(t *testing.T) {
+	yaml := "wecom:\n  corp_id: ww1\n  agent_id: \"1\"\n  secret: s\n  token: t\n  encoding_aes_key: " + aesKey + "\n  brand: b\n  instances:\n    acme:\n" +
+		"      corp_id: ww2\n      agent_id: \"1\"\n      secret: s\n      token: t\n      encoding_aes_key: " + aesKey + "\n      brand: a\n      api_base: https://proxy.example.com\n"
+	path := filepath.Join(t.TempDir(), "scrmgw.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path, nil)
+	want := `wecom.instances.acme.api_base: "https://proxy.example.com", but wecom.api_base is "https://qyapi.weixin.qq.com": every WeCom instance calls one api_base`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+}

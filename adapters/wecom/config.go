@@ -47,6 +47,8 @@ type Config struct {
 	MaxClockSkew time.Duration `yaml:"max_clock_skew"`
 	// APIBase is where every API call goes. Default
 	// https://qyapi.weixin.qq.com; a proxy or a test server can stand in.
+	// Every instance must use the same: the WeCom SDK's HTTP client is
+	// process-wide.
 	APIBase string `yaml:"api_base"`
 	// MemberMassLimit is how many group-send messages (企业群发, the
 	// message tasks of add_msg_template) one customer may receive from
@@ -151,8 +153,10 @@ func (c *Config) Validate() error {
 		errs = append(errs, c.validate("wecom.", "wecom.corp_id is set"))
 	}
 	seen := map[string]string{}
+	var base, baseKey string
 	if c.Enabled() {
 		seen[c.CorpID+"/"+c.AgentID] = "wecom"
+		base, baseKey = c.WithDefaults().APIBase, "wecom.api_base"
 	}
 	for _, name := range sortedKeys(c.Instances) {
 		prefix := "wecom.instances." + name + "."
@@ -173,6 +177,13 @@ func (c *Config) Validate() error {
 			continue
 		}
 		errs = append(errs, ic.validate(prefix, "it is an instance"))
+		// The SDK's HTTP client is process-wide (see API): every
+		// instance calls one host, as every corp does at WeCom.
+		if base == "" {
+			base, baseKey = ic.WithDefaults().APIBase, prefix+"api_base"
+		} else if b := ic.WithDefaults().APIBase; b != base {
+			errs = append(errs, fmt.Errorf("%sapi_base: %q, but %s is %q: every WeCom instance calls one api_base", prefix, b, baseKey, base))
+		}
 		id := ic.CorpID + "/" + ic.AgentID
 		if other, ok := seen[id]; ok {
 			errs = append(errs, fmt.Errorf("%scorp_id: corp %s agent %s is also %s", prefix, ic.CorpID, ic.AgentID, other))

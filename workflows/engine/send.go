@@ -329,6 +329,11 @@ func (e *Engine) notifyGuide(ctx context.Context, rc *runCtx, p *store.MemberPro
 	switch {
 	case g.WeComUserID != nil:
 		channel, to = templates.ChannelWeCom, *g.WeComUserID
+		// The guide is an employee of the corp the member is a
+		// contact of.
+		if ch, ext := recipient(p, templates.ChannelWeCom); ext != "" {
+			channel = ch
+		}
 	case g.DingTalkUserID != nil:
 		channel, to = templates.ChannelDingTalk, *g.DingTalkUserID
 	default:

@@ -160,6 +160,7 @@ type failure struct {
 // Server is a fake of WeCom's server API. It is safe for concurrent use.
 type Server struct {
 	srv           *httptest.Server
+	handler       http.Handler
 	corpID        string
 	agentID       string
 	appSecret     string
@@ -263,6 +264,7 @@ func New(tb testing.TB, opts ...Option) *Server {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such endpoint on the fake WeCom", http.StatusNotFound)
 	})
+	s.handler = mux
 	s.srv = httptest.NewServer(mux)
 	if tb != nil {
 		tb.Cleanup(s.Close)

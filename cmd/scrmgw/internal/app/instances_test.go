@@ -1,0 +1,239 @@
+package app
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scrmgw/scrmgw/adapters/wecom"
+	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
+	"github.com/scrmgw/scrmgw/store"
+)
+
+// Corp acme, the second WeCom corp of the two-corp deployment: its own
+// corp id, app, secrets and callback settings.
+const (
+	acmeCorpID  = "ww4acme0c0rp1d"
+	acmeAgentID = "1000005"
+	acmeSecret  = "acme-app-secret-0123456789abcdefghijklmno"
+	acmeToken   = "AcmeTok9"
+	acmeAESKey  = "ACMEacmeACMEacmeACMEacmeACMEacmeACMEacme012"
+)
+
+// twoCorps is a gateway with two WeCom corps on fakes: the default
+// (brand camellia: store sh-1, guide 李娜 "li") and acme, serving brands
+// acme (store acme-sh, guide 张伟 "zhang") and acme-kids (store kids-sh,
+// guide 吴芳 "wu").
+type twoCorps struct {
+	s            *started
+	tok          string
+	def, acme    *wecomfake.Server
+	acmeCallback wecomfake.Callback
+}
+
+func startTwoCorps(t *testing.T) *twoCorps {
+	t.Helper()
+	tc := &twoCorps{def: wecomfake.New(t),
+		acme: wecomfake.New(t, wecomfake.WithCorpID(acmeCorpID), wecomfake.WithAgentID(acmeAgentID), wecomfake.WithSecrets(acmeSecret, acmeSecret)),
+		acmeCallback: wecomfake.Callback{Token: acmeToken, EncodingAESKey: acmeAESKey, CorpID: acmeCorpID}}
+	// Both corps at one host, as at WeCom.
+	corps := wecomfake.NewCorps(t, tc.def, tc.acme)
+	cfg := weComConfig(t, tc.def, "two-corps-e2e-admin-token-01")
+	cfg.WeCom = corps.Config(tc.def)
+	cfg.WeCom.Brand = "camellia"
+	cfg.WeCom.MaxClockSkew = 10 * time.Minute
+	acme := corps.Config(tc.acme)
+	acme.Token, acme.EncodingAESKey = acmeToken, acmeAESKey
+	acme.Brands = []string{"acme", "acme-kids"}
+	acme.MaxClockSkew, acme.MemberMassLimit = 10*time.Minute, "1/day"
+	cfg.WeCom.Instances = map[string]wecom.Config{"acme": acme}
+	tc.s, tc.tok = startServe(t, cfg), cfg.AdminToken
+	for _, req := range []struct{ path, body string }{
+		{"/api/v1/brands", `{"id":"camellia","name":"山茶花"}`},
+		{"/api/v1/brands", `{"id":"acme","name":"ACME"}`},
+		{"/api/v1/brands", `{"id":"acme-kids","name":"ACME 童装"}`},
+		{"/api/v1/stores", `{"id":"sh-1","name":"静安店","brands":["camellia"],"lat":31.23,"lng":121.47}`},
+		{"/api/v1/stores", `{"id":"acme-sh","name":"ACME 徐汇店","brands":["acme"],"lat":31.19,"lng":121.44,"opening_hours":"10:00-21:00"}`},
+		{"/api/v1/stores", `{"id":"kids-sh","name":"ACME 童装浦东店","brands":["acme-kids"],"lat":31.22,"lng":121.54}`},
+		{"/api/v1/guides", `{"id":"g-li","store_id":"sh-1","name":"李娜","wecom_userid":"li"}`},
+		{"/api/v1/guides", `{"id":"g-zhang","store_id":"acme-sh","name":"张伟","wecom_userid":"zhang"}`},
+		{"/api/v1/guides", `{"id":"g-wu","store_id":"kids-sh","name":"吴芳","wecom_userid":"wu"}`},
+	} {
+		if code, body := request(t, "POST", tc.s.base+req.path, tc.tok, req.body); code != 201 {
+			t.Fatalf("seeding %s: %d %s", req.path, code, body)
+		}
+	}
+	tc.def.AddEmployees("li")
+	tc.acme.AddEmployees("zhang", "wu")
+	return tc
+}
+
+// acmeJoin plays a contact adding an acme employee through a guide's
+// contact way (state g:<guide>), as corp acme calls back: signed and
+// encrypted with acme's settings, at /callbacks/wecom/acme. It returns
+// the welcome code acme issued.
+func (tc *twoCorps) acmeJoin(t *testing.T, userID, externalID, name, state string) string {
+	t.Helper()
+	tc.acme.AddContact(wecomfake.Contact{ExternalUserID: externalID, Name: name, UnionID: "union-" + externalID,
+		FollowUsers: []wecom.FollowUser{{UserID: userID, State: state}}})
+	code := tc.acme.IssueWelcomeCode(externalID)
+	ev := wecomfake.AddExternalContact(userID, externalID, state, code)
+	ev.CreateTime = time.Now().Truncate(time.Second)
+	if status, body := deliver(t, tc.s.base+"/callbacks/wecom/acme", ev.XML(), tc.acmeCallback); status != 200 || body != "success" {
+		t.Fatalf("acme's add_external_contact callback: %d %q", status, body)
+	}
+	return code
+}
+
+// TestTwoWeComCorpsEndToEnd: a contact added in corp acme becomes a
+// member of acme's brand with the identity wecom:acme, is welcomed
+// through acme's API (and the default corp hears nothing), and a
+// workflow's message goes out as a message task of acme's guide at
+// acme's add_msg_template; a contact of acme's guide of the other brand
+// it serves joins that brand. Callbacks sealed for one corp are refused
+// at the other's path.
+func TestTwoWeComCorpsEndToEnd(t *testing.T) {
+	tc := startTwoCorps(t)
+	s, ctx := tc.s, context.Background()
+	s.app.sender.CheckEvery(200 * time.Millisecond)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("default corp calls: %v\nacme calls: %v", tc.def.Calls(), tc.acme.Calls())
+		}
+	})
+	if code, body := putWorkflow(t, s, tc.tok, "acme", "nudge-now", strings.ReplaceAll(nudgeNow, "priority: high", "priority: normal")); code != 201 {
+		t.Fatalf("PUT workflow: %d %s", code, body)
+	}
+	if code, body := request(t, "POST", s.base+"/api/v1/workflows/nudge-now/enable?brand=acme", tc.tok, ""); code != 200 {
+		t.Fatalf("enable: %d %s", code, body)
+	}
+
+	// Sealed for acme, delivered at the default corp's path (and the
+	// other way round): refused, recorded nowhere.
+	ev := wecomfake.AddExternalContact("zhang", "wmStray", "", "")
+	ev.CreateTime = time.Now().Truncate(time.Second)
+	if status, _ := deliver(t, s.base+wecom.CallbackPath, ev.XML(), tc.acmeCallback); status != 403 {
+		t.Errorf("acme's callback at /callbacks/wecom: %d, want 403", status)
+	}
+	if status, _ := deliver(t, s.base+"/callbacks/wecom/acme", ev.XML(), wecomfake.Callback{}); status != 403 {
+		t.Errorf("the default corp's callback at /callbacks/wecom/acme: %d, want 403", status)
+	}
+
+	code := tc.acmeJoin(t, "zhang", "wmAcmeWang", "王先生", "g:g-zhang")
+	waitFor(t, "acme's welcome", func() bool { return len(tc.acme.Welcomes()) > 0 })
+	v, err := s.app.Store.MemberByIdentity(ctx, "wecom:acme", "wmAcmeWang")
+	if err != nil {
+		t.Fatalf("member by identity wecom:acme: %v", err)
+	}
+	var ids []string
+	for _, id := range v.Identities {
+		ids = append(ids, id.Channel+"="+id.ExternalID)
+	}
+	if want := []string{"wecom:acme=wmAcmeWang", "wecom:acme_unionid=union-wmAcmeWang"}; !slices.Equal(ids, want) {
+		t.Errorf("identities = %q, want %q", ids, want)
+	}
+	if len(v.Bindings) != 1 || v.Bindings[0].BrandID != "acme" || v.Bindings[0].GuideID != "g-zhang" || v.Bindings[0].Reason != "state" {
+		t.Errorf("bindings = %+v, want g-zhang of brand acme by state", v.Bindings)
+	}
+	if _, err := s.app.Store.MemberByIdentity(ctx, "wecom", "wmAcmeWang"); err == nil {
+		t.Error("the member has an identity on the default corp")
+	}
+	w := tc.acme.Welcomes()[0]
+	if w.WelcomeCode != code || w.ExternalUserID != "wmAcmeWang" || !strings.Contains(w.Text, "张伟") || !strings.Contains(w.Text, "ACME 徐汇店") {
+		t.Errorf("acme's welcome = %+v, want code %s to wmAcmeWang from 张伟 of ACME 徐汇店", w, code)
+	}
+	evs, _ := s.app.Store.Events(ctx, store.EventFilter{MemberID: v.ID, Type: "member.joined"})
+	if len(evs) != 1 || evs[0].BrandID != "acme" || evs[0].Source != "wecom:acme" {
+		t.Errorf("member.joined = %+v, want one of brand acme from wecom:acme", evs)
+	}
+
+	// The workflow's message: a message task of acme's guide, at acme.
+	waitFor(t, "acme's message task", func() bool { return len(tc.acme.MsgTemplates()) > 0 })
+	mt := tc.acme.MsgTemplates()[0]
+	wantRecall := "王先生好，我是ACME 徐汇店的张伟。店里这周到了不少新款，想着您可能会喜欢，\n" +
+		"有空来ACME 徐汇店坐坐，我帮您挑几件试试？（营业时间 10:00-21:00）"
+	if mt.ChatType != "single" || mt.Sender != "zhang" || !slices.Equal(mt.ExternalUserIDs, []string{"wmAcmeWang"}) ||
+		mt.Text != wantRecall || len(mt.Attachments) != 0 {
+		t.Errorf("message task = %s from %s to %v: %q with %s\nwant single from zhang to [wmAcmeWang]: %q", mt.ChatType, mt.Sender,
+			mt.ExternalUserIDs, mt.Text, attachmentsJSON(mt.Attachments), wantRecall)
+	}
+	// acme's guide is told to confirm it, by acme's app.
+	waitFor(t, "the guide's task to confirm it", func() bool { return len(tc.acme.AppMessages()) > 0 })
+	tasks, err := s.app.Store.GuideTasks(ctx, store.GuideTaskFilter{GuideID: "g-zhang"})
+	if err != nil || len(tasks) != 1 || tasks[0].Title != "确认发送「recall」给 王先生" {
+		t.Fatalf("g-zhang's tasks = %+v, %v; want the one to confirm the recall", tasks, err)
+	}
+	if a := tc.acme.AppMessages()[0]; !slices.Equal(a.ToUser, []string{"zhang"}) || strconv.Itoa(a.AgentID) != acmeAgentID || a.MsgType != "text" || a.Content != taskText(tasks[0]) {
+		t.Errorf("app message = %s from agent %s to %v: %q\nwant text from %s to [zhang]: %q", a.MsgType, strconv.Itoa(a.AgentID), a.ToUser, a.Content,
+			acmeAgentID, taskText(tasks[0]))
+	}
+	var run store.WorkflowRun
+	waitFor(t, "the nudge sent", func() bool {
+		rs, _ := s.app.Store.Runs(ctx, store.RunFilter{Brand: "acme", Workflow: "nudge-now", MemberID: v.ID})
+		if len(rs) == 1 {
+			run = rs[0]
+		}
+		return len(rs) == 1 && run.State != store.RunActive
+	})
+	step, err := s.app.Store.RunStep(ctx, run.ID, "nudge", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err := s.app.Store.OutboxByKey(ctx, step.OutboxKey); err != nil || o.Channel != "wecom:acme" || o.Recipient != "wmAcmeWang" || o.State != store.OutboxSent {
+		t.Errorf("the nudge's outbox row = %+v, %v; want sent on wecom:acme to wmAcmeWang", o, err)
+	}
+
+	// A contact of acme's other brand's guide joins that brand.
+	tc.acmeJoin(t, "wu", "wmAcmeKid", "吴妈妈", "g:g-wu")
+	waitFor(t, "the second welcome", func() bool { return len(tc.acme.Welcomes()) > 1 })
+	kid, err := s.app.Store.MemberByIdentity(ctx, "wecom:acme", "wmAcmeKid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kid.Bindings) != 1 || kid.Bindings[0].BrandID != "acme-kids" || kid.Bindings[0].GuideID != "g-wu" {
+		t.Errorf("bindings = %+v, want g-wu of brand acme-kids", kid.Bindings)
+	}
+	if !strings.Contains(tc.acme.Welcomes()[1].Text, "吴芳") {
+		t.Errorf("second welcome = %+v, want 吴芳's", tc.acme.Welcomes()[1])
+	}
+
+	time.Sleep(500 * time.Millisecond) // let any stray work surface
+	if calls := tc.def.Calls(); len(calls) != 0 {
+		t.Errorf("the default corp got %d calls, want none: %v", len(calls), calls)
+	}
+	if n := len(tc.acme.Welcomes()); n != 2 {
+		t.Errorf("acme sent %d welcomes, want 2", n)
+	}
+}
+
+// TestTwoWeComCorpsDefaultKeepsItsPaths: the default corp answers at
+// /callbacks/wecom and /callbacks/wecom/default, and its contacts keep
+// the identity "wecom" and the brand of the wecom section.
+func TestTwoWeComCorpsDefaultKeepsItsPaths(t *testing.T) {
+	tc := startTwoCorps(t)
+	s, ctx := tc.s, context.Background()
+	for i, path := range []string{wecom.CallbackPath, wecom.CallbackPath + "/default"} {
+		ext := []string{"wmLin", "wmZhou"}[i]
+		tc.def.AddContact(wecomfake.Contact{ExternalUserID: ext, Name: "林女士",
+			FollowUsers: []wecom.FollowUser{{UserID: "li", State: "s:sh-1"}}})
+		ev := wecomfake.AddExternalContact("li", ext, "s:sh-1", tc.def.IssueWelcomeCode(ext))
+		ev.CreateTime = time.Now().Truncate(time.Second)
+		if status, body := deliver(t, s.base+path, ev.XML(), wecomfake.Callback{}); status != 200 || body != "success" {
+			t.Fatalf("%s: %d %q", path, status, body)
+		}
+		waitFor(t, "the welcome of "+ext, func() bool { return len(tc.def.Welcomes()) > i })
+		v, err := s.app.Store.MemberByIdentity(ctx, "wecom", ext)
+		if err != nil {
+			t.Fatalf("%s: member by identity wecom: %v", path, err)
+		}
+		if len(v.Bindings) != 1 || v.Bindings[0].BrandID != "camellia" || v.Bindings[0].GuideID != "g-li" {
+			t.Errorf("%s: bindings = %+v, want g-li of camellia", path, v.Bindings)
+		}
+	}
+	if n := len(tc.acme.Calls()); n != 0 {
+		t.Errorf("acme got %d calls, want none", n)
+	}
+}
