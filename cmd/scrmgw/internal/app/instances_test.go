@@ -37,7 +37,7 @@ type twoCorps struct {
 func startTwoCorps(t *testing.T) *twoCorps {
 	t.Helper()
 	tc := &twoCorps{def: wecomfake.New(t),
-		acme: wecomfake.New(t, wecomfake.WithCorpID(acmeCorpID), wecomfake.WithAgentID(acmeAgentID), wecomfake.WithSecrets(acmeSecret, acmeSecret)),
+		acme:         wecomfake.New(t, wecomfake.WithCorpID(acmeCorpID), wecomfake.WithAgentID(acmeAgentID), wecomfake.WithSecrets(acmeSecret, acmeSecret)),
 		acmeCallback: wecomfake.Callback{Token: acmeToken, EncodingAESKey: acmeAESKey, CorpID: acmeCorpID}}
 	// Both corps at one host, as at WeCom.
 	corps := wecomfake.NewCorps(t, tc.def, tc.acme)
