@@ -237,3 +237,81 @@ func TestTwoWeComCorpsDefaultKeepsItsPaths(t *testing.T) {
 		t.Errorf("acme got %d calls, want none", n)
 	}
 }
+
+// TestSingleCorpDatabaseKeepsWorkingWithInstances: a database written by
+// a gateway of one WeCom corp (identities "wecom") serves on unchanged
+// once a second corp is configured: the same external_userid is the
+// same member, contacts of the default corp still join its brand, and a
+// workflow's message to the old member goes through the default corp,
+// with nothing migrated.
+func TestSingleCorpDatabaseKeepsWorkingWithInstances(t *testing.T) {
+	def := wecomfake.New(t)
+	acme := wecomfake.New(t, wecomfake.WithCorpID(acmeCorpID), wecomfake.WithAgentID(acmeAgentID), wecomfake.WithSecrets(acmeSecret, acmeSecret))
+	corps := wecomfake.NewCorps(t, def, acme)
+	ctx := context.Background()
+	cfg := weComConfig(t, def, "one-corp-then-two-admin-token")
+	cfg.WeCom = corps.Config(def)
+	cfg.WeCom.Brand, cfg.WeCom.MaxClockSkew = "camellia", 10*time.Minute
+
+	// One corp.
+	one := startServe(t, cfg)
+	for _, req := range []struct{ path, body string }{
+		{"/api/v1/brands", `{"id":"camellia","name":"山茶花"}`},
+		{"/api/v1/stores", `{"id":"sh-1","name":"静安店","brands":["camellia"],"lat":31.23,"lng":121.47,"opening_hours":"10:00-22:00"}`},
+		{"/api/v1/guides", `{"id":"g-li","store_id":"sh-1","name":"李娜","wecom_userid":"li"}`},
+	} {
+		if code, body := request(t, "POST", one.base+req.path, cfg.AdminToken, req.body); code != 201 {
+			t.Fatalf("seeding %s: %d %s", req.path, code, body)
+		}
+	}
+	def.AddEmployees("li")
+	def.AddContact(wecomfake.Contact{ExternalUserID: "wmOld", Name: "周女士", FollowUsers: []wecom.FollowUser{{UserID: "li", State: "s:sh-1"}}})
+	join := func(s *started) {
+		t.Helper()
+		ev := wecomfake.AddExternalContact("li", "wmOld", "s:sh-1", def.IssueWelcomeCode("wmOld"))
+		ev.CreateTime = time.Now().Truncate(time.Second)
+		if status, body := deliver(t, s.base+wecom.CallbackPath, ev.XML(), wecomfake.Callback{}); status != 200 || body != "success" {
+			t.Fatalf("add_external_contact: %d %q", status, body)
+		}
+	}
+	join(one)
+	waitFor(t, "the first welcome", func() bool { return len(def.Welcomes()) == 1 })
+	old, err := one.app.Store.MemberByIdentity(ctx, "wecom", "wmOld")
+	if err != nil {
+		t.Fatal(err)
+	}
+	one.shutdown(t)
+
+	// Two corps, on the same database and Redis.
+	two := cfg
+	ac := corps.Config(acme)
+	ac.Token, ac.EncodingAESKey, ac.Brand, ac.MaxClockSkew = acmeToken, acmeAESKey, "acme", 10*time.Minute
+	two.WeCom.Instances = map[string]wecom.Config{"acme": ac}
+	s := startServe(t, two)
+	if names := s.app.Channels.Names(); !slices.Equal(names, []string{"wecom", "wecom:acme", "webhook"}) {
+		t.Errorf("channels = %q, want wecom, wecom:acme, webhook", names)
+	}
+	if code, body := putWorkflow(t, s, cfg.AdminToken, "camellia", "nudge-now", strings.ReplaceAll(nudgeNow, "brand: acme", "brand: camellia")); code != 201 {
+		t.Fatalf("PUT workflow: %d %s", code, body)
+	}
+	if code, body := request(t, "POST", s.base+"/api/v1/workflows/nudge-now/enable?brand=camellia", cfg.AdminToken, ""); code != 200 {
+		t.Fatalf("enable: %d %s", code, body)
+	}
+	// The member adds the guide again: the same member, joining again.
+	join(s)
+	waitFor(t, "the message task", func() bool { return len(def.MsgTemplates()) == 1 })
+	v, err := s.app.Store.MemberByIdentity(ctx, "wecom", "wmOld")
+	if err != nil || v.ID != old.ID {
+		t.Fatalf("member of wecom/wmOld = %+v, %v; want member %d", v, err, old.ID)
+	}
+	mt := def.MsgTemplates()[0]
+	if mt.Sender != "li" || !slices.Equal(mt.ExternalUserIDs, []string{"wmOld"}) || !strings.HasPrefix(mt.Text, "周女士好，我是静安店的李娜。") {
+		t.Errorf("message task = from %s to %v: %q, want from li to [wmOld]", mt.Sender, mt.ExternalUserIDs, mt.Text)
+	}
+	if n := len(def.Welcomes()); n != 2 {
+		t.Errorf("%d welcomes at the default corp, want 2", n)
+	}
+	if calls := acme.Calls(); len(calls) != 0 {
+		t.Errorf("acme got calls: %v", calls)
+	}
+}
