@@ -226,6 +226,8 @@ locales:
 	}{
 		{"zh", "wecom", &Message{Kind: "news", Fields: map[string]string{"title": "你好", "url": "https://example.com/1234"}, Locale: "zh", Variant: "wecom"}},
 		{"zh", "dingtalk", &Message{Kind: "text", Text: "你好Amy", Locale: "zh", Variant: "default"}},
+		// A channel instance's key renders its kind's variant.
+		{"zh", "wecom:acme", &Message{Kind: "news", Fields: map[string]string{"title": "你好", "url": "https://example.com/1234"}, Locale: "zh", Variant: "wecom"}},
 		{"en-GB", "wecom", &Message{Kind: "text", Text: "Hi Amy", Locale: "en", Variant: "default"}},
 		{"fr", "dingtalk", &Message{Kind: "text", Text: "你好Amy", Locale: "zh", Variant: "default"}},
 	}

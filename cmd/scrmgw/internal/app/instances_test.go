@@ -81,7 +81,7 @@ func (tc *twoCorps) acmeJoin(t *testing.T, userID, externalID, name, state strin
 		FollowUsers: []wecom.FollowUser{{UserID: userID, State: state}}})
 	code := tc.acme.IssueWelcomeCode(externalID)
 	ev := wecomfake.AddExternalContact(userID, externalID, state, code)
-	ev.CreateTime = time.Now().Truncate(time.Second)
+	ev.CreateTime, ev.CorpID = time.Now().Truncate(time.Second), acmeCorpID
 	if status, body := deliver(t, tc.s.base+"/callbacks/wecom/acme", ev.XML(), tc.acmeCallback); status != 200 || body != "success" {
 		t.Fatalf("acme's add_external_contact callback: %d %q", status, body)
 	}
