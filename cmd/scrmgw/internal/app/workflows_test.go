@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/gateway/assign"
 	"github.com/scrmgw/scrmgw/workflows/engine"
@@ -71,5 +72,44 @@ func TestSendRulesConfig(t *testing.T) {
 	q, err := (&App{Config: cfg}).sendRules()
 	if err != nil || q["wecom"] != (engine.Quota{Limit: 1}) {
 		t.Fatalf("defaults: %v, %v; want wecom 1/day", q, err)
+	}
+}
+
+// TestSendRulesPerInstance: every WeCom instance has its own rate (its
+// send_rate, else the channel's own; the default's send.rate.wecom) and
+// quota, by instance key; a bad one names its key.
+func TestSendRulesPerInstance(t *testing.T) {
+	cfg := configs.Default()
+	cfg.WeCom.CorpID = "ww1"
+	acme := configs.Default().WeCom
+	acme.CorpID, acme.SendRate, acme.MemberMassLimit = "ww2", "30/s", "4/month"
+	kids := configs.Default().WeCom
+	kids.CorpID = "ww3"
+	cfg.WeCom.Instances = map[string]wecom.Config{"acme": acme, "kids": kids}
+	rates, err := SendRates(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"wecom": "40/s", "wecom:acme": "30/s", "wecom:kids": "40/s"} {
+		if got := rates[key].String(); got != want {
+			t.Errorf("rate of %s = %s, want %s", key, got, want)
+		}
+	}
+	quotas, err := Quotas(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if quotas["wecom"] != (engine.Quota{Limit: 1}) || quotas["wecom:acme"].Limit != 4 || quotas["wecom:kids"] != (engine.Quota{Limit: 1}) {
+		t.Errorf("quotas = %+v, want wecom 1/day, wecom:acme 4/month, wecom:kids 1/day", quotas)
+	}
+	acme.SendRate = "fast"
+	cfg.WeCom.Instances["acme"] = acme
+	if _, err := SendRates(cfg); err == nil || !strings.Contains(err.Error(), `wecom.instances.acme.send_rate: bad rate "fast"`) {
+		t.Errorf("bad rate: %v", err)
+	}
+	acme.SendRate, acme.MemberMassLimit = "", "1/week"
+	cfg.WeCom.Instances["acme"] = acme
+	if _, err := Quotas(cfg); err == nil || !strings.Contains(err.Error(), `wecom.instances.acme.member_mass_limit: bad quota "1/week"`) {
+		t.Errorf("bad quota: %v", err)
 	}
 }
