@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"os"
 	"regexp"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/scrmgw/scrmgw/templates"
+	"github.com/scrmgw/scrmgw/templates/yamlcheck"
 )
 
 // MaxFileSize bounds a workflow file.
@@ -56,27 +56,20 @@ func Load(filename string, data []byte, opts Options) (*Workflow, error) {
 	if len(opts.Channels) == 0 {
 		opts.Channels = []string{templates.ChannelWeCom, templates.ChannelDingTalk}
 	}
-	d := &decoder{file: filename, opts: opts}
+	d := &decoder{Checker: yamlcheck.Checker{File: filename, Noun: "workflow"}, opts: opts}
 	if len(data) > MaxFileSize {
-		d.errorAt(1, 1, "", "the file is %d bytes, more than the %d a workflow may have", len(data), MaxFileSize)
-		return nil, d.errs.err()
+		d.ErrorAt(1, 1, "", "the file is %d bytes, more than the %d a workflow may have", len(data), MaxFileSize)
+		return nil, d.Errs.Err()
 	}
-	d.lines = strings.Split(string(data), "\n")
-	var doc yaml.Node
-	if err := unmarshal(data, &doc); err != nil {
-		line, msg := yamlError(err)
-		d.errorAt(line, 1, "", "%s", msg)
-		return nil, d.errs.err()
+	root := d.Parse(data)
+	if root == nil {
+		if len(d.Errs) == 0 {
+			d.ErrorAt(1, 1, "", "empty file: a workflow needs name, trigger, entry and steps")
+		}
+		return nil, d.Errs.Err()
 	}
-	if len(doc.Content) == 0 {
-		d.errorAt(1, 1, "", "empty file: a workflow needs name, trigger, entry and steps")
-		return nil, d.errs.err()
-	}
-	if d.aliases(doc.Content[0]) {
-		return nil, d.errs.err()
-	}
-	w := d.workflow(doc.Content[0])
-	if err := d.errs.err(); err != nil {
+	w := d.workflow(root)
+	if err := d.Errs.Err(); err != nil {
 		return nil, err
 	}
 	w.File = filename
@@ -87,10 +80,8 @@ func Load(filename string, data []byte, opts Options) (*Workflow, error) {
 // decoder walks a workflow's YAML nodes, building the model and
 // collecting every problem with its position.
 type decoder struct {
-	file  string
-	lines []string
-	opts  Options
-	errs  ErrorList
+	yamlcheck.Checker
+	opts Options
 	// refs are the step ids named by transitions, checked once every
 	// step is known.
 	refs []ref
@@ -121,55 +112,55 @@ var topFields = []string{"name", "description", "trigger", "entry", "goal", "sen
 
 func (d *decoder) workflow(root *yaml.Node) *Workflow {
 	w := &Workflow{SendRules: defaultSendRules()}
-	f := d.fields(root, "", "a workflow: a mapping with name, trigger, entry, goal, send_rules and steps", topFields)
+	f := d.Fields(root, "", "a workflow: a mapping with name, trigger, entry, goal, send_rules and steps", topFields)
 	if f == nil {
 		return w
 	}
 	if p, ok := f["name"]; ok {
-		if s, ok := d.str(p.val, "name", "a name"); ok {
+		if s, ok := d.Str(p.Val, "name", "a name"); ok {
 			if !nameRE.MatchString(s) {
-				d.errorf(p.val, "name", "bad name %q: use lowercase letters, digits, - and _ (it appears in URLs)", s)
+				d.Errorf(p.Val, "name", "bad name %q: use lowercase letters, digits, - and _ (it appears in URLs)", s)
 			}
 			w.Name = s
 		}
 	} else {
-		d.errorf(root, "", "missing name: give the workflow a name such as new-member-welcome")
+		d.Errorf(root, "", "missing name: give the workflow a name such as new-member-welcome")
 	}
 	if p, ok := f["description"]; ok {
-		w.Description, _ = d.str(p.val, "description", "a text")
+		w.Description, _ = d.Str(p.Val, "description", "a text")
 	}
 	if p, ok := f["trigger"]; ok {
-		d.trigger(p.val, &w.Trigger)
+		d.trigger(p.Val, &w.Trigger)
 	} else {
-		d.errorf(root, "", "missing trigger: say what starts a run, e.g. trigger: {event: member.joined}")
+		d.Errorf(root, "", "missing trigger: say what starts a run, e.g. trigger: {event: member.joined}")
 	}
 	if p, ok := f["entry"]; ok {
-		d.entry(p.val, &w.Entry)
+		d.entry(p.Val, &w.Entry)
 	} else {
-		d.errorf(root, "", "missing entry: say at least which brand's members the workflow is for (entry: {brand: ...})")
+		d.Errorf(root, "", "missing entry: say at least which brand's members the workflow is for (entry: {brand: ...})")
 	}
 	if p, ok := f["entry"]; ok && len(w.Entry.CrossBrandFrom) > 0 && w.Trigger.Schedule == nil && w.Trigger.Event != "" {
-		d.errorf(p.val, "entry.cross_brand_from", "a cross-brand offer goes to a segment of the other brands' members: it needs a schedule trigger, not an event")
+		d.Errorf(p.Val, "entry.cross_brand_from", "a cross-brand offer goes to a segment of the other brands' members: it needs a schedule trigger, not an event")
 	}
 	noGoal := false
 	if p, ok := f["goal"]; ok {
-		w.Goals, noGoal = d.goals(p.val)
+		w.Goals, noGoal = d.goals(p.Val)
 	}
 	if p, ok := f["send_rules"]; ok {
-		d.sendRules(p.val, &w.SendRules)
+		d.sendRules(p.Val, &w.SendRules)
 	}
 	if p, ok := f["steps"]; ok {
-		w.Steps = d.steps(p.val)
+		w.Steps = d.steps(p.Val)
 		w.byID = make(map[string]*Step, len(w.Steps))
 		for _, s := range w.Steps {
 			w.byID[s.ID] = s
 		}
 		d.graph(w)
 	} else {
-		d.errorf(root, "", "missing steps: a workflow needs at least one step")
+		d.Errorf(root, "", "missing steps: a workflow needs at least one step")
 	}
 	if _, ok := f["goal"]; !ok && !noGoal && w.Sends() {
-		d.errorf(root, "goal", "missing goal: a workflow that sends messages needs a goal, the event that counts a member as converted and stops the nudges (e.g. goal: purchase.completed); write goal: none if it has none")
+		d.Errorf(root, "goal", "missing goal: a workflow that sends messages needs a goal, the event that counts a member as converted and stops the nudges (e.g. goal: purchase.completed); write goal: none if it has none")
 	}
 	return w
 }

@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"errors"
 	"net/url"
 	"reflect"
 	"regexp"
@@ -13,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scrmgw/scrmgw/templates"
+	"github.com/scrmgw/scrmgw/templates/yamlcheck"
 )
 
 func (sf *stepFields) assignGuide(val *yaml.Node) *AssignGuide {
@@ -25,30 +25,30 @@ func (sf *stepFields) assignGuide(val *yaml.Node) *AssignGuide {
 		}
 		return s
 	}
-	if !isNull(val) {
-		s, _ := d.oneOf(val, join(sf.path, "assign_guide"), "assignment", []string{AssignNearest, AssignStore, AssignPool, AssignOnlinePool})
+	if !yamlcheck.IsNull(val) {
+		s, _ := d.OneOf(val, yamlcheck.JoinPath(sf.path, "assign_guide"), "assignment", []string{AssignNearest, AssignStore, AssignPool, AssignOnlinePool})
 		a.Strategy = canon(s)
 	}
 	if n, path, ok := sf.get("store_id"); ok {
-		if id, ok := d.str(n, path, "a store id"); ok {
+		if id, ok := d.Str(n, path, "a store id"); ok {
 			if !storeIDRE.MatchString(id) {
-				d.errorf(n, path, "bad store id %q: use letters, digits, _, - and .", id)
+				d.Errorf(n, path, "bad store id %q: use letters, digits, _, - and .", id)
 			}
 			a.StoreID = id
 		}
 		if a.Strategy != AssignStore {
-			d.errorf(n, path, "store_id is for assign_guide: store, not %s", a.Strategy)
+			d.Errorf(n, path, "store_id is for assign_guide: store, not %s", a.Strategy)
 		}
 	}
 	if n, path, ok := sf.get("max_distance_km"); ok {
 		v, err := strconv.ParseFloat(n.Value, 64)
 		if n.Kind != yaml.ScalarNode || err != nil || !(v > 0 && v <= 20000) {
-			d.errorf(n, path, "max_distance_km must be a number of kilometres above 0, got %s", nodeKind(n))
+			d.Errorf(n, path, "max_distance_km must be a number of kilometres above 0, got %s", yamlcheck.Describe(n))
 		} else {
 			a.MaxDistanceKm = v
 		}
 		if a.Strategy != AssignNearest && !(a.Strategy == AssignStore && sf.has("fallback", AssignNearest)) {
-			d.errorf(n, path, "max_distance_km is for the nearest assignment (assign_guide: nearest, or fallback: nearest), not %s", a.Strategy)
+			d.Errorf(n, path, "max_distance_km is for the nearest assignment (assign_guide: nearest, or fallback: nearest), not %s", a.Strategy)
 		}
 	}
 	if n, path, ok := sf.get("fallback"); ok {
@@ -58,18 +58,18 @@ func (sf *stepFields) assignGuide(val *yaml.Node) *AssignGuide {
 			AssignPool:    {AssignNone},
 		}[a.Strategy]
 		all := []string{AssignNearest, AssignPool, AssignOnlinePool, AssignNone}
-		if s, ok := d.oneOf(n, path, "fallback", all); ok {
+		if s, ok := d.OneOf(n, path, "fallback", all); ok {
 			if slices.Contains(options, s) {
 				a.Fallback = canon(s)
 			} else {
-				d.errorf(n, path, "fallback %s does not apply to assign_guide: %s; use %s", s, a.Strategy, list(slices.DeleteFunc(slices.Clone(options), func(o string) bool { return o == AssignOnlinePool }), "or"))
+				d.Errorf(n, path, "fallback %s does not apply to assign_guide: %s; use %s", s, a.Strategy, yamlcheck.Enumerate(slices.DeleteFunc(slices.Clone(options), func(o string) bool { return o == AssignOnlinePool }), "or"))
 			}
 		}
 	}
 	if n, path, ok := sf.get("keep_current"); ok {
 		b, err := strconv.ParseBool(n.Value)
 		if n.Kind != yaml.ScalarNode || err != nil {
-			d.errorf(n, path, "keep_current must be true or false, got %s", nodeKind(n))
+			d.Errorf(n, path, "keep_current must be true or false, got %s", yamlcheck.Describe(n))
 		}
 		a.KeepCurrent = b
 	}
@@ -81,7 +81,7 @@ var storeIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 // has reports whether the step has field k with the scalar value v.
 func (sf *stepFields) has(k, v string) bool {
 	p, ok := sf.f[k]
-	return ok && p.val.Kind == yaml.ScalarNode && (p.val.Value == v)
+	return ok && p.Val.Kind == yaml.ScalarNode && (p.Val.Value == v)
 }
 
 var couponRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
@@ -91,29 +91,29 @@ func (sf *stepFields) send(val *yaml.Node) *Send {
 	s := &Send{Channel: ChannelMember, Via: ViaBrand, Priority: PriorityNormal}
 	channels := append([]string{ChannelMember}, d.opts.Channels...)
 	if n, path, ok := sf.get("channel"); ok {
-		s.Channel, _ = d.oneOf(n, path, "channel", channels)
+		s.Channel, _ = d.OneOf(n, path, "channel", channels)
 	}
 	if n, path, ok := sf.get("via"); ok {
-		s.Via, _ = d.oneOf(n, path, "via", []string{ViaBrand, ViaGuide})
+		s.Via, _ = d.OneOf(n, path, "via", []string{ViaBrand, ViaGuide})
 	}
 	if n, path, ok := sf.get("priority"); ok {
-		s.Priority, _ = d.oneOf(n, path, "priority", []string{PriorityNormal, PriorityHigh})
+		s.Priority, _ = d.OneOf(n, path, "priority", []string{PriorityNormal, PriorityHigh})
 	}
 	if n, path, ok := sf.get("when_capped"); ok {
-		if w, ok := d.oneOf(n, path, "cap action", []string{string(CapDelay), string(CapSkip)}); ok {
+		if w, ok := d.OneOf(n, path, "cap action", []string{string(CapDelay), string(CapSkip)}); ok {
 			s.WhenCapped = CapAction(w)
 		}
 	}
 	if n, path, ok := sf.get("coupon"); ok {
-		if c, ok := d.str(n, path, "a coupon batch id"); ok {
+		if c, ok := d.Str(n, path, "a coupon batch id"); ok {
 			if !couponRE.MatchString(c) {
-				d.errorf(n, path, "bad coupon batch %q: use letters, digits, _ and -", c)
+				d.Errorf(n, path, "bad coupon batch %q: use letters, digits, _ and -", c)
 			}
 			s.Coupon = c
 		}
 	}
-	path := join(sf.path, "send")
-	id, ok := d.str(val, path, "a template id")
+	path := yamlcheck.JoinPath(sf.path, "send")
+	id, ok := d.Str(val, path, "a template id")
 	if !ok {
 		return s
 	}
@@ -123,10 +123,10 @@ func (sf *stepFields) send(val *yaml.Node) *Send {
 	}
 	t, ok := d.opts.Templates.Lookup(id)
 	if !ok {
-		if sug := didYouMean(id, d.opts.Templates.IDs()); sug != "" {
-			d.errorf(val, path, "unknown template %q%s", id, sug)
+		if sug := yamlcheck.DidYouMean(id, d.opts.Templates.IDs()); sug != "" {
+			d.Errorf(val, path, "unknown template %q%s", id, sug)
 		} else {
-			d.errorf(val, path, "unknown template %q; the templates are %s", id, list(d.opts.Templates.IDs(), "and"))
+			d.Errorf(val, path, "unknown template %q; the templates are %s", id, yamlcheck.Enumerate(d.opts.Templates.IDs(), "and"))
 		}
 		return s
 	}
@@ -136,7 +136,7 @@ func (sf *stepFields) send(val *yaml.Node) *Send {
 	}
 	for _, c := range targets {
 		if !t.CanRender(c) {
-			d.errorf(val, path, "template %q has neither a %s variant nor a default one, so it cannot be sent on %s", id, c, c)
+			d.Errorf(val, path, "template %q has neither a %s variant nor a default one, so it cannot be sent on %s", id, c, c)
 			continue
 		}
 		sends, ok := d.opts.MemberKinds[c]
@@ -145,12 +145,12 @@ func (sf *stepFields) send(val *yaml.Node) *Send {
 		}
 		for _, k := range t.Kinds(c) {
 			if !slices.Contains(sends, k) {
-				d.errorf(val, path, "template %q renders a %s message on %s, which %s cannot send to a member; it sends %s", id, k, c, c, strings.Join(sends, ", "))
+				d.Errorf(val, path, "template %q renders a %s message on %s, which %s cannot send to a member; it sends %s", id, k, c, c, strings.Join(sends, ", "))
 			}
 		}
 	}
 	if t.Uses("Coupon") && s.Coupon == "" {
-		d.errorf(val, path, "template %q shows a coupon (.Coupon) but this step issues none: add coupon: with the coupon batch", id)
+		d.Errorf(val, path, "template %q shows a coupon (.Coupon) but this step issues none: add coupon: with the coupon batch", id)
 	}
 	return s
 }
@@ -158,7 +158,7 @@ func (sf *stepFields) send(val *yaml.Node) *Send {
 func (sf *stepFields) guideTask(val *yaml.Node) *GuideTask {
 	d := sf.d
 	g := &GuideTask{DueIn: Day}
-	g.Title, g.TitleSource = sf.text(val, join(sf.path, "guide_task"), "a task title")
+	g.Title, g.TitleSource = sf.text(val, yamlcheck.JoinPath(sf.path, "guide_task"), "a task title")
 	if n, path, ok := sf.get("note"); ok {
 		g.Note, _ = sf.text(n, path, "a note")
 	}
@@ -173,25 +173,17 @@ func (sf *stepFields) guideTask(val *yaml.Node) *GuideTask {
 // text parses an inline template text, such as a guide task's title.
 func (sf *stepFields) text(n *yaml.Node, path, what string) (*templates.Text, string) {
 	d := sf.d
-	s, ok := d.str(n, path, what)
+	s, ok := d.Str(n, path, what)
 	if !ok {
 		return nil, ""
 	}
 	if strings.TrimSpace(s) == "" {
-		d.errorf(n, path, "empty %s", what)
+		d.Errorf(n, path, "empty %s", what)
 		return nil, s
 	}
 	t, err := templates.ParseText(path, s)
 	if err != nil {
-		var l templates.ErrorList
-		if !errors.As(err, &l) {
-			d.errorf(n, path, "%v", err)
-			return nil, s
-		}
-		for _, e := range l {
-			line, col := scalarPosition(n, d.lines, e.Line, e.Column)
-			d.errorAt(line, col, path, "%s", e.Msg)
-		}
+		d.ErrorsIn(n, path, err)
 		return nil, s
 	}
 	return t, s
@@ -199,25 +191,25 @@ func (sf *stepFields) text(n *yaml.Node, path, what string) (*templates.Text, st
 
 func (sf *stepFields) wait(val *yaml.Node) *Wait {
 	d := sf.d
-	path := join(sf.path, "wait")
+	path := yamlcheck.JoinPath(sf.path, "wait")
 	w := &Wait{}
 	if val.Kind != yaml.MappingNode {
 		w.For, _ = d.duration(val, path)
 		return w
 	}
-	f := d.fields(val, path, "a duration, or a mapping with for or until", []string{"for", "until"})
+	f := d.Fields(val, path, "a duration, or a mapping with for or until", []string{"for", "until"})
 	p1, hasFor := f["for"]
 	p2, hasUntil := f["until"]
 	switch {
 	case hasFor && hasUntil:
-		d.errorf(p2.key, path+".until", "a wait is for a duration or until a time, not both")
+		d.Errorf(p2.Key, path+".until", "a wait is for a duration or until a time, not both")
 	case hasFor:
-		w.For, _ = d.duration(p1.val, path+".for")
+		w.For, _ = d.duration(p1.Val, path+".for")
 	case hasUntil:
-		w.Until = d.expr(p2.val, path+".until", resultTime)
+		w.Until = d.expr(p2.Val, path+".until", resultTime)
 	default:
 		if f != nil {
-			d.errorf(val, path, "missing for or until: wait: 3d, or wait: {until: order.purchased_at + days(30)}")
+			d.Errorf(val, path, "missing for or until: wait: 3d, or wait: {until: order.purchased_at + days(30)}")
 		}
 	}
 	return w
@@ -226,14 +218,14 @@ func (sf *stepFields) wait(val *yaml.Node) *Wait {
 func (sf *stepFields) waitFor(val *yaml.Node) *WaitFor {
 	d := sf.d
 	w := &WaitFor{}
-	w.Event, _ = d.event(val, join(sf.path, "wait_for"), allEvents)
+	w.Event, _ = d.event(val, yamlcheck.JoinPath(sf.path, "wait_for"), allEvents)
 	if n, path, ok := sf.get("filter"); ok {
 		w.Filter = d.expr(n, path, resultBool)
 	}
 	if n, path, ok := sf.get("timeout"); ok {
 		w.Timeout, _ = d.duration(n, path)
 	} else {
-		d.errorf(sf.n, sf.path, "missing timeout: how long to wait for %s, e.g. timeout: 7d", w.Event)
+		d.Errorf(sf.n, sf.path, "missing timeout: how long to wait for %s, e.g. timeout: 7d", w.Event)
 	}
 	sf.target("on_event", &w.OnEvent)
 	sf.target("on_timeout", &w.OnTimeout)
@@ -241,18 +233,18 @@ func (sf *stepFields) waitFor(val *yaml.Node) *WaitFor {
 }
 
 func (sf *stepFields) ifStep(val *yaml.Node) *If {
-	st := &If{Cond: sf.d.expr(val, join(sf.path, "if"), resultBool)}
+	st := &If{Cond: sf.d.expr(val, yamlcheck.JoinPath(sf.path, "if"), resultBool)}
 	then := sf.target("then", &st.Then)
 	els := sf.target("else", &st.Else)
 	if !then && !els {
-		sf.d.errorf(sf.n, sf.path, "an if needs then or else: the step to go to when the condition holds, or when it does not (the other goes on to the next step)")
+		sf.d.Errorf(sf.n, sf.path, "an if needs then or else: the step to go to when the condition holds, or when it does not (the other goes on to the next step)")
 	}
 	return st
 }
 
 func (sf *stepFields) switchStep(val *yaml.Node) *Switch {
 	d := sf.d
-	st := &Switch{Value: d.expr(val, join(sf.path, "switch"), resultValue)}
+	st := &Switch{Value: d.expr(val, yamlcheck.JoinPath(sf.path, "switch"), resultValue)}
 	var kind reflect.Kind
 	if st.Value != nil {
 		if t := st.Value.program.Node().Type(); t != nil {
@@ -260,24 +252,24 @@ func (sf *stepFields) switchStep(val *yaml.Node) *Switch {
 		}
 	}
 	if n, path, ok := sf.get("cases"); ok {
-		pairs, ok := d.pairs(n, path, "a mapping of values to step ids, like gold: vip_offer")
+		pairs, ok := d.Pairs(n, path, "a mapping of values to step ids, like gold: vip_offer")
 		if ok && len(pairs) == 0 {
-			d.errorf(n, path, "no cases: map values to step ids, like gold: vip_offer")
+			d.Errorf(n, path, "no cases: map values to step ids, like gold: vip_offer")
 		}
 		st.Cases = make([]Case, len(pairs))
 		for i, p := range pairs {
-			st.Cases[i].Label = p.key.Value
-			d.checkCase(p.key, join(path, p.key.Value), kind)
-			cp := join(path, p.key.Value)
-			if s, ok := d.str(p.val, cp, "a step id, or end"); ok {
+			st.Cases[i].Label = p.Key.Value
+			d.checkCase(p.Key, yamlcheck.JoinPath(path, p.Key.Value), kind)
+			cp := yamlcheck.JoinPath(path, p.Key.Value)
+			if s, ok := d.Str(p.Val, cp, "a step id, or end"); ok {
 				st.Cases[i].To = s
-				d.refs = append(d.refs, ref{node: p.val, path: cp, target: &st.Cases[i].To})
+				d.refs = append(d.refs, ref{node: p.Val, path: cp, target: &st.Cases[i].To})
 			} else {
 				st.Cases[i].To = End
 			}
 		}
 	} else {
-		d.errorf(sf.n, sf.path, "missing cases: map values to step ids, like gold: vip_offer")
+		d.Errorf(sf.n, sf.path, "missing cases: map values to step ids, like gold: vip_offer")
 	}
 	sf.target("default", &st.Default)
 	return st
@@ -291,32 +283,32 @@ func (d *decoder) checkCase(key *yaml.Node, path string, kind reflect.Kind) {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
-			d.errorf(key, path, "case %q is not a whole number, but the switch value is one", v)
+			d.Errorf(key, path, "case %q is not a whole number, but the switch value is one", v)
 		}
 	case reflect.Float32, reflect.Float64:
 		if _, err := strconv.ParseFloat(v, 64); err != nil {
-			d.errorf(key, path, "case %q is not a number, but the switch value is one", v)
+			d.Errorf(key, path, "case %q is not a number, but the switch value is one", v)
 		}
 	case reflect.Bool:
 		if _, err := strconv.ParseBool(v); err != nil {
-			d.errorf(key, path, "case %q is not true or false, but the switch value is", v)
+			d.Errorf(key, path, "case %q is not true or false, but the switch value is", v)
 		}
 	}
 }
 
 func (sf *stepFields) awardPoints(val *yaml.Node) *AwardPoints {
 	d := sf.d
-	path := join(sf.path, "award_points")
+	path := yamlcheck.JoinPath(sf.path, "award_points")
 	a := &AwardPoints{}
-	if s, ok := d.str(val, path, "a number of points"); ok {
+	if s, ok := d.Str(val, path, "a number of points"); ok {
 		v, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || v < 1 || v > 1_000_000 {
-			d.errorf(val, path, "points must be a whole number from 1 to 1000000, got %q", s)
+			d.Errorf(val, path, "points must be a whole number from 1 to 1000000, got %q", s)
 		}
 		a.Points = v
 	}
 	if n, path, ok := sf.get("reason"); ok {
-		a.Reason, _ = d.str(n, path, "a reason")
+		a.Reason, _ = d.Str(n, path, "a reason")
 	}
 	return a
 }
@@ -325,27 +317,27 @@ var secretNameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
 
 func (sf *stepFields) webhook(val *yaml.Node) *Webhook {
 	d := sf.d
-	path := join(sf.path, "webhook")
+	path := yamlcheck.JoinPath(sf.path, "webhook")
 	h := &Webhook{Event: "workflow.step", Secret: "default", Timeout: 10 * time.Second}
-	if s, ok := d.str(val, path, "an https URL"); ok {
+	if s, ok := d.Str(val, path, "an https URL"); ok {
 		u, err := url.Parse(s)
 		switch {
 		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
-			d.errorf(val, path, "bad webhook URL %q: write a full https:// URL", s)
+			d.Errorf(val, path, "bad webhook URL %q: write a full https:// URL", s)
 		case u.Scheme == "http" && u.Hostname() != "localhost" && u.Hostname() != "127.0.0.1":
-			d.errorf(val, path, "webhook URL %q must use https: the request carries member data", s)
+			d.Errorf(val, path, "webhook URL %q must use https: the request carries member data", s)
 		case u.User != nil:
-			d.errorf(val, path, "webhook URL must not carry a user or password: requests are signed with secret instead")
+			d.Errorf(val, path, "webhook URL must not carry a user or password: requests are signed with secret instead")
 		}
 		h.URL = s
 	}
 	if n, p, ok := sf.get("event"); ok {
-		h.Event, _ = d.str(n, p, "an event type")
+		h.Event, _ = d.Str(n, p, "an event type")
 	}
 	if n, p, ok := sf.get("secret"); ok {
-		if s, ok := d.str(n, p, "the name of a signing secret"); ok {
+		if s, ok := d.Str(n, p, "the name of a signing secret"); ok {
 			if !secretNameRE.MatchString(s) {
-				d.errorf(n, p, "secret names a signing secret configured on the gateway (such as crm); never write the secret itself in a workflow")
+				d.Errorf(n, p, "secret names a signing secret configured on the gateway (such as crm); never write the secret itself in a workflow")
 			}
 			h.Secret = s
 		}
@@ -353,7 +345,7 @@ func (sf *stepFields) webhook(val *yaml.Node) *Webhook {
 	if n, p, ok := sf.get("timeout"); ok {
 		if v, ok := d.duration(n, p); ok {
 			if v > 30*time.Second {
-				d.errorf(n, p, "webhook timeout must be at most 30s, got %s", formatDuration(v))
+				d.Errorf(n, p, "webhook timeout must be at most 30s, got %s", formatDuration(v))
 			}
 			h.Timeout = v
 		}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/scrmgw/scrmgw/templates/yamlcheck"
 )
 
 func defaultSendRules() SendRules {
@@ -17,18 +19,18 @@ func defaultSendRules() SendRules {
 
 func (d *decoder) sendRules(n *yaml.Node, r *SendRules) {
 	known := []string{"time_zone", "quiet_hours", "send_window", "send_days", "caps"}
-	f := d.fields(n, "send_rules", "a mapping of send rules", known)
+	f := d.Fields(n, "send_rules", "a mapping of send rules", known)
 	if f == nil {
 		return
 	}
 	if p, ok := f["time_zone"]; ok {
-		if s, ok := d.str(p.val, "send_rules.time_zone", "member, store or a time zone such as Asia/Shanghai"); ok {
+		if s, ok := d.Str(p.Val, "send_rules.time_zone", "member, store or a time zone such as Asia/Shanghai"); ok {
 			switch s {
 			case ZoneMember, ZoneStore:
 				r.TimeZone = s
 			default:
 				if _, err := loadZone(s); err != nil {
-					d.errorf(p.val, "send_rules.time_zone", "%v; or use member or store", err)
+					d.Errorf(p.Val, "send_rules.time_zone", "%v; or use member or store", err)
 				} else {
 					r.TimeZone = s
 				}
@@ -40,7 +42,7 @@ func (d *decoder) sendRules(n *yaml.Node, r *SendRules) {
 		if !ok {
 			return nil, false
 		}
-		s, ok := d.str(p.val, "send_rules."+k, "a span of time such as 21:00-09:00")
+		s, ok := d.Str(p.Val, "send_rules."+k, "a span of time such as 21:00-09:00")
 		if !ok {
 			return nil, true
 		}
@@ -49,7 +51,7 @@ func (d *decoder) sendRules(n *yaml.Node, r *SendRules) {
 		}
 		w, err := parseWindow(s)
 		if err != nil {
-			d.errorf(p.val, "send_rules."+k, "bad %s: %v", strings.ReplaceAll(k, "_", " "), err)
+			d.Errorf(p.Val, "send_rules."+k, "bad %s: %v", strings.ReplaceAll(k, "_", " "), err)
 			return nil, true
 		}
 		return &w, true
@@ -59,14 +61,14 @@ func (d *decoder) sendRules(n *yaml.Node, r *SendRules) {
 	}
 	r.SendWindow, _ = window("send_window")
 	if p, ok := f["send_days"]; ok {
-		r.SendDays = d.sendDays(p.val)
+		r.SendDays = d.sendDays(p.Val)
 	}
 	if p, ok := f["caps"]; ok {
-		d.caps(p.val, &r.Caps)
+		d.caps(p.Val, &r.Caps)
 	}
 	// The rules must leave some time to send in any week.
 	if r.SendTime(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.UTC).IsZero() {
-		d.errorf(n, "send_rules", "these rules leave no time to send: the send window, send days and quiet hours never overlap")
+		d.Errorf(n, "send_rules", "these rules leave no time to send: the send window, send days and quiet hours never overlap")
 	}
 }
 
@@ -78,19 +80,19 @@ func (d *decoder) sendDays(n *yaml.Node) []time.Weekday {
 		return []time.Weekday{time.Saturday, time.Sunday}
 	}
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(n, "send_rules.send_days", "expected a list of days such as [mon, tue, wed, thu, fri], or weekdays or weekends; got %s", nodeKind(n))
+		d.Errorf(n, "send_rules.send_days", "expected a list of days such as [mon, tue, wed, thu, fri], or weekdays or weekends; got %s", yamlcheck.Describe(n))
 		return nil
 	}
 	var days []time.Weekday
 	for i, c := range n.Content {
 		path := fmt.Sprintf("send_rules.send_days[%d]", i)
-		s, ok := d.str(c, path, "a day such as mon")
+		s, ok := d.Str(c, path, "a day such as mon")
 		if !ok {
 			continue
 		}
 		wd, ok := parseWeekday(s)
 		if !ok {
-			d.errorf(c, path, "unknown day %q%s", s, didYouMean(strings.ToLower(s), weekdayList))
+			d.Errorf(c, path, "unknown day %q%s", s, yamlcheck.DidYouMean(strings.ToLower(s), weekdayList))
 			continue
 		}
 		if !slices.Contains(days, wd) {
@@ -101,7 +103,7 @@ func (d *decoder) sendDays(n *yaml.Node) []time.Weekday {
 }
 
 func (d *decoder) caps(n *yaml.Node, c *Caps) {
-	f := d.fields(n, "send_rules.caps", "a mapping with per_day, per_week and when_capped", []string{"per_day", "per_week", "when_capped"})
+	f := d.Fields(n, "send_rules.caps", "a mapping with per_day, per_week and when_capped", []string{"per_day", "per_week", "when_capped"})
 	if f == nil {
 		return
 	}
@@ -111,17 +113,17 @@ func (d *decoder) caps(n *yaml.Node, c *Caps) {
 			return 0
 		}
 		path := "send_rules.caps." + k
-		s, ok := d.str(p.val, path, "a number of messages")
+		s, ok := d.Str(p.Val, path, "a number of messages")
 		if !ok {
 			return 0
 		}
 		v, err := strconv.Atoi(s)
 		if err != nil {
-			d.errorf(p.val, path, "%s must be a whole number of messages, got %q", k, s)
+			d.Errorf(p.Val, path, "%s must be a whole number of messages, got %q", k, s)
 			return 0
 		}
 		if v < 1 || v > 1000 {
-			d.errorf(p.val, path, "%s must be from 1 to 1000 (leave it out for no cap), got %d", k, v)
+			d.Errorf(p.Val, path, "%s must be from 1 to 1000 (leave it out for no cap), got %d", k, v)
 			return 0
 		}
 		return v
@@ -129,10 +131,10 @@ func (d *decoder) caps(n *yaml.Node, c *Caps) {
 	c.PerDay = count("per_day")
 	c.PerWeek = count("per_week")
 	if c.PerDay > 0 && c.PerWeek > 0 && c.PerWeek < c.PerDay {
-		d.errorf(f["per_week"].val, "send_rules.caps.per_week", "per_week (%d) is less than per_day (%d): a week would never reach the daily cap", c.PerWeek, c.PerDay)
+		d.Errorf(f["per_week"].Val, "send_rules.caps.per_week", "per_week (%d) is less than per_day (%d): a week would never reach the daily cap", c.PerWeek, c.PerDay)
 	}
 	if p, ok := f["when_capped"]; ok {
-		if s, ok := d.oneOf(p.val, "send_rules.caps.when_capped", "cap action", []string{string(CapDelay), string(CapSkip)}); ok {
+		if s, ok := d.OneOf(p.Val, "send_rules.caps.when_capped", "cap action", []string{string(CapDelay), string(CapSkip)}); ok {
 			c.WhenCapped = CapAction(s)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/scrmgw/scrmgw/templates/yamlcheck"
 )
 
 // kindFields are the fields each step kind has besides id and its kind.
@@ -34,11 +36,11 @@ func kindNames() []string {
 
 func (d *decoder) steps(n *yaml.Node) []*Step {
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(n, "steps", "expected a list of steps (lines starting with -), got %s", nodeKind(n))
+		d.Errorf(n, "steps", "expected a list of steps (lines starting with -), got %s", yamlcheck.Describe(n))
 		return nil
 	}
 	if len(n.Content) == 0 {
-		d.errorf(n, "steps", "no steps: a workflow needs at least one")
+		d.Errorf(n, "steps", "no steps: a workflow needs at least one")
 		return nil
 	}
 	steps := make([]*Step, len(n.Content))
@@ -49,7 +51,7 @@ func (d *decoder) steps(n *yaml.Node) []*Step {
 	// Derived ids must not collide with explicit ones.
 	for i, s := range steps {
 		if j, ok := explicit[s.ID]; ok && j != i {
-			d.errorf(n.Content[j], fmt.Sprintf("steps[%d].id", j), "id %q is also the id steps[%d] gets from its position: choose another", s.ID, i)
+			d.Errorf(n.Content[j], fmt.Sprintf("steps[%d].id", j), "id %q is also the id steps[%d] gets from its position: choose another", s.ID, i)
 		}
 	}
 	for _, f := range d.falls {
@@ -67,7 +69,7 @@ func (d *decoder) steps(n *yaml.Node) []*Step {
 			continue
 		}
 		d.unknownStep = true
-		d.errorf(r.node, r.path, "unknown step %q%s", *r.target, didYouMean(*r.target, append(ids, End)))
+		d.Errorf(r.node, r.path, "unknown step %q%s", *r.target, yamlcheck.DidYouMean(*r.target, append(ids, End)))
 	}
 	return steps
 }
@@ -77,28 +79,28 @@ func (d *decoder) steps(n *yaml.Node) []*Step {
 func (d *decoder) step(i int, n *yaml.Node, explicit map[string]int) *Step {
 	path := fmt.Sprintf("steps[%d]", i)
 	s := &Step{ID: fmt.Sprintf("step_%d", i), Pos: Pos{n.Line, n.Column}}
-	pairs, ok := d.pairs(n, path, "a step: a mapping with id and one of "+list(kindNames(), "or"))
+	pairs, ok := d.Pairs(n, path, "a step: a mapping with id and one of "+yamlcheck.Enumerate(kindNames(), "or"))
 	if !ok {
 		return s
 	}
-	f := make(map[string]pair, len(pairs))
-	var kinds []pair
+	f := make(map[string]yamlcheck.Pair, len(pairs))
+	var kinds []yamlcheck.Pair
 	for _, p := range pairs {
-		f[p.key.Value] = p
-		if slices.Contains(Kinds, Kind(p.key.Value)) {
+		f[p.Key.Value] = p
+		if slices.Contains(Kinds, Kind(p.Key.Value)) {
 			kinds = append(kinds, p)
 		}
 	}
 	if p, ok := f["id"]; ok {
-		if id, ok := d.str(p.val, path+".id", "a step id"); ok {
+		if id, ok := d.Str(p.Val, path+".id", "a step id"); ok {
 			switch {
 			case id == End:
-				d.errorf(p.val, path+".id", "end is reserved: next: end ends the run; choose another id")
+				d.Errorf(p.Val, path+".id", "end is reserved: next: end ends the run; choose another id")
 			case !idRE.MatchString(id):
-				d.errorf(p.val, path+".id", "bad step id %q: use lowercase letters, digits, _ and -, starting with a letter", id)
+				d.Errorf(p.Val, path+".id", "bad step id %q: use lowercase letters, digits, _ and -, starting with a letter", id)
 			default:
 				if j, dup := explicit[id]; dup {
-					d.errorf(p.val, path+".id", "steps[%d] already has id %q", j, id)
+					d.Errorf(p.Val, path+".id", "steps[%d] already has id %q", j, id)
 				} else {
 					explicit[id] = i
 					s.ID = id
@@ -109,39 +111,39 @@ func (d *decoder) step(i int, n *yaml.Node, explicit map[string]int) *Step {
 	switch len(kinds) {
 	case 0:
 		for _, p := range pairs {
-			k := p.key.Value
+			k := p.Key.Value
 			if k != "id" && k != "next" && !isField(k) {
-				d.errorf(p.key, join(path, k), "unknown step kind %q%s", k, didYouMean(k, kindNames()))
+				d.Errorf(p.Key, yamlcheck.JoinPath(path, k), "unknown step kind %q%s", k, yamlcheck.DidYouMean(k, kindNames()))
 				return s
 			}
 		}
-		d.errorf(n, path, "missing step kind: a step needs one of %s", list(kindNames(), "or"))
+		d.Errorf(n, path, "missing step kind: a step needs one of %s", yamlcheck.Enumerate(kindNames(), "or"))
 		return s
 	case 1:
 	default:
-		d.errorf(kinds[1].key, join(path, kinds[1].key.Value), "a step does one thing, but this one is both %s and %s: split it into two steps", kinds[0].key.Value, kinds[1].key.Value)
+		d.Errorf(kinds[1].Key, yamlcheck.JoinPath(path, kinds[1].Key.Value), "a step does one thing, but this one is both %s and %s: split it into two steps", kinds[0].Key.Value, kinds[1].Key.Value)
 		return s
 	}
-	s.Kind = Kind(kinds[0].key.Value)
+	s.Kind = Kind(kinds[0].Key.Value)
 	allowed := append([]string{"id", string(s.Kind)}, kindFields[s.Kind]...)
 	for _, p := range pairs {
-		k := p.key.Value
+		k := p.Key.Value
 		if slices.Contains(allowed, k) {
 			continue
 		}
 		delete(f, k)
 		if k == "next" {
-			d.errorf(p.key, join(path, k), "%s step does not take next: %s", article(s.Kind), branchesOf[s.Kind])
+			d.Errorf(p.Key, yamlcheck.JoinPath(path, k), "%s step does not take next: %s", article(s.Kind), branchesOf[s.Kind])
 			continue
 		}
 		if owners := fieldOwners(k); len(owners) > 0 {
-			d.errorf(p.key, join(path, k), "%s step has no %s (%s steps do)", article(s.Kind), k, list(owners, "and"))
+			d.Errorf(p.Key, yamlcheck.JoinPath(path, k), "%s step has no %s (%s steps do)", article(s.Kind), k, yamlcheck.Enumerate(owners, "and"))
 			continue
 		}
-		d.unknownField(p.key, join(path, k), allowed, article(s.Kind)+" step")
+		d.UnknownField(p.Key, yamlcheck.JoinPath(path, k), allowed, article(s.Kind)+" step")
 	}
 	sf := stepFields{d: d, i: i, path: path, f: f, n: n}
-	val := kinds[0].val
+	val := kinds[0].Val
 	switch s.Kind {
 	case KindAssignGuide:
 		s.AssignGuide = sf.assignGuide(val)
@@ -158,15 +160,15 @@ func (d *decoder) step(i int, n *yaml.Node, explicit map[string]int) *Step {
 	case KindSwitch:
 		s.Switch = sf.switchStep(val)
 	case KindTag, KindUntag:
-		s.Tag = &Tag{Tags: d.names(val, join(path, string(s.Kind)), "tag", tagRE)}
+		s.Tag = &Tag{Tags: d.names(val, yamlcheck.JoinPath(path, string(s.Kind)), "tag", tagRE)}
 	case KindAwardPoints:
 		s.AwardPoints = sf.awardPoints(val)
 	case KindWebhook:
 		s.Webhook = sf.webhook(val)
 	case KindEnd:
 		s.End = &EndStep{}
-		if !isNull(val) {
-			s.End.Reason, _ = d.str(val, join(path, "end"), "a reason, or nothing")
+		if !yamlcheck.IsNull(val) {
+			s.End.Reason, _ = d.Str(val, yamlcheck.JoinPath(path, "end"), "a reason, or nothing")
 		}
 	}
 	if slices.Contains(kindFields[s.Kind], "next") {
@@ -209,7 +211,7 @@ type stepFields struct {
 	d    *decoder
 	i    int
 	path string
-	f    map[string]pair
+	f    map[string]yamlcheck.Pair
 	n    *yaml.Node
 }
 
@@ -218,7 +220,7 @@ func (sf *stepFields) get(k string) (*yaml.Node, string, bool) {
 	if !ok {
 		return nil, "", false
 	}
-	return p.val, join(sf.path, k), true
+	return p.Val, yamlcheck.JoinPath(sf.path, k), true
 }
 
 // target reads a transition field; left out, it goes to the next step.
@@ -228,7 +230,7 @@ func (sf *stepFields) target(k string, to *string) bool {
 		sf.d.falls = append(sf.d.falls, fall{step: sf.i, target: to})
 		return false
 	}
-	s, ok := sf.d.str(n, path, "a step id, or end")
+	s, ok := sf.d.Str(n, path, "a step id, or end")
 	if !ok {
 		*to = End
 		return true

@@ -4,46 +4,13 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/scrmgw/scrmgw/templates/yamlcheck"
 )
-
-// str returns a scalar's text, reporting anything else.
-func (d *decoder) str(n *yaml.Node, path, what string) (string, bool) {
-	if n.Kind != yaml.ScalarNode || isNull(n) {
-		d.errorf(n, path, "expected %s, got %s", what, nodeKind(n))
-		return "", false
-	}
-	return n.Value, true
-}
-
-// oneOf returns a scalar that must be one of options.
-func (d *decoder) oneOf(n *yaml.Node, path, what string, options []string) (string, bool) {
-	s, ok := d.str(n, path, what)
-	if !ok {
-		return "", false
-	}
-	if !slices.Contains(options, s) {
-		if sug := didYouMean(s, options); sug != "" {
-			d.errorf(n, path, "unknown %s %q%s", what, s, sug)
-		} else {
-			d.errorf(n, path, "unknown %s %q: use %s", what, s, list(quoteAll(options), "or"))
-		}
-		return "", false
-	}
-	return s, true
-}
-
-func quoteAll(names []string) []string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = strconv.Quote(n)
-	}
-	return q
-}
 
 // names returns a scalar or a list of scalars.
 func (d *decoder) names(n *yaml.Node, path, what string, re *regexp.Regexp) []string {
@@ -60,34 +27,34 @@ func (d *decoder) names(n *yaml.Node, path, what string, re *regexp.Regexp) []st
 		if n.Kind == yaml.SequenceNode {
 			p = fmt.Sprintf("%s[%d]", path, i)
 		}
-		s, ok := d.str(c, p, what)
+		s, ok := d.Str(c, p, what)
 		if !ok {
 			continue
 		}
 		if re != nil && !re.MatchString(s) {
-			d.errorf(c, p, "bad %s %q: use letters, digits, _ and - only", what, s)
+			d.Errorf(c, p, "bad %s %q: use letters, digits, _ and - only", what, s)
 			continue
 		}
 		out = append(out, s)
 	}
 	if len(out) == 0 && n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
-		d.errorf(n, path, "expected at least one %s, got an empty list", what)
+		d.Errorf(n, path, "expected at least one %s, got an empty list", what)
 	}
 	return out
 }
 
 func (d *decoder) duration(n *yaml.Node, path string) (time.Duration, bool) {
-	s, ok := d.str(n, path, "a duration such as 3d, 72h or 1h30m")
+	s, ok := d.Str(n, path, "a duration such as 3d, 72h or 1h30m")
 	if !ok {
 		return 0, false
 	}
 	v, err := ParseDuration(strings.TrimSpace(s))
 	if err != nil {
-		d.errorf(n, path, "%v", err)
+		d.Errorf(n, path, "%v", err)
 		return 0, false
 	}
 	if v == 0 {
-		d.errorf(n, path, "duration %q is zero: it must be longer", s)
+		d.Errorf(n, path, "duration %q is zero: it must be longer", s)
 		return 0, false
 	}
 	return v, true
@@ -96,48 +63,47 @@ func (d *decoder) duration(n *yaml.Node, path string) (time.Duration, bool) {
 // expr compiles an expression, reporting errors at their position inside
 // the YAML value when it can be known.
 func (d *decoder) expr(n *yaml.Node, path string, want result) *Expr {
-	src, ok := d.str(n, path, "an expression")
+	src, ok := d.Str(n, path, "an expression")
 	if !ok {
 		return nil
 	}
 	if strings.TrimSpace(src) == "" {
-		d.errorf(n, path, "empty expression")
+		d.Errorf(n, path, "empty expression")
 		return nil
 	}
 	p, ferr := compileExpr(src, want)
 	if ferr != nil {
-		line, col := scalarPosition(n, d.lines, max(ferr.Line, 1), ferr.Column+1)
-		d.errorAt(line, col, path, "%s", ferr.Message)
+		d.ErrorIn(n, max(ferr.Line, 1), ferr.Column+1, path, "%s", ferr.Message)
 		return nil
 	}
 	return &Expr{Source: src, Pos: Pos{n.Line, n.Column}, program: p}
 }
 
 func (d *decoder) zone(n *yaml.Node, path string) (*time.Location, string, bool) {
-	s, ok := d.str(n, path, "a time zone such as Asia/Shanghai")
+	s, ok := d.Str(n, path, "a time zone such as Asia/Shanghai")
 	if !ok {
 		return nil, "", false
 	}
 	loc, err := loadZone(s)
 	if err != nil {
-		d.errorf(n, path, "%v", err)
+		d.Errorf(n, path, "%v", err)
 		return nil, "", false
 	}
 	return loc, s, true
 }
 
 func (d *decoder) event(n *yaml.Node, path string, events []string) (string, bool) {
-	s, ok := d.str(n, path, "an event such as purchase.completed")
+	s, ok := d.Str(n, path, "an event such as purchase.completed")
 	if !ok {
 		return "", false
 	}
 	if !slices.Contains(events, s) && !isCustomEvent(s) {
 		if slices.Contains(allEvents, s) {
-			d.errorf(n, path, "%s cannot start a run; triggers use %s", s, list(events, "or"))
-		} else if sug := didYouMean(s, events); sug != "" {
-			d.errorf(n, path, "unknown event %q%s", s, sug)
+			d.Errorf(n, path, "%s cannot start a run; triggers use %s", s, yamlcheck.Enumerate(events, "or"))
+		} else if sug := yamlcheck.DidYouMean(s, events); sug != "" {
+			d.Errorf(n, path, "unknown event %q%s", s, sug)
 		} else {
-			d.errorf(n, path, "unknown event %q; events are %s, or x.<name> for a brand's own", s, list(events, "and"))
+			d.Errorf(n, path, "unknown event %q; events are %s, or x.<name> for a brand's own", s, yamlcheck.Enumerate(events, "and"))
 		}
 		return "", false
 	}
