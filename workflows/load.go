@@ -117,12 +117,7 @@ func (d *decoder) workflow(root *yaml.Node) *Workflow {
 		return w
 	}
 	if p, ok := f["name"]; ok {
-		if s, ok := d.Str(p.Val, "name", "a name"); ok {
-			if !nameRE.MatchString(s) {
-				d.Errorf(p.Val, "name", "bad name %q: use lowercase letters, digits, - and _ (it appears in URLs)", s)
-			}
-			w.Name = s
-		}
+		w.Name, _ = d.matching(p.Val, "name", "name", nameRE, "lowercase letters, digits, - and _ (it appears in URLs)")
 	} else {
 		d.Errorf(root, "", "missing name: give the workflow a name such as new-member-welcome")
 	}

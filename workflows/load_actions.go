@@ -30,12 +30,7 @@ func (sf *stepFields) assignGuide(val *yaml.Node) *AssignGuide {
 		a.Strategy = canon(s)
 	}
 	if n, path, ok := sf.get("store_id"); ok {
-		if id, ok := d.Str(n, path, "a store id"); ok {
-			if !storeIDRE.MatchString(id) {
-				d.Errorf(n, path, "bad store id %q: use letters, digits, _, - and .", id)
-			}
-			a.StoreID = id
-		}
+		a.StoreID, _ = d.matching(n, path, "store id", storeIDRE, "letters, digits, _, - and .")
 		if a.Strategy != AssignStore {
 			d.Errorf(n, path, "store_id is for assign_guide: store, not %s", a.Strategy)
 		}
@@ -105,12 +100,7 @@ func (sf *stepFields) send(val *yaml.Node) *Send {
 		}
 	}
 	if n, path, ok := sf.get("coupon"); ok {
-		if c, ok := d.Str(n, path, "a coupon batch id"); ok {
-			if !couponRE.MatchString(c) {
-				d.Errorf(n, path, "bad coupon batch %q: use letters, digits, _ and -", c)
-			}
-			s.Coupon = c
-		}
+		s.Coupon, _ = d.matching(n, path, "coupon batch id", couponRE, "letters, digits, _ and -")
 	}
 	path := yamlcheck.JoinPath(sf.path, "send")
 	id, ok := d.Str(val, path, "a template id")

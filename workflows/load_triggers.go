@@ -134,12 +134,7 @@ func (d *decoder) entry(n *yaml.Node, e *Entry) {
 		}
 	}
 	if p, ok := f["brand"]; ok {
-		if s, ok := d.Str(p.Val, "entry.brand", "a brand id"); ok {
-			if !nameRE.MatchString(s) {
-				d.Errorf(p.Val, "entry.brand", "bad brand id %q: use lowercase letters, digits, - and _", s)
-			}
-			e.Brand = s
-		}
+		e.Brand, _ = d.matching(p.Val, "entry.brand", "brand id", nameRE, "lowercase letters, digits, - and _")
 	} else {
 		d.Errorf(n, "entry", "missing brand: the brand whose members the workflow is for")
 	}

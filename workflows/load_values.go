@@ -12,6 +12,17 @@ import (
 	"github.com/scrmgw/scrmgw/templates/yamlcheck"
 )
 
+// matching returns a scalar that must match re, reporting one that does
+// not as a bad what ("store id"), with use saying what it may hold. The
+// value is returned either way, so later checks still see it.
+func (d *decoder) matching(n *yaml.Node, path, what string, re *regexp.Regexp, use string) (string, bool) {
+	s, ok := d.Str(n, path, "a "+what)
+	if ok && !re.MatchString(s) {
+		d.Errorf(n, path, "bad %s %q: use %s", what, s, use)
+	}
+	return s, ok
+}
+
 // names returns a scalar or a list of scalars.
 func (d *decoder) names(n *yaml.Node, path, what string, re *regexp.Regexp) []string {
 	var nodes []*yaml.Node
