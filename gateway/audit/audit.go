@@ -268,10 +268,10 @@ func (r *Recorder) stop(batch *[]store.AuditEntry) {
 // write inserts the batch and the pending token uses; the batch is kept
 // when the insert fails.
 func (r *Recorder) write(ctx context.Context, batch *[]store.AuditEntry) error {
+	var used map[int64]time.Time
 	r.mu.Lock()
-	used := r.used
-	if len(used) > 0 {
-		r.used = map[int64]time.Time{}
+	if len(r.used) > 0 {
+		used, r.used = r.used, map[int64]time.Time{}
 	}
 	r.mu.Unlock()
 	if len(used) > 0 {
