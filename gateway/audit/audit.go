@@ -120,10 +120,13 @@ func (r *Recorder) Record(e store.AuditEntry) {
 		e.At = time.Now()
 	}
 	select {
-	case r.ch <- e:
-		return
 	case <-r.stopped:
 		r.writeNow(e)
+		return
+	default:
+	}
+	select {
+	case r.ch <- e:
 		return
 	default:
 	}
@@ -177,6 +180,9 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	}
 }
 
+// writeTimeout bounds one insert.
+const writeTimeout = 30 * time.Second
+
 // Run writes batches until ctx ends, then writes what is left (for at most
 // StopTimeout) and returns. Stop whatever records before ending ctx.
 func (r *Recorder) Run(ctx context.Context) {
@@ -186,8 +192,12 @@ func (r *Recorder) Run(ctx context.Context) {
 		batch    []store.AuditEntry
 		failedAt time.Time
 	)
-	write := func(ctx context.Context) error {
-		err := r.write(ctx, &batch)
+	// Inserts do not take ctx: one cancelled mid-way may have committed
+	// yet report failure, and be written twice.
+	write := func() error {
+		wctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+		defer cancel()
+		err := r.write(wctx, &batch)
 		if err != nil && time.Since(failedAt) > 10*time.Second {
 			failedAt = time.Now()
 			r.log.Error("writing the audit trail (retrying; requests wait once the buffer is full)",
@@ -214,15 +224,15 @@ func (r *Recorder) Run(ctx context.Context) {
 		case e := <-in:
 			batch = append(batch, e)
 			if len(batch) >= r.opts.Batch {
-				write(ctx)
+				write()
 			}
 		case <-t.C:
-			write(ctx)
+			write()
 		case done := <-r.flushes:
 			var err error
 			for {
 				drain()
-				if err = write(ctx); err != nil || len(r.ch) == 0 {
+				if err = write(); err != nil || len(r.ch) == 0 {
 					break
 				}
 			}
