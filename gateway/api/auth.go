@@ -106,17 +106,27 @@ func (s *Server) Authenticate() gin.HandlerFunc {
 			return
 		}
 		c.Set(principalKey, p)
-		if e := p.mayUse(c.Request.Method, c.GetString(resourceKey)); e != nil {
-			note := "resource"
-			if p.ReadOnly && !safeMethod(c.Request.Method) {
-				note = "read_only"
-			}
-			c.Set(auditNoteKey, note)
-			abort(c, e)
-			return
+		if scoped(c, p) {
+			c.Next()
 		}
-		c.Next()
 	}
+}
+
+// scoped answers 403, and reports false, when p may not make the request:
+// a write with a read-only token, or a route group the token is not
+// limited to.
+func scoped(c *gin.Context, p *Principal) bool {
+	e := p.mayUse(c.Request.Method, c.GetString(resourceKey))
+	if e == nil {
+		return true
+	}
+	note := "resource"
+	if p.ReadOnly && !safeMethod(c.Request.Method) {
+		note = "read_only"
+	}
+	c.Set(auditNoteKey, note)
+	abort(c, e)
+	return false
 }
 
 // refuse answers 401 (or 500 when the token could not be looked up).
@@ -159,11 +169,9 @@ func (s *Server) RequireAdmin() gin.HandlerFunc {
 			return
 		}
 		c.Set(principalKey, p)
-		if e := p.mayUse(c.Request.Method, c.GetString(resourceKey)); e != nil {
-			abort(c, e)
-			return
+		if scoped(c, p) {
+			c.Next()
 		}
-		c.Next()
 	}
 }
 
