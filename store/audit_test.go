@@ -164,3 +164,73 @@ func TestAPITokenScopes(t *testing.T) {
 		}
 	})
 }
+
+// TestMigrateAuditTokenScopes upgrades a database made before 0018: its
+// api_tokens lack the scope columns (a token issued then keeps working,
+// unscoped) and it has no audit_log. Running the migrations again on a
+// database that has them all changes nothing.
+func TestMigrateAuditTokenScopes(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			ctx := context.Background()
+			url := storetest.URL(t, dialect)
+			open := func() *store.Store {
+				t.Helper()
+				s, err := store.Open(ctx, store.Options{URL: url, PhoneKey: storetest.PhoneKey})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			s := open()
+			if _, err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			plain, _, err := s.CreateAPIToken(ctx, store.NewAPIToken{Name: "old"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			raw := rawDB(t, dialect, url)
+			for _, q := range []string{
+				`DELETE FROM schema_migrations WHERE id IN ('0018_audit_token_scopes', '0019_audit_log')`,
+				`DROP TABLE audit_log`,
+				`ALTER TABLE api_tokens DROP COLUMN read_only`,
+				`ALTER TABLE api_tokens DROP COLUMN resources`,
+				`ALTER TABLE api_tokens DROP COLUMN expires_at`,
+				`ALTER TABLE api_tokens DROP COLUMN last_used_at`,
+			} {
+				if err := raw.Exec(q).Error; err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			if db, _ := raw.DB(); db != nil {
+				db.Close()
+			}
+			for i, want := range []string{"0018_audit_token_scopes 0019_audit_log", ""} {
+				s = open()
+				applied, err := s.Migrate(ctx)
+				if err != nil || strings.Join(applied, " ") != want {
+					t.Fatalf("run %d: applied %v, %v; want %q", i, applied, err, want)
+				}
+				tok, err := s.APITokenByPlain(ctx, plain)
+				if err != nil || tok.ReadOnly || tok.ResourceList() != nil || tok.ExpiresAt != nil {
+					t.Errorf("run %d: the old token = %+v, %v; want it unscoped", i, tok, err)
+				}
+				if err := s.AppendAudit(ctx, []store.AuditEntry{{Actor: "admin", Action: store.AuditWrite}}); err != nil {
+					t.Errorf("run %d: %v", i, err)
+				}
+				s.Close()
+			}
+			raw = rawDB(t, dialect, url)
+			defer func() {
+				if db, _ := raw.DB(); db != nil {
+					db.Close()
+				}
+			}()
+			if err := raw.Exec(`DELETE FROM audit_log`).Error; err == nil || !strings.Contains(err.Error(), "append-only") {
+				t.Errorf("DELETE after the upgrade: %v, want refused", err)
+			}
+		})
+	}
+}
