@@ -19,7 +19,7 @@ import (
 // request path pays, not the database.
 type discard struct{}
 
-func (discard) AppendAudit(context.Context, []store.AuditEntry) error   { return nil }
+func (discard) AppendAudit(context.Context, []store.AuditEntry) error     { return nil }
 func (discard) TouchAPITokens(context.Context, map[int64]time.Time) error { return nil }
 
 // BenchmarkAuditTrail measures what recording costs a write: the same
