@@ -195,7 +195,7 @@ func TestScopedTokens(t *testing.T) {
 		a := newAudited(t, s)
 		seed(a.client)
 		reader, readerID := a.token(`{"name":"reader","brand":"acme","read_only":true}`)
-		crm, crmID := a.token(`{"name":"crm","brand":"acme","resources":["members","commerce"]}`)
+		crm, _ := a.token(`{"name":"crm","brand":"acme","resources":["members","commerce"]}`)
 		brief, _ := a.token(`{"name":"brief","brand":"acme","expires_in":"1s"}`)
 		ops, _ := a.token(`{"name":"ops","resources":["tokens","members"],"expires_in":"24h"}`)
 		time.Sleep(1100 * time.Millisecond) // brief expires
@@ -257,7 +257,6 @@ func TestScopedTokens(t *testing.T) {
 		if toks["brief"]["expired"] != true || toks["reader"]["read_only"] != true || fmt.Sprint(toks["crm"]["resources"]) != "[members commerce]" {
 			t.Errorf("tokens listed as %v", toks)
 		}
-		_ = crmID
 	})
 }
 
