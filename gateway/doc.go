@@ -10,6 +10,7 @@
 //	gateway/outbox     durable outbox: sender, send rates, recovery, delivery checks
 //	gateway/queue      the asynq queues, queueing a row once, retry back-off (queuetest: a fake)
 //	gateway/assign     nearest-store assignment, bulk assignment, guides leaving, handovers
+//	gateway/audit      the audit trail's buffered batch writer; tokens' last use
 //
 // Who may import whom: floors, top to bottom; a package imports only
 // packages on floors below its own (arrows point down, nothing points
@@ -20,7 +21,7 @@
 //	3  gateway/commerce
 //	4  gateway/inbox
 //	5  gateway/outbox, gateway/ledger, gateway/assign, bots, workflows/engine
-//	6  gateway/queue, workflows, adapters/wecom, adapters/dingtalk, adapters/webhook
+//	6  gateway/queue, gateway/audit, workflows, adapters/wecom, adapters/dingtalk, adapters/webhook
 //	7  adapters, templates, store (store/geo)
 //
 // Only the wiring imports configs and the channel packages: a gateway

@@ -57,6 +57,10 @@ var migrations = []migration{
 	// bindings.
 	{id: "0016_handovers", up: migrateHandovers},
 	{id: "0017_task_reminders", up: migrateTaskReminders},
+	// Scoped tokens (read-only, resources, expiry, last use) and the
+	// append-only audit trail.
+	{id: "0018_audit_token_scopes", up: migrateTokenScopes},
+	{id: "0019_audit_log", up: migrateAuditLog},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas
