@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/scrmgw/scrmgw/adapters"
-	"github.com/scrmgw/scrmgw/adapters/webhook"
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/gateway/assign"
 	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/ledger"
@@ -51,10 +51,11 @@ func New(s *store.Store, log *slog.Logger) *Ingester {
 	return &Ingester{store: s, log: log, Location: time.UTC, now: time.Now}
 }
 
-// Register routes the webhook channel's events to c.
-func (c *Ingester) Register(p *inbox.Processor) {
+// Register routes the commerce events of a channel (the webhook
+// channel's) to c.
+func (c *Ingester) Register(p *inbox.Processor, channel string) {
 	p.On(func(in *adapters.Inbound) bool {
-		return in.Channel == webhook.ChannelName && in.Kind == "event" && webhook.KnownType(in.Event)
+		return in.Channel == channel && in.Kind == "event" && events.KnownType(in.Event)
 	}, c)
 }
 
@@ -68,7 +69,7 @@ func permanent(format string, args ...any) error {
 func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) error {
 	raw := []byte(in.Attrs["data"])
 	var ref struct {
-		Member webhook.MemberRef `json:"member"`
+		Member events.MemberRef `json:"member"`
 	}
 	if err := json.Unmarshal(raw, &ref); err != nil {
 		return permanent("event data: %v", err)
@@ -79,7 +80,7 @@ func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) error {
 		err      error
 	)
 	switch in.Event {
-	case webhook.TypeMemberSignedUp, webhook.TypeMemberUpdated:
+	case events.TypeMemberSignedUp, events.TypeMemberUpdated:
 		memberID, err = c.memberEvent(ctx, in, raw)
 	default:
 		memberID, err = c.member(ctx, in.Brand, ref.Member)
@@ -89,13 +90,13 @@ func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) error {
 	}
 	e.MemberID = &memberID
 	switch in.Event {
-	case webhook.TypePurchaseCompleted:
+	case events.TypePurchaseCompleted:
 		payload, skip, err := c.purchase(ctx, in, raw, memberID)
 		if err != nil || skip {
 			return err
 		}
 		e.Payload = payload
-	case webhook.TypePurchaseRefunded:
+	case events.TypePurchaseRefunded:
 		payload, err := c.refund(ctx, in, raw)
 		if errors.Is(err, errRefundSeen) {
 			return nil
@@ -104,8 +105,8 @@ func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) error {
 			return err
 		}
 		e.Payload = payload
-	case webhook.TypeStoreVisited:
-		var d webhook.VisitData
+	case events.TypeStoreVisited:
+		var d events.VisitData
 		if err := json.Unmarshal(raw, &d); err != nil {
 			return permanent("event data: %v", err)
 		}
@@ -120,7 +121,7 @@ func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) error {
 	if c.OnLogged == nil {
 		return nil
 	}
-	if in.Event == webhook.TypeMemberSignedUp {
+	if in.Event == events.TypeMemberSignedUp {
 		// The sign-up's member.joined, if it made the member one (also
 		// on a retry: the engine is idempotent), after the binding.
 		j, err := c.store.EventBySource(ctx, in.Channel, joinedEvent(in).SourceID)
@@ -147,7 +148,7 @@ func joinedEvent(in *adapters.Inbound) *store.Event {
 
 // member resolves an event's member, making one unknown by phone or CRM
 // id (a purchase by someone never seen before).
-func (c *Ingester) member(ctx context.Context, brand string, ref webhook.MemberRef) (int64, error) {
+func (c *Ingester) member(ctx context.Context, brand string, ref events.MemberRef) (int64, error) {
 	if ref.MemberID != 0 {
 		v, err := c.store.Member(ctx, ref.MemberID, "")
 		if err != nil {
@@ -173,7 +174,7 @@ func (c *Ingester) member(ctx context.Context, brand string, ref webhook.MemberR
 // phone or ids (one person), their name, level and identities, and a
 // guide of their home store or of the nearest store.
 func (c *Ingester) memberEvent(ctx context.Context, in *adapters.Inbound, raw []byte) (int64, error) {
-	var d webhook.MemberData
+	var d events.MemberData
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return 0, permanent("event data: %v", err)
 	}
@@ -186,7 +187,7 @@ func (c *Ingester) memberEvent(ctx context.Context, in *adapters.Inbound, raw []
 		id = v
 	}
 	nm := store.NewMember{Phone: d.Member.Phone, Name: d.Name, BrandID: in.Brand}
-	if in.Event == webhook.TypeMemberSignedUp {
+	if in.Event == events.TypeMemberSignedUp {
 		// A person who signs up joins the brand: member.joined is logged
 		// with the membership, in its transaction, when it is new.
 		nm.Joined = joinedEvent(in)
@@ -270,7 +271,7 @@ func yuan(cents int64) float64 { return float64(cents) / 100 }
 // event payload. skip is true when the order number was recorded by
 // another event: the same sale sent twice counts once.
 func (c *Ingester) purchase(ctx context.Context, in *adapters.Inbound, raw []byte, memberID int64) (payload string, skip bool, err error) {
-	var d webhook.PurchaseData
+	var d events.PurchaseData
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return "", false, permanent("event data: %v", err)
 	}
@@ -345,7 +346,7 @@ func (c *Ingester) purchase(ctx context.Context, in *adapters.Inbound, raw []byt
 // the guide the POS names (attribution "event"), else the member's bound
 // guide when the rules say so ("binding"); the store of purchase, else
 // (online) the credited guide's store; and that store's distributor.
-func (c *Ingester) attribute(ctx context.Context, o *store.Order, d webhook.PurchaseData) (ledger.Parties, error) {
+func (c *Ingester) attribute(ctx context.Context, o *store.Order, d events.PurchaseData) (ledger.Parties, error) {
 	var p ledger.Parties
 	if d.Guide != "" {
 		g, err := c.store.Guide(ctx, d.Guide, "")
@@ -416,7 +417,7 @@ var ErrOrderUnknown = errors.New("refund before its order: will retry")
 // refund records a refund, its clawback lines and returns the event
 // payload (the refunded amount as the order, for workflows).
 func (c *Ingester) refund(ctx context.Context, in *adapters.Inbound, raw []byte) (string, error) {
-	var d webhook.RefundData
+	var d events.RefundData
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return "", permanent("event data: %v", err)
 	}
@@ -475,14 +476,14 @@ func (c *Ingester) refund(ctx context.Context, in *adapters.Inbound, raw []byte)
 
 // refundPayload is the event payload of a refund recorded before (its
 // lines are not kept in the event; the amount is).
-func (c *Ingester) refundPayload(in *adapters.Inbound, d webhook.RefundData, r *store.Refund) (string, error) {
+func (c *Ingester) refundPayload(in *adapters.Inbound, d events.RefundData, r *store.Refund) (string, error) {
 	return mustJSON(map[string]any{"order": orderPayload{ID: d.OrderID, Total: yuan(r.AmountCents), PurchasedAt: r.RefundedAt,
 		Source: in.Attrs["source"]}, "refund_id": d.RefundID, "order_id": d.OrderID}), nil
 }
 
 // refundItems maps a refund's lines onto the order's (by line number or
 // SKU); none means everything not refunded yet.
-func refundItems(o *store.Order, lines []webhook.RefundLine) ([]store.RefundItem, error) {
+func refundItems(o *store.Order, lines []events.RefundLine) ([]store.RefundItem, error) {
 	var out []store.RefundItem
 	if len(lines) == 0 {
 		for _, it := range o.Items {
@@ -539,7 +540,7 @@ func mustJSON(v any) string {
 // would, but without commission lines (history is settled elsewhere) and
 // without reaching the workflow engine (old orders start no nudges). An
 // order already recorded is left alone: fresh is false.
-func (c *Ingester) ImportPurchase(ctx context.Context, brand string, d webhook.PurchaseData) (fresh bool, err error) {
+func (c *Ingester) ImportPurchase(ctx context.Context, brand string, d events.PurchaseData) (fresh bool, err error) {
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return false, err
@@ -548,8 +549,13 @@ func (c *Ingester) ImportPurchase(ctx context.Context, brand string, d webhook.P
 	if d.PlacedAt != nil {
 		at = d.PlacedAt.UTC()
 	}
-	in := &adapters.Inbound{Channel: "import", DedupKey: webhook.DedupKey(brand, "import", d.OrderID), Brand: brand, Kind: "event",
-		Event: webhook.TypePurchaseCompleted, At: at, Attrs: map[string]string{"source": "import", "id": d.OrderID}}
+	if d.OrderID == "" || len(d.OrderID) > 100 {
+		return false, permanent("order_id: want 1-100 characters")
+	}
+	// The key a webhook event from source "import" would have (brand
+	// and order_id are short enough not to be hashed).
+	in := &adapters.Inbound{Channel: "import", DedupKey: brand + " import " + d.OrderID, Brand: brand, Kind: "event",
+		Event: events.TypePurchaseCompleted, At: at, Attrs: map[string]string{"source": "import", "id": d.OrderID}}
 	memberID, err := c.member(ctx, brand, d.Member)
 	if err != nil {
 		return false, err
