@@ -15,7 +15,6 @@ import (
 	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/ledger"
 	"github.com/scrmgw/scrmgw/store"
-	"github.com/scrmgw/scrmgw/workflows"
 )
 
 // Ingester turns the brand's CloudEvents (sign-ups, purchases, refunds,
@@ -142,7 +141,7 @@ func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) error {
 // joinedEvent is the member.joined a sign-up logs when it gives the
 // person the brand's membership.
 func joinedEvent(in *adapters.Inbound) *store.Event {
-	return &store.Event{Type: workflows.EventMemberJoined, Source: in.Channel, SourceID: "joined:" + in.DedupKey,
+	return &store.Event{Type: events.TypeMemberJoined, Source: in.Channel, SourceID: "joined:" + in.DedupKey,
 		OccurredAt: in.At, Payload: mustJSON(map[string]any{"via": "sign_up", "source": in.Attrs["source"]})}
 }
 

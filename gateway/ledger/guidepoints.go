@@ -11,7 +11,6 @@ import (
 
 	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
-	"github.com/scrmgw/scrmgw/workflows"
 )
 
 // GuidePoints awards guides their points (PointsRules) as events
@@ -84,7 +83,7 @@ func (g *GuidePoints) HandleEvent(ctx context.Context, e *store.Event) error {
 		return nil
 	}
 	switch e.Type {
-	case workflows.EventMemberJoined, events.TypeMemberSignedUp, events.TypeMemberUpdated, events.TypeStoreVisited, events.TypePurchaseCompleted:
+	case events.TypeMemberJoined, events.TypeMemberSignedUp, events.TypeMemberUpdated, events.TypeStoreVisited, events.TypePurchaseCompleted:
 		// A binding no event reported (made through the API or a
 		// workflow step) is credited at the member's next event.
 		if err := g.bound(ctx, rule, *e.MemberID, e.BrandID); err != nil {

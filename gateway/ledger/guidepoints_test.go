@@ -13,7 +13,6 @@ import (
 	"github.com/scrmgw/scrmgw/adapters/webhook"
 	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/gateway/commerce"
-	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/ledger"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
@@ -73,7 +72,7 @@ func TestGuidePointsLedger(t *testing.T) {
 		// Members joined, each event delivered twice: Li earns 10 once; Wu
 		// nothing for a member inherited from a leaver.
 		for _, id := range []int64{m.ID, heir.ID, m.ID} {
-			must(gp.HandleEvent(ctx, &store.Event{Type: inbox.TypeMemberJoined, BrandID: "acme", MemberID: &id}))
+			must(gp.HandleEvent(ctx, &store.Event{Type: events.TypeMemberJoined, BrandID: "acme", MemberID: &id}))
 		}
 
 		// A workflow nudge to the member through Li, 3 days before the

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/templates"
 	"github.com/scrmgw/scrmgw/workflows"
 )
@@ -559,7 +560,7 @@ func (s *sim) deliverBefore(t time.Time) {
 // apply changes the member as an event does.
 func (s *sim) apply(ev EventFixture) {
 	switch ev.Type {
-	case workflows.EventPurchaseCompleted:
+	case events.TypePurchaseCompleted:
 		s.m.Orders++
 		s.m.LastPurchaseAt = ev.At
 		if ev.Order != nil {
@@ -570,11 +571,11 @@ func (s *sim) apply(ev EventFixture) {
 			}
 			s.m.LastOrder = &o
 		}
-	case workflows.EventPurchaseRefunded:
+	case events.TypePurchaseRefunded:
 		if ev.Order != nil {
 			s.m.TotalSpent -= ev.Order.Total
 		}
-	case workflows.EventMemberTagged:
+	case events.TypeMemberTagged:
 		if ev.Tag != "" && !slices.Contains(s.m.Tags, ev.Tag) {
 			s.m.Tags = append(s.m.Tags, ev.Tag)
 		}

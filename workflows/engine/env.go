@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/templates"
 	"github.com/scrmgw/scrmgw/workflows"
@@ -107,7 +108,7 @@ func parseEvent(ev *store.Event) eventFields {
 }
 
 func isPurchase(t string) bool {
-	return t == workflows.EventPurchaseCompleted || t == workflows.EventPurchaseRefunded
+	return t == events.TypePurchaseCompleted || t == events.TypePurchaseRefunded
 }
 
 // memberModel is a member as expressions see them, from their profile.
@@ -131,13 +132,13 @@ func memberModel(p *store.MemberProfile) workflows.Member {
 			total = f.order.Total
 		}
 		switch ev.Type {
-		case workflows.EventPurchaseCompleted:
+		case events.TypePurchaseCompleted:
 			m.Orders++
 			m.TotalSpent += total
 			if ev.OccurredAt.After(m.LastPurchaseAt) {
 				m.LastPurchaseAt = ev.OccurredAt
 			}
-		case workflows.EventPurchaseRefunded:
+		case events.TypePurchaseRefunded:
 			m.TotalSpent -= math.Abs(total)
 		}
 	}
@@ -147,7 +148,7 @@ func memberModel(p *store.MemberProfile) workflows.Member {
 // lastOrder is the member's last order, from their purchases.
 func lastOrder(p *store.MemberProfile) workflows.Order {
 	for i := len(p.Purchases) - 1; i >= 0; i-- {
-		if p.Purchases[i].Type != workflows.EventPurchaseCompleted {
+		if p.Purchases[i].Type != events.TypePurchaseCompleted {
 			continue
 		}
 		if f := parseEvent(&p.Purchases[i]); f.order != nil {
