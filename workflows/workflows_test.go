@@ -107,9 +107,9 @@ func TestWelcomeExample(t *testing.T) {
 func TestRepurchaseExample(t *testing.T) {
 	w := loadExample(t, "repurchase-replenishment")
 	bought := time.Date(2024, 5, 2, 14, 0, 0, 0, time.UTC)
-	env := &Env{Order: Order{
+	env := &Env{Order: events.Order{
 		PurchasedAt: bought,
-		Items: []Item{
+		Items: []events.Item{
 			{SKU: "bag", CycleDays: 0},
 			{SKU: "cleanser", CycleDays: 30},
 			{SKU: "toner", CycleDays: 60},
@@ -119,7 +119,7 @@ func TestRepurchaseExample(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("trigger: %v, %v", ok, err)
 	}
-	if ok, _ := w.Trigger.Matches(events.TypePurchaseCompleted, &Env{Order: Order{Items: []Item{{SKU: "bag"}}}}); ok {
+	if ok, _ := w.Trigger.Matches(events.TypePurchaseCompleted, &Env{Order: events.Order{Items: []events.Item{{SKU: "bag"}}}}); ok {
 		t.Error("an order without replenishable items started a run")
 	}
 	s, _ := w.Step("wait_refill")
@@ -134,7 +134,7 @@ func TestRepurchaseExample(t *testing.T) {
 	if w.Entry.ReEntry.Policy != ReEntryAlways {
 		t.Errorf("re-entry %+v", w.Entry.ReEntry)
 	}
-	if ok, _ := w.Goals[0].Matches(events.TypePurchaseCompleted, &Env{Order: Order{Total: 88}}); !ok {
+	if ok, _ := w.Goals[0].Matches(events.TypePurchaseCompleted, &Env{Order: events.Order{Total: 88}}); !ok {
 		t.Error("a purchase did not reach the goal")
 	}
 	if ok, _ := w.Goals[0].Matches(events.TypeMessageReceived, &Env{}); ok {

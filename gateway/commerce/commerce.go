@@ -242,26 +242,11 @@ func (c *Ingester) memberEvent(ctx context.Context, in *adapters.Inbound, raw []
 	return id, nil
 }
 
-// orderPayload is a purchase as the event log keeps it for workflows
-// (workflows/engine reads this shape).
-type orderPayload struct {
-	ID          string        `json:"id"`
-	Total       float64       `json:"total"`
-	Items       []itemPayload `json:"items"`
-	PurchasedAt time.Time     `json:"purchased_at"`
-	StoreID     string        `json:"store_id,omitempty"`
-	Channel     string        `json:"channel,omitempty"`
-	GuideID     string        `json:"guide_id,omitempty"`
-	Source      string        `json:"source,omitempty"`
-}
-
-type itemPayload struct {
-	SKU       string  `json:"sku"`
-	Name      string  `json:"name"`
-	Category  string  `json:"category,omitempty"`
-	Qty       int     `json:"qty"`
-	Price     float64 `json:"price"`
-	CycleDays int     `json:"cycle_days,omitempty"`
+// loggedOrder is a purchase as the event log keeps it for workflows (the
+// engine reads the events.Order in it), with the event's source.
+type loggedOrder struct {
+	events.Order
+	Source string `json:"source,omitempty"`
 }
 
 func yuan(cents int64) float64 { return float64(cents) / 100 }
@@ -327,7 +312,8 @@ func (c *Ingester) purchase(ctx context.Context, in *adapters.Inbound, raw []byt
 		c.log.Info("order already recorded from another event; ignored", slog.String("brand", in.Brand), slog.String("order_id", d.OrderID))
 		return "", true, nil
 	}
-	op := orderPayload{ID: o.OrderNo, Total: yuan(o.TotalCents), PurchasedAt: o.PlacedAt, Channel: o.Channel, Source: in.Attrs["source"]}
+	op := loggedOrder{Order: events.Order{ID: o.OrderNo, Total: yuan(o.TotalCents), PurchasedAt: o.PlacedAt, Channel: o.Channel},
+		Source: in.Attrs["source"]}
 	if o.StoreID != nil {
 		op.StoreID = *o.StoreID
 	}
@@ -335,7 +321,7 @@ func (c *Ingester) purchase(ctx context.Context, in *adapters.Inbound, raw []byt
 		op.GuideID = *o.GuideID
 	}
 	for _, it := range o.Items {
-		op.Items = append(op.Items, itemPayload{SKU: it.SKU, Name: it.Name, Category: it.Category, Qty: it.Qty, Price: yuan(it.PriceCents),
+		op.Items = append(op.Items, events.Item{SKU: it.SKU, Name: it.Name, Category: it.Category, Qty: it.Qty, Price: yuan(it.PriceCents),
 			CycleDays: it.ReplenishDays})
 	}
 	return mustJSON(op), false, nil
@@ -462,13 +448,14 @@ func (c *Ingester) refund(ctx context.Context, in *adapters.Inbound, raw []byte)
 		}
 		return "", fmt.Errorf("recording refund %s: %w", d.RefundID, err)
 	}
-	op := orderPayload{ID: o.OrderNo, Total: yuan(r.AmountCents), PurchasedAt: o.PlacedAt, Channel: o.Channel, Source: in.Attrs["source"]}
+	op := loggedOrder{Order: events.Order{ID: o.OrderNo, Total: yuan(r.AmountCents), PurchasedAt: o.PlacedAt, Channel: o.Channel},
+		Source: in.Attrs["source"]}
 	if o.StoreID != nil {
 		op.StoreID = *o.StoreID
 	}
 	for _, it := range items {
 		oi := o.Items[it.Line-1]
-		op.Items = append(op.Items, itemPayload{SKU: oi.SKU, Name: oi.Name, Category: oi.Category, Qty: it.Qty, Price: yuan(oi.PriceCents)})
+		op.Items = append(op.Items, events.Item{SKU: oi.SKU, Name: oi.Name, Category: oi.Category, Qty: it.Qty, Price: yuan(oi.PriceCents)})
 	}
 	return mustJSON(map[string]any{"order": op, "refund_id": d.RefundID, "order_id": o.OrderNo}), nil
 }
@@ -476,7 +463,7 @@ func (c *Ingester) refund(ctx context.Context, in *adapters.Inbound, raw []byte)
 // refundPayload is the event payload of a refund recorded before (its
 // lines are not kept in the event; the amount is).
 func (c *Ingester) refundPayload(in *adapters.Inbound, d events.RefundData, r *store.Refund) (string, error) {
-	return mustJSON(map[string]any{"order": orderPayload{ID: d.OrderID, Total: yuan(r.AmountCents), PurchasedAt: r.RefundedAt,
+	return mustJSON(map[string]any{"order": loggedOrder{Order: events.Order{ID: d.OrderID, Total: yuan(r.AmountCents), PurchasedAt: r.RefundedAt},
 		Source: in.Attrs["source"]}, "refund_id": d.RefundID, "order_id": d.OrderID}), nil
 }
 
