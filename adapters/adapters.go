@@ -15,7 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 )
@@ -273,6 +273,15 @@ type Spec struct {
 	// Preview returns the request the channel would make to send m. Media
 	// it would upload first appear by their source URL. Nil: no preview.
 	Preview func(m *Outbound) (*Request, error)
+	// ThroughGuide is true when the channel reaches a member only through
+	// their guide's account on the same instance (WeCom: a message task
+	// the guide's WeCom user confirms): a send needs the guide's identity
+	// on the member's instance, and goes out as Outbound.Via.
+	ThroughGuide bool
+	// Rate is the channel's default send rate per instance, below the
+	// platform's published limits; zero: unlimited. Configuration may
+	// override it.
+	Rate Rate
 }
 
 // Kinds returns the kinds the channel can send to party to.
@@ -358,6 +367,7 @@ func Retryable(err error) bool {
 type Registry struct {
 	mu       sync.RWMutex
 	channels map[string]Channel
+	order    []string
 }
 
 // NewRegistry returns an empty registry.
@@ -378,6 +388,7 @@ func (r *Registry) Register(c Channel) {
 		panic(fmt.Sprintf("adapters: channel %q registered twice", name))
 	}
 	r.channels[name] = c
+	r.order = append(r.order, name)
 }
 
 // Channel returns the channel registered under name.
@@ -388,14 +399,11 @@ func (r *Registry) Channel(name string) (Channel, bool) {
 	return c, ok
 }
 
-// Names lists the registered channel names in order.
+// Names lists the registered channel instance keys in the order they
+// were registered, which is the order of preference when a member can be
+// reached on several.
 func (r *Registry) Names() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	names := make([]string, 0, len(r.channels))
-	for n := range r.channels {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Clone(r.order)
 }

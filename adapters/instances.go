@@ -1,0 +1,78 @@
+package adapters
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// A channel instance is one configured account of a channel kind: one
+// WeCom corp, one DingTalk app, one webhook endpoint. It is named by its
+// key, which is what the registry, identities (of members and guides),
+// the outbox, consent and send reservations record as "channel":
+//
+//   - the kind alone ("wecom") for the instance named DefaultInstance, so
+//     a deployment of one corp per channel keeps the keys it always had;
+//   - kind:instance ("wecom:acme") for any other.
+//
+// Workflows and templates name kinds; the gateway resolves the instance
+// from the member's identities (an external_userid belongs to one corp).
+const DefaultInstance = "default"
+
+// InstanceKey names instance of kind. An empty instance is the default.
+func InstanceKey(kind, instance string) string {
+	if instance == "" || instance == DefaultInstance {
+		return kind
+	}
+	return kind + ":" + instance
+}
+
+// KindOf returns the kind and the instance an instance key names.
+func KindOf(key string) (kind, instance string) {
+	if k, inst, ok := strings.Cut(key, ":"); ok {
+		return k, inst
+	}
+	return key, DefaultInstance
+}
+
+// ValidInstanceName reports why name cannot name an instance: lower-case
+// letters, digits, '-' and '_', starting with a letter, at most 32 bytes
+// (it appears in callback paths, cache keys and metrics labels).
+func ValidInstanceName(name string) error {
+	if name == "" || len(name) > 32 {
+		return fmt.Errorf("instance name %q: want 1 to 32 characters", name)
+	}
+	for i, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z':
+		case i > 0 && (r >= '0' && r <= '9' || r == '-' || r == '_'):
+		default:
+			return fmt.Errorf("instance name %q: use lower-case letters, digits, '-' and '_', starting with a letter", name)
+		}
+	}
+	return nil
+}
+
+// Rate is a send rate: N messages per Per.
+type Rate struct {
+	N   int
+	Per time.Duration
+}
+
+// IsZero reports whether the rate is unset (no limit).
+func (r Rate) IsZero() bool { return r.N <= 0 || r.Per <= 0 }
+
+func (r Rate) String() string {
+	if r.IsZero() {
+		return "unlimited"
+	}
+	switch r.Per {
+	case time.Second:
+		return fmt.Sprintf("%d/s", r.N)
+	case time.Minute:
+		return fmt.Sprintf("%d/min", r.N)
+	case time.Hour:
+		return fmt.Sprintf("%d/h", r.N)
+	}
+	return fmt.Sprintf("%d/%s", r.N, r.Per)
+}
