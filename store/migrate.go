@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/scrmgw/scrmgw/events"
 	"gorm.io/gorm"
 )
 
@@ -39,7 +40,7 @@ var migrations = []migration{
 		// Purchases logged before orders were kept: their times.
 		return tx.Exec(`INSERT INTO member_stats (member_id, brand_id, orders, spent_cents, first_purchase_at, last_purchase_at)
 			SELECT member_id, brand_id, COUNT(*), 0, MIN(occurred_at), MAX(occurred_at) FROM events
-			WHERE type = ? AND member_id IS NOT NULL AND brand_id <> '' GROUP BY member_id, brand_id`, eventPurchaseCompleted).Error
+			WHERE type = ? AND member_id IS NOT NULL AND brand_id <> '' GROUP BY member_id, brand_id`, events.TypePurchaseCompleted).Error
 	}},
 	{id: "0010_handoffs", up: migrateHandoffs},
 	{id: "0011_send_rules", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&Member{}, &QuotaSend{}) }},
