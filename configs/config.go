@@ -40,6 +40,12 @@ type Config struct {
 	// Default: none. Required with PostgreSQL; in the zero-setup mode a
 	// random token is generated into DataDir/admin-token.
 	AdminToken string `yaml:"admin_token" secret:"true"`
+	// AdminTokenNext is a second admin token, valid as well as
+	// AdminToken, for rotating it without downtime: set the new token
+	// here, move the clients to it, then make it admin_token and clear
+	// this (docs/security.md). The audit trail names requests made with
+	// it "admin_next". Default: none.
+	AdminTokenNext string `yaml:"admin_token_next" secret:"true"`
 
 	// TemplatesDir holds the message templates (one YAML file each).
 	// Default: the built-in templates of configs/templates.
@@ -448,6 +454,14 @@ func (c *Config) Validate() error {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		bad("admin_token", "must be at least 16 characters")
+	}
+	if c.AdminTokenNext != "" {
+		if len(c.AdminTokenNext) < 16 {
+			bad("admin_token_next", "must be at least 16 characters")
+		}
+		if c.AdminTokenNext == c.AdminToken {
+			bad("admin_token_next", "is the same as admin_token; set the new token here while rotating")
+		}
 	}
 	if c.IsPostgres() {
 		if c.AdminToken == "" {

@@ -81,6 +81,9 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 			[]string{"database.inbox_committers: must be from 1 to max_open_conns - 2 (3), or 0 for the default, got 4"}},
 		{"negative linger", "database:\n  inbox_linger: -1ms\n", nil, []string{"database.inbox_linger: must be from 0s to 100ms"}},
 		{"negative reminder lead", "tasks:\n  remind_before: -2h\n", nil, []string{"tasks.remind_before: must not be negative, got -2h0m0s"}},
+		{"short next admin token", "", []string{"SCRMGW_ADMIN_TOKEN_NEXT=short"}, []string{"admin_token_next: must be at least 16 characters"}},
+		{"next admin token same as current", "admin_token: same-token-0123456789\nadmin_token_next: same-token-0123456789\n", nil,
+			[]string{"admin_token_next: is the same as admin_token"}},
 		{"reminder sweep too often", "", []string{"SCRMGW_TASKS_REMIND_EVERY=10ms"}, []string{"tasks.remind_every: must be at least 1s, got 10ms"}},
 	}
 	for _, tc := range tests {

@@ -10,6 +10,7 @@
 //	gateway/outbox     durable outbox: sender, send rates, recovery, delivery checks
 //	gateway/queue      the asynq queues, queueing a row once, retry back-off (queuetest: a fake)
 //	gateway/assign     nearest-store assignment, bulk assignment, guides leaving, handovers
+//	gateway/audit      the audit trail's buffered batch writer; tokens' last use
 //
 // Who may import whom: floors, top to bottom; a package imports only
 // packages on floors below its own (arrows point down, nothing points
@@ -20,16 +21,19 @@
 //	3  gateway/commerce
 //	4  gateway/inbox
 //	5  gateway/outbox, gateway/ledger, gateway/assign, bots, workflows/engine
-//	6  gateway/queue, workflows, adapters/wecom, adapters/dingtalk, adapters/webhook
+//	6  gateway/queue, gateway/audit, workflows, adapters/wecom, adapters/dingtalk, adapters/webhook
 //	7  adapters, templates, store (store/geo)
+//	8  events (the event types and the commerce event schema; imports nothing of scrmgw)
 //
 // Only the wiring imports configs and the channel packages: a gateway
 // package takes plain values, and what it needs of a channel it declares
 // as a small interface the wiring satisfies (assign.Transferer,
 // assign.ResignedTransferer, api.ContactWayMaker) or reaches through
-// adapters.Channel. The one exception is the commerce event schema, which
-// still lives in adapters/webhook (api, commerce, importer and ledger
-// import it; issue 16 moves it out). bots and the workflow engine reach
+// adapters.Channel. The commerce event schema is not the webhook
+// channel's: it is the leaf package events, which the wiring hands the
+// channel as its webhook.Check. The one exception left is gateway/api,
+// which imports adapters/webhook for its event sources' secrets and the
+// events body limit. bots and the workflow engine reach
 // the gateway only through interfaces the wiring satisfies (bots.Outbox,
 // the engine's sender, api.Workflows).
 package gateway

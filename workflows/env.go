@@ -10,6 +10,9 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/scrmgw/scrmgw/events"
+	"github.com/scrmgw/scrmgw/templates/yamlcheck"
 )
 
 // Env is what expressions see: filters, if and switch, wait until and the
@@ -25,7 +28,7 @@ type Env struct {
 	Member Member `expr:"member"`
 	// Order is the event's order for purchase events, else the member's
 	// last order.
-	Order Order `expr:"order"`
+	Order events.Order `expr:"order"`
 	// Run is the workflow run the expression is evaluated in; zero for a
 	// trigger filter.
 	Run Run `expr:"run"`
@@ -69,28 +72,6 @@ type Member struct {
 	StoreID    string  `expr:"store_id"`
 	// TimeZone is the member's IANA zone, when known.
 	TimeZone string `expr:"time_zone"`
-}
-
-// Order is a purchase.
-type Order struct {
-	ID string `expr:"id"`
-	// Total is in yuan.
-	Total       float64   `expr:"total"`
-	Items       []Item    `expr:"items"`
-	PurchasedAt time.Time `expr:"purchased_at"`
-	StoreID     string    `expr:"store_id"`
-	Channel     string    `expr:"channel"`
-}
-
-// Item is a line of an order.
-type Item struct {
-	SKU   string  `expr:"sku"`
-	Name  string  `expr:"name"`
-	Qty   int     `expr:"qty"`
-	Price float64 `expr:"price"`
-	// CycleDays is the product's replenishment cycle in days: how long it
-	// lasts; 0 when it has none.
-	CycleDays int `expr:"cycle_days"`
 }
 
 // Run is a workflow run, as expressions see it.
@@ -257,12 +238,12 @@ func describe(t reflect.Type) string {
 
 // envTypeNames names Env's struct types the way expressions reach them.
 var envTypeNames = map[reflect.Type]string{
-	reflect.TypeFor[Event]():  "event",
-	reflect.TypeFor[Member](): "member",
-	reflect.TypeFor[Order]():  "order",
-	reflect.TypeFor[Item]():   "order item",
-	reflect.TypeFor[Run]():    "run",
-	reflect.TypeFor[Env]():    "environment",
+	reflect.TypeFor[Event]():        "event",
+	reflect.TypeFor[Member]():       "member",
+	reflect.TypeFor[events.Order](): "order",
+	reflect.TypeFor[events.Item]():  "order item",
+	reflect.TypeFor[Run]():          "run",
+	reflect.TypeFor[Env]():          "environment",
 }
 
 var (
@@ -278,7 +259,7 @@ func exprMessage(msg string) string {
 		for t, name := range envTypeNames {
 			if t.String() == m[1] {
 				fields := exprFields(t)
-				if s := didYouMean(m[2], fields); s != "" {
+				if s := yamlcheck.DidYouMean(m[2], fields); s != "" {
 					return fmt.Sprintf("%s has no field %s%s", name, m[2], s)
 				}
 				return fmt.Sprintf("%s has no field %s; it has %s", name, m[2], strings.Join(fields, ", "))
@@ -287,13 +268,13 @@ func exprMessage(msg string) string {
 	}
 	if m := unknownNameRE.FindStringSubmatch(msg); m != nil {
 		names := append(exprFields(reflect.TypeFor[Env]()), exprFuncNames...)
-		if s := didYouMean(m[1], names); s != "" {
+		if s := yamlcheck.DidYouMean(m[1], names); s != "" {
 			return fmt.Sprintf("unknown name %s%s", m[1], s)
 		}
-		return fmt.Sprintf("unknown name %s; expressions start from %s", m[1], list(exprFields(reflect.TypeFor[Env]()), "or"))
+		return fmt.Sprintf("unknown name %s; expressions start from %s", m[1], yamlcheck.Enumerate(exprFields(reflect.TypeFor[Env]()), "or"))
 	}
 	if m := unknownFuncRE.FindStringSubmatch(msg); m != nil {
-		return fmt.Sprintf("unknown function %s%s", m[1], didYouMean(m[1], exprFuncNames))
+		return fmt.Sprintf("unknown function %s%s", m[1], yamlcheck.DidYouMean(m[1], exprFuncNames))
 	}
 	if m := mismatchRE.FindStringSubmatch(msg); m != nil {
 		return fmt.Sprintf("%s cannot compare %s with %s", m[1], typeWord(m[2]), typeWord(m[3]))

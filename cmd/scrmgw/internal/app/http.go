@@ -96,11 +96,12 @@ func (a *App) Handler() http.Handler {
 	if wc := a.primaryWeCom(); wc != nil {
 		contactWays = wc
 	}
-	apiSrv := api.New(api.Options{Store: a.Store, AdminToken: a.Config.AdminToken, ContactWays: contactWays, Assigner: a.assigner, Workflows: a.apiWorkflows(),
+	reg.MustRegister(a.audit.Collectors()...)
+	apiSrv := api.New(api.Options{Store: a.Store, AdminToken: a.Config.AdminToken, AdminTokenNext: a.Config.AdminTokenNext, Audit: a.audit, ContactWays: contactWays, Assigner: a.assigner, Workflows: a.apiWorkflows(),
 		MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, MaxBulkBodyBytes: a.Config.HTTP.MaxBulkBodyBytes, Logger: a.Log,
 		Events: a.ingester, OnSourcesChanged: a.webhook.InvalidateSources, Settler: a.settler(), LedgerZone: a.ledgerZone()})
 	ui := asynqmon.New(asynqmon.Options{RootPath: httpserve.QueueUIPath, RedisConnOpt: a.Redis})
-	queues := r.Group(httpserve.QueueUIPath, apiSrv.RequireAdmin())
+	queues := r.Group(httpserve.QueueUIPath, apiSrv.AuditTrail(), api.RequireResource(api.ResourceQueues), apiSrv.RequireAdmin())
 	queues.Any("", gin.WrapH(ui))
 	queues.Any("/*path", gin.WrapH(ui))
 	apiSrv.Mount(r)

@@ -197,6 +197,19 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 		httpErr = make(chan error, 1)
 	)
 	if withHTTP {
+		// The audit trail's writer stops after the HTTP server (deferred,
+		// it runs once in-flight requests are done) and writes what it
+		// holds before run returns.
+		auditCtx, stopAudit := context.WithCancel(context.Background())
+		auditDone := make(chan struct{})
+		go func() {
+			defer close(auditDone)
+			a.audit.Run(auditCtx)
+		}()
+		defer func() {
+			stopAudit()
+			<-auditDone
+		}()
 		ln, err := net.Listen("tcp", a.Config.HTTP.Addr)
 		if err != nil {
 			stopWorkers()
