@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/scrmgw/scrmgw/events"
@@ -96,10 +97,11 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 }
 
 // GuideByChannelID returns the guide with that id on a channel ("wecom" or
-// "dingtalk").
+// "dingtalk", or an instance of them: "wecom:acme").
 func (s *Store) GuideByChannelID(ctx context.Context, channel, id string) (*Guide, error) {
 	var col string
-	switch channel {
+	kind, _, _ := strings.Cut(channel, ":")
+	switch kind {
 	case "wecom":
 		col = "wecom_userid"
 	case "dingtalk":

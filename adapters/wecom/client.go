@@ -90,7 +90,11 @@ func New(cfg Config, d Deps) (*Client, error) {
 			return nil, fmt.Errorf("wecom: %w", err)
 		}
 	}
-	if err := cfg.validate(instancePrefix(instance), "wecom.corp_id is set"); err != nil {
+	when := "wecom.corp_id is set"
+	if instance != adapters.DefaultInstance {
+		when = "it is an instance"
+	}
+	if err := cfg.validate(instancePrefix(instance), when); err != nil {
 		return nil, err
 	}
 	if d.Recorder == nil || d.Tokens == nil || d.Cursors == nil {

@@ -186,15 +186,16 @@ func TestTwoWeComCorpsEndToEnd(t *testing.T) {
 		t.Errorf("the nudge's outbox row = %+v, %v; want sent on wecom:acme to wmAcmeWang", o, err)
 	}
 
-	// A contact of acme's other brand's guide joins that brand.
-	tc.acmeJoin(t, "wu", "wmAcmeKid", "吴妈妈", "g:g-wu")
+	// A contact adding (without a contact way) the guide of acme's other
+	// brand joins that brand.
+	tc.acmeJoin(t, "wu", "wmAcmeKid", "吴妈妈", "")
 	waitFor(t, "the second welcome", func() bool { return len(tc.acme.Welcomes()) > 1 })
 	kid, err := s.app.Store.MemberByIdentity(ctx, "wecom:acme", "wmAcmeKid")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(kid.Bindings) != 1 || kid.Bindings[0].BrandID != "acme-kids" || kid.Bindings[0].GuideID != "g-wu" {
-		t.Errorf("bindings = %+v, want g-wu of brand acme-kids", kid.Bindings)
+	if len(kid.Bindings) != 1 || kid.Bindings[0].BrandID != "acme-kids" || kid.Bindings[0].GuideID != "g-wu" || kid.Bindings[0].Reason != "contact" {
+		t.Errorf("bindings = %+v, want g-wu of brand acme-kids by contact", kid.Bindings)
 	}
 	if !strings.Contains(tc.acme.Welcomes()[1].Text, "吴芳") {
 		t.Errorf("second welcome = %+v, want 吴芳's", tc.acme.Welcomes()[1])
