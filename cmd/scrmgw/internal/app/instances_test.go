@@ -8,9 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrmgw/scrmgw/adapters/dingtalk"
+	"github.com/scrmgw/scrmgw/adapters/dingtalk/dingtalkfake"
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
+	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/store/storetest"
 )
 
 // Corp acme, the second WeCom corp of the two-corp deployment: its own
@@ -314,5 +318,76 @@ func TestSingleCorpDatabaseKeepsWorkingWithInstances(t *testing.T) {
 	}
 	if calls := acme.Calls(); len(calls) != 0 {
 		t.Errorf("acme got calls: %v", calls)
+	}
+}
+
+// TestTwoDingTalkApps: two DingTalk apps in one gateway each hold their
+// own stream, in /readyz and scrmgw_channel_connected by instance key;
+// a guide's message to app cn is recorded on dingtalk:cn and answered at
+// cn's session webhook, nothing at the other app's.
+func TestTwoDingTalkApps(t *testing.T) {
+	defAPI := dingtalkfake.NewOpenAPI(t)
+	defGW := dingtalkfake.New(t, dingtalkfake.WithOpenAPI(defAPI))
+	cnAPI := dingtalkfake.NewOpenAPI(t, dingtalkfake.WithAppCredential("ding-cn-app", "cn-app-secret"))
+	cnGW := dingtalkfake.New(t, dingtalkfake.WithOpenAPI(cnAPI), dingtalkfake.WithCredential("ding-cn-app", "cn-app-secret"))
+	cfg := configs.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Database.URL = storetest.URL(t, "postgres")
+	cfg.Redis.URL = storetest.RedisURL(t)
+	cfg.AdminToken = "two-dingtalk-apps-admin-token"
+	cfg.Security.PhoneKey = strings.Repeat("ef", 32)
+	cfg.DingTalk = dingtalk.Config{ClientID: defGW.ClientID(), ClientSecret: defGW.ClientSecret(), Brand: "camellia",
+		StreamHost: defGW.URL(), APIBase: defAPI.URL()}
+	cfg.DingTalk.Instances = map[string]dingtalk.Config{"cn": {ClientID: "ding-cn-app", ClientSecret: "cn-app-secret", Brand: "acme",
+		StreamHost: cnGW.URL(), APIBase: cnAPI.URL()}}
+	s := startServe(t, cfg)
+	ctx := context.Background()
+	for _, req := range []struct{ path, body string }{
+		{"/api/v1/brands", `{"id":"acme","name":"ACME"}`},
+		{"/api/v1/stores", `{"id":"sh-1","name":"静安店","brands":["acme"],"lat":31.23,"lng":121.47}`},
+		{"/api/v1/guides", `{"id":"g-wu","store_id":"sh-1","name":"吴敏","dingtalk_userid":"staff-wu"}`},
+		{"/api/v1/members", `{"phone":"13900139000","name":"周先生","brand":"acme"}`},
+	} {
+		if code, body := request(t, "POST", s.base+req.path, cfg.AdminToken, req.body); code/100 != 2 {
+			t.Fatalf("seeding %s: %d %s", req.path, code, body)
+		}
+	}
+	v, err := s.app.Store.MemberByPhone(ctx, "13900139000", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.app.Store.Bind(ctx, &store.Binding{MemberID: v.ID, BrandID: "acme", GuideID: "g-wu", StoreID: "sh-1", Reason: "manual"}); err != nil {
+		t.Fatal(err)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for _, gw := range []*dingtalkfake.Gateway{defGW, cnGW} {
+		if err := gw.WaitConnected(waitCtx); err != nil {
+			t.Fatalf("stream never connected: %v", err)
+		}
+	}
+	if code, body := request(t, "GET", s.base+"/readyz", "", ""); code != 200 || !strings.Contains(body, `"dingtalk":"ok"`) || !strings.Contains(body, `"dingtalk:cn":"ok"`) {
+		t.Errorf("/readyz = %d %s, want dingtalk and dingtalk:cn ok", code, body)
+	}
+	if code, body := request(t, "GET", s.base+"/metrics", "", ""); code != 200 ||
+		!strings.Contains(body, `scrmgw_channel_connected{channel="dingtalk"} 1`) || !strings.Contains(body, `scrmgw_channel_connected{channel="dingtalk:cn"} 1`) {
+		t.Errorf("/metrics lacks both apps connected: %d", code)
+	}
+	id := cnGW.PushBotMessage(dingtalkfake.BotMessage{ConversationID: "cid-wu", SenderStaffID: "staff-wu", SenderNick: "吴敏",
+		Text: &dingtalkfake.Text{Content: "我的会员"}})
+	if ack, err := cnGW.WaitAck(waitCtx, id); err != nil || ack.Code != 200 {
+		t.Fatalf("ack = %+v, %v", ack, err)
+	}
+	waitFor(t, "the reply at cn's session webhook", func() bool { return len(cnAPI.Replies()) > 0 })
+	if r := cnAPI.Replies(); len(r) != 1 || !strings.Contains(string(r[0].Body), "周先生") {
+		t.Errorf("cn's session webhook replies = %s", r)
+	}
+	rows, err := s.app.Store.InboxRows(ctx, "dingtalk:cn", "", 10)
+	if err != nil || len(rows) != 1 {
+		t.Errorf("inbox rows on dingtalk:cn = %d, %v; want 1", len(rows), err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if r := defAPI.Replies(); len(r) != 0 {
+		t.Errorf("the default app answered: %s", r)
 	}
 }
