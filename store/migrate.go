@@ -57,6 +57,8 @@ var migrations = []migration{
 	// bindings.
 	{id: "0016_handovers", up: migrateHandovers},
 	{id: "0017_task_reminders", up: migrateTaskReminders},
+	// Each brand's key for the member codes shown at the till.
+	{id: "0018_retail_member_code_secrets", up: migrateMemberCodeSecrets},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas
