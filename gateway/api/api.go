@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/scrmgw/scrmgw/gateway/assign"
+	"github.com/scrmgw/scrmgw/gateway/membercode"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -57,6 +58,8 @@ type Server struct {
 	onSourcesChanged func()
 	settler          Settler
 	ledgerZone       *time.Location
+
+	memberCodes *membercode.Codes
 }
 
 // New returns the API server.
@@ -66,7 +69,8 @@ func New(o Options) *Server {
 	}
 	return &Server{store: o.Store, adminToken: o.AdminToken, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger,
 		contactWays: o.ContactWays, assigner: o.Assigner, workflows: o.Workflows,
-		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler, ledgerZone: o.LedgerZone}
+		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler, ledgerZone: o.LedgerZone,
+		memberCodes: membercode.New(o.Store, nil)}
 }
 
 // maxBulkItems bounds the rows of one bulk request.
@@ -142,6 +146,9 @@ func (s *Server) Mount(r *gin.Engine) {
 	v1.GET("/settlements", s.listSettlements)
 	v1.POST("/settlements", s.settle)
 	v1.GET("/leaderboards", s.leaderboard)
+
+	v1.POST("/pos/identify", s.posIdentify)
+	v1.POST("/brands/:id/member-code/rotate", s.rotateMemberCode)
 
 	v1.GET("/tokens", s.listTokens)
 	v1.POST("/tokens", s.createToken)
