@@ -52,7 +52,7 @@ var texts = map[string]text{
 	"en": {Lang: "en", Title: "Stores near you", Locate: "Use my location", Locating: "Finding you…",
 		LocateFailed: "We could not get your location; search by city instead.", CityLabel: "City", CityPlaceholder: "City, e.g. Shanghai", Search: "Search",
 		NearYou: "Stores nearest to you", NearCity: "Stores in %s", NoneNear: "There is no store near you yet.", NearestFar: "There is no store near you yet; the nearest are:",
-		Hours: "Hours", HoursUnknown: "see store", OpenNow: "Open now", Closed: "Closed",
+		Hours: "Hours", HoursUnknown: "ask in store", OpenNow: "Open now", Closed: "Closed",
 		Navigate: "Directions", Guides: "Personal shoppers", AddGuide: "Add on WeCom", AddStore: "Add the store on WeCom",
 		ScanHint: "Press and hold the QR code to add, then message any time", NoGuides: "Ask in store for a personal shopper",
 		BadBrand: "We could not find this brand.", BadInput: "Check the location or city: %s", Km: "%.1f km", M: "%d m",

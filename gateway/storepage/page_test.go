@@ -75,10 +75,19 @@ func seed(t *testing.T, s *store.Store, o seedOpts) {
 	}
 }
 
-// newPage serves the store page over s (seeded first) on a test server.
-func newPage(t *testing.T, s *store.Store, extra func(r *gin.Engine)) *httptest.Server {
+// newPage serves the store page over s on a test server, seeded with
+// the QR codes of the contact ways at qrBase (empty: WeCom's host); extra
+// adds routes.
+func newPage(t *testing.T, s *store.Store, qrBase func(base string) string, extra func(r *gin.Engine)) *httptest.Server {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
+	srv := httptest.NewUnstartedServer(nil)
+	base := "http://" + srv.Listener.Addr().String()
+	o := seedOpts{}
+	if qrBase != nil {
+		o.qrBase = qrBase(base)
+	}
+	seed(t, s, o)
 	a, err := assign.New(context.Background(), s, assign.Options{MaxDistanceKm: 50})
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +97,8 @@ func newPage(t *testing.T, s *store.Store, extra func(r *gin.Engine)) *httptest.
 	if extra != nil {
 		extra(r)
 	}
-	srv := httptest.NewServer(r)
+	srv.Config.Handler = r
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -130,8 +140,7 @@ func inOrder(body string, want ...string) bool {
 
 func TestStorePageNearest(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
-		seed(t, s, seedOpts{})
-		srv := newPage(t, s, nil)
+		srv := newPage(t, s, nil, nil)
 		// From Jing'an Temple: 静安 (140 m), 新天地, 徐家汇, 陆家嘴,
 		// 五角场; Beijing is beyond 50 km, the closed store and Zeta's are
 		// never listed.
@@ -174,8 +183,7 @@ func TestStorePageNearest(t *testing.T) {
 
 func TestStorePageQueries(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
-		seed(t, s, seedOpts{})
-		srv := newPage(t, s, nil)
+		srv := newPage(t, s, nil, nil)
 		for _, tc := range []struct {
 			name, query, lang string
 			status            int
@@ -221,7 +229,7 @@ func TestStorePageQueries(t *testing.T) {
 
 func TestStorePageAssets(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
-		srv := newPage(t, s, nil)
+		srv := newPage(t, s, nil, nil)
 		for path, ctype := range map[string]string{"/m/static/locate.js": "text/javascript; charset=utf-8", "/m/static/store.css": "text/css; charset=utf-8"} {
 			a := get(t, srv.URL+path, "")
 			if a.status != 200 || a.header.Get("Content-Type") != ctype || a.header.Get("Cache-Control") != "public, max-age=86400" || len(a.body) < 100 {
