@@ -31,7 +31,7 @@ func (c *clock) add(d time.Duration) {
 func TestCodesOnStore(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		for _, b := range []string{"acme", "zeta"} {
+		for _, b := range []string{"acme", "zeta", "acme.cn"} {
 			if err := s.CreateBrand(ctx, &store.Brand{ID: b, Name: b}); err != nil {
 				t.Fatal(err)
 			}
@@ -83,6 +83,14 @@ func TestCodesOnStore(t *testing.T) {
 			if _, _, _, err := codes.LinkedCode(ctx, bad); !errors.Is(err, membercode.ErrLinkInvalid) {
 				t.Errorf("%s: %v", name, err)
 			}
+		}
+		// A brand id with dots.
+		dotted, err := codes.Link(ctx, 9, "acme.cn")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, b, err := codes.LinkedCode(ctx, dotted); err != nil || b != "acme.cn" {
+			t.Errorf("link of acme.cn: %s %v", b, err)
 		}
 		clk.add(membercode.LinkTTL)
 		if _, _, _, err := codes.LinkedCode(ctx, tok); !errors.Is(err, membercode.ErrLinkExpired) {

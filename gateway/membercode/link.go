@@ -48,11 +48,18 @@ func (c *Codes) Link(ctx context.Context, memberID int64, brand string) (string,
 // LinkedCode opens a link's token: the member's current code, when it
 // stops scanning, and the brand. It writes nothing.
 func (c *Codes) LinkedCode(ctx context.Context, token string) (code string, validUntil time.Time, brand string, err error) {
+	// Brand ids may hold dots: the last three parts are the member, the
+	// expiry and the MAC.
 	parts := strings.Split(token, ".")
-	if len(parts) != 4 || parts[0] == "" || len(parts[0]) > 64 {
+	n := len(parts)
+	if n < 4 {
 		return "", time.Time{}, "", ErrLinkInvalid
 	}
+	parts = []string{strings.Join(parts[:n-3], "."), parts[n-3], parts[n-2], parts[n-1]}
 	brand = parts[0]
+	if brand == "" || len(brand) > 64 {
+		return "", time.Time{}, "", ErrLinkInvalid
+	}
 	id, err1 := strconv.ParseInt(parts[1], 10, 64)
 	exp, err2 := strconv.ParseInt(parts[2], 10, 64)
 	if err1 != nil || err2 != nil || id < 1 {
