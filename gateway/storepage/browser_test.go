@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,10 +19,12 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/skip2/go-qrcode"
 
+	"github.com/scrmgw/scrmgw/gateway/membercode"
+	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
 
-var screenshot = flag.String("screenshot", "", "write TestStorePageInChromium's phone screenshot to this PNG file (../../docs/retail/store-page.png)")
+var screenshots = flag.String("screenshots", "", "write TestStorePageInChromium's phone screenshots (store-page.png, member-code.png) to this directory (../../docs/retail)")
 
 // chromium finds the headless browser; the test fails without one
 // (Debian: apt-get install chromium).
@@ -158,15 +161,7 @@ func TestStorePageInChromium(t *testing.T) {
 	if len(got.CSP) != 0 {
 		t.Errorf("CSP violations: %v", got.CSP)
 	}
-	if *screenshot != "" {
-		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(*screenshot, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	shoot(t, bctx, "store-page.png")
 
 	// Refused: the script says so and the city search takes over.
 	if err := chromedp.Do(bctx,
@@ -185,5 +180,50 @@ func TestStorePageInChromium(t *testing.T) {
 	first, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("li.store h3")))
 	if first != "北京三里屯店" {
 		t.Errorf("nearest to Beijing: %q", first)
+	}
+
+	// The member code page a bot's link opens: barcode and QR code load
+	// under the CSP, and the digits are a code the till accepts.
+	m, _, err := s.EnsureMember(ctx, store.NewMember{Phone: "13800138000", Name: "陈女士", BrandID: "camellia"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := membercode.New(s, nil)
+	tok, err := codes.Link(ctx, m.ID, "camellia")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(bctx,
+		chromedp.Navigate(srv.URL+membercode.LinkPath+tok),
+		chromedp.Poll[chromedp.Void](`[...document.images].every(i => i.complete && i.naturalWidth > 0)`),
+	); err != nil {
+		t.Fatalf("opening the member code page: %v", err)
+	}
+	shown, err := chromedp.Run(bctx, chromedp.Text(chromedp.ID("code")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := codes.Identify(ctx, "camellia", strings.ReplaceAll(shown, " ", "")); err != nil || id != m.ID {
+		t.Errorf("member code page shows %q: identifies %d, %v", shown, id, err)
+	}
+	csp, _ := chromedp.Run(bctx, chromedp.Evaluate[[]string](`window.__csp`))
+	if len(csp) != 0 {
+		t.Errorf("CSP violations on the member code page: %v", csp)
+	}
+	shoot(t, bctx, "member-code.png")
+}
+
+// shoot saves a full-page screenshot when -screenshots names a directory.
+func shoot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	if *screenshots == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(*screenshots, name), png, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -64,6 +64,9 @@ type Finder interface {
 type Options struct {
 	Store  Directory
 	Stores Finder
+	// Codes opens member code links (the member code page); nil answers
+	// every link 404.
+	Codes MemberCodes
 	// Now is the clock (open now or not). Default time.Now.
 	Now func() time.Time
 	// Log logs failures. Default: discarded.
@@ -72,9 +75,11 @@ type Options struct {
 
 // Page serves the store page and its assets.
 type Page struct {
-	o       Options
-	tmpl    *template.Template
-	version map[string]string // asset → content hash, for cache busting
+	o        Options
+	tmpl     *template.Template
+	codeTmpl *template.Template
+	thumb    []byte
+	version  map[string]string // asset → content hash, for cache busting
 }
 
 //go:embed assets
@@ -100,6 +105,10 @@ func New(o Options) *Page {
 	p.tmpl = template.Must(template.New("page.html").Funcs(template.FuncMap{
 		"asset": func(name string) string { return StaticPath + "/" + name + "?v=" + p.version[name] },
 	}).ParseFS(assets, "assets/page.html"))
+	p.codeTmpl = template.Must(template.New("code.html").Funcs(template.FuncMap{
+		"asset": func(name string) string { return StaticPath + "/" + name + "?v=" + p.version[name] },
+	}).ParseFS(assets, "assets/code.html"))
+	p.thumb = cardThumb()
 	return p
 }
 
@@ -107,6 +116,7 @@ func New(o Options) *Page {
 func (p *Page) Mount(r gin.IRoutes) {
 	r.GET(PagePath, p.serve)
 	r.GET(StaticPath+"/:file", p.static)
+	p.mountCodes(r)
 }
 
 func (p *Page) static(c *gin.Context) {

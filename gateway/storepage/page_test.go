@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/scrmgw/scrmgw/gateway/assign"
+	"github.com/scrmgw/scrmgw/gateway/membercode"
 	"github.com/scrmgw/scrmgw/gateway/storepage"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
@@ -93,7 +94,7 @@ func newPage(t *testing.T, s *store.Store, qrBase func(base string) string, extr
 		t.Fatal(err)
 	}
 	r := gin.New()
-	storepage.New(storepage.Options{Store: s, Stores: a, Now: func() time.Time { return shanghai2pm }}).Mount(r)
+	storepage.New(storepage.Options{Store: s, Stores: a, Codes: membercode.New(s, nil), Now: func() time.Time { return shanghai2pm }}).Mount(r)
 	if extra != nil {
 		extra(r)
 	}
