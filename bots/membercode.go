@@ -13,8 +13,12 @@ import (
 // IntentMemberCode asks for the member's code to show at the till.
 const IntentMemberCode = "member_code"
 
-// TemplateMemberCode answers "member code".
-const TemplateMemberCode = "bot_member_code"
+// Template ids of the member code answer: the code as text, then, when
+// the gateway can link it, a link card to the code page.
+const (
+	TemplateMemberCode     = "bot_member_code"
+	TemplateMemberCodeLink = "bot_member_code_link"
+)
 
 // MemberCoder makes a member's code for the till (gateway/membercode's
 // Codes is one): a short code that rotates every minute, keyed per brand.
@@ -22,10 +26,17 @@ type MemberCoder interface {
 	MemberCode(ctx context.Context, memberID int64, brand string) (code string, validUntil time.Time, err error)
 }
 
+// MemberCodeLinker links a member's code page (a QR code and a barcode
+// the till scans); a MemberCoder that is one gets its link card sent
+// after the code. An empty pageURL sends none.
+type MemberCodeLinker interface {
+	MemberCodeLink(ctx context.Context, memberID int64, brand string) (pageURL, pictureURL string, err error)
+}
+
 // memberCode answers "member code": the sender's current code with the
-// message's brand, if they are a member of it. The answer is text on
-// every channel (no image: the code is typed or read out at the till, or
-// shown for the cashier to key in).
+// message's brand, if they are a member of it, as text (read out or
+// keyed in at the till), then a link card to the code page with its QR
+// code and barcode when the codes can be linked (http.public_url).
 func (d Deps) memberCode(ctx context.Context, m *Message, member *store.MemberView, data *templates.Data) ([]Reply, error) {
 	if member == nil {
 		v, err := d.Directory.MemberByIdentity(ctx, m.Channel, m.SenderID)
@@ -48,8 +59,21 @@ func (d Deps) memberCode(ctx context.Context, m *Message, member *store.MemberVi
 		data.Member = templates.Member{Name: member.Name, Level: ms.Level, Points: ms.Points}
 		data.MemberCode = templates.MemberCode{Code: code, ValidUntil: until}
 		data.TimeZone = d.memberZone(ctx, member)
+		if l, ok := d.MemberCodes.(MemberCodeLinker); ok {
+			if data.MemberCode.URL, data.MemberCode.PictureURL, err = l.MemberCodeLink(ctx, member.ID, m.Brand); err != nil {
+				return nil, fmt.Errorf("linking the member code: %w", err)
+			}
+		}
 	}
-	return d.render(TemplateMemberCode, m, data, nil)
+	replies, err := d.render(TemplateMemberCode, m, data, nil)
+	if err != nil || data.MemberCode.URL == "" {
+		return replies, err
+	}
+	link, err := d.render(TemplateMemberCodeLink, m, data, nil)
+	if err != nil {
+		return nil, err
+	}
+	return append(replies, link...), nil
 }
 
 // memberZone is the zone the member reads times in: their own, else

@@ -61,6 +61,36 @@ func TestMemberCodeIntent(t *testing.T) {
 		if err != nil || len(rs) != 1 || !strings.Contains(rs[0].Text, "您还不是山茶花的会员") || regexp.MustCompile(`\d{4} \d{4}`).MatchString(rs[0].Text) {
 			t.Errorf("stranger's answer: %v %+v", err, rs)
 		}
+		// With a public address, a link card to the code page follows:
+		// news on WeCom, an action card on DingTalk.
+		linked := membercode.New(s, nil)
+		linked.PublicURL = "https://scrm.example.com/"
+		d.MemberCodes = linked
+		lbot := Chain(&Router{Member: MemberBot(d), Guide: GuideBot(d)}, Normalize())
+		if _, _, err := s.EnsureMember(ctx, store.NewMember{Phone: "13800138000", BrandID: "camellia",
+			Identities: []store.Identity{{Channel: "dingtalk", ExternalID: "dtChen"}}}); err != nil {
+			t.Fatal(err)
+		}
+		for channel, kind := range map[string]string{"wecom": "news", "dingtalk": "action_card"} {
+			sender := map[string]string{"wecom": "wmChen", "dingtalk": "dtChen"}[channel]
+			rs, err := lbot.Handle(ctx, &Message{Channel: channel, From: adapters.PartyMember, SenderID: sender, Brand: "camellia", Text: "会员码"})
+			if err != nil || len(rs) != 2 {
+				t.Fatalf("%s: %v, %d replies", channel, err, len(rs))
+			}
+			url := rs[1].Fields["url"] + rs[1].Fields["single_url"]
+			if rs[1].Kind != kind || !strings.HasPrefix(url, "https://scrm.example.com/m/code/camellia.") {
+				t.Errorf("%s link reply = %+v", channel, rs[1])
+			}
+			tok := strings.TrimPrefix(url, "https://scrm.example.com/m/code/")
+			if _, _, brand, err := linked.LinkedCode(ctx, tok); err != nil || brand != "camellia" {
+				t.Errorf("link token: %s %v", brand, err)
+			}
+			if kind == "news" && rs[1].Fields["picurl"] != "https://scrm.example.com/m/code-card.png" {
+				t.Errorf("card picture %q", rs[1].Fields["picurl"])
+			}
+		}
+		d.MemberCodes = membercode.New(s, nil)
+
 		// The code's validity is told in Shanghai time (the store's zone).
 		rs, _ = bot.Handle(ctx, &Message{Channel: "wecom", From: adapters.PartyMember, SenderID: "wmChen", Brand: "camellia", Text: "会员码"})
 		until := membercode.ValidUntil(time.Now()).In(zoneOf("Asia/Shanghai")).Format("15:04")

@@ -63,6 +63,10 @@ type MemberCode struct {
 	Code string
 	// ValidUntil is when the code stops scanning.
 	ValidUntil time.Time
+	// URL is a short-lived link to the member's code page (QR code and
+	// barcode, refreshing itself), and PictureURL a picture for a link
+	// card to it; both empty when the gateway has no http.public_url.
+	URL, PictureURL string
 }
 
 // Grouped writes the code in groups of four digits, for reading out:

@@ -58,8 +58,9 @@ func sampleData() *Data {
 		},
 		Brands: []Brand{{Name: "山茶花"}, {Name: "云朵"}},
 		// Valid until 10:02 in Shanghai.
-		MemberCode: MemberCode{Code: "971234567890123456", ValidUntil: time.Date(2024, 5, 2, 2, 2, 0, 0, time.UTC)},
-		TimeZone:   "Asia/Shanghai",
+		MemberCode: MemberCode{Code: "971234567890123456", ValidUntil: time.Date(2024, 5, 2, 2, 2, 0, 0, time.UTC),
+			URL: "https://scrm.example.com/m/code/camellia.42.1714615320.6vYw3Gx0c1bqkE9rJm2QpA", PictureURL: "https://scrm.example.com/m/code-card.png"},
+		TimeZone: "Asia/Shanghai",
 	}
 }
 

@@ -21,6 +21,11 @@ type Secrets interface {
 
 // Codes makes members' codes and checks those the till scans.
 type Codes struct {
+	// PublicURL is the gateway's address as members' phones reach it
+	// (http.public_url), for links to the member code page; empty makes
+	// no links.
+	PublicURL string
+
 	secrets Secrets
 	now     func() time.Time
 }

@@ -18,6 +18,10 @@ import (
 // (the page), + "/qr.png" and + "/barcode.svg" (the images).
 const LinkPath = "/m/code/"
 
+// CardPicturePath is a picture for the link card that carries a member
+// code link (WeCom wants one for a link message); the gateway serves it.
+const CardPicturePath = "/m/code-card.png"
+
 // LinkTTL is how long a member code link opens the page. The page shows
 // the code of the minute it is opened (and refreshes itself), so a link
 // outlives many codes; it names the member, so it is short-lived.
@@ -91,6 +95,20 @@ func (c *Codes) LinkedCode(ctx context.Context, token string) (code string, vali
 		return "", time.Time{}, "", err
 	}
 	return code, ValidUntil(now), brand, nil
+}
+
+// MemberCodeLink returns a link to the member's code page and a picture
+// for a card carrying it, under PublicURL; both "" without one.
+func (c *Codes) MemberCodeLink(ctx context.Context, memberID int64, brand string) (pageURL, pictureURL string, err error) {
+	if c.PublicURL == "" {
+		return "", "", nil
+	}
+	tok, err := c.Link(ctx, memberID, brand)
+	if err != nil {
+		return "", "", err
+	}
+	base := strings.TrimSuffix(c.PublicURL, "/")
+	return base + LinkPath + tok, base + CardPicturePath, nil
 }
 
 func linkMAC(secret []byte, payload string) string {

@@ -25,10 +25,6 @@ type MemberCodes interface {
 	LinkedCode(ctx context.Context, token string) (code string, validUntil time.Time, brand string, err error)
 }
 
-// CardThumbPath is a small picture for the link card that carries a
-// member code link (WeCom wants one for a link message).
-const CardThumbPath = StaticPath + "/member-code.png"
-
 // codeData is what code.html renders.
 type codeData struct {
 	T              text
@@ -43,7 +39,7 @@ func (p *Page) mountCodes(r gin.IRoutes) {
 	r.GET(membercode.LinkPath+":token", p.codePage)
 	r.GET(membercode.LinkPath+":token/qr.png", p.codeImage)
 	r.GET(membercode.LinkPath+":token/barcode.svg", p.codeImage)
-	r.GET(CardThumbPath, func(c *gin.Context) {
+	r.GET(membercode.CardPicturePath, func(c *gin.Context) {
 		c.Header("Cache-Control", "public, max-age=86400")
 		c.Data(http.StatusOK, "image/png", p.thumb)
 	})

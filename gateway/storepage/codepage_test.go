@@ -80,7 +80,7 @@ func TestMemberCodePage(t *testing.T) {
 		if bar.status != 200 || bar.header.Get("Content-Type") != "image/svg+xml" || !strings.Contains(bar.body, `aria-label="97`) {
 			t.Errorf("barcode.svg: %d %s %s", bar.status, bar.header.Get("Content-Type"), bar.body)
 		}
-		thumb := get(t, srv.URL+storepage.CardThumbPath, "")
+		thumb := get(t, srv.URL+membercode.CardPicturePath, "")
 		if thumb.status != 200 || !strings.HasPrefix(thumb.body, "\x89PNG") {
 			t.Errorf("card thumbnail: %d", thumb.status)
 		}

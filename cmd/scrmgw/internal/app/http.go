@@ -15,6 +15,7 @@ import (
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/gateway/api"
 	"github.com/scrmgw/scrmgw/gateway/httpserve"
+	"github.com/scrmgw/scrmgw/gateway/membercode"
 	"github.com/scrmgw/scrmgw/gateway/storepage"
 )
 
@@ -107,7 +108,7 @@ func (a *App) Handler() http.Handler {
 	queues.Any("/*path", gin.WrapH(ui))
 	apiSrv.Mount(r)
 	// The store page members open on their phones (门店H5): public, reads only.
-	pageOpts := storepage.Options{Store: a.Store, Log: a.Log}
+	pageOpts := storepage.Options{Store: a.Store, Codes: membercode.New(a.Store, nil), Log: a.Log}
 	if a.assigner != nil {
 		pageOpts.Stores = a.assigner
 	}
