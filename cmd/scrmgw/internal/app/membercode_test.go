@@ -1,13 +1,24 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
+	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/store/storetest"
 )
 
 // TestMemberCodeAtTheTillWithRedis: a member asks WeCom customer service
@@ -63,5 +74,115 @@ func TestMemberCodeAtTheTillWithRedis(t *testing.T) {
 	code, body = request(t, "POST", s.base+"/api/v1/pos/identify", tok, `{"code":"`+memberCode+`","brand":"zeta"}`)
 	if code != 404 || !strings.Contains(body, `"code":"not_found"`) {
 		t.Errorf("zeta identify: %d %s", code, body)
+	}
+}
+
+// TestMemberCodeLinkWithRedis: with http.public_url set, the member's
+// "会员码" on WeCom customer service is answered with her code and then a
+// kf link card to her code page, whose thumbnail the gateway served to
+// the channel for upload; the page (through the gateway) shows a code
+// the POS accepts, and its QR code and barcode load.
+func TestMemberCodeLinkWithRedis(t *testing.T) {
+	fake := wecomfake.New(t)
+	cfg := configs.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Database.URL = storetest.URL(t, "postgres")
+	cfg.Redis.URL = storetest.RedisURL(t)
+	cfg.AdminToken = "membercode-e2e-admin-token-1"
+	cfg.Security.PhoneKey = strings.Repeat("ab", 32)
+	cfg.WeCom = fake.Config()
+	cfg.WeCom.Brand = "acme"
+	cfg.HTTP.PublicURL = "http://scrm.example.com"
+	// The channel fetches the card's picture from the public address,
+	// which is this gateway.
+	var gw atomic.Value
+	gw.Store("")
+	mediaHTTPForTests = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, gw.Load().(string))
+		}}}
+	s := startServe(t, cfg)
+	mediaHTTPForTests = nil
+	gw.Store(strings.TrimPrefix(s.base, "http://"))
+	tok := cfg.AdminToken
+	for _, req := range []struct{ path, body string }{
+		{"/api/v1/brands", `{"id":"acme","name":"ACME"}`},
+		{"/api/v1/tokens", `{"name":"acme pos","brand":"acme"}`},
+	} {
+		if code, body := request(t, "POST", s.base+req.path, tok, req.body); code != 201 {
+			t.Fatalf("seeding %s: %d %s", req.path, code, body)
+		}
+	}
+	ctx := context.Background()
+	m, _, err := s.app.Store.EnsureMember(ctx, store.NewMember{Phone: "13800138000", Name: "陈女士", BrandID: "acme",
+		Identities: []store.Identity{{Channel: "wecom", ExternalID: "wmKF"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	kfSay(t, s, fake, "会员码")
+	waitKF(t, fake, 1, "陈女士的ACME会员码：")
+	waitFor(t, "the link card", func() bool { return len(fake.KFSent()) >= 2 })
+	card := fake.KFSent()[1]
+	var wire struct {
+		ToUser   string `json:"touser"`
+		OpenKfID string `json:"open_kfid"`
+		MsgType  string `json:"msgtype"`
+		Link     struct {
+			Title        string `json:"title"`
+			Desc         string `json:"desc"`
+			URL          string `json:"url"`
+			ThumbMediaID string `json:"thumb_media_id"`
+		} `json:"link"`
+	}
+	if err := json.Unmarshal(card.Body, &wire); err != nil {
+		t.Fatal(err)
+	}
+	if wire.ToUser != "wmKF" || wire.OpenKfID != "wkKF1" || wire.MsgType != "link" || wire.Link.Title != "ACME会员码" ||
+		wire.Link.Desc != "点击出示会员二维码和条形码，收银员扫码即可识别会员。链接10分钟内有效。" ||
+		!strings.HasPrefix(wire.Link.URL, "http://scrm.example.com/m/code/acme."+strconv.FormatInt(m.ID, 10)+".") {
+		t.Fatalf("kf link = %s", card.Body)
+	}
+	var thumb *wecomfake.MediaUpload
+	for _, u := range fake.Uploads() {
+		if u.MediaID == wire.Link.ThumbMediaID {
+			thumb = &u
+		}
+	}
+	if thumb == nil || thumb.Type != "image" || thumb.Size < 100 {
+		t.Errorf("the card's thumbnail was not uploaded from the gateway: %+v", fake.Uploads())
+	}
+
+	// The member opens the link: the gateway's page shows her code.
+	path := strings.TrimPrefix(wire.Link.URL, "http://scrm.example.com")
+	resp, err := http.Get(s.base + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	shown := regexp.MustCompile(`id="code">(97[\d ]+)</p>`).FindSubmatch(page)
+	if resp.StatusCode != 200 || shown == nil {
+		t.Fatalf("code page: %d %s", resp.StatusCode, page)
+	}
+	var pos struct {
+		Token string `json:"token"`
+	}
+	_, body := request(t, "POST", s.base+"/api/v1/tokens", tok, `{"name":"acme till","brand":"acme"}`)
+	json.Unmarshal([]byte(body), &pos)
+	code, body := request(t, "POST", s.base+"/api/v1/pos/identify", pos.Token, `{"code":"`+strings.ReplaceAll(string(shown[1]), " ", "")+`"}`)
+	if code != 200 || !strings.Contains(body, `"name":"陈女士"`) {
+		t.Errorf("identify the page's code: %d %s", code, body)
+	}
+	for _, img := range []string{"/qr.png", "/barcode.svg"} {
+		resp, err := http.Get(s.base + path + img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: %d", img, resp.StatusCode)
+		}
 	}
 }
