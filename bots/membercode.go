@@ -58,7 +58,7 @@ func (d Deps) memberCode(ctx context.Context, m *Message, member *store.MemberVi
 		}
 		data.Member = templates.Member{Name: member.Name, Level: ms.Level, Points: ms.Points}
 		data.MemberCode = templates.MemberCode{Code: code, ValidUntil: until}
-		data.TimeZone = d.memberZone(ctx, member)
+		data.TimeZone = d.memberZone(ctx, member, m.Brand)
 		if l, ok := d.MemberCodes.(MemberCodeLinker); ok {
 			if data.MemberCode.URL, data.MemberCode.PictureURL, err = l.MemberCodeLink(ctx, member.ID, m.Brand); err != nil {
 				return nil, fmt.Errorf("linking the member code: %w", err)
@@ -77,12 +77,15 @@ func (d Deps) memberCode(ctx context.Context, m *Message, member *store.MemberVi
 }
 
 // memberZone is the zone the member reads times in: their own, else
-// their bound store's, else Asia/Shanghai.
-func (d Deps) memberZone(ctx context.Context, v *store.MemberView) string {
+// that of their guide's store for the brand, else Asia/Shanghai.
+func (d Deps) memberZone(ctx context.Context, v *store.MemberView, brand string) string {
 	if v.TimeZone != "" {
 		return v.TimeZone
 	}
 	for _, b := range v.Bindings {
+		if b.BrandID != brand || b.EndedAt != nil {
+			continue
+		}
 		if rs, err := d.Directory.RetailStore(ctx, b.StoreID, ""); err == nil && rs.TimeZone != "" {
 			return rs.TimeZone
 		}
