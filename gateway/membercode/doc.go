@@ -22,4 +22,8 @@
 // (another brand's code, a tampered or made-up one: the caller cannot
 // tell them apart, so nothing leaks). Checking reads the brand's secrets
 // and writes nothing.
+//
+// A link (link.go) opens the member's code page for LinkTTL: its token
+// names the brand and member and carries an HMAC under the brand's
+// secret. BarcodeSVG draws a code as a Code 128 barcode.
 package membercode

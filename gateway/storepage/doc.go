@@ -1,5 +1,7 @@
-// Package storepage serves the store page members open on their phones
-// (门店H5): GET /m/stores?brand=ID, linked from the brand's app, mini
+// Package storepage serves the pages members open on their phones: the
+// store page and the member code page.
+//
+// The store page (门店H5) is GET /m/stores?brand=ID, linked from the brand's app, mini
 // program or Official Account menu. It asks for the member's location
 // (a small script, /m/static/locate.js, asks the browser once and reloads
 // with lat and lng) or takes a city, and lists the nearest active stores
@@ -17,4 +19,9 @@
 // inline script or style, scripts and styles from the gateway only,
 // images from the gateway or https (WeCom's QR codes), no framing. It
 // reads and never writes.
+//
+// The member code page (codepage.go) is GET /m/code/{token}, the link the
+// member bot sends with a member code (gateway/membercode): the member's
+// current code as a barcode, digits and a QR code, reloading itself when
+// the minute turns; never cached, indexed or referred.
 package storepage
