@@ -135,6 +135,11 @@ type HTTPConfig struct {
 	// Default: none, /metrics answers anyone; keep it off public
 	// listeners then.
 	MetricsToken string `yaml:"metrics_token" secret:"true"`
+	// PublicURL is the gateway's address as members' phones reach it
+	// (https://scrm.example.com), for links in messages: the member code
+	// page with its QR code and barcode (docs/retail.md). Default: none;
+	// the member code is then sent as text only.
+	PublicURL string `yaml:"public_url"`
 }
 
 // DefaultTrustedProxies is the default of http.trusted_proxies.
@@ -387,6 +392,11 @@ func (c *Config) Validate() error {
 			if _, err := netip.ParseAddr(p); err != nil {
 				bad(fmt.Sprintf("http.trusted_proxies[%d]", i), "want an IP or a CIDR such as 10.0.0.0/8, got %q", p)
 			}
+		}
+	}
+	if u := c.HTTP.PublicURL; u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" || pu.RawQuery != "" || pu.Fragment != "" {
+			bad("http.public_url", "want an absolute http(s) URL without query, such as https://scrm.example.com, got %q", u)
 		}
 	}
 	if u := c.Database.URL; u != "" && !c.IsPostgres() && !strings.HasPrefix(u, "sqlite:") {

@@ -11,17 +11,19 @@
 //	gateway/queue      the asynq queues, queueing a row once, retry back-off (queuetest: a fake)
 //	gateway/assign     nearest-store assignment, bulk assignment, guides leaving, handovers
 //	gateway/audit      the audit trail's buffered batch writer; tokens' last use
+//	gateway/membercode the member code shown at the till: rotating codes, links to the code page, barcodes
+//	gateway/storepage  the pages members open on their phones: the store page (/m/stores), the member code page
 //
 // Who may import whom: floors, top to bottom; a package imports only
 // packages on floors below its own (arrows point down, nothing points
 // back up, and packages of one floor do not import each other):
 //
 //	1  cmd/scrmgw (flags, subcommands), cmd/scrmgw/internal/app (wiring, run loops)
-//	2  gateway/api, gateway/importer, gateway/httpserve
+//	2  gateway/api, gateway/importer, gateway/httpserve, gateway/storepage
 //	3  gateway/commerce
 //	4  gateway/inbox
 //	5  gateway/outbox, gateway/ledger, gateway/assign, bots, workflows/engine
-//	6  gateway/queue, gateway/audit, workflows, adapters/wecom, adapters/dingtalk, adapters/webhook
+//	6  gateway/queue, gateway/audit, gateway/membercode, workflows, adapters/wecom, adapters/dingtalk, adapters/webhook
 //	7  adapters, templates, store (store/geo)
 //	8  events (the event types and the commerce event schema; imports nothing of scrmgw)
 //

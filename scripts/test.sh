@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test against real PostgreSQL and Redis.
 #
-# Installs postgresql and redis-server with apt-get when they are missing,
+# Installs postgresql, redis-server and chromium with apt-get when they are missing,
 # starts both on loopback on free ports in a temporary directory, runs
 # `go test -race ./...` with their URLs in SCRMGW_TEST_DATABASE_URL and
 # SCRMGW_TEST_REDIS_URL, and stops them. Extra arguments go to `go test`
@@ -30,6 +30,8 @@ install_missing() {
 	local pkgs=()
 	find_pg_bin >/dev/null || pkgs+=(postgresql)
 	command -v redis-server >/dev/null || pkgs+=(redis-server)
+	# The store page's browser test (gateway/storepage) drives headless Chromium.
+	command -v chromium >/dev/null || pkgs+=(chromium)
 	if ((${#pkgs[@]})); then
 		log "installing ${pkgs[*]}"
 		local sudo=""

@@ -15,12 +15,15 @@ import (
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/gateway/api"
 	"github.com/scrmgw/scrmgw/gateway/httpserve"
+	"github.com/scrmgw/scrmgw/gateway/membercode"
+	"github.com/scrmgw/scrmgw/gateway/storepage"
 )
 
 var ginModeOnce sync.Once
 
 // Handler builds the gateway's HTTP handler: health and readiness,
-// Prometheus metrics, channel callbacks, the admin API and the queue UI.
+// Prometheus metrics, channel callbacks, the admin API, the queue UI and
+// the store page.
 func (a *App) Handler() http.Handler {
 	ginModeOnce.Do(func() { gin.SetMode(gin.ReleaseMode) })
 	r := gin.New()
@@ -105,5 +108,11 @@ func (a *App) Handler() http.Handler {
 	queues.Any("", gin.WrapH(ui))
 	queues.Any("/*path", gin.WrapH(ui))
 	apiSrv.Mount(r)
+	// The store page members open on their phones (门店H5): public, reads only.
+	pageOpts := storepage.Options{Store: a.Store, Codes: membercode.New(a.Store, nil), Log: a.Log}
+	if a.assigner != nil {
+		pageOpts.Stores = a.assigner
+	}
+	storepage.New(pageOpts).Mount(r)
 	return r
 }
