@@ -57,6 +57,8 @@ var migrations = []migration{
 	// bindings.
 	{id: "0016_handovers", up: migrateHandovers},
 	{id: "0017_task_reminders", up: migrateTaskReminders},
+	// Console sign-ins (branch console: renumber on merge).
+	{id: "0018_console_sessions", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&ConsoleSession{}) }},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

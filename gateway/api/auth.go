@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"net/http"
@@ -78,8 +79,11 @@ func (s *Server) RequireAdmin() gin.HandlerFunc {
 }
 
 var (
-	errNoToken  = errors.New("no token")
-	errBadToken = errors.New("bad token")
+	errNoToken = errors.New("no token")
+	// ErrBadToken is what Resolve and ResolveHash return for a token that
+	// is not the admin token nor a live API token.
+	ErrBadToken = errors.New("invalid or revoked token")
+	errBadToken = ErrBadToken
 )
 
 func (s *Server) resolve(r *http.Request) (*Principal, error) {
@@ -87,15 +91,35 @@ func (s *Server) resolve(r *http.Request) (*Principal, error) {
 	if t == "" {
 		return nil, errNoToken
 	}
-	if s.adminToken != "" && subtle.ConstantTimeCompare([]byte(t), []byte(s.adminToken)) == 1 {
+	return s.Resolve(r.Context(), t)
+}
+
+// Resolve returns the Principal of a token, as every API request's
+// Authenticate does, or ErrBadToken.
+func (s *Server) Resolve(ctx context.Context, token string) (*Principal, error) {
+	if token == "" {
+		return nil, ErrBadToken
+	}
+	if s.adminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.adminToken)) == 1 {
 		return &Principal{Name: "admin", CanViewPhone: true}, nil
 	}
-	if !strings.HasPrefix(t, store.TokenPrefix) {
-		return nil, errBadToken
+	if !strings.HasPrefix(token, store.TokenPrefix) {
+		return nil, ErrBadToken
 	}
-	tok, err := s.store.APITokenByPlain(r.Context(), t)
+	return s.ResolveHash(ctx, store.HashToken(token))
+}
+
+// ResolveHash returns the Principal of the token whose store.HashToken is
+// hash, or ErrBadToken: the console's sessions keep the hash, not the
+// token, and resolve it on every request, so a revoked token (or a
+// changed admin token) ends them.
+func (s *Server) ResolveHash(ctx context.Context, hash string) (*Principal, error) {
+	if s.adminToken != "" && subtle.ConstantTimeCompare([]byte(hash), []byte(store.HashToken(s.adminToken))) == 1 {
+		return &Principal{Name: "admin", CanViewPhone: true}, nil
+	}
+	tok, err := s.store.APITokenByHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, errBadToken
+		return nil, ErrBadToken
 	}
 	if err != nil {
 		return nil, err
