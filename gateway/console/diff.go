@@ -86,12 +86,13 @@ func lcsDiff(a, b []string, offset int) []diffLine {
 			out = append(out, diffLine{Op: opSame, A: offset + i + 1, B: offset + j + 1, Text: a[i]})
 			i++
 			j++
-		case j < len(b) && (i == len(a) || lcs[i*w+j+1] >= lcs[(i+1)*w+j]):
-			out = append(out, diffLine{Op: opAdd, B: offset + j + 1, Text: b[j]})
-			j++
-		default:
+		case i < len(a) && (j == len(b) || lcs[(i+1)*w+j] >= lcs[i*w+j+1]):
+			// Deletions before additions, as diff(1) shows them.
 			out = append(out, diffLine{Op: opDel, A: offset + i + 1, Text: a[i]})
 			i++
+		default:
+			out = append(out, diffLine{Op: opAdd, B: offset + j + 1, Text: b[j]})
+			j++
 		}
 	}
 	return out

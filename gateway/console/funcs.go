@@ -35,7 +35,7 @@ var funcs = template.FuncMap{
 		return t.In(shownZone).Format("2006-01-02 15:04")
 	},
 	// at formats a dry run's time in its own zone, with seconds.
-	"at": func(t time.Time) string { return t.Format("2006-01-02 15:04:05 MST") },
-	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"at":    func(t time.Time) string { return t.Format("2006-01-02 15:04:05 MST") },
+	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"short": func(s string, n int) string { return truncateText(s, n) },
 }
