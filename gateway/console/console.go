@@ -201,7 +201,7 @@ func (c *Console) render(ctx *gin.Context, status int, name, titleKey, nav strin
 	v.Title = v.T(titleKey)
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
-		c.log.ErrorContext(ctx, "rendering console page", slog.String("page", name), slog.Any("error", err))
+		c.log.ErrorContext(ctx.Request.Context(), "rendering console page", slog.String("page", name), slog.Any("error", err))
 		ctx.String(http.StatusInternalServerError, "internal error")
 		return
 	}
@@ -226,7 +226,7 @@ func (c *Console) fail(ctx *gin.Context, err error) {
 		c.notFound(ctx)
 		return
 	}
-	c.log.ErrorContext(ctx, "console request failed", slog.String("path", ctx.FullPath()), slog.Any("error", err))
+	c.log.ErrorContext(ctx.Request.Context(), "console request failed", slog.String("path", ctx.FullPath()), slog.Any("error", err))
 	lang := language(ctx.Request)
 	c.render(ctx, http.StatusInternalServerError, "message", "error.title", "",
 		message{Heading: translate(lang, "error.title"), Text: translate(lang, "error.text")})

@@ -138,12 +138,12 @@ func (c *Console) diff(ctx *gin.Context) {
 			va = d.Versions[1].Version
 		}
 	}
-	a, err := c.o.Store.WorkflowVersion(ctx, brand, name, va)
+	a, err := c.o.Store.WorkflowVersion(ctx.Request.Context(), brand, name, va)
 	if err != nil {
 		c.fail(ctx, err)
 		return
 	}
-	b, err := c.o.Store.WorkflowVersion(ctx, brand, name, vb)
+	b, err := c.o.Store.WorkflowVersion(ctx.Request.Context(), brand, name, vb)
 	if err != nil {
 		c.fail(ctx, err)
 		return

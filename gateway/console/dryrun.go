@@ -149,7 +149,7 @@ func (c *Console) dryRunInput(ctx *gin.Context, brand string, f dryRunForm) (eng
 		if err != nil || id < 1 {
 			return member, nil, time.Time{}, inputError("%s", translate(lang, "dryrun.bad_member_id", f.MemberID))
 		}
-		p, err := c.o.Store.MemberProfile(ctx, brand, id)
+		p, err := c.o.Store.MemberProfile(ctx.Request.Context(), brand, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return member, nil, time.Time{}, inputError("%s", translate(lang, "dryrun.no_member", id, brand))
 		}
@@ -157,7 +157,7 @@ func (c *Console) dryRunInput(ctx *gin.Context, brand string, f dryRunForm) (eng
 			return member, nil, time.Time{}, err
 		}
 		brandName := brand
-		if b, err := c.o.Store.Brand(ctx, brand); err == nil {
+		if b, err := c.o.Store.Brand(ctx.Request.Context(), brand); err == nil {
 			brandName = b.Name
 		}
 		member = engine.FixtureOf(p, brandName)

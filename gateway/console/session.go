@@ -103,19 +103,19 @@ func (c *Console) loadSession(ctx *gin.Context) (*signedIn, error) {
 		return nil, store.ErrNotFound
 	}
 	now := c.o.Now()
-	row, err := c.o.Store.ConsoleSession(ctx, store.HashToken(ck.Value), now, now.Add(-c.o.Config.IdleTimeout))
+	row, err := c.o.Store.ConsoleSession(ctx.Request.Context(), store.HashToken(ck.Value), now, now.Add(-c.o.Config.IdleTimeout))
 	if err != nil {
 		return nil, err
 	}
-	p, err := c.o.Auth.ResolveHash(ctx, row.TokenHash)
+	p, err := c.o.Auth.ResolveHash(ctx.Request.Context(), row.TokenHash)
 	if err != nil {
 		if errors.Is(err, api.ErrBadToken) {
-			_ = c.o.Store.DeleteConsoleSession(ctx, row.ID)
+			_ = c.o.Store.DeleteConsoleSession(ctx.Request.Context(), row.ID)
 		}
 		return nil, err
 	}
 	if now.Sub(row.SeenAt) >= touchEvery {
-		if err := c.o.Store.TouchConsoleSession(ctx, row.ID, now); err != nil {
+		if err := c.o.Store.TouchConsoleSession(ctx.Request.Context(), row.ID, now); err != nil {
 			return nil, err
 		}
 	}
@@ -193,13 +193,13 @@ func (c *Console) signIn(ctx *gin.Context) {
 		c.signInForm(ctx, http.StatusForbidden, next, translate(lang, "csrf.text"))
 		return
 	}
-	p, err := c.o.Auth.Resolve(ctx, token)
+	p, err := c.o.Auth.Resolve(ctx.Request.Context(), token)
 	if err != nil {
 		if !errors.Is(err, api.ErrBadToken) {
 			c.fail(ctx, err)
 			return
 		}
-		c.log.InfoContext(ctx, "console sign-in refused", slog.String("client_ip", ctx.ClientIP()))
+		c.log.InfoContext(ctx.Request.Context(), "console sign-in refused", slog.String("client_ip", ctx.ClientIP()))
 		c.signInForm(ctx, http.StatusUnauthorized, next, translate(lang, "signin.bad"))
 		return
 	}
@@ -207,16 +207,16 @@ func (c *Console) signIn(ctx *gin.Context) {
 	secret := randomToken()
 	row := &store.ConsoleSession{ID: store.HashToken(secret), TokenHash: store.HashToken(token), CSRF: randomToken(),
 		CreatedAt: now, SeenAt: now, ExpiresAt: now.Add(c.o.Config.MaxAge)}
-	if err := c.o.Store.CreateConsoleSession(ctx, row); err != nil {
+	if err := c.o.Store.CreateConsoleSession(ctx.Request.Context(), row); err != nil {
 		c.fail(ctx, err)
 		return
 	}
-	if n, err := c.o.Store.DeleteExpiredConsoleSessions(ctx, now, now.Add(-c.o.Config.IdleTimeout)); err != nil {
-		c.log.WarnContext(ctx, "deleting expired console sessions", slog.Any("error", err))
+	if n, err := c.o.Store.DeleteExpiredConsoleSessions(ctx.Request.Context(), now, now.Add(-c.o.Config.IdleTimeout)); err != nil {
+		c.log.WarnContext(ctx.Request.Context(), "deleting expired console sessions", slog.Any("error", err))
 	} else if n > 0 {
-		c.log.DebugContext(ctx, "expired console sessions deleted", slog.Int64("sessions", n))
+		c.log.DebugContext(ctx.Request.Context(), "expired console sessions deleted", slog.Int64("sessions", n))
 	}
-	c.log.InfoContext(ctx, "console sign-in", slog.String("token_name", p.Name), slog.String("brand", p.Brand))
+	c.log.InfoContext(ctx.Request.Context(), "console sign-in", slog.String("token_name", p.Name), slog.String("brand", p.Brand))
 	http.SetCookie(ctx.Writer, &http.Cookie{Name: sessionCookie, Value: secret, Path: Path + "/",
 		Expires: row.ExpiresAt, MaxAge: int(c.o.Config.MaxAge / time.Second),
 		Secure: c.secure(ctx.Request), HttpOnly: true, SameSite: http.SameSiteStrictMode})
@@ -225,7 +225,7 @@ func (c *Console) signIn(ctx *gin.Context) {
 
 func (c *Console) signOut(ctx *gin.Context) {
 	s, _ := sessionOf(ctx)
-	if err := c.o.Store.DeleteConsoleSession(ctx, s.row.ID); err != nil {
+	if err := c.o.Store.DeleteConsoleSession(ctx.Request.Context(), s.row.ID); err != nil {
 		c.fail(ctx, err)
 		return
 	}

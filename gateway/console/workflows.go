@@ -46,12 +46,12 @@ type listData struct {
 // runs did in the last seven days.
 func (c *Console) workflowList(ctx *gin.Context) {
 	p := principalOf(ctx)
-	ws, err := c.o.Store.Workflows(ctx, store.WorkflowFilter{Brand: p.Brand})
+	ws, err := c.o.Store.Workflows(ctx.Request.Context(), store.WorkflowFilter{Brand: p.Brand})
 	if err != nil {
 		c.fail(ctx, err)
 		return
 	}
-	act, err := c.o.Store.WorkflowActivities(ctx, p.Brand, c.o.Now().Add(-activityWindow))
+	act, err := c.o.Store.WorkflowActivities(ctx.Request.Context(), p.Brand, c.o.Now().Add(-activityWindow))
 	if err != nil {
 		c.fail(ctx, err)
 		return
@@ -79,7 +79,7 @@ func (c *Console) state(ctx *gin.Context, w *store.Workflow) (string, error) {
 	if w.Enabled {
 		return stateEnabled, nil
 	}
-	v, err := c.o.Store.WorkflowVersion(ctx, w.BrandID, w.Name, w.Version)
+	v, err := c.o.Store.WorkflowVersion(ctx.Request.Context(), w.BrandID, w.Name, w.Version)
 	if err != nil {
 		return "", err
 	}
@@ -193,14 +193,14 @@ func (c *Console) editor(ctx *gin.Context) {
 
 // editorData loads a stored workflow for the editor.
 func (c *Console) editorData(ctx *gin.Context, brand, name, version string) (*editorData, error) {
-	head, err := c.o.Store.Workflow(ctx, brand, name)
+	head, err := c.o.Store.Workflow(ctx.Request.Context(), brand, name)
 	if err != nil {
 		return nil, err
 	}
 	if version == "" {
 		version = head.Version
 	}
-	v, err := c.o.Store.WorkflowVersion(ctx, brand, name, version)
+	v, err := c.o.Store.WorkflowVersion(ctx.Request.Context(), brand, name, version)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +208,7 @@ func (c *Console) editorData(ctx *gin.Context, brand, name, version string) (*ed
 	if err != nil {
 		return nil, err
 	}
-	vs, err := c.o.Store.WorkflowVersions(ctx, brand, name)
+	vs, err := c.o.Store.WorkflowVersions(ctx.Request.Context(), brand, name)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +271,7 @@ func (c *Console) brandsOf(ctx *gin.Context) ([]string, error) {
 	if !p.Admin() {
 		return []string{p.Brand}, nil
 	}
-	bs, err := c.o.Store.Brands(ctx, "", store.Page{Limit: 1000})
+	bs, err := c.o.Store.Brands(ctx.Request.Context(), "", store.Page{Limit: 1000})
 	if err != nil {
 		return nil, err
 	}
@@ -390,7 +390,7 @@ func (c *Console) saveWorkflow(ctx *gin.Context) {
 // put stores a version through the engine (as PUT /api/v1/workflows/{name})
 // and shows the editor again: at the new version, or with the problems.
 func (c *Console) put(ctx *gin.Context, brand, name, src string, d *editorData) {
-	v, err := c.o.Workflows.Put(ctx, brand, name, []byte(src))
+	v, err := c.o.Workflows.Put(ctx.Request.Context(), brand, name, []byte(src))
 	if errors.Is(err, engine.ErrInvalid) {
 		d.Problems = problems(err)
 		c.renderEditor(ctx, http.StatusUnprocessableEntity, d)
@@ -423,7 +423,7 @@ func (c *Console) setEnabled(on bool) gin.HandlerFunc {
 		if on {
 			f, notice = c.o.Workflows.Enable, "enabled"
 		}
-		if err := f(ctx, brand, name); err != nil {
+		if err := f(ctx.Request.Context(), brand, name); err != nil {
 			c.fail(ctx, err)
 			return
 		}
@@ -443,7 +443,7 @@ func (c *Console) retire(ctx *gin.Context) {
 		return
 	}
 	name := ctx.Param("name")
-	if _, err := c.o.Workflows.Retire(ctx, brand, name, ctx.Param("version")); err != nil {
+	if _, err := c.o.Workflows.Retire(ctx.Request.Context(), brand, name, ctx.Param("version")); err != nil {
 		c.fail(ctx, err)
 		return
 	}
