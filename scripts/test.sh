@@ -2,8 +2,8 @@
 # Runs every test against real PostgreSQL and Redis.
 #
 # Installs postgresql, redis-server and chromium (for the console's browser
-# tests) with apt-get when they are missing,
-# starts both on loopback on free ports in a temporary directory, runs
+# tests) with apt-get when they are missing, starts PostgreSQL and Redis
+# on loopback on free ports in a temporary directory, runs
 # `go test -race ./...` with their URLs in SCRMGW_TEST_DATABASE_URL and
 # SCRMGW_TEST_REDIS_URL, and stops them. Extra arguments go to `go test`
 # (e.g. scripts/test.sh -run TestAPI ./cmd/...).

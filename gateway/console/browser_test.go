@@ -130,6 +130,8 @@ func TestConsoleBrowser(t *testing.T) {
 	src := r.put("camellia", "welcome", "new-member-welcome.yaml", false)
 	r.put("camellia", "win-back", "dormant-win-back.yaml", true)
 	r.put("peony", "peony-welcome", "new-member-welcome.yaml", true)
+	r.seedRuns("camellia", "win-back", 18, 5, `sending step win_back: wecom: 41001 access_token missing`)
+	r.seedRuns("peony", "peony-welcome", 9, 3, "")
 	peony := r.brandToken("peony")
 	b := newBrowser(t, r.srv.URL)
 
@@ -139,7 +141,7 @@ func TestConsoleBrowser(t *testing.T) {
 	b.do("signing in", chromedp.SendKeys(chromedp.CSS("#token"), adminToken), chromedp.Submit(chromedp.CSS("#token")),
 		chromedp.WaitVisible(chromedp.CSS("#workflows")))
 	list := b.text("#workflows")
-	for _, want := range []string{"welcome", "win-back", "peony-welcome", "Disabled", "Enabled"} {
+	for _, want := range []string{"welcome", "win-back", "peony-welcome", "Disabled", "Enabled", "18", "41001 access_token missing"} {
 		if !strings.Contains(list, want) {
 			t.Errorf("the admin's list lacks %q:\n%s", want, list)
 		}

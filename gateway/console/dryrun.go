@@ -78,12 +78,7 @@ func (c *Console) dryRun(ctx *gin.Context) {
 	name := ctx.Param("name")
 	var d *editorData
 	if name == "-" { // a new workflow, not stored yet
-		brands, err := c.brandsOf(ctx)
-		if err != nil {
-			c.fail(ctx, err)
-			return
-		}
-		d = &editorData{New: true, Brand: brand, Brands: brands, CanEdit: c.o.Workflows != nil}
+		d = &editorData{New: true, Brand: brand, CanEdit: c.o.Workflows != nil}
 		name = ""
 	} else {
 		var err error
@@ -102,6 +97,15 @@ func (c *Console) dryRun(ctx *gin.Context) {
 		d.DryRun.Error = translate(lang, "dryrun.invalid")
 		c.renderEditor(ctx, http.StatusUnprocessableEntity, d)
 		return
+	}
+	if d.New {
+		// A new workflow's brand is its entry.brand.
+		brand = wf.Entry.Brand
+		if p := principalOf(ctx); !p.Admin() && brand != p.Brand {
+			d.DryRun.Error = translate(lang, "editor.other_brand", p.Brand)
+			c.renderEditor(ctx, http.StatusUnprocessableEntity, d)
+			return
+		}
 	}
 	member, events, start, err := c.dryRunInput(ctx, brand, d.DryRun)
 	if err != nil {

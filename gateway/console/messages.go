@@ -77,6 +77,7 @@ var catalogue = map[string]map[string]string{
 		"editor.diagram":          "Steps and transitions",
 		"editor.no_diagram":       "The diagram appears once the workflow has no problems.",
 		"editor.other_brand":      "entry.brand: this token acts for brand %q only.",
+		"editor.new_help":         "The name and the brand (entry.brand) come from the YAML.",
 
 		"notice.enabled":  "The workflow is enabled: matching events start runs.",
 		"notice.disabled": "The workflow is disabled: it starts no runs; running ones go on.",
@@ -199,6 +200,7 @@ var catalogue = map[string]map[string]string{
 		"editor.diagram":          "步骤与流转",
 		"editor.no_diagram":       "流程没有问题后会显示流程图。",
 		"editor.other_brand":      "entry.brand：此令牌只能操作品牌 %q。",
+		"editor.new_help":         "名称和品牌（entry.brand）取自 YAML。",
 
 		"notice.enabled":  "流程已启用：符合条件的事件会开始旅程。",
 		"notice.disabled": "流程已停用：不再开始新旅程，进行中的继续执行。",

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -20,6 +21,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/adapters/dingtalk"
+	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/gateway/api"
 	"github.com/scrmgw/scrmgw/gateway/console"
@@ -94,7 +97,7 @@ func newRig(t *testing.T, dialect string, cfg console.Config) *rig {
 	apiSrv := api.New(api.Options{Store: st, AdminToken: adminToken, Workflows: eng, MaxBodyBytes: 1 << 20, MaxBulkBodyBytes: 1 << 20})
 	c := console.New(console.Options{Store: st, Auth: apiSrv, Workflows: eng,
 		LoadOptions: workflows.Options{Templates: reg},
-		DryRun:      engine.DryRunOptions{Templates: reg, Locale: "zh"},
+		DryRun:      engine.DryRunOptions{Templates: reg, Locale: "zh", Specs: []adapters.Spec{wecom.Spec(), dingtalk.SpecFor("ding-robot")}},
 		Config:      cfg, Now: r.clock})
 	e := gin.New()
 	apiSrv.Mount(e)
@@ -221,3 +224,40 @@ func jarClient(c *http.Client) {
 func htmlUnescape(s string) string { return html.UnescapeString(s) }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// seedRuns gives a workflow runs as the engine leaves them: entered
+// members, converted within the last days, and one step that failed.
+func (r *rig) seedRuns(brand, workflow string, entered, converted int, failure string) {
+	r.t.Helper()
+	ctx := context.Background()
+	head, err := r.store.Workflow(ctx, brand, workflow)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	now := r.clock()
+	for i := 0; i < entered; i++ {
+		m, _, err := r.store.EnsureMember(ctx, store.NewMember{BrandID: brand, Name: fmt.Sprintf("Member %d", i),
+			Identities: []store.Identity{{Channel: "wecom", ExternalID: fmt.Sprintf("wm-%s-%s-%d", brand, workflow, i)}}})
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		started := now.Add(-time.Duration(i+1) * 7 * time.Hour)
+		wake := started
+		runs, err := r.store.StartRuns(ctx, []*store.WorkflowRun{{MemberID: m.ID, BrandID: brand, Workflow: workflow, Version: head.Version,
+			TriggerKey: "seed", Step: "assign", WakeAt: &wake, StartedAt: started}})
+		if err != nil || len(runs) != 1 {
+			r.t.Fatalf("starting a run: %v", err)
+		}
+		switch {
+		case i < converted:
+			if _, err := r.store.EndRun(ctx, runs[0].ID, store.RunConverted, "goal", started.Add(2*time.Hour)); err != nil {
+				r.t.Fatal(err)
+			}
+		case i == converted && failure != "":
+			m := store.RunMove{RunID: runs[0].ID, Seq: runs[0].WakeSeq, Step: "assign", Visit: 1, StepState: store.StepPending, Error: failure, At: now.Add(-time.Hour)}
+			if moved, _, err := r.store.MoveRun(ctx, m); err != nil || !moved {
+				r.t.Fatalf("failing a step: %v %v", moved, err)
+			}
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -142,8 +143,6 @@ type editorData struct {
 	Brand, Name string
 	// New is the page of a workflow not stored yet.
 	New bool
-	// Brands are the brands the principal may create a workflow for.
-	Brands []string
 	State  string
 	// Version is the version shown; Current whether it is the current
 	// one.
@@ -258,10 +257,10 @@ func (c *Console) newWorkflow(ctx *gin.Context) {
 		return
 	}
 	brand := ctx.Query("brand")
-	if brand == "" && len(brands) > 0 {
+	if (brand == "" || !slices.Contains(brands, brand)) && len(brands) > 0 {
 		brand = brands[0]
 	}
-	d := &editorData{New: true, Brand: brand, Brands: brands, Source: starter(brand), CanEdit: true, DryRun: c.defaultDryRun()}
+	d := &editorData{New: true, Brand: brand, Source: starter(brand), CanEdit: true, DryRun: c.defaultDryRun()}
 	c.renderEditor(ctx, http.StatusOK, d)
 }
 
@@ -341,12 +340,7 @@ func (c *Console) createWorkflow(ctx *gin.Context) {
 	if !ok {
 		return
 	}
-	brands, err := c.brandsOf(ctx)
-	if err != nil {
-		c.fail(ctx, err)
-		return
-	}
-	d := &editorData{New: true, Brand: ctx.PostForm("brand"), Brands: brands, Source: src, CanEdit: true, DryRun: c.defaultDryRun()}
+	d := &editorData{New: true, Brand: ctx.PostForm("brand"), Source: src, CanEdit: true, DryRun: c.defaultDryRun()}
 	wf, probs := c.check("", []byte(src))
 	if probs != nil {
 		d.Problems = probs
