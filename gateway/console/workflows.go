@@ -142,8 +142,8 @@ type versionRow struct {
 type editorData struct {
 	Brand, Name string
 	// New is the page of a workflow not stored yet.
-	New bool
-	State  string
+	New   bool
+	State string
 	// Version is the version shown; Current whether it is the current
 	// one.
 	Version  string
