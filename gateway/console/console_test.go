@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/scrmgw/scrmgw/gateway/console"
+	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
 
@@ -410,3 +411,155 @@ func TestLineDiffThroughPage(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// formToken returns the CSRF token of a console page.
+func formToken(t *testing.T, page string) string {
+	t.Helper()
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token on the page:\n%s", page)
+	}
+	return m[1]
+}
+
+func postForm(t *testing.T, c *http.Client, u string, form url.Values) (int, string) {
+	t.Helper()
+	resp, err := c.PostForm(u, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, readAll(t, resp)
+}
+
+func TestConsoleSaveAndRetire(t *testing.T) {
+	r := newRig(t, "sqlite", console.Config{})
+	src := r.put("camellia", "welcome", "new-member-welcome.yaml", true)
+	c := r.client()
+	r.signIn(c, adminToken)
+	token := formToken(t, r.get(c, "/console/workflows/camellia/welcome"))
+	save := func(yaml string) (int, string) {
+		return postForm(t, c, r.srv.URL+"/console/workflows/camellia/welcome/save", url.Values{"csrf_token": {token}, "yaml": {yaml}})
+	}
+	versions := func() int {
+		vs, err := r.store.WorkflowVersions(context.Background(), "camellia", "welcome")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(vs)
+	}
+
+	// Invalid YAML: the problems, in the CLI's words, and nothing stored.
+	code, body := save(strings.Replace(src, "send: recall", "send: recal", 1))
+	if code != http.StatusUnprocessableEntity || !strings.Contains(htmlUnescape(body), `welcome.yaml:`) ||
+		!strings.Contains(htmlUnescape(body), `did you mean "recall"`) || versions() != 1 {
+		t.Errorf("saving a typo: %d, %d versions", code, versions())
+	}
+	// The engine's own checks come back too: a file named otherwise.
+	code, body = save(strings.Replace(src, "name: welcome", "name: other", 1))
+	if code != http.StatusUnprocessableEntity || !strings.Contains(htmlUnescape(body), `the file is named "other", not "welcome"`) || versions() != 1 {
+		t.Errorf("saving another name: %d, %d versions", code, versions())
+	}
+	// A good edit is a new version, the current one; running members
+	// stay on theirs.
+	edited := strings.Replace(src, "wait: 27d", "wait: 20d", 1)
+	code, _ = save(edited)
+	if code != http.StatusSeeOther || versions() != 2 {
+		t.Fatalf("saving an edit: %d, %d versions", code, versions())
+	}
+	head, _ := r.store.Workflow(context.Background(), "camellia", "welcome")
+	if !head.Enabled {
+		t.Error("a saved version disabled the workflow")
+	}
+	page := r.get(c, "/console/workflows/camellia/welcome?saved="+head.Version)
+	if !strings.Contains(page, head.Version) || !strings.Contains(page, "wait: 20d") {
+		t.Error("the editor does not show the saved version")
+	}
+	// The old version, read-only in the editor by ?version=.
+	vs, _ := r.store.WorkflowVersions(context.Background(), "camellia", "welcome")
+	if old := r.get(c, "/console/workflows/camellia/welcome?version="+vs[0].Version); !strings.Contains(old, "wait: 27d") {
+		t.Error("?version= does not show the old version")
+	}
+
+	// Retire the current version: the workflow is retired in the list.
+	code, _ = postForm(t, c, r.srv.URL+"/console/workflows/camellia/welcome/versions/"+head.Version+"/retire", url.Values{"csrf_token": {token}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("retire: %d", code)
+	}
+	if list := r.get(c, "/console/workflows"); !strings.Contains(list, `state-retired`) {
+		t.Error("the list does not show the retired workflow as retired")
+	}
+	// Disable and enable.
+	if code, _ := postForm(t, c, r.srv.URL+"/console/workflows/camellia/welcome/enable", url.Values{"csrf_token": {token}}); code != http.StatusSeeOther {
+		t.Errorf("enable: %d", code)
+	}
+	if code, _ := postForm(t, c, r.srv.URL+"/console/workflows/camellia/welcome/disable", url.Values{"csrf_token": {token}}); code != http.StatusSeeOther {
+		t.Errorf("disable: %d", code)
+	}
+	if h, _ := r.store.Workflow(context.Background(), "camellia", "welcome"); h.Enabled {
+		t.Error("disable did not disable")
+	}
+	// A new workflow from the new page's starter.
+	code, _ = postForm(t, c, r.srv.URL+"/console/workflows/new", url.Values{"csrf_token": {token}, "yaml": {starterFor(t, r, c)}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("creating from the starter: %d", code)
+	}
+	if h, err := r.store.Workflow(context.Background(), "camellia", "new-workflow"); err != nil || h.Enabled {
+		t.Errorf("the new workflow: %+v %v, want stored and disabled", h, err)
+	}
+}
+
+func TestConsoleDryRunStoredMember(t *testing.T) {
+	r := newRig(t, "postgres", console.Config{})
+	src := r.put("camellia", "welcome", "new-member-welcome.yaml", false)
+	ctx := context.Background()
+	m, _, err := r.store.EnsureMember(ctx, store.NewMember{BrandID: "camellia", Name: "韩梅梅",
+		Identities: []store.Identity{{Channel: "wecom", ExternalID: "wm-han"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.client()
+	r.signIn(c, r.brandToken("camellia"))
+	token := formToken(t, r.get(c, "/console/workflows/camellia/welcome"))
+	dry := func(form url.Values) (int, string) {
+		form.Set("csrf_token", token)
+		form.Set("yaml", src)
+		code, body := postForm(t, c, r.srv.URL+"/console/workflows/camellia/welcome/dry-run", form)
+		return code, htmlUnescape(body)
+	}
+	code, body := dry(url.Values{"member_id": {itoa(int(m.ID))}, "start": {"2026-12-01T10:00:00+08:00"}})
+	if code != http.StatusOK || !strings.Contains(body, `<ol class="timeline">`) || !strings.Contains(body, "2026-12-01 10:00:00") {
+		t.Fatalf("dry run of member %d: %d\n%s", m.ID, code, body)
+	}
+	// The stored member has no guide: the engine says so, as a run would.
+	if !strings.Contains(body, "no guide") {
+		t.Errorf("the timeline does not say the member has no guide")
+	}
+	for _, tc := range []struct {
+		name string
+		form url.Values
+		want string
+	}{
+		{"unknown member", url.Values{"member_id": {"999999"}}, "999999"},
+		{"bad id", url.Values{"member_id": {"abc"}}, `"abc"`},
+		{"bad start", url.Values{"start": {"tomorrow"}}, `"tomorrow"`},
+		{"bad member JSON", url.Values{"member_json": {`{"nmae": "x"}`}}, `unknown field "nmae"`},
+		{"bad events", url.Values{"events_json": {`{}`}}, "cannot unmarshal"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.form.Set("csrf_token", token)
+			code, body := dry(tc.form)
+			if code != http.StatusUnprocessableEntity || !strings.Contains(body, tc.want) {
+				t.Errorf("%d, want 422 saying %q", code, tc.want)
+			}
+		})
+	}
+	// Another brand's member is not found for this token's brand.
+	other, _, err := r.store.EnsureMember(ctx, store.NewMember{BrandID: "peony", Name: "P",
+		Identities: []store.Identity{{Channel: "wecom", ExternalID: "wm-p"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := dry(url.Values{"member_id": {itoa(int(other.ID))}}); code != http.StatusUnprocessableEntity || !strings.Contains(body, itoa(int(other.ID))) {
+		t.Errorf("a peony member through camellia: %d", code)
+	}
+}

@@ -153,7 +153,16 @@ func (c *Console) dryRunInput(ctx *gin.Context, brand string, f dryRunForm) (eng
 		if err != nil || id < 1 {
 			return member, nil, time.Time{}, inputError("%s", translate(lang, "dryrun.bad_member_id", f.MemberID))
 		}
-		p, err := c.o.Store.MemberProfile(ctx.Request.Context(), brand, id)
+		// As GET /api/v1/members/{id}: merges followed, and a member
+		// without a membership of the brand is not found.
+		v, err := c.o.Store.Member(ctx.Request.Context(), id, brand)
+		if errors.Is(err, store.ErrNotFound) {
+			return member, nil, time.Time{}, inputError("%s", translate(lang, "dryrun.no_member", id, brand))
+		}
+		if err != nil {
+			return member, nil, time.Time{}, err
+		}
+		p, err := c.o.Store.MemberProfile(ctx.Request.Context(), brand, v.Member.ID)
 		if errors.Is(err, store.ErrNotFound) {
 			return member, nil, time.Time{}, inputError("%s", translate(lang, "dryrun.no_member", id, brand))
 		}
