@@ -21,6 +21,40 @@ type diffLine struct {
 	A, B   int
 	Text   string
 	Marker string
+	// Skipped counts the unchanged lines an opFold line stands for.
+	Skipped int
+}
+
+// opFold stands for unchanged lines a diff leaves out (Skipped of them).
+const opFold = '~'
+
+// foldContext keeps context lines of unchanged text around each change
+// and replaces longer unchanged runs with one opFold line.
+func foldContext(lines []diffLine, context int) []diffLine {
+	keep := make([]bool, len(lines))
+	for i, l := range lines {
+		if l.Op == opSame {
+			continue
+		}
+		for j := max(0, i-context); j <= min(len(lines)-1, i+context); j++ {
+			keep[j] = true
+		}
+	}
+	var out []diffLine
+	for i := 0; i < len(lines); {
+		if keep[i] {
+			out = append(out, lines[i])
+			i++
+			continue
+		}
+		j := i
+		for j < len(lines) && !keep[j] {
+			j++
+		}
+		out = append(out, diffLine{Op: opFold, Skipped: j - i, Marker: string(opFold)})
+		i = j
+	}
+	return out
 }
 
 // maxDiffCells bounds the LCS table (lines of a × lines of b); larger
@@ -113,6 +147,8 @@ type diffData struct {
 	Lines       []diffLine
 	Added       int
 	Deleted     int
+	// Full shows every line (?full=1), not only the changes in context.
+	Full bool
 }
 
 // diff shows the line diff between two versions (?a= and ?b=, default the
@@ -156,6 +192,10 @@ func (c *Console) diff(ctx *gin.Context) {
 		case opDel:
 			dd.Deleted++
 		}
+	}
+	dd.Full = ctx.Query("full") == "1"
+	if !dd.Full {
+		dd.Lines = foldContext(dd.Lines, 3)
 	}
 	c.render(ctx, http.StatusOK, "diff", "diff.title", "/workflows", dd)
 }

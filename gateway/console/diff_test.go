@@ -107,3 +107,20 @@ func TestCatalogueHasEveryKey(t *testing.T) {
 		}
 	}
 }
+
+func TestFoldContext(t *testing.T) {
+	a := "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n"
+	b := strings.Replace(a, "6\n", "six\n", 1)
+	var got []string
+	for _, l := range foldContext(lineDiff(a, b), 2) {
+		if l.Op == opFold {
+			got = append(got, "~"+itoa(l.Skipped))
+		} else {
+			got = append(got, string(l.Op)+l.Text)
+		}
+	}
+	want := []string{"~3", " 4", " 5", "-6", "+six", " 7", " 8", "~4"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("folded (-want +got):\n%s", diff)
+	}
+}

@@ -27,12 +27,15 @@
 //
 // Adding a page:
 //
-//  1. templates/NAME.html defines {{define "content"}} (and optionally
-//     {{define "head"}} for a page-specific title);
+//  1. templates/NAME.html defines {{define "content"}} (the layout gives
+//     it .T for strings, .Principal, .CSRF for forms and .Data);
 //  2. a handler that loads what the page shows through the store or the
-//     engine and calls c.render(ctx, w, "NAME", data);
-//  3. one line in Mount (c.page for GET pages behind sign-in, c.action for
-//     POSTs, which check the CSRF token);
-//  4. a nav entry in navItems when the page belongs in the top bar;
+//     engine (with ctx.Request.Context(): gin reuses its Context) and calls
+//     c.render(ctx, status, "NAME", titleKey, navPath, data); a :brand in
+//     the path goes through c.brandParam, which answers 404 to another
+//     brand's token;
+//  3. one line in Mount: in pages (GET, signed in) or actions (POST,
+//     signed in and CSRF-checked);
+//  4. an entry in navItems when the page belongs in the top bar;
 //  5. its strings in messages.go, in both languages (a test checks it).
 package console
