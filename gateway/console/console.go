@@ -113,7 +113,7 @@ func New(o Options) *Console {
 
 // Mount registers the console's routes on r under Path.
 func (c *Console) Mount(r *gin.Engine) {
-	g := r.Group(Path, c.headers)
+	g := r.Group(Path, c.headers, c.limitBody)
 	static, _ := fs.Sub(staticFS, "static")
 	g.GET("/static/*file", c.static(http.FS(static)))
 	g.GET("", func(ctx *gin.Context) { ctx.Redirect(http.StatusSeeOther, Path+"/workflows") })
@@ -137,6 +137,44 @@ func (c *Console) Mount(r *gin.Engine) {
 	actions.POST("/workflows/:brand/:name/disable", c.setEnabled(false))
 	actions.POST("/workflows/:brand/:name/versions/:version/retire", c.retire)
 	actions.POST("/validate", c.validate)
+
+	// A path under /console/ that no route matches gets the console's
+	// own 404 page and headers. Middleware added with Use after the
+	// routes reaches only gin's 404 and 405 handlers (routes keep the
+	// handlers they were registered with), so this costs other routes
+	// nothing.
+	r.Use(func(ctx *gin.Context) {
+		if p := ctx.Request.URL.Path; p == Path || strings.HasPrefix(p, Path+"/") {
+			setHeaders(ctx)
+			c.notFound(ctx)
+			ctx.Abort()
+		}
+	})
+}
+
+// limitBody refuses a body over MaxBodyBytes with 413 before anything
+// reads it (or signs in), and bounds what handlers read.
+func (c *Console) limitBody(ctx *gin.Context) {
+	if ctx.Request.ContentLength > c.o.MaxBodyBytes {
+		ctx.Header("Connection", "close")
+		ctx.AbortWithStatus(http.StatusRequestEntityTooLarge)
+		return
+	}
+	if ctx.Request.Body != nil {
+		ctx.Request.Body = http.MaxBytesReader(ctx.Writer, ctx.Request.Body, c.o.MaxBodyBytes)
+	}
+	ctx.Next()
+}
+
+// tooLarge reports (and answers 413 for) a body read past its limit.
+func tooLarge(ctx *gin.Context, err error) bool {
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		ctx.Header("Connection", "close")
+		ctx.AbortWithStatus(http.StatusRequestEntityTooLarge)
+		return true
+	}
+	return false
 }
 
 // navItems are the pages of the top bar: (path under Path, message key).

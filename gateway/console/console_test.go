@@ -218,8 +218,11 @@ func TestConsoleCSRF(t *testing.T) {
 func TestConsoleHeaders(t *testing.T) {
 	r := newRig(t, "sqlite", console.Config{})
 	c := r.client()
-	for _, path := range []string{"/console/sign-in", "/console/static/console.css", "/console/workflows/camellia/nope"} {
+	for _, path := range []string{"/console/sign-in", "/console/static/console.css", "/console/workflows/camellia/nope", "/console/no/such/page"} {
 		resp := mustGet(t, c, r.srv.URL+path)
+		if strings.Contains(path, "no/such") && (resp.StatusCode != http.StatusNotFound || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html")) {
+			t.Errorf("%s: %d %s, want the console's 404 page", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
 		csp := resp.Header.Get("Content-Security-Policy")
 		for _, want := range []string{"default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'"} {
 			if !strings.Contains(csp, want) {

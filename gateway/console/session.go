@@ -57,6 +57,11 @@ func principalOf(ctx *gin.Context) *api.Principal {
 
 // headers sets the security headers of every console response.
 func (c *Console) headers(ctx *gin.Context) {
+	setHeaders(ctx)
+	ctx.Next()
+}
+
+func setHeaders(ctx *gin.Context) {
 	h := ctx.Writer.Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
 		"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
@@ -67,7 +72,6 @@ func (c *Console) headers(ctx *gin.Context) {
 	if !strings.HasPrefix(ctx.Request.URL.Path, Path+"/static/") {
 		h.Set("Cache-Control", "no-store")
 	}
-	ctx.Next()
 }
 
 // secure reports whether cookies must be Secure for the request.
@@ -185,6 +189,9 @@ func safeNext(next string) string {
 // form body, never the URL.
 func (c *Console) signIn(ctx *gin.Context) {
 	ctx.Request.Body = http.MaxBytesReader(ctx.Writer, ctx.Request.Body, 64<<10)
+	if err := ctx.Request.ParseForm(); tooLarge(ctx, err) {
+		return
+	}
 	token := strings.TrimSpace(ctx.PostForm("token"))
 	next := safeNext(ctx.PostForm("next"))
 	lang := language(ctx.Request)
@@ -217,6 +224,8 @@ func (c *Console) signIn(ctx *gin.Context) {
 		c.log.DebugContext(ctx.Request.Context(), "expired console sessions deleted", slog.Int64("sessions", n))
 	}
 	c.log.InfoContext(ctx.Request.Context(), "console sign-in", slog.String("token_name", p.Name), slog.String("brand", p.Brand))
+	http.SetCookie(ctx.Writer, &http.Cookie{Name: signInCookie, Value: "", Path: Path + "/sign-in", MaxAge: -1,
+		Secure: c.secure(ctx.Request), HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	http.SetCookie(ctx.Writer, &http.Cookie{Name: sessionCookie, Value: secret, Path: Path + "/",
 		Expires: row.ExpiresAt, MaxAge: int(c.o.Config.MaxAge / time.Second),
 		Secure: c.secure(ctx.Request), HttpOnly: true, SameSite: http.SameSiteStrictMode})

@@ -321,9 +321,10 @@ steps:
 
 // readSource reads the form's YAML.
 func (c *Console) readSource(ctx *gin.Context) (string, bool) {
-	ctx.Request.Body = http.MaxBytesReader(ctx.Writer, ctx.Request.Body, c.o.MaxBodyBytes)
 	if err := ctx.Request.ParseForm(); err != nil {
-		ctx.String(http.StatusRequestEntityTooLarge, translate(language(ctx.Request), "error.too_large"))
+		if !tooLarge(ctx, err) {
+			ctx.String(http.StatusBadRequest, "%v", err)
+		}
 		return "", false
 	}
 	return strings.ReplaceAll(ctx.Request.PostForm.Get("yaml"), "\r\n", "\n"), true
@@ -444,7 +445,7 @@ func (c *Console) retire(ctx *gin.Context) {
 	ctx.Redirect(http.StatusSeeOther, editorURL(brand, name)+"?notice=retired")
 }
 
-// readAll reads a bounded JSON body.
+// readAll reads a JSON body (limitBody bounds it).
 func (c *Console) readAll(ctx *gin.Context) ([]byte, error) {
-	return io.ReadAll(http.MaxBytesReader(ctx.Writer, ctx.Request.Body, c.o.MaxBodyBytes))
+	return io.ReadAll(ctx.Request.Body)
 }
