@@ -566,3 +566,62 @@ func TestConsoleDryRunStoredMember(t *testing.T) {
 		t.Errorf("a peony member through camellia: %d", code)
 	}
 }
+
+// TestConsoleEveryRouteNeedsASession sends every console route (read from
+// the engine, so a page added later is covered) a request without a
+// session and with a forged one: pages send the browser to sign in,
+// script requests get 401, and nothing runs.
+func TestConsoleEveryRouteNeedsASession(t *testing.T) {
+	r := newRig(t, "sqlite", console.Config{})
+	r.put("camellia", "welcome", "new-member-welcome.yaml", false)
+	open := map[string]bool{"/console": true, "/console/": true, "/console/sign-in": true, "/console/language": true, "/console/static/*file": true}
+	routes := r.routes()
+	n := 0
+	for _, rt := range routes {
+		if !strings.HasPrefix(rt.Path, "/console") || open[rt.Path] {
+			continue
+		}
+		n++
+		path := regexp.MustCompile(`:[a-z]+`).ReplaceAllStringFunc(rt.Path, func(p string) string {
+			return map[string]string{":brand": "camellia", ":name": "welcome", ":version": "x"}[p]
+		})
+		for _, cookie := range []string{"", "forged-session-id"} {
+			c := r.client()
+			if cookie != "" {
+				u, _ := url.Parse(r.srv.URL + "/console/")
+				c.Jar.SetCookies(u, []*http.Cookie{{Name: "scrmgw_console", Value: cookie}})
+			}
+			req, _ := http.NewRequest(rt.Method, r.srv.URL+path, strings.NewReader("csrf_token=x&yaml=name%3A+x"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/console/sign-in") {
+				t.Errorf("%s %s (cookie %q): %d to %q, want 303 to sign in", rt.Method, path, cookie, resp.StatusCode, resp.Header.Get("Location"))
+			}
+			// The script's form of the request: 401.
+			req, _ = http.NewRequest(rt.Method, r.srv.URL+path, strings.NewReader(`{}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set(console.CSRFHeader, "x")
+			resp, err = c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if want := http.StatusUnauthorized; resp.StatusCode != want && !(rt.Method == http.MethodGet && resp.StatusCode == http.StatusSeeOther) {
+				t.Errorf("%s %s as a script (cookie %q): %d, want %d", rt.Method, path, cookie, resp.StatusCode, want)
+			}
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d guarded console routes enumerated", n)
+	}
+	if h, _ := r.store.Workflow(context.Background(), "camellia", "welcome"); h.Enabled {
+		t.Error("an unauthenticated request enabled the workflow")
+	}
+	if vs, _ := r.store.WorkflowVersions(context.Background(), "camellia", "welcome"); len(vs) != 1 {
+		t.Error("an unauthenticated request stored a version")
+	}
+}

@@ -42,6 +42,7 @@ type rig struct {
 	store  *store.Store
 	engine *engine.Engine
 	srv    *httptest.Server
+	mux    *gin.Engine
 	// now is the console's clock; tests move it.
 	mu  sync.Mutex
 	now time.Time
@@ -102,6 +103,7 @@ func newRig(t *testing.T, dialect string, cfg console.Config) *rig {
 	e := gin.New()
 	apiSrv.Mount(e)
 	c.Mount(e)
+	r.mux = e
 	r.srv = httptest.NewServer(e)
 	t.Cleanup(r.srv.Close)
 	return r
@@ -261,3 +263,6 @@ func (r *rig) seedRuns(brand, workflow string, entered, converted int, failure s
 		}
 	}
 }
+
+// routes lists the routes of the rig's engine.
+func (r *rig) routes() gin.RoutesInfo { return r.mux.Routes() }

@@ -88,11 +88,16 @@ func (c *Console) session(ctx *gin.Context) {
 			return
 		}
 		c.clearCookie(ctx, sessionCookie)
-		if ctx.Request.Method != http.MethodGet {
+		if scriptRequest(ctx) {
 			ctx.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": translate(language(ctx.Request), "signin.expired")})
 			return
 		}
-		next := ctx.Request.URL.Path
+		// A page comes back after signing in; a form's action does not
+		// (its page does, from the list).
+		next := Path + "/workflows"
+		if ctx.Request.Method == http.MethodGet {
+			next = ctx.Request.URL.Path
+		}
 		ctx.Redirect(http.StatusSeeOther, Path+"/sign-in?next="+url.QueryEscape(next))
 		ctx.Abort()
 		return
@@ -135,7 +140,7 @@ func (c *Console) csrf(ctx *gin.Context) {
 	}
 	if !ok || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.row.CSRF)) != 1 {
 		lang := language(ctx.Request)
-		if ctx.GetHeader(CSRFHeader) != "" || strings.HasPrefix(ctx.ContentType(), "application/json") {
+		if scriptRequest(ctx) {
 			ctx.AbortWithStatusJSON(http.StatusForbidden, gin.H{"error": translate(lang, "csrf.text")})
 			return
 		}
@@ -144,6 +149,12 @@ func (c *Console) csrf(ctx *gin.Context) {
 		return
 	}
 	ctx.Next()
+}
+
+// scriptRequest reports whether the editor's script (not a page or a
+// form) made the request: it gets JSON answers.
+func scriptRequest(ctx *gin.Context) bool {
+	return ctx.GetHeader(CSRFHeader) != "" || strings.HasPrefix(ctx.ContentType(), "application/json")
 }
 
 func randomToken() string {
