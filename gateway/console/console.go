@@ -3,7 +3,9 @@ package console
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"html/template"
 	"io/fs"
@@ -76,6 +78,23 @@ type Console struct {
 	log   *slog.Logger
 	pages map[string]*template.Template
 }
+
+// assetVersion changes with the embedded static files: their URLs carry
+// it, so a browser may keep them for a year and still gets new ones with
+// a new binary.
+var assetVersion = func() string {
+	h := sha256.New()
+	_ = fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := staticFS.ReadFile(p)
+		h.Write([]byte(p))
+		h.Write(b)
+		return err
+	})
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}()
 
 // New parses the embedded templates; it panics on a broken one (a
 // programmer error, caught by every test).
@@ -190,7 +209,11 @@ func (c *Console) static(fsys http.FileSystem) gin.HandlerFunc {
 			c.notFound(ctx)
 			return
 		}
-		ctx.Header("Cache-Control", "public, max-age=3600")
+		if ctx.Query("v") == assetVersion {
+			ctx.Header("Cache-Control", "public, max-age=31536000, immutable")
+		} else {
+			ctx.Header("Cache-Control", "public, max-age=300")
+		}
 		files.ServeHTTP(ctx.Writer, ctx.Request)
 	}
 }
@@ -216,6 +239,9 @@ func (v *view) NavItems() []struct{ Path, Key string } { return navItems }
 
 // Base is the console's path prefix.
 func (v *view) Base() string { return Path }
+
+// Asset is the URL of a static file, with the assets' version.
+func (v *view) Asset(name string) string { return Path + "/static/" + name + "?v=" + assetVersion }
 
 // OtherLang is the language the switch offers.
 func (v *view) OtherLang() string {
