@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // ConsoleSession is a browser signed in to the console. The cookie holds a
@@ -22,6 +24,20 @@ type ConsoleSession struct {
 	SeenAt time.Time `gorm:"not null"`
 	// ExpiresAt is the absolute end of the session.
 	ExpiresAt time.Time `gorm:"not null;index"`
+}
+
+// migrateConsole creates the sessions table and the indexes of the
+// console's workflow list.
+func migrateConsole(tx *gorm.DB) error {
+	if err := tx.AutoMigrate(&ConsoleSession{}); err != nil {
+		return err
+	}
+	for _, stmt := range consoleIndexes {
+		if err := tx.Exec(stmt).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CreateConsoleSession saves a new session.

@@ -58,7 +58,7 @@ var migrations = []migration{
 	{id: "0016_handovers", up: migrateHandovers},
 	{id: "0017_task_reminders", up: migrateTaskReminders},
 	// Console sign-ins (branch console: renumber on merge).
-	{id: "0018_console_sessions", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&ConsoleSession{}) }},
+	{id: "0018_console_sessions", up: migrateConsole},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

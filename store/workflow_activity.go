@@ -30,22 +30,6 @@ type WorkflowActivityKey struct{ Brand, Workflow string }
 func (s *Store) WorkflowActivities(ctx context.Context, brand string, since time.Time) (map[WorkflowActivityKey]*WorkflowActivity, error) {
 	since = utc(since)
 	db := s.db.WithContext(ctx)
-	var rows []struct {
-		BrandID   string
-		Workflow  string
-		Entered   int64
-		Converted int64
-	}
-	q := db.Model(&WorkflowRun{}).Select(`brand_id, workflow,
-		SUM(CASE WHEN started_at >= ? THEN 1 ELSE 0 END) AS entered,
-		SUM(CASE WHEN state = ? AND ended_at >= ? THEN 1 ELSE 0 END) AS converted`, since, RunConverted, since).
-		Where("(started_at >= ? OR ended_at >= ?)", since, since).Group("brand_id, workflow")
-	if brand != "" {
-		q = q.Where("brand_id = ?", brand)
-	}
-	if err := q.Scan(&rows).Error; err != nil {
-		return nil, translate(err)
-	}
 	out := map[WorkflowActivityKey]*WorkflowActivity{}
 	get := func(b, w string) *WorkflowActivity {
 		k := WorkflowActivityKey{b, w}
@@ -56,33 +40,69 @@ func (s *Store) WorkflowActivities(ctx context.Context, brand string, since time
 		}
 		return a
 	}
-	for _, r := range rows {
-		a := get(r.BrandID, r.Workflow)
-		a.Entered, a.Converted = r.Entered, r.Converted
+	// Two counts, each on its index (idx_runs_started, the partial
+	// idx_runs_converted).
+	type count struct {
+		BrandID  string
+		Workflow string
+		N        int64
 	}
-	var errs []struct {
-		BrandID   string
-		Workflow  string
-		StepID    string
-		Error     string
-		StartedAt time.Time
-	}
-	q = db.Table("run_steps AS s").Joins("JOIN workflow_runs AS r ON r.id = s.run_id").
-		Select("r.brand_id, r.workflow, s.step_id, s.error, s.started_at").
-		Where("s.error <> '' AND s.started_at >= ?", since).Order("s.started_at DESC").Limit(1000)
+	var entered, converted []count
+	q := db.Model(&WorkflowRun{}).Select("brand_id, workflow, COUNT(*) AS n").Where("started_at >= ?", since).Group("brand_id, workflow")
 	if brand != "" {
-		q = q.Where("r.brand_id = ?", brand)
+		q = q.Where("brand_id = ?", brand)
 	}
-	if err := q.Scan(&errs).Error; err != nil {
+	if err := q.Scan(&entered).Error; err != nil {
 		return nil, translate(err)
 	}
-	for _, e := range errs {
-		a := get(e.BrandID, e.Workflow)
-		if a.LastErrorAt != nil {
-			continue // newest first
+	q = db.Model(&WorkflowRun{}).Select("brand_id, workflow, COUNT(*) AS n").
+		Where("state = ? AND ended_at >= ?", RunConverted, since).Group("brand_id, workflow")
+	if brand != "" {
+		q = q.Where("brand_id = ?", brand)
+	}
+	if err := q.Scan(&converted).Error; err != nil {
+		return nil, translate(err)
+	}
+	for _, c := range entered {
+		get(c.BrandID, c.Workflow).Entered = c.N
+	}
+	for _, c := range converted {
+		get(c.BrandID, c.Workflow).Converted = c.N
+	}
+	// The workflows with a failed visit in the window, then the last
+	// failure of each (on the partial index idx_run_steps_errors).
+	failing := db.Table("run_steps AS s").Joins("JOIN workflow_runs AS r ON r.id = s.run_id").
+		Where("s.error <> '' AND s.started_at >= ?", since)
+	if brand != "" {
+		failing = failing.Where("r.brand_id = ?", brand)
+	}
+	var pairs []struct{ BrandID, Workflow string }
+	if err := failing.Distinct("r.brand_id", "r.workflow").Scan(&pairs).Error; err != nil {
+		return nil, translate(err)
+	}
+	for _, p := range pairs {
+		var last struct {
+			StepID    string
+			Error     string
+			StartedAt time.Time
 		}
-		at := e.StartedAt
-		a.LastError, a.LastErrorStep, a.LastErrorAt = e.Error, e.StepID, &at
+		err := db.Table("run_steps AS s").Joins("JOIN workflow_runs AS r ON r.id = s.run_id").
+			Select("s.step_id, s.error, s.started_at").
+			Where("r.brand_id = ? AND r.workflow = ? AND s.error <> '' AND s.started_at >= ?", p.BrandID, p.Workflow, since).
+			Order("s.started_at DESC").Limit(1).Scan(&last).Error
+		if err != nil {
+			return nil, translate(err)
+		}
+		a := get(p.BrandID, p.Workflow)
+		at := last.StartedAt
+		a.LastError, a.LastErrorStep, a.LastErrorAt = last.Error, last.StepID, &at
 	}
 	return out, nil
+}
+
+// consoleIndexes serve WorkflowActivities (migration 0018).
+var consoleIndexes = []string{
+	`CREATE INDEX idx_runs_started ON workflow_runs (started_at)`,
+	`CREATE INDEX idx_runs_converted ON workflow_runs (ended_at) WHERE state = 'converted'`,
+	`CREATE INDEX idx_run_steps_errors ON run_steps (started_at) WHERE error <> ''`,
 }
