@@ -82,3 +82,16 @@ func TestConsoleMounted(t *testing.T) {
 		t.Fatalf("dry run: %d, want a timeline with the WeCom request to wm-li:\n%s", resp.StatusCode, body)
 	}
 }
+
+func TestConsoleURL(t *testing.T) {
+	for _, tc := range []struct{ public, addr, want string }{
+		{"", "[::]:8080", "http://localhost:8080/console/"},
+		{"", "0.0.0.0:8080", "http://localhost:8080/console/"},
+		{"", "127.0.0.1:9000", "http://127.0.0.1:9000/console/"},
+		{"https://scrm.example.com/", "[::]:8080", "https://scrm.example.com/console/"},
+	} {
+		if got := consoleURL(tc.public, tc.addr); got != tc.want {
+			t.Errorf("consoleURL(%q, %q) = %q, want %q", tc.public, tc.addr, got, tc.want)
+		}
+	}
+}
