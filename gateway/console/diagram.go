@@ -136,9 +136,23 @@ func diagram(wf *workflows.Workflow, lang string) template.HTML {
 	width := leftW + boxW + rightW
 	height := top(n) + 36 + marginTop
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" class="diagram" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-labelledby="diagram-title">`,
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" class="diagram" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-labelledby="diagram-title" aria-describedby="diagram-desc">`,
 		width, height, width, height)
 	fmt.Fprintf(&b, `<title id="diagram-title">%s</title>`, esc(translate(lang, "diagram.title", wf.Name)))
+	// The transitions in words, for screen readers.
+	var desc []string
+	for _, s := range wf.Steps {
+		var to []string
+		for _, t := range s.Transitions() {
+			if l := transitionLabel(s, t, lang); l != "" {
+				to = append(to, l+" → "+t.To)
+			} else {
+				to = append(to, "→ "+t.To)
+			}
+		}
+		desc = append(desc, s.ID+" ("+stepDetail(s, lang)+") "+strings.Join(to, ", "))
+	}
+	fmt.Fprintf(&b, `<desc id="diagram-desc">%s</desc>`, esc(strings.Join(desc, "; ")))
 	b.WriteString(`<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="arrowhead"/></marker></defs>`)
 
 	cx := boxX + boxW/2

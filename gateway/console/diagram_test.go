@@ -42,7 +42,10 @@ func TestDiagram(t *testing.T) {
 		t.Fatal(err)
 	}
 	svg := string(diagram(wf, "en"))
-	text := regexp.MustCompile(`<[^>]+>`).ReplaceAllString(svg, "|")
+	text := regexp.MustCompile(`<[^>]+>`).ReplaceAllString(regexp.MustCompile(`<desc.*</desc>`).ReplaceAllString(svg, ""), "|")
+	if !strings.Contains(svg, "again (if · member.orders == 0) then → wait_reply, else → end;") {
+		t.Error("the description does not say the transitions in words")
+	}
 	for _, want := range []string{
 		"|wait_reply|", "|wait_for · message.received ≤ 2d12h|", "|on_event|", "|on_timeout 2d12h|",
 		"|by_level|", "|switch · member.level|", "|case gold|", "|case silver|", "|default|",
