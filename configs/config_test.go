@@ -68,6 +68,7 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"bad duration", "http:\n  read_timeout: 5 minutes\n", nil, []string{"http.read_timeout: want a duration"}},
 		{"mapping expected", "http: 8080\n", nil, []string{"http: want a mapping of keys"}},
 		{"invalid value", "http:\n  addr: nowhere\n", nil, []string{"http.addr: want host:port"}},
+		{"public url without scheme", "", []string{"SCRMGW_HTTP_PUBLIC_URL=scrm.example.com"}, []string{"http.public_url: want an absolute http(s) URL"}},
 		{"bad redis scheme", "redis:\n  url: http://x\n", nil, []string{"redis.url: want redis://"}},
 		{"postgres needs secrets", "database:\n  url: postgres://u@h/db\n", nil, []string{"admin_token: required with PostgreSQL", "security.phone_key: required"}},
 		{"bad phone key", "security:\n  phone_key: short\n", nil, []string{"security.phone_key: want 32 bytes"}},

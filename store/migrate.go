@@ -62,6 +62,10 @@ var migrations = []migration{
 	// append-only audit trail.
 	{id: "0018_audit_token_scopes", up: migrateTokenScopes},
 	{id: "0019_audit_log", up: migrateAuditLog},
+	// Each brand's key for the member codes shown at the till.
+	{id: "0020_retail_member_code_secrets", up: migrateMemberCodeSecrets},
+	// Console sign-ins.
+	{id: "0021_console_sessions", up: migrateConsole},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -82,12 +82,8 @@ func runWorkflowDryRun(cfg configs.Config, args []string, memberFile, eventsFile
 			return 2
 		}
 	}
-	opts := engine.DryRunOptions{Templates: reg, Locale: cfg.Locale, Specs: app.ChannelSpecs(cfg)}
-	if opts.Coupons, err = app.LoadCouponBatches(cfg); err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	if opts.Quotas, err = app.Quotas(cfg); err != nil {
+	opts, err := app.DryRunOptions(cfg, reg)
+	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
@@ -111,7 +107,7 @@ func loadTemplates(cfg configs.Config) (*templates.Registry, error) {
 // workflowOptions checks send steps against the enabled channels and the
 // kinds each sends to members.
 func workflowOptions(cfg configs.Config, reg *templates.Registry) workflows.Options {
-	return workflows.Options{Templates: reg, Channels: app.WorkflowChannels(cfg), MemberKinds: app.MemberKinds(app.ChannelSpecs(cfg))}
+	return app.WorkflowOptions(cfg, reg)
 }
 
 // readJSON decodes a JSON file strictly.

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/scrmgw/scrmgw/gateway/assign"
+	"github.com/scrmgw/scrmgw/gateway/membercode"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -64,6 +65,8 @@ type Server struct {
 	onSourcesChanged func()
 	settler          Settler
 	ledgerZone       *time.Location
+
+	memberCodes *membercode.Codes
 }
 
 // New returns the API server.
@@ -83,7 +86,8 @@ func New(o Options) *Server {
 	}
 	return &Server{store: o.Store, adminTokens: admins, audit: o.Audit, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger,
 		contactWays: o.ContactWays, assigner: o.Assigner, workflows: o.Workflows,
-		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler, ledgerZone: o.LedgerZone}
+		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler, ledgerZone: o.LedgerZone,
+		memberCodes: membercode.New(o.Store, nil)}
 }
 
 // adminToken is a configured admin token and the name the audit trail
@@ -179,6 +183,10 @@ func (s *Server) Mount(r *gin.Engine) {
 	tokens.DELETE("/tokens/:id", s.revokeToken)
 
 	group(ResourceAudit).GET("/audit", s.listAudit)
+
+	pos := group(ResourceMembers)
+	pos.POST("/pos/identify", s.posIdentify)
+	group(ResourceCatalog).POST("/brands/:id/member-code/rotate", s.rotateMemberCode)
 
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) {

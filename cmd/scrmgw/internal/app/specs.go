@@ -9,6 +9,8 @@ import (
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/templates"
+	"github.com/scrmgw/scrmgw/workflows"
+	"github.com/scrmgw/scrmgw/workflows/engine"
 )
 
 // ChannelSpecs returns the specs of every built-in channel, enabled or
@@ -81,4 +83,28 @@ func LoadTemplates(cfg configs.Config) (*templates.Registry, error) {
 		return templates.LoadDir(cfg.TemplatesDir, opt)
 	}
 	return templates.LoadFS(configs.BuiltinTemplates(), opt)
+}
+
+// WorkflowOptions are what `scrmgw workflow validate` and the console
+// check a workflow file with: the templates, the enabled channels and the
+// kinds each sends to members.
+func WorkflowOptions(cfg configs.Config, reg *templates.Registry) workflows.Options {
+	return workflows.Options{Templates: reg, Channels: WorkflowChannels(cfg), MemberKinds: MemberKinds(ChannelSpecs(cfg))}
+}
+
+// DryRunOptions are what `scrmgw workflow dry-run` and the console
+// simulate a workflow with: the templates, locale, channel specs, coupon
+// batches and the WeCom instances' mass-message limits.
+func DryRunOptions(cfg configs.Config, reg *templates.Registry) (engine.DryRunOptions, error) {
+	opts := engine.DryRunOptions{Templates: reg, Locale: cfg.Locale, Specs: ChannelSpecs(cfg)}
+	var err error
+	if opts.Coupons, err = LoadCouponBatches(cfg); err != nil {
+		return opts, err
+	}
+	// The quotas of every instance, by key (the dry run's member is on
+	// the default instances).
+	if opts.Quotas, err = Quotas(cfg); err != nil {
+		return opts, err
+	}
+	return opts, nil
 }
