@@ -29,7 +29,7 @@ const (
 
 // twoCorps is a gateway with two WeCom corps on fakes: the default
 // (brand camellia: store sh-1, guide 李娜 "li") and acme, serving brands
-// acme (store acme-sh, guide 张伟 "zhang") and acme-kids (store kids-sh,
+// acme (store acme-sh 徐汇店, guide 张伟 "zhang") and acme-kids (store kids-sh,
 // guide 吴芳 "wu").
 type twoCorps struct {
 	s            *started
@@ -60,7 +60,7 @@ func startTwoCorps(t *testing.T) *twoCorps {
 		{"/api/v1/brands", `{"id":"acme","name":"ACME"}`},
 		{"/api/v1/brands", `{"id":"acme-kids","name":"ACME 童装"}`},
 		{"/api/v1/stores", `{"id":"sh-1","name":"静安店","brands":["camellia"],"lat":31.23,"lng":121.47}`},
-		{"/api/v1/stores", `{"id":"acme-sh","name":"ACME 徐汇店","brands":["acme"],"lat":31.19,"lng":121.44,"opening_hours":"10:00-21:00"}`},
+		{"/api/v1/stores", `{"id":"acme-sh","name":"徐汇店","brands":["acme"],"lat":31.19,"lng":121.44,"address":"上海市徐汇区衡山路8号","opening_hours":"10:00-21:00"}`},
 		{"/api/v1/stores", `{"id":"kids-sh","name":"ACME 童装浦东店","brands":["acme-kids"],"lat":31.22,"lng":121.54}`},
 		{"/api/v1/guides", `{"id":"g-li","store_id":"sh-1","name":"李娜","wecom_userid":"li"}`},
 		{"/api/v1/guides", `{"id":"g-zhang","store_id":"acme-sh","name":"张伟","wecom_userid":"zhang"}`},
@@ -146,8 +146,13 @@ func TestTwoWeComCorpsEndToEnd(t *testing.T) {
 		t.Error("the member has an identity on the default corp")
 	}
 	w := tc.acme.Welcomes()[0]
-	if w.WelcomeCode != code || w.ExternalUserID != "wmAcmeWang" || !strings.Contains(w.Text, "张伟") || !strings.Contains(w.Text, "ACME 徐汇店") {
-		t.Errorf("acme's welcome = %+v, want code %s to wmAcmeWang from 张伟 of ACME 徐汇店", w, code)
+	wantWelcome := "王先生好！我是ACME徐汇店的导购张伟，很高兴认识您。\n" +
+		"门店地址：上海市徐汇区衡山路8号\n" +
+		"营业时间：10:00-21:00\n" +
+		"新品、尺码、售后，随时在这里找我。"
+	if w.WelcomeCode != code || w.ExternalUserID != "wmAcmeWang" || w.Text != wantWelcome || len(w.Attachments) != 0 {
+		t.Errorf("acme's welcome = code %s to %s: %q with %s\nwant code %s to wmAcmeWang: %q", w.WelcomeCode, w.ExternalUserID, w.Text,
+			attachmentsJSON(w.Attachments), code, wantWelcome)
 	}
 	evs, _ := s.app.Store.Events(ctx, store.EventFilter{MemberID: v.ID, Type: "member.joined"})
 	if len(evs) != 1 || evs[0].BrandID != "acme" || evs[0].Source != "wecom:acme" {
@@ -157,8 +162,8 @@ func TestTwoWeComCorpsEndToEnd(t *testing.T) {
 	// The workflow's message: a message task of acme's guide, at acme.
 	waitFor(t, "acme's message task", func() bool { return len(tc.acme.MsgTemplates()) > 0 })
 	mt := tc.acme.MsgTemplates()[0]
-	wantRecall := "王先生好，我是ACME 徐汇店的张伟。店里这周到了不少新款，想着您可能会喜欢，\n" +
-		"有空来ACME 徐汇店坐坐，我帮您挑几件试试？（营业时间 10:00-21:00）"
+	wantRecall := "王先生好，我是徐汇店的张伟。店里这周到了不少新款，想着您可能会喜欢，\n" +
+		"有空来徐汇店坐坐，我帮您挑几件试试？（营业时间 10:00-21:00）"
 	if mt.ChatType != "single" || mt.Sender != "zhang" || !slices.Equal(mt.ExternalUserIDs, []string{"wmAcmeWang"}) ||
 		mt.Text != wantRecall || len(mt.Attachments) != 0 {
 		t.Errorf("message task = %s from %s to %v: %q with %s\nwant single from zhang to [wmAcmeWang]: %q", mt.ChatType, mt.Sender,
