@@ -65,6 +65,9 @@ type Options struct {
 	// workflow dry-run`.
 	DryRun engine.DryRunOptions
 	Config Config
+	// Audit records the console's writes in the audit trail, as the
+	// API's (the gateway's gateway/audit Recorder); nil records nothing.
+	Audit api.Auditor
 	// MaxBodyBytes limits form and JSON bodies. Default 1 MiB.
 	MaxBodyBytes int64
 	Logger       *slog.Logger
@@ -114,6 +117,9 @@ func New(o Options) *Console {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
 	}
+	if o.Audit == nil {
+		o.Audit = noAuditor{}
+	}
 	c := &Console{o: o, log: o.Logger, pages: map[string]*template.Template{}}
 	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
 	names, err := fs.Glob(templateFS, "templates/*.html")
@@ -142,20 +148,27 @@ func (c *Console) Mount(r *gin.Engine) {
 	g.GET("/language", c.setLanguage)
 	g.POST("/sign-out", c.session, c.csrf, c.signOut)
 
+	// Every page and action belongs to an API route group: a token
+	// limited to other groups gets 403, and a read-only token may look
+	// but not write (writes are audited like the API's).
 	pages := g.Group("", c.session)
-	pages.GET("/workflows", c.workflowList)
-	pages.GET("/workflows/new", c.newWorkflow)
-	pages.GET("/workflows/:brand/:name", c.editor)
-	pages.GET("/workflows/:brand/:name/diff", c.diff)
+	wfRead := c.requires(api.ResourceWorkflows, false)
+	pages.GET("/workflows", wfRead, c.workflowList)
+	pages.GET("/workflows/new", c.requires(api.ResourceWorkflows, true), c.newWorkflow)
+	pages.GET("/workflows/:brand/:name", wfRead, c.editor)
+	pages.GET("/workflows/:brand/:name/diff", wfRead, c.diff)
 
-	actions := g.Group("", c.session, c.csrf)
-	actions.POST("/workflows/new", c.createWorkflow)
-	actions.POST("/workflows/:brand/:name/save", c.saveWorkflow)
-	actions.POST("/workflows/:brand/:name/dry-run", c.dryRun)
-	actions.POST("/workflows/:brand/:name/enable", c.setEnabled(true))
-	actions.POST("/workflows/:brand/:name/disable", c.setEnabled(false))
-	actions.POST("/workflows/:brand/:name/versions/:version/retire", c.retire)
-	actions.POST("/validate", c.validate)
+	checks := g.Group("", c.session, c.csrf)
+	checks.POST("/workflows/:brand/:name/dry-run", wfRead, c.dryRun)
+	checks.POST("/validate", wfRead, c.validate)
+
+	writes := g.Group("", c.session)
+	wf := api.ResourceWorkflows
+	writes.POST("/workflows/new", c.write(wf, c.createWorkflow)...)
+	writes.POST("/workflows/:brand/:name/save", c.write(wf, c.saveWorkflow)...)
+	writes.POST("/workflows/:brand/:name/enable", c.write(wf, c.setEnabled(true))...)
+	writes.POST("/workflows/:brand/:name/disable", c.write(wf, c.setEnabled(false))...)
+	writes.POST("/workflows/:brand/:name/versions/:version/retire", c.write(wf, c.retire)...)
 
 	// A path under /console/ that no route matches gets the console's
 	// own 404 page and headers. Middleware added with Use after the
@@ -197,9 +210,19 @@ func tooLarge(ctx *gin.Context, err error) bool {
 }
 
 // navItems are the pages of the top bar: (path under Path, message key).
-var navItems = []struct{ Path, Key string }{
-	{"/workflows", "nav.workflows"},
+var navItems = []navItem{
+	{"/workflows", "nav.workflows", api.ResourceWorkflows},
 }
+
+// navItem is a top-bar entry: the page's path under Path, its message
+// key, and the API route group it belongs to (hidden from a token
+// limited to other groups).
+type navItem struct{ Path, Key, Resource string }
+
+type noAuditor struct{}
+
+func (noAuditor) Record(store.AuditEntry)    {}
+func (noAuditor) TokenUsed(int64, time.Time) {}
 
 // static serves the embedded assets; they change with the binary.
 func (c *Console) static(fsys http.FileSystem) gin.HandlerFunc {
@@ -234,8 +257,19 @@ type view struct {
 // T translates a message key.
 func (v *view) T(key string, args ...any) string { return translate(v.Lang, key, args...) }
 
-// NavItems lists the top bar's entries.
-func (v *view) NavItems() []struct{ Path, Key string } { return navItems }
+// NavItems lists the top bar's entries the principal may open.
+func (v *view) NavItems() []navItem {
+	if v.Principal == nil {
+		return nil
+	}
+	out := make([]navItem, 0, len(navItems))
+	for _, n := range navItems {
+		if v.Principal.Allows(n.Resource) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
 
 // Base is the console's path prefix.
 func (v *view) Base() string { return Path }

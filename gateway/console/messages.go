@@ -36,6 +36,10 @@ var catalogue = map[string]map[string]string{
 		"error.too_large": "The request is too large.",
 		"message.back":    "Back to workflows",
 
+		"forbidden.title":     "Not allowed with this token",
+		"forbidden.read_only": "This token is read-only: it may look at everything its brand may see, but not save, enable, disable or retire anything. Sign in with a token that may write.",
+		"forbidden.resource":  "This token may use only %s; this page belongs to %s. Ask an admin for a token that includes it.",
+
 		"workflows.title":      "Workflows",
 		"workflows.lead":       "Journeys that nudge members: what starts them, how many entered and converted in the last 7 days, and the last error.",
 		"workflows.new":        "New workflow",
@@ -161,6 +165,10 @@ var catalogue = map[string]map[string]string{
 		"error.text":      "请求未能完成，已记录日志，请稍后重试。",
 		"error.too_large": "请求内容过大。",
 		"message.back":    "返回流程列表",
+
+		"forbidden.title":     "当前令牌无权操作",
+		"forbidden.read_only": "此令牌为只读：可以查看其品牌的所有数据，但不能保存、启用、停用或下线任何内容。请使用可写的令牌登录。",
+		"forbidden.resource":  "此令牌只能使用 %s；此页面属于 %s。请向管理员申请包含它的令牌。",
 
 		"workflows.title":      "自动化流程",
 		"workflows.lead":       "触达会员的自动化旅程：由什么触发、近 7 天进入与转化人数，以及最近的错误。",

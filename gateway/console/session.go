@@ -139,6 +139,7 @@ func (c *Console) csrf(ctx *gin.Context) {
 		got = ctx.PostForm("csrf_token")
 	}
 	if !ok || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.row.CSRF)) != 1 {
+		ctx.Set(auditNoteKey, "csrf")
 		lang := language(ctx.Request)
 		if scriptRequest(ctx) {
 			ctx.AbortWithStatusJSON(http.StatusForbidden, gin.H{"error": translate(lang, "csrf.text")})
