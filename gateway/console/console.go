@@ -58,6 +58,9 @@ type Options struct {
 	// Workflows stores, enables, disables and retires workflows; nil in
 	// a process without the engine (the pages are read-only then).
 	Workflows api.Workflows
+	// Funnels computes the funnel page's numbers; nil uses Workflows
+	// when it does (the engine).
+	Funnels Funnels
 	// LoadOptions are what workflows are checked with: the options of
 	// `scrmgw workflow validate`.
 	LoadOptions workflows.Options
@@ -157,6 +160,8 @@ func (c *Console) Mount(r *gin.Engine) {
 	pages.GET("/workflows/new", c.requires(api.ResourceWorkflows, true), c.newWorkflow)
 	pages.GET("/workflows/:brand/:name", wfRead, c.editor)
 	pages.GET("/workflows/:brand/:name/diff", wfRead, c.diff)
+	pages.GET("/funnel", wfRead, c.funnelPage)
+	pages.GET("/funnel.csv", wfRead, c.funnelCSV)
 
 	checks := g.Group("", c.session, c.csrf)
 	checks.POST("/workflows/:brand/:name/dry-run", wfRead, c.dryRun)
@@ -212,6 +217,7 @@ func tooLarge(ctx *gin.Context, err error) bool {
 // navItems are the pages of the top bar: (path under Path, message key).
 var navItems = []navItem{
 	{"/workflows", "nav.workflows", api.ResourceWorkflows},
+	{"/funnel", "nav.funnel", api.ResourceWorkflows},
 }
 
 // navItem is a top-bar entry: the page's path under Path, its message

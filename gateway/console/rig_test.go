@@ -49,6 +49,7 @@ type rig struct {
 	// now is the console's clock; tests move it.
 	mu  sync.Mutex
 	now time.Time
+	seq int
 }
 
 func (r *rig) clock() time.Time {
