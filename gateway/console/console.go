@@ -61,6 +61,9 @@ type Options struct {
 	// Funnels computes the funnel page's numbers; nil uses Workflows
 	// when it does (the engine).
 	Funnels Funnels
+	// LedgerZone is the zone of the leaderboards' months
+	// (ledger.time_zone); default Asia/Shanghai.
+	LedgerZone *time.Location
 	// LoadOptions are what workflows are checked with: the options of
 	// `scrmgw workflow validate`.
 	LoadOptions workflows.Options
@@ -162,6 +165,7 @@ func (c *Console) Mount(r *gin.Engine) {
 	pages.GET("/workflows/:brand/:name/diff", wfRead, c.diff)
 	pages.GET("/funnel", wfRead, c.funnelPage)
 	pages.GET("/funnel.csv", wfRead, c.funnelCSV)
+	pages.GET("/guides", c.requires(api.ResourceGuides, false), c.guidesPage)
 
 	checks := g.Group("", c.session, c.csrf)
 	checks.POST("/workflows/:brand/:name/dry-run", wfRead, c.dryRun)
@@ -218,6 +222,7 @@ func tooLarge(ctx *gin.Context, err error) bool {
 var navItems = []navItem{
 	{"/workflows", "nav.workflows", api.ResourceWorkflows},
 	{"/funnel", "nav.funnel", api.ResourceWorkflows},
+	{"/guides", "nav.guides", api.ResourceGuides},
 }
 
 // navItem is a top-bar entry: the page's path under Path, its message

@@ -92,3 +92,44 @@ func (r *rig) throughWinBack(brand, workflow, guide, storeID, failure string, co
 		}
 	}
 }
+
+// seedGuideWork gives camellia's guides tasks (some overdue) and points
+// this month, and peony's guide an overdue task of its own.
+func (r *rig) seedGuideWork() {
+	r.t.Helper()
+	ctx := context.Background()
+	now := r.clock()
+	task := func(guide, brand, title string, due time.Duration) {
+		m, _, err := r.store.EnsureMember(ctx, store.NewMember{BrandID: brand, Name: title,
+			Identities: []store.Identity{{Channel: "wecom", ExternalID: "wm-task-" + guide + title}}})
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if _, err := r.store.CreateGuideTask(ctx, &store.GuideTask{MemberID: m.ID, GuideID: guide, BrandID: brand, Title: title,
+			DueAt: now.Add(due), CreatedAt: now.Add(-72 * time.Hour)}); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	task("g-zhao", "camellia", "Call back Liu Yang about the cashmere coat", -50*time.Hour)
+	task("g-zhao", "camellia", "Invite Gao Lin to the autumn preview", -5*time.Hour)
+	task("g-li", "camellia", "Thank Ma Jun for the first purchase", -26*time.Hour)
+	task("g-li", "camellia", "Remind He Ping of the birthday coupon", 20*time.Hour)
+	task("g-wang", "camellia", "Follow up the alteration for Xu Mei", 6*time.Hour)
+	task("g-peony", "peony", "Peony secret task", -30*time.Hour)
+	month := now.In(shanghai).Format("2006-01")
+	var entries []store.GuidePointsEntry
+	for i, p := range []struct {
+		guide, storeID string
+		points         int64
+	}{{"g-wang", "sh-jingan", 320}, {"g-li", "sh-jingan", 180}, {"g-zhao", "sh-xujiahui", 240}, {"g-chen", "hz-westlake", 90}, {"g-peony", "bj-sanlitun", 999}} {
+		brand := "camellia"
+		if p.guide == "g-peony" {
+			brand = "peony"
+		}
+		entries = append(entries, store.GuidePointsEntry{Key: fmt.Sprintf("seed-%d", i), GuideID: p.guide, BrandID: brand, StoreID: p.storeID,
+			Month: month, Kind: "manual", Points: p.points, EarnedAt: now})
+	}
+	if _, err := r.store.AwardGuidePoints(ctx, entries); err != nil {
+		r.t.Fatal(err)
+	}
+}
