@@ -96,10 +96,10 @@ type guidesData struct {
 	Tasks   bool
 	Overdue []overdueTask
 	// Totals over the rows.
-	Bound, Capacity      int
-	OpenTasks, Late      int64
-	OverdueLimitReached  bool
-	SortLinks            []option
+	Bound, Capacity     int
+	OpenTasks, Late     int64
+	OverdueLimitReached bool
+	SortLinks           []option
 }
 
 // overdueLimit bounds the overdue list.
