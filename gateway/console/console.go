@@ -61,6 +61,9 @@ type Options struct {
 	// Funnels computes the funnel page's numbers; nil uses Workflows
 	// when it does (the engine).
 	Funnels Funnels
+	// Nearest finds the stores nearest a point for the stores page's
+	// probe (the assigner's index); nil hides the probe.
+	Nearest Nearest
 	// LedgerZone is the zone of the leaderboards' months
 	// (ledger.time_zone); default Asia/Shanghai.
 	LedgerZone *time.Location
@@ -166,6 +169,8 @@ func (c *Console) Mount(r *gin.Engine) {
 	pages.GET("/funnel", wfRead, c.funnelPage)
 	pages.GET("/funnel.csv", wfRead, c.funnelCSV)
 	pages.GET("/guides", c.requires(api.ResourceGuides, false), c.guidesPage)
+	pages.GET("/stores", c.requires(api.ResourceCatalog, false), c.storesPage)
+	pages.GET("/stores/:store/qr", c.requires(api.ResourceCatalog, false), c.qrPage)
 
 	checks := g.Group("", c.session, c.csrf)
 	checks.POST("/workflows/:brand/:name/dry-run", wfRead, c.dryRun)
@@ -223,6 +228,7 @@ var navItems = []navItem{
 	{"/workflows", "nav.workflows", api.ResourceWorkflows},
 	{"/funnel", "nav.funnel", api.ResourceWorkflows},
 	{"/guides", "nav.guides", api.ResourceGuides},
+	{"/stores", "nav.stores", api.ResourceCatalog},
 }
 
 // navItem is a top-bar entry: the page's path under Path, its message

@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/scrmgw/scrmgw/store"
@@ -23,6 +24,7 @@ func (r *rig) seedStores() {
 			r.t.Fatalf("creating store %s: %v", s.ID, err)
 		}
 	}
+	r.assigner.Refresh(ctx, "sh-jingan", "sh-xujiahui", "hz-westlake", "bj-sanlitun")
 	for _, g := range []store.Guide{
 		{ID: "g-wang", StoreID: "sh-jingan", Name: "Wang Fang", Capacity: 40, Active: true},
 		{ID: "g-li", StoreID: "sh-jingan", Name: "Li Na", Capacity: 30, Active: true},
@@ -32,6 +34,17 @@ func (r *rig) seedStores() {
 	} {
 		if err := r.store.CreateGuide(ctx, &g); err != nil {
 			r.t.Fatalf("creating guide %s: %v", g.ID, err)
+		}
+	}
+	// Contact-way QR codes of a store and two of its guides.
+	for _, cw := range []store.ContactWay{
+		{Channel: "wecom", StoreID: "sh-jingan", State: "s:sh-jingan", ConfigID: "cfg-s1", QRCode: "/test-qr/s-sh-jingan"},
+		{Channel: "wecom", GuideID: "g-wang", State: "g:g-wang", ConfigID: "cfg-g1", QRCode: "/test-qr/g-wang"},
+		{Channel: "wecom", GuideID: "g-li", State: "g:g-li", ConfigID: "cfg-g2", QRCode: "/test-qr/g-li"},
+		{Channel: "wecom", GuideID: "g-peony", State: "g:g-peony", ConfigID: "cfg-g3", QRCode: "/test-qr/g-peony"},
+	} {
+		if err := r.store.SaveContactWay(ctx, &cw); err != nil {
+			r.t.Fatal(err)
 		}
 	}
 }
@@ -132,4 +145,12 @@ func (r *rig) seedGuideWork() {
 	if _, err := r.store.AwardGuidePoints(ctx, entries); err != nil {
 		r.t.Fatal(err)
 	}
+}
+
+func atof(s string) float64 {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		panic(err)
+	}
+	return f
 }

@@ -19,12 +19,14 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
+	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/adapters/dingtalk"
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/gateway/api"
+	"github.com/scrmgw/scrmgw/gateway/assign"
 	"github.com/scrmgw/scrmgw/gateway/audit"
 	"github.com/scrmgw/scrmgw/gateway/console"
 	"github.com/scrmgw/scrmgw/store"
@@ -46,6 +48,8 @@ type rig struct {
 	mux    *gin.Engine
 	// audit is the audit trail's recorder the API and the console share.
 	audit *audit.Recorder
+	// assigner is the nearest-store index the API and the console share.
+	assigner *assign.Assigner
 	// now is the console's clock; tests move it.
 	mu  sync.Mutex
 	now time.Time
@@ -103,15 +107,28 @@ func newRig(t *testing.T, dialect string, cfg console.Config) *rig {
 	done := make(chan struct{})
 	go func() { rec.Run(actx); close(done) }()
 	t.Cleanup(func() { stop(); <-done })
-	r := &rig{t: t, store: st, engine: eng, now: time.Now(), audit: rec}
-	apiSrv := api.New(api.Options{Store: st, AdminToken: adminToken, Workflows: eng, Audit: rec, MaxBodyBytes: 1 << 20, MaxBulkBodyBytes: 1 << 20})
-	c := console.New(console.Options{Store: st, Auth: apiSrv, Workflows: eng, Audit: rec,
+	as, err := assign.New(ctx, st, assign.Options{})
+	if err != nil {
+		t.Fatalf("assigner: %v", err)
+	}
+	r := &rig{t: t, store: st, engine: eng, now: time.Now(), audit: rec, assigner: as}
+	apiSrv := api.New(api.Options{Store: st, AdminToken: adminToken, Workflows: eng, Audit: rec, Assigner: as, MaxBodyBytes: 1 << 20, MaxBulkBodyBytes: 1 << 20})
+	c := console.New(console.Options{Store: st, Auth: apiSrv, Workflows: eng, Audit: rec, Nearest: as,
 		LoadOptions: workflows.Options{Templates: reg},
 		DryRun:      engine.DryRunOptions{Templates: reg, Locale: "zh", Specs: []adapters.Spec{wecom.Spec(), dingtalk.SpecFor("ding-robot")}},
 		Config:      cfg, Now: r.clock})
 	e := gin.New()
 	apiSrv.Mount(e)
 	c.Mount(e)
+	// The channel's QR images (WeCom's CDN in production), served here.
+	e.GET("/test-qr/:state", func(ctx *gin.Context) {
+		png, err := qrcode.Encode("https://work.weixin.qq.com/ca/"+ctx.Param("state"), qrcode.Medium, 256)
+		if err != nil {
+			ctx.AbortWithStatus(http.StatusInternalServerError)
+			return
+		}
+		ctx.Data(http.StatusOK, "image/png", png)
+	})
 	r.mux = e
 	r.srv = httptest.NewServer(e)
 	t.Cleanup(r.srv.Close)
