@@ -309,7 +309,7 @@ func (c *Console) render(ctx *gin.Context, status int, name, titleKey, nav strin
 	if !ok {
 		panic("console: no page template " + name)
 	}
-	v := &view{Lang: language(ctx.Request), Nav: nav, Path: ctx.Request.URL.Path, Data: data}
+	v := &view{Lang: language(ctx.Request), Nav: nav, Path: ctx.Request.URL.RequestURI(), Data: data}
 	if s, ok := sessionOf(ctx); ok {
 		v.Principal, v.CSRF = s.principal, s.row.CSRF
 	}

@@ -53,7 +53,7 @@ func (r *rig) seedStores() {
 // through the win-back workflow as the engine does: the run starts, its
 // win_back step puts a message in the outbox, the channel accepts it
 // (sent) or refuses it (failure), and the member converts or not.
-func (r *rig) throughWinBack(brand, workflow, guide, storeID, failure string, converted bool) {
+func (r *rig) throughWinBack(brand, workflow, guide, storeID, failure string, converted bool, then ...string) {
 	r.t.Helper()
 	ctx := context.Background()
 	head, err := r.store.Workflow(ctx, brand, workflow)
@@ -98,6 +98,15 @@ func (r *rig) throughWinBack(brand, workflow, guide, storeID, failure string, co
 		}
 	} else if err := r.store.FinishOutbox(ctx, msg.ID, "ext-"+key, ""); err != nil {
 		r.t.Fatal(err)
+	}
+	// Then the steps after win_back, one after the other.
+	seq, cur := run.WakeSeq+1, "win_back"
+	for _, next := range then {
+		if moved, _, err := r.store.MoveRun(ctx, store.RunMove{RunID: run.ID, Seq: seq, Step: cur, Visit: 1, StepState: store.StepDone,
+			Next: next, NextState: store.StepPending, WakeAt: &now, At: now}); err != nil || !moved {
+			r.t.Fatalf("moving to %s: %v %v", next, moved, err)
+		}
+		seq, cur = seq+1, next
 	}
 	if converted {
 		if _, err := r.store.EndRun(ctx, run.ID, store.RunConverted, "goal", now.Add(30*time.Minute)); err != nil {
