@@ -132,7 +132,7 @@ func TestConsoleBrowserPages(t *testing.T) {
 	b.screenshot("qr")
 
 	// In Chinese.
-	b.do("switching to Chinese", chromedp.Navigate(r.srv.URL+"/console/funnel"), chromedp.WaitVisible(chromedp.CSS("#totals")),
+	b.do("switching to Chinese", chromedp.Navigate(r.srv.URL+"/console/funnel?workflow=camellia/win-back"), chromedp.WaitVisible(chromedp.CSS("#totals")),
 		chromedp.Click(chromedp.CSS("a.lang")), chromedp.WaitVisible(chromedp.CSS(`html[lang="zh-CN"] #totals`)))
 	if got := b.text("h1"); got != "转化漏斗" {
 		t.Errorf("Chinese funnel heading %q", got)
@@ -187,7 +187,7 @@ func (b *browser) navigateBy(what, cond string, steps ...chromedp.Action[chromed
 	b.do(what, steps...)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		got, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`!document.documentElement.dataset.stale && document.readyState !== "loading" && (` + cond + `)`))
+		got, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`!document.documentElement.dataset.stale && document.readyState !== "loading" && (`+cond+`)`))
 		if err == nil && got {
 			return
 		}

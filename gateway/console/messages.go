@@ -165,6 +165,7 @@ var catalogue = map[string]map[string]string{
 		"funnel.bad_period":  "The period ends before it starts.",
 		"funnel.bad_store":   "There is no store %q of this brand.",
 		"funnel.bad_guide":   "There is no guide %q of this brand (and store).",
+		"funnel.no_runs":     "No member entered the workflow in this period (with these filters).",
 
 		"guides.title":         "Guides",
 		"guides.lead":          "Each guide's load against their capacity, the members bound to them, their open and overdue tasks and their points this month; the overdue tasks below, the longest overdue first.",
@@ -229,6 +230,8 @@ var catalogue = map[string]map[string]string{
 		"qr.scan":           "Scan with %s",
 		"qr.alt":            "Contact-way QR code of %s",
 		"qr.missing":        "No QR code yet (create one with POST /api/v1/stores/{id}/contact-way or /guides/{id}/contact-way):",
+		"channel.wecom":     "WeCom",
+		"channel.dingtalk":  "DingTalk",
 	},
 	"zh": {
 		"app.console":   "控制台",
@@ -391,6 +394,7 @@ var catalogue = map[string]map[string]string{
 		"funnel.bad_period":  "结束日期早于开始日期。",
 		"funnel.bad_store":   "本品牌没有门店 %q。",
 		"funnel.bad_guide":   "本品牌（及所选门店）没有导购 %q。",
+		"funnel.no_runs":     "这段时间内（按当前筛选）没有会员进入该流程。",
 
 		"guides.title":         "导购",
 		"guides.lead":          "每位导购的负载与容量、名下会员、未完成与逾期任务以及本月积分；下方列出逾期任务，逾期最久的在前。",
@@ -455,5 +459,7 @@ var catalogue = map[string]map[string]string{
 		"qr.scan":           "使用 %s 扫码",
 		"qr.alt":            "%s 的联系我二维码",
 		"qr.missing":        "尚无二维码（可通过 POST /api/v1/stores/{id}/contact-way 或 /guides/{id}/contact-way 创建）：",
+		"channel.wecom":     "企业微信",
+		"channel.dingtalk":  "钉钉",
 	},
 }

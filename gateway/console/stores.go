@@ -230,7 +230,7 @@ func storeMap(d *storesData, probe *[2]float64, lang string) template.HTML {
 			if i == 3 {
 				break
 			}
-			fmt.Fprintf(&b, `<line class="map-ray" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, px, py, hit.Store.X, hit.Store.Y)
+			fmt.Fprintf(&b, `<line class="map-ray" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, px, py, x(hit.Store.Lng), y(hit.Store.Lat))
 		}
 	}
 	for _, r := range d.Rows {
@@ -321,7 +321,7 @@ func (c *Console) qrPage(ctx *gin.Context) {
 			if cw.QRCode == "" {
 				continue
 			}
-			d.Cards = append(d.Cards, qrCard{Title: title, Subtitle: sub, Channel: cw.Channel, QRCode: cw.QRCode, State: cw.State})
+			d.Cards = append(d.Cards, qrCard{Title: title, Subtitle: sub, Channel: channelName(cw.Channel, lang), QRCode: cw.QRCode, State: cw.State})
 			n++
 		}
 		if n == 0 {
@@ -349,4 +349,13 @@ func (c *Console) qrPage(ctx *gin.Context) {
 	}
 	ctx.Header("Content-Security-Policy", strings.Replace(csp, "img-src 'self' data:", "img-src 'self' data: https:", 1))
 	c.render(ctx, http.StatusOK, "qr", "qr.title", "/stores", d)
+}
+
+// channelName is a channel's name as people know it (企业微信 for wecom).
+func channelName(channel, lang string) string {
+	key := "channel." + channel
+	if name := translate(lang, key); name != key {
+		return name
+	}
+	return channel
 }

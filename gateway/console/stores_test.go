@@ -61,6 +61,12 @@ func TestConsoleStores(t *testing.T) {
 	if !strings.Contains(page, `class="map-probe"`) || strings.Count(page, `class="map-ray"`) != 3 {
 		t.Error("the map does not show the probed point and its rays")
 	}
+	// Each ray ends at a store's point.
+	for _, m := range regexp.MustCompile(`class="map-ray" x1="[0-9.]+" y1="[0-9.]+" x2="([0-9.]+)" y2="([0-9.]+)"`).FindAllStringSubmatch(page, -1) {
+		if !strings.Contains(page, `cx="`+m[1]+`" cy="`+m[2]+`"`) {
+			t.Errorf("a ray ends at %s,%s, where no store is", m[1], m[2])
+		}
+	}
 	resp, err := c.Get(r.srv.URL + "/console/stores?lat=north&lng=121")
 	if err != nil {
 		t.Fatal(err)
