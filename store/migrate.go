@@ -66,6 +66,8 @@ var migrations = []migration{
 	{id: "0020_retail_member_code_secrets", up: migrateMemberCodeSecrets},
 	// Console sign-ins.
 	{id: "0021_console_sessions", up: migrateConsole},
+	// The console's funnel over a period (branch console2: renumber on merge).
+	{id: "0022_console2_funnel", up: migrateFunnel},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas
