@@ -64,6 +64,8 @@ var migrations = []migration{
 	{id: "0019_audit_log", up: migrateAuditLog},
 	// Each brand's key for the member codes shown at the till.
 	{id: "0020_retail_member_code_secrets", up: migrateMemberCodeSecrets},
+	// Coupon redemptions and whose message carried each coupon.
+	{id: "0021_coupons_redemptions", up: migrateCouponRedemptions},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

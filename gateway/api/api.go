@@ -43,6 +43,8 @@ type Options struct {
 	OnSourcesChanged func()
 	// Settler settles commissions (POST /settlements).
 	Settler Settler
+	// Redeemer redeems coupons (POST /coupons/redeem); nil answers 503.
+	Redeemer Redeemer
 	// LedgerZone is the zone of the leaderboards' months
 	// (ledger.time_zone). Default UTC.
 	LedgerZone *time.Location
@@ -64,6 +66,7 @@ type Server struct {
 	events           Events
 	onSourcesChanged func()
 	settler          Settler
+	redeemer         Redeemer
 	ledgerZone       *time.Location
 
 	memberCodes *membercode.Codes
@@ -86,7 +89,7 @@ func New(o Options) *Server {
 	}
 	return &Server{store: o.Store, adminTokens: admins, audit: o.Audit, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger,
 		contactWays: o.ContactWays, assigner: o.Assigner, workflows: o.Workflows,
-		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler, ledgerZone: o.LedgerZone,
+		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler, redeemer: o.Redeemer, ledgerZone: o.LedgerZone,
 		memberCodes: membercode.New(o.Store, nil)}
 }
 
@@ -186,6 +189,8 @@ func (s *Server) Mount(r *gin.Engine) {
 
 	pos := group(ResourceMembers)
 	pos.POST("/pos/identify", s.posIdentify)
+	commerce.POST("/coupons/redeem", s.redeemCoupon)
+	commerce.GET("/orders/:id/commission", s.orderCommission)
 	group(ResourceCatalog).POST("/brands/:id/member-code/rotate", s.rotateMemberCode)
 
 	r.HandleMethodNotAllowed = true

@@ -118,6 +118,12 @@ type CouponRequest struct {
 	Brand    string
 	Key      string
 	At       time.Time
+	// RunID, Workflow and GuideID say whose message carries the coupon
+	// (the guide it is sent through, or the member's guide): its
+	// redemption is credited to them. Zero in a dry run.
+	RunID    int64
+	Workflow string
+	GuideID  string
 }
 
 // batchCodes is the default Coupons: a code derived from the batch and the

@@ -110,7 +110,11 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 		return outcome{}, err
 	}
 	if s.Coupon != "" {
-		c, err := e.opts.Coupons.Issue(ctx, CouponRequest{Batch: s.Coupon, MemberID: run.MemberID, Brand: run.BrandID, Key: key, At: now})
+		req := CouponRequest{Batch: s.Coupon, MemberID: run.MemberID, Brand: run.BrandID, Key: key, At: now, RunID: run.ID, Workflow: run.Workflow}
+		if p.Guide != nil {
+			req.GuideID = p.Guide.ID
+		}
+		c, err := e.opts.Coupons.Issue(ctx, req)
 		if errors.Is(err, ErrUnknownCouponBatch) {
 			release()
 			return outcome{}, fmt.Errorf("issuing coupon: %v: %w", err, errPermanent)
