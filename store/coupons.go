@@ -35,10 +35,10 @@ type CouponRedemption struct {
 	ValueCents int64 `gorm:"not null" json:"value_cents"`
 	// RunID, Workflow and GuideID are the coupon's (IssuedCoupon): the
 	// redemption is attributed to them.
-	RunID      *int64     `gorm:"index" json:"run_id,omitempty"`
-	Workflow   string     `gorm:"size:100;not null;default:''" json:"workflow,omitempty"`
-	GuideID    string     `gorm:"size:64;not null;default:'';index" json:"guide_id,omitempty"`
-	RedeemedAt time.Time  `gorm:"not null" json:"redeemed_at"`
+	RunID      *int64    `gorm:"index" json:"run_id,omitempty"`
+	Workflow   string    `gorm:"size:100;not null;default:''" json:"workflow,omitempty"`
+	GuideID    string    `gorm:"size:64;not null;default:'';index" json:"guide_id,omitempty"`
+	RedeemedAt time.Time `gorm:"not null" json:"redeemed_at"`
 	// UnredeemedAt and RefundNo say the order was refunded and the
 	// coupon given back.
 	UnredeemedAt *time.Time `json:"unredeemed_at,omitempty"`
