@@ -66,6 +66,8 @@ var migrations = []migration{
 	{id: "0020_retail_member_code_secrets", up: migrateMemberCodeSecrets},
 	// Coupon redemptions and whose message carried each coupon.
 	{id: "0021_coupons_redemptions", up: migrateCouponRedemptions},
+	// The settlements' status, and the automatic T+1 settlement's runs.
+	{id: "0022_coupons_settlement_runs", up: migrateSettlementRuns},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -50,6 +50,10 @@ func New(s *store.Store, log *slog.Logger) *Ingester {
 	return &Ingester{store: s, log: log, Location: time.UTC, now: time.Now}
 }
 
+// SetClock makes the ingester read the time from now (settlement days,
+// coupon expiry); tests set a virtual clock.
+func (c *Ingester) SetClock(now func() time.Time) { c.now = now }
+
 // Register routes the commerce events of a channel (the webhook
 // channel's) to c.
 func (c *Ingester) Register(p *inbox.Processor, channel string) {
