@@ -51,7 +51,10 @@ func TestJourneyCouponRedeemedWeCom(t *testing.T) {
 		t.Fatalf("enable: %d %s", code, body)
 	}
 	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
-	waitFor(t, "the member", func() bool { _, err := j.s.app.Store.MemberByPhone(ctx, "13800138000", journeyBrand); return err == nil })
+	waitFor(t, "the member", func() bool {
+		_, err := j.s.app.Store.MemberByPhone(ctx, "13800138000", journeyBrand)
+		return err == nil
+	})
 	m := j.memberByPhone("13800138000")
 	waitFor(t, "the coupon message task", func() bool { return len(j.wecom.MsgTemplates()) > 0 })
 	c := j.coupon(m.ID, "NEW-MEMBER-50")
