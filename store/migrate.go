@@ -64,10 +64,12 @@ var migrations = []migration{
 	{id: "0019_audit_log", up: migrateAuditLog},
 	// Each brand's key for the member codes shown at the till.
 	{id: "0020_retail_member_code_secrets", up: migrateMemberCodeSecrets},
+	// Console sign-ins.
+	{id: "0021_console_sessions", up: migrateConsole},
 	// Coupon redemptions and whose message carried each coupon.
-	{id: "0021_coupons_redemptions", up: migrateCouponRedemptions},
+	{id: "0022_coupons_redemptions", up: migrateCouponRedemptions},
 	// The settlements' status, and the automatic T+1 settlement's runs.
-	{id: "0022_coupons_settlement_runs", up: migrateSettlementRuns},
+	{id: "0023_coupons_settlement_runs", up: migrateSettlementRuns},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas
