@@ -36,8 +36,9 @@ steps:
 // redemption and its coupon.redeemed are credited to 李娜 and the
 // workflow, and the funnel counts it. Redeeming again for the order
 // answers the same; another order is refused without naming anyone; the
-// till no longer offers the coupon. The order refunded in full gives the
-// coupon back (coupon.unredeemed); the POS then redeems it on another
+// till no longer offers the coupon. A partial refund keeps it redeemed;
+// the order refunded in full gives the coupon back (coupon.unredeemed);
+// the POS then redeems it on another
 // order as a signed CloudEvent, once however often it is sent.
 func TestJourneyCouponRedeemedWeCom(t *testing.T) {
 	start := time.Date(2027, 1, 5, 11, 0, 0, 0, shanghai)
@@ -139,8 +140,20 @@ func TestJourneyCouponRedeemedWeCom(t *testing.T) {
 	now := j.clock.Now().Truncate(time.Second)
 	j.event("p-9001", purchase("p-9001", "13800138000", "SO-9001", now))
 	waitFor(t, "the order", func() bool { _, err := j.s.app.Store.OrderByNo(ctx, journeyBrand, "SO-9001"); return err == nil })
-	j.event("r-9001", fmt.Sprintf(`{"specversion":"1.0","id":"r-9001","source":"/pos/sh-1","type":"purchase.refunded","brand":"camellia",
-	  "data":{"member":{"phone":"13800138000"},"order_id":"SO-9001","refund_id":"RF-9001"}}`))
+	// The bag alone comes back: the coupon stays redeemed.
+	j.event("r-9000", `{"specversion":"1.0","id":"r-9000","source":"/pos/sh-1","type":"purchase.refunded","brand":"camellia",
+	  "data":{"member":{"phone":"13800138000"},"order_id":"SO-9001","refund_id":"RF-9000","items":[{"sku":"BG-1","qty":1}]}}`)
+	waitFor(t, "the partial refund", func() bool {
+		o, err := j.s.app.Store.OrderByNo(ctx, journeyBrand, "SO-9001")
+		return err == nil && o.RefundedCents == 5900
+	})
+	j.settle()
+	if n := len(j.couponEvents(m.ID, events.TypeCouponUnredeemed)); n != 0 {
+		t.Errorf("a partial refund gave the coupon back (%d coupon.unredeemed)", n)
+	}
+	// The rest: the order is refunded in full.
+	j.event("r-9001", `{"specversion":"1.0","id":"r-9001","source":"/pos/sh-1","type":"purchase.refunded","brand":"camellia",
+	  "data":{"member":{"phone":"13800138000"},"order_id":"SO-9001","refund_id":"RF-9001"}}`)
 	waitFor(t, "coupon.unredeemed", func() bool { return len(j.couponEvents(m.ID, events.TypeCouponUnredeemed)) == 1 })
 	if un := j.couponEvents(m.ID, events.TypeCouponUnredeemed)[0]; un["refund_id"] != "RF-9001" || un["guide_id"] != "g-li" {
 		t.Errorf("coupon.unredeemed = %v", un)
