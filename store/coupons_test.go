@@ -151,3 +151,59 @@ func TestRedeemCouponRace(t *testing.T) {
 		}
 	})
 }
+
+// TestSettleUnreconciledAgain: a store whose day does not reconcile is
+// settled as unreconciled, and settling the day again recomputes it
+// (settled once its ledger adds up), while a settled store keeps its
+// figures.
+func TestSettleUnreconciledAgain(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		must(s.CreateBrand(ctx, &store.Brand{ID: "acme", Name: "ACME"}))
+		m, _, err := s.EnsureMember(ctx, store.NewMember{Phone: "13800138000", BrandID: "acme"})
+		must(err)
+		day := "2026-12-06"
+		record := func(no, st string, withLine bool) int64 {
+			o := &store.Order{BrandID: "acme", OrderNo: no, MemberID: m.ID, StoreID: &st, Channel: "pos", Currency: "CNY", Attribution: "none",
+				PlacedAt: time.Date(2026, 12, 6, 4, 0, 0, 0, time.UTC), SettleDate: day, Items: []store.OrderItem{{SKU: "A", Qty: 1, PriceCents: 10000}}}
+			var lines []store.CommissionLine
+			if withLine {
+				lines = []store.CommissionLine{{BrandID: "acme", ItemLine: 1, Party: store.PartyStore, PartyID: st, StoreID: st, BaseCents: 10000,
+					AmountCents: 500, Rule: "* 5%", SettleDate: day}}
+			}
+			_, err := s.RecordOrder(ctx, o, lines)
+			must(err)
+			return o.ID
+		}
+		record("SO-1", "sh-1", true)
+		gz := record("SO-2", "gz-1", false)
+		now := time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)
+		status := func() map[string]string {
+			sts, err := s.SettleDay(ctx, day, time.UTC, now)
+			must(err)
+			out := map[string]string{}
+			for _, st := range sts {
+				out[st.StoreID] = fmt.Sprintf("%s %d", st.Status, st.StoreCents)
+			}
+			return out
+		}
+		if got := status(); got["sh-1"] != "settled 500" || got["gz-1"] != "unreconciled 0" {
+			t.Fatalf("first settlement = %v", got)
+		}
+		// gz-1's line arrives; sh-1 gets a late line that must not change
+		// its settled figures.
+		must(store.AppendCommissionLines(s, []store.CommissionLine{
+			{BrandID: "acme", OrderID: gz, ItemLine: 1, Party: store.PartyStore, PartyID: "gz-1", StoreID: "gz-1", BaseCents: 10000, AmountCents: 400, Rule: "* 4%", SettleDate: day},
+			{BrandID: "acme", OrderID: gz, ItemLine: 1, Party: store.PartyGuide, PartyID: "g-x", StoreID: "sh-1", BaseCents: 10000, AmountCents: 300, Rule: "* 3%", SettleDate: day},
+		}))
+		if got := status(); got["sh-1"] != "settled 500" || got["gz-1"] != "settled 400" {
+			t.Errorf("settled again = %v", got)
+		}
+	})
+}
