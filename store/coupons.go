@@ -178,12 +178,14 @@ type CouponCounts struct {
 	Redeemed int64 `json:"redeemed"`
 }
 
-// WorkflowCoupons counts a workflow's coupons, for its funnel.
-func (s *Store) WorkflowCoupons(ctx context.Context, brand, workflow string) (CouponCounts, error) {
+// WorkflowCoupons counts the coupons of a workflow's runs that f selects
+// (all of them with a zero filter), for its funnel.
+func (s *Store) WorkflowCoupons(ctx context.Context, brand, workflow string, f FunnelFilter) (CouponCounts, error) {
 	var row CouponCounts
-	err := s.db.WithContext(ctx).Model(&IssuedCoupon{}).
-		Select("COUNT(*) AS issued, COALESCE(SUM(CASE WHEN redeemed_order <> '' THEN 1 ELSE 0 END), 0) AS redeemed").
-		Where("brand_id = ? AND workflow = ?", brand, workflow).Scan(&row).Error
+	where, args := f.where("r", brand, workflow)
+	err := s.db.WithContext(ctx).Table("issued_coupons AS c").Joins("JOIN workflow_runs r ON r.id = c.run_id").
+		Select("COUNT(*) AS issued, COALESCE(SUM(CASE WHEN c.redeemed_order <> '' THEN 1 ELSE 0 END), 0) AS redeemed").
+		Where(where, args...).Scan(&row).Error
 	return row, translate(err)
 }
 

@@ -78,7 +78,7 @@ func (c *Console) dryRun(ctx *gin.Context) {
 	name := ctx.Param("name")
 	var d *editorData
 	if name == "-" { // a new workflow, not stored yet
-		d = &editorData{New: true, Brand: brand, CanEdit: c.o.Workflows != nil}
+		d = &editorData{New: true, Brand: brand, CanEdit: c.canEdit(ctx)}
 		name = ""
 	} else {
 		var err error

@@ -129,8 +129,12 @@ func (a *App) console(apiSrv *api.Server) *console.Console {
 		// cannot fail after it did not.
 		a.Log.Error("console: dry runs without coupon batches or quotas", slog.Any("error", err))
 	}
-	return console.New(console.Options{Store: a.Store, Auth: apiSrv, Workflows: a.apiWorkflows(),
+	o := console.Options{Store: a.Store, Auth: apiSrv, Workflows: a.apiWorkflows(), Audit: a.audit, LedgerZone: a.ledgerZone(),
 		LoadOptions: WorkflowOptions(a.Config, a.Templates), DryRun: dry, MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, Logger: a.Log,
 		Config: console.Config{IdleTimeout: a.Config.Console.IdleTimeout, MaxAge: a.Config.Console.MaxAge,
-			SecureCookies: a.Config.Console.SecureCookies()}})
+			SecureCookies: a.Config.Console.SecureCookies()}}
+	if a.assigner != nil {
+		o.Nearest = a.assigner
+	}
+	return console.New(o)
 }
