@@ -61,8 +61,8 @@ func setupDeps(t *testing.T, s *store.Store) Deps {
 		ix.Upsert(geo.Site{ID: stores[i].ID, Lat: stores[i].Lat, Lng: stores[i].Lng, Brands: stores[i].BrandIDs, Active: true})
 	}
 	for _, g := range []store.Guide{
-		{ID: "li", StoreID: "ja", Name: "李娜", WeComUserID: ptr("li"), Active: true},
-		{ID: "wu", StoreID: "xtd", Name: "吴敏", DingTalkUserID: ptr("staff-wu"), Active: true},
+		{ID: "li", StoreID: "ja", Name: "李娜", Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: "li"}}, Active: true},
+		{ID: "wu", StoreID: "xtd", Name: "吴敏", Identities: []store.GuideIdentity{{Channel: "dingtalk", ExternalID: "staff-wu"}}, Active: true},
 	} {
 		if err := s.CreateGuide(ctx, &g); err != nil {
 			t.Fatal(err)

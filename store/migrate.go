@@ -57,6 +57,8 @@ var migrations = []migration{
 	// bindings.
 	{id: "0016_handovers", up: migrateHandovers},
 	{id: "0017_task_reminders", up: migrateTaskReminders},
+	// A guide's ids on channels become rows, one per channel instance.
+	{id: "0018_guide_identities", up: migrateGuideIdentities},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -239,8 +239,8 @@ func TestGuideLeftHandsMembersToColleagues(t *testing.T) {
 		tr := &fakeTransferer{}
 		a.opts.Transferer = tr
 		// b1 has a WeCom account and three members, two with WeCom ids.
-		if err := s.UpsertGuides(ctx, []store.Guide{{ID: "b1", StoreID: "b", Name: "B1", Active: true, WeComUserID: ptr("wx-b1")},
-			{ID: "a2", StoreID: "a", Name: "A2", Capacity: 2, Active: true, WeComUserID: ptr("wx-a2")}}); err != nil {
+		if err := s.UpsertGuides(ctx, []store.Guide{{ID: "b1", StoreID: "b", Name: "B1", Active: true, Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: "wx-b1"}}},
+			{ID: "a2", StoreID: "a", Name: "A2", Capacity: 2, Active: true, Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: "wx-a2"}}}}); err != nil {
 			t.Fatal(err)
 		}
 		var members []int64

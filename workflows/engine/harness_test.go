@@ -379,9 +379,9 @@ func (h *harness) seed() {
 		}
 	}
 	for _, g := range []store.Guide{
-		{ID: "g1", StoreID: "sh1", Name: "小王", WeComUserID: ptr("wang"), Active: true},
-		{ID: "g2", StoreID: "ldn", Name: "Amy", WeComUserID: ptr("amy"), Active: true},
-		{ID: "g3", StoreID: "sh1", Name: "小李", DingTalkUserID: ptr("li"), Active: true},
+		{ID: "g1", StoreID: "sh1", Name: "小王", Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: "wang"}}, Active: true},
+		{ID: "g2", StoreID: "ldn", Name: "Amy", Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: "amy"}}, Active: true},
+		{ID: "g3", StoreID: "sh1", Name: "小李", Identities: []store.GuideIdentity{{Channel: "dingtalk", ExternalID: "li"}}, Active: true},
 	} {
 		if err := h.s.CreateGuide(ctx, &g); err != nil {
 			h.t.Fatal(err)
