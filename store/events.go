@@ -60,6 +60,15 @@ func (s *Store) EventBySource(ctx context.Context, source, sourceID string) (*Ev
 	return &e, nil
 }
 
+// Event returns one event of the log.
+func (s *Store) Event(ctx context.Context, id int64) (*Event, error) {
+	var e Event
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&e).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &e, nil
+}
+
 // EventFilter selects events.
 type EventFilter struct {
 	MemberID int64

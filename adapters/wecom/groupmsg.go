@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/silenceper/wechat/v2/util"
+	"github.com/silenceper/wechat/v2/work/externalcontact"
 
 	"github.com/scrmgw/scrmgw/adapters"
 )
@@ -263,4 +264,68 @@ func taskSignature(m *adapters.Outbound) (string, error) {
 		atts = append(atts, w.attachment())
 	}
 	return taskContent(text, atts), nil
+}
+
+// SendStatus is the state of a message task for one customer.
+type SendStatus int
+
+// Send statuses of get_groupmsg_send_result.
+const (
+	SendPending    SendStatus = 0 // not sent (yet): the employee has not confirmed
+	SendSent       SendStatus = 1
+	SendNotFriend  SendStatus = 2 // not sent: the customer is no longer the employee's contact
+	SendQuotaSpent SendStatus = 3 // not sent: the customer got their quota of group messages
+)
+
+// SendResult is the state of a message task for one customer.
+type SendResult struct {
+	ExternalUserID string
+	UserID         string
+	Status         SendStatus
+	// SendTime is when it was sent, zero when it was not.
+	SendTime time.Time
+}
+
+const maxSendResultPages = 100
+
+// GroupMsgSendResult returns the per-customer state of the message task
+// msgID for the employee userID (externalcontact/get_groupmsg_send_result,
+// all pages). 41063 (results not ready right after creation) is
+// ErrTemporary.
+func (a *API) GroupMsgSendResult(ctx context.Context, msgID, userID string) ([]SendResult, error) {
+	op := "getting send results of message task " + msgID
+	if msgID == "" || userID == "" {
+		return nil, invalidRequest(op, "msgid and userid are required")
+	}
+	ec := a.contact.GetExternalContact()
+	var out []SendResult
+	cursor := ""
+	for page := 0; page < maxSendResultPages; page++ {
+		var res *externalcontact.GetGroupMsgSendResultResponse
+		err := a.do(ctx, a.contTok, op, func(string) error {
+			var err error
+			res, err = ec.GetGroupMsgSendResult(&externalcontact.GetGroupMsgSendResultRequest{
+				MsgID: msgID, UserID: userID, Limit: 1000, Cursor: cursor,
+			})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range res.SendList {
+			if s == nil {
+				continue
+			}
+			r := SendResult{ExternalUserID: s.ExternalUserID, UserID: s.UserID, Status: SendStatus(s.Status)}
+			if s.SendTime > 0 {
+				r.SendTime = time.Unix(int64(s.SendTime), 0)
+			}
+			out = append(out, r)
+		}
+		if res.NextCursor == "" || res.NextCursor == cursor {
+			return out, nil
+		}
+		cursor = res.NextCursor
+	}
+	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/silenceper/wechat/v2/util"
+	"github.com/silenceper/wechat/v2/work/externalcontact"
 )
 
 // Per-customer errcodes of transfer_customer and
@@ -27,6 +28,91 @@ const (
 	// TransferNotFollower: handover_userid 并不是外部联系人的跟进人.
 	TransferNotFollower = 40131
 )
+
+// TransferResult is the outcome of handing one customer over.
+type TransferResult struct {
+	ExternalUserID string
+	// ErrCode is WeCom's per-customer errcode, 0 when the handover started
+	// (the customer has 24 hours to refuse: a transfer_fail event follows
+	// then). Err is ErrCode mapped like a call's error, nil for 0; e.g.
+	// 40128 (handed over too often), 40129 (already being handed over),
+	// 40131 (not the handover employee's customer).
+	ErrCode int
+	Err     error
+}
+
+type transferRequest struct {
+	HandoverUserID     string   `json:"handover_userid"`
+	TakeoverUserID     string   `json:"takeover_userid"`
+	ExternalUserID     []string `json:"external_userid"`
+	TransferSuccessMsg string   `json:"transfer_success_msg,omitempty"`
+}
+
+type transferResponse struct {
+	util.CommonError
+	Customer []externalcontact.TransferCustomerItem `json:"customer"`
+}
+
+// maxTransferCustomers is WeCom's limit per transfer call.
+const maxTransferCustomers = 100
+
+func transferResults(items []externalcontact.TransferCustomerItem) []TransferResult {
+	out := make([]TransferResult, 0, len(items))
+	for _, it := range items {
+		r := TransferResult{ExternalUserID: it.ExternalUserID, ErrCode: it.ErrCode}
+		if it.ErrCode != 0 {
+			r.Err = newAPIError(int64(it.ErrCode), "transfer refused for "+it.ExternalUserID)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// TransferCustomer hands customers of an employee still in the corp over
+// to another employee (externalcontact/transfer_customer, 在职继承; at most
+// 100 per call). msg, when set, is what the customers are told (at most
+// 200 characters; WeCom has a default).
+func (a *API) TransferCustomer(ctx context.Context, handoverUserID, takeoverUserID string, externalUserIDs []string, msg string) ([]TransferResult, error) {
+	const op = "transferring customers"
+	if handoverUserID == "" || takeoverUserID == "" {
+		return nil, invalidRequest(op, "handover and takeover userids are required")
+	}
+	if err := checkIDs(op, "external user ids", externalUserIDs, maxTransferCustomers); err != nil {
+		return nil, err
+	}
+	req := transferRequest{HandoverUserID: handoverUserID, TakeoverUserID: takeoverUserID, ExternalUserID: externalUserIDs, TransferSuccessMsg: msg}
+	var res transferResponse
+	if err := a.post(ctx, a.contTok, op, "externalcontact/transfer_customer", req, &res); err != nil {
+		return nil, err
+	}
+	return transferResults(res.Customer), nil
+}
+
+// TransferResignedCustomer hands customers of an employee who left the
+// corp over to another employee (externalcontact/resigned/transfer_customer,
+// 离职继承; at most 100 per call). WeCom tells the customers nothing.
+func (a *API) TransferResignedCustomer(ctx context.Context, handoverUserID, takeoverUserID string, externalUserIDs []string) ([]TransferResult, error) {
+	const op = "transferring customers of a resigned employee"
+	if handoverUserID == "" || takeoverUserID == "" {
+		return nil, invalidRequest(op, "handover and takeover userids are required")
+	}
+	if err := checkIDs(op, "external user ids", externalUserIDs, maxTransferCustomers); err != nil {
+		return nil, err
+	}
+	ec := a.contact.GetExternalContact()
+	var res *externalcontact.ResignedTransferCustomerResponse
+	err := a.do(ctx, a.contTok, op, func(string) error {
+		var err error
+		res, err = ec.ResignedTransferCustomer(&externalcontact.ResignedTransferCustomerRequest{
+			HandoverUserID: handoverUserID, TakeoverUserID: takeoverUserID, ExternalUserID: externalUserIDs,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return transferResults(res.Customer), nil
+}
 
 // Statuses of a customer in transfer_result.
 const (
