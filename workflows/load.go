@@ -34,8 +34,10 @@ type Options struct {
 	// the template checks: only for structure-only validation (a fuzzer);
 	// the gateway and the CLI always pass their registry.
 	Templates Templates
-	// Channels are the channel names a send step may name besides
-	// "member". Default: wecom and dingtalk.
+	// Channels are the channel kinds a send step may name besides
+	// "member" (the kinds of the registered channels; see
+	// adapters.KindOf). Empty: any name, and a send to "member" is
+	// checked against no channel's kinds.
 	Channels []string
 	// MemberKinds are the message kinds each channel can send to a member
 	// (its adapters.Spec MemberKinds), by channel name. A send step's
@@ -60,9 +62,6 @@ func LoadFile(path string, opts Options) (*Workflow, error) {
 // found, each with file:line:column and, for misspellings, a "did you
 // mean" suggestion.
 func Load(filename string, data []byte, opts Options) (*Workflow, error) {
-	if len(opts.Channels) == 0 {
-		opts.Channels = []string{templates.ChannelWeCom, templates.ChannelDingTalk}
-	}
 	d := &decoder{file: filename, opts: opts}
 	if len(data) > MaxFileSize {
 		d.errorAt(1, 1, "", "the file is %d bytes, more than the %d a workflow may have", len(data), MaxFileSize)
@@ -1092,7 +1091,11 @@ func (sf *stepFields) send(val *yaml.Node) *Send {
 	s := &Send{Channel: ChannelMember, Via: ViaBrand, Priority: PriorityNormal}
 	channels := append([]string{ChannelMember}, d.opts.Channels...)
 	if n, path, ok := sf.get("channel"); ok {
-		s.Channel, _ = d.oneOf(n, path, "channel", channels)
+		if len(d.opts.Channels) > 0 {
+			s.Channel, _ = d.oneOf(n, path, "channel", channels)
+		} else if c, ok := d.str(n, path, "a channel"); ok {
+			s.Channel = c
+		}
 	}
 	if n, path, ok := sf.get("via"); ok {
 		s.Via, _ = d.oneOf(n, path, "via", []string{ViaBrand, ViaGuide})
