@@ -344,7 +344,7 @@ func newHarness(t *testing.T, s *store.Store, start time.Time, opts ...option) *
 	h := &harness{t: t, ctx: context.Background(), s: s, clock: clock, reg: reg,
 		q:      &recQueue{client: client, insp: insp, clock: clock},
 		sender: newFakeSender(s, clock.Now)}
-	o := Options{Store: s, Queue: h.q, Templates: reg, Sender: h.sender, Clock: clock.Now, Logger: testLogger(t), Instance: "test"}
+	o := Options{Store: s, Queue: h.q, Templates: reg, Channels: testChannels, Sender: h.sender, Clock: clock.Now, Logger: testLogger(t), Instance: "test"}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -1,0 +1,44 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/workflows"
+)
+
+// TestSendOnAnInstance: a member of a second WeCom corp ("wecom:north")
+// is reached there, through their guide's account on the same corp; a
+// guide on another corp only cannot carry the message; a step naming the
+// kind finds the member's instance.
+func TestSendOnAnInstance(t *testing.T) {
+	forEach(t, at(3, 12, 0), func(t *testing.T, h *harness) {
+		if err := h.s.CreateGuide(h.ctx, &store.Guide{ID: "g4", StoreID: "sh1", Name: "小赵", Active: true,
+			Identities: []store.GuideIdentity{{Channel: "wecom:north", ExternalID: "zhao"}}}); err != nil {
+			t.Fatal(err)
+		}
+		h.put(sendWorkflow("nudge", "store.visited", "always", "member", "none", "{}"))
+		h.put(strings.Replace(sendWorkflow("kind", "x.nudge", "always", "member", "none", "{}"), "    send: recall\n", "    send: recall\n    channel: wecom\n", 1))
+		a := h.member("A", "wecom:north", "g4")
+		b := h.member("B", "wecom:north", "g1")
+		h.event(workflows.EventStoreVisited, a, `{}`)
+		h.event(workflows.EventStoreVisited, b, `{}`)
+		h.event("x.nudge", a, `{}`)
+		h.fire()
+		var got []string
+		for _, s := range h.sender.sent {
+			got = append(got, fmt.Sprintf("%s to=%s via=%s kind=%s", s.channel, s.out.To, s.out.Via, s.out.Kind))
+		}
+		want := []string{"wecom:north to=wecom:north-A via=zhao kind=text", "wecom:north to=wecom:north-A via=zhao kind=text"}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("sent:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		rs, _ := h.s.RunStep(h.ctx, h.only(b).ID, "nudge", 1)
+		if rs.State != store.StepSkipped || rs.Outcome != "member has no guide on wecom:north to send through: nothing sent" {
+			t.Errorf("member whose guide is on another corp: %+v", rs)
+		}
+		h.noErrors()
+	})
+}
