@@ -84,7 +84,7 @@ func setupDeps(t *testing.T, s *store.Store) Deps {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Deps{Directory: s, Stores: indexFinder{ix}, Templates: reg, Intents: intents, Tasks: storeTasks{s}, Incentives: s}
+	return Deps{Directory: s, Stores: indexFinder{ix}, Templates: reg, Intents: intents, Tasks: storeTasks{s}, Incentives: s, Channels: testChannels}
 }
 
 func TestConversations(t *testing.T) {
@@ -228,4 +228,11 @@ func TestTasksPointsAndConsent(t *testing.T) {
 			t.Error("resubscribe not recorded")
 		}
 	})
+}
+
+// testChannels are the channel instances bot tests run with, in the order
+// of preference: both send guides text; a WeCom text carries 2048 bytes.
+var testChannels = adapters.SpecList{
+	{Name: "wecom", GuideKinds: []string{adapters.KindText}, MaxTextBytes: 2048},
+	{Name: "dingtalk", GuideKinds: []string{adapters.KindText}},
 }

@@ -443,6 +443,8 @@ func spec(agentID int) adapters.Spec {
 		// is 41.7/s.
 		ThroughGuide: true,
 		Rate:         adapters.Rate{N: 40, Per: time.Second},
+		// A text (app message or customer service) carries 2048 bytes.
+		MaxTextBytes: 2048,
 	}
 }
 
