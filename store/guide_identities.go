@@ -170,7 +170,16 @@ func checkIdentitiesFree(tx *gorm.DB, guides []Guide) error {
 			}
 			if len(taken) > 0 {
 				t := taken[0]
-				return fmt.Errorf("%w: %s id %q is guide %q's", ErrConflict, t.Channel, t.ExternalID, t.GuideID)
+				err := fmt.Errorf("%w: %s id %q is guide %q's", ErrConflict, t.Channel, t.ExternalID, t.GuideID)
+				if len(guides) == 1 {
+					return err
+				}
+				for i, g := range guides {
+					if g.Identity(t.Channel) == t.ExternalID {
+						return &RowError{Row: i, Err: err}
+					}
+				}
+				return err
 			}
 		}
 	}

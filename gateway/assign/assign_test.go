@@ -227,6 +227,8 @@ type fakeTransferer struct {
 	calls []string
 }
 
+func (f *fakeTransferer) Name() string { return "wecom" }
+
 func (f *fakeTransferer) TransferContacts(_ context.Context, from, to string, ids []string) error {
 	f.calls = append(f.calls, fmt.Sprintf("%s→%s %v", from, to, ids))
 	return nil
