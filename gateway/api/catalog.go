@@ -384,7 +384,6 @@ func (s *Server) deleteStore(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-
 // checkGuideWrite enforces that a brand token writes guides of stores that
 // carry its brand alone, and never takes over another brand's guide id. A
 // guide of a store shared with other brands serves their members too: it
