@@ -16,14 +16,6 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Channels whose names the engine and the workflows still use. Which
-// kinds a channel sends is not this package's knowledge: the wiring gives
-// it from the channels' specs (WithChannels).
-const (
-	ChannelWeCom    = "wecom"
-	ChannelDingTalk = "dingtalk"
-)
-
 // Message kinds, as adapters.Outbound.Kind names them.
 const (
 	KindText        = "text"
