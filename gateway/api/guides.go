@@ -72,9 +72,11 @@ func (in *guideInput) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// guideOf turns input into a guide, checked: its identities' channels
-// must be channel instances the gateway has (when the server knows them),
-// and a legacy field must agree with an identity on its channel.
+// guideOf turns input into a guide, checked: the channels of its
+// identities must be channel instances the gateway has (when the server
+// knows them), and a legacy field must agree with an identity on its
+// channel. A legacy field is accepted as before for a channel the gateway
+// is not wired with (a staff list loaded before the channel is set up).
 func (s *Server) guideOf(in guideInput) (store.Guide, error) {
 	g := store.Guide{ID: in.ID, StoreID: in.StoreID, Name: in.Name, Capacity: in.Capacity, Active: in.Active == nil || *in.Active}
 	var errs []error
@@ -99,12 +101,9 @@ func (s *Server) guideOf(in guideInput) (store.Guide, error) {
 	}
 	if s.channels != nil {
 		names := s.channels.Names()
-		for i, id := range g.Identities {
+		for i, id := range in.Identities {
 			if id.Channel != "" && !slices.Contains(names, id.Channel) {
 				field := fmt.Sprintf("identities[%d].channel", i)
-				if i >= len(in.Identities) {
-					field = legacyField(id.Channel)
-				}
 				errs = append(errs, &store.FieldError{Field: field,
 					Message: fmt.Sprintf("unknown channel %q: the gateway has %s", id.Channel, strings.Join(names, ", "))})
 			}
@@ -114,14 +113,4 @@ func (s *Server) guideOf(in guideInput) (store.Guide, error) {
 		return g, errors.Join(err, g.Validate())
 	}
 	return g, g.Validate()
-}
-
-// legacyField is the legacy field of a channel's default instance.
-func legacyField(channel string) string {
-	for _, f := range store.LegacyGuideIDFields {
-		if f.Channel == channel {
-			return f.Field
-		}
-	}
-	return channel
 }

@@ -15,14 +15,16 @@ import (
 
 // TestGuideIdentities: a guide's ids are "identities" on the gateway's
 // channel instances; the legacy wecom_userid and dingtalk_userid are the
-// default instances' ids, read and written; an unknown channel, two ids
+// default instances' ids, read and written (also for a channel the
+// gateway is not wired with); an identity on an unknown channel, two ids
 // on one channel, a disagreeing legacy field and an id another guide has
 // are refused, the last naming that guide.
 func TestGuideIdentities(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		gin.SetMode(gin.TestMode)
 		r := gin.New()
-		chs := adapters.SpecList{{Name: "wecom"}, {Name: "dingtalk"}, {Name: "wecom:north"}, {Name: "chirp"}}
+		// DingTalk is not wired: its legacy field is still taken.
+		chs := adapters.SpecList{{Name: "wecom"}, {Name: "wecom:north"}, {Name: "chirp"}}
 		api.New(api.Options{Store: s, AdminToken: adminToken, MaxBodyBytes: 64 << 10, MaxBulkBodyBytes: 1 << 20, Channels: chs}).Mount(r)
 		srv := httptest.NewServer(r)
 		t.Cleanup(srv.Close)
@@ -45,14 +47,16 @@ func TestGuideIdentities(t *testing.T) {
 			code, words string
 		}{
 			{`{"id":"g2","store_id":"sh-1","name":"Wu","identities":[{"channel":"wecom:south","external_id":"wu"}]}`, 400, api.CodeInvalidArgument,
-				`identities[0].channel: unknown channel "wecom:south": the gateway has wecom, dingtalk, wecom:north, chirp`},
+				`identities[0].channel: unknown channel "wecom:south": the gateway has wecom, wecom:north, chirp`},
 			{`{"id":"g2","store_id":"sh-1","name":"Wu","identities":[{"channel":"chirp","external_id":"a"},{"channel":"chirp","external_id":"b"}]}`, 400, api.CodeInvalidArgument,
 				"one per channel"},
 			{`{"id":"g2","store_id":"sh-1","name":"Wu","identities":[{"channel":"wecom","external_id":"wu"}],"wecom_userid":"wu2"}`, 400, api.CodeInvalidArgument,
 				`wecom_userid: "wu2" disagrees with the identity on wecom, "wu"`},
 			{`{"id":"g2","store_id":"sh-1","name":"Wu","identities":[{"channel":"chirp","external_id":""}]}`, 400, api.CodeInvalidArgument,
 				"identities[0].external_id: must be 1-128 bytes"},
-			{`{"id":"g2","store_id":"sh-1","name":"Wu","identities":[{"channel":"dingtalk","external_id":"staff-li"}]}`, 409, api.CodeConflict,
+			{`{"id":"g2","store_id":"sh-1","name":"Wu","identities":[{"channel":"dingtalk","external_id":"staff-wu"}]}`, 400, api.CodeInvalidArgument,
+				`identities[0].channel: unknown channel "dingtalk"`},
+			{`{"id":"g2","store_id":"sh-1","name":"Wu","dingtalk_userid":"staff-li"}`, 409, api.CodeConflict,
 				`dingtalk id "staff-li" is guide "g1"'s`},
 			{`{"id":"g2","store_id":"sh-1","name":"Wu","qq_userid":"1"}`, 400, "", `unknown field "qq_userid"`},
 		} {
