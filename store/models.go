@@ -96,7 +96,8 @@ type MemberIdentity struct {
 	ID       int64   `gorm:"primaryKey;autoIncrement" json:"-"`
 	MemberID int64   `gorm:"not null;index" json:"-"`
 	Member   *Member `gorm:"foreignKey:MemberID;constraint:OnDelete:CASCADE" json:"-"`
-	// Channel is wecom, dingtalk, wecom_unionid, or crm:<brand> (so up to
+	// Channel is a channel instance key (wecom, wecom:acme, dingtalk;
+	// see adapters.InstanceKey), wecom_unionid, or crm:<brand> (so up to
 	// 4+64 bytes).
 	Channel    string    `gorm:"size:80;not null;uniqueIndex:idx_identity_channel_external" json:"channel"`
 	ExternalID string    `gorm:"size:128;not null;uniqueIndex:idx_identity_channel_external" json:"external_id"`
