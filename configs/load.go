@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/scrmgw/scrmgw/templates/yamlcheck"
 )
 
 // EnvPrefix starts every environment variable scrmgw reads.
@@ -278,38 +280,13 @@ func namesOf(m map[string]envVar) map[string]int {
 	return out
 }
 
-// suggest returns the candidate closest to s by edit distance, if close.
+// suggest returns the candidate closest to s, if it is close enough to
+// be a typo of it (yamlcheck.Suggest, which templates and workflows use).
 func suggest(s string, candidates map[string]int) string {
 	names := make([]string, 0, len(candidates))
 	for c := range candidates {
 		names = append(names, c)
 	}
 	sort.Strings(names)
-	best, bestD := "", 3
-	for _, c := range names {
-		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return yamlcheck.Suggest(s, names)
 }

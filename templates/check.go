@@ -8,7 +8,8 @@ import (
 	"text/template"
 	"text/template/parse"
 	"time"
-	"unicode/utf8"
+
+	"github.com/scrmgw/scrmgw/templates/yamlcheck"
 )
 
 var (
@@ -353,8 +354,8 @@ func (c *checker) fields(n parse.Node, head string, typ reflect.Type, idents []s
 
 func (c *checker) unknownField(n parse.Node, idents []string, i int, path string, t reflect.Type, name string) {
 	names := memberNames(t)
-	if s := suggest(name, names); s != "" {
-		c.identErrorf(n, idents, i, "%s: %s has no field %s (did you mean %s?)", path, typeName(t), name, s)
+	if s := yamlcheck.DidYouMean(name, names); s != "" {
+		c.identErrorf(n, idents, i, "%s: %s has no field %s%s", path, typeName(t), name, s)
 		return
 	}
 	if t.PkgPath() == dataType.PkgPath() {
@@ -681,49 +682,6 @@ func memberNames(t reflect.Type) []string {
 		}
 	}
 	return names
-}
-
-// suggest returns the name closest to got, if it is close enough to be a
-// typo of it.
-func suggest(got string, names []string) string {
-	best, bestD := "", 0
-	for _, n := range names {
-		d := distance(strings.ToLower(got), strings.ToLower(n))
-		if best == "" || d < bestD {
-			best, bestD = n, d
-		}
-	}
-	if best == "" || bestD > max(1, min(3, utf8.RuneCountInString(got)/3)) {
-		return ""
-	}
-	return best
-}
-
-// distance is the Levenshtein edit distance between a and b, in runes,
-// counting a swap of two neighbours as one edit.
-func distance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev2 := make([]int, len(rb)+1)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(rb)]
 }
 
 // sortedKeys returns the keys of m in order.

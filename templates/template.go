@@ -1,7 +1,6 @@
 package templates
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +13,8 @@ import (
 	"sync"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/scrmgw/scrmgw/templates/yamlcheck"
 )
 
 // Message kinds, as adapters.Outbound.Kind names them.
@@ -218,7 +219,7 @@ func LoadDir(dir string, opts ...Option) (*Registry, error) {
 		}
 		errs = appendErrors(errs, r.Add(name, data))
 	}
-	if err := errs.err(); err != nil {
+	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -242,7 +243,7 @@ func LoadFS(fsys fs.FS, opts ...Option) (*Registry, error) {
 		}
 		errs = appendErrors(errs, r.Add(e.Name(), data))
 	}
-	if err := errs.err(); err != nil {
+	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -269,19 +270,18 @@ func appendErrors(errs ErrorList, err error) ErrorList {
 // (welcome.yaml → welcome). Every problem of the file is reported, as an
 // ErrorList of errors carrying the file, line and column.
 func (r *Registry) Add(filename string, data []byte) error {
-	d := &fileDecoder{file: filename, lines: strings.Split(string(data), "\n"), channels: r.channels}
+	d := &fileDecoder{Checker: yamlcheck.Checker{File: filename, Noun: "template"}, channels: r.channels}
 	t := d.decode(data)
 	if t != nil {
 		r.mu.Lock()
 		if prev, ok := r.templates[t.ID]; ok {
-			d.errs = append(d.errs, &Error{File: filename, Line: 1, Column: 1, Template: t.ID,
-				Msg: fmt.Sprintf("template id %s is already defined in %s", t.ID, prev.File)})
-		} else if len(d.errs) == 0 {
+			d.ErrorAt(1, 1, "", "template id %s is already defined in %s", t.ID, prev.File)
+		} else if len(d.Errs) == 0 {
 			r.templates[t.ID] = t
 		}
 		r.mu.Unlock()
 	}
-	return d.errs.err()
+	return d.Errs.Err()
 }
 
 // Lookup returns the template with the given id.
@@ -307,180 +307,65 @@ var (
 // fileDecoder decodes one template file strictly from its YAML nodes,
 // collecting every problem with its position.
 type fileDecoder struct {
-	file     string
-	lines    []string
+	yamlcheck.Checker
 	id       string
-	errs     ErrorList
 	channels Channels
 }
 
-func (d *fileDecoder) errorf(n *yaml.Node, path, format string, args ...any) {
-	d.errorAt(n.Line, n.Column, path, format, args...)
+// setID names the template in the errors reported from now on.
+func (d *fileDecoder) setID(id string) {
+	d.id = id
+	d.Subject = "template " + id
 }
-
-func (d *fileDecoder) errorAt(line, col int, path, format string, args ...any) {
-	d.errs = append(d.errs, &Error{File: d.file, Line: max(line, 1), Column: max(col, 1), Template: d.id, Path: path, Msg: fmt.Sprintf(format, args...)})
-}
-
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 func (d *fileDecoder) decode(data []byte) (t *Template) {
-	d.id = strings.TrimSuffix(path.Base(filepath.ToSlash(d.file)), path.Ext(d.file))
-	var doc yaml.Node
-	if err := unmarshal(data, &doc); err != nil {
-		line, msg := 1, strings.TrimPrefix(err.Error(), "yaml: ")
-		if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-			fmt.Sscan(m[1], &line)
-			msg = m[2]
+	d.setID(strings.TrimSuffix(path.Base(filepath.ToSlash(d.File)), path.Ext(d.File)))
+	root := d.Parse(data)
+	if root == nil {
+		if len(d.Errs) == 0 {
+			d.ErrorAt(1, 1, "", "empty file: a template needs locales")
 		}
-		d.errorAt(line, 1, "", "%s", msg)
 		return nil
 	}
-	if len(doc.Content) == 0 {
-		d.errorAt(1, 1, "", "empty file: a template needs locales")
-		return nil
-	}
-	root := doc.Content[0]
-	if aliases(root, d) {
-		return nil
-	}
-	t = &Template{File: d.file}
+	t = &Template{File: d.File}
 	var locales *yaml.Node
-	for _, kv := range d.mapping(root, "", []string{"id", "description", "locales"}) {
-		key, val := kv[0], kv[1]
+	for _, kv := range d.Mapping(root, "", "a template: a mapping with id, description and locales", []string{"id", "description", "locales"}) {
+		key, val := kv.Key, kv.Val
 		switch key.Value {
 		case "id":
-			if s, ok := d.scalar(val, "id"); ok {
+			if s, ok := d.Str(val, "id", "a text"); ok {
 				if !idRE.MatchString(s) {
-					d.errorf(val, "id", "bad template id %q: use lowercase letters, digits and _, starting with a letter", s)
+					d.Errorf(val, "id", "bad template id %q: use lowercase letters, digits and _, starting with a letter", s)
 				} else {
-					d.id = s
+					d.setID(s)
 				}
 			}
 		case "description":
-			t.Description, _ = d.scalar(val, "description")
+			t.Description, _ = d.Str(val, "description", "a text")
 		case "locales":
 			locales = val
 		}
 	}
 	t.ID = d.id
 	if !idRE.MatchString(t.ID) {
-		d.errorAt(1, 1, "", "the file name %s is not a template id: set id, with lowercase letters, digits and _", path.Base(d.file))
+		d.ErrorAt(1, 1, "", "the file name %s is not a template id: set id, with lowercase letters, digits and _", path.Base(d.File))
 	}
 	if locales == nil {
-		d.errorf(root, "", "missing locales: a template needs at least one locale, e.g. zh")
+		d.Errorf(root, "", "missing locales: a template needs at least one locale, e.g. zh")
 		return t
 	}
-	for _, kv := range d.mapping(locales, "locales", nil) {
-		key, val := kv[0], kv[1]
+	for _, kv := range d.Mapping(locales, "locales", "a mapping (key: value lines)", nil) {
+		key, val := kv.Key, kv.Val
 		if !localeRE.MatchString(key.Value) {
-			d.errorf(key, key.Value, "bad locale %q: use a language tag such as zh, en or zh-TW", key.Value)
+			d.Errorf(key, key.Value, "bad locale %q: use a language tag such as zh, en or zh-TW", key.Value)
 			continue
 		}
 		t.locales = append(t.locales, d.localeSet(key.Value, val))
 	}
 	if locales.Kind == yaml.MappingNode && len(locales.Content) == 0 {
-		d.errorf(locales, "locales", "no locales: add at least one, e.g. zh")
+		d.Errorf(locales, "locales", "no locales: add at least one, e.g. zh")
 	}
 	return t
-}
-
-// unmarshal parses YAML, turning a panic of the parser into an error.
-func unmarshal(data []byte, n *yaml.Node) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("yaml: cannot parse the file: %v", r)
-		}
-	}()
-	if bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) {
-		data = data[3:]
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(n); err != nil {
-		if err.Error() == "EOF" {
-			return nil
-		}
-		return err
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return fmt.Errorf("yaml: line %d: a file holds one template: remove the second document (---)", extra.Line)
-	}
-	return nil
-}
-
-// aliases reports YAML aliases, which template files do not support.
-func aliases(n *yaml.Node, d *fileDecoder) bool {
-	found := false
-	if n.Kind == yaml.AliasNode {
-		d.errorf(n, "", "anchors and aliases (*name) are not supported: write the value out")
-		return true
-	}
-	for _, c := range n.Content {
-		found = aliases(c, d) || found
-	}
-	return found
-}
-
-// mapping returns the key/value pairs of a mapping node, reporting a node
-// that is not a mapping, duplicate keys and, when known is not nil, keys
-// not in known.
-func (d *fileDecoder) mapping(n *yaml.Node, p string, known []string) [][2]*yaml.Node {
-	if n.Kind != yaml.MappingNode {
-		d.errorf(n, p, "expected a mapping (key: value lines), got %s", nodeKind(n))
-		return nil
-	}
-	var pairs [][2]*yaml.Node
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		key, val := n.Content[i], n.Content[i+1]
-		kp := joinPath(p, key.Value)
-		if seen[key.Value] {
-			d.errorf(key, kp, "duplicate key %s", key.Value)
-			continue
-		}
-		seen[key.Value] = true
-		if known != nil && !slices.Contains(known, key.Value) {
-			if s := suggest(key.Value, known); s != "" {
-				d.errorf(key, kp, "unknown field %s (did you mean %s?)", key.Value, s)
-			} else {
-				d.errorf(key, kp, "unknown field %s; the fields are %s", key.Value, strings.Join(known, ", "))
-			}
-			continue
-		}
-		pairs = append(pairs, [2]*yaml.Node{key, val})
-	}
-	return pairs
-}
-
-func (d *fileDecoder) scalar(n *yaml.Node, p string) (string, bool) {
-	if n.Kind != yaml.ScalarNode {
-		d.errorf(n, p, "expected a text, got %s", nodeKind(n))
-		return "", false
-	}
-	return n.Value, true
-}
-
-func nodeKind(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "nothing"
-		}
-		return fmt.Sprintf("%q", n.Value)
-	}
-	return "an alias"
-}
-
-func joinPath(p, key string) string {
-	if p == "" {
-		return key
-	}
-	return p + "." + key
 }
 
 func (d *fileDecoder) localeSet(name string, n *yaml.Node) *localeSet {
@@ -489,14 +374,14 @@ func (d *fileDecoder) localeSet(name string, n *yaml.Node) *localeSet {
 	if d.channels != nil {
 		keys = append([]string{DefaultVariant}, sortedKeys(d.channels)...)
 	}
-	for _, kv := range d.mapping(n, name, keys) {
-		key, val := kv[0], kv[1]
-		if v := d.variant(joinPath(name, key.Value), key.Value, val); v != nil {
+	for _, kv := range d.Mapping(n, name, "a mapping (key: value lines)", keys) {
+		key, val := kv.Key, kv.Val
+		if v := d.variant(yamlcheck.JoinPath(name, key.Value), key.Value, val); v != nil {
 			l.variants[key.Value] = v
 		}
 	}
 	if len(l.variants) == 0 && n.Kind == yaml.MappingNode && len(n.Content) == 0 {
-		d.errorf(n, name, "no variants: add default (a text used on every channel) or one per channel")
+		d.Errorf(n, name, "no variants: add default (a text used on every channel) or one per channel")
 	}
 	return l
 }
@@ -505,13 +390,13 @@ func (d *fileDecoder) localeSet(name string, n *yaml.Node) *localeSet {
 // with kind and the kind's fields.
 func (d *fileDecoder) variant(p, channel string, n *yaml.Node) *variant {
 	v := &variant{kind: KindText, path: p}
-	var fields [][2]*yaml.Node
+	var fields []yamlcheck.Pair
 	scalar := false
 	switch n.Kind {
 	case yaml.ScalarNode:
 		scalar = true
 		key := &yaml.Node{Kind: yaml.ScalarNode, Value: "text", Line: n.Line, Column: n.Column}
-		fields = [][2]*yaml.Node{{key, n}}
+		fields = []yamlcheck.Pair{{Key: key, Val: n}}
 	case yaml.MappingNode:
 		// Any field of the language passes here: one the kind lacks, or
 		// a kind the channel cannot send, is reported once, at the kind.
@@ -523,20 +408,20 @@ func (d *fileDecoder) variant(p, channel string, n *yaml.Node) *variant {
 				}
 			}
 		}
-		for _, kv := range d.mapping(n, p, append([]string{"kind"}, allowed...)) {
-			if kv[0].Value == "kind" {
-				s, _ := d.scalar(kv[1], joinPath(p, "kind"))
+		for _, kv := range d.Mapping(n, p, "a mapping (key: value lines)", append([]string{"kind"}, allowed...)) {
+			if kv.Key.Value == "kind" {
+				s, _ := d.Str(kv.Val, yamlcheck.JoinPath(p, "kind"), "a text")
 				v.kind = s
 				if _, ok := kinds[s]; !ok {
-					d.unknownKind(kv[1], joinPath(p, "kind"), channel, s)
+					d.unknownKind(kv.Val, yamlcheck.JoinPath(p, "kind"), channel, s)
 					return nil
 				}
 				if channel == DefaultVariant && s != KindText {
-					d.errorf(kv[1], joinPath(p, "kind"), "the default variant must be kind text: it is sent on channels that take nothing else")
+					d.Errorf(kv.Val, yamlcheck.JoinPath(p, "kind"), "the default variant must be kind text: it is sent on channels that take nothing else")
 					return nil
 				}
 				if sends, known := d.channels[channel]; known && !slices.Contains(sends, s) {
-					d.errorf(kv[1], joinPath(p, "kind"), "%s cannot send %s messages; it sends %s", channel, s, strings.Join(d.kindsOf(channel), ", "))
+					d.Errorf(kv.Val, yamlcheck.JoinPath(p, "kind"), "%s cannot send %s messages; it sends %s", channel, s, strings.Join(d.kindsOf(channel), ", "))
 					return nil
 				}
 				continue
@@ -544,53 +429,53 @@ func (d *fileDecoder) variant(p, channel string, n *yaml.Node) *variant {
 			fields = append(fields, kv)
 		}
 	default:
-		d.errorf(n, p, "expected a text or a mapping with kind and its fields, got %s", nodeKind(n))
+		d.Errorf(n, p, "expected a text or a mapping with kind and its fields, got %s", yamlcheck.Describe(n))
 		return nil
 	}
 	spec := kinds[v.kind]
 	for _, kv := range fields {
-		key, val := kv[0], kv[1]
-		fp := joinPath(p, key.Value)
+		key, val := kv.Key, kv.Val
+		fp := yamlcheck.JoinPath(p, key.Value)
 		if scalar {
 			fp = p
 		}
 		i := slices.IndexFunc(spec.fields, func(f fieldSpec) bool { return f.name == key.Value })
 		if i < 0 {
-			d.errorf(key, fp, "a %s message has no %s; %s", v.kind, key.Value, d.kindWithField(channel, key.Value))
+			d.Errorf(key, fp, "a %s message has no %s; %s", v.kind, key.Value, d.kindWithField(channel, key.Value))
 			continue
 		}
-		s, ok := d.scalar(val, fp)
+		s, ok := d.Str(val, fp, "a text")
 		if !ok {
 			continue
 		}
 		text, err := ParseText(d.id+"/"+fp, s)
 		if err != nil {
-			d.textErrors(val, fp, err)
+			d.ErrorsIn(val, fp, err)
 			continue
 		}
 		if lit, ok := text.static(); ok && spec.fields[i].url && lit != "" && !validURL(lit) {
-			d.errorf(val, fp, "%s must be an http:// or https:// link, got %q", key.Value, lit)
+			d.Errorf(val, fp, "%s must be an http:// or https:// link, got %q", key.Value, lit)
 		}
 		v.fields = append(v.fields, textField{spec: spec.fields[i], text: text})
 	}
 	for _, f := range spec.fields {
 		if f.required && !slices.ContainsFunc(v.fields, func(tf textField) bool { return tf.spec.name == f.name }) &&
-			!slices.ContainsFunc(fields, func(kv [2]*yaml.Node) bool { return kv[0].Value == f.name }) {
-			d.errorf(n, p, "a %s message needs %s", v.kind, f.name)
+			!slices.ContainsFunc(fields, func(kv yamlcheck.Pair) bool { return kv.Key.Value == f.name }) {
+			d.Errorf(n, p, "a %s message needs %s", v.kind, f.name)
 		}
 	}
 	for _, group := range spec.oneOf {
 		var given []*yaml.Node
 		for _, kv := range fields {
-			if slices.Contains(group, kv[0].Value) {
-				given = append(given, kv[0])
+			if slices.Contains(group, kv.Key.Value) {
+				given = append(given, kv.Key)
 			}
 		}
 		switch {
 		case len(given) == 0:
-			d.errorf(n, p, "a %s message needs one of %s", v.kind, strings.Join(group, ", "))
+			d.Errorf(n, p, "a %s message needs one of %s", v.kind, strings.Join(group, ", "))
 		case len(given) > 1:
-			d.errorf(given[1], joinPath(p, given[1].Value), "a %s message takes one of %s, not both: %s is given too", v.kind, strings.Join(group, ", "), given[0].Value)
+			d.Errorf(given[1], yamlcheck.JoinPath(p, given[1].Value), "a %s message takes one of %s, not both: %s is given too", v.kind, strings.Join(group, ", "), given[0].Value)
 		}
 	}
 	return v
@@ -617,15 +502,15 @@ func (d *fileDecoder) unknownKind(n *yaml.Node, p, channel, kind string) {
 	if channel == DefaultVariant {
 		options = []string{KindText}
 	}
-	if s := suggest(kind, options); s != "" {
-		d.errorf(n, p, "unknown kind %s (did you mean %s?)", kind, s)
+	if s := yamlcheck.DidYouMean(kind, options); s != "" {
+		d.Errorf(n, p, "unknown kind %q%s", kind, s)
 		return
 	}
 	if _, known := d.channels[channel]; known || channel == DefaultVariant {
-		d.errorf(n, p, "unknown kind %s; %s sends %s", kind, channel, strings.Join(options, ", "))
+		d.Errorf(n, p, "unknown kind %q; %s sends %s", kind, channel, strings.Join(options, ", "))
 		return
 	}
-	d.errorf(n, p, "unknown kind %s; the kinds are %s", kind, strings.Join(options, ", "))
+	d.Errorf(n, p, "unknown kind %q; the kinds are %s", kind, strings.Join(options, ", "))
 }
 
 // kindWithField words which kind of the channel has a field.
@@ -638,50 +523,6 @@ func (d *fileDecoder) kindWithField(channel, field string) string {
 		}
 	}
 	return "check the spelling"
-}
-
-// textErrors maps the errors ParseText found inside the value of n to
-// positions in the file.
-func (d *fileDecoder) textErrors(n *yaml.Node, p string, err error) {
-	var l ErrorList
-	if !errors.As(err, &l) {
-		d.errorf(n, p, "%v", err)
-		return
-	}
-	for _, e := range l {
-		line, col := scalarPosition(n, d.lines, e.Line, e.Column)
-		d.errorAt(line, col, p, "%s", e.Msg)
-	}
-}
-
-// scalarPosition maps a 1-based line and column inside the value of the
-// scalar n to a position in the file. It is exact for plain and quoted
-// one-line values and for literal blocks (|); for other multi-line values
-// it gives the value's start.
-func scalarPosition(n *yaml.Node, lines []string, line, col int) (int, int) {
-	switch n.Style {
-	case yaml.LiteralStyle:
-		// The value starts on the line after the | indicator, at the
-		// block's indentation: that of its first non-blank line.
-		indent := 0
-		for i := n.Line; i < len(lines); i++ {
-			if s := strings.TrimRight(lines[i], " \r"); s != "" {
-				indent = len(s) - len(strings.TrimLeft(s, " "))
-				break
-			}
-		}
-		return n.Line + line, indent + col
-	case yaml.FoldedStyle:
-		return n.Line, n.Column
-	}
-	if line != 1 || strings.Contains(n.Value, "\n") || n.Line-1 >= len(lines) {
-		return n.Line, n.Column
-	}
-	off := 0
-	if n.Style == yaml.DoubleQuotedStyle || n.Style == yaml.SingleQuotedStyle {
-		off = 1
-	}
-	return n.Line, n.Column + off + col - 1
 }
 
 func validURL(s string) bool {

@@ -31,7 +31,7 @@ func TestAddErrors(t *testing.T) {
 		{
 			name: "unknown field of a data struct",
 			file: "locales:\n  zh:\n    default: \"{{.Member.Nmae}}您好\"\n",
-			want: []string{`welcome.yaml:3:25: template welcome: zh.default: .Member.Nmae: Member has no field Nmae (did you mean Name?)`},
+			want: []string{`welcome.yaml:3:25: template welcome: zh.default: .Member.Nmae: Member has no field Nmae (did you mean "Name"?)`},
 		},
 		{
 			name: "unknown field with no close name lists the fields",
@@ -41,25 +41,25 @@ func TestAddErrors(t *testing.T) {
 		{
 			name: "inside range dot is the item",
 			file: "locales:\n  en:\n    default: |\n      Your order:\n      {{range .Order.Items}}- {{.Nmae}} x{{.Qty}}\n      {{end}}\n",
-			want: []string{`welcome.yaml:5:34: template welcome: en.default: .Nmae: Item has no field Nmae (did you mean Name?)`},
+			want: []string{`welcome.yaml:5:34: template welcome: en.default: .Nmae: Item has no field Nmae (did you mean "Name"?)`},
 		},
 		{
 			name: "range variables and $ for the root",
 			file: "locales:\n  en:\n    default: '{{range $i, $it := .Order.Items}}{{$it.Qtty}} {{$.Member.Nam}}{{end}}'\n",
 			want: []string{
-				`welcome.yaml:3:54: template welcome: en.default: $it.Qtty: Item has no field Qtty (did you mean Qty?)`,
-				`welcome.yaml:3:72: template welcome: en.default: $.Member.Nam: Member has no field Nam (did you mean Name?)`,
+				`welcome.yaml:3:54: template welcome: en.default: $it.Qtty: Item has no field Qtty (did you mean "Qty"?)`,
+				`welcome.yaml:3:72: template welcome: en.default: $.Member.Nam: Member has no field Nam (did you mean "Name"?)`,
 			},
 		},
 		{
 			name: "inside with dot is the value",
 			file: "locales:\n  en:\n    default: \"{{with .Coupon}}Code {{.Cod}}{{end}}\"\n",
-			want: []string{`welcome.yaml:3:39: template welcome: en.default: .Cod: Coupon has no field Cod (did you mean Code?)`},
+			want: []string{`welcome.yaml:3:39: template welcome: en.default: .Cod: Coupon has no field Cod (did you mean "Code"?)`},
 		},
 		{
 			name: "unknown function",
 			file: "locales:\n  en:\n    default: \"{{mony .Coupon.Value}}\"\n",
-			want: []string{`welcome.yaml:3:17: template welcome: en.default: unknown function mony (did you mean money?)`},
+			want: []string{`welcome.yaml:3:17: template welcome: en.default: unknown function mony (did you mean "money"?)`},
 		},
 		{
 			name: "function arguments",
@@ -106,7 +106,7 @@ func TestAddErrors(t *testing.T) {
 		{
 			name: "unknown channel key",
 			file: "locales:\n  zh:\n    default: 你好\n    wecomm:\n      text: 你好\n",
-			want: []string{`welcome.yaml:4:5: template welcome: zh.wecomm: unknown field wecomm (did you mean wecom?)`},
+			want: []string{`welcome.yaml:4:5: template welcome: zh.wecomm: unknown field "wecomm" (did you mean "wecom"?)`},
 		},
 		{
 			name: "kind the channel cannot send",
@@ -116,7 +116,7 @@ func TestAddErrors(t *testing.T) {
 		{
 			name: "unknown kind",
 			file: "locales:\n  zh:\n    dingtalk:\n      kind: actioncard\n",
-			want: []string{`welcome.yaml:4:13: template welcome: zh.dingtalk.kind: unknown kind actioncard (did you mean action_card?)`},
+			want: []string{`welcome.yaml:4:13: template welcome: zh.dingtalk.kind: unknown kind "actioncard" (did you mean "action_card"?)`},
 		},
 		{
 			name: "field of another kind and a missing field",
@@ -147,7 +147,7 @@ func TestAddErrors(t *testing.T) {
 			name: "unknown top-level field and bad locale",
 			file: "id: welcome\ndescripton: x\nlocales:\n  Chinese:\n    default: 你好\n",
 			want: []string{
-				`welcome.yaml:2:1: template welcome: descripton: unknown field descripton (did you mean description?)`,
+				`welcome.yaml:2:1: template welcome: descripton: unknown field "descripton" (did you mean "description"?)`,
 				`welcome.yaml:4:3: template welcome: Chinese: bad locale "Chinese": use a language tag such as zh, en or zh-TW`,
 			},
 		},
@@ -159,17 +159,17 @@ func TestAddErrors(t *testing.T) {
 		{
 			name: "yaml syntax error",
 			file: "locales:\n  zh:\n    default: \"unclosed\n",
-			want: []string{`welcome.yaml:3:1: template welcome: found unexpected end of stream`},
+			want: []string{`welcome.yaml:3:1: template welcome: bad YAML: found unexpected end of stream`},
 		},
 		{
 			name: "aliases",
 			file: "locales:\n  zh: &zh\n    default: 你好\n  en: *zh\n",
-			want: []string{`welcome.yaml:4:7: template welcome: anchors and aliases (*name) are not supported: write the value out`},
+			want: []string{`welcome.yaml:4:7: template welcome: anchors and aliases (*name) are not supported in templates: write the value out`},
 		},
 		{
 			name: "duplicate key",
 			file: "locales:\n  zh:\n    default: 你好\n    default: 您好\n",
-			want: []string{`welcome.yaml:4:5: template welcome: zh.default: duplicate key default`},
+			want: []string{`welcome.yaml:4:5: template welcome: zh.default: default is given twice`},
 		},
 	}
 	for _, tc := range tests {
@@ -297,7 +297,7 @@ func TestLoadFS(t *testing.T) {
 		"notes.txt": {Data: []byte("not a template")},
 	})
 	want := "a.yaml:1:29: template a: en.default: .X: Data has no field X; it has Member, Guide, Store, Order, Workflow, Brand, Coupon, Stores, Members, Tasks, Handoff, Handoffs, Stats, Orders, Ranks, Brands, TimeZone\n" +
-		"b.yml:1:30: template b: en.wecom.kind: unknown kind nws (did you mean news?)"
+		`b.yml:1:30: template b: en.wecom.kind: unknown kind "nws" (did you mean "news"?)`
 	if err == nil || err.Error() != want {
 		t.Errorf("got:\n%v\nwant:\n%s", err, want)
 	}
@@ -336,7 +336,7 @@ func TestParseText(t *testing.T) {
 		t.Errorf("got %q, %v", got, err)
 	}
 	_, err = ParseText("task", "回访\n{{.Member.Nmae}}")
-	if err == nil || err.Error() != "2:11: .Member.Nmae: Member has no field Nmae (did you mean Name?)" {
+	if err == nil || err.Error() != `2:11: .Member.Nmae: Member has no field Nmae (did you mean "Name"?)` {
 		t.Errorf("got %v", err)
 	}
 }
@@ -425,7 +425,7 @@ func TestChannelKinds(t *testing.T) {
 		t.Errorf("without channels: %v", err)
 	}
 	unknown := "locales:\n  zh:\n    default: hi\n    feishu: hi\n"
-	want = "unknown.yaml:4:5: template unknown: zh.feishu: unknown field feishu; the fields are default, dingtalk, webhook, wecom"
+	want = `unknown.yaml:4:5: template unknown: zh.feishu: unknown field "feishu"; the fields here are default, dingtalk, webhook and wecom`
 	if err := NewRegistry(WithChannels(testChannels)).Add("unknown.yaml", []byte(unknown)); err == nil || err.Error() != want {
 		t.Errorf("got:\n%v\nwant:\n%s", err, want)
 	}

@@ -9,6 +9,8 @@ import (
 	"text/template"
 	"text/template/parse"
 	"unicode/utf8"
+
+	"github.com/scrmgw/scrmgw/templates/yamlcheck"
 )
 
 // Text is one template text checked against Data: a field of a message
@@ -42,7 +44,7 @@ func ParseText(name, text string) (*Text, error) {
 		line, col := textPosition(text, e.pos)
 		errs = append(errs, &Error{Line: line, Column: col, Msg: e.msg})
 	}
-	if err := errs.err(); err != nil {
+	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	return &Text{tmpl: t, uses: c.uses}, nil
@@ -128,8 +130,8 @@ func parseError(text string, err error) *Error {
 	if m := undefinedFuncRE.FindStringSubmatch(msg); m != nil {
 		names := append(sortedKeys(funcs), builtins...)
 		msg = fmt.Sprintf("unknown function %s", m[1])
-		if s := suggest(m[1], names); s != "" {
-			msg += fmt.Sprintf(" (did you mean %s?)", s)
+		if s := yamlcheck.DidYouMean(m[1], names); s != "" {
+			msg += s
 		} else {
 			msg += "; functions are " + strings.Join(sortedKeys(funcs), ", ") + " and text/template's builtins"
 		}

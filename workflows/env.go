@@ -10,6 +10,8 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/scrmgw/scrmgw/templates/yamlcheck"
 )
 
 // Env is what expressions see: filters, if and switch, wait until and the
@@ -278,7 +280,7 @@ func exprMessage(msg string) string {
 		for t, name := range envTypeNames {
 			if t.String() == m[1] {
 				fields := exprFields(t)
-				if s := didYouMean(m[2], fields); s != "" {
+				if s := yamlcheck.DidYouMean(m[2], fields); s != "" {
 					return fmt.Sprintf("%s has no field %s%s", name, m[2], s)
 				}
 				return fmt.Sprintf("%s has no field %s; it has %s", name, m[2], strings.Join(fields, ", "))
@@ -287,13 +289,13 @@ func exprMessage(msg string) string {
 	}
 	if m := unknownNameRE.FindStringSubmatch(msg); m != nil {
 		names := append(exprFields(reflect.TypeFor[Env]()), exprFuncNames...)
-		if s := didYouMean(m[1], names); s != "" {
+		if s := yamlcheck.DidYouMean(m[1], names); s != "" {
 			return fmt.Sprintf("unknown name %s%s", m[1], s)
 		}
-		return fmt.Sprintf("unknown name %s; expressions start from %s", m[1], list(exprFields(reflect.TypeFor[Env]()), "or"))
+		return fmt.Sprintf("unknown name %s; expressions start from %s", m[1], yamlcheck.Enumerate(exprFields(reflect.TypeFor[Env]()), "or"))
 	}
 	if m := unknownFuncRE.FindStringSubmatch(msg); m != nil {
-		return fmt.Sprintf("unknown function %s%s", m[1], didYouMean(m[1], exprFuncNames))
+		return fmt.Sprintf("unknown function %s%s", m[1], yamlcheck.DidYouMean(m[1], exprFuncNames))
 	}
 	if m := mismatchRE.FindStringSubmatch(msg); m != nil {
 		return fmt.Sprintf("%s cannot compare %s with %s", m[1], typeWord(m[2]), typeWord(m[3]))

@@ -343,7 +343,7 @@ func TestLoadErrors(t *testing.T) {
 			name: "guide task title template",
 			yaml: head + "  - guide_task: 回访 {{.Member.Nmae}}\n    due_in: 2 hours\n",
 			want: []string{
-				`recall.yaml:8:30: steps[0].guide_task: .Member.Nmae: Member has no field Nmae (did you mean Name?)`,
+				`recall.yaml:8:30: steps[0].guide_task: .Member.Nmae: Member has no field Nmae (did you mean "Name"?)`,
 				`recall.yaml:9:13: steps[0].due_in: bad duration "2 hours" (did you mean 2h?)`,
 			},
 		},

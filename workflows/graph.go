@@ -3,6 +3,8 @@ package workflows
 import (
 	"fmt"
 	"slices"
+
+	"github.com/scrmgw/scrmgw/templates/yamlcheck"
 )
 
 // graph checks the workflow's steps as a graph: every step is reachable
@@ -43,7 +45,7 @@ func (d *decoder) graph(w *Workflow) {
 		}
 		for i, s := range w.Steps {
 			if !seen[i] {
-				d.errorAt(s.Pos.Line, s.Pos.Column, fmt.Sprintf("steps[%d]", i), "step %q is unreachable: no step leads to it (check the next, then, else and other transitions before it)", s.ID)
+				d.ErrorAt(s.Pos.Line, s.Pos.Column, fmt.Sprintf("steps[%d]", i), "step %q is unreachable: no step leads to it (check the next, then, else and other transitions before it)", s.ID)
 			}
 		}
 	}
@@ -68,9 +70,9 @@ func (d *decoder) graph(w *Workflow) {
 		first := w.Steps[scc[0]]
 		what := "step " + ids[0] + " leads back to itself"
 		if len(ids) > 1 {
-			what = "steps " + list(ids, "and") + " lead back to each other"
+			what = "steps " + yamlcheck.Enumerate(ids, "and") + " lead back to each other"
 		}
-		d.errorAt(first.Pos.Line, first.Pos.Column, fmt.Sprintf("steps[%d]", scc[0]), "%s without a wait: a run would loop forever; put a wait or wait_for in the loop", what)
+		d.ErrorAt(first.Pos.Line, first.Pos.Column, fmt.Sprintf("steps[%d]", scc[0]), "%s without a wait: a run would loop forever; put a wait or wait_for in the loop", what)
 	}
 }
 

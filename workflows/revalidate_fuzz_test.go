@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"gopkg.in/yaml.v3"
+
+	"github.com/scrmgw/scrmgw/templates/yamlcheck"
 )
 
 // FuzzLoadRevalidate checks that validation is a property of the
@@ -64,19 +66,19 @@ func FuzzLoadRevalidate(f *testing.F) {
 			t.Fatalf("accepted with templates, refused without: %v", err)
 		}
 
-		var doc yaml.Node
-		if err := unmarshal(data, &doc); err != nil {
-			t.Fatalf("Load accepted a file unmarshal refuses: %v", err)
+		doc, err := parse(data)
+		if err != nil || doc == nil {
+			t.Fatalf("Load accepted a file the parser refuses: %v", err)
 		}
-		out, err := marshal(&doc)
+		out, err := marshal(doc)
 		if err != nil {
 			return // not every node the parser accepts can be encoded
 		}
 		// The encoder has bugs of its own (a literal block starting with
 		// an empty line comes out unparsable): hold Load to the
 		// re-encoded file only when it says the same thing.
-		var doc2 yaml.Node
-		if err := unmarshal(out, &doc2); err != nil || !sameValues(&doc, &doc2) {
+		doc2, err := parse(out)
+		if err != nil || doc2 == nil || !sameValues(doc, doc2) {
 			return
 		}
 		w2, err := Load("fuzz.yaml", out, opts)
@@ -87,6 +89,13 @@ func FuzzLoadRevalidate(f *testing.F) {
 			t.Fatalf("re-encoding changed the workflow (-before +after):\n%s\n%s\n---\n%s", diff, data, out)
 		}
 	})
+}
+
+// parse returns the root node of a workflow file as Load reads it.
+func parse(data []byte) (*yaml.Node, error) {
+	c := yamlcheck.Checker{File: "fuzz.yaml", Noun: "workflow"}
+	root := c.Parse(data)
+	return root, c.Errs.Err()
 }
 
 // marshal encodes n, turning an encoder panic into an error.

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/scrmgw/scrmgw/templates/yamlcheck"
 )
 
 // Day and Week are the duration units workflows add to Go's: a day is 24
@@ -251,7 +253,7 @@ func parseSchedule(spec string, loc *time.Location) (*Schedule, error) {
 				d, ok := parseWeekday(name)
 				if !ok {
 					names := []string{"weekday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
-					if sug := suggest(name, names); sug != "" {
+					if sug := yamlcheck.Suggest(name, names); sug != "" {
 						return nil, fmt.Errorf("schedule %q: unknown day %q (did you mean %q?)", spec, name, sug)
 					}
 					return nil, fmt.Errorf("bad schedule %q: %s", spec, scheduleForms)
@@ -367,7 +369,7 @@ func zoneError(name string) error {
 	if z, ok := cityZones[strings.ToLower(strings.TrimSpace(name))]; ok {
 		return fmt.Errorf("unknown time zone %q (did you mean %q?)", name, z)
 	}
-	if s := suggest(name, commonZones); s != "" {
+	if s := yamlcheck.Suggest(name, commonZones); s != "" {
 		return fmt.Errorf("unknown time zone %q (did you mean %q?)", name, s)
 	}
 	return fmt.Errorf("unknown time zone %q: use an IANA name such as Asia/Shanghai", name)
