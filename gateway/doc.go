@@ -27,7 +27,9 @@
 // package takes plain values, and what it needs of a channel it declares
 // as a small interface the wiring satisfies (assign.Transferer,
 // assign.ResignedTransferer, api.ContactWayMaker) or reaches through
-// adapters.Channel. The one exception is the commerce event schema, which
+// adapters.Channel; what differs by channel (the kinds it sends, reaching
+// a member through their guide, its send rate) it reads from the
+// channels' specs (adapters.Specs, the Registry) and names no channel. The one exception is the commerce event schema, which
 // still lives in adapters/webhook (api, commerce, importer and ledger
 // import it; issue 16 moves it out). bots and the workflow engine reach
 // the gateway only through interfaces the wiring satisfies (bots.Outbox,
