@@ -7,13 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/templates"
 )
-
-// TypeMemberJoined is the event logged when the bot makes a sender a
-// member, as a contact added on a channel is: workflows start on it.
-const TypeMemberJoined = "member.joined"
 
 // ErrNoGuide means no guide can take the member: no store carrying the
 // brand near enough has room, and no pool does.
@@ -89,7 +86,7 @@ func (d Deps) join(ctx context.Context, m *Message, member *store.MemberView) (*
 		via = "bot_location"
 	}
 	payload, _ := json.Marshal(map[string]string{"new_member": fmt.Sprint(member == nil), "via": via, "message_id": m.DedupKey})
-	e := &store.Event{Type: TypeMemberJoined, BrandID: m.Brand, Source: m.Channel, SourceID: joinKey(m), Payload: string(payload)}
+	e := &store.Event{Type: events.TypeMemberJoined, BrandID: m.Brand, Source: m.Channel, SourceID: joinKey(m), Payload: string(payload)}
 	mm, _, err := d.Enroll.EnsureMember(ctx, store.NewMember{BrandID: m.Brand,
 		Identities: []store.Identity{{Channel: m.Channel, ExternalID: m.SenderID}}, Joined: e})
 	if err != nil {

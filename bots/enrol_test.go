@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/geo"
 	"github.com/scrmgw/scrmgw/store/storetest"
@@ -119,7 +120,7 @@ func TestMemberBotEnrols(t *testing.T) {
 				case tc.wantJoin == "" && len(enr.joined) != 0:
 					t.Errorf("joined %+v, want none", enr.joined[0])
 				case tc.wantJoin != "" && (len(enr.joined) != 1 || enr.joined[0].Payload != tc.wantJoin || *enr.joined[0].MemberID != v.ID ||
-					enr.joined[0].Type != TypeMemberJoined || enr.joined[0].BrandID != "camellia"):
+					enr.joined[0].Type != events.TypeMemberJoined || enr.joined[0].BrandID != "camellia"):
 					t.Errorf("joined %+v, want one with %s", enr.joined, tc.wantJoin)
 				}
 			})
@@ -167,14 +168,14 @@ func TestMemberBotJoinsOnAnyMessage(t *testing.T) {
 		if len(enr.joined) != 2 {
 			t.Errorf("a later message handed %+v", enr.joined[2:])
 		}
-		evs, err := s.Events(ctx, store.EventFilter{MemberID: v.ID, Type: TypeMemberJoined})
+		evs, err := s.Events(ctx, store.EventFilter{MemberID: v.ID, Type: events.TypeMemberJoined})
 		if err != nil || len(evs) != 1 {
 			t.Errorf("member.joined logged %d times (%v), want once", len(evs), err)
 		}
 
 		// A contact added on the channel joined already: not again.
 		if _, _, err := s.EnsureMember(ctx, store.NewMember{BrandID: "camellia", Identities: []store.Identity{{Channel: "wecom", ExternalID: "wmContact"}},
-			Joined: &store.Event{Type: TypeMemberJoined, Source: "wecom", SourceID: "contact-msg-9"}}); err != nil {
+			Joined: &store.Event{Type: events.TypeMemberJoined, Source: "wecom", SourceID: "contact-msg-9"}}); err != nil {
 			t.Fatal(err)
 		}
 		enr.joined = nil

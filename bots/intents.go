@@ -42,7 +42,7 @@ const (
 
 var knownIntents = map[string][]string{
 	"member": {IntentNearestStore, IntentMyGuide, IntentMyPoints, IntentMyOrders, IntentUnsubscribe, IntentResubscribe,
-		IntentCrossBrandOn, IntentCrossBrandOff, IntentHandoff, IntentHelp},
+		IntentCrossBrandOn, IntentCrossBrandOff, IntentHandoff, IntentHelp, IntentMemberCode},
 	"guide": {IntentMyMembers, IntentMyTasks, IntentDone, IntentLookup, IntentMyStats, IntentLeaderboard, IntentHandoffEnd, IntentHelp},
 }
 

@@ -115,6 +115,9 @@ type Deps struct {
 	// Incentives answers "my orders", the leaderboard, guide points and
 	// cross-brand opt-ins; nil answers those with the help.
 	Incentives IncentiveStore
+	// MemberCodes makes members' codes for the till ("member code"); nil
+	// answers that with the help.
+	MemberCodes MemberCoder
 	// Reminders finds and settles guide task reminders
 	// (SendTaskReminders); nil sends none.
 	Reminders TaskReminderStore
@@ -241,6 +244,10 @@ func (d Deps) memberAnswer(ctx context.Context, m *Message, member *store.Member
 	case IntentCrossBrandOn, IntentCrossBrandOff:
 		if d.Incentives != nil {
 			return d.crossBrand(ctx, m, data, intent == IntentCrossBrandOn, arg)
+		}
+	case IntentMemberCode:
+		if d.MemberCodes != nil {
+			return d.memberCode(ctx, m, member, data)
 		}
 	case IntentHandoff:
 		if d.Handoffs != nil {

@@ -40,6 +40,12 @@ type Config struct {
 	// Default: none. Required with PostgreSQL; in the zero-setup mode a
 	// random token is generated into DataDir/admin-token.
 	AdminToken string `yaml:"admin_token" secret:"true"`
+	// AdminTokenNext is a second admin token, valid as well as
+	// AdminToken, for rotating it without downtime: set the new token
+	// here, move the clients to it, then make it admin_token and clear
+	// this (docs/security.md). The audit trail names requests made with
+	// it "admin_next". Default: none.
+	AdminTokenNext string `yaml:"admin_token_next" secret:"true"`
 
 	// TemplatesDir holds the message templates (one YAML file each).
 	// Default: the built-in templates of configs/templates.
@@ -71,7 +77,27 @@ type Config struct {
 	Webhook webhook.Config `yaml:"webhook"`
 	Ledger  LedgerConfig   `yaml:"ledger"`
 	Coupons CouponsConfig  `yaml:"coupons"`
+	Console ConsoleConfig  `yaml:"console"`
 }
+
+// ConsoleConfig configures the web console at /console/ (docs/console.md).
+type ConsoleConfig struct {
+	// IdleTimeout signs a browser out after that long without a request.
+	// Default 8h.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxAge signs a browser out that long after it signed in, however
+	// busy. Default 168h (7 days).
+	MaxAge time.Duration `yaml:"max_age"`
+	// PublicURL is the address people open the console at, when a
+	// reverse proxy terminates TLS (https://scrm.example.com): an https
+	// URL makes the session cookie Secure on every request. Requests
+	// served over TLS get Secure cookies in any case. Default: none.
+	PublicURL string `yaml:"public_url"`
+}
+
+// SecureCookies reports whether the console's cookies must be Secure
+// whatever the request: console.public_url is https.
+func (c ConsoleConfig) SecureCookies() bool { return strings.HasPrefix(c.PublicURL, "https://") }
 
 // CouponsConfig names the coupon batches workflows issue from.
 type CouponsConfig struct {
@@ -129,6 +155,11 @@ type HTTPConfig struct {
 	// Default: none, /metrics answers anyone; keep it off public
 	// listeners then.
 	MetricsToken string `yaml:"metrics_token" secret:"true"`
+	// PublicURL is the gateway's address as members' phones reach it
+	// (https://scrm.example.com), for links in messages: the member code
+	// page with its QR code and barcode (docs/retail.md). Default: none;
+	// the member code is then sent as text only.
+	PublicURL string `yaml:"public_url"`
 }
 
 // DefaultTrustedProxies is the default of http.trusted_proxies.
@@ -324,6 +355,7 @@ func Default() Config {
 		DingTalk: dingtalk.Config{StreamHost: dingtalk.DefaultHost, APIBase: dingtalk.DefaultHost},
 		Webhook:  webhook.Config{Tolerance: 5 * time.Minute, MaxBatch: 1000},
 		Ledger:   LedgerConfig{TimeZone: "Asia/Shanghai"},
+		Console:  ConsoleConfig{IdleTimeout: 8 * time.Hour, MaxAge: 7 * 24 * time.Hour},
 	}
 }
 
@@ -381,6 +413,11 @@ func (c *Config) Validate() error {
 			if _, err := netip.ParseAddr(p); err != nil {
 				bad(fmt.Sprintf("http.trusted_proxies[%d]", i), "want an IP or a CIDR such as 10.0.0.0/8, got %q", p)
 			}
+		}
+	}
+	if u := c.HTTP.PublicURL; u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" || pu.RawQuery != "" || pu.Fragment != "" {
+			bad("http.public_url", "want an absolute http(s) URL without query, such as https://scrm.example.com, got %q", u)
 		}
 	}
 	if u := c.Database.URL; u != "" && !c.IsPostgres() && !strings.HasPrefix(u, "sqlite:") {
@@ -449,12 +486,31 @@ func (c *Config) Validate() error {
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		bad("admin_token", "must be at least 16 characters")
 	}
+	if c.AdminTokenNext != "" {
+		if len(c.AdminTokenNext) < 16 {
+			bad("admin_token_next", "must be at least 16 characters")
+		}
+		if c.AdminTokenNext == c.AdminToken {
+			bad("admin_token_next", "is the same as admin_token; set the new token here while rotating")
+		}
+	}
 	if c.IsPostgres() {
 		if c.AdminToken == "" {
 			bad("admin_token", "required with PostgreSQL (set SCRMGW_ADMIN_TOKEN)")
 		}
 		if c.Security.PhoneKey == "" {
 			bad("security.phone_key", "required with PostgreSQL (set SCRMGW_SECURITY_PHONE_KEY to 32 random bytes in hex)")
+		}
+	}
+	if c.Console.IdleTimeout < time.Minute {
+		bad("console.idle_timeout", "must be at least 1m, got %v", c.Console.IdleTimeout)
+	}
+	if c.Console.MaxAge < c.Console.IdleTimeout {
+		bad("console.max_age", "must be at least console.idle_timeout (%v), got %v", c.Console.IdleTimeout, c.Console.MaxAge)
+	}
+	if u := c.Console.PublicURL; u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+			bad("console.public_url", "want an http(s) URL such as https://scrm.example.com, got %q", u)
 		}
 	}
 	if err := c.WeCom.Validate(); err != nil {

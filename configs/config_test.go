@@ -68,6 +68,7 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"bad duration", "http:\n  read_timeout: 5 minutes\n", nil, []string{"http.read_timeout: want a duration"}},
 		{"mapping expected", "http: 8080\n", nil, []string{"http: want a mapping of keys"}},
 		{"invalid value", "http:\n  addr: nowhere\n", nil, []string{"http.addr: want host:port"}},
+		{"public url without scheme", "", []string{"SCRMGW_HTTP_PUBLIC_URL=scrm.example.com"}, []string{"http.public_url: want an absolute http(s) URL"}},
 		{"bad redis scheme", "redis:\n  url: http://x\n", nil, []string{"redis.url: want redis://"}},
 		{"postgres needs secrets", "database:\n  url: postgres://u@h/db\n", nil, []string{"admin_token: required with PostgreSQL", "security.phone_key: required"}},
 		{"bad phone key", "security:\n  phone_key: short\n", nil, []string{"security.phone_key: want 32 bytes"}},
@@ -81,6 +82,9 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 			[]string{"database.inbox_committers: must be from 1 to max_open_conns - 2 (3), or 0 for the default, got 4"}},
 		{"negative linger", "database:\n  inbox_linger: -1ms\n", nil, []string{"database.inbox_linger: must be from 0s to 100ms"}},
 		{"negative reminder lead", "tasks:\n  remind_before: -2h\n", nil, []string{"tasks.remind_before: must not be negative, got -2h0m0s"}},
+		{"short next admin token", "", []string{"SCRMGW_ADMIN_TOKEN_NEXT=short"}, []string{"admin_token_next: must be at least 16 characters"}},
+		{"next admin token same as current", "admin_token: same-token-0123456789\nadmin_token_next: same-token-0123456789\n", nil,
+			[]string{"admin_token_next: is the same as admin_token"}},
 		{"reminder sweep too often", "", []string{"SCRMGW_TASKS_REMIND_EVERY=10ms"}, []string{"tasks.remind_every: must be at least 1s, got 10ms"}},
 	}
 	for _, tc := range tests {

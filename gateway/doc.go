@@ -1,6 +1,7 @@
 // Package gateway holds nothing itself: its sub-packages are the product's
 // core, what cmd/scrmgw wires from the configuration and runs.
 //
+//	gateway/console    the web console (/console/): server-rendered pages on the API's auth, the store and the engine
 //	gateway/api        the admin REST API (/api/v1)
 //	gateway/importer   CSV import of stores, guides, members and orders
 //	gateway/httpserve  the HTTP edge: refusal rate limiting, metrics, metrics token
@@ -10,18 +11,23 @@
 //	gateway/outbox     durable outbox: sender, send rates, recovery, delivery checks
 //	gateway/queue      the asynq queues, queueing a row once, retry back-off (queuetest: a fake)
 //	gateway/assign     nearest-store assignment, bulk assignment, guides leaving, handovers
+//	gateway/audit      the audit trail's buffered batch writer; tokens' last use
+//	gateway/membercode the member code shown at the till: rotating codes, links to the code page, barcodes
+//	gateway/storepage  the pages members open on their phones: the store page (/m/stores), the member code page
 //
 // Who may import whom: floors, top to bottom; a package imports only
 // packages on floors below its own (arrows point down, nothing points
 // back up, and packages of one floor do not import each other):
 //
 //	1  cmd/scrmgw (flags, subcommands), cmd/scrmgw/internal/app (wiring, run loops)
-//	2  gateway/api, gateway/importer, gateway/httpserve
-//	3  gateway/commerce
-//	4  gateway/inbox
-//	5  gateway/outbox, gateway/ledger, gateway/assign, bots, workflows/engine
-//	6  gateway/queue, workflows, adapters/wecom, adapters/dingtalk, adapters/webhook
-//	7  adapters, templates, store (store/geo)
+//	2  gateway/console
+//	3  gateway/api, gateway/importer, gateway/httpserve, gateway/storepage
+//	4  gateway/commerce
+//	5  gateway/inbox
+//	6  gateway/outbox, gateway/ledger, gateway/assign, bots, workflows/engine
+//	7  gateway/queue, gateway/audit, gateway/membercode, workflows, adapters/wecom, adapters/dingtalk, adapters/webhook
+//	8  adapters, templates, store (store/geo)
+//	9  events (the event types and the commerce event schema; imports nothing of scrmgw)
 //
 // Only the wiring imports configs and the channel packages: a gateway
 // package takes plain values, and what it needs of a channel it declares
@@ -29,9 +35,12 @@
 // assign.ResignedTransferer, api.ContactWayMaker) or reaches through
 // adapters.Channel; what differs by channel (the kinds it sends, reaching
 // a member through their guide, its send rate) it reads from the
-// channels' specs (adapters.Specs, the Registry) and names no channel. The one exception is the commerce event schema, which
-// still lives in adapters/webhook (api, commerce, importer and ledger
-// import it; issue 16 moves it out). bots and the workflow engine reach
+// channels' specs (adapters.Specs, the Registry) and names no channel.
+// The commerce event schema is not the webhook
+// channel's: it is the leaf package events, which the wiring hands the
+// channel as its webhook.Check. The one exception left is gateway/api,
+// which imports adapters/webhook for its event sources' secrets and the
+// events body limit. bots and the workflow engine reach
 // the gateway only through interfaces the wiring satisfies (bots.Outbox,
 // the engine's sender, api.Workflows).
 package gateway

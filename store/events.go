@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/scrmgw/scrmgw/events"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -33,7 +34,7 @@ func (s *Store) AppendEvent(ctx context.Context, e *Event) (fresh bool, err erro
 			return res.Error
 		}
 		fresh = true
-		if e.Type == eventPurchaseCompleted && e.MemberID != nil && e.BrandID != "" {
+		if e.Type == events.TypePurchaseCompleted && e.MemberID != nil && e.BrandID != "" {
 			// Segments read the last purchase from member_stats; orders
 			// and spend are counted where orders are recorded.
 			return addPurchase(tx, *e.MemberID, e.BrandID, 0, 0, e.OccurredAt, true)

@@ -147,7 +147,7 @@ func TestMigrateGuideIdentities(t *testing.T) {
 			raw := rawDB(t, dialect, url)
 			for _, q := range []string{
 				`DROP TABLE guide_identities`,
-				`DELETE FROM schema_migrations WHERE id = '0018_guide_identities'`,
+				`DELETE FROM schema_migrations WHERE id = '0022_guide_identities'`,
 				`ALTER TABLE guides ADD COLUMN wecom_userid varchar(128)`,
 				`ALTER TABLE guides ADD COLUMN dingtalk_userid varchar(128)`,
 				`CREATE UNIQUE INDEX idx_guides_wecom_userid ON guides (wecom_userid)`,
@@ -174,7 +174,7 @@ func TestMigrateGuideIdentities(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(applied, []string{"0018_guide_identities"}) {
+			if !slices.Equal(applied, []string{"0022_guide_identities"}) {
 				t.Fatalf("applied %v", applied)
 			}
 			if applied, err := s.Migrate(ctx); err != nil || len(applied) != 0 {

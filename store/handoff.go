@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scrmgw/scrmgw/events"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -257,7 +258,7 @@ func (s *Store) IdleHandoffs(ctx context.Context, before time.Time, limit int) (
 // newest first.
 func (s *Store) RecentMessages(ctx context.Context, memberID int64, n int) ([]Event, error) {
 	var out []Event
-	err := s.db.WithContext(ctx).Where("member_id = ? AND type = ?", memberID, "message.received").
+	err := s.db.WithContext(ctx).Where("member_id = ? AND type = ?", memberID, events.TypeMessageReceived).
 		Order("id DESC").Limit(n).Find(&out).Error
 	return out, translate(err)
 }

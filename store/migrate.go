@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/scrmgw/scrmgw/events"
 	"gorm.io/gorm"
 )
 
@@ -39,7 +40,7 @@ var migrations = []migration{
 		// Purchases logged before orders were kept: their times.
 		return tx.Exec(`INSERT INTO member_stats (member_id, brand_id, orders, spent_cents, first_purchase_at, last_purchase_at)
 			SELECT member_id, brand_id, COUNT(*), 0, MIN(occurred_at), MAX(occurred_at) FROM events
-			WHERE type = ? AND member_id IS NOT NULL AND brand_id <> '' GROUP BY member_id, brand_id`, eventPurchaseCompleted).Error
+			WHERE type = ? AND member_id IS NOT NULL AND brand_id <> '' GROUP BY member_id, brand_id`, events.TypePurchaseCompleted).Error
 	}},
 	{id: "0010_handoffs", up: migrateHandoffs},
 	{id: "0011_send_rules", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&Member{}, &QuotaSend{}) }},
@@ -57,8 +58,16 @@ var migrations = []migration{
 	// bindings.
 	{id: "0016_handovers", up: migrateHandovers},
 	{id: "0017_task_reminders", up: migrateTaskReminders},
+	// Scoped tokens (read-only, resources, expiry, last use) and the
+	// append-only audit trail.
+	{id: "0018_audit_token_scopes", up: migrateTokenScopes},
+	{id: "0019_audit_log", up: migrateAuditLog},
+	// Each brand's key for the member codes shown at the till.
+	{id: "0020_retail_member_code_secrets", up: migrateMemberCodeSecrets},
+	// Console sign-ins.
+	{id: "0021_console_sessions", up: migrateConsole},
 	// A guide's ids on channels become rows, one per channel instance.
-	{id: "0018_guide_identities", up: migrateGuideIdentities},
+	{id: "0022_guide_identities", up: migrateGuideIdentities},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -216,10 +216,20 @@ type APIToken struct {
 	BrandID *string `gorm:"size:64;index" json:"brand,omitempty"`
 	Brand   *Brand  `gorm:"foreignKey:BrandID;constraint:OnDelete:CASCADE" json:"-"`
 	// CanViewPhone lets the token read full phone numbers.
-	CanViewPhone bool       `gorm:"not null" json:"can_view_phone"`
-	Hash         string     `gorm:"size:64;not null;uniqueIndex" json:"-"`
-	CreatedAt    time.Time  `json:"created_at"`
-	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+	CanViewPhone bool   `gorm:"not null" json:"can_view_phone"`
+	Hash         string `gorm:"size:64;not null;uniqueIndex" json:"-"`
+	// ReadOnly limits the token to GET and HEAD.
+	ReadOnly bool `gorm:"not null;default:false" json:"read_only"`
+	// Resources lists the route groups the token may use, comma-separated
+	// (members,workflows); empty allows every group. See ResourceList.
+	Resources string `gorm:"size:500;not null;default:''" json:"-"`
+	// ExpiresAt, when set, is when the token stops working.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// LastUsedAt is when the token was last used, to within a minute
+	// (writes are throttled).
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 }
 
 // Cursor is a named position in an external stream (a WeCom kf sync

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/scrmgw/scrmgw/events"
 )
 
 // MemberProfile is everything the workflow engine reads of a member for
@@ -42,12 +44,6 @@ func (p *MemberProfile) Identity(channel string) string {
 func (p *MemberProfile) IsUnsubscribed(channel string) bool {
 	return slices.Contains(p.Unsubscribed, channel) || slices.Contains(p.Unsubscribed, ConsentAll)
 }
-
-// Event types the profile reads purchases from.
-const (
-	eventPurchaseCompleted = "purchase.completed"
-	eventPurchaseRefunded  = "purchase.refunded"
-)
 
 // MemberProfile returns one member's profile for a brand.
 func (s *Store) MemberProfile(ctx context.Context, brand string, id int64) (*MemberProfile, error) {
@@ -161,7 +157,7 @@ func (s *Store) memberProfiles(ctx context.Context, brand string, ids []int64, o
 		}
 	}
 	var purchases []Event
-	if err := db.Where("member_id IN ? AND brand_id = ? AND type IN ?", ids, brand, []string{eventPurchaseCompleted, eventPurchaseRefunded}).
+	if err := db.Where("member_id IN ? AND brand_id = ? AND type IN ?", ids, brand, []string{events.TypePurchaseCompleted, events.TypePurchaseRefunded}).
 		Order("occurred_at, id").Find(&purchases).Error; err != nil {
 		return translate(err)
 	}

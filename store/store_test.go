@@ -307,7 +307,7 @@ func TestAPITokens(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		seedBrands(t, s, "acme")
-		plain, tok, err := s.CreateAPIToken(ctx, "acme ops", ptr("acme"), false)
+		plain, tok, err := s.CreateAPIToken(ctx, store.NewAPIToken{Name: "acme ops", BrandID: ptr("acme")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -321,7 +321,7 @@ func TestAPITokens(t *testing.T) {
 		if _, err := s.APITokenByPlain(ctx, plain); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("revoked token still valid: %v", err)
 		}
-		if _, _, err := s.CreateAPIToken(ctx, "x", ptr("ghost"), false); !errors.Is(err, store.ErrInvalid) {
+		if _, _, err := s.CreateAPIToken(ctx, store.NewAPIToken{Name: "x", BrandID: ptr("ghost")}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("token for unknown brand: %v", err)
 		}
 	})

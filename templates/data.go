@@ -2,6 +2,7 @@ package templates
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -38,6 +39,8 @@ type Data struct {
 	// Brands are the brands a message lists (the other brands of a
 	// member's store, for cross-brand offers).
 	Brands []Brand
+	// MemberCode is the member's code for the till ("member code").
+	MemberCode MemberCode
 	// TimeZone is the IANA name of the zone times are shown in (the
 	// member's, or their store's): Render converts every time in Data to
 	// it before rendering. Empty leaves times in their own location.
@@ -52,6 +55,31 @@ type Member struct {
 	Points int64
 	// PhoneTail is the last four digits of the phone number.
 	PhoneTail string
+}
+
+// MemberCode is the code a member shows at the till: 18 digits for a QR
+// code or barcode, or read out; it rotates every minute.
+type MemberCode struct {
+	Code string
+	// ValidUntil is when the code stops scanning.
+	ValidUntil time.Time
+	// URL is a short-lived link to the member's code page (QR code and
+	// barcode, refreshing itself), and PictureURL a picture for a link
+	// card to it; both empty when the gateway has no http.public_url.
+	URL, PictureURL string
+}
+
+// Grouped writes the code in groups of four digits, for reading out:
+// {{.MemberCode.Grouped}} ("9712 3456 7890 1234 56").
+func (c MemberCode) Grouped() string {
+	var b strings.Builder
+	for i, r := range c.Code {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Guide is the member's shopping guide.
@@ -226,6 +254,7 @@ func (d *Data) localize() (*Data, error) {
 	}
 	c.Order.PurchasedAt = inZone(c.Order.PurchasedAt, loc)
 	c.Coupon.ExpiresAt = inZone(c.Coupon.ExpiresAt, loc)
+	c.MemberCode.ValidUntil = inZone(c.MemberCode.ValidUntil, loc)
 	if len(d.Orders) > 0 {
 		c.Orders = make([]Order, len(d.Orders))
 		for i, o := range d.Orders {

@@ -56,7 +56,10 @@ func sampleData() *Data {
 			{Board: "静安嘉里中心店", Place: 2, Of: 5, Points: 340, Top: []Placing{{1, "王芳", 420}, {2, "李娜", 340}, {3, "赵敏", 120}}},
 			{Board: "山茶花", Place: 7, Of: 58, Points: 340, Top: []Placing{{1, "周婷", 980}, {2, "孙悦", 760}, {3, "王芳", 420}}},
 		},
-		Brands:   []Brand{{Name: "山茶花"}, {Name: "云朵"}},
+		Brands: []Brand{{Name: "山茶花"}, {Name: "云朵"}},
+		// Valid until 10:02 in Shanghai.
+		MemberCode: MemberCode{Code: "971234567890123456", ValidUntil: time.Date(2024, 5, 2, 2, 2, 0, 0, time.UTC),
+			URL: "https://scrm.example.com/m/code/camellia.42.1714615320.6vYw3Gx0c1bqkE9rJm2QpA", PictureURL: "https://scrm.example.com/m/code-card.png"},
 		TimeZone: "Asia/Shanghai",
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/templates/yamlcheck"
 )
 
@@ -27,7 +28,7 @@ type Env struct {
 	Member Member `expr:"member"`
 	// Order is the event's order for purchase events, else the member's
 	// last order.
-	Order Order `expr:"order"`
+	Order events.Order `expr:"order"`
 	// Run is the workflow run the expression is evaluated in; zero for a
 	// trigger filter.
 	Run Run `expr:"run"`
@@ -71,28 +72,6 @@ type Member struct {
 	StoreID    string  `expr:"store_id"`
 	// TimeZone is the member's IANA zone, when known.
 	TimeZone string `expr:"time_zone"`
-}
-
-// Order is a purchase.
-type Order struct {
-	ID string `expr:"id"`
-	// Total is in yuan.
-	Total       float64   `expr:"total"`
-	Items       []Item    `expr:"items"`
-	PurchasedAt time.Time `expr:"purchased_at"`
-	StoreID     string    `expr:"store_id"`
-	Channel     string    `expr:"channel"`
-}
-
-// Item is a line of an order.
-type Item struct {
-	SKU   string  `expr:"sku"`
-	Name  string  `expr:"name"`
-	Qty   int     `expr:"qty"`
-	Price float64 `expr:"price"`
-	// CycleDays is the product's replenishment cycle in days: how long it
-	// lasts; 0 when it has none.
-	CycleDays int `expr:"cycle_days"`
 }
 
 // Run is a workflow run, as expressions see it.
@@ -259,12 +238,12 @@ func describe(t reflect.Type) string {
 
 // envTypeNames names Env's struct types the way expressions reach them.
 var envTypeNames = map[reflect.Type]string{
-	reflect.TypeFor[Event]():  "event",
-	reflect.TypeFor[Member](): "member",
-	reflect.TypeFor[Order]():  "order",
-	reflect.TypeFor[Item]():   "order item",
-	reflect.TypeFor[Run]():    "run",
-	reflect.TypeFor[Env]():    "environment",
+	reflect.TypeFor[Event]():        "event",
+	reflect.TypeFor[Member]():       "member",
+	reflect.TypeFor[events.Order](): "order",
+	reflect.TypeFor[events.Item]():  "order item",
+	reflect.TypeFor[Run]():          "run",
+	reflect.TypeFor[Env]():          "environment",
 }
 
 var (

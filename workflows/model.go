@@ -9,29 +9,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/templates"
-)
-
-// Events a workflow can start on, wait for or count as its goal.
-const (
-	EventMemberJoined       = "member.joined"
-	EventMemberLeft         = "member.left"
-	EventMemberTagged       = "member.tagged"
-	EventPurchaseCompleted  = "purchase.completed"
-	EventPurchaseRefunded   = "purchase.refunded"
-	EventMessageReceived    = "message.received"
-	EventStoreVisited       = "store.visited"
-	EventGuideTaskCompleted = "guide_task.completed"
-	EventMemberSignedUp     = "member.signed_up"
-	EventMemberUpdated      = "member.updated"
-	EventMemberUntagged     = "member.untagged"
 )
 
 // triggerEvents can start a run; guide_task.completed belongs to a run
 // and can only be awaited or be a goal.
 var triggerEvents = []string{
-	EventMemberJoined, EventMemberLeft, EventMemberTagged, EventPurchaseCompleted,
-	EventPurchaseRefunded, EventMessageReceived, EventStoreVisited, EventMemberSignedUp, EventMemberUpdated, EventMemberUntagged,
+	events.TypeMemberJoined, events.TypeMemberLeft, events.TypeMemberTagged, events.TypePurchaseCompleted,
+	events.TypePurchaseRefunded, events.TypeMessageReceived, events.TypeStoreVisited, events.TypeMemberSignedUp, events.TypeMemberUpdated, events.TypeMemberUntagged,
 }
 
 // isCustomEvent reports a brand's own event type: "x." and a name.
@@ -40,7 +26,7 @@ func isCustomEvent(s string) bool {
 	return ok && name != "" && len(s) <= 64 && !strings.ContainsAny(name, " \t")
 }
 
-var allEvents = append(slices.Clone(triggerEvents), EventGuideTaskCompleted)
+var allEvents = append(slices.Clone(triggerEvents), events.TypeGuideTaskCompleted)
 
 // End is the step id transitions name to end the run: next: end.
 const End = "end"

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/scrmgw/scrmgw/events"
 )
 
 // TestExamples loads every workflow shipped in configs/workflows against
@@ -95,7 +96,7 @@ func TestWelcomeExample(t *testing.T) {
 	if s.GuideTask.DueIn != Day || s.GuideTask.Title == nil || s.GuideTask.Note == nil {
 		t.Errorf("guide task: %+v", s.GuideTask)
 	}
-	if len(w.Goals) != 1 || w.Goals[0].Event != EventPurchaseCompleted {
+	if len(w.Goals) != 1 || w.Goals[0].Event != events.TypePurchaseCompleted {
 		t.Errorf("goals: %+v", w.Goals)
 	}
 	if w.Entry.ReEntry.Policy != ReEntryNever || w.Entry.Brand != "camellia" {
@@ -106,19 +107,19 @@ func TestWelcomeExample(t *testing.T) {
 func TestRepurchaseExample(t *testing.T) {
 	w := loadExample(t, "repurchase-replenishment")
 	bought := time.Date(2024, 5, 2, 14, 0, 0, 0, time.UTC)
-	env := &Env{Order: Order{
+	env := &Env{Order: events.Order{
 		PurchasedAt: bought,
-		Items: []Item{
+		Items: []events.Item{
 			{SKU: "bag", CycleDays: 0},
 			{SKU: "cleanser", CycleDays: 30},
 			{SKU: "toner", CycleDays: 60},
 		},
 	}}
-	ok, err := w.Trigger.Matches(EventPurchaseCompleted, env)
+	ok, err := w.Trigger.Matches(events.TypePurchaseCompleted, env)
 	if err != nil || !ok {
 		t.Fatalf("trigger: %v, %v", ok, err)
 	}
-	if ok, _ := w.Trigger.Matches(EventPurchaseCompleted, &Env{Order: Order{Items: []Item{{SKU: "bag"}}}}); ok {
+	if ok, _ := w.Trigger.Matches(events.TypePurchaseCompleted, &Env{Order: events.Order{Items: []events.Item{{SKU: "bag"}}}}); ok {
 		t.Error("an order without replenishable items started a run")
 	}
 	s, _ := w.Step("wait_refill")
@@ -133,10 +134,10 @@ func TestRepurchaseExample(t *testing.T) {
 	if w.Entry.ReEntry.Policy != ReEntryAlways {
 		t.Errorf("re-entry %+v", w.Entry.ReEntry)
 	}
-	if ok, _ := w.Goals[0].Matches(EventPurchaseCompleted, &Env{Order: Order{Total: 88}}); !ok {
+	if ok, _ := w.Goals[0].Matches(events.TypePurchaseCompleted, &Env{Order: events.Order{Total: 88}}); !ok {
 		t.Error("a purchase did not reach the goal")
 	}
-	if ok, _ := w.Goals[0].Matches(EventMessageReceived, &Env{}); ok {
+	if ok, _ := w.Goals[0].Matches(events.TypeMessageReceived, &Env{}); ok {
 		t.Error("a message reached the goal")
 	}
 }

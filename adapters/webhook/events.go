@@ -37,13 +37,6 @@ type cloudEvent struct {
 	Brand string `json:"brand"`
 }
 
-// MemberRef is how an event's data names its member: data.member.
-type MemberRef struct {
-	Phone    string `json:"phone,omitempty"`
-	CRMID    string `json:"crm_id,omitempty"`
-	MemberID int64  `json:"member_id,omitempty"`
-}
-
 // Fault is one problem of a refused request, at a JSON path of the body
 // ("events[3].data.items[0].qty" in a batch, "data.items[0].qty" for one
 // event).
@@ -60,30 +53,37 @@ type Result struct {
 	Duplicates int `json:"duplicates"`
 }
 
+// Check checks an event's type and data against the schema of the events
+// the channel takes (the wiring passes the commerce event schema,
+// events.Check). It returns every fault as "path: message", the path
+// "type" or under "data" ("data.items[0].qty"); none accepts the event.
+// The channel itself checks only the CloudEvents envelope.
+type Check func(typ string, data json.RawMessage) []string
+
 // Ingester checks CloudEvents requests and records their events. It serves
 // both the signed /callbacks/events and the token-authenticated
 // /api/v1/events.
 type Ingester struct {
 	rec      adapters.Recorder
+	check    Check
 	maxBatch int
 	// KnownBrand, when set, refuses events for brands it does not know.
 	KnownBrand func(ctx context.Context, id string) (bool, error)
-	// CheckPhone, when set, refuses member phone numbers it cannot read.
-	CheckPhone func(phone string) error
 	log        *slog.Logger
 	now        func() time.Time
 }
 
-// NewIngester returns an ingester recording through rec; maxBatch caps
-// the events of a batch (0: 1000).
-func NewIngester(rec adapters.Recorder, maxBatch int, log *slog.Logger) *Ingester {
+// NewIngester returns an ingester checking events with check (nil: any
+// type, any data) and recording them through rec; maxBatch caps the
+// events of a batch (0: 1000).
+func NewIngester(rec adapters.Recorder, check Check, maxBatch int, log *slog.Logger) *Ingester {
 	if maxBatch <= 0 {
 		maxBatch = 1000
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Ingester{rec: rec, maxBatch: maxBatch, log: log, now: time.Now}
+	return &Ingester{rec: rec, check: check, maxBatch: maxBatch, log: log, now: time.Now}
 }
 
 // ReadBody reads a request body within the size limit, answering 413 or
@@ -263,8 +263,18 @@ func (g *Ingester) inbound(ev *cloudEvent, brand string, name func(attr string) 
 	if ev.Source == "" || len(ev.Source) > 200 {
 		fault("source", "want 1-200 characters")
 	}
-	if !KnownType(ev.Type) {
-		fault("type", "%q is not one of %s, or a custom type x.<name>", ev.Type, strings.Join(EventTypes, ", "))
+	// The schema's faults: one of the type among the attributes', those
+	// of the data after them.
+	var dataFaults []string
+	if g.check == nil && ev.Type == "" {
+		fault("type", "is required")
+	}
+	for _, f := range g.checkEvent(ev) {
+		if path, msg, _ := strings.Cut(f, ": "); path == "type" {
+			fault(path, "%s", msg)
+		} else {
+			dataFaults = append(dataFaults, f)
+		}
 	}
 	switch {
 	case brand != "" && ev.Brand != "" && ev.Brand != brand:
@@ -285,17 +295,23 @@ func (g *Ingester) inbound(ev *cloudEvent, brand string, name func(attr string) 
 	if ct, _, _ := mime.ParseMediaType(ev.DataContentType); ev.DataContentType != "" && ct != "application/json" {
 		fault("datacontenttype", "only application/json data is accepted")
 	}
-	if KnownType(ev.Type) {
-		for _, f := range checkData(ev.Type, ev.Data, "data", g.CheckPhone) {
-			path, msg, _ := strings.Cut(f, ": ")
-			fault(path, "%s", msg)
-		}
+	for _, f := range dataFaults {
+		path, msg, _ := strings.Cut(f, ": ")
+		fault(path, "%s", msg)
 	}
 	if len(faults) > 0 {
 		return nil, faults
 	}
 	return &adapters.Inbound{Channel: ChannelName, DedupKey: DedupKey(brand, ev.Source, ev.ID), Brand: brand, Kind: "event",
 		Event: ev.Type, At: at, Attrs: map[string]string{"source": ev.Source, "id": ev.ID, "subject": ev.Subject, "data": string(ev.Data)}}, nil
+}
+
+// checkEvent is the schema's faults of ev; none without a schema.
+func (g *Ingester) checkEvent(ev *cloudEvent) []string {
+	if g.check == nil {
+		return nil
+	}
+	return g.check(ev.Type, ev.Data)
 }
 
 // DedupKey is an event's key in the inbox and the event log: its brand,

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scrmgw/scrmgw/events"
 )
 
 // FuzzIngest: whatever the body, the ingester answers without panicking;
@@ -22,7 +24,7 @@ func FuzzIngest(f *testing.F) {
 	f.Add([]byte(`[{"data":null},{}]`), "application/cloudevents-batch+json")
 	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
 		rec := &memRecorder{}
-		g := NewIngester(rec, 1000, nil)
+		g := NewIngester(rec, schema, 1000, nil)
 		g.now = func() time.Time { return time.Unix(specTS, 0) }
 		req := httptest.NewRequest("POST", "/api/v1/events", bytes.NewReader(body))
 		req.Header.Set("Content-Type", contentType)
@@ -38,7 +40,7 @@ func FuzzIngest(f *testing.F) {
 				t.Fatalf("200 %+v but %d recorded", res, len(rec.seen))
 			}
 			for _, in := range rec.seen {
-				if in.Brand == "" || in.DedupKey == "" || len(in.DedupKey) > 200 || !KnownType(in.Event) {
+				if in.Brand == "" || in.DedupKey == "" || len(in.DedupKey) > 200 || !events.KnownType(in.Event) {
 					t.Fatalf("recorded %+v", in)
 				}
 			}
@@ -84,7 +86,7 @@ func FuzzBinaryIngest(f *testing.F) {
 	f.Add("1.0", "v-2", "s", "purchase.completed", "yesterday", "acme", "application/json; charset=utf-8", []byte(`{"member":{"phone":"1"}}`))
 	f.Fuzz(func(t *testing.T, spec, id, source, typ, at, brand, contentType string, body []byte) {
 		rec := &memRecorder{}
-		g := NewIngester(rec, 1000, nil)
+		g := NewIngester(rec, schema, 1000, nil)
 		g.now = func() time.Time { return time.Unix(specTS, 0) }
 		req := httptest.NewRequest("POST", "/api/v1/events", bytes.NewReader(body))
 		for k, v := range map[string]string{"ce-specversion": spec, "ce-id": id, "ce-source": source, "ce-type": typ, "ce-time": at,
@@ -102,7 +104,7 @@ func FuzzBinaryIngest(f *testing.F) {
 				t.Fatalf("200 but %d recorded", len(rec.seen))
 			}
 			for _, in := range rec.seen {
-				if in.Brand == "" || in.Attrs["id"] == "" || !KnownType(in.Event) {
+				if in.Brand == "" || in.Attrs["id"] == "" || !events.KnownType(in.Event) {
 					t.Fatalf("recorded %+v", in)
 				}
 			}

@@ -20,7 +20,7 @@ func TestSpecPreviewIsTheBodySent(t *testing.T) {
 		body = must(io.ReadAll(r.Body))
 	}))
 	defer srv.Close()
-	ch, err := New(Config{Secret: specSecret, URL: srv.URL}, NewIngester(&memRecorder{}, 0, nil), nil, nil)
+	ch, err := New(Config{Secret: specSecret, URL: srv.URL}, NewIngester(&memRecorder{}, nil, 0, nil), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

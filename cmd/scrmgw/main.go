@@ -19,6 +19,7 @@ import (
 
 	"github.com/scrmgw/scrmgw/cmd/scrmgw/internal/app"
 	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/gateway/api"
 	"github.com/scrmgw/scrmgw/gateway/importer"
 )
 
@@ -39,6 +40,9 @@ Usage:
   scrmgw workflow validate FILE...  check workflow files; every error with file:line:column
   scrmgw workflow dry-run FILE --member M.json [--events E.json] [--start TIME]
                                    simulate one member through a workflow; nothing is sent
+  scrmgw token   create --name N [--brand B] [--read-only] [--resources a,b] [--expires 720h] [--phones]
+                 | list | revoke ID  [--config FILE]
+                                   manage API tokens; create prints the token once
   scrmgw config  [--config FILE]   check the configuration; list environment variables with --env
   scrmgw version                   print the version
 
@@ -75,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
 		return 0
-	case "serve", "worker", "migrate", "config", "import", "workflow", "ledger":
+	case "serve", "worker", "migrate", "config", "import", "workflow", "ledger", "token":
 	default:
 		fmt.Fprintf(stderr, "scrmgw: unknown command %q\n\n%s", cmd, usage)
 		return 2
@@ -102,6 +106,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cmd == "ledger" {
 		fs.StringVar(&settleDate, "date", "", "the day to settle, YYYY-MM-DD in ledger.time_zone")
 		fs.StringVar(&settleFormat, "format", "csv", "output: csv or json")
+	}
+	var tf tokenFlags
+	if cmd == "token" {
+		fs.StringVar(&tf.name, "name", "", "create: the token's name, shown in the audit trail")
+		fs.StringVar(&tf.brand, "brand", "", "create: limit the token to this brand (default: an admin token, every brand)")
+		fs.BoolVar(&tf.readOnly, "read-only", false, "create: GET and HEAD only")
+		fs.StringVar(&tf.resources, "resources", "", "create: limit the token to these route groups, comma-separated ("+strings.Join(api.Resources, ", ")+")")
+		fs.DurationVar(&tf.expires, "expires", 0, "create: the token expires after this long, e.g. 720h (default: never)")
+		fs.BoolVar(&tf.phones, "phones", false, "create: the token sees full phone numbers")
 	}
 	if cmd == "serve" {
 		fs.BoolVar(&workers, "workers", true, "run queue workers and the scheduler in this process too")
@@ -130,6 +143,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	} else if cmd == "ledger" {
 		if len(positional) != 1 || positional[0] != "settle" || settleDate == "" || (settleFormat != "csv" && settleFormat != "json") {
 			fmt.Fprintln(stderr, "usage: scrmgw ledger settle --date YYYY-MM-DD [--format csv|json]")
+			return 2
+		}
+	} else if cmd == "token" {
+		if len(positional) == 0 {
+			fmt.Fprintln(stderr, tokenUsage)
 			return 2
 		}
 	} else if len(positional) > 0 {
@@ -162,6 +180,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if cmd == "ledger" {
 		return runSettle(ctx, cfg, log, settleDate, settleFormat, stdout, stderr)
+	}
+	if cmd == "token" {
+		return runToken(ctx, cfg, log, positional, tf, stdout, stderr)
 	}
 	if cmd == "import" {
 		return runImport(ctx, cfg, log, positional[0], positional[1], importer.Options{SkipInvalid: skipInvalid, Brand: brand}, stdout, stderr)

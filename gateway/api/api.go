@@ -12,14 +12,21 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/gateway/assign"
+	"github.com/scrmgw/scrmgw/gateway/membercode"
 	"github.com/scrmgw/scrmgw/store"
 )
 
 // Options configure the API.
 type Options struct {
 	Store *store.Store
-	// AdminToken is the configured admin bearer token.
-	AdminToken string
+	// AdminToken is the configured admin bearer token; AdminTokenNext,
+	// when set, is a second one, valid as well, for rotating it without
+	// downtime (admin_token_next).
+	AdminToken     string
+	AdminTokenNext string
+	// Audit records the audit trail; nil records nothing (tests of
+	// other things).
+	Audit Auditor
 	// MaxBodyBytes and MaxBulkBodyBytes limit request bodies.
 	MaxBodyBytes     int64
 	MaxBulkBodyBytes int64
@@ -48,11 +55,12 @@ type Options struct {
 
 // Server serves the admin API.
 type Server struct {
-	store      *store.Store
-	adminToken string
-	maxBody    int64
-	maxBulk    int64
-	log        *slog.Logger
+	store       *store.Store
+	adminTokens []adminToken
+	audit       Auditor
+	maxBody     int64
+	maxBulk     int64
+	log         *slog.Logger
 
 	contactWays ContactWayMaker
 	channels    adapters.Specs
@@ -63,6 +71,8 @@ type Server struct {
 	onSourcesChanged func()
 	settler          Settler
 	ledgerZone       *time.Location
+
+	memberCodes *membercode.Codes
 }
 
 // New returns the API server.
@@ -70,88 +80,119 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{store: o.Store, adminToken: o.AdminToken, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger,
+	var admins []adminToken
+	if o.AdminToken != "" {
+		admins = append(admins, adminToken{name: "admin", token: o.AdminToken})
+	}
+	if o.AdminTokenNext != "" {
+		admins = append(admins, adminToken{name: "admin_next", token: o.AdminTokenNext})
+	}
+	if o.Audit == nil {
+		o.Audit = noAuditor{}
+	}
+	return &Server{store: o.Store, adminTokens: admins, audit: o.Audit, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger,
 		contactWays: o.ContactWays, channels: o.Channels, assigner: o.Assigner, workflows: o.Workflows,
-		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler, ledgerZone: o.LedgerZone}
+		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler, ledgerZone: o.LedgerZone,
+		memberCodes: membercode.New(o.Store, nil)}
 }
+
+// adminToken is a configured admin token and the name the audit trail
+// gives it.
+type adminToken struct{ name, token string }
 
 // maxBulkItems bounds the rows of one bulk request.
 const maxBulkItems = 10000
 
-// Mount registers the routes under /api/v1 on r.
+// Mount registers the routes under /api/v1 on r. Every route belongs to
+// one route group (Resources), which a token may be limited to; every
+// write and every full phone shown is in the audit trail.
 func (s *Server) Mount(r *gin.Engine) {
 	// Admin only, outside the v1 group's authentication (as the queue UI).
-	r.GET("/api/v1/handovers", s.RequireAdmin(), s.listHandovers)
-	v1 := r.Group("/api/v1", s.Authenticate())
+	r.GET("/api/v1/handovers", s.AuditTrail(), RequireResource(ResourceGuides), s.RequireAdmin(), s.listHandovers)
+	v1 := r.Group("/api/v1", s.AuditTrail())
+	group := func(resource string) *gin.RouterGroup {
+		return v1.Group("", RequireResource(resource), s.Authenticate())
+	}
 
-	v1.GET("/brands", s.listBrands)
-	v1.POST("/brands", s.createBrand)
-	v1.POST("/brands/bulk", s.bulkBrands)
-	v1.GET("/brands/:id", s.getBrand)
-	v1.PUT("/brands/:id", s.putBrand)
-	v1.DELETE("/brands/:id", s.deleteBrand)
-	v1.GET("/brands/:id/webhook-endpoint", s.getWebhookEndpoint)
-	v1.PUT("/brands/:id/webhook-endpoint", s.putWebhookEndpoint)
-	v1.DELETE("/brands/:id/webhook-endpoint", s.deleteWebhookEndpoint)
+	catalog := group(ResourceCatalog)
+	catalog.GET("/brands", s.listBrands)
+	catalog.POST("/brands", s.createBrand)
+	catalog.POST("/brands/bulk", s.bulkBrands)
+	catalog.GET("/brands/:id", s.getBrand)
+	catalog.PUT("/brands/:id", s.putBrand)
+	catalog.DELETE("/brands/:id", s.deleteBrand)
+	catalog.GET("/stores", s.listStores)
+	catalog.GET("/stores/nearest", s.nearestStores)
+	catalog.POST("/stores", s.createStore)
+	catalog.POST("/stores/bulk", s.bulkStores)
+	catalog.GET("/stores/:id", s.getStore)
+	catalog.PUT("/stores/:id", s.putStore)
+	catalog.DELETE("/stores/:id", s.deleteStore)
+	catalog.POST("/stores/:id/contact-way", s.storeContactWay)
+	catalog.GET("/contact-ways", s.listContactWays)
 
-	v1.GET("/stores", s.listStores)
-	v1.GET("/stores/nearest", s.nearestStores)
-	v1.POST("/stores", s.createStore)
-	v1.POST("/stores/bulk", s.bulkStores)
-	v1.GET("/stores/:id", s.getStore)
-	v1.PUT("/stores/:id", s.putStore)
-	v1.DELETE("/stores/:id", s.deleteStore)
+	guides := group(ResourceGuides)
+	guides.GET("/guides", s.listGuides)
+	guides.POST("/guides", s.createGuide)
+	guides.POST("/guides/bulk", s.bulkGuides)
+	guides.GET("/guides/:id", s.getGuide)
+	guides.PUT("/guides/:id", s.putGuide)
+	guides.DELETE("/guides/:id", s.deleteGuide)
+	guides.POST("/guides/:id/leave", s.guideLeave)
+	guides.POST("/guides/:id/contact-way", s.guideContactWay)
+	guides.GET("/leaderboards", s.leaderboard)
 
-	v1.GET("/guides", s.listGuides)
-	v1.POST("/guides", s.createGuide)
-	v1.POST("/guides/bulk", s.bulkGuides)
-	v1.GET("/guides/:id", s.getGuide)
-	v1.PUT("/guides/:id", s.putGuide)
-	v1.DELETE("/guides/:id", s.deleteGuide)
-	v1.POST("/guides/:id/leave", s.guideLeave)
+	members := group(ResourceMembers)
+	members.GET("/members", s.findMember)
+	members.POST("/members", s.createMember)
+	members.POST("/members/bulk", s.bulkMembers)
+	members.GET("/members/:id", s.getMember)
+	members.PATCH("/members/:id", s.updateMember)
+	members.POST("/members/:id/assign", s.assignMember)
+	members.POST("/members/:id/merge", s.mergeMember)
 
-	v1.POST("/stores/:id/contact-way", s.storeContactWay)
-	v1.POST("/guides/:id/contact-way", s.guideContactWay)
-	v1.GET("/contact-ways", s.listContactWays)
+	workflows := group(ResourceWorkflows)
+	workflows.GET("/workflows", s.listWorkflows)
+	workflows.PUT("/workflows/:name", s.putWorkflow)
+	workflows.POST("/workflows/:name/enable", s.setWorkflowEnabled(true))
+	workflows.POST("/workflows/:name/disable", s.setWorkflowEnabled(false))
+	workflows.GET("/workflows/:name/stats", s.workflowStats)
+	workflows.POST("/workflows/:name/versions/:version/retire", s.retireVersion)
 
-	v1.GET("/members", s.findMember)
-	v1.POST("/members", s.createMember)
-	v1.POST("/members/bulk", s.bulkMembers)
-	v1.GET("/members/:id", s.getMember)
-	v1.PATCH("/members/:id", s.updateMember)
-	v1.POST("/members/:id/assign", s.assignMember)
-	v1.POST("/members/:id/merge", s.mergeMember)
+	tasks := group(ResourceTasks)
+	tasks.GET("/guide-tasks", s.guideTaskCounts)
+	tasks.POST("/guide-tasks", s.createGuideTask)
+	tasks.POST("/guide-tasks/:id/complete", s.completeGuideTask)
 
-	v1.GET("/workflows", s.listWorkflows)
-	v1.PUT("/workflows/:name", s.putWorkflow)
-	v1.POST("/workflows/:name/enable", s.setWorkflowEnabled(true))
-	v1.POST("/workflows/:name/disable", s.setWorkflowEnabled(false))
-	v1.GET("/workflows/:name/stats", s.workflowStats)
-	v1.POST("/workflows/:name/versions/:version/retire", s.retireVersion)
-	v1.GET("/guide-tasks", s.guideTaskCounts)
-	v1.POST("/guide-tasks", s.createGuideTask)
-	v1.POST("/guide-tasks/:id/complete", s.completeGuideTask)
+	commerce := group(ResourceCommerce)
+	commerce.GET("/brands/:id/webhook-endpoint", s.getWebhookEndpoint)
+	commerce.PUT("/brands/:id/webhook-endpoint", s.putWebhookEndpoint)
+	commerce.DELETE("/brands/:id/webhook-endpoint", s.deleteWebhookEndpoint)
+	commerce.POST("/events", s.postEvents)
+	commerce.GET("/event-sources", s.listEventSources)
+	commerce.POST("/event-sources", s.createEventSource)
+	commerce.GET("/event-sources/:id", s.getEventSource)
+	commerce.POST("/event-sources/:id/rotate", s.rotateEventSource)
+	commerce.POST("/event-sources/:id/enable", s.setEventSourceActive(true))
+	commerce.POST("/event-sources/:id/disable", s.setEventSourceActive(false))
+	commerce.DELETE("/event-sources/:id", s.deleteEventSource)
+	commerce.GET("/products", s.listProducts)
+	commerce.POST("/products/bulk", s.bulkProducts)
+	commerce.GET("/members/:id/orders", s.memberOrders)
+	commerce.GET("/members/:id/coupons", s.memberCoupons)
+	commerce.GET("/settlements", s.listSettlements)
+	commerce.POST("/settlements", s.settle)
 
-	v1.POST("/events", s.postEvents)
-	v1.GET("/event-sources", s.listEventSources)
-	v1.POST("/event-sources", s.createEventSource)
-	v1.GET("/event-sources/:id", s.getEventSource)
-	v1.POST("/event-sources/:id/rotate", s.rotateEventSource)
-	v1.POST("/event-sources/:id/enable", s.setEventSourceActive(true))
-	v1.POST("/event-sources/:id/disable", s.setEventSourceActive(false))
-	v1.DELETE("/event-sources/:id", s.deleteEventSource)
+	tokens := group(ResourceTokens)
+	tokens.GET("/tokens", s.listTokens)
+	tokens.POST("/tokens", s.createToken)
+	tokens.DELETE("/tokens/:id", s.revokeToken)
 
-	v1.GET("/products", s.listProducts)
-	v1.POST("/products/bulk", s.bulkProducts)
-	v1.GET("/members/:id/orders", s.memberOrders)
-	v1.GET("/members/:id/coupons", s.memberCoupons)
-	v1.GET("/settlements", s.listSettlements)
-	v1.POST("/settlements", s.settle)
-	v1.GET("/leaderboards", s.leaderboard)
+	group(ResourceAudit).GET("/audit", s.listAudit)
 
-	v1.GET("/tokens", s.listTokens)
-	v1.POST("/tokens", s.createToken)
-	v1.DELETE("/tokens/:id", s.revokeToken)
+	pos := group(ResourceMembers)
+	pos.POST("/pos/identify", s.posIdentify)
+	group(ResourceCatalog).POST("/brands/:id/member-code/rotate", s.rotateMemberCode)
 
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) {

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/scrmgw/scrmgw/adapters/webhook"
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -159,12 +160,12 @@ func (s *Server) sourcesChanged() {
 
 // productInput is the JSON a product is written from; price in yuan.
 type productInput struct {
-	Brand         string        `json:"brand"`
-	SKU           string        `json:"sku"`
-	Name          string        `json:"name"`
-	Category      string        `json:"category"`
-	Price         webhook.Money `json:"price"`
-	ReplenishDays int           `json:"replenish_days"`
+	Brand         string       `json:"brand"`
+	SKU           string       `json:"sku"`
+	Name          string       `json:"name"`
+	Category      string       `json:"category"`
+	Price         events.Money `json:"price"`
+	ReplenishDays int          `json:"replenish_days"`
 }
 
 func (s *Server) listProducts(c *gin.Context) {
@@ -296,14 +297,14 @@ var SettlementCSVHeader = []string{"date", "store_id", "brand", "party", "party_
 func WriteSettlementsCSV(w *csv.Writer, sts []store.Settlement) error {
 	w.Write(SettlementCSVHeader)
 	for _, st := range sts {
-		common := []string{strconv.Itoa(st.Orders), webhook.Money(st.SalesCents).String(), webhook.Money(st.RefundsCents).String(),
-			webhook.Money(st.NetCents).String(), strconv.FormatBool(st.Reconciled)}
+		common := []string{strconv.Itoa(st.Orders), events.Money(st.SalesCents).String(), events.Money(st.RefundsCents).String(),
+			events.Money(st.NetCents).String(), strconv.FormatBool(st.Reconciled)}
 		if len(st.Parties) == 0 {
 			w.Write(append([]string{st.Date, st.StoreID, st.BrandID, "", "", "0", "0.00"}, common...))
 		}
 		for _, p := range st.Parties {
 			w.Write(append([]string{st.Date, st.StoreID, st.BrandID, p.Party, p.PartyID, strconv.Itoa(p.Lines),
-				webhook.Money(p.AmountCents).String()}, common...))
+				events.Money(p.AmountCents).String()}, common...))
 		}
 	}
 	w.Flush()

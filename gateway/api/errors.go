@@ -50,6 +50,9 @@ func newError(status int, code, format string, args ...any) *apiError {
 }
 
 func abort(c *gin.Context, e *apiError) {
+	if _, ok := c.Get(auditNoteKey); !ok {
+		c.Set(auditNoteKey, e.Code)
+	}
 	c.AbortWithStatusJSON(e.Status, gin.H{"error": e})
 }
 

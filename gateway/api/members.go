@@ -27,12 +27,14 @@ type memberJSON struct {
 	CreatedAt   time.Time          `json:"created_at"`
 }
 
-func memberOut(v *store.MemberView, p *Principal) memberJSON {
+// memberOut shows v to p; a full phone number shown is in the audit trail.
+func memberOut(c *gin.Context, v *store.MemberView, p *Principal) memberJSON {
 	out := memberJSON{ID: v.ID, Name: v.Name, Identities: []store.Identity{}, Memberships: v.Memberships,
 		Bindings: v.Bindings, TimeZone: v.TimeZone, CreatedAt: v.CreatedAt}
 	if v.Phone != "" {
 		if p.CanViewPhone {
 			out.Phone = v.Phone
+			phoneShown(c, v.ID)
 		} else {
 			out.Phone, out.PhoneMasked = store.MaskPhone(v.Phone), true
 		}
@@ -61,7 +63,7 @@ func (s *Server) getMember(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, memberOut(v, p))
+	c.JSON(http.StatusOK, memberOut(c, v, p))
 }
 
 // memberUpdate is the body of PATCH /members/{id}: the fields given are
@@ -100,7 +102,7 @@ func (s *Server) updateMember(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, memberOut(v, p))
+	c.JSON(http.StatusOK, memberOut(c, v, p))
 }
 
 // findMember answers GET /members?phone=...: the member with that phone.
@@ -116,7 +118,7 @@ func (s *Server) findMember(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, memberOut(v, p))
+	c.JSON(http.StatusOK, memberOut(c, v, p))
 }
 
 type memberInput struct {
@@ -156,6 +158,7 @@ func (s *Server) createMember(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	auditID(c, "member", strconv.FormatInt(m.ID, 10))
 	if in.TimeZone != "" {
 		if err := s.store.SetMemberTimeZone(ctx, m.ID, in.TimeZone); err != nil {
 			s.fail(c, err)
@@ -171,63 +174,7 @@ func (s *Server) createMember(c *gin.Context) {
 	if created {
 		status = http.StatusCreated
 	}
-	c.JSON(status, memberOut(v, p))
-}
-
-type tokenInput struct {
-	Name         string  `json:"name"`
-	Brand        *string `json:"brand"`
-	CanViewPhone bool    `json:"can_view_phone"`
-}
-
-func (s *Server) listTokens(c *gin.Context) {
-	if !adminOnly(c) {
-		return
-	}
-	items, err := s.store.APITokens(c.Request.Context())
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if items == nil {
-		items = []store.APIToken{}
-	}
-	c.JSON(http.StatusOK, gin.H{"items": items})
-}
-
-// createToken issues a token; its plaintext is in this response only.
-func (s *Server) createToken(c *gin.Context) {
-	if !adminOnly(c) {
-		return
-	}
-	var in tokenInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
-		return
-	}
-	plain, tok, err := s.store.CreateAPIToken(c.Request.Context(), in.Name, in.Brand, in.CanViewPhone)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusCreated, gin.H{"token": plain, "id": tok.ID, "name": tok.Name, "brand": tok.BrandID,
-		"can_view_phone": tok.CanViewPhone, "created_at": tok.CreatedAt})
-}
-
-func (s *Server) revokeToken(c *gin.Context) {
-	if !adminOnly(c) {
-		return
-	}
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil {
-		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "id: want an integer, got %q", c.Param("id")))
-		return
-	}
-	if err := s.store.RevokeAPIToken(c.Request.Context(), id); err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	c.JSON(status, memberOut(c, v, p))
 }
 
 type mergeInput struct {
@@ -259,6 +206,7 @@ func (s *Server) mergeMember(c *gin.Context) {
 			return
 		}
 	}
+	auditID(c, "into", strconv.FormatInt(in.Into, 10))
 	rec, err := s.store.MergeMembers(ctx, id, in.Into, p.Name)
 	if err != nil {
 		s.fail(c, err)
@@ -269,7 +217,7 @@ func (s *Server) mergeMember(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"merge": rec, "member": memberOut(v, p)})
+	c.JSON(http.StatusOK, gin.H{"merge": rec, "member": memberOut(c, v, p)})
 }
 
 // memberBulkInput is one row of POST /members/bulk.

@@ -10,12 +10,11 @@ import (
 	"time"
 
 	"github.com/scrmgw/scrmgw/adapters"
-	"github.com/scrmgw/scrmgw/adapters/webhook"
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/gateway/assign"
 	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/ledger"
 	"github.com/scrmgw/scrmgw/store"
-	"github.com/scrmgw/scrmgw/workflows"
 )
 
 // Ingester turns the brand's CloudEvents (sign-ups, purchases, refunds,
@@ -51,10 +50,11 @@ func New(s *store.Store, log *slog.Logger) *Ingester {
 	return &Ingester{store: s, log: log, Location: time.UTC, now: time.Now}
 }
 
-// Register routes the webhook channel's events to c.
-func (c *Ingester) Register(p *inbox.Processor) {
+// Register routes the commerce events of a channel (the webhook
+// channel's) to c.
+func (c *Ingester) Register(p *inbox.Processor, channel string) {
 	p.On(func(in *adapters.Inbound) bool {
-		return in.Channel == webhook.ChannelName && in.Kind == "event" && webhook.KnownType(in.Event)
+		return in.Channel == channel && in.Kind == "event" && events.KnownType(in.Event)
 	}, c)
 }
 
@@ -68,7 +68,7 @@ func permanent(format string, args ...any) error {
 func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) error {
 	raw := []byte(in.Attrs["data"])
 	var ref struct {
-		Member webhook.MemberRef `json:"member"`
+		Member events.MemberRef `json:"member"`
 	}
 	if err := json.Unmarshal(raw, &ref); err != nil {
 		return permanent("event data: %v", err)
@@ -79,7 +79,7 @@ func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) error {
 		err      error
 	)
 	switch in.Event {
-	case webhook.TypeMemberSignedUp, webhook.TypeMemberUpdated:
+	case events.TypeMemberSignedUp, events.TypeMemberUpdated:
 		memberID, err = c.memberEvent(ctx, in, raw)
 	default:
 		memberID, err = c.member(ctx, in.Brand, ref.Member)
@@ -89,13 +89,13 @@ func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) error {
 	}
 	e.MemberID = &memberID
 	switch in.Event {
-	case webhook.TypePurchaseCompleted:
+	case events.TypePurchaseCompleted:
 		payload, skip, err := c.purchase(ctx, in, raw, memberID)
 		if err != nil || skip {
 			return err
 		}
 		e.Payload = payload
-	case webhook.TypePurchaseRefunded:
+	case events.TypePurchaseRefunded:
 		payload, err := c.refund(ctx, in, raw)
 		if errors.Is(err, errRefundSeen) {
 			return nil
@@ -104,8 +104,8 @@ func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) error {
 			return err
 		}
 		e.Payload = payload
-	case webhook.TypeStoreVisited:
-		var d webhook.VisitData
+	case events.TypeStoreVisited:
+		var d events.VisitData
 		if err := json.Unmarshal(raw, &d); err != nil {
 			return permanent("event data: %v", err)
 		}
@@ -120,7 +120,7 @@ func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) error {
 	if c.OnLogged == nil {
 		return nil
 	}
-	if in.Event == webhook.TypeMemberSignedUp {
+	if in.Event == events.TypeMemberSignedUp {
 		// The sign-up's member.joined, if it made the member one (also
 		// on a retry: the engine is idempotent), after the binding.
 		j, err := c.store.EventBySource(ctx, in.Channel, joinedEvent(in).SourceID)
@@ -141,13 +141,13 @@ func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) error {
 // joinedEvent is the member.joined a sign-up logs when it gives the
 // person the brand's membership.
 func joinedEvent(in *adapters.Inbound) *store.Event {
-	return &store.Event{Type: workflows.EventMemberJoined, Source: in.Channel, SourceID: "joined:" + in.DedupKey,
+	return &store.Event{Type: events.TypeMemberJoined, Source: in.Channel, SourceID: "joined:" + in.DedupKey,
 		OccurredAt: in.At, Payload: mustJSON(map[string]any{"via": "sign_up", "source": in.Attrs["source"]})}
 }
 
 // member resolves an event's member, making one unknown by phone or CRM
 // id (a purchase by someone never seen before).
-func (c *Ingester) member(ctx context.Context, brand string, ref webhook.MemberRef) (int64, error) {
+func (c *Ingester) member(ctx context.Context, brand string, ref events.MemberRef) (int64, error) {
 	if ref.MemberID != 0 {
 		v, err := c.store.Member(ctx, ref.MemberID, "")
 		if err != nil {
@@ -173,7 +173,7 @@ func (c *Ingester) member(ctx context.Context, brand string, ref webhook.MemberR
 // phone or ids (one person), their name, level and identities, and a
 // guide of their home store or of the nearest store.
 func (c *Ingester) memberEvent(ctx context.Context, in *adapters.Inbound, raw []byte) (int64, error) {
-	var d webhook.MemberData
+	var d events.MemberData
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return 0, permanent("event data: %v", err)
 	}
@@ -186,7 +186,7 @@ func (c *Ingester) memberEvent(ctx context.Context, in *adapters.Inbound, raw []
 		id = v
 	}
 	nm := store.NewMember{Phone: d.Member.Phone, Name: d.Name, BrandID: in.Brand}
-	if in.Event == webhook.TypeMemberSignedUp {
+	if in.Event == events.TypeMemberSignedUp {
 		// A person who signs up joins the brand: member.joined is logged
 		// with the membership, in its transaction, when it is new.
 		nm.Joined = joinedEvent(in)
@@ -242,26 +242,11 @@ func (c *Ingester) memberEvent(ctx context.Context, in *adapters.Inbound, raw []
 	return id, nil
 }
 
-// orderPayload is a purchase as the event log keeps it for workflows
-// (workflows/engine reads this shape).
-type orderPayload struct {
-	ID          string        `json:"id"`
-	Total       float64       `json:"total"`
-	Items       []itemPayload `json:"items"`
-	PurchasedAt time.Time     `json:"purchased_at"`
-	StoreID     string        `json:"store_id,omitempty"`
-	Channel     string        `json:"channel,omitempty"`
-	GuideID     string        `json:"guide_id,omitempty"`
-	Source      string        `json:"source,omitempty"`
-}
-
-type itemPayload struct {
-	SKU       string  `json:"sku"`
-	Name      string  `json:"name"`
-	Category  string  `json:"category,omitempty"`
-	Qty       int     `json:"qty"`
-	Price     float64 `json:"price"`
-	CycleDays int     `json:"cycle_days,omitempty"`
+// loggedOrder is a purchase as the event log keeps it for workflows (the
+// engine reads the events.Order in it), with the event's source.
+type loggedOrder struct {
+	events.Order
+	Source string `json:"source,omitempty"`
 }
 
 func yuan(cents int64) float64 { return float64(cents) / 100 }
@@ -270,7 +255,7 @@ func yuan(cents int64) float64 { return float64(cents) / 100 }
 // event payload. skip is true when the order number was recorded by
 // another event: the same sale sent twice counts once.
 func (c *Ingester) purchase(ctx context.Context, in *adapters.Inbound, raw []byte, memberID int64) (payload string, skip bool, err error) {
-	var d webhook.PurchaseData
+	var d events.PurchaseData
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return "", false, permanent("event data: %v", err)
 	}
@@ -327,7 +312,8 @@ func (c *Ingester) purchase(ctx context.Context, in *adapters.Inbound, raw []byt
 		c.log.Info("order already recorded from another event; ignored", slog.String("brand", in.Brand), slog.String("order_id", d.OrderID))
 		return "", true, nil
 	}
-	op := orderPayload{ID: o.OrderNo, Total: yuan(o.TotalCents), PurchasedAt: o.PlacedAt, Channel: o.Channel, Source: in.Attrs["source"]}
+	op := loggedOrder{Order: events.Order{ID: o.OrderNo, Total: yuan(o.TotalCents), PurchasedAt: o.PlacedAt, Channel: o.Channel},
+		Source: in.Attrs["source"]}
 	if o.StoreID != nil {
 		op.StoreID = *o.StoreID
 	}
@@ -335,7 +321,7 @@ func (c *Ingester) purchase(ctx context.Context, in *adapters.Inbound, raw []byt
 		op.GuideID = *o.GuideID
 	}
 	for _, it := range o.Items {
-		op.Items = append(op.Items, itemPayload{SKU: it.SKU, Name: it.Name, Category: it.Category, Qty: it.Qty, Price: yuan(it.PriceCents),
+		op.Items = append(op.Items, events.Item{SKU: it.SKU, Name: it.Name, Category: it.Category, Qty: it.Qty, Price: yuan(it.PriceCents),
 			CycleDays: it.ReplenishDays})
 	}
 	return mustJSON(op), false, nil
@@ -345,7 +331,7 @@ func (c *Ingester) purchase(ctx context.Context, in *adapters.Inbound, raw []byt
 // the guide the POS names (attribution "event"), else the member's bound
 // guide when the rules say so ("binding"); the store of purchase, else
 // (online) the credited guide's store; and that store's distributor.
-func (c *Ingester) attribute(ctx context.Context, o *store.Order, d webhook.PurchaseData) (ledger.Parties, error) {
+func (c *Ingester) attribute(ctx context.Context, o *store.Order, d events.PurchaseData) (ledger.Parties, error) {
 	var p ledger.Parties
 	if d.Guide != "" {
 		g, err := c.store.Guide(ctx, d.Guide, "")
@@ -416,7 +402,7 @@ var ErrOrderUnknown = errors.New("refund before its order: will retry")
 // refund records a refund, its clawback lines and returns the event
 // payload (the refunded amount as the order, for workflows).
 func (c *Ingester) refund(ctx context.Context, in *adapters.Inbound, raw []byte) (string, error) {
-	var d webhook.RefundData
+	var d events.RefundData
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return "", permanent("event data: %v", err)
 	}
@@ -462,27 +448,28 @@ func (c *Ingester) refund(ctx context.Context, in *adapters.Inbound, raw []byte)
 		}
 		return "", fmt.Errorf("recording refund %s: %w", d.RefundID, err)
 	}
-	op := orderPayload{ID: o.OrderNo, Total: yuan(r.AmountCents), PurchasedAt: o.PlacedAt, Channel: o.Channel, Source: in.Attrs["source"]}
+	op := loggedOrder{Order: events.Order{ID: o.OrderNo, Total: yuan(r.AmountCents), PurchasedAt: o.PlacedAt, Channel: o.Channel},
+		Source: in.Attrs["source"]}
 	if o.StoreID != nil {
 		op.StoreID = *o.StoreID
 	}
 	for _, it := range items {
 		oi := o.Items[it.Line-1]
-		op.Items = append(op.Items, itemPayload{SKU: oi.SKU, Name: oi.Name, Category: oi.Category, Qty: it.Qty, Price: yuan(oi.PriceCents)})
+		op.Items = append(op.Items, events.Item{SKU: oi.SKU, Name: oi.Name, Category: oi.Category, Qty: it.Qty, Price: yuan(oi.PriceCents)})
 	}
 	return mustJSON(map[string]any{"order": op, "refund_id": d.RefundID, "order_id": o.OrderNo}), nil
 }
 
 // refundPayload is the event payload of a refund recorded before (its
 // lines are not kept in the event; the amount is).
-func (c *Ingester) refundPayload(in *adapters.Inbound, d webhook.RefundData, r *store.Refund) (string, error) {
-	return mustJSON(map[string]any{"order": orderPayload{ID: d.OrderID, Total: yuan(r.AmountCents), PurchasedAt: r.RefundedAt,
+func (c *Ingester) refundPayload(in *adapters.Inbound, d events.RefundData, r *store.Refund) (string, error) {
+	return mustJSON(map[string]any{"order": loggedOrder{Order: events.Order{ID: d.OrderID, Total: yuan(r.AmountCents), PurchasedAt: r.RefundedAt},
 		Source: in.Attrs["source"]}, "refund_id": d.RefundID, "order_id": d.OrderID}), nil
 }
 
 // refundItems maps a refund's lines onto the order's (by line number or
 // SKU); none means everything not refunded yet.
-func refundItems(o *store.Order, lines []webhook.RefundLine) ([]store.RefundItem, error) {
+func refundItems(o *store.Order, lines []events.RefundLine) ([]store.RefundItem, error) {
 	var out []store.RefundItem
 	if len(lines) == 0 {
 		for _, it := range o.Items {
@@ -539,7 +526,7 @@ func mustJSON(v any) string {
 // would, but without commission lines (history is settled elsewhere) and
 // without reaching the workflow engine (old orders start no nudges). An
 // order already recorded is left alone: fresh is false.
-func (c *Ingester) ImportPurchase(ctx context.Context, brand string, d webhook.PurchaseData) (fresh bool, err error) {
+func (c *Ingester) ImportPurchase(ctx context.Context, brand string, d events.PurchaseData) (fresh bool, err error) {
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return false, err
@@ -548,8 +535,13 @@ func (c *Ingester) ImportPurchase(ctx context.Context, brand string, d webhook.P
 	if d.PlacedAt != nil {
 		at = d.PlacedAt.UTC()
 	}
-	in := &adapters.Inbound{Channel: "import", DedupKey: webhook.DedupKey(brand, "import", d.OrderID), Brand: brand, Kind: "event",
-		Event: webhook.TypePurchaseCompleted, At: at, Attrs: map[string]string{"source": "import", "id": d.OrderID}}
+	if d.OrderID == "" || len(d.OrderID) > 100 {
+		return false, permanent("order_id: want 1-100 characters")
+	}
+	// The key a webhook event from source "import" would have (brand
+	// and order_id are short enough not to be hashed).
+	in := &adapters.Inbound{Channel: "import", DedupKey: brand + " import " + d.OrderID, Brand: brand, Kind: "event",
+		Event: events.TypePurchaseCompleted, At: at, Attrs: map[string]string{"source": "import", "id": d.OrderID}}
 	memberID, err := c.member(ctx, brand, d.Member)
 	if err != nil {
 		return false, err

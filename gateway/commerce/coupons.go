@@ -7,7 +7,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/scrmgw/scrmgw/adapters/webhook"
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/templates"
 	"github.com/scrmgw/scrmgw/workflows/engine"
@@ -33,7 +33,7 @@ func ParseCouponBatches(name string, b []byte) (engine.CouponBatches, error) {
 		if err := store.ValidateID("batch", id); err != nil {
 			return nil, fmt.Errorf("%s: batches.%s: %v", name, id, err)
 		}
-		v, err := webhook.ParseMoney(bt.Value)
+		v, err := events.ParseMoney(bt.Value)
 		if err != nil || v <= 0 {
 			return nil, fmt.Errorf("%s: batches.%s.value: want yuan above 0 with at most 2 decimals, got %q", name, id, bt.Value)
 		}

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/scrmgw/scrmgw/adapters/webhook"
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -75,7 +75,7 @@ type Options struct {
 	Progress func(done, total int)
 	// Orders writes one imported order (orders imports only); fresh is
 	// false for an order recorded before.
-	Orders func(ctx context.Context, brand string, order webhook.PurchaseData) (fresh bool, err error)
+	Orders func(ctx context.Context, brand string, order events.PurchaseData) (fresh bool, err error)
 }
 
 // Result says what an import did.
@@ -315,7 +315,7 @@ func parse(kind string, header []string, get func(string) string, opts Options) 
 		if brand == "" {
 			brand = opts.Brand
 		}
-		price, err := webhook.ParseMoney(get("price"))
+		price, err := events.ParseMoney(get("price"))
 		if err != nil {
 			return r, "", fmt.Errorf("price: %v", err)
 		}

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/scrmgw/scrmgw/adapters/webhook"
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -16,11 +16,11 @@ import (
 // store, guide, channel and time.
 type orderLine struct {
 	brand, orderID string
-	member         webhook.MemberRef
+	member         events.MemberRef
 	store, guide   string
 	channel        string
 	placedAt       *time.Time
-	item           webhook.PurchaseItem
+	item           events.PurchaseItem
 }
 
 // head is what every row of an order must repeat alike.
@@ -34,7 +34,7 @@ func (l *orderLine) head() string {
 
 func parseOrderLine(get func(string) string, opts Options) (orderLine, error) {
 	l := orderLine{brand: get("brand"), orderID: get("order_id"), store: get("store"), guide: get("guide"), channel: get("channel"),
-		member: webhook.MemberRef{Phone: get("phone"), CRMID: get("crm_id")}}
+		member: events.MemberRef{Phone: get("phone"), CRMID: get("crm_id")}}
 	if l.brand == "" {
 		l.brand = opts.Brand
 	}
@@ -68,11 +68,11 @@ func parseOrderLine(get func(string) string, opts Options) (orderLine, error) {
 	if err != nil || qty <= 0 || qty > 100000 {
 		errs = append(errs, fmt.Errorf("qty: want a whole number from 1 to 100000, got %q", get("qty")))
 	}
-	price, err := webhook.ParseMoney(get("price"))
+	price, err := events.ParseMoney(get("price"))
 	if err != nil || price < 0 {
 		errs = append(errs, fmt.Errorf("price: want yuan with at most 2 decimals, got %q", get("price")))
 	}
-	l.item = webhook.PurchaseItem{SKU: sku, Name: get("name"), Category: get("category"), Qty: qty, Price: price}
+	l.item = events.PurchaseItem{SKU: sku, Name: get("name"), Category: get("category"), Qty: qty, Price: price}
 	if v := get("replenish_days"); v != "" {
 		d, err := strconv.Atoi(v)
 		if err != nil || d < 0 || d > 3650 {
@@ -87,7 +87,7 @@ func parseOrderLine(get func(string) string, opts Options) (orderLine, error) {
 type order struct {
 	lines []int
 	brand string
-	data  webhook.PurchaseData
+	data  events.PurchaseData
 }
 
 // groupOrders joins rows into orders; a row that disagrees with its
@@ -116,8 +116,8 @@ func groupOrders(records []record) ([]order, []RowError) {
 		}
 		first[key] = &l
 		at[key] = len(out)
-		out = append(out, order{lines: []int{r.line}, brand: l.brand, data: webhook.PurchaseData{Member: l.member, OrderID: l.orderID,
-			Store: l.store, Guide: l.guide, Channel: l.channel, PlacedAt: l.placedAt, Items: []webhook.PurchaseItem{l.item}}})
+		out = append(out, order{lines: []int{r.line}, brand: l.brand, data: events.PurchaseData{Member: l.member, OrderID: l.orderID,
+			Store: l.store, Guide: l.guide, Channel: l.channel, PlacedAt: l.placedAt, Items: []events.PurchaseItem{l.item}}})
 	}
 	kept := out[:0]
 	for _, o := range out {

@@ -9,16 +9,10 @@ import (
 	"strings"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/gateway/outbox"
 	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
-)
-
-// Event types written to the event log for the workflow engine.
-const (
-	TypeMemberJoined  = "member.joined"
-	TypeMemberLeft    = "member.left"
-	TypeMemberUpdated = "member.updated"
 )
 
 // Contact-way states name a store or a guide: "s:<store id>" for a store's
@@ -124,7 +118,7 @@ func (c *Contacts) added(ctx context.Context, in *adapters.Inbound) error {
 			return fmt.Errorf("binding member: %w", err)
 		}
 	}
-	joined := &store.Event{Type: TypeMemberJoined, BrandID: in.Brand, MemberID: &m.ID,
+	joined := &store.Event{Type: events.TypeMemberJoined, BrandID: in.Brand, MemberID: &m.ID,
 		Source: in.Channel, SourceID: in.DedupKey, OccurredAt: in.At,
 		Payload: eventPayload(map[string]string{"state": in.Attrs["state"], "guide_id": guideID(binding), "new_member": fmt.Sprint(created)})}
 	if _, err := c.store.AppendEvent(ctx, joined); err != nil {
@@ -251,7 +245,7 @@ func (c *Contacts) removed(ctx context.Context, in *adapters.Inbound) error {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	left := &store.Event{Type: TypeMemberLeft, BrandID: in.Brand, MemberID: &v.ID,
+	left := &store.Event{Type: events.TypeMemberLeft, BrandID: in.Brand, MemberID: &v.ID,
 		Source: in.Channel, SourceID: in.DedupKey, OccurredAt: in.At,
 		Payload: eventPayload(map[string]string{"by": in.Attrs["by"], "guide_id": gid, "user_id": in.Attrs["user_id"]})}
 	if _, err := c.store.AppendEvent(ctx, left); err != nil {
@@ -339,7 +333,7 @@ func (c *Contacts) updated(ctx context.Context, in *adapters.Inbound) error {
 			changed["tags_added"] = strings.Join(added, ",")
 		}
 	}
-	ev := &store.Event{Type: TypeMemberUpdated, BrandID: in.Brand, MemberID: &id,
+	ev := &store.Event{Type: events.TypeMemberUpdated, BrandID: in.Brand, MemberID: &id,
 		Source: in.Channel, SourceID: in.DedupKey, OccurredAt: in.At, Payload: eventPayload(changed)}
 	if _, err := c.store.AppendEvent(ctx, ev); err != nil {
 		return err

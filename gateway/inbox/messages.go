@@ -8,12 +8,10 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/bots"
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/gateway/outbox"
 	"github.com/scrmgw/scrmgw/store"
 )
-
-// TypeMessageReceived is the event logged for a known member's message.
-const TypeMessageReceived = "message.received"
 
 // Messages hands member and guide messages to the bots and sends their
 // replies back on the channel the message came from, in the same
@@ -109,7 +107,7 @@ func (m *Messages) logEvent(ctx context.Context, in *adapters.Inbound) (logged b
 	if err != nil {
 		return false, err
 	}
-	e := &store.Event{Type: TypeMessageReceived, BrandID: in.Brand, MemberID: &v.ID,
+	e := &store.Event{Type: events.TypeMessageReceived, BrandID: in.Brand, MemberID: &v.ID,
 		Source: in.Channel, SourceID: in.DedupKey, OccurredAt: in.At,
 		Payload: eventPayload(map[string]string{"kind": in.Kind, "text": in.Text})}
 	if _, err := m.store.AppendEvent(ctx, e); err != nil {

@@ -9,9 +9,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/scrmgw/scrmgw/adapters/webhook"
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
-	"github.com/scrmgw/scrmgw/workflows"
 )
 
 // GuidePoints awards guides their points (PointsRules) as events
@@ -84,7 +83,7 @@ func (g *GuidePoints) HandleEvent(ctx context.Context, e *store.Event) error {
 		return nil
 	}
 	switch e.Type {
-	case workflows.EventMemberJoined, webhook.TypeMemberSignedUp, webhook.TypeMemberUpdated, webhook.TypeStoreVisited, webhook.TypePurchaseCompleted:
+	case events.TypeMemberJoined, events.TypeMemberSignedUp, events.TypeMemberUpdated, events.TypeStoreVisited, events.TypePurchaseCompleted:
 		// A binding no event reported (made through the API or a
 		// workflow step) is credited at the member's next event.
 		if err := g.bound(ctx, rule, *e.MemberID, e.BrandID); err != nil {
@@ -92,7 +91,7 @@ func (g *GuidePoints) HandleEvent(ctx context.Context, e *store.Event) error {
 		}
 	}
 	switch e.Type {
-	case webhook.TypePurchaseCompleted:
+	case events.TypePurchaseCompleted:
 		var p struct {
 			ID string `json:"id"`
 		}
@@ -101,7 +100,7 @@ func (g *GuidePoints) HandleEvent(ctx context.Context, e *store.Event) error {
 			return nil
 		}
 		return g.purchase(ctx, rule, e.BrandID, p.ID)
-	case webhook.TypePurchaseRefunded:
+	case events.TypePurchaseRefunded:
 		var p struct {
 			OrderID string `json:"order_id"`
 		}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/adapters/webhook"
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/gateway/commerce"
-	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/ledger"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
@@ -64,7 +64,7 @@ func TestGuidePointsLedger(t *testing.T) {
 		// An event about the member 8 days after the binding: too late to
 		// earn (a binding made before points were turned on).
 		gp.SetNow(func() time.Time { return time.Now().Add(ledger.BindingFresh + time.Hour) })
-		must(gp.HandleEvent(ctx, &store.Event{Type: webhook.TypeMemberUpdated, BrandID: "acme", MemberID: &m.ID}))
+		must(gp.HandleEvent(ctx, &store.Event{Type: events.TypeMemberUpdated, BrandID: "acme", MemberID: &m.ID}))
 		if es, _ := s.GuidePoints(ctx, store.GuidePointsFilter{}); len(es) != 0 {
 			t.Fatalf("an old binding earned: %+v", es)
 		}
@@ -72,7 +72,7 @@ func TestGuidePointsLedger(t *testing.T) {
 		// Members joined, each event delivered twice: Li earns 10 once; Wu
 		// nothing for a member inherited from a leaver.
 		for _, id := range []int64{m.ID, heir.ID, m.ID} {
-			must(gp.HandleEvent(ctx, &store.Event{Type: inbox.TypeMemberJoined, BrandID: "acme", MemberID: &id}))
+			must(gp.HandleEvent(ctx, &store.Event{Type: events.TypeMemberJoined, BrandID: "acme", MemberID: &id}))
 		}
 
 		// A workflow nudge to the member through Li, 3 days before the
@@ -97,12 +97,12 @@ func TestGuidePointsLedger(t *testing.T) {
 		// SO-1: 2 × 129.00 + 99.50 = 357.50, credited to Li by the POS.
 		so1 := `{"member":{"phone":"13800138000"},"order_id":"SO-1","store":"sh-1","guide":"g-li","placed_at":"` + placed.Format(time.RFC3339) + `",
 		  "items":[{"sku":"CL-100","qty":2,"price":"129.00"},{"sku":"TN-200","qty":1,"price":"99.50"}]}`
-		event(webhook.TypePurchaseCompleted, "e-so1", so1)
-		event(webhook.TypePurchaseCompleted, "e-so1", so1) // redelivered
+		event(events.TypePurchaseCompleted, "e-so1", so1)
+		event(events.TypePurchaseCompleted, "e-so1", so1) // redelivered
 		// SO-2: 99.50, ten days after the nudge, not credited by the POS:
 		// the bound guide by binding; sales points, no nudge points.
 		later := placed.AddDate(0, 0, 7).Add(time.Minute)
-		event(webhook.TypePurchaseCompleted, "e-so2", `{"member":{"phone":"13800138000"},"order_id":"SO-2","placed_at":"`+later.Format(time.RFC3339)+`",
+		event(events.TypePurchaseCompleted, "e-so2", `{"member":{"phone":"13800138000"},"order_id":"SO-2","placed_at":"`+later.Format(time.RFC3339)+`",
 		  "items":[{"sku":"TN-200","qty":1,"price":"99.50"}]}`)
 
 		o1, err := s.OrderByNo(ctx, "acme", "SO-1")
@@ -142,16 +142,16 @@ func TestGuidePointsLedger(t *testing.T) {
 		// = 13, then round(36 × 357.5/357.5) - 13 = 23; the nudge points go
 		// with the refund that completes the full refund.
 		for range 2 {
-			event(webhook.TypePurchaseRefunded, "e-rf1", `{"member":{"phone":"13800138000"},"order_id":"SO-1","refund_id":"RF-1","items":[{"sku":"CL-100","qty":1}]}`)
+			event(events.TypePurchaseRefunded, "e-rf1", `{"member":{"phone":"13800138000"},"order_id":"SO-1","refund_id":"RF-1","items":[{"sku":"CL-100","qty":1}]}`)
 		}
 		refunds, _ := s.OrderRefunds(ctx, o1.ID)
 		want = append(want, row{"refund:" + id(refunds[0].ID) + ":sales", "g-li", store.GuidePointsClawback, -13})
 		if diff := cmp.Diff(want, ledgerRows()); diff != "" {
 			t.Fatalf("ledger after the first refund (-want +got):\n%s", diff)
 		}
-		event(webhook.TypePurchaseRefunded, "e-rf2", `{"member":{"phone":"13800138000"},"order_id":"SO-1","refund_id":"RF-2"}`)
+		event(events.TypePurchaseRefunded, "e-rf2", `{"member":{"phone":"13800138000"},"order_id":"SO-1","refund_id":"RF-2"}`)
 		// The hook retried with the logged event (as after a crash).
-		logged, err := s.Events(ctx, store.EventFilter{MemberID: m.ID, Type: webhook.TypePurchaseRefunded})
+		logged, err := s.Events(ctx, store.EventFilter{MemberID: m.ID, Type: events.TypePurchaseRefunded})
 		must(err)
 		for _, e := range logged {
 			must(gp.HandleEvent(ctx, &e))

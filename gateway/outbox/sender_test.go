@@ -180,7 +180,7 @@ func TestWebhookEndpointGetsOneDelivery(t *testing.T) {
 			statuses = statuses[1:]
 		}))
 		defer srv.Close()
-		ch, err := webhook.New(webhook.Config{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", URL: srv.URL}, webhook.NewIngester(nil, 0, nil), nil, nil)
+		ch, err := webhook.New(webhook.Config{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", URL: srv.URL}, webhook.NewIngester(nil, nil, 0, nil), nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

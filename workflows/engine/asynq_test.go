@@ -10,10 +10,10 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 	"github.com/scrmgw/scrmgw/templates"
-	"github.com/scrmgw/scrmgw/workflows"
 )
 
 const realPath = `name: real-path
@@ -108,7 +108,7 @@ func testRealAsynq(t *testing.T, lead time.Duration) {
 		started := time.Now()
 		for _, m := range members {
 			h.clock.Set(time.Now())
-			h.event(workflows.EventStoreVisited, m, `{}`)
+			h.event(events.TypeStoreVisited, m, `{}`)
 		}
 		// Deliver the first wake of one run ten more times at once.
 		run := h.only(members[0])

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
-	"github.com/scrmgw/scrmgw/workflows"
 )
 
 // crossBrandWorkflow is brand yun's offer to camellia's members whose
@@ -166,7 +166,7 @@ func TestCrossBrandGoal(t *testing.T) {
 			t.Fatalf("started %d (%v), want 1", n, err)
 		}
 		h.runUntil(at(3, 12, 0))
-		ev := &store.Event{Type: workflows.EventPurchaseCompleted, BrandID: "yun", MemberID: &m, Source: "test", SourceID: "yun-order-1",
+		ev := &store.Event{Type: events.TypePurchaseCompleted, BrandID: "yun", MemberID: &m, Source: "test", SourceID: "yun-order-1",
 			Payload: `{"order":{"id":"Y1","total":399}}`, OccurredAt: h.clock.Now().UTC()}
 		if _, err := s.AppendEvent(ctx, ev); err != nil {
 			t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/workflows"
 )
@@ -35,13 +36,13 @@ func TestVersionPinning(t *testing.T) {
 	forEach(t, at(3, 12, 0), func(t *testing.T, h *harness) {
 		v1 := h.put(fmt.Sprintf(pinned, "1", "v1"))
 		a := h.member("A", "wecom", "g1")
-		h.event(workflows.EventStoreVisited, a, `{}`)
+		h.event(events.TypeStoreVisited, a, `{}`)
 		v2 := h.put(fmt.Sprintf(pinned, "2", "v2"))
 		if v1.Version == v2.Version || !v2.Created || !v2.Enabled {
 			t.Fatalf("versions %+v %+v", v1, v2)
 		}
 		b := h.member("B", "wecom", "g1")
-		h.event(workflows.EventStoreVisited, b, `{}`)
+		h.event(events.TypeStoreVisited, b, `{}`)
 		h.runUntil(at(4, 13, 0))
 		for m, want := range map[int64]string{a: "v1", b: "v2"} {
 			tags, _ := h.s.MemberTags(h.ctx, m, "camellia")
@@ -53,7 +54,7 @@ func TestVersionPinning(t *testing.T) {
 		// Retire v2 while a run of it waits: the run exits, its wake does
 		// nothing, and the workflow starts nothing until a new version.
 		c := h.member("C", "wecom", "g1")
-		h.event(workflows.EventStoreVisited, c, `{}`)
+		h.event(events.TypeStoreVisited, c, `{}`)
 		n, err := h.e.Retire(h.ctx, "camellia", "pinned", v2.Version)
 		if err != nil || n != 1 {
 			t.Fatalf("retire: %d, %v", n, err)
@@ -63,7 +64,7 @@ func TestVersionPinning(t *testing.T) {
 			t.Errorf("run of the retired version: %+v", run)
 		}
 		d := h.member("D", "wecom", "g1")
-		h.event(workflows.EventStoreVisited, d, `{}`)
+		h.event(events.TypeStoreVisited, d, `{}`)
 		if len(h.runs(d)) != 0 {
 			t.Error("a retired current version started a run")
 		}
@@ -80,7 +81,7 @@ func TestVersionPinning(t *testing.T) {
 		if v3.Version != v2.Version || v3.Created {
 			t.Errorf("put again: %+v", v3)
 		}
-		h.event(workflows.EventStoreVisited, d, `{}`)
+		h.event(events.TypeStoreVisited, d, `{}`)
 		if len(h.runs(d)) != 1 {
 			t.Error("the version put again started no run")
 		}
@@ -135,7 +136,7 @@ func TestDuplicateWakes(t *testing.T) {
 		h.put(sendNow)
 		var tasks []queued
 		for i := range 6 {
-			h.event(workflows.EventStoreVisited, h.member(fmt.Sprintf("d%d", i), "wecom", "g1"), `{}`)
+			h.event(events.TypeStoreVisited, h.member(fmt.Sprintf("d%d", i), "wecom", "g1"), `{}`)
 		}
 		tasks = h.q.pending()
 		if len(tasks) != 6 {
@@ -190,7 +191,7 @@ func TestEarlyWake(t *testing.T) {
 		}
 		h.put(sendNow)
 		m := h.member("E", "wecom", "g1")
-		h.event(workflows.EventStoreVisited, m, `{}`)
+		h.event(events.TypeStoreVisited, m, `{}`)
 		task := h.q.take(at(3, 12, 10))[0]
 		h.clock.Set(at(3, 11, 40).Add(10 * time.Minute)) // 11:50, 20 minutes early
 		if err := h.deliver(task); err != nil {
@@ -237,7 +238,7 @@ func TestSweeperRecovers(t *testing.T) {
 		for i := range 5 {
 			m := h.member(fmt.Sprintf("s%d", i), "wecom", "g1")
 			ms = append(ms, m)
-			h.event(workflows.EventStoreVisited, m, `{}`)
+			h.event(events.TypeStoreVisited, m, `{}`)
 		}
 		if len(h.q.pending()) != 0 {
 			t.Fatal("wakes 3 hours away were queued")
@@ -305,7 +306,7 @@ func TestQueueDown(t *testing.T) {
 		h.q.fail = true
 		h.q.mu.Unlock()
 		m := h.member("Q", "wecom", "g1")
-		h.event(workflows.EventStoreVisited, m, `{}`)
+		h.event(events.TypeStoreVisited, m, `{}`)
 		if r := h.only(m); r.QueuedAt != nil {
 			t.Errorf("a wake that could not be queued is marked queued: %+v", r)
 		}
@@ -328,7 +329,7 @@ func TestConcurrentEventsStartOneRun(t *testing.T) {
 		m := h.member("P", "wecom", "g1")
 		var evs []*store.Event
 		for i := range 10 {
-			ev := &store.Event{Type: workflows.EventStoreVisited, BrandID: "camellia", MemberID: &m, Source: "test",
+			ev := &store.Event{Type: events.TypeStoreVisited, BrandID: "camellia", MemberID: &m, Source: "test",
 				SourceID: fmt.Sprintf("visit-%d", i), Payload: `{}`, OccurredAt: h.clock.Now()}
 			if _, err := h.s.AppendEvent(h.ctx, ev); err != nil {
 				t.Fatal(err)

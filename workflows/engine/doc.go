@@ -49,10 +49,10 @@
 // starts at most one run per workflow and member however often it is
 // handled. Event payloads are JSON objects: "channel", "store_id", "tag"
 // and "text" fill the event's fields in expressions; "order" (or, for
-// purchase events, the payload itself) is the order: {"id", "total" (yuan),
-// "items": [{"sku", "name", "qty", "price", "cycle_days"}],
-// "purchased_at", "store_id", "channel"}; every other scalar field is in
-// event.attrs.
+// purchase events, the payload itself) is the order, an events.Order:
+// {"id" (or "order_id"), "total" (yuan), "items": [{"sku", "name",
+// "category", "qty", "price", "cycle_days"}], "purchased_at", "store_id",
+// "channel", "guide_id"}; every other scalar field is in event.attrs.
 //
 // # Send rules
 //

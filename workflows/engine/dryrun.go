@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/templates"
 	"github.com/scrmgw/scrmgw/workflows"
 )
@@ -27,18 +28,18 @@ type MemberFixture struct {
 	Channel string `json:"channel"`
 	// ChannelID is the member's id on Channel (a WeCom external_userid,
 	// a DingTalk userid), shown in the requests; default member-<id>.
-	ChannelID      string    `json:"channel_id"`
-	JoinedAt       time.Time `json:"joined_at"`
-	LastPurchaseAt time.Time `json:"last_purchase_at"`
-	Orders         int       `json:"orders"`
-	TotalSpent     float64   `json:"total_spent"`
-	LastOrder      *Order    `json:"last_order"`
-	GuideID        string    `json:"guide_id"`
-	GuideName      string    `json:"guide_name"`
-	StoreID        string    `json:"store_id"`
-	StoreName      string    `json:"store_name"`
-	StoreAddress   string    `json:"store_address"`
-	OpeningHours   string    `json:"opening_hours"`
+	ChannelID      string        `json:"channel_id"`
+	JoinedAt       time.Time     `json:"joined_at"`
+	LastPurchaseAt time.Time     `json:"last_purchase_at"`
+	Orders         int           `json:"orders"`
+	TotalSpent     float64       `json:"total_spent"`
+	LastOrder      *events.Order `json:"last_order"`
+	GuideID        string        `json:"guide_id"`
+	GuideName      string        `json:"guide_name"`
+	StoreID        string        `json:"store_id"`
+	StoreName      string        `json:"store_name"`
+	StoreAddress   string        `json:"store_address"`
+	OpeningHours   string        `json:"opening_hours"`
 	// TimeZone and StoreTimeZone are IANA zones; either may be empty.
 	TimeZone      string `json:"time_zone"`
 	StoreTimeZone string `json:"store_time_zone"`
@@ -57,7 +58,7 @@ type EventFixture struct {
 	Tag     string            `json:"tag,omitempty"`
 	Text    string            `json:"text,omitempty"`
 	Attrs   map[string]string `json:"attrs,omitempty"`
-	Order   *Order            `json:"order,omitempty"`
+	Order   *events.Order     `json:"order,omitempty"`
 }
 
 // TimelineEntry is one line of a dry run: what a step decided, when, and
@@ -202,7 +203,7 @@ type sim struct {
 	events []EventFixture
 
 	trigger      workflows.Event
-	triggerOrder *workflows.Order
+	triggerOrder *events.Order
 	started      time.Time
 	step         string
 	sends        []time.Time
@@ -576,7 +577,7 @@ func (s *sim) deliverBefore(t time.Time) {
 // apply changes the member as an event does.
 func (s *sim) apply(ev EventFixture) {
 	switch ev.Type {
-	case workflows.EventPurchaseCompleted:
+	case events.TypePurchaseCompleted:
 		s.m.Orders++
 		s.m.LastPurchaseAt = ev.At
 		if ev.Order != nil {
@@ -587,18 +588,18 @@ func (s *sim) apply(ev EventFixture) {
 			}
 			s.m.LastOrder = &o
 		}
-	case workflows.EventPurchaseRefunded:
+	case events.TypePurchaseRefunded:
 		if ev.Order != nil {
 			s.m.TotalSpent -= ev.Order.Total
 		}
-	case workflows.EventMemberTagged:
+	case events.TypeMemberTagged:
 		if ev.Tag != "" && !slices.Contains(s.m.Tags, ev.Tag) {
 			s.m.Tags = append(s.m.Tags, ev.Tag)
 		}
 	}
 }
 
-func (s *sim) eventModel(ev EventFixture) (workflows.Event, *workflows.Order) {
+func (s *sim) eventModel(ev EventFixture) (workflows.Event, *events.Order) {
 	m := workflows.Event{Type: ev.Type, At: ev.At, Channel: ev.Channel, StoreID: ev.StoreID, Tag: ev.Tag, Text: ev.Text, Attrs: ev.Attrs}
 	if m.Attrs == nil {
 		m.Attrs = map[string]string{}
@@ -606,7 +607,7 @@ func (s *sim) eventModel(ev EventFixture) (workflows.Event, *workflows.Order) {
 	if ev.Order == nil {
 		return m, nil
 	}
-	o := ev.Order.model()
+	o := *ev.Order
 	if o.PurchasedAt.IsZero() {
 		o.PurchasedAt = ev.At
 	}
@@ -634,7 +635,7 @@ func (s *sim) env(ev workflows.Event) *workflows.Env {
 	case s.triggerOrder != nil:
 		env.Order = *s.triggerOrder
 	case m.LastOrder != nil:
-		env.Order = m.LastOrder.model()
+		env.Order = *m.LastOrder
 	}
 	return env
 }
@@ -654,7 +655,7 @@ func (s *sim) data(step string) *templates.Data {
 	case s.triggerOrder != nil:
 		d.Order = orderData(*s.triggerOrder)
 	case m.LastOrder != nil:
-		d.Order = orderData(m.LastOrder.model())
+		d.Order = orderData(*m.LastOrder)
 	}
 	return d
 }

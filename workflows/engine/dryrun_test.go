@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/templates"
 )
 
@@ -75,7 +76,7 @@ func TestDryRunWelcome(t *testing.T) {
 
 	// A purchase on the second day reaches the goal while the run waits.
 	tl, _ = DryRun(dryRunOptions(t), wf, lily, []EventFixture{
-		{At: at(5, 15, 0), Type: "purchase.completed", Order: &Order{ID: "o1", Total: 299}},
+		{At: at(5, 15, 0), Type: "purchase.completed", Order: &events.Order{ID: "o1", Total: 299}},
 	}, start)
 	text = timelineText(t, tl)
 	if !strings.Contains(text, "purchase.completed reaches the goal: run ends (converted)") || strings.Contains(text, "sends") {
@@ -89,7 +90,7 @@ func TestDryRunWelcome(t *testing.T) {
 func TestDryRunRepurchase(t *testing.T) {
 	wf := loadWorkflow(t, exampleWorkflowText(t, "repurchase-replenishment"))
 	bo := MemberFixture{Name: "Bo", GuideID: "g1", GuideName: "小王", StoreTimeZone: "Asia/Shanghai"}
-	order := &Order{ID: "o-1", Total: 199, Items: []Item{{SKU: "c1", Name: "洁面乳", Qty: 1, Price: 199, CycleDays: 30}}}
+	order := &events.Order{ID: "o-1", Total: 199, Items: []events.Item{{SKU: "c1", Name: "洁面乳", Qty: 1, Price: 199, CycleDays: 30}}}
 	tl, err := DryRun(dryRunOptions(t), wf, bo, []EventFixture{
 		{At: at(3, 8, 0), Type: "purchase.completed", Order: order},
 		{At: at(31, 9, 30), Type: "message.received", Text: "好的"},

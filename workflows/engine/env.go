@@ -10,48 +10,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/templates"
 	"github.com/scrmgw/scrmgw/workflows"
 )
 
-// Order is an order as event payloads carry it: the "order" object, or a
-// purchase event's payload itself. Total and prices are in yuan.
-type Order struct {
-	ID          string    `json:"id"`
-	OrderID     string    `json:"order_id,omitempty"`
-	Total       float64   `json:"total"`
-	Items       []Item    `json:"items,omitempty"`
-	PurchasedAt time.Time `json:"purchased_at,omitzero"`
-	StoreID     string    `json:"store_id,omitempty"`
-	Channel     string    `json:"channel,omitempty"`
-}
-
-// Item is a line of an Order.
-type Item struct {
-	SKU       string  `json:"sku"`
-	Name      string  `json:"name"`
-	Qty       int     `json:"qty"`
-	Price     float64 `json:"price"`
-	CycleDays int     `json:"cycle_days,omitempty"`
-}
-
-func (o *Order) model() workflows.Order {
-	items := make([]workflows.Item, len(o.Items))
-	for i, it := range o.Items {
-		items[i] = workflows.Item{SKU: it.SKU, Name: it.Name, Qty: it.Qty, Price: it.Price, CycleDays: it.CycleDays}
-	}
-	id := o.ID
-	if id == "" {
-		id = o.OrderID
-	}
-	return workflows.Order{ID: id, Total: o.Total, Items: items, PurchasedAt: o.PurchasedAt, StoreID: o.StoreID, Channel: o.Channel}
-}
-
 // eventFields is what an event's payload says, parsed once.
 type eventFields struct {
 	event workflows.Event
-	order *workflows.Order
+	order *events.Order
 }
 
 // parseEvent reads an event of the log for expressions.
@@ -71,10 +39,9 @@ func parseEvent(ev *store.Event) eventFields {
 			case "text":
 				json.Unmarshal(v, &f.event.Text)
 			case "order":
-				var o Order
+				var o events.Order
 				if json.Unmarshal(v, &o) == nil {
-					m := o.model()
-					f.order = &m
+					f.order = &o
 				}
 			default:
 				if json.Unmarshal(v, &s) == nil {
@@ -85,10 +52,9 @@ func parseEvent(ev *store.Event) eventFields {
 			}
 		}
 		if f.order == nil && isPurchase(ev.Type) {
-			var o Order
+			var o events.Order
 			if json.Unmarshal([]byte(ev.Payload), &o) == nil {
-				m := o.model()
-				f.order = &m
+				f.order = &o
 			}
 		}
 	}
@@ -104,7 +70,7 @@ func parseEvent(ev *store.Event) eventFields {
 }
 
 func isPurchase(t string) bool {
-	return t == workflows.EventPurchaseCompleted || t == workflows.EventPurchaseRefunded
+	return t == events.TypePurchaseCompleted || t == events.TypePurchaseRefunded
 }
 
 // memberModelOf is a member as expressions see them, from their
@@ -129,13 +95,13 @@ func memberModelOf(p *store.MemberProfile) workflows.Member {
 			total = f.order.Total
 		}
 		switch ev.Type {
-		case workflows.EventPurchaseCompleted:
+		case events.TypePurchaseCompleted:
 			m.Orders++
 			m.TotalSpent += total
 			if ev.OccurredAt.After(m.LastPurchaseAt) {
 				m.LastPurchaseAt = ev.OccurredAt
 			}
-		case workflows.EventPurchaseRefunded:
+		case events.TypePurchaseRefunded:
 			m.TotalSpent -= math.Abs(total)
 		}
 	}
@@ -143,16 +109,16 @@ func memberModelOf(p *store.MemberProfile) workflows.Member {
 }
 
 // lastOrder is the member's last order, from their purchases.
-func lastOrder(p *store.MemberProfile) workflows.Order {
+func lastOrder(p *store.MemberProfile) events.Order {
 	for i := len(p.Purchases) - 1; i >= 0; i-- {
-		if p.Purchases[i].Type != workflows.EventPurchaseCompleted {
+		if p.Purchases[i].Type != events.TypePurchaseCompleted {
 			continue
 		}
 		if f := parseEvent(&p.Purchases[i]); f.order != nil {
 			return *f.order
 		}
 	}
-	return workflows.Order{}
+	return events.Order{}
 }
 
 // storeZone is the zone of the member's store, or "".
@@ -294,7 +260,7 @@ func memberData(p *store.MemberProfile) *templates.Data {
 	return d
 }
 
-func orderData(o workflows.Order) templates.Order {
+func orderData(o events.Order) templates.Order {
 	items := make([]templates.Item, len(o.Items))
 	for i, it := range o.Items {
 		items[i] = templates.Item{SKU: it.SKU, Name: it.Name, Qty: it.Qty}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/workflows"
 )
@@ -145,7 +146,7 @@ func eventConcerns(ev *store.Event, f eventFields, run *store.WorkflowRun) bool 
 	if run.EventID != nil && ev.ID != 0 && ev.ID <= *run.EventID {
 		return false
 	}
-	if ev.Type == workflows.EventGuideTaskCompleted {
+	if ev.Type == events.TypeGuideTaskCompleted {
 		return f.event.Attrs["run_id"] == strconv.FormatInt(run.ID, 10)
 	}
 	return true
@@ -220,7 +221,7 @@ func (e *Engine) CompleteGuideTask(ctx context.Context, id int64) (task *store.G
 	payload, _ := json.Marshal(map[string]string{
 		"task_id": strconv.FormatInt(task.ID, 10), "run_id": strconv.FormatInt(*task.RunID, 10), "guide_id": task.GuideID,
 	})
-	ev := &store.Event{Type: workflows.EventGuideTaskCompleted, BrandID: task.BrandID, MemberID: &task.MemberID,
+	ev := &store.Event{Type: events.TypeGuideTaskCompleted, BrandID: task.BrandID, MemberID: &task.MemberID,
 		Source: "guide_task", SourceID: strconv.FormatInt(task.ID, 10), Payload: string(payload), OccurredAt: now}
 	if _, err := e.store.AppendEvent(ctx, ev); err != nil {
 		return task, completed, fmt.Errorf("logging guide task %d completed: %w", id, err)

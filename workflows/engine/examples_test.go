@@ -14,6 +14,7 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/workflows"
 )
@@ -46,7 +47,7 @@ func TestNewMemberWelcome(t *testing.T) {
 	forEach(t, at(3, 22, 30), func(t *testing.T, h *harness) {
 		h.putExample("new-member-welcome")
 		lily := h.member("Lily", "wecom", "g1")
-		h.event(workflows.EventMemberJoined, lily, `{"state":"s:sh1"}`)
+		h.event(events.TypeMemberJoined, lily, `{"state":"s:sh1"}`)
 		h.fire()
 
 		run := h.only(lily)
@@ -126,7 +127,7 @@ func TestGoalEndsWaitingRun(t *testing.T) {
 	forEach(t, at(3, 15, 0), func(t *testing.T, h *harness) {
 		h.putExample("new-member-welcome")
 		ann := h.member("Ann", "wecom", "g1")
-		h.event(workflows.EventMemberJoined, ann, `{}`)
+		h.event(events.TypeMemberJoined, ann, `{}`)
 		h.fire()
 		run := h.only(ann)
 		// 2h50m before the wake: the sweeper hands it to the queue.
@@ -134,7 +135,7 @@ func TestGoalEndsWaitingRun(t *testing.T) {
 		if p := h.q.pending(); len(p) != 1 || !p[0].at.Equal(at(6, 15, 0)) {
 			t.Fatalf("queued wakes: %+v", p)
 		}
-		h.event(workflows.EventPurchaseCompleted, ann, `{"order":{"id":"o1","total":299}}`)
+		h.event(events.TypePurchaseCompleted, ann, `{"order":{"id":"o1","total":299}}`)
 		run = h.only(ann)
 		if run.State != store.RunConverted || run.WakeAt != nil || run.EndReason != "goal: purchase.completed" {
 			t.Fatalf("after the purchase: %+v", run)
@@ -163,7 +164,7 @@ func TestRepurchase(t *testing.T) {
 		h.putExample("repurchase-replenishment")
 		bo := h.member("Bo", "wecom", "g1")
 		order := `{"order":{"id":"o-1","total":199,"items":[{"sku":"c1","name":"洁面乳","qty":1,"price":199,"cycle_days":30},{"sku":"bag","name":"袋","qty":1,"price":0}]}}`
-		h.event(workflows.EventPurchaseCompleted, bo, order)
+		h.event(events.TypePurchaseCompleted, bo, order)
 		run := h.only(bo)
 		if run.Step != "wait_refill" {
 			t.Fatalf("run: %+v", run)
@@ -179,7 +180,7 @@ func TestRepurchase(t *testing.T) {
 			t.Fatalf("reminder: %+v", msgs)
 		}
 		h.clock.Set(at(31, 9, 0))
-		h.event(workflows.EventMessageReceived, bo, `{"text":"好的，帮我留一支","channel":"wecom"}`)
+		h.event(events.TypeMessageReceived, bo, `{"text":"好的，帮我留一支","channel":"wecom"}`)
 		h.fire()
 		run = h.only(bo)
 		if run.State != store.RunActive || run.Step != "follow_up" {
@@ -195,14 +196,14 @@ func TestRepurchase(t *testing.T) {
 		}
 		// The next purchase starts the next reminder.
 		h.clock.Set(at(31, 15, 0))
-		h.event(workflows.EventPurchaseCompleted, bo, strings.Replace(order, "o-1", "o-2", 1))
+		h.event(events.TypePurchaseCompleted, bo, strings.Replace(order, "o-1", "o-2", 1))
 		runs := h.runs(bo)
 		if len(runs) != 2 || runs[1].State != store.RunActive || runs[1].Version != run.Version {
 			t.Errorf("runs after the second purchase: %+v", runs)
 		}
 		// While it waits, another purchase converts it and starts a new one.
 		h.clock.Set(at(31, 16, 0))
-		h.event(workflows.EventPurchaseCompleted, bo, strings.Replace(order, "o-1", "o-3", 1))
+		h.event(events.TypePurchaseCompleted, bo, strings.Replace(order, "o-1", "o-3", 1))
 		runs = h.runs(bo)
 		if len(runs) != 3 || runs[1].State != store.RunConverted || runs[2].State != store.RunActive {
 			t.Errorf("runs after the third purchase: %+v", runs)
@@ -227,7 +228,7 @@ func TestDormantWinBack(t *testing.T) {
 		h.s.AddMemberTags(h.ctx, optOut, "camellia", []string{"no_marketing"}, h.clock.Now())
 		for m, ago := range map[int64]int{mei: 100, gold: 95, fresh: 10, optOut: 100} {
 			h.clock.Set(at(3, 9, 0).AddDate(0, 0, -ago))
-			h.event(workflows.EventPurchaseCompleted, m, `{"order":{"id":"x","total":88}}`)
+			h.event(events.TypePurchaseCompleted, m, `{"order":{"id":"x","total":88}}`)
 		}
 		_ = never
 		h.clock.Set(at(3, 10, 0).Add(20 * time.Second))
@@ -255,7 +256,7 @@ func TestDormantWinBack(t *testing.T) {
 		}
 		// Mei replies; Gold does not and is called after 7 days.
 		h.clock.Set(at(4, 11, 0))
-		h.event(workflows.EventMessageReceived, mei, `{"text":"有新品吗"}`)
+		h.event(events.TypeMessageReceived, mei, `{"text":"有新品吗"}`)
 		h.fire()
 		h.runUntil(at(11, 12, 0))
 		for _, m := range []int64{mei, gold} {
@@ -290,7 +291,7 @@ func TestStoreVisitRecall(t *testing.T) {
 		nora := h.member("Nora", "wecom", "")    // no guide yet; does not buy
 		dan := h.member("Dan", "dingtalk", "g3") // a DingTalk member; does not buy
 		for _, m := range []int64{mia, nora, dan} {
-			h.event(workflows.EventStoreVisited, m, `{"store_id":"sh1"}`)
+			h.event(events.TypeStoreVisited, m, `{"store_id":"sh1"}`)
 		}
 		h.fire()
 		if run := h.only(nora); run.Step != "wait_3d" || !run.WakeAt.Equal(at(6, 15, 0)) {
@@ -302,7 +303,7 @@ func TestStoreVisitRecall(t *testing.T) {
 
 		// Mia buys two days later: converted, nothing more for her.
 		h.runUntil(at(5, 11, 0))
-		h.event(workflows.EventPurchaseCompleted, mia, `{"order":{"id":"o-mia","total":399}}`)
+		h.event(events.TypePurchaseCompleted, mia, `{"order":{"id":"o-mia","total":399}}`)
 		run := h.only(mia)
 		if run.State != store.RunConverted || run.EndReason != "goal: purchase.completed" {
 			t.Fatalf("Mia after buying: %+v", run)

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
-	"github.com/scrmgw/scrmgw/workflows"
 )
 
 // TestSendOnAnInstance: a member of a second WeCom corp ("wecom:north")
@@ -25,8 +25,8 @@ func TestSendOnAnInstance(t *testing.T) {
 		h.put(strings.Replace(sendWorkflow("kind", "x.nudge", "always", "member", "none", "{}"), "    send: recall\n", "    send: recall\n    channel: wecom\n", 1))
 		a := h.member("A", "wecom:north", "g4")
 		b := h.member("B", "wecom:north", "g1")
-		h.event(workflows.EventStoreVisited, a, `{}`)
-		h.event(workflows.EventStoreVisited, b, `{}`)
+		h.event(events.TypeStoreVisited, a, `{}`)
+		h.event(events.TypeStoreVisited, b, `{}`)
 		h.event("x.nudge", a, `{}`)
 		h.fire()
 		var got []string

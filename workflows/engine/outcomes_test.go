@@ -9,8 +9,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
-	"github.com/scrmgw/scrmgw/workflows"
 )
 
 const truthful = `name: truthful
@@ -55,7 +55,7 @@ func TestSendOutcomes(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, m := range []int64{a, b, d} {
-			h.event(workflows.EventStoreVisited, m, `{}`)
+			h.event(events.TypeStoreVisited, m, `{}`)
 		}
 		h.fire()
 
@@ -110,8 +110,8 @@ func TestSendOutcomes(t *testing.T) {
 		delete(refuse, "wecom-B")
 		mu.Unlock()
 		h.clock.Set(at(3, 13, 0))
-		h.event(workflows.EventStoreVisited, a, `{}`)
-		h.event(workflows.EventStoreVisited, b, `{}`)
+		h.event(events.TypeStoreVisited, a, `{}`)
+		h.event(events.TypeStoreVisited, b, `{}`)
 		h.fire()
 
 		want := SendCounts{Sent: 2, NotConfirmed: 2, Failed: 1, FailedBy: map[string]int64{"invalid_recipient": 1},
@@ -168,7 +168,7 @@ func TestSendWaitsForTheChannel(t *testing.T) {
 			return sendResult{hold: hold}
 		}
 		m := h.member("C", "wecom", "g1")
-		h.event(workflows.EventStoreVisited, m, `{}`)
+		h.event(events.TypeStoreVisited, m, `{}`)
 		h.runUntil(at(3, 13, 0))
 		run := h.only(m)
 		rs, _ := h.s.RunStep(h.ctx, run.ID, "nudge", 1)
@@ -207,7 +207,7 @@ func TestSendPollBacksOff(t *testing.T) {
 		h.put(truthful)
 		h.sender.outcome = func(string, *adapters.Outbound) sendResult { return sendResult{hold: true} }
 		m := h.member("H", "wecom", "g1")
-		h.event(workflows.EventStoreVisited, m, `{}`)
+		h.event(events.TypeStoreVisited, m, `{}`)
 		h.fire()
 		var gaps []time.Duration
 		last := h.clock.Now()
@@ -239,7 +239,7 @@ func TestSendSettledBeforeTheStepWaits(t *testing.T) {
 		h.put(truthful)
 		h.sender.instant = true
 		m := h.member("F", "wecom", "g1")
-		h.event(workflows.EventStoreVisited, m, `{}`)
+		h.event(events.TypeStoreVisited, m, `{}`)
 		h.fire() // at the same instant: no look at the outbox is due
 		run := h.only(m)
 		if got := h.trail(run.ID); run.State != store.RunDone || !cmp.Equal(got, []string{"nudge:done", "mark:done"}) {

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
-	"github.com/scrmgw/scrmgw/workflows"
 )
 
 const waitThenSend = `name: %s
@@ -36,8 +36,8 @@ func TestQuietHoursAcrossZones(t *testing.T) {
 		h.put(fmt.Sprintf(waitThenSend, "quiet", "member"))
 		sh := h.member("Sh", "wecom", "g1")
 		ldn := h.member("Ldn", "wecom", "g2")
-		h.event(workflows.EventStoreVisited, sh, `{}`)
-		h.event(workflows.EventStoreVisited, ldn, `{}`)
+		h.event(events.TypeStoreVisited, sh, `{}`)
+		h.event(events.TypeStoreVisited, ldn, `{}`)
 		h.runUntil(at(3, 21, 45))
 		msgs := h.sender.toMembers()
 		if len(msgs) != 1 || msgs[0].out.To != "wecom-Ldn" || !msgs[0].at.Equal(at(3, 21, 30)) {
@@ -63,7 +63,7 @@ func TestQuietHoursAcrossZones(t *testing.T) {
 		h.put(fmt.Sprintf(waitThenSend, "quiet-ny", "America/New_York"))
 		h.clock.Set(at(5, 20, 30))
 		ny := h.member("Ny", "wecom", "g1")
-		h.event(workflows.EventStoreVisited, ny, `{}`)
+		h.event(events.TypeStoreVisited, ny, `{}`)
 		h.runUntil(at(5, 23, 0))
 		want := time.Date(2025, 3, 5, 9, 0, 0, 0, mustZone("America/New_York")).Add(spread(h.runOf(ny, "quiet-ny").ID, 5*time.Minute))
 		last := h.sender.toMembers()
@@ -81,7 +81,7 @@ func TestQuietHoursReleaseIsSpread(t *testing.T) {
 		h.put(fmt.Sprintf(waitThenSend, "quiet", "store"))
 		const n = 40
 		for i := range n {
-			h.event(workflows.EventStoreVisited, h.member(fmt.Sprintf("m%02d", i), "wecom", "g1"), `{}`)
+			h.event(events.TypeStoreVisited, h.member(fmt.Sprintf("m%02d", i), "wecom", "g1"), `{}`)
 		}
 		h.runUntil(at(4, 10, 0))
 		msgs := h.sender.toMembers()
@@ -127,7 +127,7 @@ func TestFrequencyCapsAcrossWorkflows(t *testing.T) {
 		h.put(fmt.Sprintf(capped, "cap-a", "delay"))
 		h.put(fmt.Sprintf(capped, "cap-b", "delay"))
 		m := h.member("C", "wecom", "g1")
-		h.event(workflows.EventStoreVisited, m, `{}`)
+		h.event(events.TypeStoreVisited, m, `{}`)
 		h.runUntil(at(3, 23, 0))
 		if msgs := h.sender.toMembers(); len(msgs) != 1 {
 			t.Fatalf("on the first day: %d messages, want 1", len(msgs))
@@ -151,7 +151,7 @@ func TestFrequencyCapsAcrossWorkflows(t *testing.T) {
 		// With skip, the capped message is dropped.
 		h.put(fmt.Sprintf(capped, "cap-c", "skip"))
 		h.clock.Set(at(4, 15, 0))
-		h.event(workflows.EventStoreVisited, m, `{}`)
+		h.event(events.TypeStoreVisited, m, `{}`)
 		h.runUntil(at(6, 0, 0))
 		msgs = h.sender.toMembers()
 		// The 4th already had its message (cap-b's, delayed from the
@@ -213,7 +213,7 @@ steps:
 		m := h.member("R", "wecom", "g1")
 		for _, day := range []int{1, 2, 14, 31} {
 			h.runUntil(at(day, 12, 0))
-			h.event(workflows.EventStoreVisited, m, `{}`)
+			h.event(events.TypeStoreVisited, m, `{}`)
 			h.fire()
 		}
 		count := map[string]int{}

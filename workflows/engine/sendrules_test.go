@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/workflows"
 )
@@ -60,8 +61,8 @@ func TestWeComMassLimit(t *testing.T) {
 		h.put(fmt.Sprintf(massSend, "mass-skip", "    when_capped: skip\n"))
 		m := h.member("Q", "wecom", "g1")
 		dt := h.member("D", "dingtalk", "g3")
-		h.event(workflows.EventStoreVisited, m, `{}`)
-		h.event(workflows.EventStoreVisited, dt, `{}`)
+		h.event(events.TypeStoreVisited, m, `{}`)
+		h.event(events.TypeStoreVisited, dt, `{}`)
 		h.runUntil(at(3, 23, 0))
 		var toQ, toD int
 		for _, s := range h.sender.toMembers() {
@@ -129,7 +130,7 @@ func TestWeComMassLimitConcurrentWakes(t *testing.T) {
 			h.put(fmt.Sprintf(massSend, fmt.Sprintf("mass-%d", i), ""))
 		}
 		m := h.member("Q", "wecom", "g1")
-		h.event(workflows.EventStoreVisited, m, `{}`)
+		h.event(events.TypeStoreVisited, m, `{}`)
 		var wg sync.WaitGroup
 		for _, task := range h.q.take(h.clock.Now().Add(time.Minute)) {
 			wg.Add(1)
@@ -175,8 +176,8 @@ func TestQuietHoursInMemberZone(t *testing.T) {
 		if err := h.s.SetMemberTimeZone(h.ctx, nyM, "America/New_York"); err != nil {
 			t.Fatal(err)
 		}
-		h.event(workflows.EventStoreVisited, nyM, `{}`)
-		h.event(workflows.EventStoreVisited, shM, `{}`)
+		h.event(events.TypeStoreVisited, nyM, `{}`)
+		h.event(events.TypeStoreVisited, shM, `{}`)
 		h.runUntil(at(3, 13, 0))
 		msgs := h.sender.toMembers()
 		if len(msgs) != 1 || msgs[0].out.To != "wecom-Sh" || !msgs[0].at.Equal(at(3, 12, 30)) {
@@ -236,7 +237,7 @@ func TestAssignGuideOptions(t *testing.T) {
 			h.put(fmt.Sprintf("name: %s\ntrigger:\n  event: store.visited\nentry:\n  brand: camellia\n  re_entry: always\nsteps:\n  - id: assign\n    %s\n    keep_current: false\n", name, step))
 		}
 		m := h.member("A", "wecom", "") // no guide yet
-		h.event(workflows.EventStoreVisited, m, `{"store_id":"ldn","lat":"51.5","lng":"-0.12"}`)
+		h.event(events.TypeStoreVisited, m, `{"store_id":"ldn","lat":"51.5","lng":"-0.12"}`)
 		h.runUntil(at(3, 11, 0))
 		lat, lng := 51.5, -0.12
 		got := map[string]AssignRequest{}

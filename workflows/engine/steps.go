@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/workflows"
 )
@@ -228,7 +229,7 @@ func (e *Engine) tag(ctx context.Context, rc *runCtx, step *workflows.Step, key 
 	// start on (member.tagged), handled once this step is committed.
 	for _, tag := range added {
 		payload, _ := json.Marshal(map[string]string{"tag": tag, "run_id": strconv.FormatInt(rc.run.ID, 10)})
-		ev := &store.Event{Type: workflows.EventMemberTagged, BrandID: rc.run.BrandID, MemberID: &rc.run.MemberID,
+		ev := &store.Event{Type: events.TypeMemberTagged, BrandID: rc.run.BrandID, MemberID: &rc.run.MemberID,
 			Source: "workflow", SourceID: key + ":" + tag, Payload: string(payload), OccurredAt: now}
 		if _, err := e.store.AppendEvent(ctx, ev); err != nil {
 			return outcome{}, fmt.Errorf("logging member.tagged: %w", err)

@@ -15,8 +15,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
-	"github.com/scrmgw/scrmgw/workflows"
 )
 
 // hookServer is the brand's system: it checks each webhook's signature and
@@ -152,8 +152,8 @@ func TestEveryStepKind(t *testing.T) {
 		lu := h.member("Lu", "dingtalk", "g3")
 		calls := hook.calls()
 
-		h.event(workflows.EventStoreVisited, kai, `{"store_id":"sh1"}`)
-		h.event(workflows.EventStoreVisited, lu, `{"store_id":"sh1"}`)
+		h.event(events.TypeStoreVisited, kai, `{"store_id":"sh1"}`)
+		h.event(events.TypeStoreVisited, lu, `{"store_id":"sh1"}`)
 		h.fire()
 
 		runK, runL := h.runOf(kai, "all-kinds"), h.runs(lu)[0]
@@ -215,7 +215,7 @@ func TestEveryStepKind(t *testing.T) {
 
 		// Kai replies two hours later; Lu never does.
 		h.runUntil(at(3, 14, 0))
-		h.event(workflows.EventMessageReceived, kai, `{"text":"谢谢"}`)
+		h.event(events.TypeMessageReceived, kai, `{"text":"谢谢"}`)
 		h.runUntil(at(5, 12, 0))
 		runK, runL = h.runOf(kai, "all-kinds"), h.runs(lu)[0]
 		wantK := []string{"assign:done", "hello:done", "task:done", "mark:done", "points:done", "hook:done", "wait_1h:done",
@@ -280,7 +280,7 @@ func TestWebhookFailures(t *testing.T) {
 		h.put(fmt.Sprintf(hookOnly, hook.URL, "crm"))
 		m := h.member("W", "wecom", "g1")
 		hook.status.Store(http.StatusBadGateway)
-		h.event(workflows.EventStoreVisited, m, `{}`)
+		h.event(events.TypeStoreVisited, m, `{}`)
 		h.fire()
 		run := h.only(m)
 		rs, _ := h.s.RunStep(h.ctx, run.ID, "hook", 1)
@@ -301,7 +301,7 @@ func TestWebhookFailures(t *testing.T) {
 		}
 
 		hook.status.Store(http.StatusBadRequest)
-		h.event(workflows.EventStoreVisited, m, `{}`)
+		h.event(events.TypeStoreVisited, m, `{}`)
 		h.fire()
 		run = h.runs(m)[1]
 		if run.State != store.RunFailed || !strings.Contains(run.EndReason, "step hook failed: webhook 127.0.0.1") {
@@ -310,7 +310,7 @@ func TestWebhookFailures(t *testing.T) {
 		hook.status.Store(http.StatusOK)
 
 		h.put(fmt.Sprintf(hookOnly, hook.URL, "missing"))
-		h.event(workflows.EventStoreVisited, m, `{}`)
+		h.event(events.TypeStoreVisited, m, `{}`)
 		h.fire()
 		run = h.runs(m)[2]
 		rs, _ = h.s.RunStep(h.ctx, run.ID, "hook", 1)
@@ -353,7 +353,7 @@ func TestConsent(t *testing.T) {
 		if err := h.s.SetConsent(h.ctx, m, "camellia", "wecom", true, h.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
-		h.event(workflows.EventStoreVisited, m, `{}`)
+		h.event(events.TypeStoreVisited, m, `{}`)
 		h.fire()
 		run := h.only(m)
 		rs, _ := h.s.RunStep(h.ctx, run.ID, "nudge", 1)
@@ -363,14 +363,14 @@ func TestConsent(t *testing.T) {
 		// Unsubscribed from every channel of every brand: same.
 		h.s.SetConsent(h.ctx, m, "camellia", "wecom", false, h.clock.Now())
 		h.s.SetConsent(h.ctx, m, store.ConsentAll, store.ConsentAll, true, h.clock.Now())
-		h.event(workflows.EventStoreVisited, m, `{}`)
+		h.event(events.TypeStoreVisited, m, `{}`)
 		h.fire()
 		if len(h.sender.sent) != 0 {
 			t.Errorf("sent to a member unsubscribed from everything: %v", h.sender.sent)
 		}
 		// A member without a guide on WeCom cannot be reached there.
 		n := h.member("N", "wecom", "")
-		h.event(workflows.EventStoreVisited, n, `{}`)
+		h.event(events.TypeStoreVisited, n, `{}`)
 		h.fire()
 		rs, _ = h.s.RunStep(h.ctx, h.only(n).ID, "nudge", 1)
 		if rs.State != store.StepSkipped || !strings.Contains(rs.Outcome, "no guide on wecom to send through") {

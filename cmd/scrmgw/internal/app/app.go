@@ -33,6 +33,7 @@ import (
 	"github.com/scrmgw/scrmgw/adapters/webhook"
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/gateway/assign"
+	"github.com/scrmgw/scrmgw/gateway/audit"
 	"github.com/scrmgw/scrmgw/gateway/commerce"
 	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/ledger"
@@ -70,6 +71,8 @@ type App struct {
 	// handovers hands the WeCom customers of guides who left to
 	// colleagues (handovers.go); nil without WeCom.
 	handovers *assign.Handovers
+	// audit writes the audit trail in batches (run starts and stops it).
+	audit *audit.Recorder
 	// guidePoints awards guide points (incentives.go).
 	guidePoints *ledger.GuidePoints
 	// clock is the workflow engine's time; nil: time.Now. Tests set it
@@ -118,6 +121,7 @@ func New(ctx context.Context, cfg configs.Config, log *slog.Logger, opts ...Opti
 		return nil, err
 	}
 	a.Queue = asynq.NewClientFromRedisClient(a.RDB)
+	a.audit = audit.New(a.Store, audit.Options{Logger: a.Log})
 	if err := a.loadTemplates(); err != nil {
 		a.Close()
 		return nil, err

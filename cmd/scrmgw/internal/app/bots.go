@@ -13,6 +13,7 @@ import (
 	"github.com/scrmgw/scrmgw/bots"
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/gateway/assign"
+	"github.com/scrmgw/scrmgw/gateway/membercode"
 	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
 )
@@ -43,6 +44,9 @@ func (a *App) bots() (bots.Bot, bots.Deps, error) {
 	d := bots.Deps{Directory: a.Store, Stores: a.assigner, Templates: a.Templates, Intents: intents, Tasks: engineTasks{a},
 		Enroll:   botEnroller{a},
 		Handoffs: a.Store, Guides: a.Store, Incentives: a.Store, Reminders: a.Store, PointsZone: a.ledgerZone(), HandoffIdle: a.Config.Bots.HandoffIdle, Channels: a.Channels, Locale: a.Config.Locale, Log: log}
+	codes := membercode.New(a.Store, nil)
+	codes.PublicURL = a.Config.HTTP.PublicURL
+	d.MemberCodes = codes
 	router := &bots.Router{Member: bots.MemberBot(d), Guide: bots.GuideBot(d)}
 	return bots.Chain(router, bots.Recover(log), bots.Normalize()), d, nil
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/scrmgw/scrmgw/adapters/webhook"
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/gateway/commerce"
 	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/ledger"
@@ -107,9 +109,12 @@ func (a *App) wireChannels() error {
 		}
 		a.Channels.Register(dt)
 	}
-	a.ingester = webhook.NewIngester(a.recorder, a.Config.Webhook.MaxBatch, a.Log)
+	// The webhook channel checks the envelope; what the events say, the
+	// commerce event schema (member phones as the store reads them).
+	checkPhone := func(p string) error { _, err := store.NormalizePhone(p); return err }
+	schema := func(typ string, data json.RawMessage) []string { return events.Check(typ, data, checkPhone) }
+	a.ingester = webhook.NewIngester(a.recorder, schema, a.Config.Webhook.MaxBatch, a.Log)
 	a.ingester.KnownBrand = a.knownBrand
-	a.ingester.CheckPhone = func(p string) error { _, err := store.NormalizePhone(p); return err }
 	wh, err := webhook.New(a.Config.Webhook, a.ingester, a.eventSources, a.Log)
 	if err != nil {
 		return err
@@ -132,7 +137,7 @@ func (a *App) wireChannels() error {
 	if a.commerce.Rules, a.commerce.Location, err = a.ledgerRules(); err != nil {
 		return err
 	}
-	a.commerce.Register(a.processor)
+	a.commerce.Register(a.processor, webhook.ChannelName)
 	return nil
 }
 

@@ -14,13 +14,17 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/gateway/api"
+	"github.com/scrmgw/scrmgw/gateway/console"
 	"github.com/scrmgw/scrmgw/gateway/httpserve"
+	"github.com/scrmgw/scrmgw/gateway/membercode"
+	"github.com/scrmgw/scrmgw/gateway/storepage"
 )
 
 var ginModeOnce sync.Once
 
 // Handler builds the gateway's HTTP handler: health and readiness,
-// Prometheus metrics, channel callbacks, the admin API and the queue UI.
+// Prometheus metrics, channel callbacks, the admin API, the queue UI and
+// the store page and the web console.
 func (a *App) Handler() http.Handler {
 	ginModeOnce.Do(func() { gin.SetMode(gin.ReleaseMode) })
 	r := gin.New()
@@ -96,13 +100,36 @@ func (a *App) Handler() http.Handler {
 	if ch, ok := a.Channels.Channel("wecom"); ok {
 		contactWays, _ = ch.(api.ContactWayMaker)
 	}
-	apiSrv := api.New(api.Options{Store: a.Store, AdminToken: a.Config.AdminToken, ContactWays: contactWays, Channels: a.Channels, Assigner: a.assigner, Workflows: a.apiWorkflows(),
+	reg.MustRegister(a.audit.Collectors()...)
+	apiSrv := api.New(api.Options{Store: a.Store, AdminToken: a.Config.AdminToken, AdminTokenNext: a.Config.AdminTokenNext, Audit: a.audit, ContactWays: contactWays, Channels: a.Channels, Assigner: a.assigner, Workflows: a.apiWorkflows(),
 		MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, MaxBulkBodyBytes: a.Config.HTTP.MaxBulkBodyBytes, Logger: a.Log,
 		Events: a.ingester, OnSourcesChanged: a.webhook.InvalidateSources, Settler: a.settler(), LedgerZone: a.ledgerZone()})
 	ui := asynqmon.New(asynqmon.Options{RootPath: httpserve.QueueUIPath, RedisConnOpt: a.Redis})
-	queues := r.Group(httpserve.QueueUIPath, apiSrv.RequireAdmin())
+	queues := r.Group(httpserve.QueueUIPath, apiSrv.AuditTrail(), api.RequireResource(api.ResourceQueues), apiSrv.RequireAdmin())
 	queues.Any("", gin.WrapH(ui))
 	queues.Any("/*path", gin.WrapH(ui))
 	apiSrv.Mount(r)
+	// The store page members open on their phones (门店H5): public, reads only.
+	pageOpts := storepage.Options{Store: a.Store, Codes: membercode.New(a.Store, nil), Log: a.Log}
+	if a.assigner != nil {
+		pageOpts.Stores = a.assigner
+	}
+	storepage.New(pageOpts).Mount(r)
+	a.console(apiSrv).Mount(r)
 	return r
+}
+
+// console builds the web console on the API's token resolution, the
+// engine, and the options of `scrmgw workflow validate` and `dry-run`.
+func (a *App) console(apiSrv *api.Server) *console.Console {
+	dry, err := DryRunOptions(a.Config, a.Templates)
+	if err != nil {
+		// The engine's wiring loaded the same batches and quota; this
+		// cannot fail after it did not.
+		a.Log.Error("console: dry runs without coupon batches or quotas", slog.Any("error", err))
+	}
+	return console.New(console.Options{Store: a.Store, Auth: apiSrv, Workflows: a.apiWorkflows(),
+		LoadOptions: WorkflowOptions(a.Config, a.Templates), DryRun: dry, MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, Logger: a.Log,
+		Config: console.Config{IdleTimeout: a.Config.Console.IdleTimeout, MaxAge: a.Config.Console.MaxAge,
+			SecureCookies: a.Config.Console.SecureCookies()}})
 }

@@ -1,4 +1,11 @@
-package webhook
+// Package events is the vocabulary of the event log and the schema of the
+// events the brand's systems post: the event types (one constant each),
+// the data of each commerce type (member sign-ups, purchases, refunds,
+// visits, tags) with its validation, and the order as logged events carry
+// it to workflows. It imports nothing of scrmgw, so the webhook channel's
+// wiring, the commerce ingester, the API, the importer, the store and the
+// workflow language all share it.
+package events
 
 import (
 	"bytes"
@@ -10,8 +17,9 @@ import (
 	"time"
 )
 
-// The event types with a schema (docs/events.md). A brand's own types
-// start with "x." and only need data.member.
+// The event types the brand's systems post, each with a schema
+// (docs/events.md). A brand's own types start with "x." and only need
+// data.member.
 const (
 	TypeMemberSignedUp    = "member.signed_up"
 	TypeMemberUpdated     = "member.updated"
@@ -20,6 +28,19 @@ const (
 	TypePurchaseCompleted = "purchase.completed"
 	TypePurchaseRefunded  = "purchase.refunded"
 	TypeStoreVisited      = "store.visited"
+)
+
+// The event types scrmgw logs itself.
+const (
+	// TypeMemberJoined: a person became the brand's member (a WeCom
+	// contact added, a bot enrolment, a sign-up).
+	TypeMemberJoined = "member.joined"
+	// TypeMemberLeft: a member deleted their guide's WeCom contact.
+	TypeMemberLeft = "member.left"
+	// TypeMessageReceived: a known member wrote to the brand.
+	TypeMessageReceived = "message.received"
+	// TypeGuideTaskCompleted: a guide completed a workflow run's task.
+	TypeGuideTaskCompleted = "guide_task.completed"
 )
 
 // EventTypes are the CloudEvents types accepted, besides "x." types.
@@ -190,6 +211,13 @@ type TagData struct {
 	Tag    string    `json:"tag"`
 }
 
+// MemberRef is how an event's data names its member: data.member.
+type MemberRef struct {
+	Phone    string `json:"phone,omitempty"`
+	CRMID    string `json:"crm_id,omitempty"`
+	MemberID int64  `json:"member_id,omitempty"`
+}
+
 // checker collects schema faults with their JSON paths.
 type checker struct {
 	faults []string
@@ -343,6 +371,18 @@ func (c *checker) member(data map[string]any, path string) {
 
 // maxItems caps the lines of an order.
 const maxItems = 500
+
+// Check checks an event's type and its data against the type's schema.
+// It returns every fault as "path: message": the path is "type" for an
+// unknown type (the data is not checked then), else where the fault sits
+// in the data ("data.items[0].qty"). phone, when set, refuses member
+// phone numbers it cannot read.
+func Check(typ string, data json.RawMessage, phone func(string) error) []string {
+	if !KnownType(typ) {
+		return []string{fmt.Sprintf("type: %q is not one of %s, or a custom type x.<name>", typ, strings.Join(EventTypes, ", "))}
+	}
+	return checkData(typ, data, "data", phone)
+}
 
 // checkData checks an event's data against its type's schema; path is
 // where the data sits in the request ("data" or "events[3].data"). It
