@@ -32,8 +32,9 @@ type dryRunForm struct {
 	Ran bool
 }
 
-// sampleMember is the member a dry run simulates when none is picked.
-var sampleMember = engine.MemberFixture{ID: 1, Name: "Demo Member", PhoneTail: "0000", Level: "silver", Channel: "wecom"}
+// sampleMember is the member a dry run simulates when none is picked,
+// on the first channel of the dry run's specs.
+var sampleMember = engine.MemberFixture{ID: 1, Name: "Demo Member", PhoneTail: "0000", Level: "silver"}
 
 func (c *Console) defaultDryRun() dryRunForm {
 	loc, err := time.LoadLocation(workflows.DefaultTimeZone)
