@@ -187,14 +187,14 @@ func (f *chirpFake) requests() []chirpSent {
 	return slices.Clone(f.sent)
 }
 
-// waitSent waits for a request whose body key starts with prefix, and
-// returns it.
-func (f *chirpFake) waitSent(t *testing.T, what, prefix string) chirpSent {
+// waitSent waits for a request to a recipient whose body key starts
+// with prefix, and returns it.
+func (f *chirpFake) waitSent(t *testing.T, what, to, prefix string) chirpSent {
 	t.Helper()
 	var got chirpSent
 	waitFor(t, what, func() bool {
 		for _, s := range f.requests() {
-			if strings.HasPrefix(s.Body["key"], prefix) {
+			if s.Body["to"] == to && strings.HasPrefix(s.Body["key"], prefix) {
 				got = s
 				return true
 			}
@@ -298,14 +298,14 @@ steps:
 	if code := chirpSay(t, s.base, secret, chirpMessage{ID: "m-1", From: "c-chen", Text: "我的导购", At: now}); code != 200 {
 		t.Fatalf("chirp callback: %d", code)
 	}
-	reply := fake.waitSent(t, "the bot's answer on chirp", "reply:chirp:m-1:")
+	reply := fake.waitSent(t, "the bot's answer on chirp", "c-chen", "reply:chirp:m-1:")
 	want := chirpSent{Method: "POST", Path: "/v1/messages", Auth: "Bearer chirp-api-token", ContentType: "application/json",
 		Body: map[string]string{"to": "c-chen", "kind": "text", "key": "reply:chirp:m-1:0",
 			"text": "您的专属导购是 李娜（静安店）。门店地址：南京西路1号，营业时间 10:00-22:00。"}}
 	if fmt.Sprint(reply) != fmt.Sprint(want) {
 		t.Errorf("bot answer at chirp:\n got %+v\nwant %+v", reply, want)
 	}
-	nudge := fake.waitSent(t, "the workflow's message on chirp", "wf:")
+	nudge := fake.waitSent(t, "the workflow's message on chirp", "c-chen", "wf:")
 	want = chirpSent{Method: "POST", Path: "/v1/messages", Auth: "Bearer chirp-api-token", ContentType: "application/json",
 		Body: map[string]string{"to": "c-chen", "kind": "text", "key": "wf:1:nudge:1",
 			"text": "陈女士好，我是静安店的李娜。店里这周到了不少新款，想着您可能会喜欢，\n有空来静安店坐坐，我帮您挑几件试试？（营业时间 10:00-22:00）"}}
@@ -317,21 +317,12 @@ steps:
 	if code := chirpSay(t, s.base, secret, chirpMessage{ID: "m-2", From: "c-chen", Text: "转人工", At: now + 1}); code != 200 {
 		t.Fatalf("chirp callback: %d", code)
 	}
-	var toGuide chirpSent
-	waitFor(t, "the guide told on chirp", func() bool {
-		for _, r := range fake.requests() {
-			if r.Body["to"] == "c-li" {
-				toGuide = r
-				return true
-			}
-		}
-		return false
-	})
+	toGuide := fake.waitSent(t, "the guide told on chirp", "c-li", "reply:chirp:m-2:")
 	if toGuide.Auth != "Bearer chirp-api-token" || toGuide.Body["kind"] != "text" || !strings.Contains(toGuide.Body["text"], "【转人工 #") ||
 		!strings.Contains(toGuide.Body["text"], "陈女士") || strings.Contains(toGuide.Body["text"], "13800138000") {
 		t.Errorf("guide's request at chirp: %+v", toGuide)
 	}
-	toMember := fake.waitSent(t, "the member told on chirp", "reply:chirp:m-2:")
+	toMember := fake.waitSent(t, "the member told on chirp", "c-chen", "reply:chirp:m-2:")
 	if toMember.Body["to"] != "c-chen" || !strings.Contains(toMember.Body["text"], "已为您转接专属导购 李娜（静安店）") {
 		t.Errorf("member's answer at chirp: %+v", toMember)
 	}
