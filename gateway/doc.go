@@ -33,7 +33,10 @@
 // package takes plain values, and what it needs of a channel it declares
 // as a small interface the wiring satisfies (assign.Transferer,
 // assign.ResignedTransferer, api.ContactWayMaker) or reaches through
-// adapters.Channel. The commerce event schema is not the webhook
+// adapters.Channel; what differs by channel (the kinds it sends, reaching
+// a member through their guide, its send rate) it reads from the
+// channels' specs (adapters.Specs, the Registry) and names no channel.
+// The commerce event schema is not the webhook
 // channel's: it is the leaf package events, which the wiring hands the
 // channel as its webhook.Check. The one exception left is gateway/api,
 // which imports adapters/webhook for its event sources' secrets and the

@@ -66,8 +66,10 @@ var migrations = []migration{
 	{id: "0020_retail_member_code_secrets", up: migrateMemberCodeSecrets},
 	// Console sign-ins.
 	{id: "0021_console_sessions", up: migrateConsole},
-	// The console's funnel over a period (branch console2: renumber on merge).
+	// The console's funnel over a period.
 	{id: "0022_console2_funnel", up: migrateFunnel},
+	// A guide's ids on channels become rows, one per channel instance.
+	{id: "0023_guide_identities", up: migrateGuideIdentities},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas
