@@ -15,9 +15,10 @@
 //	gateway/membercode the member code shown at the till: rotating codes, links to the code page, barcodes
 //	gateway/storepage  the pages members open on their phones: the store page (/m/stores), the member code page
 //
-// Who may import whom: floors, top to bottom; a package imports only
-// packages on floors below its own (arrows point down, nothing points
-// back up, and packages of one floor do not import each other):
+// Who may import whom (floors_test.go holds the code to it): floors, top
+// to bottom; a package imports only packages on floors below its own
+// (arrows point down, nothing points back up, and packages of one floor
+// do not import each other):
 //
 //	1  cmd/scrmgw (flags, subcommands), cmd/scrmgw/internal/app (wiring, run loops)
 //	2  gateway/console
