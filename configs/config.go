@@ -117,6 +117,9 @@ type LedgerConfig struct {
 	// GuidePoints is a YAML file of guide points rules. Default: the
 	// built-in configs/ledger/guide_points.yaml.
 	GuidePoints string `yaml:"guide_points"`
+	// SettleAfter is how long after midnight (in TimeZone) the previous
+	// day is settled by itself (T+1). Default 30m; at most 23h.
+	SettleAfter time.Duration `yaml:"settle_after"`
 }
 
 // HTTPConfig configures the gateway's HTTP server.
@@ -354,7 +357,7 @@ func Default() Config {
 		WeCom:    wecom.Config{MaxClockSkew: 10 * time.Minute, APIBase: wecom.DefaultAPIBase, MemberMassLimit: "1/day"},
 		DingTalk: dingtalk.Config{StreamHost: dingtalk.DefaultHost, APIBase: dingtalk.DefaultHost},
 		Webhook:  webhook.Config{Tolerance: 5 * time.Minute, MaxBatch: 1000},
-		Ledger:   LedgerConfig{TimeZone: "Asia/Shanghai"},
+		Ledger:   LedgerConfig{TimeZone: "Asia/Shanghai", SettleAfter: 30 * time.Minute},
 		Console:  ConsoleConfig{IdleTimeout: 8 * time.Hour, MaxAge: 7 * 24 * time.Hour},
 	}
 }
@@ -521,6 +524,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := time.LoadLocation(c.Ledger.TimeZone); err != nil || c.Ledger.TimeZone == "" {
 		bad("ledger.time_zone", "unknown time zone %q (want an IANA name such as Asia/Shanghai)", c.Ledger.TimeZone)
+	}
+	if c.Ledger.SettleAfter < 0 || c.Ledger.SettleAfter > 23*time.Hour {
+		bad("ledger.settle_after", "want a duration from 0s to 23h, got %s", c.Ledger.SettleAfter)
 	}
 	if err := c.Webhook.Validate(); err != nil {
 		errs = append(errs, err)

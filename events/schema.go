@@ -28,6 +28,9 @@ const (
 	TypePurchaseCompleted = "purchase.completed"
 	TypePurchaseRefunded  = "purchase.refunded"
 	TypeStoreVisited      = "store.visited"
+	// TypeCouponRedeemed: the till took a coupon against an order (the
+	// POS posts it, or scrmgw logs it for POST /coupons/redeem).
+	TypeCouponRedeemed = "coupon.redeemed"
 )
 
 // The event types scrmgw logs itself.
@@ -41,12 +44,15 @@ const (
 	TypeMessageReceived = "message.received"
 	// TypeGuideTaskCompleted: a guide completed a workflow run's task.
 	TypeGuideTaskCompleted = "guide_task.completed"
+	// TypeCouponUnredeemed: the order a coupon was redeemed on was
+	// refunded in full; the coupon can be used again until it expires.
+	TypeCouponUnredeemed = "coupon.unredeemed"
 )
 
 // EventTypes are the CloudEvents types accepted, besides "x." types.
 var EventTypes = []string{
 	TypeMemberSignedUp, TypeMemberUpdated, TypeMemberTagged, TypeMemberUntagged,
-	TypePurchaseCompleted, TypePurchaseRefunded, TypeStoreVisited,
+	TypePurchaseCompleted, TypePurchaseRefunded, TypeStoreVisited, TypeCouponRedeemed,
 }
 
 // KnownType reports whether t is accepted: a schema type or "x.<name>".
@@ -203,6 +209,16 @@ type RefundLine struct {
 type VisitData struct {
 	Member MemberRef `json:"member"`
 	Store  string    `json:"store"`
+}
+
+// CouponData is the data of coupon.redeemed: the coupon's code, the
+// order it was taken against and the store of the till. The coupon names
+// its member, so data.member is optional.
+type CouponData struct {
+	Member  MemberRef `json:"member,omitzero"`
+	Code    string    `json:"code"`
+	OrderID string    `json:"order_id"`
+	Store   string    `json:"store,omitempty"`
 }
 
 // TagData is the data of member.tagged and member.untagged.
@@ -404,7 +420,9 @@ func checkData(typ string, raw json.RawMessage, path string, phone func(string) 
 	if data == nil {
 		return c.faults
 	}
-	c.member(data, path)
+	if typ != TypeCouponRedeemed || data["member"] != nil {
+		c.member(data, path)
+	}
 	switch typ {
 	case TypeMemberSignedUp, TypeMemberUpdated:
 		c.str(data, path, "name", false, 200)
@@ -494,6 +512,10 @@ func checkData(typ string, raw json.RawMessage, path string, phone func(string) 
 		}
 	case TypeStoreVisited:
 		c.str(data, path, "store", true, 64)
+	case TypeCouponRedeemed:
+		c.str(data, path, "code", true, 100)
+		c.str(data, path, "order_id", true, 100)
+		c.str(data, path, "store", false, 64)
 	case TypeMemberTagged, TypeMemberUntagged:
 		c.str(data, path, "tag", true, 64)
 	}

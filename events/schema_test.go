@@ -33,7 +33,10 @@ func TestCheck(t *testing.T) {
 		{"a custom type needs only the member", "x.birthday", `{"member":{"crm_id":"C1"}}`, nil},
 		{"unknown type, data unchecked", "purchase.exploded", `{}`,
 			[]string{`type: "purchase.exploded" is not one of member.signed_up, member.updated, member.tagged, member.untagged, ` +
-				`purchase.completed, purchase.refunded, store.visited, or a custom type x.<name>`}},
+				`purchase.completed, purchase.refunded, store.visited, coupon.redeemed, or a custom type x.<name>`}},
+		{"a coupon redemption needs no member", TypeCouponRedeemed, `{"code":"NEW-50-AB12CD","order_id":"SO-1","store":"sh-1"}`, nil},
+		{"a coupon redemption names code and order", TypeCouponRedeemed, `{"store":"sh-1"}`,
+			[]string{"data.code: is required", "data.order_id: is required"}},
 		{"every fault with its path", TypePurchaseCompleted, `{"member":{},"items":[{"sku":"A","qty":0,"price":"1.001"}]}`,
 			[]string{"data.member: want phone, crm_id or member_id", "data.order_id: is required", "data.items[0].qty: must be > 0",
 				`data.items[0].price: want yuan with at most 2 decimals, got "1.001"`}},

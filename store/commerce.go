@@ -428,6 +428,17 @@ type IssuedCoupon struct {
 	ValueCents int64     `gorm:"not null" json:"value_cents"`
 	ExpiresAt  time.Time `gorm:"not null" json:"expires_at"`
 	IssuedAt   time.Time `gorm:"not null" json:"issued_at"`
+	// RunID, Workflow and GuideID are whose message carried the coupon:
+	// the workflow run that issued it and the guide it went through (or
+	// the member's guide then). Its redemption is credited to them.
+	RunID    *int64 `gorm:"index" json:"run_id,omitempty"`
+	Workflow string `gorm:"size:100;not null;default:''" json:"workflow,omitempty"`
+	GuideID  string `gorm:"size:64;not null;default:''" json:"guide_id,omitempty"`
+	// RedeemedOrder is the order the coupon is redeemed on ("" while it
+	// is not): the guarded update that redeems it sets it only when
+	// empty, so of two racing redemptions one wins.
+	RedeemedOrder string     `gorm:"size:100;not null;default:''" json:"redeemed_order,omitempty"`
+	RedeemedAt    *time.Time `json:"redeemed_at,omitempty"`
 }
 
 // IssueCoupon records a coupon; one already issued under the same key is

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/scrmgw/scrmgw/events"
@@ -94,26 +93,6 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 	}
 	var out []Event
 	return out, translate(q.Find(&out).Error)
-}
-
-// GuideByChannelID returns the guide with that id on a channel ("wecom" or
-// "dingtalk", or an instance of them: "wecom:acme").
-func (s *Store) GuideByChannelID(ctx context.Context, channel, id string) (*Guide, error) {
-	var col string
-	kind, _, _ := strings.Cut(channel, ":")
-	switch kind {
-	case "wecom":
-		col = "wecom_userid"
-	case "dingtalk":
-		col = "dingtalk_userid"
-	default:
-		return nil, fmt.Errorf("guide by channel id: unknown channel %q", channel)
-	}
-	var g Guide
-	if err := s.db.WithContext(ctx).Where(col+" = ?", id).Take(&g).Error; err != nil {
-		return nil, translate(err)
-	}
-	return &g, nil
 }
 
 // MemberByIdentity returns the member (after merges) with an identity.

@@ -31,12 +31,22 @@ type Settlement struct {
 	Lines            int   `gorm:"not null" json:"lines"`
 	// Reconciled says the store lines' bases add up to NetCents: every
 	// order and refund of the day is in the ledger.
-	Reconciled bool      `gorm:"not null" json:"reconciled"`
-	CreatedAt  time.Time `json:"created_at"`
+	Reconciled bool `gorm:"not null" json:"reconciled"`
+	// Status is SettlementSettled, or SettlementUnreconciled when the
+	// ledger does not reconcile: such a settlement is not final, and
+	// settling the day again recomputes it.
+	Status    string    `gorm:"size:16;not null;default:'settled'" json:"status"`
+	CreatedAt time.Time `json:"created_at"`
 	// Parties are the per-party totals (guides, the store, the
 	// distributor), for the CSV.
 	Parties []PartyTotal `gorm:"-" json:"parties,omitempty"`
 }
+
+// Settlement statuses.
+const (
+	SettlementSettled      = "settled"
+	SettlementUnreconciled = "unreconciled"
+)
 
 // PartyTotal is what one party earned in a settlement.
 type PartyTotal struct {
@@ -51,8 +61,9 @@ var ErrDayNotOver = invalid("date", "the day is not over yet in the ledger time 
 
 // SettleDay settles every store and brand with ledger lines, orders or
 // refunds recorded on date (YYYY-MM-DD in loc), which must be over at now;
-// pairs settled before keep their figures. It returns the day's
-// settlements in store and brand order.
+// pairs settled before keep their figures, except those that did not
+// reconcile (status unreconciled), which are computed again. It returns
+// the day's settlements in store and brand order.
 func (s *Store) SettleDay(ctx context.Context, date string, loc *time.Location, now time.Time) ([]Settlement, error) {
 	day, err := time.ParseInLocation(time.DateOnly, date, loc)
 	if err != nil {
@@ -134,7 +145,17 @@ func (s *Store) SettleDay(ctx context.Context, date string, loc *time.Location, 
 		for k, st := range sums {
 			st.NetCents = st.SalesCents - st.RefundsCents
 			st.Reconciled = storeBase[k] == st.NetCents
-			if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Omit("Parties").Create(st).Error; err != nil {
+			st.Status = SettlementSettled
+			if !st.Reconciled {
+				st.Status = SettlementUnreconciled
+			}
+			// A settled pair is final; an unreconciled one is redone.
+			if err := tx.Clauses(clause.OnConflict{
+				Columns: []clause.Column{{Name: "date"}, {Name: "store_id"}, {Name: "brand_id"}},
+				DoUpdates: clause.AssignmentColumns([]string{"orders", "refunds", "sales_cents", "refunds_cents", "net_cents", "guide_cents",
+					"store_cents", "distributor_cents", "lines", "reconciled", "status"}),
+				Where: clause.Where{Exprs: []clause.Expression{clause.Expr{SQL: "settlements.status = ?", Vars: []any{SettlementUnreconciled}}}},
+			}).Omit("Parties").Create(st).Error; err != nil {
 				return err
 			}
 		}
@@ -195,4 +216,86 @@ func (s *Store) Settlements(ctx context.Context, date, brand string) ([]Settleme
 		}
 	}
 	return out, nil
+}
+
+// SettlementRun is the automatic T+1 settlement of one day: claimed by
+// one replica at a time, finished once. A failed attempt gives the claim
+// back (Holder empty) so the next one retries.
+type SettlementRun struct {
+	Date      string    `gorm:"primaryKey;size:10" json:"date"`
+	Holder    string    `gorm:"size:100;not null" json:"-"`
+	ClaimedAt time.Time `gorm:"not null" json:"claimed_at"`
+	// Attempts counts the claims.
+	Attempts   int        `gorm:"not null" json:"attempts"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// Status is running, failed, settled or unreconciled (some store's
+	// ledger does not add up; see its settlement).
+	Status       string `gorm:"size:16;not null" json:"status"`
+	Stores       int    `gorm:"not null" json:"stores"`
+	Unreconciled int    `gorm:"not null" json:"unreconciled"`
+	LastError    string `gorm:"size:1000;not null;default:''" json:"last_error,omitempty"`
+}
+
+// Settlement run statuses besides the settlements' own.
+const (
+	SettlementRunning = "running"
+	SettlementFailed  = "failed"
+)
+
+// ClaimSettlementRun claims the automatic settlement of date for holder:
+// the first claim wins; a failed attempt, or one claimed before
+// staleBefore and never finished (its replica died), is taken over. A
+// finished day is never claimed again.
+func (s *Store) ClaimSettlementRun(ctx context.Context, date, holder string, now, staleBefore time.Time) (bool, error) {
+	r := SettlementRun{Date: date, Holder: holder, ClaimedAt: utc(now), Attempts: 1, Status: SettlementRunning}
+	res := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&r)
+	if res.Error != nil {
+		return false, translate(res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return true, nil
+	}
+	res = s.db.WithContext(ctx).Model(&SettlementRun{}).
+		Where("date = ? AND finished_at IS NULL AND (holder = '' OR claimed_at < ?)", date, utc(staleBefore)).
+		Updates(map[string]any{"holder": holder, "claimed_at": utc(now), "attempts": gorm.Expr("attempts + 1"), "status": SettlementRunning})
+	if res.Error != nil {
+		return false, translate(res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// FinishSettlementRun records a day's automatic settlement as done.
+func (s *Store) FinishSettlementRun(ctx context.Context, date, holder string, stores, unreconciled int, now time.Time) error {
+	status := SettlementSettled
+	if unreconciled > 0 {
+		status = SettlementUnreconciled
+	}
+	return translate(s.db.WithContext(ctx).Model(&SettlementRun{}).Where("date = ? AND holder = ?", date, holder).
+		Updates(map[string]any{"finished_at": utc(now), "status": status, "stores": stores, "unreconciled": unreconciled, "last_error": ""}).Error)
+}
+
+// FailSettlementRun gives a failed attempt's claim back, with its error.
+func (s *Store) FailSettlementRun(ctx context.Context, date, holder, why string) error {
+	if len(why) > 1000 {
+		why = why[:1000]
+	}
+	return translate(s.db.WithContext(ctx).Model(&SettlementRun{}).Where("date = ? AND holder = ? AND finished_at IS NULL", date, holder).
+		Updates(map[string]any{"holder": "", "status": SettlementFailed, "last_error": why}).Error)
+}
+
+// SettlementRunOf returns the automatic settlement of a day.
+func (s *Store) SettlementRunOf(ctx context.Context, date string) (*SettlementRun, error) {
+	var r SettlementRun
+	if err := s.db.WithContext(ctx).Where("date = ?", date).Take(&r).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &r, nil
+}
+
+func migrateSettlementRuns(tx *gorm.DB) error {
+	if err := tx.AutoMigrate(&Settlement{}, &SettlementRun{}); err != nil {
+		return err
+	}
+	// Settlements made before statuses: what they reconciled says it.
+	return tx.Model(&Settlement{}).Where("reconciled = ?", false).Update("status", SettlementUnreconciled).Error
 }

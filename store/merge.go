@@ -197,7 +197,7 @@ func mergeEngineRows(tx *gorm.DB, from, into int64, now time.Time, moved map[str
 	}
 	// Orders, guide points and quota counts follow the member; purchase
 	// figures add up.
-	for _, m := range []any{&Order{}, &GuidePointsEntry{}, &QuotaSend{}, &IssuedCoupon{}} {
+	for _, m := range []any{&Order{}, &GuidePointsEntry{}, &QuotaSend{}, &IssuedCoupon{}, &CouponRedemption{}} {
 		if err := tx.Model(m).Where("member_id = ?", from).Update("member_id", into).Error; err != nil {
 			return translate(err)
 		}

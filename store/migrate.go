@@ -66,8 +66,14 @@ var migrations = []migration{
 	{id: "0020_retail_member_code_secrets", up: migrateMemberCodeSecrets},
 	// Console sign-ins.
 	{id: "0021_console_sessions", up: migrateConsole},
-	// The console's funnel over a period (branch console2: renumber on merge).
+	// The console's funnel over a period.
 	{id: "0022_console2_funnel", up: migrateFunnel},
+	// A guide's ids on channels become rows, one per channel instance.
+	{id: "0023_guide_identities", up: migrateGuideIdentities},
+	// Coupon redemptions and whose message carried each coupon.
+	{id: "0024_coupons_redemptions", up: migrateCouponRedemptions},
+	// The settlements' status, and the automatic T+1 settlement's runs.
+	{id: "0025_coupons_settlement_runs", up: migrateSettlementRuns},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

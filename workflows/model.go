@@ -18,6 +18,7 @@ import (
 var triggerEvents = []string{
 	events.TypeMemberJoined, events.TypeMemberLeft, events.TypeMemberTagged, events.TypePurchaseCompleted,
 	events.TypePurchaseRefunded, events.TypeMessageReceived, events.TypeStoreVisited, events.TypeMemberSignedUp, events.TypeMemberUpdated, events.TypeMemberUntagged,
+	events.TypeCouponRedeemed, events.TypeCouponUnredeemed,
 }
 
 // isCustomEvent reports a brand's own event type: "x." and a name.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/gateway/assign"
 	"github.com/scrmgw/scrmgw/gateway/membercode"
 	"github.com/scrmgw/scrmgw/store"
@@ -32,6 +33,10 @@ type Options struct {
 	Logger           *slog.Logger
 	// ContactWays creates channel QR codes; nil when WeCom is off.
 	ContactWays ContactWayMaker
+	// Channels are the channel instances the gateway was wired with: a
+	// guide's identities must name one of them. Nil: not checked (the
+	// import command, which runs without channels).
+	Channels adapters.Specs
 	// Assigner finds nearest stores and binds members to guides; store
 	// writes refresh its index.
 	Assigner *assign.Assigner
@@ -43,6 +48,8 @@ type Options struct {
 	OnSourcesChanged func()
 	// Settler settles commissions (POST /settlements).
 	Settler Settler
+	// Redeemer redeems coupons (POST /coupons/redeem); nil answers 503.
+	Redeemer Redeemer
 	// LedgerZone is the zone of the leaderboards' months
 	// (ledger.time_zone). Default UTC.
 	LedgerZone *time.Location
@@ -58,12 +65,14 @@ type Server struct {
 	log         *slog.Logger
 
 	contactWays ContactWayMaker
+	channels    adapters.Specs
 	assigner    *assign.Assigner
 	workflows   Workflows
 
 	events           Events
 	onSourcesChanged func()
 	settler          Settler
+	redeemer         Redeemer
 	ledgerZone       *time.Location
 
 	memberCodes *membercode.Codes
@@ -85,8 +94,8 @@ func New(o Options) *Server {
 		o.Audit = noAuditor{}
 	}
 	return &Server{store: o.Store, adminTokens: admins, audit: o.Audit, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger,
-		contactWays: o.ContactWays, assigner: o.Assigner, workflows: o.Workflows,
-		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler, ledgerZone: o.LedgerZone,
+		contactWays: o.ContactWays, channels: o.Channels, assigner: o.Assigner, workflows: o.Workflows,
+		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler, redeemer: o.Redeemer, ledgerZone: o.LedgerZone,
 		memberCodes: membercode.New(o.Store, nil)}
 }
 
@@ -186,6 +195,8 @@ func (s *Server) Mount(r *gin.Engine) {
 
 	pos := group(ResourceMembers)
 	pos.POST("/pos/identify", s.posIdentify)
+	commerce.POST("/coupons/redeem", s.redeemCoupon)
+	commerce.GET("/orders/:id/commission", s.orderCommission)
 	group(ResourceCatalog).POST("/brands/:id/member-code/rotate", s.rotateMemberCode)
 
 	r.HandleMethodNotAllowed = true

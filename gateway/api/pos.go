@@ -41,7 +41,8 @@ type posMember struct {
 	Phone string `json:"phone,omitempty"`
 }
 
-// posCoupon is a coupon the member can use now.
+// posCoupon is a coupon the member can use now: not expired, not
+// redeemed.
 type posCoupon struct {
 	Code       string    `json:"code"`
 	Batch      string    `json:"batch"`
@@ -67,20 +68,8 @@ func (s *Server) posIdentify(c *gin.Context) {
 		abort(c, e)
 		return
 	}
-	p := principal(c)
-	brand := in.Brand
-	if brand == "" {
-		brand = c.Query("brand")
-	}
-	switch {
-	case !p.Admin() && brand != "" && brand != p.Brand:
-		abort(c, newError(http.StatusNotFound, CodeNotFound, "brand %q not found", brand))
-		return
-	case !p.Admin():
-		brand = p.Brand
-	case brand == "":
-		abort(c, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidArgument, Message: "brand: is required with an admin token",
-			Details: []Detail{{Field: "brand", Message: "is required with an admin token"}}})
+	brand, ok := tillBrand(c, in.Brand)
+	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
@@ -129,11 +118,34 @@ func (s *Server) posIdentify(c *gin.Context) {
 	}
 	now := time.Now()
 	for _, cp := range cs {
-		if cp.ExpiresAt.After(now) {
+		if cp.ExpiresAt.After(now) && cp.RedeemedOrder == "" {
 			out.Coupons = append(out.Coupons, posCoupon{Code: cp.Code, Batch: cp.Batch, ValueCents: cp.ValueCents, ExpiresAt: cp.ExpiresAt})
 		}
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+// tillBrand is the brand a till's request acts for: a brand token's
+// (given must match it), or the one an admin token names in the body or
+// ?brand=. It answers the error itself when there is none.
+func tillBrand(c *gin.Context, given string) (string, bool) {
+	p := principal(c)
+	brand := given
+	if brand == "" {
+		brand = c.Query("brand")
+	}
+	switch {
+	case !p.Admin() && brand != "" && brand != p.Brand:
+		abort(c, newError(http.StatusNotFound, CodeNotFound, "brand %q not found", brand))
+		return "", false
+	case !p.Admin():
+		brand = p.Brand
+	case brand == "":
+		abort(c, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidArgument, Message: "brand: is required with an admin token",
+			Details: []Detail{{Field: "brand", Message: "is required with an admin token"}}})
+		return "", false
+	}
+	return brand, true
 }
 
 // rotateMemberCode is POST /api/v1/brands/{id}/member-code/rotate: the

@@ -50,6 +50,10 @@ func New(s *store.Store, log *slog.Logger) *Ingester {
 	return &Ingester{store: s, log: log, Location: time.UTC, now: time.Now}
 }
 
+// SetClock makes the ingester read the time from now (settlement days,
+// coupon expiry); tests set a virtual clock.
+func (c *Ingester) SetClock(now func() time.Time) { c.now = now }
+
 // Register routes the commerce events of a channel (the webhook
 // channel's) to c.
 func (c *Ingester) Register(p *inbox.Processor, channel string) {
@@ -65,7 +69,7 @@ func permanent(format string, args ...any) error {
 
 // Handle applies one commerce event (it is the inbox.Handler Register
 // routes to).
-func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) error {
+func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) (err error) {
 	raw := []byte(in.Attrs["data"])
 	var ref struct {
 		Member events.MemberRef `json:"member"`
@@ -74,10 +78,11 @@ func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) error {
 		return permanent("event data: %v", err)
 	}
 	e := &store.Event{Type: in.Event, BrandID: in.Brand, Source: in.Channel, SourceID: in.DedupKey, Payload: in.Attrs["data"], OccurredAt: in.At}
-	var (
-		memberID int64
-		err      error
-	)
+	if in.Event == events.TypeCouponRedeemed {
+		// The coupon names the member; scrmgw logs coupon.redeemed.
+		return c.couponEvent(ctx, in)
+	}
+	var memberID int64
 	switch in.Event {
 	case events.TypeMemberSignedUp, events.TypeMemberUpdated:
 		memberID, err = c.memberEvent(ctx, in, raw)
@@ -117,6 +122,13 @@ func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) error {
 	if _, err := c.store.AppendEvent(ctx, e); err != nil {
 		return fmt.Errorf("logging %s: %w", in.Event, err)
 	}
+	if in.Event == events.TypePurchaseRefunded {
+		defer func() {
+			if err == nil {
+				err = c.refundCoupons(ctx, in, raw)
+			}
+		}()
+	}
 	if c.OnLogged == nil {
 		return nil
 	}
@@ -136,6 +148,28 @@ func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) error {
 	// Also for an event logged before: a retry after a crash between the
 	// two must still reach the engine (it is idempotent).
 	return c.OnLogged(ctx, e)
+}
+
+// refundCoupons gives back the coupons redeemed on a refund's order once
+// the order is refunded in full (a partial refund keeps them: the
+// coupon's discount was on the whole order).
+func (c *Ingester) refundCoupons(ctx context.Context, in *adapters.Inbound, raw []byte) error {
+	var d events.RefundData
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return permanent("event data: %v", err)
+	}
+	o, err := c.store.OrderByNo(ctx, in.Brand, d.OrderID)
+	if err != nil {
+		return fmt.Errorf("reading order %s: %w", d.OrderID, err)
+	}
+	if o.RefundedCents < o.TotalCents {
+		return nil
+	}
+	at := in.At
+	if d.RefundedAt != nil {
+		at = d.RefundedAt.UTC()
+	}
+	return c.unredeem(ctx, in.Brand, d.OrderID, d.RefundID, at)
 }
 
 // joinedEvent is the member.joined a sign-up logs when it gives the

@@ -58,8 +58,12 @@ func (c CouponIssuer) Issue(ctx context.Context, req engine.CouponRequest) (temp
 	if err != nil {
 		return cp, err
 	}
-	got, err := c.Store.IssueCoupon(ctx, &store.IssuedCoupon{Key: req.Key, Code: cp.Code, Batch: req.Batch, BrandID: req.Brand,
-		MemberID: req.MemberID, ValueCents: int64(cp.Value), ExpiresAt: cp.ExpiresAt.UTC(), IssuedAt: req.At.UTC()})
+	ic := &store.IssuedCoupon{Key: req.Key, Code: cp.Code, Batch: req.Batch, BrandID: req.Brand, MemberID: req.MemberID,
+		ValueCents: int64(cp.Value), ExpiresAt: cp.ExpiresAt.UTC(), IssuedAt: req.At.UTC(), Workflow: req.Workflow, GuideID: req.GuideID}
+	if req.RunID != 0 {
+		ic.RunID = &req.RunID
+	}
+	got, err := c.Store.IssueCoupon(ctx, ic)
 	if err != nil {
 		return cp, fmt.Errorf("recording coupon: %w", err)
 	}

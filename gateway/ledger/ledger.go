@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"math/big"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -86,12 +87,61 @@ func mulDiv(a, b, c int64) int64 {
 	return q.Int64()
 }
 
-// Rule pays the parties on the items of a category ("*": any).
+// Rule pays the parties on the items of a category ("*": any), in the
+// stores (or the stores of the distributors) it names, or in any store
+// when it names none.
 type Rule struct {
-	Category    string `yaml:"category"`
-	Guide       Rate   `yaml:"guide"`
-	Store       Rate   `yaml:"store"`
-	Distributor Rate   `yaml:"distributor"`
+	Category string `yaml:"category"`
+	// Stores and Distributors narrow the rule to orders credited to
+	// these stores, or to stores of these distributors.
+	Stores       []string `yaml:"stores"`
+	Distributors []string `yaml:"distributors"`
+	Guide        Rate     `yaml:"guide"`
+	Store        Rate     `yaml:"store"`
+	Distributor  Rate     `yaml:"distributor"`
+}
+
+// specificity ranks a matching rule: a store match beats a distributor
+// match, which beats a category match, which beats "*".
+func (r *Rule) specificity() int {
+	n := 0
+	if len(r.Stores) > 0 {
+		n += 4
+	}
+	if len(r.Distributors) > 0 {
+		n += 2
+	}
+	if r.Category != "*" {
+		n++
+	}
+	return n
+}
+
+// matches reports whether the rule applies to an item of category sold
+// in store, of distributor.
+func (r *Rule) matches(category, store, distributor string) bool {
+	if r.Category != "*" && r.Category != category {
+		return false
+	}
+	if len(r.Stores) > 0 && !slices.Contains(r.Stores, store) {
+		return false
+	}
+	if len(r.Distributors) > 0 && (distributor == "" || !slices.Contains(r.Distributors, distributor)) {
+		return false
+	}
+	return true
+}
+
+// name is how a line names the rule that paid it: the category, with
+// the store or distributor it is narrowed to.
+func (r *Rule) name(store, distributor string) string {
+	s := r.Category
+	if len(r.Stores) > 0 {
+		s = "store " + store + " " + s
+	} else if len(r.Distributors) > 0 {
+		s = "distributor " + distributor + " " + s
+	}
+	return s
 }
 
 // Rules are the commission rules of every brand.
@@ -143,23 +193,40 @@ func ParseRules(name string, b []byte) (*Rules, error) {
 			if rule.Category == "" {
 				return nil, fmt.Errorf("%s: brands.%s[%d].category: required (\"*\" for any)", name, brand, i)
 			}
+			for j, id := range rule.Stores {
+				if err := store.ValidateID("store", id); err != nil {
+					return nil, fmt.Errorf("%s: brands.%s[%d].stores[%d]: %v", name, brand, i, j, err)
+				}
+			}
+			for j, id := range rule.Distributors {
+				if err := store.ValidateID("distributor", id); err != nil {
+					return nil, fmt.Errorf("%s: brands.%s[%d].distributors[%d]: %v", name, brand, i, j, err)
+				}
+			}
 		}
 	}
 	return &r, nil
 }
 
-// rule is the first rule of the brand for a category.
-func (r *Rules) rule(brand, category string) (*Rule, string) {
+// rule is the brand's most specific rule for an item of category sold
+// in store (of distributor): a rule naming the store beats one naming
+// the distributor, which beats one naming the category, which beats
+// "*"; of equally specific rules the first in the file wins.
+func (r *Rules) rule(brand, category, store, distributor string) (*Rule, string) {
 	rules, ok := r.Brands[brand]
 	if !ok {
 		rules = r.Brands["*"]
 	}
+	var best *Rule
 	for i := range rules {
-		if rules[i].Category == "*" || rules[i].Category == category {
-			return &rules[i], rules[i].Category
+		if rules[i].matches(category, store, distributor) && (best == nil || rules[i].specificity() > best.specificity()) {
+			best = &rules[i]
 		}
 	}
-	return nil, ""
+	if best == nil {
+		return nil, ""
+	}
+	return best, best.name(store, distributor)
 }
 
 // Parties are who an order's commission goes to.
@@ -182,7 +249,7 @@ func (r *Rules) Lines(o *store.Order, p Parties, date string) []store.Commission
 	var out []store.CommissionLine
 	for i := range o.Items {
 		it := &o.Items[i]
-		rule, cat := r.rule(o.BrandID, it.Category)
+		rule, cat := r.rule(o.BrandID, it.Category, p.Store, p.Distributor)
 		base := it.Amount()
 		add := func(party, id string, rate Rate, always bool) {
 			if id == "" || (!always && (rule == nil || !rate.set)) {

@@ -99,3 +99,60 @@ func TestParseRulesErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRulePrecedence: the most specific matching rule pays, whatever the
+// file order: a store beats a distributor, a distributor a category, a
+// category "*".
+func TestRulePrecedence(t *testing.T) {
+	r, err := ParseRules("t.yaml", []byte(`brands:
+  acme:
+    - category: "*"
+      guide: 1%
+    - category: skin
+      guide: 2%
+    - category: "*"
+      distributors: [d-east]
+      guide: 3%
+    - category: skin
+      distributors: [d-east]
+      guide: 4%
+    - category: "*"
+      stores: [sh-1, sh-2]
+      guide: 5%
+    - category: skin
+      stores: [sh-1]
+      guide: 6%
+    - category: skin
+      stores: [sh-1]
+      guide: 7%
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, category, store, distributor string
+		want                               int64
+		rule                               string
+	}{
+		{"any store, other category", "food", "bj-1", "", 100, "* 1%"},
+		{"category", "skin", "bj-1", "", 200, "skin 2%"},
+		{"distributor beats category", "food", "bj-1", "d-east", 300, "distributor d-east * 3%"},
+		{"distributor and category", "skin", "bj-1", "d-east", 400, "distributor d-east skin 4%"},
+		{"store beats distributor", "food", "sh-2", "d-east", 500, "store sh-2 * 5%"},
+		{"store and category; the first of equals", "skin", "sh-1", "d-east", 600, "store sh-1 skin 6%"},
+		{"another distributor", "food", "bj-1", "d-west", 100, "* 1%"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := &store.Order{BrandID: "acme", Items: []store.OrderItem{{Line: 1, SKU: "X", Category: tc.category, Qty: 1, PriceCents: 10000}}}
+			ls := r.Lines(o, Parties{Guide: "g", Store: tc.store, Distributor: tc.distributor}, "2026-12-07")
+			if len(ls) == 0 || ls[0].Party != store.PartyGuide || ls[0].AmountCents != tc.want || ls[0].Rule != tc.rule {
+				t.Errorf("guide line = %+v, want %d by %q", ls, tc.want, tc.rule)
+			}
+		})
+	}
+	if _, err := ParseRules("r.yaml", []byte(`brands: {"*": [{category: "*", stores: ["bad id!"], guide: 1%}]}`)); err == nil ||
+		!strings.Contains(err.Error(), "brands.*[0].stores[0]") {
+		t.Errorf("bad store id: %v", err)
+	}
+}

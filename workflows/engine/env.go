@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/templates"
@@ -59,11 +58,6 @@ func parseEvent(ev *store.Event) eventFields {
 			}
 		}
 	}
-	// Workflows name channel kinds: an event of instance wecom:acme came
-	// on wecom.
-	if kind, _ := adapters.KindOf(ev.Source); f.event.Channel == "" && (kind == "wecom" || kind == "dingtalk") {
-		f.event.Channel = kind
-	}
 	if f.order != nil {
 		if f.order.PurchasedAt.IsZero() {
 			f.order.PurchasedAt = ev.OccurredAt
@@ -79,9 +73,10 @@ func isPurchase(t string) bool {
 	return t == events.TypePurchaseCompleted || t == events.TypePurchaseRefunded
 }
 
-// memberModel is a member as expressions see them, from their profile.
-func memberModel(p *store.MemberProfile) workflows.Member {
-	m := workflows.Member{ID: p.Member.ID, Name: p.Member.Name, Tags: p.Tags, Channel: memberChannel(p)}
+// memberModelOf is a member as expressions see them, from their
+// profile, but for their channel (Engine.memberModel).
+func memberModelOf(p *store.MemberProfile) workflows.Member {
+	m := workflows.Member{ID: p.Member.ID, Name: p.Member.Name, Tags: p.Tags}
 	if m.Tags == nil {
 		m.Tags = []string{}
 	}
@@ -124,19 +119,6 @@ func lastOrder(p *store.MemberProfile) events.Order {
 		}
 	}
 	return events.Order{}
-}
-
-// memberChannel is the channel a member is reached on: WeCom, else
-// DingTalk.
-func memberChannel(p *store.MemberProfile) string {
-	for _, ch := range []string{templates.ChannelWeCom, templates.ChannelDingTalk} {
-		for _, id := range p.Identities {
-			if kind, _ := adapters.KindOf(id.Channel); kind == ch {
-				return ch
-			}
-		}
-	}
-	return ""
 }
 
 // storeZone is the zone of the member's store, or "".
@@ -201,7 +183,7 @@ func (rc *runCtx) triggerEvent(ctx context.Context) (*eventFields, error) {
 			return nil, err
 		}
 		if ev != nil {
-			f := parseEvent(ev)
+			f := rc.e.eventFields(ev)
 			rc.trigger = &f
 		}
 	}
@@ -227,7 +209,7 @@ func (rc *runCtx) env(ctx context.Context, now time.Time) (*workflows.Env, error
 	}
 	env := &workflows.Env{
 		Event:  trig.event,
-		Member: memberModel(p),
+		Member: rc.e.memberModel(p),
 		Run:    workflows.Run{StartedAt: rc.run.StartedAt, Step: rc.run.Step, Sent: rc.run.Sent},
 		Now:    now,
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/store"
-	"github.com/scrmgw/scrmgw/templates"
 	"github.com/scrmgw/scrmgw/workflows"
 )
 
@@ -29,7 +28,7 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 	if err != nil {
 		return outcome{}, err
 	}
-	channel, to := recipient(p, s.Channel)
+	channel, to := recipient(e.opts.Channels, p, s.Channel)
 	if to == "" {
 		return skipped(step.Next, reasonUnreachable, "member cannot be reached on "+orWord(channel, "any channel")+": nothing sent"), nil
 	}
@@ -56,22 +55,20 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 		}
 	}
 	via := ""
-	kind, _ := adapters.KindOf(channel)
 	switch {
-	case kind == templates.ChannelWeCom:
-		// WeCom reaches an external contact through an employee: a
-		// message task their guide confirms.
-		if p.Guide == nil || p.Guide.WeComUserID == nil {
-			return skipped(step.Next, reasonNoGuide, "member has no guide on WeCom to send through: nothing sent"), nil
+	case throughGuide(e.opts.Channels, channel):
+		// The channel reaches a member through an account of their guide
+		// on the same instance (WeCom: a message task the guide
+		// confirms).
+		if p.Guide == nil || p.Guide.Identity(channel) == "" {
+			return skipped(step.Next, reasonNoGuide, "member has no guide on "+channel+" to send through: nothing sent"), nil
 		}
-		via = *p.Guide.WeComUserID
+		via = p.Guide.Identity(channel)
 	case s.Via == workflows.ViaGuide:
 		if p.Guide == nil {
 			return skipped(step.Next, reasonNoGuide, "member has no guide to send through: nothing sent"), nil
 		}
-		if p.Guide.DingTalkUserID != nil && kind == templates.ChannelDingTalk {
-			via = *p.Guide.DingTalkUserID
-		}
+		via = p.Guide.Identity(channel)
 	}
 
 	caps := rules.Caps
@@ -111,7 +108,11 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 		return outcome{}, err
 	}
 	if s.Coupon != "" {
-		c, err := e.opts.Coupons.Issue(ctx, CouponRequest{Batch: s.Coupon, MemberID: run.MemberID, Brand: run.BrandID, Key: key, At: now})
+		req := CouponRequest{Batch: s.Coupon, MemberID: run.MemberID, Brand: run.BrandID, Key: key, At: now, RunID: run.ID, Workflow: run.Workflow}
+		if p.Guide != nil {
+			req.GuideID = p.Guide.ID
+		}
+		c, err := e.opts.Coupons.Issue(ctx, req)
 		if errors.Is(err, ErrUnknownCouponBatch) {
 			release()
 			return outcome{}, fmt.Errorf("issuing coupon: %v: %w", err, errPermanent)
@@ -121,7 +122,7 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 		}
 		data.Coupon = c
 	}
-	msg, err := e.opts.Templates.Render(s.Template, e.opts.Locale, channel, data)
+	msg, err := e.opts.Templates.Render(s.Template, e.opts.Locale, kindOf(channel), data)
 	if err != nil {
 		release()
 		return outcome{}, fmt.Errorf("rendering %s: %v: %w", s.Template, err, errPermanent)
@@ -259,25 +260,6 @@ const (
 	reasonLost = "lost"
 )
 
-// recipient is the channel instance a send goes out on and the member's
-// id there: the member's own channel (WeCom, else DingTalk) or the kind
-// the step names, on the instance of the member's identity of that kind
-// (an external_userid belongs to one corp).
-func recipient(p *store.MemberProfile, want string) (channel, to string) {
-	if want == "" || want == workflows.ChannelMember {
-		want = memberChannel(p)
-		if want == "" {
-			return "", ""
-		}
-	}
-	for _, id := range p.Identities {
-		if kind, _ := adapters.KindOf(id.Channel); kind == want && id.ExternalID != "" {
-			return id.Channel, id.ExternalID
-		}
-	}
-	return want, ""
-}
-
 // holdUntil says when a message due at now may go out under the send
 // rules, read in loc: held is false when it may go now. A held message
 // goes at the first allowed time plus its spread, unless the spread
@@ -321,22 +303,12 @@ func orWord(s, fallback string) string {
 	return s
 }
 
-// notifyGuide sends a guide their new task, on WeCom (an app message)
-// or DingTalk, whichever they are on.
+// notifyGuide sends a guide their new task on the first channel they are
+// on that sends guides text (WeCom: an app message).
 func (e *Engine) notifyGuide(ctx context.Context, rc *runCtx, p *store.MemberProfile, task *store.GuideTask, loc *time.Location) error {
 	g := p.Guide
-	channel, to := "", ""
-	switch {
-	case g.WeComUserID != nil:
-		channel, to = templates.ChannelWeCom, *g.WeComUserID
-		// The guide is an employee of the corp the member is a
-		// contact of.
-		if ch, ext := recipient(p, templates.ChannelWeCom); ext != "" {
-			channel = ch
-		}
-	case g.DingTalkUserID != nil:
-		channel, to = templates.ChannelDingTalk, *g.DingTalkUserID
-	default:
+	channel, to := guideChannel(e.opts.Channels, g)
+	if channel == "" {
 		return nil // the guide sees it in the guide bot's task list
 	}
 	text := "【任务】" + task.Title

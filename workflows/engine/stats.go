@@ -35,6 +35,11 @@ type Stats struct {
 	// not).
 	Errors int64        `json:"errors"`
 	Steps  []StepCounts `json:"steps"`
+	// Coupons counts the coupons the workflow's messages carried and how
+	// many of them are redeemed now (a refunded order gives its coupon
+	// back). Each redemption is credited to the run and guide of the
+	// message (coupon.redeemed's run_id and guide_id).
+	Coupons store.CouponCounts `json:"coupons"`
 }
 
 // SendCounts counts what became of a send step's visits. A message is
@@ -130,6 +135,9 @@ func (e *Engine) Funnel(ctx context.Context, brand, name string, f store.FunnelF
 		Exited: rs.States[store.RunExited], Failed: rs.States[store.RunFailed]}
 	for _, n := range rs.States {
 		st.Entered += n
+	}
+	if st.Coupons, err = e.store.WorkflowCoupons(ctx, brand, name, f); err != nil {
+		return nil, fmt.Errorf("stats of %s/%s: %w", brand, name, err)
 	}
 	counts := map[string]store.StepStats{}
 	for _, s := range rs.Steps {

@@ -36,7 +36,8 @@ func (a *App) Handler() http.Handler {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		httpserve.NewQueueCollector(asynq.NewInspectorFromRedisClient(a.RDB)), channelConnected)
+		httpserve.NewQueueCollector(asynq.NewInspectorFromRedisClient(a.RDB)), channelConnected,
+		settleMetrics.Runs, settleMetrics.Unreconciled)
 	r.Use(httpserve.Metrics(reg))
 
 	// The client IP is the connection's, or X-Forwarded-For's when the
@@ -101,9 +102,9 @@ func (a *App) Handler() http.Handler {
 		contactWays = wc
 	}
 	reg.MustRegister(a.audit.Collectors()...)
-	apiSrv := api.New(api.Options{Store: a.Store, AdminToken: a.Config.AdminToken, AdminTokenNext: a.Config.AdminTokenNext, Audit: a.audit, ContactWays: contactWays, Assigner: a.assigner, Workflows: a.apiWorkflows(),
+	apiSrv := api.New(api.Options{Store: a.Store, AdminToken: a.Config.AdminToken, AdminTokenNext: a.Config.AdminTokenNext, Audit: a.audit, ContactWays: contactWays, Channels: a.Channels, Assigner: a.assigner, Workflows: a.apiWorkflows(),
 		MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, MaxBulkBodyBytes: a.Config.HTTP.MaxBulkBodyBytes, Logger: a.Log,
-		Events: a.ingester, OnSourcesChanged: a.webhook.InvalidateSources, Settler: a.settler(), LedgerZone: a.ledgerZone()})
+		Events: a.ingester, OnSourcesChanged: a.webhook.InvalidateSources, Settler: a.settler(), Redeemer: a.commerce, LedgerZone: a.ledgerZone()})
 	ui := asynqmon.New(asynqmon.Options{RootPath: httpserve.QueueUIPath, RedisConnOpt: a.Redis})
 	queues := r.Group(httpserve.QueueUIPath, apiSrv.AuditTrail(), api.RequireResource(api.ResourceQueues), apiSrv.RequireAdmin())
 	queues.Any("", gin.WrapH(ui))

@@ -63,8 +63,8 @@ func startTwoCorps(t *testing.T) *twoCorps {
 		{"/api/v1/stores", `{"id":"acme-sh","name":"徐汇店","brands":["acme"],"lat":31.19,"lng":121.44,"address":"上海市徐汇区衡山路8号","opening_hours":"10:00-21:00"}`},
 		{"/api/v1/stores", `{"id":"kids-sh","name":"ACME 童装浦东店","brands":["acme-kids"],"lat":31.22,"lng":121.54}`},
 		{"/api/v1/guides", `{"id":"g-li","store_id":"sh-1","name":"李娜","wecom_userid":"li"}`},
-		{"/api/v1/guides", `{"id":"g-zhang","store_id":"acme-sh","name":"张伟","wecom_userid":"zhang"}`},
-		{"/api/v1/guides", `{"id":"g-wu","store_id":"kids-sh","name":"吴芳","wecom_userid":"wu"}`},
+		{"/api/v1/guides", `{"id":"g-zhang","store_id":"acme-sh","name":"张伟","identities":[{"channel":"wecom:acme","external_id":"zhang"}]}`},
+		{"/api/v1/guides", `{"id":"g-wu","store_id":"kids-sh","name":"吴芳","identities":[{"channel":"wecom:acme","external_id":"wu"}]}`},
 	} {
 		if code, body := request(t, "POST", tc.s.base+req.path, tc.tok, req.body); code != 201 {
 			t.Fatalf("seeding %s: %d %s", req.path, code, body)
@@ -350,7 +350,7 @@ func TestTwoDingTalkApps(t *testing.T) {
 	for _, req := range []struct{ path, body string }{
 		{"/api/v1/brands", `{"id":"acme","name":"ACME"}`},
 		{"/api/v1/stores", `{"id":"sh-1","name":"静安店","brands":["acme"],"lat":31.23,"lng":121.47}`},
-		{"/api/v1/guides", `{"id":"g-wu","store_id":"sh-1","name":"吴敏","dingtalk_userid":"staff-wu"}`},
+		{"/api/v1/guides", `{"id":"g-wu","store_id":"sh-1","name":"吴敏","identities":[{"channel":"dingtalk:cn","external_id":"staff-wu"}]}`},
 		{"/api/v1/members", `{"phone":"13900139000","name":"周先生","brand":"acme"}`},
 	} {
 		if code, body := request(t, "POST", s.base+req.path, cfg.AdminToken, req.body); code/100 != 2 {

@@ -18,5 +18,5 @@ func (s settler) Settle(ctx context.Context, date string) ([]store.Settlement, e
 	if err != nil {
 		return nil, err
 	}
-	return s.a.Store.SettleDay(ctx, date, loc, time.Now())
+	return s.a.Store.SettleDay(ctx, date, loc, s.a.now())
 }

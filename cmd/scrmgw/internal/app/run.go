@@ -67,6 +67,10 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 	}
 	a.assigner = assigner
 	a.commerce.Assigner = assigner
+	if a.clock != nil {
+		// Settlement days and coupon expiry follow the tests' clock.
+		a.commerce.SetClock(a.clock)
+	}
 	a.wireHandovers()
 	departures := &assign.Departures{Store: a.Store, Assigner: assigner, Handovers: a.handovers, Log: a.Log}
 	a.processor.On(inbox.OnEvent(inbox.EventGuideLeft), inbox.HandlerFunc(departures.GuideLeft))

@@ -64,13 +64,13 @@ func MemberKinds(specs []adapters.Spec) map[string][]string {
 func WorkflowChannels(cfg configs.Config) []string {
 	var chs []string
 	if cfg.WeCom.AnyEnabled() {
-		chs = append(chs, templates.ChannelWeCom)
+		chs = append(chs, wecom.ChannelName)
 	}
 	if cfg.DingTalk.AnyEnabled() {
-		chs = append(chs, templates.ChannelDingTalk)
+		chs = append(chs, dingtalk.ChannelName)
 	}
 	if len(chs) == 0 {
-		chs = []string{templates.ChannelWeCom, templates.ChannelDingTalk}
+		chs = []string{wecom.ChannelName, dingtalk.ChannelName}
 	}
 	return chs
 }

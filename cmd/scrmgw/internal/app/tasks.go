@@ -50,6 +50,7 @@ func (a *App) registerTasks(mux *asynq.ServeMux) {
 	if a.handovers != nil {
 		a.handovers.Register(mux)
 	}
+	a.registerSettle(mux)
 }
 
 // registerPeriodic registers periodic tasks. The scheduler runs on every
@@ -72,7 +73,7 @@ func (a *App) registerPeriodic(s *asynq.Scheduler) error {
 		asynq.Queue(queue.Low), asynq.Unique(50*time.Second), asynq.MaxRetry(0)); err != nil {
 		return fmt.Errorf("registering %s: %w", TypeSweep, err)
 	}
-	return nil
+	return registerSettlePeriodic(s)
 }
 
 func (a *App) pruneInbox(ctx context.Context, _ *asynq.Task) error {
