@@ -156,21 +156,17 @@ func (a *App) sendRules() (map[string]engine.Quota, error) {
 // SendRates are the send rates of the configured channel instances, by
 // instance key: as configured (send.rate.<kind> for a default instance,
 // <kind>.instances.<name>.send_rate for the others), else the channel's
-// own (its Spec's Rate, else the limiter's default of its kind).
+// own (its Spec's Rate).
 func SendRates(c configs.Config) (map[string]outbox.Rate, error) {
 	rates := map[string]outbox.Rate{}
 	specs := map[string]adapters.Spec{}
 	for _, s := range ChannelSpecs(c) {
 		specs[s.Name] = s
 	}
-	// What the limiter knows of a kind without being told.
-	kindDefaults := outbox.NewLimiter(nil, outbox.LimiterOptions{})
 	for _, in := range channelInstances(c, true) {
 		if in.rate == "" {
 			if r := specs[in.kind].Rate; !r.IsZero() {
 				rates[in.key] = outbox.Rate{N: r.N, Per: r.Per}
-			} else if r := kindDefaults.Rate(in.kind); r.Limited() {
-				rates[in.key] = r
 			}
 			continue
 		}
