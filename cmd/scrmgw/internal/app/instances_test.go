@@ -276,10 +276,15 @@ func TestSingleCorpDatabaseKeepsWorkingWithInstances(t *testing.T) {
 	}
 	def.AddEmployees("li")
 	def.AddContact(wecomfake.Contact{ExternalUserID: "wmOld", Name: "周女士", FollowUsers: []wecom.FollowUser{{UserID: "li", State: "s:sh-1"}}})
+	first := time.Now().Truncate(time.Second)
+	joins := 0
 	join := func(s *started) {
 		t.Helper()
 		ev := wecomfake.AddExternalContact("li", "wmOld", "s:sh-1", def.IssueWelcomeCode("wmOld"))
-		ev.CreateTime = time.Now().Truncate(time.Second)
+		// Another second each time: WeCom's event of the same second
+		// would be a redelivery of the first.
+		ev.CreateTime = first.Add(time.Duration(joins) * time.Second)
+		joins++
 		if status, body := deliver(t, s.base+wecom.CallbackPath, ev.XML(), wecomfake.Callback{}); status != 200 || body != "success" {
 			t.Fatalf("add_external_contact: %d %q", status, body)
 		}
