@@ -52,7 +52,7 @@ var commands = []command{
 	{name: "worker", config: true,
 		synopsis: []string{"worker [--config FILE]"},
 		summary:  "run queue workers and the scheduler only (no HTTP listener)",
-		example:  "SCRMGW_DATABASE_URL=postgres://... SCRMGW_REDIS_URL=redis://redis:6379/0 scrmgw worker"},
+		example:  "scrmgw worker --config /etc/scrmgw/scrmgw.yaml    # beside `scrmgw serve --workers=false`, same database and Redis"},
 	{name: "migrate", config: true,
 		synopsis: []string{"migrate [--config FILE]"},
 		summary:  "apply database migrations and exit",
@@ -87,7 +87,7 @@ var commands = []command{
 		synopsis: []string{"token create --name N [--brand B] [--read-only] [--resources a,b] [--expires 720h] [--phones]",
 			"token list | revoke ID  [--config FILE]"},
 		summary: "manage API tokens; create prints the token once",
-		example: "scrmgw token create --name crm-sync --brand acme --resources members,events --expires 720h",
+		example: "scrmgw token create --name crm-sync --brand acme --resources members,commerce --expires 720h",
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.StringVar(&o.token.name, "name", "", "create: the token's name, shown in the audit trail")
 			fs.StringVar(&o.token.brand, "brand", "", "create: limit the token to this brand (default: an admin token, every brand)")
@@ -115,7 +115,7 @@ var commands = []command{
 	{name: "completion", words: []string{"bash", "zsh", "fish"},
 		synopsis: []string{"completion bash|zsh|fish"},
 		summary:  "print a shell completion script",
-		example:  "source <(scrmgw completion bash)    # or: scrmgw completion fish > ~/.config/fish/completions/scrmgw.fish"},
+		example:  "scrmgw completion bash > /etc/bash_completion.d/scrmgw    # or: scrmgw completion fish > ~/.config/fish/completions/scrmgw.fish"},
 	{name: "version",
 		synopsis: []string{"version"},
 		summary:  "print the version, the module version and the commit",

@@ -85,7 +85,7 @@ complete -o filenames -F _scrmgw scrmgw
 
 // zshQuote makes s safe inside a single-quoted _arguments spec.
 func zshQuote(s string) string {
-	return strings.NewReplacer("'", `'\''`, "[", "(", "]", ")", ":", `\:`).Replace(s)
+	return strings.NewReplacer("'", `'\''`, "[", "(", "]", ")").Replace(s)
 }
 
 func zshCompletion() string {
