@@ -195,7 +195,7 @@ type container struct {
 	} `yaml:"env"`
 	ReadinessProbe *probe `yaml:"readinessProbe"`
 	LivenessProbe  *probe `yaml:"livenessProbe"`
-	Resources struct {
+	Resources      struct {
 		Requests map[string]string `yaml:"requests"`
 	} `yaml:"resources"`
 	SecurityContext struct {
