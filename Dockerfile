@@ -20,7 +20,7 @@ COPY . .
 ARG VERSION=dev
 ARG COMMIT=
 RUN go build -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" -o /out/scrmgw ./cmd/scrmgw \
- && mkdir -p /out/data
+ && mkdir -p /out/data /out/tmp
 
 FROM scratch
 # CA certificates for WeCom's and DingTalk's HTTPS APIs; time zones are
@@ -30,6 +30,8 @@ COPY --from=build /out/scrmgw /scrmgw
 # The zero-setup mode's SQLite and generated secrets; with PostgreSQL and
 # Redis (compose, Helm) nothing is written here.
 COPY --from=build --chown=65532:65532 /out/data /data
+# Go's os.TempDir (multipart uploads spill there).
+COPY --from=build --chown=65532:65532 /out/tmp /tmp
 ENV SCRMGW_DATA_DIR=/data SCRMGW_HTTP_ADDR=:8080 SCRMGW_LOG_FORMAT=json
 WORKDIR /data
 USER 65532:65532

@@ -137,7 +137,10 @@ fi
 
 if ((${#@} == 0)) && [[ "$FUZZTIME" != 0 ]]; then
 	# "pkg Target" for every fuzz target, so a new one runs without edits here.
-	mapfile -t targets < <(go test -list '^Fuzz' ./... 2>/dev/null |
+	# Listed with the container image's build settings (CGO_ENABLED=0
+	# -trimpath): deploy's TestStaticBinary has compiled the gateway's
+	# packages so, and this reuses them instead of compiling them again.
+	mapfile -t targets < <(CGO_ENABLED=0 go test -trimpath -list '^Fuzz' ./... 2>/dev/null |
 		awk '/^Fuzz/ { names[n++] = $1 } /^ok / { for (i = 0; i < n; i++) print $2, names[i]; n = 0 }')
 	log "fuzzing ${#targets[@]} targets for $FUZZTIME each"
 	for t in "${targets[@]}"; do
