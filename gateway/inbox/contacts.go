@@ -304,8 +304,8 @@ func (c *Contacts) updated(ctx context.Context, in *adapters.Inbound) error {
 			changed["phone"] = "set"
 		}
 	}
-	if info.Name != "" && info.Name != v.Name && id == v.ID {
-		if err := c.store.SetMemberName(ctx, id, info.Name); err != nil {
+	if info.Name != "" && info.Name != v.NameFor(in.Brand) && id == v.ID {
+		if err := c.store.SetMemberName(ctx, id, in.Brand, info.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("renaming member: %w", err)
 		}
 		changed["name"] = "set"
