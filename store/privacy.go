@@ -107,7 +107,7 @@ func (s *Store) EraseMember(ctx context.Context, id int64, brand, by string) (*E
 			}
 			brands = []string{brand}
 		}
-		at := time.Now().UTC()
+		at := time.Now().UTC().Truncate(time.Microsecond) // as the database keeps it
 		e := &Erasure{MemberID: id, Brand: brand, ErasedAt: at, Removed: map[string]int64{}}
 		for _, b := range brands {
 			if err := s.eraseBrandPart(tx, ids, b, at, e.Removed); err != nil {
@@ -244,20 +244,20 @@ func (s *Store) eraseBrandPart(tx *gorm.DB, ids []int64, brand string, at time.T
 		}
 	}
 	if err := s.endRunsErased(tx, ids, []string{brand}, at, removed); err != nil {
-		return err
+		return fmt.Errorf("runs: %w", err)
 	}
 	if err := eraseOutbox(tx, tx.Where("member_id IN ? AND brand_id = ?", ids, brand), at, removed); err != nil {
-		return err
+		return fmt.Errorf("outbox: %w", err)
 	}
 	if err := stripEvents(tx, tx.Where("member_id IN ? AND brand_id = ?", ids, brand), removed); err != nil {
-		return err
+		return fmt.Errorf("events: %w", err)
 	}
 	var idents []MemberIdentity
 	if err := tx.Where("member_id IN ? AND (brand_id = ? OR channel = ?)", ids, brand, "crm:"+brand).Find(&idents).Error; err != nil {
 		return translate(err)
 	}
 	if err := s.eraseInbox(tx, idents, removed); err != nil {
-		return err
+		return fmt.Errorf("inbox: %w", err)
 	}
 	return count(removed, "member_identities", tx.Where("member_id IN ? AND (brand_id = ? OR channel = ?)", ids, brand, "crm:"+brand).
 		Delete(&MemberIdentity{}))
@@ -297,7 +297,7 @@ func (s *Store) erasePerson(tx *gorm.DB, ids []int64, at time.Time, removed map[
 		return translate(err)
 	}
 	if err := s.eraseInbox(tx, idents, removed); err != nil {
-		return err
+		return fmt.Errorf("inbox: %w", err)
 	}
 	if err := count(removed, "member_identities", tx.Where("member_id IN ?", ids).Delete(&MemberIdentity{})); err != nil {
 		return err
@@ -370,13 +370,15 @@ func (s *Store) eraseInbox(tx *gorm.DB, idents []MemberIdentity, removed map[str
 		if len(id.ExternalID) < 6 {
 			continue // too short to find without false matches
 		}
-		cond := "instr(payload, ?) > 0"
+		cond := "(instr(payload, CAST(? AS BLOB)) > 0 OR instr(dedup_key, ?) > 0)"
 		if s.dialect == "postgres" {
-			cond = "position(?::bytea in payload) > 0"
+			cond = "(position(convert_to(?, 'UTF8') in payload) > 0 OR strpos(dedup_key, ?) > 0)"
 		}
-		if err := count(removed, "inbox_messages", tx.Model(&InboxMessage{}).Where(cond, []byte(id.ExternalID)).
+		// A contact event's dedup key names the member's id: it becomes
+		// the row's id (a redelivery this late is not expected).
+		if err := count(removed, "inbox_messages", tx.Model(&InboxMessage{}).Where(cond, id.ExternalID, id.ExternalID).
 			Updates(map[string]any{"payload": emptyPayload, "state": gorm.Expr("CASE WHEN state = ? THEN ? ELSE state END", InboxPending, InboxDone),
-				"last_error": ""})); err != nil {
+				"last_error": "", "dedup_key": gorm.Expr("'erased:' || CAST(id AS " + s.textType() + ")")})); err != nil {
 			return err
 		}
 	}
@@ -449,3 +451,11 @@ func (s *Store) Erased(ctx context.Context, memberID int64, brand string) (bool,
 // erased (ClaimOutbox refuses such rows).
 const erasedOutboxGuard = `member_id IS NOT NULL AND EXISTS (SELECT 1 FROM member_erasures e
 	WHERE e.member_id = outbox_messages.member_id AND (e.brand_id = '' OR e.brand_id = outbox_messages.brand_id))`
+
+// textType is the SQL type a number is cast to for concatenation.
+func (s *Store) textType() string {
+	if s.dialect == "postgres" {
+		return "text"
+	}
+	return "TEXT"
+}
