@@ -207,8 +207,10 @@ func (s *Server) mergeMember(c *gin.Context) {
 			s.fail(c, err)
 			return
 		}
+	}
+	for _, m := range []int64{id, in.Into} {
 		if p.Admin() {
-			continue
+			break
 		}
 		// Merging moves every brand's rows: a brand may merge only
 		// members who are its alone.
