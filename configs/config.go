@@ -77,6 +77,7 @@ type Config struct {
 	Webhook webhook.Config `yaml:"webhook"`
 	Ledger  LedgerConfig   `yaml:"ledger"`
 	Coupons CouponsConfig  `yaml:"coupons"`
+	Console ConsoleConfig  `yaml:"console"`
 	Privacy PrivacyConfig  `yaml:"privacy"`
 }
 
@@ -89,6 +90,25 @@ type PrivacyConfig struct {
 	// (180 days).
 	Retention time.Duration `yaml:"retention"`
 }
+
+// ConsoleConfig configures the web console at /console/ (docs/console.md).
+type ConsoleConfig struct {
+	// IdleTimeout signs a browser out after that long without a request.
+	// Default 8h.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxAge signs a browser out that long after it signed in, however
+	// busy. Default 168h (7 days).
+	MaxAge time.Duration `yaml:"max_age"`
+	// PublicURL is the address people open the console at, when a
+	// reverse proxy terminates TLS (https://scrm.example.com): an https
+	// URL makes the session cookie Secure on every request. Requests
+	// served over TLS get Secure cookies in any case. Default: none.
+	PublicURL string `yaml:"public_url"`
+}
+
+// SecureCookies reports whether the console's cookies must be Secure
+// whatever the request: console.public_url is https.
+func (c ConsoleConfig) SecureCookies() bool { return strings.HasPrefix(c.PublicURL, "https://") }
 
 // CouponsConfig names the coupon batches workflows issue from.
 type CouponsConfig struct {
@@ -347,6 +367,7 @@ func Default() Config {
 		DingTalk: dingtalk.Config{StreamHost: dingtalk.DefaultHost, APIBase: dingtalk.DefaultHost},
 		Webhook:  webhook.Config{Tolerance: 5 * time.Minute, MaxBatch: 1000},
 		Ledger:   LedgerConfig{TimeZone: "Asia/Shanghai"},
+		Console:  ConsoleConfig{IdleTimeout: 8 * time.Hour, MaxAge: 7 * 24 * time.Hour},
 	}
 }
 
@@ -494,6 +515,17 @@ func (c *Config) Validate() error {
 		}
 		if c.Security.PhoneKey == "" {
 			bad("security.phone_key", "required with PostgreSQL (set SCRMGW_SECURITY_PHONE_KEY to 32 random bytes in hex)")
+		}
+	}
+	if c.Console.IdleTimeout < time.Minute {
+		bad("console.idle_timeout", "must be at least 1m, got %v", c.Console.IdleTimeout)
+	}
+	if c.Console.MaxAge < c.Console.IdleTimeout {
+		bad("console.max_age", "must be at least console.idle_timeout (%v), got %v", c.Console.IdleTimeout, c.Console.MaxAge)
+	}
+	if u := c.Console.PublicURL; u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+			bad("console.public_url", "want an http(s) URL such as https://scrm.example.com, got %q", u)
 		}
 	}
 	if err := c.WeCom.Validate(); err != nil {

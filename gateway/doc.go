@@ -1,6 +1,7 @@
 // Package gateway holds nothing itself: its sub-packages are the product's
 // core, what cmd/scrmgw wires from the configuration and runs.
 //
+//	gateway/console    the web console (/console/): server-rendered pages on the API's auth, the store and the engine
 //	gateway/api        the admin REST API (/api/v1)
 //	gateway/importer   CSV import of stores, guides, members and orders
 //	gateway/httpserve  the HTTP edge: refusal rate limiting, metrics, metrics token
@@ -19,13 +20,14 @@
 // back up, and packages of one floor do not import each other):
 //
 //	1  cmd/scrmgw (flags, subcommands), cmd/scrmgw/internal/app (wiring, run loops)
-//	2  gateway/api, gateway/importer, gateway/httpserve, gateway/storepage
-//	3  gateway/commerce
-//	4  gateway/inbox
-//	5  gateway/outbox, gateway/ledger, gateway/assign, bots, workflows/engine
-//	6  gateway/queue, gateway/audit, gateway/membercode, workflows, adapters/wecom, adapters/dingtalk, adapters/webhook
-//	7  adapters, templates, store (store/geo)
-//	8  events (the event types and the commerce event schema; imports nothing of scrmgw)
+//	2  gateway/console
+//	3  gateway/api, gateway/importer, gateway/httpserve, gateway/storepage
+//	4  gateway/commerce
+//	5  gateway/inbox
+//	6  gateway/outbox, gateway/ledger, gateway/assign, bots, workflows/engine
+//	7  gateway/queue, gateway/audit, gateway/membercode, workflows, adapters/wecom, adapters/dingtalk, adapters/webhook
+//	8  adapters, templates, store (store/geo)
+//	9  events (the event types and the commerce event schema; imports nothing of scrmgw)
 //
 // Only the wiring imports configs and the channel packages: a gateway
 // package takes plain values, and what it needs of a channel it declares

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test against real PostgreSQL and Redis.
 #
-# Installs postgresql, redis-server and chromium with apt-get when they are missing,
-# starts both on loopback on free ports in a temporary directory, runs
+# Installs postgresql, redis-server and chromium (for the console's and the
+# store page's browser tests) with apt-get when they are missing, starts PostgreSQL and Redis
+# on loopback on free ports in a temporary directory, runs
 # `go test -race ./...` with their URLs in SCRMGW_TEST_DATABASE_URL and
 # SCRMGW_TEST_REDIS_URL, and stops them. Extra arguments go to `go test`
 # (e.g. scripts/test.sh -run TestAPI ./cmd/...).
@@ -26,12 +27,17 @@ find_pg_bin() {
 	return 1
 }
 
+have_chromium() {
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null ||
+		command -v google-chrome >/dev/null || command -v google-chrome-stable >/dev/null
+}
+
 install_missing() {
 	local pkgs=()
 	find_pg_bin >/dev/null || pkgs+=(postgresql)
 	command -v redis-server >/dev/null || pkgs+=(redis-server)
-	# The store page's browser test (gateway/storepage) drives headless Chromium.
-	command -v chromium >/dev/null || pkgs+=(chromium)
+	# The browser tests of the console and the store page drive Chromium.
+	have_chromium || pkgs+=(chromium)
 	if ((${#pkgs[@]})); then
 		log "installing ${pkgs[*]}"
 		local sudo=""

@@ -64,9 +64,11 @@ var migrations = []migration{
 	{id: "0019_audit_log", up: migrateAuditLog},
 	// Each brand's key for the member codes shown at the till.
 	{id: "0020_retail_member_code_secrets", up: migrateMemberCodeSecrets},
+	// Console sign-ins.
+	{id: "0021_console_sessions", up: migrateConsole},
 	// Each brand's own profile (names, identities) and member erasures
 	// (issue 22; branch privacy).
-	{id: "0021_privacy_brand_profiles", up: migratePrivacy},
+	{id: "0022_privacy_brand_profiles", up: migratePrivacy},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -105,8 +105,14 @@ func (s *Store) CreateAPIToken(ctx context.Context, in NewAPIToken) (string, *AP
 // APITokenByPlain returns the unrevoked token with that plaintext, expired
 // or not (the caller tells an expired token apart, to say so).
 func (s *Store) APITokenByPlain(ctx context.Context, plain string) (*APIToken, error) {
+	return s.APITokenByHash(ctx, HashToken(plain))
+}
+
+// APITokenByHash returns the live token with that hash (HashToken): a
+// console session keeps the hash, never the token.
+func (s *Store) APITokenByHash(ctx context.Context, hash string) (*APIToken, error) {
 	var t APIToken
-	err := s.db.WithContext(ctx).Where("hash = ? AND revoked_at IS NULL", HashToken(plain)).Take(&t).Error
+	err := s.db.WithContext(ctx).Where("hash = ? AND revoked_at IS NULL", hash).Take(&t).Error
 	if err != nil {
 		return nil, translate(err)
 	}

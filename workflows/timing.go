@@ -81,6 +81,9 @@ func durationError(s string) error {
 }
 
 // formatDuration writes d in the units ParseDuration reads: 3d, 1h30m.
+// FormatDuration writes d as workflow files do: 3d, 1d12h, 90m is 1h30m.
+func FormatDuration(d time.Duration) string { return formatDuration(d) }
+
 func formatDuration(d time.Duration) string {
 	if d == 0 {
 		return "0s"

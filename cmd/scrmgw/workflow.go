@@ -82,18 +82,10 @@ func runWorkflowDryRun(cfg configs.Config, args []string, memberFile, eventsFile
 			return 2
 		}
 	}
-	opts := engine.DryRunOptions{Templates: reg, Locale: cfg.Locale, Specs: app.ChannelSpecs(cfg)}
-	if opts.Coupons, err = app.LoadCouponBatches(cfg); err != nil {
+	opts, err := app.DryRunOptions(cfg, reg)
+	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
-	}
-	if v := cfg.WeCom.MemberMassLimit; v != "" {
-		q, err := engine.ParseQuota(v)
-		if err != nil {
-			fmt.Fprintf(stderr, "wecom.member_mass_limit: %v\n", err)
-			return 1
-		}
-		opts.Quotas = map[string]engine.Quota{"wecom": q}
 	}
 	timeline, err := engine.DryRun(opts, wf, member, events, at)
 	if err != nil {
@@ -115,7 +107,7 @@ func loadTemplates(cfg configs.Config) (*templates.Registry, error) {
 // workflowOptions checks send steps against the enabled channels and the
 // kinds each sends to members.
 func workflowOptions(cfg configs.Config, reg *templates.Registry) workflows.Options {
-	return workflows.Options{Templates: reg, Channels: app.WorkflowChannels(cfg), MemberKinds: app.MemberKinds(app.ChannelSpecs(cfg))}
+	return app.WorkflowOptions(cfg, reg)
 }
 
 // readJSON decodes a JSON file strictly.

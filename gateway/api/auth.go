@@ -212,7 +212,29 @@ func (s *Server) ResolveToken(ctx context.Context, t string) (*Principal, error)
 	if !strings.HasPrefix(t, store.TokenPrefix) {
 		return nil, ErrBadToken
 	}
-	tok, err := s.store.APITokenByPlain(ctx, t)
+	return s.ResolveHash(ctx, store.HashToken(t))
+}
+
+// Resolve is ResolveToken for callers that have the token itself (the
+// console's sign-in): an empty token is ErrBadToken.
+func (s *Server) Resolve(ctx context.Context, token string) (*Principal, error) {
+	if token == "" {
+		return nil, ErrBadToken
+	}
+	return s.ResolveToken(ctx, token)
+}
+
+// ResolveHash returns the Principal of the token whose store.HashToken is
+// hash, as ResolveToken does (ErrBadToken, *ExpiredError): the console's
+// sessions keep the hash, not the token, and resolve it on every request,
+// so a revoked or expired token (or a changed admin token) ends them.
+func (s *Server) ResolveHash(ctx context.Context, hash string) (*Principal, error) {
+	for _, a := range s.adminTokens {
+		if subtle.ConstantTimeCompare([]byte(hash), []byte(store.HashToken(a.token))) == 1 {
+			return &Principal{Name: a.name, CanViewPhone: true}, nil
+		}
+	}
+	tok, err := s.store.APITokenByHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrBadToken
 	}

@@ -189,14 +189,15 @@ func (l *RefusalLimiter) Middleware(classify func(c *gin.Context) RefusedStatus)
 }
 
 // PublicRoutes classifies requests for the refusal limiter: the channel
-// callback routes (exact paths), the admin API, the queue UI and /metrics.
+// callback routes (exact paths), the admin API, the queue UI, /metrics and
+// the console (whose sign-in answers a bad token 401).
 func PublicRoutes(callbacks map[string]bool) func(c *gin.Context) RefusedStatus {
 	return func(c *gin.Context) RefusedStatus {
 		if callbacks[c.FullPath()] {
 			return callbackRefused
 		}
 		p := c.Request.URL.Path
-		if strings.HasPrefix(p, "/api/") || p == QueueUIPath || strings.HasPrefix(p, QueueUIPath+"/") || p == "/metrics" {
+		if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/console/") || p == QueueUIPath || strings.HasPrefix(p, QueueUIPath+"/") || p == "/metrics" {
 			return authRefused
 		}
 		return nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/gateway/api"
+	"github.com/scrmgw/scrmgw/gateway/console"
 	"github.com/scrmgw/scrmgw/gateway/httpserve"
 	"github.com/scrmgw/scrmgw/gateway/membercode"
 	"github.com/scrmgw/scrmgw/gateway/storepage"
@@ -23,7 +24,7 @@ var ginModeOnce sync.Once
 
 // Handler builds the gateway's HTTP handler: health and readiness,
 // Prometheus metrics, channel callbacks, the admin API, the queue UI and
-// the store page.
+// the store page and the web console.
 func (a *App) Handler() http.Handler {
 	ginModeOnce.Do(func() { gin.SetMode(gin.ReleaseMode) })
 	r := gin.New()
@@ -114,5 +115,21 @@ func (a *App) Handler() http.Handler {
 		pageOpts.Stores = a.assigner
 	}
 	storepage.New(pageOpts).Mount(r)
+	a.console(apiSrv).Mount(r)
 	return r
+}
+
+// console builds the web console on the API's token resolution, the
+// engine, and the options of `scrmgw workflow validate` and `dry-run`.
+func (a *App) console(apiSrv *api.Server) *console.Console {
+	dry, err := DryRunOptions(a.Config, a.Templates)
+	if err != nil {
+		// The engine's wiring loaded the same batches and quota; this
+		// cannot fail after it did not.
+		a.Log.Error("console: dry runs without coupon batches or quotas", slog.Any("error", err))
+	}
+	return console.New(console.Options{Store: a.Store, Auth: apiSrv, Workflows: a.apiWorkflows(),
+		LoadOptions: WorkflowOptions(a.Config, a.Templates), DryRun: dry, MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, Logger: a.Log,
+		Config: console.Config{IdleTimeout: a.Config.Console.IdleTimeout, MaxAge: a.Config.Console.MaxAge,
+			SecureCookies: a.Config.Console.SecureCookies()}})
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -221,7 +222,8 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 			ReadTimeout:       a.Config.HTTP.ReadTimeout,
 			IdleTimeout:       2 * time.Minute,
 		}
-		a.Log.Info("http server listening", slog.String("addr", ln.Addr().String()))
+		a.Log.Info("http server listening", slog.String("addr", ln.Addr().String()),
+			slog.String("console", consoleURL(a.Config.Console.PublicURL, ln.Addr().String())))
 		go func() { httpErr <- httpSrv.Serve(ln) }()
 	}
 
@@ -286,4 +288,20 @@ func (l asynqLogger) Error(args ...any) {
 }
 func (l asynqLogger) Fatal(args ...any) {
 	l.log.Error(fmt.Sprint(args...), slog.String("component", "asynq"))
+}
+
+// consoleURL is where people open the console: console.public_url, else
+// the listen address (a wildcard host read as localhost).
+func consoleURL(public, addr string) string {
+	if public != "" {
+		return strings.TrimSuffix(public, "/") + "/console/"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "/console/"
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/console/"
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/scrmgw/scrmgw/adapters"
@@ -9,6 +10,8 @@ import (
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/templates"
+	"github.com/scrmgw/scrmgw/workflows"
+	"github.com/scrmgw/scrmgw/workflows/engine"
 )
 
 // ChannelSpecs returns the specs of every built-in channel, enabled or
@@ -79,4 +82,30 @@ func LoadTemplates(cfg configs.Config) (*templates.Registry, error) {
 		return templates.LoadDir(cfg.TemplatesDir, opt)
 	}
 	return templates.LoadFS(configs.BuiltinTemplates(), opt)
+}
+
+// WorkflowOptions are what `scrmgw workflow validate` and the console
+// check a workflow file with: the templates, the enabled channels and the
+// kinds each sends to members.
+func WorkflowOptions(cfg configs.Config, reg *templates.Registry) workflows.Options {
+	return workflows.Options{Templates: reg, Channels: WorkflowChannels(cfg), MemberKinds: MemberKinds(ChannelSpecs(cfg))}
+}
+
+// DryRunOptions are what `scrmgw workflow dry-run` and the console
+// simulate a workflow with: the templates, locale, channel specs, coupon
+// batches and WeCom's mass-message limit.
+func DryRunOptions(cfg configs.Config, reg *templates.Registry) (engine.DryRunOptions, error) {
+	opts := engine.DryRunOptions{Templates: reg, Locale: cfg.Locale, Specs: ChannelSpecs(cfg)}
+	var err error
+	if opts.Coupons, err = LoadCouponBatches(cfg); err != nil {
+		return opts, err
+	}
+	if v := cfg.WeCom.MemberMassLimit; v != "" {
+		q, err := engine.ParseQuota(v)
+		if err != nil {
+			return opts, fmt.Errorf("wecom.member_mass_limit: %w", err)
+		}
+		opts.Quotas = map[string]engine.Quota{"wecom": q}
+	}
+	return opts, nil
 }

@@ -1,0 +1,310 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/scrmgw/scrmgw/gateway/api"
+	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/workflows"
+	"github.com/scrmgw/scrmgw/workflows/engine"
+)
+
+// Path is where the console is mounted.
+const Path = "/console"
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Resolver resolves tokens to principals, as the API does; *api.Server
+// implements it.
+type Resolver interface {
+	Resolve(ctx context.Context, token string) (*api.Principal, error)
+	ResolveHash(ctx context.Context, hash string) (*api.Principal, error)
+}
+
+// Config configures sessions (the console: keys of the configuration).
+type Config struct {
+	// IdleTimeout ends a session without a request for that long.
+	// Default 8h.
+	IdleTimeout time.Duration
+	// MaxAge ends a session that long after sign-in. Default 7 days.
+	MaxAge time.Duration
+	// SecureCookies marks the session cookie Secure even on plain HTTP
+	// requests: for a console behind a TLS-terminating proxy. Requests
+	// served over TLS get Secure cookies in any case.
+	SecureCookies bool
+}
+
+// Options configure the console.
+type Options struct {
+	Store *store.Store
+	Auth  Resolver
+	// Workflows stores, enables, disables and retires workflows; nil in
+	// a process without the engine (the pages are read-only then).
+	Workflows api.Workflows
+	// LoadOptions are what workflows are checked with: the options of
+	// `scrmgw workflow validate`.
+	LoadOptions workflows.Options
+	// DryRun are the options of the dry-run panel: those of `scrmgw
+	// workflow dry-run`.
+	DryRun engine.DryRunOptions
+	Config Config
+	// MaxBodyBytes limits form and JSON bodies. Default 1 MiB.
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Console serves the web console.
+type Console struct {
+	o     Options
+	log   *slog.Logger
+	pages map[string]*template.Template
+}
+
+// assetVersion changes with the embedded static files: their URLs carry
+// it, so a browser may keep them for a year and still gets new ones with
+// a new binary.
+var assetVersion = func() string {
+	h := sha256.New()
+	_ = fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := staticFS.ReadFile(p)
+		h.Write([]byte(p))
+		h.Write(b)
+		return err
+	})
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}()
+
+// New parses the embedded templates; it panics on a broken one (a
+// programmer error, caught by every test).
+func New(o Options) *Console {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Config.IdleTimeout <= 0 {
+		o.Config.IdleTimeout = 8 * time.Hour
+	}
+	if o.Config.MaxAge <= 0 {
+		o.Config.MaxAge = 7 * 24 * time.Hour
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	c := &Console{o: o, log: o.Logger, pages: map[string]*template.Template{}}
+	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "layout" {
+			continue
+		}
+		c.pages[name] = template.Must(template.Must(base.Clone()).ParseFS(templateFS, n))
+	}
+	return c
+}
+
+// Mount registers the console's routes on r under Path.
+func (c *Console) Mount(r *gin.Engine) {
+	g := r.Group(Path, c.headers, c.limitBody)
+	static, _ := fs.Sub(staticFS, "static")
+	g.GET("/static/*file", c.static(http.FS(static)))
+	g.GET("", func(ctx *gin.Context) { ctx.Redirect(http.StatusSeeOther, Path+"/workflows") })
+	g.GET("/", func(ctx *gin.Context) { ctx.Redirect(http.StatusSeeOther, Path+"/workflows") })
+	g.GET("/sign-in", c.signInPage)
+	g.POST("/sign-in", c.signIn)
+	g.GET("/language", c.setLanguage)
+	g.POST("/sign-out", c.session, c.csrf, c.signOut)
+
+	pages := g.Group("", c.session)
+	pages.GET("/workflows", c.workflowList)
+	pages.GET("/workflows/new", c.newWorkflow)
+	pages.GET("/workflows/:brand/:name", c.editor)
+	pages.GET("/workflows/:brand/:name/diff", c.diff)
+
+	actions := g.Group("", c.session, c.csrf)
+	actions.POST("/workflows/new", c.createWorkflow)
+	actions.POST("/workflows/:brand/:name/save", c.saveWorkflow)
+	actions.POST("/workflows/:brand/:name/dry-run", c.dryRun)
+	actions.POST("/workflows/:brand/:name/enable", c.setEnabled(true))
+	actions.POST("/workflows/:brand/:name/disable", c.setEnabled(false))
+	actions.POST("/workflows/:brand/:name/versions/:version/retire", c.retire)
+	actions.POST("/validate", c.validate)
+
+	// A path under /console/ that no route matches gets the console's
+	// own 404 page and headers. Middleware added with Use after the
+	// routes reaches only gin's 404 and 405 handlers (routes keep the
+	// handlers they were registered with), so this costs other routes
+	// nothing.
+	r.Use(func(ctx *gin.Context) {
+		if p := ctx.Request.URL.Path; p == Path || strings.HasPrefix(p, Path+"/") {
+			setHeaders(ctx)
+			c.notFound(ctx)
+			ctx.Abort()
+		}
+	})
+}
+
+// limitBody refuses a body over MaxBodyBytes with 413 before anything
+// reads it (or signs in), and bounds what handlers read.
+func (c *Console) limitBody(ctx *gin.Context) {
+	if ctx.Request.ContentLength > c.o.MaxBodyBytes {
+		ctx.Header("Connection", "close")
+		ctx.AbortWithStatus(http.StatusRequestEntityTooLarge)
+		return
+	}
+	if ctx.Request.Body != nil {
+		ctx.Request.Body = http.MaxBytesReader(ctx.Writer, ctx.Request.Body, c.o.MaxBodyBytes)
+	}
+	ctx.Next()
+}
+
+// tooLarge reports (and answers 413 for) a body read past its limit.
+func tooLarge(ctx *gin.Context, err error) bool {
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		ctx.Header("Connection", "close")
+		ctx.AbortWithStatus(http.StatusRequestEntityTooLarge)
+		return true
+	}
+	return false
+}
+
+// navItems are the pages of the top bar: (path under Path, message key).
+var navItems = []struct{ Path, Key string }{
+	{"/workflows", "nav.workflows"},
+}
+
+// static serves the embedded assets; they change with the binary.
+func (c *Console) static(fsys http.FileSystem) gin.HandlerFunc {
+	files := http.StripPrefix(Path+"/static", http.FileServer(fsys))
+	return func(ctx *gin.Context) {
+		if strings.HasSuffix(ctx.Request.URL.Path, "/") {
+			c.notFound(ctx)
+			return
+		}
+		if ctx.Query("v") == assetVersion {
+			ctx.Header("Cache-Control", "public, max-age=31536000, immutable")
+		} else {
+			ctx.Header("Cache-Control", "public, max-age=300")
+		}
+		files.ServeHTTP(ctx.Writer, ctx.Request)
+	}
+}
+
+// view is what every page template gets: the page's own data in Data.
+type view struct {
+	Lang      string
+	Principal *api.Principal
+	CSRF      string
+	// Nav is the path of the top-bar entry to mark current.
+	Nav  string
+	Path string
+	// Title is the page's title (translated).
+	Title string
+	Data  any
+}
+
+// T translates a message key.
+func (v *view) T(key string, args ...any) string { return translate(v.Lang, key, args...) }
+
+// NavItems lists the top bar's entries.
+func (v *view) NavItems() []struct{ Path, Key string } { return navItems }
+
+// Base is the console's path prefix.
+func (v *view) Base() string { return Path }
+
+// Asset is the URL of a static file, with the assets' version.
+func (v *view) Asset(name string) string { return Path + "/static/" + name + "?v=" + assetVersion }
+
+// OtherLang is the language the switch offers.
+func (v *view) OtherLang() string {
+	if v.Lang == "zh" {
+		return "en"
+	}
+	return "zh"
+}
+
+// render executes a page template with the request's language, principal
+// and CSRF token.
+func (c *Console) render(ctx *gin.Context, status int, name, titleKey, nav string, data any) {
+	t, ok := c.pages[name]
+	if !ok {
+		panic("console: no page template " + name)
+	}
+	v := &view{Lang: language(ctx.Request), Nav: nav, Path: ctx.Request.URL.Path, Data: data}
+	if s, ok := sessionOf(ctx); ok {
+		v.Principal, v.CSRF = s.principal, s.row.CSRF
+	}
+	v.Title = v.T(titleKey)
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
+		c.log.ErrorContext(ctx.Request.Context(), "rendering console page", slog.String("page", name), slog.Any("error", err))
+		ctx.String(http.StatusInternalServerError, "internal error")
+		return
+	}
+	ctx.Data(status, "text/html; charset=utf-8", buf.Bytes())
+}
+
+// message is a page that only says something: not found, forbidden, an
+// error.
+type message struct {
+	Heading, Text string
+}
+
+func (c *Console) notFound(ctx *gin.Context) {
+	lang := language(ctx.Request)
+	c.render(ctx, http.StatusNotFound, "message", "notfound.title", "",
+		message{Heading: translate(lang, "notfound.title"), Text: translate(lang, "notfound.text")})
+}
+
+// fail answers an unexpected error with a generic page, logging it.
+func (c *Console) fail(ctx *gin.Context, err error) {
+	if errors.Is(err, store.ErrNotFound) {
+		c.notFound(ctx)
+		return
+	}
+	c.log.ErrorContext(ctx.Request.Context(), "console request failed", slog.String("path", ctx.FullPath()), slog.Any("error", err))
+	lang := language(ctx.Request)
+	c.render(ctx, http.StatusInternalServerError, "message", "error.title", "",
+		message{Heading: translate(lang, "error.title"), Text: translate(lang, "error.text")})
+}
+
+// brandParam returns the :brand of the request when the principal may
+// see it, else answers 404 (as the API does: another brand's things do
+// not exist for a brand token).
+func (c *Console) brandParam(ctx *gin.Context) (string, bool) {
+	b := ctx.Param("brand")
+	p := principalOf(ctx)
+	if !p.Admin() && b != p.Brand {
+		c.notFound(ctx)
+		return "", false
+	}
+	return b, true
+}

@@ -1,0 +1,268 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/hibiken/asynq"
+
+	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/adapters/dingtalk"
+	"github.com/scrmgw/scrmgw/adapters/wecom"
+	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/gateway/api"
+	"github.com/scrmgw/scrmgw/gateway/console"
+	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/store/storetest"
+	"github.com/scrmgw/scrmgw/templates"
+	"github.com/scrmgw/scrmgw/workflows"
+	"github.com/scrmgw/scrmgw/workflows/engine"
+)
+
+const adminToken = "console-test-admin-token-0123456789"
+
+// rig is a console on a real store and workflow engine, served over
+// HTTP, with the admin API beside it (as the gateway mounts both).
+type rig struct {
+	t      *testing.T
+	store  *store.Store
+	engine *engine.Engine
+	srv    *httptest.Server
+	mux    *gin.Engine
+	// now is the console's clock; tests move it.
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (r *rig) clock() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.now
+}
+
+func (r *rig) advance(d time.Duration) {
+	r.mu.Lock()
+	r.now = r.now.Add(d)
+	r.mu.Unlock()
+}
+
+// unusedSender fails the test: the console never starts a run.
+type unusedSender struct{ t *testing.T }
+
+func (u unusedSender) Send(context.Context, string, *adapters.Outbound, engine.SendMeta) error {
+	u.t.Error("the console sent a message")
+	return nil
+}
+
+var ginOnce sync.Once
+
+func newRig(t *testing.T, dialect string, cfg console.Config) *rig {
+	t.Helper()
+	ginOnce.Do(func() { gin.SetMode(gin.ReleaseMode) })
+	ctx := context.Background()
+	st := storetest.Open(t, dialect)
+	reg, err := templates.LoadFS(configs.BuiltinTemplates())
+	if err != nil {
+		t.Fatalf("loading templates: %v", err)
+	}
+	ropt, err := asynq.ParseRedisURI(storetest.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := asynq.NewClient(ropt)
+	t.Cleanup(func() { q.Close() })
+	eng, err := engine.New(engine.Options{Store: st, Queue: q, Templates: reg, Sender: unusedSender{t}})
+	if err != nil {
+		t.Fatalf("engine: %v", err)
+	}
+	for _, b := range []store.Brand{{ID: "camellia", Name: "Camellia"}, {ID: "peony", Name: "Peony"}} {
+		if err := st.CreateBrand(ctx, &b); err != nil {
+			t.Fatalf("creating brand: %v", err)
+		}
+	}
+	r := &rig{t: t, store: st, engine: eng, now: time.Now()}
+	apiSrv := api.New(api.Options{Store: st, AdminToken: adminToken, Workflows: eng, MaxBodyBytes: 1 << 20, MaxBulkBodyBytes: 1 << 20})
+	c := console.New(console.Options{Store: st, Auth: apiSrv, Workflows: eng,
+		LoadOptions: workflows.Options{Templates: reg},
+		DryRun:      engine.DryRunOptions{Templates: reg, Locale: "zh", Specs: []adapters.Spec{wecom.Spec(), dingtalk.SpecFor("ding-robot")}},
+		Config:      cfg, Now: r.clock})
+	e := gin.New()
+	apiSrv.Mount(e)
+	c.Mount(e)
+	r.mux = e
+	r.srv = httptest.NewServer(e)
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+// put stores a workflow file of configs/workflows for brand, renamed
+// name, and returns its YAML.
+func (r *rig) put(brand, name, file string, enable bool) string {
+	r.t.Helper()
+	data, err := os.ReadFile("../../configs/workflows/" + file)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	src := regexp.MustCompile(`(?m)^name: .*$`).ReplaceAllString(string(data), "name: "+name)
+	src = regexp.MustCompile(`(?m)^  brand: .*$`).ReplaceAllString(src, "  brand: "+brand)
+	ctx := context.Background()
+	if _, err := r.engine.Put(ctx, brand, name, []byte(src)); err != nil {
+		r.t.Fatalf("putting %s: %v", name, err)
+	}
+	if enable {
+		if err := r.engine.Enable(ctx, brand, name); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	return src
+}
+
+// brandToken issues a brand's API token.
+func (r *rig) brandToken(brand string) string {
+	r.t.Helper()
+	plain, _, err := r.store.CreateAPIToken(context.Background(), store.NewAPIToken{Name: brand + " marketer", BrandID: &brand})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return plain
+}
+
+// client is a browser-like HTTP client: cookies, no redirects followed.
+func (r *rig) client() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+// signIn signs c in with token through the sign-in form and returns the
+// sign-in response.
+func (r *rig) signIn(c *http.Client, token string) *http.Response {
+	r.t.Helper()
+	body := r.get(c, "/console/sign-in")
+	m := csrfRE.FindStringSubmatch(body)
+	if m == nil {
+		r.t.Fatalf("no form token on the sign-in page:\n%s", body)
+	}
+	resp, err := c.PostForm(r.srv.URL+"/console/sign-in", url.Values{"token": {token}, "csrf_token": {m[1]}, "next": {"/console/workflows"}})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+func (r *rig) get(c *http.Client, path string) string {
+	r.t.Helper()
+	resp, err := c.Get(r.srv.URL + path)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	if _, err := io.Copy(&b, resp.Body); err != nil {
+		r.t.Fatal(err)
+	}
+	return b.String()
+}
+
+func mustGet(t *testing.T, c *http.Client, u string) *http.Response {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func getBody(t *testing.T, c *http.Client, u string) string {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readAll(t, resp)
+}
+
+// httptestTLS serves the rig's handler over TLS as well.
+func httptestTLS(t *testing.T, r *rig) *httptest.Server {
+	s := httptest.NewTLSServer(r.srv.Config.Handler)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// jarClient gives c a cookie jar and stops it following redirects.
+func jarClient(c *http.Client) {
+	c.Jar, _ = cookiejar.New(nil)
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+}
+
+func htmlUnescape(s string) string { return html.UnescapeString(s) }
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// seedRuns gives a workflow runs as the engine leaves them: entered
+// members, converted within the last days, and one step that failed.
+func (r *rig) seedRuns(brand, workflow string, entered, converted int, failure string) {
+	r.t.Helper()
+	ctx := context.Background()
+	head, err := r.store.Workflow(ctx, brand, workflow)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	now := r.clock()
+	for i := 0; i < entered; i++ {
+		m, _, err := r.store.EnsureMember(ctx, store.NewMember{BrandID: brand, Name: fmt.Sprintf("Member %d", i),
+			Identities: []store.Identity{{Channel: "wecom", ExternalID: fmt.Sprintf("wm-%s-%s-%d", brand, workflow, i)}}})
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		started := now.Add(-time.Duration(i+1) * 7 * time.Hour)
+		wake := started
+		runs, err := r.store.StartRuns(ctx, []*store.WorkflowRun{{MemberID: m.ID, BrandID: brand, Workflow: workflow, Version: head.Version,
+			TriggerKey: "seed", Step: "assign", WakeAt: &wake, StartedAt: started}})
+		if err != nil || len(runs) != 1 {
+			r.t.Fatalf("starting a run: %v", err)
+		}
+		switch {
+		case i < converted:
+			if _, err := r.store.EndRun(ctx, runs[0].ID, store.RunConverted, "goal", started.Add(2*time.Hour)); err != nil {
+				r.t.Fatal(err)
+			}
+		case i == converted && failure != "":
+			m := store.RunMove{RunID: runs[0].ID, Seq: runs[0].WakeSeq, Step: "assign", Visit: 1, StepState: store.StepPending, Error: failure, At: now.Add(-time.Hour)}
+			if moved, _, err := r.store.MoveRun(ctx, m); err != nil || !moved {
+				r.t.Fatalf("failing a step: %v %v", moved, err)
+			}
+		}
+	}
+}
+
+// routes lists the routes of the rig's engine.
+func (r *rig) routes() gin.RoutesInfo { return r.mux.Routes() }
