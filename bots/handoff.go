@@ -141,7 +141,7 @@ func (d Deps) startHandoff(ctx context.Context, m *Message, v *store.MemberView,
 	}
 	replyTo, _ := json.Marshal(m.ReplyTo)
 	h := &store.Handoff{BrandID: b.BrandID, MemberID: v.ID, GuideID: g.ID, MemberChannel: m.Channel, MemberAddress: m.SenderID,
-		MemberReplyTo: string(replyTo), MemberName: cut(v.NameFor(m.Brand), 50), MemberTail: v.PhoneTail, GuideChannel: channel, GuideAddress: addr, Locale: m.Locale, Reason: reason,
+		MemberReplyTo: string(replyTo), MemberName: cut(v.NameFor(m.Brand), 50), MemberTail: v.TailFor(m.Brand), GuideChannel: channel, GuideAddress: addr, Locale: m.Locale, Reason: reason,
 		OpenKey: deliveryKey(m), OpenedAt: d.now()}
 	fresh, err := d.Handoffs.OpenHandoff(ctx, h)
 	if err != nil {
@@ -553,7 +553,7 @@ func memberNameOf(h store.Handoff) string {
 }
 
 func memberData(v *store.MemberView, brand string) templates.Member {
-	md := templates.Member{Name: v.NameFor(brand), PhoneTail: v.PhoneTail}
+	md := templates.Member{Name: v.NameFor(brand), PhoneTail: v.TailFor(brand)}
 	for _, ms := range v.Memberships {
 		if ms.BrandID == brand {
 			md.Level, md.Points = ms.Level, ms.Points

@@ -89,6 +89,7 @@ func UndoPrivacy(s *Store) error {
 		WHERE EXISTS (SELECT 1 FROM memberships e WHERE e.member_id = members.id AND e.name <> '')`,
 		`UPDATE memberships SET name = ''`,
 		`UPDATE member_identities SET brand_id = ''`,
+		`UPDATE memberships SET phone_known = false`,
 	} {
 		if err := s.db.Exec(q).Error; err != nil {
 			return err

@@ -288,12 +288,12 @@ func (s *Store) FindGuideMembers(ctx context.Context, guideID, q string, limit i
 		return nil, invalid("q", "a phone tail or a name is required")
 	}
 	db := s.db.WithContext(ctx).Table("bindings AS b").
-		Select("m.id AS member_id, "+brandName+" AS name, m.phone_tail, b.brand_id, COALESCE(ms.level, '') AS level, COALESCE(ms.points, 0) AS points, b.created_at AS bound_at").
+		Select("m.id AS member_id, "+brandName+" AS name, CASE WHEN ms.phone_known THEN m.phone_tail ELSE '' END AS phone_tail, b.brand_id, COALESCE(ms.level, '') AS level, COALESCE(ms.points, 0) AS points, b.created_at AS bound_at").
 		Joins("JOIN members m ON m.id = b.member_id").
 		Joins("LEFT JOIN memberships ms ON ms.member_id = b.member_id AND ms.brand_id = b.brand_id").
 		Where("b.guide_id = ? AND b.ended_at IS NULL AND m.merged_into IS NULL", guideID)
 	if isDigits(q) && len(q) == 4 {
-		db = db.Where("m.phone_tail = ?", q)
+		db = db.Where("m.phone_tail = ? AND ms.phone_known = ?", q, true)
 	} else {
 		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(q)) + "%"
 		db = db.Where(`LOWER(`+brandName+`) LIKE ? ESCAPE '\'`, like)

@@ -66,6 +66,27 @@ func (v *MemberView) NameFor(brand string) string {
 	return v.Member.Name
 }
 
+// TailFor returns the last digits of the member's phone for brand: empty
+// unless the brand was given the phone (brand "": the admin sees it).
+func (v *MemberView) TailFor(brand string) string {
+	if brand == "" {
+		return v.PhoneTail
+	}
+	for _, ms := range v.Memberships {
+		if ms.BrandID == brand && ms.PhoneKnown {
+			return v.PhoneTail
+		}
+	}
+	return ""
+}
+
+// MarkPhoneKnown records that brand was given the member's phone number
+// (a guide of the brand recorded it on the contact).
+func (s *Store) MarkPhoneKnown(ctx context.Context, memberID int64, brand string) error {
+	return translate(s.db.WithContext(ctx).Model(&Membership{}).Where("member_id = ? AND brand_id = ?", memberID, brand).
+		Update("phone_known", true).Error)
+}
+
 // maxMergeHops bounds following MergedInto links.
 const maxMergeHops = 8
 
@@ -211,7 +232,7 @@ func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash s
 			}
 		}
 		if nm.BrandID != "" {
-			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&Membership{MemberID: m.ID, BrandID: nm.BrandID, Name: nm.Name})
+			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&Membership{MemberID: m.ID, BrandID: nm.BrandID, Name: nm.Name, PhoneKnown: hash != ""})
 			if res.Error != nil {
 				return translate(res.Error)
 			}
@@ -222,10 +243,18 @@ func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash s
 				if err := tx.Where("member_id = ? AND brand_id = ?", m.ID, nm.BrandID).Delete(&MemberErasure{}).Error; err != nil {
 					return translate(err)
 				}
-			} else if nm.Name != "" {
-				if err := tx.Model(&Membership{}).Where("member_id = ? AND brand_id = ? AND name = ''", m.ID, nm.BrandID).
-					Update("name", nm.Name).Error; err != nil {
-					return translate(err)
+			} else {
+				if nm.Name != "" {
+					if err := tx.Model(&Membership{}).Where("member_id = ? AND brand_id = ? AND name = ''", m.ID, nm.BrandID).
+						Update("name", nm.Name).Error; err != nil {
+						return translate(err)
+					}
+				}
+				if hash != "" {
+					if err := tx.Model(&Membership{}).Where("member_id = ? AND brand_id = ? AND phone_known = ?", m.ID, nm.BrandID, false).
+						Update("phone_known", true).Error; err != nil {
+						return translate(err)
+					}
 				}
 			}
 			if res.RowsAffected == 1 && nm.Joined != nil {
@@ -282,10 +311,20 @@ func (s *Store) MemberByPhone(ctx context.Context, phone, brand string) (*Member
 	if err := s.db.WithContext(ctx).Where("phone_hash = ?", s.phones.Hash(e164)).Take(&m).Error; err != nil {
 		return nil, translate(err)
 	}
-	if m.MergedInto != nil || m.ErasedAt != nil {
-		return s.Member(ctx, *m.MergedInto, brand)
+	var v *MemberView
+	switch {
+	case m.ErasedAt != nil:
+		return nil, ErrNotFound
+	case m.MergedInto != nil:
+		v, err = s.Member(ctx, *m.MergedInto, brand)
+	default:
+		v, err = s.memberView(ctx, &m, brand)
 	}
-	return s.memberView(ctx, &m, brand)
+	if err == nil && v.Phone == "" {
+		// The brand was not given this phone: to it, nobody has it.
+		return nil, ErrNotFound
+	}
+	return v, err
 }
 
 func (s *Store) memberView(ctx context.Context, m *Member, brand string) (*MemberView, error) {
@@ -311,6 +350,11 @@ func (s *Store) memberView(ctx context.Context, m *Member, brand string) (*Membe
 		v.Memberships = filtered
 	}
 	v.Name = v.NameFor(brand)
+	showPhone := brand == "" || len(v.Memberships) > 0 && v.Memberships[0].PhoneKnown
+	if !showPhone {
+		// The phone is shown to the brands that were given it.
+		v.Member.PhoneEnc, v.Member.PhoneHash, v.Member.PhoneTail = nil, nil, ""
+	}
 	iq := db.Where("member_id = ?", m.ID).Order("channel, external_id")
 	if brand != "" {
 		// A brand sees the identities collected under it.
@@ -326,7 +370,7 @@ func (s *Store) memberView(ctx context.Context, m *Member, brand string) (*Membe
 	if err := bq.Find(&v.Bindings).Error; err != nil {
 		return nil, translate(err)
 	}
-	if len(m.PhoneEnc) > 0 {
+	if showPhone && len(m.PhoneEnc) > 0 {
 		p, err := s.phones.Decrypt(m.PhoneEnc)
 		if err != nil {
 			return nil, err

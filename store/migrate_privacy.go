@@ -18,13 +18,14 @@ import (
 // person row (given by the operator, shown to the admin only). Identities:
 // crm:<brand> ids are that brand's; any other is the earliest
 // membership's brand (the one the person joined through), else none.
-// Nothing is dropped.
+// The phone: every brand of a person with a phone saw it so far, so each
+// keeps it (phone_known). Nothing is dropped.
 func migratePrivacy(tx *gorm.DB) error {
 	m := tx.Migrator()
 	for _, c := range []struct {
 		model any
 		field string
-	}{{&Membership{}, "Name"}, {&MemberIdentity{}, "BrandID"}, {&Member{}, "ErasedAt"}} {
+	}{{&Membership{}, "Name"}, {&Membership{}, "PhoneKnown"}, {&MemberIdentity{}, "BrandID"}, {&Member{}, "ErasedAt"}} {
 		if !m.HasColumn(c.model, c.field) {
 			if err := m.AddColumn(c.model, c.field); err != nil {
 				return err
@@ -37,6 +38,10 @@ func migratePrivacy(tx *gorm.DB) error {
 		}
 	}
 	if err := tx.AutoMigrate(&MemberErasure{}); err != nil {
+		return err
+	}
+	// Every brand of a person with a phone saw it so far: they keep it.
+	if err := tx.Exec(`UPDATE memberships SET phone_known = ? WHERE member_id IN (SELECT id FROM members WHERE phone_hash IS NOT NULL)`, true).Error; err != nil {
 		return err
 	}
 	const earliest = `(SELECT e.brand_id FROM memberships e WHERE e.member_id = %s ORDER BY e.created_at, e.brand_id LIMIT 1)`
