@@ -149,6 +149,31 @@ func TestBrandSeesItsOwnProfile(t *testing.T) {
 				t.Errorf("%s searching %q: %+v, %v; want found %v", tc.guide, tc.q, got, err, tc.found)
 			}
 		}
+		// A person zeta knows by a channel id only: acme's phone is not
+		// zeta's to see, nor to find them by.
+		wu, _, err := s.EnsureMember(ctx, store.NewMember{BrandID: "zeta", Identities: []store.Identity{{Channel: "wecom", ExternalID: "wm-wu-1"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.EnsureMember(ctx, store.NewMember{Phone: "13900139000", BrandID: "acme",
+			Identities: []store.Identity{{Channel: "wecom", ExternalID: "wm-wu-1"}}}); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := s.Member(ctx, wu.ID, "zeta"); err != nil || v.Phone != "" || v.PhoneTail != "" {
+			t.Errorf("zeta sees acme's phone: %q %q %v", v.Phone, v.PhoneTail, err)
+		}
+		if _, err := s.MemberByPhone(ctx, "13900139000", "zeta"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("zeta finds the person by acme's phone: %v", err)
+		}
+		if v, err := s.MemberByPhone(ctx, "13900139000", "acme"); err != nil || v.Phone != "+8613900139000" {
+			t.Errorf("acme by its phone: %+v %v", v, err)
+		}
+		if prof, _ := s.MemberProfile(ctx, "zeta", wu.ID); prof.Member.PhoneTail != "" {
+			t.Errorf("zeta's workflows see the phone tail %q", prof.Member.PhoneTail)
+		}
+		if v, _ := s.Member(ctx, wu.ID, ""); v.TailFor("zeta") != "" || v.TailFor("acme") != "9000" {
+			t.Errorf("tails for zeta %q, acme %q", v.TailFor("zeta"), v.TailFor("acme"))
+		}
 		// A name zeta's channel reports renames the member for zeta only.
 		if err := s.SetMemberName(ctx, p.id, "zeta", "Chen Z."); err != nil {
 			t.Fatal(err)
