@@ -320,7 +320,11 @@ func (s *Server) bulkMembers(c *gin.Context) {
 		if m.CRMID != "" {
 			nm.Identities = []store.Identity{{Channel: "crm:" + m.Brand, ExternalID: m.CRMID}}
 		}
-		mem, isNew, err := s.store.EnsureMember(ctx, nm)
+		mem, isNew, joined, err := s.store.EnsureMemberJoined(ctx, nm)
+		if !p.Admin() {
+			// To a brand, a person new to it is created.
+			isNew = joined
+		}
 		if err == nil && (m.Level != "" || m.Points != nil) {
 			err = s.store.SetMembership(ctx, mem.ID, m.Brand, m.Level, m.Points)
 		}
