@@ -336,6 +336,11 @@ func eraseOutbox(tx *gorm.DB, q *gorm.DB, at time.Time, removed map[string]int64
 		Updates(map[string]any{"state": OutboxFailed, "failure": ErasedReason, "last_error": "member erased", "updated_at": at})); err != nil {
 		return err
 	}
+	// The channel's answers may name the recipient.
+	if err := count(removed, "send_attempts", tx.Model(&SendAttempt{}).Where("error <> ''").
+		Where("outbox_id IN (?)", q.Session(&gorm.Session{}).Model(&OutboxMessage{}).Select("id")).Update("error", "")); err != nil {
+		return err
+	}
 	return count(removed, "outbox_messages", q.Session(&gorm.Session{}).Model(&OutboxMessage{}).
 		Where("recipient <> '' OR "+lengthOver("payload", 2)).
 		Updates(map[string]any{"payload": emptyPayload, "recipient": "", "delivery_detail": "", "updated_at": at}))
