@@ -444,14 +444,6 @@ func stripValue(key string, x any) (any, bool) {
 	return nil, false
 }
 
-// Erased reports whether a member's part with brand (or the whole person)
-// was erased.
-func (s *Store) Erased(ctx context.Context, memberID int64, brand string) (bool, error) {
-	var n int64
-	err := s.db.WithContext(ctx).Model(&MemberErasure{}).Where("member_id = ? AND brand_id IN ?", memberID, []string{"", brand}).Count(&n).Error
-	return n > 0, translate(err)
-}
-
 // erasedOutboxGuard is the condition that an outbox row's member part was
 // erased (ClaimOutbox refuses such rows).
 const erasedOutboxGuard = `member_id IS NOT NULL AND EXISTS (SELECT 1 FROM member_erasures e
