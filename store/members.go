@@ -92,7 +92,8 @@ const maxMergeHops = 8
 
 // EnsureMember returns the member with the given phone number or channel
 // identity, creating them when there is none, and attaches the brand
-// membership and identities. Concurrent calls for the same phone yield one
+// membership and identities. With a brand, the member's Name is the name
+// that brand was given. Concurrent calls for the same phone yield one
 // member: the unique phone hash decides, and the loser re-reads. created
 // reports whether a new member was inserted.
 func (s *Store) EnsureMember(ctx context.Context, nm NewMember) (m *Member, created bool, err error) {
@@ -256,6 +257,14 @@ func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash s
 						return translate(err)
 					}
 				}
+			}
+			// The member as the brand knows them: the name it was given.
+			var names []string
+			if err := tx.Model(&Membership{}).Where("member_id = ? AND brand_id = ?", m.ID, nm.BrandID).Pluck("name", &names).Error; err != nil {
+				return translate(err)
+			}
+			if len(names) == 1 && names[0] != "" {
+				m.Name = names[0]
 			}
 			if res.RowsAffected == 1 && nm.Joined != nil {
 				e, id := *nm.Joined, m.ID
