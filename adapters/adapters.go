@@ -282,6 +282,9 @@ type Spec struct {
 	// platform's published limits; zero: unlimited. Configuration may
 	// override it.
 	Rate Rate
+	// MaxTextBytes is the most bytes a text message carries; zero: no
+	// limit worth knowing. The bots cut longer relayed texts to fit.
+	MaxTextBytes int
 }
 
 // Kinds returns the kinds the channel can send to party to.

@@ -2,6 +2,7 @@ package adapters
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -75,4 +76,63 @@ func (r Rate) String() string {
 		return fmt.Sprintf("%d/h", r.N)
 	}
 	return fmt.Sprintf("%d/%s", r.N, r.Per)
+}
+
+// Specs is what the engine, the bots and the admin API know of the
+// channels a gateway was wired with, without sending: the instance keys
+// in the order of preference (Registry.Names) and each one's Spec. The
+// Registry is one; SpecList another.
+type Specs interface {
+	Names() []string
+	Spec(key string) (Spec, bool)
+}
+
+// Spec returns the Spec of the channel registered under key, when the
+// channel has one (is Specified).
+func (r *Registry) Spec(key string) (Spec, bool) {
+	c, ok := r.Channel(key)
+	if !ok {
+		return Spec{}, false
+	}
+	s, ok := c.(Specified)
+	if !ok {
+		return Spec{}, false
+	}
+	return s.Spec(), true
+}
+
+// SpecList is Specs of fixed specs, each the default instance of its
+// Name's kind: for validating and previewing without channels, and tests.
+type SpecList []Spec
+
+// Names lists the specs' names in order.
+func (l SpecList) Names() []string {
+	out := make([]string, len(l))
+	for i, s := range l {
+		out[i] = s.Name
+	}
+	return out
+}
+
+// Spec returns the spec named key.
+func (l SpecList) Spec(key string) (Spec, bool) {
+	for _, s := range l {
+		if s.Name == key {
+			return s, true
+		}
+	}
+	return Spec{}, false
+}
+
+// Kinds returns the channel kinds of instance keys, each once, in the
+// order they first appear.
+func Kinds(keys []string) []string {
+	var out []string
+	for _, k := range keys {
+		kind, _ := KindOf(k)
+		if !slices.Contains(out, kind) {
+			out = append(out, kind)
+		}
+	}
+	return out
 }

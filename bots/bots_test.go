@@ -61,8 +61,8 @@ func setupDeps(t *testing.T, s *store.Store) Deps {
 		ix.Upsert(geo.Site{ID: stores[i].ID, Lat: stores[i].Lat, Lng: stores[i].Lng, Brands: stores[i].BrandIDs, Active: true})
 	}
 	for _, g := range []store.Guide{
-		{ID: "li", StoreID: "ja", Name: "李娜", WeComUserID: ptr("li"), Active: true},
-		{ID: "wu", StoreID: "xtd", Name: "吴敏", DingTalkUserID: ptr("staff-wu"), Active: true},
+		{ID: "li", StoreID: "ja", Name: "李娜", Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: "li"}}, Active: true},
+		{ID: "wu", StoreID: "xtd", Name: "吴敏", Identities: []store.GuideIdentity{{Channel: "dingtalk", ExternalID: "staff-wu"}}, Active: true},
 	} {
 		if err := s.CreateGuide(ctx, &g); err != nil {
 			t.Fatal(err)
@@ -84,7 +84,7 @@ func setupDeps(t *testing.T, s *store.Store) Deps {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Deps{Directory: s, Stores: indexFinder{ix}, Templates: reg, Intents: intents, Tasks: storeTasks{s}, Incentives: s}
+	return Deps{Directory: s, Stores: indexFinder{ix}, Templates: reg, Intents: intents, Tasks: storeTasks{s}, Incentives: s, Channels: testChannels}
 }
 
 func TestConversations(t *testing.T) {
@@ -228,4 +228,11 @@ func TestTasksPointsAndConsent(t *testing.T) {
 			t.Error("resubscribe not recorded")
 		}
 	})
+}
+
+// testChannels are the channel instances bot tests run with, in the order
+// of preference: both send guides text; a WeCom text carries 2048 bytes.
+var testChannels = adapters.SpecList{
+	{Name: "wecom", GuideKinds: []string{adapters.KindText}, MaxTextBytes: 2048},
+	{Name: "dingtalk", GuideKinds: []string{adapters.KindText}},
 }

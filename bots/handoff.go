@@ -481,20 +481,16 @@ func (d Deps) recent(ctx context.Context, memberID int64, current string, loc *t
 
 // renderTo renders a template for a recipient other than the sender.
 func (d Deps) renderTo(id, locale string, to *Recipient, data *templates.Data) (Reply, error) {
-	msg, err := d.Templates.Render(id, locale, to.Channel, data)
+	msg, err := d.Templates.Render(id, locale, kindOf(to.Channel), data)
 	if err != nil {
 		return Reply{}, fmt.Errorf("rendering %s: %w", id, err)
 	}
 	text := msg.Text
-	if to.Channel == templates.ChannelWeCom {
-		text = fitBytes(text, wecomMaxTextBytes)
+	if sp, ok := d.spec(to.Channel); ok && sp.MaxTextBytes > 0 {
+		text = fitBytes(text, sp.MaxTextBytes)
 	}
 	return Reply{Kind: msg.Kind, Text: text, Fields: msg.Fields, To: to}, nil
 }
-
-// wecomMaxTextBytes is the most a WeCom text message (app or customer
-// service) carries.
-const wecomMaxTextBytes = 2048
 
 // fitBytes cuts s to at most n bytes at a character boundary, marking the
 // cut with "…".
@@ -522,16 +518,51 @@ func memberRecipient(h *store.Handoff) *Recipient {
 		MemberID: h.MemberID, GuideID: h.GuideID, Brand: h.BrandID}
 }
 
-// guideAddress is the channel a guide is reached on: the member's, when
-// the guide is on it, else WeCom, else DingTalk; only configured ones.
+// guideAddress is the channel instance a guide is reached on: the
+// member's, when the guide is on it, else the guide's first identity in
+// the channels' registration order on one that sends guides text. Without
+// Channels, any of the guide's identities.
 func (d Deps) guideAddress(g *store.Guide, memberChannel string) (channel, id string) {
-	ids := map[string]*string{templates.ChannelWeCom: g.WeComUserID, templates.ChannelDingTalk: g.DingTalkUserID}
-	for _, ch := range []string{memberChannel, templates.ChannelWeCom, templates.ChannelDingTalk} {
-		if p := ids[ch]; p != nil && *p != "" && (len(d.Channels) == 0 || slices.Contains(d.Channels, ch)) {
-			return ch, *p
+	if d.Channels == nil {
+		if id := g.Identity(memberChannel); id != "" {
+			return memberChannel, id
+		}
+		if len(g.Identities) > 0 {
+			return g.Identities[0].Channel, g.Identities[0].ExternalID
+		}
+		return "", ""
+	}
+	if id := g.Identity(memberChannel); id != "" && d.sendsGuidesText(memberChannel) {
+		return memberChannel, id
+	}
+	for _, key := range d.Channels.Names() {
+		if id := g.Identity(key); id != "" && d.sendsGuidesText(key) {
+			return key, id
 		}
 	}
 	return "", ""
+}
+
+// sendsGuidesText reports whether a channel instance is registered and
+// sends guides text.
+func (d Deps) sendsGuidesText(key string) bool {
+	sp, ok := d.spec(key)
+	return ok && slices.Contains(sp.GuideKinds, adapters.KindText)
+}
+
+// spec returns a channel instance's spec, when Channels has it.
+func (d Deps) spec(key string) (adapters.Spec, bool) {
+	if d.Channels == nil {
+		return adapters.Spec{}, false
+	}
+	return d.Channels.Spec(key)
+}
+
+// kindOf is the channel kind of an instance key, which templates'
+// variants name.
+func kindOf(key string) string {
+	k, _ := adapters.KindOf(key)
+	return k
 }
 
 func handoffList(open []store.Handoff, except int64) []templates.Handoff {

@@ -246,7 +246,7 @@ func TestHandoffUnansweredTwiceAndNoGuide(t *testing.T) {
 		}
 		// A guide on no configured channel, or who left, cannot take it.
 		onlyDingTalk := r.d
-		onlyDingTalk.Channels = []string{"dingtalk"}
+		onlyDingTalk.Channels = adapters.SpecList{testChannels[1]}
 		rs, err := MemberBot(onlyDingTalk).Handle(ctx, &Message{Channel: "wecom", From: adapters.PartyMember, SenderID: "wmChen",
 			Brand: "camellia", Text: "转人工", Locale: "zh", DedupKey: "only-dingtalk"})
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/geo"
 	"github.com/scrmgw/scrmgw/templates"
@@ -126,9 +127,12 @@ type Deps struct {
 	// HandoffIdle ends a handoff with no message either way for this
 	// long. Default 30 minutes.
 	HandoffIdle time.Duration
-	// Channels are the channels configured: a guide is reached on one of
-	// them only. Empty allows any.
-	Channels []string
+	// Channels are the channel instances the gateway was wired with (the
+	// adapters Registry): a guide is reached on one of them only, that
+	// sends guides text, preferring the member's and then the order of
+	// registration; a channel's spec says how long a text it carries.
+	// Nil: a guide is reached on any of their identities.
+	Channels adapters.Specs
 	// Locale is the language of messages to guides. Default "zh".
 	Locale string
 	// Now is the clock. Default time.Now.
@@ -356,7 +360,7 @@ func (d Deps) render(id string, m *Message, data *templates.Data, fill func() er
 			return nil, err
 		}
 	}
-	msg, err := d.Templates.Render(id, m.Locale, m.Channel, data)
+	msg, err := d.Templates.Render(id, m.Locale, kindOf(m.Channel), data)
 	if err != nil {
 		return nil, fmt.Errorf("rendering %s: %w", id, err)
 	}

@@ -26,7 +26,7 @@ func TestBotsAnswerWithTheirBrandsData(t *testing.T) {
 		}
 		must(s.CreateBrand(ctx, &store.Brand{ID: "yun", Name: "云裳"}))
 		must(s.CreateRetailStore(ctx, &store.RetailStore{ID: "yun1", Name: "云裳徐汇店", Lat: 31.19, Lng: 121.43, BrandIDs: []string{"yun"}, Active: true}))
-		must(s.CreateGuide(ctx, &store.Guide{ID: "zhou", StoreID: "yun1", Name: "周洁", WeComUserID: ptr("zhou"), Active: true}))
+		must(s.CreateGuide(ctx, &store.Guide{ID: "zhou", StoreID: "yun1", Name: "周洁", Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: "zhou"}}, Active: true}))
 		m, _, err := s.EnsureMember(ctx, store.NewMember{Name: "Chen Yun", BrandID: "yun", Identities: []store.Identity{{Channel: "wecom", ExternalID: "wmChen"}}})
 		must(err)
 		must(s.SetMembership(ctx, m.ID, "camellia", "gold", ptr(int64(1280))))

@@ -15,9 +15,10 @@
 //	gateway/membercode the member code shown at the till: rotating codes, links to the code page, barcodes
 //	gateway/storepage  the pages members open on their phones: the store page (/m/stores), the member code page
 //
-// Who may import whom: floors, top to bottom; a package imports only
-// packages on floors below its own (arrows point down, nothing points
-// back up, and packages of one floor do not import each other):
+// Who may import whom (floors_test.go holds the code to it): floors, top
+// to bottom; a package imports only packages on floors below its own
+// (arrows point down, nothing points back up, and packages of one floor
+// do not import each other):
 //
 //	1  cmd/scrmgw (flags, subcommands), cmd/scrmgw/internal/app (wiring, run loops)
 //	2  gateway/console
@@ -33,7 +34,10 @@
 // package takes plain values, and what it needs of a channel it declares
 // as a small interface the wiring satisfies (assign.Transferer,
 // assign.ResignedTransferer, api.ContactWayMaker) or reaches through
-// adapters.Channel. The commerce event schema is not the webhook
+// adapters.Channel; what differs by channel (the kinds it sends, reaching
+// a member through their guide, its send rate) it reads from the
+// channels' specs (adapters.Specs, the Registry) and names no channel.
+// The commerce event schema is not the webhook
 // channel's: it is the leaf package events, which the wiring hands the
 // channel as its webhook.Check. The one exception left is gateway/api,
 // which imports adapters/webhook for its event sources' secrets and the

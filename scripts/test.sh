@@ -38,6 +38,9 @@ install_missing() {
 	command -v redis-server >/dev/null || pkgs+=(redis-server)
 	# The browser tests of the console and the store page drive Chromium.
 	have_chromium || pkgs+=(chromium)
+	# Chinese text in the console's pages (its screenshots and the
+	# browser's layout of the zh pages) needs a CJK font.
+	fc-list 2>/dev/null | grep -qi "wenquanyi\|wqy\|noto sans cjk" || pkgs+=(fonts-wqy-microhei)
 	if ((${#pkgs[@]})); then
 		log "installing ${pkgs[*]}"
 		local sudo=""

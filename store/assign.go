@@ -8,7 +8,8 @@ import (
 )
 
 // AssignableGuides returns a store's active guides with room for another
-// member, least loaded first, ties broken by id.
+// member, least loaded first, ties broken by id (without their
+// Identities).
 func (s *Store) AssignableGuides(ctx context.Context, storeID string) ([]Guide, error) {
 	var out []Guide
 	err := s.db.WithContext(ctx).Where("store_id = ? AND active AND left_at IS NULL AND (capacity = 0 OR bound_count < capacity)", storeID).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -316,7 +317,10 @@ func (s *Store) Guides(ctx context.Context, brand, storeID string, p Page) ([]Gu
 		q = q.Where("store_id IN (?)", s.db.Model(&StoreBrand{}).Select("store_id").Where("brand_id = ?", brand))
 	}
 	var out []Guide
-	return out, translate(q.Find(&out).Error)
+	if err := q.Find(&out).Error; err != nil {
+		return nil, translate(err)
+	}
+	return out, loadGuideIdentities(s.db.WithContext(ctx), guidePtrs(out))
 }
 
 // Guide returns one guide; with a non-empty brand, a guide whose store does
@@ -330,11 +334,11 @@ func (s *Store) Guide(ctx context.Context, id, brand string) (*Guide, error) {
 	if err := q.Take(&g).Error; err != nil {
 		return nil, translate(err)
 	}
-	return &g, nil
+	return &g, loadGuideIdentities(s.db.WithContext(ctx), []*Guide{&g})
 }
 
-// CreateGuide inserts a guide; ErrConflict if the id or a channel id is
-// taken, a FieldError if the store does not exist.
+// CreateGuide inserts a guide with its identities; ErrConflict if the id
+// or an identity is taken, a FieldError if the store does not exist.
 func (s *Store) CreateGuide(ctx context.Context, g *Guide) error {
 	if err := g.Validate(); err != nil {
 		return err
@@ -346,21 +350,19 @@ func (s *Store) CreateGuide(ctx context.Context, g *Guide) error {
 		if err := mustNotExist(tx, &Guide{}, "id", g.ID, "guide"); err != nil {
 			return err
 		}
-		if g.WeComUserID != nil {
-			if err := mustNotExist(tx, &Guide{}, "wecom_userid", *g.WeComUserID, "guide with wecom_userid"); err != nil {
-				return err
-			}
+		if err := checkIdentitiesFree(tx, []Guide{*g}); err != nil {
+			return err
 		}
-		if g.DingTalkUserID != nil {
-			if err := mustNotExist(tx, &Guide{}, "dingtalk_userid", *g.DingTalkUserID, "guide with dingtalk_userid"); err != nil {
-				return err
-			}
+		if err := tx.Omit("Store").Create(g).Error; err != nil {
+			return translate(err)
 		}
-		return translate(tx.Omit("Store").Create(g).Error)
+		return replaceGuideIdentities(tx, []Guide{*g}, g.CreatedAt)
 	})
 }
 
-// UpsertGuides creates or updates guides in one transaction.
+// UpsertGuides creates or updates guides in one transaction; each guide's
+// identities become the ones it carries. ErrConflict when another guide
+// has one of them.
 func (s *Store) UpsertGuides(ctx context.Context, guides []Guide) error {
 	if len(guides) == 0 {
 		return nil
@@ -369,11 +371,17 @@ func (s *Store) UpsertGuides(ctx context.Context, guides []Guide) error {
 		if err := checkStoresExist(tx, guides); err != nil {
 			return err
 		}
-		return translate(tx.Omit("Store").Clauses(clause.OnConflict{
-			Columns: []clause.Column{{Name: "id"}},
-			DoUpdates: clause.AssignmentColumns([]string{"store_id", "name", "wecom_userid", "dingtalk_userid",
-				"capacity", "active", "left_at", "updated_at"}),
-		}).CreateInBatches(guides, 500).Error)
+		if err := checkIdentitiesFree(tx, guides); err != nil {
+			return err
+		}
+		err := tx.Omit("Store").Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "id"}},
+			DoUpdates: clause.AssignmentColumns([]string{"store_id", "name", "capacity", "active", "left_at", "updated_at"}),
+		}).CreateInBatches(guides, 500).Error
+		if err != nil {
+			return translate(err)
+		}
+		return replaceGuideIdentities(tx, guides, time.Now().UTC())
 	})
 }
 

@@ -95,25 +95,6 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 	return out, translate(q.Find(&out).Error)
 }
 
-// GuideByChannelID returns the guide with that id on a channel ("wecom" or
-// "dingtalk").
-func (s *Store) GuideByChannelID(ctx context.Context, channel, id string) (*Guide, error) {
-	var col string
-	switch channel {
-	case "wecom":
-		col = "wecom_userid"
-	case "dingtalk":
-		col = "dingtalk_userid"
-	default:
-		return nil, fmt.Errorf("guide by channel id: unknown channel %q", channel)
-	}
-	var g Guide
-	if err := s.db.WithContext(ctx).Where(col+" = ?", id).Take(&g).Error; err != nil {
-		return nil, translate(err)
-	}
-	return &g, nil
-}
-
 // MemberByIdentity returns the member (after merges) with an identity.
 func (s *Store) MemberByIdentity(ctx context.Context, channel, externalID string) (*MemberView, error) {
 	var mi MemberIdentity

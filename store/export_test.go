@@ -80,7 +80,7 @@ func Rows(s *Store, table string, id int64) (n int64, err error) {
 func Exec(s *Store, sql string, args ...any) error { return s.db.Exec(sql, args...).Error }
 
 // UndoPrivacy puts a database's data back as it was before migration
-// 0022_privacy_brand_profiles (names on the person row, identities with no
+// 0024_privacy_brand_profiles (names on the person row, identities with no
 // brand; the columns stay) and forgets that it was applied, for a test to
 // migrate again.
 func UndoPrivacy(s *Store) error {
@@ -95,5 +95,5 @@ func UndoPrivacy(s *Store) error {
 			return err
 		}
 	}
-	return s.db.Where("id = ?", "0022_privacy_brand_profiles").Delete(&schemaMigration{}).Error
+	return s.db.Where("id = ?", "0024_privacy_brand_profiles").Delete(&schemaMigration{}).Error
 }

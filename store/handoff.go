@@ -387,10 +387,13 @@ func (s *Store) GuidesWithoutDigest(ctx context.Context, zone, day, afterID stri
 	var out []Guide
 	err := s.db.WithContext(ctx).Table("guides AS g").Select("g.*").
 		Joins("JOIN stores st ON st.id = g.store_id AND st.active = ? AND st.time_zone = ?", true, zone).
-		Where("g.active = ? AND g.id > ? AND (g.wecom_userid IS NOT NULL OR g.dingtalk_userid IS NOT NULL)", true, afterID).
+		Where("g.active = ? AND g.id > ? AND EXISTS (SELECT 1 FROM guide_identities gi WHERE gi.guide_id = g.id)", true, afterID).
 		Where("NOT EXISTS (SELECT 1 FROM guide_digests d WHERE d.guide_id = g.id AND d.day = ?)", day).
 		Order("g.id").Limit(Page{Limit: limit}.limit()).Scan(&out).Error
-	return out, translate(err)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return out, loadGuideIdentities(s.db.WithContext(ctx), guidePtrs(out))
 }
 
 // MarkDigest records a guide's digest of day as sent; fresh is false when

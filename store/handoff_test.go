@@ -24,8 +24,8 @@ func handoffSeed(t *testing.T, s *store.Store) (chen, other int64) {
 	must(s.CreateBrand(ctx, &store.Brand{ID: "b1", Name: "B1"}))
 	must(s.CreateRetailStore(ctx, &store.RetailStore{ID: "st1", Name: "S1", Lat: 31.2, Lng: 121.4, BrandIDs: []string{"b1"}, Active: true}))
 	one, two := "u1", "u2"
-	must(s.CreateGuide(ctx, &store.Guide{ID: "g1", StoreID: "st1", Name: "G1", WeComUserID: &one, Active: true}))
-	must(s.CreateGuide(ctx, &store.Guide{ID: "g2", StoreID: "st1", Name: "G2", WeComUserID: &two, Active: true}))
+	must(s.CreateGuide(ctx, &store.Guide{ID: "g1", StoreID: "st1", Name: "G1", Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: one}}, Active: true}))
+	must(s.CreateGuide(ctx, &store.Guide{ID: "g2", StoreID: "st1", Name: "G2", Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: two}}, Active: true}))
 	for i, p := range []struct{ phone, name, guide string }{{"13800138000", "陈女士", "g1"}, {"13900008000", "陈小姐_%", "g2"}} {
 		m, _, err := s.EnsureMember(ctx, store.NewMember{Phone: p.phone, Name: p.name, BrandID: "b1"})
 		must(err)

@@ -66,9 +66,13 @@ var migrations = []migration{
 	{id: "0020_retail_member_code_secrets", up: migrateMemberCodeSecrets},
 	// Console sign-ins.
 	{id: "0021_console_sessions", up: migrateConsole},
+	// The console's funnel over a period.
+	{id: "0022_console2_funnel", up: migrateFunnel},
+	// A guide's ids on channels become rows, one per channel instance.
+	{id: "0023_guide_identities", up: migrateGuideIdentities},
 	// Each brand's own profile (names, identities) and member erasures
 	// (issue 22; branch privacy).
-	{id: "0022_privacy_brand_profiles", up: migratePrivacy},
+	{id: "0024_privacy_brand_profiles", up: migratePrivacy},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

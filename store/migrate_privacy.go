@@ -6,7 +6,7 @@ import (
 	"gorm.io/gorm"
 )
 
-// migratePrivacy (0022_privacy_brand_profiles, branch privacy) gives each
+// migratePrivacy (0024_privacy_brand_profiles, branch privacy) gives each
 // brand its own profile: the name moves from the person row to the
 // membership of the brand that collected it, and identities are tagged
 // with their brand; erasures are recorded.

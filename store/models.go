@@ -47,9 +47,9 @@ type Guide struct {
 	StoreID string       `gorm:"size:64;not null;index" json:"store_id"`
 	Store   *RetailStore `gorm:"foreignKey:StoreID;constraint:OnDelete:RESTRICT" json:"-"`
 	Name    string       `gorm:"size:200;not null" json:"name"`
-	// WeComUserID and DingTalkUserID are the guide's ids on each channel.
-	WeComUserID    *string `gorm:"column:wecom_userid;size:128;uniqueIndex" json:"wecom_userid,omitempty"`
-	DingTalkUserID *string `gorm:"column:dingtalk_userid;size:128;uniqueIndex" json:"dingtalk_userid,omitempty"`
+	// Identities are the guide's ids on channel instances, one per
+	// instance, by instance key (kept in the guide_identities table).
+	Identities []GuideIdentity `gorm:"-" json:"identities"`
 	// Capacity is the most members the guide is bound to; 0 means no limit.
 	Capacity int `gorm:"not null" json:"capacity"`
 	// BoundCount is how many members are currently bound to the guide,
@@ -59,6 +59,17 @@ type Guide struct {
 	LeftAt     *time.Time `json:"left_at,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
 	UpdatedAt  time.Time  `json:"updated_at"`
+}
+
+// GuideIdentity is a guide's id on one channel instance: Channel is the
+// instance key ("wecom", "wecom:acme"; see adapters.InstanceKey). A guide
+// has at most one per instance, and an id on an instance is one guide's.
+type GuideIdentity struct {
+	GuideID    string    `gorm:"primaryKey;size:64" json:"-"`
+	Guide      *Guide    `gorm:"foreignKey:GuideID;constraint:OnDelete:CASCADE" json:"-"`
+	Channel    string    `gorm:"primaryKey;size:80;uniqueIndex:idx_guide_identity_channel_external" json:"channel"`
+	ExternalID string    `gorm:"size:128;not null;uniqueIndex:idx_guide_identity_channel_external" json:"external_id"`
+	CreatedAt  time.Time `json:"created_at"`
 }
 
 // Member is one person across channels, unified by phone number.
@@ -88,7 +99,8 @@ type MemberIdentity struct {
 	ID       int64   `gorm:"primaryKey;autoIncrement" json:"-"`
 	MemberID int64   `gorm:"not null;index" json:"-"`
 	Member   *Member `gorm:"foreignKey:MemberID;constraint:OnDelete:CASCADE" json:"-"`
-	// Channel is wecom, dingtalk, wecom_unionid, or crm:<brand> (so up to
+	// Channel is a channel instance key (wecom, wecom:acme, dingtalk;
+	// see adapters.InstanceKey), wecom_unionid, or crm:<brand> (so up to
 	// 4+64 bytes).
 	Channel    string `gorm:"size:80;not null;uniqueIndex:idx_identity_channel_external" json:"channel"`
 	ExternalID string `gorm:"size:128;not null;uniqueIndex:idx_identity_channel_external" json:"external_id"`
@@ -260,7 +272,7 @@ type ContactWay struct {
 
 // allModels lists every table, in dependency order, for migrations.
 var allModels = []any{
-	&Brand{}, &RetailStore{}, &StoreBrand{}, &Guide{},
+	&Brand{}, &RetailStore{}, &StoreBrand{}, &Guide{}, &GuideIdentity{},
 	&Member{}, &MemberIdentity{}, &Membership{}, &Binding{},
 	&Event{}, &InboxMessage{}, &OutboxMessage{}, &APIToken{},
 }

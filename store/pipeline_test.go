@@ -117,7 +117,7 @@ func TestEventsAndBindings(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, g := range []string{"g1", "g2"} {
-			if err := s.CreateGuide(ctx, &store.Guide{ID: g, StoreID: "sh", Name: g, WeComUserID: ptr("wx-" + g)}); err != nil {
+			if err := s.CreateGuide(ctx, &store.Guide{ID: g, StoreID: "sh", Name: g, Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: "wx-" + g}}}); err != nil {
 				t.Fatal(err)
 			}
 		}

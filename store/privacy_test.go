@@ -438,7 +438,7 @@ func TestMigratePrivacyMovesNamesToTheirBrand(t *testing.T) {
 			t.Fatal(err)
 		}
 		applied, err := s.Migrate(ctx)
-		if err != nil || len(applied) != 1 || applied[0] != "0022_privacy_brand_profiles" {
+		if err != nil || len(applied) != 1 || applied[0] != "0024_privacy_brand_profiles" {
 			t.Fatalf("migrating again: %v %v", applied, err)
 		}
 		// The name was first given to acme (the person was created with

@@ -121,6 +121,9 @@ func (s *Store) memberProfiles(ctx context.Context, brand string, ids []int64, o
 		if err := db.Where("id IN ?", uniq(guideIDs)).Find(&guides).Error; err != nil {
 			return translate(err)
 		}
+		if err := loadGuideIdentities(db, guidePtrs(guides)); err != nil {
+			return err
+		}
 		var stores []RetailStore
 		if err := db.Where("id IN ?", uniq(storeIDs)).Find(&stores).Error; err != nil {
 			return translate(err)

@@ -693,6 +693,11 @@ type StepStats struct {
 
 // RunStats returns the counts of a workflow's runs.
 func (s *Store) RunStats(ctx context.Context, brand, workflow string) (*RunStats, error) {
+	return s.RunStatsOf(ctx, brand, workflow, FunnelFilter{})
+}
+
+// RunStatsOf returns the counts of a workflow's runs that f selects.
+func (s *Store) RunStatsOf(ctx context.Context, brand, workflow string, f FunnelFilter) (*RunStats, error) {
 	db := s.db.WithContext(ctx)
 	st := &RunStats{States: map[string]int64{}}
 	var states []struct {
@@ -700,8 +705,9 @@ func (s *Store) RunStats(ctx context.Context, brand, workflow string) (*RunStats
 		N     int64
 		Sent  int64
 	}
-	if err := db.Model(&WorkflowRun{}).Select("state, COUNT(*) AS n, COALESCE(SUM(sent), 0) AS sent").
-		Where("brand_id = ? AND workflow = ?", brand, workflow).Group("state").Scan(&states).Error; err != nil {
+	where, args := f.where("r", brand, workflow)
+	if err := db.Table("workflow_runs AS r").Select("r.state AS state, COUNT(*) AS n, COALESCE(SUM(r.sent), 0) AS sent").
+		Where(where, args...).Group("r.state").Scan(&states).Error; err != nil {
 		return nil, translate(err)
 	}
 	for _, r := range states {
@@ -718,7 +724,7 @@ func (s *Store) RunStats(ctx context.Context, brand, workflow string) (*RunStats
 			SUM(CASE WHEN s.state = 'sending' THEN 1 ELSE 0 END) AS sending,
 			SUM(CASE WHEN s.state = 'cancelled' THEN 1 ELSE 0 END) AS canceled,
 			SUM(CASE WHEN s.failures > 0 THEN 1 ELSE 0 END) AS errors`).
-		Where("r.brand_id = ? AND r.workflow = ?", brand, workflow).Group("s.step_id").Order("s.step_id").Scan(&st.Steps).Error
+		Where(where, args...).Group("s.step_id").Order("s.step_id").Scan(&st.Steps).Error
 	if err != nil {
 		return nil, translate(err)
 	}

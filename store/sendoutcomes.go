@@ -81,15 +81,21 @@ type SendStat struct {
 // that sent (or tried to send) a message, by the state of the message,
 // and the visits that were skipped or failed, by reason.
 func (s *Store) SendStats(ctx context.Context, brand, workflow string) ([]SendStat, error) {
+	return s.SendStatsOf(ctx, brand, workflow, FunnelFilter{})
+}
+
+// SendStatsOf is SendStats of the runs f selects.
+func (s *Store) SendStatsOf(ctx context.Context, brand, workflow string, f FunnelFilter) ([]SendStat, error) {
 	var out []SendStat
+	where, args := f.where("r", brand, workflow)
 	err := s.db.WithContext(ctx).Raw(`SELECT s.step_id AS step, s.state AS state, s.reason AS reason,
 			COALESCE(o.state, '') AS outbox_state, COALESCE(o.delivery, '') AS delivery, COALESCE(o.failure, '') AS failure,
 			COUNT(*) AS n
 		FROM run_steps s JOIN workflow_runs r ON r.id = s.run_id
 		LEFT JOIN outbox_messages o ON s.outbox_key <> '' AND o.idempotency_key = s.outbox_key
-		WHERE r.brand_id = ? AND r.workflow = ? AND (s.outbox_key <> '' OR s.state IN (?, ?))
+		WHERE `+where+` AND (s.outbox_key <> '' OR s.state IN (?, ?))
 		GROUP BY s.step_id, s.state, s.reason, o.state, o.delivery, o.failure
-		ORDER BY s.step_id`, brand, workflow, StepSkipped, StepFailed).Scan(&out).Error
+		ORDER BY s.step_id`, append(args, StepSkipped, StepFailed)...).Scan(&out).Error
 	return out, translate(err)
 }
 

@@ -156,11 +156,11 @@ func TestGuides(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		g := store.Guide{ID: "g1", StoreID: "a", Name: "Wang", WeComUserID: ptr("wang"), Capacity: 300, Active: true}
+		g := store.Guide{ID: "g1", StoreID: "a", Name: "Wang", Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: "wang"}}, Capacity: 300, Active: true}
 		if err := s.CreateGuide(ctx, &g); err != nil {
 			t.Fatal(err)
 		}
-		dup := store.Guide{ID: "g2", StoreID: "z", Name: "Other", WeComUserID: ptr("wang")}
+		dup := store.Guide{ID: "g2", StoreID: "z", Name: "Other", Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: "wang"}}}
 		if err := s.CreateGuide(ctx, &dup); !errors.Is(err, store.ErrConflict) {
 			t.Errorf("duplicate wecom userid: err = %v, want ErrConflict", err)
 		}
@@ -178,7 +178,7 @@ func TestGuides(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got) != 2 || got[0].Name != "Wang Moved" || got[0].WeComUserID != nil {
+		if len(got) != 2 || got[0].Name != "Wang Moved" || len(got[0].Identities) != 0 {
 			t.Errorf("zeta guides = %+v", got)
 		}
 	})

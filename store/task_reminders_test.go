@@ -25,7 +25,7 @@ func reminderSeed(t *testing.T, s *store.Store) map[string]int64 {
 		t.Fatal(err)
 	}
 	three := "u3"
-	if err := s.CreateGuide(ctx, &store.Guide{ID: "g3", StoreID: "st1", Name: "G3", WeComUserID: &three, Active: true}); err != nil {
+	if err := s.CreateGuide(ctx, &store.Guide{ID: "g3", StoreID: "st1", Name: "G3", Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: three}}, Active: true}); err != nil {
 		t.Fatal(err)
 	}
 	ids := map[string]int64{}
@@ -149,7 +149,7 @@ func TestGuideTaskCounts(t *testing.T) {
 		ctx := context.Background()
 		reminderSeed(t, s)
 		left := "u4"
-		if err := s.CreateGuide(ctx, &store.Guide{ID: "g4", StoreID: "st1", Name: "G4", WeComUserID: &left}); err != nil {
+		if err := s.CreateGuide(ctx, &store.Guide{ID: "g4", StoreID: "st1", Name: "G4", Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: left}}}); err != nil {
 			t.Fatal(err)
 		}
 		g1 := store.GuideTaskCount{GuideID: "g1", Name: "G1", Open: 2, Overdue: 1, Done: 1}

@@ -114,11 +114,6 @@ func (g *Guide) Validate() error {
 	if g.Capacity < 0 {
 		errs = append(errs, invalid("capacity", "must not be negative, got %d", g.Capacity))
 	}
-	if g.WeComUserID != nil && (*g.WeComUserID == "" || len(*g.WeComUserID) > 128) {
-		errs = append(errs, invalid("wecom_userid", "must be 1-128 characters when given"))
-	}
-	if g.DingTalkUserID != nil && (*g.DingTalkUserID == "" || len(*g.DingTalkUserID) > 128) {
-		errs = append(errs, invalid("dingtalk_userid", "must be 1-128 characters when given"))
-	}
+	errs = append(errs, validateIdentities(g.Identities)...)
 	return errors.Join(errs...)
 }

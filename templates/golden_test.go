@@ -79,7 +79,7 @@ func TestGolden(t *testing.T) {
 	for _, id := range r.IDs() {
 		tmpl, _ := r.Lookup(id)
 		for _, locale := range tmpl.Locales() {
-			for _, channel := range []string{ChannelWeCom, ChannelDingTalk, "webhook"} {
+			for _, channel := range []string{"wecom", "dingtalk", "webhook"} {
 				name := id + "." + locale + "." + channel + ".json"
 				seen[name] = true
 				t.Run(name, func(t *testing.T) {

@@ -37,7 +37,7 @@ func FuzzRender(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		for _, ch := range []string{ChannelWeCom, ChannelDingTalk, "webhook"} {
+		for _, ch := range []string{"wecom", "dingtalk", "webhook"} {
 			f.Add(data, "zh-CN", ch, "王小美", "Asia/Shanghai")
 		}
 	}

@@ -17,14 +17,6 @@ import (
 	"github.com/scrmgw/scrmgw/templates/yamlcheck"
 )
 
-// Channels whose names the engine and the workflows still use. Which
-// kinds a channel sends is not this package's knowledge: the wiring gives
-// it from the channels' specs (WithChannels).
-const (
-	ChannelWeCom    = "wecom"
-	ChannelDingTalk = "dingtalk"
-)
-
 // Message kinds, as adapters.Outbound.Kind names them.
 const (
 	KindText        = "text"

@@ -15,9 +15,9 @@ import (
 // testChannels are the channels templates are checked against in tests,
 // as the wiring gives them from the channels' specs.
 var testChannels = Channels{
-	ChannelWeCom:    {KindText, KindNews, KindMiniProgram},
-	ChannelDingTalk: {KindText, KindMarkdown, KindNews, KindActionCard, KindImage},
-	"webhook":       kindNames,
+	"wecom":    {KindText, KindNews, KindMiniProgram},
+	"dingtalk": {KindText, KindMarkdown, KindNews, KindActionCard, KindImage},
+	"webhook":  kindNames,
 }
 
 // TestAddErrors checks every kind of problem a template file can have,

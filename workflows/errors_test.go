@@ -386,7 +386,7 @@ func TestLoadErrors(t *testing.T) {
 	reg := testTemplates(t)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w, err := Load("recall.yaml", []byte(tc.yaml), Options{Templates: reg})
+			w, err := Load("recall.yaml", []byte(tc.yaml), Options{Templates: reg, Channels: []string{"wecom", "dingtalk"}})
 			var got []string
 			if err != nil {
 				var l ErrorList

@@ -26,10 +26,10 @@ steps:
     send: recall
     channel: wecomm
 `
-	_, err = workflows.Load("recall.yaml", []byte(src), workflows.Options{Templates: reg})
+	_, err = workflows.Load("recall.yaml", []byte(src), workflows.Options{Templates: reg, Channels: []string{"wecom", "dingtalk"}})
 	fmt.Println(err)
 
-	w, err := workflows.Load("recall.yaml", []byte(src[:len(src)-len("    channel: wecomm\n")]), workflows.Options{Templates: reg})
+	w, err := workflows.Load("recall.yaml", []byte(src[:len(src)-len("    channel: wecomm\n")]), workflows.Options{Templates: reg, Channels: []string{"wecom", "dingtalk"}})
 	if err != nil {
 		panic(err)
 	}

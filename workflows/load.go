@@ -27,8 +27,10 @@ type Options struct {
 	// the template checks: only for structure-only validation (a fuzzer);
 	// the gateway and the CLI always pass their registry.
 	Templates Templates
-	// Channels are the channel names a send step may name besides
-	// "member". Default: wecom and dingtalk.
+	// Channels are the channel kinds a send step may name besides
+	// "member" (the kinds of the registered channels; see
+	// adapters.KindOf). Empty: any name, and a send to "member" is
+	// checked against no channel's kinds.
 	Channels []string
 	// MemberKinds are the message kinds each channel can send to a member
 	// (its adapters.Spec MemberKinds), by channel name. A send step's
@@ -53,9 +55,6 @@ func LoadFile(path string, opts Options) (*Workflow, error) {
 // found, each with file:line:column and, for misspellings, a "did you
 // mean" suggestion.
 func Load(filename string, data []byte, opts Options) (*Workflow, error) {
-	if len(opts.Channels) == 0 {
-		opts.Channels = []string{templates.ChannelWeCom, templates.ChannelDingTalk}
-	}
 	d := &decoder{Checker: yamlcheck.Checker{File: filename, Noun: "workflow"}, opts: opts}
 	if len(data) > MaxFileSize {
 		d.ErrorAt(1, 1, "", "the file is %d bytes, more than the %d a workflow may have", len(data), MaxFileSize)

@@ -86,7 +86,11 @@ func (sf *stepFields) send(val *yaml.Node) *Send {
 	s := &Send{Channel: ChannelMember, Via: ViaBrand, Priority: PriorityNormal}
 	channels := append([]string{ChannelMember}, d.opts.Channels...)
 	if n, path, ok := sf.get("channel"); ok {
-		s.Channel, _ = d.OneOf(n, path, "channel", channels)
+		if len(d.opts.Channels) > 0 {
+			s.Channel, _ = d.OneOf(n, path, "channel", channels)
+		} else if c, ok := d.Str(n, path, "a channel"); ok {
+			s.Channel = c
+		}
 	}
 	if n, path, ok := sf.get("via"); ok {
 		s.Via, _ = d.OneOf(n, path, "via", []string{ViaBrand, ViaGuide})

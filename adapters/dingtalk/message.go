@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/scrmgw/scrmgw/adapters"
 )
@@ -247,6 +248,9 @@ func SpecFor(robotCode string) adapters.Spec {
 			}
 			return &adapters.Request{API: strings.TrimPrefix(path, "/v1.0/"), Body: b}, nil
 		},
+		// 20/s: an internal app of a standard DingTalk organisation may
+		// call a server API at most 20 times a second.
+		Rate: adapters.Rate{N: 20, Per: time.Second},
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/scrmgw/scrmgw/adapters"
@@ -436,6 +437,14 @@ func spec(agentID int) adapters.Spec {
 		MemberKinds: append([]string(nil), memberKinds...),
 		GuideKinds:  append([]string(nil), guideKinds...),
 		Preview:     func(m *adapters.Outbound) (*adapters.Request, error) { return preview(m, agentID) },
+		// A member is reached through a message task of their guide's
+		// WeCom user. 40/s: WeCom allows each corp 10,000 calls a minute
+		// and 150,000 an hour of one API; the hourly figure, sustained,
+		// is 41.7/s.
+		ThroughGuide: true,
+		Rate:         adapters.Rate{N: 40, Per: time.Second},
+		// A text (app message or customer service) carries 2048 bytes.
+		MaxTextBytes: 2048,
 	}
 }
 

@@ -38,7 +38,7 @@ func TestShippedTemplates(t *testing.T) {
 	for _, id := range []string{"first_purchase_coupon", "win_back", "repurchase_reminder", "welcome"} {
 		for _, locale := range []string{"zh", "en"} {
 			t.Run(id+"/"+locale, func(t *testing.T) {
-				msg, err := reg.Render(id, locale, templates.ChannelWeCom, templateData())
+				msg, err := reg.Render(id, locale, "wecom", templateData())
 				if err != nil {
 					t.Fatal(err)
 				}

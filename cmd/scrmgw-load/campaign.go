@@ -460,8 +460,9 @@ func seedMembers(ctx context.Context, conn *pgx.Conn, n, guides int) (map[string
 			return nil, fmt.Errorf("%s: %w", strings.Join(strings.Fields(st.sql)[:3], " "), err)
 		}
 	}
-	rows, err := tx.Query(ctx, `SELECT i.external_id, g.wecom_userid FROM member_identities i
-		JOIN bindings b ON b.member_id = i.member_id AND b.ended_at IS NULL JOIN guides g ON g.id = b.guide_id`)
+	rows, err := tx.Query(ctx, `SELECT i.external_id, gi.external_id FROM member_identities i
+		JOIN bindings b ON b.member_id = i.member_id AND b.ended_at IS NULL
+		JOIN guide_identities gi ON gi.guide_id = b.guide_id AND gi.channel = 'wecom'`)
 	if err != nil {
 		return nil, err
 	}

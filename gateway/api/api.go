@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/gateway/assign"
 	"github.com/scrmgw/scrmgw/gateway/membercode"
 	"github.com/scrmgw/scrmgw/store"
@@ -32,6 +33,10 @@ type Options struct {
 	Logger           *slog.Logger
 	// ContactWays creates channel QR codes; nil when WeCom is off.
 	ContactWays ContactWayMaker
+	// Channels are the channel instances the gateway was wired with: a
+	// guide's identities must name one of them. Nil: not checked (the
+	// import command, which runs without channels).
+	Channels adapters.Specs
 	// Assigner finds nearest stores and binds members to guides; store
 	// writes refresh its index.
 	Assigner *assign.Assigner
@@ -58,6 +63,7 @@ type Server struct {
 	log         *slog.Logger
 
 	contactWays ContactWayMaker
+	channels    adapters.Specs
 	assigner    *assign.Assigner
 	workflows   Workflows
 
@@ -85,7 +91,7 @@ func New(o Options) *Server {
 		o.Audit = noAuditor{}
 	}
 	return &Server{store: o.Store, adminTokens: admins, audit: o.Audit, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger,
-		contactWays: o.ContactWays, assigner: o.Assigner, workflows: o.Workflows,
+		contactWays: o.ContactWays, channels: o.Channels, assigner: o.Assigner, workflows: o.Workflows,
 		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler, ledgerZone: o.LedgerZone,
 		memberCodes: membercode.New(o.Store, nil)}
 }

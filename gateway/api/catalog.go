@@ -384,24 +384,6 @@ func (s *Server) deleteStore(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// guideInput is the JSON a guide is written from. Active defaults to
-// true.
-type guideInput struct {
-	ID             string  `json:"id"`
-	StoreID        string  `json:"store_id"`
-	Name           string  `json:"name"`
-	WeComUserID    *string `json:"wecom_userid"`
-	DingTalkUserID *string `json:"dingtalk_userid"`
-	Capacity       int     `json:"capacity"`
-	Active         *bool   `json:"active"`
-}
-
-func (in guideInput) guide() (store.Guide, error) {
-	g := store.Guide{ID: in.ID, StoreID: in.StoreID, Name: in.Name, WeComUserID: in.WeComUserID,
-		DingTalkUserID: in.DingTalkUserID, Capacity: in.Capacity, Active: in.Active == nil || *in.Active}
-	return g, g.Validate()
-}
-
 // checkGuideWrite enforces that a brand token writes guides of stores that
 // carry its brand alone, and never takes over another brand's guide id. A
 // guide of a store shared with other brands serves their members too: it
@@ -487,7 +469,7 @@ func (s *Server) createGuide(c *gin.Context) {
 		abort(c, e)
 		return
 	}
-	g, err := in.guide()
+	g, err := s.guideOf(in)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -522,7 +504,7 @@ func (s *Server) putGuide(c *gin.Context) {
 		abort(c, e)
 		return
 	}
-	g, err := in.guide()
+	g, err := s.guideOf(in)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -554,7 +536,7 @@ func (s *Server) bulkGuides(c *gin.Context) {
 	guides := make([]store.Guide, len(in.Items))
 	e := checkBulk(in.Items, guideInID, func(i int, it guideInput) error {
 		var err error
-		guides[i], err = it.guide()
+		guides[i], err = s.guideOf(it)
 		return err
 	})
 	if e != nil {

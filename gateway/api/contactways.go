@@ -11,8 +11,10 @@ import (
 	"github.com/scrmgw/scrmgw/store"
 )
 
-// ContactWayMaker creates channel QR codes (WeCom add_contact_way).
+// ContactWayMaker creates channel QR codes (WeCom add_contact_way) on a
+// channel instance, named by its key (Name), for the guides' ids there.
 type ContactWayMaker interface {
+	Name() string
 	CreateContactWay(ctx context.Context, users []string, state, remark string) (configID, qrCode string, err error)
 }
 
@@ -55,17 +57,18 @@ func (s *Server) storeContactWay(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	channel := s.contactWays.Name()
 	var users []string
 	for _, g := range guides {
-		if g.Active && g.WeComUserID != nil && len(users) < 100 {
-			users = append(users, *g.WeComUserID)
+		if id := g.Identity(channel); g.Active && id != "" && len(users) < 100 {
+			users = append(users, id)
 		}
 	}
 	if len(users) == 0 {
-		abort(c, newError(http.StatusConflict, CodeConflict, "store %q has no active guide with a wecom_userid", rs.ID))
+		abort(c, newError(http.StatusConflict, CodeConflict, "store %q has no active guide with an id on %s", rs.ID, channel))
 		return
 	}
-	s.makeContactWay(c, &store.ContactWay{Channel: "wecom", StoreID: rs.ID, State: ContactWayState("s", rs.ID)}, users, rs.Name)
+	s.makeContactWay(c, &store.ContactWay{Channel: channel, StoreID: rs.ID, State: ContactWayState("s", rs.ID)}, users, rs.Name)
 }
 
 // guideContactWay creates (or re-creates) a guide's own QR code.
@@ -78,11 +81,12 @@ func (s *Server) guideContactWay(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if g.WeComUserID == nil || !g.Active {
-		abort(c, newError(http.StatusConflict, CodeConflict, "guide %q is inactive or has no wecom_userid", g.ID))
+	channel := s.contactWays.Name()
+	if g.Identity(channel) == "" || !g.Active {
+		abort(c, newError(http.StatusConflict, CodeConflict, "guide %q is inactive or has no id on %s", g.ID, channel))
 		return
 	}
-	s.makeContactWay(c, &store.ContactWay{Channel: "wecom", GuideID: g.ID, State: ContactWayState("g", g.ID)}, []string{*g.WeComUserID}, g.Name)
+	s.makeContactWay(c, &store.ContactWay{Channel: channel, GuideID: g.ID, State: ContactWayState("g", g.ID)}, []string{g.Identity(channel)}, g.Name)
 }
 
 func (s *Server) makeContactWay(c *gin.Context, cw *store.ContactWay, users []string, remark string) {

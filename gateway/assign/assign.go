@@ -58,7 +58,8 @@ type Options struct {
 	// OnlinePools names, per brand, the store whose guides serve members
 	// no nearby store can take (the brand's online guide pool).
 	OnlinePools map[string]string
-	// Transferer moves WeCom contacts when a guide leaves; nil skips it.
+	// Transferer moves a leaving guide's contacts on its channel (WeCom);
+	// nil skips it.
 	Transferer Transferer
 	Logger     *slog.Logger
 }

@@ -227,6 +227,8 @@ type fakeTransferer struct {
 	calls []string
 }
 
+func (f *fakeTransferer) Name() string { return "wecom" }
+
 func (f *fakeTransferer) TransferContacts(_ context.Context, from, to string, ids []string) error {
 	f.calls = append(f.calls, fmt.Sprintf("%s→%s %v", from, to, ids))
 	return nil
@@ -239,8 +241,8 @@ func TestGuideLeftHandsMembersToColleagues(t *testing.T) {
 		tr := &fakeTransferer{}
 		a.opts.Transferer = tr
 		// b1 has a WeCom account and three members, two with WeCom ids.
-		if err := s.UpsertGuides(ctx, []store.Guide{{ID: "b1", StoreID: "b", Name: "B1", Active: true, WeComUserID: ptr("wx-b1")},
-			{ID: "a2", StoreID: "a", Name: "A2", Capacity: 2, Active: true, WeComUserID: ptr("wx-a2")}}); err != nil {
+		if err := s.UpsertGuides(ctx, []store.Guide{{ID: "b1", StoreID: "b", Name: "B1", Active: true, Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: "wx-b1"}}},
+			{ID: "a2", StoreID: "a", Name: "A2", Capacity: 2, Active: true, Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: "wx-a2"}}}}); err != nil {
 			t.Fatal(err)
 		}
 		var members []int64

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -89,8 +88,9 @@ const (
 
 // HandoverOptions configure Handovers.
 type HandoverOptions struct {
-	// Channel names the channel the guides' contacts live on. Default
-	// "wecom".
+	// Channel is the channel instance (its key) the guides' contacts
+	// live on, whose ids of the guides and members handovers use.
+	// Required.
 	Channel string
 	// PollInterval is how often requested handovers are checked with the
 	// channel (WeCom moves a contact 24 hours after the request unless
@@ -132,9 +132,6 @@ type Handovers struct {
 
 // NewHandovers returns the handover driver.
 func NewHandovers(a *Assigner, xfer ResignedTransferer, q Enqueuer, opts HandoverOptions) *Handovers {
-	if opts.Channel == "" {
-		opts.Channel = "wecom"
-	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Hour
 	}
@@ -741,17 +738,5 @@ func (h *Handovers) Poll(ctx context.Context, guideID string) error {
 	return errors.Join(errs...)
 }
 
-// channelID is a guide's id on a channel.
-func channelID(g *store.Guide, channel string) string {
-	var p *string
-	switch strings.ToLower(channel) {
-	case "wecom":
-		p = g.WeComUserID
-	case "dingtalk":
-		p = g.DingTalkUserID
-	}
-	if p == nil {
-		return ""
-	}
-	return *p
-}
+// channelID is a guide's id on a channel instance.
+func channelID(g *store.Guide, channel string) string { return g.Identity(channel) }

@@ -9,9 +9,12 @@ import (
 	"github.com/scrmgw/scrmgw/store"
 )
 
-// Transferer moves a guide's contacts to another guide on a channel (WeCom
-// transfer_customer), so members keep talking to a person.
+// Transferer moves a guide's contacts to another guide on a channel
+// instance (WeCom transfer_customer), so members keep talking to a
+// person. Name is the instance's key, whose ids of guides and members
+// the transfer uses.
 type Transferer interface {
+	Name() string
 	TransferContacts(ctx context.Context, fromUserID, toUserID string, externalIDs []string) error
 }
 
@@ -61,8 +64,8 @@ func (a *Assigner) GuideLeft(ctx context.Context, guideID string) ([]Move, error
 		}
 		moves = append(moves, Move{MemberID: b.MemberID, Brand: b.BrandID, From: guideID, To: nb.GuideID, StoreID: nb.StoreID})
 	}
-	if a.opts.Transferer != nil && g.WeComUserID != nil {
-		if err := a.transfer(ctx, *g.WeComUserID, moves); err != nil {
+	if x := a.opts.Transferer; x != nil && g.Identity(x.Name()) != "" {
+		if err := a.transfer(ctx, g.Identity(x.Name()), moves); err != nil {
 			return moves, err
 		}
 	}
@@ -121,13 +124,14 @@ func (a *Assigner) bindInStoreExcept(ctx context.Context, memberID int64, brand,
 	return nil, ErrUnassigned
 }
 
-// transfer hands the WeCom contacts over, grouped by the new guide (WeCom
-// takes up to 100 per call).
+// transfer hands the contacts on the Transferer's channel over, grouped
+// by the new guide (at most 100 per call, as WeCom takes).
 func (a *Assigner) transfer(ctx context.Context, from string, moves []Move) error {
+	channel := a.opts.Transferer.Name()
 	byGuide := map[string][]string{}
 	var order []string
 	for _, m := range moves {
-		ext, err := a.store.MemberChannelID(ctx, m.MemberID, "wecom")
+		ext, err := a.store.MemberChannelID(ctx, m.MemberID, channel)
 		if err != nil {
 			return err
 		}
@@ -135,13 +139,14 @@ func (a *Assigner) transfer(ctx context.Context, from string, moves []Move) erro
 			continue
 		}
 		to, err := a.store.Guide(ctx, m.To, "")
-		if err != nil || to.WeComUserID == nil {
+		if err != nil || to.Identity(channel) == "" {
 			continue
 		}
-		if _, seen := byGuide[*to.WeComUserID]; !seen {
-			order = append(order, *to.WeComUserID)
+		toID := to.Identity(channel)
+		if _, seen := byGuide[toID]; !seen {
+			order = append(order, toID)
 		}
-		byGuide[*to.WeComUserID] = append(byGuide[*to.WeComUserID], ext)
+		byGuide[toID] = append(byGuide[toID], ext)
 	}
 	for _, to := range order {
 		ids := byGuide[to]

@@ -58,6 +58,15 @@ type Options struct {
 	// Workflows stores, enables, disables and retires workflows; nil in
 	// a process without the engine (the pages are read-only then).
 	Workflows api.Workflows
+	// Funnels computes the funnel page's numbers; nil uses Workflows
+	// when it does (the engine).
+	Funnels Funnels
+	// Nearest finds the stores nearest a point for the stores page's
+	// probe (the assigner's index); nil hides the probe.
+	Nearest Nearest
+	// LedgerZone is the zone of the leaderboards' months
+	// (ledger.time_zone); default Asia/Shanghai.
+	LedgerZone *time.Location
 	// LoadOptions are what workflows are checked with: the options of
 	// `scrmgw workflow validate`.
 	LoadOptions workflows.Options
@@ -65,6 +74,9 @@ type Options struct {
 	// workflow dry-run`.
 	DryRun engine.DryRunOptions
 	Config Config
+	// Audit records the console's writes in the audit trail, as the
+	// API's (the gateway's gateway/audit Recorder); nil records nothing.
+	Audit api.Auditor
 	// MaxBodyBytes limits form and JSON bodies. Default 1 MiB.
 	MaxBodyBytes int64
 	Logger       *slog.Logger
@@ -114,6 +126,9 @@ func New(o Options) *Console {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
 	}
+	if o.Audit == nil {
+		o.Audit = noAuditor{}
+	}
 	c := &Console{o: o, log: o.Logger, pages: map[string]*template.Template{}}
 	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
 	names, err := fs.Glob(templateFS, "templates/*.html")
@@ -142,20 +157,32 @@ func (c *Console) Mount(r *gin.Engine) {
 	g.GET("/language", c.setLanguage)
 	g.POST("/sign-out", c.session, c.csrf, c.signOut)
 
+	// Every page and action belongs to an API route group: a token
+	// limited to other groups gets 403, and a read-only token may look
+	// but not write (writes are audited like the API's).
 	pages := g.Group("", c.session)
-	pages.GET("/workflows", c.workflowList)
-	pages.GET("/workflows/new", c.newWorkflow)
-	pages.GET("/workflows/:brand/:name", c.editor)
-	pages.GET("/workflows/:brand/:name/diff", c.diff)
+	wfRead := c.requires(api.ResourceWorkflows, false)
+	pages.GET("/workflows", wfRead, c.workflowList)
+	pages.GET("/workflows/new", c.requires(api.ResourceWorkflows, true), c.newWorkflow)
+	pages.GET("/workflows/:brand/:name", wfRead, c.editor)
+	pages.GET("/workflows/:brand/:name/diff", wfRead, c.diff)
+	pages.GET("/funnel", wfRead, c.funnelPage)
+	pages.GET("/funnel.csv", wfRead, c.funnelCSV)
+	pages.GET("/guides", c.requires(api.ResourceGuides, false), c.guidesPage)
+	pages.GET("/stores", c.requires(api.ResourceCatalog, false), c.storesPage)
+	pages.GET("/stores/:store/qr", c.requires(api.ResourceCatalog, false), c.qrPage)
 
-	actions := g.Group("", c.session, c.csrf)
-	actions.POST("/workflows/new", c.createWorkflow)
-	actions.POST("/workflows/:brand/:name/save", c.saveWorkflow)
-	actions.POST("/workflows/:brand/:name/dry-run", c.dryRun)
-	actions.POST("/workflows/:brand/:name/enable", c.setEnabled(true))
-	actions.POST("/workflows/:brand/:name/disable", c.setEnabled(false))
-	actions.POST("/workflows/:brand/:name/versions/:version/retire", c.retire)
-	actions.POST("/validate", c.validate)
+	checks := g.Group("", c.session, c.csrf)
+	checks.POST("/workflows/:brand/:name/dry-run", wfRead, c.dryRun)
+	checks.POST("/validate", wfRead, c.validate)
+
+	writes := g.Group("", c.session)
+	wf := api.ResourceWorkflows
+	writes.POST("/workflows/new", c.write(wf, c.createWorkflow)...)
+	writes.POST("/workflows/:brand/:name/save", c.write(wf, c.saveWorkflow)...)
+	writes.POST("/workflows/:brand/:name/enable", c.write(wf, c.setEnabled(true))...)
+	writes.POST("/workflows/:brand/:name/disable", c.write(wf, c.setEnabled(false))...)
+	writes.POST("/workflows/:brand/:name/versions/:version/retire", c.write(wf, c.retire)...)
 
 	// A path under /console/ that no route matches gets the console's
 	// own 404 page and headers. Middleware added with Use after the
@@ -197,9 +224,22 @@ func tooLarge(ctx *gin.Context, err error) bool {
 }
 
 // navItems are the pages of the top bar: (path under Path, message key).
-var navItems = []struct{ Path, Key string }{
-	{"/workflows", "nav.workflows"},
+var navItems = []navItem{
+	{"/workflows", "nav.workflows", api.ResourceWorkflows},
+	{"/funnel", "nav.funnel", api.ResourceWorkflows},
+	{"/guides", "nav.guides", api.ResourceGuides},
+	{"/stores", "nav.stores", api.ResourceCatalog},
 }
+
+// navItem is a top-bar entry: the page's path under Path, its message
+// key, and the API route group it belongs to (hidden from a token
+// limited to other groups).
+type navItem struct{ Path, Key, Resource string }
+
+type noAuditor struct{}
+
+func (noAuditor) Record(store.AuditEntry)    {}
+func (noAuditor) TokenUsed(int64, time.Time) {}
 
 // static serves the embedded assets; they change with the binary.
 func (c *Console) static(fsys http.FileSystem) gin.HandlerFunc {
@@ -234,8 +274,19 @@ type view struct {
 // T translates a message key.
 func (v *view) T(key string, args ...any) string { return translate(v.Lang, key, args...) }
 
-// NavItems lists the top bar's entries.
-func (v *view) NavItems() []struct{ Path, Key string } { return navItems }
+// NavItems lists the top bar's entries the principal may open.
+func (v *view) NavItems() []navItem {
+	if v.Principal == nil {
+		return nil
+	}
+	out := make([]navItem, 0, len(navItems))
+	for _, n := range navItems {
+		if v.Principal.Allows(n.Resource) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
 
 // Base is the console's path prefix.
 func (v *view) Base() string { return Path }
@@ -258,7 +309,7 @@ func (c *Console) render(ctx *gin.Context, status int, name, titleKey, nav strin
 	if !ok {
 		panic("console: no page template " + name)
 	}
-	v := &view{Lang: language(ctx.Request), Nav: nav, Path: ctx.Request.URL.Path, Data: data}
+	v := &view{Lang: language(ctx.Request), Nav: nav, Path: ctx.Request.URL.RequestURI(), Data: data}
 	if s, ok := sessionOf(ctx); ok {
 		v.Principal, v.CSRF = s.principal, s.row.CSRF
 	}

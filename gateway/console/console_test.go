@@ -235,10 +235,12 @@ func TestConsoleHeaders(t *testing.T) {
 	}
 	// No page has an inline script or style.
 	r.put("camellia", "welcome", "new-member-welcome.yaml", false)
+	r.seedStores()
 	r.signIn(c, adminToken)
 	inline := regexp.MustCompile(`<script>|<script [^>]*>[^<]|<style|style="|\son[a-z]+="`)
 	for _, path := range []string{"/console/sign-in", "/console/workflows", "/console/workflows/camellia/welcome", "/console/workflows/new",
-		"/console/workflows/camellia/welcome/diff"} {
+		"/console/workflows/camellia/welcome/diff", "/console/funnel", "/console/guides?brand=camellia", "/console/stores?brand=camellia&lat=31.2&lng=121.4",
+		"/console/stores/sh-jingan/qr"} {
 		if m := inline.FindString(r.get(c, path)); m != "" {
 			t.Errorf("%s has inline script or style: %q", path, m)
 		}
@@ -583,7 +585,7 @@ func TestConsoleEveryRouteNeedsASession(t *testing.T) {
 		}
 		n++
 		path := regexp.MustCompile(`:[a-z]+`).ReplaceAllStringFunc(rt.Path, func(p string) string {
-			return map[string]string{":brand": "camellia", ":name": "welcome", ":version": "x"}[p]
+			return map[string]string{":brand": "camellia", ":name": "welcome", ":version": "x", ":store": "sh-jingan"}[p]
 		})
 		for _, cookie := range []string{"", "forged-session-id"} {
 			c := r.client()

@@ -21,6 +21,11 @@
 // Content-Security-Policy (no inline script or style), X-Frame-Options
 // DENY and no-referrer.
 //
+// Scopes: a read-only token sees the pages but not their write buttons,
+// and its writes answer 403; a token limited to some route groups
+// (api.Resource*) sees only their pages. Every write is in the audit
+// trail, as the API's are (api.EntryFor, with the console's route).
+//
 // Languages: Chinese and English, chosen from Accept-Language and
 // switchable (a cookie remembers the choice). Every string a page shows
 // comes from the catalogue in messages.go.
@@ -34,8 +39,11 @@
 //     c.render(ctx, status, "NAME", titleKey, navPath, data); a :brand in
 //     the path goes through c.brandParam, which answers 404 to another
 //     brand's token;
-//  3. one line in Mount: in pages (GET, signed in) or actions (POST,
-//     signed in and CSRF-checked);
+//  3. one line in Mount: in pages (GET, signed in) with
+//     c.requires(api.ResourceX, false) naming the API route group the
+//     page belongs to (a token limited to other groups gets 403), or in
+//     writes with c.write(api.ResourceX, handler) (CSRF-checked, refused
+//     to read-only tokens, recorded in the audit trail);
 //  4. an entry in navItems when the page belongs in the top bar;
 //  5. its strings in messages.go, in both languages (a test checks it).
 package console

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/workflows"
 	"github.com/scrmgw/scrmgw/workflows/engine"
@@ -31,8 +32,9 @@ type dryRunForm struct {
 	Ran bool
 }
 
-// sampleMember is the member a dry run simulates when none is picked.
-var sampleMember = engine.MemberFixture{ID: 1, Name: "Demo Member", PhoneTail: "0000", Level: "silver", Channel: "wecom"}
+// sampleMember is the member a dry run simulates when none is picked,
+// on the first channel of the dry run's specs.
+var sampleMember = engine.MemberFixture{ID: 1, Name: "Demo Member", PhoneTail: "0000", Level: "silver"}
 
 func (c *Console) defaultDryRun() dryRunForm {
 	loc, err := time.LoadLocation(workflows.DefaultTimeZone)
@@ -78,7 +80,7 @@ func (c *Console) dryRun(ctx *gin.Context) {
 	name := ctx.Param("name")
 	var d *editorData
 	if name == "-" { // a new workflow, not stored yet
-		d = &editorData{New: true, Brand: brand, CanEdit: c.o.Workflows != nil}
+		d = &editorData{New: true, Brand: brand, CanEdit: c.canEdit(ctx)}
 		name = ""
 	} else {
 		var err error
@@ -173,7 +175,7 @@ func (c *Console) dryRunInput(ctx *gin.Context, brand string, f dryRunForm) (eng
 		if b, err := c.o.Store.Brand(ctx.Request.Context(), brand); err == nil {
 			brandName = b.Name
 		}
-		member = engine.FixtureOf(p, brandName)
+		member = engine.FixtureOf(p, brandName, adapters.SpecList(c.o.DryRun.Specs))
 	default:
 		member = sampleMember
 		member.Tags = slices.Clone(sampleMember.Tags)

@@ -19,12 +19,15 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
+	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/adapters/dingtalk"
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/gateway/api"
+	"github.com/scrmgw/scrmgw/gateway/assign"
+	"github.com/scrmgw/scrmgw/gateway/audit"
 	"github.com/scrmgw/scrmgw/gateway/console"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
@@ -43,9 +46,14 @@ type rig struct {
 	engine *engine.Engine
 	srv    *httptest.Server
 	mux    *gin.Engine
+	// audit is the audit trail's recorder the API and the console share.
+	audit *audit.Recorder
+	// assigner is the nearest-store index the API and the console share.
+	assigner *assign.Assigner
 	// now is the console's clock; tests move it.
 	mu  sync.Mutex
 	now time.Time
+	seq int
 }
 
 func (r *rig) clock() time.Time {
@@ -94,15 +102,33 @@ func newRig(t *testing.T, dialect string, cfg console.Config) *rig {
 			t.Fatalf("creating brand: %v", err)
 		}
 	}
-	r := &rig{t: t, store: st, engine: eng, now: time.Now()}
-	apiSrv := api.New(api.Options{Store: st, AdminToken: adminToken, Workflows: eng, MaxBodyBytes: 1 << 20, MaxBulkBodyBytes: 1 << 20})
-	c := console.New(console.Options{Store: st, Auth: apiSrv, Workflows: eng,
+	rec := audit.New(st, audit.Options{})
+	actx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { rec.Run(actx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+	as, err := assign.New(ctx, st, assign.Options{})
+	if err != nil {
+		t.Fatalf("assigner: %v", err)
+	}
+	r := &rig{t: t, store: st, engine: eng, now: time.Now(), audit: rec, assigner: as}
+	apiSrv := api.New(api.Options{Store: st, AdminToken: adminToken, Workflows: eng, Audit: rec, Assigner: as, MaxBodyBytes: 1 << 20, MaxBulkBodyBytes: 1 << 20})
+	c := console.New(console.Options{Store: st, Auth: apiSrv, Workflows: eng, Audit: rec, Nearest: as,
 		LoadOptions: workflows.Options{Templates: reg},
 		DryRun:      engine.DryRunOptions{Templates: reg, Locale: "zh", Specs: []adapters.Spec{wecom.Spec(), dingtalk.SpecFor("ding-robot")}},
 		Config:      cfg, Now: r.clock})
 	e := gin.New()
 	apiSrv.Mount(e)
 	c.Mount(e)
+	// The channel's QR images (WeCom's CDN in production), served here.
+	e.GET("/test-qr/:state", func(ctx *gin.Context) {
+		png, err := qrcode.Encode("https://work.weixin.qq.com/ca/"+ctx.Param("state"), qrcode.Medium, 256)
+		if err != nil {
+			ctx.AbortWithStatus(http.StatusInternalServerError)
+			return
+		}
+		ctx.Data(http.StatusOK, "image/png", png)
+	})
 	r.mux = e
 	r.srv = httptest.NewServer(e)
 	t.Cleanup(r.srv.Close)
@@ -134,11 +160,30 @@ func (r *rig) put(brand, name, file string, enable bool) string {
 // brandToken issues a brand's API token.
 func (r *rig) brandToken(brand string) string {
 	r.t.Helper()
-	plain, _, err := r.store.CreateAPIToken(context.Background(), store.NewAPIToken{Name: brand + " marketer", BrandID: &brand})
+	return r.token(store.NewAPIToken{Name: brand + " marketer", BrandID: &brand})
+}
+
+// token issues an API token.
+func (r *rig) token(in store.NewAPIToken) string {
+	r.t.Helper()
+	plain, _, err := r.store.CreateAPIToken(context.Background(), in)
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	return plain
+}
+
+// auditLog returns the audit trail written so far.
+func (r *rig) auditLog() []store.AuditEntry {
+	r.t.Helper()
+	if err := r.audit.Flush(context.Background()); err != nil {
+		r.t.Fatal(err)
+	}
+	es, err := r.store.AuditLog(context.Background(), store.AuditQuery{Limit: 1000})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return es
 }
 
 // client is a browser-like HTTP client: cookies, no redirects followed.
@@ -215,6 +260,14 @@ func httptestTLS(t *testing.T, r *rig) *httptest.Server {
 	s := httptest.NewTLSServer(r.srv.Config.Handler)
 	t.Cleanup(s.Close)
 	return s
+}
+
+// english is a client that reads the console in English.
+func (r *rig) english() *http.Client {
+	c := r.client()
+	u, _ := url.Parse(r.srv.URL + "/console/")
+	c.Jar.SetCookies(u, []*http.Cookie{{Name: "scrmgw_lang", Value: "en", Path: "/console/"}})
+	return c
 }
 
 // jarClient gives c a cookie jar and stops it following redirects.

@@ -55,6 +55,11 @@ func principalOf(ctx *gin.Context) *api.Principal {
 	return s.principal
 }
 
+// csp is every console page's Content-Security-Policy (the QR page alone
+// lets images come from https:, the channel's).
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
 // headers sets the security headers of every console response.
 func (c *Console) headers(ctx *gin.Context) {
 	setHeaders(ctx)
@@ -63,8 +68,7 @@ func (c *Console) headers(ctx *gin.Context) {
 
 func setHeaders(ctx *gin.Context) {
 	h := ctx.Writer.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
-		"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", csp)
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
@@ -139,6 +143,7 @@ func (c *Console) csrf(ctx *gin.Context) {
 		got = ctx.PostForm("csrf_token")
 	}
 	if !ok || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.row.CSRF)) != 1 {
+		ctx.Set(auditNoteKey, "csrf")
 		lang := language(ctx.Request)
 		if scriptRequest(ctx) {
 			ctx.AbortWithStatusJSON(http.StatusForbidden, gin.H{"error": translate(lang, "csrf.text")})

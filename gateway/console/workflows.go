@@ -72,7 +72,7 @@ func (c *Console) workflowList(ctx *gin.Context) {
 		rows = append(rows, r)
 	}
 	c.render(ctx, http.StatusOK, "workflows", "workflows.title", "/workflows",
-		listData{Rows: rows, Admin: p.Admin(), CanEdit: c.o.Workflows != nil})
+		listData{Rows: rows, Admin: p.Admin(), CanEdit: c.canEdit(ctx)})
 }
 
 // state is enabled, disabled, or retired when the current version is.
@@ -212,7 +212,7 @@ func (c *Console) editorData(ctx *gin.Context, brand, name, version string) (*ed
 		return nil, err
 	}
 	d := &editorData{Brand: brand, Name: name, State: state, Version: version, Current: version == head.Version,
-		Source: v.Source, CanEdit: c.o.Workflows != nil}
+		Source: v.Source, CanEdit: c.canEdit(ctx)}
 	for i := len(vs) - 1; i >= 0; i-- {
 		d.Versions = append(d.Versions, versionRow{Version: vs[i].Version, CreatedAt: vs[i].CreatedAt, RetiredAt: vs[i].RetiredAt, Current: vs[i].Version == head.Version})
 	}
@@ -260,7 +260,7 @@ func (c *Console) newWorkflow(ctx *gin.Context) {
 	if (brand == "" || !slices.Contains(brands, brand)) && len(brands) > 0 {
 		brand = brands[0]
 	}
-	d := &editorData{New: true, Brand: brand, Source: starter(brand), CanEdit: true, DryRun: c.defaultDryRun()}
+	d := &editorData{New: true, Brand: brand, Source: starter(brand), CanEdit: c.canEdit(ctx), DryRun: c.defaultDryRun()}
 	c.renderEditor(ctx, http.StatusOK, d)
 }
 
@@ -341,7 +341,7 @@ func (c *Console) createWorkflow(ctx *gin.Context) {
 	if !ok {
 		return
 	}
-	d := &editorData{New: true, Brand: ctx.PostForm("brand"), Source: src, CanEdit: true, DryRun: c.defaultDryRun()}
+	d := &editorData{New: true, Brand: ctx.PostForm("brand"), Source: src, CanEdit: c.canEdit(ctx), DryRun: c.defaultDryRun()}
 	wf, probs := c.check("", []byte(src))
 	if probs != nil {
 		d.Problems = probs
@@ -355,6 +355,8 @@ func (c *Console) createWorkflow(ctx *gin.Context) {
 		c.renderEditor(ctx, http.StatusUnprocessableEntity, d)
 		return
 	}
+	auditID(ctx, "brand", wf.Entry.Brand)
+	auditID(ctx, "name", wf.Name)
 	c.put(ctx, wf.Entry.Brand, wf.Name, src, d)
 }
 

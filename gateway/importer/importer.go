@@ -27,11 +27,25 @@ const (
 // order. Required columns are marked in the README.
 var Columns = map[string][]string{
 	KindStores:   {"id", "name", "brands", "lat", "lng", "address", "time_zone", "opening_hours", "active", "distributor"},
-	KindGuides:   {"id", "store_id", "name", "wecom_userid", "dingtalk_userid", "capacity", "active"},
+	KindGuides:   guideColumns(),
 	KindMembers:  {"phone", "name", "brand", "crm_id", "level", "points"},
 	KindProducts: {"brand", "sku", "name", "category", "price", "replenish_days"},
 	KindOrders: {"order_id", "brand", "phone", "crm_id", "store", "guide", "channel", "placed_at", "sku", "name", "category", "qty", "price",
 		"replenish_days"},
+}
+
+// IdentityColumn starts the name of a guides column that holds the
+// guides' ids on a channel instance: "id:wecom", "id:wecom:acme",
+// "id:chirp". The legacy columns (store.LegacyGuideIDFields) are aliases
+// of "id:" and their channel.
+const IdentityColumn = "id:"
+
+func guideColumns() []string {
+	cols := []string{"id", "store_id", "name"}
+	for _, f := range store.LegacyGuideIDFields {
+		cols = append(cols, f.Field)
+	}
+	return append(cols, "capacity", "active")
 }
 
 var required = map[string][]string{
@@ -93,8 +107,16 @@ func Import(ctx context.Context, s *store.Store, kind string, r io.Reader, opts 
 	index := map[string]int{}
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
-		if !slices.Contains(cols, h) {
-			return nil, fmt.Errorf("line 1: unknown column %q (columns: %s)", h, strings.Join(cols, ", "))
+		if kind == KindGuides && strings.HasPrefix(h, IdentityColumn) {
+			if h == IdentityColumn {
+				return nil, fmt.Errorf("line 1: column %q names no channel: want %s<channel>, e.g. %swecom", h, IdentityColumn, IdentityColumn)
+			}
+		} else if !slices.Contains(cols, h) {
+			more := ""
+			if kind == KindGuides {
+				more = ", " + IdentityColumn + "<channel>"
+			}
+			return nil, fmt.Errorf("line 1: unknown column %q (columns: %s%s)", h, strings.Join(cols, ", "), more)
 		}
 		if _, dup := index[h]; dup {
 			return nil, fmt.Errorf("line 1: column %q appears twice", h)
@@ -149,7 +171,7 @@ func Import(ctx context.Context, s *store.Store, kind string, r io.Reader, opts 
 			res.Invalid = append(res.Invalid, RowError{Line: line, Reason: fmt.Sprintf("has %d fields, the header has %d", len(fields), len(header))})
 			continue
 		}
-		rec, key, err := parse(kind, get, opts)
+		rec, key, err := parse(kind, header, get, opts)
 		if err != nil {
 			res.Invalid = append(res.Invalid, RowError{Line: line, Reason: flatten(err)})
 			continue
@@ -269,7 +291,7 @@ type record struct {
 	points    *int64
 }
 
-func parse(kind string, get func(string) string, opts Options) (record, string, error) {
+func parse(kind string, header []string, get func(string) string, opts Options) (record, string, error) {
 	var r record
 	switch kind {
 	case KindStores:
@@ -323,8 +345,8 @@ func parse(kind string, get func(string) string, opts Options) (record, string, 
 		if err != nil {
 			return r, "", err
 		}
-		r.guide = store.Guide{ID: get("id"), StoreID: get("store_id"), Name: get("name"), Capacity: capacity, Active: active,
-			WeComUserID: optional(get("wecom_userid")), DingTalkUserID: optional(get("dingtalk_userid"))}
+		r.guide = store.Guide{ID: get("id"), StoreID: get("store_id"), Name: get("name"), Capacity: capacity, Active: active}
+		r.guide.Identities = guideIdentities(header, get)
 		return r, r.guide.ID, r.guide.Validate()
 	case KindMembers:
 		brand := get("brand")
@@ -463,3 +485,23 @@ func optional(v string) *string {
 
 // flatten joins a (possibly joined) error onto one line.
 func flatten(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
+
+// guideIdentities reads a guide row's ids: the legacy columns, then the
+// id:<channel> ones, in header order; empty cells are no id.
+func guideIdentities(header []string, get func(string) string) []store.GuideIdentity {
+	var ids []store.GuideIdentity
+	for _, f := range store.LegacyGuideIDFields {
+		if v := get(f.Field); v != "" {
+			ids = append(ids, store.GuideIdentity{Channel: f.Channel, ExternalID: v})
+		}
+	}
+	for _, h := range header {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		if ch, ok := strings.CutPrefix(h, IdentityColumn); ok && ch != "" {
+			if v := get(h); v != "" {
+				ids = append(ids, store.GuideIdentity{Channel: ch, ExternalID: v})
+			}
+		}
+	}
+	return ids
+}

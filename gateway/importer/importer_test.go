@@ -60,6 +60,34 @@ func TestImportStoresAndGuides(t *testing.T) {
 		if g, _ := s.GuideByChannelID(ctx, "wecom", "li"); g == nil || g.Capacity != 300 {
 			t.Errorf("g1 = %+v", g)
 		}
+		// id:<channel> columns give ids on any channel instance; the
+		// legacy columns are the default instances'; a row's ids replace
+		// the guide's.
+		guides = "id,store_id,name,dingtalk_userid,id:wecom:north,id:chirp\ng1,sh-1,Li,staff-li,north-li,c-li\ng2,bj-1,Wu,,,\n"
+		if res, err := Import(ctx, s, KindGuides, strings.NewReader(guides), Options{}); err != nil || res.Written != 2 || len(res.Invalid) != 0 {
+			t.Fatalf("guides with id: columns = %+v, %v", res, err)
+		}
+		g, err := s.Guide(ctx, "g1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, id := range g.Identities {
+			got = append(got, id.Channel+"="+id.ExternalID)
+		}
+		if strings.Join(got, ",") != "chirp=c-li,dingtalk=staff-li,wecom:north=north-li" {
+			t.Errorf("g1 identities = %v", got)
+		}
+		// An id another guide has is refused with the row.
+		res, err = Import(ctx, s, KindGuides, strings.NewReader("id,store_id,name,id:chirp\ng4,bj-1,Zhou,c-zhou\ng2,bj-1,Wu,c-li\n"), Options{SkipInvalid: true})
+		if err != nil || res.Written != 1 || len(res.Invalid) != 1 || res.Invalid[0].Line != 3 || !strings.Contains(res.Invalid[0].Reason, `chirp id "c-li" is guide "g1"'s`) {
+			t.Errorf("a taken id = %+v, %v", res, err)
+		}
+		// Two ids on one channel in a row.
+		res, err = Import(ctx, s, KindGuides, strings.NewReader("id,store_id,name,wecom_userid,id:wecom\ng3,bj-1,Qian,q1,q2\n"), Options{})
+		if err != nil || res.Written != 0 || len(res.Invalid) != 1 || !strings.Contains(res.Invalid[0].Reason, "one per channel") {
+			t.Errorf("two ids on one channel = %+v, %v", res, err)
+		}
 	})
 }
 
@@ -146,6 +174,8 @@ func TestImportHeaderErrors(t *testing.T) {
 		{KindStores, "id,name,brands,lat,lng,colour\n", `unknown column "colour"`},
 		{KindStores, "id,name,lat,lng\n", `required column "brands" is missing`},
 		{KindGuides, "id,id,store_id,name\n", `column "id" appears twice`},
+		{KindGuides, "id,store_id,name,id:\n", `column "id:" names no channel`},
+		{KindStores, "id,name,brands,lat,lng,id:wecom\n", `unknown column "id:wecom"`},
 		{KindMembers, "name\n", "needs a phone or a crm_id column"},
 		{KindMembers, "phone\n", "give the brand with --brand"},
 		{"refunds", "id\n", `unknown import kind "refunds"`},

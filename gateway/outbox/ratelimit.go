@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/scrmgw/scrmgw/adapters"
 )
 
 // Rate is how many sends a channel allows per period.
@@ -61,27 +63,18 @@ func ParseRate(s string) (Rate, error) {
 	return Rate{N: n, Per: per}, nil
 }
 
-// DefaultRates are the send rates of the channels when the configuration
-// names none, below the platforms' published limits:
-//   - wecom 40/s: WeCom allows each corp 10,000 calls a minute and 150,000
-//     an hour of one API; the hourly figure, sustained, is 41.7/s.
-//   - dingtalk 20/s: an internal app of a standard DingTalk organisation
-//     may call a server API at most 20 times a second.
-//
-// Other channels (the generic webhook) are not limited by default.
-var DefaultRates = map[string]Rate{
-	"wecom":    {N: 40, Per: time.Second},
-	"dingtalk": {N: 20, Per: time.Second},
-}
-
 // DefaultCriticalShare is the part of a channel's rate kept for the
 // critical queue (welcomes, which WeCom accepts only for 20 seconds).
 const DefaultCriticalShare = 0.2
 
 // LimiterOptions tune a Limiter.
 type LimiterOptions struct {
-	// Rates are the channels' rates; a channel not named here has
-	// DefaultRates' rate, if any, else none.
+	// Channels are the channel instances; each is limited to its spec's
+	// default rate (adapters.Spec.Rate, below the platform's published
+	// limits), if any, unless Rates names it.
+	Channels adapters.Specs
+	// Rates are the channel instances' rates (by key), over their
+	// defaults.
 	Rates map[string]Rate
 	// CriticalShare is the part of each rate kept for sends on the
 	// critical queue, which then do not wait behind a backlog of others;
@@ -105,9 +98,13 @@ type Limiter struct {
 
 // NewLimiter returns a Limiter on a Redis client.
 func NewLimiter(rdb redis.Scripter, opts LimiterOptions) *Limiter {
-	rates := make(map[string]Rate, len(DefaultRates)+len(opts.Rates))
-	for ch, r := range DefaultRates {
-		rates[ch] = r
+	rates := make(map[string]Rate, len(opts.Rates))
+	if opts.Channels != nil {
+		for _, key := range opts.Channels.Names() {
+			if sp, ok := opts.Channels.Spec(key); ok && !sp.Rate.IsZero() {
+				rates[key] = Rate{N: sp.Rate.N, Per: sp.Rate.Per}
+			}
+		}
 	}
 	for ch, r := range opts.Rates {
 		rates[ch] = r

@@ -360,3 +360,22 @@ func TestSenderShutdownWhileWaiting(t *testing.T) {
 		t.Fatalf("%d sent after the requeued task ran, want 2", n)
 	}
 }
+
+// TestLimiterRatesFromSpecs: each channel instance is limited to its
+// spec's default rate unless the configuration names one; a spec without
+// a rate leaves its channel unlimited.
+func TestLimiterRatesFromSpecs(t *testing.T) {
+	chs := adapters.SpecList{
+		{Name: "wecom", Rate: adapters.Rate{N: 40, Per: time.Second}},
+		{Name: "wecom:north", Rate: adapters.Rate{N: 40, Per: time.Second}},
+		{Name: "dingtalk", Rate: adapters.Rate{N: 20, Per: time.Second}},
+		{Name: "webhook"},
+	}
+	l := NewLimiter(redisClient(t), LimiterOptions{Channels: chs, Rates: map[string]Rate{"wecom:north": {5, time.Minute}}})
+	if got := l.Rates(); got != "dingtalk=20/s wecom:north=5/min wecom=40/s" {
+		t.Errorf("rates = %q", got)
+	}
+	if l.Rate("webhook").Limited() {
+		t.Errorf("webhook limited: %v", l.Rate("webhook"))
+	}
+}

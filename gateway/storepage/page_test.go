@@ -57,12 +57,14 @@ func seed(t *testing.T, s *store.Store, o seedOpts) {
 	closed := store.RetailStore{ID: "old", Name: "已关闭的老店", Lat: 31.2245, Lng: 121.4465, BrandIDs: []string{"camellia"}, TimeZone: "Asia/Shanghai"}
 	must(s.CreateRetailStore(ctx, &closed))
 	must(s.CreateRetailStore(ctx, &store.RetailStore{ID: "z1", Name: "Zeta 静安店", Lat: 31.2244, Lng: 121.4463, BrandIDs: []string{"zeta"}, Active: true, TimeZone: "Asia/Shanghai"}))
-	wecom := func(s string) *string { return &s }
+	wecom := func(id string) []store.GuideIdentity {
+		return []store.GuideIdentity{{Channel: "wecom", ExternalID: id}}
+	}
 	for _, g := range []store.Guide{
-		{ID: "g-li", StoreID: "ja", Name: "李娜", WeComUserID: wecom("li"), Active: true},
-		{ID: "g-wang", StoreID: "ja", Name: "王芳", WeComUserID: wecom("wang"), Active: true},
+		{ID: "g-li", StoreID: "ja", Name: "李娜", Identities: wecom("li"), Active: true},
+		{ID: "g-wang", StoreID: "ja", Name: "王芳", Identities: wecom("wang"), Active: true},
 		{ID: "g-gone", StoreID: "ja", Name: "离职导购", Active: false},
-		{ID: "g-zhao", StoreID: "xtd", Name: "赵敏", WeComUserID: wecom("zhao"), Active: true},
+		{ID: "g-zhao", StoreID: "xtd", Name: "赵敏", Identities: wecom("zhao"), Active: true},
 		{ID: "g-z", StoreID: "z1", Name: "Zeta导购", Active: true},
 	} {
 		must(s.CreateGuide(ctx, &g))

@@ -66,7 +66,7 @@ func testRealAsynq(t *testing.T, lead time.Duration) {
 		sender.auto = true
 		var mu sync.Mutex
 		var lateness []time.Duration
-		e, err := New(Options{Store: s, Queue: client, Templates: reg, Sender: sender, Logger: testLogger(t),
+		e, err := New(Options{Store: s, Queue: client, Templates: reg, Channels: testChannels, Sender: sender, Logger: testLogger(t),
 			Horizon: 3 * time.Second, SweepGrace: 5 * time.Second, Lead: lead,
 			OnWake: func(due, acted time.Time) {
 				mu.Lock()

@@ -121,7 +121,7 @@ func newBenchEnv(b *testing.B, onWake func(due, acted time.Time)) *benchEnv {
 	}
 	sender := newFakeSender(s, time.Now)
 	sender.auto = true
-	e, err := New(Options{Store: s, Queue: client, Templates: reg, Sender: sender,
+	e, err := New(Options{Store: s, Queue: client, Templates: reg, Channels: testChannels, Sender: sender,
 		OnWake: onWake, SweepBatch: 2000})
 	if err != nil {
 		b.Fatal(err)

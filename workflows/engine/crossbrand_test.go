@@ -50,7 +50,7 @@ func TestCrossBrandOffer(t *testing.T) {
 		must(err)
 		sh1.BrandIDs = []string{"camellia", "yun"}
 		must(s.UpsertRetailStores(ctx, []store.RetailStore{*sh1}))
-		must(s.CreateGuide(ctx, &store.Guide{ID: "y1", StoreID: "sh1", Name: "小云", WeComUserID: ptr("yunguide"), Active: true}))
+		must(s.CreateGuide(ctx, &store.Guide{ID: "y1", StoreID: "sh1", Name: "小云", Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: "yunguide"}}, Active: true}))
 
 		accepts := h.member("Accepts", "wecom", "g1")       // offered twice
 		declinesLater := h.member("Later", "wecom", "g1")   // offered once, then declines

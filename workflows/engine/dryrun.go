@@ -136,16 +136,26 @@ type DryRunOptions struct {
 	// Coupons are the configured coupon batches; nil issues value-less
 	// codes from any batch.
 	Coupons CouponBatches
-	// Specs are the channels' specs: each send shows the request its
-	// channel's Preview gives. A channel without one shows none.
+	// Specs are the channels' specs, by kind (Name): the member's
+	// channel is the first one's unless the fixture names one; a send
+	// on a channel that reaches members through their guide needs one;
+	// and each send shows the request its channel's Preview gives. A
+	// channel without one shows none.
 	Specs []adapters.Spec
 }
 
 // DryRun simulates the member through a workflow with the engine's
 // templates, locale and spread: see the package function DryRun.
 func (e *Engine) DryRun(wf *workflows.Workflow, member MemberFixture, events []EventFixture, start time.Time) ([]TimelineEntry, error) {
+	var specs []adapters.Spec
+	for _, key := range e.opts.Channels.Names() {
+		if sp, ok := e.opts.Channels.Spec(key); ok && !slices.ContainsFunc(specs, func(s adapters.Spec) bool { return s.Name == kindOf(key) }) {
+			sp.Name = kindOf(key)
+			specs = append(specs, sp)
+		}
+	}
 	return DryRun(DryRunOptions{Templates: e.opts.Templates, Locale: e.opts.Locale, SpreadWindow: e.opts.SpreadWindow,
-		Quotas: e.opts.Quotas, Coupons: e.opts.CouponBatches}, wf, member, events, start)
+		Quotas: e.opts.Quotas, Coupons: e.opts.CouponBatches, Specs: specs}, wf, member, events, start)
 }
 
 // maxDryRunSteps bounds a dry run of a workflow that loops.
@@ -168,8 +178,8 @@ func DryRun(opts DryRunOptions, wf *workflows.Workflow, member MemberFixture, ev
 	}
 	setDefault(&opts.Locale, "zh")
 	setDefault(&opts.SpreadWindow, 5*time.Minute)
-	if member.Channel == "" {
-		member.Channel = templates.ChannelWeCom
+	if member.Channel == "" && len(opts.Specs) > 0 {
+		member.Channel = opts.Specs[0].Name
 	}
 	if member.ID == 0 {
 		member.ID = 1
@@ -380,7 +390,7 @@ func (s *sim) send(step *workflows.Step) (string, bool) {
 		s.record(step.ID, step.Kind, "member unsubscribed from "+channel+": nothing sent")
 		return step.Next, false
 	}
-	if (channel == templates.ChannelWeCom || snd.Via == workflows.ViaGuide) && s.m.GuideID == "" {
+	if (s.throughGuide(channel) || snd.Via == workflows.ViaGuide) && s.m.GuideID == "" {
 		s.record(step.ID, step.Kind, "member has no guide to send through: nothing sent")
 		return step.Next, false
 	}
@@ -443,7 +453,7 @@ func (s *sim) send(step *workflows.Step) (string, bool) {
 		}
 	}
 	locale := orWord(s.m.Locale, s.opts.Locale)
-	msg, err := s.opts.Templates.Render(snd.Template, locale, channel, data)
+	msg, err := s.opts.Templates.Render(snd.Template, locale, kindOf(channel), data)
 	if err != nil {
 		return s.fail(step, err)
 	}
@@ -458,6 +468,13 @@ func (s *sim) send(step *workflows.Step) (string, bool) {
 	return step.Next, false
 }
 
+// throughGuide reports whether channel reaches a member only through
+// their guide.
+func (s *sim) throughGuide(channel string) bool {
+	i := slices.IndexFunc(s.opts.Specs, func(sp adapters.Spec) bool { return sp.Name == channel })
+	return i >= 0 && s.opts.Specs[i].ThroughGuide
+}
+
 // preview asks the channel's spec for the request that sends msg, as the
 // engine would hand it over (see Engine's send).
 func (s *sim) preview(step *workflows.Step, snd *workflows.Send, channel string, msg *templates.Message) (*adapters.Request, string) {
@@ -470,7 +487,7 @@ func (s *sim) preview(step *workflows.Step, snd *workflows.Send, channel string,
 		to = fmt.Sprintf("member-%d", s.m.ID)
 	}
 	via := ""
-	if channel == templates.ChannelWeCom || snd.Via == workflows.ViaGuide {
+	if s.throughGuide(channel) || snd.Via == workflows.ViaGuide {
 		via = s.m.GuideID
 	}
 	out := &adapters.Outbound{IdempotencyKey: stepKey(s.m.ID, step.ID, s.visits[step.ID]), To: to, ToParty: adapters.PartyMember,

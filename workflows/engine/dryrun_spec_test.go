@@ -19,7 +19,7 @@ func TestDryRunShowsRequests(t *testing.T) {
 		ChannelID: "wmLily", StoreName: "静安店", StoreTimeZone: "Asia/Shanghai"}
 	var got []*adapters.Outbound
 	opts := dryRunOptions(t)
-	opts.Specs = []adapters.Spec{{Name: "wecom", Preview: func(m *adapters.Outbound) (*adapters.Request, error) {
+	opts.Specs = []adapters.Spec{{Name: "wecom", ThroughGuide: true, Preview: func(m *adapters.Outbound) (*adapters.Request, error) {
 		got = append(got, m)
 		if m.Kind == "text" {
 			return nil, errors.New("no texts today")

@@ -25,7 +25,7 @@ func dryRunOptions(t *testing.T) DryRunOptions {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return DryRunOptions{Templates: reg}
+	return DryRunOptions{Templates: reg, Specs: testChannels}
 }
 
 // timelineText prints a timeline as the CLI does.

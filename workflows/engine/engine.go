@@ -165,12 +165,17 @@ type Options struct {
 	SpreadWindow time.Duration
 	// Locale is the locale messages are rendered in; default "zh".
 	Locale string
-	// Channels are the channel names workflows may name (workflows.Options).
-	Channels []string
-	// MemberKinds are the message kinds each channel sends members
+	// Channels are the channel instances the gateway was wired with
+	// (the adapters Registry), in the order a member's own channel is
+	// chosen, with their specs: whether a channel reaches a member
+	// through their guide, what it sends guides. Workflows may name
+	// their kinds. Default none: nobody can be reached.
+	Channels adapters.Specs
+	// MemberKinds are the message kinds each channel kind sends members
 	// (workflows.Options.MemberKinds): a workflow put whose send step's
 	// template renders a kind its channel cannot carry is refused. Stored
-	// versions are not checked again when they are loaded.
+	// versions are not checked again when they are loaded. Default: from
+	// the specs of Channels.
 	MemberKinds map[string][]string
 	// WakeQueue is the Asynq queue of wakes; default "workflows". Its
 	// handlers mostly wait (see Lead) or wait for the database: serve it
@@ -274,6 +279,12 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
+	}
+	if opts.Channels == nil {
+		opts.Channels = adapters.SpecList{}
+	}
+	if opts.MemberKinds == nil {
+		opts.MemberKinds = memberKinds(opts.Channels)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

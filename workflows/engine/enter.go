@@ -276,7 +276,7 @@ func (e *Engine) filterMembers(ctx context.Context, wf *workflows.Workflow, bran
 			continue
 		}
 		env := &workflows.Env{Event: workflows.Event{Type: "schedule", At: fire, Attrs: map[string]string{}},
-			Member: memberModel(p), Order: lastOrder(p), Now: now}
+			Member: e.memberModel(p), Order: lastOrder(p), Now: now}
 		ok, err := wf.Trigger.Matches("schedule", env)
 		if err != nil {
 			e.log.WarnContext(ctx, "trigger filter failed", "workflow", wf.Name, "member_id", id, slog.Any("error", err))

@@ -58,9 +58,6 @@ func parseEvent(ev *store.Event) eventFields {
 			}
 		}
 	}
-	if f.event.Channel == "" && (ev.Source == "wecom" || ev.Source == "dingtalk") {
-		f.event.Channel = ev.Source
-	}
 	if f.order != nil {
 		if f.order.PurchasedAt.IsZero() {
 			f.order.PurchasedAt = ev.OccurredAt
@@ -76,9 +73,10 @@ func isPurchase(t string) bool {
 	return t == events.TypePurchaseCompleted || t == events.TypePurchaseRefunded
 }
 
-// memberModel is a member as expressions see them, from their profile.
-func memberModel(p *store.MemberProfile) workflows.Member {
-	m := workflows.Member{ID: p.Member.ID, Name: p.Member.Name, Tags: p.Tags, Channel: memberChannel(p)}
+// memberModelOf is a member as expressions see them, from their
+// profile, but for their channel (Engine.memberModel).
+func memberModelOf(p *store.MemberProfile) workflows.Member {
+	m := workflows.Member{ID: p.Member.ID, Name: p.Member.Name, Tags: p.Tags}
 	if m.Tags == nil {
 		m.Tags = []string{}
 	}
@@ -121,17 +119,6 @@ func lastOrder(p *store.MemberProfile) events.Order {
 		}
 	}
 	return events.Order{}
-}
-
-// memberChannel is the channel a member is reached on: WeCom, else
-// DingTalk.
-func memberChannel(p *store.MemberProfile) string {
-	for _, ch := range []string{templates.ChannelWeCom, templates.ChannelDingTalk} {
-		if p.Identity(ch) != "" {
-			return ch
-		}
-	}
-	return ""
 }
 
 // storeZone is the zone of the member's store, or "".
@@ -203,7 +190,7 @@ func (rc *runCtx) triggerEvent(ctx context.Context) (*eventFields, error) {
 			return nil, err
 		}
 		if ev != nil {
-			f := parseEvent(ev)
+			f := rc.e.eventFields(ev)
 			rc.trigger = &f
 		}
 	}
@@ -229,7 +216,7 @@ func (rc *runCtx) env(ctx context.Context, now time.Time) (*workflows.Env, error
 	}
 	env := &workflows.Env{
 		Event:  trig.event,
-		Member: memberModel(p),
+		Member: rc.e.memberModel(p),
 		Run:    workflows.Run{StartedAt: rc.run.StartedAt, Step: rc.run.Step, Sent: rc.run.Sent},
 		Now:    now,
 	}

@@ -27,7 +27,7 @@ func (e *Engine) HandleEvent(ctx context.Context, ev *store.Event) error {
 	}
 	now := e.now()
 	memberID := *ev.MemberID
-	fields := parseEvent(ev)
+	fields := e.eventFields(ev)
 	profiles := map[string]*store.MemberProfile{}
 	profile := func(brand string) (*store.MemberProfile, error) {
 		if p, ok := profiles[brand]; ok {
@@ -45,7 +45,7 @@ func (e *Engine) HandleEvent(ctx context.Context, ev *store.Event) error {
 		if err != nil {
 			return nil, err
 		}
-		env := &workflows.Env{Event: fields.event, Member: memberModel(p), Now: now}
+		env := &workflows.Env{Event: fields.event, Member: e.memberModel(p), Now: now}
 		if fields.order != nil {
 			env.Order = *fields.order
 		} else {

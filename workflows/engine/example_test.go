@@ -32,7 +32,7 @@ steps:
 	if err != nil {
 		panic(err)
 	}
-	member := engine.MemberFixture{ID: 1, Name: "Lily", GuideID: "g1", GuideName: "小王", StoreName: "静安店",
+	member := engine.MemberFixture{ID: 1, Name: "Lily", Channel: "wecom", GuideID: "g1", GuideName: "小王", StoreName: "静安店",
 		OpeningHours: "10:00-22:00", StoreTimeZone: "Asia/Shanghai"}
 	shanghai, _ := time.LoadLocation("Asia/Shanghai")
 	joined := time.Date(2025, 3, 3, 22, 30, 0, 0, shanghai)

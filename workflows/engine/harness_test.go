@@ -270,7 +270,7 @@ func (f *fakeSender) settleKey(ctx context.Context, key string) bool {
 	switch {
 	case res.failure != "":
 		err = f.store.FailOutboxFor(ctx, row.ID, res.failure, res.reason)
-	case m.Via != "" && row.Channel == templates.ChannelWeCom:
+	case m.Via != "" && throughGuide(testChannels, row.Channel):
 		err = f.store.FinishOutbox(ctx, row.ID, "msg-"+key, string(adapters.DeliveryPending))
 	default:
 		err = f.store.FinishOutbox(ctx, row.ID, "msg-"+key, "")
@@ -344,7 +344,7 @@ func newHarness(t *testing.T, s *store.Store, start time.Time, opts ...option) *
 	h := &harness{t: t, ctx: context.Background(), s: s, clock: clock, reg: reg,
 		q:      &recQueue{client: client, insp: insp, clock: clock},
 		sender: newFakeSender(s, clock.Now)}
-	o := Options{Store: s, Queue: h.q, Templates: reg, Sender: h.sender, Clock: clock.Now, Logger: testLogger(t), Instance: "test"}
+	o := Options{Store: s, Queue: h.q, Templates: reg, Channels: testChannels, Sender: h.sender, Clock: clock.Now, Logger: testLogger(t), Instance: "test"}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -379,9 +379,9 @@ func (h *harness) seed() {
 		}
 	}
 	for _, g := range []store.Guide{
-		{ID: "g1", StoreID: "sh1", Name: "小王", WeComUserID: ptr("wang"), Active: true},
-		{ID: "g2", StoreID: "ldn", Name: "Amy", WeComUserID: ptr("amy"), Active: true},
-		{ID: "g3", StoreID: "sh1", Name: "小李", DingTalkUserID: ptr("li"), Active: true},
+		{ID: "g1", StoreID: "sh1", Name: "小王", Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: "wang"}}, Active: true},
+		{ID: "g2", StoreID: "ldn", Name: "Amy", Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: "amy"}}, Active: true},
+		{ID: "g3", StoreID: "sh1", Name: "小李", Identities: []store.GuideIdentity{{Channel: "dingtalk", ExternalID: "li"}}, Active: true},
 	} {
 		if err := h.s.CreateGuide(ctx, &g); err != nil {
 			h.t.Fatal(err)

@@ -88,6 +88,9 @@ var quotaZone = func() *time.Location {
 // decision names the limit, so the run shows why nothing went out.
 func (e *Engine) reserveQuota(ctx context.Context, rc *runCtx, step *workflows.Step, channel, key string, now time.Time, loc *time.Location) (out outcome, capped bool, err error) {
 	q, ok := e.opts.Quotas[channel]
+	if !ok {
+		q, ok = e.opts.Quotas[kindOf(channel)] // the kind's, for each instance
+	}
 	if !ok || q.Limit <= 0 {
 		return outcome{}, false, nil
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/store"
-	"github.com/scrmgw/scrmgw/templates"
 	"github.com/scrmgw/scrmgw/workflows"
 )
 
@@ -29,7 +28,7 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 	if err != nil {
 		return outcome{}, err
 	}
-	channel, to := recipient(p, s.Channel)
+	channel, to := recipient(e.opts.Channels, p, s.Channel)
 	if to == "" {
 		return skipped(step.Next, reasonUnreachable, "member cannot be reached on "+orWord(channel, "any channel")+": nothing sent"), nil
 	}
@@ -57,20 +56,19 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 	}
 	via := ""
 	switch {
-	case channel == templates.ChannelWeCom:
-		// WeCom reaches an external contact through an employee: a
-		// message task their guide confirms.
-		if p.Guide == nil || p.Guide.WeComUserID == nil {
-			return skipped(step.Next, reasonNoGuide, "member has no guide on WeCom to send through: nothing sent"), nil
+	case throughGuide(e.opts.Channels, channel):
+		// The channel reaches a member through an account of their guide
+		// on the same instance (WeCom: a message task the guide
+		// confirms).
+		if p.Guide == nil || p.Guide.Identity(channel) == "" {
+			return skipped(step.Next, reasonNoGuide, "member has no guide on "+channel+" to send through: nothing sent"), nil
 		}
-		via = *p.Guide.WeComUserID
+		via = p.Guide.Identity(channel)
 	case s.Via == workflows.ViaGuide:
 		if p.Guide == nil {
 			return skipped(step.Next, reasonNoGuide, "member has no guide to send through: nothing sent"), nil
 		}
-		if p.Guide.DingTalkUserID != nil && channel == templates.ChannelDingTalk {
-			via = *p.Guide.DingTalkUserID
-		}
+		via = p.Guide.Identity(channel)
 	}
 
 	caps := rules.Caps
@@ -120,7 +118,7 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 		}
 		data.Coupon = c
 	}
-	msg, err := e.opts.Templates.Render(s.Template, e.opts.Locale, channel, data)
+	msg, err := e.opts.Templates.Render(s.Template, e.opts.Locale, kindOf(channel), data)
 	if err != nil {
 		release()
 		return outcome{}, fmt.Errorf("rendering %s: %v: %w", s.Template, err, errPermanent)
@@ -258,19 +256,6 @@ const (
 	reasonLost = "lost"
 )
 
-// recipient is the channel a send goes out on and the member's id there:
-// the member's own channel (WeCom, else DingTalk) or the one the step
-// names.
-func recipient(p *store.MemberProfile, want string) (channel, to string) {
-	if want == "" || want == workflows.ChannelMember {
-		want = memberChannel(p)
-		if want == "" {
-			return "", ""
-		}
-	}
-	return want, p.Identity(want)
-}
-
 // holdUntil says when a message due at now may go out under the send
 // rules, read in loc: held is false when it may go now. A held message
 // goes at the first allowed time plus its spread, unless the spread
@@ -314,17 +299,12 @@ func orWord(s, fallback string) string {
 	return s
 }
 
-// notifyGuide sends a guide their new task, on WeCom (an app message)
-// or DingTalk, whichever they are on.
+// notifyGuide sends a guide their new task on the first channel they are
+// on that sends guides text (WeCom: an app message).
 func (e *Engine) notifyGuide(ctx context.Context, rc *runCtx, p *store.MemberProfile, task *store.GuideTask, loc *time.Location) error {
 	g := p.Guide
-	channel, to := "", ""
-	switch {
-	case g.WeComUserID != nil:
-		channel, to = templates.ChannelWeCom, *g.WeComUserID
-	case g.DingTalkUserID != nil:
-		channel, to = templates.ChannelDingTalk, *g.DingTalkUserID
-	default:
+	channel, to := guideChannel(e.opts.Channels, g)
+	if channel == "" {
 		return nil // the guide sees it in the guide bot's task list
 	}
 	text := "【任务】" + task.Title

@@ -111,11 +111,17 @@ type StepCounts struct {
 // Stats returns a workflow's funnel. Steps are in the current version's
 // order, then steps only older versions have.
 func (e *Engine) Stats(ctx context.Context, brand, name string) (*Stats, error) {
+	return e.Funnel(ctx, brand, name, store.FunnelFilter{})
+}
+
+// Funnel is Stats of the runs f selects: started in a period, of the
+// members bound to a store or a guide (the console's funnel).
+func (e *Engine) Funnel(ctx context.Context, brand, name string, f store.FunnelFilter) (*Stats, error) {
 	head, err := e.store.Workflow(ctx, brand, name)
 	if err != nil {
 		return nil, fmt.Errorf("stats of %s/%s: %w", brand, name, err)
 	}
-	rs, err := e.store.RunStats(ctx, brand, name)
+	rs, err := e.store.RunStatsOf(ctx, brand, name, f)
 	if err != nil {
 		return nil, fmt.Errorf("stats of %s/%s: %w", brand, name, err)
 	}
@@ -130,7 +136,7 @@ func (e *Engine) Stats(ctx context.Context, brand, name string) (*Stats, error) 
 		counts[s.Step] = s
 		st.Errors += s.Errors
 	}
-	rows, err := e.store.SendStats(ctx, brand, name)
+	rows, err := e.store.SendStatsOf(ctx, brand, name, f)
 	if err != nil {
 		return nil, fmt.Errorf("stats of %s/%s: %w", brand, name, err)
 	}

@@ -307,7 +307,7 @@ func (e *Engine) webhook(ctx context.Context, rc *runCtx, step *workflows.Step, 
 	if err != nil {
 		return outcome{}, err
 	}
-	m := memberModel(p)
+	m := rc.e.memberModel(p)
 	body, err := json.Marshal(webhookBody{SpecVersion: "1.0", ID: key, Source: "scrmgw/workflows/" + rc.wf.Name, Type: w.Event,
 		Subject: "member/" + strconv.FormatInt(rc.run.MemberID, 10), Time: now.UTC(), DataContentType: "application/json", Data: webhookData{
 			Workflow: rc.wf.Name, Version: rc.wf.Version, Step: step.ID, RunID: rc.run.ID, MemberID: rc.run.MemberID,
@@ -359,7 +359,7 @@ func SignWebhook(secret []byte, id, timestamp string, body []byte) string {
 func hostOf(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "webhook"
+		return "(invalid url)"
 	}
 	return u.Host
 }

@@ -373,7 +373,7 @@ func TestConsent(t *testing.T) {
 		h.event(events.TypeStoreVisited, n, `{}`)
 		h.fire()
 		rs, _ = h.s.RunStep(h.ctx, h.only(n).ID, "nudge", 1)
-		if rs.State != store.StepSkipped || !strings.Contains(rs.Outcome, "no guide on WeCom") {
+		if rs.State != store.StepSkipped || !strings.Contains(rs.Outcome, "no guide on wecom to send through") {
 			t.Errorf("member without a guide: %+v", rs)
 		}
 		h.noErrors()

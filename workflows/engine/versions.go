@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/workflows"
 )
@@ -106,7 +107,7 @@ func (e *Engine) Retire(ctx context.Context, brand, name, version string) (int64
 }
 
 func (e *Engine) loadOptions() workflows.Options {
-	return workflows.Options{Templates: e.opts.Templates, Channels: e.opts.Channels}
+	return workflows.Options{Templates: e.opts.Templates, Channels: adapters.Kinds(e.opts.Channels.Names())}
 }
 
 func versionKey(brand, name, version string) string { return brand + "\x00" + name + "\x00" + version }

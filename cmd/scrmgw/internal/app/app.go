@@ -78,13 +78,38 @@ type App struct {
 	// clock is the workflow engine's time; nil: time.Now. Tests set it
 	// before Serve to move workflows through days of virtual time.
 	clock func() time.Time
+	// extra builds the channels of WithChannel.
+	extra []func(ChannelDeps) (adapters.Channel, error)
+}
+
+// Option changes how New wires the gateway.
+type Option func(*App)
+
+// ChannelDeps is what the gateway gives a channel it builds: where to
+// record what the channel receives, a token cache shared by the
+// replicas, and the log.
+type ChannelDeps struct {
+	Recorder adapters.BatchRecorder
+	Tokens   adapters.TokenCache
+	Logger   *slog.Logger
+}
+
+// WithChannel registers one more channel, built with the gateway's
+// ChannelDeps after the configured ones: a channel the configuration does
+// not know (a test's). Nothing else changes for it: its HTTP routes are
+// mounted, the engine, the bots and the outbox find it in the registry.
+func WithChannel(build func(ChannelDeps) (adapters.Channel, error)) Option {
+	return func(a *App) { a.extra = append(a.extra, build) }
 }
 
 // New prepares secrets for the zero-setup mode, opens and migrates the
 // database and connects to Redis (starting an in-process one when none is
 // configured).
-func New(ctx context.Context, cfg configs.Config, log *slog.Logger) (*App, error) {
+func New(ctx context.Context, cfg configs.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	a := &App{Config: cfg, Log: log, Channels: adapters.NewRegistry()}
+	for _, o := range opts {
+		o(a)
+	}
 	if err := a.prepareSecrets(); err != nil {
 		return nil, err
 	}

@@ -45,8 +45,9 @@ func startServe(t *testing.T, cfg configs.Config) *started {
 }
 
 // startServeWith runs the gateway with log, its workflow engine on clock
-// (nil: the wall clock), until the test ends, once it answers /healthz.
-func startServeWith(t *testing.T, cfg configs.Config, log *slog.Logger, clock func() time.Time) *started {
+// (nil: the wall clock) and opts, until the test ends, once it answers
+// /healthz.
+func startServeWith(t *testing.T, cfg configs.Config, log *slog.Logger, clock func() time.Time, opts ...Option) *started {
 	t.Helper()
 	cfg.HTTP.Addr = freeAddr(t)
 	cfg.HTTP.ShutdownTimeout = 10 * time.Second
@@ -54,7 +55,7 @@ func startServeWith(t *testing.T, cfg configs.Config, log *slog.Logger, clock fu
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := New(ctx, cfg, log)
+	a, err := New(ctx, cfg, log, opts...)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

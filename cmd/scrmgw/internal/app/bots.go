@@ -43,7 +43,7 @@ func (a *App) bots() (bots.Bot, bots.Deps, error) {
 	log := a.Log.With(slog.String("component", "bots"))
 	d := bots.Deps{Directory: a.Store, Stores: a.assigner, Templates: a.Templates, Intents: intents, Tasks: engineTasks{a},
 		Enroll:   botEnroller{a},
-		Handoffs: a.Store, Guides: a.Store, Incentives: a.Store, Reminders: a.Store, PointsZone: a.ledgerZone(), HandoffIdle: a.Config.Bots.HandoffIdle, Channels: a.Channels.Names(), Locale: a.Config.Locale, Log: log}
+		Handoffs: a.Store, Guides: a.Store, Incentives: a.Store, Reminders: a.Store, PointsZone: a.ledgerZone(), HandoffIdle: a.Config.Bots.HandoffIdle, Channels: a.Channels, Locale: a.Config.Locale, Log: log}
 	codes := membercode.New(a.Store, nil)
 	codes.PublicURL = a.Config.HTTP.PublicURL
 	d.MemberCodes = codes

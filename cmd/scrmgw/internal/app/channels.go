@@ -122,6 +122,13 @@ func (a *App) wireChannels() error {
 	wh.Endpoints = a.brandEndpoint
 	a.webhook = wh
 	a.Channels.Register(wh)
+	for _, build := range a.extra {
+		ch, err := build(ChannelDeps{Recorder: a.recorder, Tokens: tokens, Logger: a.Log})
+		if err != nil {
+			return err
+		}
+		a.Channels.Register(ch)
+	}
 	a.sender = outbox.NewSender(a.Store, a.Channels, a.Queue, a.Log)
 	a.processor = inbox.NewProcessor(a.Store, a.Channels, a.Log)
 	a.contacts = inbox.NewContacts(a.Store, a.Channels, a.sender, a.welcomer(), a.Log)

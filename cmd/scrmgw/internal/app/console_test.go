@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scrmgw/scrmgw/configs"
 )
@@ -80,6 +81,32 @@ func TestConsoleMounted(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `<ol class="timeline">`) ||
 		!strings.Contains(body, "externalcontact/add_msg_template") || !strings.Contains(body, `"wm-li"`) {
 		t.Fatalf("dry run: %d, want a timeline with the WeCom request to wm-li:\n%s", resp.StatusCode, body)
+	}
+
+	// The stores page probes the assigner's index, which the API keeps.
+	if code, body := request(t, "POST", s.base+"/api/v1/stores", token,
+		`{"id": "sh-jingan", "name": "Jing'an Flagship", "lat": 31.2286, "lng": 121.4452, "time_zone": "Asia/Shanghai", "active": true, "brands": ["camellia"]}`); code != http.StatusCreated {
+		t.Fatalf("creating a store: %d %s", code, body)
+	}
+	if _, page := get("/console/stores?brand=camellia&lat=31.23&lng=121.47"); !strings.Contains(page, `<li data-store="sh-jingan">`) {
+		t.Fatalf("the nearest-store probe does not find the store:\n%s", page)
+	}
+	// A console write is in the audit trail (written in batches).
+	resp, err = c.PostForm(s.base+"/console/workflows/camellia/new-member-welcome/enable", url.Values{"csrf_token": {csrf.FindStringSubmatch(page)[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, body := request(t, "GET", s.base+"/api/v1/audit?action=api.write", token, "")
+		if strings.Contains(body, `"route":"/console/workflows/:brand/:name/enable"`) && strings.Contains(body, `"resource_ids":"brand=camellia\u0026name=new-member-welcome"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the console's enable is not in the audit trail:\n%s", body)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

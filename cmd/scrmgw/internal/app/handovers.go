@@ -38,7 +38,7 @@ func (a *App) wireHandovers() {
 		return
 	}
 	a.handovers = assign.NewHandovers(a.assigner, wecomResigned{api: c.API()}, a.Queue, assign.HandoverOptions{
-		Channel: wecom.ChannelName, PollInterval: handoverPollInterval, GiveUp: handoverGiveUp, Queue: queue.Default, Logger: a.Log})
+		Channel: c.Name(), PollInterval: handoverPollInterval, GiveUp: handoverGiveUp, Queue: queue.Default, Logger: a.Log})
 	a.processor.On(inbox.OnEvent(EventContactTransferFailed), inbox.HandlerFunc(func(ctx context.Context, in *adapters.Inbound) error {
 		if in.Channel != wecom.ChannelName {
 			return nil

@@ -101,7 +101,7 @@ func (a *App) Handler() http.Handler {
 		contactWays, _ = ch.(api.ContactWayMaker)
 	}
 	reg.MustRegister(a.audit.Collectors()...)
-	apiSrv := api.New(api.Options{Store: a.Store, AdminToken: a.Config.AdminToken, AdminTokenNext: a.Config.AdminTokenNext, Audit: a.audit, ContactWays: contactWays, Assigner: a.assigner, Workflows: a.apiWorkflows(),
+	apiSrv := api.New(api.Options{Store: a.Store, AdminToken: a.Config.AdminToken, AdminTokenNext: a.Config.AdminTokenNext, Audit: a.audit, ContactWays: contactWays, Channels: a.Channels, Assigner: a.assigner, Workflows: a.apiWorkflows(),
 		MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, MaxBulkBodyBytes: a.Config.HTTP.MaxBulkBodyBytes, Logger: a.Log,
 		Events: a.ingester, OnSourcesChanged: a.webhook.InvalidateSources, Settler: a.settler(), LedgerZone: a.ledgerZone()})
 	ui := asynqmon.New(asynqmon.Options{RootPath: httpserve.QueueUIPath, RedisConnOpt: a.Redis})
@@ -128,8 +128,12 @@ func (a *App) console(apiSrv *api.Server) *console.Console {
 		// cannot fail after it did not.
 		a.Log.Error("console: dry runs without coupon batches or quotas", slog.Any("error", err))
 	}
-	return console.New(console.Options{Store: a.Store, Auth: apiSrv, Workflows: a.apiWorkflows(),
+	o := console.Options{Store: a.Store, Auth: apiSrv, Workflows: a.apiWorkflows(), Audit: a.audit, LedgerZone: a.ledgerZone(),
 		LoadOptions: WorkflowOptions(a.Config, a.Templates), DryRun: dry, MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, Logger: a.Log,
 		Config: console.Config{IdleTimeout: a.Config.Console.IdleTimeout, MaxAge: a.Config.Console.MaxAge,
-			SecureCookies: a.Config.Console.SecureCookies()}})
+			SecureCookies: a.Config.Console.SecureCookies()}}
+	if a.assigner != nil {
+		o.Nearest = a.assigner
+	}
+	return console.New(o)
 }

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scrmgw/scrmgw/adapters/dingtalk"
+	"github.com/scrmgw/scrmgw/adapters/dingtalk/dingtalkfake"
+	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
 	"github.com/scrmgw/scrmgw/configs"
 )
 
@@ -13,11 +16,18 @@ import (
 // checked against what each channel carries, as `scrmgw workflow
 // validate` checks it: a send step whose template renders a WeCom
 // textcard (an app message WeCom sends guides, never members) is refused
-// with the file, line and column, and nothing is stored.
+// with the file, line and column, and nothing is stored. The gateway
+// checks against the channels it has: WeCom and DingTalk, on fakes.
 func TestPutRefusesUnsendableTemplate(t *testing.T) {
 	cfg := configs.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.AdminToken = "put-kinds-admin-token-0001"
+	cfg.WeCom = wecomfake.New(t).Config()
+	cfg.WeCom.Brand = "camellia"
+	openapi := dingtalkfake.NewOpenAPI(t)
+	gw := dingtalkfake.New(t, dingtalkfake.WithOpenAPI(openapi))
+	cfg.DingTalk = dingtalk.Config{ClientID: gw.ClientID(), ClientSecret: gw.ClientSecret(), Brand: "camellia",
+		StreamHost: gw.URL(), APIBase: openapi.URL()}
 	// The shipped templates and one more: a WeCom textcard.
 	cfg.TemplatesDir = t.TempDir()
 	for _, src := range append(mustGlob(t, "../../../../configs/templates/*.yaml"), "../../testdata/guide-card-templates/points_card.yaml") {

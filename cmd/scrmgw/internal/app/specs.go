@@ -63,13 +63,13 @@ func MemberKinds(specs []adapters.Spec) map[string][]string {
 func WorkflowChannels(cfg configs.Config) []string {
 	var chs []string
 	if cfg.WeCom.Enabled() {
-		chs = append(chs, templates.ChannelWeCom)
+		chs = append(chs, wecom.ChannelName)
 	}
 	if cfg.DingTalk.Enabled() {
-		chs = append(chs, templates.ChannelDingTalk)
+		chs = append(chs, dingtalk.ChannelName)
 	}
 	if len(chs) == 0 {
-		chs = []string{templates.ChannelWeCom, templates.ChannelDingTalk}
+		chs = []string{wecom.ChannelName, dingtalk.ChannelName}
 	}
 	return chs
 }

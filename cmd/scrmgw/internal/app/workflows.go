@@ -91,8 +91,8 @@ func (a *App) wireEngine() error {
 	}
 	eng, err := engine.New(engine.Options{Store: a.Store, Queue: a.Queue, Templates: a.Templates,
 		Sender: engineSender{a.sender}, Assigner: engineAssigner{a.assigner}, Locale: a.Config.Locale,
-		MemberKinds: MemberKinds(ChannelSpecs(a.Config)),
-		Logger:      a.Log, WakeQueue: queue.Workflows, WebhookSecret: a.webhookSecret, Quotas: quotas,
+		Channels: a.Channels,
+		Logger:   a.Log, WakeQueue: queue.Workflows, WebhookSecret: a.webhookSecret, Quotas: quotas,
 		Coupons: commerce.CouponIssuer{Batches: batches, Store: a.Store}, CouponBatches: batches, Clock: a.clock})
 	if err != nil {
 		return err
@@ -154,7 +154,7 @@ func (a *App) sendRules() (map[string]engine.Quota, error) {
 		return nil, fmt.Errorf("send.critical_share: %v is all of the rate; use a part such as 0.2, or a negative number for one lane", cfg.CriticalShare)
 	}
 	if a.RDB != nil {
-		lim := outbox.NewLimiter(a.RDB, outbox.LimiterOptions{Rates: rates, CriticalShare: cfg.CriticalShare})
+		lim := outbox.NewLimiter(a.RDB, outbox.LimiterOptions{Channels: a.Channels, Rates: rates, CriticalShare: cfg.CriticalShare})
 		a.sender.Limit(lim, cfg.MaxWait)
 		a.Log.Info("send rates", slog.String("rates", lim.Rates()))
 	}
