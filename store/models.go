@@ -120,11 +120,11 @@ type Membership struct {
 	Points   int64   `gorm:"not null" json:"points"`
 	// Name is the name the member gave this brand (or its channels gave
 	// it): each brand's profile fields are its own (docs/security.md).
-	Name      string    `gorm:"size:200;not null;default:''" json:"name,omitempty"`
+	Name string `gorm:"size:200;not null;default:''" json:"name,omitempty"`
 	// PhoneKnown says the brand was given the person's phone number (it
 	// sees it, and finds the person by it, only then).
 	PhoneKnown bool      `gorm:"not null;default:false" json:"-"`
-	CreatedAt time.Time `json:"joined_at"`
+	CreatedAt  time.Time `json:"joined_at"`
 }
 
 // Binding ties a member to a guide for a brand. At most one binding per
