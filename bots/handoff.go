@@ -102,7 +102,7 @@ func (d Deps) memberInHandoff(ctx context.Context, m *Message, v *store.MemberVi
 	if err := d.Handoffs.TouchHandoff(ctx, h.ID, true, rt, now); err != nil {
 		return nil, false, fmt.Errorf("recording handoff message: %w", err)
 	}
-	data := &templates.Data{Member: templates.Member{Name: v.Name},
+	data := &templates.Data{Member: templates.Member{Name: v.NameFor(m.Brand)},
 		Handoff: templates.Handoff{ID: h.ID, Text: messageText(m)}}
 	r, err := d.renderTo(TemplateHandoffForward, d.guideLocale(), guideRecipient(h), data)
 	if err != nil {
@@ -141,7 +141,7 @@ func (d Deps) startHandoff(ctx context.Context, m *Message, v *store.MemberView,
 	}
 	replyTo, _ := json.Marshal(m.ReplyTo)
 	h := &store.Handoff{BrandID: b.BrandID, MemberID: v.ID, GuideID: g.ID, MemberChannel: m.Channel, MemberAddress: m.SenderID,
-		MemberReplyTo: string(replyTo), MemberName: cut(v.Name, 50), MemberTail: v.PhoneTail, GuideChannel: channel, GuideAddress: addr, Locale: m.Locale, Reason: reason,
+		MemberReplyTo: string(replyTo), MemberName: cut(v.NameFor(m.Brand), 50), MemberTail: v.TailFor(m.Brand), GuideChannel: channel, GuideAddress: addr, Locale: m.Locale, Reason: reason,
 		OpenKey: deliveryKey(m), OpenedAt: d.now()}
 	fresh, err := d.Handoffs.OpenHandoff(ctx, h)
 	if err != nil {
@@ -149,7 +149,7 @@ func (d Deps) startHandoff(ctx context.Context, m *Message, v *store.MemberView,
 	}
 	if !fresh && h.OpenKey != deliveryKey(m) {
 		// Opened meanwhile by another message: pass this one on.
-		data := &templates.Data{Member: templates.Member{Name: v.Name}, Handoff: templates.Handoff{ID: h.ID, Text: messageText(m)}}
+		data := &templates.Data{Member: templates.Member{Name: v.NameFor(m.Brand)}, Handoff: templates.Handoff{ID: h.ID, Text: messageText(m)}}
 		r, err := d.renderTo(TemplateHandoffForward, d.guideLocale(), guideRecipient(h), data)
 		if err != nil {
 			return nil, err
@@ -168,7 +168,7 @@ func (d Deps) startHandoff(ctx context.Context, m *Message, v *store.MemberView,
 	}
 	gdata := &templates.Data{Member: memberData(v, b.BrandID), Store: templates.Store{Name: rs.Name},
 		Guide:   templates.Guide{Name: g.Name, Store: rs.Name},
-		Handoff: templates.Handoff{ID: h.ID, Text: messageText(m), Reason: reason, Member: v.Name}}
+		Handoff: templates.Handoff{ID: h.ID, Text: messageText(m), Reason: reason, Member: v.NameFor(m.Brand)}}
 	brandData(ctx, d, m.Brand, gdata)
 	recent, err := d.recent(ctx, v.ID, m.DedupKey, zoneOf(rs.TimeZone))
 	if err != nil {
@@ -402,8 +402,8 @@ func (d Deps) endNotices(ctx context.Context, h *store.Handoff, toMember bool) (
 	if err != nil {
 		return nil, err
 	}
-	data := &templates.Data{Member: templates.Member{Name: v.Name}, Guide: templates.Guide{Name: g.Name},
-		Handoff: templates.Handoff{ID: h.ID, Reason: h.EndReason, Member: v.Name}, Handoffs: handoffList(open, h.ID)}
+	data := &templates.Data{Member: templates.Member{Name: v.NameFor(h.BrandID)}, Guide: templates.Guide{Name: g.Name},
+		Handoff: templates.Handoff{ID: h.ID, Reason: h.EndReason, Member: v.NameFor(h.BrandID)}, Handoffs: handoffList(open, h.ID)}
 	r, err := d.renderTo(TemplateHandoffClosed, d.guideLocale(), guideRecipient(h), data)
 	if err != nil {
 		return nil, err
@@ -584,7 +584,7 @@ func memberNameOf(h store.Handoff) string {
 }
 
 func memberData(v *store.MemberView, brand string) templates.Member {
-	md := templates.Member{Name: v.Name, PhoneTail: v.PhoneTail}
+	md := templates.Member{Name: v.NameFor(brand), PhoneTail: v.TailFor(brand)}
 	for _, ms := range v.Memberships {
 		if ms.BrandID == brand {
 			md.Level, md.Points = ms.Level, ms.Points

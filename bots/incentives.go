@@ -85,7 +85,7 @@ func (d Deps) myOrders(ctx context.Context, m *Message, data *templates.Data) ([
 	if err != nil {
 		return nil, err
 	}
-	data.Member = templates.Member{Name: v.Name}
+	data.Member = templates.Member{Name: v.NameFor(m.Brand)}
 	orders, err := d.Incentives.MemberOrders(ctx, v.ID, m.Brand, recentOrders)
 	if err != nil {
 		return nil, fmt.Errorf("listing orders: %w", err)

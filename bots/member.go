@@ -301,7 +301,7 @@ func (d Deps) pointsData(ctx context.Context, m *Message, data *templates.Data) 
 	if err != nil {
 		return err
 	}
-	data.Member = templates.Member{Name: v.Name, PhoneTail: v.PhoneTail}
+	data.Member = templates.Member{Name: v.NameFor(m.Brand), PhoneTail: v.TailFor(m.Brand)}
 	for _, ms := range v.Memberships {
 		if ms.BrandID == m.Brand {
 			data.Member.Points, data.Member.Level = ms.Points, ms.Level
@@ -319,7 +319,7 @@ func (d Deps) guideData(ctx context.Context, m *Message, data *templates.Data) e
 	if err != nil {
 		return err
 	}
-	data.Member = templates.Member{Name: v.Name, PhoneTail: v.PhoneTail}
+	data.Member = templates.Member{Name: v.NameFor(m.Brand), PhoneTail: v.TailFor(m.Brand)}
 	for _, b := range v.Bindings {
 		if b.BrandID != m.Brand && m.Brand != "" {
 			continue
@@ -472,7 +472,7 @@ func GuideBot(d Deps) Bot {
 						level = ms.Level
 					}
 				}
-				data.Members = append(data.Members, templates.Member{Name: v.Name, PhoneTail: v.PhoneTail, Level: level})
+				data.Members = append(data.Members, templates.Member{Name: v.NameFor(bs[i].BrandID), PhoneTail: v.TailFor(bs[i].BrandID), Level: level})
 			}
 			return d.render(TemplateMyMembers, m, data, nil)
 		}

@@ -56,7 +56,7 @@ func (d Deps) memberCode(ctx context.Context, m *Message, member *store.MemberVi
 		if err != nil {
 			return nil, fmt.Errorf("making the member code: %w", err)
 		}
-		data.Member = templates.Member{Name: member.Name, Level: ms.Level, Points: ms.Points}
+		data.Member = templates.Member{Name: member.NameFor(m.Brand), Level: ms.Level, Points: ms.Points}
 		data.MemberCode = templates.MemberCode{Code: code, ValidUntil: until}
 		data.TimeZone = d.memberZone(ctx, member, m.Brand)
 		if l, ok := d.MemberCodes.(MemberCodeLinker); ok {

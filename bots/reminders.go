@@ -143,7 +143,7 @@ func (d Deps) remind(ctx context.Context, t *store.GuideTask, r Reminders, now t
 	data := &templates.Data{Guide: templates.Guide{Name: g.Name}, TimeZone: p.loc.String()}
 	task := templates.Task{ID: t.ID, Title: t.Title, Due: t.DueAt, Overdue: kind == store.ReminderDue && now.After(t.DueAt)}
 	if v, err := d.Directory.Member(ctx, t.MemberID, ""); err == nil {
-		task.Member = v.Name
+		task.Member = v.NameFor(t.BrandID)
 	}
 	data.Tasks = []templates.Task{task}
 	id := TemplateTaskDueSoon

@@ -78,6 +78,17 @@ type Config struct {
 	Ledger  LedgerConfig   `yaml:"ledger"`
 	Coupons CouponsConfig  `yaml:"coupons"`
 	Console ConsoleConfig  `yaml:"console"`
+	Privacy PrivacyConfig  `yaml:"privacy"`
+}
+
+// PrivacyConfig configures how long personal data is kept
+// (docs/security.md).
+type PrivacyConfig struct {
+	// Retention is how long the texts of messages (inbox and outbox
+	// payloads) and the personal attributes of events are kept; older
+	// ones are stripped by an hourly job. 0s keeps them. Default 4320h
+	// (180 days).
+	Retention time.Duration `yaml:"retention"`
 }
 
 // ConsoleConfig configures the web console at /console/ (docs/console.md).
@@ -354,6 +365,7 @@ func Default() Config {
 		Assign:   AssignConfig{MaxDistanceKm: 50},
 		Bots:     BotsConfig{HandoffIdle: 30 * time.Minute, DigestTime: "09:00"},
 		Tasks:    TasksConfig{RemindBefore: 2 * time.Hour, RemindAtDue: true, RemindEvery: time.Minute},
+		Privacy:  PrivacyConfig{Retention: 180 * 24 * time.Hour},
 		WeCom:    wecom.Config{MaxClockSkew: 10 * time.Minute, APIBase: wecom.DefaultAPIBase, MemberMassLimit: "1/day"},
 		DingTalk: dingtalk.Config{StreamHost: dingtalk.DefaultHost, APIBase: dingtalk.DefaultHost},
 		Webhook:  webhook.Config{Tolerance: 5 * time.Minute, MaxBatch: 1000},
@@ -463,6 +475,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.Bots.DigestAt(); err != nil {
 		bad("bots.digest_time", "%v", err)
+	}
+	if c.Privacy.Retention < 0 {
+		bad("privacy.retention", "must not be negative (0s keeps everything), got %v", c.Privacy.Retention)
 	}
 	if c.Tasks.RemindBefore < 0 {
 		bad("tasks.remind_before", "must not be negative, got %v", c.Tasks.RemindBefore)

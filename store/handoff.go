@@ -274,6 +274,11 @@ type GuideMember struct {
 	BoundAt   time.Time
 }
 
+// brandName is the member's name as the binding's brand knows it (its
+// membership's, else the operator's), in queries joining members m and
+// memberships ms.
+const brandName = "COALESCE(NULLIF(ms.name, ''), m.name)"
+
 // FindGuideMembers finds the members currently bound to a guide whose
 // phone ends in q (four digits) or whose name contains q, latest bound
 // first. Only the guide's own members are ever searched.
@@ -283,15 +288,15 @@ func (s *Store) FindGuideMembers(ctx context.Context, guideID, q string, limit i
 		return nil, invalid("q", "a phone tail or a name is required")
 	}
 	db := s.db.WithContext(ctx).Table("bindings AS b").
-		Select("m.id AS member_id, m.name, m.phone_tail, b.brand_id, COALESCE(ms.level, '') AS level, COALESCE(ms.points, 0) AS points, b.created_at AS bound_at").
+		Select("m.id AS member_id, "+brandName+" AS name, CASE WHEN ms.phone_known THEN m.phone_tail ELSE '' END AS phone_tail, b.brand_id, COALESCE(ms.level, '') AS level, COALESCE(ms.points, 0) AS points, b.created_at AS bound_at").
 		Joins("JOIN members m ON m.id = b.member_id").
 		Joins("LEFT JOIN memberships ms ON ms.member_id = b.member_id AND ms.brand_id = b.brand_id").
 		Where("b.guide_id = ? AND b.ended_at IS NULL AND m.merged_into IS NULL", guideID)
 	if isDigits(q) && len(q) == 4 {
-		db = db.Where("m.phone_tail = ?", q)
+		db = db.Where("m.phone_tail = ? AND ms.phone_known = ?", q, true)
 	} else {
 		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(q)) + "%"
-		db = db.Where(`LOWER(m.name) LIKE ? ESCAPE '\'`, like)
+		db = db.Where(`LOWER(`+brandName+`) LIKE ? ESCAPE '\'`, like)
 	}
 	var out []GuideMember
 	err := db.Order("b.created_at DESC, b.id DESC").Limit(Page{Limit: limit}.limit()).Scan(&out).Error

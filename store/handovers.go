@@ -344,10 +344,21 @@ func (s *Store) SetBindingRemark(ctx context.Context, bindingID int64, remark st
 	return translate(s.db.WithContext(ctx).Model(&Binding{}).Where("id = ?", bindingID).Update("remark", remark).Error)
 }
 
-// SetMemberName renames a member.
-func (s *Store) SetMemberName(ctx context.Context, id int64, name string) error {
+// SetMemberName renames a member as brand knows them (the name is the
+// brand's membership's); with brand "", the name given with no brand.
+func (s *Store) SetMemberName(ctx context.Context, id int64, brand, name string) error {
 	if err := limitText("name", name, 200); err != nil {
 		return err
+	}
+	if brand != "" {
+		res := s.db.WithContext(ctx).Model(&Membership{}).Where("member_id = ? AND brand_id = ?", id, brand).Update("name", name)
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return nil
 	}
 	res := s.db.WithContext(ctx).Model(&Member{}).Where("id = ?", id).
 		Updates(map[string]any{"name": name, "updated_at": time.Now().UTC()})

@@ -43,15 +43,69 @@ type MemberView struct {
 	Bindings    []Binding
 }
 
+// NameFor returns the member's name as brand knows it: the name given to
+// that brand, else one given with no brand (by the operator). With brand
+// "" (the admin), the operator's name or else the first brand's.
+func (v *MemberView) NameFor(brand string) string {
+	if brand == "" {
+		if v.Member.Name != "" {
+			return v.Member.Name
+		}
+		for _, ms := range v.Memberships {
+			if ms.Name != "" {
+				return ms.Name
+			}
+		}
+		return ""
+	}
+	for _, ms := range v.Memberships {
+		if ms.BrandID == brand && ms.Name != "" {
+			return ms.Name
+		}
+	}
+	return v.Member.Name
+}
+
+// TailFor returns the last digits of the member's phone for brand: empty
+// unless the brand was given the phone (brand "": the admin sees it).
+func (v *MemberView) TailFor(brand string) string {
+	if brand == "" {
+		return v.PhoneTail
+	}
+	for _, ms := range v.Memberships {
+		if ms.BrandID == brand && ms.PhoneKnown {
+			return v.PhoneTail
+		}
+	}
+	return ""
+}
+
+// MarkPhoneKnown records that brand was given the member's phone number
+// (a guide of the brand recorded it on the contact).
+func (s *Store) MarkPhoneKnown(ctx context.Context, memberID int64, brand string) error {
+	return translate(s.db.WithContext(ctx).Model(&Membership{}).Where("member_id = ? AND brand_id = ?", memberID, brand).
+		Update("phone_known", true).Error)
+}
+
 // maxMergeHops bounds following MergedInto links.
 const maxMergeHops = 8
 
 // EnsureMember returns the member with the given phone number or channel
 // identity, creating them when there is none, and attaches the brand
-// membership and identities. Concurrent calls for the same phone yield one
+// membership and identities. With a brand, the member's Name is the name
+// that brand was given. Concurrent calls for the same phone yield one
 // member: the unique phone hash decides, and the loser re-reads. created
 // reports whether a new member was inserted.
 func (s *Store) EnsureMember(ctx context.Context, nm NewMember) (m *Member, created bool, err error) {
+	m, created, _, err = s.EnsureMemberJoined(ctx, nm)
+	return m, created, err
+}
+
+// EnsureMemberJoined is EnsureMember that also reports whether the member
+// joined nm.BrandID in this call (a new membership): what a brand may be
+// told, since whether the person was known to another brand is not its
+// business.
+func (s *Store) EnsureMemberJoined(ctx context.Context, nm NewMember) (m *Member, created, joined bool, err error) {
 	var e164, hash string
 	var errs []error
 	if nm.Phone != "" {
@@ -77,22 +131,22 @@ func (s *Store) EnsureMember(ctx context.Context, nm NewMember) (m *Member, crea
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, false, err
+		return nil, false, false, err
 	}
 	for attempt := 0; attempt < 3; attempt++ {
-		m, created, err = s.ensureMemberOnce(ctx, nm, e164, hash)
+		m, created, joined, err = s.ensureMemberOnce(ctx, nm, e164, hash)
 		if !isConflict(err) {
-			return m, created, err
+			return m, created, joined, err
 		}
 		// Lost a race on the phone hash or an identity: the other
 		// writer's member exists now, so the next attempt finds it.
 	}
-	return m, created, err
+	return m, created, joined, err
 }
 
-func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash string) (*Member, bool, error) {
+func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash string) (*Member, bool, bool, error) {
 	var m Member
-	created := false
+	created, joined := false, false
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if nm.BrandID != "" {
 			if err := tx.Where("id = ?", nm.BrandID).Take(&Brand{}).Error; err != nil {
@@ -133,7 +187,12 @@ func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash s
 			}
 		}
 		if !found {
-			m = Member{Name: nm.Name}
+			m = Member{}
+			if nm.BrandID == "" {
+				// A name given with no brand is the operator's; one given
+				// under a brand is that brand's (its membership's).
+				m.Name = nm.Name
+			}
 			if hash != "" {
 				enc, err := s.phones.Encrypt(e164)
 				if err != nil {
@@ -156,7 +215,7 @@ func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash s
 		}
 		for _, id := range nm.Identities {
 			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&MemberIdentity{
-				MemberID: m.ID, Channel: id.Channel, ExternalID: id.ExternalID})
+				MemberID: m.ID, Channel: id.Channel, ExternalID: id.ExternalID, BrandID: nm.BrandID})
 			if res.Error != nil {
 				return translate(res.Error)
 			}
@@ -174,9 +233,38 @@ func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash s
 			}
 		}
 		if nm.BrandID != "" {
-			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&Membership{MemberID: m.ID, BrandID: nm.BrandID})
+			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&Membership{MemberID: m.ID, BrandID: nm.BrandID, Name: nm.Name, PhoneKnown: hash != ""})
 			if res.Error != nil {
 				return translate(res.Error)
+			}
+			joined = res.RowsAffected == 1
+			if joined {
+				// A person who joins again after erasing their part with
+				// the brand is a new member of it: sends may reach them.
+				if err := tx.Where("member_id = ? AND brand_id = ?", m.ID, nm.BrandID).Delete(&MemberErasure{}).Error; err != nil {
+					return translate(err)
+				}
+			} else {
+				if nm.Name != "" {
+					if err := tx.Model(&Membership{}).Where("member_id = ? AND brand_id = ? AND name = ''", m.ID, nm.BrandID).
+						Update("name", nm.Name).Error; err != nil {
+						return translate(err)
+					}
+				}
+				if hash != "" {
+					if err := tx.Model(&Membership{}).Where("member_id = ? AND brand_id = ? AND phone_known = ?", m.ID, nm.BrandID, false).
+						Update("phone_known", true).Error; err != nil {
+						return translate(err)
+					}
+				}
+			}
+			// The member as the brand knows them: the name it was given.
+			var names []string
+			if err := tx.Model(&Membership{}).Where("member_id = ? AND brand_id = ?", m.ID, nm.BrandID).Pluck("name", &names).Error; err != nil {
+				return translate(err)
+			}
+			if len(names) == 1 && names[0] != "" {
+				m.Name = names[0]
 			}
 			if res.RowsAffected == 1 && nm.Joined != nil {
 				e, id := *nm.Joined, m.ID
@@ -192,9 +280,9 @@ func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash s
 		return nil
 	})
 	if err != nil {
-		return nil, false, err
+		return nil, false, false, err
 	}
-	return &m, created, nil
+	return &m, created, joined, nil
 }
 
 // Member returns a member by id, following merges to the surviving member.
@@ -206,6 +294,9 @@ func (s *Store) Member(ctx context.Context, id int64, brand string) (*MemberView
 		m = Member{} // gorm adds a set primary key to the query
 		if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
 			return nil, translate(err)
+		}
+		if m.ErasedAt != nil {
+			return nil, ErrNotFound
 		}
 		if m.MergedInto == nil {
 			break
@@ -229,10 +320,20 @@ func (s *Store) MemberByPhone(ctx context.Context, phone, brand string) (*Member
 	if err := s.db.WithContext(ctx).Where("phone_hash = ?", s.phones.Hash(e164)).Take(&m).Error; err != nil {
 		return nil, translate(err)
 	}
-	if m.MergedInto != nil {
-		return s.Member(ctx, *m.MergedInto, brand)
+	var v *MemberView
+	switch {
+	case m.ErasedAt != nil:
+		return nil, ErrNotFound
+	case m.MergedInto != nil:
+		v, err = s.Member(ctx, *m.MergedInto, brand)
+	default:
+		v, err = s.memberView(ctx, &m, brand)
 	}
-	return s.memberView(ctx, &m, brand)
+	if err == nil && v.Phone == "" {
+		// The brand was not given this phone: to it, nobody has it.
+		return nil, ErrNotFound
+	}
+	return v, err
 }
 
 func (s *Store) memberView(ctx context.Context, m *Member, brand string) (*MemberView, error) {
@@ -257,7 +358,18 @@ func (s *Store) memberView(ctx context.Context, m *Member, brand string) (*Membe
 		}
 		v.Memberships = filtered
 	}
-	if err := db.Where("member_id = ?", m.ID).Order("channel, external_id").Find(&v.Identities).Error; err != nil {
+	v.Name = v.NameFor(brand)
+	showPhone := brand == "" || len(v.Memberships) > 0 && v.Memberships[0].PhoneKnown
+	if !showPhone {
+		// The phone is shown to the brands that were given it.
+		v.Member.PhoneEnc, v.Member.PhoneHash, v.Member.PhoneTail = nil, nil, ""
+	}
+	iq := db.Where("member_id = ?", m.ID).Order("channel, external_id")
+	if brand != "" {
+		// A brand sees the identities collected under it.
+		iq = iq.Where("brand_id = ?", brand)
+	}
+	if err := iq.Find(&v.Identities).Error; err != nil {
 		return nil, translate(err)
 	}
 	bq := db.Where("member_id = ? AND ended_at IS NULL", m.ID).Order("brand_id")
@@ -267,7 +379,7 @@ func (s *Store) memberView(ctx context.Context, m *Member, brand string) (*Membe
 	if err := bq.Find(&v.Bindings).Error; err != nil {
 		return nil, translate(err)
 	}
-	if len(m.PhoneEnc) > 0 {
+	if showPhone && len(m.PhoneEnc) > 0 {
 		p, err := s.phones.Decrypt(m.PhoneEnc)
 		if err != nil {
 			return nil, err

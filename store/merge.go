@@ -76,18 +76,23 @@ func (s *Store) MergeMembers(ctx context.Context, from, into int64, by string) (
 			err := tx.Where("member_id = ? AND brand_id = ?", into, m.BrandID).Take(&have).Error
 			switch {
 			case errors.Is(err, gorm.ErrRecordNotFound):
-				if err := tx.Omit("Member", "Brand").Create(&Membership{MemberID: into, BrandID: m.BrandID, Level: m.Level, Points: m.Points, CreatedAt: m.CreatedAt}).Error; err != nil {
+				if err := tx.Omit("Member", "Brand").Create(&Membership{MemberID: into, BrandID: m.BrandID, Level: m.Level, Points: m.Points, Name: m.Name,
+					PhoneKnown: m.PhoneKnown, CreatedAt: m.CreatedAt}).Error; err != nil {
 					return translate(err)
 				}
 			case err != nil:
 				return translate(err)
 			default:
-				level := have.Level
+				level, name := have.Level, have.Name
 				if level == "" {
 					level = m.Level
 				}
+				if name == "" {
+					name = m.Name
+				}
 				if err := tx.Model(&Membership{}).Where("member_id = ? AND brand_id = ?", into, m.BrandID).
-					Updates(map[string]any{"points": gorm.Expr("points + ?", m.Points), "level": level}).Error; err != nil {
+					Updates(map[string]any{"points": gorm.Expr("points + ?", m.Points), "level": level, "name": name,
+						"phone_known": have.PhoneKnown || m.PhoneKnown}).Error; err != nil {
 					return translate(err)
 				}
 			}

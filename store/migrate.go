@@ -74,6 +74,8 @@ var migrations = []migration{
 	{id: "0024_coupons_redemptions", up: migrateCouponRedemptions},
 	// The settlements' status, and the automatic T+1 settlement's runs.
 	{id: "0025_coupons_settlement_runs", up: migrateSettlementRuns},
+	// Each brand's own profile (names, identities) and member erasures.
+	{id: "0026_privacy_brand_profiles", up: migratePrivacy},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

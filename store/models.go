@@ -86,9 +86,12 @@ type Member struct {
 	// with time_zone: member read it first.
 	TimeZone string `gorm:"size:64" json:"time_zone,omitempty"`
 	// MergedInto is set when this member was merged into another.
-	MergedInto *int64    `gorm:"index" json:"merged_into,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	MergedInto *int64 `gorm:"index" json:"merged_into,omitempty"`
+	// ErasedAt is when the person was erased (EraseMember): the row is
+	// kept, anonymised, for the pseudonymous ids of ledgers.
+	ErasedAt  *time.Time `json:"erased_at,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // MemberIdentity is a member's id on one channel or system.
@@ -99,20 +102,29 @@ type MemberIdentity struct {
 	// Channel is a channel instance key (wecom, wecom:acme, dingtalk;
 	// see adapters.InstanceKey), wecom_unionid, or crm:<brand> (so up to
 	// 4+64 bytes).
-	Channel    string    `gorm:"size:80;not null;uniqueIndex:idx_identity_channel_external" json:"channel"`
-	ExternalID string    `gorm:"size:128;not null;uniqueIndex:idx_identity_channel_external" json:"external_id"`
-	CreatedAt  time.Time `json:"created_at"`
+	Channel    string `gorm:"size:80;not null;uniqueIndex:idx_identity_channel_external" json:"channel"`
+	ExternalID string `gorm:"size:128;not null;uniqueIndex:idx_identity_channel_external" json:"external_id"`
+	// BrandID is the brand the identity was collected under; only that
+	// brand's tokens see it. Empty: collected with no brand (admin only).
+	BrandID   string    `gorm:"size:64;not null;default:'';index" json:"-"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Membership is a member's standing with one brand.
 type Membership struct {
-	MemberID  int64     `gorm:"primaryKey" json:"-"`
-	Member    *Member   `gorm:"foreignKey:MemberID;constraint:OnDelete:CASCADE" json:"-"`
-	BrandID   string    `gorm:"primaryKey;size:64;index" json:"brand"`
-	Brand     *Brand    `gorm:"foreignKey:BrandID;constraint:OnDelete:RESTRICT" json:"-"`
-	Level     string    `gorm:"size:32" json:"level,omitempty"`
-	Points    int64     `gorm:"not null" json:"points"`
-	CreatedAt time.Time `json:"joined_at"`
+	MemberID int64   `gorm:"primaryKey" json:"-"`
+	Member   *Member `gorm:"foreignKey:MemberID;constraint:OnDelete:CASCADE" json:"-"`
+	BrandID  string  `gorm:"primaryKey;size:64;index" json:"brand"`
+	Brand    *Brand  `gorm:"foreignKey:BrandID;constraint:OnDelete:RESTRICT" json:"-"`
+	Level    string  `gorm:"size:32" json:"level,omitempty"`
+	Points   int64   `gorm:"not null" json:"points"`
+	// Name is the name the member gave this brand (or its channels gave
+	// it): each brand's profile fields are its own (docs/security.md).
+	Name string `gorm:"size:200;not null;default:''" json:"name,omitempty"`
+	// PhoneKnown says the brand was given the person's phone number (it
+	// sees it, and finds the person by it, only then).
+	PhoneKnown bool      `gorm:"not null;default:false" json:"-"`
+	CreatedAt  time.Time `json:"joined_at"`
 }
 
 // Binding ties a member to a guide for a brand. At most one binding per

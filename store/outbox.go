@@ -45,6 +45,13 @@ func (s *Store) ClaimOutbox(ctx context.Context, id int64) (m *OutboxMessage, cl
 	// database went away between them), the claim is rolled back and a
 	// retry can claim the row, instead of it staying "sending" for ever.
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// A message to a member whose part was erased is never sent,
+		// even one written after the erasure by a run that was mid-step.
+		if err := tx.Model(&OutboxMessage{}).Where("id = ? AND state = ?", id, OutboxPending).Where(erasedOutboxGuard).
+			Updates(map[string]any{"state": OutboxFailed, "failure": ErasedReason, "last_error": "member erased",
+				"payload": emptyPayload, "updated_at": time.Now().UTC()}).Error; err != nil {
+			return err
+		}
 		res := tx.Model(&OutboxMessage{}).
 			Where("id = ? AND state = ?", id, OutboxPending).
 			Updates(map[string]any{"state": OutboxSending, "attempts": clause.Expr{SQL: "attempts + 1"}, "updated_at": time.Now().UTC()})

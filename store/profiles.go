@@ -86,6 +86,13 @@ func (s *Store) memberProfiles(ctx context.Context, brand string, ids []int64, o
 	for i := range memberships {
 		if p := out[memberships[i].MemberID]; p != nil {
 			p.Membership = &memberships[i]
+			if !memberships[i].PhoneKnown {
+				p.Member.PhoneTail = "" // the brand was not given the phone
+			}
+			if memberships[i].Name != "" {
+				// The name the member gave this brand (docs/security.md).
+				p.Member.Name = memberships[i].Name
+			}
 		}
 	}
 	var identities []MemberIdentity

@@ -206,8 +206,15 @@ func TestEnsureMemberUnifiesByPhoneAndIdentity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v.Phone != "+8613800138000" || len(v.Identities) != 2 || len(v.Memberships) != 1 {
-			t.Errorf("member view = phone %q, %d identities, memberships %+v", v.Phone, len(v.Identities), v.Memberships)
+		// zeta sees the identity collected under it, not acme's.
+		if v.Phone != "+8613800138000" || len(v.Identities) != 1 || v.Identities[0].ExternalID != "dt-9" || len(v.Memberships) != 1 {
+			t.Errorf("member view = phone %q, identities %+v, memberships %+v", v.Phone, v.Identities, v.Memberships)
+		}
+		if v.Name != "" {
+			t.Errorf("zeta sees the name %q given to acme", v.Name)
+		}
+		if all, err := s.Member(ctx, m1.ID, ""); err != nil || len(all.Identities) != 2 || all.Name != "Chen" {
+			t.Errorf("admin view = %+v, %v; want 2 identities and the name", all, err)
 		}
 		if _, err := s.Member(ctx, m1.ID, "nobrand"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("member outside brand: err = %v, want ErrNotFound", err)

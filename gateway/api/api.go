@@ -153,6 +153,8 @@ func (s *Server) Mount(r *gin.Engine) {
 	members.PATCH("/members/:id", s.updateMember)
 	members.POST("/members/:id/assign", s.assignMember)
 	members.POST("/members/:id/merge", s.mergeMember)
+	members.POST("/members/:id/erase", s.eraseMember)
+	members.GET("/members/:id/export", s.exportMember)
 
 	workflows := group(ResourceWorkflows)
 	workflows.GET("/workflows", s.listWorkflows)

@@ -153,7 +153,7 @@ func (s *Server) createMember(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	m, created, err := s.store.EnsureMember(ctx, store.NewMember{Phone: in.Phone, Name: in.Name, BrandID: in.Brand, Identities: in.Identities})
+	m, created, joined, err := s.store.EnsureMemberJoined(ctx, store.NewMember{Phone: in.Phone, Name: in.Name, BrandID: in.Brand, Identities: in.Identities})
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -171,7 +171,9 @@ func (s *Server) createMember(c *gin.Context) {
 		return
 	}
 	status := http.StatusOK
-	if created {
+	if created || (!p.Admin() && joined) {
+		// A brand is not told that the person was known to another
+		// brand: to it, a new member of its own is created.
 		status = http.StatusCreated
 	}
 	c.JSON(status, memberOut(c, v, p))
@@ -204,6 +206,25 @@ func (s *Server) mergeMember(c *gin.Context) {
 		if _, err := s.store.Member(ctx, m, p.Brand); err != nil {
 			s.fail(c, err)
 			return
+		}
+	}
+	for _, m := range []int64{id, in.Into} {
+		if p.Admin() {
+			break
+		}
+		// Merging moves every brand's rows: a brand may merge only
+		// members who are its alone.
+		all, err := s.store.Member(ctx, m, "")
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		for _, ms := range all.Memberships {
+			if ms.BrandID != p.Brand {
+				abort(c, newError(http.StatusForbidden, CodeForbidden,
+					"member %d belongs to other brands too: only an admin token may merge them", m))
+				return
+			}
 		}
 	}
 	auditID(c, "into", strconv.FormatInt(in.Into, 10))
@@ -299,7 +320,11 @@ func (s *Server) bulkMembers(c *gin.Context) {
 		if m.CRMID != "" {
 			nm.Identities = []store.Identity{{Channel: "crm:" + m.Brand, ExternalID: m.CRMID}}
 		}
-		mem, isNew, err := s.store.EnsureMember(ctx, nm)
+		mem, isNew, joined, err := s.store.EnsureMemberJoined(ctx, nm)
+		if !p.Admin() {
+			// To a brand, a person new to it is created.
+			isNew = joined
+		}
 		if err == nil && (m.Level != "" || m.Points != nil) {
 			err = s.store.SetMembership(ctx, mem.ID, m.Brand, m.Level, m.Points)
 		}

@@ -360,9 +360,15 @@ func (c *Contacts) updated(ctx context.Context, in *adapters.Inbound) error {
 		case into != 0 && v.Phone == "":
 			changed["phone"] = "set"
 		}
+		if into != 0 && in.Brand != "" {
+			// The brand's guide recorded it: the brand was given it.
+			if err := c.store.MarkPhoneKnown(ctx, into, in.Brand); err != nil {
+				return fmt.Errorf("recording the brand's phone: %w", err)
+			}
+		}
 	}
-	if info.Name != "" && info.Name != v.Name && id == v.ID {
-		if err := c.store.SetMemberName(ctx, id, info.Name); err != nil {
+	if info.Name != "" && info.Name != v.NameFor(in.Brand) && id == v.ID {
+		if err := c.store.SetMemberName(ctx, id, in.Brand, info.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("renaming member: %w", err)
 		}
 		changed["name"] = "set"

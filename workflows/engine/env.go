@@ -158,6 +158,13 @@ func (rc *runCtx) member(ctx context.Context) (*store.MemberProfile, error) {
 				return nil, err
 			}
 			p.Binding, p.Guide, p.Store = v.Binding, v.Guide, v.Store
+			if p.Membership == nil || p.Member.Name == "" {
+				// The offer goes out through the via brand's guide, who
+				// addresses the member by the name that brand was given
+				// (the member agreed to the offers); the offering brand
+				// reads none of it.
+				p.Member.Name, p.Member.PhoneTail = v.Member.Name, v.Member.PhoneTail
+			}
 			for _, ch := range v.Unsubscribed {
 				if !slices.Contains(p.Unsubscribed, ch) {
 					p.Unsubscribed = append(p.Unsubscribed, ch)

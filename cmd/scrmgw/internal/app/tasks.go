@@ -12,6 +12,7 @@ import (
 	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/outbox"
 	"github.com/scrmgw/scrmgw/gateway/queue"
+	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/workflows/engine"
 )
 
@@ -19,6 +20,9 @@ import (
 const (
 	// TypePruneInbox deletes processed inbox rows past retention.
 	TypePruneInbox = "maintenance:prune_inbox"
+	// TypeRetention strips personal data past privacy.retention from
+	// message payloads and event attributes.
+	TypeRetention = "maintenance:privacy_retention"
 	// TypeSweep queues inbox and outbox rows whose task was lost, and
 	// recovers sends whose worker died mid-send (Sender.Recover).
 	TypeSweep = "maintenance:sweep"
@@ -34,6 +38,7 @@ const inboxRetention = 7 * 24 * time.Hour
 
 func (a *App) registerTasks(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypePruneInbox, a.pruneInbox)
+	mux.HandleFunc(TypeRetention, a.retention)
 	mux.HandleFunc(TypeSweep, func(ctx context.Context, _ *asynq.Task) error {
 		err := inbox.Sweep(ctx, a.Store, a.Queue, sweepAge, a.Log)
 		_, rerr := a.sender.Recover(ctx, a.Config.Send.Lease)
@@ -62,6 +67,12 @@ func (a *App) registerPeriodic(s *asynq.Scheduler) error {
 		asynq.Queue(queue.Low), asynq.Unique(55*time.Minute), asynq.MaxRetry(3)); err != nil {
 		return fmt.Errorf("registering %s: %w", TypePruneInbox, err)
 	}
+	if a.Config.Privacy.Retention > 0 {
+		if _, err := s.Register("@hourly", asynq.NewTask(TypeRetention, nil),
+			asynq.Queue(queue.Low), asynq.Unique(55*time.Minute), asynq.MaxRetry(3)); err != nil {
+			return fmt.Errorf("registering %s: %w", TypeRetention, err)
+		}
+	}
 	// The workflow sweep hands the next horizon's wakes to asynq, re-hands
 	// lost ones and fires schedule triggers; it takes a lease, so one
 	// replica does the work.
@@ -83,6 +94,48 @@ func (a *App) pruneInbox(ctx context.Context, _ *asynq.Task) error {
 	}
 	if n > 0 {
 		a.Log.Info("inbox pruned", slog.Int64("deleted", n))
+	}
+	return nil
+}
+
+// Retention batches: rows of each kind per statement, and the time one run
+// may take (the next hour's run goes on).
+const (
+	retentionBatch  = 500
+	retentionBudget = 5 * time.Minute
+	retentionLease  = "privacy.retention"
+)
+
+// retention strips personal data older than privacy.retention from
+// inbox and outbox payloads and event attributes, in batches, on one
+// replica at a time (a lease, besides the task's uniqueness).
+func (a *App) retention(ctx context.Context, _ *asynq.Task) error {
+	keep := a.Config.Privacy.Retention
+	if keep <= 0 {
+		return nil
+	}
+	holder := fmt.Sprintf("retention-%d", time.Now().UnixNano())
+	ok, err := a.Store.AcquireLease(ctx, retentionLease, holder, time.Now(), retentionBudget+time.Minute)
+	if err != nil || !ok {
+		return err
+	}
+	defer a.Store.ReleaseLease(context.WithoutCancel(ctx), retentionLease, holder)
+	cutoff := time.Now().Add(-keep)
+	deadline := time.Now().Add(retentionBudget)
+	var total store.Retained
+	for {
+		r, err := a.Store.StripExpired(ctx, cutoff, retentionBatch)
+		if err != nil {
+			return fmt.Errorf("stripping expired personal data: %w", err)
+		}
+		total.Inbox, total.Outbox, total.Events = total.Inbox+r.Inbox, total.Outbox+r.Outbox, total.Events+r.Events
+		if !r.More || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+	}
+	if total.Inbox+total.Outbox+total.Events > 0 {
+		a.Log.Info("expired personal data stripped", slog.Int64("inbox", total.Inbox), slog.Int64("outbox", total.Outbox),
+			slog.Int64("events", total.Events), slog.Duration("retention", keep))
 	}
 	return nil
 }
