@@ -2,6 +2,7 @@ package adapters
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -151,6 +152,30 @@ func Kinds(keys []string) []string {
 		if !slices.Contains(out, kind) {
 			out = append(out, kind)
 		}
+	}
+	return out
+}
+
+// Named is one configured instance of a channel kind: its name
+// (DefaultInstance for the channel's own config section) and config.
+type Named[C any] struct {
+	Kind   string
+	Name   string
+	Config C
+}
+
+// Key is the instance's channel key ("wecom", "wecom:acme").
+func (n Named[C]) Key() string { return InstanceKey(n.Kind, n.Name) }
+
+// Instances lists a channel section's instances: the default (the
+// section's own keys, when enabled) first, then the named ones by name.
+func Instances[C any](kind string, def C, enabled bool, named map[string]C) []Named[C] {
+	var out []Named[C]
+	if enabled {
+		out = append(out, Named[C]{Kind: kind, Name: DefaultInstance, Config: def})
+	}
+	for _, n := range slices.Sorted(maps.Keys(named)) {
+		out = append(out, Named[C]{Kind: kind, Name: n, Config: named[n]})
 	}
 	return out
 }

@@ -55,3 +55,17 @@ func TestRegistryKeepsRegistrationOrder(t *testing.T) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
 }
+
+func TestInstancesListsDefaultThenNamedByName(t *testing.T) {
+	named := map[string]string{"north": "n", "acme": "a"}
+	var keys []string
+	for _, n := range Instances("wecom", "d", true, named) {
+		keys = append(keys, n.Key()+"="+n.Config)
+	}
+	if want := []string{"wecom=d", "wecom:acme=a", "wecom:north=n"}; !slices.Equal(keys, want) {
+		t.Fatalf("Instances = %v, want %v", keys, want)
+	}
+	if got := Instances("wecom", "d", false, named); len(got) != 2 || got[0].Name != "acme" {
+		t.Fatalf("without the default: %+v", got)
+	}
+}

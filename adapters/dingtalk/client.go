@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,38 +75,14 @@ func (c Config) Enabled() bool {
 func (c Config) AnyEnabled() bool { return len(c.All()) > 0 }
 
 // Named is one configured instance of the DingTalk channel.
-type Named struct {
-	// Name is the instance's name (adapters.DefaultInstance for the
-	// top-level dingtalk section).
-	Name   string
-	Config Config
-}
-
-// Key is the instance's channel key ("dingtalk", "dingtalk:cn").
-func (n Named) Key() string { return adapters.InstanceKey(ChannelName, n.Name) }
+type Named = adapters.Named[Config]
 
 // All lists the configured instances: the default first (when enabled),
 // then the named ones by name.
 func (c Config) All() []Named {
-	var out []Named
-	if c.Enabled() {
-		d := c
-		d.Instances = nil
-		out = append(out, Named{Name: adapters.DefaultInstance, Config: d})
-	}
-	for _, n := range sortedKeys(c.Instances) {
-		out = append(out, Named{Name: n, Config: c.Instances[n]})
-	}
-	return out
-}
-
-func sortedKeys(m map[string]Config) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	d := c
+	d.Instances = nil
+	return adapters.Instances(ChannelName, d, c.Enabled(), c.Instances)
 }
 
 // Validate reports every problem of the default instance (when enabled)
@@ -118,7 +95,7 @@ func (c Config) Validate() error {
 		errs = append(errs, c.validate("dingtalk.", "DingTalk is enabled"))
 		seen[c.ClientID] = "dingtalk"
 	}
-	for _, name := range sortedKeys(c.Instances) {
+	for _, name := range slices.Sorted(maps.Keys(c.Instances)) {
 		prefix := "dingtalk.instances." + name + "."
 		if err := adapters.ValidInstanceName(name); err != nil {
 			errs = append(errs, fmt.Errorf("dingtalk.instances.%s: %w", name, err))

@@ -3,9 +3,9 @@ package wecom
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/scrmgw/scrmgw/adapters"
@@ -78,38 +78,14 @@ func (c *Config) Enabled() bool { return c.CorpID != "" }
 func (c *Config) AnyEnabled() bool { return len(c.All()) > 0 }
 
 // Named is one configured instance of the WeCom channel.
-type Named struct {
-	// Name is the instance's name (adapters.DefaultInstance for the
-	// top-level wecom section).
-	Name   string
-	Config Config
-}
-
-// Key is the instance's channel key ("wecom", "wecom:acme").
-func (n Named) Key() string { return adapters.InstanceKey(ChannelName, n.Name) }
+type Named = adapters.Named[Config]
 
 // All lists the configured instances: the default first (when its
 // corp_id is set), then the named ones by name.
 func (c *Config) All() []Named {
-	var out []Named
-	if c.Enabled() {
-		d := *c
-		d.Instances = nil
-		out = append(out, Named{Name: adapters.DefaultInstance, Config: d})
-	}
-	for _, n := range sortedKeys(c.Instances) {
-		out = append(out, Named{Name: n, Config: c.Instances[n]})
-	}
-	return out
-}
-
-func sortedKeys(m map[string]Config) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	d := *c
+	d.Instances = nil
+	return adapters.Instances(ChannelName, d, c.Enabled(), c.Instances)
 }
 
 // AllBrands are Brand and Brands, without repeats, Brand first.
@@ -158,7 +134,7 @@ func (c *Config) Validate() error {
 		seen[c.CorpID+"/"+c.AgentID] = "wecom"
 		base, baseKey = c.WithDefaults().APIBase, "wecom.api_base"
 	}
-	for _, name := range sortedKeys(c.Instances) {
+	for _, name := range slices.Sorted(maps.Keys(c.Instances)) {
 		prefix := "wecom.instances." + name + "."
 		if err := adapters.ValidInstanceName(name); err != nil {
 			errs = append(errs, fmt.Errorf("wecom.instances.%s: %w", name, err))

@@ -136,7 +136,7 @@ func wecomInstances(cfg configs.Config) []channelInstance {
 	var out []channelInstance
 	all := cfg.WeCom.All()
 	if !cfg.WeCom.Enabled() {
-		all = append([]wecom.Named{{Name: adapters.DefaultInstance, Config: cfg.WeCom}}, all...)
+		all = append([]wecom.Named{{Kind: wecom.ChannelName, Name: adapters.DefaultInstance, Config: cfg.WeCom}}, all...)
 	}
 	for _, n := range all {
 		in := channelInstance{kind: wecom.ChannelName, name: n.Name, key: n.Key(),
@@ -163,7 +163,7 @@ func dingTalkInstances(cfg configs.Config) []channelInstance {
 	var out []channelInstance
 	all := cfg.DingTalk.All()
 	if !cfg.DingTalk.Enabled() {
-		all = append([]dingtalk.Named{{Name: adapters.DefaultInstance, Config: cfg.DingTalk}}, all...)
+		all = append([]dingtalk.Named{{Kind: dingtalk.ChannelName, Name: adapters.DefaultInstance, Config: cfg.DingTalk}}, all...)
 	}
 	for _, n := range all {
 		in := channelInstance{kind: dingtalk.ChannelName, name: n.Name, key: n.Key(),
