@@ -362,12 +362,8 @@ func (c *Console) createWorkflow(ctx *gin.Context) {
 
 // saveWorkflow stores the editor's YAML as the workflow's new version.
 func (c *Console) saveWorkflow(ctx *gin.Context) {
-	brand, ok := c.brandParam(ctx)
+	brand, ok := c.writableBrand(ctx)
 	if !ok {
-		return
-	}
-	if c.o.Workflows == nil {
-		c.notFound(ctx)
 		return
 	}
 	src, ok := c.readSource(ctx)
@@ -407,12 +403,8 @@ func editorURL(brand, name string) string {
 // setEnabled enables or disables a workflow.
 func (c *Console) setEnabled(on bool) gin.HandlerFunc {
 	return func(ctx *gin.Context) {
-		brand, ok := c.brandParam(ctx)
+		brand, ok := c.writableBrand(ctx)
 		if !ok {
-			return
-		}
-		if c.o.Workflows == nil {
-			c.notFound(ctx)
 			return
 		}
 		name := ctx.Param("name")
@@ -431,12 +423,8 @@ func (c *Console) setEnabled(on bool) gin.HandlerFunc {
 // retire retires a version: its runs end, and retiring the current one
 // disables the workflow.
 func (c *Console) retire(ctx *gin.Context) {
-	brand, ok := c.brandParam(ctx)
+	brand, ok := c.writableBrand(ctx)
 	if !ok {
-		return
-	}
-	if c.o.Workflows == nil {
-		c.notFound(ctx)
 		return
 	}
 	name := ctx.Param("name")
@@ -450,4 +438,19 @@ func (c *Console) retire(ctx *gin.Context) {
 // readAll reads a JSON body (limitBody bounds it).
 func (c *Console) readAll(ctx *gin.Context) ([]byte, error) {
 	return io.ReadAll(ctx.Request.Body)
+}
+
+// writableBrand is the brand a workflow write names, when the principal
+// may see it and the console can write workflows; otherwise it has
+// answered (404) and returns false.
+func (c *Console) writableBrand(ctx *gin.Context) (string, bool) {
+	brand, ok := c.brandParam(ctx)
+	if !ok {
+		return "", false
+	}
+	if c.o.Workflows == nil {
+		c.notFound(ctx)
+		return "", false
+	}
+	return brand, true
 }
