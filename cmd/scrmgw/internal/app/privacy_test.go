@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scrmgw/scrmgw/adapters/wecom"
-	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -20,40 +18,7 @@ import (
 func TestEraseStopsRunAndSendWithRedis(t *testing.T) {
 	s, fake, tok := startWithWeCom(t)
 	ctx := context.Background()
-	wf := `name: nudge-later
-trigger:
-  event: member.joined
-entry:
-  brand: acme
-goal: purchase.completed
-send_rules:
-  quiet_hours: none
-steps:
-  - wait: 4s
-  - id: nudge
-    send: recall
-`
-	if code, body := putWorkflow(t, s, tok, "acme", "nudge-later", wf); code != 201 {
-		t.Fatalf("PUT workflow: %d %s", code, body)
-	}
-	if code, body := request(t, "POST", s.base+"/api/v1/workflows/nudge-later/enable?brand=acme", tok, ""); code != 200 {
-		t.Fatalf("enable: %d %s", code, body)
-	}
-	fake.AddContact(wecomfake.Contact{ExternalUserID: "wmErase", Name: "孙女士",
-		FollowUsers: []wecom.FollowUser{{UserID: "li", State: "s:sh-1", RemarkMobiles: []string{"13300133001"}}}})
-	ev := wecomfake.AddExternalContact("li", "wmErase", "s:sh-1", fake.IssueWelcomeCode("wmErase"))
-	ev.CreateTime = time.Now().Truncate(time.Second)
-	if status, _ := deliver(t, s.base+wecom.CallbackPath, ev.XML(), wecomfake.Callback{}); status != 200 {
-		t.Fatalf("contact callback: %d", status)
-	}
-	var run store.WorkflowRun
-	waitFor(t, "the run waiting", func() bool {
-		rs, _ := s.app.Store.Runs(ctx, store.RunFilter{Brand: "acme", Workflow: "nudge-later"})
-		if len(rs) == 1 {
-			run = rs[0]
-		}
-		return len(rs) == 1
-	})
+	run := joinNudgeLater(t, s, fake, tok, "wmErase", "孙女士", "13300133001")
 	before := len(fake.MsgTemplates())
 	path := fmt.Sprintf("%s/api/v1/members/%d/erase", s.base, run.MemberID)
 	code, first := request(t, "POST", path, tok, "")
