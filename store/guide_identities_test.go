@@ -130,14 +130,7 @@ func TestMigrateGuideIdentities(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			ctx := context.Background()
 			url := storetest.URL(t, dialect)
-			open := func() *store.Store {
-				t.Helper()
-				s, err := store.Open(ctx, store.Options{URL: url, PhoneKey: storetest.PhoneKey})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return s
-			}
+			open := func() *store.Store { return openURL(t, url) }
 			s := open()
 			if _, err := s.Migrate(ctx); err != nil {
 				t.Fatal(err)

@@ -24,14 +24,7 @@ func TestMigrateTaskReminders(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			ctx := context.Background()
 			url := storetest.URL(t, dialect)
-			open := func() *store.Store {
-				t.Helper()
-				s, err := store.Open(ctx, store.Options{URL: url, PhoneKey: storetest.PhoneKey})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return s
-			}
+			open := func() *store.Store { return openURL(t, url) }
 			s := open()
 			if _, err := s.Migrate(ctx); err != nil {
 				t.Fatal(err)
@@ -78,6 +71,17 @@ func TestMigrateTaskReminders(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openURL opens the store at url without migrating it, for tests that
+// take a database back to an earlier schema and migrate it again.
+func openURL(t *testing.T, url string) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), store.Options{URL: url, PhoneKey: storetest.PhoneKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func rawDB(t *testing.T, dialect, url string) *gorm.DB {
