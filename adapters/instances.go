@@ -37,12 +37,18 @@ func KindOf(key string) (kind, instance string) {
 	return key, DefaultInstance
 }
 
+// MaxInstanceName is the longest instance name: its key ("dingtalk:"
+// and the name) must fit the 32 characters the store keeps of a channel
+// in the inbox, the outbox, consent, handovers and send reservations.
+const MaxInstanceName = 20
+
 // ValidInstanceName reports why name cannot name an instance: lower-case
-// letters, digits, '-' and '_', starting with a letter, at most 32 bytes
-// (it appears in callback paths, cache keys and metrics labels).
+// letters, digits, '-' and '_', starting with a letter, at most
+// MaxInstanceName bytes (it appears in callback paths, cache keys,
+// metrics labels and the store's channel columns).
 func ValidInstanceName(name string) error {
-	if name == "" || len(name) > 32 {
-		return fmt.Errorf("instance name %q: want 1 to 32 characters", name)
+	if name == "" || len(name) > MaxInstanceName {
+		return fmt.Errorf("instance name %q: want 1 to %d characters", name, MaxInstanceName)
 	}
 	for i, r := range name {
 		switch {

@@ -31,7 +31,7 @@ func TestValidInstanceName(t *testing.T) {
 	for name, ok := range map[string]bool{
 		"acme": true, "north-2": true, "a_b": true, "default": true,
 		"": false, "Acme": false, "2nd": false, "a:b": false, "a/b": false, "-x": false,
-		"abcdefghijklmnopqrstuvwxyz0123456": false,
+		"abcdefghijklmnopqrst": true, "abcdefghijklmnopqrstu": false,
 	} {
 		if err := ValidInstanceName(name); (err == nil) != ok {
 			t.Errorf("ValidInstanceName(%q) = %v, want ok=%v", name, err, ok)

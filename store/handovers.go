@@ -34,7 +34,10 @@ type Handover struct {
 	MemberID int64  `gorm:"not null;uniqueIndex:idx_handover_member;index" json:"member_id"`
 	BrandID  string `gorm:"size:64;not null;uniqueIndex:idx_handover_member" json:"brand"`
 	StoreID  string `gorm:"size:64;not null" json:"store_id"`
-	Channel  string `gorm:"size:32;not null" json:"channel"`
+	// Channel is the channel instance (its key: "wecom", "wecom:acme")
+	// the guide left, whose ids the handover uses and that is asked to
+	// move the member.
+	Channel string `gorm:"size:32;not null" json:"channel"`
 	// HandoverUserID is the leaving guide's id on the channel,
 	// ExternalUserID the member's; empty when the member is not a contact
 	// on the channel (only the binding moves).
@@ -104,6 +107,18 @@ func migrateHandovers(tx *gorm.DB) error {
 		return nil
 	}
 	return tx.Migrator().AddColumn(&Binding{}, "Remark")
+}
+
+// defaultWeComInstance is the key of the default WeCom instance
+// (adapters.InstanceKey("wecom", "default")), the only one handovers ran
+// on before a gateway served several corps.
+const defaultWeComInstance = "wecom"
+
+// migrateHandoverInstances makes every handover name its channel
+// instance: one without (none is written so) is the default WeCom
+// instance's, where handovers of a one-corp gateway ran.
+func migrateHandoverInstances(tx *gorm.DB) error {
+	return tx.Model(&Handover{}).Where("channel = ''").Update("channel", defaultWeComInstance).Error
 }
 
 // CreateHandovers saves new handovers as pending; a member already handed

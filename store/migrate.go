@@ -76,6 +76,8 @@ var migrations = []migration{
 	{id: "0025_coupons_settlement_runs", up: migrateSettlementRuns},
 	// Each brand's own profile (names, identities) and member erasures.
 	{id: "0026_privacy_brand_profiles", up: migratePrivacy},
+	// Every handover names the channel instance (WeCom corp) it runs on.
+	{id: "0027_s6house_handover_instances", up: migrateHandoverInstances},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -31,8 +31,9 @@ type Options struct {
 	MaxBodyBytes     int64
 	MaxBulkBodyBytes int64
 	Logger           *slog.Logger
-	// ContactWays creates channel QR codes; nil when WeCom is off.
-	ContactWays ContactWayMaker
+	// ContactWays create channel QR codes, one per WeCom instance in the
+	// registry's order; none when WeCom is off.
+	ContactWays []ContactWayMaker
 	// Channels are the channel instances the gateway was wired with: a
 	// guide's identities must name one of them. Nil: not checked (the
 	// import command, which runs without channels).
@@ -64,7 +65,7 @@ type Server struct {
 	maxBulk     int64
 	log         *slog.Logger
 
-	contactWays ContactWayMaker
+	contactWays []ContactWayMaker
 	channels    adapters.Specs
 	assigner    *assign.Assigner
 	workflows   Workflows

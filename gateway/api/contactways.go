@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"slices"
 
 	"github.com/gin-gonic/gin"
 
@@ -33,15 +34,36 @@ func ContactWayState(kind, id string) string {
 }
 
 func (s *Server) contactWaysReady(c *gin.Context) bool {
-	if s.contactWays == nil {
+	if len(s.contactWays) == 0 {
 		abort(c, newError(http.StatusNotImplemented, "not_configured", "contact ways need the WeCom channel (wecom.corp_id)"))
 		return false
 	}
 	return true
 }
 
-// storeContactWay creates (or re-creates) a store's QR code, adding any of
-// its active guides with a WeCom account.
+// contactWayMaker is the instance a QR code is made on: the one the
+// query's channel names, else the first (in the registry's order) that
+// ids holds an id on: the corp of the guide, or of the store's guides.
+func (s *Server) contactWayMaker(c *gin.Context, ids func(channel string) bool) (ContactWayMaker, *apiError) {
+	if want := c.Query("channel"); want != "" {
+		for _, m := range s.contactWays {
+			if m.Name() == want {
+				return m, nil
+			}
+		}
+		return nil, newError(http.StatusBadRequest, CodeInvalidArgument, "channel %q is not a WeCom instance of this gateway", want)
+	}
+	for _, m := range s.contactWays {
+		if ids(m.Name()) {
+			return m, nil
+		}
+	}
+	return nil, nil
+}
+
+// storeContactWay creates (or re-creates) a store's QR code on the WeCom
+// instance of its guides, adding any of its active guides with an id
+// there.
 func (s *Server) storeContactWay(c *gin.Context) {
 	if !s.contactWaysReady(c) {
 		return
@@ -57,7 +79,18 @@ func (s *Server) storeContactWay(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	channel := s.contactWays.Name()
+	maker, e := s.contactWayMaker(c, func(channel string) bool {
+		return slices.ContainsFunc(guides, func(g store.Guide) bool { return g.Active && g.Identity(channel) != "" })
+	})
+	if e != nil {
+		abort(c, e)
+		return
+	}
+	if maker == nil {
+		abort(c, newError(http.StatusConflict, CodeConflict, "store %q has no active guide with an id on WeCom", rs.ID))
+		return
+	}
+	channel := maker.Name()
 	var users []string
 	for _, g := range guides {
 		if id := g.Identity(channel); g.Active && id != "" && len(users) < 100 {
@@ -68,10 +101,11 @@ func (s *Server) storeContactWay(c *gin.Context) {
 		abort(c, newError(http.StatusConflict, CodeConflict, "store %q has no active guide with an id on %s", rs.ID, channel))
 		return
 	}
-	s.makeContactWay(c, &store.ContactWay{Channel: channel, StoreID: rs.ID, State: ContactWayState("s", rs.ID)}, users, rs.Name)
+	s.makeContactWay(c, maker, &store.ContactWay{Channel: channel, StoreID: rs.ID, State: ContactWayState("s", rs.ID)}, users, rs.Name)
 }
 
-// guideContactWay creates (or re-creates) a guide's own QR code.
+// guideContactWay creates (or re-creates) a guide's own QR code on the
+// WeCom instance the guide has an id on.
 func (s *Server) guideContactWay(c *gin.Context) {
 	if !s.contactWaysReady(c) {
 		return
@@ -81,20 +115,29 @@ func (s *Server) guideContactWay(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	channel := s.contactWays.Name()
-	if g.Identity(channel) == "" || !g.Active {
-		abort(c, newError(http.StatusConflict, CodeConflict, "guide %q is inactive or has no id on %s", g.ID, channel))
+	maker, e := s.contactWayMaker(c, func(channel string) bool { return g.Identity(channel) != "" })
+	if e != nil {
+		abort(c, e)
 		return
 	}
-	s.makeContactWay(c, &store.ContactWay{Channel: channel, GuideID: g.ID, State: ContactWayState("g", g.ID)}, []string{g.Identity(channel)}, g.Name)
+	if maker == nil || g.Identity(maker.Name()) == "" || !g.Active {
+		where := "WeCom"
+		if maker != nil {
+			where = maker.Name()
+		}
+		abort(c, newError(http.StatusConflict, CodeConflict, "guide %q is inactive or has no id on %s", g.ID, where))
+		return
+	}
+	channel := maker.Name()
+	s.makeContactWay(c, maker, &store.ContactWay{Channel: channel, GuideID: g.ID, State: ContactWayState("g", g.ID)}, []string{g.Identity(channel)}, g.Name)
 }
 
-func (s *Server) makeContactWay(c *gin.Context, cw *store.ContactWay, users []string, remark string) {
+func (s *Server) makeContactWay(c *gin.Context, maker ContactWayMaker, cw *store.ContactWay, users []string, remark string) {
 	ctx := c.Request.Context()
-	configID, qr, err := s.contactWays.CreateContactWay(ctx, users, cw.State, remark)
+	configID, qr, err := maker.CreateContactWay(ctx, users, cw.State, remark)
 	if err != nil {
 		s.log.WarnContext(ctx, "creating contact way", "state", cw.State, "error", err)
-		abort(c, newError(http.StatusBadGateway, "upstream_error", "WeCom refused the contact way: %v", err))
+		abort(c, newError(http.StatusBadGateway, "upstream_error", "%s refused the contact way: %v", cw.Channel, err))
 		return
 	}
 	cw.ConfigID, cw.QRCode = configID, qr

@@ -58,10 +58,10 @@ type Options struct {
 	// OnlinePools names, per brand, the store whose guides serve members
 	// no nearby store can take (the brand's online guide pool).
 	OnlinePools map[string]string
-	// Transferer moves a leaving guide's contacts on its channel (WeCom);
-	// nil skips it.
-	Transferer Transferer
-	Logger     *slog.Logger
+	// Transferers move a leaving guide's contacts on their channel
+	// instances (each WeCom corp): the instances the guide has an id on.
+	Transferers []Transferer
+	Logger      *slog.Logger
 }
 
 // Assigner binds members to guides.

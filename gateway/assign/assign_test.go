@@ -224,10 +224,11 @@ func TestIndexFollowsChanges(t *testing.T) {
 }
 
 type fakeTransferer struct {
+	name  string
 	calls []string
 }
 
-func (f *fakeTransferer) Name() string { return "wecom" }
+func (f *fakeTransferer) Name() string { return f.name }
 
 func (f *fakeTransferer) TransferContacts(_ context.Context, from, to string, ids []string) error {
 	f.calls = append(f.calls, fmt.Sprintf("%s→%s %v", from, to, ids))
@@ -238,8 +239,9 @@ func TestGuideLeftHandsMembersToColleagues(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		a := world(t, s)
-		tr := &fakeTransferer{}
-		a.opts.Transferer = tr
+		// Two corps: b1 is of the default one only.
+		tr, acme := &fakeTransferer{name: "wecom"}, &fakeTransferer{name: "wecom:acme"}
+		a.opts.Transferers = []Transferer{acme, tr}
 		// b1 has a WeCom account and three members, two with WeCom ids.
 		if err := s.UpsertGuides(ctx, []store.Guide{{ID: "b1", StoreID: "b", Name: "B1", Active: true, Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: "wx-b1"}}},
 			{ID: "a2", StoreID: "a", Name: "A2", Capacity: 2, Active: true, Identities: []store.GuideIdentity{{Channel: "wecom", ExternalID: "wx-a2"}}}}); err != nil {
@@ -274,6 +276,9 @@ func TestGuideLeftHandsMembersToColleagues(t *testing.T) {
 		if fmt.Sprint(tr.calls) != "[wx-b1→wx-a2 [wm1]]" {
 			// a1 has no WeCom account; wm0 went to a1 and is not transferred.
 			t.Errorf("transfers = %v", tr.calls)
+		}
+		if len(acme.calls) != 0 {
+			t.Errorf("transfers on wecom:acme = %v, want none (b1 is not of acme)", acme.calls)
 		}
 		g, _ := s.Guide(ctx, "b1", "")
 		if g.Active || g.LeftAt == nil || g.BoundCount != 0 {

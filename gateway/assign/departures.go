@@ -15,9 +15,11 @@ import (
 type Departures struct {
 	Store    *store.Store
 	Assigner *Assigner
-	// Handovers, when set, takes the guides of its channel: their
-	// customers go through durable handovers (WeCom's 离职继承: the guide
-	// is gone, so the transfer for serving employees cannot be used).
+	// Handovers, when set, takes the guides of the channel instances it
+	// handles (each WeCom corp): their customers go through durable
+	// handovers on the instance that reported the departure (WeCom's
+	// 离职继承: the guide is gone, so the transfer for serving employees
+	// cannot be used).
 	Handovers *Handovers
 	Log       *slog.Logger
 }
@@ -31,8 +33,8 @@ func (d *Departures) GuideLeft(ctx context.Context, in *adapters.Inbound) error 
 	if err != nil {
 		return err
 	}
-	if d.Handovers != nil && in.Channel == d.Handovers.opts.Channel {
-		if _, err := d.Handovers.Start(ctx, g.ID, in.DedupKey); err != nil {
+	if d.Handovers != nil && d.Handovers.Handles(in.Channel) {
+		if _, err := d.Handovers.Start(ctx, in.Channel, g.ID, in.DedupKey); err != nil {
 			return fmt.Errorf("handing over the members of guide %s: %w", g.ID, err)
 		}
 		return nil

@@ -1,11 +1,13 @@
 package assign
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -88,10 +90,6 @@ const (
 
 // HandoverOptions configure Handovers.
 type HandoverOptions struct {
-	// Channel is the channel instance (its key) the guides' contacts
-	// live on, whose ids of the guides and members handovers use.
-	// Required.
-	Channel string
 	// PollInterval is how often requested handovers are checked with the
 	// channel (WeCom moves a contact 24 hours after the request unless
 	// they refuse). Default 1 hour.
@@ -121,17 +119,23 @@ type Enqueuer interface {
 // what a lost task left. A member is never asked of the channel twice
 // once their row is settled, and a claim that may follow a request whose
 // answer was lost asks the channel's status first.
+//
+// Each handover row records the channel instance (store.Handover.Channel)
+// whose ids it uses and that is asked to move the member: the instance on
+// which the guide left (one WeCom corp of several).
 type Handovers struct {
 	a     *Assigner
 	store *store.Store
-	xfer  ResignedTransferer
+	xfers map[string]ResignedTransferer
 	queue Enqueuer
 	opts  HandoverOptions
 	log   *slog.Logger
 }
 
-// NewHandovers returns the handover driver.
-func NewHandovers(a *Assigner, xfer ResignedTransferer, q Enqueuer, opts HandoverOptions) *Handovers {
+// NewHandovers returns the handover driver of the channel instances
+// xfers names by key (each WeCom corp's instance key and its
+// transferer).
+func NewHandovers(a *Assigner, xfers map[string]ResignedTransferer, q Enqueuer, opts HandoverOptions) *Handovers {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Hour
 	}
@@ -147,8 +151,12 @@ func NewHandovers(a *Assigner, xfer ResignedTransferer, q Enqueuer, opts Handove
 	if opts.Logger == nil {
 		opts.Logger = a.log
 	}
-	return &Handovers{a: a, store: a.store, xfer: xfer, queue: q, opts: opts, log: opts.Logger}
+	return &Handovers{a: a, store: a.store, xfers: xfers, queue: q, opts: opts, log: opts.Logger}
 }
+
+// Handles reports whether the guides of a channel instance who leave are
+// handed over on it.
+func (h *Handovers) Handles(channel string) bool { return h.xfers[channel] != nil }
 
 // Register adds the handover task handlers.
 func (h *Handovers) Register(mux *asynq.ServeMux) {
@@ -160,11 +168,16 @@ type handoverPayload struct {
 	GuideID string `json:"guide_id"`
 }
 
-// Start deactivates a guide who left and saves a pending handover for
-// each member bound to them, then queues their request. key identifies
-// what reported the departure (a delivery), so that a repeat queues
-// nothing new. Calling it again saves nothing twice.
-func (h *Handovers) Start(ctx context.Context, guideID, key string) (int, error) {
+// Start deactivates a guide who left the organisation of a channel
+// instance (the corp that reported it) and saves a pending handover on
+// that instance for each member bound to them, then queues their
+// request. key identifies what reported the departure (a delivery), so
+// that a repeat queues nothing new. Calling it again saves nothing
+// twice.
+func (h *Handovers) Start(ctx context.Context, channel, guideID, key string) (int, error) {
+	if !h.Handles(channel) {
+		return 0, fmt.Errorf("handing over on %s: not a channel instance of handovers", channel)
+	}
 	g, err := h.store.Guide(ctx, guideID, "")
 	if err != nil {
 		return 0, err
@@ -176,15 +189,15 @@ func (h *Handovers) Start(ctx context.Context, guideID, key string) (int, error)
 	if err != nil {
 		return 0, err
 	}
-	from := channelID(g, h.opts.Channel)
+	from := channelID(g, channel)
 	rows := make([]store.Handover, 0, len(bindings))
 	for _, b := range bindings {
-		ext, err := h.store.MemberChannelID(ctx, b.MemberID, h.opts.Channel)
+		ext, err := h.store.MemberChannelID(ctx, b.MemberID, channel)
 		if err != nil {
 			return 0, err
 		}
 		rows = append(rows, store.Handover{GuideID: guideID, MemberID: b.MemberID, BrandID: b.BrandID, StoreID: g.StoreID,
-			Channel: h.opts.Channel, HandoverUserID: from, ExternalUserID: ext})
+			Channel: channel, HandoverUserID: from, ExternalUserID: ext})
 	}
 	n, err := h.store.CreateHandovers(ctx, rows)
 	if err != nil {
@@ -194,15 +207,17 @@ func (h *Handovers) Start(ctx context.Context, guideID, key string) (int, error)
 		// Saved: the sweep queues it.
 		h.log.Warn("queueing a handover failed; the sweep will retry", slog.String("guide_id", guideID), slog.Any("error", err))
 	}
-	h.log.Info("guide left; handing their members over", slog.String("guide_id", guideID), slog.Int("members", len(rows)), slog.Int("new", n))
+	h.log.Info("guide left; handing their members over", slog.String("guide_id", guideID), slog.String("channel", channel),
+		slog.Int("members", len(rows)), slog.Int("new", n))
 	return n, nil
 }
 
-// TransferFailed acts on the channel reporting that a contact refused to
-// be handed to takeoverUserID, or that the takeover guide has too many
-// contacts (WeCom transfer_fail): the member goes to another guide.
-func (h *Handovers) TransferFailed(ctx context.Context, takeoverUserID, externalID, reason string) error {
-	row, err := h.store.RequestedHandover(ctx, h.opts.Channel, takeoverUserID, externalID)
+// TransferFailed acts on a channel instance reporting that a contact
+// refused to be handed to takeoverUserID, or that the takeover guide has
+// too many contacts (WeCom transfer_fail): the member goes to another
+// guide.
+func (h *Handovers) TransferFailed(ctx context.Context, channel, takeoverUserID, externalID, reason string) error {
+	row, err := h.store.RequestedHandover(ctx, channel, takeoverUserID, externalID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // not a handover of ours, or settled already
 	}
@@ -226,7 +241,7 @@ func (h *Handovers) refusal(ctx context.Context, row *store.Handover, full bool,
 		name = g.Name + " (" + g.ID + ")"
 	}
 	if full {
-		return fmt.Sprintf("%s holds as many customers as %s allows (%s)", name, h.opts.Channel, detail)
+		return fmt.Sprintf("%s holds as many customers as %s allows (%s)", name, row.Channel, detail)
 	}
 	return fmt.Sprintf("the customer refused to be handed to %s (%s)", name, detail)
 }
@@ -348,7 +363,7 @@ func (h *Handovers) Request(ctx context.Context, guideID string) error {
 		if len(rows) == 0 {
 			break
 		}
-		byTo := map[string][]*store.Handover{}
+		var ask []*store.Handover
 		for i := range rows {
 			r := &rows[i]
 			if r.ToGuideID == "" {
@@ -362,19 +377,18 @@ func (h *Handovers) Request(ctx context.Context, guideID string) error {
 			}
 			switch {
 			case r.ExternalUserID == "" || r.HandoverUserID == "":
-				h.settle(ctx, r, store.HandoverTransferred, fmt.Sprintf("not a contact on %s: moved in scrmgw only", h.opts.Channel), 0)
+				h.settle(ctx, r, store.HandoverTransferred, fmt.Sprintf("not a contact on %s: moved in scrmgw only", r.Channel), 0)
 			case r.TakeoverUserID == "":
 				h.settle(ctx, r, store.HandoverFailed, fmt.Sprintf("the new guide %s has no %s id: bound to them in scrmgw, "+
-					"but the customer stays with %s on %s", r.ToGuideID, h.opts.Channel, r.HandoverUserID, h.opts.Channel), 0)
+					"but the customer stays with %s on %s", r.ToGuideID, r.Channel, r.HandoverUserID, r.Channel), 0)
+			case !h.Handles(r.Channel):
+				h.settle(ctx, r, store.HandoverFailed, fmt.Sprintf("%s is not configured any more: bound to %s in scrmgw, "+
+					"but the customer stays with %s there", r.Channel, r.ToGuideID, r.HandoverUserID), 0)
 			default:
-				byTo[r.TakeoverUserID] = append(byTo[r.TakeoverUserID], r)
+				ask = append(ask, r)
 			}
 		}
-		tos := make([]string, 0, len(byTo))
-		for to := range byTo {
-			tos = append(tos, to)
-		}
-		slices.Sort(tos)
+		tos, byTo := byTakeover(ask)
 		for i, to := range tos {
 			n, err := h.request(ctx, to, byTo[to])
 			requested = requested || n > 0
@@ -393,6 +407,23 @@ func (h *Handovers) Request(ctx context.Context, guideID string) error {
 		h.pollLater(ctx, guideID)
 	}
 	return nil
+}
+
+// takeover is where a group of handovers goes: the takeover user on a
+// channel instance, asked in one call.
+type takeover struct{ channel, to string }
+
+// byTakeover groups rows by takeover, in order of channel and user.
+func byTakeover(rows []*store.Handover) ([]takeover, map[takeover][]*store.Handover) {
+	by := map[takeover][]*store.Handover{}
+	for _, r := range rows {
+		k := takeover{r.Channel, r.TakeoverUserID}
+		by[k] = append(by[k], r)
+	}
+	keys := slices.SortedFunc(maps.Keys(by), func(a, b takeover) int {
+		return cmp.Or(cmp.Compare(a.channel, b.channel), cmp.Compare(a.to, b.to))
+	})
+	return keys, by
 }
 
 func derefs(rs []*store.Handover) []store.Handover {
@@ -460,7 +491,7 @@ func (h *Handovers) place(ctx context.Context, r *store.Handover, home *store.Re
 				reason += "; last refusal: " + r.Reason
 			}
 			if r.HandoverUserID != "" && r.ExternalUserID != "" {
-				reason += fmt.Sprintf("; the customer stays with %s on %s", r.HandoverUserID, h.opts.Channel)
+				reason += fmt.Sprintf("; the customer stays with %s on %s", r.HandoverUserID, r.Channel)
 			}
 			h.settle(ctx, r, store.HandoverFailed, reason, r.ErrCode)
 			return false, nil
@@ -474,21 +505,21 @@ func (h *Handovers) place(ctx context.Context, r *store.Handover, home *store.Re
 	if err != nil {
 		return false, err
 	}
-	ok, err := h.store.SetHandoverTarget(ctx, r, target, channelID(g, h.opts.Channel))
+	ok, err := h.store.SetHandoverTarget(ctx, r, target, channelID(g, r.Channel))
 	if err != nil {
 		return false, err
 	}
 	return ok, nil
 }
 
-// request asks the channel to move rows (claimed, pending, all to the
-// takeover user to) and records each outcome. It returns how many are
+// request asks the channel instance to.channel to move rows (claimed,
+// pending, all to the takeover user to.to) and records each outcome. It returns how many are
 // requested now; an error means the channel could not be asked (or its
 // answer was lost) and the rows not settled are released: their next
 // claim is a further attempt, which asks the channel's status before
 // asking the channel again.
-func (h *Handovers) request(ctx context.Context, to string, rows []*store.Handover) (int, error) {
-	from := rows[0].HandoverUserID
+func (h *Handovers) request(ctx context.Context, to takeover, rows []*store.Handover) (int, error) {
+	from, xfer := rows[0].HandoverUserID, h.xfers[to.channel]
 	requested := 0
 	var ask []*store.Handover
 	var status map[string]TakeoverStatus
@@ -496,10 +527,10 @@ func (h *Handovers) request(ctx context.Context, to string, rows []*store.Handov
 		if r.Attempts > 1 && status == nil {
 			// An earlier claim may have asked the channel without
 			// learning its answer: the channel knows.
-			st, err := h.xfer.ResignedTransferStatus(ctx, from, to)
+			st, err := xfer.ResignedTransferStatus(ctx, from, to.to)
 			if err != nil {
 				h.release(ctx, derefs(rows), "checking an earlier request: "+err.Error())
-				return 0, fmt.Errorf("checking earlier handover requests to %s: %w", to, err)
+				return 0, fmt.Errorf("checking earlier handover requests to %s on %s: %w", to.to, to.channel, err)
 			}
 			status = st
 			if status == nil {
@@ -525,7 +556,7 @@ func (h *Handovers) request(ctx context.Context, to string, rows []*store.Handov
 	}
 	for start := 0; start < len(ask); start += 100 {
 		batch := ask[start:min(start+100, len(ask))]
-		n, err := h.requestBatch(ctx, from, to, batch)
+		n, err := h.requestBatch(ctx, xfer, from, to, batch)
 		requested += n
 		if err != nil {
 			h.release(ctx, derefs(ask[start+len(batch):]), "not asked yet: "+err.Error())
@@ -535,28 +566,29 @@ func (h *Handovers) request(ctx context.Context, to string, rows []*store.Handov
 	return requested, nil
 }
 
-func (h *Handovers) requestBatch(ctx context.Context, from, to string, rows []*store.Handover) (int, error) {
+func (h *Handovers) requestBatch(ctx context.Context, xfer ResignedTransferer, from string, to takeover, rows []*store.Handover) (int, error) {
+	channel := to.channel
 	ids := make([]string, len(rows))
 	byID := make(map[string]*store.Handover, len(rows))
 	for i, r := range rows {
 		ids[i], byID[r.ExternalUserID] = r.ExternalUserID, r
 	}
-	outs, err := h.xfer.TransferResigned(ctx, from, to, ids)
+	outs, err := xfer.TransferResigned(ctx, from, to.to, ids)
 	switch {
 	case errors.Is(err, adapters.ErrOutcomeUnknown):
 		// The channel may have acted: the next claim counts another
 		// attempt and so asks the channel's status before asking again.
 		h.release(ctx, derefs(rows), "outcome unknown, to be checked before asking again: "+err.Error())
-		return 0, fmt.Errorf("requesting the handover to %s (outcome unknown): %w", to, err)
+		return 0, fmt.Errorf("requesting the handover to %s on %s (outcome unknown): %w", to.to, channel, err)
 	case errors.Is(err, adapters.ErrInvalidRecipient) && takeoverRefused(apiCode(err)):
 		// The channel does not take this guide: another one will do.
 		for _, r := range rows {
-			h.retarget(ctx, r, fmt.Sprintf("%s refused %s as the new guide: %v", h.opts.Channel, r.ToGuideID, err), apiCode(err))
+			h.retarget(ctx, r, fmt.Sprintf("%s refused %s as the new guide: %v", channel, r.ToGuideID, err), apiCode(err))
 		}
 		return 0, nil
 	case err != nil:
 		h.release(ctx, derefs(rows), err.Error())
-		return 0, fmt.Errorf("requesting the handover to %s: %w", to, err)
+		return 0, fmt.Errorf("requesting the handover to %s on %s: %w", to.to, channel, err)
 	}
 	requested := 0
 	var later error
@@ -575,20 +607,20 @@ func (h *Handovers) requestBatch(ctx context.Context, from, to string, rows []*s
 			h.retarget(ctx, r, h.refusal(ctx, r, true, fmt.Sprintf("errcode %d", o.Code)), o.Code)
 		case TransferTooSoon:
 			h.settle(ctx, r, store.HandoverFailed, fmt.Sprintf("%s refuses to move the customer: they were handed over within the last 90 days "+
-				"(errcode %d); they stay with %s on %s and are bound to %s in scrmgw", h.opts.Channel, o.Code, r.HandoverUserID, h.opts.Channel, r.ToGuideID), o.Code)
+				"(errcode %d); they stay with %s on %s and are bound to %s in scrmgw", channel, o.Code, r.HandoverUserID, channel, r.ToGuideID), o.Code)
 		case TransferNotContact:
 			h.settle(ctx, r, store.HandoverFailed, fmt.Sprintf("not a contact of %s on %s any more (errcode %d); bound to %s in scrmgw",
-				r.HandoverUserID, h.opts.Channel, o.Code, r.ToGuideID), o.Code)
+				r.HandoverUserID, channel, o.Code, r.ToGuideID), o.Code)
 		case TransferNotYet:
-			h.release(ctx, []store.Handover{*r}, fmt.Sprintf("%s does not know yet that %s left (errcode %d)", h.opts.Channel, r.HandoverUserID, o.Code))
-			later = fmt.Errorf("%s does not know yet that %s left (errcode %d)", h.opts.Channel, r.HandoverUserID, o.Code)
+			h.release(ctx, []store.Handover{*r}, fmt.Sprintf("%s does not know yet that %s left (errcode %d)", channel, r.HandoverUserID, o.Code))
+			later = fmt.Errorf("%s does not know yet that %s left (errcode %d)", channel, r.HandoverUserID, o.Code)
 		default:
-			h.settle(ctx, r, store.HandoverFailed, fmt.Sprintf("%s refused the handover to %s (errcode %d)", h.opts.Channel, r.ToGuideID, o.Code), o.Code)
+			h.settle(ctx, r, store.HandoverFailed, fmt.Sprintf("%s refused the handover to %s (errcode %d)", channel, r.ToGuideID, o.Code), o.Code)
 		}
 	}
 	for _, r := range byID {
 		h.release(ctx, []store.Handover{*r}, "not in the channel's answer")
-		later = errors.Join(later, fmt.Errorf("no answer for a customer of the handover to %s", to))
+		later = errors.Join(later, fmt.Errorf("no answer for a customer of the handover to %s on %s", to.to, channel))
 	}
 	return requested, later
 }
@@ -670,7 +702,7 @@ func (h *Handovers) Poll(ctx context.Context, guideID string) error {
 		after = page[len(page)-1].ID
 	}
 	now := time.Now()
-	byTo := map[string][]*store.Handover{}
+	var due []*store.Handover
 	var next time.Time
 	for i := range rows {
 		r := &rows[i]
@@ -681,20 +713,24 @@ func (h *Handovers) Poll(ctx context.Context, guideID string) error {
 			}
 			continue
 		}
-		byTo[r.TakeoverUserID] = append(byTo[r.TakeoverUserID], r)
+		due = append(due, r)
 	}
-	tos := make([]string, 0, len(byTo))
-	for to := range byTo {
-		tos = append(tos, to)
-	}
-	slices.Sort(tos)
+	tos, byTo := byTakeover(due)
 	retargeted, waiting := 0, false
 	var errs []error
 	for _, to := range tos {
 		group := byTo[to]
-		status, err := h.xfer.ResignedTransferStatus(ctx, group[0].HandoverUserID, to)
+		xfer := h.xfers[to.channel]
+		if xfer == nil {
+			for _, r := range group {
+				h.settle(ctx, r, store.HandoverFailed, fmt.Sprintf("%s is not configured any more: its takeover by %s cannot be checked",
+					r.Channel, r.ToGuideID), 0)
+			}
+			continue
+		}
+		status, err := xfer.ResignedTransferStatus(ctx, group[0].HandoverUserID, to.to)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("checking handovers to %s: %w", to, err))
+			errs = append(errs, fmt.Errorf("checking handovers to %s on %s: %w", to.to, to.channel, err))
 			continue
 		}
 		for _, r := range group {
@@ -716,7 +752,7 @@ func (h *Handovers) Poll(ctx context.Context, guideID string) error {
 					// operator looks (the member stays bound to the new
 					// guide here).
 					h.settle(ctx, r, store.HandoverFailed, fmt.Sprintf("%s did not report the takeover within %s of the handover",
-						h.opts.Channel, h.opts.GiveUp), 0)
+						r.Channel, h.opts.GiveUp), 0)
 					continue
 				}
 				if _, err := h.store.DeferHandoverCheck(ctx, r, now.Add(h.opts.PollInterval)); err != nil {

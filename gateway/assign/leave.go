@@ -30,8 +30,9 @@ type Move struct {
 // GuideLeft deactivates a guide and hands each of their members to a
 // colleague in the same store (least loaded with room), else a guide of
 // the nearest store carrying the brand, else the online pool; members no
-// one can take stay unassigned. On WeCom the contacts are transferred to
-// the new guide. It returns the moves made; calling it again moves
+// one can take stay unassigned. On each channel instance of
+// Options.Transferers the guide has an id on (their WeCom corp), the
+// contacts are transferred to the new guide there. It returns the moves made; calling it again moves
 // nothing twice.
 func (a *Assigner) GuideLeft(ctx context.Context, guideID string) ([]Move, error) {
 	g, err := a.store.Guide(ctx, guideID, "")
@@ -64,9 +65,11 @@ func (a *Assigner) GuideLeft(ctx context.Context, guideID string) ([]Move, error
 		}
 		moves = append(moves, Move{MemberID: b.MemberID, Brand: b.BrandID, From: guideID, To: nb.GuideID, StoreID: nb.StoreID})
 	}
-	if x := a.opts.Transferer; x != nil && g.Identity(x.Name()) != "" {
-		if err := a.transfer(ctx, g.Identity(x.Name()), moves); err != nil {
-			return moves, err
+	for _, x := range a.opts.Transferers {
+		if from := g.Identity(x.Name()); from != "" {
+			if err := a.transfer(ctx, x, from, moves); err != nil {
+				return moves, err
+			}
 		}
 	}
 	return moves, nil
@@ -124,10 +127,10 @@ func (a *Assigner) bindInStoreExcept(ctx context.Context, memberID int64, brand,
 	return nil, ErrUnassigned
 }
 
-// transfer hands the contacts on the Transferer's channel over, grouped
-// by the new guide (at most 100 per call, as WeCom takes).
-func (a *Assigner) transfer(ctx context.Context, from string, moves []Move) error {
-	channel := a.opts.Transferer.Name()
+// transfer hands the contacts on x's channel instance over, grouped by
+// the new guide (at most 100 per call, as WeCom takes).
+func (a *Assigner) transfer(ctx context.Context, x Transferer, from string, moves []Move) error {
+	channel := x.Name()
 	byGuide := map[string][]string{}
 	var order []string
 	for _, m := range moves {
@@ -151,8 +154,8 @@ func (a *Assigner) transfer(ctx context.Context, from string, moves []Move) erro
 	for _, to := range order {
 		ids := byGuide[to]
 		for start := 0; start < len(ids); start += 100 {
-			if err := a.opts.Transferer.TransferContacts(ctx, from, to, ids[start:min(start+100, len(ids))]); err != nil {
-				return fmt.Errorf("transferring contacts to %s: %w", to, err)
+			if err := x.TransferContacts(ctx, from, to, ids[start:min(start+100, len(ids))]); err != nil {
+				return fmt.Errorf("transferring contacts to %s on %s: %w", to, channel, err)
 			}
 		}
 	}

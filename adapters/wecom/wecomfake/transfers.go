@@ -71,12 +71,15 @@ type transferState struct {
 }
 
 // Resign makes userID an employee who left the corp and returns the
-// change_contact delete_user callback WeCom sends about it.
+// change_contact delete_user callback WeCom sends about it (to this
+// server's corp).
 func (s *Server) Resign(userID string) UserChange {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.resignedUsers[userID] = true
-	return DeleteUser(userID)
+	ch := DeleteUser(userID)
+	ch.CorpID = s.corpID
+	return ch
 }
 
 // SetContactLimit sets how many customers userID may hold: a transfer to

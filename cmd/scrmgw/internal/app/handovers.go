@@ -27,35 +27,38 @@ var handoverGiveUp = 7 * 24 * time.Hour
 const EventContactTransferFailed = "contact.transfer_failed"
 
 // wireHandovers sets up the durable handover of the customers of WeCom
-// employees who leave the corp (离职继承), when WeCom is enabled: on the
-// primary WeCom instance (the default, else the first by name). The
-// guides of other instances who leave have their members reassigned in
-// scrmgw (assign.Departures), without a WeCom handover.
+// employees who leave the corp (离职继承), when WeCom is enabled: on
+// every WeCom instance, each handover on the corp that reported the
+// departure and asked of that corp.
 func (a *App) wireHandovers() {
-	c := a.primaryWeCom()
-	if c == nil {
+	xfers := map[string]assign.ResignedTransferer{}
+	for _, c := range a.weComClients() {
+		xfers[c.Name()] = wecomResigned{api: c.API()}
+	}
+	if len(xfers) == 0 {
 		return
 	}
-	a.handovers = assign.NewHandovers(a.assigner, wecomResigned{api: c.API()}, a.Queue, assign.HandoverOptions{
-		Channel: c.Name(), PollInterval: handoverPollInterval, GiveUp: handoverGiveUp, Queue: queue.Default, Logger: a.Log})
+	a.handovers = assign.NewHandovers(a.assigner, xfers, a.Queue, assign.HandoverOptions{
+		PollInterval: handoverPollInterval, GiveUp: handoverGiveUp, Queue: queue.Default, Logger: a.Log})
 	a.processor.On(inbox.OnEvent(EventContactTransferFailed), inbox.HandlerFunc(func(ctx context.Context, in *adapters.Inbound) error {
-		if in.Channel != c.Name() {
+		if !a.handovers.Handles(in.Channel) {
 			return nil
 		}
-		return a.handovers.TransferFailed(ctx, in.Attrs["user_id"], in.SenderID, in.Attrs["fail_reason"])
+		return a.handovers.TransferFailed(ctx, in.Channel, in.Attrs["user_id"], in.SenderID, in.Attrs["fail_reason"])
 	}))
 }
 
-// primaryWeCom is the first WeCom instance registered (the default
-// instance when configured), or nil without WeCom.
-func (a *App) primaryWeCom() *wecom.Client {
+// weComClients are the WeCom instances registered, in the registry's
+// order (the default instance first when configured).
+func (a *App) weComClients() []*wecom.Client {
+	var out []*wecom.Client
 	for _, name := range a.Channels.Names() {
 		ch, _ := a.Channels.Channel(name)
 		if c, ok := ch.(*wecom.Client); ok {
-			return c
+			out = append(out, c)
 		}
 	}
-	return nil
+	return out
 }
 
 // wecomResigned is assign.ResignedTransferer over WeCom's

@@ -97,9 +97,9 @@ func (a *App) Handler() http.Handler {
 		r.Handle(rt.Method, rt.Path, gin.WrapH(rt.Handler))
 	}
 
-	var contactWays api.ContactWayMaker
-	if wc := a.primaryWeCom(); wc != nil {
-		contactWays = wc
+	var contactWays []api.ContactWayMaker
+	for _, wc := range a.weComClients() {
+		contactWays = append(contactWays, wc)
 	}
 	reg.MustRegister(a.audit.Collectors()...)
 	apiSrv := api.New(api.Options{Store: a.Store, AdminToken: a.Config.AdminToken, AdminTokenNext: a.Config.AdminTokenNext, Audit: a.audit, ContactWays: contactWays, Channels: a.Channels, Assigner: a.assigner, Workflows: a.apiWorkflows(),

@@ -56,12 +56,12 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 	if err := a.Migrate(ctx); err != nil {
 		return err
 	}
-	var transferer assign.Transferer
-	if wc := a.primaryWeCom(); wc != nil {
-		transferer = wc
+	var transferers []assign.Transferer
+	for _, wc := range a.weComClients() {
+		transferers = append(transferers, wc)
 	}
 	assigner, err := assign.New(ctx, a.Store, assign.Options{MaxDistanceKm: a.Config.Assign.MaxDistanceKm,
-		OnlinePools: a.Config.Assign.Pools(), Transferer: transferer, Logger: a.Log})
+		OnlinePools: a.Config.Assign.Pools(), Transferers: transferers, Logger: a.Log})
 	if err != nil {
 		return err
 	}
