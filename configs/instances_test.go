@@ -33,6 +33,8 @@ wecom:
       brands: [acme, acme-kids]
       member_mass_limit: 4/month
       send_rate: 30/s
+      kf_brands:
+        wkKids: acme-kids
     acme-cn:
       corp_id: ww-acme
       agent_id: "1000006"
@@ -66,6 +68,7 @@ func TestInstancesLoad(t *testing.T) {
 		"SCRMGW_WECOM_INSTANCES_ACME_CONTACT_SECRET_FILE=" + secretFile,
 		// acme-cn, as the environment spells it.
 		"SCRMGW_WECOM_INSTANCES_ACME_CN_SECRET=cn-secret",
+		"SCRMGW_WECOM_INSTANCES_ACME_CN_KF_BRANDS=wkCN1=acme, wkCN2=acme",
 		"SCRMGW_DINGTALK_INSTANCES_CN_CLIENT_SECRET=ding-cn-secret",
 	})
 	if err != nil {
@@ -76,8 +79,10 @@ func TestInstancesLoad(t *testing.T) {
 	acme.CorpID, acme.AgentID, acme.Token, acme.EncodingAESKey = "ww-acme", "1000005", "tok-acme", aesKey
 	acme.Secret, acme.ContactSecret = "acme-secret", "acme-contact-secret"
 	acme.Brands, acme.MemberMassLimit, acme.SendRate = []string{"acme", "acme-kids"}, "4/month", "30/s"
+	acme.KFBrands = map[string]string{"wkKids": "acme-kids"}
 	cn := def
 	cn.CorpID, cn.AgentID, cn.Secret, cn.Token, cn.EncodingAESKey, cn.Brand = "ww-acme", "1000006", "cn-secret", "tok-acme-cn", aesKey, "acme"
+	cn.KFBrands = map[string]string{"wkCN1": "acme", "wkCN2": "acme"}
 	if diff := cmp.Diff(map[string]wecom.Config{"acme": acme, "acme-cn": cn}, cfg.WeCom.Instances); diff != "" {
 		t.Errorf("wecom.instances (-want +got):\n%s", diff)
 	}
@@ -102,6 +107,12 @@ func TestInstancesLoad(t *testing.T) {
 	}
 	if got := cfg.WeCom.Instances["acme"].AllBrands(); !cmp.Equal(got, []string{"acme", "acme-kids"}) {
 		t.Errorf("acme's brands = %q", got)
+	}
+	if b := cfg.WeCom.Instances["acme"].KFBrand("wkKids"); b != "acme-kids" {
+		t.Errorf("acme's kf account wkKids serves %q, want acme-kids", b)
+	}
+	if b := cfg.WeCom.Instances["acme"].KFBrand("wkOther"); b != "acme" {
+		t.Errorf("acme's kf account wkOther serves %q, want acme (the default)", b)
 	}
 	if p := wecom.CallbackPathOf("acme"); p != "/callbacks/wecom/acme" {
 		t.Errorf("acme's callback path = %q", p)
@@ -151,6 +162,9 @@ func TestInstanceErrorsNameTheKey(t *testing.T) {
 		{"bad key position", corp("acme", full+"      brnad: acme\n"), nil, []string{`scrmgw.yaml:9:7: wecom.instances.acme.brnad: unknown key (did you mean "brand"?)`}},
 		{"bad aes key", corp("acme", "      corp_id: ww-acme\n      agent_id: \"5\"\n      secret: s\n      token: t\n      encoding_aes_key: short\n      brand: a\n"), nil,
 			[]string{"wecom.instances.acme.encoding_aes_key: want 43 characters, got 5"}},
+		{"kf brand not served", corp("acme", full+"      brand: acme\n      kf_brands:\n        wkX: acme-kids\n"), nil,
+			[]string{`wecom.instances.acme.kf_brands.wkX: "acme-kids" is not one of the instance's brands ["acme"]`}},
+		{"bad kf_brands env", "", []string{"SCRMGW_WECOM_KF_BRANDS=wkX"}, []string{"SCRMGW_WECOM_KF_BRANDS (wecom.kf_brands): want key=value pairs"}},
 		{"bad env value", "", []string{"SCRMGW_WECOM_INSTANCES_ACME_MAX_CLOCK_SKEW=soon"}, []string{"SCRMGW_WECOM_INSTANCES_ACME_MAX_CLOCK_SKEW (wecom.instances.acme.max_clock_skew): want a duration"}},
 		{"unknown instance key from env", "", []string{"SCRMGW_WECOM_INSTANCES_ACME_SECRIT=x"}, []string{"SCRMGW_WECOM_INSTANCES_ACME_SECRIT: unknown environment variable"}},
 		{"dingtalk instance", "dingtalk:\n  instances:\n    cn:\n      client_secret: s\n", nil, []string{"dingtalk.instances.cn.client_id: required"}},

@@ -108,7 +108,8 @@ func decodeNode(file, key string, n *yaml.Node, v reflect.Value, errs *[]error) 
 		}
 	case reflect.Map:
 		// A map of instances (wecom.instances.acme): each entry starts
-		// from the defaults of its section.
+		// from the defaults of its section; or of strings
+		// (wecom.kf_brands).
 		if n.Kind != yaml.MappingNode || v.Type().Key().Kind() != reflect.String {
 			fail("want a mapping of names")
 			return
@@ -121,7 +122,7 @@ func decodeNode(file, key string, n *yaml.Node, v reflect.Value, errs *[]error) 
 			entry := reflect.New(v.Type().Elem()).Elem()
 			if old := v.MapIndex(reflect.ValueOf(k.Value)); old.IsValid() {
 				entry.Set(old)
-			} else {
+			} else if v.Type().Elem().Kind() == reflect.Struct {
 				entry.Set(entryDefaults(v.Type().Elem()))
 			}
 			decodeNode(file, joinKey(key, k.Value), val, entry, errs)
@@ -186,6 +187,23 @@ func setScalar(v reflect.Value, s string) error {
 			}
 		}
 		v.Set(reflect.ValueOf(parts))
+	case reflect.Map:
+		// A map of strings (wecom.kf_brands): "k=v,k=v".
+		if v.Type().Key().Kind() != reflect.String || v.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("unsupported type %s", v.Type())
+		}
+		m := reflect.MakeMap(v.Type())
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			k, val, ok := strings.Cut(p, "=")
+			if !ok {
+				return fmt.Errorf("want key=value pairs separated by commas, got %q", p)
+			}
+			m.SetMapIndex(reflect.ValueOf(strings.TrimSpace(k)).Convert(v.Type().Key()), reflect.ValueOf(strings.TrimSpace(val)).Convert(v.Type().Elem()))
+		}
+		v.Set(m)
 	default:
 		return fmt.Errorf("unsupported type %s", v.Type())
 	}

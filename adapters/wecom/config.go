@@ -42,6 +42,12 @@ type Config struct {
 	// added (a contact way's state, else the employee), else Brand (or
 	// the first of Brands). Brand or Brands is required.
 	Brands []string `yaml:"brands"`
+	// KFBrands maps the corp's customer-service accounts (微信客服, by
+	// open_kfid) to the brand whose members their customers are, for a
+	// corp serving several brands; each must be one of Brand and Brands.
+	// An account not listed serves Brand (or the first of Brands). In the
+	// environment: SCRMGW_WECOM_KF_BRANDS=wkA=acme,wkB=acme-kids.
+	KFBrands map[string]string `yaml:"kf_brands"`
 	// MaxClockSkew is the replay window for callback timestamps; 0 turns
 	// the check off. Default 10m.
 	MaxClockSkew time.Duration `yaml:"max_clock_skew"`
@@ -61,8 +67,8 @@ type Config struct {
 	// cannot make the gateway read from the network it runs in.
 	MediaFetchPrivate bool `yaml:"media_fetch_private"`
 	// SendRate is the instance's send rate ("40/s", "600/min", "off").
-	// Default: send.rate.wecom for the default instance, the channel's
-	// own rate (Spec().Rate) for the others.
+	// Default: send.rate.wecom (each corp's), else the channel's own
+	// rate (Spec().Rate).
 	SendRate string `yaml:"send_rate"`
 	// Instances are further WeCom corps (or apps of one corp), by
 	// instance name: lower-case letters, digits, '-' and '_'. Only the
@@ -97,6 +103,18 @@ func (c Config) AllBrands() []string {
 		}
 	}
 	return out
+}
+
+// KFBrand is the brand of the customers of a customer-service account:
+// its KFBrands entry, else the default brand.
+func (c Config) KFBrand(openKfID string) string {
+	if b := c.KFBrands[openKfID]; b != "" {
+		return b
+	}
+	if bs := c.AllBrands(); len(bs) > 0 {
+		return bs[0]
+	}
+	return ""
 }
 
 // CallbackPathOf is the callback path of an instance: CallbackPath for
@@ -184,6 +202,11 @@ func (c *Config) validate(prefix, when string) error {
 	req("encoding_aes_key", c.EncodingAESKey)
 	if len(c.AllBrands()) == 0 {
 		errs = append(errs, fmt.Errorf("%sbrand: required (or %sbrands) when %s", prefix, prefix, when))
+	}
+	for _, kf := range slices.Sorted(maps.Keys(c.KFBrands)) {
+		if b := c.KFBrands[kf]; kf == "" || !slices.Contains(c.AllBrands(), b) {
+			errs = append(errs, fmt.Errorf("%skf_brands.%s: %q is not one of the instance's brands %q", prefix, kf, b, c.AllBrands()))
+		}
 	}
 	if c.EncodingAESKey != "" && len(c.EncodingAESKey) != encodingAESKeyLen {
 		errs = append(errs, fmt.Errorf("%sencoding_aes_key: want %d characters, got %d", prefix, encodingAESKeyLen, len(c.EncodingAESKey)))

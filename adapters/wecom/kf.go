@@ -64,13 +64,13 @@ func (c *Client) Expand(ctx context.Context, in *adapters.Inbound) (bool, error)
 	return true, nil
 }
 
-// kfInbound maps a member's kf message; system events and our own
-// messages are nil.
+// kfInbound maps a member's kf message, of the brand of its account
+// (Config.KFBrands); system events and our own messages are nil.
 func (c *Client) kfInbound(m *KFMessage) *adapters.Inbound {
 	if m.Origin != kfOriginCustomer || m.MsgID == "" {
 		return nil
 	}
-	in := &adapters.Inbound{Channel: c.key, DedupKey: "kfmsg:" + m.MsgID, Brand: c.brand, From: adapters.PartyMember,
+	in := &adapters.Inbound{Channel: c.key, DedupKey: "kfmsg:" + m.MsgID, Brand: c.cfg.KFBrand(m.OpenKfID), From: adapters.PartyMember,
 		SenderID: m.ExternalUserID, ConversationID: m.OpenKfID, Kind: m.MsgType, At: time.Unix(m.SendTime, 0).UTC(),
 		ReplyTo: map[string]string{"open_kfid": m.OpenKfID}}
 	switch m.MsgType {

@@ -168,3 +168,32 @@ func TestTwoWeComCorpsGuideLeaveAndContactWays(t *testing.T) {
 		t.Errorf("%d transfer_customer calls at the default corp, want none", n)
 	}
 }
+
+// TestTwoWeComCorpsKFBrands: corp acme serves two brands; a customer
+// asking acme's customer-service account wkKids for the nearest store
+// (kf/sync_msg after acme's kf_msg_or_event) is answered, at acme's
+// kf/send_msg, with acme-kids' store; through another account of acme,
+// with acme's (the default brand) store.
+func TestTwoWeComCorpsKFBrands(t *testing.T) {
+	tc := startTwoCorps(t)
+	s := tc.s
+	for i, tt := range []struct{ kf, want, not string }{
+		{"wkKids", "ACME 童装浦东店", "徐汇店"},
+		{"wkAcme", "徐汇店", "童装"},
+	} {
+		ext := "wmKF" + tt.kf
+		token := tc.acme.QueueKFMessages(tt.kf, wecomfake.KFLocation(ext, 31.21, 121.50, "陆家嘴", "上海市浦东新区"))
+		notify := wecomfake.KfMsgOrEvent{CorpID: acmeCorpID, Token: token, OpenKfID: tt.kf, CreateTime: time.Now().Add(time.Duration(i) * time.Second)}
+		if status, body := deliver(t, s.base+"/callbacks/wecom/acme", notify.XML(), tc.acmeCallback); status != 200 {
+			t.Fatalf("acme's kf_msg_or_event: %d %s", status, body)
+		}
+		waitFor(t, "the reply of "+tt.kf, func() bool { return len(tc.acme.KFSent()) > i })
+		r := tc.acme.KFSent()[i]
+		if r.OpenKfID != tt.kf || r.ToUser != ext || !strings.Contains(r.Text, tt.want) || strings.Contains(r.Text, tt.not) {
+			t.Errorf("reply = %s to %s: %q; want from %s to %s naming %s, not %s", r.OpenKfID, r.ToUser, r.Text, tt.kf, ext, tt.want, tt.not)
+		}
+	}
+	if n := len(tc.def.Calls()); n != 0 {
+		t.Errorf("the default corp got %d calls, want none", n)
+	}
+}

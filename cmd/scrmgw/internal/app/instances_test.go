@@ -30,7 +30,8 @@ const (
 // twoCorps is a gateway with two WeCom corps on fakes: the default
 // (brand camellia: store sh-1, guide 李娜 "li") and acme, serving brands
 // acme (store acme-sh 徐汇店, guide 张伟 "zhang") and acme-kids (store kids-sh,
-// guide 吴芳 "wu").
+// guide 吴芳 "wu"), with the customer-service account wkKids for
+// acme-kids.
 type twoCorps struct {
 	s            *started
 	tok          string
@@ -52,6 +53,8 @@ func startTwoCorps(t *testing.T) *twoCorps {
 	acme := corps.Config(tc.acme)
 	acme.Token, acme.EncodingAESKey = acmeToken, acmeAESKey
 	acme.Brands = []string{"acme", "acme-kids"}
+	// acme's customer service: wkKids serves acme-kids, any other acme.
+	acme.KFBrands = map[string]string{"wkKids": "acme-kids"}
 	acme.MaxClockSkew, acme.MemberMassLimit = 10*time.Minute, "1/day"
 	cfg.WeCom.Instances = map[string]wecom.Config{"acme": acme}
 	tc.s, tc.tok = startServe(t, cfg), cfg.AdminToken
