@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -258,8 +259,13 @@ type SendConfig struct {
 	Lease time.Duration `yaml:"lease"`
 }
 
-// SendRates are send rates per channel: "50/s", "600/min", "150000/h" or
-// "off".
+// SendRates are send rates per channel kind: "50/s", "600/min",
+// "150000/h" or "off". A channel instance's rate is, the first set of:
+// its own section's send_rate (wecom.send_rate,
+// wecom.instances.<name>.send_rate); send.rate.<kind>, which is each
+// instance's of the kind (every corp or app has its own limit at the
+// vendor); the channel's own default. A channel kind without a key here
+// is rated by its section's send_rate or its default.
 type SendRates struct {
 	// WeCom: default 40/s (WeCom allows a corp 150,000 calls of an API an
 	// hour, 41.7/s, and 10,000 a minute).
@@ -269,6 +275,18 @@ type SendRates struct {
 	DingTalk string `yaml:"dingtalk"`
 	// Webhook: default off.
 	Webhook string `yaml:"webhook"`
+}
+
+// For returns the rate send.rate.<kind> sets, and that key; "" when the
+// kind has no key here or it is unset.
+func (r SendRates) For(kind string) (rate, key string) {
+	v := reflect.ValueOf(r)
+	for i := 0; i < v.NumField(); i++ {
+		if strings.Split(v.Type().Field(i).Tag.Get("yaml"), ",")[0] == kind {
+			return v.Field(i).String(), "send.rate." + kind
+		}
+	}
+	return "", ""
 }
 
 // SecurityConfig holds keys for data at rest.

@@ -56,8 +56,8 @@ type Config struct {
 	// messages. Default https://api.dingtalk.com.
 	APIBase string `yaml:"api_base"`
 	// SendRate is the instance's send rate ("20/s", "off"). Default:
-	// send.rate.dingtalk for the default instance, the channel's own rate
-	// (Spec().Rate) for the others.
+	// send.rate.dingtalk (each app's), else the channel's own rate
+	// (Spec().Rate).
 	SendRate string `yaml:"send_rate"`
 	// Instances are further DingTalk apps, by instance name: lower-case
 	// letters, digits, '-' and '_'. Only the top-level dingtalk section

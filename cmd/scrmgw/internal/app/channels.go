@@ -83,8 +83,9 @@ type channelKind struct {
 // channelInstance is one configured instance of a channel kind.
 type channelInstance struct {
 	kind, name, key string
-	// rate is the instance's send rate as configured, rateKey the key
-	// that set it; "" is the channel's own rate.
+	// rate is the instance's send rate as its section configures it,
+	// rateKey the key; "" is send.rate.<kind>, else the channel's own
+	// rate (SendRates).
 	rate, rateKey string
 	// quota is the instance's limit on messages to one member
 	// (engine.ParseQuota), quotaKey the key that set it; "" is none.
@@ -142,9 +143,6 @@ func wecomInstances(cfg configs.Config) []channelInstance {
 		in := channelInstance{kind: wecom.ChannelName, name: n.Name, key: n.Key(),
 			rate: n.Config.SendRate, rateKey: instanceKey(wecom.ChannelName, n.Name, "send_rate"),
 			quota: n.Config.MemberMassLimit, quotaKey: instanceKey(wecom.ChannelName, n.Name, "member_mass_limit")}
-		if in.rate == "" && n.Name == adapters.DefaultInstance {
-			in.rate, in.rateKey = cfg.Send.Rate.WeCom, "send.rate.wecom"
-		}
 		c := n.Config
 		if !c.Enabled() {
 			out = append(out, in)
@@ -168,9 +166,6 @@ func dingTalkInstances(cfg configs.Config) []channelInstance {
 	for _, n := range all {
 		in := channelInstance{kind: dingtalk.ChannelName, name: n.Name, key: n.Key(),
 			rate: n.Config.SendRate, rateKey: instanceKey(dingtalk.ChannelName, n.Name, "send_rate")}
-		if in.rate == "" && n.Name == adapters.DefaultInstance {
-			in.rate, in.rateKey = cfg.Send.Rate.DingTalk, "send.rate.dingtalk"
-		}
 		c, key := n.Config, n.Key()
 		if !c.Enabled() {
 			out = append(out, in)

@@ -154,9 +154,9 @@ func (a *App) sendRules() (map[string]engine.Quota, error) {
 }
 
 // SendRates are the send rates of the configured channel instances, by
-// instance key: as configured (send.rate.<kind> for a default instance,
-// <kind>.instances.<name>.send_rate for the others), else the channel's
-// own (its Spec's Rate).
+// instance key (configs.SendRates says the rule): the instance's
+// section's send_rate, else send.rate.<kind>, else the channel's own (its
+// Spec's Rate).
 func SendRates(c configs.Config) (map[string]outbox.Rate, error) {
 	rates := map[string]outbox.Rate{}
 	specs := map[string]adapters.Spec{}
@@ -164,15 +164,19 @@ func SendRates(c configs.Config) (map[string]outbox.Rate, error) {
 		specs[s.Name] = s
 	}
 	for _, in := range channelInstances(c, true) {
-		if in.rate == "" {
+		v, key := in.rate, in.rateKey
+		if v == "" {
+			v, key = c.Send.Rate.For(in.kind)
+		}
+		if v == "" {
 			if r := specs[in.kind].Rate; !r.IsZero() {
 				rates[in.key] = outbox.Rate{N: r.N, Per: r.Per}
 			}
 			continue
 		}
-		rate, err := outbox.ParseRate(in.rate)
+		rate, err := outbox.ParseRate(v)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", in.rateKey, err)
+			return nil, fmt.Errorf("%s: %w", key, err)
 		}
 		rates[in.key] = rate
 	}

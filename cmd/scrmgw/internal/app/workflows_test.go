@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/scrmgw/scrmgw/adapters/dingtalk"
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/gateway/assign"
@@ -76,7 +77,7 @@ func TestSendRulesConfig(t *testing.T) {
 }
 
 // TestSendRulesPerInstance: every WeCom instance has its own rate (its
-// send_rate, else the channel's own; the default's send.rate.wecom) and
+// section's send_rate, else send.rate.wecom, else the channel's own) and
 // quota, by instance key; a bad one names its key.
 func TestSendRulesPerInstance(t *testing.T) {
 	cfg := configs.Default()
@@ -86,15 +87,34 @@ func TestSendRulesPerInstance(t *testing.T) {
 	kids := configs.Default().WeCom
 	kids.CorpID = "ww3"
 	cfg.WeCom.Instances = map[string]wecom.Config{"acme": acme, "kids": kids}
-	rates, err := SendRates(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for key, want := range map[string]string{"wecom": "40/s", "wecom:acme": "30/s", "wecom:kids": "40/s"} {
-		if got := rates[key].String(); got != want {
-			t.Errorf("rate of %s = %s, want %s", key, got, want)
+	cfg.DingTalk.Instances = map[string]dingtalk.Config{"cn": {ClientID: "d", ClientSecret: "s", Brand: "acme"}}
+	for _, tt := range []struct {
+		name  string
+		set   func(c *configs.Config)
+		rates map[string]string
+	}{
+		{"defaults", func(*configs.Config) {}, map[string]string{"wecom": "40/s", "wecom:acme": "30/s", "wecom:kids": "40/s", "dingtalk:cn": "20/s"}},
+		{"send.rate.wecom is every corp's", func(c *configs.Config) { c.Send.Rate.WeCom = "25/s" },
+			map[string]string{"wecom": "25/s", "wecom:acme": "30/s", "wecom:kids": "25/s"}},
+		{"the section's own first", func(c *configs.Config) { c.Send.Rate.WeCom, c.WeCom.SendRate = "25/s", "600/min" },
+			map[string]string{"wecom": "600/min", "wecom:acme": "30/s", "wecom:kids": "25/s"}},
+		{"unset: the channel's own", func(c *configs.Config) { c.Send.Rate.WeCom, c.Send.Rate.DingTalk = "", "" },
+			map[string]string{"wecom": "40/s", "wecom:acme": "30/s", "wecom:kids": "40/s", "dingtalk": "20/s", "dingtalk:cn": "20/s"}},
+	} {
+		c := cfg
+		c.Send.Rate = cfg.Send.Rate
+		tt.set(&c)
+		rates, err := SendRates(c)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		for key, want := range tt.rates {
+			if got := rates[key].String(); got != want {
+				t.Errorf("%s: rate of %s = %s, want %s", tt.name, key, got, want)
+			}
 		}
 	}
+
 	quotas, err := Quotas(cfg)
 	if err != nil {
 		t.Fatal(err)
