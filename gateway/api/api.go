@@ -86,10 +86,10 @@ func New(o Options) *Server {
 	}
 	var admins []adminToken
 	if o.AdminToken != "" {
-		admins = append(admins, adminToken{name: "admin", token: o.AdminToken})
+		admins = append(admins, adminToken{name: "admin", token: o.AdminToken, hash: store.HashToken(o.AdminToken)})
 	}
 	if o.AdminTokenNext != "" {
-		admins = append(admins, adminToken{name: "admin_next", token: o.AdminTokenNext})
+		admins = append(admins, adminToken{name: "admin_next", token: o.AdminTokenNext, hash: store.HashToken(o.AdminTokenNext)})
 	}
 	if o.Audit == nil {
 		o.Audit = noAuditor{}
@@ -100,9 +100,10 @@ func New(o Options) *Server {
 		memberCodes: membercode.New(o.Store, nil)}
 }
 
-// adminToken is a configured admin token and the name the audit trail
+// adminToken is a configured admin token, its store.HashToken (what the
+// console's sessions keep, computed once) and the name the audit trail
 // gives it.
-type adminToken struct{ name, token string }
+type adminToken struct{ name, token, hash string }
 
 // maxBulkItems bounds the rows of one bulk request.
 const maxBulkItems = 10000

@@ -333,3 +333,31 @@ func TestAuditCSVAndFilters(t *testing.T) {
 		a.must(403, "GET", "/api/v1/audit", acme, "")
 	})
 }
+
+// TestResolveHashAdminTokens: the console's sessions keep a token's
+// hash; the hash of either configured admin token (admin_token and,
+// while rotating, admin_token_next) resolves to that admin, any other
+// unknown hash is a bad token.
+func TestResolveHashAdminTokens(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		srv := api.New(api.Options{Store: s, AdminToken: adminToken, AdminTokenNext: nextAdminToken})
+		ctx := context.Background()
+		for tok, want := range map[string]string{adminToken: "admin", nextAdminToken: "admin_next"} {
+			p, err := srv.ResolveHash(ctx, store.HashToken(tok))
+			if err != nil || p.Name != want || !p.Admin() || !p.CanViewPhone {
+				t.Errorf("ResolveHash(hash of %s) = %+v, %v; want the admin %s", want, p, err, want)
+			}
+		}
+		if p, err := srv.ResolveHash(ctx, store.HashToken("scrmgw_not-a-token")); err != api.ErrBadToken {
+			t.Errorf("ResolveHash(unknown) = %+v, %v; want ErrBadToken", p, err)
+		}
+		// After the rotation only the new token is configured.
+		rotated := api.New(api.Options{Store: s, AdminToken: nextAdminToken})
+		if _, err := rotated.ResolveHash(ctx, store.HashToken(adminToken)); err != api.ErrBadToken {
+			t.Errorf("the old admin token after rotation: %v, want ErrBadToken", err)
+		}
+		if p, err := rotated.ResolveHash(ctx, store.HashToken(nextAdminToken)); err != nil || p.Name != "admin" {
+			t.Errorf("the new admin token after rotation = %+v, %v", p, err)
+		}
+	})
+}
