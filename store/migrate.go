@@ -76,6 +76,9 @@ var migrations = []migration{
 	{id: "0025_coupons_settlement_runs", up: migrateSettlementRuns},
 	// Each brand's own profile (names, identities) and member erasures.
 	{id: "0026_privacy_brand_profiles", up: migratePrivacy},
+	// Audit entries older than privacy.audit_retention may be deleted
+	// (never younger than 30 days).
+	{id: "0027_s6privacy_audit_prune", up: migrateAuditPrune},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas
