@@ -45,8 +45,10 @@ const ErasedReason = "erased"
 // EraseMember erases a member's personal data: with a brand, that brand's
 // part (its membership, bindings, tags, consent, cross-brand answers,
 // identities collected under it, the personal attributes of its events,
-// the texts of its inbox and outbox rows, its handoffs' and guide tasks'
-// texts), and the person too when no brand is left; with brand "" (the
+// the texts of its inbox and outbox rows and the channel's answers to
+// them, its handoffs' and guide tasks' texts, its handovers' channel ids
+// and reasons, its run steps' outcomes and errors), and the person too
+// when no brand is left; with brand "" (the
 // admin), every brand's part and the person: the row is anonymised
 // (phone, name, time zone), their identities deleted. Ledgers (orders,
 // points, coupons, commissions, send counts) keep their amounts, dates and
