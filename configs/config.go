@@ -90,7 +90,17 @@ type PrivacyConfig struct {
 	// ones are stripped by an hourly job. 0s keeps them. Default 4320h
 	// (180 days).
 	Retention time.Duration `yaml:"retention"`
+	// AuditRetention is how long audit_log entries are kept; older ones
+	// are deleted by the same hourly job. 0s keeps them. At least 720h
+	// (30 days): the database refuses to delete younger entries. Default
+	// 8760h (365 days).
+	AuditRetention time.Duration `yaml:"audit_retention"`
 }
+
+// AuditMinRetention is the least privacy.audit_retention: audit_log's
+// trigger refuses to delete entries younger than this
+// (store.AuditMinRetention, which must be the same).
+const AuditMinRetention = 30 * 24 * time.Hour
 
 // ConsoleConfig configures the web console at /console/ (docs/console.md).
 type ConsoleConfig struct {
@@ -383,7 +393,7 @@ func Default() Config {
 		Assign:   AssignConfig{MaxDistanceKm: 50},
 		Bots:     BotsConfig{HandoffIdle: 30 * time.Minute, DigestTime: "09:00"},
 		Tasks:    TasksConfig{RemindBefore: 2 * time.Hour, RemindAtDue: true, RemindEvery: time.Minute},
-		Privacy:  PrivacyConfig{Retention: 180 * 24 * time.Hour},
+		Privacy:  PrivacyConfig{Retention: 180 * 24 * time.Hour, AuditRetention: 365 * 24 * time.Hour},
 		WeCom:    wecom.Config{MaxClockSkew: 10 * time.Minute, APIBase: wecom.DefaultAPIBase, MemberMassLimit: "1/day"},
 		DingTalk: dingtalk.Config{StreamHost: dingtalk.DefaultHost, APIBase: dingtalk.DefaultHost},
 		Webhook:  webhook.Config{Tolerance: 5 * time.Minute, MaxBatch: 1000},
@@ -496,6 +506,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Privacy.Retention < 0 {
 		bad("privacy.retention", "must not be negative (0s keeps everything), got %v", c.Privacy.Retention)
+	}
+	if a := c.Privacy.AuditRetention; a != 0 && a < AuditMinRetention {
+		bad("privacy.audit_retention", "want 0s (keep every entry) or at least %v (the database refuses to delete younger entries), got %v",
+			AuditMinRetention, a)
 	}
 	if c.Tasks.RemindBefore < 0 {
 		bad("tasks.remind_before", "must not be negative, got %v", c.Tasks.RemindBefore)

@@ -85,6 +85,8 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"short next admin token", "", []string{"SCRMGW_ADMIN_TOKEN_NEXT=short"}, []string{"admin_token_next: must be at least 16 characters"}},
 		{"next admin token same as current", "admin_token: same-token-0123456789\nadmin_token_next: same-token-0123456789\n", nil,
 			[]string{"admin_token_next: is the same as admin_token"}},
+		{"audit retention under the floor", "privacy:\n  audit_retention: 240h\n", nil,
+			[]string{"privacy.audit_retention: want 0s (keep every entry) or at least 720h0m0s (the database refuses to delete younger entries), got 240h0m0s"}},
 		{"reminder sweep too often", "", []string{"SCRMGW_TASKS_REMIND_EVERY=10ms"}, []string{"tasks.remind_every: must be at least 1s, got 10ms"}},
 	}
 	for _, tc := range tests {

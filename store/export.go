@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/scrmgw/scrmgw/events"
 )
 
 // MemberExport is everything stored about a member for a brand (or, for
@@ -31,9 +33,12 @@ type MemberExport struct {
 	Points      []PointsLine      `json:"points"`
 	Runs        []WorkflowRun     `json:"runs"`
 	Messages    []ExportMessage   `json:"messages"`
-	GuideTasks  []GuideTask       `json:"guide_tasks"`
-	Handoffs    []Handoff         `json:"handoffs"`
-	Erasures    []MemberErasure   `json:"erasures"`
+	// Received are the messages the member wrote to the brand
+	// (message.received events: also in Events, with their texts).
+	Received   []ExportReceived `json:"received"`
+	GuideTasks []GuideTask      `json:"guide_tasks"`
+	Handoffs   []Handoff        `json:"handoffs"`
+	Erasures   []MemberErasure  `json:"erasures"`
 }
 
 // ExportTag is one tag of a member with a brand.
@@ -53,16 +58,42 @@ type ExportEvent struct {
 	OccurredAt time.Time       `json:"occurred_at"`
 }
 
-// ExportMessage is a message sent (or to be sent) to the member.
+// ExportMessage is a message sent (or to be sent) to the member, or
+// about them to their guide (To "guide": a handoff's relay of what they
+// wrote, a task), with every attempt to send it.
 type ExportMessage struct {
-	ID        int64           `json:"id"`
-	Brand     string          `json:"brand,omitempty"`
-	Channel   string          `json:"channel"`
-	Kind      string          `json:"kind"`
-	State     string          `json:"state"`
+	ID      int64  `json:"id"`
+	Brand   string `json:"brand,omitempty"`
+	To      string `json:"to"`
+	Channel string `json:"channel"`
+	Kind    string `json:"kind"`
+	State   string `json:"state"`
+	// Failure is the failure's code, Error the channel's last answer.
+	Failure   string          `json:"failure,omitempty"`
+	Error     string          `json:"error,omitempty"`
 	Payload   json.RawMessage `json:"payload,omitempty"`
 	CreatedAt time.Time       `json:"created_at"`
 	SentAt    *time.Time      `json:"sent_at,omitempty"`
+	Attempts  []ExportAttempt `json:"attempts"`
+}
+
+// ExportAttempt is one attempt to send a message.
+type ExportAttempt struct {
+	Attempt int       `json:"attempt"`
+	At      time.Time `json:"at"`
+	// Outcome is sent, retry or failed.
+	Outcome string `json:"outcome"`
+	Error   string `json:"error,omitempty"`
+}
+
+// ExportReceived is a message the member wrote.
+type ExportReceived struct {
+	EventID int64     `json:"event_id"`
+	Brand   string    `json:"brand,omitempty"`
+	Channel string    `json:"channel"`
+	Kind    string    `json:"kind,omitempty"`
+	Text    string    `json:"text,omitempty"`
+	At      time.Time `json:"at"`
 }
 
 // ExportMember returns everything stored about a member for brand ("" for
@@ -120,6 +151,11 @@ func (s *Store) ExportMember(ctx context.Context, id int64, brand string) (*Memb
 			ev.Attributes = json.RawMessage(e.Payload)
 		}
 		x.Events = append(x.Events, ev)
+		if e.Type == events.TypeMessageReceived {
+			var body struct{ Kind, Text string }
+			_ = json.Unmarshal([]byte(e.Payload), &body) // stripped or odd: no text
+			x.Received = append(x.Received, ExportReceived{EventID: e.ID, Brand: e.BrandID, Channel: e.Source, Kind: body.Kind, Text: body.Text, At: e.OccurredAt})
+		}
 	}
 	if x.Orders, err = s.MemberOrders(ctx, id, brand, 1000); err != nil {
 		return nil, err
@@ -137,10 +173,25 @@ func (s *Store) ExportMember(ctx context.Context, id int64, brand string) (*Memb
 	if err := q().Order("created_at, id").Find(&msgs).Error; err != nil {
 		return nil, translate(err)
 	}
+	attempts, err := s.exportAttempts(ctx, msgs)
+	if err != nil {
+		return nil, err
+	}
+	own := map[string]bool{}
+	for _, mi := range x.Identities {
+		own[mi.ExternalID] = true
+	}
 	for _, m := range msgs {
-		em := ExportMessage{ID: m.ID, Brand: m.BrandID, Channel: m.Channel, Kind: m.Kind, State: m.State, CreatedAt: m.CreatedAt, SentAt: m.SentAt}
+		em := ExportMessage{ID: m.ID, Brand: m.BrandID, To: "member", Channel: m.Channel, Kind: m.Kind, State: m.State, Failure: m.Failure,
+			Error: m.LastError, CreatedAt: m.CreatedAt, SentAt: m.SentAt, Attempts: attempts[m.ID]}
+		if m.GuideID != "" && m.Recipient != "" && !own[m.Recipient] {
+			em.To = "guide"
+		}
 		if json.Valid(m.Payload) {
 			em.Payload = json.RawMessage(m.Payload)
+		}
+		if em.Attempts == nil {
+			em.Attempts = []ExportAttempt{}
 		}
 		x.Messages = append(x.Messages, em)
 	}
@@ -155,6 +206,25 @@ func (s *Store) ExportMember(ctx context.Context, id int64, brand string) (*Memb
 	}
 	emptySlices(x)
 	return x, nil
+}
+
+// exportAttempts returns the send attempts of msgs by outbox id.
+func (s *Store) exportAttempts(ctx context.Context, msgs []OutboxMessage) (map[int64][]ExportAttempt, error) {
+	out := map[int64][]ExportAttempt{}
+	for start := 0; start < len(msgs); start += 500 {
+		ids := make([]int64, 0, 500)
+		for _, m := range msgs[start:min(start+500, len(msgs))] {
+			ids = append(ids, m.ID)
+		}
+		var rows []SendAttempt
+		if err := s.db.WithContext(ctx).Where("outbox_id IN ?", ids).Order("outbox_id, id").Find(&rows).Error; err != nil {
+			return nil, translate(err)
+		}
+		for _, a := range rows {
+			out[a.OutboxID] = append(out[a.OutboxID], ExportAttempt{Attempt: a.Attempt, At: a.At, Outcome: a.Outcome, Error: a.Error})
+		}
+	}
+	return out, nil
 }
 
 func emptySlices(x *MemberExport) {
@@ -190,6 +260,9 @@ func emptySlices(x *MemberExport) {
 	}
 	if x.Messages == nil {
 		x.Messages = []ExportMessage{}
+	}
+	if x.Received == nil {
+		x.Received = []ExportReceived{}
 	}
 	if x.GuideTasks == nil {
 		x.GuideTasks = []GuideTask{}

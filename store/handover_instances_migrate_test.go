@@ -24,7 +24,7 @@ func TestMigrateHandoverInstances(t *testing.T) {
 			s.Close()
 			raw := rawDB(t, dialect, url)
 			for _, q := range []string{
-				`DELETE FROM schema_migrations WHERE id = '0027_s6house_handover_instances'`,
+				`DELETE FROM schema_migrations WHERE id = '0027_handover_instances'`,
 				`INSERT INTO handovers (guide_id, member_id, brand_id, store_id, channel, handover_userid, external_userid, takeover_userid, state, created_at, updated_at)
 					VALUES ('g-li', 1, 'camellia', 'sh-1', '', 'li', 'wmA', 'wang', 'requested', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP),
 					('g-zhang', 2, 'acme', 'acme-sh', 'wecom:acme', 'zhang', 'wmB', 'zhao', 'requested', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`,
@@ -39,7 +39,7 @@ func TestMigrateHandoverInstances(t *testing.T) {
 			s = openURL(t, url)
 			defer s.Close()
 			applied, err := s.Migrate(ctx)
-			if err != nil || !slices.Equal(applied, []string{"0027_s6house_handover_instances"}) {
+			if err != nil || !slices.Equal(applied, []string{"0027_handover_instances"}) {
 				t.Fatalf("applied %v, %v", applied, err)
 			}
 			for _, tt := range []struct{ channel, to, ext, guide string }{

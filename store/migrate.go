@@ -77,7 +77,10 @@ var migrations = []migration{
 	// Each brand's own profile (names, identities) and member erasures.
 	{id: "0026_privacy_brand_profiles", up: migratePrivacy},
 	// Every handover names the channel instance (WeCom corp) it runs on.
-	{id: "0027_s6house_handover_instances", up: migrateHandoverInstances},
+	{id: "0027_handover_instances", up: migrateHandoverInstances},
+	// Audit entries older than privacy.audit_retention may be deleted
+	// (never younger than 30 days).
+	{id: "0028_audit_prune", up: migrateAuditPrune},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -45,8 +45,10 @@ const ErasedReason = "erased"
 // EraseMember erases a member's personal data: with a brand, that brand's
 // part (its membership, bindings, tags, consent, cross-brand answers,
 // identities collected under it, the personal attributes of its events,
-// the texts of its inbox and outbox rows, its handoffs' and guide tasks'
-// texts), and the person too when no brand is left; with brand "" (the
+// the texts of its inbox and outbox rows and the channel's answers to
+// them, its handoffs' and guide tasks' texts, its handovers' channel ids
+// and reasons, its run steps' outcomes and errors), and the person too
+// when no brand is left; with brand "" (the
 // admin), every brand's part and the person: the row is anonymised
 // (phone, name, time zone), their identities deleted. Ledgers (orders,
 // points, coupons, commissions, send counts) keep their amounts, dates and
@@ -219,8 +221,8 @@ func (s *Store) eraseBrandPart(tx *gorm.DB, ids []int64, brand string, at time.T
 			return tx.Where("member_id IN ? AND brand_id = ?", ids, brand).Delete(&CrossBrandOptIn{})
 		}},
 		{"handovers", func() *gorm.DB {
-			return tx.Model(&Handover{}).Where("member_id IN ? AND brand_id = ? AND external_userid <> ''", ids, brand).
-				Update("external_userid", "")
+			return tx.Model(&Handover{}).Where("member_id IN ? AND brand_id = ? AND (external_userid <> '' OR reason <> '')", ids, brand).
+				Updates(erasedHandover)
 		}},
 		{"handoffs", func() *gorm.DB {
 			return tx.Model(&Handoff{}).Where("member_id IN ? AND brand_id = ?", ids, brand).Updates(map[string]any{
@@ -245,6 +247,9 @@ func (s *Store) eraseBrandPart(tx *gorm.DB, ids []int64, brand string, at time.T
 	}
 	if err := s.endRunsErased(tx, ids, []string{brand}, at, removed); err != nil {
 		return fmt.Errorf("runs: %w", err)
+	}
+	if err := scrubRunSteps(tx, tx.Model(&WorkflowRun{}).Select("id").Where("member_id IN ? AND brand_id = ?", ids, brand), removed); err != nil {
+		return fmt.Errorf("run steps: %w", err)
 	}
 	if err := eraseOutbox(tx, tx.Where("member_id IN ? AND brand_id = ?", ids, brand), at, removed); err != nil {
 		return fmt.Errorf("outbox: %w", err)
@@ -274,7 +279,7 @@ func (s *Store) erasePerson(tx *gorm.DB, ids []int64, at time.Time, removed map[
 		{"member_tags", tx.Where("member_id IN ?", ids).Delete(&MemberTag{})},
 		{"member_consent", tx.Where("member_id IN ?", ids).Delete(&MemberConsent{})},
 		{"member_cross_brand", tx.Where("member_id IN ?", ids).Delete(&CrossBrandOptIn{})},
-		{"handovers", tx.Model(&Handover{}).Where("member_id IN ? AND external_userid <> ''", ids).Update("external_userid", "")},
+		{"handovers", tx.Model(&Handover{}).Where("member_id IN ? AND (external_userid <> '' OR reason <> '')", ids).Updates(erasedHandover)},
 		{"handoffs", tx.Model(&Handoff{}).Where("member_id IN ? AND (member_name <> '' OR member_address <> '')", ids).
 			Updates(map[string]any{"member_name": "", "member_tail": "", "member_address": "", "member_reply_to": ""})},
 		{"guide_tasks", tx.Model(&GuideTask{}).Where("member_id IN ? AND title <> '-'", ids).Updates(map[string]any{"title": "-", "note": ""})},
@@ -285,6 +290,9 @@ func (s *Store) erasePerson(tx *gorm.DB, ids []int64, at time.Time, removed map[
 	}
 	if err := s.endRunsErased(tx, ids, nil, at, removed); err != nil {
 		return err
+	}
+	if err := scrubRunSteps(tx, tx.Model(&WorkflowRun{}).Select("id").Where("member_id IN ?", ids), removed); err != nil {
+		return fmt.Errorf("run steps: %w", err)
 	}
 	if err := eraseOutbox(tx, tx.Where("member_id IN ?", ids), at, removed); err != nil {
 		return err
@@ -328,12 +336,32 @@ func (s *Store) endRunsErased(tx *gorm.DB, ids []int64, brands []string, at time
 		Updates(map[string]any{"state": StepCancelled, "finished_at": at, "outcome": ErasedReason}).Error)
 }
 
+// erasedHandover clears what a handover holds of the member: their
+// channel id, and the channel's answer (which may name them); the state,
+// the guides and the channel's error code stay for the handover counts.
+var erasedHandover = map[string]any{"external_userid": "", "reason": ""}
+
+// scrubRunSteps clears the free text of the steps of the runs runs
+// selects (a subquery of run ids): the outcome (a sentence that may quote
+// a channel's answer or a message id) becomes "erased" and the last error
+// is emptied. What the funnel and the workflow stats count stays: the
+// step, its state, reason code, attempts, failures, outbox key and times.
+func scrubRunSteps(tx *gorm.DB, runs *gorm.DB, removed map[string]int64) error {
+	return count(removed, "run_steps", tx.Model(&RunStep{}).
+		Where("run_id IN (?) AND ((outcome <> '' AND outcome <> ?) OR error <> '')", runs, ErasedReason).
+		Updates(map[string]any{"outcome": gorm.Expr("CASE WHEN outcome = '' THEN '' ELSE ? END", ErasedReason), "error": ""}))
+}
+
+// erasedLastError replaces the channel's last answer about a message of
+// an erased member (it may name the recipient).
+const erasedLastError = "member erased"
+
 // eraseOutbox fails the unsent messages of q (a scope on outbox rows) and
 // empties every one's payload and recipient.
 func eraseOutbox(tx *gorm.DB, q *gorm.DB, at time.Time, removed map[string]int64) error {
 	if err := count(removed, "outbox_unsent", q.Session(&gorm.Session{}).Model(&OutboxMessage{}).
 		Where("state IN ?", []string{OutboxPending, OutboxSending}).
-		Updates(map[string]any{"state": OutboxFailed, "failure": ErasedReason, "last_error": "member erased", "updated_at": at})); err != nil {
+		Updates(map[string]any{"state": OutboxFailed, "failure": ErasedReason, "last_error": erasedLastError, "updated_at": at})); err != nil {
 		return err
 	}
 	// The channel's answers may name the recipient.
@@ -342,8 +370,9 @@ func eraseOutbox(tx *gorm.DB, q *gorm.DB, at time.Time, removed map[string]int64
 		return err
 	}
 	return count(removed, "outbox_messages", q.Session(&gorm.Session{}).Model(&OutboxMessage{}).
-		Where("recipient <> '' OR "+lengthOver("payload", 2)).
-		Updates(map[string]any{"payload": emptyPayload, "recipient": "", "delivery_detail": "", "updated_at": at}))
+		Where("recipient <> '' OR "+lengthOver("payload", 2)+" OR (last_error <> '' AND last_error <> ?)", erasedLastError).
+		Updates(map[string]any{"payload": emptyPayload, "recipient": "", "delivery_detail": "", "updated_at": at,
+			"last_error": gorm.Expr("CASE WHEN last_error IS NULL OR last_error = '' THEN last_error ELSE ? END", erasedLastError)}))
 }
 
 // lengthOver is a portable "length(col) > n" (bytea and blob alike).

@@ -21,7 +21,7 @@ type twoBrandPerson struct {
 	id                   int64
 	acmeSend, zetaSend   int64
 	acmeInbox, zetaInbox int64
-	run                  int64
+	run, zetaRun         int64
 }
 
 // Texts only acme, or only zeta, collected.
@@ -100,6 +100,24 @@ func seedTwoBrandPerson(t *testing.T, s *store.Store) twoBrandPerson {
 		Step: "wait", WakeAt: &wake, StartedAt: t0}})
 	must(err)
 	p.run = runs[0].ID
+	zruns, err := s.StartRuns(ctx, []*store.WorkflowRun{{MemberID: p.id, BrandID: "zeta", Workflow: "winback", Version: "v1", TriggerKey: "e2",
+		Step: "wait", WakeAt: &wake, StartedAt: t0}})
+	must(err)
+	p.zetaRun = zruns[0].ID
+	// Free text the channels' answers put in run steps, handovers, send
+	// attempts and the outbox: they name the member.
+	for _, f := range []struct {
+		brand, guide, to, name string
+		run, send              int64
+	}{{"acme", "ga", "wm-acme-chen", "Chen Acme", p.run, p.acmeSend}, {"zeta", "gz", "dt-zeta-chen", "Chen Zeta", p.zetaRun, p.zetaSend}} {
+		must(store.Exec(s, `INSERT INTO run_steps (run_id, step_id, visit, seq, state, outcome, error, failures, attempts, outbox_key, reason, started_at, finished_at)
+			VALUES (?, 'hello', 1, 0, 'done', ?, ?, 1, 2, ?, '', ?, ?)`, f.run, "sent hello on wecom to "+f.to, "first try: "+f.name+" is not a contact", "k-"+f.brand, t0, t0))
+		must(store.Exec(s, `UPDATE outbox_messages SET last_error = ? WHERE id = ?`, "recipient "+f.to+" blocked", f.send))
+		must(s.RecordSendAttempt(ctx, &store.SendAttempt{OutboxID: f.send, Attempt: 1, At: t0, Outcome: "retry", Error: "errcode 84061: " + f.to}))
+		_, err := s.CreateHandovers(ctx, []store.Handover{{GuideID: f.guide, MemberID: p.id, BrandID: f.brand, StoreID: "st1", Channel: "wecom",
+			HandoverUserID: f.guide, ExternalUserID: f.to, Reason: "takeover refused for " + f.name, ErrCode: 40096}})
+		must(err)
+	}
 	_, err = s.CreateGuideTask(ctx, &store.GuideTask{MemberID: p.id, GuideID: "ga", BrandID: "acme", Title: "call Chen Acme",
 		Note: "she asked about Acme Road", DueAt: t0.Add(time.Hour), CreatedAt: t0})
 	must(err)
@@ -222,7 +240,8 @@ func TestEraseBrandPartThenPerson(t *testing.T) {
 		}
 		left := traces(t, s, zetaTexts, []string{"13800138000"})
 		for _, want := range []string{"memberships.name", "member_identities.external_id", "events.payload", "member_tags.tag",
-			"outbox_messages.payload", "inbox_messages.payload", "members.phone_hash"} {
+			"outbox_messages.payload", "inbox_messages.payload", "members.phone_hash", "run_steps.outcome", "run_steps.error",
+			"handovers.reason", "handovers.external_userid", "send_attempts.error", "outbox_messages.last_error"} {
 			if len(left[want]) == 0 {
 				t.Errorf("zeta's %s gone after acme's erasure (left: %v)", want, left)
 			}
@@ -251,6 +270,28 @@ func TestEraseBrandPartThenPerson(t *testing.T) {
 		run, err := s.Run(ctx, p.run)
 		if err != nil || run.State != store.RunExited || run.EndReason != store.ErasedReason {
 			t.Errorf("acme's run after erasure: %+v, %v", run, err)
+		}
+		// What the funnel and the stats count is kept: the steps, their
+		// states, attempts, failures and outbox keys; the texts are not.
+		steps, err := s.RunSteps(ctx, p.run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, st := range steps {
+			got = append(got, fmt.Sprintf("%s/%s/%s/%q/%d/%d/%s", st.StepID, st.State, st.Outcome, st.Error, st.Attempts, st.Failures, st.OutboxKey))
+		}
+		if want := `hello/done/erased/""/2/1/k-acme wait/cancelled/erased/""/0/0/`; strings.Join(got, " ") != want {
+			t.Errorf("acme's run steps after erasure:\n got %s\nwant %s", strings.Join(got, " "), want)
+		}
+		hs, err := s.Handovers(ctx, store.HandoverFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range hs {
+			if h.State != store.HandoverPending || h.ErrCode != 40096 || (h.BrandID == "acme") != (h.Reason == "" && h.ExternalUserID == "") {
+				t.Errorf("%s's handover after acme's erasure: %+v", h.BrandID, h)
+			}
 		}
 		if g, _ := s.Guide(ctx, "ga", ""); g.BoundCount != 0 {
 			t.Errorf("acme's guide still counts %d members", g.BoundCount)

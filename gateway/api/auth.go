@@ -151,10 +151,13 @@ func (s *Server) refuse(c *gin.Context, err error, realm string) {
 	}
 }
 
-// RequireAdmin answers 401 to anything but an admin token (for the queue
-// UI, where a browser's Basic auth prompt is the way in), and 403 to a
-// read-only one's writes; a route group set before it (RequireResource)
-// limits it further.
+// RequireAdmin guards the queue UI: no token, or a bad one, answers 401
+// with a Basic realm (a browser's Basic auth prompt is the way in); a
+// valid token that is not the admin's (a brand token) answers 403, as the
+// API's admin-only routes do (a 401 would make the browser ask again for a
+// password that is right, and count towards the refusal limit); a
+// read-only one's writes answer 403. A route group set before it
+// (RequireResource) limits it further.
 func (s *Server) RequireAdmin() gin.HandlerFunc {
 	const realm = `Basic realm="scrmgw admin (password: admin token)"`
 	return func(c *gin.Context) {
@@ -163,12 +166,10 @@ func (s *Server) RequireAdmin() gin.HandlerFunc {
 			s.refuse(c, err, realm)
 			return
 		}
-		if !p.Admin() {
-			c.Header("WWW-Authenticate", realm)
-			abort(c, newError(http.StatusUnauthorized, CodeUnauthorized, "the admin token is required"))
+		c.Set(principalKey, p)
+		if !adminOnly(c) {
 			return
 		}
-		c.Set(principalKey, p)
 		if scoped(c, p) {
 			c.Next()
 		}
@@ -254,10 +255,12 @@ func (s *Server) ResolveHash(ctx context.Context, hash string) (*Principal, erro
 	return p, nil
 }
 
-// adminOnly answers 403 unless the principal sees every brand.
+// adminOnly answers 403 unless the principal sees every brand: a brand
+// token is known and valid, so never 401 (docs/security.md).
 func adminOnly(c *gin.Context) bool {
 	if !principal(c).Admin() {
-		abort(c, newError(http.StatusForbidden, CodeForbidden, "this needs an admin token; brand tokens cannot do it"))
+		abort(c, newError(http.StatusForbidden, CodeForbidden, "this needs an admin token; a brand token (brand %q) cannot use %s %s",
+			principal(c).Brand, c.Request.Method, c.Request.URL.Path))
 		return false
 	}
 	return true

@@ -9,12 +9,21 @@ import (
 	"github.com/scrmgw/scrmgw/store"
 )
 
-// listHandovers is GET /api/v1/handovers (admin): the handovers of guides
-// who left, for an operator to see what could not be moved and why.
-// Query: state (pending, requested, transferred, failed), guide_id,
-// brand, after_id, limit.
+// listHandovers is GET /api/v1/handovers: the handovers of guides who
+// left, for an operator to see what could not be moved and why. A brand
+// token sees its brand's handovers (the members its guides had); naming
+// another brand answers 404, as the leaderboards do. Query: state
+// (pending, requested, transferred, failed), guide_id, brand, after_id,
+// limit.
 func (s *Server) listHandovers(c *gin.Context) {
 	f := store.HandoverFilter{GuideID: c.Query("guide_id"), Brand: c.Query("brand"), State: c.Query("state")}
+	if p := principal(c); !p.Admin() {
+		if f.Brand != "" && f.Brand != p.Brand {
+			s.fail(c, store.ErrNotFound)
+			return
+		}
+		f.Brand = p.Brand
+	}
 	if f.State == "" {
 		f.State = c.Query("status")
 	}

@@ -1,10 +1,12 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
@@ -89,9 +91,7 @@ func TestBrandPrivacyEveryRoute(t *testing.T) {
 			{"POST", "/api/v1/pos/identify", `{"brand":"zeta","code":"123456789012345678"}`, 404},
 			{"GET", "/api/v1/tokens", "", 403},
 			{"GET", "/api/v1/audit", "", 403},
-			// The admin-only routes outside the token scopes answer as
-			// the queue UI does (RequireAdmin): 401 with a Basic realm.
-			{"GET", "/api/v1/handovers", "", 401},
+			{"GET", "/api/v1/handovers?brand=zeta", "", 404},
 		} {
 			t.Run(tc.method+" "+tc.path, func(t *testing.T) {
 				got, out := c.do(tc.method, tc.path, acme, tc.body)
@@ -165,6 +165,120 @@ func TestBrandPrivacyEveryRoute(t *testing.T) {
 			if e["status"] != 200.0 || e["route"] != "/api/v1/members/:id/erase" {
 				t.Errorf("erasure entry %v", e)
 			}
+		}
+	})
+}
+
+// TestExportAndEraseMessages: a member's export holds, for the token's
+// brand only, what they wrote (message.received) and every message sent
+// to them with each attempt's outcome and the channel's error; after one
+// brand's erasure, that brand's message texts, send errors and handover
+// reasons are gone and the other brand's are untouched.
+func TestExportAndEraseMessages(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a := newAudited(t, s)
+		c := a.client
+		seed(c)
+		acme, _ := a.token(`{"name":"acme","brand":"acme"}`)
+		zeta, _ := a.token(`{"name":"zeta","brand":"zeta"}`)
+		type brandData struct {
+			brand, token, name, channel, ext string
+			texts                            []string // what only this brand collected
+		}
+		brands := []brandData{
+			{"acme", acme, "Chen Acme", "wecom", "wm-acme-chen", nil},
+			{"zeta", zeta, "Chen Zeta", "dingtalk", "dt-zeta-chen", nil},
+		}
+		var id int64
+		for i := range brands {
+			b := &brands[i]
+			v := c.must(201, "POST", "/api/v1/members", b.token, fmt.Sprintf(`{"phone":"13800138000","name":%q,"identities":[{"channel":%q,"external_id":%q}]}`,
+				b.name, b.channel, b.ext))
+			id = int64(v["id"].(float64))
+			wrote, hello, refusal, reason := "my size is "+b.brand+" 38", "Hello "+b.name, "errcode 84061: "+b.ext+" is not a contact", "takeover refused for "+b.name
+			b.texts = []string{b.name, b.ext, wrote, hello, reason}
+			if _, err := s.AppendEvent(ctx, &store.Event{Type: "message.received", BrandID: b.brand, MemberID: &id, Source: b.channel,
+				SourceID: "in-" + b.brand, Payload: `{"kind":"text","text":"` + wrote + `"}`, OccurredAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			row := &store.OutboxMessage{IdempotencyKey: "hello-" + b.brand, Channel: b.channel, Recipient: b.ext, MemberID: &id, BrandID: b.brand,
+				Kind: "text", Payload: []byte(`{"kind":"text","text":"` + hello + `"}`)}
+			if _, err := s.AddOutbox(ctx, row); err != nil {
+				t.Fatal(err)
+			}
+			for n, out := range []struct{ outcome, err string }{{"retry", refusal}, {"sent", ""}} {
+				if err := s.RecordSendAttempt(ctx, &store.SendAttempt{OutboxID: row.ID, Attempt: n + 1, At: time.Now(), Outcome: out.outcome, Error: out.err}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := s.CreateHandovers(ctx, []store.Handover{{GuideID: "g-" + b.brand, MemberID: id, BrandID: b.brand, StoreID: "gz-1",
+				Channel: b.channel, HandoverUserID: "g-" + b.brand, ExternalUserID: b.ext, Reason: reason, ErrCode: 40096}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		path := fmt.Sprintf("/api/v1/members/%d/export", id)
+		for i, b := range brands {
+			other := brands[1-i]
+			x := c.must(200, "GET", path, b.token, "")
+			out := body(x)
+			for _, hidden := range other.texts {
+				if strings.Contains(out, hidden) {
+					t.Errorf("%s's export shows %q, which %s collected: %s", b.brand, hidden, other.brand, out)
+				}
+			}
+			var got struct {
+				Received []store.ExportReceived
+				Messages []store.ExportMessage
+			}
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Received) != 1 || got.Received[0].Text != b.texts[2] || got.Received[0].Channel != b.channel || got.Received[0].Brand != b.brand {
+				t.Errorf("%s's export: received %+v, want what they wrote to %s", b.brand, got.Received, b.brand)
+			}
+			if len(got.Messages) != 1 {
+				t.Fatalf("%s's export: messages %+v", b.brand, got.Messages)
+			}
+			m := got.Messages[0]
+			var attempts []string
+			for _, at := range m.Attempts {
+				attempts = append(attempts, fmt.Sprintf("%d %s %s", at.Attempt, at.Outcome, at.Error))
+			}
+			if m.To != "member" || m.Channel != b.channel || m.Kind != "text" || m.State != store.OutboxPending || !strings.Contains(string(m.Payload), b.texts[3]) ||
+				strings.Join(attempts, "; ") != "1 retry errcode 84061: "+b.ext+" is not a contact; 2 sent " {
+				t.Errorf("%s's export: message %+v, attempts %q", b.brand, m, attempts)
+			}
+			// Its handovers, and only those.
+			hs := c.must(200, "GET", "/api/v1/handovers", b.token, "")["handovers"].([]any)
+			if len(hs) != 1 || hs[0].(map[string]any)["brand"] != b.brand {
+				t.Errorf("%s's handovers: %v", b.brand, hs)
+			}
+		}
+
+		c.must(200, "POST", fmt.Sprintf("/api/v1/members/%d/erase", id), acme, "")
+		all := body(c.must(200, "GET", path, adminToken, "")) + body(c.must(200, "GET", "/api/v1/handovers", adminToken, ""))
+		for _, gone := range brands[0].texts {
+			if strings.Contains(all, gone) {
+				t.Errorf("after acme's erasure the admin still sees %q: %s", gone, all)
+			}
+		}
+		for _, kept := range brands[1].texts {
+			if !strings.Contains(all, kept) {
+				t.Errorf("after acme's erasure zeta's %q is gone: %s", kept, all)
+			}
+		}
+		// The send log keeps its counts: two attempts of each message.
+		var got struct{ Messages []store.ExportMessage }
+		_ = json.Unmarshal([]byte(all[:strings.Index(all, `{"handovers"`)]), &got)
+		for _, m := range got.Messages {
+			if len(m.Attempts) != 2 || m.Attempts[1].Outcome != "sent" {
+				t.Errorf("%s's message after acme's erasure: %+v", m.Brand, m)
+			}
+		}
+		hs := c.must(200, "GET", "/api/v1/handovers?brand=acme", adminToken, "")["handovers"].([]any)
+		if len(hs) != 1 || hs[0].(map[string]any)["errcode"] != 40096.0 || hs[0].(map[string]any)["state"] != store.HandoverPending {
+			t.Errorf("acme's handover after the erasure: %v; want it counted, its texts cleared", hs)
 		}
 	})
 }

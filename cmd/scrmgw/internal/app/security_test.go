@@ -368,7 +368,8 @@ func TestSecurityBrandIsolation(t *testing.T) {
 				{"list tokens", "GET", "/api/v1/tokens", "", forbidden},
 				{"mint an admin token", "POST", "/api/v1/tokens", `{"name":"escalate"}`, forbidden},
 				{"revoke a token", "DELETE", "/api/v1/tokens/1", "", forbidden},
-				{"queue UI", "GET", httpserve.QueueUIPath + "/api/queues", "", []int{401}},
+				{"queue UI", "GET", httpserve.QueueUIPath + "/api/queues", "", forbidden},
+				{"zeta's handovers", "GET", "/api/v1/handovers?brand=zeta", "", notFound},
 			}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {

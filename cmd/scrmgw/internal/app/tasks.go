@@ -21,7 +21,8 @@ const (
 	// TypePruneInbox deletes processed inbox rows past retention.
 	TypePruneInbox = "maintenance:prune_inbox"
 	// TypeRetention strips personal data past privacy.retention from
-	// message payloads and event attributes.
+	// message payloads and event attributes, and deletes audit entries
+	// past privacy.audit_retention.
 	TypeRetention = "maintenance:privacy_retention"
 	// TypeSweep queues inbox and outbox rows whose task was lost, and
 	// recovers sends whose worker died mid-send (Sender.Recover).
@@ -67,7 +68,7 @@ func (a *App) registerPeriodic(s *asynq.Scheduler) error {
 		asynq.Queue(queue.Low), asynq.Unique(55*time.Minute), asynq.MaxRetry(3)); err != nil {
 		return fmt.Errorf("registering %s: %w", TypePruneInbox, err)
 	}
-	if a.Config.Privacy.Retention > 0 {
+	if a.Config.Privacy.Retention > 0 || a.Config.Privacy.AuditRetention > 0 {
 		if _, err := s.Register("@hourly", asynq.NewTask(TypeRetention, nil),
 			asynq.Queue(queue.Low), asynq.Unique(55*time.Minute), asynq.MaxRetry(3)); err != nil {
 			return fmt.Errorf("registering %s: %w", TypeRetention, err)
@@ -107,11 +108,12 @@ const (
 )
 
 // retention strips personal data older than privacy.retention from
-// inbox and outbox payloads and event attributes, in batches, on one
-// replica at a time (a lease, besides the task's uniqueness).
+// inbox and outbox payloads and event attributes, and deletes audit
+// entries older than privacy.audit_retention, in batches, on one replica
+// at a time (a lease, besides the task's uniqueness).
 func (a *App) retention(ctx context.Context, _ *asynq.Task) error {
-	keep := a.Config.Privacy.Retention
-	if keep <= 0 {
+	keep, keepAudit := a.Config.Privacy.Retention, a.Config.Privacy.AuditRetention
+	if keep <= 0 && keepAudit <= 0 {
 		return nil
 	}
 	holder := fmt.Sprintf("retention-%d", time.Now().UnixNano())
@@ -120,8 +122,20 @@ func (a *App) retention(ctx context.Context, _ *asynq.Task) error {
 		return err
 	}
 	defer a.Store.ReleaseLease(context.WithoutCancel(ctx), retentionLease, holder)
-	cutoff := time.Now().Add(-keep)
 	deadline := time.Now().Add(retentionBudget)
+	if keep > 0 {
+		if err := a.stripExpired(ctx, keep, deadline); err != nil {
+			return err
+		}
+	}
+	if keepAudit > 0 {
+		return a.pruneAudit(ctx, keepAudit, deadline)
+	}
+	return nil
+}
+
+func (a *App) stripExpired(ctx context.Context, keep time.Duration, deadline time.Time) error {
+	cutoff := time.Now().Add(-keep)
 	var total store.Retained
 	for {
 		r, err := a.Store.StripExpired(ctx, cutoff, retentionBatch)
@@ -138,4 +152,28 @@ func (a *App) retention(ctx context.Context, _ *asynq.Task) error {
 			slog.Int64("events", total.Events), slog.Duration("retention", keep))
 	}
 	return nil
+}
+
+// pruneAudit deletes audit entries older than keep and, when it deleted
+// some, says so in the audit trail itself (action audit.prune, actor
+// "retention", resource_ids deleted=N&before=T).
+func (a *App) pruneAudit(ctx context.Context, keep time.Duration, deadline time.Time) error {
+	before := time.Now().Add(-keep).UTC().Truncate(time.Second)
+	var total int64
+	for {
+		n, err := a.Store.PruneAudit(ctx, before, retentionBatch)
+		total += n
+		if err != nil {
+			return fmt.Errorf("pruning the audit log: %w", err)
+		}
+		if n < retentionBatch || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+	}
+	if total == 0 {
+		return nil
+	}
+	a.Log.Info("audit log pruned", slog.Int64("deleted", total), slog.Duration("audit_retention", keep))
+	return a.Store.AppendAudit(ctx, []store.AuditEntry{{Actor: "retention", Action: store.AuditPrune,
+		ResourceIDs: fmt.Sprintf("deleted=%d&before=%s", total, store.AuditIDValue(before.Format(time.RFC3339)))}})
 }
