@@ -76,6 +76,8 @@ var migrations = []migration{
 	{id: "0025_coupons_settlement_runs", up: migrateSettlementRuns},
 	// Each brand's own profile (names, identities) and member erasures.
 	{id: "0026_privacy_brand_profiles", up: migratePrivacy},
+	// Indexes of the keyset lists and segments at 10M members.
+	{id: "0027_s6scale_indexes", up: migrateScaleIndexes},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas
