@@ -45,11 +45,18 @@ type Size struct {
 	Events int
 	// Tasks is the number of guide tasks (open, some overdue).
 	Tasks int
+	// BulkMembers members (1..BulkMembers) are also members of the brand
+	// BulkBrand, which has no stores: the audience of a schedule trigger
+	// entering them all at once.
+	BulkMembers int
 }
+
+// BulkBrand is the brand of the BulkMembers.
+const BulkBrand = "bulk"
 
 // Small is the size the tests seed.
 func Small() Size {
-	return Size{Members: 3000, Brands: 5, Stores: 200, GuidesPerStore: 3, Runs: 1500, EndedRuns: 300, Events: 2000, Tasks: 600}
+	return Size{Members: 3000, Brands: 5, Stores: 200, GuidesPerStore: 3, Runs: 1500, EndedRuns: 300, Events: 2000, Tasks: 600, BulkMembers: 500}
 }
 
 // Console is the size of the console's target (issue 17): 1M members,
@@ -63,7 +70,7 @@ func Console() Size {
 // 200,000 stores, 50 brands, 5M waiting runs.
 func Full() Size {
 	return Size{Members: 10_000_000, Brands: 50, Stores: 200_000, GuidesPerStore: 3, Runs: 5_000_000, EndedRuns: 500_000,
-		Events: 2_000_000, Tasks: 600_000}
+		Events: 2_000_000, Tasks: 600_000, BulkMembers: 1_000_000}
 }
 
 // Validate says what is wrong with a size.
@@ -75,7 +82,9 @@ func (z Size) Validate() error {
 		return fmt.Errorf("size: at most 999,999,999 members (their phones are +8613 and 9 digits)")
 	case z.Runs > z.Members || z.EndedRuns > z.Members:
 		return fmt.Errorf("size: runs and ended runs are at most one per member, got %d and %d of %d", z.Runs, z.EndedRuns, z.Members)
-	case z.Runs < 0 || z.EndedRuns < 0 || z.Events < 0 || z.Tasks < 0:
+	case z.BulkMembers > z.Members:
+		return fmt.Errorf("size: at most %d bulk members, got %d", z.Members, z.BulkMembers)
+	case z.Runs < 0 || z.EndedRuns < 0 || z.Events < 0 || z.Tasks < 0 || z.BulkMembers < 0:
 		return fmt.Errorf("size: negative count in %+v", z)
 	}
 	return nil
@@ -207,6 +216,10 @@ func Seed(ctx context.Context, o Options, z Size) (*Report, error) {
 			UNION ALL
 			SELECT i, 'brand-' || lpad((1 + (i + 1) % $2::int)::text, 2, '0'), '', 0, '', false, $3::timestamptz - (i % 365) * interval '1 day'
 			FROM generate_series(1, $1::int) AS i WHERE i % 5 = 0 AND $2::int > 1`, M, B, now)},
+		{"bulk_brand", exec(`INSERT INTO brands (id, name, created_at, updated_at) SELECT $2::text, 'Bulk', $3::timestamptz, $3::timestamptz WHERE $1::int > 0`,
+			z.BulkMembers, BulkBrand, now)},
+		{"bulk_memberships", exec(`INSERT INTO memberships (member_id, brand_id, level, points, name, phone_known, created_at)
+			SELECT i, $2::text, '', 0, '', true, $3::timestamptz FROM generate_series(1, $1::int) AS i`, z.BulkMembers, BulkBrand, now)},
 		{"member_identities", exec(`INSERT INTO member_identities (member_id, channel, external_id, brand_id, created_at)
 			SELECT i, 'wecom', 'wm' || i, 'brand-' || lpad((1 + i % $2::int)::text, 2, '0'), $3::timestamptz
 			FROM generate_series(1, $1::int) AS i`, M, B, now)},

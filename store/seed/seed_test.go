@@ -2,6 +2,7 @@ package seed_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,6 +40,7 @@ func TestSeedSmall(t *testing.T) {
 		"guides": int64(z.Stores * z.GuidesPerStore), "members": int64(z.Members), "memberships": int64(z.Members + z.Members/5),
 		"member_identities": int64(z.Members), "bindings": int64(z.Members), "events": int64(z.Events),
 		"workflow_runs": int64(z.Runs), "ended_runs": int64(z.EndedRuns), "run_steps": int64(z.Runs + z.EndedRuns), "guide_tasks": int64(z.Tasks),
+		"bulk_brand": 1, "bulk_memberships": int64(z.BulkMembers),
 	} {
 		if rows[name] != want {
 			t.Errorf("%s: %d rows, want %d", name, rows[name], want)
@@ -114,6 +116,15 @@ func TestSeedSmall(t *testing.T) {
 	}
 	if wantRuns := (z.Runs + z.EndedRuns) / z.Brands; runs != wantRuns {
 		t.Errorf("brand-02's runs: %d, want %d", runs, wantRuns)
+	}
+	// The segment's plan is PostgreSQL's, run.
+	plan, err := s.SegmentPlan(ctx, store.SegmentQuery{Brand: seed.BulkBrand, AfterID: 100, Limit: 50})
+	if err != nil || !strings.Contains(plan, "memberships") || !strings.Contains(plan, "Execution Time") {
+		t.Errorf("segment plan: %v\n%s", err, plan)
+	}
+	ids, err := s.SegmentMembers(ctx, store.SegmentQuery{Brand: seed.BulkBrand, AfterID: 100, Limit: 50})
+	if err != nil || len(ids) != 50 || ids[0] != 101 {
+		t.Errorf("bulk segment after 100: %v, %v", ids, err)
 	}
 	stats, err := s.RunStatsOf(ctx, seed.BrandID(2), seed.Workflow, store.FunnelFilter{})
 	if err != nil {
