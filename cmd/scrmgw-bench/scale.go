@@ -79,7 +79,10 @@ func parseScale(args []string, stderr io.Writer) (scaleConfig, error) {
 		return c, flag.ErrHelp
 	}
 	if *members > 0 {
+		// Fewer members: at most one run of each kind per member.
 		c.Size.Members = *members
+		c.Size.Runs, c.Size.EndedRuns = min(c.Size.Runs, *members), min(c.Size.EndedRuns, *members)
+		c.Size.BulkMembers = min(c.Size.BulkMembers, *members)
 	}
 	if *runs > 0 {
 		c.Size.Runs = *runs
