@@ -81,6 +81,8 @@ var migrations = []migration{
 	// Audit entries older than privacy.audit_retention may be deleted
 	// (never younger than 30 days).
 	{id: "0028_audit_prune", up: migrateAuditPrune},
+	// Indexes of the keyset lists and segments at 10M members.
+	{id: "0029_scale_indexes", up: migrateScaleIndexes},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -25,8 +25,9 @@ const usage = `scrmgw-bench: scrmgw load tool.
 
 Usage:
   scrmgw-bench nearest [flags]   nearest eligible store: geo.Index vs linear scan vs PostGIS
+  scrmgw-bench scale [flags]     seeded PostgreSQL at scale: member by phone, lists, funnel, console pages, a schedule trigger, segment plans
 
-Run "scrmgw-bench nearest -h" for its flags.
+Run "scrmgw-bench nearest -h" or "scrmgw-bench scale -h" for their flags.
 `
 
 func main() {
@@ -43,6 +44,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
+		return 0
+	case "scale":
+		cfg, err := parseScale(args[1:], stderr)
+		if err != nil {
+			return 2
+		}
+		if err := runScale(ctx, cfg, stdout, stderr); err != nil {
+			fmt.Fprintf(stderr, "scrmgw-bench scale: %v\n", err)
+			return 1
+		}
 		return 0
 	case "nearest":
 		cfg, err := parseNearest(args[1:], stderr)

@@ -148,6 +148,7 @@ func (s *Server) Mount(r *gin.Engine) {
 
 	members := group(ResourceMembers)
 	members.GET("/members", s.findMember)
+	members.GET("/members/:id/runs", s.memberRuns)
 	members.POST("/members", s.createMember)
 	members.POST("/members/bulk", s.bulkMembers)
 	members.GET("/members/:id", s.getMember)
@@ -163,10 +164,12 @@ func (s *Server) Mount(r *gin.Engine) {
 	workflows.POST("/workflows/:name/enable", s.setWorkflowEnabled(true))
 	workflows.POST("/workflows/:name/disable", s.setWorkflowEnabled(false))
 	workflows.GET("/workflows/:name/stats", s.workflowStats)
+	workflows.GET("/workflows/:name/runs", s.workflowRuns)
 	workflows.POST("/workflows/:name/versions/:version/retire", s.retireVersion)
 
 	tasks := group(ResourceTasks)
 	tasks.GET("/guide-tasks", s.guideTaskCounts)
+	tasks.GET("/guides/:id/tasks", s.guideTasks)
 	tasks.POST("/guide-tasks", s.createGuideTask)
 	tasks.POST("/guide-tasks/:id/complete", s.completeGuideTask)
 
@@ -211,32 +214,71 @@ func (s *Server) Mount(r *gin.Engine) {
 	})
 }
 
-// page reads ?limit= and ?after=.
+// page reads ?limit= and ?cursor= (the opaque "next" of the previous
+// page) or ?after= (the last id of the previous page, as before cursors).
 func page(c *gin.Context) (store.Page, *apiError) {
-	p := store.Page{After: c.Query("after")}
-	if l := c.Query("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			return p, newError(http.StatusBadRequest, CodeInvalidArgument, "limit: want an integer from 1 to 1000, got %q", l)
+	n, e := pageLimit(c)
+	p := store.Page{After: c.Query("after"), Limit: n}
+	if e != nil {
+		return p, e
+	}
+	if cur := c.Query("cursor"); cur != "" {
+		if p.After != "" {
+			return p, newError(http.StatusBadRequest, CodeInvalidArgument, "cursor: give cursor or after, not both")
 		}
-		p.Limit = n
+		after, err := store.AfterCursor(cur)
+		if err != nil {
+			return p, newError(http.StatusBadRequest, CodeInvalidArgument, "%v", err)
+		}
+		p.After = after
 	}
 	return p, nil
 }
 
-// list answers {"items": [...], "next_after": "..."}; next_after is set
-// when the page is full, so a client pages until it is absent.
-func list[T any](c *gin.Context, p store.Page, items []T, id func(T) string) {
-	if items == nil {
-		items = []T{}
+// pageLimit reads ?limit= (1-1000; 0 when absent: the store's default).
+func pageLimit(c *gin.Context) (int, *apiError) {
+	l := c.Query("limit")
+	if l == "" {
+		return 0, nil
 	}
-	body := gin.H{"items": items}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, newError(http.StatusBadRequest, CodeInvalidArgument, "limit: want an integer from 1 to 1000, got %q", l)
+	}
+	return n, nil
+}
+
+// list answers {"items": [...], "next": "...", "next_after": "..."};
+// next (an opaque cursor, for ?cursor=) and next_after (the last id, for
+// ?after=) are set when the page is full, so a client pages until they are
+// absent.
+func list[T any](c *gin.Context, p store.Page, items []T, id func(T) string) {
 	limit := p.Limit
 	if limit == 0 {
 		limit = 100
 	}
+	next, after := "", ""
 	if len(items) == limit {
-		body["next_after"] = id(items[len(items)-1])
+		after = id(items[len(items)-1])
+		next = store.IDCursor(after)
+	}
+	keyset(c, items, next, gin.H{"next_after": after})
+}
+
+// keyset answers a keyset page: {"items": [...], "next": "..."}, next
+// set while more remain; extra adds the non-empty string fields.
+func keyset[T any](c *gin.Context, items []T, next string, extra gin.H) {
+	if items == nil {
+		items = []T{}
+	}
+	body := gin.H{"items": items}
+	if next != "" {
+		body["next"] = next
+	}
+	for k, v := range extra {
+		if v != "" {
+			body[k] = v
+		}
 	}
 	c.JSON(http.StatusOK, body)
 }

@@ -181,6 +181,15 @@ func (s *Server) listAudit(c *gin.Context) {
 		return
 	}
 	q.Limit = pg.Limit
+	if c.Query("cursor") != "" {
+		// page decoded the cursor into the last id of the previous page.
+		n, err := strconv.ParseInt(pg.After, 10, 64)
+		if err != nil || n < 0 {
+			abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "cursor: not a cursor of this list: pass the \"next\" of the previous page unchanged"))
+			return
+		}
+		q.After = n
+	}
 	ctx := c.Request.Context()
 	if c.Query("format") == "csv" || strings.Contains(c.GetHeader("Accept"), "text/csv") {
 		s.auditCSV(c, q)

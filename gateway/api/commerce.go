@@ -230,7 +230,8 @@ func (s *Server) memberOrders(c *gin.Context) {
 	if !ok {
 		return
 	}
-	p, e := page(c)
+	n, e := pageLimit(c)
+	p := store.Page{Limit: n}
 	if e != nil {
 		abort(c, e)
 		return

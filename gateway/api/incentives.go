@@ -66,7 +66,8 @@ func (s *Server) leaderboard(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	pg, e := page(c)
+	n, e := pageLimit(c)
+	pg := store.Page{Limit: n}
 	if e != nil {
 		abort(c, e)
 		return

@@ -109,7 +109,7 @@ func (s *Server) updateMember(c *gin.Context) {
 func (s *Server) findMember(c *gin.Context) {
 	phone := c.Query("phone")
 	if phone == "" {
-		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "phone: the query parameter is required (GET /api/v1/members?phone=+8613800138000)"))
+		s.listMembers(c)
 		return
 	}
 	p := principal(c)
