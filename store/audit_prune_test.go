@@ -27,8 +27,8 @@ func TestPruneAudit(t *testing.T) {
 			}
 			now := time.Now()
 			ages := map[string]time.Duration{"400d": 400 * 24 * time.Hour, "366d": 366 * 24 * time.Hour, "40d": 40 * 24 * time.Hour,
-				"29d": 29 * 24 * time.Hour, "now": 0}
-			for _, actor := range []string{"400d", "366d", "40d", "29d", "now"} {
+				"30d+30m": 30*24*time.Hour + 30*time.Minute, "29d": 29 * 24 * time.Hour, "now": 0}
+			for _, actor := range []string{"400d", "366d", "40d", "30d+30m", "29d", "now"} {
 				if err := s.AppendAudit(ctx, []store.AuditEntry{{At: now.Add(-ages[actor]), Actor: actor, Action: store.AuditWrite}}); err != nil {
 					t.Fatal(err)
 				}
@@ -48,14 +48,18 @@ func TestPruneAudit(t *testing.T) {
 			for i, want := range []struct {
 				n    int64
 				left string
-			}{{1, "366d 40d 29d now"}, {1, "40d 29d now"}, {0, "40d 29d now"}} {
+			}{{1, "366d 40d 30d+30m 29d now"}, {1, "40d 30d+30m 29d now"}, {0, "40d 30d+30m 29d now"}} {
 				n, err := s.PruneAudit(ctx, year, 1)
 				if err != nil || n != want.n || left() != want.left {
 					t.Errorf("prune %d before a year: %d, %v, left %q; want %d, left %q", i, n, err, left(), want.n, want.left)
 				}
 			}
-			if n, err := s.PruneAudit(ctx, now.Add(-35*24*time.Hour), 100); err != nil || n != 1 || left() != "29d now" {
+			if n, err := s.PruneAudit(ctx, now.Add(-35*24*time.Hour), 100); err != nil || n != 1 || left() != "30d+30m 29d now" {
 				t.Errorf("prune before 35 days: %d, %v, left %q", n, err, left())
+			}
+			// At the very floor, an hour's margin for the clocks.
+			if n, err := s.PruneAudit(ctx, time.Now().Add(-30*24*time.Hour-time.Second), 100); err != nil || n != 0 || left() != "30d+30m 29d now" {
+				t.Errorf("prune before 30 days: %d, %v, left %q; want the entry within the margin kept", n, err, left())
 			}
 			if n, err := s.PruneAudit(ctx, now.Add(-10*24*time.Hour), 100); !errors.Is(err, store.ErrInvalid) || n != 0 {
 				t.Errorf("prune before 10 days: %d, %v; want ErrInvalid", n, err)
@@ -73,7 +77,7 @@ func TestPruneAudit(t *testing.T) {
 					t.Errorf("%s: %v, want the append-only refusal", q, err)
 				}
 			}
-			if left() != "29d now" {
+			if left() != "30d+30m 29d now" {
 				t.Errorf("after the refused statements: %q", left())
 			}
 		})

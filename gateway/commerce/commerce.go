@@ -180,13 +180,16 @@ func joinedEvent(in *adapters.Inbound) *store.Event {
 }
 
 // member resolves an event's member, making one unknown by phone or CRM
-// id (a purchase by someone never seen before).
+// id (a purchase by someone never seen before). A member_id must name a
+// member of the event's brand: the id of another brand's member is
+// refused as an unknown one, so a brand can neither act on nor learn of
+// another brand's members by their ids (docs/security.md).
 func (c *Ingester) member(ctx context.Context, brand string, ref events.MemberRef) (int64, error) {
 	if ref.MemberID != 0 {
-		v, err := c.store.Member(ctx, ref.MemberID, "")
+		v, err := c.store.Member(ctx, ref.MemberID, brand)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return 0, permanent("member %s", strconv.FormatInt(ref.MemberID, 10))
+				return 0, permanent("member %s: not a member of brand %s", strconv.FormatInt(ref.MemberID, 10), brand)
 			}
 			return 0, err
 		}
