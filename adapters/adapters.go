@@ -248,6 +248,12 @@ type Outbound struct {
 //	textcard     Text (the description); Fields title, url, btntxt
 //	image        Fields picurl (fetched and uploaded) or media_id
 //	file         Fields url (fetched and uploaded) and filename, or media_id
+//	template     a platform's pre-approved template message (WeChat's
+//	             模板消息), sent outside a channel's Window: Fields
+//	             template (the scrmgw template the message was rendered
+//	             from), kind (the kind it was rendered as) and that
+//	             kind's parts; the channel maps them onto the account's
+//	             template and its keys
 const (
 	KindText        = "text"
 	KindMarkdown    = "markdown"
@@ -257,6 +263,7 @@ const (
 	KindTextCard    = "textcard"
 	KindImage       = "image"
 	KindFile        = "file"
+	KindTemplate    = "template"
 )
 
 // Spec says what a channel can send and how a message looks on its wire,
@@ -285,6 +292,24 @@ type Spec struct {
 	// MaxTextBytes is the most bytes a text message carries; zero: no
 	// limit worth knowing. The bots cut longer relayed texts to fit.
 	MaxTextBytes int
+	// Window, when set, is how long after a member last wrote or did
+	// something on the channel (a message, a menu click, a follow) it
+	// may send them MemberKinds (WeChat's 48-hour customer-service
+	// window); zero: no window. Outside it, a message goes as one of
+	// OutsideKinds (KindTemplate: the engine turns the rendered message
+	// into a template message) or not at all.
+	Window       time.Duration
+	OutsideKinds []string
+}
+
+// InWindow reports whether the channel may send a member MemberKinds at
+// now when they last wrote at last (zero: never): always without a
+// Window.
+func (s Spec) InWindow(last, now time.Time) bool {
+	if s.Window <= 0 {
+		return true
+	}
+	return !last.IsZero() && now.Sub(last) < s.Window
 }
 
 // Kinds returns the kinds the channel can send to party to.

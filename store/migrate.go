@@ -76,6 +76,14 @@ var migrations = []migration{
 	{id: "0025_coupons_settlement_runs", up: migrateSettlementRuns},
 	// Each brand's own profile (names, identities) and member erasures.
 	{id: "0026_privacy_brand_profiles", up: migratePrivacy},
+	// When a member last wrote on each of their channel ids (the
+	// windows some channels send in).
+	{id: "0027_s6oa_identity_last_inbound", up: func(tx *gorm.DB) error {
+		if tx.Migrator().HasColumn(&MemberIdentity{}, "LastInboundAt") {
+			return nil
+		}
+		return tx.Migrator().AddColumn(&MemberIdentity{}, "LastInboundAt")
+	}},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas
