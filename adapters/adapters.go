@@ -118,7 +118,11 @@ var ErrOutcomeUnknown = errors.New("outcome unknown")
 type Contact struct {
 	ExternalID string
 	Name       string
-	// UnionID identifies a WeChat user across a developer's apps.
+	// UnionID identifies a WeChat user across a developer's apps (WeCom
+	// external contacts, Official Account followers, mini programs of
+	// one WeChat Open Platform account): contacts of any channel with
+	// the same UnionID are one member, joined through their identity
+	// UnionIDChannel.
 	UnionID string
 	// Phones are phone numbers the guide recorded for the contact.
 	Phones []string
@@ -126,6 +130,11 @@ type Contact struct {
 	// them, when the channel tells.
 	Follows []ContactFollow
 }
+
+// UnionIDChannel is the identity "channel" a member's WeChat UnionID is
+// recorded under, whichever channel reported it: named for the first
+// that did, and what commerce events name it by.
+const UnionIDChannel = "wecom_unionid"
 
 // ContactFollow is what one guide recorded about a contact: a remark (the
 // name the guide gave them), phone numbers and tags.

@@ -46,6 +46,12 @@ type Contacts struct {
 	// engine); it must be idempotent, as a retried delivery hands it the
 	// same event again.
 	OnLogged func(ctx context.Context, e *store.Event) error
+	// AssignInStore, when set, binds a member to a guide of a store
+	// with room (the assigner): a contact whose state names a store but
+	// who added none of its guides (a channel without guides, such as
+	// an Official Account's store QR code) is bound by it. An error
+	// (no guide has room) leaves them unbound.
+	AssignInStore func(ctx context.Context, memberID int64, brand, storeID string) (*store.Binding, error)
 
 	store    *store.Store
 	channels *adapters.Registry
@@ -93,7 +99,9 @@ func (c *Contacts) added(ctx context.Context, in *adapters.Inbound) error {
 			if info != nil {
 				nm.Name = info.Name
 				if info.UnionID != "" {
-					nm.Identities = append(nm.Identities, store.Identity{Channel: in.Channel + "_unionid", ExternalID: info.UnionID})
+					// One namespace for every channel and instance:
+					// the same person followed elsewhere is this member.
+					nm.Identities = append(nm.Identities, store.Identity{Channel: adapters.UnionIDChannel, ExternalID: info.UnionID})
 				}
 				for _, p := range info.Phones {
 					if _, err := store.NormalizePhone(p); err == nil {
@@ -120,6 +128,15 @@ func (c *Contacts) added(ctx context.Context, in *adapters.Inbound) error {
 		binding, _, err = c.store.Bind(ctx, &store.Binding{MemberID: m.ID, BrandID: in.Brand, GuideID: guide.ID, StoreID: guide.StoreID, Reason: reason})
 		if err != nil {
 			return fmt.Errorf("binding member: %w", err)
+		}
+	} else if storeID, _ := c.stateTarget(ctx, in.Attrs["state"]); storeID != "" && in.Attrs["user_id"] == "" && c.AssignInStore != nil {
+		// A store's code on a channel without guides: a guide of the
+		// store with room takes them.
+		binding, err = c.AssignInStore(ctx, m.ID, in.Brand, storeID)
+		if err != nil {
+			c.log.Info("no guide of the store in the contact's state can take them", slog.Int64("member_id", m.ID),
+				slog.String("store_id", storeID), slog.Any("error", err))
+			binding = nil
 		}
 	}
 	joined := &store.Event{Type: events.TypeMemberJoined, BrandID: in.Brand, MemberID: &m.ID,

@@ -17,6 +17,7 @@ import (
 	"github.com/scrmgw/scrmgw/gateway/assign"
 	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/queue"
+	"github.com/scrmgw/scrmgw/store"
 )
 
 // queuePriorities weighs the queues: critical (new contacts and welcome
@@ -67,6 +68,9 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 	}
 	a.assigner = assigner
 	a.commerce.Assigner = assigner
+	a.contacts.AssignInStore = func(ctx context.Context, memberID int64, brand, storeID string) (*store.Binding, error) {
+		return assigner.Assign(ctx, assign.Request{MemberID: memberID, Brand: brand, StoreID: storeID, Reason: assign.ReasonState, NoPool: true})
+	}
 	if a.clock != nil {
 		// Settlement days and coupon expiry follow the tests' clock.
 		a.commerce.SetClock(a.clock)
