@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -343,8 +344,34 @@ type LogConfig struct {
 	Format string `yaml:"format"`
 }
 
+// A section of Config that its own package defines (a channel's) states
+// its defaults and checks itself: adding one is adding its field, whose
+// YAML and SCRMGW_* keys follow from its type.
+type (
+	defaulter interface{ SetDefaults() }
+	validator interface{ Validate() error }
+)
+
+// sections calls f with a pointer to each field of c.
+func (c *Config) sections(f func(any)) {
+	v := reflect.ValueOf(c).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		f(v.Field(i).Addr().Interface())
+	}
+}
+
 // Default returns the configuration with every default applied.
 func Default() Config {
+	c := defaults()
+	c.sections(func(s any) {
+		if d, ok := s.(defaulter); ok {
+			d.SetDefaults()
+		}
+	})
+	return c
+}
+
+func defaults() Config {
 	return Config{
 		DataDir: "./data",
 		Locale:  "zh",
@@ -531,20 +558,18 @@ func (c *Config) Validate() error {
 			bad("console.public_url", "want an http(s) URL such as https://scrm.example.com, got %q", u)
 		}
 	}
-	if err := c.WeCom.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.DingTalk.Validate(); err != nil {
-		errs = append(errs, err)
-	}
+	c.sections(func(s any) {
+		if v, ok := s.(validator); ok {
+			if err := v.Validate(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	})
 	if _, err := time.LoadLocation(c.Ledger.TimeZone); err != nil || c.Ledger.TimeZone == "" {
 		bad("ledger.time_zone", "unknown time zone %q (want an IANA name such as Asia/Shanghai)", c.Ledger.TimeZone)
 	}
 	if c.Ledger.SettleAfter < 0 || c.Ledger.SettleAfter > 23*time.Hour {
 		bad("ledger.settle_after", "want a duration from 0s to 23h, got %s", c.Ledger.SettleAfter)
-	}
-	if err := c.Webhook.Validate(); err != nil {
-		errs = append(errs, err)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
