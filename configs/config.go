@@ -24,6 +24,7 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters/dingtalk"
 	"github.com/scrmgw/scrmgw/adapters/webhook"
+	"github.com/scrmgw/scrmgw/adapters/wechatoa"
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 )
 
@@ -71,6 +72,9 @@ type Config struct {
 	// DingTalk configures the DingTalk channel (stream mode); it is off
 	// while dingtalk.client_id is empty.
 	DingTalk dingtalk.Config `yaml:"dingtalk"`
+	// WeChatOA configures the brand's WeChat Official Account
+	// (docs/wechat-oa.md); it is off while wechat_oa.app_id is empty.
+	WeChatOA wechatoa.Config `yaml:"wechat_oa"`
 	// Webhook receives the brand's signed CloudEvents at
 	// /callbacks/events (from sources managed through the API, and the
 	// "default" source webhook.secret defines) and posts signed webhooks

@@ -105,7 +105,7 @@ var channelKinds = []channelKind{
 // own configuration section (adapters.Section): a further channel is its
 // section in configs.Config and one line here.
 func sections(cfg *configs.Config) []adapters.Section {
-	return []adapters.Section{}
+	return []adapters.Section{&cfg.WeChatOA}
 }
 
 // sectionInstances lists the configured instances of a section.
