@@ -21,6 +21,9 @@ const (
 	EventContactUpdated = "contact.updated"
 	EventGuideJoined    = "guide.joined"
 	EventGuideLeft      = "guide.left"
+	// EventLocationReported: the channel reported where a member is,
+	// without them sending it (an Official Account's LOCATION).
+	EventLocationReported = "location.reported"
 )
 
 // Handler acts on one recorded delivery. Handlers must be idempotent
