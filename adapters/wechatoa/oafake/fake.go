@@ -345,6 +345,23 @@ func (f *Fake) ScanAndFollow(t testing.TB, callbackURL, openID, ticket string) (
 	return f.Post(t, callbackURL, ev.XML(f.Account.AppID, f.Now()))
 }
 
+// Follow is a WeChat user following the account without a code (found
+// by search or an article): a subscribe without a scene.
+func (f *Fake) Follow(t testing.TB, callbackURL, openID string) (int, string) {
+	t.Helper()
+	yes := true
+	f.interacted(openID, &yes)
+	return f.Post(t, callbackURL, Event{From: openID, Event: wechatoa.EventSubscribe}.XML(f.Account.AppID, f.Now()))
+}
+
+// ReportLocation posts WeChat's LOCATION report of a follower (when the
+// account asks followers for their location): not an interaction.
+func (f *Fake) ReportLocation(t testing.TB, callbackURL, openID string, lat, lng float64) (int, string) {
+	t.Helper()
+	return f.Post(t, callbackURL, Event{From: openID, Event: wechatoa.EventLocation,
+		Latitude: strconv.FormatFloat(lat, 'f', 6, 64), Longitude: strconv.FormatFloat(lng, 'f', 6, 64)}.XML(f.Account.AppID, f.Now()))
+}
+
 // Unfollow posts an unsubscribe.
 func (f *Fake) Unfollow(t testing.TB, callbackURL, openID string) (int, string) {
 	t.Helper()

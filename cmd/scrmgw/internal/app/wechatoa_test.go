@@ -24,8 +24,9 @@ import (
 // guide, each a customer-service message. A workflow greets them at once (inside WeChat's 48-hour
 // window: a customer-service message) and again three days later
 // (outside it: the account's template message mapped to the scrmgw
-// template). Then the same person adds the guide on WeCom: their UnionID
-// makes them the same member. Each request the account's API took is
+// template). A follower without a code is bound near where WeChat
+// reports them. Then the same person adds the guide on WeCom: their
+// UnionID makes them the same member. Each request the account's API took is
 // asserted as sent.
 func TestWeChatOAJourneyWithRedis(t *testing.T) {
 	wc := wecomfake.New(t)
@@ -114,8 +115,10 @@ steps:
 	sentIs(t, "first message", hello, "/cgi-bin/message/custom/send", map[string]any{"touser": "oChen", "msgtype": "text", "text": map[string]any{"content": wantText}})
 
 	// They ask for the nearest store; the bot answers on the account.
-	if code, body := oa.Say(t, callback, "oChen", 24017265386018, "附近门店"); code != 200 || body != "success" {
-		t.Fatalf("message: %d %q", code, body)
+	for range 2 { // WeChat retries a message it had no answer to in 5 s
+		if code, body := oa.Say(t, callback, "oChen", 24017265386018, "附近门店"); code != 200 || body != "success" {
+			t.Fatalf("message: %d %q", code, body)
+		}
 	}
 	answer := oa.WaitSent(t, "the bot's answer", "oChen", "/message/custom/send")
 	sentIs(t, "bot answer", answer, "/cgi-bin/message/custom/send", map[string]any{"touser": "oChen", "msgtype": "text", "text": map[string]any{
@@ -127,6 +130,30 @@ steps:
 	answer = oa.WaitSent(t, "the bot's answer to a location", "oChen", "/message/custom/send")
 	sentIs(t, "bot answer to a location", answer, "/cgi-bin/message/custom/send", map[string]any{"touser": "oChen", "msgtype": "text", "text": map[string]any{
 		"content": "您的专属导购是 李娜（静安店），有需要随时找TA。\n离您最近的门店：\n· 静安店（约0.4公里）\n   南京西路1号　营业时间 10:00-22:00"}})
+
+	// The retry was answered "success" and nothing more: one answer each.
+	time.Sleep(500 * time.Millisecond)
+	if extra := findSent(oa, "oChen", "/message/custom/send"); extra != nil {
+		t.Errorf("a customer-service message more than asked for: %+v", extra)
+	}
+
+	// Another follows without a code: a member without a guide, until
+	// WeChat reports where they are (the account asks for it).
+	oa.AddFollower("oWang", "uWang")
+	if code, body := oa.Follow(t, callback, "oWang"); code != 200 || body != "success" {
+		t.Fatalf("follow without a code: %d %q", code, body)
+	}
+	waitFor(t, "the second follower a member", func() bool {
+		_, err := s.app.Store.MemberByIdentity(ctx, wechatoa.ChannelName, "oWang")
+		return err == nil
+	})
+	if code, body := oa.ReportLocation(t, callback, "oWang", 31.2290, 121.4710); code != 200 || body != "success" {
+		t.Fatalf("location report: %d %q", code, body)
+	}
+	waitFor(t, "the second follower bound near their location", func() bool {
+		v, err := s.app.Store.MemberByIdentity(ctx, wechatoa.ChannelName, "oWang")
+		return err == nil && len(v.Bindings) == 1 && v.Bindings[0].GuideID == "g-li" && v.Bindings[0].Reason == "nearest"
+	})
 
 	// Three days later the window is closed: the account's template
 	// message stands in for the scrmgw template.
