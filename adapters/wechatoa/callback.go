@@ -137,6 +137,9 @@ func (c *Client) inbound(m *Message) *adapters.Inbound {
 		in.Kind = adapters.KindImage
 		in.Attrs = map[string]string{"media_id": m.MediaID, "pic_url": m.PicURL}
 	case MsgTypeLocation:
+		if !validPoint(m.LocationX, m.LocationY) {
+			return nil
+		}
 		in.Kind = "location"
 		in.Location = &adapters.Location{Lat: m.LocationX, Lng: m.LocationY, Label: m.Label}
 	case MsgTypeEvent:
@@ -169,7 +172,7 @@ func (c *Client) event(m *Message, in *adapters.Inbound) *adapters.Inbound {
 		// (From is left empty) and is kept as the member's location.
 		lat, err1 := strconv.ParseFloat(m.Latitude, 64)
 		lng, err2 := strconv.ParseFloat(m.Longitude, 64)
-		if err1 != nil || err2 != nil {
+		if err1 != nil || err2 != nil || !validPoint(lat, lng) {
 			return nil
 		}
 		in.Kind, in.From, in.Event = "event", "", "location.reported"
@@ -178,4 +181,10 @@ func (c *Client) event(m *Message, in *adapters.Inbound) *adapters.Inbound {
 		return nil
 	}
 	return in
+}
+
+// validPoint reports whether lat, lng is a point on Earth (WeChat sends
+// them as text: NaN or 1e999 parse, and are no place).
+func validPoint(lat, lng float64) bool {
+	return lat >= -90 && lat <= 90 && lng >= -180 && lng <= 180
 }

@@ -61,9 +61,3 @@ func (c *Client) Name() string { return c.key }
 
 // Spec is the channel's Spec.
 func (c *Client) Spec() adapters.Spec { return c.specFor() }
-
-// SetHTTPClient replaces the client API calls use (tests).
-func (c *Client) SetHTTPClient(h *http.Client) { c.http = h }
-
-// SetClock replaces the channel's clock (tests of the replay window).
-func (c *Client) SetClock(now func() time.Time) { c.now = now }

@@ -1,7 +1,9 @@
 package wechatoa
 
 import (
+	"crypto/aes"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -48,12 +50,20 @@ func Open(token, aesKey, appID, msgSignature, timestamp, nonce string, body []by
 	if !sigEqual(Signature(token, timestamp, nonce, env.Encrypt), msgSignature) {
 		return nil, ErrBadSignature
 	}
-	_, plain, err := util.DecryptMsg(appID, env.Encrypt, aesKey)
+	key, err := base64.StdEncoding.DecodeString(aesKey + "=")
+	if err != nil || len(key) != 32 {
+		return nil, errors.New("encoding_aes_key: want 43 characters of base64")
+	}
+	sealed, err := base64.StdEncoding.DecodeString(env.Encrypt)
+	if err != nil || len(sealed) == 0 || len(sealed)%aes.BlockSize != 0 {
+		return nil, errors.New("decrypting callback: Encrypt is not AES blocks in base64")
+	}
+	_, plain, to, err := util.AESDecryptMsg(sealed, key)
 	if err != nil {
-		if err.Error() == "消息解密校验APPID失败" {
-			return nil, ErrBadAppID
-		}
 		return nil, fmt.Errorf("decrypting callback: %w", err)
+	}
+	if string(to) != appID {
+		return nil, ErrBadAppID
 	}
 	return plain, nil
 }

@@ -2,8 +2,6 @@ package wechatoa
 
 import (
 	"testing"
-
-	"github.com/scrmgw/scrmgw/adapters"
 )
 
 // FuzzParseMessage: no callback body makes the parser or the mapping
@@ -15,6 +13,7 @@ func FuzzParseMessage(f *testing.F) {
 		`<xml><FromUserName>oA</FromUserName><MsgType>event</MsgType><Event>LOCATION</Event><Latitude>31.2</Latitude><Longitude>121.4</Longitude></xml>`,
 		`<xml><FromUserName>oA</FromUserName><MsgType>voice</MsgType><Recognition>我的导购</Recognition><MsgId>9</MsgId></xml>`,
 		`<xml><FromUserName>oA</FromUserName><MsgType>location</MsgType><Location_X>31.2</Location_X><Location_Y>121.4</Location_Y></xml>`,
+		`<xml><FromUserName>oA</FromUserName><MsgType>event</MsgType><Event>LOCATION</Event><Latitude>NaN</Latitude><Longitude>1e999</Longitude></xml>`,
 		`<xml>`, ``,
 	} {
 		f.Add([]byte(s))
@@ -32,9 +31,10 @@ func FuzzParseMessage(f *testing.F) {
 		if in.SenderID == "" || in.DedupKey == "" || in.Channel != ChannelName {
 			t.Errorf("mapped %q to %+v", data, in)
 		}
-		if _, err := in.AppendJSON(nil); err != nil && in.Location == nil {
+		// What is recorded always encodes: a bad coordinate would make
+		// the inbox refuse it, and WeChat retry it for ever.
+		if _, err := in.AppendJSON(nil); err != nil {
 			t.Errorf("encoding %+v: %v", in, err)
 		}
-		_ = adapters.KindText
 	})
 }

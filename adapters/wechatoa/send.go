@@ -39,13 +39,14 @@ func Spec() adapters.Spec {
 	return adapters.Spec{Name: ChannelName, MemberKinds: slices.Clone(memberKinds),
 		Window: Window, OutsideKinds: []string{adapters.KindTemplate},
 		Rate: adapters.Rate{N: 20, Per: time.Second}, MaxTextBytes: maxTextBytes,
-		Preview: func(m *adapters.Outbound) (*adapters.Request, error) { return preview(nil, m) }}
+		Preview: func(m *adapters.Outbound) (*adapters.Request, error) { return preview(nil, true, m) }}
 }
 
 // preview is the request a send of m makes, with the account's template
-// mapping (nil: templates shown by their scrmgw name).
-func preview(templates map[string]Template, m *adapters.Outbound) (*adapters.Request, error) {
-	api, body, err := request(templates, m)
+// mapping; anyAccount shows a template message without one (by its
+// scrmgw template's name).
+func preview(templates map[string]Template, anyAccount bool, m *adapters.Outbound) (*adapters.Request, error) {
+	api, body, err := request(templates, anyAccount, m)
 	if err != nil {
 		return nil, err
 	}
@@ -56,8 +57,9 @@ func preview(templates map[string]Template, m *adapters.Outbound) (*adapters.Req
 	return &adapters.Request{API: strings.TrimPrefix(api, "/cgi-bin/"), Body: b}, nil
 }
 
-// request builds the API call that sends m.
-func request(templates map[string]Template, m *adapters.Outbound) (string, any, error) {
+// request builds the API call that sends m (anyAccount: as a preview
+// without an account's template mapping).
+func request(templates map[string]Template, anyAccount bool, m *adapters.Outbound) (string, any, error) {
 	if m.ToParty == adapters.PartyGuide {
 		return "", nil, fmt.Errorf("wechat oa sends members only: %w", adapters.ErrInvalidMessage)
 	}
@@ -91,7 +93,7 @@ func request(templates map[string]Template, m *adapters.Outbound) (string, any, 
 		cm.Msgtype, cm.Miniprogrampage = message.MsgTypeMiniprogrampage, &message.MediaMiniprogrampage{
 			Title: f["title"], AppID: f["appid"], Pagepath: f["page"], ThumbMediaID: f["pic_media_id"]}
 	case adapters.KindTemplate:
-		t, err := templateMessage(templates, m)
+		t, err := templateMessage(templates, anyAccount, m)
 		return apiTemplateSend, t, err
 	default:
 		return "", nil, fmt.Errorf("wechat oa does not send %s: %w", m.Kind, adapters.ErrInvalidMessage)
@@ -114,9 +116,9 @@ type templateValue struct {
 
 // templateMessage maps a message rendered from a scrmgw template onto
 // the account's template message standing in for it.
-func templateMessage(templates map[string]Template, m *adapters.Outbound) (*templateBody, error) {
+func templateMessage(templates map[string]Template, anyAccount bool, m *adapters.Outbound) (*templateBody, error) {
 	name := m.Fields["template"]
-	if templates == nil {
+	if anyAccount {
 		// A preview without an account: the template by name.
 		return &templateBody{ToUser: m.To, TemplateID: "<" + name + ">", Data: map[string]templateValue{"text": {m.Text}}}, nil
 	}
@@ -169,7 +171,7 @@ func cutText(s string) string {
 // Send sends m: a customer-service message, or a template message
 // (adapters.KindTemplate, which the engine chooses outside the window).
 func (c *Client) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Receipt, error) {
-	api, body, err := request(c.cfg.Templates, m)
+	api, body, err := request(c.cfg.Templates, false, m)
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +193,6 @@ func (c *Client) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Rece
 func (c *Client) specFor() adapters.Spec {
 	s := Spec()
 	s.Name = c.key
-	s.Preview = func(m *adapters.Outbound) (*adapters.Request, error) { return preview(c.cfg.Templates, m) }
+	s.Preview = func(m *adapters.Outbound) (*adapters.Request, error) { return preview(c.cfg.Templates, false, m) }
 	return s
 }

@@ -277,6 +277,25 @@ func TestSend(t *testing.T) {
 	}
 }
 
+// TestSendTemplateUnmapped: an account without template messages sends
+// none, whatever a preview shows.
+func TestSendTemplateUnmapped(t *testing.T) {
+	r := newRig(t, wechatoa.ModePlaintext, nil)
+	r.fake.AddFollower("oChen", "uChen")
+	q, _ := r.fake.CreateTicket(t, r.ch, "s:sh-1")
+	r.fake.ScanAndFollow(t, r.url, "oChen", q)
+	m := &adapters.Outbound{To: "oChen", Kind: adapters.KindTemplate, Text: "t", Fields: map[string]string{"template": "recall"}}
+	if _, err := r.ch.Send(context.Background(), m); !errors.Is(err, adapters.ErrInvalidMessage) {
+		t.Errorf("Send = %v, want ErrInvalidMessage", err)
+	}
+	if req, err := wechatoa.Spec().Preview(m); err != nil || !strings.Contains(string(req.Body), `"template_id":"<recall>"`) {
+		t.Errorf("preview without an account: %v, %v", req, err)
+	}
+	if got := r.fake.Sent(); len(got) != 0 {
+		t.Errorf("the fake took %+v", got)
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	ok := wechatoa.Config{AppID: "wx1", AppSecret: "s", Token: "t", EncodingAESKey: aesKey, Brand: "acme"}
 	ok.SetDefaults()
