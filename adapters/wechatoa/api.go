@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
@@ -93,7 +94,7 @@ func (c *Client) token(ctx context.Context) (string, error) {
 	if c.tokens != nil {
 		ttl := time.Duration(out.ExpiresIn)*time.Second - 5*time.Minute
 		if err := c.tokens.Set(ctx, c.tokenKey(), out.AccessToken, ttl); err != nil {
-			c.log.Warn("caching access token", "error", err)
+			c.log.Warn("caching access token", slog.Any("error", err))
 		}
 	}
 	return out.AccessToken, nil
@@ -154,7 +155,13 @@ func (c *Client) do(ctx context.Context, method, pathQuery string, body, out any
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("calling wechat: %w: %w", err, adapters.ErrTemporary)
+		// The URL carries the access token (or the app secret): the
+		// error names the path alone.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("calling wechat %s: %w: %w", req.URL.Path, err, adapters.ErrTemporary)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

@@ -296,6 +296,32 @@ func TestSendTemplateUnmapped(t *testing.T) {
 	}
 }
 
+// TestSendErrorsKeepSecrets: an API that cannot be reached fails the send
+// as temporary, and the error names neither the access token nor the
+// app secret the request URLs carry.
+func TestSendErrorsKeepSecrets(t *testing.T) {
+	r := newRig(t, wechatoa.ModeSafe, nil)
+	ctx := context.Background()
+	r.fake.AddFollower("oChen", "uChen")
+	q, _ := r.fake.CreateTicket(t, r.ch, "s:sh-1") // a token is cached now
+	r.fake.ScanAndFollow(t, r.url, "oChen", q)
+	r.fake.Close()
+	_, err := r.ch.Send(ctx, &adapters.Outbound{To: "oChen", Kind: adapters.KindText, Text: "hi"})
+	if !errors.Is(err, adapters.ErrTemporary) || strings.Contains(err.Error(), "oa-token-") || strings.Contains(err.Error(), "access_token") {
+		t.Errorf("Send = %v: want a temporary error without the token", err)
+	}
+	r.fake.ExpireTokens()
+	cfg := wechatoa.Config{AppID: "wx1", AppSecret: "very-secret-app-secret", Token: "t", Mode: wechatoa.ModePlaintext, Brand: "acme", APIBase: r.fake.URL}
+	ch, err := wechatoa.New(cfg, "", adapters.Deps{Recorder: r.rec, Tokens: &memTokens{m: map[string]string{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ch.Send(ctx, &adapters.Outbound{To: "oChen", Kind: adapters.KindText, Text: "hi"})
+	if err == nil || strings.Contains(err.Error(), "very-secret-app-secret") {
+		t.Errorf("Send = %v: want an error without the app secret", err)
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	ok := wechatoa.Config{AppID: "wx1", AppSecret: "s", Token: "t", EncodingAESKey: aesKey, Brand: "acme"}
 	ok.SetDefaults()
