@@ -118,7 +118,11 @@ var ErrOutcomeUnknown = errors.New("outcome unknown")
 type Contact struct {
 	ExternalID string
 	Name       string
-	// UnionID identifies a WeChat user across a developer's apps.
+	// UnionID identifies a WeChat user across a developer's apps (WeCom
+	// external contacts, Official Account followers, mini programs of
+	// one WeChat Open Platform account): contacts of any channel with
+	// the same UnionID are one member, joined through their identity
+	// UnionIDChannel.
 	UnionID string
 	// Phones are phone numbers the guide recorded for the contact.
 	Phones []string
@@ -126,6 +130,11 @@ type Contact struct {
 	// them, when the channel tells.
 	Follows []ContactFollow
 }
+
+// UnionIDChannel is the identity "channel" a member's WeChat UnionID is
+// recorded under, whichever channel reported it: named for the first
+// that did, and what commerce events name it by.
+const UnionIDChannel = "wecom_unionid"
 
 // ContactFollow is what one guide recorded about a contact: a remark (the
 // name the guide gave them), phone numbers and tags.
@@ -248,6 +257,12 @@ type Outbound struct {
 //	textcard     Text (the description); Fields title, url, btntxt
 //	image        Fields picurl (fetched and uploaded) or media_id
 //	file         Fields url (fetched and uploaded) and filename, or media_id
+//	template     a platform's pre-approved template message (WeChat's
+//	             模板消息), sent outside a channel's Window: Fields
+//	             template (the scrmgw template the message was rendered
+//	             from), kind (the kind it was rendered as) and that
+//	             kind's parts; the channel maps them onto the account's
+//	             template and its keys
 const (
 	KindText        = "text"
 	KindMarkdown    = "markdown"
@@ -257,6 +272,7 @@ const (
 	KindTextCard    = "textcard"
 	KindImage       = "image"
 	KindFile        = "file"
+	KindTemplate    = "template"
 )
 
 // Spec says what a channel can send and how a message looks on its wire,
@@ -285,6 +301,24 @@ type Spec struct {
 	// MaxTextBytes is the most bytes a text message carries; zero: no
 	// limit worth knowing. The bots cut longer relayed texts to fit.
 	MaxTextBytes int
+	// Window, when set, is how long after a member last wrote or did
+	// something on the channel (a message, a menu click, a follow) it
+	// may send them MemberKinds (WeChat's 48-hour customer-service
+	// window); zero: no window. Outside it, a message goes as one of
+	// OutsideKinds (KindTemplate: the engine turns the rendered message
+	// into a template message) or not at all.
+	Window       time.Duration
+	OutsideKinds []string
+}
+
+// InWindow reports whether the channel may send a member MemberKinds at
+// now when they last wrote at last (zero: never): always without a
+// Window.
+func (s Spec) InWindow(last, now time.Time) bool {
+	if s.Window <= 0 {
+		return true
+	}
+	return !last.IsZero() && now.Sub(last) < s.Window
 }
 
 // Kinds returns the kinds the channel can send to party to.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters/dingtalk"
 	"github.com/scrmgw/scrmgw/adapters/webhook"
+	"github.com/scrmgw/scrmgw/adapters/wechatoa"
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 )
 
@@ -71,6 +72,9 @@ type Config struct {
 	// DingTalk configures the DingTalk channel (stream mode); it is off
 	// while dingtalk.client_id is empty.
 	DingTalk dingtalk.Config `yaml:"dingtalk"`
+	// WeChatOA configures the brand's WeChat Official Account
+	// (docs/wechat-oa.md); it is off while wechat_oa.app_id is empty.
+	WeChatOA wechatoa.Config `yaml:"wechat_oa"`
 	// Webhook receives the brand's signed CloudEvents at
 	// /callbacks/events (from sources managed through the API, and the
 	// "default" source webhook.secret defines) and posts signed webhooks
@@ -371,8 +375,34 @@ type LogConfig struct {
 	Format string `yaml:"format"`
 }
 
+// A section of Config that its own package defines (a channel's) states
+// its defaults and checks itself: adding one is adding its field, whose
+// YAML and SCRMGW_* keys follow from its type.
+type (
+	defaulter interface{ SetDefaults() }
+	validator interface{ Validate() error }
+)
+
+// sections calls f with a pointer to each field of c.
+func (c *Config) sections(f func(any)) {
+	v := reflect.ValueOf(c).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		f(v.Field(i).Addr().Interface())
+	}
+}
+
 // Default returns the configuration with every default applied.
 func Default() Config {
+	c := defaults()
+	c.sections(func(s any) {
+		if d, ok := s.(defaulter); ok {
+			d.SetDefaults()
+		}
+	})
+	return c
+}
+
+func defaults() Config {
 	return Config{
 		DataDir: "./data",
 		Locale:  "zh",
@@ -563,20 +593,18 @@ func (c *Config) Validate() error {
 			bad("console.public_url", "want an http(s) URL such as https://scrm.example.com, got %q", u)
 		}
 	}
-	if err := c.WeCom.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.DingTalk.Validate(); err != nil {
-		errs = append(errs, err)
-	}
+	c.sections(func(s any) {
+		if v, ok := s.(validator); ok {
+			if err := v.Validate(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	})
 	if _, err := time.LoadLocation(c.Ledger.TimeZone); err != nil || c.Ledger.TimeZone == "" {
 		bad("ledger.time_zone", "unknown time zone %q (want an IANA name such as Asia/Shanghai)", c.Ledger.TimeZone)
 	}
 	if c.Ledger.SettleAfter < 0 || c.Ledger.SettleAfter > 23*time.Hour {
 		bad("ledger.settle_after", "want a duration from 0s to 23h, got %s", c.Ledger.SettleAfter)
-	}
-	if err := c.Webhook.Validate(); err != nil {
-		errs = append(errs, err)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

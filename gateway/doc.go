@@ -26,7 +26,7 @@
 //	4  gateway/commerce
 //	5  gateway/inbox
 //	6  gateway/outbox, gateway/ledger, gateway/assign, bots, workflows/engine
-//	7  gateway/queue, gateway/audit, gateway/membercode, workflows, adapters/wecom, adapters/dingtalk, adapters/webhook
+//	7  gateway/queue, gateway/audit, gateway/membercode, workflows, adapters/wecom, adapters/dingtalk, adapters/webhook, adapters/wechatoa
 //	8  adapters, templates, store (store/geo)
 //	9  events (the event types and the commerce event schema; imports nothing of scrmgw)
 //

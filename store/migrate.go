@@ -83,6 +83,29 @@ var migrations = []migration{
 	{id: "0028_audit_prune", up: migrateAuditPrune},
 	// Indexes of the keyset lists and segments at 10M members.
 	{id: "0029_scale_indexes", up: migrateScaleIndexes},
+	// When a member last wrote on each of their channel ids (the
+	// windows some channels send in).
+	{id: "0030_identity_last_inbound", up: func(tx *gorm.DB) error {
+		if tx.Migrator().HasColumn(&MemberIdentity{}, "LastInboundAt") {
+			return nil
+		}
+		return tx.Migrator().AddColumn(&MemberIdentity{}, "LastInboundAt")
+	}},
+	// A WeChat UnionID is one identity whichever channel instance
+	// reported it (adapters.UnionIDChannel): a second WeCom corp's
+	// "wecom:<name>_unionid" becomes "wecom_unionid", unless the id is
+	// there already (then it is dropped, as a copy).
+	{id: "0031_unionid", up: func(tx *gorm.DB) error {
+		if err := tx.Exec(`DELETE FROM member_identities WHERE channel LIKE 'wecom:%' AND channel LIKE '%_unionid'
+			AND external_id IN (SELECT external_id FROM member_identities WHERE channel = 'wecom_unionid')`).Error; err != nil {
+			return err
+		}
+		if err := tx.Exec(`DELETE FROM member_identities WHERE channel LIKE 'wecom:%' AND channel LIKE '%_unionid'
+			AND id NOT IN (SELECT MIN(id) FROM member_identities WHERE channel LIKE 'wecom:%' AND channel LIKE '%_unionid' GROUP BY external_id)`).Error; err != nil {
+			return err
+		}
+		return tx.Exec(`UPDATE member_identities SET channel = 'wecom_unionid' WHERE channel LIKE 'wecom:%' AND channel LIKE '%_unionid'`).Error
+	}},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

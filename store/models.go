@@ -106,8 +106,13 @@ type MemberIdentity struct {
 	ExternalID string `gorm:"size:128;not null;uniqueIndex:idx_identity_channel_external" json:"external_id"`
 	// BrandID is the brand the identity was collected under; only that
 	// brand's tokens see it. Empty: collected with no brand (admin only).
-	BrandID   string    `gorm:"size:64;not null;default:'';index" json:"-"`
-	CreatedAt time.Time `json:"created_at"`
+	BrandID string `gorm:"size:64;not null;default:'';index" json:"-"`
+	// LastInboundAt is when the member last wrote or did something on
+	// the channel under this id (TouchIdentity): a channel that sends
+	// freely only within a window after it (adapters.Spec.Window) is
+	// judged by it. Nil: never, or before it was recorded.
+	LastInboundAt *time.Time `json:"-"`
+	CreatedAt     time.Time  `json:"created_at"`
 }
 
 // Membership is a member's standing with one brand.

@@ -46,6 +46,18 @@ type Contacts struct {
 	// engine); it must be idempotent, as a retried delivery hands it the
 	// same event again.
 	OnLogged func(ctx context.Context, e *store.Event) error
+	// AssignInStore, when set, binds a member to a guide of a store
+	// with room (the assigner): a contact whose state names a store but
+	// who added none of its guides (a channel without guides, such as
+	// an Official Account's store QR code) is bound by it. No binding
+	// and no error: no guide has room, and they stay unbound.
+	AssignInStore func(ctx context.Context, memberID int64, brand, storeID string) (*store.Binding, error)
+	// AssignNearest, when set, binds a member to a guide of the nearest
+	// store carrying the brand with room: a member without a guide whose
+	// channel reports where they are (location.reported) is bound by it,
+	// as sharing a location with the bot does. No binding and no error:
+	// no guide near enough has room.
+	AssignNearest func(ctx context.Context, memberID int64, brand string, lat, lng float64) (*store.Binding, error)
 
 	store    *store.Store
 	channels *adapters.Registry
@@ -64,6 +76,38 @@ func (c *Contacts) Register(p *Processor) {
 	p.On(OnEvent(EventContactAdded), HandlerFunc(c.added))
 	p.On(OnEvent(EventContactRemoved), HandlerFunc(c.removed))
 	p.On(OnEvent(EventContactUpdated), HandlerFunc(c.updated))
+	p.On(OnEvent(EventLocationReported), HandlerFunc(c.located))
+}
+
+// located: the channel reported where a member is (an Official
+// Account's LOCATION report). A member of the delivery's brand without a
+// guide for it is bound to one of the nearest store; anyone else is left
+// as they are. Handled twice, the second finds them bound.
+func (c *Contacts) located(ctx context.Context, in *adapters.Inbound) error {
+	if c.AssignNearest == nil || in.Location == nil || in.Brand == "" {
+		return nil
+	}
+	v, err := c.store.MemberByIdentity(ctx, in.Channel, in.SenderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // not a member (yet): following makes them one
+	}
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(v.Memberships, func(ms store.Membership) bool { return ms.BrandID == in.Brand }) ||
+		slices.ContainsFunc(v.Bindings, func(b store.Binding) bool { return b.BrandID == in.Brand }) {
+		return nil
+	}
+	b, err := c.AssignNearest(ctx, v.ID, in.Brand, in.Location.Lat, in.Location.Lng)
+	if err != nil {
+		return fmt.Errorf("binding member %d near their location: %w", v.ID, err)
+	}
+	if b == nil {
+		c.log.Info("no guide near a member's reported location", slog.Int64("member_id", v.ID), slog.String("brand", in.Brand))
+		return nil
+	}
+	c.log.Debug("member bound near their reported location", slog.Int64("member_id", v.ID), slog.String("guide_id", b.GuideID))
+	return nil
 }
 
 // added: a member added a guide on a channel. The channel adding a
@@ -93,7 +137,9 @@ func (c *Contacts) added(ctx context.Context, in *adapters.Inbound) error {
 			if info != nil {
 				nm.Name = info.Name
 				if info.UnionID != "" {
-					nm.Identities = append(nm.Identities, store.Identity{Channel: in.Channel + "_unionid", ExternalID: info.UnionID})
+					// One namespace for every channel and instance:
+					// the same person followed elsewhere is this member.
+					nm.Identities = append(nm.Identities, store.Identity{Channel: adapters.UnionIDChannel, ExternalID: info.UnionID})
 				}
 				for _, p := range info.Phones {
 					if _, err := store.NormalizePhone(p); err == nil {
@@ -120,6 +166,15 @@ func (c *Contacts) added(ctx context.Context, in *adapters.Inbound) error {
 		binding, _, err = c.store.Bind(ctx, &store.Binding{MemberID: m.ID, BrandID: in.Brand, GuideID: guide.ID, StoreID: guide.StoreID, Reason: reason})
 		if err != nil {
 			return fmt.Errorf("binding member: %w", err)
+		}
+	} else if storeID, _ := c.stateTarget(ctx, in.Attrs["state"]); storeID != "" && in.Attrs["user_id"] == "" && c.AssignInStore != nil {
+		// A store's code on a channel without guides: a guide of the
+		// store with room takes them.
+		if binding, err = c.AssignInStore(ctx, m.ID, in.Brand, storeID); err != nil {
+			return fmt.Errorf("binding member to a guide of store %s: %w", storeID, err)
+		}
+		if binding == nil {
+			c.log.Info("no guide of the store in the contact's state can take them", slog.Int64("member_id", m.ID), slog.String("store_id", storeID))
 		}
 	}
 	joined := &store.Event{Type: events.TypeMemberJoined, BrandID: in.Brand, MemberID: &m.ID,

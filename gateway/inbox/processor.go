@@ -21,6 +21,9 @@ const (
 	EventContactUpdated = "contact.updated"
 	EventGuideJoined    = "guide.joined"
 	EventGuideLeft      = "guide.left"
+	// EventLocationReported: the channel reported where a member is,
+	// without them sending it (an Official Account's LOCATION).
+	EventLocationReported = "location.reported"
 )
 
 // Handler acts on one recorded delivery. Handlers must be idempotent
@@ -122,6 +125,11 @@ func (p *Processor) handle(ctx context.Context, in *adapters.Inbound) error {
 			}
 		}
 	}
+	// Before the handlers (a workflow they start may send at once) and
+	// after them (they may have made the sender a member).
+	if err := p.touch(ctx, in); err != nil {
+		return err
+	}
 	matched := false
 	for _, r := range p.handlers {
 		if r.match(in) {
@@ -133,6 +141,19 @@ func (p *Processor) handle(ctx context.Context, in *adapters.Inbound) error {
 	}
 	if !matched {
 		p.log.Debug("no handler for inbound", slog.String("channel", in.Channel), slog.String("kind", in.Kind), slog.String("event", in.Event))
+	}
+	return p.touch(ctx, in)
+}
+
+// touch records that a member wrote or did something on the channel (any
+// delivery from a member but their leaving): the windows some channels
+// send in (adapters.Spec.Window) run from it.
+func (p *Processor) touch(ctx context.Context, in *adapters.Inbound) error {
+	if in.From != adapters.PartyMember || in.Event == EventContactRemoved {
+		return nil
+	}
+	if err := p.store.TouchIdentity(ctx, in.Channel, in.SenderID, in.At); err != nil {
+		return fmt.Errorf("recording the member's last message: %w", err)
 	}
 	return nil
 }

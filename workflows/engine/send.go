@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +46,13 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 		if !ok {
 			return skipped(step.Next, reasonCrossBrand, "cross-brand offer through "+via+" not allowed ("+why+"): nothing sent"), nil
 		}
+	}
+	// Outside the channel's window since the member last wrote, only a
+	// template message may go, if the channel has them.
+	sp, _ := e.opts.Channels.Spec(channel)
+	outside := !sp.InWindow(p.LastInbound(channel), now)
+	if outside && !slices.Contains(sp.OutsideKinds, adapters.KindTemplate) {
+		return skipped(step.Next, reasonWindow, "member has not written on "+channel+" within "+sp.Window.String()+": nothing sent"), nil
 	}
 	rules := &rc.wf.SendRules
 	loc := rules.Location(p.Member.TimeZone, storeZone(p))
@@ -129,6 +137,9 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 	}
 	out := &adapters.Outbound{IdempotencyKey: key, To: to, ToParty: adapters.PartyMember, Via: via,
 		Kind: msg.Kind, Text: msg.Text, Fields: msg.Fields}
+	if outside {
+		out = asTemplate(out, s.Template)
+	}
 	meta := SendMeta{MemberID: run.MemberID, Brand: run.BrandID, Queue: e.opts.SendQueue, RunID: run.ID, Workflow: run.Workflow, Step: step.ID}
 	if p.Guide != nil {
 		meta.GuideID = p.Guide.ID
@@ -253,6 +264,9 @@ const (
 	reasonNoGuide     = "no_guide"
 	reasonCap         = "cap"
 	reasonQuota       = "quota"
+	// reasonWindow: the channel sends only within a window after the
+	// member last wrote (adapters.Spec.Window), and it was closed.
+	reasonWindow = "window"
 	// reasonError is a step's own failure (a template that does not
 	// render, a webhook answering 4xx, a channel's unnamed refusal).
 	reasonError = "error"
@@ -323,4 +337,19 @@ func (e *Engine) notifyGuide(ctx context.Context, rc *runCtx, p *store.MemberPro
 		return fmt.Errorf("notifying guide %s: %w", g.ID, err)
 	}
 	return nil
+}
+
+// asTemplate turns a rendered message into a template message
+// (adapters.KindTemplate) of the template it was rendered from, for a
+// channel outside its window.
+func asTemplate(m *adapters.Outbound, template string) *adapters.Outbound {
+	cp := *m
+	cp.Kind = adapters.KindTemplate
+	cp.Fields = make(map[string]string, len(m.Fields)+2)
+	for k, v := range m.Fields {
+		cp.Fields[k] = v
+	}
+	cp.Fields["template"] = template
+	cp.Fields["kind"] = m.Kind
+	return &cp
 }

@@ -85,14 +85,9 @@ type App struct {
 // Option changes how New wires the gateway.
 type Option func(*App)
 
-// ChannelDeps is what the gateway gives a channel it builds: where to
-// record what the channel receives, a token cache shared by the
-// replicas, and the log.
-type ChannelDeps struct {
-	Recorder adapters.BatchRecorder
-	Tokens   adapters.TokenCache
-	Logger   *slog.Logger
-}
+// ChannelDeps is what the gateway gives a channel it builds
+// (adapters.Deps).
+type ChannelDeps = adapters.Deps
 
 // WithChannel registers one more channel, built with the gateway's
 // ChannelDeps after the configured ones: a channel the configuration does

@@ -102,22 +102,54 @@ var channelKinds = []channelKind{
 	{kind: dingtalk.ChannelName, instances: dingTalkInstances},
 }
 
+// sections are the channel kinds that build their instances from their
+// own configuration section (adapters.Section): a further channel is its
+// section in configs.Config and one line here.
+func sections(cfg *configs.Config) []adapters.Section {
+	return []adapters.Section{&cfg.WeChatOA}
+}
+
+// sectionInstances lists the configured instances of a section.
+func sectionInstances(sec adapters.Section) []channelInstance {
+	kind := sec.Spec().Name
+	var out []channelInstance
+	for _, b := range sec.Configured() {
+		in := channelInstance{kind: kind, name: b.Name, key: adapters.InstanceKey(kind, b.Name),
+			rate: b.SendRate, rateKey: instanceKey(kind, b.Name, "send_rate")}
+		in.build = func(a *App, tokens adapters.TokenCache) (adapters.Channel, error) {
+			return b.New(a.channelDeps(tokens))
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
+// channelDeps is what the gateway gives the channels it builds.
+func (a *App) channelDeps(tokens adapters.TokenCache) ChannelDeps {
+	return ChannelDeps{Recorder: a.recorder, Tokens: tokens, Logger: a.Log, MaxBodyBytes: a.Config.HTTP.MaxBodyBytes}
+}
+
 // channelInstances lists every configured instance: the default instance
 // of each kind first, then the others by key. It is the order the
 // registry keeps, the order of preference when a member has several.
 // withOff adds the default instances that are not configured (build nil).
 func channelInstances(cfg configs.Config, withOff bool) []channelInstance {
-	var defaults, named []channelInstance
+	var all []channelInstance
 	for _, k := range channelKinds {
-		for _, in := range k.instances(cfg) {
-			if in.build == nil && !withOff {
-				continue
-			}
-			if in.name == adapters.DefaultInstance {
-				defaults = append(defaults, in)
-			} else {
-				named = append(named, in)
-			}
+		all = append(all, k.instances(cfg)...)
+	}
+	for _, sec := range sections(&cfg) {
+		all = append(all, sectionInstances(sec)...)
+	}
+	var defaults, named []channelInstance
+	for _, in := range all {
+		if in.build == nil && !withOff {
+			continue
+		}
+		if in.name == adapters.DefaultInstance {
+			defaults = append(defaults, in)
+		} else {
+			named = append(named, in)
 		}
 	}
 	slices.SortFunc(named, func(a, b channelInstance) int { return strings.Compare(a.key, b.key) })
@@ -225,7 +257,7 @@ func (a *App) wireChannels() error {
 	a.webhook = wh
 	a.Channels.Register(wh)
 	for _, build := range a.extra {
-		ch, err := build(ChannelDeps{Recorder: a.recorder, Tokens: tokens, Logger: a.Log})
+		ch, err := build(a.channelDeps(tokens))
 		if err != nil {
 			return err
 		}

@@ -139,7 +139,7 @@ func TestTwoWeComCorpsEndToEnd(t *testing.T) {
 	for _, id := range v.Identities {
 		ids = append(ids, id.Channel+"="+id.ExternalID)
 	}
-	if want := []string{"wecom:acme=wmAcmeWang", "wecom:acme_unionid=union-wmAcmeWang"}; !slices.Equal(ids, want) {
+	if want := []string{"wecom:acme=wmAcmeWang", "wecom_unionid=union-wmAcmeWang"}; !slices.Equal(ids, want) {
 		t.Errorf("identities = %q, want %q", ids, want)
 	}
 	if len(v.Bindings) != 1 || v.Bindings[0].BrandID != "acme" || v.Bindings[0].GuideID != "g-zhang" || v.Bindings[0].Reason != "state" {

@@ -17,6 +17,7 @@ import (
 	"github.com/scrmgw/scrmgw/gateway/assign"
 	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/queue"
+	"github.com/scrmgw/scrmgw/store"
 )
 
 // queuePriorities weighs the queues: critical (new contacts and welcome
@@ -67,6 +68,18 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 	}
 	a.assigner = assigner
 	a.commerce.Assigner = assigner
+	unassigned := func(b *store.Binding, err error) (*store.Binding, error) {
+		if errors.Is(err, assign.ErrUnassigned) {
+			return nil, nil
+		}
+		return b, err
+	}
+	a.contacts.AssignInStore = func(ctx context.Context, memberID int64, brand, storeID string) (*store.Binding, error) {
+		return unassigned(assigner.Assign(ctx, assign.Request{MemberID: memberID, Brand: brand, StoreID: storeID, Reason: assign.ReasonState, NoPool: true}))
+	}
+	a.contacts.AssignNearest = func(ctx context.Context, memberID int64, brand string, lat, lng float64) (*store.Binding, error) {
+		return unassigned(assigner.Assign(ctx, assign.Request{MemberID: memberID, Brand: brand, Lat: &lat, Lng: &lng}))
+	}
 	if a.clock != nil {
 		// Settlement days and coupon expiry follow the tests' clock.
 		a.commerce.SetClock(a.clock)

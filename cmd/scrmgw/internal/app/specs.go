@@ -22,11 +22,15 @@ func ChannelSpecs(cfg configs.Config) []adapters.Spec {
 	if robot == "" {
 		robot = cfg.DingTalk.ClientID
 	}
-	return []adapters.Spec{
+	specs := []adapters.Spec{
 		wecom.Spec(),
 		dingtalk.SpecFor(robot),
 		webhook.Spec,
 	}
+	for _, sec := range sections(&cfg) {
+		specs = append(specs, sec.Spec())
+	}
+	return specs
 }
 
 // TemplateChannels turns specs into what templates checks variants
@@ -56,7 +60,7 @@ func MemberKinds(specs []adapters.Spec) map[string][]string {
 }
 
 // WorkflowChannels are the channels a workflow's send steps may use: the
-// kinds among WeCom and DingTalk with an instance configured (a workflow
+// kinds among WeCom, DingTalk and the sections with an instance configured (a workflow
 // names the kind; the member's identity picks the instance), or both when
 // neither is configured
 // (validating workflows without a channel configuration checks them
@@ -69,8 +73,16 @@ func WorkflowChannels(cfg configs.Config) []string {
 	if cfg.DingTalk.AnyEnabled() {
 		chs = append(chs, dingtalk.ChannelName)
 	}
+	for _, sec := range sections(&cfg) {
+		if len(sec.Configured()) > 0 {
+			chs = append(chs, sec.Spec().Name)
+		}
+	}
 	if len(chs) == 0 {
 		chs = []string{wecom.ChannelName, dingtalk.ChannelName}
+		for _, sec := range sections(&cfg) {
+			chs = append(chs, sec.Spec().Name)
+		}
 	}
 	return chs
 }

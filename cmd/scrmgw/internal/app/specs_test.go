@@ -47,7 +47,14 @@ func TestChannelSpecs(t *testing.T) {
 	for _, s := range specs {
 		names = append(names, s.Name)
 	}
-	if strings.Join(names, ",") != "wecom,dingtalk,webhook" {
+	// The built-in three, then each section's (a channel plugged in by
+	// its configuration section).
+	want := []string{"wecom", "dingtalk", "webhook"}
+	var sectionKinds []string
+	for _, sec := range sections(&cfg) {
+		sectionKinds = append(sectionKinds, sec.Spec().Name)
+	}
+	if strings.Join(names, ",") != strings.Join(append(want, sectionKinds...), ",") {
 		t.Errorf("specs of %v", names)
 	}
 	if k := TemplateChannels(specs)["dingtalk"]; strings.Join(k, ",") != "text,markdown,news,action_card,image" {
@@ -60,7 +67,7 @@ func TestChannelSpecs(t *testing.T) {
 	if chs := WorkflowChannels(cfg); strings.Join(chs, ",") != "dingtalk" {
 		t.Errorf("workflow channels with DingTalk configured: %v", chs)
 	}
-	if chs := WorkflowChannels(configs.Default()); strings.Join(chs, ",") != "wecom,dingtalk" {
+	if chs := WorkflowChannels(configs.Default()); strings.Join(chs, ",") != strings.Join(append([]string{"wecom", "dingtalk"}, sectionKinds...), ",") {
 		t.Errorf("workflow channels with none configured: %v", chs)
 	}
 }
