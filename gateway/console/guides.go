@@ -95,6 +95,9 @@ type guidesData struct {
 	// use the tasks route group).
 	Tasks   bool
 	Overdue []overdueTask
+	// Members links guides and tasks to the members pages (the token
+	// may use the members route group).
+	Members bool
 	// Totals over the rows.
 	Bound, Capacity     int
 	OpenTasks, Late     int64
@@ -116,7 +119,7 @@ func (c *Console) guidesPage(ctx *gin.Context) {
 	p := principalOf(ctx)
 	rctx := ctx.Request.Context()
 	now := c.o.Now()
-	d := &guidesData{Brand: brand, Brands: brands, Admin: p.Admin(), Sort: ctx.Query("sort"), Tasks: p.Allows(api.ResourceTasks)}
+	d := &guidesData{Brand: brand, Brands: brands, Admin: p.Admin(), Sort: ctx.Query("sort"), Tasks: p.Allows(api.ResourceTasks), Members: p.Allows(api.ResourceMembers)}
 	if !slices.Contains([]string{sortOverdue, sortLoad, sortPoints, sortName}, d.Sort) {
 		d.Sort = sortOverdue
 		if !d.Tasks {

@@ -11,7 +11,7 @@ var catalogue = map[string]map[string]string{
 		"nav.workflows": "Workflows",
 		"nav.funnel":    "Funnel",
 		"nav.stores":    "Stores",
-		"nav.guides":    "Guides",
+		"nav.guides":    "Guides & tasks",
 		"lang.switch":   "中文",
 		"who.admin":     "Admin",
 		"who.brand":     "Brand",
@@ -37,7 +37,6 @@ var catalogue = map[string]map[string]string{
 		"error.title":     "Something went wrong",
 		"error.text":      "The request could not be completed. It has been logged; try again in a moment.",
 		"error.too_large": "The request is too large.",
-		"message.back":    "Back to workflows",
 
 		"forbidden.title":     "Not allowed with this token",
 		"forbidden.read_only": "This token is read-only: it may look at everything its brand may see, but not save, enable, disable or retire anything. Sign in with a token that may write.",
@@ -240,7 +239,7 @@ var catalogue = map[string]map[string]string{
 		"nav.workflows": "自动化流程",
 		"nav.funnel":    "转化漏斗",
 		"nav.stores":    "门店",
-		"nav.guides":    "导购",
+		"nav.guides":    "导购与任务",
 		"lang.switch":   "English",
 		"who.admin":     "管理员",
 		"who.brand":     "品牌",
@@ -266,7 +265,6 @@ var catalogue = map[string]map[string]string{
 		"error.title":     "出错了",
 		"error.text":      "请求未能完成，已记录日志，请稍后重试。",
 		"error.too_large": "请求内容过大。",
-		"message.back":    "返回流程列表",
 
 		"forbidden.title":     "当前令牌无权操作",
 		"forbidden.read_only": "此令牌为只读：可以查看其品牌的所有数据，但不能保存、启用、停用或下线任何内容。请使用可写的令牌登录。",

@@ -93,6 +93,8 @@ func newRig(t *testing.T, dialect string, cfg console.Config) *rig {
 	}
 	q := asynq.NewClient(ropt)
 	t.Cleanup(func() { q.Close() })
+	insp := asynq.NewInspector(ropt)
+	t.Cleanup(func() { insp.Close() })
 	eng, err := engine.New(engine.Options{Store: st, Queue: q, Templates: reg, Sender: unusedSender{t}})
 	if err != nil {
 		t.Fatalf("engine: %v", err)
@@ -116,7 +118,7 @@ func newRig(t *testing.T, dialect string, cfg console.Config) *rig {
 	c := console.New(console.Options{Store: st, Auth: apiSrv, Workflows: eng, Audit: rec, Nearest: as,
 		LoadOptions: workflows.Options{Templates: reg},
 		DryRun:      engine.DryRunOptions{Templates: reg, Locale: "zh", Specs: []adapters.Spec{wecom.Spec(), dingtalk.SpecFor("ding-robot")}},
-		Config:      cfg, Now: r.clock})
+		Config:      cfg, Now: r.clock, Queues: insp})
 	e := gin.New()
 	apiSrv.Mount(e)
 	c.Mount(e)
