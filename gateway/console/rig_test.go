@@ -50,6 +50,8 @@ type rig struct {
 	audit *audit.Recorder
 	// assigner is the nearest-store index the API and the console share.
 	assigner *assign.Assigner
+	// redis is the Redis of the rig's queue.
+	redis asynq.RedisConnOpt
 	// now is the console's clock; tests move it.
 	mu  sync.Mutex
 	now time.Time
@@ -113,7 +115,7 @@ func newRig(t *testing.T, dialect string, cfg console.Config) *rig {
 	if err != nil {
 		t.Fatalf("assigner: %v", err)
 	}
-	r := &rig{t: t, store: st, engine: eng, now: time.Now(), audit: rec, assigner: as}
+	r := &rig{t: t, store: st, engine: eng, now: time.Now(), audit: rec, assigner: as, redis: ropt}
 	apiSrv := api.New(api.Options{Store: st, AdminToken: adminToken, Workflows: eng, Audit: rec, Assigner: as, MaxBodyBytes: 1 << 20, MaxBulkBodyBytes: 1 << 20})
 	c := console.New(console.Options{Store: st, Auth: apiSrv, Workflows: eng, Audit: rec, Nearest: as,
 		LoadOptions: workflows.Options{Templates: reg},
