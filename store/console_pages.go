@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 )
@@ -149,16 +150,8 @@ func (s *Store) EventSourceActivity(ctx context.Context, brand string, since tim
 		}
 		out = append(out, a)
 	}
-	sortActivity(out)
+	slices.SortStableFunc(out, func(a, b SourceActivity) int { return b.LastAt.Compare(a.LastAt) })
 	return out, nil
-}
-
-func sortActivity(a []SourceActivity) {
-	for i := 1; i < len(a); i++ {
-		for j := i; j > 0 && a[j].LastAt.After(a[j-1].LastAt); j-- {
-			a[j], a[j-1] = a[j-1], a[j]
-		}
-	}
 }
 
 // parseDBTime reads a MAX() of a time column, which SQLite answers as
