@@ -35,7 +35,13 @@ var nextRE = regexp.MustCompile(`<a class="btn" href="([^"]+)" id="next-page"`)
 // A brand's marketer finds members by phone (masked), CRM id, name, store
 // and guide, a page at a time; another brand's members are not found.
 func TestConsoleMemberSearch(t *testing.T) {
-	r := newRig(t, "sqlite", console.Config{})
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) { testMemberSearch(t, dialect) })
+	}
+}
+
+func testMemberSearch(t *testing.T, dialect string) {
+	r := newRig(t, dialect, console.Config{})
 	r.seedStores()
 	r.put("camellia", "win-back", "dormant-win-back.yaml", true)
 	ctx := context.Background()
