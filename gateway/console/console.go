@@ -67,6 +67,10 @@ type Options struct {
 	// Queues reads the task queues for the operations page (an
 	// asynq.Inspector); nil shows none.
 	Queues Queues
+	// Health checks the gateway's dependencies and channels for the
+	// operations page, as /readyz does (name → nil when up); nil shows
+	// none.
+	Health func(context.Context) map[string]error
 	// LedgerZone is the zone of the leaderboards' months
 	// (ledger.time_zone); default Asia/Shanghai.
 	LedgerZone *time.Location

@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,8 +32,17 @@ const failureDays = 7
 // opsPageSize is how many failed sends and audit entries a page shows.
 const opsPageSize = 50
 
+// healthRow is one check of the gateway's health.
+type healthRow struct {
+	Name  string
+	Error string
+}
+
 type operationsData struct {
 	QueueUI, Metrics string
+	// Health is the gateway's checks (the database, Redis, each stream
+	// channel), by name.
+	Health []healthRow
 	// Queues is nil when the process has no queue; QueueError says why
 	// reading it failed.
 	Queues     []*asynq.QueueInfo
@@ -70,6 +80,16 @@ func (c *Console) operationsPage(ctx *gin.Context) {
 	d := &operationsData{QueueUI: queueUIPath, Metrics: metricsPath, FailDays: failureDays, Channel: ctx.Query("channel"), Failure: ctx.Query("failure"),
 		Token: ctx.Query("token"), Action: ctx.Query("action"), Resource: ctx.Query("resource"), ResourceID: ctx.Query("resource_id"),
 		Actions: []string{store.AuditWrite, store.AuditPhoneView, store.AuditMemberExport, store.AuditMemberErase, store.AuditTokenCreate, store.AuditTokenRevoke}}
+	if c.o.Health != nil {
+		for name, err := range c.o.Health(rctx) {
+			h := healthRow{Name: name}
+			if err != nil {
+				h.Error = err.Error()
+			}
+			d.Health = append(d.Health, h)
+		}
+		slices.SortFunc(d.Health, func(a, b healthRow) int { return strings.Compare(a.Name, b.Name) })
+	}
 	if c.o.Queues != nil {
 		d.HasQueues = true
 		names, err := c.o.Queues.Queues()

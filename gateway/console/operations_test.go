@@ -72,7 +72,8 @@ func TestConsoleOperations(t *testing.T) {
 	if !strings.HasPrefix(fails["wecom/refused"], "wecom refused 2 ") || !strings.HasPrefix(fails["wecom/invalid_recipient"], "wecom invalid_recipient 1 ") || len(fails) != 2 {
 		t.Errorf("failures: %v", fails)
 	}
-	for _, want := range []string{`href="/admin/queues"`, `href="/metrics"`} {
+	for _, want := range []string{`href="/admin/queues"`, `href="/metrics"`, `<li data-check="database"><span class="state state-enabled">up</span>`,
+		`<li data-check="dingtalk"><span class="state state-failed">down</span> <code>dingtalk</code> <span class="err-text">stream not connected</span>`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %s", want)
 		}

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -120,7 +121,12 @@ func newRig(t *testing.T, dialect string, cfg console.Config) *rig {
 	c := console.New(console.Options{Store: st, Auth: apiSrv, Workflows: eng, Audit: rec, Nearest: as,
 		LoadOptions: workflows.Options{Templates: reg},
 		DryRun:      engine.DryRunOptions{Templates: reg, Locale: "zh", Specs: []adapters.Spec{wecom.Spec(), dingtalk.SpecFor("ding-robot")}},
-		Config:      cfg, Now: r.clock, Queues: insp})
+		Config:      cfg, Now: r.clock, Queues: insp,
+		// The gateway's readiness checks: the database up, DingTalk's
+		// stream down.
+		Health: func(context.Context) map[string]error {
+			return map[string]error{"database": nil, "dingtalk": errors.New("stream not connected")}
+		}})
 	e := gin.New()
 	apiSrv.Mount(e)
 	c.Mount(e)

@@ -93,7 +93,7 @@ func TestConsoleMounted(t *testing.T) {
 	}
 	// The operations page reads the gateway's queues.
 	if _, page := get("/console/operations"); !strings.Contains(page, `id="queue-table"`) && !strings.Contains(page, `id="queues-empty"`) ||
-		strings.Contains(page, `id="queue-error"`) {
+		strings.Contains(page, `id="queue-error"`) || !strings.Contains(page, `<li data-check="database"><span class="state state-enabled">`) {
 		t.Fatalf("the operations page lacks the queues:\n%s", page)
 	}
 	// A console write is in the audit trail (written in batches).
