@@ -166,7 +166,7 @@ var catalogue = map[string]map[string]string{
 		"funnel.bad_guide":   "There is no guide %q of this brand (and store).",
 		"funnel.no_runs":     "No member entered the workflow in this period (with these filters).",
 
-		"guides.title":         "Guides",
+		"guides.title":         "Guides & tasks",
 		"guides.lead":          "Each guide's load against their capacity, the members bound to them, their open and overdue tasks and their points this month; the overdue tasks below, the longest overdue first.",
 		"guides.sort":          "Sort by",
 		"guides.sort_overdue":  "Most overdue tasks",
@@ -394,7 +394,7 @@ var catalogue = map[string]map[string]string{
 		"funnel.bad_guide":   "本品牌（及所选门店）没有导购 %q。",
 		"funnel.no_runs":     "这段时间内（按当前筛选）没有会员进入该流程。",
 
-		"guides.title":         "导购",
+		"guides.title":         "导购与任务",
 		"guides.lead":          "每位导购的负载与容量、名下会员、未完成与逾期任务以及本月积分；下方列出逾期任务，逾期最久的在前。",
 		"guides.sort":          "排序",
 		"guides.sort_overdue":  "逾期任务最多",
