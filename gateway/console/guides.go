@@ -88,9 +88,12 @@ type guidesData struct {
 	Admin  bool
 	Store  string
 	Stores []option
-	Sort   string
-	Month  string
-	Rows   []guideRow
+	// ManyStores: the stores were cut at pickLimit (the filter takes an
+	// id).
+	ManyStores bool
+	Sort       string
+	Month      string
+	Rows       []guideRow
 	// Tasks shows the task columns and the overdue list (the token may
 	// use the tasks route group).
 	Tasks   bool
@@ -130,11 +133,12 @@ func (c *Console) guidesPage(ctx *gin.Context) {
 		c.render(ctx, http.StatusOK, "guides", "guides.title", "/guides", d)
 		return
 	}
-	stores, err := c.o.Store.RetailStores(rctx, brand, store.Page{Limit: 1000})
+	stores, err := c.o.Store.RetailStores(rctx, brand, store.Page{Limit: pickLimit})
 	if err != nil {
 		c.fail(ctx, err)
 		return
 	}
+	d.ManyStores = len(stores) == pickLimit
 	names := map[string]string{}
 	for _, s := range stores {
 		d.Stores = append(d.Stores, option{s.ID, s.Name})

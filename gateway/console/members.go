@@ -25,6 +25,10 @@ const (
 	byCRM   = "crm"
 )
 
+// pickLimit bounds the stores and guides a filter offers to choose
+// from; beyond it the filter takes a typed id.
+const pickLimit = 1000
+
 // membersPageSize is how many members a page of the list shows.
 const membersPageSize = 50
 
@@ -44,7 +48,10 @@ type membersData struct {
 	Guide  string
 	Stores []option
 	Guides []option
-	Error  string
+	// ManyStores and ManyGuides: the lists were cut at pickLimit, so
+	// the page asks for an id instead of offering a choice.
+	ManyStores, ManyGuides bool
+	Error                  string
 	// Searched says a search ran (an empty Rows is "none matches").
 	Searched bool
 	Rows     []memberListRow
@@ -73,11 +80,12 @@ func (c *Console) membersPage(ctx *gin.Context) {
 		c.render(ctx, http.StatusOK, "members", "members.title", "/members", d)
 		return
 	}
-	stores, err := c.o.Store.RetailStores(rctx, brand, store.Page{Limit: 1000})
+	stores, err := c.o.Store.RetailStores(rctx, brand, store.Page{Limit: pickLimit})
 	if err != nil {
 		c.fail(ctx, err)
 		return
 	}
+	d.ManyStores = len(stores) == pickLimit
 	storeNames := map[string]string{}
 	for _, s := range stores {
 		d.Stores = append(d.Stores, option{s.ID, s.Name})
@@ -89,11 +97,12 @@ func (c *Console) membersPage(ctx *gin.Context) {
 			return
 		}
 	}
-	guides, err := c.o.Store.Guides(rctx, brand, d.Store, store.Page{Limit: 1000})
+	guides, err := c.o.Store.Guides(rctx, brand, d.Store, store.Page{Limit: pickLimit})
 	if err != nil {
 		c.fail(ctx, err)
 		return
 	}
+	d.ManyGuides = len(guides) == pickLimit
 	guideNames := map[string]string{}
 	for _, g := range guides {
 		d.Guides = append(d.Guides, option{g.ID, g.Name})

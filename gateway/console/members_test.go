@@ -256,3 +256,34 @@ func TestConsoleMemberPage(t *testing.T) {
 		t.Errorf("erasures in the audit trail: %+v", erasures)
 	}
 }
+
+// A brand with more stores than a filter lists: the store filter takes a
+// typed id (with the listed ones as suggestions), and a store beyond the
+// list is found by it.
+func TestConsolePickBeyondTheLimit(t *testing.T) {
+	r := newRig(t, "sqlite", console.Config{})
+	var many []store.RetailStore
+	for i := range 1000 {
+		many = append(many, store.RetailStore{ID: fmt.Sprintf("a-%04d", i), Name: fmt.Sprintf("Store %d", i), Lat: 31, Lng: 121,
+			TimeZone: "Asia/Shanghai", Active: true, BrandIDs: []string{"camellia"}})
+	}
+	if err := r.store.UpsertRetailStores(context.Background(), many); err != nil {
+		t.Fatal(err)
+	}
+	r.seedStores() // their ids sort after the thousand
+	r.put("camellia", "win-back", "dormant-win-back.yaml", true)
+	zhao := r.seedMember("camellia", "+8613800138000", "Zhao Lei", "g-zhao", "sh-xujiahui", "win-back")
+	c := r.english()
+	r.signIn(c, r.brandToken("camellia"))
+	for _, p := range []string{"/console/members", "/console/guides"} {
+		if page := r.get(c, p); !strings.Contains(page, `<input id="store" name="store" value="" list="store-list"`) || strings.Contains(page, `<select id="store"`) {
+			t.Errorf("%s: the store filter is not a typed id", p)
+		}
+	}
+	if ids, _ := memberRows(r.get(c, "/console/members?store=sh-xujiahui")); len(ids) != 1 || ids[0] != strconv.FormatInt(zhao, 10) {
+		t.Errorf("members of a store beyond the list: %v", ids)
+	}
+	if page := r.get(c, "/console/guides?store=sh-xujiahui"); !strings.Contains(page, `data-guide="g-zhao"`) {
+		t.Error("the guides of a store beyond the list are not shown")
+	}
+}
