@@ -19,7 +19,7 @@ import (
 const sourceDays = 7
 
 // redemptionsPageSize is how many redemptions a page shows.
-const redemptionsPageSize = 50
+const redemptionsPageSize = 25
 
 type settlementRow struct {
 	store.Settlement

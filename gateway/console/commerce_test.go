@@ -135,15 +135,31 @@ func testCommerce(t *testing.T, dialect string) {
 	if !strings.Contains(page, "Shanghai tills") {
 		t.Error("the signing source is not listed")
 	}
-	// The redemptions: the newest 50, then the 3 oldest.
-	reds := regexp.MustCompile(`data-redemption="\d+"`).FindAllString(page, -1)
-	older := regexp.MustCompile(`href="([^"]+)" id="older-redemptions"`).FindStringSubmatch(page)
-	if len(reds) != 50 || older == nil || !strings.Contains(page, "AUTUMN-52") || strings.Contains(page, "AUTUMN-02<") {
-		t.Fatalf("first page of redemptions: %d (older link %v)", len(reds), older)
+	// The redemptions: 25 a page, newest first, by the Older links.
+	codeRE := regexp.MustCompile(`<code>(AUTUMN-\d+)</code>`)
+	olderRE := regexp.MustCompile(`href="([^"]+)" id="older-redemptions"`)
+	var codes []string
+	for pages := 1; ; pages++ {
+		found := codeRE.FindAllStringSubmatch(page, -1)
+		if len(found) != 25 && len(found) != 3 {
+			t.Fatalf("page %d of redemptions has %d", pages, len(found))
+		}
+		for _, m := range found {
+			codes = append(codes, m[1])
+		}
+		older := olderRE.FindStringSubmatch(page)
+		if older == nil {
+			break
+		}
+		page = r.get(c, htmlUnescape(older[1]))
 	}
-	page = r.get(c, htmlUnescape(older[1]))
-	if reds := regexp.MustCompile(`<code>(AUTUMN-\d+)</code>`).FindAllStringSubmatch(page, -1); len(reds) != 3 || reds[0][1] != "AUTUMN-02" || reds[2][1] != "AUTUMN-00" {
-		t.Errorf("older redemptions: %v", reds)
+	if len(codes) != 53 || codes[0] != "AUTUMN-52" || codes[52] != "AUTUMN-00" {
+		t.Errorf("redemptions paged: %d, from %s to %s", len(codes), codes[0], codes[len(codes)-1])
+	}
+	for i := 1; i < len(codes); i++ {
+		if codes[i] >= codes[i-1] {
+			t.Errorf("redemption %s after %s: not newest first", codes[i], codes[i-1])
+		}
 	}
 
 	// The CSV is the API's.
