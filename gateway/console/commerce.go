@@ -18,6 +18,9 @@ import (
 // sourceDays is the period of the event sources' activity.
 const sourceDays = 7
 
+// settlementsPageSize is how many stores' settlements a page shows.
+const settlementsPageSize = 100
+
 // redemptionsPageSize is how many redemptions a page shows.
 const redemptionsPageSize = 25
 
@@ -37,12 +40,17 @@ type commerceData struct {
 	Error  string
 	// Run is the day's automatic settlement (admin only: it spans every
 	// brand).
-	Run          *store.SettlementRun
-	Settlements  []settlementRow
-	Unreconciled int
-	NetCents     int64
-	Commission   int64
-	CSV          string
+	Run         *store.SettlementRun
+	Settlements []settlementRow
+	// Stores counts the day's settlements; Settlements is a page of
+	// them, MoreStores the link to the next, FirstStores to the first.
+	Stores                  int
+	MoreStores, FirstStores string
+	OnlyUnreconciled        bool
+	Unreconciled            int
+	NetCents                int64
+	Commission              int64
+	CSV                     string
 
 	Redemptions []store.CouponRedemption
 	Older       string
@@ -119,17 +127,42 @@ func (c *Console) commercePage(ctx *gin.Context) {
 			names[s.ID] = s.Name
 		}
 	}
+	// The tiles add up every store; the table shows a page of them (only
+	// the unreconciled with ?unreconciled=1), in store id order after
+	// ?after_store=.
+	d.OnlyUnreconciled = ctx.Query("unreconciled") == "1"
+	after := ctx.Query("after_store")
 	for _, st := range sts {
 		r := settlementRow{Settlement: st, StoreName: names[st.StoreID], Commission: st.GuideCents + st.StoreCents + st.DistributorCents}
 		if r.StoreName == "" {
 			r.StoreName = st.StoreID
 		}
-		if st.Status == store.SettlementUnreconciled {
+		unreconciled := st.Status == store.SettlementUnreconciled
+		if unreconciled {
 			d.Unreconciled++
 		}
+		d.Stores++
 		d.NetCents += st.NetCents
 		d.Commission += r.Commission
+		if st.StoreID <= after || d.OnlyUnreconciled && !unreconciled {
+			continue
+		}
+		if len(d.Settlements) == settlementsPageSize {
+			q := map[string]string{"date": d.Date, "after_store": d.Settlements[len(d.Settlements)-1].StoreID}
+			if d.OnlyUnreconciled {
+				q["unreconciled"] = "1"
+			}
+			d.MoreStores = link(q)
+			continue
+		}
 		d.Settlements = append(d.Settlements, r)
+	}
+	if after != "" {
+		q := map[string]string{"date": d.Date}
+		if d.OnlyUnreconciled {
+			q["unreconciled"] = "1"
+		}
+		d.FirstStores = link(q)
 	}
 	if d.Admin {
 		run, err := c.o.Store.SettlementRunOf(rctx, d.Date)

@@ -123,6 +123,12 @@ func testCommerce(t *testing.T, dialect string) {
 	if !strings.Contains(page, `<span class="tile-num" id="t-unreconciled">1</span>`) || strings.Contains(page, `id="settle-run"`) {
 		t.Error("the unreconciled count is wrong, or a brand token sees the automatic run (it spans brands)")
 	}
+	if sts := rowsOf(settlementRE, r.get(c, "/console/commerce?date=2026-12-01&unreconciled=1")); len(sts) != 1 || sts["sh-xujiahui"] == "" {
+		t.Errorf("only the unreconciled: %v", sts)
+	}
+	if sts := rowsOf(settlementRE, r.get(c, "/console/commerce?date=2026-12-01&after_store=sh-jingan")); len(sts) != 1 || sts["sh-xujiahui"] == "" {
+		t.Errorf("the stores after sh-jingan: %v", sts)
+	}
 	srcs := rowsOf(sourceRE, page)
 	if !strings.HasPrefix(srcs["pos-shanghai"], "pos-shanghai 3 1 1 2") || !strings.HasPrefix(srcs["shop.tmall"], "shop.tmall 1 0 0") || len(srcs) != 2 {
 		t.Errorf("event sources: %v", srcs)
