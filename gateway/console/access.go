@@ -14,6 +14,9 @@ import (
 const (
 	auditNoteKey = "scrmgw.console.audit_note"
 	auditIDsKey  = "scrmgw.console.audit_ids"
+	// auditActionKey names what a request did instead of
+	// store.AuditWrite (an export, an erasure).
+	auditActionKey = "scrmgw.console.audit_action"
 )
 
 // auditID adds an id to the request's audit entry besides its path
@@ -76,7 +79,11 @@ func (c *Console) audited(ctx *gin.Context) {
 	if !ok {
 		return
 	}
-	e := api.EntryFor(ctx, s.principal, store.AuditWrite)
+	action := ctx.GetString(auditActionKey)
+	if action == "" {
+		action = store.AuditWrite
+	}
+	e := api.EntryFor(ctx, s.principal, action)
 	if e.Note == "" {
 		e.Note = ctx.GetString(auditNoteKey)
 	}
@@ -99,4 +106,23 @@ func mayWrite(p *api.Principal, resource string) bool {
 // disable and retire workflows here.
 func (c *Console) canEdit(ctx *gin.Context) bool {
 	return c.o.Workflows != nil && mayWrite(principalOf(ctx), api.ResourceWorkflows)
+}
+
+// action names what the requests of a route do in the audit trail,
+// instead of store.AuditWrite.
+func (c *Console) action(name string) gin.HandlerFunc {
+	return func(ctx *gin.Context) {
+		ctx.Set(auditActionKey, name)
+		ctx.Next()
+	}
+}
+
+// adminOnly refuses, with a 403 page that says why, a brand token.
+func (c *Console) adminOnly(ctx *gin.Context) {
+	if !principalOf(ctx).Admin() {
+		c.forbidden(ctx, translate(language(ctx.Request), "ops.admin_only"))
+		ctx.Abort()
+		return
+	}
+	ctx.Next()
 }

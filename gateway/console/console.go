@@ -64,6 +64,13 @@ type Options struct {
 	// Nearest finds the stores nearest a point for the stores page's
 	// probe (the assigner's index); nil hides the probe.
 	Nearest Nearest
+	// Queues reads the task queues for the operations page (an
+	// asynq.Inspector); nil shows none.
+	Queues Queues
+	// Health checks the gateway's dependencies and channels for the
+	// operations page, as /readyz does (name → nil when up); nil shows
+	// none.
+	Health func(context.Context) map[string]error
 	// LedgerZone is the zone of the leaderboards' months
 	// (ledger.time_zone); default Asia/Shanghai.
 	LedgerZone *time.Location
@@ -171,6 +178,13 @@ func (c *Console) Mount(r *gin.Engine) {
 	pages.GET("/guides", c.requires(api.ResourceGuides, false), c.guidesPage)
 	pages.GET("/stores", c.requires(api.ResourceCatalog, false), c.storesPage)
 	pages.GET("/stores/:store/qr", c.requires(api.ResourceCatalog, false), c.qrPage)
+	mem := api.ResourceMembers
+	pages.GET("/members", c.requires(mem, false), c.membersPage)
+	pages.GET("/members/:id", c.requires(mem, false), c.memberPage)
+	pages.GET("/members/:id/erase", c.requires(mem, true), c.eraseForm)
+	pages.GET("/commerce", c.requires(api.ResourceCommerce, false), c.commercePage)
+	pages.GET("/commerce/settlements.csv", c.requires(api.ResourceCommerce, false), c.settlementsCSV)
+	pages.GET("/operations", c.requires(api.ResourceAudit, false), c.adminOnly, c.operationsPage)
 
 	checks := g.Group("", c.session, c.csrf)
 	checks.POST("/workflows/:brand/:name/dry-run", wfRead, c.dryRun)
@@ -183,6 +197,11 @@ func (c *Console) Mount(r *gin.Engine) {
 	writes.POST("/workflows/:brand/:name/enable", c.write(wf, c.setEnabled(true))...)
 	writes.POST("/workflows/:brand/:name/disable", c.write(wf, c.setEnabled(false))...)
 	writes.POST("/workflows/:brand/:name/versions/:version/retire", c.write(wf, c.retire)...)
+	// A member's export is a read (read-only tokens may), erasure a
+	// write; both are audited under their own actions, as the API's.
+	writes.POST("/members/:id/export", api.RequireResource(mem), c.action(store.AuditMemberExport), c.audited, c.csrf,
+		c.requires(mem, false), c.exportMember)
+	writes.POST("/members/:id/erase", append([]gin.HandlerFunc{c.action(store.AuditMemberErase)}, c.write(mem, c.eraseMember)...)...)
 
 	// A path under /console/ that no route matches gets the console's
 	// own 404 page and headers. Middleware added with Use after the
@@ -225,16 +244,36 @@ func tooLarge(ctx *gin.Context, err error) bool {
 
 // navItems are the pages of the top bar: (path under Path, message key).
 var navItems = []navItem{
-	{"/workflows", "nav.workflows", api.ResourceWorkflows},
-	{"/funnel", "nav.funnel", api.ResourceWorkflows},
-	{"/guides", "nav.guides", api.ResourceGuides},
-	{"/stores", "nav.stores", api.ResourceCatalog},
+	{"/workflows", "nav.workflows", api.ResourceWorkflows, false},
+	{"/funnel", "nav.funnel", api.ResourceWorkflows, false},
+	{"/guides", "nav.guides", api.ResourceGuides, false},
+	{"/members", "nav.members", api.ResourceMembers, false},
+	{"/stores", "nav.stores", api.ResourceCatalog, false},
+	{"/commerce", "nav.commerce", api.ResourceCommerce, false},
+	{"/operations", "nav.operations", api.ResourceAudit, true},
 }
 
 // navItem is a top-bar entry: the page's path under Path, its message
-// key, and the API route group it belongs to (hidden from a token
-// limited to other groups).
-type navItem struct{ Path, Key, Resource string }
+// key, the API route group it belongs to (hidden from a token limited to
+// other groups), and whether only the admin may open it.
+type navItem struct {
+	Path, Key, Resource string
+	Admin               bool
+}
+
+// navFor lists the top bar's entries p may open.
+func navFor(p *api.Principal) []navItem {
+	if p == nil {
+		return nil
+	}
+	out := make([]navItem, 0, len(navItems))
+	for _, n := range navItems {
+		if p.Allows(n.Resource) && (!n.Admin || p.Admin()) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
 
 type noAuditor struct{}
 
@@ -275,17 +314,15 @@ type view struct {
 func (v *view) T(key string, args ...any) string { return translate(v.Lang, key, args...) }
 
 // NavItems lists the top bar's entries the principal may open.
-func (v *view) NavItems() []navItem {
-	if v.Principal == nil {
-		return nil
+func (v *view) NavItems() []navItem { return navFor(v.Principal) }
+
+// Home is the first page the principal may open (a page that refuses
+// them links back there); nil when signed out or allowed none.
+func (v *view) Home() *navItem {
+	if items := navFor(v.Principal); len(items) > 0 {
+		return &items[0]
 	}
-	out := make([]navItem, 0, len(navItems))
-	for _, n := range navItems {
-		if v.Principal.Allows(n.Resource) {
-			out = append(out, n)
-		}
-	}
-	return out
+	return nil
 }
 
 // Base is the console's path prefix.

@@ -235,10 +235,13 @@ func TestConsoleHeaders(t *testing.T) {
 	}
 	// No page has an inline script or style.
 	r.put("camellia", "welcome", "new-member-welcome.yaml", false)
+	r.put("camellia", "win-back", "dormant-win-back.yaml", true)
 	r.seedStores()
+	member := "/console/members/" + itoa(int(r.seedMember("camellia", "+8613800138000", "Liu Yang", "g-wang", "sh-jingan", "win-back")))
 	r.signIn(c, adminToken)
 	inline := regexp.MustCompile(`<script>|<script [^>]*>[^<]|<style|style="|\son[a-z]+="`)
-	for _, path := range []string{"/console/sign-in", "/console/workflows", "/console/workflows/camellia/welcome", "/console/workflows/new",
+	for _, path := range []string{member, member + "/erase", "/console/members?brand=camellia&by=name&q=liu", "/console/commerce?brand=camellia",
+		"/console/operations", "/console/sign-in", "/console/workflows", "/console/workflows/camellia/welcome", "/console/workflows/new",
 		"/console/workflows/camellia/welcome/diff", "/console/funnel", "/console/guides?brand=camellia", "/console/stores?brand=camellia&lat=31.2&lng=121.4",
 		"/console/stores/sh-jingan/qr"} {
 		if m := inline.FindString(r.get(c, path)); m != "" {
@@ -585,7 +588,7 @@ func TestConsoleEveryRouteNeedsASession(t *testing.T) {
 		}
 		n++
 		path := regexp.MustCompile(`:[a-z]+`).ReplaceAllStringFunc(rt.Path, func(p string) string {
-			return map[string]string{":brand": "camellia", ":name": "welcome", ":version": "x", ":store": "sh-jingan"}[p]
+			return map[string]string{":brand": "camellia", ":name": "welcome", ":version": "x", ":store": "sh-jingan", ":id": "1"}[p]
 		})
 		for _, cookie := range []string{"", "forged-session-id"} {
 			c := r.client()

@@ -4,6 +4,13 @@
 // editor's validation as you type. Everything is embedded in the binary;
 // nothing is built with Node.js.
 //
+// The pages: workflows (list, editor, diagram, dry run, versions, diff),
+// the funnel, guides and their tasks, members (search, a member's page,
+// export, erasure), stores (map, nearest-store probe, QR codes), commerce
+// (settlements, coupon redemptions, event sources) and, for the admin,
+// operations (queues, backlogs, failed sends, the audit trail). Lists page
+// by a keyset with a next link; none is cut off silently.
+//
 // Every page reads and writes through the same code as the admin API: the
 // store's methods, the workflow engine (api.Workflows), the workflows
 // loader with the options `scrmgw workflow validate` uses, and the engine's
@@ -44,6 +51,8 @@
 //     page belongs to (a token limited to other groups gets 403), or in
 //     writes with c.write(api.ResourceX, handler) (CSRF-checked, refused
 //     to read-only tokens, recorded in the audit trail);
-//  4. an entry in navItems when the page belongs in the top bar;
+//  4. an entry in navItems when the page belongs in the top bar (Admin
+//     for a page only the admin token may open, which also goes through
+//     c.adminOnly);
 //  5. its strings in messages.go, in both languages (a test checks it).
 package console

@@ -88,13 +88,19 @@ type guidesData struct {
 	Admin  bool
 	Store  string
 	Stores []option
-	Sort   string
-	Month  string
-	Rows   []guideRow
+	// ManyStores: the stores were cut at pickLimit (the filter takes an
+	// id).
+	ManyStores bool
+	Sort       string
+	Month      string
+	Rows       []guideRow
 	// Tasks shows the task columns and the overdue list (the token may
 	// use the tasks route group).
 	Tasks   bool
 	Overdue []overdueTask
+	// Members links guides and tasks to the members pages (the token
+	// may use the members route group).
+	Members bool
 	// Totals over the rows.
 	Bound, Capacity     int
 	OpenTasks, Late     int64
@@ -116,7 +122,7 @@ func (c *Console) guidesPage(ctx *gin.Context) {
 	p := principalOf(ctx)
 	rctx := ctx.Request.Context()
 	now := c.o.Now()
-	d := &guidesData{Brand: brand, Brands: brands, Admin: p.Admin(), Sort: ctx.Query("sort"), Tasks: p.Allows(api.ResourceTasks)}
+	d := &guidesData{Brand: brand, Brands: brands, Admin: p.Admin(), Sort: ctx.Query("sort"), Tasks: p.Allows(api.ResourceTasks), Members: p.Allows(api.ResourceMembers)}
 	if !slices.Contains([]string{sortOverdue, sortLoad, sortPoints, sortName}, d.Sort) {
 		d.Sort = sortOverdue
 		if !d.Tasks {
@@ -127,11 +133,12 @@ func (c *Console) guidesPage(ctx *gin.Context) {
 		c.render(ctx, http.StatusOK, "guides", "guides.title", "/guides", d)
 		return
 	}
-	stores, err := c.o.Store.RetailStores(rctx, brand, store.Page{Limit: 1000})
+	stores, err := c.o.Store.RetailStores(rctx, brand, store.Page{Limit: pickLimit})
 	if err != nil {
 		c.fail(ctx, err)
 		return
 	}
+	d.ManyStores = len(stores) == pickLimit
 	names := map[string]string{}
 	for _, s := range stores {
 		d.Stores = append(d.Stores, option{s.ID, s.Name})

@@ -42,9 +42,9 @@ func TestConsoleGuides(t *testing.T) {
 		t.Errorf("guides by overdue tasks: %v, want g-zhao (2 overdue), g-li (1), g-wang (1 open), g-chen", order)
 	}
 	for id, want := range map[string]string{
-		"g-zhao": "Zhao Min g-zhao Xujiahui Mall 4% 1 / 25 2 2 240 #2",
-		"g-wang": "Wang Fang g-wang Jing'an Flagship 5% 2 / 40 1 0 320 #1",
-		"g-li":   "Li Na g-li Jing'an Flagship 0% 0 / 30 2 1 180 #3",
+		"g-zhao": "Zhao Min g-zhao Xujiahui Mall 4% 1 / 25 2 2 240 #2 Members",
+		"g-wang": "Wang Fang g-wang Jing'an Flagship 5% 2 / 40 1 0 320 #1 Members",
+		"g-li":   "Li Na g-li Jing'an Flagship 0% 0 / 30 2 1 180 #3 Members",
 	} {
 		if cells[id] != want {
 			t.Errorf("guide %s: %q, want %q", id, cells[id], want)

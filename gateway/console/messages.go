@@ -11,7 +11,7 @@ var catalogue = map[string]map[string]string{
 		"nav.workflows": "Workflows",
 		"nav.funnel":    "Funnel",
 		"nav.stores":    "Stores",
-		"nav.guides":    "Guides",
+		"nav.guides":    "Guides & tasks",
 		"lang.switch":   "中文",
 		"who.admin":     "Admin",
 		"who.brand":     "Brand",
@@ -37,7 +37,6 @@ var catalogue = map[string]map[string]string{
 		"error.title":     "Something went wrong",
 		"error.text":      "The request could not be completed. It has been logged; try again in a moment.",
 		"error.too_large": "The request is too large.",
-		"message.back":    "Back to workflows",
 
 		"forbidden.title":     "Not allowed with this token",
 		"forbidden.read_only": "This token is read-only: it may look at everything its brand may see, but not save, enable, disable or retire anything. Sign in with a token that may write.",
@@ -167,7 +166,7 @@ var catalogue = map[string]map[string]string{
 		"funnel.bad_guide":   "There is no guide %q of this brand (and store).",
 		"funnel.no_runs":     "No member entered the workflow in this period (with these filters).",
 
-		"guides.title":         "Guides",
+		"guides.title":         "Guides & tasks",
 		"guides.lead":          "Each guide's load against their capacity, the members bound to them, their open and overdue tasks and their points this month; the overdue tasks below, the longest overdue first.",
 		"guides.sort":          "Sort by",
 		"guides.sort_overdue":  "Most overdue tasks",
@@ -240,7 +239,7 @@ var catalogue = map[string]map[string]string{
 		"nav.workflows": "自动化流程",
 		"nav.funnel":    "转化漏斗",
 		"nav.stores":    "门店",
-		"nav.guides":    "导购",
+		"nav.guides":    "导购与任务",
 		"lang.switch":   "English",
 		"who.admin":     "管理员",
 		"who.brand":     "品牌",
@@ -266,7 +265,6 @@ var catalogue = map[string]map[string]string{
 		"error.title":     "出错了",
 		"error.text":      "请求未能完成，已记录日志，请稍后重试。",
 		"error.too_large": "请求内容过大。",
-		"message.back":    "返回流程列表",
 
 		"forbidden.title":     "当前令牌无权操作",
 		"forbidden.read_only": "此令牌为只读：可以查看其品牌的所有数据，但不能保存、启用、停用或下线任何内容。请使用可写的令牌登录。",
@@ -396,7 +394,7 @@ var catalogue = map[string]map[string]string{
 		"funnel.bad_guide":   "本品牌（及所选门店）没有导购 %q。",
 		"funnel.no_runs":     "这段时间内（按当前筛选）没有会员进入该流程。",
 
-		"guides.title":         "导购",
+		"guides.title":         "导购与任务",
 		"guides.lead":          "每位导购的负载与容量、名下会员、未完成与逾期任务以及本月积分；下方列出逾期任务，逾期最久的在前。",
 		"guides.sort":          "排序",
 		"guides.sort_overdue":  "逾期任务最多",

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -50,6 +51,8 @@ type rig struct {
 	audit *audit.Recorder
 	// assigner is the nearest-store index the API and the console share.
 	assigner *assign.Assigner
+	// redis is the Redis of the rig's queue.
+	redis asynq.RedisConnOpt
 	// now is the console's clock; tests move it.
 	mu  sync.Mutex
 	now time.Time
@@ -93,6 +96,8 @@ func newRig(t *testing.T, dialect string, cfg console.Config) *rig {
 	}
 	q := asynq.NewClient(ropt)
 	t.Cleanup(func() { q.Close() })
+	insp := asynq.NewInspector(ropt)
+	t.Cleanup(func() { insp.Close() })
 	eng, err := engine.New(engine.Options{Store: st, Queue: q, Templates: reg, Sender: unusedSender{t}})
 	if err != nil {
 		t.Fatalf("engine: %v", err)
@@ -111,12 +116,17 @@ func newRig(t *testing.T, dialect string, cfg console.Config) *rig {
 	if err != nil {
 		t.Fatalf("assigner: %v", err)
 	}
-	r := &rig{t: t, store: st, engine: eng, now: time.Now(), audit: rec, assigner: as}
+	r := &rig{t: t, store: st, engine: eng, now: time.Now(), audit: rec, assigner: as, redis: ropt}
 	apiSrv := api.New(api.Options{Store: st, AdminToken: adminToken, Workflows: eng, Audit: rec, Assigner: as, MaxBodyBytes: 1 << 20, MaxBulkBodyBytes: 1 << 20})
 	c := console.New(console.Options{Store: st, Auth: apiSrv, Workflows: eng, Audit: rec, Nearest: as,
 		LoadOptions: workflows.Options{Templates: reg},
 		DryRun:      engine.DryRunOptions{Templates: reg, Locale: "zh", Specs: []adapters.Spec{wecom.Spec(), dingtalk.SpecFor("ding-robot")}},
-		Config:      cfg, Now: r.clock})
+		Config:      cfg, Now: r.clock, Queues: insp,
+		// The gateway's readiness checks: the database up, DingTalk's
+		// stream down.
+		Health: func(context.Context) map[string]error {
+			return map[string]error{"database": nil, "dingtalk": errors.New("stream not connected")}
+		}})
 	e := gin.New()
 	apiSrv.Mount(e)
 	c.Mount(e)

@@ -240,6 +240,13 @@ func (c *Console) signIn(ctx *gin.Context) {
 		c.log.DebugContext(ctx.Request.Context(), "expired console sessions deleted", slog.Int64("sessions", n))
 	}
 	c.log.InfoContext(ctx.Request.Context(), "console sign-in", slog.String("token_name", p.Name), slog.String("brand", p.Brand))
+	if next == Path+"/workflows" && !p.Allows(api.ResourceWorkflows) {
+		// A token limited to other route groups starts on the first
+		// page it may open.
+		if items := navFor(p); len(items) > 0 {
+			next = Path + items[0].Path
+		}
+	}
 	http.SetCookie(ctx.Writer, &http.Cookie{Name: signInCookie, Value: "", Path: Path + "/sign-in", MaxAge: -1,
 		Secure: c.secure(ctx.Request), HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	http.SetCookie(ctx.Writer, &http.Cookie{Name: sessionCookie, Value: secret, Path: Path + "/",

@@ -91,6 +91,11 @@ func TestConsoleMounted(t *testing.T) {
 	if _, page := get("/console/stores?brand=camellia&lat=31.23&lng=121.47"); !strings.Contains(page, `<li data-store="sh-jingan">`) {
 		t.Fatalf("the nearest-store probe does not find the store:\n%s", page)
 	}
+	// The operations page reads the gateway's queues.
+	if _, page := get("/console/operations"); !strings.Contains(page, `id="queue-table"`) && !strings.Contains(page, `id="queues-empty"`) ||
+		strings.Contains(page, `id="queue-error"`) || !strings.Contains(page, `<li data-check="database"><span class="state state-enabled">`) {
+		t.Fatalf("the operations page lacks the queues:\n%s", page)
+	}
 	// A console write is in the audit trail (written in batches).
 	resp, err = c.PostForm(s.base+"/console/workflows/camellia/new-member-welcome/enable", url.Values{"csrf_token": {csrf.FindStringSubmatch(page)[1]}})
 	if err != nil {
