@@ -26,19 +26,6 @@ type MemberSearch struct {
 	Limit int
 }
 
-// MemberRow is a member of a brand as a list shows them: PhoneTail only
-// when the brand was given the phone.
-type MemberRow struct {
-	ID        int64
-	Name      string
-	PhoneTail string
-	Level     string
-	Points    int64
-	GuideID   string
-	StoreID   string
-	JoinedAt  time.Time
-}
-
 // SearchMembers lists a brand's members (merged and erased ones left
 // out) that q selects.
 func (s *Store) SearchMembers(ctx context.Context, q MemberSearch) ([]MemberRow, error) {

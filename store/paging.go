@@ -112,6 +112,10 @@ type MemberRow struct {
 	Points    int64     `json:"points"`
 	JoinedAt  time.Time `json:"joined_at"`
 	CreatedAt time.Time `json:"created_at"`
+	// GuideID and StoreID are the member's binding in the brand (only
+	// SearchMembers fills them).
+	GuideID string `json:"guide_id,omitempty"`
+	StoreID string `json:"store_id,omitempty"`
 }
 
 // ListMembers lists members in id order, a page at a time: a brand's
