@@ -76,6 +76,9 @@ var migrations = []migration{
 	{id: "0025_coupons_settlement_runs", up: migrateSettlementRuns},
 	// Each brand's own profile (names, identities) and member erasures.
 	{id: "0026_privacy_brand_profiles", up: migratePrivacy},
+	// Store live sessions (their audience and orders) and the cloud
+	// store's per-store assortment.
+	{id: "0027_s6retail_live_cloudstore", up: migrateLive},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas
