@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -125,7 +126,7 @@ func (s *Store) CreateLiveSession(ctx context.Context, l *LiveSession) (fresh bo
 		return false, err
 	}
 	if got.StoreID != l.StoreID || got.Title != l.Title || got.URL != l.URL || !got.StartsAt.Equal(l.StartsAt) || !got.EndsAt.Equal(l.EndsAt) {
-		return false, &FieldError{Field: "id", Message: "a live session of the brand already has this id, with other fields"}
+		return false, fmt.Errorf("%w: a live session of brand %s already has id %q, with other fields", ErrConflict, l.BrandID, l.Key)
 	}
 	*l = *got
 	return false, nil
