@@ -39,7 +39,7 @@ type Ingester struct {
 	// Shares verifies the share link tokens orders carry
 	// (data.share_token); nil: they credit nobody.
 	Shares ShareVerifier
-	now      func() time.Time
+	now    func() time.Time
 	// history marks imported orders: no commission lines, no settlement
 	// day.
 	history bool
