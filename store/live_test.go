@@ -247,3 +247,38 @@ func TestRedeemCouponMember(t *testing.T) {
 		}
 	})
 }
+
+// TestStoreCards: the stores of a page with their active guides (at
+// most as many as asked) and each one's contact ways, in one call.
+func TestStoreCards(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		retailFixture(t, s)
+		for _, g := range []store.Guide{{ID: "g-1b", StoreID: "sh-1", Name: "B", Active: true}, {ID: "g-1c", StoreID: "sh-1", Name: "C", Active: true},
+			{ID: "g-1x", StoreID: "sh-1", Name: "X"}} {
+			if err := s.CreateGuide(ctx, &g); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, cw := range []store.ContactWay{{Channel: "wecom", StoreID: "sh-1", State: "s:sh-1", QRCode: "https://qr/s1"},
+			{Channel: "wecom", GuideID: "g-1", State: "g:g-1", QRCode: "https://qr/g1"}, {Channel: "wecom", GuideID: "g-2", State: "g:g-2", QRCode: "https://qr/g2"}} {
+			if err := s.SaveContactWay(ctx, &cw); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cards, err := s.StoreCards(ctx, []string{"sh-1", "sh-2", "gone"}, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g1 []string
+		for _, g := range cards.Guides["sh-1"] {
+			g1 = append(g1, g.ID)
+		}
+		if len(cards.Stores) != 2 || !slices.Equal(g1, []string{"g-1", "g-1b"}) || len(cards.Guides["sh-2"]) != 1 {
+			t.Errorf("cards: %d stores, sh-1's guides %v, sh-2's %d", len(cards.Stores), g1, len(cards.Guides["sh-2"]))
+		}
+		if len(cards.StoreWays["sh-1"]) != 1 || len(cards.GuideWays["g-1"]) != 1 || len(cards.GuideWays["g-2"]) != 1 || len(cards.StoreWays["sh-2"]) != 0 {
+			t.Errorf("contact ways: %+v %+v", cards.StoreWays, cards.GuideWays)
+		}
+	})
+}
