@@ -232,7 +232,7 @@ func TestRedeemCouponMember(t *testing.T) {
 			t.Fatal(err)
 		}
 		for name, r := range map[string]store.Redemption{
-			"another member's order":       {Brand: "acme", Code: "C-1", OrderNo: "SO-OTHER", At: now},
+			"another member's order":        {Brand: "acme", Code: "C-1", OrderNo: "SO-OTHER", At: now},
 			"the till names another member": {Brand: "acme", Code: "C-1", OrderNo: "SO-NEW", MemberID: other, At: now},
 		} {
 			if _, _, err := s.RedeemCoupon(ctx, r); !errors.Is(err, store.ErrCouponMember) {
