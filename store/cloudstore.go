@@ -36,6 +36,8 @@ type AssortmentItem struct {
 	BrandPriceCents int64 `json:"brand_price_cents"`
 	OwnPrice        bool  `json:"own_price"`
 	InStock         bool  `json:"in_stock"`
+	// URL is the product's page on the brand's shop, when known.
+	URL string `json:"url,omitempty"`
 }
 
 // maxAssortment bounds a store's assortment of one brand.
@@ -128,7 +130,7 @@ func (s *Store) assortment(ctx context.Context, storeID, brand, sku string) ([]A
 		Joins("JOIN store_brands sb ON sb.store_id = sp.store_id AND sb.brand_id = sp.brand_id").
 		Select(`sp.brand_id AS brand_id, sp.sku AS sku, p.name AS name, p.category AS category,
 			COALESCE(sp.price_cents, p.price_cents) AS price_cents, p.price_cents AS brand_price_cents,
-			(sp.price_cents IS NOT NULL) AS own_price, sp.in_stock AS in_stock`).
+			(sp.price_cents IS NOT NULL) AS own_price, sp.in_stock AS in_stock, p.url AS url`).
 		Where("sp.store_id = ?", storeID)
 	if brand != "" {
 		q = q.Where("sp.brand_id = ?", brand)

@@ -19,7 +19,10 @@ type Product struct {
 	Category      string    `gorm:"size:64;not null;default:''" json:"category"`
 	PriceCents    int64     `gorm:"not null" json:"price_cents"`
 	ReplenishDays int       `gorm:"not null" json:"replenish_days"`
-	CreatedAt     time.Time `json:"created_at"`
+	// URL is the product's page on the brand's shop (guides' share
+	// links point to it); empty when there is none.
+	URL       string    `gorm:"size:1000;not null;default:''" json:"url,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
 }
 
@@ -155,6 +158,9 @@ func ValidateProduct(p *Product) error {
 	if p.ReplenishDays < 0 || p.ReplenishDays > 3650 {
 		errs = append(errs, invalid("replenish_days", "must be 0-3650"))
 	}
+	if p.URL != "" && !isWebURL(p.URL) {
+		errs = append(errs, invalid("url", "want an http(s) URL of at most 1000 characters"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -171,7 +177,7 @@ func (s *Store) UpsertProducts(ctx context.Context, ps []Product) error {
 	}
 	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "brand_id"}, {Name: "sku"}},
-		DoUpdates: clause.AssignmentColumns([]string{"name", "category", "price_cents", "replenish_days", "updated_at"}),
+		DoUpdates: clause.AssignmentColumns([]string{"name", "category", "price_cents", "replenish_days", "url", "updated_at"}),
 	}).CreateInBatches(ps, 500).Error
 	return translate(err)
 }

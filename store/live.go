@@ -64,7 +64,15 @@ type LiveOrder struct {
 }
 
 func migrateLive(tx *gorm.DB) error {
-	return tx.AutoMigrate(&LiveSession{}, &LiveAudience{}, &LiveOrder{}, &StoreProduct{})
+	// Product gains its shop page's URL.
+	return tx.AutoMigrate(&LiveSession{}, &LiveAudience{}, &LiveOrder{}, &StoreProduct{}, &Product{})
+}
+
+// isWebURL reports whether s is an absolute http(s) URL of at most 1000
+// bytes.
+func isWebURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && len(s) <= 1000
 }
 
 // validateLiveSession checks a session's fields; every fault is named
@@ -77,9 +85,9 @@ func validateLiveSession(l *LiveSession) error {
 	if strings.TrimSpace(l.Title) == "" {
 		errs = append(errs, invalid("title", "is required"))
 	}
-	if u, err := url.Parse(l.URL); l.URL == "" {
+	if l.URL == "" {
 		errs = append(errs, invalid("url", "is required"))
-	} else if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(l.URL) > 1000 {
+	} else if !isWebURL(l.URL) {
 		errs = append(errs, invalid("url", "want an http(s) URL of at most 1000 characters"))
 	}
 	switch {

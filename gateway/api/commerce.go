@@ -166,6 +166,8 @@ type productInput struct {
 	Category      string       `json:"category"`
 	Price         events.Money `json:"price"`
 	ReplenishDays int          `json:"replenish_days"`
+	// URL is the product's page on the brand's shop (share links).
+	URL string `json:"url"`
 }
 
 func (s *Server) listProducts(c *gin.Context) {

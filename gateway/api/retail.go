@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -207,7 +206,8 @@ func (s *Server) getAssortment(c *gin.Context) {
 // shareInput is the body of POST /guides/{id}/share-links.
 type shareInput struct {
 	Brand string `json:"brand"`
-	// URL is the product or campaign page on the brand's shop.
+	// URL is the product or campaign page on the brand's shop; empty:
+	// the product's page from the catalogue (sku's url).
 	URL string `json:"url"`
 	// SKU, when the link is for a product, must be one the guide's store
 	// carries (its cloud-store assortment).
@@ -248,39 +248,15 @@ func (s *Server) shareLink(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	var details []Detail
-	u, err := url.Parse(in.URL)
-	if in.URL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(in.URL) > 1000 {
-		details = append(details, Detail{Field: "url", Message: "want the http(s) URL of a product or campaign page on the shop"})
+	if in.ValidDays < 0 || in.ValidDays > int(sharelink.MaxTTL/(24*time.Hour)) {
+		in.ValidDays = -1
 	}
-	if in.ValidDays < 0 || time.Duration(in.ValidDays)*24*time.Hour > sharelink.MaxTTL {
-		details = append(details, Detail{Field: "valid_days", Message: "want 1-180 (0: 30)"})
-	}
-	if in.SKU != "" {
-		if _, err := s.store.StoreItem(ctx, g.StoreID, brand, in.SKU); errors.Is(err, store.ErrNotFound) {
-			details = append(details, Detail{Field: "sku", Message: "the guide's store does not carry this product"})
-		} else if err != nil {
-			s.fail(c, err)
-			return
-		}
-	}
-	if len(details) > 0 {
-		abort(c, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidArgument, Message: details[0].Field + ": " + details[0].Message, Details: details})
-		return
-	}
-	ttl := sharelink.DefaultTTL
-	if in.ValidDays > 0 {
-		ttl = time.Duration(in.ValidDays) * 24 * time.Hour
-	}
-	exp := time.Now().Add(ttl).Truncate(time.Second)
-	tok, err := s.shares.Make(sharelink.Link{Brand: brand, Guide: g.ID, Store: g.StoreID, SKU: in.SKU, ExpiresAt: exp.Unix()})
+	sh, err := s.shares.Share(ctx, s.store, sharelink.Request{Brand: brand, Guide: g.ID, Store: g.StoreID, URL: in.URL, SKU: in.SKU,
+		TTL: time.Duration(in.ValidDays) * 24 * time.Hour}, time.Now().Truncate(time.Second))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	q := u.Query()
-	q.Set("share_token", tok)
-	u.RawQuery = q.Encode()
-	c.JSON(http.StatusCreated, gin.H{"url": u.String(), "token": tok, "brand": brand, "guide_id": g.ID, "store_id": g.StoreID,
-		"sku": in.SKU, "expires_at": exp.UTC()})
+	c.JSON(http.StatusCreated, gin.H{"url": sh.URL, "token": sh.Token, "brand": brand, "guide_id": g.ID, "store_id": g.StoreID,
+		"sku": in.SKU, "expires_at": sh.Link.Expires()})
 }

@@ -7,8 +7,9 @@
 // credited to that guide and store. A token cannot be made or altered
 // without the gateway's key, and expires.
 //
-// It imports nothing of scrmgw: the wiring gives it the key, the API
-// makes tokens, the event schema and the commerce ingester verify them.
+// It imports only store (what a store carries, for a product's link): the
+// wiring gives it the key, the API and the guide bot make links, the
+// event schema and the commerce ingester verify them.
 package sharelink
 
 import (

@@ -21,9 +21,12 @@ import (
 // link's token credits the order to 李娜 and sh-1 (attribution share,
 // her commission). A token altered in any way is refused at the door
 // with data.share_token named and nothing recorded; the same member's
-// order without a token credits nobody.
+// order without a token credits nobody. In the WeCom app, 李娜 asks the
+// guide bot for a link ("分享 CL-100": the product's shop page with her
+// token) and an order through it is hers too; a product her store does
+// not carry gets no link.
 func TestJourneyCloudStoreShareLink(t *testing.T) {
-	j := startJourney(t, journeyChannels{}, time.Date(2027, 1, 5, 11, 0, 0, 0, shanghai))
+	j := startJourney(t, journeyChannels{wecom: true}, time.Date(2027, 1, 5, 11, 0, 0, 0, shanghai))
 	ctx := context.Background()
 
 	// The assortment: the brand's catalogue, the store's prices.
@@ -146,5 +149,25 @@ func TestJourneyCloudStoreShareLink(t *testing.T) {
 	}
 	if o2, _ := j.s.app.Store.OrderByNo(ctx, journeyBrand, "WEB-2"); o2.GuideID != nil || o2.Attribution != "none" {
 		t.Errorf("order without a token = %+v, want credited to nobody", o2)
+	}
+
+	// The guide bot: the product's page on the shop (the catalogue's url).
+	if code, body := request(t, "POST", j.s.base+"/api/v1/products/bulk", j.tok,
+		`{"items":[{"brand":"camellia","sku":"CL-100","name":"氨基酸洁面乳","price":129,"replenish_days":30,"url":"https://shop.example.com/p/CL-100"}]}`); code/100 != 2 {
+		t.Fatalf("products with a url: %d %s", code, body)
+	}
+	guideSay(t, j.s, j.wecom, "分享 BG-1")
+	if m := waitApp(t, j.wecom, 1, "您的门店没有在售商品 BG-1"); m.MsgType != "text" || len(m.ToUser) != 1 || m.ToUser[0] != "li" {
+		t.Errorf("the answer for a product not carried = %+v", m)
+	}
+	guideSay(t, j.s, j.wecom, "分享 CL-100")
+	// Links expire 30 days from the wall clock (orders carry real times).
+	m := waitApp(t, j.wecom, 2, "氨基酸洁面乳（¥119）的分享链接，转发给会员，"+cnDate(time.Now().Add(30*24*time.Hour))+
+		"前通过它下的单都记在您名下：\nhttps://shop.example.com/p/CL-100?share_token=s1.")
+	botURL, _ := url.Parse(m.Content[strings.LastIndex(m.Content, "\n")+1:])
+	j.event("web-3", order("web-3", "WEB-3", botURL.Query().Get("share_token")))
+	waitFor(t, "the order through the bot's link", func() bool { _, err := j.s.app.Store.OrderByNo(ctx, journeyBrand, "WEB-3"); return err == nil })
+	if o3, _ := j.s.app.Store.OrderByNo(ctx, journeyBrand, "WEB-3"); o3.Attribution != commerce.AttributionShare || o3.GuideID == nil || *o3.GuideID != "g-li" {
+		t.Errorf("order through the bot's link = %+v, want credited to g-li (share)", o3)
 	}
 }

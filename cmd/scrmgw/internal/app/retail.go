@@ -13,6 +13,7 @@ import (
 	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/gateway/sharelink"
 	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/templates"
 )
 
 // TypeLiveInvite announces a live session to its audience (the
@@ -83,4 +84,28 @@ func (a *App) sweepLive(ctx context.Context) error {
 		errs = append(errs, queue.EnqueueID(ctx, a.Queue, TypeLiveInvite, l.ID, queue.Default))
 	}
 	return errors.Join(errs...)
+}
+
+// shareLinker makes guides' share links for the guide bot.
+type shareLinker struct{ a *App }
+
+// ShareLink implements bots.ShareLinker.
+func (l shareLinker) ShareLink(ctx context.Context, g *store.Guide, brand, sku string) (templates.Share, error) {
+	sh, err := l.a.shares.Share(ctx, l.a.Store, sharelink.Request{Brand: brand, Guide: g.ID, Store: g.StoreID, SKU: sku}, time.Now().Truncate(time.Second))
+	var fe *store.FieldError
+	if errors.As(err, &fe) && fe.Field == "url" {
+		// The store carries it, the shop has no page for it.
+		it, ierr := l.a.Store.StoreItem(ctx, g.StoreID, brand, sku)
+		if ierr == nil {
+			return templates.Share{SKU: sku, Product: it.Name}, err
+		}
+	}
+	if err != nil {
+		return templates.Share{}, err
+	}
+	out := templates.Share{SKU: sku, URL: sh.URL, ExpiresAt: sh.Link.Expires()}
+	if it := sh.Item; it != nil {
+		out.Product, out.Price, out.InStock = it.Name, templates.Money(it.PriceCents), it.InStock
+	}
+	return out, nil
 }
