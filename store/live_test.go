@@ -211,6 +211,16 @@ func TestAssortment(t *testing.T) {
 		if _, err := s.StoreItem(ctx, "sh-2", "acme", "A"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("sh-2 carries A: %v", err)
 		}
+		var fe *store.FieldError
+		if err := s.UpsertProducts(ctx, []store.Product{{BrandID: "acme", SKU: "A", Name: "A", URL: "javascript:alert(1)"}}); !errors.As(err, &fe) || fe.Field != "url" {
+			t.Errorf("a product page that is no web URL: %v", err)
+		}
+		if err := s.UpsertProducts(ctx, []store.Product{{BrandID: "acme", SKU: "A", Name: "A", PriceCents: 1000, URL: "https://shop.example.com/p/A"}}); err != nil {
+			t.Fatal(err)
+		}
+		if it, err := s.StoreItem(ctx, "sh-1", "acme", "A"); err != nil || it.URL != "https://shop.example.com/p/A" {
+			t.Errorf("the product's page in the store's item: %+v, %v", it, err)
+		}
 	})
 }
 

@@ -206,7 +206,7 @@ func (s *Server) bulkProducts(c *gin.Context) {
 			it.Brand = p.Brand
 		}
 		ps[i] = store.Product{BrandID: it.Brand, SKU: it.SKU, Name: it.Name, Category: it.Category, PriceCents: int64(it.Price),
-			ReplenishDays: it.ReplenishDays}
+			ReplenishDays: it.ReplenishDays, URL: it.URL}
 		return store.ValidateProduct(&ps[i])
 	})
 	if e != nil {
