@@ -13,17 +13,17 @@ import (
 // Product is an item a brand sells. ReplenishDays is how long a member
 // usually takes to use it up: the repurchase nudge's clock.
 type Product struct {
-	BrandID       string    `gorm:"primaryKey;size:64" json:"brand"`
-	SKU           string    `gorm:"primaryKey;size:64" json:"sku"`
-	Name          string    `gorm:"size:200;not null" json:"name"`
-	Category      string    `gorm:"size:64;not null;default:''" json:"category"`
-	PriceCents    int64     `gorm:"not null" json:"price_cents"`
-	ReplenishDays int       `gorm:"not null" json:"replenish_days"`
+	BrandID       string `gorm:"primaryKey;size:64" json:"brand"`
+	SKU           string `gorm:"primaryKey;size:64" json:"sku"`
+	Name          string `gorm:"size:200;not null" json:"name"`
+	Category      string `gorm:"size:64;not null;default:''" json:"category"`
+	PriceCents    int64  `gorm:"not null" json:"price_cents"`
+	ReplenishDays int    `gorm:"not null" json:"replenish_days"`
 	// URL is the product's page on the brand's shop (guides' share
 	// links point to it); empty when there is none.
 	URL       string    `gorm:"size:1000;not null;default:''" json:"url,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Order is a purchase reported by the brand's POS or shop. It is never
