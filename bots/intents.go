@@ -43,7 +43,7 @@ const (
 var knownIntents = map[string][]string{
 	"member": {IntentNearestStore, IntentMyGuide, IntentMyPoints, IntentMyOrders, IntentUnsubscribe, IntentResubscribe,
 		IntentCrossBrandOn, IntentCrossBrandOff, IntentHandoff, IntentHelp, IntentMemberCode},
-	"guide": {IntentMyMembers, IntentMyTasks, IntentDone, IntentLookup, IntentMyStats, IntentLeaderboard, IntentHandoffEnd, IntentHelp},
+	"guide": {IntentMyMembers, IntentMyTasks, IntentDone, IntentLookup, IntentMyStats, IntentLeaderboard, IntentShareLink, IntentHandoffEnd, IntentHelp},
 }
 
 // IntentRule recognises one intent.

@@ -121,6 +121,9 @@ type Deps struct {
 	// Reminders finds and settles guide task reminders
 	// (SendTaskReminders); nil sends none.
 	Reminders TaskReminderStore
+	// Shares makes guides' share links ("分享 SKU"); nil answers that with
+	// the guide help.
+	Shares ShareLinker
 	// PointsZone is the zone of the guide points ledger's months
 	// (ledger.time_zone). Default: the guide's store's zone.
 	PointsZone *time.Location
@@ -401,7 +404,7 @@ func GuideBot(d Deps) Bot {
 		intent, arg := d.Intents.Guide(m.Brand).Match(m.Text)
 		data := &templates.Data{}
 		brandData(ctx, d, m.Brand, data)
-		if d.Handoffs != nil || d.Guides != nil || d.Incentives != nil {
+		if d.Handoffs != nil || d.Guides != nil || d.Incentives != nil || d.Shares != nil {
 			g, err := d.Directory.GuideByChannelID(ctx, m.Channel, m.SenderID)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return nil, err
@@ -420,6 +423,8 @@ func GuideBot(d Deps) Bot {
 					return d.stats(ctx, m, g, data)
 				case intent == IntentLeaderboard && d.Incentives != nil:
 					return d.leaderboard(ctx, m, g, data)
+				case intent == IntentShareLink && d.Shares != nil:
+					return d.shareLink(ctx, m, g, arg, data)
 				}
 			}
 		}

@@ -31,6 +31,14 @@ const (
 	// TypeCouponRedeemed: the till took a coupon against an order (the
 	// POS posts it, or scrmgw logs it for POST /coupons/redeem).
 	TypeCouponRedeemed = "coupon.redeemed"
+	// TypeLiveJoined and TypeLiveLeft: a member entered or left a live
+	// session's stream (the live platform posts them).
+	TypeLiveJoined = "live.joined"
+	TypeLiveLeft   = "live.left"
+	// TypeLiveOrdered: a member ordered during a live session; the order
+	// is recorded as a purchase credited to the session's store and the
+	// member's guide.
+	TypeLiveOrdered = "live.ordered"
 )
 
 // The event types scrmgw logs itself.
@@ -47,12 +55,17 @@ const (
 	// TypeCouponUnredeemed: the order a coupon was redeemed on was
 	// refunded in full; the coupon can be used again until it expires.
 	TypeCouponUnredeemed = "coupon.unredeemed"
+	// TypeLiveScheduled: a store's (or brand's) live session was
+	// scheduled; logged for each member it is announced to (the store's
+	// bound members), so workflows invite and remind them.
+	TypeLiveScheduled = "live.scheduled"
 )
 
 // EventTypes are the CloudEvents types accepted, besides "x." types.
 var EventTypes = []string{
 	TypeMemberSignedUp, TypeMemberUpdated, TypeMemberTagged, TypeMemberUntagged,
 	TypePurchaseCompleted, TypePurchaseRefunded, TypeStoreVisited, TypeCouponRedeemed,
+	TypeLiveJoined, TypeLiveLeft, TypeLiveOrdered,
 }
 
 // KnownType reports whether t is accepted: a schema type or "x.<name>".
@@ -174,6 +187,24 @@ type PurchaseData struct {
 	Currency string         `json:"currency,omitempty"`
 	PlacedAt *time.Time     `json:"placed_at,omitempty"`
 	Items    []PurchaseItem `json:"items"`
+	// ShareToken is the token of the guide's share link the order was
+	// placed through (the shop passes it on): the order is credited to
+	// the guide and store it names.
+	ShareToken string `json:"share_token,omitempty"`
+}
+
+// LiveData is the data of live.joined and live.left: the member and the
+// live session (its id as scheduled).
+type LiveData struct {
+	Member MemberRef `json:"member"`
+	Live   string    `json:"live"`
+}
+
+// LiveOrderData is the data of live.ordered: a purchase placed during a
+// live session.
+type LiveOrderData struct {
+	PurchaseData
+	Live string `json:"live"`
 }
 
 // PurchaseItem is a line of a purchase.
@@ -239,6 +270,17 @@ type checker struct {
 	faults []string
 	// phone, when set, checks data.member.phone.
 	phone func(string) error
+	// shareToken, when set, checks data.share_token.
+	shareToken func(string) error
+}
+
+// Checks are the checks of values the schema alone cannot judge.
+type Checks struct {
+	// Phone refuses member phone numbers it cannot read.
+	Phone func(string) error
+	// ShareToken refuses share link tokens that do not verify (tampered,
+	// made up, expired).
+	ShareToken func(string) error
 }
 
 func (c *checker) fault(path, format string, args ...any) {
@@ -394,17 +436,22 @@ const maxItems = 500
 // in the data ("data.items[0].qty"). phone, when set, refuses member
 // phone numbers it cannot read.
 func Check(typ string, data json.RawMessage, phone func(string) error) []string {
+	return CheckWith(typ, data, Checks{Phone: phone})
+}
+
+// CheckWith is Check with the checks of c.
+func CheckWith(typ string, data json.RawMessage, c Checks) []string {
 	if !KnownType(typ) {
 		return []string{fmt.Sprintf("type: %q is not one of %s, or a custom type x.<name>", typ, strings.Join(EventTypes, ", "))}
 	}
-	return checkData(typ, data, "data", phone)
+	return checkData(typ, data, "data", c)
 }
 
 // checkData checks an event's data against its type's schema; path is
 // where the data sits in the request ("data" or "events[3].data"). It
 // returns every fault, each prefixed with its JSON path.
-func checkData(typ string, raw json.RawMessage, path string, phone func(string) error) []string {
-	c := &checker{phone: phone}
+func checkData(typ string, raw json.RawMessage, path string, checks Checks) []string {
+	c := &checker{phone: checks.Phone, shareToken: checks.ShareToken}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
@@ -457,7 +504,15 @@ func checkData(typ string, raw json.RawMessage, path string, phone func(string) 
 				c.fault(fmt.Sprintf("%s.tags[%d]", path, i), "must be a string of 1-64 bytes")
 			}
 		}
-	case TypePurchaseCompleted:
+	case TypePurchaseCompleted, TypeLiveOrdered:
+		if typ == TypeLiveOrdered {
+			c.str(data, path, "live", true, 64)
+		}
+		if tok := c.str(data, path, "share_token", false, 512); tok != "" && c.shareToken != nil {
+			if err := c.shareToken(tok); err != nil {
+				c.fault(path+".share_token", "%v", err)
+			}
+		}
 		c.str(data, path, "order_id", true, 100)
 		c.str(data, path, "store", false, 64)
 		c.str(data, path, "guide", false, 64)
@@ -512,6 +567,8 @@ func checkData(typ string, raw json.RawMessage, path string, phone func(string) 
 		}
 	case TypeStoreVisited:
 		c.str(data, path, "store", true, 64)
+	case TypeLiveJoined, TypeLiveLeft:
+		c.str(data, path, "live", true, 64)
 	case TypeCouponRedeemed:
 		c.str(data, path, "code", true, 100)
 		c.str(data, path, "order_id", true, 100)

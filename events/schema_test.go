@@ -33,7 +33,11 @@ func TestCheck(t *testing.T) {
 		{"a custom type needs only the member", "x.birthday", `{"member":{"crm_id":"C1"}}`, nil},
 		{"unknown type, data unchecked", "purchase.exploded", `{}`,
 			[]string{`type: "purchase.exploded" is not one of member.signed_up, member.updated, member.tagged, member.untagged, ` +
-				`purchase.completed, purchase.refunded, store.visited, coupon.redeemed, or a custom type x.<name>`}},
+				`purchase.completed, purchase.refunded, store.visited, coupon.redeemed, live.joined, live.left, live.ordered, or a custom type x.<name>`}},
+		{"a live join", TypeLiveJoined, `{"member":{"phone":"13800138000"},"live":"live-0110"}`, nil},
+		{"a live join names its session", TypeLiveLeft, `{"member":{"phone":"13800138000"}}`, []string{"data.live: is required"}},
+		{"a live order is a purchase of a session", TypeLiveOrdered, `{"member":{"phone":"13800138000"},"items":[]}`,
+			[]string{"data.live: is required", "data.order_id: is required", "data.items: must not be empty"}},
 		{"a coupon redemption needs no member", TypeCouponRedeemed, `{"code":"NEW-50-AB12CD","order_id":"SO-1","store":"sh-1"}`, nil},
 		{"a coupon redemption names code and order", TypeCouponRedeemed, `{"store":"sh-1"}`,
 			[]string{"data.code: is required", "data.order_id: is required"}},
@@ -53,6 +57,14 @@ func TestCheck(t *testing.T) {
 	refuse := func(string) error { return errors.New("not a phone number") }
 	if got := Check(TypePurchaseCompleted, json.RawMessage(purchase), refuse); !slices.Equal(got, []string{"data.member.phone: not a phone number"}) {
 		t.Errorf("with a phone check: %q", got)
+	}
+	shared := `{"member":{"phone":"13800138000"},"order_id":"SO-1","share_token":"s1.x.y","items":[{"sku":"CL-100","qty":1,"price":1}]}`
+	bad := func(string) error { return errors.New("does not verify") }
+	if got := CheckWith(TypePurchaseCompleted, json.RawMessage(shared), Checks{ShareToken: bad}); !slices.Equal(got, []string{"data.share_token: does not verify"}) {
+		t.Errorf("with a share token check: %q", got)
+	}
+	if got := CheckWith(TypePurchaseCompleted, json.RawMessage(shared), Checks{ShareToken: func(string) error { return nil }}); got != nil {
+		t.Errorf("a token that verifies: %q", got)
 	}
 }
 

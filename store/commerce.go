@@ -13,14 +13,17 @@ import (
 // Product is an item a brand sells. ReplenishDays is how long a member
 // usually takes to use it up: the repurchase nudge's clock.
 type Product struct {
-	BrandID       string    `gorm:"primaryKey;size:64" json:"brand"`
-	SKU           string    `gorm:"primaryKey;size:64" json:"sku"`
-	Name          string    `gorm:"size:200;not null" json:"name"`
-	Category      string    `gorm:"size:64;not null;default:''" json:"category"`
-	PriceCents    int64     `gorm:"not null" json:"price_cents"`
-	ReplenishDays int       `gorm:"not null" json:"replenish_days"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	BrandID       string `gorm:"primaryKey;size:64" json:"brand"`
+	SKU           string `gorm:"primaryKey;size:64" json:"sku"`
+	Name          string `gorm:"size:200;not null" json:"name"`
+	Category      string `gorm:"size:64;not null;default:''" json:"category"`
+	PriceCents    int64  `gorm:"not null" json:"price_cents"`
+	ReplenishDays int    `gorm:"not null" json:"replenish_days"`
+	// URL is the product's page on the brand's shop (guides' share
+	// links point to it); empty when there is none.
+	URL       string    `gorm:"size:1000;not null;default:''" json:"url,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Order is a purchase reported by the brand's POS or shop. It is never
@@ -155,6 +158,9 @@ func ValidateProduct(p *Product) error {
 	if p.ReplenishDays < 0 || p.ReplenishDays > 3650 {
 		errs = append(errs, invalid("replenish_days", "must be 0-3650"))
 	}
+	if p.URL != "" && !isWebURL(p.URL) {
+		errs = append(errs, invalid("url", "want an http(s) URL of at most 1000 characters"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -171,7 +177,7 @@ func (s *Store) UpsertProducts(ctx context.Context, ps []Product) error {
 	}
 	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "brand_id"}, {Name: "sku"}},
-		DoUpdates: clause.AssignmentColumns([]string{"name", "category", "price_cents", "replenish_days", "updated_at"}),
+		DoUpdates: clause.AssignmentColumns([]string{"name", "category", "price_cents", "replenish_days", "url", "updated_at"}),
 	}).CreateInBatches(ps, 500).Error
 	return translate(err)
 }

@@ -16,6 +16,9 @@ var (
 	ErrCouponRedeemed = errors.New("coupon already redeemed on another order")
 	// ErrCouponExpired: the coupon's validity has passed.
 	ErrCouponExpired = errors.New("coupon expired")
+	// ErrCouponMember: the coupon is another member's than the order's
+	// (or than the member the till named).
+	ErrCouponMember = errors.New("coupon belongs to another member than the order")
 )
 
 // CouponRedemption is one redemption of an issued coupon at a till: the
@@ -51,7 +54,10 @@ type Redemption struct {
 	Code    string
 	OrderNo string
 	StoreID string
-	At      time.Time
+	// MemberID, when set, is the member the till says is paying: the
+	// coupon must be theirs.
+	MemberID int64
+	At       time.Time
 }
 
 // RedeemCoupon redeems a brand's coupon against an order with a guarded
@@ -59,7 +65,9 @@ type Redemption struct {
 // Redeeming it again for the same order answers the same redemption
 // (fresh false). A code the brand never issued is ErrNotFound (another
 // brand's coupon too), one redeemed on another order ErrCouponRedeemed,
-// one past its validity ErrCouponExpired; nothing is written then.
+// one past its validity ErrCouponExpired, one of another member than
+// the order's (when the order is recorded already) or than r.MemberID
+// ErrCouponMember; nothing is written then.
 func (s *Store) RedeemCoupon(ctx context.Context, r Redemption) (red *CouponRedemption, fresh bool, err error) {
 	var errs []error
 	if r.Code == "" || len(r.Code) > 100 {
@@ -83,6 +91,16 @@ func (s *Store) RedeemCoupon(ctx context.Context, r Redemption) (red *CouponRede
 		if c.RedeemedOrder == r.OrderNo {
 			red, err = activeRedemption(tx, c.ID, r.OrderNo)
 			return err
+		}
+		if r.MemberID != 0 && r.MemberID != c.MemberID {
+			return ErrCouponMember
+		}
+		var orderMembers []int64
+		if err := tx.Model(&Order{}).Where("brand_id = ? AND order_no = ?", r.Brand, r.OrderNo).Pluck("member_id", &orderMembers).Error; err != nil {
+			return err
+		}
+		if len(orderMembers) > 0 && orderMembers[0] != c.MemberID {
+			return ErrCouponMember
 		}
 		if c.RedeemedOrder != "" {
 			return ErrCouponRedeemed
@@ -112,7 +130,7 @@ func (s *Store) RedeemCoupon(ctx context.Context, r Redemption) (red *CouponRede
 		fresh = true
 		return tx.Create(red).Error
 	})
-	if errors.Is(err, ErrCouponRedeemed) || errors.Is(err, ErrCouponExpired) {
+	if errors.Is(err, ErrCouponRedeemed) || errors.Is(err, ErrCouponExpired) || errors.Is(err, ErrCouponMember) {
 		return nil, false, err
 	}
 	if err != nil {

@@ -28,8 +28,12 @@ const (
 	// GuidePointsSales: points per yuan of the sales attributed to the
 	// guide.
 	GuidePointsSales = "sales"
-	// GuidePointsClawback: a refund reversing purchase points.
+	// GuidePointsClawback: a refund reversing purchase points (or a
+	// coupon's redemption reversed).
 	GuidePointsClawback = "clawback"
+	// GuidePointsCoupon: a coupon the guide's message carried was
+	// redeemed at the till.
+	GuidePointsCoupon = "coupon_redeemed"
 )
 
 // GuidePointsEntry is one entry of the append-only guide points ledger:

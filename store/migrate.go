@@ -106,6 +106,9 @@ var migrations = []migration{
 		}
 		return tx.Exec(`UPDATE member_identities SET channel = 'wecom_unionid' WHERE channel LIKE 'wecom:%' AND channel LIKE '%_unionid'`).Error
 	}},
+	// Store live sessions (their audience and orders) and the cloud
+	// store's per-store assortment.
+	{id: "0032_live_cloudstore", up: migrateLive},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

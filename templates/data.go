@@ -41,6 +41,11 @@ type Data struct {
 	Brands []Brand
 	// MemberCode is the member's code for the till ("member code").
 	MemberCode MemberCode
+	// Live is the live session a message invites to or reminds of (a
+	// run started by live.scheduled).
+	Live Live
+	// Share is a guide's share link ("分享 SKU" to the guide bot).
+	Share Share
 	// TimeZone is the IANA name of the zone times are shown in (the
 	// member's, or their store's): Render converts every time in Data to
 	// it before rendering. Empty leaves times in their own location.
@@ -217,6 +222,27 @@ type Brand struct {
 	Name string
 }
 
+// Live is a store's live session (门店直播).
+type Live struct {
+	Title string
+	// URL is the live platform's page of the session.
+	URL      string
+	StartsAt time.Time
+	EndsAt   time.Time
+}
+
+// Share is a guide's share link for a product their store carries.
+type Share struct {
+	SKU     string
+	Product string
+	// Price is the store's price.
+	Price   Money
+	InStock bool
+	// URL is the product's page on the shop with the link's token.
+	URL       string
+	ExpiresAt time.Time
+}
+
 // Coupon is a coupon issued to the member for this message.
 type Coupon struct {
 	Code      string
@@ -255,6 +281,9 @@ func (d *Data) localize() (*Data, error) {
 	c.Order.PurchasedAt = inZone(c.Order.PurchasedAt, loc)
 	c.Coupon.ExpiresAt = inZone(c.Coupon.ExpiresAt, loc)
 	c.MemberCode.ValidUntil = inZone(c.MemberCode.ValidUntil, loc)
+	c.Live.StartsAt = inZone(c.Live.StartsAt, loc)
+	c.Live.EndsAt = inZone(c.Live.EndsAt, loc)
+	c.Share.ExpiresAt = inZone(c.Share.ExpiresAt, loc)
 	if len(d.Orders) > 0 {
 		c.Orders = make([]Order, len(d.Orders))
 		for i, o := range d.Orders {

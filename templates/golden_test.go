@@ -60,6 +60,10 @@ func sampleData() *Data {
 		// Valid until 10:02 in Shanghai.
 		MemberCode: MemberCode{Code: "971234567890123456", ValidUntil: time.Date(2024, 5, 2, 2, 2, 0, 0, time.UTC),
 			URL: "https://scrm.example.com/m/code/camellia.42.1714615320.6vYw3Gx0c1bqkE9rJm2QpA", PictureURL: "https://scrm.example.com/m/code-card.png"},
+		Live: Live{Title: "春季新品试用", URL: "https://live.example.com/s/camellia-0110",
+			StartsAt: time.Date(2024, 5, 10, 12, 0, 0, 0, time.UTC), EndsAt: time.Date(2024, 5, 10, 13, 30, 0, 0, time.UTC)},
+		Share: Share{SKU: "CL-100", Product: "氨基酸洁面乳", Price: 11900, InStock: true,
+			URL: "https://shop.example.com/p/CL-100?share_token=s1.eyJiIjoiY2FtZWxsaWEifQ.AAAAAAAAAAAAAAAAAAAAAA", ExpiresAt: time.Date(2024, 6, 1, 4, 0, 0, 0, time.UTC)},
 		TimeZone: "Asia/Shanghai",
 	}
 }

@@ -298,7 +298,7 @@ func TestLoadFS(t *testing.T) {
 		"b.yml":     {Data: []byte("locales: {en: {wecom: {kind: nws}}}\n")},
 		"notes.txt": {Data: []byte("not a template")},
 	})
-	want := "a.yaml:1:29: template a: en.default: .X: Data has no field X; it has Member, Guide, Store, Order, Workflow, Brand, Coupon, Stores, Members, Tasks, Handoff, Handoffs, Stats, Orders, Ranks, Brands, MemberCode, TimeZone\n" +
+	want := "a.yaml:1:29: template a: en.default: .X: Data has no field X; it has Member, Guide, Store, Order, Workflow, Brand, Coupon, Stores, Members, Tasks, Handoff, Handoffs, Stats, Orders, Ranks, Brands, MemberCode, Live, Share, TimeZone\n" +
 		`b.yml:1:30: template b: en.wecom.kind: unknown kind "nws" (did you mean "news"?)`
 	if err == nil || err.Error() != want {
 		t.Errorf("got:\n%v\nwant:\n%s", err, want)

@@ -32,6 +32,10 @@ type Env struct {
 	// Run is the workflow run the expression is evaluated in; zero for a
 	// trigger filter.
 	Run Run `expr:"run"`
+	// Live is the live session of a live.* event: the trigger's for
+	// steps (a run started by live.scheduled), the event's own for
+	// filters of live events; zero otherwise.
+	Live Live `expr:"live"`
 	// Now is the current time (the virtual clock in a dry run).
 	Now time.Time `expr:"now"`
 }
@@ -72,6 +76,18 @@ type Member struct {
 	StoreID    string  `expr:"store_id"`
 	// TimeZone is the member's IANA zone, when known.
 	TimeZone string `expr:"time_zone"`
+}
+
+// Live is a store's live session, as expressions see it.
+type Live struct {
+	// ID is the session's id as the brand scheduled it.
+	ID    string `expr:"id" json:"id"`
+	Title string `expr:"title" json:"title"`
+	URL   string `expr:"url" json:"url"`
+	// StoreID is the session's store; empty for a brand's session.
+	StoreID  string    `expr:"store_id" json:"store_id,omitempty"`
+	StartsAt time.Time `expr:"starts_at" json:"starts_at"`
+	EndsAt   time.Time `expr:"ends_at" json:"ends_at"`
 }
 
 // Run is a workflow run, as expressions see it.
@@ -243,6 +259,7 @@ var envTypeNames = map[reflect.Type]string{
 	reflect.TypeFor[events.Order](): "order",
 	reflect.TypeFor[events.Item]():  "order item",
 	reflect.TypeFor[Run]():          "run",
+	reflect.TypeFor[Live]():         "live session",
 	reflect.TypeFor[Env]():          "environment",
 }
 

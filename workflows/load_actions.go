@@ -106,6 +106,9 @@ func (sf *stepFields) send(val *yaml.Node) *Send {
 	if n, path, ok := sf.get("coupon"); ok {
 		s.Coupon, _ = d.matching(n, path, "coupon batch id", couponRE, "letters, digits, _ and -")
 	}
+	if n, path, ok := sf.get("valid_until"); ok {
+		s.ValidUntil = d.expr(n, path, resultTime)
+	}
 	path := yamlcheck.JoinPath(sf.path, "send")
 	id, ok := d.Str(val, path, "a template id")
 	if !ok {

@@ -13,7 +13,7 @@ import (
 // kindFields are the fields each step kind has besides id and its kind.
 var kindFields = map[Kind][]string{
 	KindAssignGuide: {"store_id", "max_distance_km", "fallback", "keep_current", "next"},
-	KindSend:        {"channel", "via", "coupon", "priority", "when_capped", "next"},
+	KindSend:        {"channel", "via", "coupon", "priority", "when_capped", "valid_until", "next"},
 	KindGuideTask:   {"note", "due_in", "next"},
 	KindWait:        {"next"},
 	KindWaitFor:     {"filter", "timeout", "on_event", "on_timeout"},

@@ -19,6 +19,7 @@ var triggerEvents = []string{
 	events.TypeMemberJoined, events.TypeMemberLeft, events.TypeMemberTagged, events.TypePurchaseCompleted,
 	events.TypePurchaseRefunded, events.TypeMessageReceived, events.TypeStoreVisited, events.TypeMemberSignedUp, events.TypeMemberUpdated, events.TypeMemberUntagged,
 	events.TypeCouponRedeemed, events.TypeCouponUnredeemed,
+	events.TypeLiveScheduled, events.TypeLiveJoined, events.TypeLiveLeft, events.TypeLiveOrdered,
 }
 
 // isCustomEvent reports a brand's own event type: "x." and a name.
@@ -475,6 +476,10 @@ type Send struct {
 	// to the member (WeCom's mass-message limit) is reached; "" follows
 	// the send rules' caps.when_capped.
 	WhenCapped CapAction
+	// ValidUntil, when set, is when the message stops being worth
+	// sending: one held by quiet hours, the send window or a cap past it
+	// is skipped, not sent late (a live session's reminder).
+	ValidUntil *Expr
 }
 
 // GuideTask gives the member's guide a task.

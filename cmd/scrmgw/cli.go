@@ -20,6 +20,7 @@ type options struct {
 	brand                           string
 	memberFile, eventsFile, startAt string
 	settleDate, settleFormat        string
+	liveFile                        string
 	token                           tokenFlags
 	healthURL                       string
 	healthReady                     bool
@@ -72,6 +73,15 @@ var commands = []command{
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.StringVar(&o.settleDate, "date", "", "the day to settle, YYYY-MM-DD in ledger.time_zone")
 			fs.StringVar(&o.settleFormat, "format", "csv", "output: csv or json")
+		}},
+	{name: "live", config: true, words: []string{"schedule", "funnel"},
+		synopsis: []string{"live schedule --brand B --file SESSION.json [--config FILE]",
+			"live funnel ID --brand B [--config FILE]"},
+		summary: "schedule a store's live session (its members are invited by the running workers), or print a session's funnel per store",
+		example: "scrmgw live schedule --brand camellia --file live-0110.json",
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.StringVar(&o.brand, "brand", "", "the brand of the session")
+			fs.StringVar(&o.liveFile, "file", "", "schedule: the session as JSON, as POST /api/v1/live-sessions takes it")
 		}},
 	{name: "workflow", config: true, words: []string{"validate", "dry-run"},
 		synopsis: []string{"workflow validate FILE...",

@@ -129,6 +129,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stderr, cmd.usageLines())
 			return 2
 		}
+	case "live":
+		if len(positional) > 0 && !slices.Contains(cmd.words, positional[0]) {
+			fmt.Fprint(stderr, cmd.unknownWord("subcommand", positional[0]))
+			return 2
+		}
+		if len(positional) == 0 || o.brand == "" || (positional[0] == "schedule" && (len(positional) != 1 || o.liveFile == "")) ||
+			(positional[0] == "funnel" && len(positional) != 2) {
+			fmt.Fprint(stderr, cmd.usageLines())
+			return 2
+		}
 	case "token":
 		if len(positional) == 0 {
 			fmt.Fprintln(stderr, tokenUsage)
@@ -174,6 +184,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd.name {
 	case "ledger":
 		return runSettle(ctx, cfg, log, o.settleDate, o.settleFormat, stdout, stderr)
+	case "live":
+		return runLive(ctx, cfg, log, positional, o.brand, o.liveFile, stdout, stderr)
 	case "token":
 		return runToken(ctx, cfg, log, positional, o.token, stdout, stderr)
 	case "import":

@@ -13,6 +13,7 @@ import (
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/gateway/assign"
 	"github.com/scrmgw/scrmgw/gateway/membercode"
+	"github.com/scrmgw/scrmgw/gateway/sharelink"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -54,6 +55,12 @@ type Options struct {
 	// LedgerZone is the zone of the leaderboards' months
 	// (ledger.time_zone). Default UTC.
 	LedgerZone *time.Location
+	// Live schedules live sessions (POST /live-sessions); nil answers
+	// 503.
+	Live LiveScheduler
+	// Shares signs guides' share links (POST /guides/{id}/share-links);
+	// nil answers 503.
+	Shares *sharelink.Signer
 }
 
 // Server serves the admin API.
@@ -77,6 +84,8 @@ type Server struct {
 	ledgerZone       *time.Location
 
 	memberCodes *membercode.Codes
+	live        LiveScheduler
+	shares      *sharelink.Signer
 }
 
 // New returns the API server.
@@ -97,7 +106,7 @@ func New(o Options) *Server {
 	return &Server{store: o.Store, adminTokens: admins, audit: o.Audit, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger,
 		contactWays: o.ContactWays, channels: o.Channels, assigner: o.Assigner, workflows: o.Workflows,
 		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler, redeemer: o.Redeemer, ledgerZone: o.LedgerZone,
-		memberCodes: membercode.New(o.Store, nil)}
+		memberCodes: membercode.New(o.Store, nil), live: o.Live, shares: o.Shares}
 }
 
 // adminToken is a configured admin token, its store.HashToken (what the
@@ -204,6 +213,7 @@ func (s *Server) Mount(r *gin.Engine) {
 	commerce.POST("/coupons/redeem", s.redeemCoupon)
 	commerce.GET("/orders/:id/commission", s.orderCommission)
 	group(ResourceCatalog).POST("/brands/:id/member-code/rotate", s.rotateMemberCode)
+	s.mountRetail(group)
 
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) {

@@ -166,6 +166,8 @@ type productInput struct {
 	Category      string       `json:"category"`
 	Price         events.Money `json:"price"`
 	ReplenishDays int          `json:"replenish_days"`
+	// URL is the product's page on the brand's shop (share links).
+	URL string `json:"url"`
 }
 
 func (s *Server) listProducts(c *gin.Context) {
@@ -204,7 +206,7 @@ func (s *Server) bulkProducts(c *gin.Context) {
 			it.Brand = p.Brand
 		}
 		ps[i] = store.Product{BrandID: it.Brand, SKU: it.SKU, Name: it.Name, Category: it.Category, PriceCents: int64(it.Price),
-			ReplenishDays: it.ReplenishDays}
+			ReplenishDays: it.ReplenishDays, URL: it.URL}
 		return store.ValidateProduct(&ps[i])
 	})
 	if e != nil {

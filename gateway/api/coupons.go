@@ -17,6 +17,8 @@ const (
 	CodeCouponRedeemed = "coupon_redeemed"
 	// CodeCouponExpired: the coupon's validity has passed.
 	CodeCouponExpired = "coupon_expired"
+	// CodeCouponMember: the coupon is not the order's member's.
+	CodeCouponMember = "coupon_member_mismatch"
 )
 
 // Redeemer redeems coupons at the till (the commerce ingester: it logs
@@ -104,6 +106,13 @@ func (s *Server) redeemCoupon(c *gin.Context) {
 	case errors.Is(err, store.ErrCouponExpired):
 		abort(c, &apiError{Status: http.StatusGone, Code: CodeCouponExpired, Message: "code: the coupon has expired",
 			Details: []Detail{{Field: "code", Message: "expired"}}})
+		return
+	case errors.Is(err, store.ErrCouponMember):
+		// The coupon is one member's; the order another's. Neither is
+		// named.
+		abort(c, &apiError{Status: http.StatusUnprocessableEntity, Code: CodeCouponMember,
+			Message: "code: the coupon belongs to another member than the order's",
+			Details: []Detail{{Field: "code", Message: "another member's coupon"}}})
 		return
 	case err != nil:
 		s.fail(c, err)

@@ -36,7 +36,10 @@ type Ingester struct {
 	// OnLogged, when set, is handed each logged event (the workflow
 	// engine); it must be idempotent.
 	OnLogged func(ctx context.Context, e *store.Event) error
-	now      func() time.Time
+	// Shares verifies the share link tokens orders carry
+	// (data.share_token); nil: they credit nobody.
+	Shares ShareVerifier
+	now    func() time.Time
 	// history marks imported orders: no commission lines, no settlement
 	// day.
 	history bool
@@ -82,6 +85,9 @@ func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) (err error)
 		// The coupon names the member; scrmgw logs coupon.redeemed.
 		return c.couponEvent(ctx, in)
 	}
+	if isLiveEvent(in.Event) {
+		return c.liveEvent(ctx, in)
+	}
 	var memberID int64
 	switch in.Event {
 	case events.TypeMemberSignedUp, events.TypeMemberUpdated:
@@ -95,7 +101,11 @@ func (c *Ingester) Handle(ctx context.Context, in *adapters.Inbound) (err error)
 	e.MemberID = &memberID
 	switch in.Event {
 	case events.TypePurchaseCompleted:
-		payload, skip, err := c.purchase(ctx, in, raw, memberID)
+		var d events.PurchaseData
+		if err := json.Unmarshal(raw, &d); err != nil {
+			return permanent("event data: %v", err)
+		}
+		payload, skip, err := c.purchase(ctx, in, d, memberID, nil)
 		if err != nil || skip {
 			return err
 		}
@@ -288,14 +298,17 @@ type loggedOrder struct {
 
 func yuan(cents int64) float64 { return float64(cents) / 100 }
 
+// credit is who an order is credited to when the event says it
+// otherwise than by its fields (a live session's audience).
+type credit struct {
+	guide, store, attribution string
+}
+
 // purchase records an order with its commission lines and returns the
 // event payload. skip is true when the order number was recorded by
-// another event: the same sale sent twice counts once.
-func (c *Ingester) purchase(ctx context.Context, in *adapters.Inbound, raw []byte, memberID int64) (payload string, skip bool, err error) {
-	var d events.PurchaseData
-	if err := json.Unmarshal(raw, &d); err != nil {
-		return "", false, permanent("event data: %v", err)
-	}
+// another event: the same sale sent twice counts once. cr, when set,
+// says whom the order is credited to.
+func (c *Ingester) purchase(ctx context.Context, in *adapters.Inbound, d events.PurchaseData, memberID int64, cr *credit) (payload string, skip bool, err error) {
 	skus := make([]string, len(d.Items))
 	for i, it := range d.Items {
 		skus[i] = it.SKU
@@ -328,7 +341,12 @@ func (c *Ingester) purchase(ctx context.Context, in *adapters.Inbound, raw []byt
 		}
 		o.Items = append(o.Items, item)
 	}
-	parties, err := c.attribute(ctx, o, d)
+	var parties ledger.Parties
+	if cr != nil {
+		parties, err = c.credit(ctx, o, *cr)
+	} else {
+		parties, err = c.attribute(ctx, o, d)
+	}
 	if err != nil {
 		return "", false, err
 	}
@@ -370,6 +388,11 @@ func (c *Ingester) purchase(ctx context.Context, in *adapters.Inbound, raw []byt
 // (online) the credited guide's store; and that store's distributor.
 func (c *Ingester) attribute(ctx context.Context, o *store.Order, d events.PurchaseData) (ledger.Parties, error) {
 	var p ledger.Parties
+	if d.ShareToken != "" {
+		if cr, ok := c.shareCredit(ctx, o, d.ShareToken); ok {
+			return c.credit(ctx, o, cr)
+		}
+	}
 	if d.Guide != "" {
 		g, err := c.store.Guide(ctx, d.Guide, "")
 		switch {
@@ -564,10 +587,6 @@ func mustJSON(v any) string {
 // without reaching the workflow engine (old orders start no nudges). An
 // order already recorded is left alone: fresh is false.
 func (c *Ingester) ImportPurchase(ctx context.Context, brand string, d events.PurchaseData) (fresh bool, err error) {
-	raw, err := json.Marshal(d)
-	if err != nil {
-		return false, err
-	}
 	at := time.Now().UTC()
 	if d.PlacedAt != nil {
 		at = d.PlacedAt.UTC()
@@ -585,7 +604,7 @@ func (c *Ingester) ImportPurchase(ctx context.Context, brand string, d events.Pu
 	}
 	c2 := *c
 	c2.history = true
-	payload, skip, err := c2.purchase(ctx, in, raw, memberID)
+	payload, skip, err := c2.purchase(ctx, in, d, memberID, nil)
 	if err != nil || skip {
 		return false, err
 	}

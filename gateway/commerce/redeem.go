@@ -100,13 +100,13 @@ func (c *Ingester) couponEvent(ctx context.Context, in *adapters.Inbound) error 
 	if err := json.Unmarshal([]byte(in.Attrs["data"]), &d); err != nil {
 		return permanent("event data: %v", err)
 	}
-	_, _, err := c.Redeem(ctx, store.Redemption{Brand: in.Brand, Code: d.Code, OrderNo: d.OrderID, StoreID: d.Store, At: in.At})
+	_, _, err := c.Redeem(ctx, store.Redemption{Brand: in.Brand, Code: d.Code, OrderNo: d.OrderID, StoreID: d.Store, MemberID: d.Member.MemberID, At: in.At})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return permanent("data.code: no coupon of brand %s has this code", in.Brand)
 	case errors.Is(err, store.ErrCouponRedeemed):
 		return permanent("data.code: %v", err)
-	case errors.Is(err, store.ErrCouponExpired):
+	case errors.Is(err, store.ErrCouponExpired), errors.Is(err, store.ErrCouponMember):
 		return permanent("data.code: %v", err)
 	case errors.Is(err, store.ErrInvalid):
 		return permanent("coupon.redeemed: %v", err)

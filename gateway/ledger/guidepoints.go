@@ -22,6 +22,8 @@ import (
 //		task:<task id>                   a task done before it was due
 //		order:<order id>:nudge|sales     a purchase
 //		refund:<refund id>:nudge|sales   a refund taking purchase points back
+//		coupon:<redemption id>           a coupon the guide's message carried, redeemed
+//		uncoupon:<redemption id>         that redemption reversed (the order refunded)
 //
 // so a redelivered event, a retried task or a second worker awards
 // nothing twice. Entries count in the month (in Location) of what earned
@@ -116,8 +118,46 @@ func (g *GuidePoints) HandleEvent(ctx context.Context, e *store.Event) error {
 			return err
 		}
 		return g.clawbacks(ctx, o)
+	case events.TypeCouponRedeemed, events.TypeCouponUnredeemed:
+		return g.coupon(ctx, rule, e)
 	}
 	return nil
+}
+
+// coupon awards the guide a redeemed coupon is attributed to (whose
+// message carried it: the redemption's guide_id), or takes the points
+// back when the redemption is reversed. A coupon.redeemed the POS posts
+// carries no redemption (scrmgw logs its own, with the guide); only
+// scrmgw's, from source "coupons", count.
+func (g *GuidePoints) coupon(ctx context.Context, rule PointsRule, e *store.Event) error {
+	if rule.CouponRedeemed <= 0 || e.Source != "coupons" {
+		return nil
+	}
+	var p struct {
+		RedemptionID string `json:"redemption_id"`
+		GuideID      string `json:"guide_id"`
+		StoreID      string `json:"store_id"`
+		Batch        string `json:"batch"`
+	}
+	if err := json.Unmarshal([]byte(e.Payload), &p); err != nil || p.RedemptionID == "" || p.GuideID == "" {
+		return nil // no guide carried it (or not scrmgw's redemption)
+	}
+	storeID := ""
+	if gd, err := g.store.Guide(ctx, p.GuideID, ""); err == nil {
+		storeID = gd.StoreID
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	var en store.GuidePointsEntry
+	if e.Type == events.TypeCouponRedeemed {
+		en = g.entry("coupon:"+p.RedemptionID, store.GuidePointsCoupon, p.GuideID, e.BrandID, storeID, rule.CouponRedeemed, e.OccurredAt,
+			"coupon_redeemed "+p.Batch)
+	} else {
+		en = g.entry("uncoupon:"+p.RedemptionID, store.GuidePointsClawback, p.GuideID, e.BrandID, storeID, -rule.CouponRedeemed, e.OccurredAt,
+			"clawback coupon_redeemed (order refunded)")
+	}
+	en.MemberID = *e.MemberID
+	return g.award(ctx, en)
 }
 
 // award writes entries and logs the new ones.

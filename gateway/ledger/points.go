@@ -34,6 +34,10 @@ type PointsRule struct {
 	// PerYuan are the points per yuan of sales attributed to the guide
 	// ("0.1": a point per 10 yuan), at most two decimals.
 	PerYuan PointsRate `yaml:"per_yuan"`
+	// CouponRedeemed are the points for a coupon redeemed at the till
+	// that the guide's message carried (the guide the coupon was issued
+	// through); taken back when the redemption is reversed.
+	CouponRedeemed int64 `yaml:"coupon_redeemed"`
 }
 
 // PointsRate is a number of points with at most two decimals, kept in

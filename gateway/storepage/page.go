@@ -50,8 +50,9 @@ const (
 type Directory interface {
 	Brand(ctx context.Context, id string) (*store.Brand, error)
 	RetailStore(ctx context.Context, id, brand string) (*store.RetailStore, error)
-	Guides(ctx context.Context, brand, storeID string, p store.Page) ([]store.Guide, error)
-	ContactWays(ctx context.Context, storeID, guideID string) ([]store.ContactWay, error)
+	// StoreCards reads the listed stores with their guides and QR codes
+	// at once (not a query per store and guide).
+	StoreCards(ctx context.Context, ids []string, guidesPerStore int) (*store.StoreCards, error)
 }
 
 // Finder finds the active stores of a brand nearest a point, nearest
@@ -222,16 +223,21 @@ func (p *Page) serve(c *gin.Context) {
 			d.Notice = t.NearestFar
 		}
 	}
+	ids := make([]string, len(hits))
+	for i, h := range hits {
+		ids[i] = h.ID
+	}
+	cards, err := p.o.Store.StoreCards(ctx, ids, maxGuides)
+	if err != nil {
+		p.fail(c, d, fmt.Errorf("reading the stores' cards: %w", err))
+		return
+	}
 	for _, h := range hits {
-		card, err := p.card(ctx, h, t)
-		if errors.Is(err, store.ErrNotFound) {
+		rs, ok := cards.Stores[h.ID]
+		if !ok {
 			continue // removed since the index was built
 		}
-		if err != nil {
-			p.fail(c, d, err)
-			return
-		}
-		d.Stores = append(d.Stores, *card)
+		d.Stores = append(d.Stores, *p.card(&rs, cards, h, t))
 	}
 	p.render(c, http.StatusOK, d)
 }
@@ -273,12 +279,9 @@ func trim(s string) string {
 	return s
 }
 
-// card reads one store's card: its details, guides and QR codes.
-func (p *Page) card(ctx context.Context, h geo.Hit, t text) (*storeCard, error) {
-	rs, err := p.o.Store.RetailStore(ctx, h.ID, "")
-	if err != nil {
-		return nil, err
-	}
+// card is one store's card: its details, guides and QR codes, from
+// the page's cards.
+func (p *Page) card(rs *store.RetailStore, cards *store.StoreCards, h geo.Hit, t text) *storeCard {
 	card := &storeCard{Name: rs.Name, Address: rs.Address, Hours: rs.OpeningHours, Distance: distance(h.DistM, t),
 		MapURL: "https://uri.amap.com/marker?" + url.Values{"position": {strconv.FormatFloat(rs.Lng, 'f', 6, 64) + "," + strconv.FormatFloat(rs.Lat, 'f', 6, 64)},
 			"name": {rs.Name}, "coordinate": {"wgs84"}, "callnative": {"1"}}.Encode()}
@@ -295,40 +298,23 @@ func (p *Page) card(ctx context.Context, h geo.Hit, t text) (*storeCard, error) 
 			card.Open = "open"
 		}
 	}
-	if card.StoreQR, err = p.qr(ctx, rs.ID, ""); err != nil {
-		return nil, err
-	}
-	guides, err := p.o.Store.Guides(ctx, "", rs.ID, store.Page{Limit: 50})
-	if err != nil {
-		return nil, fmt.Errorf("listing the guides of %s: %w", rs.ID, err)
-	}
-	for _, g := range guides {
-		if !g.Active || len(card.Guides) == maxGuides {
-			continue
-		}
-		qr, err := p.qr(ctx, "", g.ID)
-		if err != nil {
-			return nil, err
-		}
+	card.StoreQR = newestQR(cards.StoreWays[rs.ID])
+	for _, g := range cards.Guides[rs.ID] {
 		initial, _ := utf8.DecodeRuneInString(g.Name)
-		card.Guides = append(card.Guides, guideCard{Name: g.Name, Initial: string(initial), QR: qr})
+		card.Guides = append(card.Guides, guideCard{Name: g.Name, Initial: string(initial), QR: newestQR(cards.GuideWays[g.ID])})
 	}
-	return card, nil
+	return card
 }
 
-// qr is the newest QR code (an http(s) image) of a store or a guide, or
-// "".
-func (p *Page) qr(ctx context.Context, storeID, guideID string) (string, error) {
-	cws, err := p.o.Store.ContactWays(ctx, storeID, guideID)
-	if err != nil {
-		return "", fmt.Errorf("reading contact ways: %w", err)
-	}
+// newestQR is the newest QR code (an http(s) image) of contact ways
+// listed oldest first, or "".
+func newestQR(cws []store.ContactWay) string {
 	for i := len(cws) - 1; i >= 0; i-- {
 		if u, err := url.Parse(cws[i].QRCode); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
-			return cws[i].QRCode, nil
+			return cws[i].QRCode
 		}
 	}
-	return "", nil
+	return ""
 }
 
 func distance(m float64, t text) string {

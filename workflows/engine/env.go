@@ -20,6 +20,8 @@ import (
 type eventFields struct {
 	event workflows.Event
 	order *events.Order
+	// live is the live session of a live.* event.
+	live *workflows.Live
 }
 
 // parseEvent reads an event of the log for expressions.
@@ -42,6 +44,16 @@ func parseEvent(ev *store.Event) eventFields {
 				var o events.Order
 				if json.Unmarshal(v, &o) == nil {
 					f.order = &o
+				}
+			case "live":
+				var l workflows.Live
+				if json.Unmarshal(v, &l) == nil {
+					f.live = &l
+				} else {
+					var id string
+					if json.Unmarshal(v, &id) == nil {
+						f.event.Attrs["live"] = id
+					}
 				}
 			default:
 				if json.Unmarshal(v, &s) == nil {
@@ -225,6 +237,9 @@ func (rc *runCtx) env(ctx context.Context, now time.Time) (*workflows.Env, error
 	} else {
 		env.Order = lastOrder(p)
 	}
+	if trig.live != nil {
+		env.Live = *trig.live
+	}
 	return env, nil
 }
 
@@ -246,6 +261,9 @@ func (rc *runCtx) templateData(ctx context.Context, step string, loc string) (*t
 	d := memberData(p)
 	d.Order = orderData(order)
 	d.Workflow = templates.Workflow{Name: rc.wf.Name, Step: step}
+	if l := trig.live; l != nil {
+		d.Live = templates.Live{Title: l.Title, URL: l.URL, StartsAt: l.StartsAt, EndsAt: l.EndsAt}
+	}
 	d.Brand = templates.Brand{Name: rc.e.brandName(ctx, rc.run.BrandID)}
 	d.TimeZone = loc
 	return d, nil

@@ -46,6 +46,9 @@ func (e *Engine) HandleEvent(ctx context.Context, ev *store.Event) error {
 			return nil, err
 		}
 		env := &workflows.Env{Event: fields.event, Member: e.memberModel(p), Now: now}
+		if fields.live != nil {
+			env.Live = *fields.live
+		}
 		if fields.order != nil {
 			env.Order = *fields.order
 		} else {

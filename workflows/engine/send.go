@@ -56,8 +56,26 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 	}
 	rules := &rc.wf.SendRules
 	loc := rules.Location(p.Member.TimeZone, storeZone(p))
+	var validUntil time.Time
+	if s.ValidUntil != nil {
+		env, err := rc.env(ctx, now)
+		if err != nil {
+			return outcome{}, err
+		}
+		if validUntil, err = s.ValidUntil.Time(env); err != nil {
+			return outcome{}, fmt.Errorf("%v: %w", err, errPermanent)
+		}
+		if now.After(validUntil) {
+			return skipped(step.Next, reasonExpired, "past valid_until "+validUntil.In(loc).Format("2006-01-02 15:04:05 MST")+": skipped"), nil
+		}
+	}
+	late := func(at time.Time) bool { return !validUntil.IsZero() && at.After(validUntil) }
 	if s.Priority != workflows.PriorityHigh {
 		if at, held := holdUntil(rules, now, loc, spread(run.ID, e.opts.SpreadWindow)); held {
+			if late(at) {
+				return skipped(step.Next, reasonExpired, "held by the send rules past valid_until "+
+					validUntil.In(loc).Format("2006-01-02 15:04:05 MST")+": skipped"), nil
+			}
 			return outcome{stepState: store.StepPending, wakeAt: at,
 				decision: "held by the send rules until " + at.In(loc).Format("2006-01-02 15:04:05 MST")}, nil
 		}
@@ -92,6 +110,9 @@ func (e *Engine) send(ctx context.Context, rc *runCtx, step *workflows.Step, key
 			return skipped(step.Next, reasonCap, capWords(caps)+" reached: skipped"), nil
 		}
 		at := ceilSecond(day.AddDate(0, 0, 1).Add(spread(run.ID, e.opts.SpreadWindow)))
+		if late(at) {
+			return skipped(step.Next, reasonExpired, capWords(caps)+" reached, and the next day is past valid_until: skipped"), nil
+		}
 		return outcome{stepState: store.StepPending, wakeAt: at,
 			decision: capWords(caps) + " reached: delayed to " + at.In(loc).Format("2006-01-02 15:04:05 MST")}, nil
 	}
@@ -267,6 +288,8 @@ const (
 	// reasonWindow: the channel sends only within a window after the
 	// member last wrote (adapters.Spec.Window), and it was closed.
 	reasonWindow = "window"
+	// reasonExpired: held past the send's valid_until.
+	reasonExpired = "expired"
 	// reasonError is a step's own failure (a template that does not
 	// render, a webhook answering 4xx, a channel's unnamed refusal).
 	reasonError = "error"

@@ -38,6 +38,7 @@ import (
 	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/ledger"
 	"github.com/scrmgw/scrmgw/gateway/outbox"
+	"github.com/scrmgw/scrmgw/gateway/sharelink"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/templates"
 	"github.com/scrmgw/scrmgw/workflows/engine"
@@ -75,6 +76,8 @@ type App struct {
 	audit *audit.Recorder
 	// guidePoints awards guide points (incentives.go).
 	guidePoints *ledger.GuidePoints
+	// shares signs and verifies guides' share links (retail.go).
+	shares *sharelink.Signer
 	// clock is the workflow engine's time; nil: time.Now. Tests set it
 	// before Serve to move workflows through days of virtual time.
 	clock func() time.Time

@@ -47,6 +47,9 @@ func (a *App) bots() (bots.Bot, bots.Deps, error) {
 	codes := membercode.New(a.Store, nil)
 	codes.PublicURL = a.Config.HTTP.PublicURL
 	d.MemberCodes = codes
+	if a.shares != nil {
+		d.Shares = shareLinker{a}
+	}
 	router := &bots.Router{Member: bots.MemberBot(d), Guide: bots.GuideBot(d)}
 	return bots.Chain(router, bots.Recover(log), bots.Normalize()), d, nil
 }

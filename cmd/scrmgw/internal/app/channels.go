@@ -246,7 +246,12 @@ func (a *App) wireChannels() error {
 	// The webhook channel checks the envelope; what the events say, the
 	// commerce event schema (member phones as the store reads them).
 	checkPhone := func(p string) error { _, err := store.NormalizePhone(p); return err }
-	schema := func(typ string, data json.RawMessage) []string { return events.Check(typ, data, checkPhone) }
+	shares, err := a.shareSigner()
+	if err != nil {
+		return err
+	}
+	checks := events.Checks{Phone: checkPhone, ShareToken: checkShareToken(shares)}
+	schema := func(typ string, data json.RawMessage) []string { return events.CheckWith(typ, data, checks) }
 	a.ingester = webhook.NewIngester(a.recorder, schema, a.Config.Webhook.MaxBatch, a.Log)
 	a.ingester.KnownBrand = a.knownBrand
 	wh, err := webhook.New(a.Config.Webhook, a.ingester, a.eventSources, a.Log)
@@ -268,6 +273,8 @@ func (a *App) wireChannels() error {
 	a.contacts = inbox.NewContacts(a.Store, a.Channels, a.sender, a.welcomer(), a.Log)
 	a.contacts.Register(a.processor)
 	a.commerce = commerce.New(a.Store, a.Log)
+	a.commerce.Shares = shares
+	a.shares = shares
 	if a.commerce.Rules, a.commerce.Location, err = a.ledgerRules(); err != nil {
 		return err
 	}

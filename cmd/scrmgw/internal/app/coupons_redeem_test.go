@@ -135,6 +135,16 @@ func TestJourneyCouponRedeemedWeCom(t *testing.T) {
 	if n := len(j.couponEvents(m.ID, events.TypeCouponRedeemed)); n != 1 {
 		t.Errorf("%d coupon.redeemed logged after the repeats, want 1", n)
 	}
+	// 李娜, whose message carried the coupon, earns its points once.
+	waitFor(t, "李娜's coupon points", func() bool { return j.couponPoints() == 5 })
+
+	// Another member's order: 422, naming no one.
+	j.event("p-other", purchase("p-other", "13900139000", "SO-OTHER", j.clock.Now().Truncate(time.Second)))
+	waitFor(t, "the other member's order", func() bool { _, err := j.s.app.Store.OrderByNo(ctx, journeyBrand, "SO-OTHER"); return err == nil })
+	code, body = request(t, "POST", j.s.base+"/api/v1/coupons/redeem", pos.Token, fmt.Sprintf(`{"code":%q,"order_id":"SO-OTHER"}`, c.Code))
+	if code != 422 || !strings.Contains(body, `"code":"coupon_member_mismatch"`) || !strings.Contains(body, `"field":"code"`) || strings.Contains(body, "陈") {
+		t.Errorf("redeem on another member's order: %d %s", code, body)
+	}
 
 	// The order, then its refund in full: the coupon comes back.
 	now := j.clock.Now().Truncate(time.Second)
@@ -158,6 +168,7 @@ func TestJourneyCouponRedeemedWeCom(t *testing.T) {
 	if un := j.couponEvents(m.ID, events.TypeCouponUnredeemed)[0]; un["refund_id"] != "RF-9001" || un["guide_id"] != "g-li" {
 		t.Errorf("coupon.unredeemed = %v", un)
 	}
+	waitFor(t, "李娜's coupon points taken back", func() bool { return j.couponPoints() == 0 })
 	if b := identify(); !strings.Contains(b, c.Code) {
 		t.Errorf("identify after the refund does not offer the coupon again: %s", b)
 	}
@@ -202,4 +213,20 @@ func (j *journey) couponEvents(memberID int64, typ string) []map[string]any {
 		out = append(out, p)
 	}
 	return out
+}
+
+// couponPoints sums 李娜's coupon_redeemed points and their clawbacks.
+func (j *journey) couponPoints() int64 {
+	j.t.Helper()
+	es, err := j.s.app.Store.GuidePoints(context.Background(), store.GuidePointsFilter{GuideID: "g-li"})
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	var n int64
+	for _, e := range es {
+		if e.Kind == store.GuidePointsCoupon || strings.HasPrefix(e.Key, "uncoupon:") {
+			n += e.Points
+		}
+	}
+	return n
 }

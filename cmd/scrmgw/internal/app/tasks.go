@@ -47,7 +47,7 @@ func (a *App) registerTasks(mux *asynq.ServeMux) {
 		if a.handovers != nil {
 			herr = a.handovers.Sweep(ctx, sweepAge)
 		}
-		return errors.Join(err, rerr, herr)
+		return errors.Join(err, rerr, herr, a.sweepLive(ctx))
 	})
 	mux.HandleFunc(inbox.TypeProcess, a.processor.ProcessTask)
 	mux.HandleFunc(inbox.TypeBatch, a.recorder.BatchTask)
@@ -57,6 +57,7 @@ func (a *App) registerTasks(mux *asynq.ServeMux) {
 		a.handovers.Register(mux)
 	}
 	a.registerSettle(mux)
+	a.registerLive(mux)
 }
 
 // registerPeriodic registers periodic tasks. The scheduler runs on every

@@ -1,0 +1,191 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
+	"github.com/scrmgw/scrmgw/gateway/commerce"
+	"github.com/scrmgw/scrmgw/store"
+)
+
+// liveSession is store sh-1's live session of the journeys: Sunday 10
+// January 2027, 20:00 to 21:30 in Shanghai.
+const liveSession = `{"id":"live-0110","brand":"camellia","store_id":"sh-1","title":"春季新品试用",
+  "url":"https://live.example.com/s/live-0110","starts_at":"2027-01-10T20:00:00+08:00","ends_at":"2027-01-10T21:30:00+08:00"}`
+
+// TestJourneyStoreLiveWeCom: store sh-1 schedules a live session
+// through the API; its two bound members (both added guide 李娜 on
+// WeCom) are invited through her at once (a WeCom message task with a
+// link card to the live platform), reminded the day before at 20:00 and
+// 10 minutes before it starts, each the exact add_msg_template WeCom
+// receives. The live platform's signed CloudEvents say one joined and
+// bought: the order is recorded credited to sh-1 and 李娜 (attribution
+// live, commission lines, her sales points), the member's run converts
+// (goal live.ordered), and the session's funnel says invited 2 → joined 1
+// → bought 1 for sh-1. A session ending before it starts, or of another
+// brand's store, is refused with the field named and nothing written;
+// the same session again is answered as it was, its id with other fields
+// is a conflict.
+func TestJourneyStoreLiveWeCom(t *testing.T) {
+	start := time.Date(2027, 1, 5, 11, 0, 0, 0, shanghai)
+	j := startJourney(t, journeyChannels{wecom: true}, start)
+	ctx := context.Background()
+	j.enableShipped("store-live-invite")
+	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
+	j.wecomJoin("wmWang", "王先生", "139 0013 9000")
+	waitFor(t, "both members bound", func() bool {
+		for _, p := range []string{"13800138000", "13900139000"} {
+			v, err := j.s.app.Store.MemberByPhone(ctx, p, journeyBrand)
+			if err != nil || len(v.Bindings) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	chen, wang := j.memberByPhone("13800138000"), j.memberByPhone("13900139000")
+	base := len(j.wecom.MsgTemplates())
+
+	// Bad sessions: the field named, nothing written.
+	for _, tc := range []struct{ name, body, field string }{
+		{"ends before it starts", strings.Replace(liveSession, `"ends_at":"2027-01-10T21:30:00+08:00"`, `"ends_at":"2027-01-10T19:00:00+08:00"`, 1), "ends_at"},
+		{"another brand's store", strings.Replace(liveSession, `"store_id":"sh-1"`, `"store_id":"nowhere"`, 1), "store_id"},
+		{"no url", strings.Replace(liveSession, `"url":"https://live.example.com/s/live-0110",`, ``, 1), "url"},
+	} {
+		code, body := request(t, "POST", j.s.base+"/api/v1/live-sessions", j.tok, tc.body)
+		if code != 400 || !strings.Contains(body, `"field":"`+tc.field+`"`) {
+			t.Errorf("%s: %d %s, want 400 naming %s", tc.name, code, body, tc.field)
+		}
+	}
+	if code, body := request(t, "GET", j.s.base+"/api/v1/live-sessions/live-0110?brand=camellia", j.tok, ""); code != 404 {
+		t.Fatalf("a refused session was written: %d %s", code, body)
+	}
+
+	code, body := request(t, "POST", j.s.base+"/api/v1/live-sessions", j.tok, liveSession)
+	if code != 201 {
+		t.Fatalf("scheduling the live session: %d %s", code, body)
+	}
+	if code, body := request(t, "POST", j.s.base+"/api/v1/live-sessions", j.tok, liveSession); code != 200 {
+		t.Errorf("the same session again: %d %s, want 200", code, body)
+	}
+	if code, body := request(t, "POST", j.s.base+"/api/v1/live-sessions", j.tok, strings.Replace(liveSession, "春季新品试用", "别的", 1)); code != 409 {
+		t.Errorf("the id with another title: %d %s, want 409", code, body)
+	}
+
+	// The invitation, through 李娜, to each member.
+	tasks := func() []wecomfake.MsgTemplateRequest { return j.wecom.MsgTemplates()[base:] }
+	waitFor(t, "the two invitations", func() bool { return len(tasks()) == 2 })
+	wantInvite := `[{"msgtype":"link","link":{"title":"静安店直播：春季新品试用","picurl":"https://shop.example.com/static/live.png",
+	  "desc":"1月10日 20:00开播，李娜邀您来看，直播专享价。","url":"https://live.example.com/s/live-0110"}}]`
+	var to []string
+	for _, mt := range tasks() {
+		if mt.ChatType != "single" || mt.Sender != "li" || len(mt.ExternalUserIDs) != 1 || mt.Text != "" {
+			t.Errorf("invitation = %+v, want a single chat task from li to one member", mt)
+		}
+		jsonEq(t, "the invitation's attachments", attachmentsJSON(mt.Attachments), wantInvite)
+		to = append(to, mt.ExternalUserIDs...)
+	}
+	slices.Sort(to)
+	if !slices.Equal(to, []string{"wmChen", "wmWang"}) {
+		t.Errorf("invited %v, want wmChen and wmWang", to)
+	}
+	j.confirmAll()
+
+	// The day before at 20:00: the reminder.
+	j.waitRun("store-live-invite", chen.ID, "wait_day_before")
+	j.advance(time.Date(2027, 1, 9, 20, 0, 5, 0, shanghai).Sub(j.clock.Now()), "the day-before reminders", func() bool { return len(tasks()) == 4 })
+	wantDay := `[{"msgtype":"link","link":{"title":"明天20:00开播：春季新品试用","picurl":"https://shop.example.com/static/live.png",
+	  "desc":"李娜提醒您：静安店直播明天见。","url":"https://live.example.com/s/live-0110"}}]`
+	for _, mt := range tasks()[2:] {
+		if mt.Sender != "li" || len(mt.ExternalUserIDs) != 1 {
+			t.Errorf("day-before reminder = %+v", mt)
+		}
+		jsonEq(t, "the day-before reminder's attachments", attachmentsJSON(mt.Attachments), wantDay)
+	}
+	j.confirmAll()
+
+	// 19:50 on the day: starting in 10 minutes, a text.
+	j.waitRun("store-live-invite", chen.ID, "wait_soon")
+	j.advance(time.Date(2027, 1, 10, 19, 50, 5, 0, shanghai).Sub(j.clock.Now()), "the 10-minute reminders", func() bool { return len(tasks()) == 6 })
+	for _, mt := range tasks()[4:] {
+		if mt.Sender != "li" || len(mt.ExternalUserIDs) != 1 || len(mt.Attachments) != 0 ||
+			mt.Text != "静安店直播「春季新品试用」10分钟后开始，点这里进入直播间：https://live.example.com/s/live-0110" {
+			t.Errorf("10-minute reminder = from %q to %v: %q with %s", mt.Sender, mt.ExternalUserIDs, mt.Text, attachmentsJSON(mt.Attachments))
+		}
+	}
+	j.confirmAll()
+	j.waitRun("store-live-invite", chen.ID, "wait_end")
+
+	// The live platform: 陈女士 joins, buys, leaves; 王先生 never comes.
+	j.clock.Advance(15 * time.Minute)
+	at := j.clock.Now().Truncate(time.Second)
+	liveEvent := func(id, typ, data string, at time.Time) string {
+		return fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/live/platform","type":%q,"brand":"camellia","time":%q,"data":%s}`,
+			id, typ, at.Format(time.RFC3339), data)
+	}
+	j.event("lj-1", liveEvent("lj-1", "live.joined", `{"member":{"phone":"13800138000"},"live":"live-0110"}`, at))
+	order := `{"member":{"phone":"13800138000"},"live":"live-0110","order_id":"LV-0110-1","channel":"live",
+	  "items":[{"sku":"CL-100","qty":2,"price":99}]}`
+	j.event("lo-1", liveEvent("lo-1", "live.ordered", order, at.Add(5*time.Minute)))
+	j.event("lo-1", liveEvent("lo-1", "live.ordered", order, at.Add(5*time.Minute)))
+	j.event("ll-1", liveEvent("ll-1", "live.left", `{"member":{"phone":"13800138000"},"live":"live-0110"}`, at.Add(20*time.Minute)))
+	waitFor(t, "the live order", func() bool { _, err := j.s.app.Store.OrderByNo(ctx, journeyBrand, "LV-0110-1"); return err == nil })
+	waitFor(t, "the run converted", func() bool {
+		rs := j.runs("store-live-invite", chen.ID)
+		return len(rs) == 1 && rs[0].State == store.RunConverted
+	})
+	j.settle()
+	o, _ := j.s.app.Store.OrderByNo(ctx, journeyBrand, "LV-0110-1")
+	if o.Attribution != commerce.AttributionLive || o.GuideID == nil || *o.GuideID != "g-li" || o.StoreID == nil || *o.StoreID != "sh-1" ||
+		o.TotalCents != 19800 || o.MemberID != chen.ID {
+		t.Errorf("live order = %+v, want 198.00 of 陈女士 credited to g-li at sh-1 (live)", o)
+	}
+	lines, _ := j.s.app.Store.CommissionLines(ctx, o.ID)
+	var guideCents int64
+	for _, l := range lines {
+		if l.Party == store.PartyGuide && l.PartyID == "g-li" {
+			guideCents += l.AmountCents
+		}
+	}
+	if guideCents <= 0 {
+		t.Errorf("no commission for g-li on the live order: %+v", lines)
+	}
+	pts, _ := j.s.app.Store.GuidePoints(ctx, store.GuidePointsFilter{OrderID: o.ID})
+	if !slices.ContainsFunc(pts, func(e store.GuidePointsEntry) bool { return e.Kind == store.GuidePointsSales && e.GuideID == "g-li" }) {
+		t.Errorf("no sales points for g-li on the live order: %+v", pts)
+	}
+	if rs := j.runs("store-live-invite", wang.ID); len(rs) != 1 || rs[0].State != store.RunActive {
+		t.Errorf("王先生's run = %+v, want still active (waiting for the end)", rs)
+	}
+
+	code, body = request(t, "GET", j.s.base+"/api/v1/live-sessions/live-0110?brand=camellia", j.tok, "")
+	if code != 200 {
+		t.Fatalf("the session's funnel: %d %s", code, body)
+	}
+	var got struct {
+		Stores []store.LiveStoreFunnel `json:"stores"`
+	}
+	json.Unmarshal([]byte(body), &got)
+	want := []store.LiveStoreFunnel{{StoreID: "sh-1", Invited: 2, Joined: 1, Bought: 1, Orders: 1, SalesCents: 19800}}
+	if !slices.Equal(got.Stores, want) {
+		t.Errorf("funnel = %s\nwant stores %+v", body, want)
+	}
+	a, err := j.s.app.Store.LiveAudienceMember(ctx, mustLive(t, j).ID, chen.ID)
+	if err != nil || a.JoinedAt == nil || a.LeftAt == nil || !a.LeftAt.Equal(at.Add(20*time.Minute).UTC()) || a.GuideID != "g-li" {
+		t.Errorf("陈女士 in the audience = %+v, %v", a, err)
+	}
+}
+
+func mustLive(t *testing.T, j *journey) *store.LiveSession {
+	t.Helper()
+	l, err := j.s.app.Store.LiveSession(context.Background(), journeyBrand, "live-0110")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}

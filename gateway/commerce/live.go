@@ -1,0 +1,219 @@
+package commerce
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/events"
+	"github.com/scrmgw/scrmgw/store"
+)
+
+// liveSource is the event log's source of the live.scheduled events
+// scrmgw logs for a session's audience.
+const liveSource = "live"
+
+// inviteBatch is how many members one step of an announcement takes.
+const inviteBatch = 500
+
+// liveModel is a live session as events carry it to workflows (the
+// expressions' live, the templates' .Live).
+type liveModel struct {
+	ID       string    `json:"id"`
+	Title    string    `json:"title"`
+	URL      string    `json:"url"`
+	StoreID  string    `json:"store_id,omitempty"`
+	StartsAt time.Time `json:"starts_at"`
+	EndsAt   time.Time `json:"ends_at"`
+}
+
+func liveOf(l *store.LiveSession) liveModel {
+	return liveModel{ID: l.Key, Title: l.Title, URL: l.URL, StoreID: l.StoreID, StartsAt: l.StartsAt, EndsAt: l.EndsAt}
+}
+
+func isLiveEvent(t string) bool {
+	return t == events.TypeLiveJoined || t == events.TypeLiveLeft || t == events.TypeLiveOrdered
+}
+
+// Invite announces a live session to its audience: every member bound to
+// a guide of the session's store (of any store of the brand for a
+// brand's session) gets a live.scheduled, with the session and the store
+// and guide they are bound to, handed to the workflows, which invite and
+// remind them through their guides. It goes through the members in
+// batches, recording how far it got, so a retry (or the sweep after a
+// crash) goes on where it stopped; each member's event is keyed by the
+// session and member, so nothing is announced twice.
+func (c *Ingester) Invite(ctx context.Context, sessionID int64) error {
+	l, err := c.store.LiveSessionByID(ctx, sessionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading live session %d: %w", sessionID, err)
+	}
+	if l.InvitedAt != nil {
+		return nil
+	}
+	n := 0
+	for {
+		batch, err := c.store.InviteLiveBatch(ctx, l, c.now(), inviteBatch)
+		if err != nil {
+			return fmt.Errorf("announcing live session %s: %w", l.Key, err)
+		}
+		for i := range batch {
+			if err := c.logEvent(ctx, scheduledEvent(l, &batch[i])); err != nil {
+				return err
+			}
+		}
+		n += len(batch)
+		done := len(batch) < inviteBatch
+		if len(batch) > 0 {
+			l.InvitedThrough = batch[len(batch)-1].MemberID
+		}
+		if err := c.store.AdvanceLiveInvite(ctx, l.ID, l.InvitedThrough, done, c.now()); err != nil {
+			return fmt.Errorf("recording the announcement of live session %s: %w", l.Key, err)
+		}
+		if done {
+			break
+		}
+	}
+	c.log.InfoContext(ctx, "live session announced", slog.String("brand", l.BrandID), slog.String("live", l.Key), slog.Int("members", n))
+	return nil
+}
+
+// scheduledEvent is the live.scheduled of one member of a session's
+// audience.
+func scheduledEvent(l *store.LiveSession, a *store.LiveAudience) *store.Event {
+	member := a.MemberID
+	at := l.CreatedAt
+	if a.InvitedAt != nil {
+		at = *a.InvitedAt
+	}
+	return &store.Event{Type: events.TypeLiveScheduled, BrandID: l.BrandID, MemberID: &member, Source: liveSource,
+		SourceID: "scheduled:" + strconv.FormatInt(l.ID, 10) + ":" + strconv.FormatInt(a.MemberID, 10), OccurredAt: at,
+		Payload: mustJSON(map[string]any{"live": liveOf(l), "store_id": a.StoreID, "guide_id": a.GuideID})}
+}
+
+// liveEvent applies the live platform's live.joined, live.left and
+// live.ordered: the member's mark in the session's audience (a member
+// who joined uninvited is added, credited to the session's store, or
+// their own store for a brand's session, and their guide there), and
+// for live.ordered the order, credited to the audience's store and
+// guide (attribution "live"), with its commission lines. A session the
+// brand never scheduled is bad data: logged, not retried.
+func (c *Ingester) liveEvent(ctx context.Context, in *adapters.Inbound) error {
+	raw := []byte(in.Attrs["data"])
+	var d events.LiveOrderData
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return permanent("event data: %v", err)
+	}
+	l, err := c.store.LiveSession(ctx, in.Brand, d.Live)
+	if errors.Is(err, store.ErrNotFound) {
+		return permanent("data.live: brand %s has no live session %q", in.Brand, d.Live)
+	}
+	if err != nil {
+		return err
+	}
+	memberID, err := c.member(ctx, in.Brand, d.Member)
+	if err != nil {
+		return err
+	}
+	a, err := c.audience(ctx, l, memberID)
+	if err != nil {
+		return err
+	}
+	payload := map[string]any{"live": liveOf(l), "store_id": a.StoreID, "guide_id": a.GuideID, "source": in.Attrs["source"]}
+	e := &store.Event{Type: in.Event, BrandID: in.Brand, MemberID: &memberID, Source: in.Channel, SourceID: in.DedupKey, OccurredAt: in.At}
+	switch in.Event {
+	case events.TypeLiveJoined:
+		err = c.store.MarkLiveAudience(ctx, l.ID, memberID, store.LiveJoined, in.At)
+	case events.TypeLiveLeft:
+		err = c.store.MarkLiveAudience(ctx, l.ID, memberID, store.LiveLeft, in.At)
+	case events.TypeLiveOrdered:
+		var order map[string]any
+		order, err = c.liveOrder(ctx, in, d.PurchaseData, l, a, memberID)
+		if order != nil {
+			payload["order"] = order
+		}
+	}
+	if err != nil {
+		return err
+	}
+	e.Payload = mustJSON(payload)
+	return c.logEvent(ctx, e)
+}
+
+// audience is the member's audience row of a session, added (uninvited)
+// when they were not announced the session.
+func (c *Ingester) audience(ctx context.Context, l *store.LiveSession, memberID int64) (*store.LiveAudience, error) {
+	a, err := c.store.LiveAudienceMember(ctx, l.ID, memberID)
+	if err == nil || !errors.Is(err, store.ErrNotFound) {
+		return a, err
+	}
+	a = &store.LiveAudience{SessionID: l.ID, MemberID: memberID, BrandID: l.BrandID, StoreID: l.StoreID}
+	v, err := c.store.Member(ctx, memberID, "")
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range v.Bindings {
+		if b.BrandID == l.BrandID && b.EndedAt == nil && (l.StoreID == "" || b.StoreID == l.StoreID) {
+			a.StoreID, a.GuideID = b.StoreID, b.GuideID
+		}
+	}
+	return c.store.EnsureLiveAudience(ctx, a)
+}
+
+// liveOrder records a live.ordered's order as a purchase credited to
+// the member's audience store and guide, logs it as purchase.completed
+// (the member's figures, purchase goals, guide points) and counts it in
+// the session's funnel. It returns the order as live.ordered carries it.
+func (c *Ingester) liveOrder(ctx context.Context, in *adapters.Inbound, d events.PurchaseData, l *store.LiveSession, a *store.LiveAudience,
+	memberID int64) (map[string]any, error) {
+	if d.PlacedAt == nil {
+		d.PlacedAt = &in.At
+	}
+	payload, skip, err := c.purchase(ctx, in, d, memberID, &credit{guide: a.GuideID, store: a.StoreID, attribution: AttributionLive})
+	if err != nil {
+		return nil, err
+	}
+	o, err := c.store.OrderByNo(ctx, in.Brand, d.OrderID)
+	if err != nil {
+		return nil, fmt.Errorf("reading order %s: %w", d.OrderID, err)
+	}
+	if skip {
+		// The order was recorded from another event (the shop's own
+		// purchase.completed): it counts in the session as it was
+		// credited then.
+		c.log.InfoContext(ctx, "live order recorded before from another event; counted as credited then",
+			slog.String("brand", in.Brand), slog.String("order_id", d.OrderID))
+	} else {
+		var p map[string]any
+		_ = json.Unmarshal([]byte(payload), &p)
+		p["live"] = liveOf(l)
+		if err := c.logEvent(ctx, &store.Event{Type: events.TypePurchaseCompleted, BrandID: in.Brand, MemberID: &memberID, Source: in.Channel,
+			SourceID: "order:" + in.DedupKey, Payload: mustJSON(p), OccurredAt: in.At}); err != nil {
+			return nil, err
+		}
+	}
+	lo := &store.LiveOrder{OrderID: o.ID, SessionID: l.ID, MemberID: memberID, TotalCents: o.TotalCents}
+	if o.StoreID != nil {
+		lo.StoreID = *o.StoreID
+	}
+	if o.GuideID != nil {
+		lo.GuideID = *o.GuideID
+	}
+	if err := c.store.RecordLiveOrder(ctx, lo); err != nil {
+		return nil, fmt.Errorf("counting order %s in live session %s: %w", d.OrderID, l.Key, err)
+	}
+	if err := c.store.MarkLiveAudience(ctx, l.ID, memberID, store.LiveOrdered, o.PlacedAt); err != nil {
+		return nil, err
+	}
+	out := map[string]any{"id": o.OrderNo, "total": events.Money(o.TotalCents), "store_id": lo.StoreID, "guide_id": lo.GuideID,
+		"attribution": o.Attribution}
+	return out, nil
+}
