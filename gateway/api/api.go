@@ -113,6 +113,7 @@ func (s *Server) Mount(r *gin.Engine) {
 	// Admin only, outside the v1 group's authentication (as the queue UI).
 	r.GET("/api/v1/handovers", s.AuditTrail(), RequireResource(ResourceGuides), s.RequireAdmin(), s.listHandovers)
 	v1 := r.Group("/api/v1", s.AuditTrail())
+	v1.GET("/openapi.json", s.anyToken(), s.serveOpenAPI)
 	group := func(resource string) *gin.RouterGroup {
 		return v1.Group("", RequireResource(resource), s.Authenticate())
 	}
