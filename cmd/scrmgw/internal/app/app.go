@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,6 +81,8 @@ type App struct {
 	clock func() time.Time
 	// extra builds the channels of WithChannel.
 	extra []func(ChannelDeps) (adapters.Channel, error)
+	// wrapHTTP wraps the HTTP handler Serve serves (WithHTTPWrap).
+	wrapHTTP func(http.Handler) http.Handler
 }
 
 // Option changes how New wires the gateway.
@@ -100,6 +103,12 @@ type ChannelDeps struct {
 // mounted, the engine, the bots and the outbox find it in the registry.
 func WithChannel(build func(ChannelDeps) (adapters.Channel, error)) Option {
 	return func(a *App) { a.extra = append(a.extra, build) }
+}
+
+// WithHTTPWrap wraps the HTTP handler Serve serves: the tests check
+// every API answer against the OpenAPI description with it.
+func WithHTTPWrap(wrap func(http.Handler) http.Handler) Option {
+	return func(a *App) { a.wrapHTTP = wrap }
 }
 
 // New prepares secrets for the zero-setup mode, opens and migrates the

@@ -221,7 +221,7 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 			return fmt.Errorf("listening on %s: %w", a.Config.HTTP.Addr, err)
 		}
 		httpSrv = &http.Server{
-			Handler:           a.Handler(),
+			Handler:           a.served(),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       a.Config.HTTP.ReadTimeout,
 			IdleTimeout:       2 * time.Minute,
@@ -308,4 +308,12 @@ func consoleURL(public, addr string) string {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, port) + "/console/"
+}
+
+// served is the handler Serve serves: Handler, wrapped by WithHTTPWrap.
+func (a *App) served() http.Handler {
+	if a.wrapHTTP != nil {
+		return a.wrapHTTP(a.Handler())
+	}
+	return a.Handler()
 }
