@@ -229,6 +229,16 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 		a.Log.Info("http server listening", slog.String("addr", ln.Addr().String()),
 			slog.String("console", consoleURL(a.Config.Console.PublicURL, ln.Addr().String())))
 		go func() { httpErr <- httpSrv.Serve(ln) }()
+	} else if addr := a.Config.HTTP.WorkerAddr; addr != "" {
+		// A worker answers its probes and the scrape here.
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			stopWorkers()
+			return fmt.Errorf("listening on %s (http.worker_addr): %w", addr, err)
+		}
+		httpSrv = &http.Server{Handler: a.WorkerHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		a.Log.Info("worker health and metrics listening", slog.String("addr", ln.Addr().String()))
+		go func() { httpErr <- httpSrv.Serve(ln) }()
 	}
 
 	var runErr error
