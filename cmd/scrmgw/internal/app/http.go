@@ -16,6 +16,7 @@ import (
 	"github.com/scrmgw/scrmgw/gateway/api"
 	"github.com/scrmgw/scrmgw/gateway/console"
 	"github.com/scrmgw/scrmgw/gateway/httpserve"
+	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/membercode"
 	"github.com/scrmgw/scrmgw/gateway/storepage"
 )
@@ -113,13 +114,15 @@ func (a *App) console(apiSrv *api.Server) *console.Console {
 }
 
 // registry is a new Prometheus registry with the process's metrics: the
-// Go runtime and process, the queues, channel connections, settlements.
+// Go runtime and process, the queues, channel connections, settlements,
+// the inbox waiting, send failures and rate waits, workflow wake lateness.
 // `serve` and `worker` both answer /metrics with it.
 func (a *App) registry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		httpserve.NewQueueCollector(asynq.NewInspectorFromRedisClient(a.RDB)), channelConnected,
-		settleMetrics.Runs, settleMetrics.Unreconciled)
+		settleMetrics.Runs, settleMetrics.Unreconciled, inbox.NewCollector(a.Store), wakeLateness)
+	reg.MustRegister(outboxMetrics.Collectors()...)
 	return reg
 }
 

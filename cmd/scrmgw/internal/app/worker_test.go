@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
 
@@ -66,7 +67,7 @@ func startWorker(t *testing.T, cfg configs.Config) (*App, string) {
 
 // TestWorkerHealthAndMetrics: `scrmgw worker` with http.worker_addr
 // answers /healthz, /readyz (database and Redis checked) and /metrics
-// (behind the metrics token, with the queue and runtime metrics), serves
+// (behind the metrics token: runtime, inbox waiting, wake lateness), serves
 // nothing else, and reports not ready once Redis is gone.
 func TestWorkerHealthAndMetrics(t *testing.T) {
 	const metricsToken = "worker-metrics-token-0123456789"
@@ -92,8 +93,14 @@ func TestWorkerHealthAndMetrics(t *testing.T) {
 	if code, _ := request(t, "GET", base+"/metrics", "", ""); code != http.StatusUnauthorized {
 		t.Errorf("/metrics without the token: %d, want 401", code)
 	}
+	// An acknowledged callback not yet processed (recorded, not queued:
+	// the sweep would queue it) is waiting in the inbox.
+	if _, err := a.Store.RecordInbound(context.Background(), &store.InboxMessage{Channel: "wecom", DedupKey: "worker-metrics-1", Payload: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
 	code, body = request(t, "GET", base+"/metrics", metricsToken, "")
-	for _, want := range []string{"go_goroutines", "process_start_time_seconds"} {
+	for _, want := range []string{"go_goroutines", "process_start_time_seconds", "\nscrmgw_inbox_waiting 1\n",
+		"\nscrmgw_inbox_oldest_waiting_seconds ", "\nscrmgw_workflow_wake_lateness_seconds_count "} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics = %d, lacks %s:\n%.3000s", code, want, body)
 		}
