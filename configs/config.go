@@ -220,7 +220,8 @@ func (d DatabaseConfig) InboxCommitterCount() int {
 type RedisConfig struct {
 	// URL is redis://[:password@]host:port[/db], rediss://... for TLS, or
 	// redis-sentinel://[:password@]host1:port,host2:port/db?master=NAME for
-	// Sentinel failover. Default: an in-process Redis-compatible server
+	// Sentinel failover (the password is the Redis servers' and the
+	// Sentinels'; &sentinel_password= sets the Sentinels' apart). Default: an in-process Redis-compatible server
 	// (zero-setup mode, not durable).
 	URL string `yaml:"url" secret:"true"`
 	// ClusterAddrs lists Redis Cluster nodes (host:port); when set, URL is
