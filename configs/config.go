@@ -184,6 +184,12 @@ type HTTPConfig struct {
 	// Default: none, /metrics answers anyone; keep it off public
 	// listeners then.
 	MetricsToken string `yaml:"metrics_token" secret:"true"`
+	// WorkerAddr is where `scrmgw worker` answers /healthz, /readyz and
+	// /metrics (with metrics_token as on http.addr): the probes and the
+	// scrape of a worker, which serves nothing else. `scrmgw worker
+	// --listen ADDR` sets it too. Default: none, the worker listens on
+	// nothing. `scrmgw serve` ignores it (http.addr has the same routes).
+	WorkerAddr string `yaml:"worker_addr"`
 	// PublicURL is the gateway's address as members' phones reach it
 	// (https://scrm.example.com), for links in messages: the member code
 	// page with its QR code and barcode (docs/retail.md). Default: none;
@@ -229,7 +235,8 @@ func (d DatabaseConfig) InboxCommitterCount() int {
 type RedisConfig struct {
 	// URL is redis://[:password@]host:port[/db], rediss://... for TLS, or
 	// redis-sentinel://[:password@]host1:port,host2:port/db?master=NAME for
-	// Sentinel failover. Default: an in-process Redis-compatible server
+	// Sentinel failover (the password is the Redis servers' and the
+	// Sentinels'; &sentinel_password= sets the Sentinels' apart). Default: an in-process Redis-compatible server
 	// (zero-setup mode, not durable).
 	URL string `yaml:"url" secret:"true"`
 	// ClusterAddrs lists Redis Cluster nodes (host:port); when set, URL is
@@ -462,6 +469,11 @@ func (c *Config) Validate() error {
 	}
 	if _, port, err := net.SplitHostPort(c.HTTP.Addr); err != nil || port == "" {
 		bad("http.addr", "want host:port or :port, got %q", c.HTTP.Addr)
+	}
+	if c.HTTP.WorkerAddr != "" {
+		if _, port, err := net.SplitHostPort(c.HTTP.WorkerAddr); err != nil || port == "" {
+			bad("http.worker_addr", "want host:port or :port, got %q", c.HTTP.WorkerAddr)
+		}
 	}
 	if c.HTTP.MaxBodyBytes < 1024 {
 		bad("http.max_body_bytes", "must be at least 1024, got %d", c.HTTP.MaxBodyBytes)

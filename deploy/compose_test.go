@@ -101,7 +101,7 @@ func TestCompose(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, want := range map[string][]string{
-		"migrate": {"migrate"}, "serve": {"serve", "--workers=false"}, "worker": {"worker"},
+		"migrate": {"migrate"}, "serve": {"serve", "--workers=false"}, "worker": {"worker", "--listen", ":9090"},
 	} {
 		if got := f.Services[name].Command; !slices.Equal(got, want) {
 			t.Errorf("service %s runs %v, want %v", name, got, want)
@@ -120,6 +120,9 @@ func TestCompose(t *testing.T) {
 	}
 	if hc := f.Services["serve"].Healthcheck.Test; !slices.Equal(hc, []string{"CMD", "/scrmgw", "health", "--ready"}) {
 		t.Errorf("serve's health check %v", hc)
+	}
+	if hc := f.Services["worker"].Healthcheck; hc.Disable || !slices.Equal(hc.Test, []string{"CMD", "/scrmgw", "health", "--url", "http://127.0.0.1:9090/readyz"}) {
+		t.Errorf("worker's health check %+v: want /readyz on its --listen port", hc)
 	}
 	for _, name := range []string{"postgres", "redis"} {
 		if len(f.Services[name].Healthcheck.Test) == 0 {

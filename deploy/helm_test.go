@@ -340,7 +340,7 @@ func TestHelmChart(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := parseManifests(t, files)
-		want := map[string]int{"Deployment": 2, "Service": 1, "Ingress": 1, "PodDisruptionBudget": 2, "ServiceMonitor": 1, "Job": 1}
+		want := map[string]int{"Deployment": 2, "Service": 1, "Ingress": 1, "PodDisruptionBudget": 2, "ServiceMonitor": 1, "PodMonitor": 1, "Job": 1}
 		for kind, n := range want {
 			if len(got[kind]) != n {
 				t.Errorf("%d %s, want %d", len(got[kind]), kind, n)
@@ -378,8 +378,12 @@ func TestHelmChart(t *testing.T) {
 					t.Errorf("serve probes: readiness %+v, liveness %+v", c.ReadinessProbe, c.LivenessProbe)
 				}
 			case "scrmgw-worker":
-				if !slices.Equal(c.Args, []string{"worker"}) {
+				if !slices.Equal(c.Args, []string{"worker", "--listen", ":9090"}) {
 					t.Errorf("worker args %v", c.Args)
+				}
+				if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" || c.ReadinessProbe.HTTPGet.Port != "metrics" ||
+					c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" {
+					t.Errorf("worker probes: readiness %+v, liveness %+v", c.ReadinessProbe, c.LivenessProbe)
 				}
 			case "scrmgw-migrate":
 				if !slices.Equal(c.Args, []string{"migrate"}) {
@@ -392,6 +396,10 @@ func TestHelmChart(t *testing.T) {
 		sm := got["ServiceMonitor"][0].Spec
 		if ep := sm["endpoints"].([]any)[0].(map[string]any); ep["path"] != "/metrics" || ep["port"] != "http" {
 			t.Errorf("ServiceMonitor endpoint %v", ep)
+		}
+		pm := got["PodMonitor"][0].Spec
+		if ep := pm["podMetricsEndpoints"].([]any)[0].(map[string]any); ep["path"] != "/metrics" || ep["port"] != "metrics" || ep["authorization"] == nil {
+			t.Errorf("PodMonitor endpoint %v", ep)
 		}
 	})
 

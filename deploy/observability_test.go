@@ -139,7 +139,8 @@ func observedExprs(t *testing.T) map[string]string {
 }
 
 // TestObservability: every metric the alert rules and the dashboard name
-// is one scrmgw registers, and together they cover the queues, channel
+// is one scrmgw registers, and together they cover the queues, the inbox,
+// send failures and rate waits, wake lateness, settlements, channel
 // connections, HTTP and the audit trail.
 func TestObservability(t *testing.T) {
 	known := registeredMetrics(t)
@@ -166,7 +167,10 @@ func TestObservability(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"scrmgw_queue_tasks", "scrmgw_channel_connected", "scrmgw_http_requests_total",
-		"scrmgw_audit_write_errors_total", "scrmgw_http_request_duration_seconds_bucket"} {
+		"scrmgw_audit_write_errors_total", "scrmgw_http_request_duration_seconds_bucket",
+		"scrmgw_inbox_waiting", "scrmgw_inbox_oldest_waiting_seconds", "scrmgw_outbox_failures_total",
+		"scrmgw_send_rate_wait_seconds_bucket", "scrmgw_workflow_wake_lateness_seconds_bucket",
+		"scrmgw_ledger_settlement_runs_total", "scrmgw_ledger_unreconciled_stores"} {
 		if !used[want] {
 			t.Errorf("no rule or panel uses %s", want)
 		}

@@ -299,3 +299,24 @@ func (s *Store) InboxRows(ctx context.Context, channel, prefix string, limit int
 	}
 	return out, translate(err)
 }
+
+// InboxWaiting counts the deliveries recorded and not yet processed, and
+// returns when the oldest of them was recorded (zero when none waits).
+func (s *Store) InboxWaiting(ctx context.Context) (n int64, oldest time.Time, err error) {
+	db := s.db.WithContext(ctx)
+	if err := db.Model(&InboxMessage{}).Where("state = ?", InboxPending).Count(&n).Error; err != nil {
+		return 0, time.Time{}, translate(err)
+	}
+	if n == 0 {
+		return 0, time.Time{}, nil
+	}
+	var first InboxMessage
+	err = db.Select("id", "created_at").Where("state = ?", InboxPending).Order("id").Take(&first).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return n, time.Time{}, nil // processed meanwhile
+	}
+	if err != nil {
+		return 0, time.Time{}, translate(err)
+	}
+	return n, first.CreatedAt, nil
+}

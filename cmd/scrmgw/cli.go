@@ -25,6 +25,7 @@ type options struct {
 	healthURL                       string
 	healthReady                     bool
 	healthTimeout                   time.Duration
+	listen                          string
 }
 
 // command is one subcommand: what `scrmgw help CMD`, `CMD --help`, the
@@ -51,9 +52,12 @@ var commands = []command{
 			fs.BoolVar(&o.workers, "workers", true, "run queue workers and the scheduler in this process too")
 		}},
 	{name: "worker", config: true,
-		synopsis: []string{"worker [--config FILE]"},
-		summary:  "run queue workers and the scheduler only (no HTTP listener)",
-		example:  "scrmgw worker --config /etc/scrmgw/scrmgw.yaml    # beside `scrmgw serve --workers=false`, same database and Redis"},
+		synopsis: []string{"worker [--listen ADDR] [--config FILE]"},
+		summary:  "run queue workers and the scheduler only; /healthz, /readyz and /metrics on --listen (http.worker_addr)",
+		example:  "scrmgw worker --listen :9090 --config /etc/scrmgw/scrmgw.yaml    # beside `scrmgw serve --workers=false`, same database and Redis",
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.StringVar(&o.listen, "listen", "", "answer /healthz, /readyz and /metrics on this address, e.g. :9090 (default: http.worker_addr; none when both are empty)")
+		}},
 	{name: "migrate", config: true,
 		synopsis: []string{"migrate [--config FILE]"},
 		summary:  "apply database migrations and exit",

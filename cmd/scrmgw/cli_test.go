@@ -259,3 +259,13 @@ func TestLocalURL(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkerListenChecked: `scrmgw worker --listen` with an address that
+// is not host:port is refused before anything starts.
+func TestWorkerListenChecked(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run([]string{"worker", "--listen", "nowhere"}, &out, &errb)
+	if code != 2 || !strings.Contains(errb.String(), `http.worker_addr: want host:port or :port, got "nowhere"`) {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+}

@@ -164,6 +164,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "scrmgw: %v\n", err)
 		return 1
 	}
+	if o.listen != "" {
+		cfg.HTTP.WorkerAddr = o.listen
+		if err := cfg.Validate(); err != nil {
+			fmt.Fprintf(stderr, "scrmgw: --listen: %v\n", err)
+			return 2
+		}
+	}
 	switch cmd.name {
 	case "config":
 		fmt.Fprintln(stdout, "configuration is valid")

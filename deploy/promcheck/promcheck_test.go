@@ -73,7 +73,7 @@ func TestAlertRules(t *testing.T) {
 			for k, v := range r.Annotations {
 				// The alert templates' syntax (their functions are
 				// Prometheus's; only the syntax is checked here).
-				tpl := template.New(k).Funcs(template.FuncMap{"humanizePercentage": func(any) string { return "" }})
+				tpl := template.New(k).Funcs(template.FuncMap{"humanizePercentage": func(any) string { return "" }, "humanizeDuration": func(any) string { return "" }})
 				// Prometheus defines these before every alert template.
 				defs := "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}"
 				if _, err := tpl.Parse(defs + v); err != nil {

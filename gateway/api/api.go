@@ -122,6 +122,7 @@ const maxBulkItems = 10000
 // write and every full phone shown is in the audit trail.
 func (s *Server) Mount(r *gin.Engine) {
 	v1 := r.Group("/api/v1", s.AuditTrail())
+	v1.GET("/openapi.json", s.anyToken(), s.serveOpenAPI)
 	group := func(resource string) *gin.RouterGroup {
 		return v1.Group("", RequireResource(resource), s.Authenticate())
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/scrmgw/scrmgw/gateway/api"
+	"github.com/scrmgw/scrmgw/gateway/api/openapitest"
 	"github.com/scrmgw/scrmgw/gateway/assign"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
@@ -68,7 +69,7 @@ func newServer(t *testing.T, s *store.Store) client {
 	gin.SetMode(gin.TestMode)
 	r := gin.New()
 	api.New(api.Options{Store: s, AdminToken: adminToken, MaxBodyBytes: 64 << 10, MaxBulkBodyBytes: 1 << 20}).Mount(r)
-	srv := httptest.NewServer(r)
+	srv := httptest.NewServer(openapitest.Check(t, r))
 	t.Cleanup(srv.Close)
 	return client{t: t, url: srv.URL}
 }
@@ -366,7 +367,7 @@ func newServerWithAssigner(t *testing.T, s *store.Store) client {
 	}
 	r := gin.New()
 	api.New(api.Options{Store: s, AdminToken: adminToken, MaxBodyBytes: 64 << 10, MaxBulkBodyBytes: 1 << 20, Assigner: a}).Mount(r)
-	srv := httptest.NewServer(r)
+	srv := httptest.NewServer(openapitest.Check(t, r))
 	t.Cleanup(srv.Close)
 	return client{t: t, url: srv.URL}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/scrmgw/scrmgw/gateway/api"
+	"github.com/scrmgw/scrmgw/gateway/api/openapitest"
 	"github.com/scrmgw/scrmgw/gateway/audit"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
@@ -44,7 +45,7 @@ func newAudited(t *testing.T, s *store.Store) audited {
 	}
 	api.New(api.Options{Store: s, AdminToken: adminToken, AdminTokenNext: nextAdminToken, Audit: rec,
 		MaxBodyBytes: 64 << 10, MaxBulkBodyBytes: 1 << 20}).Mount(r)
-	srv := httptest.NewServer(r)
+	srv := httptest.NewServer(openapitest.Check(t, r))
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
@@ -276,7 +277,7 @@ func TestAdminTokenRotation(t *testing.T) {
 		gin.SetMode(gin.TestMode)
 		r := gin.New()
 		api.New(api.Options{Store: s, AdminToken: nextAdminToken}).Mount(r)
-		srv := httptest.NewServer(r)
+		srv := httptest.NewServer(openapitest.Check(t, r))
 		defer srv.Close()
 		after := client{t: t, url: srv.URL}
 		after.must(200, "GET", "/api/v1/brands", nextAdminToken, "")

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/scrmgw/scrmgw/gateway/api"
+	"github.com/scrmgw/scrmgw/gateway/api/openapitest"
 	"github.com/scrmgw/scrmgw/gateway/commerce"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
@@ -27,7 +28,7 @@ func TestRedeemCouponAPI(t *testing.T) {
 		r := gin.New()
 		api.New(api.Options{Store: s, AdminToken: adminToken, MaxBodyBytes: 64 << 10, MaxBulkBodyBytes: 1 << 20,
 			Redeemer: commerce.New(s, nil)}).Mount(r)
-		srv := httptest.NewServer(r)
+		srv := httptest.NewServer(openapitest.Check(t, r))
 		t.Cleanup(srv.Close)
 		c := client{t: t, url: srv.URL}
 		seed(c)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/gateway/api"
+	"github.com/scrmgw/scrmgw/gateway/api/openapitest"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -26,7 +27,7 @@ func TestGuideIdentities(t *testing.T) {
 		// DingTalk is not wired: its legacy field is still taken.
 		chs := adapters.SpecList{{Name: "wecom"}, {Name: "wecom:north"}, {Name: "chirp"}}
 		api.New(api.Options{Store: s, AdminToken: adminToken, MaxBodyBytes: 64 << 10, MaxBulkBodyBytes: 1 << 20, Channels: chs}).Mount(r)
-		srv := httptest.NewServer(r)
+		srv := httptest.NewServer(openapitest.Check(t, r))
 		t.Cleanup(srv.Close)
 		c := client{t: t, url: srv.URL}
 		seed(c)

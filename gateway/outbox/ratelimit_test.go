@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scrmgw/scrmgw/adapters"
@@ -166,6 +168,8 @@ func TestSenderDefersOverTheRate(t *testing.T) {
 		snd := NewSender(s, reg, q, discard)
 		// 4/s: a slot every 250 ms; wait in the handler at most 50 ms.
 		snd.Limit(NewLimiter(redisClient(t), LimiterOptions{Rates: map[string]Rate{"wecom": {4, time.Second}}, CriticalShare: -1}), 50*time.Millisecond)
+		metrics := NewMetrics()
+		snd.Measure(metrics)
 		var rows []*store.OutboxMessage
 		for i := range 3 {
 			row, err := snd.Send(ctx, "wecom", &adapters.Outbound{IdempotencyKey: fmt.Sprintf("k%d", i), To: "wm1", Kind: "text", Text: "hi"}, Meta{})
@@ -236,6 +240,14 @@ func TestSenderDefersOverTheRate(t *testing.T) {
 			if got.State != store.OutboxSent || got.Attempts != 1 {
 				t.Errorf("row %d: %s after %d attempts, want sent after 1", r.ID, got.State, got.Attempts)
 			}
+		}
+		// Three slots reserved: one at once, two 250 and 500 ms away.
+		var h dto.Metric
+		if err := metrics.RateWait.WithLabelValues("wecom").(prometheus.Histogram).Write(&h); err != nil {
+			t.Fatal(err)
+		}
+		if n, sum := h.GetHistogram().GetSampleCount(), h.GetHistogram().GetSampleSum(); n != 3 || sum < 0.6 || sum > 1.2 {
+			t.Errorf("scrmgw_send_rate_wait_seconds{wecom}: %d waits summing to %.3fs, want 3 summing to about 0.75s", n, sum)
 		}
 	})
 }

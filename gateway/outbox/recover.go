@@ -200,6 +200,7 @@ func (s *Sender) recoverFailed(ctx context.Context, row *store.OutboxMessage, re
 		return "", err
 	}
 	s.recordRecovery(ctx, &store.SendAttempt{OutboxID: row.ID, Attempt: row.Attempts, At: time.Now().UTC(), Outcome: RecoveredFailed, Error: reason})
+	s.failed(row.Channel, "unknown")
 	s.settled(ctx, row)
 	s.log.Warn("lost send failed for an operator", slog.Int64("outbox_id", row.ID), slog.String("channel", row.Channel), slog.String("reason", reason))
 	return RecoveredFailed, nil

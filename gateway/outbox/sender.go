@@ -33,6 +33,7 @@ type Sender struct {
 
 	limiter RateLimiter
 	maxWait time.Duration
+	metrics *Metrics
 
 	outcomes   Outcomes
 	checkEvery atomic.Int64 // nanoseconds; 0: DefaultCheckEvery
@@ -193,6 +194,7 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 	var m adapters.Outbound
 	if err := json.Unmarshal(row.Payload, &m); err != nil {
 		if s.store.FailOutboxFor(ctx, row.ID, "invalid_message", "undecodable payload: "+err.Error()) == nil {
+			s.failed(row.Channel, "invalid_message")
 			s.settled(ctx, row)
 		}
 		return fmt.Errorf("outbox %d: %v: %w", row.ID, err, asynq.SkipRetry)
@@ -200,6 +202,7 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 	ch, ok := s.channels.Channel(row.Channel)
 	if !ok {
 		if s.store.FailOutboxFor(ctx, row.ID, "not_configured", "channel not configured: "+row.Channel) == nil {
+			s.failed(row.Channel, "not_configured")
 			s.settled(ctx, row)
 		}
 		return fmt.Errorf("outbox %d: channel %q not configured: %w", row.ID, row.Channel, asynq.SkipRetry)
@@ -246,6 +249,7 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 		if ferr := s.settle(ctx, row.ID, func(ctx context.Context) error { return s.store.FailOutboxFor(ctx, row.ID, why, err.Error()) }); ferr != nil {
 			s.log.Warn("failing outbox message", slog.Int64("outbox_id", row.ID), slog.Any("error", ferr))
 		} else {
+			s.failed(row.Channel, why)
 			s.settled(ctx, row)
 		}
 		s.log.Warn("message not delivered", slog.Int64("outbox_id", row.ID), slog.String("channel", row.Channel),
@@ -310,6 +314,9 @@ func (s *Sender) awaitSlot(ctx context.Context, pl *sendPayload) (sendNow bool, 
 		}
 		// Counted from the reply, the slot errs late, never early.
 		slot = time.Now().Add(wait)
+		if s.metrics != nil {
+			s.metrics.RateWait.WithLabelValues(row.Channel).Observe(max(wait, 0).Seconds())
+		}
 	} else {
 		// Queued for its slot: it may arrive up to slotLead and a second
 		// (asynq's whole-second due times) early.

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/adapters/webhook"
@@ -54,6 +55,8 @@ func TestSenderSendsOnce(t *testing.T) {
 		reg.Register(ch)
 		q := queuetest.New()
 		snd := NewSender(s, reg, q, discard)
+		metrics := NewMetrics()
+		snd.Measure(metrics)
 		m := &adapters.Outbound{IdempotencyKey: "welcome:evt:1", To: "wm1", Kind: "text", Text: "欢迎"}
 		row, err := snd.Send(ctx, "fake", m, Meta{Queue: queue.Critical})
 		if err != nil {
@@ -92,6 +95,14 @@ func TestSenderSendsOnce(t *testing.T) {
 		got, _ = s.Outbox(ctx, bad.ID)
 		if got.State != store.OutboxFailed || !strings.Contains(got.LastError, "84061") {
 			t.Errorf("failed row = %s %q", got.State, got.LastError)
+		}
+		// The failure is counted by channel and reason; the retried
+		// rate limit before it is not a failure.
+		if n := testutil.ToFloat64(metrics.Failures.WithLabelValues("fake", "invalid_recipient")); n != 1 {
+			t.Errorf("scrmgw_outbox_failures_total{fake,invalid_recipient} = %v, want 1", n)
+		}
+		if n := testutil.CollectAndCount(metrics.Failures); n != 1 {
+			t.Errorf("%d failure series, want 1 (invalid_recipient)", n)
 		}
 	})
 }

@@ -20,8 +20,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -83,6 +86,8 @@ type App struct {
 	clock func() time.Time
 	// extra builds the channels of WithChannel.
 	extra []func(ChannelDeps) (adapters.Channel, error)
+	// wrapHTTP wraps the HTTP handler Serve serves (WithHTTPWrap).
+	wrapHTTP func(http.Handler) http.Handler
 }
 
 // Option changes how New wires the gateway.
@@ -98,6 +103,12 @@ type ChannelDeps = adapters.Deps
 // mounted, the engine, the bots and the outbox find it in the registry.
 func WithChannel(build func(ChannelDeps) (adapters.Channel, error)) Option {
 	return func(a *App) { a.extra = append(a.extra, build) }
+}
+
+// WithHTTPWrap wraps the HTTP handler Serve serves: the tests check
+// every API answer against the OpenAPI description with it.
+func WithHTTPWrap(wrap func(http.Handler) http.Handler) Option {
+	return func(a *App) { a.wrapHTTP = wrap }
 }
 
 // New prepares secrets for the zero-setup mode, opens and migrates the
@@ -255,7 +266,7 @@ func (a *App) connectRedis(ctx context.Context) error {
 		a.Log.Warn("using Redis Cluster: asynq has known problems on Redis Cluster; prefer Sentinel failover")
 		a.Redis = asynq.RedisClusterClientOpt{Addrs: cfg.Redis.ClusterAddrs, Password: cfg.Redis.ClusterPassword}
 	case cfg.Redis.URL != "":
-		opt, err := asynq.ParseRedisURI(cfg.Redis.URL)
+		opt, err := redisConnOpt(cfg.Redis.URL)
 		if err != nil {
 			return fmt.Errorf("redis.url: %w", err)
 		}
@@ -338,4 +349,39 @@ func (a *App) Close() {
 	if a.Store != nil {
 		a.Store.Close()
 	}
+}
+
+// redisConnOpt reads redis.url. asynq reads a redis-sentinel:// URL's
+// password as the Sentinels' only and drops its database: here the
+// password is the Redis servers' (and the Sentinels', unless
+// ?sentinel_password= says otherwise) and the path is the database, as
+// for redis://.
+func redisConnOpt(raw string) (asynq.RedisConnOpt, error) {
+	opt, err := asynq.ParseRedisURI(raw)
+	if err != nil {
+		return nil, err
+	}
+	fo, ok := opt.(asynq.RedisFailoverClientOpt)
+	if !ok {
+		return opt, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if fo.MasterName == "" {
+		return nil, errors.New("redis-sentinel:// needs ?master=NAME")
+	}
+	fo.Password = fo.SentinelPassword
+	if sp, ok := u.Query()["sentinel_password"]; ok {
+		fo.SentinelPassword = sp[0]
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		n, err := strconv.Atoi(db)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("redis-sentinel:// database %q: want a number", db)
+		}
+		fo.DB = n
+	}
+	return fo, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/configs"
+	"github.com/scrmgw/scrmgw/gateway/api/openapitest"
 	"github.com/scrmgw/scrmgw/gateway/httpserve"
 	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
@@ -55,7 +56,10 @@ func startServeWith(t *testing.T, cfg configs.Config, log *slog.Logger, clock fu
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := New(ctx, cfg, log, opts...)
+	// Every answer of the admin API is checked against its OpenAPI
+	// description.
+	check := WithHTTPWrap(func(h http.Handler) http.Handler { return openapitest.Check(t, h) })
+	a, err := New(ctx, cfg, log, append([]Option{check}, opts...)...)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -269,6 +269,7 @@ func (a *App) wireChannels() error {
 		a.Channels.Register(ch)
 	}
 	a.sender = outbox.NewSender(a.Store, a.Channels, a.Queue, a.Log)
+	a.sender.Measure(outboxMetrics)
 	a.processor = inbox.NewProcessor(a.Store, a.Channels, a.Log)
 	a.contacts = inbox.NewContacts(a.Store, a.Channels, a.sender, a.welcomer(), a.Log)
 	a.contacts.Register(a.processor)

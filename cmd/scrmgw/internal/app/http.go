@@ -16,6 +16,7 @@ import (
 	"github.com/scrmgw/scrmgw/gateway/api"
 	"github.com/scrmgw/scrmgw/gateway/console"
 	"github.com/scrmgw/scrmgw/gateway/httpserve"
+	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/membercode"
 	"github.com/scrmgw/scrmgw/gateway/storepage"
 )
@@ -34,10 +35,7 @@ func (a *App) Handler() http.Handler {
 		c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"error": gin.H{"code": api.CodeInternal, "message": "internal error"}})
 	}))
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		httpserve.NewQueueCollector(asynq.NewInspectorFromRedisClient(a.RDB)), channelConnected,
-		settleMetrics.Runs, settleMetrics.Unreconciled)
+	reg := a.registry()
 	r.Use(httpserve.Metrics(reg))
 
 	// The client IP is the connection's, or X-Forwarded-For's when the
@@ -67,31 +65,7 @@ func (a *App) Handler() http.Handler {
 		r.Use(lim.Middleware(httpserve.PublicRoutes(callbacks)))
 	}
 
-	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	r.GET("/readyz", func(c *gin.Context) {
-		checks := gin.H{}
-		ok := true
-		for name, err := range a.Ready(c.Request.Context()) {
-			if err != nil {
-				ok = false
-				a.Log.Warn("readiness check failed", slog.String("check", name), slog.Any("error", err))
-				checks[name] = "unavailable"
-			} else {
-				checks[name] = "ok"
-			}
-		}
-		status := http.StatusOK
-		if !ok {
-			status = http.StatusServiceUnavailable
-		}
-		c.JSON(status, gin.H{"ready": ok, "checks": checks})
-	})
-	metrics := gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	if tok := a.Config.HTTP.MetricsToken; tok != "" {
-		r.GET("/metrics", httpserve.RequireBearer(tok), metrics)
-	} else {
-		r.GET("/metrics", metrics)
-	}
+	a.mountHealth(r, reg)
 
 	for _, rt := range routes {
 		r.Handle(rt.Method, rt.Path, gin.WrapH(rt.Handler))
@@ -139,4 +113,61 @@ func (a *App) console(apiSrv *api.Server) *console.Console {
 		o.Nearest = a.assigner
 	}
 	return console.New(o)
+}
+
+// registry is a new Prometheus registry with the process's metrics: the
+// Go runtime and process, the queues, channel connections, settlements,
+// the inbox waiting, send failures and rate waits, workflow wake lateness.
+// `serve` and `worker` both answer /metrics with it.
+func (a *App) registry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		httpserve.NewQueueCollector(asynq.NewInspectorFromRedisClient(a.RDB)), channelConnected,
+		settleMetrics.Runs, settleMetrics.Unreconciled, inbox.NewCollector(a.Store), wakeLateness)
+	reg.MustRegister(outboxMetrics.Collectors()...)
+	return reg
+}
+
+// mountHealth registers /healthz (the process is up), /readyz (the
+// database, Redis and the channel streams are reachable) and /metrics
+// (reg; behind http.metrics_token when it is set).
+func (a *App) mountHealth(r *gin.Engine, reg *prometheus.Registry) {
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", func(c *gin.Context) {
+		checks := gin.H{}
+		ok := true
+		for name, err := range a.Ready(c.Request.Context()) {
+			if err != nil {
+				ok = false
+				a.Log.Warn("readiness check failed", slog.String("check", name), slog.Any("error", err))
+				checks[name] = "unavailable"
+			} else {
+				checks[name] = "ok"
+			}
+		}
+		status := http.StatusOK
+		if !ok {
+			status = http.StatusServiceUnavailable
+		}
+		c.JSON(status, gin.H{"ready": ok, "checks": checks})
+	})
+	metrics := gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if tok := a.Config.HTTP.MetricsToken; tok != "" {
+		r.GET("/metrics", httpserve.RequireBearer(tok), metrics)
+	} else {
+		r.GET("/metrics", metrics)
+	}
+}
+
+// WorkerHandler is what `scrmgw worker` serves on http.worker_addr:
+// /healthz, /readyz and /metrics, nothing else.
+func (a *App) WorkerHandler() http.Handler {
+	ginModeOnce.Do(func() { gin.SetMode(gin.ReleaseMode) })
+	r := gin.New()
+	r.Use(gin.CustomRecovery(func(c *gin.Context, err any) {
+		a.Log.Error("panic in http handler", slog.String("route", c.FullPath()), slog.Any("error", err))
+		c.AbortWithStatus(http.StatusInternalServerError)
+	}))
+	a.mountHealth(r, a.registry())
+	return r
 }

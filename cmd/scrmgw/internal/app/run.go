@@ -234,13 +234,23 @@ func (a *App) run(ctx context.Context, withHTTP, withWorkers bool) error {
 			return fmt.Errorf("listening on %s: %w", a.Config.HTTP.Addr, err)
 		}
 		httpSrv = &http.Server{
-			Handler:           a.Handler(),
+			Handler:           a.served(),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       a.Config.HTTP.ReadTimeout,
 			IdleTimeout:       2 * time.Minute,
 		}
 		a.Log.Info("http server listening", slog.String("addr", ln.Addr().String()),
 			slog.String("console", consoleURL(a.Config.Console.PublicURL, ln.Addr().String())))
+		go func() { httpErr <- httpSrv.Serve(ln) }()
+	} else if addr := a.Config.HTTP.WorkerAddr; addr != "" {
+		// A worker answers its probes and the scrape here.
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			stopWorkers()
+			return fmt.Errorf("listening on %s (http.worker_addr): %w", addr, err)
+		}
+		httpSrv = &http.Server{Handler: a.WorkerHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		a.Log.Info("worker health and metrics listening", slog.String("addr", ln.Addr().String()))
 		go func() { httpErr <- httpSrv.Serve(ln) }()
 	}
 
@@ -321,4 +331,12 @@ func consoleURL(public, addr string) string {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, port) + "/console/"
+}
+
+// served is the handler Serve serves: Handler, wrapped by WithHTTPWrap.
+func (a *App) served() http.Handler {
+	if a.wrapHTTP != nil {
+		return a.wrapHTTP(a.Handler())
+	}
+	return a.Handler()
 }

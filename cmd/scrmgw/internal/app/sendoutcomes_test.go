@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,9 +102,18 @@ func TestSendOutcomesOnWeComWithRedis(t *testing.T) {
 	}
 
 	// WeCom refuses the message task: no customer to send to.
+	const refusedSeries = `scrmgw_outbox_failures_total{channel="wecom",reason="invalid_recipient"}`
+	failuresBefore, wakesBefore := metricValue(t, s, refusedSeries), metricValue(t, s, "scrmgw_workflow_wake_lateness_seconds_count")
 	fake.FailNext(wecomfake.PathAddMsgTemplate, 1, wecomfake.CodeNoCustomerToSend, "no customer to send")
 	run := join("wmZhao", "赵女士", "13500135000")
 	step := nudge(run)
+	// On /metrics: the send failed for good, and the run's wakes acted.
+	if got := metricValue(t, s, refusedSeries); got < failuresBefore+1 {
+		t.Errorf("%s = %v, was %v: the refusal is not counted", refusedSeries, got, failuresBefore)
+	}
+	if got := metricValue(t, s, "scrmgw_workflow_wake_lateness_seconds_count"); got <= wakesBefore {
+		t.Errorf("scrmgw_workflow_wake_lateness_seconds_count = %v, was %v: the run's wakes are not observed", got, wakesBefore)
+	}
 	if run.State != store.RunFailed || !strings.Contains(run.EndReason, "41048") || run.Sent != 0 {
 		t.Errorf("refused: run %+v", run)
 	}
@@ -188,4 +198,24 @@ func TestSendOutcomesOnWeComWithRedis(t *testing.T) {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// metricValue is the value of a series on the gateway's /metrics; 0 when
+// it is absent.
+func metricValue(t *testing.T, s *started, series string) float64 {
+	t.Helper()
+	code, body := request(t, "GET", s.base+"/metrics", "", "")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	return 0
 }

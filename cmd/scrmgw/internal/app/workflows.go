@@ -95,7 +95,8 @@ func (a *App) wireEngine() error {
 		Sender: engineSender{a.sender}, Assigner: engineAssigner{a.assigner}, Locale: a.Config.Locale,
 		Channels: a.Channels,
 		Logger:   a.Log, WakeQueue: queue.Workflows, WebhookSecret: a.webhookSecret, Quotas: quotas,
-		Coupons: commerce.CouponIssuer{Batches: batches, Store: a.Store}, CouponBatches: batches, Clock: a.clock})
+		Coupons: commerce.CouponIssuer{Batches: batches, Store: a.Store}, CouponBatches: batches, Clock: a.clock,
+		OnWake: observeWake})
 	if err != nil {
 		return err
 	}
