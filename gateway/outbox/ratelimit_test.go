@@ -77,7 +77,7 @@ func TestLimiterSharedAcrossReplicas(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, slot, err := lims[i%2].reserve(ctx, "wecom", false)
+			_, slot, err := lims[i%2].reserve(ctx, "wecom", false, time.Time{})
 			if err != nil {
 				t.Error(err)
 				return
