@@ -11,7 +11,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/adapters"
-	"github.com/scrmgw/scrmgw/gateway/queue/queuetest"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -117,13 +116,7 @@ func TestLimiterWindowsFromSpecs(t *testing.T) {
 func TestSenderExpiresWelcomes(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		ch := &slowChannel{sent: map[string][]time.Time{}}
-		reg := adapters.NewRegistry()
-		reg.Register(ch)
-		q := queuetest.New()
-		snd := NewSender(s, reg, q, discard)
-		lim := windowLimiter(t, Rate{N: 1, Per: 24 * time.Hour})
-		snd.Limit(lim, 50*time.Millisecond)
+		snd, ch, q := limitedSender(s, windowLimiter(t, Rate{N: 1, Per: 24 * time.Hour}), 50*time.Millisecond)
 		send := func(key string) *store.OutboxMessage {
 			row, err := snd.Send(ctx, "wecom", &adapters.Outbound{IdempotencyKey: key, To: "wm1", Kind: "text", Text: "欢迎",
 				Fields: map[string]string{"welcome_code": "code-" + key}}, Meta{})
