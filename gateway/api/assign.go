@@ -167,13 +167,7 @@ func (s *Server) guideLeave(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	g, err := s.store.Guide(ctx, c.Param("id"), principal(c).Brand)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if e := s.checkGuideOwned(c, g); e != nil {
-		abort(c, e)
+	if _, ok := s.ownedGuide(c); !ok {
 		return
 	}
 	moves, err := s.assigner.GuideLeft(ctx, c.Param("id"))
