@@ -298,6 +298,11 @@ type Spec struct {
 	// platform's published limits; zero: unlimited. Configuration may
 	// override it.
 	Rate Rate
+	// Windows are the platform's call budgets per instance over fixed
+	// windows of the clock (WeCom: 10,000 calls of an API a minute and
+	// 150,000 an hour per corp): the outbox keeps every instance's sends
+	// within each, besides Rate. None: Rate alone.
+	Windows []Rate
 	// MaxTextBytes is the most bytes a text message carries; zero: no
 	// limit worth knowing. The bots cut longer relayed texts to fit.
 	MaxTextBytes int

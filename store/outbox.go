@@ -46,24 +46,26 @@ func (s *Store) ClaimOutbox(ctx context.Context, id int64) (m *OutboxMessage, cl
 	// retry can claim the row, instead of it staying "sending" for ever.
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// A message to a member whose part was erased is never sent,
-		// even one written after the erasure by a run that was mid-step.
-		if err := tx.Model(&OutboxMessage{}).Where("id = ? AND state = ?", id, OutboxPending).Where(erasedOutboxGuard).
-			Updates(map[string]any{"state": OutboxFailed, "failure": ErasedReason, "last_error": "member erased",
-				"payload": emptyPayload, "updated_at": time.Now().UTC()}).Error; err != nil {
-			return err
+		// even one written after the erasure by a run that was mid-step:
+		// the claim's own update fails it instead (its guard is read once,
+		// in the update's snapshot), and it is not claimed.
+		erased := func(then, otherwise string, args ...any) clause.Expr {
+			return gorm.Expr("CASE WHEN "+erasedOutboxGuard+" THEN "+then+" ELSE "+otherwise+" END", args...)
 		}
 		res := tx.Model(&OutboxMessage{}).
 			Where("id = ? AND state = ?", id, OutboxPending).
-			Updates(map[string]any{"state": OutboxSending, "attempts": clause.Expr{SQL: "attempts + 1"}, "updated_at": time.Now().UTC()})
+			Updates(map[string]any{"state": erased("?", "?", OutboxFailed, OutboxSending),
+				"attempts": erased("attempts", "attempts + 1"), "failure": erased("?", "failure", ErasedReason),
+				"last_error": erased("?", "last_error", "member erased"), "payload": erased("?", "payload", emptyPayload),
+				"updated_at": time.Now().UTC()})
 		if res.Error != nil {
 			return res.Error
 		}
-		claimed = res.RowsAffected == 1
 		var row OutboxMessage
 		if err := tx.Where("id = ?", id).Take(&row).Error; err != nil {
 			return err
 		}
-		m = &row
+		m, claimed = &row, res.RowsAffected == 1 && row.State == OutboxSending
 		return nil
 	})
 	if err != nil {

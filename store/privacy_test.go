@@ -312,8 +312,10 @@ func TestEraseBrandPartThenPerson(t *testing.T) {
 		if _, claimed, err := s.ClaimOutbox(ctx, late.ID); err != nil || claimed {
 			t.Errorf("a message written after the erasure was claimed: %v, %v", claimed, err)
 		}
-		if row, _ := s.Outbox(ctx, late.ID); row.State != store.OutboxFailed || row.Failure != store.ErasedReason || string(row.Payload) != "{}" {
-			t.Errorf("late message = %s %s %s", row.State, row.Failure, row.Payload)
+		if row, _ := s.Outbox(ctx, late.ID); row.State != store.OutboxFailed || row.Failure != store.ErasedReason || string(row.Payload) != "{}" ||
+			row.LastError != "member erased" || row.Attempts != 0 {
+			t.Errorf("late message = %s %s %s (%q, %d attempts), want failed, erased, {} (member erased, no attempt)", row.State, row.Failure,
+				row.Payload, row.LastError, row.Attempts)
 		}
 
 		// The admin erases the person.

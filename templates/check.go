@@ -619,41 +619,20 @@ func (c *checker) checkDate(n parse.Node, args []parse.Node) {
 	}
 }
 
-// describe names a type the way a marketer thinks of it.
+// describe names a type the way a marketer thinks of it
+// (yamlcheck.DescribeType), a template's records by their names.
 func describe(t reflect.Type) string {
-	switch {
-	case t == nil:
-		return "a value"
-	case t == numberConstType:
-		return "a number"
-	case t == timeType:
-		return "a time"
-	case t == moneyType:
-		return "money (an amount such as .Order.Total)"
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "text"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Slice, reflect.Array:
-		if t.Elem().Kind() == reflect.String {
-			return "a list of texts"
+	return yamlcheck.DescribeType(t, func(t reflect.Type) (string, bool) {
+		switch {
+		case t == numberConstType:
+			return "a number", true
+		case t == moneyType:
+			return "money (an amount such as .Order.Total)", true
+		case t.Kind() == reflect.Struct && t.PkgPath() == dataType.PkgPath():
+			return t.Name(), true
 		}
-		return "a list"
-	case reflect.Map:
-		return "a map"
-	case reflect.Struct:
-		return typeName(t)
-	case reflect.Pointer:
-		return describe(t.Elem())
-	case reflect.Interface:
-		return "a value"
-	}
-	if isNumber(t) {
-		return "a number"
-	}
-	return t.String()
+		return "", false
+	})
 }
 
 func typeName(t reflect.Type) string {

@@ -200,33 +200,20 @@ func NewRegistry(opts ...Option) *Registry {
 
 // LoadDir loads every *.yaml and *.yml file of dir (not its
 // subdirectories) into a new registry. It reports the problems of all
-// files, as an ErrorList.
+// files, as an ErrorList, each naming its file by its path.
 func LoadDir(dir string, opts ...Option) (*Registry, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("loading templates: %w", err)
-	}
-	r := NewRegistry(opts...)
-	var errs ErrorList
-	for _, e := range entries {
-		if e.IsDir() || !isYAML(e.Name()) {
-			continue
-		}
-		name := filepath.Join(dir, e.Name())
-		data, err := os.ReadFile(name)
-		if err != nil {
-			return nil, fmt.Errorf("loading templates: %w", err)
-		}
-		errs = appendErrors(errs, r.Add(name, data))
-	}
-	if err := errs.Err(); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return load(os.DirFS(dir), dir, opts...)
 }
 
-// LoadFS is LoadDir for the root of a file system, such as an embed.FS.
+// LoadFS is LoadDir for the root of a file system, such as an embed.FS;
+// errors name files by their names there.
 func LoadFS(fsys fs.FS, opts ...Option) (*Registry, error) {
+	return load(fsys, "", opts...)
+}
+
+// load loads the YAML files of the root of fsys, naming each in errors
+// by its name joined to dir.
+func load(fsys fs.FS, dir string, opts ...Option) (*Registry, error) {
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		return nil, fmt.Errorf("loading templates: %w", err)
@@ -241,7 +228,11 @@ func LoadFS(fsys fs.FS, opts ...Option) (*Registry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("loading templates: %w", err)
 		}
-		errs = appendErrors(errs, r.Add(e.Name(), data))
+		name := e.Name()
+		if dir != "" {
+			name = filepath.Join(dir, name)
+		}
+		errs = appendErrors(errs, r.Add(name, data))
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err

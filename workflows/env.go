@@ -223,33 +223,19 @@ func compileExpr(src string, want result) (*vm.Program, *file.Error) {
 	return p, nil
 }
 
-// describe names a type the way a marketer thinks of it.
+// describe names a type the way a marketer thinks of it
+// (yamlcheck.DescribeType), the environment's records as expressions reach
+// them.
 func describe(t reflect.Type) string {
-	switch {
-	case t == timeType:
-		return "a time"
-	case t == durationType:
-		return "a duration"
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "text"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Slice, reflect.Array:
-		return "a list"
-	case reflect.Map:
-		return "a map"
-	case reflect.Struct:
-		if n, ok := envTypeNames[t]; ok {
-			return "a whole " + n
+	return yamlcheck.DescribeType(t, func(t reflect.Type) (string, bool) {
+		if t.Kind() != reflect.Struct || t == timeType {
+			return "", false
 		}
-		return "a record"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
-		return "a number"
-	}
-	return t.String()
+		if n, ok := envTypeNames[t]; ok {
+			return "a whole " + n, true
+		}
+		return "a record", true
+	})
 }
 
 // envTypeNames names Env's struct types the way expressions reach them.

@@ -443,6 +443,7 @@ func spec(agentID int) adapters.Spec {
 		// is 41.7/s.
 		ThroughGuide: true,
 		Rate:         adapters.Rate{N: 40, Per: time.Second},
+		Windows:      []adapters.Rate{{N: 10_000, Per: time.Minute}, {N: 150_000, Per: time.Hour}},
 		// A text (app message or customer service) carries 2048 bytes.
 		MaxTextBytes: 2048,
 	}

@@ -338,6 +338,17 @@ func checkBulk[T any](items []T, id func(T) string, validate func(int, T) error)
 	return e
 }
 
+// positiveIDParam reads the path's numeric id (a member's, a run's); a
+// malformed one is answered 400.
+func positiveIDParam(c *gin.Context) (int64, bool) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "id: want a positive integer, got %q", c.Param("id")))
+		return 0, false
+	}
+	return id, true
+}
+
 // idParam checks that a body's id, when given, matches the path's.
 func idParam(c *gin.Context, bodyID *string) *apiError {
 	id := c.Param("id")

@@ -116,9 +116,8 @@ func (s *Server) assignMember(c *gin.Context) {
 		abort(c, newError(http.StatusServiceUnavailable, "not_ready", "the store index is not loaded"))
 		return
 	}
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id < 1 {
-		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "id: want a positive integer, got %q", c.Param("id")))
+	id, ok := positiveIDParam(c)
+	if !ok {
 		return
 	}
 	var in assignInput
@@ -168,13 +167,7 @@ func (s *Server) guideLeave(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	g, err := s.store.Guide(ctx, c.Param("id"), principal(c).Brand)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if e := s.checkGuideOwned(c, g); e != nil {
-		abort(c, e)
+	if _, ok := s.ownedGuide(c); !ok {
 		return
 	}
 	moves, err := s.assigner.GuideLeft(ctx, c.Param("id"))

@@ -422,6 +422,22 @@ func ownStore(p *Principal, rs *store.RetailStore) bool {
 	return p.Admin() || len(rs.BrandIDs) == 1 && rs.BrandIDs[0] == p.Brand
 }
 
+// ownedGuide loads the path's guide for a change: not found unless the
+// principal sees it, 403 unless they may change it (checkGuideOwned).
+// ok is false when it answered.
+func (s *Server) ownedGuide(c *gin.Context) (g *store.Guide, ok bool) {
+	g, err := s.store.Guide(c.Request.Context(), c.Param("id"), principal(c).Brand)
+	if err != nil {
+		s.fail(c, err)
+		return nil, false
+	}
+	if e := s.checkGuideOwned(c, g); e != nil {
+		abort(c, e)
+		return nil, false
+	}
+	return g, true
+}
+
 // checkGuideOwned answers 403 when a brand token would change a guide of
 // a store shared with other brands (see checkGuideWrite). g is a guide
 // the principal can see.
@@ -558,13 +574,7 @@ func (s *Server) bulkGuides(c *gin.Context) {
 
 func (s *Server) deleteGuide(c *gin.Context) {
 	ctx := c.Request.Context()
-	g, err := s.store.Guide(ctx, c.Param("id"), principal(c).Brand)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if e := s.checkGuideOwned(c, g); e != nil {
-		abort(c, e)
+	if _, ok := s.ownedGuide(c); !ok {
 		return
 	}
 	if err := s.store.DeleteGuide(ctx, c.Param("id")); err != nil {

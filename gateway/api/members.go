@@ -52,9 +52,8 @@ func memberOut(c *gin.Context, v *store.MemberView, p *Principal) memberJSON {
 }
 
 func (s *Server) getMember(c *gin.Context) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id < 1 {
-		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "id: want a positive integer, got %q", c.Param("id")))
+	id, ok := positiveIDParam(c)
+	if !ok {
 		return
 	}
 	p := principal(c)
@@ -75,9 +74,8 @@ type memberUpdate struct {
 
 // updateMember answers PATCH /members/{id}.
 func (s *Server) updateMember(c *gin.Context) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id < 1 {
-		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "id: want a positive integer, got %q", c.Param("id")))
+	id, ok := positiveIDParam(c)
+	if !ok {
 		return
 	}
 	var in memberUpdate
@@ -186,9 +184,8 @@ type mergeInput struct {
 // mergeMember answers POST /members/{id}/merge {"into": N}: member id is
 // the same person as N and is merged into them (see store.MergeMembers).
 func (s *Server) mergeMember(c *gin.Context) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id < 1 {
-		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "id: want a positive integer, got %q", c.Param("id")))
+	id, ok := positiveIDParam(c)
+	if !ok {
 		return
 	}
 	var in mergeInput

@@ -79,7 +79,7 @@ func TestLimiterSharedAcrossReplicas(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, slot, err := lims[i%2].reserve(ctx, "wecom", false)
+			_, slot, err := lims[i%2].reserve(ctx, "wecom", false, time.Time{})
 			if err != nil {
 				t.Error(err)
 				return
@@ -129,6 +129,19 @@ func TestLimiterCriticalLane(t *testing.T) {
 	}
 }
 
+// limitedSender is a Sender of the channel wecom (a slowChannel) on a
+// queuetest queue, keeping lim's rates; sends over them wait in the
+// handler at most maxWait.
+func limitedSender(s *store.Store, lim RateLimiter, maxWait time.Duration) (*Sender, *slowChannel, *queuetest.Queue) {
+	ch := &slowChannel{sent: map[string][]time.Time{}}
+	reg := adapters.NewRegistry()
+	reg.Register(ch)
+	q := queuetest.New()
+	snd := NewSender(s, reg, q, discard)
+	snd.Limit(lim, maxWait)
+	return snd, ch, q
+}
+
 // slowChannel records when each message went out.
 type slowChannel struct {
 	mu   sync.Mutex
@@ -161,13 +174,9 @@ func (c *slowChannel) times() []time.Time {
 func TestSenderDefersOverTheRate(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		ch := &slowChannel{sent: map[string][]time.Time{}}
-		reg := adapters.NewRegistry()
-		reg.Register(ch)
-		q := queuetest.New()
-		snd := NewSender(s, reg, q, discard)
 		// 4/s: a slot every 250 ms; wait in the handler at most 50 ms.
-		snd.Limit(NewLimiter(redisClient(t), LimiterOptions{Rates: map[string]Rate{"wecom": {4, time.Second}}, CriticalShare: -1}), 50*time.Millisecond)
+		snd, ch, q := limitedSender(s, NewLimiter(redisClient(t), LimiterOptions{Rates: map[string]Rate{"wecom": {4, time.Second}}, CriticalShare: -1}),
+			50*time.Millisecond)
 		metrics := NewMetrics()
 		snd.Measure(metrics)
 		var rows []*store.OutboxMessage

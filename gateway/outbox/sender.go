@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -100,10 +101,16 @@ func failure(err error) string {
 
 // RateLimiter schedules sends within each channel's rate (*Limiter).
 type RateLimiter interface {
-	// Reserve takes the next send slot of a channel and returns how long
-	// from now it is.
-	Reserve(ctx context.Context, channel string, critical bool) (time.Duration, error)
+	// ReserveBy takes the next send slot of a channel and returns how
+	// long from now it is; with a deadline by, a slot after it is not
+	// taken (a *NoSlotError).
+	ReserveBy(ctx context.Context, channel string, critical bool, by time.Time) (time.Duration, error)
 }
+
+// WelcomeValidity is how long a welcome can be sent after the contact
+// was added: WeCom's welcome_code is valid for 20 seconds. A welcome
+// that gets no send slot within it fails as expired.
+const WelcomeValidity = 20 * time.Second
 
 // Rate limiting of deliveries: a send whose slot is at most maxWait away
 // waits for it in the handler; a later one is handed back to the queue as
@@ -306,9 +313,22 @@ func (s *Sender) awaitSlot(ctx context.Context, pl *sendPayload) (sendNow bool, 
 		lane = queue.Default
 	}
 	now := time.Now()
+	var by time.Time
+	if strings.HasPrefix(row.IdempotencyKey, WelcomeKeyPrefix) {
+		by = row.CreatedAt.Add(WelcomeValidity)
+	}
 	slot, maxWait := time.UnixMilli(pl.Slot), s.maxWait
 	if pl.Slot == 0 || now.Sub(slot) > slotGrace {
-		wait, err := s.limiter.Reserve(ctx, row.Channel, lane == queue.Critical)
+		if !by.IsZero() && now.After(by) {
+			return false, s.expire(ctx, row, fmt.Sprintf("the welcome code expired (valid %s) before the send was reached", WelcomeValidity))
+		}
+		// A welcome is critical on whatever queue it runs.
+		wait, err := s.limiter.ReserveBy(ctx, row.Channel, lane == queue.Critical || !by.IsZero(), by)
+		var noSlot *NoSlotError
+		if errors.As(err, &noSlot) {
+			return false, s.expire(ctx, row, fmt.Sprintf("the welcome code expires %s after the contact was added, and the first free %s "+
+				"send slot (within its send rate and call windows) was %s away", WelcomeValidity, row.Channel, noSlot.Wait.Round(time.Millisecond)))
+		}
 		if err != nil {
 			return false, err
 		}
@@ -337,6 +357,22 @@ func (s *Sender) awaitSlot(ctx context.Context, pl *sendPayload) (sendNow bool, 
 	}
 	return true, nil
 }
+
+// expire fails a pending message that can no longer be sent in time (a
+// welcome whose code expired), with the reason for an operator.
+func (s *Sender) expire(ctx context.Context, row *store.OutboxMessage, reason string) error {
+	if err := s.store.FailOutboxFor(ctx, row.ID, FailureExpired, reason); err != nil {
+		return fmt.Errorf("outbox %d: failing it as expired: %w", row.ID, err)
+	}
+	s.settled(ctx, row)
+	s.log.Warn("message expired before it could be sent", slog.Int64("outbox_id", row.ID), slog.String("channel", row.Channel),
+		slog.String("reason", reason))
+	return nil
+}
+
+// FailureExpired is the Failure of a message that could not be sent in
+// time (store.OutboxMessage.Failure).
+const FailureExpired = "expired"
 
 // requeue queues the send again as a task due just before its slot. The
 // task's id is new each time (the running task, whose id may be the one

@@ -4,8 +4,10 @@
 //
 // It holds the error type (file:line:col: path: message) and the list
 // of them, the "did you mean" suggestion, the wording of a YAML node's
-// kind, and a Checker that parses a file and collects the problems of
-// its mappings, keys and values with their positions.
+// kind and of a value's type (DescribeType: what a template or a
+// workflow expression gives), and a Checker that parses a file and
+// collects the problems of its mappings, keys and values with their
+// positions.
 //
 // Import rule: yamlcheck imports only the standard library and
 // gopkg.in/yaml.v3, never a package of this module. It lives under

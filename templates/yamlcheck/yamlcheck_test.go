@@ -3,7 +3,9 @@ package yamlcheck
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"gopkg.in/yaml.v3"
@@ -352,5 +354,39 @@ func TestSubjectOnEveryError(t *testing.T) {
 	want := []string{"welcome.yaml:1:1: template welcome: empty file"}
 	if diff := cmp.Diff(want, messages(c)); diff != "" {
 		t.Errorf("errors (-want +got):\n%s", diff)
+	}
+}
+
+func TestDescribeType(t *testing.T) {
+	type order struct{}
+	named := func(t reflect.Type) (string, bool) {
+		if t == reflect.TypeFor[order]() {
+			return "an order", true
+		}
+		return "", false
+	}
+	for _, tt := range []struct {
+		t    reflect.Type
+		want string
+	}{
+		{nil, "a value"},
+		{reflect.TypeFor[string](), "text"},
+		{reflect.TypeFor[int64](), "a number"},
+		{reflect.TypeFor[float64](), "a number"},
+		{reflect.TypeFor[bool](), "true or false"},
+		{reflect.TypeFor[time.Time](), "a time"},
+		{reflect.TypeFor[*time.Time](), "a time"},
+		{reflect.TypeFor[time.Duration](), "a duration"},
+		{reflect.TypeFor[[]string](), "a list of texts"},
+		{reflect.TypeFor[[]int](), "a list"},
+		{reflect.TypeFor[map[string]int](), "a map"},
+		{reflect.TypeFor[any](), "a value"},
+		{reflect.TypeFor[order](), "an order"},
+		{reflect.TypeFor[*order](), "an order"},
+		{reflect.TypeFor[struct{ A int }](), "struct { A int }"},
+	} {
+		if got := DescribeType(tt.t, named); got != tt.want {
+			t.Errorf("DescribeType(%v) = %q, want %q", tt.t, got, tt.want)
+		}
 	}
 }

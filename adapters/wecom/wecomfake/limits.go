@@ -51,9 +51,59 @@ func (s *Server) RateLimited() int {
 	return s.rateLimited
 }
 
+// CallWindow is a budget of calls of one API per fixed window of the
+// clock (a minute from :00, an hour from :00).
+type CallWindow struct {
+	Limit int
+	Per   time.Duration
+}
+
+// WeComCallWindows are the call budgets WeCom publishes for each API of
+// a corp: 10,000 a minute and 150,000 an hour.
+var WeComCallWindows = []CallWindow{{Limit: 10_000, Per: time.Minute}, {Limit: 150_000, Per: time.Hour}}
+
+// EnforceCallWindows makes every API keep windows (WeComCallWindows when
+// none are given), each API counted on its own, in windows aligned to the
+// clock (the fake's, WithClock) as the gateway's send limiter counts
+// them: a call over any
+// answers 45009 (接口调用超过限制), does nothing and is not counted.
+func (s *Server) EnforceCallWindows(windows ...CallWindow) {
+	if len(windows) == 0 {
+		windows = WeComCallWindows
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.callWindows, s.windowCounts = windows, map[string][]windowCount{}
+}
+
+// windowCount counts the calls of one API in window idx of a CallWindow.
+type windowCount struct {
+	idx int64
+	n   int
+}
+
 // overRate counts a call of path and reports whether it is over its
-// limit; s.mu is held.
+// limit (LimitRate) or a call window (EnforceCallWindows); s.mu is held.
 func (s *Server) overRate(path string) bool {
+	if len(s.callWindows) > 0 {
+		now := s.now()
+		counts := s.windowCounts[path]
+		if counts == nil {
+			counts = make([]windowCount, len(s.callWindows))
+			s.windowCounts[path] = counts
+		}
+		for i, w := range s.callWindows {
+			if idx := now.UnixNano() / int64(w.Per); counts[i].idx != idx {
+				counts[i] = windowCount{idx: idx}
+			}
+			if counts[i].n >= w.Limit {
+				return true
+			}
+		}
+		for i := range counts {
+			counts[i].n++
+		}
+	}
 	r := s.rates[path]
 	if r == nil {
 		return false

@@ -202,6 +202,8 @@ type Server struct {
 	media          mediaState
 	delays         map[string]delay
 	rates          map[string]*rateWindow
+	callWindows    []CallWindow
+	windowCounts   map[string][]windowCount
 	rateLimited    int
 }
 

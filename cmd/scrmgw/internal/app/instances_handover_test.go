@@ -41,6 +41,19 @@ func startTwoCorpsHandover(t *testing.T) *twoCorps {
 	return tc
 }
 
+// zhangLeaves plays zhang leaving corp acme (delete_user at
+// /callbacks/wecom/acme) and waits for their two customers' handovers to
+// be requested.
+func (tc *twoCorps) zhangLeaves(t *testing.T) {
+	t.Helper()
+	resign := tc.acme.Resign("zhang")
+	resign.CreateTime = time.Now().Truncate(time.Second)
+	if status, body := deliver(t, tc.s.base+"/callbacks/wecom/acme", resign.XML(), tc.acmeCallback); status != 200 {
+		t.Fatalf("acme's delete_user: %d %s", status, body)
+	}
+	waitFor(t, "two handovers requested", func() bool { return len(handovers(t, tc.s, tc.tok, "state=requested")) == 2 })
+}
+
 // TestTwoWeComCorpsHandover: zhang leaves corp acme (delete_user at
 // /callbacks/wecom/acme); their customers are handed to sun at acme's
 // resigned/transfer_customer, the handovers record wecom:acme, the
@@ -49,12 +62,7 @@ func startTwoCorpsHandover(t *testing.T) *twoCorps {
 func TestTwoWeComCorpsHandover(t *testing.T) {
 	tc := startTwoCorpsHandover(t)
 	s := tc.s
-	resign := tc.acme.Resign("zhang")
-	resign.CreateTime = time.Now().Truncate(time.Second)
-	if status, body := deliver(t, s.base+"/callbacks/wecom/acme", resign.XML(), tc.acmeCallback); status != 200 {
-		t.Fatalf("acme's delete_user: %d %s", status, body)
-	}
-	waitFor(t, "two handovers requested", func() bool { return len(handovers(t, s, tc.tok, "state=requested")) == 2 })
+	tc.zhangLeaves(t)
 	for _, h := range handovers(t, s, tc.tok, "state=requested") {
 		if h.Channel != "wecom:acme" || h.HandoverUserID != "zhang" || h.TakeoverUserID != "sun" || h.ToGuideID != "g-sun" || h.BrandID != "acme" {
 			t.Errorf("handover = %+v, want zhang's to sun (g-sun) on wecom:acme for acme", h)
@@ -93,12 +101,7 @@ func TestTwoWeComCorpsHandover(t *testing.T) {
 func TestTwoWeComCorpsTransferRefused(t *testing.T) {
 	tc := startTwoCorpsHandover(t)
 	s := tc.s
-	resign := tc.acme.Resign("zhang")
-	resign.CreateTime = time.Now().Truncate(time.Second)
-	if status, body := deliver(t, s.base+"/callbacks/wecom/acme", resign.XML(), tc.acmeCallback); status != 200 {
-		t.Fatalf("acme's delete_user: %d %s", status, body)
-	}
-	waitFor(t, "two handovers requested", func() bool { return len(handovers(t, s, tc.tok, "state=requested")) == 2 })
+	tc.zhangLeaves(t)
 	refused, ok := tc.acme.RefuseTransfer("wmAcme1", "customer_refused")
 	if !ok {
 		t.Fatal("acme has no transfer of wmAcme1 to refuse")

@@ -181,10 +181,7 @@ func TestJourneyCrossBrandOfferWeCom(t *testing.T) {
 	if len(rs) != 1 || rs[0].State != store.RunDone {
 		t.Fatalf("陈女士's runs = %+v, want one done", rs)
 	}
-	steps, err := j.s.app.Store.RunSteps(ctx, rs[0].ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	steps := j.steps(rs[0].ID)
 	i := slices.IndexFunc(steps, func(s store.RunStep) bool { return s.StepID == "offer_again" })
 	if i < 0 {
 		t.Fatalf("no offer_again among the run's steps %+v", steps)

@@ -34,9 +34,7 @@ func TestJourneyRepurchaseWeCom(t *testing.T) {
 	j := startJourney(t, journeyChannels{wecom: true}, start)
 	fake := j.wecom
 	j.enableShipped("repurchase-replenishment")
-	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
-	waitFor(t, "the welcome", func() bool { return len(fake.Welcomes()) > 0 })
-	m := j.memberByPhone("13800138000")
+	m := j.welcomed("wmChen", "陈女士", "138 0013 8000")
 
 	placed := j.clock.Now().Truncate(time.Second)
 	j.event("p-2001", purchase("p-2001", "13800138000", "SO-2001", placed))
@@ -50,10 +48,7 @@ func TestJourneyRepurchaseWeCom(t *testing.T) {
 		t.Fatalf("%d message tasks a day before the reminder is due", n)
 	}
 
-	j.advance(24*time.Hour, "the reminder step done", func() bool {
-		rs := j.runs("repurchase-replenishment", m.ID)
-		return len(rs) == 1 && (rs[0].Step == "wait_reply" || rs[0].State != store.RunActive)
-	})
+	j.advance(24*time.Hour, "the reminder step done", j.runIs("repurchase-replenishment", m.ID, runAtOrEnded("wait_reply")))
 	if waitCount(t, "the reminder message task", 1, func() int { return len(fake.MsgTemplates()) }) {
 		mt := fake.MsgTemplates()[0]
 		if mt.ChatType != "single" || mt.Sender != "li" || !slices.Equal(mt.ExternalUserIDs, []string{"wmChen"}) || mt.Text != "" {
@@ -75,14 +70,9 @@ func TestJourneyRepurchaseWeCom(t *testing.T) {
 
 	// Nobody answers: the run ends after three days.
 	j.waitRun("repurchase-replenishment", m.ID, "wait_reply")
-	j.advance(3*24*time.Hour, "the run done", func() bool {
-		rs := j.runs("repurchase-replenishment", m.ID)
-		return len(rs) == 1 && rs[0].State != store.RunActive
-	})
+	j.advance(3*24*time.Hour, "the run done", j.runIs("repurchase-replenishment", m.ID, runEnded))
 	j.settle()
-	if rs := j.runs("repurchase-replenishment", m.ID); rs[0].State != store.RunDone {
-		t.Errorf("run ended %s (%s), want done", rs[0].State, rs[0].EndReason)
-	}
+	j.wantRun("repurchase-replenishment", m.ID, store.RunDone, "")
 	// The guide sends the reminder in WeCom: they got one task to
 	// confirm it (an app message).
 	confirm := j.guideTask("确认发送「repurchase_reminder」给 陈女士")
@@ -163,10 +153,7 @@ func TestJourneyRepurchaseDingTalk(t *testing.T) {
 	j.event("p-3001", purchase("p-3001", "13900139000", "SO-3001", placed))
 	j.waitRun("repurchase-replenishment", m.ID, "wait_refill")
 
-	j.advance(27*24*time.Hour, "the reminder step done", func() bool {
-		rs := j.runs("repurchase-replenishment", m.ID)
-		return len(rs) == 1 && (rs[0].Step == "wait_reply" || rs[0].State != store.RunActive)
-	})
+	j.advance(27*24*time.Hour, "the reminder step done", j.runIs("repurchase-replenishment", m.ID, runAtOrEnded("wait_reply")))
 	if waitCount(t, "the reminder robot message", 1, func() int { return len(j.robotSent("zhou-uid")) }) {
 		j.checkRobot("reminder", j.robotSent("zhou-uid")[0], "zhou-uid", "sampleActionCard", `{
 		  "title":"该补货啦",
@@ -180,10 +167,7 @@ func TestJourneyRepurchaseDingTalk(t *testing.T) {
 	replied := j.clock.Now()
 	j.gw.PushBotMessage(dingtalkfake.BotMessage{ConversationID: "cid-zhou", SenderStaffID: "zhou-uid", SenderID: "$:LWCP_v1:$zhou",
 		SenderNick: "周先生", Text: &dingtalkfake.Text{Content: "补货"}})
-	j.sweepUntil("the run done", func() bool {
-		rs := j.runs("repurchase-replenishment", m.ID)
-		return len(rs) == 1 && rs[0].State != store.RunActive
-	})
+	j.sweepUntil("the run done", j.runIs("repurchase-replenishment", m.ID, runEnded))
 	if waitCount(t, "the guide's follow-up task", 1, func() int { return len(j.robotSent("staff-li")) }) {
 		tk := j.guideTask("周先生 回复了补货提醒：按订单 SO-3001 帮 TA 备货")
 		if due := replied.Add(4 * time.Hour); tk.DueAt.Before(due) || tk.DueAt.After(due.Add(time.Minute)) {
@@ -193,9 +177,7 @@ func TestJourneyRepurchaseDingTalk(t *testing.T) {
 		j.checkRobot("guide task", j.robotSent("staff-li")[0], "staff-li", "sampleText", string(b))
 	}
 	j.settle()
-	if rs := j.runs("repurchase-replenishment", m.ID); rs[0].State != store.RunDone {
-		t.Errorf("run ended %s (%s), want done", rs[0].State, rs[0].EndReason)
-	}
+	j.wantRun("repurchase-replenishment", m.ID, store.RunDone, "")
 	if n, g, all := len(j.robotSent("zhou-uid")), len(j.robotSent("staff-li")), len(j.openapi.Sent()); n != 1 || g != 1 || all != 2 {
 		t.Errorf("robot sent %d to the member, %d to the guide, %d in all; want 1, 1, 2", n, g, all)
 	}
@@ -221,15 +203,10 @@ func TestJourneyRepurchaseWeComCoverMissing(t *testing.T) {
 	fake := j.wecom
 	j.shop.miss("/static/reorder-cover.png")
 	j.enableShipped("repurchase-replenishment")
-	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
-	waitFor(t, "the welcome", func() bool { return len(fake.Welcomes()) > 0 })
-	m := j.memberByPhone("13800138000")
+	m := j.welcomed("wmChen", "陈女士", "138 0013 8000")
 	j.event("p-2002", purchase("p-2002", "13800138000", "SO-2002", j.clock.Now().Truncate(time.Second)))
 	j.waitRun("repurchase-replenishment", m.ID, "wait_refill")
-	j.advance(27*24*time.Hour, "the run failed", func() bool {
-		rs := j.runs("repurchase-replenishment", m.ID)
-		return len(rs) == 1 && rs[0].State != store.RunActive
-	})
+	j.advance(27*24*time.Hour, "the run failed", j.runIs("repurchase-replenishment", m.ID, runEnded))
 	j.settle()
 	rs := j.runs("repurchase-replenishment", m.ID)
 	if rs[0].State != store.RunFailed || !strings.Contains(rs[0].EndReason, "reorder-cover.png: HTTP 404") {
@@ -257,9 +234,7 @@ func TestJourneyRepurchaseAgainWeCom(t *testing.T) {
 	j := startJourney(t, journeyChannels{wecom: true}, start)
 	fake := j.wecom
 	j.enableShipped("repurchase-replenishment")
-	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
-	waitFor(t, "the welcome", func() bool { return len(fake.Welcomes()) > 0 })
-	m := j.memberByPhone("13800138000")
+	m := j.welcomed("wmChen", "陈女士", "138 0013 8000")
 	j.event("p-8001", purchase("p-8001", "13800138000", "SO-8001", j.clock.Now().Truncate(time.Second)))
 	j.waitRun("repurchase-replenishment", m.ID, "wait_refill")
 
@@ -307,15 +282,10 @@ func TestJourneyRepurchaseWeComNotDelivered(t *testing.T) {
 	j := startJourney(t, journeyChannels{wecom: true}, start)
 	fake := j.wecom
 	j.enableShipped("repurchase-replenishment")
-	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
-	waitFor(t, "the welcome", func() bool { return len(fake.Welcomes()) > 0 })
-	m := j.memberByPhone("13800138000")
+	m := j.welcomed("wmChen", "陈女士", "138 0013 8000")
 	j.event("p-3001", purchase("p-3001", "13800138000", "SO-3001", j.clock.Now().Truncate(time.Second)))
 	j.waitRun("repurchase-replenishment", m.ID, "wait_refill")
-	j.advance(27*24*time.Hour, "the reminder step done", func() bool {
-		rs := j.runs("repurchase-replenishment", m.ID)
-		return len(rs) == 1 && (rs[0].Step == "wait_reply" || rs[0].State != store.RunActive)
-	})
+	j.advance(27*24*time.Hour, "the reminder step done", j.runIs("repurchase-replenishment", m.ID, runAtOrEnded("wait_reply")))
 	if !waitCount(t, "the reminder message task", 1, func() int { return len(fake.MsgTemplates()) }) {
 		return
 	}

@@ -338,6 +338,71 @@ func (j *journey) waitRun(workflow string, memberID int64, step string) store.Wo
 	return last[0]
 }
 
+// runIs is a condition, for advance and sweepUntil, on the member's
+// single run of workflow: that there is one and ok holds of it.
+func (j *journey) runIs(workflow string, memberID int64, ok func(store.WorkflowRun) bool) func() bool {
+	return func() bool {
+		rs := j.runs(workflow, memberID)
+		return len(rs) == 1 && ok(rs[0])
+	}
+}
+
+// runEnded: the run is over (done, converted, failed, ...).
+func runEnded(r store.WorkflowRun) bool { return r.State != store.RunActive }
+
+// runIn: the run is in state.
+func runIn(state string) func(store.WorkflowRun) bool {
+	return func(r store.WorkflowRun) bool { return r.State == state }
+}
+
+// runAt: the run is at step.
+func runAt(step string) func(store.WorkflowRun) bool {
+	return func(r store.WorkflowRun) bool { return r.Step == step }
+}
+
+// runAtOrEnded: the run is at step, or over.
+func runAtOrEnded(step string) func(store.WorkflowRun) bool {
+	return func(r store.WorkflowRun) bool { return r.Step == step || runEnded(r) }
+}
+
+// wantRun checks that the member's single run of workflow ended in
+// state, for reason when one is given.
+func (j *journey) wantRun(workflow string, memberID int64, state, reason string) {
+	j.t.Helper()
+	rs := j.runs(workflow, memberID)
+	if len(rs) != 1 || rs[0].State != state || (reason != "" && rs[0].EndReason != reason) {
+		var got []string
+		for _, r := range rs {
+			got = append(got, r.State+" ("+r.EndReason+")")
+		}
+		want := state
+		if reason != "" {
+			want += " (" + reason + ")"
+		}
+		j.t.Errorf("runs of %s ended %q, want one, %s", workflow, got, want)
+	}
+}
+
+// steps returns the steps a run went through.
+func (j *journey) steps(runID int64) []store.RunStep {
+	j.t.Helper()
+	steps, err := j.s.app.Store.RunSteps(context.Background(), runID)
+	if err != nil {
+		j.t.Fatalf("steps of run %d: %v", runID, err)
+	}
+	return steps
+}
+
+// welcomed joins a member through WeCom (wecomJoin), waits for their
+// welcome and returns them.
+func (j *journey) welcomed(externalID, name, phone string) *store.MemberView {
+	j.t.Helper()
+	n := len(j.wecom.Welcomes())
+	j.wecomJoin(externalID, name, phone)
+	waitFor(j.t, "the welcome of "+name, func() bool { return len(j.wecom.Welcomes()) > n })
+	return j.memberByPhone(strings.ReplaceAll(phone, " ", ""))
+}
+
 // stats reads GET /api/v1/workflows/{name}/stats.
 func (j *journey) stats(name string) (engine.Stats, string) {
 	j.t.Helper()

@@ -45,23 +45,15 @@ func TestJourneyStoreVisitRecallWeCom(t *testing.T) {
 	j.advance(24*time.Hour, "a day on", func() bool { return true })
 	j.event("p-wang", purchase("p-wang", "13800138002", "SO-5001", j.clock.Now()))
 	j.event("v-chen-2", visit("v-chen-2", "13800138000", j.clock.Now()))
-	j.sweepUntil("王先生's run converted", func() bool {
-		rs := j.runs("store-visit-recall", wang.ID)
-		return len(rs) == 1 && rs[0].State == store.RunConverted
-	})
+	j.sweepUntil("王先生's run converted", j.runIs("store-visit-recall", wang.ID, runIn(store.RunConverted)))
 	j.settle()
 	if rs := j.runs("store-visit-recall", chen.ID); len(rs) != 1 || rs[0].State != store.RunActive {
 		t.Errorf("陈女士's runs after her second visit = %+v, want the first one, still active", rs)
 	}
 
 	// Three days after her first visit.
-	j.advance(2*24*time.Hour, "陈女士's run done", func() bool {
-		rs := j.runs("store-visit-recall", chen.ID)
-		return len(rs) == 1 && rs[0].State != store.RunActive
-	})
-	if rs := j.runs("store-visit-recall", chen.ID); rs[0].State != store.RunDone || rs[0].EndReason != "visited, no purchase within 3 days" {
-		t.Errorf("陈女士's run ended %s (%s), want done (visited, no purchase within 3 days)", rs[0].State, rs[0].EndReason)
-	}
+	j.advance(2*24*time.Hour, "陈女士's run done", j.runIs("store-visit-recall", chen.ID, runEnded))
+	j.wantRun("store-visit-recall", chen.ID, store.RunDone, "visited, no purchase within 3 days")
 	wantNudge := "陈女士好，我是静安店的李娜。前几天您来店里看了看，不知道有没有合心意的？\n" +
 		"需要的话我可以帮您留货，或者把尺码、颜色拍给您看。静安店每天 10:00-22:00，随时欢迎再来。"
 	if waitCount(t, "the recall message task", 1, func() int { return len(fake.MsgTemplates()) }) {
@@ -138,10 +130,7 @@ func TestJourneyStoreVisitRecallDingTalk(t *testing.T) {
 	})
 	j.event("v-zhou", visit("v-zhou", "13900139000", j.clock.Now()))
 	j.waitRun("store-visit-recall", m.ID, "wait_3d")
-	j.advance(3*24*time.Hour, "the run done", func() bool {
-		rs := j.runs("store-visit-recall", m.ID)
-		return len(rs) == 1 && rs[0].State != store.RunActive
-	})
+	j.advance(3*24*time.Hour, "the run done", j.runIs("store-visit-recall", m.ID, runEnded))
 	if waitCount(t, "the recall robot message", 1, func() int { return len(j.robotSent("zhou-uid")) }) {
 		j.checkRobot("recall", j.robotSent("zhou-uid")[0], "zhou-uid", "sampleMarkdown", `{
 		  "title":"李娜：上次到店的那几件",
@@ -158,9 +147,7 @@ func TestJourneyStoreVisitRecallDingTalk(t *testing.T) {
 		j.checkRobot("call task", sent[i], "staff-li", "sampleText", string(b))
 	}
 	j.settle()
-	if rs := j.runs("store-visit-recall", m.ID); rs[0].State != store.RunDone {
-		t.Errorf("run ended %s (%s), want done", rs[0].State, rs[0].EndReason)
-	}
+	j.wantRun("store-visit-recall", m.ID, store.RunDone, "")
 	if n, g, all := len(j.robotSent("zhou-uid")), len(j.robotSent("staff-li")), len(j.openapi.Sent()); n != 1 || g != 1 || all != 2 {
 		var guide []string
 		for _, m := range j.robotSent("staff-li") {

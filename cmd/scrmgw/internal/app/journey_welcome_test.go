@@ -105,10 +105,7 @@ func TestJourneyNewMemberWelcomeWeCom(t *testing.T) {
 	}
 
 	// Three days on: the first-purchase coupon, through the guide.
-	j.advance(3*24*time.Hour, "the coupon step done", func() bool {
-		rs := j.runs("new-member-welcome", m.ID)
-		return len(rs) == 1 && (rs[0].Step == "wait_27d" || rs[0].State != store.RunActive)
-	})
+	j.advance(3*24*time.Hour, "the coupon step done", j.runIs("new-member-welcome", m.ID, runAtOrEnded("wait_27d")))
 	c := j.coupon(m.ID, "NEW-MEMBER-50")
 	if waitCount(t, "the coupon message task", 1, func() int { return len(fake.MsgTemplates()) }) {
 		mt := fake.MsgTemplates()[0]
@@ -142,13 +139,8 @@ func TestJourneyNewMemberWelcomeWeCom(t *testing.T) {
 
 	// 27 days more: the recall, through the guide, and the run ends.
 	j.waitRun("new-member-welcome", m.ID, "wait_27d")
-	j.advance(27*24*time.Hour, "the run done", func() bool {
-		rs := j.runs("new-member-welcome", m.ID)
-		return len(rs) == 1 && rs[0].State != store.RunActive
-	})
-	if rs := j.runs("new-member-welcome", m.ID); rs[0].State != store.RunDone || rs[0].EndReason != "no purchase in the first month" {
-		t.Errorf("run ended %s (%s), want done (no purchase in the first month)", rs[0].State, rs[0].EndReason)
-	}
+	j.advance(27*24*time.Hour, "the run done", j.runIs("new-member-welcome", m.ID, runEnded))
+	j.wantRun("new-member-welcome", m.ID, store.RunDone, "no purchase in the first month")
 	wantRecall := "陈女士好，我是静安店的李娜。店里这周到了不少新款，想着您可能会喜欢，\n" +
 		"有空来静安店坐坐，我帮您挑几件试试？（营业时间 10:00-22:00）"
 	recall := func() []wecomfake.MsgTemplateRequest {
@@ -257,10 +249,7 @@ func TestJourneyNewMemberWelcomeDingTalk(t *testing.T) {
 		j.checkRobot("guide task", j.robotSent("staff-li")[0], "staff-li", "sampleText", string(b))
 	}
 
-	j.advance(3*24*time.Hour, "the coupon step done", func() bool {
-		rs := j.runs("new-member-welcome", m.ID)
-		return len(rs) == 1 && (rs[0].Step == "wait_27d" || rs[0].State != store.RunActive)
-	})
+	j.advance(3*24*time.Hour, "the coupon step done", j.runIs("new-member-welcome", m.ID, runAtOrEnded("wait_27d")))
 	c := j.coupon(m.ID, "NEW-MEMBER-50")
 	if waitCount(t, "the coupon robot message", 1, func() int { return len(j.robotSent("zhou-uid")) }) {
 		j.checkRobot("coupon", j.robotSent("zhou-uid")[0], "zhou-uid", "sampleActionCard", fmt.Sprintf(`{
@@ -271,19 +260,14 @@ func TestJourneyNewMemberWelcomeDingTalk(t *testing.T) {
 	}
 
 	j.waitRun("new-member-welcome", m.ID, "wait_27d")
-	j.advance(27*24*time.Hour, "the run done", func() bool {
-		rs := j.runs("new-member-welcome", m.ID)
-		return len(rs) == 1 && rs[0].State != store.RunActive
-	})
+	j.advance(27*24*time.Hour, "the run done", j.runIs("new-member-welcome", m.ID, runEnded))
 	if waitCount(t, "the recall robot message", 2, func() int { return len(j.robotSent("zhou-uid")) }) {
 		j.checkRobot("recall", j.robotSent("zhou-uid")[1], "zhou-uid", "sampleMarkdown", `{
 		  "title":"李娜：店里上新了",
 		  "text":"周先生好，我是静安店的 **李娜**。\n店里这周到了不少新款，有空来 **静安店** 坐坐，我帮您挑几件试试？\n> 地址：上海市静安区南京西路1601号　营业时间：10:00-22:00"}`)
 	}
 	j.settle()
-	if rs := j.runs("new-member-welcome", m.ID); rs[0].State != store.RunDone {
-		t.Errorf("run ended %s (%s), want done", rs[0].State, rs[0].EndReason)
-	}
+	j.wantRun("new-member-welcome", m.ID, store.RunDone, "")
 	// The robot sent the recall itself: the guide has nothing to
 	// confirm, and gets only the hello task.
 	if n, g, all := len(j.robotSent("zhou-uid")), len(j.robotSent("staff-li")), len(j.openapi.Sent()); n != 2 || g != 1 || all != 3 {
@@ -315,9 +299,7 @@ func TestJourneyNewMemberQuietHoursWeCom(t *testing.T) {
 	j := startJourney(t, journeyChannels{wecom: true}, start)
 	fake := j.wecom
 	j.enableShipped("new-member-welcome")
-	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
-	waitFor(t, "the welcome", func() bool { return len(fake.Welcomes()) > 0 })
-	m := j.memberByPhone("13800138000")
+	m := j.welcomed("wmChen", "陈女士", "138 0013 8000")
 	j.waitRun("new-member-welcome", m.ID, "wait_3d")
 
 	j.advance(3*24*time.Hour, "the coupon held until the morning", func() bool {
@@ -333,21 +315,14 @@ func TestJourneyNewMemberQuietHoursWeCom(t *testing.T) {
 	if n := len(fake.MsgTemplates()); n != 0 {
 		t.Fatalf("%d message tasks during the quiet hours", n)
 	}
-	j.advance(held.Sub(j.clock.Now())+time.Second, "the coupon sent in the morning", func() bool {
-		rs := j.runs("new-member-welcome", m.ID)
-		return len(rs) == 1 && rs[0].Step == "wait_27d"
-	})
+	j.advance(held.Sub(j.clock.Now())+time.Second, "the coupon sent in the morning", j.runIs("new-member-welcome", m.ID, runAt("wait_27d")))
 	if waitCount(t, "the coupon message task", 1, func() int { return len(fake.MsgTemplates()) }) {
 		mt := fake.MsgTemplates()[0]
 		if mt.Sender != "li" || !slices.Equal(mt.ExternalUserIDs, []string{"wmChen"}) || len(mt.Attachments) != 1 || mt.Attachments[0].MsgType != "link" {
 			t.Errorf("coupon task = from %q to %v with %s, want a link from li to [wmChen]", mt.Sender, mt.ExternalUserIDs, attachmentsJSON(mt.Attachments))
 		}
 	}
-	steps, err := j.s.app.Store.RunSteps(t.Context(), j.runs("new-member-welcome", m.ID)[0].ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range steps {
+	for _, s := range j.steps(j.runs("new-member-welcome", m.ID)[0].ID) {
 		if s.StepID == "coupon" && (s.FinishedAt == nil || s.FinishedAt.Before(held)) {
 			t.Errorf("coupon step finished at %v, want after %s", s.FinishedAt, held.In(shanghai))
 		}
@@ -365,16 +340,11 @@ func TestJourneyNewMemberConvertsWeCom(t *testing.T) {
 	j := startJourney(t, journeyChannels{wecom: true}, start)
 	fake := j.wecom
 	j.enableShipped("new-member-welcome")
-	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
-	waitFor(t, "the welcome", func() bool { return len(fake.Welcomes()) > 0 })
-	m := j.memberByPhone("13800138000")
+	m := j.welcomed("wmChen", "陈女士", "138 0013 8000")
 	j.waitRun("new-member-welcome", m.ID, "wait_3d")
 	j.advance(24*time.Hour, "a day on", func() bool { return true })
 	j.event("p-6001", purchase("p-6001", "13800138000", "SO-6001", j.clock.Now()))
-	j.sweepUntil("the run converted", func() bool {
-		rs := j.runs("new-member-welcome", m.ID)
-		return len(rs) == 1 && rs[0].State == store.RunConverted
-	})
+	j.sweepUntil("the run converted", j.runIs("new-member-welcome", m.ID, runIn(store.RunConverted)))
 	j.advance(30*24*time.Hour, "a month on", func() bool { return true })
 	j.settle()
 	if n, a := len(fake.MsgTemplates()), len(fake.AppMessages()); n != 0 || a != 1 {

@@ -207,10 +207,7 @@ func TestJourneyDormantWinBackDingTalk(t *testing.T) {
 		return err == nil && len(p.Purchases) == 1
 	})
 
-	j.advance(10*time.Minute+30*time.Second, "the run waiting for a reply", func() bool {
-		rs := j.runs("dormant-win-back", id)
-		return len(rs) == 1 && rs[0].Step == "wait_reply"
-	})
+	j.advance(10*time.Minute+30*time.Second, "the run waiting for a reply", j.runIs("dormant-win-back", id, runAt("wait_reply")))
 	c := j.coupon(id, "WIN-BACK-30")
 	p, err := j.s.app.Store.MemberProfile(ctx, journeyBrand, id)
 	if err != nil {
@@ -228,10 +225,7 @@ func TestJourneyDormantWinBackDingTalk(t *testing.T) {
 	j.clock.Advance(2 * time.Hour)
 	j.gw.PushBotMessage(dingtalkfake.BotMessage{ConversationID: "cid-zhou", SenderStaffID: "zhou-uid", SenderID: "$:LWCP_v1:$zhou",
 		SenderNick: "周先生", Text: &dingtalkfake.Text{Content: "还有新品吗"}})
-	j.sweepUntil("the run done", func() bool {
-		rs := j.runs("dormant-win-back", id)
-		return len(rs) == 1 && rs[0].State != store.RunActive
-	})
+	j.sweepUntil("the run done", j.runIs("dormant-win-back", id, runEnded))
 	tasks, err := j.s.app.Store.GuideTasks(ctx, store.GuideTaskFilter{GuideID: "g-li"})
 	if err != nil {
 		t.Fatal(err)
@@ -254,9 +248,7 @@ func TestJourneyDormantWinBackDingTalk(t *testing.T) {
 		  "content":"【任务】回访沉睡会员 周先生（，%d 积分）\n截止：%s"}`, p.Membership.Points, call.DueAt.In(shanghai).Format("01-02 15:04")))
 	}
 	j.settle()
-	if rs := j.runs("dormant-win-back", id); rs[0].State != store.RunDone {
-		t.Errorf("run ended %s (%s), want done", rs[0].State, rs[0].EndReason)
-	}
+	j.wantRun("dormant-win-back", id, store.RunDone, "")
 	// The robot sent the win-back itself: the guide has nothing to
 	// confirm, and gets only the call task.
 	if n, g, all := len(j.robotSent("zhou-uid")), len(j.robotSent("staff-li")), len(j.openapi.Sent()); n != 1 || g != 1 || all != 2 {
@@ -287,9 +279,7 @@ func TestJourneyDormantWinBackSundayWeCom(t *testing.T) {
 	fake := j.wecom
 	ctx := context.Background()
 	j.enableShipped("dormant-win-back")
-	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
-	waitFor(t, "the welcome", func() bool { return len(fake.Welcomes()) > 0 })
-	m := j.memberByPhone("13800138000")
+	m := j.welcomed("wmChen", "陈女士", "138 0013 8000")
 	j.event("p-chen", purchase("p-chen", "13800138000", "SO-7001", start.Add(-100*24*time.Hour)))
 	waitFor(t, "the old purchase", func() bool {
 		p, err := j.s.app.Store.MemberProfile(ctx, journeyBrand, m.ID)
@@ -308,10 +298,7 @@ func TestJourneyDormantWinBackSundayWeCom(t *testing.T) {
 	if n := len(fake.MsgTemplates()); n != 0 {
 		t.Fatalf("%d message tasks on Sunday", n)
 	}
-	j.advance(held.Sub(j.clock.Now())+time.Second, "the win-back sent on Monday", func() bool {
-		rs := j.runs("dormant-win-back", m.ID)
-		return len(rs) == 1 && rs[0].Step == "wait_reply"
-	})
+	j.advance(held.Sub(j.clock.Now())+time.Second, "the win-back sent on Monday", j.runIs("dormant-win-back", m.ID, runAt("wait_reply")))
 	if waitCount(t, "the win-back message task", 1, func() int { return len(fake.MsgTemplates()) }) {
 		mt := fake.MsgTemplates()[0]
 		if mt.Sender != "li" || !slices.Equal(mt.ExternalUserIDs, []string{"wmChen"}) || len(mt.Attachments) != 1 || mt.Attachments[0].MsgType != "link" {
