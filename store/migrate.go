@@ -83,6 +83,8 @@ var migrations = []migration{
 	{id: "0028_audit_prune", up: migrateAuditPrune},
 	// Indexes of the keyset lists and segments at 10M members.
 	{id: "0029_scale_indexes", up: migrateScaleIndexes},
+	// The retention job finds run steps by when they finished.
+	{id: "0030_s6privacy2_retention_steps", up: migrateRetentionSteps},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas
