@@ -8,9 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrmgw/scrmgw/adapters/dingtalk"
+	"github.com/scrmgw/scrmgw/adapters/dingtalk/dingtalkfake"
 	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
+	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/store/storetest"
 )
 
 // TestKFAnswersOnlyItsBrandsData: corp acme serves acme and acme-kids
@@ -124,5 +128,80 @@ func TestKFAnswersOnlyItsBrandsData(t *testing.T) {
 	}
 	if got := fmt.Sprint(brands); got != "[acme-kids acme acme-kids acme acme-kids acme]" {
 		t.Errorf("message.received brands = %s", got)
+	}
+}
+
+// TestDingTalkAppWithoutBrandAnswersTheIdentitysBrand: a DingTalk app
+// serving no single brand (no dingtalk.brand). Chen was enrolled by
+// acme with her DingTalk id, and is a member of zeta too (same phone).
+// Her "我的积分" to the robot is acme's (the brand her identity was
+// collected under): the reply at the session webhook carries acme's
+// points and nothing of zeta's, and her message is in acme's export and
+// not zeta's.
+func TestDingTalkAppWithoutBrandAnswersTheIdentitysBrand(t *testing.T) {
+	openapi := dingtalkfake.NewOpenAPI(t)
+	gw := dingtalkfake.New(t, dingtalkfake.WithOpenAPI(openapi))
+	cfg := configs.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Database.URL = storetest.URL(t, "postgres")
+	cfg.Redis.URL = storetest.RedisURL(t)
+	cfg.AdminToken = "dingtalk-nobrand-admin-token-01"
+	cfg.Security.PhoneKey = strings.Repeat("ef", 32)
+	cfg.DingTalk = dingtalk.Config{ClientID: gw.ClientID(), ClientSecret: gw.ClientSecret(), StreamHost: gw.URL(), APIBase: openapi.URL()}
+	s := startServe(t, cfg)
+	ctx, tok := context.Background(), cfg.AdminToken
+	for _, req := range []struct{ path, body string }{
+		{"/api/v1/brands", `{"id":"acme","name":"ACME"}`},
+		{"/api/v1/brands", `{"id":"zeta","name":"Zeta"}`},
+		{"/api/v1/members", `{"phone":"13800138000","name":"陈女士","brand":"acme","identities":[{"channel":"dingtalk","external_id":"staff-chen"}]}`},
+		{"/api/v1/members", `{"phone":"13800138000","name":"Chen Zeta","brand":"zeta"}`},
+	} {
+		if code, body := request(t, "POST", s.base+req.path, tok, req.body); code/100 != 2 {
+			t.Fatalf("seeding %s: %d %s", req.path, code, body)
+		}
+	}
+	v, err := s.app.Store.MemberByIdentity(ctx, "dingtalk", "staff-chen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []struct {
+		brand, level string
+		points       int64
+	}{{"acme", "gold", 1280}, {"zeta", "silver", 99999}} {
+		if err := s.app.Store.SetMembership(ctx, v.ID, b.brand, b.level, &b.points); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := gw.WaitConnected(waitCtx); err != nil {
+		t.Fatalf("stream never connected: %v", err)
+	}
+	id := gw.PushBotMessage(dingtalkfake.BotMessage{ConversationID: "cid-chen", SenderStaffID: "staff-chen", SenderNick: "陈",
+		Text: &dingtalkfake.Text{Content: "我的积分"}})
+	if ack, err := gw.WaitAck(waitCtx, id); err != nil || ack.Code != 200 {
+		t.Fatalf("ack = %+v, %v", ack, err)
+	}
+	waitFor(t, "the reply at the session webhook", func() bool { return len(openapi.Replies()) > 0 })
+	replies := openapi.Replies()
+	want := `{"msgtype":"text","text":{"content":"陈女士在ACME的积分：1280，会员等级：gold。"}}`
+	if len(replies) != 1 || string(replies[0].Body) != want {
+		t.Fatalf("session webhook replies = %d: %s\nwant one: %s", len(replies), replies, want)
+	}
+	for _, c := range []struct {
+		brand string
+		want  string
+	}{{"acme", "[acme:我的积分]"}, {"zeta", "[]"}} {
+		x, err := s.app.Store.ExportMember(ctx, v.ID, c.brand)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var said []string
+		for _, r := range x.Received {
+			said = append(said, r.Brand+":"+r.Text)
+		}
+		if got := fmt.Sprint(said); got != c.want {
+			t.Errorf("%s's export of what Chen wrote: %s, want %s", c.brand, got, c.want)
+		}
 	}
 }
