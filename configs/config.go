@@ -90,9 +90,9 @@ type Config struct {
 // (docs/security.md).
 type PrivacyConfig struct {
 	// Retention is how long the texts of messages (inbox and outbox
-	// payloads) and the personal attributes of events are kept; older
-	// ones are stripped by an hourly job. 0s keeps them. Default 4320h
-	// (180 days).
+	// payloads), the personal attributes of events and the free text of
+	// run steps, send attempts and handovers are kept; older ones are
+	// stripped by an hourly job. 0s keeps them. Default 4320h (180 days).
 	Retention time.Duration `yaml:"retention"`
 	// AuditRetention is how long audit_log entries are kept; older ones
 	// are deleted by the same hourly job. 0s keeps them. At least 720h

@@ -141,8 +141,14 @@ func (s *Store) ExportMember(ctx context.Context, id int64, brand string) (*Memb
 	if err := q().Order("brand_id").Find(&x.CrossBrand).Error; err != nil {
 		return nil, translate(err)
 	}
+	// Messages that could not be attributed to one brand (brand "") are
+	// in the export of every brand of the person (docs/security.md).
 	var evs []Event
-	if err := q().Order("occurred_at, id").Find(&evs).Error; err != nil {
+	eq := db.Where("member_id = ?", id)
+	if brand != "" {
+		eq = eq.Where("brand_id = ? OR (brand_id = '' AND type = ?)", brand, events.TypeMessageReceived)
+	}
+	if err := eq.Order("occurred_at, id").Find(&evs).Error; err != nil {
 		return nil, translate(err)
 	}
 	for _, e := range evs {
@@ -170,7 +176,11 @@ func (s *Store) ExportMember(ctx context.Context, id int64, brand string) (*Memb
 		return nil, translate(err)
 	}
 	var msgs []OutboxMessage
-	if err := q().Order("created_at, id").Find(&msgs).Error; err != nil {
+	mq := db.Where("member_id = ?", id)
+	if brand != "" {
+		mq = mq.Where("brand_id IN ?", []string{brand, ""})
+	}
+	if err := mq.Order("created_at, id").Find(&msgs).Error; err != nil {
 		return nil, translate(err)
 	}
 	attempts, err := s.exportAttempts(ctx, msgs)

@@ -109,6 +109,8 @@ var migrations = []migration{
 	// Store live sessions (their audience and orders) and the cloud
 	// store's per-store assortment.
 	{id: "0032_live_cloudstore", up: migrateLive},
+	// The retention job finds run steps by when they finished.
+	{id: "0033_retention_steps", up: migrateRetentionSteps},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

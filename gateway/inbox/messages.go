@@ -38,23 +38,36 @@ func (m *Messages) Register(p *Processor) {
 }
 
 func (m *Messages) handle(ctx context.Context, in *adapters.Inbound) error {
-	logged := false
-	if in.From == adapters.PartyMember {
-		var err error
-		if logged, err = m.logEvent(ctx, in); err != nil {
+	attributed := *in
+	in = &attributed
+	v, err := m.attribute(ctx, in)
+	if err != nil {
+		return fmt.Errorf("attributing message: %w", err)
+	}
+	var memberID int64 // the sender's, once a member
+	if v != nil {
+		if err := m.logEvent(ctx, in, v.ID); err != nil {
 			return err
 		}
+		memberID = v.ID
 	}
 	replies, err := m.bot.Handle(ctx, &bots.Message{Channel: in.Channel, From: in.From, SenderID: in.SenderID, Brand: in.Brand,
 		Text: in.Text, Location: in.Location, ReplyTo: in.ReplyTo, ConversationID: in.ConversationID, DedupKey: in.DedupKey})
 	if err != nil {
 		return fmt.Errorf("bot: %w", err)
 	}
-	if in.From == adapters.PartyMember && !logged {
+	if in.From == adapters.PartyMember && memberID == 0 {
 		// The member bot makes a sender not yet known a member: their
 		// first message is theirs too, logged after their member.joined.
-		if _, err := m.logEvent(ctx, in); err != nil {
-			return err
+		v, err := m.attribute(ctx, in)
+		if err != nil {
+			return fmt.Errorf("attributing message: %w", err)
+		}
+		if v != nil {
+			if err := m.logEvent(ctx, in, v.ID); err != nil {
+				return err
+			}
+			memberID = v.ID
 		}
 	}
 	// Replies without a key of their own are keyed by the message and
@@ -63,7 +76,9 @@ func (m *Messages) handle(ctx context.Context, in *adapters.Inbound) error {
 	n := 0
 	for _, r := range replies {
 		if r.To == nil {
-			r.To = &bots.Recipient{Channel: in.Channel, ID: in.SenderID, Party: in.From, ReplyTo: in.ReplyTo, Brand: in.Brand}
+			// The answer is the member's (their export and erasure
+			// find it by member and brand).
+			r.To = &bots.Recipient{Channel: in.Channel, ID: in.SenderID, Party: in.From, ReplyTo: in.ReplyTo, Brand: in.Brand, MemberID: memberID}
 		}
 		if r.Key == "" {
 			r.Key = fmt.Sprintf("reply:%s:%s:%d", in.Channel, in.DedupKey, n)
@@ -97,24 +112,17 @@ func (m *Messages) Queue(ctx context.Context, r bots.Reply) error {
 
 var _ bots.Outbox = (*Messages)(nil)
 
-// logEvent records message.received for a known member, for workflows
-// waiting on it; logged is false when the sender is not a member.
-func (m *Messages) logEvent(ctx context.Context, in *adapters.Inbound) (logged bool, err error) {
-	v, err := m.store.MemberByIdentity(ctx, in.Channel, in.SenderID)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	e := &store.Event{Type: events.TypeMessageReceived, BrandID: in.Brand, MemberID: &v.ID,
+// logEvent records message.received for the sender, member memberID,
+// for workflows waiting on it, with the message's brand (attributed).
+func (m *Messages) logEvent(ctx context.Context, in *adapters.Inbound, memberID int64) error {
+	e := &store.Event{Type: events.TypeMessageReceived, BrandID: in.Brand, MemberID: &memberID,
 		Source: in.Channel, SourceID: in.DedupKey, OccurredAt: in.At,
 		Payload: eventPayload(map[string]string{"kind": in.Kind, "text": in.Text})}
 	if _, err := m.store.AppendEvent(ctx, e); err != nil {
-		return false, err
+		return err
 	}
 	if m.OnLogged != nil {
-		return true, m.OnLogged(ctx, e)
+		return m.OnLogged(ctx, e)
 	}
-	return true, nil
+	return nil
 }

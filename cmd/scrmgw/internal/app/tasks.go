@@ -143,14 +143,15 @@ func (a *App) stripExpired(ctx context.Context, keep time.Duration, deadline tim
 		if err != nil {
 			return fmt.Errorf("stripping expired personal data: %w", err)
 		}
-		total.Inbox, total.Outbox, total.Events = total.Inbox+r.Inbox, total.Outbox+r.Outbox, total.Events+r.Events
+		total.Add(r)
 		if !r.More || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
 	}
-	if total.Inbox+total.Outbox+total.Events > 0 {
+	if total.Total() > 0 {
 		a.Log.Info("expired personal data stripped", slog.Int64("inbox", total.Inbox), slog.Int64("outbox", total.Outbox),
-			slog.Int64("events", total.Events), slog.Duration("retention", keep))
+			slog.Int64("events", total.Events), slog.Int64("run_steps", total.Steps), slog.Int64("send_attempts", total.Attempts),
+			slog.Int64("handovers", total.Handovers), slog.Duration("retention", keep))
 	}
 	return nil
 }
