@@ -76,6 +76,8 @@ var migrations = []migration{
 	{id: "0025_coupons_settlement_runs", up: migrateSettlementRuns},
 	// Each brand's own profile (names, identities) and member erasures.
 	{id: "0026_privacy_brand_profiles", up: migratePrivacy},
+	// Each channel instance's own tags (WeCom corp tags) as last read.
+	{id: "0027_s6wecomdeep_channel_tags", up: migrateChannelTags},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -158,6 +158,15 @@ func (c *Client) inbound(m *Message) *adapters.Inbound {
 		in.Kind, in.Event, in.From, in.SenderID = "event", "guide.left", adapters.PartyGuide, m.UserID
 		in.Attrs = map[string]string{"user_id": m.UserID}
 		return in
+	case m.MsgType == MsgTypeEvent && m.Event == EventChangeExternalTag:
+		// The corp's tag library changed: the gateway reads it again and
+		// applies renames and deletions to members' tags (tags.go).
+		in.Kind, in.Event = "event", "tags.changed"
+		in.Attrs = map[string]string{"id": m.ID, "tag_type": m.TagType, "change_type": m.ChangeType, "strategy_id": m.StrategyID}
+		if len(c.brands) > 1 {
+			in.Attrs[adapters.AttrBrands] = strings.Join(c.brands, ",")
+		}
+		return in
 	case m.MsgType == MsgTypeEvent && m.Event == EventKfMsgOrEvent:
 		in.Kind, in.Event = "event", "kf.notify"
 		in.Attrs = map[string]string{"token": m.Token, "open_kfid": m.OpenKfID}

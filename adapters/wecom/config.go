@@ -64,6 +64,10 @@ type Config struct {
 	// Default: send.rate.wecom for the default instance, the channel's
 	// own rate (Spec().Rate) for the others.
 	SendRate string `yaml:"send_rate"`
+	// TagGroup is the corp tag group (标签组) scrmgw creates the tags it
+	// marks customers with when the corp has no tag of that name yet.
+	// Default "scrmgw".
+	TagGroup string `yaml:"tag_group"`
 	// Instances are further WeCom corps (or apps of one corp), by
 	// instance name: lower-case letters, digits, '-' and '_'. Only the
 	// top-level wecom section has them.
@@ -115,6 +119,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.ContactSecret == "" {
 		c.ContactSecret = c.Secret
+	}
+	if c.TagGroup == "" {
+		c.TagGroup = DefaultTagGroup
 	}
 	return c
 }

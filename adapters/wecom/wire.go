@@ -27,6 +27,11 @@ const (
 	// EventKfMsgOrEvent says a WeCom customer-service (微信客服) account has
 	// new messages, to be fetched with sync_msg using Token.
 	EventKfMsgOrEvent = "kf_msg_or_event"
+	// EventChangeExternalTag is a change to the corp's customer tag
+	// library (企业客户标签 变更回调): a tag or tag group created,
+	// updated, deleted, or a group's tags reordered (shuffle); TagType
+	// says which kind of thing, ChangeType what happened, ID which.
+	EventChangeExternalTag = "change_external_tag"
 
 	// ChangeTypeAddExternalContact: an employee added a customer.
 	ChangeTypeAddExternalContact = "add_external_contact"
@@ -97,6 +102,13 @@ type Message struct {
 	// OpenKfID is the customer-service account that has new messages.
 	OpenKfID string
 
+	// ID is the tag or tag group of a change_external_tag event (the
+	// group, or none, for a shuffle); TagType is "tag" or "tag_group";
+	// StrategyID is the rule group (规则组) of a strategy tag.
+	ID         string
+	TagType    string
+	StrategyID string
+
 	// MsgID identifies an app message (a 64-bit integer, kept as text).
 	MsgID string
 	// Content is a text message's text.
@@ -133,6 +145,10 @@ type wireMessage struct {
 
 	Token    string `xml:"Token"`
 	OpenKfID string `xml:"OpenKfId"`
+
+	ID         string `xml:"Id"`
+	TagType    string `xml:"TagType"`
+	StrategyID string `xml:"StrategyId"`
 
 	MsgID     string `xml:"MsgId"`
 	Content   string `xml:"Content"`
@@ -187,6 +203,12 @@ func (w *wireMessage) set(name, value []byte) {
 		f = &w.Token
 	case "OpenKfId":
 		f = &w.OpenKfID
+	case "Id":
+		f = &w.ID
+	case "TagType":
+		f = &w.TagType
+	case "StrategyId":
+		f = &w.StrategyID
 	case "MsgId":
 		f = &w.MsgID
 	case "Content":
@@ -235,6 +257,9 @@ func ParseMessage(plain []byte) (*Message, error) {
 		FailReason:     w.FailReason,
 		Token:          w.Token,
 		OpenKfID:       w.OpenKfID,
+		ID:             strings.TrimSpace(w.ID),
+		TagType:        strings.TrimSpace(w.TagType),
+		StrategyID:     strings.TrimSpace(w.StrategyID),
 		MsgID:          strings.TrimSpace(w.MsgID),
 		Content:        w.Content,
 		PicURL:         w.PicURL,
@@ -251,7 +276,7 @@ func ParseMessage(plain []byte) (*Message, error) {
 		}
 		m.CreateTime = t
 	}
-	if m.MsgType == MsgTypeEvent && (m.Event == EventChangeExternalContact || m.Event == EventChangeContact) && m.ChangeType == "" {
+	if m.MsgType == MsgTypeEvent && (m.Event == EventChangeExternalContact || m.Event == EventChangeContact || m.Event == EventChangeExternalTag) && m.ChangeType == "" {
 		return nil, fmt.Errorf("parsing callback message: %s without ChangeType: %w", m.Event, ErrMalformed)
 	}
 	if m.MsgType == MsgTypeEvent && m.Event == EventChangeContact && m.ChangeType == ChangeTypeDeleteUser && m.UserID == "" {
@@ -304,6 +329,8 @@ func parseCoordinate(name, s string, limit float64) (float64, error) {
 //     UserID and ExternalUserID, joined by ":" (WeCom ids never contain ":");
 //   - change_contact events: "user:" + corp, CreateTime, ChangeType and
 //     UserID, joined by ":";
+//   - change_external_tag events: "tag:" + corp, CreateTime, ChangeType,
+//     TagType, Id and StrategyId, joined by ":";
 //   - kf_msg_or_event: "kf:" + Token;
 //   - app messages: "msg:" + MsgId;
 //   - anything else: "other:" + corp, AgentID, FromUserName, CreateTime,
@@ -315,6 +342,8 @@ func (m *Message) DedupKey() string {
 		return "evt:" + m.ToUserName + ":" + ts + ":" + m.ChangeType + ":" + m.UserID + ":" + m.ExternalUserID
 	case m.MsgType == MsgTypeEvent && m.Event == EventChangeContact:
 		return "user:" + m.ToUserName + ":" + ts + ":" + m.ChangeType + ":" + m.UserID
+	case m.MsgType == MsgTypeEvent && m.Event == EventChangeExternalTag:
+		return "tag:" + m.ToUserName + ":" + ts + ":" + m.ChangeType + ":" + m.TagType + ":" + m.ID + ":" + m.StrategyID
 	case m.MsgType == MsgTypeEvent && m.Event == EventKfMsgOrEvent && m.Token != "":
 		return "kf:" + m.Token
 	case m.MsgID != "":

@@ -50,6 +50,9 @@ type Options struct {
 	Settler Settler
 	// Redeemer redeems coupons (POST /coupons/redeem); nil answers 503.
 	Redeemer Redeemer
+	// Tags sets members' tags on the channels too and resyncs them;
+	// nil answers 503.
+	Tags Tags
 	// LedgerZone is the zone of the leaderboards' months
 	// (ledger.time_zone). Default UTC.
 	LedgerZone *time.Location
@@ -76,6 +79,7 @@ type Server struct {
 	ledgerZone       *time.Location
 
 	memberCodes *membercode.Codes
+	tags        Tags
 }
 
 // New returns the API server.
@@ -96,7 +100,7 @@ func New(o Options) *Server {
 	return &Server{store: o.Store, adminTokens: admins, audit: o.Audit, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger,
 		contactWays: o.ContactWays, channels: o.Channels, assigner: o.Assigner, workflows: o.Workflows,
 		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler, redeemer: o.Redeemer, ledgerZone: o.LedgerZone,
-		memberCodes: membercode.New(o.Store, nil)}
+		memberCodes: membercode.New(o.Store, nil), tags: o.Tags}
 }
 
 // adminToken is a configured admin token and the name the audit trail
@@ -155,6 +159,8 @@ func (s *Server) Mount(r *gin.Engine) {
 	members.POST("/members/:id/merge", s.mergeMember)
 	members.POST("/members/:id/erase", s.eraseMember)
 	members.GET("/members/:id/export", s.exportMember)
+	members.POST("/members/:id/tags", s.setMemberTags)
+	members.POST("/channels/:key/tags/resync", s.resyncTags)
 
 	workflows := group(ResourceWorkflows)
 	workflows.GET("/workflows", s.listWorkflows)

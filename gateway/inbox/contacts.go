@@ -13,6 +13,7 @@ import (
 	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/gateway/outbox"
 	"github.com/scrmgw/scrmgw/gateway/queue"
+	"github.com/scrmgw/scrmgw/gateway/tags"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -46,6 +47,9 @@ type Contacts struct {
 	// engine); it must be idempotent, as a retried delivery hands it the
 	// same event again.
 	OnLogged func(ctx context.Context, e *store.Event) error
+	// Tags, when set, keeps members' tags in step with the tags guides
+	// put on contacts and the channels' tag libraries (tags.go).
+	Tags *tags.Syncer
 
 	store    *store.Store
 	channels *adapters.Registry
@@ -64,6 +68,7 @@ func (c *Contacts) Register(p *Processor) {
 	p.On(OnEvent(EventContactAdded), HandlerFunc(c.added))
 	p.On(OnEvent(EventContactRemoved), HandlerFunc(c.removed))
 	p.On(OnEvent(EventContactUpdated), HandlerFunc(c.updated))
+	p.On(OnEvent(EventTagsChanged), HandlerFunc(c.tagsChanged))
 }
 
 // added: a member added a guide on a channel. The channel adding a
@@ -381,19 +386,9 @@ func (c *Contacts) updated(ctx context.Context, in *adapters.Inbound) error {
 			changed["remark"] = "set"
 		}
 	}
-	if in.Brand != "" && len(follow.Tags) > 0 {
-		var tags []string
-		for _, t := range follow.Tags {
-			if t = strings.TrimSpace(t); t != "" && len(t) <= 64 {
-				tags = append(tags, t)
-			}
-		}
-		added, err := c.store.AddMemberTags(ctx, id, in.Brand, tags, in.At)
-		if err != nil {
-			return fmt.Errorf("tagging member: %w", err)
-		}
-		if len(added) > 0 {
-			changed["tags_added"] = strings.Join(added, ",")
+	if in.Brand != "" {
+		if err := c.contactTags(ctx, in, id, info, follow, changed); err != nil {
+			return err
 		}
 	}
 	ev := &store.Event{Type: events.TypeMemberUpdated, BrandID: in.Brand, MemberID: &id,

@@ -21,6 +21,9 @@ const (
 	EventContactUpdated = "contact.updated"
 	EventGuideJoined    = "guide.joined"
 	EventGuideLeft      = "guide.left"
+	// EventTagsChanged: a channel's own tag library changed (a WeCom
+	// change_external_tag).
+	EventTagsChanged = "tags.changed"
 )
 
 // Handler acts on one recorded delivery. Handlers must be idempotent

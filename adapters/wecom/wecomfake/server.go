@@ -199,6 +199,7 @@ type Server struct {
 	appMessages    []AppMessageRequest
 	dupChecks      map[string]time.Time
 	kf             kfState
+	tagState       tagState
 	media          mediaState
 	delays         map[string]delay
 	rates          map[string]*rateWindow
@@ -255,6 +256,11 @@ func New(tb testing.TB, opts ...Option) *Server {
 	s.handle(mux, PathTransferCustomer, http.MethodPost, scopeContact, s.serveTransfer(false))
 	s.handle(mux, PathResignedTransferCustomer, http.MethodPost, scopeContact, s.serveTransfer(true))
 	s.handle(mux, PathResignedTransferResult, http.MethodPost, scopeContact, s.serveResignedTransferResult)
+	s.handle(mux, PathGetCorpTagList, http.MethodPost, scopeContact, s.serveGetCorpTagList)
+	s.handle(mux, PathAddCorpTag, http.MethodPost, scopeContact, s.serveAddCorpTag)
+	s.handle(mux, PathEditCorpTag, http.MethodPost, scopeContact, s.serveEditCorpTag)
+	s.handle(mux, PathDelCorpTag, http.MethodPost, scopeContact, s.serveDelCorpTag)
+	s.handle(mux, PathMarkTag, http.MethodPost, scopeContact, s.serveMarkTag)
 	s.handle(mux, PathKFSyncMsg, http.MethodPost, scopeApp, s.serveKFSync)
 	s.handle(mux, PathKFSendMsg, http.MethodPost, scopeApp, s.serveKFSend)
 	s.handle(mux, PathMessageSend, http.MethodPost, scopeApp, s.serveMessageSend)

@@ -38,6 +38,7 @@ import (
 	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/ledger"
 	"github.com/scrmgw/scrmgw/gateway/outbox"
+	"github.com/scrmgw/scrmgw/gateway/tags"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/templates"
 	"github.com/scrmgw/scrmgw/workflows/engine"
@@ -66,8 +67,10 @@ type App struct {
 	ingester  *webhook.Ingester
 	webhook   *webhook.Channel
 	contacts  *inbox.Contacts
-	messages  *inbox.Messages
-	engine    *engine.Engine
+	// tags keeps members' tags in step with the channels' (tags.go).
+	tags     *tags.Syncer
+	messages *inbox.Messages
+	engine   *engine.Engine
 	// handovers hands the WeCom customers of guides who left to
 	// colleagues (handovers.go); nil without WeCom.
 	handovers *assign.Handovers

@@ -1,0 +1,12 @@
+package app
+
+import "github.com/scrmgw/scrmgw/gateway/tags"
+
+// wireTags keeps members' tags in step with the channels that keep tags
+// of their own (WeCom corp tags): the contact handler applies guides'
+// tags and tag-library changes through it, the engine's tag steps and
+// the API mark tags through it.
+func (a *App) wireTags() {
+	a.tags = tags.New(a.Store, a.Channels, a.Log)
+	a.contacts.Tags = a.tags
+}
