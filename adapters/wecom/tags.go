@@ -102,6 +102,11 @@ func (a *API) CorpTags(ctx context.Context) ([]CorpTag, error) {
 	return out, nil
 }
 
+// okResponse is the answer of calls that return nothing but errcode.
+type okResponse struct {
+	util.CommonError
+}
+
 type addCorpTagName struct {
 	Name string `json:"name"`
 }
@@ -170,7 +175,7 @@ func (a *API) RenameCorpTag(ctx context.Context, id, name string) error {
 	if err := checkTagName(op, "tag", name); err != nil {
 		return err
 	}
-	var res util.CommonError
+	var res okResponse
 	return a.post(ctx, a.contTok, op, "externalcontact/edit_corp_tag", editCorpTagRequest{ID: id, Name: name}, &res)
 }
 
@@ -186,7 +191,7 @@ func (a *API) DeleteCorpTags(ctx context.Context, tagIDs, groupIDs []string) err
 	if len(tagIDs) == 0 && len(groupIDs) == 0 {
 		return invalidRequest(op, "no tag or group id")
 	}
-	var res util.CommonError
+	var res okResponse
 	return a.post(ctx, a.contTok, op, "externalcontact/del_corp_tag", delCorpTagRequest{TagID: tagIDs, GroupID: groupIDs}, &res)
 }
 
@@ -211,7 +216,7 @@ func (a *API) MarkTag(ctx context.Context, userID, externalUserID string, add, r
 	if len(add)+len(remove) > maxMarkTags {
 		return invalidRequest(op, "%d tags, at most %d", len(add)+len(remove), maxMarkTags)
 	}
-	var res util.CommonError
+	var res okResponse
 	return a.post(ctx, a.contTok, op, "externalcontact/mark_tag",
 		markTagRequest{UserID: userID, ExternalUserID: externalUserID, AddTag: add, RemoveTag: remove}, &res)
 }
