@@ -78,6 +78,8 @@ var migrations = []migration{
 	{id: "0026_privacy_brand_profiles", up: migratePrivacy},
 	// Each channel instance's own tags (WeCom corp tags) as last read.
 	{id: "0027_s6wecomdeep_channel_tags", up: migrateChannelTags},
+	// Customer groups (WeCom 客户群), their members and daily sends.
+	{id: "0028_s6wecomdeep_customer_groups", up: migrateCustomerGroups},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -167,6 +167,18 @@ func (c *Client) inbound(m *Message) *adapters.Inbound {
 			in.Attrs[adapters.AttrBrands] = strings.Join(c.brands, ",")
 		}
 		return in
+	case m.MsgType == MsgTypeEvent && m.Event == EventChangeExternalChat:
+		// A customer group changed: the gateway reads it again
+		// (groupchat/get) and keeps its members (groups.go).
+		in.Kind, in.Event, in.From, in.SenderID = "event", "group.changed", adapters.PartyGuide, m.ChatID
+		in.Attrs = map[string]string{"chat_id": m.ChatID, "change_type": m.ChangeType, "update_detail": m.UpdateDetail,
+			"join_scene": strconv.Itoa(m.JoinScene), "quit_scene": strconv.Itoa(m.QuitScene),
+			"mem_change_cnt": strconv.Itoa(m.MemChangeCnt), "mem_change_list": strings.Join(m.MemChangeList, ","),
+			"last_mem_ver": m.LastMemVer, "cur_mem_ver": m.CurMemVer}
+		if len(c.brands) > 1 {
+			in.Attrs[adapters.AttrBrands] = strings.Join(c.brands, ",")
+		}
+		return in
 	case m.MsgType == MsgTypeEvent && m.Event == EventKfMsgOrEvent:
 		in.Kind, in.Event = "event", "kf.notify"
 		in.Attrs = map[string]string{"token": m.Token, "open_kfid": m.OpenKfID}

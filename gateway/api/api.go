@@ -53,6 +53,8 @@ type Options struct {
 	// Tags sets members' tags on the channels too and resyncs them;
 	// nil answers 503.
 	Tags Tags
+	// Groups sends to customer groups; nil answers 503.
+	Groups Groups
 	// LedgerZone is the zone of the leaderboards' months
 	// (ledger.time_zone). Default UTC.
 	LedgerZone *time.Location
@@ -80,6 +82,7 @@ type Server struct {
 
 	memberCodes *membercode.Codes
 	tags        Tags
+	groups      Groups
 }
 
 // New returns the API server.
@@ -100,7 +103,7 @@ func New(o Options) *Server {
 	return &Server{store: o.Store, adminTokens: admins, audit: o.Audit, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger,
 		contactWays: o.ContactWays, channels: o.Channels, assigner: o.Assigner, workflows: o.Workflows,
 		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler, redeemer: o.Redeemer, ledgerZone: o.LedgerZone,
-		memberCodes: membercode.New(o.Store, nil), tags: o.Tags}
+		memberCodes: membercode.New(o.Store, nil), tags: o.Tags, groups: o.Groups}
 }
 
 // adminToken is a configured admin token and the name the audit trail
@@ -161,6 +164,11 @@ func (s *Server) Mount(r *gin.Engine) {
 	members.GET("/members/:id/export", s.exportMember)
 	members.POST("/members/:id/tags", s.setMemberTags)
 	members.POST("/channels/:key/tags/resync", s.resyncTags)
+	members.GET("/groups", s.listGroups)
+	members.POST("/groups/messages", s.sendGroupMessage)
+	members.GET("/channels/:key/groups/:chat_id", s.getGroup)
+	members.POST("/channels/:key/groups/welcome", s.groupWelcome)
+	members.POST("/channels/:key/groups/resync", s.resyncGroups)
 
 	workflows := group(ResourceWorkflows)
 	workflows.GET("/workflows", s.listWorkflows)

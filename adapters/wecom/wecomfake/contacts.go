@@ -349,6 +349,9 @@ func (s *Server) serveAddMsgTemplate(_ *http.Request, body []byte) (map[string]a
 	if req.ChatType == "" {
 		req.ChatType = "single"
 	}
+	if req.ChatType == "group" {
+		return s.serveGroupMsgTemplate(body)
+	}
 	if req.ChatType != "single" {
 		return nil, errorf(CodeInvalidParameter, "the fake supports chat_type single only")
 	}

@@ -200,6 +200,7 @@ type Server struct {
 	dupChecks      map[string]time.Time
 	kf             kfState
 	tagState       tagState
+	groups         groupState
 	media          mediaState
 	delays         map[string]delay
 	rates          map[string]*rateWindow
@@ -261,6 +262,9 @@ func New(tb testing.TB, opts ...Option) *Server {
 	s.handle(mux, PathEditCorpTag, http.MethodPost, scopeContact, s.serveEditCorpTag)
 	s.handle(mux, PathDelCorpTag, http.MethodPost, scopeContact, s.serveDelCorpTag)
 	s.handle(mux, PathMarkTag, http.MethodPost, scopeContact, s.serveMarkTag)
+	s.handle(mux, PathGroupChatGet, http.MethodPost, scopeContact, s.serveGroupChatGet)
+	s.handle(mux, PathGroupChatList, http.MethodPost, scopeContact, s.serveGroupChatList)
+	s.handle(mux, PathGroupWelcomeTemplate, http.MethodPost, scopeContact, s.serveGroupWelcomeTemplate)
 	s.handle(mux, PathKFSyncMsg, http.MethodPost, scopeApp, s.serveKFSync)
 	s.handle(mux, PathKFSendMsg, http.MethodPost, scopeApp, s.serveKFSend)
 	s.handle(mux, PathMessageSend, http.MethodPost, scopeApp, s.serveMessageSend)

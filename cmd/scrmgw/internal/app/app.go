@@ -35,6 +35,7 @@ import (
 	"github.com/scrmgw/scrmgw/gateway/assign"
 	"github.com/scrmgw/scrmgw/gateway/audit"
 	"github.com/scrmgw/scrmgw/gateway/commerce"
+	"github.com/scrmgw/scrmgw/gateway/groups"
 	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/ledger"
 	"github.com/scrmgw/scrmgw/gateway/outbox"
@@ -67,8 +68,10 @@ type App struct {
 	ingester  *webhook.Ingester
 	webhook   *webhook.Channel
 	contacts  *inbox.Contacts
-	// tags keeps members' tags in step with the channels' (tags.go).
-	tags     *tags.Syncer
+	// tags keeps members' tags in step with the channels' (wecomdeep.go).
+	tags *tags.Syncer
+	// groups keeps customer groups and sends to them (wecomdeep.go).
+	groups   *groups.Keeper
 	messages *inbox.Messages
 	engine   *engine.Engine
 	// handovers hands the WeCom customers of guides who left to

@@ -241,6 +241,7 @@ func (a *App) wireChannels() error {
 	a.contacts = inbox.NewContacts(a.Store, a.Channels, a.sender, a.welcomer(), a.Log)
 	a.contacts.Register(a.processor)
 	a.wireTags()
+	a.wireGroups()
 	a.commerce = commerce.New(a.Store, a.Log)
 	if a.commerce.Rules, a.commerce.Location, err = a.ledgerRules(); err != nil {
 		return err

@@ -1,6 +1,9 @@
 package app
 
-import "github.com/scrmgw/scrmgw/gateway/tags"
+import (
+	"github.com/scrmgw/scrmgw/gateway/groups"
+	"github.com/scrmgw/scrmgw/gateway/tags"
+)
 
 // wireTags keeps members' tags in step with the channels that keep tags
 // of their own (WeCom corp tags): the contact handler applies guides'
@@ -9,4 +12,11 @@ import "github.com/scrmgw/scrmgw/gateway/tags"
 func (a *App) wireTags() {
 	a.tags = tags.New(a.Store, a.Channels, a.Log)
 	a.contacts.Tags = a.tags
+}
+
+// wireGroups keeps the channels' customer groups (WeCom 客户群) from
+// their change events, for the API to list and send to.
+func (a *App) wireGroups() {
+	a.groups = groups.New(a.Store, a.Channels, a.Log)
+	a.groups.Register(a.processor)
 }
