@@ -179,6 +179,12 @@ func (c *Client) inbound(m *Message) *adapters.Inbound {
 			in.Attrs[adapters.AttrBrands] = strings.Join(c.brands, ",")
 		}
 		return in
+	case m.MsgType == MsgTypeEvent && m.Event == EventCustomerAcquisition:
+		// The links' quota runs low or out, or a link stopped working:
+		// operators are warned (gateway/links).
+		in.Kind, in.Event = "event", "links.notice"
+		in.Attrs = map[string]string{"notice": m.ChangeType, "link_id": m.LinkID}
+		return in
 	case m.MsgType == MsgTypeEvent && m.Event == EventKfMsgOrEvent:
 		in.Kind, in.Event = "event", "kf.notify"
 		in.Attrs = map[string]string{"token": m.Token, "open_kfid": m.OpenKfID}

@@ -37,6 +37,11 @@ const (
 	// 变更回调): ChangeType create, update (UpdateDetail says what) or
 	// dismiss.
 	EventChangeExternalChat = "change_external_chat"
+	// EventCustomerAcquisition is news of acquisition links (获客助手):
+	// ChangeType balance_low, balance_exhausted, quota_expire_soon,
+	// link_unavailable, delete_link or customer_start_chat; LinkID the
+	// link, for those about one.
+	EventCustomerAcquisition = "customer_acquisition"
 
 	// ChangeTypeAddExternalContact: an employee added a customer.
 	ChangeTypeAddExternalContact = "add_external_contact"
@@ -130,6 +135,9 @@ type Message struct {
 	LastMemVer    string
 	CurMemVer     string
 
+	// LinkID is the acquisition link of a customer_acquisition event.
+	LinkID string
+
 	// MsgID identifies an app message (a 64-bit integer, kept as text).
 	MsgID string
 	// Content is a text message's text.
@@ -180,6 +188,7 @@ type wireMessage struct {
 	MemChangeCnt string `xml:"MemChangeCnt"`
 	LastMemVer   string `xml:"LastMemVer"`
 	CurMemVer    string `xml:"CurMemVer"`
+	LinkID       string `xml:"LinkId"`
 
 	MsgID     string `xml:"MsgId"`
 	Content   string `xml:"Content"`
@@ -254,6 +263,8 @@ func (w *wireMessage) set(name, value []byte) {
 		f = &w.LastMemVer
 	case "CurMemVer":
 		f = &w.CurMemVer
+	case "LinkId":
+		f = &w.LinkID
 	case "MsgId":
 		f = &w.MsgID
 	case "Content":
@@ -312,6 +323,7 @@ func ParseMessage(plain []byte) (*Message, error) {
 		MemChangeCnt:   atoiLoose(w.MemChangeCnt),
 		LastMemVer:     strings.TrimSpace(w.LastMemVer),
 		CurMemVer:      strings.TrimSpace(w.CurMemVer),
+		LinkID:         strings.TrimSpace(w.LinkID),
 		MsgID:          strings.TrimSpace(w.MsgID),
 		Content:        w.Content,
 		PicURL:         w.PicURL,
@@ -403,6 +415,8 @@ func parseCoordinate(name, s string, limit float64) (float64, error) {
 //     TagType, Id and StrategyId, joined by ":";
 //   - change_external_chat events: "chat:" + corp, CreateTime, ChatId,
 //     ChangeType, UpdateDetail and CurMemVer, joined by ":";
+//   - customer_acquisition events: "acq:" + corp, CreateTime, ChangeType
+//     and LinkId, joined by ":";
 //   - kf_msg_or_event: "kf:" + Token;
 //   - app messages: "msg:" + MsgId;
 //   - anything else: "other:" + corp, AgentID, FromUserName, CreateTime,
@@ -418,6 +432,8 @@ func (m *Message) DedupKey() string {
 		return "tag:" + m.ToUserName + ":" + ts + ":" + m.ChangeType + ":" + m.TagType + ":" + m.ID + ":" + m.StrategyID
 	case m.MsgType == MsgTypeEvent && m.Event == EventChangeExternalChat:
 		return "chat:" + m.ToUserName + ":" + ts + ":" + m.ChatID + ":" + m.ChangeType + ":" + m.UpdateDetail + ":" + m.CurMemVer
+	case m.MsgType == MsgTypeEvent && m.Event == EventCustomerAcquisition:
+		return "acq:" + m.ToUserName + ":" + ts + ":" + m.ChangeType + ":" + m.LinkID
 	case m.MsgType == MsgTypeEvent && m.Event == EventKfMsgOrEvent && m.Token != "":
 		return "kf:" + m.Token
 	case m.MsgID != "":

@@ -55,6 +55,9 @@ type Options struct {
 	Tags Tags
 	// Groups sends to customer groups; nil answers 503.
 	Groups Groups
+	// Links makes contact links (WeCom acquisition links); nil answers
+	// 503.
+	Links Links
 	// LedgerZone is the zone of the leaderboards' months
 	// (ledger.time_zone). Default UTC.
 	LedgerZone *time.Location
@@ -83,6 +86,7 @@ type Server struct {
 	memberCodes *membercode.Codes
 	tags        Tags
 	groups      Groups
+	links       Links
 }
 
 // New returns the API server.
@@ -103,7 +107,7 @@ func New(o Options) *Server {
 	return &Server{store: o.Store, adminTokens: admins, audit: o.Audit, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger,
 		contactWays: o.ContactWays, channels: o.Channels, assigner: o.Assigner, workflows: o.Workflows,
 		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler, redeemer: o.Redeemer, ledgerZone: o.LedgerZone,
-		memberCodes: membercode.New(o.Store, nil), tags: o.Tags, groups: o.Groups}
+		memberCodes: membercode.New(o.Store, nil), tags: o.Tags, groups: o.Groups, links: o.Links}
 }
 
 // adminToken is a configured admin token and the name the audit trail
@@ -140,6 +144,9 @@ func (s *Server) Mount(r *gin.Engine) {
 	catalog.DELETE("/stores/:id", s.deleteStore)
 	catalog.POST("/stores/:id/contact-way", s.storeContactWay)
 	catalog.GET("/contact-ways", s.listContactWays)
+	catalog.POST("/stores/:id/acquisition-link", s.storeLink)
+	catalog.GET("/acquisition-links", s.listLinks)
+	catalog.GET("/acquisition-quota", s.linkQuota)
 
 	guides := group(ResourceGuides)
 	guides.GET("/guides", s.listGuides)
@@ -150,6 +157,7 @@ func (s *Server) Mount(r *gin.Engine) {
 	guides.DELETE("/guides/:id", s.deleteGuide)
 	guides.POST("/guides/:id/leave", s.guideLeave)
 	guides.POST("/guides/:id/contact-way", s.guideContactWay)
+	guides.POST("/guides/:id/acquisition-link", s.guideLink)
 	guides.GET("/leaderboards", s.leaderboard)
 
 	members := group(ResourceMembers)

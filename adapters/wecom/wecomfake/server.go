@@ -201,6 +201,7 @@ type Server struct {
 	kf             kfState
 	tagState       tagState
 	groups         groupState
+	acq            acquisitionState
 	media          mediaState
 	delays         map[string]delay
 	rates          map[string]*rateWindow
@@ -265,6 +266,10 @@ func New(tb testing.TB, opts ...Option) *Server {
 	s.handle(mux, PathGroupChatGet, http.MethodPost, scopeContact, s.serveGroupChatGet)
 	s.handle(mux, PathGroupChatList, http.MethodPost, scopeContact, s.serveGroupChatList)
 	s.handle(mux, PathGroupWelcomeTemplate, http.MethodPost, scopeContact, s.serveGroupWelcomeTemplate)
+	s.handle(mux, PathCreateLink, http.MethodPost, scopeContact, s.serveCreateLink)
+	s.handle(mux, PathListLink, http.MethodPost, scopeContact, s.serveListLink)
+	s.handle(mux, PathGetLink, http.MethodPost, scopeContact, s.serveGetLink)
+	s.handle(mux, PathAcquisitionQuota, http.MethodGet, scopeContact, s.serveAcquisitionQuota)
 	s.handle(mux, PathKFSyncMsg, http.MethodPost, scopeApp, s.serveKFSync)
 	s.handle(mux, PathKFSendMsg, http.MethodPost, scopeApp, s.serveKFSend)
 	s.handle(mux, PathMessageSend, http.MethodPost, scopeApp, s.serveMessageSend)

@@ -38,6 +38,7 @@ import (
 	"github.com/scrmgw/scrmgw/gateway/groups"
 	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/ledger"
+	"github.com/scrmgw/scrmgw/gateway/links"
 	"github.com/scrmgw/scrmgw/gateway/outbox"
 	"github.com/scrmgw/scrmgw/gateway/tags"
 	"github.com/scrmgw/scrmgw/store"
@@ -71,7 +72,9 @@ type App struct {
 	// tags keeps members' tags in step with the channels' (wecomdeep.go).
 	tags *tags.Syncer
 	// groups keeps customer groups and sends to them (wecomdeep.go).
-	groups   *groups.Keeper
+	groups *groups.Keeper
+	// links makes contact links and warns of their quota (wecomdeep.go).
+	links    *links.Links
 	messages *inbox.Messages
 	engine   *engine.Engine
 	// handovers hands the WeCom customers of guides who left to

@@ -242,6 +242,7 @@ func (a *App) wireChannels() error {
 	a.contacts.Register(a.processor)
 	a.wireTags()
 	a.wireGroups()
+	a.wireLinks()
 	a.commerce = commerce.New(a.Store, a.Log)
 	if a.commerce.Rules, a.commerce.Location, err = a.ledgerRules(); err != nil {
 		return err

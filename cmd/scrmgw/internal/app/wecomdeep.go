@@ -2,6 +2,7 @@ package app
 
 import (
 	"github.com/scrmgw/scrmgw/gateway/groups"
+	"github.com/scrmgw/scrmgw/gateway/links"
 	"github.com/scrmgw/scrmgw/gateway/tags"
 )
 
@@ -19,4 +20,11 @@ func (a *App) wireTags() {
 func (a *App) wireGroups() {
 	a.groups = groups.New(a.Store, a.Channels, a.Log)
 	a.groups.Register(a.processor)
+}
+
+// wireLinks makes contact links (WeCom acquisition links) and warns of
+// their quota.
+func (a *App) wireLinks() {
+	a.links = links.New(a.Store, a.Channels, a.Log)
+	a.links.Register(a.processor)
 }
