@@ -80,6 +80,8 @@ var migrations = []migration{
 	{id: "0027_s6wecomdeep_channel_tags", up: migrateChannelTags},
 	// Customer groups (WeCom 客户群), their members and daily sends.
 	{id: "0028_s6wecomdeep_customer_groups", up: migrateCustomerGroups},
+	// Moment tasks (WeCom 朋友圈) and who posted.
+	{id: "0029_s6wecomdeep_moment_tasks", up: migrateMomentTasks},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -58,6 +58,8 @@ type Options struct {
 	// Links makes contact links (WeCom acquisition links); nil answers
 	// 503.
 	Links Links
+	// Moments publishes moment tasks; nil answers 503.
+	Moments Moments
 	// LedgerZone is the zone of the leaderboards' months
 	// (ledger.time_zone). Default UTC.
 	LedgerZone *time.Location
@@ -87,6 +89,7 @@ type Server struct {
 	tags        Tags
 	groups      Groups
 	links       Links
+	moments     Moments
 }
 
 // New returns the API server.
@@ -107,7 +110,7 @@ func New(o Options) *Server {
 	return &Server{store: o.Store, adminTokens: admins, audit: o.Audit, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger,
 		contactWays: o.ContactWays, channels: o.Channels, assigner: o.Assigner, workflows: o.Workflows,
 		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler, redeemer: o.Redeemer, ledgerZone: o.LedgerZone,
-		memberCodes: membercode.New(o.Store, nil), tags: o.Tags, groups: o.Groups, links: o.Links}
+		memberCodes: membercode.New(o.Store, nil), tags: o.Tags, groups: o.Groups, links: o.Links, moments: o.Moments}
 }
 
 // adminToken is a configured admin token and the name the audit trail
@@ -185,6 +188,9 @@ func (s *Server) Mount(r *gin.Engine) {
 	workflows.POST("/workflows/:name/disable", s.setWorkflowEnabled(false))
 	workflows.GET("/workflows/:name/stats", s.workflowStats)
 	workflows.POST("/workflows/:name/versions/:version/retire", s.retireVersion)
+	workflows.POST("/moments", s.publishMoment)
+	workflows.GET("/moments", s.listMoments)
+	workflows.GET("/moments/:id", s.getMoment)
 
 	tasks := group(ResourceTasks)
 	tasks.GET("/guide-tasks", s.guideTaskCounts)

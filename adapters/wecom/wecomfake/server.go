@@ -202,6 +202,7 @@ type Server struct {
 	tagState       tagState
 	groups         groupState
 	acq            acquisitionState
+	moments        momentState
 	media          mediaState
 	delays         map[string]delay
 	rates          map[string]*rateWindow
@@ -270,6 +271,9 @@ func New(tb testing.TB, opts ...Option) *Server {
 	s.handle(mux, PathListLink, http.MethodPost, scopeContact, s.serveListLink)
 	s.handle(mux, PathGetLink, http.MethodPost, scopeContact, s.serveGetLink)
 	s.handle(mux, PathAcquisitionQuota, http.MethodGet, scopeContact, s.serveAcquisitionQuota)
+	s.handle(mux, PathAddMomentTask, http.MethodPost, scopeContact, s.serveAddMomentTask)
+	s.handle(mux, PathGetMomentTaskResult, http.MethodGet, scopeContact, s.serveGetMomentTaskResult)
+	s.handle(mux, PathGetMomentTask, http.MethodPost, scopeContact, s.serveGetMomentTask)
 	s.handle(mux, PathKFSyncMsg, http.MethodPost, scopeApp, s.serveKFSync)
 	s.handle(mux, PathKFSendMsg, http.MethodPost, scopeApp, s.serveKFSend)
 	s.handle(mux, PathMessageSend, http.MethodPost, scopeApp, s.serveMessageSend)

@@ -39,6 +39,7 @@ import (
 	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/ledger"
 	"github.com/scrmgw/scrmgw/gateway/links"
+	"github.com/scrmgw/scrmgw/gateway/moments"
 	"github.com/scrmgw/scrmgw/gateway/outbox"
 	"github.com/scrmgw/scrmgw/gateway/tags"
 	"github.com/scrmgw/scrmgw/store"
@@ -74,7 +75,9 @@ type App struct {
 	// groups keeps customer groups and sends to them (wecomdeep.go).
 	groups *groups.Keeper
 	// links makes contact links and warns of their quota (wecomdeep.go).
-	links    *links.Links
+	links *links.Links
+	// moments publishes moment campaigns (wecomdeep.go).
+	moments  *moments.Campaigns
 	messages *inbox.Messages
 	engine   *engine.Engine
 	// handovers hands the WeCom customers of guides who left to

@@ -3,6 +3,7 @@ package app
 import (
 	"github.com/scrmgw/scrmgw/gateway/groups"
 	"github.com/scrmgw/scrmgw/gateway/links"
+	"github.com/scrmgw/scrmgw/gateway/moments"
 	"github.com/scrmgw/scrmgw/gateway/tags"
 )
 
@@ -23,8 +24,9 @@ func (a *App) wireGroups() {
 }
 
 // wireLinks makes contact links (WeCom acquisition links) and warns of
-// their quota.
+// their quota, and publishes moment campaigns.
 func (a *App) wireLinks() {
 	a.links = links.New(a.Store, a.Channels, a.Log)
 	a.links.Register(a.processor)
+	a.moments = moments.New(a.Store, a.Channels, a.Log)
 }
