@@ -245,4 +245,3 @@ func (s *Store) SetGroupSendMsgID(ctx context.Context, channel, chatID, day, msg
 	return translate(s.db.WithContext(ctx).Model(&CustomerGroupSend{}).Where("channel = ? AND chat_id = ? AND day = ?", channel, chatID, day).
 		Update("msg_id", msgID).Error)
 }
-
