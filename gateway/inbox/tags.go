@@ -11,10 +11,10 @@ import (
 
 // contactTags makes the member's tags what the channel's guides put on
 // the contact, when the channel keeps tags (c.Tags): added and removed
-// with member.tagged and member.untagged. Without a Syncer, the guide's
-// tags are only added, as before channels kept tags.
+// with member.tagged and member.untagged. Without a Syncer, or on a
+// channel that keeps no tags, the guide's tags are only added.
 func (c *Contacts) contactTags(ctx context.Context, in *adapters.Inbound, memberID int64, info *adapters.Contact, follow adapters.ContactFollow, changed map[string]string) error {
-	if c.Tags == nil {
+	if c.Tags == nil || !c.Tags.Keeps(in.Channel) {
 		var tags []string
 		for _, t := range follow.Tags {
 			if t = strings.TrimSpace(t); t != "" && len([]rune(t)) <= 64 {
@@ -48,7 +48,7 @@ func (c *Contacts) contactTags(ctx context.Context, in *adapters.Inbound, member
 // names (an unknown tag is no error): renames and deletions apply to the
 // members of the brands the channel serves.
 func (c *Contacts) tagsChanged(ctx context.Context, in *adapters.Inbound) error {
-	if c.Tags == nil {
+	if c.Tags == nil || !c.Tags.Keeps(in.Channel) {
 		return nil
 	}
 	ch, err := c.Tags.Refresh(ctx, in.Channel, in.Brands(), in.DedupKey, in.At)

@@ -55,6 +55,12 @@ func (y *Syncer) taggers(brand string) map[string]adapters.Tagger {
 	return out
 }
 
+// Keeps reports whether the channel instance keeps tags of its own.
+func (y *Syncer) Keeps(channel string) bool {
+	_, ok := y.tagger(channel)
+	return ok
+}
+
 func (y *Syncer) tagger(key string) (adapters.Tagger, bool) {
 	ch, ok := y.channels.Channel(key)
 	if !ok {
