@@ -111,6 +111,12 @@ var migrations = []migration{
 	{id: "0032_live_cloudstore", up: migrateLive},
 	// The retention job finds run steps by when they finished.
 	{id: "0033_retention_steps", up: migrateRetentionSteps},
+	// Each channel instance's own tags (WeCom corp tags) as last read.
+	{id: "0034_channel_tags", up: migrateChannelTags},
+	// Customer groups (WeCom 客户群), their members and daily sends.
+	{id: "0035_customer_groups", up: migrateCustomerGroups},
+	// Moment tasks (WeCom 朋友圈) and who posted.
+	{id: "0036_moment_tasks", up: migrateMomentTasks},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

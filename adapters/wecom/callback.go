@@ -158,6 +158,33 @@ func (c *Client) inbound(m *Message) *adapters.Inbound {
 		in.Kind, in.Event, in.From, in.SenderID = "event", "guide.left", adapters.PartyGuide, m.UserID
 		in.Attrs = map[string]string{"user_id": m.UserID}
 		return in
+	case m.MsgType == MsgTypeEvent && m.Event == EventChangeExternalTag:
+		// The corp's tag library changed: the gateway reads it again and
+		// applies renames and deletions to members' tags (tags.go).
+		in.Kind, in.Event = "event", "tags.changed"
+		in.Attrs = map[string]string{"id": m.ID, "tag_type": m.TagType, "change_type": m.ChangeType, "strategy_id": m.StrategyID}
+		if len(c.brands) > 1 {
+			in.Attrs[adapters.AttrBrands] = strings.Join(c.brands, ",")
+		}
+		return in
+	case m.MsgType == MsgTypeEvent && m.Event == EventChangeExternalChat:
+		// A customer group changed: the gateway reads it again
+		// (groupchat/get) and keeps its members (groups.go).
+		in.Kind, in.Event, in.From, in.SenderID = "event", "group.changed", adapters.PartyGuide, m.ChatID
+		in.Attrs = map[string]string{"chat_id": m.ChatID, "change_type": m.ChangeType, "update_detail": m.UpdateDetail,
+			"join_scene": strconv.Itoa(m.JoinScene), "quit_scene": strconv.Itoa(m.QuitScene),
+			"mem_change_cnt": strconv.Itoa(m.MemChangeCnt), "mem_change_list": strings.Join(m.MemChangeList, ","),
+			"last_mem_ver": m.LastMemVer, "cur_mem_ver": m.CurMemVer}
+		if len(c.brands) > 1 {
+			in.Attrs[adapters.AttrBrands] = strings.Join(c.brands, ",")
+		}
+		return in
+	case m.MsgType == MsgTypeEvent && m.Event == EventCustomerAcquisition:
+		// The links' quota runs low or out, or a link stopped working:
+		// operators are warned (gateway/links).
+		in.Kind, in.Event = "event", "links.notice"
+		in.Attrs = map[string]string{"notice": m.ChangeType, "link_id": m.LinkID}
+		return in
 	case m.MsgType == MsgTypeEvent && m.Event == EventKfMsgOrEvent:
 		in.Kind, in.Event = "event", "kf.notify"
 		in.Attrs = map[string]string{"token": m.Token, "open_kfid": m.OpenKfID}

@@ -68,6 +68,8 @@ type Client struct {
 	tasks taskList
 	// media uploads the pictures and files messages name by URL.
 	media *mediaStore
+	// tags is the corp's tag library read last (tags.go).
+	tags tagCache
 }
 
 var (

@@ -70,6 +70,10 @@ type Config struct {
 	// Default: send.rate.wecom (each corp's), else the channel's own
 	// rate (Spec().Rate).
 	SendRate string `yaml:"send_rate"`
+	// TagGroup is the corp tag group (标签组) scrmgw creates the tags it
+	// marks customers with when the corp has no tag of that name yet.
+	// Default "scrmgw".
+	TagGroup string `yaml:"tag_group"`
 	// Instances are further WeCom corps (or apps of one corp), by
 	// instance name: lower-case letters, digits, '-' and '_'. Only the
 	// top-level wecom section has them.
@@ -133,6 +137,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.ContactSecret == "" {
 		c.ContactSecret = c.Secret
+	}
+	if c.TagGroup == "" {
+		c.TagGroup = DefaultTagGroup
 	}
 	return c
 }

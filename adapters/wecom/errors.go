@@ -66,6 +66,7 @@ var codeKinds = map[int]error{
 	40003:  adapters.ErrInvalidRecipient, // 无效的UserID
 	40031:  adapters.ErrInvalidRecipient, // 不合法的UserID列表
 	40096:  adapters.ErrInvalidRecipient, // 不合法的外部联系人userid
+	40050:  adapters.ErrInvalidRecipient, // 不合法的chatid (a customer group dismissed or unknown)
 	40098:  adapters.ErrInvalidRecipient, // 成员尚未实名认证
 	40099:  adapters.ErrInvalidRecipient, // 外部联系人的数量已达上限
 	41048:  adapters.ErrInvalidRecipient, // 无可发送的客户

@@ -1,6 +1,7 @@
 package wecom
 
 import (
+	"bytes"
 	"encoding/xml"
 	"fmt"
 	"math"
@@ -27,6 +28,20 @@ const (
 	// EventKfMsgOrEvent says a WeCom customer-service (微信客服) account has
 	// new messages, to be fetched with sync_msg using Token.
 	EventKfMsgOrEvent = "kf_msg_or_event"
+	// EventChangeExternalTag is a change to the corp's customer tag
+	// library (企业客户标签 变更回调): a tag or tag group created,
+	// updated, deleted, or a group's tags reordered (shuffle); TagType
+	// says which kind of thing, ChangeType what happened, ID which.
+	EventChangeExternalTag = "change_external_tag"
+	// EventChangeExternalChat is a change to a customer group (客户群
+	// 变更回调): ChangeType create, update (UpdateDetail says what) or
+	// dismiss.
+	EventChangeExternalChat = "change_external_chat"
+	// EventCustomerAcquisition is news of acquisition links (获客助手):
+	// ChangeType balance_low, balance_exhausted, quota_expire_soon,
+	// link_unavailable, delete_link or customer_start_chat; LinkID the
+	// link, for those about one.
+	EventCustomerAcquisition = "customer_acquisition"
 
 	// ChangeTypeAddExternalContact: an employee added a customer.
 	ChangeTypeAddExternalContact = "add_external_contact"
@@ -97,6 +112,32 @@ type Message struct {
 	// OpenKfID is the customer-service account that has new messages.
 	OpenKfID string
 
+	// ID is the tag or tag group of a change_external_tag event (the
+	// group, or none, for a shuffle); TagType is "tag" or "tag_group";
+	// StrategyID is the rule group (规则组) of a strategy tag.
+	ID         string
+	TagType    string
+	StrategyID string
+
+	// ChatID is the customer group of a change_external_chat event;
+	// UpdateDetail what an update changed (add_member, del_member,
+	// change_owner, change_name, change_notice); JoinScene and QuitScene
+	// how members joined (1 invited, 2 link, 3 QR code) or left (0 left,
+	// 1 removed by the owner); MemChangeList the members who did (a
+	// newer field, absent from older callbacks); LastMemVer and
+	// CurMemVer the member list's versions before and after.
+	ChatID        string
+	UpdateDetail  string
+	JoinScene     int
+	QuitScene     int
+	MemChangeCnt  int
+	MemChangeList []string
+	LastMemVer    string
+	CurMemVer     string
+
+	// LinkID is the acquisition link of a customer_acquisition event.
+	LinkID string
+
 	// MsgID identifies an app message (a 64-bit integer, kept as text).
 	MsgID string
 	// Content is a text message's text.
@@ -133,6 +174,21 @@ type wireMessage struct {
 
 	Token    string `xml:"Token"`
 	OpenKfID string `xml:"OpenKfId"`
+
+	ID         string `xml:"Id"`
+	TagType    string `xml:"TagType"`
+	StrategyID string `xml:"StrategyId"`
+
+	ChatID       string `xml:"ChatId"`
+	UpdateDetail string `xml:"UpdateDetail"`
+	JoinScene    string `xml:"JoinScene"`
+	QuitScene    string `xml:"QuitScene"`
+	// MemChangeList (<MemChangeList><Item>…) is read apart
+	// (memChangeList): the document is not flat then.
+	MemChangeCnt string `xml:"MemChangeCnt"`
+	LastMemVer   string `xml:"LastMemVer"`
+	CurMemVer    string `xml:"CurMemVer"`
+	LinkID       string `xml:"LinkId"`
 
 	MsgID     string `xml:"MsgId"`
 	Content   string `xml:"Content"`
@@ -187,6 +243,28 @@ func (w *wireMessage) set(name, value []byte) {
 		f = &w.Token
 	case "OpenKfId":
 		f = &w.OpenKfID
+	case "Id":
+		f = &w.ID
+	case "TagType":
+		f = &w.TagType
+	case "StrategyId":
+		f = &w.StrategyID
+	case "ChatId":
+		f = &w.ChatID
+	case "UpdateDetail":
+		f = &w.UpdateDetail
+	case "JoinScene":
+		f = &w.JoinScene
+	case "QuitScene":
+		f = &w.QuitScene
+	case "MemChangeCnt":
+		f = &w.MemChangeCnt
+	case "LastMemVer":
+		f = &w.LastMemVer
+	case "CurMemVer":
+		f = &w.CurMemVer
+	case "LinkId":
+		f = &w.LinkID
 	case "MsgId":
 		f = &w.MsgID
 	case "Content":
@@ -235,6 +313,17 @@ func ParseMessage(plain []byte) (*Message, error) {
 		FailReason:     w.FailReason,
 		Token:          w.Token,
 		OpenKfID:       w.OpenKfID,
+		ID:             strings.TrimSpace(w.ID),
+		TagType:        strings.TrimSpace(w.TagType),
+		StrategyID:     strings.TrimSpace(w.StrategyID),
+		ChatID:         strings.TrimSpace(w.ChatID),
+		UpdateDetail:   strings.TrimSpace(w.UpdateDetail),
+		JoinScene:      atoiLoose(w.JoinScene),
+		QuitScene:      atoiLoose(w.QuitScene),
+		MemChangeCnt:   atoiLoose(w.MemChangeCnt),
+		LastMemVer:     strings.TrimSpace(w.LastMemVer),
+		CurMemVer:      strings.TrimSpace(w.CurMemVer),
+		LinkID:         strings.TrimSpace(w.LinkID),
 		MsgID:          strings.TrimSpace(w.MsgID),
 		Content:        w.Content,
 		PicURL:         w.PicURL,
@@ -251,11 +340,29 @@ func ParseMessage(plain []byte) (*Message, error) {
 		}
 		m.CreateTime = t
 	}
-	if m.MsgType == MsgTypeEvent && (m.Event == EventChangeExternalContact || m.Event == EventChangeContact) && m.ChangeType == "" {
+	if m.MsgType == MsgTypeEvent && (m.Event == EventChangeExternalContact || m.Event == EventChangeContact || m.Event == EventChangeExternalTag || m.Event == EventChangeExternalChat) && m.ChangeType == "" {
 		return nil, fmt.Errorf("parsing callback message: %s without ChangeType: %w", m.Event, ErrMalformed)
 	}
 	if m.MsgType == MsgTypeEvent && m.Event == EventChangeContact && m.ChangeType == ChangeTypeDeleteUser && m.UserID == "" {
 		return nil, fmt.Errorf("parsing callback message: delete_user without UserID: %w", ErrMalformed)
+	}
+	if m.MsgType == MsgTypeEvent && m.Event == EventChangeExternalChat {
+		if m.ChatID == "" {
+			return nil, fmt.Errorf("parsing callback message: change_external_chat without ChatId: %w", ErrMalformed)
+		}
+		if bytes.Contains(plain, []byte("<MemChangeList>")) {
+			var l struct {
+				Items []string `xml:"MemChangeList>Item"`
+			}
+			if err := xml.Unmarshal(plain, &l); err != nil {
+				return nil, fmt.Errorf("parsing callback message: MemChangeList: %w: %w", ErrMalformed, err)
+			}
+			for _, it := range l.Items {
+				if it = strings.TrimSpace(it); it != "" {
+					m.MemChangeList = append(m.MemChangeList, it)
+				}
+			}
+		}
 	}
 	if m.MsgType == MsgTypeLocation {
 		if err := parseLocation(&w, m); err != nil {
@@ -304,6 +411,12 @@ func parseCoordinate(name, s string, limit float64) (float64, error) {
 //     UserID and ExternalUserID, joined by ":" (WeCom ids never contain ":");
 //   - change_contact events: "user:" + corp, CreateTime, ChangeType and
 //     UserID, joined by ":";
+//   - change_external_tag events: "tag:" + corp, CreateTime, ChangeType,
+//     TagType, Id and StrategyId, joined by ":";
+//   - change_external_chat events: "chat:" + corp, CreateTime, ChatId,
+//     ChangeType, UpdateDetail and CurMemVer, joined by ":";
+//   - customer_acquisition events: "acq:" + corp, CreateTime, ChangeType
+//     and LinkId, joined by ":";
 //   - kf_msg_or_event: "kf:" + Token;
 //   - app messages: "msg:" + MsgId;
 //   - anything else: "other:" + corp, AgentID, FromUserName, CreateTime,
@@ -315,6 +428,12 @@ func (m *Message) DedupKey() string {
 		return "evt:" + m.ToUserName + ":" + ts + ":" + m.ChangeType + ":" + m.UserID + ":" + m.ExternalUserID
 	case m.MsgType == MsgTypeEvent && m.Event == EventChangeContact:
 		return "user:" + m.ToUserName + ":" + ts + ":" + m.ChangeType + ":" + m.UserID
+	case m.MsgType == MsgTypeEvent && m.Event == EventChangeExternalTag:
+		return "tag:" + m.ToUserName + ":" + ts + ":" + m.ChangeType + ":" + m.TagType + ":" + m.ID + ":" + m.StrategyID
+	case m.MsgType == MsgTypeEvent && m.Event == EventChangeExternalChat:
+		return "chat:" + m.ToUserName + ":" + ts + ":" + m.ChatID + ":" + m.ChangeType + ":" + m.UpdateDetail + ":" + m.CurMemVer
+	case m.MsgType == MsgTypeEvent && m.Event == EventCustomerAcquisition:
+		return "acq:" + m.ToUserName + ":" + ts + ":" + m.ChangeType + ":" + m.LinkID
 	case m.MsgType == MsgTypeEvent && m.Event == EventKfMsgOrEvent && m.Token != "":
 		return "kf:" + m.Token
 	case m.MsgID != "":
@@ -322,4 +441,14 @@ func (m *Message) DedupKey() string {
 	default:
 		return "other:" + m.ToUserName + ":" + m.AgentID + ":" + m.FromUserName + ":" + ts + ":" + m.MsgType + ":" + m.Event
 	}
+}
+
+// atoiLoose is s as an integer, 0 when it is not one (a count or scene
+// WeCom added later, never worth refusing a callback for).
+func atoiLoose(s string) int {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return 0
+	}
+	return n
 }

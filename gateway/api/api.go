@@ -52,6 +52,16 @@ type Options struct {
 	Settler Settler
 	// Redeemer redeems coupons (POST /coupons/redeem); nil answers 503.
 	Redeemer Redeemer
+	// Tags sets members' tags on the channels too and resyncs them;
+	// nil answers 503.
+	Tags Tags
+	// Groups sends to customer groups; nil answers 503.
+	Groups Groups
+	// Links makes contact links (WeCom acquisition links); nil answers
+	// 503.
+	Links Links
+	// Moments publishes moment tasks; nil answers 503.
+	Moments Moments
 	// LedgerZone is the zone of the leaderboards' months
 	// (ledger.time_zone). Default UTC.
 	LedgerZone *time.Location
@@ -86,6 +96,10 @@ type Server struct {
 	memberCodes *membercode.Codes
 	live        LiveScheduler
 	shares      *sharelink.Signer
+	tags        Tags
+	groups      Groups
+	links       Links
+	moments     Moments
 }
 
 // New returns the API server.
@@ -106,7 +120,7 @@ func New(o Options) *Server {
 	return &Server{store: o.Store, adminTokens: admins, audit: o.Audit, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger,
 		contactWays: o.ContactWays, channels: o.Channels, assigner: o.Assigner, workflows: o.Workflows,
 		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler, redeemer: o.Redeemer, ledgerZone: o.LedgerZone,
-		memberCodes: membercode.New(o.Store, nil), live: o.Live, shares: o.Shares}
+		memberCodes: membercode.New(o.Store, nil), live: o.Live, shares: o.Shares, tags: o.Tags, groups: o.Groups, links: o.Links, moments: o.Moments}
 }
 
 // adminToken is a configured admin token, its store.HashToken (what the
@@ -143,6 +157,9 @@ func (s *Server) Mount(r *gin.Engine) {
 	catalog.DELETE("/stores/:id", s.deleteStore)
 	catalog.POST("/stores/:id/contact-way", s.storeContactWay)
 	catalog.GET("/contact-ways", s.listContactWays)
+	catalog.POST("/stores/:id/acquisition-link", s.storeLink)
+	catalog.GET("/acquisition-links", s.listLinks)
+	catalog.GET("/acquisition-quota", s.linkQuota)
 
 	guides := group(ResourceGuides)
 	guides.GET("/guides", s.listGuides)
@@ -153,6 +170,7 @@ func (s *Server) Mount(r *gin.Engine) {
 	guides.DELETE("/guides/:id", s.deleteGuide)
 	guides.POST("/guides/:id/leave", s.guideLeave)
 	guides.POST("/guides/:id/contact-way", s.guideContactWay)
+	guides.POST("/guides/:id/acquisition-link", s.guideLink)
 	guides.GET("/leaderboards", s.leaderboard)
 	guides.GET("/handovers", s.listHandovers)
 
@@ -167,6 +185,13 @@ func (s *Server) Mount(r *gin.Engine) {
 	members.POST("/members/:id/merge", s.mergeMember)
 	members.POST("/members/:id/erase", s.eraseMember)
 	members.GET("/members/:id/export", s.exportMember)
+	members.POST("/members/:id/tags", s.setMemberTags)
+	members.POST("/channels/:key/tags/resync", s.resyncTags)
+	members.GET("/groups", s.listGroups)
+	members.POST("/groups/messages", s.sendGroupMessage)
+	members.GET("/channels/:key/groups/:chat_id", s.getGroup)
+	members.POST("/channels/:key/groups/welcome", s.groupWelcome)
+	members.POST("/channels/:key/groups/resync", s.resyncGroups)
 
 	workflows := group(ResourceWorkflows)
 	workflows.GET("/workflows", s.listWorkflows)
@@ -176,6 +201,9 @@ func (s *Server) Mount(r *gin.Engine) {
 	workflows.GET("/workflows/:name/stats", s.workflowStats)
 	workflows.GET("/workflows/:name/runs", s.workflowRuns)
 	workflows.POST("/workflows/:name/versions/:version/retire", s.retireVersion)
+	workflows.POST("/moments", s.publishMoment)
+	workflows.GET("/moments", s.listMoments)
+	workflows.GET("/moments/:id", s.getMoment)
 
 	tasks := group(ResourceTasks)
 	tasks.GET("/guide-tasks", s.guideTaskCounts)

@@ -13,6 +13,7 @@ import (
 	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/gateway/outbox"
 	"github.com/scrmgw/scrmgw/gateway/queue"
+	"github.com/scrmgw/scrmgw/gateway/tags"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -58,6 +59,9 @@ type Contacts struct {
 	// as sharing a location with the bot does. No binding and no error:
 	// no guide near enough has room.
 	AssignNearest func(ctx context.Context, memberID int64, brand string, lat, lng float64) (*store.Binding, error)
+	// Tags, when set, keeps members' tags in step with the tags guides
+	// put on contacts and the channels' tag libraries (tags.go).
+	Tags *tags.Syncer
 
 	store    *store.Store
 	channels *adapters.Registry
@@ -77,6 +81,7 @@ func (c *Contacts) Register(p *Processor) {
 	p.On(OnEvent(EventContactRemoved), HandlerFunc(c.removed))
 	p.On(OnEvent(EventContactUpdated), HandlerFunc(c.updated))
 	p.On(OnEvent(EventLocationReported), HandlerFunc(c.located))
+	p.On(OnEvent(EventTagsChanged), HandlerFunc(c.tagsChanged))
 }
 
 // located: the channel reported where a member is (an Official
@@ -436,19 +441,9 @@ func (c *Contacts) updated(ctx context.Context, in *adapters.Inbound) error {
 			changed["remark"] = "set"
 		}
 	}
-	if in.Brand != "" && len(follow.Tags) > 0 {
-		var tags []string
-		for _, t := range follow.Tags {
-			if t = strings.TrimSpace(t); t != "" && len(t) <= 64 {
-				tags = append(tags, t)
-			}
-		}
-		added, err := c.store.AddMemberTags(ctx, id, in.Brand, tags, in.At)
-		if err != nil {
-			return fmt.Errorf("tagging member: %w", err)
-		}
-		if len(added) > 0 {
-			changed["tags_added"] = strings.Join(added, ",")
+	if in.Brand != "" {
+		if err := c.contactTags(ctx, in, id, info, follow, changed); err != nil {
+			return err
 		}
 	}
 	ev := &store.Event{Type: events.TypeMemberUpdated, BrandID: in.Brand, MemberID: &id,

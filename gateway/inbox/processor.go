@@ -24,6 +24,9 @@ const (
 	// EventLocationReported: the channel reported where a member is,
 	// without them sending it (an Official Account's LOCATION).
 	EventLocationReported = "location.reported"
+	// EventTagsChanged: a channel's own tag library changed (a WeCom
+	// change_external_tag).
+	EventTagsChanged = "tags.changed"
 )
 
 // Handler acts on one recorded delivery. Handlers must be idempotent

@@ -171,6 +171,10 @@ type Options struct {
 	SpreadWindow time.Duration
 	// Locale is the locale messages are rendered in; default "zh".
 	Locale string
+	// Tagger marks the tags tag and untag steps set on the channels
+	// that keep tags of their own (WeCom corp tags); nil: tags stay in
+	// scrmgw.
+	Tagger Tagger
 	// Channels are the channel instances the gateway was wired with
 	// (the adapters Registry), in the order a member's own channel is
 	// chosen, with their specs: whether a channel reaches a member

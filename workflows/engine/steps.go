@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/events"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/workflows"
@@ -116,7 +117,7 @@ func (e *Engine) act(ctx context.Context, rc *runCtx, step *workflows.Step, fail
 	case workflows.KindTag:
 		out, err = e.tag(ctx, rc, step, key, now)
 	case workflows.KindUntag:
-		out, err = e.untag(ctx, rc, step)
+		out, err = e.untag(ctx, rc, step, key, now)
 	case workflows.KindAwardPoints:
 		out, err = e.awardPoints(ctx, rc, step, key, now)
 	case workflows.KindWebhook:
@@ -218,7 +219,39 @@ func (e *Engine) guideTask(ctx context.Context, rc *runCtx, step *workflows.Step
 	return done(step.Next, fmt.Sprintf("task %d for guide %s, due %s", task.ID, p.Guide.ID, task.DueAt.In(loc).Format("2006-01-02 15:04"))), nil
 }
 
+// Tagger marks a member's tags on the channels that keep tags of their
+// own, so a tag a workflow sets shows there.
+type Tagger interface {
+	// CheckTags reports why tags cannot be set for brand on its
+	// channels: an error wrapping adapters.ErrInvalidMessage.
+	CheckTags(ctx context.Context, brand string, tags []string) error
+	// MarkTags adds and removes the member's tags on those channels.
+	MarkTags(ctx context.Context, brand string, memberID int64, add, remove []string) error
+}
+
+// markTags marks a step's tags on the channels before they are written
+// here: a tag a channel refuses fails the step with nothing written.
+func (e *Engine) markTags(ctx context.Context, rc *runCtx, add, remove []string) error {
+	if e.opts.Tagger == nil {
+		return nil
+	}
+	if err := e.opts.Tagger.CheckTags(ctx, rc.run.BrandID, add); err != nil {
+		return fmt.Errorf("%w: %w", err, errPermanent)
+	}
+	err := e.opts.Tagger.MarkTags(ctx, rc.run.BrandID, rc.run.MemberID, add, remove)
+	if err != nil && !adapters.Retryable(err) {
+		return fmt.Errorf("marking tags on the member's channels: %w: %w", err, errPermanent)
+	}
+	if err != nil {
+		return fmt.Errorf("marking tags on the member's channels: %w", err)
+	}
+	return nil
+}
+
 func (e *Engine) tag(ctx context.Context, rc *runCtx, step *workflows.Step, key string, now time.Time) (outcome, error) {
+	if err := e.markTags(ctx, rc, step.Tag.Tags, nil); err != nil {
+		return outcome{}, err
+	}
 	added, err := e.store.AddMemberTags(ctx, rc.run.MemberID, rc.run.BrandID, step.Tag.Tags, now)
 	if err != nil {
 		return outcome{}, fmt.Errorf("tagging member: %w", err)
@@ -239,13 +272,27 @@ func (e *Engine) tag(ctx context.Context, rc *runCtx, step *workflows.Step, key 
 	return out, nil
 }
 
-func (e *Engine) untag(ctx context.Context, rc *runCtx, step *workflows.Step) (outcome, error) {
+func (e *Engine) untag(ctx context.Context, rc *runCtx, step *workflows.Step, key string, now time.Time) (outcome, error) {
+	if err := e.markTags(ctx, rc, nil, step.Tag.Tags); err != nil {
+		return outcome{}, err
+	}
 	removed, err := e.store.RemoveMemberTags(ctx, rc.run.MemberID, rc.run.BrandID, step.Tag.Tags)
 	if err != nil {
 		return outcome{}, fmt.Errorf("untagging member: %w", err)
 	}
 	rc.changed()
-	return done(step.Next, fmt.Sprintf("untagged %v (had %v)", step.Tag.Tags, removed)), nil
+	out := done(step.Next, fmt.Sprintf("untagged %v (had %v)", step.Tag.Tags, removed))
+	// Tags the member had: member.untagged, as member.tagged above.
+	for _, tag := range removed {
+		payload, _ := json.Marshal(map[string]string{"tag": tag, "run_id": strconv.FormatInt(rc.run.ID, 10)})
+		ev := &store.Event{Type: events.TypeMemberUntagged, BrandID: rc.run.BrandID, MemberID: &rc.run.MemberID,
+			Source: "workflow", SourceID: key + ":untag:" + tag, Payload: string(payload), OccurredAt: now}
+		if _, err := e.store.AppendEvent(ctx, ev); err != nil {
+			return outcome{}, fmt.Errorf("logging member.untagged: %w", err)
+		}
+		out.events = append(out.events, ev)
+	}
+	return out, nil
 }
 
 func (e *Engine) awardPoints(ctx context.Context, rc *runCtx, step *workflows.Step, key string, now time.Time) (outcome, error) {

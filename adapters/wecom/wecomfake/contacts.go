@@ -98,12 +98,16 @@ func (s *Server) serveExternalContactGet(r *http.Request, _ []byte) (map[string]
 		if len(f.TagIDs) > 0 {
 			tags := make([]map[string]any, 0, len(f.TagIDs))
 			for i, t := range f.TagIDs {
-				// The tag's name is TagNames[i] when given, else its id.
-				name := t
+				// A tag of the library (tags.go) has its name and group;
+				// another's name is TagNames[i] when given, else its id.
+				name, group := t, "分组"
 				if i < len(f.TagNames) && f.TagNames[i] != "" {
 					name = f.TagNames[i]
 				}
-				tags = append(tags, map[string]any{"group_name": "分组", "tag_name": name, "tag_id": t, "type": 1})
+				if g, ct := s.tagByID(t); ct != nil {
+					name, group = ct.name, g.name
+				}
+				tags = append(tags, map[string]any{"group_name": group, "tag_name": name, "tag_id": t, "type": 1})
 			}
 			fu["tags"] = tags
 		}
@@ -344,6 +348,9 @@ func (s *Server) serveAddMsgTemplate(_ *http.Request, body []byte) (map[string]a
 	}
 	if req.ChatType == "" {
 		req.ChatType = "single"
+	}
+	if req.ChatType == "group" {
+		return s.serveGroupMsgTemplate(body)
 	}
 	if req.ChatType != "single" {
 		return nil, errorf(CodeInvalidParameter, "the fake supports chat_type single only")

@@ -199,6 +199,10 @@ type Server struct {
 	appMessages    []AppMessageRequest
 	dupChecks      map[string]time.Time
 	kf             kfState
+	tagState       tagState
+	groups         groupState
+	acq            acquisitionState
+	moments        momentState
 	media          mediaState
 	delays         map[string]delay
 	rates          map[string]*rateWindow
@@ -257,6 +261,21 @@ func New(tb testing.TB, opts ...Option) *Server {
 	s.handle(mux, PathTransferCustomer, http.MethodPost, scopeContact, s.serveTransfer(false))
 	s.handle(mux, PathResignedTransferCustomer, http.MethodPost, scopeContact, s.serveTransfer(true))
 	s.handle(mux, PathResignedTransferResult, http.MethodPost, scopeContact, s.serveResignedTransferResult)
+	s.handle(mux, PathGetCorpTagList, http.MethodPost, scopeContact, s.serveGetCorpTagList)
+	s.handle(mux, PathAddCorpTag, http.MethodPost, scopeContact, s.serveAddCorpTag)
+	s.handle(mux, PathEditCorpTag, http.MethodPost, scopeContact, s.serveEditCorpTag)
+	s.handle(mux, PathDelCorpTag, http.MethodPost, scopeContact, s.serveDelCorpTag)
+	s.handle(mux, PathMarkTag, http.MethodPost, scopeContact, s.serveMarkTag)
+	s.handle(mux, PathGroupChatGet, http.MethodPost, scopeContact, s.serveGroupChatGet)
+	s.handle(mux, PathGroupChatList, http.MethodPost, scopeContact, s.serveGroupChatList)
+	s.handle(mux, PathGroupWelcomeTemplate, http.MethodPost, scopeContact, s.serveGroupWelcomeTemplate)
+	s.handle(mux, PathCreateLink, http.MethodPost, scopeContact, s.serveCreateLink)
+	s.handle(mux, PathListLink, http.MethodPost, scopeContact, s.serveListLink)
+	s.handle(mux, PathGetLink, http.MethodPost, scopeContact, s.serveGetLink)
+	s.handle(mux, PathAcquisitionQuota, http.MethodGet, scopeContact, s.serveAcquisitionQuota)
+	s.handle(mux, PathAddMomentTask, http.MethodPost, scopeContact, s.serveAddMomentTask)
+	s.handle(mux, PathGetMomentTaskResult, http.MethodGet, scopeContact, s.serveGetMomentTaskResult)
+	s.handle(mux, PathGetMomentTask, http.MethodPost, scopeContact, s.serveGetMomentTask)
 	s.handle(mux, PathKFSyncMsg, http.MethodPost, scopeApp, s.serveKFSync)
 	s.handle(mux, PathKFSendMsg, http.MethodPost, scopeApp, s.serveKFSend)
 	s.handle(mux, PathMessageSend, http.MethodPost, scopeApp, s.serveMessageSend)

@@ -38,10 +38,14 @@ import (
 	"github.com/scrmgw/scrmgw/gateway/assign"
 	"github.com/scrmgw/scrmgw/gateway/audit"
 	"github.com/scrmgw/scrmgw/gateway/commerce"
+	"github.com/scrmgw/scrmgw/gateway/groups"
 	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/ledger"
+	"github.com/scrmgw/scrmgw/gateway/links"
+	"github.com/scrmgw/scrmgw/gateway/moments"
 	"github.com/scrmgw/scrmgw/gateway/outbox"
 	"github.com/scrmgw/scrmgw/gateway/sharelink"
+	"github.com/scrmgw/scrmgw/gateway/tags"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/templates"
 	"github.com/scrmgw/scrmgw/workflows/engine"
@@ -70,8 +74,16 @@ type App struct {
 	ingester  *webhook.Ingester
 	webhook   *webhook.Channel
 	contacts  *inbox.Contacts
-	messages  *inbox.Messages
-	engine    *engine.Engine
+	// tags keeps members' tags in step with the channels' (wecomdeep.go).
+	tags *tags.Syncer
+	// groups keeps customer groups and sends to them (wecomdeep.go).
+	groups *groups.Keeper
+	// links makes contact links and warns of their quota (wecomdeep.go).
+	links *links.Links
+	// moments publishes moment campaigns (wecomdeep.go).
+	moments  *moments.Campaigns
+	messages *inbox.Messages
+	engine   *engine.Engine
 	// handovers hands the WeCom customers of guides who left to
 	// colleagues (handovers.go); nil without WeCom.
 	handovers *assign.Handovers

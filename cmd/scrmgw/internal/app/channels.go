@@ -273,6 +273,9 @@ func (a *App) wireChannels() error {
 	a.processor = inbox.NewProcessor(a.Store, a.Channels, a.Log)
 	a.contacts = inbox.NewContacts(a.Store, a.Channels, a.sender, a.welcomer(), a.Log)
 	a.contacts.Register(a.processor)
+	a.wireTags()
+	a.wireGroups()
+	a.wireLinks()
 	a.commerce = commerce.New(a.Store, a.Log)
 	a.commerce.Shares = shares
 	a.shares = shares

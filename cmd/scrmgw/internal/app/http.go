@@ -76,10 +76,11 @@ func (a *App) Handler() http.Handler {
 		contactWays = append(contactWays, wc)
 	}
 	reg.MustRegister(a.audit.Collectors()...)
+	reg.MustRegister(a.links.Collectors()...)
 	apiSrv := api.New(api.Options{Store: a.Store, AdminToken: a.Config.AdminToken, AdminTokenNext: a.Config.AdminTokenNext, Audit: a.audit, ContactWays: contactWays, Channels: a.Channels, Assigner: a.assigner, Workflows: a.apiWorkflows(),
 		MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, MaxBulkBodyBytes: a.Config.HTTP.MaxBulkBodyBytes, Logger: a.Log,
 		Events: a.ingester, OnSourcesChanged: a.webhook.InvalidateSources, Settler: a.settler(), Redeemer: a.commerce, LedgerZone: a.ledgerZone(),
-		Live: liveScheduler{a}, Shares: a.shares})
+		Live: liveScheduler{a}, Shares: a.shares, Tags: a.tags, Groups: a.groups, Links: a.links, Moments: a.moments})
 	ui := asynqmon.New(asynqmon.Options{RootPath: httpserve.QueueUIPath, RedisConnOpt: a.Redis})
 	queues := r.Group(httpserve.QueueUIPath, apiSrv.AuditTrail(), api.RequireResource(api.ResourceQueues), apiSrv.RequireAdmin())
 	queues.Any("", gin.WrapH(ui))

@@ -93,8 +93,8 @@ func (a *App) wireEngine() error {
 	}
 	eng, err := engine.New(engine.Options{Store: a.Store, Queue: a.Queue, Templates: a.Templates,
 		Sender: engineSender{a.sender}, Assigner: engineAssigner{a.assigner}, Locale: a.Config.Locale,
-		Channels: a.Channels,
-		Logger:   a.Log, WakeQueue: queue.Workflows, WebhookSecret: a.webhookSecret, Quotas: quotas,
+		Channels: a.Channels, Tagger: a.tags,
+		Logger: a.Log, WakeQueue: queue.Workflows, WebhookSecret: a.webhookSecret, Quotas: quotas,
 		Coupons: commerce.CouponIssuer{Batches: batches, Store: a.Store}, CouponBatches: batches, Clock: a.clock,
 		OnWake: observeWake})
 	if err != nil {
@@ -111,6 +111,7 @@ func (a *App) wireEngine() error {
 	a.contacts.OnLogged = a.guidePoints.Then(eng.HandleEvent)
 	a.commerce.OnLogged = a.guidePoints.Then(eng.HandleEvent)
 	a.messages.OnLogged = eng.HandleEvent
+	a.tags.OnLogged = eng.HandleEvent
 	return nil
 }
 

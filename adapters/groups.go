@@ -1,0 +1,56 @@
+package adapters
+
+import (
+	"context"
+	"time"
+)
+
+// Group is a group chat of a channel's contacts and guides (a WeCom
+// customer group, 客户群), owned by a guide.
+type Group struct {
+	ID   string
+	Name string
+	// Owner is the owning guide's id on the channel.
+	Owner   string
+	Notice  string
+	Created time.Time
+	Members []GroupMember
+}
+
+// GroupMember is one member of a Group.
+type GroupMember struct {
+	// ID is the contact's id on the channel (an external_userid), or a
+	// guide's when Guide is true.
+	ID    string
+	Guide bool
+	Name  string
+	// JoinedAt and JoinScene say when and how they joined (WeCom: 1
+	// invited directly, 2 by link, 3 by QR code).
+	JoinedAt  time.Time
+	JoinScene int
+}
+
+// GroupLookup is implemented by channels whose contacts meet in groups:
+// LookupGroup describes one; a group that no longer exists is
+// ErrInvalidRecipient. GroupIDs pages through the groups owners own
+// (all, with none), from cursor "".
+type GroupLookup interface {
+	LookupGroup(ctx context.Context, id string) (*Group, error)
+	GroupIDs(ctx context.Context, owners []string, cursor string) (ids []string, next string, err error)
+}
+
+// GroupSender is implemented by channels that send to groups through
+// their owner (a WeCom message task the owner confirms): m goes to the
+// groups, all owned by owner. MaxGroups is the most groups one call
+// takes.
+type GroupSender interface {
+	SendToGroups(ctx context.Context, owner string, groupIDs []string, m *Outbound) (*Receipt, error)
+	MaxGroups() int
+}
+
+// GroupWelcomer is implemented by channels with a welcome for new
+// members of groups (a WeCom group welcome template, 入群欢迎语素材):
+// it returns the template's id, which owners pick for their groups.
+type GroupWelcomer interface {
+	AddGroupWelcome(ctx context.Context, m *Outbound) (id string, err error)
+}

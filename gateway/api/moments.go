@@ -1,0 +1,129 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/gateway/moments"
+	"github.com/scrmgw/scrmgw/store"
+)
+
+// Moments publishes content for guides to post on their Moments and
+// counts who posted (gateway/moments.Campaigns).
+type Moments interface {
+	Publish(ctx context.Context, r moments.Request) (*store.MomentTask, error)
+	Refresh(ctx context.Context, id int64, brand string) (*store.MomentTask, error)
+	List(ctx context.Context, brand string, p store.Page) ([]store.MomentTask, error)
+}
+
+type momentView struct {
+	store.MomentTask
+	Senders []string              `json:"senders"`
+	Invalid []string              `json:"invalid"`
+	Posts   []adapters.MomentPost `json:"posts"`
+}
+
+func viewMoment(t *store.MomentTask) momentView {
+	v := momentView{MomentTask: *t, Senders: []string{}, Invalid: []string{}, Posts: []adapters.MomentPost{}}
+	json.Unmarshal([]byte(t.Senders), &v.Senders)
+	json.Unmarshal([]byte(t.Invalid), &v.Invalid)
+	json.Unmarshal([]byte(t.Posts), &v.Posts)
+	return v
+}
+
+type momentInput struct {
+	Channel  string            `json:"channel"`
+	Brand    string            `json:"brand"`
+	StoreID  string            `json:"store_id"`
+	GuideIDs []string          `json:"guide_ids"`
+	Kind     string            `json:"kind"`
+	Text     string            `json:"text"`
+	Fields   map[string]string `json:"fields"`
+	Key      string            `json:"key"`
+}
+
+func (s *Server) momentsReady(c *gin.Context) bool {
+	if s.moments == nil {
+		abort(c, newError(http.StatusServiceUnavailable, "not_ready", "moments are not served by this process"))
+		return false
+	}
+	return true
+}
+
+// publishMoment: POST /moments asks a store's guides (or those named)
+// to post a text, link or picture on their Moments.
+func (s *Server) publishMoment(c *gin.Context) {
+	if !s.momentsReady(c) {
+		return
+	}
+	var in momentInput
+	if e := decodeJSON(c, s.maxBody, &in); e != nil {
+		abort(c, e)
+		return
+	}
+	if p := principal(c); !p.Admin() {
+		if in.Brand != "" && in.Brand != p.Brand {
+			s.fail(c, store.ErrNotFound)
+			return
+		}
+		in.Brand = p.Brand
+	}
+	t, err := s.moments.Publish(c.Request.Context(), moments.Request{Channel: in.Channel, Brand: in.Brand, StoreID: in.StoreID,
+		GuideIDs: in.GuideIDs, Key: in.Key, Message: &adapters.Outbound{IdempotencyKey: in.Key, Kind: in.Kind, Text: in.Text, Fields: in.Fields, Brand: in.Brand}})
+	if err != nil {
+		s.channelFail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, viewMoment(t))
+}
+
+// getMoment: GET /moments/:id is a campaign as the channel says it is
+// now: created or not, who was asked, who posted.
+func (s *Server) getMoment(c *gin.Context) {
+	if !s.momentsReady(c) {
+		return
+	}
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "id: want a positive integer, got %q", c.Param("id")))
+		return
+	}
+	t, err := s.moments.Refresh(c.Request.Context(), id, principal(c).Brand)
+	if err != nil {
+		s.channelFail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, viewMoment(t))
+}
+
+// listMoments: GET /moments lists the brand's campaigns, newest first,
+// as last read.
+func (s *Server) listMoments(c *gin.Context) {
+	if !s.momentsReady(c) {
+		return
+	}
+	p, e := page(c)
+	if e != nil {
+		abort(c, e)
+		return
+	}
+	brand := c.Query("brand")
+	if pr := principal(c); !pr.Admin() {
+		brand = pr.Brand
+	}
+	ts, err := s.moments.List(c.Request.Context(), brand, p)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	items := make([]momentView, 0, len(ts))
+	for i := range ts {
+		items = append(items, viewMoment(&ts[i]))
+	}
+	c.JSON(http.StatusOK, gin.H{"items": items})
+}

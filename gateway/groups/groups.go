@@ -1,0 +1,319 @@
+// Package groups keeps the customer groups of channels whose contacts
+// meet in groups (WeCom 客户群) and sends to them through their owners.
+//
+// A channel's "group changed" event (group.changed: created, members
+// joined or left, owner, name or notice changed, dismissed) makes the
+// Keeper read the group again from the channel (adapters.GroupLookup):
+// an event about a group it never saw is no error, it is read like any
+// other. A group belongs to its owner's store and brand; its contacts
+// are matched to members by their identity on the channel. A message
+// reaches groups as a task their owner confirms (adapters.GroupSender),
+// one a day per group (WeCom's limit): a second message to a group on
+// the same day, or one to a dismissed group, is refused before anything
+// is written or sent.
+package groups
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/gateway/inbox"
+	"github.com/scrmgw/scrmgw/store"
+)
+
+// EventGroupChanged is the inbound event of a changed group.
+const EventGroupChanged = "group.changed"
+
+// dayZone is the zone of a group's day of sends: WeCom counts in Beijing
+// time.
+var dayZone = time.FixedZone("CST", 8*3600)
+
+// Keeper keeps customer groups and sends to them.
+type Keeper struct {
+	store    *store.Store
+	channels *adapters.Registry
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// New returns a Keeper over the channels of the registry that are
+// adapters.GroupLookups.
+func New(s *store.Store, channels *adapters.Registry, log *slog.Logger) *Keeper {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Keeper{store: s, channels: channels, log: log, now: time.Now}
+}
+
+// Register routes group events to k.
+func (k *Keeper) Register(p *inbox.Processor) {
+	p.On(inbox.OnEvent(EventGroupChanged), inbox.HandlerFunc(k.changed))
+}
+
+func (k *Keeper) changed(ctx context.Context, in *adapters.Inbound) error {
+	chatID := in.Attrs["chat_id"]
+	if chatID == "" {
+		return fmt.Errorf("group event without chat_id: %w", store.ErrInvalid)
+	}
+	if in.Attrs["change_type"] == "dismiss" {
+		err := k.store.DismissCustomerGroup(ctx, in.Channel, chatID, in.At)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // never saw it
+		}
+		return err
+	}
+	_, err := k.Sync(ctx, in.Channel, in.Brands(), chatID, in.At)
+	return err
+}
+
+// Sync reads a group from the channel and saves it with its members; a
+// group the channel no longer has is recorded dismissed. brands are the
+// brands the channel serves: the group takes the first its owner's
+// store carries (the first, when none does or the owner is no guide).
+func (k *Keeper) Sync(ctx context.Context, channel string, brands []string, chatID string, at time.Time) (*store.GroupChange, error) {
+	lk, ok := k.lookup(channel)
+	if !ok {
+		return nil, fmt.Errorf("channel %q has no groups: %w", channel, store.ErrNotFound)
+	}
+	g, err := lk.LookupGroup(ctx, chatID)
+	if errors.Is(err, adapters.ErrInvalidRecipient) {
+		if err := k.store.DismissCustomerGroup(ctx, channel, chatID, at); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		return &store.GroupChange{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading group %s: %w", chatID, err)
+	}
+	row := &store.CustomerGroup{Channel: channel, ChatID: g.ID, Name: g.Name, Notice: truncate(g.Notice, 2000), OwnerID: g.Owner, CreatedAt: g.Created}
+	if len(brands) > 0 {
+		row.BrandID = brands[0]
+	}
+	if guide, err := k.store.GuideByChannelID(ctx, channel, g.Owner); err == nil {
+		row.GuideID, row.StoreID = guide.ID, guide.StoreID
+		for _, b := range brands {
+			if _, err := k.store.RetailStore(ctx, guide.StoreID, b); err == nil {
+				row.BrandID = b
+				break
+			}
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if row.CreatedAt.IsZero() {
+		row.CreatedAt = at
+	}
+	members := make([]store.CustomerGroupMember, 0, len(g.Members))
+	for _, m := range g.Members {
+		gm := store.CustomerGroupMember{UserID: m.ID, Guide: m.Guide, Name: truncate(m.Name, 200), JoinScene: m.JoinScene, JoinedAt: m.JoinedAt}
+		if gm.JoinedAt.IsZero() {
+			gm.JoinedAt = at
+		}
+		if !m.Guide {
+			if v, err := k.store.MemberByIdentity(ctx, channel, m.ID); err == nil {
+				id := v.ID
+				gm.MemberID = &id
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+		}
+		members = append(members, gm)
+	}
+	ch, err := k.store.SaveCustomerGroup(ctx, row, members, at)
+	if err != nil {
+		return nil, fmt.Errorf("saving group %s: %w", chatID, err)
+	}
+	k.log.Debug("customer group saved", slog.String("channel", channel), slog.String("chat_id", chatID),
+		slog.Int("joined", len(ch.Joined)), slog.Int("left", len(ch.Left)))
+	return ch, nil
+}
+
+// Resync reads every group of owners (all the channel's, with none)
+// from the channel, at most rate a second, and saves them; it returns
+// how many it read. brands default to those the channel serves.
+func (k *Keeper) Resync(ctx context.Context, channel string, brands, owners []string, rate int) (int, error) {
+	lk, ok := k.lookup(channel)
+	if !ok {
+		return 0, fmt.Errorf("channel %q has no groups: %w", channel, store.ErrNotFound)
+	}
+	if rate <= 0 {
+		rate = 10
+	}
+	if b, ok := lk.(interface{ Brands() []string }); ok && len(brands) == 0 {
+		brands = b.Brands()
+	}
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	n, cursor := 0, ""
+	for {
+		ids, next, err := lk.GroupIDs(ctx, owners, cursor)
+		if err != nil {
+			return n, fmt.Errorf("listing groups: %w", err)
+		}
+		for _, id := range ids {
+			select {
+			case <-ctx.Done():
+				return n, ctx.Err()
+			case <-tick.C:
+			}
+			if _, err := k.Sync(ctx, channel, brands, id, k.now()); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if next == "" || next == cursor {
+			return n, nil
+		}
+		cursor = next
+	}
+}
+
+func (k *Keeper) lookup(channel string) (adapters.GroupLookup, bool) {
+	ch, ok := k.channels.Channel(channel)
+	if !ok {
+		return nil, false
+	}
+	lk, ok := ch.(adapters.GroupLookup)
+	return lk, ok
+}
+
+// SendRequest is a message to customer groups.
+type SendRequest struct {
+	Channel string
+	Brand   string
+	ChatIDs []string
+	Message *adapters.Outbound
+	// Key identifies the request: a retry with the same key is not a
+	// second message of the day.
+	Key string
+}
+
+// Task is one message task a send created.
+type Task struct {
+	Owner   string   `json:"owner"`
+	ChatIDs []string `json:"chat_ids"`
+	MsgID   string   `json:"msg_id"`
+}
+
+// Send sends a message to groups through their owners: one task per
+// owner (split at the channel's MaxGroups). Every group must be the
+// brand's, active, and without a message today; otherwise nothing is
+// sent and the error says which group.
+func (k *Keeper) Send(ctx context.Context, r SendRequest) ([]Task, error) {
+	ch, ok := k.channels.Channel(r.Channel)
+	if !ok {
+		return nil, fmt.Errorf("channel %q: %w", r.Channel, store.ErrNotFound)
+	}
+	gs, ok := ch.(adapters.GroupSender)
+	if !ok {
+		return nil, fmt.Errorf("channel %q cannot send to groups: %w", r.Channel, store.ErrInvalid)
+	}
+	if len(r.ChatIDs) == 0 {
+		return nil, fmt.Errorf("chat_ids: name at least one group: %w", store.ErrInvalid)
+	}
+	byOwner := map[string][]string{}
+	var owners []string
+	for _, id := range slices.Compact(slices.Sorted(slices.Values(r.ChatIDs))) {
+		g, err := k.store.CustomerGroup(ctx, r.Channel, id)
+		if errors.Is(err, store.ErrNotFound) || err == nil && r.Brand != "" && g.BrandID != r.Brand {
+			return nil, fmt.Errorf("group %s: %w", id, store.ErrNotFound)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if g.State != store.GroupActive {
+			return nil, fmt.Errorf("group %s (%s) is dismissed: %w", id, g.Name, store.ErrInvalid)
+		}
+		if _, ok := byOwner[g.OwnerID]; !ok {
+			owners = append(owners, g.OwnerID)
+		}
+		byOwner[g.OwnerID] = append(byOwner[g.OwnerID], id)
+	}
+	day := k.now().In(dayZone).Format(time.DateOnly)
+	var reserved []string
+	release := func(ids []string) {
+		for _, id := range ids {
+			if err := k.store.ReleaseGroupSend(ctx, r.Channel, id, day, r.Key); err != nil {
+				k.log.Warn("releasing a group's send", slog.String("chat_id", id), slog.Any("error", err))
+			}
+		}
+	}
+	var tasks []Task
+	done := map[string]Task{} // a retry: sent already, by msg id
+	for _, o := range owners {
+		var left []string
+		for _, id := range byOwner[o] {
+			msgID, err := k.store.ReserveGroupSend(ctx, r.Channel, id, day, r.Key)
+			if err != nil {
+				release(reserved)
+				return nil, err
+			}
+			if msgID != "" {
+				t := done[msgID]
+				t.Owner, t.MsgID, t.ChatIDs = o, msgID, append(t.ChatIDs, id)
+				done[msgID] = t
+				continue
+			}
+			reserved = append(reserved, id)
+			left = append(left, id)
+		}
+		byOwner[o] = left
+	}
+	for _, t := range done {
+		tasks = append(tasks, t)
+	}
+	for _, o := range owners {
+		for chunk := range slices.Chunk(byOwner[o], max(gs.MaxGroups(), 1)) {
+			if len(chunk) == 0 {
+				continue
+			}
+			m := *r.Message
+			m.Brand = r.Brand
+			rc, err := gs.SendToGroups(ctx, o, chunk, &m)
+			if err != nil {
+				// The groups not sent to may have a message today after all.
+				sent := map[string]bool{} // by this call
+				for _, t := range tasks {
+					for _, id := range t.ChatIDs {
+						sent[id] = true
+					}
+				}
+				release(slices.DeleteFunc(slices.Clone(reserved), func(id string) bool { return sent[id] }))
+				return tasks, fmt.Errorf("sending to the groups of %s: %w", o, err)
+			}
+			for _, id := range chunk {
+				if err := k.store.SetGroupSendMsgID(ctx, r.Channel, id, day, rc.ExternalID); err != nil {
+					return tasks, err
+				}
+			}
+			tasks = append(tasks, Task{Owner: o, ChatIDs: chunk, MsgID: rc.ExternalID})
+		}
+	}
+	return tasks, nil
+}
+
+// Welcome adds a group welcome on the channel and returns its id.
+func (k *Keeper) Welcome(ctx context.Context, channel string, m *adapters.Outbound) (string, error) {
+	ch, ok := k.channels.Channel(channel)
+	if !ok {
+		return "", fmt.Errorf("channel %q: %w", channel, store.ErrNotFound)
+	}
+	w, ok := ch.(adapters.GroupWelcomer)
+	if !ok {
+		return "", fmt.Errorf("channel %q has no group welcomes: %w", channel, store.ErrInvalid)
+	}
+	return w.AddGroupWelcome(ctx, m)
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n])
+}
