@@ -292,12 +292,15 @@ func (s *Store) ListGuideTasks(ctx context.Context, q GuideTaskListQuery) (tasks
 //   - workflow_runs (brand_id, workflow, id): a workflow's runs newest
 //     first (ListRuns);
 //   - guide_tasks (guide_id, due_at, id): a guide's tasks earliest due
-//     first (ListGuideTasks).
+//     first (ListGuideTasks);
+//   - store_brands (brand_id, store_id): a brand's stores in id order
+//     (RetailStores) and its guides (Guides).
 func migrateScaleIndexes(tx *gorm.DB) error {
 	for _, stmt := range []string{
 		`CREATE INDEX IF NOT EXISTS idx_memberships_brand_member ON memberships (brand_id, member_id)`,
 		`CREATE INDEX IF NOT EXISTS idx_runs_brand_workflow_id ON workflow_runs (brand_id, workflow, id)`,
 		`CREATE INDEX IF NOT EXISTS idx_guide_tasks_guide_due ON guide_tasks (guide_id, due_at, id)`,
+		`CREATE INDEX IF NOT EXISTS idx_store_brands_brand_store ON store_brands (brand_id, store_id)`,
 	} {
 		if err := tx.Exec(stmt).Error; err != nil {
 			return err
