@@ -42,6 +42,7 @@ type scaleConfig struct {
 	Requests          int
 	PageRequests      int
 	Trigger           bool
+	Console           bool
 	Explain           bool
 }
 
@@ -62,6 +63,7 @@ func parseScale(args []string, stderr io.Writer) (scaleConfig, error) {
 	fs.IntVar(&c.PageRequests, "page-requests", 200, "requests per list, funnel and console page")
 	fs.BoolVar(&c.Trigger, "trigger", false, "enter the bulk brand's members through a schedule trigger (once per seed: the runs stay)")
 	fs.BoolVar(&c.Explain, "explain", true, "print the plans of the segment queries")
+	fs.BoolVar(&c.Console, "console", true, "time the console's pages")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -259,8 +261,10 @@ func runScale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) erro
 	if err := r.lists(ctx, brands, int(stores)); err != nil {
 		return err
 	}
-	if err := r.consolePages(brands); err != nil {
-		return err
+	if c.Console {
+		if err := r.consolePages(brands); err != nil {
+			return err
+		}
 	}
 	r.table()
 	if c.Trigger {
