@@ -118,7 +118,16 @@ func (s *Store) RetailStores(ctx context.Context, brand string, p Page) ([]Retai
 		q = q.Where("id > ?", p.After)
 	}
 	if brand != "" {
-		q = q.Where("id IN (?)", s.db.Model(&StoreBrand{}).Select("store_id").Where("brand_id = ?", brand))
+		// The page's store ids first, in order from the (brand_id,
+		// store_id) index, then their rows: a semi-join ordered by the
+		// stores' key would read the stores of every brand up to the
+		// page's end (a brand carried by 1 store in 50 reads 50,000
+		// stores for a page of 1,000).
+		ids := s.db.Model(&StoreBrand{}).Select("store_id").Where("brand_id = ?", brand).Order("store_id").Limit(p.limit())
+		if p.After != "" {
+			ids = ids.Where("store_id > ?", p.After)
+		}
+		q = q.Where("id IN (?)", ids)
 	}
 	var out []RetailStore
 	if err := q.Find(&out).Error; err != nil {
@@ -306,18 +315,37 @@ func (e *RowError) Unwrap() error { return e.Err }
 // Guides lists guides by id. A non-empty brand lists only guides of stores
 // carrying it; a non-empty storeID only that store's guides.
 func (s *Store) Guides(ctx context.Context, brand, storeID string, p Page) ([]Guide, error) {
-	q := s.db.WithContext(ctx).Order("id").Limit(p.limit())
+	db := s.db.WithContext(ctx)
+	q := db.Order("id").Limit(p.limit())
 	if p.After != "" {
 		q = q.Where("id > ?", p.After)
 	}
 	if storeID != "" {
 		q = q.Where("store_id = ?", storeID)
 	}
-	if brand != "" {
-		q = q.Where("store_id IN (?)", s.db.Model(&StoreBrand{}).Select("store_id").Where("brand_id = ?", brand))
-	}
 	var out []Guide
-	if err := q.Find(&out).Error; err != nil {
+	var err error
+	if brand != "" && storeID == "" {
+		// A brand's guides: those of its stores, gathered through the
+		// (brand_id, store_id) index, then the page's top by id. Left to
+		// itself the planner walks every guide in id order probing each
+		// one's store, which reads the guides of all brands up to the
+		// page's end.
+		after := ""
+		if p.After != "" {
+			after = "AND g.id > @after"
+		}
+		err = db.Raw(`WITH bg AS MATERIALIZED (SELECT g.* FROM guides AS g JOIN store_brands AS sb ON sb.store_id = g.store_id
+			WHERE sb.brand_id = @brand `+after+`)
+			SELECT * FROM bg ORDER BY id LIMIT @limit`,
+			map[string]any{"brand": brand, "after": p.After, "limit": p.limit()}).Scan(&out).Error
+	} else {
+		if brand != "" {
+			q = q.Where("store_id IN (?)", s.db.Model(&StoreBrand{}).Select("store_id").Where("brand_id = ?", brand))
+		}
+		err = q.Find(&out).Error
+	}
+	if err != nil {
 		return nil, translate(err)
 	}
 	return out, loadGuideIdentities(s.db.WithContext(ctx), guidePtrs(out))

@@ -289,19 +289,24 @@ func (s *Store) ListGuideTasks(ctx context.Context, q GuideTaskListQuery) (tasks
 
 // migrateScaleIndexes adds the indexes the large lists and segments read
 // through at 10M members (migration 0029_scale_indexes):
-//   - memberships (brand_id, member_id): a brand's members in id order, the
-//     schedule triggers' segments and ListMembers (the primary key leads
-//     with member_id, so without it PostgreSQL reads the brand's rows and
-//     sorts them);
+//   - memberships (brand_id, member_id, level, created_at): a brand's
+//     members in id order, for the schedule triggers' segments and
+//     ListMembers (the primary key leads with member_id, so without it
+//     PostgreSQL reads all the brand's rows and sorts them); level and
+//     created_at let a segment on them filter in the index, without
+//     reading the rows;
 //   - workflow_runs (brand_id, workflow, id): a workflow's runs newest
 //     first (ListRuns);
 //   - guide_tasks (guide_id, due_at, id): a guide's tasks earliest due
-//     first (ListGuideTasks).
+//     first (ListGuideTasks);
+//   - store_brands (brand_id, store_id): a brand's stores in id order
+//     (RetailStores) and its guides (Guides).
 func migrateScaleIndexes(tx *gorm.DB) error {
 	for _, stmt := range []string{
-		`CREATE INDEX IF NOT EXISTS idx_memberships_brand_member ON memberships (brand_id, member_id)`,
+		`CREATE INDEX IF NOT EXISTS idx_memberships_brand_member ON memberships (brand_id, member_id, level, created_at)`,
 		`CREATE INDEX IF NOT EXISTS idx_runs_brand_workflow_id ON workflow_runs (brand_id, workflow, id)`,
 		`CREATE INDEX IF NOT EXISTS idx_guide_tasks_guide_due ON guide_tasks (guide_id, due_at, id)`,
+		`CREATE INDEX IF NOT EXISTS idx_store_brands_brand_store ON store_brands (brand_id, store_id)`,
 	} {
 		if err := tx.Exec(stmt).Error; err != nil {
 			return err

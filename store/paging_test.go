@@ -75,6 +75,53 @@ func TestKeysetListsReturnEveryRowOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// A brand's stores and guides page by id: stores b and c carry
+		// zeta only, d both brands.
+		for _, st := range []struct {
+			id     string
+			brands []string
+		}{{"b", []string{"zeta"}}, {"c", []string{"zeta"}}, {"d", []string{"acme", "zeta"}}, {"e", []string{"acme"}}} {
+			if err := s.CreateRetailStore(ctx, &store.RetailStore{ID: st.id, Name: st.id, Lat: 30, Lng: 120, BrandIDs: st.brands}); err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range []string{"x", "a"} {
+				if err := s.CreateGuide(ctx, &store.Guide{ID: g + st.id, StoreID: st.id, Name: g, Active: true}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for _, limit := range []int{1, 2, 3, 100} {
+			guides := pageAll(t, limit, func(c string) ([]store.Guide, string, error) {
+				gs, err := s.Guides(ctx, "acme", "", store.Page{After: c, Limit: limit})
+				next := ""
+				if len(gs) == limit {
+					next = gs[len(gs)-1].ID
+				}
+				return gs, next, err
+			})
+			var ids []string
+			for _, g := range guides {
+				ids = append(ids, g.ID)
+			}
+			exactlyOnce(t, fmt.Sprintf("acme's guides, limit %d", limit), ids, []string{"ad", "ae", "g1", "g2", "xd", "xe"})
+			stores := pageAll(t, limit, func(c string) ([]store.RetailStore, string, error) {
+				rs, err := s.RetailStores(ctx, "zeta", store.Page{After: c, Limit: limit})
+				next := ""
+				if len(rs) == limit {
+					next = rs[len(rs)-1].ID
+				}
+				return rs, next, err
+			})
+			ids = ids[:0]
+			for _, r := range stores {
+				ids = append(ids, r.ID)
+				if len(r.BrandIDs) == 0 {
+					t.Errorf("store %s listed without its brands", r.ID)
+				}
+			}
+			exactlyOnce(t, fmt.Sprintf("zeta's stores, limit %d", limit), ids, []string{"b", "c", "d"})
+		}
+
 		// 23 acme members (one erased, one merged away), 4 of zeta only.
 		var acme []int64
 		for i := range 23 {

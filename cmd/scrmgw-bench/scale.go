@@ -38,9 +38,11 @@ type scaleConfig struct {
 	Size              seed.Size
 	SizeName          string
 	Seed              bool
+	SeedOnly          bool
 	Requests          int
 	PageRequests      int
 	Trigger           bool
+	Console           bool
 	Explain           bool
 }
 
@@ -53,6 +55,7 @@ func parseScale(args []string, stderr io.Writer) (scaleConfig, error) {
 	fs.StringVar(&c.Schema, "schema", "scrmgw_scale", "schema of the seeded data")
 	fs.StringVar(&c.SizeName, "size", "small", "small, console (1M members, 200k stores, 1M runs) or full (10M members, 5M waiting runs)")
 	fs.BoolVar(&c.Seed, "seed", false, "drop the schema, migrate and seed it (else measure what is there)")
+	fs.BoolVar(&c.SeedOnly, "seed-only", false, "with --seed: stop after seeding")
 	members := fs.Int("members", 0, "override the size's members")
 	runs := fs.Int("runs", 0, "override the size's waiting runs")
 	bulk := fs.Int("bulk", -1, "override the size's bulk members (the schedule trigger's audience)")
@@ -60,6 +63,7 @@ func parseScale(args []string, stderr io.Writer) (scaleConfig, error) {
 	fs.IntVar(&c.PageRequests, "page-requests", 200, "requests per list, funnel and console page")
 	fs.BoolVar(&c.Trigger, "trigger", false, "enter the bulk brand's members through a schedule trigger (once per seed: the runs stay)")
 	fs.BoolVar(&c.Explain, "explain", true, "print the plans of the segment queries")
+	fs.BoolVar(&c.Console, "console", true, "time the console's pages")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -193,6 +197,10 @@ func runScale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) erro
 			fmt.Fprintf(stdout, "| %s | %d | %v |\n", s.Name, s.Rows, s.Took.Round(time.Millisecond))
 		}
 		fmt.Fprintf(stdout, "| total | | %v |\n", rep.Took.Round(time.Second))
+		if c.SeedOnly {
+			fmt.Fprintf(stdout, "\nload average at end: %s\n", loadavg())
+			return nil
+		}
 	}
 	if r.conn, err = pgx.Connect(ctx, dsn); err != nil {
 		return err
@@ -253,8 +261,10 @@ func runScale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) erro
 	if err := r.lists(ctx, brands, int(stores)); err != nil {
 		return err
 	}
-	if err := r.consolePages(brands); err != nil {
-		return err
+	if c.Console {
+		if err := r.consolePages(brands); err != nil {
+			return err
+		}
 	}
 	r.table()
 	if c.Trigger {
@@ -540,25 +550,25 @@ func (r *scaleRun) trigger(ctx context.Context, eng *engine.Engine) error {
 		fire = fire.AddDate(0, 0, -1)
 	}
 	fmt.Fprintf(r.out, "\nschedule trigger: %d members of %s, load average before: %s\n", n, seed.BulkBrand, loadavg())
-	t := time.Now()
+	t, c0 := time.Now(), sampleCPU()
 	entered, err := eng.RunSchedules(ctx, fire.Add(time.Second))
-	took := time.Since(t)
+	took, c1 := time.Since(t), sampleCPU()
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(r.out, "| variant | runs | time | runs/s |\n|---|---:|---:|---:|\n")
 	fmt.Fprintf(r.out, "| engine.RunSchedules (segment pages of 2,000, runs + first steps) | %d | %v | %.0f |\n", entered, took.Round(time.Millisecond), float64(entered)/took.Seconds())
-	t = time.Now()
+	t, c2 := time.Now(), sampleCPU()
 	tag, err := r.conn.Exec(ctx, `INSERT INTO workflow_runs (member_id, brand_id, workflow, version, via_brand_id, trigger_key, state, step, visit,
 			wake_at, wake_seq, wait_event, sent, started_at, end_reason)
 		SELECT member_id, brand_id, 'bulk-baseline', 'v1', '', 'sbase', 'active', 'wait', 1, now() + interval '3 days', 1, '', 0, now(), ''
 		FROM memberships WHERE brand_id = $1`, seed.BulkBrand)
-	base := time.Since(t)
+	base, c3 := time.Since(t), sampleCPU()
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(r.out, "| baseline: one INSERT … SELECT of the runs alone (no steps) | %d | %v | %.0f |\n", tag.RowsAffected(), base.Round(time.Millisecond), float64(tag.RowsAffected())/base.Seconds())
-	fmt.Fprintf(r.out, "load average after: %s\n", loadavg())
+	fmt.Fprintf(r.out, "\nengine: %s\nbaseline: %s\n", cpuNote(c0, c1, took), cpuNote(c2, c3, base))
 	return nil
 }
 
@@ -588,4 +598,73 @@ func (r *scaleRun) plans(ctx context.Context) error {
 		fmt.Fprintf(r.out, "\n#### Segment: %s\n\n```\n%s\n```\n", q.name, plan)
 	}
 	return nil
+}
+
+// cpuSample is the CPU time, in clock ticks (1/100 s on Linux), of this
+// process, of every PostgreSQL process, and of the whole machine (busy and
+// total), read from /proc: what a figure taken on a shared machine got of
+// the CPU.
+type cpuSample struct {
+	self, postgres, busy, total int64
+}
+
+func sampleCPU() cpuSample {
+	var s cpuSample
+	s.self = procTicks(fmt.Sprintf("/proc/%d/stat", os.Getpid()))
+	if ents, err := os.ReadDir("/proc"); err == nil {
+		for _, e := range ents {
+			if e.Name()[0] < '0' || e.Name()[0] > '9' {
+				continue
+			}
+			if comm, err := os.ReadFile("/proc/" + e.Name() + "/comm"); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+				s.postgres += procTicks("/proc/" + e.Name() + "/stat")
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line)
+		for i, v := range f[1:] {
+			var n int64
+			fmt.Sscan(v, &n)
+			s.total += n
+			if i != 3 && i != 4 { // idle, iowait
+				s.busy += n
+			}
+		}
+	}
+	return s
+}
+
+// procTicks is a process's user + system time in clock ticks.
+func procTicks(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	// The fields after the command (which may hold spaces) in parens.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	var u, s int64
+	fmt.Sscan(f[11], &u)
+	fmt.Sscan(f[12], &s)
+	return u + s
+}
+
+// cpuNote says what a span got of the CPU: this process's and
+// PostgreSQL's CPU seconds, and how busy the machine was (others too).
+func cpuNote(a, b cpuSample, wall time.Duration) string {
+	tick := func(n int64) float64 { return float64(n) / 100 }
+	busy := 0.0
+	if b.total > a.total {
+		busy = 100 * float64(b.busy-a.busy) / float64(b.total-a.total)
+	}
+	return fmt.Sprintf("wall %.1f s; CPU: scrmgw %.1f s, PostgreSQL %.1f s (%.0f%% of one core together); machine %.0f%% busy (all processes), load average %s",
+		wall.Seconds(), tick(b.self-a.self), tick(b.postgres-a.postgres), 100*(tick(b.self-a.self)+tick(b.postgres-a.postgres))/wall.Seconds(), busy, loadavg())
 }
