@@ -172,6 +172,10 @@ func (s *Server) putAssortment(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	if out == nil {
+		// An empty assortment answers [], as GET does.
+		out = []store.AssortmentItem{}
+	}
 	c.JSON(http.StatusOK, gin.H{"store_id": c.Param("id"), "brand": brand, "items": out})
 }
 

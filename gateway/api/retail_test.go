@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/scrmgw/scrmgw/gateway/api"
+	"github.com/scrmgw/scrmgw/gateway/api/openapitest"
 	"github.com/scrmgw/scrmgw/gateway/sharelink"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
@@ -48,7 +49,7 @@ func TestRetailAPIBrands(t *testing.T) {
 		signer := sharelink.New([]byte(strings.Repeat("k", 32)))
 		api.New(api.Options{Store: s, AdminToken: adminToken, MaxBodyBytes: 64 << 10, MaxBulkBodyBytes: 1 << 20,
 			Live: recordLive{s}, Shares: signer}).Mount(r)
-		srv := httptest.NewServer(r)
+		srv := httptest.NewServer(openapitest.Check(t, r))
 		t.Cleanup(srv.Close)
 		c := client{t: t, url: srv.URL}
 		seed(c)
