@@ -249,20 +249,41 @@ func TestWeComGuideLeftHandoverWithRedis(t *testing.T) {
 		}
 	}
 	waitFor(t, "three handovers requested", func() bool { return len(handovers(t, s, tok, "state=requested")) == 3 })
-	want := []wecomfake.TransferRequest{
-		{Resigned: true, HandoverUserID: "li", TakeoverUserID: "wang", ExternalUserIDs: []string{"wmA", "wmC"}, Results: map[string]int{"wmA": 0, "wmC": 0}},
-		{Resigned: true, HandoverUserID: "li", TakeoverUserID: "zhao", ExternalUserIDs: []string{"wmB"}, Results: map[string]int{"wmB": 0}},
+	// Least loaded first, ties by id: two to one of the colleagues, one
+	// to the other. Which customer goes where depends on the order
+	// concurrent workers claim the handovers, so the test asks that
+	// WeCom was asked exactly what scrmgw bound, each customer once.
+	takeover := map[string]string{} // customer → takeover user at WeCom
+	for _, tr := range fake.Transfers() {
+		if !tr.Resigned || tr.HandoverUserID != "li" {
+			t.Errorf("transfer %+v, want a resigned transfer from li", tr)
+		}
+		for _, id := range tr.ExternalUserIDs {
+			if _, dup := takeover[id]; dup {
+				t.Errorf("%s asked twice", id)
+			}
+			takeover[id] = tr.TakeoverUserID
+			if tr.Results[id] != 0 {
+				t.Errorf("%s: errcode %d", id, tr.Results[id])
+			}
+		}
 	}
-	if diff := cmp.Diff(want, fake.Transfers()); diff != "" {
-		t.Errorf("transfers at WeCom (-want +got):\n%s", diff)
+	perGuide := map[string]int{}
+	for _, id := range []string{"wmA", "wmB", "wmC"} {
+		to := takeover[id]
+		if to != "wang" && to != "zhao" {
+			t.Fatalf("%s handed to %q at WeCom, want wang or zhao (transfers %+v)", id, to, fake.Transfers())
+		}
+		perGuide[to]++
+		if got := boundGuide(t, s, id); got != "g-"+to {
+			t.Errorf("%s bound to %q, but WeCom was asked to hand them to %s", id, got, to)
+		}
+	}
+	if len(takeover) != 3 || perGuide["wang"] == 3 || perGuide["zhao"] == 3 {
+		t.Errorf("handed over %v, want wmA, wmB, wmC spread over wang and zhao", takeover)
 	}
 	if n := fake.CallCount(wecomfake.PathTransferCustomer); n != 0 {
 		t.Errorf("%d transfer_customer calls (serving employees' transfer), want 0", n)
-	}
-	for id, g := range map[string]string{"wmA": "g-wang", "wmB": "g-zhao", "wmC": "g-wang"} {
-		if got := boundGuide(t, s, id); got != g {
-			t.Errorf("%s bound to %q, want %q", id, got, g)
-		}
 	}
 	if g, _ := s.app.Store.Guide(ctx, "g-li", ""); g.Active || g.LeftAt == nil {
 		t.Errorf("guide li = %+v, want left", g)
@@ -276,7 +297,7 @@ func TestWeComGuideLeftHandoverWithRedis(t *testing.T) {
 	if diff := cmp.Diff(map[string]int{"wmA": 1, "wmB": 1, "wmC": 1}, customersTransferred(fake)); diff != "" {
 		t.Errorf("customers transferred (-want +got):\n%s", diff)
 	}
-	for id, g := range map[string]string{"wmA": "wang", "wmB": "zhao", "wmC": "wang"} {
+	for id, g := range takeover {
 		if to, status := fake.TransferStatus(id); to != g || status != wecomfake.TransferStatusDone {
 			t.Errorf("%s at WeCom: %s status %d, want taken over by %s", id, to, status, g)
 		}
@@ -285,7 +306,8 @@ func TestWeComGuideLeftHandoverWithRedis(t *testing.T) {
 	// WeCom reports the takeover as the new guide adding the customer:
 	// not a join.
 	v, _ := s.app.Store.MemberByIdentity(ctx, "wecom", "wmA")
-	add := wecomfake.AddExternalContact("wang", "wmA", "", "")
+	a := takeover["wmA"] // wmA's new guide
+	add := wecomfake.AddExternalContact(a, "wmA", "", "")
 	add.CreateTime = time.Now().Add(time.Second).Truncate(time.Second)
 	if status, _ := deliver(t, s.base+wecom.CallbackPath, add.XML(), wecomfake.Callback{}); status != 200 {
 		t.Fatal(status)
@@ -297,26 +319,26 @@ func TestWeComGuideLeftHandoverWithRedis(t *testing.T) {
 	if evs, _ := s.app.Store.Events(ctx, store.EventFilter{MemberID: v.ID, Type: "member.joined"}); len(evs) != 1 {
 		t.Errorf("%d member.joined events of wmA after the takeover, want 1 (their first)", len(evs))
 	}
-	if g := boundGuide(t, s, "wmA"); g != "g-wang" {
-		t.Errorf("wmA bound to %q after the takeover callback, want g-wang", g)
+	if g := boundGuide(t, s, "wmA"); g != "g-"+a {
+		t.Errorf("wmA bound to %q after the takeover callback, want g-%s", g, a)
 	}
 
-	// Later the customer deletes wang and adds wang again: that add is a
+	// Later the customer deletes their new guide and adds them again: that add is a
 	// join (bound, member.joined), not the takeover's.
-	del := wecomfake.DelFollowUser("wang", "wmA")
+	del := wecomfake.DelFollowUser(a, "wmA")
 	del.CreateTime = time.Now().Add(2 * time.Second).Truncate(time.Second)
 	if status, _ := deliver(t, s.base+wecom.CallbackPath, del.XML(), wecomfake.Callback{}); status != 200 {
 		t.Fatal(status)
 	}
 	waitFor(t, "wmA unbound", func() bool { return boundGuide(t, s, "wmA") == "" })
-	again := wecomfake.AddExternalContact("wang", "wmA", "", "")
+	again := wecomfake.AddExternalContact(a, "wmA", "", "")
 	again.CreateTime = time.Now().Add(3 * time.Second).Truncate(time.Second)
 	if status, _ := deliver(t, s.base+wecom.CallbackPath, again.XML(), wecomfake.Callback{}); status != 200 {
 		t.Fatal(status)
 	}
-	waitFor(t, "wmA joined wang again", func() bool {
+	waitFor(t, "wmA joined their guide again", func() bool {
 		evs, _ := s.app.Store.Events(ctx, store.EventFilter{MemberID: v.ID, Type: "member.joined"})
-		return len(evs) == 2 && boundGuide(t, s, "wmA") == "g-wang"
+		return len(evs) == 2 && boundGuide(t, s, "wmA") == "g-"+a
 	})
 }
 
