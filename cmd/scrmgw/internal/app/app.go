@@ -38,6 +38,7 @@ import (
 	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/gateway/ledger"
 	"github.com/scrmgw/scrmgw/gateway/outbox"
+	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/templates"
 	"github.com/scrmgw/scrmgw/workflows/engine"
@@ -56,6 +57,7 @@ type App struct {
 	Templates *templates.Registry
 
 	mini *miniredis.Miniredis
+	wake *queue.Wake // signalled when this process queues a task
 	stop context.CancelFunc
 
 	assigner  *assign.Assigner
@@ -273,6 +275,9 @@ func (a *App) connectRedis(ctx context.Context) error {
 		return errors.New("connecting to redis: unexpected client type")
 	}
 	a.RDB = rdb
+	// Idle queue servers are woken by what this process queues.
+	a.wake = queue.NewWake()
+	rdb.AddHook(queue.WakeHook(a.wake))
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
