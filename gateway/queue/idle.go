@@ -28,6 +28,9 @@ import (
 //     dequeued at once; only a task enqueued by another process (an HTTP-
 //     only `serve` beside a `worker`) may wait up to IdleWait, and only
 //     after the worker was idle.
+//   - The forwarders' scripts (every DelayedTaskCheckInterval, one per
+//     queue for scheduled and one for retried tasks) run only when a task
+//     is due; otherwise one ZRANGEBYSCORE answers them.
 
 // DefaultIdleWait is how long an idle server waits between checks when
 // nothing in the process wakes it: the bound on the pick-up delay of a
@@ -217,6 +220,12 @@ func (in *Idle) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	wake := wakeHook{in.wake}.ProcessHook(next)
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		keys := scriptKeys(cmd)
+		if keys != nil && isForward(keys) && in.checkFirst {
+			if due, err := anyDue(ctx, next, keys[0], cmd.Args()); err == nil && !due {
+				cmd.(*redis.Cmd).SetVal(int64(0))
+				return nil
+			}
+		}
 		if keys == nil || !isDequeue(keys) {
 			return wake(ctx, cmd)
 		}
@@ -266,6 +275,21 @@ func (in *Idle) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		}
 		return err
 	}
+}
+
+// anyDue reports whether the scheduled or retry set key holds a task due
+// by the forward script's ARGV[1] (now, in Unix seconds): one
+// ZRANGEBYSCORE instead of the script, which on the in-process Redis
+// builds a Lua interpreter every time.
+func anyDue(ctx context.Context, next redis.ProcessHook, key string, args []any) (bool, error) {
+	if len(args) < 6 {
+		return true, nil
+	}
+	c := redis.NewStringSliceCmd(ctx, "zrangebyscore", key, "-inf", args[5], "limit", 0, 1)
+	if err := next(ctx, c); err != nil {
+		return true, err
+	}
+	return len(c.Val()) > 0, nil
 }
 
 // existsCmd counts which of keys exist, through next (no hook again).

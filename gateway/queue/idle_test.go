@@ -148,6 +148,17 @@ func TestIdleRoundIsOneExists(t *testing.T) {
 	if scripts.Load() != 0 || exists.Load() != 5 {
 		t.Fatalf("5 empty rounds of 3 queues: %d scripts and %d EXISTS reached Redis, want 0 and 5", scripts.Load(), exists.Load())
 	}
+	// A forward with nothing due is answered 0 without its script.
+	m.ZAdd("asynq:{a}:scheduled", float64(time.Now().Add(time.Hour).Unix()), "later")
+	for _, key := range []string{"asynq:{a}:scheduled", "asynq:{a}:retry"} {
+		n, err := c.EvalSha(ctx, "0123", []string{key, "asynq:{a}:pending"}, time.Now().Unix(), "asynq:{a}:t:", time.Now().UnixNano(), "asynq:{a}:g:").Int64()
+		if err != nil || n != 0 {
+			t.Fatalf("forward of %s with nothing due: %d, %v; want 0", key, n, err)
+		}
+	}
+	if scripts.Load() != 0 {
+		t.Fatalf("a forward with nothing due ran %d scripts on Redis", scripts.Load())
+	}
 	// With a task pending, the round's dequeue goes to Redis.
 	m.Lpush("asynq:{b}:pending", "x")
 	for _, q := range queues {
