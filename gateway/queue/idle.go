@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -163,6 +164,8 @@ func movesToPending(cmd redis.Cmder) bool {
 // Idle is the go-redis hook of one asynq server's client (see above).
 type Idle struct {
 	pending    []string // the server's pending lists
+	delayed    []string // and its scheduled and retry sets
+	client     redis.UniversalClient
 	wake       *Wake
 	wait       time.Duration
 	rounds     int
@@ -178,6 +181,8 @@ type Idle struct {
 	skip       int    // dequeues of this round answered without a call
 	seen       uint64 // the Wake's count when the last round began
 	waiting    func()
+	peekAt     time.Time       // when due was read
+	due        map[string]bool // which delayed sets held a due task
 }
 
 // IdleOptions tunes an Idle; zero values take the defaults.
@@ -186,6 +191,9 @@ type IdleOptions struct {
 	Rounds int           // DefaultIdleRounds
 	// NoCheck turns the EXISTS before a round off (Redis Cluster).
 	NoCheck bool
+	// Client, when set, is the client the hook is added to: the
+	// forwarder's checks of one cycle then go to Redis as one pipeline.
+	Client redis.UniversalClient
 	// Waiting, when set, is called each time an idle round begins to
 	// wait (tests).
 	Waiting func()
@@ -199,9 +207,11 @@ func NewIdle(queues []string, w *Wake, o IdleOptions) *Idle {
 	if o.Rounds <= 0 {
 		o.Rounds = DefaultIdleRounds
 	}
-	in := &Idle{wake: w, wait: o.Wait, rounds: o.Rounds, checkFirst: !o.NoCheck, stop: make(chan struct{}), waiting: o.Waiting}
+	in := &Idle{wake: w, wait: o.Wait, rounds: o.Rounds, checkFirst: !o.NoCheck, stop: make(chan struct{}), waiting: o.Waiting,
+		client: o.Client}
 	for _, q := range queues {
 		in.pending = append(in.pending, "asynq:{"+q+"}:pending")
+		in.delayed = append(in.delayed, "asynq:{"+q+"}:scheduled", "asynq:{"+q+"}:retry")
 	}
 	return in
 }
@@ -221,7 +231,7 @@ func (in *Idle) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		keys := scriptKeys(cmd)
 		if keys != nil && isForward(keys) && in.checkFirst {
-			if due, err := anyDue(ctx, next, keys[0], cmd.Args()); err == nil && !due {
+			if due, err := in.forwardDue(ctx, next, keys[0], cmd.Args()); err == nil && !due {
 				cmd.(*redis.Cmd).SetVal(int64(0))
 				return nil
 			}
@@ -290,6 +300,46 @@ func anyDue(ctx context.Context, next redis.ProcessHook, key string, args []any)
 		return true, err
 	}
 	return len(c.Val()) > 0, nil
+}
+
+// peekFor is how long one pipelined look at the delayed sets answers the
+// forwarder: one cycle's scripts run back to back, cycles are a second
+// apart.
+const peekFor = 200 * time.Millisecond
+
+// forwardDue reports whether the delayed set key holds a due task: from
+// one pipeline over all the server's delayed sets per forwarder cycle
+// when the hook knows its client, else from one ZRANGEBYSCORE.
+func (in *Idle) forwardDue(ctx context.Context, next redis.ProcessHook, key string, args []any) (bool, error) {
+	if in.client == nil || len(args) < 6 {
+		return anyDue(ctx, next, key, args)
+	}
+	in.mu.Lock()
+	d, ok := in.due[key]
+	fresh := time.Since(in.peekAt) < peekFor
+	in.mu.Unlock()
+	if ok && fresh {
+		return d, nil
+	}
+	max := fmt.Sprint(args[5])
+	cmds, err := in.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range in.delayed {
+			p.ZRangeByScore(ctx, k, &redis.ZRangeBy{Min: "-inf", Max: max, Count: 1})
+		}
+		return nil
+	})
+	if err != nil {
+		return true, err
+	}
+	due := make(map[string]bool, len(cmds))
+	for i, c := range cmds {
+		due[in.delayed[i]] = len(c.(*redis.StringSliceCmd).Val()) > 0
+	}
+	in.mu.Lock()
+	in.due, in.peekAt = due, time.Now()
+	in.mu.Unlock()
+	d, ok = due[key]
+	return d || !ok, nil
 }
 
 // existsCmd counts which of keys exist, through next (no hook again).

@@ -38,7 +38,7 @@ func idleServer(t *testing.T, opt *redis.Options, q string, w *Wake) (<-chan str
 	t.Helper()
 	c := redis.NewClient(opt)
 	waiting := make(chan struct{}, 100)
-	idle := NewIdle([]string{q}, w, IdleOptions{Wait: time.Hour, Rounds: 1, Waiting: func() {
+	idle := NewIdle([]string{q}, w, IdleOptions{Wait: time.Hour, Rounds: 1, Client: c, Waiting: func() {
 		select {
 		case waiting <- struct{}{}:
 		default:
@@ -133,7 +133,7 @@ func TestIdleRoundIsOneExists(t *testing.T) {
 	var scripts, exists atomic.Int64
 	queues := []string{"a", "b", "c"}
 	c.AddHook(NewIdle(queues, NewWake(), IdleOptions{}))
-	c.AddHook(countHook{&scripts, &exists})
+	c.AddHook(countHook{&scripts, &exists, new(atomic.Int64)})
 	ctx := context.Background()
 	dequeue := func(q string) error {
 		return c.EvalSha(ctx, "0123", []string{"asynq:{" + q + "}:pending", "asynq:{" + q + "}:paused", "asynq:{" + q + "}:active", "asynq:{" + q + "}:lease"}).Err()
@@ -169,13 +169,42 @@ func TestIdleRoundIsOneExists(t *testing.T) {
 	}
 }
 
+// One forwarder cycle (a scheduled and a retry script per queue) costs
+// one pipelined look when nothing is due.
+func TestIdleForwardCycleIsOnePipeline(t *testing.T) {
+	m := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer c.Close()
+	var scripts, exists, pipelines atomic.Int64
+	queues := []string{"a", "b", "c"}
+	c.AddHook(NewIdle(queues, NewWake(), IdleOptions{Client: c}))
+	c.AddHook(countHook{&scripts, &exists, &pipelines})
+	m.ZAdd("asynq:{b}:retry", float64(time.Now().Add(time.Hour).Unix()), "later")
+	ctx := context.Background()
+	for _, q := range queues {
+		for _, set := range []string{"scheduled", "retry"} {
+			key := "asynq:{" + q + "}:" + set
+			n, err := c.EvalSha(ctx, "0123", []string{key, "asynq:{" + q + "}:pending"}, time.Now().Unix(), "t:", time.Now().UnixNano(), "g:").Int64()
+			if err != nil || n != 0 {
+				t.Fatalf("forward of %s with nothing due: %d, %v; want 0", key, n, err)
+			}
+		}
+	}
+	if scripts.Load() != 0 || pipelines.Load() != 1 {
+		t.Fatalf("a forwarder cycle of 3 queues: %d scripts and %d pipelines reached Redis, want 0 and 1", scripts.Load(), pipelines.Load())
+	}
+}
+
 // countHook counts scripts and EXISTS as Redis receives them (added
 // after the Idle hook, it runs inside it).
-type countHook struct{ scripts, exists *atomic.Int64 }
+type countHook struct{ scripts, exists, pipelines *atomic.Int64 }
 
 func (countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
+func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.pipelines.Add(1)
+		return next(ctx, cmds)
+	}
 }
 func (h countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {

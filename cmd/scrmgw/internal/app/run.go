@@ -302,7 +302,7 @@ func (a *App) pollClient(queues []string) (redis.UniversalClient, stopper, error
 		return nil, nil, errors.New("connecting to redis: unexpected client type")
 	}
 	_, cluster := c.(*redis.ClusterClient)
-	idle := queue.NewIdle(queues, a.wake, queue.IdleOptions{NoCheck: cluster})
+	idle := queue.NewIdle(queues, a.wake, queue.IdleOptions{NoCheck: cluster, Client: c})
 	c.AddHook(idle)
 	return c, idleStopper{idle}, nil
 }
