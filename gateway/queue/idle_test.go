@@ -202,7 +202,9 @@ type countHook struct{ scripts, exists, pipelines *atomic.Int64 }
 func (countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.pipelines.Add(1)
+		if len(cmds) > 0 && cmds[0].Name() == "zrangebyscore" { // not the connection's handshake
+			h.pipelines.Add(1)
+		}
 		return next(ctx, cmds)
 	}
 }
