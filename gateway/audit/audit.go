@@ -61,6 +61,7 @@ type Recorder struct {
 	ch      chan store.AuditEntry
 	flushes chan chan error
 	stopped chan struct{}
+	kick    chan struct{} // a token use waits to be written
 
 	mu      sync.Mutex
 	used    map[int64]time.Time // waiting to be written
@@ -94,6 +95,7 @@ func New(s Appender, o Options) *Recorder {
 	}
 	r := &Recorder{store: s, opts: o, log: o.Logger,
 		ch: make(chan store.AuditEntry, o.Buffer), flushes: make(chan chan error), stopped: make(chan struct{}),
+		kick: make(chan struct{}, 1),
 		used: map[int64]time.Time{}, touched: map[int64]time.Time{},
 		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "scrmgw_audit_entries_written_total",
 			Help: "Audit entries written to the database."}),
@@ -159,6 +161,17 @@ func (r *Recorder) TokenUsed(id int64, at time.Time) {
 	}
 	r.touched[id] = at
 	r.used[id] = at
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// usesWaiting reports token uses not written yet (a write failed).
+func (r *Recorder) usesWaiting() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.used) > 0
 }
 
 // Flush writes everything recorded so far and returns the write's error.
@@ -185,9 +198,21 @@ const writeTimeout = 30 * time.Second
 
 // Run writes batches until ctx ends, then writes what is left (for at most
 // StopTimeout) and returns. Stop whatever records before ending ctx.
+//
+// The Interval's timer runs only while something waits to be written (an
+// entry, a token use, a batch the database refused): an idle gateway's
+// recorder does not wake up.
 func (r *Recorder) Run(ctx context.Context) {
-	t := time.NewTicker(r.opts.Interval)
+	t := time.NewTimer(r.opts.Interval)
+	t.Stop()
 	defer t.Stop()
+	armed := false
+	arm := func() {
+		if !armed {
+			t.Reset(r.opts.Interval)
+			armed = true
+		}
+	}
 	var (
 		batch    []store.AuditEntry
 		failedAt time.Time
@@ -226,8 +251,17 @@ func (r *Recorder) Run(ctx context.Context) {
 			if len(batch) >= r.opts.Batch {
 				write()
 			}
+			if len(batch) > 0 {
+				arm()
+			}
+		case <-r.kick:
+			arm()
 		case <-t.C:
+			armed = false
 			write()
+			if len(batch) > 0 || len(r.ch) > 0 || r.usesWaiting() {
+				arm()
+			}
 		case done := <-r.flushes:
 			var err error
 			for {

@@ -229,3 +229,41 @@ func TestTokenUsedIsThrottled(t *testing.T) {
 		t.Errorf("last used = %v, want a minute later", got)
 	}
 }
+
+// The recorder's timer runs only while something waits: a token use with
+// no audit entry beside it still wakes it and is written, without a Flush.
+func TestTokenUseAloneWakesTheRecorder(t *testing.T) {
+	s := storetest.Open(t, "sqlite")
+	ctx := context.Background()
+	_, tok, err := s.CreateAPIToken(ctx, store.NewAPIToken{Name: "ops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := audit.New(s, audit.Options{Interval: 5 * time.Millisecond})
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rec.Run(runCtx)
+	}()
+	defer func() { cancel(); <-done }()
+	at := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	rec.TokenUsed(tok.ID, at)
+	deadline := time.Now().Add(30 * time.Second) // a fail-safe, not a measurement
+	for {
+		got, err := s.APIToken(ctx, tok.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.LastUsedAt != nil {
+			if !got.LastUsedAt.Equal(at) {
+				t.Fatalf("last used = %v, want %v", got.LastUsedAt, at)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the token use was never written")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -44,6 +44,7 @@ import (
 	"github.com/scrmgw/scrmgw/gateway/links"
 	"github.com/scrmgw/scrmgw/gateway/moments"
 	"github.com/scrmgw/scrmgw/gateway/outbox"
+	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/gateway/sharelink"
 	"github.com/scrmgw/scrmgw/gateway/tags"
 	"github.com/scrmgw/scrmgw/store"
@@ -64,6 +65,7 @@ type App struct {
 	Templates *templates.Registry
 
 	mini *miniredis.Miniredis
+	wake *queue.Wake // signalled when this process queues a task
 	stop context.CancelFunc
 
 	assigner  *assign.Assigner
@@ -299,6 +301,9 @@ func (a *App) connectRedis(ctx context.Context) error {
 		return errors.New("connecting to redis: unexpected client type")
 	}
 	a.RDB = rdb
+	// Idle queue servers are woken by what this process queues.
+	a.wake = queue.NewWake()
+	rdb.AddHook(queue.WakeHook(a.wake))
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
