@@ -82,32 +82,14 @@ func (c *Client) receive(w http.ResponseWriter, r *http.Request) {
 	in := c.inbound(msg)
 	if in == nil {
 		c.log.Debug("callback ignored", slog.String("msg_type", string(msg.MsgType)), slog.String("event", string(msg.Event)))
-		io.WriteString(w, "success")
-		return
 	}
-	if err := c.rec.Record(r.Context(), in); err != nil {
-		c.log.Error("recording callback", slog.String("kind", in.Kind), slog.String("event", in.Event), slog.Any("error", err))
-		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	io.WriteString(w, "success")
+	// Acknowledged once recorded; not recorded, 503, and it comes again.
+	adapters.RecordAndAnswer(w, r, c.rec, c.log, in)
 }
 
 // fresh refuses callbacks whose timestamp is outside the replay window.
 func (c *Client) fresh(w http.ResponseWriter, ts string) bool {
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		http.Error(w, "bad timestamp", http.StatusBadRequest)
-		return false
-	}
-	if c.cfg.MaxClockSkew > 0 {
-		skew := c.now().Sub(time.Unix(sec, 0))
-		if skew > c.cfg.MaxClockSkew || skew < -c.cfg.MaxClockSkew {
-			http.Error(w, "timestamp outside the allowed window", http.StatusForbidden)
-			return false
-		}
-	}
-	return true
+	return adapters.FreshTimestamp(w, ts, c.now(), c.cfg.MaxClockSkew)
 }
 
 func (c *Client) reject(w http.ResponseWriter, r *http.Request, err error) {

@@ -1,0 +1,44 @@
+package adapters
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// FreshTimestamp checks a WeChat-family callback's timestamp (Unix
+// seconds, in the query) against the replay window: within maxSkew of now
+// (any time when maxSkew is 0). When it is not, it has answered w: 400 for
+// a timestamp that is no number, 403 for one outside the window.
+func FreshTimestamp(w http.ResponseWriter, ts string, now time.Time, maxSkew time.Duration) bool {
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		http.Error(w, "bad timestamp", http.StatusBadRequest)
+		return false
+	}
+	if maxSkew > 0 {
+		skew := now.Sub(time.Unix(sec, 0))
+		if skew > maxSkew || skew < -maxSkew {
+			http.Error(w, "timestamp outside the allowed window", http.StatusForbidden)
+			return false
+		}
+	}
+	return true
+}
+
+// RecordAndAnswer records a WeChat-family callback's delivery and answers
+// "success", the vendors' acknowledgement; a delivery that could not be
+// recorded answers 503 so the vendor sends it again. A nil in (nothing
+// to record) is acknowledged at once.
+func RecordAndAnswer(w http.ResponseWriter, r *http.Request, rec Recorder, log *slog.Logger, in *Inbound) {
+	if in != nil {
+		if err := rec.Record(r.Context(), in); err != nil {
+			log.Error("recording callback", slog.String("kind", in.Kind), slog.String("event", in.Event), slog.Any("error", err))
+			http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	io.WriteString(w, "success")
+}
