@@ -90,12 +90,17 @@ func (s *Server) listLive(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ls, err := s.store.LiveSessions(c.Request.Context(), brand, store.Page{After: c.Query("after")})
+	p, e := page(c)
+	if e != nil {
+		abort(c, e)
+		return
+	}
+	ls, err := s.store.LiveSessions(c.Request.Context(), brand, p)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"items": ls})
+	list(c, p, ls, func(l store.LiveSession) string { return l.Key })
 }
 
 // getLive is GET /api/v1/live-sessions/{id}: the session and its funnel

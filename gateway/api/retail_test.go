@@ -106,6 +106,16 @@ func TestRetailAPIBrands(t *testing.T) {
 				t.Errorf("%s link = %+v, %v", brand, l, err)
 			}
 		}
+		mine := c.must(200, "GET", "/api/v1/live-sessions?limit=1", acme, "")
+		if items := mine["items"].([]any); len(items) != 1 || items[0].(map[string]any)["id"] != "l-1" || mine["next"] == nil {
+			t.Errorf("acme's sessions, a page of 1: %v", mine)
+		}
+		if rest := c.must(200, "GET", "/api/v1/live-sessions?cursor="+mine["next"].(string), acme, ""); fmt.Sprint(rest["items"]) != "[]" || rest["next"] != nil {
+			t.Errorf("acme's sessions after the last: %v", rest)
+		}
+		if theirs := c.must(200, "GET", "/api/v1/live-sessions", zeta, ""); fmt.Sprint(theirs["items"]) != "[]" {
+			t.Errorf("zeta sees sessions: %v", theirs)
+		}
 		funnel := c.must(200, "GET", "/api/v1/live-sessions/l-1", acme, "")
 		if fmt.Sprint(funnel["stores"]) != "[]" || funnel["session"].(map[string]any)["id"] != "l-1" {
 			t.Errorf("a session nobody was announced yet: %v", funnel)
