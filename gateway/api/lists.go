@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -45,9 +44,8 @@ func (s *Server) listMembers(c *gin.Context) {
 // memberRuns answers GET /members/{id}/runs: the member's runs (of the
 // token's brand), newest first; ?state= keeps one state.
 func (s *Server) memberRuns(c *gin.Context) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id < 1 {
-		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "id: want a positive integer, got %q", c.Param("id")))
+	id, ok := positiveIDParam(c)
+	if !ok {
 		return
 	}
 	brand := principal(c).Brand

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -88,9 +87,8 @@ func (s *Server) getMoment(c *gin.Context) {
 	if !s.momentsReady(c) {
 		return
 	}
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id < 1 {
-		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "id: want a positive integer, got %q", c.Param("id")))
+	id, ok := positiveIDParam(c)
+	if !ok {
 		return
 	}
 	t, err := s.moments.Refresh(c.Request.Context(), id, principal(c).Brand)

@@ -39,9 +39,8 @@ func (s *Server) setMemberTags(c *gin.Context) {
 		abort(c, newError(http.StatusServiceUnavailable, "not_ready", "tags are not served by this process"))
 		return
 	}
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id < 1 {
-		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "id: want a positive integer, got %q", c.Param("id")))
+	id, ok := positiveIDParam(c)
+	if !ok {
 		return
 	}
 	var in memberTagsInput
