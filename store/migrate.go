@@ -117,6 +117,10 @@ var migrations = []migration{
 	{id: "0035_customer_groups", up: migrateCustomerGroups},
 	// Moment tasks (WeCom 朋友圈) and who posted.
 	{id: "0036_moment_tasks", up: migrateMomentTasks},
+	// A contact way is unique per channel and state (a store's WeCom
+	// code and its Official Account code share the state), and a
+	// temporary code records when it expires.
+	{id: "0037_contact_way_channels", up: migrateContactWayChannels},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -261,17 +261,23 @@ type Cursor struct {
 // guide. Its State comes back on every contact added through it, naming
 // the store or guide the new member is bound to.
 type ContactWay struct {
-	ID      int64  `gorm:"primaryKey;autoIncrement" json:"id"`
-	Channel string `gorm:"size:32;not null" json:"channel"`
+	ID int64 `gorm:"primaryKey;autoIncrement" json:"id"`
+	// Channel is the channel instance that made the code: a store has
+	// one code per channel (its WeCom contact way and its Official
+	// Account's follow code carry the same state).
+	Channel string `gorm:"size:32;not null;uniqueIndex:idx_contact_ways_channel_state,priority:1" json:"channel"`
 	// StoreID is set for a store's code, GuideID for a guide's.
 	StoreID string `gorm:"size:64;index" json:"store_id,omitempty"`
 	GuideID string `gorm:"size:64;index" json:"guide_id,omitempty"`
 	// State is what the platform echoes back: "s:<store>" or "g:<guide>".
-	State string `gorm:"size:30;not null;uniqueIndex" json:"state"`
+	State string `gorm:"size:30;not null;uniqueIndex:idx_contact_ways_channel_state,priority:2" json:"state"`
 	// ConfigID is the platform's id of the code.
-	ConfigID  string    `gorm:"size:128" json:"config_id"`
-	QRCode    string    `gorm:"size:1000" json:"qr_code"`
-	CreatedAt time.Time `json:"created_at"`
+	ConfigID string `gorm:"size:128" json:"config_id"`
+	QRCode   string `gorm:"size:1000" json:"qr_code"`
+	// ExpiresAt is when a temporary code stops working; nil for a
+	// permanent one.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
 

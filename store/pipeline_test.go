@@ -198,6 +198,21 @@ func TestContactWays(t *testing.T) {
 		if err != nil || len(got) != 1 || got[0].QRCode != "https://qr/2" {
 			t.Fatalf("contact ways = %+v, %v; want one, updated", got, err)
 		}
+		// The store's Official Account code carries the same state: a
+		// second code, not a replacement of the WeCom one.
+		exp := time.Date(2027, 1, 6, 0, 0, 0, 0, time.UTC)
+		oa := store.ContactWay{Channel: "wechat_oa", StoreID: "sh-1", State: "s:sh-1", ConfigID: "gQ1", QRCode: "https://qr/oa", ExpiresAt: &exp}
+		if err := s.SaveContactWay(ctx, &oa); err != nil {
+			t.Fatal(err)
+		}
+		got, err = s.ContactWays(ctx, "sh-1", "")
+		if err != nil || len(got) != 2 || got[0].Channel != "wecom" || got[0].QRCode != "https://qr/2" ||
+			got[1].Channel != "wechat_oa" || got[1].ExpiresAt == nil || !got[1].ExpiresAt.Equal(exp) {
+			t.Fatalf("contact ways = %+v, %v; want the WeCom code and the account's, expiring", got, err)
+		}
+		if cw, err := s.ContactWayByState(ctx, "s:sh-1"); err != nil || cw.StoreID != "sh-1" {
+			t.Errorf("by state = %+v, %v", cw, err)
+		}
 		if err := s.SaveContactWay(ctx, &store.ContactWay{Channel: "wecom", State: "x"}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("contact way for nothing: %v", err)
 		}

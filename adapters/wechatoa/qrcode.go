@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/scrmgw/scrmgw/adapters"
 )
 
 // QRCode is a parametric QR code (qrcode/create).
@@ -60,4 +62,40 @@ func (c *Client) CreateQRCode(ctx context.Context, scene string, expire time.Dur
 		q.Expires = c.now().Add(time.Duration(out.ExpireSeconds) * time.Second)
 	}
 	return q, nil
+}
+
+// maxTemporaryQRCode is WeChat's longest temporary code: 30 days.
+const maxTemporaryQRCode = 30 * 24 * time.Hour
+
+// CreateContactWay makes the permanent parametric QR code of a store's
+// or a guide's contact-way state, for the API's contact ways: whoever
+// scans it and follows is bound by the state like a WeCom contact way's
+// (the inbox resolves "s:", "g:" and hashed states alike). An account's
+// code routes the follower to no one on the account, so users is not
+// used (ContactWayGuides). configID is the code's ticket and qrCode the
+// URL of its picture.
+func (c *Client) CreateContactWay(ctx context.Context, users []string, state, remark string) (configID, qrCode string, err error) {
+	q, err := c.CreateQRCode(ctx, state, 0)
+	if err != nil {
+		return "", "", err
+	}
+	return q.Ticket, q.ImageURL, nil
+}
+
+// ContactWayGuides reports that the account's codes need no guide ids:
+// they carry only their state.
+func (c *Client) ContactWayGuides() bool { return false }
+
+// CreateTemporaryContactWay makes a temporary parametric QR code of
+// state that works for ttl (WeChat allows up to 30 days); a ttl out of
+// that range is adapters.ErrInvalidMessage.
+func (c *Client) CreateTemporaryContactWay(ctx context.Context, state string, ttl time.Duration) (configID, qrCode string, expires time.Time, err error) {
+	if ttl < time.Minute || ttl > maxTemporaryQRCode {
+		return "", "", time.Time{}, fmt.Errorf("%w: a temporary QR code lasts from 1 minute to 30 days, not %s", adapters.ErrInvalidMessage, ttl)
+	}
+	q, err := c.CreateQRCode(ctx, state, ttl)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	return q.Ticket, q.ImageURL, q.Expires, nil
 }

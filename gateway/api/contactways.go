@@ -4,19 +4,43 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/workflows"
 )
 
-// ContactWayMaker creates channel QR codes (WeCom add_contact_way) on a
-// channel instance, named by its key (Name), for the guides' ids there.
+// ContactWayMaker creates channel QR codes (WeCom add_contact_way, an
+// Official Account's parametric code) on a channel instance, named by
+// its key (Name), for the guides' ids there. Whoever comes through a
+// code is bound by its state.
 type ContactWayMaker interface {
 	Name() string
 	CreateContactWay(ctx context.Context, users []string, state, remark string) (configID, qrCode string, err error)
+}
+
+// GuidelessContactWays is a ContactWayMaker whose codes route to no one
+// on its channel (an Official Account's follow code): ContactWayGuides
+// reports false, and it is given no guide ids.
+type GuidelessContactWays interface{ ContactWayGuides() bool }
+
+// TemporaryContactWays is a ContactWayMaker that also makes codes that
+// expire (?expire=); a ttl it cannot make is adapters.ErrInvalidMessage.
+type TemporaryContactWays interface {
+	CreateTemporaryContactWay(ctx context.Context, state string, ttl time.Duration) (configID, qrCode string, expires time.Time, err error)
+}
+
+// needsGuides reports whether m's codes are made for guides' ids.
+func needsGuides(m ContactWayMaker) bool {
+	g, ok := m.(GuidelessContactWays)
+	return !ok || g.ContactWayGuides()
 }
 
 // maxStateLen is WeCom's limit on a contact way's state.
@@ -35,7 +59,7 @@ func ContactWayState(kind, id string) string {
 
 func (s *Server) contactWaysReady(c *gin.Context) bool {
 	if len(s.contactWays) == 0 {
-		abort(c, newError(http.StatusNotImplemented, "not_configured", "contact ways need the WeCom channel (wecom.corp_id)"))
+		abort(c, newError(http.StatusNotImplemented, "not_configured", "contact ways need a channel that makes QR codes: WeCom (wecom.corp_id) or an Official Account (wechat_oa.app_id)"))
 		return false
 	}
 	return true
@@ -43,7 +67,8 @@ func (s *Server) contactWaysReady(c *gin.Context) bool {
 
 // contactWayMaker is the instance a QR code is made on: the one the
 // query's channel names, else the first (in the registry's order) that
-// ids holds an id on: the corp of the guide, or of the store's guides.
+// ids holds an id on (the corp of the guide, or of the store's guides),
+// else the first whose codes need no guide.
 func (s *Server) contactWayMaker(c *gin.Context, ids func(channel string) bool) (ContactWayMaker, *apiError) {
 	if want := c.Query("channel"); want != "" {
 		for _, m := range s.contactWays {
@@ -51,10 +76,19 @@ func (s *Server) contactWayMaker(c *gin.Context, ids func(channel string) bool) 
 				return m, nil
 			}
 		}
-		return nil, newError(http.StatusBadRequest, CodeInvalidArgument, "channel %q is not a WeCom instance of this gateway", want)
+		names := make([]string, len(s.contactWays))
+		for i, m := range s.contactWays {
+			names[i] = m.Name()
+		}
+		return nil, newError(http.StatusBadRequest, CodeInvalidArgument, "channel %q makes no QR codes in this gateway: use one of %s", want, strings.Join(names, ", "))
 	}
 	for _, m := range s.contactWays {
-		if ids(m.Name()) {
+		if needsGuides(m) && ids(m.Name()) {
+			return m, nil
+		}
+	}
+	for _, m := range s.contactWays {
+		if !needsGuides(m) {
 			return m, nil
 		}
 	}
@@ -91,6 +125,11 @@ func (s *Server) storeContactWay(c *gin.Context) {
 		return
 	}
 	channel := maker.Name()
+	cw := &store.ContactWay{Channel: channel, StoreID: rs.ID, State: ContactWayState("s", rs.ID)}
+	if !needsGuides(maker) {
+		s.makeContactWay(c, maker, cw, nil, rs.Name)
+		return
+	}
 	var users []string
 	for _, g := range guides {
 		if id := g.Identity(channel); g.Active && id != "" && len(users) < 100 {
@@ -101,11 +140,12 @@ func (s *Server) storeContactWay(c *gin.Context) {
 		abort(c, newError(http.StatusConflict, CodeConflict, "store %q has no active guide with an id on %s", rs.ID, channel))
 		return
 	}
-	s.makeContactWay(c, maker, &store.ContactWay{Channel: channel, StoreID: rs.ID, State: ContactWayState("s", rs.ID)}, users, rs.Name)
+	s.makeContactWay(c, maker, cw, users, rs.Name)
 }
 
 // guideContactWay creates (or re-creates) a guide's own QR code on the
-// WeCom instance the guide has an id on.
+// WeCom instance the guide has an id on, or on a channel whose codes
+// need no guide id.
 func (s *Server) guideContactWay(c *gin.Context) {
 	if !s.contactWaysReady(c) {
 		return
@@ -120,7 +160,7 @@ func (s *Server) guideContactWay(c *gin.Context) {
 		abort(c, e)
 		return
 	}
-	if maker == nil || g.Identity(maker.Name()) == "" || !g.Active {
+	if maker == nil || (needsGuides(maker) && g.Identity(maker.Name()) == "") || !g.Active {
 		where := "WeCom"
 		if maker != nil {
 			where = maker.Name()
@@ -129,12 +169,44 @@ func (s *Server) guideContactWay(c *gin.Context) {
 		return
 	}
 	channel := maker.Name()
-	s.makeContactWay(c, maker, &store.ContactWay{Channel: channel, GuideID: g.ID, State: ContactWayState("g", g.ID)}, []string{g.Identity(channel)}, g.Name)
+	var users []string
+	if needsGuides(maker) {
+		users = []string{g.Identity(channel)}
+	}
+	s.makeContactWay(c, maker, &store.ContactWay{Channel: channel, GuideID: g.ID, State: ContactWayState("g", g.ID)}, users, g.Name)
 }
 
+// makeContactWay makes cw's code on maker, a temporary one when the
+// query has expire (a duration such as 7d or 72h), and saves it.
 func (s *Server) makeContactWay(c *gin.Context, maker ContactWayMaker, cw *store.ContactWay, users []string, remark string) {
 	ctx := c.Request.Context()
-	configID, qr, err := maker.CreateContactWay(ctx, users, cw.State, remark)
+	var (
+		configID, qr string
+		err          error
+	)
+	if exp := c.Query("expire"); exp != "" {
+		tm, ok := maker.(TemporaryContactWays)
+		if !ok {
+			abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "%s makes only permanent codes: leave out expire", cw.Channel))
+			return
+		}
+		ttl, perr := workflows.ParseDuration(exp)
+		if perr != nil {
+			abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "expire: %v", perr))
+			return
+		}
+		var expires time.Time
+		configID, qr, expires, err = tm.CreateTemporaryContactWay(ctx, cw.State, ttl)
+		if err == nil {
+			cw.ExpiresAt = &expires
+		}
+	} else {
+		configID, qr, err = maker.CreateContactWay(ctx, users, cw.State, remark)
+	}
+	if errors.Is(err, adapters.ErrInvalidMessage) {
+		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "%v", err))
+		return
+	}
 	if err != nil {
 		s.log.WarnContext(ctx, "creating contact way", "state", cw.State, "error", err)
 		abort(c, newError(http.StatusBadGateway, "upstream_error", "%s refused the contact way: %v", cw.Channel, err))

@@ -58,6 +58,7 @@ type Fake struct {
 	tokenHits int
 	followers map[string]*follower
 	scenes    map[string]string // ticket → scene
+	codes     []Sent            // the qrcode/create requests, in order
 	sent      []Sent
 	msgID     int64
 	// failNext answers the next send with this errcode.
@@ -235,6 +236,7 @@ func (f *Fake) qrcode(w http.ResponseWriter, r *http.Request, body map[string]an
 	f.msgID++
 	ticket := fmt.Sprintf("gQ%06d", f.msgID)
 	f.scenes[ticket] = str
+	f.codes = append(f.codes, Sent{Path: r.URL.Path, Body: body})
 	f.mu.Unlock()
 	out := map[string]any{"ticket": ticket, "url": "http://weixin.qq.com/q/" + ticket}
 	if action == "QR_STR_SCENE" {
@@ -242,6 +244,13 @@ func (f *Fake) qrcode(w http.ResponseWriter, r *http.Request, body map[string]an
 		out["expire_seconds"] = int(exp)
 	}
 	writeJSON(w, out)
+}
+
+// QRCodes returns the qrcode/create requests the fake took, in order.
+func (f *Fake) QRCodes() []Sent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Sent(nil), f.codes...)
 }
 
 // Sent returns the sends the fake took, in order.

@@ -71,9 +71,15 @@ func (a *App) Handler() http.Handler {
 		r.Handle(rt.Method, rt.Path, gin.WrapH(rt.Handler))
 	}
 
+	// Every channel that makes QR codes (WeCom contact ways, an Official
+	// Account's follow codes), in the registry's order.
 	var contactWays []api.ContactWayMaker
-	for _, wc := range a.weComClients() {
-		contactWays = append(contactWays, wc)
+	for _, name := range a.Channels.Names() {
+		if ch, _ := a.Channels.Channel(name); ch != nil {
+			if m, ok := ch.(api.ContactWayMaker); ok {
+				contactWays = append(contactWays, m)
+			}
+		}
 	}
 	reg.MustRegister(a.audit.Collectors()...)
 	reg.MustRegister(a.links.Collectors()...)

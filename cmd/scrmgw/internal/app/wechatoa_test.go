@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,14 +82,48 @@ steps:
 	if code, body := oa.Verify(t, callback, "echo-5927"); code != 200 || body != "echo-5927" {
 		t.Fatalf("server verification: %d %q", code, body)
 	}
-	// The store's permanent QR code, made through the channel.
-	ch, ok := s.app.Channels.Channel(wechatoa.ChannelName)
-	if !ok {
-		t.Fatal("no wechat_oa channel registered")
+	// The store's permanent QR code on the account, made through the
+	// API beside its WeCom contact way (the same state, one code each).
+	code, body := request(t, "POST", s.base+"/api/v1/stores/sh-1/contact-way?channel=wechat_oa", tok, "")
+	if code != 201 {
+		t.Fatalf("store's account code: %d %s", code, body)
 	}
-	ticket, _ := oa.CreateTicket(t, ch.(*wechatoa.Client), "s:sh-1")
-	if oa.Scene(ticket) != "s:sh-1" {
-		t.Fatalf("QR code scene %q", oa.Scene(ticket))
+	var storeCode store.ContactWay
+	if err := json.Unmarshal([]byte(body), &storeCode); err != nil {
+		t.Fatal(err)
+	}
+	ticket := storeCode.ConfigID
+	if storeCode.Channel != wechatoa.ChannelName || storeCode.State != "s:sh-1" || storeCode.ExpiresAt != nil ||
+		storeCode.QRCode != "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket="+ticket {
+		t.Fatalf("store's account code %+v", storeCode)
+	}
+	if code, body := request(t, "POST", s.base+"/api/v1/stores/sh-1/contact-way", tok, ""); code != 201 || !strings.Contains(body, `"channel":"wecom"`) {
+		t.Fatalf("store's WeCom code: %d %s", code, body)
+	}
+	// The guide's own code, for a week.
+	code, body = request(t, "POST", s.base+"/api/v1/guides/g-li/contact-way?channel=wechat_oa&expire=7d", tok, "")
+	var guideCode store.ContactWay
+	if code != 201 || json.Unmarshal([]byte(body), &guideCode) != nil || guideCode.State != "g:g-li" || guideCode.ExpiresAt == nil ||
+		guideCode.ExpiresAt.Sub(clock.Now()) < 7*24*time.Hour-time.Minute || guideCode.ExpiresAt.Sub(clock.Now()) > 7*24*time.Hour+time.Minute {
+		t.Fatalf("guide's week-long code: %d %s", code, body)
+	}
+	if got := oa.QRCodes(); len(got) != 2 {
+		t.Fatalf("qrcode/create requests %+v, want the store's and the guide's", got)
+	} else {
+		sentIs(t, "store's code", got[0], "/cgi-bin/qrcode/create", map[string]any{"action_name": "QR_LIMIT_STR_SCENE",
+			"action_info": map[string]any{"scene": map[string]any{"scene_str": "s:sh-1"}}})
+		sentIs(t, "guide's code", got[1], "/cgi-bin/qrcode/create", map[string]any{"action_name": "QR_STR_SCENE", "expire_seconds": float64(7 * 24 * 3600),
+			"action_info": map[string]any{"scene": map[string]any{"scene_str": "g:g-li"}}})
+	}
+	if code, body := request(t, "POST", s.base+"/api/v1/guides/g-li/contact-way?channel=wechat_oa&expire=31d", tok, ""); code != 400 || !strings.Contains(body, "30 days") {
+		t.Errorf("a 31-day code: %d %s, want 400 naming WeChat's 30 days", code, body)
+	}
+	if code, body := request(t, "POST", s.base+"/api/v1/stores/sh-1/contact-way?expire=7d", tok, ""); code != 400 || !strings.Contains(body, "only permanent") {
+		t.Errorf("a temporary WeCom code: %d %s, want 400", code, body)
+	}
+	if code, body := request(t, "GET", s.base+"/api/v1/contact-ways?store_id=sh-1", tok, ""); code != 200 ||
+		!strings.Contains(body, `"channel":"wecom"`) || !strings.Contains(body, `"channel":"wechat_oa"`) {
+		t.Fatalf("the store's codes: %d %s, want both channels'", code, body)
 	}
 
 	// 陈女士 scans it and follows.
