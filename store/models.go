@@ -278,7 +278,7 @@ type ContactWay struct {
 	// permanent one.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // allModels lists every table, in dependency order, for migrations.
