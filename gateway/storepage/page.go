@@ -298,20 +298,27 @@ func (p *Page) card(rs *store.RetailStore, cards *store.StoreCards, h geo.Hit, t
 			card.Open = "open"
 		}
 	}
-	card.StoreQR = newestQR(cards.StoreWays[rs.ID])
+	card.StoreQR = newestQR(cards.StoreWays[rs.ID], p.o.Now())
 	for _, g := range cards.Guides[rs.ID] {
 		initial, _ := utf8.DecodeRuneInString(g.Name)
-		card.Guides = append(card.Guides, guideCard{Name: g.Name, Initial: string(initial), QR: newestQR(cards.GuideWays[g.ID])})
+		card.Guides = append(card.Guides, guideCard{Name: g.Name, Initial: string(initial), QR: newestQR(cards.GuideWays[g.ID], p.o.Now())})
 	}
 	return card
 }
 
 // newestQR is the newest QR code (an http(s) image) of contact ways
-// listed oldest first, or "".
-func newestQR(cws []store.ContactWay) string {
-	for i := len(cws) - 1; i >= 0; i-- {
-		if u, err := url.Parse(cws[i].QRCode); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
-			return cws[i].QRCode
+// listed oldest first: a permanent one, else a temporary one that still
+// works at now; "" when none.
+func newestQR(cws []store.ContactWay, now time.Time) string {
+	for _, permanent := range []bool{true, false} {
+		for i := len(cws) - 1; i >= 0; i-- {
+			cw := cws[i]
+			if (cw.ExpiresAt == nil) != permanent || (cw.ExpiresAt != nil && !now.Before(*cw.ExpiresAt)) {
+				continue
+			}
+			if u, err := url.Parse(cw.QRCode); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
+				return cw.QRCode
+			}
 		}
 	}
 	return ""
