@@ -20,8 +20,7 @@ type nearestStore struct {
 // nearestStores answers GET /stores/nearest?lat=&lng=&brand=&limit=&max_km=:
 // the active stores carrying the brand, nearest first.
 func (s *Server) nearestStores(c *gin.Context) {
-	if s.assigner == nil {
-		abort(c, newError(http.StatusServiceUnavailable, "not_ready", "the store index is not loaded"))
+	if !serving(c, s.assigner != nil, "the store index is") {
 		return
 	}
 	var details []Detail
@@ -112,8 +111,7 @@ type assignInput struct {
 // assignMember answers POST /members/{id}/assign: binds the member per the
 // body and returns the binding.
 func (s *Server) assignMember(c *gin.Context) {
-	if s.assigner == nil {
-		abort(c, newError(http.StatusServiceUnavailable, "not_ready", "the store index is not loaded"))
+	if !serving(c, s.assigner != nil, "the store index is") {
 		return
 	}
 	id, ok := positiveIDParam(c)
@@ -121,18 +119,10 @@ func (s *Server) assignMember(c *gin.Context) {
 		return
 	}
 	var in assignInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
+	if !s.decodeScoped(c, &in, &in.Brand, nil) {
 		return
 	}
 	p := principal(c)
-	if !p.Admin() {
-		if in.Brand != "" && in.Brand != p.Brand {
-			s.fail(c, store.ErrNotFound)
-			return
-		}
-		in.Brand = p.Brand
-	}
 	ctx := c.Request.Context()
 	if _, err := s.store.Member(ctx, id, p.Brand); err != nil {
 		s.fail(c, err)
@@ -162,8 +152,7 @@ func (s *Server) assignMember(c *gin.Context) {
 // guideLeave answers POST /guides/{id}/leave: the guide stops taking
 // members and each of theirs is handed to a colleague.
 func (s *Server) guideLeave(c *gin.Context) {
-	if s.assigner == nil {
-		abort(c, newError(http.StatusServiceUnavailable, "not_ready", "the store index is not loaded"))
+	if !serving(c, s.assigner != nil, "the store index is") {
 		return
 	}
 	ctx := c.Request.Context()

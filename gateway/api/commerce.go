@@ -30,8 +30,7 @@ type Settler interface {
 // postEvents is POST /api/v1/events: the signed callback's bodies with a
 // bearer token; a brand token pins the brand.
 func (s *Server) postEvents(c *gin.Context) {
-	if s.events == nil {
-		abort(c, newError(http.StatusServiceUnavailable, "unavailable", "event ingest is not running in this process"))
+	if !serving(c, s.events != nil, "event ingest is") {
 		return
 	}
 	body, ok := webhook.ReadBody(c.Writer, c.Request)
@@ -266,8 +265,7 @@ func (s *Server) settle(c *gin.Context) {
 	if !adminOnly(c) {
 		return
 	}
-	if s.settler == nil {
-		abort(c, newError(http.StatusServiceUnavailable, "unavailable", "the ledger is not running in this process"))
+	if !serving(c, s.settler != nil, "the ledger is") {
 		return
 	}
 	sts, err := s.settler.Settle(c.Request.Context(), c.Query("date"))

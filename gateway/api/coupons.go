@@ -56,16 +56,11 @@ type redeemed struct {
 // against an order. 201 the first time; the same coupon and order again
 // answer the same redemption with 200.
 func (s *Server) redeemCoupon(c *gin.Context) {
-	if s.redeemer == nil {
-		abort(c, newError(http.StatusServiceUnavailable, "unavailable", "coupon redemption is not running in this process"))
+	if !serving(c, s.redeemer != nil, "coupon redemption is") {
 		return
 	}
 	var in redeemInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
-		return
-	}
-	brand, ok := tillBrand(c, in.Brand)
+	brand, ok := s.decodeTill(c, &in, &in.Brand)
 	if !ok {
 		return
 	}

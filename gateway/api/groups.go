@@ -110,21 +110,12 @@ type groupMessageInput struct {
 // groups through their owners (a task each owner confirms), at most one
 // a day per group.
 func (s *Server) sendGroupMessage(c *gin.Context) {
-	if s.groups == nil {
-		abort(c, newError(http.StatusServiceUnavailable, "not_ready", "groups are not served by this process"))
+	if !serving(c, s.groups != nil, "groups are") {
 		return
 	}
 	var in groupMessageInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
+	if !s.decodeScoped(c, &in, &in.Brand, nil) {
 		return
-	}
-	if p := principal(c); !p.Admin() {
-		if in.Brand != "" && in.Brand != p.Brand {
-			s.fail(c, store.ErrNotFound)
-			return
-		}
-		in.Brand = p.Brand
 	}
 	if in.Channel == "" || in.Brand == "" || in.Key == "" {
 		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "channel, brand and key are required"))
@@ -149,8 +140,7 @@ type groupWelcomeInput struct {
 // new members of groups (a WeCom group welcome template, which owners
 // pick for their groups) and returns its id.
 func (s *Server) groupWelcome(c *gin.Context) {
-	if s.groups == nil {
-		abort(c, newError(http.StatusServiceUnavailable, "not_ready", "groups are not served by this process"))
+	if !serving(c, s.groups != nil, "groups are") {
 		return
 	}
 	var in groupWelcomeInput
@@ -174,8 +164,7 @@ type groupResyncInput struct {
 // resyncGroups: POST /channels/:key/groups/resync reads the channel's
 // groups (of owners, or all) again and saves them.
 func (s *Server) resyncGroups(c *gin.Context) {
-	if s.groups == nil {
-		abort(c, newError(http.StatusServiceUnavailable, "not_ready", "groups are not served by this process"))
+	if !serving(c, s.groups != nil, "groups are") {
 		return
 	}
 	var in groupResyncInput

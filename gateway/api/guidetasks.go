@@ -71,17 +71,10 @@ type guideTaskInput struct {
 // gets reminders like any task.
 func (s *Server) createGuideTask(c *gin.Context) {
 	var in guideTaskInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
+	if !s.decodeScoped(c, &in, &in.Brand, func(own, named string) *apiError {
+		return newError(http.StatusForbidden, CodeForbidden, "brand: a token of brand %q cannot give tasks of brand %q", own, named)
+	}) {
 		return
-	}
-	p := principal(c)
-	if !p.Admin() {
-		if in.Brand != "" && in.Brand != p.Brand {
-			abort(c, newError(http.StatusForbidden, CodeForbidden, "brand: a token of brand %q cannot give tasks of brand %q", p.Brand, in.Brand))
-			return
-		}
-		in.Brand = p.Brand
 	}
 	var details []Detail
 	need := func(field, msg string) { details = append(details, Detail{Field: field, Message: msg}) }

@@ -20,8 +20,7 @@ type Links interface {
 }
 
 func (s *Server) linksReady(c *gin.Context) bool {
-	if s.links == nil {
-		abort(c, newError(http.StatusServiceUnavailable, "not_ready", "contact links are not served by this process"))
+	if !serving(c, s.links != nil, "contact links are") {
 		return false
 	}
 	return true

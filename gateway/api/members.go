@@ -134,18 +134,12 @@ type memberInput struct {
 // brand membership and identities are attached to them).
 func (s *Server) createMember(c *gin.Context) {
 	var in memberInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
+	if !s.decodeScoped(c, &in, &in.Brand, func(own, named string) *apiError {
+		return newError(http.StatusForbidden, CodeForbidden, "brand: a brand token can only add members to %q", own)
+	}) {
 		return
 	}
 	p := principal(c)
-	if !p.Admin() {
-		if in.Brand != "" && in.Brand != p.Brand {
-			abort(c, newError(http.StatusForbidden, CodeForbidden, "brand: a brand token can only add members to %q", p.Brand))
-			return
-		}
-		in.Brand = p.Brand
-	}
 	ctx := c.Request.Context()
 	if err := store.ValidateTimeZone("time_zone", in.TimeZone); err != nil {
 		s.fail(c, err)

@@ -47,8 +47,7 @@ type momentInput struct {
 }
 
 func (s *Server) momentsReady(c *gin.Context) bool {
-	if s.moments == nil {
-		abort(c, newError(http.StatusServiceUnavailable, "not_ready", "moments are not served by this process"))
+	if !serving(c, s.moments != nil, "moments are") {
 		return false
 	}
 	return true
@@ -61,16 +60,8 @@ func (s *Server) publishMoment(c *gin.Context) {
 		return
 	}
 	var in momentInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
+	if !s.decodeScoped(c, &in, &in.Brand, nil) {
 		return
-	}
-	if p := principal(c); !p.Admin() {
-		if in.Brand != "" && in.Brand != p.Brand {
-			s.fail(c, store.ErrNotFound)
-			return
-		}
-		in.Brand = p.Brand
 	}
 	t, err := s.moments.Publish(c.Request.Context(), moments.Request{Channel: in.Channel, Brand: in.Brand, StoreID: in.StoreID,
 		GuideIDs: in.GuideIDs, Key: in.Key, Message: &adapters.Outbound{IdempotencyKey: in.Key, Kind: in.Kind, Text: in.Text, Fields: in.Fields, Brand: in.Brand}})

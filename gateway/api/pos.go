@@ -64,11 +64,7 @@ type identified struct {
 // writes nothing.
 func (s *Server) posIdentify(c *gin.Context) {
 	var in identifyInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
-		return
-	}
-	brand, ok := tillBrand(c, in.Brand)
+	brand, ok := s.decodeTill(c, &in, &in.Brand)
 	if !ok {
 		return
 	}
@@ -129,23 +125,27 @@ func (s *Server) posIdentify(c *gin.Context) {
 // (given must match it), or the one an admin token names in the body or
 // ?brand=. It answers the error itself when there is none.
 func tillBrand(c *gin.Context, given string) (string, bool) {
-	p := principal(c)
 	brand := given
 	if brand == "" {
 		brand = c.Query("brand")
 	}
-	switch {
-	case !p.Admin() && brand != "" && brand != p.Brand:
-		abort(c, newError(http.StatusNotFound, CodeNotFound, "brand %q not found", brand))
+	if !scopeBrand(c, &brand, nil) {
 		return "", false
-	case !p.Admin():
-		brand = p.Brand
-	case brand == "":
+	}
+	if brand == "" {
 		abort(c, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidArgument, Message: "brand: is required with an admin token",
 			Details: []Detail{{Field: "brand", Message: "is required with an admin token"}}})
 		return "", false
 	}
 	return brand, true
+}
+
+// decodeTill is decodeBody, then tillBrand of the body's brand field.
+func (s *Server) decodeTill(c *gin.Context, in any, brand *string) (string, bool) {
+	if !s.decodeBody(c, in) {
+		return "", false
+	}
+	return tillBrand(c, *brand)
 }
 
 // rotateMemberCode is POST /api/v1/brands/{id}/member-code/rotate: the

@@ -56,16 +56,11 @@ type liveInput struct {
 // audience is announced (live.scheduled) in the background; the same
 // session again answers 200; the id with other fields 409.
 func (s *Server) scheduleLive(c *gin.Context) {
-	if s.live == nil {
-		abort(c, newError(http.StatusServiceUnavailable, "unavailable", "live sessions are not running in this process"))
+	if !serving(c, s.live != nil, "live sessions are") {
 		return
 	}
 	var in liveInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
-		return
-	}
-	brand, ok := tillBrand(c, in.Brand)
+	brand, ok := s.decodeTill(c, &in, &in.Brand)
 	if !ok {
 		return
 	}
@@ -229,16 +224,11 @@ type shareInput struct {
 // their store; orders the shop reports with the token
 // (purchase.completed data.share_token) are credited to them.
 func (s *Server) shareLink(c *gin.Context) {
-	if s.shares == nil {
-		abort(c, newError(http.StatusServiceUnavailable, "unavailable", "share links are not running in this process"))
+	if !serving(c, s.shares != nil, "share links are") {
 		return
 	}
 	var in shareInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
-		return
-	}
-	brand, ok := tillBrand(c, in.Brand)
+	brand, ok := s.decodeTill(c, &in, &in.Brand)
 	if !ok {
 		return
 	}

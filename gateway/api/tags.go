@@ -35,8 +35,7 @@ type memberTagsInput struct {
 // WeCom corp tag marked by the member's guide); member.tagged and
 // member.untagged start workflows.
 func (s *Server) setMemberTags(c *gin.Context) {
-	if s.tags == nil {
-		abort(c, newError(http.StatusServiceUnavailable, "not_ready", "tags are not served by this process"))
+	if !serving(c, s.tags != nil, "tags are") {
 		return
 	}
 	id, ok := positiveIDParam(c)
@@ -44,18 +43,10 @@ func (s *Server) setMemberTags(c *gin.Context) {
 		return
 	}
 	var in memberTagsInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
+	if !s.decodeScoped(c, &in, &in.Brand, nil) {
 		return
 	}
 	p := principal(c)
-	if !p.Admin() {
-		if in.Brand != "" && in.Brand != p.Brand {
-			s.fail(c, store.ErrNotFound)
-			return
-		}
-		in.Brand = p.Brand
-	}
 	if in.Brand == "" {
 		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "brand: is required"))
 		return
@@ -100,22 +91,12 @@ type resyncInput struct {
 // channel's members' tags with the channel and reports what differed;
 // call it again (it resumes after the page) until done is true.
 func (s *Server) resyncTags(c *gin.Context) {
-	if s.tags == nil {
-		abort(c, newError(http.StatusServiceUnavailable, "not_ready", "tags are not served by this process"))
+	if !serving(c, s.tags != nil, "tags are") {
 		return
 	}
 	var in resyncInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
+	if !s.decodeScoped(c, &in, &in.Brand, nil) {
 		return
-	}
-	p := principal(c)
-	if !p.Admin() {
-		if in.Brand != "" && in.Brand != p.Brand {
-			s.fail(c, store.ErrNotFound)
-			return
-		}
-		in.Brand = p.Brand
 	}
 	if in.Limit < 0 || in.Limit > 1000 || in.Rate < 0 || in.Rate > 100 {
 		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "limit: 1 to 1000, rate: 1 to 100 a second"))

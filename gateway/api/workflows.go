@@ -43,8 +43,7 @@ func workflowBrand(c *gin.Context) (string, bool) {
 }
 
 func (s *Server) workflowsReady(c *gin.Context) bool {
-	if s.workflows == nil {
-		abort(c, newError(http.StatusServiceUnavailable, "not_ready", "the workflow engine is not running in this process"))
+	if !serving(c, s.workflows != nil, "the workflow engine is") {
 		return false
 	}
 	return true
