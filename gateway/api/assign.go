@@ -48,12 +48,8 @@ func (s *Server) nearestStores(c *gin.Context) {
 		limit = n
 	}
 	brand := c.Query("brand")
-	if p := principal(c); !p.Admin() {
-		if brand != "" && brand != p.Brand {
-			s.fail(c, store.ErrNotFound)
-			return
-		}
-		brand = p.Brand
+	if !scopeBrand(c, &brand, nil) {
+		return
 	}
 	if brand == "" {
 		details = append(details, Detail{Field: "brand", Message: "is required"})

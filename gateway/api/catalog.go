@@ -43,11 +43,7 @@ func (s *Server) getBrand(c *gin.Context) {
 		return
 	}
 	b, err := s.store.Brand(c.Request.Context(), c.Param("id"))
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, b)
+	s.answer(c, http.StatusOK, b, err)
 }
 
 func (s *Server) createBrand(c *gin.Context) {
@@ -55,8 +51,7 @@ func (s *Server) createBrand(c *gin.Context) {
 		return
 	}
 	var in brandInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
+	if !s.decodeBody(c, &in) {
 		return
 	}
 	b := in.brand()
@@ -74,8 +69,7 @@ func (s *Server) putBrand(c *gin.Context) {
 		return
 	}
 	var in brandInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
+	if !s.decodeBody(c, &in) {
 		return
 	}
 	if e := idParam(c, &in.ID); e != nil {
@@ -93,11 +87,7 @@ func (s *Server) putBrand(c *gin.Context) {
 		return
 	}
 	got, err := s.store.Brand(ctx, b.ID)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, got)
+	s.answer(c, http.StatusOK, got, err)
 }
 
 func (s *Server) bulkBrands(c *gin.Context) {
@@ -221,17 +211,12 @@ func (s *Server) listStores(c *gin.Context) {
 
 func (s *Server) getStore(c *gin.Context) {
 	rs, err := s.store.RetailStore(c.Request.Context(), c.Param("id"), principal(c).Brand)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, rs)
+	s.answer(c, http.StatusOK, rs, err)
 }
 
 func (s *Server) createStore(c *gin.Context) {
 	var in storeInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
+	if !s.decodeBody(c, &in) {
 		return
 	}
 	rs, err := in.retailStore()
@@ -253,11 +238,7 @@ func (s *Server) createStore(c *gin.Context) {
 
 func (s *Server) respondStore(c *gin.Context, status int, id string) {
 	got, err := s.store.RetailStore(c.Request.Context(), id, "")
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.JSON(status, got)
+	s.answer(c, status, got, err)
 }
 
 // existingStore returns the stored store, nil when it does not exist, and
@@ -283,8 +264,7 @@ func (s *Server) existingStore(c *gin.Context, id string) (*store.RetailStore, e
 
 func (s *Server) putStore(c *gin.Context) {
 	var in storeInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
+	if !s.decodeBody(c, &in) {
 		return
 	}
 	if e := idParam(c, &in.ID); e != nil {
@@ -310,11 +290,7 @@ func (s *Server) putStore(c *gin.Context) {
 		return
 	}
 	s.refreshIndex(c, rs.ID)
-	status := http.StatusOK
-	if existing == nil {
-		status = http.StatusCreated
-	}
-	s.respondStore(c, status, rs.ID)
+	s.respondStore(c, createdOr(existing == nil), rs.ID)
 }
 
 func (s *Server) bulkStores(c *gin.Context) {
@@ -472,17 +448,12 @@ func (s *Server) listGuides(c *gin.Context) {
 
 func (s *Server) getGuide(c *gin.Context) {
 	g, err := s.store.Guide(c.Request.Context(), c.Param("id"), principal(c).Brand)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, g)
+	s.answer(c, http.StatusOK, g, err)
 }
 
 func (s *Server) createGuide(c *gin.Context) {
 	var in guideInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
+	if !s.decodeBody(c, &in) {
 		return
 	}
 	g, err := s.guideOf(in)
@@ -503,17 +474,12 @@ func (s *Server) createGuide(c *gin.Context) {
 
 func (s *Server) respondGuide(c *gin.Context, status int, id string) {
 	got, err := s.store.Guide(c.Request.Context(), id, "")
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.JSON(status, got)
+	s.answer(c, status, got, err)
 }
 
 func (s *Server) putGuide(c *gin.Context) {
 	var in guideInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
+	if !s.decodeBody(c, &in) {
 		return
 	}
 	if e := idParam(c, &in.ID); e != nil {
@@ -536,11 +502,7 @@ func (s *Server) putGuide(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	s.respondGuide(c, status, g.ID)
+	s.respondGuide(c, createdOr(created), g.ID)
 }
 
 func (s *Server) bulkGuides(c *gin.Context) {

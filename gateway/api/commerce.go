@@ -66,17 +66,12 @@ func (s *Server) listEventSources(c *gin.Context) {
 
 func (s *Server) getEventSource(c *gin.Context) {
 	src, err := s.store.EventSource(c.Request.Context(), c.Param("id"), principal(c).Brand)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, src)
+	s.answer(c, http.StatusOK, src, err)
 }
 
 func (s *Server) createEventSource(c *gin.Context) {
 	var in sourceInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
+	if !s.decodeBody(c, &in) {
 		return
 	}
 	p := principal(c)
@@ -326,8 +321,7 @@ func (s *Server) putWebhookEndpoint(c *gin.Context) {
 		return
 	}
 	var in endpointInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
+	if !s.decodeBody(c, &in) {
 		return
 	}
 	if _, err := s.store.Brand(c.Request.Context(), brand); err != nil {

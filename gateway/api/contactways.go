@@ -222,6 +222,12 @@ func (s *Server) makeContactWay(c *gin.Context, maker ContactWayMaker, cw *store
 
 // listContactWays lists the QR codes of a store or a guide.
 func (s *Server) listContactWays(c *gin.Context) {
+	s.listOfStoreOrGuide(c, s.store.ContactWays)
+}
+
+// listOfStoreOrGuide answers GET ...?store_id= or ?guide_id= with the
+// items list returns for the store or guide the token may see.
+func (s *Server) listOfStoreOrGuide(c *gin.Context, list func(ctx context.Context, storeID, guideID string) ([]store.ContactWay, error)) {
 	ctx := c.Request.Context()
 	storeID, guideID := c.Query("store_id"), c.Query("guide_id")
 	if (storeID == "") == (guideID == "") {
@@ -238,7 +244,7 @@ func (s *Server) listContactWays(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	items, err := s.store.ContactWays(ctx, storeID, guideID)
+	items, err := list(ctx, storeID, guideID)
 	if err != nil {
 		s.fail(c, err)
 		return

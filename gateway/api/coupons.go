@@ -113,10 +113,6 @@ func (s *Server) redeemCoupon(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	status := http.StatusOK
-	if fresh {
-		status = http.StatusCreated
-	}
-	c.JSON(status, redeemed{ID: red.ID, Brand: red.BrandID, Code: red.Code, Batch: red.Batch, OrderID: red.OrderNo, StoreID: red.StoreID,
+	c.JSON(createdOr(fresh), redeemed{ID: red.ID, Brand: red.BrandID, Code: red.Code, Batch: red.Batch, OrderID: red.OrderNo, StoreID: red.StoreID,
 		MemberID: red.MemberID, ValueCents: red.ValueCents, RedeemedAt: red.RedeemedAt, Workflow: red.Workflow, GuideID: red.GuideID})
 }

@@ -144,8 +144,7 @@ func (s *Server) groupWelcome(c *gin.Context) {
 		return
 	}
 	var in groupWelcomeInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
+	if !s.decodeBody(c, &in) {
 		return
 	}
 	id, err := s.groups.Welcome(c.Request.Context(), c.Param("key"), &adapters.Outbound{Kind: in.Kind, Text: in.Text, Fields: in.Fields})
@@ -168,8 +167,7 @@ func (s *Server) resyncGroups(c *gin.Context) {
 		return
 	}
 	var in groupResyncInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
+	if !s.decodeBody(c, &in) {
 		return
 	}
 	if in.Rate < 0 || in.Rate > 100 {

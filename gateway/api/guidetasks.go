@@ -18,7 +18,6 @@ import (
 // the guides with such tasks. A brand token counts only its brand's tasks,
 // in a store that carries its brand (404 otherwise).
 func (s *Server) guideTaskCounts(c *gin.Context) {
-	p := principal(c)
 	storeID, status, brand := c.Query("store_id"), c.Query("status"), c.Query("brand")
 	if storeID == "" {
 		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "store_id: required: say whose store's guides to count"))
@@ -30,12 +29,8 @@ func (s *Server) guideTaskCounts(c *gin.Context) {
 		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "status: want open, overdue or done, got %q", status))
 		return
 	}
-	if !p.Admin() {
-		if brand != "" && brand != p.Brand {
-			abort(c, newError(http.StatusNotFound, CodeNotFound, "not found"))
-			return
-		}
-		brand = p.Brand
+	if !scopeBrand(c, &brand, nil) {
+		return
 	}
 	ctx := c.Request.Context()
 	if _, err := s.store.RetailStore(ctx, storeID, brand); err != nil {

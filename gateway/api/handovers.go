@@ -17,12 +17,8 @@ import (
 // limit.
 func (s *Server) listHandovers(c *gin.Context) {
 	f := store.HandoverFilter{GuideID: c.Query("guide_id"), Brand: c.Query("brand"), State: c.Query("state")}
-	if p := principal(c); !p.Admin() {
-		if f.Brand != "" && f.Brand != p.Brand {
-			s.fail(c, store.ErrNotFound)
-			return
-		}
-		f.Brand = p.Brand
+	if !scopeBrand(c, &f.Brand, nil) {
+		return
 	}
 	if f.State == "" {
 		f.State = c.Query("status")

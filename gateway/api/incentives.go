@@ -34,14 +34,9 @@ func Period(period string, now time.Time, loc *time.Location) (string, bool) {
 // default, in ledger.time_zone), of a brand, or of a store (of one brand
 // when brand is set). A brand token sees its own brand's only.
 func (s *Server) leaderboard(c *gin.Context) {
-	p := principal(c)
 	brand, storeID := c.Query("brand"), c.Query("store_id")
-	if !p.Admin() {
-		if brand != "" && brand != p.Brand {
-			abort(c, newError(http.StatusNotFound, CodeNotFound, "not found"))
-			return
-		}
-		brand = p.Brand
+	if !scopeBrand(c, &brand, nil) {
+		return
 	}
 	if brand == "" && storeID == "" {
 		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "brand or store_id: say which leaderboard"))

@@ -60,28 +60,7 @@ func (s *Server) listLinks(c *gin.Context) {
 	if !s.linksReady(c) {
 		return
 	}
-	ctx := c.Request.Context()
-	storeID, guideID := c.Query("store_id"), c.Query("guide_id")
-	if (storeID == "") == (guideID == "") {
-		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "give exactly one of store_id or guide_id"))
-		return
-	}
-	var err error
-	if storeID != "" {
-		_, err = s.store.RetailStore(ctx, storeID, principal(c).Brand)
-	} else {
-		_, err = s.store.Guide(ctx, guideID, principal(c).Brand)
-	}
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	items, err := s.links.List(ctx, storeID, guideID)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"items": items})
+	s.listOfStoreOrGuide(c, s.links.List)
 }
 
 // linkQuota: GET /acquisition-quota?channel= is what is left of the

@@ -19,14 +19,9 @@ import (
 // member without it), with the last four digits of the phone for a brand
 // that was given it.
 func (s *Server) listMembers(c *gin.Context) {
-	p := principal(c)
 	brand := c.Query("brand")
-	if !p.Admin() {
-		if brand != "" && brand != p.Brand {
-			abort(c, newError(http.StatusNotFound, CodeNotFound, "not found"))
-			return
-		}
-		brand = p.Brand
+	if !scopeBrand(c, &brand, nil) {
+		return
 	}
 	limit, e := pageLimit(c)
 	if e != nil {

@@ -79,8 +79,7 @@ func (s *Server) updateMember(c *gin.Context) {
 		return
 	}
 	var in memberUpdate
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
+	if !s.decodeBody(c, &in) {
 		return
 	}
 	p := principal(c)
@@ -183,8 +182,7 @@ func (s *Server) mergeMember(c *gin.Context) {
 		return
 	}
 	var in mergeInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
+	if !s.decodeBody(c, &in) {
 		return
 	}
 	if in.Into < 1 {

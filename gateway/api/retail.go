@@ -184,12 +184,8 @@ func (s *Server) putAssortment(c *gin.Context) {
 // ?brand=; a brand token sees its brand's only.
 func (s *Server) getAssortment(c *gin.Context) {
 	brand := c.Query("brand")
-	if p := principal(c); !p.Admin() {
-		if brand != "" && brand != p.Brand {
-			abort(c, newError(http.StatusNotFound, CodeNotFound, "brand %q not found", brand))
-			return
-		}
-		brand = p.Brand
+	if !scopeBrand(c, &brand, nil) {
+		return
 	}
 	ctx := c.Request.Context()
 	if _, err := s.store.RetailStore(ctx, c.Param("id"), brand); err != nil {

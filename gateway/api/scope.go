@@ -51,3 +51,21 @@ func scopeBrand(c *gin.Context, brand *string, refuse func(own, named string) *a
 func (s *Server) decodeScoped(c *gin.Context, in any, brand *string, refuse func(own, named string) *apiError) bool {
 	return s.decodeBody(c, in) && scopeBrand(c, brand, refuse)
 }
+
+// answer answers v with status, or err.
+func (s *Server) answer(c *gin.Context, status int, v any, err error) {
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(status, v)
+}
+
+// createdOr is the status of an upsert: 201 when it created the row,
+// else 200.
+func createdOr(created bool) int {
+	if created {
+		return http.StatusCreated
+	}
+	return http.StatusOK
+}

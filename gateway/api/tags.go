@@ -2,16 +2,13 @@ package api
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/gateway/tags"
-	"github.com/scrmgw/scrmgw/store"
 )
 
 // Tags sets members' tags on scrmgw and on the channels that keep tags
@@ -65,16 +62,8 @@ func (s *Server) setMemberTags(c *gin.Context) {
 		key = strconv.FormatInt(time.Now().UnixNano(), 10)
 	}
 	ch, err := s.tags.SetMemberTags(ctx, in.Brand, id, in.Add, in.Remove, "api", "member:"+strconv.FormatInt(id, 10)+":"+key)
-	if errors.Is(err, adapters.ErrInvalidMessage) {
-		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "%s", err.Error()))
-		return
-	}
 	if err != nil {
-		if !errors.Is(err, store.ErrInvalid) && !errors.Is(err, store.ErrNotFound) {
-			abort(c, newError(http.StatusBadGateway, "channel_error", "%s", err.Error()))
-			return
-		}
-		s.fail(c, err)
+		s.channelFail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, ch)
@@ -105,11 +94,7 @@ func (s *Server) resyncTags(c *gin.Context) {
 	r, err := s.tags.Resync(c.Request.Context(), tags.ResyncOptions{Channel: c.Param("key"), Brand: in.Brand,
 		Restart: in.Restart, Limit: in.Limit, Rate: in.Rate})
 	if err != nil {
-		if !errors.Is(err, store.ErrInvalid) && !errors.Is(err, store.ErrNotFound) {
-			abort(c, newError(http.StatusBadGateway, "channel_error", "%s", err.Error()))
-			return
-		}
-		s.fail(c, err)
+		s.channelFail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, r)

@@ -79,8 +79,7 @@ func (s *Server) createToken(c *gin.Context) {
 		return
 	}
 	var in tokenInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
+	if !s.decodeBody(c, &in) {
 		return
 	}
 	if err := CheckResources(in.Resources); err != nil {

@@ -26,14 +26,9 @@ type Workflows interface {
 // workflowBrand is the brand a workflow request acts for: the token's, or
 // ?brand= for the admin token.
 func workflowBrand(c *gin.Context) (string, bool) {
-	p := principal(c)
 	b := c.Query("brand")
-	if !p.Admin() {
-		if b != "" && b != p.Brand {
-			abort(c, newError(http.StatusNotFound, CodeNotFound, "not found"))
-			return "", false
-		}
-		return p.Brand, true
+	if !scopeBrand(c, &b, nil) {
+		return "", false
 	}
 	if b == "" {
 		abort(c, newError(http.StatusBadRequest, CodeInvalidArgument, "brand: the admin token names the brand with ?brand="))
@@ -82,11 +77,7 @@ func (s *Server) putWorkflow(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	status := http.StatusOK
-	if v.Created {
-		status = http.StatusCreated
-	}
-	c.JSON(status, gin.H{"brand": v.Brand, "name": v.Name, "version": v.Version, "created": v.Created, "enabled": v.Enabled})
+	c.JSON(createdOr(v.Created), gin.H{"brand": v.Brand, "name": v.Name, "version": v.Version, "created": v.Created, "enabled": v.Enabled})
 }
 
 func (s *Server) listWorkflows(c *gin.Context) {
@@ -135,11 +126,7 @@ func (s *Server) workflowStats(c *gin.Context) {
 		return
 	}
 	st, err := s.workflows.Stats(c.Request.Context(), brand, c.Param("name"))
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, st)
+	s.answer(c, http.StatusOK, st, err)
 }
 
 func (s *Server) retireVersion(c *gin.Context) {
