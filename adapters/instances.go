@@ -61,6 +61,32 @@ func ValidInstanceName(name string) error {
 	return nil
 }
 
+// InstanceNames checks the names of a section's instances (the
+// section's instances.<name> keys): each a valid name, not the default
+// (the section itself), none with instances of its own (nested). It
+// returns the names, sorted, whose settings can be checked further, and
+// the errors of the others (and of nesting, which is reported and still
+// checked further).
+func InstanceNames[T any](section string, instances map[string]T, nested func(T) bool) ([]string, []error) {
+	var names []string
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(instances)) {
+		if err := ValidInstanceName(name); err != nil {
+			errs = append(errs, fmt.Errorf("%s.instances.%s: %w", section, name, err))
+			continue
+		}
+		if name == DefaultInstance {
+			errs = append(errs, fmt.Errorf("%s.instances.%s: the default instance is the %s section itself", section, name, section))
+			continue
+		}
+		if nested(instances[name]) {
+			errs = append(errs, fmt.Errorf("%s.instances.%s.instances: only the top-level %s section has instances", section, name, section))
+		}
+		names = append(names, name)
+	}
+	return names, errs
+}
+
 // Rate is a send rate: N messages per Per.
 type Rate struct {
 	N   int

@@ -1,6 +1,7 @@
 package adapters
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,6 +27,23 @@ func FreshTimestamp(w http.ResponseWriter, ts string, now time.Time, maxSkew tim
 		}
 	}
 	return true
+}
+
+// ReadCallbackBody reads a callback's body, at most max bytes. When it
+// cannot, it has answered w: 413 for a body over max, 400 for one that
+// could not be read.
+func ReadCallbackBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return nil, false
+		}
+		http.Error(w, "reading body", http.StatusBadRequest)
+		return nil, false
+	}
+	return body, true
 }
 
 // RecordAndAnswer records a WeChat-family callback's delivery and answers

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,20 +93,11 @@ func (c Config) Validate() error {
 		errs = append(errs, c.validate("dingtalk.", "DingTalk is enabled"))
 		seen[c.ClientID] = "dingtalk"
 	}
-	for _, name := range slices.Sorted(maps.Keys(c.Instances)) {
+	names, nameErrs := adapters.InstanceNames("dingtalk", c.Instances, func(ic Config) bool { return len(ic.Instances) > 0 })
+	errs = append(errs, nameErrs...)
+	for _, name := range names {
 		prefix := "dingtalk.instances." + name + "."
-		if err := adapters.ValidInstanceName(name); err != nil {
-			errs = append(errs, fmt.Errorf("dingtalk.instances.%s: %w", name, err))
-			continue
-		}
-		if name == adapters.DefaultInstance {
-			errs = append(errs, fmt.Errorf("dingtalk.instances.%s: the default instance is the dingtalk section itself", name))
-			continue
-		}
 		ic := c.Instances[name]
-		if len(ic.Instances) > 0 {
-			errs = append(errs, fmt.Errorf("%sinstances: only the top-level dingtalk section has instances", prefix))
-		}
 		if strings.TrimSpace(ic.ClientID) == "" {
 			errs = append(errs, fmt.Errorf("%sclient_id: required", prefix))
 			continue

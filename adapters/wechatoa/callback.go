@@ -53,17 +53,12 @@ func (c *Client) receive(w http.ResponseWriter, r *http.Request) {
 		c.reject(w, r, ErrBadSignature)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.maxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "reading body", http.StatusBadRequest)
+	body, ok := adapters.ReadCallbackBody(w, r, c.maxBody)
+	if !ok {
 		return
 	}
 	plain := body
+	var err error
 	switch encrypted := q.Get("encrypt_type") == "aes"; {
 	case encrypted && c.cfg.Mode != ModePlaintext:
 		if plain, err = Open(c.cfg.Token, c.cfg.EncodingAESKey, c.cfg.AppID, q.Get("msg_signature"), ts, nonce, body); err != nil {

@@ -144,20 +144,11 @@ func (c *Config) Validate() error {
 		errs = append(errs, c.validate("wechat_oa."))
 		seen[c.AppID] = "wechat_oa"
 	}
-	for _, name := range slices.Sorted(maps.Keys(c.Instances)) {
+	names, nameErrs := adapters.InstanceNames("wechat_oa", c.Instances, func(ic Config) bool { return len(ic.Instances) > 0 })
+	errs = append(errs, nameErrs...)
+	for _, name := range names {
 		prefix := "wechat_oa.instances." + name + "."
-		if err := adapters.ValidInstanceName(name); err != nil {
-			errs = append(errs, fmt.Errorf("wechat_oa.instances.%s: %w", name, err))
-			continue
-		}
-		if name == adapters.DefaultInstance {
-			errs = append(errs, fmt.Errorf("wechat_oa.instances.%s: the default instance is the wechat_oa section itself", name))
-			continue
-		}
 		ic := c.Instances[name]
-		if len(ic.Instances) > 0 {
-			errs = append(errs, fmt.Errorf("%sinstances: only the top-level wechat_oa section has instances", prefix))
-		}
 		if ic.AppID == "" {
 			errs = append(errs, fmt.Errorf("%sapp_id: required", prefix))
 			continue

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -59,14 +58,8 @@ func (c *Client) receive(w http.ResponseWriter, r *http.Request) {
 	if !c.fresh(w, q.Get("timestamp")) {
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.maxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "reading body", http.StatusBadRequest)
+	body, ok := adapters.ReadCallbackBody(w, r, c.maxBody)
+	if !ok {
 		return
 	}
 	plain, err := c.crypto.Decrypt(q.Get("msg_signature"), q.Get("timestamp"), q.Get("nonce"), body)

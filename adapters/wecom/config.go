@@ -159,20 +159,11 @@ func (c *Config) Validate() error {
 		seen[c.CorpID+"/"+c.AgentID] = "wecom"
 		base, baseKey = c.WithDefaults().APIBase, "wecom.api_base"
 	}
-	for _, name := range slices.Sorted(maps.Keys(c.Instances)) {
+	names, nameErrs := adapters.InstanceNames("wecom", c.Instances, func(ic Config) bool { return len(ic.Instances) > 0 })
+	errs = append(errs, nameErrs...)
+	for _, name := range names {
 		prefix := "wecom.instances." + name + "."
-		if err := adapters.ValidInstanceName(name); err != nil {
-			errs = append(errs, fmt.Errorf("wecom.instances.%s: %w", name, err))
-			continue
-		}
-		if name == adapters.DefaultInstance {
-			errs = append(errs, fmt.Errorf("wecom.instances.%s: the default instance is the wecom section itself", name))
-			continue
-		}
 		ic := c.Instances[name]
-		if len(ic.Instances) > 0 {
-			errs = append(errs, fmt.Errorf("%sinstances: only the top-level wecom section has instances", prefix))
-		}
 		if ic.CorpID == "" {
 			errs = append(errs, fmt.Errorf("%scorp_id: required", prefix))
 			continue
