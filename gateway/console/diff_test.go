@@ -128,3 +128,17 @@ func TestFoldContext(t *testing.T) {
 		t.Errorf("folded (-want +got):\n%s", diff)
 	}
 }
+
+func TestChannelName(t *testing.T) {
+	for _, tc := range []struct{ channel, lang, want string }{
+		{"wecom", "zh", "企业微信"},
+		{"wecom:acme", "en", "WeCom (acme)"},
+		{"wechat_oa", "zh", "微信（公众号）"},
+		{"dingtalk:store-app", "zh", "钉钉 (store-app)"},
+		{"carrier_pigeon:x", "en", "carrier_pigeon:x"},
+	} {
+		if got := channelName(tc.channel, tc.lang); got != tc.want {
+			t.Errorf("channelName(%q, %s) = %q, want %q", tc.channel, tc.lang, got, tc.want)
+		}
+	}
+}

@@ -231,6 +231,7 @@ var catalogue = map[string]map[string]string{
 		"qr.missing":        "No QR code yet (create one with POST /api/v1/stores/{id}/contact-way or /guides/{id}/contact-way):",
 		"channel.wecom":     "WeCom",
 		"channel.dingtalk":  "DingTalk",
+		"channel.wechat_oa": "WeChat (Official Account)",
 	},
 	"zh": {
 		"app.console":   "控制台",
@@ -459,5 +460,6 @@ var catalogue = map[string]map[string]string{
 		"qr.missing":        "尚无二维码（可通过 POST /api/v1/stores/{id}/contact-way 或 /guides/{id}/contact-way 创建）：",
 		"channel.wecom":     "企业微信",
 		"channel.dingtalk":  "钉钉",
+		"channel.wechat_oa": "微信（公众号）",
 	},
 }

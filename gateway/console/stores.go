@@ -351,11 +351,17 @@ func (c *Console) qrPage(ctx *gin.Context) {
 	c.render(ctx, http.StatusOK, "qr", "qr.title", "/stores", d)
 }
 
-// channelName is a channel's name as people know it (企业微信 for wecom).
+// channelName is a channel instance's name as people know it: 企业微信 for
+// wecom, "WeCom (acme)" for the corp wecom:acme; an unknown kind as keyed.
 func channelName(channel, lang string) string {
-	key := "channel." + channel
-	if name := translate(lang, key); name != key {
-		return name
+	kind, instance, _ := strings.Cut(channel, ":")
+	key := "channel." + kind
+	name := translate(lang, key)
+	if name == key {
+		return channel
 	}
-	return channel
+	if instance != "" {
+		name += " (" + instance + ")"
+	}
+	return name
 }
