@@ -250,13 +250,16 @@ func TestSenderDefersOverTheRate(t *testing.T) {
 				t.Errorf("row %d: %s after %d attempts, want sent after 1", r.ID, got.State, got.Attempts)
 			}
 		}
-		// Three slots reserved: one at once, two 250 and 500 ms away.
+		// Three slots reserved: one at once, two 250 and 500 ms away,
+		// each wait less the time its task took to run again (on a
+		// loaded machine a deferred task may run after its slot and
+		// wait nothing): three waits, at most 0.75 s in all.
 		var h dto.Metric
 		if err := metrics.RateWait.WithLabelValues("wecom").(prometheus.Histogram).Write(&h); err != nil {
 			t.Fatal(err)
 		}
-		if n, sum := h.GetHistogram().GetSampleCount(), h.GetHistogram().GetSampleSum(); n != 3 || sum < 0.6 || sum > 1.2 {
-			t.Errorf("scrmgw_send_rate_wait_seconds{wecom}: %d waits summing to %.3fs, want 3 summing to about 0.75s", n, sum)
+		if n, sum := h.GetHistogram().GetSampleCount(), h.GetHistogram().GetSampleSum(); n != 3 || sum > 0.8 {
+			t.Errorf("scrmgw_send_rate_wait_seconds{wecom}: %d waits summing to %.3fs, want 3 summing to at most 0.75s", n, sum)
 		}
 	})
 }

@@ -71,7 +71,8 @@ func startServeWith(t *testing.T, cfg configs.Config, log *slog.Logger, clock fu
 		s.shutdown(t)
 		a.Close()
 	})
-	deadline := time.Now().Add(15 * time.Second)
+	// Migrating a fresh database takes seconds; on a loaded machine many.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get(s.base + "/healthz")
 		if err == nil {

@@ -44,7 +44,7 @@ func startWorker(t *testing.T, cfg configs.Config) (*App, string) {
 		a.Close()
 	})
 	base := "http://" + cfg.HTTP.WorkerAddr
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get(base + "/healthz")
 		if err == nil {
