@@ -34,7 +34,8 @@ type Media struct {
 	// type, ":" and a hash of the URL. It keeps them apart from the
 	// access tokens and per account (media ids are an account's).
 	KeyPrefix string
-	// Cache is the cache the replicas share (the access tokens').
+	// Cache is the cache the replicas share (the access tokens'); nil
+	// caches nothing: every send uploads its pictures.
 	Cache TokenCache
 	// HTTP fetches the sources: MediaClient, or a test's client.
 	HTTP *http.Client
@@ -131,10 +132,13 @@ func (m *Media) Resolve(ctx context.Context, typ, src, filename string) (string,
 		return src, nil
 	}
 	key := m.cacheKey(typ, src)
-	if id, err := m.Cache.Get(ctx, key); err != nil {
-		m.log().Warn("reading a media id from the cache", slog.Any("error", err))
-	} else if id != "" {
-		return id, nil
+	if m.Cache != nil {
+		id, err := m.Cache.Get(ctx, key)
+		if err != nil {
+			m.log().Warn("reading a media id from the cache", slog.Any("error", err))
+		} else if id != "" {
+			return id, nil
+		}
 	}
 	return m.once(ctx, key, func() (string, error) {
 		data, ctype, name, err := m.fetch(ctx, typ, src, filename)
@@ -149,8 +153,10 @@ func (m *Media) Resolve(ctx context.Context, typ, src, filename string) (string,
 			}
 			return "", classify(m.Vendor, ShownURL(src), err)
 		}
-		if err := m.Cache.Set(ctx, key, id, m.TTL); err != nil {
-			m.log().Warn("caching a media id", slog.Any("error", err))
+		if m.Cache != nil {
+			if err := m.Cache.Set(ctx, key, id, m.TTL); err != nil {
+				m.log().Warn("caching a media id", slog.Any("error", err))
+			}
 		}
 		m.log().Info("media uploaded", slog.String("type", typ), slog.String("source", ShownURL(src)), slog.Int("bytes", len(data)))
 		return id, nil
@@ -161,6 +167,9 @@ func (m *Media) Resolve(ctx context.Context, typ, src, filename string) (string,
 // the vendor refused it (an expired or unknown media id): the next send
 // uploads it again.
 func (m *Media) Forget(ctx context.Context, typ, src string) {
+	if m.Cache == nil {
+		return
+	}
 	if err := m.Cache.Delete(ctx, m.cacheKey(typ, src)); err != nil {
 		m.log().Warn("dropping a media id from the cache", slog.Any("error", err))
 	}
