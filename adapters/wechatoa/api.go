@@ -100,8 +100,8 @@ func (c *Client) token(ctx context.Context) (string, error) {
 	return out.AccessToken, nil
 }
 
-// call makes an API call with the access token (POST with a JSON body,
-// or GET when body is nil) and decodes the answer into out, which embeds
+// call makes an API call with the access token (POST with a JSON body
+// or a *form, or GET when body is nil) and decodes the answer into out, which embeds
 // apiError. A refused token is dropped and the call made once more with
 // a fresh one.
 func (c *Client) call(ctx context.Context, path string, query url.Values, body any, out answer) error {
@@ -138,22 +138,30 @@ func (c *Client) call(ctx context.Context, path string, query url.Values, body a
 
 // do sends one HTTP request to the API and decodes its JSON answer.
 func (c *Client) do(ctx context.Context, method, pathQuery string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := marshal(body)
+	var (
+		rd     io.Reader
+		ctype  string
+		client = c.http
+	)
+	switch b := body.(type) {
+	case nil:
+	case *form:
+		rd, ctype, client = bytes.NewReader(b.data), b.contentType, c.upload
+	default:
+		data, err := marshal(body)
 		if err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
+		rd, ctype = bytes.NewReader(data), "application/json; charset=utf-8"
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.cfg.APIBase+pathQuery, rd)
 	if err != nil {
 		return err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		// The URL carries the access token (or the app secret): the
 		// error names the path alone.

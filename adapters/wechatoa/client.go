@@ -18,6 +18,8 @@ type Client struct {
 	tokens   adapters.TokenCache
 	log      *slog.Logger
 	http     *http.Client
+	upload   *http.Client
+	media    *adapters.Media
 	maxBody  int64
 	now      func() time.Time
 }
@@ -51,9 +53,11 @@ func New(cfg Config, instance string, d adapters.Deps) (*Client, error) {
 		maxBody = 1 << 20
 	}
 	key := adapters.InstanceKey(ChannelName, instance)
-	return &Client{cfg: cfg, instance: instance, key: key, rec: d.Recorder, tokens: d.Tokens,
+	c := &Client{cfg: cfg, instance: instance, key: key, rec: d.Recorder, tokens: d.Tokens,
 		log: log.With(slog.String("channel", key)), http: &http.Client{Timeout: 10 * time.Second},
-		maxBody: maxBody, now: time.Now}, nil
+		upload: &http.Client{Timeout: uploadTimeout}, maxBody: maxBody, now: time.Now}
+	c.media = c.newMedia(adapters.MediaClient(cfg.MediaFetchPrivate))
+	return c, nil
 }
 
 // Name is the instance's channel key: wechat_oa, wechat_oa:<name>.

@@ -54,6 +54,11 @@ type Config struct {
 	MaxClockSkew time.Duration `yaml:"max_clock_skew"`
 	// APIBase is where API calls go. Default https://api.weixin.qq.com.
 	APIBase string `yaml:"api_base"`
+	// MediaFetchPrivate lets messages name pictures (picurl) on
+	// loopback, private and link-local addresses, which the channel
+	// fetches to upload them to WeChat. Default false: a template's URL
+	// cannot make the gateway read from the network it runs in.
+	MediaFetchPrivate bool `yaml:"media_fetch_private"`
 	// SendRate is the account's send rate ("20/s", "off"). Default: the
 	// channel's own (Spec().Rate).
 	SendRate string `yaml:"send_rate"`

@@ -44,41 +44,80 @@ func Spec() adapters.Spec {
 
 // preview is the request a send of m makes, with the account's template
 // mapping; anyAccount shows a template message without one (by its
-// scrmgw template's name).
+// scrmgw template's name). A picture named by URL shows the URL where
+// the send carries its uploaded media id.
 func preview(templates map[string]Template, anyAccount bool, m *adapters.Outbound) (*adapters.Request, error) {
-	api, body, err := request(templates, anyAccount, m)
+	asIs := func(_ context.Context, _, src, _ string) (string, error) { return src, nil }
+	r, err := build(context.Background(), templates, anyAccount, m, asIs)
 	if err != nil {
 		return nil, err
 	}
-	b, err := marshal(body)
+	b, err := marshal(r.body)
 	if err != nil {
 		return nil, err
 	}
-	return &adapters.Request{API: strings.TrimPrefix(api, "/cgi-bin/"), Body: b}, nil
+	return &adapters.Request{API: strings.TrimPrefix(r.api, "/cgi-bin/"), Body: b}, nil
 }
 
-// request builds the API call that sends m (anyAccount: as a preview
-// without an account's template mapping).
-func request(templates map[string]Template, anyAccount bool, m *adapters.Outbound) (string, any, error) {
+// mediaFunc returns the media id a message carries for a picture: src
+// itself when it is a media id; an uploaded URL's media id for Send, the
+// URL itself for a preview.
+type mediaFunc func(ctx context.Context, typ, src, filename string) (string, error)
+
+// built is the API call that sends a message.
+type built struct {
+	api  string
+	body any
+	// media are the picture URLs the body carries as uploaded media ids.
+	media []string
+}
+
+// picture resolves the picture named by the first of fields that is set:
+// a media id or a URL in a media id field, a URL in picurl.
+func (r *built) picture(ctx context.Context, m *adapters.Outbound, resolve mediaFunc, fields ...string) (string, error) {
+	for _, f := range fields {
+		src := strings.TrimSpace(m.Fields[f])
+		if src == "" {
+			continue
+		}
+		switch {
+		case adapters.IsURL(src):
+			r.media = append(r.media, src)
+		case f == "picurl":
+			return "", fmt.Errorf("picurl %q is not an http(s) link: %w", src, adapters.ErrInvalidMessage)
+		}
+		return resolve(ctx, MediaImage, src, "")
+	}
+	return "", nil
+}
+
+// build builds the API call that sends m (anyAccount: as a preview
+// without an account's template mapping), its pictures resolved.
+func build(ctx context.Context, templates map[string]Template, anyAccount bool, m *adapters.Outbound, resolve mediaFunc) (*built, error) {
 	if m.ToParty == adapters.PartyGuide {
-		return "", nil, fmt.Errorf("wechat oa sends members only: %w", adapters.ErrInvalidMessage)
+		return nil, fmt.Errorf("wechat oa sends members only: %w", adapters.ErrInvalidMessage)
 	}
 	f := m.Fields
+	r := &built{api: apiCustomSend}
 	cm := &message.CustomerMessage{ToUser: m.To}
 	switch m.Kind {
 	case adapters.KindText:
 		if m.Text == "" {
-			return "", nil, fmt.Errorf("empty text: %w", adapters.ErrInvalidMessage)
+			return nil, fmt.Errorf("empty text: %w", adapters.ErrInvalidMessage)
 		}
 		cm.Msgtype, cm.Text = message.MsgTypeText, &message.MediaText{Content: cutText(m.Text)}
 	case adapters.KindImage:
-		if f["media_id"] == "" {
-			return "", nil, fmt.Errorf("an image on wechat oa needs media_id: %w", adapters.ErrInvalidMessage)
+		id, err := r.picture(ctx, m, resolve, "media_id", "picurl")
+		if err != nil {
+			return nil, err
 		}
-		cm.Msgtype, cm.Image = message.MsgTypeImage, &message.MediaResource{MediaID: f["media_id"]}
+		if id == "" {
+			return nil, fmt.Errorf("an image on wechat oa needs media_id or picurl: %w", adapters.ErrInvalidMessage)
+		}
+		cm.Msgtype, cm.Image = message.MsgTypeImage, &message.MediaResource{MediaID: id}
 	case adapters.KindNews:
 		if f["title"] == "" || f["url"] == "" {
-			return "", nil, fmt.Errorf("news needs title and url: %w", adapters.ErrInvalidMessage)
+			return nil, fmt.Errorf("news needs title and url: %w", adapters.ErrInvalidMessage)
 		}
 		desc := f["description"]
 		if desc == "" {
@@ -87,18 +126,26 @@ func request(templates map[string]Template, anyAccount bool, m *adapters.Outboun
 		cm.Msgtype, cm.News = message.MsgTypeNews, &message.MediaNews{Articles: []message.MediaArticles{
 			{Title: f["title"], Description: desc, URL: f["url"], Picurl: f["picurl"]}}}
 	case adapters.KindMiniProgram:
-		if f["appid"] == "" || f["page"] == "" || f["pic_media_id"] == "" {
-			return "", nil, fmt.Errorf("a mini program page on wechat oa needs appid, page and pic_media_id: %w", adapters.ErrInvalidMessage)
+		if f["appid"] == "" || f["page"] == "" || f["pic_media_id"] == "" && f["picurl"] == "" {
+			return nil, fmt.Errorf("a mini program page on wechat oa needs appid, page and pic_media_id or picurl: %w", adapters.ErrInvalidMessage)
+		}
+		thumb, err := r.picture(ctx, m, resolve, "pic_media_id", "picurl")
+		if err != nil {
+			return nil, err
 		}
 		cm.Msgtype, cm.Miniprogrampage = message.MsgTypeMiniprogrampage, &message.MediaMiniprogrampage{
-			Title: f["title"], AppID: f["appid"], Pagepath: f["page"], ThumbMediaID: f["pic_media_id"]}
+			Title: f["title"], AppID: f["appid"], Pagepath: f["page"], ThumbMediaID: thumb}
 	case adapters.KindTemplate:
 		t, err := templateMessage(templates, anyAccount, m)
-		return apiTemplateSend, t, err
+		if err != nil {
+			return nil, err
+		}
+		return &built{api: apiTemplateSend, body: t}, nil
 	default:
-		return "", nil, fmt.Errorf("wechat oa does not send %s: %w", m.Kind, adapters.ErrInvalidMessage)
+		return nil, fmt.Errorf("wechat oa does not send %s: %w", m.Kind, adapters.ErrInvalidMessage)
 	}
-	return apiCustomSend, cm, nil
+	r.body = cm
+	return r, nil
 }
 
 // templateBody is a template message (message/template/send).
@@ -170,8 +217,11 @@ func cutText(s string) string {
 
 // Send sends m: a customer-service message, or a template message
 // (adapters.KindTemplate, which the engine chooses outside the window).
+// Pictures named by URL (picurl) are fetched and uploaded first, once
+// per URL while WeChat keeps them (adapters.Media); one WeChat no longer
+// knows (40007) is uploaded again on the retry.
 func (c *Client) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Receipt, error) {
-	api, body, err := request(c.cfg.Templates, false, m)
+	r, err := build(ctx, c.cfg.Templates, false, m, c.media.Resolve)
 	if err != nil {
 		return nil, err
 	}
@@ -179,14 +229,21 @@ func (c *Client) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Rece
 		apiError
 		MsgID int64 `json:"msgid"`
 	}
-	if err := c.call(ctx, api, nil, body, &out); err != nil {
+	if err := c.call(ctx, r.api, nil, r.body, &out); err != nil {
+		if len(r.media) > 0 && mediaRefused(err) {
+			for _, src := range r.media {
+				c.media.Forget(ctx, MediaImage, src)
+			}
+			// Not wrapping err: its APIError would make it permanent.
+			return nil, fmt.Errorf("sending %s to a follower: %s (an uploaded picture expired; it is uploaded again on retry): %w", m.Kind, err.Error(), adapters.ErrTemporary)
+		}
 		return nil, fmt.Errorf("sending %s to a follower: %w", m.Kind, err)
 	}
-	r := &adapters.Receipt{}
+	rc := &adapters.Receipt{}
 	if out.MsgID != 0 {
-		r.ExternalID = fmt.Sprint(out.MsgID)
+		rc.ExternalID = fmt.Sprint(out.MsgID)
 	}
-	return r, nil
+	return rc, nil
 }
 
 // specFor is the instance's Spec, its previews with its template mapping.

@@ -81,23 +81,40 @@ func account(mode string) oafake.Account {
 
 // rig is a channel wired to a fake account, served on a test mux.
 type rig struct {
-	fake *oafake.Fake
-	ch   *wechatoa.Client
-	rec  *recorder
-	url  string
+	fake   *oafake.Fake
+	ch     *wechatoa.Client
+	rec    *recorder
+	tokens *memTokens
+	cfg    wechatoa.Config
+	url    string
 }
 
 func newRig(t *testing.T, mode string, templates map[string]wechatoa.Template) *rig {
+	return newRigWith(t, mode, func(c *wechatoa.Config) { c.Templates = templates })
+}
+
+// newRigWith is newRig with the configuration edited.
+func newRigWith(t *testing.T, mode string, edit func(c *wechatoa.Config)) *rig {
 	fake := oafake.New(t, account(mode))
 	rec := &recorder{seen: map[string]bool{}}
 	cfg := wechatoa.Config{AppID: fake.Account.AppID, AppSecret: fake.Account.AppSecret, Token: fake.Account.Token,
-		EncodingAESKey: aesKey, Mode: mode, Brand: "acme", APIBase: fake.URL, Templates: templates}
-	ch, err := wechatoa.New(cfg, "", adapters.Deps{Recorder: rec, Tokens: &memTokens{m: map[string]string{}}})
+		EncodingAESKey: aesKey, Mode: mode, Brand: "acme", APIBase: fake.URL}
+	edit(&cfg)
+	r := &rig{fake: fake, rec: rec, tokens: &memTokens{m: map[string]string{}}, cfg: cfg}
+	r.ch = r.replica(t)
+	r.url = serve(t, r.ch) + wechatoa.CallbackPath
+	return r
+}
+
+// replica is another channel of the same account: it shares the token
+// (and media) cache.
+func (r *rig) replica(t *testing.T) *wechatoa.Client {
+	t.Helper()
+	ch, err := wechatoa.New(r.cfg, "", adapters.Deps{Recorder: r.rec, Tokens: r.tokens})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := serve(t, ch)
-	return &rig{fake: fake, ch: ch, rec: rec, url: srv + wechatoa.CallbackPath}
+	return ch
 }
 
 func TestCallbacks(t *testing.T) {
@@ -202,6 +219,7 @@ func TestSend(t *testing.T) {
 	r.fake.AddFollower("oChen", "uChen")
 	q, _ := r.fake.CreateTicket(t, r.ch, "g:g-li")
 	r.fake.ScanAndFollow(t, r.url, "oChen", q)
+	r.fake.AddMedia("image", "MEDIA1") // uploaded by an operator
 	for _, tc := range []struct {
 		name string
 		m    adapters.Outbound

@@ -67,7 +67,7 @@ type Client struct {
 	// tasks keeps the last list of message tasks Reconcile read.
 	tasks taskList
 	// media uploads the pictures and files messages name by URL.
-	media *mediaStore
+	media *adapters.Media
 	// tags is the corp's tag library read last (tags.go).
 	tags tagCache
 }
@@ -120,7 +120,7 @@ func New(cfg Config, d Deps) (*Client, error) {
 		return nil, fmt.Errorf("wecom: %w", err)
 	}
 	if d.MediaHTTP == nil {
-		d.MediaHTTP = mediaClient(cfg.MediaFetchPrivate)
+		d.MediaHTTP = adapters.MediaClient(cfg.MediaFetchPrivate)
 	}
 	key := adapters.InstanceKey(ChannelName, instance)
 	log := d.Logger.With(slog.String("channel", key))
@@ -128,7 +128,7 @@ func New(cfg Config, d Deps) (*Client, error) {
 	return &Client{cfg: cfg, instance: instance, key: key, brand: brands[0], brands: brands,
 		crypto: crypto, api: api, rec: d.Recorder, cursors: d.Cursors,
 		log: log, maxBody: d.MaxBodyBytes, now: d.Now,
-		media: &mediaStore{api: api, cache: d.Tokens, http: d.MediaHTTP, corpID: cfg.CorpID, log: log}}, nil
+		media: newMedia(api, cfg.CorpID, instance, d.Tokens, d.MediaHTTP, log)}, nil
 }
 
 // instancePrefix is how the keys of an instance's configuration are
@@ -166,10 +166,10 @@ func (c *Client) API() *API { return c.api }
 //     sender leaves it to Reconcile instead of sending it again.
 //
 // Pictures and files named by URL are fetched and uploaded first (see
-// mediaStore). A kind the route cannot carry, a missing field or an
+// newMedia). A kind the route cannot carry, a missing field or an
 // unusable picture is an error wrapping adapters.ErrInvalidMessage.
 func (c *Client) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Receipt, error) {
-	req, err := buildRequest(ctx, m, c.api.agentID, c.media.resolve)
+	req, err := buildRequest(ctx, m, c.api.agentID, c.media.Resolve)
 	if err != nil {
 		var apiErr *adapters.APIError
 		if errors.As(err, &apiErr) {
@@ -180,7 +180,9 @@ func (c *Client) Send(ctx context.Context, m *adapters.Outbound) (*adapters.Rece
 	r, err := c.post(ctx, m, req)
 	if err != nil && len(req.Media) > 0 && mediaRefused(err) {
 		// A cached media id WeCom no longer knows: upload again next time.
-		c.media.forget(ctx, req.Media)
+		for _, src := range req.Media {
+			c.media.Forget(ctx, src.typ, src.src)
+		}
 		// Not wrapping err: its APIError would make it permanent.
 		return nil, fmt.Errorf("%s (an uploaded picture or file expired; it is uploaded again on retry): %w", err.Error(), adapters.ErrTemporary)
 	}

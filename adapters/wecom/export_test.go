@@ -1,4 +1,6 @@
 package wecom
 
-// PublicAddr is publicAddr, for tests.
-var PublicAddr = publicAddr
+import "github.com/scrmgw/scrmgw/adapters"
+
+// PublicAddr is the media fetch's address check, for tests.
+var PublicAddr = adapters.PublicAddr

@@ -223,7 +223,7 @@ func (c *Client) SendToGroups(ctx context.Context, owner string, groupIDs []stri
 	if err := checkIDs(op, "chat ids", groupIDs, MaxGroupsPerTask); err != nil {
 		return nil, err
 	}
-	b := &builder{ctx: ctx, m: m, resolve: c.media.resolve}
+	b := &builder{ctx: ctx, m: m, resolve: c.media.Resolve}
 	text, atts, err := b.attachments("to a customer group")
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
@@ -242,7 +242,7 @@ func (c *Client) SendToGroups(ctx context.Context, owner string, groupIDs []stri
 // groups in WeCom.
 func (c *Client) AddGroupWelcome(ctx context.Context, m *adapters.Outbound) (string, error) {
 	const op = "adding group welcome template"
-	b := &builder{ctx: ctx, m: m, resolve: c.media.resolve}
+	b := &builder{ctx: ctx, m: m, resolve: c.media.Resolve}
 	text, atts, err := b.attachments("in a group welcome")
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", op, err)

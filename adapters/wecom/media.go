@@ -3,21 +3,14 @@ package wecom
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
 	"net/url"
-	"path"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/silenceper/wechat/v2/util"
@@ -49,8 +42,6 @@ const (
 	// forgets it, so that a message task confirmed hours after it was
 	// created still finds its media.
 	mediaCacheTTL = 60 * time.Hour
-	// mediaFetchTimeout bounds fetching one source URL.
-	mediaFetchTimeout = 20 * time.Second
 )
 
 // maxMediaBytes is the upload limit of a media type.
@@ -132,213 +123,27 @@ func (a *API) UploadMedia(ctx context.Context, typ, filename, contentType string
 	return res.MediaID, nil
 }
 
-// mediaStore turns the pictures and files a message names by URL into
-// media ids: fetched, checked against WeCom's limits, uploaded, and cached
-// per URL in the shared cache.
-type mediaStore struct {
-	api    *API
-	cache  adapters.TokenCache
-	http   *http.Client
-	corpID string
-	log    *slog.Logger
-	// group makes concurrent sends of one picture upload it once per
-	// process; the shared cache does so across replicas, mostly.
-	mu      sync.Mutex
-	pending map[string]*upload
+// newMedia is the channel's adapters.Media: WeCom's limits, its media
+// ids cached per corp, uploads through api.
+func newMedia(api *API, corpID, instance string, cache adapters.TokenCache, client *http.Client, log *slog.Logger) *adapters.Media {
+	image := map[string]string{"image/jpeg": ".jpg", "image/png": ".png"}
+	return &adapters.Media{Vendor: "WeCom", KeyPrefix: "wecom:media:" + corpID + ":", Cache: cache, HTTP: client,
+		Limits: map[string]adapters.MediaLimit{
+			MediaImage: {MinBytes: minMediaBytes, MaxBytes: maxImageBytes, Formats: image, FormatNames: "a JPG or PNG picture"},
+			MediaFile:  {MinBytes: minMediaBytes, MaxBytes: maxFileBytes},
+		},
+		TTL: mediaCacheTTL, PrivateKey: instancePrefix(instance) + "media_fetch_private",
+		Upload: api.UploadMedia, UploadError: uploadError, Log: log}
 }
 
-// upload is one fetch-and-upload in progress, that concurrent sends of
-// the same source wait for.
-type upload struct {
-	done chan struct{}
-	id   string
-	err  error
-}
-
-// once runs fn for key unless a run for key is in progress, in which case
-// it waits for that run and returns its result.
-func (s *mediaStore) once(ctx context.Context, key string, fn func() (string, error)) (string, error) {
-	s.mu.Lock()
-	if u, ok := s.pending[key]; ok {
-		s.mu.Unlock()
-		select {
-		case <-u.done:
-			return u.id, u.err
-		case <-ctx.Done():
-			return "", fmt.Errorf("waiting for an upload: %w: %w", ctx.Err(), adapters.ErrTemporary)
-		}
-	}
-	if s.pending == nil {
-		s.pending = make(map[string]*upload)
-	}
-	u := &upload{done: make(chan struct{})}
-	s.pending[key] = u
-	s.mu.Unlock()
-	u.id, u.err = fn()
-	s.mu.Lock()
-	delete(s.pending, key)
-	s.mu.Unlock()
-	close(u.done)
-	return u.id, u.err
-}
-
-// mediaCacheKey is where the media id of a source URL is cached: apart
-// from the access tokens, per corp (media ids are a corp's) and type.
-func (s *mediaStore) mediaCacheKey(typ, src string) string {
-	sum := sha256.Sum256([]byte(src))
-	return "wecom:media:" + s.corpID + ":" + typ + ":" + hex.EncodeToString(sum[:16])
-}
-
-// isURL reports whether a media field holds an http(s) URL to upload
-// rather than a media id.
-func isURL(s string) bool {
-	return strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://")
-}
-
-// resolve returns the media id for src: src itself when it is a media id,
-// else the cached or freshly uploaded media id of the URL. Errors wrap
-// adapters.ErrInvalidMessage when the source is unusable (missing, not a
-// JPG or PNG, too large, refused by WeCom) and adapters.ErrTemporary when
-// it could not be fetched or uploaded this time.
-func (s *mediaStore) resolve(ctx context.Context, typ, src, filename string) (string, error) {
-	if !isURL(src) {
-		return src, nil
-	}
-	key := s.mediaCacheKey(typ, src)
-	if id, err := s.cache.Get(ctx, key); err != nil {
-		s.log.Warn("reading wecom media id from cache", slog.Any("error", err))
-	} else if id != "" {
-		return id, nil
-	}
-	return s.once(ctx, key, func() (string, error) {
-		data, ctype, name, err := s.fetch(ctx, typ, src, filename)
-		if err != nil {
-			return "", err
-		}
-		id, err := s.api.UploadMedia(ctx, typ, name, ctype, data)
-		if err != nil {
-			return "", uploadError(src, err)
-		}
-		if err := s.cache.Set(ctx, key, id, mediaCacheTTL); err != nil {
-			s.log.Warn("caching wecom media id", slog.Any("error", err))
-		}
-		s.log.Info("wecom media uploaded", slog.String("type", typ), slog.String("source", shownURL(src)), slog.Int("bytes", len(data)))
-		return id, nil
-	})
-}
-
-// forget drops the cached media ids of m's sources, after WeCom refused
-// one of them (40007: expired or unknown media id).
-func (s *mediaStore) forget(ctx context.Context, srcs []mediaSource) {
-	for _, src := range srcs {
-		if err := s.cache.Delete(ctx, s.mediaCacheKey(src.typ, src.src)); err != nil {
-			s.log.Warn("dropping wecom media id from cache", slog.Any("error", err))
-		}
-	}
-}
-
-// uploadError classifies a failed upload: a refusal of the content by
-// WeCom is the message's fault; a transport failure or a busy WeCom is
-// worth a retry, and is no "outcome unknown": nothing was sent yet.
-func uploadError(src string, err error) error {
-	src = shownURL(src)
+// uploadError classifies a failed upload as adapters.UploadError does; a
+// failure after which WeCom may have taken the upload (InDoubt) is no
+// "outcome unknown" here: nothing was sent yet, and it is worth a retry.
+func uploadError(vendor, src string, err error) error {
 	var apiErr *adapters.APIError
-	switch {
-	case errors.Is(err, adapters.ErrInvalidMessage):
-		return fmt.Errorf("uploading %s: WeCom refused it: %w", src, err)
-	case errors.As(err, &apiErr) && apiErr.Kind == nil:
-		return fmt.Errorf("uploading %s: WeCom refused it: %w: %w", src, err, adapters.ErrInvalidMessage)
-	case InDoubt(err):
+	invalid := errors.Is(err, adapters.ErrInvalidMessage) || errors.As(err, &apiErr) && apiErr.Kind == nil
+	if !invalid && InDoubt(err) {
 		return fmt.Errorf("uploading %s: %s: %w", src, err.Error(), adapters.ErrTemporary)
 	}
-	return fmt.Errorf("uploading %s: %w", src, err)
-}
-
-// fetch downloads src, bounded by WeCom's limit of typ and a timeout, and
-// checks that an image is a JPG or PNG. It returns the content, its
-// content type and a file name.
-func (s *mediaStore) fetch(ctx context.Context, typ, src, filename string) ([]byte, string, string, error) {
-	ctx, cancel := context.WithTimeout(ctx, mediaFetchTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
-	if err != nil {
-		return nil, "", "", fmt.Errorf("fetching %s: %w: %v", shownURL(src), adapters.ErrInvalidMessage, err)
-	}
-	resp, err := s.http.Do(req)
-	// Errors name the link without its query (a signed link's signature
-	// must not reach logs or the outbox), and not the client's copy of it.
-	shown := shownURL(src)
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		err = uerr.Err
-	}
-	if errors.Is(err, errPrivateAddress) {
-		return nil, "", "", fmt.Errorf("fetching %s: %w: %v", shown, adapters.ErrInvalidMessage, err)
-	}
-	if err != nil {
-		return nil, "", "", fmt.Errorf("fetching %s: %w: %v", shown, adapters.ErrTemporary, err)
-	}
-	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode >= 500, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests:
-		return nil, "", "", fmt.Errorf("fetching %s: HTTP %d: %w", shown, resp.StatusCode, adapters.ErrTemporary)
-	case resp.StatusCode != http.StatusOK:
-		return nil, "", "", fmt.Errorf("fetching %s: HTTP %d: %w", shown, resp.StatusCode, adapters.ErrInvalidMessage)
-	}
-	limit := maxMediaBytes(typ)
-	if resp.ContentLength > limit {
-		return nil, "", "", fmt.Errorf("fetching %s: %d bytes, over WeCom's %d MB for an %s: %w", shown, resp.ContentLength, limit>>20, typ, adapters.ErrInvalidMessage)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, "", "", fmt.Errorf("fetching %s: %w: %v", shown, adapters.ErrTemporary, err)
-	}
-	switch {
-	case int64(len(data)) > limit:
-		return nil, "", "", fmt.Errorf("fetching %s: over WeCom's %d MB for an %s: %w", shown, limit>>20, typ, adapters.ErrInvalidMessage)
-	case len(data) < minMediaBytes:
-		return nil, "", "", fmt.Errorf("fetching %s: %d bytes, WeCom wants more than 5: %w", shown, len(data), adapters.ErrInvalidMessage)
-	}
-	header := resp.Header.Get("Content-Type")
-	ctype, _, _ := mime.ParseMediaType(header)
-	if filename == "" {
-		filename = path.Base(resp.Request.URL.Path)
-		if filename == "/" || filename == "." {
-			filename = ""
-		}
-	}
-	if typ == MediaImage {
-		sniffed := http.DetectContentType(data)
-		ext := map[string]string{"image/jpeg": ".jpg", "image/png": ".png"}[sniffed]
-		declared := ctype == "" || ctype == sniffed || ctype == "image/jpg" && sniffed == "image/jpeg" ||
-			ctype == "application/octet-stream" || ctype == "binary/octet-stream"
-		if ext == "" || !declared {
-			return nil, "", "", fmt.Errorf("fetching %s: not a JPG or PNG picture (Content-Type %q, content %s): %w", shown, header, sniffed, adapters.ErrInvalidMessage)
-		}
-		ctype = sniffed
-		if !strings.HasSuffix(strings.ToLower(filename), ext) && !(ext == ".jpg" && strings.HasSuffix(strings.ToLower(filename), ".jpeg")) {
-			filename = strings.TrimSuffix(filename, path.Ext(filename)) + ext
-		}
-		if filename == ext {
-			filename = "image" + ext
-		}
-	}
-	if filename == "" {
-		filename = "file-" + strconv.Itoa(len(data))
-	}
-	return data, ctype, filename, nil
-}
-
-// shownURL is src as logs and errors show it: without its query and
-// fragment, which may carry a signature or a token.
-func shownURL(src string) string {
-	u, err := url.Parse(src)
-	if err != nil {
-		return "(an unreadable link)"
-	}
-	shown := u.Scheme + "://" + u.Host + u.EscapedPath()
-	if u.RawQuery != "" || u.Fragment != "" {
-		shown += "?…"
-	}
-	return shown
+	return adapters.UploadError(vendor, src, err)
 }

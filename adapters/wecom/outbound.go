@@ -143,7 +143,7 @@ func (b *builder) mediaOf(typ string, fields ...string) (string, error) {
 			continue
 		}
 		switch {
-		case isURL(src):
+		case adapters.IsURL(src):
 			if err := checkURL(f, src); err != nil {
 				return "", err
 			}
@@ -162,7 +162,7 @@ func checkURL(field, u string) error {
 	if len(u) > maxURLBytes {
 		return invalidMessage("%s is %d bytes, WeCom takes at most %d", field, len(u), maxURLBytes)
 	}
-	if !isURL(u) {
+	if !adapters.IsURL(u) {
 		return invalidMessage("%s %q is not an http(s) link", field, u)
 	}
 	return nil

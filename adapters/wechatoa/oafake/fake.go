@@ -1,15 +1,17 @@
 // Package oafake is a fake WeChat Official Account for tests: an
 // httptest server speaking the account's API (cgi-bin/token, message/
-// custom/send, message/template/send, user/info, qrcode/create, with
-// WeChat's JSON errcodes) and a callback sender that posts followers'
-// messages and events to the gateway as WeChat does (signature,
+// custom/send, message/template/send, user/info, qrcode/create,
+// media/upload, with WeChat's JSON errcodes) and a callback sender that
+// posts followers' messages and events to the gateway as WeChat does (signature,
 // timestamp, nonce, and in compatible and safe mode the AES envelope
 // sealed with the account's EncodingAESKey and msg_signature).
 //
 // The fake keeps what WeChat keeps: who follows, each follower's last
 // interaction (a customer-service message outside 48 hours of it is
 // refused with 45015, one to someone not following with 43004), the
-// scenes of the QR codes it made, and every send it took, as sent.
+// scenes of the QR codes it made, the temporary media uploaded (an image
+// or a mini program card naming another is refused with 40007), and every
+// send and upload it took, as sent.
 package oafake
 
 import (
@@ -63,6 +65,11 @@ type Fake struct {
 	msgID     int64
 	// failNext answers the next send with this errcode.
 	failNext int
+	// media are the temporary media WeChat knows, by media id; uploads
+	// the media/upload requests it took.
+	media      map[string]*mediaItem
+	uploads    []Upload
+	failUpload int
 }
 
 type follower struct {
@@ -73,13 +80,15 @@ type follower struct {
 
 // New starts a fake account.
 func New(t testing.TB, acc Account) *Fake {
-	f := &Fake{Account: acc, Now: time.Now, tokens: map[string]bool{}, followers: map[string]*follower{}, scenes: map[string]string{}, msgID: 1000}
+	f := &Fake{Account: acc, Now: time.Now, tokens: map[string]bool{}, followers: map[string]*follower{}, scenes: map[string]string{}, msgID: 1000,
+		media: map[string]*mediaItem{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /cgi-bin/token", f.token)
 	mux.HandleFunc("POST /cgi-bin/message/custom/send", f.authed(f.customSend))
 	mux.HandleFunc("POST /cgi-bin/message/template/send", f.authed(f.templateSend))
 	mux.HandleFunc("GET /cgi-bin/user/info", f.authed(f.userInfo))
 	mux.HandleFunc("POST /cgi-bin/qrcode/create", f.authed(f.qrcode))
+	mux.HandleFunc("POST "+PathMediaUpload, f.mediaUpload)
 	f.Server = httptest.NewServer(mux)
 	t.Cleanup(f.Close)
 	return f
@@ -184,6 +193,20 @@ func (f *Fake) customSend(w http.ResponseWriter, r *http.Request, body map[strin
 	case "text", "image", "news", "miniprogrampage", "voice", "video", "music", "mpnews", "msgmenu", "wxcard", "mpnewsarticle":
 	default:
 		errcode(w, 40008, "invalid message type")
+		return
+	}
+	// An image and a mini program card's cover name a temporary media.
+	var mediaID string
+	switch body["msgtype"] {
+	case "image":
+		img, _ := body["image"].(map[string]any)
+		mediaID, _ = img["media_id"].(string)
+	case "miniprogrampage":
+		mp, _ := body["miniprogrampage"].(map[string]any)
+		mediaID, _ = mp["thumb_media_id"].(string)
+	}
+	if (body["msgtype"] == "image" || body["msgtype"] == "miniprogrampage") && !f.knownMedia(mediaID, "image", "thumb") {
+		errcode(w, CodeInvalidMediaID, "invalid media_id")
 		return
 	}
 	f.sent = append(f.sent, Sent{Path: r.URL.Path, Body: body})

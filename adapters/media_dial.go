@@ -1,4 +1,4 @@
-package wecom
+package adapters
 
 import (
 	"context"
@@ -11,18 +11,19 @@ import (
 	"time"
 )
 
-// errPrivateAddress refuses a media fetch that would reach an address of
+// ErrPrivateAddress refuses a media fetch that would reach an address of
 // the gateway's own network.
-var errPrivateAddress = errors.New("address not allowed: loopback, private or link-local (wecom.media_fetch_private)")
+var ErrPrivateAddress = errors.New("address not allowed: loopback, private or link-local")
 
-// mediaClient is the HTTP client that fetches the pictures and files
-// messages name by URL. Unless private is true it refuses to connect to
-// loopback, private, link-local, multicast and unspecified addresses; the
-// check runs on the address actually dialled, after DNS and on every
-// redirect, so a name that resolves inward is refused too.
-func mediaClient(private bool) *http.Client {
+// MediaClient is the HTTP client that fetches the pictures and files
+// messages name by URL (Media.HTTP). Unless allowPrivate is true it
+// refuses to connect to loopback, private, link-local, multicast and
+// unspecified addresses (ErrPrivateAddress); the check runs on the
+// address actually dialled, after DNS and on every redirect, so a name
+// that resolves inward is refused too.
+func MediaClient(allowPrivate bool) *http.Client {
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	if !private {
+	if !allowPrivate {
 		d.Control = refusePrivate
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
@@ -39,14 +40,14 @@ func refusePrivate(network, address string, _ syscall.RawConn) error {
 	if err != nil {
 		return fmt.Errorf("dialling %s: %w", address, err)
 	}
-	if !publicAddr(ap.Addr()) {
-		return fmt.Errorf("dialling %s: %w", ap.Addr(), errPrivateAddress)
+	if !PublicAddr(ap.Addr()) {
+		return fmt.Errorf("dialling %s: %w", ap.Addr(), ErrPrivateAddress)
 	}
 	return nil
 }
 
-// publicAddr reports whether a is an address on the internet at large.
-func publicAddr(a netip.Addr) bool {
+// PublicAddr reports whether a is an address on the internet at large.
+func PublicAddr(a netip.Addr) bool {
 	a = a.Unmap()
 	return a.IsValid() && a.IsGlobalUnicast() && !a.IsPrivate() && !a.IsLoopback() && !a.IsLinkLocalUnicast() &&
 		!cgnat.Contains(a) && !a.IsUnspecified()
