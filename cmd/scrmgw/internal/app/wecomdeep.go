@@ -1,10 +1,14 @@
 package app
 
 import (
+	"context"
+
+	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/gateway/groups"
 	"github.com/scrmgw/scrmgw/gateway/links"
 	"github.com/scrmgw/scrmgw/gateway/moments"
 	"github.com/scrmgw/scrmgw/gateway/tags"
+	"github.com/scrmgw/scrmgw/workflows/engine"
 )
 
 // wireTags keeps members' tags in step with the channels that keep tags
@@ -21,6 +25,24 @@ func (a *App) wireTags() {
 func (a *App) wireGroups() {
 	a.groups = groups.New(a.Store, a.Channels, a.Log)
 	a.groups.Register(a.processor)
+}
+
+// engineGroups sends the messages of workflows' send_groups steps
+// through the group keeper (engine.GroupMessenger).
+type engineGroups struct{ k *groups.Keeper }
+
+// SendGroups implements engine.GroupMessenger.
+func (g engineGroups) SendGroups(ctx context.Context, req engine.GroupSend) (*engine.GroupSent, error) {
+	res, err := g.k.SendSelected(ctx, groups.Selection{Brand: req.Brand, GuideID: req.GuideID, StoreID: req.StoreID},
+		func(channel string) (*adapters.Outbound, error) { return req.Render(channel) }, req.Key)
+	if res == nil {
+		return nil, err
+	}
+	sent := &engine.GroupSent{Owners: len(res.Tasks), Taken: len(res.Taken)}
+	for _, t := range res.Tasks {
+		sent.Groups += len(t.ChatIDs)
+	}
+	return sent, err
 }
 
 // wireLinks makes contact links (WeCom acquisition links) and warns of
