@@ -98,9 +98,13 @@ func TestWeComGroupWorkflowWithRedis(t *testing.T) {
 	for _, chat := range []string{vip, news, gone} {
 		deliverChat(t, s, wecomfake.ChatChange{ChatID: chat, ChangeType: "create"})
 	}
+	waitFor(t, "the groups", func() bool {
+		gs, _ := s.app.Store.CustomerGroups(ctx, store.GroupFilter{StoreID: "sh-1"})
+		return len(gs) == 3
+	})
 	fake.ChangeGroup(gone, func(g *wecomfake.Group) { g.Dismissed = true })
 	deliverChat(t, s, wecomfake.ChatChange{ChatID: gone, ChangeType: "dismiss"})
-	waitFor(t, "the groups", func() bool {
+	waitFor(t, "the dismissal", func() bool {
 		gs, _ := s.app.Store.CustomerGroups(ctx, store.GroupFilter{StoreID: "sh-1", State: store.GroupActive})
 		g, err := s.app.Store.CustomerGroup(ctx, "wecom", gone)
 		return len(gs) == 2 && err == nil && g.State == store.GroupDismissed
@@ -108,7 +112,7 @@ func TestWeComGroupWorkflowWithRedis(t *testing.T) {
 
 	// A template that shows the member is refused for groups, at its place.
 	bad := strings.Replace(memberDay, "group_member_day", "welcome", 1)
-	if code, body := putWorkflow(t, s, tok, "acme", "member-day", bad); code != 400 || !strings.Contains(body, "member-day.yaml:13:18: steps[0].send_groups: template \\\"welcome\\\" shows .Member") {
+	if code, body := putWorkflow(t, s, tok, "acme", "member-day", bad); code != 400 || !strings.Contains(body, "member-day.yaml:12:18: steps[0].send_groups: template \\\"welcome\\\" shows .Member") {
 		t.Fatalf("PUT with a member's template: %d %s", code, body)
 	}
 	if code, body := putWorkflow(t, s, tok, "acme", "member-day", memberDay); code != 201 {
