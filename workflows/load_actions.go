@@ -354,7 +354,7 @@ func (sf *stepFields) sendGroups(val *yaml.Node) *SendGroups {
 	d := sf.d
 	g := &SendGroups{To: GroupsOfGuide}
 	if n, path, ok := sf.get("to"); ok {
-		g.To, _ = d.OneOf(n, path, "groups", []string{GroupsOfGuide, GroupsOfStore})
+		g.To, _ = d.OneOf(n, path, "send_groups target", []string{GroupsOfGuide, GroupsOfStore})
 	}
 	path := yamlcheck.JoinPath(sf.path, "send_groups")
 	id, ok := d.Str(val, path, "a template id")
