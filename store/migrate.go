@@ -117,6 +117,8 @@ var migrations = []migration{
 	{id: "0035_customer_groups", up: migrateCustomerGroups},
 	// Moment tasks (WeCom 朋友圈) and who posted.
 	{id: "0036_moment_tasks", up: migrateMomentTasks},
+	// Moment tasks read on a schedule: who can see the posts.
+	{id: "0037_groups_moment_results", up: migrateMomentResults},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

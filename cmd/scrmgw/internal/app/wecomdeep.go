@@ -2,6 +2,9 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/gateway/groups"
@@ -51,4 +54,37 @@ func (a *App) wireLinks() {
 	a.links = links.New(a.Store, a.Channels, a.Log)
 	a.links.Register(a.processor)
 	a.moments = moments.New(a.Store, a.Channels, a.Log)
+	if a.clock != nil {
+		a.moments.SetClock(a.clock)
+	}
+}
+
+// TypeMomentsPoll reads the moment campaigns due from their channels
+// (moments.Campaigns.Poll), every minute.
+const TypeMomentsPoll = "moments:poll"
+
+// momentsLease names the lease of the moment poll: one replica reads at
+// a time (a second reading would only write the same again).
+const momentsLease = "moments:poll"
+
+// pollMoments reads the moment campaigns due under the moments lease: a
+// replica that finds it held does nothing this time.
+func (a *App) pollMoments(ctx context.Context, holder string) error {
+	ok, err := a.Store.AcquireLease(ctx, momentsLease, holder, time.Now(), 5*time.Minute)
+	if err != nil {
+		return fmt.Errorf("taking the moments lease: %w", err)
+	}
+	if !ok {
+		return nil
+	}
+	defer func() {
+		if err := a.Store.ReleaseLease(context.WithoutCancel(ctx), momentsLease, holder); err != nil {
+			a.Log.WarnContext(ctx, "releasing the moments lease", slog.Any("error", err))
+		}
+	}()
+	n, err := a.moments.Poll(ctx)
+	if n > 0 {
+		a.Log.Debug("moment campaigns read", slog.Int("campaigns", n))
+	}
+	return err
 }
