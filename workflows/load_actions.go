@@ -374,6 +374,13 @@ func (sf *stepFields) sendGroups(val *yaml.Node) *SendGroups {
 		}
 		return g
 	}
+	// A group sees the message: nothing of the one member whose run
+	// sends it may show.
+	for _, f := range []string{"Member", "Order", "Coupon", "MemberCode"} {
+		if t.Uses(f) {
+			d.Errorf(val, path, "template %q shows .%s, but a message to customer groups is read by everyone in them: it may show the store, the guide, the brand and a live session, nothing of one member", id, f)
+		}
+	}
 	if len(d.opts.Channels) == 0 || d.opts.GroupKinds == nil {
 		return g
 	}
@@ -397,13 +404,6 @@ func (sf *stepFields) sendGroups(val *yaml.Node) *SendGroups {
 			if !slices.Contains(sends, k) {
 				d.Errorf(val, path, "template %q renders a %s message on %s, which %s cannot send to a customer group; it sends %s", id, k, c, c, strings.Join(sends, ", "))
 			}
-		}
-	}
-	// A group sees the message: nothing of the one member whose run
-	// sends it may show.
-	for _, f := range []string{"Member", "Order", "Coupon", "MemberCode"} {
-		if t.Uses(f) {
-			d.Errorf(val, path, "template %q shows .%s, but a message to customer groups is read by everyone in them: it may show the store, the guide, the brand and a live session, nothing of one member", id, f)
 		}
 	}
 	return g
