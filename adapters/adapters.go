@@ -286,6 +286,10 @@ type Spec struct {
 	// MemberKinds and GuideKinds list the message kinds the channel can
 	// send to a member and to a guide. KindText is always among them.
 	MemberKinds, GuideKinds []string
+	// GroupKinds list the kinds the channel can send to its customer
+	// groups (through their owners, GroupSender); none: it has no
+	// groups.
+	GroupKinds []string
 	// Preview returns the request the channel would make to send m. Media
 	// it would upload first appear by their source URL. Nil: no preview.
 	Preview func(m *Outbound) (*Request, error)

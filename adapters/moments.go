@@ -30,4 +30,14 @@ type MomentJob struct {
 type MomentPost struct {
 	Guide  string `json:"guide"`
 	Posted bool   `json:"posted"`
+	// Customers counts the contacts who can see the guide's post, when
+	// the channel tells (MomentAudience).
+	Customers int `json:"customers"`
+}
+
+// MomentAudience is implemented by MomentPosters that tell which
+// contacts can see a guide's post of a moment (WeCom
+// get_moment_customer_list): their ids on the channel.
+type MomentAudience interface {
+	MomentCustomers(ctx context.Context, id, guide string) ([]string, error)
 }

@@ -121,6 +121,8 @@ var migrations = []migration{
 	// code and its Official Account code share the state), and a
 	// temporary code records when it expires.
 	{id: "0037_contact_way_channels", up: migrateContactWayChannels},
+	// Moment tasks read on a schedule: who can see the posts.
+	{id: "0038_moment_results", up: migrateMomentResults},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -57,7 +57,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "missing step kind",
 			yaml: head + "  - id: welcome\n    channel: wecom\n",
-			want: []string{`recall.yaml:8:5: steps[0]: missing step kind: a step needs one of assign_guide, send, guide_task, wait, wait_for, if, switch, tag, untag, award_points, webhook or end`},
+			want: []string{`recall.yaml:8:5: steps[0]: missing step kind: a step needs one of assign_guide, send, guide_task, wait, wait_for, if, switch, tag, untag, award_points, webhook, send_groups or end`},
 		},
 		{
 			name: "two kinds in one step",

@@ -38,6 +38,12 @@ type Options struct {
 	// channel, or for "member" every one of Channels), a kind the channel
 	// sends; a channel without an entry is not checked.
 	MemberKinds map[string][]string
+	// GroupKinds are the message kinds each channel can send to its
+	// customer groups (its adapters.Spec GroupKinds), by channel name:
+	// a send_groups step's template must render a kind they send on
+	// each of Channels that has groups, and one of Channels must have
+	// them. Nil, or empty Channels: not checked.
+	GroupKinds map[string][]string
 }
 
 // LoadFile reads and loads a workflow file; errors name it as given.

@@ -349,3 +349,62 @@ func (sf *stepFields) webhook(val *yaml.Node) *Webhook {
 	}
 	return h
 }
+
+func (sf *stepFields) sendGroups(val *yaml.Node) *SendGroups {
+	d := sf.d
+	g := &SendGroups{To: GroupsOfGuide}
+	if n, path, ok := sf.get("to"); ok {
+		g.To, _ = d.OneOf(n, path, "send_groups target", []string{GroupsOfGuide, GroupsOfStore})
+	}
+	path := yamlcheck.JoinPath(sf.path, "send_groups")
+	id, ok := d.Str(val, path, "a template id")
+	if !ok {
+		return g
+	}
+	g.Template = id
+	if d.opts.Templates == nil {
+		return g
+	}
+	t, ok := d.opts.Templates.Lookup(id)
+	if !ok {
+		if sug := yamlcheck.DidYouMean(id, d.opts.Templates.IDs()); sug != "" {
+			d.Errorf(val, path, "unknown template %q%s", id, sug)
+		} else {
+			d.Errorf(val, path, "unknown template %q; the templates are %s", id, yamlcheck.Enumerate(d.opts.Templates.IDs(), "and"))
+		}
+		return g
+	}
+	// A group sees the message: nothing of the one member whose run
+	// sends it may show.
+	for _, f := range []string{"Member", "Order", "Coupon", "MemberCode"} {
+		if t.Uses(f) {
+			d.Errorf(val, path, "template %q shows .%s, but a message to customer groups is read by everyone in them: it may show the store, the guide, the brand and a live session, nothing of one member", id, f)
+		}
+	}
+	if len(d.opts.Channels) == 0 || d.opts.GroupKinds == nil {
+		return g
+	}
+	var targets []string
+	for _, c := range d.opts.Channels {
+		if len(d.opts.GroupKinds[c]) > 0 {
+			targets = append(targets, c)
+		}
+	}
+	if len(targets) == 0 {
+		d.Errorf(val, path, "none of the gateway's channels (%s) has customer groups to send to (WeCom does)", strings.Join(d.opts.Channels, ", "))
+		return g
+	}
+	for _, c := range targets {
+		if !t.CanRender(c) {
+			d.Errorf(val, path, "template %q has neither a %s variant nor a default one, so it cannot be sent to groups on %s", id, c, c)
+			continue
+		}
+		sends := d.opts.GroupKinds[c]
+		for _, k := range t.Kinds(c) {
+			if !slices.Contains(sends, k) {
+				d.Errorf(val, path, "template %q renders a %s message on %s, which %s cannot send to a customer group; it sends %s", id, k, c, c, strings.Join(sends, ", "))
+			}
+		}
+	}
+	return g
+}

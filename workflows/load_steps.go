@@ -23,6 +23,7 @@ var kindFields = map[Kind][]string{
 	KindUntag:       {"next"},
 	KindAwardPoints: {"reason", "next"},
 	KindWebhook:     {"event", "secret", "timeout", "next"},
+	KindSendGroups:  {"to", "next"},
 	KindEnd:         {},
 }
 
@@ -165,6 +166,8 @@ func (d *decoder) step(i int, n *yaml.Node, explicit map[string]int) *Step {
 		s.AwardPoints = sf.awardPoints(val)
 	case KindWebhook:
 		s.Webhook = sf.webhook(val)
+	case KindSendGroups:
+		s.SendGroups = sf.sendGroups(val)
 	case KindEnd:
 		s.End = &EndStep{}
 		if !yamlcheck.IsNull(val) {

@@ -342,13 +342,14 @@ const (
 	KindUntag       Kind = "untag"
 	KindAwardPoints Kind = "award_points"
 	KindWebhook     Kind = "webhook"
+	KindSendGroups  Kind = "send_groups"
 	KindEnd         Kind = "end"
 )
 
 // Kinds lists every step kind, in the order the documentation gives them.
 var Kinds = []Kind{
 	KindAssignGuide, KindSend, KindGuideTask, KindWait, KindWaitFor, KindIf, KindSwitch,
-	KindTag, KindUntag, KindAwardPoints, KindWebhook, KindEnd,
+	KindTag, KindUntag, KindAwardPoints, KindWebhook, KindSendGroups, KindEnd,
 }
 
 // Step is one step of a workflow. Exactly one of the kind fields is set,
@@ -374,6 +375,7 @@ type Step struct {
 	Tag         *Tag
 	AwardPoints *AwardPoints
 	Webhook     *Webhook
+	SendGroups  *SendGroups
 	End         *EndStep
 }
 
@@ -592,6 +594,25 @@ type Webhook struct {
 	// Secret names the configured signing secret, default "default".
 	Secret  string
 	Timeout time.Duration
+}
+
+// Whose customer groups a send_groups step sends to.
+const (
+	// GroupsOfGuide are the groups the member's guide owns.
+	GroupsOfGuide = "guide"
+	// GroupsOfStore are the groups of the member's store, each through
+	// its owner.
+	GroupsOfStore = "store"
+)
+
+// SendGroups sends a message template to customer groups (WeCom 客户群)
+// through their owners: the groups of the member's guide or of their
+// store, of the workflow's brand. A group gets one message a day,
+// whoever sends it: groups that had theirs are left out.
+type SendGroups struct {
+	Template string
+	// To is GroupsOfGuide (default) or GroupsOfStore.
+	To string
 }
 
 // EndStep ends the run.

@@ -190,3 +190,52 @@ func (c *Client) MomentPosts(ctx context.Context, id string) ([]adapters.MomentP
 	}
 	return out, nil
 }
+
+type momentCustomersRequest struct {
+	MomentID string `json:"moment_id"`
+	UserID   string `json:"userid"`
+	Cursor   string `json:"cursor,omitempty"`
+	Limit    int    `json:"limit"`
+}
+
+type momentCustomersResponse struct {
+	util.CommonError
+	NextCursor   string `json:"next_cursor"`
+	CustomerList []struct {
+		UserID         string `json:"userid"`
+		ExternalUserID string `json:"external_userid"`
+	} `json:"customer_list"`
+}
+
+// maxMomentCustomerPages bounds the pages of one guide's customers read
+// at once (1000 a page).
+const maxMomentCustomerPages = 100
+
+var _ adapters.MomentAudience = (*Client)(nil)
+
+// MomentCustomers reads the customers who can see guide's post of the
+// moment (get_moment_customer_list, paged by cursor): their
+// external_userids.
+func (c *Client) MomentCustomers(ctx context.Context, id, guide string) ([]string, error) {
+	op := "getting the customers of moment " + id
+	if guide == "" {
+		return nil, noRecipient(op, "userid")
+	}
+	var out []string
+	cursor := ""
+	for page := 0; page < maxMomentCustomerPages; page++ {
+		var res momentCustomersResponse
+		if err := c.api.post(ctx, c.api.contTok, op, "externalcontact/get_moment_customer_list",
+			momentCustomersRequest{MomentID: id, UserID: guide, Cursor: cursor, Limit: 1000}, &res); err != nil {
+			return nil, err
+		}
+		for _, cu := range res.CustomerList {
+			out = append(out, cu.ExternalUserID)
+		}
+		if res.NextCursor == "" || res.NextCursor == cursor {
+			break
+		}
+		cursor = res.NextCursor
+	}
+	return out, nil
+}

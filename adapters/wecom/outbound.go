@@ -436,7 +436,11 @@ func spec(agentID int) adapters.Spec {
 		Name:        ChannelName,
 		MemberKinds: append([]string(nil), memberKinds...),
 		GuideKinds:  append([]string(nil), guideKinds...),
-		Preview:     func(m *adapters.Outbound) (*adapters.Request, error) { return preview(m, agentID) },
+		// A group message is a message task of the group's owner
+		// (add_msg_template, chat_type group): it carries what a
+		// member's does.
+		GroupKinds: append([]string(nil), memberKinds...),
+		Preview:    func(m *adapters.Outbound) (*adapters.Request, error) { return preview(m, agentID) },
 		// A member is reached through a message task of their guide's
 		// WeCom user. 40/s: WeCom allows each corp 10,000 calls a minute
 		// and 150,000 an hour of one API; the hourly figure, sustained,

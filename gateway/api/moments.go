@@ -13,18 +13,31 @@ import (
 )
 
 // Moments publishes content for guides to post on their Moments and
-// counts who posted (gateway/moments.Campaigns).
+// tells, as last read from the channel, who posted and who can see the
+// posts (gateway/moments.Campaigns).
 type Moments interface {
 	Publish(ctx context.Context, r moments.Request) (*store.MomentTask, error)
-	Refresh(ctx context.Context, id int64, brand string) (*store.MomentTask, error)
+	Campaign(ctx context.Context, id int64, brand string) (*store.MomentTask, error)
+	Customers(ctx context.Context, t *store.MomentTask, limit int) ([]store.MomentTaskCustomer, error)
 	List(ctx context.Context, brand string, p store.Page) ([]store.MomentTask, error)
 }
+
+// maxMomentCustomers is how many of the contacts who can see a
+// campaign's posts GET /moments/:id lists.
+const maxMomentCustomers = 1000
 
 type momentView struct {
 	store.MomentTask
 	Senders []string              `json:"senders"`
 	Invalid []string              `json:"invalid"`
 	Posts   []adapters.MomentPost `json:"posts"`
+}
+
+// momentDetail is one campaign with the first contacts who can see its
+// posts.
+type momentDetail struct {
+	momentView
+	Customers []store.MomentTaskCustomer `json:"customers"`
 }
 
 func viewMoment(t *store.MomentTask) momentView {
@@ -72,8 +85,9 @@ func (s *Server) publishMoment(c *gin.Context) {
 	c.JSON(http.StatusCreated, viewMoment(t))
 }
 
-// getMoment: GET /moments/:id is a campaign as the channel says it is
-// now: created or not, who was asked, who posted.
+// getMoment: GET /moments/:id is a campaign as last read from the
+// channel: created or not, who was asked, who posted, and the first
+// contacts who can see the posts.
 func (s *Server) getMoment(c *gin.Context) {
 	if !s.momentsReady(c) {
 		return
@@ -82,12 +96,18 @@ func (s *Server) getMoment(c *gin.Context) {
 	if !ok {
 		return
 	}
-	t, err := s.moments.Refresh(c.Request.Context(), id, principal(c).Brand)
+	t, err := s.moments.Campaign(c.Request.Context(), id, principal(c).Brand)
 	if err != nil {
-		s.channelFail(c, err)
+		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, viewMoment(t))
+	v := momentDetail{momentView: viewMoment(t)}
+	if v.Customers, err = s.moments.Customers(c.Request.Context(), t, maxMomentCustomers); err != nil {
+		s.fail(c, err)
+		return
+	}
+	v.Customers = orEmptyList(v.Customers)
+	c.JSON(http.StatusOK, v)
 }
 
 // listMoments: GET /moments lists the brand's campaigns, newest first,
@@ -115,4 +135,11 @@ func (s *Server) listMoments(c *gin.Context) {
 		items = append(items, viewMoment(&ts[i]))
 	}
 	c.JSON(http.StatusOK, gin.H{"items": items})
+}
+
+func orEmptyList[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

@@ -259,6 +259,8 @@ func stepDetail(s *workflows.Step, lang string) string {
 		return fmt.Sprintf("%s · %+d", k, s.AwardPoints.Points)
 	case workflows.KindWebhook:
 		return k + " · " + s.Webhook.URL
+	case workflows.KindSendGroups:
+		return k + " · " + s.SendGroups.Template + " → " + s.SendGroups.To
 	case workflows.KindEnd:
 		if s.End != nil && s.End.Reason != "" {
 			return k + " · " + s.End.Reason

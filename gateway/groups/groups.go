@@ -191,6 +191,16 @@ type SendRequest struct {
 	// Key identifies the request: a retry with the same key is not a
 	// second message of the day.
 	Key string
+	// SkipTaken leaves out the groups that had their message of the
+	// day from another key, instead of refusing the request.
+	SkipTaken bool
+}
+
+// SendResult is what a send did: the tasks it created (or a retry
+// found), and the groups it left out (SkipTaken).
+type SendResult struct {
+	Tasks []Task
+	Taken []string
 }
 
 // Task is one message task a send created.
@@ -205,29 +215,35 @@ type Task struct {
 // brand's, active, and without a message today; otherwise nothing is
 // sent and the error says which group.
 func (k *Keeper) Send(ctx context.Context, r SendRequest) ([]Task, error) {
+	res, err := k.send(ctx, r)
+	return res.Tasks, err
+}
+
+func (k *Keeper) send(ctx context.Context, r SendRequest) (*SendResult, error) {
+	res := &SendResult{}
 	ch, ok := k.channels.Channel(r.Channel)
 	if !ok {
-		return nil, fmt.Errorf("channel %q: %w", r.Channel, store.ErrNotFound)
+		return res, fmt.Errorf("channel %q: %w", r.Channel, store.ErrNotFound)
 	}
 	gs, ok := ch.(adapters.GroupSender)
 	if !ok {
-		return nil, fmt.Errorf("channel %q cannot send to groups: %w", r.Channel, store.ErrInvalid)
+		return res, fmt.Errorf("channel %q cannot send to groups: %w", r.Channel, store.ErrInvalid)
 	}
 	if len(r.ChatIDs) == 0 {
-		return nil, fmt.Errorf("chat_ids: name at least one group: %w", store.ErrInvalid)
+		return res, fmt.Errorf("chat_ids: name at least one group: %w", store.ErrInvalid)
 	}
 	byOwner := map[string][]string{}
 	var owners []string
 	for _, id := range slices.Compact(slices.Sorted(slices.Values(r.ChatIDs))) {
 		g, err := k.store.CustomerGroup(ctx, r.Channel, id)
 		if errors.Is(err, store.ErrNotFound) || err == nil && r.Brand != "" && g.BrandID != r.Brand {
-			return nil, fmt.Errorf("group %s: %w", id, store.ErrNotFound)
+			return res, fmt.Errorf("group %s: %w", id, store.ErrNotFound)
 		}
 		if err != nil {
-			return nil, err
+			return res, err
 		}
 		if g.State != store.GroupActive {
-			return nil, fmt.Errorf("group %s (%s) is dismissed: %w", id, g.Name, store.ErrInvalid)
+			return res, fmt.Errorf("group %s (%s) is dismissed: %w", id, g.Name, store.ErrInvalid)
 		}
 		if _, ok := byOwner[g.OwnerID]; !ok {
 			owners = append(owners, g.OwnerID)
@@ -249,9 +265,13 @@ func (k *Keeper) Send(ctx context.Context, r SendRequest) ([]Task, error) {
 		var left []string
 		for _, id := range byOwner[o] {
 			msgID, err := k.store.ReserveGroupSend(ctx, r.Channel, id, day, r.Key)
+			if r.SkipTaken && errors.Is(err, store.ErrConflict) {
+				res.Taken = append(res.Taken, id)
+				continue
+			}
 			if err != nil {
 				release(reserved)
-				return nil, err
+				return res, err
 			}
 			if msgID != "" {
 				t := done[msgID]
@@ -284,17 +304,72 @@ func (k *Keeper) Send(ctx context.Context, r SendRequest) ([]Task, error) {
 					}
 				}
 				release(slices.DeleteFunc(slices.Clone(reserved), func(id string) bool { return sent[id] }))
-				return tasks, fmt.Errorf("sending to the groups of %s: %w", o, err)
+				res.Tasks = tasks
+				return res, fmt.Errorf("sending to the groups of %s: %w", o, err)
 			}
 			for _, id := range chunk {
 				if err := k.store.SetGroupSendMsgID(ctx, r.Channel, id, day, rc.ExternalID); err != nil {
-					return tasks, err
+					res.Tasks = tasks
+					return res, err
 				}
 			}
 			tasks = append(tasks, Task{Owner: o, ChatIDs: chunk, MsgID: rc.ExternalID})
 		}
 	}
-	return tasks, nil
+	res.Tasks = tasks
+	return res, nil
+}
+
+// Selection picks a brand's active groups: those its guide owns
+// (GuideID), or those of its store (StoreID).
+type Selection struct {
+	Brand   string
+	GuideID string
+	StoreID string
+}
+
+// SendSelected sends to the groups sel picks, on every channel they are
+// on, through their owners: render gives the message for a channel.
+// Groups that had their message of the day from another key are left
+// out (Taken); a retry with the same key sends nothing twice. No group:
+// an empty result.
+func (k *Keeper) SendSelected(ctx context.Context, sel Selection, render func(channel string) (*adapters.Outbound, error), key string) (*SendResult, error) {
+	if sel.Brand == "" || (sel.GuideID == "") == (sel.StoreID == "") || key == "" {
+		return nil, fmt.Errorf("sending to groups: a brand, a key and a guide or a store: %w", store.ErrInvalid)
+	}
+	byChannel := map[string][]string{}
+	var channels []string
+	f := store.GroupFilter{Brand: sel.Brand, GuideID: sel.GuideID, StoreID: sel.StoreID, State: store.GroupActive, Limit: 1000}
+	for {
+		gs, err := k.store.CustomerGroups(ctx, f)
+		if err != nil {
+			return nil, fmt.Errorf("listing groups: %w", err)
+		}
+		for _, g := range gs {
+			if _, ok := byChannel[g.Channel]; !ok {
+				channels = append(channels, g.Channel)
+			}
+			byChannel[g.Channel] = append(byChannel[g.Channel], g.ChatID)
+		}
+		if len(gs) < f.Limit {
+			break
+		}
+		f.After = gs[len(gs)-1].ChatID
+	}
+	out := &SendResult{}
+	for _, ch := range channels {
+		m, err := render(ch)
+		if err != nil {
+			return out, err
+		}
+		res, err := k.send(ctx, SendRequest{Channel: ch, Brand: sel.Brand, ChatIDs: byChannel[ch], Message: m, Key: key, SkipTaken: true})
+		out.Tasks = append(out.Tasks, res.Tasks...)
+		out.Taken = append(out.Taken, res.Taken...)
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }
 
 // Welcome adds a group welcome on the channel and returns its id.

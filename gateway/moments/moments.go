@@ -2,8 +2,10 @@
 // contacts see it (WeCom Moments, 朋友圈) on channels that have it
 // (adapters.MomentPoster), as a campaign of a brand: the guides of a
 // store, or those named, are asked; the channel creates the task in the
-// background (a job), and reading a campaign asks the channel how its
-// job went and who has posted, counting the posts.
+// background (a job). Poll, run periodically, reads each campaign from
+// its channel: the job until it is done, then who has posted and which
+// contacts can see the posts (adapters.MomentAudience), every PollEvery
+// for FollowFor after the campaign was created, storing what it read.
 package moments
 
 import (
@@ -12,16 +14,28 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/store"
 )
 
-// Campaigns publishes moment tasks.
+// Campaigns publishes moment tasks and follows them.
 type Campaigns struct {
 	store    *store.Store
 	channels *adapters.Registry
 	log      *slog.Logger
+	now      func() time.Time
+
+	// FollowFor is how long after it was created a campaign is read;
+	// default store.MomentFollowFor (7 days).
+	FollowFor time.Duration
+	// PollEvery is how often a created campaign is read; default 1h.
+	// A job not done yet is read at every Poll.
+	PollEvery time.Duration
+	// JobTimeout is how long a job may take before the campaign fails;
+	// default 1h.
+	JobTimeout time.Duration
 }
 
 // New returns Campaigns over the registry's channels that are
@@ -30,8 +44,12 @@ func New(s *store.Store, channels *adapters.Registry, log *slog.Logger) *Campaig
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Campaigns{store: s, channels: channels, log: log}
+	return &Campaigns{store: s, channels: channels, log: log, now: time.Now,
+		FollowFor: store.MomentFollowFor, PollEvery: time.Hour, JobTimeout: time.Hour}
 }
+
+// SetClock makes the campaigns read the time from now (tests).
+func (c *Campaigns) SetClock(now func() time.Time) { c.now = now }
 
 // Request is a campaign to publish.
 type Request struct {
@@ -109,8 +127,11 @@ func (c *Campaigns) Publish(ctx context.Context, r Request) (*store.MomentTask, 
 	}
 	fields, _ := json.Marshal(r.Message.Fields)
 	sj, _ := json.Marshal(senders)
+	now := c.now().UTC()
+	until := now.Add(c.FollowFor)
 	t := &store.MomentTask{Key: r.Key, Channel: key, BrandID: r.Brand, StoreID: r.StoreID, Kind: r.Message.Kind, Text: r.Message.Text,
-		Fields: string(fields), Senders: string(sj), State: store.MomentCreating, Asked: len(senders), Invalid: "[]", Posts: "[]"}
+		Fields: string(fields), Senders: string(sj), State: store.MomentCreating, Asked: len(senders), Invalid: "[]", Posts: "[]",
+		NextPollAt: &now, FollowUntil: &until}
 	if created, err := c.store.CreateMomentTask(ctx, t); err != nil || !created {
 		return t, err
 	}
@@ -136,49 +157,108 @@ func (c *Campaigns) Publish(ctx context.Context, r Request) (*store.MomentTask, 
 	return t, nil
 }
 
-// Refresh asks the channel how a campaign's job went and, once the task
-// exists, who posted; it saves and returns the campaign.
-func (c *Campaigns) Refresh(ctx context.Context, id int64, brand string) (*store.MomentTask, error) {
-	t, err := c.store.MomentTask(ctx, id, brand)
+// Campaign returns a campaign as last read from its channel.
+func (c *Campaigns) Campaign(ctx context.Context, id int64, brand string) (*store.MomentTask, error) {
+	return c.store.MomentTask(ctx, id, brand)
+}
+
+// Customers lists the contacts who can see a campaign's posts, at most
+// limit.
+func (c *Campaigns) Customers(ctx context.Context, t *store.MomentTask, limit int) ([]store.MomentTaskCustomer, error) {
+	return c.store.MomentCustomers(ctx, t, limit)
+}
+
+// pollBatch is how many campaigns one Poll reads at most.
+const pollBatch = 100
+
+// Poll reads the campaigns due from their channels (store.MomentTasksDue)
+// and returns how many it read. A campaign that fails to read is
+// logged and read again at the next Poll; the others go on.
+func (c *Campaigns) Poll(ctx context.Context) (int, error) {
+	now := c.now().UTC()
+	ts, err := c.store.MomentTasksDue(ctx, now, pollBatch)
 	if err != nil {
-		return nil, err
+		return 0, fmt.Errorf("listing moment campaigns due: %w", err)
 	}
-	if t.State == store.MomentFailed || t.JobID == "" {
-		return t, nil
+	n := 0
+	for i := range ts {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		if err := c.poll(ctx, &ts[i], now); err != nil {
+			c.log.WarnContext(ctx, "reading a moment campaign", slog.Int64("moment_task_id", ts[i].ID), slog.Any("error", err))
+			continue
+		}
+		n++
 	}
+	return n, nil
+}
+
+// poll reads one campaign: its job until done (failed when it takes
+// longer than JobTimeout), then who posted and which contacts can see
+// each post, and saves it with its next reading.
+func (c *Campaigns) poll(ctx context.Context, t *store.MomentTask, now time.Time) error {
 	_, mp, err := c.poster(t.Channel)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if t.State == store.MomentCreating {
 		j, err := mp.MomentJob(ctx, t.JobID)
 		if err != nil {
-			return nil, fmt.Errorf("reading the moment job: %w", err)
+			return fmt.Errorf("reading the moment job: %w", err)
 		}
+		t.PolledAt = &now
 		if !j.Done {
-			return t, nil
+			if now.Sub(t.CreatedAt) > c.JobTimeout {
+				t.State, t.Error, t.NextPollAt = store.MomentFailed, truncate("the channel's job did not finish within "+c.JobTimeout.String(), 500), nil
+			}
+			return c.store.SaveMomentTask(ctx, t)
 		}
 		inv, _ := json.Marshal(orEmpty(j.Invalid))
 		t.Invalid = string(inv)
 		if j.ErrorMsg != "" || j.ID == "" {
-			t.State, t.Error = store.MomentFailed, truncate("the channel could not create the task: "+j.ErrorMsg, 500)
-			return t, c.store.SaveMomentTask(ctx, t)
+			t.State, t.Error, t.NextPollAt = store.MomentFailed, truncate("the channel could not create the task: "+j.ErrorMsg, 500), nil
+			return c.store.SaveMomentTask(ctx, t)
 		}
 		t.State, t.MomentID = store.MomentCreated, j.ID
 	}
 	posts, err := mp.MomentPosts(ctx, t.MomentID)
 	if err != nil {
-		return nil, fmt.Errorf("reading who posted: %w", err)
+		return fmt.Errorf("reading who posted: %w", err)
 	}
 	t.Posted = 0
 	for _, p := range posts {
-		if p.Posted {
-			t.Posted++
+		if !p.Posted {
+			continue
 		}
+		t.Posted++
+		if au, ok := mp.(adapters.MomentAudience); ok {
+			ids, err := au.MomentCustomers(ctx, t.MomentID, p.Guide)
+			if err != nil {
+				return fmt.Errorf("reading who can see %s's post: %w", p.Guide, err)
+			}
+			if err := c.store.SaveMomentCustomers(ctx, t.ID, p.Guide, ids); err != nil {
+				return err
+			}
+		}
+	}
+	byGuide, err := c.store.CountMomentCustomers(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	t.Reached = 0
+	for i := range posts {
+		posts[i].Customers = byGuide[posts[i].Guide]
+		t.Reached += posts[i].Customers
 	}
 	pj, _ := json.Marshal(orEmpty(posts))
 	t.Posts = string(pj)
-	return t, c.store.SaveMomentTask(ctx, t)
+	t.PolledAt = &now
+	// Read again after PollEvery while the follow period lasts
+	// (MomentTasksDue).
+	next := now.Add(c.PollEvery)
+	t.NextPollAt = &next
+	return c.store.SaveMomentTask(ctx, t)
 }
 
 // List lists a brand's campaigns, newest first.

@@ -92,6 +92,24 @@ func memberKinds(chs adapters.Specs) map[string][]string {
 	return out
 }
 
+// groupKinds maps each channel kind onto the kinds its first registered
+// instance sends customer groups (workflows.Options.GroupKinds); a
+// gateway without groups has an empty map, not nil, so a send_groups
+// step is refused.
+func groupKinds(chs adapters.Specs) map[string][]string {
+	out := map[string][]string{}
+	for _, key := range chs.Names() {
+		k := kindOf(key)
+		if _, ok := out[k]; ok {
+			continue
+		}
+		if sp, ok := chs.Spec(key); ok && len(sp.GroupKinds) > 0 {
+			out[k] = slices.Clone(sp.GroupKinds)
+		}
+	}
+	return out
+}
+
 // eventFields parses an event for expressions: an event that came in on
 // a channel (its source is a registered channel instance) has that
 // channel's kind as event.channel unless its payload names one.

@@ -366,6 +366,8 @@ func (s *sim) exec(step *workflows.Step) (next string, stop bool) {
 	case workflows.KindWebhook:
 		s.record(step.ID, step.Kind, fmt.Sprintf("posts %s to %s (signed with secret %q; not sent)", step.Webhook.Event, step.Webhook.URL, step.Webhook.Secret))
 		return step.Next, false
+	case workflows.KindSendGroups:
+		return s.sendGroups(step)
 	}
 	return s.fail(step, fmt.Errorf("unknown step kind %q", step.Kind))
 }
@@ -658,4 +660,47 @@ func (s *sim) data(step string) *templates.Data {
 		d.Order = orderData(*m.LastOrder)
 	}
 	return d
+}
+
+// sendGroups simulates a send_groups step: the send rules' hours, then
+// the message as the first channel with customer groups renders it.
+// Which groups, and whether they had their message of the day, is not
+// simulated.
+func (s *sim) sendGroups(step *workflows.Step) (string, bool) {
+	sg := step.SendGroups
+	if s.m.GuideID == "" {
+		s.record(step.ID, step.Kind, "member has no guide, so no "+sg.To+" groups: nothing sent")
+		return step.Next, false
+	}
+	channel := ""
+	for _, sp := range s.opts.Specs {
+		if len(sp.GroupKinds) > 0 {
+			channel = sp.Name
+			break
+		}
+	}
+	if channel == "" && len(s.opts.Specs) > 0 {
+		s.record(step.ID, step.Kind, "no channel has customer groups: nothing sent")
+		return step.Next, false
+	}
+	rules := &s.wf.SendRules
+	for range 30 {
+		at, held := holdUntil(rules, s.now, s.loc, spread(s.m.ID, s.opts.SpreadWindow))
+		if !held {
+			break
+		}
+		s.record(step.ID, step.Kind, "held by the send rules until "+at.In(s.loc).Format(time.DateTime))
+		if s.until(at, nil) != nil {
+			return "", true
+		}
+	}
+	locale := orWord(s.m.Locale, s.opts.Locale)
+	msg, err := s.opts.Templates.Render(sg.Template, locale, orWord(channel, "wecom"), groupData(s.data(step.ID)))
+	if err != nil {
+		return s.fail(step, err)
+	}
+	e := s.record(step.ID, step.Kind, fmt.Sprintf("sends %s to %s through their owners (a message task each owner confirms; "+
+		"groups that had their message today are left out; the groups are not simulated)", sg.Template, groupWords(sg, s.m)))
+	e.Channel, e.Message = channel, msg
+	return step.Next, false
 }

@@ -44,3 +44,50 @@ func TestDryRunShowsRequests(t *testing.T) {
 		t.Errorf("previewed %+v", got)
 	}
 }
+
+// TestDryRunSendGroups: a send_groups step shows, after the send rules'
+// hours, the message for the store's groups as the first channel with
+// groups renders it, and what it would do; a member without a guide has
+// no groups to send to.
+func TestDryRunSendGroups(t *testing.T) {
+	wf := loadWorkflow(t, `name: member-day
+trigger:
+  event: x.member_day
+entry:
+  brand: acme
+goal: none
+steps:
+  - id: announce
+    send_groups: group_member_day
+    to: store
+`)
+	opts := dryRunOptions(t)
+	opts.Specs = []adapters.Spec{{Name: "dingtalk"}, {Name: "wecom", GroupKinds: []string{"text"}}}
+	lily := MemberFixture{ID: 7, Name: "Lily", GuideID: "g1", GuideName: "小王", StoreID: "sh-1", StoreName: "静安店",
+		BrandName: "ACME", StoreTimeZone: "Asia/Shanghai"}
+	tl, err := DryRun(opts, wf, lily, nil, at(3, 22, 30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := timelineText(t, tl)
+	for _, want := range []string{
+		"announce (send_groups)       held by the send rules until 2025-03-04 09:0",
+		"announce (send_groups)       sends group_member_day to the customer groups of store 静安店 through their owners",
+		"    [wecom text, zh/default]\n    | 静安店会员日：本周六到店出示ACME会员码，全场95折。",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("timeline lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "Lily") {
+		t.Errorf("the group message shows the member:\n%s", text)
+	}
+	lily.GuideID = ""
+	tl, err = DryRun(opts, wf, lily, nil, at(3, 12, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := timelineText(t, tl); !strings.Contains(text, "member has no guide, so no store groups: nothing sent") {
+		t.Errorf("without a guide:\n%s", text)
+	}
+}

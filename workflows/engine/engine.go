@@ -175,6 +175,13 @@ type Options struct {
 	// that keep tags of their own (WeCom corp tags); nil: tags stay in
 	// scrmgw.
 	Tagger Tagger
+	// Groups sends the messages of send_groups steps to customer groups
+	// (WeCom 客户群) through their owners; nil: such a step fails.
+	Groups GroupMessenger
+	// GroupKinds are the message kinds each channel kind sends to its
+	// customer groups (workflows.Options.GroupKinds). Default: from the
+	// specs of Channels.
+	GroupKinds map[string][]string
 	// Channels are the channel instances the gateway was wired with
 	// (the adapters Registry), in the order a member's own channel is
 	// chosen, with their specs: whether a channel reaches a member
@@ -292,6 +299,9 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.Channels == nil {
 		opts.Channels = adapters.SpecList{}
+	}
+	if opts.GroupKinds == nil {
+		opts.GroupKinds = groupKinds(opts.Channels)
 	}
 	if opts.MemberKinds == nil {
 		opts.MemberKinds = memberKinds(opts.Channels)

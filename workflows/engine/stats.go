@@ -64,7 +64,9 @@ type SendCounts struct {
 	FailedBy map[string]int64 `json:"failed_by_reason"`
 	Skipped  int64            `json:"skipped"`
 	// SkippedBy counts skips by reason: cap, quota, consent,
-	// unreachable, no_guide, cross_brand.
+	// unreachable, no_guide, cross_brand; for send_groups steps
+	// no_groups and group_limit (every group had its message of the
+	// day).
 	SkippedBy map[string]int64 `json:"skipped_by_reason"`
 }
 
@@ -163,6 +165,11 @@ func (e *Engine) Funnel(ctx context.Context, brand, name string, f store.FunnelF
 			sc.Sends = &ss.sends
 			st.Sends.add(ss.sends)
 		}
+		if kind == workflows.KindSendGroups {
+			gs := groupSendCounts(c, ss)
+			sc.Sends = &gs
+			st.Sends.add(gs)
+		}
 		st.Steps = append(st.Steps, sc)
 		delete(counts, id)
 	}
@@ -237,4 +244,22 @@ func sendCounts(rows []store.SendStat) map[string]*stepSends {
 		}
 	}
 	return out
+}
+
+// groupSendCounts is what became of a send_groups step's visits: done
+// is sent (the channel took a message task for at least one group),
+// pending queued (held by the send rules, or retried), and skipped and
+// failed by their reasons. Whether the owners confirmed their tasks is
+// not followed.
+func groupSendCounts(c store.StepStats, ss *stepSends) SendCounts {
+	gs := SendCounts{Sent: c.Done, Queued: c.Pending, FailedBy: map[string]int64{}, SkippedBy: map[string]int64{}}
+	for why, n := range ss.skippedBy {
+		gs.Skipped += n
+		gs.SkippedBy[why] += n
+	}
+	for why, n := range ss.failedBy {
+		gs.Failed += n
+		gs.FailedBy[why] += n
+	}
+	return gs
 }

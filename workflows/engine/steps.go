@@ -122,6 +122,8 @@ func (e *Engine) act(ctx context.Context, rc *runCtx, step *workflows.Step, fail
 		out, err = e.awardPoints(ctx, rc, step, key, now)
 	case workflows.KindWebhook:
 		out, err = e.webhook(ctx, rc, step, key, now)
+	case workflows.KindSendGroups:
+		out, err = e.sendGroups(ctx, rc, step, key, now)
 	default:
 		err = fmt.Errorf("unknown step kind %q: %w", step.Kind, errPermanent)
 	}

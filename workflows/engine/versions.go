@@ -46,6 +46,7 @@ func (e *Engine) Put(ctx context.Context, brand, name string, yaml []byte) (*Ver
 	// New versions only: a stored version that a channel's kinds would
 	// refuse today keeps running the runs pinned to it.
 	opts.MemberKinds = e.opts.MemberKinds
+	opts.GroupKinds = e.opts.GroupKinds
 	w, err := workflows.Load(name+".yaml", yaml, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)

@@ -7,16 +7,22 @@ import (
 	"time"
 )
 
-// Moment tasks (客户朋友圈): add_moment_task, get_moment_task_result and
-// get_moment_task, with the shapes of WeCom's document 95094. A job is
-// done on the first result read after it was created (WeCom takes a
-// moment); employees post with PostMoment.
+// Moment tasks (客户朋友圈): add_moment_task, get_moment_task_result,
+// get_moment_task and get_moment_customer_list, with the shapes of
+// WeCom's document 95094. A job is done on the first result read after
+// it was created (WeCom takes a moment); employees post with
+// PostMoment, and the customers who can see their post are those who
+// have them as a follow user then.
 
 // Paths of the moment APIs.
 const (
 	PathAddMomentTask       = "/cgi-bin/externalcontact/add_moment_task"
 	PathGetMomentTaskResult = "/cgi-bin/externalcontact/get_moment_task_result"
 	PathGetMomentTask       = "/cgi-bin/externalcontact/get_moment_task"
+	// PathGetMomentCustomerList is get_moment_customer_list: the
+	// customers an employee's post of a moment can be seen by (its
+	// visible range).
+	PathGetMomentCustomerList = "/cgi-bin/externalcontact/get_moment_customer_list"
 )
 
 // MomentTaskRequest is a moment task the server created.
@@ -29,6 +35,8 @@ type MomentTaskRequest struct {
 	At       time.Time
 	reads    int
 	posted   map[string]bool
+	// visible are the customers who can see each employee's post.
+	visible map[string][]string
 }
 
 type momentState struct {
@@ -54,6 +62,14 @@ func (s *Server) PostMoment(momentID, userID string) bool {
 	for _, t := range s.moments.tasks {
 		if t.MomentID == momentID && slices.Contains(t.Senders, userID) {
 			t.posted[userID] = true
+			var ids []string
+			for id, c := range s.contacts {
+				if _, ok := c.FollowUser(userID); ok {
+					ids = append(ids, id)
+				}
+			}
+			slices.Sort(ids)
+			t.visible[userID] = ids
 			return true
 		}
 	}
@@ -118,7 +134,7 @@ func (s *Server) serveAddMomentTask(_ *http.Request, body []byte) (map[string]an
 		}
 	}
 	t := &MomentTaskRequest{JobID: "job" + randomHex(10), Senders: senders, Invalid: invalid,
-		Body: json.RawMessage(slices.Clone(body)), At: s.now(), posted: map[string]bool{}}
+		Body: json.RawMessage(slices.Clone(body)), At: s.now(), posted: map[string]bool{}, visible: map[string][]string{}}
 	s.moments.tasks = append(s.moments.tasks, t)
 	return map[string]any{"jobid": t.JobID}, nil
 }
@@ -182,6 +198,49 @@ func (s *Server) serveGetMomentTask(_ *http.Request, body []byte) (map[string]an
 			next = encodeCursor("moment", to)
 		}
 		return map[string]any{"next_cursor": next, "task_list": list}, nil
+	}
+	return nil, errorf(CodeInvalidParameter, "invalid moment_id")
+}
+
+// serveGetMomentCustomerList pages through the customers who can see an
+// employee's post of a moment ({"userid","external_userid"} each),
+// limit 1 to 1000 (not verified: WeCom documents at most 1000 and no
+// least), with next_cursor. An employee who did not post it has none.
+func (s *Server) serveGetMomentCustomerList(_ *http.Request, body []byte) (map[string]any, *apiError) {
+	var req struct {
+		MomentID string `json:"moment_id"`
+		UserID   string `json:"userid"`
+		Cursor   string `json:"cursor"`
+		Limit    int    `json:"limit"`
+	}
+	if e := decode(body, &req); e != nil {
+		return nil, e
+	}
+	if req.UserID == "" {
+		return nil, codeErr(CodeMissingUserID)
+	}
+	if req.Limit < 1 || req.Limit > 1000 {
+		return nil, errorf(CodeInvalidParameter, "limit must be 1-1000")
+	}
+	for _, t := range s.moments.tasks {
+		if t.MomentID == "" || t.MomentID != req.MomentID {
+			continue
+		}
+		ids := t.visible[req.UserID]
+		from, ok := decodeCursor("momentcust", req.Cursor)
+		if !ok || from > len(ids) {
+			return nil, codeErr(CodeInvalidCursor)
+		}
+		to := min(from+req.Limit, len(ids))
+		list := make([]map[string]any, 0, to-from)
+		for _, id := range ids[from:to] {
+			list = append(list, map[string]any{"userid": req.UserID, "external_userid": id})
+		}
+		next := ""
+		if to < len(ids) {
+			next = encodeCursor("momentcust", to)
+		}
+		return map[string]any{"next_cursor": next, "customer_list": list}, nil
 	}
 	return nil, errorf(CodeInvalidParameter, "invalid moment_id")
 }

@@ -276,6 +276,7 @@ func New(tb testing.TB, opts ...Option) *Server {
 	s.handle(mux, PathAddMomentTask, http.MethodPost, scopeContact, s.serveAddMomentTask)
 	s.handle(mux, PathGetMomentTaskResult, http.MethodGet, scopeContact, s.serveGetMomentTaskResult)
 	s.handle(mux, PathGetMomentTask, http.MethodPost, scopeContact, s.serveGetMomentTask)
+	s.handle(mux, PathGetMomentCustomerList, http.MethodPost, scopeContact, s.serveGetMomentCustomerList)
 	s.handle(mux, PathKFSyncMsg, http.MethodPost, scopeApp, s.serveKFSync)
 	s.handle(mux, PathKFSendMsg, http.MethodPost, scopeApp, s.serveKFSend)
 	s.handle(mux, PathMessageSend, http.MethodPost, scopeApp, s.serveMessageSend)

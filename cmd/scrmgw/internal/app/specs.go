@@ -59,6 +59,19 @@ func MemberKinds(specs []adapters.Spec) map[string][]string {
 	return m
 }
 
+// GroupKinds maps each spec's channel onto the kinds it sends its
+// customer groups (none for a channel without groups), for
+// workflows.Options.
+func GroupKinds(specs []adapters.Spec) map[string][]string {
+	m := make(map[string][]string, len(specs))
+	for _, s := range specs {
+		if len(s.GroupKinds) > 0 {
+			m[s.Name] = slices.Clone(s.GroupKinds)
+		}
+	}
+	return m
+}
+
 // WorkflowChannels are the channels a workflow's send steps may use: the
 // kinds among WeCom, DingTalk and the sections with an instance configured (a workflow
 // names the kind; the member's identity picks the instance), or both when
@@ -99,9 +112,10 @@ func LoadTemplates(cfg configs.Config) (*templates.Registry, error) {
 
 // WorkflowOptions are what `scrmgw workflow validate` and the console
 // check a workflow file with: the templates, the enabled channels and the
-// kinds each sends to members.
+// kinds each sends to members and to customer groups.
 func WorkflowOptions(cfg configs.Config, reg *templates.Registry) workflows.Options {
-	return workflows.Options{Templates: reg, Channels: WorkflowChannels(cfg), MemberKinds: MemberKinds(ChannelSpecs(cfg))}
+	specs := ChannelSpecs(cfg)
+	return workflows.Options{Templates: reg, Channels: WorkflowChannels(cfg), MemberKinds: MemberKinds(specs), GroupKinds: GroupKinds(specs)}
 }
 
 // DryRunOptions are what `scrmgw workflow dry-run` and the console

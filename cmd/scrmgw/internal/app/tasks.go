@@ -58,6 +58,10 @@ func (a *App) registerTasks(mux *asynq.ServeMux) {
 	}
 	a.registerSettle(mux)
 	a.registerLive(mux)
+	holder := instanceName()
+	mux.HandleFunc(TypeMomentsPoll, func(ctx context.Context, _ *asynq.Task) error {
+		return a.pollMoments(ctx, holder)
+	})
 }
 
 // registerPeriodic registers periodic tasks. The scheduler runs on every
@@ -85,6 +89,10 @@ func (a *App) registerPeriodic(s *asynq.Scheduler) error {
 	if _, err := s.Register("@every 1m", asynq.NewTask(TypeSweep, nil),
 		asynq.Queue(queue.Low), asynq.Unique(50*time.Second), asynq.MaxRetry(0)); err != nil {
 		return fmt.Errorf("registering %s: %w", TypeSweep, err)
+	}
+	if _, err := s.Register("@every 1m", asynq.NewTask(TypeMomentsPoll, nil),
+		asynq.Queue(queue.Low), asynq.Unique(50*time.Second), asynq.MaxRetry(0)); err != nil {
+		return fmt.Errorf("registering %s: %w", TypeMomentsPoll, err)
 	}
 	return registerSettlePeriodic(s)
 }

@@ -93,7 +93,7 @@ func (a *App) wireEngine() error {
 	}
 	eng, err := engine.New(engine.Options{Store: a.Store, Queue: a.Queue, Templates: a.Templates,
 		Sender: engineSender{a.sender}, Assigner: engineAssigner{a.assigner}, Locale: a.Config.Locale,
-		Channels: a.Channels, Tagger: a.tags,
+		Channels: a.Channels, Tagger: a.tags, Groups: engineGroups{a.groups},
 		Logger: a.Log, WakeQueue: queue.Workflows, WebhookSecret: a.webhookSecret, Quotas: quotas,
 		Coupons: commerce.CouponIssuer{Batches: batches, Store: a.Store}, CouponBatches: batches, Clock: a.clock,
 		OnWake: observeWake})
