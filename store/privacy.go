@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -245,6 +247,9 @@ func (s *Store) eraseBrandPart(tx *gorm.DB, ids []int64, brand string, at time.T
 			return fmt.Errorf("%s: %w", st.table, err)
 		}
 	}
+	if err := anonymiseLiveAudience(tx, tx.Where("member_id IN ? AND brand_id = ?", ids, brand), removed); err != nil {
+		return fmt.Errorf("live audience: %w", err)
+	}
 	if err := s.endRunsErased(tx, ids, []string{brand}, at, removed); err != nil {
 		return fmt.Errorf("runs: %w", err)
 	}
@@ -287,6 +292,9 @@ func (s *Store) erasePerson(tx *gorm.DB, ids []int64, at time.Time, removed map[
 		if err := count(removed, st.table, st.res); err != nil {
 			return fmt.Errorf("%s: %w", st.table, err)
 		}
+	}
+	if err := anonymiseLiveAudience(tx, tx.Where("member_id IN ?", ids), removed); err != nil {
+		return fmt.Errorf("live audience: %w", err)
 	}
 	if err := s.endRunsErased(tx, ids, nil, at, removed); err != nil {
 		return err
@@ -334,6 +342,47 @@ func (s *Store) endRunsErased(tx *gorm.DB, ids []int64, brands []string, at time
 	}
 	return translate(tx.Model(&RunStep{}).Where("run_id IN ? AND state IN ?", runIDs, openStepStates).
 		Updates(map[string]any{"state": StepCancelled, "finished_at": at, "outcome": ErasedReason}).Error)
+}
+
+// anonymiseLiveAudience unlinks the live audience rows q selects from
+// their member, keeping what the sessions' funnels count: the member id
+// becomes a random negative number (no member has one, and nothing
+// derives it from the member), and each time set (announced, joined,
+// left, ordered) becomes the session's start, so the row tells neither
+// who nor when; the store and guide credited stay. The member's orders
+// stay counted in live_orders, a ledger like orders.
+func anonymiseLiveAudience(tx *gorm.DB, q *gorm.DB, removed map[string]int64) error {
+	var rows []LiveAudience
+	if err := q.Session(&gorm.Session{}).Model(&LiveAudience{}).Where("member_id > 0").Find(&rows).Error; err != nil {
+		return translate(err)
+	}
+	starts := "(SELECT starts_at FROM live_sessions WHERE live_sessions.id = live_audiences.session_id)"
+	upd := map[string]any{}
+	for _, col := range []string{"invited_at", "joined_at", "left_at", "ordered_at"} {
+		upd[col] = gorm.Expr("CASE WHEN " + col + " IS NULL THEN NULL ELSE " + starts + " END")
+	}
+	for _, a := range rows {
+		anon, err := anonymousID()
+		if err != nil {
+			return err
+		}
+		upd["member_id"] = anon
+		if err := count(removed, "live_audiences", tx.Model(&LiveAudience{}).
+			Where("session_id = ? AND member_id = ?", a.SessionID, a.MemberID).Updates(upd)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// anonymousID is a random negative id: what an anonymised row names
+// instead of its member.
+func anonymousID() (int64, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return 0, fmt.Errorf("drawing an anonymous id: %w", err)
+	}
+	return -1 - int64(binary.BigEndian.Uint64(b[:])>>2), nil
 }
 
 // erasedHandover clears what a handover holds of the member: their
