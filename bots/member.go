@@ -80,7 +80,7 @@ type HandoffStore interface {
 	HandoffEndedBy(ctx context.Context, guideID, key string) (*store.Handoff, error)
 	MarkHandoffNotified(ctx context.Context, id int64, at time.Time) error
 	IdleHandoffs(ctx context.Context, before time.Time, limit int) ([]store.Handoff, error)
-	RecentMessages(ctx context.Context, memberID int64, n int) ([]store.Event, error)
+	RecentMessages(ctx context.Context, memberID int64, brand string, n int) ([]store.Event, error)
 	AppendEvent(ctx context.Context, e *store.Event) (bool, error)
 }
 

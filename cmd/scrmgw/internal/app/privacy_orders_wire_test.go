@@ -199,3 +199,69 @@ func TestDingTalkOrdersOfTheIdentitysBrandOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestKFHandoffShowsOnlyItsBrandsMessages: Chen, a member of acme (guide
+// 张伟) and of acme-kids (guide 吴芳) through the same WeCom contact,
+// writes to acme-kids' customer-service account, then twice to acme's,
+// the second time asking for a person. Neither what she wrote to
+// acme-kids nor its name reaches acme's guide: her first message to acme
+// is acme's first unanswered one (the help menu, not a handoff), and the
+// handoff request at acme's message/send to 张伟 quotes only what she
+// wrote to acme. (Messages to another brand used to count, and be quoted,
+// as hers to this one.)
+func TestKFHandoffShowsOnlyItsBrandsMessages(t *testing.T) {
+	tc := startTwoCorps(t)
+	s, ctx := tc.s, context.Background()
+	const ext = "wmKFChenHandoff"
+	st := s.app.Store
+	m, _, err := st.EnsureMember(ctx, store.NewMember{Phone: "13800138000", Name: "陈女士", BrandID: "acme",
+		Identities: []store.Identity{{Channel: "wecom:acme", ExternalID: ext}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.EnsureMember(ctx, store.NewMember{Phone: "13800138000", Name: "Chen Kids", BrandID: "acme-kids",
+		Identities: []store.Identity{{Channel: "wecom:acme", ExternalID: ext}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []struct{ brand, guide, store string }{{"acme", "g-zhang", "acme-sh"}, {"acme-kids", "g-wu", "kids-sh"}} {
+		if _, _, err := st.Bind(ctx, &store.Binding{MemberID: m.ID, BrandID: b.brand, GuideID: b.guide, StoreID: b.store, Reason: "manual"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apps := len(tc.acme.AppMessages())
+	n := 0
+	ask := func(kf, text string) string {
+		t.Helper()
+		token := tc.acme.QueueKFMessages(kf, wecomfake.KFText(ext, text))
+		notify := wecomfake.KfMsgOrEvent{CorpID: acmeCorpID, Token: token, OpenKfID: kf, CreateTime: time.Now().Add(time.Duration(n) * time.Second)}
+		if status, body := deliver(t, s.base+"/callbacks/wecom/acme", notify.XML(), tc.acmeCallback); status != 200 {
+			t.Fatalf("acme's kf_msg_or_event: %d %s", status, body)
+		}
+		n++
+		waitFor(t, fmt.Sprintf("kf reply %d", n), func() bool { return len(tc.acme.KFSent()) >= n })
+		r := tc.acme.KFSent()[n-1]
+		if r.OpenKfID != kf || r.ToUser != ext || r.MsgType != "text" {
+			t.Errorf("kf reply %d: %+v, want text from %s to %s", n, r, kf, ext)
+		}
+		return r.Text
+	}
+	ask("wkKids", "孩子穿110码有货吗")
+	if got := ask("wkAcme", "想看看洁面乳"); strings.Contains(got, "转接") {
+		t.Errorf("acme's first unanswered message was handed to a guide (another brand's message counted): %q", got)
+	}
+	if got := ask("wkAcme", "转人工"); got != "已为您转接专属导购 张伟（徐汇店），TA 会尽快回复您，请直接在这里留言。" {
+		t.Errorf("the handoff's answer: %q", got)
+	}
+	waitFor(t, "the handoff request to 张伟", func() bool { return len(tc.acme.AppMessages()) > apps })
+	time.Sleep(300 * time.Millisecond) // nothing else is sent to a guide
+	got := tc.acme.AppMessages()[apps:]
+	want := regexp.MustCompile(`^【转人工 #\d+】陈女士（尾号8000） · 徐汇店：\n转人工\n之前的消息：\n· \d\d-\d\d \d\d:\d\d 想看看洁面乳\n直接回复即发给会员；同时有多个对话时发送“#\d+ 内容”；发送“结束”结束对话。$`)
+	if len(got) != 1 || fmt.Sprint(got[0].ToUser) != "[zhang]" || got[0].MsgType != "text" || !want.MatchString(got[0].Content) {
+		t.Fatalf("messages to guides: %+v\nwant one text to zhang matching %s", got, want)
+	}
+	for _, never := range []string{"110码", "Chen Kids"} {
+		if strings.Contains(string(got[0].Body), never) {
+			t.Errorf("acme's guide was shown %q, which Chen told acme-kids: %s", never, got[0].Body)
+		}
+	}
+}
