@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"gorm.io/gorm"
@@ -40,8 +41,24 @@ type MemberExport struct {
 	Handoffs   []Handoff        `json:"handoffs"`
 	// Live are the brand's live sessions the member was announced,
 	// joined, left or bought in, with the orders counted in each.
-	Live     []ExportLive    `json:"live"`
+	Live []ExportLive `json:"live"`
+	// Groups are the brand's customer groups (group chats) the member is
+	// or was in, as the channel reported them.
+	Groups   []ExportGroup   `json:"groups"`
 	Erasures []MemberErasure `json:"erasures"`
+}
+
+// ExportGroup is the member in a customer group: the group's channel, id,
+// brand and name, their id and name in it, when they joined and left.
+type ExportGroup struct {
+	Channel  string     `json:"channel"`
+	ChatID   string     `json:"chat_id"`
+	Brand    string     `json:"brand"`
+	Group    string     `json:"group,omitempty"`
+	UserID   string     `json:"user_id"`
+	Name     string     `json:"name,omitempty"`
+	JoinedAt time.Time  `json:"joined_at"`
+	LeftAt   *time.Time `json:"left_at,omitempty"`
 }
 
 // ExportLive is the member's part in a live session: the store and guide
@@ -243,6 +260,9 @@ func (s *Store) ExportMember(ctx context.Context, id int64, brand string) (*Memb
 	if x.Live, err = s.exportLive(ctx, id, brand); err != nil {
 		return nil, err
 	}
+	if x.Groups, err = s.exportGroups(ctx, id, x.Identities, brand); err != nil {
+		return nil, err
+	}
 	if err := q().Order("erased_at, id").Find(&x.Erasures).Error; err != nil {
 		return nil, translate(err)
 	}
@@ -341,6 +361,36 @@ func (s *Store) exportLive(ctx context.Context, id int64, brand string) ([]Expor
 	return out, nil
 }
 
+// exportGroups returns the member's rows in customer groups of brand (""
+// every brand): matched to the member, or of one of their identities.
+func (s *Store) exportGroups(ctx context.Context, id int64, idents []Identity, brand string) ([]ExportGroup, error) {
+	ext := []string{}
+	for _, mi := range idents {
+		ext = append(ext, mi.ExternalID)
+	}
+	var rows []CustomerGroupMember
+	if err := s.db.WithContext(ctx).Where("NOT guide AND (member_id = ? OR user_id IN ?)", id, ext).
+		Order("joined_at, channel, chat_id").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	var out []ExportGroup
+	for _, r := range rows {
+		g, err := s.CustomerGroup(ctx, r.Channel, r.ChatID)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if brand != "" && g.BrandID != brand {
+			continue
+		}
+		out = append(out, ExportGroup{Channel: r.Channel, ChatID: r.ChatID, Brand: g.BrandID, Group: g.Name, UserID: r.UserID, Name: r.Name,
+			JoinedAt: r.JoinedAt, LeftAt: r.LeftAt})
+	}
+	return out, nil
+}
+
 func emptySlices(x *MemberExport) {
 	if x.Memberships == nil {
 		x.Memberships = []Membership{}
@@ -383,6 +433,9 @@ func emptySlices(x *MemberExport) {
 	}
 	if x.Handoffs == nil {
 		x.Handoffs = []Handoff{}
+	}
+	if x.Groups == nil {
+		x.Groups = []ExportGroup{}
 	}
 	if x.Live == nil {
 		x.Live = []ExportLive{}

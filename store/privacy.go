@@ -269,6 +269,9 @@ func (s *Store) eraseBrandPart(tx *gorm.DB, ids []int64, brand string, at time.T
 	if err := s.eraseInbox(tx, idents, removed); err != nil {
 		return fmt.Errorf("inbox: %w", err)
 	}
+	if err := eraseGroupMembers(tx, ids, idents, brand, at, removed); err != nil {
+		return fmt.Errorf("customer groups: %w", err)
+	}
 	return count(removed, "member_identities", tx.Where("member_id IN ? AND (brand_id = ? OR channel = ?)", ids, brand, "crm:"+brand).
 		Delete(&MemberIdentity{}))
 }
@@ -314,6 +317,9 @@ func (s *Store) erasePerson(tx *gorm.DB, ids []int64, at time.Time, removed map[
 	}
 	if err := s.eraseInbox(tx, idents, removed); err != nil {
 		return fmt.Errorf("inbox: %w", err)
+	}
+	if err := eraseGroupMembers(tx, ids, idents, "", at, removed); err != nil {
+		return fmt.Errorf("customer groups: %w", err)
 	}
 	if err := count(removed, "member_identities", tx.Where("member_id IN ?", ids).Delete(&MemberIdentity{})); err != nil {
 		return err
@@ -369,6 +375,44 @@ func anonymiseLiveAudience(tx *gorm.DB, q *gorm.DB, removed map[string]int64) er
 		upd["member_id"] = anon
 		if err := count(removed, "live_audiences", tx.Model(&LiveAudience{}).
 			Where("session_id = ? AND member_id = ?", a.SessionID, a.MemberID).Updates(upd)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eraseGroupMembers unlinks the member's rows in customer groups (of
+// brand's groups; "" every group): those matched to the member, and those
+// of one of the identities erased. The row stays for the group's counts,
+// but its channel id becomes "erased:" and random hex, its name is
+// emptied, its member unset, and it is marked left (a later sync of a
+// group the person is still in finds them as a contact who joined).
+func eraseGroupMembers(tx *gorm.DB, ids []int64, idents []MemberIdentity, brand string, at time.Time, removed map[string]int64) error {
+	ext := []string{}
+	for _, id := range idents {
+		ext = append(ext, id.ExternalID)
+	}
+	q := tx.Model(&CustomerGroupMember{}).Where("NOT guide AND (member_id IN ? OR user_id IN ?)", ids, ext)
+	if brand != "" {
+		q = q.Where("chat_id IN (?)", tx.Model(&CustomerGroup{}).Select("chat_id").
+			Where("brand_id = ? AND customer_groups.channel = customer_group_members.channel", brand))
+	}
+	var rows []CustomerGroupMember
+	if err := q.Find(&rows).Error; err != nil {
+		return translate(err)
+	}
+	for _, r := range rows {
+		var b [12]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return fmt.Errorf("drawing an anonymous id: %w", err)
+		}
+		left := at
+		if r.LeftAt != nil {
+			left = *r.LeftAt
+		}
+		if err := count(removed, "customer_group_members", tx.Model(&CustomerGroupMember{}).
+			Where("channel = ? AND chat_id = ? AND user_id = ?", r.Channel, r.ChatID, r.UserID).
+			Updates(map[string]any{"user_id": fmt.Sprintf("erased:%x", b), "name": "", "member_id": nil, "left_at": left})); err != nil {
 			return err
 		}
 	}

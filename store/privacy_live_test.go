@@ -221,3 +221,93 @@ func TestMergeMovesLiveSessions(t *testing.T) {
 		}
 	})
 }
+
+// TestCustomerGroupsInExportAndErasure: the two-brand person is in a
+// customer group of acme and one of zeta (the same WeCom contact), with
+// the name each group shows. Each brand's export lists its own group
+// only; acme's erasure unlinks her row of acme's group (random id, no
+// name, no member, left) and leaves zeta's and another member's alone;
+// the admin's erasure unlinks zeta's too.
+func TestCustomerGroupsInExportAndErasure(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		p := seedTwoBrandPerson(t, s)
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		wu, _, err := s.EnsureMember(ctx, store.NewMember{Name: "Wu", BrandID: "acme", Identities: []store.Identity{{Channel: "wecom", ExternalID: "wm-wu-0001"}}})
+		must(err)
+		for _, g := range []struct{ brand, chat, guide, name string }{{"acme", "wr-acme", "ga", "Chen Acme group"}, {"zeta", "wr-zeta", "gz", "Chen Zeta group"}} {
+			members := []store.CustomerGroupMember{{UserID: g.guide + "-user", Guide: true, Name: "guide " + g.guide, JoinedAt: t0},
+				{UserID: "wm-acme-chen", MemberID: &p.id, Name: g.name, JoinedAt: t0.Add(time.Minute)}}
+			if g.brand == "acme" {
+				members = append(members, store.CustomerGroupMember{UserID: "wm-wu-0001", MemberID: &wu.ID, Name: "Wu in group", JoinedAt: t0})
+			}
+			_, err := s.SaveCustomerGroup(ctx, &store.CustomerGroup{Channel: "wecom", ChatID: g.chat, BrandID: g.brand, Name: g.brand + " VIP",
+				OwnerID: g.guide + "-user", GuideID: g.guide, StoreID: "st1", CreatedAt: t0}, members, t0)
+			must(err)
+		}
+		groups := func(brand string) string {
+			t.Helper()
+			x, err := s.ExportMember(ctx, p.id, brand)
+			must(err)
+			var out []string
+			for _, g := range x.Groups {
+				out = append(out, fmt.Sprintf("%s/%s %s %q %s %q left=%v", g.Channel, g.ChatID, g.Brand, g.Group, g.UserID, g.Name, g.LeftAt != nil))
+			}
+			return strings.Join(out, "; ")
+		}
+		acmeRow := `wecom/wr-acme acme "acme VIP" wm-acme-chen "Chen Acme group" left=false`
+		zetaRow := `wecom/wr-zeta zeta "zeta VIP" wm-acme-chen "Chen Zeta group" left=false`
+		for _, c := range []struct{ brand, want string }{{"acme", acmeRow}, {"zeta", zetaRow}, {"", acmeRow + "; " + zetaRow}} {
+			if got := groups(c.brand); got != c.want {
+				t.Errorf("export for %q, groups:\n got %s\nwant %s", c.brand, got, c.want)
+			}
+		}
+		present := func(chat string) string {
+			t.Helper()
+			ms, err := s.CustomerGroupMembers(ctx, "wecom", chat)
+			must(err)
+			var out []string
+			for _, m := range ms {
+				out = append(out, m.UserID+":"+m.Name)
+			}
+			return strings.Join(out, ",")
+		}
+
+		e, err := s.EraseMember(ctx, p.id, "acme", "acme-token")
+		must(err)
+		if e.Removed["customer_group_members"] != 1 {
+			t.Errorf("acme's erasure removed %v, want customer_group_members 1", e.Removed)
+		}
+		if got := present("wr-acme"); got != "ga-user:guide ga,wm-wu-0001:Wu in group" {
+			t.Errorf("acme's group after acme's erasure: %s", got)
+		}
+		if got := present("wr-zeta"); got != "gz-user:guide gz,wm-acme-chen:Chen Zeta group" {
+			t.Errorf("zeta's group after acme's erasure: %s", got)
+		}
+		if got := groups("zeta"); got != zetaRow {
+			t.Errorf("zeta's export after acme's erasure: %s", got)
+		}
+		if left := traces(t, s, []string{"Chen Acme group"}, nil); len(left) > 0 {
+			t.Errorf("acme's group name of her left: %v", left)
+		}
+		stats, err := s.CustomerGroupStats(ctx, "wecom", "wr-acme", t0)
+		must(err)
+		if stats.Members != 2 || stats.Joins != 3 || stats.Leaves != 1 {
+			t.Errorf("acme's group stats after the erasure: %+v; want 2 present, 3 joins, 1 leave", stats)
+		}
+
+		_, err = s.EraseMember(ctx, p.id, "", "admin")
+		must(err)
+		if got := present("wr-zeta"); got != "gz-user:guide gz" {
+			t.Errorf("zeta's group after the admin's erasure: %s", got)
+		}
+		if left := traces(t, s, []string{"Chen Zeta group", "wm-acme-chen"}, nil); len(left) > 0 {
+			t.Errorf("her group rows left: %v", left)
+		}
+	})
+}
