@@ -42,6 +42,10 @@ type MemberExport struct {
 	// Live are the brand's live sessions the member was announced,
 	// joined, left or bought in, with the orders counted in each.
 	Live []ExportLive `json:"live"`
+	// Handovers are the member's moves from a guide who left to another;
+	// Stats their purchase figures per brand.
+	Handovers []Handover    `json:"handovers"`
+	Stats     []MemberStats `json:"stats"`
 	// Groups are the brand's customer groups (group chats) the member is
 	// or was in, as the channel reported them.
 	Groups   []ExportGroup   `json:"groups"`
@@ -257,6 +261,12 @@ func (s *Store) ExportMember(ctx context.Context, id int64, brand string) (*Memb
 	if err := q().Order("opened_at, id").Find(&x.Handoffs).Error; err != nil {
 		return nil, translate(err)
 	}
+	if err := q().Order("created_at, id").Find(&x.Handovers).Error; err != nil {
+		return nil, translate(err)
+	}
+	if err := q().Order("brand_id").Find(&x.Stats).Error; err != nil {
+		return nil, translate(err)
+	}
 	if x.Live, err = s.exportLive(ctx, id, brand); err != nil {
 		return nil, err
 	}
@@ -433,6 +443,12 @@ func emptySlices(x *MemberExport) {
 	}
 	if x.Handoffs == nil {
 		x.Handoffs = []Handoff{}
+	}
+	if x.Handovers == nil {
+		x.Handovers = []Handover{}
+	}
+	if x.Stats == nil {
+		x.Stats = []MemberStats{}
 	}
 	if x.Groups == nil {
 		x.Groups = []ExportGroup{}

@@ -102,6 +102,10 @@ func TestLiveSessionsInExportAndErasure(t *testing.T) {
 				t.Errorf("export for %q, live:\n got %s\nwant %s", c.brand, got, c.want)
 			}
 		}
+		if x, err := s.ExportMember(ctx, p.id, "zeta"); err != nil || len(x.Stats) != 1 || x.Stats[0].BrandID != "zeta" || x.Stats[0].Orders != 1 ||
+			x.Stats[0].SpentCents != 4200 {
+			t.Errorf("zeta's export, purchase figures: %+v, %v; want zeta's only", x.Stats, err)
+		}
 		if x, err := s.ExportMember(ctx, wu.ID, "acme"); err != nil || len(x.Live) != 1 || len(x.Live[0].Orders) != 0 || x.Live[0].JoinedAt == nil {
 			t.Errorf("Wu's export: %+v, %v", x, err)
 		}
