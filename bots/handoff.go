@@ -102,7 +102,7 @@ func (d Deps) memberInHandoff(ctx context.Context, m *Message, v *store.MemberVi
 	if err := d.Handoffs.TouchHandoff(ctx, h.ID, true, rt, now); err != nil {
 		return nil, false, fmt.Errorf("recording handoff message: %w", err)
 	}
-	data := &templates.Data{Member: templates.Member{Name: v.NameFor(m.Brand)},
+	data := &templates.Data{Member: templates.Member{Name: v.NameFor(h.BrandID)},
 		Handoff: templates.Handoff{ID: h.ID, Text: messageText(m)}}
 	r, err := d.renderTo(TemplateHandoffForward, d.guideLocale(), guideRecipient(h), data)
 	if err != nil {
@@ -141,7 +141,7 @@ func (d Deps) startHandoff(ctx context.Context, m *Message, v *store.MemberView,
 	}
 	replyTo, _ := json.Marshal(m.ReplyTo)
 	h := &store.Handoff{BrandID: b.BrandID, MemberID: v.ID, GuideID: g.ID, MemberChannel: m.Channel, MemberAddress: m.SenderID,
-		MemberReplyTo: string(replyTo), MemberName: cut(v.NameFor(m.Brand), 50), MemberTail: v.TailFor(m.Brand), GuideChannel: channel, GuideAddress: addr, Locale: m.Locale, Reason: reason,
+		MemberReplyTo: string(replyTo), MemberName: cut(v.NameFor(b.BrandID), 50), MemberTail: v.TailFor(b.BrandID), GuideChannel: channel, GuideAddress: addr, Locale: m.Locale, Reason: reason,
 		OpenKey: deliveryKey(m), OpenedAt: d.now()}
 	fresh, err := d.Handoffs.OpenHandoff(ctx, h)
 	if err != nil {
@@ -149,7 +149,7 @@ func (d Deps) startHandoff(ctx context.Context, m *Message, v *store.MemberView,
 	}
 	if !fresh && h.OpenKey != deliveryKey(m) {
 		// Opened meanwhile by another message: pass this one on.
-		data := &templates.Data{Member: templates.Member{Name: v.NameFor(m.Brand)}, Handoff: templates.Handoff{ID: h.ID, Text: messageText(m)}}
+		data := &templates.Data{Member: templates.Member{Name: v.NameFor(h.BrandID)}, Handoff: templates.Handoff{ID: h.ID, Text: messageText(m)}}
 		r, err := d.renderTo(TemplateHandoffForward, d.guideLocale(), guideRecipient(h), data)
 		if err != nil {
 			return nil, err
@@ -168,9 +168,11 @@ func (d Deps) startHandoff(ctx context.Context, m *Message, v *store.MemberView,
 	}
 	gdata := &templates.Data{Member: memberData(v, b.BrandID), Store: templates.Store{Name: rs.Name},
 		Guide:   templates.Guide{Name: g.Name, Store: rs.Name},
-		Handoff: templates.Handoff{ID: h.ID, Text: messageText(m), Reason: reason, Member: v.NameFor(m.Brand)}}
+		Handoff: templates.Handoff{ID: h.ID, Text: messageText(m), Reason: reason, Member: v.NameFor(b.BrandID)}}
 	brandData(ctx, d, m.Brand, gdata)
-	recent, err := d.recent(ctx, v.ID, m.DedupKey, zoneOf(rs.TimeZone))
+	// What the member wrote recently to the handoff's brand (or to no
+	// one brand), never to another brand.
+	recent, err := d.recent(ctx, v.ID, b.BrandID, m.DedupKey, zoneOf(rs.TimeZone))
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +206,7 @@ func (d Deps) noGuide(ctx context.Context, m *Message, v *store.MemberView, reas
 // unansweredWindow and after their last handoff, was one the bot could
 // not answer either.
 func (d Deps) unansweredBefore(ctx context.Context, m *Message, v *store.MemberView) (bool, error) {
-	evs, err := d.Handoffs.RecentMessages(ctx, v.ID, 3)
+	evs, err := d.Handoffs.RecentMessages(ctx, v.ID, m.Brand, 3)
 	if err != nil {
 		return false, err
 	}
@@ -453,10 +455,10 @@ func (d Deps) EndIdleHandoffs(ctx context.Context, out Outbox) (int, error) {
 	return n, nil
 }
 
-// recent returns the member's messages before the one being handled,
-// oldest first, times in loc.
-func (d Deps) recent(ctx context.Context, memberID int64, current string, loc *time.Location) ([]templates.Line, error) {
-	evs, err := d.Handoffs.RecentMessages(ctx, memberID, recentLines+1)
+// recent returns the member's messages to brand (and to no one brand)
+// before the one being handled, oldest first, times in loc.
+func (d Deps) recent(ctx context.Context, memberID int64, brand, current string, loc *time.Location) ([]templates.Line, error) {
+	evs, err := d.Handoffs.RecentMessages(ctx, memberID, brand, recentLines+1)
 	if err != nil {
 		return nil, err
 	}

@@ -85,7 +85,12 @@ func (d Deps) myOrders(ctx context.Context, m *Message, data *templates.Data) ([
 	if err != nil {
 		return nil, err
 	}
-	data.Member = templates.Member{Name: v.NameFor(m.Brand)}
+	data.Member = templates.Member{Name: brandMember(v, m.Brand).Name}
+	if m.Brand == "" {
+		// Unattributed: no brand's orders (MemberOrders would list every
+		// brand's).
+		return d.render(TemplateMyOrders, m, data, nil)
+	}
 	orders, err := d.Incentives.MemberOrders(ctx, v.ID, m.Brand, recentOrders)
 	if err != nil {
 		return nil, fmt.Errorf("listing orders: %w", err)

@@ -80,7 +80,7 @@ type HandoffStore interface {
 	HandoffEndedBy(ctx context.Context, guideID, key string) (*store.Handoff, error)
 	MarkHandoffNotified(ctx context.Context, id int64, at time.Time) error
 	IdleHandoffs(ctx context.Context, before time.Time, limit int) ([]store.Handoff, error)
-	RecentMessages(ctx context.Context, memberID int64, n int) ([]store.Event, error)
+	RecentMessages(ctx context.Context, memberID int64, brand string, n int) ([]store.Event, error)
 	AppendEvent(ctx context.Context, e *store.Event) (bool, error)
 }
 
@@ -304,13 +304,25 @@ func (d Deps) pointsData(ctx context.Context, m *Message, data *templates.Data) 
 	if err != nil {
 		return err
 	}
-	data.Member = templates.Member{Name: v.NameFor(m.Brand), PhoneTail: v.TailFor(m.Brand)}
+	data.Member = brandMember(v, m.Brand)
 	for _, ms := range v.Memberships {
 		if ms.BrandID == m.Brand {
 			data.Member.Points, data.Member.Level = ms.Points, ms.Level
 		}
 	}
 	return nil
+}
+
+// brandMember is the member's name and phone tail as brand knows them.
+// A message of no one brand (a person of several brands writing through
+// an identity collected with none) is answered with no brand's data: the
+// answer is in the export of every brand of the person (docs/security.md),
+// so it names them by no brand's name.
+func brandMember(v *store.MemberView, brand string) templates.Member {
+	if brand == "" {
+		return templates.Member{}
+	}
+	return templates.Member{Name: v.NameFor(brand), PhoneTail: v.TailFor(brand)}
 }
 
 // guideData fills the member's bound guide and store for the brand.
@@ -322,10 +334,10 @@ func (d Deps) guideData(ctx context.Context, m *Message, data *templates.Data) e
 	if err != nil {
 		return err
 	}
-	data.Member = templates.Member{Name: v.NameFor(m.Brand), PhoneTail: v.TailFor(m.Brand)}
+	data.Member = brandMember(v, m.Brand)
 	for _, b := range v.Bindings {
-		if b.BrandID != m.Brand && m.Brand != "" {
-			continue
+		if b.BrandID != m.Brand {
+			continue // an unattributed message (no brand) has no guide
 		}
 		return d.boundData(ctx, &b, data)
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"gorm.io/gorm"
@@ -38,7 +39,56 @@ type MemberExport struct {
 	Received   []ExportReceived `json:"received"`
 	GuideTasks []GuideTask      `json:"guide_tasks"`
 	Handoffs   []Handoff        `json:"handoffs"`
-	Erasures   []MemberErasure  `json:"erasures"`
+	// Live are the brand's live sessions the member was announced,
+	// joined, left or bought in, with the orders counted in each.
+	Live []ExportLive `json:"live"`
+	// Handovers are the member's moves from a guide who left to another;
+	// Stats their purchase figures per brand.
+	Handovers []Handover    `json:"handovers"`
+	Stats     []MemberStats `json:"stats"`
+	// Groups are the brand's customer groups (group chats) the member is
+	// or was in, as the channel reported them.
+	Groups   []ExportGroup   `json:"groups"`
+	Erasures []MemberErasure `json:"erasures"`
+}
+
+// ExportGroup is the member in a customer group: the group's channel, id,
+// brand and name, their id and name in it, when they joined and left.
+type ExportGroup struct {
+	Channel  string     `json:"channel"`
+	ChatID   string     `json:"chat_id"`
+	Brand    string     `json:"brand"`
+	Group    string     `json:"group,omitempty"`
+	UserID   string     `json:"user_id"`
+	Name     string     `json:"name,omitempty"`
+	JoinedAt time.Time  `json:"joined_at"`
+	LeftAt   *time.Time `json:"left_at,omitempty"`
+}
+
+// ExportLive is the member's part in a live session: the store and guide
+// credited, when they were announced it, joined, last left and first
+// ordered, and their orders placed during it.
+type ExportLive struct {
+	Session   string            `json:"session"`
+	Brand     string            `json:"brand"`
+	Title     string            `json:"title"`
+	StartsAt  time.Time         `json:"starts_at"`
+	StoreID   string            `json:"store_id,omitempty"`
+	GuideID   string            `json:"guide_id,omitempty"`
+	InvitedAt *time.Time        `json:"invited_at,omitempty"`
+	JoinedAt  *time.Time        `json:"joined_at,omitempty"`
+	LeftAt    *time.Time        `json:"left_at,omitempty"`
+	OrderedAt *time.Time        `json:"ordered_at,omitempty"`
+	Orders    []ExportLiveOrder `json:"orders"`
+}
+
+// ExportLiveOrder is an order counted in a live session: OrderID is the
+// brand's order number (as in orders[].order_id).
+type ExportLiveOrder struct {
+	OrderID    string `json:"order_id"`
+	StoreID    string `json:"store_id,omitempty"`
+	GuideID    string `json:"guide_id,omitempty"`
+	TotalCents int64  `json:"total_cents"`
 }
 
 // ExportTag is one tag of a member with a brand.
@@ -211,6 +261,18 @@ func (s *Store) ExportMember(ctx context.Context, id int64, brand string) (*Memb
 	if err := q().Order("opened_at, id").Find(&x.Handoffs).Error; err != nil {
 		return nil, translate(err)
 	}
+	if err := q().Order("created_at, id").Find(&x.Handovers).Error; err != nil {
+		return nil, translate(err)
+	}
+	if err := q().Order("brand_id").Find(&x.Stats).Error; err != nil {
+		return nil, translate(err)
+	}
+	if x.Live, err = s.exportLive(ctx, id, brand); err != nil {
+		return nil, err
+	}
+	if x.Groups, err = s.exportGroups(ctx, id, x.Identities, brand); err != nil {
+		return nil, err
+	}
 	if err := q().Order("erased_at, id").Find(&x.Erasures).Error; err != nil {
 		return nil, translate(err)
 	}
@@ -233,6 +295,108 @@ func (s *Store) exportAttempts(ctx context.Context, msgs []OutboxMessage) (map[i
 		for _, a := range rows {
 			out[a.OutboxID] = append(out[a.OutboxID], ExportAttempt{Attempt: a.Attempt, At: a.At, Outcome: a.Outcome, Error: a.Error})
 		}
+	}
+	return out, nil
+}
+
+// exportLive returns the member's live sessions of brand ("" every
+// brand), by start: their audience rows and the orders counted in each (a
+// session with orders and no audience row, of a member merged into them,
+// too).
+func (s *Store) exportLive(ctx context.Context, id int64, brand string) ([]ExportLive, error) {
+	db := s.db.WithContext(ctx)
+	var aud []LiveAudience
+	aq := db.Where("member_id = ?", id)
+	if brand != "" {
+		aq = aq.Where("brand_id = ?", brand)
+	}
+	if err := aq.Find(&aud).Error; err != nil {
+		return nil, translate(err)
+	}
+	var los []LiveOrder
+	if err := db.Where("member_id = ?", id).Order("order_id").Find(&los).Error; err != nil {
+		return nil, translate(err)
+	}
+	ids := map[int64]bool{}
+	for _, a := range aud {
+		ids[a.SessionID] = true
+	}
+	for _, lo := range los {
+		ids[lo.SessionID] = true
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	sessionIDs := make([]int64, 0, len(ids))
+	for sid := range ids {
+		sessionIDs = append(sessionIDs, sid)
+	}
+	var sessions []LiveSession
+	sq := db.Where("id IN ?", sessionIDs)
+	if brand != "" {
+		sq = sq.Where("brand_id = ?", brand)
+	}
+	if err := sq.Order("starts_at, id").Find(&sessions).Error; err != nil {
+		return nil, translate(err)
+	}
+	orderNos := map[int64]string{}
+	if len(los) > 0 {
+		orderIDs := make([]int64, len(los))
+		for i, lo := range los {
+			orderIDs[i] = lo.OrderID
+		}
+		var os []Order
+		if err := db.Select("id", "order_no").Where("id IN ?", orderIDs).Find(&os).Error; err != nil {
+			return nil, translate(err)
+		}
+		for _, o := range os {
+			orderNos[o.ID] = o.OrderNo
+		}
+	}
+	out := make([]ExportLive, 0, len(sessions))
+	for _, l := range sessions {
+		x := ExportLive{Session: l.Key, Brand: l.BrandID, Title: l.Title, StartsAt: l.StartsAt, Orders: []ExportLiveOrder{}}
+		for _, a := range aud {
+			if a.SessionID == l.ID {
+				x.StoreID, x.GuideID, x.InvitedAt, x.JoinedAt, x.LeftAt, x.OrderedAt = a.StoreID, a.GuideID, a.InvitedAt, a.JoinedAt, a.LeftAt, a.OrderedAt
+			}
+		}
+		for _, lo := range los {
+			if lo.SessionID == l.ID {
+				x.Orders = append(x.Orders, ExportLiveOrder{OrderID: orderNos[lo.OrderID], StoreID: lo.StoreID, GuideID: lo.GuideID, TotalCents: lo.TotalCents})
+			}
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+// exportGroups returns the member's rows in customer groups of brand (""
+// every brand): matched to the member, or of one of their identities.
+func (s *Store) exportGroups(ctx context.Context, id int64, idents []Identity, brand string) ([]ExportGroup, error) {
+	ext := []string{}
+	for _, mi := range idents {
+		ext = append(ext, mi.ExternalID)
+	}
+	var rows []CustomerGroupMember
+	if err := s.db.WithContext(ctx).Where("NOT guide AND (member_id = ? OR user_id IN ?)", id, ext).
+		Order("joined_at, channel, chat_id").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	var out []ExportGroup
+	for _, r := range rows {
+		g, err := s.CustomerGroup(ctx, r.Channel, r.ChatID)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if brand != "" && g.BrandID != brand {
+			continue
+		}
+		out = append(out, ExportGroup{Channel: r.Channel, ChatID: r.ChatID, Brand: g.BrandID, Group: g.Name, UserID: r.UserID, Name: r.Name,
+			JoinedAt: r.JoinedAt, LeftAt: r.LeftAt})
 	}
 	return out, nil
 }
@@ -279,6 +443,18 @@ func emptySlices(x *MemberExport) {
 	}
 	if x.Handoffs == nil {
 		x.Handoffs = []Handoff{}
+	}
+	if x.Handovers == nil {
+		x.Handovers = []Handover{}
+	}
+	if x.Stats == nil {
+		x.Stats = []MemberStats{}
+	}
+	if x.Groups == nil {
+		x.Groups = []ExportGroup{}
+	}
+	if x.Live == nil {
+		x.Live = []ExportLive{}
 	}
 	if x.Erasures == nil {
 		x.Erasures = []MemberErasure{}

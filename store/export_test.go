@@ -103,3 +103,11 @@ func UndoPrivacy(s *Store) error {
 	}
 	return s.db.Where("id = ?", "0026_privacy_brand_profiles").Delete(&schemaMigration{}).Error
 }
+
+// LiveAudienceRows returns every audience row of a live session, by
+// member id.
+func LiveAudienceRows(s *Store, session int64) ([]LiveAudience, error) {
+	var out []LiveAudience
+	err := s.db.Where("session_id = ?", session).Order("member_id").Find(&out).Error
+	return out, err
+}

@@ -254,12 +254,17 @@ func (s *Store) IdleHandoffs(ctx context.Context, before time.Time, limit int) (
 	return out, translate(err)
 }
 
-// RecentMessages returns a member's latest message.received events,
-// newest first.
-func (s *Store) RecentMessages(ctx context.Context, memberID int64, n int) ([]Event, error) {
+// RecentMessages returns a member's latest message.received events of
+// brand, newest first: those the member wrote to the brand and those of
+// no one brand (unattributed, which every brand of the person holds);
+// brand "" every brand's.
+func (s *Store) RecentMessages(ctx context.Context, memberID int64, brand string, n int) ([]Event, error) {
 	var out []Event
-	err := s.db.WithContext(ctx).Where("member_id = ? AND type = ?", memberID, events.TypeMessageReceived).
-		Order("id DESC").Limit(n).Find(&out).Error
+	q := s.db.WithContext(ctx).Where("member_id = ? AND type = ?", memberID, events.TypeMessageReceived)
+	if brand != "" {
+		q = q.Where("brand_id IN ?", []string{brand, ""})
+	}
+	err := q.Order("id DESC").Limit(n).Find(&out).Error
 	return out, translate(err)
 }
 

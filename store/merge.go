@@ -207,6 +207,18 @@ func mergeEngineRows(tx *gorm.DB, from, into int64, now time.Time, moved map[str
 			return translate(err)
 		}
 	}
+	// Live sessions: the orders counted follow the member; in a session
+	// both were in, the survivor's audience row stays (as tags do).
+	if err := tx.Model(&LiveOrder{}).Where("member_id = ?", from).Update("member_id", into).Error; err != nil {
+		return translate(err)
+	}
+	if err := tx.Exec(`DELETE FROM live_audiences WHERE member_id = ? AND session_id IN (SELECT session_id FROM live_audiences WHERE member_id = ?)`,
+		from, into).Error; err != nil {
+		return translate(err)
+	}
+	if err := tx.Model(&LiveAudience{}).Where("member_id = ?", from).Update("member_id", into).Error; err != nil {
+		return translate(err)
+	}
 	if err := mergeStats(tx, from, into); err != nil {
 		return err
 	}

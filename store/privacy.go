@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -245,6 +247,9 @@ func (s *Store) eraseBrandPart(tx *gorm.DB, ids []int64, brand string, at time.T
 			return fmt.Errorf("%s: %w", st.table, err)
 		}
 	}
+	if err := anonymiseLiveAudience(tx, tx.Where("member_id IN ? AND brand_id = ?", ids, brand), removed); err != nil {
+		return fmt.Errorf("live audience: %w", err)
+	}
 	if err := s.endRunsErased(tx, ids, []string{brand}, at, removed); err != nil {
 		return fmt.Errorf("runs: %w", err)
 	}
@@ -263,6 +268,9 @@ func (s *Store) eraseBrandPart(tx *gorm.DB, ids []int64, brand string, at time.T
 	}
 	if err := s.eraseInbox(tx, idents, removed); err != nil {
 		return fmt.Errorf("inbox: %w", err)
+	}
+	if err := eraseGroupMembers(tx, ids, idents, brand, at, removed); err != nil {
+		return fmt.Errorf("customer groups: %w", err)
 	}
 	return count(removed, "member_identities", tx.Where("member_id IN ? AND (brand_id = ? OR channel = ?)", ids, brand, "crm:"+brand).
 		Delete(&MemberIdentity{}))
@@ -288,6 +296,9 @@ func (s *Store) erasePerson(tx *gorm.DB, ids []int64, at time.Time, removed map[
 			return fmt.Errorf("%s: %w", st.table, err)
 		}
 	}
+	if err := anonymiseLiveAudience(tx, tx.Where("member_id IN ?", ids), removed); err != nil {
+		return fmt.Errorf("live audience: %w", err)
+	}
 	if err := s.endRunsErased(tx, ids, nil, at, removed); err != nil {
 		return err
 	}
@@ -306,6 +317,9 @@ func (s *Store) erasePerson(tx *gorm.DB, ids []int64, at time.Time, removed map[
 	}
 	if err := s.eraseInbox(tx, idents, removed); err != nil {
 		return fmt.Errorf("inbox: %w", err)
+	}
+	if err := eraseGroupMembers(tx, ids, idents, "", at, removed); err != nil {
+		return fmt.Errorf("customer groups: %w", err)
 	}
 	if err := count(removed, "member_identities", tx.Where("member_id IN ?", ids).Delete(&MemberIdentity{})); err != nil {
 		return err
@@ -334,6 +348,85 @@ func (s *Store) endRunsErased(tx *gorm.DB, ids []int64, brands []string, at time
 	}
 	return translate(tx.Model(&RunStep{}).Where("run_id IN ? AND state IN ?", runIDs, openStepStates).
 		Updates(map[string]any{"state": StepCancelled, "finished_at": at, "outcome": ErasedReason}).Error)
+}
+
+// anonymiseLiveAudience unlinks the live audience rows q selects from
+// their member, keeping what the sessions' funnels count: the member id
+// becomes a random negative number (no member has one, and nothing
+// derives it from the member), and each time set (announced, joined,
+// left, ordered) becomes the session's start, so the row tells neither
+// who nor when; the store and guide credited stay. The member's orders
+// stay counted in live_orders, a ledger like orders.
+func anonymiseLiveAudience(tx *gorm.DB, q *gorm.DB, removed map[string]int64) error {
+	var rows []LiveAudience
+	if err := q.Session(&gorm.Session{}).Model(&LiveAudience{}).Where("member_id > 0").Find(&rows).Error; err != nil {
+		return translate(err)
+	}
+	starts := "(SELECT starts_at FROM live_sessions WHERE live_sessions.id = live_audiences.session_id)"
+	upd := map[string]any{}
+	for _, col := range []string{"invited_at", "joined_at", "left_at", "ordered_at"} {
+		upd[col] = gorm.Expr("CASE WHEN " + col + " IS NULL THEN NULL ELSE " + starts + " END")
+	}
+	for _, a := range rows {
+		anon, err := anonymousID()
+		if err != nil {
+			return err
+		}
+		upd["member_id"] = anon
+		if err := count(removed, "live_audiences", tx.Model(&LiveAudience{}).
+			Where("session_id = ? AND member_id = ?", a.SessionID, a.MemberID).Updates(upd)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eraseGroupMembers unlinks the member's rows in customer groups (of
+// brand's groups; "" every group): those matched to the member, and those
+// of one of the identities erased. The row stays for the group's counts,
+// but its channel id becomes "erased:" and random hex, its name is
+// emptied, its member unset, and it is marked left (a later sync of a
+// group the person is still in finds them as a contact who joined).
+func eraseGroupMembers(tx *gorm.DB, ids []int64, idents []MemberIdentity, brand string, at time.Time, removed map[string]int64) error {
+	ext := []string{}
+	for _, id := range idents {
+		ext = append(ext, id.ExternalID)
+	}
+	q := tx.Model(&CustomerGroupMember{}).Where("NOT guide AND (member_id IN ? OR user_id IN ?)", ids, ext)
+	if brand != "" {
+		q = q.Where("chat_id IN (?)", tx.Model(&CustomerGroup{}).Select("chat_id").
+			Where("brand_id = ? AND customer_groups.channel = customer_group_members.channel", brand))
+	}
+	var rows []CustomerGroupMember
+	if err := q.Find(&rows).Error; err != nil {
+		return translate(err)
+	}
+	for _, r := range rows {
+		var b [12]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return fmt.Errorf("drawing an anonymous id: %w", err)
+		}
+		left := at
+		if r.LeftAt != nil {
+			left = *r.LeftAt
+		}
+		if err := count(removed, "customer_group_members", tx.Model(&CustomerGroupMember{}).
+			Where("channel = ? AND chat_id = ? AND user_id = ?", r.Channel, r.ChatID, r.UserID).
+			Updates(map[string]any{"user_id": fmt.Sprintf("erased:%x", b), "name": "", "member_id": nil, "left_at": left})); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// anonymousID is a random negative id: what an anonymised row names
+// instead of its member.
+func anonymousID() (int64, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return 0, fmt.Errorf("drawing an anonymous id: %w", err)
+	}
+	return -1 - int64(binary.BigEndian.Uint64(b[:])>>2), nil
 }
 
 // erasedHandover clears what a handover holds of the member: their

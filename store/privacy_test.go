@@ -392,10 +392,10 @@ func TestExportMember(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := fmt.Sprintf("name=%s phone=%s ids=%d ms=%d binds=%d tags=%d consent=%d events=%d coupons=%d points=%d runs=%d msgs=%d tasks=%d",
+		got := fmt.Sprintf("name=%s phone=%s ids=%d ms=%d binds=%d tags=%d consent=%d events=%d coupons=%d points=%d runs=%d msgs=%d tasks=%d handovers=%d",
 			x.Name, x.Phone, len(x.Identities), len(x.Memberships), len(x.Bindings), len(x.Tags), len(x.Consent), len(x.Events),
-			len(x.Coupons), len(x.Points), len(x.Runs), len(x.Messages), len(x.GuideTasks))
-		want := "name=Chen Acme phone=+8613800138000 ids=2 ms=1 binds=1 tags=1 consent=1 events=1 coupons=1 points=1 runs=1 msgs=1 tasks=1"
+			len(x.Coupons), len(x.Points), len(x.Runs), len(x.Messages), len(x.GuideTasks), len(x.Handovers))
+		want := "name=Chen Acme phone=+8613800138000 ids=2 ms=1 binds=1 tags=1 consent=1 events=1 coupons=1 points=1 runs=1 msgs=1 tasks=1 handovers=1"
 		if got != want {
 			t.Errorf("acme's export:\n got %s\nwant %s", got, want)
 		}
@@ -411,7 +411,11 @@ func TestExportMember(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(all.Memberships) != 2 || len(all.Identities) != 3 || len(all.Events) != 2 || len(all.Messages) != 2 || len(all.Tags) != 2 {
+		if len(x.Handovers) == 1 && (x.Handovers[0].BrandID != "acme" || x.Handovers[0].ExternalUserID != "wm-acme-chen") {
+			t.Errorf("acme's export has handover %+v", x.Handovers[0])
+		}
+		if len(all.Memberships) != 2 || len(all.Identities) != 3 || len(all.Events) != 2 || len(all.Messages) != 2 || len(all.Tags) != 2 ||
+			len(all.Handovers) != 2 {
 			t.Errorf("admin's export: %d memberships, %d identities, %d events, %d messages, %d tags",
 				len(all.Memberships), len(all.Identities), len(all.Events), len(all.Messages), len(all.Tags))
 		}
