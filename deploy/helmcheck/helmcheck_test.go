@@ -73,7 +73,9 @@ var valueSets = []struct {
 }
 
 // TestHelmLint is `helm lint --strict` with each value set: no error, no
-// warning, and no info message either.
+// warning, and no info message either. (Lint renders with `required`
+// made lenient, as helm lint does: a missing required value is
+// TestHelmTemplate's.)
 func TestHelmLint(t *testing.T) {
 	for _, vs := range valueSets {
 		t.Run(vs.name, func(t *testing.T) {
@@ -86,13 +88,6 @@ func TestHelmLint(t *testing.T) {
 			}
 		})
 	}
-	t.Run("refuses sentinel without addresses", func(t *testing.T) {
-		res := lint.RunAll(chartDir, map[string]any{"existingSecret": "s",
-			"redis": map[string]any{"sentinel": map[string]any{"enabled": true}}}, "scrmgw")
-		if res.HighestSeverity != support.ErrorSev || !strings.Contains(fmt.Sprint(res.Messages), "redis.sentinel.addrs") {
-			t.Errorf("helm lint with redis.sentinel.enabled and no addrs: %v, want an error naming redis.sentinel.addrs", res.Messages)
-		}
-	})
 }
 
 // helmTemplate renders the chart as `helm template scrmgw CHART
@@ -100,16 +95,7 @@ func TestHelmLint(t *testing.T) {
 // capabilities) and returns its objects, hooks included, in install order.
 func helmTemplate(t *testing.T, values map[string]any) []releaseutil.Manifest {
 	t.Helper()
-	chrt, err := loader.Load(chartDir)
-	if err != nil {
-		t.Fatalf("loading the chart: %v", err)
-	}
-	opts := common.ReleaseOptions{Name: "scrmgw", Namespace: "scrmgw", Revision: 1, IsInstall: true}
-	vals, err := chartutil.ToRenderValues(chrt, values, opts, common.DefaultCapabilities.Copy())
-	if err != nil {
-		t.Fatalf("values: %v", err)
-	}
-	files, err := engine.Render(chrt, vals)
+	files, err := render(values)
 	if err != nil {
 		t.Fatalf("helm template: %v", err)
 	}
@@ -124,9 +110,23 @@ func helmTemplate(t *testing.T, values map[string]any) []releaseutil.Manifest {
 		t.Fatalf("helm template: sorting the manifests: %v", err)
 	}
 	for _, h := range hooks {
-		manifests = append(manifests, releaseutil.Manifest{Name: h.Path, Content: h.Manifest})
+		manifests = append(manifests, releaseutil.Manifest{Name: h.Path, Content: h.Manifest, Head: &releaseutil.SimpleHead{Kind: h.Kind}})
 	}
 	return manifests
+}
+
+// render runs Helm's engine on the chart: the files as rendered.
+func render(values map[string]any) (map[string]string, error) {
+	chrt, err := loader.Load(chartDir)
+	if err != nil {
+		return nil, fmt.Errorf("loading the chart: %w", err)
+	}
+	opts := common.ReleaseOptions{Name: "scrmgw", Namespace: "scrmgw", Revision: 1, IsInstall: true}
+	vals, err := chartutil.ToRenderValues(chrt, values, opts, common.DefaultCapabilities.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("values: %w", err)
+	}
+	return engine.Render(chrt, vals)
 }
 
 // TestHelmTemplate renders the chart with each value set and checks each
@@ -156,15 +156,26 @@ func TestHelmTemplate(t *testing.T) {
 			}
 		})
 	}
+	t.Run("sentinel without addresses is refused", func(t *testing.T) {
+		_, err := render(map[string]any{"existingSecret": "s",
+			"redis": map[string]any{"sentinel": map[string]any{"enabled": true}}})
+		if err == nil || !strings.Contains(err.Error(), "redis.sentinel.addrs") {
+			t.Errorf("helm template with redis.sentinel.enabled and no addrs: %v, want an error naming redis.sentinel.addrs", err)
+		}
+	})
 	t.Run("the validator refuses", func(t *testing.T) {
 		// The check is worth what it refuses: a misspelt field, a wrong
 		// type, a missing required field, each in a Deployment that is
 		// otherwise the chart's.
-		var dep map[string]any
+		var dep, sm map[string]any
 		for _, m := range helmTemplate(t, valueSets[1].values) {
-			if m.Head.Kind == "Deployment" {
-				yaml.Unmarshal([]byte(m.Content), &dep)
-				break
+			switch m.Head.Kind {
+			case "Deployment":
+				if dep == nil {
+					yaml.Unmarshal([]byte(m.Content), &dep)
+				}
+			case "ServiceMonitor":
+				yaml.Unmarshal([]byte(m.Content), &sm)
 			}
 		}
 		if err := v.validate(dep); err != nil {
@@ -191,8 +202,21 @@ func TestHelmTemplate(t *testing.T) {
 			if err := v.validate(d); err == nil {
 				t.Errorf("%s: accepted", tc.name)
 			} else {
-				t.Logf("%s: %v", tc.name, firstLine(err.Error()))
+				t.Logf("%s: %v", tc.name, err)
 			}
+		}
+		// prometheus-operator's kinds have no OpenAPI schema here: their
+		// Go types refuse a misspelt field.
+		if err := v.validate(sm); err != nil {
+			t.Fatalf("the chart's ServiceMonitor: %v", err)
+		}
+		bad := deepCopy(t, sm)
+		bad["spec"].(map[string]any)["endpoint"] = bad["spec"].(map[string]any)["endpoints"]
+		delete(bad["spec"].(map[string]any), "endpoints")
+		if err := v.validate(bad); err == nil || !strings.Contains(err.Error(), "unknown field") {
+			t.Errorf("ServiceMonitor with spec.endpoint: %v, want an unknown field", err)
+		} else {
+			t.Logf("ServiceMonitor misspelt field: %v", err)
 		}
 	})
 }
@@ -369,9 +393,4 @@ func deepCopy(t *testing.T, m map[string]any) map[string]any {
 		t.Fatal(err)
 	}
 	return out
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return s
 }
