@@ -378,6 +378,7 @@ func TestScaleOutSentinelFailover(t *testing.T) {
 	var (
 		failoverTook time.Duration
 		killedAt     string
+		inFlight     int // outbox rows sending when the worker was killed
 		restarts     []string
 		chaosErr     error
 		chaosDone    = make(chan struct{})
@@ -394,17 +395,20 @@ func TestScaleOutSentinelFailover(t *testing.T) {
 		failedOver.Store(true)
 		waitAcked(3 * len(cbs) / 8)
 		victim := nodes[3]
-		at, inbox, sending := nAcked.Load(), countNow(ctx, dbURL, `SELECT count(*) FROM inbox_messages WHERE state <> 'done'`),
-			countNow(ctx, dbURL, `SELECT count(*) FROM outbox_messages WHERE state = 'sending'`)
+		at, inbox := nAcked.Load(), countNow(ctx, dbURL, `SELECT count(*) FROM inbox_messages WHERE state <> 'done'`)
 		t0 := time.Now()
 		if chaosErr = victim.p.cmd.Process.Signal(syscall.SIGKILL); chaosErr != nil {
 			return
 		}
 		<-victim.p.done
+		// The dead worker's claimed sends stay sending until the lease
+		// (40 s); the live worker's are counted too (an upper bound).
+		sending := countNow(ctx, dbURL, `SELECT count(*) FROM outbox_messages WHERE state = 'sending'`)
 		if chaosErr = startNode(victim); chaosErr != nil {
 			return
 		}
-		killedAt = fmt.Sprintf("%s at %d answered (%d inbox rows not done, %d sends in flight in all), back in %s",
+		inFlight = sending
+		killedAt = fmt.Sprintf("%s at %d answered (%d inbox rows not done, %d sends left in flight), back in %s",
 			victim.name, at, inbox, sending, time.Since(t0).Round(10*time.Millisecond))
 		waitAcked(len(cbs) / 2)
 		for _, n := range nodes {
@@ -551,8 +555,14 @@ func TestScaleOutSentinelFailover(t *testing.T) {
 	if n := welcomes(`true`); n != contacts {
 		t.Errorf("welcome rows = %d, want %d (one per contact)", n, contacts)
 	}
-	if n := welcomes(`state = 'sent'`); n != len(seen) {
-		t.Errorf("welcome rows sent = %d, but the fake got %d welcomes", n, len(seen))
+	// A welcome the killed worker sent but did not record cannot be
+	// told apart later: WeCom answers 41050 for its code once it is 20 s
+	// old, used or not, so the row ends failed while the member got it
+	// (once). The outbox may under-count by the sends in flight at the
+	// kill, never over-count.
+	sent := welcomes(`state = 'sent'`)
+	if sent > len(seen) || len(seen)-sent > max(inFlight, 0) {
+		t.Errorf("welcome rows sent = %d, but the fake got %d welcomes (%d sends were in flight at the kill)", sent, len(seen), inFlight)
 	}
 	// Too late: WeCom took the code no more (41050), or the gateway saw
 	// that it had expired before the send was reached (failure expired).
@@ -643,11 +653,11 @@ func TestScaleOutSentinelFailover(t *testing.T) {
 	t.Logf("2 serve + 2 worker on Sentinel: %d callbacks in %s (%d attempts refused or unanswered, retried); "+
 		"failover in %s, %d callbacks answered after it; kill -9 of %s; rolling restart: %s; inbox processed %s, every welcome settled %s "+
 		"and every workflow run ended %s after the start; "+
-		"%d members, %d welcomes sent once each, %d too late (expired, or 41050 from WeCom), 0 twice; %d nudges, one per member, none early "+
+		"%d members, %d welcomes sent once each (%d recorded sent), %d too late (expired, or 41050 from WeCom), 0 twice; %d nudges, one per member, none early "+
 		"(WeCom got them %s to %s after their wait was due)",
 		len(cbs), loadTook.Round(10*time.Millisecond), failures.Load(), failoverTook.Round(10*time.Millisecond), afterFailover.Load(),
 		killedAt, strings.Join(restarts, "; "), inboxDone.Round(10*time.Millisecond), drained.Round(10*time.Millisecond),
-		runsEnded.Round(10*time.Millisecond), contacts, len(seen), late, len(nudges), minMargin.Round(time.Millisecond), maxLate.Round(time.Millisecond))
+		runsEnded.Round(10*time.Millisecond), contacts, len(seen), sent, late, len(nudges), minMargin.Round(time.Millisecond), maxLate.Round(time.Millisecond))
 }
 
 // countNow runs a count query on its own connection (from a goroutine
