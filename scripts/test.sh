@@ -85,6 +85,7 @@ cleanup() {
 	set +e
 	[[ -f "$TMP/pg/postmaster.pid" ]] && as_pg "$PG_BIN/pg_ctl" -D "$TMP/pg" -m immediate stop >/dev/null 2>&1
 	[[ -f "$TMP/redis.pid" ]] && kill "$(cat "$TMP/redis.pid")" 2>/dev/null
+	[[ -n "${helm_pid:-}" ]] && kill "$helm_pid" 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -109,6 +110,21 @@ export CI=${CI:-true} # nothing that needs a server may skip here
 
 args=("$@")
 ((${#args[@]})) || args=(./...)
+
+helm_pid=""
+if ((${#@} == 0)); then
+	# deploy/helmcheck is a module of its own (Helm and the Kubernetes
+	# modules stay out of scrmgw's go.mod): helm lint, helm template and
+	# the rendered objects against the Kubernetes schemas. Its compile is
+	# the costly part (docs/deploy.md: about 145 CPU-seconds cold), so it
+	# runs beside the main test run, whose many waits (leases, restarts,
+	# failovers) leave the cores idle, and is waited for at the end.
+	# vet is off here only: its fact pass over Helm's and Kubernetes'
+	# packages would add about a fifth (go vet runs on it by hand).
+	log "go test ./deploy/helmcheck (module of its own), in the background"
+	(cd deploy/helmcheck && exec go test -count=1 -vet=off ./...) >"$TMP/helmcheck.log" 2>&1 &
+	helm_pid=$!
+fi
 log "go test -race -count=1 ${args[*]}"
 status=0
 go test -race -count=1 -timeout 20m -v "${args[@]}" >"$TMP/test.log" 2>&1 || status=$?
@@ -142,6 +158,15 @@ if ((${#@} == 0)); then
 	else
 		cat "$TMP/promcheck.log"
 	fi
+	log "waiting for go test ./deploy/helmcheck"
+	if ! wait "$helm_pid"; then
+		status=1
+		cat "$TMP/helmcheck.log"
+		log "deploy/helmcheck: FAILED"
+	else
+		cat "$TMP/helmcheck.log"
+	fi
+	helm_pid=""
 fi
 
 if ((${#@} == 0)) && [[ "$FUZZTIME" != 0 ]]; then

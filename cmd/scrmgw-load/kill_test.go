@@ -177,9 +177,11 @@ func TestKill9UnderLoad(t *testing.T) {
 		// workerKilledAt is how many callbacks were answered when the
 		// worker was killed.
 		workerKilledAt atomic.Int64
-		work           = make(chan int)
-		wg             sync.WaitGroup
-		senderErrs     = make(chan error, senders)
+		// inFlight is how many sends were left sending by the kill.
+		inFlight   atomic.Int64
+		work       = make(chan int)
+		wg         sync.WaitGroup
+		senderErrs = make(chan error, senders)
 	)
 	for range senders {
 		wg.Add(1)
@@ -238,6 +240,8 @@ func TestKill9UnderLoad(t *testing.T) {
 			return
 		}
 		<-worker.done
+		// The dead worker's claimed sends stay sending until the lease.
+		inFlight.Store(int64(countNow(ctx, dbURL, `SELECT count(*) FROM outbox_messages WHERE state = 'sending'`)))
 		workerKilledAt.Store(nAcked.Load())
 		t.Logf("worker killed -9 with %d of %d callbacks answered", nAcked.Load(), len(cbs))
 		worker = start("worker", "worker")
@@ -398,14 +402,21 @@ func TestKill9UnderLoad(t *testing.T) {
 	if n := welcomes(`true`); n != contacts {
 		t.Errorf("welcome rows = %d, want %d (one per contact)", n, contacts)
 	}
-	if n := welcomes(`state = 'sent'`); n != len(seen) {
-		t.Errorf("welcome rows sent = %d, but the fake got %d welcomes", n, len(seen))
+	// A welcome the killed worker sent but did not record cannot be told
+	// apart once its code is 20 s old (WeCom answers 41050, used or
+	// not): its row ends failed while the member got it once. The
+	// outbox may under-count by the sends left in flight, never
+	// over-count.
+	if n := welcomes(`state = 'sent'`); n > len(seen) || int64(len(seen)-n) > max(inFlight.Load(), 0) {
+		t.Errorf("welcome rows sent = %d, but the fake got %d welcomes (%d sends left in flight by the kill)", n, len(seen), inFlight.Load())
 	}
-	late := welcomes(`state = 'failed' AND last_error LIKE '%41050%'`)
+	// Too late: WeCom took the code no more (41050), or the gateway saw
+	// that it had expired before the send was reached (failure expired).
+	late := welcomes(`state = 'failed' AND (last_error LIKE '%41050%' OR failure = 'expired')`)
 	if n := welcomes(`state = 'failed'`); n != late {
 		t.Errorf("%d welcomes failed, %d of them because the code was too old; want all failures to be late codes", n, late)
 	}
-	t.Logf("%d callbacks recorded and processed once; %d members; %d welcomes sent, %d too late for WeCom", len(cbs), contacts, len(seen), late)
+	t.Logf("%d callbacks recorded and processed once; %d members; %d welcomes sent, %d too late (expired, or 41050 from WeCom)", len(cbs), contacts, len(seen), late)
 }
 
 // buildScrmgw builds the scrmgw binary into a temporary directory, with

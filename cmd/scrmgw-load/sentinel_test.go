@@ -143,28 +143,56 @@ func (s *sentinelSet) failover(t *testing.T, ctx context.Context) time.Duration 
 	}
 }
 
+// nudgeWait is how long after a member joins the scale-out scenario's
+// workflow nudges them through their guide.
+const nudgeWait = 20 * time.Second
+
+// joinedNudgeWorkflow is the scale-out scenario's workflow: every member
+// who joins is nudged once through their guide (a WeCom message task),
+// nudgeWait after joining; the wait's wake is a scheduled task in Redis.
+const joinedNudgeWorkflow = `name: joined-nudge
+description: Scale-out scenario - nudge each new member through their guide 20 s after they join.
+trigger:
+  event: member.joined
+entry:
+  brand: acme
+  re_entry: never
+goal: none
+send_rules:
+  quiet_hours: none
+  caps:
+    per_day: 1
+    when_capped: skip
+steps:
+  - id: pause
+    wait: 20s
+  - id: nudge
+    send: recall
+`
+
 // TestScaleOutSentinelFailover is the scale-out scenario of docs/proof.md:
 // two `scrmgw serve --workers=false` and two `scrmgw worker` processes on
 // one PostgreSQL and a Redis under Sentinel (a primary, a replica, three
 // Sentinels, all on loopback, with a password). Signed WeCom contact
 // callbacks arrive at both serve processes, as behind a load balancer,
-// retried until answered 200 as WeCom does. Under that load the Sentinels
-// fail Redis over to the replica, then every process is restarted in
-// turn (SIGTERM, wait, start: a rolling restart). Afterwards every
-// callback answered 200 is in the inbox exactly once and processed, each
-// contact is one member with one member.joined event, and the WeCom fake
-// got no welcome twice. (Sends deferred by the rate limit whose task was
-// lost in the failover wait for the periodic sweep; the test restarts a
-// worker once more for its start-up sweep instead of waiting minutes.)
-//
-// A worker killed with SIGKILL mid-batch is TestKill9UnderLoad's scenario
-// (kill_test.go): its tasks come back after asynq's lease, which takes
-// longer than this test may.
+// retried until answered 200 as WeCom does; each new member enters a
+// workflow that waits 20 s and then nudges them through their guide.
+// Under that load the Sentinels fail Redis over to the replica, a worker
+// is killed with SIGKILL (mid-batch: deliveries and welcomes in hand) and
+// started again, then every process is restarted in turn (SIGTERM, wait,
+// start: a rolling restart). Afterwards every callback answered 200 is in
+// the inbox exactly once and processed, each contact is one member with
+// one member.joined event, the WeCom fake got no welcome twice and one
+// nudge per member, none before its wait was over. (The killed worker's
+// tasks come back once asynq's 30 s lease is over and its recoverer
+// runs; sends deferred by the rate limit whose task was lost in the
+// failover wait for the periodic sweep, so the test restarts a worker
+// once more for its start-up sweep instead of waiting minutes.)
 func TestScaleOutSentinelFailover(t *testing.T) {
 	t.Parallel()
 	dbURL := storetest.URL(t, "postgres")
 	bin := buildScrmgw(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
 	redisSet := startSentinels(t, ctx, dir)
@@ -213,6 +241,8 @@ func TestScaleOutSentinelFailover(t *testing.T) {
 		// the callbacks' 25/s, so that welcomes wait for Redis and the
 		// workers, not for the rate.
 		"SCRMGW_SEND_RATE_WECOM=400/s",
+		// The killed worker's claimed sends are settled after the lease.
+		"SCRMGW_SEND_LEASE=40s",
 	)
 	env = append(env, wecomEnv(fake)...)
 	type node struct {
@@ -271,6 +301,12 @@ func TestScaleOutSentinelFailover(t *testing.T) {
 		if code, body := post("http://"+serves[0].addr+req.path, admin, req.body); code != http.StatusCreated {
 			t.Fatalf("seeding %s: %d %s", req.path, code, body)
 		}
+	}
+	if code, body := apiCall(http.MethodPut, "http://"+serves[0].addr+"/api/v1/workflows/joined-nudge?brand=acme", admin, "application/yaml", joinedNudgeWorkflow); code/100 != 2 {
+		t.Fatalf("storing the workflow: %d %s", code, body)
+	}
+	if code, body := apiCall(http.MethodPost, "http://"+serves[0].addr+"/api/v1/workflows/joined-nudge/enable?brand=acme", admin, "application/json", ""); code/100 != 2 {
+		t.Fatalf("enabling the workflow: %d %s", code, body)
 	}
 
 	// Senders deliver each callback until it is answered 200, to one
@@ -336,10 +372,13 @@ func TestScaleOutSentinelFailover(t *testing.T) {
 		}()
 	}
 
-	// Under load: the failover at a quarter of the callbacks, then the
-	// rolling restart from half of them on.
+	// Under load: the failover at a quarter of the callbacks, the kill -9
+	// of a worker at three eighths, then the rolling restart from half of
+	// them on.
 	var (
 		failoverTook time.Duration
+		killedAt     string
+		inFlight     int // outbox rows sending when the worker was killed
 		restarts     []string
 		chaosErr     error
 		chaosDone    = make(chan struct{})
@@ -354,6 +393,23 @@ func TestScaleOutSentinelFailover(t *testing.T) {
 		waitAcked(len(cbs) / 4)
 		failoverTook = redisSet.failover(t, ctx)
 		failedOver.Store(true)
+		waitAcked(3 * len(cbs) / 8)
+		victim := nodes[3]
+		at, inbox := nAcked.Load(), countNow(ctx, dbURL, `SELECT count(*) FROM inbox_messages WHERE state <> 'done'`)
+		t0 := time.Now()
+		if chaosErr = victim.p.cmd.Process.Signal(syscall.SIGKILL); chaosErr != nil {
+			return
+		}
+		<-victim.p.done
+		// The dead worker's claimed sends stay sending until the lease
+		// (40 s); the live worker's are counted too (an upper bound).
+		sending := countNow(ctx, dbURL, `SELECT count(*) FROM outbox_messages WHERE state = 'sending'`)
+		if chaosErr = startNode(victim); chaosErr != nil {
+			return
+		}
+		inFlight = sending
+		killedAt = fmt.Sprintf("%s at %d answered (%d inbox rows not done, %d sends left in flight), back in %s",
+			victim.name, at, inbox, sending, time.Since(t0).Round(10*time.Millisecond))
 		waitAcked(len(cbs) / 2)
 		for _, n := range nodes {
 			at := nAcked.Load()
@@ -395,8 +451,9 @@ func TestScaleOutSentinelFailover(t *testing.T) {
 	if port, err := redisSet.primary(ctx); err != nil || port != redisSet.ports[1] {
 		t.Fatalf("primary after the failover: port %d (%v), want the old replica's %d", port, err, redisSet.ports[1])
 	}
-	if afterFailover.Load() == 0 || len(restarts) != len(nodes) {
-		t.Fatalf("the failover and restarts did not happen under load: %d callbacks answered after the failover, restarts %v", afterFailover.Load(), restarts)
+	if afterFailover.Load() == 0 || killedAt == "" || len(restarts) != len(nodes) {
+		t.Fatalf("the failover, kill and restarts did not happen under load: %d callbacks answered after the failover, kill %q, restarts %v",
+			afterFailover.Load(), killedAt, restarts)
 	}
 
 	conn, err := pgx.Connect(ctx, dbURL)
@@ -413,8 +470,10 @@ func TestScaleOutSentinelFailover(t *testing.T) {
 		return n
 	}
 	// Inbox rows whose task could not be queued while Redis failed over
-	// were queued by the restarted workers' start-up sweep.
-	deadline := time.Now().Add(60 * time.Second)
+	// were queued by the restarted workers' start-up sweep; the killed
+	// worker's come back once asynq's 30 s lease on them is over and its
+	// recoverer runs (every minute).
+	deadline := time.Now().Add(150 * time.Second)
 	for count(`SELECT count(*) FROM inbox_messages WHERE state <> 'done'`) > 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d deliveries still not processed", count(`SELECT count(*) FROM inbox_messages WHERE state <> 'done'`))
@@ -496,16 +555,122 @@ func TestScaleOutSentinelFailover(t *testing.T) {
 	if n := welcomes(`true`); n != contacts {
 		t.Errorf("welcome rows = %d, want %d (one per contact)", n, contacts)
 	}
-	if n := welcomes(`state = 'sent'`); n != len(seen) {
-		t.Errorf("welcome rows sent = %d, but the fake got %d welcomes", n, len(seen))
+	// A welcome the killed worker sent but did not record cannot be
+	// told apart later: WeCom answers 41050 for its code once it is 20 s
+	// old, used or not, so the row ends failed while the member got it
+	// (once). The outbox may under-count by the sends in flight at the
+	// kill, never over-count.
+	sent := welcomes(`state = 'sent'`)
+	if sent > len(seen) || len(seen)-sent > max(inFlight, 0) {
+		t.Errorf("welcome rows sent = %d, but the fake got %d welcomes (%d sends were in flight at the kill)", sent, len(seen), inFlight)
 	}
-	late := welcomes(`state = 'failed' AND last_error LIKE '%41050%'`)
+	// Too late: WeCom took the code no more (41050), or the gateway saw
+	// that it had expired before the send was reached (failure expired).
+	late := welcomes(`state = 'failed' AND (last_error LIKE '%41050%' OR failure = 'expired')`)
 	if n := welcomes(`state = 'failed'`); n != late {
 		t.Errorf("%d welcomes failed, %d of them because the code was too old; want all failures to be late codes", n, late)
+		rows, _ := conn.Query(ctx, `SELECT failure, left(last_error, 160), count(*) FROM outbox_messages
+			WHERE idempotency_key LIKE 'welcome:%' AND state = 'failed' AND last_error NOT LIKE '%41050%' AND failure <> 'expired' GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 10`)
+		for rows.Next() {
+			var (
+				failure, last string
+				k             int
+			)
+			rows.Scan(&failure, &last, &k)
+			t.Logf("%d welcomes failed (%s): %s", k, failure, last)
+		}
+		rows.Close()
+	}
+
+	// The workflow: one run per member, each ended with its one nudge,
+	// which no process sent before the member's wait was over: the step
+	// was entered and claimed, and WeCom got the message task, at or after
+	// the wait's due time.
+	deadline = time.Now().Add(150 * time.Second)
+	for count(`SELECT count(*) FROM workflow_runs WHERE ended_at IS NULL`) > 0 || count(`SELECT count(*) FROM workflow_runs`) < contacts {
+		if time.Now().After(deadline) {
+			t.Fatalf("workflow runs: %d, %d of them not ended", count(`SELECT count(*) FROM workflow_runs`),
+				count(`SELECT count(*) FROM workflow_runs WHERE ended_at IS NULL`))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	runsEnded := time.Since(began)
+	nudges := map[string][]time.Time{}
+	for _, m := range fake.MsgTemplates() {
+		if m.Sender != "li" || len(m.ExternalUserIDs) != 1 {
+			t.Errorf("message task from %q to %v, want from li to one member", m.Sender, m.ExternalUserIDs)
+			continue
+		}
+		nudges[m.ExternalUserIDs[0]] = append(nudges[m.ExternalUserIDs[0]], m.At)
+	}
+	rows, err := conn.Query(ctx, `SELECT i.external_id, r.state, r.sent, p.started_at, COALESCE(n.state, 'missing'), COALESCE(n.started_at, p.started_at), n.claimed_at
+		FROM workflow_runs r
+		JOIN member_identities i ON i.member_id = r.member_id AND i.channel = 'wecom'
+		JOIN run_steps p ON p.run_id = r.id AND p.step_id = 'pause'
+		LEFT JOIN run_steps n ON n.run_id = r.id AND n.step_id = 'nudge'
+		WHERE r.workflow = 'joined-nudge'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		runs      int
+		minMargin = time.Duration(1<<63 - 1)
+		maxLate   time.Duration
+	)
+	for rows.Next() {
+		var (
+			ext, state, nState string
+			sent               int
+			waitFrom, nStarted time.Time
+			nClaimed           *time.Time
+		)
+		if err := rows.Scan(&ext, &state, &sent, &waitFrom, &nState, &nStarted, &nClaimed); err != nil {
+			t.Fatal(err)
+		}
+		runs++
+		due := waitFrom.Add(nudgeWait)
+		at := nudges[ext]
+		switch {
+		case state != "done" || sent != 1 || nState != "done" || nClaimed == nil:
+			t.Errorf("run of %s: %s with %d sent, nudge step %q (claimed %v)", ext, state, sent, nState, nClaimed)
+		case len(at) != 1:
+			t.Errorf("%s got %d nudges, want 1", ext, len(at))
+		case nStarted.Before(due) || nClaimed.Before(due) || at[0].Before(due):
+			t.Errorf("%s nudged early: wait due %s, step entered %s, claimed %s, WeCom got it %s", ext,
+				due.Format(time.RFC3339Nano), nStarted.Format(time.RFC3339Nano), nClaimed.Format(time.RFC3339Nano), at[0].Format(time.RFC3339Nano))
+		default:
+			minMargin = min(minMargin, at[0].Sub(due))
+			maxLate = max(maxLate, at[0].Sub(due))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	if runs != contacts || len(nudges) != contacts {
+		t.Errorf("workflow runs = %d, members nudged = %d, want %d", runs, len(nudges), contacts)
 	}
 	t.Logf("2 serve + 2 worker on Sentinel: %d callbacks in %s (%d attempts refused or unanswered, retried); "+
-		"failover in %s, %d callbacks answered after it; rolling restart: %s; inbox processed %s and every welcome settled %s after the start; "+
-		"%d members, %d welcomes sent once each, %d too late for WeCom (41050), 0 twice",
+		"failover in %s, %d callbacks answered after it; kill -9 of %s; rolling restart: %s; inbox processed %s, every welcome settled %s "+
+		"and every workflow run ended %s after the start; "+
+		"%d members, %d welcomes sent once each (%d recorded sent), %d too late (expired, or 41050 from WeCom), 0 twice; %d nudges, one per member, none early "+
+		"(WeCom got them %s to %s after their wait was due)",
 		len(cbs), loadTook.Round(10*time.Millisecond), failures.Load(), failoverTook.Round(10*time.Millisecond), afterFailover.Load(),
-		strings.Join(restarts, "; "), inboxDone.Round(10*time.Millisecond), drained.Round(10*time.Millisecond), contacts, len(seen), late)
+		killedAt, strings.Join(restarts, "; "), inboxDone.Round(10*time.Millisecond), drained.Round(10*time.Millisecond),
+		runsEnded.Round(10*time.Millisecond), contacts, len(seen), sent, late, len(nudges), minMargin.Round(time.Millisecond), maxLate.Round(time.Millisecond))
+}
+
+// countNow runs a count query on its own connection (from a goroutine
+// other than the test's); -1 when it fails.
+func countNow(ctx context.Context, url, q string) int {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return -1
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
+		return -1
+	}
+	return n
 }

@@ -44,10 +44,13 @@ app.kubernetes.io/component: {{ index . 1 }}
   valueFrom: {secretKeyRef: {name: {{ $s }}, key: {{ .Values.secretKeys.metricsToken }}}}
 {{- end }}
 {{- if .Values.redis.sentinel.enabled }}
+{{- if not .Values.redis.sentinel.addrs }}
+{{- fail "redis.sentinel.addrs: list the sentinels (host:26379)" }}
+{{- end }}
 - name: REDIS_PASSWORD
   valueFrom: {secretKeyRef: {name: {{ $s }}, key: {{ .Values.secretKeys.redisPassword }}, optional: true}}
 - name: SCRMGW_REDIS_URL
-  value: {{ printf "redis-sentinel://:$(REDIS_PASSWORD)@%s/%d?master=%s" (join "," (required "redis.sentinel.addrs: list the sentinels (host:26379)" .Values.redis.sentinel.addrs)) (int .Values.redis.sentinel.db) .Values.redis.sentinel.masterName | quote }}
+  value: {{ printf "redis-sentinel://:$(REDIS_PASSWORD)@%s/%d?master=%s" (join "," .Values.redis.sentinel.addrs) (int .Values.redis.sentinel.db) .Values.redis.sentinel.masterName | quote }}
 {{- else }}
 - name: SCRMGW_REDIS_URL
   valueFrom: {secretKeyRef: {name: {{ $s }}, key: {{ .Values.secretKeys.redisURL }}}}
