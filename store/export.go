@@ -48,8 +48,24 @@ type MemberExport struct {
 	Stats     []MemberStats `json:"stats"`
 	// Groups are the brand's customer groups (group chats) the member is
 	// or was in, as the channel reported them.
-	Groups   []ExportGroup   `json:"groups"`
+	Groups []ExportGroup `json:"groups"`
+	// Moments are the brand's moment tasks whose posts the channel said
+	// the member could see (by one of their ids there).
+	Moments  []ExportMoment  `json:"moments"`
 	Erasures []MemberErasure `json:"erasures"`
+}
+
+// ExportMoment is a moment task a member could see a guide's post of:
+// the task, its channel and brand, the guide who posted, and the
+// member's id there.
+type ExportMoment struct {
+	TaskID     int64     `json:"task_id"`
+	Channel    string    `json:"channel"`
+	Brand      string    `json:"brand"`
+	Text       string    `json:"text,omitempty"`
+	Guide      string    `json:"guide"`
+	ExternalID string    `json:"external_userid"`
+	CreatedAt  time.Time `json:"created_at"`
 }
 
 // ExportGroup is the member in a customer group: the group's channel, id,
@@ -273,6 +289,9 @@ func (s *Store) ExportMember(ctx context.Context, id int64, brand string) (*Memb
 	if x.Groups, err = s.exportGroups(ctx, id, x.Identities, brand); err != nil {
 		return nil, err
 	}
+	if x.Moments, err = s.exportMoments(ctx, x.Identities, brand); err != nil {
+		return nil, err
+	}
 	if err := q().Order("erased_at, id").Find(&x.Erasures).Error; err != nil {
 		return nil, translate(err)
 	}
@@ -401,6 +420,27 @@ func (s *Store) exportGroups(ctx context.Context, id int64, idents []Identity, b
 	return out, nil
 }
 
+// exportMoments returns the moment tasks of brand ("" every brand) whose
+// posts one of the member's ids (on the task's channel) could see.
+func (s *Store) exportMoments(ctx context.Context, idents []Identity, brand string) ([]ExportMoment, error) {
+	var out []ExportMoment
+	for _, mi := range idents {
+		q := s.db.WithContext(ctx).Table("moment_task_customers AS c").
+			Select("t.id AS task_id, t.channel, t.brand_id AS brand, t.text, c.guide, c.external_id, t.created_at").
+			Joins("JOIN moment_tasks t ON t.id = c.task_id").
+			Where("c.external_id = ? AND t.channel = ?", mi.ExternalID, mi.Channel)
+		if brand != "" {
+			q = q.Where("t.brand_id = ?", brand)
+		}
+		var rows []ExportMoment
+		if err := q.Order("t.id, c.guide").Scan(&rows).Error; err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, rows...)
+	}
+	return out, nil
+}
+
 func emptySlices(x *MemberExport) {
 	if x.Memberships == nil {
 		x.Memberships = []Membership{}
@@ -452,6 +492,9 @@ func emptySlices(x *MemberExport) {
 	}
 	if x.Groups == nil {
 		x.Groups = []ExportGroup{}
+	}
+	if x.Moments == nil {
+		x.Moments = []ExportMoment{}
 	}
 	if x.Live == nil {
 		x.Live = []ExportLive{}

@@ -71,7 +71,7 @@ func migrateMomentTasks(tx *gorm.DB) error {
 	return nil
 }
 
-// migrateMomentResults adds what migration 0037 adds: the campaign's
+// migrateMomentResults adds what migration 0038 adds: the campaign's
 // reading schedule, the contacts who can see the posts, and a follow
 // period for campaigns saved before.
 func migrateMomentResults(tx *gorm.DB) error {

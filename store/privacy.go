@@ -272,6 +272,9 @@ func (s *Store) eraseBrandPart(tx *gorm.DB, ids []int64, brand string, at time.T
 	if err := eraseGroupMembers(tx, ids, idents, brand, at, removed); err != nil {
 		return fmt.Errorf("customer groups: %w", err)
 	}
+	if err := eraseMomentCustomers(tx, idents, brand, removed); err != nil {
+		return fmt.Errorf("moment tasks: %w", err)
+	}
 	return count(removed, "member_identities", tx.Where("member_id IN ? AND (brand_id = ? OR channel = ?)", ids, brand, "crm:"+brand).
 		Delete(&MemberIdentity{}))
 }
@@ -320,6 +323,9 @@ func (s *Store) erasePerson(tx *gorm.DB, ids []int64, at time.Time, removed map[
 	}
 	if err := eraseGroupMembers(tx, ids, idents, "", at, removed); err != nil {
 		return fmt.Errorf("customer groups: %w", err)
+	}
+	if err := eraseMomentCustomers(tx, idents, "", removed); err != nil {
+		return fmt.Errorf("moment tasks: %w", err)
 	}
 	if err := count(removed, "member_identities", tx.Where("member_id IN ?", ids).Delete(&MemberIdentity{})); err != nil {
 		return err
@@ -414,6 +420,34 @@ func eraseGroupMembers(tx *gorm.DB, ids []int64, idents []MemberIdentity, brand 
 			Where("channel = ? AND chat_id = ? AND user_id = ?", r.Channel, r.ChatID, r.UserID).
 			Updates(map[string]any{"user_id": fmt.Sprintf("erased:%x", b), "name": "", "member_id": nil, "left_at": left})); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// eraseMomentCustomers unlinks the erased identities from the moment
+// tasks (of brand; "" every brand) whose posts they could see: each row
+// stays for the task's reach, its id "erased:" and random hex.
+func eraseMomentCustomers(tx *gorm.DB, idents []MemberIdentity, brand string, removed map[string]int64) error {
+	for _, mi := range idents {
+		tasks := tx.Model(&MomentTask{}).Select("id").Where("channel = ?", mi.Channel)
+		if brand != "" {
+			tasks = tasks.Where("brand_id = ?", brand)
+		}
+		var rows []MomentTaskCustomer
+		if err := tx.Where("external_id = ? AND task_id IN (?)", mi.ExternalID, tasks).Find(&rows).Error; err != nil {
+			return translate(err)
+		}
+		for _, r := range rows {
+			var b [12]byte
+			if _, err := rand.Read(b[:]); err != nil {
+				return fmt.Errorf("drawing an anonymous id: %w", err)
+			}
+			if err := count(removed, "moment_task_customers", tx.Model(&MomentTaskCustomer{}).
+				Where("task_id = ? AND guide = ? AND external_id = ?", r.TaskID, r.Guide, r.ExternalID).
+				Update("external_id", fmt.Sprintf("erased:%x", b))); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -315,3 +315,60 @@ func TestCustomerGroupsInExportAndErasure(t *testing.T) {
 		}
 	})
 }
+
+// The moment tasks whose posts a member could see are in the brand's
+// export; the brand's erasure unlinks the member's id from them and
+// keeps the task's reach.
+func TestMomentTasksInExportAndErasure(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		p := seedTwoBrandPerson(t, s)
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		tasks := map[string]*store.MomentTask{}
+		for _, b := range []string{"acme", "zeta"} {
+			mt := &store.MomentTask{Key: "moment-" + b, Channel: "wecom", BrandID: b, Kind: "text", Text: "new season at " + b, State: store.MomentCreated}
+			_, err := s.CreateMomentTask(ctx, mt)
+			must(err)
+			tasks[b] = mt
+		}
+		must(s.SaveMomentCustomers(ctx, tasks["acme"].ID, "ga-user", []string{"wm-acme-chen", "wm-someone-else"}))
+		must(s.SaveMomentCustomers(ctx, tasks["zeta"].ID, "gz-user", []string{"wm-zeta-friend"}))
+		moments := func(brand string) string {
+			t.Helper()
+			x, err := s.ExportMember(ctx, p.id, brand)
+			must(err)
+			var out []string
+			for _, m := range x.Moments {
+				out = append(out, fmt.Sprintf("%s %s %q %s %s", m.Channel, m.Brand, m.Text, m.Guide, m.ExternalID))
+			}
+			return strings.Join(out, "; ")
+		}
+		acmeRow := `wecom acme "new season at acme" ga-user wm-acme-chen`
+		for _, c := range []struct{ brand, want string }{{"acme", acmeRow}, {"zeta", ""}, {"", acmeRow}} {
+			if got := moments(c.brand); got != c.want {
+				t.Errorf("export for %q, moments:\n got %s\nwant %s", c.brand, got, c.want)
+			}
+		}
+
+		e, err := s.EraseMember(ctx, p.id, "acme", "acme-token")
+		must(err)
+		if e.Removed["moment_task_customers"] != 1 {
+			t.Errorf("acme's erasure removed %v, want moment_task_customers 1", e.Removed)
+		}
+		if n, err := s.CountMomentCustomers(ctx, tasks["acme"].ID); err != nil || n["ga-user"] != 2 {
+			t.Errorf("acme's task reach after the erasure: %v, %v; want ga-user 2", n, err)
+		}
+		if left := traces(t, s, []string{"wm-acme-chen"}, nil); len(left) > 0 {
+			t.Errorf("her WeCom id left: %v", left)
+		}
+		cs, err := s.MomentCustomers(ctx, tasks["zeta"], 10)
+		if err != nil || len(cs) != 1 || cs[0].ExternalID != "wm-zeta-friend" {
+			t.Errorf("zeta's task after acme's erasure: %+v, %v", cs, err)
+		}
+	})
+}
