@@ -360,13 +360,31 @@ func (s *Sender) awaitSlot(ctx context.Context, pl *sendPayload) (sendNow bool, 
 
 // expire fails a pending message that can no longer be sent in time (a
 // welcome whose code expired), with the reason for an operator.
+//
+// A message whose last attempt was taken back by Recover (its handler
+// died, or its outcome was lost, and the channel could not say it had
+// it) may have reached the member: it fails as
+// store.FailureOutcomeUnknown, not expired, for the channel can no
+// longer be asked (WeCom answers 41050 for any welcome code past its
+// 20 s, used or not).
 func (s *Sender) expire(ctx context.Context, row *store.OutboxMessage, reason string) error {
-	if err := s.store.FailOutboxFor(ctx, row.ID, FailureExpired, reason); err != nil {
-		return fmt.Errorf("outbox %d: failing it as expired: %w", row.ID, err)
+	failure := FailureExpired
+	if row.Attempts > 0 {
+		atts, err := s.store.SendAttempts(ctx, row.ID)
+		if err != nil {
+			return fmt.Errorf("outbox %d: reading its attempts: %w", row.ID, err)
+		}
+		if n := len(atts); n > 0 && atts[n-1].Outcome == RecoveredResend {
+			failure = store.FailureOutcomeUnknown
+			reason += "; an earlier attempt may have reached the channel (its outcome was lost), and it can no longer tell"
+		}
+	}
+	if err := s.store.FailOutboxFor(ctx, row.ID, failure, reason); err != nil {
+		return fmt.Errorf("outbox %d: failing it as %s: %w", row.ID, failure, err)
 	}
 	s.settled(ctx, row)
-	s.log.Warn("message expired before it could be sent", slog.Int64("outbox_id", row.ID), slog.String("channel", row.Channel),
-		slog.String("reason", reason))
+	s.log.Warn("message could not be sent in time", slog.Int64("outbox_id", row.ID), slog.String("channel", row.Channel),
+		slog.String("failure", failure), slog.String("reason", reason))
 	return nil
 }
 

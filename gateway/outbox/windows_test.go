@@ -162,6 +162,37 @@ func TestSenderExpiresWelcomes(t *testing.T) {
 			t.Errorf("late welcome = %s (%s): %q; want expired before it was reached", got.State, got.Failure, got.LastError)
 		}
 
+		// A welcome whose handler died mid-send and that Recover took
+		// back, its code expired since: it may have been delivered, and
+		// WeCom can no longer tell, so its outcome is unknown, not expired.
+		lost := &store.OutboxMessage{IdempotencyKey: WelcomeKeyPrefix + "lost", Channel: "wecom", Recipient: "wm1", Kind: "text",
+			Payload: []byte(`{"IdempotencyKey":"welcome:lost","To":"wm1","Kind":"text","Text":"欢迎"}`), CreatedAt: time.Now().Add(-time.Minute)}
+		if _, err := s.AddOutbox(ctx, lost); err != nil {
+			t.Fatal(err)
+		}
+		claimed, ok, err := s.ClaimOutbox(ctx, lost.ID)
+		if err != nil || !ok {
+			t.Fatalf("claiming: %v %v", ok, err)
+		}
+		if err := s.RecordSendAttempt(ctx, &store.SendAttempt{OutboxID: lost.ID, Attempt: claimed.Attempts, At: time.Now(), Outcome: RecoveredResend,
+			Error: "the channel does not have it"}); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.SettleStalePending(ctx, claimed, "the channel does not have it"); err != nil || !ok {
+			t.Fatalf("taking it back: %v %v", ok, err)
+		}
+		pl, _ = json.Marshal(sendPayload{ID: lost.ID})
+		if err := snd.SendTask(ctx, asynq.NewTask(TypeSend, pl)); err != nil {
+			t.Fatalf("SendTask: %v", err)
+		}
+		if got, _ := s.Outbox(ctx, lost.ID); got.State != store.OutboxFailed || got.Failure != store.FailureOutcomeUnknown ||
+			!strings.Contains(got.LastError, "an earlier attempt may have reached the channel") {
+			t.Errorf("welcome taken back after its code expired = %s (%s): %q; want failed, outcome unknown", got.State, got.Failure, got.LastError)
+		}
+		if n := len(ch.sent[WelcomeKeyPrefix+"lost"]); n != 0 {
+			t.Errorf("the lost welcome was sent again %d times", n)
+		}
+
 		// An ordinary send waits for tomorrow's window.
 		nudge, err := snd.Send(ctx, "wecom", &adapters.Outbound{IdempotencyKey: "nudge", To: "wm1", Kind: "text", Text: "hi"}, Meta{})
 		if err != nil {
