@@ -91,6 +91,9 @@ func (a *App) Handler() http.Handler {
 	if a.assigner != nil {
 		pageOpts.Stores = a.assigner
 	}
+	if a.shares != nil {
+		pageOpts.Shares = a.shares
+	}
 	storepage.New(pageOpts).Mount(r)
 	a.console(apiSrv).Mount(r)
 	return r
