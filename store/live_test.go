@@ -116,14 +116,14 @@ func TestLiveSessions(t *testing.T) {
 			}
 			got = append(got, batch[0].MemberID)
 			l.InvitedThrough = batch[0].MemberID
-			if err := s.AdvanceLiveInvite(ctx, l.ID, l.InvitedThrough, false, start); err != nil {
+			if _, err := s.AdvanceLiveInvite(ctx, l.ID, 0, l.InvitedThrough, false, start); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if !slices.Equal(got, sh1) {
 			t.Errorf("announced %v, want sh-1's members %v", got, sh1)
 		}
-		if err := s.AdvanceLiveInvite(ctx, l.ID, l.InvitedThrough, true, start); err != nil {
+		if _, err := s.AdvanceLiveInvite(ctx, l.ID, 0, l.InvitedThrough, true, start); err != nil {
 			t.Fatal(err)
 		}
 		if todo, _ := s.LiveSessionsToInvite(ctx, start.Add(time.Hour*1000), 10); len(todo) != 0 {

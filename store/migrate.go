@@ -117,6 +117,9 @@ var migrations = []migration{
 	{id: "0035_customer_groups", up: migrateCustomerGroups},
 	// Moment tasks (WeCom 朋友圈) and who posted.
 	{id: "0036_moment_tasks", up: migrateMomentTasks},
+	// Live sessions are edited (a revision announced again) and
+	// cancelled.
+	{id: "0037_retail_live_edits", up: migrateLiveEdits},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas
