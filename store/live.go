@@ -234,6 +234,40 @@ func (s *Store) InviteLiveBatch(ctx context.Context, l *LiveSession, at time.Tim
 	return out, translate(err)
 }
 
+// UpcomingLiveSessions lists the sessions announced to everyone (their
+// latest revision), not cancelled, that have not started at now: those
+// whose store's newly bound members are still to be invited.
+func (s *Store) UpcomingLiveSessions(ctx context.Context, now time.Time, limit int) ([]LiveSession, error) {
+	var out []LiveSession
+	err := s.db.WithContext(ctx).Where("invited_at IS NOT NULL AND cancelled_at IS NULL AND starts_at > ?", utc(now)).
+		Order("id").Limit(limit).Find(&out).Error
+	return out, translate(err)
+}
+
+// LateLiveAudience lists up to limit members bound to a guide of a
+// session's store (of any store of the brand for a brand's session)
+// since the session was created who are not in its audience yet: members
+// bound after (or while) the session was announced, by member id, as the
+// audience rows (invited at) to add once they are announced
+// (EnsureLiveAudience). None when everyone is in.
+func (s *Store) LateLiveAudience(ctx context.Context, l *LiveSession, at time.Time, limit int) ([]LiveAudience, error) {
+	var bs []Binding
+	q := s.db.WithContext(ctx).Where("brand_id = ? AND ended_at IS NULL AND created_at >= ?", l.BrandID, utc(l.CreatedAt)).
+		Where("NOT EXISTS (SELECT 1 FROM live_audiences la WHERE la.session_id = ? AND la.member_id = bindings.member_id)", l.ID)
+	if l.StoreID != "" {
+		q = q.Where("store_id = ?", l.StoreID)
+	}
+	if err := q.Order("member_id").Limit(limit).Find(&bs).Error; err != nil {
+		return nil, translate(err)
+	}
+	at = utc(at)
+	out := make([]LiveAudience, len(bs))
+	for i, b := range bs {
+		out[i] = LiveAudience{SessionID: l.ID, MemberID: b.MemberID, BrandID: l.BrandID, StoreID: b.StoreID, GuideID: b.GuideID, InvitedAt: &at}
+	}
+	return out, nil
+}
+
 // AdvanceLiveInvite records that the session's revision is announced to
 // every member up to through; done marks the announcement finished. It
 // reports false, changing nothing, when the session is at another

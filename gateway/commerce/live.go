@@ -79,7 +79,7 @@ func (c *Ingester) Invite(ctx context.Context, sessionID int64) error {
 			return fmt.Errorf("announcing live session %s: %w", l.Key, err)
 		}
 		for i := range batch {
-			if err := c.logEvent(ctx, c.announcement(l, &batch[i])); err != nil {
+			if err := c.logEvent(ctx, c.announcement(l, &batch[i], false)); err != nil {
 				return err
 			}
 		}
@@ -97,10 +97,54 @@ func (c *Ingester) Invite(ctx context.Context, sessionID int64) error {
 	}
 }
 
+// InviteLate announces the upcoming sessions (announced, not cancelled,
+// not started) to the members bound to their store since: each gets the
+// session's live.scheduled once (keyed by the session, its revision and
+// the member, as in the announcement) and joins its audience, so a member
+// who adds a guide of the store after the announcement is invited too.
+// The periodic sweep runs it; it returns how many members it announced
+// to.
+func (c *Ingester) InviteLate(ctx context.Context) (int, error) {
+	ls, err := c.store.UpcomingLiveSessions(ctx, c.now(), 100)
+	if err != nil {
+		return 0, fmt.Errorf("listing upcoming live sessions: %w", err)
+	}
+	n := 0
+	for i := range ls {
+		l := &ls[i]
+		for {
+			batch, err := c.store.LateLiveAudience(ctx, l, c.now(), inviteBatch)
+			if err != nil {
+				return n, fmt.Errorf("finding members bound since live session %s: %w", l.Key, err)
+			}
+			for j := range batch {
+				// The event first: a failure after it finds the member
+				// again, and the event is logged once.
+				if err := c.logEvent(ctx, c.announcement(l, &batch[j], true)); err != nil {
+					return n, err
+				}
+				if _, err := c.store.EnsureLiveAudience(ctx, &batch[j]); err != nil {
+					return n, fmt.Errorf("adding member %d to live session %s: %w", batch[j].MemberID, l.Key, err)
+				}
+			}
+			n += len(batch)
+			if len(batch) > 0 {
+				c.log.InfoContext(ctx, "live session announced to members bound since", slog.String("brand", l.BrandID), slog.String("live", l.Key),
+					slog.Int("members", len(batch)))
+			}
+			if len(batch) < inviteBatch {
+				break
+			}
+		}
+	}
+	return n, nil
+}
+
 // announcement is the event of one member of a session's audience:
 // live.scheduled (data change says what an edit changed), or
-// live.cancelled for a cancelled session.
-func (c *Ingester) announcement(l *store.LiveSession, a *store.LiveAudience) *store.Event {
+// live.cancelled for a cancelled session. A member announced late (bound
+// since) is told of the session as it is, not of a change.
+func (c *Ingester) announcement(l *store.LiveSession, a *store.LiveAudience, late bool) *store.Event {
 	member := a.MemberID
 	at := l.CreatedAt
 	if a.InvitedAt != nil {
@@ -112,7 +156,9 @@ func (c *Ingester) announcement(l *store.LiveSession, a *store.LiveAudience) *st
 		// Edits and the cancellation happen now, after the invitation.
 		at = c.now()
 		key += ":" + strconv.Itoa(l.Revision)
-		payload["change"] = l.Change
+		if !late {
+			payload["change"] = l.Change
+		}
 	}
 	if l.CancelledAt != nil {
 		typ, key = events.TypeLiveCancelled, "cancelled:"+strconv.FormatInt(l.ID, 10)+":"+strconv.FormatInt(a.MemberID, 10)

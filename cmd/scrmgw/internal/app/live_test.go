@@ -357,3 +357,80 @@ func TestJourneyStoreLiveEditCancel(t *testing.T) {
 		t.Errorf("editing a cancelled session: %d %s, want 409", code, body)
 	}
 }
+
+// TestJourneyStoreLiveLateBinding: a member who adds 李娜 after store
+// sh-1's session was announced (before it starts) is invited too, once:
+// the periodic sweep logs live.scheduled for them and the exact WeCom
+// invitation goes out through her; sweeping again sends nothing more,
+// and the funnel counts them invited. Once the session is cancelled, a
+// member bound later is not invited.
+func TestJourneyStoreLiveLateBinding(t *testing.T) {
+	j := startJourney(t, journeyChannels{wecom: true}, time.Date(2027, 1, 5, 11, 0, 0, 0, shanghai))
+	ctx := context.Background()
+	j.enableShipped("store-live-invite")
+	bound := func(phones ...string) func() bool {
+		return func() bool {
+			for _, p := range phones {
+				v, err := j.s.app.Store.MemberByPhone(ctx, p, journeyBrand)
+				if err != nil || len(v.Bindings) == 0 {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
+	waitFor(t, "陈女士 bound", bound("13800138000"))
+	base := len(j.wecom.MsgTemplates())
+	tasks := func() []wecomfake.MsgTemplateRequest { return j.wecom.MsgTemplates()[base:] }
+	if code, body := request(t, "POST", j.s.base+"/api/v1/live-sessions", j.tok, liveSession); code != 201 {
+		t.Fatalf("scheduling the live session: %d %s", code, body)
+	}
+	waitFor(t, "the invitation", func() bool { return len(tasks()) == 1 })
+	waitFor(t, "the announcement done", func() bool { return mustLive(t, j).InvitedAt != nil })
+
+	j.wecomJoin("wmWang", "王先生", "139 0013 9000")
+	waitFor(t, "王先生 bound", bound("13900139000"))
+	wang := j.memberByPhone("13900139000")
+	if err := j.s.app.sweepLive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "王先生's invitation", func() bool { return len(tasks()) == 2 })
+	mt := tasks()[1]
+	if mt.Sender != "li" || !slices.Equal(mt.ExternalUserIDs, []string{"wmWang"}) {
+		t.Errorf("late invitation = %+v, want from li to wmWang", mt)
+	}
+	jsonEq(t, "the late invitation's attachments", attachmentsJSON(mt.Attachments), `[{"msgtype":"link","link":{"title":"静安店直播：春季新品试用",
+	  "picurl":"https://shop.example.com/static/live.png","desc":"1月10日 20:00开播，李娜邀您来看，直播专享价。","url":"https://live.example.com/s/live-0110"}}]`)
+	j.confirmAll()
+	j.sweepUntil("王先生's run waits for the day before", j.activeRun(wang.ID, "wait_day_before"))
+	for range 2 {
+		if err := j.s.app.sweepLive(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sent := j.quiet(base + 2); len(sent) != 0 {
+		t.Errorf("sweeping again sent %+v", sent)
+	}
+	_, body := request(t, "GET", j.s.base+"/api/v1/live-sessions/live-0110?brand=camellia", j.tok, "")
+	if !strings.Contains(body, `"stores":[{"store_id":"sh-1","invited":2,`) {
+		t.Errorf("funnel = %s, want 2 invited at sh-1", body)
+	}
+
+	// Cancelled: a member bound since is not invited.
+	if code, body := request(t, "POST", j.s.base+"/api/v1/live-sessions/live-0110/cancel?brand=camellia", j.tok, ""); code != 200 {
+		t.Fatalf("cancelling: %d %s", code, body)
+	}
+	waitFor(t, "the cancellation announced", func() bool { return mustLive(t, j).InvitedAt != nil })
+	j.wecomJoin("wmZhao", "赵女士", "137 0013 7000")
+	waitFor(t, "赵女士 bound", bound("13700137000"))
+	if err := j.s.app.sweepLive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if sent := j.quiet(base + 2); len(sent) != 0 {
+		t.Errorf("a member bound after the cancellation was invited: %+v", sent)
+	}
+	if rs := j.runs("store-live-invite", j.memberByPhone("13700137000").ID); len(rs) != 0 {
+		t.Errorf("赵女士's runs = %+v, want none", rs)
+	}
+}

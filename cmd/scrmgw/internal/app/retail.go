@@ -100,8 +100,14 @@ func (a *App) registerLive(mux *asynq.ServeMux) {
 }
 
 // sweepLive queues again the announcements of sessions not finished
-// (their task lost, or their worker gone).
+// (their task lost, or their worker gone), and announces upcoming
+// sessions to the members bound to their store since.
 func (a *App) sweepLive(ctx context.Context) error {
+	if a.commerce != nil {
+		if _, err := a.commerce.InviteLate(ctx); err != nil {
+			a.Log.WarnContext(ctx, "announcing live sessions to members bound since failed; the next sweep goes on", "error", err)
+		}
+	}
 	ls, err := a.Store.LiveSessionsToInvite(ctx, time.Now().Add(-sweepAge), 100)
 	if err != nil {
 		return fmt.Errorf("listing live sessions to announce: %w", err)
