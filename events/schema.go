@@ -59,6 +59,10 @@ const (
 	// scheduled; logged for each member it is announced to (the store's
 	// bound members), so workflows invite and remind them.
 	TypeLiveScheduled = "live.scheduled"
+	// TypeLiveCancelled: a live session was cancelled; logged for each
+	// member it was announced to, so workflows stop inviting them
+	// (exit: live.cancelled).
+	TypeLiveCancelled = "live.cancelled"
 )
 
 // EventTypes are the CloudEvents types accepted, besides "x." types.

@@ -34,8 +34,25 @@ type LiveSession struct {
 	// InvitedAt is set once all are.
 	InvitedThrough int64      `gorm:"not null;default:0" json:"-"`
 	InvitedAt      *time.Time `gorm:"index" json:"invited_at,omitempty"`
-	CreatedAt      time.Time  `json:"created_at"`
+	// Revision counts the edits and the cancellation: each is announced
+	// to the audience again (the announcement starts over), Change saying
+	// what it was: LiveRescheduled, LiveUpdated or LiveCancelled.
+	Revision int    `gorm:"not null;default:0" json:"revision"`
+	Change   string `gorm:"size:16;not null;default:''" json:"change,omitempty"`
+	// CancelledAt is when the session was cancelled.
+	CancelledAt *time.Time `json:"cancelled_at,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
 }
+
+// What an edit of a live session changed (LiveSession.Change).
+const (
+	// LiveRescheduled: its start moved.
+	LiveRescheduled = "rescheduled"
+	// LiveUpdated: its title, URL or end changed, not its start.
+	LiveUpdated = "updated"
+	// LiveCancelled: it was cancelled.
+	LiveCancelled = "cancelled"
+)
 
 // LiveAudience is a member a live session concerns: announced to them
 // (InvitedAt), or a member who joined uninvited. StoreID and GuideID are
@@ -66,6 +83,10 @@ type LiveOrder struct {
 func migrateLive(tx *gorm.DB) error {
 	// Product gains its shop page's URL.
 	return tx.AutoMigrate(&LiveSession{}, &LiveAudience{}, &LiveOrder{}, &StoreProduct{}, &Product{})
+}
+
+func migrateLiveEdits(tx *gorm.DB) error {
+	return tx.AutoMigrate(&LiveSession{})
 }
 
 // isWebURL reports whether s is an absolute http(s) URL of at most 1000
@@ -213,14 +234,148 @@ func (s *Store) InviteLiveBatch(ctx context.Context, l *LiveSession, at time.Tim
 	return out, translate(err)
 }
 
-// AdvanceLiveInvite records that the session is announced to every
-// member up to through; done marks the announcement finished.
-func (s *Store) AdvanceLiveInvite(ctx context.Context, id, through int64, done bool, at time.Time) error {
+// UpcomingLiveSessions lists the sessions announced to everyone (their
+// latest revision), not cancelled, that have not started at now: those
+// whose store's newly bound members are still to be invited.
+func (s *Store) UpcomingLiveSessions(ctx context.Context, now time.Time, limit int) ([]LiveSession, error) {
+	var out []LiveSession
+	err := s.db.WithContext(ctx).Where("invited_at IS NOT NULL AND cancelled_at IS NULL AND starts_at > ?", utc(now)).
+		Order("id").Limit(limit).Find(&out).Error
+	return out, translate(err)
+}
+
+// LateLiveAudience lists up to limit members bound to a guide of a
+// session's store (of any store of the brand for a brand's session)
+// since the session was created who are not in its audience yet: members
+// bound after (or while) the session was announced, by member id, as the
+// audience rows (invited at) to add once they are announced
+// (EnsureLiveAudience). None when everyone is in.
+func (s *Store) LateLiveAudience(ctx context.Context, l *LiveSession, at time.Time, limit int) ([]LiveAudience, error) {
+	var bs []Binding
+	q := s.db.WithContext(ctx).Where("brand_id = ? AND ended_at IS NULL AND created_at >= ?", l.BrandID, utc(l.CreatedAt)).
+		Where("NOT EXISTS (SELECT 1 FROM live_audiences la WHERE la.session_id = ? AND la.member_id = bindings.member_id)", l.ID)
+	if l.StoreID != "" {
+		q = q.Where("store_id = ?", l.StoreID)
+	}
+	if err := q.Order("member_id").Limit(limit).Find(&bs).Error; err != nil {
+		return nil, translate(err)
+	}
+	at = utc(at)
+	out := make([]LiveAudience, len(bs))
+	for i, b := range bs {
+		out[i] = LiveAudience{SessionID: l.ID, MemberID: b.MemberID, BrandID: l.BrandID, StoreID: b.StoreID, GuideID: b.GuideID, InvitedAt: &at}
+	}
+	return out, nil
+}
+
+// AdvanceLiveInvite records that the session's revision is announced to
+// every member up to through; done marks the announcement finished. It
+// reports false, changing nothing, when the session is at another
+// revision (edited or cancelled since): the announcement starts over.
+func (s *Store) AdvanceLiveInvite(ctx context.Context, id int64, revision int, through int64, done bool, at time.Time) (bool, error) {
 	upd := map[string]any{"invited_through": gorm.Expr("CASE WHEN invited_through < ? THEN ? ELSE invited_through END", through, through)}
 	if done {
 		upd["invited_at"] = utc(at)
 	}
-	return translate(s.db.WithContext(ctx).Model(&LiveSession{}).Where("id = ?", id).Updates(upd).Error)
+	res := s.db.WithContext(ctx).Model(&LiveSession{}).Where("id = ? AND revision = ?", id, revision).Updates(upd)
+	return res.RowsAffected == 1, translate(res.Error)
+}
+
+// LiveEdit is an edit of a live session: the fields given change.
+type LiveEdit struct {
+	Title    *string
+	URL      *string
+	StartsAt *time.Time
+	EndsAt   *time.Time
+}
+
+// UpdateLiveSession edits a brand's live session and has it announced
+// again (its revision moves on, the announcement starts over): Change is
+// LiveRescheduled when the start moved, else LiveUpdated. An edit that
+// changes nothing returns the session as it is. A cancelled session, or
+// one that has ended at now, is ErrConflict; faults of the fields are
+// FieldErrors as for CreateLiveSession; nothing is written on an error.
+func (s *Store) UpdateLiveSession(ctx context.Context, brand, key string, e LiveEdit, now time.Time) (*LiveSession, error) {
+	l, err := s.LiveSession(ctx, brand, key)
+	if err != nil {
+		return nil, err
+	}
+	if l.CancelledAt != nil {
+		return nil, fmt.Errorf("%w: live session %s is cancelled", ErrConflict, key)
+	}
+	if !now.Before(l.EndsAt) {
+		return nil, fmt.Errorf("%w: live session %s has ended", ErrConflict, key)
+	}
+	next := *l
+	if e.Title != nil {
+		next.Title = *e.Title
+	}
+	if e.URL != nil {
+		next.URL = *e.URL
+	}
+	if e.StartsAt != nil {
+		next.StartsAt = utc(*e.StartsAt)
+	}
+	if e.EndsAt != nil {
+		next.EndsAt = utc(*e.EndsAt)
+	}
+	if err := validateLiveSession(&next); err != nil {
+		return nil, err
+	}
+	if next.Title == l.Title && next.URL == l.URL && next.StartsAt.Equal(l.StartsAt) && next.EndsAt.Equal(l.EndsAt) {
+		return l, nil
+	}
+	next.Change = LiveUpdated
+	if !next.StartsAt.Equal(l.StartsAt) || (l.InvitedAt == nil && l.Change == LiveRescheduled) {
+		// A new start, or one not yet announced to everyone.
+		next.Change = LiveRescheduled
+	}
+	next.Revision, next.InvitedThrough, next.InvitedAt = l.Revision+1, 0, nil
+	res := s.db.WithContext(ctx).Model(&LiveSession{}).Where("id = ? AND revision = ?", l.ID, l.Revision).Updates(map[string]any{
+		"title": next.Title, "url": next.URL, "starts_at": next.StartsAt, "ends_at": next.EndsAt,
+		"revision": next.Revision, "change": next.Change, "invited_through": 0, "invited_at": nil})
+	if res.Error != nil {
+		return nil, translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return nil, fmt.Errorf("%w: live session %s was changed at the same time; read it again", ErrConflict, key)
+	}
+	return &next, nil
+}
+
+// CancelLiveSession cancels a brand's live session and has the
+// cancellation announced to everyone the session was announced to. A
+// session cancelled before answers as it is with fresh false; one that
+// has ended at now is ErrConflict.
+func (s *Store) CancelLiveSession(ctx context.Context, brand, key string, now time.Time) (l *LiveSession, fresh bool, err error) {
+	l, err = s.LiveSession(ctx, brand, key)
+	if err != nil {
+		return nil, false, err
+	}
+	if l.CancelledAt != nil {
+		return l, false, nil
+	}
+	if !now.Before(l.EndsAt) {
+		return nil, false, fmt.Errorf("%w: live session %s has ended", ErrConflict, key)
+	}
+	at := utc(now)
+	res := s.db.WithContext(ctx).Model(&LiveSession{}).Where("id = ? AND cancelled_at IS NULL", l.ID).Updates(map[string]any{
+		"cancelled_at": at, "revision": gorm.Expr("revision + 1"), "change": LiveCancelled, "invited_through": 0, "invited_at": nil})
+	if res.Error != nil {
+		return nil, false, translate(res.Error)
+	}
+	got, err := s.LiveSessionByID(ctx, l.ID)
+	return got, res.RowsAffected == 1, err
+}
+
+// CancelLiveBatch lists the next members a cancelled session was
+// announced to: up to limit audience rows with an invitation, after the
+// session's InvitedThrough, by member id.
+func (s *Store) CancelLiveBatch(ctx context.Context, l *LiveSession, limit int) ([]LiveAudience, error) {
+	var out []LiveAudience
+	err := s.db.WithContext(ctx).Where("session_id = ? AND invited_at IS NOT NULL AND member_id > ?", l.ID, l.InvitedThrough).
+		Order("member_id").Limit(limit).Find(&out).Error
+	return out, translate(err)
 }
 
 // LiveAudienceMember returns a member's audience row of a session, or

@@ -116,14 +116,14 @@ func TestLiveSessions(t *testing.T) {
 			}
 			got = append(got, batch[0].MemberID)
 			l.InvitedThrough = batch[0].MemberID
-			if err := s.AdvanceLiveInvite(ctx, l.ID, l.InvitedThrough, false, start); err != nil {
+			if _, err := s.AdvanceLiveInvite(ctx, l.ID, 0, l.InvitedThrough, false, start); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if !slices.Equal(got, sh1) {
 			t.Errorf("announced %v, want sh-1's members %v", got, sh1)
 		}
-		if err := s.AdvanceLiveInvite(ctx, l.ID, l.InvitedThrough, true, start); err != nil {
+		if _, err := s.AdvanceLiveInvite(ctx, l.ID, 0, l.InvitedThrough, true, start); err != nil {
 			t.Fatal(err)
 		}
 		if todo, _ := s.LiveSessionsToInvite(ctx, start.Add(time.Hour*1000), 10); len(todo) != 0 {
@@ -289,6 +289,82 @@ func TestStoreCards(t *testing.T) {
 		}
 		if len(cards.StoreWays["sh-1"]) != 1 || len(cards.GuideWays["g-1"]) != 1 || len(cards.GuideWays["g-2"]) != 1 || len(cards.StoreWays["sh-2"]) != 0 {
 			t.Errorf("contact ways: %+v %+v", cards.StoreWays, cards.GuideWays)
+		}
+	})
+}
+
+// TestLiveEditsAndLateAudience: an edit moves the revision on and starts
+// the announcement over (an announcement of the old revision can no
+// longer advance); members bound to the store after the announcement are
+// found once and not again after they join the audience; a cancelled
+// session is upcoming no more and lists its audience to tell.
+func TestLiveEditsAndLateAudience(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		sh1, _ := retailFixture(t, s)
+		start := time.Date(2027, 1, 10, 12, 0, 0, 0, time.UTC)
+		now := start.Add(-72 * time.Hour)
+		l := &store.LiveSession{Key: "l-1", BrandID: "acme", StoreID: "sh-1", Title: "Spring", URL: "https://live.example.com/l-1",
+			StartsAt: start, EndsAt: start.Add(time.Hour)}
+		if _, err := s.CreateLiveSession(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+		batch, err := s.InviteLiveBatch(ctx, l, now, 500)
+		if err != nil || len(batch) != len(sh1) {
+			t.Fatalf("announcement = %d members, %v", len(batch), err)
+		}
+		if ok, err := s.AdvanceLiveInvite(ctx, l.ID, 0, batch[len(batch)-1].MemberID, true, now); err != nil || !ok {
+			t.Fatalf("AdvanceLiveInvite = %v, %v", ok, err)
+		}
+		if up, err := s.UpcomingLiveSessions(ctx, now, 10); err != nil || len(up) != 1 {
+			t.Fatalf("upcoming = %+v, %v", up, err)
+		}
+		// A member bound to sh-1 after the announcement.
+		m, _, err := s.EnsureMember(ctx, store.NewMember{Phone: "13800138009", BrandID: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Bind(ctx, &store.Binding{MemberID: m.ID, BrandID: "acme", GuideID: "g-1", StoreID: "sh-1", Reason: "manual"}); err != nil {
+			t.Fatal(err)
+		}
+		late, err := s.LateLiveAudience(ctx, l, now, 500)
+		if err != nil || len(late) != 1 || late[0].MemberID != m.ID || late[0].GuideID != "g-1" {
+			t.Fatalf("late audience = %+v, %v", late, err)
+		}
+		if _, err := s.EnsureLiveAudience(ctx, &late[0]); err != nil {
+			t.Fatal(err)
+		}
+		if again, err := s.LateLiveAudience(ctx, l, now, 500); err != nil || len(again) != 0 {
+			t.Errorf("late audience again = %+v, %v", again, err)
+		}
+
+		title := "Spring, live"
+		got, err := s.UpdateLiveSession(ctx, "acme", "l-1", store.LiveEdit{Title: &title}, now)
+		if err != nil || got.Revision != 1 || got.Change != store.LiveUpdated || got.InvitedAt != nil {
+			t.Fatalf("edit = %+v, %v", got, err)
+		}
+		if ok, _ := s.AdvanceLiveInvite(ctx, l.ID, 0, 1, true, now); ok {
+			t.Error("the old revision's announcement advanced")
+		}
+		if up, _ := s.UpcomingLiveSessions(ctx, now, 10); len(up) != 0 {
+			t.Errorf("a session being announced again is upcoming: %+v", up)
+		}
+		c, fresh, err := s.CancelLiveSession(ctx, "acme", "l-1", now)
+		if err != nil || !fresh || c.CancelledAt == nil || c.Revision != 2 || c.Change != store.LiveCancelled {
+			t.Fatalf("cancel = %+v, %v, %v", c, fresh, err)
+		}
+		tell, err := s.CancelLiveBatch(ctx, c, 500)
+		if err != nil || len(tell) != len(sh1)+1 {
+			t.Errorf("to tell of the cancellation: %d, %v; want %d", len(tell), err, len(sh1)+1)
+		}
+		if _, err := s.AdvanceLiveInvite(ctx, l.ID, 2, tell[len(tell)-1].MemberID, true, now); err != nil {
+			t.Fatal(err)
+		}
+		if up, _ := s.UpcomingLiveSessions(ctx, now, 10); len(up) != 0 {
+			t.Errorf("a cancelled session is upcoming: %+v", up)
+		}
+		if _, err := s.UpdateLiveSession(ctx, "acme", "l-1", store.LiveEdit{Title: &title}, now); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("editing a cancelled session: %v", err)
 		}
 	})
 }

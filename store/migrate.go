@@ -123,6 +123,9 @@ var migrations = []migration{
 	{id: "0037_contact_way_channels", up: migrateContactWayChannels},
 	// Moment tasks read on a schedule: who can see the posts.
 	{id: "0038_moment_results", up: migrateMomentResults},
+	// Live sessions are edited (a revision announced again) and
+	// cancelled.
+	{id: "0039_live_edits", up: migrateLiveEdits},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

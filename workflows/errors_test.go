@@ -297,9 +297,9 @@ func TestLoadErrors(t *testing.T) {
 			yaml: "name: recall\ntrigger:\n  event: x.\nentry:\n  brand: camellia\ngoal: [x.coupon_redeemed, y.other]\nsteps:\n  - wait: 1d\n",
 			want: []string{
 				`recall.yaml:3:10: trigger.event: unknown event "x."; events are member.joined, member.left, member.tagged, purchase.completed, ` +
-					`purchase.refunded, message.received, store.visited, member.signed_up, member.updated, member.untagged, coupon.redeemed, coupon.unredeemed, live.scheduled, live.joined, live.left and live.ordered, or x.<name> for a brand's own`,
+					`purchase.refunded, message.received, store.visited, member.signed_up, member.updated, member.untagged, coupon.redeemed, coupon.unredeemed, live.scheduled, live.joined, live.left, live.ordered and live.cancelled, or x.<name> for a brand's own`,
 				`recall.yaml:6:27: goal[1]: unknown event "y.other"; events are member.joined, member.left, member.tagged, purchase.completed, ` +
-					`purchase.refunded, message.received, store.visited, member.signed_up, member.updated, member.untagged, coupon.redeemed, coupon.unredeemed, live.scheduled, live.joined, live.left, live.ordered and guide_task.completed, ` +
+					`purchase.refunded, message.received, store.visited, member.signed_up, member.updated, member.untagged, coupon.redeemed, coupon.unredeemed, live.scheduled, live.joined, live.left, live.ordered, live.cancelled and guide_task.completed, ` +
 					`or x.<name> for a brand's own`,
 			},
 		},

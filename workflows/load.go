@@ -113,7 +113,7 @@ var (
 	tagRE  = regexp.MustCompile(`^[\p{L}\p{N}_.:-]{1,64}$`)
 )
 
-var topFields = []string{"name", "description", "trigger", "entry", "goal", "send_rules", "steps"}
+var topFields = []string{"name", "description", "trigger", "entry", "goal", "exit", "send_rules", "steps"}
 
 func (d *decoder) workflow(root *yaml.Node) *Workflow {
 	w := &Workflow{SendRules: defaultSendRules()}
@@ -145,6 +145,9 @@ func (d *decoder) workflow(root *yaml.Node) *Workflow {
 	noGoal := false
 	if p, ok := f["goal"]; ok {
 		w.Goals, noGoal = d.goals(p.Val)
+	}
+	if p, ok := f["exit"]; ok {
+		w.Exits = d.exits(p.Val)
 	}
 	if p, ok := f["send_rules"]; ok {
 		d.sendRules(p.Val, &w.SendRules)

@@ -210,3 +210,41 @@ func (d *decoder) goals(n *yaml.Node) ([]Goal, bool) {
 	}
 	return goals, false
 }
+
+// exits reads exit: an event, {event, filter}, or a list of these.
+func (d *decoder) exits(n *yaml.Node) []Goal {
+	nodes := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		nodes = n.Content
+		if len(nodes) == 0 {
+			d.Errorf(n, "exit", "empty exit list: name at least one event, or leave exit out")
+		}
+	}
+	var exits []Goal
+	for i, c := range nodes {
+		path := "exit"
+		if n.Kind == yaml.SequenceNode {
+			path = fmt.Sprintf("exit[%d]", i)
+		}
+		var g Goal
+		switch c.Kind {
+		case yaml.ScalarNode:
+			g.Event, _ = d.event(c, path, allEvents)
+		case yaml.MappingNode:
+			f := d.Fields(c, path, "an exit", []string{"event", "filter"})
+			if p, ok := f["event"]; ok {
+				g.Event, _ = d.event(p.Val, path+".event", allEvents)
+			} else {
+				d.Errorf(c, path, "missing event: the event that ends the run")
+			}
+			if p, ok := f["filter"]; ok {
+				g.Filter = d.expr(p.Val, path+".filter", resultBool)
+			}
+		default:
+			d.Errorf(c, path, "expected an event, or a mapping with event and filter; got %s", yamlcheck.Describe(c))
+			continue
+		}
+		exits = append(exits, g)
+	}
+	return exits
+}

@@ -19,7 +19,7 @@ var triggerEvents = []string{
 	events.TypeMemberJoined, events.TypeMemberLeft, events.TypeMemberTagged, events.TypePurchaseCompleted,
 	events.TypePurchaseRefunded, events.TypeMessageReceived, events.TypeStoreVisited, events.TypeMemberSignedUp, events.TypeMemberUpdated, events.TypeMemberUntagged,
 	events.TypeCouponRedeemed, events.TypeCouponUnredeemed,
-	events.TypeLiveScheduled, events.TypeLiveJoined, events.TypeLiveLeft, events.TypeLiveOrdered,
+	events.TypeLiveScheduled, events.TypeLiveJoined, events.TypeLiveLeft, events.TypeLiveOrdered, events.TypeLiveCancelled,
 }
 
 // isCustomEvent reports a brand's own event type: "x." and a name.
@@ -55,10 +55,13 @@ type Workflow struct {
 	File string
 	// Version is the content hash of the YAML the workflow was loaded
 	// from: runs are pinned to it. See VersionOf.
-	Version   string
-	Trigger   Trigger
-	Entry     Entry
-	Goals     []Goal
+	Version string
+	Trigger Trigger
+	Entry   Entry
+	Goals   []Goal
+	// Exits are events that end a run without counting it as converted
+	// (exit: live.cancelled): the reason to nudge is gone.
+	Exits     []Goal
 	SendRules SendRules
 	// Steps in file order; a run starts at Steps[0].
 	Steps []*Step

@@ -78,14 +78,16 @@ var commands = []command{
 			fs.StringVar(&o.settleDate, "date", "", "the day to settle, YYYY-MM-DD in ledger.time_zone")
 			fs.StringVar(&o.settleFormat, "format", "csv", "output: csv or json")
 		}},
-	{name: "live", config: true, words: []string{"schedule", "funnel"},
+	{name: "live", config: true, words: []string{"schedule", "edit", "cancel", "funnel"},
 		synopsis: []string{"live schedule --brand B --file SESSION.json [--config FILE]",
+			"live edit ID --brand B --file EDIT.json [--config FILE]",
+			"live cancel ID --brand B [--config FILE]",
 			"live funnel ID --brand B [--config FILE]"},
-		summary: "schedule a store's live session (its members are invited by the running workers), or print a session's funnel per store",
+		summary: "schedule, edit or cancel a store's live session (its members are invited, or told, by the running workers), or print a session's funnel per store",
 		example: "scrmgw live schedule --brand camellia --file live-0110.json",
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.StringVar(&o.brand, "brand", "", "the brand of the session")
-			fs.StringVar(&o.liveFile, "file", "", "schedule: the session as JSON, as POST /api/v1/live-sessions takes it")
+			fs.StringVar(&o.liveFile, "file", "", "schedule: the session as JSON, as POST /api/v1/live-sessions takes it; edit: the fields that change, as PATCH /api/v1/live-sessions/{id} takes them")
 		}},
 	{name: "workflow", config: true, words: []string{"validate", "dry-run"},
 		synopsis: []string{"workflow validate FILE...",

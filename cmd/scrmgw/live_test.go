@@ -59,6 +59,14 @@ func TestLiveCommand(t *testing.T) {
 		{[]string{"live", "schedule", "--file", good}, 2, "", "usage"},
 		{[]string{"live", "funnel", "live-1", "--brand", "acme"}, 0, `"stores": []`, ""},
 		{[]string{"live", "funnel", "live-9", "--brand", "acme"}, 1, "", `no live session "live-9"`},
+		{[]string{"live", "edit", "live-1", "--brand", "acme", "--file", write("edit.json", `{"starts_at":"2027-01-11T20:00:00+08:00","ends_at":"2027-01-11T21:00:00+08:00"}`)},
+			0, `"change": "rescheduled"`, ""},
+		{[]string{"live", "edit", "live-1", "--brand", "acme", "--file", write("late.json", `{"ends_at":"2027-01-11T19:00:00+08:00"}`)}, 2, "", "ends_at: must be after starts_at"},
+		{[]string{"live", "edit", "live-1", "--brand", "acme"}, 2, "", "usage"},
+		{[]string{"live", "cancel", "live-1", "--brand", "acme"}, 0, `"change": "cancelled"`, ""},
+		{[]string{"live", "cancel", "live-1", "--brand", "acme"}, 0, `"cancelled_at"`, "cancelled before; unchanged"},
+		{[]string{"live", "edit", "live-1", "--brand", "acme", "--file", write("title.json", `{"title":"x"}`)}, 2, "", "is cancelled"},
+		{[]string{"live", "cancel", "live-9", "--brand", "acme"}, 1, "", `no live session "live-9"`},
 		{[]string{"live", "broadcast", "--brand", "acme"}, 2, "", "schedule"},
 	} {
 		var out, errb bytes.Buffer

@@ -135,7 +135,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		if len(positional) == 0 || o.brand == "" || (positional[0] == "schedule" && (len(positional) != 1 || o.liveFile == "")) ||
-			(positional[0] == "funnel" && len(positional) != 2) {
+			(positional[0] == "funnel" && len(positional) != 2) || (positional[0] == "cancel" && len(positional) != 2) ||
+			(positional[0] == "edit" && (len(positional) != 2 || o.liveFile == "")) {
 			fmt.Fprint(stderr, cmd.usageLines())
 			return 2
 		}

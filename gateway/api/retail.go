@@ -19,6 +19,8 @@ import (
 //	POST /live-sessions              schedule a live session (commerce)
 //	GET  /live-sessions              a brand's sessions
 //	GET  /live-sessions/{id}         a session and its funnel per store
+//	PATCH /live-sessions/{id}        edit a session (announced again)
+//	POST /live-sessions/{id}/cancel  cancel a session (its invitations stop)
 //	PUT  /stores/{id}/products       a store's assortment of a brand (catalog)
 //	GET  /stores/{id}/products       what a store carries (every brand, or ?brand=)
 //	POST /guides/{id}/share-links    a guide's share link (guides)
@@ -27,6 +29,10 @@ import (
 // announced to its audience (the wiring: the store and the queue).
 type LiveScheduler interface {
 	ScheduleLive(ctx context.Context, l *store.LiveSession) (fresh bool, err error)
+	// EditLive edits a session and has it announced again.
+	EditLive(ctx context.Context, brand, id string, e store.LiveEdit) (*store.LiveSession, error)
+	// CancelLive cancels a session and has the cancellation announced.
+	CancelLive(ctx context.Context, brand, id string) (l *store.LiveSession, fresh bool, err error)
 }
 
 func (s *Server) mountRetail(group func(resource string) *gin.RouterGroup) {
@@ -34,6 +40,8 @@ func (s *Server) mountRetail(group func(resource string) *gin.RouterGroup) {
 	commerce.POST("/live-sessions", s.scheduleLive)
 	commerce.GET("/live-sessions", s.listLive)
 	commerce.GET("/live-sessions/:id", s.getLive)
+	commerce.PATCH("/live-sessions/:id", s.editLive)
+	commerce.POST("/live-sessions/:id/cancel", s.cancelLive)
 	catalog := group(ResourceCatalog)
 	catalog.PUT("/stores/:id/products", s.putAssortment)
 	catalog.GET("/stores/:id/products", s.getAssortment)
@@ -76,6 +84,80 @@ func (s *Server) scheduleLive(c *gin.Context) {
 		s.log.InfoContext(c.Request.Context(), "live session scheduled", "brand", brand, "live", l.Key, "store", l.StoreID)
 	}
 	c.JSON(status, l)
+}
+
+// liveEditInput is the body of PATCH /live-sessions/{id}: the fields
+// given change.
+type liveEditInput struct {
+	Brand    string     `json:"brand"`
+	Title    *string    `json:"title"`
+	URL      *string    `json:"url"`
+	StartsAt *time.Time `json:"starts_at"`
+	EndsAt   *time.Time `json:"ends_at"`
+}
+
+// editLive is PATCH /api/v1/live-sessions/{id}: the edited session,
+// announced again to its audience in the background (a new start moves
+// the reminders and sends a new invitation; a new title or URL goes into
+// the reminders left). 409 for a cancelled or ended session.
+func (s *Server) editLive(c *gin.Context) {
+	if s.live == nil {
+		abort(c, newError(http.StatusServiceUnavailable, "unavailable", "live sessions are not running in this process"))
+		return
+	}
+	var in liveEditInput
+	if e := decodeJSON(c, s.maxBody, &in); e != nil {
+		abort(c, e)
+		return
+	}
+	brand, ok := tillBrand(c, in.Brand)
+	if !ok {
+		return
+	}
+	l, err := s.live.EditLive(c.Request.Context(), brand, c.Param("id"), store.LiveEdit{Title: in.Title, URL: in.URL, StartsAt: in.StartsAt, EndsAt: in.EndsAt})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.log.InfoContext(c.Request.Context(), "live session edited", "brand", brand, "live", l.Key, "revision", l.Revision, "change", l.Change)
+	c.JSON(http.StatusOK, l)
+}
+
+// liveCancelInput is the body of POST /live-sessions/{id}/cancel
+// (optional with a brand token).
+type liveCancelInput struct {
+	Brand string `json:"brand"`
+}
+
+// cancelLive is POST /api/v1/live-sessions/{id}/cancel: the cancelled
+// session; everyone it was announced to gets live.cancelled in the
+// background, which ends their invitations and reminders. Cancelling
+// again answers the session as it is; an ended session is 409.
+func (s *Server) cancelLive(c *gin.Context) {
+	if s.live == nil {
+		abort(c, newError(http.StatusServiceUnavailable, "unavailable", "live sessions are not running in this process"))
+		return
+	}
+	var in liveCancelInput
+	if c.Request.ContentLength != 0 {
+		if e := decodeJSON(c, s.maxBody, &in); e != nil {
+			abort(c, e)
+			return
+		}
+	}
+	brand, ok := tillBrand(c, in.Brand)
+	if !ok {
+		return
+	}
+	l, fresh, err := s.live.CancelLive(c.Request.Context(), brand, c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if fresh {
+		s.log.InfoContext(c.Request.Context(), "live session cancelled", "brand", brand, "live", l.Key)
+	}
+	c.JSON(http.StatusOK, l)
 }
 
 // listLive is GET /api/v1/live-sessions: the brand's sessions by id

@@ -25,6 +25,14 @@ func (r recordLive) ScheduleLive(ctx context.Context, l *store.LiveSession) (boo
 	return r.s.CreateLiveSession(ctx, l)
 }
 
+func (r recordLive) EditLive(ctx context.Context, brand, id string, e store.LiveEdit) (*store.LiveSession, error) {
+	return r.s.UpdateLiveSession(ctx, brand, id, e, time.Now())
+}
+
+func (r recordLive) CancelLive(ctx context.Context, brand, id string) (*store.LiveSession, bool, error) {
+	return r.s.CancelLiveSession(ctx, brand, id, time.Now())
+}
+
 // detailField is the field the first detail of an error names.
 func detailField(out map[string]any) string {
 	e, _ := out["error"].(map[string]any)
@@ -86,6 +94,43 @@ func TestRetailAPIBrands(t *testing.T) {
 				}
 			})
 		}
+		// Edits and the cancellation, within the brand.
+		for _, tc := range []struct {
+			name, method, path, token, body string
+			status                          int
+			field                           string
+		}{
+			{"another brand's edit", "PATCH", "/api/v1/live-sessions/l-1", zeta, `{"title":"x"}`, 404, ""},
+			{"an end before the start", "PATCH", "/api/v1/live-sessions/l-1", acme, `{"ends_at":"2027-01-10T19:00:00+08:00"}`, 400, "ends_at"},
+			{"a URL that is none", "PATCH", "/api/v1/live-sessions/l-1", acme, `{"url":"ftp://x"}`, 400, "url"},
+			{"another brand's cancel", "POST", "/api/v1/live-sessions/l-1/cancel", zeta, "", 404, ""},
+			{"an unknown session", "POST", "/api/v1/live-sessions/nope/cancel", acme, "", 404, ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				status, out := c.do(tc.method, tc.path, tc.token, tc.body)
+				if status != tc.status || detailField(out) != tc.field {
+					t.Errorf("%d %v, want %d naming %q", status, out, tc.status, tc.field)
+				}
+			})
+		}
+		if out := c.must(200, "PATCH", "/api/v1/live-sessions/l-1", acme, `{"title":"Spring, live"}`); out["title"] != "Spring, live" ||
+			out["revision"] != 1.0 || out["change"] != "updated" || out["invited_at"] != nil {
+			t.Errorf("a new title: %v", out)
+		}
+		if out := c.must(200, "PATCH", "/api/v1/live-sessions/l-1", acme, `{"starts_at":"2027-01-11T20:00:00+08:00","ends_at":"2027-01-11T21:00:00+08:00"}`); out["revision"] != 2.0 ||
+			out["change"] != "rescheduled" || out["starts_at"] != "2027-01-11T12:00:00Z" {
+			t.Errorf("a new start: %v", out)
+		}
+		if out := c.must(200, "PATCH", "/api/v1/live-sessions/l-1", acme, `{"title":"Spring, live"}`); out["revision"] != 2.0 {
+			t.Errorf("an edit changing nothing: %v", out)
+		}
+		if out := c.must(200, "POST", "/api/v1/live-sessions/l-1/cancel", acme, ""); out["cancelled_at"] == nil || out["change"] != "cancelled" || out["revision"] != 3.0 {
+			t.Errorf("cancelled: %v", out)
+		}
+		if out := c.must(200, "POST", "/api/v1/live-sessions/l-1/cancel?brand=acme", adminToken, ""); out["revision"] != 3.0 {
+			t.Errorf("cancelled again: %v", out)
+		}
+		c.must(409, "PATCH", "/api/v1/live-sessions/l-1", acme, `{"title":"back on"}`)
 		c.must(200, "PUT", "/api/v1/stores/gz-1/products", zeta, `{"items":[{"sku":"Z1","price":"18.50"}]}`)
 		c.must(200, "PUT", "/api/v1/stores/gz-1/products", acme, `{"items":[{"sku":"A1","in_stock":false}]}`)
 		for tok, want := range map[string]string{zeta: `"sku":"Z1"`, acme: `"sku":"A1"`} {

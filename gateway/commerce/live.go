@@ -44,59 +44,128 @@ func isLiveEvent(t string) bool {
 // a guide of the session's store (of any store of the brand for a
 // brand's session) gets a live.scheduled, with the session and the store
 // and guide they are bound to, handed to the workflows, which invite and
-// remind them through their guides. It goes through the members in
-// batches, recording how far it got, so a retry (or the sweep after a
-// crash) goes on where it stopped; each member's event is keyed by the
-// session and member, so nothing is announced twice.
+// remind them through their guides. An edited session is announced again
+// the same way (its revision, and what changed: event data change); a
+// cancelled one logs live.cancelled for everyone it was announced to,
+// which ends their invitations. It goes through the members in batches,
+// recording how far it got, so a retry (or the sweep after a crash) goes
+// on where it stopped, and starts over when the session is edited or
+// cancelled meanwhile; each member's event is keyed by the session, its
+// revision and the member, so nothing is announced twice.
 func (c *Ingester) Invite(ctx context.Context, sessionID int64) error {
-	l, err := c.store.LiveSessionByID(ctx, sessionID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("reading live session %d: %w", sessionID, err)
-	}
-	if l.InvitedAt != nil {
-		return nil
-	}
 	n := 0
 	for {
-		batch, err := c.store.InviteLiveBatch(ctx, l, c.now(), inviteBatch)
+		l, err := c.store.LiveSessionByID(ctx, sessionID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading live session %d: %w", sessionID, err)
+		}
+		if l.InvitedAt != nil {
+			if n > 0 {
+				c.log.InfoContext(ctx, "live session announced", slog.String("brand", l.BrandID), slog.String("live", l.Key),
+					slog.Int("revision", l.Revision), slog.String("change", l.Change), slog.Int("members", n))
+			}
+			return nil
+		}
+		var batch []store.LiveAudience
+		if l.CancelledAt != nil {
+			batch, err = c.store.CancelLiveBatch(ctx, l, inviteBatch)
+		} else {
+			batch, err = c.store.InviteLiveBatch(ctx, l, c.now(), inviteBatch)
+		}
 		if err != nil {
 			return fmt.Errorf("announcing live session %s: %w", l.Key, err)
 		}
 		for i := range batch {
-			if err := c.logEvent(ctx, scheduledEvent(l, &batch[i])); err != nil {
+			if err := c.logEvent(ctx, c.announcement(l, &batch[i], false)); err != nil {
 				return err
 			}
 		}
 		n += len(batch)
 		done := len(batch) < inviteBatch
+		through := l.InvitedThrough
 		if len(batch) > 0 {
-			l.InvitedThrough = batch[len(batch)-1].MemberID
+			through = batch[len(batch)-1].MemberID
 		}
-		if err := c.store.AdvanceLiveInvite(ctx, l.ID, l.InvitedThrough, done, c.now()); err != nil {
+		if _, err := c.store.AdvanceLiveInvite(ctx, l.ID, l.Revision, through, done, c.now()); err != nil {
 			return fmt.Errorf("recording the announcement of live session %s: %w", l.Key, err)
 		}
-		if done {
-			break
-		}
+		// Not advanced: edited or cancelled meanwhile; the next round
+		// reads it again and starts over.
 	}
-	c.log.InfoContext(ctx, "live session announced", slog.String("brand", l.BrandID), slog.String("live", l.Key), slog.Int("members", n))
-	return nil
 }
 
-// scheduledEvent is the live.scheduled of one member of a session's
-// audience.
-func scheduledEvent(l *store.LiveSession, a *store.LiveAudience) *store.Event {
+// InviteLate announces the upcoming sessions (announced, not cancelled,
+// not started) to the members bound to their store since: each gets the
+// session's live.scheduled once (keyed by the session, its revision and
+// the member, as in the announcement) and joins its audience, so a member
+// who adds a guide of the store after the announcement is invited too.
+// The periodic sweep runs it; it returns how many members it announced
+// to.
+func (c *Ingester) InviteLate(ctx context.Context) (int, error) {
+	ls, err := c.store.UpcomingLiveSessions(ctx, c.now(), 100)
+	if err != nil {
+		return 0, fmt.Errorf("listing upcoming live sessions: %w", err)
+	}
+	n := 0
+	for i := range ls {
+		l := &ls[i]
+		for {
+			batch, err := c.store.LateLiveAudience(ctx, l, c.now(), inviteBatch)
+			if err != nil {
+				return n, fmt.Errorf("finding members bound since live session %s: %w", l.Key, err)
+			}
+			for j := range batch {
+				// The event first: a failure after it finds the member
+				// again, and the event is logged once.
+				if err := c.logEvent(ctx, c.announcement(l, &batch[j], true)); err != nil {
+					return n, err
+				}
+				if _, err := c.store.EnsureLiveAudience(ctx, &batch[j]); err != nil {
+					return n, fmt.Errorf("adding member %d to live session %s: %w", batch[j].MemberID, l.Key, err)
+				}
+			}
+			n += len(batch)
+			if len(batch) > 0 {
+				c.log.InfoContext(ctx, "live session announced to members bound since", slog.String("brand", l.BrandID), slog.String("live", l.Key),
+					slog.Int("members", len(batch)))
+			}
+			if len(batch) < inviteBatch {
+				break
+			}
+		}
+	}
+	return n, nil
+}
+
+// announcement is the event of one member of a session's audience:
+// live.scheduled (data change says what an edit changed), or
+// live.cancelled for a cancelled session. A member announced late (bound
+// since) is told of the session as it is, not of a change.
+func (c *Ingester) announcement(l *store.LiveSession, a *store.LiveAudience, late bool) *store.Event {
 	member := a.MemberID
 	at := l.CreatedAt
 	if a.InvitedAt != nil {
 		at = *a.InvitedAt
 	}
-	return &store.Event{Type: events.TypeLiveScheduled, BrandID: l.BrandID, MemberID: &member, Source: liveSource,
-		SourceID: "scheduled:" + strconv.FormatInt(l.ID, 10) + ":" + strconv.FormatInt(a.MemberID, 10), OccurredAt: at,
-		Payload: mustJSON(map[string]any{"live": liveOf(l), "store_id": a.StoreID, "guide_id": a.GuideID})}
+	typ, key := events.TypeLiveScheduled, "scheduled:"+strconv.FormatInt(l.ID, 10)+":"+strconv.FormatInt(a.MemberID, 10)
+	payload := map[string]any{"live": liveOf(l), "store_id": a.StoreID, "guide_id": a.GuideID}
+	if l.Revision > 0 {
+		// Edits and the cancellation happen now, after the invitation.
+		at = c.now()
+		key += ":" + strconv.Itoa(l.Revision)
+		if !late {
+			payload["change"] = l.Change
+		}
+	}
+	if l.CancelledAt != nil {
+		typ, key = events.TypeLiveCancelled, "cancelled:"+strconv.FormatInt(l.ID, 10)+":"+strconv.FormatInt(a.MemberID, 10)
+		at = *l.CancelledAt
+	}
+	return &store.Event{Type: typ, BrandID: l.BrandID, MemberID: &member, Source: liveSource, SourceID: key, OccurredAt: at,
+		Payload: mustJSON(payload)}
 }
 
 // liveEvent applies the live platform's live.joined, live.left and

@@ -64,6 +64,9 @@ type Options struct {
 	// Nearest finds the stores nearest a point for the stores page's
 	// probe (the assigner's index); nil hides the probe.
 	Nearest Nearest
+	// Live schedules and cancels live sessions (the gateway's: it has
+	// them announced); nil makes the live page read-only.
+	Live api.LiveScheduler
 	// Queues reads the task queues for the operations page (an
 	// asynq.Inspector); nil shows none.
 	Queues Queues
@@ -184,6 +187,7 @@ func (c *Console) Mount(r *gin.Engine) {
 	pages.GET("/members/:id/erase", c.requires(mem, true), c.eraseForm)
 	pages.GET("/commerce", c.requires(api.ResourceCommerce, false), c.commercePage)
 	pages.GET("/commerce/settlements.csv", c.requires(api.ResourceCommerce, false), c.settlementsCSV)
+	pages.GET("/live", c.requires(api.ResourceCommerce, false), c.livePage)
 	pages.GET("/operations", c.requires(api.ResourceAudit, false), c.adminOnly, c.operationsPage)
 
 	checks := g.Group("", c.session, c.csrf)
@@ -197,6 +201,8 @@ func (c *Console) Mount(r *gin.Engine) {
 	writes.POST("/workflows/:brand/:name/enable", c.write(wf, c.setEnabled(true))...)
 	writes.POST("/workflows/:brand/:name/disable", c.write(wf, c.setEnabled(false))...)
 	writes.POST("/workflows/:brand/:name/versions/:version/retire", c.write(wf, c.retire)...)
+	writes.POST("/live", c.write(api.ResourceCommerce, c.scheduleLive)...)
+	writes.POST("/live/:id/cancel", c.write(api.ResourceCommerce, c.cancelLive)...)
 	// A member's export is a read (read-only tokens may), erasure a
 	// write; both are audited under their own actions, as the API's.
 	writes.POST("/members/:id/export", api.RequireResource(mem), c.action(store.AuditMemberExport), c.audited, c.csrf,
@@ -250,6 +256,7 @@ var navItems = []navItem{
 	{"/members", "nav.members", api.ResourceMembers, false},
 	{"/stores", "nav.stores", api.ResourceCatalog, false},
 	{"/commerce", "nav.commerce", api.ResourceCommerce, false},
+	{"/live", "nav.live", api.ResourceCommerce, false},
 	{"/operations", "nav.operations", api.ResourceAudit, true},
 }
 

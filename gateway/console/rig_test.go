@@ -118,7 +118,7 @@ func newRig(t *testing.T, dialect string, cfg console.Config) *rig {
 	}
 	r := &rig{t: t, store: st, engine: eng, now: time.Now(), audit: rec, assigner: as, redis: ropt}
 	apiSrv := api.New(api.Options{Store: st, AdminToken: adminToken, Workflows: eng, Audit: rec, Assigner: as, MaxBodyBytes: 1 << 20, MaxBulkBodyBytes: 1 << 20})
-	c := console.New(console.Options{Store: st, Auth: apiSrv, Workflows: eng, Audit: rec, Nearest: as,
+	c := console.New(console.Options{Store: st, Auth: apiSrv, Workflows: eng, Audit: rec, Nearest: as, Live: liveRecorder{st},
 		LoadOptions: workflows.Options{Templates: reg},
 		DryRun:      engine.DryRunOptions{Templates: reg, Locale: "zh", Specs: []adapters.Spec{wecom.Spec(), dingtalk.SpecFor("ding-robot")}},
 		Config:      cfg, Now: r.clock, Queues: insp,

@@ -13,6 +13,13 @@
 // state names the guide or store, so the binding follows when WeCom
 // reports the new contact.
 //
+// Each store links its cloud store (shop.go), GET
+// /m/stores/{id}/products?brand=ID: what the store carries of the brand,
+// at its price, in stock or not, each product linking to its page on the
+// brand's shop. Opened by a guide's share link (?share_token=), it names
+// the guide and carries the token on in every product link, so the
+// shop's order credits the guide and store.
+//
 // The page is server-rendered with html/template from embedded assets, no
 // framework; Chinese first, English when Accept-Language (or ?lang=en)
 // prefers it. Every answer carries a strict Content-Security-Policy: no

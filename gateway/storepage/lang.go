@@ -38,6 +38,8 @@ type text struct {
 	NearYou, NearCity, NoneNear, NearestFar, Hours, HoursUnknown, OpenNow, Closed       string
 	Navigate, Guides, AddGuide, AddStore, ScanHint, NoGuides, BadBrand, BadInput, Km, M string
 	Privacy                                                                             string
+	// The cloud-store page.
+	Shop, ShopTitle, ShopBack, ShopEmpty, ShopBuy, ShopNoLink, OutOfStock, InStock, Recommended, NoStore string
 	// The member code page.
 	CodeTitle, CodeHint, CodeRefresh, ValidUntil, LinkExpired, LinkInvalid string
 }
@@ -50,7 +52,10 @@ var texts = map[string]text{
 		Navigate: "导航", Guides: "门店导购", AddGuide: "加企业微信", AddStore: "添加门店企业微信",
 		ScanHint: "长按识别二维码，添加后即可随时咨询", NoGuides: "到店即可获得专属导购服务",
 		BadBrand: "没有找到这个品牌。", BadInput: "位置或城市有误：%s", Km: "%.1f 公里", M: "%d 米",
-		Privacy:   "您的位置只用于查找附近门店，不会被保存。",
+		Privacy: "您的位置只用于查找附近门店，不会被保存。",
+		Shop:    "逛云店", ShopTitle: "门店云店", ShopBack: "附近门店", ShopEmpty: "这家门店暂时没有上架商品，欢迎到店选购。",
+		ShopBuy: "去购买", ShopNoLink: "到店购买", OutOfStock: "暂时缺货", InStock: "有货", Recommended: "导购%s为您推荐",
+		NoStore:   "没有找到这家门店。",
 		CodeTitle: "会员码", CodeHint: "结账时请出示给收银员扫码，可识别会员、积分和可用优惠券", CodeRefresh: "每分钟自动更新，请勿截图转发",
 		ValidUntil: "%s前有效", LinkExpired: "这个链接已过期。请在对话中再发送“会员码”获取新的链接。", LinkInvalid: "链接无效。请在对话中发送“会员码”获取。"},
 	"en": {Lang: "en", Title: "Stores near you", Locate: "Use my location", Locating: "Finding you…",
@@ -60,7 +65,10 @@ var texts = map[string]text{
 		Navigate: "Directions", Guides: "Personal shoppers", AddGuide: "Add on WeCom", AddStore: "Add the store on WeCom",
 		ScanHint: "Press and hold the QR code to add, then message any time", NoGuides: "Ask in store for a personal shopper",
 		BadBrand: "We could not find this brand.", BadInput: "Check the location or city: %s", Km: "%.1f km", M: "%d m",
-		Privacy:   "Your location is only used to find stores and is not kept.",
+		Privacy: "Your location is only used to find stores and is not kept.",
+		Shop:    "Shop this store", ShopTitle: "Store shop", ShopBack: "Stores near you", ShopEmpty: "This store has no products online yet; visit us in store.",
+		ShopBuy: "Buy", ShopNoLink: "In store", OutOfStock: "Out of stock", InStock: "In stock", Recommended: "Picked for you by %s",
+		NoStore:   "We could not find this store.",
 		CodeTitle: "Member code", CodeHint: "Show this at the till to use your points and coupons", CodeRefresh: "Refreshes every minute; do not share screenshots",
 		ValidUntil: "valid until %s", LinkExpired: "This link has expired. Send \"member code\" in the chat for a new one.", LinkInvalid: "This link is not valid. Send \"member code\" in the chat for one."},
 }

@@ -53,6 +53,9 @@ type Directory interface {
 	// StoreCards reads the listed stores with their guides and QR codes
 	// at once (not a query per store and guide).
 	StoreCards(ctx context.Context, ids []string, guidesPerStore int) (*store.StoreCards, error)
+	// Assortment is what a store carries of a brand (its cloud store).
+	Assortment(ctx context.Context, storeID, brand string) ([]store.AssortmentItem, error)
+	Guide(ctx context.Context, id, brand string) (*store.Guide, error)
 }
 
 // Finder finds the active stores of a brand nearest a point, nearest
@@ -68,6 +71,9 @@ type Options struct {
 	// Codes opens member code links (the member code page); nil answers
 	// every link 404.
 	Codes MemberCodes
+	// Shares verifies the share tokens of guides' links to a store's
+	// cloud-store page; nil ignores them.
+	Shares ShareVerifier
 	// Now is the clock (open now or not). Default time.Now.
 	Now func() time.Time
 	// Log logs failures. Default: discarded.
@@ -79,6 +85,7 @@ type Page struct {
 	o        Options
 	tmpl     *template.Template
 	codeTmpl *template.Template
+	shopTmpl *template.Template
 	thumb    []byte
 	version  map[string]string // asset → content hash, for cache busting
 }
@@ -109,6 +116,9 @@ func New(o Options) *Page {
 	p.codeTmpl = template.Must(template.New("code.html").Funcs(template.FuncMap{
 		"asset": func(name string) string { return StaticPath + "/" + name + "?v=" + p.version[name] },
 	}).ParseFS(assets, "assets/code.html"))
+	p.shopTmpl = template.Must(template.New("shop.html").Funcs(template.FuncMap{
+		"asset": func(name string) string { return StaticPath + "/" + name + "?v=" + p.version[name] },
+	}).ParseFS(assets, "assets/shop.html"))
 	p.thumb = cardThumb()
 	return p
 }
@@ -116,6 +126,7 @@ func New(o Options) *Page {
 // Mount registers the page and its assets on r.
 func (p *Page) Mount(r gin.IRoutes) {
 	r.GET(PagePath, p.serve)
+	r.GET(ShopPath, p.shop)
 	r.GET(StaticPath+"/:file", p.static)
 	p.mountCodes(r)
 }
@@ -152,8 +163,10 @@ type pageData struct {
 type storeCard struct {
 	Name, Address, Hours, Distance string
 	// Open is "open", "closed" or "" (hours not readable).
-	Open    string
-	MapURL  string
+	Open   string
+	MapURL string
+	// Shop is the store's cloud-store page.
+	Shop    string
 	StoreQR string
 	Guides  []guideCard
 }
@@ -237,7 +250,9 @@ func (p *Page) serve(c *gin.Context) {
 		if !ok {
 			continue // removed since the index was built
 		}
-		d.Stores = append(d.Stores, *p.card(&rs, cards, h, t))
+		card := p.card(&rs, cards, h, t)
+		card.Shop = shopURL(rs.ID, b.ID, d.Lang)
+		d.Stores = append(d.Stores, *card)
 	}
 	p.render(c, http.StatusOK, d)
 }

@@ -556,6 +556,12 @@ func (s *sim) until(t time.Time, w *workflows.WaitFor) *reached {
 				return &reached{goal: true}
 			}
 		}
+		for i := range s.wf.Exits {
+			if ok, _ := s.wf.Exits[i].Matches(ev.Type, env); ok {
+				s.record("exit", "", ev.Type+" is an exit: run ends (exited)")
+				return &reached{goal: true}
+			}
+		}
 		if w != nil && ev.Type == w.Event {
 			if ok, _ := w.Filter.Bool(env); ok {
 				return &reached{}

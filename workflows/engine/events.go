@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/scrmgw/scrmgw/events"
@@ -17,7 +18,8 @@ import (
 
 // HandleEvent applies an event of the log to the workflows of its member:
 // first goals (matching active runs end as converted, their pending wakes
-// cancelled), then wait_for steps waiting for it, then triggers (enabled
+// cancelled), then exits (matching runs end as exited), then wait_for
+// steps waiting for it, then triggers (enabled
 // workflows of the event's brand start runs). It is idempotent: handling
 // an event again changes nothing (runs record the event that started
 // them). Events without a member are ignored.
@@ -74,8 +76,14 @@ func (e *Engine) HandleEvent(ctx context.Context, ev *store.Event) error {
 			e.log.WarnContext(ctx, "run of an unloadable workflow", "run_id", run.ID, slog.Any("error", err))
 			continue
 		}
-		if run.WaitEvent != ev.Type && !slices.ContainsFunc(wf.Goals, func(g workflows.Goal) bool { return g.Event == ev.Type }) {
+		named := func(g workflows.Goal) bool { return g.Event == ev.Type }
+		if run.WaitEvent != ev.Type && !slices.ContainsFunc(wf.Goals, named) && !slices.ContainsFunc(wf.Exits, named) {
 			continue // nothing of the run waits for this event
+		}
+		if other, err := e.otherLive(ctx, run, wf, fields); err != nil {
+			return fmt.Errorf("handling %s: %w", ev.Type, err)
+		} else if other {
+			continue
 		}
 		env, err := envFor(run.BrandID, run)
 		if errors.Is(err, store.ErrNotFound) {
@@ -85,6 +93,11 @@ func (e *Engine) HandleEvent(ctx context.Context, ev *store.Event) error {
 			return fmt.Errorf("handling %s: %w", ev.Type, err)
 		}
 		if ended, err := e.applyGoals(ctx, run, wf, ev, env, now); err != nil {
+			return err
+		} else if ended {
+			continue
+		}
+		if ended, err := e.applyExits(ctx, run, wf, ev, env, now); err != nil {
 			return err
 		} else if ended {
 			continue
@@ -176,6 +189,49 @@ func (e *Engine) applyGoals(ctx context.Context, run *store.WorkflowRun, wf *wor
 		return true, nil
 	}
 	return false, nil
+}
+
+// applyExits ends the run, not converted, when the event is one of its
+// exits.
+func (e *Engine) applyExits(ctx context.Context, run *store.WorkflowRun, wf *workflows.Workflow, ev *store.Event, env *workflows.Env, now time.Time) (bool, error) {
+	for i := range wf.Exits {
+		ok, err := wf.Exits[i].Matches(ev.Type, env)
+		if err != nil {
+			e.log.WarnContext(ctx, "exit filter failed", "run_id", run.ID, "workflow", wf.Name, slog.Any("error", err))
+			continue
+		}
+		if !ok {
+			continue
+		}
+		ended, err := e.store.EndRun(ctx, run.ID, store.RunExited, "exit: "+ev.Type, now)
+		if err != nil {
+			return false, fmt.Errorf("ending run %d at its exit: %w", run.ID, err)
+		}
+		if ended {
+			e.log.DebugContext(ctx, "run exited", "run_id", run.ID, "workflow", wf.Name, "member_id", run.MemberID, "event", ev.Type)
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// otherLive reports whether an event of a live session concerns a run of
+// another: a run started by a live event (an invitation to a session)
+// answers to the events of its own session only, so that one session's
+// cancellation or orders do not end a member's run for another.
+func (e *Engine) otherLive(ctx context.Context, run *store.WorkflowRun, wf *workflows.Workflow, f eventFields) (bool, error) {
+	if f.live == nil || f.live.ID == "" || run.EventID == nil || !strings.HasPrefix(wf.Trigger.Event, "live.") {
+		return false, nil
+	}
+	trig, err := e.store.Event(ctx, *run.EventID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	tf := e.eventFields(trig)
+	return tf.live != nil && tf.live.ID != f.live.ID, nil
 }
 
 // applyWaitFor moves a run waiting for the event on to on_event.

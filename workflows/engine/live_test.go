@@ -2,6 +2,7 @@ package engine
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +46,46 @@ func TestLiveRemindersQuietHours(t *testing.T) {
 		}
 		if r.State != store.RunDone {
 			t.Errorf("run %s at %s, want done after the session's end", r.State, r.Step)
+		}
+	})
+}
+
+// TestLiveCancelEndsOnlyItsSession: the shipped store-live-invite exits
+// on live.cancelled, and a live session's events act only on the runs
+// it started: another session's cancellation (or edit) leaves the
+// member's run alone, its own ends it as exited (not converted) and
+// nothing more is sent.
+func TestLiveCancelEndsOnlyItsSession(t *testing.T) {
+	forEach(t, at(3, 15, 0), func(t *testing.T, h *harness) {
+		h.putExample("store-live-invite")
+		m := h.member("L", "wecom", "g1")
+		live := func(id string) string {
+			return `{"live":{"id":"` + id + `","title":"夜场","url":"https://live.example.com/` + id + `",
+			  "store_id":"sh1","starts_at":"2025-03-06T20:00:00+08:00","ends_at":"2025-03-06T21:00:00+08:00"},"store_id":"sh1","guide_id":"g1"}`
+		}
+		h.event(events.TypeLiveScheduled, m, live("l-1"))
+		h.runUntil(at(3, 16, 0))
+		h.event(events.TypeLiveCancelled, m, live("l-2"))
+		h.event(events.TypeLiveScheduled, m, strings.Replace(live("l-2"), `"guide_id":"g1"`, `"guide_id":"g1","change":"updated"`, 1))
+		h.runUntil(at(3, 17, 0))
+		if r := h.only(m); r.State != store.RunActive || r.Step != "wait_day_before" {
+			t.Fatalf("after another session's events the run is %s at %s, want active at wait_day_before", r.State, r.Step)
+		}
+		h.event(events.TypeLiveCancelled, m, live("l-1"))
+		h.runUntil(at(7, 12, 0))
+		h.noErrors()
+		r := h.only(m)
+		if r.State != store.RunExited {
+			t.Errorf("run %s at %s, want exited", r.State, r.Step)
+		}
+		var steps []string
+		for _, s := range h.sender.toMembers() {
+			if s.meta.MemberID == m {
+				steps = append(steps, s.meta.Step)
+			}
+		}
+		if !slices.Equal(steps, []string{"invite"}) {
+			t.Errorf("sent %v, want the invitation alone", steps)
 		}
 	})
 }

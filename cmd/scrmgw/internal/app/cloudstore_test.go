@@ -4,12 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
+	"io"
+	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/scrmgw/scrmgw/gateway/commerce"
+	"github.com/scrmgw/scrmgw/gateway/sharelink"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -170,4 +175,135 @@ func TestJourneyCloudStoreShareLink(t *testing.T) {
 	if o3, _ := j.s.app.Store.OrderByNo(ctx, journeyBrand, "WEB-3"); o3.Attribution != commerce.AttributionShare || o3.GuideID == nil || *o3.GuideID != "g-li" {
 		t.Errorf("order through the bot's link = %+v, want credited to g-li (share)", o3)
 	}
+}
+
+// TestJourneyStorePageCloudStore: the store page members open (门店H5)
+// opens a store's cloud store: the store's products of the brand with
+// the store's price (the brand's struck through when the store's is
+// lower), in stock or not, each linking to its page on the shop. 李娜
+// makes a share link to her store's page; a member who opens it sees her
+// recommendation and every product link carries her token, so the shop's
+// order placed from it credits her and sh-1 (attribution share). The page
+// without a token, or with one altered or of another store, links the
+// products plainly and names no guide; a store that does not carry the
+// brand is a 404.
+func TestJourneyStorePageCloudStore(t *testing.T) {
+	j := startJourney(t, journeyChannels{wecom: true}, time.Date(2027, 1, 5, 11, 0, 0, 0, shanghai))
+	ctx := context.Background()
+	for _, req := range []struct{ method, path, body string }{
+		{"POST", "/api/v1/products/bulk", `{"items":[{"brand":"camellia","sku":"CL-100","name":"氨基酸洁面乳","price":129,"category":"洁面","url":"https://shop.example.com/p/CL-100"},
+		  {"brand":"camellia","sku":"TN-200","name":"保湿爽肤水","price":189,"url":"https://shop.example.com/p/TN-200?c=1"}]}`},
+		{"PUT", "/api/v1/stores/sh-1/products", `{"brand":"camellia","items":[{"sku":"CL-100","price":119},{"sku":"TN-200","in_stock":false},{"sku":"BG-1"}]}`},
+		{"POST", "/api/v1/stores", `{"id":"sh-2","name":"徐汇店","brands":["camellia"],"lat":31.19,"lng":121.43,"time_zone":"Asia/Shanghai"}`},
+		{"POST", "/api/v1/brands", `{"id":"rose","name":"玫瑰"}`},
+	} {
+		if code, body := request(t, req.method, j.s.base+req.path, j.tok, req.body); code/100 != 2 {
+			t.Fatalf("seeding %s: %d %s", req.path, code, body)
+		}
+	}
+	page := func(path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", j.s.base+path, nil)
+		req.Header.Set("Accept-Language", "zh-CN,zh;q=0.9")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.Header.Get("Content-Security-Policy") == "" || resp.Header.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: headers %v", path, resp.Header)
+		}
+		return resp.StatusCode, string(b)
+	}
+	// From the store list: each store links its cloud store.
+	if code, body := page("/m/stores?brand=camellia&lat=31.2300&lng=121.4700"); code != 200 ||
+		!strings.Contains(body, `href="/m/stores/sh-1/products?brand=camellia">逛云店</a>`) {
+		t.Fatalf("the store list links no cloud store: %d %s", code, body)
+	}
+	code, plain := page("/m/stores/sh-1/products?brand=camellia")
+	if code != 200 {
+		t.Fatalf("the cloud store: %d %s", code, plain)
+	}
+	for _, want := range [][]string{
+		{"<h1>静安店</h1>", "氨基酸洁面乳", "¥119 <s>¥129</s>", "洁面", "有货", `href="https://shop.example.com/p/CL-100"`, "去购买"},
+		{"保湿爽肤水", "¥189", "暂时缺货", `href="https://shop.example.com/p/TN-200?c=1"`},
+		{"帆布包", "¥59", "有货", "到店购买"},
+	} {
+		if !inOrderText(plain, want...) {
+			t.Errorf("the cloud store lacks %q in order:\n%s", want, plain)
+		}
+	}
+	if strings.Contains(plain, "share_token") || strings.Contains(plain, "为您推荐") {
+		t.Errorf("the page without a token credits someone:\n%s", plain)
+	}
+
+	// 李娜's share link to her store's page.
+	shopURL := j.s.base + "/m/stores/sh-1/products?brand=camellia"
+	code, body := request(t, "POST", j.s.base+"/api/v1/guides/g-li/share-links", j.tok, `{"brand":"camellia","url":"`+shopURL+`"}`)
+	var link struct{ URL, Token string }
+	json.Unmarshal([]byte(body), &link)
+	if code != 201 || !strings.HasPrefix(link.URL, shopURL+"&share_token=") {
+		t.Fatalf("share link to the store page: %d %s", code, body)
+	}
+	code, shared := page(strings.TrimPrefix(link.URL, j.s.base))
+	if code != 200 || !strings.Contains(shared, "导购李娜为您推荐") {
+		t.Fatalf("the shared page: %d %s", code, shared)
+	}
+	q := url.Values{"share_token": {link.Token}}.Encode()
+	for _, want := range []string{`href="https://shop.example.com/p/CL-100?` + q + `"`, `href="https://shop.example.com/p/TN-200?c=1&amp;` + q + `"`} {
+		if !strings.Contains(shared, want) {
+			t.Errorf("the shared page lacks the product link %s:\n%s", want, shared)
+		}
+	}
+
+	// The member buys CL-100 from the link on the page: the shop passes
+	// the token on with the order.
+	re := regexp.MustCompile(`href="(https://shop\.example\.com/p/CL-100\?[^"]+)"`)
+	m := re.FindStringSubmatch(shared)
+	if m == nil {
+		t.Fatalf("no CL-100 link on the shared page")
+	}
+	bought, _ := url.Parse(html.UnescapeString(m[1]))
+	j.event("h5-1", fmt.Sprintf(`{"specversion":"1.0","id":"h5-1","source":"/shop","type":"purchase.completed","brand":"camellia",
+	  "data":{"member":{"phone":"13700137000"},"order_id":"H5-1","channel":"online","items":[{"sku":"CL-100","qty":1,"price":119}],"share_token":%q}}`,
+		bought.Query().Get("share_token")))
+	waitFor(t, "the order from the store page", func() bool { _, err := j.s.app.Store.OrderByNo(ctx, journeyBrand, "H5-1"); return err == nil })
+	o, _ := j.s.app.Store.OrderByNo(ctx, journeyBrand, "H5-1")
+	if o.Attribution != commerce.AttributionShare || o.GuideID == nil || *o.GuideID != "g-li" || o.StoreID == nil || *o.StoreID != "sh-1" {
+		t.Errorf("order from the store page = %+v, want credited to g-li at sh-1 (share)", o)
+	}
+
+	// Tokens that credit nobody from this page, and pages that are none.
+	payload, mac, _ := strings.Cut(strings.TrimPrefix(link.Token, "s1."), ".")
+	otherStore, _ := j.s.app.shares.Make(sharelink.Link{Brand: "camellia", Guide: "g-li", Store: "sh-2", ExpiresAt: time.Now().Add(time.Hour).Unix()})
+	for name, tok := range map[string]string{"altered": "s1." + payload + "." + strings.Repeat("A", len(mac)), "another store's": otherStore} {
+		code, body := page("/m/stores/sh-1/products?brand=camellia&share_token=" + url.QueryEscape(tok))
+		if code != 200 || strings.Contains(body, "share_token") || strings.Contains(body, "为您推荐") || !strings.Contains(body, "氨基酸洁面乳") {
+			t.Errorf("%s token: %d, want the plain page:\n%s", name, code, body)
+		}
+	}
+	if code, body := page("/m/stores/sh-2/products?brand=camellia"); code != 200 || !strings.Contains(body, "这家门店暂时没有上架商品") {
+		t.Errorf("a store without products: %d %s", code, body)
+	}
+	for path, want := range map[string]string{"/m/stores/sh-1/products?brand=rose": "没有找到这家门店", "/m/stores/nope/products?brand=camellia": "没有找到这家门店",
+		"/m/stores/sh-1/products?brand=nope": "没有找到这个品牌", "/m/stores/sh-1/products": "没有找到这个品牌"} {
+		if code, body := page(path); code != 404 || !strings.Contains(body, want) || strings.Contains(body, "氨基酸洁面乳") {
+			t.Errorf("%s: %d, want 404 %s:\n%s", path, code, want, body)
+		}
+	}
+}
+
+// inOrderText reports whether each of want appears in body after the
+// one before it.
+func inOrderText(body string, want ...string) bool {
+	at := 0
+	for _, w := range want {
+		i := strings.Index(body[at:], w)
+		if i < 0 {
+			return false
+		}
+		at += i + len(w)
+	}
+	return true
 }

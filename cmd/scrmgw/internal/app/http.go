@@ -97,6 +97,9 @@ func (a *App) Handler() http.Handler {
 	if a.assigner != nil {
 		pageOpts.Stores = a.assigner
 	}
+	if a.shares != nil {
+		pageOpts.Shares = a.shares
+	}
 	storepage.New(pageOpts).Mount(r)
 	a.console(apiSrv).Mount(r)
 	return r
@@ -111,7 +114,7 @@ func (a *App) console(apiSrv *api.Server) *console.Console {
 		// cannot fail after it did not.
 		a.Log.Error("console: dry runs without coupon batches or quotas", slog.Any("error", err))
 	}
-	o := console.Options{Store: a.Store, Auth: apiSrv, Workflows: a.apiWorkflows(), Audit: a.audit, LedgerZone: a.ledgerZone(),
+	o := console.Options{Store: a.Store, Auth: apiSrv, Workflows: a.apiWorkflows(), Audit: a.audit, LedgerZone: a.ledgerZone(), Live: liveScheduler{a},
 		Queues: asynq.NewInspectorFromRedisClient(a.RDB), Health: a.Ready,
 		LoadOptions: WorkflowOptions(a.Config, a.Templates), DryRun: dry, MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, Logger: a.Log,
 		Config: console.Config{IdleTimeout: a.Config.Console.IdleTimeout, MaxAge: a.Config.Console.MaxAge,

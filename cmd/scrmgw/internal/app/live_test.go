@@ -96,8 +96,11 @@ func TestJourneyStoreLiveWeCom(t *testing.T) {
 	}
 	j.confirmAll()
 
-	// The day before at 20:00: the reminder.
+	// The day before at 20:00: the reminder (both runs past their
+	// invitation first: a run still settling it when the clock jumps
+	// would find the day before gone).
 	j.waitRun("store-live-invite", chen.ID, "wait_day_before")
+	j.waitRun("store-live-invite", wang.ID, "wait_day_before")
 	j.advance(time.Date(2027, 1, 9, 20, 0, 5, 0, shanghai).Sub(j.clock.Now()), "the day-before reminders", func() bool { return len(tasks()) == 4 })
 	wantDay := `[{"msgtype":"link","link":{"title":"明天20:00开播：春季新品试用","picurl":"https://shop.example.com/static/live.png",
 	  "desc":"李娜提醒您：静安店直播明天见。","url":"https://live.example.com/s/live-0110"}}]`
@@ -111,6 +114,7 @@ func TestJourneyStoreLiveWeCom(t *testing.T) {
 
 	// 19:50 on the day: starting in 10 minutes, a text.
 	j.waitRun("store-live-invite", chen.ID, "wait_soon")
+	j.waitRun("store-live-invite", wang.ID, "wait_soon")
 	j.advance(time.Date(2027, 1, 10, 19, 50, 5, 0, shanghai).Sub(j.clock.Now()), "the 10-minute reminders", func() bool { return len(tasks()) == 6 })
 	for _, mt := range tasks()[4:] {
 		if mt.Sender != "li" || len(mt.ExternalUserIDs) != 1 || len(mt.Attachments) != 0 ||
@@ -188,4 +192,249 @@ func mustLive(t *testing.T, j *journey) *store.LiveSession {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// activeRun is a condition: the member's active run of the live
+// invitations waits at step (its wake in the future).
+func (j *journey) activeRun(memberID int64, step string) func() bool {
+	return func() bool {
+		for _, r := range j.runs("store-live-invite", memberID) {
+			if r.State == store.RunActive && r.Step == step && r.WakeAt != nil && r.WakeAt.After(j.clock.Now()) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// quiet sweeps for a while and reports the WeCom message tasks sent
+// meanwhile (none, when nothing is due).
+func (j *journey) quiet(since int) []wecomfake.MsgTemplateRequest {
+	j.t.Helper()
+	for i := 0; i < 6; i++ {
+		if err := j.s.app.engine.Sweep(context.Background()); err != nil {
+			j.t.Logf("sweep: %v", err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return j.wecom.MsgTemplates()[since:]
+}
+
+// TestJourneyStoreLiveEditCancel: store sh-1's live session is moved two
+// days later through the API after its invitations went out: both
+// members are invited again with the new time (the exact WeCom message
+// task), the day-before reminder of the old time never goes out and the
+// one of the new time does. A new title (no new invitation) leaves the
+// runs waiting for the 10-minute reminder; then the session is
+// cancelled: live.cancelled ends both runs (exited, not converted) and
+// at 10 minutes before the old start WeCom receives nothing. Cancelling
+// again answers the same; editing a cancelled session is a conflict.
+func TestJourneyStoreLiveEditCancel(t *testing.T) {
+	start := time.Date(2027, 1, 5, 11, 0, 0, 0, shanghai)
+	j := startJourney(t, journeyChannels{wecom: true}, start)
+	ctx := context.Background()
+	j.enableShipped("store-live-invite")
+	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
+	j.wecomJoin("wmWang", "王先生", "139 0013 9000")
+	waitFor(t, "both members bound", func() bool {
+		for _, p := range []string{"13800138000", "13900139000"} {
+			v, err := j.s.app.Store.MemberByPhone(ctx, p, journeyBrand)
+			if err != nil || len(v.Bindings) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	chen, wang := j.memberByPhone("13800138000"), j.memberByPhone("13900139000")
+	base := len(j.wecom.MsgTemplates())
+	tasks := func() []wecomfake.MsgTemplateRequest { return j.wecom.MsgTemplates()[base:] }
+
+	if code, body := request(t, "POST", j.s.base+"/api/v1/live-sessions", j.tok, liveSession); code != 201 {
+		t.Fatalf("scheduling the live session: %d %s", code, body)
+	}
+	waitFor(t, "the two invitations", func() bool { return len(tasks()) == 2 })
+	j.confirmAll()
+	j.sweepUntil("both runs wait for the day before", func() bool {
+		return j.activeRun(chen.ID, "wait_day_before")() && j.activeRun(wang.ID, "wait_day_before")()
+	})
+
+	// Two days later: invited again, with the new time.
+	code, body := request(t, "PATCH", j.s.base+"/api/v1/live-sessions/live-0110?brand=camellia", j.tok,
+		`{"starts_at":"2027-01-12T20:00:00+08:00","ends_at":"2027-01-12T21:30:00+08:00"}`)
+	if code != 200 || !strings.Contains(body, `"change":"rescheduled"`) || !strings.Contains(body, `"revision":1`) {
+		t.Fatalf("moving the session: %d %s", code, body)
+	}
+	waitFor(t, "the new invitations", func() bool { return len(tasks()) == 4 })
+	wantInvite := `[{"msgtype":"link","link":{"title":"静安店直播：春季新品试用","picurl":"https://shop.example.com/static/live.png",
+	  "desc":"1月12日 20:00开播，李娜邀您来看，直播专享价。","url":"https://live.example.com/s/live-0110"}}]`
+	var to []string
+	for _, mt := range tasks()[2:] {
+		if mt.ChatType != "single" || mt.Sender != "li" || len(mt.ExternalUserIDs) != 1 {
+			t.Errorf("new invitation = %+v", mt)
+		}
+		jsonEq(t, "the new invitation's attachments", attachmentsJSON(mt.Attachments), wantInvite)
+		to = append(to, mt.ExternalUserIDs...)
+	}
+	slices.Sort(to)
+	if !slices.Equal(to, []string{"wmChen", "wmWang"}) {
+		t.Errorf("invited again %v, want wmChen and wmWang", to)
+	}
+	j.confirmAll()
+	j.sweepUntil("the new runs wait for the new day before", func() bool {
+		return j.activeRun(chen.ID, "wait_day_before")() && j.activeRun(wang.ID, "wait_day_before")()
+	})
+	for _, m := range []int64{chen.ID, wang.ID} {
+		rs := j.runs("store-live-invite", m)
+		states := map[string]int{}
+		for _, r := range rs {
+			states[r.State]++
+		}
+		if len(rs) != 2 || states[store.RunExited] != 1 || states[store.RunActive] != 1 {
+			t.Errorf("member %d's runs = %+v, want the old one exited and a new one active", m, rs)
+		}
+	}
+
+	// The old day before passes in silence; the new one reminds.
+	j.clock.Advance(time.Date(2027, 1, 9, 20, 0, 5, 0, shanghai).Sub(j.clock.Now()))
+	if sent := j.quiet(base + 4); len(sent) != 0 {
+		t.Fatalf("reminders at the old time: %+v", sent)
+	}
+	j.advance(time.Date(2027, 1, 11, 20, 0, 5, 0, shanghai).Sub(j.clock.Now()), "the day-before reminders", func() bool { return len(tasks()) == 6 })
+	wantDay := `[{"msgtype":"link","link":{"title":"明天20:00开播：春季新品试用","picurl":"https://shop.example.com/static/live.png",
+	  "desc":"李娜提醒您：静安店直播明天见。","url":"https://live.example.com/s/live-0110"}}]`
+	for _, mt := range tasks()[4:] {
+		jsonEq(t, "the day-before reminder's attachments", attachmentsJSON(mt.Attachments), wantDay)
+	}
+	j.confirmAll()
+	j.sweepUntil("both runs wait for 10 minutes before", func() bool {
+		return j.activeRun(chen.ID, "wait_soon")() && j.activeRun(wang.ID, "wait_soon")()
+	})
+
+	// A new title: no new invitation, the runs wait for the 10 minutes.
+	if code, body := request(t, "PATCH", j.s.base+"/api/v1/live-sessions/live-0110?brand=camellia", j.tok, `{"title":"春季新品试用·加场"}`); code != 200 ||
+		!strings.Contains(body, `"change":"updated"`) {
+		t.Fatalf("a new title: %d %s", code, body)
+	}
+	j.sweepUntil("the runs of the new title wait for 10 minutes before", func() bool {
+		n := 0
+		for _, m := range []int64{chen.ID, wang.ID} {
+			if len(j.runs("store-live-invite", m)) == 3 && j.activeRun(m, "wait_soon")() {
+				n++
+			}
+		}
+		return n == 2
+	})
+	if sent := j.quiet(base + 6); len(sent) != 0 {
+		t.Fatalf("a new title sent %+v", sent)
+	}
+
+	// Cancelled: the runs end, nothing goes out at 19:50.
+	code, body = request(t, "POST", j.s.base+"/api/v1/live-sessions/live-0110/cancel?brand=camellia", j.tok, "")
+	if code != 200 || !strings.Contains(body, `"cancelled_at"`) {
+		t.Fatalf("cancelling: %d %s", code, body)
+	}
+	waitFor(t, "the runs exited", func() bool {
+		for _, m := range []int64{chen.ID, wang.ID} {
+			for _, r := range j.runs("store-live-invite", m) {
+				if r.State == store.RunActive {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	for _, m := range []int64{chen.ID, wang.ID} {
+		for _, r := range j.runs("store-live-invite", m) {
+			if r.State != store.RunExited {
+				t.Errorf("member %d's run %d is %s, want exited", m, r.ID, r.State)
+			}
+		}
+	}
+	j.clock.Advance(time.Date(2027, 1, 12, 19, 50, 5, 0, shanghai).Sub(j.clock.Now()))
+	if sent := j.quiet(base + 6); len(sent) != 0 {
+		t.Fatalf("reminders after the cancellation: %+v", sent)
+	}
+	if code, body := request(t, "POST", j.s.base+"/api/v1/live-sessions/live-0110/cancel?brand=camellia", j.tok, ""); code != 200 || !strings.Contains(body, `"revision":3`) {
+		t.Errorf("cancelling again: %d %s", code, body)
+	}
+	if code, body := request(t, "PATCH", j.s.base+"/api/v1/live-sessions/live-0110?brand=camellia", j.tok, `{"title":"x"}`); code != 409 {
+		t.Errorf("editing a cancelled session: %d %s, want 409", code, body)
+	}
+}
+
+// TestJourneyStoreLiveLateBinding: a member who adds 李娜 after store
+// sh-1's session was announced (before it starts) is invited too, once:
+// the periodic sweep logs live.scheduled for them and the exact WeCom
+// invitation goes out through her; sweeping again sends nothing more,
+// and the funnel counts them invited. Once the session is cancelled, a
+// member bound later is not invited.
+func TestJourneyStoreLiveLateBinding(t *testing.T) {
+	j := startJourney(t, journeyChannels{wecom: true}, time.Date(2027, 1, 5, 11, 0, 0, 0, shanghai))
+	ctx := context.Background()
+	j.enableShipped("store-live-invite")
+	bound := func(phones ...string) func() bool {
+		return func() bool {
+			for _, p := range phones {
+				v, err := j.s.app.Store.MemberByPhone(ctx, p, journeyBrand)
+				if err != nil || len(v.Bindings) == 0 {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
+	waitFor(t, "陈女士 bound", bound("13800138000"))
+	base := len(j.wecom.MsgTemplates())
+	tasks := func() []wecomfake.MsgTemplateRequest { return j.wecom.MsgTemplates()[base:] }
+	if code, body := request(t, "POST", j.s.base+"/api/v1/live-sessions", j.tok, liveSession); code != 201 {
+		t.Fatalf("scheduling the live session: %d %s", code, body)
+	}
+	waitFor(t, "the invitation", func() bool { return len(tasks()) == 1 })
+	waitFor(t, "the announcement done", func() bool { return mustLive(t, j).InvitedAt != nil })
+
+	j.wecomJoin("wmWang", "王先生", "139 0013 9000")
+	waitFor(t, "王先生 bound", bound("13900139000"))
+	wang := j.memberByPhone("13900139000")
+	if err := j.s.app.sweepLive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "王先生's invitation", func() bool { return len(tasks()) == 2 })
+	mt := tasks()[1]
+	if mt.Sender != "li" || !slices.Equal(mt.ExternalUserIDs, []string{"wmWang"}) {
+		t.Errorf("late invitation = %+v, want from li to wmWang", mt)
+	}
+	jsonEq(t, "the late invitation's attachments", attachmentsJSON(mt.Attachments), `[{"msgtype":"link","link":{"title":"静安店直播：春季新品试用",
+	  "picurl":"https://shop.example.com/static/live.png","desc":"1月10日 20:00开播，李娜邀您来看，直播专享价。","url":"https://live.example.com/s/live-0110"}}]`)
+	j.confirmAll()
+	j.sweepUntil("王先生's run waits for the day before", j.activeRun(wang.ID, "wait_day_before"))
+	for range 2 {
+		if err := j.s.app.sweepLive(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sent := j.quiet(base + 2); len(sent) != 0 {
+		t.Errorf("sweeping again sent %+v", sent)
+	}
+	_, body := request(t, "GET", j.s.base+"/api/v1/live-sessions/live-0110?brand=camellia", j.tok, "")
+	if !strings.Contains(body, `"stores":[{"store_id":"sh-1","invited":2,`) {
+		t.Errorf("funnel = %s, want 2 invited at sh-1", body)
+	}
+
+	// Cancelled: a member bound since is not invited.
+	if code, body := request(t, "POST", j.s.base+"/api/v1/live-sessions/live-0110/cancel?brand=camellia", j.tok, ""); code != 200 {
+		t.Fatalf("cancelling: %d %s", code, body)
+	}
+	waitFor(t, "the cancellation announced", func() bool { return mustLive(t, j).InvitedAt != nil })
+	j.wecomJoin("wmZhao", "赵女士", "137 0013 7000")
+	waitFor(t, "赵女士 bound", bound("13700137000"))
+	if err := j.s.app.sweepLive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if sent := j.quiet(base + 2); len(sent) != 0 {
+		t.Errorf("a member bound after the cancellation was invited: %+v", sent)
+	}
+	if rs := j.runs("store-live-invite", j.memberByPhone("13700137000").ID); len(rs) != 0 {
+		t.Errorf("赵女士's runs = %+v, want none", rs)
+	}
 }

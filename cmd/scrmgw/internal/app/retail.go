@@ -53,13 +53,40 @@ func (l liveScheduler) ScheduleLive(ctx context.Context, s *store.LiveSession) (
 	if err != nil {
 		return false, err
 	}
-	if s.InvitedAt == nil {
-		if err := queue.EnqueueID(ctx, l.a.Queue, TypeLiveInvite, s.ID, queue.Default); err != nil {
-			// The sweep queues it again.
-			l.a.Log.WarnContext(ctx, "queueing a live session's announcement failed; the sweep will", "live", s.Key, "error", err)
-		}
-	}
+	l.announce(ctx, s)
 	return fresh, nil
+}
+
+// EditLive implements api.LiveScheduler.
+func (l liveScheduler) EditLive(ctx context.Context, brand, id string, e store.LiveEdit) (*store.LiveSession, error) {
+	s, err := l.a.Store.UpdateLiveSession(ctx, brand, id, e, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	l.announce(ctx, s)
+	return s, nil
+}
+
+// CancelLive implements api.LiveScheduler.
+func (l liveScheduler) CancelLive(ctx context.Context, brand, id string) (*store.LiveSession, bool, error) {
+	s, fresh, err := l.a.Store.CancelLiveSession(ctx, brand, id, time.Now())
+	if err != nil {
+		return nil, false, err
+	}
+	l.announce(ctx, s)
+	return s, fresh, nil
+}
+
+// announce queues the announcement of a session not yet announced to
+// everyone (a task running for it goes on with the new revision).
+func (l liveScheduler) announce(ctx context.Context, s *store.LiveSession) {
+	if s.InvitedAt != nil {
+		return
+	}
+	if err := queue.EnqueueID(ctx, l.a.Queue, TypeLiveInvite, s.ID, queue.Default); err != nil {
+		// The sweep queues it again.
+		l.a.Log.WarnContext(ctx, "queueing a live session's announcement failed; the sweep will", "live", s.Key, "error", err)
+	}
 }
 
 func (a *App) registerLive(mux *asynq.ServeMux) {
@@ -73,8 +100,14 @@ func (a *App) registerLive(mux *asynq.ServeMux) {
 }
 
 // sweepLive queues again the announcements of sessions not finished
-// (their task lost, or their worker gone).
+// (their task lost, or their worker gone), and announces upcoming
+// sessions to the members bound to their store since.
 func (a *App) sweepLive(ctx context.Context) error {
+	if a.commerce != nil {
+		if _, err := a.commerce.InviteLate(ctx); err != nil {
+			a.Log.WarnContext(ctx, "announcing live sessions to members bound since failed; the next sweep goes on", "error", err)
+		}
+	}
 	ls, err := a.Store.LiveSessionsToInvite(ctx, time.Now().Add(-sweepAge), 100)
 	if err != nil {
 		return fmt.Errorf("listing live sessions to announce: %w", err)
