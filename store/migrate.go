@@ -117,6 +117,9 @@ var migrations = []migration{
 	{id: "0035_customer_groups", up: migrateCustomerGroups},
 	// Moment tasks (WeCom 朋友圈) and who posted.
 	{id: "0036_moment_tasks", up: migrateMomentTasks},
+	// Each step visit carries its run's brand, workflow and start time:
+	// the funnel at millions of runs.
+	{id: "0037_funnel_steps", up: migrateFunnelSteps},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas
