@@ -78,8 +78,11 @@ func (f FunnelFilter) stepWhere(brand, workflow string) (string, []any) {
 // workflow's visits without joining each to its run (at 1M runs the join
 // took 0.7–1.3 s, 4.2 s at 5.5M): migration 0037_funnel_steps. The
 // backfill rewrites every run_steps row once. On PostgreSQL the index
-// carries what the funnel's two queries read (an index-only scan once
-// the table is vacuumed); SQLite has no INCLUDE.
+// carries what the funnel's two step queries read (an index-only scan
+// once the table is vacuumed; SQLite has no INCLUDE), and the runs' index
+// by start time (0022's idx_runs_workflow_started, replaced) carries their
+// state and sends: counting a workflow's runs by state read each run's
+// row, 0.2–0.6 s for 24,000 runs spread over the table.
 func migrateFunnelSteps(tx *gorm.DB) error {
 	for _, field := range []string{"BrandID", "Workflow", "RunStartedAt"} {
 		if tx.Migrator().HasColumn(&RunStep{}, field) {
@@ -91,20 +94,35 @@ func migrateFunnelSteps(tx *gorm.DB) error {
 	}
 	backfill := `UPDATE run_steps SET brand_id = r.brand_id, workflow = r.workflow, run_started_at = r.started_at
 		FROM workflow_runs AS r WHERE r.id = run_steps.run_id AND run_steps.run_started_at IS NULL`
-	index := `CREATE INDEX IF NOT EXISTS idx_run_steps_funnel ON run_steps (brand_id, workflow, run_started_at)
-		INCLUDE (step_id, state, failures, run_id, reason, outbox_key)`
+	indexes := []string{
+		`CREATE INDEX IF NOT EXISTS idx_run_steps_funnel ON run_steps (brand_id, workflow, run_started_at)
+			INCLUDE (step_id, state, failures, run_id, reason, outbox_key)`,
+		// The runs by state (and their sends) from the index alone:
+		// idx_runs_workflow_started (0022) with what the count reads.
+		`CREATE INDEX IF NOT EXISTS idx_runs_funnel ON workflow_runs (brand_id, workflow, started_at) INCLUDE (state, sent)`,
+		`DROP INDEX IF EXISTS idx_runs_workflow_started`,
+	}
 	if tx.Dialector.Name() != "postgres" {
 		backfill = `UPDATE run_steps SET
 			brand_id = (SELECT r.brand_id FROM workflow_runs AS r WHERE r.id = run_steps.run_id),
 			workflow = (SELECT r.workflow FROM workflow_runs AS r WHERE r.id = run_steps.run_id),
 			run_started_at = (SELECT r.started_at FROM workflow_runs AS r WHERE r.id = run_steps.run_id)
 			WHERE run_started_at IS NULL AND EXISTS (SELECT 1 FROM workflow_runs AS r WHERE r.id = run_steps.run_id)`
-		index = `CREATE INDEX IF NOT EXISTS idx_run_steps_funnel ON run_steps (brand_id, workflow, run_started_at, step_id, state)`
+		indexes = []string{
+			`CREATE INDEX IF NOT EXISTS idx_run_steps_funnel ON run_steps (brand_id, workflow, run_started_at, step_id, state)`,
+			`CREATE INDEX IF NOT EXISTS idx_runs_funnel ON workflow_runs (brand_id, workflow, started_at, state, sent)`,
+			`DROP INDEX IF EXISTS idx_runs_workflow_started`,
+		}
 	}
 	if err := tx.Exec(backfill).Error; err != nil {
 		return err
 	}
-	return tx.Exec(index).Error
+	for _, stmt := range indexes {
+		if err := tx.Exec(stmt).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // migrateFunnel adds the indexes of the console's funnel over a period

@@ -127,10 +127,10 @@ type funnelData struct {
 	// contains what was typed when it is not a store's id.
 	StoreTyped, GuideTyped bool
 	StoreMatches           []storeMatch
-	Error                 string
-	Totals                funnelTotals
-	Steps                 []funnelStep
-	Chart                 template.HTML
+	Error                  string
+	Totals                 funnelTotals
+	Steps                  []funnelStep
+	Chart                  template.HTML
 	// CSV is the download's URL (the same query).
 	CSV string
 }
