@@ -107,7 +107,7 @@ func (a *App) console(apiSrv *api.Server) *console.Console {
 	}
 	o := console.Options{Store: a.Store, Auth: apiSrv, Workflows: a.apiWorkflows(), Audit: a.audit, LedgerZone: a.ledgerZone(),
 		OnSourcesChanged: a.webhook.InvalidateSources,
-		Queues: asynq.NewInspectorFromRedisClient(a.RDB), Health: a.Ready,
+		Queues:           asynq.NewInspectorFromRedisClient(a.RDB), Health: a.Ready,
 		LoadOptions: WorkflowOptions(a.Config, a.Templates), DryRun: dry, MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, Logger: a.Log,
 		Config: console.Config{IdleTimeout: a.Config.Console.IdleTimeout, MaxAge: a.Config.Console.MaxAge,
 			SecureCookies: a.Config.Console.SecureCookies()}}
