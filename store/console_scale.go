@@ -9,6 +9,10 @@ import (
 // read only what a page shows: a store's id and name for a filter, the
 // load of the stores on the page.
 
+// optionLimit bounds a list of options: 1 to 1001 (a list of 1000 and
+// whether there are more).
+func optionLimit(n int) int { return min(max(n, 1), 1001) }
+
 // Option is a store or guide as a console filter lists it.
 type Option struct {
 	ID   string
@@ -16,18 +20,18 @@ type Option struct {
 }
 
 // StoreOptions lists a brand's stores (id and name) in id order, after
-// the id after, at most limit (1000): the page's ids first from the
+// the id after, at most limit (1001): the page's ids first from the
 // (brand_id, store_id) index, as RetailStores does.
 func (s *Store) StoreOptions(ctx context.Context, brand, after string, limit int) ([]Option, error) {
 	ids := s.db.Model(&StoreBrand{}).Select("store_id").Where("brand_id = ? AND store_id > ?", brand, after).
-		Order("store_id").Limit(Page{Limit: limit}.limit())
+		Order("store_id").Limit(optionLimit(limit))
 	var out []Option
 	err := s.db.WithContext(ctx).Model(&RetailStore{}).Select("id, name").Where("id IN (?)", ids).Order("id").Scan(&out).Error
 	return out, translate(err)
 }
 
 // SearchStores lists a brand's stores whose id or name contains q (any
-// case), in id order, at most limit (1000).
+// case), in id order, at most limit (1001).
 func (s *Store) SearchStores(ctx context.Context, brand, q string, limit int) ([]Option, error) {
 	q = strings.TrimSpace(q)
 	if q == "" {
@@ -38,19 +42,19 @@ func (s *Store) SearchStores(ctx context.Context, brand, q string, limit int) ([
 	err := s.db.WithContext(ctx).Model(&RetailStore{}).Select("id, name").
 		Where("id IN (?)", s.db.Model(&StoreBrand{}).Select("store_id").Where("brand_id = ?", brand)).
 		Where(`(LOWER(id) LIKE ? ESCAPE '\' OR LOWER(name) LIKE ? ESCAPE '\')`, like, like).
-		Order("id").Limit(Page{Limit: limit}.limit()).Scan(&out).Error
+		Order("id").Limit(optionLimit(limit)).Scan(&out).Error
 	return out, translate(err)
 }
 
 // GuideOptions lists the guides (id and name) of the given stores, in id
-// order, at most limit (1000).
+// order, at most limit (1001).
 func (s *Store) GuideOptions(ctx context.Context, storeIDs []string, limit int) ([]Option, error) {
 	if len(storeIDs) == 0 {
 		return nil, nil
 	}
 	var out []Option
 	err := s.db.WithContext(ctx).Model(&Guide{}).Select("id, name").Where("store_id IN ?", storeIDs).
-		Order("id").Limit(Page{Limit: limit}.limit()).Scan(&out).Error
+		Order("id").Limit(optionLimit(limit)).Scan(&out).Error
 	return out, translate(err)
 }
 

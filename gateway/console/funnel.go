@@ -316,34 +316,7 @@ func (c *Console) funnelRequest(ctx *gin.Context) (d *funnelData, q *funnelQuery
 		}
 	}
 	storeID, guideID := strings.TrimSpace(ctx.Query("store")), strings.TrimSpace(ctx.Query("guide"))
-	var guides []store.Option
-	switch {
-	case storeID != "":
-		gs, err := c.o.Store.Guides(rctx, brand, storeID, store.Page{Limit: funnelOptions + 1})
-		if err != nil {
-			c.fail(ctx, err)
-			return nil, nil, false
-		}
-		for _, g := range gs {
-			guides = append(guides, store.Option{ID: g.ID, Name: g.Name})
-		}
-	case !d.StoreTyped:
-		ids := make([]string, len(opts))
-		for i, o := range opts {
-			ids[i] = o.ID
-		}
-		if guides, err = c.o.Store.GuideOptions(rctx, ids, funnelOptions+1); err != nil {
-			c.fail(ctx, err)
-			return nil, nil, false
-		}
-	}
-	if d.StoreTyped && storeID == "" || len(guides) > funnelOptions {
-		d.GuideTyped = true
-	} else {
-		for _, g := range guides {
-			d.Guides = append(d.Guides, option{g.ID, g.Name})
-		}
-	}
+	storeOK := false
 	if storeID != "" {
 		if _, err := c.o.Store.RetailStore(rctx, storeID, brand); errors.Is(err, store.ErrNotFound) {
 			bad = append(bad, translate(lang, "funnel.bad_store", storeID))
@@ -363,8 +336,33 @@ func (c *Console) funnelRequest(ctx *gin.Context) (d *funnelData, q *funnelQuery
 		} else if err != nil {
 			c.fail(ctx, err)
 			return nil, nil, false
+		} else {
+			storeOK = true
 		}
 		d.Store, q.filter.StoreID = storeID, storeID
+	}
+	// The guide filter lists the chosen store's guides, or those of the
+	// brand's stores when they are listed.
+	var guides []store.Option
+	var ids []string
+	switch {
+	case storeOK:
+		ids = []string{storeID}
+	case storeID == "" && !d.StoreTyped:
+		for _, o := range opts {
+			ids = append(ids, o.ID)
+		}
+	}
+	if guides, err = c.o.Store.GuideOptions(rctx, ids, funnelOptions+1); err != nil {
+		c.fail(ctx, err)
+		return nil, nil, false
+	}
+	if d.StoreTyped && storeID == "" || len(guides) > funnelOptions {
+		d.GuideTyped = true
+	} else {
+		for _, g := range guides {
+			d.Guides = append(d.Guides, option{g.ID, g.Name})
+		}
 	}
 	if guideID != "" {
 		// A guide of the brand, and of the store when one is chosen.

@@ -101,10 +101,19 @@ func (c *Console) storesPage(ctx *gin.Context) {
 	// active guides summed in SQL: a brand may have 200,000 stores and
 	// 600,000 guides.
 	after := ctx.Query("after")
-	stores, err := c.o.Store.RetailStores(rctx, brand, store.Page{Limit: storesPageSize + 1, After: after})
+	stores, err := c.o.Store.RetailStores(rctx, brand, store.Page{Limit: storesPageSize, After: after})
 	if err != nil {
 		c.fail(ctx, err)
 		return
+	}
+	more := false
+	if len(stores) == storesPageSize {
+		next, err := c.o.Store.StoreOptions(rctx, brand, stores[len(stores)-1].ID, 1)
+		if err != nil {
+			c.fail(ctx, err)
+			return
+		}
+		more = len(next) > 0
 	}
 	link := func(after string) string {
 		q := url.Values{}
@@ -119,8 +128,7 @@ func (c *Console) storesPage(ctx *gin.Context) {
 		}
 		return Path + "/stores?" + q.Encode()
 	}
-	if len(stores) > storesPageSize {
-		stores = stores[:storesPageSize]
+	if more {
 		d.Next = link(stores[len(stores)-1].ID)
 	}
 	if after != "" {
