@@ -96,7 +96,7 @@ func migrateFunnelSteps(tx *gorm.DB) error {
 		FROM workflow_runs AS r WHERE r.id = run_steps.run_id AND run_steps.run_started_at IS NULL`
 	indexes := []string{
 		`CREATE INDEX IF NOT EXISTS idx_run_steps_funnel ON run_steps (brand_id, workflow, run_started_at)
-			INCLUDE (step_id, state, failures, run_id, reason, outbox_key)`,
+			INCLUDE (step_id, visit, state, failures, run_id, reason, outbox_key)`,
 		// The runs by state (and their sends) from the index alone:
 		// idx_runs_workflow_started (0022) with what the count reads.
 		`CREATE INDEX IF NOT EXISTS idx_runs_funnel ON workflow_runs (brand_id, workflow, started_at) INCLUDE (state, sent)`,
@@ -109,7 +109,7 @@ func migrateFunnelSteps(tx *gorm.DB) error {
 			run_started_at = (SELECT r.started_at FROM workflow_runs AS r WHERE r.id = run_steps.run_id)
 			WHERE run_started_at IS NULL AND EXISTS (SELECT 1 FROM workflow_runs AS r WHERE r.id = run_steps.run_id)`
 		indexes = []string{
-			`CREATE INDEX IF NOT EXISTS idx_run_steps_funnel ON run_steps (brand_id, workflow, run_started_at, step_id, state)`,
+			`CREATE INDEX IF NOT EXISTS idx_run_steps_funnel ON run_steps (brand_id, workflow, run_started_at, step_id, visit, state)`,
 			`CREATE INDEX IF NOT EXISTS idx_runs_funnel ON workflow_runs (brand_id, workflow, started_at, state, sent)`,
 			`DROP INDEX IF EXISTS idx_runs_workflow_started`,
 		}

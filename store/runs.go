@@ -731,7 +731,11 @@ func (s *Store) RunStatsOf(ctx context.Context, brand, workflow string, f Funnel
 	}
 	swhere, sargs := f.stepWhere(brand, workflow)
 	err := db.Table("run_steps AS s").
-		Select(`s.step_id AS step, COUNT(DISTINCT s.run_id) AS reached,
+		// A run's visits of a step are numbered from 1 and never deleted,
+		// so its first visit counts the run once: COUNT(DISTINCT run_id)
+		// without sorting every visit (at 100,000 visits the sort spilled
+		// to disk).
+		Select(`s.step_id AS step, SUM(CASE WHEN s.visit = 1 THEN 1 ELSE 0 END) AS reached,
 			SUM(CASE WHEN s.state = 'done' THEN 1 ELSE 0 END) AS done,
 			SUM(CASE WHEN s.state = 'skipped' THEN 1 ELSE 0 END) AS skipped,
 			SUM(CASE WHEN s.state = 'failed' THEN 1 ELSE 0 END) AS failed,
