@@ -126,6 +126,9 @@ var migrations = []migration{
 	// Live sessions are edited (a revision announced again) and
 	// cancelled.
 	{id: "0039_live_edits", up: migrateLiveEdits},
+	// Each step visit carries its run's brand, workflow and start time:
+	// the funnel at millions of runs.
+	{id: "0040_funnel_steps", up: migrateFunnelSteps},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -116,6 +116,14 @@ type RunStep struct {
 	StartedAt  time.Time  `gorm:"not null" json:"started_at"`
 	ClaimedAt  *time.Time `json:"claimed_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// BrandID, Workflow and RunStartedAt are the run's (none of them ever
+	// changes), copied when the step is entered, so that a workflow's
+	// funnel over a period counts its step visits from run_steps alone
+	// on idx_run_steps_funnel (migration 0040_funnel_steps), without
+	// joining every visit to its run.
+	BrandID      string     `gorm:"size:64;not null;default:''" json:"-"`
+	Workflow     string     `gorm:"size:100;not null;default:''" json:"-"`
+	RunStartedAt *time.Time `json:"-"`
 }
 
 func endRunColumns(state, reason string, at time.Time) map[string]any {
@@ -195,18 +203,18 @@ func startRuns(tx *gorm.DB, runs []*WorkflowRun) ([]*WorkflowRun, error) {
 		return nil, nil
 	}
 	sql.Reset()
-	sql.WriteString("INSERT INTO run_steps (run_id, step_id, visit, seq, state, outcome, error, failures, attempts, started_at) VALUES ")
+	sql.WriteString("INSERT INTO run_steps (run_id, step_id, visit, seq, state, outcome, error, failures, attempts, started_at, brand_id, workflow, run_started_at) VALUES ")
 	args = args[:0]
 	for i, r := range started {
 		if i > 0 {
 			sql.WriteString(",")
 		}
-		sql.WriteString("(?,?,1,?,?,'','',0,0,?)")
+		sql.WriteString("(?,?,1,?,?,'','',0,0,?,?,?,?)")
 		state := StepPending
 		if r.WakeAt != nil && r.WakeAt.After(r.StartedAt) {
 			state = StepWaiting
 		}
-		args = append(args, r.ID, r.Step, r.WakeSeq, state, r.StartedAt)
+		args = append(args, r.ID, r.Step, r.WakeSeq, state, r.StartedAt, r.BrandID, r.Workflow, r.StartedAt)
 	}
 	if err := tx.Exec(sql.String(), args...).Error; err != nil {
 		return nil, fmt.Errorf("entering first steps: %w", translate(err))
@@ -431,7 +439,12 @@ func (s *Store) MoveRun(ctx context.Context, m RunMove) (moved bool, visit int, 
 			if state == "" {
 				state = StepPending
 			}
-			return translate(tx.Create(&RunStep{RunID: m.RunID, StepID: m.Next, Visit: visit, Seq: m.Seq + 1, State: state, StartedAt: at}).Error)
+			var run WorkflowRun
+			if err := tx.Select("brand_id, workflow, started_at").Where("id = ?", m.RunID).Take(&run).Error; err != nil {
+				return translate(err)
+			}
+			return translate(tx.Create(&RunStep{RunID: m.RunID, StepID: m.Next, Visit: visit, Seq: m.Seq + 1, State: state, StartedAt: at,
+				BrandID: run.BrandID, Workflow: run.Workflow, RunStartedAt: &run.StartedAt}).Error)
 		}
 		return nil
 	})
@@ -477,7 +490,7 @@ func (s *Store) moveRunPostgres(ctx context.Context, m RunMove, at time.Time) (b
 		b.WriteString(", wake_at = ?, queued_at = ?, wait_event = ?")
 		args = append(args, utcPtr(m.WakeAt), utcPtr(m.QueuedAt), m.WaitEvent)
 	}
-	b.WriteString(" WHERE id = ? AND state = 'active' AND wake_seq = ? RETURNING visit), s AS (UPDATE run_steps SET state = ?, outcome = ?")
+	b.WriteString(" WHERE id = ? AND state = 'active' AND wake_seq = ? RETURNING visit, brand_id, workflow, started_at), s AS (UPDATE run_steps SET state = ?, outcome = ?")
 	args = append(args, m.RunID, m.Seq, m.StepState, truncate(m.Outcome, 500))
 	if m.Error != "" {
 		b.WriteString(", error = ?, failures = failures + 1")
@@ -502,8 +515,10 @@ func (s *Store) moveRunPostgres(ctx context.Context, m RunMove, at time.Time) (b
 		if state == "" {
 			state = StepPending
 		}
-		b.WriteString(`, i AS (INSERT INTO run_steps (run_id, step_id, visit, seq, state, outcome, error, failures, attempts, outbox_key, reason, started_at)
-			SELECT CAST(? AS bigint), CAST(? AS text), r.visit, CAST(? AS bigint), CAST(? AS text), '', '', 0, 0, '', '', CAST(? AS timestamptz) FROM r)`)
+		b.WriteString(`, i AS (INSERT INTO run_steps (run_id, step_id, visit, seq, state, outcome, error, failures, attempts, outbox_key, reason, started_at,
+				brand_id, workflow, run_started_at)
+			SELECT CAST(? AS bigint), CAST(? AS text), r.visit, CAST(? AS bigint), CAST(? AS text), '', '', 0, 0, '', '', CAST(? AS timestamptz),
+				r.brand_id, r.workflow, r.started_at FROM r)`)
 		args = append(args, m.RunID, m.Next, m.Seq+1, state, at)
 	}
 	b.WriteString(" SELECT visit FROM r")
@@ -714,8 +729,13 @@ func (s *Store) RunStatsOf(ctx context.Context, brand, workflow string, f Funnel
 		st.States[r.State] = r.N
 		st.Sent += r.Sent
 	}
-	err := db.Table("run_steps AS s").Joins("JOIN workflow_runs AS r ON r.id = s.run_id").
-		Select(`s.step_id AS step, COUNT(DISTINCT s.run_id) AS reached,
+	swhere, sargs := f.stepWhere(brand, workflow)
+	err := db.Table("run_steps AS s").
+		// A run's visits of a step are numbered from 1 and never deleted,
+		// so its first visit counts the run once: COUNT(DISTINCT run_id)
+		// without sorting every visit (at 100,000 visits the sort spilled
+		// to disk).
+		Select(`s.step_id AS step, SUM(CASE WHEN s.visit = 1 THEN 1 ELSE 0 END) AS reached,
 			SUM(CASE WHEN s.state = 'done' THEN 1 ELSE 0 END) AS done,
 			SUM(CASE WHEN s.state = 'skipped' THEN 1 ELSE 0 END) AS skipped,
 			SUM(CASE WHEN s.state = 'failed' THEN 1 ELSE 0 END) AS failed,
@@ -724,7 +744,7 @@ func (s *Store) RunStatsOf(ctx context.Context, brand, workflow string, f Funnel
 			SUM(CASE WHEN s.state = 'sending' THEN 1 ELSE 0 END) AS sending,
 			SUM(CASE WHEN s.state = 'cancelled' THEN 1 ELSE 0 END) AS canceled,
 			SUM(CASE WHEN s.failures > 0 THEN 1 ELSE 0 END) AS errors`).
-		Where(where, args...).Group("s.step_id").Order("s.step_id").Scan(&st.Steps).Error
+		Where(swhere, sargs...).Group("s.step_id").Order("s.step_id").Scan(&st.Steps).Error
 	if err != nil {
 		return nil, translate(err)
 	}

@@ -87,11 +87,11 @@ func (s *Store) SendStats(ctx context.Context, brand, workflow string) ([]SendSt
 // SendStatsOf is SendStats of the runs f selects.
 func (s *Store) SendStatsOf(ctx context.Context, brand, workflow string, f FunnelFilter) ([]SendStat, error) {
 	var out []SendStat
-	where, args := f.where("r", brand, workflow)
+	where, args := f.stepWhere(brand, workflow)
 	err := s.db.WithContext(ctx).Raw(`SELECT s.step_id AS step, s.state AS state, s.reason AS reason,
 			COALESCE(o.state, '') AS outbox_state, COALESCE(o.delivery, '') AS delivery, COALESCE(o.failure, '') AS failure,
 			COUNT(*) AS n
-		FROM run_steps s JOIN workflow_runs r ON r.id = s.run_id
+		FROM run_steps s
 		LEFT JOIN outbox_messages o ON s.outbox_key <> '' AND o.idempotency_key = s.outbox_key
 		WHERE `+where+` AND (s.outbox_key <> '' OR s.state IN (?, ?))
 		GROUP BY s.step_id, s.state, s.reason, o.state, o.delivery, o.failure

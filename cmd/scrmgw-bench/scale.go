@@ -500,6 +500,15 @@ func (r *scaleRun) consolePages(brands int) error {
 		{func() string { return "workflows" }, func() string { return "/console/workflows?brand=" + brand() }},
 		{func() string { return "editor" }, func() string { return "/console/workflows/" + brand() + "/" + seed.Workflow }},
 		{func() string { return "funnel" }, func() string { return "/console/funnel?workflow=" + url.QueryEscape(brand()+"/"+seed.Workflow) }},
+		{func() string { return "funnel, last 7 days" }, func() string {
+			return "/console/funnel?workflow=" + url.QueryEscape(brand()+"/"+seed.Workflow) + "&from=" + time.Now().AddDate(0, 0, -6).Format(time.DateOnly)
+		}},
+		{func() string { return "funnel, one store" }, func() string {
+			// Store i carries brand 1 + i mod brands.
+			b := 1 + r.rng.IntN(brands)
+			i := b - 1 + brands*(1+r.rng.IntN(max(1, r.c.Size.Stores/brands-1)))
+			return "/console/funnel?workflow=" + url.QueryEscape(seed.BrandID(b)+"/"+seed.Workflow) + "&store=" + seed.StoreID(i)
+		}},
 		{func() string { return "guides" }, func() string { return "/console/guides?brand=" + brand() }},
 		{func() string { return "stores" }, func() string { return "/console/stores?brand=" + brand() }},
 	}

@@ -59,6 +59,11 @@ type commerceData struct {
 	SourceDays int
 	Activity   []store.SourceActivity
 	Sources    []store.EventSource
+	// CanWrite shows the event sources' forms; BrandQuery is their
+	// actions' ?brand= (an admin's), Overlaps the rotation's choices.
+	CanWrite   bool
+	BrandQuery string
+	Overlaps   []string
 }
 
 // ledgerZone is the zone of the settlement days.
@@ -83,7 +88,10 @@ func (c *Console) commercePage(ctx *gin.Context) {
 	lang := language(ctx.Request)
 	now := c.o.Now().In(c.ledgerZone())
 	d := &commerceData{Brand: brand, Brands: brands, Admin: p.Admin(), SourceDays: sourceDays,
-		Date: now.AddDate(0, 0, -1).Format(time.DateOnly)}
+		Date: now.AddDate(0, 0, -1).Format(time.DateOnly), CanWrite: mayWrite(p, api.ResourceCommerce), Overlaps: overlaps}
+	if d.Admin {
+		d.BrandQuery = "?" + url.Values{"brand": {brand}}.Encode()
+	}
 	if v := ctx.Query("date"); v != "" {
 		if _, err := time.Parse(time.DateOnly, v); err != nil {
 			d.Error = translate(lang, "commerce.bad_date", v)

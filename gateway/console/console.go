@@ -84,6 +84,9 @@ type Options struct {
 	// workflow dry-run`.
 	DryRun engine.DryRunOptions
 	Config Config
+	// OnSourcesChanged is told when the console writes an event source,
+	// so signature checks see it at once (api.Options.OnSourcesChanged).
+	OnSourcesChanged func()
 	// Audit records the console's writes in the audit trail, as the
 	// API's (the gateway's gateway/audit Recorder); nil records nothing.
 	Audit api.Auditor
@@ -201,8 +204,13 @@ func (c *Console) Mount(r *gin.Engine) {
 	writes.POST("/workflows/:brand/:name/enable", c.write(wf, c.setEnabled(true))...)
 	writes.POST("/workflows/:brand/:name/disable", c.write(wf, c.setEnabled(false))...)
 	writes.POST("/workflows/:brand/:name/versions/:version/retire", c.write(wf, c.retire)...)
-	writes.POST("/live", c.write(api.ResourceCommerce, c.scheduleLive)...)
-	writes.POST("/live/:id/cancel", c.write(api.ResourceCommerce, c.cancelLive)...)
+	cm := api.ResourceCommerce
+	writes.POST("/commerce/sources", c.write(cm, c.createSource)...)
+	writes.POST("/commerce/sources/:id/rotate", c.write(cm, c.rotateSource)...)
+	writes.POST("/commerce/sources/:id/disable", c.write(cm, c.setSourceActive(false))...)
+	writes.POST("/commerce/sources/:id/enable", c.write(cm, c.setSourceActive(true))...)
+	writes.POST("/live", c.write(cm, c.scheduleLive)...)
+	writes.POST("/live/:id/cancel", c.write(cm, c.cancelLive)...)
 	// A member's export is a read (read-only tokens may), erasure a
 	// write; both are audited under their own actions, as the API's.
 	writes.POST("/members/:id/export", api.RequireResource(mem), c.action(store.AuditMemberExport), c.audited, c.csrf,

@@ -121,12 +121,31 @@ type funnelData struct {
 	From, To              string
 	Store, Guide          string
 	Stores, Guides        []option
-	Error                 string
-	Totals                funnelTotals
-	Steps                 []funnelStep
-	Chart                 template.HTML
+	// StoreTyped and GuideTyped: the brand has more stores (guides)
+	// than a list shows (funnelOptions), so the filter is a field to
+	// type an id in; StoreMatches are the stores whose id or name
+	// contains what was typed when it is not a store's id.
+	StoreTyped, GuideTyped bool
+	StoreMatches           []storeMatch
+	Error                  string
+	Totals                 funnelTotals
+	Steps                  []funnelStep
+	Chart                  template.HTML
 	// CSV is the download's URL (the same query).
 	CSV string
+}
+
+// funnelOptions is the most stores (guides) a filter lists; past it the
+// filter is a field to type an id in.
+const funnelOptions = 1000
+
+// funnelMatches is how many stores the typed store filter suggests.
+const funnelMatches = 10
+
+// storeMatch is a store suggested for what was typed, with the funnel's
+// URL filtered to it.
+type storeMatch struct {
+	ID, Name, URL string
 }
 
 // funnelQuery is a funnel request's workflow and filter, checked against
@@ -281,36 +300,81 @@ func (c *Console) funnelRequest(ctx *gin.Context) (d *funnelData, q *funnelQuery
 	d.From, d.To = q.from, q.to
 	q.filter = store.FunnelFilter{From: from, To: to.AddDate(0, 0, 1)}
 
-	stores, err := c.o.Store.RetailStores(rctx, brand, store.Page{Limit: 1000})
+	// The filters list the brand's stores and guides, up to
+	// funnelOptions of each; past that they are fields to type an id in
+	// (a brand may have 200,000 stores).
+	opts, err := c.o.Store.StoreOptions(rctx, brand, "", funnelOptions+1)
 	if err != nil {
 		c.fail(ctx, err)
 		return nil, nil, false
 	}
-	for _, s := range stores {
-		d.Stores = append(d.Stores, option{s.ID, s.Name})
+	if len(opts) > funnelOptions {
+		d.StoreTyped = true
+	} else {
+		for _, o := range opts {
+			d.Stores = append(d.Stores, option{o.ID, o.Name})
+		}
 	}
-	guides, err := c.o.Store.Guides(rctx, brand, ctx.Query("store"), store.Page{Limit: 1000})
-	if err != nil {
-		c.fail(ctx, err)
-		return nil, nil, false
-	}
-	for _, g := range guides {
-		d.Guides = append(d.Guides, option{g.ID, g.Name})
-	}
-	if v := ctx.Query("store"); v != "" {
-		if _, err := c.o.Store.RetailStore(rctx, v, brand); errors.Is(err, store.ErrNotFound) {
-			bad = append(bad, translate(lang, "funnel.bad_store", v))
+	storeID, guideID := strings.TrimSpace(ctx.Query("store")), strings.TrimSpace(ctx.Query("guide"))
+	storeOK := false
+	if storeID != "" {
+		if _, err := c.o.Store.RetailStore(rctx, storeID, brand); errors.Is(err, store.ErrNotFound) {
+			bad = append(bad, translate(lang, "funnel.bad_store", storeID))
+			if d.StoreTyped {
+				// What was typed may be part of a name or id: suggest
+				// the stores it names.
+				ms, err := c.o.Store.SearchStores(rctx, brand, storeID, funnelMatches)
+				if err != nil {
+					c.fail(ctx, err)
+					return nil, nil, false
+				}
+				for _, m := range ms {
+					u := url.Values{"workflow": {d.Workflow}, "from": {q.from}, "to": {q.to}, "store": {m.ID}}
+					d.StoreMatches = append(d.StoreMatches, storeMatch{ID: m.ID, Name: m.Name, URL: Path + "/funnel?" + u.Encode()})
+				}
+			}
 		} else if err != nil {
 			c.fail(ctx, err)
 			return nil, nil, false
+		} else {
+			storeOK = true
 		}
-		d.Store, q.filter.StoreID = v, v
+		d.Store, q.filter.StoreID = storeID, storeID
 	}
-	if v := ctx.Query("guide"); v != "" {
-		if !slices.ContainsFunc(guides, func(g store.Guide) bool { return g.ID == v }) {
-			bad = append(bad, translate(lang, "funnel.bad_guide", v))
+	// The guide filter lists the chosen store's guides, or those of the
+	// brand's stores when they are listed.
+	var guides []store.Option
+	var ids []string
+	switch {
+	case storeOK:
+		ids = []string{storeID}
+	case storeID == "" && !d.StoreTyped:
+		for _, o := range opts {
+			ids = append(ids, o.ID)
 		}
-		d.Guide, q.filter.GuideID = v, v
+	}
+	if guides, err = c.o.Store.GuideOptions(rctx, ids, funnelOptions+1); err != nil {
+		c.fail(ctx, err)
+		return nil, nil, false
+	}
+	if d.StoreTyped && storeID == "" || len(guides) > funnelOptions {
+		d.GuideTyped = true
+	} else {
+		for _, g := range guides {
+			d.Guides = append(d.Guides, option{g.ID, g.Name})
+		}
+	}
+	if guideID != "" {
+		// A guide of the brand, and of the store when one is chosen.
+		g, err := c.o.Store.Guide(rctx, guideID, brand)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			c.fail(ctx, err)
+			return nil, nil, false
+		}
+		if err != nil || storeID != "" && g.StoreID != storeID {
+			bad = append(bad, translate(lang, "funnel.bad_guide", guideID))
+		}
+		d.Guide, q.filter.GuideID = guideID, guideID
 	}
 	d.Error = strings.Join(bad, " ")
 	u := url.Values{"workflow": {d.Workflow}, "from": {q.from}, "to": {q.to}}

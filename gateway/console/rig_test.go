@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,6 +54,8 @@ type rig struct {
 	assigner *assign.Assigner
 	// redis is the Redis of the rig's queue.
 	redis asynq.RedisConnOpt
+	// sourcesChanged counts the console's calls of OnSourcesChanged.
+	sourcesChanged atomic.Int32
 	// now is the console's clock; tests move it.
 	mu  sync.Mutex
 	now time.Time
@@ -121,7 +124,7 @@ func newRig(t *testing.T, dialect string, cfg console.Config) *rig {
 	c := console.New(console.Options{Store: st, Auth: apiSrv, Workflows: eng, Audit: rec, Nearest: as, Live: liveRecorder{st},
 		LoadOptions: workflows.Options{Templates: reg},
 		DryRun:      engine.DryRunOptions{Templates: reg, Locale: "zh", Specs: []adapters.Spec{wecom.Spec(), dingtalk.SpecFor("ding-robot")}},
-		Config:      cfg, Now: r.clock, Queues: insp,
+		Config:      cfg, Now: r.clock, Queues: insp, OnSourcesChanged: func() { r.sourcesChanged.Add(1) },
 		// The gateway's readiness checks: the database up, DingTalk's
 		// stream down.
 		Health: func(context.Context) map[string]error {

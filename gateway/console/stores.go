@@ -1,6 +1,7 @@
 package console
 
 import (
+	"errors"
 	"fmt"
 	"html/template"
 	"math"
@@ -71,7 +72,13 @@ type storesData struct {
 	Bound    int
 	Capacity int
 	Guides   int
+	// Next is the link to the stores after this page's, First to the
+	// first page (when this is not it).
+	Next, First string
 }
+
+// storesPageSize is how many stores the stores page shows (and draws).
+const storesPageSize = 1000
 
 // storesPage shows a brand's stores on a map (an equirectangular
 // projection fitted to their bounding box, drawn on the server, offline),
@@ -90,32 +97,64 @@ func (c *Console) storesPage(ctx *gin.Context) {
 		c.render(ctx, http.StatusOK, "stores", "stores.title", "/stores", d)
 		return
 	}
-	stores, err := c.o.Store.RetailStores(rctx, brand, store.Page{Limit: 1000})
+	// A page of the brand's stores in id order, with the load of their
+	// active guides summed in SQL: a brand may have 200,000 stores and
+	// 600,000 guides.
+	after := ctx.Query("after")
+	stores, err := c.o.Store.RetailStores(rctx, brand, store.Page{Limit: storesPageSize, After: after})
 	if err != nil {
 		c.fail(ctx, err)
 		return
 	}
-	loads, err := c.o.Store.GuideLoads(rctx, brand)
-	if err != nil {
-		c.fail(ctx, err)
-		return
+	more := false
+	if len(stores) == storesPageSize {
+		next, err := c.o.Store.StoreOptions(rctx, brand, stores[len(stores)-1].ID, 1)
+		if err != nil {
+			c.fail(ctx, err)
+			return
+		}
+		more = len(next) > 0
+	}
+	link := func(after string) string {
+		q := url.Values{}
+		if d.Admin {
+			q.Set("brand", brand)
+		}
+		if after != "" {
+			q.Set("after", after)
+		}
+		if len(q) == 0 {
+			return Path + "/stores"
+		}
+		return Path + "/stores?" + q.Encode()
+	}
+	if more {
+		d.Next = link(stores[len(stores)-1].ID)
+	}
+	if after != "" {
+		d.First = link("")
 	}
 	byStore := map[string]*storeRow{}
 	for _, s := range stores {
 		d.Rows = append(d.Rows, storeRow{RetailStore: s})
 	}
+	ids := make([]string, len(d.Rows))
 	for i := range d.Rows {
 		byStore[d.Rows[i].ID] = &d.Rows[i]
+		ids[i] = d.Rows[i].ID
 	}
-	for _, g := range loads {
-		if r := byStore[g.StoreID]; r != nil {
-			r.Guides++
-			r.Capacity += g.Capacity
-			r.Bound += g.Bound
-			d.Guides++
-			d.Capacity += g.Capacity
-			d.Bound += g.Bound
-		}
+	loads, err := c.o.Store.StoreLoads(rctx, ids)
+	if err != nil {
+		c.fail(ctx, err)
+		return
+	}
+	for i := range d.Rows {
+		l := loads[d.Rows[i].ID]
+		r := &d.Rows[i]
+		r.Guides, r.Capacity, r.Bound = l.Guides, l.Capacity, l.Bound
+		d.Guides += l.Guides
+		d.Capacity += l.Capacity
+		d.Bound += l.Bound
 	}
 	var probe *[2]float64
 	if d.Lat != "" || d.Lng != "" {
@@ -131,10 +170,42 @@ func (c *Console) storesPage(ctx *gin.Context) {
 		default:
 			probe = &[2]float64{lat, lng}
 			d.Probed = true
-			for i, h := range c.o.Nearest.Nearest(lat, lng, brand, probeKm, probeStores) {
+			hits := c.o.Nearest.Nearest(lat, lng, brand, probeKm, probeStores)
+			// Stores nearest the point that are not on this page: their
+			// rows and loads.
+			var others []string
+			for _, h := range hits {
+				if byStore[h.ID] == nil {
+					others = append(others, h.ID)
+				}
+			}
+			extra := map[string]*storeRow{}
+			if len(others) > 0 {
+				loads, err := c.o.Store.StoreLoads(rctx, others)
+				if err != nil {
+					c.fail(ctx, err)
+					return
+				}
+				for _, id := range others {
+					rs, err := c.o.Store.RetailStore(rctx, id, brand)
+					if errors.Is(err, store.ErrNotFound) {
+						continue // deleted since, or no longer the brand's
+					}
+					if err != nil {
+						c.fail(ctx, err)
+						return
+					}
+					l := loads[id]
+					extra[id] = &storeRow{RetailStore: *rs, Guides: l.Guides, Capacity: l.Capacity, Bound: l.Bound}
+				}
+			}
+			for i, h := range hits {
 				r := byStore[h.ID]
 				if r == nil {
-					continue // beyond the first 1000 stores, or deleted since
+					r = extra[h.ID]
+				}
+				if r == nil {
+					continue
 				}
 				d.Hits = append(d.Hits, probeHit{Rank: i + 1, Store: *r, Distance: distance(h.DistM)})
 			}
@@ -185,6 +256,9 @@ func storeMap(d *storesData, probe *[2]float64, lang string) template.HTML {
 	}
 	if probe != nil {
 		extend(probe[0], probe[1])
+		for _, h := range d.Hits {
+			extend(h.Store.Lat, h.Store.Lng) // a hit may be off this page
+		}
 	}
 	// At least ~2 km across; a margin around the points.
 	if maxLat-minLat < 0.02 {

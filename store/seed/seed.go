@@ -261,10 +261,11 @@ func Seed(ctx context.Context, o Options, z Size) (*Report, error) {
 				CASE WHEN i % 4 = 0 THEN 'converted' ELSE 'done' END, 'send', 1, NULL, 2, '', 1,
 				$3::timestamptz - interval '30 days', $3::timestamptz - interval '20 days', CASE WHEN i % 4 = 0 THEN 'goal' ELSE 'end' END
 			FROM generate_series(1, $1::int) AS i`, z.EndedRuns, B, now, Workflow)},
-		{"run_steps", exec(`INSERT INTO run_steps (run_id, step_id, visit, seq, state, outcome, error, failures, attempts, outbox_key, reason, started_at, claimed_at, finished_at)
+		{"run_steps", exec(`INSERT INTO run_steps (run_id, step_id, visit, seq, state, outcome, error, failures, attempts, outbox_key, reason, started_at, claimed_at, finished_at,
+				brand_id, workflow, run_started_at)
 			SELECT id, step, 1, wake_seq, CASE WHEN state = 'active' THEN 'waiting' ELSE 'done' END, '', '', 0,
 				CASE WHEN state = 'active' THEN 0 ELSE 1 END, '', '', started_at,
-				CASE WHEN state = 'active' THEN NULL ELSE started_at END, ended_at
+				CASE WHEN state = 'active' THEN NULL ELSE started_at END, ended_at, brand_id, workflow, started_at
 			FROM workflow_runs`)},
 		{"guide_tasks", exec(`INSERT INTO guide_tasks (member_id, guide_id, brand_id, title, note, due_at, state, created_at)
 			SELECT b.member_id, b.guide_id, b.brand_id, 'Call back', '', $3::timestamptz + ((i % 96) - 24) * interval '1 hour', 'open', $3::timestamptz

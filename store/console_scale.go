@@ -1,0 +1,91 @@
+package store
+
+import (
+	"context"
+	"strings"
+)
+
+// The console's pages over brands of 200,000 stores and 600,000 guides
+// read only what a page shows: a store's id and name for a filter, the
+// load of the stores on the page.
+
+// optionLimit bounds a list of options: 1 to 1001 (a list of 1000 and
+// whether there are more).
+func optionLimit(n int) int { return min(max(n, 1), 1001) }
+
+// Option is a store or guide as a console filter lists it.
+type Option struct {
+	ID   string
+	Name string
+}
+
+// StoreOptions lists a brand's stores (id and name) in id order, after
+// the id after, at most limit (1001): the page's ids first from the
+// (brand_id, store_id) index, as RetailStores does.
+func (s *Store) StoreOptions(ctx context.Context, brand, after string, limit int) ([]Option, error) {
+	ids := s.db.Model(&StoreBrand{}).Select("store_id").Where("brand_id = ? AND store_id > ?", brand, after).
+		Order("store_id").Limit(optionLimit(limit))
+	var out []Option
+	err := s.db.WithContext(ctx).Model(&RetailStore{}).Select("id, name").Where("id IN (?)", ids).Order("id").Scan(&out).Error
+	return out, translate(err)
+}
+
+// SearchStores lists a brand's stores whose id or name contains q (any
+// case), in id order, at most limit (1001).
+func (s *Store) SearchStores(ctx context.Context, brand, q string, limit int) ([]Option, error) {
+	q = strings.TrimSpace(q)
+	if q == "" {
+		return nil, nil
+	}
+	like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(q)) + "%"
+	var out []Option
+	err := s.db.WithContext(ctx).Model(&RetailStore{}).Select("id, name").
+		Where("id IN (?)", s.db.Model(&StoreBrand{}).Select("store_id").Where("brand_id = ?", brand)).
+		Where(`(LOWER(id) LIKE ? ESCAPE '\' OR LOWER(name) LIKE ? ESCAPE '\')`, like, like).
+		Order("id").Limit(optionLimit(limit)).Scan(&out).Error
+	return out, translate(err)
+}
+
+// GuideOptions lists the guides (id and name) of the given stores, in id
+// order, at most limit (1001).
+func (s *Store) GuideOptions(ctx context.Context, storeIDs []string, limit int) ([]Option, error) {
+	if len(storeIDs) == 0 {
+		return nil, nil
+	}
+	var out []Option
+	err := s.db.WithContext(ctx).Model(&Guide{}).Select("id, name").Where("store_id IN ?", storeIDs).
+		Order("id").Limit(optionLimit(limit)).Scan(&out).Error
+	return out, translate(err)
+}
+
+// StoreLoad is the active guides of a store, their capacity and the
+// members bound to them (as GuideLoads counts them).
+type StoreLoad struct {
+	StoreID  string
+	Guides   int
+	Capacity int
+	Bound    int
+}
+
+// StoreLoads sums the loads of the active guides of each of the stores
+// (on the guides' store_id index); a store without active guides is left
+// out.
+func (s *Store) StoreLoads(ctx context.Context, storeIDs []string) (map[string]StoreLoad, error) {
+	out := make(map[string]StoreLoad, len(storeIDs))
+	const batch = 1000
+	for len(storeIDs) > 0 {
+		part := storeIDs[:min(batch, len(storeIDs))]
+		storeIDs = storeIDs[len(part):]
+		var rows []StoreLoad
+		err := s.db.WithContext(ctx).Model(&Guide{}).
+			Select("store_id, COUNT(*) AS guides, COALESCE(SUM(capacity), 0) AS capacity, COALESCE(SUM(bound_count), 0) AS bound").
+			Where("active AND left_at IS NULL AND store_id IN ?", part).Group("store_id").Scan(&rows).Error
+		if err != nil {
+			return nil, translate(err)
+		}
+		for _, r := range rows {
+			out[r.StoreID] = r
+		}
+	}
+	return out, nil
+}
