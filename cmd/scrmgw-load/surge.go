@@ -76,8 +76,8 @@ type surgeResult struct {
 	MostInSecond int // most welcomes accepted within one second
 	// Outbox rows of welcomes by state and failure.
 	Sent, Expired, FailedOther, Open int
-	ExpiredReason                   string
-	FailedReasons                   map[string]int
+	ExpiredReason                    string
+	FailedReasons                    map[string]int
 	// Calls the fake refused with 45009, by API; and welcome codes it
 	// refused as too late (41050) or used (41051).
 	Refused45009       map[string]int

@@ -180,3 +180,41 @@ func TestSenderExpiresWelcomes(t *testing.T) {
 		}
 	})
 }
+
+// TestSenderWelcomeCountsFromTheContact: a welcome's 20 s run from when
+// the contact was added (Meta.Since), not from when it was queued: one
+// queued 21 s after the contact fails as expired without reaching the
+// channel (WeCom would refuse its code, 41050); one queued 5 s after is
+// sent. Its row says when the contact was added.
+func TestSenderWelcomeCountsFromTheContact(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		snd, ch, q := limitedSender(s, windowLimiter(t, Rate{N: 100, Per: 24 * time.Hour}), 50*time.Millisecond)
+		added := time.Now().Add(-21 * time.Second)
+		send := func(key string, since time.Time) *store.OutboxMessage {
+			row, err := snd.Send(ctx, "wecom", &adapters.Outbound{IdempotencyKey: key, To: "wm1", Kind: "text", Text: "欢迎",
+				Fields: map[string]string{"welcome_code": "code-" + key}}, Meta{Since: since})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return row
+		}
+		old, fresh := send(WelcomeKeyPrefix+"old", added), send(WelcomeKeyPrefix+"fresh", time.Now().Add(-5*time.Second))
+		for _, task := range q.Drain() {
+			if err := snd.SendTask(ctx, task); err != nil {
+				t.Fatalf("SendTask: %v", err)
+			}
+		}
+		got, _ := s.Outbox(ctx, old.ID)
+		if got.State != store.OutboxFailed || got.Failure != FailureExpired || got.CreatedAt.Sub(added).Abs() > time.Millisecond {
+			t.Errorf("welcome queued 21 s after its contact = %s (%s), created %v; want failed as expired, created %v",
+				got.State, got.Failure, got.CreatedAt, added)
+		}
+		if n := len(ch.sent[WelcomeKeyPrefix+"old"]); n != 0 {
+			t.Errorf("the welcome with an expired code reached the channel %d times", n)
+		}
+		if got, _ := s.Outbox(ctx, fresh.ID); got.State != store.OutboxSent {
+			t.Errorf("welcome queued 5 s after its contact = %s, want sent", got.State)
+		}
+	})
+}
