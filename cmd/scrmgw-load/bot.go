@@ -60,6 +60,9 @@ type botConfig struct {
 	Bin, Dir           string
 	ExtraEnv           []string
 	Logf               func(format string, args ...any) `json:"-"`
+	// Profiler, when set, takes CPU profiles of the processes while
+	// the load lasts (they must be the profiling build).
+	Profiler *procProfiler `json:"-"`
 }
 
 // botResult is what runBot measured.
@@ -135,7 +138,11 @@ func runBot(ctx context.Context, c botConfig) (*botResult, error) {
 	env = append(env, c.ExtraEnv...)
 	var procs []*proc
 	startP := func(name string, args ...string) (*proc, error) {
-		p, err := startProc(name, filepath.Join(c.Dir, fmt.Sprintf("%s-%d.log", name, len(procs))), env, c.Bin, args...)
+		penv, err := c.Profiler.env(name)
+		if err != nil {
+			return nil, err
+		}
+		p, err := startProc(name, filepath.Join(c.Dir, fmt.Sprintf("%s-%d.log", name, len(procs))), append(slices.Clip(env), penv...), c.Bin, args...)
 		if err == nil {
 			procs = append(procs, p)
 		}
@@ -275,6 +282,7 @@ func runBot(ctx context.Context, c botConfig) (*botResult, error) {
 	logf("bot: %d member messages a second for %s (%d: %d WeCom kf, %d DingTalk), load average %s",
 		c.PerSecond, c.For, n, res.KF, res.DingTalk, res.LoadStart)
 	texts := []string{"我的积分", "积分", "my points"}
+	c.Profiler.start(ctx, c.For)
 	start := time.Now()
 	for i := range n {
 		due := start.Add(time.Duration(float64(i) / float64(c.PerSecond) * float64(time.Second)))

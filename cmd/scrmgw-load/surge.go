@@ -61,6 +61,9 @@ type surgeConfig struct {
 	// ExtraEnv are further KEY=VALUE for the gateway's processes.
 	ExtraEnv []string
 	Logf     func(format string, args ...any) `json:"-"`
+	// Profiler, when set, takes CPU profiles of the processes while
+	// the load lasts (they must be the profiling build).
+	Profiler *procProfiler `json:"-"`
 }
 
 // surgeResult is what runSurge measured.
@@ -140,7 +143,11 @@ func runSurge(ctx context.Context, c surgeConfig) (*surgeResult, error) {
 	env = append(env, c.ExtraEnv...)
 	var procs []*proc
 	startP := func(name string, args ...string) (*proc, error) {
-		p, err := startProc(name, filepath.Join(c.Dir, fmt.Sprintf("%s-%d.log", name, len(procs))), env, c.Bin, args...)
+		penv, err := c.Profiler.env(name)
+		if err != nil {
+			return nil, err
+		}
+		p, err := startProc(name, filepath.Join(c.Dir, fmt.Sprintf("%s-%d.log", name, len(procs))), append(slices.Clip(env), penv...), c.Bin, args...)
 		if err == nil {
 			procs = append(procs, p)
 		}
@@ -274,6 +281,7 @@ func runSurge(ctx context.Context, c surgeConfig) (*surgeResult, error) {
 	}
 	res.LoadStart = loadAvg()
 	logf("surge: %d new contacts a second for %s (%d callbacks), load average %s", c.PerSecond, c.For, n, res.LoadStart)
+	c.Profiler.start(ctx, c.For)
 	start := time.Now()
 	for i := range n {
 		due := start.Add(time.Duration(float64(i) / float64(c.PerSecond) * float64(time.Second)))

@@ -23,6 +23,7 @@ func surgeMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		workDir string
 		pg, rds string
 		keep    bool
+		profile bool
 		out     string
 		delays  string
 		env     listFlag
@@ -47,6 +48,8 @@ func surgeMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&c.Bin, "scrmgw", "", "scrmgw binary (default: go build ./cmd/scrmgw into the work directory)")
 	fs.BoolVar(&keep, "keep", false, "keep the work directory and database afterwards")
 	fs.StringVar(&out, "out", "", "also write the results as JSON to this file")
+	fs.BoolVar(&profile, "profile", false, "take CPU profiles of serve and worker while the load lasts: they are built with a pprof listener\n"+
+		"added through go build -overlay (the source tree is not touched; the product has no pprof endpoint)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -73,6 +76,14 @@ func surgeMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	c.Logf = h.logf
+	if profile {
+		bin, err := buildProfiling(ctx, h.cfg.WorkDir)
+		if err != nil {
+			return err
+		}
+		c.Bin, c.Profiler = bin, &procProfiler{dir: h.cfg.WorkDir}
+		h.logf("serve and worker built with a pprof listener (profiling build, not the product); profiles in %s", h.cfg.WorkDir)
+	}
 	started := time.Now().UTC()
 	res, err := runSurge(ctx, c)
 	if err != nil {
@@ -105,6 +116,9 @@ func surgeMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		w("checks", "OK: every callback acknowledged, one welcome row each, each sent once or expired with its reason")
 	} else {
 		w("checks", "FAILED:\n    %s", strings.Join(res.Problems, "\n    "))
+	}
+	if top := c.Profiler.summary(); top != "" {
+		fmt.Fprintf(stdout, "\nCPU profiles while the load lasted:\n%s\n", top)
 	}
 	if out != "" {
 		b, _ := json.MarshalIndent(struct {

@@ -210,6 +210,11 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 	if !claimed {
 		return nil
 	}
+	if by := welcomeDeadline(row); !by.IsZero() && time.Now().After(by) {
+		// Its slot came, but too late to reach WeCom with a live code
+		// (the worker was held up): WeCom would refuse it (41050).
+		return s.expire(ctx, row, fmt.Sprintf("the welcome code expired (valid %s) before the send could start", WelcomeValidity))
+	}
 	var m adapters.Outbound
 	if err := json.Unmarshal(row.Payload, &m); err != nil {
 		if s.store.FailOutboxFor(ctx, row.ID, "invalid_message", "undecodable payload: "+err.Error()) == nil {
@@ -325,10 +330,7 @@ func (s *Sender) awaitSlot(ctx context.Context, pl *sendPayload) (sendNow bool, 
 		lane = queue.Default
 	}
 	now := time.Now()
-	var by time.Time
-	if strings.HasPrefix(row.IdempotencyKey, WelcomeKeyPrefix) {
-		by = row.CreatedAt.Add(WelcomeValidity - welcomeMargin)
-	}
+	by := welcomeDeadline(row)
 	slot, maxWait := time.UnixMilli(pl.Slot), s.maxWait
 	if pl.Slot == 0 || now.Sub(slot) > slotGrace {
 		if !by.IsZero() && now.After(by) {
@@ -368,6 +370,16 @@ func (s *Sender) awaitSlot(ctx context.Context, pl *sendPayload) (sendNow bool, 
 		}
 	}
 	return true, nil
+}
+
+// welcomeDeadline is when a welcome's send must have started, counted
+// from when its contact was added (its row's CreatedAt); zero for other
+// messages.
+func welcomeDeadline(row *store.OutboxMessage) time.Time {
+	if !strings.HasPrefix(row.IdempotencyKey, WelcomeKeyPrefix) {
+		return time.Time{}
+	}
+	return row.CreatedAt.Add(WelcomeValidity - welcomeMargin)
 }
 
 // expire fails a pending message that can no longer be sent in time (a

@@ -218,3 +218,31 @@ func TestSenderWelcomeCountsFromTheContact(t *testing.T) {
 		}
 	})
 }
+
+// TestSenderWelcomeLateForItsSlot: a welcome that got its slot in time
+// but whose task reached a worker after the code's time (the workers
+// were held up) is failed as expired, not sent with a dead code.
+func TestSenderWelcomeLateForItsSlot(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		snd, ch, _ := limitedSender(s, windowLimiter(t, Rate{N: 100, Per: 24 * time.Hour}), 50*time.Millisecond)
+		row := &store.OutboxMessage{IdempotencyKey: WelcomeKeyPrefix + "held", Channel: "wecom", Recipient: "wm1", Kind: "text",
+			Payload:   []byte(`{"IdempotencyKey":"welcome:held","To":"wm1","Kind":"text","Text":"欢迎","Fields":{"welcome_code":"c"}}`),
+			CreatedAt: time.Now().Add(-19800 * time.Millisecond)}
+		if _, err := s.AddOutbox(ctx, row); err != nil {
+			t.Fatal(err)
+		}
+		// Its slot is now: the task was queued for it in time.
+		pl, _ := json.Marshal(sendPayload{ID: row.ID, Slot: time.Now().UnixMilli()})
+		if err := snd.SendTask(ctx, asynq.NewTask(TypeSend, pl)); err != nil {
+			t.Fatalf("SendTask: %v", err)
+		}
+		got, _ := s.Outbox(ctx, row.ID)
+		if got.State != store.OutboxFailed || got.Failure != FailureExpired || !strings.Contains(got.LastError, "before the send could start") {
+			t.Errorf("welcome held up past its code = %s (%s): %q; want failed as expired before the send could start", got.State, got.Failure, got.LastError)
+		}
+		if n := len(ch.sent[WelcomeKeyPrefix+"held"]); n != 0 {
+			t.Errorf("the welcome with a dead code reached the channel %d times", n)
+		}
+	})
+}
