@@ -60,6 +60,9 @@ type botConfig struct {
 	Bin, Dir           string
 	ExtraEnv           []string
 	Logf               func(format string, args ...any) `json:"-"`
+	// PostgresPID and RedisPID, when set, are counted in the CPU the
+	// scenario cost (self-started servers).
+	PostgresPID, RedisPID int
 	// Profiler, when set, takes CPU profiles of the processes while
 	// the load lasts (they must be the profiling build).
 	Profiler *procProfiler `json:"-"`
@@ -78,7 +81,11 @@ type botResult struct {
 	CallbackFailures       int
 	Refused45009           int
 	LoadStart, LoadEnd     string
-	Problems               []string
+	// CPU seconds the gateway, PostgreSQL and Redis used from the
+	// first message until the last was settled (Busy).
+	CPU      map[string]float64
+	Busy     time.Duration
+	Problems []string
 }
 
 func (r *botResult) problem(format string, args ...any) {
@@ -283,6 +290,8 @@ func runBot(ctx context.Context, c botConfig) (*botResult, error) {
 		c.PerSecond, c.For, n, res.KF, res.DingTalk, res.LoadStart)
 	texts := []string{"我的积分", "积分", "my points"}
 	c.Profiler.start(ctx, c.For)
+	cpu := outboundCPU{procs: func() []*proc { return procs }, postgres: c.PostgresPID, redis: c.RedisPID}
+	cpu0 := cpu.sample()
 	start := time.Now()
 	for i := range n {
 		due := start.Add(time.Duration(float64(i) / float64(c.PerSecond) * float64(time.Second)))
@@ -320,6 +329,8 @@ func runBot(ctx context.Context, c botConfig) (*botResult, error) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	res.LoadEnd = loadAvg()
+	res.CPU = cpuUsed(cpu0, cpu.sample())
+	res.Busy = time.Since(start)
 	time.Sleep(2 * time.Second) // let a duplicate surface
 
 	got := make([]int, n)

@@ -69,6 +69,7 @@ func botMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	c.DBURL, c.RedisURL = h.dbURL, h.redis
+	c.PostgresPID, c.RedisPID = h.cpu.postmaster, h.cpu.redis
 	c.Dir = filepath.Join(h.cfg.WorkDir, "gateway")
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return err
@@ -100,6 +101,7 @@ func botMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmtDur(res.Max), 100*float64(res.Under300)/float64(max(res.Messages, 1)))
 	w("p99 by channel", "WeCom kf %s, DingTalk %s", fmtDur(res.KFP99), fmtDur(res.DingTalkP99))
 	w("45009 answers", "%d", res.Refused45009)
+	w("CPU per message", "%s (%.1f cores over %s)", fmtCPU(res.CPU, res.Messages), res.CPU["total"]/res.Busy.Seconds(), res.Busy.Round(time.Second))
 	if len(res.Problems) == 0 {
 		w("checks", "OK: every message in the inbox once and answered exactly once")
 	} else {

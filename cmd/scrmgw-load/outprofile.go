@@ -105,3 +105,53 @@ func fetchProfile(ctx context.Context, url, path string) error {
 	_, err = io.Copy(f, resp.Body)
 	return err
 }
+
+// outboundCPU samples the CPU seconds of the gateway's processes and the
+// self-started PostgreSQL and Redis: what a scenario's work cost the
+// machine, however busy the machine is with other work.
+type outboundCPU struct {
+	procs           func() []*proc
+	postgres, redis int
+}
+
+func (o outboundCPU) sample() cpuSample {
+	s := cpuSample{}
+	for _, p := range o.procs() {
+		if !p.exited() {
+			s[p.name] += procCPU(p.pid())
+		}
+	}
+	if o.postgres > 0 {
+		s["postgres"] = treeCPU(o.postgres)
+	}
+	if o.redis > 0 {
+		s["redis"] = treeCPU(o.redis)
+	}
+	return s
+}
+
+// cpuUsed is the CPU seconds each component used between a and b, and
+// their sum under "total".
+func cpuUsed(a, b cpuSample) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range b {
+		out[k] = v - a[k]
+		out["total"] += v - a[k]
+	}
+	return out
+}
+
+// fmtCPU writes CPU seconds per component, per item, in µs.
+func fmtCPU(used map[string]float64, items int) string {
+	if items == 0 || used["total"] == 0 {
+		return "not measured"
+	}
+	per := func(k string) string { return fmt.Sprintf("%s %.0f µs", k, used[k]/float64(items)*1e6) }
+	parts := []string{per("total")}
+	for _, k := range []string{"serve", "worker", "postgres", "redis"} {
+		if _, ok := used[k]; ok {
+			parts = append(parts, per(k))
+		}
+	}
+	return strings.Join(parts, ", ")
+}

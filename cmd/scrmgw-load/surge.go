@@ -61,6 +61,9 @@ type surgeConfig struct {
 	// ExtraEnv are further KEY=VALUE for the gateway's processes.
 	ExtraEnv []string
 	Logf     func(format string, args ...any) `json:"-"`
+	// PostgresPID and RedisPID, when set, are counted in the CPU the
+	// scenario cost (self-started servers).
+	PostgresPID, RedisPID int
 	// Profiler, when set, takes CPU profiles of the processes while
 	// the load lasts (they must be the profiling build).
 	Profiler *procProfiler `json:"-"`
@@ -92,7 +95,11 @@ type surgeResult struct {
 	NudgesSent         int
 	WelcomesPerSec     float64 // welcomes a second while the surge lasted
 	LoadStart, LoadEnd string
-	Problems           []string
+	// CPU seconds the gateway, PostgreSQL and Redis used from the
+	// first message until the last was settled (Busy).
+	CPU      map[string]float64
+	Busy     time.Duration
+	Problems []string
 }
 
 func (r *surgeResult) problem(format string, args ...any) {
@@ -282,6 +289,8 @@ func runSurge(ctx context.Context, c surgeConfig) (*surgeResult, error) {
 	res.LoadStart = loadAvg()
 	logf("surge: %d new contacts a second for %s (%d callbacks), load average %s", c.PerSecond, c.For, n, res.LoadStart)
 	c.Profiler.start(ctx, c.For)
+	cpu := outboundCPU{procs: func() []*proc { return procs }, postgres: c.PostgresPID, redis: c.RedisPID}
+	cpu0 := cpu.sample()
 	start := time.Now()
 	for i := range n {
 		due := start.Add(time.Duration(float64(i) / float64(c.PerSecond) * float64(time.Second)))
@@ -312,6 +321,8 @@ func runSurge(ctx context.Context, c surgeConfig) (*surgeResult, error) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	res.LoadEnd = loadAvg()
+	res.CPU = cpuUsed(cpu0, cpu.sample())
+	res.Busy = time.Since(start)
 	time.Sleep(time.Second)
 	surgeEnd := time.Now()
 

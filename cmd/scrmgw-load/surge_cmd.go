@@ -71,6 +71,7 @@ func surgeMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	c.DBURL, c.RedisURL = h.dbURL, h.redis
+	c.PostgresPID, c.RedisPID = h.cpu.postmaster, h.cpu.redis
 	c.Dir = filepath.Join(h.cfg.WorkDir, "gateway")
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return err
@@ -108,6 +109,7 @@ func surgeMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	w("45009 answers", "%s", fmtCounts(res.Refused45009))
 	w("late codes (41050)", "%d", res.Late41050)
 	w("contact lookups", "%d externalcontact/get calls", res.Lookups)
+	w("CPU per new contact", "%s (%.1f cores over %s)", fmtCPU(res.CPU, res.Contacts), res.CPU["total"]/res.Busy.Seconds(), res.Busy.Round(time.Second))
 	if c.Nudges > 0 {
 		w("nudges (add_msg_template)", "%.1f/s before the surge, %.1f/s during it, %.1f/s after it; %d of %d sent by the end",
 			res.NudgesBefore, res.NudgesDuring, res.NudgesAfter, res.NudgesSent, c.Nudges)
