@@ -401,11 +401,14 @@ func TestKill9UnderLoad(t *testing.T) {
 	if n := welcomes(`state = 'sent'`); n != len(seen) {
 		t.Errorf("welcome rows sent = %d, but the fake got %d welcomes", n, len(seen))
 	}
-	late := welcomes(`state = 'failed' AND last_error LIKE '%41050%'`)
+	// A welcome too late for its code fails as expired before it is
+	// sent (its 20 s count from the contact's CreateTime), or, rarely,
+	// meets WeCom's 41050.
+	late := welcomes(`state = 'failed' AND (failure = 'expired' OR last_error LIKE '%41050%')`)
 	if n := welcomes(`state = 'failed'`); n != late {
 		t.Errorf("%d welcomes failed, %d of them because the code was too old; want all failures to be late codes", n, late)
 	}
-	t.Logf("%d callbacks recorded and processed once; %d members; %d welcomes sent, %d too late for WeCom", len(cbs), contacts, len(seen), late)
+	t.Logf("%d callbacks recorded and processed once; %d members; %d welcomes sent, %d too late for their codes", len(cbs), contacts, len(seen), late)
 }
 
 // buildScrmgw builds the scrmgw binary into a temporary directory, with

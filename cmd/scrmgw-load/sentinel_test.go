@@ -499,13 +499,16 @@ func TestScaleOutSentinelFailover(t *testing.T) {
 	if n := welcomes(`state = 'sent'`); n != len(seen) {
 		t.Errorf("welcome rows sent = %d, but the fake got %d welcomes", n, len(seen))
 	}
-	late := welcomes(`state = 'failed' AND last_error LIKE '%41050%'`)
+	// A welcome too late for its code fails as expired before it is
+	// sent (its 20 s count from the contact's CreateTime), or, rarely,
+	// meets WeCom's 41050.
+	late := welcomes(`state = 'failed' AND (failure = 'expired' OR last_error LIKE '%41050%')`)
 	if n := welcomes(`state = 'failed'`); n != late {
 		t.Errorf("%d welcomes failed, %d of them because the code was too old; want all failures to be late codes", n, late)
 	}
 	t.Logf("2 serve + 2 worker on Sentinel: %d callbacks in %s (%d attempts refused or unanswered, retried); "+
 		"failover in %s, %d callbacks answered after it; rolling restart: %s; inbox processed %s and every welcome settled %s after the start; "+
-		"%d members, %d welcomes sent once each, %d too late for WeCom (41050), 0 twice",
+		"%d members, %d welcomes sent once each, %d too late for their codes (expired or 41050), 0 twice",
 		len(cbs), loadTook.Round(10*time.Millisecond), failures.Load(), failoverTook.Round(10*time.Millisecond), afterFailover.Load(),
 		strings.Join(restarts, "; "), inboxDone.Round(10*time.Millisecond), drained.Round(10*time.Millisecond), contacts, len(seen), late)
 }
