@@ -86,15 +86,18 @@ type surgeResult struct {
 	FailedReasons                    map[string]int
 	// Calls the fake refused with 45009, by API; and welcome codes it
 	// refused as too late (41050) or used (41051).
-	Refused45009       map[string]int
-	Late41050, Reused  int
-	Lookups            int // externalcontact/get calls
-	NudgesBefore       float64
-	NudgesDuring       float64 // nudges a second at WeCom while welcomes were going out
-	NudgesAfter        float64
-	NudgesSent         int
-	WelcomesPerSec     float64 // welcomes a second while the surge lasted
-	LoadStart, LoadEnd string
+	Refused45009      map[string]int
+	Late41050, Reused int
+	Lookups           int // externalcontact/get calls
+	NudgesBefore      float64
+	NudgesDuring      float64 // nudges a second at WeCom while welcomes were going out
+	NudgesAfter       float64
+	NudgesSent        int
+	WelcomesPerSec    float64 // welcomes a second while the surge lasted
+	// ProcessP50 and ProcessP99: from a contact event's inbox row to
+	// its processing done (member, binding, event, welcome queued).
+	ProcessP50, ProcessP99 time.Duration
+	LoadStart, LoadEnd     string
 	// CPU seconds the gateway, PostgreSQL and Redis used from the
 	// first message until the last was settled (Busy).
 	CPU      map[string]float64
@@ -379,6 +382,14 @@ func runSurge(ctx context.Context, c surgeConfig) (*surgeResult, error) {
 		if d := times[len(times)-1].Sub(times[0]); d > 0 {
 			res.WelcomesPerSec = float64(len(times)-1) / d.Seconds()
 		}
+	}
+
+	// Where the time went: the contact events' processing (inbox row
+	// written to processed), before the welcome was queued.
+	var p50, p99 float64
+	if err := conn.QueryRow(ctx, `SELECT coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY d), 0), coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY d), 0)
+		FROM (SELECT extract(epoch FROM processed_at - created_at) d FROM inbox_messages WHERE processed_at IS NOT NULL) x`).Scan(&p50, &p99); err == nil {
+		res.ProcessP50, res.ProcessP99 = time.Duration(p50*float64(time.Second)), time.Duration(p99*float64(time.Second))
 	}
 
 	// What the gateway recorded.

@@ -104,6 +104,7 @@ func surgeMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	w("welcomes at WeCom", "%d (%.1f%%), %d within 20 s of the callback; %.1f/s, most in one second %d", res.Welcomes,
 		100*float64(res.Welcomes)/float64(max(res.Contacts, 1)), res.Within20s, res.WelcomesPerSec, res.MostInSecond)
 	w("callback to welcome", "p50 %s, p95 %s, p99 %s, max %s", fmtDur(res.P50), fmtDur(res.P95), fmtDur(res.P99), fmtDur(res.Max))
+	w("contact processed", "p50 %s, p99 %s after its callback was recorded (member, binding, event, welcome queued)", fmtDur(res.ProcessP50), fmtDur(res.ProcessP99))
 	w("expired (not sent)", "%d; reason: %s", res.Expired, orNone(res.ExpiredReason))
 	w("other failures", "%d %v", res.FailedOther, res.FailedReasons)
 	w("45009 answers", "%s", fmtCounts(res.Refused45009))
