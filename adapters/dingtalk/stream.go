@@ -24,6 +24,9 @@ const (
 	// frameBuffer is how many frames read from the connection may wait
 	// for the handler, and acks for the writer.
 	frameBuffer = 16
+	// frameWorkers is how many frames are recorded at once when the
+	// gateway has several in flight.
+	frameWorkers = 16
 	// maxFrameBytes caps one incoming WebSocket message.
 	maxFrameBytes = 4 << 20
 )
@@ -180,8 +183,8 @@ func (c *Client) dial(ctx context.Context, ep *payload.ConnectionEndpointRespons
 	return ws, nil
 }
 
-// serve runs one connection: a reader, a handler that records frames one
-// at a time in the order they came, and a writer that alone writes to
+// serve runs one connection: a reader, a handler that records frames
+// (up to frameWorkers at once), and a writer that alone writes to
 // the connection (acks, pongs, keep-alive pings, the close frame). It
 // returns once the connection has ended and every frame read from it has
 // been handled.
@@ -215,11 +218,22 @@ func (c *Client) serve(ctx context.Context, ws *websocket.Conn) (disconnect bool
 	handleDone := make(chan struct{})
 	go func() {
 		defer close(handleDone)
+		// Up to frameWorkers frames are recorded at once (their
+		// commits share the inbox's batches), each acked when it is
+		// durable, as the vendor SDK handles each frame on its own.
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, frameWorkers)
 		for df := range frames {
-			if ack := c.handleFrame(hctx, df); ack != nil && df.GetMessageId() != "" {
-				out <- ack
-			}
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if ack := c.handleFrame(hctx, df); ack != nil && df.GetMessageId() != "" {
+					out <- ack
+				}
+			}()
 		}
+		wg.Wait()
 	}()
 	writeDone := make(chan error, 1)
 	go func() { writeDone <- c.writeLoop(ws, out, closeReq) }()

@@ -6,6 +6,8 @@
 //	scrmgw-load bare --addr 127.0.0.1:9090
 //	scrmgw-load run  [--requests DIR] [--conns 32,64,128] ...
 //	scrmgw-load campaign [--members 100000] [--kill-at 0.5] ...
+//	scrmgw-load surge [--rate 150] [--for 60s] [--nudges N] ...
+//	scrmgw-load bot [--rate 1000] [--for 60s] [--kf-share 0.1] ...
 //
 // gen pre-generates distinct, validly signed and encrypted callbacks with
 // wecomfake (exactly as WeCom builds them) into a file a wrk Lua script
@@ -41,6 +43,8 @@ Usage:
   scrmgw-load bare [flags]   baseline server: verify + decrypt + parse, answer "success"
   scrmgw-load run  [flags]   drive the bare server and the gateway with wrk; verify the inbox
   scrmgw-load campaign [flags]  outbound campaign through the fake WeCom API; worker killed; exactly once
+  scrmgw-load surge [flags]  welcome surge: new contacts/s at WeCom's call windows; welcomes within 20 s
+  scrmgw-load bot [flags]    member messages/s (WeCom kf and DingTalk) through record, bot and send; reply latency
 
 Run "scrmgw-load <command> -h" for its flags.
 `
@@ -69,6 +73,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runMain(ctx, args[1:], stdout, stderr)
 	case "campaign":
 		err = campaignMain(ctx, args[1:], stdout, stderr)
+	case "surge":
+		err = surgeMain(ctx, args[1:], stdout, stderr)
+	case "bot":
+		err = botMain(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "scrmgw-load: unknown command %q\n\n%s", args[0], usage)
 		return 2

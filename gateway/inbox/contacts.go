@@ -320,7 +320,9 @@ func (c *Contacts) welcome(ctx context.Context, in *adapters.Inbound, m *store.M
 		out.Fields = map[string]string{}
 	}
 	out.Fields["welcome_code"] = code
-	meta := outbox.Meta{MemberID: &m.ID, BrandID: in.Brand, Queue: queue.Critical}
+	// The code's 20 seconds run from when the contact was added (the
+	// event's time, in whole seconds: it errs early), not from now.
+	meta := outbox.Meta{MemberID: &m.ID, BrandID: in.Brand, Queue: queue.Critical, Since: in.At}
 	if b != nil {
 		meta.GuideID = b.GuideID
 	}

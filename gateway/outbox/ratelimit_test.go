@@ -129,6 +129,40 @@ func TestLimiterCriticalLane(t *testing.T) {
 	}
 }
 
+// TestLimiterCriticalLaneWindowPace: with call windows, welcomes are
+// spaced at the shortest window's pace when it is faster than the rate
+// (WeCom: 10,000 a minute is 166/s against 40/s), so a crowd of 150 new
+// contacts a second is welcomed as it comes; the others keep their
+// share of the rate.
+func TestLimiterCriticalLaneWindowPace(t *testing.T) {
+	ctx := context.Background()
+	l := NewLimiter(redisClient(t), LimiterOptions{Rates: map[string]Rate{"wecom": {40, time.Second}},
+		Windows: map[string][]Rate{"wecom": {{N: 150_000, Per: time.Hour}, {N: 10_000, Per: time.Minute}}},
+		Prefix:  "test:" + t.Name() + ":" + time.Now().Format("150405.000000") + ":"})
+	var last time.Duration
+	start := time.Now()
+	for range 150 {
+		w, err := l.Reserve(ctx, "wecom", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = w
+	}
+	// 150 at 166.7/s: the last slot is 0.89 s after the first (3.7 s
+	// at 40/s). A new minute may begin meanwhile, moving nothing.
+	if span := time.Since(start) + last; span < 850*time.Millisecond || last > 1500*time.Millisecond {
+		t.Errorf("150th welcome waits %v, %v after the first; want about 0.89s (10,000/min)", last, span)
+	}
+	start = time.Now()
+	for range 32 {
+		last, _ = l.Reserve(ctx, "wecom", false)
+	}
+	// The others: 32/s (40/s less the critical share).
+	if span := time.Since(start) + last; span < 900*time.Millisecond || last > 1500*time.Millisecond {
+		t.Errorf("32nd other send waits %v, %v after the first; want about 0.97s (32/s)", last, span)
+	}
+}
+
 // limitedSender is a Sender of the channel wecom (a slowChannel) on a
 // queuetest queue, keeping lim's rates; sends over them wait in the
 // handler at most maxWait.

@@ -112,6 +112,10 @@ type RateLimiter interface {
 // that gets no send slot within it fails as expired.
 const WelcomeValidity = 20 * time.Second
 
+// welcomeMargin is how long before its code expires a welcome's send
+// must start: the request must reach WeCom in time.
+const welcomeMargin = 500 * time.Millisecond
+
 // Rate limiting of deliveries: a send whose slot is at most maxWait away
 // waits for it in the handler; a later one is handed back to the queue as
 // a new task due slotLead before its slot, and waits the rest there. A
@@ -152,6 +156,9 @@ func (s *Sender) Send(ctx context.Context, channel string, m *adapters.Outbound,
 	}
 	row := &store.OutboxMessage{IdempotencyKey: m.IdempotencyKey, Channel: channel, Recipient: m.To, MemberID: meta.MemberID,
 		GuideID: meta.GuideID, BrandID: meta.BrandID, Kind: m.Kind, Payload: payload}
+	if !meta.Since.IsZero() && meta.Since.Before(time.Now()) {
+		row.CreatedAt = meta.Since.UTC()
+	}
 	if _, err := s.store.AddOutbox(ctx, row); err != nil {
 		return nil, fmt.Errorf("saving outbox message: %w", err)
 	}
@@ -174,6 +181,11 @@ type Meta struct {
 	BrandID  string
 	// Queue is the asynq queue of the delivery; default "default".
 	Queue string
+	// Since, when set and past, is when the message came to be, before
+	// it was saved: a welcome's contact was added then, and its code's
+	// 20 seconds count from it, not from when the welcome was queued.
+	// It is the row's CreatedAt.
+	Since time.Time
 }
 
 // SendTask is the asynq handler of TypeSend: it claims the row, so a
@@ -197,6 +209,11 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 	}
 	if !claimed {
 		return nil
+	}
+	if by := welcomeDeadline(row); !by.IsZero() && time.Now().After(by) {
+		// Its slot came, but too late to reach WeCom with a live code
+		// (the worker was held up): WeCom would refuse it (41050).
+		return s.expire(ctx, row, fmt.Sprintf("the welcome code expired (valid %s) before the send could start", WelcomeValidity))
 	}
 	var m adapters.Outbound
 	if err := json.Unmarshal(row.Payload, &m); err != nil {
@@ -313,10 +330,7 @@ func (s *Sender) awaitSlot(ctx context.Context, pl *sendPayload) (sendNow bool, 
 		lane = queue.Default
 	}
 	now := time.Now()
-	var by time.Time
-	if strings.HasPrefix(row.IdempotencyKey, WelcomeKeyPrefix) {
-		by = row.CreatedAt.Add(WelcomeValidity)
-	}
+	by := welcomeDeadline(row)
 	slot, maxWait := time.UnixMilli(pl.Slot), s.maxWait
 	if pl.Slot == 0 || now.Sub(slot) > slotGrace {
 		if !by.IsZero() && now.After(by) {
@@ -356,6 +370,16 @@ func (s *Sender) awaitSlot(ctx context.Context, pl *sendPayload) (sendNow bool, 
 		}
 	}
 	return true, nil
+}
+
+// welcomeDeadline is when a welcome's send must have started, counted
+// from when its contact was added (its row's CreatedAt); zero for other
+// messages.
+func welcomeDeadline(row *store.OutboxMessage) time.Time {
+	if !strings.HasPrefix(row.IdempotencyKey, WelcomeKeyPrefix) {
+		return time.Time{}
+	}
+	return row.CreatedAt.Add(WelcomeValidity - welcomeMargin)
 }
 
 // expire fails a pending message that can no longer be sent in time (a

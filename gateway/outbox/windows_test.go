@@ -211,3 +211,69 @@ func TestSenderExpiresWelcomes(t *testing.T) {
 		}
 	})
 }
+
+// TestSenderWelcomeCountsFromTheContact: a welcome's 20 s run from when
+// the contact was added (Meta.Since), not from when it was queued: one
+// queued 21 s after the contact fails as expired without reaching the
+// channel (WeCom would refuse its code, 41050); one queued 5 s after is
+// sent. Its row says when the contact was added.
+func TestSenderWelcomeCountsFromTheContact(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		snd, ch, q := limitedSender(s, windowLimiter(t, Rate{N: 100, Per: 24 * time.Hour}), 50*time.Millisecond)
+		added := time.Now().Add(-21 * time.Second)
+		send := func(key string, since time.Time) *store.OutboxMessage {
+			row, err := snd.Send(ctx, "wecom", &adapters.Outbound{IdempotencyKey: key, To: "wm1", Kind: "text", Text: "欢迎",
+				Fields: map[string]string{"welcome_code": "code-" + key}}, Meta{Since: since})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return row
+		}
+		old, fresh := send(WelcomeKeyPrefix+"old", added), send(WelcomeKeyPrefix+"fresh", time.Now().Add(-5*time.Second))
+		for _, task := range q.Drain() {
+			if err := snd.SendTask(ctx, task); err != nil {
+				t.Fatalf("SendTask: %v", err)
+			}
+		}
+		got, _ := s.Outbox(ctx, old.ID)
+		if got.State != store.OutboxFailed || got.Failure != FailureExpired || got.CreatedAt.Sub(added).Abs() > time.Millisecond {
+			t.Errorf("welcome queued 21 s after its contact = %s (%s), created %v; want failed as expired, created %v",
+				got.State, got.Failure, got.CreatedAt, added)
+		}
+		if n := len(ch.sent[WelcomeKeyPrefix+"old"]); n != 0 {
+			t.Errorf("the welcome with an expired code reached the channel %d times", n)
+		}
+		if got, _ := s.Outbox(ctx, fresh.ID); got.State != store.OutboxSent {
+			t.Errorf("welcome queued 5 s after its contact = %s, want sent", got.State)
+		}
+	})
+}
+
+// TestSenderWelcomeLateForItsSlot: a welcome that got its slot in time
+// but whose task reached a worker after the code's time (the workers
+// were held up) is failed as expired, not sent with a dead code.
+func TestSenderWelcomeLateForItsSlot(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		snd, ch, _ := limitedSender(s, windowLimiter(t, Rate{N: 100, Per: 24 * time.Hour}), 50*time.Millisecond)
+		row := &store.OutboxMessage{IdempotencyKey: WelcomeKeyPrefix + "held", Channel: "wecom", Recipient: "wm1", Kind: "text",
+			Payload:   []byte(`{"IdempotencyKey":"welcome:held","To":"wm1","Kind":"text","Text":"欢迎","Fields":{"welcome_code":"c"}}`),
+			CreatedAt: time.Now().Add(-19800 * time.Millisecond)}
+		if _, err := s.AddOutbox(ctx, row); err != nil {
+			t.Fatal(err)
+		}
+		// Its slot is now: the task was queued for it in time.
+		pl, _ := json.Marshal(sendPayload{ID: row.ID, Slot: time.Now().UnixMilli()})
+		if err := snd.SendTask(ctx, asynq.NewTask(TypeSend, pl)); err != nil {
+			t.Fatalf("SendTask: %v", err)
+		}
+		got, _ := s.Outbox(ctx, row.ID)
+		if got.State != store.OutboxFailed || got.Failure != FailureExpired || !strings.Contains(got.LastError, "before the send could start") {
+			t.Errorf("welcome held up past its code = %s (%s): %q; want failed as expired before the send could start", got.State, got.Failure, got.LastError)
+		}
+		if n := len(ch.sent[WelcomeKeyPrefix+"held"]); n != 0 {
+			t.Errorf("the welcome with a dead code reached the channel %d times", n)
+		}
+	})
+}

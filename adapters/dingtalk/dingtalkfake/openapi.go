@@ -121,6 +121,8 @@ type WebhookReply struct {
 	ConversationID string
 	Msgtype        string
 	Body           json.RawMessage
+	// At is when the fake accepted it (its clock, WithClock).
+	At time.Time
 }
 
 // OpenAPI is a fake of the DingTalk OpenAPI endpoints that send robot
@@ -546,6 +548,7 @@ func (o *OpenAPI) serveSessionWebhook(w http.ResponseWriter, r *http.Request) {
 			ConversationID: s.conversationID,
 			Msgtype:        head.Msgtype,
 			Body:           slices.Clone(body),
+			At:             o.now(),
 		})
 	}
 	o.mu.Unlock()

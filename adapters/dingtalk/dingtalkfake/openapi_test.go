@@ -348,6 +348,7 @@ func TestSessionWebhook(t *testing.T) {
 		ConversationID: "cidMember01==",
 		Msgtype:        "text",
 		Body:           json.RawMessage(`{"msgtype":"text","text":{"content":"hi"}}`),
+		At:             now.Add(2 * time.Minute),
 	}}
 	if diff := cmp.Diff(want, api.Replies()); diff != "" {
 		t.Errorf("replies (-want +got):\n%s", diff)

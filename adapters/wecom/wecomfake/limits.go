@@ -1,13 +1,14 @@
 package wecomfake
 
 import (
+	"math/rand/v2"
 	"net/http"
 	"time"
 )
 
 // ---- rate limits and latency ----
 
-type delay struct{ before, after time.Duration }
+type delay struct{ before, after, spread time.Duration }
 
 // Delay makes every call of path (a Path* constant) take longer: before
 // is spent before the call is looked at, after between carrying it out
@@ -19,6 +20,26 @@ func (s *Server) Delay(path string, before, after time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.delays[path] = delay{before: before, after: after}
+}
+
+// DelayBetween makes every call of path (a Path* constant) take from lo
+// to hi, uniformly at random, as WeCom's answer times vary: half before
+// the call is carried out and half between carrying it out and answering
+// (see Delay).
+func (s *Server) DelayBetween(path string, lo, hi time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delays[path] = delay{before: lo / 2, after: lo - lo/2, spread: max(hi-lo, 0)}
+}
+
+// draw is the delay of one call: d with a random part of its spread.
+func (d delay) draw() delay {
+	if d.spread > 0 {
+		extra := rand.N(d.spread)
+		d.before += extra / 2
+		d.after += extra - extra/2
+	}
+	return d
 }
 
 // rateWindow counts the calls of one path in the current window.

@@ -53,3 +53,27 @@ func TestCallWindows(t *testing.T) {
 		t.Errorf("RateLimited = %d, want 2", n)
 	}
 }
+
+// TestDelayBetween: every call takes from the low to the high delay,
+// not always the same, and is carried out all the same.
+func TestDelayBetween(t *testing.T) {
+	f := wecomfake.New(t)
+	f.DelayBetween(wecomfake.PathSendWelcomeMsg, 20*time.Millisecond, 60*time.Millisecond)
+	tok := token(t, f, f.ContactSecret())
+	var took []time.Duration
+	for range 8 {
+		code := f.IssueWelcomeCode("wmA")
+		start := time.Now()
+		if a := post(t, f.URL()+wecomfake.PathSendWelcomeMsg+"?access_token="+tok, `{"welcome_code":"`+code+`","text":{"content":"hi"}}`); a.Errcode != 0 {
+			t.Fatalf("welcome: %d", a.Errcode)
+		}
+		took = append(took, time.Since(start))
+	}
+	lo, hi := slices.Min(took), slices.Max(took)
+	if lo < 20*time.Millisecond || hi > 500*time.Millisecond || hi-lo < time.Millisecond {
+		t.Errorf("calls took %v, want each from 20 to 60 ms (plus the machine's own time), not all the same", took)
+	}
+	if n := len(f.Welcomes()); n != 8 {
+		t.Errorf("%d welcomes carried out, want 8", n)
+	}
+}

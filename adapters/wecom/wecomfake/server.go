@@ -447,7 +447,7 @@ func (s *Server) handle(mux *http.ServeMux, path, method string, need scope, h h
 			}
 		}
 		s.mu.Lock()
-		d := s.delays[path]
+		d := s.delays[path].draw()
 		s.mu.Unlock()
 		if d.before > 0 {
 			time.Sleep(d.before)
