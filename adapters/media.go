@@ -1,6 +1,7 @@
 package adapters
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,7 +10,9 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"path"
 	"strconv"
@@ -324,4 +327,31 @@ func size(n int64) string {
 		return strconv.FormatInt(n>>20, 10) + " MB"
 	}
 	return strconv.FormatInt(n>>10, 10) + " KB"
+}
+
+// MediaForm is the multipart body of a WeChat-family media/upload (WeCom,
+// an Official Account): one part "media" carrying the file with its
+// name, length and content type ("" application/octet-stream; an empty
+// filename is fallback). It returns the body and its Content-Type.
+func MediaForm(filename, fallback, contentType string, data []byte) (body []byte, formType string, err error) {
+	if filename == "" {
+		filename = fallback
+	}
+	if contentType == "" {
+		contentType = "application/octet-stream"
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	h := make(textproto.MIMEHeader)
+	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="media"; filename=%q; filelength=%d`, filename, len(data)))
+	h.Set("Content-Type", contentType)
+	part, err := mw.CreatePart(h)
+	if err != nil {
+		return nil, "", err
+	}
+	_, _ = part.Write(data)
+	if err := mw.Close(); err != nil {
+		return nil, "", err
+	}
+	return buf.Bytes(), mw.FormDataContentType(), nil
 }

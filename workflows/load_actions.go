@@ -118,13 +118,8 @@ func (sf *stepFields) send(val *yaml.Node) *Send {
 	if d.opts.Templates == nil {
 		return s
 	}
-	t, ok := d.opts.Templates.Lookup(id)
+	t, ok := d.template(val, path, id)
 	if !ok {
-		if sug := yamlcheck.DidYouMean(id, d.opts.Templates.IDs()); sug != "" {
-			d.Errorf(val, path, "unknown template %q%s", id, sug)
-		} else {
-			d.Errorf(val, path, "unknown template %q; the templates are %s", id, yamlcheck.Enumerate(d.opts.Templates.IDs(), "and"))
-		}
 		return s
 	}
 	targets := []string{s.Channel}
@@ -365,13 +360,8 @@ func (sf *stepFields) sendGroups(val *yaml.Node) *SendGroups {
 	if d.opts.Templates == nil {
 		return g
 	}
-	t, ok := d.opts.Templates.Lookup(id)
+	t, ok := d.template(val, path, id)
 	if !ok {
-		if sug := yamlcheck.DidYouMean(id, d.opts.Templates.IDs()); sug != "" {
-			d.Errorf(val, path, "unknown template %q%s", id, sug)
-		} else {
-			d.Errorf(val, path, "unknown template %q; the templates are %s", id, yamlcheck.Enumerate(d.opts.Templates.IDs(), "and"))
-		}
 		return g
 	}
 	// A group sees the message: nothing of the one member whose run
@@ -407,4 +397,18 @@ func (sf *stepFields) sendGroups(val *yaml.Node) *SendGroups {
 		}
 	}
 	return g
+}
+
+// template is the template id names, or an error at val (with the
+// nearest id, or the list of them) when there is none.
+func (d *decoder) template(val *yaml.Node, path, id string) (*templates.Template, bool) {
+	t, ok := d.opts.Templates.Lookup(id)
+	if !ok {
+		if sug := yamlcheck.DidYouMean(id, d.opts.Templates.IDs()); sug != "" {
+			d.Errorf(val, path, "unknown template %q%s", id, sug)
+		} else {
+			d.Errorf(val, path, "unknown template %q; the templates are %s", id, yamlcheck.Enumerate(d.opts.Templates.IDs(), "and"))
+		}
+	}
+	return t, ok
 }

@@ -1,13 +1,10 @@
 package wechatoa
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"mime/multipart"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"time"
 
@@ -74,30 +71,15 @@ func (c *Client) UploadMedia(ctx context.Context, typ, filename, contentType str
 	case len(data) == 0 || len(data) > maxImageBytes:
 		return "", fmt.Errorf("%s: %d bytes: an image is 1 byte to %d MB: %w", op, len(data), maxImageBytes>>20, adapters.ErrInvalidMessage)
 	}
-	if filename == "" {
-		filename = typ
-	}
-	if contentType == "" {
-		contentType = "application/octet-stream"
-	}
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	h := make(textproto.MIMEHeader)
-	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="media"; filename=%q; filelength=%d`, filename, len(data)))
-	h.Set("Content-Type", contentType)
-	part, err := mw.CreatePart(h)
+	body, formType, err := adapters.MediaForm(filename, typ, contentType, data)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", op, err)
-	}
-	_, _ = part.Write(data)
-	if err := mw.Close(); err != nil {
 		return "", fmt.Errorf("%s: %w", op, err)
 	}
 	var out struct {
 		apiError
 		MediaID string `json:"media_id"`
 	}
-	f := &form{contentType: mw.FormDataContentType(), data: body.Bytes()}
+	f := &form{contentType: formType, data: body}
 	if err := c.call(ctx, apiMediaUpload, url.Values{"type": {typ}}, f, &out); err != nil {
 		return "", fmt.Errorf("%s: %w", op, err)
 	}

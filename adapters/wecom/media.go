@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime/multipart"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"time"
 
@@ -72,33 +70,18 @@ func (a *API) UploadMedia(ctx context.Context, typ, filename, contentType string
 	case int64(len(data)) > maxMediaBytes(typ):
 		return "", invalidRequest(op, "%d bytes: an %s is at most %d MB", len(data), typ, maxMediaBytes(typ)>>20)
 	}
-	if filename == "" {
-		filename = typ
-	}
-	if contentType == "" {
-		contentType = "application/octet-stream"
-	}
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	h := make(textproto.MIMEHeader)
-	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="media"; filename=%q; filelength=%d`, filename, len(data)))
-	h.Set("Content-Type", contentType)
-	part, err := mw.CreatePart(h)
+	body, formType, err := adapters.MediaForm(filename, typ, contentType, data)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", op, err)
-	}
-	_, _ = part.Write(data)
-	if err := mw.Close(); err != nil {
 		return "", fmt.Errorf("%s: %w", op, err)
 	}
 	var res uploadResponse
 	err = a.do(ctx, a.appTok, op, func(token string) error {
 		uri := qyapi + "media/upload?access_token=" + url.QueryEscape(token) + "&type=" + typ
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, uri, bytes.NewReader(body.Bytes()))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, uri, bytes.NewReader(body))
 		if err != nil {
 			return err
 		}
-		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.Header.Set("Content-Type", formType)
 		resp, err := util.DefaultHTTPClient.Do(req)
 		if err != nil {
 			return err
