@@ -101,16 +101,11 @@ type liveEditInput struct {
 // the reminders and sends a new invitation; a new title or URL goes into
 // the reminders left). 409 for a cancelled or ended session.
 func (s *Server) editLive(c *gin.Context) {
-	if s.live == nil {
-		abort(c, newError(http.StatusServiceUnavailable, "unavailable", "live sessions are not running in this process"))
+	if !serving(c, s.live != nil, "live sessions are") {
 		return
 	}
 	var in liveEditInput
-	if e := decodeJSON(c, s.maxBody, &in); e != nil {
-		abort(c, e)
-		return
-	}
-	brand, ok := tillBrand(c, in.Brand)
+	brand, ok := s.decodeTill(c, &in, &in.Brand)
 	if !ok {
 		return
 	}
@@ -134,14 +129,12 @@ type liveCancelInput struct {
 // background, which ends their invitations and reminders. Cancelling
 // again answers the session as it is; an ended session is 409.
 func (s *Server) cancelLive(c *gin.Context) {
-	if s.live == nil {
-		abort(c, newError(http.StatusServiceUnavailable, "unavailable", "live sessions are not running in this process"))
+	if !serving(c, s.live != nil, "live sessions are") {
 		return
 	}
 	var in liveCancelInput
 	if c.Request.ContentLength != 0 {
-		if e := decodeJSON(c, s.maxBody, &in); e != nil {
-			abort(c, e)
+		if !s.decodeBody(c, &in) {
 			return
 		}
 	}

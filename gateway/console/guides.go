@@ -18,8 +18,15 @@ import (
 // brand token's own (another brand in ?brand= is 404, as in the API), or
 // for an admin ?brand= or the first brand. ok is false when it answered.
 func (c *Console) pageBrand(ctx *gin.Context) (brand string, brands []string, ok bool) {
+	return c.brandNamed(ctx, ctx.Query("brand"), false)
+}
+
+// brandNamed is the brand a request names (want): a brand token's own
+// (another is 404, as in the API); for an admin, want when it exists
+// (404 when not), or with want empty the first brand, unless required.
+// It returns the brands the token may pick from too.
+func (c *Console) brandNamed(ctx *gin.Context, want string, required bool) (brand string, brands []string, ok bool) {
 	p := principalOf(ctx)
-	want := ctx.Query("brand")
 	if !p.Admin() {
 		if want != "" && want != p.Brand {
 			c.notFound(ctx)
@@ -32,7 +39,7 @@ func (c *Console) pageBrand(ctx *gin.Context) (brand string, brands []string, ok
 		c.fail(ctx, err)
 		return "", nil, false
 	}
-	if want != "" {
+	if want != "" || required {
 		if !slices.Contains(brands, want) {
 			c.notFound(ctx)
 			return "", nil, false

@@ -126,25 +126,7 @@ func (c *Console) renderLive(ctx *gin.Context, status int, d *liveData) {
 // form naming another is a 404, as the API's), or for the admin the
 // form's brand, which must exist.
 func (c *Console) formBrand(ctx *gin.Context) (string, []string, bool) {
-	p := principalOf(ctx)
-	want := ctx.PostForm("brand")
-	if !p.Admin() {
-		if want != "" && want != p.Brand {
-			c.notFound(ctx)
-			return "", nil, false
-		}
-		return p.Brand, []string{p.Brand}, true
-	}
-	brands, err := c.brandsOf(ctx)
-	if err != nil {
-		c.fail(ctx, err)
-		return "", nil, false
-	}
-	if !slices.Contains(brands, want) {
-		c.notFound(ctx)
-		return "", nil, false
-	}
-	return want, brands, true
+	return c.brandNamed(ctx, ctx.PostForm("brand"), true)
 }
 
 // liveURL is the live page of brand, with a notice.
