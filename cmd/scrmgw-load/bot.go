@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,16 +54,7 @@ type botConfig struct {
 	// and kf/sync_msg.
 	DelayMin, DelayMax time.Duration
 	Settle             time.Duration
-	DBURL, RedisURL    string
-	Bin, Dir           string
-	ExtraEnv           []string
-	Logf               func(format string, args ...any) `json:"-"`
-	// PostgresPID and RedisPID, when set, are counted in the CPU the
-	// scenario cost (self-started servers).
-	PostgresPID, RedisPID int
-	// Profiler, when set, takes CPU profiles of the processes while
-	// the load lasts (they must be the profiling build).
-	Profiler *procProfiler `json:"-"`
+	gatewayRun
 }
 
 // botResult is what runBot measured.
@@ -113,25 +102,16 @@ func runBot(ctx context.Context, c botConfig) (*botResult, error) {
 	stream := dingtalkfake.New(nil, dingtalkfake.WithOpenAPI(api), dingtalkfake.WithMaxInFlight(c.InFlight))
 	defer stream.Close()
 
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	admin := "scrmgw_admin_" + randomHex(16)
-	env := append(gatewayEnv(os.Environ()),
-		"SCRMGW_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port),
-		"SCRMGW_DATABASE_URL="+c.DBURL,
-		"SCRMGW_REDIS_URL="+c.RedisURL,
-		"SCRMGW_ADMIN_TOKEN="+admin,
-		"SCRMGW_SECURITY_PHONE_KEY="+randomHex(32),
-		"SCRMGW_DATA_DIR="+filepath.Join(c.Dir, "data"),
+	base, admin, env, err := c.gatewayEnv(
 		"SCRMGW_DINGTALK_CLIENT_ID="+stream.ClientID(),
 		"SCRMGW_DINGTALK_CLIENT_SECRET="+stream.ClientSecret(),
 		"SCRMGW_DINGTALK_BRAND=acme",
 		"SCRMGW_DINGTALK_STREAM_HOST="+stream.URL(),
 		"SCRMGW_DINGTALK_API_BASE="+api.URL(),
 	)
+	if err != nil {
+		return nil, err
+	}
 	env = append(env, wecomEnv(fake)...)
 	if c.RateWeCom != "" {
 		env = append(env, "SCRMGW_SEND_RATE_WECOM="+c.RateWeCom)
@@ -143,34 +123,9 @@ func runBot(ctx context.Context, c botConfig) (*botResult, error) {
 		env = append(env, "SCRMGW_QUEUE_CONCURRENCY="+strconv.Itoa(c.Concurrency))
 	}
 	env = append(env, c.ExtraEnv...)
-	var procs []*proc
-	startP := func(name string, args ...string) (*proc, error) {
-		penv, err := c.Profiler.env(name)
-		if err != nil {
-			return nil, err
-		}
-		p, err := startProc(name, filepath.Join(c.Dir, fmt.Sprintf("%s-%d.log", name, len(procs))), append(slices.Clip(env), penv...), c.Bin, args...)
-		if err == nil {
-			procs = append(procs, p)
-		}
-		return p, err
-	}
-	defer func() {
-		for _, p := range procs {
-			p.stop(10 * time.Second)
-		}
-		if len(res.Problems) > 0 {
-			for _, p := range procs {
-				b, _ := os.ReadFile(p.log.Name())
-				logf("--- %s (%s), last lines:\n%s", p.name, p.log.Name(), tail(string(b), 20))
-			}
-		}
-	}()
-	gw, err := startP("serve", "serve", "--workers=false")
-	if err != nil {
-		return nil, err
-	}
-	if err := waitHTTP(ctx, base+"/healthz", gw, 90*time.Second); err != nil {
+	gp := &gatewayProcs{dir: c.Dir, bin: c.Bin, env: env, profiler: c.Profiler}
+	defer func() { gp.stop(res.Problems, logf) }()
+	if _, err := gp.serve(ctx, base); err != nil {
 		return nil, err
 	}
 	for _, r := range []struct{ path, body string }{
@@ -222,7 +177,7 @@ func runBot(ctx context.Context, c botConfig) (*botResult, error) {
 		return nil, fmt.Errorf("seeding members: %w", err)
 	}
 	logf("seeded %d members in %s", n, time.Since(seedStart).Round(time.Millisecond))
-	if _, err := startP("worker", "worker"); err != nil {
+	if _, err := gp.start("worker", "worker"); err != nil {
 		return nil, err
 	}
 	time.Sleep(3 * time.Second) // the worker's queues up
@@ -290,7 +245,7 @@ func runBot(ctx context.Context, c botConfig) (*botResult, error) {
 		c.PerSecond, c.For, n, res.KF, res.DingTalk, res.LoadStart)
 	texts := []string{"我的积分", "积分", "my points"}
 	c.Profiler.start(ctx, c.For)
-	cpu := outboundCPU{procs: func() []*proc { return procs }, postgres: c.PostgresPID, redis: c.RedisPID}
+	cpu := outboundCPU{procs: func() []*proc { return gp.procs }, postgres: c.PostgresPID, redis: c.RedisPID}
 	cpu0 := cpu.sample()
 	start := time.Now()
 	for i := range n {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,12 +81,8 @@ type campaignConfig struct {
 	Down        time.Duration
 	Lease       time.Duration
 	Concurrency int
-	DBURL       string
-	RedisURL    string
-	Bin         string
-	Dir         string
 	Timeout     time.Duration
-	Logf        func(format string, args ...any) `json:"-"`
+	gatewayRun
 }
 
 // campaignResult is what runCampaign measured and found.
@@ -136,69 +130,28 @@ func runCampaign(ctx context.Context, c campaignConfig) (*campaignResult, error)
 	fake.LimitRate(wecomfake.PathAddMsgTemplate, c.FakeLimit, c.FakeWindow)
 	fake.Delay(wecomfake.PathAddMsgTemplate, c.FakeDelay/2, c.FakeDelay/2)
 
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	admin := "scrmgw_admin_" + randomHex(16)
-	env := append(gatewayEnv(os.Environ()),
-		"SCRMGW_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port),
-		"SCRMGW_DATABASE_URL="+c.DBURL,
-		"SCRMGW_REDIS_URL="+c.RedisURL,
-		"SCRMGW_ADMIN_TOKEN="+admin,
-		"SCRMGW_SECURITY_PHONE_KEY="+randomHex(32),
-		"SCRMGW_DATA_DIR="+filepath.Join(c.Dir, "data"),
+	base, admin, env, err := c.gatewayEnv(
 		"SCRMGW_SEND_RATE_WECOM="+c.Rate,
 		"SCRMGW_SEND_LEASE="+c.Lease.String(),
 		"SCRMGW_QUEUE_CONCURRENCY="+strconv.Itoa(c.Concurrency),
 	)
+	if err != nil {
+		return nil, err
+	}
 	env = append(env, wecomEnv(fake)...)
 	if c.CriticalShare != "" {
 		env = append(env, "SCRMGW_SEND_CRITICAL_SHARE="+c.CriticalShare)
 	}
-	var procs []*proc
-	startP := func(name string, args ...string) (*proc, error) {
-		p, err := startProc(name, filepath.Join(c.Dir, fmt.Sprintf("%s-%d.log", name, len(procs))), env, c.Bin, args...)
-		if err == nil {
-			procs = append(procs, p)
-		}
-		return p, err
-	}
-	defer func() {
-		for _, p := range procs {
-			p.stop(10 * time.Second)
-		}
-		if len(res.Problems) > 0 {
-			for _, p := range procs {
-				b, _ := os.ReadFile(p.log.Name())
-				logf("--- %s (%s), last lines:\n%s", p.name, p.log.Name(), tail(string(b), 20))
-			}
-		}
-	}()
-	gw, err := startP("serve", "serve", "--workers=false")
-	if err != nil {
-		return nil, err
-	}
-	if err := waitHTTP(ctx, base+"/healthz", gw, 90*time.Second); err != nil {
+	gp := &gatewayProcs{dir: c.Dir, bin: c.Bin, env: env, profiler: nil}
+	defer func() { gp.stop(res.Problems, logf) }()
+	if _, err := gp.serve(ctx, base); err != nil {
 		return nil, err
 	}
 
 	// Brand, store and guides through the API; members in bulk with SQL.
-	reqs := []struct{ path, body string }{
-		{"/api/v1/brands", `{"id":"acme","name":"ACME"}`},
-		{"/api/v1/stores", `{"id":"sh-1","name":"静安店","brands":["acme"],"lat":31.23,"lng":121.47,"opening_hours":"10:00-22:00"}`},
-	}
-	guides := make([]string, c.Guides)
-	for i := range guides {
-		guides[i] = fmt.Sprintf("guide%02d", i)
-		reqs = append(reqs, struct{ path, body string }{"/api/v1/guides",
-			fmt.Sprintf(`{"id":"g-%d","store_id":"sh-1","name":"导购%02d","wecom_userid":"%s"}`, i, i, guides[i])})
-	}
-	for _, r := range reqs {
-		if code, body := apiCall(http.MethodPost, base+r.path, admin, "application/json", r.body); code != http.StatusCreated {
-			return nil, fmt.Errorf("seeding %s: %d %s", r.path, code, body)
-		}
+	guides, err := seedStore(base, admin, c.Guides, ``)
+	if err != nil {
+		return nil, err
 	}
 	fake.AddEmployees(guides...)
 	conn, err := pgx.Connect(ctx, c.DBURL)
@@ -233,7 +186,7 @@ func runCampaign(ctx context.Context, c campaignConfig) (*campaignResult, error)
 		return nil, fmt.Errorf("enabling the workflow: %d %s", code, body)
 	}
 	campaignStart := time.Now()
-	worker, err := startP("worker", "worker")
+	worker, err := gp.start("worker", "worker")
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +239,7 @@ func runCampaign(ctx context.Context, c campaignConfig) (*campaignResult, error)
 			return nil, ctx.Err()
 		case <-time.After(time.Until(killedAt.Add(down))):
 		}
-		if _, err := startP("worker", "worker"); err != nil {
+		if _, err := gp.start("worker", "worker"); err != nil {
 			return nil, err
 		}
 		res.Down = time.Since(killedAt)

@@ -43,8 +43,8 @@ func TestCampaignWorkerKilled(t *testing.T) {
 		Rate: "60/s", CriticalShare: "-1",
 		FakeLimit: 75, FakeWindow: time.Second, FakeDelay: 200 * time.Millisecond,
 		KillAt: 1.0 / 3, KillAfterRuns: true, Lease: 40 * time.Second, Down: 61 * time.Second, Concurrency: 64,
-		DBURL: dbURL, RedisURL: redisURL, Bin: bin, Dir: t.TempDir(), Timeout: 3 * time.Minute,
-		Logf: t.Logf,
+		Timeout:    3 * time.Minute,
+		gatewayRun: gatewayRun{DBURL: dbURL, RedisURL: redisURL, Bin: bin, Dir: t.TempDir(), Logf: t.Logf},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -53,20 +51,8 @@ type surgeConfig struct {
 	Windows bool
 	// Settle is how long after the last callback the scenario waits
 	// for the welcomes to settle (beyond the code's 20 s nothing can go).
-	Settle   time.Duration
-	DBURL    string
-	RedisURL string
-	Bin      string
-	Dir      string
-	// ExtraEnv are further KEY=VALUE for the gateway's processes.
-	ExtraEnv []string
-	Logf     func(format string, args ...any) `json:"-"`
-	// PostgresPID and RedisPID, when set, are counted in the CPU the
-	// scenario cost (self-started servers).
-	PostgresPID, RedisPID int
-	// Profiler, when set, takes CPU profiles of the processes while
-	// the load lasts (they must be the profiling build).
-	Profiler *procProfiler `json:"-"`
+	Settle time.Duration
+	gatewayRun
 }
 
 // surgeResult is what runSurge measured.
@@ -126,20 +112,10 @@ func runSurge(ctx context.Context, c surgeConfig) (*surgeResult, error) {
 		fake.DelayBetween(p, c.DelayMin, c.DelayMax)
 	}
 
-	port, err := freePort()
+	base, admin, env, err := c.gatewayEnv()
 	if err != nil {
 		return nil, err
 	}
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	admin := "scrmgw_admin_" + randomHex(16)
-	env := append(gatewayEnv(os.Environ()),
-		"SCRMGW_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port),
-		"SCRMGW_DATABASE_URL="+c.DBURL,
-		"SCRMGW_REDIS_URL="+c.RedisURL,
-		"SCRMGW_ADMIN_TOKEN="+admin,
-		"SCRMGW_SECURITY_PHONE_KEY="+randomHex(32),
-		"SCRMGW_DATA_DIR="+filepath.Join(c.Dir, "data"),
-	)
 	env = append(env, wecomEnv(fake)...)
 	if c.Rate != "" {
 		env = append(env, "SCRMGW_SEND_RATE_WECOM="+c.Rate)
@@ -151,50 +127,14 @@ func runSurge(ctx context.Context, c surgeConfig) (*surgeResult, error) {
 		env = append(env, "SCRMGW_QUEUE_CONCURRENCY="+strconv.Itoa(c.Concurrency))
 	}
 	env = append(env, c.ExtraEnv...)
-	var procs []*proc
-	startP := func(name string, args ...string) (*proc, error) {
-		penv, err := c.Profiler.env(name)
-		if err != nil {
-			return nil, err
-		}
-		p, err := startProc(name, filepath.Join(c.Dir, fmt.Sprintf("%s-%d.log", name, len(procs))), append(slices.Clip(env), penv...), c.Bin, args...)
-		if err == nil {
-			procs = append(procs, p)
-		}
-		return p, err
+	gp := &gatewayProcs{dir: c.Dir, bin: c.Bin, env: env, profiler: c.Profiler}
+	defer func() { gp.stop(res.Problems, logf) }()
+	if _, err := gp.serve(ctx, base); err != nil {
+		return nil, err
 	}
-	defer func() {
-		for _, p := range procs {
-			p.stop(10 * time.Second)
-		}
-		if len(res.Problems) > 0 {
-			for _, p := range procs {
-				b, _ := os.ReadFile(p.log.Name())
-				logf("--- %s (%s), last lines:\n%s", p.name, p.log.Name(), tail(string(b), 20))
-			}
-		}
-	}()
-	gw, err := startP("serve", "serve", "--workers=false")
+	guides, err := seedStore(base, admin, c.Guides, `,"capacity":1000000`)
 	if err != nil {
 		return nil, err
-	}
-	if err := waitHTTP(ctx, base+"/healthz", gw, 90*time.Second); err != nil {
-		return nil, err
-	}
-	reqs := []struct{ path, body string }{
-		{"/api/v1/brands", `{"id":"acme","name":"ACME"}`},
-		{"/api/v1/stores", `{"id":"sh-1","name":"静安店","brands":["acme"],"lat":31.23,"lng":121.47,"opening_hours":"10:00-22:00"}`},
-	}
-	guides := make([]string, c.Guides)
-	for i := range guides {
-		guides[i] = fmt.Sprintf("guide%02d", i)
-		reqs = append(reqs, struct{ path, body string }{"/api/v1/guides",
-			fmt.Sprintf(`{"id":"g-%d","store_id":"sh-1","name":"导购%02d","wecom_userid":"%s","capacity":1000000}`, i, i, guides[i])})
-	}
-	for _, r := range reqs {
-		if code, body := apiCall(http.MethodPost, base+r.path, admin, "application/json", r.body); code != http.StatusCreated {
-			return nil, fmt.Errorf("seeding %s: %d %s", r.path, code, body)
-		}
 	}
 	fake.AddEmployees(guides...)
 	conn, err := pgx.Connect(ctx, c.DBURL)
@@ -225,7 +165,7 @@ func runSurge(ctx context.Context, c surgeConfig) (*surgeResult, error) {
 		}
 		logf("campaign of %d nudges enabled", c.Nudges)
 	}
-	if _, err := startP("worker", "worker"); err != nil {
+	if _, err := gp.start("worker", "worker"); err != nil {
 		return nil, err
 	}
 	if c.Nudges > 0 {
@@ -292,7 +232,7 @@ func runSurge(ctx context.Context, c surgeConfig) (*surgeResult, error) {
 	res.LoadStart = loadAvg()
 	logf("surge: %d new contacts a second for %s (%d callbacks), load average %s", c.PerSecond, c.For, n, res.LoadStart)
 	c.Profiler.start(ctx, c.For)
-	cpu := outboundCPU{procs: func() []*proc { return procs }, postgres: c.PostgresPID, redis: c.RedisPID}
+	cpu := outboundCPU{procs: func() []*proc { return gp.procs }, postgres: c.PostgresPID, redis: c.RedisPID}
 	cpu0 := cpu.sample()
 	start := time.Now()
 	for i := range n {

@@ -67,23 +67,8 @@ func surgeMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	h := &harness{cfg: runConfig{WorkDir: workDir, PG: pg, Redis: rds, Keep: keep}, stdout: stdout, stderr: stderr}
 	defer h.cleanup()
-	if err := h.prepareOutbound(ctx, "scrmgw-surge-", &c.Bin); err != nil {
+	if err := h.prepareGateway(ctx, "scrmgw-surge-", &c.gatewayRun, profile); err != nil {
 		return err
-	}
-	c.DBURL, c.RedisURL = h.dbURL, h.redis
-	c.PostgresPID, c.RedisPID = h.cpu.postmaster, h.cpu.redis
-	c.Dir = filepath.Join(h.cfg.WorkDir, "gateway")
-	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
-		return err
-	}
-	c.Logf = h.logf
-	if profile {
-		bin, err := buildProfiling(ctx, h.cfg.WorkDir)
-		if err != nil {
-			return err
-		}
-		c.Bin, c.Profiler = bin, &procProfiler{dir: h.cfg.WorkDir}
-		h.logf("serve and worker built with a pprof listener (profiling build, not the product); profiles in %s", h.cfg.WorkDir)
 	}
 	started := time.Now().UTC()
 	res, err := runSurge(ctx, c)

@@ -19,7 +19,7 @@ func TestSurgeSmall(t *testing.T) {
 	t.Parallel()
 	c := surgeConfig{PerSecond: 10, For: 3 * time.Second, Guides: 3, Windows: true,
 		DelayMin: 50 * time.Millisecond, DelayMax: 200 * time.Millisecond, Settle: 40 * time.Second,
-		DBURL: storetest.URL(t, "postgres"), RedisURL: storetest.RedisURL(t), Bin: buildScrmgw(t), Dir: t.TempDir(), Logf: t.Logf}
+		gatewayRun: gatewayRun{DBURL: storetest.URL(t, "postgres"), RedisURL: storetest.RedisURL(t), Bin: buildScrmgw(t), Dir: t.TempDir(), Logf: t.Logf}}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	res, err := runSurge(ctx, c)
@@ -47,7 +47,7 @@ func TestBotSmall(t *testing.T) {
 	t.Parallel()
 	c := botConfig{PerSecond: 20, For: 3 * time.Second, KFShare: 0.3, KFEvery: 50 * time.Millisecond, InFlight: 8,
 		RateWeCom: "off", RateDingTalk: "off", Settle: 60 * time.Second,
-		DBURL: storetest.URL(t, "postgres"), RedisURL: storetest.RedisURL(t), Bin: buildScrmgw(t), Dir: t.TempDir(), Logf: t.Logf}
+		gatewayRun: gatewayRun{DBURL: storetest.URL(t, "postgres"), RedisURL: storetest.RedisURL(t), Bin: buildScrmgw(t), Dir: t.TempDir(), Logf: t.Logf}}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	res, err := runBot(ctx, c)
