@@ -24,7 +24,7 @@ import (
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
 
-var screenshots = flag.String("screenshots", "", "write TestStorePageInChromium's phone screenshots (store-page.png, member-code.png) to this directory (../../docs/retail)")
+var screenshots = flag.String("screenshots", "", "write TestStorePageInChromium's phone screenshots (store-page.png, store-shop.png, member-code.png) to this directory (../../docs/retail)")
 
 // chromium finds the headless browser; the test fails without one
 // (Debian: apt-get install chromium).
@@ -162,6 +162,59 @@ func TestStorePageInChromium(t *testing.T) {
 		t.Errorf("CSP violations: %v", got.CSP)
 	}
 	shoot(t, bctx, "store-page.png")
+
+	// The nearest store's cloud store (逛云店): what it carries, at its
+	// price, on the phone.
+	ctx2 := context.Background()
+	if err := s.UpsertProducts(ctx2, []store.Product{
+		{BrandID: "camellia", SKU: "CM-1", Name: "山茶花精华液", Category: "护肤", PriceCents: 39900, URL: "https://shop.camellia.example/p/cm-1"},
+		{BrandID: "camellia", SKU: "CM-2", Name: "山茶花面霜", Category: "护肤", PriceCents: 29900},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	own := int64(35900)
+	if err := s.SetAssortment(ctx2, "ja", "camellia", []store.StoreProduct{{SKU: "CM-1", PriceCents: &own, InStock: true}, {SKU: "CM-2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(bctx,
+		chromedp.Click(chromedp.CSS("li.store a.shop")),
+		chromedp.WaitVisible(chromedp.CSS("ul.products li.product")),
+	); err != nil {
+		t.Fatalf("opening the store's cloud store: %v", err)
+	}
+	type shopLayout struct {
+		Path        string   `json:"path"`
+		Products    []string `json:"products"`
+		Prices      []string `json:"prices"`
+		Buy         []string `json:"buy"`
+		ScrollWidth int      `json:"scrollWidth"`
+		CSP         []string `json:"csp"`
+	}
+	shop, err := chromedp.Run(bctx, chromedp.Evaluate[shopLayout](`({
+		path: location.pathname,
+		products: [...document.querySelectorAll('li.product')].map(e => e.textContent.replace(/\s+/g, ' ').trim()),
+		prices: [...document.querySelectorAll('li.product .price')].map(e => e.textContent.trim()),
+		buy: [...document.querySelectorAll('li.product a.buy')].map(e => e.href),
+		scrollWidth: document.documentElement.scrollWidth,
+		csp: window.__csp,
+	})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shop.Path != "/m/stores/ja/products" || len(shop.Products) != 2 || !strings.Contains(shop.Products[0]+shop.Products[1], "山茶花精华液") ||
+		!strings.Contains(shop.Products[0]+shop.Products[1], "山茶花面霜") {
+		t.Errorf("cloud store at %s lists %q, want the two products 静安嘉里中心店 carries", shop.Path, shop.Products)
+	}
+	if !slices.ContainsFunc(shop.Prices, func(p string) bool { return strings.Contains(p, "359") && strings.Contains(p, "399") }) {
+		t.Errorf("prices %q, want the store's 359 with the brand's 399 struck through", shop.Prices)
+	}
+	if !slices.Equal(shop.Buy, []string{"https://shop.camellia.example/p/cm-1"}) {
+		t.Errorf("buy links %q, want the product page of the one with a page", shop.Buy)
+	}
+	if shop.ScrollWidth > 390 || len(shop.CSP) != 0 {
+		t.Errorf("cloud store is %d px wide in 390, CSP violations %v", shop.ScrollWidth, shop.CSP)
+	}
+	shoot(t, bctx, "store-shop.png")
 
 	// Refused: the script says so and the city search takes over.
 	if err := chromedp.Do(bctx,
