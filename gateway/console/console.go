@@ -87,6 +87,12 @@ type Options struct {
 	// OnSourcesChanged is told when the console writes an event source,
 	// so signature checks see it at once (api.Options.OnSourcesChanged).
 	OnSourcesChanged func()
+	// NewSourceSecret makes an event source's secret (the webhook
+	// channel's whsec_ form); nil: the console cannot create or rotate
+	// sources. ReservedSource is the id of the source the configuration
+	// defines (webhook.secret), which the console may not create.
+	NewSourceSecret func() string
+	ReservedSource  string
 	// Audit records the console's writes in the audit trail, as the
 	// API's (the gateway's gateway/audit Recorder); nil records nothing.
 	Audit api.Auditor

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrmgw/scrmgw/adapters/webhook"
+
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
 	qrcode "github.com/skip2/go-qrcode"
@@ -125,6 +127,7 @@ func newRig(t *testing.T, dialect string, cfg console.Config) *rig {
 		LoadOptions: workflows.Options{Templates: reg},
 		DryRun:      engine.DryRunOptions{Templates: reg, Locale: "zh", Specs: []adapters.Spec{wecom.Spec(), dingtalk.SpecFor("ding-robot")}},
 		Config:      cfg, Now: r.clock, Queues: insp, OnSourcesChanged: func() { r.sourcesChanged.Add(1) },
+		NewSourceSecret: webhook.NewSecret, ReservedSource: webhook.DefaultSourceID,
 		// The gateway's readiness checks: the database up, DingTalk's
 		// stream down.
 		Health: func(context.Context) map[string]error {

@@ -2,6 +2,7 @@ package console
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/scrmgw/scrmgw/adapters/webhook"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -67,12 +67,15 @@ func (c *Console) createSource(ctx *gin.Context) {
 	}
 	src := store.EventSource{ID: strings.TrimSpace(ctx.PostForm("id")), BrandID: brand, Description: strings.TrimSpace(ctx.PostForm("description"))}
 	d.Source = src
-	if src.ID == webhook.DefaultSourceID {
+	if src.ID == c.o.ReservedSource {
 		d.Error = translate(lang, "sources.reserved", src.ID)
 		c.render(ctx, http.StatusBadRequest, "source", "sources.title", "/commerce", d)
 		return
 	}
-	secret := webhook.NewSecret()
+	secret, ok := c.sourceSecret(ctx)
+	if !ok {
+		return
+	}
 	err := c.o.Store.CreateEventSource(ctx.Request.Context(), &src, secret)
 	switch {
 	case errors.Is(err, store.ErrInvalid):
@@ -114,7 +117,10 @@ func (c *Console) rotateSource(ctx *gin.Context) {
 		}
 		overlap = o
 	}
-	secret := webhook.NewSecret()
+	secret, ok := c.sourceSecret(ctx)
+	if !ok {
+		return
+	}
 	src, err := c.o.Store.RotateEventSource(ctx.Request.Context(), ctx.Param("id"), brand, secret, overlap)
 	if err != nil {
 		c.fail(ctx, err) // another brand's source, or none: 404
@@ -142,4 +148,14 @@ func (c *Console) setSourceActive(active bool) gin.HandlerFunc {
 		c.sourcesChanged()
 		ctx.Redirect(http.StatusSeeOther, sourcesURL(brand, principalOf(ctx).Admin()))
 	}
+}
+
+// sourceSecret is a new event source secret, or false when this
+// gateway's console makes none (answered).
+func (c *Console) sourceSecret(ctx *gin.Context) (string, bool) {
+	if c.o.NewSourceSecret == nil {
+		c.fail(ctx, fmt.Errorf("event source secrets are not available in this console: %w", store.ErrInvalid))
+		return "", false
+	}
+	return c.o.NewSourceSecret(), true
 }

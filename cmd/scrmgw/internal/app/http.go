@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/adapters/webhook"
 	"github.com/scrmgw/scrmgw/gateway/api"
 	"github.com/scrmgw/scrmgw/gateway/console"
 	"github.com/scrmgw/scrmgw/gateway/httpserve"
@@ -115,8 +116,8 @@ func (a *App) console(apiSrv *api.Server) *console.Console {
 		a.Log.Error("console: dry runs without coupon batches or quotas", slog.Any("error", err))
 	}
 	o := console.Options{Store: a.Store, Auth: apiSrv, Workflows: a.apiWorkflows(), Audit: a.audit, LedgerZone: a.ledgerZone(), Live: liveScheduler{a},
-		OnSourcesChanged: a.webhook.InvalidateSources,
-		Queues:           asynq.NewInspectorFromRedisClient(a.RDB), Health: a.Ready,
+		OnSourcesChanged: a.webhook.InvalidateSources, NewSourceSecret: webhook.NewSecret, ReservedSource: webhook.DefaultSourceID,
+		Queues: asynq.NewInspectorFromRedisClient(a.RDB), Health: a.Ready,
 		LoadOptions: WorkflowOptions(a.Config, a.Templates), DryRun: dry, MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, Logger: a.Log,
 		Config: console.Config{IdleTimeout: a.Config.Console.IdleTimeout, MaxAge: a.Config.Console.MaxAge,
 			SecureCookies: a.Config.Console.SecureCookies()}}
