@@ -171,80 +171,71 @@ func (d *decoder) goals(n *yaml.Node) ([]Goal, bool) {
 	if n.Kind == yaml.ScalarNode && n.Value == "none" {
 		return nil, true
 	}
+	return d.eventConditions(n, goalList), false
+}
+
+// exits reads exit: an event, {event, filter}, or a list of these.
+func (d *decoder) exits(n *yaml.Node) []Goal {
+	return d.eventConditions(n, exitList)
+}
+
+// conditionList is how a list of event conditions (goal:, exit:) is
+// named in its diagnostics.
+type conditionList struct {
+	key, what, empty, missing, expected string
+	// none is whether "none" may stand alone (and so not in a list).
+	none bool
+}
+
+var (
+	goalList = conditionList{key: "goal", what: "a goal", none: true,
+		empty:    "empty goal list: name at least one event, or write goal: none",
+		missing:  "missing event: the event that reaches the goal",
+		expected: "expected an event, a mapping with event and filter, or none; got %s"}
+	exitList = conditionList{key: "exit", what: "an exit",
+		empty:    "empty exit list: name at least one event, or leave exit out",
+		missing:  "missing event: the event that ends the run",
+		expected: "expected an event, or a mapping with event and filter; got %s"}
+)
+
+// eventConditions reads an event, {event, filter}, or a list of these.
+func (d *decoder) eventConditions(n *yaml.Node, l conditionList) []Goal {
 	nodes := []*yaml.Node{n}
 	if n.Kind == yaml.SequenceNode {
 		nodes = n.Content
 		if len(nodes) == 0 {
-			d.Errorf(n, "goal", "empty goal list: name at least one event, or write goal: none")
+			d.Errorf(n, l.key, "%s", l.empty)
 		}
 	}
-	var goals []Goal
+	var out []Goal
 	for i, c := range nodes {
-		path := "goal"
+		path := l.key
 		if n.Kind == yaml.SequenceNode {
-			path = fmt.Sprintf("goal[%d]", i)
+			path = fmt.Sprintf("%s[%d]", l.key, i)
 		}
 		var g Goal
 		switch c.Kind {
 		case yaml.ScalarNode:
-			if c.Value == "none" {
+			if l.none && c.Value == "none" {
 				d.Errorf(c, path, "none cannot be in a list of goals: write goal: none alone")
 				continue
 			}
 			g.Event, _ = d.event(c, path, allEvents)
 		case yaml.MappingNode:
-			f := d.Fields(c, path, "a goal", []string{"event", "filter"})
+			f := d.Fields(c, path, l.what, []string{"event", "filter"})
 			if p, ok := f["event"]; ok {
 				g.Event, _ = d.event(p.Val, path+".event", allEvents)
 			} else {
-				d.Errorf(c, path, "missing event: the event that reaches the goal")
+				d.Errorf(c, path, "%s", l.missing)
 			}
 			if p, ok := f["filter"]; ok {
 				g.Filter = d.expr(p.Val, path+".filter", resultBool)
 			}
 		default:
-			d.Errorf(c, path, "expected an event, a mapping with event and filter, or none; got %s", yamlcheck.Describe(c))
+			d.Errorf(c, path, l.expected, yamlcheck.Describe(c))
 			continue
 		}
-		goals = append(goals, g)
+		out = append(out, g)
 	}
-	return goals, false
-}
-
-// exits reads exit: an event, {event, filter}, or a list of these.
-func (d *decoder) exits(n *yaml.Node) []Goal {
-	nodes := []*yaml.Node{n}
-	if n.Kind == yaml.SequenceNode {
-		nodes = n.Content
-		if len(nodes) == 0 {
-			d.Errorf(n, "exit", "empty exit list: name at least one event, or leave exit out")
-		}
-	}
-	var exits []Goal
-	for i, c := range nodes {
-		path := "exit"
-		if n.Kind == yaml.SequenceNode {
-			path = fmt.Sprintf("exit[%d]", i)
-		}
-		var g Goal
-		switch c.Kind {
-		case yaml.ScalarNode:
-			g.Event, _ = d.event(c, path, allEvents)
-		case yaml.MappingNode:
-			f := d.Fields(c, path, "an exit", []string{"event", "filter"})
-			if p, ok := f["event"]; ok {
-				g.Event, _ = d.event(p.Val, path+".event", allEvents)
-			} else {
-				d.Errorf(c, path, "missing event: the event that ends the run")
-			}
-			if p, ok := f["filter"]; ok {
-				g.Filter = d.expr(p.Val, path+".filter", resultBool)
-			}
-		default:
-			d.Errorf(c, path, "expected an event, or a mapping with event and filter; got %s", yamlcheck.Describe(c))
-			continue
-		}
-		exits = append(exits, g)
-	}
-	return exits
+	return out
 }
