@@ -119,11 +119,7 @@ func runBot(ctx context.Context, c botConfig) (*botResult, error) {
 	if c.RateDingTalk != "" {
 		env = append(env, "SCRMGW_SEND_RATE_DINGTALK="+c.RateDingTalk)
 	}
-	if c.Concurrency > 0 {
-		env = append(env, "SCRMGW_QUEUE_CONCURRENCY="+strconv.Itoa(c.Concurrency))
-	}
-	env = append(env, c.ExtraEnv...)
-	gp := &gatewayProcs{dir: c.Dir, bin: c.Bin, env: env, profiler: c.Profiler}
+	gp := c.processes(env, c.Concurrency)
 	defer func() { gp.stop(res.Problems, logf) }()
 	if _, err := gp.serve(ctx, base); err != nil {
 		return nil, err

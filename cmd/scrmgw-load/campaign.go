@@ -142,7 +142,7 @@ func runCampaign(ctx context.Context, c campaignConfig) (*campaignResult, error)
 	if c.CriticalShare != "" {
 		env = append(env, "SCRMGW_SEND_CRITICAL_SHARE="+c.CriticalShare)
 	}
-	gp := &gatewayProcs{dir: c.Dir, bin: c.Bin, env: env, profiler: nil}
+	gp := c.processes(env, 0)
 	defer func() { gp.stop(res.Problems, logf) }()
 	if _, err := gp.serve(ctx, base); err != nil {
 		return nil, err

@@ -52,6 +52,15 @@ func (h *harness) prepareGateway(ctx context.Context, prefix string, g *gatewayR
 	return nil
 }
 
+// processes are the gateway processes of the run with env, the queue
+// concurrency when positive, and the run's ExtraEnv last.
+func (g *gatewayRun) processes(env []string, concurrency int) *gatewayProcs {
+	if concurrency > 0 {
+		env = append(env, "SCRMGW_QUEUE_CONCURRENCY="+strconv.Itoa(concurrency))
+	}
+	return &gatewayProcs{dir: g.Dir, bin: g.Bin, env: append(env, g.ExtraEnv...), profiler: g.Profiler}
+}
+
 // gatewayProcs are the gateway processes of a scenario: one binary, one
 // environment, each process logging to its own file in dir (and
 // profiled when profiler is set).

@@ -123,11 +123,7 @@ func runSurge(ctx context.Context, c surgeConfig) (*surgeResult, error) {
 	if c.CriticalShare != "" {
 		env = append(env, "SCRMGW_SEND_CRITICAL_SHARE="+c.CriticalShare)
 	}
-	if c.Concurrency > 0 {
-		env = append(env, "SCRMGW_QUEUE_CONCURRENCY="+strconv.Itoa(c.Concurrency))
-	}
-	env = append(env, c.ExtraEnv...)
-	gp := &gatewayProcs{dir: c.Dir, bin: c.Bin, env: env, profiler: c.Profiler}
+	gp := c.processes(env, c.Concurrency)
 	defer func() { gp.stop(res.Problems, logf) }()
 	if _, err := gp.serve(ctx, base); err != nil {
 		return nil, err
