@@ -143,6 +143,12 @@ func TestConsoleBrowserPages(t *testing.T) {
 	b.do("the stores in Chinese", chromedp.Navigate(r.srv.URL+"/console/stores?lat=31.2304&lng=121.4737"), chromedp.WaitVisible(chromedp.CSS("#hits")))
 	b.screenshot("stores-zh")
 	b.do("back to English", chromedp.Click(chromedp.CSS("a.lang")), chromedp.WaitVisible(chromedp.CSS(`html[lang="en"] #hits`)))
+	// The live sessions page (门店直播): the sessions and the schedule form.
+	b.do("the live sessions", chromedp.Navigate(r.srv.URL+"/console/live"), chromedp.WaitVisible(chromedp.CSS("h1")))
+	if got := b.text("h1"); got == "" || strings.Contains(got, "live.") {
+		t.Errorf("live page heading %q, want its title", got)
+	}
+	b.screenshot("live")
 
 	// A read-only token: no write buttons, and a write is refused with a
 	// page that says why.
