@@ -41,6 +41,12 @@ install_missing() {
 	# Chinese text in the console's pages (its screenshots and the
 	# browser's layout of the zh pages) needs a CJK font.
 	fc-list 2>/dev/null | grep -qi "wenquanyi\|wqy\|noto sans cjk" || pkgs+=(fonts-wqy-microhei)
+	# A full run builds the container image with buildah (no daemon, no
+	# registry; deploy/image/check.sh), the build stage's shell a static busybox.
+	if ((FULL)) && [[ "$IMAGE" != 0 ]]; then
+		command -v buildah >/dev/null || pkgs+=(buildah)
+		[[ -x /bin/busybox ]] || pkgs+=(busybox-static)
+	fi
 	if ((${#pkgs[@]})); then
 		log "installing ${pkgs[*]}"
 		local sudo=""
@@ -67,7 +73,12 @@ free_port() {
 # Read here, and out of the tests' environment: the gateway refuses
 # SCRMGW_* variables it does not know.
 FUZZTIME=${SCRMGW_FUZZTIME:-7s}
-unset SCRMGW_FUZZTIME
+# SCRMGW_IMAGE=0 leaves the container image out of a full run (it needs
+# root for buildah's chroot isolation, and a few minutes).
+IMAGE=${SCRMGW_IMAGE:-1}
+unset SCRMGW_FUZZTIME SCRMGW_IMAGE
+FULL=0
+(($# == 0)) && FULL=1
 
 install_missing
 PG_BIN=$(find_pg_bin)
@@ -86,6 +97,7 @@ cleanup() {
 	[[ -f "$TMP/pg/postmaster.pid" ]] && as_pg "$PG_BIN/pg_ctl" -D "$TMP/pg" -m immediate stop >/dev/null 2>&1
 	[[ -f "$TMP/redis.pid" ]] && kill "$(cat "$TMP/redis.pid")" 2>/dev/null
 	[[ -n "${helm_pid:-}" ]] && kill "$helm_pid" 2>/dev/null
+	[[ -n "${image_pid:-}" ]] && kill "$image_pid" 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -169,6 +181,22 @@ if ((${#@} == 0)); then
 	helm_pid=""
 fi
 
+image_pid=""
+if ((FULL)) && [[ "$IMAGE" != 0 ]]; then
+	# The image's build stage compiles the gateway with the settings
+	# TestStaticBinary has just used (CGO_ENABLED=0 -trimpath) and the host's
+	# build cache mounted: beside the fuzzing, which runs for a set time,
+	# it adds little to the run's length.
+	if [[ $(id -u) -ne 0 ]]; then
+		status=1
+		log "the container image needs root (buildah --isolation chroot): run as root, or SCRMGW_IMAGE=0 to leave it out"
+	else
+		log "building the container image (deploy/image/check.sh), in the background"
+		bash deploy/image/check.sh >"$TMP/image.log" 2>&1 &
+		image_pid=$!
+	fi
+fi
+
 if ((${#@} == 0)) && [[ "$FUZZTIME" != 0 ]]; then
 	# "pkg Target" for every fuzz target, so a new one runs without edits here.
 	# Listed with the container image's build settings (CGO_ENABLED=0
@@ -193,5 +221,16 @@ if ((${#@} == 0)) && [[ "$FUZZTIME" != 0 ]]; then
 			log "fuzz $name ($pkg): FAILED; the input is saved under $pkg's testdata/fuzz/$name/"
 		fi
 	done
+fi
+if [[ -n "$image_pid" ]]; then
+	log "waiting for the container image"
+	if ! wait "$image_pid"; then
+		status=1
+		cat "$TMP/image.log"
+		log "container image: FAILED"
+	else
+		cat "$TMP/image.log"
+	fi
+	image_pid=""
 fi
 exit "$status"

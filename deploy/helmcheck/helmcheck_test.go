@@ -1,8 +1,9 @@
-// Package helmcheck runs Helm itself on the chart in deploy/helm/scrmgw:
-// `helm lint` (Helm's lint rules, helm.sh/helm/v4/pkg/chart/v2/lint) and
-// `helm template` (its loader, values, engine and manifest sorter, as the
-// command calls them), then checks every rendered object against the
-// Kubernetes API as kubeconform -strict would:
+// Package helmcheck runs the helm command on the chart in
+// deploy/helm/scrmgw: `helm lint --strict` and `helm template`, with the
+// chart's defaults and with production values. The command is built from
+// its Go module (helm.sh/helm/v4/cmd/helm, a `tool` of this module: `go
+// tool helm` runs it by hand). Then every rendered object is checked
+// against the Kubernetes API as kubeconform -strict would:
 //
 //   - against the Kubernetes OpenAPI schema (the v1.27 swagger.json that
 //     k8s.io/kube-openapi ships for its own tests), as a JSON schema with
@@ -26,19 +27,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"github.com/santhosh-tekuri/jsonschema/v6"
-	"helm.sh/helm/v4/pkg/chart/common"
-	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
-	"helm.sh/helm/v4/pkg/chart/v2/lint"
-	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
-	"helm.sh/helm/v4/pkg/chart/v2/loader"
-	"helm.sh/helm/v4/pkg/engine"
-	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
@@ -72,62 +67,115 @@ var valueSets = []struct {
 		"ServiceMonitor": 1, "PodMonitor": 1, "Job": 1}},
 }
 
-// TestHelmLint is `helm lint --strict` with each value set: no error, no
-// warning, and no info message either. (Lint renders with `required`
-// made lenient, as helm lint does: a missing required value is
-// TestHelmTemplate's.)
+// TestMain builds the helm command from its Go module (the `tool`
+// directive in go.mod: helm.sh/helm/v4/cmd/helm at the version this module
+// requires), as `go tool helm` would, and the tests run it.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "helmcheck")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	helmBin = filepath.Join(dir, "helm")
+	build := exec.Command("go", "build", "-o", helmBin, "helm.sh/helm/v4/cmd/helm")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the helm command: %v\n", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	helmHome = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var helmBin, helmHome string
+
+// helm runs the helm command with the values given (as a values file,
+// `-f`), in an environment of its own (no cluster, no repositories).
+func helm(t *testing.T, values map[string]any, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	if values != nil {
+		b, err := yaml.Marshal(values)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(t.TempDir(), "values.yaml")
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "-f", f)
+	}
+	cmd := exec.Command(helmBin, args...)
+	cmd.Env = append(os.Environ(),
+		"HELM_CACHE_HOME="+filepath.Join(helmHome, "cache"),
+		"HELM_CONFIG_HOME="+filepath.Join(helmHome, "config"),
+		"HELM_DATA_HOME="+filepath.Join(helmHome, "data"),
+		"KUBECONFIG="+filepath.Join(helmHome, "no-kubeconfig"))
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+// TestHelmLint is `helm lint --strict` with each value set: it passes,
+// with no error, no warning, and no info message either.
 func TestHelmLint(t *testing.T) {
 	for _, vs := range valueSets {
 		t.Run(vs.name, func(t *testing.T) {
-			res := lint.RunAll(chartDir, vs.values, "scrmgw")
-			for _, m := range res.Messages {
-				t.Errorf("helm lint: %s", m)
+			out, errOut, err := helm(t, vs.values, "lint", "--strict", chartDir)
+			if err != nil {
+				t.Fatalf("helm lint --strict: %v\n%s%s", err, out, errOut)
 			}
-			if res.HighestSeverity > support.UnknownSev && len(res.Messages) == 0 {
-				t.Errorf("helm lint: severity %d with no message", res.HighestSeverity)
+			if !strings.Contains(out, "1 chart(s) linted, 0 chart(s) failed") {
+				t.Errorf("helm lint --strict said:\n%s%s", out, errOut)
+			}
+			for _, line := range strings.Split(out+errOut, "\n") {
+				if strings.Contains(line, "[INFO]") || strings.Contains(line, "[WARNING]") || strings.Contains(line, "[ERROR]") {
+					t.Errorf("helm lint: %s", line)
+				}
 			}
 		})
 	}
 }
 
-// helmTemplate renders the chart as `helm template scrmgw CHART
-// --namespace scrmgw` does (release "scrmgw", install, the default
-// capabilities) and returns its objects, hooks included, in install order.
-func helmTemplate(t *testing.T, values map[string]any) []releaseutil.Manifest {
-	t.Helper()
-	files, err := render(values)
-	if err != nil {
-		t.Fatalf("helm template: %v", err)
-	}
-	for name := range files {
-		// NOTES.txt and partials are not manifests.
-		if !strings.HasSuffix(name, ".yaml") {
-			delete(files, name)
-		}
-	}
-	hooks, manifests, err := releaseutil.SortManifests(files, nil, releaseutil.InstallOrder)
-	if err != nil {
-		t.Fatalf("helm template: sorting the manifests: %v", err)
-	}
-	for _, h := range hooks {
-		manifests = append(manifests, releaseutil.Manifest{Name: h.Path, Content: h.Manifest, Head: &releaseutil.SimpleHead{Kind: h.Kind}})
-	}
-	return manifests
+// manifest is one object of helm template's output.
+type manifest struct {
+	Name    string // its template, from helm's "# Source:" line
+	Content string
 }
 
-// render runs Helm's engine on the chart: the files as rendered.
-func render(values map[string]any) (map[string]string, error) {
-	chrt, err := loader.Load(chartDir)
+// helmTemplate runs `helm template scrmgw CHART --namespace scrmgw` (an
+// install, the default capabilities, hooks included) and returns its
+// objects in the order helm prints them.
+func helmTemplate(t *testing.T, values map[string]any) []manifest {
+	t.Helper()
+	out, errOut, err := helm(t, values, "template", "scrmgw", chartDir, "--namespace", "scrmgw")
 	if err != nil {
-		return nil, fmt.Errorf("loading the chart: %w", err)
+		t.Fatalf("helm template: %v\n%s", err, errOut)
 	}
-	opts := common.ReleaseOptions{Name: "scrmgw", Namespace: "scrmgw", Revision: 1, IsInstall: true}
-	vals, err := chartutil.ToRenderValues(chrt, values, opts, common.DefaultCapabilities.Copy())
-	if err != nil {
-		return nil, fmt.Errorf("values: %w", err)
+	var ms []manifest
+	for _, doc := range documentSep.Split(out, -1) {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		m := manifest{Content: doc}
+		if src := sourceLine.FindStringSubmatch(doc); src != nil {
+			m.Name = src[1]
+		}
+		ms = append(ms, m)
 	}
-	return engine.Render(chrt, vals)
+	if len(ms) == 0 {
+		t.Fatalf("helm template printed no object:\n%s", errOut)
+	}
+	return ms
 }
+
+var (
+	documentSep = regexp.MustCompile(`(?m)^---\s*$`)
+	sourceLine  = regexp.MustCompile(`(?m)^# Source: (\S+)`)
+)
 
 // TestHelmTemplate renders the chart with each value set and checks each
 // object against the Kubernetes API's schema and types.
@@ -157,10 +205,10 @@ func TestHelmTemplate(t *testing.T) {
 		})
 	}
 	t.Run("sentinel without addresses is refused", func(t *testing.T) {
-		_, err := render(map[string]any{"existingSecret": "s",
-			"redis": map[string]any{"sentinel": map[string]any{"enabled": true}}})
-		if err == nil || !strings.Contains(err.Error(), "redis.sentinel.addrs") {
-			t.Errorf("helm template with redis.sentinel.enabled and no addrs: %v, want an error naming redis.sentinel.addrs", err)
+		_, errOut, err := helm(t, map[string]any{"existingSecret": "s",
+			"redis": map[string]any{"sentinel": map[string]any{"enabled": true}}}, "template", "scrmgw", chartDir)
+		if err == nil || !strings.Contains(errOut, "redis.sentinel.addrs") {
+			t.Errorf("helm template with redis.sentinel.enabled and no addrs: %v %s, want an error naming redis.sentinel.addrs", err, errOut)
 		}
 	})
 	t.Run("the validator refuses", func(t *testing.T) {
@@ -169,7 +217,9 @@ func TestHelmTemplate(t *testing.T) {
 		// otherwise the chart's.
 		var dep, sm map[string]any
 		for _, m := range helmTemplate(t, valueSets[1].values) {
-			switch m.Head.Kind {
+			var head struct{ Kind string }
+			yaml.Unmarshal([]byte(m.Content), &head)
+			switch head.Kind {
 			case "Deployment":
 				if dep == nil {
 					yaml.Unmarshal([]byte(m.Content), &dep)
