@@ -52,12 +52,25 @@ type CustomerGroupMember struct {
 // CustomerGroupSend is a message sent to a customer group on a day (in
 // the channel's time zone): WeCom lets a group receive one a day.
 type CustomerGroupSend struct {
-	Channel   string `gorm:"primaryKey;size:80"`
-	ChatID    string `gorm:"primaryKey;size:128"`
-	Day       string `gorm:"primaryKey;size:10"`
-	Key       string `gorm:"size:200"`
-	MsgID     string `gorm:"size:128"`
-	CreatedAt time.Time
+	Channel string `gorm:"primaryKey;size:80"`
+	ChatID  string `gorm:"primaryKey;size:128"`
+	Day     string `gorm:"primaryKey;size:10"`
+	Key     string `gorm:"size:200"`
+	MsgID   string `gorm:"size:128"`
+	// AttemptedAt is when the key's first call to the channel for the
+	// group began, recorded before the call: with no MsgID, its outcome
+	// is not known (the process may have died with the channel's answer).
+	AttemptedAt *time.Time
+	CreatedAt   time.Time
+}
+
+// migrateGroupSendAttempts adds when a group send began calling its
+// channel (migration 0041).
+func migrateGroupSendAttempts(tx *gorm.DB) error {
+	if err := tx.AutoMigrate(&CustomerGroupSend{}); err != nil {
+		return fmt.Errorf("adding group send attempts: %w", err)
+	}
+	return nil
 }
 
 func migrateCustomerGroups(tx *gorm.DB) error {
@@ -212,26 +225,59 @@ func (s *Store) CustomerGroupStats(ctx context.Context, channel, chatID string, 
 	return &st, translate(err)
 }
 
+// GroupReservation is a group's send of a day as ReserveGroupSend took
+// it: fresh (both fields zero), sent already (MsgID), or attempted with
+// its outcome unknown (Unconfirmed).
+type GroupReservation struct {
+	// MsgID is the channel's id of the send when it went out already.
+	MsgID string
+	// AttemptedAt is when an earlier attempt of the key began calling
+	// the channel; zero when none did.
+	AttemptedAt time.Time
+}
+
+// Unconfirmed reports whether an earlier attempt called the channel
+// and its answer was never recorded: the channel may have the send.
+func (r GroupReservation) Unconfirmed() bool { return r.MsgID == "" && !r.AttemptedAt.IsZero() }
+
 // ReserveGroupSend takes a group's send of day for key: ErrConflict when
 // the day's send is another key's. Taking it again for the same key is
-// a retry: sentMsgID is the send's id when it went out already.
-func (s *Store) ReserveGroupSend(ctx context.Context, channel, chatID, day, key string) (sentMsgID string, err error) {
+// a retry: the reservation says whether the send went out already, or
+// was attempted without its outcome recorded.
+func (s *Store) ReserveGroupSend(ctx context.Context, channel, chatID, day, key string) (GroupReservation, error) {
 	row := CustomerGroupSend{Channel: channel, ChatID: chatID, Day: day, Key: key, CreatedAt: utc(time.Now())}
 	res := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row)
 	if res.Error != nil {
-		return "", translate(res.Error)
+		return GroupReservation{}, translate(res.Error)
 	}
 	if res.RowsAffected == 1 {
-		return "", nil
+		return GroupReservation{}, nil
 	}
 	var have CustomerGroupSend
 	if err := s.db.WithContext(ctx).Where("channel = ? AND chat_id = ? AND day = ?", channel, chatID, day).Take(&have).Error; err != nil {
-		return "", translate(err)
+		return GroupReservation{}, translate(err)
 	}
-	if have.Key == key {
-		return have.MsgID, nil
+	if have.Key != key {
+		return GroupReservation{}, fmt.Errorf("group %s already has its message of %s: %w", chatID, day, ErrConflict)
 	}
-	return "", fmt.Errorf("group %s already has its message of %s: %w", chatID, day, ErrConflict)
+	r := GroupReservation{MsgID: have.MsgID}
+	if have.AttemptedAt != nil {
+		r.AttemptedAt = have.AttemptedAt.UTC()
+	}
+	return r, nil
+}
+
+// AttemptGroupSends records that key's send to the groups of day is
+// about to call the channel, at: the first attempt's time is kept, so
+// that a retry looks for the channel's task from then on. Only the key's
+// reservations without a channel id change.
+func (s *Store) AttemptGroupSends(ctx context.Context, channel string, chatIDs []string, day, key string, at time.Time) error {
+	if len(chatIDs) == 0 {
+		return nil
+	}
+	return translate(s.db.WithContext(ctx).Model(&CustomerGroupSend{}).
+		Where("channel = ? AND chat_id IN ? AND day = ? AND key = ? AND msg_id = '' AND attempted_at IS NULL", channel, chatIDs, day, key).
+		Update("attempted_at", utc(at)).Error)
 }
 
 // ReleaseGroupSend gives back a reservation whose send failed.
