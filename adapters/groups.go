@@ -60,6 +60,14 @@ type GroupReconciler interface {
 	ReconcileGroups(ctx context.Context, owner string, groupIDs []string, m *Outbound, since time.Time) (found map[string]string, err error)
 }
 
+// GroupDeliveryChecker is implemented by GroupSenders whose tasks go
+// out later (a WeCom owner confirms the task): it tells what became of
+// owner's task taskID for each of its groups, by group id
+// (DeliveryPending while the owner has not sent it).
+type GroupDeliveryChecker interface {
+	CheckGroupDelivery(ctx context.Context, owner, taskID string) (map[string]Delivery, error)
+}
+
 // GroupWelcomer is implemented by channels with a welcome for new
 // members of groups (a WeCom group welcome template, 入群欢迎语素材):
 // it returns the template's id, which owners pick for their groups.

@@ -61,11 +61,19 @@ type CustomerGroupSend struct {
 	// group began, recorded before the call: with no MsgID, its outcome
 	// is not known (the process may have died with the channel's answer).
 	AttemptedAt *time.Time
+	// Owner is whom the task went through; Delivery what became of it
+	// for the group (pending until the owner sends it, delivered or
+	// failed), as last checked at CheckedAt (DeliveredAt: when the
+	// owner sent it).
+	Owner       string `gorm:"size:128"`
+	Delivery    string `gorm:"size:16;not null;default:''"`
+	DeliveredAt *time.Time
+	CheckedAt   *time.Time
 	CreatedAt   time.Time
 }
 
 // migrateGroupSendAttempts adds when a group send began calling its
-// channel (migration 0041).
+// channel, and what became of its task (migration 0041).
 func migrateGroupSendAttempts(tx *gorm.DB) error {
 	if err := tx.AutoMigrate(&CustomerGroupSend{}); err != nil {
 		return fmt.Errorf("adding group send attempts: %w", err)
@@ -229,8 +237,10 @@ func (s *Store) CustomerGroupStats(ctx context.Context, channel, chatID string, 
 // it: fresh (both fields zero), sent already (MsgID), or attempted with
 // its outcome unknown (Unconfirmed).
 type GroupReservation struct {
-	// MsgID is the channel's id of the send when it went out already.
-	MsgID string
+	// MsgID is the channel's id of the send when it went out already,
+	// Delivery what became of it (GroupSendDelivery).
+	MsgID    string
+	Delivery string
 	// AttemptedAt is when an earlier attempt of the key began calling
 	// the channel; zero when none did.
 	AttemptedAt time.Time
@@ -260,7 +270,7 @@ func (s *Store) ReserveGroupSend(ctx context.Context, channel, chatID, day, key 
 	if have.Key != key {
 		return GroupReservation{}, fmt.Errorf("group %s already has its message of %s: %w", chatID, day, ErrConflict)
 	}
-	r := GroupReservation{MsgID: have.MsgID}
+	r := GroupReservation{MsgID: have.MsgID, Delivery: have.Delivery}
 	if have.AttemptedAt != nil {
 		r.AttemptedAt = have.AttemptedAt.UTC()
 	}
@@ -286,8 +296,51 @@ func (s *Store) ReleaseGroupSend(ctx context.Context, channel, chatID, day, key 
 		Delete(&CustomerGroupSend{}).Error)
 }
 
-// SetGroupSendMsgID records the channel's id of a day's send.
-func (s *Store) SetGroupSendMsgID(ctx context.Context, channel, chatID, day, msgID string) error {
+// SetGroupSendMsgID records the channel's id of a day's send, the task
+// of owner: its delivery is pending until the owner sends it.
+func (s *Store) SetGroupSendMsgID(ctx context.Context, channel, chatID, day, owner, msgID string) error {
 	return translate(s.db.WithContext(ctx).Model(&CustomerGroupSend{}).Where("channel = ? AND chat_id = ? AND day = ?", channel, chatID, day).
-		Update("msg_id", msgID).Error)
+		Updates(map[string]any{"msg_id": msgID, "owner": owner, "delivery": GroupDeliveryPending}).Error)
+}
+
+// Deliveries of a group send (CustomerGroupSend.Delivery).
+const (
+	GroupDeliveryPending   = "pending"
+	GroupDeliveryDelivered = "delivered"
+	GroupDeliveryFailed    = "failed"
+)
+
+// GroupSendsToCheck lists sends still pending that were created from
+// since on and not checked since checkedBefore, the least recently
+// checked first, at most limit (default 100, at most 1000).
+func (s *Store) GroupSendsToCheck(ctx context.Context, since, checkedBefore time.Time, limit int) ([]CustomerGroupSend, error) {
+	var out []CustomerGroupSend
+	err := s.db.WithContext(ctx).Where("delivery = ? AND msg_id <> '' AND created_at >= ? AND (checked_at IS NULL OR checked_at < ?)",
+		GroupDeliveryPending, utc(since), utc(checkedBefore)).
+		Order("checked_at IS NOT NULL, checked_at, created_at").Limit(Page{Limit: limit}.limit()).Find(&out).Error
+	return out, translate(err)
+}
+
+// SetGroupSendDeliveries records what became of the channel's task
+// msgID for its groups (by chat id), checked at; groups not named stay
+// as they were, checked.
+func (s *Store) SetGroupSendDeliveries(ctx context.Context, channel, msgID string, deliveries map[string]string, at time.Time) error {
+	at = utc(at)
+	return translate(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Model(&CustomerGroupSend{}).Where("channel = ? AND msg_id = ?", channel, msgID).
+			Update("checked_at", at).Error; err != nil {
+			return err
+		}
+		for chatID, d := range deliveries {
+			up := map[string]any{"delivery": d}
+			if d == GroupDeliveryDelivered {
+				up["delivered_at"] = at
+			}
+			if err := tx.Model(&CustomerGroupSend{}).Where("channel = ? AND msg_id = ? AND chat_id = ? AND delivery = ?", channel, msgID, chatID, GroupDeliveryPending).
+				Updates(up).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
 }

@@ -330,6 +330,34 @@ func (c *Client) ReconcileGroups(ctx context.Context, owner string, groupIDs []s
 	return found, nil
 }
 
+var _ adapters.GroupDeliveryChecker = (*Client)(nil)
+
+// CheckGroupDelivery tells what became of owner's group message task
+// msgID in each of its groups (get_groupmsg_send_result, by chat_id):
+// pending until the owner sends it, then delivered; failed when WeCom
+// did not send it (status 2 or 3).
+func (c *Client) CheckGroupDelivery(ctx context.Context, owner, msgID string) (map[string]adapters.Delivery, error) {
+	results, err := c.api.GroupMsgSendResult(ctx, msgID, owner)
+	if err != nil {
+		return nil, fmt.Errorf("checking group message task %s: %w", msgID, err)
+	}
+	out := make(map[string]adapters.Delivery, len(results))
+	for _, r := range results {
+		if r.ChatID == "" {
+			continue
+		}
+		switch r.Status {
+		case SendPending:
+			out[r.ChatID] = adapters.DeliveryPending
+		case SendSent:
+			out[r.ChatID] = adapters.DeliveryDelivered
+		default:
+			out[r.ChatID] = adapters.DeliveryFailed
+		}
+	}
+	return out, nil
+}
+
 // groupTaskSignature is the taskContent of the task SendToGroups creates
 // for m.
 func groupTaskSignature(m *adapters.Outbound) (string, error) {

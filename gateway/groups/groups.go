@@ -212,6 +212,11 @@ type Task struct {
 	Owner   string   `json:"owner"`
 	ChatIDs []string `json:"chat_ids"`
 	MsgID   string   `json:"msg_id"`
+	// Delivered are the groups the owner sent the task to, Failed those
+	// the channel did not send it to, as last checked (CheckDeliveries);
+	// the others are pending.
+	Delivered []string `json:"delivered,omitempty"`
+	Failed    []string `json:"failed,omitempty"`
 }
 
 // Send sends a message to groups through their owners: one task per
@@ -266,9 +271,15 @@ func (k *Keeper) send(ctx context.Context, r SendRequest) (*SendResult, error) {
 		}
 	}
 	done := map[string]Task{} // a retry: sent already, by msg id
-	addDone := func(o, msgID, id string) {
+	addDone := func(o, msgID, id, delivery string) {
 		t := done[msgID]
 		t.Owner, t.MsgID, t.ChatIDs = o, msgID, append(t.ChatIDs, id)
+		switch delivery {
+		case store.GroupDeliveryDelivered:
+			t.Delivered = append(t.Delivered, id)
+		case store.GroupDeliveryFailed:
+			t.Failed = append(t.Failed, id)
+		}
 		done[msgID] = t
 	}
 	// unconfirmed are the groups, by owner, an earlier attempt of the key
@@ -290,7 +301,7 @@ func (k *Keeper) send(ctx context.Context, r SendRequest) (*SendResult, error) {
 			}
 			switch {
 			case rs.MsgID != "":
-				addDone(o, rs.MsgID, id)
+				addDone(o, rs.MsgID, id, rs.Delivery)
 				continue
 			case rs.Unconfirmed():
 				unconfirmed[o] = append(unconfirmed[o], id)
@@ -338,12 +349,12 @@ func (k *Keeper) send(ctx context.Context, r SendRequest) (*SendResult, error) {
 			if msgID == "" {
 				continue // not sent: it is sent below
 			}
-			if err := k.store.SetGroupSendMsgID(ctx, r.Channel, id, day, msgID); err != nil {
+			if err := k.store.SetGroupSendMsgID(ctx, r.Channel, id, day, o, msgID); err != nil {
 				release(reserved)
 				res.Tasks = tasksDone()
 				return res, err
 			}
-			addDone(o, msgID, id)
+			addDone(o, msgID, id, "")
 			byOwner[o] = slices.DeleteFunc(byOwner[o], func(g string) bool { return g == id })
 		}
 		k.log.Info("an earlier send to groups asked at the channel", slog.String("channel", r.Channel), slog.String("owner", o),
@@ -376,7 +387,7 @@ func (k *Keeper) send(ctx context.Context, r SendRequest) (*SendResult, error) {
 				return res, fmt.Errorf("sending to the groups of %s: %w", o, err)
 			}
 			for _, id := range chunk {
-				if err := k.store.SetGroupSendMsgID(ctx, r.Channel, id, day, rc.ExternalID); err != nil {
+				if err := k.store.SetGroupSendMsgID(ctx, r.Channel, id, day, o, rc.ExternalID); err != nil {
 					res.Tasks = tasks
 					return res, err
 				}
@@ -400,6 +411,62 @@ func unsent(reserved []string, tasks []Task, maybe []string) []string {
 		sent[id] = true
 	}
 	return slices.DeleteFunc(slices.Clone(reserved), func(id string) bool { return sent[id] })
+}
+
+// deliveryFollow is how long after a send its owners' confirmation is
+// followed.
+const deliveryFollow = 7 * 24 * time.Hour
+
+// CheckDeliveries asks the channels (adapters.GroupDeliveryChecker)
+// whether the owners sent the tasks of the last week's group sends still
+// pending, those not checked for every, and records it on the sends:
+// delivered, failed or still pending. It returns how many tasks it
+// checked; a channel that fails to answer is asked again next time.
+func (k *Keeper) CheckDeliveries(ctx context.Context, every time.Duration) (int, error) {
+	now := k.now()
+	rows, err := k.store.GroupSendsToCheck(ctx, now.Add(-deliveryFollow), now.Add(-every), 500)
+	if err != nil {
+		return 0, fmt.Errorf("listing group sends to check: %w", err)
+	}
+	type task struct{ channel, owner, msgID string }
+	seen := map[task]bool{}
+	var errs []error
+	n := 0
+	for _, r := range rows {
+		t := task{r.Channel, r.Owner, r.MsgID}
+		if seen[t] || t.owner == "" {
+			continue
+		}
+		seen[t] = true
+		ch, ok := k.channels.Channel(t.channel)
+		if !ok {
+			continue
+		}
+		dc, ok := ch.(adapters.GroupDeliveryChecker)
+		if !ok {
+			continue
+		}
+		got, err := dc.CheckGroupDelivery(ctx, t.owner, t.msgID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		states := make(map[string]string, len(got))
+		for id, d := range got {
+			switch d {
+			case adapters.DeliveryDelivered:
+				states[id] = store.GroupDeliveryDelivered
+			case adapters.DeliveryFailed:
+				states[id] = store.GroupDeliveryFailed
+			}
+		}
+		if err := k.store.SetGroupSendDeliveries(ctx, t.channel, t.msgID, states, k.now()); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
 }
 
 // Selection picks a brand's active groups: those its guide owns

@@ -305,3 +305,71 @@ func TestGroupSendRetryAsksWeCom(t *testing.T) {
 		})
 	})
 }
+
+// TestGroupDeliveries: CheckDeliveries asks WeCom, on both databases,
+// whether each owner sent their task (get_groupmsg_send_result by
+// chat_id) and records it on the groups' sends: pending until li
+// confirms, then delivered; wang's task refused by WeCom, failed. A
+// send again with the key tells which groups got it; a delivered send
+// is not asked about again.
+func TestGroupDeliveries(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		r := newGroupRig(t, s)
+		req := groups.SendRequest{Channel: "wecom", Brand: "acme", ChatIDs: []string{r.vip, r.news, r.other}, Message: dayMessage(), Key: "k-day"}
+		if _, err := r.keeper.Send(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		var li, wang string
+		for _, tk := range r.fake.GroupMsgTemplates() {
+			if tk.Sender == "li" {
+				li = tk.MsgID
+			} else {
+				wang = tk.MsgID
+			}
+		}
+		check := func(want int) {
+			t.Helper()
+			n, err := r.keeper.CheckDeliveries(ctx, 0)
+			if err != nil || n != want {
+				t.Fatalf("CheckDeliveries = %d, %v; want %d tasks checked", n, err, want)
+			}
+		}
+		byMsg := func() map[string]groups.Task {
+			t.Helper()
+			tasks, err := r.keeper.Send(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := map[string]groups.Task{}
+			for _, tk := range tasks {
+				slices.Sort(tk.ChatIDs)
+				out[tk.MsgID] = tk
+			}
+			return out
+		}
+		check(2)
+		if got := byMsg(); len(got[li].Delivered)+len(got[li].Failed)+len(got[wang].Delivered)+len(got[wang].Failed) != 0 {
+			t.Errorf("tasks before anyone confirmed: %+v", got)
+		}
+		r.fake.ConfirmMsgTemplate(li)
+		r.fake.RefuseMsgTemplate(wang, 3)
+		before := r.fake.CallCount(wecomfake.PathGroupMsgSendResult)
+		check(2)
+		if n := r.fake.CallCount(wecomfake.PathGroupMsgSendResult) - before; n != 2 {
+			t.Errorf("%d get_groupmsg_send_result, want one per task", n)
+		}
+		want := map[string]groups.Task{
+			li:   {Owner: "li", ChatIDs: r.lisGroups(), MsgID: li, Delivered: r.lisGroups()},
+			wang: {Owner: "wang", ChatIDs: []string{r.other}, MsgID: wang, Failed: []string{r.other}},
+		}
+		got := byMsg()
+		for _, tk := range got {
+			slices.Sort(tk.Delivered)
+		}
+		if d := cmp.Diff(want, got, cmp.Transformer("sort", func(ids []string) []string { return slices.Sorted(slices.Values(ids)) })); d != "" {
+			t.Errorf("tasks once checked (-want +got):\n%s", d)
+		}
+		check(0)
+	})
+}
