@@ -78,6 +78,11 @@ func migrateGroupSendAttempts(tx *gorm.DB) error {
 	if err := tx.AutoMigrate(&CustomerGroupSend{}); err != nil {
 		return fmt.Errorf("adding group send attempts: %w", err)
 	}
+	// A send reserved before without its channel's id may have called
+	// the channel: a retry asks it first.
+	if err := tx.Exec("UPDATE customer_group_sends SET attempted_at = created_at WHERE msg_id = '' AND attempted_at IS NULL").Error; err != nil {
+		return fmt.Errorf("marking earlier group sends attempted: %w", err)
+	}
 	return nil
 }
 
