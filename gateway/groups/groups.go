@@ -438,35 +438,46 @@ func (k *Keeper) CheckDeliveries(ctx context.Context, every time.Duration) (int,
 			continue
 		}
 		seen[t] = true
-		ch, ok := k.channels.Channel(t.channel)
-		if !ok {
-			continue
-		}
-		dc, ok := ch.(adapters.GroupDeliveryChecker)
-		if !ok {
-			continue
-		}
-		got, err := dc.CheckGroupDelivery(ctx, t.owner, t.msgID)
+		// Checked whatever the answer, so that a task that cannot be
+		// asked about waits its turn like the others.
+		states, err := k.checkDelivery(ctx, t.channel, t.owner, t.msgID)
 		if err != nil {
 			errs = append(errs, err)
-			continue
-		}
-		states := make(map[string]string, len(got))
-		for id, d := range got {
-			switch d {
-			case adapters.DeliveryDelivered:
-				states[id] = store.GroupDeliveryDelivered
-			case adapters.DeliveryFailed:
-				states[id] = store.GroupDeliveryFailed
-			}
+		} else {
+			n++
 		}
 		if err := k.store.SetGroupSendDeliveries(ctx, t.channel, t.msgID, states, k.now()); err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		n++
 	}
 	return n, errors.Join(errs...)
+}
+
+// checkDelivery asks the channel what became of owner's task msgID, by
+// group: nothing for a channel that does not tell.
+func (k *Keeper) checkDelivery(ctx context.Context, channel, owner, msgID string) (map[string]string, error) {
+	ch, ok := k.channels.Channel(channel)
+	if !ok {
+		return nil, nil
+	}
+	dc, ok := ch.(adapters.GroupDeliveryChecker)
+	if !ok {
+		return nil, nil
+	}
+	got, err := dc.CheckGroupDelivery(ctx, owner, msgID)
+	if err != nil {
+		return nil, err
+	}
+	states := make(map[string]string, len(got))
+	for id, d := range got {
+		switch d {
+		case adapters.DeliveryDelivered:
+			states[id] = store.GroupDeliveryDelivered
+		case adapters.DeliveryFailed:
+			states[id] = store.GroupDeliveryFailed
+		}
+	}
+	return states, nil
 }
 
 // Selection picks a brand's active groups: those its guide owns

@@ -309,9 +309,9 @@ func TestGroupSendRetryAsksWeCom(t *testing.T) {
 // TestGroupDeliveries: CheckDeliveries asks WeCom, on both databases,
 // whether each owner sent their task (get_groupmsg_send_result by
 // chat_id) and records it on the groups' sends: pending until li
-// confirms, then delivered; wang's task refused by WeCom, failed. A
-// send again with the key tells which groups got it; a delivered send
-// is not asked about again.
+// confirms, then delivered; wang's task refused by WeCom, failed; WeCom
+// not answering changes nothing. A send again with the key tells which
+// groups got it; a delivered send is not asked about again.
 func TestGroupDeliveries(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
@@ -351,6 +351,11 @@ func TestGroupDeliveries(t *testing.T) {
 		check(2)
 		if got := byMsg(); len(got[li].Delivered)+len(got[li].Failed)+len(got[wang].Delivered)+len(got[wang].Failed) != 0 {
 			t.Errorf("tasks before anyone confirmed: %+v", got)
+		}
+		// WeCom not answering: an error, the sends as they were.
+		r.fake.FailNext(wecomfake.PathGroupMsgSendResult, 1, wecomfake.CodeSystemBusy, "")
+		if n, err := r.keeper.CheckDeliveries(ctx, 0); err == nil || n != 1 {
+			t.Errorf("CheckDeliveries with WeCom busy = %d, %v; want 1 task checked and an error", n, err)
 		}
 		r.fake.ConfirmMsgTemplate(li)
 		r.fake.RefuseMsgTemplate(wang, 3)
