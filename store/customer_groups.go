@@ -55,7 +55,7 @@ type CustomerGroupSend struct {
 	Channel string `gorm:"primaryKey;size:80"`
 	ChatID  string `gorm:"primaryKey;size:128"`
 	Day     string `gorm:"primaryKey;size:10"`
-	Key     string `gorm:"size:200"`
+	Key     string `gorm:"size:200;index"`
 	MsgID   string `gorm:"size:128"`
 	// AttemptedAt is when the key's first call to the channel for the
 	// group began, recorded before the call: with no MsgID, its outcome
@@ -306,6 +306,37 @@ func (s *Store) ReleaseGroupSend(ctx context.Context, channel, chatID, day, key 
 func (s *Store) SetGroupSendMsgID(ctx context.Context, channel, chatID, day, owner, msgID string) error {
 	return translate(s.db.WithContext(ctx).Model(&CustomerGroupSend{}).Where("channel = ? AND chat_id = ? AND day = ?", channel, chatID, day).
 		Updates(map[string]any{"msg_id": msgID, "owner": owner, "delivery": GroupDeliveryPending}).Error)
+}
+
+// GroupSendStat counts a workflow step's done visits that sent to
+// groups by what became of their tasks: Delivery is delivered when an
+// owner sent it to at least one group, pending when none did and some
+// may still, failed when none will.
+type GroupSendStat struct {
+	Step     string
+	Delivery string
+	N        int64
+}
+
+// GroupSendStatsOf counts, for a workflow's done step visits of the
+// funnel filter, the visits whose group sends (keyed by the visit:
+// wf:<run>:<step>:<visit>) were delivered, are pending or failed.
+func (s *Store) GroupSendStatsOf(ctx context.Context, brand, workflow string, f FunnelFilter) ([]GroupSendStat, error) {
+	var out []GroupSendStat
+	where, args := f.stepWhere(brand, workflow)
+	err := s.db.WithContext(ctx).Raw(`SELECT step, delivery, COUNT(*) AS n FROM (
+			SELECT s.step_id AS step, CASE
+				WHEN SUM(CASE WHEN g.delivery = ? THEN 1 ELSE 0 END) > 0 THEN ?
+				WHEN SUM(CASE WHEN g.delivery = ? THEN 1 ELSE 0 END) > 0 THEN ?
+				ELSE ? END AS delivery
+			FROM run_steps s
+			JOIN customer_group_sends g ON g.key = 'wf:' || s.run_id || ':' || s.step_id || ':' || s.visit AND g.msg_id <> '' AND g.delivery <> ''
+			WHERE `+where+` AND s.state = ?
+			GROUP BY s.step_id, s.run_id, s.visit) v
+		GROUP BY step, delivery ORDER BY step, delivery`,
+		append(append([]any{GroupDeliveryDelivered, GroupDeliveryDelivered, GroupDeliveryPending, GroupDeliveryPending, GroupDeliveryFailed}, args...), StepDone)...).
+		Scan(&out).Error
+	return out, translate(err)
 }
 
 // Deliveries of a group send (CustomerGroupSend.Delivery).

@@ -195,7 +195,8 @@ func TestWeComGroupWorkflowWithRedis(t *testing.T) {
 // retried, and the retry finds the task among the corp's group tasks
 // (get_groupmsg_list_v2, chat_type group) instead of creating a second
 // one for the owner to confirm: each owner has exactly one task, and
-// the groups' sends carry WeCom's msgids.
+// the groups' sends carry WeCom's msgids. The funnel counts the visit
+// not confirmed until li sends the task, then delivered.
 func TestWeComGroupWorkflowAnswerLostWithRedis(t *testing.T) {
 	clock := newVirtualClock(time.Now())
 	s, fake, tok := startWithWeComClock(t, clock.Now)
@@ -276,5 +277,27 @@ func TestWeComGroupWorkflowAnswerLostWithRedis(t *testing.T) {
 		if err != nil || rs.MsgID == "" || rs.MsgID != msgIDs[id] {
 			t.Errorf("group %s's send: %+v, %v; want WeCom's msgid %s", id, rs, err, msgIDs[id])
 		}
+	}
+
+	// The funnel: sent, not confirmed until an owner sends the task in
+	// WeCom and the delivery check records it.
+	sends := func() engine.SendCounts {
+		t.Helper()
+		code, body := request(t, "GET", s.base+"/api/v1/workflows/member-day/stats?brand=acme", tok, "")
+		var st engine.Stats
+		if code != 200 || json.Unmarshal([]byte(body), &st) != nil || len(st.Steps) != 1 || st.Steps[0].Sends == nil {
+			t.Fatalf("stats: %d %s", code, body)
+		}
+		return *st.Steps[0].Sends
+	}
+	if sc := sends(); sc.Sent != 1 || sc.NotConfirmed != 1 || sc.Delivered != 0 {
+		t.Errorf("step sends before the owners sent it: %+v", sc)
+	}
+	fake.ConfirmMsgTemplate(bySender["li"][0])
+	if err := s.app.checkGroupDeliveries(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if sc := sends(); sc.Sent != 1 || sc.NotConfirmed != 0 || sc.Delivered != 1 {
+		t.Errorf("step sends once li sent it: %+v", sc)
 	}
 }
