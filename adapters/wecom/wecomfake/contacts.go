@@ -789,8 +789,9 @@ const maxGroupMsgSpan = 31 * 24 * time.Hour
 
 // serveGroupMsgList lists message tasks created in a time range
 // (get_groupmsg_list_v2): those to customers for chat_type single,
-// those to customer groups for group. Every task of the fake was created through the
-// API (add_msg_template), so it is "created by the corp" (create_type
+// those to customer groups for group. Every task of the fake was
+// created through the API (add_msg_template), so it is "created by the
+// corp" (create_type
 // 0) and, as WeCom documents for API-created tasks, carries no creator.
 // A creator filter keeps the tasks whose sender it names (not verified
 // against WeCom). create_time is a string of digits, as WeCom's

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,8 +70,9 @@ func postMap(t *testing.T, u, body string) map[string]any {
 // get_groupmsg_send_result lists its groups by chat_id, pending until
 // the owner confirms.
 func TestGroupMsgListGroups(t *testing.T) {
-	now := time.Unix(1_790_000_000, 0)
-	f := wecomfake.New(t, wecomfake.WithClock(func() time.Time { return now }))
+	var clock atomic.Int64 // the fake's time, in Unix seconds
+	clock.Store(1_790_000_000)
+	f := wecomfake.New(t, wecomfake.WithClock(func() time.Time { return time.Unix(clock.Load(), 0) }))
 	f.AddEmployees("li", "wang")
 	vip, news, other := f.CreateGroup("li", "VIP", "wmA"), f.CreateGroup("li", "新品", "wmB"), f.CreateGroup("wang", "王", "wmC")
 	tok := "?access_token=" + url.QueryEscape(token(t, f, f.ContactSecret()))
@@ -80,11 +82,11 @@ func TestGroupMsgListGroups(t *testing.T) {
 			fmt.Sprintf(`{"chat_type":"group","sender":%q,"chat_id_list":%s,"text":{"content":%q}}`, sender, ids, text))
 		return a["msgid"].(string)
 	}
-	t0 := now.Unix()
+	t0 := clock.Load()
 	first := task("li", "会员日", vip, news)
-	now = now.Add(10 * time.Minute)
+	clock.Add(600)
 	second := task("wang", "会员日", other)
-	now = now.Add(10 * time.Minute)
+	clock.Add(600)
 	third := task("li", "店庆", vip)
 
 	list := func(body string) (ids []string, texts []string, next string) {
@@ -99,7 +101,7 @@ func TestGroupMsgListGroups(t *testing.T) {
 		}
 		return ids, texts, a["next_cursor"].(string)
 	}
-	end := now.Unix()
+	end := clock.Load()
 	for _, tc := range []struct {
 		name, body string
 		want       []string
@@ -149,7 +151,7 @@ func TestGroupMsgListGroups(t *testing.T) {
 	f.ConfirmMsgTemplate(first)
 	for _, w := range want {
 		w.(map[string]any)["status"] = float64(1)
-		w.(map[string]any)["send_time"] = float64(now.Unix())
+		w.(map[string]any)["send_time"] = float64(clock.Load())
 	}
 	if d := cmp.Diff(want, results()); d != "" {
 		t.Errorf("send results once confirmed (-want +got):\n%s", d)
