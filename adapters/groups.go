@@ -48,6 +48,26 @@ type GroupSender interface {
 	MaxGroups() int
 }
 
+// GroupReconciler is implemented by GroupSenders that can tell whether
+// a SendToGroups whose answer was lost (the process died, or the call
+// failed with ErrOutcomeUnknown) created its task: it looks among the
+// tasks created from since on for one of m's content through owner to
+// any of groupIDs, and returns the task's id (a Receipt's ExternalID)
+// for each group it found. A group not in found did not get m. An
+// error means the channel could not be asked now: nothing may be sent
+// (wrapping ErrOutcomeUnknown: it cannot tell at all).
+type GroupReconciler interface {
+	ReconcileGroups(ctx context.Context, owner string, groupIDs []string, m *Outbound, since time.Time) (found map[string]string, err error)
+}
+
+// GroupDeliveryChecker is implemented by GroupSenders whose tasks go
+// out later (a WeCom owner confirms the task): it tells what became of
+// owner's task taskID for each of its groups, by group id
+// (DeliveryPending while the owner has not sent it).
+type GroupDeliveryChecker interface {
+	CheckGroupDelivery(ctx context.Context, owner, taskID string) (map[string]Delivery, error)
+}
+
 // GroupWelcomer is implemented by channels with a welcome for new
 // members of groups (a WeCom group welcome template, 入群欢迎语素材):
 // it returns the template's id, which owners pick for their groups.

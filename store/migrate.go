@@ -129,6 +129,10 @@ var migrations = []migration{
 	// Each step visit carries its run's brand, workflow and start time:
 	// the funnel at millions of runs.
 	{id: "0040_funnel_steps", up: migrateFunnelSteps},
+	// When a group send began calling its channel: a retry whose
+	// earlier attempt's answer was lost asks the channel first. Whose
+	// task it was and whether the owner sent it.
+	{id: "0041_s8groups_group_send_attempts", up: migrateGroupSendAttempts},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -47,14 +47,49 @@ func TestCustomerGroups(t *testing.T) {
 		if err != nil || *stats != (store.GroupStats{Members: 4, Contacts: 3, Joins: 4, Leaves: 0}) {
 			t.Errorf("stats = %+v, %v", stats, err)
 		}
-		if _, err := s.ReserveGroupSend(ctx, "wecom", "wr1", "2026-03-01", "k1"); err != nil {
+		if r, err := s.ReserveGroupSend(ctx, "wecom", "wr1", "2026-03-01", "k1"); err != nil || r != (store.GroupReservation{}) {
+			t.Fatalf("a fresh reservation = %+v, %v", r, err)
+		}
+		// Reserved but never attempted: a retry may send.
+		if r, err := s.ReserveGroupSend(ctx, "wecom", "wr1", "2026-03-01", "k1"); err != nil || r.Unconfirmed() || r.MsgID != "" {
+			t.Errorf("the same key before any attempt = %+v, %v", r, err)
+		}
+		// Attempted, the answer lost: unconfirmed, from the first attempt.
+		at := t0.Add(6 * time.Hour)
+		for i, key := range []string{"k2", "k1", "k1"} {
+			if err := s.AttemptGroupSends(ctx, "wecom", []string{"wr1"}, "2026-03-01", key, at.Add(time.Duration(i)*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if r, err := s.ReserveGroupSend(ctx, "wecom", "wr1", "2026-03-01", "k1"); err != nil || !r.Unconfirmed() || !r.AttemptedAt.Equal(at.Add(time.Minute)) {
+			t.Errorf("the same key after an attempt = %+v, %v; want unconfirmed since the first attempt", r, err)
+		}
+		if err := s.SetGroupSendMsgID(ctx, "wecom", "wr1", "2026-03-01", "li", "msg1"); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SetGroupSendMsgID(ctx, "wecom", "wr1", "2026-03-01", "msg1"); err != nil {
+		if r, err := s.ReserveGroupSend(ctx, "wecom", "wr1", "2026-03-01", "k1"); err != nil || r.MsgID != "msg1" || r.Unconfirmed() || r.Delivery != store.GroupDeliveryPending {
+			t.Errorf("the same key again = %+v, %v", r, err)
+		}
+		// The owner's task is checked until it is delivered.
+		now := time.Now()
+		due, err := s.GroupSendsToCheck(ctx, now.Add(-time.Hour), now, 10)
+		if err != nil || len(due) != 1 || due[0].MsgID != "msg1" || due[0].Owner != "li" {
+			t.Fatalf("sends to check = %+v, %v", due, err)
+		}
+		if err := s.SetGroupSendDeliveries(ctx, "wecom", "msg1", nil, now); err != nil {
 			t.Fatal(err)
 		}
-		if id, err := s.ReserveGroupSend(ctx, "wecom", "wr1", "2026-03-01", "k1"); err != nil || id != "msg1" {
-			t.Errorf("the same key again = %q, %v", id, err)
+		if due, err := s.GroupSendsToCheck(ctx, now.Add(-time.Hour), now.Add(-time.Minute), 10); err != nil || len(due) != 0 {
+			t.Errorf("sends to check right after a check = %+v, %v", due, err)
+		}
+		if err := s.SetGroupSendDeliveries(ctx, "wecom", "msg1", map[string]string{"wr1": store.GroupDeliveryDelivered}, now.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if due, err := s.GroupSendsToCheck(ctx, now.Add(-time.Hour), now.Add(time.Hour), 10); err != nil || len(due) != 0 {
+			t.Errorf("sends to check once delivered = %+v, %v", due, err)
+		}
+		if r, err := s.ReserveGroupSend(ctx, "wecom", "wr1", "2026-03-01", "k1"); err != nil || r.Delivery != store.GroupDeliveryDelivered {
+			t.Errorf("the delivered send = %+v, %v", r, err)
 		}
 		if _, err := s.ReserveGroupSend(ctx, "wecom", "wr1", "2026-03-01", "k2"); !errors.Is(err, store.ErrConflict) {
 			t.Errorf("another key the same day = %v, want ErrConflict", err)

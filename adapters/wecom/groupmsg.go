@@ -91,7 +91,16 @@ func (f *flexUnix) UnmarshalJSON(b []byte) error {
 // type filterType (CreatedByCorp, CreatedByEmployee, CreatedByAnyone),
 // all pages (externalcontact/get_groupmsg_list_v2).
 func (a *API) GroupMsgList(ctx context.Context, from, to time.Time, filterType int) ([]GroupMsg, error) {
-	const op = "listing message tasks"
+	return a.groupMsgList(ctx, "single", from, to, filterType)
+}
+
+// groupMsgList lists the message tasks of chatType (single: to
+// customers, group: to customer groups), as GroupMsgList.
+func (a *API) groupMsgList(ctx context.Context, chatType string, from, to time.Time, filterType int) ([]GroupMsg, error) {
+	op := "listing message tasks"
+	if chatType == "group" {
+		op = "listing group message tasks"
+	}
 	switch {
 	case !to.After(from):
 		return nil, invalidRequest(op, "end %s is not after start %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
@@ -100,7 +109,7 @@ func (a *API) GroupMsgList(ctx context.Context, from, to time.Time, filterType i
 	case filterType < CreatedByCorp || filterType > CreatedByAnyone:
 		return nil, invalidRequest(op, "filter type %d is not 0, 1 or 2", filterType)
 	}
-	req := groupMsgListRequest{ChatType: "single", StartTime: from.Unix(), EndTime: to.Unix(), FilterType: filterType, Limit: 100}
+	req := groupMsgListRequest{ChatType: chatType, StartTime: from.Unix(), EndTime: to.Unix(), FilterType: filterType, Limit: 100}
 	var out []GroupMsg
 	for range maxGroupMsgListPages {
 		var res groupMsgListResponse
@@ -266,6 +275,108 @@ func taskSignature(m *adapters.Outbound) (string, error) {
 	return taskContent(text, atts), nil
 }
 
+var _ adapters.GroupReconciler = (*Client)(nil)
+
+// ReconcileGroups tells whether a SendToGroups whose answer was lost
+// created its task: it lists the group message tasks the corp created
+// from reconcileSlack before since to now (get_groupmsg_list_v2,
+// chat_type group, all pages), and for each of m's content (as
+// Reconcile compares them) asks which of owner's groups it is for
+// (get_groupmsg_send_result: its chat_id). The creator filter is not
+// used: WeCom leaves the creator out of tasks created through the API,
+// so whether it matches them is not known, and a miss would send the
+// task twice. A failure to list or ask is an error (send nothing now);
+// a window over the month WeCom lists wraps ErrOutcomeUnknown.
+func (c *Client) ReconcileGroups(ctx context.Context, owner string, groupIDs []string, m *adapters.Outbound, since time.Time) (map[string]string, error) {
+	const op = "reconciling group message task"
+	want, err := groupTaskSignature(m)
+	if err != nil {
+		// It could not have been sent as it is.
+		return map[string]string{}, nil
+	}
+	from, to := since.Add(-reconcileSlack), c.now()
+	if !to.After(from) {
+		to = from.Add(time.Second)
+	}
+	if to.Sub(from) > maxGroupMsgListSpan {
+		return nil, fmt.Errorf("%s: the attempt of %s is over a month ago, beyond what WeCom lists: %w", op, since.Format(time.RFC3339), adapters.ErrOutcomeUnknown)
+	}
+	tasks, err := c.api.groupMsgList(ctx, "group", from, to, CreatedByCorp)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	wanted := map[string]bool{}
+	for _, id := range groupIDs {
+		wanted[id] = true
+	}
+	found := map[string]string{}
+	for _, t := range tasks {
+		if len(found) == len(wanted) {
+			break
+		}
+		if taskContent(t.Text, t.Attachments) != want {
+			continue
+		}
+		results, err := c.api.GroupMsgSendResult(ctx, t.MsgID, owner)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		for _, r := range results {
+			if wanted[r.ChatID] && found[r.ChatID] == "" {
+				found[r.ChatID] = t.MsgID
+			}
+		}
+	}
+	return found, nil
+}
+
+var _ adapters.GroupDeliveryChecker = (*Client)(nil)
+
+// CheckGroupDelivery tells what became of owner's group message task
+// msgID in each of its groups (get_groupmsg_send_result, by chat_id):
+// pending until the owner sends it, then delivered; failed when WeCom
+// did not send it (status 2 or 3).
+func (c *Client) CheckGroupDelivery(ctx context.Context, owner, msgID string) (map[string]adapters.Delivery, error) {
+	results, err := c.api.GroupMsgSendResult(ctx, msgID, owner)
+	if err != nil {
+		return nil, fmt.Errorf("checking group message task %s: %w", msgID, err)
+	}
+	out := make(map[string]adapters.Delivery, len(results))
+	for _, r := range results {
+		if r.ChatID == "" {
+			continue
+		}
+		switch r.Status {
+		case SendPending:
+			out[r.ChatID] = adapters.DeliveryPending
+		case SendSent:
+			out[r.ChatID] = adapters.DeliveryDelivered
+		default:
+			out[r.ChatID] = adapters.DeliveryFailed
+		}
+	}
+	return out, nil
+}
+
+// groupTaskSignature is the taskContent of the task SendToGroups creates
+// for m.
+func groupTaskSignature(m *adapters.Outbound) (string, error) {
+	b := &builder{ctx: context.Background(), m: m, resolve: previewMedia}
+	text, atts, err := b.attachments("to a customer group")
+	if err != nil {
+		return "", err
+	}
+	t := ""
+	if text != nil {
+		t = text.Content
+	}
+	out := make([]Attachment, 0, len(atts))
+	for _, w := range atts {
+		out = append(out, w.attachment())
+	}
+	return taskContent(t, out), nil
+}
+
 // SendStatus is the state of a message task for one customer.
 type SendStatus int
 
@@ -279,7 +390,10 @@ const (
 
 // SendResult is the state of a message task for one customer.
 type SendResult struct {
+	// ExternalUserID is the customer of a task to customers, ChatID the
+	// group of a task to groups.
 	ExternalUserID string
+	ChatID         string
 	UserID         string
 	Status         SendStatus
 	// SendTime is when it was sent, zero when it was not.
@@ -316,7 +430,7 @@ func (a *API) GroupMsgSendResult(ctx context.Context, msgID, userID string) ([]S
 			if s == nil {
 				continue
 			}
-			r := SendResult{ExternalUserID: s.ExternalUserID, UserID: s.UserID, Status: SendStatus(s.Status)}
+			r := SendResult{ExternalUserID: s.ExternalUserID, ChatID: s.ChatID, UserID: s.UserID, Status: SendStatus(s.Status)}
 			if s.SendTime > 0 {
 				r.SendTime = time.Unix(int64(s.SendTime), 0)
 			}

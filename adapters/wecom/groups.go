@@ -214,7 +214,10 @@ func (c *Client) MaxGroups() int { return MaxGroupsPerTask }
 // SendToGroups creates a message task for owner to send m to their
 // customer groups (add_msg_template, chat_type group, chat_id_list): it
 // goes out when the owner confirms it in WeCom, so the receipt is
-// Pending. m's kinds are those a message through a guide carries.
+// Pending. m's kinds are those a message through a guide carries. A
+// failure after which WeCom may have created the task all the same
+// (InDoubt) also wraps adapters.ErrOutcomeUnknown: ReconcileGroups
+// tells before it is sent again.
 func (c *Client) SendToGroups(ctx context.Context, owner string, groupIDs []string, m *adapters.Outbound) (*adapters.Receipt, error) {
 	const op = "adding group message task"
 	if owner == "" {
@@ -231,6 +234,10 @@ func (c *Client) SendToGroups(ctx context.Context, owner string, groupIDs []stri
 	req := groupMsgTemplateRequest{ChatType: "group", ChatIDList: groupIDs, Sender: owner, Text: text, Attachments: atts}
 	var res msgTemplateResponse
 	if err := c.api.post(ctx, c.api.contTok, op, apiAddMsgTemplate, req, &res); err != nil {
+		if InDoubt(err) {
+			// WeCom may have created the task: ReconcileGroups tells.
+			return nil, fmt.Errorf("%w: %w", err, adapters.ErrOutcomeUnknown)
+		}
 		return nil, err
 	}
 	return &adapters.Receipt{ExternalID: res.MsgID, Pending: true}, nil

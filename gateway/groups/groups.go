@@ -10,7 +10,11 @@
 // reaches groups as a task their owner confirms (adapters.GroupSender),
 // one a day per group (WeCom's limit): a second message to a group on
 // the same day, or one to a dismissed group, is refused before anything
-// is written or sent.
+// is written or sent. A send records when it calls the channel before
+// the call: a retry of a send whose answer was lost (the process died,
+// or the call failed in doubt) asks the channel whether the task exists
+// (adapters.GroupReconciler) and sends only to the groups it does not
+// find; when the channel cannot be asked, nothing is sent.
 package groups
 
 import (
@@ -208,6 +212,11 @@ type Task struct {
 	Owner   string   `json:"owner"`
 	ChatIDs []string `json:"chat_ids"`
 	MsgID   string   `json:"msg_id"`
+	// Delivered are the groups the owner sent the task to, Failed those
+	// the channel did not send it to, as last checked (CheckDeliveries);
+	// the others are pending.
+	Delivered []string `json:"delivered,omitempty"`
+	Failed    []string `json:"failed,omitempty"`
 }
 
 // Send sends a message to groups through their owners: one task per
@@ -251,6 +260,8 @@ func (k *Keeper) send(ctx context.Context, r SendRequest) (*SendResult, error) {
 		byOwner[g.OwnerID] = append(byOwner[g.OwnerID], id)
 	}
 	day := k.now().In(dayZone).Format(time.DateOnly)
+	// reserved are the reservations this call may give back when it
+	// fails: none of them has called the channel.
 	var reserved []string
 	release := func(ids []string) {
 		for _, id := range ids {
@@ -259,12 +270,27 @@ func (k *Keeper) send(ctx context.Context, r SendRequest) (*SendResult, error) {
 			}
 		}
 	}
-	var tasks []Task
 	done := map[string]Task{} // a retry: sent already, by msg id
+	addDone := func(o, msgID, id, delivery string) {
+		t := done[msgID]
+		t.Owner, t.MsgID, t.ChatIDs = o, msgID, append(t.ChatIDs, id)
+		switch delivery {
+		case store.GroupDeliveryDelivered:
+			t.Delivered = append(t.Delivered, id)
+		case store.GroupDeliveryFailed:
+			t.Failed = append(t.Failed, id)
+		}
+		done[msgID] = t
+	}
+	// unconfirmed are the groups, by owner, an earlier attempt of the key
+	// called the channel for without recording its answer; since the
+	// first such attempt, by owner.
+	unconfirmed := map[string][]string{}
+	since := map[string]time.Time{}
 	for _, o := range owners {
 		var left []string
 		for _, id := range byOwner[o] {
-			msgID, err := k.store.ReserveGroupSend(ctx, r.Channel, id, day, r.Key)
+			rs, err := k.store.ReserveGroupSend(ctx, r.Channel, id, day, r.Key)
 			if r.SkipTaken && errors.Is(err, store.ErrConflict) {
 				res.Taken = append(res.Taken, id)
 				continue
@@ -273,42 +299,95 @@ func (k *Keeper) send(ctx context.Context, r SendRequest) (*SendResult, error) {
 				release(reserved)
 				return res, err
 			}
-			if msgID != "" {
-				t := done[msgID]
-				t.Owner, t.MsgID, t.ChatIDs = o, msgID, append(t.ChatIDs, id)
-				done[msgID] = t
+			switch {
+			case rs.MsgID != "":
+				addDone(o, rs.MsgID, id, rs.Delivery)
 				continue
+			case rs.Unconfirmed():
+				unconfirmed[o] = append(unconfirmed[o], id)
+				if at, ok := since[o]; !ok || rs.AttemptedAt.Before(at) {
+					since[o] = rs.AttemptedAt
+				}
+			default:
+				reserved = append(reserved, id)
 			}
-			reserved = append(reserved, id)
 			left = append(left, id)
 		}
 		byOwner[o] = left
 	}
-	for _, t := range done {
-		tasks = append(tasks, t)
+	tasksDone := func() []Task {
+		out := make([]Task, 0, len(done))
+		for _, t := range done {
+			out = append(out, t)
+		}
+		return out
 	}
+	m := *r.Message
+	m.Brand = r.Brand
+	// An earlier attempt may have created its task: ask the channel
+	// before sending again, and send nothing when it cannot tell.
+	for _, o := range owners {
+		ids := unconfirmed[o]
+		if len(ids) == 0 {
+			continue
+		}
+		gr, ok := ch.(adapters.GroupReconciler)
+		if !ok {
+			release(reserved)
+			res.Tasks = tasksDone()
+			return res, fmt.Errorf("an earlier send to %d groups of %s may have gone out and channel %q cannot tell: not sent again: %w",
+				len(ids), o, r.Channel, adapters.ErrOutcomeUnknown)
+		}
+		found, err := gr.ReconcileGroups(ctx, o, ids, &m, since[o])
+		if err != nil {
+			release(reserved)
+			res.Tasks = tasksDone()
+			return res, fmt.Errorf("asking whether an earlier send to the groups of %s went out: %w", o, err)
+		}
+		for _, id := range ids {
+			msgID := found[id]
+			if msgID == "" {
+				continue // not sent: it is sent below
+			}
+			if err := k.store.SetGroupSendMsgID(ctx, r.Channel, id, day, o, msgID); err != nil {
+				release(reserved)
+				res.Tasks = tasksDone()
+				return res, err
+			}
+			addDone(o, msgID, id, "")
+			byOwner[o] = slices.DeleteFunc(byOwner[o], func(g string) bool { return g == id })
+		}
+		k.log.Info("an earlier send to groups asked at the channel", slog.String("channel", r.Channel), slog.String("owner", o),
+			slog.Int("found", len(ids)-len(byOwner[o])), slog.Int("sent_again", len(byOwner[o])))
+	}
+	tasks := tasksDone()
 	for _, o := range owners {
 		for chunk := range slices.Chunk(byOwner[o], max(gs.MaxGroups(), 1)) {
 			if len(chunk) == 0 {
 				continue
 			}
-			m := *r.Message
-			m.Brand = r.Brand
+			// Recorded before the call: should the answer be lost, a
+			// retry asks the channel for a task from then on.
+			if err := k.store.AttemptGroupSends(ctx, r.Channel, chunk, day, r.Key, k.now()); err != nil {
+				release(unsent(reserved, tasks, nil))
+				res.Tasks = tasks
+				return res, err
+			}
 			rc, err := gs.SendToGroups(ctx, o, chunk, &m)
 			if err != nil {
-				// The groups not sent to may have a message today after all.
-				sent := map[string]bool{} // by this call
-				for _, t := range tasks {
-					for _, id := range t.ChatIDs {
-						sent[id] = true
-					}
+				// The groups not sent to may have a message today after
+				// all; those of a call that may have gone out keep
+				// theirs, for a retry to ask the channel.
+				var maybe []string
+				if errors.Is(err, adapters.ErrOutcomeUnknown) {
+					maybe = chunk
 				}
-				release(slices.DeleteFunc(slices.Clone(reserved), func(id string) bool { return sent[id] }))
+				release(unsent(reserved, tasks, maybe))
 				res.Tasks = tasks
 				return res, fmt.Errorf("sending to the groups of %s: %w", o, err)
 			}
 			for _, id := range chunk {
-				if err := k.store.SetGroupSendMsgID(ctx, r.Channel, id, day, rc.ExternalID); err != nil {
+				if err := k.store.SetGroupSendMsgID(ctx, r.Channel, id, day, o, rc.ExternalID); err != nil {
 					res.Tasks = tasks
 					return res, err
 				}
@@ -318,6 +397,87 @@ func (k *Keeper) send(ctx context.Context, r SendRequest) (*SendResult, error) {
 	}
 	res.Tasks = tasks
 	return res, nil
+}
+
+// unsent are the reserved groups that none of tasks went to, nor maybe.
+func unsent(reserved []string, tasks []Task, maybe []string) []string {
+	sent := map[string]bool{}
+	for _, t := range tasks {
+		for _, id := range t.ChatIDs {
+			sent[id] = true
+		}
+	}
+	for _, id := range maybe {
+		sent[id] = true
+	}
+	return slices.DeleteFunc(slices.Clone(reserved), func(id string) bool { return sent[id] })
+}
+
+// deliveryFollow is how long after a send its owners' confirmation is
+// followed.
+const deliveryFollow = 7 * 24 * time.Hour
+
+// CheckDeliveries asks the channels (adapters.GroupDeliveryChecker)
+// whether the owners sent the tasks of the last week's group sends still
+// pending, those not checked for every, and records it on the sends:
+// delivered, failed or still pending. It returns how many tasks it
+// checked; a channel that fails to answer is asked again next time.
+func (k *Keeper) CheckDeliveries(ctx context.Context, every time.Duration) (int, error) {
+	now := k.now()
+	rows, err := k.store.GroupSendsToCheck(ctx, now.Add(-deliveryFollow), now.Add(-every), 500)
+	if err != nil {
+		return 0, fmt.Errorf("listing group sends to check: %w", err)
+	}
+	type task struct{ channel, owner, msgID string }
+	seen := map[task]bool{}
+	var errs []error
+	n := 0
+	for _, r := range rows {
+		t := task{r.Channel, r.Owner, r.MsgID}
+		if seen[t] || t.owner == "" {
+			continue
+		}
+		seen[t] = true
+		// Checked whatever the answer, so that a task that cannot be
+		// asked about waits its turn like the others.
+		states, err := k.checkDelivery(ctx, t.channel, t.owner, t.msgID)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			n++
+		}
+		if err := k.store.SetGroupSendDeliveries(ctx, t.channel, t.msgID, states, k.now()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// checkDelivery asks the channel what became of owner's task msgID, by
+// group: nothing for a channel that does not tell.
+func (k *Keeper) checkDelivery(ctx context.Context, channel, owner, msgID string) (map[string]string, error) {
+	ch, ok := k.channels.Channel(channel)
+	if !ok {
+		return nil, nil
+	}
+	dc, ok := ch.(adapters.GroupDeliveryChecker)
+	if !ok {
+		return nil, nil
+	}
+	got, err := dc.CheckGroupDelivery(ctx, owner, msgID)
+	if err != nil {
+		return nil, err
+	}
+	states := make(map[string]string, len(got))
+	for id, d := range got {
+		switch d {
+		case adapters.DeliveryDelivered:
+			states[id] = store.GroupDeliveryDelivered
+		case adapters.DeliveryFailed:
+			states[id] = store.GroupDeliveryFailed
+		}
+	}
+	return states, nil
 }
 
 // Selection picks a brand's active groups: those its guide owns

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/store"
@@ -61,7 +62,7 @@ steps:
 // message carry nothing of the member; quiet hours hold it; a channel
 // failing for a while is retried with the same key; groups served today
 // or none at all skip it with their reason; a refused message fails it;
-// the funnel counts what happened.
+// the funnel counts what happened, and whether the owner sent the task.
 func TestSendGroupsStep(t *testing.T) {
 	fg := &fakeGroups{}
 	forEach(t, at(3, 22, 0), func(t *testing.T, h *harness) {
@@ -118,6 +119,34 @@ func TestSendGroupsStep(t *testing.T) {
 		sc := st.Steps[0].Sends
 		if st.Sent != 1 || sc == nil || sc.Sent != 1 || sc.Skipped != 2 || sc.SkippedBy["group_limit"] != 1 || sc.SkippedBy["no_groups"] != 1 || sc.Failed != 1 {
 			t.Errorf("stats: sent %d, step sends %+v", st.Sent, sc)
+		}
+		// The owner's task for the visit's groups, as the groups' keeper
+		// records it: not confirmed, then sent to one of the groups.
+		key := fg.got[1].Key
+		for _, id := range []string{"wr1", "wr2"} {
+			if _, err := h.s.ReserveGroupSend(h.ctx, "wecom", id, "2026-03-04", key); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.s.SetGroupSendMsgID(h.ctx, "wecom", id, "2026-03-04", "li", "msg1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		deliveries := func() SendCounts {
+			t.Helper()
+			st, err := h.e.Stats(h.ctx, "camellia", "member-day")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return *st.Steps[0].Sends
+		}
+		if sc := deliveries(); sc.Sent != 1 || sc.NotConfirmed != 1 || sc.Delivered != 0 || sc.Undelivered != 0 {
+			t.Errorf("step sends before the owner sent it: %+v", sc)
+		}
+		if err := h.s.SetGroupSendDeliveries(h.ctx, "wecom", "msg1", map[string]string{"wr1": store.GroupDeliveryDelivered}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if sc := deliveries(); sc.Sent != 1 || sc.NotConfirmed != 0 || sc.Delivered != 1 || sc.Undelivered != 0 {
+			t.Errorf("step sends once the owner sent it: %+v", sc)
 		}
 
 		// A guide's groups: the guide, not the store.

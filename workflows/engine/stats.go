@@ -151,6 +151,14 @@ func (e *Engine) Funnel(ctx context.Context, brand, name string, f store.FunnelF
 		return nil, fmt.Errorf("stats of %s/%s: %w", brand, name, err)
 	}
 	bySteps := sendCounts(rows)
+	groupRows, err := e.store.GroupSendStatsOf(ctx, brand, name, f)
+	if err != nil {
+		return nil, fmt.Errorf("stats of %s/%s: %w", brand, name, err)
+	}
+	groupDeliveries := map[string]map[string]int64{}
+	for _, r := range groupRows {
+		groupDeliveries[r.Step] = addCounts(groupDeliveries[r.Step], map[string]int64{r.Delivery: r.N})
+	}
 	st.Sends = SendCounts{FailedBy: map[string]int64{}, SkippedBy: map[string]int64{}}
 	add := func(id string, kind workflows.Kind) {
 		c := counts[id]
@@ -166,7 +174,7 @@ func (e *Engine) Funnel(ctx context.Context, brand, name string, f store.FunnelF
 			st.Sends.add(ss.sends)
 		}
 		if kind == workflows.KindSendGroups {
-			gs := groupSendCounts(c, ss)
+			gs := groupSendCounts(c, ss, groupDeliveries[id])
 			sc.Sends = &gs
 			st.Sends.add(gs)
 		}
@@ -249,10 +257,14 @@ func sendCounts(rows []store.SendStat) map[string]*stepSends {
 // groupSendCounts is what became of a send_groups step's visits: done
 // is sent (the channel took a message task for at least one group),
 // pending queued (held by the send rules, or retried), and skipped and
-// failed by their reasons. Whether the owners confirmed their tasks is
-// not followed.
-func groupSendCounts(c store.StepStats, ss *stepSends) SendCounts {
-	gs := SendCounts{Sent: c.Done, Queued: c.Pending, FailedBy: map[string]int64{}, SkippedBy: map[string]int64{}}
+// failed by their reasons. Of the sent, deliveries (by the groups'
+// sends: groups.Keeper.CheckDeliveries) say Delivered when an owner sent
+// the task to at least one group, NotConfirmed while none has and some
+// may, Undelivered when none will.
+func groupSendCounts(c store.StepStats, ss *stepSends, deliveries map[string]int64) SendCounts {
+	gs := SendCounts{Sent: c.Done, Queued: c.Pending, FailedBy: map[string]int64{}, SkippedBy: map[string]int64{},
+		Delivered: deliveries[store.GroupDeliveryDelivered], NotConfirmed: deliveries[store.GroupDeliveryPending],
+		Undelivered: deliveries[store.GroupDeliveryFailed]}
 	for why, n := range ss.skippedBy {
 		gs.Skipped += n
 		gs.SkippedBy[why] += n

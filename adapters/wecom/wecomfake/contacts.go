@@ -269,8 +269,11 @@ type MsgTemplateRequest struct {
 	At   time.Time
 }
 
+// templateSend is one recipient of a message task: a customer, or a
+// group (chatID) of a task to groups.
 type templateSend struct {
 	externalUserID string
+	chatID         string
 	userID         string
 	status         int
 	sendTime       time.Time
@@ -288,8 +291,8 @@ func (s *Server) MsgTemplates() []MsgTemplateRequest {
 }
 
 // ConfirmMsgTemplate plays the employee confirming the message task msgID
-// in WeCom: its pending customers become sent (status 1) now. It reports
-// whether the task exists.
+// in WeCom: its pending customers (or groups, for a task to groups)
+// become sent (status 1) now. It reports whether the task exists.
 func (s *Server) ConfirmMsgTemplate(msgID string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -444,7 +447,14 @@ func (s *Server) serveGroupMsgSendResult(_ *http.Request, body []byte) (map[stri
 	to := min(from+limit, len(mine))
 	list := make([]map[string]any, 0, to-from)
 	for _, st := range mine[from:to] {
-		e := map[string]any{"external_userid": st.externalUserID, "userid": st.userID, "status": st.status}
+		// WeCom leaves out external_userid for a task to groups, and
+		// chat_id for one to customers.
+		e := map[string]any{"userid": st.userID, "status": st.status}
+		if st.chatID != "" {
+			e["chat_id"] = st.chatID
+		} else {
+			e["external_userid"] = st.externalUserID
+		}
 		if !st.sendTime.IsZero() {
 			e["send_time"] = st.sendTime.Unix()
 		}
@@ -778,8 +788,10 @@ func (s *Server) serveMessageSend(_ *http.Request, body []byte) (map[string]any,
 const maxGroupMsgSpan = 31 * 24 * time.Hour
 
 // serveGroupMsgList lists message tasks created in a time range
-// (get_groupmsg_list_v2). Every task of the fake was created through the
-// API (add_msg_template), so it is "created by the corp" (create_type
+// (get_groupmsg_list_v2): those to customers for chat_type single,
+// those to customer groups for group. Every task of the fake was
+// created through the API (add_msg_template), so it is "created by the
+// corp" (create_type
 // 0) and, as WeCom documents for API-created tasks, carries no creator.
 // A creator filter keeps the tasks whose sender it names (not verified
 // against WeCom). create_time is a string of digits, as WeCom's
@@ -823,15 +835,30 @@ func (s *Server) serveGroupMsgList(_ *http.Request, body []byte) (map[string]any
 	if limit <= 0 || limit > 100 {
 		limit = 50 // WeCom: 最大值100，默认值50，超过最大值时取默认值
 	}
-	var match []*MsgTemplateRequest
-	if req.ChatType == "single" && filter != 1 {
-		for _, t := range s.templates {
-			at := t.At.Unix()
-			if at < *req.StartTime || at > *req.EndTime || req.Creator != "" && t.Sender != req.Creator {
-				continue
+	type task struct {
+		msgID, sender, text string
+		atts                []Attachment
+		at                  time.Time
+	}
+	var all []task
+	if filter != 1 {
+		if req.ChatType == "single" {
+			for _, t := range s.templates {
+				all = append(all, task{t.MsgID, t.Sender, t.Text, t.Attachments, t.At})
 			}
-			match = append(match, t)
+		} else {
+			for _, t := range s.groups.templates {
+				all = append(all, task{t.MsgID, t.Sender, t.Text, t.Attachments, t.At})
+			}
 		}
+	}
+	var match []task
+	for _, t := range all {
+		at := t.at.Unix()
+		if at < *req.StartTime || at > *req.EndTime || req.Creator != "" && t.sender != req.Creator {
+			continue
+		}
+		match = append(match, t)
 	}
 	from, ok := decodeCursor("groupmsg", req.Cursor)
 	if !ok || from > len(match) {
@@ -840,12 +867,12 @@ func (s *Server) serveGroupMsgList(_ *http.Request, body []byte) (map[string]any
 	to := min(from+limit, len(match))
 	list := make([]map[string]any, 0, to-from)
 	for _, t := range match[from:to] {
-		e := map[string]any{"msgid": t.MsgID, "create_time": strconv.FormatInt(t.At.Unix(), 10), "create_type": 0}
-		if t.Text != "" {
-			e["text"] = map[string]any{"content": t.Text}
+		e := map[string]any{"msgid": t.msgID, "create_time": strconv.FormatInt(t.at.Unix(), 10), "create_type": 0}
+		if t.text != "" {
+			e["text"] = map[string]any{"content": t.text}
 		}
-		if len(t.Attachments) > 0 {
-			e["attachments"] = t.Attachments
+		if len(t.atts) > 0 {
+			e["attachments"] = t.atts
 		}
 		list = append(list, e)
 	}

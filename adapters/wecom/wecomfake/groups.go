@@ -277,6 +277,21 @@ func (s *Server) serveGroupMsgTemplate(body []byte) (map[string]any, *apiError) 
 	t := GroupMsgTemplateRequest{MsgID: "msg" + randomHex(12), Sender: req.Sender, ChatIDs: req.ChatIDList, Text: text,
 		Attachments: req.Attachments, Body: json.RawMessage(slices.Clone(body)), At: s.now()}
 	s.groups.templates = append(s.groups.templates, t)
+	// Each group is pending until the owner confirms the task
+	// (ConfirmMsgTemplate); get_groupmsg_send_result lists them by chat_id.
+	chats := req.ChatIDList
+	if len(chats) == 0 {
+		for _, g := range s.groups.groups {
+			if g.Owner == req.Sender && !g.Dismissed {
+				chats = append(chats, g.ChatID)
+			}
+		}
+	}
+	sends := make([]*templateSend, 0, len(chats))
+	for _, id := range chats {
+		sends = append(sends, &templateSend{chatID: id, userID: req.Sender})
+	}
+	s.templateSends[t.MsgID] = sends
 	return map[string]any{"fail_list": []string{}, "msgid": t.MsgID}, nil
 }
 

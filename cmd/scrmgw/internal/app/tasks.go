@@ -62,6 +62,7 @@ func (a *App) registerTasks(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypeMomentsPoll, func(ctx context.Context, _ *asynq.Task) error {
 		return a.pollMoments(ctx, holder)
 	})
+	mux.HandleFunc(TypeGroupDeliveries, a.checkGroupDeliveries)
 }
 
 // registerPeriodic registers periodic tasks. The scheduler runs on every
@@ -93,6 +94,10 @@ func (a *App) registerPeriodic(s *asynq.Scheduler) error {
 	if _, err := s.Register("@every 1m", asynq.NewTask(TypeMomentsPoll, nil),
 		asynq.Queue(queue.Low), asynq.Unique(50*time.Second), asynq.MaxRetry(0)); err != nil {
 		return fmt.Errorf("registering %s: %w", TypeMomentsPoll, err)
+	}
+	if _, err := s.Register("@every 5m", asynq.NewTask(TypeGroupDeliveries, nil),
+		asynq.Queue(queue.Low), asynq.Unique(4*time.Minute), asynq.MaxRetry(0)); err != nil {
+		return fmt.Errorf("registering %s: %w", TypeGroupDeliveries, err)
 	}
 	return registerSettlePeriodic(s)
 }

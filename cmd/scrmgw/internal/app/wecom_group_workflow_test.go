@@ -7,11 +7,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hibiken/asynq"
 
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
+	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/workflows/engine"
 )
@@ -182,5 +185,119 @@ func TestWeComGroupWorkflowWithRedis(t *testing.T) {
 	}
 	if sc := st.Steps[0].Sends; st.Sent != 1 || sc.Sent != 1 || sc.Skipped != 1 || sc.SkippedBy["group_limit"] != 1 {
 		t.Errorf("stats = %s", body)
+	}
+}
+
+// TestWeComGroupWorkflowAnswerLostWithRedis is issue #19's crash window
+// of group sends through a workflow, from the wire: WeCom creates the
+// first owner's message task of member-day's send_groups step and its
+// answer is lost (an HTTP 502 after the work); the step fails and is
+// retried, and the retry finds the task among the corp's group tasks
+// (get_groupmsg_list_v2, chat_type group) instead of creating a second
+// one for the owner to confirm: each owner has exactly one task, and
+// the groups' sends carry WeCom's msgids. The funnel counts the visit
+// not confirmed until li sends the task, then delivered.
+func TestWeComGroupWorkflowAnswerLostWithRedis(t *testing.T) {
+	clock := newVirtualClock(time.Now())
+	s, fake, tok := startWithWeComClock(t, clock.Now)
+	ctx := context.Background()
+	if code, body := request(t, "POST", s.base+"/api/v1/guides", tok, `{"id":"g-wang","store_id":"sh-1","name":"王强","wecom_userid":"wang"}`); code != 201 {
+		t.Fatalf("guide: %d %s", code, body)
+	}
+	fake.AddEmployees("wang")
+	chen := joinWeComMember(t, s, fake, "wmChen", "陈女士")
+	vip := fake.CreateGroup("li", "静安店VIP群", "wmChen")
+	news := fake.CreateGroup("wang", "静安店新品群", "wmChen")
+	for _, chat := range []string{vip, news} {
+		deliverChat(t, s, wecomfake.ChatChange{ChatID: chat, ChangeType: "create"})
+	}
+	waitFor(t, "the groups", func() bool {
+		gs, _ := s.app.Store.CustomerGroups(ctx, store.GroupFilter{StoreID: "sh-1"})
+		return len(gs) == 2
+	})
+	if code, body := putWorkflow(t, s, tok, "acme", "member-day", memberDay); code != 201 {
+		t.Fatalf("PUT workflow: %d %s", code, body)
+	}
+	if code, body := request(t, "POST", s.base+"/api/v1/workflows/member-day/enable?brand=acme", tok, ""); code != 200 {
+		t.Fatalf("enable: %d %s", code, body)
+	}
+
+	fake.FailHTTPAfterNext(wecomfake.PathAddMsgTemplate, 1, 502)
+	postMemberEvent(t, s, tok, "day-chen", "x.member_day", chen.ID)
+	var run store.WorkflowRun
+	waitFor(t, "the step's first failure", func() bool {
+		runs, err := s.app.Store.Runs(ctx, store.RunFilter{Brand: "acme", Workflow: "member-day", MemberID: chen.ID})
+		if err != nil || len(runs) != 1 {
+			return false
+		}
+		steps, err := s.app.Store.RunSteps(ctx, runs[0].ID)
+		run = runs[0]
+		return err == nil && len(steps) == 1 && steps[0].Failures == 1
+	})
+	first := fake.GroupMsgTemplates()
+	if len(first) != 1 {
+		t.Fatalf("%d tasks after the lost answer, want the one WeCom created", len(first))
+	}
+
+	// The retry, due 30 s later: the engine's clock moves on and the
+	// wake queued for then runs now.
+	clock.Advance(time.Minute)
+	ins := asynq.NewInspector(s.app.Redis)
+	defer ins.Close()
+	if _, err := ins.RunAllScheduledTasks(queue.Workflows); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the retried run to end", func() bool {
+		r, err := s.app.Store.Run(ctx, run.ID)
+		return err == nil && r.State != store.RunActive
+	})
+	run, step := memberRun(t, s, chen.ID)
+	if run.State != store.RunDone || step.State != store.StepDone || !strings.Contains(step.Outcome, "to 2 groups of store sh-1 through 2 owners") {
+		t.Fatalf("run %s, step %s: %s %s", run.State, step.State, step.Outcome, step.Error)
+	}
+	tasks := fake.GroupMsgTemplates()
+	bySender := map[string][]string{}
+	msgIDs := map[string]string{}
+	for _, tk := range tasks {
+		bySender[tk.Sender] = append(bySender[tk.Sender], tk.MsgID)
+		for _, id := range tk.ChatIDs {
+			msgIDs[id] = tk.MsgID
+		}
+	}
+	if len(tasks) != 2 || len(bySender["li"]) != 1 || len(bySender["wang"]) != 1 || tasks[0].MsgID != first[0].MsgID {
+		t.Fatalf("tasks by sender %v; want one each, the lost one among them", bySender)
+	}
+	if fake.CallCount(wecomfake.PathGroupMsgListV2) == 0 {
+		t.Error("the retry did not list the group tasks")
+	}
+	key := fmt.Sprintf("wf:%d:announce:%d", run.ID, step.Visit)
+	day := time.Now().In(time.FixedZone("CST", 8*3600)).Format(time.DateOnly)
+	for _, id := range []string{vip, news} {
+		rs, err := s.app.Store.ReserveGroupSend(ctx, "wecom", id, day, key)
+		if err != nil || rs.MsgID == "" || rs.MsgID != msgIDs[id] {
+			t.Errorf("group %s's send: %+v, %v; want WeCom's msgid %s", id, rs, err, msgIDs[id])
+		}
+	}
+
+	// The funnel: sent, not confirmed until an owner sends the task in
+	// WeCom and the delivery check records it.
+	sends := func() engine.SendCounts {
+		t.Helper()
+		code, body := request(t, "GET", s.base+"/api/v1/workflows/member-day/stats?brand=acme", tok, "")
+		var st engine.Stats
+		if code != 200 || json.Unmarshal([]byte(body), &st) != nil || len(st.Steps) != 1 || st.Steps[0].Sends == nil {
+			t.Fatalf("stats: %d %s", code, body)
+		}
+		return *st.Steps[0].Sends
+	}
+	if sc := sends(); sc.Sent != 1 || sc.NotConfirmed != 1 || sc.Delivered != 0 {
+		t.Errorf("step sends before the owners sent it: %+v", sc)
+	}
+	fake.ConfirmMsgTemplate(bySender["li"][0])
+	if err := s.app.checkGroupDeliveries(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if sc := sends(); sc.Sent != 1 || sc.NotConfirmed != 0 || sc.Delivered != 1 {
+		t.Errorf("step sends once li sent it: %+v", sc)
 	}
 }

@@ -41,7 +41,8 @@ type groupAnswer struct {
 // its store and brand, and its members matched to members as they join
 // and leave; the API lists the store's groups with their counts and
 // sends a message to the group through li (a group message task), once
-// a day; a dismissed group is refused.
+// a day, and tells when li sent it (the periodic delivery check); a
+// dismissed group is refused.
 func TestWeComCustomerGroupsWithRedis(t *testing.T) {
 	s, fake, tok := startWithWeCom(t)
 	chen := joinWeComMember(t, s, fake, "wmChen", "陈女士")
@@ -123,6 +124,21 @@ func TestWeComCustomerGroupsWithRedis(t *testing.T) {
 	// A retry of the same request is the same message; another is one too many today.
 	if code, body := request(t, "POST", s.base+"/api/v1/groups/messages", tok, msg); code != 200 || !strings.Contains(body, tasks[0].MsgID) {
 		t.Errorf("the request again: %d %s", code, body)
+	}
+	// The owner sends the task in WeCom; the periodic check records it
+	// and the request again tells it.
+	fake.ConfirmMsgTemplate(tasks[0].MsgID)
+	if err := s.app.checkGroupDeliveries(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	code, body = request(t, "POST", s.base+"/api/v1/groups/messages", tok, msg)
+	var answer struct {
+		Tasks []map[string]any `json:"tasks"`
+	}
+	json.Unmarshal([]byte(body), &answer)
+	wantTasks := []map[string]any{{"owner": "li", "chat_ids": []any{chat}, "msg_id": tasks[0].MsgID, "delivered": []any{chat}}}
+	if d := cmp.Diff(wantTasks, answer.Tasks); code != 200 || d != "" {
+		t.Errorf("the request once the owner sent it: %d (-want +got):\n%s", code, d)
 	}
 	if code, body := request(t, "POST", s.base+"/api/v1/groups/messages", tok, strings.Replace(msg, "campaign-1", "campaign-2", 1)); code != 409 {
 		t.Errorf("a second message today: %d %s", code, body)

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,10 +22,17 @@ import (
 // guide "li".
 func startWithWeCom(t *testing.T) (*started, *wecomfake.Server, string) {
 	t.Helper()
+	return startWithWeComClock(t, nil)
+}
+
+// startWithWeComClock is startWithWeCom with the workflow engine on
+// clock (nil: the wall clock).
+func startWithWeComClock(t *testing.T, clock func() time.Time) (*started, *wecomfake.Server, string) {
+	t.Helper()
 	fake := wecomfake.New(t)
 	cfg := weComConfig(t, fake, "wecom-e2e-admin-token-0123")
 	cfg.WeCom.MaxClockSkew = 10 * time.Minute
-	s := startServe(t, cfg)
+	s := startServeWith(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), clock)
 	tok := cfg.AdminToken
 	for _, req := range []struct{ path, body string }{
 		{"/api/v1/brands", `{"id":"acme","name":"ACME"}`},

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/scrmgw/scrmgw/adapters"
 	"github.com/scrmgw/scrmgw/gateway/groups"
 	"github.com/scrmgw/scrmgw/gateway/links"
@@ -28,6 +30,26 @@ func (a *App) wireTags() {
 func (a *App) wireGroups() {
 	a.groups = groups.New(a.Store, a.Channels, a.Log)
 	a.groups.Register(a.processor)
+}
+
+// TypeGroupDeliveries asks the channels whether owners sent their group
+// message tasks (groups.Keeper.CheckDeliveries), every 5 minutes.
+const TypeGroupDeliveries = "groups:deliveries"
+
+// groupCheckEvery is how long a pending group send waits between two
+// checks of its task.
+const groupCheckEvery = 10 * time.Minute
+
+// checkGroupDeliveries records whether owners sent their group tasks.
+func (a *App) checkGroupDeliveries(ctx context.Context, _ *asynq.Task) error {
+	if a.groups == nil {
+		return nil
+	}
+	n, err := a.groups.CheckDeliveries(ctx, groupCheckEvery)
+	if n > 0 {
+		a.Log.Debug("group message tasks checked", slog.Int("tasks", n))
+	}
+	return err
 }
 
 // engineGroups sends the messages of workflows' send_groups steps
