@@ -26,7 +26,7 @@ func TestMigrateGroupSendAttempts(t *testing.T) {
 			reserved := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
 			raw := rawDB(t, dialect, url)
 			for _, q := range []string{
-				`DELETE FROM schema_migrations WHERE id = '0041_s8groups_group_send_attempts'`,
+				`DELETE FROM schema_migrations WHERE id = '0041_group_send_attempts'`,
 				`ALTER TABLE customer_group_sends DROP COLUMN attempted_at`,
 				`ALTER TABLE customer_group_sends DROP COLUMN owner`,
 				`ALTER TABLE customer_group_sends DROP COLUMN delivery`,
@@ -49,7 +49,7 @@ func TestMigrateGroupSendAttempts(t *testing.T) {
 			s = openURL(t, url)
 			defer s.Close()
 			applied, err := s.Migrate(ctx)
-			if err != nil || !slices.Equal(applied, []string{"0041_s8groups_group_send_attempts"}) {
+			if err != nil || !slices.Equal(applied, []string{"0041_group_send_attempts"}) {
 				t.Fatalf("applied %v, %v", applied, err)
 			}
 			if r, err := s.ReserveGroupSend(ctx, "wecom", "wr-lost", "2026-03-01", "k1"); err != nil || !r.Unconfirmed() || !r.AttemptedAt.Equal(reserved) {

@@ -132,7 +132,7 @@ var migrations = []migration{
 	// When a group send began calling its channel: a retry whose
 	// earlier attempt's answer was lost asks the channel first. Whose
 	// task it was and whether the owner sent it.
-	{id: "0041_s8groups_group_send_attempts", up: migrateGroupSendAttempts},
+	{id: "0041_group_send_attempts", up: migrateGroupSendAttempts},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas
