@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -57,8 +56,7 @@ type genConfig struct {
 
 func genMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c genConfig
-	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("gen", stderr)
 	fs.IntVar(&c.N, "n", 400_000, "number of distinct callbacks")
 	fs.StringVar(&c.Kind, "kind", "text", "text (employee text messages, unique MsgId), contact (add_external_contact events) or mix (4 texts : 1 contact)")
 	fs.StringVar(&c.Out, "out", "", "output directory (required)")
