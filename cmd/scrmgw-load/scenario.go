@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/scrmgw/scrmgw/cmd/internal/subcmd"
 )
 
 // newFlagSet is the flag set of the command name: errors and usage to
@@ -21,14 +23,14 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 }
 
 // parseFlags parses args into fs; a bad flag or any argument left over
-// is errUsage (the argument said on stderr).
+// is subcmd.ErrUsage (the argument said on stderr).
 func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
-		return errUsage
+		return subcmd.ErrUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "scrmgw-load %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return errUsage
+		return subcmd.ErrUsage
 	}
 	return nil
 }
