@@ -11,10 +11,7 @@ import (
 // docs/performance-surge.md (runBot), on PostgreSQL and Redis started for
 // it (or given), with the scrmgw binary built for it.
 func botMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var (
-		c      botConfig
-		delays string
-	)
+	var c botConfig
 	fs := newScenarioFlags("bot", stderr)
 	fs.IntVar(&c.PerSecond, "rate", 1000, "member messages a second")
 	fs.DurationVar(&c.For, "for", 60*time.Second, "how long the messages come")
@@ -25,16 +22,11 @@ func botMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&c.RateWeCom, "send-rate-wecom", "off", "the gateway's send.rate.wecom (WeCom's call windows are kept regardless)")
 	fs.StringVar(&c.RateDingTalk, "send-rate-dingtalk", "off", "the gateway's send.rate.dingtalk")
 	fs.IntVar(&c.Concurrency, "concurrency", 0, "the gateway's queue.concurrency (default: the product's)")
-	fs.StringVar(&delays, "wecom-delay", "0ms", "how long the fake WeCom takes over kf/sync_msg and kf/send_msg (MIN-MAX, uniformly)")
+	fs.wecomDelay(&c.DelayMin, &c.DelayMax, "0ms", "how long the fake WeCom takes over kf/sync_msg and kf/send_msg (MIN-MAX, uniformly)")
 	fs.DurationVar(&c.Settle, "settle", 60*time.Second, "wait at most this long after the last message for the replies")
 	if err := fs.parse(args, stderr, &c.gatewayRun, true); err != nil {
 		return err
 	}
-	lo, hi, err := parseDelayRange(delays)
-	if err != nil {
-		return err
-	}
-	c.DelayMin, c.DelayMax = lo, hi
 	if c.PerSecond < 1 || c.For < time.Second || c.KFShare < 0 || c.KFShare > 1 || c.KFEvery <= 0 || c.InFlight < 1 {
 		return fmt.Errorf("--rate and --stream-in-flight must be at least 1, --for at least 1s, --kf-share from 0 to 1, --kf-every positive")
 	}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/scrmgw/scrmgw/cmd/internal/subcmd"
 )
@@ -45,12 +46,38 @@ type scenarioFlags struct {
 	workDir, pg, redis, out string
 	keep, profile           bool
 	env                     listFlag
+	// delays is --wecom-delay, read into *delayMin and *delayMax.
+	delays             string
+	delayMin, delayMax *time.Duration
+}
+
+// parseDelayRange reads "50ms-200ms" (or one duration).
+func parseDelayRange(s string) (lo, hi time.Duration, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		b = a
+	}
+	if lo, err = time.ParseDuration(a); err == nil {
+		hi, err = time.ParseDuration(b)
+	}
+	if err != nil || hi < lo || lo < 0 {
+		return 0, 0, fmt.Errorf("bad delay range %q: write MIN-MAX like 50ms-200ms", s)
+	}
+	return lo, hi, nil
 }
 
 // newScenarioFlags is the flag set of the scenario name; its flags go
 // in before parse adds the shared ones.
 func newScenarioFlags(name string, stderr io.Writer) *scenarioFlags {
 	return &scenarioFlags{FlagSet: newFlagSet(name, stderr), name: name}
+}
+
+// wecomDelay adds --wecom-delay, how long the fake WeCom takes over
+// its calls (MIN-MAX, parseDelayRange; value by default), which parse
+// reads into *lo and *hi.
+func (s *scenarioFlags) wecomDelay(lo, hi *time.Duration, value, usage string) {
+	s.delayMin, s.delayMax = lo, hi
+	s.StringVar(&s.delays, "wecom-delay", value, usage)
 }
 
 // parse adds the shared flags (--scrmgw into g.Bin; with tunable,
@@ -73,6 +100,13 @@ func (s *scenarioFlags) parse(args []string, stderr io.Writer, g *gatewayRun, tu
 		return err
 	}
 	g.ExtraEnv = s.env
+	if s.delayMin != nil {
+		lo, hi, err := parseDelayRange(s.delays)
+		if err != nil {
+			return err
+		}
+		*s.delayMin, *s.delayMax = lo, hi
+	}
 	return nil
 }
 

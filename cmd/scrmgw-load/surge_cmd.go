@@ -13,10 +13,7 @@ import (
 // docs/performance-surge.md (runSurge), on PostgreSQL and Redis started
 // for it (or given), with the scrmgw binary built for it.
 func surgeMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var (
-		c      surgeConfig
-		delays string
-	)
+	var c surgeConfig
 	fs := newScenarioFlags("surge", stderr)
 	fs.IntVar(&c.PerSecond, "rate", 150, "new contacts (add_external_contact callbacks with a welcome code) a second")
 	fs.DurationVar(&c.For, "for", 60*time.Second, "how long the surge lasts")
@@ -26,17 +23,12 @@ func surgeMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.IntVar(&c.Concurrency, "concurrency", 0, "the gateway's queue.concurrency (default: the product's)")
 	fs.IntVar(&c.Nudges, "nudges", 0, "members of a nudge campaign (add_msg_template through their guides) under way when the surge starts (0: none)")
 	fs.DurationVar(&c.Lead, "lead", 10*time.Second, "how long the campaign runs before the surge starts")
-	fs.StringVar(&delays, "wecom-delay", "50ms-200ms", "how long the fake WeCom takes over send_welcome_msg, externalcontact/get and add_msg_template (MIN-MAX, uniformly)")
+	fs.wecomDelay(&c.DelayMin, &c.DelayMax, "50ms-200ms", "how long the fake WeCom takes over send_welcome_msg, externalcontact/get and add_msg_template (MIN-MAX, uniformly)")
 	fs.BoolVar(&c.Windows, "windows", true, "the fake WeCom keeps WeCom's call windows (10,000 calls of an API a minute, 150,000 an hour; 45009 past them)")
 	fs.DurationVar(&c.Settle, "settle", 40*time.Second, "wait at most this long after the last callback for every welcome to be sent or expire")
 	if err := fs.parse(args, stderr, &c.gatewayRun, true); err != nil {
 		return err
 	}
-	lo, hi, err := parseDelayRange(delays)
-	if err != nil {
-		return err
-	}
-	c.DelayMin, c.DelayMax = lo, hi
 	if c.PerSecond < 1 || c.For < time.Second || c.Guides < 1 {
 		return fmt.Errorf("--rate, --guides must be at least 1 and --for at least 1s")
 	}
@@ -56,7 +48,7 @@ func surgeMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	w := reportLine(stdout, 28)
 	fmt.Fprintf(stdout, "\nWelcome surge, %s: %d new contacts/s for %s, send.rate.wecom %s, fake WeCom %s per call, windows %v\n",
-		started.Format("2006-01-02 15:04 MST"), c.PerSecond, c.For, rate, delays, c.Windows)
+		started.Format("2006-01-02 15:04 MST"), c.PerSecond, c.For, rate, fs.delays, c.Windows)
 	w("load average", "%s at the start, %s at the end (%s)", res.LoadStart, res.LoadEnd, cpuModel())
 	w("callbacks", "%d sent in %s, %d answered success, p99 answer %s", res.Contacts, res.SentFor.Round(time.Millisecond), res.Acked, fmtDur(res.AckP99))
 	w("welcomes at WeCom", "%d (%.1f%%), %d within 20 s of the callback; %.1f/s, most in one second %d", res.Welcomes,
@@ -76,21 +68,6 @@ func surgeMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	reportChecks(w, "every callback acknowledged, one welcome row each, each sent once or expired with its reason", res.Problems)
 	c.Profiler.report(stdout)
 	return fs.finish(c, res, res.Problems)
-}
-
-// parseDelayRange reads "50ms-200ms" (or one duration).
-func parseDelayRange(s string) (lo, hi time.Duration, err error) {
-	a, b, ok := strings.Cut(s, "-")
-	if !ok {
-		b = a
-	}
-	if lo, err = time.ParseDuration(a); err == nil {
-		hi, err = time.ParseDuration(b)
-	}
-	if err != nil || hi < lo || lo < 0 {
-		return 0, 0, fmt.Errorf("bad delay range %q: write MIN-MAX like 50ms-200ms", s)
-	}
-	return lo, hi, nil
 }
 
 func orNone(s string) string {
