@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '== %s\n' "$*" >&2; }
+. scripts/pg.sh
 
 find_pg_bin() {
 	local d
@@ -51,19 +51,6 @@ install_missing() {
 	fi
 }
 
-free_port() {
-	local p
-	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	echo "no free port found" >&2
-	return 1
-}
-
 # Read here, and out of the tests' environment: the gateway refuses
 # SCRMGW_* variables it does not know.
 FUZZTIME=${SCRMGW_FUZZTIME:-7s}
@@ -74,12 +61,7 @@ PG_BIN=$(find_pg_bin)
 TMP=$(mktemp -d /tmp/scrmgw-test.XXXXXX)
 chmod 755 "$TMP"
 
-# PostgreSQL refuses to run as root: run it as the postgres user then.
-as_pg() { "$@"; }
-if [[ $(id -u) -eq 0 ]]; then
-	id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
-	as_pg() { runuser -u postgres -- "$@"; }
-fi
+pg_user
 
 cleanup() {
 	set +e
