@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-. scripts/pg.sh
+. scripts/lib.sh
 
 find_pg_bin() {
 	local d
@@ -42,12 +42,7 @@ install_missing() {
 	# browser's layout of the zh pages) needs a CJK font.
 	fc-list 2>/dev/null | grep -qi "wenquanyi\|wqy\|noto sans cjk" || pkgs+=(fonts-wqy-microhei)
 	if ((${#pkgs[@]})); then
-		log "installing ${pkgs[*]}"
-		local sudo=""
-		[[ $(id -u) -ne 0 ]] && sudo="sudo"
-		export DEBIAN_FRONTEND=noninteractive
-		$sudo apt-get update -qq
-		$sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+		apt_install "${pkgs[@]}"
 	fi
 }
 

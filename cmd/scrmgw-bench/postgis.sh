@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-. scripts/pg.sh
+. scripts/lib.sh
 
 PG_BIN=
 for d in /usr/lib/postgresql/*/bin; do

@@ -1,9 +1,21 @@
 # Sourced by the scripts that start a throwaway PostgreSQL
 # (scripts/test.sh, scripts/harness.sh, cmd/scrmgw-bench/postgis.sh):
-# their log line, a free port, and PostgreSQL's commands run as the
-# postgres user when running as root (PostgreSQL refuses root).
+# their log line, installing what is missing, a free port, and
+# PostgreSQL's commands run as the postgres user when running as root
+# (PostgreSQL refuses root).
 
 log() { printf '== %s\n' "$*" >&2; }
+
+# apt_install PACKAGE... installs Debian packages with apt-get (through
+# sudo when not root), without their recommendations.
+apt_install() {
+	log "installing $*"
+	local sudo=""
+	[[ $(id -u) -ne 0 ]] && sudo="sudo"
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq
+	$sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
 
 # free_port prints a TCP port on 127.0.0.1 nothing listens on.
 free_port() {
