@@ -46,6 +46,20 @@ func ReadCallbackBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte
 	return body, true
 }
 
+// RejectCallback refuses a WeChat-family callback that is not a valid
+// one for the account, logged as refused: 403 when err is one of
+// forbidden (a bad signature, another account's), else 400.
+func RejectCallback(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error, forbidden ...error) {
+	status := http.StatusBadRequest
+	for _, f := range forbidden {
+		if errors.Is(err, f) {
+			status = http.StatusForbidden
+		}
+	}
+	log.Warn("callback refused", slog.Int("status", status), slog.String("remote", r.RemoteAddr), slog.Any("error", err))
+	http.Error(w, http.StatusText(status), status)
+}
+
 // RecordAndAnswer records a WeChat-family callback's delivery and answers
 // "success", the vendors' acknowledgement; a delivery that could not be
 // recorded answers 503 so the vendor sends it again. A nil in (nothing

@@ -1,7 +1,7 @@
 # Sourced by scripts/load.sh and scripts/campaign.sh: what the harness
 # (cmd/scrmgw-load) needs before it starts its own PostgreSQL and Redis.
 
-log() { printf '== %s\n' "$*" >&2; }
+. scripts/lib.sh
 
 # harness_setup [PACKAGE...] installs redis-server, postgresql and the
 # given extra Debian packages (named by their command) with apt-get when
@@ -15,15 +15,8 @@ harness_setup() {
 	command -v redis-server >/dev/null || pkgs+=(redis-server)
 	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || pkgs+=(postgresql)
 	if ((${#pkgs[@]})); then
-		log "installing ${pkgs[*]}"
-		local sudo=""
-		[[ $(id -u) -ne 0 ]] && sudo="sudo"
-		export DEBIAN_FRONTEND=noninteractive
-		$sudo apt-get update -qq
-		$sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+		apt_install "${pkgs[@]}"
 	fi
-	if [[ $(id -u) -eq 0 ]] && ! id postgres >/dev/null 2>&1; then
-		useradd --system --no-create-home postgres
-	fi
+	pg_user
 	log "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 }

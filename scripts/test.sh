@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '== %s\n' "$*" >&2; }
+. scripts/lib.sh
 
 find_pg_bin() {
 	local d
@@ -48,26 +48,8 @@ install_missing() {
 		[[ -x /bin/busybox ]] || pkgs+=(busybox-static)
 	fi
 	if ((${#pkgs[@]})); then
-		log "installing ${pkgs[*]}"
-		local sudo=""
-		[[ $(id -u) -ne 0 ]] && sudo="sudo"
-		export DEBIAN_FRONTEND=noninteractive
-		$sudo apt-get update -qq
-		$sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+		apt_install "${pkgs[@]}"
 	fi
-}
-
-free_port() {
-	local p
-	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	echo "no free port found" >&2
-	return 1
 }
 
 # Read here, and out of the tests' environment: the gateway refuses
@@ -85,12 +67,7 @@ PG_BIN=$(find_pg_bin)
 TMP=$(mktemp -d /tmp/scrmgw-test.XXXXXX)
 chmod 755 "$TMP"
 
-# PostgreSQL refuses to run as root: run it as the postgres user then.
-as_pg() { "$@"; }
-if [[ $(id -u) -eq 0 ]]; then
-	id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
-	as_pg() { runuser -u postgres -- "$@"; }
-fi
+pg_user
 
 cleanup() {
 	set +e

@@ -43,11 +43,7 @@ func (s *Store) Brands(ctx context.Context, only string, p Page) ([]Brand, error
 
 // Brand returns one brand.
 func (s *Store) Brand(ctx context.Context, id string) (*Brand, error) {
-	var b Brand
-	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&b).Error; err != nil {
-		return nil, translate(err)
-	}
-	return &b, nil
+	return byID[Brand](ctx, s.db, id)
 }
 
 // CreateBrand inserts a brand; ErrConflict if the id exists.

@@ -63,11 +63,7 @@ func (s *Store) EventBySource(ctx context.Context, source, sourceID string) (*Ev
 
 // Event returns one event of the log.
 func (s *Store) Event(ctx context.Context, id int64) (*Event, error) {
-	var e Event
-	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&e).Error; err != nil {
-		return nil, translate(err)
-	}
-	return &e, nil
+	return byID[Event](ctx, s.db, id)
 }
 
 // EventFilter selects events.

@@ -61,11 +61,7 @@ func (s *Store) CreateGuideTask(ctx context.Context, t *GuideTask) (fresh bool, 
 
 // GuideTask returns one guide task.
 func (s *Store) GuideTask(ctx context.Context, id int64) (*GuideTask, error) {
-	var t GuideTask
-	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&t).Error; err != nil {
-		return nil, translate(err)
-	}
-	return &t, nil
+	return byID[GuideTask](ctx, s.db, id)
 }
 
 // GuideTaskFilter selects guide tasks; empty fields select all.

@@ -153,11 +153,7 @@ func (s *Store) OpenHandoff(ctx context.Context, h *Handoff) (fresh bool, err er
 
 // Handoff returns one handoff.
 func (s *Store) Handoff(ctx context.Context, id int64) (*Handoff, error) {
-	var h Handoff
-	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&h).Error; err != nil {
-		return nil, translate(err)
-	}
-	return &h, nil
+	return byID[Handoff](ctx, s.db, id)
 }
 
 // OpenHandoffOf returns the member's open handoff with a brand (any

@@ -143,11 +143,7 @@ func (s *Store) CreateHandovers(ctx context.Context, hs []Handover) (int, error)
 
 // Handover returns a handover by id.
 func (s *Store) Handover(ctx context.Context, id int64) (*Handover, error) {
-	var h Handover
-	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&h).Error; err != nil {
-		return nil, translate(err)
-	}
-	return &h, nil
+	return byID[Handover](ctx, s.db, id)
 }
 
 // HandoverFilter selects handovers.

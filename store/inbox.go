@@ -231,11 +231,7 @@ func scanInserted(rows *sql.Rows, n int) (map[inboxKey]int64, error) {
 
 // Inbox returns one inbox row.
 func (s *Store) Inbox(ctx context.Context, id int64) (*InboxMessage, error) {
-	var m InboxMessage
-	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
-		return nil, translate(err)
-	}
-	return &m, nil
+	return byID[InboxMessage](ctx, s.db, id)
 }
 
 // FinishInbox marks a delivery processed.

@@ -172,11 +172,7 @@ func (s *Store) LiveSession(ctx context.Context, brand, key string) (*LiveSessio
 
 // LiveSessionByID returns a live session by its row id.
 func (s *Store) LiveSessionByID(ctx context.Context, id int64) (*LiveSession, error) {
-	var l LiveSession
-	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&l).Error; err != nil {
-		return nil, translate(err)
-	}
-	return &l, nil
+	return byID[LiveSession](ctx, s.db, id)
 }
 
 // LiveSessions lists a brand's live sessions by id (Page.After is an

@@ -30,11 +30,7 @@ func (s *Store) AddOutbox(ctx context.Context, m *OutboxMessage) (fresh bool, er
 
 // Outbox returns one outbox row.
 func (s *Store) Outbox(ctx context.Context, id int64) (*OutboxMessage, error) {
-	var m OutboxMessage
-	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
-		return nil, translate(err)
-	}
-	return &m, nil
+	return byID[OutboxMessage](ctx, s.db, id)
 }
 
 // ClaimOutbox moves a pending message to sending in one guarded update and

@@ -224,11 +224,7 @@ func startRuns(tx *gorm.DB, runs []*WorkflowRun) ([]*WorkflowRun, error) {
 
 // Run returns a run.
 func (s *Store) Run(ctx context.Context, id int64) (*WorkflowRun, error) {
-	var r WorkflowRun
-	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
-		return nil, translate(err)
-	}
-	return &r, nil
+	return byID[WorkflowRun](ctx, s.db, id)
 }
 
 // RunWithStep returns a run and the state of its current step visit, in

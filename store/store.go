@@ -169,6 +169,16 @@ func translate(err error) error {
 	return err
 }
 
+// byID returns the row of T with the primary key id, ErrNotFound when
+// there is none.
+func byID[T any, K int64 | string](ctx context.Context, db *gorm.DB, id K) (*T, error) {
+	var v T
+	if err := db.WithContext(ctx).Where("id = ?", id).Take(&v).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &v, nil
+}
+
 // gormLogger forwards gorm's errors and slow queries to slog.
 type gormLogger struct {
 	log *slog.Logger

@@ -121,11 +121,7 @@ func (s *Store) APITokenByHash(ctx context.Context, hash string) (*APIToken, err
 
 // APIToken returns a token by id.
 func (s *Store) APIToken(ctx context.Context, id int64) (*APIToken, error) {
-	var t APIToken
-	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&t).Error; err != nil {
-		return nil, translate(err)
-	}
-	return &t, nil
+	return byID[APIToken](ctx, s.db, id)
 }
 
 // TouchAPITokens records when tokens were last used: each token's

@@ -1,8 +1,6 @@
 package dingtalk
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -154,23 +152,11 @@ func fieldOf(kind, param string) string {
 
 // msgParam is the message's msgParam: its parameters as a JSON string.
 func (r *robotMessage) msgParam() (string, error) {
-	b, err := marshal(r.param)
+	b, err := adapters.MarshalBody(r.param)
 	if err != nil {
 		return "", err
 	}
 	return string(b), nil
-}
-
-// marshal encodes a request body as the channel sends it: JSON without
-// Go's escaping of <, > and & (markdown quotes and links read as written).
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 // webhookCarries reports whether a session webhook can carry a kind.
@@ -188,7 +174,7 @@ func webhookBody(m *adapters.Outbound) ([]byte, error) {
 	if t == "" {
 		return nil, invalid("a session webhook cannot carry %s messages", m.Kind)
 	}
-	return marshal(map[string]any{"msgtype": t, t: r.param})
+	return adapters.MarshalBody(map[string]any{"msgtype": t, t: r.param})
 }
 
 // proactiveRequest renders m as a robot send request: to the group
@@ -242,7 +228,7 @@ func SpecFor(robotCode string) adapters.Spec {
 			if err != nil {
 				return nil, err
 			}
-			b, err := marshal(body)
+			b, err := adapters.MarshalBody(body)
 			if err != nil {
 				return nil, err
 			}

@@ -195,7 +195,7 @@ type failure struct {
 
 // post makes one JSON call. token is sent when not empty.
 func (c *Client) post(ctx context.Context, url, token string, in, out any) *failure {
-	b, err := marshal(in)
+	b, err := adapters.MarshalBody(in)
 	if err != nil {
 		return &failure{err: err}
 	}

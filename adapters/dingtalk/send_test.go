@@ -242,7 +242,7 @@ func TestProactiveSend(t *testing.T) {
 			if strings.Contains(got.MsgParam, `\u00`) {
 				t.Errorf("msgParam %s escapes <, > or &", got.MsgParam)
 			}
-			body, _ := marshal(batchSendRequest{RobotCode: got.RobotCode, UserIDs: got.UserIDs, MsgKey: got.MsgKey, MsgParam: got.MsgParam})
+			body, _ := adapters.MarshalBody(batchSendRequest{RobotCode: got.RobotCode, UserIDs: got.UserIDs, MsgKey: got.MsgKey, MsgParam: got.MsgParam})
 			checkPreview(t, env.c, &m, "robot/oToMessages/batchSend", body)
 		})
 	}

@@ -148,7 +148,7 @@ func (c *Client) do(ctx context.Context, method, pathQuery string, body, out any
 	case *form:
 		rd, ctype, client = bytes.NewReader(b.data), b.contentType, c.upload
 	default:
-		data, err := marshal(body)
+		data, err := adapters.MarshalBody(body)
 		if err != nil {
 			return err
 		}
@@ -183,16 +183,4 @@ func (c *Client) do(ctx context.Context, method, pathQuery string, body, out any
 		return fmt.Errorf("decoding wechat's answer: %w: %w", err, adapters.ErrTemporary)
 	}
 	return nil
-}
-
-// marshal encodes a request body as WeChat wants it: UTF-8, not
-// HTML-escaped.
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }

@@ -1,7 +1,6 @@
 package wechatoa
 
 import (
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -88,12 +87,7 @@ func (c *Client) fresh(w http.ResponseWriter, ts string) bool {
 }
 
 func (c *Client) reject(w http.ResponseWriter, r *http.Request, err error) {
-	status := http.StatusBadRequest
-	if errors.Is(err, ErrBadSignature) || errors.Is(err, ErrBadAppID) || errors.Is(err, ErrPlaintextRefused) {
-		status = http.StatusForbidden
-	}
-	c.log.Warn("callback refused", slog.Int("status", status), slog.String("remote", r.RemoteAddr), slog.Any("error", err))
-	http.Error(w, http.StatusText(status), status)
+	adapters.RejectCallback(w, r, c.log, err, ErrBadSignature, ErrBadAppID, ErrPlaintextRefused)
 }
 
 // inbound maps a callback onto the channel-neutral shape, or nil for

@@ -52,7 +52,7 @@ func preview(templates map[string]Template, anyAccount bool, m *adapters.Outboun
 	if err != nil {
 		return nil, err
 	}
-	b, err := marshal(r.body)
+	b, err := adapters.MarshalBody(r.body)
 	if err != nil {
 		return nil, err
 	}

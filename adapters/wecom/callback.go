@@ -3,7 +3,6 @@ package wecom
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -86,12 +85,7 @@ func (c *Client) fresh(w http.ResponseWriter, ts string) bool {
 }
 
 func (c *Client) reject(w http.ResponseWriter, r *http.Request, err error) {
-	status := http.StatusBadRequest
-	if errors.Is(err, ErrBadSignature) || errors.Is(err, ErrBadReceiveID) {
-		status = http.StatusForbidden
-	}
-	c.log.Warn("callback refused", slog.Int("status", status), slog.String("remote", r.RemoteAddr), slog.Any("error", err))
-	http.Error(w, http.StatusText(status), status)
+	adapters.RejectCallback(w, r, c.log, err, ErrBadSignature, ErrBadReceiveID)
 }
 
 // inbound maps a callback onto the channel-neutral shape, or nil for

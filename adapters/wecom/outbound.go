@@ -1,9 +1,7 @@
 package wecom
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -378,18 +376,6 @@ func (b *builder) kf() (*builtRequest, error) {
 	return &builtRequest{API: apiKFSend, Body: req}, nil
 }
 
-// encodeBody encodes a request body as the SDK's util.PostJSONContext
-// does (HTML characters unescaped), without the final newline.
-func encodeBody(body any) (json.RawMessage, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(body); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
-}
-
 // previewMedia shows a source URL in place of the media id it would be
 // uploaded as.
 func previewMedia(_ context.Context, _, src, _ string) (string, error) { return src, nil }
@@ -399,7 +385,7 @@ func preview(m *adapters.Outbound, agentID int) (*adapters.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := encodeBody(req.Body)
+	body, err := adapters.MarshalBody(req.Body)
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s: %w", req.API, err)
 	}

@@ -17,8 +17,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/scrmgw/scrmgw/cmd/internal/subcmd"
 )
 
 const usage = `scrmgw-bench: scrmgw load tool.
@@ -35,40 +35,22 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	switch args[0] {
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	case "scale":
-		cfg, err := parseScale(args[1:], stderr)
-		if err != nil {
-			return 2
-		}
-		if err := runScale(ctx, cfg, stdout, stderr); err != nil {
-			fmt.Fprintf(stderr, "scrmgw-bench scale: %v\n", err)
-			return 1
-		}
-		return 0
-	case "nearest":
-		cfg, err := parseNearest(args[1:], stderr)
-		if err != nil {
-			return 2
-		}
-		if err := runNearest(ctx, cfg, stdout, stderr); err != nil {
-			fmt.Fprintf(stderr, "scrmgw-bench nearest: %v\n", err)
-			return 1
-		}
-		return 0
-	default:
-		fmt.Fprintf(stderr, "scrmgw-bench: unknown command %q\n\n%s", args[0], usage)
-		return 2
-	}
+	return subcmd.Run("scrmgw-bench", usage, map[string]subcmd.Func{
+		"scale": func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			cfg, err := parseScale(args, stderr)
+			if err != nil {
+				return subcmd.ErrUsage
+			}
+			return runScale(ctx, cfg, stdout, stderr)
+		},
+		"nearest": func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			cfg, err := parseNearest(args, stderr)
+			if err != nil {
+				return subcmd.ErrUsage
+			}
+			return runNearest(ctx, cfg, stdout, stderr)
+		},
+	}, args, stdout, stderr)
 }
 
 func parseNearest(args []string, stderr io.Writer) (nearestConfig, error) {

@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-log() { printf '== %s\n' "$*" >&2; }
+. scripts/lib.sh
 
 PG_BIN=
 for d in /usr/lib/postgresql/*/bin; do
@@ -25,24 +25,7 @@ if [[ ! -f /usr/share/postgresql/$PG_MAJOR/extension/postgis.control ]]; then
 	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "postgresql-$PG_MAJOR-postgis-3" >/dev/null
 fi
 
-free_port() {
-	local p
-	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	echo "no free port found" >&2
-	return 1
-}
-
-as_pg() { "$@"; }
-if [[ $(id -u) -eq 0 ]]; then
-	id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
-	as_pg() { runuser -u postgres -- "$@"; }
-fi
+pg_user
 
 TMP=$(mktemp -d /tmp/scrmgw-bench-pg.XXXXXX)
 chmod 755 "$TMP"

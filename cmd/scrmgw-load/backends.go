@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -211,7 +209,7 @@ func (h *harness) wrk(ctx context.Context, target, url string, conns int, d time
 				secs := max(int((d-2*time.Second)/time.Second), 1)
 				go func() {
 					defer close(profDone)
-					if err := fetch(pprofBase+"/debug/pprof/profile?seconds="+strconv.Itoa(secs), profPath); err != nil {
+					if err := fetchProfile(ctx, pprofBase+"/debug/pprof/profile?seconds="+strconv.Itoa(secs), profPath); err != nil {
 						h.logf("cpu profile of %s: %v", target, err)
 						profPath = ""
 					}
@@ -302,26 +300,6 @@ func (h *harness) waitQuiet(ctx context.Context) {
 		}
 	}
 	h.logf("machine still busy after %s; measuring anyway (the run is flagged)", c.QuietWait)
-}
-
-func fetch(url, path string) error {
-	resp, err := http.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 func redisClient(url string) (*redis.Client, error) {

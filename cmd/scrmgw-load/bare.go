@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -19,20 +18,15 @@ import (
 )
 
 func bareMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bare", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("bare", stderr)
 	addr := fs.String("addr", "127.0.0.1:9090", "listen address")
 	token := fs.String("token", wecomfake.DefaultToken, "callback Token")
 	key := fs.String("encoding-aes-key", wecomfake.DefaultEncodingAESKey, "callback EncodingAESKey")
 	corp := fs.String("corp-id", wecomfake.DefaultCorpID, "corp id the callbacks are sealed for")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof of this process on this address (default: off)")
 	redisURL := fs.String("redis", "", "also queue one asynq task per callback in this Redis (queue "+bareQueue+"), as the gateway does (default: off)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "scrmgw-load bare: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
 	}
 	var q *asynq.Client
 	if *redisURL != "" {

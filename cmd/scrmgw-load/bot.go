@@ -72,13 +72,9 @@ type botResult struct {
 	LoadStart, LoadEnd     string
 	// CPU seconds the gateway, PostgreSQL and Redis used from the
 	// first message until the last was settled (Busy).
-	CPU      map[string]float64
-	Busy     time.Duration
-	Problems []string
-}
-
-func (r *botResult) problem(format string, args ...any) {
-	r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
+	CPU  map[string]float64
+	Busy time.Duration
+	checks
 }
 
 const botOpenKfID = "wkLoadBot"
@@ -86,10 +82,7 @@ const botOpenKfID = "wkLoadBot"
 // runBot runs the scenario; problems found are in the result, errors are
 // failures to run it at all.
 func runBot(ctx context.Context, c botConfig) (*botResult, error) {
-	logf := c.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
+	logf := c.logger()
 	res := &botResult{}
 	fake := wecomfake.New(nil)
 	defer fake.Close()
@@ -102,28 +95,17 @@ func runBot(ctx context.Context, c botConfig) (*botResult, error) {
 	stream := dingtalkfake.New(nil, dingtalkfake.WithOpenAPI(api), dingtalkfake.WithMaxInFlight(c.InFlight))
 	defer stream.Close()
 
-	base, admin, env, err := c.gatewayEnv(
-		"SCRMGW_DINGTALK_CLIENT_ID="+stream.ClientID(),
-		"SCRMGW_DINGTALK_CLIENT_SECRET="+stream.ClientSecret(),
+	base, admin, gp, err := c.serveGateway(ctx, fake, c.Concurrency, append([]string{
+		"SCRMGW_DINGTALK_CLIENT_ID=" + stream.ClientID(),
+		"SCRMGW_DINGTALK_CLIENT_SECRET=" + stream.ClientSecret(),
 		"SCRMGW_DINGTALK_BRAND=acme",
-		"SCRMGW_DINGTALK_STREAM_HOST="+stream.URL(),
-		"SCRMGW_DINGTALK_API_BASE="+api.URL(),
-	)
+		"SCRMGW_DINGTALK_STREAM_HOST=" + stream.URL(),
+		"SCRMGW_DINGTALK_API_BASE=" + api.URL(),
+	}, envSet("SCRMGW_SEND_RATE_WECOM", c.RateWeCom, "SCRMGW_SEND_RATE_DINGTALK", c.RateDingTalk)...)...)
 	if err != nil {
 		return nil, err
 	}
-	env = append(env, wecomEnv(fake)...)
-	if c.RateWeCom != "" {
-		env = append(env, "SCRMGW_SEND_RATE_WECOM="+c.RateWeCom)
-	}
-	if c.RateDingTalk != "" {
-		env = append(env, "SCRMGW_SEND_RATE_DINGTALK="+c.RateDingTalk)
-	}
-	gp := c.processes(env, c.Concurrency)
 	defer func() { gp.stop(res.Problems, logf) }()
-	if _, err := gp.serve(ctx, base); err != nil {
-		return nil, err
-	}
 	for _, r := range []struct{ path, body string }{
 		{"/api/v1/brands", `{"id":"acme","name":"ACME"}`},
 		{"/api/v1/stores", `{"id":"sh-1","name":"静安店","brands":["acme"],"lat":31.23,"lng":121.47}`},
@@ -240,18 +222,9 @@ func runBot(ctx context.Context, c botConfig) (*botResult, error) {
 	logf("bot: %d member messages a second for %s (%d: %d WeCom kf, %d DingTalk), load average %s",
 		c.PerSecond, c.For, n, res.KF, res.DingTalk, res.LoadStart)
 	texts := []string{"我的积分", "积分", "my points"}
-	c.Profiler.start(ctx, c.For)
-	cpu := outboundCPU{procs: func() []*proc { return gp.procs }, postgres: c.PostgresPID, redis: c.RedisPID}
-	cpu0 := cpu.sample()
+	spent := c.measure(ctx, gp, c.For)
 	start := time.Now()
-	for i := range n {
-		due := start.Add(time.Duration(float64(i) / float64(c.PerSecond) * float64(time.Second)))
-		if d := time.Until(due); d > 0 {
-			time.Sleep(d)
-		}
-		if ctx.Err() != nil {
-			break
-		}
+	for i := range paced(ctx, start, n, c.PerSecond) {
 		text := texts[i%len(texts)]
 		sentAt[i] = time.Now()
 		if isKF[i] {
@@ -280,7 +253,7 @@ func runBot(ctx context.Context, c botConfig) (*botResult, error) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	res.LoadEnd = loadAvg()
-	res.CPU = cpuUsed(cpu0, cpu.sample())
+	res.CPU = spent()
 	res.Busy = time.Since(start)
 	time.Sleep(2 * time.Second) // let a duplicate surface
 

@@ -107,22 +107,15 @@ type campaignResult struct {
 	// failed as unknown.
 	Reconciled, Resent, Unknown int
 	// InDoubt counts sends whose answer was lost (left for Recover).
-	InDoubt  int
-	Total    time.Duration
-	Problems []string
-}
-
-func (r *campaignResult) problem(format string, args ...any) {
-	r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
+	InDoubt int
+	Total   time.Duration
+	checks
 }
 
 // runCampaign runs the scenario and checks it; problems found are in the
 // result, errors are failures to run it at all.
 func runCampaign(ctx context.Context, c campaignConfig) (*campaignResult, error) {
-	logf := c.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
+	logf := c.logger()
 	res := &campaignResult{Members: c.Members}
 	start := time.Now()
 	fake := wecomfake.New(nil)
@@ -130,23 +123,15 @@ func runCampaign(ctx context.Context, c campaignConfig) (*campaignResult, error)
 	fake.LimitRate(wecomfake.PathAddMsgTemplate, c.FakeLimit, c.FakeWindow)
 	fake.Delay(wecomfake.PathAddMsgTemplate, c.FakeDelay/2, c.FakeDelay/2)
 
-	base, admin, env, err := c.gatewayEnv(
-		"SCRMGW_SEND_RATE_WECOM="+c.Rate,
-		"SCRMGW_SEND_LEASE="+c.Lease.String(),
-		"SCRMGW_QUEUE_CONCURRENCY="+strconv.Itoa(c.Concurrency),
-	)
+	base, admin, gp, err := c.serveGateway(ctx, fake, 0, append([]string{
+		"SCRMGW_SEND_RATE_WECOM=" + c.Rate,
+		"SCRMGW_SEND_LEASE=" + c.Lease.String(),
+		"SCRMGW_QUEUE_CONCURRENCY=" + strconv.Itoa(c.Concurrency),
+	}, envSet("SCRMGW_SEND_CRITICAL_SHARE", c.CriticalShare)...)...)
 	if err != nil {
 		return nil, err
 	}
-	env = append(env, wecomEnv(fake)...)
-	if c.CriticalShare != "" {
-		env = append(env, "SCRMGW_SEND_CRITICAL_SHARE="+c.CriticalShare)
-	}
-	gp := c.processes(env, 0)
 	defer func() { gp.stop(res.Problems, logf) }()
-	if _, err := gp.serve(ctx, base); err != nil {
-		return nil, err
-	}
 
 	// Brand, store and guides through the API; members in bulk with SQL.
 	guides, err := seedStore(base, admin, c.Guides, ``)

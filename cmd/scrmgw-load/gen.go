@@ -6,8 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,10 +18,8 @@ import (
 
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
+	"github.com/scrmgw/scrmgw/cmd/internal/subcmd"
 )
-
-// errUsage means the flags were wrong; the flag package has said why.
-var errUsage = errors.New("usage")
 
 // Files gen writes into its output directory.
 const (
@@ -57,17 +53,16 @@ type genConfig struct {
 
 func genMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c genConfig
-	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("gen", stderr)
 	fs.IntVar(&c.N, "n", 400_000, "number of distinct callbacks")
 	fs.StringVar(&c.Kind, "kind", "text", "text (employee text messages, unique MsgId), contact (add_external_contact events) or mix (4 texts : 1 contact)")
 	fs.StringVar(&c.Out, "out", "", "output directory (required)")
 	if err := fs.Parse(args); err != nil {
-		return errUsage
+		return subcmd.ErrUsage
 	}
 	if c.Out == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "scrmgw-load gen: --out DIR is required and no arguments are taken")
-		return errUsage
+		return subcmd.ErrUsage
 	}
 	meta, err := generate(ctx, c, stderr)
 	if err != nil {

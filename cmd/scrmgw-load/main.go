@@ -28,12 +28,10 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/scrmgw/scrmgw/cmd/internal/subcmd"
 )
 
 const usage = `scrmgw-load: load harness for scrmgw's WeCom callbacks and outbound campaigns.
@@ -54,40 +52,12 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var err error
-	switch args[0] {
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	case "gen":
-		err = genMain(ctx, args[1:], stdout, stderr)
-	case "bare":
-		err = bareMain(ctx, args[1:], stdout, stderr)
-	case "run":
-		err = runMain(ctx, args[1:], stdout, stderr)
-	case "campaign":
-		err = campaignMain(ctx, args[1:], stdout, stderr)
-	case "surge":
-		err = surgeMain(ctx, args[1:], stdout, stderr)
-	case "bot":
-		err = botMain(ctx, args[1:], stdout, stderr)
-	default:
-		fmt.Fprintf(stderr, "scrmgw-load: unknown command %q\n\n%s", args[0], usage)
-		return 2
-	}
-	switch {
-	case err == nil:
-		return 0
-	case err == errUsage:
-		return 2
-	default:
-		fmt.Fprintf(stderr, "scrmgw-load %s: %v\n", args[0], err)
-		return 1
-	}
+	return subcmd.Run("scrmgw-load", usage, map[string]subcmd.Func{
+		"gen":      genMain,
+		"bare":     bareMain,
+		"run":      runMain,
+		"campaign": campaignMain,
+		"surge":    surgeMain,
+		"bot":      botMain,
+	}, args, stdout, stderr)
 }

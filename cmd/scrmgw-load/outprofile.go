@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"os"
 	"os/exec"
@@ -84,6 +85,16 @@ func (p *procProfiler) summary() string {
 	return strings.Join(p.tops, "\n")
 }
 
+// report prints the profiles' top functions after a scenario's report
+// (nothing when no profiles were taken).
+func (p *procProfiler) report(stdout io.Writer) {
+	if top := p.summary(); top != "" {
+		fmt.Fprintf(stdout, "\nCPU profiles while the load lasted:\n%s\n", top)
+	}
+}
+
+// fetchProfile saves what url answers (a pprof profile, which takes as
+// long as it samples: at most 10 minutes) to path.
 func fetchProfile(ctx context.Context, url, path string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -101,9 +112,38 @@ func fetchProfile(ctx context.Context, url, path string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	_, err = io.Copy(f, resp.Body)
-	return err
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// measure starts what measures a scenario's load: the CPU profiles of
+// the gateway's processes gp for d (when profiling) and the CPU count
+// of gp and the self-started PostgreSQL and Redis. spent returns the
+// CPU each used since (cpuUsed).
+func (g *gatewayRun) measure(ctx context.Context, gp *gatewayProcs, d time.Duration) (spent func() map[string]float64) {
+	g.Profiler.start(ctx, d)
+	cpu := outboundCPU{procs: func() []*proc { return gp.procs }, postgres: g.PostgresPID, redis: g.RedisPID}
+	cpu0 := cpu.sample()
+	return func() map[string]float64 { return cpuUsed(cpu0, cpu.sample()) }
+}
+
+// paced yields 0 to n-1, i no sooner than i/perSecond seconds after
+// start; it stops when ctx ends.
+func paced(ctx context.Context, start time.Time, n, perSecond int) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		for i := range n {
+			due := start.Add(time.Duration(float64(i) / float64(perSecond) * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
+			if ctx.Err() != nil || !yield(i) {
+				return
+			}
+		}
+	}
 }
 
 // outboundCPU samples the CPU seconds of the gateway's processes and the

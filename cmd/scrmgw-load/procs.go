@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
 )
 
 // gatewayRun is where a scenario's gateway runs: its database and
@@ -52,13 +54,51 @@ func (h *harness) prepareGateway(ctx context.Context, prefix string, g *gatewayR
 	return nil
 }
 
-// processes are the gateway processes of the run with env, the queue
-// concurrency when positive, and the run's ExtraEnv last.
-func (g *gatewayRun) processes(env []string, concurrency int) *gatewayProcs {
-	if concurrency > 0 {
-		env = append(env, "SCRMGW_QUEUE_CONCURRENCY="+strconv.Itoa(concurrency))
+// serveGateway starts the run's API process, `scrmgw serve
+// --workers=false`, on a free port and waits until it answers. Its
+// environment: the run's database and Redis, a new admin token and
+// phone key, its data folder, the settings of the fake WeCom, then env
+// (KEY=VALUE), the queue concurrency when positive, and the run's
+// ExtraEnv last. It returns the gateway's base URL and admin token, and
+// its processes, to start the worker with and to stop (on an error they
+// are stopped).
+func (g *gatewayRun) serveGateway(ctx context.Context, fake *wecomfake.Server, concurrency int, env ...string) (base, admin string, gp *gatewayProcs, err error) {
+	port, err := freePort()
+	if err != nil {
+		return "", "", nil, err
 	}
-	return &gatewayProcs{dir: g.Dir, bin: g.Bin, env: append(env, g.ExtraEnv...), profiler: g.Profiler}
+	base = "http://127.0.0.1:" + strconv.Itoa(port)
+	admin = "scrmgw_admin_" + randomHex(16)
+	all := append(gatewayEnv(os.Environ()),
+		"SCRMGW_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port),
+		"SCRMGW_DATABASE_URL="+g.DBURL,
+		"SCRMGW_REDIS_URL="+g.RedisURL,
+		"SCRMGW_ADMIN_TOKEN="+admin,
+		"SCRMGW_SECURITY_PHONE_KEY="+randomHex(32),
+		"SCRMGW_DATA_DIR="+filepath.Join(g.Dir, "data"),
+	)
+	all = append(append(all, wecomEnv(fake)...), env...)
+	if concurrency > 0 {
+		all = append(all, "SCRMGW_QUEUE_CONCURRENCY="+strconv.Itoa(concurrency))
+	}
+	gp = &gatewayProcs{dir: g.Dir, bin: g.Bin, env: append(all, g.ExtraEnv...), profiler: g.Profiler}
+	if _, err := gp.serve(ctx, base); err != nil {
+		gp.stop(nil, g.logger())
+		return "", "", nil, err
+	}
+	return base, admin, gp, nil
+}
+
+// envSet is KEY=value of each key and value in pairs whose value is
+// set ("" the product's default).
+func envSet(pairs ...string) []string {
+	var env []string
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] != "" {
+			env = append(env, pairs[i]+"="+pairs[i+1])
+		}
+	}
+	return env
 }
 
 // gatewayProcs are the gateway processes of a scenario: one binary, one
@@ -107,28 +147,6 @@ func (g *gatewayProcs) stop(problems []string, logf func(string, ...any)) {
 			logf("--- %s (%s), last lines:\n%s", p.name, p.log.Name(), tail(string(b), 20))
 		}
 	}
-}
-
-// gatewayEnv is the environment of a scenario's gateway on a free
-// port: its database, Redis, a new admin token and phone key, its data
-// folder, then more (KEY=VALUE). It returns the gateway's base URL and
-// admin token.
-func (g *gatewayRun) gatewayEnv(more ...string) (base, admin string, env []string, err error) {
-	port, err := freePort()
-	if err != nil {
-		return "", "", nil, err
-	}
-	base = "http://127.0.0.1:" + strconv.Itoa(port)
-	admin = "scrmgw_admin_" + randomHex(16)
-	env = append(gatewayEnv(os.Environ()),
-		"SCRMGW_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port),
-		"SCRMGW_DATABASE_URL="+g.DBURL,
-		"SCRMGW_REDIS_URL="+g.RedisURL,
-		"SCRMGW_ADMIN_TOKEN="+admin,
-		"SCRMGW_SECURITY_PHONE_KEY="+randomHex(32),
-		"SCRMGW_DATA_DIR="+filepath.Join(g.Dir, "data"),
-	)
-	return base, admin, append(env, more...), nil
 }
 
 // seedStore creates the brand acme, its store sh-1 and n guides there

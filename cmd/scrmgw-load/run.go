@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -58,8 +57,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		targets string
 		env     listFlag
 	)
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("run", stderr)
 	fs.StringVar(&c.Requests, "requests", "", "directory written by gen (default: generate --n callbacks into the work directory)")
 	fs.IntVar(&c.N, "n", 400_000, "callbacks to generate when --requests is not given or empty")
 	fs.StringVar(&c.Kind, "kind", "mix", "kind of generated callbacks: text (guide messages), contact (add_external_contact) or mix (4 texts : 1 contact)")
@@ -89,12 +87,8 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&c.QuietWait, "quiet-wait", 2*time.Minute, "give up waiting for a quiet machine after this long (the run goes ahead, flagged)")
 	fs.IntVar(&c.Rounds, "rounds", 1, "repeat the whole sweep this many times (the summary reports the median of each)")
 	fs.IntVar(&c.Retries, "retries", 2, "how many times a measured run disturbed by other processes is repeated")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "scrmgw-load run: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
 	}
 	for _, s := range strings.Split(conns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))

@@ -86,22 +86,15 @@ type surgeResult struct {
 	LoadStart, LoadEnd     string
 	// CPU seconds the gateway, PostgreSQL and Redis used from the
 	// first message until the last was settled (Busy).
-	CPU      map[string]float64
-	Busy     time.Duration
-	Problems []string
-}
-
-func (r *surgeResult) problem(format string, args ...any) {
-	r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
+	CPU  map[string]float64
+	Busy time.Duration
+	checks
 }
 
 // runSurge runs the scenario; problems found are in the result, errors
 // are failures to run it at all.
 func runSurge(ctx context.Context, c surgeConfig) (*surgeResult, error) {
-	logf := c.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
+	logf := c.logger()
 	res := &surgeResult{FailedReasons: map[string]int{}, Refused45009: map[string]int{}}
 	fake := wecomfake.New(nil)
 	defer fake.Close()
@@ -112,22 +105,12 @@ func runSurge(ctx context.Context, c surgeConfig) (*surgeResult, error) {
 		fake.DelayBetween(p, c.DelayMin, c.DelayMax)
 	}
 
-	base, admin, env, err := c.gatewayEnv()
+	base, admin, gp, err := c.serveGateway(ctx, fake, c.Concurrency,
+		envSet("SCRMGW_SEND_RATE_WECOM", c.Rate, "SCRMGW_SEND_CRITICAL_SHARE", c.CriticalShare)...)
 	if err != nil {
 		return nil, err
 	}
-	env = append(env, wecomEnv(fake)...)
-	if c.Rate != "" {
-		env = append(env, "SCRMGW_SEND_RATE_WECOM="+c.Rate)
-	}
-	if c.CriticalShare != "" {
-		env = append(env, "SCRMGW_SEND_CRITICAL_SHARE="+c.CriticalShare)
-	}
-	gp := c.processes(env, c.Concurrency)
 	defer func() { gp.stop(res.Problems, logf) }()
-	if _, err := gp.serve(ctx, base); err != nil {
-		return nil, err
-	}
 	guides, err := seedStore(base, admin, c.Guides, `,"capacity":1000000`)
 	if err != nil {
 		return nil, err
@@ -227,18 +210,9 @@ func runSurge(ctx context.Context, c surgeConfig) (*surgeResult, error) {
 	}
 	res.LoadStart = loadAvg()
 	logf("surge: %d new contacts a second for %s (%d callbacks), load average %s", c.PerSecond, c.For, n, res.LoadStart)
-	c.Profiler.start(ctx, c.For)
-	cpu := outboundCPU{procs: func() []*proc { return gp.procs }, postgres: c.PostgresPID, redis: c.RedisPID}
-	cpu0 := cpu.sample()
+	spent := c.measure(ctx, gp, c.For)
 	start := time.Now()
-	for i := range n {
-		due := start.Add(time.Duration(float64(i) / float64(c.PerSecond) * float64(time.Second)))
-		if d := time.Until(due); d > 0 {
-			time.Sleep(d)
-		}
-		if ctx.Err() != nil {
-			break
-		}
+	for i := range paced(ctx, start, n, c.PerSecond) {
 		jobs <- i
 		if i > 0 && i%(c.PerSecond*10) == 0 {
 			logf("%d callbacks sent, %d welcomes at WeCom", i, len(fake.Welcomes()))
@@ -260,7 +234,7 @@ func runSurge(ctx context.Context, c surgeConfig) (*surgeResult, error) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	res.LoadEnd = loadAvg()
-	res.CPU = cpuUsed(cpu0, cpu.sample())
+	res.CPU = spent()
 	res.Busy = time.Since(start)
 	time.Sleep(time.Second)
 	surgeEnd := time.Now()

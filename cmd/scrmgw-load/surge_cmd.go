@@ -2,13 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -18,18 +13,8 @@ import (
 // docs/performance-surge.md (runSurge), on PostgreSQL and Redis started
 // for it (or given), with the scrmgw binary built for it.
 func surgeMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var (
-		c       surgeConfig
-		workDir string
-		pg, rds string
-		keep    bool
-		profile bool
-		out     string
-		delays  string
-		env     listFlag
-	)
-	fs := flag.NewFlagSet("surge", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	var c surgeConfig
+	fs := newScenarioFlags("surge", stderr)
 	fs.IntVar(&c.PerSecond, "rate", 150, "new contacts (add_external_contact callbacks with a welcome code) a second")
 	fs.DurationVar(&c.For, "for", 60*time.Second, "how long the surge lasts")
 	fs.IntVar(&c.Guides, "guides", 20, "guides of the store the contacts add")
@@ -38,36 +23,18 @@ func surgeMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.IntVar(&c.Concurrency, "concurrency", 0, "the gateway's queue.concurrency (default: the product's)")
 	fs.IntVar(&c.Nudges, "nudges", 0, "members of a nudge campaign (add_msg_template through their guides) under way when the surge starts (0: none)")
 	fs.DurationVar(&c.Lead, "lead", 10*time.Second, "how long the campaign runs before the surge starts")
-	fs.StringVar(&delays, "wecom-delay", "50ms-200ms", "how long the fake WeCom takes over send_welcome_msg, externalcontact/get and add_msg_template (MIN-MAX, uniformly)")
+	fs.wecomDelay(&c.DelayMin, &c.DelayMax, "50ms-200ms", "how long the fake WeCom takes over send_welcome_msg, externalcontact/get and add_msg_template (MIN-MAX, uniformly)")
 	fs.BoolVar(&c.Windows, "windows", true, "the fake WeCom keeps WeCom's call windows (10,000 calls of an API a minute, 150,000 an hour; 45009 past them)")
 	fs.DurationVar(&c.Settle, "settle", 40*time.Second, "wait at most this long after the last callback for every welcome to be sent or expire")
-	fs.Var(&env, "gateway-env", "extra KEY=VALUE for the gateway's environment (repeatable)")
-	fs.StringVar(&workDir, "workdir", "", "directory for the servers' data and logs (default: a new one under /var/tmp)")
-	fs.StringVar(&pg, "pg", "", "PostgreSQL URL of a server the harness may create a database on (default: start a throwaway cluster, fsync on)")
-	fs.StringVar(&rds, "redis", "", "Redis URL for the gateway, a dedicated instance (default: start redis-server with AOF everysec)")
-	fs.StringVar(&c.Bin, "scrmgw", "", "scrmgw binary (default: go build ./cmd/scrmgw into the work directory)")
-	fs.BoolVar(&keep, "keep", false, "keep the work directory and database afterwards")
-	fs.StringVar(&out, "out", "", "also write the results as JSON to this file")
-	fs.BoolVar(&profile, "profile", false, "take CPU profiles of serve and worker while the load lasts: they are built with a pprof listener\n"+
-		"added through go build -overlay (the source tree is not touched; the product has no pprof endpoint)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "scrmgw-load surge: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
-	}
-	lo, hi, err := parseDelayRange(delays)
-	if err != nil {
+	if err := fs.parse(args, stderr, &c.gatewayRun, true); err != nil {
 		return err
 	}
-	c.DelayMin, c.DelayMax, c.ExtraEnv = lo, hi, env
 	if c.PerSecond < 1 || c.For < time.Second || c.Guides < 1 {
 		return fmt.Errorf("--rate, --guides must be at least 1 and --for at least 1s")
 	}
-	h := &harness{cfg: runConfig{WorkDir: workDir, PG: pg, Redis: rds, Keep: keep}, stdout: stdout, stderr: stderr}
+	h := fs.harness(stdout, stderr)
 	defer h.cleanup()
-	if err := h.prepareGateway(ctx, "scrmgw-surge-", &c.gatewayRun, profile); err != nil {
+	if err := fs.prepare(ctx, h, &c.gatewayRun); err != nil {
 		return err
 	}
 	started := time.Now().UTC()
@@ -79,11 +46,9 @@ func surgeMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if rate == "" {
 		rate = "default"
 	}
-	w := func(label, format string, args ...any) {
-		fmt.Fprintf(stdout, "  %-28s %s\n", label, fmt.Sprintf(format, args...))
-	}
+	w := reportLine(stdout, 28)
 	fmt.Fprintf(stdout, "\nWelcome surge, %s: %d new contacts/s for %s, send.rate.wecom %s, fake WeCom %s per call, windows %v\n",
-		started.Format("2006-01-02 15:04 MST"), c.PerSecond, c.For, rate, delays, c.Windows)
+		started.Format("2006-01-02 15:04 MST"), c.PerSecond, c.For, rate, fs.delays, c.Windows)
 	w("load average", "%s at the start, %s at the end (%s)", res.LoadStart, res.LoadEnd, cpuModel())
 	w("callbacks", "%d sent in %s, %d answered success, p99 answer %s", res.Contacts, res.SentFor.Round(time.Millisecond), res.Acked, fmtDur(res.AckP99))
 	w("welcomes at WeCom", "%d (%.1f%%), %d within 20 s of the callback; %.1f/s, most in one second %d", res.Welcomes,
@@ -100,71 +65,9 @@ func surgeMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		w("nudges (add_msg_template)", "%.1f/s before the surge, %.1f/s during it, %.1f/s after it; %d of %d sent by the end",
 			res.NudgesBefore, res.NudgesDuring, res.NudgesAfter, res.NudgesSent, c.Nudges)
 	}
-	if len(res.Problems) == 0 {
-		w("checks", "OK: every callback acknowledged, one welcome row each, each sent once or expired with its reason")
-	} else {
-		w("checks", "FAILED:\n    %s", strings.Join(res.Problems, "\n    "))
-	}
-	if top := c.Profiler.summary(); top != "" {
-		fmt.Fprintf(stdout, "\nCPU profiles while the load lasted:\n%s\n", top)
-	}
-	if out != "" {
-		b, _ := json.MarshalIndent(struct {
-			Config surgeConfig
-			Result *surgeResult
-		}{c, res}, "", "  ")
-		if err := os.WriteFile(out, b, 0o644); err != nil {
-			return err
-		}
-	}
-	if len(res.Problems) > 0 {
-		return fmt.Errorf("%d checks failed", len(res.Problems))
-	}
-	return nil
-}
-
-// prepareOutbound makes the work directory, starts the backends and
-// builds scrmgw into *bin unless it is set: what the outbound scenarios
-// (surge, bot) share.
-func (h *harness) prepareOutbound(ctx context.Context, prefix string, bin *string) error {
-	if h.cfg.WorkDir == "" {
-		d, err := os.MkdirTemp("/var/tmp", prefix)
-		if err != nil {
-			return err
-		}
-		h.cfg.WorkDir = d
-		if !h.cfg.Keep {
-			h.defer_(func() { os.RemoveAll(d) })
-		}
-	}
-	os.Chmod(h.cfg.WorkDir, 0o755)
-	h.logf("work directory %s", h.cfg.WorkDir)
-	if err := h.startBackends(ctx); err != nil {
-		return err
-	}
-	if *bin == "" {
-		*bin = filepath.Join(h.cfg.WorkDir, "scrmgw")
-		h.logf("building scrmgw")
-		if out, err := exec.CommandContext(ctx, "go", "build", "-o", *bin, "github.com/scrmgw/scrmgw/cmd/scrmgw").CombinedOutput(); err != nil {
-			return fmt.Errorf("go build ./cmd/scrmgw (run from the module): %v\n%s", err, out)
-		}
-	}
-	return nil
-}
-
-// parseDelayRange reads "50ms-200ms" (or one duration).
-func parseDelayRange(s string) (lo, hi time.Duration, err error) {
-	a, b, ok := strings.Cut(s, "-")
-	if !ok {
-		b = a
-	}
-	if lo, err = time.ParseDuration(a); err == nil {
-		hi, err = time.ParseDuration(b)
-	}
-	if err != nil || hi < lo || lo < 0 {
-		return 0, 0, fmt.Errorf("bad delay range %q: write MIN-MAX like 50ms-200ms", s)
-	}
-	return lo, hi, nil
+	reportChecks(w, "every callback acknowledged, one welcome row each, each sent once or expired with its reason", res.Problems)
+	c.Profiler.report(stdout)
+	return fs.finish(c, res, res.Problems)
 }
 
 func orNone(s string) string {

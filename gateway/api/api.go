@@ -366,6 +366,52 @@ func checkBulk[T any](items []T, id func(T) string, validate func(int, T) error)
 	return e
 }
 
+// decodeBulk reads the body of a bulk upsert: it decodes it, then
+// converts and checks every item with conv, id the key no two items may
+// share (checkBulk: every bad row reported at once). It answers what
+// fails; ok is false then.
+func decodeBulk[In, T any](s *Server, c *gin.Context, id func(In) string, conv func(In) (T, error)) (items []T, ok bool) {
+	var in bulkBody[In]
+	if e := decodeJSON(c, s.maxBulk, &in); e != nil {
+		abort(c, e)
+		return nil, false
+	}
+	items = make([]T, len(in.Items))
+	e := checkBulk(in.Items, id, func(i int, it In) error {
+		var err error
+		items[i], err = conv(it)
+		return err
+	})
+	if e != nil {
+		abort(c, e)
+		return nil, false
+	}
+	return items, true
+}
+
+// decodeWrite reads the body of a single write: it decodes it, takes
+// the path's id into it when bodyID is given (idParam, for a PUT), then
+// converts and checks it with conv. It answers what fails; ok is false
+// then.
+func decodeWrite[In, T any](s *Server, c *gin.Context, bodyID func(*In) *string, conv func(In) (T, error)) (v T, ok bool) {
+	var in In
+	if !s.decodeBody(c, &in) {
+		return v, false
+	}
+	if bodyID != nil {
+		if e := idParam(c, bodyID(&in)); e != nil {
+			abort(c, e)
+			return v, false
+		}
+	}
+	v, err := conv(in)
+	if err != nil {
+		s.fail(c, err)
+		return v, false
+	}
+	return v, true
+}
+
 // positiveIDParam reads the path's numeric id (a member's, a run's); a
 // malformed one is answered 400.
 func positiveIDParam(c *gin.Context) (int64, bool) {

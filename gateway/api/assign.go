@@ -63,9 +63,7 @@ func (s *Server) nearestStores(c *gin.Context) {
 		}
 	}
 	if len(details) > 0 {
-		e := newError(http.StatusBadRequest, CodeInvalidArgument, "%s: %s", details[0].Field, details[0].Message)
-		e.Details = details
-		abort(c, e)
+		abort(c, invalidFields(details))
 		return
 	}
 	ctx := c.Request.Context()

@@ -16,6 +16,17 @@ type brandInput struct {
 
 func (in brandInput) brand() store.Brand { return store.Brand{ID: in.ID, Name: in.Name} }
 
+// validBrand converts and validates.
+func (in brandInput) validBrand() (store.Brand, error) {
+	b := in.brand()
+	return b, b.Validate()
+}
+
+// The body's id of a single write, for decodeWrite.
+func (in *brandInput) bodyID() *string { return &in.ID }
+func (in *storeInput) bodyID() *string { return &in.ID }
+func (in *guideInput) bodyID() *string { return &in.ID }
+
 func brandID(b store.Brand) string        { return b.ID }
 func brandInID(b brandInput) string       { return b.ID }
 func storeID(rs store.RetailStore) string { return rs.ID }
@@ -68,17 +79,8 @@ func (s *Server) putBrand(c *gin.Context) {
 		s.fail(c, store.ErrNotFound)
 		return
 	}
-	var in brandInput
-	if !s.decodeBody(c, &in) {
-		return
-	}
-	if e := idParam(c, &in.ID); e != nil {
-		abort(c, e)
-		return
-	}
-	b := in.brand()
-	if err := b.Validate(); err != nil {
-		s.fail(c, err)
+	b, ok := decodeWrite(s, c, (*brandInput).bodyID, brandInput.validBrand)
+	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
@@ -94,18 +96,9 @@ func (s *Server) bulkBrands(c *gin.Context) {
 	if !adminOnly(c) {
 		return
 	}
-	var in bulkBody[brandInput]
-	if e := decodeJSON(c, s.maxBulk, &in); e != nil {
-		abort(c, e)
+	brands, ok := decodeBulk(s, c, brandInID, brandInput.validBrand)
+	if !ok {
 		return
-	}
-	if e := checkBulk(in.Items, brandInID, func(_ int, b brandInput) error { bb := b.brand(); return bb.Validate() }); e != nil {
-		abort(c, e)
-		return
-	}
-	brands := make([]store.Brand, len(in.Items))
-	for i, b := range in.Items {
-		brands[i] = b.brand()
 	}
 	if err := s.store.UpsertBrands(c.Request.Context(), brands); err != nil {
 		s.fail(c, err)
@@ -215,13 +208,8 @@ func (s *Server) getStore(c *gin.Context) {
 }
 
 func (s *Server) createStore(c *gin.Context) {
-	var in storeInput
-	if !s.decodeBody(c, &in) {
-		return
-	}
-	rs, err := in.retailStore()
-	if err != nil {
-		s.fail(c, err)
+	rs, ok := decodeWrite(s, c, nil, storeInput.retailStore)
+	if !ok {
 		return
 	}
 	if e := checkStoreWrite(principal(c), &rs, nil); e != nil {
@@ -263,17 +251,8 @@ func (s *Server) existingStore(c *gin.Context, id string) (*store.RetailStore, e
 }
 
 func (s *Server) putStore(c *gin.Context) {
-	var in storeInput
-	if !s.decodeBody(c, &in) {
-		return
-	}
-	if e := idParam(c, &in.ID); e != nil {
-		abort(c, e)
-		return
-	}
-	rs, err := in.retailStore()
-	if err != nil {
-		s.fail(c, err)
+	rs, ok := decodeWrite(s, c, (*storeInput).bodyID, storeInput.retailStore)
+	if !ok {
 		return
 	}
 	existing, err := s.existingStore(c, rs.ID)
@@ -294,19 +273,8 @@ func (s *Server) putStore(c *gin.Context) {
 }
 
 func (s *Server) bulkStores(c *gin.Context) {
-	var in bulkBody[storeInput]
-	if e := decodeJSON(c, s.maxBulk, &in); e != nil {
-		abort(c, e)
-		return
-	}
-	stores := make([]store.RetailStore, len(in.Items))
-	e := checkBulk(in.Items, storeInID, func(i int, it storeInput) error {
-		var err error
-		stores[i], err = it.retailStore()
-		return err
-	})
-	if e != nil {
-		abort(c, e)
+	stores, ok := decodeBulk(s, c, storeInID, storeInput.retailStore)
+	if !ok {
 		return
 	}
 	p := principal(c)
@@ -452,13 +420,8 @@ func (s *Server) getGuide(c *gin.Context) {
 }
 
 func (s *Server) createGuide(c *gin.Context) {
-	var in guideInput
-	if !s.decodeBody(c, &in) {
-		return
-	}
-	g, err := s.guideOf(in)
-	if err != nil {
-		s.fail(c, err)
+	g, ok := decodeWrite(s, c, nil, s.guideOf)
+	if !ok {
 		return
 	}
 	if e := s.checkGuideWrite(c, &g); e != nil {
@@ -478,17 +441,8 @@ func (s *Server) respondGuide(c *gin.Context, status int, id string) {
 }
 
 func (s *Server) putGuide(c *gin.Context) {
-	var in guideInput
-	if !s.decodeBody(c, &in) {
-		return
-	}
-	if e := idParam(c, &in.ID); e != nil {
-		abort(c, e)
-		return
-	}
-	g, err := s.guideOf(in)
-	if err != nil {
-		s.fail(c, err)
+	g, ok := decodeWrite(s, c, (*guideInput).bodyID, s.guideOf)
+	if !ok {
 		return
 	}
 	if e := s.checkGuideWrite(c, &g); e != nil {
@@ -496,7 +450,7 @@ func (s *Server) putGuide(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	_, err = s.store.Guide(ctx, g.ID, "")
+	_, err := s.store.Guide(ctx, g.ID, "")
 	created := isNotFound(err)
 	if err := s.store.UpsertGuides(ctx, []store.Guide{g}); err != nil {
 		s.fail(c, err)
@@ -506,19 +460,8 @@ func (s *Server) putGuide(c *gin.Context) {
 }
 
 func (s *Server) bulkGuides(c *gin.Context) {
-	var in bulkBody[guideInput]
-	if e := decodeJSON(c, s.maxBulk, &in); e != nil {
-		abort(c, e)
-		return
-	}
-	guides := make([]store.Guide, len(in.Items))
-	e := checkBulk(in.Items, guideInID, func(i int, it guideInput) error {
-		var err error
-		guides[i], err = s.guideOf(it)
-		return err
-	})
-	if e != nil {
-		abort(c, e)
+	guides, ok := decodeBulk(s, c, guideInID, s.guideOf)
+	if !ok {
 		return
 	}
 	for i := range guides {

@@ -188,23 +188,17 @@ func (s *Server) listProducts(c *gin.Context) {
 
 // bulkProducts upserts products: all or nothing.
 func (s *Server) bulkProducts(c *gin.Context) {
-	var in bulkBody[productInput]
-	if e := decodeJSON(c, s.maxBulk, &in); e != nil {
-		abort(c, e)
-		return
-	}
 	p := principal(c)
-	ps := make([]store.Product, len(in.Items))
-	e := checkBulk(in.Items, func(it productInput) string { return it.Brand + "/" + it.SKU }, func(i int, it productInput) error {
+	ps, ok := decodeBulk(s, c, func(it productInput) string { return it.Brand + "/" + it.SKU }, func(it productInput) (store.Product, error) {
 		if it.Brand == "" {
 			it.Brand = p.Brand
 		}
-		ps[i] = store.Product{BrandID: it.Brand, SKU: it.SKU, Name: it.Name, Category: it.Category, PriceCents: int64(it.Price),
+		pr := store.Product{BrandID: it.Brand, SKU: it.SKU, Name: it.Name, Category: it.Category, PriceCents: int64(it.Price),
 			ReplenishDays: it.ReplenishDays, URL: it.URL}
-		return store.ValidateProduct(&ps[i])
+		err := store.ValidateProduct(&pr)
+		return pr, err
 	})
-	if e != nil {
-		abort(c, e)
+	if !ok {
 		return
 	}
 	for i := range ps {

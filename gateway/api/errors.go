@@ -49,6 +49,14 @@ func newError(status int, code, format string, args ...any) *apiError {
 	return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// invalidFields is the 400 of a request's field problems (at least
+// one), its message the first's.
+func invalidFields(details []Detail) *apiError {
+	e := newError(http.StatusBadRequest, CodeInvalidArgument, "%s: %s", details[0].Field, details[0].Message)
+	e.Details = details
+	return e
+}
+
 func abort(c *gin.Context, e *apiError) {
 	if _, ok := c.Get(auditNoteKey); !ok {
 		c.Set(auditNoteKey, e.Code)

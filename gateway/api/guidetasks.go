@@ -93,9 +93,7 @@ func (s *Server) createGuideTask(c *gin.Context) {
 		need("key", "at most 100 characters")
 	}
 	if len(details) > 0 {
-		e := newError(http.StatusBadRequest, CodeInvalidArgument, "%s: %s", details[0].Field, details[0].Message)
-		e.Details = details
-		abort(c, e)
+		abort(c, invalidFields(details))
 		return
 	}
 	ctx := c.Request.Context()

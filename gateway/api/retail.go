@@ -237,21 +237,11 @@ func (s *Server) putAssortment(c *gin.Context) {
 			items[i].PriceCents = &cents
 		}
 	}
-	ctx := c.Request.Context()
-	if err := s.store.SetAssortment(ctx, c.Param("id"), brand, items); err != nil {
+	if err := s.store.SetAssortment(c.Request.Context(), c.Param("id"), brand, items); err != nil {
 		s.fail(c, err)
 		return
 	}
-	out, err := s.store.Assortment(ctx, c.Param("id"), brand)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if out == nil {
-		// An empty assortment answers [], as GET does.
-		out = []store.AssortmentItem{}
-	}
-	c.JSON(http.StatusOK, gin.H{"store_id": c.Param("id"), "brand": brand, "items": out})
+	s.answerAssortment(c, brand, gin.H{"brand": brand})
 }
 
 // getAssortment is GET /api/v1/stores/{id}/products: what the store
@@ -262,12 +252,18 @@ func (s *Server) getAssortment(c *gin.Context) {
 	if !scopeBrand(c, &brand, nil) {
 		return
 	}
-	ctx := c.Request.Context()
-	if _, err := s.store.RetailStore(ctx, c.Param("id"), brand); err != nil {
+	if _, err := s.store.RetailStore(c.Request.Context(), c.Param("id"), brand); err != nil {
 		s.fail(c, err)
 		return
 	}
-	out, err := s.store.Assortment(ctx, c.Param("id"), brand)
+	s.answerAssortment(c, brand, gin.H{})
+}
+
+// answerAssortment answers what the path's store carries of brand
+// (every brand: "") as {"store_id", "items"} and the fields of body;
+// an empty assortment answers [].
+func (s *Server) answerAssortment(c *gin.Context, brand string, body gin.H) {
+	out, err := s.store.Assortment(c.Request.Context(), c.Param("id"), brand)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -275,7 +271,8 @@ func (s *Server) getAssortment(c *gin.Context) {
 	if out == nil {
 		out = []store.AssortmentItem{}
 	}
-	c.JSON(http.StatusOK, gin.H{"store_id": c.Param("id"), "items": out})
+	body["store_id"], body["items"] = c.Param("id"), out
+	c.JSON(http.StatusOK, body)
 }
 
 // shareInput is the body of POST /guides/{id}/share-links.

@@ -159,9 +159,8 @@ func (c *Console) diff(ctx *gin.Context) {
 		return
 	}
 	name := ctx.Param("name")
-	d, err := c.editorData(ctx, brand, name, "")
-	if err != nil {
-		c.fail(ctx, err)
+	d, ok := c.loadEditor(ctx, brand, name, "")
+	if !ok {
 		return
 	}
 	va, vb := ctx.Query("a"), ctx.Query("b")

@@ -82,12 +82,8 @@ func (c *Console) dryRun(ctx *gin.Context) {
 	if name == "-" { // a new workflow, not stored yet
 		d = &editorData{New: true, Brand: brand, CanEdit: c.canEdit(ctx)}
 		name = ""
-	} else {
-		var err error
-		if d, err = c.editorData(ctx, brand, name, ""); err != nil {
-			c.fail(ctx, err)
-			return
-		}
+	} else if d, ok = c.loadEditor(ctx, brand, name, ""); !ok {
+		return
 	}
 	d.Source = src
 	d.DryRun = dryRunForm{MemberID: strings.TrimSpace(ctx.PostForm("member_id")), MemberJSON: ctx.PostForm("member_json"),

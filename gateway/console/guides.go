@@ -93,14 +93,10 @@ type guidesData struct {
 	Brand  string
 	Brands []string
 	Admin  bool
-	Store  string
-	Stores []option
-	// ManyStores: the stores were cut at pickLimit (the filter takes an
-	// id).
-	ManyStores bool
-	Sort       string
-	Month      string
-	Rows       []guideRow
+	storeFilter
+	Sort  string
+	Month string
+	Rows  []guideRow
 	// Tasks shows the task columns and the overdue list (the token may
 	// use the tasks route group).
 	Tasks   bool
@@ -140,23 +136,10 @@ func (c *Console) guidesPage(ctx *gin.Context) {
 		c.render(ctx, http.StatusOK, "guides", "guides.title", "/guides", d)
 		return
 	}
-	stores, err := c.o.Store.RetailStores(rctx, brand, store.Page{Limit: pickLimit})
-	if err != nil {
-		c.fail(ctx, err)
+	d.Store = ctx.Query("store")
+	names, ok := c.loadStores(ctx, brand, &d.storeFilter)
+	if !ok {
 		return
-	}
-	d.ManyStores = len(stores) == pickLimit
-	names := map[string]string{}
-	for _, s := range stores {
-		d.Stores = append(d.Stores, option{s.ID, s.Name})
-		names[s.ID] = s.Name
-	}
-	if v := ctx.Query("store"); v != "" {
-		if _, err := c.o.Store.RetailStore(rctx, v, brand); err != nil {
-			c.fail(ctx, err) // another brand's store: 404
-			return
-		}
-		d.Store = v
 	}
 	guides, err := c.o.Store.Guides(rctx, brand, d.Store, store.Page{Limit: 1000})
 	if err != nil {

@@ -138,15 +138,21 @@ func liveURL(brand string, admin bool, notice, id string) string {
 	return Path + "/live?" + q.Encode()
 }
 
+// liveFormBrand is formBrand for the live sessions' forms: 404 when
+// this gateway schedules no live sessions.
+func (c *Console) liveFormBrand(ctx *gin.Context) (brand string, brands []string, ok bool) {
+	if c.o.Live == nil {
+		c.notFound(ctx)
+		return "", nil, false
+	}
+	return c.formBrand(ctx)
+}
+
 // scheduleLive schedules a session from the page's form (as POST
 // /api/v1/live-sessions): POST /console/live. Bad fields re-render the
 // form with the fields named (422).
 func (c *Console) scheduleLive(ctx *gin.Context) {
-	if c.o.Live == nil {
-		c.notFound(ctx)
-		return
-	}
-	brand, brands, ok := c.formBrand(ctx)
+	brand, brands, ok := c.liveFormBrand(ctx)
 	if !ok {
 		return
 	}
@@ -221,11 +227,7 @@ func fieldErrors(err error) []*store.FieldError {
 // cancelLive cancels a session (as POST /api/v1/live-sessions/{id}/cancel):
 // POST /console/live/:id/cancel.
 func (c *Console) cancelLive(ctx *gin.Context) {
-	if c.o.Live == nil {
-		c.notFound(ctx)
-		return
-	}
-	brand, brands, ok := c.formBrand(ctx)
+	brand, brands, ok := c.liveFormBrand(ctx)
 	if !ok {
 		return
 	}

@@ -29,6 +29,40 @@ const (
 // from; beyond it the filter takes a typed id.
 const pickLimit = 1000
 
+// storeFilter is a page's choice of one of the brand's stores: Store
+// chosen ("" every store) from Stores; ManyStores says they were cut at
+// pickLimit, so the page asks for an id instead of offering a choice.
+type storeFilter struct {
+	Store      string
+	Stores     []option
+	ManyStores bool
+}
+
+// loadStores offers the brand's stores in f and checks that the chosen
+// one, when set, is the brand's (another brand's store answers 404). It
+// returns the stores' names by id; ok is false when it answered.
+func (c *Console) loadStores(ctx *gin.Context, brand string, f *storeFilter) (names map[string]string, ok bool) {
+	rctx := ctx.Request.Context()
+	stores, err := c.o.Store.RetailStores(rctx, brand, store.Page{Limit: pickLimit})
+	if err != nil {
+		c.fail(ctx, err)
+		return nil, false
+	}
+	f.ManyStores = len(stores) == pickLimit
+	names = map[string]string{}
+	for _, s := range stores {
+		f.Stores = append(f.Stores, option{s.ID, s.Name})
+		names[s.ID] = s.Name
+	}
+	if f.Store != "" {
+		if _, err := c.o.Store.RetailStore(rctx, f.Store, brand); err != nil {
+			c.fail(ctx, err) // another brand's store: 404
+			return nil, false
+		}
+	}
+	return names, true
+}
+
 // membersPageSize is how many members a page of the list shows.
 const membersPageSize = 50
 
@@ -44,14 +78,13 @@ type membersData struct {
 	Admin  bool
 	By     string
 	Query  string
-	Store  string
+	storeFilter
 	Guide  string
-	Stores []option
 	Guides []option
-	// ManyStores and ManyGuides: the lists were cut at pickLimit, so
-	// the page asks for an id instead of offering a choice.
-	ManyStores, ManyGuides bool
-	Error                  string
+	// ManyGuides: the guides were cut at pickLimit, so the page asks
+	// for an id instead of offering a choice.
+	ManyGuides bool
+	Error      string
 	// Searched says a search ran (an empty Rows is "none matches").
 	Searched bool
 	Rows     []memberListRow
@@ -72,7 +105,7 @@ func (c *Console) membersPage(ctx *gin.Context) {
 	rctx := ctx.Request.Context()
 	lang := language(ctx.Request)
 	d := &membersData{Brand: brand, Brands: brands, Admin: p.Admin(), By: ctx.Query("by"), Query: strings.TrimSpace(ctx.Query("q")),
-		Store: ctx.Query("store"), Guide: ctx.Query("guide")}
+		storeFilter: storeFilter{Store: ctx.Query("store")}, Guide: ctx.Query("guide")}
 	if !slices.Contains([]string{byName, byPhone, byCRM}, d.By) {
 		d.By = byName
 	}
@@ -80,22 +113,9 @@ func (c *Console) membersPage(ctx *gin.Context) {
 		c.render(ctx, http.StatusOK, "members", "members.title", "/members", d)
 		return
 	}
-	stores, err := c.o.Store.RetailStores(rctx, brand, store.Page{Limit: pickLimit})
-	if err != nil {
-		c.fail(ctx, err)
+	storeNames, ok := c.loadStores(ctx, brand, &d.storeFilter)
+	if !ok {
 		return
-	}
-	d.ManyStores = len(stores) == pickLimit
-	storeNames := map[string]string{}
-	for _, s := range stores {
-		d.Stores = append(d.Stores, option{s.ID, s.Name})
-		storeNames[s.ID] = s.Name
-	}
-	if d.Store != "" {
-		if _, err := c.o.Store.RetailStore(rctx, d.Store, brand); err != nil {
-			c.fail(ctx, err) // another brand's store: 404
-			return
-		}
 	}
 	guides, err := c.o.Store.Guides(rctx, brand, d.Store, store.Page{Limit: pickLimit})
 	if err != nil {

@@ -519,3 +519,13 @@ var catalogue = map[string]map[string]string{
 		"channel.wechat_oa": "微信（公众号）",
 	},
 }
+
+// addMessages merges the strings of a page kept apart (by language and
+// key) into the catalogue.
+func addMessages(m map[string]map[string]string) {
+	for lang, msgs := range m {
+		for k, v := range msgs {
+			catalogue[lang][k] = v
+		}
+	}
+}

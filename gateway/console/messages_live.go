@@ -75,10 +75,4 @@ var liveMessages = map[string]map[string]string{
 	},
 }
 
-func init() {
-	for lang, msgs := range liveMessages {
-		for k, v := range msgs {
-			catalogue[lang][k] = v
-		}
-	}
-}
+func init() { addMessages(liveMessages) }

@@ -424,10 +424,4 @@ var pageMessages = map[string]map[string]string{
 	},
 }
 
-func init() {
-	for lang, msgs := range pageMessages {
-		for k, v := range msgs {
-			catalogue[lang][k] = v
-		}
-	}
-}
+func init() { addMessages(pageMessages) }

@@ -178,9 +178,8 @@ func (c *Console) editor(ctx *gin.Context) {
 	if !ok {
 		return
 	}
-	d, err := c.editorData(ctx, brand, ctx.Param("name"), ctx.Query("version"))
-	if err != nil {
-		c.fail(ctx, err)
+	d, ok := c.loadEditor(ctx, brand, ctx.Param("name"), ctx.Query("version"))
+	if !ok {
 		return
 	}
 	d.Saved = ctx.Query("saved")
@@ -188,6 +187,17 @@ func (c *Console) editor(ctx *gin.Context) {
 		d.Notice = translate(language(ctx.Request), "notice."+n)
 	}
 	c.renderEditor(ctx, http.StatusOK, d)
+}
+
+// loadEditor is editorData, answering the error (ok false) when it
+// cannot load the workflow.
+func (c *Console) loadEditor(ctx *gin.Context, brand, name, version string) (d *editorData, ok bool) {
+	d, err := c.editorData(ctx, brand, name, version)
+	if err != nil {
+		c.fail(ctx, err)
+		return nil, false
+	}
+	return d, true
 }
 
 // editorData loads a stored workflow for the editor.
@@ -371,9 +381,8 @@ func (c *Console) saveWorkflow(ctx *gin.Context) {
 		return
 	}
 	name := ctx.Param("name")
-	d, err := c.editorData(ctx, brand, name, "")
-	if err != nil {
-		c.fail(ctx, err)
+	d, ok := c.loadEditor(ctx, brand, name, "")
+	if !ok {
 		return
 	}
 	d.Source = src

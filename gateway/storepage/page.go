@@ -110,15 +110,13 @@ func New(o Options) *Page {
 		sum := sha256.Sum256(b)
 		p.version[name] = hex.EncodeToString(sum[:4])
 	}
-	p.tmpl = template.Must(template.New("page.html").Funcs(template.FuncMap{
+	funcs := template.FuncMap{
 		"asset": func(name string) string { return StaticPath + "/" + name + "?v=" + p.version[name] },
-	}).ParseFS(assets, "assets/page.html"))
-	p.codeTmpl = template.Must(template.New("code.html").Funcs(template.FuncMap{
-		"asset": func(name string) string { return StaticPath + "/" + name + "?v=" + p.version[name] },
-	}).ParseFS(assets, "assets/code.html"))
-	p.shopTmpl = template.Must(template.New("shop.html").Funcs(template.FuncMap{
-		"asset": func(name string) string { return StaticPath + "/" + name + "?v=" + p.version[name] },
-	}).ParseFS(assets, "assets/shop.html"))
+	}
+	parse := func(file string) *template.Template {
+		return template.Must(template.New(file).Funcs(funcs).ParseFS(assets, "assets/"+file))
+	}
+	p.tmpl, p.codeTmpl, p.shopTmpl = parse("page.html"), parse("code.html"), parse("shop.html")
 	p.thumb = cardThumb()
 	return p
 }

@@ -79,17 +79,7 @@ func throughGuide(chs adapters.Specs, channel string) bool {
 // memberKinds maps each channel kind onto the kinds its first registered
 // instance sends members (workflows.Options.MemberKinds).
 func memberKinds(chs adapters.Specs) map[string][]string {
-	out := map[string][]string{}
-	for _, key := range chs.Names() {
-		k := kindOf(key)
-		if _, ok := out[k]; ok {
-			continue
-		}
-		if sp, ok := chs.Spec(key); ok && len(sp.MemberKinds) > 0 {
-			out[k] = slices.Clone(sp.MemberKinds)
-		}
-	}
-	return out
+	return kindsByChannel(chs, func(sp adapters.Spec) []string { return sp.MemberKinds })
 }
 
 // groupKinds maps each channel kind onto the kinds its first registered
@@ -97,14 +87,20 @@ func memberKinds(chs adapters.Specs) map[string][]string {
 // gateway without groups has an empty map, not nil, so a send_groups
 // step is refused.
 func groupKinds(chs adapters.Specs) map[string][]string {
+	return kindsByChannel(chs, func(sp adapters.Spec) []string { return sp.GroupKinds })
+}
+
+// kindsByChannel maps each channel kind onto kinds(its Spec) of its
+// first registered instance for which that is not empty; never nil.
+func kindsByChannel(chs adapters.Specs, kinds func(adapters.Spec) []string) map[string][]string {
 	out := map[string][]string{}
 	for _, key := range chs.Names() {
 		k := kindOf(key)
 		if _, ok := out[k]; ok {
 			continue
 		}
-		if sp, ok := chs.Spec(key); ok && len(sp.GroupKinds) > 0 {
-			out[k] = slices.Clone(sp.GroupKinds)
+		if sp, ok := chs.Spec(key); ok && len(kinds(sp)) > 0 {
+			out[k] = slices.Clone(kinds(sp))
 		}
 	}
 	return out

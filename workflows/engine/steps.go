@@ -262,14 +262,9 @@ func (e *Engine) tag(ctx context.Context, rc *runCtx, step *workflows.Step, key 
 	out := done(step.Next, fmt.Sprintf("tagged %v", step.Tag.Tags))
 	// Tags the member did not have are events other workflows may
 	// start on (member.tagged), handled once this step is committed.
-	for _, tag := range added {
-		payload, _ := json.Marshal(map[string]string{"tag": tag, "run_id": strconv.FormatInt(rc.run.ID, 10)})
-		ev := &store.Event{Type: events.TypeMemberTagged, BrandID: rc.run.BrandID, MemberID: &rc.run.MemberID,
-			Source: "workflow", SourceID: key + ":" + tag, Payload: string(payload), OccurredAt: now}
-		if _, err := e.store.AppendEvent(ctx, ev); err != nil {
-			return outcome{}, fmt.Errorf("logging member.tagged: %w", err)
-		}
-		out.events = append(out.events, ev)
+	out.events, err = e.tagEvents(ctx, rc, events.TypeMemberTagged, key+":", added, now)
+	if err != nil {
+		return outcome{}, err
 	}
 	return out, nil
 }
@@ -285,16 +280,28 @@ func (e *Engine) untag(ctx context.Context, rc *runCtx, step *workflows.Step, ke
 	rc.changed()
 	out := done(step.Next, fmt.Sprintf("untagged %v (had %v)", step.Tag.Tags, removed))
 	// Tags the member had: member.untagged, as member.tagged above.
-	for _, tag := range removed {
-		payload, _ := json.Marshal(map[string]string{"tag": tag, "run_id": strconv.FormatInt(rc.run.ID, 10)})
-		ev := &store.Event{Type: events.TypeMemberUntagged, BrandID: rc.run.BrandID, MemberID: &rc.run.MemberID,
-			Source: "workflow", SourceID: key + ":untag:" + tag, Payload: string(payload), OccurredAt: now}
-		if _, err := e.store.AppendEvent(ctx, ev); err != nil {
-			return outcome{}, fmt.Errorf("logging member.untagged: %w", err)
-		}
-		out.events = append(out.events, ev)
+	out.events, err = e.tagEvents(ctx, rc, events.TypeMemberUntagged, key+":untag:", removed, now)
+	if err != nil {
+		return outcome{}, err
 	}
 	return out, nil
+}
+
+// tagEvents logs an event of type typ (member.tagged or
+// member.untagged) for each of tags, its source id keyPrefix+tag, and
+// returns them.
+func (e *Engine) tagEvents(ctx context.Context, rc *runCtx, typ, keyPrefix string, tags []string, now time.Time) ([]*store.Event, error) {
+	var evs []*store.Event
+	for _, tag := range tags {
+		payload, _ := json.Marshal(map[string]string{"tag": tag, "run_id": strconv.FormatInt(rc.run.ID, 10)})
+		ev := &store.Event{Type: typ, BrandID: rc.run.BrandID, MemberID: &rc.run.MemberID,
+			Source: "workflow", SourceID: keyPrefix + tag, Payload: string(payload), OccurredAt: now}
+		if _, err := e.store.AppendEvent(ctx, ev); err != nil {
+			return nil, fmt.Errorf("logging %s: %w", typ, err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs, nil
 }
 
 func (e *Engine) awardPoints(ctx context.Context, rc *runCtx, step *workflows.Step, key string, now time.Time) (outcome, error) {
