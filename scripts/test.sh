@@ -45,6 +45,9 @@ install_missing() {
 	# registry; deploy/image/check.sh), the build stage's shell a static busybox.
 	if ((FULL)) && [[ "$IMAGE" != 0 ]]; then
 		command -v buildah >/dev/null || pkgs+=(buildah)
+		# chroot isolation needs no OCI runtime, but buildah looks for one
+		# (a recommendation, which apt_install leaves out).
+		command -v crun >/dev/null || command -v runc >/dev/null || pkgs+=(crun)
 		[[ -x /bin/busybox ]] || pkgs+=(busybox-static)
 	fi
 	if ((${#pkgs[@]})); then
@@ -105,7 +108,7 @@ if ((${#@} == 0)); then
 	# deploy/helmcheck is a module of its own (Helm and the Kubernetes
 	# modules stay out of scrmgw's go.mod): helm lint, helm template and
 	# the rendered objects against the Kubernetes schemas. Its compile is
-	# the costly part (docs/deploy.md: about 145 CPU-seconds cold), so it
+	# the costly part (docs/deploy.md: it builds the helm command), so it
 	# runs beside the main test run, whose many waits (leases, restarts,
 	# failovers) leave the cores idle, and is waited for at the end.
 	# vet is off here only: its fact pass over Helm's and Kubernetes'
