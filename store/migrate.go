@@ -129,6 +129,9 @@ var migrations = []migration{
 	// Each step visit carries its run's brand, workflow and start time:
 	// the funnel at millions of runs.
 	{id: "0040_funnel_steps", up: migrateFunnelSteps},
+	// Per-day funnel counters kept by triggers in the writes they count:
+	// the brand-wide funnel and the workflow list at millions of runs.
+	{id: "0041_s8console_funnel_counts", up: migrateFunnelCounts},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas
