@@ -5,10 +5,16 @@ import (
 	"strings"
 )
 
-// UndoSendOutcomes drops what migration 0015_send_outcomes adds and
-// forgets that it was applied: the schema of a database migrated before
-// it, for a test to migrate again.
+// UndoSendOutcomes drops what migration 0015_send_outcomes adds (and
+// 0041_s8console_funnel_counts, whose triggers read its columns) and
+// forgets that they were applied: the schema of a database migrated
+// before them, for a test to migrate again.
 func UndoSendOutcomes(s *Store) error {
+	// The funnel counters' triggers (0041) read those columns: a
+	// database before 0015 has no counters either.
+	if err := UndoFunnelCounts(s); err != nil {
+		return err
+	}
 	m := s.db.Migrator()
 	for _, c := range []struct {
 		model any
