@@ -5,10 +5,16 @@ import (
 	"strings"
 )
 
-// UndoSendOutcomes drops what migration 0015_send_outcomes adds and
-// forgets that it was applied: the schema of a database migrated before
-// it, for a test to migrate again.
+// UndoSendOutcomes drops what migration 0015_send_outcomes adds (and
+// 0042_funnel_counts, whose triggers read its columns) and
+// forgets that they were applied: the schema of a database migrated
+// before them, for a test to migrate again.
 func UndoSendOutcomes(s *Store) error {
+	// The funnel counters' triggers (0041) read those columns: a
+	// database before 0015 has no counters either.
+	if err := UndoFunnelCounts(s); err != nil {
+		return err
+	}
 	m := s.db.Migrator()
 	for _, c := range []struct {
 		model any
@@ -110,4 +116,29 @@ func LiveAudienceRows(s *Store, session int64) ([]LiveAudience, error) {
 	var out []LiveAudience
 	err := s.db.Where("session_id = ?", session).Order("member_id").Find(&out).Error
 	return out, err
+}
+
+// UndoFunnelCounts drops what migration 0042_funnel_counts
+// makes (the counters and their triggers) and forgets that it was
+// applied: a database migrated before it, for a test to migrate again.
+func UndoFunnelCounts(s *Store) error {
+	var stmts []string
+	if s.dialect == "postgres" {
+		for _, tr := range []string{"funnel_runs_ins ON workflow_runs", "funnel_runs_upd ON workflow_runs", "funnel_steps_ins ON run_steps",
+			"funnel_steps_upd ON run_steps", "funnel_outbox_ins ON outbox_messages", "funnel_outbox_upd ON outbox_messages"} {
+			stmts = append(stmts, "DROP TRIGGER "+tr)
+		}
+	} else {
+		for _, tr := range []string{"funnel_runs_ins", "funnel_runs_del", "funnel_runs_upd", "funnel_steps_ins", "funnel_steps_del",
+			"funnel_steps_upd", "funnel_outbox_ins", "funnel_outbox_del", "funnel_outbox_upd"} {
+			stmts = append(stmts, "DROP TRIGGER "+tr)
+		}
+	}
+	stmts = append(stmts, "DROP TABLE funnel_run_counts", "DROP TABLE funnel_step_counts")
+	for _, stmt := range stmts {
+		if err := s.db.Exec(stmt).Error; err != nil {
+			return fmt.Errorf("%s: %w", stmt, err)
+		}
+	}
+	return s.db.Where("id = ?", "0042_funnel_counts").Delete(&schemaMigration{}).Error
 }

@@ -1,13 +1,18 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/scrmgw/scrmgw/adapters/webhook"
 
 	"github.com/scrmgw/scrmgw/gateway/console"
 	"github.com/scrmgw/scrmgw/store"
@@ -150,6 +155,57 @@ func TestConsoleBrowserPages(t *testing.T) {
 	}
 	b.screenshot("live")
 
+	// Event sources on the commerce page: make one, its secret shown
+	// once; events signed with it are accepted, with another secret
+	// refused; rotate it with a day's overlap, then disable it.
+	b.do("the commerce page", chromedp.Navigate(r.srv.URL+"/console/commerce#sources"), chromedp.WaitVisible(chromedp.CSS("#new-source")))
+	b.navigateBy("making an event source", `document.querySelector("#secret") !== null || document.querySelector("#source-error") !== null`,
+		chromedp.SendKeys(chromedp.CSS("#source-id"), "shop-online"), chromedp.SendKeys(chromedp.CSS("#source-description"), "Online shop (mini program)"),
+		chromedp.Click(chromedp.CSS("#create-source")))
+	secret := b.eval(`document.getElementById("secret") ? document.getElementById("secret").value : document.querySelector("main").innerText`)
+	if !strings.HasPrefix(secret, "whsec_") {
+		t.Fatalf("making a source answered %q, want its secret", secret)
+	}
+	b.screenshot("event-source-secret")
+	if got := r.postEvent("shop-online", secret); got != http.StatusAccepted && got != http.StatusOK {
+		t.Errorf("an event signed with the shown secret: %d, want accepted", got)
+	}
+	if got := r.postEvent("shop-online", webhook.NewSecret()); got != http.StatusUnauthorized {
+		t.Errorf("an event signed with another secret: %d, want 401", got)
+	}
+	b.navigateBy("back to the sources", `document.querySelector('#signing-sources tr[data-signing="shop-online"]') !== null`,
+		chromedp.Click(chromedp.CSS("#back")))
+	b.do("reloading the commerce page", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#signing-sources tr[data-signing="shop-online"]`)))
+	if html := b.eval(`document.documentElement.outerHTML`); strings.Contains(html, secret) || strings.Contains(html, "whsec_") {
+		t.Error("the commerce page shows the secret again")
+	}
+	b.navigateBy("rotating with a day's overlap", `document.querySelector("#secret") !== null`,
+		chromedp.SetValue(chromedp.CSS("#overlap-shop-online"), "24h"), chromedp.Click(chromedp.CSS("#rotate-shop-online button")))
+	rotated := b.eval(`document.getElementById("secret").value`)
+	if !strings.HasPrefix(rotated, "whsec_") || rotated == secret || !strings.Contains(b.text("#overlap"), "2") {
+		t.Errorf("rotating showed %q and overlap %q", rotated, b.text("#overlap"))
+	}
+	b.screenshot("event-source-rotated")
+	for what, s := range map[string]string{"the new secret": rotated, "the old one, within the overlap": secret} {
+		if got := r.postEvent("shop-online", s); got != http.StatusAccepted && got != http.StatusOK {
+			t.Errorf("after the rotation, an event signed with %s: %d, want accepted", what, got)
+		}
+	}
+	b.navigateBy("back to the sources", `document.querySelector("#disable-shop-online") !== null`, chromedp.Click(chromedp.CSS("#back")))
+	b.navigateBy("disabling it", `document.querySelector("#enable-shop-online") !== null`, chromedp.Click(chromedp.CSS("#disable-shop-online")))
+	if got := r.postEvent("shop-online", rotated); got != http.StatusUnauthorized {
+		t.Errorf("an event of a disabled source: %d, want 401", got)
+	}
+	b.do("the sources", chromedp.ScrollIntoView(chromedp.CSS("#sources")))
+	b.screenshot("event-sources")
+	b.do("the sources in Chinese", chromedp.Click(chromedp.CSS("a.lang")), chromedp.WaitVisible(chromedp.CSS(`html[lang="zh-CN"] #enable-shop-online`)))
+	b.screenshot("event-sources-zh")
+	b.navigateBy("enabling it", `document.querySelector("#disable-shop-online") !== null`, chromedp.Click(chromedp.CSS("#enable-shop-online")))
+	if got := r.postEvent("shop-online", rotated); got != http.StatusAccepted && got != http.StatusOK {
+		t.Errorf("an event of the source enabled again: %d, want accepted", got)
+	}
+	b.do("back to English", chromedp.Click(chromedp.CSS("a.lang")), chromedp.WaitVisible(chromedp.CSS(`html[lang="en"] #disable-shop-online`)))
+
 	// A read-only token: no write buttons, and a write is refused with a
 	// page that says why.
 	b.do("signing out", chromedp.Click(chromedp.CSS(`form[action$="/sign-out"] button`)), chromedp.WaitVisible(chromedp.CSS("#token")))
@@ -200,4 +256,43 @@ func (b *browser) navigateBy(what, cond string, steps ...chromedp.Action[chromed
 		time.Sleep(50 * time.Millisecond)
 	}
 	b.t.Fatalf("%s: the new page never satisfied %s", what, cond)
+}
+
+// postEvent posts a CloudEvent of source to the gateway's
+// /callbacks/events signed with secret as Standard Webhooks signs
+// (webhook-id, webhook-timestamp, webhook-signature), and returns the
+// status; an accepted event must be in the inbox.
+func (r *rig) postEvent(source, secret string) int {
+	r.t.Helper()
+	key, err := webhook.DecodeSecret(secret)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.mu.Lock()
+	r.seq++
+	id := fmt.Sprintf("evt-%d-%d", time.Now().UnixNano(), r.seq)
+	r.mu.Unlock()
+	body := fmt.Appendf(nil, `{"specversion": "1.0", "id": %q, "source": %q, "type": "member.tagged",
+		"time": %q, "datacontenttype": "application/json", "data": {"member": {"phone": "13800000042"}, "tag": "online"}}`,
+		id, source, time.Now().UTC().Format(time.RFC3339))
+	req, err := http.NewRequest(http.MethodPost, r.srv.URL+webhook.EventsPath, bytes.NewReader(body))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	ts := time.Now().Unix()
+	req.Header.Set("Content-Type", "application/cloudevents+json")
+	req.Header.Set("webhook-id", "msg_"+id)
+	req.Header.Set("webhook-timestamp", fmt.Sprint(ts))
+	req.Header.Set("webhook-signature", webhook.Sign(key, "msg_"+id, ts, body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	readAll(r.t, resp)
+	if resp.StatusCode < 300 {
+		if _, err := r.store.InboxByKey(context.Background(), webhook.ChannelName, webhook.DedupKey("camellia", source, id)); err != nil {
+			r.t.Errorf("event %s accepted (%d) but not in the inbox: %v", id, resp.StatusCode, err)
+		}
+	}
+	return resp.StatusCode
 }

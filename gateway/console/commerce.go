@@ -207,6 +207,13 @@ func (c *Console) commercePage(ctx *gin.Context) {
 		c.fail(ctx, err)
 		return
 	}
+	for i := range d.Sources {
+		// A disabled source has no valid secret, and a past overlap
+		// says nothing.
+		if s := &d.Sources[i]; !s.Active || (s.PrevValidUntil != nil && !s.PrevValidUntil.After(c.o.Now())) {
+			s.PrevValidUntil = nil
+		}
+	}
 	c.render(ctx, http.StatusOK, "commerce", "commerce.title", "/commerce", d)
 }
 

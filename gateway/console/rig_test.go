@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -33,6 +34,7 @@ import (
 	"github.com/scrmgw/scrmgw/gateway/assign"
 	"github.com/scrmgw/scrmgw/gateway/audit"
 	"github.com/scrmgw/scrmgw/gateway/console"
+	"github.com/scrmgw/scrmgw/gateway/inbox"
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 	"github.com/scrmgw/scrmgw/templates"
@@ -58,6 +60,9 @@ type rig struct {
 	redis asynq.RedisConnOpt
 	// sourcesChanged counts the console's calls of OnSourcesChanged.
 	sourcesChanged atomic.Int32
+	// webhook is the signed-events channel at /callbacks/events, on
+	// the event sources the console manages, recording into the inbox.
+	webhook *webhook.Channel
 	// now is the console's clock; tests move it.
 	mu  sync.Mutex
 	now time.Time
@@ -126,16 +131,47 @@ func newRig(t *testing.T, dialect string, cfg console.Config) *rig {
 	c := console.New(console.Options{Store: st, Auth: apiSrv, Workflows: eng, Audit: rec, Nearest: as, Live: liveRecorder{st},
 		LoadOptions: workflows.Options{Templates: reg},
 		DryRun:      engine.DryRunOptions{Templates: reg, Locale: "zh", Specs: []adapters.Spec{wecom.Spec(), dingtalk.SpecFor("ding-robot")}},
-		Config:      cfg, Now: r.clock, Queues: insp, OnSourcesChanged: func() { r.sourcesChanged.Add(1) },
+		Config:      cfg, Now: r.clock, Queues: insp, OnSourcesChanged: func() { r.sourcesChanged.Add(1); r.webhook.InvalidateSources() },
 		NewSourceSecret: webhook.NewSecret, ReservedSource: webhook.DefaultSourceID,
 		// The gateway's readiness checks: the database up, DingTalk's
 		// stream down.
 		Health: func(context.Context) map[string]error {
 			return map[string]error{"database": nil, "dingtalk": errors.New("stream not connected")}
 		}})
+	// The signed events channel, as the gateway wires it: the event
+	// sources' secrets from the store, the events into the inbox.
+	inb := inbox.NewRecorder(st, q, slog.New(slog.DiscardHandler), inbox.RecorderOptions{})
+	ictx, istop := context.WithCancel(context.Background())
+	go inb.Run(ictx)
+	t.Cleanup(func() { istop(); inb.Wait() })
+	r.webhook, err = webhook.New(webhook.Config{}, webhook.NewIngester(inb, nil, 0, nil), func(ctx context.Context) ([]webhook.Source, error) {
+		srcs, err := st.ActiveSourceSecrets(ctx, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		out := make([]webhook.Source, 0, len(srcs))
+		for _, s := range srcs {
+			src := webhook.Source{ID: s.ID, Brand: s.BrandID}
+			for _, sec := range s.Secrets {
+				key, err := webhook.DecodeSecret(sec)
+				if err != nil {
+					return nil, fmt.Errorf("event source %q: %w", s.ID, err)
+				}
+				src.Keys = append(src.Keys, key)
+			}
+			out = append(out, src)
+		}
+		return out, nil
+	}, nil)
+	if err != nil {
+		t.Fatalf("webhook channel: %v", err)
+	}
 	e := gin.New()
 	apiSrv.Mount(e)
 	c.Mount(e)
+	for _, rt := range r.webhook.Routes() {
+		e.Handle(rt.Method, rt.Path, gin.WrapH(rt.Handler))
+	}
 	// The channel's QR images (WeCom's CDN in production), served here.
 	e.GET("/test-qr/:state", func(ctx *gin.Context) {
 		png, err := qrcode.Encode("https://work.weixin.qq.com/ca/"+ctx.Param("state"), qrcode.Medium, 256)
