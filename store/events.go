@@ -97,6 +97,10 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 
 // MemberByIdentity returns the member (after merges) with an identity.
 func (s *Store) MemberByIdentity(ctx context.Context, channel, externalID string) (*MemberView, error) {
+	if s.dialect == "postgres" {
+		return s.memberViewWhere(ctx, "SELECT members.* FROM member_identities i JOIN members ON members.id = i.member_id "+
+			"WHERE i.channel = ? AND i.external_id = ?", []any{channel, externalID}, "")
+	}
 	var mi MemberIdentity
 	err := s.db.WithContext(ctx).Where("channel = ? AND external_id = ?", channel, externalID).Take(&mi).Error
 	if err != nil {

@@ -111,3 +111,11 @@ func LiveAudienceRows(s *Store, session int64) ([]LiveAudience, error) {
 	err := s.db.Where("session_id = ?", session).Order("member_id").Find(&out).Error
 	return out, err
 }
+
+// ByQueries is s reading member views a table at a time, as on SQLite
+// (PostgreSQL's lookups read them in one statement), to compare the two.
+func ByQueries(s *Store) *Store {
+	c := *s
+	c.dialect = ""
+	return &c
+}
