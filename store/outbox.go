@@ -18,7 +18,7 @@ func (s *Store) AddOutbox(ctx context.Context, m *OutboxMessage) (fresh bool, er
 	if m.State == "" {
 		m.State = OutboxPending
 	}
-	res := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(m)
+	res := s.single(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(m)
 	if res.Error != nil {
 		return false, translate(res.Error)
 	}
@@ -109,7 +109,7 @@ func (s *Store) FailOutboxFor(ctx context.Context, id int64, failure, reason str
 }
 
 func (s *Store) moveOutbox(ctx context.Context, id int64, from string, set map[string]any) error {
-	return translate(s.db.WithContext(ctx).Model(&OutboxMessage{}).Where("id = ? AND state = ?", id, from).Updates(set).Error)
+	return translate(s.single(ctx).Model(&OutboxMessage{}).Where("id = ? AND state = ?", id, from).Updates(set).Error)
 }
 
 // PendingOutbox lists messages pending since before cutoff: saved but
@@ -148,7 +148,7 @@ type SendAttempt struct {
 // RecordSendAttempt appends an attempt to the log.
 func (s *Store) RecordSendAttempt(ctx context.Context, a *SendAttempt) error {
 	a.Error = truncate(a.Error, 500)
-	return translate(s.db.WithContext(ctx).Create(a).Error)
+	return translate(s.single(ctx).Create(a).Error)
 }
 
 // SendAttempts lists a message's attempts in order.
