@@ -107,6 +107,19 @@ func (s *Store) EnsureMember(ctx context.Context, nm NewMember) (m *Member, crea
 // told, since whether the person was known to another brand is not its
 // business.
 func (s *Store) EnsureMemberJoined(ctx context.Context, nm NewMember) (m *Member, created, joined bool, err error) {
+	return s.ensureMember(ctx, nm, nil)
+}
+
+// EnsureMemberThen is EnsureMember that also runs then, in the same
+// transaction, with tx working in it (a binding, the event of the join):
+// the member is not kept unless then succeeds, and then runs again when
+// a lost race makes the member's write run again.
+func (s *Store) EnsureMemberThen(ctx context.Context, nm NewMember, then func(tx *Store, m *Member, created bool) error) (m *Member, created bool, err error) {
+	m, created, _, err = s.ensureMember(ctx, nm, then)
+	return m, created, err
+}
+
+func (s *Store) ensureMember(ctx context.Context, nm NewMember, then func(tx *Store, m *Member, created bool) error) (m *Member, created, joined bool, err error) {
 	var e164, hash string
 	var errs []error
 	if nm.Phone != "" {
@@ -135,7 +148,7 @@ func (s *Store) EnsureMemberJoined(ctx context.Context, nm NewMember) (m *Member
 		return nil, false, false, err
 	}
 	for attempt := 0; attempt < 3; attempt++ {
-		m, created, joined, err = s.ensureMemberOnce(ctx, nm, e164, hash)
+		m, created, joined, err = s.ensureMemberOnce(ctx, nm, e164, hash, then)
 		if !isConflict(err) {
 			return m, created, joined, err
 		}
@@ -145,7 +158,7 @@ func (s *Store) EnsureMemberJoined(ctx context.Context, nm NewMember) (m *Member
 	return m, created, joined, err
 }
 
-func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash string) (*Member, bool, bool, error) {
+func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash string, then func(tx *Store, m *Member, created bool) error) (*Member, bool, bool, error) {
 	var m Member
 	created, joined := false, false
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -277,6 +290,10 @@ func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash s
 					return translate(err)
 				}
 			}
+		}
+		if then != nil {
+			mm := m
+			return then(s.with(tx), &mm, created)
 		}
 		return nil
 	})
