@@ -34,6 +34,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/scrmgw/scrmgw/adapters"
+	"github.com/scrmgw/scrmgw/store"
 )
 
 // Message is one inbound message a bot answers.
@@ -52,6 +53,11 @@ type Message struct {
 	DedupKey string
 	// Locale is zh or en: the member's language as the bot guessed it.
 	Locale string
+	// Member is the sender's member as read for this message (the
+	// gateway reads it to attribute the message, the member bot after
+	// making the sender a member), nil when not read or not a member:
+	// the bots answer from it instead of reading the member again.
+	Member *store.MemberView
 }
 
 // Reply is one message back to the sender, or, with To set, to someone

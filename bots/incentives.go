@@ -78,7 +78,7 @@ func (d Deps) guidePoints(ctx context.Context, g *store.Guide, now time.Time) (i
 // myOrders answers "my orders": the member's last orders of the brand
 // with their store, items, total and refunds, dates in the store's zone.
 func (d Deps) myOrders(ctx context.Context, m *Message, data *templates.Data) ([]Reply, error) {
-	v, err := d.Directory.MemberByIdentity(ctx, m.Channel, m.SenderID)
+	v, err := d.memberOf(ctx, m)
 	if errors.Is(err, store.ErrNotFound) {
 		return d.render(TemplateMyOrders, m, data, nil)
 	}
@@ -130,7 +130,7 @@ func (d Deps) crossBrand(ctx context.Context, m *Message, data *templates.Data, 
 	if on {
 		tmpl = TemplateCrossBrandOn
 	}
-	v, err := d.Directory.MemberByIdentity(ctx, m.Channel, m.SenderID)
+	v, err := d.memberOf(ctx, m)
 	if errors.Is(err, store.ErrNotFound) {
 		return d.render(tmpl, m, data, nil)
 	}

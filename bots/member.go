@@ -190,7 +190,7 @@ func MemberBot(d Deps) Bot {
 		var before []Reply // a handoff's end, told before the answer
 		var member *store.MemberView
 		if d.Handoffs != nil || d.Enroll != nil {
-			v, err := d.Directory.MemberByIdentity(ctx, m.Channel, m.SenderID)
+			v, err := d.memberOf(ctx, m)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return nil, err
 			}
@@ -199,6 +199,10 @@ func MemberBot(d Deps) Bot {
 				return nil, err
 			}
 			member = v
+			if v != nil {
+				// The answer reads the member as it is now.
+				m.Member = v
+			}
 			if v != nil && d.Handoffs != nil {
 				rs, handled, err := d.memberInHandoff(ctx, m, v, intent)
 				if err != nil || handled {
@@ -270,11 +274,21 @@ func (d Deps) memberAnswer(ctx context.Context, m *Message, member *store.Member
 	return d.render(TemplateMemberHelp, m, data, nil)
 }
 
+// memberOf returns the sender's member: the one the message carries
+// (read once for it), else read now; store.ErrNotFound when the sender
+// is not a member.
+func (d Deps) memberOf(ctx context.Context, m *Message) (*store.MemberView, error) {
+	if m.Member != nil {
+		return m.Member, nil
+	}
+	return d.Directory.MemberByIdentity(ctx, m.Channel, m.SenderID)
+}
+
 // consent records an unsubscribe (from every channel of the brand) or a
 // resubscribe; the workflow engine checks consent when a message is due,
 // so it takes effect at once.
 func (d Deps) consent(ctx context.Context, m *Message, data *templates.Data, unsubscribe bool) ([]Reply, error) {
-	v, err := d.Directory.MemberByIdentity(ctx, m.Channel, m.SenderID)
+	v, err := d.memberOf(ctx, m)
 	if errors.Is(err, store.ErrNotFound) {
 		// Nothing is ever sent to someone we do not know; confirm anyway.
 		return d.render(replyFor(unsubscribe), m, data, nil)
@@ -297,7 +311,7 @@ func replyFor(unsubscribe bool) string {
 
 // pointsData fills the member's points and level with the brand.
 func (d Deps) pointsData(ctx context.Context, m *Message, data *templates.Data) error {
-	v, err := d.Directory.MemberByIdentity(ctx, m.Channel, m.SenderID)
+	v, err := d.memberOf(ctx, m)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -327,7 +341,7 @@ func brandMember(v *store.MemberView, brand string) templates.Member {
 
 // guideData fills the member's bound guide and store for the brand.
 func (d Deps) guideData(ctx context.Context, m *Message, data *templates.Data) error {
-	v, err := d.Directory.MemberByIdentity(ctx, m.Channel, m.SenderID)
+	v, err := d.memberOf(ctx, m)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // not known yet: no guide
 	}

@@ -39,7 +39,7 @@ type MemberCodeLinker interface {
 // code and barcode when the codes can be linked (http.public_url).
 func (d Deps) memberCode(ctx context.Context, m *Message, member *store.MemberView, data *templates.Data) ([]Reply, error) {
 	if member == nil {
-		v, err := d.Directory.MemberByIdentity(ctx, m.Channel, m.SenderID)
+		v, err := d.memberOf(ctx, m)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}

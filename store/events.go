@@ -28,27 +28,39 @@ func (s *Store) AppendEvent(ctx context.Context, e *Event) (fresh bool, err erro
 	if e.OccurredAt.IsZero() {
 		e.OccurredAt = time.Now().UTC()
 	}
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(e)
-		if res.Error != nil || res.RowsAffected == 0 {
-			return res.Error
+	if e.Type != events.TypePurchaseCompleted || e.MemberID == nil || e.BrandID == "" {
+		// One statement: no transaction around it.
+		res := s.single(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(e)
+		if res.Error != nil {
+			return false, translate(res.Error)
 		}
-		fresh = true
-		if e.Type == events.TypePurchaseCompleted && e.MemberID != nil && e.BrandID != "" {
-			// Segments read the last purchase from member_stats; orders
-			// and spend are counted where orders are recorded.
-			return addPurchase(tx, *e.MemberID, e.BrandID, 0, 0, e.OccurredAt, true)
-		}
-		return nil
-	})
+		fresh = res.RowsAffected == 1
+	} else {
+		err = s.appendPurchase(ctx, e, &fresh)
+	}
 	if err != nil {
-		return false, translate(err)
+		return false, err
 	}
 	if fresh {
 		return true, nil
 	}
 	err = s.db.WithContext(ctx).Where("source = ? AND source_id = ?", e.Source, e.SourceID).Take(e).Error
 	return false, translate(err)
+}
+
+// appendPurchase logs a purchase and adds it to member_stats, together.
+func (s *Store) appendPurchase(ctx context.Context, e *Event, fresh *bool) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(e)
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		*fresh = true
+		// Segments read the last purchase from member_stats; orders and
+		// spend are counted where orders are recorded.
+		return addPurchase(tx, *e.MemberID, e.BrandID, 0, 0, e.OccurredAt, true)
+	})
+	return translate(err)
 }
 
 // EventBySource returns the event logged with source and sourceID, or
@@ -93,6 +105,10 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 
 // MemberByIdentity returns the member (after merges) with an identity.
 func (s *Store) MemberByIdentity(ctx context.Context, channel, externalID string) (*MemberView, error) {
+	if s.dialect == "postgres" {
+		return s.memberViewWhere(ctx, "SELECT members.* FROM member_identities i JOIN members ON members.id = i.member_id "+
+			"WHERE i.channel = ? AND i.external_id = ?", []any{channel, externalID}, "")
+	}
 	var mi MemberIdentity
 	err := s.db.WithContext(ctx).Where("channel = ? AND external_id = ?", channel, externalID).Take(&mi).Error
 	if err != nil {

@@ -142,3 +142,11 @@ func UndoFunnelCounts(s *Store) error {
 	}
 	return s.db.Where("id = ?", "0042_funnel_counts").Delete(&schemaMigration{}).Error
 }
+
+// ByQueries is s reading member views a table at a time, as on SQLite
+// (PostgreSQL's lookups read them in one statement), to compare the two.
+func ByQueries(s *Store) *Store {
+	c := *s
+	c.dialect = ""
+	return &c
+}

@@ -10,13 +10,22 @@ import (
 // moves forward to at (never back, so a late redelivery changes
 // nothing). An id no member has yet is no error: nothing is recorded.
 func (s *Store) TouchIdentity(ctx context.Context, channel, externalID string, at time.Time) error {
+	_, err := s.TouchIdentityMoved(ctx, channel, externalID, at)
+	return err
+}
+
+// TouchIdentityMoved is TouchIdentity that reports whether it moved the
+// identity's LastInboundAt (false: no member has the id, or it was at at
+// or later already).
+func (s *Store) TouchIdentityMoved(ctx context.Context, channel, externalID string, at time.Time) (moved bool, err error) {
 	if channel == "" || externalID == "" || at.IsZero() {
-		return nil
+		return false, nil
 	}
 	at = at.UTC()
-	return translate(s.db.WithContext(ctx).Model(&MemberIdentity{}).
+	res := s.single(ctx).Model(&MemberIdentity{}).
 		Where("channel = ? AND external_id = ? AND (last_inbound_at IS NULL OR last_inbound_at < ?)", channel, externalID, at).
-		Update("last_inbound_at", at).Error)
+		Update("last_inbound_at", at)
+	return res.RowsAffected > 0, translate(res.Error)
 }
 
 // LastInbound is when the member last wrote on channel (TouchIdentity),

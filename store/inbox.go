@@ -237,7 +237,7 @@ func (s *Store) Inbox(ctx context.Context, id int64) (*InboxMessage, error) {
 // FinishInbox marks a delivery processed.
 func (s *Store) FinishInbox(ctx context.Context, id int64) error {
 	now := time.Now().UTC()
-	return translate(s.db.WithContext(ctx).Model(&InboxMessage{}).Where("id = ?", id).
+	return translate(s.single(ctx).Model(&InboxMessage{}).Where("id = ?", id).
 		Updates(map[string]any{"state": InboxDone, "processed_at": now, "last_error": ""}).Error)
 }
 

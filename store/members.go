@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -106,6 +107,19 @@ func (s *Store) EnsureMember(ctx context.Context, nm NewMember) (m *Member, crea
 // told, since whether the person was known to another brand is not its
 // business.
 func (s *Store) EnsureMemberJoined(ctx context.Context, nm NewMember) (m *Member, created, joined bool, err error) {
+	return s.ensureMember(ctx, nm, nil)
+}
+
+// EnsureMemberThen is EnsureMember that also runs then, in the same
+// transaction, with tx working in it (a binding, the event of the join):
+// the member is not kept unless then succeeds, and then runs again when
+// a lost race makes the member's write run again.
+func (s *Store) EnsureMemberThen(ctx context.Context, nm NewMember, then func(tx *Store, m *Member, created bool) error) (m *Member, created bool, err error) {
+	m, created, _, err = s.ensureMember(ctx, nm, then)
+	return m, created, err
+}
+
+func (s *Store) ensureMember(ctx context.Context, nm NewMember, then func(tx *Store, m *Member, created bool) error) (m *Member, created, joined bool, err error) {
 	var e164, hash string
 	var errs []error
 	if nm.Phone != "" {
@@ -134,7 +148,7 @@ func (s *Store) EnsureMemberJoined(ctx context.Context, nm NewMember) (m *Member
 		return nil, false, false, err
 	}
 	for attempt := 0; attempt < 3; attempt++ {
-		m, created, joined, err = s.ensureMemberOnce(ctx, nm, e164, hash)
+		m, created, joined, err = s.ensureMemberOnce(ctx, nm, e164, hash, then)
 		if !isConflict(err) {
 			return m, created, joined, err
 		}
@@ -144,7 +158,7 @@ func (s *Store) EnsureMemberJoined(ctx context.Context, nm NewMember) (m *Member
 	return m, created, joined, err
 }
 
-func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash string) (*Member, bool, bool, error) {
+func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash string, then func(tx *Store, m *Member, created bool) error) (*Member, bool, bool, error) {
 	var m Member
 	created, joined := false, false
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -277,6 +291,10 @@ func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash s
 				}
 			}
 		}
+		if then != nil {
+			mm := m
+			return then(s.with(tx), &mm, created)
+		}
 		return nil
 	})
 	if err != nil {
@@ -316,18 +334,15 @@ func (s *Store) MemberByPhone(ctx context.Context, phone, brand string) (*Member
 	if err != nil {
 		return nil, invalid("phone", "%v", err)
 	}
-	var m Member
-	if err := s.db.WithContext(ctx).Where("phone_hash = ?", s.phones.Hash(e164)).Take(&m).Error; err != nil {
-		return nil, translate(err)
-	}
 	var v *MemberView
-	switch {
-	case m.ErasedAt != nil:
-		return nil, ErrNotFound
-	case m.MergedInto != nil:
-		v, err = s.Member(ctx, *m.MergedInto, brand)
-	default:
-		v, err = s.memberView(ctx, &m, brand)
+	if s.dialect == "postgres" {
+		v, err = s.memberViewWhere(ctx, "SELECT * FROM members WHERE phone_hash = ?", []any{s.phones.Hash(e164)}, brand)
+	} else {
+		var m Member
+		if err := s.db.WithContext(ctx).Where("phone_hash = ?", s.phones.Hash(e164)).Take(&m).Error; err != nil {
+			return nil, translate(err)
+		}
+		v, err = s.memberViewOf(ctx, &m, brand)
 	}
 	if err == nil && v.Phone == "" {
 		// The brand was not given this phone: to it, nobody has it.
@@ -336,25 +351,159 @@ func (s *Store) MemberByPhone(ctx context.Context, phone, brand string) (*Member
 	return v, err
 }
 
-func (s *Store) memberView(ctx context.Context, m *Member, brand string) (*MemberView, error) {
-	v := &MemberView{Member: *m}
-	db := s.db.WithContext(ctx)
-	if err := db.Where("member_id = ?", m.ID).Order("brand_id").Find(&v.Memberships).Error; err != nil {
+// memberViewOf is the view of m, which was read alone: nobody when erased,
+// the surviving member when merged.
+func (s *Store) memberViewOf(ctx context.Context, m *Member, brand string) (*MemberView, error) {
+	switch {
+	case m.ErasedAt != nil:
+		return nil, ErrNotFound
+	case m.MergedInto != nil:
+		return s.Member(ctx, *m.MergedInto, brand)
+	default:
+		return s.memberView(ctx, m, brand)
+	}
+}
+
+// memberViewSQL reads the member that the query find selects (SELECT * FROM
+// members …, at most one row) with their memberships, identities and
+// current bindings in one statement (PostgreSQL): a row per item, its kind
+// in k (0 the member, 1 a membership, 2 an identity, 3 a binding) and its
+// columns in slots, in the order memberView reads them.
+const memberViewSQL = `WITH m AS (%s)
+SELECT 0 AS k, m.id, m.phone_hash AS s1, m.phone_tail AS s2, m.name AS s3, m.time_zone AS s4, NULL::text AS s5,
+  m.merged_into AS n1, NULL::numeric AS f1, NULL::boolean AS b1, m.phone_enc AS by1,
+  m.erased_at AS t1, m.created_at AS t2, m.updated_at AS t3 FROM m
+UNION ALL
+SELECT 1, ms.member_id, ms.brand_id, NULL, ms.level, ms.name, NULL, ms.points, NULL, ms.phone_known, NULL, ms.created_at, NULL, NULL
+  FROM memberships ms JOIN m ON ms.member_id = m.id
+UNION ALL
+SELECT 2, mi.id, mi.channel, mi.external_id, mi.brand_id, NULL, NULL, mi.member_id, NULL, NULL, NULL, mi.last_inbound_at, mi.created_at, NULL
+  FROM member_identities mi JOIN m ON mi.member_id = m.id
+UNION ALL
+SELECT 3, b.id, b.brand_id, b.guide_id, b.store_id, b.reason, b.remark, b.member_id, b.distance_m, NULL, NULL, b.created_at, b.ended_at, NULL
+  FROM bindings b JOIN m ON b.member_id = m.id AND b.ended_at IS NULL
+ORDER BY 1, 3, 4`
+
+// memberViewWhere is memberView of the member that find selects, read in
+// one statement (PostgreSQL); an erased member is nobody and a merged one
+// is looked up as the member they were merged into.
+func (s *Store) memberViewWhere(ctx context.Context, find string, args []any, brand string) (*MemberView, error) {
+	rows, err := s.db.WithContext(ctx).Raw(fmt.Sprintf(memberViewSQL, find), args...).Rows()
+	if err != nil {
 		return nil, translate(err)
 	}
-	if brand != "" {
-		in := false
-		for _, ms := range v.Memberships {
-			in = in || ms.BrandID == brand
+	defer rows.Close()
+	var m *Member
+	// Empty, not nil, as gorm's Find leaves them (the API shows [] for none).
+	ms, ids, binds := []Membership{}, []MemberIdentity{}, []Binding{}
+	for rows.Next() {
+		var (
+			k                  int
+			id                 int64
+			s1, s2, s3, s4, s5 *string
+			n1                 *int64
+			f1                 *float64
+			b1                 *bool
+			by1                []byte
+			t1, t2, t3         *time.Time
+		)
+		if err := rows.Scan(&k, &id, &s1, &s2, &s3, &s4, &s5, &n1, &f1, &b1, &by1, &t1, &t2, &t3); err != nil {
+			return nil, translate(err)
 		}
-		if !in {
-			return nil, ErrNotFound
-		}
-		filtered := v.Memberships[:0]
-		for _, ms := range v.Memberships {
-			if ms.BrandID == brand {
-				filtered = append(filtered, ms)
+		str := func(p *string) string {
+			if p == nil {
+				return ""
 			}
+			return *p
+		}
+		tm := func(p *time.Time) time.Time {
+			if p == nil {
+				return time.Time{}
+			}
+			return *p
+		}
+		switch k {
+		case 0:
+			m = &Member{ID: id, PhoneHash: s1, PhoneEnc: by1, PhoneTail: str(s2), Name: str(s3), TimeZone: str(s4),
+				MergedInto: n1, ErasedAt: t1, CreatedAt: tm(t2), UpdatedAt: tm(t3)}
+		case 1:
+			ms = append(ms, Membership{MemberID: id, BrandID: str(s1), Level: str(s3), Name: str(s4), Points: *n1,
+				PhoneKnown: b1 != nil && *b1, CreatedAt: tm(t1)})
+		case 2:
+			ids = append(ids, MemberIdentity{ID: id, Channel: str(s1), ExternalID: str(s2), BrandID: str(s3), MemberID: *n1,
+				LastInboundAt: t1, CreatedAt: tm(t2)})
+		case 3:
+			b := Binding{ID: id, BrandID: str(s1), GuideID: str(s2), StoreID: str(s3), Reason: str(s4), Remark: str(s5),
+				MemberID: *n1, CreatedAt: tm(t1), EndedAt: t2}
+			if f1 != nil {
+				b.DistanceM = *f1
+			}
+			binds = append(binds, b)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate(err)
+	}
+	if m == nil {
+		return nil, ErrNotFound
+	}
+	if m.ErasedAt != nil || m.MergedInto != nil {
+		return s.memberViewOf(ctx, m, brand)
+	}
+	if brand != "" {
+		// A brand sees the identities collected under it and its own
+		// binding (memberView asks the database for these alone).
+		ids = slices.DeleteFunc(ids, func(mi MemberIdentity) bool { return mi.BrandID != brand })
+		binds = slices.DeleteFunc(binds, func(b Binding) bool { return b.BrandID != brand })
+	}
+	return s.assembleView(m, ms, ids, binds, brand)
+}
+
+func (s *Store) memberView(ctx context.Context, m *Member, brand string) (*MemberView, error) {
+	db := s.db.WithContext(ctx)
+	var (
+		ms    []Membership
+		ids   []MemberIdentity
+		binds []Binding
+	)
+	if err := db.Where("member_id = ?", m.ID).Order("brand_id").Find(&ms).Error; err != nil {
+		return nil, translate(err)
+	}
+	if brand != "" && !slices.ContainsFunc(ms, func(x Membership) bool { return x.BrandID == brand }) {
+		return nil, ErrNotFound
+	}
+	iq := db.Where("member_id = ?", m.ID).Order("channel, external_id")
+	if brand != "" {
+		// A brand sees the identities collected under it.
+		iq = iq.Where("brand_id = ?", brand)
+	}
+	if err := iq.Find(&ids).Error; err != nil {
+		return nil, translate(err)
+	}
+	bq := db.Where("member_id = ? AND ended_at IS NULL", m.ID).Order("brand_id")
+	if brand != "" {
+		bq = bq.Where("brand_id = ?", brand)
+	}
+	if err := bq.Find(&binds).Error; err != nil {
+		return nil, translate(err)
+	}
+	return s.assembleView(m, ms, ids, binds, brand)
+}
+
+// assembleView makes the view of m as brand sees it ("" the admin) from
+// their memberships (all of them), and the identities and current
+// bindings the brand sees.
+func (s *Store) assembleView(m *Member, ms []Membership, ids []MemberIdentity, binds []Binding, brand string) (*MemberView, error) {
+	v := &MemberView{Member: *m, Memberships: ms, Identities: ids, Bindings: binds}
+	if brand != "" {
+		filtered := v.Memberships[:0]
+		for _, x := range v.Memberships {
+			if x.BrandID == brand {
+				filtered = append(filtered, x)
+			}
+		}
+		if len(filtered) == 0 {
+			return nil, ErrNotFound
 		}
 		v.Memberships = filtered
 	}
@@ -363,21 +512,6 @@ func (s *Store) memberView(ctx context.Context, m *Member, brand string) (*Membe
 	if !showPhone {
 		// The phone is shown to the brands that were given it.
 		v.Member.PhoneEnc, v.Member.PhoneHash, v.Member.PhoneTail = nil, nil, ""
-	}
-	iq := db.Where("member_id = ?", m.ID).Order("channel, external_id")
-	if brand != "" {
-		// A brand sees the identities collected under it.
-		iq = iq.Where("brand_id = ?", brand)
-	}
-	if err := iq.Find(&v.Identities).Error; err != nil {
-		return nil, translate(err)
-	}
-	bq := db.Where("member_id = ? AND ended_at IS NULL", m.ID).Order("brand_id")
-	if brand != "" {
-		bq = bq.Where("brand_id = ?", brand)
-	}
-	if err := bq.Find(&v.Bindings).Error; err != nil {
-		return nil, translate(err)
 	}
 	if showPhone && len(m.PhoneEnc) > 0 {
 		p, err := s.phones.Decrypt(m.PhoneEnc)

@@ -18,7 +18,7 @@ func (s *Store) AddOutbox(ctx context.Context, m *OutboxMessage) (fresh bool, er
 	if m.State == "" {
 		m.State = OutboxPending
 	}
-	res := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(m)
+	res := s.single(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(m)
 	if res.Error != nil {
 		return false, translate(res.Error)
 	}
@@ -37,23 +37,40 @@ func (s *Store) Outbox(ctx context.Context, id int64) (*OutboxMessage, error) {
 // returns it; claimed is false when another handler has it or it is done,
 // so a duplicate or retried task sends nothing twice.
 func (s *Store) ClaimOutbox(ctx context.Context, id int64) (m *OutboxMessage, claimed bool, err error) {
-	// The claim and the read-back commit together: if the read fails (the
-	// database went away between them), the claim is rolled back and a
-	// retry can claim the row, instead of it staying "sending" for ever.
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		// A message to a member whose part was erased is never sent,
-		// even one written after the erasure by a run that was mid-step:
-		// the claim's own update fails it instead (its guard is read once,
-		// in the update's snapshot), and it is not claimed.
-		erased := func(then, otherwise string, args ...any) clause.Expr {
-			return gorm.Expr("CASE WHEN "+erasedOutboxGuard+" THEN "+then+" ELSE "+otherwise+" END", args...)
-		}
-		res := tx.Model(&OutboxMessage{}).
+	// A message to a member whose part was erased is never sent, even one
+	// written after the erasure by a run that was mid-step: the claim's
+	// own update fails it instead (its guard is read once, in the
+	// update's snapshot), and it is not claimed.
+	erased := func(then, otherwise string, args ...any) clause.Expr {
+		return gorm.Expr("CASE WHEN "+erasedOutboxGuard+" THEN "+then+" ELSE "+otherwise+" END", args...)
+	}
+	claim := func(tx *gorm.DB, row *OutboxMessage) *gorm.DB {
+		return tx.Model(row).
 			Where("id = ? AND state = ?", id, OutboxPending).
 			Updates(map[string]any{"state": erased("?", "?", OutboxFailed, OutboxSending),
 				"attempts": erased("attempts", "attempts + 1"), "failure": erased("?", "failure", ErasedReason),
 				"last_error": erased("?", "last_error", "member erased"), "payload": erased("?", "payload", emptyPayload),
 				"updated_at": time.Now().UTC()})
+	}
+	if s.dialect == "postgres" {
+		// The claim returns the row it claimed: one statement.
+		var row OutboxMessage
+		res := claim(s.single(ctx).Clauses(clause.Returning{}), &row)
+		if res.Error != nil {
+			return nil, false, translate(res.Error)
+		}
+		if res.RowsAffected == 1 {
+			return &row, row.State == OutboxSending, nil
+		}
+		// Not pending: another handler has it, or it is done.
+		m, err := s.Outbox(ctx, id)
+		return m, false, err
+	}
+	// The claim and the read-back commit together: if the read fails (the
+	// database went away between them), the claim is rolled back and a
+	// retry can claim the row, instead of it staying "sending" for ever.
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := claim(tx, &OutboxMessage{})
 		if res.Error != nil {
 			return res.Error
 		}
@@ -105,7 +122,7 @@ func (s *Store) FailOutboxFor(ctx context.Context, id int64, failure, reason str
 }
 
 func (s *Store) moveOutbox(ctx context.Context, id int64, from string, set map[string]any) error {
-	return translate(s.db.WithContext(ctx).Model(&OutboxMessage{}).Where("id = ? AND state = ?", id, from).Updates(set).Error)
+	return translate(s.single(ctx).Model(&OutboxMessage{}).Where("id = ? AND state = ?", id, from).Updates(set).Error)
 }
 
 // PendingOutbox lists messages pending since before cutoff: saved but
@@ -144,7 +161,7 @@ type SendAttempt struct {
 // RecordSendAttempt appends an attempt to the log.
 func (s *Store) RecordSendAttempt(ctx context.Context, a *SendAttempt) error {
 	a.Error = truncate(a.Error, 500)
-	return translate(s.db.WithContext(ctx).Create(a).Error)
+	return translate(s.single(ctx).Create(a).Error)
 }
 
 // SendAttempts lists a message's attempts in order.

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/scrmgw/scrmgw/store"
 	"github.com/scrmgw/scrmgw/store/storetest"
 )
@@ -96,11 +98,23 @@ func TestOutboxClaimsOnce(t *testing.T) {
 		if err != nil || !ok || got.Attempts != 2 {
 			t.Fatalf("claim after release: ok=%v attempts=%d err=%v", ok, got.Attempts, err)
 		}
+		// The claim returns the row as stored (on PostgreSQL, the claim's
+		// own RETURNING).
+		if stored, err := s.Outbox(ctx, m.ID); err != nil || !cmp.Equal(got, stored) {
+			t.Errorf("claimed row differs from the stored one (-stored +claimed):\n%s", cmp.Diff(stored, got))
+		}
 		if err := s.FinishOutbox(ctx, m.ID, "msg-1", ""); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok, _ := s.ClaimOutbox(ctx, m.ID); ok {
-			t.Error("a sent message was claimed again")
+		again, ok, err := s.ClaimOutbox(ctx, m.ID)
+		if ok || err != nil {
+			t.Errorf("a sent message was claimed again (err %v)", err)
+		}
+		if stored, _ := s.Outbox(ctx, m.ID); !cmp.Equal(again, stored) {
+			t.Errorf("unclaimed row differs from the stored one (-stored +returned):\n%s", cmp.Diff(stored, again))
+		}
+		if _, _, err := s.ClaimOutbox(ctx, m.ID+1000); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("claiming a missing row: err = %v, want ErrNotFound", err)
 		}
 		got, _ = s.Outbox(ctx, m.ID)
 		if got.State != store.OutboxSent || got.ExternalID != "msg-1" || got.SentAt == nil {

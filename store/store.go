@@ -123,6 +123,14 @@ func (s *Store) with(tx *gorm.DB) *Store {
 	return &c
 }
 
+// single is the database for one statement that needs no transaction
+// around it (one statement is atomic by itself): gorm otherwise wraps
+// each write in BEGIN and COMMIT, two more round trips. Not for writes
+// that save associations.
+func (s *Store) single(ctx context.Context) *gorm.DB {
+	return s.db.WithContext(ctx).Session(&gorm.Session{SkipDefaultTransaction: true})
+}
+
 // Dialect is "postgres" or "sqlite".
 func (s *Store) Dialect() string { return s.dialect }
 

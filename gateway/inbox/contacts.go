@@ -155,24 +155,57 @@ func (c *Contacts) added(ctx context.Context, in *adapters.Inbound) error {
 			}
 		}
 	}
-	m, created, err := c.store.EnsureMember(ctx, nm)
-	if errors.Is(err, store.ErrConflict) && nm.Phone != "" {
+	joinedEvent := func(m *store.Member, created bool, b *store.Binding) *store.Event {
+		return &store.Event{Type: events.TypeMemberJoined, BrandID: in.Brand, MemberID: &m.ID,
+			Source: in.Channel, SourceID: in.DedupKey, OccurredAt: in.At,
+			Payload: eventPayload(map[string]string{"state": in.Attrs["state"], "guide_id": guideID(b), "new_member": fmt.Sprint(created)})}
+	}
+	var storeID string
+	if guide == nil && in.Attrs["user_id"] == "" && c.AssignInStore != nil {
+		storeID, _ = c.stateTarget(ctx, in.Attrs["state"])
+	}
+	var (
+		binding *store.Binding
+		joined  *store.Event
+		stepErr error // the binding's or the event's failure
+	)
+	// The member, their binding to the guide and member.joined in one
+	// transaction, unless a store's guide is to be assigned.
+	together := func(tx *store.Store, m *store.Member, created bool) error {
+		binding, stepErr = nil, nil
+		if guide != nil {
+			b, _, err := tx.Bind(ctx, &store.Binding{MemberID: m.ID, BrandID: in.Brand, GuideID: guide.ID, StoreID: guide.StoreID, Reason: reason})
+			if err != nil {
+				stepErr = fmt.Errorf("binding member: %w", err)
+				return stepErr
+			}
+			binding = b
+		}
+		joined = joinedEvent(m, created, binding)
+		if _, err := tx.AppendEvent(ctx, joined); err != nil {
+			stepErr = fmt.Errorf("logging member.joined: %w", err)
+			return stepErr
+		}
+		return nil
+	}
+	if storeID != "" {
+		together = nil
+	}
+	m, created, err := c.store.EnsureMemberThen(ctx, nm, together)
+	if errors.Is(err, store.ErrConflict) && stepErr == nil && nm.Phone != "" {
 		// The phone belongs to another member than the channel ids:
 		// keep the channel identity, leave the merge to an operator.
 		c.log.Warn("contact's phone belongs to another member; not attached", slog.String("channel", in.Channel))
 		nm.Phone = ""
-		m, created, err = c.store.EnsureMember(ctx, nm)
+		m, created, err = c.store.EnsureMemberThen(ctx, nm, together)
 	}
 	if err != nil {
+		if stepErr != nil {
+			return stepErr
+		}
 		return fmt.Errorf("ensuring member: %w", err)
 	}
-	var binding *store.Binding
-	if guide != nil {
-		binding, _, err = c.store.Bind(ctx, &store.Binding{MemberID: m.ID, BrandID: in.Brand, GuideID: guide.ID, StoreID: guide.StoreID, Reason: reason})
-		if err != nil {
-			return fmt.Errorf("binding member: %w", err)
-		}
-	} else if storeID, _ := c.stateTarget(ctx, in.Attrs["state"]); storeID != "" && in.Attrs["user_id"] == "" && c.AssignInStore != nil {
+	if storeID != "" {
 		// A store's code on a channel without guides: a guide of the
 		// store with room takes them.
 		if binding, err = c.AssignInStore(ctx, m.ID, in.Brand, storeID); err != nil {
@@ -181,12 +214,10 @@ func (c *Contacts) added(ctx context.Context, in *adapters.Inbound) error {
 		if binding == nil {
 			c.log.Info("no guide of the store in the contact's state can take them", slog.Int64("member_id", m.ID), slog.String("store_id", storeID))
 		}
-	}
-	joined := &store.Event{Type: events.TypeMemberJoined, BrandID: in.Brand, MemberID: &m.ID,
-		Source: in.Channel, SourceID: in.DedupKey, OccurredAt: in.At,
-		Payload: eventPayload(map[string]string{"state": in.Attrs["state"], "guide_id": guideID(binding), "new_member": fmt.Sprint(created)})}
-	if _, err := c.store.AppendEvent(ctx, joined); err != nil {
-		return fmt.Errorf("logging member.joined: %w", err)
+		joined = joinedEvent(m, created, binding)
+		if _, err := c.store.AppendEvent(ctx, joined); err != nil {
+			return fmt.Errorf("logging member.joined: %w", err)
+		}
 	}
 	// The welcome first: its code expires in 20 seconds.
 	if code := in.Attrs["welcome_code"]; code != "" && c.welcomer != nil {

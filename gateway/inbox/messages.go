@@ -52,7 +52,8 @@ func (m *Messages) handle(ctx context.Context, in *adapters.Inbound) error {
 		memberID = v.ID
 	}
 	replies, err := m.bot.Handle(ctx, &bots.Message{Channel: in.Channel, From: in.From, SenderID: in.SenderID, Brand: in.Brand,
-		Text: in.Text, Location: in.Location, ReplyTo: in.ReplyTo, ConversationID: in.ConversationID, DedupKey: in.DedupKey})
+		Text: in.Text, Location: in.Location, ReplyTo: in.ReplyTo, ConversationID: in.ConversationID, DedupKey: in.DedupKey,
+		Member: v})
 	if err != nil {
 		return fmt.Errorf("bot: %w", err)
 	}

@@ -129,8 +129,10 @@ func (p *Processor) handle(ctx context.Context, in *adapters.Inbound) error {
 		}
 	}
 	// Before the handlers (a workflow they start may send at once) and
-	// after them (they may have made the sender a member).
-	if err := p.touch(ctx, in); err != nil {
+	// after them (they may have made the sender a member), unless it
+	// moved the time before them: then it is recorded.
+	moved, err := p.touch(ctx, in)
+	if err != nil {
 		return err
 	}
 	matched := false
@@ -145,18 +147,24 @@ func (p *Processor) handle(ctx context.Context, in *adapters.Inbound) error {
 	if !matched {
 		p.log.Debug("no handler for inbound", slog.String("channel", in.Channel), slog.String("kind", in.Kind), slog.String("event", in.Event))
 	}
-	return p.touch(ctx, in)
+	if moved {
+		return nil
+	}
+	_, err = p.touch(ctx, in)
+	return err
 }
 
 // touch records that a member wrote or did something on the channel (any
 // delivery from a member but their leaving): the windows some channels
 // send in (adapters.Spec.Window) run from it.
-func (p *Processor) touch(ctx context.Context, in *adapters.Inbound) error {
+// It reports whether it moved the identity's time.
+func (p *Processor) touch(ctx context.Context, in *adapters.Inbound) (bool, error) {
 	if in.From != adapters.PartyMember || in.Event == EventContactRemoved {
-		return nil
+		return false, nil
 	}
-	if err := p.store.TouchIdentity(ctx, in.Channel, in.SenderID, in.At); err != nil {
-		return fmt.Errorf("recording the member's last message: %w", err)
+	moved, err := p.store.TouchIdentityMoved(ctx, in.Channel, in.SenderID, in.At)
+	if err != nil {
+		return false, fmt.Errorf("recording the member's last message: %w", err)
 	}
-	return nil
+	return moved, nil
 }
