@@ -102,6 +102,20 @@ type Source struct {
 	Keys  [][]byte
 }
 
+// NewSource is the source id of brand whose signatures verify with any
+// of secrets (whsec_ secrets, as DecodeSecret takes them).
+func NewSource(id, brand string, secrets []string) (Source, error) {
+	src := Source{ID: id, Brand: brand}
+	for _, sec := range secrets {
+		key, err := DecodeSecret(sec)
+		if err != nil {
+			return Source{}, fmt.Errorf("event source %q: %w", id, err)
+		}
+		src.Keys = append(src.Keys, key)
+	}
+	return src, nil
+}
+
 // Sources lists the active event sources.
 type Sources func(ctx context.Context) ([]Source, error)
 

@@ -304,13 +304,9 @@ func (a *App) eventSources(ctx context.Context) ([]webhook.Source, error) {
 	}
 	out := make([]webhook.Source, 0, len(srcs))
 	for _, s := range srcs {
-		src := webhook.Source{ID: s.ID, Brand: s.BrandID}
-		for _, sec := range s.Secrets {
-			key, err := webhook.DecodeSecret(sec)
-			if err != nil {
-				return nil, fmt.Errorf("event source %q: %w", s.ID, err)
-			}
-			src.Keys = append(src.Keys, key)
+		src, err := webhook.NewSource(s.ID, s.BrandID, s.Secrets)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, src)
 	}
