@@ -14,6 +14,11 @@
 //	gateway/audit      the audit trail's buffered batch writer; tokens' last use
 //	gateway/membercode the member code shown at the till: rotating codes, links to the code page, barcodes
 //	gateway/storepage  the pages members open on their phones: the store page (/m/stores), the member code page
+//	gateway/groups     customer groups (WeCom 客户群) and messages to them through their owners, checked at the channel
+//	gateway/links      acquisition links (WeCom 获客链接) per store or guide, and their quota warnings
+//	gateway/tags       members' tags and the channels' own tags in step both ways, resync
+//	gateway/moments    content for guides to post on their Moments (朋友圈), and who posted it
+//	gateway/sharelink  the signed tokens of guides' share links to the brand's shop (云店)
 //
 // Who may import whom (floors_test.go holds the code to it): floors, top
 // to bottom; a package imports only packages on floors below its own
@@ -23,10 +28,10 @@
 //	1  cmd/scrmgw (flags, subcommands), cmd/scrmgw/internal/app (wiring, run loops)
 //	2  gateway/console
 //	3  gateway/api, gateway/importer, gateway/httpserve, gateway/storepage
-//	4  gateway/commerce
+//	4  gateway/commerce, gateway/groups, gateway/links
 //	5  gateway/inbox
-//	6  gateway/outbox, gateway/ledger, gateway/assign, bots, workflows/engine
-//	7  gateway/queue, gateway/audit, gateway/membercode, workflows, adapters/wecom, adapters/dingtalk, adapters/webhook, adapters/wechatoa
+//	6  gateway/outbox, gateway/ledger, gateway/assign, gateway/tags, gateway/moments, bots, workflows/engine
+//	7  gateway/queue, gateway/audit, gateway/membercode, gateway/sharelink, workflows, adapters/wecom, adapters/dingtalk, adapters/webhook, adapters/wechatoa
 //	8  adapters, templates, store (store/geo)
 //	9  events (the event types and the commerce event schema; imports nothing of scrmgw)
 //
