@@ -246,8 +246,8 @@ func runCampaign(ctx context.Context, c campaignConfig) (*campaignResult, error)
 			return nil, ctx.Err()
 		}
 		if time.Now().After(deadline) {
-			res.problem("after %s: %d runs (%d not ended), %d outbox rows sent, %d pending or sending, %d tasks at WeCom",
-				c.Timeout, runs, active, sent, open, len(fake.MsgTemplates()))
+			res.problem("after %s: %d runs (%d not ended), %d outbox rows sent, %d pending or sending (%s), %d tasks at WeCom",
+				c.Timeout, runs, active, sent, open, openRows(ctx, conn), len(fake.MsgTemplates()))
 			break
 		}
 		if time.Since(progress) > 10*time.Second {
@@ -457,4 +457,25 @@ func wecomEnv(fake *wecomfake.Server) []string {
 		"SCRMGW_WECOM_BRAND=acme",
 		"SCRMGW_WECOM_MAX_CLOCK_SKEW=10m",
 	}
+}
+
+// openRows says what the outbox rows still pending or sending are: by
+// state, kind and the first letters of the recipient.
+func openRows(ctx context.Context, conn *pgx.Conn) string {
+	rows, err := conn.Query(ctx, `SELECT state, kind, left(recipient, 6), count(*) FROM outbox_messages
+		WHERE state IN ('pending', 'sending') GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 8`)
+	if err != nil {
+		return err.Error()
+	}
+	defer rows.Close()
+	var parts []string
+	for rows.Next() {
+		var state, kind, to string
+		var n int
+		if err := rows.Scan(&state, &kind, &to, &n); err != nil {
+			return err.Error()
+		}
+		parts = append(parts, fmt.Sprintf("%d %s %s to %s…", n, state, kind, to))
+	}
+	return strings.Join(parts, ", ")
 }
