@@ -119,3 +119,20 @@ func (s *Store) GuideBoardTotals(ctx context.Context, brand, storeID string, now
 	}).Scan(&out).Error
 	return out, translate(err)
 }
+
+// GuideNames returns the names of the guides of ids (those that exist),
+// by id.
+func (s *Store) GuideNames(ctx context.Context, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []struct{ ID, Name string }
+	if err := s.db.WithContext(ctx).Model(&Guide{}).Select("id, name").Where("id IN ?", ids).Scan(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	for _, r := range rows {
+		out[r.ID] = r.Name
+	}
+	return out, nil
+}

@@ -144,6 +144,9 @@ func TestGuideBoard(t *testing.T) {
 		if tot.Guides != n/2 || tot.Open != 3 || tot.Overdue != 2 {
 			t.Errorf("sh-1 totals %+v, want 125 guides, 3 open, 2 overdue", tot)
 		}
+		if names, err := s.GuideNames(ctx, []string{"g-250", "z-guide", "nobody"}); err != nil || len(names) != 2 || names["g-250"] != "N001" || names["z-guide"] != "Z" {
+			t.Errorf("GuideNames = %v, %v", names, err)
+		}
 		if _, err := s.GuideBoard(ctx, store.GuideBoardQuery{Brand: "acme", Month: "2026-11", Now: now, Sort: "id"}); err == nil {
 			t.Error("sort id accepted")
 		}
