@@ -67,13 +67,16 @@ func (s *Store) guideBoardWith(storeID string) string {
 }
 
 // GuideBoard returns one page of the guides board, sorted in the database
-// over all of the brand's (or store's) guides.
-func (s *Store) GuideBoard(ctx context.Context, q GuideBoardQuery) ([]GuideBoardRow, error) {
+// over all of the brand's (or store's) guides, and the totals of them all
+// (read with the page's rows in one statement; by GuideBoardTotals when
+// the page is past the end).
+func (s *Store) GuideBoard(ctx context.Context, q GuideBoardQuery) ([]GuideBoardRow, GuideBoardTotals, error) {
+	var totals GuideBoardTotals
 	if q.Brand == "" {
-		return nil, invalid("brand", "a brand is required")
+		return nil, totals, invalid("brand", "a brand is required")
 	}
 	if !ValidMonth(q.Month) {
-		return nil, invalid("period", "want a month YYYY-MM, got %q", q.Month)
+		return nil, totals, invalid("period", "want a month YYYY-MM, got %q", q.Month)
 	}
 	order := map[string]string{
 		GuideBoardOverdue: "overdue DESC, open DESC",
@@ -82,7 +85,7 @@ func (s *Store) GuideBoard(ctx context.Context, q GuideBoardQuery) ([]GuideBoard
 		GuideBoardName:    "name",
 	}[q.Sort]
 	if order == "" {
-		return nil, invalid("sort", "want overdue, load, points or name, got %q", q.Sort)
+		return nil, totals, invalid("sort", "want overdue, load, points or name, got %q", q.Sort)
 	}
 	sql := s.guideBoardWith(q.StoreID) + `,
 		p AS (SELECT guide_id, points, RANK() OVER (ORDER BY points DESC) AS place
@@ -93,14 +96,38 @@ func (s *Store) GuideBoard(ctx context.Context, q GuideBoardQuery) ([]GuideBoard
 			CASE WHEN bg.capacity <= 0 THEN 0 WHEN bg.bound_count >= bg.capacity THEN 100 ELSE bg.bound_count * 100 / bg.capacity END AS load,
 			COALESCE(p.place, 0) AS rank
 			FROM bg LEFT JOIN t ON t.guide_id = bg.id LEFT JOIN p ON p.guide_id = bg.id)
-		SELECT id, name, store_id, active, left_at, capacity, bound, open, overdue, points, rank
+		SELECT id, name, store_id, active, left_at, capacity, bound, open, overdue, points, rank,
+			COUNT(*) OVER () AS total_guides, SUM(bound) OVER () AS total_bound, SUM(capacity) OVER () AS total_capacity,
+			SUM(open) OVER () AS total_open, SUM(overdue) OVER () AS total_overdue
 		FROM b ORDER BY ` + order + `, id LIMIT @limit OFFSET @offset`
-	var out []GuideBoardRow
+	var rows []struct {
+		ID, Name, StoreID                                               string
+		Active                                                          bool
+		LeftAt                                                          *time.Time
+		Capacity, Bound                                                 int
+		Open, Overdue, Points                                           int64
+		Rank                                                            int
+		TotalGuides, TotalBound, TotalCapacity, TotalOpen, TotalOverdue int64
+	}
 	err := s.db.WithContext(ctx).Raw(sql, map[string]any{
 		"brand": q.Brand, "store": q.StoreID, "month": q.Month, "now": utc(q.Now), "open": GuideTaskOpen,
 		"limit": Page{Limit: q.Limit}.limit(), "offset": max(0, q.Offset),
-	}).Scan(&out).Error
-	return out, translate(err)
+	}).Scan(&rows).Error
+	if err != nil {
+		return nil, totals, translate(err)
+	}
+	if len(rows) == 0 {
+		totals, err = s.GuideBoardTotals(ctx, q.Brand, q.StoreID, q.Now)
+		return nil, totals, err
+	}
+	out := make([]GuideBoardRow, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, GuideBoardRow{ID: r.ID, Name: r.Name, StoreID: r.StoreID, Active: r.Active, LeftAt: r.LeftAt,
+			Capacity: r.Capacity, Bound: r.Bound, Open: r.Open, Overdue: r.Overdue, Points: r.Points, Rank: r.Rank})
+	}
+	r := rows[0]
+	totals = GuideBoardTotals{Guides: r.TotalGuides, Bound: r.TotalBound, Capacity: r.TotalCapacity, Open: r.TotalOpen, Overdue: r.TotalOverdue}
+	return out, totals, nil
 }
 
 // GuideBoardTotals sums the guides board over all of the brand's (or

@@ -69,8 +69,13 @@ func TestGuideBoard(t *testing.T) {
 
 		board := func(sort, storeID string, offset int) []store.GuideBoardRow {
 			t.Helper()
-			rows, err := s.GuideBoard(ctx, store.GuideBoardQuery{Brand: "acme", StoreID: storeID, Month: "2026-11", Now: now, Sort: sort, Offset: offset, Limit: 100})
+			rows, totals, err := s.GuideBoard(ctx, store.GuideBoardQuery{Brand: "acme", StoreID: storeID, Month: "2026-11", Now: now, Sort: sort, Offset: offset, Limit: 100})
 			must(err)
+			// The totals read with the page are those of all the guides,
+			// past the end too.
+			if want, err := s.GuideBoardTotals(ctx, "acme", storeID, now); err != nil || totals != want {
+				t.Errorf("%s page at %d: totals %+v, want %+v (%v)", sort, offset, totals, want, err)
+			}
 			return rows
 		}
 		ids := func(rows []store.GuideBoardRow, k int) []string {
@@ -147,7 +152,7 @@ func TestGuideBoard(t *testing.T) {
 		if names, err := s.GuideNames(ctx, []string{"g-250", "z-guide", "nobody"}); err != nil || len(names) != 2 || names["g-250"] != "N001" || names["z-guide"] != "Z" {
 			t.Errorf("GuideNames = %v, %v", names, err)
 		}
-		if _, err := s.GuideBoard(ctx, store.GuideBoardQuery{Brand: "acme", Month: "2026-11", Now: now, Sort: "id"}); err == nil {
+		if _, _, err := s.GuideBoard(ctx, store.GuideBoardQuery{Brand: "acme", Month: "2026-11", Now: now, Sort: "id"}); err == nil {
 			t.Error("sort id accepted")
 		}
 	})

@@ -163,22 +163,17 @@ func (c *Console) guidesPage(ctx *gin.Context) {
 		loc = shownZone
 	}
 	d.Month, _ = api.Period(api.PeriodThisMonth, now, loc)
-	// The totals of all the brand's (or store's) guides in one query, the
-	// page's rows sorted over all of them in another: a brand may have
-	// 12,000 guides.
-	totals, err := c.o.Store.GuideBoardTotals(rctx, brand, d.Store, now)
-	if err != nil {
-		c.fail(ctx, err)
-		return
-	}
-	d.Count, d.Bound, d.Capacity, d.OpenTasks, d.Late = totals.Guides, totals.Bound, totals.Capacity, totals.Open, totals.Overdue
+	// The page's rows sorted over all the brand's (or store's) guides,
+	// with the totals of them all, in one query: a brand may have 12,000
+	// guides.
 	offset := (d.Page - 1) * guidesPageSize
-	board, err := c.o.Store.GuideBoard(rctx, store.GuideBoardQuery{Brand: brand, StoreID: d.Store, Month: d.Month, Now: now,
+	board, totals, err := c.o.Store.GuideBoard(rctx, store.GuideBoardQuery{Brand: brand, StoreID: d.Store, Month: d.Month, Now: now,
 		Sort: d.Sort, Offset: offset, Limit: guidesPageSize})
 	if err != nil {
 		c.fail(ctx, err)
 		return
 	}
+	d.Count, d.Bound, d.Capacity, d.OpenTasks, d.Late = totals.Guides, totals.Bound, totals.Capacity, totals.Open, totals.Overdue
 	for _, g := range board {
 		d.Rows = append(d.Rows, guideRow{ID: g.ID, Name: g.Name, StoreID: g.StoreID, StoreName: names[g.StoreID], Active: g.Active && g.LeftAt == nil,
 			Capacity: g.Capacity, Bound: g.Bound, Open: g.Open, Overdue: g.Overdue, Points: g.Points, Rank: g.Rank})
