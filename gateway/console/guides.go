@@ -1,11 +1,10 @@
 package console
 
 import (
-	"cmp"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -52,12 +51,12 @@ func (c *Console) brandNamed(ctx *gin.Context, want string, required bool) (bran
 	return brand, brands, true
 }
 
-// Sort orders of the guides page.
+// Sort orders of the guides page (sorted in the database: store.GuideBoard).
 const (
-	sortOverdue = "overdue"
-	sortLoad    = "load"
-	sortPoints  = "points"
-	sortName    = "name"
+	sortOverdue = store.GuideBoardOverdue
+	sortLoad    = store.GuideBoardLoad
+	sortPoints  = store.GuideBoardPoints
+	sortName    = store.GuideBoardName
 )
 
 type guideRow struct {
@@ -104,19 +103,33 @@ type guidesData struct {
 	// Members links guides and tasks to the members pages (the token
 	// may use the members route group).
 	Members bool
-	// Totals over the rows.
-	Bound, Capacity     int
-	OpenTasks, Late     int64
-	OverdueLimitReached bool
-	SortLinks           []option
+	// Totals over all the brand's (or store's) guides, not only the
+	// page's: Count guides.
+	Count, Bound, Capacity int64
+	OpenTasks, Late        int64
+	OverdueLimitReached    bool
+	SortLinks              []option
+	// Page is the page shown (1 the first), From and To its rows' places
+	// (1-based, 0 when it has none); Prev and Next link the pages around
+	// it with the same sort, store and brand.
+	Page, From, To int
+	Prev, Next     string
 }
+
+// guidesPageSize is how many guides a page of the guides page shows;
+// maxGuidesPage bounds ?page= (a million guides).
+const (
+	guidesPageSize = 100
+	maxGuidesPage  = 10000
+)
 
 // overdueLimit bounds the overdue list.
 const overdueLimit = 200
 
 // guidesPage shows a brand's guides: load and capacity, members bound,
-// open and overdue tasks, points this month (the leaderboard), with the
-// overdue tasks listed: GET /console/guides?brand=&store=&sort=.
+// open and overdue tasks, points this month (the leaderboard), 100 a page
+// sorted in the database over all of them, with the overdue tasks
+// listed: GET /console/guides?brand=&store=&sort=&page=.
 func (c *Console) guidesPage(ctx *gin.Context) {
 	brand, brands, ok := c.pageBrand(ctx)
 	if !ok {
@@ -141,61 +154,33 @@ func (c *Console) guidesPage(ctx *gin.Context) {
 	if !ok {
 		return
 	}
-	guides, err := c.o.Store.Guides(rctx, brand, d.Store, store.Page{Limit: 1000})
-	if err != nil {
-		c.fail(ctx, err)
-		return
+	d.Page = 1
+	if n, err := strconv.Atoi(ctx.Query("page")); err == nil && n > 1 {
+		d.Page = min(n, maxGuidesPage)
 	}
 	loc := c.o.LedgerZone
 	if loc == nil {
 		loc = shownZone
 	}
 	d.Month, _ = api.Period(api.PeriodThisMonth, now, loc)
-	board, err := c.o.Store.Leaderboard(rctx, store.LeaderboardQuery{Brand: brand, Month: d.Month, Limit: 1000})
+	// The page's rows sorted over all the brand's (or store's) guides,
+	// with the totals of them all, in one query: a brand may have 12,000
+	// guides.
+	offset := (d.Page - 1) * guidesPageSize
+	board, totals, err := c.o.Store.GuideBoard(rctx, store.GuideBoardQuery{Brand: brand, StoreID: d.Store, Month: d.Month, Now: now,
+		Sort: d.Sort, Offset: offset, Limit: guidesPageSize})
 	if err != nil {
 		c.fail(ctx, err)
 		return
 	}
-	places := map[string]store.LeaderboardRow{}
-	for _, b := range board {
-		places[b.GuideID] = b
+	d.Count, d.Bound, d.Capacity, d.OpenTasks, d.Late = totals.Guides, totals.Bound, totals.Capacity, totals.Open, totals.Overdue
+	for _, g := range board {
+		d.Rows = append(d.Rows, guideRow{ID: g.ID, Name: g.Name, StoreID: g.StoreID, StoreName: names[g.StoreID], Active: g.Active && g.LeftAt == nil,
+			Capacity: g.Capacity, Bound: g.Bound, Open: g.Open, Overdue: g.Overdue, Points: g.Points, Rank: g.Rank})
 	}
-	var counts map[string]store.GuideTaskCount
-	if d.Tasks {
-		if counts, err = c.o.Store.BrandGuideTaskCounts(rctx, brand, now); err != nil {
-			c.fail(ctx, err)
-			return
-		}
+	if len(d.Rows) > 0 {
+		d.From, d.To = offset+1, offset+len(d.Rows)
 	}
-	for _, g := range guides {
-		r := guideRow{ID: g.ID, Name: g.Name, StoreID: g.StoreID, StoreName: names[g.StoreID], Active: g.Active && g.LeftAt == nil,
-			Capacity: g.Capacity, Bound: g.BoundCount}
-		if n, ok := counts[g.ID]; ok {
-			r.Open, r.Overdue = n.Open+n.Overdue, n.Overdue
-		}
-		if b, ok := places[g.ID]; ok {
-			r.Points, r.Rank = b.Points, b.Rank
-		}
-		d.Rows = append(d.Rows, r)
-		d.Bound += r.Bound
-		d.Capacity += r.Capacity
-		d.OpenTasks += r.Open
-		d.Late += r.Overdue
-	}
-	slices.SortStableFunc(d.Rows, func(a, b guideRow) int {
-		switch d.Sort {
-		case sortOverdue:
-			if c := cmp.Compare(b.Overdue, a.Overdue); c != 0 {
-				return c
-			}
-			return cmp.Compare(b.Open, a.Open)
-		case sortLoad:
-			return cmp.Compare(b.LoadPercent(), a.LoadPercent())
-		case sortPoints:
-			return cmp.Compare(b.Points, a.Points)
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
 	if d.Tasks {
 		tasks, err := c.o.Store.OverdueGuideTasks(rctx, brand, d.Store, now, overdueLimit)
 		if err != nil {
@@ -203,9 +188,16 @@ func (c *Console) guidesPage(ctx *gin.Context) {
 			return
 		}
 		d.OverdueLimitReached = len(tasks) == overdueLimit
-		gname := map[string]string{}
-		for _, g := range guides {
-			gname[g.ID] = g.Name
+		var ids []string
+		for _, t := range tasks {
+			if !slices.Contains(ids, t.GuideID) {
+				ids = append(ids, t.GuideID)
+			}
+		}
+		gname, err := c.o.Store.GuideNames(rctx, ids)
+		if err != nil {
+			c.fail(ctx, err)
+			return
 		}
 		lang := language(ctx.Request)
 		for _, t := range tasks {
@@ -216,18 +208,30 @@ func (c *Console) guidesPage(ctx *gin.Context) {
 			d.Overdue = append(d.Overdue, overdueTask{GuideTask: t, GuideName: name, Late: lateness(now.Sub(t.DueAt), lang)})
 		}
 	}
-	for _, s := range []string{sortOverdue, sortLoad, sortPoints, sortName} {
-		if s == sortOverdue && !d.Tasks {
-			continue
-		}
-		q := url.Values{"sort": {s}}
+	link := func(sort string, page int) string {
+		q := url.Values{"sort": {sort}}
 		if d.Admin {
 			q.Set("brand", brand)
 		}
 		if d.Store != "" {
 			q.Set("store", d.Store)
 		}
-		d.SortLinks = append(d.SortLinks, option{s, Path + "/guides?" + q.Encode()})
+		if page > 1 {
+			q.Set("page", strconv.Itoa(page))
+		}
+		return Path + "/guides?" + q.Encode()
+	}
+	for _, s := range []string{sortOverdue, sortLoad, sortPoints, sortName} {
+		if s == sortOverdue && !d.Tasks {
+			continue
+		}
+		d.SortLinks = append(d.SortLinks, option{s, link(s, 1)})
+	}
+	if d.Page > 1 {
+		d.Prev = link(d.Sort, min(d.Page-1, int((d.Count+guidesPageSize-1)/guidesPageSize)))
+	}
+	if int64(offset+len(d.Rows)) < d.Count && len(d.Rows) == guidesPageSize {
+		d.Next = link(d.Sort, d.Page+1)
 	}
 	c.render(ctx, http.StatusOK, "guides", "guides.title", "/guides", d)
 }

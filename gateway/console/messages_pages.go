@@ -12,10 +12,11 @@ var pageMessages = map[string]map[string]string{
 		"message.back_to": "Back to %s",
 		"message.sign_in": "Sign in",
 
-		"pager.next":  "Next page →",
-		"pager.older": "Older →",
-		"pager.first": "← First page",
-		"pager.shown": "%d shown",
+		"pager.next":     "Next page →",
+		"pager.older":    "Older →",
+		"pager.first":    "← First page",
+		"pager.previous": "← Previous page",
+		"pager.shown":    "%d shown",
 
 		"members.title":         "Members",
 		"members.lead":          "Find a member by phone, CRM id or name, or list those bound to a store or a guide; open one to see what this brand holds about them.",
@@ -221,10 +222,11 @@ var pageMessages = map[string]map[string]string{
 		"message.back_to": "返回%s",
 		"message.sign_in": "登录",
 
-		"pager.next":  "下一页 →",
-		"pager.older": "更早 →",
-		"pager.first": "← 第一页",
-		"pager.shown": "显示 %d 条",
+		"pager.next":     "下一页 →",
+		"pager.older":    "更早 →",
+		"pager.first":    "← 第一页",
+		"pager.previous": "← 上一页",
+		"pager.shown":    "显示 %d 条",
 
 		"members.title":         "会员",
 		"members.lead":          "按手机号、CRM 编号或姓名查找会员，或列出某门店、某导购名下的会员；打开会员可查看本品牌保存的全部信息。",
