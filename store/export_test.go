@@ -5,16 +5,10 @@ import (
 	"strings"
 )
 
-// UndoSendOutcomes drops what migration 0015_send_outcomes adds (and
-// 0042_funnel_counts, whose triggers read its columns) and
-// forgets that they were applied: the schema of a database migrated
-// before them, for a test to migrate again.
+// UndoSendOutcomes drops what migration 0015_send_outcomes adds and
+// forgets that it was applied: the schema of a database migrated before
+// it, for a test to migrate again.
 func UndoSendOutcomes(s *Store) error {
-	// The funnel counters' triggers (0041) read those columns: a
-	// database before 0015 has no counters either.
-	if err := UndoFunnelCounts(s); err != nil {
-		return err
-	}
 	m := s.db.Migrator()
 	for _, c := range []struct {
 		model any
@@ -118,7 +112,7 @@ func LiveAudienceRows(s *Store, session int64) ([]LiveAudience, error) {
 	return out, err
 }
 
-// UndoFunnelCounts drops what migration 0042_funnel_counts
+// UndoFunnelCounts drops what migration 0041_s8console_funnel_counts
 // makes (the counters and their triggers) and forgets that it was
 // applied: a database migrated before it, for a test to migrate again.
 func UndoFunnelCounts(s *Store) error {
@@ -140,13 +134,5 @@ func UndoFunnelCounts(s *Store) error {
 			return fmt.Errorf("%s: %w", stmt, err)
 		}
 	}
-	return s.db.Where("id = ?", "0042_funnel_counts").Delete(&schemaMigration{}).Error
-}
-
-// ByQueries is s reading member views a table at a time, as on SQLite
-// (PostgreSQL's lookups read them in one statement), to compare the two.
-func ByQueries(s *Store) *Store {
-	c := *s
-	c.dialect = ""
-	return &c
+	return s.db.Where("id = ?", "0041_s8console_funnel_counts").Delete(&schemaMigration{}).Error
 }
