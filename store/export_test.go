@@ -112,27 +112,10 @@ func LiveAudienceRows(s *Store, session int64) ([]LiveAudience, error) {
 	return out, err
 }
 
-// UndoFunnelCounts drops what migration 0041_s8console_funnel_counts
-// makes (the counters and their triggers) and forgets that it was
-// applied: a database migrated before it, for a test to migrate again.
-func UndoFunnelCounts(s *Store) error {
-	var stmts []string
-	if s.dialect == "postgres" {
-		for _, tr := range []string{"funnel_runs_ins ON workflow_runs", "funnel_runs_upd ON workflow_runs", "funnel_steps_ins ON run_steps",
-			"funnel_steps_upd ON run_steps", "funnel_outbox_ins ON outbox_messages", "funnel_outbox_upd ON outbox_messages"} {
-			stmts = append(stmts, "DROP TRIGGER "+tr)
-		}
-	} else {
-		for _, tr := range []string{"funnel_runs_ins", "funnel_runs_del", "funnel_runs_upd", "funnel_steps_ins", "funnel_steps_del",
-			"funnel_steps_upd", "funnel_outbox_ins", "funnel_outbox_del", "funnel_outbox_upd"} {
-			stmts = append(stmts, "DROP TRIGGER "+tr)
-		}
-	}
-	stmts = append(stmts, "DROP TABLE funnel_run_counts", "DROP TABLE funnel_step_counts")
-	for _, stmt := range stmts {
-		if err := s.db.Exec(stmt).Error; err != nil {
-			return fmt.Errorf("%s: %w", stmt, err)
-		}
-	}
-	return s.db.Where("id = ?", "0041_s8console_funnel_counts").Delete(&schemaMigration{}).Error
+// ByQueries is s reading member views a table at a time, as on SQLite
+// (PostgreSQL's lookups read them in one statement), to compare the two.
+func ByQueries(s *Store) *Store {
+	c := *s
+	c.dialect = ""
+	return &c
 }

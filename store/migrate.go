@@ -133,9 +133,6 @@ var migrations = []migration{
 	// earlier attempt's answer was lost asks the channel first. Whose
 	// task it was and whether the owner sent it.
 	{id: "0041_group_send_attempts", up: migrateGroupSendAttempts},
-	// Per-day funnel counters kept by triggers in the writes they count:
-	// the brand-wide funnel and the workflow list at millions of runs.
-	{id: "0042_funnel_counts", up: migrateFunnelCounts},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

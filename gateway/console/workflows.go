@@ -25,9 +25,8 @@ const (
 	stateRetired  = "retired"
 )
 
-// activityDays is the period of the list's entered and converted:
-// whole days in shownZone, today included.
-const activityDays = 7
+// activityWindow is the period of the list's entered and converted.
+const activityWindow = 7 * 24 * time.Hour
 
 type workflowRow struct {
 	Brand, Name, Version, Trigger, State string
@@ -53,9 +52,7 @@ func (c *Console) workflowList(ctx *gin.Context) {
 		c.fail(ctx, err)
 		return
 	}
-	today := c.o.Now().In(shownZone)
-	since := time.Date(today.Year(), today.Month(), today.Day()-(activityDays-1), 0, 0, 0, 0, shownZone)
-	act, err := c.o.Store.WorkflowActivities(ctx.Request.Context(), p.Brand, since)
+	act, err := c.o.Store.WorkflowActivities(ctx.Request.Context(), p.Brand, c.o.Now().Add(-activityWindow))
 	if err != nil {
 		c.fail(ctx, err)
 		return
