@@ -140,25 +140,6 @@ func migrateFunnel(tx *gorm.DB) error {
 	return nil
 }
 
-// BrandGuideTaskCounts counts the open tasks of a brand's guides as
-// GuideTaskCounts does a store's (Open: due at or after now; Overdue: due
-// before), by guide; guides without open tasks are left out, and Name and
-// Done are not filled in.
-func (s *Store) BrandGuideTaskCounts(ctx context.Context, brand string, now time.Time) (map[string]GuideTaskCount, error) {
-	var rows []GuideTaskCount
-	err := s.db.WithContext(ctx).Model(&GuideTask{}).
-		Select("guide_id, SUM(CASE WHEN due_at >= ? THEN 1 ELSE 0 END) AS open, SUM(CASE WHEN due_at < ? THEN 1 ELSE 0 END) AS overdue", utc(now), utc(now)).
-		Where("brand_id = ? AND state = ?", brand, GuideTaskOpen).Group("guide_id").Scan(&rows).Error
-	if err != nil {
-		return nil, translate(err)
-	}
-	out := make(map[string]GuideTaskCount, len(rows))
-	for _, r := range rows {
-		out[r.GuideID] = r
-	}
-	return out, nil
-}
-
 // OverdueGuideTasks lists a brand's open tasks due before now, the
 // longest overdue first, of the guides of storeID when it is set; at
 // most limit (1000).
