@@ -45,6 +45,12 @@ type MemberFixture struct {
 	StoreTimeZone string `json:"store_time_zone"`
 	// Unsubscribed lists the channels (or "*") the member left.
 	Unsubscribed []string `json:"unsubscribed"`
+	// LastInboundAt is when the member last wrote on Channel (zero:
+	// never). A channel that sends freely only for a while after that
+	// (adapters.Spec.Window, WeChat's 48 hours) sends a template message
+	// outside it, or nothing; a message.received event on Channel
+	// during the dry run moves it.
+	LastInboundAt time.Time `json:"last_inbound_at"`
 	Locale       string   `json:"locale"`
 	BrandName    string   `json:"brand_name"`
 }
@@ -397,7 +403,15 @@ func (s *sim) send(step *workflows.Step) (string, bool) {
 		return step.Next, false
 	}
 	rules := &s.wf.SendRules
+	sp, _ := s.spec(channel)
+	outside := false
 	for range 30 {
+		// The engine looks at the window each time the step runs, before
+		// its send rules hold it.
+		if outside = !sp.InWindow(s.m.LastInboundAt, s.now); outside && !slices.Contains(sp.OutsideKinds, adapters.KindTemplate) {
+			s.record(step.ID, step.Kind, "member has not written on "+channel+" within "+sp.Window.String()+": nothing sent")
+			return step.Next, false
+		}
 		if snd.Priority != workflows.PriorityHigh {
 			if at, held := holdUntil(rules, s.now, s.loc, spread(s.m.ID, s.opts.SpreadWindow)); held {
 				s.record(step.ID, step.Kind, "held by the send rules until "+at.In(s.loc).Format(time.DateTime))
@@ -464,24 +478,37 @@ func (s *sim) send(step *workflows.Step) (string, bool) {
 	if snd.Via == workflows.ViaGuide {
 		decision += " through guide " + orWord(s.m.GuideName, s.m.GuideID) + " (a task asks them to confirm)"
 	}
+	if outside {
+		decision += " as a template message (the member has not written on " + channel + " within " + sp.Window.String() + ")"
+	}
 	e := s.record(step.ID, step.Kind, decision)
 	e.Channel, e.Message = channel, msg
-	e.Request, e.RequestError = s.preview(step, snd, channel, msg)
+	e.Request, e.RequestError = s.preview(step, snd, channel, msg, outside)
 	return step.Next, false
+}
+
+// spec returns the channel's spec, if the dry run has it.
+func (s *sim) spec(channel string) (adapters.Spec, bool) {
+	i := slices.IndexFunc(s.opts.Specs, func(sp adapters.Spec) bool { return sp.Name == channel })
+	if i < 0 {
+		return adapters.Spec{}, false
+	}
+	return s.opts.Specs[i], true
 }
 
 // throughGuide reports whether channel reaches a member only through
 // their guide.
 func (s *sim) throughGuide(channel string) bool {
-	i := slices.IndexFunc(s.opts.Specs, func(sp adapters.Spec) bool { return sp.Name == channel })
-	return i >= 0 && s.opts.Specs[i].ThroughGuide
+	sp, _ := s.spec(channel)
+	return sp.ThroughGuide
 }
 
 // preview asks the channel's spec for the request that sends msg, as the
-// engine would hand it over (see Engine's send).
-func (s *sim) preview(step *workflows.Step, snd *workflows.Send, channel string, msg *templates.Message) (*adapters.Request, string) {
-	i := slices.IndexFunc(s.opts.Specs, func(sp adapters.Spec) bool { return sp.Name == channel })
-	if i < 0 || s.opts.Specs[i].Preview == nil {
+// engine would hand it over (see Engine's send): outside the channel's
+// window, as a template message.
+func (s *sim) preview(step *workflows.Step, snd *workflows.Send, channel string, msg *templates.Message, outside bool) (*adapters.Request, string) {
+	sp, ok := s.spec(channel)
+	if !ok || sp.Preview == nil {
 		return nil, ""
 	}
 	to := s.m.ChannelID
@@ -494,7 +521,10 @@ func (s *sim) preview(step *workflows.Step, snd *workflows.Send, channel string,
 	}
 	out := &adapters.Outbound{IdempotencyKey: stepKey(s.m.ID, step.ID, s.visits[step.ID]), To: to, ToParty: adapters.PartyMember,
 		Via: via, Kind: msg.Kind, Text: msg.Text, Fields: msg.Fields}
-	req, err := s.opts.Specs[i].Preview(out)
+	if outside {
+		out = asTemplate(out, snd.Template)
+	}
+	req, err := sp.Preview(out)
 	if err != nil {
 		return nil, err.Error()
 	}
@@ -585,6 +615,10 @@ func (s *sim) deliverBefore(t time.Time) {
 // apply changes the member as an event does.
 func (s *sim) apply(ev EventFixture) {
 	switch ev.Type {
+	case events.TypeMessageReceived:
+		if ev.Channel == "" || ev.Channel == s.m.Channel {
+			s.m.LastInboundAt = ev.At
+		}
 	case events.TypePurchaseCompleted:
 		s.m.Orders++
 		s.m.LastPurchaseAt = ev.At

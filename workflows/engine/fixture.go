@@ -20,6 +20,7 @@ func FixtureOf(p *store.MemberProfile, brandName string, chs adapters.Specs) Mem
 		TimeZone: p.Member.TimeZone, StoreTimeZone: storeZone(p), Unsubscribed: p.Unsubscribed, BrandName: brandName}
 	if key != "" {
 		f.ChannelID = p.Identity(key)
+		f.LastInboundAt = p.LastInbound(key)
 	}
 	if o := lastOrder(p); o.ID != "" || o.Total != 0 {
 		f.LastOrder = &o
