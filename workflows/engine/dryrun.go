@@ -51,8 +51,8 @@ type MemberFixture struct {
 	// outside it, or nothing; a message.received event on Channel
 	// during the dry run moves it.
 	LastInboundAt time.Time `json:"last_inbound_at"`
-	Locale       string   `json:"locale"`
-	BrandName    string   `json:"brand_name"`
+	Locale        string    `json:"locale"`
+	BrandName     string    `json:"brand_name"`
 }
 
 // EventFixture is an event that happens to the member during a dry run.
