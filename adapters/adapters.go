@@ -91,6 +91,16 @@ type DeliveryChecker interface {
 	CheckDelivery(ctx context.Context, m *Outbound, externalID string) (Delivery, string, error)
 }
 
+// Withdrawer is implemented by channels whose pending sends (a Receipt
+// with Pending: a WeCom message task its guide has not confirmed) can
+// be stopped before they go out: a run that ended (its member bought, its
+// live session was cancelled) withdraws what its guides were still asked
+// to send. What went out already stays sent: the outbox asks the
+// DeliveryChecker afterwards.
+type Withdrawer interface {
+	Withdraw(ctx context.Context, m *Outbound, externalID string) error
+}
+
 // Reconciler is implemented by channels that can tell whether a send
 // whose outcome was lost reached the platform: the worker that sent it
 // died between handing it over and recording the answer. The outbox

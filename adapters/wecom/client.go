@@ -323,3 +323,13 @@ func (c *Client) CheckDelivery(ctx context.Context, m *adapters.Outbound, extern
 	}
 	return adapters.DeliveryPending, "", nil
 }
+
+// Withdraw stops the message task of a send through a guide that the
+// guide has not confirmed (adapters.Withdrawer); a send without a task
+// has nothing to stop.
+func (c *Client) Withdraw(ctx context.Context, m *adapters.Outbound, externalID string) error {
+	if m.Via == "" || externalID == "" {
+		return nil
+	}
+	return c.api.CancelGroupMsgSend(ctx, externalID)
+}

@@ -2,6 +2,8 @@ package wecom_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/scrmgw/scrmgw/adapters"
@@ -58,5 +60,59 @@ func TestMessageTaskDelivery(t *testing.T) {
 	}
 	if _, err := c.Send(ctx, &adapters.Outbound{To: "wmChen", ToParty: adapters.PartyMember, Text: "no route"}); err == nil {
 		t.Error("a member with neither a guide nor a kf session was sent to")
+	}
+}
+
+// TestMessageTaskWithdraw: a message task the guide has not confirmed is
+// stopped with cancel_groupmsg_send (its msgid in the body) and then
+// sends nothing when the guide confirms; one confirmed before stays
+// delivered; a send with no task has nothing to stop, and WeCom's refusal
+// of an unknown msgid is the caller's error.
+func TestMessageTaskWithdraw(t *testing.T) {
+	fake := wecomfake.New(t)
+	fake.AddEmployees("li")
+	for _, id := range []string{"wmChen", "wmZhao"} {
+		fake.AddContact(wecomfake.Contact{ExternalUserID: id, FollowUsers: []wecom.FollowUser{{UserID: "li"}}})
+	}
+	cfg := fake.Config()
+	cfg.Brand = "acme"
+	c := newSendClient(t, cfg)
+	ctx := context.Background()
+	chen := &adapters.Outbound{IdempotencyKey: "wf:1:live:1", To: "wmChen", ToParty: adapters.PartyMember, Via: "li", Kind: "text", Text: "周六直播"}
+	zhao := &adapters.Outbound{IdempotencyKey: "wf:2:live:1", To: "wmZhao", ToParty: adapters.PartyMember, Via: "li", Kind: "text", Text: "周六直播"}
+	rc, err := c.Send(ctx, chen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rz, err := c.Send(ctx, zhao)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.ConfirmMsgTemplate(rz.ExternalID)
+	for _, w := range []struct {
+		m  *adapters.Outbound
+		id string
+	}{{chen, rc.ExternalID}, {zhao, rz.ExternalID}} {
+		if err := c.Withdraw(ctx, w.m, w.id); err != nil {
+			t.Fatalf("withdrawing %s: %v", w.id, err)
+		}
+	}
+	if got, want := fake.MsgTemplateStops(), []string{rc.ExternalID, rz.ExternalID}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("cancel_groupmsg_send msgids %v, want %v", got, want)
+	}
+	fake.ConfirmMsgTemplate(rc.ExternalID) // too late: stopped
+	if d, _, err := c.CheckDelivery(ctx, chen, rc.ExternalID); err != nil || d != adapters.DeliveryPending {
+		t.Errorf("a stopped task confirmed afterwards: %s, %v; want it still not sent", d, err)
+	}
+	if d, _, err := c.CheckDelivery(ctx, zhao, rz.ExternalID); err != nil || d != adapters.DeliveryDelivered {
+		t.Errorf("a task sent before it was stopped: %s, %v; want delivered", d, err)
+	}
+	n := fake.CallCount(wecomfake.PathCancelGroupMsgSend)
+	if err := c.Withdraw(ctx, &adapters.Outbound{To: "wmChen", Kind: "text", Text: "kf"}, "kf-msg-1"); err != nil || fake.CallCount(wecomfake.PathCancelGroupMsgSend) != n {
+		t.Errorf("a send without a guide withdrew: %v", err)
+	}
+	var apiErr *adapters.APIError
+	if err := c.Withdraw(ctx, chen, "msg-unknown"); !errors.As(err, &apiErr) || apiErr.Code != wecomfake.CodeInvalidMsgID || adapters.Retryable(err) {
+		t.Errorf("an unknown msgid: %v, want WeCom's refusal 41047, not retried", err)
 	}
 }

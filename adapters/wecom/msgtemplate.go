@@ -66,3 +66,20 @@ func (a *API) postMsgTemplate(ctx context.Context, req *msgTemplateRequest) (msg
 	}
 	return res.MsgID, res.FailList, nil
 }
+
+// apiCancelGroupMsgSend stops a message task (see Client.Withdraw).
+const apiCancelGroupMsgSend = "externalcontact/cancel_groupmsg_send"
+
+// CancelGroupMsgSend stops the message task msgID for the employees who
+// have not sent it yet (externalcontact/cancel_groupmsg_send, 停止企业群发);
+// what they sent stays sent.
+func (a *API) CancelGroupMsgSend(ctx context.Context, msgID string) error {
+	const op = "stopping message task"
+	if msgID == "" {
+		return invalidRequest(op, "no msgid")
+	}
+	var res struct{ util.CommonError }
+	return a.post(ctx, a.contTok, op+" "+msgID, apiCancelGroupMsgSend, struct {
+		MsgID string `json:"msgid"`
+	}{msgID}, &res)
+}

@@ -292,11 +292,15 @@ func (s *Server) MsgTemplates() []MsgTemplateRequest {
 
 // ConfirmMsgTemplate plays the employee confirming the message task msgID
 // in WeCom: its pending customers (or groups, for a task to groups)
-// become sent (status 1) now. It reports whether the task exists.
+// become sent (status 1) now; a stopped task sends nothing (its
+// employees can no longer send it). It reports whether the task exists.
 func (s *Server) ConfirmMsgTemplate(msgID string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sends, ok := s.templateSends[msgID]
+	if s.stopped[msgID] {
+		return ok
+	}
 	for _, st := range sends {
 		if st.status == 0 {
 			st.status, st.sendTime = 1, s.now()
@@ -468,6 +472,36 @@ func (s *Server) serveGroupMsgSendResult(_ *http.Request, body []byte) (map[stri
 	out["send_list"] = list
 	out["next_cursor"] = next
 	return out, nil
+}
+
+// MsgTemplateStops returns the msgid of each accepted
+// cancel_groupmsg_send, in order (a task stopped twice is there twice).
+func (s *Server) MsgTemplateStops() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.stops)
+}
+
+// serveCancelGroupMsgSend stops a message task: its employees can no
+// longer send it; what they sent stays sent (and its send results say
+// so), the rest stays not sent (status 0). Stopping a task twice is not
+// an error (not verified against WeCom).
+func (s *Server) serveCancelGroupMsgSend(_ *http.Request, body []byte) (map[string]any, *apiError) {
+	var req struct {
+		MsgID string `json:"msgid"`
+	}
+	if e := decode(body, &req); e != nil {
+		return nil, e
+	}
+	if req.MsgID == "" {
+		return nil, codeErr(CodeMissingMsgID)
+	}
+	if _, ok := s.templateSends[req.MsgID]; !ok {
+		return nil, codeErr(CodeInvalidMsgID)
+	}
+	s.stopped[req.MsgID] = true
+	s.stops = append(s.stops, req.MsgID)
+	return s.recorded("cancel_groupmsg_send"), nil
 }
 
 // ---- contact ways ----

@@ -12,6 +12,7 @@
 //	POST /cgi-bin/externalcontact/send_welcome_msg
 //	POST /cgi-bin/externalcontact/add_msg_template
 //	POST /cgi-bin/externalcontact/get_groupmsg_send_result
+//	POST /cgi-bin/externalcontact/cancel_groupmsg_send
 //	POST /cgi-bin/externalcontact/get_groupmsg_list_v2
 //	POST /cgi-bin/externalcontact/add_contact_way
 //	POST /cgi-bin/externalcontact/transfer_customer

@@ -41,6 +41,7 @@ const (
 	PathSendWelcomeMsg           = "/cgi-bin/externalcontact/send_welcome_msg"
 	PathAddMsgTemplate           = "/cgi-bin/externalcontact/add_msg_template"
 	PathGroupMsgSendResult       = "/cgi-bin/externalcontact/get_groupmsg_send_result"
+	PathCancelGroupMsgSend       = "/cgi-bin/externalcontact/cancel_groupmsg_send"
 	PathGroupMsgListV2           = "/cgi-bin/externalcontact/get_groupmsg_list_v2"
 	PathAddContactWay            = "/cgi-bin/externalcontact/add_contact_way"
 	PathTransferCustomer         = "/cgi-bin/externalcontact/transfer_customer"
@@ -188,6 +189,8 @@ type Server struct {
 	welcomeCodes  map[string]*welcomeCode
 	templates     []*MsgTemplateRequest
 	templateSends map[string][]*templateSend // msgid → per-customer state
+	stopped       map[string]bool            // msgid → stopped (cancel_groupmsg_send)
+	stops         []string                   // msgids of cancel_groupmsg_send, in order
 	welcomes      []WelcomeRequest
 	contactWays   []ContactWayRequest
 	transfers     []TransferRequest
@@ -229,6 +232,7 @@ func New(tb testing.TB, opts ...Option) *Server {
 		contacts:      make(map[string]*Contact),
 		welcomeCodes:  make(map[string]*welcomeCode),
 		templateSends: make(map[string][]*templateSend),
+		stopped:       make(map[string]bool),
 		dupChecks:     make(map[string]time.Time),
 		delays:        make(map[string]delay),
 		rates:         make(map[string]*rateWindow),
@@ -256,6 +260,7 @@ func New(tb testing.TB, opts ...Option) *Server {
 	s.handle(mux, PathSendWelcomeMsg, http.MethodPost, scopeContact, s.serveSendWelcome)
 	s.handle(mux, PathAddMsgTemplate, http.MethodPost, scopeContact, s.serveAddMsgTemplate)
 	s.handle(mux, PathGroupMsgSendResult, http.MethodPost, scopeContact, s.serveGroupMsgSendResult)
+	s.handle(mux, PathCancelGroupMsgSend, http.MethodPost, scopeContact, s.serveCancelGroupMsgSend)
 	s.handle(mux, PathGroupMsgListV2, http.MethodPost, scopeContact, s.serveGroupMsgList)
 	s.handle(mux, PathAddContactWay, http.MethodPost, scopeContact, s.serveAddContactWay)
 	s.handle(mux, PathTransferCustomer, http.MethodPost, scopeContact, s.serveTransfer(false))
