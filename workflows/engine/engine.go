@@ -43,6 +43,15 @@ type Sender interface {
 	Send(ctx context.Context, channel string, m *adapters.Outbound, meta SendMeta) error
 }
 
+// Withdrawer is implemented by a Sender that can take back the sends of a
+// run still waiting for a human step (a WeCom message task its guide has
+// not confirmed) when the run ends at a goal or an exit: the member
+// bought, the live session was cancelled or moved. keyPrefix starts the
+// idempotency keys of the run's sends.
+type Withdrawer interface {
+	Withdraw(ctx context.Context, keyPrefix, why string) (int, error)
+}
+
 // SendMeta describes a message for the outbox.
 type SendMeta struct {
 	MemberID int64

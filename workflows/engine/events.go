@@ -185,6 +185,7 @@ func (e *Engine) applyGoals(ctx context.Context, run *store.WorkflowRun, wf *wor
 		}
 		if ended {
 			e.log.DebugContext(ctx, "run converted", "run_id", run.ID, "workflow", wf.Name, "member_id", run.MemberID, "event", ev.Type)
+			e.withdraw(ctx, run.ID, "goal: "+ev.Type)
 		}
 		return true, nil
 	}
@@ -209,10 +210,29 @@ func (e *Engine) applyExits(ctx context.Context, run *store.WorkflowRun, wf *wor
 		}
 		if ended {
 			e.log.DebugContext(ctx, "run exited", "run_id", run.ID, "workflow", wf.Name, "member_id", run.MemberID, "event", ev.Type)
+			e.withdraw(ctx, run.ID, "exit: "+ev.Type)
 		}
 		return true, nil
 	}
 	return false, nil
+}
+
+// withdraw takes back the run's sends still waiting for their guide, when
+// the Sender can (a Withdrawer). The run has ended by then: a failure is
+// logged, and those sends are left to their delivery checks.
+func (e *Engine) withdraw(ctx context.Context, runID int64, why string) {
+	w, ok := e.opts.Sender.(Withdrawer)
+	if !ok {
+		return
+	}
+	n, err := w.Withdraw(ctx, "wf:"+strconv.FormatInt(runID, 10)+":", why)
+	if err != nil {
+		e.log.WarnContext(ctx, "withdrawing the pending sends of an ended run", "run_id", runID, slog.Any("error", err))
+		return
+	}
+	if n > 0 {
+		e.log.InfoContext(ctx, "withdrawing the pending sends of an ended run", "run_id", runID, "sends", n, "why", why)
+	}
 }
 
 // otherLive reports whether an event of a live session concerns a run of

@@ -438,3 +438,64 @@ func TestJourneyStoreLiveLateBinding(t *testing.T) {
 		t.Errorf("赵女士's runs = %+v, want none", rs)
 	}
 }
+
+// TestJourneyStoreLiveCancelWithdraws: a session is cancelled while one
+// member's invitation still waits for 李娜 to send it. The gateway stops
+// that message task at WeCom (cancel_groupmsg_send with its msgid: her
+// WeCom no longer offers it) and records the invitation withdrawn; the
+// invitation she had sent stays delivered.
+func TestJourneyStoreLiveCancelWithdraws(t *testing.T) {
+	start := time.Date(2027, 1, 5, 11, 0, 0, 0, shanghai)
+	j := startJourney(t, journeyChannels{wecom: true}, start)
+	ctx := context.Background()
+	j.enableShipped("store-live-invite")
+	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
+	j.wecomJoin("wmWang", "王先生", "139 0013 9000")
+	waitFor(t, "both members bound", func() bool {
+		for _, p := range []string{"13800138000", "13900139000"} {
+			v, err := j.s.app.Store.MemberByPhone(ctx, p, journeyBrand)
+			if err != nil || len(v.Bindings) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	chen, wang := j.memberByPhone("13800138000"), j.memberByPhone("13900139000")
+	base := len(j.wecom.MsgTemplates())
+	if code, body := request(t, "POST", j.s.base+"/api/v1/live-sessions", j.tok, liveSession); code != 201 {
+		t.Fatalf("scheduling the live session: %d %s", code, body)
+	}
+	waitFor(t, "the two invitations", func() bool { return len(j.wecom.MsgTemplates()) == base+2 })
+	msgOf := map[string]string{}
+	for _, mt := range j.wecom.MsgTemplates()[base:] {
+		msgOf[mt.ExternalUserIDs[0]] = mt.MsgID
+	}
+	invite := func(m int64) *store.OutboxMessage {
+		rs := j.runs("store-live-invite", m)
+		if len(rs) != 1 {
+			t.Fatalf("member %d has %d runs", m, len(rs))
+		}
+		row, err := j.s.app.Store.OutboxByKey(ctx, fmt.Sprintf("wf:%d:invite:1", rs[0].ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return row
+	}
+	waitFor(t, "both invitations sent, pending", func() bool {
+		return invite(chen.ID).Delivery == "pending" && invite(wang.ID).Delivery == "pending"
+	})
+	j.wecom.ConfirmMsgTemplate(msgOf["wmWang"]) // 王先生's went out
+
+	code, body := request(t, "POST", j.s.base+"/api/v1/live-sessions/live-0110/cancel?brand=camellia", j.tok, "")
+	if code != 200 {
+		t.Fatalf("cancelling: %d %s", code, body)
+	}
+	waitFor(t, "陈女士's invitation withdrawn", func() bool { return invite(chen.ID).Delivery == "failed" })
+	if row := invite(chen.ID); row.DeliveryDetail != "withdrawn: exit: live.cancelled" || row.ExternalID != msgOf["wmChen"] {
+		t.Errorf("陈女士's invitation: %q %q (task %s), want withdrawn at the exit", row.Delivery, row.DeliveryDetail, row.ExternalID)
+	}
+	if !slices.Contains(j.wecom.MsgTemplateStops(), msgOf["wmChen"]) {
+		t.Errorf("WeCom stopped %v, want 陈女士's task %s", j.wecom.MsgTemplateStops(), msgOf["wmChen"])
+	}
+	waitFor(t, "王先生's invitation delivered", func() bool { return invite(wang.ID).Delivery == "delivered" })
+}

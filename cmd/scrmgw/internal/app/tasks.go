@@ -53,6 +53,7 @@ func (a *App) registerTasks(mux *asynq.ServeMux) {
 	mux.HandleFunc(inbox.TypeBatch, a.recorder.BatchTask)
 	mux.HandleFunc(outbox.TypeSend, a.sender.SendTask)
 	mux.HandleFunc(outbox.TypeCheckDelivery, a.sender.CheckTask)
+	mux.HandleFunc(outbox.TypeWithdraw, a.sender.WithdrawTask)
 	if a.handovers != nil {
 		a.handovers.Register(mux)
 	}

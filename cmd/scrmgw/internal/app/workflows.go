@@ -30,6 +30,12 @@ func (e engineSender) Send(ctx context.Context, channel string, m *adapters.Outb
 	return err
 }
 
+// Withdraw takes back the pending sends of a run that ended (see
+// engine.Withdrawer).
+func (e engineSender) Withdraw(ctx context.Context, keyPrefix, why string) (int, error) {
+	return e.s.Withdraw(ctx, keyPrefix, why)
+}
+
 // engineAssigner binds members for assign_guide steps: the member's
 // current guide, else per the step's strategy and fallback.
 type engineAssigner struct{ a *assign.Assigner }
