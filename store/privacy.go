@@ -37,6 +37,12 @@ type Erasure struct {
 	// identities deleted (no brand was left, or the admin erased them).
 	Person   bool      `json:"person_erased"`
 	ErasedAt time.Time `json:"erased_at"`
+	// Withdraw are the erased part's message tasks that their guides had
+	// not sent: recorded failed ("withdrawn: member erased", nothing is
+	// delivered to an erased member), for the caller to stop at their
+	// channel (outbox.Sender.WithdrawErased). Not kept: a repeated
+	// erasure answers none.
+	Withdraw []Withdrawal `json:"-"`
 	// Removed counts the rows deleted or anonymised, by table.
 	Removed map[string]int64 `json:"removed"`
 }
@@ -127,6 +133,9 @@ func (s *Store) EraseMember(ctx context.Context, id int64, brand, by string) (*E
 				return fmt.Errorf("erasing member %d: %w", id, err)
 			}
 			e.Person = true
+		}
+		if err := withdrawErased(tx, ids, brands, e); err != nil {
+			return fmt.Errorf("erasing member %d: pending sends: %w", id, err)
 		}
 		// One record per brand erased answers a later erasure by that
 		// brand; the person's record (brand "") one by the admin.
@@ -482,6 +491,41 @@ func scrubRunSteps(tx *gorm.DB, runs *gorm.DB, removed map[string]int64) error {
 // erasedLastError replaces the channel's last answer about a message of
 // an erased member (it may name the recipient).
 const erasedLastError = "member erased"
+
+// Withdrawal is a sent message whose delivery was pending (a message task
+// its guide had not sent) when its member was erased: what its channel
+// needs to stop it.
+type Withdrawal struct {
+	ID         int64
+	Channel    string
+	ExternalID string
+}
+
+// ErasedWithdrawn is the delivery detail of a message task withdrawn
+// because its member was erased.
+const ErasedWithdrawn = "withdrawn: member erased"
+
+// withdrawErased records the erased part's pending deliveries failed (a
+// check would find no recipient in their emptied payload) and lists them
+// in e.Withdraw, for the caller to stop at their channels.
+func withdrawErased(tx *gorm.DB, ids []int64, brands []string, e *Erasure) error {
+	q := func() *gorm.DB {
+		q := tx.Model(&OutboxMessage{}).Where("member_id IN ? AND state = ? AND delivery = ?", ids, OutboxSent, "pending")
+		if !e.Person {
+			q = q.Where("brand_id IN ?", brands)
+		}
+		return q
+	}
+	var ws []Withdrawal
+	if err := q().Select("id, channel, external_id").Order("id").Find(&ws).Error; err != nil {
+		return translate(err)
+	}
+	if len(ws) == 0 {
+		return nil
+	}
+	e.Withdraw = ws
+	return count(e.Removed, "outbox_withdrawn", q().Updates(map[string]any{"delivery": "failed", "delivery_detail": ErasedWithdrawn, "updated_at": e.ErasedAt}))
+}
 
 // eraseOutbox fails the unsent messages of q (a scope on outbox rows) and
 // empties every one's payload and recipient.

@@ -324,11 +324,12 @@ func (c *Client) CheckDelivery(ctx context.Context, m *adapters.Outbound, extern
 	return adapters.DeliveryPending, "", nil
 }
 
-// Withdraw stops the message task of a send through a guide that the
-// guide has not confirmed (adapters.Withdrawer); a send without a task
-// has nothing to stop.
-func (c *Client) Withdraw(ctx context.Context, m *adapters.Outbound, externalID string) error {
-	if m.Via == "" || externalID == "" {
+// Withdraw stops the message task externalID (its msgid) of a send
+// through a guide that the guide has not confirmed (adapters.Withdrawer);
+// the task's id is all WeCom needs (m may be an erased member's, empty).
+// A send without one has nothing to stop.
+func (c *Client) Withdraw(ctx context.Context, _ *adapters.Outbound, externalID string) error {
+	if externalID == "" {
 		return nil
 	}
 	return c.api.CancelGroupMsgSend(ctx, externalID)

@@ -108,8 +108,8 @@ func TestMessageTaskWithdraw(t *testing.T) {
 		t.Errorf("a task sent before it was stopped: %s, %v; want delivered", d, err)
 	}
 	n := fake.CallCount(wecomfake.PathCancelGroupMsgSend)
-	if err := c.Withdraw(ctx, &adapters.Outbound{To: "wmChen", Kind: "text", Text: "kf"}, "kf-msg-1"); err != nil || fake.CallCount(wecomfake.PathCancelGroupMsgSend) != n {
-		t.Errorf("a send without a guide withdrew: %v", err)
+	if err := c.Withdraw(ctx, &adapters.Outbound{To: "wmChen", Kind: "text", Text: "kf"}, ""); err != nil || fake.CallCount(wecomfake.PathCancelGroupMsgSend) != n {
+		t.Errorf("a send without a task withdrew: %v", err)
 	}
 	var apiErr *adapters.APIError
 	if err := c.Withdraw(ctx, chen, "msg-unknown"); !errors.As(err, &apiErr) || apiErr.Code != wecomfake.CodeInvalidMsgID || adapters.Retryable(err) {

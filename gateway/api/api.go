@@ -71,6 +71,9 @@ type Options struct {
 	// Shares signs guides' share links (POST /guides/{id}/share-links);
 	// nil answers 503.
 	Shares *sharelink.Signer
+	// Withdrawals stop an erased member's pending message tasks at WeCom;
+	// nil: not stopped.
+	Withdrawals Withdrawals
 }
 
 // Server serves the admin API.
@@ -100,6 +103,7 @@ type Server struct {
 	groups      Groups
 	links       Links
 	moments     Moments
+	withdrawals Withdrawals
 }
 
 // New returns the API server.
@@ -120,7 +124,7 @@ func New(o Options) *Server {
 	return &Server{store: o.Store, adminTokens: admins, audit: o.Audit, maxBody: o.MaxBodyBytes, maxBulk: o.MaxBulkBodyBytes, log: o.Logger,
 		contactWays: o.ContactWays, channels: o.Channels, assigner: o.Assigner, workflows: o.Workflows,
 		events: o.Events, onSourcesChanged: o.OnSourcesChanged, settler: o.Settler, redeemer: o.Redeemer, ledgerZone: o.LedgerZone,
-		memberCodes: membercode.New(o.Store, nil), live: o.Live, shares: o.Shares, tags: o.Tags, groups: o.Groups, links: o.Links, moments: o.Moments}
+		memberCodes: membercode.New(o.Store, nil), live: o.Live, shares: o.Shares, tags: o.Tags, groups: o.Groups, links: o.Links, moments: o.Moments, withdrawals: o.Withdrawals}
 }
 
 // adminToken is a configured admin token, its store.HashToken (what the

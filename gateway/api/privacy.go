@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -20,8 +22,28 @@ func memberParam(c *gin.Context) (int64, bool) {
 	return id, true
 }
 
+// Withdrawals stop at their channels the message tasks of an erased
+// member that their guides had not sent (store.Erasure.Withdraw;
+// outbox.Sender.WithdrawErased).
+type Withdrawals interface {
+	WithdrawErased(ctx context.Context, ws []store.Withdrawal) error
+}
+
+// WithdrawErased hands an erasure's pending message tasks to w; a failure
+// is logged (the erasure is done, and the sends are recorded withdrawn;
+// their guides could still send them).
+func WithdrawErased(ctx context.Context, w Withdrawals, e *store.Erasure, log *slog.Logger) {
+	if w == nil || len(e.Withdraw) == 0 {
+		return
+	}
+	if err := w.WithdrawErased(context.WithoutCancel(ctx), e.Withdraw); err != nil {
+		log.Warn("stopping an erased member's message tasks", slog.Int64("member_id", e.MemberID), slog.Any("error", err))
+	}
+}
+
 // eraseMember answers POST /members/{id}/erase: an admin token erases the
-// whole person, a brand token that brand's part (store.EraseMember).
+// whole person, a brand token that brand's part (store.EraseMember), and
+// the message tasks its guides had not sent are stopped at WeCom.
 // Erasing again answers the same result (200).
 func (s *Server) eraseMember(c *gin.Context) {
 	id, ok := memberParam(c)
@@ -35,6 +57,7 @@ func (s *Server) eraseMember(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	WithdrawErased(c.Request.Context(), s.withdrawals, e, s.log)
 	if e.MemberID != id {
 		auditID(c, "member", strconv.FormatInt(e.MemberID, 10))
 	}

@@ -67,6 +67,9 @@ type Options struct {
 	// Live schedules and cancels live sessions (the gateway's: it has
 	// them announced); nil makes the live page read-only.
 	Live api.LiveScheduler
+	// Withdrawals stop an erased member's pending message tasks at WeCom;
+	// nil: not stopped.
+	Withdrawals api.Withdrawals
 	// Queues reads the task queues for the operations page (an
 	// asynq.Inspector); nil shows none.
 	Queues Queues

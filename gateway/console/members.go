@@ -477,6 +477,7 @@ func (c *Console) eraseMember(ctx *gin.Context) {
 		c.fail(ctx, err)
 		return
 	}
+	api.WithdrawErased(rctx, c.o.Withdrawals, e, c.o.Logger)
 	if e.MemberID != id {
 		auditID(ctx, "member", strconv.FormatInt(e.MemberID, 10))
 	}

@@ -21,6 +21,9 @@ const TypeWithdraw = "outbox:withdraw"
 type withdrawPayload struct {
 	ID  int64  `json:"id"`
 	Why string `json:"why"`
+	// Erased: the send's member was erased (store.Erasure.Withdraw): it
+	// is recorded withdrawn already, and only stopped at its channel.
+	Erased bool `json:"erased,omitempty"`
 }
 
 // Withdraw queues the withdrawal of the sends whose idempotency keys
@@ -35,14 +38,33 @@ func (s *Sender) Withdraw(ctx context.Context, keyPrefix, why string) (int, erro
 		return 0, fmt.Errorf("finding the pending sends of %s: %w", keyPrefix, err)
 	}
 	for _, id := range ids {
-		b, _ := json.Marshal(withdrawPayload{ID: id, Why: why})
-		_, err := s.queue.EnqueueContext(ctx, asynq.NewTask(TypeWithdraw, b), asynq.TaskID(fmt.Sprintf("%s:%d", TypeWithdraw, id)),
-			asynq.Queue(queue.Low), asynq.MaxRetry(10))
-		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-			return 0, fmt.Errorf("queueing the withdrawal of outbox %d: %w", id, err)
+		if err := s.queueWithdrawal(ctx, withdrawPayload{ID: id, Why: why}); err != nil {
+			return 0, err
 		}
 	}
 	return len(ids), nil
+}
+
+// WithdrawErased queues the stopping of an erased member's message tasks
+// at their channels (store.Erasure.Withdraw): their guides can no longer
+// send them.
+func (s *Sender) WithdrawErased(ctx context.Context, ws []store.Withdrawal) error {
+	for _, w := range ws {
+		if err := s.queueWithdrawal(ctx, withdrawPayload{ID: w.ID, Why: store.ErasedWithdrawn, Erased: true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Sender) queueWithdrawal(ctx context.Context, pl withdrawPayload) error {
+	b, _ := json.Marshal(pl)
+	_, err := s.queue.EnqueueContext(ctx, asynq.NewTask(TypeWithdraw, b), asynq.TaskID(fmt.Sprintf("%s:%d", TypeWithdraw, pl.ID)),
+		asynq.Queue(queue.Low), asynq.MaxRetry(10))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("queueing the withdrawal of outbox %d: %w", pl.ID, err)
+	}
+	return nil
 }
 
 // WithdrawTask is the asynq handler of TypeWithdraw. It asks the channel
@@ -64,7 +86,7 @@ func (s *Sender) WithdrawTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	if row.Delivery != string(adapters.DeliveryPending) {
+	if row.Delivery != string(adapters.DeliveryPending) && !pl.Erased {
 		return nil
 	}
 	ch, _ := s.channels.Channel(row.Channel)
@@ -76,7 +98,14 @@ func (s *Sender) WithdrawTask(ctx context.Context, t *asynq.Task) error {
 	if err := json.Unmarshal(row.Payload, &m); err != nil {
 		return fmt.Errorf("outbox %d: %v: %w", row.ID, err, asynq.SkipRetry)
 	}
-	if err := w.Withdraw(ctx, &m, row.ExternalID); err != nil {
+	err = w.Withdraw(ctx, &m, row.ExternalID)
+	if pl.Erased && err == nil {
+		// Recorded withdrawn by the erasure; the emptied payload leaves
+		// nothing to check.
+		s.log.Info("message task of an erased member stopped", slog.Int64("outbox_id", row.ID))
+		return nil
+	}
+	if err != nil {
 		if adapters.Retryable(err) {
 			return fmt.Errorf("outbox %d: withdrawing: %w", row.ID, err)
 		}

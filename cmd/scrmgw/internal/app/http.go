@@ -87,7 +87,7 @@ func (a *App) Handler() http.Handler {
 	apiSrv := api.New(api.Options{Store: a.Store, AdminToken: a.Config.AdminToken, AdminTokenNext: a.Config.AdminTokenNext, Audit: a.audit, ContactWays: contactWays, Channels: a.Channels, Assigner: a.assigner, Workflows: a.apiWorkflows(),
 		MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, MaxBulkBodyBytes: a.Config.HTTP.MaxBulkBodyBytes, Logger: a.Log,
 		Events: a.ingester, OnSourcesChanged: a.webhook.InvalidateSources, Settler: a.settler(), Redeemer: a.commerce, LedgerZone: a.ledgerZone(),
-		Live: liveScheduler{a}, Shares: a.shares, Tags: a.tags, Groups: a.groups, Links: a.links, Moments: a.moments})
+		Live: liveScheduler{a}, Shares: a.shares, Tags: a.tags, Groups: a.groups, Links: a.links, Moments: a.moments, Withdrawals: a.sender})
 	ui := asynqmon.New(asynqmon.Options{RootPath: httpserve.QueueUIPath, RedisConnOpt: a.Redis})
 	queues := r.Group(httpserve.QueueUIPath, apiSrv.AuditTrail(), api.RequireResource(api.ResourceQueues), apiSrv.RequireAdmin())
 	queues.Any("", gin.WrapH(ui))
@@ -117,7 +117,7 @@ func (a *App) console(apiSrv *api.Server) *console.Console {
 	}
 	o := console.Options{Store: a.Store, Auth: apiSrv, Workflows: a.apiWorkflows(), Audit: a.audit, LedgerZone: a.ledgerZone(), Live: liveScheduler{a},
 		OnSourcesChanged: a.webhook.InvalidateSources, NewSourceSecret: webhook.NewSecret, ReservedSource: webhook.DefaultSourceID,
-		Queues: asynq.NewInspectorFromRedisClient(a.RDB), Health: a.Ready,
+		Queues: asynq.NewInspectorFromRedisClient(a.RDB), Health: a.Ready, Withdrawals: a.sender,
 		LoadOptions: WorkflowOptions(a.Config, a.Templates), DryRun: dry, MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, Logger: a.Log,
 		Config: console.Config{IdleTimeout: a.Config.Console.IdleTimeout, MaxAge: a.Config.Console.MaxAge,
 			SecureCookies: a.Config.Console.SecureCookies()}}

@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
 	"github.com/scrmgw/scrmgw/gateway/commerce"
+	"github.com/scrmgw/scrmgw/gateway/outbox"
 	"github.com/scrmgw/scrmgw/store"
 )
 
@@ -439,14 +442,13 @@ func TestJourneyStoreLiveLateBinding(t *testing.T) {
 	}
 }
 
-// TestJourneyStoreLiveCancelWithdraws: a session is cancelled while one
-// member's invitation still waits for 李娜 to send it. The gateway stops
-// that message task at WeCom (cancel_groupmsg_send with its msgid: her
-// WeCom no longer offers it) and records the invitation withdrawn; the
-// invitation she had sent stays delivered.
-func TestJourneyStoreLiveCancelWithdraws(t *testing.T) {
+// invitedPending schedules live-0110 for 陈女士 and 王先生, both added 李娜
+// on WeCom, and waits for their invitations: message tasks sent, waiting
+// for 李娜. It returns each member's task msgid by external_userid and
+// a reader of a member's invitation in the outbox.
+func invitedPending(t *testing.T) (j *journey, chen, wang *store.MemberView, msgOf map[string]string, invite func(int64) *store.OutboxMessage) {
 	start := time.Date(2027, 1, 5, 11, 0, 0, 0, shanghai)
-	j := startJourney(t, journeyChannels{wecom: true}, start)
+	j = startJourney(t, journeyChannels{wecom: true}, start)
 	ctx := context.Background()
 	j.enableShipped("store-live-invite")
 	j.wecomJoin("wmChen", "陈女士", "138 0013 8000")
@@ -460,17 +462,17 @@ func TestJourneyStoreLiveCancelWithdraws(t *testing.T) {
 		}
 		return true
 	})
-	chen, wang := j.memberByPhone("13800138000"), j.memberByPhone("13900139000")
+	chen, wang = j.memberByPhone("13800138000"), j.memberByPhone("13900139000")
 	base := len(j.wecom.MsgTemplates())
 	if code, body := request(t, "POST", j.s.base+"/api/v1/live-sessions", j.tok, liveSession); code != 201 {
 		t.Fatalf("scheduling the live session: %d %s", code, body)
 	}
 	waitFor(t, "the two invitations", func() bool { return len(j.wecom.MsgTemplates()) == base+2 })
-	msgOf := map[string]string{}
+	msgOf = map[string]string{}
 	for _, mt := range j.wecom.MsgTemplates()[base:] {
 		msgOf[mt.ExternalUserIDs[0]] = mt.MsgID
 	}
-	invite := func(m int64) *store.OutboxMessage {
+	invite = func(m int64) *store.OutboxMessage {
 		rs := j.runs("store-live-invite", m)
 		if len(rs) != 1 {
 			t.Fatalf("member %d has %d runs", m, len(rs))
@@ -484,6 +486,16 @@ func TestJourneyStoreLiveCancelWithdraws(t *testing.T) {
 	waitFor(t, "both invitations sent, pending", func() bool {
 		return invite(chen.ID).Delivery == "pending" && invite(wang.ID).Delivery == "pending"
 	})
+	return j, chen, wang, msgOf, invite
+}
+
+// TestJourneyStoreLiveCancelWithdraws: a session is cancelled while one
+// member's invitation still waits for 李娜 to send it. The gateway stops
+// that message task at WeCom (cancel_groupmsg_send with its msgid: her
+// WeCom no longer offers it) and records the invitation withdrawn; the
+// invitation she had sent stays delivered.
+func TestJourneyStoreLiveCancelWithdraws(t *testing.T) {
+	j, chen, wang, msgOf, invite := invitedPending(t)
 	j.wecom.ConfirmMsgTemplate(msgOf["wmWang"]) // 王先生's went out
 
 	code, body := request(t, "POST", j.s.base+"/api/v1/live-sessions/live-0110/cancel?brand=camellia", j.tok, "")
@@ -498,4 +510,36 @@ func TestJourneyStoreLiveCancelWithdraws(t *testing.T) {
 		t.Errorf("WeCom stopped %v, want 陈女士's task %s", j.wecom.MsgTemplateStops(), msgOf["wmChen"])
 	}
 	waitFor(t, "王先生's invitation delivered", func() bool { return invite(wang.ID).Delivery == "delivered" })
+}
+
+// TestJourneyEraseWithdrawsTasks: 陈女士 is erased (POST
+// /members/{id}/erase) while her invitation waits for 李娜: the erasure
+// says it withdrew one send, the task is stopped at WeCom with its msgid
+// (only hers), and her invitation is recorded withdrawn, never
+// delivered, even when a delivery check comes after.
+func TestJourneyEraseWithdrawsTasks(t *testing.T) {
+	j, chen, wang, msgOf, invite := invitedPending(t)
+	row := invite(chen.ID)
+	code, body := request(t, "POST", fmt.Sprintf("%s/api/v1/members/%d/erase", j.s.base, chen.ID), j.tok, "")
+	if code != 200 || !strings.Contains(body, `"outbox_withdrawn":1`) {
+		t.Fatalf("erasing 陈女士: %d %s", code, body)
+	}
+	waitFor(t, "陈女士's task stopped at WeCom", func() bool { return len(j.wecom.MsgTemplateStops()) > 0 })
+	if got := j.wecom.MsgTemplateStops(); !slices.Equal(got, []string{msgOf["wmChen"]}) {
+		t.Errorf("WeCom stopped %v, want only 陈女士's task %s", got, msgOf["wmChen"])
+	}
+	// Its delivery check comes: the emptied payload names no recipient
+	// to look for, and the send stays withdrawn.
+	j.wecom.ConfirmMsgTemplate(msgOf["wmChen"])
+	check := asynq.NewTask(outbox.TypeCheckDelivery, fmt.Appendf(nil, `{"id":%d,"n":0}`, row.ID))
+	if err := j.s.app.sender.CheckTask(context.Background(), check); err != nil {
+		t.Fatal(err)
+	}
+	got, err := j.s.app.Store.Outbox(context.Background(), row.ID)
+	if err != nil || got.Delivery != "failed" || got.DeliveryDetail != store.ErasedWithdrawn {
+		t.Errorf("陈女士's invitation after the erasure: %+v, %v; want failed, %q", got, err, store.ErasedWithdrawn)
+	}
+	if got := invite(wang.ID); got.Delivery != "pending" {
+		t.Errorf("王先生's invitation: %q, want still pending", got.Delivery)
+	}
 }
