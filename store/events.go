@@ -127,6 +127,47 @@ func (s *Store) Bind(ctx context.Context, b *Binding) (*Binding, bool, error) {
 	return s.bind(ctx, b, false)
 }
 
+// BindNew is Bind for a member created in the transaction s works in (the
+// store EnsureMemberThen hands then, with created): such a member has no
+// binding to find, so it only counts the guide's member and writes the
+// binding, in that transaction (no savepoint, no read). Outside a
+// transaction it is Bind.
+func (s *Store) BindNew(ctx context.Context, b *Binding) (*Binding, error) {
+	if _, inTx := s.db.Statement.ConnPool.(gorm.TxCommitter); !inTx {
+		bound, _, err := s.Bind(ctx, b)
+		return bound, err
+	}
+	if err := validBinding(b); err != nil {
+		return nil, err
+	}
+	tx := s.db.WithContext(ctx)
+	res := tx.Model(&Guide{}).Where("id = ?", b.GuideID).Update("bound_count", gorm.Expr("bound_count + 1"))
+	if res.Error != nil {
+		return nil, translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return nil, invalid("guide_id", "unknown guide %q", b.GuideID)
+	}
+	b.ID, b.EndedAt = 0, nil
+	if err := tx.Create(b).Error; err != nil {
+		return nil, translate(err)
+	}
+	bound := *b
+	return &bound, nil
+}
+
+func validBinding(b *Binding) error {
+	var errs []error
+	if b.MemberID == 0 {
+		errs = append(errs, invalid("member_id", "is required"))
+	}
+	errs = append(errs, ValidateID("brand", b.BrandID), ValidateID("guide_id", b.GuideID), ValidateID("store_id", b.StoreID))
+	if b.Reason == "" {
+		errs = append(errs, invalid("reason", "is required"))
+	}
+	return errors.Join(errs...)
+}
+
 // ErrGuideFull means the guide is at capacity.
 var ErrGuideFull = fmt.Errorf("%w: guide is at capacity", ErrConflict)
 
@@ -137,15 +178,7 @@ func (s *Store) BindWithin(ctx context.Context, b *Binding) (*Binding, bool, err
 }
 
 func (s *Store) bind(ctx context.Context, b *Binding, withinCapacity bool) (*Binding, bool, error) {
-	var errs []error
-	if b.MemberID == 0 {
-		errs = append(errs, invalid("member_id", "is required"))
-	}
-	errs = append(errs, ValidateID("brand", b.BrandID), ValidateID("guide_id", b.GuideID), ValidateID("store_id", b.StoreID))
-	if b.Reason == "" {
-		errs = append(errs, invalid("reason", "is required"))
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := validBinding(b); err != nil {
 		return nil, false, err
 	}
 	var current Binding

@@ -19,6 +19,11 @@ type NewMember struct {
 	// BrandID, when set, gives the member a membership of that brand.
 	BrandID    string
 	Identities []Identity
+	// InboundAt, when set, is when the member did something on the
+	// channel of Identities[0] (added a guide): that identity's
+	// LastInboundAt moves forward to it in the member's write, as
+	// TouchIdentity would in a statement of its own.
+	InboundAt time.Time
 	// Joined, when set with BrandID, is logged (with the member's id and
 	// the brand filled in) in the transaction that gives the member that
 	// membership: a crash cannot leave a new membership without its
@@ -227,9 +232,14 @@ func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash s
 				return translate(err)
 			}
 		}
-		for _, id := range nm.Identities {
-			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&MemberIdentity{
-				MemberID: m.ID, Channel: id.Channel, ExternalID: id.ExternalID, BrandID: nm.BrandID})
+		for i, id := range nm.Identities {
+			mi := &MemberIdentity{MemberID: m.ID, Channel: id.Channel, ExternalID: id.ExternalID, BrandID: nm.BrandID}
+			touch := i == 0 && !nm.InboundAt.IsZero()
+			if touch {
+				at := nm.InboundAt.UTC()
+				mi.LastInboundAt = &at
+			}
+			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(mi)
 			if res.Error != nil {
 				return translate(res.Error)
 			}
@@ -244,6 +254,13 @@ func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash s
 				if mi.MemberID != m.ID {
 					return fmt.Errorf("%w: identity %s:%s was taken by member %d meanwhile", ErrConflict, id.Channel, id.ExternalID, mi.MemberID)
 				}
+				if touch {
+					at := nm.InboundAt.UTC()
+					if err := tx.Model(&MemberIdentity{}).Where("id = ? AND (last_inbound_at IS NULL OR last_inbound_at < ?)", mi.ID, at).
+						Update("last_inbound_at", at).Error; err != nil {
+						return translate(err)
+					}
+				}
 			}
 		}
 		if nm.BrandID != "" {
@@ -252,13 +269,14 @@ func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash s
 				return translate(res.Error)
 			}
 			joined = res.RowsAffected == 1
-			if joined {
+			if joined && !created {
 				// A person who joins again after erasing their part with
 				// the brand is a new member of it: sends may reach them.
+				// (A member created now has erased nothing.)
 				if err := tx.Where("member_id = ? AND brand_id = ?", m.ID, nm.BrandID).Delete(&MemberErasure{}).Error; err != nil {
 					return translate(err)
 				}
-			} else {
+			} else if !joined {
 				if nm.Name != "" {
 					if err := tx.Model(&Membership{}).Where("member_id = ? AND brand_id = ? AND name = ''", m.ID, nm.BrandID).
 						Update("name", nm.Name).Error; err != nil {
@@ -272,13 +290,20 @@ func (s *Store) ensureMemberOnce(ctx context.Context, nm NewMember, e164, hash s
 					}
 				}
 			}
-			// The member as the brand knows them: the name it was given.
-			var names []string
-			if err := tx.Model(&Membership{}).Where("member_id = ? AND brand_id = ?", m.ID, nm.BrandID).Pluck("name", &names).Error; err != nil {
-				return translate(err)
-			}
-			if len(names) == 1 && names[0] != "" {
-				m.Name = names[0]
+			// The member as the brand knows them: the name it was given
+			// (a new membership's is nm.Name, written just now).
+			if joined {
+				if nm.Name != "" {
+					m.Name = nm.Name
+				}
+			} else {
+				var names []string
+				if err := tx.Model(&Membership{}).Where("member_id = ? AND brand_id = ?", m.ID, nm.BrandID).Pluck("name", &names).Error; err != nil {
+					return translate(err)
+				}
+				if len(names) == 1 && names[0] != "" {
+					m.Name = names[0]
+				}
 			}
 			if res.RowsAffected == 1 && nm.Joined != nil {
 				e, id := *nm.Joined, m.ID

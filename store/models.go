@@ -166,6 +166,11 @@ type Event struct {
 	Payload    string    `gorm:"type:text" json:"payload"`
 	OccurredAt time.Time `gorm:"not null" json:"occurred_at"`
 	CreatedAt  time.Time `json:"created_at"`
+	// Binding, when the code that logs the event knows it, is the
+	// member's current binding with BrandID as the event is logged (the
+	// binding a join just made or found). Not stored: the event's
+	// handlers (OnLogged hooks) use it instead of reading it again.
+	Binding *Binding `gorm:"-" json:"-"`
 }
 
 // Inbox states.

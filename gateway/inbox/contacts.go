@@ -77,7 +77,8 @@ func NewContacts(s *store.Store, channels *adapters.Registry, sender *outbox.Sen
 
 // Register routes contact events to c.
 func (c *Contacts) Register(p *Processor) {
-	p.On(OnEvent(EventContactAdded), HandlerFunc(c.added))
+	// A new contact's member write records their touch (NewMember.InboundAt).
+	p.On(OnEvent(EventContactAdded), Touching(HandlerFunc(c.added)))
 	p.On(OnEvent(EventContactRemoved), HandlerFunc(c.removed))
 	p.On(OnEvent(EventContactUpdated), HandlerFunc(c.updated))
 	p.On(OnEvent(EventLocationReported), HandlerFunc(c.located))
@@ -117,8 +118,21 @@ func (c *Contacts) located(ctx context.Context, in *adapters.Inbound) error {
 
 // added: a member added a guide on a channel. The channel adding a
 // handed-over contact to the guide who took them over (once per
-// handover) is not a join: nothing is logged or sent.
+// handover) is not a join: nothing is logged or sent. The member's touch
+// (their identity's last inbound time) is recorded by their write, or,
+// when the delivery writes no member, here.
 func (c *Contacts) added(ctx context.Context, in *adapters.Inbound) error {
+	touched := false
+	err := c.add(ctx, in, &touched)
+	if !touched && in.From == adapters.PartyMember {
+		if _, terr := c.store.TouchIdentityMoved(ctx, in.Channel, in.SenderID, in.At); terr != nil && err == nil {
+			err = fmt.Errorf("recording the member's last message: %w", terr)
+		}
+	}
+	return err
+}
+
+func (c *Contacts) add(ctx context.Context, in *adapters.Inbound, touched *bool) error {
 	if in.Brand == "" {
 		return fmt.Errorf("contact added on %s without a brand: %w", in.Channel, store.ErrInvalid)
 	}
@@ -128,11 +142,14 @@ func (c *Contacts) added(ctx context.Context, in *adapters.Inbound) error {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	guide, reason, brand := c.guideFor(ctx, in)
+	guide, reason, brand, card := c.guideFor(ctx, in)
 	// An instance serving several brands: the contact joins the guide's
 	// (or store's).
 	in = withBrand(in, brand)
 	nm := store.NewMember{BrandID: in.Brand, Identities: []store.Identity{{Channel: in.Channel, ExternalID: in.SenderID}}}
+	if in.From == adapters.PartyMember {
+		nm.InboundAt = in.At // the touch, in the member's write
+	}
 	if ch, ok := c.channels.Channel(in.Channel); ok {
 		if lk, ok := ch.(adapters.ContactLookup); ok {
 			info, err := lk.LookupContact(ctx, in.SenderID)
@@ -156,8 +173,10 @@ func (c *Contacts) added(ctx context.Context, in *adapters.Inbound) error {
 		}
 	}
 	joinedEvent := func(m *store.Member, created bool, b *store.Binding) *store.Event {
+		// The binding goes with the event: the guide points ledger
+		// credits it without reading it again.
 		return &store.Event{Type: events.TypeMemberJoined, BrandID: in.Brand, MemberID: &m.ID,
-			Source: in.Channel, SourceID: in.DedupKey, OccurredAt: in.At,
+			Source: in.Channel, SourceID: in.DedupKey, OccurredAt: in.At, Binding: b,
 			Payload: eventPayload(map[string]string{"state": in.Attrs["state"], "guide_id": guideID(b), "new_member": fmt.Sprint(created)})}
 	}
 	var storeID string
@@ -174,7 +193,14 @@ func (c *Contacts) added(ctx context.Context, in *adapters.Inbound) error {
 	together := func(tx *store.Store, m *store.Member, created bool) error {
 		binding, stepErr = nil, nil
 		if guide != nil {
-			b, _, err := tx.Bind(ctx, &store.Binding{MemberID: m.ID, BrandID: in.Brand, GuideID: guide.ID, StoreID: guide.StoreID, Reason: reason})
+			nb := &store.Binding{MemberID: m.ID, BrandID: in.Brand, GuideID: guide.ID, StoreID: guide.StoreID, Reason: reason}
+			var b *store.Binding
+			var err error
+			if created {
+				b, err = tx.BindNew(ctx, nb) // no binding to look for
+			} else {
+				b, _, err = tx.Bind(ctx, nb)
+			}
 			if err != nil {
 				stepErr = fmt.Errorf("binding member: %w", err)
 				return stepErr
@@ -205,6 +231,7 @@ func (c *Contacts) added(ctx context.Context, in *adapters.Inbound) error {
 		}
 		return fmt.Errorf("ensuring member: %w", err)
 	}
+	*touched = true
 	if storeID != "" {
 		// A store's code on a channel without guides: a guide of the
 		// store with room takes them.
@@ -221,7 +248,7 @@ func (c *Contacts) added(ctx context.Context, in *adapters.Inbound) error {
 	}
 	// The welcome first: its code expires in 20 seconds.
 	if code := in.Attrs["welcome_code"]; code != "" && c.welcomer != nil {
-		if err := c.welcome(ctx, in, m, binding, code); err != nil {
+		if err := c.welcome(ctx, in, m, binding, code, card); err != nil {
 			return err
 		}
 	}
@@ -240,28 +267,32 @@ func guideID(b *store.Binding) string {
 // belong to it), else the employee the member added, if they are a guide.
 // It also picks the brand the contact joins: in.Brand, or, when the
 // channel instance serves several brands (adapters.AttrBrands), the first
-// of them the guide's store carries.
-func (c *Contacts) guideFor(ctx context.Context, in *adapters.Inbound) (*store.Guide, string, string) {
+// of them the guide's store carries. card is what the welcome says of
+// the employee the member added (nil: not a guide), read in the same
+// statement as them.
+func (c *Contacts) guideFor(ctx context.Context, in *adapters.Inbound) (guide *store.Guide, reason, brand string, card *store.GuideCard) {
 	brands := in.Brands()
-	added, err := c.store.GuideByChannelID(ctx, in.Channel, in.Attrs["user_id"])
-	if err != nil {
-		added = nil
+	var added *store.Guide
+	if uid := in.Attrs["user_id"]; uid != "" {
+		if gc, err := c.store.GuideCardByChannelID(ctx, in.Channel, uid, in.Brand); err == nil {
+			card, added = gc, &gc.Guide
+		}
 	}
 	storeID, guideID := c.stateTarget(ctx, in.Attrs["state"])
 	if guideID != "" {
 		for _, b := range brands {
 			if g, err := c.store.Guide(ctx, guideID, b); err == nil && g.Active {
-				return g, "state", b
+				return g, "state", b, card
 			}
 		}
 	}
 	if storeID != "" && added != nil && added.StoreID == storeID {
-		return added, "state", c.storeBrand(ctx, in, added.StoreID)
+		return added, "state", c.storeBrand(ctx, in, added.StoreID), card
 	}
 	if added != nil {
-		return added, "contact", c.storeBrand(ctx, in, added.StoreID)
+		return added, "contact", c.storeBrand(ctx, in, added.StoreID), card
 	}
-	return nil, "", in.Brand
+	return nil, "", in.Brand, card
 }
 
 // storeBrand is the first of the delivery's brands the store carries, or
@@ -328,17 +359,30 @@ func (c *Contacts) stateTarget(ctx context.Context, state string) (storeID, guid
 	return "", ""
 }
 
-func (c *Contacts) welcome(ctx context.Context, in *adapters.Inbound, m *store.Member, b *store.Binding, code string) error {
+// welcome queues the welcome of a new contact bound by b (nil: not
+// bound). The guide, store and brand it names are card's, read as the
+// contact's handling began, when card is of b's guide and store and of
+// the contact's brand; else they are read now.
+func (c *Contacts) welcome(ctx context.Context, in *adapters.Inbound, m *store.Member, b *store.Binding, code string, card *store.GuideCard) error {
 	d := WelcomeData{Brand: in.Brand, MemberName: m.Name}
 	if b != nil {
-		if g, err := c.store.Guide(ctx, b.GuideID, ""); err == nil {
-			d.GuideName = g.Name
-		}
-		if s, err := c.store.RetailStore(ctx, b.StoreID, ""); err == nil {
-			d.StoreName, d.StoreAddr, d.OpeningHour = s.Name, s.Address, s.OpeningHours
+		if card != nil && card.ID == b.GuideID && card.StoreID == b.StoreID {
+			d.GuideName = card.Name
+			d.StoreName, d.StoreAddr, d.OpeningHour = card.StoreName, card.StoreAddress, card.StoreOpeningHours
+		} else {
+			if g, err := c.store.Guide(ctx, b.GuideID, ""); err == nil {
+				d.GuideName = g.Name
+			}
+			if s, err := c.store.RetailStore(ctx, b.StoreID, ""); err == nil {
+				d.StoreName, d.StoreAddr, d.OpeningHour = s.Name, s.Address, s.OpeningHours
+			}
 		}
 	}
-	if br, err := c.store.Brand(ctx, in.Brand); err == nil {
+	if card != nil && card.BrandID == in.Brand {
+		if card.BrandFound {
+			d.Brand = card.BrandName
+		}
+	} else if br, err := c.store.Brand(ctx, in.Brand); err == nil {
 		d.Brand = br.Name
 	}
 	out, err := c.welcomer.Welcome(ctx, in.Channel, d)

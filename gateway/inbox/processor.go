@@ -42,6 +42,14 @@ type HandlerFunc func(ctx context.Context, in *adapters.Inbound) error
 // Handle calls f.
 func (f HandlerFunc) Handle(ctx context.Context, in *adapters.Inbound) error { return f(ctx, in) }
 
+// Touching marks h as recording the member's touch itself (the
+// identity's last inbound time, store.TouchIdentity, folded into its own
+// writes): a delivery whose every handler is Touching is not touched by
+// the processor, which saves one or two statements per delivery.
+func Touching(h Handler) Handler { return touching{h} }
+
+type touching struct{ Handler }
+
 // Processor handles queued inbox rows.
 type Processor struct {
 	store    *store.Store
@@ -128,6 +136,28 @@ func (p *Processor) handle(ctx context.Context, in *adapters.Inbound) error {
 			}
 		}
 	}
+	var hs []Handler
+	touched := true // by every handler itself
+	for _, r := range p.handlers {
+		if r.match(in) {
+			hs = append(hs, r.h)
+			if _, ok := r.h.(touching); !ok {
+				touched = false
+			}
+		}
+	}
+	if len(hs) == 0 {
+		p.log.Debug("no handler for inbound", slog.String("channel", in.Channel), slog.String("kind", in.Kind), slog.String("event", in.Event))
+		touched = false
+	}
+	if touched {
+		for _, h := range hs {
+			if err := h.Handle(ctx, in); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	// Before the handlers (a workflow they start may send at once) and
 	// after them (they may have made the sender a member), unless it
 	// moved the time before them: then it is recorded.
@@ -135,17 +165,10 @@ func (p *Processor) handle(ctx context.Context, in *adapters.Inbound) error {
 	if err != nil {
 		return err
 	}
-	matched := false
-	for _, r := range p.handlers {
-		if r.match(in) {
-			matched = true
-			if err := r.h.Handle(ctx, in); err != nil {
-				return err
-			}
+	for _, h := range hs {
+		if err := h.Handle(ctx, in); err != nil {
+			return err
 		}
-	}
-	if !matched {
-		p.log.Debug("no handler for inbound", slog.String("channel", in.Channel), slog.String("kind", in.Kind), slog.String("event", in.Event))
 	}
 	if moved {
 		return nil

@@ -88,7 +88,7 @@ func (g *GuidePoints) HandleEvent(ctx context.Context, e *store.Event) error {
 	case events.TypeMemberJoined, events.TypeMemberSignedUp, events.TypeMemberUpdated, events.TypeStoreVisited, events.TypePurchaseCompleted:
 		// A binding no event reported (made through the API or a
 		// workflow step) is credited at the member's next event.
-		if err := g.bound(ctx, rule, *e.MemberID, e.BrandID); err != nil {
+		if err := g.bound(ctx, rule, *e.MemberID, e.BrandID, e.Binding); err != nil {
 			return err
 		}
 	}
@@ -201,14 +201,22 @@ func (g *GuidePoints) currentBinding(ctx context.Context, memberID int64, brand 
 // bound awards the member's guide for the binding, once per member,
 // brand and guide (a member unbound and bound again earns nothing more).
 // Members a guide inherits from a leaver earn nothing, nor bindings older
-// than BindingFresh.
-func (g *GuidePoints) bound(ctx context.Context, rule PointsRule, memberID int64, brand string) error {
+// than BindingFresh. known, when not nil, is the member's current
+// binding as the event was logged (store.Event.Binding): it is not read
+// again.
+func (g *GuidePoints) bound(ctx context.Context, rule PointsRule, memberID int64, brand string, known *store.Binding) error {
 	if rule.MemberBound <= 0 {
 		return nil
 	}
-	b, err := g.currentBinding(ctx, memberID, brand)
-	if err != nil || b == nil || b.Reason == "inherited" || g.now().Sub(b.CreatedAt) > BindingFresh {
-		return err
+	b := known
+	if b == nil || b.MemberID != memberID || b.BrandID != brand || b.EndedAt != nil {
+		var err error
+		if b, err = g.currentBinding(ctx, memberID, brand); err != nil {
+			return err
+		}
+	}
+	if b == nil || b.Reason == "inherited" || g.now().Sub(b.CreatedAt) > BindingFresh {
+		return nil
 	}
 	key := "bound:" + brand + ":" + strconv.FormatInt(memberID, 10) + ":" + b.GuideID
 	e := g.entry(key, store.GuidePointsBound, b.GuideID, brand, b.StoreID, rule.MemberBound, b.CreatedAt, "member_bound "+b.Reason)
