@@ -31,7 +31,8 @@ func (s *Store) AddOutboxClaimed(ctx context.Context, m *OutboxMessage) (fresh, 
 	m.CreatedAt = utc(m.CreatedAt)
 	c := func(typ string) string { return "?" } // a parameter of SQL type typ
 	if s.dialect == "postgres" {
-		c = func(typ string) string { return "CAST(? AS " + typ + ")" }
+		// Not "(?": gorm expands a slice (the payload) after "(" into a list.
+		c = func(typ string) string { return "CAST( ? AS " + typ + ")" }
 	}
 	var member any
 	if m.MemberID != nil {
