@@ -34,6 +34,11 @@ func TestWeComWelcomeAndReplySentByTheirHandlersWithRedis(t *testing.T) {
 		return info.ProcessedTotal
 	}
 
+	// The metrics are the test process's: count from here.
+	const inlineSeries, queuedSeries = `scrmgw_outbox_handler_sends_total{channel="wecom",path="inline"}`,
+		`scrmgw_outbox_handler_sends_total{channel="wecom",path="queued"}`
+	inlineBefore, queuedBefore := metricValue(t, s, inlineSeries), metricValue(t, s, queuedSeries)
+
 	fake.AddContact(wecomfake.Contact{ExternalUserID: "wmChen", Name: "陈女士",
 		FollowUsers: []wecom.FollowUser{{UserID: "li", State: "s:sh-1"}}})
 	code := fake.IssueWelcomeCode("wmChen")
@@ -81,11 +86,11 @@ func TestWeComWelcomeAndReplySentByTheirHandlersWithRedis(t *testing.T) {
 		t.Fatalf("kf replies = %+v", sent)
 	}
 	sentOnce(t, s, "reply:wecom:kfmsg:kfmsg-points-1:0")
-	if got := metricValue(t, s, `scrmgw_outbox_handler_sends_total{channel="wecom",path="inline"}`); got != 2 {
-		t.Errorf("scrmgw_outbox_handler_sends_total{wecom,inline} = %v, want 2 (the welcome and the reply)", got)
+	if got := metricValue(t, s, inlineSeries) - inlineBefore; got != 2 {
+		t.Errorf("%s grew by %v, want 2 (the welcome and the reply)", inlineSeries, got)
 	}
-	if got := metricValue(t, s, `scrmgw_outbox_handler_sends_total{channel="wecom",path="queued"}`); got != 0 {
-		t.Errorf("scrmgw_outbox_handler_sends_total{wecom,queued} = %v, want 0", got)
+	if got := metricValue(t, s, queuedSeries) - queuedBefore; got != 0 {
+		t.Errorf("%s grew by %v, want 0", queuedSeries, got)
 	}
 }
 
