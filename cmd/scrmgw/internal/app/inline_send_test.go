@@ -10,10 +10,14 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/scrmgw/scrmgw/adapters/dingtalk"
+	"github.com/scrmgw/scrmgw/adapters/dingtalk/dingtalkfake"
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
+	"github.com/scrmgw/scrmgw/configs"
 	"github.com/scrmgw/scrmgw/gateway/queue"
 	"github.com/scrmgw/scrmgw/store"
+	"github.com/scrmgw/scrmgw/store/storetest"
 )
 
 // TestWeComWelcomeAndReplySentByTheirHandlersWithRedis: a welcome and a
@@ -105,5 +109,80 @@ func sentOnce(t *testing.T, s *started, key string) {
 	atts, _ := s.app.Store.SendAttempts(ctx, row.ID)
 	if row.State != store.OutboxSent || row.Attempts != 1 || len(atts) != 1 || atts[0].Outcome != "sent" {
 		t.Errorf("outbox row %s: %s after %d attempts %+v, want sent after one", key, row.State, row.Attempts, atts)
+	}
+}
+
+// TestDingTalkReplySentByItsHandlerWithRedis: the guide bot's answer to a
+// message on the DingTalk stream reaches the message's session webhook
+// from the message's handler: the default queue ran the recorder's batch
+// and the message's task only, and the reply was sent once, inline.
+func TestDingTalkReplySentByItsHandlerWithRedis(t *testing.T) {
+	openapi := dingtalkfake.NewOpenAPI(t)
+	gw := dingtalkfake.New(t, dingtalkfake.WithOpenAPI(openapi))
+	cfg := configs.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Database.URL = storetest.URL(t, "postgres")
+	cfg.Redis.URL = storetest.RedisURL(t)
+	cfg.AdminToken = "dingtalk-inline-admin-token-01"
+	cfg.Security.PhoneKey = strings.Repeat("ef", 32)
+	cfg.DingTalk = dingtalk.Config{ClientID: gw.ClientID(), ClientSecret: gw.ClientSecret(), Brand: "acme",
+		StreamHost: gw.URL(), APIBase: openapi.URL()}
+	s := startServe(t, cfg)
+	ctx := context.Background()
+	for _, req := range []struct{ path, body string }{
+		{"/api/v1/brands", `{"id":"acme","name":"ACME"}`},
+		{"/api/v1/stores", `{"id":"sh-1","name":"静安店","brands":["acme"],"lat":31.23,"lng":121.47}`},
+		{"/api/v1/guides", `{"id":"g-wu","store_id":"sh-1","name":"吴敏","dingtalk_userid":"staff-wu"}`},
+		{"/api/v1/members", `{"phone":"13900139000","name":"周先生","brand":"acme"}`},
+	} {
+		if code, body := request(t, "POST", s.base+req.path, cfg.AdminToken, req.body); code/100 != 2 {
+			t.Fatalf("seeding %s: %d %s", req.path, code, body)
+		}
+	}
+	v, err := s.app.Store.MemberByPhone(ctx, "13900139000", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.app.Store.Bind(ctx, &store.Binding{MemberID: v.ID, BrandID: "acme", GuideID: "g-wu", StoreID: "sh-1", Reason: "manual"}); err != nil {
+		t.Fatal(err)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := gw.WaitConnected(waitCtx); err != nil {
+		t.Fatalf("stream never connected: %v", err)
+	}
+	ins := asynq.NewInspector(s.app.Redis)
+	defer ins.Close()
+	processed := func() int {
+		info, err := ins.GetQueueInfo(queue.Default)
+		if err != nil {
+			return 0
+		}
+		return info.ProcessedTotal
+	}
+	const inlineSeries, queuedSeries = `scrmgw_outbox_handler_sends_total{channel="dingtalk",path="inline"}`,
+		`scrmgw_outbox_handler_sends_total{channel="dingtalk",path="queued"}`
+	inlineBefore, queuedBefore, before := metricValue(t, s, inlineSeries), metricValue(t, s, queuedSeries), processed()
+
+	id := gw.PushBotMessage(dingtalkfake.BotMessage{ConversationID: "cid-wu", SenderStaffID: "staff-wu", SenderNick: "吴敏",
+		Text: &dingtalkfake.Text{Content: "我的会员"}})
+	if ack, err := gw.WaitAck(waitCtx, id); err != nil || ack.Code != 200 {
+		t.Fatalf("ack = %+v, %v", ack, err)
+	}
+	waitFor(t, "the reply at the session webhook", func() bool { return len(openapi.Replies()) > 0 })
+	waitFor(t, "the message's task done", func() bool { return processed()-before >= 2 })
+	time.Sleep(500 * time.Millisecond) // let any other task surface
+	replies := openapi.Replies()
+	if len(replies) != 1 || !strings.Contains(string(replies[0].Body), "周先生") {
+		t.Fatalf("session webhook replies = %d: %s", len(replies), replies)
+	}
+	if n := processed() - before; n != 2 {
+		t.Errorf("the default queue ran %d tasks, want 2 (the recorder's batch and the message; the reply has no task of its own)", n)
+	}
+	if got := metricValue(t, s, inlineSeries) - inlineBefore; got != 1 {
+		t.Errorf("%s grew by %v, want 1", inlineSeries, got)
+	}
+	if got := metricValue(t, s, queuedSeries) - queuedBefore; got != 0 {
+		t.Errorf("%s grew by %v, want 0", queuedSeries, got)
 	}
 }
