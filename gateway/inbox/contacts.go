@@ -401,8 +401,10 @@ func (c *Contacts) welcome(ctx context.Context, in *adapters.Inbound, m *store.M
 	if b != nil {
 		meta.GuideID = b.GuideID
 	}
-	if _, err := c.sender.Send(ctx, in.Channel, out, meta); err != nil {
-		return fmt.Errorf("queueing welcome: %w", err)
+	// Sent by this handler at once, not queued behind the other contact
+	// events (SendNow): the code's 20 seconds are running.
+	if _, err := c.sender.SendNow(ctx, in.Channel, out, meta); err != nil {
+		return fmt.Errorf("sending welcome: %w", err)
 	}
 	return nil
 }

@@ -74,7 +74,12 @@ func (m *Messages) handle(ctx context.Context, in *adapters.Inbound) error {
 	// Replies without a key of their own are keyed by the message and
 	// their place among those, so a retried message that now also ends a
 	// handoff (keyed notices) still answers once.
-	n := 0
+	//
+	// They are sent at once, in order, each after the one before it was
+	// accepted (or failed for good); once one has to wait (no send slot
+	// at once, a temporary failure, an outcome in doubt), it and those
+	// after it are queued, and queued sends keep no order.
+	n, inline := 0, true
 	for _, r := range replies {
 		if r.To == nil {
 			// The answer is the member's (their export and erasure
@@ -85,18 +90,34 @@ func (m *Messages) handle(ctx context.Context, in *adapters.Inbound) error {
 			r.Key = fmt.Sprintf("reply:%s:%s:%d", in.Channel, in.DedupKey, n)
 			n++
 		}
-		if err := m.Queue(ctx, r); err != nil {
+		if !inline {
+			if err := m.Queue(ctx, r); err != nil {
+				return err
+			}
+			continue
+		}
+		row, err := m.send(ctx, r, true)
+		if err != nil {
 			return err
 		}
+		inline = row.State == store.OutboxSent || row.State == store.OutboxFailed
 	}
 	return nil
 }
 
 // Queue saves a bot's reply in the outbox, keyed by r.Key, and queues its
-// delivery to r.To; the bots' sweeps and digests send through it.
+// delivery to r.To; the bots' sweeps and digests send through it. (The
+// replies to a message are sent by its handler at once: handle.)
 func (m *Messages) Queue(ctx context.Context, r bots.Reply) error {
+	_, err := m.send(ctx, r, false)
+	return err
+}
+
+// send saves a reply in the outbox and sends it at once (now), or queues
+// its delivery.
+func (m *Messages) send(ctx context.Context, r bots.Reply, now bool) (*store.OutboxMessage, error) {
 	if r.To == nil || r.Key == "" {
-		return errors.New("queueing reply: a recipient and a key are required")
+		return nil, errors.New("queueing reply: a recipient and a key are required")
 	}
 	out := &adapters.Outbound{IdempotencyKey: r.Key, To: r.To.ID, ToParty: r.To.Party, Kind: r.Kind, Text: r.Text,
 		Fields: r.Fields, ReplyTo: r.To.ReplyTo}
@@ -105,10 +126,15 @@ func (m *Messages) Queue(ctx context.Context, r bots.Reply) error {
 		id := r.To.MemberID
 		meta.MemberID = &id
 	}
-	if _, err := m.sender.Send(ctx, r.To.Channel, out, meta); err != nil {
-		return fmt.Errorf("queueing reply: %w", err)
+	send := m.sender.Send
+	if now {
+		send = m.sender.SendNow
 	}
-	return nil
+	row, err := send(ctx, r.To.Channel, out, meta)
+	if err != nil {
+		return nil, fmt.Errorf("sending reply: %w", err)
+	}
+	return row, nil
 }
 
 var _ bots.Outbox = (*Messages)(nil)

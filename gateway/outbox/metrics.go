@@ -14,6 +14,11 @@ type Metrics struct {
 	// slot a send reserved was: the time it waits (in the handler or
 	// queued again) to keep the channel's rate. 0 when it may go at once.
 	RateWait *prometheus.HistogramVec
+	// Handler counts the messages sent by the handler that made them
+	// (Sender.SendNow: bot replies, welcomes), by channel instance and
+	// path: inline (sent at once) or queued (no send slot at once, or
+	// the limiter away: sent by a task as other messages are).
+	Handler *prometheus.CounterVec
 }
 
 // NewMetrics makes the outbox's metrics; register Collectors on the
@@ -25,12 +30,15 @@ func NewMetrics() *Metrics {
 		RateWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "scrmgw_send_rate_wait_seconds",
 			Help:    "How long sends wait for their channel's rate limit slot, by channel instance.",
 			Buckets: []float64{0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900}}, []string{"channel"}),
+		Handler: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scrmgw_outbox_handler_sends_total",
+			Help: "Messages a handler sent at once (path inline) or had to queue (path queued: no send slot at once), by channel instance."},
+			[]string{"channel", "path"}),
 	}
 }
 
 // Collectors lists the metrics, to register them.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.Failures, m.RateWait}
+	return []prometheus.Collector{m.Failures, m.RateWait, m.Handler}
 }
 
 // Measure makes the Sender count its failures and rate waits in m.
@@ -40,5 +48,12 @@ func (s *Sender) Measure(m *Metrics) { s.metrics = m }
 func (s *Sender) failed(channel, reason string) {
 	if s.metrics != nil {
 		s.metrics.Failures.WithLabelValues(channel, reason).Inc()
+	}
+}
+
+// counted counts a message of SendNow by its path.
+func (s *Sender) counted(channel, path string) {
+	if s.metrics != nil {
+		s.metrics.Handler.WithLabelValues(channel, path).Inc()
 	}
 }

@@ -147,17 +147,9 @@ func NewSender(s *store.Store, channels *adapters.Registry, q queue.Enqueuer, lo
 // Send saves an outbound message in the outbox (once per idempotency key)
 // and queues its delivery. It returns the outbox row.
 func (s *Sender) Send(ctx context.Context, channel string, m *adapters.Outbound, meta Meta) (*store.OutboxMessage, error) {
-	if m.IdempotencyKey == "" {
-		return nil, errors.New("sending: an idempotency key is required")
-	}
-	payload, err := json.Marshal(m)
+	row, err := newRow(channel, m, meta)
 	if err != nil {
-		return nil, fmt.Errorf("sending: %w", err)
-	}
-	row := &store.OutboxMessage{IdempotencyKey: m.IdempotencyKey, Channel: channel, Recipient: m.To, MemberID: meta.MemberID,
-		GuideID: meta.GuideID, BrandID: meta.BrandID, Kind: m.Kind, Payload: payload}
-	if !meta.Since.IsZero() && meta.Since.Before(time.Now()) {
-		row.CreatedAt = meta.Since.UTC()
+		return nil, err
 	}
 	if _, err := s.store.AddOutbox(ctx, row); err != nil {
 		return nil, fmt.Errorf("saving outbox message: %w", err)
@@ -231,14 +223,40 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 		}
 		return fmt.Errorf("outbox %d: channel %q not configured: %w", row.ID, row.Channel, asynq.SkipRetry)
 	}
-	// A claimed send finishes even if shutdown starts meanwhile.
-	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), SendTimeout)
-	defer cancel()
 	if m.Brand == "" {
 		m.Brand = row.BrandID
 	}
+	res, sendErr, err := s.deliver(ctx, ch, row, &m, queue.LastAttempt(ctx))
+	switch res {
+	case resultRetry:
+		return fmt.Errorf("outbox %d: %w", row.ID, sendErr)
+	case resultFailed:
+		return fmt.Errorf("outbox %d: %w: %w", row.ID, sendErr, asynq.SkipRetry)
+	}
+	return err
+}
+
+// What became of a send (deliver).
+type sendResult int
+
+const (
+	resultSent    sendResult = iota // the channel accepted it (or the outcome is being recorded)
+	resultInDoubt                   // the channel may have it: left claimed for Recover
+	resultRetry                     // failed transiently: released to pending for another attempt
+	resultFailed                    // failed for good
+)
+
+// deliver sends the claimed row's message m through ch and records the
+// outcome with its attempt; last makes a temporary failure final. It
+// returns what became of it, the channel's error, and an error only when
+// the outcome of a send the channel accepted could not be recorded (the
+// row stays claimed: Recover settles it after the lease).
+func (s *Sender) deliver(ctx context.Context, ch adapters.Channel, row *store.OutboxMessage, m *adapters.Outbound, last bool) (sendResult, error, error) {
+	// A claimed send finishes even if shutdown starts meanwhile.
+	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), SendTimeout)
+	defer cancel()
 	started := time.Now()
-	receipt, err := ch.Send(sendCtx, &m)
+	receipt, err := ch.Send(sendCtx, m)
 	attempt := &store.SendAttempt{OutboxID: row.ID, Attempt: row.Attempts, At: started.UTC(), DurationMS: time.Since(started).Milliseconds(), Outcome: "sent"}
 	if _, canTell := ch.(adapters.Reconciler); canTell && errors.Is(err, adapters.ErrOutcomeUnknown) {
 		// The platform may have taken it: sending it again could deliver
@@ -250,27 +268,21 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 		}
 		s.log.Warn("send in doubt: left for reconciliation after the lease", slog.Int64("outbox_id", row.ID),
 			slog.String("channel", row.Channel), slog.Any("error", err))
-		return nil
-	}
-	switch {
-	case err == nil:
-	case adapters.Retryable(err) && !queue.LastAttempt(ctx):
-		attempt.Outcome, attempt.Error = "retry", err.Error()
-	default:
-		attempt.Outcome, attempt.Error = "failed", err.Error()
-	}
-	if aerr := s.store.RecordSendAttempt(sendCtx, attempt); aerr != nil {
-		s.log.Warn("recording a send attempt", slog.Int64("outbox_id", row.ID), slog.Any("error", aerr))
+		return resultInDoubt, err, nil
 	}
 	if err != nil {
-		if adapters.Retryable(err) && !queue.LastAttempt(ctx) {
-			if rerr := s.settle(ctx, row.ID, func(ctx context.Context) error { return s.store.ReleaseOutbox(ctx, row.ID, err.Error()) }); rerr != nil {
+		if adapters.Retryable(err) && !last {
+			attempt.Outcome, attempt.Error = "retry", err.Error()
+			out := store.SendOutcome{State: store.OutboxPending, Reason: err.Error()}
+			if rerr := s.settle(ctx, row.ID, func(ctx context.Context) error { _, err := s.store.SettleSend(ctx, row.ID, out, attempt); return err }); rerr != nil {
 				s.log.Warn("releasing outbox message", slog.Int64("outbox_id", row.ID), slog.Any("error", rerr))
 			}
-			return fmt.Errorf("outbox %d: %w", row.ID, err)
+			return resultRetry, err, nil
 		}
 		why := failure(err)
-		if ferr := s.settle(ctx, row.ID, func(ctx context.Context) error { return s.store.FailOutboxFor(ctx, row.ID, why, err.Error()) }); ferr != nil {
+		attempt.Outcome, attempt.Error = "failed", err.Error()
+		out := store.SendOutcome{State: store.OutboxFailed, Failure: why, Reason: err.Error()}
+		if ferr := s.settle(ctx, row.ID, func(ctx context.Context) error { _, err := s.store.SettleSend(ctx, row.ID, out, attempt); return err }); ferr != nil {
 			s.log.Warn("failing outbox message", slog.Int64("outbox_id", row.ID), slog.Any("error", ferr))
 		} else {
 			s.failed(row.Channel, why)
@@ -278,23 +290,24 @@ func (s *Sender) SendTask(ctx context.Context, t *asynq.Task) error {
 		}
 		s.log.Warn("message not delivered", slog.Int64("outbox_id", row.ID), slog.String("channel", row.Channel),
 			slog.String("failure", why), slog.Any("error", err))
-		return fmt.Errorf("outbox %d: %w: %w", row.ID, err, asynq.SkipRetry)
+		return resultFailed, err, nil
 	}
-	ext, delivery := "", ""
+	out := store.SendOutcome{State: store.OutboxSent}
 	if receipt != nil {
-		ext = receipt.ExternalID
+		out.ExternalID = receipt.ExternalID
 		if receipt.Pending {
-			delivery = string(adapters.DeliveryPending)
+			out.Delivery = string(adapters.DeliveryPending)
 		}
 	}
-	if err := s.settle(ctx, row.ID, func(ctx context.Context) error { return s.store.FinishOutbox(ctx, row.ID, ext, delivery) }); err != nil {
-		return err
+	if err := s.settle(ctx, row.ID, func(ctx context.Context) error { _, err := s.store.SettleSend(ctx, row.ID, out, attempt); return err }); err != nil {
+		return resultSent, nil, err
 	}
-	if _, ok := ch.(adapters.DeliveryChecker); ok && delivery != "" {
+	row.State, row.ExternalID, row.Delivery = store.OutboxSent, out.ExternalID, out.Delivery
+	if _, ok := ch.(adapters.DeliveryChecker); ok && out.Delivery != "" {
 		s.scheduleCheck(sendCtx, row.ID, 0)
 	}
 	s.settled(sendCtx, row)
-	return nil
+	return resultSent, nil, nil
 }
 
 // SendTimeout bounds one send: a channel's Send gets this long to hand
@@ -421,12 +434,8 @@ const FailureExpired = "expired"
 // of the last requeue, is still held): a duplicate requeue makes a second
 // task, which the claim keeps from sending twice.
 func (s *Sender) requeue(ctx context.Context, id int64, slot time.Time, lane string) error {
-	b, _ := json.Marshal(sendPayload{ID: id, Slot: slot.UnixMilli()})
-	_, err := s.queue.EnqueueContext(ctx, asynq.NewTask(TypeSend, b), asynq.ProcessAt(slot.Add(-slotLead)),
-		asynq.TaskID(fmt.Sprintf("%s:%d:%d:%d", TypeSend, id, slot.UnixMilli(), time.Now().UnixNano())),
-		asynq.Queue(lane), asynq.MaxRetry(12))
-	if err != nil {
-		return fmt.Errorf("outbox %d: queueing for its send slot: %w", id, err)
+	if err := s.enqueueSlot(ctx, id, slot, lane); err != nil {
+		return err
 	}
 	if err := s.store.DeferOutbox(ctx, id, slot); err != nil {
 		// Only the sweep may queue it once more meanwhile (its claim
@@ -434,6 +443,19 @@ func (s *Sender) requeue(ctx context.Context, id int64, slot time.Time, lane str
 		s.log.Warn("deferring outbox message", slog.Int64("outbox_id", id), slog.Any("error", err))
 	}
 	s.log.Debug("send waits for its rate slot", slog.Int64("outbox_id", id), slog.Time("slot", slot))
+	return nil
+}
+
+// enqueueSlot queues the send of row id as a task due just before its
+// slot, holding it.
+func (s *Sender) enqueueSlot(ctx context.Context, id int64, slot time.Time, lane string) error {
+	b, _ := json.Marshal(sendPayload{ID: id, Slot: slot.UnixMilli()})
+	_, err := s.queue.EnqueueContext(ctx, asynq.NewTask(TypeSend, b), asynq.ProcessAt(slot.Add(-slotLead)),
+		asynq.TaskID(fmt.Sprintf("%s:%d:%d:%d", TypeSend, id, slot.UnixMilli(), time.Now().UnixNano())),
+		asynq.Queue(lane), asynq.MaxRetry(12))
+	if err != nil {
+		return fmt.Errorf("outbox %d: queueing for its send slot: %w", id, err)
+	}
 	return nil
 }
 
