@@ -3,12 +3,20 @@ package store
 import (
 	"fmt"
 	"strings"
+
+	"gorm.io/gorm"
 )
 
-// UndoSendOutcomes drops what migration 0015_send_outcomes adds and
-// forgets that it was applied: the schema of a database migrated before
-// it, for a test to migrate again.
+// UndoSendOutcomes drops what migration 0015_send_outcomes adds (and
+// 0042_s9counters_funnel_deltas, whose triggers read its columns) and
+// forgets that they were applied: the schema of a database migrated
+// before them, for a test to migrate again.
 func UndoSendOutcomes(s *Store) error {
+	// The funnel counters' triggers (0042) read those columns: a
+	// database before 0015 has no counters either.
+	if err := UndoFunnelDeltas(s); err != nil {
+		return err
+	}
 	m := s.db.Migrator()
 	for _, c := range []struct {
 		model any
@@ -118,4 +126,35 @@ func ByQueries(s *Store) *Store {
 	c := *s
 	c.dialect = ""
 	return &c
+}
+
+// UndoFunnelDeltas drops what migration 0042_s9counters_funnel_deltas
+// makes (the counters, their triggers and functions) and forgets that it
+// was applied: a database migrated before it, for a test to migrate
+// again.
+func UndoFunnelDeltas(s *Store) error {
+	var stmts []string
+	for _, tr := range funnelTriggerNames {
+		table := map[string]string{"runs": "workflow_runs", "steps": "run_steps", "outbox": "outbox_messages"}[strings.Split(tr, "_")[1]]
+		if s.dialect == "postgres" {
+			stmts = append(stmts, "DROP TRIGGER "+tr+" ON "+table, "DROP FUNCTION "+tr+"()")
+		} else {
+			stmts = append(stmts, "DROP TRIGGER "+tr)
+		}
+	}
+	stmts = append(stmts, "DROP TABLE funnel_run_totals", "DROP TABLE funnel_run_deltas", "DROP TABLE funnel_step_totals", "DROP TABLE funnel_step_deltas")
+	for _, stmt := range stmts {
+		if err := s.db.Exec(stmt).Error; err != nil {
+			return fmt.Errorf("%s: %w", stmt, err)
+		}
+	}
+	return s.db.Where("id = ?", "0042_s9counters_funnel_deltas").Delete(&schemaMigration{}).Error
+}
+
+// InTx runs fn in one transaction, its statements through exec: a test
+// holds a transaction open while another writes.
+func InTx(s *Store, fn func(exec func(sql string, args ...any) error) error) error {
+	return s.db.Transaction(func(tx *gorm.DB) error {
+		return fn(func(sql string, args ...any) error { return tx.Exec(sql, args...).Error })
+	})
 }

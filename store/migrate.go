@@ -133,6 +133,10 @@ var migrations = []migration{
 	// earlier attempt's answer was lost asks the channel first. Whose
 	// task it was and whether the owner sent it.
 	{id: "0041_group_send_attempts", up: migrateGroupSendAttempts},
+	// Per-day funnel counters: deltas appended by statement triggers in
+	// the writes they count, folded into totals by one periodic job; the
+	// brand-wide funnel and the workflow list at millions of runs.
+	{id: "0042_s9counters_funnel_deltas", up: migrateFunnelDeltas},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -709,6 +709,14 @@ func (s *Store) RunStats(ctx context.Context, brand, workflow string) (*RunStats
 
 // RunStatsOf returns the counts of a workflow's runs that f selects.
 func (s *Store) RunStatsOf(ctx context.Context, brand, workflow string, f FunnelFilter) (*RunStats, error) {
+	if from, to, ok := f.days(); ok {
+		return s.runStatsCounted(ctx, brand, workflow, from, to)
+	}
+	return s.runStatsRecount(ctx, brand, workflow, f)
+}
+
+// runStatsRecount is RunStatsOf counted from the runs and their visits.
+func (s *Store) runStatsRecount(ctx context.Context, brand, workflow string, f FunnelFilter) (*RunStats, error) {
 	db := s.db.WithContext(ctx)
 	st := &RunStats{States: map[string]int64{}}
 	var states []struct {

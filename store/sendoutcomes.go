@@ -86,6 +86,15 @@ func (s *Store) SendStats(ctx context.Context, brand, workflow string) ([]SendSt
 
 // SendStatsOf is SendStats of the runs f selects.
 func (s *Store) SendStatsOf(ctx context.Context, brand, workflow string, f FunnelFilter) ([]SendStat, error) {
+	if from, to, ok := f.days(); ok {
+		return s.sendStatsCounted(ctx, brand, workflow, from, to)
+	}
+	return s.sendStatsRecount(ctx, brand, workflow, f)
+}
+
+// sendStatsRecount is SendStatsOf counted from the visits and their
+// messages.
+func (s *Store) sendStatsRecount(ctx context.Context, brand, workflow string, f FunnelFilter) ([]SendStat, error) {
 	var out []SendStat
 	where, args := f.stepWhere(brand, workflow)
 	err := s.db.WithContext(ctx).Raw(`SELECT s.step_id AS step, s.state AS state, s.reason AS reason,

@@ -43,7 +43,7 @@ var catalogue = map[string]map[string]string{
 		"forbidden.resource":  "This token may use only %s; this page belongs to %s. Ask an admin for a token that includes it.",
 
 		"workflows.title":      "Workflows",
-		"workflows.lead":       "Journeys that nudge members: what starts them, how many entered and converted in the last 7 days, and the last error.",
+		"workflows.lead":       "Journeys that nudge members: what starts them, how many entered in the last 7 days (today included) and how many of those converted, and the last error.",
 		"workflows.new":        "New workflow",
 		"workflows.caption":    "Workflows with their state and last 7 days",
 		"workflows.no_error":   "None",
@@ -301,7 +301,7 @@ var catalogue = map[string]map[string]string{
 		"forbidden.resource":  "此令牌只能使用 %s；此页面属于 %s。请向管理员申请包含它的令牌。",
 
 		"workflows.title":      "自动化流程",
-		"workflows.lead":       "触达会员的自动化旅程：由什么触发、近 7 天进入与转化人数，以及最近的错误。",
+		"workflows.lead":       "触达会员的自动化旅程：由什么触发、近 7 天（含今天）进入的人数及其中已转化的人数，以及最近的错误。",
 		"workflows.new":        "新建流程",
 		"workflows.caption":    "流程及其状态和近 7 天数据",
 		"workflows.no_error":   "无",

@@ -25,8 +25,9 @@ const (
 	stateRetired  = "retired"
 )
 
-// activityWindow is the period of the list's entered and converted.
-const activityWindow = 7 * 24 * time.Hour
+// activityDays is the period of the list's entered and converted:
+// whole days in shownZone, today included.
+const activityDays = 7
 
 type workflowRow struct {
 	Brand, Name, Version, Trigger, State string
@@ -52,7 +53,9 @@ func (c *Console) workflowList(ctx *gin.Context) {
 		c.fail(ctx, err)
 		return
 	}
-	act, err := c.o.Store.WorkflowActivities(ctx.Request.Context(), p.Brand, c.o.Now().Add(-activityWindow))
+	today := c.o.Now().In(shownZone)
+	since := time.Date(today.Year(), today.Month(), today.Day()-(activityDays-1), 0, 0, 0, 0, shownZone)
+	act, err := c.o.Store.WorkflowActivities(ctx.Request.Context(), p.Brand, since)
 	if err != nil {
 		c.fail(ctx, err)
 		return

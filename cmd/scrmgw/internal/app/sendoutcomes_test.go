@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/scrmgw/scrmgw/adapters/wecom"
 	"github.com/scrmgw/scrmgw/adapters/wecom/wecomfake"
 	"github.com/scrmgw/scrmgw/store"
@@ -192,6 +194,22 @@ func TestSendOutcomesOnWeComWithRedis(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // let any duplicate surface
 	if n := len(fake.MsgTemplates()); n != 1 {
 		t.Errorf("%d message tasks, want 1", n)
+	}
+
+	// The stats read the funnel counters: the periodic fold moves their
+	// deltas into the per-day totals, and the stats read the same.
+	if runs, steps, err := s.app.Store.FunnelDeltas(ctx); err != nil || runs == 0 || steps == 0 {
+		t.Errorf("funnel deltas before the fold: %d runs, %d steps, %v", runs, steps, err)
+	}
+	before := mustJSON(stats())
+	if err := s.app.foldFunnel(ctx, asynq.NewTask(TypeFunnelFold, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if runs, steps, err := s.app.Store.FunnelDeltas(ctx); err != nil || runs != 0 || steps != 0 {
+		t.Errorf("funnel deltas after the fold: %d runs, %d steps, %v", runs, steps, err)
+	}
+	if after := mustJSON(stats()); after != before {
+		t.Errorf("stats after the fold:\n%s\nbefore:\n%s", after, before)
 	}
 }
 

@@ -64,6 +64,7 @@ func (a *App) registerTasks(mux *asynq.ServeMux) {
 		return a.pollMoments(ctx, holder)
 	})
 	mux.HandleFunc(TypeGroupDeliveries, a.checkGroupDeliveries)
+	mux.HandleFunc(TypeFunnelFold, a.foldFunnel)
 }
 
 // registerPeriodic registers periodic tasks. The scheduler runs on every
@@ -99,6 +100,10 @@ func (a *App) registerPeriodic(s *asynq.Scheduler) error {
 	if _, err := s.Register("@every 5m", asynq.NewTask(TypeGroupDeliveries, nil),
 		asynq.Queue(queue.Low), asynq.Unique(4*time.Minute), asynq.MaxRetry(0)); err != nil {
 		return fmt.Errorf("registering %s: %w", TypeGroupDeliveries, err)
+	}
+	if _, err := s.Register(funnelFoldEvery, asynq.NewTask(TypeFunnelFold, nil),
+		asynq.Queue(queue.Low), asynq.Unique(25*time.Second), asynq.MaxRetry(0)); err != nil {
+		return fmt.Errorf("registering %s: %w", TypeFunnelFold, err)
 	}
 	return registerSettlePeriodic(s)
 }
