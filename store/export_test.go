@@ -8,7 +8,7 @@ import (
 )
 
 // UndoSendOutcomes drops what migration 0015_send_outcomes adds (and
-// 0042_s9counters_funnel_deltas, whose triggers read its columns) and
+// 0042_funnel_deltas, whose triggers read its columns) and
 // forgets that they were applied: the schema of a database migrated
 // before them, for a test to migrate again.
 func UndoSendOutcomes(s *Store) error {
@@ -128,7 +128,7 @@ func ByQueries(s *Store) *Store {
 	return &c
 }
 
-// UndoFunnelDeltas drops what migration 0042_s9counters_funnel_deltas
+// UndoFunnelDeltas drops what migration 0042_funnel_deltas
 // makes (the counters, their triggers and functions) and forgets that it
 // was applied: a database migrated before it, for a test to migrate
 // again.
@@ -148,7 +148,7 @@ func UndoFunnelDeltas(s *Store) error {
 			return fmt.Errorf("%s: %w", stmt, err)
 		}
 	}
-	return s.db.Where("id = ?", "0042_s9counters_funnel_deltas").Delete(&schemaMigration{}).Error
+	return s.db.Where("id = ?", "0042_funnel_deltas").Delete(&schemaMigration{}).Error
 }
 
 // InTx runs fn in one transaction, its statements through exec: a test

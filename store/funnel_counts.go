@@ -14,7 +14,7 @@ import (
 // runs and step visits there are, so that a brand-wide funnel over whole
 // days sums a few rows per day and step instead of reading every run and
 // visit (RunStatsOf, SendStatsOf, WorkflowActivities). Migration
-// 0042_s9counters_funnel_deltas makes them.
+// 0042_funnel_deltas makes them.
 //
 // Writers only append. Database triggers on workflow_runs, run_steps and
 // outbox_messages insert delta rows (funnel_run_deltas,
@@ -274,7 +274,7 @@ func (s *Store) FunnelDeltas(ctx context.Context) (runs, steps int64, err error)
 
 // migrateFunnelDeltas makes the funnel counters (totals and deltas), the
 // triggers that append the deltas, and fills the totals from the rows
-// there are: migration 0042_s9counters_funnel_deltas.
+// there are: migration 0042_funnel_deltas.
 func migrateFunnelDeltas(tx *gorm.DB) error {
 	pg := tx.Dialector.Name() == "postgres"
 	day := func(col string) string {

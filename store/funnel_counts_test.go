@@ -173,7 +173,7 @@ func TestFunnelCountersMatchRecount(t *testing.T) {
 			t.Fatal(err)
 		}
 		applied, err := s.Migrate(ctx)
-		if err != nil || !slices.Equal(applied, []string{"0042_s9counters_funnel_deltas"}) {
+		if err != nil || !slices.Equal(applied, []string{"0042_funnel_deltas"}) {
 			t.Fatalf("migrating again: %v, %v", applied, err)
 		}
 		if runs, steps, err := s.FunnelDeltas(ctx); err != nil || runs != 0 || steps != 0 {

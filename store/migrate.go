@@ -136,7 +136,7 @@ var migrations = []migration{
 	// Per-day funnel counters: deltas appended by statement triggers in
 	// the writes they count, folded into totals by one periodic job; the
 	// brand-wide funnel and the workflow list at millions of runs.
-	{id: "0042_s9counters_funnel_deltas", up: migrateFunnelDeltas},
+	{id: "0042_funnel_deltas", up: migrateFunnelDeltas},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas
