@@ -262,7 +262,7 @@ func runScale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) erro
 		return err
 	}
 	if c.Console {
-		if err := r.consolePages(brands); err != nil {
+		if err := r.consolePages(brands, int(members)); err != nil {
 			return err
 		}
 	}
@@ -492,9 +492,17 @@ func (r *scaleRun) signIn() error {
 	return nil
 }
 
-func (r *scaleRun) consolePages(brands int) error {
+func (r *scaleRun) consolePages(brands, members int) error {
 	n := r.c.PageRequests
 	brand := func() string { return seed.BrandID(1 + r.rng.IntN(brands)) }
+	// Member i joins brand 1 + i mod brands first.
+	member := func() int { return 1 + r.rng.IntN(members) }
+	memberBrand := func(i int) string { return seed.BrandID(1 + i%brands) }
+	// Store i carries brand 1 + i mod brands.
+	storeOf := func() (string, string) {
+		b := 1 + r.rng.IntN(brands)
+		return seed.BrandID(b), seed.StoreID(b - 1 + brands*(1+r.rng.IntN(max(1, r.c.Size.Stores/brands-1))))
+	}
 	pages := []struct{ name, path func() string }{
 		{func() string { return "baseline: bare handler, same session client" }, func() string { return "/bare" }},
 		{func() string { return "workflows" }, func() string { return "/console/workflows?brand=" + brand() }},
@@ -504,13 +512,33 @@ func (r *scaleRun) consolePages(brands int) error {
 			return "/console/funnel?workflow=" + url.QueryEscape(brand()+"/"+seed.Workflow) + "&from=" + time.Now().AddDate(0, 0, -6).Format(time.DateOnly)
 		}},
 		{func() string { return "funnel, one store" }, func() string {
-			// Store i carries brand 1 + i mod brands.
-			b := 1 + r.rng.IntN(brands)
-			i := b - 1 + brands*(1+r.rng.IntN(max(1, r.c.Size.Stores/brands-1)))
-			return "/console/funnel?workflow=" + url.QueryEscape(seed.BrandID(b)+"/"+seed.Workflow) + "&store=" + seed.StoreID(i)
+			b, s := storeOf()
+			return "/console/funnel?workflow=" + url.QueryEscape(b+"/"+seed.Workflow) + "&store=" + s
 		}},
 		{func() string { return "guides" }, func() string { return "/console/guides?brand=" + brand() }},
+		{func() string { return "guides, by points, page 3" }, func() string { return "/console/guides?sort=points&page=3&brand=" + brand() }},
+		{func() string { return "guides, one store" }, func() string {
+			b, s := storeOf()
+			return "/console/guides?brand=" + b + "&store=" + s
+		}},
 		{func() string { return "stores" }, func() string { return "/console/stores?brand=" + brand() }},
+		{func() string { return "members, by phone" }, func() string {
+			i := member()
+			return "/console/members?by=phone&brand=" + memberBrand(i) + "&q=" + url.QueryEscape(seed.Phone(i))
+		}},
+		{func() string { return "members, by name" }, func() string {
+			// "Member 1234": the member and those whose number starts so.
+			i := member()
+			return "/console/members?by=name&brand=" + memberBrand(i) + "&q=" + url.QueryEscape(fmt.Sprintf("Member %d", i/10))
+		}},
+		{func() string { return "members, one store" }, func() string {
+			b, s := storeOf()
+			return "/console/members?brand=" + b + "&store=" + s
+		}},
+		{func() string { return "member page" }, func() string { return fmt.Sprintf("/console/members/%d", member()) }},
+		{func() string { return "commerce (settlements of yesterday)" }, func() string { return "/console/commerce?brand=" + brand() }},
+		{func() string { return "live sessions" }, func() string { return "/console/live?brand=" + brand() }},
+		{func() string { return "operations" }, func() string { return "/console/operations" }},
 	}
 	for _, p := range pages {
 		if err := r.timeIt("console page", p.name(), n, func(int) error {
