@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"strings"
 )
 
@@ -56,6 +57,28 @@ func (s *Store) GuideOptions(ctx context.Context, storeIDs []string, limit int) 
 	err := s.db.WithContext(ctx).Model(&Guide{}).Select("id, name").Where("store_id IN ?", storeIDs).
 		Order("id").Limit(optionLimit(limit)).Scan(&out).Error
 	return out, translate(err)
+}
+
+// BrandGuideOptions lists a brand's guides (id and name) in id order when
+// it has at most limit (1 to 1000) of them; with more, it lists none and
+// says so (many). It reads at most limit+1 guides, in no order, to know:
+// a brand may have 12,000.
+func (s *Store) BrandGuideOptions(ctx context.Context, brand string, limit int) (out []Option, many bool, err error) {
+	limit = min(max(limit, 1), 1000)
+	sql := `SELECT id, name FROM guides WHERE store_id IN (SELECT store_id FROM store_brands WHERE brand_id = @brand) LIMIT @limit`
+	if s.dialect == "postgres" {
+		// As in Guides: the brand's store ids as one array, their guides
+		// from the store_id index, stopping at limit+1.
+		sql = `SELECT id, name FROM guides WHERE store_id = ANY(ARRAY(SELECT store_id FROM store_brands WHERE brand_id = @brand)) LIMIT @limit`
+	}
+	if err := s.db.WithContext(ctx).Raw(sql, map[string]any{"brand": brand, "limit": limit + 1}).Scan(&out).Error; err != nil {
+		return nil, false, translate(err)
+	}
+	if len(out) > limit {
+		return nil, true, nil
+	}
+	slices.SortFunc(out, func(a, b Option) int { return strings.Compare(a.ID, b.ID) })
+	return out, false, nil
 }
 
 // StoreLoad is the active guides of a store, their capacity and the

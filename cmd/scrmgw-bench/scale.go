@@ -44,6 +44,9 @@ type scaleConfig struct {
 	Trigger           bool
 	Console           bool
 	Explain           bool
+	// Pages, when set, times only the console pages it matches (and
+	// nothing of the API).
+	Pages *regexp.Regexp
 }
 
 func parseScale(args []string, stderr io.Writer) (scaleConfig, error) {
@@ -64,6 +67,7 @@ func parseScale(args []string, stderr io.Writer) (scaleConfig, error) {
 	fs.BoolVar(&c.Trigger, "trigger", false, "enter the bulk brand's members through a schedule trigger (once per seed: the runs stay)")
 	fs.BoolVar(&c.Explain, "explain", true, "print the plans of the segment queries")
 	fs.BoolVar(&c.Console, "console", true, "time the console's pages")
+	pages := fs.String("pages", "", "a regular expression: time only the console pages whose names match it, and none of the API")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -101,6 +105,14 @@ func parseScale(args []string, stderr io.Writer) (scaleConfig, error) {
 	if c.PG == "" || (c.Trigger && c.Redis == "") || c.Requests < 1 || c.PageRequests < 1 {
 		fmt.Fprintln(stderr, "scrmgw-bench scale: --pg is required (and --redis with --trigger); request counts must be positive")
 		return c, flag.ErrHelp
+	}
+	if *pages != "" {
+		re, err := regexp.Compile(*pages)
+		if err != nil {
+			fmt.Fprintf(stderr, "scrmgw-bench scale: --pages: %v\n", err)
+			return c, flag.ErrHelp
+		}
+		c.Pages = re
 	}
 	if !regexp.MustCompile(`^[a-z_][a-z0-9_]*$`).MatchString(c.Schema) {
 		fmt.Fprintf(stderr, "scrmgw-bench scale: --schema: want a lower-case identifier, got %q\n", c.Schema)
@@ -255,11 +267,13 @@ func runScale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) erro
 	if err := r.signIn(); err != nil {
 		return err
 	}
-	if err := r.memberByPhone(ctx, int(members)); err != nil {
-		return err
-	}
-	if err := r.lists(ctx, brands, int(stores)); err != nil {
-		return err
+	if c.Pages == nil {
+		if err := r.memberByPhone(ctx, int(members)); err != nil {
+			return err
+		}
+		if err := r.lists(ctx, brands, int(stores)); err != nil {
+			return err
+		}
 	}
 	if c.Console {
 		if err := r.consolePages(brands, int(members)); err != nil {
@@ -541,6 +555,9 @@ func (r *scaleRun) consolePages(brands, members int) error {
 		{func() string { return "operations" }, func() string { return "/console/operations" }},
 	}
 	for _, p := range pages {
+		if r.c.Pages != nil && !r.c.Pages.MatchString(p.name()) {
+			continue
+		}
 		if err := r.timeIt("console page", p.name(), n, func(int) error {
 			_, err := r.get(r.cookie, p.path(), "")
 			return err
