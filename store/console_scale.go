@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"strings"
+
+	"gorm.io/gorm"
 )
 
 // The console's pages over brands of 200,000 stores and 600,000 guides
@@ -111,4 +113,27 @@ func (s *Store) StoreLoads(ctx context.Context, storeIDs []string) (map[string]S
 		}
 	}
 	return out, nil
+}
+
+// migrateConsoleIndexes adds the indexes the console's member and commerce
+// pages read at scale: a member's bindings, ended ones too (the member page
+// and the export; idx_binding_current holds only the current ones), read a
+// seq scan of all bindings; a brand's settlements of a day read the whole
+// day's (the key starts with the date, then the store); their commission
+// lines were found by brand, over all days.
+func migrateConsoleIndexes(tx *gorm.DB) error {
+	lines := `CREATE INDEX IF NOT EXISTS idx_commission_brand_settle ON commission_lines (settle_date, brand_id, store_id, party, party_id) INCLUDE (amount_cents)`
+	if tx.Dialector.Name() != "postgres" {
+		lines = `CREATE INDEX IF NOT EXISTS idx_commission_brand_settle ON commission_lines (settle_date, brand_id, store_id, party, party_id, amount_cents)`
+	}
+	for _, stmt := range []string{
+		`CREATE INDEX IF NOT EXISTS idx_bindings_member ON bindings (member_id, created_at, id)`,
+		`CREATE INDEX IF NOT EXISTS idx_settlements_brand ON settlements (date, brand_id, store_id)`,
+		lines,
+	} {
+		if err := tx.Exec(stmt).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -208,11 +208,15 @@ func (s *Store) Settlements(ctx context.Context, date, brand string) ([]Settleme
 	if err := q.Group("store_id, brand_id, party, party_id").Order("store_id, brand_id, party, party_id").Scan(&rows).Error; err != nil {
 		return nil, translate(err)
 	}
+	// Each settlement's parties, in the rows' order (a brand's day has
+	// 4,400 settlements and 13,200 party rows).
+	at := make(map[[2]string]int, len(out))
 	for i := range out {
-		for _, r := range rows {
-			if r.StoreID == out[i].StoreID && r.BrandID == out[i].BrandID {
-				out[i].Parties = append(out[i].Parties, r.PartyTotal)
-			}
+		at[[2]string{out[i].StoreID, out[i].BrandID}] = i
+	}
+	for _, r := range rows {
+		if i, ok := at[[2]string{r.StoreID, r.BrandID}]; ok {
+			out[i].Parties = append(out[i].Parties, r.PartyTotal)
 		}
 	}
 	return out, nil

@@ -133,11 +133,10 @@ var migrations = []migration{
 	// earlier attempt's answer was lost asks the channel first. Whose
 	// task it was and whether the owner sent it.
 	{id: "0041_group_send_attempts", up: migrateGroupSendAttempts},
-	// A member's bindings, ended ones too (their export and console
-	// page), by member: idx_binding_current holds only the current ones.
-	{id: "0042_s9scale_bindings_member", up: func(tx *gorm.DB) error {
-		return tx.Exec(`CREATE INDEX IF NOT EXISTS idx_bindings_member ON bindings (member_id, created_at, id)`).Error
-	}},
+	// The console at 1M members and 200,000 stores: a member's bindings
+	// (ended ones too), a brand's settlements of a day and their
+	// commission lines.
+	{id: "0042_s9scale_console_indexes", up: migrateConsoleIndexes},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -42,6 +42,7 @@ type scaleConfig struct {
 	Requests          int
 	PageRequests      int
 	Trigger           bool
+	SeedCommerce      bool
 	Console           bool
 	Explain           bool
 	// Pages, when set, times only the console pages it matches (and
@@ -66,6 +67,7 @@ func parseScale(args []string, stderr io.Writer) (scaleConfig, error) {
 	fs.IntVar(&c.PageRequests, "page-requests", 200, "requests per list, funnel and console page")
 	fs.BoolVar(&c.Trigger, "trigger", false, "enter the bulk brand's members through a schedule trigger (once per seed: the runs stay)")
 	fs.BoolVar(&c.Explain, "explain", true, "print the plans of the segment queries")
+	fs.BoolVar(&c.SeedCommerce, "seed-commerce", false, "add yesterday's settlements (Asia/Shanghai) of every store of every brand, with their commission lines, for the commerce page (once)")
 	fs.BoolVar(&c.Console, "console", true, "time the console's pages")
 	pages := fs.String("pages", "", "a regular expression: time only the console pages whose names match it, and none of the API")
 	if err := fs.Parse(args); err != nil {
@@ -224,6 +226,11 @@ func runScale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) erro
 		return fmt.Errorf("reading the seeded sizes (seed first with --seed): %w", err)
 	}
 	fmt.Fprintf(stdout, "\ndata: %d members, %d stores, %d active runs\n", members, stores, runs)
+	if c.SeedCommerce {
+		if err := r.seedCommerce(ctx); err != nil {
+			return err
+		}
+	}
 
 	// The gateway's API and console, on loopback.
 	reg, err := templates.LoadFS(configs.BuiltinTemplates())
@@ -721,4 +728,41 @@ func cpuNote(a, b cpuSample, wall time.Duration) string {
 	}
 	return fmt.Sprintf("wall %.1f s; CPU: scrmgw %.1f s, PostgreSQL %.1f s (%.0f%% of one core together); machine %.0f%% busy (all processes), load average %s",
 		wall.Seconds(), tick(b.self-a.self), tick(b.postgres-a.postgres), 100*(tick(b.self-a.self)+tick(b.postgres-a.postgres))/wall.Seconds(), busy, loadavg())
+}
+
+// seedCommerce adds yesterday's settlements (in Asia/Shanghai, the
+// console's ledger zone by default) of every store of every brand, each
+// with a guide's, the store's and a distributor's commission line, one in
+// ten unreconciled: what the commerce page reads.
+func (r *scaleRun) seedCommerce(ctx context.Context) error {
+	zone, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		return err
+	}
+	day := time.Now().In(zone).AddDate(0, 0, -1).Format(time.DateOnly)
+	t := time.Now()
+	tag, err := r.conn.Exec(ctx, `INSERT INTO settlements (date, store_id, brand_id, orders, refunds, sales_cents, refunds_cents, net_cents,
+			guide_cents, store_cents, distributor_cents, lines, reconciled, status, created_at)
+		SELECT $1::text, store_id, brand_id, 3, 0, 30000, 0, 30000, 1500, 600, 300, 3, n % 10 <> 0,
+			CASE WHEN n % 10 = 0 THEN 'unreconciled' ELSE 'settled' END, now()
+		FROM (SELECT store_id, brand_id, row_number() OVER (ORDER BY store_id, brand_id) AS n FROM store_brands) AS sb
+		ON CONFLICT DO NOTHING`, day)
+	if err != nil {
+		return fmt.Errorf("seeding settlements: %w", err)
+	}
+	lines, err := r.conn.Exec(ctx, `INSERT INTO commission_lines (brand_id, order_id, item_line, refund_id, party, party_id, store_id,
+			base_cents, amount_cents, rule, settle_date, created_at)
+		SELECT sb.brand_id, 900000000 + sb.n, 1, 0, p.party, CASE p.party WHEN 'guide' THEN 'g' || substr(sb.store_id, 2) || '-1'
+				WHEN 'store' THEN sb.store_id ELSE 'dist-1' END, sb.store_id, 30000, p.cents, 'seed', $1::text, now()
+		FROM (SELECT store_id, brand_id, row_number() OVER (ORDER BY store_id, brand_id) AS n FROM store_brands) AS sb,
+			(VALUES ('guide', 1500), ('store', 600), ('distributor', 300)) AS p(party, cents)
+		ON CONFLICT DO NOTHING`, day)
+	if err != nil {
+		return fmt.Errorf("seeding commission lines: %w", err)
+	}
+	if _, err := r.conn.Exec(ctx, `ANALYZE settlements; ANALYZE commission_lines`); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.out, "seeded %d settlements and %d commission lines of %s in %v\n", tag.RowsAffected(), lines.RowsAffected(), day, time.Since(t).Round(time.Millisecond))
+	return nil
 }
