@@ -83,6 +83,23 @@ func (s *Store) BrandGuideOptions(ctx context.Context, brand string, limit int) 
 	return out, false, nil
 }
 
+// StoreNames returns the names of the stores of ids (those that exist),
+// by id.
+func (s *Store) StoreNames(ctx context.Context, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []Option
+	if err := s.db.WithContext(ctx).Model(&RetailStore{}).Select("id, name").Where("id IN ?", ids).Scan(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	for _, r := range rows {
+		out[r.ID] = r.Name
+	}
+	return out, nil
+}
+
 // StoreLoad is the active guides of a store, their capacity and the
 // members bound to them (as GuideLoads counts them).
 type StoreLoad struct {
@@ -122,13 +139,18 @@ func (s *Store) StoreLoads(ctx context.Context, storeIDs []string) (map[string]S
 // day's (the key starts with the date, then the store); their commission
 // lines were found by brand, over all days.
 func migrateConsoleIndexes(tx *gorm.DB) error {
+	// The summary's columns in the index: a brand's day sums from it
+	// alone.
+	settlements := `CREATE INDEX IF NOT EXISTS idx_settlements_brand ON settlements (date, brand_id, store_id)
+		INCLUDE (status, net_cents, guide_cents, store_cents, distributor_cents)`
 	lines := `CREATE INDEX IF NOT EXISTS idx_commission_brand_settle ON commission_lines (settle_date, brand_id, store_id, party, party_id) INCLUDE (amount_cents)`
 	if tx.Dialector.Name() != "postgres" {
+		settlements = `CREATE INDEX IF NOT EXISTS idx_settlements_brand ON settlements (date, brand_id, store_id)`
 		lines = `CREATE INDEX IF NOT EXISTS idx_commission_brand_settle ON commission_lines (settle_date, brand_id, store_id, party, party_id, amount_cents)`
 	}
 	for _, stmt := range []string{
 		`CREATE INDEX IF NOT EXISTS idx_bindings_member ON bindings (member_id, created_at, id)`,
-		`CREATE INDEX IF NOT EXISTS idx_settlements_brand ON settlements (date, brand_id, store_id)`,
+		settlements,
 		lines,
 	} {
 		if err := tx.Exec(stmt).Error; err != nil {
