@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -172,6 +173,70 @@ func TestIssueCouponOnce(t *testing.T) {
 		}
 		if _, err := s.IssueCoupon(ctx, &store.IssuedCoupon{Code: "X"}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("no key: %v", err)
+		}
+	})
+}
+
+// Each stored settlement carries its own store's and brand's party totals,
+// of all brands or of one.
+func TestSettlementsParties(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		must(s.CreateBrand(ctx, &store.Brand{ID: "acme", Name: "ACME"}))
+		must(s.CreateBrand(ctx, &store.Brand{ID: "beta", Name: "Beta"}))
+		must(s.CreateRetailStore(ctx, &store.RetailStore{ID: "sh-1", Name: "SH 1", BrandIDs: []string{"acme", "beta"}, Lat: 31, Lng: 121, Active: true}))
+		must(s.CreateRetailStore(ctx, &store.RetailStore{ID: "sh-2", Name: "SH 2", BrandIDs: []string{"acme"}, Lat: 31, Lng: 121, Active: true}))
+		placed := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+		order := func(brand, no, storeID string, lines ...store.CommissionLine) {
+			t.Helper()
+			m, _, err := s.EnsureMember(ctx, store.NewMember{Phone: "13800138000", BrandID: brand})
+			must(err)
+			o := &store.Order{BrandID: brand, OrderNo: no, MemberID: m.ID, StoreID: &storeID, Channel: "pos", Currency: "CNY",
+				Attribution: "none", PlacedAt: placed, SettleDate: "2026-11-20", Items: []store.OrderItem{{SKU: "A", Qty: 1, PriceCents: 1000}}}
+			for i := range lines {
+				lines[i].BrandID, lines[i].StoreID, lines[i].ItemLine, lines[i].BaseCents, lines[i].Rule, lines[i].SettleDate =
+					brand, storeID, 1, 1000, "r", "2026-11-20"
+			}
+			_, err = s.RecordOrder(ctx, o, lines)
+			must(err)
+		}
+		order("acme", "A-1", "sh-1", store.CommissionLine{Party: store.PartyStore, PartyID: "sh-1", AmountCents: 100},
+			store.CommissionLine{Party: store.PartyGuide, PartyID: "g-1", AmountCents: 50})
+		order("acme", "A-2", "sh-1", store.CommissionLine{Party: store.PartyGuide, PartyID: "g-1", AmountCents: 20})
+		order("acme", "A-3", "sh-2", store.CommissionLine{Party: store.PartyStore, PartyID: "sh-2", AmountCents: 30})
+		order("beta", "B-1", "sh-1", store.CommissionLine{Party: store.PartyStore, PartyID: "sh-1", AmountCents: 7})
+		loc, _ := time.LoadLocation("Asia/Shanghai")
+		if _, err := s.SettleDay(ctx, "2026-11-20", loc, time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)); err != nil {
+			t.Fatal(err)
+		}
+		type got struct {
+			Store, Brand string
+			Parties      []store.PartyTotal
+		}
+		read := func(brand string) []got {
+			t.Helper()
+			sts, err := s.Settlements(ctx, "2026-11-20", brand)
+			must(err)
+			var out []got
+			for _, st := range sts {
+				out = append(out, got{st.StoreID, st.BrandID, st.Parties})
+			}
+			return out
+		}
+		acmeSH1 := got{"sh-1", "acme", []store.PartyTotal{{Party: "guide", PartyID: "g-1", Lines: 2, AmountCents: 70}, {Party: "store", PartyID: "sh-1", Lines: 1, AmountCents: 100}}}
+		betaSH1 := got{"sh-1", "beta", []store.PartyTotal{{Party: "store", PartyID: "sh-1", Lines: 1, AmountCents: 7}}}
+		acmeSH2 := got{"sh-2", "acme", []store.PartyTotal{{Party: "store", PartyID: "sh-2", Lines: 1, AmountCents: 30}}}
+		if all := read(""); !reflect.DeepEqual(all, []got{acmeSH1, betaSH1, acmeSH2}) {
+			t.Errorf("all brands' settlements:\n%+v", all)
+		}
+		if acme := read("acme"); !reflect.DeepEqual(acme, []got{acmeSH1, acmeSH2}) {
+			t.Errorf("acme's settlements:\n%+v", acme)
 		}
 	})
 }

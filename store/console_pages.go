@@ -32,19 +32,30 @@ func (s *Store) SearchMembers(ctx context.Context, q MemberSearch) ([]MemberRow,
 	if q.Brand == "" {
 		return nil, invalid("brand", "a brand is required")
 	}
+	name := strings.TrimSpace(q.Name)
+	members := "JOIN members m ON m.id = ms.member_id AND m.merged_into IS NULL AND m.erased_at IS NULL"
+	if s.dialect == "postgres" && name != "" && q.StoreID == "" && q.GuideID == "" {
+		// By name alone: each of the brand's members looked up by id, in
+		// id order until the page is full. Left to itself the planner
+		// merge-joins the brand's members with all members in id order
+		// (390 ms for a brand's 24,000 of 1,000,000 members, where this
+		// took half of it, under load 6).
+		members = `CROSS JOIN LATERAL (SELECT m.id, m.name, m.phone_tail FROM members AS m
+			WHERE m.id = ms.member_id AND m.merged_into IS NULL AND m.erased_at IS NULL OFFSET 0) AS m`
+	}
 	db := s.db.WithContext(ctx).Table("memberships AS ms").
 		Select("m.id AS id, "+brandName+" AS name, CASE WHEN ms.phone_known THEN m.phone_tail ELSE '' END AS phone_tail, "+
 			"COALESCE(ms.level, '') AS level, ms.points AS points, COALESCE(b.guide_id, '') AS guide_id, COALESCE(b.store_id, '') AS store_id, ms.created_at AS joined_at").
-		Joins("JOIN members m ON m.id = ms.member_id").
+		Joins(members).
 		Joins("LEFT JOIN bindings b ON b.member_id = ms.member_id AND b.brand_id = ms.brand_id AND b.ended_at IS NULL").
-		Where("ms.brand_id = ? AND m.merged_into IS NULL AND m.erased_at IS NULL AND ms.member_id > ?", q.Brand, q.After)
+		Where("ms.brand_id = ? AND ms.member_id > ?", q.Brand, q.After)
 	if q.StoreID != "" {
 		db = db.Where("b.store_id = ?", q.StoreID)
 	}
 	if q.GuideID != "" {
 		db = db.Where("b.guide_id = ?", q.GuideID)
 	}
-	if name := strings.TrimSpace(q.Name); name != "" {
+	if name != "" {
 		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(name)) + "%"
 		db = db.Where(`LOWER(`+brandName+`) LIKE ? ESCAPE '\'`, like)
 	}

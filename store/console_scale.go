@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"slices"
 	"strings"
+
+	"gorm.io/gorm"
 )
 
 // The console's pages over brands of 200,000 stores and 600,000 guides
@@ -58,6 +61,45 @@ func (s *Store) GuideOptions(ctx context.Context, storeIDs []string, limit int) 
 	return out, translate(err)
 }
 
+// BrandGuideOptions lists a brand's guides (id and name) in id order when
+// it has at most limit (1 to 1000) of them; with more, it lists none and
+// says so (many). It reads at most limit+1 guides, in no order, to know:
+// a brand may have 12,000.
+func (s *Store) BrandGuideOptions(ctx context.Context, brand string, limit int) (out []Option, many bool, err error) {
+	limit = min(max(limit, 1), 1000)
+	sql := `SELECT id, name FROM guides WHERE store_id IN (SELECT store_id FROM store_brands WHERE brand_id = @brand) LIMIT @limit`
+	if s.dialect == "postgres" {
+		// As in Guides: the brand's store ids as one array, their guides
+		// from the store_id index, stopping at limit+1.
+		sql = `SELECT id, name FROM guides WHERE store_id = ANY(ARRAY(SELECT store_id FROM store_brands WHERE brand_id = @brand)) LIMIT @limit`
+	}
+	if err := s.db.WithContext(ctx).Raw(sql, map[string]any{"brand": brand, "limit": limit + 1}).Scan(&out).Error; err != nil {
+		return nil, false, translate(err)
+	}
+	if len(out) > limit {
+		return nil, true, nil
+	}
+	slices.SortFunc(out, func(a, b Option) int { return strings.Compare(a.ID, b.ID) })
+	return out, false, nil
+}
+
+// StoreNames returns the names of the stores of ids (those that exist),
+// by id.
+func (s *Store) StoreNames(ctx context.Context, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []Option
+	if err := s.db.WithContext(ctx).Model(&RetailStore{}).Select("id, name").Where("id IN ?", ids).Scan(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	for _, r := range rows {
+		out[r.ID] = r.Name
+	}
+	return out, nil
+}
+
 // StoreLoad is the active guides of a store, their capacity and the
 // members bound to them (as GuideLoads counts them).
 type StoreLoad struct {
@@ -88,4 +130,32 @@ func (s *Store) StoreLoads(ctx context.Context, storeIDs []string) (map[string]S
 		}
 	}
 	return out, nil
+}
+
+// migrateConsoleIndexes adds the indexes the console's member and commerce
+// pages read at scale: a member's bindings, ended ones too (the member page
+// and the export; idx_binding_current holds only the current ones), read a
+// seq scan of all bindings; a brand's settlements of a day read the whole
+// day's (the key starts with the date, then the store); their commission
+// lines were found by brand, over all days.
+func migrateConsoleIndexes(tx *gorm.DB) error {
+	// The summary's columns in the index: a brand's day sums from it
+	// alone.
+	settlements := `CREATE INDEX IF NOT EXISTS idx_settlements_brand ON settlements (date, brand_id, store_id)
+		INCLUDE (status, net_cents, guide_cents, store_cents, distributor_cents)`
+	lines := `CREATE INDEX IF NOT EXISTS idx_commission_brand_settle ON commission_lines (settle_date, brand_id, store_id, party, party_id) INCLUDE (amount_cents)`
+	if tx.Dialector.Name() != "postgres" {
+		settlements = `CREATE INDEX IF NOT EXISTS idx_settlements_brand ON settlements (date, brand_id, store_id)`
+		lines = `CREATE INDEX IF NOT EXISTS idx_commission_brand_settle ON commission_lines (settle_date, brand_id, store_id, party, party_id, amount_cents)`
+	}
+	for _, stmt := range []string{
+		`CREATE INDEX IF NOT EXISTS idx_bindings_member ON bindings (member_id, created_at, id)`,
+		settlements,
+		lines,
+	} {
+		if err := tx.Exec(stmt).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -176,6 +176,46 @@ func (s *Store) SettleDay(ctx context.Context, date string, loc *time.Location, 
 	return out, nil
 }
 
+// SettlementSummary sums a day's stored settlements of a brand: the
+// stores settled, those unreconciled, their net sales and commissions
+// (all parties).
+type SettlementSummary struct {
+	Stores, Unreconciled      int
+	NetCents, CommissionCents int64
+}
+
+// SettlementSummaryOf sums a day's settlements of brand in one aggregate
+// (a brand's day may have 4,400 stores' settlements).
+func (s *Store) SettlementSummaryOf(ctx context.Context, date, brand string) (SettlementSummary, error) {
+	var out SettlementSummary
+	if _, err := time.Parse(time.DateOnly, date); err != nil {
+		return out, invalid("date", "want YYYY-MM-DD, got %q", date)
+	}
+	err := s.db.WithContext(ctx).Model(&Settlement{}).
+		Select("COUNT(*) AS stores, COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0) AS unreconciled, "+
+			"COALESCE(SUM(net_cents), 0) AS net_cents, COALESCE(SUM(guide_cents + store_cents + distributor_cents), 0) AS commission_cents",
+			SettlementUnreconciled).
+		Where("date = ? AND brand_id = ?", date, brand).Scan(&out).Error
+	return out, translate(err)
+}
+
+// SettlementsPage returns a page of a day's settlements of brand, without
+// their parties, in store id order after the store id after (only the
+// unreconciled ones when unreconciled is set), at most limit (default
+// 100, at most 1000).
+func (s *Store) SettlementsPage(ctx context.Context, date, brand, after string, unreconciled bool, limit int) ([]Settlement, error) {
+	if _, err := time.Parse(time.DateOnly, date); err != nil {
+		return nil, invalid("date", "want YYYY-MM-DD, got %q", date)
+	}
+	q := s.db.WithContext(ctx).Where("date = ? AND brand_id = ? AND store_id > ?", date, brand, after)
+	if unreconciled {
+		q = q.Where("status = ?", SettlementUnreconciled)
+	}
+	var out []Settlement
+	err := q.Order("store_id").Limit(Page{Limit: limit}.limit()).Find(&out).Error
+	return out, translate(err)
+}
+
 // Settlements returns a day's stored settlements, of one brand when brand
 // is set.
 func (s *Store) Settlements(ctx context.Context, date, brand string) ([]Settlement, error) {
@@ -208,11 +248,15 @@ func (s *Store) Settlements(ctx context.Context, date, brand string) ([]Settleme
 	if err := q.Group("store_id, brand_id, party, party_id").Order("store_id, brand_id, party, party_id").Scan(&rows).Error; err != nil {
 		return nil, translate(err)
 	}
+	// Each settlement's parties, in the rows' order (a brand's day has
+	// 4,400 settlements and 13,200 party rows).
+	at := make(map[[2]string]int, len(out))
 	for i := range out {
-		for _, r := range rows {
-			if r.StoreID == out[i].StoreID && r.BrandID == out[i].BrandID {
-				out[i].Parties = append(out[i].Parties, r.PartyTotal)
-			}
+		at[[2]string{out[i].StoreID, out[i].BrandID}] = i
+	}
+	for _, r := range rows {
+		if i, ok := at[[2]string{r.StoreID, r.BrandID}]; ok {
+			out[i].Parties = append(out[i].Parties, r.PartyTotal)
 		}
 	}
 	return out, nil

@@ -137,6 +137,10 @@ var migrations = []migration{
 	// the writes they count, folded into totals by one periodic job; the
 	// brand-wide funnel and the workflow list at millions of runs.
 	{id: "0042_funnel_deltas", up: migrateFunnelDeltas},
+	// The console at 1M members and 200,000 stores: a member's bindings
+	// (ended ones too), a brand's settlements of a day and their
+	// commission lines.
+	{id: "0043_console_indexes", up: migrateConsoleIndexes},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

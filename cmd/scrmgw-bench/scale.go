@@ -42,8 +42,12 @@ type scaleConfig struct {
 	Requests          int
 	PageRequests      int
 	Trigger           bool
+	SeedCommerce      bool
 	Console           bool
 	Explain           bool
+	// Pages, when set, times only the console pages it matches (and
+	// nothing of the API).
+	Pages *regexp.Regexp
 }
 
 func parseScale(args []string, stderr io.Writer) (scaleConfig, error) {
@@ -63,7 +67,9 @@ func parseScale(args []string, stderr io.Writer) (scaleConfig, error) {
 	fs.IntVar(&c.PageRequests, "page-requests", 200, "requests per list, funnel and console page")
 	fs.BoolVar(&c.Trigger, "trigger", false, "enter the bulk brand's members through a schedule trigger (once per seed: the runs stay)")
 	fs.BoolVar(&c.Explain, "explain", true, "print the plans of the segment queries")
+	fs.BoolVar(&c.SeedCommerce, "seed-commerce", false, "add yesterday's settlements (Asia/Shanghai) of every store of every brand, with their commission lines, for the commerce page (once)")
 	fs.BoolVar(&c.Console, "console", true, "time the console's pages")
+	pages := fs.String("pages", "", "a regular expression: time only the console pages whose names match it, and none of the API")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -101,6 +107,14 @@ func parseScale(args []string, stderr io.Writer) (scaleConfig, error) {
 	if c.PG == "" || (c.Trigger && c.Redis == "") || c.Requests < 1 || c.PageRequests < 1 {
 		fmt.Fprintln(stderr, "scrmgw-bench scale: --pg is required (and --redis with --trigger); request counts must be positive")
 		return c, flag.ErrHelp
+	}
+	if *pages != "" {
+		re, err := regexp.Compile(*pages)
+		if err != nil {
+			fmt.Fprintf(stderr, "scrmgw-bench scale: --pages: %v\n", err)
+			return c, flag.ErrHelp
+		}
+		c.Pages = re
 	}
 	if !regexp.MustCompile(`^[a-z_][a-z0-9_]*$`).MatchString(c.Schema) {
 		fmt.Fprintf(stderr, "scrmgw-bench scale: --schema: want a lower-case identifier, got %q\n", c.Schema)
@@ -212,6 +226,11 @@ func runScale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) erro
 		return fmt.Errorf("reading the seeded sizes (seed first with --seed): %w", err)
 	}
 	fmt.Fprintf(stdout, "\ndata: %d members, %d stores, %d active runs\n", members, stores, runs)
+	if c.SeedCommerce {
+		if err := r.seedCommerce(ctx); err != nil {
+			return err
+		}
+	}
 
 	// The gateway's API and console, on loopback.
 	reg, err := templates.LoadFS(configs.BuiltinTemplates())
@@ -255,14 +274,16 @@ func runScale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) erro
 	if err := r.signIn(); err != nil {
 		return err
 	}
-	if err := r.memberByPhone(ctx, int(members)); err != nil {
-		return err
-	}
-	if err := r.lists(ctx, brands, int(stores)); err != nil {
-		return err
+	if c.Pages == nil {
+		if err := r.memberByPhone(ctx, int(members)); err != nil {
+			return err
+		}
+		if err := r.lists(ctx, brands, int(stores)); err != nil {
+			return err
+		}
 	}
 	if c.Console {
-		if err := r.consolePages(brands); err != nil {
+		if err := r.consolePages(brands, int(members)); err != nil {
 			return err
 		}
 	}
@@ -492,9 +513,17 @@ func (r *scaleRun) signIn() error {
 	return nil
 }
 
-func (r *scaleRun) consolePages(brands int) error {
+func (r *scaleRun) consolePages(brands, members int) error {
 	n := r.c.PageRequests
 	brand := func() string { return seed.BrandID(1 + r.rng.IntN(brands)) }
+	// Member i joins brand 1 + i mod brands first.
+	member := func() int { return 1 + r.rng.IntN(members) }
+	memberBrand := func(i int) string { return seed.BrandID(1 + i%brands) }
+	// Store i carries brand 1 + i mod brands.
+	storeOf := func() (string, string) {
+		b := 1 + r.rng.IntN(brands)
+		return seed.BrandID(b), seed.StoreID(b - 1 + brands*(1+r.rng.IntN(max(1, r.c.Size.Stores/brands-1))))
+	}
 	pages := []struct{ name, path func() string }{
 		{func() string { return "baseline: bare handler, same session client" }, func() string { return "/bare" }},
 		{func() string { return "workflows" }, func() string { return "/console/workflows?brand=" + brand() }},
@@ -504,15 +533,38 @@ func (r *scaleRun) consolePages(brands int) error {
 			return "/console/funnel?workflow=" + url.QueryEscape(brand()+"/"+seed.Workflow) + "&from=" + time.Now().AddDate(0, 0, -6).Format(time.DateOnly)
 		}},
 		{func() string { return "funnel, one store" }, func() string {
-			// Store i carries brand 1 + i mod brands.
-			b := 1 + r.rng.IntN(brands)
-			i := b - 1 + brands*(1+r.rng.IntN(max(1, r.c.Size.Stores/brands-1)))
-			return "/console/funnel?workflow=" + url.QueryEscape(seed.BrandID(b)+"/"+seed.Workflow) + "&store=" + seed.StoreID(i)
+			b, s := storeOf()
+			return "/console/funnel?workflow=" + url.QueryEscape(b+"/"+seed.Workflow) + "&store=" + s
 		}},
 		{func() string { return "guides" }, func() string { return "/console/guides?brand=" + brand() }},
+		{func() string { return "guides, by points, page 3" }, func() string { return "/console/guides?sort=points&page=3&brand=" + brand() }},
+		{func() string { return "guides, one store" }, func() string {
+			b, s := storeOf()
+			return "/console/guides?brand=" + b + "&store=" + s
+		}},
 		{func() string { return "stores" }, func() string { return "/console/stores?brand=" + brand() }},
+		{func() string { return "members, by phone" }, func() string {
+			i := member()
+			return "/console/members?by=phone&brand=" + memberBrand(i) + "&q=" + url.QueryEscape(seed.Phone(i))
+		}},
+		{func() string { return "members, by name" }, func() string {
+			// "Member 1234": the member and those whose number starts so.
+			i := member()
+			return "/console/members?by=name&brand=" + memberBrand(i) + "&q=" + url.QueryEscape(fmt.Sprintf("Member %d", i/10))
+		}},
+		{func() string { return "members, one store" }, func() string {
+			b, s := storeOf()
+			return "/console/members?brand=" + b + "&store=" + s
+		}},
+		{func() string { return "member page" }, func() string { return fmt.Sprintf("/console/members/%d", member()) }},
+		{func() string { return "commerce (settlements of yesterday)" }, func() string { return "/console/commerce?brand=" + brand() }},
+		{func() string { return "live sessions" }, func() string { return "/console/live?brand=" + brand() }},
+		{func() string { return "operations" }, func() string { return "/console/operations" }},
 	}
 	for _, p := range pages {
+		if r.c.Pages != nil && !r.c.Pages.MatchString(p.name()) {
+			continue
+		}
 		if err := r.timeIt("console page", p.name(), n, func(int) error {
 			_, err := r.get(r.cookie, p.path(), "")
 			return err
@@ -676,4 +728,41 @@ func cpuNote(a, b cpuSample, wall time.Duration) string {
 	}
 	return fmt.Sprintf("wall %.1f s; CPU: scrmgw %.1f s, PostgreSQL %.1f s (%.0f%% of one core together); machine %.0f%% busy (all processes), load average %s",
 		wall.Seconds(), tick(b.self-a.self), tick(b.postgres-a.postgres), 100*(tick(b.self-a.self)+tick(b.postgres-a.postgres))/wall.Seconds(), busy, loadavg())
+}
+
+// seedCommerce adds yesterday's settlements (in Asia/Shanghai, the
+// console's ledger zone by default) of every store of every brand, each
+// with a guide's, the store's and a distributor's commission line, one in
+// ten unreconciled: what the commerce page reads.
+func (r *scaleRun) seedCommerce(ctx context.Context) error {
+	zone, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		return err
+	}
+	day := time.Now().In(zone).AddDate(0, 0, -1).Format(time.DateOnly)
+	t := time.Now()
+	tag, err := r.conn.Exec(ctx, `INSERT INTO settlements (date, store_id, brand_id, orders, refunds, sales_cents, refunds_cents, net_cents,
+			guide_cents, store_cents, distributor_cents, lines, reconciled, status, created_at)
+		SELECT $1::text, store_id, brand_id, 3, 0, 30000, 0, 30000, 1500, 600, 300, 3, n % 10 <> 0,
+			CASE WHEN n % 10 = 0 THEN 'unreconciled' ELSE 'settled' END, now()
+		FROM (SELECT store_id, brand_id, row_number() OVER (ORDER BY store_id, brand_id) AS n FROM store_brands) AS sb
+		ON CONFLICT DO NOTHING`, day)
+	if err != nil {
+		return fmt.Errorf("seeding settlements: %w", err)
+	}
+	lines, err := r.conn.Exec(ctx, `INSERT INTO commission_lines (brand_id, order_id, item_line, refund_id, party, party_id, store_id,
+			base_cents, amount_cents, rule, settle_date, created_at)
+		SELECT sb.brand_id, 900000000 + sb.n, 1, 0, p.party, CASE p.party WHEN 'guide' THEN 'g' || substr(sb.store_id, 2) || '-1'
+				WHEN 'store' THEN sb.store_id ELSE 'dist-1' END, sb.store_id, 30000, p.cents, 'seed', $1::text, now()
+		FROM (SELECT store_id, brand_id, row_number() OVER (ORDER BY store_id, brand_id) AS n FROM store_brands) AS sb,
+			(VALUES ('guide', 1500), ('store', 600), ('distributor', 300)) AS p(party, cents)
+		ON CONFLICT DO NOTHING`, day)
+	if err != nil {
+		return fmt.Errorf("seeding commission lines: %w", err)
+	}
+	if _, err := r.conn.Exec(ctx, `ANALYZE settlements; ANALYZE commission_lines`); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.out, "seeded %d settlements and %d commission lines of %s in %v\n", tag.RowsAffected(), lines.RowsAffected(), day, time.Since(t).Round(time.Millisecond))
+	return nil
 }

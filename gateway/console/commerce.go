@@ -124,46 +124,47 @@ func (c *Console) commercePage(ctx *gin.Context) {
 	}
 	d.CSV = Path + "/commerce/settlements.csv?" + csvQ.Encode()
 
-	sts, err := c.o.Store.Settlements(rctx, d.Date, brand)
+	// The tiles add up every store of the day (one aggregate); the
+	// table shows a page of them (only the unreconciled with
+	// ?unreconciled=1), in store id order after ?after_store=: a brand's
+	// day may have 4,400 stores' settlements.
+	sum, err := c.o.Store.SettlementSummaryOf(rctx, d.Date, brand)
 	if err != nil {
 		c.fail(ctx, err)
 		return
 	}
-	names := map[string]string{}
-	if stores, err := c.o.Store.RetailStores(rctx, brand, store.Page{Limit: 1000}); err == nil {
-		for _, s := range stores {
-			names[s.ID] = s.Name
-		}
-	}
-	// The tiles add up every store; the table shows a page of them (only
-	// the unreconciled with ?unreconciled=1), in store id order after
-	// ?after_store=.
+	d.Stores, d.Unreconciled, d.NetCents, d.Commission = sum.Stores, sum.Unreconciled, sum.NetCents, sum.CommissionCents
 	d.OnlyUnreconciled = ctx.Query("unreconciled") == "1"
 	after := ctx.Query("after_store")
+	sts, err := c.o.Store.SettlementsPage(rctx, d.Date, brand, after, d.OnlyUnreconciled, settlementsPageSize+1)
+	if err != nil {
+		c.fail(ctx, err)
+		return
+	}
+	more := len(sts) > settlementsPageSize
+	sts = sts[:min(len(sts), settlementsPageSize)]
+	ids := make([]string, 0, len(sts))
+	for _, st := range sts {
+		ids = append(ids, st.StoreID)
+	}
+	names, err := c.o.Store.StoreNames(rctx, ids)
+	if err != nil {
+		c.fail(ctx, err)
+		return
+	}
 	for _, st := range sts {
 		r := settlementRow{Settlement: st, StoreName: names[st.StoreID], Commission: st.GuideCents + st.StoreCents + st.DistributorCents}
 		if r.StoreName == "" {
 			r.StoreName = st.StoreID
 		}
-		unreconciled := st.Status == store.SettlementUnreconciled
-		if unreconciled {
-			d.Unreconciled++
-		}
-		d.Stores++
-		d.NetCents += st.NetCents
-		d.Commission += r.Commission
-		if st.StoreID <= after || d.OnlyUnreconciled && !unreconciled {
-			continue
-		}
-		if len(d.Settlements) == settlementsPageSize {
-			q := map[string]string{"date": d.Date, "after_store": d.Settlements[len(d.Settlements)-1].StoreID}
-			if d.OnlyUnreconciled {
-				q["unreconciled"] = "1"
-			}
-			d.MoreStores = link(q)
-			continue
-		}
 		d.Settlements = append(d.Settlements, r)
+	}
+	if more {
+		q := map[string]string{"date": d.Date, "after_store": d.Settlements[len(d.Settlements)-1].StoreID}
+		if d.OnlyUnreconciled {
+			q["unreconciled"] = "1"
+		}
+		d.MoreStores = link(q)
 	}
 	if after != "" {
 		q := map[string]string{"date": d.Date}

@@ -200,3 +200,71 @@ func testCommerce(t *testing.T, dialect string) {
 		t.Error("the admin's page lacks the automatic run or peony's source")
 	}
 }
+
+// A day of 105 stores' settlements: the tiles add up all of them, the
+// table shows 100 a page in store id order, and the unreconciled alone.
+func TestConsoleCommerceManyStores(t *testing.T) {
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) { testCommerceManyStores(t, dialect) })
+	}
+}
+
+func testCommerceManyStores(t *testing.T, dialect string) {
+	r := newRig(t, dialect, console.Config{})
+	r.seedStores()
+	ctx := context.Background()
+	var stores []store.RetailStore
+	for i := range 105 {
+		stores = append(stores, store.RetailStore{ID: fmt.Sprintf("zz-%03d", i), Name: fmt.Sprintf("Zone %03d", i), Lat: 31, Lng: 121,
+			TimeZone: "Asia/Shanghai", Active: true, BrandIDs: []string{"camellia"}})
+	}
+	if err := r.store.UpsertRetailStores(ctx, stores); err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := r.store.EnsureMember(ctx, store.NewMember{Name: "Buyer", BrandID: "camellia", Identities: []store.Identity{{Channel: "wecom", ExternalID: "wm-buyer"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	placed := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	for i, s := range stores {
+		o := &store.Order{BrandID: "camellia", OrderNo: fmt.Sprintf("SO-%03d", i), MemberID: m.ID, StoreID: &s.ID, Channel: "pos", Currency: "CNY",
+			Attribution: "none", PlacedAt: placed, SettleDate: "2026-12-01", Items: []store.OrderItem{{SKU: "COAT", Qty: 1, PriceCents: 1000}}}
+		var ls []store.CommissionLine
+		if i%10 != 0 { // every tenth has no store line: unreconciled
+			ls = []store.CommissionLine{{BrandID: "camellia", ItemLine: 1, Party: store.PartyStore, PartyID: s.ID, StoreID: s.ID, BaseCents: 1000,
+				AmountCents: 50, Rule: "5%", SettleDate: "2026-12-01"}}
+		}
+		if _, err := r.store.RecordOrder(ctx, o, ls); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.store.SettleDay(ctx, "2026-12-01", shanghai, time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	c := r.english()
+	r.signIn(c, r.brandToken("camellia"))
+	moreRE := regexp.MustCompile(`href="([^"]+)" id="more-stores"`)
+	page := r.get(c, "/console/commerce?date=2026-12-01")
+	for _, want := range []string{`id="t-stores">105<`, `id="t-unreconciled">11<`, `id="t-net">1050.00<`, `id="t-commission">47.00<`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the tiles lack %s", want)
+		}
+	}
+	sts := rowsOf(settlementRE, page)
+	more := moreRE.FindStringSubmatch(page)
+	if len(sts) != 100 || sts["zz-000"] == "" || sts["zz-099"] == "" || more == nil {
+		t.Fatalf("first page: %d settlements, next %v", len(sts), more)
+	}
+	if !strings.HasPrefix(sts["zz-042"], "Zone 042 zz-042 1 0 10.00 0.00 10.00 0.00 0.50 0.00 1 settled") {
+		t.Errorf("zz-042's row %q", sts["zz-042"])
+	}
+	second := r.get(c, htmlUnescape(more[1]))
+	if sts := rowsOf(settlementRE, second); len(sts) != 5 || sts["zz-100"] == "" || sts["zz-104"] == "" || moreRE.MatchString(second) ||
+		!strings.Contains(second, `id="t-stores">105<`) {
+		t.Errorf("second page: %d settlements (%v)", len(sts), sts)
+	}
+	only := r.get(c, "/console/commerce?date=2026-12-01&unreconciled=1")
+	if sts := rowsOf(settlementRE, only); len(sts) != 11 || sts["zz-100"] == "" || moreRE.MatchString(only) {
+		t.Errorf("the unreconciled: %d (%v)", len(sts), sts)
+	}
+}

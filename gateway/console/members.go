@@ -117,22 +117,40 @@ func (c *Console) membersPage(ctx *gin.Context) {
 	if !ok {
 		return
 	}
-	guides, err := c.o.Store.Guides(rctx, brand, d.Store, store.Page{Limit: pickLimit})
+	// The guide filter lists the store's guides, or the brand's when
+	// they are fewer than pickLimit; past that it is a field to type an
+	// id in, suggesting the guides of the listed stores (a brand may
+	// have 12,000 guides: reading them all to list the first 1,000 took
+	// most of the page's time).
+	var guides []store.Option
+	var err error
+	if d.Store != "" {
+		guides, err = c.o.Store.GuideOptions(rctx, []string{d.Store}, pickLimit)
+		d.ManyGuides = len(guides) == pickLimit
+	} else if guides, d.ManyGuides, err = c.o.Store.BrandGuideOptions(rctx, brand, pickLimit-1); err == nil && d.ManyGuides {
+		ids := make([]string, 0, len(d.Stores))
+		for _, s := range d.Stores {
+			ids = append(ids, s.Value)
+		}
+		guides, err = c.o.Store.GuideOptions(rctx, ids, pickLimit)
+		guides = guides[:min(len(guides), pickLimit)]
+	}
 	if err != nil {
 		c.fail(ctx, err)
 		return
 	}
-	d.ManyGuides = len(guides) == pickLimit
-	guideNames := map[string]string{}
 	for _, g := range guides {
 		d.Guides = append(d.Guides, option{g.ID, g.Name})
-		guideNames[g.ID] = g.Name
 	}
 	if d.Guide != "" {
 		if _, err := c.o.Store.Guide(rctx, d.Guide, brand); err != nil {
 			c.fail(ctx, err)
 			return
 		}
+	}
+	guideNames := map[string]string{}
+	for _, g := range guides {
+		guideNames[g.ID] = g.Name
 	}
 	row := func(r store.MemberRow) memberListRow {
 		out := memberListRow{MemberRow: r, GuideName: guideNames[r.GuideID], StoreName: storeNames[r.StoreID]}
@@ -209,6 +227,25 @@ func (c *Console) membersPage(ctx *gin.Context) {
 		if more {
 			q.Set("after", strconv.FormatInt(rows[len(rows)-1].ID, 10))
 			d.Next = Path + "/members?" + q.Encode()
+		}
+	}
+	// The names of the rows' guides the filter does not list.
+	var missing []string
+	for _, r := range d.Rows {
+		if r.GuideID != "" && guideNames[r.GuideID] == "" && !slices.Contains(missing, r.GuideID) {
+			missing = append(missing, r.GuideID)
+		}
+	}
+	if len(missing) > 0 {
+		names, err := c.o.Store.GuideNames(rctx, missing)
+		if err != nil {
+			c.fail(ctx, err)
+			return
+		}
+		for i := range d.Rows {
+			if n := names[d.Rows[i].GuideID]; n != "" && guideNames[d.Rows[i].GuideID] == "" {
+				d.Rows[i].GuideName = n
+			}
 		}
 	}
 	c.render(ctx, http.StatusOK, "members", "members.title", "/members", d)

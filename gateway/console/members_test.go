@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -285,5 +286,76 @@ func TestConsolePickBeyondTheLimit(t *testing.T) {
 	}
 	if page := r.get(c, "/console/guides?store=sh-xujiahui"); !strings.Contains(page, `data-guide="g-zhao"`) {
 		t.Error("the guides of a store beyond the list are not shown")
+	}
+}
+
+// The members page's guide filter: a brand's guides to choose from while
+// it has fewer than 1,000; past that a field to type an id in, suggesting
+// the listed stores' guides, and the rows still name their guides.
+func TestConsoleMembersGuideFilter(t *testing.T) {
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) { testMembersGuideFilter(t, dialect) })
+	}
+}
+
+func testMembersGuideFilter(t *testing.T, dialect string) {
+	r := newRig(t, dialect, console.Config{})
+	r.seedStores()
+	r.put("camellia", "win-back", "dormant-win-back.yaml", true)
+	ctx := context.Background()
+	liu := strconv.FormatInt(r.seedMember("camellia", "+8613800138000", "Liu Yang", "g-wang", "sh-jingan", "win-back"), 10)
+	c := r.english()
+	r.signIn(c, r.brandToken("camellia"))
+	optionRE := regexp.MustCompile(`<option value="([^"]+)"`)
+	guideOptions := func(page string) (kind string, ids []string) {
+		m := regexp.MustCompile(`(?s)<label for="guide">.*?</div>`).FindString(page)
+		switch {
+		case strings.Contains(m, `<select id="guide"`):
+			kind = "select"
+		case strings.Contains(m, `<input id="guide" name="guide" value="" list="guide-list"`):
+			kind = "field"
+		}
+		for _, o := range optionRE.FindAllStringSubmatch(m, -1) {
+			ids = append(ids, o[1])
+		}
+		return kind, ids
+	}
+	all, err := r.store.Guides(ctx, "camellia", "", store.Page{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, g := range all {
+		want = append(want, g.ID)
+	}
+	if kind, ids := guideOptions(r.get(c, "/console/members")); kind != "select" || !reflect.DeepEqual(ids, want) {
+		t.Errorf("a few guides: a %s of %v, want a select of %v", kind, ids, want)
+	}
+	if opts, many, err := r.store.BrandGuideOptions(ctx, "camellia", 999); err != nil || many || len(opts) != len(all) {
+		t.Errorf("BrandGuideOptions: %d, many %v, %v; want %d", len(opts), many, err, len(all))
+	}
+
+	// 1,000 more guides in West Lake, whose ids come before g-wang's.
+	for i := 1; i <= 1000; i++ {
+		g := store.Guide{ID: fmt.Sprintf("aa-%04d", i), StoreID: "hz-westlake", Name: fmt.Sprintf("West %04d", i), Capacity: 10, Active: true}
+		if err := r.store.CreateGuide(ctx, &g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if opts, many, err := r.store.BrandGuideOptions(ctx, "camellia", 999); err != nil || !many || opts != nil {
+		t.Errorf("BrandGuideOptions past 999: %d, many %v, %v", len(opts), many, err)
+	}
+	page := r.get(c, "/console/members?by=phone&q=13800138000")
+	kind, ids := guideOptions(page)
+	if kind != "field" || len(ids) != 1000 || ids[0] != "aa-0001" || ids[999] != "aa-1000" {
+		t.Errorf("many guides: a %s of %d (%v…)", kind, len(ids), ids[:min(1, len(ids))])
+	}
+	// Liu Yang's guide is not among the suggestions; the row names her.
+	if _, cells := memberRows(page); !strings.Contains(cells[liu], "Wang Fang Jing'an Flagship") {
+		t.Errorf("Liu Yang's row %q does not name her guide", cells[liu])
+	}
+	// One store's guides are listed.
+	if kind, ids := guideOptions(r.get(c, "/console/members?store=sh-jingan")); kind != "select" || len(ids) == 0 || slices.Contains(ids, "aa-0001") {
+		t.Errorf("Jing'an's guides: a %s of %v", kind, ids)
 	}
 }
