@@ -34,15 +34,6 @@ func (s *Store) SearchMembers(ctx context.Context, q MemberSearch) ([]MemberRow,
 	}
 	name := strings.TrimSpace(q.Name)
 	members := "JOIN members m ON m.id = ms.member_id AND m.merged_into IS NULL AND m.erased_at IS NULL"
-	if s.dialect == "postgres" && name != "" && q.StoreID == "" && q.GuideID == "" {
-		// By name alone: each of the brand's members looked up by id, in
-		// id order until the page is full. Left to itself the planner
-		// merge-joins the brand's members with all members in id order
-		// (390 ms for a brand's 24,000 of 1,000,000 members, where this
-		// took half of it, under load 6).
-		members = `CROSS JOIN LATERAL (SELECT m.id, m.name, m.phone_tail FROM members AS m
-			WHERE m.id = ms.member_id AND m.merged_into IS NULL AND m.erased_at IS NULL OFFSET 0) AS m`
-	}
 	db := s.db.WithContext(ctx).Table("memberships AS ms").
 		Select("m.id AS id, "+brandName+" AS name, CASE WHEN ms.phone_known THEN m.phone_tail ELSE '' END AS phone_tail, "+
 			"COALESCE(ms.level, '') AS level, ms.points AS points, COALESCE(b.guide_id, '') AS guide_id, COALESCE(b.store_id, '') AS store_id, ms.created_at AS joined_at").
@@ -56,8 +47,10 @@ func (s *Store) SearchMembers(ctx context.Context, q MemberSearch) ([]MemberRow,
 		db = db.Where("b.guide_id = ?", q.GuideID)
 	}
 	if name != "" {
-		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(name)) + "%"
-		db = db.Where(`LOWER(`+brandName+`) LIKE ? ESCAPE '\'`, like)
+		like := "%" + likeEscaper.Replace(strings.ToLower(name)) + "%"
+		// The membership's search name: LOWER(brandName), kept by
+		// triggers (member_search.go).
+		db = db.Where(`ms.search_name LIKE ? ESCAPE '\'`, like)
 	}
 	var out []MemberRow
 	err := db.Order("ms.member_id").Limit(Page{Limit: q.Limit}.limit()).Scan(&out).Error

@@ -40,7 +40,7 @@ func (s *Store) SearchStores(ctx context.Context, brand, q string, limit int) ([
 	if q == "" {
 		return nil, nil
 	}
-	like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(q)) + "%"
+	like := "%" + likeEscaper.Replace(strings.ToLower(q)) + "%"
 	var out []Option
 	err := s.db.WithContext(ctx).Model(&RetailStore{}).Select("id, name").
 		Where("id IN (?)", s.db.Model(&StoreBrand{}).Select("store_id").Where("brand_id = ?", brand)).

@@ -296,7 +296,7 @@ func (s *Store) FindGuideMembers(ctx context.Context, guideID, q string, limit i
 	if isDigits(q) && len(q) == 4 {
 		db = db.Where("m.phone_tail = ? AND ms.phone_known = ?", q, true)
 	} else {
-		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(q)) + "%"
+		like := "%" + likeEscaper.Replace(strings.ToLower(q)) + "%"
 		db = db.Where(`LOWER(`+brandName+`) LIKE ? ESCAPE '\'`, like)
 	}
 	var out []GuideMember

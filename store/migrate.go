@@ -141,6 +141,9 @@ var migrations = []migration{
 	// (ended ones too), a brand's settlements of a day and their
 	// commission lines.
 	{id: "0043_console_indexes", up: migrateConsoleIndexes},
+	// The brand's member search by name reads one index: each
+	// membership's lower-cased name, kept by triggers.
+	{id: "0044_membership_search_name", up: migrateMembershipSearchName},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas
