@@ -250,9 +250,7 @@ type RedisConfig struct {
 // QueueConfig configures the asynq workers.
 type QueueConfig struct {
 	// Concurrency is the number of tasks a process works on at once.
-	// Default 100: most of them wait on a platform's API (50–200 ms a
-	// call), and at 20 a process carried at most about 70 new contacts a
-	// second however idle its cores (docs/performance-surge.md).
+	// Default 20.
 	Concurrency int `yaml:"concurrency"`
 	// WorkflowConcurrency is how many workflow wakes a process handles at
 	// once (they wait, briefly, for their exact time). Default 500.
@@ -426,7 +424,7 @@ func defaults() Config {
 			TrustedProxies:   slices.Clone(DefaultTrustedProxies),
 		},
 		Database: DatabaseConfig{MaxOpenConns: 20, InboxLinger: time.Millisecond},
-		Queue:    QueueConfig{Concurrency: 100, WorkflowConcurrency: 500},
+		Queue:    QueueConfig{Concurrency: 20, WorkflowConcurrency: 500},
 		Send:     SendConfig{Rate: SendRates{WeCom: "40/s", DingTalk: "20/s", Webhook: "off"}, CriticalShare: 0.2, MaxWait: time.Second, Lease: 2 * time.Minute},
 		Log:      LogConfig{Level: "info", Format: "text"},
 		Assign:   AssignConfig{MaxDistanceKm: 50},
