@@ -64,11 +64,9 @@ func (s *Sender) SendNow(ctx context.Context, channel string, m *adapters.Outbou
 		return s.addFailed(ctx, row, FailureExpired, fmt.Sprintf("the welcome code expired (valid %s) before the send was reached", WelcomeValidity))
 	}
 	if s.limiter != nil {
-		wait, err := s.limiter.ReserveBy(ctx, channel, lane == queue.Critical || !by.IsZero(), by)
-		var noSlot *NoSlotError
-		if errors.As(err, &noSlot) {
-			return s.addFailed(ctx, row, FailureExpired, fmt.Sprintf("the welcome code expires %s after the contact was added, and the first free %s "+
-				"send slot (within its send rate and call windows) was %s away", WelcomeValidity, channel, noSlot.Wait.Round(time.Millisecond)))
+		slot, expired, err := s.reserveSlot(ctx, row, lane, by)
+		if expired != "" {
+			return s.addFailed(ctx, row, FailureExpired, expired)
 		}
 		if err != nil {
 			// The limiter is away: the queued send asks it again.
@@ -76,10 +74,7 @@ func (s *Sender) SendNow(ctx context.Context, channel string, m *adapters.Outbou
 			s.counted(channel, pathQueued)
 			return s.Send(ctx, channel, m, meta)
 		}
-		if s.metrics != nil {
-			s.metrics.RateWait.WithLabelValues(channel).Observe(max(wait, 0).Seconds())
-		}
-		slot := time.Now().Add(wait)
+		wait := time.Until(slot)
 		if wait > s.maxWait {
 			return s.addForSlot(ctx, row, slot, lane)
 		}

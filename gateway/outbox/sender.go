@@ -349,20 +349,13 @@ func (s *Sender) awaitSlot(ctx context.Context, pl *sendPayload) (sendNow bool, 
 		if !by.IsZero() && now.After(by) {
 			return false, s.expire(ctx, row, fmt.Sprintf("the welcome code expired (valid %s) before the send was reached", WelcomeValidity))
 		}
-		// A welcome is critical on whatever queue it runs.
-		wait, err := s.limiter.ReserveBy(ctx, row.Channel, lane == queue.Critical || !by.IsZero(), by)
-		var noSlot *NoSlotError
-		if errors.As(err, &noSlot) {
-			return false, s.expire(ctx, row, fmt.Sprintf("the welcome code expires %s after the contact was added, and the first free %s "+
-				"send slot (within its send rate and call windows) was %s away", WelcomeValidity, row.Channel, noSlot.Wait.Round(time.Millisecond)))
+		var expired string
+		var err error
+		if slot, expired, err = s.reserveSlot(ctx, row, lane, by); expired != "" {
+			return false, s.expire(ctx, row, expired)
 		}
 		if err != nil {
 			return false, err
-		}
-		// Counted from the reply, the slot errs late, never early.
-		slot = time.Now().Add(wait)
-		if s.metrics != nil {
-			s.metrics.RateWait.WithLabelValues(row.Channel).Observe(max(wait, 0).Seconds())
 		}
 	} else {
 		// Queued for its slot: it may arrive up to slotLead and a second
@@ -383,6 +376,27 @@ func (s *Sender) awaitSlot(ctx context.Context, pl *sendPayload) (sendNow bool, 
 		}
 	}
 	return true, nil
+}
+
+// reserveSlot takes the send slot of row from the limiter, on lane (a
+// welcome, with its deadline by, is critical on whatever queue it runs)
+// and returns it; expired is the reason a welcome has no slot before its
+// code expires (nothing was taken then).
+func (s *Sender) reserveSlot(ctx context.Context, row *store.OutboxMessage, lane string, by time.Time) (slot time.Time, expired string, err error) {
+	wait, err := s.limiter.ReserveBy(ctx, row.Channel, lane == queue.Critical || !by.IsZero(), by)
+	var noSlot *NoSlotError
+	if errors.As(err, &noSlot) {
+		return time.Time{}, fmt.Sprintf("the welcome code expires %s after the contact was added, and the first free %s "+
+			"send slot (within its send rate and call windows) was %s away", WelcomeValidity, row.Channel, noSlot.Wait.Round(time.Millisecond)), nil
+	}
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	if s.metrics != nil {
+		s.metrics.RateWait.WithLabelValues(row.Channel).Observe(max(wait, 0).Seconds())
+	}
+	// Counted from the reply, the slot errs late, never early.
+	return time.Now().Add(wait), "", nil
 }
 
 // welcomeDeadline is when a welcome's send must have started, counted
