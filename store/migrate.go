@@ -144,6 +144,8 @@ var migrations = []migration{
 	// The brand's member search by name reads one index: each
 	// membership's lower-cased name, kept by triggers.
 	{id: "0044_membership_search_name", up: migrateMembershipSearchName},
+	// A run that ends withdraws its pending sends: their keys indexed.
+	{id: "0045_outbox_pending_keys", up: migrateOutboxPendingKeys},
 }
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises replicas

@@ -158,6 +158,9 @@ func (s *Store) Close() error {
 // Phones returns the cipher used for phone numbers.
 func (s *Store) Phones() *PhoneCipher { return s.phones }
 
+// likeEscaper escapes a LIKE pattern's wildcards (with ESCAPE '\').
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
+
 // translate maps gorm errors onto the package's sentinels.
 func translate(err error) error {
 	switch {
