@@ -145,3 +145,16 @@ func (s *Store) SettleSend(ctx context.Context, id int64, o SendOutcome, a *Send
 	})
 	return settled, translate(err)
 }
+
+// ReleaseUnsentClaim gives back to pending the message of key if it is
+// claimed by its first send and that send was never settled (no outcome,
+// no attempt): for the handler that saved it claimed (AddOutboxClaimed)
+// but lost the insert's answer, and so never called the channel. It
+// reports whether there was such a row.
+func (s *Store) ReleaseUnsentClaim(ctx context.Context, key string) (bool, error) {
+	res := s.single(ctx).Exec(`UPDATE outbox_messages SET state = ?, updated_at = ?
+		WHERE idempotency_key = ? AND state = ? AND attempts = 1
+		AND NOT EXISTS (SELECT 1 FROM send_attempts a WHERE a.outbox_id = outbox_messages.id)`,
+		OutboxPending, utc(time.Now()), key, OutboxSending)
+	return res.RowsAffected == 1, translate(res.Error)
+}

@@ -90,7 +90,18 @@ func (s *Sender) SendNow(ctx context.Context, channel string, m *adapters.Outbou
 	}
 	fresh, claimed, err := s.store.AddOutboxClaimed(ctx, row)
 	if err != nil {
-		return nil, fmt.Errorf("saving outbox message: %w", err)
+		// The row may have been saved, claimed by this handler, with the
+		// answer lost (the database went away): this handler has not
+		// sent it, so it gives the claim back and queues the send, which
+		// its retry would otherwise find claimed and leave to Recover.
+		if rerr := s.settle(ctx, row.ID, func(ctx context.Context) error {
+			_, err := s.store.ReleaseUnsentClaim(ctx, row.IdempotencyKey)
+			return err
+		}); rerr != nil {
+			return nil, fmt.Errorf("saving outbox message: %w", err)
+		}
+		s.counted(channel, pathQueued)
+		return s.Send(ctx, channel, m, meta)
 	}
 	if !fresh {
 		return row, nil // saved before: sent, failed, or on its way
